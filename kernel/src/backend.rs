@@ -1,0 +1,296 @@
+//! Host probing, once at start-up: which backend each subsystem gets, and why.
+//!
+//! Probes try the facility rather than read version numbers (as tokio's io_uring
+//! driver does): `io_uring_setup` and its opcode probe, `openat2` on a real
+//! directory, `unshare` in a forked child, the cgroup filesystem magic, landlock's
+//! ABI query, seccomp's action query. The result feeds `agentos-kernel doctor`,
+//! the `Doctor` RPC and, through the services layer, `/health`.
+
+use std::{collections::BTreeMap, ffi::CString, path::Path};
+
+use agentos_proto::v1 as pb;
+
+use crate::{
+    cgroup::CgroupLayout,
+    config::VfsBackendChoice,
+    vfs::local::{RingChoice, RingHandle},
+};
+
+/// One subsystem's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub backend: String,
+    pub available: bool,
+    pub reason: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+}
+
+impl Report {
+    fn yes(backend: &str, reason: impl Into<String>) -> Self {
+        Self {
+            backend: backend.into(),
+            available: true,
+            reason: reason.into(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    fn no(backend: &str, reason: impl Into<String>) -> Self {
+        Self {
+            backend: backend.into(),
+            available: false,
+            reason: reason.into(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    fn detail(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.details.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn to_proto(&self) -> pb::SubsystemReport {
+        pb::SubsystemReport {
+            backend: self.backend.clone(),
+            available: self.available,
+            reason: self.reason.clone(),
+            details: self.details.clone().into_iter().collect(),
+        }
+    }
+}
+
+/// The chosen backends.
+pub struct Backends {
+    pub ring: RingChoice,
+    pub cgroups: CgroupLayout,
+    pub reports: BTreeMap<String, Report>,
+}
+
+impl Backends {
+    /// Probes everything except eBPF (which the daemon reports once it tried).
+    pub fn detect(vfs: VfsBackendChoice, cgroup_root: &Path) -> Self {
+        let mut reports = BTreeMap::new();
+        let openat2 = probe_openat2();
+        let ring = match (vfs, &openat2) {
+            (VfsBackendChoice::Portable, _) => {
+                reports.insert(
+                    "io_uring".into(),
+                    Report::no(
+                        "std::fs",
+                        "portable backend forced by --vfs-backend portable",
+                    ),
+                );
+                RingChoice::Portable
+            }
+            (VfsBackendChoice::Auto, Err(why)) => {
+                reports.insert("io_uring".into(), Report::no("std::fs", format!("openat2 is missing ({why}), so LocalFS cannot confine paths on io_uring")));
+                RingChoice::Portable
+            }
+            (VfsBackendChoice::Auto, Ok(())) => {
+                match RingHandle::start() {
+                    Ok(r) => {
+                        reports.insert(
+                        "io_uring".into(),
+                        Report::yes("io_uring", "io_uring_setup succeeded and every opcode LocalFS uses is supported")
+                            .detail("entries", "256")
+                            .detail("thread", "agentos-uring"),
+                    );
+                        RingChoice::Uring(r)
+                    }
+                    Err(why) => {
+                        reports.insert(
+                            "io_uring".into(),
+                            Report::no("std::fs", format!("falling back to std::fs: {why}")),
+                        );
+                        RingChoice::Portable
+                    }
+                }
+            }
+        };
+        reports.insert(
+            "openat2".into(),
+            match &openat2 {
+                Ok(()) => Report::yes(
+                    "openat2",
+                    "RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS confine every LocalFS path",
+                ),
+                Err(why) => Report::no(
+                    "canonicalize",
+                    format!(
+                        "openat2 unavailable ({why}); confinement is a racy canonicalize-then-check"
+                    ),
+                ),
+            },
+        );
+        reports.insert("namespaces".into(), probe_namespaces());
+        let cgroups = CgroupLayout::detect(cgroup_root);
+        reports.insert("cgroups".into(), cgroups.report());
+        reports.insert("landlock".into(), probe_landlock());
+        reports.insert("seccomp".into(), probe_seccomp());
+        Self {
+            ring,
+            cgroups,
+            reports,
+        }
+    }
+
+    /// The whole report, keyed by subsystem.
+    pub fn to_proto(&self) -> BTreeMap<String, pb::SubsystemReport> {
+        self.reports
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_proto()))
+            .collect()
+    }
+}
+
+/// `openat2(RESOLVE_BENEATH)` on `/`: ENOSYS/EPERM mean missing or filtered.
+fn probe_openat2() -> Result<(), String> {
+    let path = CString::new(".").expect("no NUL");
+    // SAFETY: open_how is plain old data; all-zero is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    let root = CString::new("/").expect("no NUL");
+    // SAFETY: plain syscalls on valid C strings and a live open_how; fds are closed.
+    unsafe {
+        let dir = libc::open(
+            root.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        let fd = libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        );
+        let err = std::io::Error::last_os_error();
+        libc::close(dir);
+        if fd < 0 {
+            return Err(err.to_string());
+        }
+        libc::close(fd as i32);
+    }
+    Ok(())
+}
+
+/// Forks a child that unshares every namespace kind the sandbox needs.
+fn probe_namespaces() -> Report {
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWCGROUP;
+    // SAFETY: the child only calls async-signal-safe unshare and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Report::no(
+            "none",
+            format!("fork failed: {}", std::io::Error::last_os_error()),
+        );
+    }
+    if pid == 0 {
+        // SAFETY: in the forked child; no allocation, no locks.
+        unsafe {
+            let rc = libc::unshare(flags);
+            libc::_exit(if rc == 0 {
+                0
+            } else {
+                *libc::__errno_location()
+            });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child we just forked.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let code = libc::WEXITSTATUS(status);
+    if libc::WIFEXITED(status) && code == 0 {
+        Report::yes(
+            "linux",
+            "unshare(user, pid, mount, net, uts, ipc, cgroup) succeeded in a probe child",
+        )
+    } else {
+        Report::no(
+            "none",
+            format!(
+                "unshare failed in a probe child: {}",
+                std::io::Error::from_raw_os_error(code)
+            ),
+        )
+    }
+}
+
+/// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)` returns the ABI.
+fn probe_landlock() -> Report {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_long = 1;
+    // SAFETY: the version query takes no pointer.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if abi > 0 {
+        Report::yes("landlock", format!("landlock ABI {abi}")).detail("abi", abi.to_string())
+    } else {
+        Report::no(
+            "none",
+            format!("landlock unavailable: {}", std::io::Error::last_os_error()),
+        )
+    }
+}
+
+/// `seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &SECCOMP_RET_KILL_PROCESS)`.
+fn probe_seccomp() -> Report {
+    const SECCOMP_GET_ACTION_AVAIL: libc::c_long = 2;
+    const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+    let action = SECCOMP_RET_KILL_PROCESS;
+    // SAFETY: the kernel reads one u32 from a live local.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    };
+    if rc == 0 {
+        Report::yes(
+            "seccomp-bpf",
+            "seccomp filters with SECCOMP_RET_KILL_PROCESS are available",
+        )
+    } else {
+        Report::no(
+            "none",
+            format!("seccomp unavailable: {}", std::io::Error::last_os_error()),
+        )
+    }
+}
+
+/// The eBPF report, from the probes' start-up outcome.
+pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
+    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map(|l| l.split(',').any(|m| m.trim() == "bpf"))
+        .unwrap_or(false);
+    let r = match status {
+        crate::observe::ProbeStatus::Live { programs } => Report::yes(
+            "aya",
+            "exec/exit probes attached, filtered to the kernel's cgroup subtree",
+        )
+        .detail("programs", programs.join(",")),
+        crate::observe::ProbeStatus::Unavailable { reason } => {
+            Report::no("userspace", format!("userspace events only: {reason}"))
+        }
+    };
+    r.detail("btf", btf.to_string())
+        .detail("bpf_lsm", lsm.to_string())
+}

@@ -1,0 +1,146 @@
+//! The daemon's configuration and the layout of its data directory.
+//!
+//! ```text
+//! DIR/               0700
+//!   kernel.sock      0600  the Unix socket (whoever can connect can run syscalls)
+//!   kernel.token     0600  bearer token for the optional loopback TCP listener
+//!   kernel.lock            flock held while a daemon runs on DIR
+//!   files/                 the default LocalFS mount at /
+//!   run/journal/           in-flight atomic replaces (see vfs::local::journal)
+//! ```
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+/// Where one mount comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    /// A host directory (LocalFS).
+    Host(PathBuf),
+    /// Memory (MemFS).
+    Memory,
+}
+
+/// `VPATH=HOSTDIR` or `VPATH=mem`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountSpec {
+    pub at: String,
+    pub source: MountSource,
+}
+
+impl FromStr for MountSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (at, src) = s
+            .split_once('=')
+            .ok_or_else(|| format!("mount {s:?}: expected VPATH=HOSTDIR or VPATH=mem"))?;
+        if !at.starts_with('/') {
+            return Err(format!("mount {s:?}: the virtual path must be absolute"));
+        }
+        let source = if src == "mem" {
+            MountSource::Memory
+        } else {
+            MountSource::Host(PathBuf::from(src))
+        };
+        Ok(Self {
+            at: at.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Which LocalFS backend to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum VfsBackendChoice {
+    /// io_uring + openat2 when the host has them, else the portable backend.
+    #[default]
+    Auto,
+    /// Force the portable std::fs backend (for tests and comparison).
+    Portable,
+}
+
+/// Everything the daemon needs to start.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    pub data_dir: PathBuf,
+    pub tcp: Option<SocketAddr>,
+    pub mounts: Vec<MountSpec>,
+    pub vfs_backend: VfsBackendChoice,
+    /// Load the eBPF probes when the host allows it.
+    pub ebpf: bool,
+}
+
+impl KernelConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            tcp: None,
+            mounts: Vec::new(),
+            vfs_backend: VfsBackendChoice::Auto,
+            ebpf: true,
+        }
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        socket_path(&self.data_dir)
+    }
+
+    pub fn token_path(&self) -> PathBuf {
+        self.data_dir.join("kernel.token")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.data_dir.join("kernel.lock")
+    }
+
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("run").join("journal")
+    }
+
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+}
+
+/// The Unix socket of the kernel serving `data_dir`.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("kernel.sock")
+}
+
+/// `$AGENTOS_DATA_DIR`, else `$XDG_DATA_HOME/agentos`, else `~/.local/share/agentos`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("AGENTOS_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("agentos");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".local/share/agentos")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mount_specs() {
+        assert_eq!(
+            "/tmp=mem".parse::<MountSpec>().unwrap(),
+            MountSpec {
+                at: "/tmp".into(),
+                source: MountSource::Memory
+            }
+        );
+        assert_eq!(
+            "/data=/srv/x".parse::<MountSpec>().unwrap().source,
+            MountSource::Host("/srv/x".into())
+        );
+        assert!("data=/x".parse::<MountSpec>().is_err());
+        assert!("/data".parse::<MountSpec>().is_err());
+    }
+}

@@ -1,0 +1,311 @@
+//! The daemon: data directory, single-instance lock, listeners, shutdown.
+//!
+//! Start-up order: data directory (0700) → lock file (a second daemon on the same
+//! directory stops here, naming the holder's pid) → token → host probes → VFS mounts
+//! (sweeping temp files of interrupted writes) → the kernel's cgroup (removing one a
+//! crash left) → eBPF probes → the Unix socket (0600) and, if asked, loopback TCP.
+//! SIGINT or SIGTERM stops the listeners; on the way out the socket is removed, the
+//! probes detach and the cgroup is removed.
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
+
+use agentos_proto::v1::kernel_service_server::KernelServiceServer;
+use anyhow::{Context, bail};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::{net::UnixListener, sync::watch};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{service::InterceptorLayer, transport::Server};
+
+use crate::{
+    backend::Backends,
+    cgroup::KernelCgroup,
+    client::MAX_MESSAGE,
+    config::{KernelConfig, MountSource},
+    identity,
+    observe::{CgroupTarget, EventHub},
+    rpc::KernelRpc,
+    syscall::{Kernel, tasks::TASK_TTL},
+    vfs::{
+        MountFs, Vfs, VirtPath,
+        local::{Journal, LocalFs, RingChoice},
+        mem::{DEFAULT_CAPACITY, MemFs},
+    },
+};
+
+/// How long open connections may finish after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often finished async tasks past their TTL are dropped.
+const REAP_EVERY: Duration = Duration::from_secs(30);
+
+/// Holds the data directory's lock for the daemon's lifetime.
+pub struct InstanceLock {
+    _lock: Flock<fs::File>,
+}
+
+/// Takes `DIR/kernel.lock`, or says who holds it.
+pub fn lock(config: &KernelConfig) -> anyhow::Result<InstanceLock> {
+    let path = config.lock_path();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "another agentos-kernel (pid {}) is already running on {}; stop it first or use another --data-dir",
+                holder.trim(),
+                config.data_dir.display()
+            );
+        }
+        Err((_, e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+    };
+    lock.set_len(0)?;
+    write!(&mut *lock, "{}", std::process::id())?;
+    Ok(InstanceLock { _lock: lock })
+}
+
+/// Creates the data directory with mode 0700.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 0700 {}", dir.display()))?;
+    Ok(())
+}
+
+/// Reads `DIR/kernel.token`, creating it (0600, 32 random bytes as hex) if missing.
+pub fn ensure_token(config: &KernelConfig) -> anyhow::Result<Arc<str>> {
+    let path = config.token_path();
+    if let Ok(t) = fs::read_to_string(&path)
+        && t.trim().len() >= 32
+    {
+        return Ok(Arc::from(t.trim()));
+    }
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("reading /dev/urandom")?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_extension("token.tmp");
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(token.as_bytes()).and_then(|()| f.sync_all()))
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(Arc::from(token))
+}
+
+/// Builds the mount table: `/` on `DIR/files`, `/tmp` in memory, then `--mount`s.
+pub fn build_vfs(config: &KernelConfig, ring: &RingChoice) -> anyhow::Result<Vfs> {
+    let journal = Journal::open(&config.journal_dir()).context("opening the write journal")?;
+    let mut vfs = Vfs::new();
+    let files = config.files_dir();
+    fs::create_dir_all(&files).with_context(|| format!("creating {}", files.display()))?;
+    let root = LocalFs::new(&files, ring, Some(journal.clone()))
+        .with_context(|| format!("mounting {}", files.display()))?;
+    vfs.mount(VirtPath::root(), MountFs::Local(root));
+    vfs.mount(
+        VirtPath::parse("/tmp", &VirtPath::root())?,
+        MountFs::Mem(MemFs::new(DEFAULT_CAPACITY)),
+    );
+    for m in &config.mounts {
+        let at = VirtPath::parse(&m.at, &VirtPath::root())
+            .with_context(|| format!("mount point {}", m.at))?;
+        let fs = match &m.source {
+            MountSource::Memory => MountFs::Mem(MemFs::new(DEFAULT_CAPACITY)),
+            MountSource::Host(dir) => MountFs::Local(
+                LocalFs::new(dir, ring, Some(journal.clone()))
+                    .with_context(|| format!("mounting {}", dir.display()))?,
+            ),
+        };
+        vfs.mount(at, fs);
+    }
+    Ok(vfs)
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(config: KernelConfig) -> anyhow::Result<()> {
+    prepare_data_dir(&config.data_dir)?;
+    let _lock = lock(&config)?;
+    let token = ensure_token(&config)?;
+    let mut backends = Backends::detect(config.vfs_backend, Path::new("/sys/fs/cgroup"));
+    let vfs = build_vfs(&config, &backends.ring)?;
+
+    if let Some(v2) = backends.cgroups.v2_root() {
+        crate::cgroup::sweep_orphans(v2);
+    }
+    let cgroup = match backends.cgroups.v2_root() {
+        Some(v2) => match KernelCgroup::create(v2, &config.data_dir) {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot create the kernel's cgroup under {}: {e}",
+                    v2.display()
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    if let (Some(cg), Some(r)) = (&cgroup, backends.reports.get_mut("cgroups")) {
+        r.details
+            .insert("kernel_cgroup".into(), cg.path().display().to_string());
+    }
+
+    let events = EventHub::new();
+    match (&cgroup, config.ebpf) {
+        (_, false) => events.set_unavailable("disabled by --no-ebpf"),
+        (None, true) => events.set_unavailable("no cgroup v2 directory to filter on"),
+        (Some(cg), true) => match CgroupTarget::from_path(cg.v2_root(), cg.path()) {
+            Ok(target) => events.start_probes(target),
+            Err(e) => events.set_unavailable(&format!("reading the kernel cgroup's id: {e}")),
+        },
+    }
+
+    let kernel = Kernel::new(vfs, backends, events);
+    let reaper = {
+        let k = Arc::clone(&kernel);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REAP_EVERY);
+            loop {
+                tick.tick().await;
+                k.tasks.reap_expired(TASK_TTL);
+            }
+        })
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let socket = config.socket_path();
+    let _ = fs::remove_file(&socket);
+    let listener =
+        UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    fs::set_permissions(&socket, fs::Permissions::from_mode(0o600))?;
+
+    let rpc = KernelRpc::new(Arc::clone(&kernel));
+    let uds = serve_uds(rpc.clone(), listener, stop_rx.clone());
+    let tcp = config
+        .tcp
+        .map(|addr| serve_tcp(rpc, addr, token, stop_rx.clone()));
+    println!("agentos-kernel listening on {}", socket.display());
+    if let Some(addr) = config.tcp {
+        println!(
+            "agentos-kernel listening on tcp://{addr} (bearer token in {})",
+            config.token_path().display()
+        );
+    }
+
+    let signal = tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let servers = async {
+        match tcp {
+            Some(tcp) => tokio::try_join!(uds, tcp).map(drop),
+            None => uds.await,
+        }
+    };
+    // Open streams (WatchEvents, a client that never hangs up) must not keep the
+    // daemon alive: after the grace period they are cut.
+    let mut stopping = stop_rx.clone();
+    let grace = async move {
+        let _ = stopping.changed().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let res = tokio::select! {
+        res = servers => res,
+        () = grace => {
+            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the stop signal; closing them");
+            Ok(())
+        }
+    };
+    signal.abort();
+    reaper.abort();
+    let _ = fs::remove_file(&socket);
+    kernel.events.stop();
+    drop(cgroup);
+    tracing::info!("agentos-kernel stopped");
+    res
+}
+
+fn reflection() -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    Ok(tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(agentos_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?)
+}
+
+fn service(rpc: KernelRpc) -> KernelServiceServer<KernelRpc> {
+    KernelServiceServer::new(rpc)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE)
+}
+
+async fn serve_uds(
+    rpc: KernelRpc,
+    listener: UnixListener,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    Server::builder()
+        .layer(InterceptorLayer::new(identity::uds_interceptor()))
+        .add_service(service(rpc))
+        .add_service(reflection()?)
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+            let _ = stop.changed().await;
+        })
+        .await
+        .context("serving the Unix socket")
+}
+
+async fn serve_tcp(
+    rpc: KernelRpc,
+    addr: std::net::SocketAddr,
+    token: Arc<str>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        bail!("--tcp {addr}: only loopback addresses are allowed");
+    }
+    Server::builder()
+        .layer(InterceptorLayer::new(identity::tcp_interceptor(token)))
+        .add_service(service(rpc))
+        .add_service(reflection()?)
+        .serve_with_shutdown(addr, async move {
+            let _ = stop.changed().await;
+        })
+        .await
+        .with_context(|| format!("serving tcp://{addr}"))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the kernel with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,94 @@
+//! `doctor`: the backend report as text or JSON.
+//!
+//! With a kernel running on the data directory, the report is the live one (eBPF
+//! included); otherwise the host is probed here and eBPF is reported as not loaded.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use agentos_proto::v1 as pb;
+
+use crate::{backend::Backends, client, config::VfsBackendChoice};
+
+/// Where a report came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The kernel running on the data directory.
+    Live,
+    /// Probed in this process, because (the reason) no kernel answered.
+    Local(String),
+}
+
+/// Asks the kernel on `data_dir`, or probes locally when none answers.
+pub async fn report(data_dir: &Path) -> (BTreeMap<String, pb::SubsystemReport>, Source) {
+    let socket = crate::config::socket_path(data_dir);
+    let live = async {
+        let mut c = client::connect_uds(&socket)
+            .await
+            .map_err(|e| format!("no kernel answers on {}: {e}", socket.display()))?;
+        c.doctor(pb::DoctorRequest {}).await.map_err(|st| {
+            format!(
+                "the kernel on {} refused: {}",
+                socket.display(),
+                st.message()
+            )
+        })
+    };
+    let why = match tokio::time::timeout(Duration::from_secs(3), live).await {
+        Ok(Ok(r)) => {
+            return (
+                r.into_inner().subsystems.into_iter().collect(),
+                Source::Live,
+            );
+        }
+        Ok(Err(why)) => why,
+        Err(_) => format!(
+            "the kernel on {} did not answer within 3 s",
+            socket.display()
+        ),
+    };
+    let backends = Backends::detect(VfsBackendChoice::Auto, Path::new("/sys/fs/cgroup"));
+    let mut r = backends.to_proto();
+    let status = crate::observe::ProbeStatus::Unavailable {
+        reason: "the probes load when the kernel starts".into(),
+    };
+    r.insert(
+        "ebpf".into(),
+        crate::backend::ebpf_report(&status).to_proto(),
+    );
+    (r, Source::Local(why))
+}
+
+/// One JSON object keyed by subsystem.
+pub fn to_json(report: &BTreeMap<String, pb::SubsystemReport>) -> serde_json::Value {
+    report
+        .iter()
+        .map(|(k, r)| {
+            (
+                k.clone(),
+                serde_json::json!({
+                    "backend": r.backend,
+                    "available": r.available,
+                    "reason": r.reason,
+                    "details": r.details.iter().collect::<BTreeMap<_, _>>(),
+                }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Aligned text, one subsystem a line.
+pub fn to_text(report: &BTreeMap<String, pb::SubsystemReport>, source: &Source) -> String {
+    let mut out = match source {
+        Source::Live => "agentos doctor: from the running kernel\n".to_owned(),
+        Source::Local(why) => format!("agentos doctor: probed here ({why})\n"),
+    };
+    for (k, r) in report {
+        let mark = if r.available { "ok " } else { "-- " };
+        out.push_str(&format!("{mark} {k:<11} {:<12} {}\n", r.backend, r.reason));
+        for (dk, dv) in &r.details {
+            out.push_str(&format!("               {dk}: {dv}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,82 @@
+//! The kernel's error type and its wire form.
+//!
+//! Every syscall fails with a [`KernelError`]; [`KernelError::to_proto`] turns it into
+//! the machine-readable `SyscallError` (code, message, syscall, path, errno) that batch
+//! results carry and that `rpc::status` packs into gRPC status details.
+
+use std::time::Duration;
+
+use agentos_proto::v1 as pb;
+
+use crate::vfs::VfsError;
+
+/// Why a syscall failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(transparent)]
+    Vfs(#[from] VfsError),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
+    #[error("not supported on this host: {0}")]
+    Unsupported(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl KernelError {
+    /// The wire error code.
+    pub fn code(&self) -> pb::ErrorCode {
+        use pb::ErrorCode as C;
+        match self {
+            Self::Vfs(e) => match e {
+                VfsError::InvalidPath { .. }
+                | VfsError::TooLarge { .. }
+                | VfsError::CrossMount { .. } => C::InvalidArgument,
+                VfsError::NotFound { .. } => C::NotFound,
+                VfsError::AlreadyExists { .. } => C::AlreadyExists,
+                VfsError::NotADirectory { .. }
+                | VfsError::IsADirectory { .. }
+                | VfsError::NotEmpty { .. }
+                | VfsError::Busy { .. } => C::FailedPrecondition,
+                VfsError::EscapesMount { .. }
+                | VfsError::SymlinkRefused { .. }
+                | VfsError::PermissionDenied { .. } => C::PermissionDenied,
+                VfsError::NoSpace { .. } => C::ResourceExhausted,
+                VfsError::Io { .. } => C::Internal,
+            },
+            Self::InvalidArgument(_) => C::InvalidArgument,
+            Self::NotFound(_) => C::NotFound,
+            Self::PermissionDenied(_) => C::PermissionDenied,
+            Self::ResourceExhausted(_) => C::ResourceExhausted,
+            Self::Unsupported(_) => C::Unsupported,
+            Self::Cancelled => C::Cancelled,
+            Self::Timeout(_) => C::DeadlineExceeded,
+            Self::Internal(_) => C::Internal,
+        }
+    }
+
+    /// The machine-readable form, naming the syscall that failed.
+    pub fn to_proto(&self, syscall: &str) -> pb::SyscallError {
+        let (path, errno) = match self {
+            Self::Vfs(e) => (e.path().to_owned(), e.errno().unwrap_or(0)),
+            _ => (String::new(), 0),
+        };
+        pb::SyscallError {
+            code: self.code() as i32,
+            message: self.to_string(),
+            syscall: syscall.to_owned(),
+            path,
+            errno,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The AgentOS kernel: a daemon that serves syscalls over gRPC.
+//!
+//! # Organization
+//!
+//! * [`backend`] probes the host once at start-up and records which backend each
+//!   subsystem got and why (`agentos-kernel doctor`, `/health`).
+//! * [`vfs`] is the mount table (LocalFS on io_uring, MemFS).
+//! * [`syscall`] executes syscalls: one file per category, plus batches, async
+//!   tasks and the submit/reap completion queues.
+//! * [`rpc`] is the gRPC edge: proto in, proto out, errors mapped in one place.
+//! * [`identity`] says who a connection is (SO_PEERCRED or the TCP bearer token).
+//! * [`cgroup`] holds the kernel's own cgroup subtree, which the eBPF probes watch.
+//! * [`observe`] runs the eBPF probes and fans their events out.
+//! * [`daemon`] ties it together: data directory, lock, sockets, shutdown.
+
+pub mod backend;
+pub mod cgroup;
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod doctor;
+pub mod error;
+pub mod identity;
+pub mod observe;
+pub mod rpc;
+pub mod syscall;
+pub mod vfs;
+
+pub use config::KernelConfig;
+pub use error::KernelError;

@@ -1,0 +1,93 @@
+//! `agentos-kernel`: runs the kernel daemon, or prints the doctor report.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use agentos_kernel::{
+    KernelConfig,
+    config::{MountSpec, VfsBackendChoice, default_data_dir},
+    daemon, doctor,
+};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "agentos-kernel", version, about = "The AgentOS kernel daemon")]
+struct Cli {
+    /// Data directory (default: $AGENTOS_DATA_DIR, $XDG_DATA_HOME/agentos or ~/.local/share/agentos).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Also listen on this loopback TCP address (requires the bearer token in DIR/kernel.token).
+    #[arg(long)]
+    tcp: Option<SocketAddr>,
+    /// Extra mounts: VPATH=HOSTDIR or VPATH=mem (repeatable).
+    #[arg(long = "mount", value_name = "VPATH=SRC")]
+    mounts: Vec<MountSpec>,
+    /// LocalFS backend.
+    #[arg(long, value_enum, default_value_t)]
+    vfs_backend: VfsBackendChoice,
+    /// Do not load the eBPF probes.
+    #[arg(long)]
+    no_ebpf: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Which backend each subsystem got, and why.
+    Doctor {
+        /// One JSON object keyed by subsystem.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGENTOS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agentos-kernel: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Doctor { json }) => {
+                let (report, source) = doctor::report(&data_dir).await;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&doctor::to_json(&report))?
+                    );
+                } else {
+                    print!("{}", doctor::to_text(&report, &source));
+                }
+                Ok(())
+            }
+            None => {
+                let mut config = KernelConfig::new(data_dir);
+                config.tcp = cli.tcp;
+                config.mounts = cli.mounts;
+                config.vfs_backend = cli.vfs_backend;
+                config.ebpf = !cli.no_ebpf;
+                daemon::run(config).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentos-kernel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

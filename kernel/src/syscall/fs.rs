@@ -1,0 +1,187 @@
+//! The 14 filesystem syscalls: paths are resolved against the caller's working
+//! directory, then handed to the VFS.
+
+use agentos_proto::v1 as pb;
+use pb::syscall_result::Value;
+
+use super::{Kernel, Progress};
+use crate::{
+    error::KernelError,
+    identity::Caller,
+    vfs::{DirEntry, FileKind, Metadata, VirtPath, WriteMode},
+};
+
+/// Resolves `raw` against the caller's working directory.
+pub(crate) fn resolve(
+    kernel: &Kernel,
+    caller: &Caller,
+    raw: &str,
+) -> Result<VirtPath, KernelError> {
+    let cwd = kernel.callers.cwd(caller);
+    Ok(VirtPath::parse(raw, &cwd)?)
+}
+
+pub(super) async fn read(k: &Kernel, c: &Caller, r: pb::ReadFile) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    Ok(Value::Data(k.vfs.read(&p, r.offset, r.length).await?))
+}
+
+pub(super) async fn write(k: &Kernel, c: &Caller, r: pb::WriteFile) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    let mode = if r.append {
+        WriteMode::Append
+    } else {
+        WriteMode::Replace
+    };
+    Ok(Value::Count(k.vfs.write(&p, r.data, mode).await?))
+}
+
+pub(super) async fn create(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::CreateFile,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    k.vfs.create(&p, r.data).await?;
+    Ok(Value::Unit(pb::Unit {}))
+}
+
+pub(super) async fn delete(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::DeleteFile,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    k.vfs.delete(&p).await?;
+    Ok(Value::Unit(pb::Unit {}))
+}
+
+pub(super) async fn list(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::ListDirectory,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    let entries = k
+        .vfs
+        .list(&p)
+        .await?
+        .into_iter()
+        .map(entry_to_proto)
+        .collect();
+    Ok(Value::Listing(pb::DirListing { entries }))
+}
+
+pub(super) async fn stat(k: &Kernel, c: &Caller, r: pb::StatFile) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    let meta = k.vfs.stat(&p).await?;
+    Ok(Value::Stat(stat_to_proto(&p, &meta)))
+}
+
+pub(super) async fn rename(k: &Kernel, c: &Caller, r: pb::MoveFile) -> Result<Value, KernelError> {
+    let from = resolve(k, c, &r.from)?;
+    let to = resolve(k, c, &r.to)?;
+    k.vfs.rename(&from, &to).await?;
+    Ok(Value::Unit(pb::Unit {}))
+}
+
+pub(super) async fn copy(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::CopyFile,
+    progress: &Progress,
+) -> Result<Value, KernelError> {
+    let from = resolve(k, c, &r.from)?;
+    let to = resolve(k, c, &r.to)?;
+    let report = |done: u64, total: u64| {
+        if total > 0 {
+            progress.set(done as f64 / total as f64);
+        }
+    };
+    Ok(Value::Count(k.vfs.copy(&from, &to, &report).await?))
+}
+
+pub(super) async fn mkdir(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::MakeDirectory,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    k.vfs.mkdir(&p, r.parents).await?;
+    Ok(Value::Unit(pb::Unit {}))
+}
+
+pub(super) async fn rmdir(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::RemoveDirectory,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    k.vfs.rmdir(&p, r.recursive).await?;
+    Ok(Value::Unit(pb::Unit {}))
+}
+
+pub(super) fn getcwd(k: &Kernel, c: &Caller) -> Value {
+    Value::Path(k.callers.cwd(c).to_string())
+}
+
+pub(super) async fn setcwd(k: &Kernel, c: &Caller, r: pb::SetCwd) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    if k.vfs.stat(&p).await?.kind != FileKind::Directory {
+        return Err(crate::vfs::VfsError::NotADirectory {
+            path: p.to_string(),
+        }
+        .into());
+    }
+    k.callers.set_cwd(c, p.clone());
+    Ok(Value::Path(p.to_string()))
+}
+
+pub(super) async fn truncate(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::TruncateFile,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    k.vfs.truncate(&p, r.size).await?;
+    Ok(Value::Unit(pb::Unit {}))
+}
+
+pub(super) async fn exists(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::FileExists,
+) -> Result<Value, KernelError> {
+    let p = resolve(k, c, &r.path)?;
+    Ok(Value::Flag(k.vfs.exists(&p).await?))
+}
+
+fn kind_to_proto(kind: FileKind) -> i32 {
+    (match kind {
+        FileKind::File => pb::FileKind::File,
+        FileKind::Directory => pb::FileKind::Directory,
+        FileKind::Symlink => pb::FileKind::Symlink,
+        FileKind::Other => pb::FileKind::Other,
+    }) as i32
+}
+
+fn entry_to_proto(e: DirEntry) -> pb::DirEntry {
+    pb::DirEntry {
+        name: e.name,
+        kind: kind_to_proto(e.kind),
+        utf8: e.utf8,
+    }
+}
+
+fn stat_to_proto(p: &VirtPath, m: &Metadata) -> pb::FileStat {
+    pb::FileStat {
+        path: p.to_string(),
+        kind: kind_to_proto(m.kind),
+        size: m.size,
+        mode: m.mode,
+        modified_unix_ns: m.modified_unix_ns,
+        created_unix_ns: m.created_unix_ns,
+        inode: m.inode,
+        nlink: m.nlink,
+    }
+}

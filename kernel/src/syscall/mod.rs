@@ -1,0 +1,203 @@
+//! Syscall execution.
+//!
+//! [`Kernel::execute`] runs one syscall for one [`Caller`]: it picks the category
+//! handler (one file each: [`fs`], [`system`], [`time`]) and applies the request's
+//! timeout. Around it: [`batch`] (sequential or parallel batches), [`tasks`]
+//! (background tasks with progress, cancellation and TTL clean-up) and
+//! [`completion`] (io_uring-style submit now, reap later, per caller).
+//! Per-caller state (working directory, environment) lives in [`callers`].
+
+pub mod batch;
+pub mod callers;
+pub mod completion;
+mod fs;
+mod system;
+pub mod tasks;
+mod time;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use agentos_proto::v1 as pb;
+use pb::syscall::Call;
+
+use crate::{backend::Backends, error::KernelError, identity::Caller, observe::EventHub, vfs::Vfs};
+
+/// Progress of a running syscall, 0.0 ..= 1.0, readable from another task.
+#[derive(Clone, Default)]
+pub struct Progress(Arc<std::sync::atomic::AtomicU64>);
+
+impl Progress {
+    pub fn set(&self, fraction: f64) {
+        self.0.store(
+            fraction.clamp(0.0, 1.0).to_bits(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The kernel's state, shared by every connection.
+pub struct Kernel {
+    pub vfs: Vfs,
+    pub backends: Backends,
+    pub callers: callers::Callers,
+    pub tasks: tasks::Tasks,
+    pub completions: completion::CompletionQueues,
+    pub events: EventHub,
+    started: Instant,
+}
+
+impl Kernel {
+    pub fn new(vfs: Vfs, backends: Backends, events: EventHub) -> Arc<Self> {
+        Arc::new(Self {
+            vfs,
+            backends,
+            callers: callers::Callers::default(),
+            tasks: tasks::Tasks::default(),
+            completions: completion::CompletionQueues::default(),
+            events,
+            started: Instant::now(),
+        })
+    }
+
+    /// Time since the kernel started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The instant the kernel started (the zero of monotonic time).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Runs one syscall; `syscall` names it for errors.
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        req: pb::SyscallRequest,
+        progress: &Progress,
+    ) -> Result<pb::SyscallResult, KernelError> {
+        let call = req
+            .syscall
+            .and_then(|s| s.call)
+            .ok_or_else(|| KernelError::InvalidArgument("the request names no syscall".into()))?;
+        let run = self.dispatch(caller, call, progress);
+        if req.timeout_ms == 0 {
+            return run.await;
+        }
+        let limit = Duration::from_millis(u64::from(req.timeout_ms));
+        tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| KernelError::Timeout(limit))?
+    }
+
+    async fn dispatch(
+        &self,
+        caller: &Caller,
+        call: Call,
+        progress: &Progress,
+    ) -> Result<pb::SyscallResult, KernelError> {
+        let value = match call {
+            Call::Read(c) => fs::read(self, caller, c).await?,
+            Call::Write(c) => fs::write(self, caller, c).await?,
+            Call::Create(c) => fs::create(self, caller, c).await?,
+            Call::Delete(c) => fs::delete(self, caller, c).await?,
+            Call::List(c) => fs::list(self, caller, c).await?,
+            Call::Stat(c) => fs::stat(self, caller, c).await?,
+            Call::Move(c) => fs::rename(self, caller, c).await?,
+            Call::Copy(c) => fs::copy(self, caller, c, progress).await?,
+            Call::Mkdir(c) => fs::mkdir(self, caller, c).await?,
+            Call::Rmdir(c) => fs::rmdir(self, caller, c).await?,
+            Call::Getcwd(_) => fs::getcwd(self, caller),
+            Call::Setcwd(c) => fs::setcwd(self, caller, c).await?,
+            Call::Truncate(c) => fs::truncate(self, caller, c).await?,
+            Call::Exists(c) => fs::exists(self, caller, c).await?,
+            Call::SystemInfo(_) => system::info(self),
+            Call::GetEnv(c) => system::get_env(self, caller, c)?,
+            Call::SetEnv(c) => system::set_env(self, caller, c)?,
+            Call::Time(_) => time::now(self),
+            Call::Sleep(c) => time::sleep(c, progress).await?,
+            Call::Uptime(_) => time::uptime(self),
+        };
+        progress.set(1.0);
+        Ok(pb::SyscallResult { value: Some(value) })
+    }
+}
+
+/// Resolves a path argument against the caller's working directory.
+pub fn fs_path(
+    kernel: &Kernel,
+    caller: &Caller,
+    raw: &str,
+) -> Result<crate::vfs::VirtPath, KernelError> {
+    fs::resolve(kernel, caller, raw)
+}
+
+impl Kernel {
+    /// The doctor report: the start-up probes plus the live eBPF status.
+    pub fn doctor_report(&self) -> std::collections::BTreeMap<String, pb::SubsystemReport> {
+        let mut r = self.backends.to_proto();
+        r.insert(
+            "ebpf".into(),
+            crate::backend::ebpf_report(&self.events.status()).to_proto(),
+        );
+        r
+    }
+}
+
+/// The syscall's name, for errors and metrics.
+pub fn name_of(req: &pb::SyscallRequest) -> &'static str {
+    let Some(call) = req.syscall.as_ref().and_then(|s| s.call.as_ref()) else {
+        return "none";
+    };
+    match call {
+        Call::Read(_) => "read",
+        Call::Write(_) => "write",
+        Call::Create(_) => "create",
+        Call::Delete(_) => "delete",
+        Call::List(_) => "list",
+        Call::Stat(_) => "stat",
+        Call::Move(_) => "move",
+        Call::Copy(_) => "copy",
+        Call::Mkdir(_) => "mkdir",
+        Call::Rmdir(_) => "rmdir",
+        Call::Getcwd(_) => "getcwd",
+        Call::Setcwd(_) => "setcwd",
+        Call::Truncate(_) => "truncate",
+        Call::Exists(_) => "exists",
+        Call::SystemInfo(_) => "system_info",
+        Call::GetEnv(_) => "get_env",
+        Call::SetEnv(_) => "set_env",
+        Call::Time(_) => "time",
+        Call::Sleep(_) => "sleep",
+        Call::Uptime(_) => "uptime",
+    }
+}
+
+/// Runs a syscall and folds the outcome into a `SyscallResponse`.
+pub async fn respond(
+    kernel: &Kernel,
+    caller: &Caller,
+    req: pb::SyscallRequest,
+    progress: &Progress,
+) -> pb::SyscallResponse {
+    let name = name_of(&req);
+    let outcome = match kernel.execute(caller, req, progress).await {
+        Ok(ok) => pb::syscall_response::Outcome::Ok(ok),
+        Err(e) => pb::syscall_response::Outcome::Error(e.to_proto(name)),
+    };
+    pb::SyscallResponse {
+        outcome: Some(outcome),
+    }
+}
+
+/// Whether a response is a success.
+pub fn is_ok(resp: &pb::SyscallResponse) -> bool {
+    matches!(resp.outcome, Some(pb::syscall_response::Outcome::Ok(_)))
+}

@@ -1,0 +1,78 @@
+//! System syscalls: system information and the caller's own environment.
+
+use agentos_proto::v1 as pb;
+use pb::syscall_result::Value;
+
+use super::Kernel;
+use crate::{error::KernelError, identity::Caller};
+
+/// Longest accepted environment key or value.
+const MAX_ENV_LEN: usize = 32 << 10;
+
+pub(super) fn info(k: &Kernel) -> Value {
+    let uts = nix::sys::utsname::uname().ok();
+    let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+        uts.as_ref()
+            .map(|u| f(u).to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let (total, available) = meminfo();
+    Value::SystemInfo(pb::SystemInfo {
+        os: field(|u| u.sysname()),
+        kernel_release: field(|u| u.release()),
+        hostname: field(|u| u.nodename()),
+        arch: std::env::consts::ARCH.to_owned(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        memory_total_bytes: total,
+        memory_available_bytes: available,
+        agentos_version: env!("CARGO_PKG_VERSION").to_owned(),
+        kernel_uptime_ms: k.uptime().as_millis() as u64,
+    })
+}
+
+/// (MemTotal, MemAvailable) in bytes from /proc/meminfo; zeros where unreadable.
+fn meminfo() -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string("/proc/meminfo") else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("MemTotal:"), field("MemAvailable:"))
+}
+
+pub(super) fn get_env(k: &Kernel, c: &Caller, r: pb::GetEnv) -> Result<Value, KernelError> {
+    let env = k.callers.env(c);
+    let vars = if r.key.is_empty() {
+        env
+    } else {
+        let v = env
+            .get(&r.key)
+            .ok_or_else(|| KernelError::NotFound(format!("environment variable {:?}", r.key)))?;
+        [(r.key, v.clone())].into_iter().collect()
+    };
+    Ok(Value::Env(pb::EnvVars {
+        vars: vars.into_iter().collect(),
+    }))
+}
+
+pub(super) fn set_env(k: &Kernel, c: &Caller, r: pb::SetEnv) -> Result<Value, KernelError> {
+    if r.key.is_empty() || r.key.contains('=') || r.key.contains('\0') || r.key.len() > MAX_ENV_LEN
+    {
+        return Err(KernelError::InvalidArgument(format!(
+            "environment key {:?} must be non-empty, without '=' or NUL, at most 32 KiB",
+            r.key.chars().take(64).collect::<String>()
+        )));
+    }
+    if r.value.contains('\0') || r.value.len() > MAX_ENV_LEN {
+        return Err(KernelError::InvalidArgument(
+            "environment value must be without NUL, at most 32 KiB".into(),
+        ));
+    }
+    k.callers.set_env(c, r.key, (!r.unset).then_some(r.value));
+    Ok(Value::Unit(pb::Unit {}))
+}

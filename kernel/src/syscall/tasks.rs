@@ -1,0 +1,170 @@
+//! Background syscalls: PENDING → RUNNING → COMPLETED / FAILED / CANCELLED.
+//!
+//! Each task is a tokio task; cancelling aborts it at its next await point (the
+//! io_uring ring keeps any in-flight buffer alive until the kernel is done with it).
+//! Finished tasks are kept for [`TASK_TTL`] so their result can be read, then
+//! dropped by [`Tasks::reap_expired`], which the daemon runs periodically.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use agentos_proto::v1 as pb;
+use pb::TaskState;
+
+use super::{Kernel, Progress, is_ok, respond};
+use crate::{error::KernelError, identity::Caller};
+
+/// How long a finished task's status stays readable.
+pub const TASK_TTL: Duration = Duration::from_secs(600);
+/// Most tasks (running or finished) at once.
+pub const MAX_TASKS: usize = 10_000;
+
+struct Task {
+    owner: Caller,
+    state: TaskState,
+    progress: Progress,
+    result: Option<pb::SyscallResponse>,
+    created: u64,
+    finished: u64,
+    finished_at: Option<Instant>,
+    abort: Option<tokio::task::AbortHandle>,
+}
+
+/// The task table.
+#[derive(Default)]
+pub struct Tasks {
+    tasks: Mutex<HashMap<String, Task>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Tasks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Task>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `req` in the background and returns its id.
+    pub fn spawn(
+        &self,
+        kernel: &Arc<Kernel>,
+        caller: &Caller,
+        req: pb::SyscallRequest,
+    ) -> Result<String, KernelError> {
+        let id = format!(
+            "task-{}",
+            self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        );
+        let progress = Progress::default();
+        {
+            let mut tasks = self.lock();
+            if tasks.len() >= MAX_TASKS {
+                return Err(KernelError::ResourceExhausted(format!(
+                    "{MAX_TASKS} async tasks exist already"
+                )));
+            }
+            tasks.insert(
+                id.clone(),
+                Task {
+                    owner: caller.clone(),
+                    state: TaskState::Pending,
+                    progress: progress.clone(),
+                    result: None,
+                    created: unix_ms(),
+                    finished: 0,
+                    finished_at: None,
+                    abort: None,
+                },
+            );
+        }
+        let (k, c, task_id) = (Arc::clone(kernel), caller.clone(), id.clone());
+        let handle = tokio::spawn(async move {
+            k.tasks.set_state(&task_id, TaskState::Running);
+            let resp = respond(&k, &c, req, &progress).await;
+            k.tasks.finish(&task_id, resp);
+        });
+        if let Some(t) = self.lock().get_mut(&id) {
+            t.abort = Some(handle.abort_handle());
+        }
+        Ok(id)
+    }
+
+    fn set_state(&self, id: &str, state: TaskState) {
+        if let Some(t) = self.lock().get_mut(id)
+            && t.state == TaskState::Pending
+        {
+            t.state = state;
+        }
+    }
+
+    fn finish(&self, id: &str, resp: pb::SyscallResponse) {
+        if let Some(t) = self.lock().get_mut(id) {
+            if t.state == TaskState::Cancelled {
+                return;
+            }
+            t.state = if is_ok(&resp) {
+                TaskState::Completed
+            } else {
+                TaskState::Failed
+            };
+            if t.state == TaskState::Completed {
+                t.progress.set(1.0);
+            }
+            t.result = Some(resp);
+            t.finished = unix_ms();
+            t.finished_at = Some(Instant::now());
+        }
+    }
+
+    /// The task's status; other callers' tasks are not found.
+    pub fn status(&self, caller: &Caller, id: &str) -> Result<pb::AsyncTaskStatus, KernelError> {
+        let tasks = self.lock();
+        let t = tasks
+            .get(id)
+            .filter(|t| t.owner.uid == caller.uid)
+            .ok_or_else(|| KernelError::NotFound(format!("task {id:?}")))?;
+        Ok(pb::AsyncTaskStatus {
+            task_id: id.to_owned(),
+            state: t.state as i32,
+            progress: t.progress.get(),
+            result: t.result.clone(),
+            created_unix_ms: t.created,
+            finished_unix_ms: t.finished,
+        })
+    }
+
+    /// Cancels a pending or running task; a finished one is left as it is.
+    pub fn cancel(&self, caller: &Caller, id: &str) -> Result<pb::AsyncTaskStatus, KernelError> {
+        {
+            let mut tasks = self.lock();
+            let t = tasks
+                .get_mut(id)
+                .filter(|t| t.owner.uid == caller.uid)
+                .ok_or_else(|| KernelError::NotFound(format!("task {id:?}")))?;
+            if matches!(t.state, TaskState::Pending | TaskState::Running) {
+                if let Some(a) = &t.abort {
+                    a.abort();
+                }
+                t.state = TaskState::Cancelled;
+                t.finished = unix_ms();
+                t.finished_at = Some(Instant::now());
+            }
+        }
+        self.status(caller, id)
+    }
+
+    /// Drops finished tasks older than `ttl`; returns how many.
+    pub fn reap_expired(&self, ttl: Duration) -> usize {
+        let mut tasks = self.lock();
+        let before = tasks.len();
+        tasks.retain(|_, t| t.finished_at.is_none_or(|at| at.elapsed() < ttl));
+        before - tasks.len()
+    }
+}

@@ -1,0 +1,297 @@
+//! LocalFS primitives on io_uring, every path confined by `openat2(RESOLVE_BENEATH)`.
+//!
+//! Each primitive is one (or, for `stat`, two) ring operations. Names below a
+//! directory fd are single components checked at the edge; a whole relative path is
+//! only ever resolved by `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`,
+//! whose `EAGAIN` (a concurrent rename during `..` resolution) is retried.
+
+use std::{
+    ffi::CString,
+    io,
+    mem::MaybeUninit,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::Path,
+    sync::Arc,
+};
+
+use io_uring::{opcode, types};
+
+use super::{
+    OpenMode,
+    ring::{Completed, Owned, Ring},
+};
+use crate::vfs::{FileKind, Metadata};
+
+/// `openat2` retries on `EAGAIN` before giving up.
+const OPENAT2_RETRIES: usize = 16;
+
+/// LocalFS I/O through an io_uring ring.
+pub(crate) struct UringIo {
+    ring: Ring,
+    root: Arc<OwnedFd>,
+}
+
+fn cstr(s: &str) -> io::Result<CString> {
+    CString::new(if s.is_empty() { "." } else { s })
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+impl UringIo {
+    /// Opens the mount's root directory (trusted configuration, opened directly).
+    pub fn new(ring: Ring, host_root: &Path) -> io::Result<Self> {
+        let root = std::fs::File::open(host_root)?;
+        if !root.metadata()?.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        Ok(Self {
+            ring,
+            root: Arc::new(OwnedFd::from(root)),
+        })
+    }
+
+    async fn run(&self, entry: io_uring::squeue::Entry, owned: Owned) -> io::Result<Completed> {
+        // SAFETY: every caller builds `entry` from pointers into `owned`'s heap memory
+        // (CStrings, boxed open_how/statx, Vec buffers) and fds it holds.
+        unsafe { self.ring.run(entry, owned).await }
+    }
+
+    /// `openat2(dir, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`.
+    pub async fn openat2(
+        &self,
+        dir: &Arc<OwnedFd>,
+        path: &str,
+        flags: i32,
+        mode: u32,
+    ) -> io::Result<Arc<OwnedFd>> {
+        // openat2 refuses a mode without O_CREAT (EINVAL), unlike openat.
+        let mode = if flags & libc::O_CREAT != 0 { mode } else { 0 };
+        let how = types::OpenHow::new()
+            .flags((flags | libc::O_CLOEXEC) as u64)
+            .mode(u64::from(mode))
+            .resolve(libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS);
+        let mut owned = Owned {
+            paths: vec![cstr(path)?],
+            fds: vec![Arc::clone(dir)],
+            how: Some(Box::new(how)),
+            returns_fd: true,
+            ..Owned::default()
+        };
+        for _ in 0..OPENAT2_RETRIES {
+            let how_ptr: *const types::OpenHow = owned.how.as_deref().expect("set above");
+            let entry =
+                opcode::OpenAt2::new(types::Fd(dir.as_raw_fd()), owned.paths[0].as_ptr(), how_ptr)
+                    .build();
+            let done = self.run(entry, owned).await?;
+            match done.io() {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => owned = done.owned,
+                // SAFETY: the kernel returned a new fd that only we hold.
+                Ok(fd) => return Ok(Arc::new(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EAGAIN))
+    }
+
+    pub async fn open(&self, rel: &str, mode: OpenMode) -> io::Result<Arc<OwnedFd>> {
+        let root = Arc::clone(&self.root);
+        self.openat2(&root, rel, mode.flags(), 0o644).await
+    }
+
+    pub async fn open_dir(&self, rel: &str) -> io::Result<Arc<OwnedFd>> {
+        let root = Arc::clone(&self.root);
+        self.openat2(&root, rel, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .await
+    }
+
+    pub async fn open_at(
+        &self,
+        dir: &Arc<OwnedFd>,
+        name: &str,
+        mode: OpenMode,
+    ) -> io::Result<Arc<OwnedFd>> {
+        self.openat2(dir, name, mode.flags(), 0o644).await
+    }
+
+    pub async fn read_at(
+        &self,
+        file: &Arc<OwnedFd>,
+        len: usize,
+        offset: u64,
+    ) -> io::Result<Vec<u8>> {
+        let mut owned = Owned {
+            buf: Vec::with_capacity(len),
+            fds: vec![Arc::clone(file)],
+            ..Owned::default()
+        };
+        let entry = opcode::Read::new(
+            types::Fd(file.as_raw_fd()),
+            owned.buf.as_mut_ptr(),
+            len as u32,
+        )
+        .offset(offset)
+        .build();
+        let done = self.run(entry, std::mem::take(&mut owned)).await?;
+        let n = done.io()? as usize;
+        let mut buf = done.owned.buf;
+        // SAFETY: the kernel initialised the first `n` bytes of the buffer.
+        unsafe { buf.set_len(n) };
+        Ok(buf)
+    }
+
+    /// Writes all of `data` at `offset` (`None`: at the file position, e.g. O_APPEND).
+    pub async fn write_all_at(
+        &self,
+        file: &Arc<OwnedFd>,
+        data: Vec<u8>,
+        offset: Option<u64>,
+    ) -> io::Result<()> {
+        let mut owned = Owned {
+            buf: data,
+            fds: vec![Arc::clone(file)],
+            ..Owned::default()
+        };
+        let mut written = 0usize;
+        while written < owned.buf.len() {
+            let rest = &owned.buf[written..];
+            let entry = opcode::Write::new(
+                types::Fd(file.as_raw_fd()),
+                rest.as_ptr(),
+                rest.len() as u32,
+            )
+            .offset(offset.map_or(u64::MAX, |o| o + written as u64))
+            .build();
+            let done = self.run(entry, owned).await?;
+            let n = done.io()? as usize;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero));
+            }
+            written += n;
+            owned = done.owned;
+        }
+        Ok(())
+    }
+
+    pub async fn fsync(&self, file: &Arc<OwnedFd>) -> io::Result<()> {
+        let owned = Owned {
+            fds: vec![Arc::clone(file)],
+            ..Owned::default()
+        };
+        let entry = opcode::Fsync::new(types::Fd(file.as_raw_fd())).build();
+        self.run(entry, owned).await?.io().map(drop)
+    }
+
+    pub async fn ftruncate(&self, file: &Arc<OwnedFd>, len: u64) -> io::Result<()> {
+        let owned = Owned {
+            fds: vec![Arc::clone(file)],
+            ..Owned::default()
+        };
+        let entry = opcode::Ftruncate::new(types::Fd(file.as_raw_fd()), len).build();
+        self.run(entry, owned).await?.io().map(drop)
+    }
+
+    /// `statx` of an open fd (`AT_EMPTY_PATH`).
+    pub async fn fstat(&self, file: &Arc<OwnedFd>) -> io::Result<Metadata> {
+        let mut owned = Owned {
+            paths: vec![CString::default()],
+            fds: vec![Arc::clone(file)],
+            // SAFETY: statx is plain old data; all-zero is a valid value.
+            statx: Some(Box::new(unsafe {
+                MaybeUninit::<libc::statx>::zeroed().assume_init()
+            })),
+            ..Owned::default()
+        };
+        let statx_ptr: *mut libc::statx = owned.statx.as_deref_mut().expect("set above");
+        let entry = opcode::Statx::new(
+            types::Fd(file.as_raw_fd()),
+            owned.paths[0].as_ptr(),
+            statx_ptr.cast(),
+        )
+        .flags(libc::AT_EMPTY_PATH)
+        .mask(libc::STATX_BASIC_STATS | libc::STATX_BTIME)
+        .build();
+        let done = self.run(entry, owned).await?;
+        done.io()?;
+        Ok(metadata(done.owned.statx.as_deref().expect("kept")))
+    }
+
+    /// `stat` (following symlinks, confined): an `O_PATH` openat2, then `statx`.
+    pub async fn stat(&self, rel: &str) -> io::Result<Metadata> {
+        let root = Arc::clone(&self.root);
+        let fd = self.openat2(&root, rel, libc::O_PATH, 0).await?;
+        self.fstat(&fd).await
+    }
+
+    pub async fn mkdir_at(&self, dir: &Arc<OwnedFd>, name: &str) -> io::Result<()> {
+        let owned = Owned {
+            paths: vec![cstr(name)?],
+            fds: vec![Arc::clone(dir)],
+            ..Owned::default()
+        };
+        let entry = opcode::MkDirAt::new(types::Fd(dir.as_raw_fd()), owned.paths[0].as_ptr())
+            .mode(0o755)
+            .build();
+        self.run(entry, owned).await?.io().map(drop)
+    }
+
+    pub async fn unlink_at(&self, dir: &Arc<OwnedFd>, name: &str, is_dir: bool) -> io::Result<()> {
+        let owned = Owned {
+            paths: vec![cstr(name)?],
+            fds: vec![Arc::clone(dir)],
+            ..Owned::default()
+        };
+        let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+        let entry = opcode::UnlinkAt::new(types::Fd(dir.as_raw_fd()), owned.paths[0].as_ptr())
+            .flags(flags)
+            .build();
+        self.run(entry, owned).await?.io().map(drop)
+    }
+
+    /// `renameat2`; with `noreplace`, `RENAME_NOREPLACE` (fails with `EEXIST`).
+    pub async fn rename_at(
+        &self,
+        from_dir: &Arc<OwnedFd>,
+        from: &str,
+        to_dir: &Arc<OwnedFd>,
+        to: &str,
+        noreplace: bool,
+    ) -> io::Result<()> {
+        let owned = Owned {
+            paths: vec![cstr(from)?, cstr(to)?],
+            fds: vec![Arc::clone(from_dir), Arc::clone(to_dir)],
+            ..Owned::default()
+        };
+        let entry = opcode::RenameAt::new(
+            types::Fd(from_dir.as_raw_fd()),
+            owned.paths[0].as_ptr(),
+            types::Fd(to_dir.as_raw_fd()),
+            owned.paths[1].as_ptr(),
+        )
+        .flags(if noreplace { libc::RENAME_NOREPLACE } else { 0 })
+        .build();
+        self.run(entry, owned).await?.io().map(drop)
+    }
+}
+
+/// Converts a `statx` record.
+fn metadata(st: &libc::statx) -> Metadata {
+    let kind = match u32::from(st.stx_mode) & libc::S_IFMT {
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFDIR => FileKind::Directory,
+        libc::S_IFLNK => FileKind::Symlink,
+        _ => FileKind::Other,
+    };
+    let ns = |t: libc::statx_timestamp| t.tv_sec * 1_000_000_000 + i64::from(t.tv_nsec);
+    Metadata {
+        kind,
+        size: st.stx_size,
+        mode: u32::from(st.stx_mode) & 0o7777,
+        modified_unix_ns: ns(st.stx_mtime),
+        created_unix_ns: if st.stx_mask & libc::STATX_BTIME != 0 {
+            ns(st.stx_btime)
+        } else {
+            0
+        },
+        inode: st.stx_ino,
+        nlink: st.stx_nlink,
+    }
+}

@@ -1,0 +1,175 @@
+//! Virtual paths: validated once at the edge, normalised, never containing `..`.
+//!
+//! A [`VirtPath`] is absolute, uses `/` separators, has no empty, `.` or `..`
+//! components, no NUL byte, at most [`MAX_PATH`] bytes and components of at most
+//! [`MAX_NAME`] bytes. Refusing `..` lexically is the first wall; the second is
+//! `openat2(RESOLVE_BENEATH)` in LocalFS, which stops symlinks that lead out.
+
+use std::fmt;
+
+use super::VfsError;
+
+/// Longest accepted path, in bytes (Linux `PATH_MAX`).
+pub const MAX_PATH: usize = 4096;
+/// Longest accepted component, in bytes (Linux `NAME_MAX`).
+pub const MAX_NAME: usize = 255;
+
+/// A normalised absolute virtual path such as `/home/notes.txt`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VirtPath(String);
+
+impl VirtPath {
+    /// The root, `/`.
+    pub fn root() -> Self {
+        Self("/".to_owned())
+    }
+
+    /// Parses `raw`, relative to `cwd` unless it starts with `/`.
+    pub fn parse(raw: &str, cwd: &VirtPath) -> Result<Self, VfsError> {
+        let invalid = |reason: &'static str| VfsError::InvalidPath {
+            path: raw.chars().take(256).collect(),
+            reason,
+        };
+        if raw.is_empty() {
+            return Err(invalid("empty path"));
+        }
+        if raw.len() > MAX_PATH {
+            return Err(invalid("longer than 4096 bytes"));
+        }
+        if raw.contains('\0') {
+            return Err(invalid("contains a NUL byte"));
+        }
+        let mut parts: Vec<&str> = if raw.starts_with('/') {
+            Vec::new()
+        } else {
+            cwd.components().collect()
+        };
+        for part in raw.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return Err(invalid("contains a '..' component")),
+                p if p.len() > MAX_NAME => {
+                    return Err(invalid("a component is longer than 255 bytes"));
+                }
+                p => parts.push(p),
+            }
+        }
+        let mut s = String::with_capacity(raw.len() + cwd.0.len() + 1);
+        for p in &parts {
+            s.push('/');
+            s.push_str(p);
+        }
+        if s.is_empty() {
+            s.push('/');
+        }
+        if s.len() > MAX_PATH {
+            return Err(invalid(
+                "longer than 4096 bytes once joined to the working directory",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    /// The components, root first.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|c| !c.is_empty())
+    }
+
+    /// The path below `prefix` (`""` when equal), if `prefix` is an ancestor or self.
+    pub fn strip_prefix(&self, prefix: &VirtPath) -> Option<&str> {
+        if prefix.is_root() {
+            return Some(self.0.trim_start_matches('/'));
+        }
+        let rest = self.0.strip_prefix(prefix.as_str())?;
+        if rest.is_empty() {
+            Some("")
+        } else {
+            rest.strip_prefix('/')
+        }
+    }
+
+    /// `self/name` for a single validated component.
+    pub fn join(&self, name: &str) -> Self {
+        if self.is_root() {
+            Self(format!("/{name}"))
+        } else {
+            Self(format!("{}/{name}", self.0))
+        }
+    }
+}
+
+impl fmt::Display for VirtPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for VirtPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Splits a mount-relative path into (parent, last component); `None` for the mount root.
+pub(crate) fn split_parent(rel: &str) -> Option<(&str, &str)> {
+    if rel.is_empty() {
+        return None;
+    }
+    Some(match rel.rfind('/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => ("", rel),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<VirtPath, VfsError> {
+        VirtPath::parse(
+            s,
+            &VirtPath::parse("/home/user", &VirtPath::root()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn normalises_and_joins_cwd() {
+        assert_eq!(p("/a//b/./c/").unwrap().as_str(), "/a/b/c");
+        assert_eq!(p("x/y").unwrap().as_str(), "/home/user/x/y");
+        assert_eq!(p("/").unwrap().as_str(), "/");
+        assert_eq!(p(".").unwrap().as_str(), "/home/user");
+    }
+
+    #[test]
+    fn refuses_dotdot_nul_and_long_paths() {
+        for bad in ["../etc", "/a/../b", "a\0b", ""] {
+            assert!(
+                matches!(p(bad), Err(VfsError::InvalidPath { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(p(&"a".repeat(256)).is_err());
+        assert!(p(&"/a".repeat(2049)).is_err());
+        assert!(p(&"a".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn strips_prefix_on_component_boundaries() {
+        let a = p("/data/x/y").unwrap();
+        assert_eq!(a.strip_prefix(&p("/data").unwrap()), Some("x/y"));
+        assert_eq!(a.strip_prefix(&p("/dat").unwrap()), None);
+        assert_eq!(a.strip_prefix(&VirtPath::root()), Some("data/x/y"));
+        assert_eq!(a.strip_prefix(&a), Some(""));
+        assert_eq!(split_parent("x/y"), Some(("x", "y")));
+        assert_eq!(split_parent("y"), Some(("", "y")));
+        assert_eq!(split_parent(""), None);
+    }
+}

@@ -1,0 +1,75 @@
+//! The eBPF probes: a program run inside the kernel's cgroup is seen exec'ing and
+//! exiting (with its exit code); one outside is not seen at all.
+
+use std::{os::unix::process::CommandExt, process::Command, time::Duration};
+
+use agentos_proto::v1 as pb;
+use tokio_stream::StreamExt;
+
+use crate::util::{Daemon, require_root};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_and_exit_of_a_managed_process_are_reported() {
+    if !require_root("exec_and_exit_of_a_managed_process_are_reported") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+    let ebpf = &report.subsystems["ebpf"];
+    assert!(ebpf.available, "eBPF probes are not live: {}", ebpf.reason);
+    let cgroup = report.subsystems["cgroups"].details["kernel_cgroup"].clone();
+
+    let mut events = c
+        .watch_events(pb::WatchEventsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    // Outside the cgroup: must not be reported.
+    let outside = Command::new("/bin/sh")
+        .args(["-c", "exit 5"])
+        .spawn()
+        .unwrap();
+    let outside_pid = outside.id();
+    let _ = outside.wait_with_output();
+    // Inside: the child joins the kernel's cgroup before it execs.
+    let procs = format!("{cgroup}/cgroup.procs");
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "exit 3"]);
+    // SAFETY: the pre_exec closure only writes a file (open/write/close), which is
+    // fine between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || std::fs::write(&procs, "0"));
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(3));
+
+    let (mut exec, mut exit) = (None, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while exec.is_none() || exit.is_none() {
+        let ev = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("exec and exit events within 10 s")
+            .unwrap()
+            .unwrap();
+        assert_ne!(
+            ev.pid, outside_pid,
+            "a process outside the kernel's cgroup was reported: {ev:?}"
+        );
+        if ev.pid != pid {
+            continue;
+        }
+        match pb::EventKind::try_from(ev.kind).unwrap() {
+            pb::EventKind::Exec => exec = Some(ev),
+            pb::EventKind::Exit => exit = Some(ev),
+            pb::EventKind::Unspecified => panic!("{ev:?}"),
+        }
+    }
+    let (exec, exit) = (exec.unwrap(), exit.unwrap());
+    assert_eq!(exec.comm, "sh");
+    assert_eq!(exit.exit_status >> 8, 3, "{exit:?}");
+    assert_eq!(exec.cgroup_id, exit.cgroup_id);
+    assert!(exit.timestamp_ns > exec.timestamp_ns);
+}

@@ -1,0 +1,11 @@
+//! Integration tests: each starts the real `agentos-kernel` binary on a temporary
+//! data directory and talks gRPC to it over its Unix socket.
+
+mod auth;
+mod batch;
+mod crash;
+mod escapes;
+mod events;
+mod fs;
+mod stream;
+mod util;

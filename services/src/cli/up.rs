@@ -1,0 +1,126 @@
+//! `agentos up`: the kernel plus the HTTP server, until SIGINT or SIGTERM.
+//!
+//! Order: bind 127.0.0.1:PORT (a busy port fails before any kernel starts) →
+//! attach to the kernel on the data directory, starting one if none answers →
+//! print `AgentOS is up: URL` (the only line on stdout) → serve → on a signal,
+//! stop HTTP, then stop the kernel if we started it. A kernel found running is
+//! left running.
+
+use std::{
+    io::Write,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use agentos_services::{
+    http::{self, AppState, Ui},
+    kernel,
+};
+use anyhow::Context;
+use tokio::{
+    net::TcpListener,
+    signal::unix::{Signal, SignalKind, signal},
+};
+
+/// How long open HTTP requests get to finish after a signal.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
+
+/// How long our kernel gets to exit after SIGTERM before SIGKILL.
+const KERNEL_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// TCP port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// The built desktop (ui/dist). Without one, `/` says the UI is not built.
+    #[arg(long, value_name = "DIR")]
+    ui_dir: Option<PathBuf>,
+    /// The kernel binary (default: $AGENTOS_KERNEL_BIN, else agentos-kernel next to this binary).
+    #[arg(long, value_name = "PATH")]
+    kernel_bin: Option<PathBuf>,
+}
+
+pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
+    let data_dir = std::path::absolute(data_dir)
+        .with_context(|| format!("resolving {}", data_dir.display()))?;
+    // Handlers first: from here on a signal is ours to handle, not a silent death.
+    let mut signals = Signals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", opts.port))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+
+    let ui = Ui::detect(opts.ui_dir.as_deref());
+    if let Ui::NotBuilt { reason } = &ui {
+        tracing::warn!("no desktop to serve ({reason}); run `cargo xtask build`");
+    }
+
+    // Dropping the half-done attach (on a signal) stops a kernel it had started.
+    let attached = tokio::select! {
+        res = kernel::attach(&data_dir, opts.kernel_bin.as_deref()) => res.context("starting the kernel")?,
+        name = signals.recv() => {
+            tracing::info!("{name} while starting; stopping");
+            return Ok(());
+        }
+    };
+    let app = http::router(
+        AppState {
+            kernel: Arc::new(attached.link),
+        },
+        &ui,
+    );
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "AgentOS is up: http://{}:{}/",
+        addr.ip(),
+        addr.port()
+    )
+    .and_then(|()| stdout.flush())
+    .context("writing to stdout")?;
+    drop(stdout);
+
+    let shutdown = async move {
+        let name = signals.recv().await;
+        tracing::info!("{name}: shutting down");
+    };
+    http::serve(listener, app, shutdown, HTTP_GRACE)
+        .await
+        .context("serving HTTP")?;
+
+    if let Some(child) = attached.child {
+        let pid = child.pid();
+        let status = child
+            .stop(KERNEL_GRACE)
+            .await
+            .context("stopping the kernel")?;
+        tracing::info!("agentos-kernel (pid {pid}) stopped: {status}");
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, whichever comes first.
+struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Every HTTP error, mapped to a status and a JSON body in one place.
+//!
+//! The body is always `{"error": {"code": "<snake_case>", "message": "<text>"}}`.
+//! Kernel errors arrive as gRPC statuses and are mapped by the table in Google's
+//! `google/rpc/code.proto` (the HTTP mapping noted on each code). As in axum's
+//! `examples/error-handling`, client errors are not logged and say what was wrong;
+//! server faults are logged in full and the body says only that something failed.
+
+use axum::{
+    Json,
+    http::{Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use tonic::Code;
+
+use crate::kernel::LinkError;
+
+/// An error an HTTP handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No handler for this path under `/api`.
+    #[error("no API endpoint {method} {path}")]
+    NoRoute { method: Method, path: String },
+    /// The kernel answered with an error.
+    #[error("the kernel refused the call: {0}")]
+    Kernel(#[source] tonic::Status),
+    /// The kernel could not be reached (not running, not answering).
+    #[error("the kernel is not reachable: {0}")]
+    KernelUnavailable(#[source] LinkError),
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Rpc { source, .. } if !matches!(source.code(), Code::Unavailable) => {
+                Self::Kernel(source)
+            }
+            other => Self::KernelUnavailable(other),
+        }
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(s: tonic::Status) -> Self {
+        Self::Kernel(s)
+    }
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::Kernel(s) => grpc_to_http(s.code()),
+            Self::KernelUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoRoute { .. } => "not_found",
+            Self::Kernel(s) => grpc_code_name(s.code()),
+            Self::KernelUnavailable(_) => "kernel_unavailable",
+        }
+    }
+
+    /// The `error.message` a client sees: what was wrong, or no detail for a server fault.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::NoRoute { .. } => self.to_string(),
+            Self::Kernel(s) if self.status().is_server_error() && s.code() != Code::Unavailable => {
+                "internal error; the server log has the details".into()
+            }
+            Self::Kernel(s) => s.message().to_owned(),
+            Self::KernelUnavailable(_) => {
+                "the kernel is not reachable; run `agentos doctor`".into()
+            }
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "code": self.code(), "message": self.public_message() } })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!("{:#}", anyhow_like(&self));
+        }
+        (status, Json(self.body())).into_response()
+    }
+}
+
+/// The error and its sources, joined with ": " (what anyhow's `{:#}` prints).
+fn anyhow_like(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The HTTP status for a gRPC code (google/rpc/code.proto).
+pub fn grpc_to_http(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        // 499 "Client Closed Request" has no constant in `http`.
+        Code::Cancelled => StatusCode::from_u16(499).expect("499 is a valid status"),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The gRPC code in snake case, as `error.code`.
+fn grpc_code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid_argument",
+        Code::DeadlineExceeded => "deadline_exceeded",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::PermissionDenied => "permission_denied",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out_of_range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data_loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    async fn response_parts(e: ApiError) -> (StatusCode, String, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let ctype = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, ctype, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn no_route_is_a_json_404() {
+        let e = ApiError::NoRoute {
+            method: Method::GET,
+            path: "/api/nope".into(),
+        };
+        let (status, ctype, body) = response_parts(e).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(ctype, "application/json");
+        assert_eq!(
+            body,
+            json!({"error": {"code": "not_found", "message": "no API endpoint GET /api/nope"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn client_errors_keep_the_kernels_message() {
+        let e = ApiError::from(tonic::Status::invalid_argument("path must be absolute"));
+        let (status, _, body) = response_parts(e).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "invalid_argument", "message": "path must be absolute"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_details() {
+        let e = ApiError::from(tonic::Status::internal("secret /var/lib/agentos detail"));
+        let (status, _, body) = response_parts(e).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(
+            !body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("secret"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_kernel_is_503() {
+        let e = ApiError::from(LinkError::Timeout {
+            socket: "/x/kernel.sock".into(),
+            call: "Doctor",
+            after: Duration::from_secs(2),
+        });
+        let (status, _, body) = response_parts(e).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "kernel_unavailable");
+        let unavailable = ApiError::from(LinkError::Rpc {
+            call: "Doctor",
+            source: tonic::Status::unavailable("gone"),
+        });
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.code(), "kernel_unavailable");
+    }
+
+    #[test]
+    fn grpc_table_follows_google_rpc() {
+        assert_eq!(grpc_to_http(Code::NotFound), StatusCode::NOT_FOUND);
+        assert_eq!(grpc_to_http(Code::PermissionDenied), StatusCode::FORBIDDEN);
+        assert_eq!(
+            grpc_to_http(Code::FailedPrecondition),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            grpc_to_http(Code::ResourceExhausted),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            grpc_to_http(Code::Unimplemented),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(grpc_to_http(Code::Cancelled).as_u16(), 499);
+    }
+}

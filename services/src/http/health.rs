@@ -1,0 +1,166 @@
+//! `GET /health`: is the kernel there, and which backend each subsystem got.
+//!
+//! The shape is the UI's contract (`ui/src/health/schema.ts`):
+//!
+//! ```json
+//! {"status": "ok", "version": "0.1.0",
+//!  "kernel": {"connected": true, "socket": "/…/kernel.sock", "uptime_ms": 1234},
+//!  "doctor": {"io_uring": {"backend": "io_uring", "available": true, "reason": "…"}}}
+//! ```
+//!
+//! When the kernel does not answer within [`KERNEL_TIMEOUT`], the answer is still
+//! 200 with `"status": "degraded"`, `"connected": false` and an empty `doctor`: the
+//! services layer is up, and the desktop shows what is missing.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use agentos_proto::v1 as pb;
+use axum::{Json, extract::State};
+use serde::Serialize;
+
+use super::AppState;
+
+/// How long `/health` waits for the kernel's doctor report.
+pub const KERNEL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `/health` body.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: Status,
+    pub version: String,
+    pub kernel: KernelStatus,
+    /// Keyed by subsystem, in name order.
+    pub doctor: BTreeMap<String, Subsystem>,
+}
+
+/// `ok` when the kernel answered, else `degraded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Degraded,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KernelStatus {
+    pub connected: bool,
+    pub socket: String,
+    pub uptime_ms: u64,
+}
+
+/// One subsystem's backend, without the kernel's free-form details.
+#[derive(Debug, Serialize)]
+pub struct Subsystem {
+    pub backend: String,
+    pub available: bool,
+    pub reason: String,
+}
+
+/// Builds the body from the kernel's report, or `None` when it did not answer.
+pub fn build(version: &str, socket: &Path, report: Option<&pb::DoctorReport>) -> Health {
+    let doctor = report
+        .map(|r| {
+            r.subsystems
+                .iter()
+                .map(|(name, s)| {
+                    let sub = Subsystem {
+                        backend: s.backend.clone(),
+                        available: s.available,
+                        reason: s.reason.clone(),
+                    };
+                    (name.clone(), sub)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Health {
+        status: if report.is_some() {
+            Status::Ok
+        } else {
+            Status::Degraded
+        },
+        version: version.to_owned(),
+        kernel: KernelStatus {
+            connected: report.is_some(),
+            socket: socket.display().to_string(),
+            uptime_ms: report.map_or(0, |r| r.uptime_ms),
+        },
+        doctor,
+    }
+}
+
+/// `GET /health`.
+pub(super) async fn handler(State(state): State<AppState>) -> Json<Health> {
+    let report = match state.kernel.doctor(KERNEL_TIMEOUT).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::debug!("/health: {e}");
+            None
+        }
+    };
+    Json(build(
+        crate::VERSION,
+        state.kernel.socket(),
+        report.as_ref(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sub(backend: &str, available: bool, reason: &str) -> pb::SubsystemReport {
+        pb::SubsystemReport {
+            backend: backend.into(),
+            available,
+            reason: reason.into(),
+            details: [("ring_entries".to_owned(), "256".to_owned())].into(),
+        }
+    }
+
+    #[test]
+    fn connected_kernel_gives_ok_and_its_report_without_details() {
+        let report = pb::DoctorReport {
+            subsystems: [
+                ("io_uring".to_owned(), sub("io_uring", true, "probed")),
+                (
+                    "cgroups".to_owned(),
+                    sub("unavailable", false, "no cgroup2 mount"),
+                ),
+            ]
+            .into(),
+            version: "9.9.9".into(),
+            uptime_ms: 1234,
+        };
+        let body = serde_json::to_value(build("0.1.0", Path::new("/d/kernel.sock"), Some(&report)))
+            .unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "status": "ok",
+                "version": "0.1.0",
+                "kernel": {"connected": true, "socket": "/d/kernel.sock", "uptime_ms": 1234},
+                "doctor": {
+                    "cgroups": {"backend": "unavailable", "available": false, "reason": "no cgroup2 mount"},
+                    "io_uring": {"backend": "io_uring", "available": true, "reason": "probed"},
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn missing_kernel_gives_degraded_and_an_empty_doctor() {
+        let body = serde_json::to_value(build("0.1.0", Path::new("/d/kernel.sock"), None)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "status": "degraded",
+                "version": "0.1.0",
+                "kernel": {"connected": false, "socket": "/d/kernel.sock", "uptime_ms": 0},
+                "doctor": {},
+            })
+        );
+    }
+}

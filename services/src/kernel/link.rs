@@ -1,0 +1,149 @@
+//! One gRPC client to the kernel, connected on first use and again after a failure.
+//!
+//! A tonic `Channel` is cheap to clone, so callers get a clone of the cached client.
+//! The channel itself redials the socket (through the connector) after its
+//! connection breaks, which is what picks up a restarted kernel. On top of that,
+//! a call that fails at the transport level or times out drops the cached client,
+//! so a wedged channel is replaced by a fresh one on the next call.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::Duration,
+};
+
+use agentos_proto::v1::{self as pb, kernel_service_client::KernelServiceClient};
+use tonic::{Code, transport::Channel};
+
+/// Why the kernel could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot connect to the kernel on {socket}: {source}")]
+    Connect {
+        socket: PathBuf,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("kernel call `{call}` failed: {source}")]
+    Rpc {
+        call: &'static str,
+        #[source]
+        source: tonic::Status,
+    },
+    #[error("the kernel on {socket} did not answer `{call}` within {after:?}")]
+    Timeout {
+        socket: PathBuf,
+        call: &'static str,
+        after: Duration,
+    },
+}
+
+/// A lazily connected client for the kernel on one socket.
+pub struct KernelLink {
+    socket: PathBuf,
+    // A std mutex: it is never held across an await (connecting happens outside it).
+    client: Mutex<Option<KernelServiceClient<Channel>>>,
+}
+
+impl KernelLink {
+    /// A link to the kernel on `socket`; nothing is dialled until the first call.
+    pub fn new(socket: PathBuf) -> Self {
+        Self {
+            socket,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// The socket this link dials.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The cached client, or a newly connected one.
+    pub async fn client(&self) -> Result<KernelServiceClient<Channel>, LinkError> {
+        if let Some(c) = self.cached() {
+            return Ok(c);
+        }
+        let c = agentos_kernel::client::connect_uds(&self.socket)
+            .await
+            .map_err(|source| LinkError::Connect {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        *self.lock() = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets the cached client, so the next call dials the socket again.
+    pub fn reset(&self) {
+        *self.lock() = None;
+    }
+
+    /// Asks the kernel for its doctor report, giving up after `timeout`.
+    pub async fn doctor(&self, timeout: Duration) -> Result<pb::DoctorReport, LinkError> {
+        let call = async {
+            let mut c = self.client().await?;
+            c.doctor(pb::DoctorRequest {})
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|source| {
+                    if is_transport_failure(&source) {
+                        self.reset();
+                    }
+                    LinkError::Rpc {
+                        call: "Doctor",
+                        source,
+                    }
+                })
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                // A kernel that hangs may have been replaced by the time we ask again.
+                self.reset();
+                Err(LinkError::Timeout {
+                    socket: self.socket.clone(),
+                    call: "Doctor",
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    fn cached(&self) -> Option<KernelServiceClient<Channel>> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<KernelServiceClient<Channel>>> {
+        // The guarded value is a cache: a poisoned one is still a valid Option.
+        self.client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether a failed call means the connection, not the request, is broken.
+///
+/// tonic reports a refused or broken connection as `Unavailable` (and some transport
+/// errors as `Unknown`); the kernel's own errors use the other codes.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn no_kernel_is_a_connect_error_and_nothing_is_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = KernelLink::new(dir.path().join("kernel.sock"));
+        let err = link.doctor(Duration::from_secs(2)).await.unwrap_err();
+        assert!(matches!(err, LinkError::Connect { .. }), "{err:?}");
+        assert!(err.to_string().contains("kernel.sock"), "{err}");
+        assert!(link.cached().is_none());
+    }
+}

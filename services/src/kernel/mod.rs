@@ -1,0 +1,69 @@
+//! Reaching the kernel daemon (`agentos-kernel`) that serves a data directory.
+//!
+//! * [`KernelLink`] (`link.rs`) holds one gRPC client over the kernel's Unix socket,
+//!   connects on first use and reconnects after the kernel restarts.
+//! * [`KernelChild`] (`child.rs`) starts a kernel as a child process when none is
+//!   running, waits until its socket answers, and stops it (SIGTERM, then SIGKILL).
+//!
+//! [`attach`] is the policy of `agentos up`: use the kernel already answering on the
+//! data directory, else start one and own it.
+
+mod child;
+mod link;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+pub use child::{KERNEL_BIN, KERNEL_BIN_ENV, KernelChild, StartError, StopError, locate_binary};
+pub use link::{KernelLink, LinkError};
+
+/// How long a running kernel gets to answer before we decide none is there.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a kernel we started gets to open its socket.
+pub const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The kernel `agentos up` talks to, and whether it is ours to stop.
+pub struct Attached {
+    pub link: KernelLink,
+    /// `Some` when we started the kernel; dropping it stops the kernel.
+    pub child: Option<KernelChild>,
+}
+
+/// Uses the kernel answering on `data_dir`'s socket, else starts one there.
+///
+/// The binary is found by [`locate_binary`] from `kernel_bin` (`--kernel-bin`), and
+/// only when a kernel has to be started.
+///
+/// A socket file that nobody answers on (a kernel that crashed) is not an obstacle:
+/// the new kernel removes it. A kernel that holds the data directory's lock but does
+/// not answer makes the new one exit, and the error carries its stderr.
+pub async fn attach(data_dir: &Path, kernel_bin: Option<&Path>) -> Result<Attached, StartError> {
+    let link = KernelLink::new(socket_path(data_dir));
+    if link.doctor(PROBE_TIMEOUT).await.is_ok() {
+        tracing::info!(
+            "using the kernel already running on {}",
+            link.socket().display()
+        );
+        return Ok(Attached { link, child: None });
+    }
+    let bin = locate_binary(kernel_bin)?;
+    let mut child = KernelChild::spawn(&bin, data_dir)?;
+    child.wait_ready(&link, START_TIMEOUT).await?;
+    tracing::info!(
+        "started agentos-kernel (pid {}) on {}",
+        child.pid(),
+        link.socket().display()
+    );
+    Ok(Attached {
+        link,
+        child: Some(child),
+    })
+}
+
+/// The kernel's Unix socket for `data_dir` (`DIR/kernel.sock`).
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    agentos_kernel::config::socket_path(data_dir)
+}

@@ -1,0 +1,97 @@
+//! Helpers for the end-to-end tests: finding the built binaries and running
+//! `agentos up` under a guard that stops it (and so its kernel) even on panic.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the root")
+        .to_owned()
+}
+
+/// A binary built by `cargo build --bins` (`target/debug/<name>`), next to the test's
+/// own `deps/` directory.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug/deps/<test>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --bins` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// Whether a missing prerequisite may skip the test (never under CI).
+pub fn may_skip(what: &str) -> bool {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} (CI must not skip)"
+    );
+    eprintln!("skipping: {what}");
+    true
+}
+
+/// A running `agentos up`; SIGTERMed (then SIGKILLed) on drop.
+pub struct Up {
+    child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Up {
+    /// Starts `agentos up --port 0` on a fresh data directory and reads its URL.
+    pub fn start(ui_dir: &std::path::Path) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("agentos-test-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        let mut child = Command::new(binary("agentos"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--port", "0", "--ui-dir"])
+            .arg(ui_dir)
+            .env("AGENTOS_KERNEL_BIN", binary("agentos-kernel"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn agentos up");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("read the URL line");
+        let url = line
+            .trim()
+            .strip_prefix("AgentOS is up: ")
+            .unwrap_or_else(|| panic!("unexpected first line from agentos up: {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Self { child, url, dir }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        for _ in 0..750 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

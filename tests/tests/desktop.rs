@@ -1,0 +1,55 @@
+//! The desktop in a real browser: `agentos up` (kernel + services + built UI), then
+//! `ui/e2e/desktop.e2e.mjs` drives Debian's Chromium through playwright-core and
+//! checks the menu bar, the dock and the io_uring status that `/health` reports.
+
+use std::{path::Path, process::Command};
+
+use agentos_e2e::{Up, may_skip, workspace_root};
+
+#[test]
+fn the_desktop_shows_the_kernels_io_uring_status() {
+    let root = workspace_root();
+    let dist = root.join("ui/dist");
+    if !dist.join("index.html").exists()
+        && may_skip("ui/dist is not built: run `cargo xtask build`")
+    {
+        return;
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() && may_skip("no Chromium: run `cargo xtask setup`") {
+        return;
+    }
+    if !root.join("ui/node_modules/playwright-core").exists()
+        && may_skip("no ui/node_modules: run `cargo xtask setup`")
+    {
+        return;
+    }
+    let up = Up::start(&dist);
+    let shot = up.dir.path().join("desktop.png");
+    let out = Command::new("node")
+        .arg(root.join("ui/e2e/desktop.e2e.mjs"))
+        .env("AGENTOS_URL", &up.url)
+        .env("E2E_SCREENSHOT", &shot)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the browser test failed: {}",
+        out.status
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim().ends_with("passed, 0 failed")),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot was taken"
+    );
+}

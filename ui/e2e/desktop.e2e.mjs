@@ -1,0 +1,242 @@
+// End-to-end check of the desktop shell against a running AgentOS.
+//
+//   AGENTOS_URL=http://127.0.0.1:8000 [E2E_SCREENSHOT=out.png] [CHROMIUM=/usr/bin/chromium] \
+//     node e2e/desktop.e2e.mjs
+//
+// Drives Debian's Chromium through playwright-core (no Playwright browser
+// download). Expected values come from the server's own /health answer, never
+// from constants here. Prints "N passed, M failed" last; exits 1 on any failure.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const TIMEOUT_MS = 30_000;
+/** Hard stop for the whole run, whatever hangs. */
+const OVERALL_TIMEOUT_MS = 150_000;
+
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const baseUrl = process.env.AGENTOS_URL?.replace(/\/+$/, "");
+if (!baseUrl) {
+  console.error("desktop.e2e: AGENTOS_URL is required (e.g. AGENTOS_URL=http://127.0.0.1:8000)");
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const screenshotPath = process.env.E2E_SCREENSHOT || "";
+
+const watchdog = setTimeout(() => {
+  console.error(`desktop.e2e: gave up after ${OVERALL_TIMEOUT_MS / 1000} s`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}, OVERALL_TIMEOUT_MS);
+watchdog.unref();
+
+/** Shared between checks; a check that needs what an earlier one failed to set fails too. */
+const ctx = { health: null, userDataDir: null, context: null, page: null, loaded: false, consoleErrors: [] };
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function need(key, what) {
+  assert(ctx[key], `skipped: needs ${what}`);
+  return ctx[key];
+}
+
+function loadedPage() {
+  need("loaded", "the desktop page loaded");
+  return ctx.page;
+}
+
+/** One line: Playwright appends a multi-line call log; fetch hides the cause. */
+function describe(err) {
+  const message = String(err?.message ?? err).split("\n")[0];
+  const cause = err?.cause?.code ?? err?.cause?.message;
+  return cause ? `${message} (${cause})` : message;
+}
+
+/** Rejects after ms, so nothing in a check can hang past it. */
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const checks = [
+  [
+    "GET /health answers with the documented shape",
+    async () => {
+      const res = await fetch(`${baseUrl}/health`, {
+        headers: { Accept: "application/json" },
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      const text = await res.text();
+      let body;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new Error(`/health (HTTP ${res.status}) is not JSON: ${text.slice(0, 200)}`);
+      }
+      assert(["ok", "degraded"].includes(body?.status), `/health status is ${JSON.stringify(body?.status)}`);
+      assert(typeof body.version === "string", "/health version is not a string");
+      assert(typeof body.kernel?.connected === "boolean", "/health kernel.connected is not a boolean");
+      assert(body.doctor && typeof body.doctor === "object", "/health doctor is not an object");
+      ctx.health = body;
+    },
+  ],
+  [
+    "Chromium launches",
+    async () => {
+      ctx.userDataDir = await mkdtemp(join(tmpdir(), "agentos-e2e-"));
+      ctx.context = await chromium.launchPersistentContext(ctx.userDataDir, {
+        executablePath,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        viewport: { width: 1280, height: 800 },
+        timeout: TIMEOUT_MS,
+      });
+      ctx.context.setDefaultTimeout(TIMEOUT_MS);
+      ctx.context.setDefaultNavigationTimeout(TIMEOUT_MS);
+      ctx.page = ctx.context.pages()[0] ?? (await ctx.context.newPage());
+      ctx.page.on("console", (msg) => {
+        if (msg.type() === "error") ctx.consoleErrors.push(msg.text());
+      });
+      ctx.page.on("pageerror", (err) => ctx.consoleErrors.push(String(err)));
+    },
+  ],
+  [
+    "desktop page loads",
+    async () => {
+      const page = need("page", "a browser page");
+      const res = await page.goto(`${baseUrl}/`, { waitUntil: "domcontentloaded", timeout: TIMEOUT_MS });
+      assert(res && res.ok(), `GET / answered HTTP ${res?.status()}`);
+      await page.waitForSelector("[data-testid=desktop]", { timeout: TIMEOUT_MS });
+      ctx.loaded = true;
+    },
+  ],
+  [
+    "menu bar shows AgentOS and a live clock",
+    async () => {
+      const page = loadedPage();
+      const title = await page.waitForSelector("[data-testid=menubar-title]", { timeout: TIMEOUT_MS });
+      assert((await title.textContent()) === "AgentOS", `menu title is "${await title.textContent()}"`);
+      const clock = await page.waitForSelector("[data-testid=menubar-clock]", { timeout: TIMEOUT_MS });
+      const first = await clock.textContent();
+      assert(/\d\d:\d\d:\d\d$/.test(first ?? ""), `clock text "${first}" has no hh:mm:ss`);
+      // It must tick: the text changes within a few seconds.
+      await page.waitForFunction(
+        (before) => document.querySelector("[data-testid=menubar-clock]")?.textContent !== before,
+        first,
+        { timeout: 5_000 },
+      );
+    },
+  ],
+  [
+    "dock is shown",
+    async () => {
+      const page = loadedPage();
+      const dock = await page.waitForSelector("[data-testid=dock]", { state: "visible", timeout: TIMEOUT_MS });
+      const box = await dock.boundingBox();
+      const viewport = page.viewportSize();
+      assert(box && box.width > 0 && box.height > 0, "dock has no size");
+      assert(viewport && box.y + box.height > viewport.height * 0.8, "dock is not at the bottom of the screen");
+    },
+  ],
+  [
+    "io_uring row matches /health",
+    async () => {
+      const page = loadedPage();
+      const health = need("health", "a valid /health answer");
+      const expected = health.doctor.io_uring;
+      assert(
+        expected,
+        `/health has no doctor.io_uring (kernel connected: ${health.kernel.connected}, ` +
+          `subsystems: ${JSON.stringify(Object.keys(health.doctor))})`,
+      );
+      const row = await page.waitForSelector("[data-testid=doctor-io_uring]", { timeout: TIMEOUT_MS });
+      const text = (await row.textContent()) ?? "";
+      const backend = await row.$eval("[data-field=backend]", (el) => el.textContent);
+      const availability = await row.$eval("[data-field=available]", (el) => el.textContent);
+      const want = expected.available ? "available" : "unavailable";
+      assert(text.includes(expected.backend), `row "${text}" lacks backend "${expected.backend}"`);
+      assert(backend === expected.backend, `backend shown "${backend}", /health says "${expected.backend}"`);
+      assert(availability === want, `availability shown "${availability}", /health says "${want}"`);
+      assert(text.includes(expected.reason), `row "${text}" lacks reason "${expected.reason}"`);
+    },
+  ],
+  [
+    "status panel shows version and overall status from /health",
+    async () => {
+      const page = loadedPage();
+      const health = need("health", "a valid /health answer");
+      const panel = await page.waitForSelector("[data-testid=system-status][data-phase=ok]", {
+        timeout: TIMEOUT_MS,
+      });
+      const version = await panel.$eval("[data-testid=health-version]", (el) => el.textContent);
+      const status = await panel.$eval("[data-testid=health-status]", (el) => el.textContent);
+      assert(version === health.version, `version shown "${version}", /health says "${health.version}"`);
+      assert(status === health.status, `status shown "${status}", /health says "${health.status}"`);
+    },
+  ],
+];
+
+async function main() {
+  let passed = 0;
+  let failed = 0;
+  try {
+    for (const [name, run] of checks) {
+      try {
+        await withTimeout(run(), TIMEOUT_MS + 10_000, name);
+        passed += 1;
+        console.log(`ok   ${name}`);
+      } catch (err) {
+        failed += 1;
+        console.log(`FAIL ${name}: ${describe(err)}`);
+      }
+    }
+
+    if (screenshotPath && ctx.page) {
+      try {
+        await ctx.page.screenshot({ path: screenshotPath, timeout: TIMEOUT_MS });
+        console.log(`screenshot: ${screenshotPath}`);
+      } catch (err) {
+        console.error(`desktop.e2e: screenshot failed: ${err.message}`);
+      }
+    }
+    if (failed > 0 && ctx.consoleErrors.length > 0) {
+      console.log(`browser console errors:\n  ${ctx.consoleErrors.join("\n  ")}`);
+    }
+  } finally {
+    if (ctx.context) {
+      await withTimeout(ctx.context.close(), TIMEOUT_MS, "closing the browser").catch((err) =>
+        console.error(`desktop.e2e: ${err.message}`),
+      );
+    }
+    if (ctx.userDataDir) await rm(ctx.userDataDir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    console.log("0 passed, 1 failed");
+    process.exit(1);
+  },
+);

@@ -1,0 +1,147 @@
+//! `cargo xtask test`: installs what is missing, then runs every suite:
+//!
+//! 1. formatting and clippy (`-D warnings`);
+//! 2. the UI: typecheck, unit tests (vitest), production build;
+//! 3. the eBPF object, then every Rust test (unit, integration, the browser
+//!    end-to-end test in `tests/`, which drives Debian's Chromium against a real
+//!    `agentos up`), with `CI` semantics: a privileged test that cannot run fails.
+//!
+//! Counts from every runner are added up into one closing line.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+
+use crate::{build_ebpf, cargo, exec, npm, show};
+
+#[derive(Parser)]
+pub struct Options {
+    /// Skip fmt and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Passed to `cargo test` after `--` (e.g. a test name filter).
+    #[arg(trailing_var_arg = true)]
+    args: Vec<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    /// Picks counts out of a runner's line: cargo's `test result: ok. 3 passed; 0 failed`,
+    /// vitest's `Tests  28 passed (28)` / `Tests  1 failed | 27 passed (28)`, and the
+    /// plain `N passed, M failed` of the browser test.
+    fn scan(&mut self, line: &str) {
+        let plain = strip_ansi(line);
+        let l = plain.trim();
+        let count = |word: &str| -> u64 {
+            let toks: Vec<&str> = l
+                .split(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '|')
+                .filter(|t| !t.is_empty())
+                .collect();
+            toks.windows(2)
+                .filter(|w| w[1] == word)
+                .filter_map(|w| w[0].parse::<u64>().ok())
+                .sum()
+        };
+        if l.starts_with("test result:") || l.starts_with("Tests ") {
+            self.passed += count("passed");
+            self.failed += count("failed");
+        }
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `cmd`, echoing its output and tallying test counts; fails if it fails.
+fn run_counted(cmd: &mut Command, tally: &mut Tally) -> anyhow::Result<()> {
+    println!("+ {}", show(cmd));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", show(cmd)))?;
+    let out = child.stdout.take().expect("piped");
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        println!("{line}");
+        tally.scan(&line);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{} failed: {status}", show(cmd));
+    }
+    Ok(())
+}
+
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    crate::setup::run()?;
+    crate::sweep::run();
+    let mut tally = Tally::default();
+    if !opts.no_lint {
+        exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        exec(cargo().args([
+            "clippy",
+            "--locked",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    exec(npm().args(["run", "typecheck"]))?;
+    run_counted(npm().args(["test"]), &mut tally)?;
+    exec(npm().args(["run", "build"]))?;
+    build_ebpf::build()?;
+    exec(cargo().args(["build", "--locked", "--bins"]))?;
+    let result = run_counted(
+        cargo()
+            .args(["test", "--locked", "--all-targets", "--"])
+            .args(&opts.args)
+            .env("CI", "true"),
+        &mut tally,
+    );
+    crate::sweep::run();
+    println!(
+        "all suites: {} passed, {} failed",
+        tally.passed, tally.failed
+    );
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_every_runner() {
+        let mut t = Tally::default();
+        t.scan("test result: ok. 21 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.41s");
+        t.scan("test result: FAILED. 3 passed; 2 failed; 0 ignored");
+        t.scan("      Tests  1 failed | 27 passed (28)");
+        t.scan("\u{1b}[2m      Tests \u{1b}[22m 28 passed (28)");
+        t.scan("running 5 tests");
+        assert_eq!((t.passed, t.failed), (79, 3));
+    }
+}
