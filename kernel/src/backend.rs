@@ -278,9 +278,11 @@ fn probe_seccomp() -> Report {
 /// The eBPF report, from the probes' start-up outcome.
 pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
     let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
-    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm")
-        .map(|l| l.split(',').any(|m| m.trim() == "bpf"))
-        .unwrap_or(false);
+    // Read only: the kernel does not mount securityfs on the host to find out.
+    let lsm = match std::fs::read_to_string("/sys/kernel/security/lsm") {
+        Ok(l) => l.split(',').any(|m| m.trim() == "bpf").to_string(),
+        Err(_) => "unknown (securityfs is not mounted at /sys/kernel/security)".to_owned(),
+    };
     let r = match status {
         crate::observe::ProbeStatus::Live { programs } => Report::yes(
             "aya",
@@ -291,6 +293,5 @@ pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
             Report::no("userspace", format!("userspace events only: {reason}"))
         }
     };
-    r.detail("btf", btf.to_string())
-        .detail("bpf_lsm", lsm.to_string())
+    r.detail("btf", btf.to_string()).detail("bpf_lsm", lsm)
 }

@@ -141,6 +141,14 @@ pub fn build_vfs(config: &KernelConfig, ring: &RingChoice) -> anyhow::Result<Vfs
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(config: KernelConfig) -> anyhow::Result<()> {
+    serve(config, wait_for_signal()).await
+}
+
+/// Runs the daemon until `stop` completes (benchmarks embed it this way).
+pub async fn serve(
+    config: KernelConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     prepare_data_dir(&config.data_dir)?;
     let _lock = lock(&config)?;
     let token = ensure_token(&config)?;
@@ -211,7 +219,7 @@ pub async fn run(config: KernelConfig) -> anyhow::Result<()> {
     }
 
     let signal = tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         let _ = stop_tx.send(true);
     });
     let servers = async {

@@ -168,3 +168,57 @@ impl Tasks {
         before - tasks.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(state: TaskState, finished_at: Option<Instant>) -> Task {
+        Task {
+            owner: Caller::local(),
+            state,
+            progress: Progress::default(),
+            result: None,
+            created: 0,
+            finished: 0,
+            finished_at,
+            abort: None,
+        }
+    }
+
+    #[test]
+    fn expired_finished_tasks_are_dropped_and_running_ones_kept() {
+        let tasks = Tasks::default();
+        let old = Instant::now() - Duration::from_secs(10);
+        tasks
+            .lock()
+            .insert("done-old".into(), task(TaskState::Completed, Some(old)));
+        tasks.lock().insert(
+            "done-new".into(),
+            task(TaskState::Failed, Some(Instant::now())),
+        );
+        tasks
+            .lock()
+            .insert("running".into(), task(TaskState::Running, None));
+        assert_eq!(tasks.reap_expired(Duration::from_secs(5)), 1);
+        let caller = Caller::local();
+        assert!(tasks.status(&caller, "done-old").is_err());
+        assert_eq!(
+            tasks.status(&caller, "done-new").unwrap().state,
+            TaskState::Failed as i32
+        );
+        assert_eq!(
+            tasks.status(&caller, "running").unwrap().state,
+            TaskState::Running as i32
+        );
+        // Another uid does not see them.
+        let other = Caller {
+            uid: caller.uid + 1,
+            ..caller
+        };
+        assert!(matches!(
+            tasks.status(&other, "running"),
+            Err(KernelError::NotFound(_))
+        ));
+    }
+}
