@@ -261,6 +261,10 @@ impl MemFs {
             .collect())
     }
 
+    pub async fn exists(&self, loc: Loc<'_>) -> Result<bool, VfsError> {
+        Ok(self.read_state().nodes.contains_key(loc.rel))
+    }
+
     pub async fn stat(&self, loc: Loc<'_>) -> Result<Metadata, VfsError> {
         let st = self.read_state();
         Ok(match st.nodes.get(loc.rel) {

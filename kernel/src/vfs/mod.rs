@@ -170,11 +170,8 @@ impl Vfs {
     }
 
     pub async fn exists(&self, path: &VirtPath) -> Result<bool, VfsError> {
-        match self.stat(path).await {
-            Ok(_) => Ok(true),
-            Err(VfsError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        let (fs, loc) = self.resolve(path)?;
+        on_mount!(fs, m => m.exists(loc).await)
     }
 
     pub async fn mkdir(&self, path: &VirtPath, parents: bool) -> Result<(), VfsError> {

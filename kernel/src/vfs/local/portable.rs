@@ -128,7 +128,7 @@ impl StdIo {
 fn open_path(path: &Path, mode: OpenMode) -> io::Result<Arc<OwnedFd>> {
     let mut o = fs::OpenOptions::new();
     match mode {
-        OpenMode::Read => o.read(true),
+        OpenMode::Read | OpenMode::Path => o.read(true),
         OpenMode::Append => o.append(true).create(true),
         OpenMode::CreateNew => o.write(true).create_new(true),
         OpenMode::WriteExisting => o.write(true),

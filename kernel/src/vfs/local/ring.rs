@@ -1,33 +1,38 @@
-//! The io_uring ring LocalFS runs on: one ring, owned by one dedicated thread.
+//! The io_uring ring LocalFS runs on: one ring shared by every caller.
 //!
 //! # Design
 //!
 //! tonic handlers run on tokio's multi-thread runtime; `tokio-uring` would need a
-//! current-thread runtime per ring and `!Send` futures, which does not fit. So one
-//! `std::thread` owns an [`IoUring`] and everything in flight. Callers build a
-//! submission queue entry whose pointers point into heap memory carried by
-//! [`Owned`], send both over a channel, and bump an eventfd. The ring thread keeps a
-//! one-shot `POLL_ADD` armed on that eventfd, so a single `io_uring_enter` waits both
-//! for completions and for new work. Completions go back over a oneshot channel
-//! together with the `Owned` memory (a read's buffer comes back filled).
+//! current-thread runtime per ring and `!Send` futures, which does not fit. So the
+//! ring is shared: a caller pushes its entry under the submission lock and calls
+//! `io_uring_enter` to submit it itself. Most LocalFS operations on cached data
+//! (reads, cached `openat2` lookups) complete during that very call, so the caller
+//! then drains the completion queue and finds its own result with no thread hop at
+//! all. Operations the kernel punts to its io-wq workers complete later: a reaper
+//! thread (`agentos-uring`) sleeps in `io_uring_enter(GETEVENTS)` and dispatches
+//! whatever lands, over oneshot channels, together with the memory the entry pointed
+//! into (a read's buffer comes back filled).
 //!
 //! # Cancellation
 //!
-//! Dropping the caller's future does not cancel the operation: the ring thread keeps
-//! the memory alive until the kernel completes it, then drops it. An `openat2` whose
-//! caller has gone has its new fd closed, so nothing leaks.
+//! Dropping the caller's future does not cancel the operation: the in-flight table
+//! keeps the memory alive until the kernel completes it, then drops it. An
+//! `openat2` whose caller has gone has its new fd closed, so nothing leaks.
 //!
 //! # Host resources
 //!
-//! One ring and one eventfd, released when the last [`Ring`] handle drops and the
+//! One ring and one thread, released when the last [`Ring`] handle drops and the
 //! in-flight operations have completed.
 
 use std::{
     collections::HashMap,
     ffi::CString,
     io,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-    sync::{Arc, mpsc},
+    os::fd::{FromRawFd, OwnedFd},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     thread,
 };
 
@@ -36,8 +41,10 @@ use tokio::sync::oneshot;
 
 /// Ring size. Small: ops complete fast, and the CQ is twice as large.
 const ENTRIES: u32 = 256;
-/// `user_data` of the eventfd poll.
+/// `user_data` of the NOP that wakes the reaper to stop.
 const WAKE: u64 = u64::MAX;
+/// `io_uring_enter` flag: wait for completions.
+const IORING_ENTER_GETEVENTS: u32 = 1;
 
 /// Memory (and fds) an in-flight entry points into; kept alive until it completes.
 #[derive(Default)]
@@ -73,27 +80,35 @@ impl Completed {
     }
 }
 
-struct Submission {
-    entry: squeue::Entry,
-    owned: Owned,
-    reply: oneshot::Sender<Completed>,
+type Inflight = HashMap<u64, (Owned, oneshot::Sender<Completed>)>;
+
+struct Shared {
+    ring: IoUring,
+    /// Serialises pushes to the submission queue (and the submit that follows).
+    sq: Mutex<()>,
+    /// Serialises draining the completion queue.
+    cq: Mutex<()>,
+    inflight: Mutex<Inflight>,
+    next: AtomicU64,
+    stopping: AtomicBool,
 }
 
-/// A handle to the ring thread; clones share the ring.
+/// A handle to the ring; clones share it.
 #[derive(Clone)]
 pub(crate) struct Ring {
-    inner: Arc<Inner>,
+    inner: Arc<Handle>,
 }
 
-struct Inner {
-    tx: mpsc::Sender<Submission>,
-    wake: Arc<OwnedFd>,
-}
+/// The last handle's drop stops the reaper (after in-flight operations finish).
+struct Handle(Arc<Shared>);
 
-impl Drop for Inner {
+impl Drop for Handle {
     fn drop(&mut self) {
-        // The sender is dropped right after this; the thread sees the channel close.
-        let _ = wake(&self.wake);
+        self.0.stopping.store(true, Ordering::SeqCst);
+        let nop = opcode::Nop::new().build().user_data(WAKE);
+        if let Err(e) = self.0.push_and_submit(&nop) {
+            tracing::warn!("waking the io_uring reaper to stop: {e}");
+        }
     }
 }
 
@@ -102,8 +117,6 @@ impl Drop for Inner {
 pub(crate) enum RingError {
     #[error("io_uring_setup failed: {0}")]
     Setup(#[source] io::Error),
-    #[error("eventfd failed: {0}")]
-    EventFd(#[source] io::Error),
     #[error("the kernel lacks io_uring opcode {0}")]
     MissingOpcode(&'static str),
     #[error("spawning the ring thread failed: {0}")]
@@ -111,29 +124,29 @@ pub(crate) enum RingError {
 }
 
 impl Ring {
-    /// Sets up a ring and its thread. ENOSYS/EPERM from `io_uring_setup` mean the host
-    /// (or a seccomp filter) has no io_uring: the caller falls back.
+    /// Sets up a ring and its reaper thread. ENOSYS/EPERM from `io_uring_setup` mean
+    /// the host (or a seccomp filter) has no io_uring: the caller falls back.
     pub fn new() -> Result<Self, RingError> {
         let ring = IoUring::builder()
             .setup_clamp()
             .build(ENTRIES)
             .map_err(RingError::Setup)?;
         check_opcodes(&ring)?;
-        // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if efd < 0 {
-            return Err(RingError::EventFd(io::Error::last_os_error()));
-        }
-        // SAFETY: `efd` is a fresh fd we own.
-        let wake_fd = Arc::new(unsafe { OwnedFd::from_raw_fd(efd) });
-        let (tx, rx) = mpsc::channel();
-        let thread_wake = Arc::clone(&wake_fd);
+        let shared = Arc::new(Shared {
+            ring,
+            sq: Mutex::new(()),
+            cq: Mutex::new(()),
+            inflight: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+        });
+        let reaper = Arc::clone(&shared);
         thread::Builder::new()
             .name("agentos-uring".into())
-            .spawn(move || run(ring, rx, &thread_wake))
+            .spawn(move || reaper.reap_forever())
             .map_err(RingError::Thread)?;
         Ok(Self {
-            inner: Arc::new(Inner { tx, wake: wake_fd }),
+            inner: Arc::new(Handle(shared)),
         })
     }
 
@@ -145,29 +158,104 @@ impl Ring {
     /// fds it holds), so that moving `owned` does not move what the kernel reads or
     /// writes.
     pub async unsafe fn run(&self, entry: squeue::Entry, owned: Owned) -> io::Result<Completed> {
+        let shared = &self.inner.0;
         let (reply, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(Submission {
-                entry,
-                owned,
-                reply,
-            })
-            .map_err(|_| io::Error::other("io_uring thread has stopped"))?;
-        wake(&self.inner.wake)?;
+        let id = shared.next.fetch_add(1, Ordering::Relaxed) % WAKE;
+        shared.lock_inflight().insert(id, (owned, reply));
+        if let Err(e) = shared.push_and_submit(&entry.user_data(id)) {
+            shared.lock_inflight().remove(&id);
+            return Err(e);
+        }
+        // Cached operations have completed inside the submit: collect them here.
+        shared.drain(false);
         rx.await
-            .map_err(|_| io::Error::other("io_uring thread dropped an operation"))
+            .map_err(|_| io::Error::other("io_uring reaper dropped an operation"))
     }
 }
 
-fn wake(fd: &OwnedFd) -> io::Result<()> {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64 to an eventfd.
-    let n = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    if n == 8 || io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+impl Shared {
+    fn lock_inflight(&self) -> std::sync::MutexGuard<'_, Inflight> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push_and_submit(&self, entry: &squeue::Entry) -> io::Result<()> {
+        let _sq = self.sq.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            // SAFETY: pushes are serialised by `sq`; the entry's memory sits in the
+            // in-flight table until its completion is dispatched.
+            let pushed = unsafe { self.ring.submission_shared().push(entry) };
+            if pushed.is_ok() {
+                break;
+            }
+            self.ring.submit()?; // queue full: hand what is queued to the kernel first
+        }
+        loop {
+            match self.ring.submit() {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    // CQ overflow backlog: drain, then retry.
+                    self.drain(true);
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Dispatches every completion in the queue. `wait` blocks for the lock (the
+    /// reaper); callers only try, since whoever holds it dispatches theirs too.
+    fn drain(&self, wait: bool) {
+        let _cq = if wait {
+            self.cq.lock().unwrap_or_else(|p| p.into_inner())
+        } else {
+            match self.cq.try_lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            }
+        };
+        // SAFETY: draining is serialised by `cq`.
+        let done: Vec<(u64, i32)> = unsafe { self.ring.completion_shared() }
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        let mut inflight = self.lock_inflight();
+        for (user_data, result) in done {
+            let Some((owned, reply)) = inflight.remove(&user_data) else {
+                continue;
+            };
+            if let Err(back) = reply.send(Completed { result, owned })
+                && back.owned.returns_fd
+                && back.result >= 0
+            {
+                // SAFETY: the kernel just gave us this fd and nobody else has it.
+                drop(unsafe { OwnedFd::from_raw_fd(back.result) });
+            }
+        }
+    }
+
+    /// The reaper thread: waits for completions the callers did not collect.
+    fn reap_forever(&self) {
+        loop {
+            // SAFETY: GETEVENTS with no submission and no argument.
+            let waited = unsafe {
+                self.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(0, 1, IORING_ENTER_GETEVENTS, None)
+            };
+            match waited {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
+                Err(e) => {
+                    tracing::error!("io_uring_enter failed, the reaper stops: {e}");
+                    return;
+                }
+            }
+            self.drain(true);
+            if self.stopping.load(Ordering::SeqCst) && self.lock_inflight().is_empty() {
+                return;
+            }
+        }
     }
 }
 
@@ -187,8 +275,7 @@ fn check_opcodes(ring: &IoUring) -> Result<(), RingError> {
         (opcode::UnlinkAt::CODE, "UNLINKAT"),
         (opcode::MkDirAt::CODE, "MKDIRAT"),
         (opcode::Ftruncate::CODE, "FTRUNCATE"),
-        (opcode::Close::CODE, "CLOSE"),
-        (opcode::PollAdd::CODE, "POLL_ADD"),
+        (opcode::Nop::CODE, "NOP"),
     ];
     for (code, name) in needed {
         if !probe.is_supported(code) {
@@ -196,91 +283,4 @@ fn check_opcodes(ring: &IoUring) -> Result<(), RingError> {
         }
     }
     Ok(())
-}
-
-fn run(mut ring: IoUring, rx: mpsc::Receiver<Submission>, wake_fd: &OwnedFd) {
-    let wake_fd = wake_fd.as_raw_fd();
-    let mut inflight: HashMap<u64, (Owned, oneshot::Sender<Completed>)> = HashMap::new();
-    let mut next: u64 = 0;
-    let mut open = true;
-    arm_wake(&mut ring, wake_fd);
-    let mut done = Vec::with_capacity(64);
-    loop {
-        match ring.submit_and_wait(1) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
-            Err(e) => {
-                tracing::error!("io_uring_enter failed, ring thread stops: {e}");
-                return;
-            }
-        }
-        done.clear();
-        done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
-        let mut woken = false;
-        for &(user_data, result) in &done {
-            if user_data == WAKE {
-                woken = true;
-                continue;
-            }
-            let Some((owned, reply)) = inflight.remove(&user_data) else {
-                continue;
-            };
-            if let Err(back) = reply.send(Completed { result, owned })
-                && back.owned.returns_fd
-                && back.result >= 0
-            {
-                // SAFETY: the kernel just gave us this fd and nobody else has it.
-                drop(unsafe { OwnedFd::from_raw_fd(back.result) });
-            }
-        }
-        if woken {
-            let mut counter = 0u64;
-            // SAFETY: reads 8 bytes into a live u64 from our nonblocking eventfd.
-            unsafe { libc::read(wake_fd, (&mut counter as *mut u64).cast(), 8) };
-            loop {
-                match rx.try_recv() {
-                    Ok(sub) => {
-                        let id = next;
-                        next = next.wrapping_add(1) % (u64::MAX - 1);
-                        let entry = sub.entry.user_data(id);
-                        inflight.insert(id, (sub.owned, sub.reply));
-                        push(&mut ring, &entry);
-                    }
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                }
-            }
-            if open {
-                arm_wake(&mut ring, wake_fd);
-            }
-        }
-        if !open && inflight.is_empty() {
-            return;
-        }
-    }
-}
-
-fn arm_wake(ring: &mut IoUring, wake_fd: RawFd) {
-    let poll = opcode::PollAdd::new(types::Fd(wake_fd), libc::POLLIN as u32)
-        .build()
-        .user_data(WAKE);
-    push(ring, &poll);
-}
-
-fn push(ring: &mut IoUring, entry: &squeue::Entry) {
-    loop {
-        // SAFETY: the entry's pointers stay valid: their memory sits in `inflight`
-        // (or is the eventfd, which outlives the ring thread).
-        if unsafe { ring.submission().push(entry) }.is_ok() {
-            return;
-        }
-        // Queue full: hand what is queued to the kernel, then retry.
-        if let Err(e) = ring.submit() {
-            tracing::warn!("io_uring submit while the queue was full: {e}");
-        }
-    }
 }
