@@ -26,7 +26,7 @@ use tonic::{service::InterceptorLayer, transport::Server};
 use crate::{
     backend::Backends,
     cgroup::KernelCgroup,
-    client::MAX_MESSAGE,
+    client::{FRAME, MAX_MESSAGE, WINDOW},
     config::{KernelConfig, MountSource},
     identity,
     observe::{CgroupTarget, EventHub},
@@ -273,6 +273,9 @@ async fn serve_uds(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     Server::builder()
+        .initial_stream_window_size(WINDOW)
+        .initial_connection_window_size(WINDOW)
+        .max_frame_size(FRAME)
         .layer(InterceptorLayer::new(identity::uds_interceptor()))
         .add_service(service(rpc))
         .add_service(reflection()?)
@@ -293,6 +296,9 @@ async fn serve_tcp(
         bail!("--tcp {addr}: only loopback addresses are allowed");
     }
     Server::builder()
+        .initial_stream_window_size(WINDOW)
+        .initial_connection_window_size(WINDOW)
+        .max_frame_size(FRAME)
         .layer(InterceptorLayer::new(identity::tcp_interceptor(token)))
         .add_service(service(rpc))
         .add_service(reflection()?)
