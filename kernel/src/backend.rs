@@ -27,7 +27,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn yes(backend: &str, reason: impl Into<String>) -> Self {
+    pub fn yes(backend: &str, reason: impl Into<String>) -> Self {
         Self {
             backend: backend.into(),
             available: true,
@@ -36,7 +36,7 @@ impl Report {
         }
     }
 
-    fn no(backend: &str, reason: impl Into<String>) -> Self {
+    pub fn no(backend: &str, reason: impl Into<String>) -> Self {
         Self {
             backend: backend.into(),
             available: false,

@@ -63,6 +63,16 @@ pub enum VfsBackendChoice {
     Portable,
 }
 
+/// How managed processes are isolated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxChoice {
+    /// Namespaces, mounts, landlock, capabilities and seccomp when the host allows it.
+    #[default]
+    Auto,
+    /// Force the portable backend: plain child processes, capability checks only.
+    Portable,
+}
+
 /// Everything the daemon needs to start.
 #[derive(Clone, Debug)]
 pub struct KernelConfig {
@@ -70,6 +80,7 @@ pub struct KernelConfig {
     pub tcp: Option<SocketAddr>,
     pub mounts: Vec<MountSpec>,
     pub vfs_backend: VfsBackendChoice,
+    pub sandbox: SandboxChoice,
     /// Load the eBPF probes when the host allows it.
     pub ebpf: bool,
 }
@@ -81,6 +92,7 @@ impl KernelConfig {
             tcp: None,
             mounts: Vec::new(),
             vfs_backend: VfsBackendChoice::Auto,
+            sandbox: SandboxChoice::Auto,
             ebpf: true,
         }
     }

@@ -25,11 +25,14 @@ use tonic::{service::InterceptorLayer, transport::Server};
 
 use crate::{
     backend::Backends,
+    backend::Report,
+    cgroup::CgroupManager,
     cgroup::KernelCgroup,
     client::{FRAME, MAX_MESSAGE, WINDOW},
-    config::{KernelConfig, MountSource},
+    config::{KernelConfig, MountSource, SandboxChoice},
     identity,
     observe::{CgroupTarget, EventHub},
+    process::{ProcessTable, SandboxBackend},
     rpc::KernelRpc,
     syscall::{Kernel, tasks::TASK_TTL},
     vfs::{
@@ -155,11 +158,9 @@ pub async fn serve(
     let mut backends = Backends::detect(config.vfs_backend, Path::new("/sys/fs/cgroup"));
     let vfs = build_vfs(&config, &backends.ring)?;
 
-    if let Some(v2) = backends.cgroups.v2_root() {
-        crate::cgroup::sweep_orphans(v2);
-    }
+    crate::cgroup::sweep_orphans_in(&backends.cgroups);
     let cgroup = match backends.cgroups.v2_root() {
-        Some(v2) => match KernelCgroup::create(v2, &config.data_dir) {
+        Some(v2) => match KernelCgroup::create_in(&backends.cgroups, &config.data_dir) {
             Ok(cg) => Some(cg),
             Err(e) => {
                 tracing::warn!(
@@ -186,7 +187,46 @@ pub async fn serve(
         },
     }
 
-    let kernel = Kernel::new(vfs, backends, events);
+    let cgroups = match &cgroup {
+        Some(kg) => CgroupManager::new(&backends.cgroups, kg),
+        None => CgroupManager::Unavailable {
+            reason: "no cgroup v2 directory for the kernel".into(),
+        },
+    };
+    backends
+        .reports
+        .insert("cgroup_limits".into(), cgroups.report());
+    let sandbox = match config.sandbox {
+        SandboxChoice::Portable => SandboxBackend::Portable {
+            reason: "forced by --sandbox portable".into(),
+        },
+        SandboxChoice::Auto => {
+            let probe = crate::sandbox::probe();
+            if probe.available {
+                SandboxBackend::Namespaces
+            } else {
+                SandboxBackend::Portable {
+                    reason: probe.reason,
+                }
+            }
+        }
+    };
+    backends.reports.insert(
+        "sandbox".into(),
+        match &sandbox {
+            SandboxBackend::Namespaces => Report::yes(
+                "linux-namespaces",
+                "user/pid/mount/net/uts/ipc/cgroup namespaces, pivot_root, landlock, capabilities, seccomp",
+            ),
+            SandboxBackend::Portable { reason } => {
+                Report::no("portable", format!("plain child processes, capability checks only: {reason}"))
+            }
+        },
+    );
+    let processes =
+        Arc::new(ProcessTable::new(cgroups, sandbox).context("starting the spawner thread")?);
+    let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
+    let round_robin = kernel.scheduler.start();
     let reaper = {
         let k = Arc::clone(&kernel);
         tokio::spawn(async move {
@@ -245,7 +285,14 @@ pub async fn serve(
     signal.abort();
     reaper.abort();
     let _ = fs::remove_file(&socket);
+    // Managed processes die with the kernel: their trees are killed, their cgroups
+    // removed (each ProcessCgroup's Drop), then the kernel's own cgroup.
+    round_robin.abort();
+    kernel.scheduler.thaw_all();
+    processes.kill_all();
     kernel.events.stop();
+    drop(kernel);
+    drop(processes);
     drop(cgroup);
     tracing::info!("agentos-kernel stopped");
     res

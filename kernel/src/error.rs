@@ -21,6 +21,10 @@ pub enum KernelError {
     NotFound(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+    #[error("spawn failed: {0}")]
+    SpawnFailed(String),
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
     #[error("not supported on this host: {0}")]
@@ -57,6 +61,8 @@ impl KernelError {
             Self::InvalidArgument(_) => C::InvalidArgument,
             Self::NotFound(_) => C::NotFound,
             Self::PermissionDenied(_) => C::PermissionDenied,
+            Self::FailedPrecondition(_) => C::FailedPrecondition,
+            Self::SpawnFailed(_) => C::FailedPrecondition,
             Self::ResourceExhausted(_) => C::ResourceExhausted,
             Self::Unsupported(_) => C::Unsupported,
             Self::Cancelled => C::Cancelled,

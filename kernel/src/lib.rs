@@ -9,11 +9,16 @@
 //!   tasks and the submit/reap completion queues.
 //! * [`rpc`] is the gRPC edge: proto in, proto out, errors mapped in one place.
 //! * [`identity`] says who a connection is (SO_PEERCRED or the TCP bearer token).
-//! * [`cgroup`] holds the kernel's own cgroup subtree, which the eBPF probes watch.
+//! * [`process`] runs managed processes through their state machine: [`sandbox`]
+//!   builds the isolated child, [`cgroup`] limits and accounts for it.
+//! * [`sched`] and [`signal`] give them scheduling and signals through real controls.
+//! * [`capability`] is the grant model every syscall is checked against.
+//! * [`cgroup`] also holds the kernel's own cgroup subtree, which the eBPF probes watch.
 //! * [`observe`] runs the eBPF probes and fans their events out.
 //! * [`daemon`] ties it together: data directory, lock, sockets, shutdown.
 
 pub mod backend;
+pub mod capability;
 pub mod cgroup;
 pub mod client;
 pub mod config;
@@ -22,7 +27,11 @@ pub mod doctor;
 pub mod error;
 pub mod identity;
 pub mod observe;
+pub mod process;
 pub mod rpc;
+pub mod sandbox;
+pub mod sched;
+pub mod signal;
 pub mod syscall;
 pub mod vfs;
 

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use agentos_kernel::{
     KernelConfig,
-    config::{MountSpec, VfsBackendChoice, default_data_dir},
+    config::{MountSpec, SandboxChoice, VfsBackendChoice, default_data_dir},
     daemon, doctor,
 };
 use clap::{Parser, Subcommand};
@@ -24,6 +24,9 @@ struct Cli {
     /// LocalFS backend.
     #[arg(long, value_enum, default_value_t)]
     vfs_backend: VfsBackendChoice,
+    /// How managed processes are isolated.
+    #[arg(long, value_enum, default_value_t)]
+    sandbox: SandboxChoice,
     /// Do not load the eBPF probes.
     #[arg(long)]
     no_ebpf: bool,
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
                 config.tcp = cli.tcp;
                 config.mounts = cli.mounts;
                 config.vfs_backend = cli.vfs_backend;
+                config.sandbox = cli.sandbox;
                 config.ebpf = !cli.no_ebpf;
                 daemon::run(config).await
             }

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     // `block_on` runs the command on this, the main thread: `agentos up` spawns the
     // kernel from here, and the kernel's parent-death signal is tied to this thread.
     match runtime.block_on(cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("agentos: {e:#}");
             ExitCode::FAILURE

@@ -2,6 +2,7 @@
 //! [`crate::syscall`] and wrap results. No logic lives here; errors become statuses in
 //! [`status`].
 
+mod process_io;
 pub mod status;
 mod stream;
 
@@ -139,6 +140,47 @@ impl KernelService for KernelRpc {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: self.kernel.uptime().as_millis() as u64,
         }))
+    }
+
+    async fn create_process(
+        &self,
+        req: Request<pb::SpawnProcess>,
+    ) -> Result<Response<pb::ProcessInfo>, Status> {
+        caller_of(&req)?;
+        let spec = req
+            .into_inner()
+            .spec
+            .ok_or_else(|| Status::invalid_argument("CreateProcess needs a spec"))?;
+        let p = self
+            .kernel
+            .processes
+            .spawn(crate::process::ProcessRequest::try_from(spec)?)
+            .await?;
+        Ok(Response::new(crate::syscall::process::info(&p)))
+    }
+
+    async fn update_sandbox(
+        &self,
+        req: Request<pb::UpdateSandboxRequest>,
+    ) -> Result<Response<pb::ProcessInfo>, Status> {
+        caller_of(&req)?;
+        let r = req.into_inner();
+        let p = self.kernel.processes.get(r.pid)?;
+        let limits = crate::process::spawn::limits_from_proto(&r.limits.unwrap_or_default())?;
+        p.update_limits(limits)?;
+        Ok(Response::new(crate::syscall::process::info(&p)))
+    }
+
+    type ProcessIoStream = process_io::ResponseStream;
+
+    async fn process_io(
+        &self,
+        req: Request<Streaming<pb::ProcessInput>>,
+    ) -> Result<Response<Self::ProcessIoStream>, Status> {
+        caller_of(&req)?;
+        Ok(Response::new(
+            process_io::serve(Arc::clone(&self.kernel), req.into_inner()).await?,
+        ))
     }
 
     type WatchEventsStream = EventStream;

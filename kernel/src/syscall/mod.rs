@@ -11,6 +11,10 @@ pub mod batch;
 pub mod callers;
 pub mod completion;
 mod fs;
+mod memory;
+pub mod process;
+mod sched;
+mod signal;
 mod system;
 pub mod tasks;
 mod time;
@@ -50,14 +54,25 @@ pub struct Kernel {
     pub tasks: tasks::Tasks,
     pub completions: completion::CompletionQueues,
     pub events: EventHub,
+    pub processes: Arc<crate::process::ProcessTable>,
+    pub scheduler: Arc<crate::sched::Scheduler>,
+    pub signals: crate::signal::Signals,
     started: Instant,
 }
 
 impl Kernel {
-    pub fn new(vfs: Vfs, backends: Backends, events: EventHub) -> Arc<Self> {
+    pub fn new(
+        vfs: Vfs,
+        backends: Backends,
+        events: EventHub,
+        processes: Arc<crate::process::ProcessTable>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             vfs,
             backends,
+            scheduler: crate::sched::Scheduler::new(Arc::clone(&processes)),
+            signals: crate::signal::Signals::default(),
+            processes,
             callers: callers::Callers::default(),
             tasks: tasks::Tasks::default(),
             completions: completion::CompletionQueues::default(),
@@ -124,6 +139,36 @@ impl Kernel {
             Call::Time(_) => time::now(self),
             Call::Sleep(c) => time::sleep(c, progress).await?,
             Call::Uptime(_) => time::uptime(self),
+            Call::Spawn(c) => process::spawn(self, c).await?,
+            Call::Kill(c) => process::kill(self, c)?,
+            Call::GetInfo(c) => process::get_info(self, c)?,
+            Call::ListProcesses(_) => process::list(self),
+            Call::SetPriority(c) => process::set_priority(self, c)?,
+            Call::GetState(c) => process::get_state(self, c)?,
+            Call::GetStats(c) => process::get_stats(self, c.pid)?,
+            Call::Wait(c) => process::wait(self, c).await?,
+            Call::MemoryStats(_) => memory::stats(self),
+            Call::ProcessMemoryStats(c) => process::get_stats(self, c.pid)?,
+            Call::TriggerGc(c) => memory::trigger_gc(self, c)?,
+            Call::SendSignal(c) => signal::send(self, c)?,
+            Call::RegisterHandler(c) => signal::register(self, caller, c.signal, true)?,
+            Call::UnregisterHandler(c) => signal::register(self, caller, c.signal, false)?,
+            Call::BlockSignal(c) => signal::block(self, c.pid, c.signal, true)?,
+            Call::UnblockSignal(c) => signal::block(self, c.pid, c.signal, false)?,
+            Call::GetPending(c) => signal::state(self, c.pid)?,
+            Call::GetSignalState(c) => signal::state(self, c.pid)?,
+            Call::WaitForSignal(c) => signal::wait(self, caller, c).await?,
+            Call::ScheduleNext(_) => sched::schedule_next(self),
+            Call::Yield(c) => sched::yield_cpu(self, caller, c)?,
+            Call::GetCurrent(_)
+            | Call::SchedulerStats(_)
+            | Call::GetPolicy(_)
+            | Call::GetQuantum(_) => sched::state(self),
+            Call::SetPolicy(c) => sched::set_policy(self, c)?,
+            Call::SetQuantum(c) => sched::set_quantum(self, c)?,
+            Call::BoostPriority(c) => sched::boost(self, c)?,
+            Call::LowerPriority(c) => sched::lower(self, c)?,
+            Call::SetFocus(c) => sched::set_focus(self, c)?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })
@@ -177,6 +222,36 @@ pub fn name_of(req: &pb::SyscallRequest) -> &'static str {
         Call::Time(_) => "time",
         Call::Sleep(_) => "sleep",
         Call::Uptime(_) => "uptime",
+        Call::Spawn(_) => "spawn",
+        Call::Kill(_) => "kill",
+        Call::GetInfo(_) => "get_info",
+        Call::ListProcesses(_) => "list_processes",
+        Call::SetPriority(_) => "set_priority",
+        Call::GetState(_) => "get_state",
+        Call::GetStats(_) => "get_stats",
+        Call::Wait(_) => "wait",
+        Call::MemoryStats(_) => "memory_stats",
+        Call::ProcessMemoryStats(_) => "process_memory_stats",
+        Call::TriggerGc(_) => "trigger_gc",
+        Call::SendSignal(_) => "send_signal",
+        Call::RegisterHandler(_) => "register_handler",
+        Call::UnregisterHandler(_) => "unregister_handler",
+        Call::BlockSignal(_) => "block_signal",
+        Call::UnblockSignal(_) => "unblock_signal",
+        Call::GetPending(_) => "get_pending",
+        Call::GetSignalState(_) => "get_signal_state",
+        Call::WaitForSignal(_) => "wait_for_signal",
+        Call::ScheduleNext(_) => "schedule_next",
+        Call::Yield(_) => "yield",
+        Call::GetCurrent(_) => "get_current",
+        Call::SchedulerStats(_) => "scheduler_stats",
+        Call::SetPolicy(_) => "set_policy",
+        Call::GetPolicy(_) => "get_policy",
+        Call::SetQuantum(_) => "set_quantum",
+        Call::GetQuantum(_) => "get_quantum",
+        Call::BoostPriority(_) => "boost_priority",
+        Call::LowerPriority(_) => "lower_priority",
+        Call::SetFocus(_) => "set_focus",
     }
 }
 

@@ -1,7 +1,7 @@
-//! The eBPF probes: a program run inside the kernel's cgroup is seen exec'ing and
-//! exiting (with its exit code); one outside is not seen at all.
+//! The eBPF probes: a managed process is seen exec'ing and exiting (with its exit
+//! code); a process outside the kernel's cgroups is not seen at all.
 
-use std::{os::unix::process::CommandExt, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use agentos_proto::v1 as pb;
 use tokio_stream::StreamExt;
@@ -18,33 +18,31 @@ async fn exec_and_exit_of_a_managed_process_are_reported() {
     let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
     let ebpf = &report.subsystems["ebpf"];
     assert!(ebpf.available, "eBPF probes are not live: {}", ebpf.reason);
-    let cgroup = report.subsystems["cgroups"].details["kernel_cgroup"].clone();
 
     let mut events = c
         .watch_events(pb::WatchEventsRequest {})
         .await
         .unwrap()
         .into_inner();
-    // Outside the cgroup: must not be reported.
+    // Outside the kernel's cgroups: must not be reported.
     let outside = Command::new("/bin/sh")
         .args(["-c", "exit 5"])
         .spawn()
         .unwrap();
     let outside_pid = outside.id();
     let _ = outside.wait_with_output();
-    // Inside: the child joins the kernel's cgroup before it execs.
-    let procs = format!("{cgroup}/cgroup.procs");
-    let mut cmd = Command::new("/bin/sh");
-    cmd.args(["-c", "exit 3"]);
-    // SAFETY: the pre_exec closure only writes a file (open/write/close), which is
-    // fine between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || std::fs::write(&procs, "0"));
-    }
-    let child = cmd.spawn().unwrap();
-    let pid = child.id();
-    let status = child.wait_with_output().unwrap().status;
-    assert_eq!(status.code(), Some(3));
+    // A managed process: the sandbox's init (the pid CreateProcess returns) runs the
+    // program as its child, in the process's own cgroup below the kernel's.
+    let spec = pb::ProcessSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), "exit 3".into()],
+        ..Default::default()
+    };
+    let init = c
+        .create_process(pb::SpawnProcess { spec: Some(spec) })
+        .await
+        .unwrap()
+        .into_inner()
+        .pid;
 
     let (mut exec, mut exit) = (None, None);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -58,7 +56,8 @@ async fn exec_and_exit_of_a_managed_process_are_reported() {
             ev.pid, outside_pid,
             "a process outside the kernel's cgroup was reported: {ev:?}"
         );
-        if ev.pid != pid {
+        // The program: init's child, exec'd as /bin/sh.
+        if ev.ppid != init || ev.comm != "sh" {
             continue;
         }
         match pb::EventKind::try_from(ev.kind).unwrap() {

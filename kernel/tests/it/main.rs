@@ -3,9 +3,12 @@
 
 mod auth;
 mod batch;
+mod cgroups;
 mod crash;
 mod escapes;
 mod events;
 mod fs;
+mod process;
+mod sandbox;
 mod stream;
 mod util;

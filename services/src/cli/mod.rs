@@ -1,6 +1,7 @@
 //! The `agentos` subcommands, one file each.
 
 mod doctor;
+pub mod run;
 mod up;
 
 use std::path::PathBuf;
@@ -28,13 +29,16 @@ enum Command {
     Up(up::Options),
     /// Which backend each kernel subsystem got, and why.
     Doctor(doctor::Options),
+    /// Run a program in a sandbox of the running kernel; exits with its exit code.
+    Run(run::Options),
 }
 
-/// Runs the chosen subcommand.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the chosen subcommand; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     match cli.command {
-        Command::Up(opts) => up::run(&data_dir, opts).await,
-        Command::Doctor(opts) => doctor::run(&data_dir, opts).await,
+        Command::Up(opts) => up::run(&data_dir, opts).await.map(|()| 0),
+        Command::Doctor(opts) => doctor::run(&data_dir, opts).await.map(|()| 0),
+        Command::Run(opts) => run::run(&data_dir, opts).await,
     }
 }

@@ -1,0 +1,384 @@
+//! Managed processes: the table, spawning, I/O and reaping.
+//!
+//! A process is spawned in two halves that never share a lock: [`crate::sandbox`]
+//! builds the isolated child (namespaces, mounts, landlock, capabilities, seccomp,
+//! exec) and [`crate::cgroup`] holds its limits and accounting. This module walks the
+//! [`state`] machine around them, undoing everything if initialisation fails, wires
+//! stdin/stdout/stderr (or a PTY) to the bounded [`output`] buffers, and reaps the
+//! process through its pidfd (`waitid(P_PIDFD)`: never a zombie, never a pid race).
+//!
+//! # Host resources
+//!
+//! Per process: a cgroup (removed when the process is reaped, its whole tree killed
+//! first), a pidfd and the stdio fds (closed when the entry is dropped). The portable
+//! backend spawns plain child processes without isolation, and says so.
+
+mod io;
+pub mod output;
+pub mod priority;
+mod reap;
+pub mod spawn;
+mod spawner;
+pub mod state;
+
+use std::{
+    collections::BTreeMap,
+    os::fd::{AsRawFd, OwnedFd},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI32, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use tokio::sync::watch;
+
+pub use self::{
+    output::{Output, OutputEvent, Stream},
+    spawn::ProcessRequest,
+    state::ProcessState,
+};
+use crate::{
+    cgroup::{CgroupManager, CgroupStats, Limits, ProcessCgroup},
+    error::KernelError,
+};
+
+/// Exited entries kept for `get_info`/`wait` before the oldest are forgotten.
+const KEEP_EXITED: usize = 256;
+
+/// How a process ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub oom_killed: bool,
+    pub pids_limit_hit: bool,
+    /// For people: "exited with code 3", "killed: out of memory (limit 64 MiB)".
+    pub description: String,
+}
+
+impl ExitInfo {
+    /// The shell convention: the code, or 128 + the signal.
+    pub fn shell_status(&self) -> i32 {
+        self.code.unwrap_or_else(|| 128 + self.signal.unwrap_or(0))
+    }
+}
+
+/// How processes are isolated on this host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SandboxBackend {
+    /// Namespaces, mounts, landlock, capabilities, seccomp.
+    Namespaces,
+    /// Plain child processes: capability checks only.
+    Portable { reason: String },
+}
+
+impl SandboxBackend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Namespaces => "linux-namespaces",
+            Self::Portable { .. } => "portable",
+        }
+    }
+}
+
+/// One managed process.
+pub struct Process {
+    pub pid: u32,
+    pub name: String,
+    pub argv: Vec<String>,
+    pub tty: bool,
+    pub started: SystemTime,
+    pub sandbox: &'static str,
+    state: watch::Sender<ProcessState>,
+    exit: Mutex<Option<ExitInfo>>,
+    limits: Mutex<Limits>,
+    priority: AtomicI32,
+    cgroup: Mutex<Option<ProcessCgroup>>,
+    cgroup_name: String,
+    /// Held while the process lives; closed once it is reaped (an exited entry
+    /// kept for `get_info`/`wait` holds no fds).
+    pidfd: Mutex<Option<Arc<OwnedFd>>>,
+    /// Where the sandbox's init relays the program's own wait status.
+    relayed: Mutex<Option<OwnedFd>>,
+    stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
+    pty: Mutex<Option<OwnedFd>>,
+    pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pub output: Output,
+}
+
+impl Process {
+    pub fn state(&self) -> ProcessState {
+        *self.state.borrow()
+    }
+
+    fn set_state(&self, to: ProcessState) {
+        self.state.send_modify(|s| match s.advance(to) {
+            Ok(next) => *s = next,
+            Err(e) => tracing::warn!(pid = self.pid, "{e}"),
+        });
+    }
+
+    pub fn exit(&self) -> Option<ExitInfo> {
+        self.exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn priority(&self) -> i32 {
+        self.priority.load(Ordering::Relaxed)
+    }
+
+    pub fn cgroup_name(&self) -> &str {
+        &self.cgroup_name
+    }
+
+    fn with_cgroup<T>(
+        &self,
+        f: impl FnOnce(&ProcessCgroup) -> Result<T, KernelError>,
+    ) -> Result<T, KernelError> {
+        let cg = self.cgroup.lock().unwrap_or_else(|p| p.into_inner());
+        match cg.as_ref() {
+            Some(cg) => f(cg),
+            None if self.state().is_final() => Err(KernelError::FailedPrecondition(format!(
+                "process {} has exited",
+                self.pid
+            ))),
+            None => Err(KernelError::Unsupported(
+                "no cgroup: this host has no usable cgroup hierarchy".into(),
+            )),
+        }
+    }
+
+    /// Sends `signal` through the pidfd (no pid-reuse race).
+    pub fn signal(&self, signal: i32) -> Result<(), KernelError> {
+        if self.state().is_final() {
+            return Err(KernelError::FailedPrecondition(format!(
+                "process {} has exited",
+                self.pid
+            )));
+        }
+        let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let pidfd = pidfd.ok_or_else(|| {
+            KernelError::FailedPrecondition(format!("process {} has exited", self.pid))
+        })?;
+        // SAFETY: pidfd_send_signal with a live pidfd and no siginfo.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<u8>(),
+                0,
+            )
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::EINVAL) => {
+                    KernelError::InvalidArgument(format!("signal {signal} is not valid"))
+                }
+                Some(libc::ESRCH) => {
+                    KernelError::FailedPrecondition(format!("process {} has exited", self.pid))
+                }
+                _ => {
+                    KernelError::Internal(format!("pidfd_send_signal({}, {signal}): {e}", self.pid))
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Kills the whole process tree (cgroup.kill).
+    pub fn kill_tree(&self) -> Result<(), KernelError> {
+        self.with_cgroup(|cg| cg.kill().map_err(|e| KernelError::Internal(e.to_string())))
+    }
+
+    pub fn stats(&self) -> Result<CgroupStats, KernelError> {
+        self.with_cgroup(|cg| cg.stats().map_err(|e| KernelError::Internal(e.to_string())))
+    }
+
+    /// Applies new limits to the running process.
+    pub fn update_limits(&self, limits: Limits) -> Result<(), KernelError> {
+        self.with_cgroup(|cg| {
+            cg.apply(&limits)
+                .map_err(|e| KernelError::InvalidArgument(e.to_string()))
+        })?;
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+        Ok(())
+    }
+
+    /// Sets the nice level: `setpriority` on the process and the matching cgroup weight.
+    pub fn set_priority(&self, nice: i32) -> Result<(), KernelError> {
+        if !(priority::NICE_MIN..=priority::NICE_MAX).contains(&nice) {
+            return Err(KernelError::InvalidArgument(format!(
+                "priority {nice} is outside -20..=19"
+            )));
+        }
+        // SAFETY: setpriority has no memory-safety preconditions.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, self.pid, nice) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(KernelError::Internal(format!(
+                    "setpriority({}, {nice}): {e}",
+                    self.pid
+                )));
+            }
+        }
+        let mut limits = self.limits();
+        limits.cpu_weight = Some(priority::weight_for_nice(nice));
+        if self
+            .cgroup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            self.update_limits(limits)?;
+        }
+        self.priority.store(nice, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Freezes or thaws the whole process tree.
+    pub fn freeze(&self, frozen: bool) -> Result<(), KernelError> {
+        self.with_cgroup(|cg| {
+            cg.freeze(frozen)
+                .map_err(|e| KernelError::Internal(e.to_string()))
+        })
+    }
+
+    /// Asks the kernel to reclaim memory from the process's cgroup.
+    pub fn reclaim(&self, bytes: Option<u64>) -> Result<u64, KernelError> {
+        self.with_cgroup(|cg| {
+            cg.reclaim(bytes)
+                .map_err(|e| KernelError::Internal(e.to_string()))
+        })
+    }
+
+    /// Writes to the process's stdin (or PTY).
+    pub async fn write_stdin(&self, data: &[u8]) -> Result<(), KernelError> {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = self.stdin.lock().await;
+        let w = stdin
+            .as_mut()
+            .ok_or_else(|| KernelError::FailedPrecondition("stdin is closed".into()))?;
+        w.write_all(data)
+            .await
+            .map_err(|e| KernelError::FailedPrecondition(format!("writing stdin: {e}")))
+    }
+
+    /// Closes stdin (the process reads EOF). A PTY gets ^D instead.
+    pub async fn close_stdin(&self) -> Result<(), KernelError> {
+        if self.tty {
+            return self.write_stdin(&[4]).await;
+        }
+        self.stdin.lock().await.take();
+        Ok(())
+    }
+
+    /// Resizes the PTY.
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<(), KernelError> {
+        let pty = self.pty.lock().unwrap_or_else(|p| p.into_inner());
+        let pty = pty.as_ref().ok_or_else(|| {
+            KernelError::FailedPrecondition("the process has no open terminal".into())
+        })?;
+        io::resize(pty, rows, cols).map_err(|e| KernelError::Internal(format!("TIOCSWINSZ: {e}")))
+    }
+
+    /// Waits for the process to end, at most `timeout` (None: forever).
+    pub async fn wait(&self, timeout: Option<Duration>) -> Result<ExitInfo, KernelError> {
+        let mut rx = self.state.subscribe();
+        let done = async {
+            let _ = rx.wait_for(|s| s.is_final()).await;
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, done)
+                .await
+                .map_err(|_| KernelError::Timeout(t))?,
+            None => done.await,
+        }
+        Ok(self.exit().unwrap_or_default())
+    }
+}
+
+/// Every managed process.
+pub struct ProcessTable {
+    procs: Mutex<BTreeMap<u32, Arc<Process>>>,
+    cgroups: CgroupManager,
+    backend: SandboxBackend,
+    spawner: spawner::Spawner,
+    next: AtomicU64,
+}
+
+impl ProcessTable {
+    pub fn new(cgroups: CgroupManager, backend: SandboxBackend) -> std::io::Result<Self> {
+        Ok(Self {
+            procs: Mutex::default(),
+            cgroups,
+            backend,
+            spawner: spawner::Spawner::start()?,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    pub fn backend(&self) -> &SandboxBackend {
+        &self.backend
+    }
+
+    pub fn cgroups(&self) -> &CgroupManager {
+        &self.cgroups
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Arc<Process>>> {
+        self.procs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, pid: u32) -> Result<Arc<Process>, KernelError> {
+        self.lock()
+            .get(&pid)
+            .cloned()
+            .ok_or_else(|| KernelError::NotFound(format!("process {pid}")))
+    }
+
+    pub fn list(&self) -> Vec<Arc<Process>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// The processes the scheduler may see (Ready or Running).
+    pub fn schedulable(&self) -> Vec<Arc<Process>> {
+        self.lock()
+            .values()
+            .filter(|p| p.state().is_schedulable())
+            .cloned()
+            .collect()
+    }
+
+    fn insert(&self, p: Arc<Process>) {
+        let mut procs = self.lock();
+        procs.insert(p.pid, p);
+        let exited: Vec<u32> = procs
+            .values()
+            .filter(|p| p.state().is_final())
+            .map(|p| p.pid)
+            .collect();
+        if exited.len() > KEEP_EXITED {
+            for pid in &exited[..exited.len() - KEEP_EXITED] {
+                procs.remove(pid);
+            }
+        }
+    }
+
+    /// Kills every live process tree (daemon shutdown).
+    pub fn kill_all(&self) {
+        for p in self.list() {
+            if !p.state().is_final() {
+                let _ = p.kill_tree().or_else(|_| p.signal(libc::SIGKILL));
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Spawning: the checked request, then Creating → Initializing → Ready → Running.
+//!
+//! Initialising creates the cgroup (with its limits), then has the sandbox clone the
+//! child, which waits until the parent has put it into the cgroup's v1 controller
+//! nodes (the v2 node it joins at clone time). Any failure drops what exists so far:
+//! the cgroup's Drop kills whatever is in it and removes it; fds close.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex, atomic::AtomicI32},
+    time::SystemTime,
+};
+
+use agentos_proto::v1 as pb;
+use tokio::sync::watch;
+
+use super::{Process, ProcessState, ProcessTable, SandboxBackend, io, output::Output, reap};
+use crate::{
+    cgroup::{CpuMax, Limits},
+    error::KernelError,
+    sandbox::{self, NetworkMode, SandboxSpec, StdioMode},
+};
+
+/// Longest argv / environment accepted, in entries.
+const MAX_ARGS: usize = 4096;
+/// cpu.max period used for percentage limits.
+const CPU_PERIOD_US: u64 = 100_000;
+/// The unprivileged host uid/gid sandboxes run as when the kernel runs as root.
+const NOBODY: u32 = 65534;
+
+/// A checked spawn request.
+#[derive(Clone, Debug)]
+pub struct ProcessRequest {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub read: Vec<PathBuf>,
+    pub write: Vec<PathBuf>,
+    pub linux_caps: Vec<caps::Capability>,
+    pub limits: Limits,
+    /// Rows and columns of a PTY, when one is wanted.
+    pub tty: Option<(u16, u16)>,
+}
+
+fn invalid(msg: impl Into<String>) -> KernelError {
+    KernelError::InvalidArgument(msg.into())
+}
+
+/// Converts wire limits (0 = unlimited).
+pub fn limits_from_proto(l: &pb::ResourceLimits) -> Result<Limits, KernelError> {
+    if l.cpu_weight > 10_000 {
+        return Err(invalid(format!(
+            "cpu_weight {} is outside 1..=10000",
+            l.cpu_weight
+        )));
+    }
+    Ok(Limits {
+        memory_max: (l.memory_max_bytes > 0).then_some(l.memory_max_bytes),
+        cpu_weight: (l.cpu_weight > 0).then_some(l.cpu_weight),
+        cpu_max: (l.cpu_max_percent > 0).then(|| CpuMax {
+            quota_us: u64::from(l.cpu_max_percent) * CPU_PERIOD_US / 100,
+            period_us: CPU_PERIOD_US,
+        }),
+        pids_max: (l.pids_max > 0).then_some(l.pids_max),
+    })
+}
+
+/// The wire form of limits.
+pub fn limits_to_proto(l: &Limits) -> pb::ResourceLimits {
+    pb::ResourceLimits {
+        memory_max_bytes: l.memory_max.unwrap_or(0),
+        cpu_weight: l.cpu_weight.unwrap_or(0),
+        cpu_max_percent: l
+            .cpu_max
+            .as_ref()
+            .and_then(|c| c.quota_us.checked_mul(100).map(|q| q / c.period_us.max(1)))
+            .map_or(0, |p| u32::try_from(p).unwrap_or(0)),
+        pids_max: l.pids_max.unwrap_or(0),
+    }
+}
+
+fn absolute(p: &str, what: &str) -> Result<PathBuf, KernelError> {
+    if !p.starts_with('/') || p.contains('\0') || p.split('/').any(|c| c == "..") {
+        return Err(invalid(format!(
+            "{what} {p:?} must be an absolute path without '..' or NUL"
+        )));
+    }
+    Ok(PathBuf::from(p))
+}
+
+impl TryFrom<pb::ProcessSpec> for ProcessRequest {
+    type Error = KernelError;
+
+    fn try_from(s: pb::ProcessSpec) -> Result<Self, KernelError> {
+        let program = s
+            .argv
+            .first()
+            .ok_or_else(|| invalid("argv is empty: argv[0] names the program"))?;
+        absolute(program, "the program")?;
+        if s.argv.len() > MAX_ARGS || s.env.len() > MAX_ARGS {
+            return Err(invalid(format!(
+                "at most {MAX_ARGS} arguments and environment entries"
+            )));
+        }
+        if let Some(a) = s.argv.iter().find(|a| a.contains('\0')) {
+            return Err(invalid(format!("argument {a:?} contains a NUL byte")));
+        }
+        let name = if s.name.is_empty() {
+            program.rsplit('/').next().unwrap_or(program).to_owned()
+        } else {
+            s.name.clone()
+        };
+        let cwd = if s.cwd.is_empty() {
+            PathBuf::from("/tmp")
+        } else {
+            absolute(&s.cwd, "cwd")?
+        };
+        let read = s
+            .read_paths
+            .iter()
+            .map(|p| absolute(p, "read grant"))
+            .collect::<Result<_, _>>()?;
+        let write = s
+            .write_paths
+            .iter()
+            .map(|p| absolute(p, "write grant"))
+            .collect::<Result<_, _>>()?;
+        let linux_caps = s
+            .linux_caps
+            .iter()
+            .map(|c| {
+                let name = c.to_ascii_uppercase();
+                let name = if name.starts_with("CAP_") {
+                    name
+                } else {
+                    format!("CAP_{name}")
+                };
+                name.parse::<caps::Capability>()
+                    .map_err(|_| invalid(format!("unknown capability {c:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let limits = limits_from_proto(&s.limits.unwrap_or_default())?;
+        let tty = s
+            .tty
+            .then(|| (s.rows.clamp(1, 1000) as u16, s.cols.clamp(1, 1000) as u16));
+        let tty = tty.map(|(r, c)| {
+            (
+                if s.rows == 0 { 24 } else { r },
+                if s.cols == 0 { 80 } else { c },
+            )
+        });
+        Ok(Self {
+            name,
+            argv: s.argv,
+            env: s.env.into_iter().collect(),
+            cwd,
+            read,
+            write,
+            linux_caps,
+            limits,
+            tty,
+        })
+    }
+}
+
+/// Maps a sandbox failure to the error kind the caller can act on.
+fn spawn_error(e: sandbox::SpawnError) -> KernelError {
+    if e.is_invalid_input() {
+        KernelError::InvalidArgument(e.to_string())
+    } else if e.is_unsupported() {
+        KernelError::Unsupported(e.to_string())
+    } else {
+        KernelError::SpawnFailed(e.to_string())
+    }
+}
+
+fn host_ids() -> (u32, u32) {
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    if uid == 0 {
+        (NOBODY, NOBODY)
+    } else {
+        (uid, gid)
+    }
+}
+
+impl ProcessTable {
+    /// Spawns a process; on any failure nothing of it remains.
+    pub async fn spawn(self: &Arc<Self>, req: ProcessRequest) -> Result<Arc<Process>, KernelError> {
+        // Creating: the request is checked (TryFrom); nothing exists yet.
+        let mut state = ProcessState::Creating;
+        let (host_uid, host_gid) = host_ids();
+        let stdio = match req.tty {
+            Some((rows, cols)) => StdioMode::Pty { rows, cols },
+            None => StdioMode::Pipes,
+        };
+        let mut spec = SandboxSpec::new(&req.argv[0], req.argv.clone(), host_uid, host_gid);
+        spec.env = req.env.clone();
+        spec.cwd = req.cwd.clone();
+        spec.read = req.read.clone();
+        spec.write = req.write.clone();
+        spec.keep_caps = req.linux_caps.clone();
+        spec.network = NetworkMode::None;
+        spec.stdio = stdio;
+
+        // Initializing: cgroup first, then the sandboxed child inside it.
+        state = state
+            .advance(ProcessState::Initializing)
+            .map_err(|e| KernelError::Internal(e.to_string()))?;
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cgroup_name = format!("p{n}");
+        let cgroup = match self.cgroups.create(&cgroup_name, &req.limits) {
+            Ok(cg) => Some(cg),
+            Err(e) if self.cgroups.is_unavailable() => {
+                tracing::debug!("no cgroup for {cgroup_name}: {e}");
+                None
+            }
+            Err(e) => {
+                return Err(KernelError::Internal(format!(
+                    "creating cgroup {cgroup_name}: {e}"
+                )));
+            }
+        };
+        let backend = self.backend.clone();
+        let (spawned, cgroup) = self
+            .spawner
+            .run(move || {
+                let mut spec = spec;
+                spec.cgroup_v2 = cgroup.as_ref().and_then(|c| c.v2_dir());
+                let res = match &backend {
+                    SandboxBackend::Namespaces => sandbox::spawn(&spec, |pid| match &cgroup {
+                        Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
+                        None => Ok(()),
+                    }),
+                    SandboxBackend::Portable { .. } => sandbox::spawn_portable(&spec),
+                };
+                drop(spec);
+                (res, cgroup)
+            })
+            .await
+            .ok_or_else(|| KernelError::Internal("the spawner thread has stopped".into()))?;
+        // On error `cgroup` drops here: whatever entered it is killed, then it is removed.
+        let spawned = spawned.map_err(spawn_error)?;
+
+        // Ready: exec'd, and in the table where the scheduler can see it.
+        state = state
+            .advance(ProcessState::Ready)
+            .map_err(|e| KernelError::Internal(e.to_string()))?;
+        let sandbox::Spawned {
+            pid,
+            pidfd,
+            stdin,
+            stdout,
+            stderr,
+            pty,
+            status,
+            ..
+        } = spawned;
+        let (stdin, pty, pumps) = io::wire(stdin, stdout, stderr, pty)
+            .map_err(|e| KernelError::Internal(format!("wiring stdio: {e}")))?;
+        let process = Arc::new(Process {
+            pid: pid as u32,
+            name: req.name,
+            argv: req.argv,
+            tty: req.tty.is_some(),
+            started: SystemTime::now(),
+            sandbox: self.backend.name(),
+            state: watch::channel(state).0,
+            exit: Mutex::new(None),
+            limits: Mutex::new(req.limits),
+            priority: AtomicI32::new(0),
+            cgroup: Mutex::new(cgroup),
+            cgroup_name,
+            pidfd: Mutex::new(Some(Arc::new(pidfd))),
+            relayed: Mutex::new(status),
+            stdin: tokio::sync::Mutex::new(stdin),
+            pty: Mutex::new(pty),
+            pumps: Mutex::default(),
+            output: Output::default(),
+        });
+        self.insert(Arc::clone(&process));
+        io::start_pumps(&process, pumps);
+        // Running: wired and reaped by its own task.
+        process.set_state(ProcessState::Running);
+        reap::start(Arc::clone(&process));
+        Ok(process)
+    }
+}

@@ -1,0 +1,252 @@
+//! The child side of a spawn: everything between `clone` and `execve`, in one
+//! function, in this order.
+//!
+//! | # | step | as | why here |
+//! |---|---|---|---|
+//! | 0 | reset signal handlers, name the process `agentos:init`, close every fd but its own | host uid 0, all caps in the new user namespace | the daemon's handlers and fds must not act or leak in the child |
+//! | 1 | wait for the parent's go | | the uid/gid maps and the cgroup placement happen in between |
+//! | 2 | make `/` private, `open_tree` every bind source | host uid 0 | root-only parents of a grant are still traversable |
+//! | 3 | `unshare(CLONE_NEWCGROUP)` | | the final cgroup becomes the namespace's root |
+//! | 4 | drop groups, switch to the mapped uid/gid | mapped ids, caps kept in the namespace | everything created from here belongs to the sandbox's uid |
+//! | 4b | `PR_SET_PDEATHSIG(SIGKILL)` | | after the id change, which clears it; the sandbox dies with the spawner thread |
+//! | 5 | build the new root, `pivot_root`, detach the host's tree | | [`super::mounts`] |
+//! | 6 | `chdir`, `sethostname`, `lo` up | | |
+//! | 7 | landlock | | needs `CAP_SYS_ADMIN` or no_new_privs; we still have the former |
+//! | 8 | capabilities down to the kept set | | [`super::caps`] |
+//! | 9 | `no_new_privs`, then seccomp | | the filter is last, so setup needs none of the calls it denies |
+//! | 10 | fork the program; init stays as pid 1 ([`super::init`]) | | |
+//! | 11 | (program, named `agentos:exec`) `setsid`, controlling tty, stdio, unblock signals, `execve` | | |
+//!
+//! Nothing here allocates, takes a lock, or panics by design: the child is a copy of
+//! a multi-threaded daemon whose other threads do not exist in it (see
+//! [`super::sys`]). Everything it needs was prepared in a [`ChildPlan`] by the
+//! parent. A failing step sends `(step, index, errno)` over the report pipe and
+//! exits; `execve` success closes the pipe.
+
+use std::{
+    ffi::{CStr, CString},
+    os::fd::RawFd,
+};
+
+use super::{
+    caps::CapsPlan,
+    channel,
+    clone::raw_fork,
+    error::ChildStep,
+    init,
+    landlock::LandlockPlan,
+    mounts::{self, MountPlan},
+    net,
+    seccomp::{self, Filters},
+    stdio, sys, userns,
+};
+
+/// Everything the child needs, prepared (and allocated) by the parent.
+pub(crate) struct ChildPlan {
+    pub sync_rd: RawFd,
+    pub report_wr: RawFd,
+    pub status_wr: RawFd,
+    pub stdio: [RawFd; 3],
+    pub pty: bool,
+    /// Fds the child keeps through step 0, sorted ascending.
+    pub keep_fds: Vec<RawFd>,
+    pub uid: u32,
+    pub gid: u32,
+    pub mounts: MountPlan,
+    /// One slot per mount source, filled in step 2.
+    pub tree_fds: Vec<RawFd>,
+    pub cwd: CString,
+    pub hostname: CString,
+    pub landlock: Option<LandlockPlan>,
+    pub caps: CapsPlan,
+    pub seccomp: &'static Filters,
+    pub program: CString,
+    /// NULL-terminated pointer arrays into `argv`/`env`, which own the strings.
+    pub argv_ptrs: Vec<*const libc::c_char>,
+    pub env_ptrs: Vec<*const libc::c_char>,
+    #[expect(dead_code, reason = "owns the strings argv_ptrs points into")]
+    pub argv: Vec<CString>,
+    #[expect(dead_code, reason = "owns the strings env_ptrs points into")]
+    pub env: Vec<CString>,
+}
+
+const NAME: &CStr = c"agentos:init";
+
+/// Reports a failed step to the parent and exits.
+fn fail(plan: &ChildPlan, step: ChildStep, index: u32, errno: i32) -> ! {
+    channel::send_report(plan.report_wr, step, index, errno);
+    sys::exit(1)
+}
+
+fn reset_signal_handlers() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: sigaction is plain data; SIG_DFL with an empty mask is valid for
+        // every catchable signal (the others fail harmlessly with EINVAL).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Closes every fd except `keep` (sorted): close_range over the gaps, or a loop
+/// when the kernel has no close_range (before 5.9).
+fn close_fds_except(keep: &[RawFd]) {
+    let close_range = |lo: u32, hi: u32| {
+        // SAFETY: closing fd numbers this process owns.
+        let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+        if r == -1 {
+            // SAFETY: getrlimit writes one rlimit.
+            let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+            let top = hi.min(lim.rlim_cur.min(1 << 20) as u32);
+            for fd in lo..=top {
+                sys::close(fd as RawFd);
+            }
+        }
+    };
+    let mut lo: u32 = 0;
+    for &k in keep {
+        let k = k as u32;
+        if k > lo {
+            close_range(lo, k - 1);
+        }
+        lo = k + 1;
+    }
+    close_range(lo, u32::MAX);
+}
+
+/// Runs the child's setup and becomes the sandbox's init. Never returns.
+pub(crate) fn run(plan: &mut ChildPlan) -> ! {
+    let _guard = sys::ExitOnUnwind;
+
+    // 0. A clean process.
+    reset_signal_handlers();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, NAME.as_ptr(), 0, 0, 0) };
+    close_fds_except(&plan.keep_fds);
+
+    // 1. Wait for the parent: maps written, cgroups placed.
+    let mut go = [0u8; 1];
+    match sys::read_full(plan.sync_rd, &mut go) {
+        Ok(1) => {}
+        // The parent gave up (and will kill us): leave quietly.
+        _ => sys::exit(1),
+    }
+    sys::close(plan.sync_rd);
+
+    // 2. Bind sources, cloned while still host uid 0.
+    if let Err((i, e)) = mounts::clone_sources(&plan.mounts, &mut plan.tree_fds) {
+        fail(plan, ChildStep::BindSource, i, e);
+    }
+
+    // 3. The cgroup namespace, rooted at the cgroup we were placed in.
+    // SAFETY: unshare with a constant flag.
+    if let Err(e) = sys::check(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }) {
+        fail(plan, ChildStep::CgroupNamespace, 0, e);
+    }
+
+    // 4. The mapped ids.
+    if let Err((i, e)) = userns::switch_ids(plan.uid, plan.gid) {
+        fail(plan, ChildStep::Ids, i, e);
+    }
+
+    // Die with the daemon: SIGKILL when the thread that cloned us (the kernel's
+    // long-lived spawner thread) exits, which takes the pid namespace along. Set
+    // after step 4 because changing the effective ids clears it.
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        fail(plan, ChildStep::Ids, 0, sys::errno());
+    }
+
+    // 5. The view.
+    if let Err((i, e)) = mounts::build(&plan.mounts, &mut plan.tree_fds) {
+        fail(plan, ChildStep::Mount, i, e);
+    }
+    if let Err(e) = mounts::pivot() {
+        fail(plan, ChildStep::PivotRoot, 0, e);
+    }
+
+    // 6. Working directory, host name, loopback.
+    // SAFETY: valid NUL-terminated path.
+    if let Err(e) = sys::check(unsafe { libc::chdir(plan.cwd.as_ptr()) }) {
+        fail(plan, ChildStep::Chdir, 0, e);
+    }
+    let name = plan.hostname.as_bytes();
+    // SAFETY: `name` is valid for its length.
+    if let Err(e) = sys::check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }) {
+        fail(plan, ChildStep::Hostname, 0, e);
+    }
+    if let Err(e) = net::loopback_up() {
+        fail(plan, ChildStep::Loopback, 0, e);
+    }
+
+    // 7. Landlock.
+    if let Some(Err((i, e))) = plan.landlock.as_ref().map(LandlockPlan::enforce) {
+        fail(plan, ChildStep::Landlock, i, e);
+    }
+
+    // 8. Capabilities.
+    if let Err((i, e)) = plan.caps.drop_to_keep() {
+        fail(plan, ChildStep::Capabilities, i, e);
+    }
+
+    // 9. no_new_privs, then seccomp.
+    // SAFETY: prctl with constant arguments.
+    if let Err(e) = sys::check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }) {
+        fail(plan, ChildStep::NoNewPrivs, 0, e);
+    }
+    if let Err((i, e)) = seccomp::install(plan.seccomp) {
+        fail(plan, ChildStep::Seccomp, i, e);
+    }
+
+    // 10. The program, as pid 2; we stay as init. Init is not dumpable, so the
+    // program (same uid) cannot open its /proc/1/{mem,environ,root}; the
+    // program's own execve makes it dumpable again.
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let pid = match raw_fork() {
+        Ok(0) => exec_program(plan),
+        Ok(pid) => pid,
+        Err(e) => fail(plan, ChildStep::Fork, 0, e),
+    };
+    for fd in plan.stdio {
+        sys::close(fd);
+    }
+    sys::close(plan.report_wr);
+    init::run(pid, plan.status_wr)
+}
+
+/// 11. The program's last steps before `execve`.
+fn exec_program(plan: &ChildPlan) -> ! {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"agentos:exec".as_ptr(), 0, 0, 0) };
+    sys::close(plan.status_wr);
+    if let Err((i, e)) = stdio::install(plan.stdio, plan.pty) {
+        fail(plan, ChildStep::Stdio, i, e);
+    }
+    // SAFETY: an empty set; unblocking everything before exec restores the normal
+    // signal mask the program expects (handlers were reset in step 0).
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+    // SAFETY: program, argv and envp are NUL-terminated strings and NULL-terminated
+    // arrays owned by the plan.
+    unsafe {
+        libc::execve(
+            plan.program.as_ptr(),
+            plan.argv_ptrs.as_ptr(),
+            plan.env_ptrs.as_ptr(),
+        )
+    };
+    let e = sys::errno();
+    channel::send_report(plan.report_wr, ChildStep::Exec, 0, e);
+    sys::exit(127)
+}

@@ -1,0 +1,96 @@
+//! Sandboxed processes: real OS processes in their own namespaces, with a
+//! filesystem view built from their grants, landlock, dropped capabilities,
+//! `no_new_privs` and a seccomp filter.
+//!
+//! [`spawn`] starts one program and returns its pid, a pidfd and its stdio; it is
+//! the whole API the process subsystem needs, beside [`resize_pty`] and
+//! [`relayed_status`]. [`spawn_portable`] is the same call without isolation, for
+//! hosts where [`probe`] says the real thing cannot work; the caller picks one at
+//! start-up and `doctor` reports which.
+//!
+//! # What a sandboxed program gets
+//!
+//! * **Namespaces** — user, mount, pid, UTS, IPC, network and cgroup. It runs as
+//!   the spec's unprivileged host uid/gid, mapped to themselves (`userns.rs`); host
+//!   root is not mapped.
+//! * **A filesystem view** (`mounts.rs`) — a tmpfs root with the system directories
+//!   read-only (`/etc`'s secrets covered), its own `/proc`, a minimal `/dev`, a
+//!   private `/tmp`, its grants at their host paths; nothing else of the host.
+//! * **Landlock** (`landlock.rs`) from the same grants, so mounts and rules agree.
+//! * **No capabilities** unless kept (`caps.rs`), **`no_new_privs`**, and a **seccomp
+//!   filter** (`seccomp.rs`) refusing mount, ptrace, bpf, perf, kexec, modules,
+//!   keyrings, namespaces, raw sockets and more.
+//! * **Network mode `none`** (`net.rs`): loopback only.
+//! * **A sanitised environment** ([`env`](mod@env)) and a **validated argv** ([`argv`](mod@argv)),
+//!   exec'd directly (no shell).
+//! * **stdio** as pipes or a PTY (`stdio.rs`).
+//! * **An init** as pid 1 (`init.rs`) that forwards signals and reaps, so the program
+//!   (pid 2) has ordinary signal semantics.
+//!
+//! # Organization
+//!
+//! The parent side is [`spawn`](spawn()) (`spawn.rs`): validation (`spec.rs`),
+//! planning, `clone3` (`clone.rs`), the hand-shake (`channel.rs`). The child side is
+//! one function in `child.rs`, in a documented order, allocation-free. Each
+//! facility's file holds both its plan (built in the parent) and its child-side
+//! calls.
+//!
+//! # What it leaves on the host
+//!
+//! Nothing that outlives the sandbox: namespaces, mounts, the landlock domain and
+//! the filter die with its last process, which dies with init. Files the program
+//! writes into its write grants stay, owned by its uid. Cgroups are the caller's
+//! (it passes a cgroup v2 directory for `CLONE_INTO_CGROUP` and places the pid in
+//! v1 hierarchies from `placed`).
+//!
+//! # Host requirements
+//!
+//! Linux 5.12 (`mount_setattr`), user namespaces, seccomp; landlock when present
+//! (ABI 1-6 handled; without it the mount walls stand alone, and [`probe`] says
+//! so). `clone3` falls back to `clone` on ENOSYS.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use agentos_kernel::sandbox::{self, SandboxSpec};
+//!
+//! let mut spec = SandboxSpec::new("/usr/bin/echo", vec!["echo".into(), "hi".into()], 10_000, 10_000);
+//! spec.write.push("/var/lib/agentos/apps/echo".into());
+//! let child = sandbox::spawn(&spec, |_pid| Ok(()))?;
+//! // read child.stdout, wait on child.pidfd, then:
+//! // let status = sandbox::relayed_status(child.status.as_ref().unwrap().as_fd())?;
+//! # Ok::<(), sandbox::SpawnError>(())
+//! ```
+
+pub mod argv;
+mod caps;
+mod channel;
+mod child;
+mod clone;
+pub mod env;
+mod error;
+mod init;
+mod landlock;
+mod mounts;
+mod net;
+mod portable;
+mod probe;
+mod seccomp;
+mod spawn;
+mod spec;
+mod stdio;
+mod sys;
+mod userns;
+
+pub use argv::{ArgvError, validate_argv};
+pub use channel::relayed_status;
+pub use env::{EnvError, SanitizedEnv, sanitize_env};
+pub use error::{ChildStep, SpawnError};
+pub use landlock::abi as landlock_abi;
+pub use mounts::{SECRET_DIRS, SECRET_FILES, SYSTEM_DIRS};
+pub use portable::spawn_portable;
+pub use probe::{SandboxProbe, probe};
+pub use seccomp::denied_syscalls;
+pub use spawn::{Spawned, spawn, wait_pidfd};
+pub use spec::{NetworkMode, SandboxSpec, SpecError, StdioMode};
+pub use stdio::resize_pty;

@@ -1,0 +1,429 @@
+//! What to run and what it may see: [`SandboxSpec`], and its validation into the
+//! facts the spawn plan is built from.
+//!
+//! Validation happens once, in the parent, before anything is created on the host:
+//! argv ([`super::argv`]) and environment ([`super::env`]) checks, grants resolved
+//! to canonical host paths, the program and working directory checked to lie inside
+//! the sandbox's view, host ids never root. Nothing here touches the host except
+//! `stat`/`realpath` of the granted paths.
+
+use std::{
+    ffi::CString,
+    os::{
+        fd::BorrowedFd,
+        unix::ffi::{OsStrExt, OsStringExt},
+    },
+    path::{Component, Path, PathBuf},
+};
+
+use super::{
+    argv::{self, ArgvError, MAX_ARG_BYTES},
+    env::{self, EnvError},
+    mounts::{RESERVED_DIRS, SYSTEM_DIRS, TMP_DIR},
+};
+
+/// Most read and write grants together.
+pub const MAX_GRANTS: usize = 256;
+
+/// The network a sandbox gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetworkMode {
+    /// A fresh network namespace with only loopback, up. The host's interfaces and
+    /// its loopback listeners are unreachable.
+    #[default]
+    None,
+}
+
+/// How the program's stdin, stdout and stderr are connected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StdioMode {
+    /// Three pipes: the caller gets the write end of stdin and the read ends of
+    /// stdout and stderr.
+    #[default]
+    Pipes,
+    /// A pseudo-terminal of the given size; the caller gets the master, the program
+    /// gets the slave as stdin, stdout, stderr and controlling terminal.
+    Pty { rows: u16, cols: u16 },
+}
+
+/// Everything needed to start one sandboxed program.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec<'fd> {
+    /// Absolute path of the program inside the sandbox's view (no `PATH` search).
+    pub program: PathBuf,
+    /// argv, `argv[0]` included; see [`super::validate_argv`].
+    pub argv: Vec<String>,
+    /// The complete environment (the daemon's is never inherited); sanitised by
+    /// [`super::sanitize_env`].
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the view.
+    pub cwd: PathBuf,
+    /// Host paths visible read-only, at their canonical path.
+    pub read: Vec<PathBuf>,
+    /// Host paths visible read-write, at their canonical path.
+    pub write: Vec<PathBuf>,
+    /// Capabilities the program keeps (in its own user namespace); default none.
+    pub keep_caps: Vec<caps::Capability>,
+    pub network: NetworkMode,
+    pub stdio: StdioMode,
+    /// The sandbox's host name (its own UTS namespace).
+    pub hostname: String,
+    /// The unprivileged host uid the program runs as; never 0.
+    pub host_uid: u32,
+    /// The unprivileged host gid the program runs as; never 0.
+    pub host_gid: u32,
+    /// A cgroup v2 directory to start the sandbox in (`CLONE_INTO_CGROUP`).
+    pub cgroup_v2: Option<BorrowedFd<'fd>>,
+}
+
+impl<'fd> SandboxSpec<'fd> {
+    /// A spec with the defaults: no grants, no capabilities, no network, pipes,
+    /// working directory `/`, host name `agentos`, empty environment.
+    pub fn new(
+        program: impl Into<PathBuf>,
+        argv: Vec<String>,
+        host_uid: u32,
+        host_gid: u32,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            argv,
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+            read: Vec::new(),
+            write: Vec::new(),
+            keep_caps: Vec::new(),
+            network: NetworkMode::None,
+            stdio: StdioMode::Pipes,
+            hostname: "agentos".into(),
+            host_uid,
+            host_gid,
+            cgroup_v2: None,
+        }
+    }
+}
+
+/// Why a spec was refused before anything was created.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error(transparent)]
+    Argv(#[from] ArgvError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error("argv and environment together are {bytes} bytes, more than {MAX_ARG_BYTES}")]
+    ArgsTooBig { bytes: usize },
+    #[error("{what} {path:?} must be an absolute path without `..` or NUL bytes")]
+    BadPath { what: &'static str, path: PathBuf },
+    #[error("{what} {path:?} is outside the sandbox's view (system directories, /tmp, grants)")]
+    OutsideView { what: &'static str, path: PathBuf },
+    #[error("grant {path:?}: {source}")]
+    GrantUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("grant {path:?} (resolved to {resolved:?}) may not be `/` or lie under /proc or /dev")]
+    GrantReserved { path: PathBuf, resolved: PathBuf },
+    #[error("{count} grants, more than {MAX_GRANTS}")]
+    TooManyGrants { count: usize },
+    #[error("host uid and gid must be unprivileged (got uid {uid}, gid {gid})")]
+    RootIds { uid: u32, gid: u32 },
+    #[error("hostname {0:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'")]
+    Hostname(String),
+}
+
+/// A granted host path, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// Canonical host path; also where it appears in the sandbox.
+    pub path: PathBuf,
+    pub write: bool,
+    pub is_dir: bool,
+}
+
+/// A spec that passed validation, with everything converted for `execve`.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub program: CString,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub dropped_env: Vec<String>,
+    pub cwd: CString,
+    /// Sorted so that a path comes after every path above it.
+    pub grants: Vec<Grant>,
+    pub keep_caps: u64,
+    pub hostname: CString,
+}
+
+/// A path as a C string if it is absolute, has no `..`, and no NUL.
+fn clean_abs(what: &'static str, p: &Path) -> Result<CString, SpecError> {
+    let bad = || SpecError::BadPath {
+        what,
+        path: p.to_owned(),
+    };
+    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+        return Err(bad());
+    }
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| bad())
+}
+
+/// Whether `p` (absolute, lexical) lies inside the sandbox's view.
+pub(crate) fn in_view(p: &Path, grants: &[Grant]) -> bool {
+    p == Path::new("/")
+        || SYSTEM_DIRS.iter().any(|d| p.starts_with(d))
+        || p.starts_with(TMP_DIR)
+        || grants.iter().any(|g| p.starts_with(&g.path))
+}
+
+/// Resolves the read and write grants: canonical, deduplicated (write wins), sorted
+/// parents first.
+pub(crate) fn resolve_grants(read: &[PathBuf], write: &[PathBuf]) -> Result<Vec<Grant>, SpecError> {
+    let count = read.len() + write.len();
+    if count > MAX_GRANTS {
+        return Err(SpecError::TooManyGrants { count });
+    }
+    let mut out: Vec<Grant> = Vec::with_capacity(count);
+    for (p, write) in read
+        .iter()
+        .map(|p| (p, false))
+        .chain(write.iter().map(|p| (p, true)))
+    {
+        clean_abs("grant", p)?;
+        let resolved = std::fs::canonicalize(p).map_err(|source| SpecError::GrantUnreadable {
+            path: p.clone(),
+            source,
+        })?;
+        let meta = std::fs::metadata(&resolved).map_err(|source| SpecError::GrantUnreadable {
+            path: p.clone(),
+            source,
+        })?;
+        if resolved == Path::new("/") || RESERVED_DIRS.iter().any(|d| resolved.starts_with(d)) {
+            return Err(SpecError::GrantReserved {
+                path: p.clone(),
+                resolved,
+            });
+        }
+        // canonicalize's output is absolute and `..`-free; NUL cannot occur in it.
+        clean_abs("grant", &resolved)?;
+        match out.iter_mut().find(|g| g.path == resolved) {
+            Some(g) => g.write |= write,
+            None => out.push(Grant {
+                path: resolved,
+                write,
+                is_dir: meta.is_dir(),
+            }),
+        }
+    }
+    out.sort_by(|a, b| {
+        let depth = |p: &Path| p.components().count();
+        depth(&a.path)
+            .cmp(&depth(&b.path))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    Ok(out)
+}
+
+fn check_hostname(h: &str) -> Result<CString, SpecError> {
+    let ok = !h.is_empty()
+        && h.len() <= 64
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok {
+        return Err(SpecError::Hostname(h.to_owned()));
+    }
+    Ok(CString::new(h).expect("checked for ASCII above"))
+}
+
+/// Bit mask of the capabilities to keep.
+pub(crate) fn caps_mask(keep: &[caps::Capability]) -> u64 {
+    keep.iter().fold(0, |m, c| m | c.bitmask())
+}
+
+/// Validates `spec` into what the plan needs.
+pub(crate) fn check(spec: &SandboxSpec<'_>) -> Result<Checked, SpecError> {
+    if spec.host_uid == 0 || spec.host_gid == 0 {
+        return Err(SpecError::RootIds {
+            uid: spec.host_uid,
+            gid: spec.host_gid,
+        });
+    }
+    let arg_bytes = argv::validate_argv(&spec.argv)?;
+    let env = env::sanitize_env(&spec.env)?;
+    let bytes = arg_bytes + env.arg_bytes();
+    if bytes > MAX_ARG_BYTES {
+        return Err(SpecError::ArgsTooBig { bytes });
+    }
+    let grants = resolve_grants(&spec.read, &spec.write)?;
+    let program = clean_abs("program", &spec.program)?;
+    if !in_view(&spec.program, &grants) {
+        return Err(SpecError::OutsideView {
+            what: "program",
+            path: spec.program.clone(),
+        });
+    }
+    let cwd = clean_abs("working directory", &spec.cwd)?;
+    if !in_view(&spec.cwd, &grants) {
+        return Err(SpecError::OutsideView {
+            what: "working directory",
+            path: spec.cwd.clone(),
+        });
+    }
+    Ok(Checked {
+        program,
+        argv: argv::to_cstrings(&spec.argv)?,
+        env: env.to_cstrings(),
+        dropped_env: env.dropped,
+        cwd,
+        grants,
+        keep_caps: caps_mask(&spec.keep_caps),
+        hostname: check_hostname(&spec.hostname)?,
+    })
+}
+
+/// `path` as a C string (for paths that come from validated grants or constants).
+pub(crate) fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().to_owned().into_vec()).expect("validated paths have no NUL")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(program: &str) -> SandboxSpec<'static> {
+        SandboxSpec::new(program, vec![program.into()], 1000, 1000)
+    }
+
+    #[test]
+    fn grants_are_canonical_sorted_and_write_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        std::fs::write(base.join("a/f"), b"x").unwrap();
+        std::os::unix::fs::symlink(base.join("a"), base.join("link")).unwrap();
+        let g = resolve_grants(
+            &[base.join("a/b"), base.join("link"), base.join("a/f")],
+            &[base.join("a")],
+        )
+        .unwrap();
+        assert_eq!(
+            g,
+            vec![
+                Grant {
+                    path: base.join("a"),
+                    write: true,
+                    is_dir: true
+                },
+                Grant {
+                    path: base.join("a/b"),
+                    write: false,
+                    is_dir: true
+                },
+                Grant {
+                    path: base.join("a/f"),
+                    write: false,
+                    is_dir: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_grants_are_refused() {
+        assert!(matches!(
+            resolve_grants(&["relative".into()], &[]),
+            Err(SpecError::BadPath { .. })
+        ));
+        assert!(matches!(
+            resolve_grants(&["/usr/../etc".into()], &[]),
+            Err(SpecError::BadPath { .. })
+        ));
+        assert!(matches!(
+            resolve_grants(&["/definitely/not/here".into()], &[]),
+            Err(SpecError::GrantUnreadable { .. })
+        ));
+        for reserved in ["/", "/proc/self", "/dev/null"] {
+            assert!(
+                matches!(
+                    resolve_grants(&[], &[reserved.into()]),
+                    Err(SpecError::GrantReserved { .. })
+                ),
+                "{reserved}"
+            );
+        }
+        let many = vec![PathBuf::from("/usr"); MAX_GRANTS + 1];
+        assert!(matches!(
+            resolve_grants(&many, &[]),
+            Err(SpecError::TooManyGrants { .. })
+        ));
+    }
+
+    #[test]
+    fn program_and_cwd_must_be_in_view() {
+        assert!(check(&spec("/usr/bin/true")).is_ok());
+        assert!(check(&spec("/bin/true")).is_ok());
+        assert!(matches!(
+            check(&spec("true")),
+            Err(SpecError::BadPath {
+                what: "program",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(&spec("/root/tool")),
+            Err(SpecError::OutsideView {
+                what: "program",
+                ..
+            })
+        ));
+        let mut s = spec("/usr/bin/true");
+        s.cwd = "/home".into();
+        assert!(matches!(
+            check(&s),
+            Err(SpecError::OutsideView {
+                what: "working directory",
+                ..
+            })
+        ));
+        s.cwd = "/tmp/work".into();
+        assert!(check(&s).is_ok());
+        // A grant brings its path (and only its path) into view.
+        let g = [Grant {
+            path: "/srv/app".into(),
+            write: true,
+            is_dir: true,
+        }];
+        assert!(in_view(Path::new("/srv/app/bin/tool"), &g));
+        assert!(!in_view(Path::new("/srv/application"), &g));
+        assert!(!in_view(Path::new("/srv"), &g));
+    }
+
+    #[test]
+    fn ids_hostname_and_env_are_checked() {
+        let mut s = spec("/usr/bin/true");
+        s.host_uid = 0;
+        assert!(matches!(check(&s), Err(SpecError::RootIds { .. })));
+        let mut s = spec("/usr/bin/true");
+        for bad in ["", "a b", "x;y", &"h".repeat(65)] {
+            s.hostname = bad.into();
+            assert!(matches!(check(&s), Err(SpecError::Hostname(_))), "{bad:?}");
+        }
+        s.hostname = "app-1.agentos".into();
+        s.env = vec![("LD_PRELOAD".into(), "x".into()), ("A".into(), "b".into())];
+        let c = check(&s).unwrap();
+        assert_eq!(c.dropped_env, ["LD_PRELOAD"]);
+        assert_eq!(c.env.len(), 1);
+        s.env.push(("A".into(), "again".into()));
+        assert!(matches!(check(&s), Err(SpecError::Env(_))));
+    }
+
+    #[test]
+    fn caps_mask_has_one_bit_per_capability() {
+        use caps::Capability::*;
+        assert_eq!(caps_mask(&[]), 0);
+        assert_eq!(
+            caps_mask(&[CAP_CHOWN, CAP_NET_BIND_SERVICE]),
+            (1 << 0) | (1 << 10)
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! The scheduler: which managed process gets the CPU, expressed through the host's
+//! real controls.
+//!
+//! AgentOS does not context-switch processes itself; Linux does. The policies here
+//! decide the knobs Linux schedules by:
+//!
+//! | policy | real control |
+//! |---|---|
+//! | priority | each process's nice level → `setpriority` and its cgroup's CPU weight (×1.25 per nice step) |
+//! | fair | the same weights; vruntime = CPU time from the cgroup's accounting ÷ weight, so `schedule_next` names the process furthest behind its share |
+//! | round-robin | when more processes contend than there are cores, all but `cores` are frozen (cgroup freezer) and the set rotates every quantum |
+//!
+//! Focus: the foreground process's weight is multiplied by [`FOCUS_BOOST`],
+//! background ones keep their own, minimised ones are frozen when the
+//! `freeze_minimised` setting is on. The syscalls are in `syscall/sched.rs`.
+//!
+//! Nothing is left on the host: frozen processes are thawed when the policy changes
+//! away from round-robin and when the scheduler stops.
+
+mod policy;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+pub use self::policy::Policy;
+use crate::{
+    error::KernelError,
+    process::{Process, ProcessTable, priority::weight_for_nice},
+};
+
+/// Weight multiplier of the focused process.
+pub const FOCUS_BOOST: u32 = 4;
+/// Default quantum.
+pub const DEFAULT_QUANTUM: Duration = Duration::from_millis(100);
+/// Shortest and longest quantum accepted.
+pub const QUANTUM_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(10));
+
+/// How a process's window is shown, for focus-aware weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    Foreground,
+    Background,
+    Minimised,
+}
+
+#[derive(Default)]
+struct State {
+    policy: Policy,
+    quantum: Option<Duration>,
+    freeze_minimised: bool,
+    visibility: HashMap<u32, Visibility>,
+    /// Round-robin order; the head `cores` entries run.
+    queue: Vec<u32>,
+    current: Option<u32>,
+    switches: u64,
+}
+
+/// Per-process scheduling facts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SchedInfo {
+    pub pid: u32,
+    pub nice: i32,
+    pub weight: u32,
+    pub cpu_usage_usec: u64,
+    /// CPU time normalised by weight (the fair policy's clock).
+    pub vruntime: f64,
+    pub frozen: bool,
+    pub visibility: Visibility,
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    processes: Arc<ProcessTable>,
+    cores: usize,
+    state: Mutex<State>,
+}
+
+impl Scheduler {
+    pub fn new(processes: Arc<ProcessTable>) -> Arc<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Arc::new(Self {
+            processes,
+            cores,
+            state: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.lock().policy
+    }
+
+    pub fn quantum(&self) -> Duration {
+        self.lock().quantum.unwrap_or(DEFAULT_QUANTUM)
+    }
+
+    pub fn set_quantum(&self, q: Duration) -> Result<(), KernelError> {
+        if q < QUANTUM_RANGE.0 || q > QUANTUM_RANGE.1 {
+            return Err(KernelError::InvalidArgument(format!(
+                "quantum {q:?} is outside 10 ms ..= 10 s"
+            )));
+        }
+        self.lock().quantum = Some(q);
+        Ok(())
+    }
+
+    pub fn set_freeze_minimised(&self, on: bool) {
+        self.lock().freeze_minimised = on;
+        self.apply_all();
+    }
+
+    /// Switches policy; weights and freezing are re-applied at once.
+    pub fn set_policy(&self, policy: Policy) {
+        self.lock().policy = policy;
+        self.apply_all();
+    }
+
+    /// The weight a process should have under focus rules.
+    fn effective_weight(&self, p: &Process, vis: Visibility) -> u32 {
+        let base = weight_for_nice(p.priority());
+        match vis {
+            Visibility::Foreground => (base * FOCUS_BOOST).min(10_000),
+            Visibility::Background | Visibility::Minimised => base,
+        }
+    }
+
+    fn visibility(&self, pid: u32) -> Visibility {
+        self.lock()
+            .visibility
+            .get(&pid)
+            .copied()
+            .unwrap_or(Visibility::Background)
+    }
+
+    /// Applies weights and freezing to every schedulable process.
+    pub fn apply_all(&self) {
+        let procs = self.processes.schedulable();
+        let (policy, freeze_min) = {
+            let s = self.lock();
+            (s.policy, s.freeze_minimised)
+        };
+        for p in &procs {
+            let vis = self.visibility(p.pid);
+            let mut limits = p.limits();
+            limits.cpu_weight = Some(self.effective_weight(p, vis));
+            let _ = p.update_limits(limits);
+            let frozen = freeze_min && vis == Visibility::Minimised;
+            if policy != Policy::RoundRobin {
+                let _ = p.freeze(frozen);
+            }
+        }
+        if policy == Policy::RoundRobin {
+            self.rotate(false);
+        }
+    }
+
+    /// Focus: the foreground process gets [`FOCUS_BOOST`]× its weight; a minimised
+    /// one may be frozen.
+    pub fn set_visibility(&self, pid: u32, vis: Visibility) -> Result<(), KernelError> {
+        let p = self.processes.get(pid)?;
+        {
+            let mut s = self.lock();
+            if vis == Visibility::Foreground {
+                for v in s.visibility.values_mut() {
+                    if *v == Visibility::Foreground {
+                        *v = Visibility::Background;
+                    }
+                }
+            }
+            s.visibility.insert(pid, vis);
+        }
+        drop(p);
+        self.apply_all();
+        Ok(())
+    }
+
+    /// Per-process facts, sorted by vruntime (the fair policy's order).
+    pub fn infos(&self) -> Vec<SchedInfo> {
+        let mut out: Vec<SchedInfo> = self
+            .processes
+            .schedulable()
+            .iter()
+            .map(|p| {
+                let vis = self.visibility(p.pid);
+                let weight = self.effective_weight(p, vis);
+                let stats = p.stats().ok();
+                let cpu = stats.as_ref().map_or(0, |s| s.cpu_usage_usec);
+                SchedInfo {
+                    pid: p.pid,
+                    nice: p.priority(),
+                    weight,
+                    cpu_usage_usec: cpu,
+                    vruntime: cpu as f64 * 100.0 / f64::from(weight.max(1)),
+                    frozen: stats.is_some_and(|s| s.frozen),
+                    visibility: vis,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.vruntime.total_cmp(&b.vruntime));
+        out
+    }
+
+    /// Picks the next process the policy favours and makes it current.
+    /// Round-robin rotates the running set; priority picks the highest priority
+    /// (lowest nice); fair picks the smallest vruntime.
+    pub fn schedule_next(&self) -> Option<u32> {
+        let next = match self.policy() {
+            Policy::RoundRobin => self.rotate(true),
+            Policy::Priority => self
+                .processes
+                .schedulable()
+                .iter()
+                .min_by_key(|p| (p.priority(), p.pid))
+                .map(|p| p.pid),
+            Policy::Fair => self.infos().first().map(|i| i.pid),
+        };
+        let mut s = self.lock();
+        if next != s.current {
+            s.switches += 1;
+        }
+        s.current = next;
+        next
+    }
+
+    pub fn current(&self) -> Option<u32> {
+        self.lock().current
+    }
+
+    pub fn switches(&self) -> u64 {
+        self.lock().switches
+    }
+
+    /// The caller gives up its turn: under round-robin it goes to the back of the
+    /// queue (and is frozen if others wait); under the other policies the next
+    /// process is picked.
+    pub fn yield_now(&self, pid: u32) -> Option<u32> {
+        {
+            let mut s = self.lock();
+            if let Some(i) = s.queue.iter().position(|&q| q == pid) {
+                let q = s.queue.remove(i);
+                s.queue.push(q);
+            }
+        }
+        if self.policy() == Policy::RoundRobin {
+            self.rotate(false);
+        }
+        self.schedule_next()
+    }
+
+    /// Round-robin: refresh the queue from the table, optionally advance it by one,
+    /// thaw the first `cores`, freeze the rest. Returns the head.
+    fn rotate(&self, advance: bool) -> Option<u32> {
+        let procs: BTreeMap<u32, Arc<Process>> = self
+            .processes
+            .schedulable()
+            .into_iter()
+            .map(|p| (p.pid, p))
+            .collect();
+        let (running, waiting) = {
+            let mut s = self.lock();
+            s.queue.retain(|pid| procs.contains_key(pid));
+            for pid in procs.keys() {
+                if !s.queue.contains(pid) {
+                    s.queue.push(*pid);
+                }
+            }
+            if advance && s.queue.len() > 1 {
+                s.queue.rotate_left(1);
+            }
+            let n = self.cores.min(s.queue.len());
+            (s.queue[..n].to_vec(), s.queue[n..].to_vec())
+        };
+        for pid in &running {
+            let _ = procs[pid].freeze(false);
+        }
+        for pid in &waiting {
+            let _ = procs[pid].freeze(true);
+        }
+        running.first().copied()
+    }
+
+    /// Runs the round-robin rotation every quantum while that policy is on.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(me.quantum()).await;
+                if me.policy() == Policy::RoundRobin && me.processes.schedulable().len() > me.cores
+                {
+                    me.schedule_next();
+                }
+            }
+        })
+    }
+
+    /// Thaws everything (on shutdown or policy change away from round-robin).
+    pub fn thaw_all(&self) {
+        for p in self.processes.schedulable() {
+            let _ = p.freeze(false);
+        }
+    }
+}

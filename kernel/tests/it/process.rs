@@ -1,0 +1,359 @@
+//! Managed processes through the daemon: output and exit, limits that really bite
+//! (OOM kill, pids.max), signals, and clean-up after many cycles and after a crash.
+
+use std::time::Duration;
+
+use agentos_proto::v1::{
+    self as pb, process_input::Msg as In, process_output::Msg as Out, syscall::Call,
+    syscall_result::Value,
+};
+use tokio_stream::StreamExt;
+
+use crate::util::{Client, Daemon, call, require_root};
+
+fn spec(argv: &[&str]) -> pb::ProcessSpec {
+    pb::ProcessSpec {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+async fn spawn(c: &mut Client, spec: pb::ProcessSpec) -> pb::ProcessInfo {
+    c.create_process(pb::SpawnProcess { spec: Some(spec) })
+        .await
+        .expect("spawn")
+        .into_inner()
+}
+
+/// Attaches and collects (stdout, stderr, exit).
+async fn collect(c: &mut Client, pid: u32) -> (String, String, pb::ExitInfo) {
+    let input = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(In::Attach(pid)),
+    }]);
+    let mut out = c.process_io(input).await.unwrap().into_inner();
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(60), out.next())
+        .await
+        .expect("output within 60 s")
+    {
+        match m.unwrap().msg {
+            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stderr as i32 => {
+                e.extend(ch.data)
+            }
+            Some(Out::Output(ch)) => o.extend(ch.data),
+            Some(Out::Exit(x)) => {
+                return (
+                    String::from_utf8_lossy(&o).into(),
+                    String::from_utf8_lossy(&e).into(),
+                    x,
+                );
+            }
+            None => {}
+        }
+    }
+    panic!("the output stream ended without an exit");
+}
+
+fn modes() -> Vec<&'static [&'static str]> {
+    vec![&[], &["--sandbox", "portable"]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_exit_code_and_state_in_both_backends() {
+    if !require_root("output_exit_code_and_state_in_both_backends") {
+        return;
+    }
+    for args in modes() {
+        let d = Daemon::start(args);
+        let mut c = d.client().await;
+        let p = spawn(
+            &mut c,
+            spec(&[
+                "/bin/sh",
+                "-c",
+                "echo out; echo err >&2; read x; echo got:$x; exit 3",
+            ]),
+        )
+        .await;
+        assert!(p.pid > 0);
+        let Value::Process(info) = call(&mut c, Call::GetInfo(pb::GetProcessInfo { pid: p.pid }))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(info.state, pb::ProcessState::Running as i32, "{args:?}");
+        // stdin
+        let input = tokio_stream::iter([
+            pb::ProcessInput {
+                msg: Some(In::Attach(p.pid)),
+            },
+            pb::ProcessInput {
+                msg: Some(In::Stdin(b"hello\n".to_vec())),
+            },
+        ]);
+        let _writer = c.process_io(input).await.unwrap();
+        let (out, err, exit) = collect(&mut c, p.pid).await;
+        assert_eq!(out, "out\ngot:hello\n", "{args:?}");
+        assert_eq!(err, "err\n");
+        assert_eq!(exit.code, Some(3));
+        assert_eq!(exit.description, "exited with code 3");
+        let Value::Process(info) = call(
+            &mut c,
+            Call::Wait(pb::WaitProcess {
+                pid: p.pid,
+                timeout_ms: 5000,
+            }),
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(info.state, pb::ProcessState::Exited as i32);
+        let st = call(
+            &mut c,
+            Call::Kill(pb::KillProcess {
+                pid: p.pid,
+                signal: 15,
+                tree: false,
+            }),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            st.code(),
+            tonic::Code::FailedPrecondition,
+            "signalling an exited process"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_limit_really_oom_kills_and_says_so() {
+    if !require_root("a_memory_limit_really_oom_kills_and_says_so") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let mut s = spec(&[
+        "/bin/dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=200M",
+        "count=1",
+    ]);
+    s.limits = Some(pb::ResourceLimits {
+        memory_max_bytes: 64 << 20,
+        ..Default::default()
+    });
+    let p = spawn(&mut c, s).await;
+    let (_, _, exit) = collect(&mut c, p.pid).await;
+    assert!(exit.oom_killed, "{exit:?}");
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(exit.description, "killed: out of memory (limit 64 MiB)");
+    // Control: the same command with room to spare succeeds.
+    let mut s = spec(&[
+        "/bin/dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=200M",
+        "count=1",
+    ]);
+    s.limits = Some(pb::ResourceLimits {
+        memory_max_bytes: 512 << 20,
+        ..Default::default()
+    });
+    let p = spawn(&mut c, s).await;
+    assert_eq!(collect(&mut c, p.pid).await.2.code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pids_max_stops_a_fork_loop() {
+    if !require_root("pids_max_stops_a_fork_loop") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let script = "n=0; for i in 1 2 3 4 5 6 7 8 9 10; do /bin/sleep 2 & n=$((n+1)); done; wait; echo started $n";
+    let mut s = spec(&["/bin/sh", "-c", script]);
+    s.limits = Some(pb::ResourceLimits {
+        pids_max: 4,
+        ..Default::default()
+    });
+    let p = spawn(&mut c, s).await;
+    let (_, err, exit) = collect(&mut c, p.pid).await;
+    assert!(exit.pids_limit_hit, "{exit:?} {err}");
+    assert!(
+        exit.description.contains("process limit (4 pids)"),
+        "{}",
+        exit.description
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_reach_the_process_and_trees_die_together() {
+    if !require_root("signals_reach_the_process_and_trees_die_together") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let p = spawn(&mut c, spec(&["/bin/sleep", "100"])).await;
+    call(
+        &mut c,
+        Call::Kill(pb::KillProcess {
+            pid: p.pid,
+            signal: libc::SIGTERM,
+            tree: false,
+        }),
+    )
+    .await
+    .unwrap();
+    let exit = collect(&mut c, p.pid).await.2;
+    assert_eq!(exit.signal, Some(libc::SIGTERM), "{exit:?}");
+    assert_eq!(exit.description, "killed by SIGTERM");
+
+    let p = spawn(
+        &mut c,
+        spec(&["/bin/sh", "-c", "/bin/sleep 100 & /bin/sleep 100 & wait"]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    call(
+        &mut c,
+        Call::Kill(pb::KillProcess {
+            pid: p.pid,
+            signal: 0,
+            tree: true,
+        }),
+    )
+    .await
+    .unwrap();
+    let exit = collect(&mut c, p.pid).await.2;
+    assert_eq!(exit.signal, Some(libc::SIGKILL), "{exit:?}");
+    let st = call(
+        &mut c,
+        Call::GetInfo(pb::GetProcessInfo { pid: 999_999_999 }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::NotFound);
+    let st = c
+        .create_process(pb::SpawnProcess {
+            spec: Some(spec(&["relative/prog"])),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+}
+
+fn daemon_fds(d: &Daemon) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+        .unwrap()
+        .count()
+}
+
+fn zombies_of(pid: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+            let f: Vec<&str> = after.split_whitespace().collect();
+            f.first() == Some(&"Z") && f.get(1) == Some(&pid.to_string().as_str())
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_spawn_kill_cycles_leave_nothing_behind() {
+    if !require_root("two_hundred_spawn_kill_cycles_leave_nothing_behind") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+    let kernel_cg = report.subsystems["cgroups"].details["kernel_cgroup"].clone();
+    // Warm up (first spawn starts threads, rings...), then count.
+    let p = spawn(&mut c, spec(&["/bin/true"])).await;
+    collect(&mut c, p.pid).await;
+    let fds_before = daemon_fds(&d);
+    for _ in 0..200 {
+        let p = spawn(&mut c, spec(&["/bin/sleep", "30"])).await;
+        call(
+            &mut c,
+            Call::Kill(pb::KillProcess {
+                pid: p.pid,
+                signal: 0,
+                tree: true,
+            }),
+        )
+        .await
+        .unwrap();
+        call(
+            &mut c,
+            Call::Wait(pb::WaitProcess {
+                pid: p.pid,
+                timeout_ms: 10_000,
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let leftover: Vec<_> = std::fs::read_dir(&kernel_cg)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leftover.is_empty(), "cgroups left: {leftover:?}");
+    assert_eq!(zombies_of(d.pid()), 0, "zombies of the daemon");
+    let fds_after = daemon_fds(&d);
+    assert!(
+        fds_after <= fds_before + 2,
+        "daemon fds grew from {fds_before} to {fds_after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_processes_die_with_a_sigkilled_kernel() {
+    if !require_root("managed_processes_die_with_a_sigkilled_kernel") {
+        return;
+    }
+    let mut d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let p = spawn(&mut c, spec(&["/bin/sleep", "300"])).await;
+    let kernel_cg = {
+        let r = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+        r.subsystems["cgroups"].details["kernel_cgroup"].clone()
+    };
+    assert!(std::path::Path::new(&format!("/proc/{}", p.pid)).exists());
+    d.kill9();
+    let mut gone = false;
+    for _ in 0..100 {
+        let alive = std::fs::read_to_string(format!("/proc/{}/stat", p.pid))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        if !alive {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the sandboxed process {} outlived its kernel", p.pid);
+    d.spawn();
+    let _c = d.client().await;
+    let leftover: Vec<_> = std::fs::read_dir(&kernel_cg)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        leftover.is_empty(),
+        "orphan cgroups after restart: {leftover:?}"
+    );
+}

@@ -1,0 +1,280 @@
+//! `agentos run` against a real kernel: exit codes pass through, limits are
+//! reported plainly, stdin and Ctrl+C are forwarded, grants open exactly what they
+//! name, and a missing kernel is a one-line error with exit code 2.
+
+use std::{
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+fn bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_agentos")).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --bins`",
+        p.display()
+    );
+    p
+}
+
+fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs root (CI runs as root)"
+    );
+    eprintln!("skipping {test}: needs root");
+    false
+}
+
+/// A kernel on a temporary data directory; SIGTERMed on drop.
+struct Kernel {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Kernel {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("agentos-test-run-")
+            .tempdir()
+            .unwrap();
+        let child = Command::new(bin("agentos-kernel"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let k = Self { child, dir };
+        let t = Instant::now();
+        while !k.data().join("kernel.sock").exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "kernel did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        k
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut c = Command::new(bin("agentos"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin).unwrap();
+        c.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn exit_codes_output_and_stdin_pass_through() {
+    if !root_or_skip("exit_codes_output_and_stdin_pass_through") {
+        return;
+    }
+    let k = Kernel::start();
+    let out = k.run(
+        &["--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "to-out\n");
+    assert_eq!(text(&out.stderr), "to-err\n");
+    let out = k.run(&["--", "/bin/cat"], b"piped through\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "piped through\n");
+    // An argv that would be shell syntax reaches the program as one literal argument.
+    let out = k.run(&["--", "/bin/echo", "a; rm -rf / $(id)"], b"");
+    assert_eq!(text(&out.stdout), "a; rm -rf / $(id)\n");
+}
+
+#[test]
+fn limits_are_reported_plainly() {
+    if !root_or_skip("limits_are_reported_plainly") {
+        return;
+    }
+    let k = Kernel::start();
+    let out = k.run(
+        &[
+            "--memory",
+            "64M",
+            "--",
+            "/bin/dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=200M",
+            "count=1",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("killed: out of memory (limit 64 MiB)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = k.run(
+        &[
+            "--pids",
+            "3",
+            "--",
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3 4 5; do /bin/sleep 1 & done; wait",
+        ],
+        b"",
+    );
+    assert!(
+        text(&out.stderr).contains("process limit (3 pids)"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn grants_open_exactly_what_they_name() {
+    if !root_or_skip("grants_open_exactly_what_they_name") {
+        return;
+    }
+    let k = Kernel::start();
+    let shared = k.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(k.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(shared.join("note"), "granted\n").unwrap();
+    std::fs::set_permissions(shared.join("note"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let note = shared.join("note");
+    let note = note.to_str().unwrap();
+    let out = k.run(&["--", "/bin/cat", note], b"");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "readable without a grant: {}",
+        text(&out.stdout)
+    );
+    let out = k.run(
+        &["--read", shared.to_str().unwrap(), "--", "/bin/cat", note],
+        b"",
+    );
+    assert_eq!(text(&out.stdout), "granted\n", "{}", text(&out.stderr));
+    let made = shared.join("made");
+    let cmd = format!("echo new > {}", made.display());
+    let out = k.run(
+        &[
+            "--read",
+            shared.to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            &cmd,
+        ],
+        b"",
+    );
+    assert_ne!(out.status.code(), Some(0), "a read grant allowed a write");
+    assert!(!made.exists());
+    let out = k.run(
+        &[
+            "--write",
+            shared.to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            &cmd,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&made).unwrap(), "new\n");
+}
+
+#[test]
+fn ctrl_c_is_forwarded() {
+    if !root_or_skip("ctrl_c_is_forwarded") {
+        return;
+    }
+    let k = Kernel::start();
+    let mut c = Command::new(bin("agentos"))
+        .arg("run")
+        .arg("--data-dir")
+        .arg(k.data())
+        .args(["--", "/bin/sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "agentos run did not end after Ctrl+C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "killed by SIGINT is 128 + 2");
+}
+
+#[test]
+fn without_a_kernel_it_says_how_to_start_one_and_exits_2() {
+    let dir = tempfile::Builder::new()
+        .prefix("agentos-test-run-")
+        .tempdir()
+        .unwrap();
+    let out = Command::new(bin("agentos"))
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no kernel is running") && err.contains("agentos up"),
+        "{err}"
+    );
+}
