@@ -223,9 +223,13 @@ pub async fn serve(
             }
         },
     );
-    let processes =
-        Arc::new(ProcessTable::new(cgroups, sandbox).context("starting the spawner thread")?);
+    let processes = Arc::new(
+        ProcessTable::new(cgroups, sandbox)
+            .context("starting the spawner thread")?
+            .with_sockets(config.data_dir.join("run").join("proc")),
+    );
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
+    serve_process_sockets(&kernel);
     let round_robin = kernel.scheduler.start();
     let reaper = {
         let k = Arc::clone(&kernel);
@@ -296,6 +300,46 @@ pub async fn serve(
     drop(cgroup);
     tracing::info!("agentos-kernel stopped");
     res
+}
+
+/// Serves each managed process's own kernel socket: every call on it is that
+/// process's and is checked against its capabilities. The server stops when the
+/// process exits, and the socket file goes with it.
+fn serve_process_sockets(kernel: &Arc<Kernel>) {
+    let weak = Arc::downgrade(kernel);
+    let (sandbox_uid, _) = crate::process::spawn::host_ids();
+    kernel
+        .processes
+        .set_socket_hook(Box::new(move |process, mut socket| {
+            let (Some(kernel), Some(listener)) = (weak.upgrade(), socket.listener.take()) else {
+                return;
+            };
+            tokio::spawn(async move {
+                let listener = match UnixListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(pid = process.pid, "serving the process socket: {e}");
+                        return;
+                    }
+                };
+                let pid = process.pid;
+                let exited = async move {
+                    let _ = process.wait(None).await;
+                };
+                let served = Server::builder()
+                    .layer(InterceptorLayer::new(identity::managed_interceptor(
+                        pid,
+                        sandbox_uid,
+                    )))
+                    .add_service(service(KernelRpc::new(kernel)))
+                    .serve_with_incoming_shutdown(UnixListenerStream::new(listener), exited)
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(pid, "process socket: {e}");
+                }
+                drop(socket);
+            });
+        }));
 }
 
 fn reflection() -> anyhow::Result<

@@ -20,15 +20,19 @@ pub struct Caller {
     pub gid: u32,
     /// The peer process (Unix socket only).
     pub pid: Option<i32>,
+    /// Set when the call came in on a managed process's own kernel socket: the
+    /// process (by its kernel pid) whose capabilities every syscall is checked against.
+    pub managed: Option<u32>,
 }
 
 impl Caller {
     /// The key of this caller's per-caller state (working directory, environment,
     /// completion queue): its process, or "tcp" for token holders.
     pub fn key(&self) -> String {
-        match self.pid {
-            Some(pid) => format!("pid:{pid}"),
-            None => format!("tcp:{}", self.uid),
+        match (self.managed, self.pid) {
+            (Some(m), _) => format!("managed:{m}"),
+            (None, Some(pid)) => format!("pid:{pid}"),
+            (None, None) => format!("tcp:{}", self.uid),
         }
     }
 
@@ -38,6 +42,7 @@ impl Caller {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
             pid: Some(std::process::id() as i32),
+            managed: None,
         }
     }
 }
@@ -69,8 +74,37 @@ pub fn uds_interceptor() -> impl Fn(Request<()>) -> Result<Request<()>, Status> 
             uid: cred.uid(),
             gid: cred.gid(),
             pid: cred.pid(),
+            managed: None,
         };
         req.extensions_mut().insert(caller);
+        Ok(req)
+    }
+}
+
+/// Interceptor for a managed process's own socket: every call on it is that
+/// process's, whatever the peer claims; only its sandbox uid may connect.
+pub fn managed_interceptor(
+    process: u32,
+    sandbox_uid: u32,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |mut req: Request<()>| {
+        let cred = req
+            .extensions()
+            .get::<UdsConnectInfo>()
+            .and_then(|i| i.peer_cred)
+            .ok_or_else(|| Status::unauthenticated("peer credentials unavailable"))?;
+        if cred.uid() != sandbox_uid && cred.uid() != 0 {
+            return Err(Status::permission_denied(format!(
+                "uid {} is not process {process}'s sandbox",
+                cred.uid()
+            )));
+        }
+        req.extensions_mut().insert(Caller {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid(),
+            managed: Some(process),
+        });
         Ok(req)
     }
 }
@@ -98,6 +132,7 @@ pub fn tcp_interceptor(
             uid: me,
             gid,
             pid: None,
+            managed: None,
         });
         Ok(req)
     }

@@ -11,6 +11,9 @@
 //! * [`http`] is the HTTP edge (axum, loopback only): `GET /health`, the `/api` tree,
 //!   and the desktop's static files with an SPA fallback. Errors become JSON in one
 //!   place, [`http::error`].
+//! * [`syscall_json`] turns a syscall name and proto3 JSON arguments into a
+//!   `Syscall`, and results and errors back into JSON (`agentos call`), all from the
+//!   embedded descriptor set.
 //!
 //! # What is left on the host
 //!
@@ -20,6 +23,7 @@
 
 pub mod http;
 pub mod kernel;
+pub mod syscall_json;
 
 /// The version of this crate, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

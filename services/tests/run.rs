@@ -2,24 +2,18 @@
 //! reported plainly, stdin and Ctrl+C are forwarded, grants open exactly what they
 //! name, and a missing kernel is a one-line error with exit code 2.
 
+mod common;
+
 use std::{
-    io::Write,
     os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
-fn bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_agentos")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is not built: run `cargo build --bins`",
-        p.display()
-    );
-    p
-}
+use common::{Kernel, bin, text};
 
+/// True when running as root; otherwise says the test is skipped (and fails in CI,
+/// which runs as root).
 fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -33,75 +27,8 @@ fn root_or_skip(test: &str) -> bool {
     false
 }
 
-/// A kernel on a temporary data directory; SIGTERMed on drop.
-struct Kernel {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Kernel {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("agentos-test-run-")
-            .tempdir()
-            .unwrap();
-        let child = Command::new(bin("agentos-kernel"))
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let k = Self { child, dir };
-        let t = Instant::now();
-        while !k.data().join("kernel.sock").exists() {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "kernel did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        k
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut c = Command::new(bin("agentos"))
-            .arg("run")
-            .arg("--data-dir")
-            .arg(self.data())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(stdin).unwrap();
-        c.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Kernel {
-    fn drop(&mut self) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn run(k: &Kernel, args: &[&str], stdin: &[u8]) -> Output {
+    k.agentos("run", args, stdin)
 }
 
 #[test]
@@ -110,18 +37,19 @@ fn exit_codes_output_and_stdin_pass_through() {
         return;
     }
     let k = Kernel::start();
-    let out = k.run(
+    let out = run(
+        &k,
         &["--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"],
         b"",
     );
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "to-out\n");
     assert_eq!(text(&out.stderr), "to-err\n");
-    let out = k.run(&["--", "/bin/cat"], b"piped through\n");
+    let out = run(&k, &["--", "/bin/cat"], b"piped through\n");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "piped through\n");
     // An argv that would be shell syntax reaches the program as one literal argument.
-    let out = k.run(&["--", "/bin/echo", "a; rm -rf / $(id)"], b"");
+    let out = run(&k, &["--", "/bin/echo", "a; rm -rf / $(id)"], b"");
     assert_eq!(text(&out.stdout), "a; rm -rf / $(id)\n");
 }
 
@@ -131,7 +59,8 @@ fn limits_are_reported_plainly() {
         return;
     }
     let k = Kernel::start();
-    let out = k.run(
+    let out = run(
+        &k,
         &[
             "--memory",
             "64M",
@@ -150,7 +79,8 @@ fn limits_are_reported_plainly() {
         "{}",
         text(&out.stderr)
     );
-    let out = k.run(
+    let out = run(
+        &k,
         &[
             "--pids",
             "3",
@@ -182,21 +112,23 @@ fn grants_open_exactly_what_they_name() {
     std::fs::set_permissions(shared.join("note"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let note = shared.join("note");
     let note = note.to_str().unwrap();
-    let out = k.run(&["--", "/bin/cat", note], b"");
+    let out = run(&k, &["--", "/bin/cat", note], b"");
     assert_ne!(
         out.status.code(),
         Some(0),
         "readable without a grant: {}",
         text(&out.stdout)
     );
-    let out = k.run(
+    let out = run(
+        &k,
         &["--read", shared.to_str().unwrap(), "--", "/bin/cat", note],
         b"",
     );
     assert_eq!(text(&out.stdout), "granted\n", "{}", text(&out.stderr));
     let made = shared.join("made");
     let cmd = format!("echo new > {}", made.display());
-    let out = k.run(
+    let out = run(
+        &k,
         &[
             "--read",
             shared.to_str().unwrap(),
@@ -209,7 +141,8 @@ fn grants_open_exactly_what_they_name() {
     );
     assert_ne!(out.status.code(), Some(0), "a read grant allowed a write");
     assert!(!made.exists());
-    let out = k.run(
+    let out = run(
+        &k,
         &[
             "--write",
             shared.to_str().unwrap(),
@@ -276,5 +209,59 @@ fn without_a_kernel_it_says_how_to_start_one_and_exits_2() {
     assert!(
         err.contains("no kernel is running") && err.contains("agentos up"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_sandboxed_program_calls_its_own_kernel_socket_within_its_grants() {
+    if !root_or_skip("a_sandboxed_program_calls_its_own_kernel_socket_within_its_grants") {
+        return;
+    }
+    let k = Kernel::start();
+    let agentos = bin("agentos");
+    let dir = agentos.parent().unwrap().to_str().unwrap().to_owned();
+    let agentos = agentos.to_str().unwrap().to_owned();
+    // Granted `time`: the call from inside the sandbox succeeds.
+    let out = k.agentos(
+        "run",
+        &[
+            "--read",
+            &dir,
+            "--grant",
+            "time",
+            "--",
+            &agentos,
+            "call",
+            "time",
+            "--compact",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("rfc3339"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Not granted `sysinfo`: refused by the kernel, with the reason.
+    let out = k.agentos(
+        "run",
+        &[
+            "--read",
+            &dir,
+            "--grant",
+            "time",
+            "--",
+            &agentos,
+            "call",
+            "system_info",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("PERMISSION_DENIED") && text(&out.stderr).contains("SystemInfo"),
+        "{}",
+        text(&out.stderr)
     );
 }

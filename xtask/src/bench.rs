@@ -1,9 +1,13 @@
-//! `cargo xtask bench`: the criterion benchmarks, each beside its raw baseline in the
-//! same run (see `kernel/benches/`). Extra arguments go to criterion (e.g. a filter).
+//! `cargo xtask bench`: every criterion benchmark of the kernel, each beside its raw
+//! baseline in the same run (see `kernel/benches/`). Installs Debian's bubblewrap
+//! first, the baseline of `spawn`. Extra arguments go to criterion (e.g. a filter).
 
 use clap::Parser;
 
 use crate::{cargo, exec};
+
+/// The `bwrap --unshare-all` baseline of `kernel/benches/spawn.rs`.
+const BWRAP: (&str, &str) = ("/usr/bin/bwrap", "bubblewrap");
 
 #[derive(Parser)]
 pub struct Options {
@@ -14,7 +18,10 @@ pub struct Options {
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
     crate::setup::run()?;
+    crate::setup::ensure_apt(&[BWRAP])?;
     crate::build_ebpf::build()?;
+    // `--bench '*'`: every bench target and nothing else, so criterion's arguments
+    // never reach the libtest harness of the library or the binaries.
     exec(
         cargo()
             .args([
@@ -23,7 +30,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                 "-p",
                 "agentos-kernel",
                 "--bench",
-                "syscalls",
+                "*",
                 "--",
             ])
             .args(&opts.args),

@@ -695,11 +695,19 @@ mod tests {
         let checked = AtomicUsize::new(0);
         thread::scope(|s| {
             s.spawn(|| {
-                for v in 1..=3000 {
+                // Run until readers have checked enough calls (bounded in time), so
+                // a loaded machine cannot starve the readers of every window.
+                let start = std::time::Instant::now();
+                let mut v = 0;
+                while v < 3000
+                    || (checked.load(Ordering::Relaxed) < 50
+                        && start.elapsed() < Duration::from_secs(20))
+                {
+                    v += 1;
                     *version.write().unwrap() = v;
                     c.invalidate_process(1);
                     if v % 64 == 0 {
-                        thread::yield_now();
+                        thread::sleep(Duration::from_micros(200));
                     }
                 }
                 stop.store(true, Ordering::SeqCst);

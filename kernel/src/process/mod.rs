@@ -93,6 +93,7 @@ pub struct Process {
     state: watch::Sender<ProcessState>,
     exit: Mutex<Option<ExitInfo>>,
     limits: Mutex<Limits>,
+    policy: crate::capability::Policy,
     priority: AtomicI32,
     cgroup: Mutex<Option<ProcessCgroup>>,
     cgroup_name: String,
@@ -128,6 +129,11 @@ impl Process {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The process's capabilities.
+    pub fn policy(&self) -> &crate::capability::Policy {
+        &self.policy
     }
 
     pub fn priority(&self) -> i32 {
@@ -313,7 +319,15 @@ pub struct ProcessTable {
     backend: SandboxBackend,
     spawner: spawner::Spawner,
     next: AtomicU64,
+    /// Where per-process kernel sockets live (none: processes get no socket).
+    run_dir: Option<std::path::PathBuf>,
+    /// Serves a new process's kernel socket (set by the daemon, which owns the
+    /// gRPC service).
+    socket_hook: std::sync::OnceLock<SocketHook>,
 }
+
+/// Called with each new process and its bound kernel socket.
+pub type SocketHook = Box<dyn Fn(Arc<Process>, spawn::KernelSocket) + Send + Sync>;
 
 impl ProcessTable {
     pub fn new(cgroups: CgroupManager, backend: SandboxBackend) -> std::io::Result<Self> {
@@ -323,7 +337,20 @@ impl ProcessTable {
             backend,
             spawner: spawner::Spawner::start()?,
             next: AtomicU64::new(1),
+            run_dir: None,
+            socket_hook: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives every process spawned from now on a kernel socket in `dir`.
+    pub fn with_sockets(mut self, dir: std::path::PathBuf) -> Self {
+        self.run_dir = Some(dir);
+        self
+    }
+
+    /// Sets the function that serves each process's kernel socket (once).
+    pub fn set_socket_hook(&self, hook: SocketHook) {
+        let _ = self.socket_hook.set(hook);
     }
 
     pub fn backend(&self) -> &SandboxBackend {

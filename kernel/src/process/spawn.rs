@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::{Process, ProcessState, ProcessTable, SandboxBackend, io, output::Output, reap};
 use crate::{
+    capability::Policy,
     cgroup::{CpuMax, Limits},
     error::KernelError,
     sandbox::{self, NetworkMode, SandboxSpec, StdioMode},
@@ -38,6 +39,9 @@ pub struct ProcessRequest {
     pub read: Vec<PathBuf>,
     pub write: Vec<PathBuf>,
     pub linux_caps: Vec<caps::Capability>,
+    /// The capabilities: checked on every syscall through the process's kernel
+    /// socket, and the source of its mounts and landlock rules.
+    pub policy: Policy,
     pub limits: Limits,
     /// Rows and columns of a PTY, when one is wanted.
     pub tty: Option<(u16, u16)>,
@@ -141,6 +145,26 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             })
             .collect::<Result<_, _>>()?;
         let limits = limits_from_proto(&s.limits.unwrap_or_default())?;
+        // read/write grants are shorthand for the file capabilities they imply.
+        let forms = s
+            .capabilities
+            .iter()
+            .cloned()
+            .chain(
+                s.read_paths
+                    .iter()
+                    .flat_map(|p| [format!("read:{p}"), format!("list:{p}")]),
+            )
+            .chain(s.write_paths.iter().flat_map(|p| {
+                [
+                    format!("read:{p}"),
+                    format!("list:{p}"),
+                    format!("write:{p}"),
+                    format!("create:{p}"),
+                    format!("delete:{p}"),
+                ]
+            }));
+        let policy = Policy::parse_cli(forms).map_err(|e| invalid(e.to_string()))?;
         let tty = s
             .tty
             .then(|| (s.rows.clamp(1, 1000) as u16, s.cols.clamp(1, 1000) as u16));
@@ -158,6 +182,7 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             read,
             write,
             linux_caps,
+            policy,
             limits,
             tty,
         })
@@ -175,7 +200,8 @@ fn spawn_error(e: sandbox::SpawnError) -> KernelError {
     }
 }
 
-fn host_ids() -> (u32, u32) {
+/// The host uid/gid sandboxes run as: the kernel's own, or `nobody` when it is root.
+pub fn host_ids() -> (u32, u32) {
     let (uid, gid) = (
         nix::unistd::geteuid().as_raw(),
         nix::unistd::getegid().as_raw(),
@@ -200,8 +226,10 @@ impl ProcessTable {
         let mut spec = SandboxSpec::new(&req.argv[0], req.argv.clone(), host_uid, host_gid);
         spec.env = req.env.clone();
         spec.cwd = req.cwd.clone();
-        spec.read = req.read.clone();
-        spec.write = req.write.clone();
+        // The walls come from the same grants the syscall checks use.
+        let walls = req.policy.sandbox_grants();
+        spec.read = walls.read.clone();
+        spec.write = walls.write.clone();
         spec.keep_caps = req.linux_caps.clone();
         spec.network = NetworkMode::None;
         spec.stdio = stdio;
@@ -212,6 +240,16 @@ impl ProcessTable {
             .map_err(|e| KernelError::Internal(e.to_string()))?;
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cgroup_name = format!("p{n}");
+        let socket = match &self.run_dir {
+            Some(dir) => {
+                let s = KernelSocket::bind(dir, &cgroup_name)?;
+                spec.read.push(s.path.clone());
+                spec.env
+                    .push((SOCKET_ENV.to_owned(), s.path.display().to_string()));
+                Some(s)
+            }
+            None => None,
+        };
         let cgroup = match self.cgroups.create(&cgroup_name, &req.limits) {
             Ok(cg) => Some(cg),
             Err(e) if self.cgroups.is_unavailable() => {
@@ -271,6 +309,7 @@ impl ProcessTable {
             state: watch::channel(state).0,
             exit: Mutex::new(None),
             limits: Mutex::new(req.limits),
+            policy: req.policy,
             priority: AtomicI32::new(0),
             cgroup: Mutex::new(cgroup),
             cgroup_name,
@@ -282,10 +321,51 @@ impl ProcessTable {
             output: Output::default(),
         });
         self.insert(Arc::clone(&process));
+        if let (Some(s), Some(hook)) = (socket, self.socket_hook.get()) {
+            hook(Arc::clone(&process), s);
+        }
         io::start_pumps(&process, pumps);
         // Running: wired and reaped by its own task.
         process.set_state(ProcessState::Running);
         reap::start(Arc::clone(&process));
         Ok(process)
+    }
+}
+
+/// The variable that tells a managed process where its kernel socket is.
+pub const SOCKET_ENV: &str = "AGENTOS_KERNEL_SOCKET";
+
+/// A managed process's own kernel socket: `<data>/run/proc/<name>.sock`, bound
+/// before the spawn (connections wait in the backlog until it is served) and
+/// removed when dropped.
+pub struct KernelSocket {
+    pub path: PathBuf,
+    pub listener: Option<std::os::unix::net::UnixListener>,
+}
+
+impl KernelSocket {
+    fn bind(dir: &std::path::Path, name: &str) -> Result<Self, KernelError> {
+        use std::os::unix::fs::PermissionsExt;
+        let internal = |e: std::io::Error| {
+            KernelError::Internal(format!("process socket in {}: {e}", dir.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(internal)?;
+        let path = dir.join(format!("{name}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).map_err(internal)?;
+        // Reachable only through the sandbox's bind mount: the data dir is 0700.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
+            .map_err(internal)?;
+        listener.set_nonblocking(true).map_err(internal)?;
+        Ok(Self {
+            path,
+            listener: Some(listener),
+        })
+    }
+}
+
+impl Drop for KernelSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -13,6 +13,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
+    capability::Access,
     identity::caller_of,
     syscall::{Kernel, Progress, batch},
 };
@@ -134,7 +135,8 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::DoctorRequest>,
     ) -> Result<Response<pb::DoctorReport>, Status> {
-        caller_of(&req)?;
+        self.kernel
+            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
         Ok(Response::new(pb::DoctorReport {
             subsystems: self.kernel.doctor_report().into_iter().collect(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -146,7 +148,7 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::SpawnProcess>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
-        caller_of(&req)?;
+        self.kernel.authorize(&caller_of(&req)?, &[Access::Spawn])?;
         let spec = req
             .into_inner()
             .spec
@@ -163,7 +165,12 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::UpdateSandboxRequest>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
-        caller_of(&req)?;
+        self.kernel.authorize(
+            &caller_of(&req)?,
+            &[Access::Kill {
+                target_owned: false,
+            }],
+        )?;
         let r = req.into_inner();
         let p = self.kernel.processes.get(r.pid)?;
         let limits = crate::process::spawn::limits_from_proto(&r.limits.unwrap_or_default())?;
@@ -177,7 +184,12 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<Streaming<pb::ProcessInput>>,
     ) -> Result<Response<Self::ProcessIoStream>, Status> {
-        caller_of(&req)?;
+        self.kernel.authorize(
+            &caller_of(&req)?,
+            &[Access::Kill {
+                target_owned: false,
+            }],
+        )?;
         Ok(Response::new(
             process_io::serve(Arc::clone(&self.kernel), req.into_inner()).await?,
         ))
@@ -189,7 +201,8 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        caller_of(&req)?;
+        self.kernel
+            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
         let rx = self.kernel.events.subscribe();
         let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|ev| match ev {
             Ok(ev) => Some(Ok(crate::observe::event_to_proto(&ev))),

@@ -15,7 +15,9 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Status, Streaming};
 
 use super::status::status;
-use crate::{error::KernelError, identity::Caller, syscall::Kernel, vfs::WriteMode};
+use crate::{
+    capability::Access, error::KernelError, identity::Caller, syscall::Kernel, vfs::WriteMode,
+};
 
 /// Chunks buffered between the file and the network.
 const STREAM_DEPTH: usize = 4;
@@ -51,6 +53,13 @@ pub async fn serve(
                 n => n,
             } as usize;
             let path = crate::syscall::fs_path(&kernel, &caller, &r.path).map_err(status)?;
+            let host = kernel
+                .vfs
+                .host_path(&path)
+                .unwrap_or_else(|| path.as_str().into());
+            kernel
+                .authorize(&caller, &[Access::Read(host)])
+                .map_err(status)?;
             let reader = kernel
                 .vfs
                 .open_reader(&path)
@@ -92,6 +101,13 @@ pub async fn serve(
         }
         Op::Write(w) => {
             let path = crate::syscall::fs_path(&kernel, &caller, &w.path).map_err(status)?;
+            let host = kernel
+                .vfs
+                .host_path(&path)
+                .unwrap_or_else(|| path.as_str().into());
+            kernel
+                .authorize(&caller, &[Access::Write(host)])
+                .map_err(status)?;
             let mode = if w.append {
                 WriteMode::Append
             } else {

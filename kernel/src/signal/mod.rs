@@ -188,7 +188,10 @@ impl Signals {
         let masks = if p.state().is_final() {
             ProcMasks::default()
         } else {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
+            // The program's masks, not those of the sandbox's init (which catches
+            // everything to forward it).
+            let program = program_pid(pid).unwrap_or(pid);
+            std::fs::read_to_string(format!("/proc/{program}/status"))
                 .map(|s| parse_status(&s))
                 .unwrap_or_default()
         };
@@ -233,6 +236,28 @@ impl Signals {
     pub fn forget(&self, pid: u32) {
         self.lock().remove(&pid);
     }
+}
+
+/// The program behind a sandbox's init: init's child (the portable backend has no
+/// init, and then there is none). Found by scanning /proc for the parent pid, since
+/// this kernel has no `/proc/<pid>/task/<tid>/children`.
+pub fn program_pid(init: u32) -> Option<u32> {
+    let comm = std::fs::read_to_string(format!("/proc/{init}/comm")).ok()?;
+    if comm.trim() != "agentos:init" {
+        return None;
+    }
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == init).then_some(pid)
+    })
 }
 
 #[cfg(test)]

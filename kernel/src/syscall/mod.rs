@@ -7,6 +7,7 @@
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
 
+pub mod access;
 pub mod batch;
 pub mod callers;
 pub mod completion;
@@ -57,6 +58,7 @@ pub struct Kernel {
     pub processes: Arc<crate::process::ProcessTable>,
     pub scheduler: Arc<crate::sched::Scheduler>,
     pub signals: crate::signal::Signals,
+    pub permissions: crate::capability::PermissionCache,
     started: Instant,
 }
 
@@ -72,6 +74,9 @@ impl Kernel {
             backends,
             scheduler: crate::sched::Scheduler::new(Arc::clone(&processes)),
             signals: crate::signal::Signals::default(),
+            permissions: crate::capability::PermissionCache::new(
+                crate::capability::CacheConfig::default(),
+            ),
             processes,
             callers: callers::Callers::default(),
             tasks: tasks::Tasks::default(),
@@ -102,6 +107,7 @@ impl Kernel {
             .syscall
             .and_then(|s| s.call)
             .ok_or_else(|| KernelError::InvalidArgument("the request names no syscall".into()))?;
+        self.authorize(caller, &access::accesses(self, caller, &call)?)?;
         let run = self.dispatch(caller, call, progress);
         if req.timeout_ms == 0 {
             return run.await;
@@ -139,7 +145,7 @@ impl Kernel {
             Call::Time(_) => time::now(self),
             Call::Sleep(c) => time::sleep(c, progress).await?,
             Call::Uptime(_) => time::uptime(self),
-            Call::Spawn(c) => process::spawn(self, c).await?,
+            Call::Spawn(c) => process::spawn(self, *c).await?,
             Call::Kill(c) => process::kill(self, c)?,
             Call::GetInfo(c) => process::get_info(self, c)?,
             Call::ListProcesses(_) => process::list(self),

@@ -102,6 +102,14 @@ impl Vfs {
         })
     }
 
+    /// The host path behind a virtual path, when a LocalFS mount backs it.
+    pub fn host_path(&self, path: &VirtPath) -> Option<std::path::PathBuf> {
+        match self.resolve(path).ok()? {
+            (MountFs::Local(m), loc) => Some(m.host_root().join(loc.rel)),
+            (MountFs::Mem(_), _) => None,
+        }
+    }
+
     fn same_mount(&self, a: &VirtPath, b: &VirtPath) -> Result<bool, VfsError> {
         let (fa, _) = self.resolve(a)?;
         let (fb, _) = self.resolve(b)?;

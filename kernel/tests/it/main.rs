@@ -3,6 +3,7 @@
 
 mod auth;
 mod batch;
+mod capabilities;
 mod cgroups;
 mod crash;
 mod escapes;

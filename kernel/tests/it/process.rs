@@ -357,3 +357,267 @@ async fn managed_processes_die_with_a_sigkilled_kernel() {
         "orphan cgroups after restart: {leftover:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_block_hold_release_and_wait() {
+    if !require_root("signals_block_hold_release_and_wait") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let script = "trap 'echo got-usr1' USR1; echo ready; while :; do /bin/sleep 0.05; done";
+    let p = spawn(&mut c, spec(&["/bin/sh", "-c", script])).await;
+    let input = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(In::Attach(p.pid)),
+    }]);
+    let mut out = c.process_io(input).await.unwrap().into_inner();
+    let mut seen = String::new();
+    let mut wait_for = async |needle: &str, seen: &mut String| {
+        while !seen.contains(needle) {
+            let m = tokio::time::timeout(Duration::from_secs(10), out.next())
+                .await
+                .expect(needle)
+                .unwrap()
+                .unwrap();
+            if let Some(Out::Output(ch)) = m.msg {
+                seen.push_str(&String::from_utf8_lossy(&ch.data));
+            }
+        }
+    };
+    wait_for("ready", &mut seen).await;
+    // The program (not the sandbox's init) is what the masks describe: sh caught USR1.
+    let Value::SignalState(st) = call(
+        &mut c,
+        Call::GetSignalState(pb::GetSignalState { pid: p.pid }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert!(st.caught.contains(&libc::SIGUSR1), "{st:?}");
+    // Kernel-level block: the signal is held, not delivered.
+    call(
+        &mut c,
+        Call::BlockSignal(pb::BlockSignal {
+            pid: p.pid,
+            signal: libc::SIGUSR1,
+        }),
+    )
+    .await
+    .unwrap();
+    let Value::Flag(delivered) = call(
+        &mut c,
+        Call::SendSignal(pb::SendSignal {
+            pid: p.pid,
+            signal: libc::SIGUSR1,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert!(!delivered);
+    let Value::SignalState(st) = call(
+        &mut c,
+        Call::GetPending(pb::GetPendingSignals { pid: p.pid }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(st.kernel_pending, vec![libc::SIGUSR1]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!seen.contains("got-usr1"));
+    // wait_for_signal sees the release; unblocking delivers what was held.
+    let waiter = {
+        let mut c = c.clone();
+        let pid = p.pid;
+        tokio::spawn(async move {
+            call(
+                &mut c,
+                Call::WaitForSignal(pb::WaitForSignal {
+                    pid,
+                    signals: vec![libc::SIGUSR1],
+                    timeout_ms: 10_000,
+                }),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    call(
+        &mut c,
+        Call::UnblockSignal(pb::UnblockSignal {
+            pid: p.pid,
+            signal: libc::SIGUSR1,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(waiter.await.unwrap().unwrap(), Value::Signal(libc::SIGUSR1));
+    wait_for("got-usr1", &mut seen).await;
+    let st = call(
+        &mut c,
+        Call::BlockSignal(pb::BlockSignal {
+            pid: p.pid,
+            signal: libc::SIGKILL,
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        st.code(),
+        tonic::Code::InvalidArgument,
+        "SIGKILL cannot be blocked"
+    );
+    call(
+        &mut c,
+        Call::Kill(pb::KillProcess {
+            pid: p.pid,
+            signal: 0,
+            tree: true,
+        }),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_policies_act_through_weights_and_the_freezer() {
+    if !require_root("scheduler_policies_act_through_weights_and_the_freezer") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let mut pids = vec![];
+    for _ in 0..cores + 1 {
+        pids.push(
+            spawn(&mut c, spec(&["/bin/sh", "-c", "while :; do :; done"]))
+                .await
+                .pid,
+        );
+    }
+    // Priority: nice -5 is weight 305 (the kernel's ×1.25 per step), boost takes 5 more.
+    call(
+        &mut c,
+        Call::SetPriority(pb::SetPriority {
+            pid: pids[0],
+            priority: -5,
+        }),
+    )
+    .await
+    .unwrap();
+    let state = |v: Value| match v {
+        Value::Scheduler(s) => s,
+        other => panic!("{other:?}"),
+    };
+    let s = state(
+        call(&mut c, Call::SchedulerStats(pb::GetSchedulerStats {}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.entries.iter().find(|e| e.pid == pids[0]).unwrap().weight,
+        305
+    );
+    call(
+        &mut c,
+        Call::BoostPriority(pb::BoostPriority { pid: pids[1] }),
+    )
+    .await
+    .unwrap();
+    let s = state(
+        call(&mut c, Call::SchedulerStats(pb::GetSchedulerStats {}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.entries.iter().find(|e| e.pid == pids[1]).unwrap().nice,
+        -5
+    );
+    // Focus multiplies the weight.
+    call(
+        &mut c,
+        Call::SetFocus(pb::SetFocus {
+            pid: pids[2],
+            visibility: pb::Visibility::Foreground as i32,
+        }),
+    )
+    .await
+    .unwrap();
+    let s = state(
+        call(&mut c, Call::SchedulerStats(pb::GetSchedulerStats {}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.entries.iter().find(|e| e.pid == pids[2]).unwrap().weight,
+        400
+    );
+    // Round-robin with more runners than cores: exactly one is frozen, and it rotates.
+    let s = state(
+        call(
+            &mut c,
+            Call::SetPolicy(pb::SetPolicy {
+                policy: pb::SchedPolicy::RoundRobin as i32,
+                freeze_minimised: false,
+            }),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(s.policy, pb::SchedPolicy::RoundRobin as i32);
+    call(&mut c, Call::SetQuantum(pb::SetQuantum { quantum_ms: 50 }))
+        .await
+        .unwrap();
+    let frozen = |s: &pb::SchedulerState| {
+        s.entries
+            .iter()
+            .filter(|e| e.frozen)
+            .map(|e| e.pid)
+            .collect::<Vec<_>>()
+    };
+    let first = frozen(&state(
+        call(&mut c, Call::ScheduleNext(pb::ScheduleNext {}))
+            .await
+            .unwrap(),
+    ));
+    assert_eq!(first.len(), 1, "{first:?}");
+    let second = frozen(&state(
+        call(&mut c, Call::ScheduleNext(pb::ScheduleNext {}))
+            .await
+            .unwrap(),
+    ));
+    assert_eq!(second.len(), 1);
+    assert_ne!(first, second, "round-robin rotates who waits");
+    let st = call(&mut c, Call::SetQuantum(pb::SetQuantum { quantum_ms: 1 }))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    // Back to fair: nobody stays frozen.
+    let s = state(
+        call(
+            &mut c,
+            Call::SetPolicy(pb::SetPolicy {
+                policy: pb::SchedPolicy::Fair as i32,
+                freeze_minimised: false,
+            }),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(frozen(&s).is_empty(), "{s:?}");
+    for pid in pids {
+        call(
+            &mut c,
+            Call::Kill(pb::KillProcess {
+                pid,
+                signal: 0,
+                tree: true,
+            }),
+        )
+        .await
+        .unwrap();
+    }
+}

@@ -1,5 +1,6 @@
 //! The `agentos` subcommands, one file each.
 
+mod call;
 mod doctor;
 pub mod run;
 mod up;
@@ -31,6 +32,8 @@ enum Command {
     Doctor(doctor::Options),
     /// Run a program in a sandbox of the running kernel; exits with its exit code.
     Run(run::Options),
+    /// Run one syscall on the kernel: SYSCALL as named in syscall.proto, ARGS and result as JSON.
+    Call(call::Options),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -40,5 +43,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Up(opts) => up::run(&data_dir, opts).await.map(|()| 0),
         Command::Doctor(opts) => doctor::run(&data_dir, opts).await.map(|()| 0),
         Command::Run(opts) => run::run(&data_dir, opts).await,
+        Command::Call(opts) => call::run(&data_dir, opts).await,
     }
 }

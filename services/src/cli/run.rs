@@ -20,6 +20,14 @@ use tokio_stream::StreamExt;
 /// Exit code when no kernel answers.
 pub const NO_KERNEL: u8 = 2;
 
+/// What `agentos COMMAND` says when no kernel answers on the data directory.
+pub fn no_kernel(command: &str, data_dir: &Path) -> String {
+    format!(
+        "agentos {command}: no kernel is running on {} (start one with `agentos up --data-dir {0}`)",
+        data_dir.display()
+    )
+}
+
 #[derive(clap::Args)]
 pub struct Options {
     /// Memory limit, e.g. 64M, 1G (bytes without a suffix).
@@ -46,6 +54,10 @@ pub struct Options {
     /// Keep a Linux capability inside the sandbox (repeatable), e.g. NET_BIND_SERVICE.
     #[arg(long = "cap", value_name = "CAP")]
     caps: Vec<String>,
+    /// Grant an AgentOS capability for the program's own kernel socket (repeatable),
+    /// e.g. `time`, `sysinfo`, `spawn`, `read:/srv/data` (see `agentos_kernel::capability`).
+    #[arg(long = "grant", value_name = "CAPABILITY")]
+    grants: Vec<String>,
     /// Environment for the program, KEY=VALUE (repeatable). Nothing else is passed.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -157,6 +169,7 @@ fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
         rows: u32::from(rows),
         cols: u32::from(cols),
         name: String::new(),
+        capabilities: opts.grants.clone(),
     })
 }
 
@@ -215,10 +228,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
     let spec = spec(&opts)?;
     let socket = agentos_kernel::config::socket_path(data_dir);
     let Ok(mut client) = connect_uds(&socket).await else {
-        eprintln!(
-            "agentos run: no kernel is running on {} (start one with `agentos up --data-dir {0}`)",
-            data_dir.display()
-        );
+        eprintln!("{}", no_kernel("run", data_dir));
         return Ok(NO_KERNEL);
     };
     let info = client

@@ -1,0 +1,110 @@
+//! Spawn-to-exit of `/bin/true`, fully sandboxed beside its raw baselines in the
+//! same run (group `spawn_to_exit_true`):
+//!
+//! * `baseline_fork_exec`: `std::process::Command::new("/bin/true").status()`;
+//! * `baseline_bwrap_unshare_all`: `bwrap --unshare-all --ro-bind / / --dev /dev
+//!   --proc /proc /bin/true` (Debian's bubblewrap; `cargo xtask bench` installs it):
+//!   user, mount, pid, network, IPC, UTS and cgroup namespaces, a read-only view of
+//!   the host root, its own `/proc` and a minimal `/dev`;
+//! * `agentos_sandbox`: [`sandbox::spawn`] of `/bin/true` with the default spec
+//!   (every namespace, the tmpfs root with the system directories, `/proc`, `/dev`
+//!   and `/tmp`, landlock, no capabilities, `no_new_privs`, seccomp; uid/gid 65534),
+//!   then [`sandbox::wait_pidfd`] on init and the relayed status read.
+//!
+//! Target: `agentos_sandbox` no slower than `baseline_bwrap_unshare_all`'s median.
+//! The sandbox needs root (it maps another uid); without root only the fork/exec
+//! baseline runs, and a missing `/usr/bin/bwrap` skips its function, each with the
+//! reason printed.
+//!
+//! Run: `cargo bench -p agentos-kernel --bench spawn`. Criterion prints means; the
+//! medians are in `target/criterion/spawn_to_exit_true/*/new/estimates.json`.
+
+use std::{os::fd::AsFd, path::Path, process::Command, time::Duration};
+
+use agentos_kernel::sandbox::{self, SandboxSpec};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+
+const TRUE: &str = "/bin/true";
+const BWRAP: &str = "/usr/bin/bwrap";
+/// `nobody`: the sandbox's host ids must be unprivileged.
+const NOBODY: u32 = 65534;
+
+fn bwrap() -> Command {
+    let mut c = Command::new(BWRAP);
+    c.args([
+        "--unshare-all",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        TRUE,
+    ]);
+    c
+}
+
+/// One sandboxed `/bin/true`, from the spec to the reaped init.
+fn sandboxed(spec: &SandboxSpec<'_>) {
+    let spawned = sandbox::spawn(spec, |_| Ok(())).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let init = sandbox::wait_pidfd(spawned.pidfd.as_fd()).expect("waitid on init");
+    let status = spawned
+        .status
+        .as_ref()
+        .map(|fd| sandbox::relayed_status(fd.as_fd()).expect("status pipe"));
+    assert_eq!((init, status), (0, Some(Some(0))), "/bin/true failed");
+}
+
+fn spawn_to_exit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_to_exit_true");
+    // Milliseconds per iteration: flat sampling, 30 samples, ~10 s per function.
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+
+    g.bench_function("baseline_fork_exec", |b| {
+        b.iter(|| {
+            let s = Command::new(TRUE).status().expect("running /bin/true");
+            assert!(s.success(), "/bin/true: {s}");
+        });
+    });
+
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the sandbox bench needs root, and CI runs as root: failing instead of skipping"
+        );
+        eprintln!(
+            "skipping baseline_bwrap_unshare_all and agentos_sandbox: the sandbox needs root \
+             (it maps the unprivileged uid {NOBODY}); only the fork/exec baseline ran"
+        );
+        g.finish();
+        return;
+    }
+
+    if Path::new(BWRAP).exists() {
+        let s = bwrap().status().expect("running bwrap");
+        assert!(s.success(), "{:?}: {s}", bwrap());
+        g.bench_function("baseline_bwrap_unshare_all", |b| {
+            b.iter(|| {
+                let s = bwrap().status().expect("running bwrap");
+                assert!(s.success(), "bwrap: {s}");
+            });
+        });
+    } else {
+        eprintln!(
+            "skipping baseline_bwrap_unshare_all: {BWRAP} is missing \
+             (`cargo xtask bench` installs Debian's bubblewrap)"
+        );
+    }
+
+    let spec = SandboxSpec::new(TRUE, vec![TRUE.into()], NOBODY, NOBODY);
+    sandboxed(&spec);
+    g.bench_function("agentos_sandbox", |b| b.iter(|| sandboxed(&spec)));
+    g.finish();
+}
+
+criterion_group!(benches, spawn_to_exit);
+criterion_main!(benches);
