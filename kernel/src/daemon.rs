@@ -28,6 +28,7 @@ use crate::{
     backend::Report,
     cgroup::CgroupManager,
     cgroup::KernelCgroup,
+    cleanup::{Orchestrator, ResourceKind},
     client::{FRAME, MAX_MESSAGE, WINDOW},
     config::{KernelConfig, MountSource, SandboxChoice},
     identity,
@@ -223,12 +224,29 @@ pub async fn serve(
             }
         },
     );
+    // Every host resource registers its undo; shutdown runs them newest first.
+    let cleanup = Arc::new(Orchestrator::default());
+    if let Some(cg) = cgroup {
+        let name = cg.path().display().to_string();
+        cleanup.register(ResourceKind::Cgroup, name, move || {
+            drop(cg); // kills what is left inside, removes the v2 and v1 directories
+            Ok(())
+        });
+    }
     let processes = Arc::new(
         ProcessTable::new(cgroups, sandbox)
             .context("starting the spawner thread")?
-            .with_sockets(config.data_dir.join("run").join("proc")),
+            .with_sockets(config.data_dir.join("run").join("proc"))
+            .with_cleanup(Arc::clone(&cleanup)),
     );
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
+    {
+        let k = Arc::clone(&kernel);
+        cleanup.register(ResourceKind::Probe, "exec/exit probes", move || {
+            k.events.stop();
+            Ok(())
+        });
+    }
     serve_process_sockets(&kernel);
     let round_robin = kernel.scheduler.start();
     let reaper = {
@@ -248,6 +266,28 @@ pub async fn serve(
     let listener =
         UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
     fs::set_permissions(&socket, fs::Permissions::from_mode(0o600))?;
+    {
+        let path = socket.clone();
+        cleanup.register(
+            ResourceKind::Socket,
+            path.display().to_string(),
+            move || fs::remove_file(&path).map_err(|e| e.to_string()),
+        );
+    }
+    {
+        // Registered last, so undone first: processes go before the socket, the
+        // probes and the cgroup they live in.
+        let (k, p) = (Arc::clone(&kernel), Arc::clone(&processes));
+        cleanup.register(
+            ResourceKind::Task,
+            "scheduler and managed processes",
+            move || {
+                k.scheduler.thaw_all();
+                p.kill_all();
+                Ok(())
+            },
+        );
+    }
 
     let rpc = KernelRpc::new(Arc::clone(&kernel));
     let uds = serve_uds(rpc.clone(), listener, stop_rx.clone());
@@ -288,17 +328,14 @@ pub async fn serve(
     };
     signal.abort();
     reaper.abort();
-    let _ = fs::remove_file(&socket);
-    // Managed processes die with the kernel: their trees are killed, their cgroups
-    // removed (each ProcessCgroup's Drop), then the kernel's own cgroup.
     round_robin.abort();
-    kernel.scheduler.thaw_all();
-    processes.kill_all();
-    kernel.events.stop();
+    // Managed processes die with the kernel (their trees killed, their cgroups
+    // removed), then the probes detach, the socket goes, the kernel's cgroup last.
+    let outcomes = cleanup.shutdown();
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     drop(kernel);
     drop(processes);
-    drop(cgroup);
-    tracing::info!("agentos-kernel stopped");
+    tracing::info!(cleaned = outcomes.len(), failed, "agentos-kernel stopped");
     res
 }
 

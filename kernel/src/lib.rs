@@ -15,11 +15,13 @@
 //! * [`capability`] is the grant model every syscall is checked against.
 //! * [`cgroup`] also holds the kernel's own cgroup subtree, which the eBPF probes watch.
 //! * [`observe`] runs the eBPF probes and fans their events out.
+//! * [`cleanup`] is the resource orchestrator: every host resource registers its undo.
 //! * [`daemon`] ties it together: data directory, lock, sockets, shutdown.
 
 pub mod backend;
 pub mod capability;
 pub mod cgroup;
+pub mod cleanup;
 pub mod client;
 pub mod config;
 pub mod daemon;

@@ -105,6 +105,8 @@ pub struct Process {
     stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
     pty: Mutex<Option<OwnedFd>>,
     pumps: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Its entry in the resource orchestrator (forgotten once reaped).
+    cleanup: Mutex<Option<crate::cleanup::Handle>>,
     pub output: Output,
 }
 
@@ -324,6 +326,7 @@ pub struct ProcessTable {
     /// Serves a new process's kernel socket (set by the daemon, which owns the
     /// gRPC service).
     socket_hook: std::sync::OnceLock<SocketHook>,
+    cleanup: Arc<crate::cleanup::Orchestrator>,
 }
 
 /// Called with each new process and its bound kernel socket.
@@ -339,7 +342,18 @@ impl ProcessTable {
             next: AtomicU64::new(1),
             run_dir: None,
             socket_hook: std::sync::OnceLock::new(),
+            cleanup: Arc::default(),
         })
+    }
+
+    /// Registers processes with `cleanup` (the daemon's orchestrator).
+    pub fn with_cleanup(mut self, cleanup: Arc<crate::cleanup::Orchestrator>) -> Self {
+        self.cleanup = cleanup;
+        self
+    }
+
+    pub fn cleanup(&self) -> &Arc<crate::cleanup::Orchestrator> {
+        &self.cleanup
     }
 
     /// Gives every process spawned from now on a kernel socket in `dir`.

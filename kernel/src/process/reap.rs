@@ -24,7 +24,7 @@ impl AsRawFd for PidFd {
     }
 }
 
-pub(super) fn start(p: Arc<Process>) {
+pub(super) fn start(p: Arc<Process>, table_cleanup: Arc<crate::cleanup::Orchestrator>) {
     tokio::spawn(async move {
         let status = wait_exit(&p).await;
         let (oom, pids_hit, limits) = {
@@ -48,6 +48,9 @@ pub(super) fn start(p: Arc<Process>) {
         p.relayed.lock().unwrap_or_else(|e| e.into_inner()).take();
         p.pty.lock().unwrap_or_else(|e| e.into_inner()).take();
         p.set_state(ProcessState::Exited);
+        if let Some(h) = p.cleanup.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            table_cleanup.forget(h);
+        }
         p.output.close();
     });
 }

@@ -18,6 +18,7 @@ use super::{Process, ProcessState, ProcessTable, SandboxBackend, io, output::Out
 use crate::{
     capability::Policy,
     cgroup::{CpuMax, Limits},
+    cleanup::ResourceKind,
     error::KernelError,
     sandbox::{self, NetworkMode, SandboxSpec, StdioMode},
 };
@@ -318,16 +319,30 @@ impl ProcessTable {
             stdin: tokio::sync::Mutex::new(stdin),
             pty: Mutex::new(pty),
             pumps: Mutex::default(),
+            cleanup: Mutex::default(),
             output: Output::default(),
         });
         self.insert(Arc::clone(&process));
+        let weak = Arc::downgrade(&process);
+        let handle = self.cleanup.register(
+            ResourceKind::Process,
+            format!("{} {}", process.cgroup_name(), process.name),
+            move || match weak.upgrade() {
+                Some(p) if !p.state().is_final() => p
+                    .kill_tree()
+                    .or_else(|_| p.signal(libc::SIGKILL))
+                    .map_err(|e| e.to_string()),
+                _ => Ok(()),
+            },
+        );
+        *process.cleanup.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         if let (Some(s), Some(hook)) = (socket, self.socket_hook.get()) {
             hook(Arc::clone(&process), s);
         }
         io::start_pumps(&process, pumps);
         // Running: wired and reaped by its own task.
         process.set_state(ProcessState::Running);
-        reap::start(Arc::clone(&process));
+        reap::start(Arc::clone(&process), Arc::clone(&self.cleanup));
         Ok(process)
     }
 }

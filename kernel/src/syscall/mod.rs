@@ -198,6 +198,10 @@ impl Kernel {
             "ebpf".into(),
             crate::backend::ebpf_report(&self.events.status()).to_proto(),
         );
+        r.insert(
+            "cleanup".into(),
+            self.processes.cleanup().report().to_proto(),
+        );
         r
     }
 }

@@ -309,6 +309,10 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind() {
         .collect();
     assert!(leftover.is_empty(), "cgroups left: {leftover:?}");
     assert_eq!(zombies_of(d.pid()), 0, "zombies of the daemon");
+    // The orchestrator saw every process come and go.
+    let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+    let procs = &report.subsystems["cleanup"].details["process"];
+    assert!(procs.starts_with("live=0 registered=201 "), "{procs}");
     let fds_after = daemon_fds(&d);
     assert!(
         fds_after <= fds_before + 2,
