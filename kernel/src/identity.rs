@@ -55,15 +55,19 @@ pub fn caller_of<T>(req: &Request<T>) -> Result<Caller, Status> {
         .ok_or_else(|| Status::unauthenticated("no caller identity on this connection"))
 }
 
+/// The peer's credentials, from the Unix socket connection.
+fn peer_cred(req: &Request<()>) -> Result<tokio::net::unix::UCred, Status> {
+    req.extensions()
+        .get::<UdsConnectInfo>()
+        .and_then(|i| i.peer_cred)
+        .ok_or_else(|| Status::unauthenticated("peer credentials unavailable"))
+}
+
 /// Interceptor for the Unix socket: admits the daemon's uid and root.
 pub fn uds_interceptor() -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     let me = nix::unistd::geteuid().as_raw();
     move |mut req: Request<()>| {
-        let cred = req
-            .extensions()
-            .get::<UdsConnectInfo>()
-            .and_then(|i| i.peer_cred)
-            .ok_or_else(|| Status::unauthenticated("peer credentials unavailable"))?;
+        let cred = peer_cred(&req)?;
         if cred.uid() != me && cred.uid() != 0 {
             return Err(Status::permission_denied(format!(
                 "uid {} may not use this kernel (it serves uid {me})",
@@ -88,11 +92,7 @@ pub fn managed_interceptor(
     sandbox_uid: u32,
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut req: Request<()>| {
-        let cred = req
-            .extensions()
-            .get::<UdsConnectInfo>()
-            .and_then(|i| i.peer_cred)
-            .ok_or_else(|| Status::unauthenticated("peer credentials unavailable"))?;
+        let cred = peer_cred(&req)?;
         if cred.uid() != sandbox_uid && cred.uid() != 0 {
             return Err(Status::permission_denied(format!(
                 "uid {} is not process {process}'s sandbox",

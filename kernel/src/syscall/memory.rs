@@ -9,13 +9,7 @@ use crate::error::KernelError;
 
 pub(super) fn stats(k: &Kernel) -> Value {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
+    let field = |name: &str| super::system::meminfo_field(&text, name);
     let managed = k
         .processes
         .list()

@@ -30,19 +30,22 @@ pub(super) fn info(k: &Kernel) -> Value {
     })
 }
 
-/// (MemTotal, MemAvailable) in bytes from /proc/meminfo; zeros where unreadable.
+/// A `/proc/meminfo` field (e.g. `"MemTotal:"`) in bytes; 0 where missing.
+pub(super) fn meminfo_field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// (MemTotal, MemAvailable) in bytes; zeros where unreadable.
 fn meminfo() -> (u64, u64) {
-    let Ok(text) = std::fs::read_to_string("/proc/meminfo") else {
-        return (0, 0);
-    };
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("MemTotal:"), field("MemAvailable:"))
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    (
+        meminfo_field(&text, "MemTotal:"),
+        meminfo_field(&text, "MemAvailable:"),
+    )
 }
 
 pub(super) fn get_env(k: &Kernel, c: &Caller, r: pb::GetEnv) -> Result<Value, KernelError> {
