@@ -262,10 +262,14 @@ pub async fn serve(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = config.socket_path();
-    let _ = fs::remove_file(&socket);
+    // Bind and listen under a temporary name, then rename into place: a client that
+    // sees `kernel.sock` can connect (no window between bind and listen).
+    let staging = socket.with_extension("sock.new");
+    let _ = fs::remove_file(&staging);
     let listener =
-        UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
-    fs::set_permissions(&socket, fs::Permissions::from_mode(0o600))?;
+        UnixListener::bind(&staging).with_context(|| format!("binding {}", staging.display()))?;
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o600))?;
+    fs::rename(&staging, &socket).with_context(|| format!("renaming to {}", socket.display()))?;
     {
         let path = socket.clone();
         cleanup.register(
