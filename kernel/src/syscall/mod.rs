@@ -107,7 +107,11 @@ impl Kernel {
             .syscall
             .and_then(|s| s.call)
             .ok_or_else(|| KernelError::InvalidArgument("the request names no syscall".into()))?;
-        self.authorize(caller, &access::accesses(self, caller, &call)?)?;
+        // Only calls from a managed process's own socket are checked (and only they
+        // pay for working out what the call touches).
+        if caller.managed.is_some() {
+            self.authorize(caller, &access::accesses(self, caller, &call)?)?;
+        }
         let run = self.dispatch(caller, call, progress);
         if req.timeout_ms == 0 {
             return run.await;
