@@ -1,6 +1,11 @@
 //! Batches: many syscalls in one request, in order or concurrently.
 
-use std::sync::Arc;
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use agentos_proto::v1 as pb;
 
@@ -24,21 +29,15 @@ pub async fn run(
     }
     let parallel = req.mode() == pb::BatchMode::Parallel;
     let results = if parallel {
-        let mut set = tokio::task::JoinSet::new();
-        let n = req.calls.len();
-        for (i, call) in req.calls.into_iter().enumerate() {
-            let (k, c) = (Arc::clone(kernel), caller.clone());
-            set.spawn(async move { (i, respond(&k, &c, call, &Progress::default()).await) });
-        }
-        let mut out: Vec<Option<pb::SyscallResponse>> = vec![None; n];
-        while let Some(done) = set.join_next().await {
-            let (i, resp) =
-                done.map_err(|e| KernelError::Internal(format!("batch task failed: {e}")))?;
-            out[i] = Some(resp);
-        }
-        out.into_iter()
-            .map(|r| r.expect("every index joined"))
-            .collect()
+        // All calls run concurrently in this task; the io_uring operations each poll
+        // starts go to the kernel in one submission (`vfs::local::batched`).
+        let progress: Vec<Progress> = req.calls.iter().map(|_| Progress::default()).collect();
+        let calls = req
+            .calls
+            .into_iter()
+            .zip(&progress)
+            .map(|(call, p)| respond(kernel, caller, call, p));
+        crate::vfs::local::batched(join_all(calls.collect())).await
     } else {
         let mut out = Vec::with_capacity(req.calls.len());
         let mut failed = false;
@@ -64,4 +63,66 @@ pub async fn run(
         succeeded,
         results,
     })
+}
+
+/// Polls every future in one task until all are done; outputs in input order.
+fn join_all<F: Future>(futs: Vec<F>) -> JoinAll<F> {
+    JoinAll {
+        futs: futs.into_iter().map(|f| Some(Box::pin(f))).collect(),
+        out: Vec::new(),
+    }
+}
+
+struct JoinAll<F: Future> {
+    futs: Vec<Option<Pin<Box<F>>>>,
+    out: Vec<Option<F::Output>>,
+}
+
+// The futures are boxed and the outputs are never pinned, so moving a JoinAll is fine.
+impl<F: Future> Unpin for JoinAll<F> {}
+
+impl<F: Future> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
+        let this = &mut *self;
+        if this.out.len() != this.futs.len() {
+            this.out = this.futs.iter().map(|_| None).collect();
+        }
+        let mut pending = false;
+        for (slot, out) in this.futs.iter_mut().zip(this.out.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(
+            this.out
+                .iter_mut()
+                .map(|o| o.take().expect("every future finished"))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn join_all_keeps_input_order_whatever_finishes_first() {
+        let futs = (0..5u64).map(|i| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50 - i * 10)).await;
+            i
+        });
+        assert_eq!(join_all(futs.collect()).await, vec![0, 1, 2, 3, 4]);
+    }
 }

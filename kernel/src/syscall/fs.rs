@@ -17,6 +17,10 @@ pub(crate) fn resolve(
     caller: &Caller,
     raw: &str,
 ) -> Result<VirtPath, KernelError> {
+    // Absolute paths need no working directory (and no lookup of the caller's state).
+    if raw.starts_with('/') {
+        return Ok(VirtPath::parse(raw, &VirtPath::root())?);
+    }
     let cwd = kernel.callers.cwd(caller);
     Ok(VirtPath::parse(raw, &cwd)?)
 }

@@ -28,6 +28,7 @@ use std::{
 };
 
 pub(crate) use self::ring::RingError;
+pub use self::ring::batched;
 use self::{journal::JournalEntry, portable::StdIo, ring::Ring, uring::UringIo};
 pub use journal::Journal;
 

@@ -25,14 +25,18 @@
 //! in-flight operations have completed.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     ffi::CString,
+    future::Future,
     io,
     os::fd::{FromRawFd, OwnedFd},
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    task::{Context, Poll},
     thread,
 };
 
@@ -81,6 +85,46 @@ impl Completed {
 }
 
 type Inflight = HashMap<u64, (Owned, oneshot::Sender<Completed>)>;
+
+tokio::task_local! {
+    /// The rings with entries pushed but not yet submitted by this task, inside
+    /// [`batched`].
+    static DEFERRED: RefCell<Vec<Arc<Shared>>>;
+}
+
+/// Runs `fut` with io_uring submissions batched: every operation its futures start
+/// in one poll is pushed, and all of them go to the kernel in a single
+/// `io_uring_enter` after that poll (instead of one each). For syscall batches
+/// whose calls run concurrently in one task.
+pub async fn batched<F: Future>(fut: F) -> F::Output {
+    DEFERRED
+        .scope(
+            RefCell::new(Vec::new()),
+            Flushing {
+                inner: Box::pin(fut),
+            },
+        )
+        .await
+}
+
+/// Polls the inner future, then submits what its poll pushed.
+struct Flushing<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Flushing<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = self.inner.as_mut().poll(cx);
+        let rings = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        for ring in rings {
+            // Completions wake this task's futures, so the next poll sees them.
+            ring.flush();
+        }
+        out
+    }
+}
 
 struct Shared {
     ring: IoUring,
@@ -162,12 +206,29 @@ impl Ring {
         let (reply, rx) = oneshot::channel();
         let id = shared.next.fetch_add(1, Ordering::Relaxed) % WAKE;
         shared.lock_inflight().insert(id, (owned, reply));
-        if let Err(e) = shared.push_and_submit(&entry.user_data(id)) {
+        let entry = entry.user_data(id);
+        // Inside `batched`, only push: the scope submits everything once per pass.
+        let deferred = DEFERRED
+            .try_with(|d| {
+                let mut d = d.borrow_mut();
+                if !d.iter().any(|s| Arc::ptr_eq(s, shared)) {
+                    d.push(Arc::clone(shared));
+                }
+            })
+            .is_ok();
+        let pushed = if deferred {
+            shared.push(&entry)
+        } else {
+            shared.push_and_submit(&entry)
+        };
+        if let Err(e) = pushed {
             shared.lock_inflight().remove(&id);
             return Err(e);
         }
-        // Cached operations have completed inside the submit: collect them here.
-        shared.drain(false);
+        if !deferred {
+            // Cached operations have completed inside the submit: collect them here.
+            shared.drain(false);
+        }
         rx.await
             .map_err(|_| io::Error::other("io_uring reaper dropped an operation"))
     }
@@ -178,17 +239,43 @@ impl Shared {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push_and_submit(&self, entry: &squeue::Entry) -> io::Result<()> {
+    /// Queues an entry without submitting it (a full queue is submitted first).
+    fn push(&self, entry: &squeue::Entry) -> io::Result<()> {
         let _sq = self.sq.lock().unwrap_or_else(|p| p.into_inner());
+        self.push_locked(entry)
+    }
+
+    fn push_locked(&self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: pushes are serialised by `sq`; the entry's memory sits in the
             // in-flight table until its completion is dispatched.
             let pushed = unsafe { self.ring.submission_shared().push(entry) };
             if pushed.is_ok() {
-                break;
+                return Ok(());
             }
             self.ring.submit()?; // queue full: hand what is queued to the kernel first
         }
+    }
+
+    fn push_and_submit(&self, entry: &squeue::Entry) -> io::Result<()> {
+        let _sq = self.sq.lock().unwrap_or_else(|p| p.into_inner());
+        self.push_locked(entry)?;
+        self.submit_locked()
+    }
+
+    /// Submits what is queued, then dispatches what completed inline.
+    fn flush(&self) {
+        let submitted = {
+            let _sq = self.sq.lock().unwrap_or_else(|p| p.into_inner());
+            self.submit_locked()
+        };
+        if let Err(e) = submitted {
+            tracing::warn!("io_uring submit of a batch: {e}");
+        }
+        self.drain(false);
+    }
+
+    fn submit_locked(&self) -> io::Result<()> {
         loop {
             match self.ring.submit() {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
