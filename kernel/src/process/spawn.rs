@@ -274,7 +274,21 @@ impl ProcessTable {
                         Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
                         None => Ok(()),
                     }),
-                    SandboxBackend::Portable { .. } => sandbox::spawn_portable(&spec),
+                    // No isolation here, but limits and accounting still apply when the
+                    // host has cgroups: the child joins right after it starts (a child
+                    // forked in that instant would escape: documented as weaker).
+                    SandboxBackend::Portable { .. } => {
+                        sandbox::spawn_portable(&spec).inspect(|s| {
+                            if let Some(cg) = &cgroup
+                                && let Err(e) = cg.add_pid(s.pid)
+                            {
+                                tracing::warn!(
+                                    pid = s.pid,
+                                    "portable process not placed in its cgroup: {e}"
+                                );
+                            }
+                        })
+                    }
                 };
                 drop(spec);
                 (res, cgroup)

@@ -133,38 +133,41 @@ async fn a_memory_limit_really_oom_kills_and_says_so() {
     if !require_root("a_memory_limit_really_oom_kills_and_says_so") {
         return;
     }
-    let d = Daemon::start(&[]);
-    let mut c = d.client().await;
-    let mut s = spec(&[
-        "/bin/dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=200M",
-        "count=1",
-    ]);
-    s.limits = Some(pb::ResourceLimits {
-        memory_max_bytes: 64 << 20,
-        ..Default::default()
-    });
-    let p = spawn(&mut c, s).await;
-    let (_, _, exit) = collect(&mut c, p.pid).await;
-    assert!(exit.oom_killed, "{exit:?}");
-    assert_eq!(exit.signal, Some(9));
-    assert_eq!(exit.description, "killed: out of memory (limit 64 MiB)");
-    // Control: the same command with room to spare succeeds.
-    let mut s = spec(&[
-        "/bin/dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=200M",
-        "count=1",
-    ]);
-    s.limits = Some(pb::ResourceLimits {
-        memory_max_bytes: 512 << 20,
-        ..Default::default()
-    });
-    let p = spawn(&mut c, s).await;
-    assert_eq!(collect(&mut c, p.pid).await.2.code, Some(0));
+    // Both backends: the portable one isolates nothing, but its cgroup still limits.
+    for args in modes() {
+        let d = Daemon::start(args);
+        let mut c = d.client().await;
+        let mut s = spec(&[
+            "/bin/dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=200M",
+            "count=1",
+        ]);
+        s.limits = Some(pb::ResourceLimits {
+            memory_max_bytes: 64 << 20,
+            ..Default::default()
+        });
+        let p = spawn(&mut c, s).await;
+        let (_, _, exit) = collect(&mut c, p.pid).await;
+        assert!(exit.oom_killed, "{exit:?}");
+        assert_eq!(exit.signal, Some(9));
+        assert_eq!(exit.description, "killed: out of memory (limit 64 MiB)");
+        // Control: the same command with room to spare succeeds.
+        let mut s = spec(&[
+            "/bin/dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=200M",
+            "count=1",
+        ]);
+        s.limits = Some(pb::ResourceLimits {
+            memory_max_bytes: 512 << 20,
+            ..Default::default()
+        });
+        let p = spawn(&mut c, s).await;
+        assert_eq!(collect(&mut c, p.pid).await.2.code, Some(0));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
