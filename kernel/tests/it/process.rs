@@ -628,3 +628,95 @@ async fn scheduler_policies_act_through_weights_and_the_freezer() {
         .unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_sandbox_stats_and_trigger_gc_act_on_the_cgroup() {
+    if !require_root("update_sandbox_stats_and_trigger_gc_act_on_the_cgroup") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let mut s = spec(&[
+        "/bin/sh",
+        "-c",
+        "head -c 30000000 /dev/zero > /tmp/fill; /bin/sleep 30",
+    ]);
+    s.limits = Some(pb::ResourceLimits {
+        memory_max_bytes: 64 << 20,
+        ..Default::default()
+    });
+    let p = spawn(&mut c, s).await;
+    let info = c
+        .update_sandbox(pb::UpdateSandboxRequest {
+            pid: p.pid,
+            limits: Some(pb::ResourceLimits {
+                memory_max_bytes: 128 << 20,
+                pids_max: 16,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let limits = info.limits.unwrap();
+    assert_eq!((limits.memory_max_bytes, limits.pids_max), (128 << 20, 16));
+    let st = c
+        .update_sandbox(pb::UpdateSandboxRequest {
+            pid: p.pid,
+            limits: Some(pb::ResourceLimits {
+                cpu_weight: 20_000,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    // The private /tmp is memory charged to the process: stats see it, reclaim runs.
+    let mut charged = 0;
+    for _ in 0..100 {
+        let Value::ProcessStats(st) =
+            call(&mut c, Call::GetStats(pb::GetProcessStats { pid: p.pid }))
+                .await
+                .unwrap()
+        else {
+            panic!()
+        };
+        charged = st.memory_current_bytes;
+        if charged > 20 << 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        charged > 20 << 20,
+        "the 30 MB in /tmp is not charged: {charged}"
+    );
+    let Value::Count(_) = call(
+        &mut c,
+        Call::TriggerGc(pb::TriggerGc {
+            pid: p.pid,
+            bytes: 0,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    let Value::MemoryStats(m) = call(&mut c, Call::MemoryStats(pb::GetMemoryStats {}))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(m.total_bytes > 0 && m.managed_current_bytes > 0, "{m:?}");
+    call(
+        &mut c,
+        Call::Kill(pb::KillProcess {
+            pid: p.pid,
+            signal: 0,
+            tree: true,
+        }),
+    )
+    .await
+    .unwrap();
+}
