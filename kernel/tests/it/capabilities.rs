@@ -7,7 +7,7 @@ use std::time::Duration;
 use agentos_proto::v1::{self as pb, syscall::Call, syscall_result::Value};
 use tonic::Code;
 
-use crate::util::{Daemon, call, error_of, read, require_root, write};
+use crate::util::{Daemon, call, error_of, kill_tree, read, require_root, write};
 
 /// The one process socket under the data dir.
 fn process_socket(d: &Daemon) -> std::path::PathBuf {
@@ -113,16 +113,7 @@ async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
     );
 
     // The socket goes away with the process.
-    call(
-        &mut user,
-        Call::Kill(pb::KillProcess {
-            pid: p.pid,
-            signal: 0,
-            tree: true,
-        }),
-    )
-    .await
-    .unwrap();
+    kill_tree(&mut user, p.pid).await;
     call(
         &mut user,
         Call::Wait(pb::WaitProcess {

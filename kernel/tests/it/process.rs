@@ -9,7 +9,7 @@ use agentos_proto::v1::{
 };
 use tokio_stream::StreamExt;
 
-use crate::util::{Client, Daemon, call, require_root};
+use crate::util::{Client, Daemon, call, kill_tree, require_root};
 
 fn spec(argv: &[&str]) -> pb::ProcessSpec {
     pb::ProcessSpec {
@@ -221,16 +221,7 @@ async fn signals_reach_the_process_and_trees_die_together() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    call(
-        &mut c,
-        Call::Kill(pb::KillProcess {
-            pid: p.pid,
-            signal: 0,
-            tree: true,
-        }),
-    )
-    .await
-    .unwrap();
+    kill_tree(&mut c, p.pid).await;
     let exit = collect(&mut c, p.pid).await.2;
     assert_eq!(exit.signal, Some(libc::SIGKILL), "{exit:?}");
     let st = call(
@@ -283,16 +274,7 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind() {
     let fds_before = daemon_fds(&d);
     for _ in 0..200 {
         let p = spawn(&mut c, spec(&["/bin/sleep", "30"])).await;
-        call(
-            &mut c,
-            Call::Kill(pb::KillProcess {
-                pid: p.pid,
-                signal: 0,
-                tree: true,
-            }),
-        )
-        .await
-        .unwrap();
+        kill_tree(&mut c, p.pid).await;
         call(
             &mut c,
             Call::Wait(pb::WaitProcess {
@@ -477,16 +459,7 @@ async fn signals_block_hold_release_and_wait() {
         tonic::Code::InvalidArgument,
         "SIGKILL cannot be blocked"
     );
-    call(
-        &mut c,
-        Call::Kill(pb::KillProcess {
-            pid: p.pid,
-            signal: 0,
-            tree: true,
-        }),
-    )
-    .await
-    .unwrap();
+    kill_tree(&mut c, p.pid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,14 +682,5 @@ async fn update_sandbox_stats_and_trigger_gc_act_on_the_cgroup() {
         panic!()
     };
     assert!(m.total_bytes > 0 && m.managed_current_bytes > 0, "{m:?}");
-    call(
-        &mut c,
-        Call::Kill(pb::KillProcess {
-            pid: p.pid,
-            signal: 0,
-            tree: true,
-        }),
-    )
-    .await
-    .unwrap();
+    kill_tree(&mut c, p.pid).await;
 }

@@ -138,6 +138,20 @@ impl Drop for Daemon {
     }
 }
 
+/// Kills a managed process's whole tree.
+pub async fn kill_tree(c: &mut Client, pid: u32) {
+    call(
+        c,
+        Call::Kill(pb::KillProcess {
+            pid,
+            signal: 0,
+            tree: true,
+        }),
+    )
+    .await
+    .expect("kill the process tree");
+}
+
 pub fn req(call: Call) -> pb::SyscallRequest {
     pb::SyscallRequest {
         syscall: Some(pb::Syscall { call: Some(call) }),
