@@ -37,8 +37,6 @@ pub struct ProcessRequest {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
-    pub read: Vec<PathBuf>,
-    pub write: Vec<PathBuf>,
     pub linux_caps: Vec<caps::Capability>,
     /// The capabilities: checked on every syscall through the process's kernel
     /// socket, and the source of its mounts and landlock rules.
@@ -121,16 +119,13 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
         } else {
             absolute(&s.cwd, "cwd")?
         };
-        let read = s
-            .read_paths
-            .iter()
-            .map(|p| absolute(p, "read grant"))
-            .collect::<Result<_, _>>()?;
-        let write = s
-            .write_paths
-            .iter()
-            .map(|p| absolute(p, "write grant"))
-            .collect::<Result<_, _>>()?;
+        // Checked here for a clear message; they become capabilities below.
+        for p in &s.read_paths {
+            absolute(p, "read grant")?;
+        }
+        for p in &s.write_paths {
+            absolute(p, "write grant")?;
+        }
         let linux_caps = s
             .linux_caps
             .iter()
@@ -180,8 +175,6 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             argv: s.argv,
             env: s.env.into_iter().collect(),
             cwd,
-            read,
-            write,
             linux_caps,
             policy,
             limits,
