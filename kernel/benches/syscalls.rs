@@ -20,9 +20,7 @@ use std::{
 };
 
 use agentos_kernel::{
-    KernelConfig,
-    client::connect_uds,
-    daemon,
+    KernelConfig, daemon,
     vfs::{
         MountFs, Vfs, VirtPath,
         local::{LocalFs, RingChoice, RingHandle},
@@ -142,7 +140,11 @@ fn exists(path: &str) -> pb::SyscallRequest {
 fn rpc(c: &mut Criterion) {
     let servers = Servers::start();
     let rt = client_runtime();
-    let mut kernel = rt.block_on(connect_uds(&servers.kernel_socket())).unwrap();
+    let mut kernel = rt
+        .block_on(agentos_client::Client::connect_uds(
+            &servers.kernel_socket(),
+        ))
+        .unwrap();
     let mut echo = rt.block_on(echo_client(servers.dir.path().join("echo.sock")));
     fs::write(servers.files().join("present"), b"x").unwrap();
 

@@ -9,11 +9,10 @@
 //!   run/journal/           in-flight atomic replaces (see vfs::local::journal)
 //! ```
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    str::FromStr,
-};
+use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+
+// Where a kernel listens is shared with its clients, so the two always meet.
+pub use agentos_client::paths::{default_data_dir, socket_path};
 
 /// Where one mount comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +101,7 @@ impl KernelConfig {
     }
 
     pub fn token_path(&self) -> PathBuf {
-        self.data_dir.join("kernel.token")
+        agentos_client::token_path(&self.data_dir)
     }
 
     pub fn lock_path(&self) -> PathBuf {
@@ -116,23 +115,6 @@ impl KernelConfig {
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
     }
-}
-
-/// The Unix socket of the kernel serving `data_dir`.
-pub fn socket_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("kernel.sock")
-}
-
-/// `$AGENTOS_DATA_DIR`, else `$XDG_DATA_HOME/agentos`, else `~/.local/share/agentos`.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("AGENTOS_DATA_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(d).join("agentos");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    home.join(".local/share/agentos")
 }
 
 #[cfg(test)]

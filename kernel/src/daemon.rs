@@ -23,13 +23,14 @@ use tokio::{net::UnixListener, sync::watch};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{service::InterceptorLayer, transport::Server};
 
+use agentos_client::connect::{FRAME, MAX_MESSAGE, WINDOW};
+
 use crate::{
     backend::Backends,
     backend::Report,
     cgroup::CgroupManager,
     cgroup::KernelCgroup,
     cleanup::{Orchestrator, ResourceKind},
-    client::{FRAME, MAX_MESSAGE, WINDOW},
     config::{KernelConfig, MountSource, SandboxChoice},
     identity,
     observe::{CgroupTarget, EventHub},

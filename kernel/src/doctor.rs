@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use agentos_proto::v1 as pb;
 
-use crate::{backend::Backends, client, config::VfsBackendChoice};
+use crate::{backend::Backends, config::VfsBackendChoice};
 
 /// Where a report came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,9 +22,9 @@ pub enum Source {
 pub async fn report(data_dir: &Path) -> (BTreeMap<String, pb::SubsystemReport>, Source) {
     let socket = crate::config::socket_path(data_dir);
     let live = async {
-        let mut c = client::connect_uds(&socket)
+        let mut c = agentos_client::Client::connect_uds(&socket)
             .await
-            .map_err(|e| format!("no kernel answers on {}: {e}", socket.display()))?;
+            .map_err(|e| e.to_string())?;
         c.doctor(pb::DoctorRequest {}).await.map_err(|st| {
             format!(
                 "the kernel on {} refused: {}",

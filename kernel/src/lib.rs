@@ -17,12 +17,14 @@
 //! * [`observe`] runs the eBPF probes and fans their events out.
 //! * [`cleanup`] is the resource orchestrator: every host resource registers its undo.
 //! * [`daemon`] ties it together: data directory, lock, sockets, shutdown.
+//!
+//! Clients (the services layer, `agentos call`, tests) use the small `agentos-client`
+//! crate, which also says where a kernel listens.
 
 pub mod backend;
 pub mod capability;
 pub mod cgroup;
 pub mod cleanup;
-pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod doctor;

@@ -25,6 +25,8 @@ pub mod bench {
     }
 }
 
+mod names;
+
 /// The encoded `FileDescriptorSet` of every `.proto`, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/agentos_descriptor.bin"));

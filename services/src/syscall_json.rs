@@ -146,7 +146,7 @@ pub fn error_to_json(error: &pb::SyscallError, layout: Layout) -> String {
 pub fn error_of_status(status: &tonic::Status, syscall: &str) -> pb::SyscallError {
     use pb::ErrorCode as E;
     use tonic::Code as C;
-    if let Some(err) = agentos_kernel::rpc::status::error_of(status) {
+    if let Some(err) = agentos_client::syscall_error(status) {
         return err;
     }
     let code = match status.code() {

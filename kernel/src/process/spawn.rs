@@ -354,8 +354,7 @@ impl ProcessTable {
     }
 }
 
-/// The variable that tells a managed process where its kernel socket is.
-pub const SOCKET_ENV: &str = "AGENTOS_KERNEL_SOCKET";
+pub use agentos_client::SOCKET_ENV;
 
 /// A managed process's own kernel socket: `<data>/run/proc/<name>.sock`, bound
 /// before the spawn (connections wait in the backlog until it is served) and

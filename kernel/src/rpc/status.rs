@@ -44,13 +44,6 @@ impl From<KernelError> for Status {
     }
 }
 
-/// Decodes the `SyscallError` a status carries, if any (for clients).
-pub fn error_of(status: &Status) -> Option<pb::SyscallError> {
-    pb::SyscallError::decode(status.details())
-        .ok()
-        .filter(|e| e.code != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,7 +54,7 @@ mod tests {
         let err = KernelError::Vfs(VfsError::EscapesMount { path: "/x".into() });
         let st = syscall_status(&err.to_proto("read"));
         assert_eq!(st.code(), Code::PermissionDenied);
-        let back = error_of(&st).unwrap();
+        let back = agentos_client::syscall_error(&st).unwrap();
         assert_eq!(back.syscall, "read");
         assert_eq!(back.path, "/x");
         assert_eq!(back.code, pb::ErrorCode::PermissionDenied as i32);

@@ -212,61 +212,10 @@ impl Kernel {
 
 /// The syscall's name, for errors and metrics.
 pub fn name_of(req: &pb::SyscallRequest) -> &'static str {
-    let Some(call) = req.syscall.as_ref().and_then(|s| s.call.as_ref()) else {
-        return "none";
-    };
-    match call {
-        Call::Read(_) => "read",
-        Call::Write(_) => "write",
-        Call::Create(_) => "create",
-        Call::Delete(_) => "delete",
-        Call::List(_) => "list",
-        Call::Stat(_) => "stat",
-        Call::Move(_) => "move",
-        Call::Copy(_) => "copy",
-        Call::Mkdir(_) => "mkdir",
-        Call::Rmdir(_) => "rmdir",
-        Call::Getcwd(_) => "getcwd",
-        Call::Setcwd(_) => "setcwd",
-        Call::Truncate(_) => "truncate",
-        Call::Exists(_) => "exists",
-        Call::SystemInfo(_) => "system_info",
-        Call::GetEnv(_) => "get_env",
-        Call::SetEnv(_) => "set_env",
-        Call::Time(_) => "time",
-        Call::Sleep(_) => "sleep",
-        Call::Uptime(_) => "uptime",
-        Call::Spawn(_) => "spawn",
-        Call::Kill(_) => "kill",
-        Call::GetInfo(_) => "get_info",
-        Call::ListProcesses(_) => "list_processes",
-        Call::SetPriority(_) => "set_priority",
-        Call::GetState(_) => "get_state",
-        Call::GetStats(_) => "get_stats",
-        Call::Wait(_) => "wait",
-        Call::MemoryStats(_) => "memory_stats",
-        Call::ProcessMemoryStats(_) => "process_memory_stats",
-        Call::TriggerGc(_) => "trigger_gc",
-        Call::SendSignal(_) => "send_signal",
-        Call::RegisterHandler(_) => "register_handler",
-        Call::UnregisterHandler(_) => "unregister_handler",
-        Call::BlockSignal(_) => "block_signal",
-        Call::UnblockSignal(_) => "unblock_signal",
-        Call::GetPending(_) => "get_pending",
-        Call::GetSignalState(_) => "get_signal_state",
-        Call::WaitForSignal(_) => "wait_for_signal",
-        Call::ScheduleNext(_) => "schedule_next",
-        Call::Yield(_) => "yield",
-        Call::GetCurrent(_) => "get_current",
-        Call::SchedulerStats(_) => "scheduler_stats",
-        Call::SetPolicy(_) => "set_policy",
-        Call::GetPolicy(_) => "get_policy",
-        Call::SetQuantum(_) => "set_quantum",
-        Call::GetQuantum(_) => "get_quantum",
-        Call::BoostPriority(_) => "boost_priority",
-        Call::LowerPriority(_) => "lower_priority",
-        Call::SetFocus(_) => "set_focus",
-    }
+    req.syscall
+        .as_ref()
+        .and_then(|s| s.call.as_ref())
+        .map_or("none", Call::name)
 }
 
 /// Runs a syscall and folds the outcome into a `SyscallResponse`.

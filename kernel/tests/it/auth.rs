@@ -80,6 +80,19 @@ async fn tcp_requires_the_bearer_token() {
     );
     let report = c.doctor(right).await.unwrap().into_inner();
     assert!(report.subsystems.contains_key("io_uring"));
+    // The client crate reads the token from the data directory and sends it.
+    let sock: std::net::SocketAddr = addr.parse().unwrap();
+    let mut typed = agentos_client::Client::connect_tcp_with_data_dir(sock, &d.data_dir())
+        .await
+        .unwrap();
+    assert!(typed.exists("/").await.unwrap());
+    let mut bad = agentos_client::Client::connect_tcp(sock, "0000")
+        .await
+        .unwrap();
+    match bad.exists("/").await.unwrap_err() {
+        agentos_client::CallError::Rpc(st) => assert_eq!(st.code(), Code::Unauthenticated),
+        other => panic!("a wrong token must fail the RPC, got {other:?}"),
+    }
     // Non-loopback addresses are refused outright.
     let out = Command::new(env!("CARGO_BIN_EXE_agentos-kernel"))
         .args(["--tcp", "0.0.0.0:0", "--data-dir"])

@@ -53,7 +53,7 @@ async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
         .unwrap()
         .into_inner();
     let socket = process_socket(&d);
-    let mut me = agentos_kernel::client::connect_uds(&socket).await.unwrap();
+    let mut me = agentos_client::Client::connect_uds(&socket).await.unwrap();
 
     // Granted.
     assert!(matches!(

@@ -7,11 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agentos_kernel::client::connect_uds;
-use agentos_proto::v1::{self as pb, kernel_service_client::KernelServiceClient, syscall::Call};
-use tonic::transport::Channel;
-
-pub type Client = KernelServiceClient<Channel>;
+pub use agentos_client::Client;
+use agentos_proto::v1::{self as pb, syscall::Call};
 
 /// A running `agentos-kernel`; killed and reaped on drop.
 pub struct Daemon {
@@ -98,7 +95,7 @@ impl Daemon {
     }
 
     pub async fn client(&self) -> Client {
-        connect_uds(&self.socket())
+        Client::connect_uds(&self.socket())
             .await
             .expect("connect to the kernel socket")
     }
@@ -170,7 +167,7 @@ pub async fn call(c: &mut Client, call: Call) -> Result<pb::syscall_result::Valu
 
 /// The `SyscallError` inside a failed call's status.
 pub fn error_of(status: &tonic::Status) -> pb::SyscallError {
-    agentos_kernel::rpc::status::error_of(status)
+    agentos_client::syscall_error(status)
         .unwrap_or_else(|| panic!("status without SyscallError details: {status:?}"))
 }
 

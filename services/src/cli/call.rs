@@ -15,7 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use agentos_kernel::{client::connect_uds, process::spawn::SOCKET_ENV};
+use agentos_client::{Client, SOCKET_ENV};
 use agentos_proto::v1::{self as pb, syscall_response::Outcome};
 use agentos_services::syscall_json::{self, Layout};
 use anyhow::Context as _;
@@ -62,9 +62,9 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
     let (socket, from) = match (opts.socket, std::env::var_os(SOCKET_ENV)) {
         (Some(s), _) => (s, Some("--socket")),
         (None, Some(s)) if !s.is_empty() => (PathBuf::from(s), Some(SOCKET_ENV)),
-        (None, _) => (agentos_kernel::config::socket_path(data_dir), None),
+        (None, _) => (agentos_client::socket_path(data_dir), None),
     };
-    let Ok(mut client) = connect_uds(&socket).await else {
+    let Ok(mut client) = Client::connect_uds(&socket).await else {
         match from {
             Some(from) => eprintln!(
                 "agentos call: no kernel is running on {} (from {from})",
@@ -74,11 +74,11 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
         }
         return Ok(NO_KERNEL);
     };
+    let name = syscall.call.as_ref().map_or("none", |c| c.name());
     let request = pb::SyscallRequest {
         syscall: Some(syscall),
         timeout_ms: 0,
     };
-    let name = agentos_kernel::syscall::name_of(&request);
     let error = match client.execute_syscall(request).await {
         Ok(response) => match response.into_inner().outcome {
             Some(Outcome::Ok(result)) => {

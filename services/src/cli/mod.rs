@@ -7,7 +7,7 @@ mod up;
 
 use std::path::PathBuf;
 
-use agentos_kernel::config::default_data_dir;
+use agentos_client::default_data_dir;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

@@ -11,7 +11,7 @@ use std::{
     path::Path,
 };
 
-use agentos_kernel::client::connect_uds;
+use agentos_client::Client;
 use agentos_proto::v1::{self as pb, process_input::Msg as In, process_output::Msg as Out};
 use anyhow::{Context as _, bail};
 use tokio::{io::AsyncReadExt, sync::mpsc};
@@ -226,8 +226,8 @@ impl Drop for RawMode {
 
 pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
     let spec = spec(&opts)?;
-    let socket = agentos_kernel::config::socket_path(data_dir);
-    let Ok(mut client) = connect_uds(&socket).await else {
+    let socket = agentos_client::socket_path(data_dir);
+    let Ok(mut client) = Client::connect_uds(&socket).await else {
         eprintln!("{}", no_kernel("run", data_dir));
         return Ok(NO_KERNEL);
     };

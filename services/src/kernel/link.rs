@@ -12,17 +12,18 @@ use std::{
     time::Duration,
 };
 
-use agentos_proto::v1::{self as pb, kernel_service_client::KernelServiceClient};
-use tonic::{Code, transport::Channel};
+use agentos_client::{Client, ConnectError};
+use agentos_proto::v1 as pb;
+use tonic::Code;
 
 /// Why the kernel could not be asked.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error("cannot connect to the kernel on {socket}: {source}")]
+    #[error("cannot connect to the kernel: {source}")]
     Connect {
         socket: PathBuf,
         #[source]
-        source: tonic::transport::Error,
+        source: ConnectError,
     },
     #[error("kernel call `{call}` failed: {source}")]
     Rpc {
@@ -42,7 +43,7 @@ pub enum LinkError {
 pub struct KernelLink {
     socket: PathBuf,
     // A std mutex: it is never held across an await (connecting happens outside it).
-    client: Mutex<Option<KernelServiceClient<Channel>>>,
+    client: Mutex<Option<Client>>,
 }
 
 impl KernelLink {
@@ -60,11 +61,11 @@ impl KernelLink {
     }
 
     /// The cached client, or a newly connected one.
-    pub async fn client(&self) -> Result<KernelServiceClient<Channel>, LinkError> {
+    pub async fn client(&self) -> Result<Client, LinkError> {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let c = agentos_kernel::client::connect_uds(&self.socket)
+        let c = Client::connect_uds(&self.socket)
             .await
             .map_err(|source| LinkError::Connect {
                 socket: self.socket.clone(),
@@ -110,11 +111,11 @@ impl KernelLink {
         }
     }
 
-    fn cached(&self) -> Option<KernelServiceClient<Channel>> {
+    fn cached(&self) -> Option<Client> {
         self.lock().clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<KernelServiceClient<Channel>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Client>> {
         // The guarded value is a cache: a poisoned one is still a valid Option.
         self.client
             .lock()

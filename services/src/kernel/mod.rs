@@ -11,10 +11,7 @@
 mod child;
 mod link;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 pub use child::{KERNEL_BIN, KERNEL_BIN_ENV, KernelChild, StartError, StopError, locate_binary};
 pub use link::{KernelLink, LinkError};
@@ -41,7 +38,7 @@ pub struct Attached {
 /// the new kernel removes it. A kernel that holds the data directory's lock but does
 /// not answer makes the new one exit, and the error carries its stderr.
 pub async fn attach(data_dir: &Path, kernel_bin: Option<&Path>) -> Result<Attached, StartError> {
-    let link = KernelLink::new(socket_path(data_dir));
+    let link = KernelLink::new(agentos_client::socket_path(data_dir));
     if link.doctor(PROBE_TIMEOUT).await.is_ok() {
         tracing::info!(
             "using the kernel already running on {}",
@@ -61,9 +58,4 @@ pub async fn attach(data_dir: &Path, kernel_bin: Option<&Path>) -> Result<Attach
         link,
         child: Some(child),
     })
-}
-
-/// The kernel's Unix socket for `data_dir` (`DIR/kernel.sock`).
-pub fn socket_path(data_dir: &Path) -> PathBuf {
-    agentos_kernel::config::socket_path(data_dir)
 }

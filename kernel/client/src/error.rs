@@ -1,0 +1,85 @@
+//! One error for a failed syscall, whichever layer it failed in.
+//!
+//! A syscall can fail three ways: the kernel runs it and it fails (the response's
+//! `error` outcome), the kernel refuses the RPC with a status carrying the encoded
+//! `SyscallError` in its details (bad input, permission, batch limits), or the RPC
+//! fails without one (no kernel, a broken connection, a bad token).
+
+use agentos_proto::v1 as pb;
+use prost::Message as _;
+
+/// A failed syscall.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The kernel's own error: `code`, `syscall`, `path` and `errno` say what failed.
+    #[error("{}: {}", if .0.syscall.is_empty() { "kernel" } else { .0.syscall.as_str() }, .0.message)]
+    Syscall(pb::SyscallError),
+    /// The RPC failed without a kernel error (transport, authentication).
+    #[error("kernel RPC failed: {0}")]
+    Rpc(#[source] tonic::Status),
+    /// The kernel answered with neither a result nor an error.
+    #[error("the kernel's answer to {0} was empty")]
+    Empty(&'static str),
+}
+
+impl CallError {
+    /// The kernel's error code (`Internal` when the RPC itself failed).
+    pub fn code(&self) -> pb::ErrorCode {
+        match self {
+            Self::Syscall(e) => pb::ErrorCode::try_from(e.code).unwrap_or(pb::ErrorCode::Internal),
+            Self::Rpc(_) | Self::Empty(_) => pb::ErrorCode::Internal,
+        }
+    }
+
+    /// The kernel's error, when it gave one.
+    pub fn syscall_error(&self) -> Option<&pb::SyscallError> {
+        match self {
+            Self::Syscall(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<tonic::Status> for CallError {
+    fn from(status: tonic::Status) -> Self {
+        match syscall_error(&status) {
+            Some(e) => Self::Syscall(e),
+            None => Self::Rpc(status),
+        }
+    }
+}
+
+/// Decodes the `SyscallError` a status carries in its details, if any.
+pub fn syscall_error(status: &tonic::Status) -> Option<pb::SyscallError> {
+    pb::SyscallError::decode(status.details())
+        .ok()
+        .filter(|e| e.code != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_with_details_becomes_the_kernels_error() {
+        let e = pb::SyscallError {
+            code: pb::ErrorCode::NotFound as i32,
+            message: "no such file".into(),
+            syscall: "read".into(),
+            path: "/x".into(),
+            errno: 2,
+        };
+        let st = tonic::Status::with_details(
+            tonic::Code::NotFound,
+            "no such file",
+            e.encode_to_vec().into(),
+        );
+        let err = CallError::from(st);
+        assert_eq!(err.code(), pb::ErrorCode::NotFound);
+        assert_eq!(err.syscall_error().unwrap().path, "/x");
+        assert_eq!(err.to_string(), "read: no such file");
+        let bare = CallError::from(tonic::Status::unavailable("gone"));
+        assert!(matches!(bare, CallError::Rpc(_)));
+        assert_eq!(bare.code(), pb::ErrorCode::Internal);
+    }
+}

@@ -1,0 +1,54 @@
+//! Where a kernel listens. The kernel binds these same paths, so a client and a
+//! kernel given the same data directory always meet.
+
+use std::path::{Path, PathBuf};
+
+/// The variable that tells a managed process where its own kernel socket is.
+pub const SOCKET_ENV: &str = "AGENTOS_KERNEL_SOCKET";
+/// The kernel's Unix socket inside its data directory.
+const SOCKET_FILE: &str = "kernel.sock";
+/// The bearer token of the kernel's optional TCP listener.
+const TOKEN_FILE: &str = "kernel.token";
+
+/// The Unix socket of the kernel serving `data_dir`.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+/// The bearer token of the kernel serving `data_dir` (0600; read it to use TCP).
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// `$AGENTOS_DATA_DIR`, else `$XDG_DATA_HOME/agentos`, else `~/.local/share/agentos`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("AGENTOS_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("agentos");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".local/share/agentos")
+}
+
+/// The socket a program should use: `$AGENTOS_KERNEL_SOCKET` when set (a managed
+/// process's own socket), else the default data directory's.
+pub fn socket_from_env() -> PathBuf {
+    match std::env::var_os(SOCKET_ENV) {
+        Some(s) if !s.is_empty() => PathBuf::from(s),
+        _ => socket_path(&default_data_dir()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_sit_in_the_data_directory() {
+        let d = Path::new("/srv/agentos");
+        assert_eq!(socket_path(d), Path::new("/srv/agentos/kernel.sock"));
+        assert_eq!(token_path(d), Path::new("/srv/agentos/kernel.token"));
+    }
+}
