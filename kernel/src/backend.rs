@@ -94,7 +94,8 @@ impl Backends {
                         "io_uring".into(),
                         Report::yes("io_uring", "io_uring_setup succeeded and every opcode LocalFS uses is supported")
                             .detail("entries", "256")
-                            .detail("thread", "agentos-uring"),
+                            .detail("rings", r.rings().to_string())
+                            .detail("threads", "agentos-uring<N>, one per ring"),
                     );
                         RingChoice::Uring(r)
                     }

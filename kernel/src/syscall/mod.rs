@@ -122,6 +122,8 @@ impl Kernel {
             .map_err(|_| KernelError::Timeout(limit))?
     }
 
+    // The heavy calls' futures are boxed: the future of `dispatch` is as large as
+    // its largest arm, and a parallel batch holds one per call.
     async fn dispatch(
         &self,
         caller: &Caller,
@@ -130,15 +132,15 @@ impl Kernel {
     ) -> Result<pb::SyscallResult, KernelError> {
         let value = match call {
             Call::Read(c) => fs::read(self, caller, c).await?,
-            Call::Write(c) => fs::write(self, caller, c).await?,
-            Call::Create(c) => fs::create(self, caller, c).await?,
+            Call::Write(c) => Box::pin(fs::write(self, caller, c)).await?,
+            Call::Create(c) => Box::pin(fs::create(self, caller, c)).await?,
             Call::Delete(c) => fs::delete(self, caller, c).await?,
             Call::List(c) => fs::list(self, caller, c).await?,
             Call::Stat(c) => fs::stat(self, caller, c).await?,
-            Call::Move(c) => fs::rename(self, caller, c).await?,
-            Call::Copy(c) => fs::copy(self, caller, c, progress).await?,
-            Call::Mkdir(c) => fs::mkdir(self, caller, c).await?,
-            Call::Rmdir(c) => fs::rmdir(self, caller, c).await?,
+            Call::Move(c) => Box::pin(fs::rename(self, caller, c)).await?,
+            Call::Copy(c) => Box::pin(fs::copy(self, caller, c, progress)).await?,
+            Call::Mkdir(c) => Box::pin(fs::mkdir(self, caller, c)).await?,
+            Call::Rmdir(c) => Box::pin(fs::rmdir(self, caller, c)).await?,
             Call::Getcwd(_) => fs::getcwd(self, caller),
             Call::Setcwd(c) => fs::setcwd(self, caller, c).await?,
             Call::Truncate(c) => fs::truncate(self, caller, c).await?,
@@ -149,7 +151,7 @@ impl Kernel {
             Call::Time(_) => time::now(self),
             Call::Sleep(c) => time::sleep(c, progress).await?,
             Call::Uptime(_) => time::uptime(self),
-            Call::Spawn(c) => process::spawn(self, *c).await?,
+            Call::Spawn(c) => Box::pin(process::spawn(self, *c)).await?,
             Call::Kill(c) => process::kill(self, c)?,
             Call::GetInfo(c) => process::get_info(self, c)?,
             Call::ListProcesses(_) => process::list(self),

@@ -81,6 +81,11 @@ impl RingHandle {
     pub fn start() -> Result<Self, String> {
         Ring::new().map(Self).map_err(|e: RingError| e.to_string())
     }
+
+    /// How many rings serve LocalFS (one per CPU).
+    pub fn rings(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// The I/O backend of one LocalFS mount.
@@ -327,8 +332,12 @@ impl LocalFs {
 
     /// Whether the path resolves (one confined `openat2(O_PATH)`, no statx).
     pub async fn exists(&self, loc: Loc<'_>) -> Result<bool, VfsError> {
-        match self.open(loc.rel, OpenMode::Path).await {
-            Ok(_) => Ok(true),
+        let resolved = match &self.io {
+            LocalIo::Uring(u) => u.resolves(loc.rel).await,
+            LocalIo::Std(s) => s.open(loc.rel, OpenMode::Path).await.map(drop),
+        };
+        match resolved {
+            Ok(()) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(false),
             Err(e) => Err(VfsError::from_io("exists", loc.vpath, e)),
         }

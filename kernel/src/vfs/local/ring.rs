@@ -1,17 +1,33 @@
-//! The io_uring ring LocalFS runs on: one ring shared by every caller.
+//! The io_uring rings LocalFS runs on: one per CPU (up to [`MAX_RINGS`]), shared by
+//! every caller.
 //!
 //! # Design
 //!
 //! tonic handlers run on tokio's multi-thread runtime; `tokio-uring` would need a
 //! current-thread runtime per ring and `!Send` futures, which does not fit. So the
-//! ring is shared: a caller pushes its entry under the submission lock and calls
-//! `io_uring_enter` to submit it itself. Most LocalFS operations on cached data
+//! rings are shared: a caller picks the ring of the CPU it runs on, pushes its entry
+//! under that ring's submission lock and calls `io_uring_enter` to submit it itself.
+//! One ring per CPU keeps two workers from queueing on one lock while the other's
+//! `io_uring_enter` runs the (inline) operations it submitted. Most LocalFS operations on cached data
 //! (reads, cached `openat2` lookups) complete during that very call, so the caller
 //! then drains the completion queue and finds its own result with no thread hop at
 //! all. Operations the kernel punts to its io-wq workers complete later: a reaper
-//! thread (`agentos-uring`) sleeps in `io_uring_enter(GETEVENTS)` and dispatches
+//! thread (`agentos-uring<N>`) sleeps in `io_uring_enter(GETEVENTS)` and dispatches
 //! whatever lands, over oneshot channels, together with the memory the entry pointed
 //! into (a read's buffer comes back filled).
+//!
+//! The reaper waits on the ring only while operations are in flight: a CQE posted
+//! while it sits in `GETEVENTS` wakes it, and waking a thread per inline completion
+//! costs more than the operation. So a caller whose drain leaves operations in flight
+//! wakes the reaper, which waits on the ring until nothing is in flight, then parks
+//! on a condition variable again.
+//!
+//! # Direct descriptors
+//!
+//! Each ring registers a sparse table of [`DIRECT_SLOTS`] fixed files. An operation
+//! that only needs to know whether a path resolves (`exists`) opens it into a slot
+//! the kernel picks ([`Ring::run_direct`]) and closes the slot with a ring `CLOSE`
+//! that goes out with the next submission: no fd-table entry, no `close(2)`.
 //!
 //! # Cancellation
 //!
@@ -21,8 +37,8 @@
 //!
 //! # Host resources
 //!
-//! One ring and one thread, released when the last [`Ring`] handle drops and the
-//! in-flight operations have completed.
+//! One ring and one reaper thread per CPU, released when the last [`Ring`] handle
+//! drops and the in-flight operations have completed.
 
 use std::{
     cell::RefCell,
@@ -33,7 +49,7 @@ use std::{
     os::fd::{FromRawFd, OwnedFd},
     pin::Pin,
     sync::{
-        Arc, Mutex,
+        Arc, Condvar, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     task::{Context, Poll},
@@ -45,8 +61,14 @@ use tokio::sync::oneshot;
 
 /// Ring size. Small: ops complete fast, and the CQ is twice as large.
 const ENTRIES: u32 = 256;
+/// Most rings, whatever the CPU count (each has a reaper thread).
+pub(crate) const MAX_RINGS: usize = 8;
 /// `user_data` of the NOP that wakes the reaper to stop.
 const WAKE: u64 = u64::MAX;
+/// `user_data` of the fire-and-forget `CLOSE` of a direct descriptor.
+const CLOSED_SLOT: u64 = u64::MAX - 1;
+/// Direct-descriptor slots per ring.
+pub(super) const DIRECT_SLOTS: u32 = 1024;
 /// `io_uring_enter` flag: wait for completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
 
@@ -64,6 +86,8 @@ pub(crate) struct Owned {
     pub statx: Option<Box<libc::statx>>,
     /// A successful result is a new fd the caller must own (closed if the caller left).
     pub returns_fd: bool,
+    /// A successful result is a direct-descriptor slot (closed if the caller left).
+    pub returns_slot: bool,
 }
 
 /// What a completion hands back.
@@ -135,23 +159,33 @@ struct Shared {
     inflight: Mutex<Inflight>,
     next: AtomicU64,
     stopping: AtomicBool,
+    /// Whether the sparse direct-descriptor table is registered.
+    direct: bool,
+    /// Whether the reaper waits on the ring (true) or parks on `reaper_wake`.
+    reaper_active: Mutex<bool>,
+    reaper_wake: Condvar,
+    /// `reaper_active`, readable without the lock (a hint; the lock decides).
+    reaper_hint: AtomicBool,
 }
 
-/// A handle to the ring; clones share it.
+/// A handle to the rings; clones share them.
 #[derive(Clone)]
 pub(crate) struct Ring {
     inner: Arc<Handle>,
 }
 
-/// The last handle's drop stops the reaper (after in-flight operations finish).
-struct Handle(Arc<Shared>);
+/// The last handle's drop stops the reapers (after in-flight operations finish).
+struct Handle(Vec<Arc<Shared>>);
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.0.stopping.store(true, Ordering::SeqCst);
-        let nop = opcode::Nop::new().build().user_data(WAKE);
-        if let Err(e) = self.0.push_and_submit(&nop) {
-            tracing::warn!("waking the io_uring reaper to stop: {e}");
+        for shared in &self.0 {
+            shared.stopping.store(true, Ordering::SeqCst);
+            shared.wake_reaper();
+            let nop = opcode::Nop::new().build().user_data(WAKE);
+            if let Err(e) = shared.push_and_submit(&nop) {
+                tracing::warn!("waking the io_uring reaper to stop: {e}");
+            }
         }
     }
 }
@@ -168,30 +202,62 @@ pub(crate) enum RingError {
 }
 
 impl Ring {
-    /// Sets up a ring and its reaper thread. ENOSYS/EPERM from `io_uring_setup` mean
-    /// the host (or a seccomp filter) has no io_uring: the caller falls back.
+    /// Sets up one ring (and its reaper thread) per CPU. ENOSYS/EPERM from
+    /// `io_uring_setup` mean the host (or a seccomp filter) has no io_uring: the
+    /// caller falls back.
     pub fn new() -> Result<Self, RingError> {
-        let ring = IoUring::builder()
-            .setup_clamp()
-            .build(ENTRIES)
-            .map_err(RingError::Setup)?;
-        check_opcodes(&ring)?;
-        let shared = Arc::new(Shared {
-            ring,
-            sq: Mutex::new(()),
-            cq: Mutex::new(()),
-            inflight: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
-        });
-        let reaper = Arc::clone(&shared);
-        thread::Builder::new()
-            .name("agentos-uring".into())
-            .spawn(move || reaper.reap_forever())
-            .map_err(RingError::Thread)?;
+        let n = thread::available_parallelism().map_or(1, |n| n.get().min(MAX_RINGS));
+        Self::with_rings(n)
+    }
+
+    /// Sets up `n` rings.
+    pub fn with_rings(n: usize) -> Result<Self, RingError> {
+        let mut rings = Vec::with_capacity(n);
+        for i in 0..n.max(1) {
+            let ring = IoUring::builder()
+                .setup_clamp()
+                .build(ENTRIES)
+                .map_err(RingError::Setup)?;
+            check_opcodes(&ring)?;
+            // Without the table (kernels before 5.19), `run_direct` is never used.
+            let direct = ring.submitter().register_files_sparse(DIRECT_SLOTS).is_ok()
+                && is_supported(&ring, opcode::Close::CODE);
+            let shared = Arc::new(Shared {
+                ring,
+                sq: Mutex::new(()),
+                cq: Mutex::new(()),
+                inflight: Mutex::new(HashMap::new()),
+                next: AtomicU64::new(0),
+                stopping: AtomicBool::new(false),
+                direct,
+                reaper_active: Mutex::new(false),
+                reaper_wake: Condvar::new(),
+                reaper_hint: AtomicBool::new(false),
+            });
+            let reaper = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("agentos-uring{i}"))
+                .spawn(move || reaper.reap_forever())
+                .map_err(RingError::Thread)?;
+            rings.push(shared);
+        }
         Ok(Self {
-            inner: Arc::new(Handle(shared)),
+            inner: Arc::new(Handle(rings)),
         })
+    }
+
+    /// How many rings there are.
+    pub fn len(&self) -> usize {
+        self.inner.0.len()
+    }
+
+    /// The ring of the CPU this thread runs on (any ring is correct; this one's
+    /// lock is the least contended).
+    fn local(&self) -> &Arc<Shared> {
+        let rings = &self.inner.0;
+        // SAFETY: sched_getcpu takes no arguments; -1 (unknown) picks ring 0.
+        let cpu = unsafe { libc::sched_getcpu() };
+        &rings[usize::try_from(cpu).unwrap_or(0) % rings.len()]
     }
 
     /// Submits `entry` (which points into `owned`) and waits for its completion.
@@ -202,9 +268,47 @@ impl Ring {
     /// fds it holds), so that moving `owned` does not move what the kernel reads or
     /// writes.
     pub async unsafe fn run(&self, entry: squeue::Entry, owned: Owned) -> io::Result<Completed> {
-        let shared = &self.inner.0;
+        // SAFETY: the caller's contract.
+        unsafe { Self::run_on(self.local(), entry, owned) }.await
+    }
+
+    /// Whether the rings have direct-descriptor tables ([`Ring::run_direct`] works).
+    pub fn has_direct(&self) -> bool {
+        self.inner.0.iter().all(|s| s.direct)
+    }
+
+    /// Submits `entry`, an open into an automatically allocated direct-descriptor
+    /// slot, waits for it and closes the slot again on the same ring (the `CLOSE`
+    /// goes out with the next submission). The result is the slot the open used.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Ring::run`]; `entry` must name `DestinationSlot::auto_target()`.
+    pub async unsafe fn run_direct(
+        &self,
+        entry: squeue::Entry,
+        mut owned: Owned,
+    ) -> io::Result<Completed> {
+        let shared = self.local();
+        owned.returns_slot = true;
+        // SAFETY: the caller's contract.
+        let done = unsafe { Self::run_on(shared, entry, owned) }.await?;
+        if let Ok(slot) = done.io() {
+            shared.close_slot(slot);
+        }
+        Ok(done)
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Ring::run`].
+    async unsafe fn run_on(
+        shared: &Arc<Shared>,
+        entry: squeue::Entry,
+        owned: Owned,
+    ) -> io::Result<Completed> {
         let (reply, rx) = oneshot::channel();
-        let id = shared.next.fetch_add(1, Ordering::Relaxed) % WAKE;
+        let id = shared.next.fetch_add(1, Ordering::Relaxed) % CLOSED_SLOT;
         shared.lock_inflight().insert(id, (owned, reply));
         let entry = entry.user_data(id);
         // Inside `batched`, only push: the scope submits everything once per pass.
@@ -257,6 +361,22 @@ impl Shared {
         }
     }
 
+    /// Queues a `CLOSE` of direct-descriptor `slot`. It costs no syscall of its own:
+    /// it goes out with the ring's next submission (inside [`batched`], the scope's
+    /// flush). Until then the slot holds an `O_PATH` file, which pins nothing a
+    /// caller could notice (unlinking and renaming work; the table has room).
+    fn close_slot(self: &Arc<Self>, slot: u32) {
+        let _ = DEFERRED.try_with(|d| {
+            let mut d = d.borrow_mut();
+            if !d.iter().any(|s| Arc::ptr_eq(s, self)) {
+                d.push(Arc::clone(self));
+            }
+        });
+        if let Err(e) = self.push(&close_entry(slot)) {
+            tracing::warn!(slot, "io_uring close of a direct descriptor: {e}");
+        }
+    }
+
     fn push_and_submit(&self, entry: &squeue::Entry) -> io::Result<()> {
         let _sq = self.sq.lock().unwrap_or_else(|p| p.into_inner());
         self.push_locked(entry)?;
@@ -264,7 +384,7 @@ impl Shared {
     }
 
     /// Submits what is queued, then dispatches what completed inline.
-    fn flush(&self) {
+    fn flush(self: &Arc<Self>) {
         let submitted = {
             let _sq = self.sq.lock().unwrap_or_else(|p| p.into_inner());
             self.submit_locked()
@@ -280,8 +400,11 @@ impl Shared {
             match self.ring.submit() {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    // CQ overflow backlog: drain, then retry.
-                    self.drain(true);
+                    // CQ overflow backlog: drain, then retry. The submission lock is
+                    // held, so orphaned slots are queued for closing right here.
+                    for slot in self.drain_locked(true) {
+                        self.push_locked(&close_entry(slot))?;
+                    }
                 }
                 other => return other.map(drop),
             }
@@ -290,40 +413,94 @@ impl Shared {
 
     /// Dispatches every completion in the queue. `wait` blocks for the lock (the
     /// reaper); callers only try, since whoever holds it dispatches theirs too.
-    fn drain(&self, wait: bool) {
+    fn drain(self: &Arc<Self>, wait: bool) {
+        let orphans = self.drain_locked(wait);
+        // Closed after the completion lock is released (pushing takes the
+        // submission lock, which is taken before it elsewhere).
+        for slot in orphans {
+            self.close_slot(slot);
+        }
+        if !wait && !self.lock_inflight().is_empty() {
+            // Something did not complete inline (or another drainer holds the lock):
+            // the reaper waits for it.
+            self.wake_reaper();
+        }
+    }
+
+    /// Makes the reaper wait on the ring.
+    fn wake_reaper(&self) {
+        if self.reaper_hint.load(Ordering::Acquire) {
+            return;
+        }
+        let mut active = self.reaper_active.lock().unwrap_or_else(|p| p.into_inner());
+        *active = true;
+        self.reaper_hint.store(true, Ordering::Release);
+        self.reaper_wake.notify_one();
+    }
+
+    /// Parks the reaper until it has something to wait for; false once it should stop.
+    fn reaper_park(&self) -> bool {
+        let mut active = self.reaper_active.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            // Decided under the lock that `wake_reaper` takes: a caller that put an
+            // operation in flight after this check also sets `active` after it.
+            if self.lock_inflight().is_empty() {
+                if self.stopping.load(Ordering::SeqCst) {
+                    return false;
+                }
+                *active = false;
+                self.reaper_hint.store(false, Ordering::Release);
+            }
+            if *active {
+                return true;
+            }
+            active = self
+                .reaper_wake
+                .wait(active)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Dispatches completions; returns the direct slots whose callers had left.
+    fn drain_locked(&self, wait: bool) -> Vec<u32> {
         let _cq = if wait {
             self.cq.lock().unwrap_or_else(|p| p.into_inner())
         } else {
             match self.cq.try_lock() {
                 Ok(g) => g,
-                Err(_) => return,
+                Err(_) => return Vec::new(),
             }
         };
         // SAFETY: draining is serialised by `cq`.
         let done: Vec<(u64, i32)> = unsafe { self.ring.completion_shared() }
             .map(|c| (c.user_data(), c.result()))
             .collect();
+        let mut orphans = Vec::new();
         if done.is_empty() {
-            return;
+            return orphans;
         }
         let mut inflight = self.lock_inflight();
         for (user_data, result) in done {
             let Some((owned, reply)) = inflight.remove(&user_data) else {
-                continue;
+                continue; // a CLOSE of a direct slot, or the stop NOP
             };
             if let Err(back) = reply.send(Completed { result, owned })
-                && back.owned.returns_fd
                 && back.result >= 0
             {
-                // SAFETY: the kernel just gave us this fd and nobody else has it.
-                drop(unsafe { OwnedFd::from_raw_fd(back.result) });
+                if back.owned.returns_fd {
+                    // SAFETY: the kernel just gave us this fd and nobody else has it.
+                    drop(unsafe { OwnedFd::from_raw_fd(back.result) });
+                } else if back.owned.returns_slot {
+                    orphans.push(back.result as u32);
+                }
             }
         }
+        orphans
     }
 
     /// The reaper thread: waits for completions the callers did not collect.
-    fn reap_forever(&self) {
-        loop {
+    fn reap_forever(self: &Arc<Self>) {
+        while self.reaper_park() {
             // SAFETY: GETEVENTS with no submission and no argument.
             let waited = unsafe {
                 self.ring
@@ -339,14 +516,23 @@ impl Shared {
                 }
             }
             self.drain(true);
-            if self.stopping.load(Ordering::SeqCst) && self.lock_inflight().is_empty() {
-                return;
-            }
         }
     }
 }
 
 /// Every opcode LocalFS uses must be supported, or LocalFS falls back as a whole.
+/// A fire-and-forget `CLOSE` of direct-descriptor `slot`.
+fn close_entry(slot: u32) -> squeue::Entry {
+    opcode::Close::new(types::Fixed(slot))
+        .build()
+        .user_data(CLOSED_SLOT)
+}
+
+fn is_supported(ring: &IoUring, code: u8) -> bool {
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).is_ok() && probe.is_supported(code)
+}
+
 fn check_opcodes(ring: &IoUring) -> Result<(), RingError> {
     let mut probe = io_uring::Probe::new();
     if ring.submitter().register_probe(&mut probe).is_err() {

@@ -92,6 +92,45 @@ impl UringIo {
         Err(io::Error::from_raw_os_error(libc::EAGAIN))
     }
 
+    /// Whether `rel` resolves beneath the root: an `O_PATH` `openat2` into a direct
+    /// descriptor the ring closes again, so no fd is made.
+    pub async fn resolves(&self, rel: &str) -> io::Result<()> {
+        if !self.ring.has_direct() {
+            return self.open(rel, OpenMode::Path).await.map(drop);
+        }
+        // Direct descriptors have no fd flags: O_CLOEXEC is refused (EINVAL).
+        let how = types::OpenHow::new()
+            .flags(libc::O_PATH as u64)
+            .resolve(libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS);
+        let mut owned = Owned {
+            paths: vec![cstr(rel)?],
+            fds: vec![Arc::clone(&self.root)],
+            how: Some(Box::new(how)),
+            ..Owned::default()
+        };
+        for _ in 0..OPENAT2_RETRIES {
+            let how_ptr: *const types::OpenHow = owned.how.as_deref().expect("set above");
+            let entry = opcode::OpenAt2::new(
+                types::Fd(self.root.as_raw_fd()),
+                owned.paths[0].as_ptr(),
+                how_ptr,
+            )
+            .file_index(Some(types::DestinationSlot::auto_target()))
+            .build();
+            // SAFETY: as for `run`; the entry asks for an automatic slot.
+            let done = unsafe { self.ring.run_direct(entry, owned) }.await?;
+            match done.io() {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => owned = done.owned,
+                // Every slot busy (many concurrent lookups): fall back to an fd.
+                Err(e) if e.raw_os_error() == Some(libc::ENFILE) => {
+                    return self.open(rel, OpenMode::Path).await.map(drop);
+                }
+                other => return other.map(drop),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EAGAIN))
+    }
+
     pub async fn open(&self, rel: &str, mode: OpenMode) -> io::Result<Arc<OwnedFd>> {
         let root = Arc::clone(&self.root);
         self.openat2(&root, rel, mode.flags(), 0o644).await
@@ -293,5 +332,95 @@ fn metadata(st: &libc::statx) -> Metadata {
         },
         inode: st.stx_ino,
         nlink: st.stx_nlink,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(dir: &Path) -> UringIo {
+        UringIo::new(Ring::with_rings(1).expect("io_uring"), dir).unwrap()
+    }
+
+    /// Opens `rel` into a direct slot with no fallback: fails if no slot is free.
+    async fn direct_open(u: &UringIo, rel: &str) -> io::Result<u32> {
+        let how = types::OpenHow::new()
+            .flags(libc::O_PATH as u64)
+            .resolve(libc::RESOLVE_BENEATH);
+        let owned = Owned {
+            paths: vec![cstr(rel)?],
+            fds: vec![Arc::clone(&u.root)],
+            how: Some(Box::new(how)),
+            ..Owned::default()
+        };
+        let entry = opcode::OpenAt2::new(
+            types::Fd(u.root.as_raw_fd()),
+            owned.paths[0].as_ptr(),
+            owned.how.as_deref().unwrap(),
+        )
+        .file_index(Some(types::DestinationSlot::auto_target()))
+        .build();
+        // SAFETY: the entry points into `owned`.
+        unsafe { u.ring.run_direct(entry, owned) }.await?.io()
+    }
+
+    #[tokio::test]
+    async fn direct_slots_are_closed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let u = io(dir.path());
+        assert!(u.ring.has_direct(), "this kernel has direct descriptors");
+        // Three times as many opens as slots: each slot must have been closed.
+        for _ in 0..3 * super::super::ring::DIRECT_SLOTS {
+            direct_open(&u, "f").await.expect("a free direct slot");
+        }
+        let e = direct_open(&u, "missing").await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(
+            direct_open(&u, "../etc").await.unwrap_err().raw_os_error(),
+            Some(libc::EXDEV),
+            "RESOLVE_BENEATH holds on the direct path"
+        );
+    }
+
+    #[tokio::test]
+    async fn more_concurrent_lookups_than_slots_fall_back_and_free_every_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let u = io(dir.path());
+        let n = 2 * super::super::ring::DIRECT_SLOTS as usize;
+        // All polled in one pass, as a parallel batch does: each holds its slot
+        // until it is polled again, so the later ones find the table full.
+        let all = super::super::batched(async {
+            let mut futs: Vec<_> = (0..n).map(|_| Some(Box::pin(u.resolves("f")))).collect();
+            let mut ok = 0;
+            std::future::poll_fn(|cx| {
+                let mut pending = false;
+                for slot in &mut futs {
+                    if let Some(f) = slot {
+                        match f.as_mut().poll(cx) {
+                            std::task::Poll::Ready(r) => {
+                                ok += usize::from(r.is_ok());
+                                *slot = None;
+                            }
+                            std::task::Poll::Pending => pending = true,
+                        }
+                    }
+                }
+                if pending {
+                    std::task::Poll::Pending
+                } else {
+                    std::task::Poll::Ready(())
+                }
+            })
+            .await;
+            ok
+        })
+        .await;
+        assert_eq!(all, n);
+        for _ in 0..super::super::ring::DIRECT_SLOTS {
+            direct_open(&u, "f").await.expect("every slot was released");
+        }
     }
 }
