@@ -88,6 +88,8 @@ pub struct Process {
     pub name: String,
     pub argv: Vec<String>,
     pub tty: bool,
+    /// Bytes its private `/tmp` may hold (0: it has none, on the portable backend).
+    pub tmp_size: u64,
     pub started: SystemTime,
     pub sandbox: &'static str,
     state: watch::Sender<ProcessState>,

@@ -20,7 +20,7 @@ use crate::{
     cgroup::{CpuMax, Limits},
     cleanup::ResourceKind,
     error::KernelError,
-    sandbox::{self, NetworkMode, SandboxSpec, StdioMode},
+    sandbox::{self, DEFAULT_TMP_SIZE, NetworkMode, SandboxSpec, StdioMode},
 };
 
 /// Longest argv / environment accepted, in entries.
@@ -44,7 +44,12 @@ pub struct ProcessRequest {
     pub limits: Limits,
     /// Rows and columns of a PTY, when one is wanted.
     pub tty: Option<(u16, u16)>,
+    /// Bytes the private `/tmp` (and `/dev/shm`) may each hold.
+    pub tmp_size: u64,
 }
+
+/// The smallest `/tmp` a sandbox may ask for.
+const MIN_TMP_SIZE: u64 = 64 << 10;
 
 fn invalid(msg: impl Into<String>) -> KernelError {
     KernelError::InvalidArgument(msg.into())
@@ -69,8 +74,8 @@ pub fn limits_from_proto(l: &pb::ResourceLimits) -> Result<Limits, KernelError> 
     })
 }
 
-/// The wire form of limits.
-pub fn limits_to_proto(l: &Limits) -> pb::ResourceLimits {
+/// The wire form of limits (`tmp_size`: 0 when the process has no private `/tmp`).
+pub fn limits_to_proto(l: &Limits, tmp_size: u64) -> pb::ResourceLimits {
     pb::ResourceLimits {
         memory_max_bytes: l.memory_max.unwrap_or(0),
         cpu_weight: l.cpu_weight.unwrap_or(0),
@@ -80,6 +85,7 @@ pub fn limits_to_proto(l: &Limits) -> pb::ResourceLimits {
             .and_then(|c| c.quota_us.checked_mul(100).map(|q| q / c.period_us.max(1)))
             .map_or(0, |p| u32::try_from(p).unwrap_or(0)),
         pids_max: l.pids_max.unwrap_or(0),
+        tmp_max_bytes: tmp_size,
     }
 }
 
@@ -140,7 +146,19 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
                     .map_err(|_| invalid(format!("unknown capability {c:?}")))
             })
             .collect::<Result<_, _>>()?;
-        let limits = limits_from_proto(&s.limits.unwrap_or_default())?;
+        let wire_limits = s.limits.unwrap_or_default();
+        let limits = limits_from_proto(&wire_limits)?;
+        let tmp_size = match wire_limits.tmp_max_bytes {
+            0 => limits
+                .memory_max
+                .map_or(DEFAULT_TMP_SIZE, |m| m.min(DEFAULT_TMP_SIZE)),
+            n if n < MIN_TMP_SIZE => {
+                return Err(invalid(format!(
+                    "tmp_max_bytes {n} is below the minimum of {MIN_TMP_SIZE}"
+                )));
+            }
+            n => n,
+        };
         // read/write grants are shorthand for the file capabilities they imply.
         let forms = s
             .capabilities
@@ -179,6 +197,7 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             policy,
             limits,
             tty,
+            tmp_size,
         })
     }
 }
@@ -227,6 +246,7 @@ impl ProcessTable {
         spec.keep_caps = req.linux_caps.clone();
         spec.network = NetworkMode::None;
         spec.stdio = stdio;
+        spec.tmp_size = req.tmp_size;
 
         // Initializing: cgroup first, then the sandboxed child inside it.
         state = state
@@ -312,6 +332,11 @@ impl ProcessTable {
             name: req.name,
             argv: req.argv,
             tty: req.tty.is_some(),
+            // The portable backend has no private /tmp to size.
+            tmp_size: match self.backend {
+                SandboxBackend::Namespaces => req.tmp_size,
+                SandboxBackend::Portable { .. } => 0,
+            },
             started: SystemTime::now(),
             sandbox: self.backend.name(),
             state: watch::channel(state).0,

@@ -92,5 +92,5 @@ pub use portable::spawn_portable;
 pub use probe::{SandboxProbe, probe};
 pub use seccomp::denied_syscalls;
 pub use spawn::{Spawned, spawn, wait_pidfd};
-pub use spec::{NetworkMode, SandboxSpec, SpecError, StdioMode};
+pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SandboxSpec, SpecError, StdioMode};
 pub use stdio::resize_pty;

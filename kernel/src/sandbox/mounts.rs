@@ -16,7 +16,9 @@
 //!   `full`, `random`, `urandom`, `tty` bound from the host; a private `devpts`
 //!   instance with `/dev/ptmx`; a `/dev/shm` tmpfs; `fd`, `stdin`, `stdout`,
 //!   `stderr` links), read-only apart from those;
-//! * a private tmpfs `/tmp` (mode 1777);
+//! * a private tmpfs `/tmp` (mode 1777); it and `/dev/shm` are capped at the
+//!   sandbox's `tmp_size` each (tmpfs would otherwise allow half the host's RAM; its
+//!   pages are also charged to the process's memory cgroup);
 //! * each grant bound at its canonical host path, read-only or read-write
 //!   (`nosuid,nodev`), parents before children, on top of an empty skeleton of
 //!   directories in the root tmpfs;
@@ -116,7 +118,7 @@ pub(crate) enum Op {
     Tmpfs {
         dst: CString,
         flags: libc::c_ulong,
-        data: &'static CStr,
+        data: std::borrow::Cow<'static, CStr>,
     },
     /// `mkdir`, tolerating an existing directory.
     Mkdir {
@@ -227,13 +229,13 @@ impl MountPlan {
 
     /// Plans the view for `grants` against the host as it is now (`root` is `/`
     /// except in tests).
-    pub(crate) fn new(grants: &[Grant], root: &Path) -> Self {
+    pub(crate) fn new(grants: &[Grant], root: &Path, tmp_size: u64) -> Self {
         let host = |p: &str| root.join(p.trim_start_matches('/'));
         let mut plan = Self::default();
         plan.ops.push(Op::Tmpfs {
             dst: staged_str(""),
             flags: libc::MS_NOSUID | libc::MS_NODEV,
-            data: c"mode=0755",
+            data: c"mode=0755".into(),
         });
         let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
         for dir in SYSTEM_DIRS {
@@ -253,7 +255,7 @@ impl MountPlan {
             }
         }
         plan.cover_secrets(&host);
-        plan.proc_and_dev();
+        plan.proc_and_dev(tmp_size);
         plan.ops.push(Op::Mkdir {
             path: staged_str(TMP_DIR),
             mode: 0o755,
@@ -261,7 +263,7 @@ impl MountPlan {
         plan.ops.push(Op::Tmpfs {
             dst: staged_str(TMP_DIR),
             flags: libc::MS_NOSUID | libc::MS_NODEV,
-            data: c"mode=1777",
+            data: sized_tmpfs(tmp_size).into(),
         });
         for g in grants {
             let attrs =
@@ -336,7 +338,7 @@ impl MountPlan {
         }
     }
 
-    fn proc_and_dev(&mut self) {
+    fn proc_and_dev(&mut self, tmp_size: u64) {
         self.ops.push(Op::Mkdir {
             path: staged_str("/proc"),
             mode: 0o555,
@@ -351,7 +353,7 @@ impl MountPlan {
         self.ops.push(Op::Tmpfs {
             dst: staged_str("/dev"),
             flags: libc::MS_NOSUID | libc::MS_NOEXEC,
-            data: c"mode=0755",
+            data: c"mode=0755".into(),
         });
         for node in DEV_NODES {
             let path = PathBuf::from("/dev").join(node);
@@ -392,7 +394,7 @@ impl MountPlan {
         self.ops.push(Op::Tmpfs {
             dst: staged_str("/dev/shm"),
             flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            data: c"mode=1777",
+            data: sized_tmpfs(tmp_size).into(),
         });
         self.ops.push(Op::SetAttr {
             path: staged_str("/dev"),
@@ -472,6 +474,11 @@ fn mount_setattr(dfd: RawFd, path: &CStr, flags: u32, attrs: u64) -> Result<(), 
     .map(drop)
 }
 
+/// tmpfs options for a world-writable scratch directory of at most `bytes`.
+fn sized_tmpfs(bytes: u64) -> CString {
+    CString::new(format!("mode=1777,size={bytes}")).expect("digits have no NUL")
+}
+
 fn mount(
     src: &CStr,
     dst: &CStr,
@@ -530,7 +537,7 @@ pub(crate) fn build(plan: &MountPlan, fds: &mut [RawFd]) -> Result<(), (u32, i32
 
 fn run_op(op: &Op, fds: &mut [RawFd]) -> Result<(), i32> {
     match op {
-        Op::Tmpfs { dst, flags, data } => mount(c"tmpfs", dst, c"tmpfs", *flags, data),
+        Op::Tmpfs { dst, flags, data } => mount(c"tmpfs", dst, c"tmpfs", *flags, data.as_ref()),
         Op::Mkdir { path, mode } => {
             // SAFETY: valid path.
             match sys::check(unsafe { libc::mkdir(path.as_ptr(), *mode) }) {
@@ -651,7 +658,7 @@ mod tests {
     #[test]
     fn system_dirs_bind_or_mirror_symlinks_and_secrets_are_covered() {
         let host = fake_host();
-        let plan = MountPlan::new(&[], host.path());
+        let plan = MountPlan::new(&[], host.path(), 1 << 20);
         let d = descriptions(&plan);
         assert_eq!(d[0], "tmpfs on /");
         assert!(
@@ -699,7 +706,7 @@ mod tests {
                 is_dir: false,
             },
         ];
-        let plan = MountPlan::new(&grants, host.path());
+        let plan = MountPlan::new(&grants, host.path(), 1 << 20);
         let d = descriptions(&plan);
         let tail: Vec<&str> = d
             .iter()

@@ -180,7 +180,7 @@ pub fn spawn(
     // 1. Everything the child needs, allocated now.
     let checked = spec::check(spec)?;
     let filters = seccomp::filters().map_err(SpawnError::Seccomp)?;
-    let mounts = MountPlan::new(&checked.grants, Path::new("/"));
+    let mounts = MountPlan::new(&checked.grants, Path::new("/"), spec.tmp_size);
     let landlock = landlock::abi()
         .ok()
         .map(|abi| LandlockPlan::new(abi, &mounts.system_dirs, &checked.grants));

@@ -75,7 +75,12 @@ pub struct SandboxSpec<'fd> {
     pub host_gid: u32,
     /// A cgroup v2 directory to start the sandbox in (`CLONE_INTO_CGROUP`).
     pub cgroup_v2: Option<BorrowedFd<'fd>>,
+    /// Bytes each of the private `/tmp` and `/dev/shm` may hold.
+    pub tmp_size: u64,
 }
+
+/// The default cap of the sandbox's `/tmp` (and `/dev/shm`).
+pub const DEFAULT_TMP_SIZE: u64 = 256 << 20;
 
 impl<'fd> SandboxSpec<'fd> {
     /// A spec with the defaults: no grants, no capabilities, no network, pipes,
@@ -100,6 +105,7 @@ impl<'fd> SandboxSpec<'fd> {
             host_uid,
             host_gid,
             cgroup_v2: None,
+            tmp_size: DEFAULT_TMP_SIZE,
         }
     }
 }

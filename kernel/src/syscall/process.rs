@@ -110,7 +110,7 @@ pub fn info(p: &Process) -> pb::ProcessInfo {
         exit: p.exit().as_ref().map(exit_to_proto),
         sandbox: p.sandbox.to_owned(),
         cgroup: p.cgroup_name().to_owned(),
-        limits: Some(limits_to_proto(&p.limits())),
+        limits: Some(limits_to_proto(&p.limits(), p.tmp_size)),
         tty: p.tty,
         error: String::new(),
     }

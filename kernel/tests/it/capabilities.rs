@@ -26,7 +26,14 @@ async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
     if !require_root("calls_on_a_process_socket_are_checked_against_its_capabilities") {
         return;
     }
-    let d = Daemon::start(&[]);
+    // The checks are the same on both backends: on the portable one they are all
+    // the isolation there is.
+    for args in [&[][..], &["--sandbox", "portable"][..]] {
+        checked_against_capabilities(&Daemon::start(args)).await;
+    }
+}
+
+async fn checked_against_capabilities(d: &Daemon) {
     let mut user = d.client().await;
     call(
         &mut user,
@@ -52,7 +59,7 @@ async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
         .await
         .unwrap()
         .into_inner();
-    let socket = process_socket(&d);
+    let socket = process_socket(d);
     let mut me = agentos_client::Client::connect_uds(&socket).await.unwrap();
 
     // Granted.

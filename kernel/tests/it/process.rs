@@ -171,6 +171,53 @@ async fn a_memory_limit_really_oom_kills_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_tmp_is_capped_at_its_size() {
+    if !require_root("the_private_tmp_is_capped_at_its_size") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let fill = |mib: u64, tmp: u64| {
+        let mut s = spec(&[
+            "/bin/sh",
+            "-c",
+            &format!("/bin/dd if=/dev/zero of=/tmp/fill bs=1M count={mib} 2>&1; echo rc=$?"),
+        ]);
+        s.limits = Some(pb::ResourceLimits {
+            tmp_max_bytes: tmp,
+            ..Default::default()
+        });
+        s
+    };
+    // 20 MiB into an 8 MiB /tmp: the write stops at the cap.
+    let p = spawn(&mut c, fill(20, 8 << 20)).await;
+    assert_eq!(p.limits.as_ref().unwrap().tmp_max_bytes, 8 << 20);
+    let (out, _, _) = collect(&mut c, p.pid).await;
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(!out.contains("rc=0"), "{out}");
+    // Control: the same write into a 32 MiB /tmp succeeds.
+    let p = spawn(&mut c, fill(20, 32 << 20)).await;
+    let (out, _, _) = collect(&mut c, p.pid).await;
+    assert!(out.contains("rc=0"), "{out}");
+    // Without a size the default applies, lowered to the memory limit.
+    let mut s = spec(&["/bin/true"]);
+    s.limits = Some(pb::ResourceLimits {
+        memory_max_bytes: 32 << 20,
+        ..Default::default()
+    });
+    let p = spawn(&mut c, s).await;
+    assert_eq!(p.limits.as_ref().unwrap().tmp_max_bytes, 32 << 20);
+    collect(&mut c, p.pid).await;
+    let st = c
+        .create_process(pb::SpawnProcess {
+            spec: Some(fill(1, 100)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pids_max_stops_a_fork_loop() {
     if !require_root("pids_max_stops_a_fork_loop") {
         return;
@@ -198,7 +245,13 @@ async fn signals_reach_the_process_and_trees_die_together() {
     if !require_root("signals_reach_the_process_and_trees_die_together") {
         return;
     }
-    let d = Daemon::start(&[]);
+    for args in modes() {
+        signals_reach_the_process_and_trees_die_together_in(args).await;
+    }
+}
+
+async fn signals_reach_the_process_and_trees_die_together_in(args: &[&str]) {
+    let d = Daemon::start(args);
     let mut c = d.client().await;
     let p = spawn(&mut c, spec(&["/bin/sleep", "100"])).await;
     call(
@@ -264,7 +317,13 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind() {
     if !require_root("two_hundred_spawn_kill_cycles_leave_nothing_behind") {
         return;
     }
-    let d = Daemon::start(&[]);
+    for args in modes() {
+        two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args).await;
+    }
+}
+
+async fn two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args: &[&str]) {
+    let d = Daemon::start(args);
     let mut c = d.client().await;
     let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
     let kernel_cg = report.subsystems["cgroups"].details["kernel_cgroup"].clone();
@@ -310,7 +369,13 @@ async fn managed_processes_die_with_a_sigkilled_kernel() {
     if !require_root("managed_processes_die_with_a_sigkilled_kernel") {
         return;
     }
-    let mut d = Daemon::start(&[]);
+    for args in modes() {
+        managed_processes_die_with_a_sigkilled_kernel_in(args).await;
+    }
+}
+
+async fn managed_processes_die_with_a_sigkilled_kernel_in(args: &[&str]) {
+    let mut d = Daemon::start(args);
     let mut c = d.client().await;
     let p = spawn(&mut c, spec(&["/bin/sleep", "300"])).await;
     let kernel_cg = {
@@ -352,7 +417,13 @@ async fn signals_block_hold_release_and_wait() {
     if !require_root("signals_block_hold_release_and_wait") {
         return;
     }
-    let d = Daemon::start(&[]);
+    for args in modes() {
+        signals_block_hold_release_and_wait_in(args).await;
+    }
+}
+
+async fn signals_block_hold_release_and_wait_in(args: &[&str]) {
+    let d = Daemon::start(args);
     let mut c = d.client().await;
     let script = "trap 'echo got-usr1' USR1; echo ready; while :; do /bin/sleep 0.05; done";
     let p = spawn(&mut c, spec(&["/bin/sh", "-c", script])).await;

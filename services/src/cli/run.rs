@@ -33,6 +33,9 @@ pub struct Options {
     /// Memory limit, e.g. 64M, 1G (bytes without a suffix).
     #[arg(long, value_parser = parse_size)]
     memory: Option<u64>,
+    /// Size of the private /tmp (and /dev/shm), e.g. 16M (default 256M, or --memory when lower).
+    #[arg(long, value_parser = parse_size)]
+    tmp_size: Option<u64>,
     /// Most processes (and threads) the program may have.
     #[arg(long)]
     pids: Option<u64>,
@@ -164,6 +167,7 @@ fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
             cpu_weight: opts.cpu_weight.unwrap_or(0),
             cpu_max_percent: opts.cpu_max.unwrap_or(0),
             pids_max: opts.pids.unwrap_or(0),
+            tmp_max_bytes: opts.tmp_size.unwrap_or(0),
         }),
         tty: opts.tty,
         rows: u32::from(rows),
