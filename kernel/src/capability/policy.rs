@@ -100,6 +100,17 @@ impl Policy {
             .map(Self::new)
     }
 
+    /// This policy without the `revoked` grants, each of which it must hold exactly
+    /// (`Err` names the first one it does not).
+    pub fn without(&self, revoked: &[Capability]) -> Result<Self, Capability> {
+        if let Some(missing) = revoked.iter().find(|r| !self.grants.contains(r)) {
+            return Err(missing.clone());
+        }
+        Ok(Self::new(
+            self.grants.iter().filter(|g| !revoked.contains(g)).cloned(),
+        ))
+    }
+
     /// The grants, in manifest order.
     pub fn grants(&self) -> &[Capability] {
         &self.grants

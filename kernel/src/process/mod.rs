@@ -23,7 +23,7 @@ pub mod state;
 
 use std::{
     collections::BTreeMap,
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     sync::{
         Arc, Mutex,
         atomic::{AtomicI32, AtomicU64, Ordering},
@@ -95,7 +95,10 @@ pub struct Process {
     state: watch::Sender<ProcessState>,
     exit: Mutex<Option<ExitInfo>>,
     limits: Mutex<Limits>,
-    policy: crate::capability::Policy,
+    /// Replaced (never widened) when grants are revoked; the lock serialises revokes.
+    policy: Mutex<Arc<crate::capability::Policy>>,
+    /// Whether it runs in a namespace sandbox (whose view follows its policy).
+    isolated: bool,
     priority: AtomicI32,
     cgroup: Mutex<Option<ProcessCgroup>>,
     cgroup_name: String,
@@ -136,8 +139,43 @@ impl Process {
     }
 
     /// The process's capabilities.
-    pub fn policy(&self) -> &crate::capability::Policy {
-        &self.policy
+    pub fn policy(&self) -> Arc<crate::capability::Policy> {
+        Arc::clone(&self.policy.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Takes the `revoked` grants away: the sandbox's view first (so that a failure
+    /// changes nothing), then the policy every check reads. The caller invalidates
+    /// the permission cache. Blocks briefly (a helper process enters the sandbox).
+    pub fn revoke(&self, revoked: &[crate::capability::Capability]) -> Result<(), KernelError> {
+        let mut policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
+        let narrowed = policy.without(revoked).map_err(|c| {
+            KernelError::InvalidArgument(format!(
+                "process {} does not hold the capability {c}",
+                self.pid
+            ))
+        })?;
+        if self.isolated {
+            let (old, new) = (policy.sandbox_grants(), narrowed.sandbox_grants());
+            let narrow_err = |e: crate::sandbox::NarrowError| {
+                if e.is_invalid_input() {
+                    KernelError::FailedPrecondition(e.to_string())
+                } else {
+                    KernelError::Internal(e.to_string())
+                }
+            };
+            let changes =
+                crate::sandbox::view_changes((&old.read, &old.write), (&new.read, &new.write))
+                    .map_err(narrow_err)?;
+            if !changes.is_empty() {
+                let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let pidfd = pidfd.ok_or_else(|| {
+                    KernelError::FailedPrecondition(format!("process {} has exited", self.pid))
+                })?;
+                crate::sandbox::narrow_view(pidfd.as_fd(), &changes).map_err(narrow_err)?;
+            }
+        }
+        *policy = Arc::new(narrowed);
+        Ok(())
     }
 
     pub fn priority(&self) -> i32 {

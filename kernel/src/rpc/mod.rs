@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     capability::Access,
+    error::KernelError,
     identity::caller_of,
     syscall::{Kernel, Progress, batch},
 };
@@ -173,8 +174,30 @@ impl KernelService for KernelRpc {
         )?;
         let r = req.into_inner();
         let p = self.kernel.processes.get(r.pid)?;
-        let limits = crate::process::spawn::limits_from_proto(&r.limits.unwrap_or_default())?;
-        p.update_limits(limits)?;
+        let revoke = r
+            .revoke
+            .iter()
+            .map(|c| {
+                c.parse::<crate::capability::Capability>()
+                    .map_err(|e| KernelError::InvalidArgument(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Everything is checked before anything changes.
+        let limits = r
+            .limits
+            .as_ref()
+            .map(crate::process::spawn::limits_from_proto)
+            .transpose()?;
+        if !revoke.is_empty() {
+            let target = Arc::clone(&p);
+            tokio::task::spawn_blocking(move || target.revoke(&revoke))
+                .await
+                .map_err(|e| KernelError::Internal(format!("revoking grants: {e}")))??;
+            self.kernel.permissions.invalidate_process(p.pid);
+        }
+        if let Some(l) = limits {
+            p.update_limits(l)?;
+        }
         Ok(Response::new(crate::syscall::process::info(&p)))
     }
 

@@ -88,7 +88,7 @@ const MASK_FILE: &str = "/.agentos-mask-file";
 const MASK_DIR: &str = "/.agentos-mask-dir";
 
 // From <linux/mount.h>.
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(super) const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
@@ -453,7 +453,7 @@ impl MountPlan {
 
 // ---- child side: async-signal-safe, no allocation ----
 
-fn mount_setattr(dfd: RawFd, path: &CStr, flags: u32, attrs: u64) -> Result<(), i32> {
+pub(super) fn mount_setattr(dfd: RawFd, path: &CStr, flags: u32, attrs: u64) -> Result<(), i32> {
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,

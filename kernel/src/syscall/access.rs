@@ -118,7 +118,7 @@ impl Kernel {
         let process = self.processes.get(pid)?;
         for a in accesses {
             if let crate::capability::Decision::Deny { reason } =
-                self.permissions.check(pid, process.policy(), a)
+                self.permissions.check(pid, &process.policy(), a)
             {
                 return Err(KernelError::PermissionDenied(reason));
             }

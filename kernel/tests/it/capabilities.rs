@@ -158,3 +158,127 @@ async fn bad_capabilities_are_refused_at_spawn() {
         assert_eq!(st.code(), Code::InvalidArgument, "{bad}: {st:?}");
     }
 }
+
+/// Reads the process's output until `line` appears (or panics after 10 s).
+async fn wait_for_line(out: &mut tonic::Streaming<pb::ProcessOutput>, line: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    while let Ok(Ok(Some(msg))) = tokio::time::timeout_at(deadline, out.message()).await {
+        if let Some(pb::process_output::Msg::Output(ch)) = msg.msg {
+            seen.push_str(&String::from_utf8_lossy(&ch.data));
+            // Only lines printed after the last change count.
+            if seen.lines().rev().take(2).any(|l| l == line) {
+                return;
+            }
+        }
+    }
+    panic!("never saw {line:?}; output so far: {seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_grants_are_refused_and_their_walls_come_down() {
+    if !require_root("revoked_grants_are_refused_and_their_walls_come_down") {
+        return;
+    }
+    for (args, isolated) in [(&[][..], true), (&["--sandbox", "portable"][..], false)] {
+        revoke_in(args, isolated).await;
+    }
+}
+
+async fn revoke_in(args: &[&str], isolated: bool) {
+    // A host directory the program sees directly and the kernel mounts at /shared
+    // (the data directory itself is 0700: the sandbox's uid could not traverse it).
+    let shared = tempfile::Builder::new()
+        .prefix("agentos-test-")
+        .tempdir()
+        .unwrap();
+    let mount = format!("/shared={}", shared.path().display());
+    let d = &Daemon::start(&[args, &["--mount", &mount]].concat());
+    let mut user = d.client().await;
+    let (ro, rw) = (shared.path().join("ro"), shared.path().join("rw"));
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::write(ro.join("note"), b"hi").unwrap();
+    // The sandbox runs as an unprivileged uid: the directory's bits must let it write.
+    std::fs::set_permissions(&rw, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // Every 50 ms the program says whether it can read ro/note and write into rw.
+    let script = format!(
+        "while :; do \
+           if cat {ro}/note >/dev/null 2>&1; then r=R; else r=-; fi; \
+           if echo x > {rw}/probe 2>/dev/null; then w=W; else w=-; fi; \
+           echo $r$w; /bin/sleep 0.05; done",
+        ro = ro.display(),
+        rw = rw.display()
+    );
+    let spec = pb::ProcessSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        read_paths: vec![ro.display().to_string()],
+        write_paths: vec![rw.display().to_string()],
+        capabilities: vec!["time".into()],
+        ..Default::default()
+    };
+    let p = user
+        .create_process(pb::SpawnProcess { spec: Some(spec) })
+        .await
+        .unwrap()
+        .into_inner();
+    let attach = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(pb::process_input::Msg::Attach(p.pid)),
+    }]);
+    let mut out = user.process_io(attach).await.unwrap().into_inner();
+    wait_for_line(&mut out, "RW").await;
+    let mut me = agentos_client::Client::connect_uds(&process_socket(d))
+        .await
+        .unwrap();
+    let note = "/shared/ro/note";
+    assert!(me.read(note).await.is_ok());
+    assert!(me.call(Call::Time(pb::GetTime {})).await.is_ok());
+
+    let revoke = |caps: &[String]| pb::UpdateSandboxRequest {
+        pid: p.pid,
+        revoke: caps.to_vec(),
+        ..Default::default()
+    };
+    // Not held: refused, nothing changes.
+    let st = user
+        .update_sandbox(revoke(&["sysinfo".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+    assert!(me.call(Call::Time(pb::GetTime {})).await.is_ok());
+
+    // A kernel-only capability: refused at once (the cache was invalidated).
+    user.update_sandbox(revoke(&["time".into()])).await.unwrap();
+    let e = me.call(Call::Time(pb::GetTime {})).await.unwrap_err();
+    assert_eq!(e.code(), pb::ErrorCode::PermissionDenied, "{e}");
+
+    // rw loses its write grants: writes stop, inside the sandbox too.
+    let rw_s = rw.display().to_string();
+    let write_caps: Vec<String> = ["write", "create", "delete"]
+        .iter()
+        .map(|k| format!("{k}:{rw_s}"))
+        .collect();
+    user.update_sandbox(revoke(&write_caps)).await.unwrap();
+    assert_eq!(
+        me.write("/shared/rw/x", b"x").await.unwrap_err().code(),
+        pb::ErrorCode::PermissionDenied
+    );
+    if isolated {
+        // rw is still readable, so it stays mounted, read-only now.
+        wait_for_line(&mut out, "R-").await;
+    }
+    // ro loses its read grants: the path leaves the view.
+    let ro_s = ro.display().to_string();
+    user.update_sandbox(revoke(&[format!("read:{ro_s}"), format!("list:{ro_s}")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        me.read(note).await.unwrap_err().code(),
+        pb::ErrorCode::PermissionDenied
+    );
+    if isolated {
+        // The walls follow: the program can neither read ro/note nor write into rw.
+        wait_for_line(&mut out, "--").await;
+    }
+    kill_tree(&mut user, p.pid).await;
+}

@@ -698,6 +698,7 @@ async fn update_sandbox_stats_and_trigger_gc_act_on_the_cgroup() {
                 pids_max: 16,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -711,6 +712,7 @@ async fn update_sandbox_stats_and_trigger_gc_act_on_the_cgroup() {
                 cpu_weight: 20_000,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
