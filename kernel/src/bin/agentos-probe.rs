@@ -436,7 +436,19 @@ fn run(args: &[String]) -> String {
                     .open("/dev/tty"),
                 |_| String::new(),
             );
-            format!("INFO tty={is} rows={r} cols={c} devtty={}", dev.trim())
+            // SAFETY: ttyname returns a static buffer or NULL; copied at once.
+            let name = unsafe {
+                let p = libc::ttyname(0);
+                if p.is_null() {
+                    format!("none({})", std::io::Error::last_os_error())
+                } else {
+                    std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+                }
+            };
+            format!(
+                "INFO tty={is} rows={r} cols={c} devtty={} name={name}",
+                dev.trim()
+            )
         }
         "winch" => {
             // SAFETY: sigset_t is plain data; block SIGWINCH and wait for it.

@@ -12,6 +12,10 @@
 //! | report | init or program → parent | a [`Report`]: step, index, errno | success: the program's `execve` closed the last write end |
 //! | status | init → parent | the program's raw wait status (4 bytes) | init died before the program did (it was killed) |
 //!
+//! In PTY mode a fourth channel, the console, is a `SOCK_SEQPACKET` socket pair:
+//! init opens the terminal inside the sandbox's own devpts and sends its master
+//! over it (one message, the fd as `SCM_RIGHTS`), as runc's console socket does.
+//!
 //! The parent closes its copies of the child's ends right after the clone, so EOF on
 //! the report pipe arrives exactly when init has forked the program (init closes its
 //! copy then) and the program's `execve` succeeded (close-on-exec). The status pipe's
@@ -78,6 +82,93 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: pipe2 succeeded, so both are fresh descriptors we own.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+/// A `SOCK_SEQPACKET` socket pair for the console, both ends close-on-exec and ≥ 3.
+pub(crate) fn console_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    sys::cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: socketpair succeeded, so both are fresh descriptors we own.
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above_stdio(a)?, above_stdio(b)?))
+}
+
+/// Room for one `SCM_RIGHTS` control message carrying one fd, suitably aligned.
+#[repr(C, align(8))]
+struct FdCmsg([u8; 32]);
+
+/// Child side: sends `fd` over the console socket (async-signal-safe, no allocation).
+pub(crate) fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), i32> {
+    let mut byte = [b'm'];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut cbuf = FdCmsg([0; 32]);
+    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg,
+    // and the control buffer has room for CMSG_SPACE(sizeof(int)) bytes.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+        sys::check(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL)).map(drop)
+    }
+}
+
+/// Parent side: takes the fd a child sent with [`send_fd`], without blocking
+/// (the child sent it before its `execve`, which the parent has already seen).
+pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    let mut byte = [0u8];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut cbuf = FdCmsg([0; 32]);
+    // SAFETY: as in `send_fd`; the kernel writes at most msg_controllen bytes.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = cbuf.0.len();
+        let n = libc::recvmsg(
+            sock.as_raw_fd(),
+            &mut msg,
+            libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+        );
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if n == 0
+            || cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_SOCKET
+            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+        {
+            return Ok(None);
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+        Ok(Some(above_stdio(OwnedFd::from_raw_fd(fd))?))
+    }
 }
 
 /// Moves `fd` to a number ≥ 3 if it is one of 0, 1, 2 (when the daemon runs with

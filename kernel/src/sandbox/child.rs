@@ -10,6 +10,7 @@
 //! | 4 | drop groups, switch to the mapped uid/gid | mapped ids, caps kept in the namespace | everything created from here belongs to the sandbox's uid |
 //! | 4b | `PR_SET_PDEATHSIG(SIGKILL)` | | after the id change, which clears it; the sandbox dies with the spawner thread |
 //! | 5 | build the new root, `pivot_root`, detach the host's tree | | [`super::mounts`] |
+//! | 5b | (PTY mode) open a terminal on the view's own `/dev/ptmx`, send the master to the parent | | the program's terminal is then one of its own devpts ([`super::stdio`]) |
 //! | 6 | `chdir`, `sethostname`, `lo` up | | |
 //! | 7 | landlock | | needs `CAP_SYS_ADMIN` or no_new_privs; we still have the former |
 //! | 8 | capabilities down to the kept set | | [`super::caps`] |
@@ -48,6 +49,9 @@ pub(crate) struct ChildPlan {
     pub status_wr: RawFd,
     pub stdio: [RawFd; 3],
     pub pty: bool,
+    /// PTY mode: the console socket (-1 otherwise) and the terminal's size.
+    pub console: RawFd,
+    pub pty_size: (u16, u16),
     /// Fds the child keeps through step 0, sorted ascending.
     pub keep_fds: Vec<RawFd>,
     pub uid: u32,
@@ -170,6 +174,14 @@ pub(crate) fn run(plan: &mut ChildPlan) -> ! {
     }
     if let Err(e) = mounts::pivot() {
         fail(plan, ChildStep::PivotRoot, 0, e);
+    }
+
+    // 5b. The terminal, made in the view's own devpts.
+    if plan.console >= 0 {
+        match stdio::open_console(c"/dev/ptmx", plan.console, plan.pty_size) {
+            Ok(slave) => plan.stdio = [slave; 3],
+            Err((i, e)) => fail(plan, ChildStep::Console, i, e),
+        }
     }
 
     // 6. Working directory, host name, loopback.

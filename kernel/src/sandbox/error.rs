@@ -37,6 +37,8 @@ pub enum ChildStep {
     NoNewPrivs,
     /// Installing a seccomp filter.
     Seccomp,
+    /// Opening the terminal inside the sandbox and sending its master out.
+    Console,
     /// Forking the program from the sandbox's init.
     Fork,
     /// `setsid`, controlling terminal, `dup2` of stdio.
@@ -62,6 +64,7 @@ impl ChildStep {
             Capabilities,
             NoNewPrivs,
             Seccomp,
+            Console,
             Fork,
             Stdio,
             Exec,
@@ -87,6 +90,7 @@ impl fmt::Display for ChildStep {
             Self::Capabilities => "dropping capabilities",
             Self::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Self::Seccomp => "seccomp",
+            Self::Console => "opening the sandbox's terminal",
             Self::Fork => "fork of the program",
             Self::Stdio => "stdio and terminal setup",
             Self::Exec => "execve",

@@ -187,14 +187,15 @@ pub fn spawn(
     let (sync_rd, sync_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let (report_rd, report_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let (status_rd, status_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
-    let stdio = Stdio::new(spec.stdio).map_err(SpawnError::sys("stdio"))?;
+    let stdio = Stdio::console(spec.stdio).map_err(SpawnError::sys("stdio"))?;
     let mut keep_fds: Vec<RawFd> = [
         sync_rd.as_raw_fd(),
         report_wr.as_raw_fd(),
         status_wr.as_raw_fd(),
     ]
     .into_iter()
-    .chain(stdio.targets)
+    .chain(stdio.targets.into_iter().filter(|fd| *fd >= 0))
+    .chain(stdio.console.as_ref().map(|(_, child)| *child))
     .collect();
     keep_fds.sort_unstable();
     keep_fds.dedup();
@@ -206,6 +207,8 @@ pub fn spawn(
         status_wr: status_wr.as_raw_fd(),
         stdio: stdio.targets,
         pty: stdio.pty,
+        console: stdio.console.as_ref().map_or(-1, |(_, child)| *child),
+        pty_size: stdio.size,
         keep_fds,
         uid: spec.host_uid,
         gid: spec.host_gid,
@@ -292,13 +295,27 @@ pub fn spawn(
             }));
         }
     }
+    // 5. In PTY mode, the terminal's master, sent by init before the program ran.
+    let pty = match &stdio.console {
+        None => stdio.parent.pty,
+        Some((console, _)) => match channel::recv_fd(console.as_fd()) {
+            Ok(Some(master)) => Some(master),
+            Ok(None) => return Err(reaper.fail(SpawnError::Protocol { pid })),
+            Err(source) => {
+                return Err(reaper.fail(SpawnError::Sys {
+                    call: "recvmsg",
+                    source,
+                }));
+            }
+        },
+    };
     Ok(Spawned {
         pid,
         pidfd: reaper.defuse(),
         stdin: stdio.parent.stdin,
         stdout: stdio.parent.stdout,
         stderr: stdio.parent.stderr,
-        pty: stdio.parent.pty,
+        pty,
         status: Some(status_rd),
         dropped_env: checked.dropped_env,
         clone3,
@@ -342,6 +359,7 @@ fn describe(plan: &ChildPlan, pid: i32, r: channel::Report) -> SpawnError {
         ChildStep::Capabilities => CapsPlan::describe(r.index).to_string(),
         ChildStep::Seccomp => format!("filter {}", r.index),
         ChildStep::Stdio => super::stdio::describe(r.index).to_string(),
+        ChildStep::Console => super::stdio::describe_console(r.index).to_string(),
         ChildStep::Exec => plan.program.to_string_lossy().into_owned(),
         _ => String::new(),
     };
