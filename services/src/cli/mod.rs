@@ -2,6 +2,7 @@
 
 mod call;
 mod doctor;
+mod revoke;
 pub mod run;
 mod up;
 
@@ -34,6 +35,8 @@ enum Command {
     Run(run::Options),
     /// Run one syscall on the kernel: SYSCALL as named in syscall.proto, ARGS and result as JSON.
     Call(call::Options),
+    /// Take capabilities away from a running process (its checks and its view narrow at once).
+    Revoke(revoke::Options),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -44,5 +47,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(opts) => doctor::run(&data_dir, opts).await.map(|()| 0),
         Command::Run(opts) => run::run(&data_dir, opts).await,
         Command::Call(opts) => call::run(&data_dir, opts).await,
+        Command::Revoke(opts) => revoke::run(&data_dir, opts).await,
     }
 }
