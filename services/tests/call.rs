@@ -76,10 +76,7 @@ fn an_unknown_syscall_or_bad_json_exits_2() {
 
 #[test]
 fn without_a_kernel_it_exits_2() {
-    let dir = tempfile::Builder::new()
-        .prefix("agentos-test-")
-        .tempdir()
-        .unwrap();
+    let dir = common::scratch_dir();
     let socket = dir.path().join("kernel.sock");
     let out = Command::new(bin("agentos"))
         .args(["call", "time", "--socket"])

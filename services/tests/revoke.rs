@@ -43,10 +43,7 @@ fn revokes_a_held_capability_and_refuses_one_not_held() {
 
 #[test]
 fn without_a_kernel_it_exits_2() {
-    let dir = tempfile::Builder::new()
-        .prefix("agentos-test-")
-        .tempdir()
-        .unwrap();
+    let dir = common::scratch_dir();
     let out = std::process::Command::new(common::bin("agentos"))
         .args(["revoke", "--data-dir"])
         .arg(dir.path())

@@ -192,10 +192,7 @@ fn ctrl_c_is_forwarded() {
 
 #[test]
 fn without_a_kernel_it_says_how_to_start_one_and_exits_2() {
-    let dir = tempfile::Builder::new()
-        .prefix("agentos-test-run-")
-        .tempdir()
-        .unwrap();
+    let dir = common::scratch_dir();
     let out = Command::new(bin("agentos"))
         .arg("run")
         .arg("--data-dir")

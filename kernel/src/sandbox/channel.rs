@@ -105,6 +105,18 @@ pub(crate) fn console_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 #[repr(C, align(8))]
 struct FdCmsg([u8; 32]);
 
+/// A one-byte message with room for one fd, pointing into `iov` and `cbuf` (which
+/// must outlive its use). `control` is how much of `cbuf` the message uses.
+fn fd_msg(iov: &mut libc::iovec, cbuf: &mut FdCmsg, control: usize) -> libc::msghdr {
+    // SAFETY: msghdr is plain data, valid when zeroed.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    msg.msg_controllen = control.min(cbuf.0.len());
+    msg
+}
+
 /// Child side: sends `fd` over the console socket (async-signal-safe, no allocation).
 pub(crate) fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), i32> {
     let mut byte = [b'm'];
@@ -113,14 +125,12 @@ pub(crate) fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), i32> {
         iov_len: 1,
     };
     let mut cbuf = FdCmsg([0; 32]);
-    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg,
-    // and the control buffer has room for CMSG_SPACE(sizeof(int)) bytes.
+    // SAFETY: CMSG_SPACE is arithmetic.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let msg = fd_msg(&mut iov, &mut cbuf, space);
+    // SAFETY: the message points into `iov` and `cbuf`, alive until sendmsg returns;
+    // the control buffer has room for one header and one int.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.0.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
@@ -139,13 +149,9 @@ pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
         iov_len: 1,
     };
     let mut cbuf = FdCmsg([0; 32]);
+    let mut msg = fd_msg(&mut iov, &mut cbuf, usize::MAX);
     // SAFETY: as in `send_fd`; the kernel writes at most msg_controllen bytes.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.0.as_mut_ptr().cast();
-        msg.msg_controllen = cbuf.0.len();
         let n = libc::recvmsg(
             sock.as_raw_fd(),
             &mut msg,

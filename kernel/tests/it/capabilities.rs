@@ -7,7 +7,7 @@ use std::time::Duration;
 use agentos_proto::v1::{self as pb, syscall::Call, syscall_result::Value};
 use tonic::Code;
 
-use crate::util::{Daemon, call, error_of, kill_tree, read, require_root, write};
+use crate::util::{Daemon, call, error_of, kill_tree, read, require_root, spawn, write};
 
 /// The one process socket under the data dir.
 fn process_socket(d: &Daemon) -> std::path::PathBuf {
@@ -54,11 +54,7 @@ async fn checked_against_capabilities(d: &Daemon) {
         capabilities: vec!["time".into()],
         ..Default::default()
     };
-    let p = user
-        .create_process(pb::SpawnProcess { spec: Some(spec) })
-        .await
-        .unwrap()
-        .into_inner();
+    let p = spawn(&mut user, spec).await;
     let socket = process_socket(d);
     let mut me = agentos_client::Client::connect_uds(&socket).await.unwrap();
 
@@ -217,11 +213,7 @@ async fn revoke_in(args: &[&str], isolated: bool) {
         capabilities: vec!["time".into()],
         ..Default::default()
     };
-    let p = user
-        .create_process(pb::SpawnProcess { spec: Some(spec) })
-        .await
-        .unwrap()
-        .into_inner();
+    let p = spawn(&mut user, spec).await;
     let attach = tokio_stream::iter([pb::ProcessInput {
         msg: Some(pb::process_input::Msg::Attach(p.pid)),
     }]);

@@ -9,20 +9,13 @@ use agentos_proto::v1::{
 };
 use tokio_stream::StreamExt;
 
-use crate::util::{Client, Daemon, call, kill_tree, require_root};
+use crate::util::{Client, Daemon, call, kill_tree, require_root, spawn};
 
 fn spec(argv: &[&str]) -> pb::ProcessSpec {
     pb::ProcessSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
-}
-
-async fn spawn(c: &mut Client, spec: pb::ProcessSpec) -> pb::ProcessInfo {
-    c.create_process(pb::SpawnProcess { spec: Some(spec) })
-        .await
-        .expect("spawn")
-        .into_inner()
 }
 
 /// Attaches and collects (stdout, stderr, exit).

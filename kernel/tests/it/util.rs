@@ -135,6 +135,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Starts a managed process with `CreateProcess`.
+pub async fn spawn(c: &mut Client, spec: pb::ProcessSpec) -> pb::ProcessInfo {
+    c.create_process(pb::SpawnProcess { spec: Some(spec) })
+        .await
+        .expect("spawn")
+        .into_inner()
+}
+
 /// Kills a managed process's whole tree.
 pub async fn kill_tree(c: &mut Client, pid: u32) {
     call(

@@ -23,6 +23,14 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// An empty `agentos-test-*` directory, for commands that must find no kernel there.
+pub fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("agentos-test-")
+        .tempdir()
+        .unwrap()
+}
+
 /// A kernel on a temporary data directory; SIGTERMed on drop.
 pub struct Kernel {
     child: Child,
