@@ -10,6 +10,11 @@
 //!
 //! Both servers run in this process on their own multi-thread runtime; the client
 //! runs on a current-thread runtime, as a caller would.
+//!
+//! The targets are stated on medians, and criterion's estimates are means that one
+//! VM hiccup can move; so before the criterion groups, `interleaved_p50` times the
+//! contenders call by call, alternating them so that drift hits both alike, and
+//! prints their medians and ratios.
 
 use std::{
     fs,
@@ -147,6 +152,7 @@ fn rpc(c: &mut Criterion) {
         .unwrap();
     let mut echo = rt.block_on(echo_client(servers.dir.path().join("echo.sock")));
     fs::write(servers.files().join("present"), b"x").unwrap();
+    interleaved_p50(&rt, &mut kernel, &mut echo);
 
     let mut g = c.benchmark_group("trivial_syscall");
     g.bench_function("baseline_tonic_echo_uds", |b| {
@@ -239,6 +245,59 @@ fn rpc(c: &mut Criterion) {
     });
     g.finish();
     let _ = fs::remove_file(&big);
+}
+
+/// Rounds of the interleaved comparison; each times every contender once.
+const ROUNDS: usize = 3000;
+
+/// Times echo, `exists` and a parallel batch of 100 `exists`, one call each per
+/// round, and prints the medians and the two target ratios.
+fn interleaved_p50(
+    rt: &Runtime,
+    kernel: &mut agentos_client::Client,
+    echo: &mut EchoClient<tonic::transport::Channel>,
+) {
+    let batch = pb::BatchRequest {
+        calls: (0..100).map(|_| exists("/present")).collect(),
+        mode: pb::BatchMode::Parallel as i32,
+        stop_on_error: false,
+    };
+    let mut t = [Vec::with_capacity(ROUNDS), Vec::new(), Vec::new()];
+    for round in 0..ROUNDS + 200 {
+        let start = std::time::Instant::now();
+        rt.block_on(echo.echo(EchoMessage {
+            payload: b"/present".to_vec(),
+        }))
+        .unwrap();
+        let echoed = start.elapsed();
+        let start = std::time::Instant::now();
+        rt.block_on(kernel.execute_syscall(exists("/present")))
+            .unwrap();
+        let single = start.elapsed();
+        let start = std::time::Instant::now();
+        rt.block_on(kernel.execute_syscall_batch(batch.clone()))
+            .unwrap();
+        let batched = start.elapsed();
+        if round >= 200 {
+            // the first rounds warm up
+            for (v, d) in t.iter_mut().zip([echoed, single, batched]) {
+                v.push(d);
+            }
+        }
+    }
+    let p50 = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let [mut e, mut s, mut b] = t;
+    let (e, s, b) = (p50(&mut e), p50(&mut s), p50(&mut b));
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!(
+        "interleaved p50 over {ROUNDS} rounds: echo {e:?}, exists {s:?} ({:.2}x echo, target <= 1.5x), \
+         parallel batch of 100 {b:?} ({:.2}x one call, target <= 3x)",
+        ratio(s, e),
+        ratio(b, s)
+    );
 }
 
 fn write_big(path: &Path) {
