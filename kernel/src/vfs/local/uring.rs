@@ -365,6 +365,36 @@ mod tests {
         unsafe { u.ring.run_direct(entry, owned) }.await?.io()
     }
 
+    /// statx always goes to io-wq, so each completion arrives while its caller
+    /// waits and the reaper was parked: a lost wake-up would hang here.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn completions_from_io_wq_wake_the_parked_reaper() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"xyz").unwrap();
+        let u = Arc::new(io(dir.path()));
+        let run = async {
+            for _ in 0..200 {
+                assert_eq!(u.stat("f").await.unwrap().size, 3);
+            }
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let u = Arc::clone(&u);
+                    tokio::spawn(async move {
+                        for _ in 0..100 {
+                            assert_eq!(u.stat("f").await.unwrap().size, 3);
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), run)
+            .await
+            .expect("every io-wq completion was delivered");
+    }
+
     #[tokio::test]
     async fn direct_slots_are_closed_again() {
         let dir = tempfile::tempdir().unwrap();
