@@ -132,41 +132,41 @@ async fn run_slice(
         .into_iter()
         .zip(&progress)
         .map(|(call, p)| respond(kernel, caller, call, p));
-    crate::vfs::local::batched(join_all(futs.collect())).await
+    crate::vfs::local::batched(join_all(futs)).await
 }
 
 /// Polls every future in one task until all are done; outputs in input order.
-fn join_all<F: Future>(futs: Vec<F>) -> JoinAll<F> {
+fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> JoinAll<F> {
     JoinAll {
-        futs: futs.into_iter().map(|f| Some(Box::pin(f))).collect(),
-        out: Vec::new(),
+        // One allocation for all of them, each future written into it once.
+        slots: Box::into_pin(futs.into_iter().map(Slot::Running).collect()),
     }
 }
 
-struct JoinAll<F: Future> {
-    futs: Vec<Option<Pin<Box<F>>>>,
-    out: Vec<Option<F::Output>>,
+enum Slot<F: Future> {
+    Running(F),
+    Done(F::Output),
+    Taken,
 }
 
-// The futures are boxed and the outputs are never pinned, so moving a JoinAll is fine.
-impl<F: Future> Unpin for JoinAll<F> {}
+struct JoinAll<F: Future> {
+    slots: Pin<Box<[Slot<F>]>>,
+}
 
 impl<F: Future> Future for JoinAll<F> {
     type Output = Vec<F::Output>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
-        let this = &mut *self;
-        if this.out.len() != this.futs.len() {
-            this.out = this.futs.iter().map(|_| None).collect();
-        }
+        // SAFETY: the slots never move (the boxed slice is never reallocated or
+        // moved out of); a running future is only replaced by its output once it is
+        // finished, which drops it in place.
+        let slots = unsafe { self.slots.as_mut().get_unchecked_mut() };
         let mut pending = false;
-        for (slot, out) in this.futs.iter_mut().zip(this.out.iter_mut()) {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => {
-                        *out = Some(v);
-                        *slot = None;
-                    }
+        for slot in slots.iter_mut() {
+            if let Slot::Running(f) = slot {
+                // SAFETY: see above; `f` stays where it is until it is dropped.
+                match unsafe { Pin::new_unchecked(f) }.poll(cx) {
+                    Poll::Ready(v) => *slot = Slot::Done(v),
                     Poll::Pending => pending = true,
                 }
             }
@@ -175,9 +175,12 @@ impl<F: Future> Future for JoinAll<F> {
             return Poll::Pending;
         }
         Poll::Ready(
-            this.out
+            slots
                 .iter_mut()
-                .map(|o| o.take().expect("every future finished"))
+                .map(|s| match std::mem::replace(s, Slot::Taken) {
+                    Slot::Done(v) => v,
+                    _ => unreachable!("every future finished and was taken once"),
+                })
                 .collect(),
         )
     }
@@ -201,6 +204,6 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50 - i * 10)).await;
             i
         });
-        assert_eq!(join_all(futs.collect()).await, vec![0, 1, 2, 3, 4]);
+        assert_eq!(join_all(futs).await, vec![0, 1, 2, 3, 4]);
     }
 }
