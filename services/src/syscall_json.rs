@@ -144,29 +144,7 @@ pub fn error_to_json(error: &pb::SyscallError, layout: Layout) -> String {
 /// kernel went away, the call was refused before it ran), one made from its code and
 /// message.
 pub fn error_of_status(status: &tonic::Status, syscall: &str) -> pb::SyscallError {
-    use pb::ErrorCode as E;
-    use tonic::Code as C;
-    if let Some(err) = agentos_client::syscall_error(status) {
-        return err;
-    }
-    let code = match status.code() {
-        C::InvalidArgument | C::OutOfRange => E::InvalidArgument,
-        C::NotFound => E::NotFound,
-        C::AlreadyExists => E::AlreadyExists,
-        C::PermissionDenied | C::Unauthenticated => E::PermissionDenied,
-        C::FailedPrecondition | C::Aborted => E::FailedPrecondition,
-        C::ResourceExhausted => E::ResourceExhausted,
-        C::Unimplemented => E::Unsupported,
-        C::Cancelled => E::Cancelled,
-        C::DeadlineExceeded => E::DeadlineExceeded,
-        C::Ok | C::Unknown | C::Internal | C::Unavailable | C::DataLoss => E::Internal,
-    };
-    pb::SyscallError {
-        code: code as i32,
-        message: status.message().to_owned(),
-        syscall: syscall.to_owned(),
-        ..Default::default()
-    }
+    agentos_client::CallError::from(status.clone()).into_syscall_error(syscall)
 }
 
 fn to_json(message: &impl Message, desc: &MessageDescriptor, layout: Layout) -> String {

@@ -23,11 +23,30 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The kernel's error code (`Internal` when the RPC itself failed).
+    /// The kernel's error code; for a bare status, the one its gRPC code stands for.
     pub fn code(&self) -> pb::ErrorCode {
         match self {
             Self::Syscall(e) => pb::ErrorCode::try_from(e.code).unwrap_or(pb::ErrorCode::Internal),
-            Self::Rpc(_) | Self::Empty(_) => pb::ErrorCode::Internal,
+            Self::Rpc(st) => error_code(st.code()),
+            Self::Empty(_) => pb::ErrorCode::Internal,
+        }
+    }
+
+    /// The kernel's error, or one made from the status's code and message, named
+    /// for `syscall` (for printing every failure the same way).
+    pub fn into_syscall_error(self, syscall: &str) -> pb::SyscallError {
+        let code = self.code() as i32;
+        match self {
+            Self::Syscall(e) => e,
+            other => pb::SyscallError {
+                code,
+                message: match &other {
+                    Self::Rpc(st) => st.message().to_owned(),
+                    _ => other.to_string(),
+                },
+                syscall: syscall.to_owned(),
+                ..Default::default()
+            },
         }
     }
 
@@ -46,6 +65,24 @@ impl From<tonic::Status> for CallError {
             Some(e) => Self::Syscall(e),
             None => Self::Rpc(status),
         }
+    }
+}
+
+/// The kernel error code a gRPC code stands for (the inverse of the kernel's mapping).
+pub fn error_code(code: tonic::Code) -> pb::ErrorCode {
+    use pb::ErrorCode as E;
+    use tonic::Code as C;
+    match code {
+        C::InvalidArgument | C::OutOfRange => E::InvalidArgument,
+        C::NotFound => E::NotFound,
+        C::AlreadyExists => E::AlreadyExists,
+        C::PermissionDenied | C::Unauthenticated => E::PermissionDenied,
+        C::FailedPrecondition | C::Aborted => E::FailedPrecondition,
+        C::ResourceExhausted => E::ResourceExhausted,
+        C::Unimplemented => E::Unsupported,
+        C::Cancelled => E::Cancelled,
+        C::DeadlineExceeded => E::DeadlineExceeded,
+        C::Ok | C::Unknown | C::Internal | C::Unavailable | C::DataLoss => E::Internal,
     }
 }
 
@@ -81,5 +118,12 @@ mod tests {
         let bare = CallError::from(tonic::Status::unavailable("gone"));
         assert!(matches!(bare, CallError::Rpc(_)));
         assert_eq!(bare.code(), pb::ErrorCode::Internal);
+        let refused = CallError::from(tonic::Status::unauthenticated("wrong token"));
+        assert_eq!(refused.code(), pb::ErrorCode::PermissionDenied);
+        let e = refused.into_syscall_error("time");
+        assert_eq!(
+            (e.syscall.as_str(), e.message.as_str()),
+            ("time", "wrong token")
+        );
     }
 }

@@ -172,6 +172,8 @@ struct Shared {
 #[derive(Clone)]
 pub(crate) struct Ring {
     inner: Arc<Handle>,
+    /// Every ring registered its direct-descriptor table (decided at set-up).
+    direct: bool,
 }
 
 /// The last handle's drop stops the reapers (after in-flight operations finish).
@@ -242,6 +244,7 @@ impl Ring {
             rings.push(shared);
         }
         Ok(Self {
+            direct: rings.iter().all(|s| s.direct),
             inner: Arc::new(Handle(rings)),
         })
     }
@@ -274,7 +277,7 @@ impl Ring {
 
     /// Whether the rings have direct-descriptor tables ([`Ring::run_direct`] works).
     pub fn has_direct(&self) -> bool {
-        self.inner.0.iter().all(|s| s.direct)
+        self.direct
     }
 
     /// Submits `entry`, an open into an automatically allocated direct-descriptor
