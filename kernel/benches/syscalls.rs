@@ -4,8 +4,9 @@
 //!   same transport (target: kernel p50 ≤ 1.5× echo);
 //! * `batch_100`: one batch of 100 `exists` vs 100 single calls (target: the batch
 //!   ≤ 3× one single call);
-//! * `stream_1gib`: a 1 GiB `StreamSyscall` read vs a raw io_uring read of the same
-//!   file with the same block size (target: ≥ 70 % of the raw throughput);
+//! * `stream_1gib`: a 1 GiB `StreamSyscall` read, inline and through shared memory,
+//!   vs a raw io_uring read of the same file with the same block size (target: ≥ 70 %
+//!   of the raw throughput);
 //! * `read_4k`: a 4 KiB file through LocalFS's io_uring path vs `std::fs::read`.
 //!
 //! Both servers run in this process on their own multi-thread runtime; the client
@@ -225,6 +226,7 @@ fn rpc(c: &mut Criterion) {
                             offset: 0,
                             length: 0,
                             chunk_size: STREAM_CHUNK as u32,
+                            transport: pb::StreamTransport::Inline as i32,
                         })),
                     })),
                 };
@@ -238,6 +240,21 @@ fn rpc(c: &mut Criterion) {
                     if let Some(Out::Chunk(ch)) = m.unwrap().msg {
                         n += ch.data.len() as u64;
                     }
+                }
+                assert_eq!(n, GIB);
+            })
+        })
+    });
+    g.bench_function("kernel_stream_read_shared_memory_1mib_chunks", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut r = kernel
+                    .read_shared("/big.bin", 0, 0, STREAM_CHUNK as u32)
+                    .await
+                    .unwrap();
+                let mut n = 0u64;
+                while let Some(chunk) = r.next_chunk().await.unwrap() {
+                    n += std::hint::black_box(&*chunk).len() as u64;
                 }
                 assert_eq!(n, GIB);
             })

@@ -12,7 +12,7 @@
 use std::{net::SocketAddr, path::PathBuf, str::FromStr};
 
 // Where a kernel listens is shared with its clients, so the two always meet.
-pub use agentos_client::paths::{default_data_dir, socket_path};
+pub use agentos_client::paths::{default_data_dir, fds_socket_path, socket_path};
 
 /// Where one mount comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +98,11 @@ impl KernelConfig {
 
     pub fn socket_path(&self) -> PathBuf {
         socket_path(&self.data_dir)
+    }
+
+    /// Where shared-memory fds are handed out (see [`crate::shm`]).
+    pub fn fds_socket_path(&self) -> PathBuf {
+        fds_socket_path(&self.data_dir)
     }
 
     pub fn token_path(&self) -> PathBuf {

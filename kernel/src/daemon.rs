@@ -3,7 +3,8 @@
 //! Start-up order: data directory (0700) → lock file (a second daemon on the same
 //! directory stops here, naming the holder's pid) → token → host probes → VFS mounts
 //! (sweeping temp files of interrupted writes) → the kernel's cgroup (removing one a
-//! crash left) → eBPF probes → the Unix socket (0600) and, if asked, loopback TCP.
+//! crash left) → eBPF probes → the Unix socket and the fd socket of shared-memory
+//! streams (both 0600) and, if asked, loopback TCP.
 //! SIGINT or SIGTERM stops the listeners; on the way out the socket is removed, the
 //! probes detach and the cgroup is removed.
 
@@ -263,22 +264,9 @@ pub async fn serve(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let socket = config.socket_path();
-    // Bind and listen under a temporary name, then rename into place: a client that
-    // sees `kernel.sock` can connect (no window between bind and listen).
-    let staging = socket.with_extension("sock.new");
-    let _ = fs::remove_file(&staging);
-    let listener =
-        UnixListener::bind(&staging).with_context(|| format!("binding {}", staging.display()))?;
-    fs::set_permissions(&staging, fs::Permissions::from_mode(0o600))?;
-    fs::rename(&staging, &socket).with_context(|| format!("renaming to {}", socket.display()))?;
-    {
-        let path = socket.clone();
-        cleanup.register(
-            ResourceKind::Socket,
-            path.display().to_string(),
-            move || fs::remove_file(&path).map_err(|e| e.to_string()),
-        );
-    }
+    let listener = bind(&socket, &cleanup)?;
+    let fds = bind(&config.fds_socket_path(), &cleanup)?;
+    let broker = tokio::spawn(Arc::clone(&kernel.shm).serve(fds));
     {
         // Registered last, so undone first: processes go before the socket, the
         // probes and the cgroup they live in.
@@ -332,6 +320,7 @@ pub async fn serve(
         }
     };
     signal.abort();
+    broker.abort();
     reaper.abort();
     round_robin.abort();
     // Managed processes die with the kernel (their trees killed, their cgroups
@@ -342,6 +331,25 @@ pub async fn serve(
     drop(processes);
     tracing::info!(cleaned = outcomes.len(), failed, "agentos-kernel stopped");
     res
+}
+
+/// Binds a 0600 Unix socket at `path` and registers its removal. It is bound and
+/// listening under a temporary name first, then renamed into place: a client that
+/// sees the socket can connect (no window between bind and listen).
+fn bind(path: &Path, cleanup: &Orchestrator) -> anyhow::Result<UnixListener> {
+    let staging = path.with_extension("sock.new");
+    let _ = fs::remove_file(&staging);
+    let listener =
+        UnixListener::bind(&staging).with_context(|| format!("binding {}", staging.display()))?;
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o600))?;
+    fs::rename(&staging, path).with_context(|| format!("renaming to {}", path.display()))?;
+    let owned = path.to_owned();
+    cleanup.register(
+        ResourceKind::Socket,
+        path.display().to_string(),
+        move || fs::remove_file(&owned).map_err(|e| e.to_string()),
+    );
+    Ok(listener)
 }
 
 /// Serves each managed process's own kernel socket: every call on it is that

@@ -14,6 +14,7 @@
 //! * [`sched`] and [`signal`] give them scheduling and signals through real controls.
 //! * [`capability`] is the grant model every syscall is checked against.
 //! * [`cgroup`] also holds the kernel's own cgroup subtree, which the eBPF probes watch.
+//! * [`shm`] makes sealed memfd regions and hands their fds to clients (SCM_RIGHTS).
 //! * [`observe`] runs the eBPF probes and fans their events out.
 //! * [`cleanup`] is the resource orchestrator: every host resource registers its undo.
 //! * [`daemon`] ties it together: data directory, lock, sockets, shutdown.
@@ -35,6 +36,7 @@ pub mod process;
 pub mod rpc;
 pub mod sandbox;
 pub mod sched;
+pub mod shm;
 pub mod signal;
 pub mod syscall;
 pub mod vfs;

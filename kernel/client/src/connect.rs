@@ -68,6 +68,8 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub struct Client {
     raw: RawClient,
+    /// The fd-handoff socket beside the kernel socket (Unix-socket connections only).
+    fds: Option<PathBuf>,
 }
 
 impl Client {
@@ -89,7 +91,9 @@ impl Client {
                 target: socket.display().to_string(),
                 source,
             })?;
-        Ok(Self::new(channel, Auth::default()))
+        let mut client = Self::new(channel, Auth::default());
+        client.fds = Some(paths::fds_socket_beside(socket));
+        Ok(client)
     }
 
     /// Connects to a kernel's TCP listener with its bearer `token`.
@@ -130,7 +134,13 @@ impl Client {
             raw: KernelServiceClient::with_interceptor(channel, auth)
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
+            fds: None,
         }
+    }
+
+    /// Where this kernel hands out shared-memory fds, when connected by Unix socket.
+    pub fn fds_socket(&self) -> Option<&Path> {
+        self.fds.as_deref()
     }
 
     /// The generated client.

@@ -20,6 +20,9 @@ pub enum CallError {
     /// The kernel answered with neither a result nor an error.
     #[error("the kernel's answer to {0} was empty")]
     Empty(&'static str),
+    /// A shared-memory region could not be received or mapped.
+    #[error("shared memory: {0}")]
+    Handoff(String),
 }
 
 impl CallError {
@@ -29,6 +32,7 @@ impl CallError {
             Self::Syscall(e) => pb::ErrorCode::try_from(e.code).unwrap_or(pb::ErrorCode::Internal),
             Self::Rpc(st) => error_code(st.code()),
             Self::Empty(_) => pb::ErrorCode::Internal,
+            Self::Handoff(_) => pb::ErrorCode::FailedPrecondition,
         }
     }
 

@@ -10,6 +10,8 @@
 //!   in, with the kernel's `SyscallError` (code, syscall, path, errno) when there is one.
 //! * [`call`]: [`Client::call`] and [`Client::batch`], plus a few typed helpers.
 //!   Every other RPC is on the generated client, which [`Client`] derefs to.
+//! * `shared` (Linux): [`Client::read_shared`], stream reads whose bytes arrive in
+//!   a memfd both sides map instead of through the socket.
 //!
 //! # Example
 //!
@@ -28,6 +30,8 @@ pub mod call;
 pub mod connect;
 pub mod error;
 pub mod paths;
+#[cfg(target_os = "linux")]
+pub mod shared;
 
 pub use self::{
     connect::{Auth, Client, ConnectError, RawClient},

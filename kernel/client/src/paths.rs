@@ -9,10 +9,22 @@ pub const SOCKET_ENV: &str = "AGENTOS_KERNEL_SOCKET";
 const SOCKET_FILE: &str = "kernel.sock";
 /// The bearer token of the kernel's optional TCP listener.
 const TOKEN_FILE: &str = "kernel.token";
+/// Where the kernel hands out shared-memory fds (SCM_RIGHTS) against a ticket.
+const FDS_FILE: &str = "kernel.fds.sock";
 
 /// The Unix socket of the kernel serving `data_dir`.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_FILE)
+}
+
+/// The fd-handoff socket of the kernel serving `data_dir`.
+pub fn fds_socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(FDS_FILE)
+}
+
+/// The fd-handoff socket beside the kernel socket `socket`.
+pub fn fds_socket_beside(socket: &Path) -> PathBuf {
+    socket.with_file_name(FDS_FILE)
 }
 
 /// The bearer token of the kernel serving `data_dir` (0600; read it to use TCP).
@@ -50,5 +62,6 @@ mod tests {
         let d = Path::new("/srv/agentos");
         assert_eq!(socket_path(d), Path::new("/srv/agentos/kernel.sock"));
         assert_eq!(token_path(d), Path::new("/srv/agentos/kernel.token"));
+        assert_eq!(fds_socket_path(d), fds_socket_beside(&socket_path(d)));
     }
 }

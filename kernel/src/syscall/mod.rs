@@ -59,6 +59,8 @@ pub struct Kernel {
     pub scheduler: Arc<crate::sched::Scheduler>,
     pub signals: crate::signal::Signals,
     pub permissions: crate::capability::PermissionCache,
+    /// Shared-memory regions and the tickets that hand their fds out.
+    pub shm: Arc<crate::shm::Broker>,
     started: Instant,
 }
 
@@ -74,6 +76,7 @@ impl Kernel {
             backends,
             scheduler: crate::sched::Scheduler::new(Arc::clone(&processes)),
             signals: crate::signal::Signals::default(),
+            shm: Arc::default(),
             permissions: crate::capability::PermissionCache::new(
                 crate::capability::CacheConfig::default(),
             ),

@@ -500,6 +500,11 @@ impl MemReader {
         let end = start.saturating_add(len).min(self.data.len());
         Ok(self.data[start..end].to_vec())
     }
+
+    pub fn read_into(&self, offset: u64, buf: &crate::shm::SharedBuf) -> usize {
+        let start = (offset as usize).min(self.data.len());
+        buf.fill(&self.data[start..])
+    }
 }
 
 /// A MemFS file open for chunked writes; the content lands on commit.

@@ -302,6 +302,18 @@ impl Reader {
             Reader::Mem(r) => r.read_at(offset, len),
         }
     }
+
+    /// Reads up to `buf.len()` bytes at `offset` into shared memory; 0 at the end.
+    pub async fn read_into(
+        &self,
+        offset: u64,
+        buf: crate::shm::SharedBuf,
+    ) -> Result<usize, VfsError> {
+        match self {
+            Reader::Local(r) => r.read_into(offset, buf).await,
+            Reader::Mem(r) => Ok(r.read_into(offset, &buf)),
+        }
+    }
 }
 
 /// A file open for chunked writes.

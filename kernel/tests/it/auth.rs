@@ -42,26 +42,16 @@ async fn another_uid_is_refused_even_when_it_can_reach_the_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_requires_the_bearer_token() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let sock = crate::util::free_loopback_addr();
+    let addr = sock.to_string();
     let d = Daemon::start(&["--tcp", &addr]);
-    let mut channel = None;
-    for _ in 0..100 {
-        if let Ok(ch) = Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            channel = Some(ch);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let mut c = KernelServiceClient::new(channel.expect("TCP listener up"));
+    crate::util::wait_for_tcp(sock).await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = KernelServiceClient::new(channel);
     let st = c.doctor(pb::DoctorRequest {}).await.unwrap_err();
     assert_eq!(st.code(), Code::Unauthenticated);
     let mut wrong = Request::new(pb::DoctorRequest {});
@@ -81,7 +71,6 @@ async fn tcp_requires_the_bearer_token() {
     let report = c.doctor(right).await.unwrap().into_inner();
     assert!(report.subsystems.contains_key("io_uring"));
     // The client crate reads the token from the data directory and sends it.
-    let sock: std::net::SocketAddr = addr.parse().unwrap();
     let mut typed = agentos_client::Client::connect_tcp_with_data_dir(sock, &d.data_dir())
         .await
         .unwrap();

@@ -11,5 +11,6 @@ mod events;
 mod fs;
 mod process;
 mod sandbox;
+mod shared;
 mod stream;
 mod util;

@@ -1,4 +1,5 @@
-//! StreamSyscall: a 1 GiB streamed write and read in constant daemon memory,
+//! StreamSyscall: a 1 GiB streamed write and read (inline and through shared
+//! memory) in constant daemon memory,
 //! cancellation by dropping the stream, and writes that never finish.
 
 use agentos_proto::v1::{
@@ -38,6 +39,7 @@ fn open_read(path: &str, chunk_size: u32) -> pb::StreamRequest {
                 offset: 0,
                 length: 0,
                 chunk_size,
+                transport: pb::StreamTransport::Inline as i32,
             })),
         })),
     }
@@ -98,10 +100,21 @@ async fn one_gib_streams_through_in_constant_memory() {
                 expect += n as u64;
             }
             Some(Out::Done(d)) => done = Some(d.bytes),
-            None => panic!("empty message"),
+            other => panic!("an inline read sent {other:?}"),
         }
     }
     assert_eq!((expect, done), (GIB, Some(GIB)));
+    // The same file through shared memory: a 16 MiB region of 1 MiB slots.
+    let mut shared = c.read_shared("/big.bin", 0, 0, CHUNK as u32).await.unwrap();
+    let mut expect = 0u64;
+    while let Some(chunk) = shared.next_chunk().await.unwrap() {
+        assert_eq!(chunk.offset, expect);
+        let n = chunk.len();
+        assert_eq!(&chunk[..64.min(n)], &pattern(expect, 64.min(n))[..]);
+        assert_eq!(chunk[n - 1], pattern(expect + n as u64 - 1, 1)[0]);
+        expect += n as u64;
+    }
+    assert_eq!((expect, shared.bytes()), (GIB, Some(GIB)));
     let rss = d.peak_rss();
     assert!(
         rss < 200 << 20,

@@ -10,6 +10,23 @@ use std::{
 pub use agentos_client::Client;
 use agentos_proto::v1::{self as pb, syscall::Call};
 
+/// A loopback address with a port that was free a moment ago.
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// Waits until something accepts TCP connections on `addr` (the daemon binds its
+/// TCP listener after the Unix socket the start-up waits for).
+pub async fn wait_for_tcp(addr: std::net::SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A running `agentos-kernel`; killed and reaped on drop.
 pub struct Daemon {
     child: Option<Child>,

@@ -33,6 +33,7 @@ use self::{journal::JournalEntry, portable::StdIo, ring::Ring, uring::UringIo};
 pub use journal::Journal;
 
 use super::{DirEntry, FileKind, Loc, Metadata, VfsError, WriteMode, path::split_parent};
+use crate::shm::SharedBuf;
 
 /// Prefix of the temp files of atomic replaces.
 pub const TMP_PREFIX: &str = ".agentos-tmp-";
@@ -174,6 +175,18 @@ impl LocalFs {
         match &self.io {
             LocalIo::Uring(u) => u.read_at(file, len, offset).await,
             LocalIo::Std(s) => s.read_at(file, len, offset).await,
+        }
+    }
+
+    async fn read_into(
+        &self,
+        file: &Arc<OwnedFd>,
+        buf: SharedBuf,
+        offset: u64,
+    ) -> io::Result<usize> {
+        match &self.io {
+            LocalIo::Uring(u) => u.read_into(file, buf, offset).await,
+            LocalIo::Std(s) => s.read_into(file, buf, offset).await,
         }
     }
 
@@ -600,6 +613,13 @@ impl LocalReader {
     pub async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, VfsError> {
         self.fs
             .read_at(&self.file, len, offset)
+            .await
+            .map_err(|e| VfsError::from_io("read", &self.path, e))
+    }
+
+    pub async fn read_into(&self, offset: u64, buf: SharedBuf) -> Result<usize, VfsError> {
+        self.fs
+            .read_into(&self.file, buf, offset)
             .await
             .map_err(|e| VfsError::from_io("read", &self.path, e))
     }

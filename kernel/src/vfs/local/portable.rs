@@ -7,12 +7,13 @@
 
 use std::{
     fs, io,
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
 use super::OpenMode;
+use crate::shm::SharedBuf;
 use crate::vfs::{FileKind, Metadata};
 
 /// LocalFS I/O through `std::fs`.
@@ -67,6 +68,28 @@ impl StdIo {
             let n = nix::sys::uio::pread(file.as_fd(), &mut buf, offset as i64)?;
             buf.truncate(n);
             Ok(buf)
+        })
+        .await
+    }
+
+    pub async fn read_into(
+        &self,
+        file: &Arc<OwnedFd>,
+        buf: SharedBuf,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let file = Arc::clone(file);
+        blocking(move || {
+            // SAFETY: `buf` (moved in) keeps its `len()` writable bytes mapped.
+            let n = unsafe {
+                libc::pread(
+                    file.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    offset as libc::off_t,
+                )
+            };
+            usize::try_from(n).map_err(|_| io::Error::last_os_error())
         })
         .await
     }

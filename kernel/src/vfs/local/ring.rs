@@ -84,6 +84,12 @@ pub(crate) struct Owned {
     pub fds: Vec<Arc<OwnedFd>>,
     pub how: Option<Box<types::OpenHow>>,
     pub statx: Option<Box<libc::statx>>,
+    /// Shared memory the op reads into.
+    #[expect(
+        dead_code,
+        reason = "held, never read: keeps the region mapped until the op completes"
+    )]
+    pub shared: Option<crate::shm::SharedBuf>,
     /// A successful result is a new fd the caller must own (closed if the caller left).
     pub returns_fd: bool,
     /// A successful result is a direct-descriptor slot (closed if the caller left).

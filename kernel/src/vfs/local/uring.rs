@@ -20,7 +20,10 @@ use super::{
     OpenMode,
     ring::{Completed, Owned, Ring},
 };
-use crate::vfs::{FileKind, Metadata};
+use crate::{
+    shm::SharedBuf,
+    vfs::{FileKind, Metadata},
+};
 
 /// `openat2` retries on `EAGAIN` before giving up.
 const OPENAT2_RETRIES: usize = 16;
@@ -175,6 +178,28 @@ impl UringIo {
         // SAFETY: the kernel initialised the first `n` bytes of the buffer.
         unsafe { buf.set_len(n) };
         Ok(buf)
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` straight into shared memory.
+    pub async fn read_into(
+        &self,
+        file: &Arc<OwnedFd>,
+        buf: SharedBuf,
+        offset: u64,
+    ) -> io::Result<usize> {
+        let entry = opcode::Read::new(
+            types::Fd(file.as_raw_fd()),
+            buf.as_mut_ptr(),
+            buf.len() as u32,
+        )
+        .offset(offset)
+        .build();
+        let owned = Owned {
+            fds: vec![Arc::clone(file)],
+            shared: Some(buf),
+            ..Owned::default()
+        };
+        Ok(self.run(entry, owned).await?.io()? as usize)
     }
 
     /// Writes all of `data` at `offset` (`None`: at the file position, e.g. O_APPEND).

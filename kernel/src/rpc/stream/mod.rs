@@ -1,0 +1,76 @@
+//! `StreamSyscall`: chunked reads and writes in constant memory.
+//!
+//! The first message opens a read or a write; [`read`] and [`write`] serve them.
+//! Every direction is bounded: a read sends through a channel of [`STREAM_DEPTH`]
+//! slots (or, over shared memory, through a region's slots that the client hands
+//! back), so memory stays constant however large the file; when the client
+//! drops the stream the next send fails and the task stops.
+
+mod read;
+mod shared;
+mod write;
+
+use std::sync::Arc;
+
+use agentos_proto::v1 as pb;
+use pb::{stream_open::Op, stream_request::Msg as In};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use super::status::status;
+use crate::{
+    capability::Access,
+    identity::Caller,
+    syscall::Kernel,
+    vfs::{VfsError, VirtPath},
+};
+
+/// Messages buffered between the file and the network.
+const STREAM_DEPTH: usize = 4;
+
+pub type ResponseStream = ReceiverStream<Result<pb::StreamResponse, Status>>;
+type Sender = mpsc::Sender<Result<pb::StreamResponse, Status>>;
+
+/// Starts serving one stream.
+pub async fn serve(
+    kernel: Arc<Kernel>,
+    caller: Caller,
+    mut inbound: Streaming<pb::StreamRequest>,
+) -> Result<ResponseStream, Status> {
+    let first = inbound.message().await?.ok_or_else(|| {
+        Status::invalid_argument("empty stream: the first message must be `open`")
+    })?;
+    let Some(In::Open(pb::StreamOpen { op: Some(op) })) = first.msg else {
+        return Err(Status::invalid_argument(
+            "the first message must be `open` with a read or a write",
+        ));
+    };
+    let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+    match op {
+        Op::Read(r) => read::start(&kernel, &caller, r, inbound, tx).await?,
+        Op::Write(w) => write::start(&kernel, &caller, w, inbound, tx).await?,
+    }
+    Ok(ReceiverStream::new(rx))
+}
+
+/// The caller's `raw` path, resolved and authorised for `access` (made from its
+/// host path where it has one, else the virtual path).
+fn authorized(
+    kernel: &Kernel,
+    caller: &Caller,
+    raw: &str,
+    access: fn(std::path::PathBuf) -> Access,
+) -> Result<VirtPath, Status> {
+    let path = crate::syscall::fs_path(kernel, caller, raw).map_err(status)?;
+    let host = kernel
+        .vfs
+        .host_path(&path)
+        .unwrap_or_else(|| path.as_str().into());
+    kernel.authorize(caller, &[access(host)]).map_err(status)?;
+    Ok(path)
+}
+
+fn vfs_status(e: VfsError) -> Status {
+    status(e.into())
+}

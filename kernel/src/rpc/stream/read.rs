@@ -1,0 +1,100 @@
+//! Stream reads: the range is checked and the file opened before the stream is
+//! answered, then a task sends it chunk by chunk, inline or through shared memory.
+
+use std::sync::Arc;
+
+use agentos_proto::v1 as pb;
+use pb::stream_response::Msg as Out;
+use tonic::{Status, Streaming};
+
+use super::{Sender, authorized, shared, vfs_status};
+use crate::{
+    capability::Access, error::KernelError, identity::Caller, rpc::status::status, syscall::Kernel,
+    vfs::Reader,
+};
+
+const DEFAULT_CHUNK: u32 = 64 << 10;
+const MAX_CHUNK: u32 = 4 << 20;
+
+/// What a read sends: the file's bytes from `start` to `end`, `chunk` at a time.
+pub(super) struct Span {
+    pub start: u64,
+    pub end: u64,
+    pub chunk: usize,
+}
+
+pub(super) async fn start(
+    kernel: &Arc<Kernel>,
+    caller: &Caller,
+    r: pb::StreamRead,
+    inbound: Streaming<pb::StreamRequest>,
+    tx: Sender,
+) -> Result<(), Status> {
+    let chunk = match r.chunk_size {
+        0 => DEFAULT_CHUNK,
+        n if n > MAX_CHUNK => {
+            return Err(status(KernelError::InvalidArgument(format!(
+                "chunk_size {n} exceeds {MAX_CHUNK}"
+            ))));
+        }
+        n => n,
+    } as usize;
+    let transport = pb::StreamTransport::try_from(r.transport).map_err(|_| {
+        status(KernelError::InvalidArgument(format!(
+            "unknown stream transport {}",
+            r.transport
+        )))
+    })?;
+    let path = authorized(kernel, caller, &r.path, Access::Read)?;
+    let reader = kernel.vfs.open_reader(&path).await.map_err(vfs_status)?;
+    let end = if r.length == 0 {
+        reader.len()
+    } else {
+        reader.len().min(r.offset.saturating_add(r.length))
+    };
+    let span = Span {
+        start: r.offset,
+        end,
+        chunk,
+    };
+    match transport {
+        pb::StreamTransport::Inline => {
+            tokio::spawn(inline(reader, span, tx));
+            Ok(())
+        }
+        pb::StreamTransport::SharedMemory => {
+            shared::start(kernel, caller, reader, span, inbound, tx).await
+        }
+    }
+}
+
+/// Sends the span in `DataChunk`s, then `StreamDone`.
+async fn inline(reader: Reader, span: Span, tx: Sender) {
+    let mut offset = span.start;
+    while offset < span.end {
+        let want = span.chunk.min((span.end - offset) as usize);
+        let msg = match reader.read_at(offset, want).await {
+            Ok(data) if data.is_empty() => break,
+            Ok(data) => {
+                let n = data.len() as u64;
+                let m = Ok(pb::StreamResponse {
+                    msg: Some(Out::Chunk(pb::DataChunk { offset, data })),
+                });
+                offset += n;
+                m
+            }
+            Err(e) => Err(vfs_status(e)),
+        };
+        let failed = msg.is_err();
+        if tx.send(msg).await.is_err() || failed {
+            return; // client gone (cancelled), or error sent
+        }
+    }
+    let _ = tx.send(Ok(done(offset - span.start))).await;
+}
+
+pub(super) fn done(bytes: u64) -> pb::StreamResponse {
+    pb::StreamResponse {
+        msg: Some(Out::Done(pb::StreamDone { bytes })),
+    }
+}

@@ -1,0 +1,277 @@
+//! Shared memory the kernel hands to its clients.
+//!
+//! * [`region`]: a sealed memfd mapped into the kernel ([`Region`]), and the
+//!   [`SharedBuf`] ranges of it that I/O fills.
+//! * [`Broker`] (here) budgets regions and hands their fds out. gRPC cannot carry an
+//!   fd, so a stream offers its region under a one-shot ticket bound to the caller's
+//!   uid, and the client presents the ticket on `DIR/kernel.fds.sock` and receives
+//!   the memfd as `SCM_RIGHTS` (the way Wayland and PipeWire pass buffers).
+
+pub mod region;
+
+use std::{
+    collections::HashMap,
+    io,
+    os::fd::AsRawFd,
+    sync::{Arc, Mutex, atomic::AtomicUsize},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{UnixListener, UnixStream},
+};
+
+pub use self::region::{Region, SharedBuf};
+use crate::error::KernelError;
+
+/// Bytes in a ticket.
+pub const TICKET_LEN: usize = 16;
+/// How long an offer waits for its client.
+pub const TICKET_TTL: Duration = Duration::from_secs(10);
+/// Live region bytes the kernel allows, all clients together.
+pub const DEFAULT_LIMIT: usize = 256 << 20;
+/// How long a connection on the fd socket may take to send its ticket.
+const TICKET_WAIT: Duration = Duration::from_secs(5);
+
+pub type Ticket = [u8; TICKET_LEN];
+
+/// Why a ticket was refused; the client gets this text.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("unknown, used or expired ticket")]
+    Unknown,
+    #[error("the ticket was issued to another user")]
+    WrongUser,
+}
+
+struct Offer {
+    uid: u32,
+    region: Arc<Region>,
+    expires: Instant,
+}
+
+/// Budgets shared regions and hands their fds to the clients they were made for.
+pub struct Broker {
+    offers: Mutex<HashMap<Ticket, Offer>>,
+    used: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Self::new(DEFAULT_LIMIT)
+    }
+}
+
+impl Broker {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            offers: Mutex::default(),
+            used: Arc::default(),
+            limit,
+        }
+    }
+
+    /// Live region bytes.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A new region of `len` bytes, within the budget.
+    pub fn region(&self, len: usize) -> Result<Arc<Region>, KernelError> {
+        let charge = region::Charge::take(&self.used, len, self.limit).ok_or_else(|| {
+            KernelError::ResourceExhausted(format!(
+                "shared memory: {len} more bytes would pass the kernel's limit of {} (in use: {})",
+                self.limit,
+                self.used()
+            ))
+        })?;
+        Region::new(c"agentos-stream", charge)
+            .map(Arc::new)
+            .map_err(|e| KernelError::Internal(format!("creating a shared region: {e}")))
+    }
+
+    /// Offers `region` to the user `uid`; the ticket is good once, for [`TICKET_TTL`].
+    pub fn offer(&self, uid: u32, region: &Arc<Region>) -> Result<Ticket, KernelError> {
+        let mut ticket = [0u8; TICKET_LEN];
+        // SAFETY: writes at most `ticket.len()` bytes into `ticket`.
+        let n = unsafe { libc::getrandom(ticket.as_mut_ptr().cast(), ticket.len(), 0) };
+        if n != TICKET_LEN as isize {
+            return Err(KernelError::Internal(format!(
+                "getrandom: {}",
+                io::Error::last_os_error()
+            )));
+        }
+        let mut offers = self.offers.lock().expect("broker lock");
+        let now = Instant::now();
+        offers.retain(|_, o| o.expires > now);
+        offers.insert(
+            ticket,
+            Offer {
+                uid,
+                region: Arc::clone(region),
+                expires: now + TICKET_TTL,
+            },
+        );
+        Ok(ticket)
+    }
+
+    /// Drops an offer nobody claimed (its stream was cancelled).
+    pub fn withdraw(&self, ticket: &Ticket) {
+        self.offers.lock().expect("broker lock").remove(ticket);
+    }
+
+    /// The region offered under `ticket`, if it was offered to `uid`. A ticket is
+    /// spent by any claim, even a refused one: one shown by the wrong user leaked.
+    pub fn claim(&self, ticket: &[u8], uid: u32) -> Result<Arc<Region>, ClaimError> {
+        let ticket: Ticket = ticket.try_into().map_err(|_| ClaimError::Unknown)?;
+        let offer = self
+            .offers
+            .lock()
+            .expect("broker lock")
+            .remove(&ticket)
+            .filter(|o| o.expires > Instant::now())
+            .ok_or(ClaimError::Unknown)?;
+        if offer.uid != uid {
+            return Err(ClaimError::WrongUser);
+        }
+        Ok(offer.region)
+    }
+
+    /// Serves the fd socket: each connection sends a ticket and gets back either one
+    /// byte `0` carrying the memfd, or byte `1` and the reason it was refused.
+    pub async fn serve(self: Arc<Self>, listener: UnixListener) {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!("fd socket: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let broker = Arc::clone(&self);
+            tokio::spawn(async move {
+                if let Err(e) = broker.hand_over(stream).await {
+                    tracing::debug!("fd socket: {e}");
+                }
+            });
+        }
+    }
+
+    async fn hand_over(&self, mut stream: UnixStream) -> io::Result<()> {
+        let uid = stream.peer_cred()?.uid();
+        let mut ticket = [0u8; TICKET_LEN];
+        tokio::time::timeout(TICKET_WAIT, stream.read_exact(&mut ticket))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no ticket"))??;
+        match self.claim(&ticket, uid) {
+            Ok(region) => send_fd(&stream, &region).await,
+            Err(e) => stream.write_all(format!("\x01{e}").as_bytes()).await,
+        }
+    }
+}
+
+/// Sends byte `0` with the region's memfd attached.
+async fn send_fd(stream: &UnixStream, region: &Region) -> io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let fds = [region.fd().as_raw_fd()];
+    loop {
+        stream.writable().await?;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            sendmsg::<()>(
+                stream.as_raw_fd(),
+                &[io::IoSlice::new(&[0])],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )
+            .map_err(io::Error::from)
+        });
+        match sent {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_is_good_once_and_only_for_its_user() {
+        let broker = Broker::new(1 << 20);
+        let region = broker.region(4096).unwrap();
+        let t = broker.offer(1000, &region).unwrap();
+        assert_eq!(broker.claim(&t, 1001).err(), Some(ClaimError::WrongUser));
+        // the refused claim spent it
+        assert_eq!(broker.claim(&t, 1000).err(), Some(ClaimError::Unknown));
+        let t = broker.offer(1000, &region).unwrap();
+        assert!(Arc::ptr_eq(&broker.claim(&t, 1000).unwrap(), &region));
+        assert_eq!(broker.claim(&t, 1000).err(), Some(ClaimError::Unknown));
+        assert_eq!(broker.claim(&t[..3], 1000).err(), Some(ClaimError::Unknown));
+        let t = broker.offer(1000, &region).unwrap();
+        broker.withdraw(&t);
+        assert_eq!(broker.claim(&t, 1000).err(), Some(ClaimError::Unknown));
+    }
+
+    #[test]
+    fn regions_stay_within_the_budget_and_give_it_back() {
+        let broker = Broker::new(3 << 20);
+        let a = broker.region(2 << 20).unwrap();
+        assert_eq!(broker.used(), 2 << 20);
+        let e = broker.region(2 << 20).err().expect("over the limit");
+        assert!(matches!(e, KernelError::ResourceExhausted(_)), "{e}");
+        let t = broker.offer(0, &a).unwrap();
+        drop(a);
+        // the pending offer still holds it
+        assert_eq!(broker.used(), 2 << 20);
+        broker.withdraw(&t);
+        assert_eq!(broker.used(), 0);
+        assert!(broker.region(3 << 20).is_ok());
+        assert_eq!(broker.used(), 0, "dropped at once");
+    }
+
+    #[test]
+    fn a_region_is_sealed_against_resizing_and_new_writable_mappings() {
+        let broker = Broker::default();
+        let region = broker.region(8192).unwrap();
+        let fd = region.fd().as_raw_fd();
+        // SAFETY: plain fcntl/ftruncate/mmap calls on a valid fd; results checked.
+        unsafe {
+            let seals = libc::fcntl(fd, libc::F_GET_SEALS);
+            assert_eq!(seals & region::SEALS, region::SEALS);
+            assert_eq!(libc::ftruncate(fd, 4096), -1, "shrinking must fail");
+            assert_eq!(libc::ftruncate(fd, 1 << 20), -1, "growing must fail");
+            let w = libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_eq!(w, libc::MAP_FAILED, "a new writable mapping must fail");
+            let r = libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_ne!(r, libc::MAP_FAILED, "a read-only mapping works");
+            // what the kernel writes through its own mapping, a reader sees
+            let n = region.slice(4096, 3).fill(b"abc");
+            assert_eq!(n, 3);
+            assert_eq!(
+                std::slice::from_raw_parts(r.cast::<u8>().add(4096), 3),
+                b"abc"
+            );
+            libc::munmap(r, 8192);
+        }
+    }
+}
