@@ -3,7 +3,7 @@
 //! Probes try the facility rather than read version numbers (as tokio's io_uring
 //! driver does): `io_uring_setup` and its opcode probe, `openat2` on a real
 //! directory, `unshare` in a forked child, the cgroup filesystem magic, landlock's
-//! ABI query, seccomp's action query. The result feeds `agentos-kernel doctor`,
+//! ABI query, seccomp's action query, a sealed memfd. The result feeds `agentos-kernel doctor`,
 //! the `Doctor` RPC and, through the services layer, `/health`.
 
 use std::{collections::BTreeMap, ffi::CString, path::Path};
@@ -129,6 +129,7 @@ impl Backends {
         reports.insert("cgroups".into(), cgroups.report());
         reports.insert("landlock".into(), probe_landlock());
         reports.insert("seccomp".into(), probe_seccomp());
+        reports.insert("shared_memory".into(), probe_shared_memory());
         Self {
             ring,
             cgroups,
@@ -180,6 +181,17 @@ fn probe_openat2() -> Result<(), String> {
 }
 
 /// Forks a child that unshares every namespace kind the sandbox needs.
+/// Shared-memory streams: a sealed memfd made and mapped, as each stream does.
+fn probe_shared_memory() -> Report {
+    match crate::shm::Broker::new(1 << 20).region(4096) {
+        Ok(_) => Report::yes(
+            "memfd",
+            "sealed memfd regions; fds handed over as SCM_RIGHTS on kernel.fds.sock",
+        ),
+        Err(e) => Report::no("inline", format!("{e}; streams send their bytes inline")),
+    }
+}
+
 fn probe_namespaces() -> Report {
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWPID

@@ -89,7 +89,11 @@ impl Broker {
         })?;
         Region::new(c"agentos-stream", charge)
             .map(Arc::new)
-            .map_err(|e| KernelError::Internal(format!("creating a shared region: {e}")))
+            .map_err(|e| {
+                KernelError::Unsupported(format!(
+                    "shared memory: a sealed memfd could not be made: {e}"
+                ))
+            })
     }
 
     /// Offers `region` to the user `uid`; the ticket is good once, for [`TICKET_TTL`].
