@@ -183,7 +183,7 @@ fn probe_openat2() -> Result<(), String> {
 /// Forks a child that unshares every namespace kind the sandbox needs.
 /// Shared-memory streams: a sealed memfd made and mapped, as each stream does.
 fn probe_shared_memory() -> Report {
-    match crate::shm::Broker::new(1 << 20).region(4096) {
+    match crate::shm::Broker::new(1 << 20).region(4096, crate::shm::ClientAccess::Read) {
         Ok(_) => Report::yes(
             "memfd",
             "sealed memfd regions; fds handed over as SCM_RIGHTS on kernel.fds.sock",

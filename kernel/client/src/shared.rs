@@ -1,10 +1,13 @@
-//! Shared-memory stream reads (Linux): the kernel reads a file straight into a
-//! sealed memfd that both sides map, and only slot numbers cross the socket.
+//! Shared-memory streams (Linux): the bytes travel through a sealed memfd that both
+//! sides map, and only slot numbers cross the socket.
 //!
-//! [`Client::read_shared`] opens the stream, claims the memfd on `kernel.fds.sock`
-//! with the stream's one-shot ticket (it arrives as `SCM_RIGHTS`) and maps it
-//! read-only. [`SharedRead::next_chunk`] then yields each chunk in place; dropping
-//! the chunk hands its slot back to the kernel, which refills it.
+//! [`Client::read_shared`] and [`Client::write_shared`] open the stream, claim the
+//! memfd on `kernel.fds.sock` with the stream's one-shot ticket (it arrives as
+//! `SCM_RIGHTS`) and map it: read-only for a read, writable for a write.
+//! [`SharedRead::next_chunk`] yields each chunk in place, and dropping the chunk
+//! hands its slot back to the kernel, which refills it. [`SharedWrite::write`]
+//! copies into free slots (the kernel hands each back once written out), and
+//! [`SharedWrite::finish`] commits.
 
 use std::{
     io::{self, IoSliceMut},
@@ -25,14 +28,28 @@ use tokio_stream::{StreamExt, wrappers::UnboundedReceiverStream};
 
 use crate::{CallError, Client};
 
-/// A shared-memory read in progress.
-pub struct SharedRead {
+/// A stream whose region is claimed and mapped.
+struct Opened {
     map: Mapping,
     slot_size: usize,
     slots: u32,
     inbound: tonic::Streaming<pb::StreamResponse>,
-    releases: mpsc::UnboundedSender<pb::StreamRequest>,
+    requests: mpsc::UnboundedSender<pb::StreamRequest>,
+}
+
+/// A shared-memory read in progress.
+pub struct SharedRead {
+    stream: Opened,
     bytes: Option<u64>,
+}
+
+/// A shared-memory write in progress; nothing is committed before [`Self::finish`].
+pub struct SharedWrite {
+    stream: Opened,
+    /// Slots the kernel has handed back (or never had).
+    free: Vec<u32>,
+    /// Bytes sent so far.
+    offset: u64,
 }
 
 /// One chunk, in place in the shared region; its slot goes back on drop.
@@ -41,7 +58,7 @@ pub struct SharedChunk<'a> {
     /// The chunk's offset in the file.
     pub offset: u64,
     slot: u32,
-    releases: &'a mpsc::UnboundedSender<pb::StreamRequest>,
+    stream: &'a Opened,
 }
 
 impl std::ops::Deref for SharedChunk<'_> {
@@ -53,10 +70,7 @@ impl std::ops::Deref for SharedChunk<'_> {
 
 impl Drop for SharedChunk<'_> {
     fn drop(&mut self) {
-        // Fails only once the stream is gone, when nobody needs the slot back.
-        let _ = self.releases.send(pb::StreamRequest {
-            msg: Some(In::Release(self.slot)),
-        });
+        self.stream.send(In::Release(self.slot));
     }
 }
 
@@ -71,22 +85,52 @@ impl Client {
         length: u64,
         chunk_size: u32,
     ) -> Result<SharedRead, CallError> {
+        let read = Op::Read(pb::StreamRead {
+            path: path.into(),
+            offset,
+            length,
+            chunk_size,
+            transport: pb::StreamTransport::SharedMemory as i32,
+        });
+        Ok(SharedRead {
+            stream: self.open_shared(read, false).await?,
+            bytes: None,
+        })
+    }
+
+    /// Writes `path` through shared memory in slots of `chunk_size` bytes (0: 64
+    /// KiB): appended to as chunks arrive, or (`append` false) replaced atomically
+    /// at [`SharedWrite::finish`]. Needs a Unix-socket connection.
+    pub async fn write_shared(
+        &mut self,
+        path: &str,
+        append: bool,
+        chunk_size: u32,
+    ) -> Result<SharedWrite, CallError> {
+        let write = Op::Write(pb::StreamWrite {
+            path: path.into(),
+            append,
+            transport: pb::StreamTransport::SharedMemory as i32,
+            chunk_size,
+        });
+        let stream = self.open_shared(write, true).await?;
+        Ok(SharedWrite {
+            free: (0..stream.slots).rev().collect(),
+            stream,
+            offset: 0,
+        })
+    }
+
+    /// Opens the stream, then claims and maps its region.
+    async fn open_shared(&mut self, op: Op, writable: bool) -> Result<Opened, CallError> {
         let fds = self.fds_socket().map(Path::to_owned).ok_or_else(|| {
             CallError::Handoff("shared-memory streams need a Unix-socket connection".into())
         })?;
-        let (releases, rx) = mpsc::unbounded_channel();
+        let (requests, rx) = mpsc::unbounded_channel();
         let open = pb::StreamRequest {
-            msg: Some(In::Open(pb::StreamOpen {
-                op: Some(Op::Read(pb::StreamRead {
-                    path: path.into(),
-                    offset,
-                    length,
-                    chunk_size,
-                    transport: pb::StreamTransport::SharedMemory as i32,
-                })),
-            })),
+            msg: Some(In::Open(pb::StreamOpen { op: Some(op) })),
         };
-        releases.send(open).expect("the receiver is alive");
+        requests.send(open).expect("the receiver is alive");
         let mut inbound = self
             .stream_syscall(UnboundedReceiverStream::new(rx))
             .await?
@@ -100,14 +144,40 @@ impl Client {
             .filter(|&s| s >= region.slots as usize * region.slot_size as usize)
             .ok_or_else(|| CallError::Handoff(format!("a region of {} bytes", region.size)))?;
         let fd = claim(&fds, &region.ticket).await?;
-        Ok(SharedRead {
-            map: Mapping::new(&fd, size)?,
+        Ok(Opened {
+            map: Mapping::new(&fd, size, writable)?,
             slot_size: region.slot_size as usize,
             slots: region.slots,
             inbound,
-            releases,
-            bytes: None,
+            requests,
         })
+    }
+}
+
+impl Opened {
+    /// The next message's payload; `what` names what was expected, for errors.
+    async fn next(&mut self, what: &'static str) -> Result<Out, CallError> {
+        self.inbound
+            .next()
+            .await
+            .transpose()?
+            .and_then(|m| m.msg)
+            .ok_or(CallError::Empty(what))
+    }
+
+    /// Checks that `len` bytes at `slot` lie inside the region; their offset.
+    fn slot_range(&self, slot: u32, len: usize) -> Result<usize, CallError> {
+        if slot >= self.slots || len > self.slot_size {
+            return Err(CallError::Handoff(format!(
+                "slot {slot} of {len} bytes is outside the region"
+            )));
+        }
+        Ok(slot as usize * self.slot_size)
+    }
+
+    fn send(&self, msg: In) {
+        // Fails only once the stream is gone, when the next receive reports why.
+        let _ = self.requests.send(pb::StreamRequest { msg: Some(msg) });
     }
 }
 
@@ -118,32 +188,20 @@ impl SharedRead {
         if self.bytes.is_some() {
             return Ok(None);
         }
-        let msg = self.inbound.next().await.transpose()?.and_then(|m| m.msg);
-        let c = match msg {
-            Some(Out::Shared(c)) => c,
-            Some(Out::Done(d)) => {
+        let c = match self.stream.next("a shared-memory read's end").await? {
+            Out::Shared(c) => c,
+            Out::Done(d) => {
                 self.bytes = Some(d.bytes);
                 return Ok(None);
             }
-            None => return Err(CallError::Empty("a shared-memory stream's end")),
-            Some(_) => {
-                return Err(CallError::Handoff(
-                    "an inline message in a shared-memory stream".into(),
-                ));
-            }
+            _ => return Err(unexpected("read")),
         };
-        if c.slot >= self.slots || c.len as usize > self.slot_size {
-            return Err(CallError::Handoff(format!(
-                "slot {} of {} bytes is outside the region",
-                c.slot, c.len
-            )));
-        }
-        let start = c.slot as usize * self.slot_size;
+        let start = self.stream.slot_range(c.slot, c.len as usize)?;
         Ok(Some(SharedChunk {
-            data: self.map.range(start, c.len as usize),
+            data: self.stream.map.range(start, c.len as usize),
             offset: c.offset,
             slot: c.slot,
-            releases: &self.releases,
+            stream: &self.stream,
         }))
     }
 
@@ -151,6 +209,55 @@ impl SharedRead {
     pub fn bytes(&self) -> Option<u64> {
         self.bytes
     }
+}
+
+impl SharedWrite {
+    /// Copies `data` into free slots and sends them, waiting for the kernel to hand
+    /// slots back when none is free.
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), CallError> {
+        while !data.is_empty() {
+            let slot = match self.free.pop() {
+                Some(s) => s,
+                None => self.released().await?,
+            };
+            let n = data.len().min(self.stream.slot_size);
+            let start = self.stream.slot_range(slot, n)?;
+            self.stream.map.write(start, &data[..n]);
+            self.stream.send(In::Shared(pb::SharedChunk {
+                slot,
+                offset: self.offset,
+                len: n as u32,
+            }));
+            self.offset += n as u64;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Commits the write (for a replace, the new content appears now); the bytes
+    /// the kernel wrote.
+    pub async fn finish(mut self) -> Result<u64, CallError> {
+        self.stream.send(In::Finish(pb::StreamFinish {}));
+        loop {
+            match self.stream.next("a shared-memory write's end").await? {
+                Out::Release(_) => {}
+                Out::Done(d) => return Ok(d.bytes),
+                _ => return Err(unexpected("write")),
+            }
+        }
+    }
+
+    /// Waits for the kernel to hand a slot back.
+    async fn released(&mut self) -> Result<u32, CallError> {
+        match self.stream.next("a slot released").await? {
+            Out::Release(s) if s < self.stream.slots => Ok(s),
+            _ => Err(unexpected("write")),
+        }
+    }
+}
+
+fn unexpected(what: &str) -> CallError {
+    CallError::Handoff(format!("an unexpected message in a shared-memory {what}"))
 }
 
 /// Presents `ticket` on the fd socket; the memfd, or the kernel's refusal.
@@ -206,25 +313,31 @@ fn recv_fd(stream: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Option<Own
     Ok((msg.bytes, fd))
 }
 
-/// A read-only shared mapping of a whole memfd.
+/// A shared mapping of a whole memfd, read-only unless asked.
 struct Mapping {
     base: NonNull<u8>,
     len: usize,
 }
 
-// SAFETY: a plain read-only mapping, valid until drop.
+// SAFETY: a plain shared mapping, valid until drop.
 unsafe impl Send for Mapping {}
-// SAFETY: as above; only read through.
+// SAFETY: as above; `write` takes `&self`, but only `SharedWrite`, which holds the
+// mapping alone and needs `&mut self` to write, calls it.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    fn new(fd: &OwnedFd, len: usize) -> Result<Self, CallError> {
-        // SAFETY: a new read-only shared mapping of `fd`; checked below.
+    fn new(fd: &OwnedFd, len: usize, writable: bool) -> Result<Self, CallError> {
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        // SAFETY: a new shared mapping of `fd`; checked below.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ,
+                prot,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 0,
@@ -248,6 +361,16 @@ impl Mapping {
         // SAFETY: inside the mapping; the kernel leaves a slot alone while the
         // client holds it, and the memfd's seals keep it from shrinking.
         unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(start), len) }
+    }
+
+    /// Copies `data` to `start` (a writable mapping, range checked by the caller).
+    fn write(&self, start: usize, data: &[u8]) {
+        assert!(start + data.len() <= self.len, "range outside the mapping");
+        // SAFETY: inside the mapping, which is writable for a write's region; the
+        // kernel reads a slot only between its announcement and its release.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(start), data.len())
+        };
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::{
     net::{UnixListener, UnixStream},
 };
 
-pub use self::region::{Region, SharedBuf};
+pub use self::region::{ClientAccess, Region, SharedBuf};
 use crate::error::KernelError;
 
 /// Bytes in a ticket.
@@ -78,8 +78,9 @@ impl Broker {
         self.used.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// A new region of `len` bytes, within the budget.
-    pub fn region(&self, len: usize) -> Result<Arc<Region>, KernelError> {
+    /// A new region of `len` bytes, within the budget, that the client may map as
+    /// `access` says.
+    pub fn region(&self, len: usize, access: ClientAccess) -> Result<Arc<Region>, KernelError> {
         let charge = region::Charge::take(&self.used, len, self.limit).ok_or_else(|| {
             KernelError::ResourceExhausted(format!(
                 "shared memory: {len} more bytes would pass the kernel's limit of {} (in use: {})",
@@ -87,7 +88,7 @@ impl Broker {
                 self.used()
             ))
         })?;
-        Region::new(c"agentos-stream", charge)
+        Region::new(c"agentos-stream", charge, access)
             .map(Arc::new)
             .map_err(|e| {
                 KernelError::Unsupported(format!(
@@ -208,7 +209,7 @@ mod tests {
     #[test]
     fn a_ticket_is_good_once_and_only_for_its_user() {
         let broker = Broker::new(1 << 20);
-        let region = broker.region(4096).unwrap();
+        let region = broker.region(4096, ClientAccess::Read).unwrap();
         let t = broker.offer(1000, &region).unwrap();
         assert_eq!(broker.claim(&t, 1001).err(), Some(ClaimError::WrongUser));
         // the refused claim spent it
@@ -225,9 +226,12 @@ mod tests {
     #[test]
     fn regions_stay_within_the_budget_and_give_it_back() {
         let broker = Broker::new(3 << 20);
-        let a = broker.region(2 << 20).unwrap();
+        let a = broker.region(2 << 20, ClientAccess::Read).unwrap();
         assert_eq!(broker.used(), 2 << 20);
-        let e = broker.region(2 << 20).err().expect("over the limit");
+        let e = broker
+            .region(2 << 20, ClientAccess::Read)
+            .err()
+            .expect("over the limit");
         assert!(matches!(e, KernelError::ResourceExhausted(_)), "{e}");
         let t = broker.offer(0, &a).unwrap();
         drop(a);
@@ -235,19 +239,20 @@ mod tests {
         assert_eq!(broker.used(), 2 << 20);
         broker.withdraw(&t);
         assert_eq!(broker.used(), 0);
-        assert!(broker.region(3 << 20).is_ok());
+        assert!(broker.region(3 << 20, ClientAccess::ReadWrite).is_ok());
         assert_eq!(broker.used(), 0, "dropped at once");
     }
 
     #[test]
     fn a_region_is_sealed_against_resizing_and_new_writable_mappings() {
         let broker = Broker::default();
-        let region = broker.region(8192).unwrap();
+        let region = broker.region(8192, ClientAccess::Read).unwrap();
         let fd = region.fd().as_raw_fd();
         // SAFETY: plain fcntl/ftruncate/mmap calls on a valid fd; results checked.
         unsafe {
             let seals = libc::fcntl(fd, libc::F_GET_SEALS);
-            assert_eq!(seals & region::SEALS, region::SEALS);
+            let want = ClientAccess::Read.seals();
+            assert_eq!(seals & want, want);
             assert_eq!(libc::ftruncate(fd, 4096), -1, "shrinking must fail");
             assert_eq!(libc::ftruncate(fd, 1 << 20), -1, "growing must fail");
             let w = libc::mmap(
@@ -276,6 +281,25 @@ mod tests {
                 b"abc"
             );
             libc::munmap(r, 8192);
+        }
+        // A write's region: the client maps it writable, and the kernel sees its bytes.
+        let region = broker.region(8192, ClientAccess::ReadWrite).unwrap();
+        let fd = region.fd().as_raw_fd();
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(libc::ftruncate(fd, 4096), -1, "shrinking must fail");
+            let w = libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_ne!(w, libc::MAP_FAILED);
+            std::ptr::copy_nonoverlapping(b"xyz".as_ptr(), w.cast::<u8>().add(100), 3);
+            assert_eq!(region.slice(100, 3).as_slice(), b"xyz");
+            libc::munmap(w, 8192);
         }
     }
 }

@@ -13,9 +13,26 @@ use std::{
     },
 };
 
-/// The seals every region carries once the kernel's own mapping is in place.
-pub(super) const SEALS: libc::c_int =
-    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL;
+/// What a client may do with a region's pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAccess {
+    /// Map them read-only: the kernel fills them (stream reads).
+    Read,
+    /// Map them writable: the client fills them (stream writes).
+    ReadWrite,
+}
+
+impl ClientAccess {
+    /// The seals a region carries once the kernel's own mapping is in place: it
+    /// never shrinks or grows, and a read's region can be mapped writable by no one.
+    pub(super) fn seals(self) -> libc::c_int {
+        let fixed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        match self {
+            Self::Read => fixed | libc::F_SEAL_FUTURE_WRITE,
+            Self::ReadWrite => fixed,
+        }
+    }
+}
 
 /// A memfd mapped read-write into the kernel, and nowhere writable else.
 pub struct Region {
@@ -35,7 +52,11 @@ unsafe impl Sync for Region {}
 impl Region {
     /// A zeroed region of `len` bytes, named `name` in
     /// `/proc/PID/fd` (`/memfd:NAME`), paid for by `charge` (returned on every path).
-    pub(super) fn new(name: &std::ffi::CStr, charge: Charge) -> io::Result<Self> {
+    pub(super) fn new(
+        name: &std::ffi::CStr,
+        charge: Charge,
+        access: ClientAccess,
+    ) -> io::Result<Self> {
         let len = charge.len;
         // SAFETY: a valid C string and flags; the result is checked.
         let raw = unsafe {
@@ -70,7 +91,7 @@ impl Region {
             _charge: charge,
         };
         // SAFETY: a valid fd and seal set; checked.
-        if unsafe { libc::fcntl(region.fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+        if unsafe { libc::fcntl(region.fd.as_raw_fd(), libc::F_ADD_SEALS, access.seals()) } < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(region)
@@ -143,9 +164,12 @@ impl Drop for Charge {
     }
 }
 
-/// A range of a [`Region`] that I/O fills. Only raw pointers come out of it: the
-/// client maps the same pages, so Rust references to them would promise more than
-/// shared memory can keep.
+/// A range of a [`Region`] that I/O fills or drains.
+///
+/// The client maps the same pages. The kernel fills a read's slots through raw
+/// pointers only, and reads a write's slots ([`SharedBuf::as_slice`]) only to copy
+/// them out or hand them to the OS: a client that scribbles on a slot it gave away
+/// changes nothing but the bytes of its own write.
 pub struct SharedBuf {
     region: Arc<Region>,
     start: usize,
@@ -165,6 +189,13 @@ impl SharedBuf {
     pub fn as_mut_ptr(&self) -> *mut u8 {
         // SAFETY: `start` is inside the mapping (checked in `Region::slice`).
         unsafe { self.region.base.as_ptr().add(self.start) }
+    }
+
+    /// The bytes a client put there.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: inside the mapping (checked in `Region::slice`), which `self`
+        // keeps alive; see the type's comment on what a racing client can do.
+        unsafe { std::slice::from_raw_parts(self.as_mut_ptr(), self.len) }
     }
 
     /// Copies `data` (at most `len()` bytes) into the buffer.

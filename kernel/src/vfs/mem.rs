@@ -517,13 +517,13 @@ pub struct MemWriter {
 }
 
 impl MemWriter {
-    pub fn write(&mut self, data: Vec<u8>) -> Result<(), VfsError> {
+    pub fn write(&mut self, data: super::Payload) -> Result<(), VfsError> {
         if self.buf.len() as u64 + data.len() as u64 > self.fs.capacity {
             return Err(VfsError::NoSpace {
                 path: self.vpath.to_string(),
             });
         }
-        self.buf.extend_from_slice(&data);
+        self.buf.extend_from_slice(data.as_slice());
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use error::VfsError;
 pub use path::{MAX_NAME, MAX_PATH, VirtPath};
-pub use types::{DirEntry, FileKind, Metadata, WriteMode};
+pub use types::{DirEntry, FileKind, Metadata, Payload, WriteMode};
 
 use self::{
     local::{LocalMount, LocalReader, LocalWriter},
@@ -234,7 +234,7 @@ impl Vfs {
                 break;
             }
             done += chunk.len() as u64;
-            writer.write(chunk).await?;
+            writer.write(chunk.into()).await?;
             progress(done, total);
         }
         writer.commit().await?;
@@ -323,7 +323,7 @@ pub enum Writer {
 }
 
 impl Writer {
-    pub async fn write(&mut self, data: Vec<u8>) -> Result<(), VfsError> {
+    pub async fn write(&mut self, data: Payload) -> Result<(), VfsError> {
         match self {
             Writer::Local(w) => w.write(data).await,
             Writer::Mem(w) => w.write(data),

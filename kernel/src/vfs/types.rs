@@ -1,4 +1,35 @@
-//! Plain data the VFS hands out.
+//! Plain data the VFS hands out and takes in.
+
+use crate::shm::SharedBuf;
+
+/// Bytes to write: owned, or a range of a shared region that a client filled.
+pub enum Payload {
+    Owned(Vec<u8>),
+    Shared(SharedBuf),
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Self {
+        Self::Owned(v)
+    }
+}
+
+impl Payload {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(s) => s.as_slice(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// What a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

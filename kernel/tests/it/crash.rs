@@ -21,6 +21,7 @@ async fn a_sigkill_mid_replace_keeps_the_old_content_and_leaves_no_temp_file() {
             op: Some(Op::Write(pb::StreamWrite {
                 path: "/victim.txt".into(),
                 append: false,
+                ..Default::default()
             })),
         })),
     })

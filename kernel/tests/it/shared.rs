@@ -1,6 +1,7 @@
-//! Shared-memory stream reads: the bytes arrive in place in a memfd the client maps
-//! (LocalFS on io_uring, LocalFS on std::fs, MemFS), tickets are one-shot, slots are
-//! the client's until released, and a cancelled stream gives its region back.
+//! Shared-memory streams: read bytes arrive in place in a memfd the client maps,
+//! and written ones leave from it (LocalFS on io_uring, LocalFS on std::fs, MemFS);
+//! tickets are one-shot, slots belong to one side until released, a cancelled
+//! stream gives its region back, and a replace is atomic as inline.
 
 use std::{
     io::{Read, Write},
@@ -13,7 +14,9 @@ use agentos_proto::v1::{
 };
 use tokio_stream::StreamExt;
 
-use crate::util::{Client, Daemon, call, free_loopback_addr, wait_for_tcp, write};
+use crate::util::{
+    Client, Daemon, call, data, free_loopback_addr, read, temp_files_under, wait_for_tcp, write,
+};
 
 /// Byte `i` of the test pattern: position-dependent, so misplaced chunks are caught.
 fn pattern(offset: u64, len: usize) -> Vec<u8> {
@@ -262,4 +265,111 @@ async fn shared_reads_need_the_unix_socket() {
         .await
         .unwrap_err();
     assert_eq!(st.code(), tonic::Code::FailedPrecondition, "{st:?}");
+}
+
+/// Writes `content` to `path` through shared memory in `piece`-byte calls.
+async fn write_shared(
+    c: &mut Client,
+    path: &str,
+    append: bool,
+    content: &[u8],
+    piece: usize,
+) -> u64 {
+    let mut w = c.write_shared(path, append, 64 << 10).await.unwrap();
+    for p in content.chunks(piece) {
+        w.write(p).await.unwrap();
+    }
+    w.finish().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_writes_land_every_byte_on_every_backend() {
+    const LEN: usize = (3 << 20) + 12_345;
+    let content = pattern(0, LEN);
+    for backend in ["auto", "portable"] {
+        let d = Daemon::start(&["--vfs-backend", backend]);
+        let mut c = d.client().await;
+        for path in ["/w.bin", "/tmp/w.bin"] {
+            // pieces that straddle slots (64 KiB): the region is reused many times over
+            assert_eq!(
+                write_shared(&mut c, path, false, &content, 100_003).await,
+                LEN as u64
+            );
+            assert!(
+                data(call(&mut c, read(path)).await.unwrap()) == content,
+                "{backend} {path}"
+            );
+            // append after it
+            assert_eq!(write_shared(&mut c, path, true, b"tail", 4).await, 4);
+            let got = data(call(&mut c, read(path)).await.unwrap());
+            assert_eq!((got.len(), &got[LEN..]), (LEN + 4, &b"tail"[..]));
+        }
+        wait_for_no_regions(d.pid());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_replace_dropped_before_finish_changes_nothing() {
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    call(&mut c, write("/keep.txt", b"old content"))
+        .await
+        .unwrap();
+    let mut w = c.write_shared("/keep.txt", false, 4096).await.unwrap();
+    w.write(&[b'x'; 100_000]).await.unwrap();
+    drop(w);
+    wait_for_no_regions(d.pid());
+    assert_eq!(
+        data(call(&mut c, read("/keep.txt")).await.unwrap()),
+        b"old content"
+    );
+    assert!(temp_files_under(&d.files()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_writes_refuse_what_the_protocol_does_not_allow() {
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let open = pb::StreamRequest {
+        msg: Some(In::Open(pb::StreamOpen {
+            op: Some(Op::Write(pb::StreamWrite {
+                path: "/w.bin".into(),
+                append: false,
+                transport: pb::StreamTransport::SharedMemory as i32,
+                chunk_size: 4096,
+            })),
+        })),
+    };
+    let shared = |slot, offset, len| pb::StreamRequest {
+        msg: Some(In::Shared(pb::SharedChunk { slot, offset, len })),
+    };
+    let cases = [
+        (shared(9999, 0, 1), "slot 9999"),
+        (shared(0, 0, 4097), "4097 bytes"),
+        (shared(0, 5, 1), "offset 5"),
+        (
+            pb::StreamRequest {
+                msg: Some(In::Chunk(vec![1])),
+            },
+            "only `shared` and `finish`",
+        ),
+    ];
+    for (bad, says) in cases {
+        let mut resp = c
+            .stream_syscall(tokio_stream::iter([open.clone(), bad]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(Out::Region(_)) = resp.next().await.unwrap().unwrap().msg else {
+            panic!("the region comes first");
+        };
+        let st = resp.next().await.unwrap().unwrap_err();
+        assert_eq!(st.code(), tonic::Code::InvalidArgument, "{st:?}");
+        assert!(st.message().contains(says), "{says}: {st:?}");
+    }
+    assert!(temp_files_under(&d.files()).is_empty());
+    assert_eq!(
+        call(&mut c, read("/w.bin")).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
 }

@@ -26,6 +26,7 @@ fn open_write(path: &str, append: bool) -> pb::StreamRequest {
             op: Some(Op::Write(pb::StreamWrite {
                 path: path.into(),
                 append,
+                ..Default::default()
             })),
         })),
     }

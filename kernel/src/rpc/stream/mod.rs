@@ -1,9 +1,10 @@
 //! `StreamSyscall`: chunked reads and writes in constant memory.
 //!
-//! The first message opens a read or a write; [`read`] and [`write`] serve them.
+//! The first message opens a read or a write; [`read`] and [`write`] serve them,
+//! with their bytes inline or through [`shared`] memory.
 //! Every direction is bounded: a read sends through a channel of [`STREAM_DEPTH`]
-//! slots (or, over shared memory, through a region's slots that the client hands
-//! back), so memory stays constant however large the file; when the client
+//! messages (or, over shared memory, through a region's slots that the other side
+//! hands back), so memory stays constant however large the file; when the client
 //! drops the stream the next send fails and the task stops.
 
 mod read;

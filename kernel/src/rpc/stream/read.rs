@@ -30,21 +30,8 @@ pub(super) async fn start(
     inbound: Streaming<pb::StreamRequest>,
     tx: Sender,
 ) -> Result<(), Status> {
-    let chunk = match r.chunk_size {
-        0 => DEFAULT_CHUNK,
-        n if n > MAX_CHUNK => {
-            return Err(status(KernelError::InvalidArgument(format!(
-                "chunk_size {n} exceeds {MAX_CHUNK}"
-            ))));
-        }
-        n => n,
-    } as usize;
-    let transport = pb::StreamTransport::try_from(r.transport).map_err(|_| {
-        status(KernelError::InvalidArgument(format!(
-            "unknown stream transport {}",
-            r.transport
-        )))
-    })?;
+    let chunk = chunk_size(r.chunk_size)?;
+    let transport = transport(r.transport)?;
     let path = authorized(kernel, caller, &r.path, Access::Read)?;
     let reader = kernel.vfs.open_reader(&path).await.map_err(vfs_status)?;
     let end = if r.length == 0 {
@@ -63,9 +50,29 @@ pub(super) async fn start(
             Ok(())
         }
         pb::StreamTransport::SharedMemory => {
-            shared::start(kernel, caller, reader, span, inbound, tx).await
+            shared::read::start(kernel, caller, reader, span, inbound, tx)
         }
     }
+}
+
+/// A request's chunk size, checked; 0 means [`DEFAULT_CHUNK`].
+pub(super) fn chunk_size(n: u32) -> Result<usize, Status> {
+    match n {
+        0 => Ok(DEFAULT_CHUNK as usize),
+        n if n > MAX_CHUNK => Err(status(KernelError::InvalidArgument(format!(
+            "chunk_size {n} exceeds {MAX_CHUNK}"
+        )))),
+        n => Ok(n as usize),
+    }
+}
+
+/// A request's transport, checked.
+pub(super) fn transport(t: i32) -> Result<pb::StreamTransport, Status> {
+    pb::StreamTransport::try_from(t).map_err(|_| {
+        status(KernelError::InvalidArgument(format!(
+            "unknown stream transport {t}"
+        )))
+    })
 }
 
 /// Sends the span in `DataChunk`s, then `StreamDone`.

@@ -9,7 +9,11 @@ use pb::stream_request::Msg as In;
 use tokio_stream::StreamExt;
 use tonic::{Status, Streaming};
 
-use super::{Sender, authorized, read::done, vfs_status};
+use super::{
+    Sender, authorized,
+    read::{chunk_size, done, transport},
+    shared, vfs_status,
+};
 use crate::{
     capability::Access,
     identity::Caller,
@@ -24,6 +28,8 @@ pub(super) async fn start(
     inbound: Streaming<pb::StreamRequest>,
     tx: Sender,
 ) -> Result<(), Status> {
+    let transport = transport(w.transport)?;
+    let chunk = chunk_size(w.chunk_size)?;
     let path = authorized(kernel, caller, &w.path, Access::Write)?;
     let mode = if w.append {
         WriteMode::Append
@@ -35,6 +41,9 @@ pub(super) async fn start(
         .open_writer(&path, mode)
         .await
         .map_err(vfs_status)?;
+    if transport == pb::StreamTransport::SharedMemory {
+        return shared::write::start(kernel, caller, writer, chunk, inbound, tx);
+    }
     tokio::spawn(async move {
         let outcome = receive(writer, inbound).await;
         let _ = tx.send(outcome.map(done)).await;
@@ -52,7 +61,7 @@ async fn receive(
         match inbound.next().await.transpose()?.map(|m| m.msg) {
             Some(Some(In::Chunk(data))) => {
                 bytes += data.len() as u64;
-                writer.write(data).await.map_err(vfs_status)?;
+                writer.write(data.into()).await.map_err(vfs_status)?;
             }
             Some(Some(In::Finish(_))) => {
                 writer.commit().await.map_err(vfs_status)?;

@@ -32,7 +32,7 @@ pub use self::ring::batched;
 use self::{journal::JournalEntry, portable::StdIo, ring::Ring, uring::UringIo};
 pub use journal::Journal;
 
-use super::{DirEntry, FileKind, Loc, Metadata, VfsError, WriteMode, path::split_parent};
+use super::{DirEntry, FileKind, Loc, Metadata, Payload, VfsError, WriteMode, path::split_parent};
 use crate::shm::SharedBuf;
 
 /// Prefix of the temp files of atomic replaces.
@@ -193,7 +193,7 @@ impl LocalFs {
     async fn write_all_at(
         &self,
         file: &Arc<OwnedFd>,
-        data: Vec<u8>,
+        data: Payload,
         offset: Option<u64>,
     ) -> io::Result<()> {
         match &self.io {
@@ -363,7 +363,7 @@ impl LocalFs {
         mode: WriteMode,
     ) -> Result<(), VfsError> {
         let mut w = self.open_writer(loc, mode).await?;
-        w.write(data).await?;
+        w.write(data.into()).await?;
         w.commit().await
     }
 
@@ -371,7 +371,7 @@ impl LocalFs {
     pub async fn create(self: &Arc<Self>, loc: Loc<'_>, data: Vec<u8>) -> Result<(), VfsError> {
         let mut w = self.open_writer(loc, WriteMode::Replace).await?;
         w.noreplace = true;
-        w.write(data).await?;
+        w.write(data.into()).await?;
         w.commit().await
     }
 
@@ -645,7 +645,7 @@ pub struct LocalWriter {
 }
 
 impl LocalWriter {
-    pub async fn write(&mut self, data: Vec<u8>) -> Result<(), VfsError> {
+    pub async fn write(&mut self, data: Payload) -> Result<(), VfsError> {
         let n = data.len() as u64;
         let at = self.replace.as_ref().map(|_| self.offset);
         self.fs

@@ -13,8 +13,8 @@ use std::{
 };
 
 use super::OpenMode;
-use crate::shm::SharedBuf;
 use crate::vfs::{FileKind, Metadata};
+use crate::{shm::SharedBuf, vfs::Payload};
 
 /// LocalFS I/O through `std::fs`.
 pub(crate) struct StdIo {
@@ -97,11 +97,12 @@ impl StdIo {
     pub async fn write_all_at(
         &self,
         file: &Arc<OwnedFd>,
-        data: Vec<u8>,
+        data: Payload,
         offset: Option<u64>,
     ) -> io::Result<()> {
         let file = Arc::clone(file);
         blocking(move || {
+            let data = data.as_slice();
             let mut done = 0;
             while done < data.len() {
                 let n = match offset {

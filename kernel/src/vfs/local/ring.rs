@@ -84,16 +84,19 @@ pub(crate) struct Owned {
     pub fds: Vec<Arc<OwnedFd>>,
     pub how: Option<Box<types::OpenHow>>,
     pub statx: Option<Box<libc::statx>>,
-    /// Shared memory the op reads into.
-    #[expect(
-        dead_code,
-        reason = "held, never read: keeps the region mapped until the op completes"
-    )]
+    /// Shared memory the op reads into or writes from (kept mapped until it completes).
     pub shared: Option<crate::shm::SharedBuf>,
     /// A successful result is a new fd the caller must own (closed if the caller left).
     pub returns_fd: bool,
     /// A successful result is a direct-descriptor slot (closed if the caller left).
     pub returns_slot: bool,
+}
+
+impl Owned {
+    /// The bytes a write sends: the shared range if there is one, else `buf`.
+    pub fn payload(&self) -> &[u8] {
+        self.shared.as_ref().map_or(&self.buf, |s| s.as_slice())
+    }
 }
 
 /// What a completion hands back.

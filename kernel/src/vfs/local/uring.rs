@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     shm::SharedBuf,
-    vfs::{FileKind, Metadata},
+    vfs::{FileKind, Metadata, Payload},
 };
 
 /// `openat2` retries on `EAGAIN` before giving up.
@@ -206,17 +206,21 @@ impl UringIo {
     pub async fn write_all_at(
         &self,
         file: &Arc<OwnedFd>,
-        data: Vec<u8>,
+        data: Payload,
         offset: Option<u64>,
     ) -> io::Result<()> {
+        let len = data.len();
         let mut owned = Owned {
-            buf: data,
             fds: vec![Arc::clone(file)],
             ..Owned::default()
         };
+        match data {
+            Payload::Owned(v) => owned.buf = v,
+            Payload::Shared(s) => owned.shared = Some(s),
+        }
         let mut written = 0usize;
-        while written < owned.buf.len() {
-            let rest = &owned.buf[written..];
+        while written < len {
+            let rest = &owned.payload()[written..];
             let entry = opcode::Write::new(
                 types::Fd(file.as_raw_fd()),
                 rest.as_ptr(),

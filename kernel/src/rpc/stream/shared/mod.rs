@@ -1,0 +1,169 @@
+//! Streams whose bytes travel through shared memory instead of the socket.
+//!
+//! Whoever has the bytes puts them in a slot of a sealed memfd region and sends
+//! only the slot's number; the other side takes them from there and hands the slot
+//! back with `release`. Only free slots are filled, so memory is bounded by the
+//! region. [`read`] fills slots from a file, [`write`] drains them into one.
+//!
+//! The region is offered under a one-shot ticket ([`crate::shm::Broker`]), which
+//! the client exchanges for the memfd on the fd socket beside the kernel's.
+//!
+//! The streams run on their own thread ([`bulk`]), not on the runtime's workers:
+//! a task woken from a worker waits in that worker's unstealable LIFO slot, so the
+//! response encoder woken by each message would run only when the copying task
+//! paused, one after the other on one core. Woken from a foreign thread, it goes
+//! to the shared queue, and an idle worker encodes while the copy goes on.
+//!
+//! The region holds enough slots to cover a release's round trip (a chunk's
+//! announcement reaching the other side and its `release` coming back, ~100 µs on
+//! a loaded VM) several times over: with only a few slots, the kernel sat idle
+//! waiting for slots even though the client handed each back at once.
+
+pub(super) mod read;
+pub(super) mod write;
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll, Waker},
+};
+
+use agentos_proto::v1 as pb;
+use pb::stream_response::Msg as Out;
+use tokio_stream::Stream;
+use tonic::Status;
+
+use super::{Sender, read::done};
+use crate::{
+    error::KernelError,
+    identity::Caller,
+    rpc::status::status,
+    shm::{ClientAccess, Region, Ticket},
+    syscall::Kernel,
+};
+
+/// A stream's region aims at this size ...
+const REGION_TARGET: usize = 16 << 20;
+/// ... within these slot counts.
+const MIN_SLOTS: usize = 4;
+const MAX_SLOTS: usize = 64;
+
+/// Slots in the region of a stream of `chunk`-byte chunks.
+fn slots_for(chunk: usize) -> usize {
+    (REGION_TARGET / chunk.max(1)).clamp(MIN_SLOTS, MAX_SLOTS)
+}
+
+/// Why a stream stopped early: an error to report, or a client that went away.
+enum Stop {
+    Failed(Status),
+    Gone,
+}
+
+/// A region offered to the caller and announced on the stream.
+struct Opened {
+    region: Arc<Region>,
+    ticket: Ticket,
+    slots: usize,
+}
+
+/// Makes the stream's region, offers it to the caller and announces it (the
+/// stream's first message).
+fn open(
+    kernel: &Kernel,
+    caller: &Caller,
+    chunk: usize,
+    access: ClientAccess,
+    tx: &Sender,
+) -> Result<Opened, Status> {
+    if caller.pid.is_none() || caller.managed.is_some() {
+        return Err(status(KernelError::FailedPrecondition(
+            "shared-memory streams need the kernel's own Unix socket (the memfd is handed over \
+             on kernel.fds.sock beside it); use the inline transport"
+                .into(),
+        )));
+    }
+    let slots = slots_for(chunk);
+    let region = kernel.shm.region(slots * chunk, access).map_err(status)?;
+    let ticket = kernel.shm.offer(caller.uid, &region).map_err(status)?;
+    let announce = pb::StreamResponse {
+        msg: Some(Out::Region(pb::SharedRegion {
+            ticket: ticket.to_vec(),
+            size: region.len() as u64,
+            slots: slots as u32,
+            slot_size: chunk as u32,
+        })),
+    };
+    tx.try_send(Ok(announce))
+        .map_err(|_| Status::internal("a new stream's channel is full"))?;
+    Ok(Opened {
+        region,
+        ticket,
+        slots,
+    })
+}
+
+/// Runs a stream on the bulk thread and ends it: `done` with the bytes moved, or
+/// the error. A stream that stopped early withdraws its offer; one that finished
+/// leaves it, since its client may claim the memfd after the last chunk.
+fn run(
+    kernel: &Kernel,
+    opened: Opened,
+    tx: Sender,
+    stream: impl Future<Output = Result<u64, Stop>> + Send + 'static,
+) {
+    let broker = Arc::clone(&kernel.shm);
+    let ticket = opened.ticket;
+    bulk().spawn(async move {
+        match stream.await {
+            Ok(bytes) => {
+                let _ = tx.send(Ok(done(bytes))).await;
+            }
+            Err(stop) => {
+                broker.withdraw(&ticket);
+                if let Stop::Failed(e) = stop {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+        }
+    });
+}
+
+/// The runtime that runs shared-memory streams: one thread, started on first use.
+fn bulk() -> &'static tokio::runtime::Handle {
+    static BULK: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    BULK.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building the bulk-copy runtime");
+        let handle = rt.handle().clone();
+        std::thread::Builder::new()
+            .name("agentos-bulk".into())
+            .spawn(move || rt.block_on(std::future::pending::<()>()))
+            .expect("starting the bulk-copy thread");
+        handle
+    })
+}
+
+/// The next request if one has already arrived, without waiting.
+fn ready_now<S: Stream + Unpin>(s: &mut S) -> Option<Option<S::Item>> {
+    match Pin::new(s).poll_next(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(item) => Some(item),
+        Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_cover_the_round_trip_within_bounds() {
+        assert_eq!(slots_for(1 << 20), 16);
+        assert_eq!(slots_for(4 << 20), MIN_SLOTS);
+        assert_eq!(slots_for(4096), MAX_SLOTS);
+        assert_eq!(slots_for(0), MAX_SLOTS);
+        assert!(slots_for(4 << 20) * (4 << 20) <= REGION_TARGET);
+    }
+}
