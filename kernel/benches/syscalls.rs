@@ -7,6 +7,8 @@
 //! * `stream_1gib`: a 1 GiB `StreamSyscall` read, inline and through shared memory,
 //!   vs a raw io_uring read of the same file with the same block size (target: ≥ 70 %
 //!   of the raw throughput);
+//! * `stream_write_256mib`: a 256 MiB `StreamSyscall` replace, inline and through
+//!   shared memory, vs a raw io_uring write of the same bytes (each ends in fsync);
 //! * `read_4k`: a 4 KiB file through LocalFS's io_uring path vs `std::fs::read`.
 //!
 //! Both servers run in this process on their own multi-thread runtime; the client
@@ -51,6 +53,7 @@ use tonic::{Request, Response, Status, transport::Endpoint};
 
 const GIB: u64 = 1 << 30;
 const STREAM_CHUNK: usize = 1 << 20;
+const WRITE_TOTAL: usize = 256 << 20;
 
 struct EchoService;
 
@@ -262,6 +265,66 @@ fn rpc(c: &mut Criterion) {
     });
     g.finish();
     let _ = fs::remove_file(&big);
+
+    let mut g = c.benchmark_group("stream_write_256mib");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Bytes(WRITE_TOTAL as u64));
+    let block: Vec<u8> = (0..STREAM_CHUNK).map(|i| i as u8).collect();
+    let raw_target = servers.files().join("raw.bin");
+    g.bench_function("baseline_raw_io_uring_write_1mib_blocks_fsync", |b| {
+        b.iter(|| raw_uring_write(&raw_target, &block, WRITE_TOTAL))
+    });
+    g.bench_function("kernel_stream_write_1mib_chunks", |b| {
+        b.iter(|| {
+            let open = pb::StreamRequest {
+                msg: Some(In::Open(pb::StreamOpen {
+                    op: Some(Op::Write(pb::StreamWrite {
+                        path: "/w.bin".into(),
+                        ..Default::default()
+                    })),
+                })),
+            };
+            let owned = block.clone();
+            let chunks = (0..WRITE_TOTAL / STREAM_CHUNK).map(move |_| pb::StreamRequest {
+                msg: Some(In::Chunk(owned.clone())),
+            });
+            let finish = pb::StreamRequest {
+                msg: Some(In::Finish(pb::StreamFinish {})),
+            };
+            let requests = std::iter::once(open)
+                .chain(chunks)
+                .chain(std::iter::once(finish));
+            rt.block_on(async {
+                let mut s = kernel
+                    .stream_syscall(tokio_stream::iter(requests))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let Some(Out::Done(d)) = s.next().await.unwrap().unwrap().msg else {
+                    panic!("the write did not finish");
+                };
+                assert_eq!(d.bytes, WRITE_TOTAL as u64);
+            })
+        })
+    });
+    g.bench_function("kernel_stream_write_shared_memory_1mib_chunks", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut w = kernel
+                    .write_shared("/w.bin", false, STREAM_CHUNK as u32)
+                    .await
+                    .unwrap();
+                for _ in 0..WRITE_TOTAL / STREAM_CHUNK {
+                    w.write(&block).await.unwrap();
+                }
+                assert_eq!(w.finish().await.unwrap(), WRITE_TOTAL as u64);
+            })
+        })
+    });
+    g.finish();
+    let _ = fs::remove_file(&raw_target);
+    let _ = fs::remove_file(servers.files().join("w.bin"));
 }
 
 /// Rounds of the interleaved comparison; each times every contender once.
@@ -340,16 +403,38 @@ fn raw_uring_read(path: &Path, block: usize) -> u64 {
         )
         .offset(off)
         .build();
-        // SAFETY: `buf` outlives the operation, which completes before the next loop.
-        unsafe { ring.submission().push(&e).unwrap() };
-        ring.submit_and_wait(1).unwrap();
-        let n = ring.completion().next().unwrap().result();
-        assert!(n >= 0);
+        let n = uring_once(&mut ring, &e);
         if n == 0 {
             return off;
         }
-        off += n as u64;
+        off += u64::from(n);
     }
+}
+
+/// Writes `total` bytes of `block`s at queue depth 1 on a plain io_uring, then fsyncs.
+fn raw_uring_write(path: &Path, block: &[u8], total: usize) {
+    let f = fs::File::create(path).unwrap();
+    let mut ring = io_uring::IoUring::new(8).unwrap();
+    let fd = io_uring::types::Fd(f.as_raw_fd());
+    let mut off = 0u64;
+    while off < total as u64 {
+        let e = io_uring::opcode::Write::new(fd, block.as_ptr(), block.len() as u32)
+            .offset(off)
+            .build();
+        off += uring_once(&mut ring, &e) as u64;
+    }
+    uring_once(&mut ring, &io_uring::opcode::Fsync::new(fd).build());
+}
+
+/// Runs one entry to completion; its non-negative result.
+fn uring_once(ring: &mut io_uring::IoUring, e: &io_uring::squeue::Entry) -> u32 {
+    // SAFETY: every buffer the entry points to outlives this call, which waits
+    // for the entry's completion.
+    unsafe { ring.submission().push(e).unwrap() };
+    ring.submit_and_wait(1).unwrap();
+    let n = ring.completion().next().unwrap().result();
+    assert!(n >= 0, "io_uring: errno {}", -n);
+    n as u32
 }
 
 fn read_4k(c: &mut Criterion) {
