@@ -26,8 +26,10 @@
 //!
 //! Each ring registers a sparse table of [`DIRECT_SLOTS`] fixed files. An operation
 //! that only needs to know whether a path resolves (`exists`) opens it into a slot
-//! the kernel picks ([`Ring::run_direct`]) and closes the slot with a ring `CLOSE`
-//! that goes out with the next submission: no fd-table entry, no `close(2)`.
+//! the kernel picks ([`Ring::run_direct`]) and closes the slot with a ring `CLOSE`:
+//! no fd-table entry, no `close(2)`. Inside a batch the `CLOSE`s ride along with
+//! the batch's own submission; a lone lookup submits its `CLOSE` at once, so an
+//! idle ring holds no file.
 //!
 //! # Cancellation
 //!
@@ -290,8 +292,8 @@ impl Ring {
     }
 
     /// Submits `entry`, an open into an automatically allocated direct-descriptor
-    /// slot, waits for it and closes the slot again on the same ring (the `CLOSE`
-    /// goes out with the next submission). The result is the slot the open used.
+    /// slot, waits for it and closes the slot again on the same ring (see
+    /// [`Shared::close_slot`]). The result is the slot the open used.
     ///
     /// # Safety
     ///
@@ -373,18 +375,27 @@ impl Shared {
         }
     }
 
-    /// Queues a `CLOSE` of direct-descriptor `slot`. It costs no syscall of its own:
-    /// it goes out with the ring's next submission (inside [`batched`], the scope's
-    /// flush). Until then the slot holds an `O_PATH` file, which pins nothing a
-    /// caller could notice (unlinking and renaming work; the table has room).
+    /// Closes direct-descriptor `slot`. Inside [`batched`] the `CLOSE` is only
+    /// queued and goes out with the scope's flush, at no syscall of its own;
+    /// elsewhere it is submitted at once (without waiting for it): an idle ring
+    /// must not keep a file referenced, or its space stays taken after an unlink
+    /// and its filesystem cannot be unmounted.
     fn close_slot(self: &Arc<Self>, slot: u32) {
-        let _ = DEFERRED.try_with(|d| {
-            let mut d = d.borrow_mut();
-            if !d.iter().any(|s| Arc::ptr_eq(s, self)) {
-                d.push(Arc::clone(self));
-            }
-        });
-        if let Err(e) = self.push(&close_entry(slot)) {
+        let in_batch = DEFERRED
+            .try_with(|d| {
+                let mut d = d.borrow_mut();
+                if !d.iter().any(|s| Arc::ptr_eq(s, self)) {
+                    d.push(Arc::clone(self));
+                }
+            })
+            .is_ok();
+        let entry = close_entry(slot);
+        let queued = if in_batch {
+            self.push(&entry)
+        } else {
+            self.push_and_submit(&entry)
+        };
+        if let Err(e) = queued {
             tracing::warn!(slot, "io_uring close of a direct descriptor: {e}");
         }
     }

@@ -444,6 +444,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lone_lookup_leaves_no_file_open() {
+        // tmpfs, where an unlinked file's space comes back the moment its last
+        // reference goes: a slot still holding the file would keep it.
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 16 << 20]).unwrap();
+        let u = io(dir.path());
+        assert!(u.ring.has_direct(), "this kernel has direct descriptors");
+        u.resolves("f").await.unwrap();
+        let free = || {
+            let s = nix::sys::statvfs::statvfs(dir.path()).unwrap();
+            s.blocks_free() * s.fragment_size()
+        };
+        let before = free();
+        std::fs::remove_file(&path).unwrap();
+        let freed = free().saturating_sub(before);
+        assert!(
+            freed >= 15 << 20,
+            "unlinking freed {freed} bytes: the lookup's slot still holds the file"
+        );
+    }
+
+    #[tokio::test]
     async fn more_concurrent_lookups_than_slots_fall_back_and_free_every_slot() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"x").unwrap();
