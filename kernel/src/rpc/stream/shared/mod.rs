@@ -67,6 +67,20 @@ struct Opened {
     slots: usize,
 }
 
+/// Whether `caller` can receive a memfd: only on the kernel's own Unix socket,
+/// whose fd socket lies beside it. A TCP caller may be elsewhere, and a managed
+/// process sees neither socket (its own is inside its sandbox).
+fn reachable(caller: &Caller) -> Result<(), KernelError> {
+    if caller.pid.is_none() || caller.managed.is_some() {
+        return Err(KernelError::FailedPrecondition(
+            "shared-memory streams need the kernel's own Unix socket (the memfd is handed over \
+             on kernel.fds.sock beside it); use the inline transport"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Makes the stream's region, offers it to the caller and announces it (the
 /// stream's first message).
 fn open(
@@ -76,13 +90,7 @@ fn open(
     access: ClientAccess,
     tx: &Sender,
 ) -> Result<Opened, Status> {
-    if caller.pid.is_none() || caller.managed.is_some() {
-        return Err(status(KernelError::FailedPrecondition(
-            "shared-memory streams need the kernel's own Unix socket (the memfd is handed over \
-             on kernel.fds.sock beside it); use the inline transport"
-                .into(),
-        )));
-    }
+    reachable(caller).map_err(status)?;
     let slots = slots_for(chunk);
     let region = kernel.shm.region(slots * chunk, access).map_err(status)?;
     let ticket = kernel.shm.offer(caller.uid, &region).map_err(status)?;
@@ -157,6 +165,28 @@ fn ready_now<S: Stream + Unpin>(s: &mut S) -> Option<Option<S::Item>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_callers_on_the_kernel_socket_get_shared_memory() {
+        let local = Caller::local();
+        assert!(reachable(&local).is_ok(), "{local:?}");
+        let tcp = Caller {
+            pid: None,
+            ..local.clone()
+        };
+        assert!(matches!(
+            reachable(&tcp),
+            Err(KernelError::FailedPrecondition(_))
+        ));
+        let managed = Caller {
+            managed: Some(7),
+            ..local
+        };
+        assert!(matches!(
+            reachable(&managed),
+            Err(KernelError::FailedPrecondition(_))
+        ));
+    }
 
     #[test]
     fn regions_cover_the_round_trip_within_bounds() {
