@@ -243,6 +243,12 @@ mod tests {
         assert_eq!(broker.used(), 0, "dropped at once");
     }
 
+    /// A new shared mapping of the first 8 KiB of `fd`, as a client would make.
+    unsafe fn map(fd: i32, prot: libc::c_int) -> *mut libc::c_void {
+        // SAFETY: a new mapping; the caller checks the result.
+        unsafe { libc::mmap(std::ptr::null_mut(), 8192, prot, libc::MAP_SHARED, fd, 0) }
+    }
+
     #[test]
     fn a_region_is_sealed_against_resizing_and_new_writable_mappings() {
         let broker = Broker::default();
@@ -255,23 +261,9 @@ mod tests {
             assert_eq!(seals & want, want);
             assert_eq!(libc::ftruncate(fd, 4096), -1, "shrinking must fail");
             assert_eq!(libc::ftruncate(fd, 1 << 20), -1, "growing must fail");
-            let w = libc::mmap(
-                std::ptr::null_mut(),
-                8192,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            );
+            let w = map(fd, libc::PROT_READ | libc::PROT_WRITE);
             assert_eq!(w, libc::MAP_FAILED, "a new writable mapping must fail");
-            let r = libc::mmap(
-                std::ptr::null_mut(),
-                8192,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            );
+            let r = map(fd, libc::PROT_READ);
             assert_ne!(r, libc::MAP_FAILED, "a read-only mapping works");
             // what the kernel writes through its own mapping, a reader sees
             let n = region.slice(4096, 3).fill(b"abc");
@@ -288,14 +280,7 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             assert_eq!(libc::ftruncate(fd, 4096), -1, "shrinking must fail");
-            let w = libc::mmap(
-                std::ptr::null_mut(),
-                8192,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            );
+            let w = map(fd, libc::PROT_READ | libc::PROT_WRITE);
             assert_ne!(w, libc::MAP_FAILED);
             std::ptr::copy_nonoverlapping(b"xyz".as_ptr(), w.cast::<u8>().add(100), 3);
             assert_eq!(region.slice(100, 3).as_slice(), b"xyz");

@@ -95,17 +95,7 @@ async fn shared_reads_deliver_every_byte_on_every_backend() {
 }
 
 fn open_shared(path: &str, chunk_size: u32) -> pb::StreamRequest {
-    pb::StreamRequest {
-        msg: Some(In::Open(pb::StreamOpen {
-            op: Some(Op::Read(pb::StreamRead {
-                path: path.into(),
-                offset: 0,
-                length: 0,
-                chunk_size,
-                transport: pb::StreamTransport::SharedMemory as i32,
-            })),
-        })),
-    }
+    crate::util::open_read(path, chunk_size, pb::StreamTransport::SharedMemory)
 }
 
 /// A shared read of `/f.bin` in 4 KiB chunks whose client sends `releases` and

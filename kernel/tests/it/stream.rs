@@ -33,17 +33,7 @@ fn open_write(path: &str, append: bool) -> pb::StreamRequest {
 }
 
 fn open_read(path: &str, chunk_size: u32) -> pb::StreamRequest {
-    pb::StreamRequest {
-        msg: Some(In::Open(pb::StreamOpen {
-            op: Some(Op::Read(pb::StreamRead {
-                path: path.into(),
-                offset: 0,
-                length: 0,
-                chunk_size,
-                transport: pb::StreamTransport::Inline as i32,
-            })),
-        })),
-    }
+    crate::util::open_read(path, chunk_size, pb::StreamTransport::Inline)
 }
 
 async fn stream_write(c: &mut Client, path: &str, total: u64) -> u64 {

@@ -174,6 +174,22 @@ pub async fn kill_tree(c: &mut Client, pid: u32) {
     .expect("kill the process tree");
 }
 
+/// The `open` of a stream read of all of `path`.
+pub fn open_read(path: &str, chunk_size: u32, transport: pb::StreamTransport) -> pb::StreamRequest {
+    use pb::{stream_open::Op, stream_request::Msg};
+    pb::StreamRequest {
+        msg: Some(Msg::Open(pb::StreamOpen {
+            op: Some(Op::Read(pb::StreamRead {
+                path: path.into(),
+                offset: 0,
+                length: 0,
+                chunk_size,
+                transport: transport as i32,
+            })),
+        })),
+    }
+}
+
 pub fn req(call: Call) -> pb::SyscallRequest {
     pb::SyscallRequest {
         syscall: Some(pb::Syscall { call: Some(call) }),

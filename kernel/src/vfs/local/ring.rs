@@ -324,25 +324,13 @@ impl Ring {
         let (reply, rx) = oneshot::channel();
         let id = shared.next.fetch_add(1, Ordering::Relaxed) % CLOSED_SLOT;
         shared.lock_inflight().insert(id, (owned, reply));
-        let entry = entry.user_data(id);
-        // Inside `batched`, only push: the scope submits everything once per pass.
-        let deferred = DEFERRED
-            .try_with(|d| {
-                let mut d = d.borrow_mut();
-                if !d.iter().any(|s| Arc::ptr_eq(s, shared)) {
-                    d.push(Arc::clone(shared));
-                }
-            })
-            .is_ok();
-        let pushed = if deferred {
-            shared.push(&entry)
-        } else {
-            shared.push_and_submit(&entry)
+        let deferred = match shared.enqueue(&entry.user_data(id)) {
+            Ok(deferred) => deferred,
+            Err(e) => {
+                shared.lock_inflight().remove(&id);
+                return Err(e);
+            }
         };
-        if let Err(e) = pushed {
-            shared.lock_inflight().remove(&id);
-            return Err(e);
-        }
         if !deferred {
             // Cached operations have completed inside the submit: collect them here.
             shared.drain(false);
@@ -381,7 +369,15 @@ impl Shared {
     /// must not keep a file referenced, or its space stays taken after an unlink
     /// and its filesystem cannot be unmounted.
     fn close_slot(self: &Arc<Self>, slot: u32) {
-        let in_batch = DEFERRED
+        if let Err(e) = self.enqueue(&close_entry(slot)) {
+            tracing::warn!(slot, "io_uring close of a direct descriptor: {e}");
+        }
+    }
+
+    /// Inside [`batched`], only pushes `entry` (the scope submits everything once
+    /// per pass) and says so with `true`; elsewhere pushes and submits it.
+    fn enqueue(self: &Arc<Self>, entry: &squeue::Entry) -> io::Result<bool> {
+        let deferred = DEFERRED
             .try_with(|d| {
                 let mut d = d.borrow_mut();
                 if !d.iter().any(|s| Arc::ptr_eq(s, self)) {
@@ -389,15 +385,12 @@ impl Shared {
                 }
             })
             .is_ok();
-        let entry = close_entry(slot);
-        let queued = if in_batch {
-            self.push(&entry)
+        if deferred {
+            self.push(entry)?;
         } else {
-            self.push_and_submit(&entry)
-        };
-        if let Err(e) = queued {
-            tracing::warn!(slot, "io_uring close of a direct descriptor: {e}");
+            self.push_and_submit(entry)?;
         }
+        Ok(deferred)
     }
 
     fn push_and_submit(&self, entry: &squeue::Entry) -> io::Result<()> {
