@@ -8,12 +8,20 @@
 //! hands its slot back to the kernel, which refills it. [`SharedWrite::write`]
 //! copies into free slots (the kernel hands each back once written out), and
 //! [`SharedWrite::finish`] commits.
+//!
+//! Releases and announcements go out in bursts: each message handed to the
+//! connection's task may wake it, and on a VM that wake costs the caller tens of
+//! µs. They are held until half the region's slots are named, or until the client
+//! would otherwise wait for the kernel (which may be waiting for them).
 
 use std::{
     io::{self, IoSliceMut},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::Path,
+    pin::Pin,
     ptr::NonNull,
+    sync::Mutex,
+    task::{Context, Poll, Waker},
 };
 
 use agentos_proto::v1::{
@@ -24,7 +32,7 @@ use tokio::{
     net::UnixStream,
     sync::mpsc,
 };
-use tokio_stream::{StreamExt, wrappers::UnboundedReceiverStream};
+use tokio_stream::{Stream, StreamExt, wrappers::UnboundedReceiverStream};
 
 use crate::{CallError, Client};
 
@@ -35,6 +43,8 @@ struct Opened {
     slots: u32,
     inbound: tonic::Streaming<pb::StreamResponse>,
     requests: mpsc::UnboundedSender<pb::StreamRequest>,
+    /// Messages not sent yet, to go out in one burst.
+    held: Mutex<Vec<pb::StreamRequest>>,
 }
 
 /// A shared-memory read in progress.
@@ -70,7 +80,7 @@ impl std::ops::Deref for SharedChunk<'_> {
 
 impl Drop for SharedChunk<'_> {
     fn drop(&mut self) {
-        self.stream.send(In::Release(self.slot));
+        self.stream.hold(In::Release(self.slot));
     }
 }
 
@@ -150,16 +160,24 @@ impl Client {
             slots: region.slots,
             inbound,
             requests,
+            held: Mutex::default(),
         })
     }
 }
 
 impl Opened {
     /// The next message's payload; `what` names what was expected, for errors.
+    /// Sends what is held first unless a message is already there.
     async fn next(&mut self, what: &'static str) -> Result<Out, CallError> {
-        self.inbound
-            .next()
-            .await
+        let ready =
+            match Pin::new(&mut self.inbound).poll_next(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(item) => item,
+                Poll::Pending => {
+                    self.flush();
+                    self.inbound.next().await
+                }
+            };
+        ready
             .transpose()?
             .and_then(|m| m.msg)
             .ok_or(CallError::Empty(what))
@@ -175,9 +193,25 @@ impl Opened {
         Ok(slot as usize * self.slot_size)
     }
 
-    fn send(&self, msg: In) {
-        // Fails only once the stream is gone, when the next receive reports why.
-        let _ = self.requests.send(pb::StreamRequest { msg: Some(msg) });
+    /// Holds `msg` for the next burst; sends the burst once it names half the slots.
+    fn hold(&self, msg: In) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.push(pb::StreamRequest { msg: Some(msg) });
+        if held.len() >= (self.slots as usize / 2).max(1) {
+            self.send_all(&mut held);
+        }
+    }
+
+    /// Sends what is held.
+    fn flush(&self) {
+        self.send_all(&mut self.held.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn send_all(&self, held: &mut Vec<pb::StreamRequest>) {
+        for msg in held.drain(..) {
+            // Fails only once the stream is gone, when the next receive reports why.
+            let _ = self.requests.send(msg);
+        }
     }
 }
 
@@ -212,8 +246,9 @@ impl SharedRead {
 }
 
 impl SharedWrite {
-    /// Copies `data` into free slots and sends them, waiting for the kernel to hand
-    /// slots back when none is free.
+    /// Copies `data` into free slots and sends them (in bursts: the last ones may
+    /// go out with the next call or with [`Self::finish`]), waiting for the kernel
+    /// to hand slots back when none is free.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<(), CallError> {
         while !data.is_empty() {
             let slot = match self.free.pop() {
@@ -223,7 +258,7 @@ impl SharedWrite {
             let n = data.len().min(self.stream.slot_size);
             let start = self.stream.slot_range(slot, n)?;
             self.stream.map.write(start, &data[..n]);
-            self.stream.send(In::Shared(pb::SharedChunk {
+            self.stream.hold(In::Shared(pb::SharedChunk {
                 slot,
                 offset: self.offset,
                 len: n as u32,
@@ -237,7 +272,8 @@ impl SharedWrite {
     /// Commits the write (for a replace, the new content appears now); the bytes
     /// the kernel wrote.
     pub async fn finish(mut self) -> Result<u64, CallError> {
-        self.stream.send(In::Finish(pb::StreamFinish {}));
+        self.stream.hold(In::Finish(pb::StreamFinish {}));
+        self.stream.flush();
         loop {
             match self.stream.next("a shared-memory write's end").await? {
                 Out::Release(_) => {}

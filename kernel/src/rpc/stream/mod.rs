@@ -4,8 +4,9 @@
 //! with their bytes inline or through [`shared`] memory.
 //! Every direction is bounded: a read sends through a channel of [`STREAM_DEPTH`]
 //! messages (or, over shared memory, through a region's slots that the other side
-//! hands back), so memory stays constant however large the file; when the client
-//! drops the stream the next send fails and the task stops.
+//! hands back, each message naming one), so memory stays constant however large
+//! the file; when the client drops the stream the next send fails and the task
+//! stops.
 
 mod read;
 mod shared;
@@ -27,7 +28,7 @@ use crate::{
     vfs::{VfsError, VirtPath},
 };
 
-/// Messages buffered between the file and the network.
+/// Messages buffered between the file and the network, when they carry the bytes.
 const STREAM_DEPTH: usize = 4;
 
 pub type ResponseStream = ReceiverStream<Result<pb::StreamResponse, Status>>;
@@ -47,12 +48,27 @@ pub async fn serve(
             "the first message must be `open` with a read or a write",
         ));
     };
-    let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+    let (tx, rx) = mpsc::channel(depth(&op));
     match op {
         Op::Read(r) => read::start(&kernel, &caller, r, inbound, tx).await?,
         Op::Write(w) => write::start(&kernel, &caller, w, inbound, tx).await?,
     }
     Ok(ReceiverStream::new(rx))
+}
+
+/// How many messages may wait for the network: a few chunks of bytes, or, over
+/// shared memory, as many as the region has slots (each names one), so that the
+/// stream's task can send a burst without waiting.
+fn depth(op: &Op) -> usize {
+    let transport = match op {
+        Op::Read(r) => r.transport,
+        Op::Write(w) => w.transport,
+    };
+    if transport == pb::StreamTransport::SharedMemory as i32 {
+        shared::DEPTH
+    } else {
+        STREAM_DEPTH
+    }
 }
 
 /// The caller's `raw` path, resolved and authorised for `access` (made from its

@@ -9,7 +9,7 @@ use pb::{stream_request::Msg as In, stream_response::Msg as Out};
 use tokio_stream::StreamExt;
 use tonic::{Status, Streaming};
 
-use super::{Stop, open, ready_now, run};
+use super::{Outbox, Stop, open, ready_now, run};
 use crate::{
     error::KernelError,
     identity::Caller,
@@ -38,7 +38,7 @@ pub(in crate::rpc::stream) fn start(
     Ok(())
 }
 
-/// Reads the span into free slots, announcing each; the bytes sent.
+/// Reads the span into free slots, announcing them in bursts; the bytes sent.
 async fn fill(
     reader: &Reader,
     region: &Arc<Region>,
@@ -50,6 +50,7 @@ async fn fill(
     let mut free: Vec<usize> = (0..slots).rev().collect();
     let mut held = vec![false; slots];
     let mut closed = false;
+    let mut out = Outbox::new(slots);
     let mut offset = span.start;
     while offset < span.end {
         // Take back every slot already released, so that the next read reuses the
@@ -61,6 +62,9 @@ async fn fill(
                 Some(item) => free.push(take_back(item, &mut held)?),
                 None => closed = true,
             }
+        }
+        if free.is_empty() {
+            out.flush(tx).await?; // the client can hand back only what it has seen
         }
         let slot = match free.pop() {
             Some(s) => s,
@@ -80,16 +84,15 @@ async fn fill(
             break; // the file shrank since it was opened
         }
         held[slot] = true;
-        let chunk = pb::StreamResponse {
-            msg: Some(Out::Shared(pb::SharedChunk {
-                slot: slot as u32,
-                offset,
-                len: n as u32,
-            })),
+        let chunk = pb::SharedChunk {
+            slot: slot as u32,
+            offset,
+            len: n as u32,
         };
-        tx.send(Ok(chunk)).await.map_err(|_| Stop::Gone)?;
+        out.push(Out::Shared(chunk), tx).await?;
         offset += n as u64;
     }
+    out.flush(tx).await?;
     Ok(offset - span.start)
 }
 

@@ -10,7 +10,7 @@ use pb::{stream_request::Msg as In, stream_response::Msg as Out};
 use tokio_stream::StreamExt;
 use tonic::{Status, Streaming};
 
-use super::{Stop, open, run};
+use super::{Outbox, Stop, open, ready_now, run};
 use crate::{
     error::KernelError,
     identity::Caller,
@@ -39,7 +39,9 @@ pub(in crate::rpc::stream) fn start(
     Ok(())
 }
 
-/// Writes each announced slot out and releases it, until `finish`; the bytes written.
+/// Writes each announced slot out and releases it, until `finish`; the bytes
+/// written. Releases go out in bursts, and whenever the client has sent nothing
+/// more yet (it may be waiting for them).
 async fn drain(
     mut writer: Writer,
     region: &Arc<Region>,
@@ -50,8 +52,16 @@ async fn drain(
 ) -> Result<u64, Stop> {
     let invalid = |m: String| Stop::Failed(status(KernelError::InvalidArgument(m)));
     let mut bytes = 0u64;
+    let mut out = Outbox::new(slots);
     loop {
-        let msg = match inbound.next().await {
+        let next = match ready_now(&mut inbound) {
+            Some(next) => next,
+            None => {
+                out.flush(tx).await?;
+                inbound.next().await
+            }
+        };
+        let msg = match next {
             Some(Ok(m)) => m.msg,
             Some(Err(_)) => return Err(Stop::Gone),
             None => {
@@ -79,12 +89,10 @@ async fn drain(
                     .await
                     .map_err(|e| Stop::Failed(vfs_status(e)))?;
                 bytes += len as u64;
-                let release = pb::StreamResponse {
-                    msg: Some(Out::Release(c.slot)),
-                };
-                tx.send(Ok(release)).await.map_err(|_| Stop::Gone)?;
+                out.push(Out::Release(c.slot), tx).await?;
             }
             Some(In::Finish(_)) => {
+                out.flush(tx).await?;
                 writer
                     .commit()
                     .await
