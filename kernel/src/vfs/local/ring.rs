@@ -286,6 +286,33 @@ impl Ring {
         unsafe { Self::run_on(self.local(), entry, owned) }.await
     }
 
+    /// The names of the files every ring's direct-descriptor table holds, as the
+    /// host reports them (`UserFiles` in the ring fd's `/proc/self/fdinfo`).
+    #[cfg(test)]
+    pub fn direct_files(&self) -> Vec<String> {
+        use std::os::fd::AsRawFd;
+        let mut names = Vec::new();
+        for shared in &self.inner.0 {
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", shared.ring.as_raw_fd()))
+                    .expect("reading the ring's fdinfo");
+            let table = info
+                .split_once("UserFiles:")
+                .expect("fdinfo lists UserFiles")
+                .1;
+            // One `index: name` line per occupied slot, after the count.
+            names.extend(
+                table
+                    .lines()
+                    .skip(1)
+                    .map_while(|l| l.trim().split_once(": "))
+                    .filter(|(i, _)| i.parse::<u32>().is_ok())
+                    .map(|(_, name)| name.to_owned()),
+            );
+        }
+        names
+    }
+
     /// Whether the rings have direct-descriptor tables ([`Ring::run_direct`] works).
     pub fn has_direct(&self) -> bool {
         self.direct

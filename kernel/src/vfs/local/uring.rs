@@ -453,16 +453,27 @@ mod tests {
         let u = io(dir.path());
         assert!(u.ring.has_direct(), "this kernel has direct descriptors");
         u.resolves("f").await.unwrap();
+        let held = u.ring.direct_files();
+        assert!(held.is_empty(), "the rings' tables still hold {held:?}");
         let free = || {
             let s = nix::sys::statvfs::statvfs(dir.path()).unwrap();
             s.blocks_free() * s.fragment_size()
         };
         let before = free();
         std::fs::remove_file(&path).unwrap();
-        let freed = free().saturating_sub(before);
+        // The host may put the last reference a moment later; /dev/shm is shared
+        // with the machine, so other programs' use shows up too: wait a little.
+        let mut freed = 0;
+        for _ in 0..100 {
+            freed = free().saturating_sub(before);
+            if freed >= 15 << 20 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         assert!(
             freed >= 15 << 20,
-            "unlinking freed {freed} bytes: the lookup's slot still holds the file"
+            "unlinking freed {freed} bytes: something still holds the file"
         );
     }
 
