@@ -296,15 +296,11 @@ impl Ring {
             let info =
                 std::fs::read_to_string(format!("/proc/self/fdinfo/{}", shared.ring.as_raw_fd()))
                     .expect("reading the ring's fdinfo");
-            let table = info
-                .split_once("UserFiles:")
-                .expect("fdinfo lists UserFiles")
-                .1;
-            // One `index: name` line per occupied slot, after the count.
+            // `UserFiles:\t<count>`, then one `index: name` line per occupied slot.
+            let mut lines = info.lines().skip_while(|l| !l.starts_with("UserFiles:"));
+            assert!(lines.next().is_some(), "fdinfo lists UserFiles");
             names.extend(
-                table
-                    .lines()
-                    .skip(1)
+                lines
                     .map_while(|l| l.trim().split_once(": "))
                     .filter(|(i, _)| i.parse::<u32>().is_ok())
                     .map(|(_, name)| name.to_owned()),
