@@ -99,10 +99,7 @@ pub fn ensure_token(config: &KernelConfig) -> anyhow::Result<Arc<str>> {
     {
         return Ok(Arc::from(t.trim()));
     }
-    let mut bytes = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .context("reading /dev/urandom")?;
+    let bytes: [u8; 32] = crate::identity::secret().context("getrandom for the token")?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let tmp = path.with_extension("token.tmp");
     fs::OpenOptions::new()

@@ -4,7 +4,8 @@
 //! tonic hands over as `UdsConnectInfo`. Only the daemon's own uid and root may call;
 //! any other uid is refused with PERMISSION_DENIED (the socket's 0600 mode and the
 //! directory's 0700 already keep them out; this is the second wall). On TCP the caller
-//! must present `authorization: Bearer <DIR/kernel.token>`.
+//! must present `authorization: Bearer <DIR/kernel.token>`. [`secret`] makes that
+//! token's bytes, and those of shared-memory tickets.
 
 use std::sync::Arc;
 
@@ -138,6 +139,23 @@ pub fn tcp_interceptor(
     }
 }
 
+/// `N` bytes from the host's CSPRNG (getrandom), for tokens and tickets.
+pub fn secret<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    let mut filled = 0;
+    while filled < N {
+        // SAFETY: writes at most `N - filled` bytes into the rest of `bytes`.
+        let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), N - filled, 0) };
+        match usize::try_from(n) {
+            Ok(n) => filled += n,
+            Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {
+            }
+            Err(_) => return Err(std::io::Error::last_os_error()),
+        }
+    }
+    Ok(bytes)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -145,6 +163,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_fresh_each_time() {
+        let (a, b) = (secret::<32>().unwrap(), secret::<32>().unwrap());
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
+    }
 
     #[test]
     fn token_comparison() {

@@ -99,15 +99,8 @@ impl Broker {
 
     /// Offers `region` to the user `uid`; the ticket is good once, for [`TICKET_TTL`].
     pub fn offer(&self, uid: u32, region: &Arc<Region>) -> Result<Ticket, KernelError> {
-        let mut ticket = [0u8; TICKET_LEN];
-        // SAFETY: writes at most `ticket.len()` bytes into `ticket`.
-        let n = unsafe { libc::getrandom(ticket.as_mut_ptr().cast(), ticket.len(), 0) };
-        if n != TICKET_LEN as isize {
-            return Err(KernelError::Internal(format!(
-                "getrandom: {}",
-                io::Error::last_os_error()
-            )));
-        }
+        let ticket: Ticket = crate::identity::secret()
+            .map_err(|e| KernelError::Internal(format!("getrandom: {e}")))?;
         let mut offers = self.offers.lock().expect("broker lock");
         let now = Instant::now();
         offers.retain(|_, o| o.expires > now);
