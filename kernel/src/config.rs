@@ -65,9 +65,12 @@ pub enum VfsBackendChoice {
 /// How managed processes are isolated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SandboxChoice {
-    /// Namespaces, mounts, landlock, capabilities and seccomp when the host allows it.
+    /// The strongest rung the host allows: full (root), rootless (a user namespace
+    /// of the caller's own ids), walls only, else portable.
     #[default]
     Auto,
+    /// Force walls only: landlock, seccomp and no_new_privs, no namespaces.
+    Walls,
     /// Force the portable backend: plain child processes, capability checks only.
     Portable,
 }
@@ -80,6 +83,8 @@ pub struct KernelConfig {
     pub mounts: Vec<MountSpec>,
     pub vfs_backend: VfsBackendChoice,
     pub sandbox: SandboxChoice,
+    /// Let programs run with no wall at all on the portable backend.
+    pub allow_unconfined: bool,
     /// Load the eBPF probes when the host allows it.
     pub ebpf: bool,
 }
@@ -92,6 +97,7 @@ impl KernelConfig {
             mounts: Vec::new(),
             vfs_backend: VfsBackendChoice::Auto,
             sandbox: SandboxChoice::Auto,
+            allow_unconfined: false,
             ebpf: true,
         }
     }

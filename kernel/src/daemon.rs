@@ -196,33 +196,10 @@ pub async fn serve(
     backends
         .reports
         .insert("cgroup_limits".into(), cgroups.report());
-    let sandbox = match config.sandbox {
-        SandboxChoice::Portable => SandboxBackend::Portable {
-            reason: "forced by --sandbox portable".into(),
-        },
-        SandboxChoice::Auto => {
-            let probe = crate::sandbox::probe();
-            if probe.available {
-                SandboxBackend::Namespaces
-            } else {
-                SandboxBackend::Portable {
-                    reason: probe.reason,
-                }
-            }
-        }
-    };
-    backends.reports.insert(
-        "sandbox".into(),
-        match &sandbox {
-            SandboxBackend::Namespaces => Report::yes(
-                "linux-namespaces",
-                "user/pid/mount/net/uts/ipc/cgroup namespaces, pivot_root, landlock, capabilities, seccomp",
-            ),
-            SandboxBackend::Portable { reason } => {
-                Report::no("portable", format!("plain child processes, capability checks only: {reason}"))
-            }
-        },
-    );
+    let sandbox = choose_sandbox(config.sandbox);
+    backends
+        .reports
+        .insert("sandbox".into(), sandbox_report(&sandbox));
     // Every host resource registers its undo; shutdown runs them newest first.
     let cleanup = Arc::new(Orchestrator::default());
     if let Some(cg) = cgroup {
@@ -236,7 +213,8 @@ pub async fn serve(
         ProcessTable::new(cgroups, sandbox)
             .context("starting the spawner thread")?
             .with_sockets(config.data_dir.join("run").join("proc"))
-            .with_cleanup(Arc::clone(&cleanup)),
+            .with_cleanup(Arc::clone(&cleanup))
+            .with_unconfined_allowed(config.allow_unconfined),
     );
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
     {
@@ -459,5 +437,57 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// The isolation ladder: the strongest rung this host allows, or the forced one.
+fn choose_sandbox(choice: SandboxChoice) -> SandboxBackend {
+    let walls = |reason: String| match crate::sandbox::walls_probe() {
+        Ok(()) => SandboxBackend::Walls { reason },
+        Err(why) => SandboxBackend::Portable {
+            reason: format!("{reason}; and no walls either: {why}"),
+        },
+    };
+    match choice {
+        SandboxChoice::Portable => SandboxBackend::Portable {
+            reason: "forced by --sandbox portable".into(),
+        },
+        SandboxChoice::Walls => walls("forced by --sandbox walls".into()),
+        SandboxChoice::Auto => {
+            let probe = crate::sandbox::probe();
+            match (probe.available, probe.rootless) {
+                (true, false) => SandboxBackend::Full,
+                (true, true) => SandboxBackend::Rootless,
+                (false, _) => walls(probe.reason),
+            }
+        }
+    }
+}
+
+fn sandbox_report(sandbox: &SandboxBackend) -> Report {
+    const WALLS: &str = "landlock, capabilities, no_new_privs, seccomp";
+    match sandbox {
+        SandboxBackend::Full => Report::yes(
+            "full",
+            format!("user/pid/mount/net/uts/ipc/cgroup namespaces, pivot_root, {WALLS}"),
+        ),
+        SandboxBackend::Rootless => Report::yes(
+            "rootless",
+            format!(
+                "user/pid/mount/net/uts/ipc/cgroup namespaces in a user namespace of the kernel's own uid and gid, pivot_root, {WALLS}"
+            ),
+        ),
+        SandboxBackend::Walls { reason } => Report::no(
+            "walls",
+            format!(
+                "walls only: landlock, seccomp, no_new_privs, a private /tmp directory; no namespaces ({reason})"
+            ),
+        ),
+        SandboxBackend::Portable { reason } => Report::no(
+            "portable",
+            format!(
+                "no walls: plain child processes, capability checks only, refused unless --allow-unconfined ({reason})"
+            ),
+        ),
     }
 }

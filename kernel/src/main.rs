@@ -27,6 +27,9 @@ struct Cli {
     /// How managed processes are isolated.
     #[arg(long, value_enum, default_value_t)]
     sandbox: SandboxChoice,
+    /// Run programs even when the sandbox backend puts up no wall (portable).
+    #[arg(long)]
+    allow_unconfined: bool,
     /// Do not load the eBPF probes.
     #[arg(long)]
     no_ebpf: bool,
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
                 config.mounts = cli.mounts;
                 config.vfs_backend = cli.vfs_backend;
                 config.sandbox = cli.sandbox;
+                config.allow_unconfined = cli.allow_unconfined;
                 config.ebpf = !cli.no_ebpf;
                 daemon::run(config).await
             }

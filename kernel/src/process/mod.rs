@@ -14,6 +14,7 @@
 //! backend spawns plain child processes without isolation, and says so.
 
 mod io;
+pub mod isolation;
 pub mod output;
 pub mod priority;
 mod reap;
@@ -64,21 +65,40 @@ impl ExitInfo {
     }
 }
 
-/// How processes are isolated on this host.
+/// How processes are isolated on this host: the rungs of the isolation ladder,
+/// strongest first. The daemon picks one at start-up and reports it (`doctor`,
+/// `/health`); every process says which it got ([`Process::isolation`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SandboxBackend {
-    /// Namespaces, mounts, landlock, capabilities, seccomp.
-    Namespaces,
-    /// Plain child processes: capability checks only.
+    /// Root: user, pid, mount, net, uts, ipc and cgroup namespaces, the tmpfs view,
+    /// landlock, capabilities, seccomp; programs run as an unprivileged uid of the
+    /// kernel's choosing.
+    Full,
+    /// An ordinary user: the same namespaces and walls inside a user namespace that
+    /// maps the user's own uid and gid (as bubblewrap does).
+    Rootless,
+    /// No namespaces (a host that forbids unprivileged user namespaces): landlock,
+    /// seccomp, `no_new_privs`, a private `/tmp` directory, rlimits.
+    Walls { reason: String },
+    /// Plain child processes, capability checks only: no wall at all, so programs
+    /// run only when unconfined execution was allowed.
     Portable { reason: String },
 }
 
 impl SandboxBackend {
+    /// The rung's name: `full`, `rootless`, `walls` or `portable`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Namespaces => "linux-namespaces",
+            Self::Full => "full",
+            Self::Rootless => "rootless",
+            Self::Walls { .. } => "walls",
             Self::Portable { .. } => "portable",
         }
+    }
+
+    /// Whether programs get their own namespaces (and a view that follows revokes).
+    pub fn namespaced(&self) -> bool {
+        matches!(self, Self::Full | Self::Rootless)
     }
 }
 
@@ -92,6 +112,8 @@ pub struct Process {
     pub tmp_size: u64,
     pub started: SystemTime,
     pub sandbox: &'static str,
+    /// The rung it got and how its limits are enforced.
+    pub isolation: isolation::Isolation,
     state: watch::Sender<ProcessState>,
     exit: Mutex<Option<ExitInfo>>,
     limits: Mutex<Limits>,
@@ -367,6 +389,8 @@ pub struct ProcessTable {
     /// gRPC service).
     socket_hook: std::sync::OnceLock<SocketHook>,
     cleanup: Arc<crate::cleanup::Orchestrator>,
+    /// Whether the portable backend may run programs without any wall.
+    allow_unconfined: bool,
 }
 
 /// Called with each new process and its bound kernel socket.
@@ -383,12 +407,19 @@ impl ProcessTable {
             run_dir: None,
             socket_hook: std::sync::OnceLock::new(),
             cleanup: Arc::default(),
+            allow_unconfined: false,
         })
     }
 
     /// Registers processes with `cleanup` (the daemon's orchestrator).
     pub fn with_cleanup(mut self, cleanup: Arc<crate::cleanup::Orchestrator>) -> Self {
         self.cleanup = cleanup;
+        self
+    }
+
+    /// Lets the portable backend run programs with no wall (`--allow-unconfined`).
+    pub fn with_unconfined_allowed(mut self, allowed: bool) -> Self {
+        self.allow_unconfined = allowed;
         self
     }
 

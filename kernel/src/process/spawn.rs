@@ -14,7 +14,12 @@ use std::{
 use agentos_proto::v1 as pb;
 use tokio::sync::watch;
 
-use super::{Process, ProcessState, ProcessTable, SandboxBackend, io, output::Output, reap};
+use super::{
+    Process, ProcessState, ProcessTable, SandboxBackend, io,
+    isolation::{self, Isolation, LimitsBy},
+    output::Output,
+    reap,
+};
 use crate::{
     capability::Policy,
     cgroup::{CpuMax, Limits},
@@ -46,6 +51,8 @@ pub struct ProcessRequest {
     pub tty: Option<(u16, u16)>,
     /// Bytes the private `/tmp` (and `/dev/shm`) may each hold.
     pub tmp_size: u64,
+    /// Run even on the portable backend, which puts up no wall.
+    pub allow_unconfined: bool,
 }
 
 /// The smallest `/tmp` a sandbox may ask for.
@@ -198,6 +205,7 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             limits,
             tty,
             tmp_size,
+            allow_unconfined: s.allow_unconfined,
         })
     }
 }
@@ -231,6 +239,15 @@ impl ProcessTable {
     pub async fn spawn(self: &Arc<Self>, req: ProcessRequest) -> Result<Arc<Process>, KernelError> {
         // Creating: the request is checked (TryFrom); nothing exists yet.
         let mut state = ProcessState::Creating;
+        if let SandboxBackend::Portable { reason } = &self.backend
+            && !req.allow_unconfined
+            && !self.allow_unconfined
+        {
+            return Err(KernelError::FailedPrecondition(format!(
+                "this kernel can put up no wall around a program ({reason}); \
+                 refusing to run it unconfined without allow_unconfined (agentos run --allow-unconfined)"
+            )));
+        }
         let (host_uid, host_gid) = host_ids();
         let stdio = match req.tty {
             Some((rows, cols)) => StdioMode::Pty { rows, cols },
@@ -276,6 +293,23 @@ impl ProcessTable {
                 )));
             }
         };
+        // Without a cgroup, the limits fall back to rlimits (stated, never silent).
+        let limits_by = match (&cgroup, &self.backend) {
+            (Some(_), _) => LimitsBy::Cgroup,
+            (None, SandboxBackend::Portable { .. }) => LimitsBy::Nothing,
+            (None, _) => LimitsBy::Rlimit,
+        };
+        if limits_by == LimitsBy::Rlimit {
+            if req.limits.cpu_max.is_some() {
+                return Err(KernelError::FailedPrecondition(
+                    "a CPU maximum needs a cgroup, and this kernel has none (no delegated cgroup); \
+                     a CPU weight works (as a nice value)"
+                        .into(),
+                ));
+            }
+            spec.rlimits = isolation::rlimits_for(&req.limits);
+        }
+        let isolation = Isolation::new(&self.backend, limits_by);
         let backend = self.backend.clone();
         let (spawned, cgroup) = self
             .spawner
@@ -283,10 +317,18 @@ impl ProcessTable {
                 let mut spec = spec;
                 spec.cgroup_v2 = cgroup.as_ref().and_then(|c| c.v2_dir());
                 let res = match &backend {
-                    SandboxBackend::Namespaces => sandbox::spawn(&spec, |pid| match &cgroup {
-                        Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
-                        None => Ok(()),
-                    }),
+                    SandboxBackend::Full | SandboxBackend::Rootless => {
+                        sandbox::spawn(&spec, |pid| match &cgroup {
+                            Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
+                            None => Ok(()),
+                        })
+                    }
+                    SandboxBackend::Walls { .. } => {
+                        sandbox::spawn_walls(&spec, |pid| match &cgroup {
+                            Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
+                            None => Ok(()),
+                        })
+                    }
                     // No isolation here, but limits and accounting still apply when the
                     // host has cgroups: the child joins right after it starts (a child
                     // forked in that instant would escape: documented as weaker).
@@ -332,18 +374,20 @@ impl ProcessTable {
             name: req.name,
             argv: req.argv,
             tty: req.tty.is_some(),
-            // The portable backend has no private /tmp to size.
-            tmp_size: match self.backend {
-                SandboxBackend::Namespaces => req.tmp_size,
-                SandboxBackend::Portable { .. } => 0,
+            // Only namespaced sandboxes have a private /tmp to size.
+            tmp_size: if self.backend.namespaced() {
+                req.tmp_size
+            } else {
+                0
             },
             started: SystemTime::now(),
             sandbox: self.backend.name(),
+            isolation,
             state: watch::channel(state).0,
             exit: Mutex::new(None),
             limits: Mutex::new(req.limits),
             policy: Mutex::new(Arc::new(req.policy)),
-            isolated: matches!(self.backend, SandboxBackend::Namespaces),
+            isolated: self.backend.namespaced(),
             priority: AtomicI32::new(0),
             cgroup: Mutex::new(cgroup),
             cgroup_name,

@@ -12,11 +12,16 @@
 //! | 5 | build the new root, `pivot_root`, detach the host's tree | | [`super::mounts`] |
 //! | 5b | (PTY mode) open a terminal on the view's own `/dev/ptmx`, send the master to the parent | | the program's terminal is then one of its own devpts ([`super::stdio`]) |
 //! | 6 | `chdir`, `sethostname`, `lo` up | | |
-//! | 7 | landlock | | needs `CAP_SYS_ADMIN` or no_new_privs; we still have the former |
+//! | 7 | `no_new_privs`, then landlock | | landlock needs `CAP_SYS_ADMIN` or no_new_privs |
 //! | 8 | capabilities down to the kept set | | [`super::caps`] |
-//! | 9 | `no_new_privs`, then seccomp | | the filter is last, so setup needs none of the calls it denies |
-//! | 10 | fork the program; init stays as pid 1 ([`super::init`]) | | |
-//! | 11 | (program, named `agentos:exec`) `setsid`, controlling tty, stdio, unblock signals, `execve` | | |
+//! | 9 | seccomp | | the filter is last, so setup needs none of the calls it denies |
+//! | 10 | (rlimit fallback) `RLIMIT_NPROC`; fork the program; init stays as pid 1 ([`super::init`]) | | the count is the sandbox's own user namespace's |
+//! | 11 | (program, named `agentos:exec`) `setsid`, controlling tty, stdio, (rlimit fallback) `RLIMIT_AS`/`RLIMIT_CPU`, unblock signals, `execve` | | |
+//!
+//! At the walls-only level (`ChildPlan::walls`, no namespaces) steps 2, 3, 5 and
+//! the host name and loopback of 6 do not apply; step 4 only leaves root (a root
+//! daemon's child, without keeping capabilities), step 8 is skipped, init becomes
+//! a child subreaper and the program gets its own parent-death signal.
 //!
 //! Nothing here allocates, takes a lock, or panics by design: the child is a copy of
 //! a multi-threaded daemon whose other threads do not exist in it (see
@@ -38,6 +43,7 @@ use super::{
     landlock::LandlockPlan,
     mounts::{self, MountPlan},
     net,
+    rlimit::{self, Rlimits},
     seccomp::{self, Filters},
     stdio, sys, userns,
 };
@@ -56,6 +62,13 @@ pub(crate) struct ChildPlan {
     pub keep_fds: Vec<RawFd>,
     pub uid: u32,
     pub gid: u32,
+    /// Whether to drop the supplementary groups (only a root daemon's child can).
+    pub drop_groups: bool,
+    /// Walls only: no namespaces, so no maps, mounts, host name or loopback; the
+    /// landlock rules describe the host's tree ([`super::landlock::View::Host`]).
+    pub walls: bool,
+    /// Limits of the rlimit fallback (none when a cgroup holds the limits).
+    pub rlimits: Rlimits,
     pub mounts: MountPlan,
     /// One slot per mount source, filled in step 2.
     pub tree_fds: Vec<RawFd>,
@@ -144,6 +157,54 @@ pub(crate) fn run(plan: &mut ChildPlan) -> ! {
     }
     sys::close(plan.sync_rd);
 
+    if plan.walls {
+        walls_setup(plan);
+    } else {
+        namespaced_setup(plan);
+    }
+
+    // 8. Capabilities (walls only: none were gained, and the bounding set cannot be
+    // cut without CAP_SETPCAP; no_new_privs keeps it from mattering).
+    if !plan.walls
+        && let Err((i, e)) = plan.caps.drop_to_keep()
+    {
+        fail(plan, ChildStep::Capabilities, i, e);
+    }
+
+    // 9. seccomp (no_new_privs was set before landlock).
+    if let Err((i, e)) = seccomp::install(plan.seccomp) {
+        fail(plan, ChildStep::Seccomp, i, e);
+    }
+
+    // 10. The program, as pid 2; we stay as init. Init is not dumpable, so the
+    // program (same uid) cannot open its /proc/1/{mem,environ,root}; the
+    // program's own execve makes it dumpable again.
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // Walls only, init is no pid namespace's pid 1: it becomes the subreaper of
+    // what the program leaves behind instead.
+    if plan.walls {
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    // The process count covers init and the program, as a pids cgroup would.
+    if let Err((i, e)) = rlimit::apply_to_init(&plan.rlimits) {
+        fail(plan, ChildStep::Rlimit, i, e);
+    }
+    let pid = match raw_fork() {
+        Ok(0) => exec_program(plan),
+        Ok(pid) => pid,
+        Err(e) => fail(plan, ChildStep::Fork, 0, e),
+    };
+    for fd in plan.stdio {
+        sys::close(fd);
+    }
+    sys::close(plan.report_wr);
+    init::run(pid, plan.status_wr)
+}
+
+/// Steps 2-7 in the sandbox's own namespaces.
+fn namespaced_setup(plan: &mut ChildPlan) {
     // 2. Bind sources, cloned while still host uid 0.
     if let Err((i, e)) = mounts::clone_sources(&plan.mounts, &mut plan.tree_fds) {
         fail(plan, ChildStep::BindSource, i, e);
@@ -156,7 +217,7 @@ pub(crate) fn run(plan: &mut ChildPlan) -> ! {
     }
 
     // 4. The mapped ids.
-    if let Err((i, e)) = userns::switch_ids(plan.uid, plan.gid) {
+    if let Err((i, e)) = userns::switch_ids(plan.uid, plan.gid, plan.drop_groups) {
         fail(plan, ChildStep::Ids, i, e);
     }
 
@@ -198,40 +259,48 @@ pub(crate) fn run(plan: &mut ChildPlan) -> ! {
         fail(plan, ChildStep::Loopback, 0, e);
     }
 
-    // 7. Landlock.
-    if let Some(Err((i, e))) = plan.landlock.as_ref().map(LandlockPlan::enforce) {
-        fail(plan, ChildStep::Landlock, i, e);
-    }
+    // 7. no_new_privs, then landlock.
+    no_new_privs_and_landlock(plan);
+}
 
-    // 8. Capabilities.
-    if let Err((i, e)) = plan.caps.drop_to_keep() {
-        fail(plan, ChildStep::Capabilities, i, e);
+/// Steps 4-7 at the walls-only level: no namespaces, the host's tree.
+fn walls_setup(plan: &mut ChildPlan) {
+    // 4. A root daemon's child leaves root for good (no KEEPCAPS: every
+    // capability goes with it); a user's child already has the user's ids.
+    if plan.drop_groups
+        && let Err((i, e)) = userns::drop_to(plan.uid, plan.gid)
+    {
+        fail(plan, ChildStep::Ids, i, e);
     }
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        fail(plan, ChildStep::Ids, 0, sys::errno());
+    }
+    // 5b. The terminal, on the host's /dev/ptmx.
+    if plan.console >= 0 {
+        match stdio::open_console(c"/dev/ptmx", plan.console, plan.pty_size) {
+            Ok(slave) => plan.stdio = [slave; 3],
+            Err((i, e)) => fail(plan, ChildStep::Console, i, e),
+        }
+    }
+    // 6. Working directory.
+    // SAFETY: valid NUL-terminated path.
+    if let Err(e) = sys::check(unsafe { libc::chdir(plan.cwd.as_ptr()) }) {
+        fail(plan, ChildStep::Chdir, 0, e);
+    }
+    // 7. no_new_privs (landlock needs it without CAP_SYS_ADMIN), then landlock.
+    no_new_privs_and_landlock(plan);
+}
 
-    // 9. no_new_privs, then seccomp.
+/// `no_new_privs`, then the landlock ruleset.
+fn no_new_privs_and_landlock(plan: &ChildPlan) {
     // SAFETY: prctl with constant arguments.
     if let Err(e) = sys::check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }) {
         fail(plan, ChildStep::NoNewPrivs, 0, e);
     }
-    if let Err((i, e)) = seccomp::install(plan.seccomp) {
-        fail(plan, ChildStep::Seccomp, i, e);
+    if let Some(Err((i, e))) = plan.landlock.as_ref().map(LandlockPlan::enforce) {
+        fail(plan, ChildStep::Landlock, i, e);
     }
-
-    // 10. The program, as pid 2; we stay as init. Init is not dumpable, so the
-    // program (same uid) cannot open its /proc/1/{mem,environ,root}; the
-    // program's own execve makes it dumpable again.
-    // SAFETY: prctl with constant arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let pid = match raw_fork() {
-        Ok(0) => exec_program(plan),
-        Ok(pid) => pid,
-        Err(e) => fail(plan, ChildStep::Fork, 0, e),
-    };
-    for fd in plan.stdio {
-        sys::close(fd);
-    }
-    sys::close(plan.report_wr);
-    init::run(pid, plan.status_wr)
 }
 
 /// 11. The program's last steps before `execve`.
@@ -239,8 +308,19 @@ fn exec_program(plan: &ChildPlan) -> ! {
     // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"agentos:exec".as_ptr(), 0, 0, 0) };
     sys::close(plan.status_wr);
+    // Walls only, no pid namespace takes the program down with init: it gets its
+    // own parent-death signal.
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    if plan.walls && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        fail(plan, ChildStep::Fork, 1, sys::errno());
+    }
     if let Err((i, e)) = stdio::install(plan.stdio, plan.pty) {
         fail(plan, ChildStep::Stdio, i, e);
+    }
+    // Address space and CPU time bind the program alone: init's address space is
+    // a copy of the daemon's and must not count.
+    if let Err((i, e)) = rlimit::apply_to_program(&plan.rlimits) {
+        fail(plan, ChildStep::Rlimit, i, e);
     }
     // SAFETY: an empty set; unblocking everything before exec restores the normal
     // signal mask the program expects (handlers were reset in step 0).

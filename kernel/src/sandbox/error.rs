@@ -45,6 +45,8 @@ pub enum ChildStep {
     Stdio,
     /// `execve` of the program.
     Exec,
+    /// `setrlimit` of the rlimit fallback; the index names the resource.
+    Rlimit,
 }
 
 impl ChildStep {
@@ -68,6 +70,7 @@ impl ChildStep {
             Fork,
             Stdio,
             Exec,
+            Rlimit,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -94,6 +97,7 @@ impl fmt::Display for ChildStep {
             Self::Fork => "fork of the program",
             Self::Stdio => "stdio and terminal setup",
             Self::Exec => "execve",
+            Self::Rlimit => "setrlimit",
         })
     }
 }

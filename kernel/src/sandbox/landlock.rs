@@ -8,7 +8,8 @@
 //! Every filesystem right the host's landlock ABI knows is handled, so anything not
 //! listed is refused, whatever the permission bits; on ABI ≥ 6 the domain is also
 //! scoped, so it can neither signal nor reach abstract Unix sockets of processes
-//! outside it.
+//! outside it. At the walls-only level ([`View::Host`]) the same rules describe the
+//! host's own tree, narrowed where the namespaces would have given a private copy.
 //!
 //! The rules are built with raw syscalls in the child (the `landlock` crate
 //! allocates, which the child of a multi-threaded daemon must not): the parent
@@ -45,6 +46,30 @@ const ABI1_ALL: u64 = (1 << 13) - 1;
 const FILE_RIGHTS: u64 = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV;
 const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
 const SCOPE_SIGNAL: u64 = 1 << 1;
+const NET_BIND_TCP: u64 = 1 << 0;
+const NET_CONNECT_TCP: u64 = 1 << 1;
+
+/// Which tree the rules describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    /// The sandbox's own view after `pivot_root`: `/tmp`, `/dev` and `/proc` are
+    /// its own.
+    Namespaced,
+    /// The host's tree itself (walls only, no namespaces): no `/tmp`, only the
+    /// harmless device nodes, `/proc` read-only, and no TCP at all (ABI ≥ 4),
+    /// since there is no network namespace to keep the host's listeners apart.
+    Host,
+}
+
+/// Device nodes a program may use at the walls-only level (the host's own).
+const HOST_DEV_NODES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
 
 #[repr(C)]
 struct RulesetAttr {
@@ -102,19 +127,26 @@ pub(crate) struct Rule {
 #[derive(Debug)]
 pub(crate) struct LandlockPlan {
     pub handled: u64,
+    /// Network rights handled (and, with no net rule, refused).
+    pub handled_net: u64,
     pub scoped: u64,
     pub rules: Vec<Rule>,
 }
 
 impl LandlockPlan {
     /// Builds the rules for `abi` from the bound system directories and the grants.
-    pub(crate) fn new(abi: u32, system_dirs: &[PathBuf], grants: &[Grant]) -> Self {
+    pub(crate) fn new(abi: u32, system_dirs: &[PathBuf], grants: &[Grant], view: View) -> Self {
         let handled = handled_fs(abi);
         let read = EXECUTE | READ_FILE | READ_DIR;
-        let mut rules = vec![Rule {
-            path: c"/".into(),
-            access: READ_DIR,
-        }];
+        // Listing `/` of the sandbox's own tmpfs root shows only its skeleton; on
+        // the host's tree a rule on `/` would let every directory be listed.
+        let mut rules = match view {
+            View::Namespaced => vec![Rule {
+                path: c"/".into(),
+                access: READ_DIR,
+            }],
+            View::Host => Vec::new(),
+        };
         let mut add = |p: &Path, access: u64, is_dir: bool| {
             let access = access & handled & if is_dir { u64::MAX } else { FILE_RIGHTS };
             rules.push(Rule {
@@ -125,14 +157,23 @@ impl LandlockPlan {
         for d in system_dirs {
             add(d, read, true);
         }
-        add(Path::new("/proc"), READ_FILE | READ_DIR | WRITE_FILE, true);
-        add(
-            Path::new("/dev"),
-            READ_FILE | READ_DIR | WRITE_FILE | TRUNCATE | IOCTL_DEV,
-            true,
-        );
-        add(Path::new("/dev/shm"), handled, true);
-        add(Path::new(TMP_DIR), handled, true);
+        let dev = READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV;
+        match view {
+            View::Namespaced => {
+                add(Path::new("/proc"), READ_FILE | READ_DIR | WRITE_FILE, true);
+                add(Path::new("/dev"), dev | READ_DIR, true);
+                add(Path::new("/dev/shm"), handled, true);
+                add(Path::new(TMP_DIR), handled, true);
+            }
+            View::Host => {
+                add(Path::new("/proc"), READ_FILE | READ_DIR, true);
+                for node in HOST_DEV_NODES {
+                    add(Path::new(node), dev, false);
+                }
+                // The PTY mode's terminal (opened before the rules apply).
+                add(Path::new("/dev/pts"), dev, true);
+            }
+        }
         for g in grants {
             add(&g.path, if g.write { handled } else { read }, g.is_dir);
         }
@@ -141,8 +182,14 @@ impl LandlockPlan {
         } else {
             0
         };
+        let handled_net = if view == View::Host && abi >= 4 {
+            NET_BIND_TCP | NET_CONNECT_TCP
+        } else {
+            0
+        };
         Self {
             handled,
+            handled_net,
             scoped,
             rules,
         }
@@ -154,13 +201,15 @@ impl LandlockPlan {
     pub(crate) fn enforce(&self) -> Result<(), (u32, i32)> {
         let attr = RulesetAttr {
             handled_access_fs: self.handled,
-            handled_access_net: 0,
+            handled_access_net: self.handled_net,
             scoped: self.scoped,
         };
         // Pass only the fields this ABI knows: `scoped` needs ABI 6 (24 bytes),
-        // before that `handled_access_fs` alone (8 bytes) is the portable size.
+        // `handled_access_net` ABI 4 (16), before that `handled_access_fs` alone.
         let size = if self.scoped != 0 {
             std::mem::size_of::<RulesetAttr>()
+        } else if self.handled_net != 0 {
+            2 * std::mem::size_of::<u64>()
         } else {
             std::mem::size_of::<u64>()
         };
@@ -250,7 +299,7 @@ mod tests {
                 is_dir: false,
             },
         ];
-        let p = LandlockPlan::new(6, &[PathBuf::from("/usr")], &grants);
+        let p = LandlockPlan::new(6, &[PathBuf::from("/usr")], &grants, View::Namespaced);
         let rule = |path: &str| {
             p.rules
                 .iter()
@@ -267,9 +316,29 @@ mod tests {
         assert_eq!(rule("/srv/tool"), FILE_RIGHTS);
         assert_eq!(p.scoped, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL);
         // An older ABI handles fewer rights and grants none it does not handle.
-        let old = LandlockPlan::new(1, &[], &grants);
+        let old = LandlockPlan::new(1, &[], &grants, View::Namespaced);
         assert!(old.rules.iter().all(|r| r.access & !0x1fff == 0));
         assert_eq!(old.scoped, 0);
+        assert_eq!(
+            p.handled_net, 0,
+            "the namespaced view has a network namespace"
+        );
+        // On the host's own tree: no /tmp, /dev node by node, /proc read-only, no TCP.
+        let h = LandlockPlan::new(6, &[PathBuf::from("/usr")], &grants, View::Host);
+        let has = |path: &str| h.rules.iter().any(|r| r.path.as_bytes() == path.as_bytes());
+        assert!(!has("/") && !has("/tmp") && !has("/dev") && !has("/dev/shm"));
+        assert!(has("/dev/null") && has("/srv/rw"));
+        let proc_rule = h
+            .rules
+            .iter()
+            .find(|r| r.path.as_bytes() == b"/proc")
+            .unwrap();
+        assert_eq!(proc_rule.access & WRITE_FILE, 0);
+        assert_eq!(h.handled_net, NET_BIND_TCP | NET_CONNECT_TCP);
+        assert_eq!(
+            LandlockPlan::new(3, &[], &grants, View::Host).handled_net,
+            0
+        );
     }
 
     /// Enforces a plan in a forked child (landlock needs no privilege once
@@ -294,7 +363,7 @@ mod tests {
             write: false,
             is_dir: true,
         }];
-        let plan = LandlockPlan::new(abi().unwrap(), &[], &grants);
+        let plan = LandlockPlan::new(abi().unwrap(), &[], &grants, View::Namespaced);
         let in_f = cpath(&inside.path().join("f"));
         let out_f = cpath(&outside.path().join("f"));
         // SAFETY: the child only makes raw syscalls on memory prepared before the

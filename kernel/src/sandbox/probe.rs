@@ -5,8 +5,10 @@
 //! makes its mount tree private, clones `/` with `open_tree` and makes the clone
 //! read-only with `mount_setattr` (the newest calls the view needs, Linux 5.12),
 //! then exits with 0 or the failing errno. The parent reaps it through its pidfd.
-//! The daemon must be root (it writes uid maps for other uids); otherwise the
-//! answer is no without trying.
+//! It works the same for a root daemon and for an ordinary user (rootless: the
+//! user namespace maps the user's own ids, see `userns.rs`); hosts that forbid
+//! unprivileged user namespaces (a sysctl, or Ubuntu's AppArmor restriction)
+//! answer EPERM or EACCES here, and the kernel moves down its ladder.
 //! Nothing is left on the host. Landlock is reported beside it: without it the
 //! sandbox still runs, with the mount walls only.
 
@@ -30,6 +32,8 @@ pub struct SandboxProbe {
     pub clone3: bool,
     /// The landlock ABI, when the host has landlock.
     pub landlock_abi: Option<u32>,
+    /// Whether the daemon is an ordinary user (the sandbox maps its own ids).
+    pub rootless: bool,
 }
 
 fn child_checks() -> i32 {
@@ -71,15 +75,7 @@ fn child_checks() -> i32 {
 /// Tries a sandbox-shaped clone and reports.
 pub fn probe() -> SandboxProbe {
     let landlock_abi = landlock::abi().ok();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return SandboxProbe {
-            available: false,
-            reason: "the namespace sandbox maps an arbitrary unprivileged uid, which needs the daemon to run as root".into(),
-            clone3: false,
-            landlock_abi,
-        };
-    }
+    let rootless = !super::userns::is_root();
     let forked = clone::with_signals_blocked(|| {
         // SAFETY: the child makes raw syscalls only, then _exits.
         match unsafe { clone::clone_pidfd(NAMESPACE_FLAGS, None) } {
@@ -92,6 +88,7 @@ pub fn probe() -> SandboxProbe {
         reason,
         clone3,
         landlock_abi,
+        rootless,
     };
     let (pidfd, clone3) = match forked {
         Ok(Forked::Parent { pidfd, clone3, .. }) => (pidfd, clone3),
@@ -124,10 +121,29 @@ pub fn probe() -> SandboxProbe {
     SandboxProbe {
         available: true,
         reason: format!(
-            "user, mount, pid, uts, ipc, net and cgroup namespaces via {}; seccomp; {ll}",
+            "{}user, mount, pid, uts, ipc, net and cgroup namespaces via {}; seccomp; {ll}",
+            if rootless {
+                "rootless (the user's own uid and gid mapped): "
+            } else {
+                ""
+            },
             if clone3 { "clone3" } else { "clone" }
         ),
         clone3,
         landlock_abi,
+        rootless,
+    }
+}
+
+/// Whether the walls-only level can stand here: it needs landlock (seccomp and
+/// `no_new_privs` are older than every kernel the sandbox runs on, and a spawn
+/// that finds them missing fails with a typed error).
+pub fn walls_probe() -> Result<(), String> {
+    match landlock::abi() {
+        Ok(_) => Ok(()),
+        Err(errno) => Err(format!(
+            "no landlock ({}), so nothing would keep a program to its grants",
+            std::io::Error::from_raw_os_error(errno)
+        )),
     }
 }

@@ -29,7 +29,7 @@ use super::{
     child::{self, ChildPlan},
     clone::{self, Forked},
     error::{ChildStep, SpawnError},
-    landlock::{self, LandlockPlan},
+    landlock::{self, LandlockPlan, View},
     mounts::MountPlan,
     seccomp,
     spec::{self, SandboxSpec},
@@ -177,13 +177,33 @@ pub fn spawn(
     spec: &SandboxSpec<'_>,
     placed: impl FnOnce(i32) -> Result<(), io::Error>,
 ) -> Result<Spawned, SpawnError> {
+    spawn_in(spec, placed, false)
+}
+
+/// Starts `spec.program` behind the walls only: no namespaces, but landlock on the
+/// host's tree, seccomp, `no_new_privs`, the rlimits, and an init that reaps and
+/// forwards signals. For hosts that forbid unprivileged user namespaces; see
+/// `child.rs` for what differs.
+pub fn spawn_walls(
+    spec: &SandboxSpec<'_>,
+    placed: impl FnOnce(i32) -> Result<(), io::Error>,
+) -> Result<Spawned, SpawnError> {
+    spawn_in(spec, placed, true)
+}
+
+fn spawn_in(
+    spec: &SandboxSpec<'_>,
+    placed: impl FnOnce(i32) -> Result<(), io::Error>,
+    walls: bool,
+) -> Result<Spawned, SpawnError> {
     // 1. Everything the child needs, allocated now.
     let checked = spec::check(spec)?;
     let filters = seccomp::filters().map_err(SpawnError::Seccomp)?;
     let mounts = MountPlan::new(&checked.grants, Path::new("/"), spec.tmp_size);
-    let landlock = landlock::abi()
-        .ok()
-        .map(|abi| LandlockPlan::new(abi, &mounts.system_dirs, &checked.grants));
+    let landlock = landlock::abi().ok().map(|abi| {
+        let view = if walls { View::Host } else { View::Namespaced };
+        LandlockPlan::new(abi, &mounts.system_dirs, &checked.grants, view)
+    });
     let (sync_rd, sync_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let (report_rd, report_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let (status_rd, status_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
@@ -212,6 +232,9 @@ pub fn spawn(
         keep_fds,
         uid: spec.host_uid,
         gid: spec.host_gid,
+        drop_groups: userns::is_root(),
+        walls,
+        rlimits: spec.rlimits,
         tree_fds: vec![-1; mounts.sources.len()],
         mounts,
         cwd: checked.cwd,
@@ -230,7 +253,8 @@ pub fn spawn(
     // 2. Clone. The child never returns from the closure.
     let forked = clone::with_signals_blocked(|| {
         // SAFETY: the child runs only child::run, which is async-signal-safe.
-        match unsafe { clone::clone_pidfd(NAMESPACE_FLAGS, cgroup) } {
+        let flags = if walls { 0 } else { NAMESPACE_FLAGS };
+        match unsafe { clone::clone_pidfd(flags, cgroup) } {
             Ok(Forked::Child) => child::run(&mut plan),
             other => other,
         }
@@ -262,7 +286,7 @@ pub fn spawn(
     {
         return Err(reaper.fail(SpawnError::Placement { pid, source }));
     }
-    if let Err(e) = userns::write_maps(pid, spec.host_uid, spec.host_gid) {
+    if !walls && let Err(e) = userns::write_maps(pid, spec.host_uid, spec.host_gid) {
         return Err(reaper.fail(e));
     }
     if let Err(source) = placed(pid) {
@@ -361,6 +385,7 @@ fn describe(plan: &ChildPlan, pid: i32, r: channel::Report) -> SpawnError {
         ChildStep::Stdio => super::stdio::describe(r.index).to_string(),
         ChildStep::Console => super::stdio::describe_console(r.index).to_string(),
         ChildStep::Exec => plan.program.to_string_lossy().into_owned(),
+        ChildStep::Rlimit => super::rlimit::describe(r.index).to_string(),
         _ => String::new(),
     };
     SpawnError::Setup {

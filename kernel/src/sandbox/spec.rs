@@ -20,6 +20,7 @@ use super::{
     argv::{self, ArgvError, MAX_ARG_BYTES},
     env::{self, EnvError},
     mounts::{RESERVED_DIRS, SYSTEM_DIRS, TMP_DIR},
+    rlimit::Rlimits,
 };
 
 /// Most read and write grants together.
@@ -77,6 +78,8 @@ pub struct SandboxSpec<'fd> {
     pub cgroup_v2: Option<BorrowedFd<'fd>>,
     /// Bytes each of the private `/tmp` and `/dev/shm` may hold.
     pub tmp_size: u64,
+    /// Limits applied by rlimit (when no cgroup holds them); see [`super::Rlimits`].
+    pub rlimits: Rlimits,
 }
 
 /// The default cap of the sandbox's `/tmp` (and `/dev/shm`).
@@ -106,6 +109,7 @@ impl<'fd> SandboxSpec<'fd> {
             host_gid,
             cgroup_v2: None,
             tmp_size: DEFAULT_TMP_SIZE,
+            rlimits: Rlimits::default(),
         }
     }
 }
@@ -135,6 +139,15 @@ pub enum SpecError {
     TooManyGrants { count: usize },
     #[error("host uid and gid must be unprivileged (got uid {uid}, gid {gid})")]
     RootIds { uid: u32, gid: u32 },
+    #[error(
+        "a rootless daemon (uid {own_uid}) can only map its own uid and gid into a sandbox, not uid {uid}, gid {gid}"
+    )]
+    NotOwnIds {
+        uid: u32,
+        gid: u32,
+        own_uid: u32,
+        own_gid: u32,
+    },
     #[error("hostname {0:?} must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'")]
     Hostname(String),
 }
@@ -252,6 +265,16 @@ pub(crate) fn check(spec: &SandboxSpec<'_>) -> Result<Checked, SpecError> {
         return Err(SpecError::RootIds {
             uid: spec.host_uid,
             gid: spec.host_gid,
+        });
+    }
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (own_uid, own_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if own_uid != 0 && (spec.host_uid, spec.host_gid) != (own_uid, own_gid) {
+        return Err(SpecError::NotOwnIds {
+            uid: spec.host_uid,
+            gid: spec.host_gid,
+            own_uid,
+            own_gid,
         });
     }
     let arg_bytes = argv::validate_argv(&spec.argv)?;

@@ -109,6 +109,7 @@ pub fn info(p: &Process) -> pb::ProcessInfo {
             .map_or(0, |d| d.as_millis() as u64),
         exit: p.exit().as_ref().map(exit_to_proto),
         sandbox: p.sandbox.to_owned(),
+        isolation: Some(p.isolation.to_proto()),
         cgroup: p.cgroup_name().to_owned(),
         limits: Some(limits_to_proto(&p.limits(), p.tmp_size)),
         tty: p.tty,

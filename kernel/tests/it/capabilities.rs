@@ -28,7 +28,11 @@ async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
     }
     // The checks are the same on both backends: on the portable one they are all
     // the isolation there is.
-    for args in [&[][..], &["--sandbox", "portable"][..]] {
+    for args in [
+        &[][..],
+        &["--sandbox", "walls"][..],
+        &["--sandbox", "portable", "--allow-unconfined"][..],
+    ] {
         checked_against_capabilities(&Daemon::start(args)).await;
     }
 }
@@ -139,7 +143,7 @@ async fn checked_against_capabilities(d: &Daemon) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_capabilities_are_refused_at_spawn() {
-    let d = Daemon::start(&["--sandbox", "portable"]);
+    let d = Daemon::start(&["--sandbox", "portable", "--allow-unconfined"]);
     let mut c = d.client().await;
     for bad in ["read:relative/path", "bind:99999", "fly", "read:/a/../etc"] {
         let spec = pb::ProcessSpec {
@@ -176,7 +180,11 @@ async fn revoked_grants_are_refused_and_their_walls_come_down() {
     if !require_root("revoked_grants_are_refused_and_their_walls_come_down") {
         return;
     }
-    for (args, isolated) in [(&[][..], true), (&["--sandbox", "portable"][..], false)] {
+    for (args, isolated) in [
+        (&[][..], true),
+        (&["--sandbox", "walls"][..], false),
+        (&["--sandbox", "portable", "--allow-unconfined"][..], false),
+    ] {
         revoke_in(args, isolated).await;
     }
 }

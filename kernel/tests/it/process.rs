@@ -47,8 +47,14 @@ async fn collect(c: &mut Client, pid: u32) -> (String, String, pb::ExitInfo) {
     panic!("the output stream ended without an exit");
 }
 
+/// Every rung of the isolation ladder this host has: the strongest (full as root,
+/// rootless otherwise), walls only, and the unconfined portable backend.
 fn modes() -> Vec<&'static [&'static str]> {
-    vec![&[], &["--sandbox", "portable"]]
+    vec![
+        &[],
+        &["--sandbox", "walls"],
+        &["--sandbox", "portable", "--allow-unconfined"],
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,10 @@
 //! Defaults: no network, no capabilities, read-only system directories, a private
 //! /tmp, nothing else of the host. Output streams back as it comes, stdin and Ctrl+C
 //! are forwarded, and `agentos run` exits with the program's code (128 + N when
-//! killed by signal N). An OOM kill or a hit pids limit is said plainly on stderr.
+//! killed by signal N). An OOM kill or a hit pids limit is said plainly on stderr,
+//! and so is any isolation short of full (`isolation: rootless — limits by rlimit
+//! (no delegated cgroup)`); where the kernel can put up no wall at all, the program
+//! runs only with `--allow-unconfined`.
 
 use std::{
     io::{IsTerminal, Write},
@@ -70,6 +73,9 @@ pub struct Options {
     /// Run in a pseudo-terminal.
     #[arg(long)]
     tty: bool,
+    /// Run even if the kernel can put up no wall at all (its portable backend).
+    #[arg(long)]
+    allow_unconfined: bool,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "PROGRAM [ARG]...")]
     command: Vec<String>,
@@ -174,6 +180,7 @@ fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
         cols: u32::from(cols),
         name: String::new(),
         capabilities: opts.grants.clone(),
+        allow_unconfined: opts.allow_unconfined,
     })
 }
 
@@ -240,6 +247,12 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
         .await
         .map_err(|st| anyhow::anyhow!("{}", st.message()))?
         .into_inner();
+    // Anything short of every namespace and a cgroup is said, every time.
+    if let Some(iso) = &info.isolation
+        && iso.summary != "full"
+    {
+        eprintln!("isolation: {}", iso.summary);
+    }
 
     let (tx, rx) = mpsc::channel(16);
     tx.send(pb::ProcessInput {
