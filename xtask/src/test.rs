@@ -4,7 +4,10 @@
 //! 2. the UI: typecheck, unit tests (vitest), production build;
 //! 3. the eBPF object, then every Rust test (unit, integration, the browser
 //!    end-to-end test in `tests/`, which drives Debian's Chromium against a real
-//!    `agentos up`), with `CI` semantics: a privileged test that cannot run fails.
+//!    `agentos up`), with `CI` semantics: a privileged test that cannot run fails;
+//! 4. as root, the rootless pass ([`crate::rootless`]): the sandbox, escape,
+//!    capability, process and crash suites again as the ordinary user
+//!    `agentos-test`, so both isolation modes are proven on every run.
 //!
 //! Counts from every runner are added up into one closing line.
 
@@ -29,7 +32,7 @@ pub struct Options {
 }
 
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     passed: u64,
     failed: u64,
 }
@@ -76,7 +79,7 @@ fn strip_ansi(s: &str) -> String {
 }
 
 /// Runs `cmd`, echoing its output and tallying test counts; fails if it fails.
-fn run_counted(cmd: &mut Command, tally: &mut Tally) -> anyhow::Result<()> {
+pub(crate) fn run_counted(cmd: &mut Command, tally: &mut Tally) -> anyhow::Result<()> {
     println!("+ {}", show(cmd));
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -122,6 +125,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             .env("CI", "true"),
         &mut tally,
     );
+    crate::sweep::run();
+    // The rootless pass runs whole suites: not when a filter picked some tests.
+    let result = match (result, opts.args.is_empty()) {
+        (Ok(()), true) => crate::rootless::run(&mut tally),
+        (r, _) => r,
+    };
     crate::sweep::run();
     println!(
         "all suites: {} passed, {} failed",

@@ -65,6 +65,18 @@ impl ExitInfo {
     }
 }
 
+/// The direct children of `pid`, from `/proc/PID/task/PID/children` (empty when
+/// it is gone).
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// How processes are isolated on this host: the rungs of the isolation ladder,
 /// strongest first. The daemon picks one at start-up and reports it (`doctor`,
 /// `/health`); every process says which it got ([`Process::isolation`]).
@@ -265,8 +277,32 @@ impl Process {
     }
 
     /// Kills the whole process tree (cgroup.kill).
+    /// SIGKILLs the process and everything it started: `cgroup.kill` when it has a
+    /// cgroup. Without one, a namespaced sandbox's tree is its pid namespace, which
+    /// the kernel tears down with its init; otherwise (walls only, portable) the
+    /// process groups of the process and its children go, and what double-forked
+    /// into a session of its own escapes, as its isolation report says.
     pub fn kill_tree(&self) -> Result<(), KernelError> {
-        self.with_cgroup(|cg| cg.kill().map_err(|e| KernelError::Internal(e.to_string())))
+        let has_cgroup = self
+            .cgroup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if has_cgroup {
+            return self
+                .with_cgroup(|cg| cg.kill().map_err(|e| KernelError::Internal(e.to_string())));
+        }
+        let children = if self.isolated {
+            Vec::new()
+        } else {
+            children_of(self.pid)
+        };
+        self.signal(libc::SIGKILL)?;
+        for pid in children.into_iter().chain([self.pid]) {
+            // SAFETY: kill with integer arguments; ESRCH (no such group) is fine.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> Result<CgroupStats, KernelError> {

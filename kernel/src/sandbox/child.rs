@@ -265,6 +265,9 @@ fn namespaced_setup(plan: &mut ChildPlan) {
 
 /// Steps 4-7 at the walls-only level: no namespaces, the host's tree.
 fn walls_setup(plan: &mut ChildPlan) {
+    // 7 first: no_new_privs (landlock needs it without CAP_SYS_ADMIN), then
+    // landlock, while a root daemon's child can still open every rule's path.
+    no_new_privs_and_landlock(plan);
     // 4. A root daemon's child leaves root for good (no KEEPCAPS: every
     // capability goes with it); a user's child already has the user's ids.
     if plan.drop_groups
@@ -272,6 +275,7 @@ fn walls_setup(plan: &mut ChildPlan) {
     {
         fail(plan, ChildStep::Ids, i, e);
     }
+    // After the id change, which clears it.
     // SAFETY: PR_SET_PDEATHSIG takes a signal number.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
         fail(plan, ChildStep::Ids, 0, sys::errno());
@@ -288,8 +292,6 @@ fn walls_setup(plan: &mut ChildPlan) {
     if let Err(e) = sys::check(unsafe { libc::chdir(plan.cwd.as_ptr()) }) {
         fail(plan, ChildStep::Chdir, 0, e);
     }
-    // 7. no_new_privs (landlock needs it without CAP_SYS_ADMIN), then landlock.
-    no_new_privs_and_landlock(plan);
 }
 
 /// `no_new_privs`, then the landlock ruleset.

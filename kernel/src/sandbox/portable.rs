@@ -89,6 +89,9 @@ pub fn spawn_portable(spec: &SandboxSpec<'_>) -> Result<Spawned, SpawnError> {
     unsafe {
         cmd.pre_exec(move || {
             sys::cvt(libc::setsid())?;
+            // Die with the spawner thread, as a sandbox's init does: without a
+            // cgroup nothing else would take the program down with the kernel.
+            sys::cvt(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
             if ctty {
                 sys::cvt(libc::ioctl(0, libc::TIOCSCTTY, 0))?;
             }

@@ -22,7 +22,7 @@ async fn another_uid_is_refused_even_when_it_can_reach_the_socket() {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(d.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_agentos-kernel"))
+    let out = Command::new(crate::util::kernel_bin())
         .args(["doctor", "--data-dir"])
         .arg(d.data_dir())
         .uid(65534)
@@ -83,7 +83,7 @@ async fn tcp_requires_the_bearer_token() {
         other => panic!("a wrong token must fail the RPC, got {other:?}"),
     }
     // Non-loopback addresses are refused outright.
-    let out = Command::new(env!("CARGO_BIN_EXE_agentos-kernel"))
+    let out = Command::new(crate::util::kernel_bin())
         .args(["--tcp", "0.0.0.0:0", "--data-dir"])
         .arg(d.dir.path().join("other"))
         .output()

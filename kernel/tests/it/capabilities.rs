@@ -33,6 +33,12 @@ async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
         &["--sandbox", "walls"][..],
         &["--sandbox", "portable", "--allow-unconfined"][..],
     ] {
+        // Walls only, a root daemon's program (uid nobody, no mount to carry it)
+        // cannot traverse the 0700 data directory to its socket: that rung is for
+        // ordinary users, and is checked in the rootless pass.
+        if args.contains(&"walls") && crate::util::privileged() {
+            continue;
+        }
         checked_against_capabilities(&Daemon::start(args)).await;
     }
 }

@@ -72,7 +72,7 @@ async fn a_sigkill_mid_replace_keeps_the_old_content_and_leaves_no_temp_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_daemon_on_the_same_data_dir_refuses_to_start() {
     let d = Daemon::start(&[]);
-    let out = Command::new(env!("CARGO_BIN_EXE_agentos-kernel"))
+    let out = Command::new(crate::util::kernel_bin())
         .arg("--data-dir")
         .arg(d.data_dir())
         .output()

@@ -9,7 +9,7 @@ use agentos_proto::v1::{
 };
 use tokio_stream::StreamExt;
 
-use crate::util::{Client, Daemon, call, kill_tree, require_root, spawn};
+use crate::util::{Client, Daemon, call, kill_tree, privileged, require_root, spawn};
 
 fn spec(argv: &[&str]) -> pb::ProcessSpec {
     pb::ProcessSpec {
@@ -59,9 +59,6 @@ fn modes() -> Vec<&'static [&'static str]> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_exit_code_and_state_in_both_backends() {
-    if !require_root("output_exit_code_and_state_in_both_backends") {
-        return;
-    }
     for args in modes() {
         let d = Daemon::start(args);
         let mut c = d.client().await;
@@ -129,10 +126,9 @@ async fn output_exit_code_and_state_in_both_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_limit_really_oom_kills_and_says_so() {
-    if !require_root("a_memory_limit_really_oom_kills_and_says_so") {
-        return;
-    }
-    // Both backends: the portable one isolates nothing, but its cgroup still limits.
+    // Every rung: the portable one isolates nothing, but its cgroup still limits.
+    // Without a cgroup (rootless here) the limit is an address-space rlimit: the
+    // allocation fails instead of an OOM kill, and the process says so.
     for args in modes() {
         let d = Daemon::start(args);
         let mut c = d.client().await;
@@ -148,10 +144,26 @@ async fn a_memory_limit_really_oom_kills_and_says_so() {
             ..Default::default()
         });
         let p = spawn(&mut c, s).await;
-        let (_, _, exit) = collect(&mut c, p.pid).await;
-        assert!(exit.oom_killed, "{exit:?}");
-        assert_eq!(exit.signal, Some(9));
-        assert_eq!(exit.description, "killed: out of memory (limit 64 MiB)");
+        let limits = limits_by(&p);
+        let (_, err, exit) = collect(&mut c, p.pid).await;
+        match limits.as_str() {
+            "cgroup" => {
+                assert!(exit.oom_killed, "{exit:?}");
+                assert_eq!(exit.signal, Some(9));
+                assert_eq!(exit.description, "killed: out of memory (limit 64 MiB)");
+            }
+            "rlimit" => {
+                assert!(!privileged(), "root always has its cgroup here");
+                assert_eq!(exit.code, Some(1), "{exit:?} {err}");
+                assert!(err.contains("memory exhausted"), "{err}");
+            }
+            other => {
+                // The portable backend without a cgroup: nothing limits, and the
+                // process says so rather than pretending.
+                assert_eq!((other, args), ("none", modes()[2]), "{p:?}");
+                continue;
+            }
+        }
         // Control: the same command with room to spare succeeds.
         let mut s = spec(&[
             "/bin/dd",
@@ -171,9 +183,6 @@ async fn a_memory_limit_really_oom_kills_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_private_tmp_is_capped_at_its_size() {
-    if !require_root("the_private_tmp_is_capped_at_its_size") {
-        return;
-    }
     let d = Daemon::start(&[]);
     let mut c = d.client().await;
     let fill = |mib: u64, tmp: u64| {
@@ -218,9 +227,6 @@ async fn the_private_tmp_is_capped_at_its_size() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pids_max_stops_a_fork_loop() {
-    if !require_root("pids_max_stops_a_fork_loop") {
-        return;
-    }
     let d = Daemon::start(&[]);
     let mut c = d.client().await;
     let script = "n=0; for i in 1 2 3 4 5 6 7 8 9 10; do /bin/sleep 2 & n=$((n+1)); done; wait; echo started $n";
@@ -230,20 +236,45 @@ async fn pids_max_stops_a_fork_loop() {
         ..Default::default()
     });
     let p = spawn(&mut c, s).await;
-    let (_, err, exit) = collect(&mut c, p.pid).await;
-    assert!(exit.pids_limit_hit, "{exit:?} {err}");
-    assert!(
-        exit.description.contains("process limit (4 pids)"),
-        "{}",
-        exit.description
-    );
+    let limits = limits_by(&p);
+    let (out, err, exit) = collect(&mut c, p.pid).await;
+    if limits == "rlimit" {
+        // RLIMIT_NPROC in the sandbox's user namespace: init, the shell and two
+        // sleeps, then fork fails (fatal to dash).
+        assert!(err.contains("Cannot fork"), "{exit:?} {err}");
+        assert!(!out.contains("started 10"), "{out}");
+    } else {
+        assert_eq!(limits, "cgroup");
+        assert!(exit.pids_limit_hit, "{exit:?} {err}");
+        assert!(
+            exit.description.contains("process limit (4 pids)"),
+            "{}",
+            exit.description
+        );
+    }
+    // Control: the same loop under a higher limit starts all ten.
+    let mut s = spec(&["/bin/sh", "-c", script]);
+    s.limits = Some(pb::ResourceLimits {
+        pids_max: 32,
+        ..Default::default()
+    });
+    let p = spawn(&mut c, s).await;
+    let (out, err, exit) = collect(&mut c, p.pid).await;
+    assert_eq!(exit.code, Some(0), "{exit:?} {err}");
+    assert!(out.contains("started 10"), "{out}");
+}
+
+/// How a spawned process's limits are enforced, as it reports.
+fn limits_by(p: &pb::ProcessInfo) -> String {
+    p.isolation
+        .as_ref()
+        .expect("isolation reported")
+        .limits
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_reach_the_process_and_trees_die_together() {
-    if !require_root("signals_reach_the_process_and_trees_die_together") {
-        return;
-    }
     for args in modes() {
         signals_reach_the_process_and_trees_die_together_in(args).await;
     }
@@ -292,6 +323,17 @@ async fn signals_reach_the_process_and_trees_die_together_in(args: &[&str]) {
     assert_eq!(st.code(), tonic::Code::InvalidArgument);
 }
 
+/// The kernel's own cgroup: always there as root; rootless only where a cgroup
+/// was delegated to the user (not on these hosts), which the doctor says.
+fn kernel_cgroup(report: &pb::DoctorReport) -> Option<String> {
+    let cg = report.subsystems["cgroups"]
+        .details
+        .get("kernel_cgroup")
+        .cloned();
+    assert!(cg.is_some() || !privileged(), "root has a kernel cgroup");
+    cg
+}
+
 fn daemon_fds(d: &Daemon) -> usize {
     std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
         .unwrap()
@@ -313,9 +355,6 @@ fn zombies_of(pid: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_spawn_kill_cycles_leave_nothing_behind() {
-    if !require_root("two_hundred_spawn_kill_cycles_leave_nothing_behind") {
-        return;
-    }
     for args in modes() {
         two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args).await;
     }
@@ -325,7 +364,7 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args: &[&str]) {
     let d = Daemon::start(args);
     let mut c = d.client().await;
     let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
-    let kernel_cg = report.subsystems["cgroups"].details["kernel_cgroup"].clone();
+    let kernel_cg = kernel_cgroup(&report);
     // Warm up (first spawn starts threads, rings...), then count.
     let p = spawn(&mut c, spec(&["/bin/true"])).await;
     collect(&mut c, p.pid).await;
@@ -344,13 +383,15 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args: &[&str]) {
         .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let leftover: Vec<_> = std::fs::read_dir(&kernel_cg)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name())
-        .collect();
-    assert!(leftover.is_empty(), "cgroups left: {leftover:?}");
+    if let Some(kernel_cg) = &kernel_cg {
+        let leftover: Vec<_> = std::fs::read_dir(kernel_cg)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name())
+            .collect();
+        assert!(leftover.is_empty(), "cgroups left: {leftover:?}");
+    }
     assert_eq!(zombies_of(d.pid()), 0, "zombies of the daemon");
     // The orchestrator saw every process come and go.
     let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
@@ -365,9 +406,6 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn managed_processes_die_with_a_sigkilled_kernel() {
-    if !require_root("managed_processes_die_with_a_sigkilled_kernel") {
-        return;
-    }
     for args in modes() {
         managed_processes_die_with_a_sigkilled_kernel_in(args).await;
     }
@@ -377,10 +415,7 @@ async fn managed_processes_die_with_a_sigkilled_kernel_in(args: &[&str]) {
     let mut d = Daemon::start(args);
     let mut c = d.client().await;
     let p = spawn(&mut c, spec(&["/bin/sleep", "300"])).await;
-    let kernel_cg = {
-        let r = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
-        r.subsystems["cgroups"].details["kernel_cgroup"].clone()
-    };
+    let kernel_cg = kernel_cgroup(&c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner());
     assert!(std::path::Path::new(&format!("/proc/{}", p.pid)).exists());
     d.kill9();
     let mut gone = false;
@@ -397,6 +432,9 @@ async fn managed_processes_die_with_a_sigkilled_kernel_in(args: &[&str]) {
     assert!(gone, "the sandboxed process {} outlived its kernel", p.pid);
     d.spawn();
     let _c = d.client().await;
+    let Some(kernel_cg) = kernel_cg else {
+        return;
+    };
     let leftover: Vec<_> = std::fs::read_dir(&kernel_cg)
         .map(|rd| {
             rd.flatten()

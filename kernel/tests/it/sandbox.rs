@@ -18,21 +18,31 @@ use std::{
 
 use agentos_kernel::sandbox::{self, ChildStep, SandboxSpec, SpawnError, Spawned, StdioMode};
 
-use crate::util::require_root;
+use crate::util::{privileged, require_root};
 
-/// The unprivileged host ids sandboxes run as in these tests.
-const UID: u32 = 42_420;
-const GID: u32 = 42_420;
+/// The unprivileged host ids sandboxes run as in these tests: as root, ids of the
+/// test's choosing; rootless, the test user's own (the only ones it can map).
+fn ids() -> (u32, u32) {
+    if privileged() {
+        (42_420, 42_420)
+    } else {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    }
+}
 
 fn probe_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_agentos-probe"))
+    crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
 }
 
 /// A spec running the probe with `args`, the probe binary granted read-only.
 fn spec(args: &[&str]) -> SandboxSpec<'static> {
     let mut argv = vec!["agentos-probe".to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
-    let mut s = SandboxSpec::new(probe_bin(), argv, UID, GID);
+    let (uid, gid) = ids();
+    let mut s = SandboxSpec::new(probe_bin(), argv, uid, gid);
     s.read.push(probe_bin());
     s
 }
@@ -46,7 +56,8 @@ fn test_dir(name: &str) -> tempfile::TempDir {
 }
 
 fn chown(p: &Path) {
-    std::os::unix::fs::chown(p, Some(UID), Some(GID)).expect("chown");
+    let (uid, gid) = ids();
+    std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown");
 }
 
 /// A spawned sandbox; SIGKILLed and reaped on drop unless it was waited for.
@@ -139,12 +150,15 @@ fn inside(args: &[&str], read: &[&Path]) -> String {
     run(&s)
 }
 
-/// Runs the probe on the host, as the sandbox's uid or as root.
+/// Runs the probe on the host, as the sandbox's uid or as root (root only when
+/// the tests run as root: rootless, the control runs as the test user).
 fn outside(args: &[&str], as_root: bool) -> String {
+    assert!(!as_root || privileged(), "a root control in a rootless run");
     let mut c = Command::new(probe_bin());
     c.args(args);
-    if !as_root {
-        c.uid(UID).gid(GID);
+    if !as_root && privileged() {
+        let (uid, gid) = ids();
+        c.uid(uid).gid(gid);
     }
     let o = c.output().expect("run the probe on the host");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
@@ -159,9 +173,6 @@ fn hex(s: &str) -> String {
 
 #[test]
 fn reads_outside_the_grants_are_refused() {
-    if !require_root("reads_outside_the_grants_are_refused") {
-        return;
-    }
     // /etc/shadow: root-owned 0640 and covered; /etc/passwd beside it is readable.
     assert_eq!(inside(&["read", "/etc/shadow"], &[]), "DENIED EACCES");
     assert_eq!(inside(&["read", "/etc/gshadow"], &[]), "DENIED EACCES");
@@ -210,9 +221,6 @@ fn reads_outside_the_grants_are_refused() {
 
 #[test]
 fn writes_outside_the_write_grants_are_refused() {
-    if !require_root("writes_outside_the_write_grants_are_refused") {
-        return;
-    }
     let d = test_dir("write");
     let ro = d.path().join("ro");
     let rw = d.path().join("rw");
@@ -239,46 +247,46 @@ fn writes_outside_the_write_grants_are_refused() {
     // Controls: the write grant and the private /tmp.
     assert_eq!(attempt(in_rw.to_str().unwrap()), "ALLOWED written");
     let meta = std::fs::metadata(&in_rw).expect("the file reached the host");
-    assert_eq!((meta.uid(), meta.gid()), (UID, GID));
+    assert_eq!((meta.uid(), meta.gid()), ids());
     assert_eq!(attempt(&tmp_name), "ALLOWED written");
     assert!(!Path::new(&tmp_name).exists(), "/tmp is private");
 }
 
 #[test]
 fn host_pids_are_invisible_and_unsignalable() {
-    if !require_root("host_pids_are_invisible_and_unsignalable") {
-        return;
-    }
     // Only init (1) and the probe (2).
     assert_eq!(inside(&["pids"], &[]), "INFO 1,2");
     let me = std::process::id().to_string();
     assert_eq!(inside(&["kill", &me], &[]), "DENIED ESRCH");
     assert_eq!(inside(&["kill", "self"], &[]), "ALLOWED pid 2");
-    // Control: on the host the same uid sees the test's pid (EPERM, not ESRCH).
-    assert_eq!(outside(&["kill", &me], false), "DENIED EPERM");
+    // Control: on the host the same uid sees the test's pid (EPERM, not ESRCH;
+    // rootless the sandbox's uid is the test's own, so the signal is allowed).
+    let host = outside(&["kill", &me], false);
+    if privileged() {
+        assert_eq!(host, "DENIED EPERM");
+    } else {
+        assert!(host.starts_with("ALLOWED "), "{host}");
+    }
 }
 
 #[test]
 fn ptrace_is_refused() {
-    if !require_root("ptrace_is_refused") {
-        return;
-    }
     assert_eq!(inside(&["ptrace-child"], &[]), "DENIED EPERM");
     assert!(outside(&["ptrace-child"], false).starts_with("ALLOWED "));
 }
 
 #[test]
 fn mount_is_refused_even_with_cap_sys_admin() {
-    if !require_root("mount_is_refused_even_with_cap_sys_admin") {
-        return;
-    }
     assert_eq!(inside(&["mount", "/tmp"], &[]), "DENIED EPERM");
     let mut s = spec(&["mount", "/tmp"]);
     s.keep_caps = vec![caps::Capability::CAP_SYS_ADMIN];
     assert_eq!(run(&s), "DENIED EPERM");
-    // Control: root may mount (in a private mount namespace of its own).
+    // Control: root may mount (in a private mount namespace of its own); so may an
+    // ordinary user in a user namespace of its own.
     let d = test_dir("mount");
+    let userns: &[&str] = if privileged() { &[] } else { &["-r"] };
     let o = Command::new("unshare")
+        .args(userns)
         .args(["-m", "--propagation", "private"])
         .arg(probe_bin())
         .args(["mount", d.path().to_str().unwrap()])
@@ -292,27 +300,20 @@ fn mount_is_refused_even_with_cap_sys_admin() {
 
 #[test]
 fn bpf_is_refused() {
-    if !require_root("bpf_is_refused") {
-        return;
-    }
     assert_eq!(inside(&["bpf"], &[]), "DENIED EPERM");
-    assert!(outside(&["bpf"], true).starts_with("ALLOWED fd "));
+    if privileged() {
+        assert!(outside(&["bpf"], true).starts_with("ALLOWED fd "));
+    }
 }
 
 #[test]
 fn capabilities_cannot_be_gained() {
-    if !require_root("capabilities_cannot_be_gained") {
-        return;
-    }
     assert_eq!(
         inside(&["status"], &[]),
         "INFO CapInh=0000000000000000 CapPrm=0000000000000000 CapEff=0000000000000000 \
          CapBnd=0000000000000000 CapAmb=0000000000000000 NoNewPrivs=1 Seccomp=2"
     );
-    assert_eq!(
-        inside(&["id"], &[]),
-        format!("INFO uid={UID} gid={GID} groups=")
-    );
+    assert_id_line(&inside(&["id"], &[]));
     // uid 0 is not even mapped; a new user namespace (full caps there) is refused.
     assert!(inside(&["setuid", "0"], &[]).starts_with("DENIED "));
     assert_eq!(inside(&["unshare-user"], &[]), "DENIED EPERM");
@@ -328,27 +329,23 @@ fn capabilities_cannot_be_gained() {
 
 #[test]
 fn raw_sockets_are_refused_even_with_cap_net_raw() {
-    if !require_root("raw_sockets_are_refused_even_with_cap_net_raw") {
-        return;
-    }
     for what in ["raw-socket", "packet-socket"] {
         assert_eq!(inside(&[what], &[]), "DENIED EPERM", "{what}");
         let mut s = spec(&[what]);
         s.keep_caps = vec![caps::Capability::CAP_NET_RAW];
         assert_eq!(run(&s), "DENIED EPERM", "{what} with CAP_NET_RAW");
-        assert_eq!(
-            outside(&[what], true),
-            "ALLOWED socket",
-            "{what} as host root"
-        );
+        if privileged() {
+            assert_eq!(
+                outside(&[what], true),
+                "ALLOWED socket",
+                "{what} as host root"
+            );
+        }
     }
 }
 
 #[test]
 fn host_loopback_listener_is_unreachable() {
-    if !require_root("host_loopback_listener_is_unreachable") {
-        return;
-    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     // The sandbox has its own loopback, up, where nothing listens on that port.
@@ -359,9 +356,6 @@ fn host_loopback_listener_is_unreachable() {
 
 #[test]
 fn argv_and_env_cannot_inject() {
-    if !require_root("argv_and_env_cannot_inject") {
-        return;
-    }
     let d = test_dir("inject");
     let rw = d.path().join("rw");
     std::fs::create_dir(&rw).unwrap();
@@ -503,9 +497,6 @@ fn seccomp_filter_call_by_call() {
 
 #[test]
 fn init_forwards_signals_and_relays_the_status() {
-    if !require_root("init_forwards_signals_and_relays_the_status") {
-        return;
-    }
     // SIGTERM to init reaches the program (pid 2 dies of it, as a normal process
     // would); init exits 128+15.
     let sb = start(&spec(&["sleep", "30"]));
@@ -539,18 +530,12 @@ fn init_forwards_signals_and_relays_the_status() {
 
 #[test]
 fn init_reaps_orphans() {
-    if !require_root("init_reaps_orphans") {
-        return;
-    }
     // The grandchild is reparented to pid 1 of the sandbox, which reaps it.
     assert!(inside(&["orphan"], &[]).starts_with("ALLOWED reaped pid "));
 }
 
 #[test]
 fn pty_mode_gives_a_controlling_terminal_that_resizes() {
-    if !require_root("pty_mode_gives_a_controlling_terminal_that_resizes") {
-        return;
-    }
     let mut s = spec(&["winch"]);
     s.stdio = StdioMode::Pty { rows: 24, cols: 80 };
     let sb = start(&s);
@@ -595,9 +580,6 @@ fn pty_mode_gives_a_controlling_terminal_that_resizes() {
 
 #[test]
 fn the_view_holds_only_what_was_granted() {
-    if !require_root("the_view_holds_only_what_was_granted") {
-        return;
-    }
     let d = test_dir("view");
     let rw = d.path().join("rw");
     std::fs::create_dir(&rw).unwrap();
@@ -675,9 +657,10 @@ fn clone_into_cgroup_and_a_cgroup_namespace_rooted_there() {
         sandbox::spawn(&s, |pid| {
             placed_in = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
             let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))?;
+            let uid = ids().0.to_string();
             assert_eq!(
                 map.split_whitespace().collect::<Vec<_>>(),
-                ["42420", "42420", "1"]
+                [uid.as_str(), uid.as_str(), "1"]
             );
             Ok(())
         })
@@ -768,7 +751,8 @@ fn clone_fallback_when_clone3_is_enosys() {
     );
     assert!(
         out.contains(&format!(
-            "FALLBACK clone3=false cgroup=0::/{name} ran=INFO uid={UID}"
+            "FALLBACK clone3=false cgroup=0::/{name} ran=INFO uid={}",
+            ids().0
         )),
         "{out}"
     );
@@ -803,14 +787,12 @@ fn clone_fallback_child() {
 
 #[test]
 fn setup_failures_are_typed_and_leave_nothing() {
-    if !require_root("setup_failures_are_typed_and_leave_nothing") {
-        return;
-    }
     let d = test_dir("fail");
     let bin = d.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     // A program that is not there, inside a grant: execve's ENOENT, named.
-    let mut s = SandboxSpec::new(bin.join("missing"), vec!["missing".into()], UID, GID);
+    let (uid, gid) = ids();
+    let mut s = SandboxSpec::new(bin.join("missing"), vec!["missing".into()], uid, gid);
     s.read.push(bin.clone());
     let e = sandbox::spawn(&s, |_| Ok(())).unwrap_err();
     let SpawnError::Setup {
@@ -855,19 +837,19 @@ fn setup_failures_are_typed_and_leave_nothing() {
     // Refused before anything exists.
     for (s, what) in [
         (
-            SandboxSpec::new("probe", vec!["p".into()], UID, GID),
+            SandboxSpec::new("probe", vec!["p".into()], uid, gid),
             "relative program",
         ),
         (
-            SandboxSpec::new("/usr/bin/true", vec![], UID, GID),
+            SandboxSpec::new("/usr/bin/true", vec![], uid, gid),
             "empty argv",
         ),
         (
-            SandboxSpec::new("/usr/bin/true", vec!["t".into()], 0, GID),
+            SandboxSpec::new("/usr/bin/true", vec!["t".into()], 0, gid),
             "root uid",
         ),
         (
-            SandboxSpec::new("/root/tool", vec!["t".into()], UID, GID),
+            SandboxSpec::new("/root/tool", vec!["t".into()], uid, gid),
             "outside the view",
         ),
     ] {
@@ -884,9 +866,6 @@ fn setup_failures_are_typed_and_leave_nothing() {
 
 #[test]
 fn many_spawns_leave_no_process_behind() {
-    if !require_root("many_spawns_leave_no_process_behind") {
-        return;
-    }
     let mut pids = Vec::new();
     for i in 0..30 {
         let sb = start(&spec(&["exit", &(i % 3).to_string()]));
@@ -910,9 +889,6 @@ fn many_spawns_leave_no_process_behind() {
 
 #[test]
 fn portable_backend_runs_the_same_checks_without_isolation() {
-    if !require_root("portable_backend_runs_the_same_checks_without_isolation") {
-        return;
-    }
     let mut s = spec(&["id"]);
     s.env = vec![("LD_PRELOAD".into(), "/nonexistent.so".into())];
     let mut p = sandbox::spawn_portable(&s).unwrap();
@@ -922,10 +898,7 @@ fn portable_backend_runs_the_same_checks_without_isolation() {
     let status = sandbox::wait_pidfd(p.pidfd.as_fd()).unwrap();
     drop(p);
     assert_eq!(status, 0);
-    assert_eq!(
-        out.join().unwrap().trim(),
-        format!("INFO uid={UID} gid={GID} groups=")
-    );
+    assert_id_line(out.join().unwrap().trim());
     // The same bad input is refused the same way.
     let mut s = spec(&["id"]);
     s.env = vec![("A".into(), "1".into()), ("A".into(), "2".into())];
@@ -941,10 +914,22 @@ fn portable_backend_runs_the_same_checks_without_isolation() {
 
 #[test]
 fn probe_reports_the_host() {
+    // These hosts allow unprivileged user namespaces: both modes get namespaces.
     let p = sandbox::probe();
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
     assert!(p.available, "{p:?}");
     assert!(p.reason.contains("namespaces via clone3"), "{p:?}");
+    assert_eq!(p.rootless, !privileged(), "{p:?}");
+    assert_eq!(p.reason.starts_with("rootless"), !privileged(), "{p:?}");
+}
+
+/// The probe's `id` line: the sandbox's ids; as root with no supplementary group
+/// left, rootless with the user's own (which the kernel forbids dropping there).
+fn assert_id_line(line: &str) {
+    let (uid, gid) = ids();
+    let want = format!("INFO uid={uid} gid={gid} groups=");
+    if privileged() {
+        assert_eq!(line, want);
+    } else {
+        assert!(line.starts_with(&want), "{line}");
+    }
 }
