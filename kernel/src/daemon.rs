@@ -162,6 +162,19 @@ pub async fn serve(
     let cgroup = match backends.cgroups.v2_root() {
         Some(v2) => match KernelCgroup::create_in(&backends.cgroups, &config.data_dir) {
             Ok(cg) => Some(cg),
+            // An ordinary user: a subtree delegated to it, if any.
+            Err(e) if !nix::unistd::geteuid().is_root() => {
+                match KernelCgroup::create_delegated(&backends.cgroups, &config.data_dir) {
+                    Ok(cg) => Some(cg),
+                    Err(d) => {
+                        tracing::info!(
+                            "no cgroup for the kernel: not at {} ({e}), nor delegated ({d})",
+                            v2.display()
+                        );
+                        None
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(
                     "cannot create the kernel's cgroup under {}: {e}",
@@ -175,11 +188,14 @@ pub async fn serve(
     if let (Some(cg), Some(r)) = (&cgroup, backends.reports.get_mut("cgroups")) {
         r.details
             .insert("kernel_cgroup".into(), cg.path().display().to_string());
+        r.details
+            .insert("delegated".into(), cg.is_delegated().to_string());
     }
 
     let events = EventHub::new();
     match (&cgroup, config.ebpf) {
         (_, false) => events.set_unavailable("disabled by --no-ebpf"),
+        _ if !may_load_bpf() => events.set_unavailable(EBPF_NEEDS_PRIVILEGE),
         (None, true) => events.set_unavailable("no cgroup v2 directory to filter on"),
         (Some(cg), true) => match CgroupTarget::from_path(cg.v2_root(), cg.path()) {
             Ok(target) => events.start_probes(target),
@@ -189,6 +205,19 @@ pub async fn serve(
 
     let cgroups = match &cgroup {
         Some(kg) => CgroupManager::new(&backends.cgroups, kg),
+        None if !nix::unistd::geteuid().is_root() => CgroupManager::Unavailable {
+            reason: format!(
+                "no cgroup delegated to uid {} (the kernel may not create one under {}); \
+                 sandboxes get rlimits instead: RLIMIT_AS for memory, RLIMIT_NPROC in their \
+                 user namespace for pids, a nice value for CPU weight; no CPU maximum, freeze \
+                 or per-group accounting",
+                nix::unistd::geteuid(),
+                backends
+                    .cgroups
+                    .v2_root()
+                    .map_or_else(|| "/sys/fs/cgroup".into(), |p| p.display().to_string())
+            ),
+        },
         None => CgroupManager::Unavailable {
             reason: "no cgroup v2 directory for the kernel".into(),
         },
@@ -438,6 +467,18 @@ async fn wait_for_signal() {
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
     }
+}
+
+/// What the eBPF report says to an ordinary user.
+const EBPF_NEEDS_PRIVILEGE: &str = "the probes need root or CAP_BPF and CAP_PERFMON, which this kernel lacks; \
+     run it as root, or grant them with `sudo setcap cap_bpf,cap_perfmon+ep $(command -v agentos-kernel)`";
+
+/// Whether this process may load and attach the probes: root, or CAP_BPF and
+/// CAP_PERFMON in its effective set.
+fn may_load_bpf() -> bool {
+    use caps::{CapSet, Capability};
+    let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false);
+    nix::unistd::geteuid().is_root() || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
 /// The isolation ladder: the strongest rung this host allows, or the forced one.

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: every criterion benchmark of the kernel, each beside its raw
 //! baseline in the same run (see `kernel/benches/`). Installs Debian's bubblewrap
-//! first, the baseline of `spawn`. Extra arguments go to criterion (e.g. a filter).
+//! first, the baseline of `spawn`, and runs `spawn` a second time as the ordinary
+//! user `agentos-test` (the rootless rung). Extra arguments go to criterion (e.g. a
+//! filter).
 
 use clap::Parser;
 
@@ -34,5 +36,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                 "--",
             ])
             .args(&opts.args),
-    )
+    )?;
+    // The rootless rung, beside bubblewrap run by the same ordinary user.
+    crate::rootless::bench(&opts.args)
 }

@@ -10,7 +10,10 @@
 //! delegate no cgroup), and tests that need root say so and skip: they ran in the
 //! root pass. Run as an ordinary user, the main pass is already this one.
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{Context as _, bail};
 
@@ -37,24 +40,51 @@ pub fn run(tally: &mut Tally) -> anyhow::Result<()> {
         println!("rootless pass: the suites above already ran as an ordinary user");
         return Ok(());
     }
+    let test_bin = built_binary(&["--test", "it"], "it")?;
+    let (_staged, mut cmd) = as_user(&test_bin)?;
+    cmd.args(SUITES)
+        .env("CI", "true")
+        .env("AGENTOS_TEST_ROOTLESS", "1");
+    println!("rootless pass: as {USER}");
+    crate::test::run_counted(&mut cmd, tally)
+}
+
+/// The spawn benchmark as [`USER`]: the rootless sandbox beside bubblewrap run by
+/// the same user (a no-op unless xtask runs as root).
+pub fn bench(args: &[String]) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let bench = built_binary(&["--bench", "spawn"], "spawn")?;
+    let (_staged, mut cmd) = as_user(&bench)?;
+    cmd.arg("--bench").args(args);
+    println!("rootless spawn bench: as {USER}");
+    exec(&mut cmd)
+}
+
+/// Stages `binary` and the binaries it starts in a fresh 0755 directory and
+/// returns a command running it there as [`USER`] (created if missing), with a
+/// clean environment pointing the tests at the staged copies. The directory lives
+/// as long as the returned guard.
+fn as_user(binary: &Path) -> anyhow::Result<(tempfile::TempDir, Command)> {
     ensure_user()?;
-    let test_bin = integration_test_binary()?;
     let staged = tempfile::Builder::new()
         .prefix("agentos-test-rootless-")
         .tempdir()
         .context("staging directory")?;
     let dir = staged.path();
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    let debug = test_bin
+    let built = binary
         .parent()
         .and_then(|deps| deps.parent())
-        .context("the test binary sits in target/debug/deps")?;
+        .context("a test or bench binary sits in target/<profile>/deps")?;
     for name in BINARIES {
-        std::fs::copy(debug.join(name), dir.join(name))
+        std::fs::copy(built.join(name), dir.join(name))
             .with_context(|| format!("staging {name}"))?;
     }
-    let it = dir.join("it");
-    std::fs::copy(&test_bin, &it).context("staging the test binary")?;
+    let name = binary.file_name().context("a binary has a file name")?;
+    std::fs::copy(binary, dir.join(name)).context("staging the test binary")?;
     let mut cmd = Command::new("setpriv");
     cmd.args([
         &format!("--reuid={USER}"),
@@ -62,23 +92,19 @@ pub fn run(tally: &mut Tally) -> anyhow::Result<()> {
         "--init-groups",
         "--",
     ])
-    .arg(&it)
-    .args(SUITES)
+    .arg(dir.join(name))
     .current_dir(dir)
     .env_clear()
     .env("PATH", "/usr/local/bin:/usr/bin:/bin")
     .env("HOME", dir)
-    .env("CI", "true")
     .env("AGENTOS_LOG", "warn")
-    .env("AGENTOS_TEST_ROOTLESS", "1")
     .env("AGENTOS_TEST_BIN_DIR", dir);
-    println!("rootless pass: as {USER}");
-    crate::test::run_counted(&mut cmd, tally)
+    Ok((staged, cmd))
 }
 
 /// Creates [`USER`] as a system account without a home or a login shell, unless
 /// it exists.
-fn ensure_user() -> anyhow::Result<()> {
+pub(crate) fn ensure_user() -> anyhow::Result<()> {
     let exists = Command::new("id")
         .arg(USER)
         .output()
@@ -95,31 +121,29 @@ fn ensure_user() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The kernel's integration-test binary, built (cargo says where, as JSON).
-fn integration_test_binary() -> anyhow::Result<PathBuf> {
+/// A test or bench target of the kernel crate, built; cargo says where (JSON).
+fn built_binary(target: &[&str], name: &str) -> anyhow::Result<PathBuf> {
+    let kind = if target[0] == "--bench" {
+        "bench"
+    } else {
+        "test"
+    };
     let out = cargo()
-        .args([
-            "test",
-            "--locked",
-            "-p",
-            "agentos-kernel",
-            "--test",
-            "it",
-            "--no-run",
-            "--message-format=json",
-        ])
+        .args([kind, "--locked", "-p", "agentos-kernel"])
+        .args(target)
+        .args(["--no-run", "--message-format=json"])
         .output()
-        .context("cargo test --no-run")?;
+        .with_context(|| format!("cargo {kind} --no-run"))?;
     if !out.status.success() {
         bail!(
-            "building the kernel's integration tests failed:\n{}",
+            "building the kernel's {name} {kind} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"]["name"] == "it" && v["profile"]["test"] == true)
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == name)
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .context("cargo named no executable for the `it` test")
+        .with_context(|| format!("cargo named no executable for `{name}`"))
 }

@@ -118,6 +118,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     exec(npm().args(["run", "build"]))?;
     build_ebpf::build()?;
     exec(cargo().args(["build", "--locked", "--bins"]))?;
+    // The ordinary user of the rootless pass; the root pass's delegation test
+    // hands it a cgroup.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        crate::rootless::ensure_user()?;
+    }
     let result = run_counted(
         cargo()
             .args(["test", "--locked", "--all-targets", "--"])

@@ -19,7 +19,7 @@ use std::{
 };
 
 use super::{
-    CgroupError, CgroupLayout, Controller, Site,
+    CgroupError, CgroupLayout, Controller, Site, delegated,
     files::{self, xattr},
     layout::is_v1_mount,
 };
@@ -45,6 +45,8 @@ pub struct KernelCgroup {
     sites: BTreeMap<Controller, Site>,
     /// Why each unusable controller is unusable.
     missing: BTreeMap<Controller, String>,
+    /// Whether it lives in a subtree delegated to an ordinary user.
+    delegated: bool,
 }
 
 impl KernelCgroup {
@@ -70,11 +72,37 @@ impl KernelCgroup {
     /// controllers by trying them: enabling each in v2, else making a v1 directory.
     /// A controller that fails is recorded (see [`Self::missing`]), not fatal.
     pub fn create_in(layout: &CgroupLayout, data_dir: &Path) -> Result<Self, CgroupError> {
-        let v2_root = layout.v2_root().ok_or_else(|| CgroupError::Unavailable {
+        let v2_root = Self::v2_root_of(layout)?;
+        Self::create_under(layout, v2_root, data_dir)
+    }
+
+    /// For an ordinary user: the kernel's directory below its own cgroup, when
+    /// that cgroup was delegated to it ([`super::delegated`]).
+    pub fn create_delegated(layout: &CgroupLayout, data_dir: &Path) -> Result<Self, CgroupError> {
+        let v2_root = Self::v2_root_of(layout)?;
+        let own = delegated::own_cgroup(v2_root)?;
+        delegated::check_delegated(&own)?;
+        delegated::enable_controllers(&own)?;
+        let mut cg = Self::create_under(layout, &own, data_dir)?;
+        cg.delegated = true;
+        Ok(cg)
+    }
+
+    fn v2_root_of(layout: &CgroupLayout) -> Result<&Path, CgroupError> {
+        layout.v2_root().ok_or_else(|| CgroupError::Unavailable {
             reason: format!("no cgroup v2 tree ({layout:?})"),
-        })?;
+        })
+    }
+
+    /// Creates the kernel's directory below the v2 directory `parent`.
+    fn create_under(
+        layout: &CgroupLayout,
+        parent: &Path,
+        data_dir: &Path,
+    ) -> Result<Self, CgroupError> {
+        let v2_root = Self::v2_root_of(layout)?;
         let name = Self::name_for(data_dir);
-        let dir = v2_root.join(&name);
+        let dir = parent.join(&name);
         if dir.exists() {
             tracing::warn!(dir = %dir.display(), "removing the cgroup of a previous kernel run");
             files::remove_tree(&dir)?;
@@ -87,6 +115,7 @@ impl KernelCgroup {
             v1_dirs: Vec::new(),
             sites: BTreeMap::new(),
             missing: BTreeMap::new(),
+            delegated: false,
         };
         let tag = data_dir.as_os_str().as_encoded_bytes();
         xattr::set(&cg.dir, DATA_DIR_XATTR, tag).map_err(|source| CgroupError::Xattr {
@@ -155,6 +184,11 @@ impl KernelCgroup {
             tracing::debug!(dir = %dir.display(), "v1 cgroup not tagged: {e}");
         }
         Ok(())
+    }
+
+    /// Whether it lives in a subtree delegated to an ordinary user.
+    pub fn is_delegated(&self) -> bool {
+        self.delegated
     }
 
     /// The kernel's v2 directory.

@@ -91,6 +91,23 @@ impl CgroupManager {
         ProcessCgroup::create(tree, name, limits)
     }
 
+    /// Splits `limits` into what this manager's groups can hold and the rest (the
+    /// controllers it lacks, as where a delegated v2 subtree carries none).
+    pub fn split(&self, limits: &Limits) -> (Limits, Limits) {
+        let holds = |c: Controller| match self {
+            Self::Unified(t) | Self::Hybrid(t) => t.sites.contains_key(&c),
+            Self::Unavailable { .. } => false,
+        };
+        let (mut held, mut rest) = (Limits::default(), Limits::default());
+        let side = |c| if holds(c) { 0 } else { 1 };
+        let both = [&mut held, &mut rest];
+        both[side(Controller::Memory)].memory_max = limits.memory_max;
+        both[side(Controller::Cpu)].cpu_weight = limits.cpu_weight;
+        both[side(Controller::Cpu)].cpu_max = limits.cpu_max;
+        both[side(Controller::Pids)].pids_max = limits.pids_max;
+        (held, rest)
+    }
+
     /// Whether [`Self::create`] can work.
     pub fn is_available(&self) -> bool {
         !self.is_unavailable()

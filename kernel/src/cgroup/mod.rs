@@ -42,6 +42,7 @@
 //! killed.
 
 mod cpu;
+pub mod delegated;
 mod error;
 mod files;
 mod kernel_group;

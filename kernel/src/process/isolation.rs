@@ -14,6 +14,9 @@ use crate::{cgroup::Limits, sandbox::Rlimits};
 pub enum LimitsBy {
     /// Its own cgroup: memory, pids, CPU weight, freeze and kill for the group.
     Cgroup,
+    /// Its own cgroup (freeze, kill, accounting) in a subtree lacking some
+    /// controllers; the limits those would hold are rlimits.
+    CgroupAndRlimit,
     /// No cgroup could be made for it: rlimits on the program instead.
     Rlimit,
     /// Nothing (the portable backend without cgroups).
@@ -24,6 +27,7 @@ impl LimitsBy {
     fn name(self) -> &'static str {
         match self {
             Self::Cgroup => "cgroup",
+            Self::CgroupAndRlimit => "cgroup+rlimit",
             Self::Rlimit => "rlimit",
             Self::Nothing => "none",
         }
@@ -42,6 +46,9 @@ impl Isolation {
     pub fn new(backend: &SandboxBackend, limits: LimitsBy) -> Self {
         let by = match limits {
             LimitsBy::Cgroup => "limits by cgroup",
+            LimitsBy::CgroupAndRlimit => {
+                "a cgroup for kill, freeze and accounting; limits it has no controller for by rlimit"
+            }
             LimitsBy::Rlimit => "limits by rlimit (no delegated cgroup)",
             LimitsBy::Nothing => "no limits (no cgroup)",
         };

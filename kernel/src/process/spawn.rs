@@ -281,7 +281,10 @@ impl ProcessTable {
             }
             None => None,
         };
-        let cgroup = match self.cgroups.create(&cgroup_name, &req.limits) {
+        // What the cgroups cannot hold (no cgroup at all, or a delegated subtree
+        // without some controller) falls back to rlimits: stated, never silent.
+        let (held, fallback) = self.cgroups.split(&req.limits);
+        let cgroup = match self.cgroups.create(&cgroup_name, &held) {
             Ok(cg) => Some(cg),
             Err(e) if self.cgroups.is_unavailable() => {
                 tracing::debug!("no cgroup for {cgroup_name}: {e}");
@@ -293,21 +296,21 @@ impl ProcessTable {
                 )));
             }
         };
-        // Without a cgroup, the limits fall back to rlimits (stated, never silent).
         let limits_by = match (&cgroup, &self.backend) {
-            (Some(_), _) => LimitsBy::Cgroup,
+            (Some(_), _) if fallback == Limits::default() => LimitsBy::Cgroup,
+            (Some(_), _) => LimitsBy::CgroupAndRlimit,
             (None, SandboxBackend::Portable { .. }) => LimitsBy::Nothing,
             (None, _) => LimitsBy::Rlimit,
         };
-        if limits_by == LimitsBy::Rlimit {
-            if req.limits.cpu_max.is_some() {
+        if matches!(limits_by, LimitsBy::Rlimit | LimitsBy::CgroupAndRlimit) {
+            if fallback.cpu_max.is_some() {
                 return Err(KernelError::FailedPrecondition(
-                    "a CPU maximum needs a cgroup, and this kernel has none (no delegated cgroup); \
-                     a CPU weight works (as a nice value)"
+                    "a CPU maximum needs a cgroup with the cpu controller, and this kernel has none \
+                     (no delegated cgroup); a CPU weight works (as a nice value)"
                         .into(),
                 ));
             }
-            spec.rlimits = isolation::rlimits_for(&req.limits);
+            spec.rlimits = isolation::rlimits_for(&fallback);
         }
         let isolation = Isolation::new(&self.backend, limits_by);
         let backend = self.backend.clone();

@@ -6,6 +6,7 @@ mod batch;
 mod capabilities;
 mod cgroups;
 mod crash;
+mod delegated;
 mod escapes;
 mod events;
 mod fs;

@@ -1,0 +1,136 @@
+//! A cgroup subtree delegated to an ordinary user: where a rootless kernel puts its
+//! own directory when it may not write at the v2 root.
+//!
+//! systemd delegates a subtree to a unit started with `Delegate=yes` (a transient
+//! scope: `systemd-run --user --scope -p Delegate=yes agentos up`; the user's
+//! `user@.service` is delegated too): the unit's cgroup and its control files
+//! belong to the user. A kernel started there finds its own cgroup in
+//! `/proc/self/cgroup` (`0::/path`), checks it may write `cgroup.procs` and
+//! `cgroup.subtree_control` there, and makes `agentos-k-*` below it. Controllers the
+//! parent offers are enabled after the daemon moved itself into a leaf of its own
+//! (`agentos-daemon`), as the "no internal processes" rule requires; on a hybrid
+//! host the v2 tree carries no controller, so the delegated directory gives
+//! identity, freeze, kill and `cpu.stat` only, and the limits fall back to rlimits.
+//!
+//! What it leaves: the `agentos-daemon` leaf, which holds the daemon until it
+//! exits (the delegating unit removes its subtree when it stops).
+
+use std::{
+    ffi::CString,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use super::{CgroupError, files};
+
+const CGROUP_PROCS: &str = "cgroup.procs";
+const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
+const CGROUP_CONTROLLERS: &str = "cgroup.controllers";
+/// The leaf the daemon moves into before enabling controllers for its siblings.
+pub const DAEMON_LEAF: &str = "agentos-daemon";
+
+/// The calling process's v2 cgroup below `v2_root`, from `/proc/self/cgroup`.
+pub fn own_cgroup(v2_root: &Path) -> Result<PathBuf, CgroupError> {
+    let text = files::read(Path::new("/proc/self/cgroup"))?;
+    own_cgroup_in(&text, v2_root).ok_or_else(|| CgroupError::Unavailable {
+        reason: "/proc/self/cgroup names no cgroup v2 path".into(),
+    })
+}
+
+fn own_cgroup_in(proc_self_cgroup: &str, v2_root: &Path) -> Option<PathBuf> {
+    let rel = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .trim_start_matches('/');
+    if rel.split('/').any(|c| c == "..") {
+        return None;
+    }
+    Some(if rel.is_empty() {
+        v2_root.to_owned()
+    } else {
+        v2_root.join(rel)
+    })
+}
+
+/// Whether `path` may be written by this process (`faccessat(AT_EACCESS)`).
+fn writable(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }
+}
+
+/// Checks that `own` was delegated to this process's user: the directory, its
+/// `cgroup.procs` and `cgroup.subtree_control` are writable.
+pub fn check_delegated(own: &Path) -> Result<(), CgroupError> {
+    let denied: Vec<String> = [
+        own.to_owned(),
+        own.join(CGROUP_PROCS),
+        own.join(CGROUP_SUBTREE_CONTROL),
+    ]
+    .iter()
+    .filter(|p| !writable(p))
+    .map(|p| p.display().to_string())
+    .collect();
+    if denied.is_empty() {
+        Ok(())
+    } else {
+        Err(CgroupError::Unavailable {
+            reason: format!(
+                "the kernel's own cgroup {} is not delegated to it (not writable: {})",
+                own.display(),
+                denied.join(", ")
+            ),
+        })
+    }
+}
+
+/// When `own` offers controllers, moves the daemon into [`DAEMON_LEAF`] and
+/// enables each offered controller for the children, best effort (the
+/// kernel's directory then records which ones it got).
+pub fn enable_controllers(own: &Path) -> Result<(), CgroupError> {
+    let offered = files::read(&own.join(CGROUP_CONTROLLERS)).unwrap_or_default();
+    if offered.split_whitespace().next().is_none() {
+        return Ok(());
+    }
+    let leaf = own.join(DAEMON_LEAF);
+    if !leaf.exists() {
+        files::mkdir(&leaf)?;
+    }
+    files::write(&leaf.join(CGROUP_PROCS), &std::process::id().to_string())?;
+    for c in offered.split_whitespace() {
+        if let Err(e) = files::write(&own.join(CGROUP_SUBTREE_CONTROL), &format!("+{c}")) {
+            tracing::debug!("delegated cgroup: +{c} not enabled: {e}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_v2_line() {
+        let root = Path::new("/sys/fs/cgroup/unified");
+        let text = "12:pids:/x\n1:name=systemd:/y\n0::/user.slice/app.scope\n";
+        assert_eq!(
+            own_cgroup_in(text, root),
+            Some(root.join("user.slice/app.scope"))
+        );
+        assert_eq!(own_cgroup_in("0::/\n", root), Some(root.to_owned()));
+        assert_eq!(own_cgroup_in("3:memory:/a\n", root), None);
+        assert_eq!(own_cgroup_in("0::/a/../../etc\n", root), None);
+    }
+
+    #[test]
+    fn an_unwritable_cgroup_is_not_delegated() {
+        let d = tempfile::tempdir().unwrap();
+        // A directory without the control files: not delegated.
+        assert!(check_delegated(d.path()).is_err());
+        std::fs::write(d.path().join(CGROUP_PROCS), "").unwrap();
+        std::fs::write(d.path().join(CGROUP_SUBTREE_CONTROL), "").unwrap();
+        assert!(check_delegated(d.path()).is_ok());
+    }
+}
