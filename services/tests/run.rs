@@ -53,6 +53,35 @@ fn exit_codes_output_and_stdin_pass_through() {
     assert_eq!(text(&out.stdout), "a; rm -rf / $(id)\n");
 }
 
+/// Anything short of full isolation is said on stderr, and a kernel with no wall
+/// runs nothing without `--allow-unconfined`.
+#[test]
+fn weaker_isolation_is_said_and_no_wall_needs_consent() {
+    let k = Kernel::start_with(&["--sandbox", "walls"]);
+    let out = run(&k, &["--", "/bin/true"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("isolation: walls only — landlock, seccomp and no_new_privs"),
+        "{}",
+        text(&out.stderr)
+    );
+    let k = Kernel::start_with(&["--sandbox", "portable"]);
+    let out = run(&k, &["--", "/bin/true"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("(agentos run --allow-unconfined)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&k, &["--allow-unconfined", "--", "/bin/true"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("isolation: unconfined — capability checks only"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn limits_are_reported_plainly() {
     if !root_or_skip("limits_are_reported_plainly") {

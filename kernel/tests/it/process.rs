@@ -72,6 +72,15 @@ async fn output_exit_code_and_state_in_both_backends() {
         )
         .await;
         assert!(p.pid > 0);
+        // Each process names its rung of the ladder.
+        let want = match args.get(1) {
+            None if privileged() => "full",
+            None => "rootless",
+            Some(rung) => rung,
+        };
+        let iso = p.isolation.clone().expect("isolation reported");
+        assert_eq!((iso.level.as_str(), p.sandbox.as_str()), (want, want));
+        assert_eq!(iso.summary == "full", want == "full", "{iso:?}");
         let Value::Process(info) = call(&mut c, Call::GetInfo(pb::GetProcessInfo { pid: p.pid }))
             .await
             .unwrap()
@@ -122,6 +131,36 @@ async fn output_exit_code_and_state_in_both_backends() {
             "signalling an exited process"
         );
     }
+}
+
+/// The bottom of the ladder: where the kernel can put up no wall, it runs a
+/// program only when unconfined execution was asked for, per spawn or per kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kernel_with_no_wall_refuses_to_run_programs_unconfined_unless_asked() {
+    let d = Daemon::start(&["--sandbox", "portable"]);
+    let mut c = d.client().await;
+    let st = c
+        .create_process(pb::SpawnProcess {
+            spec: Some(spec(&["/bin/true"])),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::FailedPrecondition, "{st:?}");
+    assert!(
+        st.message().contains("allow_unconfined"),
+        "{}",
+        st.message()
+    );
+    let mut s = spec(&["/bin/true"]);
+    s.allow_unconfined = true;
+    let p = spawn(&mut c, s).await;
+    assert!(p.isolation.unwrap().summary.starts_with("unconfined"));
+    assert_eq!(collect(&mut c, p.pid).await.2.code, Some(0));
+    // A kernel started with --allow-unconfined allows it for every spawn.
+    let d = Daemon::start(&["--sandbox", "portable", "--allow-unconfined"]);
+    let mut c = d.client().await;
+    let p = spawn(&mut c, spec(&["/bin/true"])).await;
+    assert_eq!(collect(&mut c, p.pid).await.2.code, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,11 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A kernel started with extra `args` (e.g. `--sandbox walls`).
+    pub fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("agentos-test-")
             .tempdir()
@@ -46,6 +51,7 @@ impl Kernel {
         let child = Command::new(bin("agentos-kernel"))
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
