@@ -85,6 +85,8 @@ pub struct KernelConfig {
     pub sandbox: SandboxChoice,
     /// Let programs run with no wall at all on the portable backend.
     pub allow_unconfined: bool,
+    /// Rootless: run sandboxes as the account's subordinate ids (newuidmap).
+    pub subordinate_ids: bool,
     /// Load the eBPF probes when the host allows it.
     pub ebpf: bool,
 }
@@ -98,6 +100,7 @@ impl KernelConfig {
             vfs_backend: VfsBackendChoice::Auto,
             sandbox: SandboxChoice::Auto,
             allow_unconfined: false,
+            subordinate_ids: false,
             ebpf: true,
         }
     }

@@ -226,9 +226,20 @@ pub async fn serve(
         .reports
         .insert("cgroup_limits".into(), cgroups.report());
     let sandbox = choose_sandbox(config.sandbox);
-    backends
-        .reports
-        .insert("sandbox".into(), sandbox_report(&sandbox));
+    // Opt-in: the program runs as the account's first subordinate uid.
+    let subordinate = if config.subordinate_ids {
+        let ids = crate::sandbox::find_subordinate_ids()
+            .map_err(|why| anyhow::anyhow!("--subordinate-ids: {why}"))?;
+        if !sandbox.namespaced() {
+            bail!(
+                "--subordinate-ids needs a user namespace, and this kernel has none ({})",
+                sandbox.name()
+            );
+        }
+        Some(ids)
+    } else {
+        None
+    };
     // Every host resource registers its undo; shutdown runs them newest first.
     let cleanup = Arc::new(Orchestrator::default());
     if let Some(cg) = cgroup {
@@ -238,13 +249,24 @@ pub async fn serve(
             Ok(())
         });
     }
+    let mut report = sandbox_report(&sandbox);
     let processes = Arc::new(
         ProcessTable::new(cgroups, sandbox)
             .context("starting the spawner thread")?
             .with_sockets(config.data_dir.join("run").join("proc"))
             .with_cleanup(Arc::clone(&cleanup))
-            .with_unconfined_allowed(config.allow_unconfined),
+            .with_unconfined_allowed(config.allow_unconfined)
+            .with_subordinate_ids_if(subordinate),
     );
+    report.details.insert(
+        "uid".into(),
+        match (subordinate, nix::unistd::geteuid().is_root()) {
+            (Some(ids), _) => format!("{} (the account's first subordinate uid)", ids.uid),
+            (None, true) => format!("{} (nobody)", processes.sandbox_uid()),
+            (None, false) => format!("{} (the kernel's own)", processes.sandbox_uid()),
+        },
+    );
+    backends.reports.insert("sandbox".into(), report);
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
     {
         let k = Arc::clone(&kernel);
@@ -361,7 +383,7 @@ fn bind(path: &Path, cleanup: &Orchestrator) -> anyhow::Result<UnixListener> {
 /// process exits, and the socket file goes with it.
 fn serve_process_sockets(kernel: &Arc<Kernel>) {
     let weak = Arc::downgrade(kernel);
-    let (sandbox_uid, _) = crate::process::spawn::host_ids();
+    let sandbox_uid = kernel.processes.sandbox_uid();
     kernel
         .processes
         .set_socket_hook(Box::new(move |process, mut socket| {
@@ -515,7 +537,7 @@ fn sandbox_report(sandbox: &SandboxBackend) -> Report {
         SandboxBackend::Rootless => Report::yes(
             "rootless",
             format!(
-                "user/pid/mount/net/uts/ipc/cgroup namespaces in a user namespace of the kernel's own uid and gid, pivot_root, {WALLS}"
+                "user/pid/mount/net/uts/ipc/cgroup namespaces inside a user namespace an ordinary user may make (its own ids, or its subordinate ones), pivot_root, {WALLS}"
             ),
         ),
         SandboxBackend::Walls { reason } => Report::no(

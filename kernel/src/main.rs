@@ -30,6 +30,10 @@ struct Cli {
     /// Run programs even when the sandbox backend puts up no wall (portable).
     #[arg(long)]
     allow_unconfined: bool,
+    /// Rootless: run sandboxed programs as the account's first subordinate uid and
+    /// gid (/etc/subuid, /etc/subgid, via newuidmap) instead of the user's own.
+    #[arg(long)]
+    subordinate_ids: bool,
     /// Do not load the eBPF probes.
     #[arg(long)]
     no_ebpf: bool,
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
                 config.vfs_backend = cli.vfs_backend;
                 config.sandbox = cli.sandbox;
                 config.allow_unconfined = cli.allow_unconfined;
+                config.subordinate_ids = cli.subordinate_ids;
                 config.ebpf = !cli.no_ebpf;
                 daemon::run(config).await
             }

@@ -102,9 +102,14 @@ fn as_user(binary: &Path) -> anyhow::Result<(tempfile::TempDir, Command)> {
     Ok((staged, cmd))
 }
 
+/// The subordinate range given to [`USER`] (for `--subordinate-ids`).
+const SUBORDINATE: &str = "200000-265535";
+
 /// Creates [`USER`] as a system account without a home or a login shell, unless
-/// it exists.
+/// it exists, gives it a subordinate uid and gid range, and installs the helpers
+/// that map one (`newuidmap`, `newgidmap`).
 pub(crate) fn ensure_user() -> anyhow::Result<()> {
+    crate::setup::ensure_apt(&[("/usr/bin/newuidmap", "uidmap")])?;
     let exists = Command::new("id")
         .arg(USER)
         .output()
@@ -115,6 +120,19 @@ pub(crate) fn ensure_user() -> anyhow::Result<()> {
             "--no-create-home",
             "--shell",
             "/usr/sbin/nologin",
+            USER,
+        ]))?;
+    }
+    let has_range = |file: &str| {
+        std::fs::read_to_string(file)
+            .is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{USER}:"))))
+    };
+    if !has_range("/etc/subuid") || !has_range("/etc/subgid") {
+        exec(Command::new("usermod").args([
+            "--add-subuids",
+            SUBORDINATE,
+            "--add-subgids",
+            SUBORDINATE,
             USER,
         ]))?;
     }

@@ -427,6 +427,9 @@ pub struct ProcessTable {
     cleanup: Arc<crate::cleanup::Orchestrator>,
     /// Whether the portable backend may run programs without any wall.
     allow_unconfined: bool,
+    /// The host uid and gid sandboxes run as, and whether they are the account's
+    /// subordinate ids (rootless, mapped through newuidmap).
+    ids: (u32, u32, bool),
 }
 
 /// Called with each new process and its bound kernel socket.
@@ -444,6 +447,10 @@ impl ProcessTable {
             socket_hook: std::sync::OnceLock::new(),
             cleanup: Arc::default(),
             allow_unconfined: false,
+            ids: {
+                let (uid, gid) = spawn::host_ids();
+                (uid, gid, false)
+            },
         })
     }
 
@@ -451,6 +458,25 @@ impl ProcessTable {
     pub fn with_cleanup(mut self, cleanup: Arc<crate::cleanup::Orchestrator>) -> Self {
         self.cleanup = cleanup;
         self
+    }
+
+    /// Rootless: runs namespaced sandboxes as the account's subordinate ids.
+    pub fn with_subordinate_ids(mut self, ids: crate::sandbox::SubordinateIds) -> Self {
+        self.ids = (ids.uid, ids.gid, true);
+        self
+    }
+
+    /// [`Self::with_subordinate_ids`] when there are some.
+    pub fn with_subordinate_ids_if(self, ids: Option<crate::sandbox::SubordinateIds>) -> Self {
+        match ids {
+            Some(ids) => self.with_subordinate_ids(ids),
+            None => self,
+        }
+    }
+
+    /// The host uid sandboxes run as (what a process socket's peer must be).
+    pub fn sandbox_uid(&self) -> u32 {
+        self.ids.0
     }
 
     /// Lets the portable backend run programs with no wall (`--allow-unconfined`).

@@ -248,7 +248,14 @@ impl ProcessTable {
                  refusing to run it unconfined without allow_unconfined (agentos run --allow-unconfined)"
             )));
         }
-        let (host_uid, host_gid) = host_ids();
+        // Subordinate ids need a user namespace to be mapped into.
+        let (host_uid, host_gid, subordinate) = match self.ids {
+            (_, _, true) if !self.backend.namespaced() => {
+                let (u, g) = host_ids();
+                (u, g, false)
+            }
+            ids => ids,
+        };
         let stdio = match req.tty {
             Some((rows, cols)) => StdioMode::Pty { rows, cols },
             None => StdioMode::Pipes,
@@ -264,6 +271,7 @@ impl ProcessTable {
         spec.network = NetworkMode::None;
         spec.stdio = stdio;
         spec.tmp_size = req.tmp_size;
+        spec.subordinate = subordinate;
 
         // Initializing: cgroup first, then the sandboxed child inside it.
         state = state

@@ -123,6 +123,13 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// `newuidmap` or `newgidmap` refused the subordinate map.
+    #[error("{helper} for pid {pid} failed: {message}")]
+    IdHelper {
+        helper: &'static str,
+        pid: i32,
+        message: String,
+    },
     /// The caller's `placed` hook failed.
     #[error("placing pid {pid}: {source}")]
     Placement {

@@ -81,6 +81,7 @@ mod seccomp;
 mod spawn;
 mod spec;
 mod stdio;
+mod subid;
 mod sys;
 mod userns;
 
@@ -98,3 +99,4 @@ pub use seccomp::denied_syscalls;
 pub use spawn::{Spawned, spawn, spawn_walls, wait_pidfd};
 pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SandboxSpec, SpecError, StdioMode};
 pub use stdio::resize_pty;
+pub use subid::{SubordinateIds, find as find_subordinate_ids};

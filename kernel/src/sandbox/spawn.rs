@@ -34,7 +34,7 @@ use super::{
     seccomp,
     spec::{self, SandboxSpec},
     stdio::Stdio,
-    sys, userns,
+    subid, sys, userns,
 };
 
 /// How long the child may take from the clone to its `execve`.
@@ -232,7 +232,9 @@ fn spawn_in(
         keep_fds,
         uid: spec.host_uid,
         gid: spec.host_gid,
-        drop_groups: userns::is_root(),
+        // A root kernel's child may drop its groups, and so may one mapped through
+        // newgidmap (which leaves setgroups allowed); a plain rootless one may not.
+        drop_groups: userns::is_root() || (spec.subordinate && !walls),
         walls,
         rlimits: spec.rlimits,
         tree_fds: vec![-1; mounts.sources.len()],
@@ -286,7 +288,12 @@ fn spawn_in(
     {
         return Err(reaper.fail(SpawnError::Placement { pid, source }));
     }
-    if !walls && let Err(e) = userns::write_maps(pid, spec.host_uid, spec.host_gid) {
+    let mapped = match (walls, spec.subordinate && !userns::is_root()) {
+        (true, _) => Ok(()),
+        (false, true) => subid::map(pid, spec.host_uid, spec.host_gid),
+        (false, false) => userns::write_maps(pid, spec.host_uid, spec.host_gid),
+    };
+    if let Err(e) = mapped {
         return Err(reaper.fail(e));
     }
     if let Err(source) = placed(pid) {

@@ -80,6 +80,9 @@ pub struct SandboxSpec<'fd> {
     pub tmp_size: u64,
     /// Limits applied by rlimit (when no cgroup holds them); see [`super::Rlimits`].
     pub rlimits: Rlimits,
+    /// Rootless: the host ids are the account's subordinate ones, mapped through
+    /// `newuidmap`/`newgidmap` (see `subid.rs`) rather than the user's own.
+    pub subordinate: bool,
 }
 
 /// The default cap of the sandbox's `/tmp` (and `/dev/shm`).
@@ -110,6 +113,7 @@ impl<'fd> SandboxSpec<'fd> {
             cgroup_v2: None,
             tmp_size: DEFAULT_TMP_SIZE,
             rlimits: Rlimits::default(),
+            subordinate: false,
         }
     }
 }
@@ -269,7 +273,7 @@ pub(crate) fn check(spec: &SandboxSpec<'_>) -> Result<Checked, SpecError> {
     }
     // SAFETY: geteuid/getegid have no preconditions.
     let (own_uid, own_gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if own_uid != 0 && (spec.host_uid, spec.host_gid) != (own_uid, own_gid) {
+    if own_uid != 0 && !spec.subordinate && (spec.host_uid, spec.host_gid) != (own_uid, own_gid) {
         return Err(SpecError::NotOwnIds {
             uid: spec.host_uid,
             gid: spec.host_gid,
