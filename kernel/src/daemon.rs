@@ -159,6 +159,8 @@ pub async fn serve(
     let vfs = build_vfs(&config, &backends.ring)?;
 
     crate::cgroup::sweep_orphans_in(&backends.cgroups);
+    // Why an ordinary user's kernel got no cgroup, for the doctor.
+    let mut no_cgroup_why = None;
     let cgroup = match backends.cgroups.v2_root() {
         Some(v2) => match KernelCgroup::create_in(&backends.cgroups, &config.data_dir) {
             Ok(cg) => Some(cg),
@@ -168,9 +170,10 @@ pub async fn serve(
                     Ok(cg) => Some(cg),
                     Err(d) => {
                         tracing::info!(
-                            "no cgroup for the kernel: not at {} ({e}), nor delegated ({d})",
+                            "no cgroup for the kernel: not at {} ({e}); {d}",
                             v2.display()
                         );
+                        no_cgroup_why = Some(d.to_string());
                         None
                     }
                 }
@@ -207,15 +210,12 @@ pub async fn serve(
         Some(kg) => CgroupManager::new(&backends.cgroups, kg),
         None if !nix::unistd::geteuid().is_root() => CgroupManager::Unavailable {
             reason: format!(
-                "no cgroup delegated to uid {} (the kernel may not create one under {}); \
-                 sandboxes get rlimits instead: RLIMIT_AS for memory, RLIMIT_NPROC in their \
-                 user namespace for pids, a nice value for CPU weight; no CPU maximum, freeze \
-                 or per-group accounting",
+                "no cgroup delegated to uid {} ({}); sandboxes get rlimits instead: RLIMIT_AS \
+                 for memory, RLIMIT_NPROC in their user namespace for pids, a nice value for CPU \
+                 weight; no CPU maximum, freeze or per-group accounting (start the kernel in a \
+                 delegated cgroup, e.g. `systemd-run --user --scope -p Delegate=yes agentos up`)",
                 nix::unistd::geteuid(),
-                backends
-                    .cgroups
-                    .v2_root()
-                    .map_or_else(|| "/sys/fs/cgroup".into(), |p| p.display().to_string())
+                no_cgroup_why.as_deref().unwrap_or("no cgroup v2 tree")
             ),
         },
         None => CgroupManager::Unavailable {

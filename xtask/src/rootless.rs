@@ -75,6 +75,8 @@ fn as_user(binary: &Path) -> anyhow::Result<(tempfile::TempDir, Command)> {
         .context("staging directory")?;
     let dir = staged.path();
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    // Its own working directory (criterion writes its reports below it).
+    exec(Command::new("chown").arg(USER).arg(dir))?;
     let built = binary
         .parent()
         .and_then(|deps| deps.parent())

@@ -12,8 +12,15 @@
 //! host the v2 tree carries no controller, so the delegated directory gives
 //! identity, freeze, kill and `cpu.stat` only, and the limits fall back to rlimits.
 //!
+//! A kernel that finds none asks for one ([`request_scope`]): a transient scope
+//! `agentos-kernel-<pid>.scope` with `Delegate=yes` holding its own pid, from the
+//! user's systemd manager over D-Bus (`StartTransientUnit`, sent with systemd's own
+//! `busctl`), then looks again. Hosts without a systemd user manager (as these
+//! hybrid machines) answer no, and the reason reaches the doctor.
+//!
 //! What it leaves: the `agentos-daemon` leaf, which holds the daemon until it
-//! exits (the delegating unit removes its subtree when it stops).
+//! exits (the delegating unit removes its subtree when it stops; the transient
+//! scope itself ends when its last process does).
 
 use std::{
     ffi::CString,
@@ -63,7 +70,7 @@ fn writable(path: &Path) -> bool {
 
 /// Checks that `own` was delegated to this process's user: the directory, its
 /// `cgroup.procs` and `cgroup.subtree_control` are writable.
-pub fn check_delegated(own: &Path) -> Result<(), CgroupError> {
+pub fn check_delegated(own: &Path) -> Result<(), String> {
     let denied: Vec<String> = [
         own.to_owned(),
         own.join(CGROUP_PROCS),
@@ -76,13 +83,11 @@ pub fn check_delegated(own: &Path) -> Result<(), CgroupError> {
     if denied.is_empty() {
         Ok(())
     } else {
-        Err(CgroupError::Unavailable {
-            reason: format!(
-                "the kernel's own cgroup {} is not delegated to it (not writable: {})",
-                own.display(),
-                denied.join(", ")
-            ),
-        })
+        Err(format!(
+            "its own cgroup {} is not delegated to it (not writable: {})",
+            own.display(),
+            denied.join(", ")
+        ))
     }
 }
 
@@ -103,6 +108,54 @@ pub fn enable_controllers(own: &Path) -> Result<(), CgroupError> {
         if let Err(e) = files::write(&own.join(CGROUP_SUBTREE_CONTROL), &format!("+{c}")) {
             tracing::debug!("delegated cgroup: +{c} not enabled: {e}");
         }
+    }
+    Ok(())
+}
+
+/// Asks the user's systemd manager for a transient scope with `Delegate=yes`
+/// holding this process, and waits (2 s at most) until the process is in it.
+pub fn request_scope(v2_root: &Path) -> Result<(), String> {
+    let unavailable = |reason: String| reason;
+    let before = own_cgroup(v2_root).map_err(|e| e.to_string())?;
+    let pid = std::process::id().to_string();
+    let unit = format!("agentos-kernel-{pid}.scope");
+    let out = std::process::Command::new("busctl")
+        .args([
+            "--user",
+            "call",
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "StartTransientUnit",
+            "ssa(sv)a(sa(sv))",
+            &unit,
+            "fail",
+            "2",
+            "PIDs",
+            "au",
+            "1",
+            &pid,
+            "Delegate",
+            "b",
+            "true",
+            "0",
+        ])
+        .output()
+        .map_err(|e| unavailable(format!("asking systemd for a delegated scope: busctl: {e}")))?;
+    if !out.status.success() {
+        return Err(unavailable(format!(
+            "systemd gave no delegated scope: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while own_cgroup(v2_root).map_err(|e| e.to_string())? == before {
+        if std::time::Instant::now() > deadline {
+            return Err(unavailable(format!(
+                "systemd started {unit} but did not move the kernel into it"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     Ok(())
 }

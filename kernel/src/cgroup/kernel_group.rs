@@ -80,8 +80,15 @@ impl KernelCgroup {
     /// that cgroup was delegated to it ([`super::delegated`]).
     pub fn create_delegated(layout: &CgroupLayout, data_dir: &Path) -> Result<Self, CgroupError> {
         let v2_root = Self::v2_root_of(layout)?;
-        let own = delegated::own_cgroup(v2_root)?;
-        delegated::check_delegated(&own)?;
+        let unavailable = |reason: String| CgroupError::Unavailable { reason };
+        let mut own = delegated::own_cgroup(v2_root)?;
+        if let Err(not_delegated) = delegated::check_delegated(&own) {
+            // Ask systemd for one; say both reasons if that fails too.
+            delegated::request_scope(v2_root)
+                .map_err(|e| unavailable(format!("{not_delegated}; {e}")))?;
+            own = delegated::own_cgroup(v2_root)?;
+            delegated::check_delegated(&own).map_err(unavailable)?;
+        }
         delegated::enable_controllers(&own)?;
         let mut cg = Self::create_under(layout, &own, data_dir)?;
         cg.delegated = true;
