@@ -237,19 +237,9 @@ fn namespaced_setup(plan: &mut ChildPlan) {
         fail(plan, ChildStep::PivotRoot, 0, e);
     }
 
-    // 5b. The terminal, made in the view's own devpts.
-    if plan.console >= 0 {
-        match stdio::open_console(c"/dev/ptmx", plan.console, plan.pty_size) {
-            Ok(slave) => plan.stdio = [slave; 3],
-            Err((i, e)) => fail(plan, ChildStep::Console, i, e),
-        }
-    }
-
-    // 6. Working directory, host name, loopback.
-    // SAFETY: valid NUL-terminated path.
-    if let Err(e) = sys::check(unsafe { libc::chdir(plan.cwd.as_ptr()) }) {
-        fail(plan, ChildStep::Chdir, 0, e);
-    }
+    // 5b and 6: the terminal, made in the view's own devpts; the working
+    // directory; then host name and loopback.
+    terminal_and_cwd(plan);
     let name = plan.hostname.as_bytes();
     // SAFETY: `name` is valid for its length.
     if let Err(e) = sys::check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }) {
@@ -280,14 +270,19 @@ fn walls_setup(plan: &mut ChildPlan) {
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
         fail(plan, ChildStep::Ids, 0, sys::errno());
     }
-    // 5b. The terminal, on the host's /dev/ptmx.
+    // 5b and 6: the terminal, on the host's /dev/ptmx; the working directory.
+    terminal_and_cwd(plan);
+}
+
+/// (PTY mode) a terminal on `/dev/ptmx` as the process sees it, its master sent to
+/// the parent; then `chdir`.
+fn terminal_and_cwd(plan: &mut ChildPlan) {
     if plan.console >= 0 {
         match stdio::open_console(c"/dev/ptmx", plan.console, plan.pty_size) {
             Ok(slave) => plan.stdio = [slave; 3],
             Err((i, e)) => fail(plan, ChildStep::Console, i, e),
         }
     }
-    // 6. Working directory.
     // SAFETY: valid NUL-terminated path.
     if let Err(e) = sys::check(unsafe { libc::chdir(plan.cwd.as_ptr()) }) {
         fail(plan, ChildStep::Chdir, 0, e);
