@@ -237,9 +237,10 @@ fn namespaced_setup(plan: &mut ChildPlan) {
         fail(plan, ChildStep::PivotRoot, 0, e);
     }
 
-    // 5b and 6: the terminal, made in the view's own devpts; the working
-    // directory; then host name and loopback.
-    terminal_and_cwd(plan);
+    // 5b. The terminal, made in the view's own devpts.
+    open_terminal(plan);
+    // 6. Working directory, host name, loopback.
+    change_dir(plan);
     let name = plan.hostname.as_bytes();
     // SAFETY: `name` is valid for its length.
     if let Err(e) = sys::check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }) {
@@ -255,6 +256,8 @@ fn namespaced_setup(plan: &mut ChildPlan) {
 
 /// Steps 4-7 at the walls-only level: no namespaces, the host's tree.
 fn walls_setup(plan: &mut ChildPlan) {
+    // 5b. The terminal, on the host's /dev/ptmx, which no rule opens.
+    open_terminal(plan);
     // 7 first: no_new_privs (landlock needs it without CAP_SYS_ADMIN), then
     // landlock, while a root daemon's child can still open every rule's path.
     no_new_privs_and_landlock(plan);
@@ -270,19 +273,23 @@ fn walls_setup(plan: &mut ChildPlan) {
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
         fail(plan, ChildStep::Ids, 0, sys::errno());
     }
-    // 5b and 6: the terminal, on the host's /dev/ptmx; the working directory.
-    terminal_and_cwd(plan);
+    // 6. Working directory, as the program's ids.
+    change_dir(plan);
 }
 
 /// (PTY mode) a terminal on `/dev/ptmx` as the process sees it, its master sent to
-/// the parent; then `chdir`.
-fn terminal_and_cwd(plan: &mut ChildPlan) {
+/// the parent.
+fn open_terminal(plan: &mut ChildPlan) {
     if plan.console >= 0 {
         match stdio::open_console(c"/dev/ptmx", plan.console, plan.pty_size) {
             Ok(slave) => plan.stdio = [slave; 3],
             Err((i, e)) => fail(plan, ChildStep::Console, i, e),
         }
     }
+}
+
+/// `chdir` to the working directory.
+fn change_dir(plan: &ChildPlan) {
     // SAFETY: valid NUL-terminated path.
     if let Err(e) = sys::check(unsafe { libc::chdir(plan.cwd.as_ptr()) }) {
         fail(plan, ChildStep::Chdir, 0, e);

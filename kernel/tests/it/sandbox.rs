@@ -1033,6 +1033,26 @@ fn walls_only_refuse_privilege_signals_and_tcp() {
     assert_eq!(outside_probe(&["connect", &addr]), "ALLOWED connected");
 }
 
+/// PTY mode behind the walls only: the terminal is one of the host's devpts,
+/// opened before landlock applies, and usable through the rules' `/dev/pts`.
+#[test]
+fn walls_only_give_a_working_terminal() {
+    let mut s = spec(&["tty"]);
+    s.stdio = StdioMode::Pty { rows: 10, cols: 20 };
+    let sb = Sandbox(Some(sandbox::spawn_walls(&s, |_| Ok(())).unwrap()));
+    let master = sb.get().pty.as_ref().unwrap().try_clone().unwrap();
+    let mut line = String::new();
+    BufReader::new(std::fs::File::from(master))
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.trim_end()
+            .starts_with("INFO tty=1 rows=10 cols=20 devtty=ALLOWED name=/dev/pts/"),
+        "{line}"
+    );
+    assert_eq!(wait(sb).status, 0);
+}
+
 /// The probe on the host as the sandbox's uid.
 fn outside_probe(args: &[&str]) -> String {
     outside(args, false)
