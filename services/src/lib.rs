@@ -22,6 +22,7 @@
 //! (the child's parent-death signal); a kernel it found running is left running.
 
 pub mod blueprint;
+pub mod generate;
 pub mod http;
 pub mod kernel;
 pub mod syscall_json;

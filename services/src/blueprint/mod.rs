@@ -44,7 +44,10 @@ pub use props::{
 };
 pub use repair::{Repair, repair};
 pub use schema::schema_json;
-pub use stream::{FlatComponent, StreamError, StreamEvent, StreamParser};
+pub use stream::{
+    FlatComponent, MAX_MESSAGE_BYTES, StreamError, StreamEvent, StreamParser, flatten,
+    to_stream_text,
+};
 
 #[cfg(test)]
 mod tests;

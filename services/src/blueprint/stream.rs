@@ -453,6 +453,49 @@ impl StreamParser {
     }
 }
 
+/// The components of `bp` in streaming form, each parent before its children.
+/// Fallbacks are not part of the streamed form and are left out.
+pub fn flatten(bp: &Blueprint) -> Vec<FlatComponent> {
+    fn add(c: &Component, out: &mut Vec<FlatComponent>) {
+        out.push(FlatComponent {
+            id: c.id.clone(),
+            component_type: c.component_type(),
+            props: c.props.clone(),
+            children: c.children.iter().map(|k| k.id.clone()).collect(),
+            on_event: c.on_event.clone(),
+        });
+        for k in &c.children {
+            add(k, out);
+        }
+    }
+    let mut out = Vec::new();
+    for c in &bp.ui.components {
+        add(c, &mut out);
+    }
+    out
+}
+
+/// `bp` as the messages of a stream, one JSON object per line (see the module docs).
+pub fn to_stream_text(bp: &Blueprint) -> String {
+    let root: Vec<&str> = bp.ui.components.iter().map(|c| c.id.as_str()).collect();
+    let mut lines = vec![
+        serde_json::json!({"spec": bp.spec}),
+        serde_json::json!({"app": bp.app}),
+        serde_json::json!({"ui": {"title": bp.ui.title, "layout": bp.ui.layout, "root": root}}),
+    ];
+    lines.extend(
+        flatten(bp)
+            .into_iter()
+            .map(|c| serde_json::json!({"component": c})),
+    );
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&l.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 fn join(a: &str, b: &str) -> String {
     if b.is_empty() {
         a.to_owned()

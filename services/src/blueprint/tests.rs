@@ -446,6 +446,34 @@ fn stream_emits_components_as_they_arrive_with_placeholders() {
 }
 
 #[test]
+fn every_prebuilt_blueprint_streams_back_to_itself() {
+    for name in [
+        "calculator",
+        "notes",
+        "todo",
+        "timer",
+        "settings",
+        "app-hub",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../apps/blueprint/{name}.bp"));
+        let mut bp = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let text = to_stream_text(&bp);
+        let mut p = StreamParser::new();
+        let events = p.push(&text);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, StreamEvent::Error { .. })),
+            "{name}: {events:?}"
+        );
+        // The flat form carries no `services` list.
+        bp.services.clear();
+        assert_eq!(p.finish(ToolRegistry::builtin()).unwrap(), bp, "{name}");
+    }
+}
+
+#[test]
 fn stream_reports_bad_messages_and_goes_on() {
     let mut p = StreamParser::new();
     let events = p.push(concat!(
