@@ -20,10 +20,8 @@ pub fn schema_json() -> Value {
     SCHEMA
         .get_or_init(|| {
             let mut schema = schemars::schema_for!(Blueprint);
-            schema.insert(
-                "$id".into(),
-                "https://agentos.dev/schema/blueprint-1.json".into(),
-            );
+            // A URN, not a URL: the schema is served by each AgentOS, not from one site.
+            schema.insert("$id".into(), "urn:agentos:blueprint:1".into());
             schema.insert(
                 "title".into(),
                 format!("AgentOS Blueprint {SPEC_VERSION}").into(),

@@ -573,3 +573,76 @@ async fn every_prebuilt_binding_names_a_tool_the_runner_implements() {
         }
     }
 }
+
+fn template(name: &str) -> Blueprint {
+    crate::generate::Template::all()
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap()
+        .blueprint()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_generated_counter_and_converter_work() {
+    let tools = Tools::new(RecordingHost::new());
+    let bp = template("counter");
+    let mut s = UiState::from_blueprint(&bp);
+    for id in ["increment", "increment", "increment", "decrement"] {
+        click(&tools, &bp, &mut s, id).await.unwrap();
+    }
+    assert_eq!(s.prop("count", None).unwrap(), json!("2"));
+    click(&tools, &bp, &mut s, "reset").await.unwrap();
+    assert_eq!(s.prop("count", None).unwrap(), json!("0"));
+
+    let bp = template("unit converter");
+    let mut s = UiState::from_blueprint(&bp);
+    let c = CallContext::for_blueprint(&bp);
+    click(&tools, &bp, &mut s, "convert").await.unwrap();
+    assert_eq!(
+        s.prop("result", None).unwrap(),
+        json!("1.609344"),
+        "1 mile in km"
+    );
+    tools
+        .call(
+            &c,
+            &mut s,
+            "ui.set",
+            &args(json!({"id": "amount", "value": "20"})),
+        )
+        .await
+        .unwrap();
+    tools
+        .call(
+            &c,
+            &mut s,
+            "ui.set",
+            &args(json!({"id": "conversion", "value": "* 9 / 5 + 32"})),
+        )
+        .await
+        .unwrap();
+    click(&tools, &bp, &mut s, "convert").await.unwrap();
+    assert_eq!(s.prop("result", None).unwrap(), json!("68"), "20 °C in °F");
+    tools
+        .call(
+            &c,
+            &mut s,
+            "ui.set",
+            &args(json!({"id": "amount", "value": "68"})),
+        )
+        .await
+        .unwrap();
+    tools
+        .call(
+            &c,
+            &mut s,
+            "ui.set",
+            &args(json!({"id": "conversion", "value": "* 5 / 9 - 160 / 9"})),
+        )
+        .await
+        .unwrap();
+    click(&tools, &bp, &mut s, "convert").await.unwrap();
+    assert_eq!(s.prop("result", None).unwrap(), json!("20"), "68 °F in °C");
+    assert!(tools.host().calls().is_empty());
+}
