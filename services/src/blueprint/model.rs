@@ -38,6 +38,9 @@ pub(crate) const NESTED_PATH_PREFIX: &str = "at path ";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Blueprint {
+    /// The schema an editor should check this file against (ignored by the parser).
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// The spec version, `"1.0"`; a newer minor version of the same major is read.
     pub spec: String,
     pub app: AppMeta,
@@ -174,6 +177,7 @@ pub struct Binding(pub Vec<ToolCall>);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolCall {
+    #[schemars(schema_with = "super::schema::tool_id_schema")]
     pub tool: String,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub args: Map<String, Value>,

@@ -28,7 +28,7 @@ pub enum Repair {
     DroppedField { path: String },
 }
 
-const TOP_FIELDS: &[&str] = &["spec", "app", "services", "ui"];
+const TOP_FIELDS: &[&str] = &["$schema", "spec", "app", "services", "ui"];
 const APP_FIELDS: &[&str] = &[
     "id",
     "name",

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::model::{Binding, Blueprint, Component, Fallback, SPEC_VERSION, ToolCall};
 use super::props::ComponentType;
+use crate::tools::ToolRegistry;
 
 /// The JSON Schema of a `.bp` document (draft 2020-12), served at
 /// `GET /api/blueprint/schema.json`.
@@ -93,6 +94,12 @@ impl JsonSchema for Fallback {
     }
 }
 
+/// A tool id: one of the built-in tools, as the parser checks.
+pub(crate) fn tool_id_schema(_: &mut SchemaGenerator) -> Schema {
+    let ids: Vec<&str> = ToolRegistry::builtin().iter().map(|t| t.id).collect();
+    json_schema!({"type": "string", "description": "a tool id", "enum": ids})
+}
+
 impl JsonSchema for Binding {
     fn schema_name() -> Cow<'static, str> {
         "Binding".into()
@@ -100,7 +107,7 @@ impl JsonSchema for Binding {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let call = generator.subschema_for::<ToolCall>();
-        let one = json_schema!({"anyOf": [{"type": "string", "description": "a tool id"}, call]});
+        let one = json_schema!({"anyOf": [tool_id_schema(generator), call]});
         json_schema!({
             "description": "The tool calls an event runs, in order: a tool id, a {tool, args} object, or a list of them.",
             "anyOf": [one, {"type": "array", "items": one, "minItems": 1}],

@@ -408,6 +408,7 @@ impl StreamParser {
             });
         }
         let bp = Blueprint {
+            schema: None,
             spec: self.spec.take().unwrap_or_else(|| SPEC_VERSION.to_owned()),
             app,
             services: Vec::new(),

@@ -312,6 +312,36 @@ fn the_schema_covers_every_type_and_the_document() {
         "23 types plus the unknown-with-fallback form"
     );
     assert_eq!(s["required"], json!(["spec", "app", "ui"]));
+    // Tool ids are the registry's, in the schema as in the parser.
+    let tool_ids = &defs["ToolCall"]["properties"]["tool"]["enum"];
+    assert!(
+        tool_ids
+            .as_array()
+            .unwrap()
+            .contains(&json!("math.evaluate"))
+    );
+    assert_eq!(
+        tool_ids.as_array().unwrap().len(),
+        ToolRegistry::builtin().iter().count()
+    );
+}
+
+/// The schema committed beside the prebuilt apps is the one the code generates.
+/// `AGENTOS_BLESS=1 cargo test -p agentos-services --lib published_schema` rewrites it.
+#[test]
+fn the_published_schema_is_current() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps/blueprint/schema.json");
+    let generated = serde_json::to_string_pretty(&schema_json()).unwrap() + "\n";
+    if std::env::var_os("AGENTOS_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is out of date: run `AGENTOS_BLESS=1 cargo test -p agentos-services --lib published_schema`",
+        path.display()
+    );
 }
 
 #[test]
@@ -467,8 +497,9 @@ fn every_prebuilt_blueprint_streams_back_to_itself() {
                 .any(|e| matches!(e, StreamEvent::Error { .. })),
             "{name}: {events:?}"
         );
-        // The flat form carries no `services` list.
+        // The flat form carries no `services` list and no `$schema`.
         bp.services.clear();
+        bp.schema = None;
         assert_eq!(p.finish(ToolRegistry::builtin()).unwrap(), bp, "{name}");
     }
 }
