@@ -45,7 +45,7 @@ pub use props::{
 pub use repair::{Repair, repair};
 pub use schema::schema_json;
 pub use stream::{
-    FlatComponent, MAX_MESSAGE_BYTES, StreamError, StreamEvent, StreamParser, flatten,
+    FlatComponent, MAX_DEPTH, MAX_MESSAGE_BYTES, StreamError, StreamEvent, StreamParser, flatten,
     to_stream_text,
 };
 

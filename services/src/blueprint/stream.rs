@@ -36,6 +36,11 @@ use crate::tools::ToolRegistry;
 /// cannot make the parser hold more than this.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// The deepest component tree a stream may build. Nested documents are bounded by
+/// serde_json's recursion limit; a flat stream could describe a chain of any depth,
+/// and the tree is walked recursively.
+pub const MAX_DEPTH: usize = 64;
+
 /// A component as streamed: its children are ids.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlatComponent {
@@ -399,7 +404,7 @@ impl StreamParser {
         let mut components = Vec::with_capacity(root.len());
         for (i, id) in root.iter().enumerate() {
             let path = format!("ui.root[{i}]");
-            components.push(self.build(id, &mut slots, &path)?);
+            components.push(self.build(id, &mut slots, &path, 1)?);
         }
         if let Some(left) = slots.iter().flatten().next() {
             return Err(ParseError::InvalidField {
@@ -427,7 +432,14 @@ impl StreamParser {
         id: &str,
         slots: &mut [Option<FlatComponent>],
         path: &str,
+        depth: usize,
     ) -> Result<Component, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(ParseError::InvalidField {
+                path: path.to_owned(),
+                reason: format!("components are nested more than {MAX_DEPTH} deep"),
+            });
+        }
         let Some(&i) = self.index.get(id) else {
             return Err(ParseError::InvalidField {
                 path: path.to_owned(),
@@ -442,7 +454,8 @@ impl StreamParser {
         };
         let mut children = Vec::with_capacity(flat.children.len());
         for (n, c) in flat.children.iter().enumerate() {
-            children.push(self.build(c, slots, &format!("component {id:?}.children[{n}]"))?);
+            let at = format!("component {id:?}.children[{n}]");
+            children.push(self.build(c, slots, &at, depth + 1)?);
         }
         Ok(Component {
             id: flat.id,

@@ -543,6 +543,39 @@ fn stream_finish_rejects_missing_children_and_apps() {
 }
 
 #[test]
+fn stream_bounds_the_depth_of_the_tree() {
+    let mut p = StreamParser::new();
+    p.push("{\"app\": {\"id\": \"s\", \"name\": \"S\", \"version\": \"1\"}}");
+    for i in 0..10_000 {
+        p.push(&format!(
+            "{{\"type\": \"container\", \"id\": \"c{i}\", \"props\": {{}}, \"children\": [\"c{}\"]}}",
+            i + 1
+        ));
+    }
+    let e = p.finish(ToolRegistry::builtin()).unwrap_err();
+    assert!(e.to_string().contains("nested more than 64 deep"), "{e}");
+}
+
+#[test]
+fn type_first_unknown_types_use_their_fallback() {
+    let text = r#"{"spec": "1.0", "app": {"id": "a", "name": "A", "version": "1"},
+        "ui": {"title": "T", "components": [
+            {"type": "globe", "id": "g", "props": {"spin": true},
+             "fallback": {"type": "text", "id": "g", "props": {"text": "no globe"}}},
+            {"type": "globe", "id": "h", "fallback": "drop"},
+            {"type": "badge", "id": "b", "props": {"text": "ok"}}]}}"#;
+    let bp = parse(text).unwrap();
+    let ids: Vec<(&str, ComponentType)> = bp
+        .components()
+        .map(|c| (c.id.as_str(), c.component_type()))
+        .collect();
+    assert_eq!(
+        ids,
+        [("g", ComponentType::Text), ("b", ComponentType::Badge)]
+    );
+}
+
+#[test]
 fn stream_bounds_an_unclosed_message() {
     let mut p = StreamParser::new();
     let mut events = p.push("{\"app\": \"");
