@@ -98,6 +98,20 @@ pub fn repair(
     Ok((bp, repairs))
 }
 
+/// Repairs one component (and what it nests) in place, as [`repair`] does; `taken` are
+/// the ids a filled id must not reuse. Used by the lenient stream parser.
+pub(crate) fn repair_component(c: &mut Value, path: &str, taken: HashSet<String>) -> Vec<Repair> {
+    let mut ids = taken;
+    collect_ids(std::slice::from_ref(c), &mut ids);
+    let mut repairs = Vec::new();
+    Fixer {
+        ids,
+        repairs: &mut repairs,
+    }
+    .component(c, path);
+    repairs
+}
+
 fn drop_unknown(map: &mut Map<String, Value>, known: &[&str], path: &str, out: &mut Vec<Repair>) {
     map.retain(|k, _| {
         let keep = known.contains(&k.as_str());

@@ -30,6 +30,7 @@ use super::model::{
 };
 use super::parse::{ParseError, validate};
 use super::props::{ComponentType, Props};
+use super::repair::{Repair, repair_component};
 use crate::tools::ToolRegistry;
 
 /// The largest message accepted; a stream that opens a brace and never closes it
@@ -135,6 +136,8 @@ pub struct StreamParser {
     index: HashMap<String, usize>,
     /// Child id → the parent that declared it first.
     parent_of: HashMap<String, String>,
+    /// `Some` when lenient: the repairs made so far.
+    repairs: Option<Vec<Repair>>,
 }
 
 impl Default for StreamParser {
@@ -159,7 +162,23 @@ impl StreamParser {
             components: Vec::new(),
             index: HashMap::new(),
             parent_of: HashMap::new(),
+            repairs: None,
         }
+    }
+
+    /// A parser for generated streams: before a component is read, its unknown fields
+    /// and props are dropped and a missing id is filled, as [`super::repair`] does for
+    /// whole documents; [`StreamParser::repairs`] lists what was changed.
+    pub fn lenient() -> Self {
+        StreamParser {
+            repairs: Some(Vec::new()),
+            ..Self::new()
+        }
+    }
+
+    /// What a [`StreamParser::lenient`] parser repaired so far (empty for a strict one).
+    pub fn repairs(&self) -> &[Repair] {
+        self.repairs.as_deref().unwrap_or_default()
     }
 
     /// Feeds the next chunk; returns what it completed.
@@ -313,7 +332,20 @@ impl StreamParser {
         }
     }
 
-    fn component(&mut self, v: Value, at: &str) -> Result<StreamEvent, (String, String)> {
+    fn component(&mut self, mut v: Value, at: &str) -> Result<StreamEvent, (String, String)> {
+        if let Some(repairs) = &mut self.repairs {
+            let taken = self.index.keys().cloned().collect();
+            let path = format!(
+                "messages[{}]{}",
+                self.messages,
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{at}")
+                }
+            );
+            repairs.extend(repair_component(&mut v, &path, taken));
+        }
         let raw: RawFlat = read(v, at)?;
         let Some(t) = ComponentType::from_name(&raw.component_type) else {
             return match raw.fallback {

@@ -531,6 +531,40 @@ fn stream_reports_bad_messages_and_goes_on() {
 }
 
 #[test]
+fn a_lenient_stream_repairs_what_a_strict_one_skips() {
+    let messages = concat!(
+        "{\"app\": {\"id\": \"s\", \"name\": \"S\", \"version\": \"1\"}}\n",
+        "{\"component\": {\"type\": \"button\", \"props\": {\"text\": \"Go\", \"colour\": \"red\"}, \"weight\": 2}}\n",
+    );
+    let mut strict = StreamParser::new();
+    assert!(matches!(
+        strict.push(messages).as_slice(),
+        [StreamEvent::App { .. }, StreamEvent::Error { .. }]
+    ));
+    assert!(strict.repairs().is_empty());
+
+    let mut lenient = StreamParser::lenient();
+    let events = lenient.push(messages);
+    assert_eq!(kinds(&events), ["app", "button-1[]<-"]);
+    assert_eq!(
+        lenient.repairs(),
+        [
+            Repair::DroppedField {
+                path: "messages[1].component.weight".into()
+            },
+            Repair::DroppedField {
+                path: "messages[1].component.props.colour".into()
+            },
+            Repair::FilledId {
+                path: "messages[1].component.id".into(),
+                id: "button-1".into()
+            },
+        ]
+    );
+    lenient.finish(ToolRegistry::builtin()).unwrap();
+}
+
+#[test]
 fn stream_finish_rejects_missing_children_and_apps() {
     let mut p = StreamParser::new();
     p.push("{\"app\": {\"id\": \"s\", \"name\": \"S\", \"version\": \"1\"}}");

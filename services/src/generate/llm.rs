@@ -211,7 +211,7 @@ impl LlmGenerator {
                 content: prompt.to_owned(),
             },
         ];
-        let mut parser = StreamParser::new();
+        let mut parser = StreamParser::lenient();
         let mut streamed = 0usize;
         let mut skipped = Vec::new();
         let content = self
@@ -247,6 +247,18 @@ impl LlmGenerator {
                         text: format!(
                             "Skipped {} malformed message(s); the first: {first}",
                             skipped.len()
+                        ),
+                    },
+                )
+                .await?;
+            }
+            if !parser.repairs().is_empty() {
+                emit(
+                    events,
+                    GenEvent::Thought {
+                        text: format!(
+                            "Repaired {} detail(s) of the generated components.",
+                            parser.repairs().len()
                         ),
                     },
                 )

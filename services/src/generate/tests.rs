@@ -398,6 +398,23 @@ async fn a_reply_that_is_not_a_valid_blueprint_is_rejected() {
 }
 
 #[tokio::test]
+async fn stray_props_in_streamed_components_are_repaired() {
+    let sloppy = GOOD_REPLY.replace("{\"text\": \"0\"}", "{\"text\": \"0\", \"size\": \"huge\"}");
+    assert_ne!(sloppy, GOOD_REPLY);
+    let (url, _server) = serve_once("200 OK", sse_chunks(&sloppy, 10)).await;
+    let g = &llm(&url);
+    let (r, events) = collect(|tx| async move { g.generate("a tally counter", &tx).await }).await;
+    let bp = r.unwrap();
+    assert_eq!(bp.components().count(), 3);
+    assert!(
+        events.iter().any(
+            |e| matches!(e, GenEvent::Thought { text } if text.starts_with("Repaired 1 detail"))
+        ),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_stream_is_rejected() {
     let pieces = vec![
         format!(
