@@ -30,8 +30,9 @@ pub enum ParseError {
         column: usize,
         reason: String,
     },
-    /// JSON, but not a Blueprint: a missing or unknown field, a wrong type.
-    #[error("{}: {reason} (line {line}, column {column})", show(path))]
+    /// JSON, but not a Blueprint: a missing or unknown field, a wrong type. `line` is
+    /// 0 when the Blueprint was read from a value, not from text.
+    #[error("{}: {reason}{}", show(path), position(*line, *column))]
     Shape {
         path: String,
         line: usize,
@@ -80,6 +81,15 @@ fn show(path: &str) -> &str {
         "the document"
     } else {
         path
+    }
+}
+
+/// ` (line 3, column 7)`, or nothing for errors found in a value rather than in text.
+fn position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line}, column {column})")
     }
 }
 

@@ -410,6 +410,10 @@ fn repair_rejects_what_it_cannot_fix() {
     assert_eq!(e.code(), "permission_required");
     let e = repair(json!([1, 2]), ToolRegistry::builtin()).unwrap_err();
     assert_eq!(e.code(), "invalid_blueprint");
+    assert!(
+        !e.to_string().contains("line 0"),
+        "no position for a value: {e}"
+    );
 }
 
 // ---- streaming ----

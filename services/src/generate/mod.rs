@@ -153,11 +153,19 @@ pub(crate) async fn emit_blueprint(
 
 /// Sends the `error` event for a failed generation, then returns the error.
 pub(crate) async fn fail<T>(events: &mpsc::Sender<GenEvent>, e: GenError) -> Result<T, GenError> {
+    // The message carries the causes too (a transport error's own text is generic).
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
     // If the receiver is gone there is nobody to tell; the error is returned anyway.
     let _ = events
         .send(GenEvent::Error {
             code: e.code(),
-            message: e.to_string(),
+            message,
         })
         .await;
     Err(e)

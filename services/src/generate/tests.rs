@@ -494,8 +494,15 @@ async fn an_unreachable_endpoint_is_a_transport_error() {
         .unwrap()
         .port();
     let g = &llm(&format!("http://127.0.0.1:{port}/v1"));
-    let (r, _) = collect(|tx| async move { g.generate("a calculator", &tx).await }).await;
+    let (r, events) = collect(|tx| async move { g.generate("a calculator", &tx).await }).await;
     assert_eq!(r.unwrap_err().code(), "llm_unreachable");
+    let Some(GenEvent::Error { message, .. }) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(
+        message.len() > "could not reach the model endpoint".len() + 2,
+        "the cause is included: {message}"
+    );
 }
 
 #[tokio::test]
