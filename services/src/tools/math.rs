@@ -555,7 +555,86 @@ mod tests {
         assert!(matches!(evaluate(&minus), Err(MathError::Parse { .. })));
     }
 
+    /// An arithmetic tree, its value computed directly, and two renderings of it.
+    #[derive(Debug, Clone)]
+    enum Tree {
+        Num(i32),
+        Neg(Box<Tree>),
+        Bin(char, Box<Tree>, Box<Tree>),
+    }
+
+    impl Tree {
+        fn value(&self) -> f64 {
+            match self {
+                Tree::Num(n) => f64::from(*n),
+                Tree::Neg(t) => -t.value(),
+                Tree::Bin('+', a, b) => a.value() + b.value(),
+                Tree::Bin('-', a, b) => a.value() - b.value(),
+                Tree::Bin(_, a, b) => a.value() * b.value(),
+            }
+        }
+
+        /// Fully parenthesised: precedence cannot matter.
+        fn full(&self) -> String {
+            match self {
+                Tree::Num(n) => format!("({n})"),
+                Tree::Neg(t) => format!("(-{})", t.full()),
+                Tree::Bin(op, a, b) => format!("({} {op} {})", a.full(), b.full()),
+            }
+        }
+
+        /// Parentheses only where precedence needs them: the evaluator must get it right.
+        fn minimal(&self) -> String {
+            fn prec(t: &Tree) -> u8 {
+                match t {
+                    Tree::Num(n) if *n < 0 => 2,
+                    Tree::Num(_) => 4,
+                    Tree::Neg(_) => 2,
+                    Tree::Bin('*', ..) => 2,
+                    Tree::Bin(..) => 1,
+                }
+            }
+            let wrap = |t: &Tree, min: u8| {
+                if prec(t) < min {
+                    format!("({})", t.minimal())
+                } else {
+                    t.minimal()
+                }
+            };
+            match self {
+                Tree::Num(n) => n.to_string(),
+                Tree::Neg(t) => format!("-{}", wrap(t, 2)),
+                // Left-associative: the right operand of - needs parentheses at equal precedence.
+                Tree::Bin(op @ '*', a, b) => format!("{} {op} {}", wrap(a, 2), wrap(b, 3)),
+                Tree::Bin(op, a, b) => format!("{} {op} {}", wrap(a, 1), wrap(b, 2)),
+            }
+        }
+    }
+
+    fn tree() -> impl proptest::strategy::Strategy<Value = Tree> {
+        use proptest::prelude::*;
+        let leaf = (-50i32..50).prop_map(Tree::Num);
+        leaf.prop_recursive(5, 32, 2, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|t| Tree::Neg(Box::new(t))),
+                (
+                    prop_oneof![Just('+'), Just('-'), Just('*')],
+                    inner.clone(),
+                    inner
+                )
+                    .prop_map(|(op, a, b)| Tree::Bin(op, Box::new(a), Box::new(b))),
+            ]
+        })
+    }
+
     proptest::proptest! {
+        #[test]
+        fn precedence_matches_direct_evaluation(t in tree()) {
+            let expected = t.value();
+            proptest::prop_assert_eq!(evaluate(&t.full()).unwrap(), expected, "{}", t.full());
+            proptest::prop_assert_eq!(evaluate(&t.minimal()).unwrap(), expected, "{}", t.minimal());
+        }
+
         #[test]
         fn evaluate_never_panics_and_is_finite(s in "[0-9+\\-*/%^(). a-z,]{0,60}") {
             if let Ok(v) = evaluate(&s) {
