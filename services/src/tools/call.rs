@@ -112,6 +112,27 @@ impl<H: ToolHost> Tools<H> {
         &self.host
     }
 
+    /// Runs what `bp` binds to `event` on `component` (a click, a change the desktop
+    /// reports). `Ok(None)` when nothing is bound to that event.
+    pub async fn on_event(
+        &self,
+        ctx: &CallContext<'_>,
+        bp: &Blueprint,
+        state: &mut UiState,
+        component: &str,
+        event: &str,
+    ) -> Result<Option<Value>, ToolError> {
+        let c = bp
+            .component(component)
+            .ok_or_else(|| ToolError::UnknownComponent {
+                id: component.to_owned(),
+            })?;
+        match c.on_event.get(event) {
+            Some(binding) => self.run(ctx, state, binding).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Runs an event's tool calls in order (see the module docs); returns the last result.
     pub async fn run(
         &self,

@@ -87,6 +87,34 @@ async fn the_calculator_computes_through_its_bindings() {
 }
 
 #[tokio::test]
+async fn events_run_what_the_blueprint_binds() {
+    let bp = prebuilt("todo");
+    let tools = Tools::new(RecordingHost::new());
+    let mut s = UiState::from_blueprint(&bp);
+    let c = CallContext::for_blueprint(&bp);
+    // The desktop reports typing, then Enter.
+    s.set("new-item", None, json!("bread")).unwrap();
+    let r = tools
+        .on_event(&c, &bp, &mut s, "new-item", "submit")
+        .await
+        .unwrap();
+    assert!(r.is_some());
+    assert_eq!(s.prop("todos", None).unwrap(), json!(["bread"]));
+    assert_eq!(
+        tools
+            .on_event(&c, &bp, &mut s, "new-item", "hover")
+            .await
+            .unwrap(),
+        None
+    );
+    let e = tools
+        .on_event(&c, &bp, &mut s, "ghost", "click")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "unknown_component");
+}
+
+#[tokio::test]
 async fn the_todo_list_adds_saves_and_loads() {
     let bp = prebuilt("todo");
     let tools = Tools::new(RecordingHost::new());
