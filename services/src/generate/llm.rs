@@ -340,7 +340,7 @@ fn delta_content(data: &str) -> Result<Option<String>, GenError> {
 }
 
 /// The system prompt for generation, built once from the schema and the tool registry.
-pub fn system_prompt() -> &'static str {
+pub(crate) fn system_prompt() -> &'static str {
     static PROMPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PROMPT.get_or_init(|| {
         let schema = blueprint::schema_json();

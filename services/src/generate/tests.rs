@@ -555,3 +555,22 @@ fn events_serialize_as_the_websocket_expects() {
         json!({"type": "error", "code": "x", "message": "y"})
     );
 }
+
+/// The futures the HTTP layer awaits inside axum handlers and spawned tasks must be
+/// `Send`; this fails to compile if one stops being so.
+#[test]
+fn the_futures_are_send() {
+    fn send<T: Send>(_: T) {}
+    let (tx, _rx) = mpsc::channel(1);
+    let g = CachedGenerator::new(Generator::from_lookup(|_| None), 4);
+    send(g.generate("a calculator", &tx));
+    send(g.chat(&[], &tx));
+    let tools = crate::tools::Tools::new(crate::tools::RecordingHost::new());
+    let mut state = crate::tools::UiState::default();
+    let ctx = crate::tools::CallContext {
+        app_id: "a",
+        permissions: &[],
+        hosts: &[],
+    };
+    send(tools.call(&ctx, &mut state, "ui.get", &serde_json::Map::new()));
+}
