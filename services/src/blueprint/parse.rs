@@ -48,6 +48,12 @@ pub enum ParseError {
         known_types()
     )]
     UnknownComponentType { path: String, found: String },
+    #[error("{path}: a {component_type} fires no {event:?} event (it fires: {})", events_of(*component_type))]
+    UnknownEvent {
+        path: String,
+        event: String,
+        component_type: ComponentType,
+    },
     #[error("{path}: unknown tool {tool:?}")]
     UnknownTool { path: String, tool: String },
     #[error(
@@ -93,6 +99,14 @@ fn position(line: usize, column: usize) -> String {
     }
 }
 
+fn events_of(t: ComponentType) -> String {
+    if t.events().is_empty() {
+        "none".to_owned()
+    } else {
+        t.events().join(", ")
+    }
+}
+
 fn known_types() -> String {
     let names: Vec<&str> = ComponentType::ALL.iter().map(|t| t.as_str()).collect();
     names.join(", ")
@@ -105,6 +119,7 @@ impl ParseError {
             ParseError::Json { path, .. }
             | ParseError::Shape { path, .. }
             | ParseError::UnknownComponentType { path, .. }
+            | ParseError::UnknownEvent { path, .. }
             | ParseError::UnknownTool { path, .. }
             | ParseError::PermissionRequired { path, .. }
             | ParseError::InvalidProp { path, .. }
@@ -122,6 +137,7 @@ impl ParseError {
             ParseError::Shape { .. } => "invalid_blueprint",
             ParseError::UnsupportedSpec { .. } => "unsupported_spec",
             ParseError::UnknownComponentType { .. } => "unknown_component_type",
+            ParseError::UnknownEvent { .. } => "unknown_event",
             ParseError::UnknownTool { .. } => "unknown_tool",
             ParseError::PermissionRequired { .. } => "permission_required",
             ParseError::InvalidProp { .. } => "invalid_prop",
@@ -348,6 +364,13 @@ impl<'a> Walk<'a> {
             });
         }
         for (event, binding) in &c.on_event {
+            if !c.component_type().events().contains(&event.as_str()) {
+                return Err(ParseError::UnknownEvent {
+                    path: format!("{path}.on_event.{event}"),
+                    event: event.clone(),
+                    component_type: c.component_type(),
+                });
+            }
             for (i, call) in binding.0.iter().enumerate() {
                 let at = || {
                     if binding.0.len() == 1 {

@@ -418,7 +418,7 @@ props! {
 /// Declares the component types: the enum of names, the enum of typed props, and the
 /// dispatch between them, from one list so the three cannot disagree.
 macro_rules! components {
-    ($( $variant:ident => $name:literal, $props:ident, children: $children:literal; )*) => {
+    ($( $variant:ident => $name:literal, $props:ident, children: $children:literal, events: [$($event:literal),*]; )*) => {
         /// The name of a component type, as written in `type`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "snake_case")]
@@ -441,6 +441,11 @@ macro_rules! components {
             /// Parses a name as written in a Blueprint.
             pub fn from_name(name: &str) -> Option<Self> {
                 match name { $($name => Some(ComponentType::$variant),)* _ => None }
+            }
+
+            /// The events components of this type fire, for `on_event`.
+            pub fn events(self) -> &'static [&'static str] {
+                match self { $(ComponentType::$variant => &[$($event),*],)* }
             }
 
             /// Whether components of this type hold children.
@@ -479,29 +484,29 @@ macro_rules! components {
 }
 
 components! {
-    Button => "button", ButtonProps, children: false;
-    Input => "input", InputProps, children: false;
-    Text => "text", TextProps, children: false;
-    Checkbox => "checkbox", CheckboxProps, children: false;
-    Radio => "radio", RadioProps, children: false;
-    Slider => "slider", SliderProps, children: false;
-    Container => "container", ContainerProps, children: true;
-    Grid => "grid", GridProps, children: true;
-    List => "list", ListProps, children: false;
-    Select => "select", SelectProps, children: false;
-    Textarea => "textarea", TextareaProps, children: false;
-    Image => "image", ImageProps, children: false;
-    Video => "video", VideoProps, children: false;
-    Audio => "audio", AudioProps, children: false;
-    Canvas => "canvas", CanvasProps, children: false;
-    Badge => "badge", BadgeProps, children: false;
-    Card => "card", CardProps, children: true;
-    Divider => "divider", DividerProps, children: false;
-    Modal => "modal", ModalProps, children: true;
-    Tabs => "tabs", TabsProps, children: true;
-    AppShortcut => "app_shortcut", AppShortcutProps, children: false;
-    Iframe => "iframe", IframeProps, children: false;
-    Progress => "progress", ProgressProps, children: false;
+    Button => "button", ButtonProps, children: false, events: ["click"];
+    Input => "input", InputProps, children: false, events: ["change", "submit", "focus", "blur"];
+    Text => "text", TextProps, children: false, events: ["click"];
+    Checkbox => "checkbox", CheckboxProps, children: false, events: ["change"];
+    Radio => "radio", RadioProps, children: false, events: ["change"];
+    Slider => "slider", SliderProps, children: false, events: ["change"];
+    Container => "container", ContainerProps, children: true, events: ["click"];
+    Grid => "grid", GridProps, children: true, events: [];
+    List => "list", ListProps, children: false, events: ["change", "select"];
+    Select => "select", SelectProps, children: false, events: ["change"];
+    Textarea => "textarea", TextareaProps, children: false, events: ["change", "focus", "blur"];
+    Image => "image", ImageProps, children: false, events: ["click", "load", "error"];
+    Video => "video", VideoProps, children: false, events: ["play", "pause", "ended"];
+    Audio => "audio", AudioProps, children: false, events: ["play", "pause", "ended"];
+    Canvas => "canvas", CanvasProps, children: false, events: ["click"];
+    Badge => "badge", BadgeProps, children: false, events: ["click"];
+    Card => "card", CardProps, children: true, events: ["click"];
+    Divider => "divider", DividerProps, children: false, events: [];
+    Modal => "modal", ModalProps, children: true, events: ["open", "close"];
+    Tabs => "tabs", TabsProps, children: true, events: ["change"];
+    AppShortcut => "app_shortcut", AppShortcutProps, children: false, events: ["click"];
+    Iframe => "iframe", IframeProps, children: false, events: ["load"];
+    Progress => "progress", ProgressProps, children: false, events: ["complete"];
 }
 
 impl std::fmt::Display for ComponentType {

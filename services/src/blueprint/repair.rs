@@ -178,6 +178,19 @@ impl Fixer<'_> {
                     keep
                 });
             }
+            if let Some(Value::Object(on_event)) = map.get_mut("on_event") {
+                let at = format!("{path}.on_event");
+                on_event.retain(|event, _| {
+                    // A binding to an event the component never fires would never run.
+                    let keep = t.events().contains(&event.as_str());
+                    if !keep {
+                        self.repairs.push(Repair::DroppedField {
+                            path: join(&at, event),
+                        });
+                    }
+                    keep
+                });
+            }
             let has_id = map
                 .get("id")
                 .and_then(Value::as_str)

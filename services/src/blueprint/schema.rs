@@ -39,7 +39,7 @@ impl JsonSchema for Component {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let children = generator.subschema_for::<Vec<Component>>();
-        let on_event = generator.subschema_for::<std::collections::BTreeMap<String, Binding>>();
+        let binding = generator.subschema_for::<Binding>();
         let fallback = generator.subschema_for::<Fallback>();
         let id = json_schema!({"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"});
         let mut variants: Vec<Schema> = ComponentType::ALL
@@ -53,7 +53,15 @@ impl JsonSchema for Component {
                 if t.takes_children() {
                     properties.insert("children".into(), children.clone().to_value());
                 }
-                properties.insert("on_event".into(), on_event.clone().to_value());
+                properties.insert(
+                    "on_event".into(),
+                    serde_json::json!({
+                        "type": "object",
+                        "description": "Event name → the tool calls it runs.",
+                        "propertyNames": {"enum": t.events()},
+                        "additionalProperties": binding.clone(),
+                    }),
+                );
                 properties.insert("fallback".into(), fallback.clone().to_value());
                 json_schema!({
                     "type": "object",

@@ -157,6 +157,31 @@ fn an_unknown_tool_is_rejected() {
 }
 
 #[test]
+fn an_event_the_component_never_fires_is_rejected() {
+    let mut v = base();
+    v["ui"]["components"][1]["on_event"] = json!({"hover": "ui.clear"});
+    let e = err(&v);
+    assert_eq!(
+        e,
+        ParseError::UnknownEvent {
+            path: "ui.components[1].on_event.hover".into(),
+            event: "hover".into(),
+            component_type: ComponentType::Button
+        }
+    );
+    assert!(e.to_string().contains("it fires: click"), "{e}");
+    // Repair drops the dead binding instead.
+    let (bp, repairs) = repair(v, ToolRegistry::builtin()).unwrap();
+    assert!(bp.component("go").unwrap().on_event.is_empty());
+    assert_eq!(
+        repairs,
+        [Repair::DroppedField {
+            path: "ui.components[1].on_event.hover".into()
+        }]
+    );
+}
+
+#[test]
 fn a_tool_needs_its_namespace_permission() {
     let mut v = base();
     v["ui"]["components"][1]["on_event"]["click"] =

@@ -361,7 +361,12 @@ pub(crate) fn system_prompt() -> &'static str {
                 })
                 .unwrap_or_default();
             let children = if t.takes_children() { " (has children)" } else { "" };
-            types.push_str(&format!("- {}{children}: {}\n", t.as_str(), props.join(", ")));
+            let events = if t.events().is_empty() {
+                String::new()
+            } else {
+                format!("; events: {}", t.events().join(", "))
+            };
+            types.push_str(&format!("- {}{children}: {}{events}\n", t.as_str(), props.join(", ")));
         }
         let mut tools = String::new();
         for spec in ToolRegistry::builtin().iter() {
