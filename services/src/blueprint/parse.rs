@@ -155,6 +155,8 @@ pub fn parse(text: &str) -> Result<Blueprint, ParseError> {
 
 /// Parses and validates a `.bp` document against `tools`.
 pub fn parse_with(text: &str, tools: &ToolRegistry) -> Result<Blueprint, ParseError> {
+    // Editors on some systems save UTF-8 with a byte-order mark; JSON does not allow one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let bp = match serde_json::from_str::<Blueprint>(text) {
         Ok(bp) => bp,
         Err(fast) => return Err(locate(text, fast)),

@@ -43,6 +43,12 @@ fn the_base_blueprint_parses_with_typed_props() {
 }
 
 #[test]
+fn a_byte_order_mark_is_allowed() {
+    let text = format!("\u{feff}{}", base());
+    parse(&text).unwrap();
+}
+
+#[test]
 fn a_blueprint_survives_a_round_trip_through_json() {
     let bp = parse_value(&base()).unwrap();
     let text = serde_json::to_string(&bp).unwrap();
