@@ -21,9 +21,12 @@
 //! stops, even on an error path (a `Drop` guard) or if `agentos` itself is killed
 //! (the child's parent-death signal); a kernel it found running is left running.
 
+pub mod blueprint;
+pub mod generate;
 pub mod http;
 pub mod kernel;
 pub mod syscall_json;
+pub mod tools;
 
 /// The version of this crate, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

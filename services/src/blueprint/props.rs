@@ -1,0 +1,662 @@
+//! The typed props of each component type, and the checks serde cannot express.
+//!
+//! Every props struct denies unknown fields, so a typo (`txt` for `text`) is an error
+//! that names the field rather than a prop the renderer silently ignores. Fields
+//! common to every component (`aria_label`, `visible`, `style`) are added by
+//! [`props!`], so each struct lists only what is its own. Checks across fields (a
+//! slider's `min < max`, a select's `value` among its options) are in
+//! [`Props::check`], which reports the prop's name and the reason.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A CSS-like style value: a length in pixels or a keyword/colour string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StyleValue {
+    Number(f64),
+    Text(String),
+}
+
+/// Declares a props struct with the fields every component shares.
+macro_rules! props {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($body)*
+            /// Read by screen readers; defaults to the visible text.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub aria_label: Option<String>,
+            /// Hidden components keep their state (`ui.show` brings them back).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub visible: Option<bool>,
+            /// Inline style overrides, e.g. `{"width": 120, "color": "#333"}`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub style: Option<BTreeMap<String, StyleValue>>,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonVariant {
+    Primary,
+    Secondary,
+    Danger,
+    Ghost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    Text,
+    Number,
+    Password,
+    Email,
+    Search,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TextVariant {
+    Body,
+    H1,
+    H2,
+    H3,
+    Caption,
+    Code,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Align {
+    Start,
+    Center,
+    End,
+    Stretch,
+    SpaceBetween,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Row,
+    Column,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Neutral,
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFit {
+    Contain,
+    Cover,
+    Fill,
+    None,
+}
+
+props! {
+    /// A push button; its `click` event is the usual binding.
+    pub struct ButtonProps {
+        pub text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub variant: Option<ButtonVariant>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub icon: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// A one-line text field; `change` fires on edit, `submit` on Enter.
+    pub struct InputProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub value: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub placeholder: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub input_type: Option<InputKind>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_length: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub readonly: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// Static or tool-updated text (`ui.set` changes `text`).
+    pub struct TextProps {
+        pub text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub variant: Option<TextVariant>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub align: Option<Align>,
+    }
+}
+
+props! {
+    /// A labelled check box; `change` fires with the new `checked`.
+    pub struct CheckboxProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub checked: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// One choice of a radio group; buttons with the same `group` exclude each other.
+    pub struct RadioProps {
+        pub label: String,
+        pub group: String,
+        pub value: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub checked: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// A range input: `min < max`, `step > 0`, `min <= value <= max`.
+    pub struct SliderProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub min: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub step: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub value: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// A flex box for its children.
+    pub struct ContainerProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub direction: Option<Direction>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gap: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub padding: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub align: Option<Align>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub justify: Option<Align>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub wrap: Option<bool>,
+    }
+}
+
+props! {
+    /// A grid of `columns` (1 to 24) columns for its children.
+    pub struct GridProps {
+        pub columns: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gap: Option<f64>,
+    }
+}
+
+props! {
+    /// A list of text items (`ui.add_item` / `ui.remove_item` change them).
+    pub struct ListProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub items: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ordered: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub empty_text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub checkable: Option<bool>,
+    }
+}
+
+/// One option of a `select`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+}
+
+props! {
+    /// A drop-down: at least one option, values unique, `value` among them.
+    pub struct SelectProps {
+        pub options: Vec<SelectOption>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub value: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub placeholder: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// A multi-line text field.
+    pub struct TextareaProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub value: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub placeholder: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub rows: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub readonly: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disabled: Option<bool>,
+    }
+}
+
+props! {
+    /// An image; `alt` is required (say `""` for a decorative one).
+    pub struct ImageProps {
+        pub src: String,
+        pub alt: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub width: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub height: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub fit: Option<ImageFit>,
+    }
+}
+
+props! {
+    /// A video player.
+    pub struct VideoProps {
+        pub src: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub poster: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub controls: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub autoplay: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub muted: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none", rename = "loop")]
+        pub looped: Option<bool>,
+    }
+}
+
+props! {
+    /// An audio player.
+    pub struct AudioProps {
+        pub src: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub controls: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub autoplay: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none", rename = "loop")]
+        pub looped: Option<bool>,
+    }
+}
+
+props! {
+    /// A drawing surface of `width` x `height` pixels (1 to 8192 each).
+    pub struct CanvasProps {
+        pub width: u32,
+        pub height: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub background: Option<String>,
+    }
+}
+
+props! {
+    /// A short status label.
+    pub struct BadgeProps {
+        pub text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tone: Option<Tone>,
+    }
+}
+
+props! {
+    /// A titled panel for its children.
+    pub struct CardProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub subtitle: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub elevation: Option<u8>,
+    }
+}
+
+props! {
+    /// A rule between components.
+    pub struct DividerProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub direction: Option<Direction>,
+    }
+}
+
+props! {
+    /// A dialog over the app's window, shown by `ui.show` or `open`.
+    pub struct ModalProps {
+        pub title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub open: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub dismissible: Option<bool>,
+    }
+}
+
+props! {
+    /// Tabs: one label per child, in order; `active` is an index.
+    pub struct TabsProps {
+        pub labels: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub active: Option<u32>,
+    }
+}
+
+props! {
+    /// An icon that launches another app by its registry id.
+    pub struct AppShortcutProps {
+        pub app_id: String,
+        pub label: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub icon: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub description: Option<String>,
+    }
+}
+
+props! {
+    /// An embedded page: `src` must be `http(s)://`, `title` names it for screen readers.
+    pub struct IframeProps {
+        pub src: String,
+        pub title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub height: Option<f64>,
+    }
+}
+
+props! {
+    /// A progress bar: `0 <= value <= max`, `max > 0` (100 when absent).
+    pub struct ProgressProps {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub value: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub indeterminate: Option<bool>,
+    }
+}
+
+/// Declares the component types: the enum of names, the enum of typed props, and the
+/// dispatch between them, from one list so the three cannot disagree.
+macro_rules! components {
+    ($( $variant:ident => $name:literal, $props:ident, children: $children:literal, events: [$($event:literal),*]; )*) => {
+        /// The name of a component type, as written in `type`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ComponentType { $($variant,)* }
+
+        /// A component's props, typed by its component type.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Props { $($variant($props),)* }
+
+        impl ComponentType {
+            /// Every type, in the order of the spec.
+            pub const ALL: &[ComponentType] = &[$(ComponentType::$variant,)*];
+
+            /// The name as written in a Blueprint.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ComponentType::$variant => $name,)* }
+            }
+
+            /// Parses a name as written in a Blueprint.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(ComponentType::$variant),)* _ => None }
+            }
+
+            /// The events components of this type fire, for `on_event`.
+            pub fn events(self) -> &'static [&'static str] {
+                match self { $(ComponentType::$variant => &[$($event),*],)* }
+            }
+
+            /// Whether components of this type hold children.
+            pub fn takes_children(self) -> bool {
+                match self { $(ComponentType::$variant => $children,)* }
+            }
+
+            /// The name of this type's props definition in the JSON Schema.
+            pub(crate) fn props_schema_name(self) -> &'static str {
+                match self { $(ComponentType::$variant => stringify!($props),)* }
+            }
+
+            /// Deserializes this type's props from a serde source.
+            pub(crate) fn deserialize_props<'de, D: serde::Deserializer<'de>>(
+                self,
+                de: D,
+            ) -> Result<Props, D::Error> {
+                match self {
+                    $(ComponentType::$variant => $props::deserialize(de).map(Props::$variant),)*
+                }
+            }
+
+            /// Adds this type's props schema to `generator`; returns the `$ref` schema.
+            pub(crate) fn props_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self { $(ComponentType::$variant => generator.subschema_for::<$props>(),)* }
+            }
+        }
+
+        impl Props {
+            /// The component type these props belong to.
+            pub fn component_type(&self) -> ComponentType {
+                match self { $(Props::$variant(_) => ComponentType::$variant,)* }
+            }
+        }
+    };
+}
+
+components! {
+    Button => "button", ButtonProps, children: false, events: ["click"];
+    Input => "input", InputProps, children: false, events: ["change", "submit", "focus", "blur"];
+    Text => "text", TextProps, children: false, events: ["click"];
+    Checkbox => "checkbox", CheckboxProps, children: false, events: ["change"];
+    Radio => "radio", RadioProps, children: false, events: ["change"];
+    Slider => "slider", SliderProps, children: false, events: ["change"];
+    Container => "container", ContainerProps, children: true, events: ["click"];
+    Grid => "grid", GridProps, children: true, events: [];
+    List => "list", ListProps, children: false, events: ["change", "select"];
+    Select => "select", SelectProps, children: false, events: ["change"];
+    Textarea => "textarea", TextareaProps, children: false, events: ["change", "focus", "blur"];
+    Image => "image", ImageProps, children: false, events: ["click", "load", "error"];
+    Video => "video", VideoProps, children: false, events: ["play", "pause", "ended"];
+    Audio => "audio", AudioProps, children: false, events: ["play", "pause", "ended"];
+    Canvas => "canvas", CanvasProps, children: false, events: ["click"];
+    Badge => "badge", BadgeProps, children: false, events: ["click"];
+    Card => "card", CardProps, children: true, events: ["click"];
+    Divider => "divider", DividerProps, children: false, events: [];
+    Modal => "modal", ModalProps, children: true, events: ["open", "close"];
+    Tabs => "tabs", TabsProps, children: true, events: ["change"];
+    AppShortcut => "app_shortcut", AppShortcutProps, children: false, events: ["click"];
+    Iframe => "iframe", IframeProps, children: false, events: ["load"];
+    Progress => "progress", ProgressProps, children: false, events: ["complete"];
+}
+
+impl std::fmt::Display for ComponentType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A prop that breaks a rule serde cannot express: which prop, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropViolation {
+    /// The prop's name, e.g. `max`.
+    pub prop: &'static str,
+    pub reason: String,
+}
+
+fn violation(prop: &'static str, reason: impl Into<String>) -> Result<(), PropViolation> {
+    Err(PropViolation {
+        prop,
+        reason: reason.into(),
+    })
+}
+
+fn non_negative(prop: &'static str, v: Option<f64>) -> Result<(), PropViolation> {
+    match v {
+        Some(x) if x < 0.0 => violation(prop, format!("must be at least 0, got {x}")),
+        _ => Ok(()),
+    }
+}
+
+fn web_url(prop: &'static str, src: &str) -> Result<(), PropViolation> {
+    if src.starts_with("https://") || src.starts_with("http://") {
+        Ok(())
+    } else {
+        violation(
+            prop,
+            format!("must be an http:// or https:// URL, got {src:?}"),
+        )
+    }
+}
+
+impl Props {
+    /// Checks the rules across fields; `children` is how many children the component has.
+    pub fn check(&self, children: usize) -> Result<(), PropViolation> {
+        match self {
+            Props::Slider(p) => {
+                let (min, max) = (p.min.unwrap_or(0.0), p.max.unwrap_or(100.0));
+                if min >= max {
+                    return violation(
+                        "max",
+                        format!("must be greater than min ({min}), got {max}"),
+                    );
+                }
+                if let Some(step) = p.step
+                    && step <= 0.0
+                {
+                    return violation("step", format!("must be greater than 0, got {step}"));
+                }
+                match p.value {
+                    Some(v) if v < min || v > max => {
+                        violation("value", format!("must be between {min} and {max}, got {v}"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Props::Progress(p) => {
+                let max = p.max.unwrap_or(100.0);
+                if max <= 0.0 {
+                    return violation("max", format!("must be greater than 0, got {max}"));
+                }
+                match p.value {
+                    Some(v) if !(0.0..=max).contains(&v) => {
+                        violation("value", format!("must be between 0 and {max}, got {v}"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Props::Grid(p) if !(1..=24).contains(&p.columns) => violation(
+                "columns",
+                format!("must be between 1 and 24, got {}", p.columns),
+            ),
+            Props::Grid(p) => non_negative("gap", p.gap),
+            Props::Container(p) => {
+                non_negative("gap", p.gap)?;
+                non_negative("padding", p.padding)
+            }
+            Props::Select(p) => {
+                if p.options.is_empty() {
+                    return violation("options", "must have at least one option");
+                }
+                for (i, o) in p.options.iter().enumerate() {
+                    if p.options[..i].iter().any(|e| e.value == o.value) {
+                        return violation("options", format!("value {:?} appears twice", o.value));
+                    }
+                }
+                match &p.value {
+                    Some(v) if !p.options.iter().any(|o| &o.value == v) => {
+                        violation("value", format!("{v:?} is not one of the options"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Props::Textarea(p) if p.rows == Some(0) => violation("rows", "must be at least 1"),
+            Props::Canvas(p) => {
+                for (prop, v) in [("width", p.width), ("height", p.height)] {
+                    if !(1..=8192).contains(&v) {
+                        return violation(prop, format!("must be between 1 and 8192, got {v}"));
+                    }
+                }
+                Ok(())
+            }
+            Props::Image(p) => {
+                if p.src.is_empty() {
+                    return violation("src", "must not be empty");
+                }
+                non_negative("width", p.width)?;
+                non_negative("height", p.height)
+            }
+            Props::Video(p) if p.src.is_empty() => violation("src", "must not be empty"),
+            Props::Audio(p) if p.src.is_empty() => violation("src", "must not be empty"),
+            Props::Iframe(p) => {
+                web_url("src", &p.src)?;
+                if p.title.trim().is_empty() {
+                    return violation("title", "must name the page for screen readers");
+                }
+                non_negative("height", p.height)
+            }
+            Props::Tabs(p) => {
+                if p.labels.len() != children {
+                    return violation(
+                        "labels",
+                        format!(
+                            "has {} labels for {children} children (one label per tab)",
+                            p.labels.len()
+                        ),
+                    );
+                }
+                match p.active {
+                    Some(a) if a as usize >= children => violation(
+                        "active",
+                        format!("is tab {a}, but there are only {children} tabs"),
+                    ),
+                    _ => Ok(()),
+                }
+            }
+            Props::AppShortcut(p) if p.app_id.is_empty() => {
+                violation("app_id", "must not be empty")
+            }
+            Props::Radio(p) if p.group.is_empty() => violation("group", "must not be empty"),
+            _ => Ok(()),
+        }
+    }
+}
