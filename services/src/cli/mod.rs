@@ -44,7 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     match cli.command {
         Command::Up(opts) => up::run(&data_dir, opts).await.map(|()| 0),
-        Command::Doctor(opts) => doctor::run(&data_dir, opts).await.map(|()| 0),
+        Command::Doctor(opts) => doctor::run(&data_dir, opts),
         Command::Run(opts) => run::run(&data_dir, opts).await,
         Command::Call(opts) => call::run(&data_dir, opts).await,
         Command::Revoke(opts) => revoke::run(&data_dir, opts).await,

@@ -1,0 +1,2 @@
+//! Prometheus metrics, kept in memory and written out in the text exposition format
+//! by `GET /metrics`.
