@@ -1,8 +1,10 @@
 //! `agentos up`: the kernel plus the HTTP server, until SIGINT or SIGTERM.
 //!
 //! Order: bind 127.0.0.1:PORT (a busy port fails before any kernel starts) →
-//! attach to the kernel on the data directory, starting one if none answers →
-//! print `AgentOS is up: URL` (the only line on stdout) → serve → on a signal,
+//! open the users and keys of the data directory → attach to the kernel on the
+//! data directory, starting one if none answers → print
+//! `AgentOS is up: http://127.0.0.1:PORT/?token=LOGIN` (the only line on stdout;
+//! the token logs the browser in once, as Jupyter's does) → serve → on a signal,
 //! stop HTTP, then stop the kernel if we started it. A kernel found running is
 //! left running.
 
@@ -15,8 +17,10 @@ use std::{
 };
 
 use agentos_services::{
-    http::{self, AppState, Ui},
+    auth::Auth,
+    http::{self, AppState, EdgeConfig, RateLimit, Ui},
     kernel,
+    metrics::Metrics,
 };
 use anyhow::Context;
 use tokio::{
@@ -41,6 +45,15 @@ pub struct Options {
     /// The kernel binary (default: $AGENTOS_KERNEL_BIN, else agentos-kernel next to this binary).
     #[arg(long, value_name = "PATH")]
     kernel_bin: Option<PathBuf>,
+    /// Requests per client: BURST/RATE, a burst refilled at RATE per second.
+    #[arg(long, value_name = "BURST/RATE", default_value_t = RateLimit::default())]
+    rate_limit: RateLimit,
+    /// Largest request body in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = http::BODY_LIMIT)]
+    body_limit: usize,
+    /// Longest a request may take, in seconds, before it is answered 408.
+    #[arg(long, value_name = "SECS", default_value_t = http::REQUEST_TIMEOUT.as_secs())]
+    request_timeout: u64,
 }
 
 pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
@@ -53,6 +66,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{}", opts.port))?;
     let addr = listener.local_addr().context("reading the bound address")?;
 
+    let auth = Auth::open(&data_dir).context("opening the users and keys")?;
     let ui = Ui::detect(opts.ui_dir.as_deref());
     if let Ui::NotBuilt { reason } = &ui {
         tracing::warn!("no desktop to serve ({reason}); run `cargo xtask build`");
@@ -66,17 +80,21 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let app = http::router(
-        AppState {
-            kernel: Arc::new(attached.link),
-        },
-        &ui,
-    );
+    let metrics = Arc::new(Metrics::default());
+    let config = EdgeConfig {
+        rate_limit: opts.rate_limit,
+        body_limit: opts.body_limit,
+        request_timeout: Duration::from_secs(opts.request_timeout.max(1)),
+        ..EdgeConfig::new(addr.port())
+    };
+    let login = auth.new_login_token();
+    let link = attached.link.with_metrics(Arc::clone(&metrics));
+    let app = http::router(AppState::new(link, auth, metrics, config), &ui);
 
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "AgentOS is up: http://{}:{}/",
+        "AgentOS is up: http://{}:{}/?token={login}",
         addr.ip(),
         addr.port()
     )

@@ -24,7 +24,7 @@ use super::AppState;
 pub const KERNEL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The `/health` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: Status,
     pub version: String,
@@ -34,14 +34,14 @@ pub struct Health {
 }
 
 /// `ok` when the kernel answered, else `degraded`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
     Degraded,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KernelStatus {
     pub connected: bool,
     pub socket: String,
@@ -49,7 +49,7 @@ pub struct KernelStatus {
 }
 
 /// One subsystem's backend, without the kernel's free-form details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Subsystem {
     pub backend: String,
     pub available: bool,
@@ -89,7 +89,9 @@ pub fn build(version: &str, socket: &Path, report: Option<&pb::DoctorReport>) ->
     }
 }
 
-/// `GET /health`.
+/// Is the kernel there, and which backend each subsystem got.
+#[utoipa::path(get, path = "/health", tag = "system", security(()),
+    responses((status = 200, body = Health)))]
 pub(super) async fn handler(State(state): State<AppState>) -> Json<Health> {
     let report = match state.kernel.doctor(KERNEL_TIMEOUT).await {
         Ok(r) => Some(r),

@@ -2,14 +2,20 @@
 //!
 //! # Organization
 //!
+//! One router per resource, joined in [`documented`]; the layers in [`layers`].
+//!
 //! | path | file | what |
 //! |---|---|---|
-//! | `GET /health` | `health.rs` | kernel connection and the doctor report, for the desktop's status bar |
+//! | `GET /health` | `health.rs` | kernel connection and the doctor report (no login needed) |
+//! | `GET /metrics` | `metrics.rs` | Prometheus text (no login needed) |
+//! | `/api/auth/...` | `auth.rs` | log in and out, users |
+//! | `GET /api/openapi.json` | `openapi.rs` | the OpenAPI 3 description of all of this |
 //! | `/api/...` | `api.rs` | the JSON API; unknown paths are a JSON 404 |
 //! | anything else | `ui.rs` | the built desktop (`ui/dist`), `index.html` for client-side routes |
 //!
-//! Errors become responses in one place, [`error`]. Handlers reach the kernel
-//! through the one [`KernelLink`] in [`AppState`].
+//! Errors become responses in one place, [`error`]; extractors whose rejections
+//! use it are in [`extract`]. Handlers reach the kernel through the one
+//! [`KernelLink`] in [`AppState`].
 //!
 //! # Shutdown
 //!
@@ -18,34 +24,107 @@
 //! long-lived stream must not keep `agentos` from stopping the kernel).
 
 mod api;
+mod auth;
 pub mod error;
+pub mod extract;
 pub mod health;
+pub mod layers;
+mod metrics;
+pub mod openapi;
+pub mod rate_limit;
 pub mod ui;
 
-use std::{future::Future, io, sync::Arc, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, middleware};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use error::ApiError;
+pub use rate_limit::{RateLimit, RateLimiter};
 pub use ui::Ui;
 
-use crate::kernel::KernelLink;
+use crate::{auth::Auth, kernel::KernelLink, metrics::Metrics};
+
+/// Default largest request body.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// Default longest time a request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The edge's settings, from `agentos up`'s flags.
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// The port we listen on: the only one `Host` and `Origin` may name.
+    pub port: u16,
+    pub rate_limit: RateLimit,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+impl EdgeConfig {
+    /// The defaults, on `port`.
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            rate_limit: RateLimit::default(),
+            body_limit: BODY_LIMIT,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub kernel: Arc<KernelLink>,
+    pub auth: Arc<Auth>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    pub config: Arc<EdgeConfig>,
 }
 
-/// The whole application: `/health`, `/api`, and the desktop's files.
-pub fn router(state: AppState, ui: &Ui) -> Router {
-    let app = Router::new()
-        .route("/health", get(health::handler))
+impl AppState {
+    pub fn new(kernel: KernelLink, auth: Auth, metrics: Arc<Metrics>, config: EdgeConfig) -> Self {
+        Self {
+            kernel: Arc::new(kernel),
+            auth: Arc::new(auth),
+            metrics,
+            limiter: Arc::new(RateLimiter::new(config.rate_limit)),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Every documented route, with its OpenAPI description.
+pub(crate) fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::handler))
+        .routes(routes!(metrics::handler))
         .nest("/api", api::router())
-        .with_state(state);
-    ui.mount(app).layer(TraceLayer::new_for_http())
+}
+
+/// The whole application: `/health`, `/metrics`, `/api`, and the desktop's files,
+/// behind the layers of [`layers`].
+pub fn router(state: AppState, ui: &Ui) -> Router {
+    let (routes, _) = documented().split_for_parts();
+    let app = routes
+        .route_layer(middleware::from_fn(layers::tag_route))
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .with_state(state.clone());
+    ui.mount(app)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::identify,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::guard))
+        .layer(middleware::from_fn_with_state(state, layers::track))
+        .layer(TraceLayer::new_for_http())
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then for at most `grace`.
@@ -56,7 +135,11 @@ pub async fn serve(
     grace: Duration,
 ) -> io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         let _ = stop_rx.await;
     });
     let mut server = std::pin::pin!(server.into_future());
