@@ -45,6 +45,10 @@ pub struct Options {
     /// The kernel binary (default: $AGENTOS_KERNEL_BIN, else agentos-kernel next to this binary).
     #[arg(long, value_name = "PATH")]
     kernel_bin: Option<PathBuf>,
+    /// The prebuilt apps: blueprint/**/*.bp and native-proc/<id>/manifest.json
+    /// (default: $AGENTOS_APPS_DIR, else ./apps when it exists).
+    #[arg(long, value_name = "DIR")]
+    apps_dir: Option<PathBuf>,
     /// Requests per client: BURST/RATE, a burst refilled at RATE per second.
     #[arg(long, value_name = "BURST/RATE", default_value_t = RateLimit::default())]
     rate_limit: RateLimit,
@@ -85,6 +89,10 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
         rate_limit: opts.rate_limit,
         body_limit: opts.body_limit,
         request_timeout: Duration::from_secs(opts.request_timeout.max(1)),
+        apps_dir: opts
+            .apps_dir
+            .or_else(|| std::env::var_os("AGENTOS_APPS_DIR").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("apps")).filter(|d| d.is_dir())),
         ..EdgeConfig::new(addr.port())
     };
     let login = auth.new_login_token();

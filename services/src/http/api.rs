@@ -5,12 +5,15 @@
 use axum::{extract::OriginalUri, http::Method, middleware, routing::get};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::{ApiError, AppState, auth, layers, openapi};
+use super::{ApiError, AppState, apps, auth, layers, openapi, registry, sessions};
 
 /// The routes under `/api` (nested by [`super::documented`]).
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::router())
+        .merge(apps::router())
+        .merge(registry::router())
+        .merge(sessions::router())
         .route("/openapi.json", get(openapi::handler))
         .fallback(no_route)
         .layer(middleware::from_fn(layers::require_caller))

@@ -11,6 +11,6 @@ use super::AppState;
 pub(super) async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(0),
+        state.metrics.render(state.apps.count()),
     )
 }

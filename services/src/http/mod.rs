@@ -9,6 +9,9 @@
 //! | `GET /health` | `health.rs` | kernel connection and the doctor report (no login needed) |
 //! | `GET /metrics` | `metrics.rs` | Prometheus text (no login needed) |
 //! | `/api/auth/...` | `auth.rs` | log in and out, users |
+//! | `/api/apps/...` | `apps.rs` | running apps: launch, focus, window, close |
+//! | `/api/registry/...` | `registry.rs` | saved and built-in apps |
+//! | `/api/sessions/...` | `sessions.rs` | saved workspaces |
 //! | `GET /api/openapi.json` | `openapi.rs` | the OpenAPI 3 description of all of this |
 //! | `/api/...` | `api.rs` | the JSON API; unknown paths are a JSON 404 |
 //! | anything else | `ui.rs` | the built desktop (`ui/dist`), `index.html` for client-side routes |
@@ -24,6 +27,7 @@
 //! long-lived stream must not keep `agentos` from stopping the kernel).
 
 mod api;
+mod apps;
 mod auth;
 pub mod error;
 pub mod extract;
@@ -32,6 +36,8 @@ pub mod layers;
 mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+mod registry;
+mod sessions;
 pub mod ui;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
@@ -46,7 +52,10 @@ pub use error::ApiError;
 pub use rate_limit::{RateLimit, RateLimiter};
 pub use ui::Ui;
 
-use crate::{auth::Auth, kernel::KernelLink, metrics::Metrics};
+use crate::{
+    apps::Apps, auth::Auth, kernel::KernelLink, metrics::Metrics, registry::Registry,
+    sessions::Sessions,
+};
 
 /// Default largest request body.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -61,6 +70,8 @@ pub struct EdgeConfig {
     pub rate_limit: RateLimit,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// The prebuilt apps (`apps/`: `blueprint/**/*.bp`, `native-proc/<id>/manifest.json`).
+    pub apps_dir: Option<std::path::PathBuf>,
 }
 
 impl EdgeConfig {
@@ -71,6 +82,7 @@ impl EdgeConfig {
             rate_limit: RateLimit::default(),
             body_limit: BODY_LIMIT,
             request_timeout: REQUEST_TIMEOUT,
+            apps_dir: None,
         }
     }
 }
@@ -83,12 +95,22 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
     pub config: Arc<EdgeConfig>,
+    pub apps: Arc<Apps>,
+    pub registry: Arc<Registry>,
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
     pub fn new(kernel: KernelLink, auth: Auth, metrics: Arc<Metrics>, config: EdgeConfig) -> Self {
+        let kernel = Arc::new(kernel);
         Self {
-            kernel: Arc::new(kernel),
+            apps: Arc::new(Apps::new(Arc::clone(&kernel))),
+            registry: Arc::new(Registry::new(
+                Arc::clone(&kernel),
+                config.apps_dir.as_deref(),
+            )),
+            sessions: Arc::new(Sessions::new(Arc::clone(&kernel))),
+            kernel,
             auth: Arc::new(auth),
             metrics,
             limiter: Arc::new(RateLimiter::new(config.rate_limit)),

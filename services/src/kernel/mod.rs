@@ -4,6 +4,8 @@
 //!   connects on first use and reconnects after the kernel restarts.
 //! * [`KernelChild`] (`child.rs`) starts a kernel as a child process when none is
 //!   running, waits until its socket answers, and stops it (SIGTERM, then SIGKILL).
+//! * `files.rs` reads and writes the services' own files (registry, sessions)
+//!   through the kernel's filesystem syscalls, whose writes are atomic.
 //! * [`syscall_json`] turns a syscall name and proto3 JSON arguments into a
 //!   `Syscall`, and results and errors back into JSON (`agentos call`), from the
 //!   descriptor set `agentos-proto` embeds.
@@ -15,6 +17,7 @@
 //! data directory, else start one and own it.
 
 mod child;
+mod files;
 mod link;
 pub mod syscall_json;
 
