@@ -27,6 +27,7 @@ use std::{
 use agentos_client::{CallError, pb};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 pub use native::NativeManifest;
@@ -140,8 +141,33 @@ pub struct App {
     /// The definition it was launched from (kept for sessions).
     pub source: AppSource,
     #[serde(skip)]
-    owner: String,
+    pub(crate) owner: String,
 }
+
+/// What happened to an app, for the WebSocket's `app_event` messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppEventKind {
+    Launched,
+    Focused,
+    Window,
+    Closed,
+}
+
+/// One change to one app, sent to its owner's WebSocket connections.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AppEvent {
+    pub event: AppEventKind,
+    /// The running app's id.
+    pub id: String,
+    /// The app after the change (absent once closed).
+    pub app: Option<App>,
+    #[serde(skip)]
+    pub owner: String,
+}
+
+/// Events buffered per subscriber before a slow one starts missing some.
+const EVENT_BUFFER: usize = 256;
 
 /// Why an app operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +202,7 @@ struct Table {
 pub struct Apps {
     kernel: Arc<KernelLink>,
     table: Mutex<Table>,
+    events: broadcast::Sender<AppEvent>,
 }
 
 fn now_ms() -> u64 {
@@ -189,7 +216,23 @@ impl Apps {
         Self {
             kernel,
             table: Mutex::new(Table::default()),
+            events: broadcast::channel(EVENT_BUFFER).0,
         }
+    }
+
+    /// Every app event from now on (of all users: filter on `owner`).
+    pub fn subscribe(&self) -> broadcast::Receiver<AppEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, event: AppEventKind, app: &App, closed: bool) {
+        // No subscriber is not an error.
+        let _ = self.events.send(AppEvent {
+            event,
+            id: app.id.clone(),
+            app: (!closed).then(|| app.clone()),
+            owner: app.owner.clone(),
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -291,6 +334,7 @@ impl Apps {
             t.apps.insert(id, app.clone());
             app
         };
+        self.emit(AppEventKind::Launched, &app, false);
         self.focus(owner, &app.id).await
     }
 
@@ -318,6 +362,7 @@ impl Apps {
             }
             (t.apps[id].clone(), lost)
         };
+        self.emit(AppEventKind::Focused, &app, false);
         for pid in lost {
             self.set_focus(pid, pb::Visibility::Background).await;
         }
@@ -355,6 +400,7 @@ impl Apps {
             }
             a.clone()
         };
+        self.emit(AppEventKind::Window, &app, false);
         if let (Some(pid), Some(state)) = (app.pid, patch.state) {
             let v = match (state, app.focused) {
                 (WindowState::Minimised, _) => pb::Visibility::Minimised,
@@ -385,6 +431,9 @@ impl Apps {
             }
             closed
         };
+        for a in &closed {
+            self.emit(AppEventKind::Closed, a, true);
+        }
         for pid in closed.iter().filter_map(|a| a.pid) {
             self.kill(pid).await;
         }

@@ -3,7 +3,7 @@
 //! `index.html`, so a client that calls a missing endpoint learns so.
 
 use axum::{extract::OriginalUri, http::Method, middleware, routing::get};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState, apps, auth, layers, openapi, registry, sessions};
 
@@ -14,6 +14,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .merge(apps::router())
         .merge(registry::router())
         .merge(sessions::router())
+        .routes(routes!(crate::ws::handler))
         .route("/openapi.json", get(openapi::handler))
         .fallback(no_route)
         .layer(middleware::from_fn(layers::require_caller))

@@ -12,6 +12,7 @@
 //! | `/api/apps/...` | `apps.rs` | running apps: launch, focus, window, close |
 //! | `/api/registry/...` | `registry.rs` | saved and built-in apps |
 //! | `/api/sessions/...` | `sessions.rs` | saved workspaces |
+//! | `GET /api/stream` | `crate::ws` | the WebSocket |
 //! | `GET /api/openapi.json` | `openapi.rs` | the OpenAPI 3 description of all of this |
 //! | `/api/...` | `api.rs` | the JSON API; unknown paths are a JSON 404 |
 //! | anything else | `ui.rs` | the built desktop (`ui/dist`), `index.html` for client-side routes |
