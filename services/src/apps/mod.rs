@@ -17,6 +17,7 @@
 //! (`crate::sessions`) are how a workspace outlives it.
 
 pub mod native;
+pub mod process;
 
 use std::{
     collections::BTreeMap,
@@ -31,6 +32,7 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 pub use native::NativeManifest;
+pub use process::{Logs, ProcEvent, ProcessIo};
 
 use crate::kernel::{KernelLink, LinkError};
 
@@ -194,6 +196,8 @@ pub struct LaunchOptions {
 #[derive(Default)]
 struct Table {
     apps: BTreeMap<String, App>,
+    /// The I/O of native-process apps, by app id.
+    io: BTreeMap<String, Arc<ProcessIo>>,
     next_id: u64,
     next_z: u64,
 }
@@ -290,26 +294,16 @@ impl Apps {
             AppSource::NativeWeb { id } => (id.clone(), id.clone()),
             AppSource::NativeProcess { manifest } => (manifest.id.clone(), manifest.name.clone()),
         };
-        let pid = match &source {
-            AppSource::NativeProcess { manifest } => {
-                let spec = manifest.spec(24, 80);
-                let info = self
-                    .kernel
-                    .call("CreateProcess", KERNEL_TIMEOUT, |mut c| async move {
-                        c.create_process(pb::SpawnProcess { spec: Some(spec) })
-                            .await
-                            .map(tonic::Response::into_inner)
-                            .map_err(CallError::from)
-                    })
-                    .await
-                    .map_err(|source| AppError::Spawn {
-                        app: app_id.clone(),
-                        source,
-                    })?;
-                Some(info.pid)
-            }
+        let io = match &source {
+            AppSource::NativeProcess { manifest } => Some(self.spawn(manifest).await.map_err(
+                |source| AppError::Spawn {
+                    app: app_id.clone(),
+                    source,
+                },
+            )?),
             _ => None,
         };
+        let pid = io.as_ref().map(|io| io.pid);
         let app = {
             let mut t = self.lock();
             t.next_id += 1;
@@ -330,6 +324,9 @@ impl Apps {
             };
             if let Some(parent) = opts.parent.as_ref().and_then(|p| t.apps.get_mut(p)) {
                 parent.children.push(id.clone());
+            }
+            if let Some(io) = io {
+                t.io.insert(id.clone(), io);
             }
             t.apps.insert(id, app.clone());
             app
@@ -422,6 +419,9 @@ impl Apps {
             let mut order = Vec::new();
             collect_depth_first(&t.apps, id, &mut order);
             let closed: Vec<App> = order.iter().filter_map(|i| t.apps.remove(i)).collect();
+            for i in &order {
+                t.io.remove(i);
+            }
             if let Some(parent) = closed
                 .last()
                 .and_then(|a| a.parent.clone())
@@ -450,6 +450,56 @@ impl Apps {
             .collect();
         for id in roots {
             let _ = self.close(owner, &id).await;
+        }
+    }
+
+    /// The I/O of one of `owner`'s native-process apps.
+    pub fn io(&self, owner: &str, id: &str) -> Result<Arc<ProcessIo>, AppError> {
+        let t = self.lock();
+        if t.apps.get(id).is_none_or(|a| a.owner != owner) {
+            return Err(AppError::NotFound(id.to_owned()));
+        }
+        t.io.get(id).cloned().ok_or_else(|| {
+            AppError::Invalid(format!(
+                "{id} is not a native process app; it has no output"
+            ))
+        })
+    }
+
+    /// Spawns a manifest's process and attaches to its I/O.
+    async fn spawn(&self, manifest: &NativeManifest) -> Result<Arc<ProcessIo>, LinkError> {
+        let spec = manifest.spec(24, 80);
+        let info = self
+            .kernel
+            .call("CreateProcess", KERNEL_TIMEOUT, |mut c| async move {
+                c.create_process(pb::SpawnProcess { spec: Some(spec) })
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(CallError::from)
+            })
+            .await?;
+        let pid = info.pid;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tx.send(pb::ProcessInput {
+            msg: Some(pb::process_input::Msg::Attach(pid)),
+        })
+        .await
+        .expect("the receiver is alive");
+        let output = self
+            .kernel
+            .call("ProcessIo", KERNEL_TIMEOUT, |mut c| async move {
+                c.process_io(tokio_stream::wrappers::ReceiverStream::new(rx))
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(CallError::from)
+            })
+            .await;
+        match output {
+            Ok(output) => Ok(ProcessIo::start(pid, tx, output)),
+            Err(e) => {
+                self.kill(pid).await;
+                Err(e)
+            }
         }
     }
 

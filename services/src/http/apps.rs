@@ -13,7 +13,7 @@ use super::{
     openapi::ErrorBody,
 };
 use crate::{
-    apps::{App, AppError, AppSource, LaunchOptions, Window, WindowPatch},
+    apps::{App, AppError, AppSource, LaunchOptions, Logs, Window, WindowPatch},
     auth::Caller,
 };
 
@@ -23,6 +23,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(focus))
         .routes(routes!(window))
         .routes(routes!(close))
+        .routes(routes!(logs))
 }
 
 impl From<AppError> for ApiError {
@@ -145,4 +146,16 @@ async fn close(
 ) -> Result<Json<Closed>, ApiError> {
     let closed = state.apps.close(&caller.user_id, &id).await?;
     Ok(Json(Closed { closed }))
+}
+
+/// The output of a native-process app so far (the newest 256 KiB), and its exit.
+#[utoipa::path(get, path = "/apps/{id}/logs", tag = "apps",
+    params(("id" = String, Path, description = "running app id")),
+    responses((status = 200, body = Logs), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Logs>, ApiError> {
+    Ok(Json(state.apps.io(&caller.user_id, &id)?.logs()))
 }

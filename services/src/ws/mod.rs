@@ -4,11 +4,12 @@
 //! reads the client's messages and writes everything the server has to say, which
 //! arrives on one channel from the helpers (app events, process bridges).
 //!
-//! A **process bridge** is made by `subscribe`: it opens the kernel's `ProcessIo`
-//! stream for a native-process app (attach by pid; the kernel first sends what it
-//! buffered), forwards output and the exit as `process_output`/`process_exit`, and
-//! carries `stdin`, `close_stdin` and `resize` the other way. Bridges end with the
-//! process or the connection.
+//! `subscribe` starts a forwarder for a native-process app: the app's output so
+//! far (its log, kept by `apps::process` from launch on, so nothing is lost before
+//! anyone watches), then each chunk as it comes, as `process_output`, and finally
+//! `process_exit`. `stdin`, `close_stdin` and `resize` go to the process through
+//! the same `apps::process` handle. Forwarders end with the process or the
+//! connection; several connections may watch one process.
 //!
 //! The upgrade request passed the same layers as every `/api` call: the host and
 //! origin guard (a browser sends `Origin` on a WebSocket handshake), the rate limit
@@ -18,7 +19,7 @@ pub mod protocol;
 
 use std::{collections::HashMap, sync::Arc};
 
-use agentos_client::{CallError, pb};
+use agentos_client::pb;
 use axum::{
     extract::{
         State,
@@ -27,11 +28,15 @@ use axum::{
     response::Response,
 };
 use base64::Engine as _;
-use pb::{process_input::Msg as In, process_output::Msg as Out};
+use pb::process_input::Msg as In;
 use tokio::sync::{broadcast, mpsc};
-use tokio_stream::StreamExt as _;
 
-use crate::{apps::Apps, auth::Caller, http::AppState, kernel::KernelLink, metrics::Metrics};
+use crate::{
+    apps::{AppError, Apps, ProcEvent, ProcessIo, process::StreamKind},
+    auth::Caller,
+    http::AppState,
+    metrics::Metrics,
+};
 use protocol::{ClientMsg, ServerMsg};
 
 /// Messages queued for one client before its producers wait.
@@ -48,7 +53,6 @@ pub async fn handler(
 ) -> Response {
     ws.on_upgrade(move |socket| async move {
         let conn = Connection {
-            kernel: Arc::clone(&state.kernel),
             apps: Arc::clone(&state.apps),
             metrics: Arc::clone(&state.metrics),
             caller,
@@ -58,7 +62,6 @@ pub async fn handler(
 }
 
 struct Connection {
-    kernel: Arc<KernelLink>,
     apps: Arc<Apps>,
     metrics: Arc<Metrics>,
     caller: Caller,
@@ -79,13 +82,13 @@ impl Connection {
         let _counted = Counted(Arc::clone(&self.metrics));
         let (out_tx, mut out_rx) = mpsc::channel::<ServerMsg>(OUT_BUFFER);
         let mut events = self.apps.subscribe();
-        let mut bridges: HashMap<String, mpsc::Sender<pb::ProcessInput>> = HashMap::new();
+        let mut watching = HashMap::new();
         loop {
             let msg = tokio::select! {
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Text(text))) => {
                         match protocol::parse(text.as_str()) {
-                            Ok(m) => self.handle(m, &out_tx, &mut bridges).await,
+                            Ok(m) => self.handle(m, &out_tx, &mut watching).await,
                             Err(e) => Some(e),
                         }
                     }
@@ -114,6 +117,9 @@ impl Connection {
                 break;
             }
         }
+        for task in watching.into_values() {
+            task.abort();
+        }
     }
 
     /// Acts on one client message; an immediate answer, if any.
@@ -121,28 +127,35 @@ impl Connection {
         &self,
         msg: ClientMsg,
         out: &mpsc::Sender<ServerMsg>,
-        bridges: &mut HashMap<String, mpsc::Sender<pb::ProcessInput>>,
+        watching: &mut HashMap<String, tokio::task::JoinHandle<()>>,
     ) -> Option<ServerMsg> {
+        let input = |app_id: &str, msg: In| match self.apps.io(&self.caller.user_id, app_id) {
+            Ok(io) => {
+                // A process that has exited just drops the input.
+                io.send(msg);
+                None
+            }
+            Err(e) => Some(app_error(e)),
+        };
         match msg {
             ClientMsg::Ping { id } => Some(ServerMsg::Pong { id }),
             ClientMsg::Subscribe { app_id } => {
-                if bridges.get(&app_id).is_some_and(|tx| !tx.is_closed()) {
+                if watching.get(&app_id).is_some_and(|t| !t.is_finished()) {
                     return None;
                 }
-                match self.subscribe(&app_id, out.clone()).await {
-                    Ok(tx) => {
-                        bridges.insert(app_id, tx);
+                match self.apps.io(&self.caller.user_id, &app_id) {
+                    Ok(io) => {
+                        let task = tokio::spawn(forward(app_id.clone(), io, out.clone()));
+                        watching.insert(app_id, task);
                         None
                     }
-                    Err(e) => Some(e),
+                    Err(e) => Some(app_error(e)),
                 }
             }
-            ClientMsg::Stdin { app_id, data } => {
-                input(bridges, &app_id, In::Stdin(data.into_bytes()))
-            }
-            ClientMsg::CloseStdin { app_id } => input(bridges, &app_id, In::CloseStdin(true)),
+            ClientMsg::Stdin { app_id, data } => input(&app_id, In::Stdin(data.into_bytes())),
+            ClientMsg::CloseStdin { app_id } => input(&app_id, In::CloseStdin(true)),
             ClientMsg::Resize { app_id, rows, cols } => {
-                input(bridges, &app_id, In::Resize(pb::WindowSize { rows, cols }))
+                input(&app_id, In::Resize(pb::WindowSize { rows, cols }))
             }
             ClientMsg::Chat { .. } | ClientMsg::GenerateUi { .. } => Some(ServerMsg::error(
                 "unimplemented",
@@ -150,101 +163,66 @@ impl Connection {
             )),
         }
     }
-
-    /// Starts a process bridge for the caller's app `app_id`.
-    async fn subscribe(
-        &self,
-        app_id: &str,
-        out: mpsc::Sender<ServerMsg>,
-    ) -> Result<mpsc::Sender<pb::ProcessInput>, ServerMsg> {
-        let app = self
-            .apps
-            .get(&self.caller.user_id, app_id)
-            .map_err(|e| ServerMsg::error("not_found", e.to_string()))?;
-        let pid = app.pid.ok_or_else(|| {
-            ServerMsg::error(
-                "invalid_argument",
-                format!("{app_id} is not a native process app; it has no output"),
-            )
-        })?;
-        let (tx, rx) = mpsc::channel(64);
-        tx.send(pb::ProcessInput {
-            msg: Some(In::Attach(pid)),
-        })
-        .await
-        .expect("the receiver is alive");
-        let mut output = self
-            .kernel
-            .call(
-                "ProcessIo",
-                crate::kernel::PROBE_TIMEOUT,
-                |mut c| async move {
-                    c.process_io(tokio_stream::wrappers::ReceiverStream::new(rx))
-                        .await
-                        .map(tonic::Response::into_inner)
-                        .map_err(CallError::from)
-                },
-            )
-            .await
-            .map_err(|e| {
-                let api = crate::http::ApiError::from(e);
-                ServerMsg::error(api.code(), api.public_message())
-            })?;
-        let app_id = app_id.to_owned();
-        tokio::spawn(async move {
-            while let Some(item) = output.next().await {
-                let msg = match item.map(|o| o.msg) {
-                    Ok(Some(Out::Output(c))) => ServerMsg::ProcessOutput {
-                        app_id: app_id.clone(),
-                        pid,
-                        stream: if c.stream == pb::OutputStream::Stderr as i32 {
-                            "stderr"
-                        } else {
-                            "stdout"
-                        },
-                        data: base64::engine::general_purpose::STANDARD.encode(&c.data),
-                        text: String::from_utf8_lossy(&c.data).into_owned(),
-                        dropped: c.dropped,
-                    },
-                    Ok(Some(Out::Exit(e))) => ServerMsg::ProcessExit {
-                        app_id: app_id.clone(),
-                        pid,
-                        code: e.code,
-                        signal: e.signal,
-                        oom_killed: e.oom_killed,
-                        description: e.description,
-                    },
-                    Ok(None) => continue,
-                    Err(st) => ServerMsg::error(
-                        "internal",
-                        format!("the process stream of {app_id} broke: {}", st.message()),
-                    ),
-                };
-                let last = !matches!(msg, ServerMsg::ProcessOutput { .. });
-                if out.send(msg).await.is_err() || last {
-                    break;
-                }
-            }
-        });
-        Ok(tx)
-    }
 }
 
-/// Sends `msg` to the process bridge of `app_id`; an error when there is none.
-fn input(
-    bridges: &HashMap<String, mpsc::Sender<pb::ProcessInput>>,
-    app_id: &str,
-    msg: In,
-) -> Option<ServerMsg> {
-    match bridges.get(app_id) {
-        Some(tx) => {
-            // A bridge whose process has exited just drops the input.
-            let _ = tx.try_send(pb::ProcessInput { msg: Some(msg) });
-            None
+fn app_error(e: AppError) -> ServerMsg {
+    let api = crate::http::ApiError::from(e);
+    ServerMsg::error(api.code(), api.public_message())
+}
+
+/// Sends an app's output so far, then as it comes, until the process exits.
+async fn forward(app_id: String, io: Arc<ProcessIo>, out: mpsc::Sender<ServerMsg>) {
+    let pid = io.pid;
+    let (backlog, mut rx) = io.subscribe();
+    drop(io);
+    let message = |event: ProcEvent| match event {
+        ProcEvent::Output {
+            stream,
+            data,
+            dropped,
+        } => ServerMsg::ProcessOutput {
+            app_id: app_id.clone(),
+            pid,
+            stream: match stream {
+                StreamKind::Stdout => "stdout",
+                StreamKind::Stderr => "stderr",
+            },
+            data: base64::engine::general_purpose::STANDARD.encode(&data),
+            text: String::from_utf8_lossy(&data).into_owned(),
+            dropped,
+        },
+        ProcEvent::Exit(e) => ServerMsg::ProcessExit {
+            app_id: app_id.clone(),
+            pid,
+            code: e.code,
+            signal: e.signal,
+            oom_killed: e.oom_killed,
+            description: e.description,
+        },
+    };
+    for event in backlog {
+        let exit = matches!(event, ProcEvent::Exit(_));
+        if out.send(message(event)).await.is_err() || exit {
+            return;
         }
-        None => Some(ServerMsg::error(
-            "not_found",
-            format!("not subscribed to {app_id:?}; send subscribe first"),
-        )),
+    }
+    loop {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let _ = out
+                    .send(ServerMsg::error(
+                        "internal",
+                        format!("{n} output chunks of {app_id} were dropped (a slow reader)"),
+                    ))
+                    .await;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let exit = matches!(event, ProcEvent::Exit(_));
+        if out.send(message(event)).await.is_err() || exit {
+            return;
+        }
     }
 }
