@@ -37,7 +37,7 @@
 //!
 //! # What is left on the host
 //!
-//! `DATA_DIR/api.token`, `DATA_DIR/auth/` (users, the token-signing key; all 0600)
+//! `DATA_DIR/services.url` while `agentos up` runs, `DATA_DIR/api.token`, `DATA_DIR/auth/` (users, the token-signing key; all 0600)
 //! and, through the kernel, the registry and sessions under `/.agentos/` of the
 //! kernel's filesystem. A kernel this layer started is stopped when `agentos up`
 //! stops, even on an error path (a `Drop` guard) or if `agentos` itself is killed
@@ -53,6 +53,10 @@ pub mod providers;
 pub mod registry;
 pub mod sessions;
 pub mod ws;
+
+/// The file in the data directory where a running `agentos up` writes its URL
+/// (`http://127.0.0.1:PORT`), for `agentos ps`, `apps` and `logs`.
+pub const SERVICES_URL_FILE: &str = "services.url";
 
 /// The version of this crate, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

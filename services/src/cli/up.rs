@@ -99,6 +99,13 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
     let link = attached.link.with_metrics(Arc::clone(&metrics));
     let app = http::router(AppState::new(link, auth, metrics, config), &ui);
 
+    // Where `agentos ps/apps/logs` find us.
+    let url_file = data_dir.join(agentos_services::SERVICES_URL_FILE);
+    let url = format!("http://{}:{}", addr.ip(), addr.port());
+    std::fs::write(&url_file, format!("{url}\n"))
+        .with_context(|| format!("writing {}", url_file.display()))?;
+    let _url_file = RemoveIfOurs(url_file, format!("{url}\n"));
+
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
@@ -127,6 +134,18 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
         tracing::info!("agentos-kernel (pid {pid}) stopped: {status}");
     }
     Ok(())
+}
+
+/// Removes a file on drop if it still holds what we wrote (another `agentos up`
+/// on the same data directory may have replaced it).
+struct RemoveIfOurs(PathBuf, String);
+
+impl Drop for RemoveIfOurs {
+    fn drop(&mut self) {
+        if std::fs::read_to_string(&self.0).is_ok_and(|c| c == self.1) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 /// SIGINT and SIGTERM, whichever comes first.
