@@ -6,16 +6,19 @@
 #[allow(dead_code, reason = "each test crate uses a part of the helpers")]
 mod support;
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, io::Write, net::TcpStream, path::Path, process::Command, time::Duration};
+
+use nix::sys::signal::{Signal, kill};
 
 use serde_json::{Value, json};
 use support::*;
 
 fn calc() -> Value {
-    json!({
-        "app": {"id": "calc", "name": "Calculator", "category": "utilities", "version": "1.2.0"},
-        "ui": {"title": "Calculator", "components": []}
-    })
+    blueprint(
+        "calc",
+        "Calculator",
+        json!({"category": "utilities", "version": "1.2.0"}),
+    )
 }
 
 fn ok(r: &Response, status: u16) -> Value {
@@ -81,7 +84,7 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
     let child = ok(
         &up.api("POST", "/api/apps")
             .json(&json!({
-                "blueprint": {"app": {"id": "dialog", "name": "Dialog"}},
+                "blueprint": blueprint("dialog", "Dialog", json!({})),
                 "parent": main_id,
                 "window": {"x": 1, "y": 2, "width": 200, "height": 100}
             }))
@@ -237,7 +240,7 @@ fn a_saved_session_is_restored_with_its_apps_and_geometry_after_both_daemons_res
         &first
             .api("POST", "/api/apps")
             .json(&json!({
-                "blueprint": {"app": {"id": "notes", "name": "Notes"}},
+                "blueprint": blueprint("notes", "Notes", json!({})),
                 "parent": a_id,
                 "window": {"x": 400, "y": 50, "width": 250, "height": 150}
             }))
@@ -397,6 +400,13 @@ fn a_native_process_app_runs_in_the_kernel_and_its_focus_reaches_the_scheduler()
     );
     assert_eq!(list[0]["kind"], "native_process");
     assert!(up.stderr().contains("broken"), "the bad manifest is logged");
+    let problems = up.health()["registry"]["problems"].clone();
+    assert!(
+        problems
+            .as_array()
+            .is_some_and(|p| p.len() == 1 && p[0].as_str().unwrap().contains("broken")),
+        "/health reports the bad manifest: {problems}"
+    );
 
     let app = ok(
         &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
@@ -437,4 +447,65 @@ fn a_native_process_app_runs_in_the_kernel_and_its_focus_reaches_the_scheduler()
         .is_none()),
         "the process outlived its app"
     );
+}
+
+#[test]
+fn a_services_process_killed_during_a_save_leaves_a_readable_session() {
+    let tmp = tempdir("apps-session-kill");
+    let data = tmp.path().join("data");
+    let mut first = Up::start("first", tmp.path(), &data, &[]);
+    // Big enough that a save takes more than an instant.
+    let filler = "x".repeat(20_000);
+    let launch = |up: &Up, i: usize| {
+        let r = up
+            .api("POST", "/api/apps")
+            .json(&json!({
+                "blueprint": blueprint(&format!("app{i}"), "Filler", json!({"description": filler}))
+            }))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+    };
+    for i in 0..20 {
+        launch(&first, i);
+    }
+    ok(
+        &first
+            .api("POST", "/api/sessions/save-default")
+            .json(&json!({}))
+            .send(),
+        200,
+    );
+    launch(&first, 20);
+
+    // Send the next save and kill agentos up while it is (or is about to be) writing.
+    let body = "{}";
+    let mut s = TcpStream::connect(("127.0.0.1", first.port)).unwrap();
+    write!(
+        s,
+        "POST /api/sessions/save-default HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        first.port,
+        first.api_token,
+        body.len()
+    )
+    .unwrap();
+    kill(first.pid(), Signal::SIGKILL).unwrap();
+    wait_timeout(&mut first.child, Duration::from_secs(20)).expect("a killed process exits");
+    assert!(
+        eventually(Duration::from_secs(20), || kernels_on(&data).is_empty()),
+        "the kernel outlived the killed agentos up"
+    );
+
+    let second = Up::start("second", tmp.path(), &data, &[]);
+    let session = ok(&second.api("GET", "/api/sessions/default").send(), 200);
+    let n = session["apps"].as_array().unwrap().len();
+    assert!(
+        n == 20 || n == 21,
+        "the old save or the new one, never a torn one: {n}"
+    );
+    let description = session["apps"][0]["source"]["blueprint"]["app"]["description"]
+        .as_str()
+        .map(str::len);
+    assert_eq!(description, Some(filler.len()), "the saved apps are whole");
 }

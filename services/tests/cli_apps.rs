@@ -61,7 +61,9 @@ fn ps_apps_and_logs_show_what_runs() {
     let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
     let saved = up
         .api("POST", "/api/registry/save")
-        .json(&json!({"blueprint": {"app": {"id": "calc", "name": "Calculator", "category": "utilities"}}}))
+        .json(&json!({
+            "blueprint": blueprint("calc", "Calculator", json!({"category": "utilities"}))
+        }))
         .send();
     assert_eq!(saved.status, 201, "{}", saved.text());
 

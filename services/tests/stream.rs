@@ -171,7 +171,7 @@ fn a_native_process_talks_over_the_socket_until_it_exits() {
     // A Blueprint app has no process to subscribe to.
     let bp = up
         .api("POST", "/api/apps")
-        .json(&json!({"blueprint": {"app": {"id": "calc"}}}))
+        .json(&json!({"blueprint": blueprint("calc", "Calculator", json!({}))}))
         .send()
         .json();
     send(&mut ws, &json!({"type": "subscribe", "app_id": bp["id"]}));

@@ -178,6 +178,8 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    InvalidBlueprint(String),
     #[error("the kernel refused to start {app}: {source}")]
     Spawn {
         app: String,
@@ -283,13 +285,9 @@ impl Apps {
         }
         let (app_id, name) = match &source {
             AppSource::Blueprint { blueprint } => {
-                let bp = crate::blueprint::from_value(blueprint.clone())
-                    .map_err(|e| AppError::Invalid(format!("invalid Blueprint: {e}")))?;
-                let id = bp.app_id().to_owned();
-                let name = blueprint["app"]["name"]
-                    .as_str()
-                    .map_or_else(|| id.clone(), str::to_owned);
-                (id, name)
+                let meta = crate::registry::check_blueprint(blueprint)
+                    .map_err(AppError::InvalidBlueprint)?;
+                (meta.id, meta.name)
             }
             AppSource::NativeWeb { id } => (id.clone(), id.clone()),
             AppSource::NativeProcess { manifest } => (manifest.id.clone(), manifest.name.clone()),
@@ -564,7 +562,9 @@ mod tests {
 
     fn bp(id: &str) -> AppSource {
         AppSource::Blueprint {
-            blueprint: json!({"app": {"id": id, "name": id.to_uppercase()}}),
+            blueprint: json!({"spec": "1.0",
+                "app": {"id": id, "name": id.to_uppercase(), "version": "1.0.0"},
+                "ui": {"title": id, "components": [{"type": "text", "id": "t", "props": {"text": id}}]}}),
         }
     }
 
@@ -656,7 +656,7 @@ mod tests {
         };
         assert!(matches!(
             apps.launch("u1", bad, LaunchOptions::default()).await,
-            Err(AppError::Invalid(_))
+            Err(AppError::InvalidBlueprint(_))
         ));
         let orphan = LaunchOptions {
             parent: Some("a99".into()),

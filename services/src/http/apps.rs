@@ -31,6 +31,9 @@ impl From<AppError> for ApiError {
         match e {
             AppError::NotFound(_) => Self::not_found(e.to_string()),
             AppError::Invalid(_) => Self::invalid(e.to_string()),
+            AppError::InvalidBlueprint(_) => {
+                Self::client(StatusCode::BAD_REQUEST, "invalid_blueprint", e.to_string())
+            }
             AppError::Spawn { source, .. } => Self::from(source),
         }
     }

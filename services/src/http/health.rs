@@ -5,7 +5,8 @@
 //! ```json
 //! {"status": "ok", "version": "0.1.0",
 //!  "kernel": {"connected": true, "socket": "/…/kernel.sock", "uptime_ms": 1234},
-//!  "doctor": {"io_uring": {"backend": "io_uring", "available": true, "reason": "…"}}}
+//!  "doctor": {"io_uring": {"backend": "io_uring", "available": true, "reason": "…"}},
+//!  "registry": {"problems": ["/…/apps/blueprint/bad.bp: …"]}}
 //! ```
 //!
 //! When the kernel does not answer within [`KERNEL_TIMEOUT`], the answer is still
@@ -31,6 +32,14 @@ pub struct Health {
     pub kernel: KernelStatus,
     /// Keyed by subsystem, in name order.
     pub doctor: BTreeMap<String, Subsystem>,
+    pub registry: RegistryHealth,
+}
+
+/// Prebuilt app files that could not be loaded (they are skipped, never fatal).
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct RegistryHealth {
+    /// `path: reason`, one per file.
+    pub problems: Vec<String>,
 }
 
 /// `ok` when the kernel answered, else `degraded`.
@@ -57,7 +66,12 @@ pub struct Subsystem {
 }
 
 /// Builds the body from the kernel's report, or `None` when it did not answer.
-pub fn build(version: &str, socket: &Path, report: Option<&pb::DoctorReport>) -> Health {
+pub fn build(
+    version: &str,
+    socket: &Path,
+    report: Option<&pb::DoctorReport>,
+    problems: &[String],
+) -> Health {
     let doctor = report
         .map(|r| {
             r.subsystems
@@ -86,6 +100,9 @@ pub fn build(version: &str, socket: &Path, report: Option<&pb::DoctorReport>) ->
             uptime_ms: report.map_or(0, |r| r.uptime_ms),
         },
         doctor,
+        registry: RegistryHealth {
+            problems: problems.to_vec(),
+        },
     }
 }
 
@@ -104,6 +121,7 @@ pub(super) async fn handler(State(state): State<AppState>) -> Json<Health> {
         crate::VERSION,
         state.kernel.socket(),
         report.as_ref(),
+        state.registry.problems(),
     ))
 }
 
@@ -136,8 +154,13 @@ mod tests {
             version: "9.9.9".into(),
             uptime_ms: 1234,
         };
-        let body = serde_json::to_value(build("0.1.0", Path::new("/d/kernel.sock"), Some(&report)))
-            .unwrap();
+        let body = serde_json::to_value(build(
+            "0.1.0",
+            Path::new("/d/kernel.sock"),
+            Some(&report),
+            &["apps/x.bp: not JSON".to_owned()],
+        ))
+        .unwrap();
         assert_eq!(
             body,
             json!({
@@ -148,13 +171,15 @@ mod tests {
                     "cgroups": {"backend": "unavailable", "available": false, "reason": "no cgroup2 mount"},
                     "io_uring": {"backend": "io_uring", "available": true, "reason": "probed"},
                 },
+                "registry": {"problems": ["apps/x.bp: not JSON"]},
             })
         );
     }
 
     #[test]
     fn missing_kernel_gives_degraded_and_an_empty_doctor() {
-        let body = serde_json::to_value(build("0.1.0", Path::new("/d/kernel.sock"), None)).unwrap();
+        let body =
+            serde_json::to_value(build("0.1.0", Path::new("/d/kernel.sock"), None, &[])).unwrap();
         assert_eq!(
             body,
             json!({
@@ -162,6 +187,7 @@ mod tests {
                 "version": "0.1.0",
                 "kernel": {"connected": false, "socket": "/d/kernel.sock", "uptime_ms": 0},
                 "doctor": {},
+                "registry": {"problems": []},
             })
         );
     }

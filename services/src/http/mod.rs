@@ -179,3 +179,96 @@ pub async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The router without a server (axum's `examples/testing`): `oneshot` requests
+    //! through every layer, with no kernel behind it.
+
+    use axum::{
+        body::Body,
+        http::{Request, StatusCode},
+        routing::get,
+    };
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    const PORT: u16 = 8000;
+
+    fn state(dir: &std::path::Path, config: EdgeConfig) -> AppState {
+        let kernel = KernelLink::new(dir.join("no-kernel.sock"));
+        let auth = Auth::open(dir).unwrap();
+        AppState::new(kernel, auth, Arc::default(), config)
+    }
+
+    fn get_req(path: &str, token: Option<&str>) -> Request<Body> {
+        let mut r = Request::get(path).header("host", format!("127.0.0.1:{PORT}"));
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(Body::empty()).unwrap()
+    }
+
+    async fn body_json(resp: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn api_token(dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join(crate::auth::API_TOKEN_FILE))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_is_answered_408() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EdgeConfig {
+            request_timeout: Duration::from_millis(50),
+            ..EdgeConfig::new(PORT)
+        };
+        let st = state(dir.path(), config);
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "never"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(st.clone(), layers::timeout))
+            .with_state(st);
+        let resp = app.oneshot(get_req("/slow", None)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body_json(resp).await["error"]["code"], "timeout");
+    }
+
+    #[tokio::test]
+    async fn without_a_kernel_persistence_is_503_and_the_rest_still_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state(dir.path(), EdgeConfig::new(PORT));
+        let token = api_token(dir.path());
+        let app = router(st, &Ui::detect(None));
+        let resp = app
+            .clone()
+            .oneshot(get_req("/api/registry/apps", Some(&token)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body_json(resp).await["error"]["code"], "kernel_unavailable");
+        let resp = app
+            .clone()
+            .oneshot(get_req("/api/apps", Some(&token)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(body_json(resp).await, serde_json::json!([]));
+        let resp = app.oneshot(get_req("/health", None)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(body_json(resp).await["status"], "degraded");
+    }
+}

@@ -42,6 +42,44 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// What the registry and the launcher need to know of a Blueprint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlueprintMeta {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub version: String,
+}
+
+/// Validates a Blueprint with the Blueprint parser and reads its `app` object;
+/// the parser's message (JSON path and reason) when it is not valid.
+///
+/// The one place the edge calls into `crate::blueprint`, and only its
+/// `parse(&str)`, so the domain module can replace the placeholder unchanged.
+pub fn check_blueprint(blueprint: &Value) -> Result<BlueprintMeta, String> {
+    crate::blueprint::parse(&blueprint.to_string())
+        .map_err(|e| format!("invalid Blueprint: {e}"))?;
+    let text = |k: &str, default: &str| {
+        blueprint["app"][k]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(default)
+            .to_owned()
+    };
+    let id = text("id", "");
+    if !valid_id(&id) {
+        return Err(format!(
+            "invalid Blueprint: app.id {id:?} is not a valid app id"
+        ));
+    }
+    Ok(BlueprintMeta {
+        name: text("name", &id),
+        category: text("category", "other"),
+        version: text("version", "1.0.0"),
+        id,
+    })
+}
+
 /// One launchable app.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
@@ -79,26 +117,12 @@ impl Entry {
 
     /// An entry from a Blueprint's JSON (its `app` object names it).
     pub fn from_blueprint(blueprint: Value, builtin: bool) -> Result<Self, RegistryError> {
-        let bp = crate::blueprint::from_value(blueprint.clone())
-            .map_err(|e| RegistryError::Invalid(format!("invalid Blueprint: {e}")))?;
-        let id = bp.app_id().to_owned();
-        if !valid_id(&id) {
-            return Err(RegistryError::Invalid(format!(
-                "app.id {id:?}: use 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'"
-            )));
-        }
-        let text = |k: &str, default: &str| {
-            blueprint["app"][k]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .unwrap_or(default)
-                .to_owned()
-        };
+        let meta = check_blueprint(&blueprint).map_err(RegistryError::Invalid)?;
         Ok(Self {
-            name: text("name", &id),
-            category: text("category", "other"),
-            version: text("version", "1.0.0"),
-            id,
+            id: meta.id,
+            name: meta.name,
+            category: meta.category,
+            version: meta.version,
             builtin,
             source: AppSource::Blueprint { blueprint },
         })
@@ -298,10 +322,15 @@ mod tests {
         }
     }
 
+    fn bp(app: Value) -> Value {
+        json!({"spec": "1.0", "app": app,
+               "ui": {"title": "T", "components": [{"type": "text", "id": "t", "props": {"text": "x"}}]}})
+    }
+
     #[test]
     fn entries_take_their_names_from_the_blueprint() {
         let e = Entry::from_blueprint(
-            json!({"app": {"id": "calc", "name": "Calculator", "category": "utilities"}}),
+            bp(json!({"id": "calc", "name": "Calculator", "category": "utilities", "version": "1.0.0"})),
             false,
         )
         .unwrap();
@@ -314,17 +343,25 @@ mod tests {
             ),
             ("calc", "Calculator", "utilities", "1.0.0")
         );
-        assert!(Entry::from_blueprint(json!({"app": {"id": "../x"}}), false).is_err());
-        assert!(Entry::from_blueprint(json!({"app": {}}), false).is_err());
+        let bad = Entry::from_blueprint(
+            bp(json!({"id": "../x", "name": "X", "version": "1"})),
+            false,
+        );
+        assert!(matches!(bad, Err(RegistryError::Invalid(m)) if m.contains("app.id")));
+        assert!(Entry::from_blueprint(bp(json!({})), false).is_err());
     }
 
     #[test]
     fn built_ins_load_and_bad_files_are_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let bp = dir.path().join("blueprint/tools");
-        std::fs::create_dir_all(&bp).unwrap();
-        std::fs::write(bp.join("calc.bp"), r#"{"app":{"id":"calc","name":"Calc"}}"#).unwrap();
-        std::fs::write(bp.join("bad.bp"), "{").unwrap();
+        let sub = dir.path().join("blueprint/tools");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(
+            sub.join("calc.bp"),
+            bp(json!({"id": "calc", "name": "Calc", "version": "1.0.0"})).to_string(),
+        )
+        .unwrap();
+        std::fs::write(sub.join("bad.bp"), "{").unwrap();
         let (entries, problems) = load_builtin(dir.path());
         assert_eq!(entries.len(), 1);
         assert!(entries[0].builtin);

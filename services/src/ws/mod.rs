@@ -41,6 +41,8 @@ use protocol::{ClientMsg, ServerMsg};
 
 /// Messages queued for one client before its producers wait.
 const OUT_BUFFER: usize = 256;
+/// Largest message a client may send (stdin chunks, prompts).
+const MAX_MESSAGE: usize = 1 << 20;
 
 /// Opens the stream (the `101 Switching Protocols` answer).
 #[utoipa::path(get, path = "/stream", tag = "stream",
@@ -51,14 +53,15 @@ pub async fn handler(
     caller: Caller,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.on_upgrade(move |socket| async move {
-        let conn = Connection {
-            apps: Arc::clone(&state.apps),
-            metrics: Arc::clone(&state.metrics),
-            caller,
-        };
-        conn.run(socket).await;
-    })
+    ws.max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            let conn = Connection {
+                apps: Arc::clone(&state.apps),
+                metrics: Arc::clone(&state.metrics),
+                caller,
+            };
+            conn.run(socket).await;
+        })
 }
 
 struct Connection {

@@ -457,3 +457,17 @@ pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[eol + 2 + size + 2..];
     }
 }
+
+/// A valid Blueprint (the spec's essentials: `spec`, `app` id/name/version, a UI
+/// title and one component), with `app` fields merged from `extra`.
+pub fn blueprint(id: &str, name: &str, extra: Value) -> Value {
+    let mut app = serde_json::json!({"id": id, "name": name, "version": "1.0.0"});
+    if let (Some(a), Value::Object(e)) = (app.as_object_mut(), extra) {
+        a.extend(e);
+    }
+    serde_json::json!({
+        "spec": "1.0",
+        "app": app,
+        "ui": {"title": name, "components": [{"type": "text", "id": "title", "props": {"text": name}}]}
+    })
+}
