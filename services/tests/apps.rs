@@ -85,7 +85,7 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
         &up.api("POST", "/api/apps")
             .json(&json!({
                 "blueprint": blueprint("dialog", "Dialog", json!({})),
-                "parent": main_id,
+                "parent_id": main_id,
                 "window": {"x": 1, "y": 2, "width": 200, "height": 100}
             }))
             .send(),
@@ -241,7 +241,7 @@ fn a_saved_session_is_restored_with_its_apps_and_geometry_after_both_daemons_res
             .api("POST", "/api/apps")
             .json(&json!({
                 "blueprint": blueprint("notes", "Notes", json!({})),
-                "parent": a_id,
+                "parent_id": a_id,
                 "window": {"x": 400, "y": 50, "width": 250, "height": 150}
             }))
             .send(),
@@ -325,7 +325,10 @@ fn a_saved_session_is_restored_with_its_apps_and_geometry_after_both_daemons_res
     }
     assert_eq!(calc["focused"], true, "{restored}");
     assert_eq!(notes["window"]["state"], "minimised");
-    assert_eq!(notes["parent"], calc["id"], "the parent link is restored");
+    assert_eq!(
+        notes["parent_id"], calc["id"],
+        "the parent link is restored"
+    );
     assert_eq!(
         ok(&second.api("GET", "/api/apps").send(), 200)
             .as_array()

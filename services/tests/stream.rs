@@ -164,7 +164,7 @@ fn a_native_process_talks_over_the_socket_until_it_exits() {
     let id = app["id"].as_str().unwrap().to_owned();
     let event = of_type(&mut ws, "app_event");
     assert_eq!(
-        (&event["event"], &event["id"]),
+        (&event["event"], &event["app_id"]),
         (&json!("launched"), &json!(id)),
         "{event}"
     );
@@ -187,7 +187,7 @@ fn a_native_process_talks_over_the_socket_until_it_exits() {
         if m["type"] == "process_output" {
             assert_eq!(m["app_id"], json!(id), "{m}");
             assert_eq!(m["pid"], app["pid"], "{m}");
-            let text = m["text"].as_str().unwrap();
+            let text = m["data"].as_str().unwrap();
             match m["stream"].as_str() {
                 Some("stdout") => stdout.push_str(text),
                 Some("stderr") => stderr.push_str(text),

@@ -133,6 +133,8 @@ pub struct App {
     pub app_id: String,
     pub name: String,
     pub kind: AppKind,
+    /// The running app this one is a child of.
+    #[serde(rename = "parent_id")]
     pub parent: Option<String>,
     pub children: Vec<String>,
     pub window: Window,
@@ -161,9 +163,9 @@ pub enum AppEventKind {
 pub struct AppEvent {
     pub event: AppEventKind,
     /// The running app's id.
-    pub id: String,
+    pub app_id: String,
     /// The app after the change (absent once closed).
-    pub app: Option<App>,
+    pub data: Option<App>,
     #[serde(skip)]
     pub owner: String,
 }
@@ -235,8 +237,8 @@ impl Apps {
         // No subscriber is not an error.
         let _ = self.events.send(AppEvent {
             event,
-            id: app.id.clone(),
-            app: (!closed).then(|| app.clone()),
+            app_id: app.id.clone(),
+            data: (!closed).then(|| app.clone()),
             owner: app.owner.clone(),
         });
     }

@@ -49,7 +49,8 @@ pub struct LaunchRequest {
     #[schema(value_type = Option<Object>)]
     pub blueprint: Option<Value>,
     /// The running app this one is a child of (closed with it).
-    pub parent: Option<String>,
+    #[serde(alias = "parent")]
+    pub parent_id: Option<String>,
     pub window: Option<Window>,
 }
 
@@ -88,7 +89,7 @@ async fn launch(
     Json(req): Json<LaunchRequest>,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
     let opts = LaunchOptions {
-        parent: req.parent,
+        parent: req.parent_id,
         window: req.window,
     };
     let app = match (req.app_id, req.blueprint) {

@@ -34,6 +34,7 @@ pub struct SavedApp {
     pub id: String,
     pub app_id: String,
     pub name: String,
+    #[serde(rename = "parent_id")]
     pub parent: Option<String>,
     pub window: Window,
     pub focused: bool,

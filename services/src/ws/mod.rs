@@ -37,7 +37,7 @@ use crate::{
     http::AppState,
     metrics::Metrics,
 };
-use protocol::{ClientMsg, ServerMsg};
+use protocol::{ClientMsg, ServerMsg, Utf8Stream};
 
 /// Messages queued for one client before its producers wait.
 const OUT_BUFFER: usize = 256;
@@ -178,7 +178,8 @@ async fn forward(app_id: String, io: Arc<ProcessIo>, out: mpsc::Sender<ServerMsg
     let pid = io.pid;
     let (backlog, mut rx) = io.subscribe();
     drop(io);
-    let message = |event: ProcEvent| match event {
+    let (mut stdout, mut stderr) = (Utf8Stream::default(), Utf8Stream::default());
+    let mut message = |event: ProcEvent| match event {
         ProcEvent::Output {
             stream,
             data,
@@ -190,15 +191,18 @@ async fn forward(app_id: String, io: Arc<ProcessIo>, out: mpsc::Sender<ServerMsg
                 StreamKind::Stdout => "stdout",
                 StreamKind::Stderr => "stderr",
             },
-            data: base64::engine::general_purpose::STANDARD.encode(&data),
-            text: String::from_utf8_lossy(&data).into_owned(),
+            data: match stream {
+                StreamKind::Stdout => stdout.push(&data),
+                StreamKind::Stderr => stderr.push(&data),
+            },
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&data),
             dropped,
         },
         ProcEvent::Exit(e) => ServerMsg::ProcessExit {
             app_id: app_id.clone(),
             pid,
             code: e.code,
-            signal: e.signal,
+            signal: e.signal.map(signal_name),
             oom_killed: e.oom_killed,
             description: e.description,
         },
@@ -228,4 +232,9 @@ async fn forward(app_id: String, io: Arc<ProcessIo>, out: mpsc::Sender<ServerMsg
             return;
         }
     }
+}
+
+/// `SIGKILL` for 9; the number for a signal Linux does not name.
+fn signal_name(n: i32) -> String {
+    nix::sys::signal::Signal::try_from(n).map_or_else(|_| n.to_string(), |s| s.as_str().to_owned())
 }

@@ -11,9 +11,10 @@
 //! | `resize` | `app_id`, `rows`, `cols` | — (its PTY's window size) |
 //! | `chat`, `generate_ui` | `text` / `prompt` | `error` `unimplemented` until the generators are merged |
 //!
-//! From the server: `pong`, `app_event` (the caller's apps launched, focused,
-//! moved, closed), `process_output` (`data` base64 and `text`, lossy UTF-8),
-//! `process_exit`, `error` (`code` from the HTTP error table, `message`); `token`,
+//! From the server: `pong`, `app_event` (`event`: launched, focused, window or
+//! closed; `app_id`; `data`: the app), `process_output` (`data` as text,
+//! `data_base64` exact), `process_exit` (`code`, `signal` by name), `error`
+//! (`code` from the HTTP error table, `message`); `token`,
 //! `thought`, `ui_component`, `ui_complete` and `denial` are reserved for the
 //! generators and the kernel's denials.
 
@@ -69,10 +70,11 @@ pub enum ServerMsg {
         pid: u32,
         /// `stdout` or `stderr`.
         stream: &'static str,
-        /// The bytes, base64.
+        /// The output as text. A UTF-8 character split between chunks is sent
+        /// whole with the later one; invalid bytes become U+FFFD.
         data: String,
-        /// The bytes as text, invalid UTF-8 replaced.
-        text: String,
+        /// The exact bytes of this chunk, base64.
+        data_base64: String,
         /// Bytes the kernel dropped before this chunk (its buffer overflowed).
         dropped: u64,
     },
@@ -80,7 +82,8 @@ pub enum ServerMsg {
         app_id: String,
         pid: u32,
         code: Option<i32>,
-        signal: Option<i32>,
+        /// The signal that killed it, by name (`SIGKILL`).
+        signal: Option<String>,
         oom_killed: bool,
         description: String,
     },
@@ -143,6 +146,16 @@ mod tests {
     }
 
     #[test]
+    fn characters_split_between_chunks_arrive_whole() {
+        let mut s = Utf8Stream::default();
+        let euro = "€".as_bytes();
+        assert_eq!(s.push(&[b'a', euro[0]]), "a");
+        assert_eq!(s.push(&euro[1..]), "€");
+        assert_eq!(s.push(b"\xffok"), "\u{fffd}ok");
+        assert_eq!(s.push(b""), "");
+    }
+
+    #[test]
     fn server_messages_carry_their_type() {
         let v: Value = serde_json::from_str(&ServerMsg::Pong { id: None }.to_text()).unwrap();
         assert_eq!(v, json!({"type": "pong"}));
@@ -152,5 +165,48 @@ mod tests {
             v,
             json!({"type": "error", "code": "unimplemented", "message": "later"})
         );
+    }
+}
+
+/// Turns a stream's chunks into text without breaking a UTF-8 character that a
+/// chunk boundary splits: the incomplete tail waits for the next chunk.
+#[derive(Debug, Default)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// The text of `chunk` (after any bytes held back from the last one).
+    pub fn push(&mut self, chunk: &[u8]) -> String {
+        self.pending.extend_from_slice(chunk);
+        let mut out = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    out.push_str(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(good).expect("checked as valid"));
+                    match e.error_len() {
+                        // An invalid sequence: replace it and go on.
+                        Some(n) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            rest = &bad[n..];
+                        }
+                        // An incomplete character at the end: keep it for later.
+                        None => {
+                            rest = bad;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        out
     }
 }
