@@ -51,6 +51,33 @@ fn the_login_url_gives_an_http_only_strict_cookie_once() {
 }
 
 #[test]
+fn a_page_may_exchange_the_login_token_itself_once() {
+    let (_tmp, up) = start("api-exchange", &[]);
+    let bad = up
+        .req("POST", "/api/auth/exchange")
+        .json(&json!({"token": "0".repeat(48)}))
+        .send();
+    assert_eq!(
+        (bad.status, bad.code()),
+        (401, "invalid_credentials".into())
+    );
+    let r = up
+        .req("POST", "/api/auth/exchange")
+        .json(&json!({"token": up.login_token}))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["user"]["owner"], true);
+    let cookie = session_cookie(&r);
+    let who = up
+        .req("GET", "/api/auth/whoami")
+        .header("Cookie", &cookie)
+        .send();
+    assert_eq!(who.status, 200, "{who:?}");
+    let link = up.get(&format!("/?token={}", up.login_token));
+    assert_eq!(link.status, 401, "the token is spent: {link:?}");
+}
+
+#[test]
 fn the_api_needs_a_cookie_or_a_bearer_token_but_health_does_not() {
     let (_tmp, up) = start("api-needs-login", &[]);
     let r = up.req("GET", "/api/auth/whoami").send();
@@ -70,6 +97,14 @@ fn the_api_needs_a_cookie_or_a_bearer_token_but_health_does_not() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["owner"], true);
     assert_eq!(up.get("/health").status, 200);
+    for secret in ["api.token", "auth/users.json", "auth/key"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(up.data_dir.join(secret))
+                .unwrap_or_else(|e| panic!("{secret}: {e}"))
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{secret}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use std::{
     fs,
     io::{self, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
@@ -28,10 +28,15 @@ fn wrap(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FileError + 
     move |source| FileError { op, path, source }
 }
 
-/// Replaces `path` with `data` atomically, mode 0600.
+/// Replaces `path` with `data` atomically, mode 0600; missing directories are
+/// made 0700.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<(), FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(wrap("creating", dir))?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(wrap("creating", dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
@@ -58,8 +63,16 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), FileError> {
     result
 }
 
-/// The content of `path`, or `None` when it does not exist.
+/// The content of `path`, or `None` when it does not exist. A file that others
+/// could read is made 0600 first (someone may have copied it with a loose mode).
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
+    match fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(wrap("chmod", path))?;
+        }
+        _ => {}
+    }
     match fs::read(path) {
         Ok(d) => Ok(Some(d)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -86,5 +99,15 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["secret"], "no temp file is left");
+        let dir_mode = fs::metadata(p.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        read_optional(&p).unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a loose mode is tightened on read");
     }
 }
