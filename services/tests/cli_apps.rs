@@ -129,7 +129,27 @@ fn ps_apps_and_logs_show_what_runs() {
     assert!(o.stderr.starts_with("line2\n"), "{}", o.stderr);
     let logs = json_of(&agentos(&data, &["logs", printer_id, "--json"]));
     assert_eq!(logs["exit"]["code"], 4, "{logs}");
-    assert_eq!(logs["output"][0]["stream"], "stdout");
+    // The two pipes are read apart, so their order between each other is not fixed.
+    let mut chunks: Vec<(String, String)> = logs["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["stream"].as_str().unwrap().to_owned(),
+                c["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    chunks.sort();
+    assert_eq!(
+        chunks,
+        [
+            ("stderr".to_owned(), "line2\n".to_owned()),
+            ("stdout".to_owned(), "line1\n".to_owned())
+        ],
+        "{logs}"
+    );
 
     let missing = agentos(&data, &["logs", "nope"]);
     assert_eq!(missing.code, Some(1), "{}", missing.stderr);
