@@ -12,17 +12,61 @@
 //! When the kernel does not answer within [`KERNEL_TIMEOUT`], the answer is still
 //! 200 with `"status": "degraded"`, `"connected": false` and an empty `doctor`: the
 //! services layer is up, and the desktop shows what is missing.
+//!
+//! The body is built from one kernel answer and reused for [`REPORT_TTL`]
+//! ([`HealthCache`]): pollers and load balancers may ask as often as they like
+//! without each request costing a gRPC round trip, and concurrent requests for a
+//! stale body wait for one kernel call instead of making one each.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use agentos_proto::v1 as pb;
-use axum::{Json, extract::State};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
 
 use super::AppState;
 
 /// How long `/health` waits for the kernel's doctor report.
 pub const KERNEL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one `/health` body is served before the kernel is asked again.
+pub const REPORT_TTL: Duration = Duration::from_secs(1);
+
+/// The last `/health` body and when it was built: read through a plain lock while
+/// fresh; refreshed by one request at a time (the async lock) when stale.
+#[derive(Default)]
+pub struct HealthCache {
+    body: std::sync::RwLock<Option<(Instant, Bytes)>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl HealthCache {
+    fn fresh(&self) -> Option<Bytes> {
+        let body = self
+            .body
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        body.as_ref()
+            .filter(|(at, _)| at.elapsed() < REPORT_TTL)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn store(&self, body: Bytes) {
+        *self
+            .body
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), body));
+    }
+}
 
 /// The `/health` body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -109,7 +153,28 @@ pub fn build(
 /// Is the kernel there, and which backend each subsystem got.
 #[utoipa::path(get, path = "/health", tag = "system", security(()),
     responses((status = 200, body = Health)))]
-pub(super) async fn handler(State(state): State<AppState>) -> Json<Health> {
+pub(super) async fn handler(State(state): State<AppState>) -> Response {
+    let cache = &state.health;
+    let body = match cache.fresh() {
+        Some(b) => b,
+        None => {
+            let _one = cache.refresh.lock().await;
+            // Another request may have refreshed it while this one waited.
+            match cache.fresh() {
+                Some(b) => b,
+                None => {
+                    let body = body(&state).await;
+                    cache.store(body.clone());
+                    body
+                }
+            }
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A new body, from a new kernel answer.
+async fn body(state: &AppState) -> Bytes {
     let report = match state.kernel.doctor(KERNEL_TIMEOUT).await {
         Ok(r) => Some(r),
         Err(e) => {
@@ -117,12 +182,13 @@ pub(super) async fn handler(State(state): State<AppState>) -> Json<Health> {
             None
         }
     };
-    Json(build(
+    let health = build(
         crate::VERSION,
         state.kernel.socket(),
         report.as_ref(),
         state.registry.problems(),
-    ))
+    );
+    Bytes::from(serde_json::to_vec(&health).expect("Health serializes"))
 }
 
 #[cfg(test)]

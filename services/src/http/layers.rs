@@ -1,19 +1,21 @@
-//! The middleware every request passes, outermost first:
+//! The middleware every request passes. [`edge`] is one layer that takes these
+//! steps in order (one layer rather than four: each `from_fn` layer boxes a future
+//! and clones the state, and `/health` must stay close to a bare handler):
 //!
-//! 1. [`track`]: the request-duration histogram, labelled by the route that matched
+//! 1. Metrics: the request-duration histogram, labelled by the route that matched
 //!    ([`tag_route`] copies axum's `MatchedPath` into the response), never the raw
 //!    path, so ids in paths cannot blow up the label set.
-//! 2. [`guard`]: DNS rebinding and CSRF. The `Host` must be this server's loopback
+//! 2. The guard ([`Allowed`]): DNS rebinding and CSRF. The `Host` must be this server's loopback
 //!    address and port (`127.0.0.1:PORT` or `localhost:PORT`); a browser's `Origin`,
 //!    when sent, must be that same origin, and `Sec-Fetch-Site: cross-site` is
 //!    refused. Both are 403. No CORS headers are ever sent, so a browser keeps other
 //!    origins from reading any answer (same-origin by default).
-//! 3. [`identify`]: the credential (the session cookie, or `Authorization: Bearer`
+//! 3. Identify: the credential (the session cookie, or `Authorization: Bearer`
 //!    with the API token or a session token) becomes a [`Caller`] in the request's
 //!    extensions; then the caller's token bucket (or its address's) is charged, 429
 //!    with `Retry-After` when empty. A `GET /?token=…` with the one-time login token
 //!    is answered here: the session cookie is set and the browser sent on to `/`.
-//! 4. [`timeout`]: a request that takes longer than the limit is answered 408.
+//! 4. Timeout: a request that takes longer than the limit is answered 408.
 //!
 //! The `/api` tree adds [`require_caller`] (401 without a credential) to all but
 //! its login routes. Body limits are axum's `DefaultBodyLimit`, enforced by the
@@ -37,16 +39,13 @@ use crate::auth::Caller;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "agentos_session";
 
-/// The label of the route a response came from.
+/// The route a response came from (a cheap clone of axum's `MatchedPath`).
 #[derive(Clone, Debug)]
-struct RouteLabel(String);
+struct RouteLabel(MatchedPath);
 
-/// Copies the matched route into the response, for [`track`].
+/// Copies the matched route into the response, for the metrics of [`edge`].
 pub async fn tag_route(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let mut resp = next.run(req).await;
     if let Some(route) = route {
         resp.extensions_mut().insert(RouteLabel(route));
@@ -54,73 +53,87 @@ pub async fn tag_route(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Records the request's duration by method, matched route and status.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
+/// Every step of the module docs, around the rest of the stack.
+pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
     let started = Instant::now();
-    let resp = next.run(req).await;
-    let route = resp.extensions().get::<RouteLabel>().map_or_else(
-        // Unrouted paths (the desktop's files, 404s) share one label.
-        || "unmatched".to_owned(),
-        |r| r.0.clone(),
-    );
+    let resp = match state.allowed.check(req.headers()) {
+        Ok(()) => admit(&state, req, next).await,
+        Err(e) => e.into_response(),
+    };
+    // Unrouted paths (the desktop's files, 404s) share one label.
+    let route = resp
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or("unmatched", |r| r.0.as_str());
     state.metrics.http.observe(
-        vec![
-            ("method", method),
+        &[
+            ("method", method.as_str()),
             ("route", route),
-            ("status", resp.status().as_u16().to_string()),
+            ("status", resp.status().as_str()),
         ],
         started.elapsed(),
     );
     resp
 }
 
-/// Refuses foreign `Host`s and `Origin`s (403).
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match check_host_origin(req.headers(), state.config.port) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
+/// The `Host`s and `Origin`s of this server, made once from its port.
+#[derive(Clone, Debug)]
+pub struct Allowed {
+    port: u16,
+    hosts: [String; 2],
+    origins: [String; 2],
 }
 
-/// The check behind [`guard`], for `port`.
-pub fn check_host_origin(headers: &HeaderMap, port: u16) -> Result<(), ApiError> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let allowed = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    if !allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
-        return Err(ApiError::client(
-            StatusCode::FORBIDDEN,
-            "forbidden_host",
-            format!("Host {host:?} is not this server; use http://127.0.0.1:{port}/"),
-        ));
+impl Allowed {
+    pub fn new(port: u16) -> Self {
+        let hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+        let origins = hosts.clone().map(|h| format!("http://{h}"));
+        Self {
+            port,
+            hosts,
+            origins,
+        }
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("(not text)");
-        let same = allowed
-            .iter()
-            .any(|a| origin.eq_ignore_ascii_case(&format!("http://{a}")));
-        if !same {
+
+    /// The guard's check: 403 for a foreign `Host` or `Origin`.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !self.hosts.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+            return Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                format!(
+                    "Host {host:?} is not this server; use http://127.0.0.1:{}/",
+                    self.port
+                ),
+            ));
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("(not text)");
+            if !self.origins.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                return Err(ApiError::client(
+                    StatusCode::FORBIDDEN,
+                    "forbidden_origin",
+                    format!("requests from {origin} are refused"),
+                ));
+            }
+        }
+        if headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+        {
             return Err(ApiError::client(
                 StatusCode::FORBIDDEN,
                 "forbidden_origin",
-                format!("requests from {origin} are refused"),
+                "cross-site requests are refused",
             ));
         }
+        Ok(())
     }
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
-        return Err(ApiError::client(
-            StatusCode::FORBIDDEN,
-            "forbidden_origin",
-            "cross-site requests are refused",
-        ));
-    }
-    Ok(())
 }
 
 /// The credential a request carries: a bearer token, else the session cookie.
@@ -153,28 +166,43 @@ pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static("agentos_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
-/// Finds the caller, charges its token bucket, and answers login links.
-pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Finds the caller, charges its token bucket, answers login links, and runs the
+/// rest under the timeout.
+async fn admit(state: &AppState, mut req: Request, next: Next) -> Response {
     let caller = credential(req.headers()).and_then(|c| state.auth.identify(c));
-    let client = match &caller {
-        Some(c) => format!("user:{}", c.user_id),
-        None => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
-            None => "ip:unknown".to_owned(),
-        },
+    // A user's bucket is named by its id (`u…`), an address's by `ip:…`.
+    let by_address;
+    let client: &str = match &caller {
+        Some(c) => &c.user_id,
+        None => {
+            by_address = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+                Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+                None => "ip:unknown".to_owned(),
+            };
+            &by_address
+        }
     };
-    if let Err(retry_after) = state.limiter.check(&client, Instant::now()) {
+    if let Err(retry_after) = state.limiter.check(client, Instant::now()) {
         return ApiError::RateLimited { retry_after }.into_response();
     }
     if req.uri().path() == "/"
         && let Some(token) = login_token(req.uri().query())
     {
-        return login_link(&state, &token);
+        return login_link(state, &token);
     }
     if let Some(caller) = caller {
         req.extensions_mut().insert(caller);
     }
-    next.run(req).await
+    let limit: Duration = state.config.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::client(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {limit:?}"),
+        )
+        .into_response(),
+    }
 }
 
 /// The `token` of a `?token=…` query.
@@ -201,7 +229,7 @@ fn login_link(state: &AppState, token: &str) -> Response {
     }
 }
 
-/// 401 unless [`identify`] found a caller.
+/// 401 unless [`edge`] found a caller.
 pub async fn require_caller(req: Request, next: Next) -> Response {
     if req.extensions().get::<Caller>().is_none() {
         return ApiError::unauthenticated(
@@ -210,20 +238,6 @@ pub async fn require_caller(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
-}
-
-/// Answers 408 when the rest of the stack takes longer than the configured limit.
-pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit: Duration = state.config.request_timeout;
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => ApiError::client(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!("the request took longer than {limit:?}"),
-        )
-        .into_response(),
-    }
 }
 
 #[cfg(test)]
@@ -240,7 +254,8 @@ mod tests {
 
     #[test]
     fn only_this_servers_host_and_origin_pass() {
-        let ok = |pairs: &[(&'static str, &str)]| check_host_origin(&headers(pairs), 8000);
+        let allowed = Allowed::new(8000);
+        let ok = |pairs: &[(&'static str, &str)]| allowed.check(&headers(pairs));
         assert!(ok(&[("host", "127.0.0.1:8000")]).is_ok());
         assert!(
             ok(&[

@@ -88,35 +88,52 @@ impl EdgeConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so the clone that each layer and
+/// `State` extractor makes is one atomic increment (crates.io's `AppState(Arc<App>)`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The handles behind [`AppState`].
+pub struct Shared {
     pub kernel: Arc<KernelLink>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
-    pub limiter: Arc<RateLimiter>,
-    pub config: Arc<EdgeConfig>,
+    pub limiter: RateLimiter,
+    pub config: EdgeConfig,
     pub apps: Arc<Apps>,
     pub registry: Arc<Registry>,
     pub sessions: Arc<Sessions>,
+    pub health: health::HealthCache,
+    /// The `Host`s and `Origin`s this server answers, from its port.
+    pub allowed: layers::Allowed,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(kernel: KernelLink, auth: Auth, metrics: Arc<Metrics>, config: EdgeConfig) -> Self {
         let kernel = Arc::new(kernel);
-        Self {
+        Self(Arc::new(Shared {
             apps: Arc::new(Apps::new(Arc::clone(&kernel))),
             registry: Arc::new(Registry::new(
                 Arc::clone(&kernel),
                 config.apps_dir.as_deref(),
             )),
             sessions: Arc::new(Sessions::new(Arc::clone(&kernel))),
+            health: health::HealthCache::default(),
             kernel,
             auth: Arc::new(auth),
             metrics,
-            limiter: Arc::new(RateLimiter::new(config.rate_limit)),
-            config: Arc::new(config),
-        }
+            limiter: RateLimiter::new(config.rate_limit),
+            allowed: layers::Allowed::new(config.port),
+            config,
+        }))
     }
 }
 
@@ -137,16 +154,7 @@ pub fn router(state: AppState, ui: &Ui) -> Router {
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state.clone());
     ui.mount(app)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::timeout,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::identify,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), layers::guard))
-        .layer(middleware::from_fn_with_state(state, layers::track))
+        .layer(middleware::from_fn_with_state(state, layers::edge))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -240,7 +248,7 @@ mod tests {
                     "never"
                 }),
             )
-            .layer(middleware::from_fn_with_state(st.clone(), layers::timeout))
+            .layer(middleware::from_fn_with_state(st.clone(), layers::edge))
             .with_state(st);
         let resp = app.oneshot(get_req("/slow", None)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);

@@ -92,10 +92,17 @@ impl RateLimiter {
                 b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < burst
             });
         }
-        let b = buckets.entry(client.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
+        // Look up before inserting: the common case allocates nothing.
+        if !buckets.contains_key(client) {
+            buckets.insert(
+                client.to_owned(),
+                Bucket {
+                    tokens: burst,
+                    at: now,
+                },
+            );
+        }
+        let b = buckets.get_mut(client).expect("inserted above");
         let refill = now.saturating_duration_since(b.at).as_secs_f64() * per_second;
         b.tokens = (b.tokens + refill).min(burst);
         b.at = now;

@@ -150,8 +150,7 @@ impl KernelLink {
             }
         };
         if let Some(m) = &self.metrics {
-            m.kernel_calls
-                .observe(vec![("call", name.to_owned())], started.elapsed());
+            m.kernel_calls.observe(&[("call", name)], started.elapsed());
         }
         result
     }

@@ -15,7 +15,6 @@
 //! Gauges whose value lives elsewhere (running apps) are read when written out.
 
 use std::{
-    collections::BTreeMap,
     fmt::Write as _,
     sync::{
         Mutex, PoisonError,
@@ -90,9 +89,13 @@ impl Gauge {
     }
 }
 
-/// One histogram per label set. Label values are `(name, value)` pairs in a fixed order.
+/// One histogram per label set. Label values are `(name, value)` pairs in a fixed
+/// order. The sets are few (routes × methods × statuses), so they sit in a vector
+/// searched without allocating; a set is copied only the first time it is seen.
 #[derive(Debug, Default)]
-pub struct Histograms(Mutex<BTreeMap<Vec<(&'static str, String)>, Histogram>>);
+pub struct Histograms(Mutex<Vec<(Labels, Histogram)>>);
+
+type Labels = Vec<(&'static str, String)>;
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -102,14 +105,30 @@ struct Histogram {
     count: u64,
 }
 
+fn same(set: &Labels, labels: &[(&'static str, &str)]) -> bool {
+    set.len() == labels.len()
+        && set
+            .iter()
+            .zip(labels)
+            .all(|((k, v), (lk, lv))| k == lk && v == lv)
+}
+
 impl Histograms {
     /// Records one observation under `labels`.
-    pub fn observe(&self, labels: Vec<(&'static str, String)>, took: Duration) {
+    pub fn observe(&self, labels: &[(&'static str, &str)], took: Duration) {
         let secs = took.as_secs_f64();
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let h = map.entry(labels).or_default();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            h.buckets[i] += 1;
+        let mut sets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = match sets.iter().position(|(set, _)| same(set, labels)) {
+            Some(i) => i,
+            None => {
+                let set = labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+                sets.push((set, Histogram::default()));
+                sets.len() - 1
+            }
+        };
+        let h = &mut sets[i].1;
+        if let Some(b) = BUCKETS.iter().position(|b| secs <= *b) {
+            h.buckets[b] += 1;
         }
         h.sum += secs;
         h.count += 1;
@@ -117,8 +136,8 @@ impl Histograms {
 
     /// How many observations carry `labels` (for tests and diagnostics).
     pub fn count(&self, labels: &[(&'static str, &str)]) -> u64 {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        map.iter()
+        let sets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        sets.iter()
             .filter(|(k, _)| {
                 labels
                     .iter()
@@ -130,12 +149,13 @@ impl Histograms {
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let map = self
+        let mut sets = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        for (labels, h) in &map {
+        sets.sort_by(|a, b| a.0.cmp(&b.0));
+        for (labels, h) in &sets {
             let base: String = labels
                 .iter()
                 .map(|(k, v)| format!("{k}=\"{}\",", escape(v)))
@@ -167,16 +187,14 @@ mod tests {
     #[test]
     fn histograms_are_cumulative_and_labelled() {
         let m = Metrics::default();
-        let labels = || {
-            vec![
-                ("method", "GET".to_owned()),
-                ("route", "/api/apps".to_owned()),
-                ("status", "200".to_owned()),
-            ]
-        };
-        m.http.observe(labels(), Duration::from_millis(3));
-        m.http.observe(labels(), Duration::from_millis(30));
-        m.http.observe(labels(), Duration::from_secs(60));
+        let labels = [("method", "GET"), ("route", "/api/apps"), ("status", "200")];
+        m.http.observe(&labels, Duration::from_millis(3));
+        m.http.observe(&labels, Duration::from_millis(30));
+        m.http.observe(&labels, Duration::from_secs(60));
+        m.http.observe(
+            &[("method", "GET"), ("route", "/x"), ("status", "404")],
+            Duration::ZERO,
+        );
         m.ws_connections.inc();
         let text = m.render(2);
         let l = r#"method="GET",route="/api/apps",status="200""#;
