@@ -1,5 +1,7 @@
 //! `cargo xtask bench`: every criterion benchmark of the kernel, each beside its raw
-//! baseline in the same run (see `kernel/benches/`). Installs Debian's bubblewrap
+//! baseline in the same run (see `kernel/benches/`), then the services' HTTP edge
+//! beside a bare axum handler (`services/benches/http.rs`, which starts the release
+//! `agentos-kernel` the kernel benchmarks built). Installs Debian's bubblewrap
 //! first, the baseline of `spawn`. Extra arguments go to criterion (e.g. a filter).
 
 use clap::Parser;
@@ -34,5 +36,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                 "--",
             ])
             .args(&opts.args),
-    )
+    )?;
+    exec(cargo().args([
+        "bench",
+        "--locked",
+        "-p",
+        "agentos-services",
+        "--bench",
+        "http",
+    ]))
 }
