@@ -16,7 +16,7 @@
 //! | [`registry`] | saved apps: per user, persisted through the kernel's filesystem |
 //! | [`sessions`] | saved workspaces: per user, persisted through the kernel's filesystem |
 //! | [`auth`] | users (argon2id), signed expiring session tokens, the API token and the one-time login token |
-//! | [`providers`] | service providers exposed as tools |
+//! | [`providers`] | service providers for apps' tools: per-user storage with quotas, the user's files, system facts, the clipboard |
 //! | [`metrics`] | Prometheus counters and histograms, written out as text |
 //! | [`kernel`] | the gRPC link to the kernel daemon, starting and stopping it, syscalls as JSON |
 //! | [`blueprint`] | the Blueprint format (built on the domain branch; see that module) |

@@ -54,8 +54,8 @@ pub use rate_limit::{RateLimit, RateLimiter};
 pub use ui::Ui;
 
 use crate::{
-    apps::Apps, auth::Auth, kernel::KernelLink, metrics::Metrics, registry::Registry,
-    sessions::Sessions,
+    apps::Apps, auth::Auth, kernel::KernelLink, metrics::Metrics, providers::Providers,
+    registry::Registry, sessions::Sessions,
 };
 
 /// Default largest request body.
@@ -103,6 +103,8 @@ pub struct Shared {
     pub apps: Arc<Apps>,
     pub registry: Arc<Registry>,
     pub sessions: Arc<Sessions>,
+    /// For the tool runner's `ToolHost` (once the domain branch's `tools` is merged).
+    pub providers: Arc<Providers>,
     pub health: health::HealthCache,
     /// The `Host`s and `Origin`s this server answers, from its port.
     pub allowed: layers::Allowed,
@@ -126,6 +128,7 @@ impl AppState {
                 config.apps_dir.as_deref(),
             )),
             sessions: Arc::new(Sessions::new(Arc::clone(&kernel))),
+            providers: Arc::new(Providers::new(Arc::clone(&kernel))),
             health: health::HealthCache::default(),
             kernel,
             auth: Arc::new(auth),
