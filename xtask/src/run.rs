@@ -37,7 +37,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .arg("--port")
         .arg(opts.port.to_string())
         .arg("--ui-dir")
-        .arg(workspace_root().join("ui/dist"));
+        .arg(workspace_root().join("ui/dist"))
+        .arg("--apps-dir")
+        .arg(workspace_root().join("apps"));
     if let Some(d) = &opts.data_dir {
         cmd.arg("--data-dir").arg(d);
     }
