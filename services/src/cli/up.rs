@@ -45,7 +45,7 @@ pub struct Options {
     /// The kernel binary (default: $AGENTOS_KERNEL_BIN, else agentos-kernel next to this binary).
     #[arg(long, value_name = "PATH")]
     kernel_bin: Option<PathBuf>,
-    /// The prebuilt apps: blueprint/**/*.bp and native-proc/<id>/manifest.json
+    /// The prebuilt apps: `blueprint/**/*.bp` and `native-proc/ID/manifest.json`
     /// (default: $AGENTOS_APPS_DIR, else ./apps when it exists).
     #[arg(long, value_name = "DIR")]
     apps_dir: Option<PathBuf>,

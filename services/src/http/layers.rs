@@ -5,10 +5,10 @@
 //! 1. Metrics: the request-duration histogram, labelled by the route that matched
 //!    ([`tag_route`] copies axum's `MatchedPath` into the response), never the raw
 //!    path, so ids in paths cannot blow up the label set.
-//! 2. The guard ([`Allowed`]): DNS rebinding and CSRF. The `Host` must be this server's loopback
-//!    address and port (`127.0.0.1:PORT` or `localhost:PORT`); a browser's `Origin`,
-//!    when sent, must be that same origin, and `Sec-Fetch-Site: cross-site` is
-//!    refused. Both are 403. No CORS headers are ever sent, so a browser keeps other
+//! 2. The guard ([`Allowed`]): DNS rebinding and CSRF. The `Host` must be this
+//!    server's loopback address and port (`127.0.0.1:PORT` or `localhost:PORT`); a
+//!    browser's `Origin`, when sent, must be that same origin, and
+//!    `Sec-Fetch-Site: cross-site` is refused. Both are 403. No CORS headers are ever sent, so a browser keeps other
 //!    origins from reading any answer (same-origin by default).
 //! 3. Identify: the credential (the session cookie, or `Authorization: Bearer`
 //!    with the API token or a session token) becomes a [`Caller`] in the request's

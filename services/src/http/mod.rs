@@ -2,7 +2,7 @@
 //!
 //! # Organization
 //!
-//! One router per resource, joined in [`documented`]; the layers in [`layers`].
+//! One router per resource, joined in `documented()`; the layers in [`layers`].
 //!
 //! | path | file | what |
 //! |---|---|---|
