@@ -512,3 +512,48 @@ fn a_services_process_killed_during_a_save_leaves_a_readable_session() {
         .map(str::len);
     assert_eq!(description, Some(filler.len()), "the saved apps are whole");
 }
+
+#[test]
+fn stopping_agentos_up_ends_its_apps_processes_in_a_kernel_that_stays() {
+    let tmp = tempdir("apps-shutdown");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    // A kernel of its own, which agentos up uses and leaves running.
+    let log = fs::File::create(tmp.path().join("kernel.stderr")).unwrap();
+    let _kernel = Proc(
+        Command::new(
+            std::path::PathBuf::from(env!("CARGO_BIN_EXE_agentos"))
+                .with_file_name("agentos-kernel"),
+        )
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn agentos-kernel"),
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || data
+            .join("kernel.sock")
+            .exists()),
+        "the kernel did not start"
+    );
+    let mut up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+    let app = ok(
+        &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
+        201,
+    );
+    let pid = app["pid"].as_u64().unwrap();
+    assert!(sched_entry(&data, pid).is_some());
+
+    assert!(up.terminate().success(), "{}", up.stderr());
+    assert!(
+        eventually(Duration::from_secs(10), || sched_entry(&data, pid)
+            .is_none()),
+        "the app's process outlived agentos up"
+    );
+    assert!(
+        data.join("kernel.sock").exists(),
+        "the kernel keeps running"
+    );
+}

@@ -440,6 +440,18 @@ impl Apps {
         Ok(closed.into_iter().map(|a| a.id).collect())
     }
 
+    /// Closes every app of every user (when the services stop).
+    pub async fn shutdown(&self) {
+        let closed: Vec<App> = {
+            let mut t = self.lock();
+            t.io.clear();
+            std::mem::take(&mut t.apps).into_values().collect()
+        };
+        for pid in closed.iter().filter_map(|a| a.pid) {
+            self.kill(pid).await;
+        }
+    }
+
     /// Closes every app of `owner`.
     pub async fn close_all(&self, owner: &str) {
         let roots: Vec<String> = self

@@ -5,8 +5,8 @@
 //! data directory, starting one if none answers → print
 //! `AgentOS is up: http://127.0.0.1:PORT/?token=LOGIN` (the only line on stdout;
 //! the token logs the browser in once, as Jupyter's does) → serve → on a signal,
-//! stop HTTP, then stop the kernel if we started it. A kernel found running is
-//! left running.
+//! stop HTTP, end the running apps' processes, then stop the kernel if we started
+//! it. A kernel found running is left running.
 
 use std::{
     io::Write,
@@ -97,7 +97,9 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
     };
     let login = auth.new_login_token();
     let link = attached.link.with_metrics(Arc::clone(&metrics));
-    let app = http::router(AppState::new(link, auth, metrics, config), &ui);
+    let state = AppState::new(link, auth, metrics, config);
+    let apps = std::sync::Arc::clone(&state.apps);
+    let app = http::router(state, &ui);
 
     // Where `agentos ps/apps/logs` find us.
     let url_file = data_dir.join(agentos_services::SERVICES_URL_FILE);
@@ -124,6 +126,9 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
     http::serve(listener, app, shutdown, HTTP_GRACE)
         .await
         .context("serving HTTP")?;
+    // Nothing refers to the apps' processes once we are gone: end them, also in a
+    // kernel that keeps running.
+    apps.shutdown().await;
 
     if let Some(child) = attached.child {
         let pid = child.pid();
