@@ -185,7 +185,8 @@ async fn admit(state: &AppState, mut req: Request, next: Next) -> Response {
     if let Err(retry_after) = state.limiter.check(client, Instant::now()) {
         return ApiError::RateLimited { retry_after }.into_response();
     }
-    if req.uri().path() == "/"
+    if req.method() == axum::http::Method::GET
+        && req.uri().path() == "/"
         && let Some(token) = login_token(req.uri().query())
     {
         return login_link(state, &token);
