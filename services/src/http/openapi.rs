@@ -108,11 +108,34 @@ mod tests {
         let doc: Value = serde_json::from_str(&JSON).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
         let paths = doc["paths"].as_object().unwrap();
+        // Issue 10's endpoints, by the names it gives them.
         for (path, method) in [
             ("/health", "get"),
             ("/metrics", "get"),
             ("/api/auth/login", "post"),
+            ("/api/auth/exchange", "post"),
+            ("/api/auth/logout", "post"),
             ("/api/auth/whoami", "get"),
+            ("/api/auth/register", "post"),
+            ("/api/auth/password", "post"),
+            ("/api/apps", "get"),
+            ("/api/apps", "post"),
+            ("/api/apps/{id}/focus", "post"),
+            ("/api/apps/{id}/window", "post"),
+            ("/api/apps/{id}", "delete"),
+            ("/api/apps/{id}/logs", "get"),
+            ("/api/registry/save", "post"),
+            ("/api/registry/apps", "get"),
+            ("/api/registry/apps/{id}", "get"),
+            ("/api/registry/apps/{id}", "delete"),
+            ("/api/registry/apps/{id}/launch", "post"),
+            ("/api/sessions/save", "post"),
+            ("/api/sessions/save-default", "post"),
+            ("/api/sessions", "get"),
+            ("/api/sessions/{id}", "get"),
+            ("/api/sessions/{id}", "delete"),
+            ("/api/sessions/{id}/restore", "post"),
+            ("/api/stream", "get"),
         ] {
             assert!(
                 paths.get(path).and_then(|p| p.get(method)).is_some(),
