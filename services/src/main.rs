@@ -1,5 +1,6 @@
 //! `agentos`: the AgentOS command line. Each subcommand is one file under `cli/`;
-//! the work is done by the `agentos_services` and `agentos_kernel` libraries.
+//! the work is done by the `agentos_services` library, which reaches the kernel
+//! daemon only over gRPC (`agentos-client`).
 
 mod cli;
 

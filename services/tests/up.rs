@@ -8,16 +8,13 @@
 //! so a failing test leaves no processes behind; the kernels they start die with
 //! them (SIGTERM from `agentos`, or its parent-death signal).
 
+#[allow(dead_code, reason = "each test crate uses a part of the helpers")]
+mod support;
+
 use std::{
     fs,
-    io::{BufRead, BufReader, Read, Write},
-    net::TcpStream,
     os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, ExitStatus, Stdio},
-    sync::mpsc,
-    thread,
-    time::{Duration, Instant},
+    process::{Command, Stdio},
 };
 
 use nix::{
@@ -25,324 +22,7 @@ use nix::{
     unistd::Pid,
 };
 use serde_json::Value;
-
-/// How long `agentos up` gets to print its URL (a cold kernel start loads eBPF).
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a process gets to exit after SIGTERM.
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
-
-const INDEX: &str = "<!doctype html><title>agentos-test desktop</title><div id=root></div>\n";
-
-fn agentos() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_agentos"))
-}
-
-/// Asserts that the kernel binary `agentos up` will look for is there.
-fn assert_kernel_built() {
-    let kernel = agentos().with_file_name("agentos-kernel");
-    assert!(
-        kernel.is_file(),
-        "{} is missing: build it first with `cargo build -p agentos-kernel` (cargo xtask test does)",
-        kernel.display()
-    );
-}
-
-/// A temp directory named for the test, so `cargo xtask test` can sweep leftovers.
-fn tempdir(test: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("agentos-test-{test}-"))
-        .tempdir()
-        .expect("tempdir")
-}
-
-/// A UI directory holding only [`INDEX`].
-fn ui_dir(root: &Path) -> PathBuf {
-    let ui = root.join("ui");
-    fs::create_dir(&ui).expect("mkdir ui");
-    fs::write(ui.join("index.html"), INDEX).expect("write index.html");
-    ui
-}
-
-/// A running `agentos up`; SIGTERM, then SIGKILL, on drop.
-struct Up {
-    child: Child,
-    port: u16,
-    stderr: PathBuf,
-    _stdout: ChildStdout,
-}
-
-impl Up {
-    /// Starts `agentos up --data-dir DATA --port 0 [ARGS]` and waits for its URL line.
-    fn start(name: &str, logs: &Path, data_dir: &Path, args: &[&str]) -> Up {
-        assert_kernel_built();
-        let stderr = logs.join(format!("{name}.stderr"));
-        let mut child = Command::new(agentos())
-            .arg("up")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--port", "0"])
-            .args(args)
-            .env_remove("AGENTOS_KERNEL_BIN")
-            .env("AGENTOS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&stderr).expect("create the stderr log"))
-            .spawn()
-            .expect("spawn agentos up");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            reader.into_inner()
-        });
-        let line = rx.recv_timeout(START_TIMEOUT);
-        let stdout = match line {
-            Ok(_) => reader.join().expect("the reader thread does not panic"),
-            Err(_) => {
-                // Stop it before failing; the reader thread ends when its pipe closes.
-                stop(&mut child);
-                panic!(
-                    "agentos up printed no line within {START_TIMEOUT:?}; stderr:\n{}",
-                    read(&stderr)
-                );
-            }
-        };
-        let mut up = Up {
-            child,
-            port: 0,
-            stderr,
-            _stdout: stdout,
-        };
-        let line = line.expect("checked above");
-        let port = line
-            .trim_end()
-            .strip_prefix("AgentOS is up: http://127.0.0.1:")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|port| port.parse::<u16>().ok());
-        match port {
-            Some(p) if p != 0 => up.port = p,
-            _ => panic!(
-                "unexpected first stdout line {line:?}; stderr:\n{}",
-                up.stderr()
-            ),
-        }
-        up
-    }
-
-    fn stderr(&self) -> String {
-        read(&self.stderr)
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits"))
-    }
-
-    fn get(&self, path: &str) -> Response {
-        http_get(self.port, path)
-    }
-
-    fn health(&self) -> Value {
-        let r = self.get("/health");
-        assert_eq!(r.status, 200, "GET /health: {r:?}");
-        serde_json::from_slice(&r.body)
-            .unwrap_or_else(|e| panic!("/health is not JSON ({e}): {r:?}"))
-    }
-
-    /// SIGTERM, and the exit status; panics (after SIGKILL) if it does not exit.
-    fn terminate(&mut self) -> ExitStatus {
-        kill(self.pid(), Signal::SIGTERM).expect("SIGTERM agentos up");
-        match wait_timeout(&mut self.child, STOP_TIMEOUT) {
-            Some(status) => status,
-            None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "agentos up did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        stop(&mut self.child);
-    }
-}
-
-/// Any other child process, stopped like an [`Up`] on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        stop(&mut self.0);
-    }
-}
-
-/// SIGTERM, a wait, then SIGKILL; for guards and failure paths.
-fn stop(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    let _ = kill(
-        Pid::from_raw(i32::try_from(child.id()).expect("pid fits")),
-        Signal::SIGTERM,
-    );
-    if wait_timeout(child, STOP_TIMEOUT).is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls `cond` every 50 ms until it holds or `timeout` passes.
-fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
-}
-
-/// Pids of live `agentos-kernel` processes whose command line names `data_dir`.
-fn kernels_on(data_dir: &Path) -> Vec<i32> {
-    let want = data_dir.as_os_str().as_encoded_bytes();
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // A zombie or a vanished process has an empty (or unreadable) cmdline.
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let mut args = cmdline.split(|&b| b == 0);
-        let is_kernel = args
-            .next()
-            .is_some_and(|a0| a0.ends_with(b"agentos-kernel"));
-        if is_kernel && args.any(|a| a == want) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-/// The pid the running kernel wrote into `DATA/kernel.lock`.
-fn kernel_pid(data_dir: &Path) -> i32 {
-    let text = read(&data_dir.join("kernel.lock"));
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("kernel.lock holds {text:?}, not a pid"))
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    /// Header lines, lower-cased.
-    headers: Vec<String>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        let prefix = format!("{name}:");
-        self.headers
-            .iter()
-            .find_map(|h| h.strip_prefix(&prefix))
-            .map(str::trim)
-    }
-}
-
-/// A minimal HTTP/1.1 GET over a fresh connection (`Connection: close`).
-fn http_get(port: u16, path: &str) -> Response {
-    let mut s =
-        TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect :{port}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("GET {path}: no header end"));
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: bad status line in {head:?}"));
-    let headers: Vec<String> = lines.map(str::to_owned).collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|h| h.replace(' ', "") == "transfer-encoding:chunked")
-    {
-        body = dechunk(&body);
-    }
-    Response {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size_field = std::str::from_utf8(&data[..eol]).expect("ascii chunk size");
-        let size = usize::from_str_radix(size_field.split(';').next().unwrap_or("").trim(), 16)
-            .expect("hex chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[eol + 2 + size + 2..];
-    }
-}
+use support::*;
 
 #[test]
 fn serves_health_the_desktop_and_json_api_errors() {
@@ -410,7 +90,10 @@ fn serves_health_the_desktop_and_json_api_errors() {
     assert_eq!(spa.text(), INDEX, "client-side routes get index.html");
 
     for path in ["/api/nope", "/api"] {
-        let api = up.get(path);
+        let anonymous = up.get(path);
+        assert_eq!(anonymous.status, 401, "{path} needs a login: {anonymous:?}");
+        assert_eq!(anonymous.code(), "unauthenticated");
+        let api = up.api("GET", path).send();
         assert_eq!(api.status, 404, "{path}: {api:?}");
         assert_eq!(
             api.header("content-type"),
@@ -584,7 +267,7 @@ fn without_a_built_ui_the_root_says_how_to_build_it() {
         );
     }
     assert_eq!(up.health()["kernel"]["connected"], true);
-    assert_eq!(up.get("/api/x").status, 404);
+    assert_eq!(up.api("GET", "/api/x").send().status, 404);
 }
 
 #[test]

@@ -46,7 +46,11 @@ pub fn may_skip(what: &str) -> bool {
 /// A running `agentos up`; SIGTERMed (then SIGKILLed) on drop.
 pub struct Up {
     child: Child,
+    /// The base URL, `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The one-time login URL `agentos up` printed (`{url}/?token=...`); opening it
+    /// sets the session cookie that `/api` calls need.
+    pub login_url: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -71,13 +75,23 @@ impl Up {
         BufReader::new(child.stdout.take().expect("piped"))
             .read_line(&mut line)
             .expect("read the URL line");
-        let url = line
+        let login_url = line
             .trim()
             .strip_prefix("AgentOS is up: ")
             .unwrap_or_else(|| panic!("unexpected first line from agentos up: {line:?}"))
+            .to_owned();
+        let url = login_url
+            .split('?')
+            .next()
+            .unwrap_or_default()
             .trim_end_matches('/')
             .to_owned();
-        Self { child, url, dir }
+        Self {
+            child,
+            url,
+            login_url,
+            dir,
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: every criterion benchmark of the kernel, each beside its raw
-//! baseline in the same run (see `kernel/benches/`). Installs Debian's bubblewrap
-//! first, the baseline of `spawn`, and runs `spawn` a second time as the ordinary
-//! user `agentos-test` (the rootless rung). Extra arguments go to criterion (e.g. a
-//! filter).
+//! baseline in the same run (see `kernel/benches/`), the `spawn` bench a second time
+//! as the ordinary user `agentos-test` (the rootless rung, beside bubblewrap run by
+//! that user), then the services' HTTP edge beside a bare axum handler
+//! (`services/benches/http.rs`, which starts the release `agentos-kernel` the kernel
+//! benchmarks built). Installs Debian's bubblewrap first, the baseline of `spawn`.
+//! Extra arguments go to criterion (e.g. a filter).
 
 use clap::Parser;
 
@@ -38,5 +40,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             .args(&opts.args),
     )?;
     // The rootless rung, beside bubblewrap run by the same ordinary user.
-    crate::rootless::bench(&opts.args)
+    crate::rootless::bench(&opts.args)?;
+    exec(cargo().args([
+        "bench",
+        "--locked",
+        "-p",
+        "agentos-services",
+        "--bench",
+        "http",
+    ]))
 }

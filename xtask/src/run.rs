@@ -1,5 +1,9 @@
 //! `cargo xtask run`: install, build, then `agentos up` on 127.0.0.1 with the built UI.
 //! Ctrl+C stops AgentOS (the kernel included); xtask waits for it to finish.
+//!
+//! The binaries are the optimised (release) ones: this is how a user runs the
+//! desktop, and a debug build is several times slower at every request. A cold
+//! release build takes minutes, so that is said before it starts.
 
 use std::process::Command;
 
@@ -19,13 +23,23 @@ pub struct Options {
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    crate::build::run()?;
-    let mut cmd = Command::new(target_dir().join("debug/agentos"));
+    crate::setup::run()?;
+    let agentos = target_dir().join("release/agentos");
+    if !agentos.exists() {
+        println!(
+            "First release build: it compiles every dependency with optimisations, about 10 minutes \
+             on 2 cores (later builds take seconds). `cargo xtask build` is the quicker debug build."
+        );
+    }
+    crate::build::build_with(crate::build::Profile::Release)?;
+    let mut cmd = Command::new(agentos);
     cmd.arg("up")
         .arg("--port")
         .arg(opts.port.to_string())
         .arg("--ui-dir")
-        .arg(workspace_root().join("ui/dist"));
+        .arg(workspace_root().join("ui/dist"))
+        .arg("--apps-dir")
+        .arg(workspace_root().join("apps"));
     if let Some(d) = &opts.data_dir {
         cmd.arg("--data-dir").arg(d);
     }

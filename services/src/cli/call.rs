@@ -17,7 +17,7 @@ use std::{
 
 use agentos_client::{Client, SOCKET_ENV};
 use agentos_proto::v1::{self as pb, syscall_response::Outcome};
-use agentos_services::syscall_json::{self, Layout};
+use agentos_services::kernel::syscall_json::{self, Layout};
 use anyhow::Context as _;
 
 use super::run::{NO_KERNEL, no_kernel};

@@ -1,9 +1,13 @@
 //! The `agentos` subcommands, one file each.
 
+mod apps;
 mod call;
 mod doctor;
+mod logs;
+mod ps;
 mod revoke;
 pub mod run;
+mod services;
 mod up;
 
 use std::path::PathBuf;
@@ -37,6 +41,12 @@ enum Command {
     Call(call::Options),
     /// Take capabilities away from a running process (its checks and its view narrow at once).
     Revoke(revoke::Options),
+    /// The running apps and their processes, with CPU and memory (like `docker ps`).
+    Ps(ps::Options),
+    /// The apps you can launch: saved ones and the built-ins.
+    Apps(apps::Options),
+    /// What a native-process app has printed, and how it ended.
+    Logs(logs::Options),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -44,9 +54,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     match cli.command {
         Command::Up(opts) => up::run(&data_dir, opts).await.map(|()| 0),
-        Command::Doctor(opts) => doctor::run(&data_dir, opts).await.map(|()| 0),
+        Command::Doctor(opts) => doctor::run(&data_dir, opts),
         Command::Run(opts) => run::run(&data_dir, opts).await,
         Command::Call(opts) => call::run(&data_dir, opts).await,
         Command::Revoke(opts) => revoke::run(&data_dir, opts).await,
+        Command::Ps(opts) => ps::run(&data_dir, opts).await,
+        Command::Apps(opts) => apps::run(&data_dir, opts).await,
+        Command::Logs(opts) => logs::run(&data_dir, opts).await,
     }
 }

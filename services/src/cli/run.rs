@@ -61,7 +61,7 @@ pub struct Options {
     #[arg(long = "cap", value_name = "CAP")]
     caps: Vec<String>,
     /// Grant an AgentOS capability for the program's own kernel socket (repeatable),
-    /// e.g. `time`, `sysinfo`, `spawn`, `read:/srv/data` (see `agentos_kernel::capability`).
+    /// e.g. `time`, `sysinfo`, `spawn`, `read:/srv/data` (see `agentos-kernel`'s `capability` module).
     #[arg(long = "grant", value_name = "CAPABILITY")]
     grants: Vec<String>,
     /// Environment for the program, KEY=VALUE (repeatable). Nothing else is passed.

@@ -6,27 +6,126 @@
 //! `examples/error-handling`, client errors are not logged and say what was wrong;
 //! server faults are logged in full and the body says only that something failed.
 
+use std::time::Duration;
+
 use axum::{
     Json,
-    http::{Method, StatusCode},
+    http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use tonic::Code;
 
 use crate::kernel::LinkError;
 
-/// An error an HTTP handler returns.
+/// An error an HTTP handler (or a layer) returns.
+///
+/// Client errors carry a stable `code` and say what was wrong; the codes are listed
+/// in [`CODES`], which the OpenAPI description and the tests use.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No handler for this path under `/api`.
     #[error("no API endpoint {method} {path}")]
     NoRoute { method: Method, path: String },
+    /// The caller's input is wrong (or the caller may not do this): a 4xx.
+    #[error("{message}")]
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// Too many requests from this client; retry after the given time.
+    #[error("too many requests; retry in {} s", retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
     /// The kernel answered with an error.
     #[error("the kernel refused the call: {0}")]
     Kernel(#[source] tonic::Status),
     /// The kernel could not be reached (not running, not answering).
     #[error("the kernel is not reachable: {0}")]
     KernelUnavailable(#[source] LinkError),
+    /// A fault of ours: logged in full, answered with no detail.
+    #[error("{context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Every `error.code` this API answers with, and its HTTP status.
+pub const CODES: &[(&str, u16)] = &[
+    ("malformed_json", 400),
+    ("invalid_argument", 400),
+    ("invalid_path", 400),
+    ("invalid_query", 400),
+    ("invalid_blueprint", 400),
+    ("unauthenticated", 401),
+    ("invalid_credentials", 401),
+    ("forbidden", 403),
+    ("forbidden_host", 403),
+    ("forbidden_origin", 403),
+    ("not_found", 404),
+    ("timeout", 408),
+    ("already_exists", 409),
+    ("payload_too_large", 413),
+    ("unsupported_media_type", 415),
+    ("invalid_body", 422),
+    ("rate_limited", 429),
+    ("internal", 500),
+    ("unimplemented", 501),
+    ("kernel_unavailable", 503),
+];
+
+impl ApiError {
+    /// A client error with `status` and `code` (one of [`CODES`]).
+    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            CODES
+                .iter()
+                .any(|(c, s)| *c == code && *s == status.as_u16()),
+            "{code} {status} is not in CODES"
+        );
+        Self::Client {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `invalid_argument`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::client(StatusCode::BAD_REQUEST, "invalid_argument", message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::client(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 401 `unauthenticated`.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::client(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::client(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 409 `already_exists`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::client(StatusCode::CONFLICT, "already_exists", message)
+    }
+
+    /// A 500 whose details go to the log only.
+    pub fn internal(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 impl From<LinkError> for ApiError {
@@ -35,6 +134,7 @@ impl From<LinkError> for ApiError {
             LinkError::Rpc { source, .. } if !matches!(source.code(), Code::Unavailable) => {
                 Self::Kernel(source)
             }
+            LinkError::Call { source, .. } => Self::from(source),
             other => Self::KernelUnavailable(other),
         }
     }
@@ -46,13 +146,43 @@ impl From<tonic::Status> for ApiError {
     }
 }
 
+impl From<agentos_client::CallError> for ApiError {
+    fn from(e: agentos_client::CallError) -> Self {
+        use agentos_client::{CallError, pb::ErrorCode as E};
+        match e {
+            CallError::Rpc(s) => Self::Kernel(s),
+            CallError::Syscall(err) => {
+                let code = match E::try_from(err.code).unwrap_or(E::Internal) {
+                    E::InvalidArgument => Code::InvalidArgument,
+                    E::NotFound => Code::NotFound,
+                    E::AlreadyExists => Code::AlreadyExists,
+                    E::PermissionDenied => Code::PermissionDenied,
+                    E::FailedPrecondition => Code::FailedPrecondition,
+                    E::ResourceExhausted => Code::ResourceExhausted,
+                    E::Unsupported => Code::Unimplemented,
+                    E::Cancelled => Code::Cancelled,
+                    E::DeadlineExceeded => Code::DeadlineExceeded,
+                    E::Internal | E::Unspecified => Code::Internal,
+                };
+                Self::Kernel(tonic::Status::new(code, err.message))
+            }
+            other @ (CallError::Empty(_) | CallError::Handoff(_)) => {
+                Self::internal("a kernel call failed", other)
+            }
+        }
+    }
+}
+
 impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::Client { status, .. } => *status,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Kernel(s) => grpc_to_http(s.code()),
             Self::KernelUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -60,15 +190,21 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NoRoute { .. } => "not_found",
+            Self::Client { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Kernel(s) if s.code() == Code::Unavailable => "kernel_unavailable",
             Self::Kernel(s) => grpc_code_name(s.code()),
             Self::KernelUnavailable(_) => "kernel_unavailable",
+            Self::Internal { .. } => "internal",
         }
     }
 
     /// The `error.message` a client sees: what was wrong, or no detail for a server fault.
     pub fn public_message(&self) -> String {
         match self {
-            Self::NoRoute { .. } => self.to_string(),
+            Self::NoRoute { .. } | Self::Client { .. } | Self::RateLimited { .. } => {
+                self.to_string()
+            }
             Self::Kernel(s) if self.status().is_server_error() && s.code() != Code::Unavailable => {
                 "internal error; the server log has the details".into()
             }
@@ -76,6 +212,7 @@ impl ApiError {
             Self::KernelUnavailable(_) => {
                 "the kernel is not reachable; run `agentos doctor`".into()
             }
+            Self::Internal { .. } => "internal error; the server log has the details".into(),
         }
     }
 
@@ -89,9 +226,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!("{:#}", anyhow_like(&self));
+            tracing::error!("{}", anyhow_like(&self));
         }
-        (status, Json(self.body())).into_response()
+        let mut resp = (status, Json(self.body())).into_response();
+        if let Self::RateLimited { retry_after } = &self {
+            // Whole seconds, rounded up: a client that waits this long gets a token.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
     }
 }
 

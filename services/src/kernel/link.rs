@@ -7,14 +7,17 @@
 //! so a wedged channel is replaced by a fresh one on the next call.
 
 use std::{
+    future::Future,
     path::{Path, PathBuf},
-    sync::Mutex,
-    time::Duration,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
-use agentos_client::{Client, ConnectError};
+use agentos_client::{CallError, Client, ConnectError};
 use agentos_proto::v1 as pb;
 use tonic::Code;
+
+use crate::metrics::Metrics;
 
 /// Why the kernel could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,12 @@ pub enum LinkError {
         #[source]
         source: tonic::Status,
     },
+    #[error("kernel call `{call}` failed: {source}")]
+    Call {
+        call: &'static str,
+        #[source]
+        source: CallError,
+    },
     #[error("the kernel on {socket} did not answer `{call}` within {after:?}")]
     Timeout {
         socket: PathBuf,
@@ -42,6 +51,8 @@ pub enum LinkError {
 /// A lazily connected client for the kernel on one socket.
 pub struct KernelLink {
     socket: PathBuf,
+    /// Where call latencies go (`agentos_kernel_call_duration_seconds`), if anywhere.
+    metrics: Option<Arc<Metrics>>,
     // A std mutex: it is never held across an await (connecting happens outside it).
     client: Mutex<Option<Client>>,
 }
@@ -51,8 +62,15 @@ impl KernelLink {
     pub fn new(socket: PathBuf) -> Self {
         Self {
             socket,
+            metrics: None,
             client: Mutex::new(None),
         }
+    }
+
+    /// Records the latency of every call made through [`call`](Self::call) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The socket this link dials.
@@ -82,33 +100,59 @@ impl KernelLink {
 
     /// Asks the kernel for its doctor report, giving up after `timeout`.
     pub async fn doctor(&self, timeout: Duration) -> Result<pb::DoctorReport, LinkError> {
-        let call = async {
-            let mut c = self.client().await?;
+        self.call("Doctor", timeout, |mut c| async move {
             c.doctor(pb::DoctorRequest {})
                 .await
                 .map(tonic::Response::into_inner)
-                .map_err(|source| {
-                    if is_transport_failure(&source) {
-                        self.reset();
-                    }
-                    LinkError::Rpc {
-                        call: "Doctor",
-                        source,
-                    }
-                })
+                .map_err(CallError::from)
+        })
+        .await
+    }
+
+    /// Runs `f` on a client, giving up after `timeout`, and records its latency.
+    ///
+    /// A transport failure or a timeout drops the cached client, so the next call
+    /// dials again (a kernel that hangs may have been replaced by then).
+    pub async fn call<T, F, Fut>(
+        &self,
+        name: &'static str,
+        timeout: Duration,
+        f: F,
+    ) -> Result<T, LinkError>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        let started = Instant::now();
+        let call = async {
+            let c = self.client().await?;
+            f(c).await.map_err(|source| {
+                if let CallError::Rpc(st) = &source
+                    && is_transport_failure(st)
+                {
+                    self.reset();
+                }
+                match source {
+                    CallError::Rpc(source) => LinkError::Rpc { call: name, source },
+                    source => LinkError::Call { call: name, source },
+                }
+            })
         };
-        match tokio::time::timeout(timeout, call).await {
+        let result = match tokio::time::timeout(timeout, call).await {
             Ok(r) => r,
             Err(_) => {
-                // A kernel that hangs may have been replaced by the time we ask again.
                 self.reset();
                 Err(LinkError::Timeout {
                     socket: self.socket.clone(),
-                    call: "Doctor",
+                    call: name,
                     after: timeout,
                 })
             }
+        };
+        if let Some(m) = &self.metrics {
+            m.kernel_calls.observe(&[("call", name)], started.elapsed());
         }
+        result
     }
 
     fn cached(&self) -> Option<Client> {

@@ -4,12 +4,22 @@
 //!   connects on first use and reconnects after the kernel restarts.
 //! * [`KernelChild`] (`child.rs`) starts a kernel as a child process when none is
 //!   running, waits until its socket answers, and stops it (SIGTERM, then SIGKILL).
+//! * `files.rs` reads and writes the services' own files (registry, sessions)
+//!   through the kernel's filesystem syscalls, whose writes are atomic.
+//! * [`syscall_json`] turns a syscall name and proto3 JSON arguments into a
+//!   `Syscall`, and results and errors back into JSON (`agentos call`), from the
+//!   descriptor set `agentos-proto` embeds.
+//!
+//! Nothing here links the kernel daemon's library: the wire types come from
+//! `agentos-proto`, the connection from `agentos-client`.
 //!
 //! [`attach`] is the policy of `agentos up`: use the kernel already answering on the
 //! data directory, else start one and own it.
 
 mod child;
+mod files;
 mod link;
+pub mod syscall_json;
 
 use std::{path::Path, time::Duration};
 

@@ -304,7 +304,13 @@ mod tests {
             path: "/x".into(),
             errno: 2,
         };
-        let st = agentos_kernel::rpc::status::syscall_status(&detailed);
+        // What the kernel sends (`kernel/src/rpc/status.rs`): the code, and the encoded
+        // `SyscallError` in the details.
+        let st = tonic::Status::with_details(
+            tonic::Code::NotFound,
+            detailed.message.clone(),
+            detailed.encode_to_vec().into(),
+        );
         assert_eq!(error_of_status(&st, "other"), detailed);
         let bare = error_of_status(&tonic::Status::unavailable("socket closed"), "time");
         assert_eq!(bare.code, pb::ErrorCode::Internal as i32);

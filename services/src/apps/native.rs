@@ -1,0 +1,183 @@
+//! Native-process apps: `apps/native-proc/<id>/manifest.json`, turned into the
+//! kernel's `ProcessSpec` (argv, grants, limits, tty).
+
+use std::{collections::BTreeMap, path::Path};
+
+use agentos_client::pb;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The manifest file inside each app's directory.
+pub const MANIFEST: &str = "manifest.json";
+
+/// What a native process app declares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NativeManifest {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The program and its arguments; the program is an absolute path.
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// AgentOS capabilities for the process's own kernel socket (`time`, `read:/srv`...).
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Host paths the sandbox sees read-only, and read-write.
+    #[serde(default)]
+    pub read_paths: Vec<String>,
+    #[serde(default)]
+    pub write_paths: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Run in a pseudo-terminal.
+    #[serde(default)]
+    pub tty: bool,
+}
+
+/// Resource limits; 0 means the kernel's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default)]
+    pub memory_max_bytes: u64,
+    #[serde(default)]
+    pub cpu_weight: u32,
+    #[serde(default)]
+    pub cpu_max_percent: u32,
+    #[serde(default)]
+    pub pids_max: u64,
+}
+
+/// Why a manifest is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+impl NativeManifest {
+    /// Checks what serde cannot: a usable id and an absolute program.
+    pub fn validate(&self, path: &str) -> Result<(), ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+        if !crate::registry::valid_id(&self.id) {
+            return Err(invalid(format!("id {:?} is not a valid app id", self.id)));
+        }
+        match self.argv.first() {
+            Some(p) if p.starts_with('/') => Ok(()),
+            Some(p) => Err(invalid(format!("argv[0] {p:?} must be an absolute path"))),
+            None => Err(invalid("argv is empty".into())),
+        }
+    }
+
+    /// The kernel's spawn request for this app.
+    pub fn spec(&self, rows: u32, cols: u32) -> pb::ProcessSpec {
+        pb::ProcessSpec {
+            argv: self.argv.clone(),
+            env: self.env.clone().into_iter().collect(),
+            cwd: String::new(),
+            read_paths: self.read_paths.clone(),
+            write_paths: self.write_paths.clone(),
+            linux_caps: Vec::new(),
+            network: pb::NetworkMode::None as i32,
+            limits: Some(pb::ResourceLimits {
+                memory_max_bytes: self.limits.memory_max_bytes,
+                cpu_weight: self.limits.cpu_weight,
+                cpu_max_percent: self.limits.cpu_max_percent,
+                pids_max: self.limits.pids_max,
+                tmp_max_bytes: 0,
+            }),
+            tty: self.tty,
+            rows: if self.tty { rows } else { 0 },
+            cols: if self.tty { cols } else { 0 },
+            name: format!("agentos-app-{}", self.id),
+            capabilities: self.grants.clone(),
+            // An app never runs without a wall on its own say-so: only a kernel
+            // started with --allow-unconfined runs apps on the portable backend.
+            allow_unconfined: false,
+        }
+    }
+}
+
+/// Reads every `DIR/<id>/manifest.json`; a bad one is reported, never fatal.
+pub fn load_all(dir: &Path) -> (Vec<NativeManifest>, Vec<ManifestError>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (ok, bad);
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path().join(MANIFEST))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    for p in paths {
+        let shown = p.display().to_string();
+        let m = std::fs::read(&p)
+            .map_err(|source| ManifestError::Read {
+                path: shown.clone(),
+                source,
+            })
+            .and_then(|b| {
+                serde_json::from_slice::<NativeManifest>(&b).map_err(|source| ManifestError::Json {
+                    path: shown.clone(),
+                    source,
+                })
+            })
+            .and_then(|m| m.validate(&shown).map(|()| m));
+        match m {
+            Ok(m) => ok.push(m),
+            Err(e) => bad.push(e),
+        }
+    }
+    (ok, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_good_manifests_and_reports_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |id: &str, text: &str| {
+            std::fs::create_dir_all(dir.path().join(id)).unwrap();
+            std::fs::write(dir.path().join(id).join(MANIFEST), text).unwrap();
+        };
+        write(
+            "echo",
+            r#"{"id":"echo","name":"Echo","argv":["/bin/cat"],"grants":["time"],"limits":{"pids_max":8}}"#,
+        );
+        write("broken", "{");
+        write("relative", r#"{"id":"relative","name":"R","argv":["cat"]}"#);
+        let (ok, bad) = load_all(dir.path());
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].id, "echo");
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        let spec = ok[0].spec(24, 80);
+        assert_eq!(spec.argv, ["/bin/cat"]);
+        assert_eq!(spec.capabilities, ["time"]);
+        assert_eq!(spec.limits.unwrap().pids_max, 8);
+        assert_eq!(spec.rows, 0, "no tty, no size");
+    }
+}

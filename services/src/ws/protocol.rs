@@ -1,0 +1,212 @@
+//! The messages of `GET /api/stream`: JSON objects tagged by `type`.
+//!
+//! From the client:
+//!
+//! | `type` | fields | answer |
+//! |---|---|---|
+//! | `ping` | `id`? | `pong` with the same `id` |
+//! | `subscribe` | `app_id` (a running native-process app) | its `process_output`s (what was buffered first), then `process_exit` |
+//! | `stdin` | `app_id`, `data` (text) | — |
+//! | `close_stdin` | `app_id` | — (the process reads end of file) |
+//! | `resize` | `app_id`, `rows`, `cols` | — (its PTY's window size) |
+//! | `chat`, `generate_ui` | `text` / `prompt` | `error` `unimplemented` until the generators are merged |
+//!
+//! From the server: `pong`, `app_event` (`event`: launched, focused, window or
+//! closed; `app_id`; `data`: the app), `process_output` (`data` as text,
+//! `data_base64` exact), `process_exit` (`code`, `signal` by name), `error`
+//! (`code` from the HTTP error table, `message`); `token`,
+//! `thought`, `ui_component`, `ui_complete` and `denial` are reserved for the
+//! generators and the kernel's denials.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::apps::AppEvent;
+
+/// A message from the client.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    Ping {
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    Subscribe {
+        app_id: String,
+    },
+    Stdin {
+        app_id: String,
+        data: String,
+    },
+    CloseStdin {
+        app_id: String,
+    },
+    Resize {
+        app_id: String,
+        rows: u32,
+        cols: u32,
+    },
+    Chat {
+        #[serde(default)]
+        text: String,
+    },
+    GenerateUi {
+        #[serde(default)]
+        prompt: String,
+    },
+}
+
+/// A message to the client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+    },
+    AppEvent(Box<AppEvent>),
+    ProcessOutput {
+        app_id: String,
+        pid: u32,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The output as text. A UTF-8 character split between chunks is sent
+        /// whole with the later one; invalid bytes become U+FFFD.
+        data: String,
+        /// The exact bytes of this chunk, base64.
+        data_base64: String,
+        /// Bytes the kernel dropped before this chunk (its buffer overflowed).
+        dropped: u64,
+    },
+    ProcessExit {
+        app_id: String,
+        pid: u32,
+        code: Option<i32>,
+        /// The signal that killed it, by name (`SIGKILL`).
+        signal: Option<String>,
+        oom_killed: bool,
+        description: String,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl ServerMsg {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON text of this message.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("server messages serialize")
+    }
+}
+
+/// Parses a client message; an `error` message for the client when it does not.
+pub fn parse(text: &str) -> Result<ClientMsg, ServerMsg> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ServerMsg::error("malformed_json", format!("not JSON: {e}")))?;
+    serde_json::from_value(value)
+        .map_err(|e| ServerMsg::error("invalid_body", format!("not a client message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn parses_client_messages_and_explains_bad_ones() {
+        assert_eq!(
+            parse(r#"{"type":"ping","id":3}"#).unwrap(),
+            ClientMsg::Ping { id: Some(json!(3)) }
+        );
+        assert_eq!(
+            parse(r#"{"type":"resize","app_id":"a1","rows":40,"cols":100}"#).unwrap(),
+            ClientMsg::Resize {
+                app_id: "a1".into(),
+                rows: 40,
+                cols: 100
+            }
+        );
+        let code = |t: &str| match parse(t) {
+            Err(ServerMsg::Error { code, .. }) => code,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(code("{"), "malformed_json");
+        assert_eq!(code(r#"{"type":"dance"}"#), "invalid_body");
+        assert_eq!(code(r#"{"type":"stdin","app_id":"a1"}"#), "invalid_body");
+        assert_eq!(code(r#"{"type":"ping","extra":1}"#), "invalid_body");
+    }
+
+    #[test]
+    fn characters_split_between_chunks_arrive_whole() {
+        let mut s = Utf8Stream::default();
+        let euro = "€".as_bytes();
+        assert_eq!(s.push(&[b'a', euro[0]]), "a");
+        assert_eq!(s.push(&euro[1..]), "€");
+        assert_eq!(s.push(b"\xffok"), "\u{fffd}ok");
+        assert_eq!(s.push(b""), "");
+    }
+
+    #[test]
+    fn server_messages_carry_their_type() {
+        let v: Value = serde_json::from_str(&ServerMsg::Pong { id: None }.to_text()).unwrap();
+        assert_eq!(v, json!({"type": "pong"}));
+        let v: Value =
+            serde_json::from_str(&ServerMsg::error("unimplemented", "later").to_text()).unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "error", "code": "unimplemented", "message": "later"})
+        );
+    }
+}
+
+/// Turns a stream's chunks into text without breaking a UTF-8 character that a
+/// chunk boundary splits: the incomplete tail waits for the next chunk.
+#[derive(Debug, Default)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// The text of `chunk` (after any bytes held back from the last one).
+    pub fn push(&mut self, chunk: &[u8]) -> String {
+        self.pending.extend_from_slice(chunk);
+        let mut out = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    out.push_str(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(good).expect("checked as valid"));
+                    match e.error_len() {
+                        // An invalid sequence: replace it and go on.
+                        Some(n) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            rest = &bad[n..];
+                        }
+                        // An incomplete character at the end: keep it for later.
+                        None => {
+                            rest = bad;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        out
+    }
+}

@@ -1,0 +1,559 @@
+//! Apps, the registry and sessions through the real `agentos up` and kernel: a
+//! Blueprint round trip, isolation between users, a session that outlives both
+//! daemons, and a native-process app spawned by the kernel whose focus reaches the
+//! kernel's scheduler.
+
+#[allow(dead_code, reason = "each test crate uses a part of the helpers")]
+mod support;
+
+use std::{fs, io::Write, net::TcpStream, path::Path, process::Command, time::Duration};
+
+use nix::sys::signal::{Signal, kill};
+
+use serde_json::{Value, json};
+use support::*;
+
+fn calc() -> Value {
+    blueprint(
+        "calc",
+        "Calculator",
+        json!({"category": "utilities", "version": "1.2.0"}),
+    )
+}
+
+fn ok(r: &Response, status: u16) -> Value {
+    assert_eq!(r.status, status, "{r:?}\n{}", r.text());
+    if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    }
+}
+
+fn ids(apps: &Value) -> Vec<String> {
+    apps.as_array()
+        .unwrap_or_else(|| panic!("not a list: {apps}"))
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
+    let tmp = tempdir("apps-round-trip");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+
+    let saved = ok(
+        &up.api("POST", "/api/registry/save")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    assert_eq!(saved["id"], "calc");
+    assert_eq!(saved["version"], "1.2.0");
+    assert_eq!(saved["builtin"], false);
+    let bad = up
+        .api("POST", "/api/registry/save")
+        .json(&json!({"blueprint": {"ui": {}}}))
+        .send();
+    assert_eq!((bad.status, bad.code()), (400, "invalid_blueprint".into()));
+
+    for (query, want) in [
+        ("", vec!["calc"]),
+        ("?category=utilities", vec!["calc"]),
+        ("?search=CALC", vec!["calc"]),
+        ("?category=games", vec![]),
+    ] {
+        let list = ok(
+            &up.api("GET", &format!("/api/registry/apps{query}")).send(),
+            200,
+        );
+        assert_eq!(ids(&list), want, "{query}: {list}");
+    }
+    let entry = ok(&up.api("GET", "/api/registry/apps/calc").send(), 200);
+    assert_eq!(entry["source"]["blueprint"], calc());
+
+    let main = ok(
+        &up.api("POST", "/api/registry/apps/calc/launch").send(),
+        201,
+    );
+    assert_eq!(main["app_id"], "calc");
+    assert_eq!(main["kind"], "blueprint");
+    assert_eq!(main["focused"], true);
+    let main_id = main["id"].as_str().unwrap().to_owned();
+    let child = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({
+                "blueprint": blueprint("dialog", "Dialog", json!({})),
+                "parent_id": main_id,
+                "window": {"x": 1, "y": 2, "width": 200, "height": 100}
+            }))
+            .send(),
+        201,
+    );
+    let child_id = child["id"].as_str().unwrap().to_owned();
+    assert_eq!(child["window"]["width"], 200);
+    let both = up
+        .api("POST", "/api/apps")
+        .json(&json!({"app_id": "calc", "blueprint": calc()}))
+        .send();
+    assert_eq!((both.status, both.code()), (400, "invalid_argument".into()));
+    let missing = up
+        .api("POST", "/api/apps")
+        .json(&json!({"app_id": "nope"}))
+        .send();
+    assert_eq!((missing.status, missing.code()), (404, "not_found".into()));
+
+    let focused = ok(
+        &up.api("POST", &format!("/api/apps/{main_id}/focus")).send(),
+        200,
+    );
+    assert_eq!(focused["focused"], true);
+    assert!(focused["window"]["z"].as_u64() > child["window"]["z"].as_u64());
+    let apps = ok(&up.api("GET", "/api/apps").send(), 200);
+    assert_eq!(ids(&apps), [main_id.clone(), child_id.clone()]);
+    assert_eq!(apps[0]["children"], json!([child_id]));
+    assert_eq!(apps[1]["focused"], false);
+
+    let moved = ok(
+        &up.api("POST", &format!("/api/apps/{main_id}/window"))
+            .json(&json!({"x": 30, "height": 333, "state": "maximised"}))
+            .send(),
+        200,
+    );
+    assert_eq!(moved["window"]["x"], 30);
+    assert_eq!(moved["window"]["height"], 333);
+    assert_eq!(moved["window"]["state"], "maximised");
+    let wrong = up
+        .api("POST", &format!("/api/apps/{main_id}/window"))
+        .json(&json!({"state": "sideways"}))
+        .send();
+    assert_eq!((wrong.status, wrong.code()), (422, "invalid_body".into()));
+    assert_eq!(
+        up.api("POST", "/api/apps/a999/focus").send().code(),
+        "not_found"
+    );
+
+    let closed = ok(
+        &up.api("DELETE", &format!("/api/apps/{main_id}")).send(),
+        200,
+    );
+    assert_eq!(closed["closed"], json!([child_id, main_id]));
+    assert_eq!(ok(&up.api("GET", "/api/apps").send(), 200), json!([]));
+
+    assert_eq!(
+        up.api("DELETE", "/api/registry/apps/calc").send().status,
+        204
+    );
+    assert_eq!(up.api("GET", "/api/registry/apps/calc").send().status, 404);
+    assert_eq!(
+        up.api("DELETE", "/api/registry/apps/calc").send().status,
+        404
+    );
+}
+
+#[test]
+fn one_user_cannot_see_another_users_apps_registry_or_sessions() {
+    let tmp = tempdir("apps-isolation");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+    ok(
+        &up.api("POST", "/api/auth/register")
+            .json(&json!({"username": "alice", "password": "correct horse"}))
+            .send(),
+        201,
+    );
+    let login = up
+        .req("POST", "/api/auth/login")
+        .json(&json!({"username": "alice", "password": "correct horse"}))
+        .send();
+    let alice_token = ok(&login, 200)["token"].as_str().unwrap().to_owned();
+    let alice = |method: &str, path: &str| up.req(method, path).bearer(&alice_token);
+
+    // The owner saves an app, runs it and saves a session.
+    ok(
+        &up.api("POST", "/api/registry/save")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    let app = ok(
+        &up.api("POST", "/api/registry/apps/calc/launch").send(),
+        201,
+    );
+    let app_id = app["id"].as_str().unwrap();
+    let session = ok(
+        &up.api("POST", "/api/sessions/save")
+            .json(&json!({"name": "mine"}))
+            .send(),
+        201,
+    );
+    let session_id = session["id"].as_str().unwrap();
+
+    assert_eq!(ok(&alice("GET", "/api/apps").send(), 200), json!([]));
+    assert_eq!(
+        ok(&alice("GET", "/api/registry/apps").send(), 200),
+        json!([])
+    );
+    assert_eq!(ok(&alice("GET", "/api/sessions").send(), 200), json!([]));
+    for (method, path) in [
+        ("GET", "/api/registry/apps/calc".to_owned()),
+        ("POST", "/api/registry/apps/calc/launch".to_owned()),
+        ("DELETE", "/api/registry/apps/calc".to_owned()),
+        ("POST", format!("/api/apps/{app_id}/focus")),
+        ("DELETE", format!("/api/apps/{app_id}")),
+        ("GET", format!("/api/sessions/{session_id}")),
+        ("POST", format!("/api/sessions/{session_id}/restore")),
+        ("DELETE", format!("/api/sessions/{session_id}")),
+    ] {
+        let r = alice(method, &path).send();
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "not_found".into()),
+            "{method} {path}"
+        );
+    }
+    // All of it is still the owner's.
+    assert_eq!(ids(&ok(&up.api("GET", "/api/apps").send(), 200)), [app_id]);
+    ok(
+        &up.api("GET", &format!("/api/sessions/{session_id}")).send(),
+        200,
+    );
+}
+
+#[test]
+fn a_saved_session_is_restored_with_its_apps_and_geometry_after_both_daemons_restart() {
+    let tmp = tempdir("apps-session-restart");
+    let data = tmp.path().join("data");
+    let mut first = Up::start("first", tmp.path(), &data, &[]);
+    let a = ok(
+        &first
+            .api("POST", "/api/apps")
+            .json(&json!({
+                "blueprint": calc(),
+                "window": {"x": 10, "y": 20, "width": 300, "height": 200}
+            }))
+            .send(),
+        201,
+    );
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let b = ok(
+        &first
+            .api("POST", "/api/apps")
+            .json(&json!({
+                "blueprint": blueprint("notes", "Notes", json!({})),
+                "parent_id": a_id,
+                "window": {"x": 400, "y": 50, "width": 250, "height": 150}
+            }))
+            .send(),
+        201,
+    );
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    ok(
+        &first
+            .api("POST", &format!("/api/apps/{b_id}/window"))
+            .json(&json!({"state": "minimised"}))
+            .send(),
+        200,
+    );
+    ok(
+        &first.api("POST", &format!("/api/apps/{a_id}/focus")).send(),
+        200,
+    );
+    let saved = ok(
+        &first
+            .api("POST", "/api/sessions/save")
+            .json(&json!({
+                "name": "work",
+                "state": {a_id.clone(): {"display": "42"}},
+                "chat": [{"role": "user", "text": "make a calculator"}]
+            }))
+            .send(),
+        201,
+    );
+    assert_eq!(saved["apps"], 2);
+    let id = saved["id"].as_str().unwrap().to_owned();
+    ok(
+        &first
+            .api("POST", "/api/sessions/save-default")
+            .json(&json!({}))
+            .send(),
+        200,
+    );
+    assert!(first.terminate().success(), "{}", first.stderr());
+    assert!(
+        !data.join("kernel.sock").exists(),
+        "the first agentos up stopped its kernel"
+    );
+
+    let second = Up::start("second", tmp.path(), &data, &[]);
+    assert_eq!(ok(&second.api("GET", "/api/apps").send(), 200), json!([]));
+    let list = ok(&second.api("GET", "/api/sessions").send(), 200);
+    let mut listed = ids(&list);
+    listed.sort();
+    let mut want = vec!["default".to_owned(), id.clone()];
+    want.sort();
+    assert_eq!(listed, want, "{list}");
+    let session = ok(
+        &second.api("GET", &format!("/api/sessions/{id}")).send(),
+        200,
+    );
+    assert_eq!(session["name"], "work");
+    assert_eq!(session["chat"][0]["text"], "make a calculator");
+    assert_eq!(session["apps"][0]["state"]["display"], "42");
+
+    let restored = ok(
+        &second
+            .api("POST", &format!("/api/sessions/{id}/restore"))
+            .send(),
+        200,
+    );
+    let apps = restored["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{restored}");
+    let by_app = |app_id: &str| {
+        apps.iter()
+            .find(|a| a["app_id"] == app_id)
+            .unwrap_or_else(|| panic!("{app_id} not restored: {restored}"))
+    };
+    let (calc, notes) = (by_app("calc"), by_app("notes"));
+    for (app, x, y, w, h) in [(calc, 10, 20, 300, 200), (notes, 400, 50, 250, 150)] {
+        let win = &app["window"];
+        assert_eq!(
+            (&win["x"], &win["y"], &win["width"], &win["height"]),
+            (&json!(x), &json!(y), &json!(w), &json!(h)),
+            "{app}"
+        );
+    }
+    assert_eq!(calc["focused"], true, "{restored}");
+    assert_eq!(notes["window"]["state"], "minimised");
+    assert_eq!(
+        notes["parent_id"], calc["id"],
+        "the parent link is restored"
+    );
+    assert_eq!(
+        ok(&second.api("GET", "/api/apps").send(), 200)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    assert_eq!(
+        second
+            .api("DELETE", &format!("/api/sessions/{id}"))
+            .send()
+            .status,
+        204
+    );
+    assert_eq!(
+        second
+            .api("GET", &format!("/api/sessions/{id}"))
+            .send()
+            .status,
+        404
+    );
+}
+
+/// A native-process app directory with one app, `sleeper`.
+fn apps_dir(root: &Path) -> String {
+    let dir = root.join("apps/native-proc/sleeper");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("manifest.json"),
+        json!({
+            "id": "sleeper", "name": "Sleeper", "argv": ["/bin/sleep", "300"],
+            "limits": {"pids_max": 4}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("apps/native-proc/broken")).unwrap();
+    fs::write(root.join("apps/native-proc/broken/manifest.json"), "{").unwrap();
+    root.join("apps").to_str().unwrap().to_owned()
+}
+
+/// The kernel's scheduler entry for `pid`, via `agentos call scheduler_stats`.
+fn sched_entry(data: &Path, pid: u64) -> Option<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentos"))
+        .args(["call", "scheduler_stats", "--compact", "--data-dir"])
+        .arg(data)
+        .env_remove("AGENTOS_KERNEL_SOCKET")
+        .output()
+        .expect("run agentos call");
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    v["scheduler"]["entries"]
+        .as_array()?
+        .iter()
+        .find(|e| e["pid"] == pid)
+        .cloned()
+}
+
+#[test]
+fn a_native_process_app_runs_in_the_kernel_and_its_focus_reaches_the_scheduler() {
+    let tmp = tempdir("apps-native");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+
+    let list = ok(&up.api("GET", "/api/registry/apps").send(), 200);
+    assert_eq!(
+        ids(&list),
+        ["sleeper"],
+        "the broken manifest is skipped: {list}"
+    );
+    assert_eq!(list[0]["kind"], "native_process");
+    assert!(up.stderr().contains("broken"), "the bad manifest is logged");
+    let problems = up.health()["registry"]["problems"].clone();
+    assert!(
+        problems
+            .as_array()
+            .is_some_and(|p| p.len() == 1 && p[0].as_str().unwrap().contains("broken")),
+        "/health reports the bad manifest: {problems}"
+    );
+
+    let app = ok(
+        &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
+        201,
+    );
+    let pid = app["pid"].as_u64().expect("a native process app has a pid");
+    let entry = sched_entry(&data, pid).expect("the process is scheduled");
+    assert_eq!(entry["visibility"], "VISIBILITY_FOREGROUND", "{entry}");
+
+    // Focus moves to another app: the process goes to the background.
+    let other = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    assert_eq!(other["focused"], true);
+    let entry = sched_entry(&data, pid).unwrap();
+    assert_eq!(entry["visibility"], "VISIBILITY_BACKGROUND", "{entry}");
+    let app_id = app["id"].as_str().unwrap();
+    ok(
+        &up.api("POST", &format!("/api/apps/{app_id}/window"))
+            .json(&json!({"state": "minimised"}))
+            .send(),
+        200,
+    );
+    let entry = sched_entry(&data, pid).unwrap();
+    assert_eq!(entry["visibility"], "VISIBILITY_MINIMISED", "{entry}");
+
+    ok(
+        &up.api("DELETE", &format!("/api/apps/{app_id}")).send(),
+        200,
+    );
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || sched_entry(
+            &data, pid
+        )
+        .is_none()),
+        "the process outlived its app"
+    );
+}
+
+#[test]
+fn a_services_process_killed_during_a_save_leaves_a_readable_session() {
+    let tmp = tempdir("apps-session-kill");
+    let data = tmp.path().join("data");
+    let mut first = Up::start("first", tmp.path(), &data, &[]);
+    // Big enough that a save takes more than an instant.
+    let filler = "x".repeat(20_000);
+    let launch = |up: &Up, i: usize| {
+        let r = up
+            .api("POST", "/api/apps")
+            .json(&json!({
+                "blueprint": blueprint(&format!("app{i}"), "Filler", json!({"description": filler}))
+            }))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+    };
+    for i in 0..20 {
+        launch(&first, i);
+    }
+    ok(
+        &first
+            .api("POST", "/api/sessions/save-default")
+            .json(&json!({}))
+            .send(),
+        200,
+    );
+    launch(&first, 20);
+
+    // Send the next save and kill agentos up while it is (or is about to be) writing.
+    let body = "{}";
+    let mut s = TcpStream::connect(("127.0.0.1", first.port)).unwrap();
+    write!(
+        s,
+        "POST /api/sessions/save-default HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        first.port,
+        first.api_token,
+        body.len()
+    )
+    .unwrap();
+    kill(first.pid(), Signal::SIGKILL).unwrap();
+    wait_timeout(&mut first.child, Duration::from_secs(20)).expect("a killed process exits");
+    assert!(
+        eventually(Duration::from_secs(20), || kernels_on(&data).is_empty()),
+        "the kernel outlived the killed agentos up"
+    );
+
+    let second = Up::start("second", tmp.path(), &data, &[]);
+    let session = ok(&second.api("GET", "/api/sessions/default").send(), 200);
+    let n = session["apps"].as_array().unwrap().len();
+    assert!(
+        n == 20 || n == 21,
+        "the old save or the new one, never a torn one: {n}"
+    );
+    let description = session["apps"][0]["source"]["blueprint"]["app"]["description"]
+        .as_str()
+        .map(str::len);
+    assert_eq!(description, Some(filler.len()), "the saved apps are whole");
+}
+
+#[test]
+fn stopping_agentos_up_ends_its_apps_processes_in_a_kernel_that_stays() {
+    let tmp = tempdir("apps-shutdown");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    // A kernel of its own, which agentos up uses and leaves running.
+    let log = fs::File::create(tmp.path().join("kernel.stderr")).unwrap();
+    let _kernel = Proc(
+        Command::new(
+            std::path::PathBuf::from(env!("CARGO_BIN_EXE_agentos"))
+                .with_file_name("agentos-kernel"),
+        )
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn agentos-kernel"),
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || data
+            .join("kernel.sock")
+            .exists()),
+        "the kernel did not start"
+    );
+    let mut up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+    let app = ok(
+        &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
+        201,
+    );
+    let pid = app["pid"].as_u64().unwrap();
+    assert!(sched_entry(&data, pid).is_some());
+
+    assert!(up.terminate().success(), "{}", up.stderr());
+    assert!(
+        eventually(Duration::from_secs(10), || sched_entry(&data, pid)
+            .is_none()),
+        "the app's process outlived agentos up"
+    );
+    assert!(
+        data.join("kernel.sock").exists(),
+        "the kernel keeps running"
+    );
+}

@@ -1,0 +1,203 @@
+//! `GET /api/stream` through the real `agentos up` and kernel: login and origin
+//! checks on the handshake, ping/pong and error messages, app events, and a native
+//! process whose stdin, output and exit code travel over the socket.
+
+#[allow(dead_code, reason = "each test crate uses a part of the helpers")]
+mod support;
+
+use std::{
+    fs,
+    net::TcpStream,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use support::*;
+use tokio_tungstenite::tungstenite::{
+    self, HandshakeError, Message, WebSocket, client::IntoClientRequest,
+};
+
+type Ws = WebSocket<TcpStream>;
+
+/// How long one expected message may take.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn connect(up: &Up, headers: &[(&'static str, &str)]) -> Result<Ws, u16> {
+    let mut req = format!("ws://127.0.0.1:{}/api/stream", up.port)
+        .into_client_request()
+        .expect("a valid request");
+    for (k, v) in headers {
+        req.headers_mut()
+            .insert(*k, v.parse().expect("header value"));
+    }
+    let stream = TcpStream::connect(("127.0.0.1", up.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(MESSAGE_TIMEOUT))
+        .expect("set timeout");
+    match tungstenite::client(req, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(HandshakeError::Failure(tungstenite::Error::Http(resp))) => Err(resp.status().as_u16()),
+        Err(e) => panic!("handshake: {e}"),
+    }
+}
+
+fn as_owner(up: &Up) -> Ws {
+    let auth = format!("Bearer {}", up.api_token);
+    connect(up, &[("Authorization", &auth)]).expect("the owner connects")
+}
+
+fn send(ws: &mut Ws, v: &Value) {
+    ws.send(Message::text(v.to_string())).expect("send");
+}
+
+/// The next JSON message for which `pred` holds; others are skipped.
+fn next_matching(ws: &mut Ws, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + MESSAGE_TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "no matching message in time");
+        match ws.read().expect("read a message") {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).expect("server messages are JSON");
+                if pred(&v) {
+                    return v;
+                }
+            }
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => {}
+        }
+    }
+}
+
+fn of_type(ws: &mut Ws, ty: &str) -> Value {
+    next_matching(ws, |v| v["type"] == ty)
+}
+
+#[test]
+fn the_handshake_needs_a_login_and_this_origin() {
+    let tmp = tempdir("stream-handshake");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+    assert_eq!(connect(&up, &[]).err(), Some(401));
+    let auth = format!("Bearer {}", up.api_token);
+    assert_eq!(
+        connect(
+            &up,
+            &[("Authorization", &auth), ("Origin", "http://evil.example")]
+        )
+        .err(),
+        Some(403)
+    );
+    let origin = format!("http://127.0.0.1:{}", up.port);
+    assert!(connect(&up, &[("Authorization", &auth), ("Origin", &origin)]).is_ok());
+}
+
+#[test]
+fn ping_pong_errors_and_the_connection_gauge() {
+    let tmp = tempdir("stream-ping");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+    let mut ws = as_owner(&up);
+    send(&mut ws, &json!({"type": "ping", "id": 7}));
+    assert_eq!(of_type(&mut ws, "pong"), json!({"type": "pong", "id": 7}));
+
+    for (text, code) in [
+        ("{", "malformed_json"),
+        (r#"{"type":"dance"}"#, "invalid_body"),
+        (r#"{"type":"subscribe","app_id":"a42"}"#, "not_found"),
+        (r#"{"type":"stdin","app_id":"a42","data":"x"}"#, "not_found"),
+        (r#"{"type":"chat","text":"hi"}"#, "unimplemented"),
+    ] {
+        ws.send(Message::text(text)).expect("send");
+        let e = of_type(&mut ws, "error");
+        assert_eq!(e["code"], code, "{text}: {e}");
+    }
+    // Still open after all that.
+    send(&mut ws, &json!({"type": "ping"}));
+    assert_eq!(of_type(&mut ws, "pong"), json!({"type": "pong"}));
+
+    let metrics = up.get("/metrics").text();
+    assert!(
+        metrics.lines().any(|l| l == "agentos_ws_connections 1"),
+        "{metrics}"
+    );
+    ws.close(None).expect("close");
+    let _ = ws.flush();
+    assert!(
+        eventually(Duration::from_secs(10), || up
+            .get("/metrics")
+            .text()
+            .lines()
+            .any(|l| l == "agentos_ws_connections 0")),
+        "the gauge did not go back to 0"
+    );
+}
+
+fn apps_dir(root: &Path) -> String {
+    let dir = root.join("apps/native-proc/greeter");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("manifest.json"),
+        json!({
+            "id": "greeter", "name": "Greeter",
+            "argv": ["/bin/sh", "-c", "read line; echo got:$line; echo oops >&2; exit 3"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    root.join("apps").to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_native_process_talks_over_the_socket_until_it_exits() {
+    let tmp = tempdir("stream-process");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start(
+        "up",
+        tmp.path(),
+        &tmp.path().join("data"),
+        &["--apps-dir", &apps],
+    );
+    let mut ws = as_owner(&up);
+
+    let launched = up.api("POST", "/api/registry/apps/greeter/launch").send();
+    assert_eq!(launched.status, 201, "{}", launched.text());
+    let app = launched.json();
+    let id = app["id"].as_str().unwrap().to_owned();
+    let event = of_type(&mut ws, "app_event");
+    assert_eq!(
+        (&event["event"], &event["app_id"]),
+        (&json!("launched"), &json!(id)),
+        "{event}"
+    );
+    // A Blueprint app has no process to subscribe to.
+    let bp = up
+        .api("POST", "/api/apps")
+        .json(&json!({"blueprint": blueprint("calc", "Calculator", json!({}))}))
+        .send()
+        .json();
+    send(&mut ws, &json!({"type": "subscribe", "app_id": bp["id"]}));
+    assert_eq!(of_type(&mut ws, "error")["code"], "invalid_argument");
+
+    send(&mut ws, &json!({"type": "subscribe", "app_id": id}));
+    send(
+        &mut ws,
+        &json!({"type": "stdin", "app_id": id, "data": "hello\n"}),
+    );
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let exit = next_matching(&mut ws, |m| {
+        if m["type"] == "process_output" {
+            assert_eq!(m["app_id"], json!(id), "{m}");
+            assert_eq!(m["pid"], app["pid"], "{m}");
+            let text = m["data"].as_str().unwrap();
+            match m["stream"].as_str() {
+                Some("stdout") => stdout.push_str(text),
+                Some("stderr") => stderr.push_str(text),
+                other => panic!("stream {other:?}"),
+            }
+        }
+        m["type"] == "process_exit"
+    });
+    assert_eq!(stdout, "got:hello\n");
+    assert_eq!(stderr, "oops\n");
+    assert_eq!(exit["code"], 3, "{exit}");
+    assert_eq!(exit["app_id"], json!(id));
+}
