@@ -4,7 +4,7 @@
 use crate::{build_ebpf, cargo, exec, npm};
 
 pub fn run() -> anyhow::Result<()> {
-    crate::setup::run()?;
+    crate::setup::for_running()?;
     build_all()
 }
 

@@ -23,7 +23,8 @@ pub struct Options {
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    crate::setup::run()?;
+    // No test browser: a person runs AgentOS as themselves, without root.
+    crate::setup::for_running()?;
     let agentos = target_dir().join("release/agentos");
     if !agentos.exists() {
         println!(

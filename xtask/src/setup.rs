@@ -5,6 +5,9 @@
 //! * the UI's npm packages (`npm ci`, only when `package-lock.json` changed);
 //! * Debian's `chromium` for the browser tests (Playwright's own download does not
 //!   work here), via `apt-get` as root.
+//!
+//! `cargo xtask run` needs only [`for_running`]: everything but the test browser, so
+//! a person runs AgentOS as themselves without root.
 
 use std::{path::Path, process::Command};
 
@@ -15,12 +18,18 @@ use crate::{build_ebpf, exec, npm, workspace_root};
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 pub fn run() -> anyhow::Result<()> {
-    build_ebpf::ensure_ebpf_toolchain()?;
-    ensure_node()?;
-    ensure_ui_packages()?;
+    for_running()?;
     ensure_apt(&[(CHROMIUM, "chromium")])?;
     println!("setup: everything is installed");
     Ok(())
+}
+
+/// What building and running AgentOS needs (no root): the eBPF toolchain, Node.js
+/// and the UI's packages.
+pub fn for_running() -> anyhow::Result<()> {
+    build_ebpf::ensure_ebpf_toolchain()?;
+    ensure_node()?;
+    ensure_ui_packages()
 }
 
 fn ensure_node() -> anyhow::Result<()> {
