@@ -102,6 +102,9 @@ fn ps_apps_and_logs_show_what_runs() {
     assert_eq!(row["pid"], sleeper["pid"]);
     assert_eq!(row["process"]["state"], "running", "{row}");
     assert!(row["process"]["cpu_usage_usec"].is_u64(), "{row}");
+    // The rung it got: these tests run as root, so every namespace and a cgroup.
+    assert_eq!(row["process"]["isolation"]["level"], "full", "{row}");
+    assert_eq!(row["process"]["isolation"]["limits"], "cgroup", "{row}");
     let table = agentos(&data, &["ps"]);
     assert_eq!(table.code, Some(0), "{}", table.stderr);
     assert!(table.stdout.starts_with("ID "), "{}", table.stdout);

@@ -59,6 +59,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
                 s(&a["kind"]),
                 s(&a["pid"]),
                 s(&p["state"]),
+                s(&p["isolation"]["level"]),
                 p["cpu_usage_usec"]
                     .as_u64()
                     .map_or("-".into(), |us| format!("{:.2}s", us as f64 / 1e6)),
@@ -74,7 +75,16 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
         "{}",
         table(
             &[
-                "ID", "APP", "KIND", "PID", "STATE", "CPU", "MEM", "FOCUS", "NAME"
+                "ID",
+                "APP",
+                "KIND",
+                "PID",
+                "STATE",
+                "ISOLATION",
+                "CPU",
+                "MEM",
+                "FOCUS",
+                "NAME"
             ],
             &rows
         )
@@ -85,15 +95,19 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
 /// A process's state and cgroup accounting, or `null` where the kernel has none.
 async fn process(k: &mut Client, pid: u32) -> Value {
     use pb::{syscall::Call, syscall_result::Value as V};
-    let state = match k.call(Call::GetInfo(pb::GetProcessInfo { pid })).await {
-        Ok(V::Process(info)) => pb::ProcessState::try_from(info.state)
-            .map(|s| {
-                s.as_str_name()
-                    .trim_start_matches("PROCESS_STATE_")
-                    .to_lowercase()
-            })
-            .ok(),
-        _ => None,
+    let (state, isolation) = match k.call(Call::GetInfo(pb::GetProcessInfo { pid })).await {
+        Ok(V::Process(info)) => (
+            pb::ProcessState::try_from(info.state)
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("PROCESS_STATE_")
+                        .to_lowercase()
+                })
+                .ok(),
+            info.isolation
+                .map(|i| json!({"level": i.level, "limits": i.limits, "summary": i.summary})),
+        ),
+        _ => (None, None),
     };
     let stats = match k.call(Call::GetStats(pb::GetProcessStats { pid })).await {
         Ok(V::ProcessStats(s)) => Some(s),
@@ -101,6 +115,7 @@ async fn process(k: &mut Client, pid: u32) -> Value {
     };
     json!({
         "state": state,
+        "isolation": isolation,
         "cpu_usage_usec": stats.as_ref().map(|s| s.cpu_usage_usec),
         "memory_current_bytes": stats.as_ref().map(|s| s.memory_current_bytes),
         "memory_peak_bytes": stats.as_ref().map(|s| s.memory_peak_bytes),
