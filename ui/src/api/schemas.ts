@@ -1,0 +1,157 @@
+import { z } from "zod";
+
+/**
+ * Response shapes of the services API (issue 10), as this desktop reads them.
+ *
+ * Objects are loose (unknown extra fields are dropped) so the server can grow
+ * without breaking an older UI; every field the UI relies on is listed here.
+ * Where the server's wrapping is still open (a bare array or `{ apps: [...] }`),
+ * both are accepted and the wrapped form is the documented one (ui/README.md).
+ */
+
+/** `{"error": {"code": "...", "message": "..."}}`, every non-2xx body. */
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+export const AppKindSchema = z.enum(["blueprint", "native_web", "native_proc"]);
+export type AppKind = z.infer<typeof AppKindSchema>;
+
+export const WindowModeSchema = z.enum(["normal", "minimized", "maximized"]);
+
+/** Body of `POST /api/apps/{id}/window`, and `window` of an app instance. */
+export const WindowGeometrySchema = z.object({
+  x: z.number(),
+  y: z.number(),
+  width: z.number().positive(),
+  height: z.number().positive(),
+  state: WindowModeSchema,
+  z: z.number().int().nonnegative().optional(),
+});
+export type WindowGeometry = z.infer<typeof WindowGeometrySchema>;
+
+/** One entry of the registry: `GET /api/registry/apps`. */
+export const RegistryAppSchema = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  description: z.string().optional().default(""),
+  icon: z.string().optional().default(""),
+  category: z.string().optional().default("other"),
+  version: z.string().optional(),
+  type: AppKindSchema.optional().default("blueprint"),
+});
+export type RegistryApp = z.infer<typeof RegistryAppSchema>;
+
+/** A running app: `GET /api/apps`, the answer of a launch. */
+export const AppInstanceSchema = z.object({
+  /** Instance id, the `{id}` of /api/apps/{id}/…. */
+  id: z.string().min(1),
+  /** Registry id this instance was launched from. */
+  app_id: z.string().optional(),
+  name: z.string(),
+  icon: z.string().optional().default(""),
+  type: AppKindSchema.optional().default("blueprint"),
+  state: z.string().optional(),
+  parent_id: z.string().nullable().optional(),
+  /** The Blueprint to render, for `blueprint` apps (validated by the renderer). */
+  blueprint: z.unknown().optional(),
+  window: WindowGeometrySchema.optional(),
+  /** Saved component state (a restored session). */
+  component_state: z.record(z.string(), z.unknown()).optional(),
+});
+export type AppInstance = z.infer<typeof AppInstanceSchema>;
+
+/** `X[]` or `{ [key]: X[] }`. */
+function listOf<T extends z.ZodType>(item: T, key: string) {
+  return z.union([
+    z.array(item),
+    z.object({ [key]: z.array(item) }).transform((o) => o[key] as z.infer<T>[]),
+  ]);
+}
+
+export const AppListSchema = listOf(AppInstanceSchema, "apps");
+export const RegistryListSchema = listOf(RegistryAppSchema, "apps");
+/** A launch answers the instance, bare or as `{ app: … }`. */
+export const LaunchResponseSchema = z.union([
+  AppInstanceSchema,
+  z.object({ app: AppInstanceSchema }).transform((o) => o.app),
+]);
+
+/** `POST /api/services/execute` → `{ success, data?, error? }`. */
+export const ExecuteResponseSchema = z.object({
+  success: z.boolean(),
+  data: z.unknown().optional(),
+  error: z.string().nullable().optional(),
+});
+export type ExecuteResponse = z.infer<typeof ExecuteResponseSchema>;
+
+export const SessionSummarySchema = z.object({
+  id: z.string().min(1),
+  name: z.string().optional().default(""),
+  created_at: z.union([z.string(), z.number()]).optional(),
+  apps: z.number().int().nonnegative().optional(),
+});
+export type SessionSummary = z.infer<typeof SessionSummarySchema>;
+export const SessionListSchema = listOf(SessionSummarySchema, "sessions");
+export const SessionSaveResponseSchema = z.object({ id: z.string().min(1) });
+export const SessionRestoreResponseSchema = AppListSchema;
+
+/** `POST /api/generate-ui` → the Blueprint (validated by the renderer). */
+export const GenerateUiResponseSchema = z.object({
+  blueprint: z.unknown(),
+  app_id: z.string().optional(),
+});
+
+/** One process of an app, as the kernel reports it (`GET /api/processes`). */
+export const ProcessInfoSchema = z.object({
+  pid: z.number().int(),
+  app_id: z.string().optional(),
+  name: z.string().optional().default(""),
+  state: z.string(),
+  cpu_percent: z.number().nonnegative().optional(),
+  memory_current: z.number().nonnegative().optional(),
+  memory_peak: z.number().nonnegative().optional(),
+  pids: z.number().int().nonnegative().optional(),
+});
+export type ProcessInfo = z.infer<typeof ProcessInfoSchema>;
+export const ProcessListSchema = listOf(ProcessInfoSchema, "processes");
+
+/** Entries of the `fs.list` tool's `data`. */
+export const FsEntrySchema = z.object({
+  name: z.string(),
+  path: z.string(),
+  is_dir: z.boolean(),
+  size: z.number().nonnegative().optional(),
+  modified: z.union([z.string(), z.number()]).optional(),
+});
+export type FsEntry = z.infer<typeof FsEntrySchema>;
+export const FsListSchema = listOf(FsEntrySchema, "entries");
+
+// ---- WebSocket /api/stream ------------------------------------------------
+
+const withApp = { app_id: z.string().optional() };
+
+/** Messages the server sends on /api/stream; unknown types are reported, not dropped silently. */
+export const ServerMessageSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("pong") }),
+  z.object({ type: z.literal("token"), content: z.string(), ...withApp }),
+  z.object({ type: z.literal("thought"), content: z.string(), ...withApp }),
+  /** One Blueprint component of a streamed spec, flat: `children` are ids. */
+  z.object({ type: z.literal("ui_component"), component: z.unknown(), request_id: z.string().optional(), ...withApp }),
+  z.object({ type: z.literal("ui_complete"), blueprint: z.unknown().optional(), request_id: z.string().optional(), ...withApp }),
+  z.object({ type: z.literal("app_event"), event: z.string(), data: z.unknown().optional(), ...withApp }),
+  z.object({ type: z.literal("process_output"), app_id: z.string(), data: z.string(), stream: z.string().optional() }),
+  z.object({ type: z.literal("process_exit"), app_id: z.string(), code: z.number().int().nullable(), signal: z.string().nullable().optional() }),
+  z.object({ type: z.literal("denial"), app_id: z.string(), reason: z.string(), resource: z.string().optional(), operation: z.string().optional() }),
+  z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional(), ...withApp }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+
+/** Messages the desktop sends on /api/stream. */
+export type ClientMessage =
+  | { type: "ping" }
+  | { type: "chat"; message: string }
+  | { type: "generate_ui"; message: string; request_id: string }
+  | { type: "subscribe"; app_id: string }
+  | { type: "stdin"; app_id: string; data: string }
+  | { type: "resize"; app_id: string; cols: number; rows: number };
