@@ -331,7 +331,7 @@ export function createMockServer({ requireAuth = true } = {}) {
         if (i < flat.length) ws.send({ type: "ui_component", request_id: rid, component: flat[i++] });
         else {
           clearInterval(timer);
-          ws.send({ type: "ui_complete", request_id: rid, blueprint: { ...blueprints.calculator, app: { ...blueprints.calculator.app, name: "Generated app" } } });
+          ws.send({ type: "ui_complete", request_id: rid, blueprint: { ...blueprints.calculator, app: { ...blueprints.calculator.app, id: "generated", name: "Generated app" }, ui: { ...blueprints.calculator.ui, title: "Generated app" } } });
         }
       }, 40);
       return;

@@ -13,7 +13,7 @@ export function DesktopIcons() {
     ...registry.filter((r) => !directoryList.some((d) => d.id === r.id)).map((r) => ({ id: r.id, name: r.name, icon: r.icon || r.id })),
   ];
   return (
-    <ul className="desktop-icons" aria-label="Desktop">
+    <ul className="desktop-icons" aria-label="Desktop icons">
       {icons.map((it) => (
         <li key={it.id}>
           <button

@@ -1,0 +1,237 @@
+/**
+ * Blueprint components: one strict zod schema per component type, which is
+ * that component's props (A2UI's basic_components.ts). Shared props (style,
+ * accessibility, weight) are spread into every schema. Unknown props are an
+ * error, so a typo in a spec shows up instead of being ignored.
+ */
+import { z } from "zod";
+
+const styleValue = z.union([z.string(), z.number()]);
+
+export const common = {
+  /** Inline CSS, camelCase keys (React style). */
+  style: z.record(z.string(), styleValue).optional(),
+  accessibility: z
+    .object({
+      label: z.string().optional(),
+      description: z.string().optional(),
+      /** Announce changes (aria-live="polite"). */
+      live: z.boolean().optional(),
+    })
+    .strict()
+    .optional(),
+  /** Flex grow inside a container. */
+  weight: z.number().nonnegative().optional(),
+};
+
+const size = z.union([z.enum(["none", "small", "medium", "large"]), z.number().nonnegative()]);
+const option = z.union([z.string(), z.number(), z.object({ value: z.union([z.string(), z.number()]), label: z.string() }).strict()]);
+/** A URL the page may load: http(s), same-origin paths, or inline images. */
+const safeUrl = z.string().refine((u) => /^(https?:\/\/|\/(?!\/)|\.\/|data:image\/(png|gif|jpeg|webp);)/i.test(u), {
+  message: "must be an http(s) URL, a path on this site, or a data:image URL",
+});
+
+export const componentSchemas = {
+  button: z
+    .object({
+      ...common,
+      text: z.string(),
+      variant: z.enum(["default", "primary", "secondary", "danger", "ghost"]).optional(),
+      size: z.enum(["small", "medium", "large"]).optional(),
+      disabled: z.boolean().optional(),
+      fullWidth: z.boolean().optional(),
+    })
+    .strict(),
+  input: z
+    .object({
+      ...common,
+      label: z.string().optional(),
+      placeholder: z.string().optional(),
+      value: z.union([z.string(), z.number()]).optional(),
+      type: z.enum(["text", "number", "email", "password", "search", "url", "tel"]).optional(),
+      disabled: z.boolean().optional(),
+      readonly: z.boolean().optional(),
+      maxLength: z.number().int().positive().optional(),
+    })
+    .strict(),
+  text: z
+    .object({
+      ...common,
+      content: z.union([z.string(), z.number()]).default(""),
+      variant: z.enum(["body", "caption", "label", "title", "h1", "h2", "h3", "display", "code"]).optional(),
+      align: z.enum(["left", "center", "right"]).optional(),
+      color: z.enum(["default", "muted", "accent", "success", "warning", "danger"]).optional(),
+    })
+    .strict(),
+  checkbox: z.object({ ...common, label: z.string(), checked: z.boolean().optional(), disabled: z.boolean().optional() }).strict(),
+  radio: z
+    .object({ ...common, label: z.string().optional(), options: z.array(option).min(1), value: z.union([z.string(), z.number()]).optional(), disabled: z.boolean().optional() })
+    .strict(),
+  slider: z
+    .object({ ...common, label: z.string().optional(), min: z.number().default(0), max: z.number().default(100), step: z.number().positive().optional(), value: z.number().optional(), disabled: z.boolean().optional() })
+    .strict()
+    .refine((p) => p.max > p.min, { message: "max must be greater than min" }),
+  container: z
+    .object({
+      ...common,
+      layout: z.enum(["vertical", "horizontal"]).optional(),
+      gap: size.optional(),
+      spacing: size.optional(),
+      padding: size.optional(),
+      align: z.enum(["start", "center", "end", "stretch"]).optional(),
+      justify: z.enum(["start", "center", "end", "between", "around"]).optional(),
+      wrap: z.boolean().optional(),
+    })
+    .strict(),
+  grid: z.object({ ...common, columns: z.number().int().min(1).max(12).default(2), gap: size.optional(), padding: size.optional() }).strict(),
+  list: z
+    .object({
+      ...common,
+      label: z.string().optional(),
+      items: z.array(z.union([z.string(), z.number(), z.object({ id: z.union([z.string(), z.number()]).optional(), text: z.string() }).strict()])).optional(),
+      /** Height of the scrolling viewport, px (the list is virtualised past 100 items). */
+      height: z.number().positive().optional(),
+      item_height: z.number().positive().optional(),
+      removable: z.boolean().optional(),
+      empty_text: z.string().optional(),
+      variant: z.enum(["default", "bordered", "compact"]).optional(),
+      spacing: size.optional(),
+    })
+    .strict(),
+  select: z
+    .object({ ...common, label: z.string().optional(), options: z.array(option), value: z.union([z.string(), z.number()]).optional(), placeholder: z.string().optional(), disabled: z.boolean().optional() })
+    .strict(),
+  textarea: z
+    .object({
+      ...common,
+      label: z.string().optional(),
+      placeholder: z.string().optional(),
+      value: z.string().optional(),
+      rows: z.number().int().positive().max(200).optional(),
+      resize: z.enum(["none", "vertical", "horizontal", "both"]).optional(),
+      disabled: z.boolean().optional(),
+    })
+    .strict(),
+  image: z
+    .object({ ...common, src: safeUrl, alt: z.string(), width: z.union([z.number(), z.string()]).optional(), height: z.union([z.number(), z.string()]).optional(), fit: z.enum(["contain", "cover", "fill"]).optional() })
+    .strict(),
+  video: z
+    .object({
+      ...common,
+      src: safeUrl,
+      label: z.string().optional(),
+      poster: safeUrl.optional(),
+      controls: z.boolean().default(true),
+      autoplay: z.boolean().optional(),
+      loop: z.boolean().optional(),
+      muted: z.boolean().optional(),
+      width: z.union([z.number(), z.string()]).optional(),
+      height: z.union([z.number(), z.string()]).optional(),
+    })
+    .strict(),
+  audio: z.object({ ...common, src: safeUrl, label: z.string().optional(), controls: z.boolean().default(true), autoplay: z.boolean().optional(), loop: z.boolean().optional() }).strict(),
+  canvas: z
+    .object({
+      ...common,
+      width: z.number().int().positive().max(4096),
+      height: z.number().int().positive().max(4096),
+      label: z.string(),
+      /** Drawn as a line chart, scaled to fit. */
+      points: z.array(z.number()).optional(),
+      color: z.string().optional(),
+    })
+    .strict(),
+  badge: z.object({ ...common, text: z.union([z.string(), z.number()]), variant: z.enum(["default", "success", "warning", "danger", "info"]).optional() }).strict(),
+  card: z.object({ ...common, title: z.string().optional(), subtitle: z.string().optional(), footer: z.string().optional(), padding: size.optional() }).strict(),
+  divider: z.object({ ...common, orientation: z.enum(["horizontal", "vertical"]).optional() }).strict(),
+  modal: z.object({ ...common, title: z.string(), open: z.boolean().optional(), dismissible: z.boolean().default(true) }).strict(),
+  tabs: z
+    .object({ ...common, tabs: z.array(z.object({ id: z.string(), label: z.string() }).strict()).min(1), value: z.string().optional() })
+    .strict(),
+  app_shortcut: z.object({ ...common, app_id: z.string().min(1), label: z.string().optional(), icon: z.string().optional() }).strict(),
+  iframe: z
+    .object({
+      ...common,
+      src: z.string().refine((u) => /^https?:\/\//i.test(u), { message: "must be an http(s) URL" }),
+      title: z.string(),
+      width: z.union([z.number(), z.string()]).optional(),
+      height: z.union([z.number(), z.string()]).optional(),
+    })
+    .strict(),
+  progress: z
+    .object({ ...common, value: z.number().min(0), max: z.number().positive().default(100), label: z.string().optional(), variant: z.enum(["default", "success", "warning", "danger"]).optional() })
+    .strict(),
+} as const;
+
+export type ComponentType = keyof typeof componentSchemas;
+export const COMPONENT_TYPES = Object.keys(componentSchemas) as ComponentType[];
+export type PropsOf<T extends ComponentType> = z.output<(typeof componentSchemas)[T]>;
+
+/** An event binding: a tool id, or a tool id with params (`$id` in a string is component `id`'s value). */
+export const BindingSchema = z.union([z.string().min(1), z.object({ tool: z.string().min(1), params: z.record(z.string(), z.unknown()).optional() }).strict()]);
+export type Binding = z.infer<typeof BindingSchema>;
+
+/**
+ * One component node as the server sends it. `children` are nested nodes, or
+ * ids (a flat, streamed spec); props are checked per type at render time, so
+ * one bad component shows an error box and the rest of the app still renders.
+ */
+export interface RawNode {
+  type: string;
+  id: string;
+  props?: Record<string, unknown>;
+  children?: (RawNode | string)[];
+  on_event?: Record<string, Binding>;
+  fallback?: RawNode;
+}
+
+export const NodeShapeSchema: z.ZodType<RawNode> = z.lazy(() =>
+  z.object({
+    type: z.string().min(1),
+    id: z.string().min(1),
+    props: z.record(z.string(), z.unknown()).optional(),
+    children: z.array(z.union([z.string(), NodeShapeSchema])).optional(),
+    on_event: z.record(z.string(), BindingSchema).optional(),
+    fallback: NodeShapeSchema.optional(),
+  }),
+) as z.ZodType<RawNode>;
+
+export const BlueprintSchema = z.object({
+  app: z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      icon: z.string().optional(),
+      category: z.string().optional(),
+      version: z.string().optional(),
+      permissions: z.array(z.string()).optional(),
+    })
+    .optional(),
+  services: z.array(z.unknown()).optional(),
+  ui: z.object({
+    title: z.string().optional(),
+    layout: z.enum(["vertical", "horizontal"]).optional(),
+    width: z.number().optional(),
+    height: z.number().optional(),
+    components: z.array(z.unknown()),
+  }),
+});
+export type Blueprint = z.infer<typeof BlueprintSchema>;
+
+export type Checked = { ok: true; type: ComponentType; props: Record<string, unknown> } | { ok: false; reason: string };
+
+/** Validates one component's type and props; the reason names the prop and the problem. */
+export function checkComponent(type: string, props: unknown): Checked {
+  if (!(type in componentSchemas)) return { ok: false, reason: `Unknown component type "${type}"` };
+  const schema = componentSchemas[type as ComponentType] as z.ZodType;
+  const parsed = schema.safeParse(props ?? {});
+  if (parsed.success) return { ok: true, type: type as ComponentType, props: parsed.data as Record<string, unknown> };
+  const reason = parsed.error.issues
+    .map((i) => {
+      const path = i.path.join(".");
+      if (i.code === "unrecognized_keys") return `unknown prop${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
+      return `${path ? `"${path}": ` : ""}${i.message}`;
+    })
+    .join("; ");
+  return { ok: false, reason: `Invalid ${type} props: ${reason}` };
+}
