@@ -51,6 +51,7 @@ async function main() {
       console.log(`ok   ${name}`);
     } catch (e) {
       failed++;
+      await page.screenshot({ path: join(shots, `FAIL-${passed + failed}.png`) }).catch(() => {});
       console.log(`FAIL ${name}: ${String(e?.message ?? e).split("\n")[0]}`);
     }
   };
@@ -113,7 +114,7 @@ async function main() {
   });
 
   await check("a window resizes from its bottom-right corner and not below its minimum", async () => {
-    await page.getByRole("list", { name: "Desktop icons" }).getByRole("button", { name: "Settings", exact: true }).dblclick();
+    await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: "Settings" }).click();
     const s = win("Settings");
     await s.waitFor();
     const before = await s.boundingBox();
@@ -121,7 +122,7 @@ async function main() {
     const h = await handle.boundingBox();
     await page.mouse.move(h.x + h.width / 2, h.y + h.height / 2);
     await page.mouse.down();
-    await page.mouse.move(h.x + 80, h.y + 40, { steps: 4 });
+    await page.mouse.move(h.x + h.width / 2 + 80, h.y + h.height / 2 + 40, { steps: 4 });
     await page.mouse.up();
     const after = await s.boundingBox();
     assert(Math.round(after.width - before.width) === 80 && Math.round(after.height - before.height) === 40, `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
