@@ -8,6 +8,8 @@ import { api, ApiError } from "../api/client";
 import { syncRunningApps } from "../apps/launch";
 import { serverIdOf } from "../apps/processes";
 import { loadRegistry } from "../apps/registry";
+import { useSettings } from "../apps/settings/settingsStore";
+import { restoreLastSession } from "../sessions/sessions";
 import { useWm } from "../wm/store";
 import { createGeometrySync } from "../wm/sync";
 import { notify } from "./store";
@@ -24,7 +26,14 @@ export async function bootDesktop(): Promise<void> {
     notify("error", `Running apps unavailable: ${err instanceof Error ? err.message : String(err)}`);
   }
   await loadRegistry();
+  // Once per page: the user asked for the last workspace back at login.
+  if (!restoredAtLogin && useSettings.getState().restoreOnLogin && useWm.getState().order.length === 0) {
+    restoredAtLogin = true;
+    await restoreLastSession();
+  }
 }
+
+let restoredAtLogin = false;
 
 /** Reports window geometry to the API for as long as the returned function is not called. */
 export function startGeometrySync(): () => void {
