@@ -22,13 +22,26 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
   const drag = useRef<{ kind: "move" | Edge; start: Rect; px: number; py: number; zone: SnapZone | null } | null>(null);
 
   // Keyboard focus follows window focus: a window that becomes focused takes focus unless it already holds it.
+  // An app loads lazily, so its first control may appear a moment later: keep looking for
+  // up to a second while the window itself (not a control in it) holds the focus.
   useEffect(() => {
     const el = ref.current;
-    if (!focused || !el || el.contains(document.activeElement)) return;
-    const first = el.querySelector<HTMLElement>(
-      ".window-content input:not([disabled]), .window-content textarea, .window-content select, .window-content button:not([disabled]), .window-content [tabindex='0']",
-    );
-    (first ?? el).focus({ preventScroll: true });
+    if (!focused || !el || (el.contains(document.activeElement) && document.activeElement !== el)) return;
+    const selector =
+      ".window-content input:not([disabled]), .window-content textarea, .window-content select, .window-content button:not([disabled]), .window-content [tabindex='0']";
+    let frame = 0;
+    let tries = 0;
+    const attempt = () => {
+      const first = el.querySelector<HTMLElement>(selector);
+      if (first) return first.focus({ preventScroll: true });
+      if (document.activeElement !== el) el.focus({ preventScroll: true });
+      if (++tries < 60) frame = requestAnimationFrame(() => {
+        const active = document.activeElement;
+        if (active === el || active === document.body) attempt();
+      });
+    };
+    attempt();
+    return () => cancelAnimationFrame(frame);
   }, [focused, win?.mode]);
 
   if (!win) return null;
