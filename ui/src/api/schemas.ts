@@ -61,21 +61,23 @@ export const AppInstanceSchema = z.object({
 });
 export type AppInstance = z.infer<typeof AppInstanceSchema>;
 
-/** `X[]` or `{ [key]: X[] }`. */
+/**
+ * `{ [key]: X[] }`, or a bare `X[]` read as if wrapped (so errors name the
+ * item that is wrong, e.g. `apps.0.id`, not just "invalid input").
+ */
 function listOf<T extends z.ZodType>(item: T, key: string) {
-  return z.union([
-    z.array(item),
-    z.object({ [key]: z.array(item) }).transform((o) => o[key] as z.infer<T>[]),
-  ]);
+  return z
+    .preprocess((v) => (Array.isArray(v) ? { [key]: v } : v), z.object({ [key]: z.array(item) }))
+    .transform((o) => o[key] as z.infer<T>[]);
 }
 
 export const AppListSchema = listOf(AppInstanceSchema, "apps");
 export const RegistryListSchema = listOf(RegistryAppSchema, "apps");
 /** A launch answers the instance, bare or as `{ app: … }`. */
-export const LaunchResponseSchema = z.union([
+export const LaunchResponseSchema = z.preprocess(
+  (v) => (v && typeof v === "object" && "app" in v && !("id" in v) ? (v as { app: unknown }).app : v),
   AppInstanceSchema,
-  z.object({ app: AppInstanceSchema }).transform((o) => o.app),
-]);
+);
 
 /** `POST /api/services/execute` → `{ success, data?, error? }`. */
 export const ExecuteResponseSchema = z.object({
