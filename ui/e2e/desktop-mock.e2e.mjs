@@ -173,6 +173,25 @@ async function main() {
     await shot("10-terminal");
   });
 
+  await check("a denied read shows a banner in the app's window; Allow once lets it through", async () => {
+    // A second terminal, from the launcher (the first one's shell has exited).
+    await page.keyboard.press("Control+k");
+    await page.getByRole("combobox", { name: "Search apps" }).fill("terminal");
+    await page.keyboard.press("Enter");
+    const live = page.getByRole("dialog", { name: "Terminal", exact: true }).filter({ has: page.getByRole("status").filter({ hasText: /^Running/ }) });
+    await live.waitFor();
+    await page.waitForFunction(() => document.activeElement?.classList.contains("xterm-helper-textarea"));
+    await page.keyboard.type("cat /secret\r");
+    const banner = live.getByRole("alert").filter({ hasText: "no read grant for /secret" });
+    await banner.waitFor();
+    await shot("10b-denial");
+    await banner.getByRole("button", { name: "Allow once" }).click();
+    await banner.waitFor({ state: "detached" });
+    await live.locator(".xterm-helper-textarea").focus();
+    await page.keyboard.type("cat /secret\r");
+    await live.locator(".xterm-rows").filter({ hasText: "top secret" }).waitFor();
+  });
+
   await check("task manager lists the shell's process with its memory", async () => {
     await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: "Task Manager" }).click();
     const tm = win("Task Manager");

@@ -174,6 +174,14 @@ export function createMockServer({ requireAuth = true } = {}) {
       if (g[2] === "window") inst.window = b;
       return send(res, 200, { ok: true });
     }
+    if (req.method === "POST" && (g = m(/^\/api\/apps\/([^/]+)\/grants$/))) {
+      const inst = state.apps.get(decodeURIComponent(g[1]));
+      if (!inst) return err(res, 404, "not_found", "no such app");
+      const b = await body(req);
+      if (!["once", "always"].includes(b.mode)) return err(res, 400, "bad_request", "mode must be once or always");
+      (inst.grants ??= []).push(b);
+      return send(res, 200, { ok: true });
+    }
     if (req.method === "DELETE" && (g = m(/^\/api\/apps\/([^/]+)$/))) {
       const ok = state.apps.delete(decodeURIComponent(g[1]));
       return ok ? send(res, 204) : err(res, 404, "not_found", "no such app");
@@ -296,6 +304,19 @@ export function createMockServer({ requireAuth = true } = {}) {
             ws.send({ type: "process_exit", app_id: msg.app_id, code: Number(ex[1] || 0) });
             const inst = state.apps.get(msg.app_id);
             if (inst) inst.state = "exited";
+            return;
+          }
+          if (line.trim() === "cat /secret") {
+            const inst = state.apps.get(msg.app_id);
+            if (inst?.grants?.length) {
+              if (inst.grants[0].mode === "once") inst.grants.shift();
+              ws.send({ type: "process_output", app_id: msg.app_id, data: "top secret\r\n$ " });
+            } else {
+              ws.send({ type: "process_output", app_id: msg.app_id, data: "cat: /secret: Permission denied\r\n$ " });
+              ws.send({ type: "denial", app_id: msg.app_id, reason: "no read grant for /secret", resource: "/secret", operation: "read" });
+            }
+            line = "";
+            lines.set(msg.app_id, line);
             return;
           }
           const echo = /^echo\s+(.*)$/.exec(line);

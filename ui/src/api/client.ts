@@ -44,6 +44,7 @@ export interface ApiClient {
   focusApp(id: string): Promise<void>;
   setWindow(id: string, geometry: WindowGeometry): Promise<void>;
   closeApp(id: string): Promise<void>;
+  grant(id: string, body: { resource: string; operation: string; mode: "once" | "always" }): Promise<void>;
   listRegistry(query?: { category?: string; search?: string }): Promise<RegistryApp[]>;
   launch(registryId: string): Promise<AppInstance>;
   deleteRegistryApp(id: string): Promise<void>;
@@ -116,6 +117,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     listApps: () => call("GET", "/api/apps", AppListSchema),
     focusApp: (id) => call("POST", `/api/apps/${enc(id)}/focus`, null, {}).then(() => undefined),
     setWindow: (id, geometry) => call("POST", `/api/apps/${enc(id)}/window`, null, geometry).then(() => undefined),
+    grant: (id, body) => call("POST", `/api/apps/${enc(id)}/grants`, null, body).then(() => undefined),
     closeApp: (id) => call("DELETE", `/api/apps/${enc(id)}`, null).then(() => undefined),
     listRegistry: (query = {}) => {
       const params = new URLSearchParams();

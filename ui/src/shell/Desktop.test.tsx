@@ -123,3 +123,22 @@ describe("the desktop shell", () => {
     expect(alert.closest("[role=alert]")).toBeTruthy();
   });
 });
+
+describe("denials", () => {
+  it("shows what was denied in the app's window; Allow once posts the grant", async () => {
+    const { addDenial } = await import("../denials/denials");
+    const { openInstance } = await import("../apps/launch");
+    const api = mockApi({ "POST /api/apps/*/grants": { ok: true } });
+    renderDesktop(api);
+    act(() => {
+      openInstance({ id: "app-9", app_id: "calculator", name: "Calculator", icon: "", type: "blueprint", blueprint: { ui: { components: [] } } });
+      addDenial({ appId: "app-9", reason: "no read grant for /etc/shadow", resource: "/etc/shadow", operation: "read" });
+    });
+    const win = await screen.findByRole("dialog", { name: "Calculator" });
+    const banner = within(win).getByRole("alert");
+    expect(banner.textContent).toContain("Denied read /etc/shadow: no read grant for /etc/shadow");
+    fireEvent.click(within(banner).getByRole("button", { name: "Allow once" }));
+    await waitFor(() => expect(within(win).queryByRole("alert")).toBeNull());
+    expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ resource: "/etc/shadow", operation: "read", mode: "once" });
+  });
+});

@@ -4,6 +4,7 @@
  * shows the sign-in notice; any other failure a visible notice.
  */
 import { consumeLoginToken } from "../api/auth";
+import { listenForDenials } from "../denials/denials";
 import { api, ApiError } from "../api/client";
 import { syncRunningApps } from "../apps/launch";
 import { serverIdOf } from "../apps/processes";
@@ -21,6 +22,7 @@ export async function bootDesktop(): Promise<void> {
   await tokenConsumed;
   try {
     await syncRunningApps();
+    listenForDenials();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     notify("error", `Running apps unavailable: ${err instanceof Error ? err.message : String(err)}`);

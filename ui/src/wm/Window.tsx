@@ -2,6 +2,7 @@ import { useEffect, useRef, type PointerEvent as ReactPointerEvent, type ReactNo
 import { closeApp, focusApp, minimizeApp } from "../apps/launch";
 import { applyShell } from "../shell/store";
 import { AppIcon } from "../shell/icons";
+import { DenialBanner } from "../denials/DenialBanner";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { setWindowRect, toggleMaximize, snapWindow, unsnapForDrag } from "./functions";
 import { EDGES, moveRect, resizeRect, snapZoneAt, type Edge, type Rect, type SnapZone } from "./geometry";
@@ -132,6 +133,7 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
           <span>{win.title}</span>
         </h2>
       </header>
+      <DenialBanner windowId={id} />
       <div className="window-content">
         <ErrorBoundary name={win.title}>{children}</ErrorBoundary>
       </div>
