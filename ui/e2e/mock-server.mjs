@@ -5,7 +5,8 @@
 //
 //   node e2e/mock-server.mjs [port]     (prints "mock: http://127.0.0.1:PORT/?token=mock-token")
 //
-// Auth: `/?token=mock-token` (or POST /api/auth/login {"token"}) sets an
+// Auth: `/?token=mock-token` (or POST /api/auth/login {"token"}, or
+// {"username": "owner", "password": "agentos"}) sets an
 // HttpOnly session cookie; /api without it answers 401 with the error body.
 
 import { createHash, randomUUID } from "node:crypto";
@@ -147,6 +148,10 @@ export function createMockServer({ requireAuth = true } = {}) {
     let g;
     if (req.method === "POST" && url.pathname === "/api/auth/login") {
       const b = await body(req);
+      if (b.username !== undefined) {
+        if (b.username !== "owner" || b.password !== "agentos") return err(res, 401, "bad_credentials", "wrong user name or password");
+        return send(res, 200, { user: "owner" }, { "Set-Cookie": cookie });
+      }
       if (b.token !== TOKEN) return err(res, 401, "bad_token", "login token is not valid");
       return send(res, 200, { user: "owner" }, { "Set-Cookie": cookie });
     }

@@ -40,6 +40,7 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 type Fetch = typeof fetch;
 
 export interface ApiClient {
+  login(username: string, password: string): Promise<void>;
   listApps(): Promise<AppInstance[]>;
   focusApp(id: string): Promise<void>;
   setWindow(id: string, geometry: WindowGeometry): Promise<void>;
@@ -114,6 +115,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
 
   const enc = encodeURIComponent;
   return {
+    login: (username, password) => call("POST", "/api/auth/login", null, { username, password }).then(() => undefined),
     listApps: () => call("GET", "/api/apps", AppListSchema),
     focusApp: (id) => call("POST", `/api/apps/${enc(id)}/focus`, null, {}).then(() => undefined),
     setWindow: (id, geometry) => call("POST", `/api/apps/${enc(id)}/window`, null, geometry).then(() => undefined),

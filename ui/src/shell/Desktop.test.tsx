@@ -117,6 +117,30 @@ describe("the desktop shell", () => {
     await waitFor(() => expect(screen.getByTestId("system-status").dataset.phase).toBe("ok"));
   });
 
+  it("signs in with a user name and password from the notice", async () => {
+    let signedIn = false;
+    const unauth = apiError(401, "unauthenticated", "no session cookie");
+    renderDesktop(
+      mockApi({
+        "GET /api/apps": () => (signedIn ? { apps: [] } : unauth),
+        "POST /api/auth/login": ({ body }: { body: unknown }) => {
+          const b = body as { username: string; password: string };
+          if (b.password !== "right") return apiError(401, "bad_credentials", "wrong user name or password");
+          signedIn = true;
+          return { user: b.username };
+        },
+      }),
+    );
+    const notice = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    fireEvent.change(within(notice).getByLabelText("User name"), { target: { value: "ada" } });
+    fireEvent.change(within(notice).getByLabelText("Password"), { target: { value: "wrong" } });
+    fireEvent.click(within(notice).getByRole("button", { name: "Sign in" }));
+    expect((await within(notice).findByRole("alert")).textContent).toContain("wrong user name or password");
+    fireEvent.change(within(notice).getByLabelText("Password"), { target: { value: "right" } });
+    fireEvent.click(within(notice).getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(screen.queryByRole("alertdialog", { name: "Sign in to AgentOS" })).toBeNull());
+  });
+
   it("shows a visible error when the API is unreachable", async () => {
     renderDesktop(mockApi({ "GET /api/apps": apiError(503, "kernel_down", "kernel not connected") }));
     const alert = await screen.findByText(/Running apps unavailable: GET \/api\/apps: kernel not connected/);
