@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { getValue } from "../apps/appState";
 import type { AppContext } from "../apps/context";
 import { openById } from "../apps/launch";
@@ -78,9 +78,9 @@ export default function BlueprintApp({ ctx, proc }: { ctx: AppContext; proc: Pro
 
   // A generated app takes its final name as its window title.
   const title = parsed && "blueprint" in parsed ? (parsed.blueprint!.ui.title ?? parsed.blueprint!.app?.name) : undefined;
-  if (title && proc.kind === "generated" && useWm.getState().windows[ctx.windowId]?.title !== title) {
-    queueMicrotask(() => useWm.getState().apply(setWindowTitle(ctx.windowId, title)));
-  }
+  useEffect(() => {
+    if (title && proc.kind === "generated") useWm.getState().apply(setWindowTitle(ctx.windowId, title));
+  }, [title, proc.kind, ctx.windowId]);
 
   if (parsed && "error" in parsed) return <ErrorBox title="This app’s Blueprint is invalid" reason={parsed.error!} />;
   if (!renderCtx) {
