@@ -199,6 +199,16 @@ async function main() {
     await shot("11-task-manager");
   });
 
+  await check("system monitor charts CPU and memory per app and shows the doctor report", async () => {
+    await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: /^System Monitor/ }).click();
+    const mon = win("System Monitor");
+    await mon.getByTestId("doctor-io_uring").waitFor();
+    await mon.getByRole("img", { name: /^Memory \(cgroup, current\): .*3\.0 MiB/ }).waitFor();
+    await page.waitForTimeout(4500);
+    await shot("11b-system-monitor");
+    await mon.getByRole("button", { name: "Close" }).click();
+  });
+
   await check("file manager creates a folder and renames it", async () => {
     await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: "Files" }).click();
     const fm = win("Files");

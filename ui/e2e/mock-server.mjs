@@ -220,7 +220,7 @@ export function createMockServer({ requireAuth = true } = {}) {
     if (req.method === "GET" && url.pathname === "/api/processes") {
       const processes = [...state.apps.values()]
         .filter((a) => a.type === "native_proc")
-        .map((a) => ({ pid: a.pid, app_id: a.id, name: a.name, state: "running", cpu_percent: 1.5, memory_current: 3_145_728, memory_peak: 4_194_304, pids: 1 }));
+        .map((a) => ({ pid: a.pid, app_id: a.id, name: a.name, state: "running", cpu_percent: Number((2 + 3 * Math.abs(Math.sin(Date.now() / 4000 + a.pid))).toFixed(1)), memory_current: 3_145_728, memory_peak: 4_194_304, pids: 1 }));
       return send(res, 200, { processes });
     }
     if (req.method === "GET" && url.pathname === "/api/blueprint/schema.json") return send(res, 200, { $schema: "https://json-schema.org/draft/2020-12/schema" });

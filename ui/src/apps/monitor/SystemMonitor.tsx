@@ -1,7 +1,8 @@
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { api } from "../../api/client";
 import { stream, useStreamStatus } from "../../api/stream";
-import type { ServerMessage } from "../../api/schemas";
+import type { ProcessInfo, ServerMessage } from "../../api/schemas";
+import { Chart } from "./Chart";
 import { HealthReport } from "../../components/SystemStatus";
 import { useHealthStore } from "../../health/store";
 import { formatBytes } from "../../lib/format";
@@ -30,22 +31,28 @@ export function parseMetrics(text: string): Sample[] {
 
 const HISTORY = 60;
 
-/** A small SVG line chart of the last samples (no chart library yet). */
-function Spark({ values, label, format }: { values: number[]; label: string; format: (n: number) => string }) {
-  const w = 300;
-  const h = 60;
-  const max = Math.max(1, ...values);
-  const pts = values.map((v, i) => `${(i / Math.max(1, HISTORY - 1)) * w},${h - 2 - (v / max) * (h - 4)}`).join(" ");
-  return (
-    <figure style={{ margin: 0 }}>
-      <svg viewBox={`0 0 ${w} ${h}`} width="100%" height={h} role="img" aria-label={`${label}: ${values.length ? format(values.at(-1)!) : "no data"}`}>
-        <polyline points={pts} fill="none" stroke="var(--accent)" strokeWidth="2" />
-      </svg>
-      <figcaption className="small muted">
-        {label}: {values.length ? format(values.at(-1)!) : "no data yet"}
-      </figcaption>
-    </figure>
-  );
+interface History {
+  times: number[];
+  /** app id → name, cpu % and memory bytes, aligned with `times`. */
+  apps: Record<string, { name: string; cpu: (number | null)[]; mem: (number | null)[] }>;
+}
+
+/** Appends one /api/processes sample to the per-app history, keeping the last HISTORY points. */
+export function addSample(h: History, at: number, procs: ProcessInfo[]): History {
+  const times = [...h.times, at].slice(-HISTORY);
+  const n = times.length;
+  const apps: History["apps"] = {};
+  const ids = new Set([...Object.keys(h.apps), ...procs.map((p) => p.app_id ?? `pid ${p.pid}`)]);
+  for (const id of ids) {
+    const mine = procs.filter((p) => (p.app_id ?? `pid ${p.pid}`) === id);
+    const prev = h.apps[id] ?? { name: mine[0]?.name || id, cpu: [], mem: [] };
+    const cpu = mine.length ? mine.reduce((a, p) => a + (p.cpu_percent ?? 0), 0) : null;
+    const mem = mine.length ? mine.reduce((a, p) => a + (p.memory_current ?? 0), 0) : null;
+    const pad = (xs: (number | null)[]) => [...Array(Math.max(0, n - 1 - xs.length)).fill(null), ...xs].slice(-(n - 1));
+    const next = { name: prev.name, cpu: [...pad(prev.cpu), cpu], mem: [...pad(prev.mem), mem] };
+    if (next.cpu.some((v) => v !== null)) apps[id] = next;
+  }
+  return { times, apps };
 }
 
 /**
@@ -57,15 +64,16 @@ export default function SystemMonitor(_: { ctx: AppContext }) {
   const health = useHealthStore((s) => s.state);
   const [metrics] = usePoll(async () => parseMetrics(await api.text("/metrics")), 3000);
   const [procs] = usePoll(() => api.listProcesses(), 2000);
-  const [memory, setMemory] = useState<number[]>([]);
+  const [history, setHistory] = useState<History>({ times: [], apps: {} });
   const [events, setEvents] = useState<{ at: string; text: string }[]>([]);
   const streamStatus = useStreamStatus((s) => s.status);
 
   useEffect(() => {
-    if (procs.phase !== "ok") return;
-    const total = procs.data.reduce((a, p) => a + (p.memory_current ?? 0), 0);
-    setMemory((m) => [...m.slice(-(HISTORY - 1)), total]);
+    if (procs.phase === "ok") setHistory((h) => addSample(h, procs.at / 1000, procs.data));
   }, [procs]);
+  const appIds = Object.keys(history.apps);
+  const cpuLines = useMemo(() => appIds.map((id) => ({ label: history.apps[id]!.name, values: history.apps[id]!.cpu })), [history]); // eslint-disable-line react-hooks/exhaustive-deps
+  const memLines = useMemo(() => appIds.map((id) => ({ label: history.apps[id]!.name, values: history.apps[id]!.mem })), [history]); // eslint-disable-line react-hooks/exhaustive-deps
 
   useEffect(() => {
     const describe = (m: ServerMessage): string | null => {
@@ -117,11 +125,18 @@ export default function SystemMonitor(_: { ctx: AppContext }) {
             </tbody>
           </table>
         )}
-        <h3 style={{ marginTop: 14 }}>Managed processes</h3>
+      </section>
+      <section aria-labelledby="mon-procs" style={{ gridColumn: "1 / -1" }}>
+        <h3 id="mon-procs">CPU and memory per app</h3>
         {procs.phase === "unavailable" ? (
           <p className="unavailable">Process data is not available yet (GET /api/processes answered 404).</p>
+        ) : appIds.length === 0 ? (
+          <p className="muted small">No managed processes yet: start a terminal.</p>
         ) : (
-          <Spark values={memory} label="Memory of managed processes" format={formatBytes} />
+          <div className="monitor-grid">
+            <Chart title="CPU (cgroup)" times={history.times} lines={cpuLines} format={(n) => `${n.toFixed(1)} %`} />
+            <Chart title="Memory (cgroup, current)" times={history.times} lines={memLines} format={formatBytes} />
+          </div>
         )}
       </section>
       <section aria-labelledby="mon-events" style={{ gridColumn: "1 / -1" }}>
