@@ -23,6 +23,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [edit, setEdit] = useState<Edit>(null);
   const [name, setName] = useState("");
   const [filter, setFilter] = useState("");
+  const [dragging, setDragging] = useState(false);
+  const [preview, setPreview] = useState<{ path: string; text: string } | null>(null);
 
   const load = useCallback(async (dir: string) => {
     try {
@@ -50,10 +52,36 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
     await load(cwd);
   };
 
-  const open = (e: FsEntry) => {
+  const open = async (e: FsEntry) => {
     if (e.is_dir) {
       setCwd(e.path);
       setSelected(null);
+      setPreview(null);
+      return;
+    }
+    try {
+      const data = (await ctx.execute("fs.read", { path: e.path })) as { content?: unknown } | string | null;
+      const text = typeof data === "string" ? data : typeof data?.content === "string" ? data.content : JSON.stringify(data);
+      setPreview({ path: e.path, text });
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  /** Drag and drop from the host: each file is written with fs.write (text as utf8, the rest as base64). */
+  const upload = async (files: FileList) => {
+    for (const file of Array.from(files)) {
+      const isText = file.type.startsWith("text/") || /\.(txt|md|json|csv|log|py|js|ts|sh|toml|ya?ml)$/i.test(file.name);
+      let content: string;
+      if (isText) content = await file.text();
+      else {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        let bin = "";
+        for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        content = btoa(bin);
+      }
+      await run("fs.write", { path: join(cwd, file.name), content, encoding: isText ? "utf8" : "base64" });
     }
   };
 
@@ -72,7 +100,21 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const shown = (entries ?? []).filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()));
 
   return (
-    <div className="app-pane">
+    <div
+      className={`app-pane fm${dragging ? " fm-drop" : ""}`}
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes("Files")) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        if (e.dataTransfer.files.length) void upload(e.dataTransfer.files);
+      }}
+    >
       <div className="toolbar" role="toolbar" aria-label="File actions">
         <button type="button" className="btn" aria-label="Up one folder" disabled={cwd === "/"} onClick={() => setCwd(parent(cwd))}>
           ↑
@@ -149,9 +191,9 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
                 aria-selected={selected === e.path}
                 className={selected === e.path ? "selected-row" : undefined}
                 onClick={() => setSelected(e.path)}
-                onDoubleClick={() => open(e)}
+                onDoubleClick={() => void open(e)}
                 onKeyDown={(ev) => {
-                  if (ev.key === "Enter") open(e);
+                  if (ev.key === "Enter") void open(e);
                   else if (ev.key === " ") setSelected(e.path);
                   else return;
                   ev.preventDefault();
@@ -177,7 +219,18 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
           </tbody>
         </table>
       )}
-      <p className="muted small">Upload by drag and drop, the folder tree, and per-path grants are not built yet.</p>
+      {preview && (
+        <section className="fm-preview" aria-label={`Preview of ${preview.path}`}>
+          <header className="toolbar">
+            <strong className="mono small">{preview.path}</strong>
+            <button type="button" className="btn" onClick={() => setPreview(null)}>
+              Close preview
+            </button>
+          </header>
+          <pre>{preview.text}</pre>
+        </section>
+      )}
+      <p className="muted small">Drop files here to upload them into this folder. The folder tree and per-path grants are not built yet.</p>
     </div>
   );
 }
