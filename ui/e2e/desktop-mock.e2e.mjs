@@ -249,6 +249,29 @@ async function main() {
     await shot("15-gallery-list");
   });
 
+  await check("save the workspace, reload, restore: the calculator comes back where it was", async () => {
+    const before = await win("Calculator").boundingBox();
+    await page.getByRole("button", { name: "System menu" }).click();
+    await page.getByRole("menuitem", { name: "Save workspace" }).click();
+    await page.getByRole("status").filter({ hasText: "Workspace saved" }).waitFor();
+    // Everything closed on the server side, as after a restart of both daemons, then a fresh page.
+    await page.evaluate(async () => {
+      const { apps } = await (await fetch("/api/apps")).json();
+      await Promise.all(apps.map((a) => fetch(`/api/apps/${a.id}`, { method: "DELETE" })));
+    });
+    await page.reload();
+    await page.getByTestId("system-status").waitFor();
+    assert((await page.getByRole("dialog", { name: "Calculator", exact: true }).count()) === 0, "calculator still open after reload");
+    await page.getByRole("button", { name: "System menu" }).click();
+    await page.getByRole("menuitem", { name: "Restore workspace" }).click();
+    const calc = win("Calculator");
+    await calc.waitFor();
+    const after = await calc.boundingBox();
+    assert(Math.abs(after.x - before.x) <= 1 && Math.abs(after.y - before.y) <= 1 && Math.abs(after.width - before.width) <= 1, `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+    assert((await calc.getByLabel("Display").textContent()) === "8÷0", "the calculator's display was not restored");
+    await shot("16-restored");
+  });
+
   await check("no uncaught errors in the page", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });
