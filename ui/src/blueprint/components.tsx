@@ -197,7 +197,7 @@ const ALIGN = { start: "flex-start", center: "center", end: "flex-end", stretch:
 
 const Container: R<"container"> = ({ node, props: p }) => (
   <div
-    className="bp-container"
+    className={`bp-container bp-container-${p.layout ?? "vertical"}`}
     style={{
       display: "flex",
       flexDirection: p.layout === "horizontal" ? "row" : "column",
