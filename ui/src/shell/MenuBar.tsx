@@ -2,10 +2,23 @@ import { closeApp, minimizeApp, openNative } from "../apps/launch";
 import { Clock } from "../components/Clock";
 import { restoreLastSession, saveWorkspace } from "../sessions/sessions";
 import { snapWindow, toggleMaximize } from "../wm/functions";
+import type { SnapZone } from "../wm/geometry";
 import { useWm, viewport } from "../wm/store";
 import { MenuButton, type MenuEntry } from "./Menu";
 import { applyShell, useShell } from "./store";
 import "./MenuBar.css";
+
+/** The snap zones, by keyboard from the Window menu. */
+const SNAPS: [SnapZone, string][] = [
+  ["left", "Snap to left half"],
+  ["right", "Snap to right half"],
+  ["top-left", "Snap to top-left quarter"],
+  ["top-right", "Snap to top-right quarter"],
+  ["bottom-left", "Snap to bottom-left quarter"],
+  ["bottom-right", "Snap to bottom-right quarter"],
+  ["left-third", "Snap to left third"],
+  ["right-third", "Snap to right third"],
+];
 
 const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
 const mod = isMac ? "⌘" : "Ctrl+";
@@ -36,8 +49,7 @@ export function MenuBar() {
     ? [
         { label: "Minimize", shortcut: `${mod}M`, onSelect: () => minimizeApp(focused.id) },
         { label: focused.mode === "maximized" ? "Restore" : "Maximize", onSelect: () => useWm.getState().apply(toggleMaximize(focused.id, viewport())) },
-        { label: "Snap left", onSelect: () => useWm.getState().apply(snapWindow(focused.id, "left", viewport())) },
-        { label: "Snap right", onSelect: () => useWm.getState().apply(snapWindow(focused.id, "right", viewport())) },
+        ...SNAPS.map(([zone, label]) => ({ label, onSelect: () => useWm.getState().apply(snapWindow(focused.id, zone, viewport())) })),
         "separator",
         { label: "Close", shortcut: `${mod}W`, onSelect: () => closeApp(focused.id) },
       ]

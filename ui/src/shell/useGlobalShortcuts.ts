@@ -11,6 +11,10 @@ import { applyShell, closeSwitcher, stepSwitcher, useShell } from "./store";
  * Ctrl/⌘+M minimise, Alt+Tab / Alt+Shift+Tab switch (on Alt release).
  * Listens in the capture phase so an app's own key handling cannot swallow them.
  */
+function inTerminal(target: EventTarget | null): boolean {
+  return target instanceof Element && target.closest(".xterm") !== null;
+}
+
 export function useGlobalShortcuts(): void {
   useEffect(() => {
     const onKeyDown = (e: KeyboardEvent) => {
@@ -22,6 +26,8 @@ export function useGlobalShortcuts(): void {
       }
       const action = matchShortcut(e);
       if (!action) return;
+      // In a terminal, Ctrl+W (delete word) and Ctrl+M (Enter) belong to the shell.
+      if ((action === "close" || action === "minimize") && e.ctrlKey && !e.metaKey && inTerminal(e.target)) return;
       const focused = useWm.getState().focused;
       switch (action) {
         case "launcher":

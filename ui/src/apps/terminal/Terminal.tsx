@@ -58,7 +58,8 @@ export default function Terminal({ ctx }: { ctx: AppContext }) {
     const fit = () => {
       const core = (term as unknown as { _core?: { _renderService?: { dimensions?: { css?: { cell?: { width: number; height: number } } } } } })._core;
       const cell = core?._renderService?.dimensions?.css?.cell;
-      if (!cell?.width || !cell.height) return;
+      // A minimised (hidden) window measures 0×0: keep the process's size.
+      if (!cell?.width || !cell.height || el.clientWidth === 0 || el.clientHeight === 0) return;
       const cols = Math.max(20, Math.floor((el.clientWidth - 8) / cell.width));
       const rows = Math.max(5, Math.floor((el.clientHeight - 4) / cell.height));
       if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
