@@ -249,6 +249,17 @@ async function main() {
     await shot("15-gallery-list");
   });
 
+  await check("a native web app module served by the server opens in a window with its context", async () => {
+    await page.keyboard.press("Control+k");
+    await page.getByRole("combobox", { name: "Search apps" }).fill("hello");
+    await page.keyboard.press("Enter");
+    const hello = win("Hello");
+    await hello.getByText(/Hello from a native web app \(instance app-\d+\)/).waitFor();
+    await hello.getByRole("button", { name: "Clicked 0 times" }).click();
+    await hello.getByRole("button", { name: "Clicked 1 times" }).waitFor();
+    await hello.getByRole("button", { name: "Close" }).click();
+  });
+
   await check("save the workspace, reload, restore: the calculator comes back where it was", async () => {
     const before = await win("Calculator").boundingBox();
     await page.getByRole("button", { name: "System menu" }).click();

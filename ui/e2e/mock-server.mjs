@@ -89,6 +89,7 @@ export function createMockServer({ requireAuth = true } = {}) {
       state: "running",
       ...(reg.type === "blueprint" ? { blueprint: blueprints[id] } : {}),
       ...(reg.type === "native_proc" ? { pid: 4000 + state.seq } : {}),
+      ...(reg.type === "native_web" ? { entry: `/apps/native/${id}/index.js` } : {}),
     };
     state.apps.set(inst.id, inst);
     return inst;
@@ -228,6 +229,11 @@ export function createMockServer({ requireAuth = true } = {}) {
   }
 
   function serveStatic(req, res, url) {
+    const native = /^\/apps\/native\/([\w-]+)\/index\.js$/.exec(url.pathname);
+    if (native && existsSync(join(here, "fixtures", "native", native[1], "index.js"))) {
+      res.writeHead(200, { "Content-Type": "text/javascript" });
+      return res.end(readFileSync(join(here, "fixtures", "native", native[1], "index.js")));
+    }
     if (url.searchParams.get("token") === TOKEN) res.setHeader("Set-Cookie", cookie);
     let file = normalize(join(dist, decodeURIComponent(url.pathname)));
     if (!file.startsWith(dist) || !existsSync(file) || statSync(file).isDirectory()) file = join(dist, "index.html");

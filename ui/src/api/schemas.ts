@@ -58,6 +58,8 @@ export const AppInstanceSchema = z.object({
   window: WindowGeometrySchema.optional(),
   /** Saved component state (a restored session). */
   component_state: z.record(z.string(), z.unknown()).optional(),
+  /** Native web apps not built into the desktop: a same-origin ES module URL (apps/native/<id>/). */
+  entry: z.string().startsWith("/").optional(),
 });
 export type AppInstance = z.infer<typeof AppInstanceSchema>;
 

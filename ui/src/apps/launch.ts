@@ -67,6 +67,12 @@ export function openInstance(inst: AppInstance): string {
     useWm.getState().apply(openWindow({ id: inst.id, appId: registryId, title: entry.title, icon: entry.icon, size: entry.size, viewport: viewport(), ...geometry }));
     return inst.id;
   }
+  if (inst.type === "native_web") {
+    // A native web app the server serves (apps/native/<id>/): loaded from its entry module.
+    addProc({ windowId: inst.id, appId: registryId, kind: "native", serverId: inst.id, ...(inst.entry ? { entry: inst.entry } : {}) });
+    useWm.getState().apply(openWindow({ id: inst.id, appId: registryId, title: inst.name, icon: inst.icon || registryId, size: { width: 560, height: 420 }, viewport: viewport(), ...geometry }));
+    return inst.id;
+  }
   addProc({ windowId: inst.id, appId: registryId, kind: "blueprint", serverId: inst.id, blueprint: inst.blueprint });
   useWm.getState().apply(
     openWindow({ id: inst.id, appId: registryId, title: inst.name, icon: inst.icon || registryId, size: blueprintSize(inst.blueprint), viewport: viewport(), ...geometry }),

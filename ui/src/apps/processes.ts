@@ -15,6 +15,8 @@ export interface Proc {
   serverId: string | null;
   /** Blueprint apps: the spec as the server sent it (validated by the renderer). */
   blueprint?: unknown;
+  /** Native web apps served by the services layer: the module to import. */
+  entry?: string;
   /** Generated apps: the request id whose `ui_component` messages build it. */
   requestId?: string;
 }
