@@ -262,7 +262,7 @@ async function main() {
 
   await check("save the workspace, reload, restore: the calculator comes back where it was", async () => {
     const before = await win("Calculator").boundingBox();
-    await page.getByRole("button", { name: "System menu" }).click();
+    await page.getByRole("button", { name: "AgentOS menu" }).click();
     await page.getByRole("menuitem", { name: "Save workspace" }).click();
     await page.getByRole("status").filter({ hasText: "Workspace saved" }).waitFor();
     // Everything closed on the server side, as after a restart of both daemons, then a fresh page.
@@ -273,7 +273,7 @@ async function main() {
     await page.reload();
     await page.getByTestId("system-status").waitFor();
     assert((await page.getByRole("dialog", { name: "Calculator", exact: true }).count()) === 0, "calculator still open after reload");
-    await page.getByRole("button", { name: "System menu" }).click();
+    await page.getByRole("button", { name: "AgentOS menu" }).click();
     await page.getByRole("menuitem", { name: "Restore workspace" }).click();
     const calc = win("Calculator");
     await calc.waitFor();
@@ -281,6 +281,21 @@ async function main() {
     assert(Math.abs(after.x - before.x) <= 1 && Math.abs(after.y - before.y) <= 1 && Math.abs(after.width - before.width) <= 1, `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
     assert((await calc.getByLabel("Display").textContent()) === "8÷0", "the calculator's display was not restored");
     await shot("16-restored");
+  });
+
+  await check("axe finds no accessibility violations with the apps open", async () => {
+    for (const name of ["calc", "gallery", "task manager", "files", "system monitor", "app store", "settings"]) {
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).fill(name);
+      await page.keyboard.press("Enter");
+      await page.waitForTimeout(300);
+    }
+    await page.addScriptTag({ path: join(import.meta.dirname, "..", "node_modules", "axe-core", "axe.min.js") });
+    const violations = await page.evaluate(async () =>
+      (await window.axe.run(document, { resultTypes: ["violations"] })).violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length}×: ${v.nodes[0].target.join(" ")})`),
+    );
+    await shot("17-all-apps");
+    assert(violations.length === 0, violations.join("; "));
   });
 
   await check("no uncaught errors in the page", async () => {

@@ -19,7 +19,6 @@ export function DesktopIcons() {
           <button
             type="button"
             className={`desktop-icon${selected === it.id ? " selected" : ""}`}
-            aria-label={it.name}
             title={`${it.name} (double-click to open)`}
             onClick={(e) => {
               // detail 0: activated by keyboard (Enter/Space) — open; a mouse click only selects.

@@ -58,7 +58,7 @@ export function MenuBar() {
   return (
     <header className="menubar" data-testid="menubar">
       <nav className="menubar-left" aria-label="Menu bar">
-        <MenuButton label="System menu" items={system} className="menubar-system">
+        <MenuButton label="AgentOS menu" items={system} className="menubar-system">
           <span className="menubar-title" data-testid="menubar-title">
             AgentOS
           </span>

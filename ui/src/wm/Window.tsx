@@ -107,7 +107,9 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
         if (!focused) focusApp(id);
       }}
     >
+      {/* role none: a window's title bar is not a page banner landmark (the menu bar is). */}
       <header
+        role="none"
         className="app-titlebar"
         onPointerDown={begin("move")}
         onPointerMove={move}
@@ -134,7 +136,7 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
         </h2>
       </header>
       <DenialBanner windowId={id} />
-      <div className="window-content">
+      <div className="window-content" tabIndex={0} role="group" aria-labelledby={titleId}>
         <ErrorBoundary name={win.title}>{children}</ErrorBoundary>
       </div>
       {!maximized &&

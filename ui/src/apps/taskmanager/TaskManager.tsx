@@ -126,7 +126,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
               <td className="num">{formatBytes(proc?.memory_peak)}</td>
               <td className="num">{proc?.pids ?? "—"}</td>
               <td>
-                <button type="button" className="btn btn-danger" aria-label={`End ${app.name}`} onClick={() => void end(app)}>
+                <button type="button" className="btn btn-danger" aria-label={`End task: ${app.name}`} onClick={() => void end(app)}>
                   End task
                 </button>
               </td>
