@@ -5,6 +5,7 @@
  */
 import { consumeLoginToken } from "../api/auth";
 import { listenForDenials } from "../denials/denials";
+import { checkServerSchema } from "../blueprint/serverSchema";
 import { api, ApiError } from "../api/client";
 import { syncRunningApps } from "../apps/launch";
 import { serverIdOf } from "../apps/processes";
@@ -23,6 +24,7 @@ export async function bootDesktop(): Promise<void> {
   try {
     await syncRunningApps();
     listenForDenials();
+    void checkServerSchema();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     notify("error", `Running apps unavailable: ${err instanceof Error ? err.message : String(err)}`);
