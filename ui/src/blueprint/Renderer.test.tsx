@@ -170,6 +170,21 @@ describe("tree and params", () => {
     expect(rootsOf(t)).toEqual(["root"]);
   });
 
+  it("links components that name their parent, in either arrival order", () => {
+    let t = addComponent({ type: "text", id: "early", parent: "root" })(emptyTree);
+    expect(rootsOf(t)).toEqual([]);
+    t = addComponent({ type: "container", id: "root" })(t);
+    t = addComponent({ type: "text", id: "late", parent: "root" })(t);
+    expect(t.nodes.root!.children).toEqual(["early", "late"]);
+    expect(rootsOf(t)).toEqual(["root"]);
+    // Sent again (an update), a component keeps its place.
+    t = addComponent({ type: "text", id: "late", parent: "root", props: { content: "v2" } })(t);
+    expect(t.nodes.root!.children).toEqual(["early", "late"]);
+    expect(t.nodes.late!.props).toEqual({ content: "v2" });
+    t = addComponent({ type: "container", id: "root", props: { gap: 4 } })(t);
+    expect(t.nodes.root!.children).toEqual(["early", "late"]);
+  });
+
   it("resolves $id references only for known ids", () => {
     const known = new Set(["display", "name"]);
     const values: Record<string, unknown> = { display: "7×6", name: "Ada" };

@@ -88,7 +88,7 @@ function FallbackNode({ raw, reason }: { raw: RawNode; reason: string }) {
   const ctx = useRender();
   const sub = useMemo(() => {
     const t = addComponent(raw)(emptyTree);
-    return { ...ctx, tree: { nodes: { ...ctx.tree.nodes, ...t.nodes }, order: ctx.tree.order } };
+    return { ...ctx, tree: { nodes: { ...ctx.tree.nodes, ...t.nodes }, order: ctx.tree.order, pending: ctx.tree.pending } };
   }, [raw, ctx]);
   const rootId = typeof raw === "object" && raw && "id" in raw ? String(raw.id) : "";
   return (

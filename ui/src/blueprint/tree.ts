@@ -21,9 +21,11 @@ export interface Tree {
   nodes: Record<string, FlatNode>;
   /** Ids in arrival order; roots are those no node lists as a child. */
   order: string[];
+  /** Children that named a parent (`"parent": id`) before that parent arrived. */
+  pending: Record<string, string[]>;
 }
 
-export const emptyTree: Tree = { nodes: {}, order: [] };
+export const emptyTree: Tree = { nodes: {}, order: [], pending: {} };
 
 let invalidSeq = 0;
 
@@ -38,6 +40,7 @@ export const addComponent =
   (t: Tree): Tree => {
     const nodes = { ...t.nodes };
     const order = [...t.order];
+    const pending = { ...t.pending };
     const add = (value: unknown): string => {
       const parsed = NodeShapeSchema.safeParse(value);
       if (!parsed.success) {
@@ -49,8 +52,9 @@ export const addComponent =
         return n.id;
       }
       const node = parsed.data;
-      const children = (node.children ?? []).map((c) => (typeof c === "string" ? c : add(c)));
       const existing = nodes[node.id];
+      // An update that does not list children keeps the ones it had (e.g. linked by `parent`).
+      const children = node.children ? node.children.map((c) => (typeof c === "string" ? c : add(c))) : [...(existing?.children ?? [])];
       // A streamed component may be sent again (an update): it replaces the old one in place.
       const flat: FlatNode = {
         type: node.type,
@@ -60,12 +64,25 @@ export const addComponent =
         on_event: node.on_event ?? {},
         ...(node.fallback ? { fallback: node.fallback } : {}),
       };
+      // Children that arrived first and named this node as their parent.
+      for (const c of pending[node.id] ?? []) if (!flat.children.includes(c)) flat.children.push(c);
+      delete pending[node.id];
       nodes[node.id] = flat;
       if (!existing) order.push(node.id);
       return node.id;
     };
-    add(raw);
-    return { nodes, order };
+    const id = add(raw);
+    // A streamed component may name its parent instead of the parent listing it.
+    const parent = (raw as { parent?: unknown; parent_id?: unknown } | null)?.parent ?? (raw as { parent_id?: unknown } | null)?.parent_id;
+    if (typeof parent === "string" && parent !== id) {
+      const p = nodes[parent];
+      if (p) {
+        if (!p.children.includes(id)) nodes[parent] = { ...p, children: [...p.children, id] };
+      } else {
+        pending[parent] = [...(pending[parent] ?? []).filter((c) => c !== id), id];
+      }
+    }
+    return { nodes, order, pending };
   };
 
 export function treeFrom(components: readonly unknown[]): Tree {
@@ -75,6 +92,7 @@ export function treeFrom(components: readonly unknown[]): Tree {
 export function rootsOf(t: Tree): string[] {
   const children = new Set<string>();
   for (const n of Object.values(t.nodes)) for (const c of n.children) children.add(c);
+  for (const list of Object.values(t.pending)) for (const c of list) children.add(c);
   return t.order.filter((id) => !children.has(id));
 }
 
