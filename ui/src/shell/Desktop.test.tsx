@@ -166,3 +166,23 @@ describe("denials", () => {
     expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ resource: "/etc/shadow", operation: "read", mode: "once" });
   });
 });
+
+describe("desktop icons", () => {
+  it("are one tab stop, walked with the arrow keys, opened with Enter", async () => {
+    renderDesktop();
+    const icons = screen.getByRole("list", { name: "Desktop icons" });
+    await within(icons).findByRole("button", { name: "Calculator" });
+    const files = within(icons).getByRole("button", { name: "Files" });
+    expect(files.tabIndex).toBe(0);
+    expect(within(icons).getByRole("button", { name: "Terminal" }).tabIndex).toBe(-1);
+    files.focus();
+    fireEvent.keyDown(files, { key: "ArrowDown" });
+    expect(document.activeElement).toBe(within(icons).getByRole("button", { name: "Terminal" }));
+    fireEvent.keyDown(document.activeElement!, { key: "End" });
+    expect(document.activeElement).toBe(within(icons).getByRole("button", { name: "Hello" }));
+    fireEvent.keyDown(document.activeElement!, { key: "Home" });
+    expect(document.activeElement).toBe(files);
+    fireEvent.click(within(icons).getByRole("button", { name: "Settings" }), { detail: 0 });
+    expect(await screen.findByRole("dialog", { name: "Settings" })).toBeTruthy();
+  });
+});
