@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { getValue } from "../apps/appState";
 import type { AppContext } from "../apps/context";
 import { openById } from "../apps/launch";
@@ -70,6 +70,15 @@ export default function BlueprintApp({ ctx, proc }: { ctx: AppContext; proc: Pro
     },
     [tree, ctx.windowId, proc.serverId],
   );
+
+  // lifecycle.on_mount runs once per window, as if a root component fired "mount".
+  const onMount = parsed && "blueprint" in parsed ? parsed.blueprint!.ui.lifecycle?.on_mount : undefined;
+  const mounted = useRef(false);
+  useEffect(() => {
+    if (!onMount || mounted.current || !tree) return;
+    mounted.current = true;
+    fire({ type: "$app", id: "$app", props: {}, children: [], on_event: { mount: onMount } }, "mount");
+  }, [onMount, tree, fire]);
 
   const renderCtx = useMemo<RenderContext | null>(
     () => (tree ? { windowId: ctx.windowId, tree, fire, openApp: (id, name) => void openById(id, name) } : null),

@@ -132,6 +132,15 @@ describe("Blueprint renderer", () => {
     });
   });
 
+  it("runs ui.lifecycle.on_mount once when the app opens", async () => {
+    const bp = { ui: { lifecycle: { on_mount: { tool: "ui.set", params: { target: "status", value: "ready" } } }, components: [{ type: "text", id: "status", props: { content: "starting" } }] } };
+    const { rerender } = render(<BlueprintApp ctx={ctxFor("w")} proc={proc(bp)} />);
+    await vi.waitFor(() => expect(screen.getByText("ready")).toBeTruthy());
+    act(() => useAppState.setState({ byWindow: { w: { status: "changed" } } }));
+    rerender(<BlueprintApp ctx={ctxFor("w")} proc={proc(bp)} />);
+    expect(screen.getByText("changed")).toBeTruthy();
+  });
+
   it("sends other tools to the API and shows their failure in the window", async () => {
     const api = mockApi({ "POST /api/services/execute": { success: false, error: "permission denied: storage.set" } });
     setApiClient(createApiClient(api.fetch));

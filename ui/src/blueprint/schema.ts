@@ -213,6 +213,8 @@ export const BlueprintSchema = z.object({
     layout: z.enum(["vertical", "horizontal"]).optional(),
     width: z.number().optional(),
     height: z.number().optional(),
+    /** `on_mount`: a binding run once when the app's window opens (the seed's notes list its notes so). */
+    lifecycle: z.object({ on_mount: BindingSchema.optional() }).optional(),
     components: z.array(z.unknown()),
   }),
 });
