@@ -57,6 +57,9 @@ describe("executeTool", () => {
     expect(init.credentials).toBe("same-origin");
     expect(JSON.parse(String(init.body))).toEqual({ tool_id: "storage.get", params: { key: "k" }, app_id: "srv-1" });
 
+    await executeTool("storage.get", { key: "k", result_target: "out" }, scope);
+    expect(state().out).toEqual({ value: 1 });
+
     setApiClient(createApiClient(vi.fn(async () => jsonResponse({ success: false, error: "permission denied: storage" }))));
     await expect(executeTool("storage.get", {}, scope)).rejects.toThrow("permission denied: storage");
     setApiClient(createApiClient());

@@ -199,5 +199,10 @@ export async function executeTool(toolId: string, params: Params, scope: ToolSco
     throw new ToolError(toolId, err instanceof Error ? err.message : String(err));
   });
   if (!res.success) throw new ToolError(toolId, `${toolId}: ${res.error ?? "failed"}`);
+  // A remote tool's result goes into the component named by `result_target`, if any
+  // (e.g. storage.get into a text, fs.list into a list).
+  if (typeof params.result_target === "string" && params.result_target) {
+    applyAppState(setValues(scope.windowId, { [params.result_target]: res.data }));
+  }
   return res.data;
 }
