@@ -31,10 +31,16 @@ export function resolveParams(params: Record<string, unknown>, known: Set<string
   return resolve(params) as Record<string, unknown>;
 }
 
-/** What a binding runs: its tool and params; a bare tool id acts on the component itself with the event's value. */
+/**
+ * What a binding runs: its tool and params. A bare tool id acts on the
+ * component itself with the event's value (`{target: id, value}`); a
+ * `{tool, params}` binding sends exactly its params, where `"$event"` is the
+ * event's value.
+ */
 export function bindingCall(binding: Binding, node: FlatNode, value: unknown): { tool: string; params: Record<string, unknown> } {
   if (typeof binding === "string") return { tool: binding, params: { target: node.id, ...(value !== undefined ? { value } : {}) } };
-  return { tool: binding.tool, params: { ...(value !== undefined ? { value } : {}), ...binding.params } };
+  const params = Object.fromEntries(Object.entries(binding.params ?? {}).map(([k, v]) => [k, v === "$event" ? value : v]));
+  return { tool: binding.tool, params };
 }
 
 /** A Blueprint app in its window: the spec validated, rendered, and its events bound to tools. */

@@ -152,7 +152,7 @@ describe("Blueprint renderer", () => {
     );
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     expect((await screen.findByRole("alert")).textContent).toContain("permission denied: storage.set");
-    expect(api.calls.at(-1)).toMatchObject({ path: "/api/services/execute", body: { tool_id: "storage.set", params: { key: "k", value: "Save" }, app_id: "srv" } });
+    expect(api.calls.at(-1)).toMatchObject({ path: "/api/services/execute", body: { tool_id: "storage.set", params: { key: "k" }, app_id: "srv" } });
   });
 
   it("renders a streamed spec component by component, with placeholders for children not there yet", () => {

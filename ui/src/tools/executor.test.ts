@@ -59,6 +59,7 @@ describe("executeTool", () => {
 
     await executeTool("storage.get", { key: "k", result_target: "out" }, scope);
     expect(state().out).toEqual({ value: 1 });
+    expect(JSON.parse(String((fetchMock.mock.calls[1] as unknown as [string, RequestInit])[1].body)).params).toEqual({ key: "k" });
 
     setApiClient(createApiClient(vi.fn(async () => jsonResponse({ success: false, error: "permission denied: storage" }))));
     await expect(executeTool("storage.get", {}, scope)).rejects.toThrow("permission denied: storage");

@@ -195,7 +195,9 @@ function mathTool(toolId: string, p: Params, scope: ToolScope): unknown {
 export async function executeTool(toolId: string, params: Params, scope: ToolScope): Promise<unknown> {
   if (toolId.startsWith("ui.")) return uiTool(toolId, params, scope);
   if (toolId.startsWith("math.")) return mathTool(toolId, params, scope);
-  const res = await api.execute(toolId, params, scope.serverId ?? undefined).catch((err: unknown) => {
+  // result_target is the page's, not the tool's: it is not sent.
+  const { result_target: _resultTarget, ...sent } = params;
+  const res = await api.execute(toolId, sent, scope.serverId ?? undefined).catch((err: unknown) => {
     throw new ToolError(toolId, err instanceof Error ? err.message : String(err));
   });
   if (!res.success) throw new ToolError(toolId, `${toolId}: ${res.error ?? "failed"}`);
