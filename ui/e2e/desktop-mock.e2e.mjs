@@ -155,9 +155,9 @@ async function main() {
 
   await check("window geometry reached the API (POST /api/apps/{id}/window)", async () => {
     await page.waitForTimeout(600);
-    const apps = await page.evaluate(async () => (await (await fetch("/api/apps")).json()).apps);
+    const apps = await page.evaluate(async () => (await fetch("/api/apps")).json());
     const calc = apps.find((a) => a.app_id === "calculator");
-    assert(calc?.window?.x === 0 && calc.window.state === "normal", `server has ${JSON.stringify(calc?.window)}`);
+    assert(calc?.window?.x === 0 && calc.window.width === 640 && calc.window.state === "normal", `server has ${JSON.stringify(calc?.window)}`);
   });
 
   await check("terminal: echo hello comes back, exit 3 shows the exit code", async () => {
@@ -267,7 +267,7 @@ async function main() {
     await page.getByRole("status").filter({ hasText: "Workspace saved" }).waitFor();
     // Everything closed on the server side, as after a restart of both daemons, then a fresh page.
     await page.evaluate(async () => {
-      const { apps } = await (await fetch("/api/apps")).json();
+      const apps = await (await fetch("/api/apps")).json();
       await Promise.all(apps.map((a) => fetch(`/api/apps/${a.id}`, { method: "DELETE" })));
     });
     await page.reload();

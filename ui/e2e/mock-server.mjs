@@ -5,8 +5,14 @@
 //
 //   node e2e/mock-server.mjs [port]     (prints "mock: http://127.0.0.1:PORT/?token=mock-token")
 //
-// Auth: `/?token=mock-token` (or POST /api/auth/login {"token"}, or
-// {"username": "owner", "password": "agentos"}) sets an
+// Shapes follow services/openapi.json of the services branch (bare arrays,
+// `kind`, `source.blueprint`, British window states, sessions saved as
+// {name, state}); /api/processes is the mock's own (the task manager's
+// kernel data, not in the server yet).
+//
+// Auth: POST /api/auth/exchange {"token": "mock-token"} (what the page does
+// with `/?token=`), or POST /api/auth/login {"username": "owner",
+// "password": "agentos"}, sets an
 // HttpOnly session cookie; /api without it answers 401 with the error body.
 
 import { createHash, randomUUID } from "node:crypto";
@@ -24,7 +30,7 @@ const COOKIE = "agentos_session";
 
 export function createMockServer({ requireAuth = true } = {}) {
   const sessionId = randomUUID();
-  const registry = fixture("registry.json").apps;
+  const registry = fixture("registry.json");
   const blueprints = Object.fromEntries(
     ["calculator", "notes", "todo", "timer", "showcase"].map((id) => [id, fixture(`${id}.bp.json`)]),
   );
@@ -80,16 +86,22 @@ export function createMockServer({ requireAuth = true } = {}) {
   function launch(id) {
     const reg = registry.find((r) => r.id === id);
     if (!reg) return null;
+    const source =
+      reg.kind === "blueprint" ? { kind: "blueprint", blueprint: blueprints[id] } : reg.kind === "native_web" ? { kind: "native_web", id } : { kind: "native_process", manifest: { id, name: reg.name, argv: ["/bin/sh"], tty: true } };
+    const n = ++state.seq;
     const inst = {
-      id: `app-${++state.seq}`,
+      id: `app-${n}`,
       app_id: id,
       name: reg.name,
       icon: reg.icon,
-      type: reg.type,
-      state: "running",
-      ...(reg.type === "blueprint" ? { blueprint: blueprints[id] } : {}),
-      ...(reg.type === "native_proc" ? { pid: 4000 + state.seq } : {}),
-      ...(reg.type === "native_web" ? { entry: `/apps/native/${id}/index.js` } : {}),
+      kind: reg.kind,
+      children: [],
+      focused: true,
+      started_unix_ms: Date.now(),
+      source,
+      window: { x: 100 + 32 * n, y: 60 + 32 * n, width: 640, height: 440, state: "normal", z: n },
+      ...(reg.kind === "native_process" ? { pid: 4000 + n } : {}),
+      ...(reg.kind === "native_web" ? { entry: `/apps/native/${id}/index.js` } : {}),
     };
     state.apps.set(inst.id, inst);
     return inst;
@@ -147,21 +159,23 @@ export function createMockServer({ requireAuth = true } = {}) {
   async function api(req, res, url) {
     const m = (re) => url.pathname.match(re);
     let g;
+    const user = { id: "u1", username: "owner", owner: true, has_password: true };
     if (req.method === "POST" && url.pathname === "/api/auth/login") {
       const b = await body(req);
-      if (b.username !== undefined) {
-        if (b.username !== "owner" || b.password !== "agentos") return err(res, 401, "bad_credentials", "wrong user name or password");
-        return send(res, 200, { user: "owner" }, { "Set-Cookie": cookie });
-      }
-      if (b.token !== TOKEN) return err(res, 401, "bad_token", "login token is not valid");
-      return send(res, 200, { user: "owner" }, { "Set-Cookie": cookie });
+      if (b.username !== "owner" || b.password !== "agentos") return err(res, 401, "bad_credentials", "wrong user name or password");
+      return send(res, 200, { user, token: sessionId }, { "Set-Cookie": cookie });
+    }
+    if (req.method === "POST" && url.pathname === "/api/auth/exchange") {
+      const b = await body(req);
+      if (b.token !== TOKEN) return err(res, 401, "bad_token", "this login token is not valid (it works once)");
+      return send(res, 200, { user, token: sessionId }, { "Set-Cookie": cookie });
     }
     if (!authed(req)) return err(res, 401, "unauthenticated", "no session cookie");
-    if (req.method === "GET" && url.pathname === "/api/apps") return send(res, 200, { apps: [...state.apps.values()] });
+    if (req.method === "GET" && url.pathname === "/api/apps") return send(res, 200, [...state.apps.values()]);
     if (req.method === "GET" && url.pathname === "/api/registry/apps") {
       const q = (url.searchParams.get("search") ?? "").toLowerCase();
       const c = url.searchParams.get("category");
-      return send(res, 200, { apps: registry.filter((r) => (!c || r.category === c) && (!q || r.name.toLowerCase().includes(q))) });
+      return send(res, 200, registry.filter((r) => (!c || r.category === c) && (!q || r.name.toLowerCase().includes(q))));
     }
     if (req.method === "POST" && (g = m(/^\/api\/registry\/apps\/([^/]+)\/launch$/))) {
       const inst = launch(decodeURIComponent(g[1]));
@@ -177,8 +191,14 @@ export function createMockServer({ requireAuth = true } = {}) {
       const inst = state.apps.get(decodeURIComponent(g[1]));
       if (!inst) return err(res, 404, "not_found", "no such app");
       const b = await body(req);
-      if (g[2] === "window") inst.window = b;
-      return send(res, 200, { ok: true });
+      if (g[2] === "window") {
+        // The server's WindowPatch: these keys only, British states.
+        const extra = Object.keys(b).filter((k) => !["x", "y", "width", "height", "state"].includes(k));
+        if (extra.length) return err(res, 422, "invalid_body", `unknown field(s) ${extra.join(", ")}`);
+        if (b.state !== undefined && !["normal", "minimised", "maximised"].includes(b.state)) return err(res, 422, "invalid_body", `unknown window state ${b.state}`);
+        inst.window = { ...inst.window, ...b };
+      }
+      return send(res, 200, inst);
     }
     if (req.method === "POST" && (g = m(/^\/api\/apps\/([^/]+)\/grants$/))) {
       const inst = state.apps.get(decodeURIComponent(g[1]));
@@ -189,8 +209,9 @@ export function createMockServer({ requireAuth = true } = {}) {
       return send(res, 200, { ok: true });
     }
     if (req.method === "DELETE" && (g = m(/^\/api\/apps\/([^/]+)$/))) {
-      const ok = state.apps.delete(decodeURIComponent(g[1]));
-      return ok ? send(res, 204) : err(res, 404, "not_found", "no such app");
+      const id = decodeURIComponent(g[1]);
+      const ok = state.apps.delete(id);
+      return ok ? send(res, 200, { closed: [id] }) : err(res, 404, "not_found", "no such app");
     }
     if (req.method === "POST" && url.pathname === "/api/services/execute") {
       const b = await body(req);
@@ -204,23 +225,35 @@ export function createMockServer({ requireAuth = true } = {}) {
       if (b.tool_id === "storage.get") return send(res, 200, { success: true, data: state.storage.get(String(p.key)) ?? null });
       return send(res, 200, { success: false, error: `unknown tool ${b.tool_id}` });
     }
-    if (req.method === "GET" && url.pathname === "/api/sessions") return send(res, 200, { sessions: state.sessions.map(({ apps, ...s }) => ({ ...s, apps: apps.length })) });
+    const summary = ({ apps, chat: _chat, ...s }) => ({ ...s, apps: apps.length });
+    if (req.method === "GET" && url.pathname === "/api/sessions") return send(res, 200, state.sessions.map(summary));
     if (req.method === "POST" && url.pathname === "/api/sessions/save") {
       const b = await body(req);
+      const extra = Object.keys(b).filter((k) => !["name", "state", "chat"].includes(k));
+      if (extra.length) return err(res, 422, "invalid_body", `unknown field(s) ${extra.join(", ")}`);
       const id = `s-${state.sessions.length + 1}`;
-      const apps = (b.apps ?? []).map((a) => ({ ...state.apps.get(a.id), window: a.window, component_state: a.component_state })).filter((a) => a.id);
-      state.sessions.push({ id, name: b.name ?? id, created_at: new Date().toISOString(), apps });
-      return send(res, 201, { id });
+      const apps = [...state.apps.values()].map((a) => ({ id: a.id, app_id: a.app_id, name: a.name, parent_id: null, window: a.window, focused: false, source: a.source, state: b.state?.[a.id] ?? null }));
+      const session = { id, name: b.name ?? id, saved_unix_ms: Date.now(), apps, chat: b.chat ?? [] };
+      state.sessions.push(session);
+      return send(res, 201, summary(session));
+    }
+    if (req.method === "GET" && (g = m(/^\/api\/sessions\/([^/]+)$/))) {
+      const s = state.sessions.find((x) => x.id === g[1]);
+      return s ? send(res, 200, s) : err(res, 404, "not_found", "no such session");
     }
     if (req.method === "POST" && (g = m(/^\/api\/sessions\/([^/]+)\/restore$/))) {
       const s = state.sessions.find((x) => x.id === g[1]);
       if (!s) return err(res, 404, "not_found", "no such session");
-      for (const a of s.apps) state.apps.set(a.id, a);
-      return send(res, 200, { apps: s.apps });
+      // Relaunched with new ids, at their saved windows.
+      for (const a of s.apps) {
+        const inst = launch(a.app_id);
+        if (inst) inst.window = { ...a.window };
+      }
+      return send(res, 200, { session: summary(s), apps: [...state.apps.values()] });
     }
     if (req.method === "GET" && url.pathname === "/api/processes") {
       const processes = [...state.apps.values()]
-        .filter((a) => a.type === "native_proc")
+        .filter((a) => a.kind === "native_process")
         .map((a) => ({ pid: a.pid, app_id: a.id, name: a.name, state: "running", cpu_percent: Number((2 + 3 * Math.abs(Math.sin(Date.now() / 4000 + a.pid))).toFixed(1)), memory_current: 3_145_728, memory_peak: 4_194_304, pids: 1 }));
       return send(res, 200, { processes });
     }
@@ -312,7 +345,7 @@ export function createMockServer({ requireAuth = true } = {}) {
           ws.send({ type: "process_output", app_id: msg.app_id, data: "\r\n" });
           const ex = /^exit\s*(\d*)$/.exec(line.trim());
           if (ex) {
-            ws.send({ type: "process_exit", app_id: msg.app_id, code: Number(ex[1] || 0) });
+            ws.send({ type: "process_exit", app_id: msg.app_id, pid: 0, code: Number(ex[1] || 0), signal: null, oom_killed: false, description: `exited with code ${Number(ex[1] || 0)}` });
             const inst = state.apps.get(msg.app_id);
             if (inst) inst.state = "exited";
             return;
@@ -348,8 +381,10 @@ export function createMockServer({ requireAuth = true } = {}) {
     }
     if (msg.type === "resize") return;
     if (msg.type === "generate_ui") {
+      // The server's ClientMsg: {type, prompt}, unknown fields refused.
+      if (Object.keys(msg).some((k) => !["type", "prompt"].includes(k))) return ws.send({ type: "error", code: "invalid_body", message: "not a client message: unknown field" });
       // Stream the calculator as a flat component list, as a generator would.
-      const rid = msg.request_id;
+      const rid = undefined;
       const flat = [];
       const walk = (c) => {
         const { children, ...rest } = c;
@@ -357,7 +392,7 @@ export function createMockServer({ requireAuth = true } = {}) {
         (children ?? []).forEach(walk);
       };
       blueprints.calculator.ui.components.forEach(walk);
-      ws.send({ type: "thought", content: `Building an app for “${msg.message}”` });
+      ws.send({ type: "thought", content: `Building an app for “${msg.prompt}”` });
       let i = 0;
       const timer = setInterval(() => {
         if (i < flat.length) ws.send({ type: "ui_component", request_id: rid, component: flat[i++] });

@@ -22,11 +22,11 @@ export const markSignedOut = (reason: string) => useAuthStore.setState({ status:
 export const resetAuthStore = () => useAuthStore.setState({ status: "unknown", reason: "" });
 
 /**
- * The one-time login URL `agentos up` prints is `/?token=…`. The server sets
- * the session cookie when it serves that URL; in case it expects the page to
- * exchange the token itself, we also POST it to `/api/auth/login`
- * (`{"token": "…"}`; a 404 there means the cookie was already set on GET).
- * Then the token is removed from the address bar and history.
+ * The one-time login URL `agentos up` prints is `/?token=…`. The page spends
+ * it with `POST /api/auth/exchange {"token"}`, which answers with the HttpOnly
+ * session cookie, and removes the token from the address bar and history
+ * first, so it is never bookmarked or shared. (A token already spent is
+ * refused; a 401 later shows the sign-in notice.)
  */
 export async function consumeLoginToken(
   location: Location = window.location,
@@ -39,7 +39,7 @@ export async function consumeLoginToken(
   url.searchParams.delete("token");
   history.replaceState(history.state, "", url.pathname + url.search + url.hash);
   try {
-    await fetchImpl("/api/auth/login", {
+    await fetchImpl("/api/auth/exchange", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json" },

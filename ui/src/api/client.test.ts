@@ -44,9 +44,39 @@ describe("api client", () => {
     const m = createMockFetch({ "POST /api/apps/*/window": { ok: true }, "POST /api/services/execute": { success: true, data: { entries: [{ name: "a", path: "/a", is_dir: true }] } } });
     const api = createApiClient(m.fetch);
     await api.setWindow("app-1", { x: 1, y: 2, width: 300, height: 200, state: "maximized", z: 3 });
-    expect(m.calls[0]).toEqual({ method: "POST", path: "/api/apps/app-1/window", body: { x: 1, y: 2, width: 300, height: 200, state: "maximized", z: 3 } });
+    expect(m.calls[0]).toEqual({ method: "POST", path: "/api/apps/app-1/window", body: { x: 1, y: 2, width: 300, height: 200, state: "maximised" } });
     expect(await api.fsList("/", "app-2")).toEqual([{ name: "a", path: "/a", is_dir: true }]);
     expect(m.calls[1]!.body).toEqual({ tool_id: "fs.list", params: { path: "/" }, app_id: "app-2" });
+  });
+});
+
+describe("server shapes (services/openapi.json)", () => {
+  it("reads an App with kind, source.blueprint and a British window state", async () => {
+    const app = {
+      id: "a1",
+      app_id: "calculator",
+      name: "Calculator",
+      kind: "blueprint",
+      children: [],
+      focused: true,
+      started_unix_ms: 1,
+      source: { kind: "blueprint", blueprint: { ui: { components: [] } } },
+      window: { x: 10, y: 20, width: 300, height: 400, state: "minimised", z: 2 },
+    };
+    const shell = { ...app, id: "a2", app_id: "shell", name: "Shell", kind: "native_process", pid: 4242, source: { kind: "native_process", manifest: {} }, window: { x: 0, y: 0, width: 1, height: 1 } };
+    const api = createApiClient(createMockFetch({ "GET /api/apps": [app, shell], "GET /api/registry/apps": [{ id: "shell", name: "Shell", category: "system", version: "1", builtin: true, kind: "native_process" }] }).fetch);
+    const [a, b] = await api.listApps();
+    expect(a).toMatchObject({ id: "a1", type: "blueprint", blueprint: { ui: { components: [] } }, window: { x: 10, y: 20, width: 300, height: 400, state: "minimized", z: 2 } });
+    expect(b).toMatchObject({ type: "native_proc", pid: 4242, window: { state: "normal" } });
+    expect((await api.listRegistry())[0]).toMatchObject({ id: "shell", type: "native_proc", builtin: true });
+  });
+
+  it("saves a session as {name, state by app id} and closes with the children's ids", async () => {
+    const m = createMockFetch({ "POST /api/sessions/save": { id: "s1", name: "x", saved_unix_ms: 1, apps: 1 }, "DELETE /api/apps/*": { closed: ["a2", "a1"] } });
+    const api = createApiClient(m.fetch);
+    expect(await api.saveSession("x", { a1: { display: "42" } })).toBe("s1");
+    expect(m.calls[0]!.body).toEqual({ name: "x", state: { a1: { display: "42" } } });
+    expect(await api.closeApp("a1")).toEqual(["a2", "a1"]);
   });
 });
 
@@ -56,7 +86,7 @@ describe("login token", () => {
     const fetchMock = vi.fn(async () => jsonResponse({ user: "owner" }));
     await consumeLoginToken({ href: "http://127.0.0.1:8000/?token=abc#x" } as Location, { state: null, replaceState } as unknown as History, fetchMock);
     expect(replaceState).toHaveBeenCalledWith(null, "", "/#x");
-    expect(fetchMock).toHaveBeenCalledWith("/api/auth/login", expect.objectContaining({ method: "POST", credentials: "same-origin", body: JSON.stringify({ token: "abc" }) }));
+    expect(fetchMock).toHaveBeenCalledWith("/api/auth/exchange", expect.objectContaining({ method: "POST", credentials: "same-origin", body: JSON.stringify({ token: "abc" }) }));
   });
 });
 

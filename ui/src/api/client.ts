@@ -2,6 +2,10 @@ import type { z } from "zod";
 import { markSignedIn, markSignedOut } from "./auth";
 import {
   AppListSchema,
+  ClosedSchema,
+  SessionDetailSchema,
+  serverWindowState,
+  type SessionDetail,
   ErrorBodySchema,
   ExecuteResponseSchema,
   FsListSchema,
@@ -44,7 +48,8 @@ export interface ApiClient {
   listApps(): Promise<AppInstance[]>;
   focusApp(id: string): Promise<void>;
   setWindow(id: string, geometry: WindowGeometry): Promise<void>;
-  closeApp(id: string): Promise<void>;
+  /** Closes an app and its children; answers the ids closed. */
+  closeApp(id: string): Promise<string[]>;
   grant(id: string, body: { resource: string; operation: string; mode: "once" | "always" }): Promise<void>;
   listRegistry(query?: { category?: string; search?: string }): Promise<RegistryApp[]>;
   launch(registryId: string): Promise<AppInstance>;
@@ -52,7 +57,9 @@ export interface ApiClient {
   execute(toolId: string, params: Record<string, unknown>, appId?: string): Promise<ExecuteResponse>;
   generateUi(message: string): Promise<{ blueprint: unknown; app_id?: string | undefined }>;
   listSessions(): Promise<SessionSummary[]>;
-  saveSession(name: string, apps?: { id: string; window: WindowGeometry; component_state: Record<string, unknown> }[]): Promise<string>;
+  /** Saves the running apps (the server knows them) with each one's component state, by app id. */
+  saveSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string>;
+  getSession(id: string): Promise<SessionDetail>;
   restoreSession(id: string): Promise<AppInstance[]>;
   listProcesses(): Promise<z.infer<typeof ProcessListSchema>>;
   fsList(path: string, appId?: string): Promise<z.infer<typeof FsListSchema>>;
@@ -104,7 +111,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       throw new ApiError(res.status, code, `${what}: ${message}`);
     }
     markSignedIn();
-    if (schema === null) return undefined as z.infer<S>;
+    if (schema === null) return json as z.infer<S>;
     if (json === undefined) throw new ApiError(res.status, "not_json", `${what}: the answer is not JSON`);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
@@ -118,9 +125,15 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     login: (username, password) => call("POST", "/api/auth/login", null, { username, password }).then(() => undefined),
     listApps: () => call("GET", "/api/apps", AppListSchema),
     focusApp: (id) => call("POST", `/api/apps/${enc(id)}/focus`, null, {}).then(() => undefined),
-    setWindow: (id, geometry) => call("POST", `/api/apps/${enc(id)}/window`, null, geometry).then(() => undefined),
+    // The server's WindowPatch: x, y, width, height, state (British spelling); z is the server's.
+    setWindow: (id, g) =>
+      call("POST", `/api/apps/${enc(id)}/window`, null, { x: g.x, y: g.y, width: g.width, height: g.height, state: serverWindowState(g.state) }).then(() => undefined),
     grant: (id, body) => call("POST", `/api/apps/${enc(id)}/grants`, null, body).then(() => undefined),
-    closeApp: (id) => call("DELETE", `/api/apps/${enc(id)}`, null).then(() => undefined),
+    closeApp: async (id) => {
+      const res = await call("DELETE", `/api/apps/${enc(id)}`, null);
+      const parsed = ClosedSchema.safeParse(res);
+      return parsed.success ? parsed.data.closed : [id];
+    },
     listRegistry: (query = {}) => {
       const params = new URLSearchParams();
       if (query.category) params.set("category", query.category);
@@ -134,7 +147,8 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       call("POST", "/api/services/execute", ExecuteResponseSchema, { tool_id: toolId, params, ...(appId ? { app_id: appId } : {}) }),
     generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { message }),
     listSessions: () => call("GET", "/api/sessions", SessionListSchema),
-    saveSession: async (name, apps = []) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, apps })).id,
+    saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, state })).id,
+    getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
     restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
     listProcesses: () => call("GET", "/api/processes", ProcessListSchema),
     fsList: async (path, appId) => {

@@ -115,11 +115,18 @@ export function closeApp(windowId: string): void {
   removeProc(windowId);
   applyAppState(dropWindowState(windowId));
   if (serverId) {
-    api.closeApp(serverId).catch((err: unknown) => {
+    api.closeApp(serverId).then(
+      // The server closes the app's children too: close their windows.
+      (closed) => {
+        const procs = useProcs.getState().procs;
+        for (const p of Object.values(procs)) if (p.serverId && p.serverId !== serverId && closed.includes(p.serverId)) closeApp(p.windowId);
+      },
+      (err: unknown) => {
       if (!(err instanceof Error && "status" in err && (err as { status: number }).status === 404)) {
         notify("error", `Closing on the server failed: ${err instanceof Error ? err.message : String(err)}`);
       }
-    });
+      },
+    );
   }
   const next = topVisible(useWm.getState());
   if (next) focusApp(next);

@@ -49,7 +49,8 @@ export async function generateApp(description: string): Promise<string> {
       update(rid, (g) => ({ ...g, error: msg.message }));
     }
   });
-  s.send({ type: "generate_ui", message: description, request_id: rid });
+  // The server does not take a request id; messages without one belong to the latest request.
+  s.send({ type: "generate_ui", prompt: description });
 
   // If nothing streams in within 4 s, ask over HTTP instead.
   setTimeout(async () => {

@@ -13,17 +13,17 @@ export function mockApi(extra: Record<string, MockHandler | unknown> = {}) {
   let seq = 0;
   return createMockFetch({
     "GET /health": sampleHealth(),
-    "GET /api/apps": { apps: [] },
+    "GET /api/apps": [],
     "GET /api/registry/apps": registry,
     "POST /api/registry/apps/*/launch": ({ path }: { path: string }) => {
       const id = path.split("/")[4]!;
       const bp = ({ calculator, showcase, todo } as Record<string, unknown>)[id];
-      const reg = registry.apps.find((a) => a.id === id)!;
-      return { id: `app-${++seq}`, app_id: id, name: reg.name, icon: reg.icon, type: reg.type, blueprint: bp };
+      const reg = registry.find((a) => a.id === id)!;
+      return { id: `app-${++seq}`, app_id: id, name: reg.name, icon: reg.icon, kind: reg.kind, source: { kind: reg.kind, blueprint: bp } };
     },
-    "POST /api/apps/*/focus": { ok: true },
-    "POST /api/apps/*/window": { ok: true },
-    "DELETE /api/apps/*": { ok: true },
+    "POST /api/apps/*/focus": {},
+    "POST /api/apps/*/window": {},
+    "DELETE /api/apps/*": ({ path }: { path: string }) => ({ closed: [path.split("/")[3]] }),
     ...extra,
   });
 }

@@ -78,8 +78,9 @@ export default function Terminal({ ctx }: { ctx: AppContext }) {
       if (!appId) return;
       if (msg.type === "process_output" && msg.app_id === appId) term.write(msg.data);
       else if (msg.type === "process_exit" && msg.app_id === appId) {
-        term.write(`\r\n\x1b[2m[process exited with code ${msg.code ?? "?"}${msg.signal ? `, signal ${msg.signal}` : ""}]\x1b[0m\r\n`);
-        setPhase({ kind: "exited", code: msg.code, signal: msg.signal });
+        const why = msg.oom_killed ? ", killed: out of memory" : msg.signal ? `, signal ${msg.signal}` : "";
+        term.write(`\r\n\x1b[2m[process exited with code ${msg.code ?? "?"}${why}]\x1b[0m\r\n`);
+        setPhase({ kind: "exited", code: msg.code, signal: msg.oom_killed ? "out of memory" : msg.signal });
       } else if (msg.type === "error" && (!msg.app_id || msg.app_id === appId)) {
         term.write(`\r\n\x1b[31m${msg.message}\x1b[0m\r\n`);
       }
