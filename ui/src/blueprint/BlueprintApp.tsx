@@ -4,6 +4,7 @@ import type { AppContext } from "../apps/context";
 import { openById } from "../apps/launch";
 import type { Proc } from "../apps/processes";
 import { executeTool } from "../tools/executor";
+import { formatNumber } from "../tools/math";
 import { setWindowTitle } from "../wm/functions";
 import { useWm } from "../wm/store";
 import { useGenerations } from "./generate";
@@ -12,17 +13,29 @@ import { BlueprintSchema, type Binding } from "./schema";
 import { treeFrom, type FlatNode, type Tree } from "./tree";
 
 /**
- * Resolves `$id` references in a binding's params against the window's
- * component state: a string that is exactly `$id` becomes that value; `$id`
- * inside a longer string is replaced by its text. Only ids of components in
- * the tree are replaced, so a literal "$5" stays as written.
+ * Fills a call's arguments: `{{id}}` is component `id`'s value and
+ * `{{result}}` the previous call's result (the services' syntax); `$id` works
+ * too. A string that is exactly one reference becomes the value itself (a
+ * list stays a list); inside a longer string, its text. Only ids of
+ * components in the tree (and `result`) are replaced, so "$5" stays.
  */
-export function resolveParams(params: Record<string, unknown>, known: Set<string>, valueOf: (id: string) => unknown): Record<string, unknown> {
+export function resolveParams(params: Record<string, unknown>, known: Set<string>, valueOf: (id: string) => unknown, result?: unknown): Record<string, unknown> {
+  const lookup = (id: string): { ok: boolean; v?: unknown } =>
+    id === "result" && result !== undefined ? { ok: true, v: result } : known.has(id) ? { ok: true, v: valueOf(id) ?? "" } : { ok: false };
+  const text = (v: unknown) => (typeof v === "number" ? formatNumber(v) : typeof v === "string" ? v : JSON.stringify(v));
   const resolve = (v: unknown): unknown => {
     if (typeof v === "string") {
-      const whole = /^\$([\w-]+)$/.exec(v);
-      if (whole && known.has(whole[1]!)) return valueOf(whole[1]!) ?? "";
-      return v.replace(/\$([\w-]+)/g, (m, id: string) => (known.has(id) ? String(valueOf(id) ?? "") : m));
+      const whole = /^(?:\{\{\s*([\w.-]+)\s*\}\}|\$([\w-]+))$/.exec(v);
+      if (whole) {
+        const r = lookup((whole[1] ?? whole[2])!);
+        if (r.ok) return typeof r.v === "number" && whole[1] === "result" ? formatNumber(r.v) : r.v;
+      }
+      return v
+        .replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (m, id: string) => {
+          const r = lookup(id);
+          return r.ok ? text(r.v) : m;
+        })
+        .replace(/\$([\w-]+)/g, (m, id: string) => (known.has(id) ? text(valueOf(id) ?? "") : m));
     }
     if (Array.isArray(v)) return v.map(resolve);
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
@@ -32,15 +45,17 @@ export function resolveParams(params: Record<string, unknown>, known: Set<string
 }
 
 /**
- * What a binding runs: its tool and params. A bare tool id acts on the
- * component itself with the event's value (`{target: id, value}`); a
- * `{tool, params}` binding sends exactly its params, where `"$event"` is the
- * event's value.
+ * The calls a binding runs, in order. A bare tool id acts on the component
+ * itself with the event's value (`{id, value}`); a `{tool, args}` call sends
+ * exactly its args, where `"$event"` is the event's value.
  */
-export function bindingCall(binding: Binding, node: FlatNode, value: unknown): { tool: string; params: Record<string, unknown> } {
-  if (typeof binding === "string") return { tool: binding, params: { target: node.id, ...(value !== undefined ? { value } : {}) } };
-  const params = Object.fromEntries(Object.entries(binding.params ?? {}).map(([k, v]) => [k, v === "$event" ? value : v]));
-  return { tool: binding.tool, params };
+export function bindingCalls(binding: Binding, node: FlatNode, value: unknown): { tool: string; params: Record<string, unknown> }[] {
+  const list = Array.isArray(binding) ? binding : [binding];
+  return list.map((call) => {
+    if (typeof call === "string") return { tool: call, params: { id: node.id, ...(value !== undefined ? { value } : {}) } };
+    const args = call.args ?? call.params ?? {};
+    return { tool: call.tool, params: Object.fromEntries(Object.entries(args).map(([k, v]) => [k, v === "$event" ? value : v])) };
+  });
 }
 
 /** A Blueprint app in its window: the spec validated, rendered, and its events bound to tools. */
@@ -61,15 +76,20 @@ export default function BlueprintApp({ ctx, proc }: { ctx: AppContext; proc: Pro
     (node: FlatNode, event: string, value?: unknown) => {
       const binding = node.on_event[event];
       if (!binding || !tree) return;
-      const call = bindingCall(binding, node, value);
+      const calls = bindingCalls(binding, node, value);
       const known = new Set(Object.keys(tree.nodes));
-      const params = resolveParams(call.params, known, (id) => {
+      const valueOf = (id: string) => {
         const v = getValue(ctx.windowId, id);
         if (v !== undefined) return v;
         const props = tree.nodes[id]?.props ?? {};
-        return props.value ?? props.content ?? props.items ?? props.checked;
-      });
-      executeTool(call.tool, params, { windowId: ctx.windowId, serverId: proc.serverId }).then(
+        return props.value ?? props.text ?? props.content ?? props.items ?? props.checked;
+      };
+      const scope = { windowId: ctx.windowId, serverId: proc.serverId };
+      // In order; a failed call stops the rest and says why.
+      (async () => {
+        let result: unknown = undefined;
+        for (const call of calls) result = await executeTool(call.tool, resolveParams(call.params, known, valueOf, result), scope);
+      })().then(
         () => setToolError(null),
         (err: unknown) => setToolError(err instanceof Error ? err.message : String(err)),
       );

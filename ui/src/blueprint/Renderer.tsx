@@ -64,13 +64,16 @@ class NodeBoundary extends Component<{ id: string; type: string; children: React
 export function Node({ id }: { id: string }) {
   const { tree } = useRender();
   const node = tree.nodes[id];
-  const hidden = useFlag(hiddenKey(id));
+  const { windowId } = useRender();
+  const hiddenState = useAppState((s) => s.byWindow[windowId]?.[hiddenKey(id)]);
   const disabled = useFlag(disabledKey(id));
   if (!node) return <Placeholder id={id} />;
-  if (hidden) return null;
+  // ui.hide/ui.show win over the spec's `visible`.
+  if (hiddenState === true || (hiddenState === undefined && node.props.visible === false)) return null;
   if (node.type === "$error") return <ErrorBox title="Invalid component" reason={node.reason ?? "unreadable"} />;
   const checked = checkComponent(node.type, node.props);
   if (!checked.ok) {
+    if (node.fallback === "drop") return null;
     if (node.fallback) return <FallbackNode raw={node.fallback} reason={checked.reason} />;
     return <ErrorBox id={node.id} title={`Cannot show “${node.id}”`} reason={checked.reason} />;
   }
@@ -111,7 +114,7 @@ export function Children({ node }: { node: FlatNode }) {
 }
 
 /** Renders a tree's roots, in arrival order. */
-export function BlueprintView({ ctx, layout }: { ctx: RenderContext; layout?: "vertical" | "horizontal" | undefined }) {
+export function BlueprintView({ ctx, layout }: { ctx: RenderContext; layout?: "vertical" | "horizontal" | "grid" | undefined }) {
   const roots = rootsOf(ctx.tree);
   return (
     <RenderCtx.Provider value={ctx}>

@@ -18,13 +18,17 @@ type R<T extends BpType> = ComponentType<{ node: FlatNode; props: PropsOf<T> }>;
 const SPACE: Record<string, number> = { none: 0, small: 6, medium: 12, large: 20 };
 const space = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "string" ? SPACE[v] : undefined);
 
+/** Inline style: the services write keys in snake_case (`font_size`), React wants camelCase. */
 function base(p: { style?: Record<string, string | number> | undefined; weight?: number | undefined }): CSSProperties {
-  return { ...(p.style as CSSProperties | undefined), ...(p.weight !== undefined ? { flexGrow: p.weight } : {}) };
+  const style: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(p.style ?? {})) style[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+  return { ...(style as CSSProperties), ...(p.weight !== undefined ? { flexGrow: p.weight } : {}) };
 }
-function aria(p: { accessibility?: { label?: string | undefined; description?: string | undefined; live?: boolean | undefined } | undefined }) {
+function aria(p: { accessibility?: { label?: string | undefined; description?: string | undefined; live?: boolean | undefined } | undefined; aria_label?: string | undefined }) {
   const a = p.accessibility;
+  const label = p.aria_label ?? a?.label;
   return {
-    ...(a?.label ? { "aria-label": a.label } : {}),
+    ...(label ? { "aria-label": label } : {}),
     ...(a?.description ? { title: a.description } : {}),
     ...(a?.live ? { "aria-live": "polite" as const } : {}),
   };
@@ -77,14 +81,14 @@ const Input: R<"input"> = ({ node, props: p }) => {
         id={id}
         className="bp-input"
         style={base(p)}
-        type={p.type ?? "text"}
+        type={p.input_type ?? p.type ?? "text"}
         placeholder={p.placeholder}
         disabled={p.disabled}
         readOnly={p.readonly}
-        maxLength={p.maxLength}
+        maxLength={p.max_length ?? p.maxLength}
         value={String(value)}
         data-component-id={node.id}
-        {...(!p.label && !p.accessibility?.label ? { "aria-label": p.placeholder ?? node.id } : {})}
+        {...(!p.label && !p.accessibility?.label && !p.aria_label ? { "aria-label": p.placeholder ?? node.id } : {})}
         {...aria(p)}
         onChange={(e) => {
           set(e.target.value);
@@ -98,14 +102,26 @@ const Input: R<"input"> = ({ node, props: p }) => {
   );
 };
 
+const TEXT_ALIGN: Record<string, "left" | "center" | "right" | "justify"> = {
+  start: "left",
+  left: "left",
+  center: "center",
+  end: "right",
+  right: "right",
+  stretch: "justify",
+  space_between: "justify",
+  between: "justify",
+  around: "center",
+};
+
 const Text: R<"text"> = ({ node, props: p }) => {
-  const content = useValue<unknown>(node.id, p.content);
+  const content = useValue<unknown>(node.id, p.text ?? p.content ?? "");
   const variant = p.variant ?? "body";
   const Tag = variant === "h1" ? "h1" : variant === "h2" ? "h2" : variant === "h3" ? "h3" : variant === "code" ? "code" : variant === "display" ? "output" : "p";
   return (
     <Tag
       className={`bp-text bp-text-${variant} bp-color-${p.color ?? "default"}`}
-      style={{ textAlign: p.align, ...base(p) }}
+      style={{ textAlign: TEXT_ALIGN[p.align ?? "start"], ...base(p) }}
       data-component-id={node.id}
       {...aria(p)}
     >
@@ -135,7 +151,38 @@ const Checkbox: R<"checkbox"> = ({ node, props: p }) => {
   );
 };
 
+/** One radio of a group (the services' form): the group's choice is kept under `$group.<group>`. */
+function GroupRadio({ node, props: p }: { node: FlatNode; props: PropsOf<"radio"> }) {
+  const { fire, windowId } = useRender();
+  const key = `$group.${p.group}`;
+  const chosen = useValue<string | undefined>(key, undefined);
+  const checked = chosen === undefined ? !!p.checked : chosen === String(p.value);
+  return (
+    <label className="bp-check" style={base(p)} data-component-id={node.id}>
+      <input
+        type="radio"
+        name={`${windowId}-${p.group}`}
+        value={String(p.value)}
+        checked={checked}
+        disabled={p.disabled}
+        {...aria(p)}
+        onChange={() => {
+          setValue(windowId, key, String(p.value));
+          setValue(windowId, node.id, true);
+          fire(node, "change", String(p.value));
+        }}
+      />
+      {p.label}
+    </label>
+  );
+}
+
 const Radio: R<"radio"> = ({ node, props: p }) => {
+  if (!p.options) return <GroupRadio node={node} props={p} />;
+  return <RadioGroup node={node} props={p} />;
+};
+
+function RadioGroup({ node, props: p }: { node: FlatNode; props: PropsOf<"radio"> }) {
   const { fire } = useRender();
   const name = useId();
   const value = useValue<string | number | undefined>(node.id, p.value);
@@ -143,7 +190,7 @@ const Radio: R<"radio"> = ({ node, props: p }) => {
   return (
     <fieldset className="bp-radio" style={base(p)} data-component-id={node.id} disabled={p.disabled} {...aria(p)}>
       {p.label && <legend>{p.label}</legend>}
-      {optionsOf(p.options).map((o) => (
+      {optionsOf(p.options ?? []).map((o) => (
         <label key={o.value} className="bp-check">
           <input
             type="radio"
@@ -160,7 +207,7 @@ const Radio: R<"radio"> = ({ node, props: p }) => {
       ))}
     </fieldset>
   );
-};
+}
 
 const Slider: R<"slider"> = ({ node, props: p }) => {
   const { fire } = useRender();
@@ -192,19 +239,28 @@ const Slider: R<"slider"> = ({ node, props: p }) => {
   );
 };
 
-const JUSTIFY = { start: "flex-start", center: "center", end: "flex-end", between: "space-between", around: "space-around" } as const;
-const ALIGN = { start: "flex-start", center: "center", end: "flex-end", stretch: "stretch" } as const;
+const FLEX: Record<string, string> = {
+  start: "flex-start",
+  left: "flex-start",
+  center: "center",
+  end: "flex-end",
+  right: "flex-end",
+  stretch: "stretch",
+  between: "space-between",
+  space_between: "space-between",
+  around: "space-around",
+};
 
 const Container: R<"container"> = ({ node, props: p }) => (
   <div
-    className={`bp-container bp-container-${p.layout ?? "vertical"}`}
+    className={`bp-container bp-container-${p.direction === "row" || p.layout === "horizontal" ? "horizontal" : "vertical"}`}
     style={{
       display: "flex",
-      flexDirection: p.layout === "horizontal" ? "row" : "column",
+      flexDirection: p.direction === "row" || p.layout === "horizontal" ? "row" : "column",
       gap: space(p.gap ?? p.spacing) ?? 8,
       padding: space(p.padding),
-      alignItems: p.align ? ALIGN[p.align] : p.layout === "horizontal" ? "center" : undefined,
-      justifyContent: p.justify ? JUSTIFY[p.justify] : undefined,
+      alignItems: (p.align ? FLEX[p.align] : p.direction === "row" || p.layout === "horizontal" ? "center" : undefined) as CSSProperties["alignItems"],
+      justifyContent: (p.justify ? FLEX[p.justify] : undefined) as CSSProperties["justifyContent"],
       flexWrap: p.wrap ? "wrap" : undefined,
       ...base(p),
     }}
@@ -275,10 +331,12 @@ const List: R<"list"> = ({ node, props: p }) => {
       />
     );
   }
+  const Tag = p.ordered ? "ol" : "ul";
   return (
-    <ul className={`bp-list bp-list-${p.variant ?? "default"}`} aria-label={label} style={{ gap: space(p.spacing), ...base(p) }} data-component-id={node.id}>
+    <Tag className={`bp-list bp-list-${p.variant ?? "default"}`} aria-label={label} style={{ gap: space(p.spacing), ...base(p) }} data-component-id={node.id}>
       {arr.map((it, i) => (
         <li key={typeof it === "object" && it.id !== undefined ? String(it.id) : `${i}-${itemText(it)}`} className="bp-list-item" onClick={() => fire(node, "select", itemText(it))}>
+          {p.checkable ? <CheckItem node={node} text={itemText(it)} /> : null}
           {renderItem(it, i)}
         </li>
       ))}
@@ -287,9 +345,30 @@ const List: R<"list"> = ({ node, props: p }) => {
           <Node id={c} />
         </li>
       ))}
-    </ul>
+    </Tag>
   );
 };
+
+/** A checkable list's box: the checked items' texts are kept under `<id>.$checked`. */
+function CheckItem({ node, text }: { node: FlatNode; text: string }) {
+  const { fire, windowId } = useRender();
+  const key = `${node.id}.$checked`;
+  const checked = useValue<string[]>(key, []);
+  const on = Array.isArray(checked) && checked.includes(text);
+  return (
+    <input
+      type="checkbox"
+      aria-label={`Done: ${text}`}
+      checked={on}
+      onClick={(e) => e.stopPropagation()}
+      onChange={() => {
+        const next = on ? checked.filter((t) => t !== text) : [...(Array.isArray(checked) ? checked : []), text];
+        setValue(windowId, key, next);
+        fire(node, "change", next);
+      }}
+    />
+  );
+}
 
 const Select: R<"select"> = ({ node, props: p }) => {
   const { fire } = useRender();
@@ -402,13 +481,26 @@ const Canvas: R<"canvas"> = ({ node, props: p }) => {
     });
     g.stroke();
   }, [points, p.width, p.height, p.color]);
-  return <canvas ref={ref} className="bp-canvas" width={p.width} height={p.height} role="img" aria-label={p.label} style={base(p)} data-component-id={node.id} />;
+  return (
+    <canvas
+      ref={ref}
+      className="bp-canvas"
+      width={p.width}
+      height={p.height}
+      role="img"
+      aria-label={p.label ?? p.aria_label ?? p.accessibility?.label}
+      style={{ ...(p.background ? { background: p.background } : {}), ...base(p) }}
+      data-component-id={node.id}
+    />
+  );
 };
+
+const TONE = { neutral: "default", info: "info", success: "success", warning: "warning", error: "danger" } as const;
 
 const Badge: R<"badge"> = ({ node, props: p }) => {
   const text = useValue<unknown>(node.id, p.text);
   return (
-    <span className={`bp-badge bp-badge-${p.variant ?? "default"}`} style={base(p)} data-component-id={node.id} {...aria(p)}>
+    <span className={`bp-badge bp-badge-${p.variant ?? TONE[p.tone ?? "neutral"]}`} style={base(p)} data-component-id={node.id} {...aria(p)}>
       {String(text)}
     </span>
   );
@@ -432,9 +524,10 @@ const Card: R<"card"> = ({ node, props: p }) => {
   );
 };
 
-const Divider: R<"divider"> = ({ node, props: p }) => (
-  <hr className={`bp-divider bp-divider-${p.orientation ?? "horizontal"}`} aria-orientation={p.orientation ?? "horizontal"} style={base(p)} data-component-id={node.id} />
-);
+const Divider: R<"divider"> = ({ node, props: p }) => {
+  const o = p.orientation ?? (p.direction === "column" ? "vertical" : "horizontal");
+  return <hr className={`bp-divider bp-divider-${o}`} aria-orientation={o} style={base(p)} data-component-id={node.id} />;
+};
 
 const Modal: R<"modal"> = ({ node, props: p }) => {
   const { fire } = useRender();
@@ -480,16 +573,20 @@ const Modal: R<"modal"> = ({ node, props: p }) => {
   );
 };
 
-const Tabs: R<"tabs"> = ({ node, props: p }) => {
+const Tabs: R<"tabs"> = ({ node, props: raw }) => {
+  // The services' `labels` + `active` index read as tabs whose ids are their positions.
+  const p = { ...raw, tabs: raw.tabs ?? (raw.labels ?? []).map((label, i) => ({ id: String(i), label })) };
+  const initial = raw.tabs ? (raw.value ?? p.tabs[0]!.id) : String(raw.active ?? 0);
   const { fire } = useRender();
-  const active = useValue<string>(node.id, p.value ?? p.tabs[0]!.id);
+  const active = useValue<string>(node.id, initial);
   const set = useSetter(node.id);
   const base_ = useId();
   const index = Math.max(0, p.tabs.findIndex((t) => t.id === active));
   const choose = (i: number) => {
-    const t = p.tabs[(i + p.tabs.length) % p.tabs.length]!;
+    const n = (i + p.tabs.length) % p.tabs.length;
+    const t = p.tabs[n]!;
     set(t.id);
-    fire(node, "change", t.id);
+    fire(node, "change", raw.tabs ? t.id : n);
     document.getElementById(`${base_}-tab-${t.id}`)?.focus();
   };
   // The tab's panel is the child with the tab's id, else the child at its position.
@@ -578,9 +675,9 @@ const Progress: R<"progress"> = ({ node, props: p }) => {
         aria-label={p.label ?? p.accessibility?.label ?? node.id}
         aria-valuemin={0}
         aria-valuemax={p.max}
-        aria-valuenow={Number(value)}
+        aria-valuenow={p.indeterminate ? undefined : Number(value)}
       >
-        <span style={{ width: `${pct}%` }} />
+        <span className={p.indeterminate ? "bp-indeterminate" : undefined} style={{ width: p.indeterminate ? "30%" : `${pct}%` }} />
       </div>
     </div>
   );

@@ -6,7 +6,7 @@ const cases: Record<ComponentType, { valid: Record<string, unknown>; invalid: Re
   button: { valid: { text: "OK", variant: "primary", size: "small" }, invalid: { text: 1 }, reason: /"text"/ },
   input: { valid: { label: "Name", placeholder: "Ada", type: "email" }, invalid: { type: "date" }, reason: /"type"/ },
   text: { valid: { content: "Hi", variant: "h1", align: "center" }, invalid: { content: "Hi", variant: "huge" }, reason: /"variant"/ },
-  checkbox: { valid: { label: "Agree", checked: true }, invalid: { checked: true }, reason: /"label"/ },
+  checkbox: { valid: { label: "Agree", checked: true }, invalid: { label: 3 }, reason: /"label"/ },
   radio: { valid: { label: "Size", options: ["s", { value: "m", label: "Medium" }] }, invalid: { options: [] }, reason: /"options"/ },
   slider: { valid: { min: 0, max: 10, step: 1, value: 3 }, invalid: { min: 5, max: 1 }, reason: /max must be greater than min/ },
   container: { valid: { layout: "horizontal", gap: 8, padding: "small", justify: "between" }, invalid: { layout: "diagonal" }, reason: /"layout"/ },

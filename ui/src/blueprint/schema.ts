@@ -22,7 +22,14 @@ export const common = {
     .optional(),
   /** Flex grow inside a container. */
   weight: z.number().nonnegative().optional(),
+  /** The services' names (apps/blueprint/schema.json): an accessible name, and shown or not. */
+  aria_label: z.string().optional(),
+  visible: z.boolean().optional(),
 };
+
+/** The services' `Align` (apps/blueprint/schema.json), beside the desktop's first words. */
+const align = z.enum(["start", "center", "end", "stretch", "space_between", "left", "right", "between", "around"]);
+const direction = z.enum(["row", "column"]);
 
 const size = z.union([z.enum(["none", "small", "medium", "large"]), z.number().nonnegative()]);
 const option = z.union([z.string(), z.number(), z.object({ value: z.union([z.string(), z.number()]), label: z.string() }).strict()]);
@@ -40,6 +47,7 @@ export const componentSchemas = {
       size: z.enum(["small", "medium", "large"]).optional(),
       disabled: z.boolean().optional(),
       fullWidth: z.boolean().optional(),
+      icon: z.string().optional(),
     })
     .strict(),
   input: z
@@ -49,24 +57,40 @@ export const componentSchemas = {
       placeholder: z.string().optional(),
       value: z.union([z.string(), z.number()]).optional(),
       type: z.enum(["text", "number", "email", "password", "search", "url", "tel"]).optional(),
+      input_type: z.enum(["text", "number", "email", "password", "search"]).optional(),
       disabled: z.boolean().optional(),
       readonly: z.boolean().optional(),
       maxLength: z.number().int().positive().optional(),
+      max_length: z.number().int().positive().optional(),
     })
     .strict(),
   text: z
     .object({
       ...common,
-      content: z.union([z.string(), z.number()]).default(""),
+      /** `text` is the services' name, `content` the seed's. */
+      text: z.union([z.string(), z.number()]).optional(),
+      content: z.union([z.string(), z.number()]).optional(),
       variant: z.enum(["body", "caption", "label", "title", "h1", "h2", "h3", "display", "code"]).optional(),
-      align: z.enum(["left", "center", "right"]).optional(),
+      align: align.optional(),
       color: z.enum(["default", "muted", "accent", "success", "warning", "danger"]).optional(),
     })
     .strict(),
-  checkbox: z.object({ ...common, label: z.string(), checked: z.boolean().optional(), disabled: z.boolean().optional() }).strict(),
+  checkbox: z.object({ ...common, label: z.string().optional(), checked: z.boolean().optional(), disabled: z.boolean().optional() }).strict(),
+  /** A group with `options`, or (the services' form) one option of `group` with its `value`. */
   radio: z
-    .object({ ...common, label: z.string().optional(), options: z.array(option).min(1), value: z.union([z.string(), z.number()]).optional(), disabled: z.boolean().optional() })
-    .strict(),
+    .object({
+      ...common,
+      label: z.string().optional(),
+      options: z.array(option).min(1).optional(),
+      value: z.union([z.string(), z.number()]).optional(),
+      group: z.string().min(1).optional(),
+      checked: z.boolean().optional(),
+      disabled: z.boolean().optional(),
+    })
+    .strict()
+    .refine((p) => (p.options ? !p.group : !!p.group && p.value !== undefined && !!p.label), {
+      message: 'needs "options", or "group", "value" and "label" (one radio of a group)',
+    }),
   slider: z
     .object({ ...common, label: z.string().optional(), min: z.number().default(0), max: z.number().default(100), step: z.number().positive().optional(), value: z.number().optional(), disabled: z.boolean().optional() })
     .strict()
@@ -75,11 +99,12 @@ export const componentSchemas = {
     .object({
       ...common,
       layout: z.enum(["vertical", "horizontal"]).optional(),
+      direction: direction.optional(),
       gap: size.optional(),
       spacing: size.optional(),
       padding: size.optional(),
-      align: z.enum(["start", "center", "end", "stretch"]).optional(),
-      justify: z.enum(["start", "center", "end", "between", "around"]).optional(),
+      align: align.optional(),
+      justify: align.optional(),
       wrap: z.boolean().optional(),
     })
     .strict(),
@@ -93,6 +118,8 @@ export const componentSchemas = {
       height: z.number().positive().optional(),
       item_height: z.number().positive().optional(),
       removable: z.boolean().optional(),
+      checkable: z.boolean().optional(),
+      ordered: z.boolean().optional(),
       empty_text: z.string().optional(),
       variant: z.enum(["default", "bordered", "compact"]).optional(),
       spacing: size.optional(),
@@ -110,10 +137,11 @@ export const componentSchemas = {
       rows: z.number().int().positive().max(200).optional(),
       resize: z.enum(["none", "vertical", "horizontal", "both"]).optional(),
       disabled: z.boolean().optional(),
+      readonly: z.boolean().optional(),
     })
     .strict(),
   image: z
-    .object({ ...common, src: safeUrl, alt: z.string(), width: z.union([z.number(), z.string()]).optional(), height: z.union([z.number(), z.string()]).optional(), fit: z.enum(["contain", "cover", "fill"]).optional() })
+    .object({ ...common, src: safeUrl, alt: z.string(), width: z.union([z.number(), z.string()]).optional(), height: z.union([z.number(), z.string()]).optional(), fit: z.enum(["contain", "cover", "fill", "none"]).optional() })
     .strict(),
   video: z
     .object({
@@ -135,20 +163,41 @@ export const componentSchemas = {
       ...common,
       width: z.number().int().positive().max(4096),
       height: z.number().int().positive().max(4096),
-      label: z.string(),
+      label: z.string().optional(),
       /** Drawn as a line chart, scaled to fit. */
       points: z.array(z.number()).optional(),
       color: z.string().optional(),
+      background: z.string().optional(),
+    })
+    .strict()
+    .refine((p) => !!(p.label ?? p.aria_label ?? p.accessibility?.label), { message: 'needs "label" or "aria_label" (a canvas is an image to assistive tech)', path: ["label"] }),
+  badge: z
+    .object({
+      ...common,
+      text: z.union([z.string(), z.number()]),
+      variant: z.enum(["default", "success", "warning", "danger", "info"]).optional(),
+      tone: z.enum(["neutral", "info", "success", "warning", "error"]).optional(),
     })
     .strict(),
-  badge: z.object({ ...common, text: z.union([z.string(), z.number()]), variant: z.enum(["default", "success", "warning", "danger", "info"]).optional() }).strict(),
-  card: z.object({ ...common, title: z.string().optional(), subtitle: z.string().optional(), footer: z.string().optional(), padding: size.optional() }).strict(),
-  divider: z.object({ ...common, orientation: z.enum(["horizontal", "vertical"]).optional() }).strict(),
-  modal: z.object({ ...common, title: z.string(), open: z.boolean().optional(), dismissible: z.boolean().default(true) }).strict(),
-  tabs: z
-    .object({ ...common, tabs: z.array(z.object({ id: z.string(), label: z.string() }).strict()).min(1), value: z.string().optional() })
+  card: z
+    .object({ ...common, title: z.string().optional(), subtitle: z.string().optional(), footer: z.string().optional(), padding: size.optional(), elevation: z.number().int().nonnegative().optional() })
     .strict(),
-  app_shortcut: z.object({ ...common, app_id: z.string().min(1), label: z.string().optional(), icon: z.string().optional() }).strict(),
+  divider: z.object({ ...common, orientation: z.enum(["horizontal", "vertical"]).optional(), direction: direction.optional() }).strict(),
+  modal: z.object({ ...common, title: z.string(), open: z.boolean().optional(), dismissible: z.boolean().default(true) }).strict(),
+  /** Tabs as `tabs: [{id, label}]`, or (the services' form) `labels` with the `active` index; the children are the panels. */
+  tabs: z
+    .object({
+      ...common,
+      tabs: z.array(z.object({ id: z.string(), label: z.string() }).strict()).min(1).optional(),
+      value: z.string().optional(),
+      labels: z.array(z.string()).min(1).optional(),
+      active: z.number().int().nonnegative().optional(),
+    })
+    .strict()
+    .refine((p) => !!p.tabs !== !!p.labels, { message: 'needs "labels" (or "tabs"), not both' }),
+  app_shortcut: z
+    .object({ ...common, app_id: z.string().min(1), label: z.string().optional(), icon: z.string().optional(), description: z.string().optional() })
+    .strict(),
   iframe: z
     .object({
       ...common,
@@ -159,7 +208,14 @@ export const componentSchemas = {
     })
     .strict(),
   progress: z
-    .object({ ...common, value: z.number().min(0), max: z.number().positive().default(100), label: z.string().optional(), variant: z.enum(["default", "success", "warning", "danger"]).optional() })
+    .object({
+      ...common,
+      value: z.number().min(0).default(0),
+      max: z.number().positive().default(100),
+      label: z.string().optional(),
+      variant: z.enum(["default", "success", "warning", "danger"]).optional(),
+      indeterminate: z.boolean().optional(),
+    })
     .strict(),
 } as const;
 
@@ -167,8 +223,18 @@ export type ComponentType = keyof typeof componentSchemas;
 export const COMPONENT_TYPES = Object.keys(componentSchemas) as ComponentType[];
 export type PropsOf<T extends ComponentType> = z.output<(typeof componentSchemas)[T]>;
 
-/** An event binding: a tool id, or a tool id with params (`$id` in a string is component `id`'s value). */
-export const BindingSchema = z.union([z.string().min(1), z.object({ tool: z.string().min(1), params: z.record(z.string(), z.unknown()).optional() }).strict()]);
+/**
+ * An event binding, as the services define it (apps/blueprint/README.md): a
+ * tool id, a `{tool, args}` call, or a list of them run in order. `params` is
+ * read as `args` too. In arguments, `{{id}}` is component `id`'s value and
+ * `{{result}}` the previous call's result (`$id` also works).
+ */
+export const ToolCallSchema = z.union([
+  z.string().min(1),
+  z.object({ tool: z.string().min(1), args: z.record(z.string(), z.unknown()).optional(), params: z.record(z.string(), z.unknown()).optional() }).strict(),
+]);
+export const BindingSchema = z.union([ToolCallSchema, z.array(ToolCallSchema).min(1)]);
+export type ToolCall = z.infer<typeof ToolCallSchema>;
 export type Binding = z.infer<typeof BindingSchema>;
 
 /**
@@ -182,7 +248,8 @@ export interface RawNode {
   props?: Record<string, unknown>;
   children?: (RawNode | string)[];
   on_event?: Record<string, Binding>;
-  fallback?: RawNode;
+  /** Shown when this one cannot be: another component, or "drop" to leave it out. */
+  fallback?: RawNode | "drop";
 }
 
 export const NodeShapeSchema: z.ZodType<RawNode> = z.lazy(() =>
@@ -192,7 +259,7 @@ export const NodeShapeSchema: z.ZodType<RawNode> = z.lazy(() =>
     props: z.record(z.string(), z.unknown()).optional(),
     children: z.array(z.union([z.string(), NodeShapeSchema])).optional(),
     on_event: z.record(z.string(), BindingSchema).optional(),
-    fallback: NodeShapeSchema.optional(),
+    fallback: z.union([z.literal("drop"), NodeShapeSchema]).optional(),
   }),
 ) as z.ZodType<RawNode>;
 
@@ -210,7 +277,7 @@ export const BlueprintSchema = z.object({
   services: z.array(z.unknown()).optional(),
   ui: z.object({
     title: z.string().optional(),
-    layout: z.enum(["vertical", "horizontal"]).optional(),
+    layout: z.enum(["vertical", "horizontal", "grid"]).optional(),
     width: z.number().optional(),
     height: z.number().optional(),
     /** `on_mount`: a binding run once when the app's window opens (the seed's notes list its notes so). */
@@ -226,7 +293,9 @@ export type Checked = { ok: true; type: ComponentType; props: Record<string, unk
 export function checkComponent(type: string, props: unknown): Checked {
   if (!(type in componentSchemas)) return { ok: false, reason: `Unknown component type "${type}"` };
   const schema = componentSchemas[type as ComponentType] as z.ZodType;
-  const parsed = schema.safeParse(props ?? {});
+  // The services write an absent optional prop as null; read it as absent.
+  const cleaned = props && typeof props === "object" && !Array.isArray(props) ? Object.fromEntries(Object.entries(props).filter(([, v]) => v !== null)) : props;
+  const parsed = schema.safeParse(cleaned ?? {});
   if (parsed.success) return { ok: true, type: type as ComponentType, props: parsed.data as Record<string, unknown> };
   const reason = parsed.error.issues
     .map((i) => {

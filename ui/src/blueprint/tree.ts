@@ -12,7 +12,7 @@ export interface FlatNode {
   props: Record<string, unknown>;
   children: string[];
   on_event: Record<string, Binding>;
-  fallback?: RawNode;
+  fallback?: RawNode | "drop";
   /** For `$error` nodes: why the node could not be read. */
   reason?: string;
 }

@@ -32,7 +32,8 @@ export const hiddenKey = (id: string) => `$hidden.${id}`;
 export const disabledKey = (id: string) => `$disabled.${id}`;
 
 function target(toolId: string, p: Params): string {
-  const t = p.target ?? p.key ?? p.id;
+  // `id` is the services' name (apps/blueprint/README.md), `target` the desktop's first one.
+  const t = p.id ?? p.target ?? p.key;
   if (typeof t !== "string" || !t) throw new ToolError(toolId, `${toolId} needs a "target" component id`);
   return t;
 }
@@ -59,6 +60,7 @@ function uiTool(toolId: string, p: Params, scope: ToolScope): unknown {
   const op = toolId.slice(3);
   switch (op) {
     case "set": {
+      // `prop` (the services' args) names which prop; the desktop keeps one value per component.
       const t = target(toolId, p);
       set(t, p.value ?? "");
       return p.value ?? "";
@@ -67,7 +69,7 @@ function uiTool(toolId: string, p: Params, scope: ToolScope): unknown {
       return getValue(w, target(toolId, p));
     case "append": {
       const t = target(toolId, p);
-      const next = String(getValue(w, t) ?? "") + String(p.value ?? "");
+      const next = String(getValue(w, t) ?? "") + String(p.text ?? p.value ?? "");
       set(t, next);
       return next;
     }
@@ -98,7 +100,7 @@ function uiTool(toolId: string, p: Params, scope: ToolScope): unknown {
       return null;
     case "add_item": {
       const t = target(toolId, p);
-      const item = p.value ?? p.item;
+      const item = p.item ?? p.value;
       if (item === undefined || item === "") throw new ToolError(toolId, `${toolId}: nothing to add`);
       const items = getValue(w, t);
       const next = [...(Array.isArray(items) ? items : []), item];
@@ -111,7 +113,8 @@ function uiTool(toolId: string, p: Params, scope: ToolScope): unknown {
       const t = target(toolId, p);
       const items = getValue(w, t);
       const arr = Array.isArray(items) ? items : [];
-      const index = typeof p.index === "number" ? p.index : arr.findIndex((x) => x === p.value);
+      const wanted = p.item ?? p.value;
+      const index = typeof p.index === "number" ? p.index : arr.findIndex((x) => x === wanted || (typeof x === "object" && x !== null && (x as { text?: unknown }).text === wanted));
       if (index < 0 || index >= arr.length) throw new ToolError(toolId, `${toolId}: no such item`);
       const next = arr.filter((_, i) => i !== index);
       set(t, next);
