@@ -34,6 +34,28 @@ function aria(p: { accessibility?: { label?: string | undefined; description?: s
   };
 }
 
+/** `onClick` only when the spec binds `click` (text, container, card, badge, canvas, image). */
+function useClick(node: FlatNode) {
+  const { fire } = useRender();
+  return node.on_event.click ? { onClick: () => fire(node, "click"), style: { cursor: "pointer" } } : {};
+}
+
+/** Fires `change` when a value changes after the first render (a list's items changed by a tool). */
+function useChangeEvent(node: FlatNode, value: unknown) {
+  const { fire } = useRender();
+  const first = useRef(true);
+  const last = useRef(JSON.stringify(value));
+  useEffect(() => {
+    const now = JSON.stringify(value);
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    if (now !== last.current && node.on_event.change) fire(node, "change", value);
+    last.current = now;
+  }, [value, node, fire]);
+}
+
 function useSetter(id: string) {
   const { windowId } = useRender();
   return (v: unknown) => setValue(windowId, id, v);
@@ -97,6 +119,8 @@ const Input: R<"input"> = ({ node, props: p }) => {
         onKeyDown={(e) => {
           if (e.key === "Enter") fire(node, "submit", (e.target as HTMLInputElement).value);
         }}
+        onFocus={() => fire(node, "focus")}
+        onBlur={() => fire(node, "blur")}
       />
     </Labelled>
   );
@@ -116,12 +140,14 @@ const TEXT_ALIGN: Record<string, "left" | "center" | "right" | "justify"> = {
 
 const Text: R<"text"> = ({ node, props: p }) => {
   const content = useValue<unknown>(node.id, p.text ?? p.content ?? "");
+  const click = useClick(node);
   const variant = p.variant ?? "body";
   const Tag = variant === "h1" ? "h1" : variant === "h2" ? "h2" : variant === "h3" ? "h3" : variant === "code" ? "code" : variant === "display" ? "output" : "p";
   return (
     <Tag
       className={`bp-text bp-text-${variant} bp-color-${p.color ?? "default"}`}
-      style={{ textAlign: TEXT_ALIGN[p.align ?? "start"], ...base(p) }}
+      {...click}
+      style={{ textAlign: TEXT_ALIGN[p.align ?? "start"], ...click.style, ...base(p) }}
       data-component-id={node.id}
       {...aria(p)}
     >
@@ -291,7 +317,8 @@ const List: R<"list"> = ({ node, props: p }) => {
   const items = useValue<Item[]>(node.id, p.items ?? []);
   const set = useSetter(node.id);
   const arr = Array.isArray(items) ? items : [];
-  const label = p.label ?? p.accessibility?.label ?? node.id;
+  useChangeEvent(node, items);
+  const label = p.label ?? p.aria_label ?? p.accessibility?.label ?? node.id;
   if (arr.length === 0 && node.children.length === 0) {
     return (
       <p className="bp-list-empty muted" data-component-id={node.id}>
@@ -427,6 +454,8 @@ const Textarea: R<"textarea"> = ({ node, props: p }) => {
           set(e.target.value);
           fire(node, "change", e.target.value);
         }}
+        onFocus={() => fire(node, "focus")}
+        onBlur={() => fire(node, "blur")}
       />
     </Labelled>
   );
@@ -434,11 +463,37 @@ const Textarea: R<"textarea"> = ({ node, props: p }) => {
 
 const Image: R<"image"> = ({ node, props: p }) => {
   const [failed, setFailed] = useState(false);
+  const { fire } = useRender();
+  const click = useClick(node);
   if (failed) return <div className="bp-error" role="alert">Image “{p.alt}” could not be loaded from {p.src}</div>;
-  return <img className="bp-image" src={p.src} alt={p.alt} width={p.width} height={p.height} style={{ objectFit: p.fit, ...base(p) }} data-component-id={node.id} onError={() => setFailed(true)} />;
+  return (
+    <img
+      className="bp-image"
+      src={p.src}
+      alt={p.alt}
+      width={p.width}
+      height={p.height}
+      {...click}
+      style={{ objectFit: p.fit, ...click.style, ...base(p) }}
+      data-component-id={node.id}
+      onLoad={() => fire(node, "load")}
+      onError={() => {
+        setFailed(true);
+        fire(node, "error");
+      }}
+    />
+  );
 };
 
-const Video: R<"video"> = ({ node, props: p }) => (
+/** play / pause / ended, for video and audio. */
+function useMediaEvents(node: FlatNode) {
+  const { fire } = useRender();
+  return { onPlay: () => fire(node, "play"), onPause: () => fire(node, "pause"), onEnded: () => fire(node, "ended") };
+}
+
+const Video: R<"video"> = ({ node, props: p }) => {
+  const media = useMediaEvents(node);
+  return (
   <video
     className="bp-media"
     src={p.src}
@@ -449,15 +504,30 @@ const Video: R<"video"> = ({ node, props: p }) => (
     muted={p.muted ?? p.autoplay}
     width={p.width}
     height={p.height}
-    aria-label={p.label ?? p.accessibility?.label ?? "Video"}
+    aria-label={p.label ?? p.aria_label ?? p.accessibility?.label ?? "Video"}
     style={base(p)}
     data-component-id={node.id}
+    {...media}
   />
-);
+  );
+};
 
-const Audio: R<"audio"> = ({ node, props: p }) => (
-  <audio className="bp-media" src={p.src} controls={p.controls} autoPlay={p.autoplay} loop={p.loop} aria-label={p.label ?? p.accessibility?.label ?? "Audio"} style={base(p)} data-component-id={node.id} />
-);
+const Audio: R<"audio"> = ({ node, props: p }) => {
+  const media = useMediaEvents(node);
+  return (
+  <audio
+    className="bp-media"
+    src={p.src}
+    controls={p.controls}
+    autoPlay={p.autoplay}
+    loop={p.loop}
+    aria-label={p.label ?? p.aria_label ?? p.accessibility?.label ?? "Audio"}
+    style={base(p)}
+    data-component-id={node.id}
+    {...media}
+  />
+  );
+};
 
 const Canvas: R<"canvas"> = ({ node, props: p }) => {
   const ref = useRef<HTMLCanvasElement>(null);
