@@ -31,9 +31,12 @@ const COOKIE = "agentos_session";
 export function createMockServer({ requireAuth = true } = {}) {
   const sessionId = randomUUID();
   const registry = fixture("registry.json");
-  const blueprints = Object.fromEntries(
-    ["calculator", "notes", "todo", "timer", "showcase"].map((id) => [id, fixture(`${id}.bp.json`)]),
-  );
+  // The services' own prebuilt Blueprints (apps/blueprint/*.bp, copied as server-*.bp.json),
+  // and the desktop's component gallery.
+  const blueprints = Object.fromEntries([
+    ...["calculator", "notes", "todo", "timer"].map((id) => [id, fixture(`server-${id}.bp.json`)]),
+    ["showcase", fixture("showcase.bp.json")],
+  ]);
   // The gallery's big list: 10,000 items.
   const big = JSON.stringify(blueprints.showcase).replace('"items":[]', `"items":${JSON.stringify(Array.from({ length: 10000 }, (_, i) => `Item ${i + 1}`))}`);
   blueprints.showcase = JSON.parse(big);
