@@ -56,7 +56,9 @@ for (let i = 0; i < runs; i++) {
       new Promise((resolve) => {
         const start = performance.now();
         const obs = new MutationObserver(() => {
-          const win = [...document.querySelectorAll("section[role=dialog]")].find((s) => s.textContent.includes("Calculator") && s.querySelector("[data-component-id=key-\\=]"));
+          const win = [...document.querySelectorAll("section[role=dialog]")].find(
+            (s) => s.textContent.includes("Calculator") && [...s.querySelectorAll("button")].some((b) => b.textContent === "="),
+          );
           if (win) {
             obs.disconnect();
             requestAnimationFrame(() => resolve(performance.now() - start));
