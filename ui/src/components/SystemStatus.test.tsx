@@ -77,7 +77,8 @@ describe("<SystemStatus>", () => {
       }),
     );
     render(<App />);
-    const alert = await screen.findByRole("alert");
+    // The desktop may raise its own alerts (the API is down too); look in the panel.
+    const alert = await within(screen.getByTestId("system-status")).findByRole("alert");
     expect(alert.textContent).toContain("System status unavailable");
     expect(alert.textContent).toContain("GET /health failed: Failed to fetch");
     expect(screen.getByTestId("system-status").dataset.phase).toBe("error");
@@ -88,7 +89,7 @@ describe("<SystemStatus>", () => {
     const bad = { ...sampleHealth(), doctor: { io_uring: { backend: 42, available: true, reason: "" } } };
     vi.stubGlobal("fetch", vi.fn(async () => jsonResponse(bad)));
     render(<App />);
-    const alert = await screen.findByRole("alert");
+    const alert = await within(screen.getByTestId("system-status")).findByRole("alert");
     expect(alert.textContent).toContain("malformed response");
     expect(alert.textContent).toContain("doctor.io_uring.backend");
     expect(screen.queryByTestId("doctor-io_uring")).toBeNull();

@@ -61,7 +61,7 @@ export function SystemStatus() {
   );
 }
 
-function HealthReport({ health }: { health: Health }) {
+export function HealthReport({ health }: { health: Health }) {
   const subsystems = Object.entries(health.doctor);
   const { kernel } = health;
   return (

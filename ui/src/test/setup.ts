@@ -1,7 +1,22 @@
 import { cleanup } from "@testing-library/react";
 import { afterEach } from "vitest";
+import { resetAuthStore } from "../api/auth";
+import { setApiClient, createApiClient } from "../api/client";
+import { useAppState } from "../apps/appState";
+import { resetProcs } from "../apps/processes";
+import { resetRegistry } from "../apps/registry";
+import { resetShell } from "../shell/store";
+import { resetWm } from "../wm/store";
 
 // Vitest runs without globals, so Testing Library cannot register this itself.
+// Every store is reset after each test (zustand's testing guide).
 afterEach(() => {
   cleanup();
+  resetWm();
+  resetShell();
+  resetProcs();
+  resetRegistry();
+  resetAuthStore();
+  useAppState.setState({ byWindow: {} });
+  setApiClient(createApiClient());
 });

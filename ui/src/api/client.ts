@@ -1,0 +1,184 @@
+import type { z } from "zod";
+import { markSignedIn, markSignedOut } from "./auth";
+import {
+  AppListSchema,
+  ClosedSchema,
+  SessionDetailSchema,
+  serverWindowState,
+  type SessionDetail,
+  ErrorBodySchema,
+  ExecuteResponseSchema,
+  FsListSchema,
+  GenerateUiResponseSchema,
+  LaunchResponseSchema,
+  ProcessListSchema,
+  RegistryListSchema,
+  SessionListSchema,
+  SessionRestoreResponseSchema,
+  SessionSaveResponseSchema,
+  type AppInstance,
+  type ExecuteResponse,
+  type RegistryApp,
+  type SessionSummary,
+  type WindowGeometry,
+} from "./schemas";
+
+/** A failed API call: HTTP status (0 = no answer), the server's error code and message. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+  /** The endpoint does not exist on this server yet. */
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+}
+
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+type Fetch = typeof fetch;
+
+export interface ApiClient {
+  login(username: string, password: string): Promise<void>;
+  listApps(): Promise<AppInstance[]>;
+  focusApp(id: string): Promise<void>;
+  setWindow(id: string, geometry: WindowGeometry): Promise<void>;
+  /** Closes an app and its children; answers the ids closed. */
+  closeApp(id: string): Promise<string[]>;
+  grant(id: string, body: { resource: string; operation: string; mode: "once" | "always" }): Promise<void>;
+  listRegistry(query?: { category?: string; search?: string }): Promise<RegistryApp[]>;
+  launch(registryId: string): Promise<AppInstance>;
+  deleteRegistryApp(id: string): Promise<void>;
+  execute(toolId: string, params: Record<string, unknown>, appId?: string): Promise<ExecuteResponse>;
+  generateUi(message: string): Promise<{ blueprint: unknown; app_id?: string | undefined }>;
+  listSessions(): Promise<SessionSummary[]>;
+  /** Saves the running apps (the server knows them) with each one's component state, by app id. */
+  saveSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string>;
+  getSession(id: string): Promise<SessionDetail>;
+  restoreSession(id: string): Promise<AppInstance[]>;
+  listProcesses(): Promise<z.infer<typeof ProcessListSchema>>;
+  fsList(path: string, appId?: string): Promise<z.infer<typeof FsListSchema>>;
+  /** Raw text of an endpoint (Prometheus `/metrics`). */
+  text(path: string): Promise<string>;
+}
+
+/**
+ * The typed client of the services API. Every call sends the session cookie
+ * (`credentials: "same-origin"`), validates the answer with zod, and turns any
+ * failure into an ApiError whose message says which call failed and why.
+ * A 401 marks the page signed out (see auth.ts).
+ */
+export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)): ApiClient {
+  async function call<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S | null,
+    body?: unknown,
+  ): Promise<z.infer<S>> {
+    const what = `${method} ${path}`;
+    let res: Response;
+    try {
+      res = await fetchImpl(path, {
+        method,
+        credentials: "same-origin",
+        headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const timedOut = err instanceof DOMException && err.name === "TimeoutError";
+      throw new ApiError(0, timedOut ? "timeout" : "network", `${what}: ${timedOut ? `no answer in ${REQUEST_TIMEOUT_MS / 1000} s` : describe(err)}`);
+    }
+    const text = await res.text().catch(() => "");
+    let json: unknown = undefined;
+    if (text) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+    }
+    if (!res.ok) {
+      const parsed = ErrorBodySchema.safeParse(json);
+      const code = parsed.success ? parsed.data.error.code : `http_${res.status}`;
+      const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
+      if (res.status === 401) markSignedOut(message);
+      throw new ApiError(res.status, code, `${what}: ${message}`);
+    }
+    markSignedIn();
+    if (schema === null) return json as z.infer<S>;
+    if (json === undefined) throw new ApiError(res.status, "not_json", `${what}: the answer is not JSON`);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new ApiError(res.status, "malformed", `${what}: unexpected answer: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    }
+    return parsed.data;
+  }
+
+  const enc = encodeURIComponent;
+  return {
+    login: (username, password) => call("POST", "/api/auth/login", null, { username, password }).then(() => undefined),
+    listApps: () => call("GET", "/api/apps", AppListSchema),
+    focusApp: (id) => call("POST", `/api/apps/${enc(id)}/focus`, null, {}).then(() => undefined),
+    // The server's WindowPatch: x, y, width, height, state (British spelling); z is the server's.
+    setWindow: (id, g) =>
+      call("POST", `/api/apps/${enc(id)}/window`, null, { x: g.x, y: g.y, width: g.width, height: g.height, state: serverWindowState(g.state) }).then(() => undefined),
+    grant: (id, body) => call("POST", `/api/apps/${enc(id)}/grants`, null, body).then(() => undefined),
+    closeApp: async (id) => {
+      const res = await call("DELETE", `/api/apps/${enc(id)}`, null);
+      const parsed = ClosedSchema.safeParse(res);
+      return parsed.success ? parsed.data.closed : [id];
+    },
+    listRegistry: (query = {}) => {
+      const params = new URLSearchParams();
+      if (query.category) params.set("category", query.category);
+      if (query.search) params.set("search", query.search);
+      const qs = params.toString();
+      return call("GET", `/api/registry/apps${qs ? `?${qs}` : ""}`, RegistryListSchema);
+    },
+    launch: (registryId) => call("POST", `/api/registry/apps/${enc(registryId)}/launch`, LaunchResponseSchema, {}),
+    deleteRegistryApp: (id) => call("DELETE", `/api/registry/apps/${enc(id)}`, null).then(() => undefined),
+    execute: (toolId, params, appId) =>
+      call("POST", "/api/services/execute", ExecuteResponseSchema, { tool_id: toolId, params, ...(appId ? { app_id: appId } : {}) }),
+    generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { message }),
+    listSessions: () => call("GET", "/api/sessions", SessionListSchema),
+    saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, state })).id,
+    getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
+    restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
+    listProcesses: () => call("GET", "/api/processes", ProcessListSchema),
+    fsList: async (path, appId) => {
+      const res = await call("POST", "/api/services/execute", ExecuteResponseSchema, { tool_id: "fs.list", params: { path }, ...(appId ? { app_id: appId } : {}) });
+      if (!res.success) throw new ApiError(200, "tool_failed", `fs.list ${path}: ${res.error ?? "failed"}`);
+      const parsed = FsListSchema.safeParse(res.data);
+      if (!parsed.success) throw new ApiError(200, "malformed", `fs.list ${path}: unexpected data: ${parsed.error.issues[0]?.message ?? ""}`);
+      return parsed.data;
+    },
+    text: async (path) => {
+      let res: Response;
+      try {
+        res = await fetchImpl(path, { credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      } catch (err) {
+        throw new ApiError(0, "network", `GET ${path}: ${describe(err)}`);
+      }
+      if (res.status === 401) markSignedOut("");
+      if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, `GET ${path}: HTTP ${res.status}`);
+      return res.text();
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The page's client. Tests build their own with a mock fetch. */
+export let api: ApiClient = createApiClient();
+/** Test hook: swap the page's client. */
+export function setApiClient(client: ApiClient): void {
+  api = client;
+}

@@ -1,0 +1,84 @@
+import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { createApiClient, setApiClient } from "../../api/client";
+import { createMockFetch } from "../../api/mock";
+import { executeTool } from "../../tools/executor";
+import type { AppContext } from "../context";
+import FileManager from "./FileManager";
+
+function fakeFs() {
+  const files = new Map<string, string | null>([["/home", null], ["/home/readme.txt", "hello"]]);
+  const parentOf = (p: string) => p.replace(/\/[^/]+$/, "") || "/";
+  const m = createMockFetch({
+    "POST /api/services/execute": ({ body }: { body: unknown }) => {
+      const { tool_id, params } = body as { tool_id: string; params: Record<string, string> };
+      switch (tool_id) {
+        case "fs.list":
+          return { success: true, data: { entries: [...files].filter(([k]) => parentOf(k) === params.path).map(([k, v]) => ({ name: k.split("/").pop(), path: k, is_dir: v === null, size: v?.length ?? 0 })) } };
+        case "fs.mkdir":
+          files.set(params.path!, null);
+          return { success: true };
+        case "fs.rename":
+          files.set(params.to!, files.get(params.from!) ?? null);
+          files.delete(params.from!);
+          return { success: true };
+        case "fs.read":
+          return { success: true, data: { content: files.get(params.path!) } };
+        case "fs.write":
+          files.set(params.path!, params.content!);
+          return { success: true };
+        default:
+          return { success: false, error: `denied: ${tool_id}` };
+      }
+    },
+  });
+  return { m, files };
+}
+
+const ctx: AppContext = {
+  appId: "files",
+  windowId: "files-1",
+  serverId: null,
+  state: { get: (_k, f) => f, set: () => {} },
+  execute: (tool, params = {}) => executeTool(tool, params, { windowId: "files-1", serverId: null }),
+  window: { setTitle: () => {}, close: () => {}, minimize: () => {}, focus: () => {} },
+};
+
+describe("<FileManager>", () => {
+  it("creates a folder, renames it, opens a file and uploads a dropped one", async () => {
+    const { m, files } = fakeFs();
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    fireEvent.doubleClick(await screen.findByRole("row", { name: /home/ }));
+    const table = await screen.findByRole("table", { name: "Contents of /home" });
+    expect(within(table).getByRole("row", { name: /readme\.txt/ })).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "New folder" }));
+    fireEvent.change(screen.getByRole("textbox", { name: "Folder name" }), { target: { value: "projects" } });
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    await screen.findByRole("row", { name: /projects/ });
+    expect(files.has("/home/projects")).toBe(true);
+
+    fireEvent.click(screen.getByRole("row", { name: /projects/ }));
+    fireEvent.click(screen.getByRole("button", { name: "Rename" }));
+    fireEvent.change(screen.getByRole("textbox", { name: "New name" }), { target: { value: "work" } });
+    fireEvent.submit(screen.getByRole("textbox", { name: "New name" }));
+    await screen.findByRole("row", { name: /work/ });
+    expect(files.has("/home/projects")).toBe(false);
+
+    fireEvent.keyDown(screen.getByRole("row", { name: /readme\.txt/ }), { key: "Enter" });
+    expect((await screen.findByRole("region", { name: "Preview of /home/readme.txt" })).textContent).toContain("hello");
+
+    const file = new File(["dropped text"], "notes.md", { type: "text/markdown" });
+    fireEvent.drop(table.closest(".fm")!, { dataTransfer: { files: [file], types: ["Files"] } });
+    await waitFor(() => expect(files.get("/home/notes.md")).toBe("dropped text"));
+    await screen.findByRole("row", { name: /notes\.md/ });
+  });
+
+  it("shows a failed operation instead of hiding it", async () => {
+    const m = createMockFetch({ "POST /api/services/execute": { success: false, error: "permission denied: fs.list /" } });
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    expect((await screen.findByRole("alert")).textContent).toContain("permission denied: fs.list /");
+  });
+});

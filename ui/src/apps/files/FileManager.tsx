@@ -1,0 +1,236 @@
+import { useCallback, useEffect, useState } from "react";
+import type { FsEntry } from "../../api/schemas";
+import { api } from "../../api/client";
+import { formatBytes } from "../../lib/format";
+import type { AppContext } from "../context";
+import "../apps.css";
+
+const join = (dir: string, name: string) => `${dir.replace(/\/+$/, "")}/${name}`;
+const parent = (p: string) => p.replace(/\/[^/]+\/?$/, "") || "/";
+
+type Edit = { kind: "mkdir" } | { kind: "rename"; entry: FsEntry } | null;
+
+/**
+ * Browse the AgentOS file system through the fs.* tools
+ * (POST /api/services/execute), under this app's grants: list, open folders,
+ * new folder, rename, delete, filter by name.
+ */
+export default function FileManager({ ctx }: { ctx: AppContext }) {
+  const [cwd, setCwd] = useState(() => ctx.state.get("cwd", "/"));
+  const [entries, setEntries] = useState<FsEntry[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [edit, setEdit] = useState<Edit>(null);
+  const [name, setName] = useState("");
+  const [filter, setFilter] = useState("");
+  const [dragging, setDragging] = useState(false);
+  const [preview, setPreview] = useState<{ path: string; text: string } | null>(null);
+
+  const load = useCallback(async (dir: string) => {
+    try {
+      const list = await api.fsList(dir, ctx.serverId ?? undefined);
+      setEntries([...list].sort((a, b) => Number(b.is_dir) - Number(a.is_dir) || a.name.localeCompare(b.name)));
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  }, [ctx.serverId]);
+
+  useEffect(() => {
+    void load(cwd);
+    ctx.state.set("cwd", cwd);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [cwd, load]);
+
+  const run = async (tool: string, params: Record<string, unknown>) => {
+    try {
+      await ctx.execute(tool, params);
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+    await load(cwd);
+  };
+
+  const open = async (e: FsEntry) => {
+    if (e.is_dir) {
+      setCwd(e.path);
+      setSelected(null);
+      setPreview(null);
+      return;
+    }
+    try {
+      const data = (await ctx.execute("fs.read", { path: e.path })) as { content?: unknown } | string | null;
+      const text = typeof data === "string" ? data : typeof data?.content === "string" ? data.content : JSON.stringify(data);
+      setPreview({ path: e.path, text });
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  /** Drag and drop from the host: each file is written with fs.write (text as utf8, the rest as base64). */
+  const upload = async (files: FileList) => {
+    for (const file of Array.from(files)) {
+      const isText = file.type.startsWith("text/") || /\.(txt|md|json|csv|log|py|js|ts|sh|toml|ya?ml)$/i.test(file.name);
+      let content: string;
+      if (isText) content = await file.text();
+      else {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        let bin = "";
+        for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        content = btoa(bin);
+      }
+      await run("fs.write", { path: join(cwd, file.name), content, encoding: isText ? "utf8" : "base64" });
+    }
+  };
+
+  const submitEdit = async () => {
+    const n = name.trim();
+    if (!n || !edit) return setEdit(null);
+    if (n.includes("/")) return setError("A name cannot contain “/”");
+    if (edit.kind === "mkdir") await run("fs.mkdir", { path: join(cwd, n) });
+    else await run("fs.rename", { from: edit.entry.path, to: join(cwd, n) });
+    setSelected(join(cwd, n));
+    setEdit(null);
+    setName("");
+  };
+
+  const sel = entries?.find((e) => e.path === selected) ?? null;
+  const shown = (entries ?? []).filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()));
+
+  return (
+    <div
+      className={`app-pane fm${dragging ? " fm-drop" : ""}`}
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes("Files")) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        if (e.dataTransfer.files.length) void upload(e.dataTransfer.files);
+      }}
+    >
+      <div className="toolbar" role="toolbar" aria-label="File actions">
+        <button type="button" className="btn" aria-label="Up one folder" disabled={cwd === "/"} onClick={() => setCwd(parent(cwd))}>
+          ↑
+        </button>
+        <button type="button" className="btn" onClick={() => (setEdit({ kind: "mkdir" }), setName(""))}>
+          New folder
+        </button>
+        <button type="button" className="btn" disabled={!sel} onClick={() => sel && (setEdit({ kind: "rename", entry: sel }), setName(sel.name))}>
+          Rename
+        </button>
+        <button
+          type="button"
+          className="btn"
+          disabled={!sel}
+          onClick={() => sel && window.confirm(`Delete ${sel.path}?`) && void run("fs.delete", { path: sel.path }).then(() => setSelected(null))}
+        >
+          Delete
+        </button>
+        <button type="button" className="btn" onClick={() => void load(cwd)}>
+          Refresh
+        </button>
+        <input className="search" style={{ width: 160, margin: 0 }} type="search" aria-label="Filter by name" placeholder="Filter…" value={filter} onChange={(e) => setFilter(e.target.value)} />
+      </div>
+      <p className="mono small muted" aria-label="Current folder">
+        {cwd}
+      </p>
+      {edit && (
+        <form
+          className="toolbar"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submitEdit();
+          }}
+        >
+          <input
+            autoFocus
+            className="search"
+            style={{ margin: 0, width: 240 }}
+            aria-label={edit.kind === "mkdir" ? "Folder name" : "New name"}
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            onKeyDown={(e) => e.key === "Escape" && setEdit(null)}
+          />
+          <button type="submit" className="btn btn-primary">
+            {edit.kind === "mkdir" ? "Create" : "Rename"}
+          </button>
+          <button type="button" className="btn" onClick={() => setEdit(null)}>
+            Cancel
+          </button>
+        </form>
+      )}
+      {error && (
+        <div className="error-box" role="alert">
+          <strong>File operation failed</strong>
+          <pre>{error}</pre>
+        </div>
+      )}
+      {entries === null && !error && <p role="status">Loading…</p>}
+      {entries && (
+        <table className="data-table" aria-label={`Contents of ${cwd}`}>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col" className="num">
+                Size
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((e) => (
+              <tr
+                key={e.path}
+                tabIndex={0}
+                aria-selected={selected === e.path}
+                className={selected === e.path ? "selected-row" : undefined}
+                onClick={() => setSelected(e.path)}
+                onDoubleClick={() => void open(e)}
+                onKeyDown={(ev) => {
+                  if (ev.key === "Enter") void open(e);
+                  else if (ev.key === " ") setSelected(e.path);
+                  else return;
+                  ev.preventDefault();
+                }}
+              >
+                <td>
+                  <svg className="fm-icon" viewBox="0 0 24 24" width="15" height="15" aria-hidden="true">
+                    {e.is_dir ? <path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" fill="#60a5fa" /> : <path d="M6 3h8l4 4v14H6z" fill="none" stroke="currentColor" strokeWidth="1.6" />}
+                  </svg>
+                  {e.name}
+                  {e.is_dir ? "/" : ""}
+                </td>
+                <td className="num">{e.is_dir ? "—" : formatBytes(e.size)}</td>
+              </tr>
+            ))}
+            {shown.length === 0 && (
+              <tr>
+                <td colSpan={2} className="muted">
+                  {filter ? "Nothing matches." : "This folder is empty."}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      )}
+      {preview && (
+        <section className="fm-preview" aria-label={`Preview of ${preview.path}`}>
+          <header className="toolbar">
+            <strong className="mono small">{preview.path}</strong>
+            <button type="button" className="btn" onClick={() => setPreview(null)}>
+              Close preview
+            </button>
+          </header>
+          <pre>{preview.text}</pre>
+        </section>
+      )}
+      <p className="muted small">Drop files here to upload them into this folder. The folder tree and per-path grants are not built yet.</p>
+    </div>
+  );
+}

@@ -1,0 +1,51 @@
+import { fireEvent, render, screen, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { createApiClient, setApiClient } from "../../api/client";
+import { apiError, createMockFetch } from "../../api/mock";
+import type { AppContext } from "../context";
+import TaskManager from "./TaskManager";
+
+const ctx = {} as AppContext;
+const apps = {
+  apps: [
+    { id: "a1", app_id: "shell", name: "Shell", type: "native_proc" },
+    { id: "a2", app_id: "python", name: "Python", type: "native_proc" },
+    { id: "a3", app_id: "calculator", name: "Calculator", type: "blueprint" },
+  ],
+};
+const processes = {
+  processes: [
+    { pid: 101, app_id: "a1", name: "sh", state: "running", cpu_percent: 0.5, memory_current: 3 * 1024 * 1024, memory_peak: 4 * 1024 * 1024, pids: 1 },
+    { pid: 202, app_id: "a2", name: "python3", state: "sleeping", cpu_percent: 12.25, memory_current: 20 * 1024 * 1024, memory_peak: 25 * 1024 * 1024, pids: 3 },
+  ],
+};
+
+const names = () =>
+  within(screen.getByRole("table", { name: "Running apps and processes" }))
+    .getAllByRole("row")
+    .slice(1)
+    .map((r) => r.querySelector("td")!.firstChild!.textContent!.trim());
+
+describe("<TaskManager>", () => {
+  it("lists apps with their processes' memory and CPU, sorted by memory, re-sortable", async () => {
+    const m = createMockFetch({ "GET /api/apps": apps, "GET /api/processes": processes, "DELETE /api/apps/*": { ok: true } });
+    setApiClient(createApiClient(m.fetch));
+    render(<TaskManager ctx={ctx} />);
+    expect(await screen.findByRole("cell", { name: "20.0 MiB" })).toBeTruthy();
+    expect(screen.getByRole("cell", { name: "12.3 %" })).toBeTruthy();
+    expect(names()).toEqual(["Python", "Shell", "Calculator"]);
+    fireEvent.click(screen.getByRole("button", { name: /^App/ }));
+    expect(names()).toEqual(["Calculator", "Python", "Shell"]);
+    expect(screen.getByRole("columnheader", { name: /App/ }).getAttribute("aria-sort")).toBe("ascending");
+    fireEvent.click(screen.getByRole("button", { name: "End task: Shell" }));
+    await screen.findByText("Ended Shell", { exact: false }).catch(() => undefined);
+    expect(m.calls.some((c) => c.method === "DELETE" && c.path === "/api/apps/a1")).toBe(true);
+  });
+
+  it("says kernel data is not available yet when /api/processes is a 404, and still lists apps", async () => {
+    setApiClient(createApiClient(createMockFetch({ "GET /api/apps": apps, "GET /api/processes": apiError(404, "not_found", "no route") }).fetch));
+    render(<TaskManager ctx={ctx} />);
+    expect((await screen.findByRole("note")).textContent).toContain("not available yet");
+    expect(await screen.findByRole("cell", { name: /Shell/ })).toBeTruthy();
+  });
+});

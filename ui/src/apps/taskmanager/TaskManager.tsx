@@ -1,0 +1,147 @@
+import { useState } from "react";
+import { api } from "../../api/client";
+import type { AppInstance, ProcessInfo } from "../../api/schemas";
+import { formatBytes, formatPercent } from "../../lib/format";
+import { usePoll } from "../../lib/usePoll";
+import { notify } from "../../shell/store";
+import type { AppContext } from "../context";
+import { closeApp } from "../launch";
+import { useProcs } from "../processes";
+import "../apps.css";
+
+type SortKey = "name" | "pid" | "state" | "cpu" | "memory" | "peak" | "pids";
+interface Row {
+  app: AppInstance;
+  proc: ProcessInfo | null;
+}
+
+const value = (r: Row, k: SortKey): string | number => {
+  switch (k) {
+    case "name":
+      return r.app.name.toLowerCase();
+    case "pid":
+      return r.proc?.pid ?? -1;
+    case "state":
+      return r.proc?.state ?? r.app.state ?? "";
+    case "cpu":
+      return r.proc?.cpu_percent ?? -1;
+    case "memory":
+      return r.proc?.memory_current ?? -1;
+    case "peak":
+      return r.proc?.memory_peak ?? -1;
+    case "pids":
+      return r.proc?.pids ?? -1;
+  }
+};
+
+/**
+ * Every running app with its processes as the kernel reports them (cgroup
+ * CPU %, memory current/peak, pids), live every 2 s, sortable; "End task"
+ * closes the app and its children (DELETE /api/apps/{id}).
+ */
+export default function TaskManager(_: { ctx: AppContext }) {
+  const [apps, refreshApps] = usePoll(() => api.listApps(), 2000);
+  const [procs] = usePoll(() => api.listProcesses(), 2000);
+  const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "memory", desc: true });
+
+  const appList = apps.phase === "ok" ? apps.data : apps.phase === "error" ? (apps.last ?? []) : [];
+  const procList = procs.phase === "ok" ? procs.data : procs.phase === "error" ? (procs.last ?? []) : [];
+  const rows: Row[] = appList.flatMap((app): Row[] => {
+    const mine = procList.filter((p) => p.app_id === app.id);
+    return mine.length ? mine.map((proc) => ({ app, proc })) : [{ app, proc: null }];
+  });
+  rows.sort((a, b) => {
+    const x = value(a, sort.key);
+    const y = value(b, sort.key);
+    const c = x < y ? -1 : x > y ? 1 : 0;
+    return sort.desc ? -c : c;
+  });
+
+  const end = async (app: AppInstance) => {
+    const windowId = Object.values(useProcs.getState().procs).find((p) => p.serverId === app.id)?.windowId;
+    try {
+      if (windowId) closeApp(windowId);
+      else await api.closeApp(app.id);
+      notify("info", `Ended ${app.name}`);
+      refreshApps();
+    } catch (err) {
+      notify("error", `Ending ${app.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  const header = (key: SortKey, label: string, num = false) => (
+    <th className={num ? "num" : undefined} aria-sort={sort.key === key ? (sort.desc ? "descending" : "ascending") : "none"} scope="col">
+      <button type="button" onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : num }))}>
+        {label}
+        {sort.key === key ? (sort.desc ? " ↓" : " ↑") : ""}
+      </button>
+    </th>
+  );
+
+  return (
+    <div className="app-pane">
+      {apps.phase === "error" && (
+        <div className="error-box" role="alert">
+          <strong>Apps unavailable</strong>
+          <pre>{apps.error}</pre>
+        </div>
+      )}
+      {apps.phase === "unavailable" && <p className="unavailable">The app list is not available yet: {apps.error}</p>}
+      {procs.phase === "unavailable" && (
+        <p className="unavailable" role="note">
+          Kernel process data is not available yet (GET /api/processes answered 404). Apps are listed without CPU and memory.
+        </p>
+      )}
+      {procs.phase === "error" && (
+        <div className="error-box" role="alert">
+          <strong>Process data unavailable</strong>
+          <pre>{procs.error}</pre>
+        </div>
+      )}
+      <table className="data-table" aria-label="Running apps and processes">
+        <thead>
+          <tr>
+            {header("name", "App")}
+            {header("pid", "PID", true)}
+            {header("state", "State")}
+            {header("cpu", "CPU", true)}
+            {header("memory", "Memory", true)}
+            {header("peak", "Peak", true)}
+            {header("pids", "Tasks", true)}
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(({ app, proc }) => (
+            <tr key={`${app.id}-${proc?.pid ?? "app"}`}>
+              <td>
+                {app.name} <span className="muted small">{app.type === "native_proc" ? "process" : app.type === "native_web" ? "web app" : "blueprint"}</span>
+              </td>
+              <td className="num">{proc?.pid ?? "—"}</td>
+              <td>{proc?.state ?? app.state ?? "—"}</td>
+              <td className="num">{formatPercent(proc?.cpu_percent)}</td>
+              <td className="num">{formatBytes(proc?.memory_current)}</td>
+              <td className="num">{formatBytes(proc?.memory_peak)}</td>
+              <td className="num">{proc?.pids ?? "—"}</td>
+              <td>
+                <button type="button" className="btn btn-danger" aria-label={`End task: ${app.name}`} onClick={() => void end(app)}>
+                  End task
+                </button>
+              </td>
+            </tr>
+          ))}
+          {apps.phase === "ok" && rows.length === 0 && (
+            <tr>
+              <td colSpan={8} className="muted">
+                No apps running on the server.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <p className="muted small">Freeze/thaw and priority need kernel endpoints the services layer does not serve yet.</p>
+    </div>
+  );
+}

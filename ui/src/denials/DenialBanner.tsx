@@ -1,0 +1,38 @@
+import { useProcs } from "../apps/processes";
+import { dropDenial, grant, useDenials } from "./denials";
+
+/** In a window: what the kernel refused this app and why, with the choices. */
+export function DenialBanner({ windowId }: { windowId: string }) {
+  const serverId = useProcs((s) => s.procs[windowId]?.serverId ?? null);
+  const denials = useDenials((s) => (serverId ? s.byApp[serverId] : undefined));
+  if (!denials?.length) return null;
+  return (
+    <div className="denials">
+      {denials.map((d) => (
+        <div key={d.key} className="denial" role="alert">
+          <p>
+            <strong>Denied{d.operation ? ` ${d.operation}` : ""}</strong>
+            {d.resource && (
+              <>
+                {" "}
+                <code>{d.resource}</code>
+              </>
+            )}
+            : {d.reason}
+          </p>
+          <div className="denial-actions">
+            <button type="button" className="btn btn-primary" onClick={() => void grant(d, "once")}>
+              Allow once
+            </button>
+            <button type="button" className="btn" onClick={() => void grant(d, "always")}>
+              Always allow
+            </button>
+            <button type="button" className="btn" onClick={() => dropDenial(d.appId, d.key)}>
+              Keep denied
+            </button>
+          </div>
+        </div>
+      ))}
+    </div>
+  );
+}

@@ -1,0 +1,188 @@
+import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
+import { App } from "../App";
+import { apiError } from "../api/mock";
+import { openNative } from "../apps/launch";
+import { mockApi } from "../test/api-fixtures";
+import { useWm } from "../wm/store";
+
+function renderDesktop(api = mockApi()) {
+  vi.stubGlobal("fetch", api.fetch);
+  render(<App />);
+  return api;
+}
+
+describe("the desktop shell", () => {
+  it("opens the launcher with Ctrl+K, searches by name and category, and launches by keyboard", async () => {
+    const api = renderDesktop();
+    fireEvent.keyDown(window, { key: "k", ctrlKey: true });
+    const box = await screen.findByRole("combobox", { name: "Search apps" });
+    expect(document.activeElement).toBe(box);
+    const list = screen.getByRole("listbox", { name: "Apps" });
+    await within(list).findByRole("option", { name: /Calculator/ });
+
+    fireEvent.change(box, { target: { value: "calc" } });
+    const first = within(list).getAllByRole("option")[0]!;
+    expect(first.textContent).toContain("Calculator");
+    expect(first.getAttribute("aria-selected")).toBe("true");
+    expect(box.getAttribute("aria-activedescendant")).toBe(first.id);
+
+    fireEvent.change(box, { target: { value: "productivity" } });
+    const names = within(list).getAllByRole("option").map((o) => o.textContent);
+    expect(names.some((n) => n?.includes("Notes"))).toBe(true);
+    expect(names.some((n) => n?.includes("Todo List"))).toBe(true);
+
+    fireEvent.change(box, { target: { value: "calc" } });
+    fireEvent.keyDown(box, { key: "Enter" });
+    expect(screen.queryByRole("dialog", { name: "Launcher" })).toBeNull();
+    await screen.findByRole("dialog", { name: "Calculator" });
+    expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/registry/apps/calculator/launch")).toBe(true);
+    expect(screen.getByTestId("menubar-app").textContent).toBe("Calculator");
+  });
+
+  it("offers to generate an app for a sentence nothing matches", async () => {
+    renderDesktop();
+    fireEvent.keyDown(window, { key: "k", metaKey: true });
+    const box = await screen.findByRole("combobox", { name: "Search apps" });
+    fireEvent.change(box, { target: { value: "a pomodoro timer with breaks" } });
+    const options = screen.getAllByRole("option");
+    expect(options).toHaveLength(1);
+    expect(options[0]!.textContent).toContain("Generate “a pomodoro timer with breaks”");
+    fireEvent.keyDown(box, { key: "Escape" });
+    expect(screen.queryByRole("dialog", { name: "Launcher" })).toBeNull();
+  });
+
+  it("minimises with Ctrl+M, restores from the dock, closes with Ctrl+W", async () => {
+    renderDesktop();
+    act(() => {
+      openNative("settings");
+    });
+    const win = await screen.findByRole("dialog", { name: "Settings" });
+    const dockButton = within(screen.getByRole("navigation", { name: "Dock" })).getByRole("button", { name: "Settings, running" });
+
+    fireEvent.keyDown(window, { key: "m", ctrlKey: true });
+    expect(win.hidden).toBe(true);
+    expect(screen.queryByRole("dialog", { name: "Settings" })).toBeNull();
+
+    fireEvent.click(dockButton);
+    expect(screen.getByRole("dialog", { name: "Settings" })).toBe(win);
+
+    fireEvent.keyDown(window, { key: "w", ctrlKey: true });
+    expect(screen.queryByRole("dialog", { name: "Settings" })).toBeNull();
+    expect(within(screen.getByRole("navigation", { name: "Dock" })).getByRole("button", { name: "Settings" })).toBeTruthy();
+  });
+
+  it("cycles windows with Alt+Tab and focuses the choice on Alt release", async () => {
+    renderDesktop();
+    act(() => {
+      openNative("settings");
+      openNative("appstore");
+      openNative("files");
+    });
+    await screen.findByRole("dialog", { name: "Files" });
+    fireEvent.keyDown(window, { key: "Tab", altKey: true });
+    const overlay = screen.getByRole("dialog", { name: "Switch windows" });
+    const selected = () => within(overlay).getAllByRole("option").find((o) => o.getAttribute("aria-selected") === "true")?.textContent;
+    expect(selected()).toContain("App Store");
+    fireEvent.keyDown(window, { key: "Tab", altKey: true });
+    expect(selected()).toContain("Settings");
+    fireEvent.keyUp(window, { key: "Alt" });
+    expect(screen.queryByRole("dialog", { name: "Switch windows" })).toBeNull();
+    const wm = useWm.getState();
+    expect(wm.windows[wm.focused!]!.title).toBe("Settings");
+  });
+
+  it("window buttons minimise, maximise and restore, and close", async () => {
+    renderDesktop();
+    act(() => {
+      openNative("settings");
+    });
+    const win = await screen.findByRole("dialog", { name: "Settings" });
+    fireEvent.click(within(win).getByRole("button", { name: "Maximize" }));
+    expect(win.dataset.mode).toBe("maximized");
+    fireEvent.click(within(win).getByRole("button", { name: "Restore" }));
+    expect(win.dataset.mode).toBe("normal");
+    fireEvent.click(within(win).getByRole("button", { name: "Close" }));
+    expect(screen.queryByRole("dialog", { name: "Settings" })).toBeNull();
+  });
+
+  it("says how to sign in when the API answers 401", async () => {
+    renderDesktop(mockApi({ "GET /api/apps": apiError(401, "unauthenticated", "no session cookie"), "GET /api/registry/apps": apiError(401, "unauthenticated", "no session cookie") }));
+    const notice = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    expect(notice.textContent).toContain("login URL printed by agentos up");
+    expect(notice.textContent).toContain("no session cookie");
+    // The rest of the desktop stays: menu bar, dock, system status.
+    expect(screen.getByTestId("menubar-clock")).toBeTruthy();
+    expect(screen.getByTestId("dock")).toBeTruthy();
+    await waitFor(() => expect(screen.getByTestId("system-status").dataset.phase).toBe("ok"));
+  });
+
+  it("signs in with a user name and password from the notice", async () => {
+    let signedIn = false;
+    const unauth = apiError(401, "unauthenticated", "no session cookie");
+    renderDesktop(
+      mockApi({
+        "GET /api/apps": () => (signedIn ? { apps: [] } : unauth),
+        "POST /api/auth/login": ({ body }: { body: unknown }) => {
+          const b = body as { username: string; password: string };
+          if (b.password !== "right") return apiError(401, "bad_credentials", "wrong user name or password");
+          signedIn = true;
+          return { user: b.username };
+        },
+      }),
+    );
+    const notice = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    fireEvent.change(within(notice).getByLabelText("User name"), { target: { value: "ada" } });
+    fireEvent.change(within(notice).getByLabelText("Password"), { target: { value: "wrong" } });
+    fireEvent.click(within(notice).getByRole("button", { name: "Sign in" }));
+    expect((await within(notice).findByRole("alert")).textContent).toContain("wrong user name or password");
+    fireEvent.change(within(notice).getByLabelText("Password"), { target: { value: "right" } });
+    fireEvent.click(within(notice).getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(screen.queryByRole("alertdialog", { name: "Sign in to AgentOS" })).toBeNull());
+  });
+
+  it("shows a visible error when the API is unreachable", async () => {
+    renderDesktop(mockApi({ "GET /api/apps": apiError(503, "kernel_down", "kernel not connected") }));
+    const alert = await screen.findByText(/Running apps unavailable: GET \/api\/apps: kernel not connected/);
+    expect(alert.closest("[role=alert]")).toBeTruthy();
+  });
+});
+
+describe("denials", () => {
+  it("shows what was denied in the app's window; Allow once posts the grant", async () => {
+    const { addDenial } = await import("../denials/denials");
+    const { openInstance } = await import("../apps/launch");
+    const api = mockApi({ "POST /api/apps/*/grants": { ok: true } });
+    renderDesktop(api);
+    act(() => {
+      openInstance({ id: "app-9", app_id: "calculator", name: "Calculator", icon: "", type: "blueprint", blueprint: { ui: { components: [] } } });
+      addDenial({ appId: "app-9", reason: "no read grant for /etc/shadow", resource: "/etc/shadow", operation: "read" });
+    });
+    const win = await screen.findByRole("dialog", { name: "Calculator" });
+    const banner = within(win).getByRole("alert");
+    expect(banner.textContent).toContain("Denied read /etc/shadow: no read grant for /etc/shadow");
+    fireEvent.click(within(banner).getByRole("button", { name: "Allow once" }));
+    await waitFor(() => expect(within(win).queryByRole("alert")).toBeNull());
+    expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ resource: "/etc/shadow", operation: "read", mode: "once" });
+  });
+});
+
+describe("desktop icons", () => {
+  it("are one tab stop, walked with the arrow keys, opened with Enter", async () => {
+    renderDesktop();
+    const icons = screen.getByRole("list", { name: "Desktop icons" });
+    await within(icons).findByRole("button", { name: "Calculator" });
+    const files = within(icons).getByRole("button", { name: "Files" });
+    expect(files.tabIndex).toBe(0);
+    expect(within(icons).getByRole("button", { name: "Terminal" }).tabIndex).toBe(-1);
+    files.focus();
+    fireEvent.keyDown(files, { key: "ArrowDown" });
+    expect(document.activeElement).toBe(within(icons).getByRole("button", { name: "Terminal" }));
+    fireEvent.keyDown(document.activeElement!, { key: "End" });
+    expect(document.activeElement).toBe(within(icons).getByRole("button", { name: "Hello" }));
+    fireEvent.keyDown(document.activeElement!, { key: "Home" });
+    expect(document.activeElement).toBe(files);
+    fireEvent.click(within(icons).getByRole("button", { name: "Settings" }), { detail: 0 });
+    expect(await screen.findByRole("dialog", { name: "Settings" })).toBeTruthy();
+  });
+});

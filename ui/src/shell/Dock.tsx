@@ -1,0 +1,62 @@
+import { useShallow } from "zustand/react/shallow";
+import { directoryList } from "../apps/directory";
+import { activateApp } from "../apps/launch";
+import { useProcs } from "../apps/processes";
+import { useWm } from "../wm/store";
+import { AppIcon } from "./icons";
+import "./Dock.css";
+
+interface DockItem {
+  appId: string;
+  name: string;
+  icon: string;
+  running: boolean;
+}
+
+/** Favourites, then running apps that are not favourites; a dot under running ones. */
+export function Dock() {
+  const running = useProcs(
+    useShallow((s) => {
+      const seen = new Map<string, string>();
+      for (const p of Object.values(s.procs)) if (!seen.has(p.appId)) seen.set(p.appId, p.windowId);
+      return [...seen.entries()].map(([appId, windowId]) => `${appId}\u0000${windowId}`);
+    }),
+  );
+  const titles = useWm(useShallow((s) => Object.fromEntries(Object.values(s.windows).map((w) => [w.id, `${w.title}\u0000${w.icon}`]))));
+  const runningIds = new Set(running.map((r) => r.split("\u0000")[0]!));
+
+  const items: DockItem[] = directoryList
+    .filter((d) => d.favourite)
+    .map((d) => ({ appId: d.id, name: d.title, icon: d.icon, running: runningIds.has(d.id) }));
+  for (const r of running) {
+    const [appId, windowId] = r.split("\u0000") as [string, string];
+    if (items.some((i) => i.appId === appId)) continue;
+    const [name, icon] = (titles[windowId] ?? `${appId}\u0000`).split("\u0000") as [string, string];
+    items.push({ appId, name, icon: icon || appId, running: true });
+  }
+  const favourites = items.filter((i) => directoryList.some((d) => d.id === i.appId && d.favourite)).length;
+
+  return (
+    <div className="dock-area">
+      <nav className="dock" data-testid="dock" aria-label="Dock">
+        {items.map((item, i) => (
+          <span key={item.appId} className="dock-slot">
+            {i === favourites && i > 0 && <span className="dock-divider" aria-hidden="true" />}
+            <button
+              type="button"
+              className="dock-item"
+              aria-label={item.running ? `${item.name}, running` : item.name}
+              title={item.name}
+              data-app-id={item.appId}
+              data-running={item.running}
+              onClick={() => activateApp(item.appId, item.name)}
+            >
+              <AppIcon icon={item.icon} name={item.name} id={item.appId} size={44} />
+              <span className={`dock-dot${item.running ? " on" : ""}`} aria-hidden="true" />
+            </button>
+          </span>
+        ))}
+      </nav>
+    </div>
+  );
+}

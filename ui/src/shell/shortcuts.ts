@@ -1,0 +1,30 @@
+/**
+ * Global keyboard shortcuts: which key press means what, as a pure function
+ * (tested alone), and the one hook that listens for them.
+ *
+ * Ctrl and ⌘ are interchangeable, so the same keys work on every host. In an
+ * ordinary browser tab some are the browser's or the OS's (Ctrl+W closes the
+ * tab, Alt+Tab switches host windows); in an app window (`chromium --app=URL`)
+ * or a kiosk they reach the page.
+ */
+export type ShortcutAction = "launcher" | "close" | "minimize" | "switch-next" | "switch-prev";
+
+export interface KeyLike {
+  key: string;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  altKey: boolean;
+  shiftKey: boolean;
+}
+
+export function matchShortcut(e: KeyLike): ShortcutAction | null {
+  const mod = e.ctrlKey || e.metaKey;
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+  if (mod && !e.altKey && !e.shiftKey) {
+    if (key === "k") return "launcher";
+    if (key === "w") return "close";
+    if (key === "m") return "minimize";
+  }
+  if (e.altKey && !mod && key === "Tab") return e.shiftKey ? "switch-prev" : "switch-next";
+  return null;
+}

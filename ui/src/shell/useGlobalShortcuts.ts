@@ -1,0 +1,72 @@
+import { useEffect } from "react";
+import { closeApp, focusApp, minimizeApp } from "../apps/launch";
+import { mruOrder } from "../wm/functions";
+import { useWm } from "../wm/store";
+import { matchShortcut } from "./shortcuts";
+import { applyShell, closeSwitcher, stepSwitcher, useShell } from "./store";
+
+/**
+ * The one place global shortcuts are handled (daedalOS's
+ * useGlobalKeyboardShortcuts): Ctrl/⌘+K launcher, Ctrl/⌘+W close,
+ * Ctrl/⌘+M minimise, Alt+Tab / Alt+Shift+Tab switch (on Alt release).
+ * Listens in the capture phase so an app's own key handling cannot swallow them.
+ */
+function inTerminal(target: EventTarget | null): boolean {
+  return target instanceof Element && target.closest(".xterm") !== null;
+}
+
+export function useGlobalShortcuts(): void {
+  useEffect(() => {
+    const onKeyDown = (e: KeyboardEvent) => {
+      const switcher = useShell.getState().switcher;
+      if (switcher && e.key === "Escape") {
+        e.preventDefault();
+        applyShell(closeSwitcher);
+        return;
+      }
+      const action = matchShortcut(e);
+      if (!action) return;
+      // In a terminal, Ctrl+W (delete word) and Ctrl+M (Enter) belong to the shell.
+      if ((action === "close" || action === "minimize") && e.ctrlKey && !e.metaKey && inTerminal(e.target)) return;
+      const focused = useWm.getState().focused;
+      switch (action) {
+        case "launcher":
+          e.preventDefault();
+          applyShell((s) => ({ ...s, launcherOpen: !s.launcherOpen }));
+          return;
+        case "close":
+          if (!focused || useShell.getState().launcherOpen) return;
+          e.preventDefault();
+          closeApp(focused);
+          return;
+        case "minimize":
+          if (!focused || useShell.getState().launcherOpen) return;
+          e.preventDefault();
+          minimizeApp(focused);
+          return;
+        case "switch-next":
+        case "switch-prev":
+          e.preventDefault();
+          applyShell(stepSwitcher(mruOrder(useWm.getState()), action === "switch-next" ? 1 : -1));
+          return;
+      }
+    };
+    const onKeyUp = (e: KeyboardEvent) => {
+      if (e.key !== "Alt") return;
+      const switcher = useShell.getState().switcher;
+      if (!switcher) return;
+      applyShell(closeSwitcher);
+      const id = switcher.ids[switcher.index];
+      if (id) focusApp(id);
+    };
+    const onBlur = () => applyShell(closeSwitcher);
+    window.addEventListener("keydown", onKeyDown, true);
+    window.addEventListener("keyup", onKeyUp, true);
+    window.addEventListener("blur", onBlur);
+    return () => {
+      window.removeEventListener("keydown", onKeyDown, true);
+      window.removeEventListener("keyup", onKeyUp, true);
+      window.removeEventListener("blur", onBlur);
+    };
+  }, []);
+}
