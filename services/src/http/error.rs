@@ -434,6 +434,66 @@ mod tests {
     }
 
     #[test]
+    fn tool_and_generation_errors_keep_their_codes() {
+        use crate::tools::MathError;
+        for (e, status, code) in [
+            (
+                ToolError::PermissionDenied {
+                    tool: "fs.read".into(),
+                    permission: crate::blueprint::Permission::Filesystem,
+                },
+                403,
+                "permission_denied",
+            ),
+            (
+                ToolError::InvalidArgs {
+                    tool: "math.sum".into(),
+                    reason: "no".into(),
+                },
+                400,
+                "invalid_args",
+            ),
+            (MathError::DivisionByZero.into(), 422, "division_by_zero"),
+            (
+                ToolError::UnknownTool { tool: "x.y".into() },
+                404,
+                "unknown_tool",
+            ),
+            (
+                HostError::QuotaExceeded {
+                    what: "keys".into(),
+                }
+                .into(),
+                409,
+                "quota_exceeded",
+            ),
+            (
+                HostError::Unavailable {
+                    reason: "down".into(),
+                }
+                .into(),
+                503,
+                "unavailable",
+            ),
+        ] {
+            let api = ApiError::from(e);
+            assert_eq!((api.status().as_u16(), api.code()), (status, code));
+        }
+        let e = ApiError::from(GenError::NotUnderstood {
+            prompt: "x".into(),
+            known: "calculator".into(),
+        });
+        assert_eq!((e.status().as_u16(), e.code()), (422, "not_understood"));
+        let e = ApiError::from(GenError::Protocol { reason: "x".into() });
+        assert_eq!((e.status().as_u16(), e.code()), (502, "llm_protocol_error"));
+        assert!(
+            e.public_message().contains("malformed"),
+            "{}",
+            e.public_message()
+        );
+    }
+
+    #[test]
     fn grpc_table_follows_google_rpc() {
         assert_eq!(grpc_to_http(Code::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(grpc_to_http(Code::PermissionDenied), StatusCode::FORBIDDEN);

@@ -54,6 +54,8 @@ use protocol::{ClientMsg, ServerMsg, Utf8Stream};
 const OUT_BUFFER: usize = 256;
 /// Largest message a client may send (stdin chunks, prompts).
 const MAX_MESSAGE: usize = 1 << 20;
+/// Generations and chat replies one connection may run at once.
+pub const MAX_JOBS: usize = 4;
 /// Chat messages (the client's and the replies) a connection remembers.
 pub const CHAT_HISTORY: usize = 40;
 
@@ -181,6 +183,17 @@ impl Connection {
             ClientMsg::CloseStdin { app_id } => input(&app_id, In::CloseStdin(true)),
             ClientMsg::Resize { app_id, rows, cols } => {
                 input(&app_id, In::Resize(pb::WindowSize { rows, cols }))
+            }
+            ClientMsg::GenerateUi { id, .. } | ClientMsg::Chat { id, .. }
+                if jobs.len() >= MAX_JOBS =>
+            {
+                Some(ServerMsg::Error {
+                    id,
+                    code: "rate_limited",
+                    message: format!(
+                        "{MAX_JOBS} generations or replies are running on this connection; wait for one to end"
+                    ),
+                })
             }
             ClientMsg::GenerateUi { prompt, id } => {
                 let prompt = match check_prompt(&prompt) {

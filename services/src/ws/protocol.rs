@@ -20,7 +20,8 @@
 //! its children as ids, `placeholders`: those children, still to come, `parent`),
 //! `ui_complete` (`blueprint`), `chat_complete` (`text`). Every message that
 //! answers a `chat` or `generate_ui` carries its `id`, when it had one, so a
-//! client can run several at once. `denial` is reserved for the kernel's denials.
+//! client can run several at once (up to [`super::MAX_JOBS`]; one more is an
+//! `error` `rate_limited`). `denial` is reserved for the kernel's denials.
 //!
 //! Chat history is per connection: each `chat` is answered knowing the earlier
 //! ones (the last [`super::CHAT_HISTORY`] messages).
