@@ -1,6 +1,7 @@
 //! `GET /api/stream` through the real `agentos up` and kernel: login and origin
-//! checks on the handshake, ping/pong and error messages, app events, and a native
-//! process whose stdin, output and exit code travel over the socket.
+//! checks on the handshake, ping/pong and error messages, app events, a native
+//! process whose stdin, output and exit code travel over the socket, and UI
+//! generation and chat streamed from the rule generator.
 
 #[allow(dead_code, reason = "each test crate uses a part of the helpers")]
 mod support;
@@ -104,7 +105,12 @@ fn ping_pong_errors_and_the_connection_gauge() {
         (r#"{"type":"dance"}"#, "invalid_body"),
         (r#"{"type":"subscribe","app_id":"a42"}"#, "not_found"),
         (r#"{"type":"stdin","app_id":"a42","data":"x"}"#, "not_found"),
-        (r#"{"type":"chat","text":"hi"}"#, "unimplemented"),
+        (r#"{"type":"chat","text":"  "}"#, "invalid_argument"),
+        (r#"{"type":"generate_ui"}"#, "invalid_argument"),
+        (
+            r#"{"type":"generate_ui","prompt":"a flux capacitor"}"#,
+            "not_understood",
+        ),
     ] {
         ws.send(Message::text(text)).expect("send");
         let e = of_type(&mut ws, "error");
@@ -200,4 +206,74 @@ fn a_native_process_talks_over_the_socket_until_it_exits() {
     assert_eq!(stderr, "oops\n");
     assert_eq!(exit["code"], 3, "{exit}");
     assert_eq!(exit["app_id"], json!(id));
+}
+
+#[test]
+fn generate_ui_streams_components_then_the_blueprint_and_chat_streams_tokens() {
+    let tmp = tempdir("stream-generate");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+    let mut ws = as_owner(&up);
+    send(
+        &mut ws,
+        &json!({"type": "generate_ui", "prompt": "a calculator", "id": "g1"}),
+    );
+    let (mut thoughts, mut components) = (Vec::new(), Vec::new());
+    let done = next_matching(&mut ws, |m| {
+        assert_ne!(m["type"], "error", "{m}");
+        assert_eq!(m["id"], "g1", "every answer carries the request's id: {m}");
+        match m["type"].as_str() {
+            Some("thought") => thoughts.push(m["text"].as_str().unwrap().to_owned()),
+            Some("ui_component") => {
+                // Parents first: a child names one already sent (top-level ones none).
+                if let Some(parent) = m["parent"].as_str() {
+                    assert!(components.iter().any(|c| c == parent), "{m}");
+                }
+                assert!(m["placeholders"].is_array(), "{m}");
+                components.push(m["component"]["id"].as_str().unwrap().to_owned());
+            }
+            _ => {}
+        }
+        m["type"] == "ui_complete"
+    });
+    assert!(!thoughts.is_empty(), "a thought before the components");
+    let text = done["blueprint"].to_string();
+    let bp = agentos_services::blueprint::parse(&text)
+        .unwrap_or_else(|e| panic!("the streamed Blueprint does not parse: {e}\n{text}"));
+    let ids: Vec<String> = bp.components().map(|c| c.id.clone()).collect();
+    let mut streamed = components.clone();
+    streamed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(streamed, expected, "one ui_component per component");
+    assert_eq!(bp.app.id, "calculator");
+    assert!(components.iter().any(|c| c == "display"), "{components:?}");
+
+    // The same prompt again comes from the cache, streamed the same way.
+    send(
+        &mut ws,
+        &json!({"type": "generate_ui", "prompt": "A calculator!"}),
+    );
+    let again = of_type(&mut ws, "ui_complete");
+    assert_eq!(again["blueprint"], done["blueprint"]);
+    assert!(
+        again.get("id").is_none(),
+        "no id asked, none given: {again}"
+    );
+
+    send(
+        &mut ws,
+        &json!({"type": "chat", "text": "can you make a timer?", "id": 5}),
+    );
+    let mut tokens = String::new();
+    let reply = next_matching(&mut ws, |m| {
+        assert_ne!(m["type"], "error", "{m}");
+        if m["type"] == "token" {
+            assert_eq!(m["id"], 5, "{m}");
+            tokens.push_str(m["text"].as_str().unwrap());
+        }
+        m["type"] == "chat_complete"
+    });
+    assert_eq!(reply["id"], 5);
+    assert_eq!(reply["text"].as_str().unwrap(), tokens);
+    assert!(tokens.to_lowercase().contains("timer"), "{tokens}");
 }

@@ -5,7 +5,9 @@
 use axum::{extract::OriginalUri, http::Method, middleware, routing::get};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ApiError, AppState, apps, auth, layers, openapi, registry, sessions};
+use super::{
+    ApiError, AppState, apps, auth, generate, layers, openapi, registry, services, sessions,
+};
 
 /// The routes under `/api` (nested by [`super::documented`]).
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -14,6 +16,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .merge(apps::router())
         .merge(registry::router())
         .merge(sessions::router())
+        .merge(services::router())
+        .merge(generate::router())
         .routes(routes!(crate::ws::handler))
         .route("/openapi.json", get(openapi::handler))
         .fallback(no_route)

@@ -15,7 +15,11 @@ use axum::{
 };
 use tonic::Code;
 
-use crate::kernel::LinkError;
+use crate::{
+    generate::GenError,
+    kernel::LinkError,
+    tools::{HostError, ToolError},
+};
 
 /// An error an HTTP handler (or a layer) returns.
 ///
@@ -26,7 +30,9 @@ pub enum ApiError {
     /// No handler for this path under `/api`.
     #[error("no API endpoint {method} {path}")]
     NoRoute { method: Method, path: String },
-    /// The caller's input is wrong (or the caller may not do this): a 4xx.
+    /// The caller's input is wrong (or the caller may not do this): a 4xx; or a
+    /// 502/503 whose message the caller may read (a tool's facility is down, a
+    /// model answered badly).
     #[error("{message}")]
     Client {
         status: StatusCode,
@@ -58,20 +64,36 @@ pub const CODES: &[(&str, u16)] = &[
     ("invalid_path", 400),
     ("invalid_query", 400),
     ("invalid_blueprint", 400),
+    ("invalid_args", 400),
+    ("invalid_value", 400),
     ("unauthenticated", 401),
     ("invalid_credentials", 401),
     ("forbidden", 403),
     ("forbidden_host", 403),
     ("forbidden_origin", 403),
+    ("permission_denied", 403),
+    ("host_not_allowed", 403),
+    ("denied", 403),
     ("not_found", 404),
+    ("unknown_tool", 404),
+    ("unknown_component", 404),
     ("timeout", 408),
     ("already_exists", 409),
+    ("quota_exceeded", 409),
     ("payload_too_large", 413),
     ("unsupported_media_type", 415),
     ("invalid_body", 422),
+    ("division_by_zero", 422),
+    ("math_error", 422),
+    ("not_understood", 422),
     ("rate_limited", 429),
     ("internal", 500),
     ("unimplemented", 501),
+    ("invalid_blueprint", 502),
+    ("llm_http_error", 502),
+    ("llm_unreachable", 502),
+    ("llm_protocol_error", 502),
+    ("unavailable", 503),
     ("kernel_unavailable", 503),
 ];
 
@@ -170,6 +192,45 @@ impl From<agentos_client::CallError> for ApiError {
                 Self::internal("a kernel call failed", other)
             }
         }
+    }
+}
+
+/// A failed tool call: its [`ToolError::code`], with the status of what went wrong
+/// (the caller's arguments 400, a missing permission 403, an arithmetic error 422,
+/// a full store 409, a facility that is down 503).
+impl From<ToolError> for ApiError {
+    fn from(e: ToolError) -> Self {
+        let status = match &e {
+            ToolError::InvalidArgs { .. } | ToolError::InvalidValue { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ToolError::PermissionDenied { .. }
+            | ToolError::HostNotAllowed { .. }
+            | ToolError::Host(HostError::Denied { .. }) => StatusCode::FORBIDDEN,
+            ToolError::UnknownTool { .. }
+            | ToolError::UnknownComponent { .. }
+            | ToolError::Host(HostError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            ToolError::Math(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ToolError::Host(HostError::QuotaExceeded { .. }) => StatusCode::CONFLICT,
+            ToolError::Host(HostError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::client(status, e.code(), e.to_string())
+    }
+}
+
+/// A failed generation: its [`GenError::code`]; a prompt no template matches is
+/// 422, a model that fails or answers nonsense 502.
+impl From<GenError> for ApiError {
+    fn from(e: GenError) -> Self {
+        let status = match &e {
+            GenError::NotUnderstood { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            GenError::Invalid(_)
+            | GenError::Http { .. }
+            | GenError::Transport(_)
+            | GenError::Protocol { .. } => StatusCode::BAD_GATEWAY,
+            GenError::Cancelled => return Self::internal("UI generation", e),
+        };
+        Self::client(status, e.code(), anyhow_like(&e))
     }
 }
 
@@ -370,6 +431,66 @@ mod tests {
         });
         assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(unavailable.code(), "kernel_unavailable");
+    }
+
+    #[test]
+    fn tool_and_generation_errors_keep_their_codes() {
+        use crate::tools::MathError;
+        for (e, status, code) in [
+            (
+                ToolError::PermissionDenied {
+                    tool: "fs.read".into(),
+                    permission: crate::blueprint::Permission::Filesystem,
+                },
+                403,
+                "permission_denied",
+            ),
+            (
+                ToolError::InvalidArgs {
+                    tool: "math.sum".into(),
+                    reason: "no".into(),
+                },
+                400,
+                "invalid_args",
+            ),
+            (MathError::DivisionByZero.into(), 422, "division_by_zero"),
+            (
+                ToolError::UnknownTool { tool: "x.y".into() },
+                404,
+                "unknown_tool",
+            ),
+            (
+                HostError::QuotaExceeded {
+                    what: "keys".into(),
+                }
+                .into(),
+                409,
+                "quota_exceeded",
+            ),
+            (
+                HostError::Unavailable {
+                    reason: "down".into(),
+                }
+                .into(),
+                503,
+                "unavailable",
+            ),
+        ] {
+            let api = ApiError::from(e);
+            assert_eq!((api.status().as_u16(), api.code()), (status, code));
+        }
+        let e = ApiError::from(GenError::NotUnderstood {
+            prompt: "x".into(),
+            known: "calculator".into(),
+        });
+        assert_eq!((e.status().as_u16(), e.code()), (422, "not_understood"));
+        let e = ApiError::from(GenError::Protocol { reason: "x".into() });
+        assert_eq!((e.status().as_u16(), e.code()), (502, "llm_protocol_error"));
+        assert!(
+            e.public_message().contains("malformed"),
+            "{}",
+            e.public_message()
+        );
     }
 
     #[test]

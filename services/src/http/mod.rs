@@ -12,6 +12,8 @@
 //! | `/api/apps/...` | `apps.rs` | running apps: launch, focus, window, close |
 //! | `/api/registry/...` | `registry.rs` | saved and built-in apps |
 //! | `/api/sessions/...` | `sessions.rs` | saved workspaces |
+//! | `/api/services/...` | `services.rs` | the tools: list, discover, execute (through [`UserHost`], `host.rs`) |
+//! | `POST /api/generate-ui`, `GET /api/blueprint/schema.json` | `generate.rs` | UI generation, the Blueprint JSON Schema |
 //! | `GET /api/stream` | `crate::ws` | the WebSocket |
 //! | `GET /api/openapi.json` | `openapi.rs` | the OpenAPI 3 description of all of this |
 //! | `/api/...` | `api.rs` | the JSON API; unknown paths are a JSON 404 |
@@ -32,12 +34,15 @@ mod apps;
 mod auth;
 pub mod error;
 pub mod extract;
+mod generate;
 pub mod health;
+pub mod host;
 pub mod layers;
 mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 mod registry;
+mod services;
 mod sessions;
 pub mod ui;
 
@@ -50,13 +55,24 @@ use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use error::ApiError;
+pub use generate::{EVENT_BUFFER, check_prompt};
+pub use host::UserHost;
 pub use rate_limit::{RateLimit, RateLimiter};
 pub use ui::Ui;
 
 use crate::{
-    apps::Apps, auth::Auth, kernel::KernelLink, metrics::Metrics, providers::Providers,
-    registry::Registry, sessions::Sessions,
+    apps::Apps,
+    auth::Auth,
+    generate::{CachedGenerator, Generator},
+    kernel::KernelLink,
+    metrics::Metrics,
+    providers::Providers,
+    registry::Registry,
+    sessions::Sessions,
 };
+
+/// Generated Blueprints kept, by prompt.
+pub const GENERATOR_CACHE: usize = 64;
 
 /// Default largest request body.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -103,8 +119,12 @@ pub struct Shared {
     pub apps: Arc<Apps>,
     pub registry: Arc<Registry>,
     pub sessions: Arc<Sessions>,
-    /// For the tool runner's `ToolHost` (once the domain branch's `tools` is merged).
+    /// What tools reach through [`UserHost`]: storage, files, system facts.
     pub providers: Arc<Providers>,
+    /// The tool state (Blueprint, component state) of running apps that call tools.
+    pub tool_apps: services::ToolApps,
+    /// The UI generator of `POST /api/generate-ui` and the WebSocket, chosen at start.
+    pub generator: Arc<CachedGenerator<Generator>>,
     pub health: health::HealthCache,
     /// The `Host`s and `Origin`s this server answers, from its port.
     pub allowed: layers::Allowed,
@@ -129,6 +149,8 @@ impl AppState {
             )),
             sessions: Arc::new(Sessions::new(Arc::clone(&kernel))),
             providers: Arc::new(Providers::new(Arc::clone(&kernel))),
+            tool_apps: services::ToolApps::default(),
+            generator: Arc::new(CachedGenerator::new(Generator::from_env(), GENERATOR_CACHE)),
             health: health::HealthCache::default(),
             kernel,
             auth: Arc::new(auth),

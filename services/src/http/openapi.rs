@@ -30,7 +30,10 @@ pub struct ErrorDetail {
     /// invalid_argument, invalid_path, invalid_query, invalid_blueprint,
     /// unauthenticated, invalid_credentials, forbidden, forbidden_host,
     /// forbidden_origin, not_found, already_exists, timeout, rate_limited, internal,
-    /// unimplemented, kernel_unavailable.
+    /// unimplemented, kernel_unavailable; from tools: unknown_tool, permission_denied,
+    /// invalid_args, host_not_allowed, unknown_component, invalid_value,
+    /// division_by_zero, math_error, denied, quota_exceeded, unavailable; from UI
+    /// generation: not_understood, llm_http_error, llm_unreachable, llm_protocol_error.
     pub code: String,
     pub message: String,
 }
@@ -136,6 +139,11 @@ mod tests {
             ("/api/sessions/{id}", "delete"),
             ("/api/sessions/{id}/restore", "post"),
             ("/api/stream", "get"),
+            ("/api/services", "get"),
+            ("/api/services/discover", "post"),
+            ("/api/services/execute", "post"),
+            ("/api/generate-ui", "post"),
+            ("/api/blueprint/schema.json", "get"),
         ] {
             assert!(
                 paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -1,10 +1,10 @@
 //! Service providers (storage, filesystem, system, clipboard): what apps' tools
 //! reach outside pure code, per user, through the kernel.
 //!
-//! Plain Rust, no HTTP. The domain branch's `tools::ToolHost` trait is what the
-//! tool runner calls; its implementation is a thin adapter over [`Providers`]
-//! (one per caller: `(Arc<Providers>, user id)`), whose methods take the same
-//! arguments plus the user, and whose [`ProviderError`] has `HostError`'s variants.
+//! Plain Rust, no HTTP. The tool runner calls `tools::ToolHost`; its
+//! implementation, `http::UserHost`, is a thin adapter over [`Providers`] and the
+//! caller's user id, whose methods take the same arguments plus the user, and
+//! whose [`ProviderError`] has `HostError`'s variants.
 //! Permission checks against the app's Blueprint happen in the tool runner before
 //! any call here.
 //!

@@ -11,6 +11,13 @@
 //! the same `apps::process` handle. Forwarders end with the process or the
 //! connection; several connections may watch one process.
 //!
+//! `generate_ui` and `chat` each run in a task of their own through the one
+//! generator in [`AppState`] (the one `POST /api/generate-ui` uses, with its cache),
+//! whose events are turned into server messages as they come
+//! ([`ServerMsg::from_gen`]); the connection's loop keeps answering meanwhile. Those
+//! tasks, like the forwarders, end with the connection: a client that goes away
+//! cancels its generations.
+//!
 //! The upgrade request passed the same layers as every `/api` call: the host and
 //! origin guard (a browser sends `Origin` on a WebSocket handshake), the rate limit
 //! and the login check.
@@ -18,6 +25,9 @@
 pub mod protocol;
 
 use std::{collections::HashMap, sync::Arc};
+
+use serde_json::Value;
+use tokio::task::JoinSet;
 
 use agentos_client::pb;
 use axum::{
@@ -34,7 +44,8 @@ use tokio::sync::{broadcast, mpsc};
 use crate::{
     apps::{AppError, Apps, ProcEvent, ProcessIo, process::StreamKind},
     auth::Caller,
-    http::AppState,
+    generate::{CachedGenerator, ChatMessage, GenEvent, Generator, UiGenerator},
+    http::{AppState, EVENT_BUFFER, check_prompt},
     metrics::Metrics,
 };
 use protocol::{ClientMsg, ServerMsg, Utf8Stream};
@@ -43,6 +54,10 @@ use protocol::{ClientMsg, ServerMsg, Utf8Stream};
 const OUT_BUFFER: usize = 256;
 /// Largest message a client may send (stdin chunks, prompts).
 const MAX_MESSAGE: usize = 1 << 20;
+/// Generations and chat replies one connection may run at once.
+pub const MAX_JOBS: usize = 4;
+/// Chat messages (the client's and the replies) a connection remembers.
+pub const CHAT_HISTORY: usize = 40;
 
 /// Opens the stream (the `101 Switching Protocols` answer).
 #[utoipa::path(get, path = "/stream", tag = "stream",
@@ -58,6 +73,8 @@ pub async fn handler(
             let conn = Connection {
                 apps: Arc::clone(&state.apps),
                 metrics: Arc::clone(&state.metrics),
+                generator: Arc::clone(&state.generator),
+                history: Arc::default(),
                 caller,
             };
             conn.run(socket).await;
@@ -67,6 +84,9 @@ pub async fn handler(
 struct Connection {
     apps: Arc<Apps>,
     metrics: Arc<Metrics>,
+    generator: Arc<CachedGenerator<Generator>>,
+    /// This connection's chat so far; one reply at a time.
+    history: Arc<tokio::sync::Mutex<Vec<ChatMessage>>>,
     caller: Caller,
 }
 
@@ -86,12 +106,14 @@ impl Connection {
         let (out_tx, mut out_rx) = mpsc::channel::<ServerMsg>(OUT_BUFFER);
         let mut events = self.apps.subscribe();
         let mut watching = HashMap::new();
+        // Generations and chat replies; dropping the set aborts those still running.
+        let mut jobs = JoinSet::new();
         loop {
             let msg = tokio::select! {
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Text(text))) => {
                         match protocol::parse(text.as_str()) {
-                            Ok(m) => self.handle(m, &out_tx, &mut watching).await,
+                            Ok(m) => self.handle(m, &out_tx, &mut watching, &mut jobs).await,
                             Err(e) => Some(e),
                         }
                     }
@@ -104,6 +126,7 @@ impl Connection {
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 },
                 Some(out) = out_rx.recv() => Some(out),
+                Some(_) = jobs.join_next(), if !jobs.is_empty() => None,
                 event = events.recv() => match event {
                     Ok(e) if e.owner == self.caller.user_id => Some(ServerMsg::AppEvent(Box::new(e))),
                     Ok(_) => None,
@@ -131,6 +154,7 @@ impl Connection {
         msg: ClientMsg,
         out: &mpsc::Sender<ServerMsg>,
         watching: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+        jobs: &mut JoinSet<()>,
     ) -> Option<ServerMsg> {
         let input = |app_id: &str, msg: In| match self.apps.io(&self.caller.user_id, app_id) {
             Ok(io) => {
@@ -160,11 +184,95 @@ impl Connection {
             ClientMsg::Resize { app_id, rows, cols } => {
                 input(&app_id, In::Resize(pb::WindowSize { rows, cols }))
             }
-            ClientMsg::Chat { .. } | ClientMsg::GenerateUi { .. } => Some(ServerMsg::error(
-                "unimplemented",
-                "chat and UI generation are not wired to a generator in this build",
-            )),
+            ClientMsg::GenerateUi { id, .. } | ClientMsg::Chat { id, .. }
+                if jobs.len() >= MAX_JOBS =>
+            {
+                Some(ServerMsg::Error {
+                    id,
+                    code: "rate_limited",
+                    message: format!(
+                        "{MAX_JOBS} generations or replies are running on this connection; wait for one to end"
+                    ),
+                })
+            }
+            ClientMsg::GenerateUi { prompt, id } => {
+                let prompt = match check_prompt(&prompt) {
+                    Ok(p) => p.to_owned(),
+                    Err(e) => return Some(api_error(id, e)),
+                };
+                let generator = Arc::clone(&self.generator);
+                let out = out.clone();
+                jobs.spawn(async move {
+                    let run = |tx| async move {
+                        let _ = generator.generate(&prompt, &tx).await;
+                    };
+                    relay(id, out, run).await;
+                });
+                None
+            }
+            ClientMsg::Chat { text, id } => {
+                let text = match check_prompt(&text) {
+                    Ok(t) => t.to_owned(),
+                    Err(e) => return Some(api_error(id, e)),
+                };
+                let generator = Arc::clone(&self.generator);
+                let history = Arc::clone(&self.history);
+                let out = out.clone();
+                jobs.spawn(async move {
+                    let run = |tx| async move {
+                        let mut history = history.lock().await;
+                        history.push(ChatMessage {
+                            role: "user".into(),
+                            content: text,
+                        });
+                        match generator.chat(&history, &tx).await {
+                            Ok(reply) => history.push(ChatMessage {
+                                role: "assistant".into(),
+                                content: reply,
+                            }),
+                            // Unanswered: a retry should not repeat it.
+                            Err(_) => drop(history.pop()),
+                        }
+                        let extra = history.len().saturating_sub(CHAT_HISTORY);
+                        history.drain(..extra);
+                    };
+                    relay(id, out, run).await;
+                });
+                None
+            }
         }
+    }
+}
+
+/// Runs `run` with a sender of generator events and forwards each event to the
+/// client as a server message for request `id`, until `run` is done; if the
+/// client goes away, `run`'s sends fail and it stops (`GenError::Cancelled`).
+async fn relay<F, Fut>(id: Option<Value>, out: mpsc::Sender<ServerMsg>, run: F)
+where
+    F: FnOnce(mpsc::Sender<GenEvent>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
+    let forward = async move {
+        while let Some(event) = rx.recv().await {
+            if out
+                .send(ServerMsg::from_gen(id.clone(), event))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    // `run` owns the sender: when it is done, the channel closes and `forward` ends.
+    tokio::join!(run(tx), forward);
+}
+
+fn api_error(id: Option<Value>, e: crate::http::ApiError) -> ServerMsg {
+    ServerMsg::Error {
+        id,
+        code: e.code(),
+        message: e.public_message(),
     }
 }
 

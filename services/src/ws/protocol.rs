@@ -9,19 +9,31 @@
 //! | `stdin` | `app_id`, `data` (text) | — |
 //! | `close_stdin` | `app_id` | — (the process reads end of file) |
 //! | `resize` | `app_id`, `rows`, `cols` | — (its PTY's window size) |
-//! | `chat`, `generate_ui` | `text` / `prompt` | `error` `unimplemented` until the generators are merged |
+//! | `generate_ui` | `prompt`, `id`? | `thought`s and `token`s, a `ui_component` per component (parents first), then `ui_complete` with the Blueprint; or `error` |
+//! | `chat` | `text`, `id`? | `token`s, then `chat_complete` with the whole reply; or `error` |
 //!
 //! From the server: `pong`, `app_event` (`event`: launched, focused, window or
 //! closed; `app_id`; `data`: the app), `process_output` (`data` as text,
 //! `data_base64` exact), `process_exit` (`code`, `signal` by name), `error`
-//! (`code` from the HTTP error table, `message`); `token`,
-//! `thought`, `ui_component`, `ui_complete` and `denial` are reserved for the
-//! generators and the kernel's denials.
+//! (`code` from the HTTP error table, `message`); for a generation or a chat
+//! reply `thought` (`text`), `token` (`text`), `ui_component` (`component` with
+//! its children as ids, `placeholders`: those children, still to come, `parent`),
+//! `ui_complete` (`blueprint`), `chat_complete` (`text`). Every message that
+//! answers a `chat` or `generate_ui` carries its `id`, when it had one, so a
+//! client can run several at once (up to [`super::MAX_JOBS`]; one more is an
+//! `error` `rate_limited`). `denial` is reserved for the kernel's denials.
+//!
+//! Chat history is per connection: each `chat` is answered knowing the earlier
+//! ones (the last [`super::CHAT_HISTORY`] messages).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apps::AppEvent;
+use crate::{
+    apps::AppEvent,
+    blueprint::{Blueprint, FlatComponent},
+    generate::{Completion, GenEvent},
+};
 
 /// A message from the client.
 #[derive(Debug, Deserialize, PartialEq)]
@@ -49,10 +61,15 @@ pub enum ClientMsg {
     Chat {
         #[serde(default)]
         text: String,
+        /// Echoed in every message that answers this one.
+        #[serde(default)]
+        id: Option<Value>,
     },
     GenerateUi {
         #[serde(default)]
         prompt: String,
+        #[serde(default)]
+        id: Option<Value>,
     },
 }
 
@@ -87,7 +104,41 @@ pub enum ServerMsg {
         oom_killed: bool,
         description: String,
     },
+    Thought {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        text: String,
+    },
+    Token {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        text: String,
+    },
+    UiComponent {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        /// The component, its `children` as ids.
+        component: Box<FlatComponent>,
+        /// Its children not sent yet: show a placeholder for each.
+        placeholders: Vec<String>,
+        /// The component that showed a placeholder for this one.
+        parent: Option<String>,
+    },
+    UiComplete {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        /// The whole app, validated.
+        blueprint: Box<Blueprint>,
+    },
+    ChatComplete {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        /// The whole reply.
+        text: String,
+    },
     Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
         code: &'static str,
         message: String,
     },
@@ -96,8 +147,34 @@ pub enum ServerMsg {
 impl ServerMsg {
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
         Self::Error {
+            id: None,
             code,
             message: message.into(),
+        }
+    }
+
+    /// The message for one step of a generation or chat reply answering request `id`.
+    pub fn from_gen(id: Option<Value>, event: GenEvent) -> Self {
+        match event {
+            GenEvent::Thought { text } => Self::Thought { id, text },
+            GenEvent::Token { text } => Self::Token { id, text },
+            GenEvent::Component {
+                component,
+                placeholders,
+                parent,
+            } => Self::UiComponent {
+                id,
+                component,
+                placeholders,
+                parent,
+            },
+            GenEvent::Complete {
+                result: Completion::Blueprint(blueprint),
+            } => Self::UiComplete { id, blueprint },
+            GenEvent::Complete {
+                result: Completion::Reply(text),
+            } => Self::ChatComplete { id, text },
+            GenEvent::Error { code, message } => Self::Error { id, code, message },
         }
     }
 
@@ -143,6 +220,59 @@ mod tests {
         assert_eq!(code(r#"{"type":"dance"}"#), "invalid_body");
         assert_eq!(code(r#"{"type":"stdin","app_id":"a1"}"#), "invalid_body");
         assert_eq!(code(r#"{"type":"ping","extra":1}"#), "invalid_body");
+    }
+
+    #[test]
+    fn generator_events_become_server_messages_with_the_requests_id() {
+        let text = |m: ServerMsg| serde_json::from_str::<Value>(&m.to_text()).unwrap();
+        let id = Some(json!("r1"));
+        assert_eq!(
+            text(ServerMsg::from_gen(
+                id.clone(),
+                GenEvent::Token { text: "Hi".into() }
+            )),
+            json!({"type": "token", "id": "r1", "text": "Hi"})
+        );
+        assert_eq!(
+            text(ServerMsg::from_gen(
+                None,
+                GenEvent::Complete {
+                    result: Completion::Reply("Hi there".into())
+                }
+            )),
+            json!({"type": "chat_complete", "text": "Hi there"})
+        );
+        assert_eq!(
+            text(ServerMsg::from_gen(
+                id,
+                GenEvent::Error {
+                    code: "not_understood",
+                    message: "no".into()
+                }
+            )),
+            json!({"type": "error", "id": "r1", "code": "not_understood", "message": "no"})
+        );
+        let bp =
+            crate::blueprint::parse(include_str!("../../../apps/blueprint/calculator.bp")).unwrap();
+        let first = crate::blueprint::flatten(&bp).into_iter().next().unwrap();
+        let m = text(ServerMsg::from_gen(
+            None,
+            GenEvent::Component {
+                component: Box::new(first.clone()),
+                placeholders: first.children.clone(),
+                parent: None,
+            },
+        ));
+        assert_eq!(m["type"], "ui_component");
+        assert_eq!(m["component"]["id"], json!(first.id));
+        let m = text(ServerMsg::from_gen(
+            None,
+            GenEvent::Complete {
+                result: Completion::Blueprint(Box::new(bp)),
+            },
+        ));
+        assert_eq!(m["type"], "ui_complete");
+        assert_eq!(m["blueprint"]["app"]["id"], "calculator");
     }
 
     #[test]
