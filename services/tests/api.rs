@@ -48,6 +48,15 @@ fn the_login_url_gives_an_http_only_strict_cookie_once() {
     let again = up.get(&format!("/?token={}", up.login_token));
     assert_eq!(again.status, 401, "the link works once: {again:?}");
     assert_eq!(again.code(), "unauthenticated");
+    // A browser opening the spent link (a reload) lands on the desktop's sign-in
+    // screen instead of a JSON error, still without a cookie.
+    let page = up
+        .req("GET", &format!("/?token={}", up.login_token))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send();
+    assert_eq!(page.status, 303, "{page:?}");
+    assert_eq!(page.header("location"), Some("/"));
+    assert!(page.header("set-cookie").is_none(), "{page:?}");
 }
 
 #[test]

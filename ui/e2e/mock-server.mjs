@@ -217,16 +217,19 @@ export function createMockServer({ requireAuth = true } = {}) {
       return ok ? send(res, 200, { closed: [id] }) : err(res, 404, "not_found", "no such app");
     }
     if (req.method === "POST" && url.pathname === "/api/services/execute") {
+      // The server's contract: `{tool, args, app_id?}` → `{tool, result, changes}`, a refusal as a 4xx.
       const b = await body(req);
-      const p = b.params ?? {};
-      const fsAnswer = fsTool(b.tool_id, p);
-      if (fsAnswer) return send(res, 200, fsAnswer);
-      if (b.tool_id === "storage.set") {
+      const p = b.args ?? {};
+      const answer = (a) =>
+        a.success ? send(res, 200, { tool: b.tool, result: a.data ?? null, changes: [] }) : err(res, 400, "invalid_args", a.error);
+      const fsAnswer = fsTool(b.tool, p);
+      if (fsAnswer) return answer(fsAnswer);
+      if (b.tool === "storage.set") {
         state.storage.set(String(p.key), p.value);
-        return send(res, 200, { success: true, data: null });
+        return answer({ success: true, data: true });
       }
-      if (b.tool_id === "storage.get") return send(res, 200, { success: true, data: state.storage.get(String(p.key)) ?? null });
-      return send(res, 200, { success: false, error: `unknown tool ${b.tool_id}` });
+      if (b.tool === "storage.get") return answer({ success: true, data: state.storage.get(String(p.key)) ?? null });
+      return err(res, 404, "unknown_tool", `unknown tool ${b.tool}`);
     }
     const summary = ({ apps, chat: _chat, ...s }) => ({ ...s, apps: apps.length });
     if (req.method === "GET" && url.pathname === "/api/sessions") return send(res, 200, state.sessions.map(summary));

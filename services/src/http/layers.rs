@@ -189,7 +189,12 @@ async fn admit(state: &AppState, mut req: Request, next: Next) -> Response {
         && req.uri().path() == "/"
         && let Some(token) = login_token(req.uri().query())
     {
-        return login_link(state, &token);
+        let browser = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        return login_link(state, &token, browser);
     }
     if let Some(caller) = caller {
         req.extensions_mut().insert(caller);
@@ -214,8 +219,11 @@ fn login_token(query: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `GET /?token=LOGIN`: a session cookie and a redirect to `/`, or 401.
-fn login_link(state: &AppState, token: &str) -> Response {
+/// `GET /?token=LOGIN`: a session cookie and a redirect to `/`, or 401. A browser
+/// that opens a spent link (a reload, a second tab) is sent to `/` without a cookie
+/// instead, where the desktop explains and offers the password form; scripts get
+/// the JSON 401.
+fn login_link(state: &AppState, token: &str, browser: bool) -> Response {
     match state.auth.exchange_login_token(token) {
         Some((_, session)) => {
             let mut resp = Redirect::to("/").into_response();
@@ -223,6 +231,7 @@ fn login_link(state: &AppState, token: &str) -> Response {
                 .insert(header::SET_COOKIE, session_cookie(&session));
             resp
         }
+        None if browser => Redirect::to("/").into_response(),
         None => ApiError::unauthenticated(
             "this login link is not valid (it works once); use the one `agentos up` printed last, or log in",
         )

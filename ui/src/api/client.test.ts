@@ -41,12 +41,12 @@ describe("api client", () => {
   });
 
   it("posts window geometry and tool calls with the documented bodies", async () => {
-    const m = createMockFetch({ "POST /api/apps/*/window": { ok: true }, "POST /api/services/execute": { success: true, data: { entries: [{ name: "a", path: "/a", is_dir: true }] } } });
+    const m = createMockFetch({ "POST /api/apps/*/window": { ok: true }, "POST /api/services/execute": { tool: "fs.list", result: [{ name: "a", is_dir: true, size: 0 }] } });
     const api = createApiClient(m.fetch);
     await api.setWindow("app-1", { x: 1, y: 2, width: 300, height: 200, state: "maximized", z: 3 });
     expect(m.calls[0]).toEqual({ method: "POST", path: "/api/apps/app-1/window", body: { x: 1, y: 2, width: 300, height: 200, state: "maximised" } });
-    expect(await api.fsList("/", "app-2")).toEqual([{ name: "a", path: "/a", is_dir: true }]);
-    expect(m.calls[1]!.body).toEqual({ tool_id: "fs.list", params: { path: "/" }, app_id: "app-2" });
+    expect(await api.fsList("/", "app-2")).toEqual([{ name: "a", path: "/a", is_dir: true, size: 0 }]);
+    expect(m.calls[1]!.body).toEqual({ tool: "fs.list", args: { path: "/" }, app_id: "app-2" });
   });
 });
 

@@ -7,7 +7,7 @@ import {
   serverWindowState,
   type SessionDetail,
   ErrorBodySchema,
-  ExecuteResponseSchema,
+  ExecuteResultSchema,
   FsListSchema,
   GenerateUiResponseSchema,
   LaunchResponseSchema,
@@ -120,6 +120,23 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     return parsed.data;
   }
 
+  /**
+   * A tool through the server: a result is `{success: true, data}`; a tool the server
+   * refused or that failed (a 4xx with the tool's error code) is `{success: false, error}`,
+   * so the app can show it; anything else (signed out, server down) throws.
+   */
+  async function execute(toolId: string, params: unknown, appId?: string): Promise<ExecuteResponse> {
+    try {
+      const res = await call("POST", "/api/services/execute", ExecuteResultSchema, { tool: toolId, args: params ?? {}, ...(appId ? { app_id: appId } : {}) });
+      return { success: true, data: res.result };
+    } catch (err) {
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 401) {
+        return { success: false, error: err.message };
+      }
+      throw err;
+    }
+  }
+
   const enc = encodeURIComponent;
   return {
     login: (username, password) => call("POST", "/api/auth/login", null, { username, password }).then(() => undefined),
@@ -143,18 +160,22 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     },
     launch: (registryId) => call("POST", `/api/registry/apps/${enc(registryId)}/launch`, LaunchResponseSchema, {}),
     deleteRegistryApp: (id) => call("DELETE", `/api/registry/apps/${enc(id)}`, null).then(() => undefined),
-    execute: (toolId, params, appId) =>
-      call("POST", "/api/services/execute", ExecuteResponseSchema, { tool_id: toolId, params, ...(appId ? { app_id: appId } : {}) }),
-    generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { message }),
+    execute: (toolId, params, appId) => execute(toolId, params, appId),
+    generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { prompt: message }),
     listSessions: () => call("GET", "/api/sessions", SessionListSchema),
     saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, state })).id,
     getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
     restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
     listProcesses: () => call("GET", "/api/processes", ProcessListSchema),
     fsList: async (path, appId) => {
-      const res = await call("POST", "/api/services/execute", ExecuteResponseSchema, { tool_id: "fs.list", params: { path }, ...(appId ? { app_id: appId } : {}) });
+      const res = await execute("fs.list", { path }, appId);
       if (!res.success) throw new ApiError(200, "tool_failed", `fs.list ${path}: ${res.error ?? "failed"}`);
-      const parsed = FsListSchema.safeParse(res.data);
+      // The server lists `{name, is_dir, size}`; each entry's path is the folder's plus its name.
+      const raw = Array.isArray(res.data) ? res.data : (res.data as { entries?: unknown } | null)?.entries;
+      const entries = Array.isArray(raw)
+        ? raw.map((e) => (e && typeof e === "object" && !("path" in e) && "name" in e ? { ...e, path: `${path.replace(/\/$/, "")}/${String((e as { name: unknown }).name)}` } : e))
+        : res.data;
+      const parsed = FsListSchema.safeParse(entries);
       if (!parsed.success) throw new ApiError(200, "malformed", `fs.list ${path}: unexpected data: ${parsed.error.issues[0]?.message ?? ""}`);
       return parsed.data;
     },

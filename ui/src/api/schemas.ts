@@ -120,13 +120,23 @@ export const LaunchResponseSchema = z.preprocess(
   AppInstanceSchema,
 );
 
-/** `POST /api/services/execute` → `{ success, data?, error? }`. */
+/** What a tool call came to, for the page: `data` on success, a readable `error` otherwise. */
 export const ExecuteResponseSchema = z.object({
   success: z.boolean(),
   data: z.unknown().optional(),
   error: z.string().nullable().optional(),
 });
 export type ExecuteResponse = z.infer<typeof ExecuteResponseSchema>;
+
+/**
+ * The server's answer to `POST /api/services/execute {tool, args, app_id?}`:
+ * `{tool, result, changes}`; a refused or failed tool is a 4xx error body instead.
+ */
+export const ExecuteResultSchema = z.object({
+  tool: z.string(),
+  result: z.unknown(),
+  changes: z.array(z.object({ id: z.string(), prop: z.string(), value: z.unknown() })).optional(),
+});
 
 export const SessionSummarySchema = z.object({
   id: z.string().min(1),

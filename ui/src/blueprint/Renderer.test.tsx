@@ -1,6 +1,7 @@
 import { act, fireEvent, render, screen, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { setApiClient, createApiClient } from "../api/client";
+import { status } from "../api/mock";
 import { useAppState } from "../apps/appState";
 import type { AppContext } from "../apps/context";
 import type { Proc } from "../apps/processes";
@@ -142,7 +143,7 @@ describe("Blueprint renderer", () => {
   });
 
   it("sends other tools to the API and shows their failure in the window", async () => {
-    const api = mockApi({ "POST /api/services/execute": { success: false, error: "permission denied: storage.set" } });
+    const api = mockApi({ "POST /api/services/execute": status(403, { error: { code: "permission_denied", message: "permission denied: storage.set" } }) });
     setApiClient(createApiClient(api.fetch));
     render(
       <BlueprintApp
@@ -152,7 +153,7 @@ describe("Blueprint renderer", () => {
     );
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     expect((await screen.findByRole("alert")).textContent).toContain("permission denied: storage.set");
-    expect(api.calls.at(-1)).toMatchObject({ path: "/api/services/execute", body: { tool_id: "storage.set", params: { key: "k" }, app_id: "srv" } });
+    expect(api.calls.at(-1)).toMatchObject({ path: "/api/services/execute", body: { tool: "storage.set", args: { key: "k" }, app_id: "srv" } });
   });
 
   it("renders a streamed spec component by component, with placeholders for children not there yet", () => {

@@ -49,19 +49,19 @@ describe("executeTool", () => {
   });
 
   it("sends other tools to POST /api/services/execute with the app id", async () => {
-    const fetchMock = vi.fn(async () => jsonResponse({ success: true, data: { value: 1 } }));
+    const fetchMock = vi.fn(async () => jsonResponse({ tool: "storage.get", result: { value: 1 } }));
     setApiClient(createApiClient(fetchMock));
     await expect(executeTool("storage.get", { key: "k" }, scope)).resolves.toEqual({ value: 1 });
     const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe("/api/services/execute");
     expect(init.credentials).toBe("same-origin");
-    expect(JSON.parse(String(init.body))).toEqual({ tool_id: "storage.get", params: { key: "k" }, app_id: "srv-1" });
+    expect(JSON.parse(String(init.body))).toEqual({ tool: "storage.get", args: { key: "k" }, app_id: "srv-1" });
 
     await executeTool("storage.get", { key: "k", result_target: "out" }, scope);
     expect(state().out).toEqual({ value: 1 });
-    expect(JSON.parse(String((fetchMock.mock.calls[1] as unknown as [string, RequestInit])[1].body)).params).toEqual({ key: "k" });
+    expect(JSON.parse(String((fetchMock.mock.calls[1] as unknown as [string, RequestInit])[1].body)).args).toEqual({ key: "k" });
 
-    setApiClient(createApiClient(vi.fn(async () => jsonResponse({ success: false, error: "permission denied: storage" }))));
+    setApiClient(createApiClient(vi.fn(async () => jsonResponse({ error: { code: "permission_denied", message: "permission denied: storage" } }, { status: 403 }))));
     await expect(executeTool("storage.get", {}, scope)).rejects.toThrow("permission denied: storage");
     setApiClient(createApiClient());
   });

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { createApiClient, setApiClient } from "../../api/client";
-import { createMockFetch } from "../../api/mock";
+import { createMockFetch, status } from "../../api/mock";
 import { executeTool } from "../../tools/executor";
 import type { AppContext } from "../context";
 import FileManager from "./FileManager";
@@ -11,24 +11,26 @@ function fakeFs() {
   const parentOf = (p: string) => p.replace(/\/[^/]+$/, "") || "/";
   const m = createMockFetch({
     "POST /api/services/execute": ({ body }: { body: unknown }) => {
-      const { tool_id, params } = body as { tool_id: string; params: Record<string, string> };
-      switch (tool_id) {
+      // The server's contract: `{tool, args}` in, `{tool, result}` out, a refusal as a 4xx.
+      const { tool, args: params } = body as { tool: string; args: Record<string, string> };
+      const ok = (result: unknown) => ({ tool, result });
+      switch (tool) {
         case "fs.list":
-          return { success: true, data: { entries: [...files].filter(([k]) => parentOf(k) === params.path).map(([k, v]) => ({ name: k.split("/").pop(), path: k, is_dir: v === null, size: v?.length ?? 0 })) } };
+          return ok([...files].filter(([k]) => parentOf(k) === params.path).map(([k, v]) => ({ name: k.split("/").pop(), is_dir: v === null, size: v?.length ?? 0 })));
         case "fs.mkdir":
           files.set(params.path!, null);
-          return { success: true };
+          return ok(true);
         case "fs.rename":
           files.set(params.to!, files.get(params.from!) ?? null);
           files.delete(params.from!);
-          return { success: true };
+          return ok(true);
         case "fs.read":
-          return { success: true, data: { content: files.get(params.path!) } };
+          return ok(files.get(params.path!));
         case "fs.write":
           files.set(params.path!, params.content!);
-          return { success: true };
+          return ok(true);
         default:
-          return { success: false, error: `denied: ${tool_id}` };
+          return status(403, { error: { code: "permission_denied", message: `denied: ${tool}` } });
       }
     },
   });
@@ -76,7 +78,7 @@ describe("<FileManager>", () => {
   });
 
   it("shows a failed operation instead of hiding it", async () => {
-    const m = createMockFetch({ "POST /api/services/execute": { success: false, error: "permission denied: fs.list /" } });
+    const m = createMockFetch({ "POST /api/services/execute": status(403, { error: { code: "permission_denied", message: "permission denied: fs.list /" } }) });
     setApiClient(createApiClient(m.fetch));
     render(<FileManager ctx={ctx} />);
     expect((await screen.findByRole("alert")).textContent).toContain("permission denied: fs.list /");

@@ -81,7 +81,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
         for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
         content = btoa(bin);
       }
-      await run("fs.write", { path: join(cwd, file.name), content, encoding: isText ? "utf8" : "base64" });
+      // The server's fs.write takes text; a binary file goes as base64 with its encoding named.
+      await run("fs.write", isText ? { path: join(cwd, file.name), content } : { path: join(cwd, file.name), content, encoding: "base64" });
     }
   };
 
