@@ -67,6 +67,9 @@ impl Up {
             .arg(dir.path().join("data"))
             .args(["--port", "0", "--ui-dir"])
             .arg(ui_dir)
+            // The workspace's prebuilt apps: the calculator, the sandboxed shell...
+            .arg("--apps-dir")
+            .arg(workspace_root().join("apps"))
             .env("AGENTOS_KERNEL_BIN", binary("agentos-kernel"))
             .stdout(Stdio::piped())
             .spawn()

@@ -1,6 +1,9 @@
 //! The desktop in a real browser: `agentos up` (kernel + services + built UI), then
 //! `ui/e2e/desktop.e2e.mjs` drives Debian's Chromium through playwright-core and
-//! checks the menu bar, the dock and the io_uring status that `/health` reports.
+//! checks the menu bar, the dock and the io_uring status that `/health` reports,
+//! then signs in through the login URL and uses the desktop as a person would: the
+//! launcher, the calculator, snapping, Alt+Tab, and the Terminal on a real
+//! sandboxed shell.
 
 use std::{path::Path, process::Command};
 
@@ -29,6 +32,7 @@ fn the_desktop_shows_the_kernels_io_uring_status() {
     let out = Command::new("node")
         .arg(root.join("ui/e2e/desktop.e2e.mjs"))
         .env("AGENTOS_URL", &up.url)
+        .env("AGENTOS_LOGIN_URL", &up.login_url)
         .env("E2E_SCREENSHOT", &shot)
         .env("CHROMIUM", &chromium)
         .output()

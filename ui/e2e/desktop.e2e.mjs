@@ -28,6 +28,8 @@ const CHROMIUM_ARGS = [
 ];
 
 const baseUrl = process.env.AGENTOS_URL?.replace(/\/+$/, "");
+/** `agentos up`'s one-time login URL; without it the signed-in checks fail, not skip. */
+const loginUrl = process.env.AGENTOS_LOGIN_URL || "";
 if (!baseUrl) {
   console.error("desktop.e2e: AGENTOS_URL is required (e.g. AGENTOS_URL=http://127.0.0.1:8000)");
   process.exit(2);
@@ -189,6 +191,113 @@ const checks = [
       const status = await panel.$eval("[data-testid=health-status]", (el) => el.textContent);
       assert(version === health.version, `version shown "${version}", /health says "${health.version}"`);
       assert(status === health.status, `status shown "${status}", /health says "${health.status}"`);
+    },
+  ],
+  [
+    "the login URL signs the page in",
+    async () => {
+      const page = loadedPage();
+      assert(loginUrl, "AGENTOS_LOGIN_URL is not set");
+      await page.goto(loginUrl, { waitUntil: "domcontentloaded", timeout: TIMEOUT_MS });
+      await page.waitForSelector("[data-testid=desktop]", { timeout: TIMEOUT_MS });
+      // Signed in: the registry's apps are on the desktop as icons.
+      await page.getByRole("button", { name: "Calculator" }).first().waitFor({ timeout: TIMEOUT_MS });
+      assert(!page.url().includes("token="), `the token stayed in the address bar: ${page.url()}`);
+      ctx.signedIn = true;
+    },
+  ],
+  [
+    "Ctrl+K opens the launcher; the calculator computes 7 × 6 = 42",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      await page.keyboard.press("Control+k");
+      const search = page.getByRole("combobox");
+      await search.waitFor({ timeout: TIMEOUT_MS });
+      await search.fill("calc");
+      await page.keyboard.press("Enter");
+      const win = page.getByRole("dialog", { name: "Calculator" });
+      await win.waitFor({ timeout: TIMEOUT_MS });
+      for (const key of ["7", "×", "6", "="]) {
+        await win.getByRole("button", { name: key, exact: true }).click();
+      }
+      await page.waitForFunction(
+        // The display is a read-only field: its value, or a text's content.
+        () =>
+          [...document.querySelectorAll("[role=dialog]")].some(
+            (d) => /\b42\b/.test(d.textContent ?? "") || [...d.querySelectorAll("input")].some((i) => i.value.trim() === "42"),
+          ),
+        null,
+        { timeout: TIMEOUT_MS },
+      );
+      ctx.calculator = win;
+    },
+  ],
+  [
+    "a window dragged to the left edge snaps to the left half",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      const win = need("calculator", "the calculator window");
+      const bar = win.locator("header").first();
+      const box = await bar.boundingBox();
+      assert(box, "the title bar has no box");
+      const viewport = page.viewportSize();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(200, viewport.height / 2, { steps: 8 });
+      await page.mouse.move(2, viewport.height / 2, { steps: 8 });
+      await page.mouse.up();
+      await page.waitForTimeout(400);
+      const after = await win.boundingBox();
+      assert(after, "the window vanished");
+      assert(after.x <= 4, `window left edge at ${after.x}, not the screen's`);
+      assert(
+        Math.abs(after.width - viewport.width / 2) <= 4,
+        `window width ${after.width}, half the screen is ${viewport.width / 2}`,
+      );
+    },
+  ],
+  [
+    "the Terminal runs a sandboxed shell: echo comes back, exit 3 shows the code",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox").fill("terminal");
+      await page.keyboard.press("Enter");
+      const win = page.getByRole("dialog", { name: "Terminal" });
+      await win.waitFor({ timeout: TIMEOUT_MS });
+      await win.getByText(/Running/).waitFor({ timeout: TIMEOUT_MS });
+      await page.waitForTimeout(500);
+      await page.keyboard.type("echo hello-$((6*7))\n");
+      await win.getByText("hello-42").first().waitFor({ timeout: TIMEOUT_MS });
+      await page.keyboard.type("exit 3\n");
+      await win.getByText(/exit(ed)?( with)?( code)? 3|code 3/i).first().waitFor({ timeout: TIMEOUT_MS });
+      ctx.terminal = true;
+    },
+  ],
+  [
+    "Alt+Tab brings the calculator back to the front",
+    async () => {
+      need("terminal", "the terminal step");
+      const page = ctx.page;
+      need("calculator", "the calculator window");
+      const front = () =>
+        page.evaluate(() => {
+          const wins = [...document.querySelectorAll("[role=dialog]")];
+          const z = (el) => Number(getComputedStyle(el).zIndex) || 0;
+          const top = wins.filter((w) => !w.hidden).sort((a, b) => z(b) - z(a))[0];
+          const title = top && document.getElementById(top.getAttribute("aria-labelledby") ?? "");
+          return title?.textContent?.trim() ?? "";
+        });
+      assert((await front()) !== "Calculator", "the calculator was already in front");
+      await page.keyboard.down("Alt");
+      await page.keyboard.press("Tab");
+      await page.keyboard.up("Alt");
+      await page.waitForTimeout(400);
+      const now = await front();
+      assert(now === "Calculator", `in front after Alt+Tab: "${now}"`);
     },
   ],
 ];
