@@ -416,6 +416,27 @@ fn a_native_process_app_runs_in_the_kernel_and_its_focus_reaches_the_scheduler()
         201,
     );
     let pid = app["pid"].as_u64().expect("a native process app has a pid");
+    // The task manager's view: the kernel's state, isolation and cgroup figures;
+    // CPU % from the second look on.
+    let first = ok(&up.api("GET", "/api/processes").send(), 200);
+    let row = first
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["pid"] == pid))
+        .unwrap_or_else(|| panic!("pid {pid} in {first}"))
+        .clone();
+    assert_eq!(row["app_id"], app["id"], "{row}");
+    assert_eq!(row["state"], "running", "{row}");
+    assert_eq!(row["isolation"], "full", "{row}");
+    assert!(
+        row["memory_current"].as_u64().is_some_and(|m| m > 0),
+        "{row}"
+    );
+    assert!(
+        row["cpu_percent"].is_null(),
+        "no CPU % on a first look: {row}"
+    );
+    let second = ok(&up.api("GET", "/api/processes").send(), 200);
+    assert!(second[0]["cpu_percent"].is_f64(), "{second}");
     let entry = sched_entry(&data, pid).expect("the process is scheduled");
     assert_eq!(entry["visibility"], "VISIBILITY_FOREGROUND", "{entry}");
 

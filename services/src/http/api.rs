@@ -6,7 +6,8 @@ use axum::{extract::OriginalUri, http::Method, middleware, routing::get};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    ApiError, AppState, apps, auth, generate, layers, openapi, registry, services, sessions,
+    ApiError, AppState, apps, auth, generate, layers, openapi, processes, registry, services,
+    sessions,
 };
 
 /// The routes under `/api` (nested by [`super::documented`]).
@@ -18,6 +19,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(services::router())
         .merge(generate::router())
+        .merge(processes::router())
         .routes(routes!(crate::ws::handler))
         .route("/openapi.json", get(openapi::handler))
         .fallback(no_route)

@@ -40,6 +40,7 @@ pub mod host;
 pub mod layers;
 mod metrics;
 pub mod openapi;
+mod processes;
 pub mod rate_limit;
 mod registry;
 mod services;
@@ -126,6 +127,8 @@ pub struct Shared {
     /// The UI generator of `POST /api/generate-ui` and the WebSocket, chosen at start.
     pub generator: Arc<CachedGenerator<Generator>>,
     pub health: health::HealthCache,
+    /// The previous CPU sample of each process, for `GET /api/processes`.
+    pub cpu_samples: processes::CpuSamples,
     /// The `Host`s and `Origin`s this server answers, from its port.
     pub allowed: layers::Allowed,
 }
@@ -152,6 +155,7 @@ impl AppState {
             tool_apps: services::ToolApps::default(),
             generator: Arc::new(CachedGenerator::new(Generator::from_env(), GENERATOR_CACHE)),
             health: health::HealthCache::default(),
+            cpu_samples: processes::CpuSamples::default(),
             kernel,
             auth: Arc::new(auth),
             metrics,

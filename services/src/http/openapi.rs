@@ -143,6 +143,7 @@ mod tests {
             ("/api/services/discover", "post"),
             ("/api/services/execute", "post"),
             ("/api/generate-ui", "post"),
+            ("/api/processes", "get"),
             ("/api/blueprint/schema.json", "get"),
         ] {
             assert!(
