@@ -12,6 +12,7 @@ mod events;
 mod fs;
 mod process;
 mod sandbox;
+mod sched;
 mod shared;
 mod stream;
 mod util;
