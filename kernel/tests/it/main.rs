@@ -3,6 +3,7 @@
 
 mod auth;
 mod batch;
+mod cancel;
 mod capabilities;
 mod cgroups;
 mod crash;
