@@ -266,15 +266,37 @@ pub fn require_root(test: &str) -> bool {
         return true;
     }
     if std::env::var_os(ROOTLESS_PASS).is_some() {
-        eprintln!("skipping {test} in the rootless pass: it needs root, and ran in the root pass");
+        // Not a skip: the test ran in the root pass.
+        eprintln!("{test}: root only; it ran in the root pass");
         return false;
     }
+    skip(test, "needs root");
+    false
+}
+
+/// The file `cargo xtask test` names for skips, one `test: why` line each; it
+/// counts them in its closing line.
+pub const SKIP_LOG: &str = "AGENTOS_TEST_SKIPS";
+
+/// Records that `test` cannot run here. Under CI (which runs as root, with eBPF and
+/// cgroups) a skip is a failure; elsewhere it is printed and appended to the file
+/// named by [`SKIP_LOG`], so no skip is quiet.
+pub fn skip(test: &str, why: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
-        "{test} needs root, and CI runs as root: failing instead of skipping"
+        "{test} cannot run ({why}), and CI must run it: failing instead of skipping"
     );
-    eprintln!("skipping {test}: needs root");
-    false
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os(SKIP_LOG) {
+        use std::io::Write;
+        let line = format!("{test}: {}\n", why.replace('\n', " "));
+        // One write of one line with O_APPEND: lines of parallel tests do not mix.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap_or_else(|e| panic!("recording the skip in {path:?}: {e}"));
+    }
 }
 
 /// Host files below `dir` whose names start with the temp-file prefix.
