@@ -39,6 +39,8 @@ pub mod sched;
 pub mod shm;
 pub mod signal;
 pub mod syscall;
+#[cfg(test)]
+mod testing;
 pub mod vfs;
 
 pub use config::KernelConfig;

@@ -39,7 +39,16 @@ pub fn may_skip(what: &str) -> bool {
         std::env::var_os("CI").is_none(),
         "{what} (CI must not skip)"
     );
-    eprintln!("skipping: {what}");
+    eprintln!("SKIPPED: {what}");
+    // Counted by `cargo xtask test` (see kernel/tests/it/util.rs `skip`).
+    if let Some(path) = std::env::var_os("AGENTOS_TEST_SKIPS") {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(format!("e2e: {}\n", what.replace('\n', " ")).as_bytes()))
+            .unwrap_or_else(|e| panic!("recording the skip in {path:?}: {e}"));
+    }
     true
 }
 

@@ -124,11 +124,14 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if unsafe { libc::geteuid() } == 0 {
         crate::rootless::ensure_user()?;
     }
+    // Tests that cannot run here append `test: why` to this file (under CI they
+    // fail instead: `.ci/run` sets CI); the closing line counts and lists them.
+    let skips = SkipLog::create()?;
     let result = run_counted(
         cargo()
             .args(["test", "--locked", "--all-targets", "--"])
             .args(&opts.args)
-            .env("CI", "true"),
+            .env(SKIP_LOG, &skips.0),
         &mut tally,
     );
     crate::sweep::run();
@@ -138,11 +141,54 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         (r, _) => r,
     };
     crate::sweep::run();
+    let skipped = skips.read()?;
+    for s in &skipped {
+        println!("skipped: {s}");
+    }
     println!(
-        "all suites: {} passed, {} failed",
-        tally.passed, tally.failed
+        "all suites: {} passed, {} failed, {} skipped",
+        tally.passed,
+        tally.failed,
+        skipped.len()
     );
     result
+}
+
+/// The variable naming the file tests append their skips to (kernel/tests/it/util.rs
+/// `skip`, tests/src/lib.rs `may_skip`). A file rather than output: libtest shows a
+/// passing test's output only with `--nocapture`, so a printed skip would be lost.
+pub(crate) const SKIP_LOG: &str = "AGENTOS_TEST_SKIPS";
+
+/// The skip file of one run; removed on drop.
+struct SkipLog(std::path::PathBuf);
+
+impl SkipLog {
+    fn create() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("agentos-test-skips-{}", std::process::id()));
+        std::fs::write(&path, "").with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    /// One entry per line, `test: why`.
+    fn read(&self) -> anyhow::Result<Vec<String>> {
+        let text = std::fs::read_to_string(&self.0)
+            .with_context(|| format!("reading {}", self.0.display()))?;
+        Ok(parse_skips(&text))
+    }
+}
+
+impl Drop for SkipLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn parse_skips(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,5 +204,14 @@ mod tests {
         t.scan("\u{1b}[2m      Tests \u{1b}[22m 28 passed (28)");
         t.scan("running 5 tests");
         assert_eq!((t.passed, t.failed), (79, 3));
+    }
+
+    #[test]
+    fn skips_are_one_per_line() {
+        assert_eq!(
+            parse_skips("a: needs root\n\nb: no eBPF\n"),
+            vec!["a: needs root".to_string(), "b: no eBPF".into()]
+        );
+        assert!(parse_skips("").is_empty());
     }
 }

@@ -418,7 +418,10 @@ mod tests {
     #[test]
     fn reads_the_running_kernels_task_struct() {
         if !Path::new(VMLINUX_BTF).exists() {
-            eprintln!("skipped: {VMLINUX_BTF} does not exist on this host");
+            crate::testing::skip(
+                "reads_the_running_kernels_task_struct",
+                &format!("{VMLINUX_BTF} does not exist on this host"),
+            );
             return;
         }
         let btf = KernelBtf::from_sys_fs().expect("kernel BTF parses");

@@ -343,9 +343,6 @@ mod tests {
 
     /// Where the v2 hierarchy is mounted on hybrid and on v2-only hosts.
     const V2_MOUNTS: [&str; 2] = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
-    /// Set in CI (as root), where a skipped privileged test is a failure.
-    const REQUIRE_PRIVILEGED: &str = "AGENTOS_REQUIRE_PRIVILEGED";
-
     fn v2_root() -> Option<PathBuf> {
         V2_MOUNTS.iter().map(PathBuf::from).find(|path| {
             statfs(path.as_path()).is_ok_and(|fs| fs.filesystem_type() == CGROUP2_SUPER_MAGIC)
@@ -363,11 +360,8 @@ mod tests {
         } else {
             "no cgroup v2 hierarchy mounted"
         };
-        assert!(
-            std::env::var_os(REQUIRE_PRIVILEGED).is_none(),
-            "privileged test cannot run: {why}"
-        );
-        eprintln!("skipped: {why}");
+        // Under CI this fails (it used to guard on a variable nothing set).
+        crate::testing::skip("observe::ebpf privileged test", why);
         None
     }
 
@@ -498,7 +492,10 @@ mod tests {
     #[test]
     fn a_cgroup_target_is_below_the_v2_root() {
         let Some(v2_root) = v2_root() else {
-            eprintln!("skipped: no cgroup v2 hierarchy mounted");
+            crate::testing::skip(
+                "a_cgroup_target_is_below_the_v2_root",
+                "no cgroup v2 hierarchy mounted",
+            );
             return;
         };
         let err = CgroupTarget::from_path(&v2_root, &v2_root).expect_err("the root is refused");

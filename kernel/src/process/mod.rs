@@ -312,8 +312,17 @@ impl Process {
     /// Applies new limits to the running process.
     pub fn update_limits(&self, limits: Limits) -> Result<(), KernelError> {
         self.with_cgroup(|cg| {
-            cg.apply(&limits)
-                .map_err(|e| KernelError::InvalidArgument(e.to_string()))
+            cg.apply(&limits).map_err(|e| {
+                // A bad value is the caller's; a missing controller is the host's
+                // (said by doctor); a refused write is a fault, not bad input.
+                if e.is_invalid_input() {
+                    KernelError::InvalidArgument(e.to_string())
+                } else if e.is_unsupported() {
+                    KernelError::Unsupported(e.to_string())
+                } else {
+                    KernelError::Internal(format!("process {}: {e}", self.pid))
+                }
+            })
         })?;
         *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
         Ok(())

@@ -103,7 +103,10 @@ impl KernelService for KernelRpc {
     ) -> Result<Response<pb::AsyncTaskStatus>, Status> {
         let caller = caller_of(&req)?;
         Ok(Response::new(
-            self.kernel.tasks.cancel(&caller, &req.get_ref().task_id)?,
+            self.kernel
+                .tasks
+                .cancel(&caller, &req.get_ref().task_id)
+                .await?,
         ))
     }
 

@@ -347,12 +347,15 @@ mod tests {
     #[test]
     fn enforced_rules_refuse_reads_outside_them() {
         if abi().is_err() {
-            eprintln!("skipping: no landlock on this host");
+            crate::testing::skip(
+                "enforced_rules_refuse_reads_outside_them",
+                "no landlock on this host",
+            );
             return;
         }
         // Not under /tmp, which every plan grants (in a sandbox it is private).
         let Ok(outside) = tempfile::tempdir_in("/var/tmp") else {
-            eprintln!("skipping: no /var/tmp");
+            crate::testing::skip("enforced_rules_refuse_reads_outside_them", "no /var/tmp");
             return;
         };
         let inside = tempfile::tempdir().unwrap();

@@ -16,6 +16,15 @@
 //!
 //! Nothing is left on the host: frozen processes are thawed when the policy changes
 //! away from round-robin and when the scheduler stops.
+//!
+//! # Failed control writes
+//!
+//! A weight or freezer write the host refuses is an error of the syscall that asked
+//! for it (`set_policy`, `set_focus`, `boost_priority`, ...), and the scheduler keeps
+//! the count and the last failure for `doctor` (the `sched` line), so a rotation in
+//! the background that fails is not silent either. A process that exited meanwhile
+//! and a host without the cpu controller (already said by doctor's `cgroups` line)
+//! are not failures.
 
 mod policy;
 
@@ -57,6 +66,9 @@ struct State {
     queue: Vec<u32>,
     current: Option<u32>,
     switches: u64,
+    /// Control writes the host refused, and the last one's message.
+    failures: u64,
+    last_failure: Option<String>,
 }
 
 /// Per-process scheduling facts.
@@ -111,15 +123,15 @@ impl Scheduler {
         Ok(())
     }
 
-    pub fn set_freeze_minimised(&self, on: bool) {
+    pub fn set_freeze_minimised(&self, on: bool) -> Result<(), KernelError> {
         self.lock().freeze_minimised = on;
-        self.apply_all();
+        self.apply_all()
     }
 
     /// Switches policy; weights and freezing are re-applied at once.
-    pub fn set_policy(&self, policy: Policy) {
+    pub fn set_policy(&self, policy: Policy) -> Result<(), KernelError> {
         self.lock().policy = policy;
-        self.apply_all();
+        self.apply_all()
     }
 
     /// The weight a process should have under focus rules.
@@ -139,32 +151,74 @@ impl Scheduler {
             .unwrap_or(Visibility::Background)
     }
 
-    /// Applies weights and freezing to every schedulable process.
-    pub fn apply_all(&self) {
+    /// Applies weights and freezing to every schedulable process. Every process is
+    /// tried; the first refused write is the error (all are counted for doctor).
+    pub fn apply_all(&self) -> Result<(), KernelError> {
         let procs = self.processes.schedulable();
         let (policy, freeze_min) = {
             let s = self.lock();
             (s.policy, s.freeze_minimised)
         };
+        let mut first = None;
         for p in &procs {
             let vis = self.visibility(p.pid);
             let mut limits = p.limits();
             limits.cpu_weight = Some(self.effective_weight(p, vis));
-            let _ = p.update_limits(limits);
+            self.note(p, p.update_limits(limits), &mut first);
             let frozen = freeze_min && vis == Visibility::Minimised;
             if policy != Policy::RoundRobin {
-                let _ = p.freeze(frozen);
+                self.note(p, p.freeze(frozen), &mut first);
             }
         }
         if policy == Policy::RoundRobin {
-            self.rotate(false);
+            self.rotate(false, &mut first);
         }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Keeps a control write's failure: counted and remembered for doctor, and the
+    /// first one of a pass kept for the caller. A process that exited meanwhile or a
+    /// host without the controller is not a failure.
+    fn note(&self, p: &Process, r: Result<(), KernelError>, first: &mut Option<KernelError>) {
+        let Err(e) = r else { return };
+        if matches!(e, KernelError::Unsupported(_)) || p.state().is_final() {
+            return;
+        }
+        tracing::warn!(pid = p.pid, error = %e, "scheduler control write failed");
+        {
+            let mut s = self.lock();
+            s.failures += 1;
+            s.last_failure = Some(e.to_string());
+        }
+        first.get_or_insert(e);
+    }
+
+    /// The doctor line: the policy and the control writes the host refused.
+    pub fn report(&self) -> crate::backend::Report {
+        let s = self.lock();
+        let mut r = match &s.last_failure {
+            None => crate::backend::Report::yes(
+                "cgroup",
+                "policies act through cgroup CPU weights and the freezer",
+            ),
+            Some(why) => crate::backend::Report::no(
+                "cgroup",
+                format!(
+                    "{} scheduler control write(s) failed; the last: {why}",
+                    s.failures
+                ),
+            ),
+        };
+        r.details.insert("policy".into(), s.policy.as_str().into());
+        r.details
+            .insert("failed_control_writes".into(), s.failures.to_string());
+        r
     }
 
     /// Focus: the foreground process gets [`FOCUS_BOOST`]× its weight; a minimised
     /// one may be frozen.
     pub fn set_visibility(&self, pid: u32, vis: Visibility) -> Result<(), KernelError> {
-        let p = self.processes.get(pid)?;
+        self.processes.get(pid)?;
         {
             let mut s = self.lock();
             if vis == Visibility::Foreground {
@@ -176,9 +230,7 @@ impl Scheduler {
             }
             s.visibility.insert(pid, vis);
         }
-        drop(p);
-        self.apply_all();
-        Ok(())
+        self.apply_all()
     }
 
     /// Per-process facts, sorted by vruntime (the fair policy's order).
@@ -210,9 +262,16 @@ impl Scheduler {
     /// Picks the next process the policy favours and makes it current.
     /// Round-robin rotates the running set; priority picks the highest priority
     /// (lowest nice); fair picks the smallest vruntime.
-    pub fn schedule_next(&self) -> Option<u32> {
+    pub fn schedule_next(&self) -> Result<Option<u32>, KernelError> {
         let next = match self.policy() {
-            Policy::RoundRobin => self.rotate(true),
+            Policy::RoundRobin => {
+                let mut first = None;
+                let head = self.rotate(true, &mut first);
+                if let Some(e) = first {
+                    return Err(e);
+                }
+                head
+            }
             Policy::Priority => self
                 .processes
                 .schedulable()
@@ -226,7 +285,7 @@ impl Scheduler {
             s.switches += 1;
         }
         s.current = next;
-        next
+        Ok(next)
     }
 
     pub fn current(&self) -> Option<u32> {
@@ -240,7 +299,7 @@ impl Scheduler {
     /// The caller gives up its turn: under round-robin it goes to the back of the
     /// queue (and is frozen if others wait); under the other policies the next
     /// process is picked.
-    pub fn yield_now(&self, pid: u32) -> Option<u32> {
+    pub fn yield_now(&self, pid: u32) -> Result<Option<u32>, KernelError> {
         {
             let mut s = self.lock();
             if let Some(i) = s.queue.iter().position(|&q| q == pid) {
@@ -249,14 +308,18 @@ impl Scheduler {
             }
         }
         if self.policy() == Policy::RoundRobin {
-            self.rotate(false);
+            let mut first = None;
+            self.rotate(false, &mut first);
+            if let Some(e) = first {
+                return Err(e);
+            }
         }
         self.schedule_next()
     }
 
     /// Round-robin: refresh the queue from the table, optionally advance it by one,
     /// thaw the first `cores`, freeze the rest. Returns the head.
-    fn rotate(&self, advance: bool) -> Option<u32> {
+    fn rotate(&self, advance: bool, first: &mut Option<KernelError>) -> Option<u32> {
         let procs: BTreeMap<u32, Arc<Process>> = self
             .processes
             .schedulable()
@@ -278,10 +341,10 @@ impl Scheduler {
             (s.queue[..n].to_vec(), s.queue[n..].to_vec())
         };
         for pid in &running {
-            let _ = procs[pid].freeze(false);
+            self.note(&procs[pid], procs[pid].freeze(false), first);
         }
         for pid in &waiting {
-            let _ = procs[pid].freeze(true);
+            self.note(&procs[pid], procs[pid].freeze(true), first);
         }
         running.first().copied()
     }
@@ -294,7 +357,8 @@ impl Scheduler {
                 tokio::time::sleep(me.quantum()).await;
                 if me.policy() == Policy::RoundRobin && me.processes.schedulable().len() > me.cores
                 {
-                    me.schedule_next();
+                    // A failure is counted for doctor by `note`; the loop goes on.
+                    let _ = me.schedule_next();
                 }
             }
         })
@@ -302,8 +366,9 @@ impl Scheduler {
 
     /// Thaws everything (on shutdown or policy change away from round-robin).
     pub fn thaw_all(&self) {
+        let mut first = None;
         for p in self.processes.schedulable() {
-            let _ = p.freeze(false);
+            self.note(&p, p.freeze(false), &mut first);
         }
     }
 }

@@ -173,7 +173,7 @@ impl Kernel {
             Call::GetPending(c) => signal::state(self, c.pid)?,
             Call::GetSignalState(c) => signal::state(self, c.pid)?,
             Call::WaitForSignal(c) => signal::wait(self, caller, c).await?,
-            Call::ScheduleNext(_) => sched::schedule_next(self),
+            Call::ScheduleNext(_) => sched::schedule_next(self)?,
             Call::Yield(c) => sched::yield_cpu(self, caller, c)?,
             Call::GetCurrent(_)
             | Call::SchedulerStats(_)
@@ -207,6 +207,7 @@ impl Kernel {
             "ebpf".into(),
             crate::backend::ebpf_report(&self.events.status()).to_proto(),
         );
+        r.insert("sched".into(), self.scheduler.report().to_proto());
         r.insert(
             "cleanup".into(),
             self.processes.cleanup().report().to_proto(),

@@ -59,9 +59,9 @@ pub(super) fn state(k: &Kernel) -> Value {
     })
 }
 
-pub(super) fn schedule_next(k: &Kernel) -> Value {
-    k.scheduler.schedule_next();
-    state(k)
+pub(super) fn schedule_next(k: &Kernel) -> Result<Value, KernelError> {
+    k.scheduler.schedule_next()?;
+    Ok(state(k))
 }
 
 /// The pid a call is about: the given one, or the caller's own when 0.
@@ -85,7 +85,7 @@ pub(super) fn yield_cpu(
 ) -> Result<Value, KernelError> {
     let pid = target(k, caller, r.pid)?;
     k.processes.get(pid)?;
-    k.scheduler.yield_now(pid);
+    k.scheduler.yield_now(pid)?;
     Ok(state(k))
 }
 
@@ -101,8 +101,8 @@ pub(super) fn set_policy(k: &Kernel, r: pb::SetPolicy) -> Result<Value, KernelEr
             )));
         }
     };
-    k.scheduler.set_freeze_minimised(r.freeze_minimised);
-    k.scheduler.set_policy(policy);
+    k.scheduler.set_freeze_minimised(r.freeze_minimised)?;
+    k.scheduler.set_policy(policy)?;
     Ok(state(k))
 }
 
@@ -116,7 +116,7 @@ pub(super) fn set_quantum(k: &Kernel, r: pb::SetQuantum) -> Result<Value, Kernel
 pub(super) fn nudge(k: &Kernel, pid: u32, delta: i32) -> Result<Value, KernelError> {
     let p = k.processes.get(pid)?;
     p.set_priority((p.priority() + delta).clamp(NICE_MIN, NICE_MAX))?;
-    k.scheduler.apply_all();
+    k.scheduler.apply_all()?;
     Ok(Value::Process(super::process::info(&p)))
 }
 

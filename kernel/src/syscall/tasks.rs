@@ -2,6 +2,14 @@
 //!
 //! Each task is a tokio task; cancelling aborts it at its next await point (the
 //! io_uring ring keeps any in-flight buffer alive until the kernel is done with it).
+//!
+//! # Cancellation
+//!
+//! [`Tasks::cancel`] answers only once the aborted task has been dropped, so by then
+//! the work has stopped and its clean-up has run (an uncommitted writer has removed
+//! its temp file; the target is untouched). A task that finished before the abort
+//! took hold keeps its real outcome: cancelling is never reported for work that
+//! completed.
 //! Finished tasks are kept for [`TASK_TTL`] so their result can be read, then
 //! dropped by [`Tasks::reap_expired`], which the daemon runs periodically.
 
@@ -30,7 +38,16 @@ struct Task {
     created: u64,
     finished: u64,
     finished_at: Option<Instant>,
-    abort: Option<tokio::task::AbortHandle>,
+    abort: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Marks its task cancelled when dropped before the task finished (an abort).
+struct MarkCancelledOnDrop(Arc<Kernel>, String);
+
+impl Drop for MarkCancelledOnDrop {
+    fn drop(&mut self) {
+        self.0.tasks.mark_cancelled(&self.1);
+    }
 }
 
 /// The task table.
@@ -86,12 +103,15 @@ impl Tasks {
         }
         let (k, c, task_id) = (Arc::clone(kernel), caller.clone(), id.clone());
         let handle = tokio::spawn(async move {
+            // Dropped last, after the syscall's own future (and its clean-up): an
+            // aborted task is CANCELLED only then, whoever waits for it.
+            let _stopped = MarkCancelledOnDrop(Arc::clone(&k), task_id.clone());
             k.tasks.set_state(&task_id, TaskState::Running);
             let resp = respond(&k, &c, req, &progress).await;
             k.tasks.finish(&task_id, resp);
         });
         if let Some(t) = self.lock().get_mut(&id) {
-            t.abort = Some(handle.abort_handle());
+            t.abort = Some(handle);
         }
         Ok(id)
     }
@@ -140,24 +160,44 @@ impl Tasks {
         })
     }
 
-    /// Cancels a pending or running task; a finished one is left as it is.
-    pub fn cancel(&self, caller: &Caller, id: &str) -> Result<pb::AsyncTaskStatus, KernelError> {
-        {
+    /// Cancels a pending or running task and answers once its work has stopped; a
+    /// finished one is left as it is.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<pb::AsyncTaskStatus, KernelError> {
+        let handle = {
             let mut tasks = self.lock();
             let t = tasks
                 .get_mut(id)
                 .filter(|t| t.owner.uid == caller.uid)
                 .ok_or_else(|| KernelError::NotFound(format!("task {id:?}")))?;
             if matches!(t.state, TaskState::Pending | TaskState::Running) {
-                if let Some(a) = &t.abort {
-                    a.abort();
-                }
-                t.state = TaskState::Cancelled;
-                t.finished = unix_ms();
-                t.finished_at = Some(Instant::now());
+                t.abort.take()
+            } else {
+                None
             }
+        };
+        if let Some(h) = handle {
+            h.abort();
+            // Dropped (or finished) once this returns: the clean-up of its writer
+            // and buffers has run. A panic in the task is its own failure.
+            let _ = h.await;
+            self.mark_cancelled(id);
         }
         self.status(caller, id)
+    }
+
+    /// CANCELLED, unless the task finished first.
+    fn mark_cancelled(&self, id: &str) {
+        if let Some(t) = self.lock().get_mut(id)
+            && matches!(t.state, TaskState::Pending | TaskState::Running)
+        {
+            t.state = TaskState::Cancelled;
+            t.finished = unix_ms();
+            t.finished_at = Some(Instant::now());
+        }
     }
 
     /// Drops finished tasks older than `ttl`; returns how many.

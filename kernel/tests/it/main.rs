@@ -3,6 +3,7 @@
 
 mod auth;
 mod batch;
+mod cancel;
 mod capabilities;
 mod cgroups;
 mod crash;
@@ -12,6 +13,7 @@ mod events;
 mod fs;
 mod process;
 mod sandbox;
+mod sched;
 mod shared;
 mod stream;
 mod util;

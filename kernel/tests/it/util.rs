@@ -266,15 +266,37 @@ pub fn require_root(test: &str) -> bool {
         return true;
     }
     if std::env::var_os(ROOTLESS_PASS).is_some() {
-        eprintln!("skipping {test} in the rootless pass: it needs root, and ran in the root pass");
+        // Not a skip: the test ran in the root pass.
+        eprintln!("{test}: root only; it ran in the root pass");
         return false;
     }
+    skip(test, "needs root");
+    false
+}
+
+/// The file `cargo xtask test` names for skips, one `test: why` line each; it
+/// counts them in its closing line.
+pub const SKIP_LOG: &str = "AGENTOS_TEST_SKIPS";
+
+/// Records that `test` cannot run here. Under CI (which runs as root, with eBPF and
+/// cgroups) a skip is a failure; elsewhere it is printed and appended to the file
+/// named by [`SKIP_LOG`], so no skip is quiet.
+pub fn skip(test: &str, why: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
-        "{test} needs root, and CI runs as root: failing instead of skipping"
+        "{test} cannot run ({why}), and CI must run it: failing instead of skipping"
     );
-    eprintln!("skipping {test}: needs root");
-    false
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os(SKIP_LOG) {
+        use std::io::Write;
+        let line = format!("{test}: {}\n", why.replace('\n', " "));
+        // One write of one line with O_APPEND: lines of parallel tests do not mix.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap_or_else(|e| panic!("recording the skip in {path:?}: {e}"));
+    }
 }
 
 /// Host files below `dir` whose names start with the temp-file prefix.
@@ -293,6 +315,163 @@ pub fn temp_files_under(dir: &Path) -> Vec<PathBuf> {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(p);
             }
+        }
+    }
+    out
+}
+
+/// A process seen on the host: its pid and its start time (`/proc/PID/stat` field
+/// 22), so that a reused pid is not mistaken for a survivor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostPid {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// The stat fields after the command's closing parenthesis (state first).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+impl HostPid {
+    pub fn of(pid: u32) -> Option<Self> {
+        let f = stat_fields(pid)?;
+        Some(Self {
+            pid,
+            start: f[19].parse().expect("starttime in /proc/PID/stat"),
+        })
+    }
+
+    /// Still running: the same process (same start time) exists and is no zombie.
+    pub fn alive(&self) -> bool {
+        stat_fields(self.pid).is_some_and(|f| f[0] != "Z" && f[19] == self.start.to_string())
+    }
+}
+
+/// `pid` and all its descendants, from the host's `/proc/PID/task/*/children`.
+pub fn host_tree(pid: u32) -> Vec<HostPid> {
+    let mut out = vec![];
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        out.extend(HostPid::of(p));
+        for t in std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            stack.extend(
+                children
+                    .split_whitespace()
+                    .map(|c| c.parse::<u32>().unwrap()),
+            );
+        }
+    }
+    out
+}
+
+/// A program that makes a three-level tree below the sandbox's init (sh → sh →
+/// sleep, and a sleep at each level), all of which must die with it.
+pub const THREE_LEVELS: &[&str] = &[
+    "/bin/sh",
+    "-c",
+    "/bin/sh -c '/bin/sleep 300 & /bin/sleep 300; :' & /bin/sleep 300; :",
+];
+
+/// Waits until the tree at `pid` holds the three sleeps of [`THREE_LEVELS`] (with
+/// the sandbox's init, when the rung has one, and both shells), and returns it.
+pub async fn wait_for_tree(pid: u32) -> Vec<HostPid> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = host_tree(pid);
+        let sleeps = t
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+            .count();
+        if sleeps == 3 && t.len() >= 5 {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tree at {pid} did not grow to three levels: {t:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The inode of a process's mount namespace, when the caller may see it.
+pub fn mnt_ns(pid: u32) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Processes on the host whose mount namespace is one of `ns`.
+pub fn processes_in_mnt_ns(ns: &[u64]) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("reading /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| mnt_ns(*p).is_some_and(|n| ns.contains(&n)))
+        .collect()
+}
+
+/// The lines of `pid`'s `/proc/PID/mountinfo` that name anything below `dir`
+/// (as mount point or as the mounted root). An unreadable mountinfo is a failure.
+pub fn mounts_below(pid: &str, dir: &Path) -> Vec<String> {
+    let path = format!("/proc/{pid}/mountinfo");
+    let info = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let dir = dir.to_string_lossy();
+    info.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(3).is_some_and(|r| r.starts_with(&*dir))
+                || f.get(4).is_some_and(|m| m.starts_with(&*dir))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The number of open fds of a process.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/fd: {e}"))
+        .count()
+}
+
+/// Subdirectories of a cgroup directory; a directory that cannot be read (other
+/// than not existing at all) is a failure, never "clean".
+pub fn cgroup_children(dir: &Path) -> Vec<std::ffi::OsString> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => panic!("reading {}: {e}", dir.display()),
+    }
+}
+
+/// Every directory named like the kernel's cgroup `kernel_cg` in each hierarchy
+/// (the v2 tree and every v1 controller), for checks that must cover them all.
+pub fn kernel_cgroup_dirs(kernel_cg: &Path) -> Vec<PathBuf> {
+    let name = kernel_cg.file_name().expect("a cgroup name");
+    let mut out = vec![kernel_cg.to_owned()];
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = e.path().join(name);
+        if e.file_type().is_ok_and(|t| t.is_dir()) && !out.contains(&p) {
+            out.push(p);
         }
     }
     out
