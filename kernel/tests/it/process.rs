@@ -411,7 +411,7 @@ fn assert_nothing_left(d: &Daemon, kernel_cg: Option<&str>, sandbox_ns: &[u64], 
         survivors.is_empty(),
         "processes of killed trees survive: {survivors:?}"
     );
-    let held = processes_in_mnt_ns(sandbox_ns);
+    let held = processes_in_mnt_ns(sandbox_ns, d.pid());
     assert!(
         held.is_empty(),
         "processes still in a sandbox's mount namespace: {:?}",

@@ -413,13 +413,45 @@ pub fn mnt_ns(pid: u32) -> Option<u64> {
 }
 
 /// Processes on the host whose mount namespace is one of `ns`.
-pub fn processes_in_mnt_ns(ns: &[u64]) -> Vec<u32> {
+///
+/// Namespace inode numbers are reused once a namespace dies, and other tests run
+/// beside this one: a process that descends from another live `agentos-kernel`
+/// (another test's daemon, not `daemon`) lives in a namespace of that kernel's,
+/// whatever its number, and is not counted.
+pub fn processes_in_mnt_ns(ns: &[u64], daemon: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .expect("reading /proc")
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|p| mnt_ns(*p).is_some_and(|n| ns.contains(&n)))
+        .filter(|p| !under_another_kernel(*p, daemon))
         .collect()
+}
+
+/// Whether an ancestor of `pid` is an `agentos-kernel` other than `daemon`.
+fn under_another_kernel(pid: u32, daemon: u32) -> bool {
+    let field = |p: u32, i: usize| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        match i {
+            0 => head.split_once('(').map(|(_, comm)| comm.to_owned()),
+            n => rest.split_whitespace().nth(n).map(str::to_owned),
+        }
+    };
+    let mut p = pid;
+    for _ in 0..64 {
+        let Some(parent) = field(p, 1).and_then(|pp| pp.parse::<u32>().ok()) else {
+            return false;
+        };
+        if parent <= 1 {
+            return false;
+        }
+        if parent != daemon && field(parent, 0).as_deref() == Some("agentos-kernel") {
+            return true;
+        }
+        p = parent;
+    }
+    false
 }
 
 /// The lines of `pid`'s `/proc/PID/mountinfo` that name anything below `dir`
