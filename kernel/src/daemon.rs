@@ -66,7 +66,21 @@ pub fn lock(config: &KernelConfig) -> anyhow::Result<InstanceLock> {
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    // Another kernel's start-up sweep may hold it (shared) for a moment while it
+    // removes this data directory's old cgroups: retry for a second.
+    let mut file = file;
+    let mut tries = 0;
+    let taken = loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if tries < 20 => {
+                tries += 1;
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other,
+        }
+    };
+    let mut lock = match taken {
         Ok(l) => l,
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
             let holder = fs::read_to_string(&path).unwrap_or_default();

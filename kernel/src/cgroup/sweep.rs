@@ -58,9 +58,11 @@ pub fn sweep_orphans_in(layout: &CgroupLayout) -> Vec<String> {
             }
             let dir = e.path();
             let v2_twin = v2_root.map(|r| r.join(&name));
-            if owner_alive(&dir, v2_twin.as_deref()) {
+            // Held while removing: a kernel starting on that data directory waits
+            // for it, so it never makes its directory just before this removes it.
+            let Some(_dead_owner) = dead_owner(&dir, v2_twin.as_deref()) else {
                 continue;
-            }
+            };
             match files::remove_tree(&dir) {
                 Ok(()) => removed.push(dir.display().to_string()),
                 Err(err) => tracing::warn!("removing orphan cgroup {}: {err}", dir.display()),
@@ -71,6 +73,30 @@ pub fn sweep_orphans_in(layout: &CgroupLayout) -> Vec<String> {
         tracing::info!(?removed, "removed cgroups of kernels that died");
     }
     removed
+}
+
+/// When the kernel owning `dir` (by its tag, else its v2 twin's) is not running, a
+/// shared flock on its `kernel.lock` (or `Some(None)` when there is no lock file to
+/// hold); `None` while it runs.
+fn dead_owner(dir: &Path, v2_twin: Option<&Path>) -> Option<Option<nix::fcntl::Flock<fs::File>>> {
+    if owner_alive(dir, v2_twin) {
+        return None;
+    }
+    let tag = xattr::get(dir, DATA_DIR_XATTR)
+        .or_else(|e| v2_twin.map_or(Err(e), |t| xattr::get(t, DATA_DIR_XATTR)))
+        .ok();
+    let Some(tag) = tag else {
+        return Some(None);
+    };
+    let lock = Path::new(&String::from_utf8_lossy(&tag).into_owned()).join(LOCK_FILE);
+    let Ok(file) = fs::File::open(&lock) else {
+        return Some(None);
+    };
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockSharedNonblock) {
+        Ok(held) => Some(Some(held)),
+        // Its kernel started in between.
+        Err(_) => None,
+    }
 }
 
 /// Whether the kernel owning `dir` (by its tag, else its v2 twin's) is running.

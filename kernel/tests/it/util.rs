@@ -428,7 +428,10 @@ pub fn processes_in_mnt_ns(ns: &[u64], daemon: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Whether an ancestor of `pid` is an `agentos-kernel` other than `daemon`.
+/// Whether `pid` belongs to someone else: walking up its parents, another live
+/// `agentos-kernel` than `daemon` (another test's kernel), or this test process
+/// itself before `daemon` (a sandbox another test in this binary spawned with the
+/// library). A survivor of `daemon`'s reaches `daemon` or pid 1 first.
 fn under_another_kernel(pid: u32, daemon: u32) -> bool {
     let field = |p: u32, i: usize| -> Option<String> {
         let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
@@ -438,15 +441,16 @@ fn under_another_kernel(pid: u32, daemon: u32) -> bool {
             n => rest.split_whitespace().nth(n).map(str::to_owned),
         }
     };
+    let me = std::process::id();
     let mut p = pid;
     for _ in 0..64 {
         let Some(parent) = field(p, 1).and_then(|pp| pp.parse::<u32>().ok()) else {
             return false;
         };
-        if parent <= 1 {
+        if parent <= 1 || parent == daemon {
             return false;
         }
-        if parent != daemon && field(parent, 0).as_deref() == Some("agentos-kernel") {
+        if parent == me || field(parent, 0).as_deref() == Some("agentos-kernel") {
             return true;
         }
         p = parent;
