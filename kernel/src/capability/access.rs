@@ -67,6 +67,34 @@ impl fmt::Display for Access {
     }
 }
 
+impl Access {
+    /// The narrowest grant that allows this access, to offer after a denial
+    /// ("allow once", "always"): the exact path, host and port asked for. `None` when
+    /// no grant can allow it (a path the grammar refuses, killing another's process).
+    pub fn grant(&self) -> Option<super::Capability> {
+        let form = match self {
+            Self::Read(p) => format!("read:{}", p.to_str()?),
+            Self::Write(p) => format!("write:{}", p.to_str()?),
+            Self::Create(p) => format!("create:{}", p.to_str()?),
+            Self::Delete(p) => format!("delete:{}", p.to_str()?),
+            Self::List(p) => format!("list:{}", p.to_str()?),
+            Self::Spawn => "spawn".into(),
+            Self::Kill { target_owned: true } => "kill".into(),
+            // No grant covers another's processes.
+            Self::Kill {
+                target_owned: false,
+            } => return None,
+            Self::Connect { addr, port, proto } => format!("net:allow:{addr}:{port}/{proto}"),
+            Self::Bind(port) => format!("bind:{port}"),
+            Self::SystemInfo => "sysinfo".into(),
+            Self::Time => "time".into(),
+            Self::Send(c) => format!("send:{c}"),
+            Self::Receive(c) => format!("recv:{c}"),
+        };
+        form.parse().ok()
+    }
+}
+
 /// The answer to one [`Access`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -135,5 +163,56 @@ mod tests {
             Access::Read("/etc/passwd".into()).to_string(),
             "read /etc/passwd"
         );
+    }
+
+    #[test]
+    fn the_offered_grant_allows_the_access_and_no_more() {
+        use crate::capability::Policy;
+        let accesses = [
+            Access::Read("/home/u/notes.txt".into()),
+            Access::Write("/srv/a".into()),
+            Access::Create("/srv/b".into()),
+            Access::Delete("/srv/c".into()),
+            Access::List("/srv".into()),
+            Access::Spawn,
+            Access::Kill { target_owned: true },
+            Access::Connect {
+                addr: Host::Ip("10.0.0.7".parse().unwrap()),
+                port: 443,
+                proto: Protocol::Tcp,
+            },
+            Access::Connect {
+                addr: Host::Name("example.com".into()),
+                port: 80,
+                proto: Protocol::Udp,
+            },
+            Access::Bind(8080),
+            Access::SystemInfo,
+            Access::Time,
+            Access::Send("jobs".into()),
+            Access::Receive("jobs".into()),
+        ];
+        for a in &accesses {
+            let g = a.grant().unwrap_or_else(|| panic!("no grant for {a}"));
+            let policy = Policy::new([g.clone()]);
+            assert_eq!(policy.check(a), Decision::Allow, "{g} for {a}");
+            // Nothing else of its kind: a sibling path, another port.
+            let other = match a {
+                Access::Read(_) => Access::Read("/home/u/other.txt".into()),
+                Access::Connect { addr, proto, .. } => Access::Connect {
+                    addr: addr.clone(),
+                    port: 22,
+                    proto: *proto,
+                },
+                Access::Bind(_) => Access::Bind(8081),
+                _ => continue,
+            };
+            assert!(!policy.check(&other).is_allowed(), "{g} allowed {other}");
+        }
+        assert_eq!(Access::Read("relative".into()).grant(), None);
+        let foreign = Access::Kill {
+            target_owned: false,
+        };
+        assert_eq!(foreign.grant(), None);
     }
 }

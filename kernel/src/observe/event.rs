@@ -15,6 +15,20 @@ pub enum ProcessEventKind {
     Exec,
     /// Its last thread exited; `exit_code` says how.
     Exit,
+    /// The kernel refused it a syscall (on its own kernel socket); `denial` says
+    /// what and why. Published by the kernel, not by a probe.
+    Denial,
+}
+
+/// What a managed process was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// What it tried, for people (`read /home/u/notes.txt`).
+    pub access: String,
+    /// The missing grant or the rule that refused it.
+    pub reason: String,
+    /// The narrowest grant that would allow it, in CLI form; `None` when none can.
+    pub capability: Option<String>,
 }
 
 /// One exec or exit of a process in the kernel's managed cgroup subtree.
@@ -39,6 +53,24 @@ pub struct ProcessEvent {
     /// The kernel's short name of the program (at most 15 bytes; not UTF-8-checked by the
     /// kernel, so invalid bytes are replaced).
     pub comm: String,
+    /// For [`ProcessEventKind::Denial`].
+    pub denial: Option<Box<Denial>>,
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the probes stamp their events with
+/// (`bpf_ktime_get_ns`), so userspace events sort with theirs.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` that outlives the call, which writes
+    // only to it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Why a ring-buffer record could not be decoded.
@@ -105,6 +137,7 @@ impl TryFrom<ProcEvent> for ProcessEvent {
             cgroup_id,
             timestamp_ns,
             comm: String::from_utf8_lossy(&comm[..len]).into_owned(),
+            denial: None,
         })
     }
 }

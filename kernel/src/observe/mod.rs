@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 
 pub use self::{
     ebpf::{CgroupTarget, ProbeError, ProbeStatus, ProcessProbes},
-    event::{ProcessEvent, ProcessEventKind},
+    event::{Denial, ProcessEvent, ProcessEventKind},
 };
 
 /// Events buffered per subscriber before it starts losing the oldest.
@@ -101,6 +101,7 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
         kind: match ev.kind {
             ProcessEventKind::Exec => pb::EventKind::Exec,
             ProcessEventKind::Exit => pb::EventKind::Exit,
+            ProcessEventKind::Denial => pb::EventKind::Denial,
         } as i32,
         pid: ev.pid,
         tid: ev.tid,
@@ -109,5 +110,10 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
         cgroup_id: ev.cgroup_id,
         timestamp_ns: ev.timestamp_ns,
         comm: ev.comm.clone(),
+        denial: ev.denial.as_ref().map(|d| pb::Denial {
+            access: d.access.clone(),
+            reason: d.reason.clone(),
+            capability: d.capability.clone().unwrap_or_default(),
+        }),
     }
 }

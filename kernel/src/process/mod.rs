@@ -114,6 +114,14 @@ impl SandboxBackend {
     }
 }
 
+/// Grants added to a running process.
+#[derive(Default)]
+struct RuntimeGrants {
+    always: crate::capability::Policy,
+    /// Each allows one call, then is gone.
+    once: Vec<crate::capability::Capability>,
+}
+
 /// One managed process.
 pub struct Process {
     pub pid: u32,
@@ -131,6 +139,9 @@ pub struct Process {
     limits: Mutex<Limits>,
     /// Replaced (never widened) when grants are revoked; the lock serialises revokes.
     policy: Mutex<Arc<crate::capability::Policy>>,
+    /// Grants added while it runs (after a denial): they widen the kernel's checks,
+    /// never its walls, which were built at spawn.
+    granted: Mutex<RuntimeGrants>,
     /// Whether it runs in a namespace sandbox (whose view follows its policy).
     isolated: bool,
     priority: AtomicI32,
@@ -177,10 +188,67 @@ impl Process {
         Arc::clone(&self.policy.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Adds grants to the kernel's checks of this process's syscalls: each allows
+    /// one call when `once`, or stays until revoked. Its walls are not widened.
+    pub fn grant(&self, caps: Vec<crate::capability::Capability>, once: bool) {
+        let mut g = self.granted.lock().unwrap_or_else(|p| p.into_inner());
+        if once {
+            g.once.extend(caps);
+        } else {
+            let mut all = g.always.grants().to_vec();
+            all.extend(caps);
+            g.always = crate::capability::Policy::new(all);
+        }
+    }
+
+    /// Whether a grant added at run time allows `access`; an "allow once" grant
+    /// that does is used up.
+    pub fn granted_at_run_time(&self, access: &crate::capability::Access) -> bool {
+        use crate::capability::{Decision, Policy};
+        let mut g = self.granted.lock().unwrap_or_else(|p| p.into_inner());
+        if g.always.check(access) == Decision::Allow {
+            return true;
+        }
+        let used = g
+            .once
+            .iter()
+            .position(|c| Policy::new([c.clone()]).check(access) == Decision::Allow);
+        used.map(|i| g.once.remove(i)).is_some()
+    }
+
+    /// Every grant it holds now, in CLI form: spawn grants, then those added since
+    /// (`once:` marks one not yet used).
+    pub fn grant_forms(&self) -> Vec<String> {
+        let g = self.granted.lock().unwrap_or_else(|p| p.into_inner());
+        let policy = self.policy();
+        let mut forms: Vec<String> = policy.grants().iter().map(ToString::to_string).collect();
+        forms.extend(g.always.grants().iter().map(ToString::to_string));
+        forms.extend(g.once.iter().map(|c| format!("once:{c}")));
+        forms
+    }
+
     /// Takes the `revoked` grants away: the sandbox's view first (so that a failure
     /// changes nothing), then the policy every check reads. The caller invalidates
     /// the permission cache. Blocks briefly (a helper process enters the sandbox).
     pub fn revoke(&self, revoked: &[crate::capability::Capability]) -> Result<(), KernelError> {
+        // Grants added at run time go first: they never reached the walls.
+        let revoked = {
+            let mut g = self.granted.lock().unwrap_or_else(|p| p.into_inner());
+            let (runtime, spawn): (Vec<_>, Vec<_>) = revoked
+                .iter()
+                .cloned()
+                .partition(|c| g.always.grants().contains(c) || g.once.contains(c));
+            if !runtime.is_empty() {
+                g.once.retain(|c| !runtime.contains(c));
+                let kept = g.always.grants().iter().filter(|c| !runtime.contains(c));
+                g.always = crate::capability::Policy::new(kept.cloned().collect::<Vec<_>>());
+            }
+            spawn
+        };
+        if revoked.is_empty() {
+            return Ok(());
+        }
+        let revoked = revoked.as_slice();
         let mut policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
         let narrowed = policy.without(revoked).map_err(|c| {
             KernelError::InvalidArgument(format!(

@@ -398,6 +398,7 @@ impl ProcessTable {
             exit: Mutex::new(None),
             limits: Mutex::new(req.limits),
             policy: Mutex::new(Arc::new(req.policy)),
+            granted: Mutex::default(),
             isolated: self.backend.namespaced(),
             priority: AtomicI32::new(0),
             cgroup: Mutex::new(cgroup),

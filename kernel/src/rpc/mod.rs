@@ -185,6 +185,20 @@ impl KernelService for KernelRpc {
                     .map_err(|e| KernelError::InvalidArgument(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let grant = r
+            .grant
+            .iter()
+            .map(|c| {
+                c.parse::<crate::capability::Capability>()
+                    .map_err(|e| KernelError::InvalidArgument(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if r.once && grant.is_empty() {
+            return Err(KernelError::InvalidArgument(
+                "`once` applies to `grant`, which is empty".into(),
+            )
+            .into());
+        }
         // Everything is checked before anything changes.
         let limits = r
             .limits
@@ -200,6 +214,9 @@ impl KernelService for KernelRpc {
         }
         if let Some(l) = limits {
             p.update_limits(l)?;
+        }
+        if !grant.is_empty() {
+            p.grant(grant, r.once);
         }
         Ok(Response::new(crate::syscall::process::info(&p)))
     }

@@ -119,10 +119,33 @@ impl Kernel {
         for a in accesses {
             if let crate::capability::Decision::Deny { reason } =
                 self.permissions.check(pid, &process.policy(), a)
+                && !process.granted_at_run_time(a)
             {
+                self.publish_denial(&process, a, &reason);
                 return Err(KernelError::PermissionDenied(reason));
             }
         }
         Ok(())
+    }
+
+    /// Tells `WatchEvents` subscribers (the services layer, which tells the app's
+    /// window) what `process` was refused and which grant would allow it.
+    fn publish_denial(&self, process: &crate::process::Process, access: &Access, reason: &str) {
+        self.events.publish(crate::observe::ProcessEvent {
+            kind: crate::observe::ProcessEventKind::Denial,
+            pid: process.pid,
+            tid: process.pid,
+            ppid: 0,
+            exit_code: 0,
+            uid: 0,
+            cgroup_id: 0,
+            timestamp_ns: crate::observe::event::monotonic_ns(),
+            comm: process.name.clone(),
+            denial: Some(Box::new(crate::observe::Denial {
+                access: access.to_string(),
+                reason: reason.to_owned(),
+                capability: access.grant().map(|c| c.to_string()),
+            })),
+        });
     }
 }

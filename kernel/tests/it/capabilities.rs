@@ -288,3 +288,92 @@ async fn revoke_in(args: &[&str], isolated: bool) {
     }
     kill_tree(&mut user, p.pid).await;
 }
+
+/// A refused call is an event naming the grant that would allow it; "allow once"
+/// lets exactly one such call through, "always" every one until it is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_is_an_event_and_a_grant_lets_calls_through() {
+    if !require_root("a_denial_is_an_event_and_a_grant_lets_calls_through") {
+        return;
+    }
+    use tokio_stream::StreamExt as _;
+
+    let d = Daemon::start(&[]);
+    let mut user = d.client().await;
+    call(&mut user, write("/secret", b"private")).await.unwrap();
+    let p = spawn(
+        &mut user,
+        pb::ProcessSpec {
+            argv: vec!["/bin/sleep".into(), "30".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut events = user
+        .watch_events(pb::WatchEventsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut me = agentos_client::Client::connect_uds(&process_socket(&d))
+        .await
+        .unwrap();
+    let denied = |r: Result<Value, tonic::Status>| match r {
+        Err(st) => st.code() == Code::PermissionDenied,
+        Ok(v) => panic!("allowed: {v:?}"),
+    };
+
+    assert!(denied(call(&mut me, read("/secret")).await));
+    let ev = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("a denial event within 10 s")
+            .unwrap()
+            .unwrap();
+        if ev.kind == pb::EventKind::Denial as i32 {
+            break ev;
+        }
+    };
+    assert_eq!(ev.pid, p.pid);
+    let denial = ev.denial.unwrap();
+    let secret = d.files().join("secret").display().to_string();
+    assert_eq!(denial.capability, format!("read:{secret}"));
+    assert!(denial.access.contains(&secret), "{denial:?}");
+    assert!(denial.reason.contains("ReadFile"), "{denial:?}");
+
+    let grant = |caps: Vec<String>, revoke: Vec<String>, once: bool| pb::UpdateSandboxRequest {
+        pid: p.pid,
+        grant: caps,
+        revoke,
+        once,
+        ..Default::default()
+    };
+    // Allow once: one read, then refused again.
+    user.update_sandbox(grant(vec![denial.capability.clone()], vec![], true))
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::util::data(call(&mut me, read("/secret")).await.unwrap()),
+        b"private"
+    );
+    assert!(denied(call(&mut me, read("/secret")).await));
+    // Always: every read, until revoked.
+    user.update_sandbox(grant(vec![denial.capability.clone()], vec![], false))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        call(&mut me, read("/secret")).await.unwrap();
+    }
+    user.update_sandbox(grant(vec![], vec![denial.capability.clone()], false))
+        .await
+        .unwrap();
+    assert!(denied(call(&mut me, read("/secret")).await));
+    // Bad input is refused whole.
+    for bad in [
+        grant(vec!["read:relative".into()], vec![], false),
+        grant(vec![], vec![], true),
+    ] {
+        let st = user.update_sandbox(bad).await.unwrap_err();
+        assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+    }
+    kill_tree(&mut user, p.pid).await;
+}
