@@ -277,3 +277,121 @@ fn generate_ui_streams_components_then_the_blueprint_and_chat_streams_tokens() {
     assert_eq!(reply["text"].as_str().unwrap(), tokens);
     assert!(tokens.to_lowercase().contains("timer"), "{tokens}");
 }
+
+/// The kernel socket of the one process running under `data_dir`.
+fn process_socket(data_dir: &Path) -> std::path::PathBuf {
+    let dir = data_dir.join("run/proc");
+    let mut socks = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            socks = fs::read_dir(&dir)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            socks.len() == 1
+        }),
+        "one process socket in {}: {socks:?}",
+        dir.display()
+    );
+    socks.remove(0)
+}
+
+#[test]
+fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
+    use agentos_client::{Client, pb};
+
+    let tmp = tempdir("stream-denial");
+    let dir = tmp.path().join("apps/native-proc/sleeper");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("manifest.json"),
+        json!({"id": "sleeper", "name": "Sleeper", "argv": ["/bin/sleep", "60"]}).to_string(),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let up = Up::start(
+        "up",
+        tmp.path(),
+        &data,
+        &["--apps-dir", tmp.path().join("apps").to_str().unwrap()],
+    );
+    let mut ws = as_owner(&up);
+    let launched = up.api("POST", "/api/registry/apps/sleeper/launch").send();
+    assert_eq!(launched.status, 201, "{}", launched.text());
+    let app = launched.json();
+    let id = app["id"].as_str().unwrap().to_owned();
+
+    // The app's process asks the kernel, on its own socket, for a file it holds no
+    // grant for; the user (on the kernel's socket) has written it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sock = process_socket(&data);
+    let mut me = rt.block_on(async {
+        let mut user = Client::connect_uds(&agentos_client::socket_path(&data))
+            .await
+            .unwrap();
+        user.write("/notes.txt", b"dear diary").await.unwrap();
+        Client::connect_uds(&sock).await.unwrap()
+    });
+    let mut read = || rt.block_on(me.read("/notes.txt"));
+    let refused = read().expect_err("no grant covers the file");
+    assert_eq!(refused.code(), pb::ErrorCode::PermissionDenied, "{refused}");
+
+    let denial = of_type(&mut ws, "denial");
+    assert_eq!(denial["app_id"], json!(id), "{denial}");
+    assert_eq!(denial["pid"], app["pid"], "{denial}");
+    let cap = denial["capability"].as_str().expect("a grant is offered");
+    assert!(
+        cap.starts_with("read:/") && cap.ends_with("/notes.txt"),
+        "{denial}"
+    );
+    assert!(
+        denial["reason"].as_str().unwrap().contains("ReadFile"),
+        "{denial}"
+    );
+    let kept = up.api("GET", &format!("/api/apps/{id}/denials")).send();
+    assert_eq!(kept.json()[0]["capability"], json!(cap), "{}", kept.text());
+
+    let grant = |body: Value| {
+        up.api("POST", &format!("/api/apps/{id}/grants"))
+            .json(&body)
+            .send()
+    };
+    let once = grant(json!({"capability": cap, "scope": "once"}));
+    assert_eq!(once.status, 200, "{}", once.text());
+    assert_eq!(read().expect("allowed once"), b"dear diary");
+    assert!(read().is_err(), "allow once allows one call");
+    let always = grant(json!({"capability": cap, "scope": "always"}));
+    assert_eq!(always.status, 200, "{}", always.text());
+    for _ in 0..2 {
+        assert_eq!(read().expect("allowed always"), b"dear diary");
+    }
+    // "always" goes into the app's manifest, for the sessions it is saved in.
+    let listed = up.api("GET", "/api/apps").send().json();
+    let grants = &listed[0]["source"]["manifest"]["grants"];
+    assert_eq!(grants, &json!([cap]), "{listed}");
+
+    // Bad input: a grammar error, an unknown scope, a Blueprint app, an unknown app.
+    let bad = grant(json!({"capability": "read:relative", "scope": "once"}));
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(
+        grant(json!({"capability": cap, "scope": "forever"})).status,
+        422
+    );
+    let bp = up
+        .api("POST", "/api/apps")
+        .json(&json!({"blueprint": blueprint("calc", "Calculator", json!({}))}))
+        .send()
+        .json();
+    let on_blueprint = up
+        .api(
+            "POST",
+            &format!("/api/apps/{}/grants", bp["id"].as_str().unwrap()),
+        )
+        .json(&json!({"capability": cap, "scope": "once"}))
+        .send();
+    assert_eq!(on_blueprint.status, 400, "{}", on_blueprint.text());
+    let unknown = up
+        .api("POST", "/api/apps/a999/grants")
+        .json(&json!({"capability": cap, "scope": "once"}))
+        .send();
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+}

@@ -16,6 +16,7 @@
 //! The table lives in memory: apps run as long as `agentos up` does; sessions
 //! (`crate::sessions`) are how a workspace outlives it.
 
+pub mod denials;
 pub mod native;
 pub mod process;
 
@@ -31,6 +32,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+pub use denials::{Denial, GrantScope};
 pub use native::NativeManifest;
 pub use process::{Logs, ProcEvent, ProcessIo};
 
@@ -182,6 +184,8 @@ pub enum AppError {
     Invalid(String),
     #[error("{0}")]
     InvalidBlueprint(String),
+    #[error(transparent)]
+    Kernel(#[from] LinkError),
     #[error("the kernel refused to start {app}: {source}")]
     Spawn {
         app: String,
@@ -202,6 +206,8 @@ struct Table {
     apps: BTreeMap<String, App>,
     /// The I/O of native-process apps, by app id.
     io: BTreeMap<String, Arc<ProcessIo>>,
+    /// The last denials of each app, by app id.
+    denials: BTreeMap<String, denials::Kept>,
     next_id: u64,
     next_z: u64,
 }
@@ -211,6 +217,7 @@ pub struct Apps {
     kernel: Arc<KernelLink>,
     table: Mutex<Table>,
     events: broadcast::Sender<AppEvent>,
+    denials: broadcast::Sender<Denial>,
 }
 
 fn now_ms() -> u64 {
@@ -225,6 +232,7 @@ impl Apps {
             kernel,
             table: Mutex::new(Table::default()),
             events: broadcast::channel(EVENT_BUFFER).0,
+            denials: broadcast::channel(EVENT_BUFFER).0,
         }
     }
 
@@ -421,6 +429,7 @@ impl Apps {
             let closed: Vec<App> = order.iter().filter_map(|i| t.apps.remove(i)).collect();
             for i in &order {
                 t.io.remove(i);
+                t.denials.remove(i);
             }
             if let Some(parent) = closed
                 .last()
@@ -445,6 +454,7 @@ impl Apps {
         let closed: Vec<App> = {
             let mut t = self.lock();
             t.io.clear();
+            t.denials.clear();
             std::mem::take(&mut t.apps).into_values().collect()
         };
         for pid in closed.iter().filter_map(|a| a.pid) {

@@ -99,6 +99,10 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
     let link = attached.link.with_metrics(Arc::clone(&metrics));
     let state = AppState::new(link, auth, metrics, config);
     let apps = std::sync::Arc::clone(&state.apps);
+    let denials = tokio::spawn(agentos_services::apps::denials::watch(
+        std::sync::Arc::clone(&state.apps),
+        std::sync::Arc::clone(&state.kernel),
+    ));
     let app = http::router(state, &ui);
 
     // Where `agentos ps/apps/logs` find us.
@@ -128,6 +132,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     // Nothing refers to the apps' processes once we are gone: end them, also in a
     // kernel that keeps running.
+    denials.abort();
     apps.shutdown().await;
 
     if let Some(child) = attached.child {

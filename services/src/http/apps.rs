@@ -13,7 +13,9 @@ use super::{
     openapi::ErrorBody,
 };
 use crate::{
-    apps::{App, AppError, AppSource, LaunchOptions, Logs, Window, WindowPatch},
+    apps::{
+        App, AppError, AppSource, Denial, GrantScope, LaunchOptions, Logs, Window, WindowPatch,
+    },
     auth::Caller,
 };
 
@@ -24,6 +26,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(window))
         .routes(routes!(close))
         .routes(routes!(logs))
+        .routes(routes!(grant))
+        .routes(routes!(denials))
 }
 
 impl From<AppError> for ApiError {
@@ -34,7 +38,7 @@ impl From<AppError> for ApiError {
             AppError::InvalidBlueprint(_) => {
                 Self::client(StatusCode::BAD_REQUEST, "invalid_blueprint", e.to_string())
             }
-            AppError::Spawn { source, .. } => Self::from(source),
+            AppError::Spawn { source, .. } | AppError::Kernel(source) => Self::from(source),
         }
     }
 }
@@ -162,4 +166,59 @@ async fn logs(
     Path(id): Path<String>,
 ) -> Result<Json<Logs>, ApiError> {
     Ok(Json(state.apps.io(&caller.user_id, &id)?.logs()))
+}
+
+/// A capability for a running native-process app, after a denial.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// In CLI form, as a denial offers it: `read:/home/u/notes.txt`.
+    pub capability: String,
+    /// `once`: the next such call only; `always`: until the app closes.
+    pub scope: GrantScope,
+}
+
+/// What was granted.
+#[derive(Serialize, ToSchema)]
+pub struct Granted {
+    pub app_id: String,
+    pub pid: u32,
+    pub capability: String,
+    pub scope: GrantScope,
+}
+
+/// Grants a capability to an app's process (its kernel calls; its walls stay as
+/// they were built). The answer to a `denial` message.
+#[utoipa::path(post, path = "/apps/{id}/grants", tag = "apps", request_body = GrantRequest,
+    params(("id" = String, Path, description = "running app id")),
+    responses((status = 200, body = Granted), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<GrantRequest>,
+) -> Result<Json<Granted>, ApiError> {
+    let pid = state
+        .apps
+        .grant(&caller.user_id, &id, &req.capability, req.scope)
+        .await?;
+    Ok(Json(Granted {
+        app_id: id,
+        pid,
+        capability: req.capability,
+        scope: req.scope,
+    }))
+}
+
+/// The app's last denials, oldest first.
+#[utoipa::path(get, path = "/apps/{id}/denials", tag = "apps",
+    params(("id" = String, Path, description = "running app id")),
+    responses((status = 200, body = Vec<Denial>), (status = 404, body = ErrorBody)))]
+async fn denials(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Denial>>, ApiError> {
+    Ok(Json(state.apps.denials(&caller.user_id, &id)?))
 }

@@ -97,7 +97,9 @@ impl From<AppError> for HostError {
             AppError::Invalid(reason) | AppError::InvalidBlueprint(reason) => {
                 Self::Denied { reason }
             }
-            AppError::Spawn { source, .. } => ProviderError::from(source).into(),
+            AppError::Spawn { source, .. } | AppError::Kernel(source) => {
+                ProviderError::from(source).into()
+            }
         }
     }
 }

@@ -127,6 +127,8 @@ mod tests {
             ("/api/apps/{id}/window", "post"),
             ("/api/apps/{id}", "delete"),
             ("/api/apps/{id}/logs", "get"),
+            ("/api/apps/{id}/grants", "post"),
+            ("/api/apps/{id}/denials", "get"),
             ("/api/registry/save", "post"),
             ("/api/registry/apps", "get"),
             ("/api/registry/apps/{id}", "get"),

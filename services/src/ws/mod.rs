@@ -105,6 +105,7 @@ impl Connection {
         let _counted = Counted(Arc::clone(&self.metrics));
         let (out_tx, mut out_rx) = mpsc::channel::<ServerMsg>(OUT_BUFFER);
         let mut events = self.apps.subscribe();
+        let mut denials = self.apps.subscribe_denials();
         let mut watching = HashMap::new();
         // Generations and chat replies; dropping the set aborts those still running.
         let mut jobs = JoinSet::new();
@@ -135,6 +136,14 @@ impl Connection {
                         format!("{n} app events were dropped; reload the app list"),
                     )),
                     Err(broadcast::error::RecvError::Closed) => None,
+                },
+                denial = denials.recv() => match denial {
+                    Ok(d) if d.owner == self.caller.user_id => Some(ServerMsg::Denial(Box::new(d))),
+                    Ok(_) | Err(broadcast::error::RecvError::Closed) => None,
+                    Err(broadcast::error::RecvError::Lagged(n)) => Some(ServerMsg::error(
+                        "internal",
+                        format!("{n} denials were dropped; see GET /api/apps/{{id}}/denials"),
+                    )),
                 },
             };
             if let Some(m) = msg

@@ -21,7 +21,9 @@
 //! `ui_complete` (`blueprint`), `chat_complete` (`text`). Every message that
 //! answers a `chat` or `generate_ui` carries its `id`, when it had one, so a
 //! client can run several at once (up to [`super::MAX_JOBS`]; one more is an
-//! `error` `rate_limited`). `denial` is reserved for the kernel's denials.
+//! `error` `rate_limited`). `denial` (`app_id`, `pid`, `access`, `reason`,
+//! `capability`, `at_unix_ms`): the kernel refused one of the user's apps something;
+//! `POST /api/apps/{id}/grants` with that `capability` answers it.
 //!
 //! Chat history is per connection: each `chat` is answered knowing the earlier
 //! ones (the last [`super::CHAT_HISTORY`] messages).
@@ -30,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    apps::AppEvent,
+    apps::{AppEvent, Denial},
     blueprint::{Blueprint, FlatComponent},
     generate::{Completion, GenEvent},
 };
@@ -82,6 +84,9 @@ pub enum ServerMsg {
         id: Option<Value>,
     },
     AppEvent(Box<AppEvent>),
+    /// The kernel refused an app's process something: `app_id`, `pid`, `access`,
+    /// `reason`, and the `capability` that `POST /api/apps/{id}/grants` would add.
+    Denial(Box<Denial>),
     ProcessOutput {
         app_id: String,
         pid: u32,
