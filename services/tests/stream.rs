@@ -395,3 +395,54 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
         .send();
     assert_eq!(unknown.status, 404, "{}", unknown.text());
 }
+
+#[test]
+fn the_agentos_cli_inside_an_app_calls_the_kernel_as_the_app() {
+    let tmp = tempdir("stream-inside");
+    let dir = tmp.path().join("apps/native-proc/asker");
+    fs::create_dir_all(&dir).unwrap();
+    let script = r#"agentos call time --compact; agentos call read --json '{"path": "/notes.txt"}' --compact; echo rc=$?; sleep 30"#;
+    fs::write(
+        dir.join("manifest.json"),
+        json!({"id": "asker", "name": "Asker", "argv": ["/bin/sh", "-c", script],
+               "grants": ["time"]})
+        .to_string(),
+    )
+    .unwrap();
+    let up = Up::start(
+        "up",
+        tmp.path(),
+        &tmp.path().join("data"),
+        &["--apps-dir", tmp.path().join("apps").to_str().unwrap()],
+    );
+    let mut ws = as_owner(&up);
+    let launched = up.api("POST", "/api/registry/apps/asker/launch").send();
+    assert_eq!(launched.status, 201, "{}", launched.text());
+    let id = launched.json()["id"].as_str().unwrap().to_owned();
+    send(&mut ws, &json!({"type": "subscribe", "app_id": id}));
+    // Granted `time`: answered. No read grant: refused, and the refusal is a denial
+    // of this app.
+    let mut out = String::new();
+    let mut denial = None;
+    next_matching(&mut ws, |m| {
+        if m["type"] == "process_output" {
+            out.push_str(m["data"].as_str().unwrap());
+        }
+        if m["type"] == "denial" {
+            denial = Some(m.clone());
+        }
+        out.contains("rc=") && denial.is_some()
+    });
+    assert!(out.starts_with("{\"time\":{\"unixNs\":"), "{out}");
+    assert!(out.contains("rc=1"), "{out}");
+    assert!(out.contains("PERMISSION_DENIED"), "{out}");
+    let denial = denial.unwrap();
+    assert_eq!(denial["app_id"], json!(id), "{denial}");
+    assert!(
+        denial["capability"]
+            .as_str()
+            .unwrap()
+            .ends_with("/notes.txt"),
+        "{denial}"
+    );
+}

@@ -207,9 +207,10 @@ export function createMockServer({ requireAuth = true } = {}) {
       const inst = state.apps.get(decodeURIComponent(g[1]));
       if (!inst) return err(res, 404, "not_found", "no such app");
       const b = await body(req);
-      if (!["once", "always"].includes(b.mode)) return err(res, 400, "bad_request", "mode must be once or always");
+      if (!["once", "always"].includes(b.scope)) return err(res, 422, "invalid_body", "scope must be once or always");
+      if (typeof b.capability !== "string") return err(res, 422, "invalid_body", "capability is required");
       (inst.grants ??= []).push(b);
-      return send(res, 200, { ok: true });
+      return send(res, 200, { app_id: inst.id, pid: 4242, capability: b.capability, scope: b.scope });
     }
     if (req.method === "DELETE" && (g = m(/^\/api\/apps\/([^/]+)$/))) {
       const id = decodeURIComponent(g[1]);
@@ -359,11 +360,11 @@ export function createMockServer({ requireAuth = true } = {}) {
           if (line.trim() === "cat /secret") {
             const inst = state.apps.get(msg.app_id);
             if (inst?.grants?.length) {
-              if (inst.grants[0].mode === "once") inst.grants.shift();
+              if (inst.grants[0].scope === "once") inst.grants.shift();
               ws.send({ type: "process_output", app_id: msg.app_id, data: "top secret\r\n$ " });
             } else {
               ws.send({ type: "process_output", app_id: msg.app_id, data: "cat: /secret: Permission denied\r\n$ " });
-              ws.send({ type: "denial", app_id: msg.app_id, reason: "no read grant for /secret", resource: "/secret", operation: "read" });
+              ws.send({ type: "denial", app_id: msg.app_id, pid: 4242, access: "read /secret", reason: "no read grant for /secret", capability: "read:/secret" });
             }
             line = "";
             lines.set(msg.app_id, line);

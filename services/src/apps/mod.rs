@@ -490,7 +490,8 @@ impl Apps {
 
     /// Spawns a manifest's process and attaches to its I/O.
     async fn spawn(&self, manifest: &NativeManifest) -> Result<Arc<ProcessIo>, LinkError> {
-        let spec = manifest.spec(24, 80);
+        let mut spec = manifest.spec(24, 80);
+        native::expose_cli(&mut spec);
         let info = self
             .kernel
             .call("CreateProcess", KERNEL_TIMEOUT, |mut c| async move {

@@ -118,6 +118,30 @@ impl NativeManifest {
     }
 }
 
+/// The `PATH` a process gets when its manifest sets none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Puts this `agentos` binary (read-only, the file alone) in the process's view and
+/// its directory first on its `PATH`, so a program or a person in a terminal can
+/// call the kernel as the app (`agentos call read --json '{"path": "/x"}'`): the
+/// calls go to the process's own kernel socket (`AGENTOS_KERNEL_SOCKET`) and are
+/// checked against its grants. It widens nothing: the process could bring its own
+/// client for that socket.
+pub fn expose_cli(spec: &mut pb::ProcessSpec) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let (Some(file), Some(dir)) = (exe.to_str(), exe.parent().and_then(Path::to_str)) else {
+        return;
+    };
+    spec.read_paths.push(file.to_owned());
+    let path = spec
+        .env
+        .get("PATH")
+        .map_or(DEFAULT_PATH.to_owned(), Clone::clone);
+    spec.env.insert("PATH".into(), format!("{dir}:{path}"));
+}
+
 /// Reads every `DIR/<id>/manifest.json`; a bad one is reported, never fatal.
 pub fn load_all(dir: &Path) -> (Vec<NativeManifest>, Vec<ManifestError>) {
     let mut ok = Vec::new();

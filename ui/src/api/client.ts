@@ -50,7 +50,7 @@ export interface ApiClient {
   setWindow(id: string, geometry: WindowGeometry): Promise<void>;
   /** Closes an app and its children; answers the ids closed. */
   closeApp(id: string): Promise<string[]>;
-  grant(id: string, body: { resource: string; operation: string; mode: "once" | "always" }): Promise<void>;
+  grant(id: string, body: { capability: string; scope: "once" | "always" }): Promise<void>;
   listRegistry(query?: { category?: string; search?: string }): Promise<RegistryApp[]>;
   launch(registryId: string): Promise<AppInstance>;
   deleteRegistryApp(id: string): Promise<void>;

@@ -219,7 +219,7 @@ export const ServerMessageSchema = z.discriminatedUnion("type", [
     oom_killed: z.boolean().optional(),
     description: z.string().optional(),
   }),
-  z.object({ type: z.literal("denial"), app_id: z.string(), reason: z.string(), resource: z.string().optional(), operation: z.string().optional() }),
+  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), capability: z.string().nullish() }),
   z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional(), ...withApp }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;

@@ -11,24 +11,21 @@ export function DenialBanner({ windowId }: { windowId: string }) {
       {denials.map((d) => (
         <div key={d.key} className="denial" role="alert">
           <p>
-            <strong>Denied{d.operation ? ` ${d.operation}` : ""}</strong>
-            {d.resource && (
-              <>
-                {" "}
-                <code>{d.resource}</code>
-              </>
-            )}
-            : {d.reason}
+            <strong>Denied:</strong> <code>{d.access}</code> — {d.reason}
           </p>
           <div className="denial-actions">
-            <button type="button" className="btn btn-primary" onClick={() => void grant(d, "once")}>
-              Allow once
-            </button>
-            <button type="button" className="btn" onClick={() => void grant(d, "always")}>
-              Always allow
-            </button>
+            {d.capability && (
+              <>
+                <button type="button" className="btn btn-primary" onClick={() => void grant(d, "once")}>
+                  Allow once
+                </button>
+                <button type="button" className="btn" onClick={() => void grant(d, "always")}>
+                  Always allow
+                </button>
+              </>
+            )}
             <button type="button" className="btn" onClick={() => dropDenial(d.appId, d.key)}>
-              Keep denied
+              {d.capability ? "Keep denied" : "Dismiss"}
             </button>
           </div>
         </div>

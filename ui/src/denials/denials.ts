@@ -2,7 +2,8 @@
  * Denials: when the kernel refuses an app something, the server sends
  * `denial` on /api/stream; the app's window shows a banner saying what and
  * why, with "Allow once" and "Always allow", which call
- * `POST /api/apps/{id}/grants` {"resource","operation","mode": "once"|"always"}.
+ * `POST /api/apps/{id}/grants` {"capability", "scope": "once"|"always"} with the
+ * grant the kernel offered (none offered: no grant can allow it, no buttons).
  */
 import { create } from "zustand";
 import { api } from "../api/client";
@@ -12,9 +13,11 @@ import { notify } from "../shell/store";
 export interface Denial {
   key: number;
   appId: string;
+  /** What it tried: "read /home/u/notes.txt". */
+  access: string;
   reason: string;
-  resource?: string | undefined;
-  operation?: string | undefined;
+  /** The grant that would allow it ("read:/home/u/notes.txt"), if any can. */
+  capability?: string | null | undefined;
 }
 
 export const useDenials = create<{ byApp: Record<string, Denial[]> }>()(() => ({ byApp: {} }));
@@ -27,9 +30,10 @@ export const dropDenial = (appId: string, key: number) =>
 
 export async function grant(d: Denial, mode: "once" | "always"): Promise<void> {
   try {
-    await api.grant(d.appId, { resource: d.resource ?? "", operation: d.operation ?? "", mode });
+    if (!d.capability) return;
+    await api.grant(d.appId, { capability: d.capability, scope: mode });
     dropDenial(d.appId, d.key);
-    notify("info", mode === "once" ? `Allowed once: ${d.operation ?? ""} ${d.resource ?? ""}` : `Always allowed: ${d.operation ?? ""} ${d.resource ?? ""}`);
+    notify("info", mode === "once" ? `Allowed once: ${d.access}` : `Always allowed: ${d.access}`);
   } catch (err) {
     notify("error", `Granting failed: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -39,6 +43,6 @@ let listening: (() => void) | null = null;
 /** Starts listening for denials on the stream (once). */
 export function listenForDenials(): void {
   listening ??= stream().subscribe((m) => {
-    if (m.type === "denial") addDenial({ appId: m.app_id, reason: m.reason, resource: m.resource, operation: m.operation });
+    if (m.type === "denial") addDenial({ appId: m.app_id, access: m.access, reason: m.reason, capability: m.capability });
   });
 }

@@ -156,14 +156,14 @@ describe("denials", () => {
     renderDesktop(api);
     act(() => {
       openInstance({ id: "app-9", app_id: "calculator", name: "Calculator", icon: "", type: "blueprint", blueprint: { ui: { components: [] } } });
-      addDenial({ appId: "app-9", reason: "no read grant for /etc/shadow", resource: "/etc/shadow", operation: "read" });
+      addDenial({ appId: "app-9", access: "read /etc/shadow", reason: "no ReadFile grant covers /etc/shadow", capability: "read:/etc/shadow" });
     });
     const win = await screen.findByRole("dialog", { name: "Calculator" });
     const banner = within(win).getByRole("alert");
-    expect(banner.textContent).toContain("Denied read /etc/shadow: no read grant for /etc/shadow");
+    expect(banner.textContent).toContain("Denied: read /etc/shadow — no ReadFile grant covers /etc/shadow");
     fireEvent.click(within(banner).getByRole("button", { name: "Allow once" }));
     await waitFor(() => expect(within(win).queryByRole("alert")).toBeNull());
-    expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ resource: "/etc/shadow", operation: "read", mode: "once" });
+    expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ capability: "read:/etc/shadow", scope: "once" });
   });
 });
 

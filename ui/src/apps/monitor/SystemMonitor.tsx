@@ -83,7 +83,7 @@ export default function SystemMonitor(_: { ctx: AppContext }) {
         case "process_exit":
           return `${m.app_id} exited with code ${m.code ?? "?"}`;
         case "denial":
-          return `${m.app_id} denied ${m.operation ?? ""} ${m.resource ?? ""}: ${m.reason}`;
+          return `${m.app_id} denied: ${m.access}: ${m.reason}`;
         case "error":
           return `error: ${m.message}`;
         default:
