@@ -300,6 +300,35 @@ const checks = [
       assert(now === "Calculator", `in front after Alt+Tab: "${now}"`);
     },
   ],
+  [
+    "a denied kernel call in the terminal shows a banner; Allow once lets one call through",
+    async () => {
+      need("terminal", "the terminal step");
+      const page = ctx.page;
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox").fill("terminal");
+      await page.keyboard.press("Enter");
+      // The first terminal's shell has exited; this is the one still running.
+      const win = page.getByRole("dialog", { name: "Terminal" }).filter({ hasText: /Running/ });
+      await win.waitFor({ timeout: TIMEOUT_MS });
+      await page.waitForTimeout(500);
+      // The app's process asks the kernel (its own socket, through the agentos CLI
+      // in its view) to list the root of the VFS; the shell holds no list grant.
+      const ask = `agentos call list --json '{"path": "/"}' --compact\n`;
+      await page.keyboard.type(ask);
+      const banner = win.getByRole("alert").filter({ hasText: /list/ });
+      await banner.waitFor({ timeout: TIMEOUT_MS });
+      await win.getByText(/PERMISSION_DENIED/).first().waitFor({ timeout: TIMEOUT_MS });
+      await banner.getByRole("button", { name: "Allow once" }).click();
+      await banner.waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      await win.locator(".xterm-helper-textarea").focus();
+      await page.keyboard.type(ask);
+      await win.getByText(/"listing"/).first().waitFor({ timeout: TIMEOUT_MS });
+      // Once means once: the next call is refused again.
+      await page.keyboard.type(ask);
+      await win.getByRole("alert").filter({ hasText: /list/ }).waitFor({ timeout: TIMEOUT_MS });
+    },
+  ],
 ];
 
 async function main() {
