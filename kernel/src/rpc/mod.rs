@@ -13,10 +13,9 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    capability::Access,
-    error::KernelError,
     identity::caller_of,
-    syscall::{Kernel, Progress, batch},
+    kernel::Kernel,
+    syscall::{Progress, batch, process, system},
 };
 
 /// The service; cheap to clone.
@@ -139,69 +138,28 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::DoctorRequest>,
     ) -> Result<Response<pb::DoctorReport>, Status> {
-        self.kernel
-            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
-        Ok(Response::new(pb::DoctorReport {
-            subsystems: self.kernel.doctor_report().into_iter().collect(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_ms: self.kernel.uptime().as_millis() as u64,
-        }))
+        Ok(Response::new(system::doctor(
+            &self.kernel,
+            &caller_of(&req)?,
+        )?))
     }
 
     async fn create_process(
         &self,
         req: Request<pb::SpawnProcess>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
-        self.kernel.authorize(&caller_of(&req)?, &[Access::Spawn])?;
-        let spec = req
-            .into_inner()
-            .spec
-            .ok_or_else(|| Status::invalid_argument("CreateProcess needs a spec"))?;
-        let p = self
-            .kernel
-            .processes
-            .spawn(crate::process::ProcessRequest::try_from(spec)?)
-            .await?;
-        Ok(Response::new(crate::syscall::process::info(&p)))
+        let caller = caller_of(&req)?;
+        let p = process::create(&self.kernel, &caller, req.into_inner()).await?;
+        Ok(Response::new(process::info(&p)))
     }
 
     async fn update_sandbox(
         &self,
         req: Request<pb::UpdateSandboxRequest>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
-        self.kernel.authorize(
-            &caller_of(&req)?,
-            &[Access::Kill {
-                target_owned: false,
-            }],
-        )?;
-        let r = req.into_inner();
-        let p = self.kernel.processes.get(r.pid)?;
-        let revoke = r
-            .revoke
-            .iter()
-            .map(|c| {
-                c.parse::<crate::capability::Capability>()
-                    .map_err(|e| KernelError::InvalidArgument(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Everything is checked before anything changes.
-        let limits = r
-            .limits
-            .as_ref()
-            .map(crate::process::spawn::limits_from_proto)
-            .transpose()?;
-        if !revoke.is_empty() {
-            let target = Arc::clone(&p);
-            tokio::task::spawn_blocking(move || target.revoke(&revoke))
-                .await
-                .map_err(|e| KernelError::Internal(format!("revoking grants: {e}")))??;
-            self.kernel.permissions.invalidate_process(p.pid);
-        }
-        if let Some(l) = limits {
-            p.update_limits(l)?;
-        }
-        Ok(Response::new(crate::syscall::process::info(&p)))
+        let caller = caller_of(&req)?;
+        let p = process::update_sandbox(&self.kernel, &caller, req.into_inner()).await?;
+        Ok(Response::new(process::info(&p)))
     }
 
     type ProcessIoStream = process_io::ResponseStream;
@@ -210,14 +168,9 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<Streaming<pb::ProcessInput>>,
     ) -> Result<Response<Self::ProcessIoStream>, Status> {
-        self.kernel.authorize(
-            &caller_of(&req)?,
-            &[Access::Kill {
-                target_owned: false,
-            }],
-        )?;
+        let caller = caller_of(&req)?;
         Ok(Response::new(
-            process_io::serve(Arc::clone(&self.kernel), req.into_inner()).await?,
+            process_io::serve(Arc::clone(&self.kernel), caller, req.into_inner()).await?,
         ))
     }
 
@@ -227,9 +180,7 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        self.kernel
-            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
-        let rx = self.kernel.events.subscribe();
+        let rx = system::watch(&self.kernel, &caller_of(&req)?)?;
         let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|ev| match ev {
             Ok(ev) => Some(Ok(crate::observe::event_to_proto(&ev))),
             Err(_lagged) => None,

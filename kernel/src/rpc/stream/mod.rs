@@ -24,7 +24,7 @@ use super::status::status;
 use crate::{
     capability::Access,
     identity::Caller,
-    syscall::Kernel,
+    kernel::Kernel,
     vfs::{VfsError, VirtPath},
 };
 
@@ -71,21 +71,14 @@ fn depth(op: &Op) -> usize {
     }
 }
 
-/// The caller's `raw` path, resolved and authorised for `access` (made from its
-/// host path where it has one, else the virtual path).
+/// The caller's `raw` path, resolved once and authorised for `access`.
 fn authorized(
     kernel: &Kernel,
     caller: &Caller,
     raw: &str,
     access: fn(std::path::PathBuf) -> Access,
 ) -> Result<VirtPath, Status> {
-    let path = crate::syscall::fs_path(kernel, caller, raw).map_err(status)?;
-    let host = kernel
-        .vfs
-        .host_path(&path)
-        .unwrap_or_else(|| path.as_str().into());
-    kernel.authorize(caller, &[access(host)]).map_err(status)?;
-    Ok(path)
+    kernel.path(caller, raw, access).map_err(status)
 }
 
 fn vfs_status(e: VfsError) -> Status {

@@ -9,7 +9,7 @@ use tonic::{Status, Streaming};
 
 use super::{Sender, authorized, shared, vfs_status};
 use crate::{
-    capability::Access, error::KernelError, identity::Caller, rpc::status::status, syscall::Kernel,
+    capability::Access, error::KernelError, identity::Caller, kernel::Kernel, rpc::status::status,
     vfs::Reader,
 };
 

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     capability::Access,
     identity::Caller,
-    syscall::Kernel,
+    kernel::Kernel,
     vfs::{WriteMode, Writer},
 };
 

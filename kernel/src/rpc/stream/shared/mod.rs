@@ -43,9 +43,9 @@ use super::{Sender, read::done};
 use crate::{
     error::KernelError,
     identity::Caller,
+    kernel::Kernel,
     rpc::status::status,
     shm::{ClientAccess, Region, Ticket},
-    syscall::Kernel,
 };
 
 /// A stream's region aims at this size ...

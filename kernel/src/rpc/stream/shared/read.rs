@@ -13,12 +13,12 @@ use super::{Outbox, Stop, open, ready_now, run};
 use crate::{
     error::KernelError,
     identity::Caller,
+    kernel::Kernel,
     rpc::{
         status::status,
         stream::{Sender, read::Span, vfs_status},
     },
     shm::{ClientAccess, Region},
-    syscall::Kernel,
     vfs::Reader,
 };
 

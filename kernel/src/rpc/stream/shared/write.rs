@@ -14,12 +14,12 @@ use super::{Outbox, Stop, open, ready_now, run};
 use crate::{
     error::KernelError,
     identity::Caller,
+    kernel::Kernel,
     rpc::{
         status::status,
         stream::{Sender, vfs_status},
     },
     shm::{ClientAccess, Region},
-    syscall::Kernel,
     vfs::{Payload, Writer},
 };
 
