@@ -1,10 +1,9 @@
-//! The gRPC edge: `KernelService` handlers that unwrap requests, call into
-//! [`crate::syscall`] and wrap results. No logic lives here; errors become statuses in
-//! [`status`].
+//! The gRPC edge: `KernelService` handlers that take the caller from the
+//! connection, unwrap requests, call into [`crate::syscall`] and wrap results. No
+//! logic lives here; errors become statuses in [`status`].
 
 mod process_io;
 pub mod status;
-mod stream;
 
 use std::{pin::Pin, sync::Arc};
 
@@ -15,7 +14,11 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     identity::caller_of,
     kernel::Kernel,
-    syscall::{Progress, batch, process, system},
+    syscall::{
+        Progress, batch, process,
+        stream::{self, StreamError},
+        system,
+    },
 };
 
 /// The service; cheap to clone.
@@ -30,7 +33,8 @@ impl KernelRpc {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::KernelEvent, Status>> + Send>>;
+/// A response stream.
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl KernelService for KernelRpc {
@@ -63,15 +67,20 @@ impl KernelService for KernelRpc {
         ))
     }
 
-    type StreamSyscallStream = stream::ResponseStream;
+    type StreamSyscallStream = BoxStream<pb::StreamResponse>;
 
     async fn stream_syscall(
         &self,
         req: Request<Streaming<pb::StreamRequest>>,
     ) -> Result<Response<Self::StreamSyscallStream>, Status> {
         let caller = caller_of(&req)?;
-        let out = stream::serve(Arc::clone(&self.kernel), caller, req.into_inner()).await?;
-        Ok(Response::new(out))
+        let inbound = req
+            .into_inner()
+            .map(|m| m.map_err(|st| StreamError::Broken(st.message().to_owned()).into()));
+        let out = stream::serve(Arc::clone(&self.kernel), caller, Box::pin(inbound)).await?;
+        Ok(Response::new(Box::pin(
+            out.map(|m| m.map_err(Status::from)),
+        )))
     }
 
     async fn execute_syscall_async(
@@ -174,7 +183,7 @@ impl KernelService for KernelRpc {
         ))
     }
 
-    type WatchEventsStream = EventStream;
+    type WatchEventsStream = BoxStream<pb::KernelEvent>;
 
     async fn watch_events(
         &self,

@@ -19,6 +19,7 @@ mod memory;
 pub mod process;
 mod sched;
 mod signal;
+pub mod stream;
 pub mod system;
 pub mod tasks;
 mod time;

@@ -141,10 +141,7 @@ pub async fn update_sandbox(
     let revoke = r
         .revoke
         .iter()
-        .map(|c| {
-            c.parse::<Capability>()
-                .map_err(|e| KernelError::InvalidArgument(e.to_string()))
-        })
+        .map(|c| c.parse::<Capability>())
         .collect::<Result<Vec<_>, _>>()?;
     let limits = r.limits.as_ref().map(limits_from_proto).transpose()?;
     if !revoke.is_empty() {
