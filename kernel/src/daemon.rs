@@ -37,12 +37,12 @@ use crate::{
     observe::{CgroupTarget, EventHub},
     process::{ProcessTable, SandboxBackend},
     rpc::KernelRpc,
-    syscall::{Kernel, tasks::TASK_TTL},
     vfs::{
         MountFs, Vfs, VirtPath,
         local::{Journal, LocalFs, RingChoice},
         mem::{DEFAULT_CAPACITY, MemFs},
     },
+    {kernel::Kernel, syscall::tasks::TASK_TTL},
 };
 
 /// How long open connections may finish after SIGINT/SIGTERM.

@@ -1,30 +1,50 @@
 //! The kernel's error type and its wire form.
 //!
-//! Every syscall fails with a [`KernelError`]; [`KernelError::to_proto`] turns it into
-//! the machine-readable `SyscallError` (code, message, syscall, path, errno) that batch
-//! results carry and that `rpc::status` packs into gRPC status details.
+//! Every syscall fails with a [`KernelError`]: a subsystem's own typed error
+//! (`#[from]` it: VFS, shared memory, processes, sandbox spawns, capabilities), a
+//! refusal by the access check, a bad argument found at the edge, a cancellation or
+//! a timeout. [`KernelError::code`] says which kind it is, from the subsystem
+//! error's own facts; [`KernelError::to_proto`] turns it into the machine-readable
+//! `SyscallError` (code, message, syscall, path, errno) that batch results carry and
+//! that `rpc::status` packs into gRPC status details.
+//!
+//! This module depends on the subsystems' error types only; none of them depends on
+//! it (their functions return their own errors, or this one through `?`).
 
 use std::time::Duration;
 
 use agentos_proto::v1 as pb;
 
-use crate::vfs::VfsError;
+use crate::{
+    capability::CapabilityError, process::ProcessError, sandbox::SpawnError, shm::ShmError,
+    syscall::stream::StreamError, vfs::VfsError,
+};
 
 /// Why a syscall failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     #[error(transparent)]
     Vfs(#[from] VfsError),
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// A request that is malformed on its face (checked once, at the edge).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The access check refused a managed process's call.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
-    #[error("spawn failed: {0}")]
-    SpawnFailed(String),
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
     #[error("not supported on this host: {0}")]
@@ -58,11 +78,28 @@ impl KernelError {
                 VfsError::NoSpace { .. } => C::ResourceExhausted,
                 VfsError::Io { .. } => C::Internal,
             },
-            Self::InvalidArgument(_) => C::InvalidArgument,
+            Self::Shm(e) => match e {
+                ShmError::Exhausted { .. } => C::ResourceExhausted,
+                ShmError::Memfd(_) => C::Unsupported,
+                ShmError::Ticket(_) => C::Internal,
+            },
+            Self::Process(e) => match e {
+                ProcessError::NotFound { .. } => C::NotFound,
+                e if e.is_invalid_input() => C::InvalidArgument,
+                e if e.is_unsupported() => C::Unsupported,
+                e if e.is_precondition() => C::FailedPrecondition,
+                _ => C::Internal,
+            },
+            Self::Spawn(e) if e.is_invalid_input() => C::InvalidArgument,
+            Self::Spawn(e) if e.is_unsupported() => C::Unsupported,
+            Self::Spawn(_) => C::FailedPrecondition,
+            Self::Stream(StreamError::NoFdSocket) => C::FailedPrecondition,
+            Self::Stream(e) if e.is_invalid_input() => C::InvalidArgument,
+            Self::Stream(_) => C::Cancelled,
+            Self::Capability(_) | Self::InvalidArgument(_) => C::InvalidArgument,
             Self::NotFound(_) => C::NotFound,
             Self::PermissionDenied(_) => C::PermissionDenied,
             Self::FailedPrecondition(_) => C::FailedPrecondition,
-            Self::SpawnFailed(_) => C::FailedPrecondition,
             Self::ResourceExhausted(_) => C::ResourceExhausted,
             Self::Unsupported(_) => C::Unsupported,
             Self::Cancelled => C::Cancelled,

@@ -5,6 +5,8 @@
 //! * [`backend`] probes the host once at start-up and records which backend each
 //!   subsystem got and why (`agentos-kernel doctor`, `/health`).
 //! * [`vfs`] is the mount table (LocalFS on io_uring, MemFS).
+//! * [`kernel`] holds [`Kernel`], the state every connection shares, and says how a
+//!   syscall travels from the gRPC edge to a backend.
 //! * [`syscall`] executes syscalls: one file per category, plus batches, async
 //!   tasks and the submit/reap completion queues.
 //! * [`rpc`] is the gRPC edge: proto in, proto out, errors mapped in one place.
@@ -31,6 +33,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod error;
 pub mod identity;
+pub mod kernel;
 pub mod observe;
 pub mod process;
 pub mod rpc;
@@ -45,3 +48,4 @@ pub mod vfs;
 
 pub use config::KernelConfig;
 pub use error::KernelError;
+pub use kernel::Kernel;

@@ -13,6 +13,7 @@
 //! first), a pidfd and the stdio fds (closed when the entry is dropped). The portable
 //! backend spawns plain child processes without isolation, and says so.
 
+mod error;
 mod io;
 pub mod isolation;
 pub mod output;
@@ -35,6 +36,7 @@ use std::{
 use tokio::sync::watch;
 
 pub use self::{
+    error::ProcessError,
     output::{Output, OutputEvent, Stream},
     spawn::ProcessRequest,
     state::ProcessState,
@@ -250,34 +252,34 @@ impl Process {
         }
         let revoked = revoked.as_slice();
         let mut policy = self.policy.lock().unwrap_or_else(|p| p.into_inner());
-        let narrowed = policy.without(revoked).map_err(|c| {
-            KernelError::InvalidArgument(format!(
-                "process {} does not hold the capability {c}",
-                self.pid
-            ))
+        let narrowed = policy.without(revoked).map_err(|c| ProcessError::NotHeld {
+            pid: self.pid,
+            capability: c.to_string(),
         })?;
         if self.isolated {
             let (old, new) = (policy.sandbox_grants(), narrowed.sandbox_grants());
-            let narrow_err = |e: crate::sandbox::NarrowError| {
-                if e.is_invalid_input() {
-                    KernelError::FailedPrecondition(e.to_string())
-                } else {
-                    KernelError::Internal(e.to_string())
-                }
-            };
+            let pid = self.pid;
+            let narrow_err = |source| ProcessError::Narrow { pid, source };
             let changes =
                 crate::sandbox::view_changes((&old.read, &old.write), (&new.read, &new.write))
                     .map_err(narrow_err)?;
             if !changes.is_empty() {
                 let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let pidfd = pidfd.ok_or_else(|| {
-                    KernelError::FailedPrecondition(format!("process {} has exited", self.pid))
-                })?;
+                let pidfd = pidfd.ok_or(ProcessError::Exited { pid: self.pid })?;
                 crate::sandbox::narrow_view(pidfd.as_fd(), &changes).map_err(narrow_err)?;
             }
         }
         *policy = Arc::new(narrowed);
         Ok(())
+    }
+
+    /// A cgroup failure of this process.
+    fn cgroup_error(&self, source: crate::cgroup::CgroupError) -> KernelError {
+        ProcessError::Cgroup {
+            pid: self.pid,
+            source,
+        }
+        .into()
     }
 
     pub fn priority(&self) -> i32 {
@@ -295,28 +297,19 @@ impl Process {
         let cg = self.cgroup.lock().unwrap_or_else(|p| p.into_inner());
         match cg.as_ref() {
             Some(cg) => f(cg),
-            None if self.state().is_final() => Err(KernelError::FailedPrecondition(format!(
-                "process {} has exited",
-                self.pid
-            ))),
-            None => Err(KernelError::Unsupported(
-                "no cgroup: this host has no usable cgroup hierarchy".into(),
-            )),
+            None if self.state().is_final() => Err(ProcessError::Exited { pid: self.pid }.into()),
+            None => Err(ProcessError::NoCgroup.into()),
         }
     }
 
     /// Sends `signal` through the pidfd (no pid-reuse race).
     pub fn signal(&self, signal: i32) -> Result<(), KernelError> {
+        let exited = ProcessError::Exited { pid: self.pid };
         if self.state().is_final() {
-            return Err(KernelError::FailedPrecondition(format!(
-                "process {} has exited",
-                self.pid
-            )));
+            return Err(exited.into());
         }
         let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let pidfd = pidfd.ok_or_else(|| {
-            KernelError::FailedPrecondition(format!("process {} has exited", self.pid))
-        })?;
+        let pidfd = pidfd.ok_or(exited)?;
         // SAFETY: pidfd_send_signal with a live pidfd and no siginfo.
         let rc = unsafe {
             libc::syscall(
@@ -330,16 +323,15 @@ impl Process {
         if rc < 0 {
             let e = std::io::Error::last_os_error();
             return Err(match e.raw_os_error() {
-                Some(libc::EINVAL) => {
-                    KernelError::InvalidArgument(format!("signal {signal} is not valid"))
-                }
-                Some(libc::ESRCH) => {
-                    KernelError::FailedPrecondition(format!("process {} has exited", self.pid))
-                }
-                _ => {
-                    KernelError::Internal(format!("pidfd_send_signal({}, {signal}): {e}", self.pid))
-                }
-            });
+                Some(libc::EINVAL) => ProcessError::BadSignal { signal },
+                Some(libc::ESRCH) => ProcessError::Exited { pid: self.pid },
+                _ => ProcessError::Sys {
+                    call: "pidfd_send_signal",
+                    pid: self.pid,
+                    source: e,
+                },
+            }
+            .into());
         }
         Ok(())
     }
@@ -357,8 +349,7 @@ impl Process {
             .unwrap_or_else(|p| p.into_inner())
             .is_some();
         if has_cgroup {
-            return self
-                .with_cgroup(|cg| cg.kill().map_err(|e| KernelError::Internal(e.to_string())));
+            return self.with_cgroup(|cg| cg.kill().map_err(|e| self.cgroup_error(e)));
         }
         let children = if self.isolated {
             Vec::new()
@@ -374,23 +365,16 @@ impl Process {
     }
 
     pub fn stats(&self) -> Result<CgroupStats, KernelError> {
-        self.with_cgroup(|cg| cg.stats().map_err(|e| KernelError::Internal(e.to_string())))
+        self.with_cgroup(|cg| cg.stats().map_err(|e| self.cgroup_error(e)))
     }
 
     /// Applies new limits to the running process.
     pub fn update_limits(&self, limits: Limits) -> Result<(), KernelError> {
         self.with_cgroup(|cg| {
-            cg.apply(&limits).map_err(|e| {
-                // A bad value is the caller's; a missing controller is the host's
-                // (said by doctor); a refused write is a fault, not bad input.
-                if e.is_invalid_input() {
-                    KernelError::InvalidArgument(e.to_string())
-                } else if e.is_unsupported() {
-                    KernelError::Unsupported(e.to_string())
-                } else {
-                    KernelError::Internal(format!("process {}: {e}", self.pid))
-                }
-            })
+            // A bad value is the caller's; a missing controller is the host's
+            // (said by doctor); a refused write is a fault, not bad input: the
+            // error's kind says which (`KernelError::code`).
+            cg.apply(&limits).map_err(|e| self.cgroup_error(e))
         })?;
         *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
         Ok(())
@@ -399,18 +383,18 @@ impl Process {
     /// Sets the nice level: `setpriority` on the process and the matching cgroup weight.
     pub fn set_priority(&self, nice: i32) -> Result<(), KernelError> {
         if !(priority::NICE_MIN..=priority::NICE_MAX).contains(&nice) {
-            return Err(KernelError::InvalidArgument(format!(
-                "priority {nice} is outside -20..=19"
-            )));
+            return Err(ProcessError::BadPriority { nice }.into());
         }
         // SAFETY: setpriority has no memory-safety preconditions.
         if unsafe { libc::setpriority(libc::PRIO_PROCESS, self.pid, nice) } != 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::ESRCH) {
-                return Err(KernelError::Internal(format!(
-                    "setpriority({}, {nice}): {e}",
-                    self.pid
-                )));
+                return Err(ProcessError::Sys {
+                    call: "setpriority",
+                    pid: self.pid,
+                    source: e,
+                }
+                .into());
             }
         }
         let mut limits = self.limits();
@@ -429,30 +413,22 @@ impl Process {
 
     /// Freezes or thaws the whole process tree.
     pub fn freeze(&self, frozen: bool) -> Result<(), KernelError> {
-        self.with_cgroup(|cg| {
-            cg.freeze(frozen)
-                .map_err(|e| KernelError::Internal(e.to_string()))
-        })
+        self.with_cgroup(|cg| cg.freeze(frozen).map_err(|e| self.cgroup_error(e)))
     }
 
     /// Asks the kernel to reclaim memory from the process's cgroup.
     pub fn reclaim(&self, bytes: Option<u64>) -> Result<u64, KernelError> {
-        self.with_cgroup(|cg| {
-            cg.reclaim(bytes)
-                .map_err(|e| KernelError::Internal(e.to_string()))
-        })
+        self.with_cgroup(|cg| cg.reclaim(bytes).map_err(|e| self.cgroup_error(e)))
     }
 
     /// Writes to the process's stdin (or PTY).
     pub async fn write_stdin(&self, data: &[u8]) -> Result<(), KernelError> {
         use tokio::io::AsyncWriteExt;
         let mut stdin = self.stdin.lock().await;
-        let w = stdin
-            .as_mut()
-            .ok_or_else(|| KernelError::FailedPrecondition("stdin is closed".into()))?;
+        let w = stdin.as_mut().ok_or(ProcessError::StdinClosed)?;
         w.write_all(data)
             .await
-            .map_err(|e| KernelError::FailedPrecondition(format!("writing stdin: {e}")))
+            .map_err(|e| ProcessError::Stdin(e).into())
     }
 
     /// Closes stdin (the process reads EOF). A PTY gets ^D instead.
@@ -467,10 +443,15 @@ impl Process {
     /// Resizes the PTY.
     pub fn resize(&self, rows: u16, cols: u16) -> Result<(), KernelError> {
         let pty = self.pty.lock().unwrap_or_else(|p| p.into_inner());
-        let pty = pty.as_ref().ok_or_else(|| {
-            KernelError::FailedPrecondition("the process has no open terminal".into())
-        })?;
-        io::resize(pty, rows, cols).map_err(|e| KernelError::Internal(format!("TIOCSWINSZ: {e}")))
+        let pty = pty.as_ref().ok_or(ProcessError::NoTerminal)?;
+        io::resize(pty, rows, cols).map_err(|source| {
+            ProcessError::Sys {
+                call: "TIOCSWINSZ",
+                pid: self.pid,
+                source,
+            }
+            .into()
+        })
     }
 
     /// Waits for the process to end, at most `timeout` (None: forever).
@@ -593,7 +574,7 @@ impl ProcessTable {
         self.lock()
             .get(&pid)
             .cloned()
-            .ok_or_else(|| KernelError::NotFound(format!("process {pid}")))
+            .ok_or_else(|| ProcessError::NotFound { pid }.into())
     }
 
     pub fn list(&self) -> Vec<Arc<Process>> {

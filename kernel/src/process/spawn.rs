@@ -15,7 +15,7 @@ use agentos_proto::v1 as pb;
 use tokio::sync::watch;
 
 use super::{
-    Process, ProcessState, ProcessTable, SandboxBackend, io,
+    Process, ProcessError, ProcessState, ProcessTable, SandboxBackend, io,
     isolation::{self, Isolation, LimitsBy},
     output::Output,
     reap,
@@ -210,17 +210,6 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
     }
 }
 
-/// Maps a sandbox failure to the error kind the caller can act on.
-fn spawn_error(e: sandbox::SpawnError) -> KernelError {
-    if e.is_invalid_input() {
-        KernelError::InvalidArgument(e.to_string())
-    } else if e.is_unsupported() {
-        KernelError::Unsupported(e.to_string())
-    } else {
-        KernelError::SpawnFailed(e.to_string())
-    }
-}
-
 /// The host uid/gid sandboxes run as: the kernel's own, or `nobody` when it is root.
 pub fn host_ids() -> (u32, u32) {
     let (uid, gid) = (
@@ -243,10 +232,10 @@ impl ProcessTable {
             && !req.allow_unconfined
             && !self.allow_unconfined
         {
-            return Err(KernelError::FailedPrecondition(format!(
-                "this kernel can put up no wall around a program ({reason}); \
-                 refusing to run it unconfined without allow_unconfined (agentos run --allow-unconfined)"
-            )));
+            return Err(ProcessError::Unconfined {
+                reason: reason.to_string(),
+            }
+            .into());
         }
         // Subordinate ids need a user namespace to be mapped into.
         let (host_uid, host_gid, subordinate) = match self.ids {
@@ -276,7 +265,7 @@ impl ProcessTable {
         // Initializing: cgroup first, then the sandboxed child inside it.
         state = state
             .advance(ProcessState::Initializing)
-            .map_err(|e| KernelError::Internal(e.to_string()))?;
+            .map_err(ProcessError::from)?;
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cgroup_name = format!("p{n}");
         let socket = match &self.run_dir {
@@ -298,10 +287,12 @@ impl ProcessTable {
                 tracing::debug!("no cgroup for {cgroup_name}: {e}");
                 None
             }
-            Err(e) => {
-                return Err(KernelError::Internal(format!(
-                    "creating cgroup {cgroup_name}: {e}"
-                )));
+            Err(source) => {
+                return Err(ProcessError::CreateCgroup {
+                    name: cgroup_name,
+                    source,
+                }
+                .into());
             }
         };
         let limits_by = match (&cgroup, &self.backend) {
@@ -312,11 +303,7 @@ impl ProcessTable {
         };
         if matches!(limits_by, LimitsBy::Rlimit | LimitsBy::CgroupAndRlimit) {
             if fallback.cpu_max.is_some() {
-                return Err(KernelError::FailedPrecondition(
-                    "a CPU maximum needs a cgroup with the cpu controller, and this kernel has none \
-                     (no delegated cgroup); a CPU weight works (as a nice value)"
-                        .into(),
-                ));
+                return Err(ProcessError::CpuMaxNeedsCgroup.into());
             }
             spec.rlimits = isolation::rlimits_for(&fallback);
         }
@@ -360,14 +347,14 @@ impl ProcessTable {
                 (res, cgroup)
             })
             .await
-            .ok_or_else(|| KernelError::Internal("the spawner thread has stopped".into()))?;
+            .ok_or(ProcessError::SpawnerStopped)?;
         // On error `cgroup` drops here: whatever entered it is killed, then it is removed.
-        let spawned = spawned.map_err(spawn_error)?;
+        let spawned = spawned?;
 
         // Ready: exec'd, and in the table where the scheduler can see it.
         state = state
             .advance(ProcessState::Ready)
-            .map_err(|e| KernelError::Internal(e.to_string()))?;
+            .map_err(ProcessError::from)?;
         let sandbox::Spawned {
             pid,
             pidfd,
@@ -378,8 +365,8 @@ impl ProcessTable {
             status,
             ..
         } = spawned;
-        let (stdin, pty, pumps) = io::wire(stdin, stdout, stderr, pty)
-            .map_err(|e| KernelError::Internal(format!("wiring stdio: {e}")))?;
+        let (stdin, pty, pumps) =
+            io::wire(stdin, stdout, stderr, pty).map_err(ProcessError::Stdio)?;
         let process = Arc::new(Process {
             pid: pid as u32,
             name: req.name,
@@ -449,8 +436,9 @@ pub struct KernelSocket {
 impl KernelSocket {
     fn bind(dir: &std::path::Path, name: &str) -> Result<Self, KernelError> {
         use std::os::unix::fs::PermissionsExt;
-        let internal = |e: std::io::Error| {
-            KernelError::Internal(format!("process socket in {}: {e}", dir.display()))
+        let internal = |source| ProcessError::Socket {
+            dir: dir.to_owned(),
+            source,
         };
         std::fs::create_dir_all(dir).map_err(internal)?;
         let path = dir.join(format!("{name}.sock"));

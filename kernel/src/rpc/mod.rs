@@ -1,10 +1,9 @@
-//! The gRPC edge: `KernelService` handlers that unwrap requests, call into
-//! [`crate::syscall`] and wrap results. No logic lives here; errors become statuses in
-//! [`status`].
+//! The gRPC edge: `KernelService` handlers that take the caller from the
+//! connection, unwrap requests, call into [`crate::syscall`] and wrap results. No
+//! logic lives here; errors become statuses in [`status`].
 
 mod process_io;
 pub mod status;
-mod stream;
 
 use std::{pin::Pin, sync::Arc};
 
@@ -13,10 +12,13 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    capability::Access,
-    error::KernelError,
     identity::caller_of,
-    syscall::{Kernel, Progress, batch},
+    kernel::Kernel,
+    syscall::{
+        Progress, batch, process,
+        stream::{self, StreamError},
+        system,
+    },
 };
 
 /// The service; cheap to clone.
@@ -31,7 +33,8 @@ impl KernelRpc {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::KernelEvent, Status>> + Send>>;
+/// A response stream.
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl KernelService for KernelRpc {
@@ -64,15 +67,20 @@ impl KernelService for KernelRpc {
         ))
     }
 
-    type StreamSyscallStream = stream::ResponseStream;
+    type StreamSyscallStream = BoxStream<pb::StreamResponse>;
 
     async fn stream_syscall(
         &self,
         req: Request<Streaming<pb::StreamRequest>>,
     ) -> Result<Response<Self::StreamSyscallStream>, Status> {
         let caller = caller_of(&req)?;
-        let out = stream::serve(Arc::clone(&self.kernel), caller, req.into_inner()).await?;
-        Ok(Response::new(out))
+        let inbound = req
+            .into_inner()
+            .map(|m| m.map_err(|st| StreamError::Broken(st.message().to_owned()).into()));
+        let out = stream::serve(Arc::clone(&self.kernel), caller, Box::pin(inbound)).await?;
+        Ok(Response::new(Box::pin(
+            out.map(|m| m.map_err(Status::from)),
+        )))
     }
 
     async fn execute_syscall_async(
@@ -139,86 +147,28 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::DoctorRequest>,
     ) -> Result<Response<pb::DoctorReport>, Status> {
-        self.kernel
-            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
-        Ok(Response::new(pb::DoctorReport {
-            subsystems: self.kernel.doctor_report().into_iter().collect(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_ms: self.kernel.uptime().as_millis() as u64,
-        }))
+        Ok(Response::new(system::doctor(
+            &self.kernel,
+            &caller_of(&req)?,
+        )?))
     }
 
     async fn create_process(
         &self,
         req: Request<pb::SpawnProcess>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
-        self.kernel.authorize(&caller_of(&req)?, &[Access::Spawn])?;
-        let spec = req
-            .into_inner()
-            .spec
-            .ok_or_else(|| Status::invalid_argument("CreateProcess needs a spec"))?;
-        let p = self
-            .kernel
-            .processes
-            .spawn(crate::process::ProcessRequest::try_from(spec)?)
-            .await?;
-        Ok(Response::new(crate::syscall::process::info(&p)))
+        let caller = caller_of(&req)?;
+        let p = process::create(&self.kernel, &caller, req.into_inner()).await?;
+        Ok(Response::new(process::info(&p)))
     }
 
     async fn update_sandbox(
         &self,
         req: Request<pb::UpdateSandboxRequest>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
-        self.kernel.authorize(
-            &caller_of(&req)?,
-            &[Access::Kill {
-                target_owned: false,
-            }],
-        )?;
-        let r = req.into_inner();
-        let p = self.kernel.processes.get(r.pid)?;
-        let revoke = r
-            .revoke
-            .iter()
-            .map(|c| {
-                c.parse::<crate::capability::Capability>()
-                    .map_err(|e| KernelError::InvalidArgument(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let grant = r
-            .grant
-            .iter()
-            .map(|c| {
-                c.parse::<crate::capability::Capability>()
-                    .map_err(|e| KernelError::InvalidArgument(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if r.once && grant.is_empty() {
-            return Err(KernelError::InvalidArgument(
-                "`once` applies to `grant`, which is empty".into(),
-            )
-            .into());
-        }
-        // Everything is checked before anything changes.
-        let limits = r
-            .limits
-            .as_ref()
-            .map(crate::process::spawn::limits_from_proto)
-            .transpose()?;
-        if !revoke.is_empty() {
-            let target = Arc::clone(&p);
-            tokio::task::spawn_blocking(move || target.revoke(&revoke))
-                .await
-                .map_err(|e| KernelError::Internal(format!("revoking grants: {e}")))??;
-            self.kernel.permissions.invalidate_process(p.pid);
-        }
-        if let Some(l) = limits {
-            p.update_limits(l)?;
-        }
-        if !grant.is_empty() {
-            p.grant(grant, r.once);
-        }
-        Ok(Response::new(crate::syscall::process::info(&p)))
+        let caller = caller_of(&req)?;
+        let p = process::update_sandbox(&self.kernel, &caller, req.into_inner()).await?;
+        Ok(Response::new(process::info(&p)))
     }
 
     type ProcessIoStream = process_io::ResponseStream;
@@ -227,26 +177,19 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<Streaming<pb::ProcessInput>>,
     ) -> Result<Response<Self::ProcessIoStream>, Status> {
-        self.kernel.authorize(
-            &caller_of(&req)?,
-            &[Access::Kill {
-                target_owned: false,
-            }],
-        )?;
+        let caller = caller_of(&req)?;
         Ok(Response::new(
-            process_io::serve(Arc::clone(&self.kernel), req.into_inner()).await?,
+            process_io::serve(Arc::clone(&self.kernel), caller, req.into_inner()).await?,
         ))
     }
 
-    type WatchEventsStream = EventStream;
+    type WatchEventsStream = BoxStream<pb::KernelEvent>;
 
     async fn watch_events(
         &self,
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        self.kernel
-            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
-        let rx = self.kernel.events.subscribe();
+        let rx = system::watch(&self.kernel, &caller_of(&req)?)?;
         let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|ev| match ev {
             Ok(ev) => Some(Ok(crate::observe::event_to_proto(&ev))),
             Err(_lagged) => None,

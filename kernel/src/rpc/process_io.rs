@@ -15,8 +15,9 @@ use tonic::{Status, Streaming};
 
 use super::status::status;
 use crate::{
+    identity::Caller,
     process::{OutputEvent, Process, Stream},
-    syscall::{Kernel, process::exit_to_proto},
+    {kernel::Kernel, syscall::process::exit_to_proto},
 };
 
 pub type ResponseStream = ReceiverStream<Result<pb::ProcessOutput, Status>>;
@@ -43,6 +44,7 @@ fn exit(p: &Process) -> pb::ProcessOutput {
 
 pub async fn serve(
     kernel: Arc<Kernel>,
+    caller: Caller,
     mut inbound: Streaming<pb::ProcessInput>,
 ) -> Result<ResponseStream, Status> {
     let first = inbound
@@ -54,7 +56,7 @@ pub async fn serve(
             "the first message must be `attach` with a pid",
         ));
     };
-    let p = kernel.processes.get(pid).map_err(status)?;
+    let p = crate::syscall::process::attach(&kernel, &caller, pid).map_err(status)?;
     let (tx, rx) = mpsc::channel(64);
 
     let (snapshot, mut live) = p.output.attach();

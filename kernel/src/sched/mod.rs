@@ -181,7 +181,7 @@ impl Scheduler {
     /// host without the controller is not a failure.
     fn note(&self, p: &Process, r: Result<(), KernelError>, first: &mut Option<KernelError>) {
         let Err(e) = r else { return };
-        if matches!(e, KernelError::Unsupported(_)) || p.state().is_final() {
+        if e.code() == agentos_proto::v1::ErrorCode::Unsupported || p.state().is_final() {
             return;
         }
         tracing::warn!(pid = p.pid, error = %e, "scheduler control write failed");

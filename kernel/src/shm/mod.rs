@@ -23,7 +23,6 @@ use tokio::{
 };
 
 pub use self::region::{ClientAccess, Region, SharedBuf};
-use crate::error::KernelError;
 
 /// Bytes in a ticket.
 pub const TICKET_LEN: usize = 16;
@@ -43,6 +42,23 @@ pub enum ClaimError {
     Unknown,
     #[error("the ticket was issued to another user")]
     WrongUser,
+}
+
+/// Why a region could not be made or offered.
+#[derive(Debug, thiserror::Error)]
+pub enum ShmError {
+    #[error(
+        "shared memory: {len} more bytes would pass the kernel's limit of {limit} (in use: {used})"
+    )]
+    Exhausted {
+        len: usize,
+        limit: usize,
+        used: usize,
+    },
+    #[error("shared memory: a sealed memfd could not be made: {0}")]
+    Memfd(#[source] io::Error),
+    #[error("shared memory: no ticket: getrandom failed: {0}")]
+    Ticket(#[source] io::Error),
 }
 
 struct Offer {
@@ -80,27 +96,22 @@ impl Broker {
 
     /// A new region of `len` bytes, within the budget, that the client may map as
     /// `access` says.
-    pub fn region(&self, len: usize, access: ClientAccess) -> Result<Arc<Region>, KernelError> {
+    pub fn region(&self, len: usize, access: ClientAccess) -> Result<Arc<Region>, ShmError> {
         let charge = region::Charge::take(&self.used, len, self.limit).ok_or_else(|| {
-            KernelError::ResourceExhausted(format!(
-                "shared memory: {len} more bytes would pass the kernel's limit of {} (in use: {})",
-                self.limit,
-                self.used()
-            ))
+            ShmError::Exhausted {
+                len,
+                limit: self.limit,
+                used: self.used(),
+            }
         })?;
         Region::new(c"agentos-stream", charge, access)
             .map(Arc::new)
-            .map_err(|e| {
-                KernelError::Unsupported(format!(
-                    "shared memory: a sealed memfd could not be made: {e}"
-                ))
-            })
+            .map_err(ShmError::Memfd)
     }
 
     /// Offers `region` to the user `uid`; the ticket is good once, for [`TICKET_TTL`].
-    pub fn offer(&self, uid: u32, region: &Arc<Region>) -> Result<Ticket, KernelError> {
-        let ticket: Ticket = crate::identity::secret()
-            .map_err(|e| KernelError::Internal(format!("getrandom: {e}")))?;
+    pub fn offer(&self, uid: u32, region: &Arc<Region>) -> Result<Ticket, ShmError> {
+        let ticket: Ticket = crate::identity::secret().map_err(ShmError::Ticket)?;
         let mut offers = self.offers.lock().expect("broker lock");
         let now = Instant::now();
         offers.retain(|_, o| o.expires > now);
@@ -225,7 +236,7 @@ mod tests {
             .region(2 << 20, ClientAccess::Read)
             .err()
             .expect("over the limit");
-        assert!(matches!(e, KernelError::ResourceExhausted(_)), "{e}");
+        assert!(matches!(e, ShmError::Exhausted { .. }), "{e}");
         let t = broker.offer(0, &a).unwrap();
         drop(a);
         // the pending offer still holds it

@@ -1,112 +1,32 @@
-//! What each syscall needs from a managed process's capabilities.
+//! Access checks: the one place a managed process's syscall is allowed or refused.
 //!
 //! Calls from the user (the services layer, the CLI: `Caller::managed` is `None`) are
 //! not checked: they act for the person at the desktop. Calls that come in on a
 //! managed process's own kernel socket are checked, every one, against that
 //! process's [`Policy`](crate::capability::Policy) through the permission cache.
+//!
+//! Each handler states its own rule as its first line, beside its code in its
+//! category file: [`Kernel::path`] for a path (resolved once, against the caller's
+//! working directory, and that same resolution is what the handler then uses),
+//! [`Kernel::check`] for anything else. Both end in [`Kernel::authorize`], so a
+//! refusal (and whatever records it) happens in one place.
+//!
 //! Paths are checked as host paths when a LocalFS mount backs them (the same
 //! namespace the sandbox's mounts use, so checks and walls cannot disagree), and as
 //! virtual paths otherwise (MemFS).
 
 use std::path::PathBuf;
 
-use agentos_proto::v1::syscall::Call;
-
 use super::Kernel;
-use crate::{capability::Access, error::KernelError, identity::Caller, vfs::VirtPath};
+use crate::{
+    capability::{Access, Decision},
+    error::KernelError,
+    identity::Caller,
+    vfs::VirtPath,
+};
 
-/// The host path a virtual path names (or the virtual path itself for MemFS).
-fn host(k: &Kernel, caller: &Caller, raw: &str) -> Result<PathBuf, KernelError> {
-    let p = super::fs_path(k, caller, raw)?;
-    Ok(k.vfs
-        .host_path(&p)
-        .unwrap_or_else(|| PathBuf::from(p.as_str())))
-}
-
-fn cwd_host(k: &Kernel, caller: &Caller) -> PathBuf {
-    let cwd: VirtPath = k.callers.cwd(caller);
-    k.vfs
-        .host_path(&cwd)
-        .unwrap_or_else(|| PathBuf::from(cwd.as_str()))
-}
-
-/// The accesses `call` makes.
-pub fn accesses(k: &Kernel, caller: &Caller, call: &Call) -> Result<Vec<Access>, KernelError> {
-    let h = |raw: &str| host(k, caller, raw);
-    Ok(match call {
-        Call::Read(c) => vec![Access::Read(h(&c.path)?)],
-        Call::Write(c) => vec![Access::Write(h(&c.path)?)],
-        Call::Create(c) => vec![Access::Create(h(&c.path)?)],
-        Call::Delete(c) => vec![Access::Delete(h(&c.path)?)],
-        Call::List(c) => vec![Access::List(h(&c.path)?)],
-        Call::Stat(c) => vec![Access::Read(h(&c.path)?)],
-        Call::Exists(c) => vec![Access::Read(h(&c.path)?)],
-        Call::Move(c) => vec![Access::Delete(h(&c.from)?), Access::Create(h(&c.to)?)],
-        Call::Copy(c) => vec![Access::Read(h(&c.from)?), Access::Create(h(&c.to)?)],
-        Call::Mkdir(c) => vec![Access::Create(h(&c.path)?)],
-        Call::Rmdir(c) => vec![Access::Delete(h(&c.path)?)],
-        Call::Truncate(c) => vec![Access::Write(h(&c.path)?)],
-        Call::Getcwd(_) => vec![Access::List(cwd_host(k, caller))],
-        Call::Setcwd(c) => vec![Access::List(h(&c.path)?)],
-        Call::Time(_) | Call::Sleep(_) | Call::Uptime(_) => vec![Access::Time],
-        Call::SystemInfo(_) | Call::GetEnv(_) | Call::SetEnv(_) => vec![Access::SystemInfo],
-        Call::Spawn(_) => vec![Access::Spawn],
-        Call::Kill(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        Call::SendSignal(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        Call::BlockSignal(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        Call::UnblockSignal(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        // A process's own handler registrations and waits concern only itself.
-        Call::RegisterHandler(_) | Call::UnregisterHandler(_) => vec![],
-        Call::WaitForSignal(c) if c.pid == 0 => vec![],
-        Call::SetPriority(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        Call::BoostPriority(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        Call::LowerPriority(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        Call::TriggerGc(c) => vec![Access::Kill {
-            target_owned: owned(caller, c.pid),
-        }],
-        // Scheduler control is the desktop's; processes may only look.
-        Call::SetPolicy(_) | Call::SetQuantum(_) | Call::SetFocus(_) | Call::ScheduleNext(_) => {
-            vec![Access::Kill {
-                target_owned: false,
-            }]
-        }
-        Call::Yield(c) if c.pid == 0 => vec![],
-        Call::Yield(_)
-        | Call::WaitForSignal(_)
-        | Call::GetInfo(_)
-        | Call::ListProcesses(_)
-        | Call::GetState(_)
-        | Call::GetStats(_)
-        | Call::Wait(_)
-        | Call::GetPending(_)
-        | Call::GetSignalState(_)
-        | Call::GetCurrent(_)
-        | Call::SchedulerStats(_)
-        | Call::GetPolicy(_)
-        | Call::GetQuantum(_)
-        | Call::MemoryStats(_)
-        | Call::ProcessMemoryStats(_) => vec![Access::SystemInfo],
-    })
-}
-
-/// Whether a managed caller targets itself.
-fn owned(caller: &Caller, pid: u32) -> bool {
-    caller.managed == Some(pid)
-}
+/// Builds the access a path needs, from its host path (e.g. `Access::Read`).
+pub type PathAccess = fn(PathBuf) -> Access;
 
 impl Kernel {
     /// Checks `accesses` against the managed caller's capabilities (user callers
@@ -117,8 +37,7 @@ impl Kernel {
         };
         let process = self.processes.get(pid)?;
         for a in accesses {
-            if let crate::capability::Decision::Deny { reason } =
-                self.permissions.check(pid, &process.policy(), a)
+            if let Decision::Deny { reason } = self.permissions.check(pid, &process.policy(), a)
                 && !process.granted_at_run_time(a)
             {
                 self.publish_denial(&process, a, &reason);
@@ -148,4 +67,54 @@ impl Kernel {
             })),
         });
     }
+
+    /// Checks one access that names no path.
+    pub fn check(&self, caller: &Caller, access: Access) -> Result<(), KernelError> {
+        self.authorize(caller, &[access])
+    }
+
+    /// Resolves `raw` against the caller's working directory, once, and checks
+    /// `access` on it: the path a handler then works on.
+    pub fn path(
+        &self,
+        caller: &Caller,
+        raw: &str,
+        access: PathAccess,
+    ) -> Result<VirtPath, KernelError> {
+        let path = self.resolve(caller, raw)?;
+        // Only a managed caller pays for working out the host path.
+        if caller.managed.is_some() {
+            self.check(caller, access(self.host_path(&path)))?;
+        }
+        Ok(path)
+    }
+
+    /// Resolves `raw` against the caller's working directory, unchecked.
+    pub(crate) fn resolve(&self, caller: &Caller, raw: &str) -> Result<VirtPath, KernelError> {
+        // Absolute paths need no working directory (and no lookup of the caller's state).
+        if raw.starts_with('/') {
+            return Ok(VirtPath::parse(raw, &VirtPath::root())?);
+        }
+        Ok(VirtPath::parse(raw, &self.callers.cwd(caller))?)
+    }
+
+    /// The host path a virtual path names (or the virtual path itself for MemFS).
+    pub(crate) fn host_path(&self, path: &VirtPath) -> PathBuf {
+        self.vfs
+            .host_path(path)
+            .unwrap_or_else(|| PathBuf::from(path.as_str()))
+    }
 }
+
+/// The access a call about process `pid` needs: control over a process, its own
+/// or another's.
+pub(crate) fn control(caller: &Caller, pid: u32) -> Access {
+    Access::Kill {
+        target_owned: caller.managed == Some(pid),
+    }
+}
+
+/// The access reserved to the desktop (scheduler control, sandbox updates).
+pub(crate) const DESKTOP: Access = Access::Kill {
+    target_owned: false,
+};

@@ -1,37 +1,25 @@
-//! The 14 filesystem syscalls: paths are resolved against the caller's working
-//! directory, then handed to the VFS.
+//! The 14 filesystem syscalls: each path is resolved once against the caller's
+//! working directory and checked ([`Kernel::path`], the handler's first line), then
+//! handed to the VFS.
 
 use agentos_proto::v1 as pb;
 use pb::syscall_result::Value;
 
 use super::{Kernel, Progress};
 use crate::{
+    capability::Access,
     error::KernelError,
     identity::Caller,
     vfs::{DirEntry, FileKind, Metadata, VirtPath, WriteMode},
 };
 
-/// Resolves `raw` against the caller's working directory.
-pub(crate) fn resolve(
-    kernel: &Kernel,
-    caller: &Caller,
-    raw: &str,
-) -> Result<VirtPath, KernelError> {
-    // Absolute paths need no working directory (and no lookup of the caller's state).
-    if raw.starts_with('/') {
-        return Ok(VirtPath::parse(raw, &VirtPath::root())?);
-    }
-    let cwd = kernel.callers.cwd(caller);
-    Ok(VirtPath::parse(raw, &cwd)?)
-}
-
 pub(super) async fn read(k: &Kernel, c: &Caller, r: pb::ReadFile) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Read)?;
     Ok(Value::Data(k.vfs.read(&p, r.offset, r.length).await?))
 }
 
 pub(super) async fn write(k: &Kernel, c: &Caller, r: pb::WriteFile) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Write)?;
     let mode = if r.append {
         WriteMode::Append
     } else {
@@ -45,7 +33,7 @@ pub(super) async fn create(
     c: &Caller,
     r: pb::CreateFile,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Create)?;
     k.vfs.create(&p, r.data).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
@@ -55,7 +43,7 @@ pub(super) async fn delete(
     c: &Caller,
     r: pb::DeleteFile,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Delete)?;
     k.vfs.delete(&p).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
@@ -65,7 +53,7 @@ pub(super) async fn list(
     c: &Caller,
     r: pb::ListDirectory,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::List)?;
     let entries = k
         .vfs
         .list(&p)
@@ -77,14 +65,14 @@ pub(super) async fn list(
 }
 
 pub(super) async fn stat(k: &Kernel, c: &Caller, r: pb::StatFile) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Read)?;
     let meta = k.vfs.stat(&p).await?;
     Ok(Value::Stat(stat_to_proto(&p, &meta)))
 }
 
 pub(super) async fn rename(k: &Kernel, c: &Caller, r: pb::MoveFile) -> Result<Value, KernelError> {
-    let from = resolve(k, c, &r.from)?;
-    let to = resolve(k, c, &r.to)?;
+    let from = k.path(c, &r.from, Access::Delete)?;
+    let to = k.path(c, &r.to, Access::Create)?;
     k.vfs.rename(&from, &to).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
@@ -95,8 +83,8 @@ pub(super) async fn copy(
     r: pb::CopyFile,
     progress: &Progress,
 ) -> Result<Value, KernelError> {
-    let from = resolve(k, c, &r.from)?;
-    let to = resolve(k, c, &r.to)?;
+    let from = k.path(c, &r.from, Access::Read)?;
+    let to = k.path(c, &r.to, Access::Create)?;
     let report = |done: u64, total: u64| {
         if total > 0 {
             progress.set(done as f64 / total as f64);
@@ -110,7 +98,7 @@ pub(super) async fn mkdir(
     c: &Caller,
     r: pb::MakeDirectory,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Create)?;
     k.vfs.mkdir(&p, r.parents).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
@@ -120,17 +108,21 @@ pub(super) async fn rmdir(
     c: &Caller,
     r: pb::RemoveDirectory,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Delete)?;
     k.vfs.rmdir(&p, r.recursive).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
-pub(super) fn getcwd(k: &Kernel, c: &Caller) -> Value {
-    Value::Path(k.callers.cwd(c).to_string())
+pub(super) fn getcwd(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    let cwd = k.callers.cwd(c);
+    if c.managed.is_some() {
+        k.check(c, Access::List(k.host_path(&cwd)))?;
+    }
+    Ok(Value::Path(cwd.to_string()))
 }
 
 pub(super) async fn setcwd(k: &Kernel, c: &Caller, r: pb::SetCwd) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::List)?;
     if k.vfs.stat(&p).await?.kind != FileKind::Directory {
         return Err(crate::vfs::VfsError::NotADirectory {
             path: p.to_string(),
@@ -146,7 +138,7 @@ pub(super) async fn truncate(
     c: &Caller,
     r: pb::TruncateFile,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Write)?;
     k.vfs.truncate(&p, r.size).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
@@ -156,7 +148,7 @@ pub(super) async fn exists(
     c: &Caller,
     r: pb::FileExists,
 ) -> Result<Value, KernelError> {
-    let p = resolve(k, c, &r.path)?;
+    let p = k.path(c, &r.path, Access::Read)?;
     Ok(Value::Flag(k.vfs.exists(&p).await?))
 }
 

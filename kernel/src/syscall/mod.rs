@@ -1,8 +1,11 @@
 //! Syscall execution.
 //!
-//! [`Kernel::execute`] runs one syscall for one [`Caller`]: it picks the category
-//! handler (one file each: [`fs`], [`system`], [`time`]) and applies the request's
-//! timeout. Around it: [`batch`] (sequential or parallel batches), [`tasks`]
+//! [`Kernel::execute`] runs one syscall for one [`Caller`]: it applies the request's
+//! timeout and [`dispatch`](Kernel::dispatch)es to the category handler (one file
+//! each: `fs`, `process`, `signal`, `sched`, `memory`, `system`, `time`). A
+//! handler's first line is its access rule: [`Kernel::path`] resolves a path once and
+//! checks it, [`Kernel::check`] checks the rest; both end in [`Kernel::authorize`]
+//! ([`access`]), the one place a managed caller is refused. Around it: [`batch`] (sequential or parallel batches), [`tasks`]
 //! (background tasks with progress, cancellation and TTL clean-up) and
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
@@ -16,19 +19,18 @@ mod memory;
 pub mod process;
 mod sched;
 mod signal;
-mod system;
+pub mod stream;
+pub mod system;
 pub mod tasks;
 mod time;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use agentos_proto::v1 as pb;
 use pb::syscall::Call;
 
-use crate::{backend::Backends, error::KernelError, identity::Caller, observe::EventHub, vfs::Vfs};
+pub use crate::kernel::Kernel;
+use crate::{error::KernelError, identity::Caller};
 
 /// Progress of a running syscall, 0.0 ..= 1.0, readable from another task.
 #[derive(Clone, Default)]
@@ -47,58 +49,7 @@ impl Progress {
     }
 }
 
-/// The kernel's state, shared by every connection.
-pub struct Kernel {
-    pub vfs: Vfs,
-    pub backends: Backends,
-    pub callers: callers::Callers,
-    pub tasks: tasks::Tasks,
-    pub completions: completion::CompletionQueues,
-    pub events: EventHub,
-    pub processes: Arc<crate::process::ProcessTable>,
-    pub scheduler: Arc<crate::sched::Scheduler>,
-    pub signals: crate::signal::Signals,
-    pub permissions: crate::capability::PermissionCache,
-    /// Shared-memory regions and the tickets that hand their fds out.
-    pub shm: Arc<crate::shm::Broker>,
-    started: Instant,
-}
-
 impl Kernel {
-    pub fn new(
-        vfs: Vfs,
-        backends: Backends,
-        events: EventHub,
-        processes: Arc<crate::process::ProcessTable>,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            vfs,
-            backends,
-            scheduler: crate::sched::Scheduler::new(Arc::clone(&processes)),
-            signals: crate::signal::Signals::default(),
-            shm: Arc::default(),
-            permissions: crate::capability::PermissionCache::new(
-                crate::capability::CacheConfig::default(),
-            ),
-            processes,
-            callers: callers::Callers::default(),
-            tasks: tasks::Tasks::default(),
-            completions: completion::CompletionQueues::default(),
-            events,
-            started: Instant::now(),
-        })
-    }
-
-    /// Time since the kernel started.
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// The instant the kernel started (the zero of monotonic time).
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
     /// Runs one syscall; `syscall` names it for errors.
     pub async fn execute(
         &self,
@@ -110,11 +61,6 @@ impl Kernel {
             .syscall
             .and_then(|s| s.call)
             .ok_or_else(|| KernelError::InvalidArgument("the request names no syscall".into()))?;
-        // Only calls from a managed process's own socket are checked (and only they
-        // pay for working out what the call touches).
-        if caller.managed.is_some() {
-            self.authorize(caller, &access::accesses(self, caller, &call)?)?;
-        }
         let run = self.dispatch(caller, call, progress);
         if req.timeout_ms == 0 {
             return run.await;
@@ -144,75 +90,49 @@ impl Kernel {
             Call::Copy(c) => Box::pin(fs::copy(self, caller, c, progress)).await?,
             Call::Mkdir(c) => Box::pin(fs::mkdir(self, caller, c)).await?,
             Call::Rmdir(c) => Box::pin(fs::rmdir(self, caller, c)).await?,
-            Call::Getcwd(_) => fs::getcwd(self, caller),
+            Call::Getcwd(_) => fs::getcwd(self, caller)?,
             Call::Setcwd(c) => fs::setcwd(self, caller, c).await?,
             Call::Truncate(c) => fs::truncate(self, caller, c).await?,
             Call::Exists(c) => fs::exists(self, caller, c).await?,
-            Call::SystemInfo(_) => system::info(self),
+            Call::SystemInfo(_) => system::info(self, caller)?,
             Call::GetEnv(c) => system::get_env(self, caller, c)?,
             Call::SetEnv(c) => system::set_env(self, caller, c)?,
-            Call::Time(_) => time::now(self),
-            Call::Sleep(c) => time::sleep(c, progress).await?,
-            Call::Uptime(_) => time::uptime(self),
-            Call::Spawn(c) => Box::pin(process::spawn(self, *c)).await?,
-            Call::Kill(c) => process::kill(self, c)?,
-            Call::GetInfo(c) => process::get_info(self, c)?,
-            Call::ListProcesses(_) => process::list(self),
-            Call::SetPriority(c) => process::set_priority(self, c)?,
-            Call::GetState(c) => process::get_state(self, c)?,
-            Call::GetStats(c) => process::get_stats(self, c.pid)?,
-            Call::Wait(c) => process::wait(self, c).await?,
-            Call::MemoryStats(_) => memory::stats(self),
-            Call::ProcessMemoryStats(c) => process::get_stats(self, c.pid)?,
-            Call::TriggerGc(c) => memory::trigger_gc(self, c)?,
-            Call::SendSignal(c) => signal::send(self, c)?,
+            Call::Time(_) => time::now(self, caller)?,
+            Call::Sleep(c) => time::sleep(self, caller, c, progress).await?,
+            Call::Uptime(_) => time::uptime(self, caller)?,
+            Call::Spawn(c) => Box::pin(process::spawn(self, caller, *c)).await?,
+            Call::Kill(c) => process::kill(self, caller, c)?,
+            Call::GetInfo(c) => process::get_info(self, caller, c)?,
+            Call::ListProcesses(_) => process::list(self, caller)?,
+            Call::SetPriority(c) => process::set_priority(self, caller, c)?,
+            Call::GetState(c) => process::get_state(self, caller, c)?,
+            Call::GetStats(c) => process::get_stats(self, caller, c.pid)?,
+            Call::Wait(c) => process::wait(self, caller, c).await?,
+            Call::MemoryStats(_) => memory::stats(self, caller)?,
+            Call::ProcessMemoryStats(c) => process::get_stats(self, caller, c.pid)?,
+            Call::TriggerGc(c) => memory::trigger_gc(self, caller, c)?,
+            Call::SendSignal(c) => signal::send(self, caller, c)?,
             Call::RegisterHandler(c) => signal::register(self, caller, c.signal, true)?,
             Call::UnregisterHandler(c) => signal::register(self, caller, c.signal, false)?,
-            Call::BlockSignal(c) => signal::block(self, c.pid, c.signal, true)?,
-            Call::UnblockSignal(c) => signal::block(self, c.pid, c.signal, false)?,
-            Call::GetPending(c) => signal::state(self, c.pid)?,
-            Call::GetSignalState(c) => signal::state(self, c.pid)?,
+            Call::BlockSignal(c) => signal::block(self, caller, c.pid, c.signal, true)?,
+            Call::UnblockSignal(c) => signal::block(self, caller, c.pid, c.signal, false)?,
+            Call::GetPending(c) => signal::state(self, caller, c.pid)?,
+            Call::GetSignalState(c) => signal::state(self, caller, c.pid)?,
             Call::WaitForSignal(c) => signal::wait(self, caller, c).await?,
-            Call::ScheduleNext(_) => sched::schedule_next(self)?,
+            Call::ScheduleNext(_) => sched::schedule_next(self, caller)?,
             Call::Yield(c) => sched::yield_cpu(self, caller, c)?,
             Call::GetCurrent(_)
             | Call::SchedulerStats(_)
             | Call::GetPolicy(_)
-            | Call::GetQuantum(_) => sched::state(self),
-            Call::SetPolicy(c) => sched::set_policy(self, c)?,
-            Call::SetQuantum(c) => sched::set_quantum(self, c)?,
-            Call::BoostPriority(c) => sched::boost(self, c)?,
-            Call::LowerPriority(c) => sched::lower(self, c)?,
-            Call::SetFocus(c) => sched::set_focus(self, c)?,
+            | Call::GetQuantum(_) => sched::state(self, caller)?,
+            Call::SetPolicy(c) => sched::set_policy(self, caller, c)?,
+            Call::SetQuantum(c) => sched::set_quantum(self, caller, c)?,
+            Call::BoostPriority(c) => sched::boost(self, caller, c)?,
+            Call::LowerPriority(c) => sched::lower(self, caller, c)?,
+            Call::SetFocus(c) => sched::set_focus(self, caller, c)?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })
-    }
-}
-
-/// Resolves a path argument against the caller's working directory.
-pub fn fs_path(
-    kernel: &Kernel,
-    caller: &Caller,
-    raw: &str,
-) -> Result<crate::vfs::VirtPath, KernelError> {
-    fs::resolve(kernel, caller, raw)
-}
-
-impl Kernel {
-    /// The doctor report: the start-up probes plus the live eBPF status.
-    pub fn doctor_report(&self) -> std::collections::BTreeMap<String, pb::SubsystemReport> {
-        let mut r = self.backends.to_proto();
-        r.insert(
-            "ebpf".into(),
-            crate::backend::ebpf_report(&self.events.status()).to_proto(),
-        );
-        r.insert("sched".into(), self.scheduler.report().to_proto());
-        r.insert(
-            "cleanup".into(),
-            self.processes.cleanup().report().to_proto(),
-        );
-        r
     }
 }
 

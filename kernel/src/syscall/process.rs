@@ -4,27 +4,53 @@
 //! `setpriority` plus the cgroup CPU weight, stats are the cgroup's accounting, wait
 //! returns when the pidfd reports the exit.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
 
 use agentos_proto::v1 as pb;
 use pb::syscall_result::Value;
 
-use super::Kernel;
+use super::{
+    Kernel,
+    access::{DESKTOP, control},
+};
 use crate::{
+    capability::{Access, Capability},
     error::KernelError,
-    process::{ExitInfo, Process, ProcessRequest, spawn::limits_to_proto},
+    identity::Caller,
+    process::{
+        ExitInfo, Process, ProcessRequest,
+        spawn::{limits_from_proto, limits_to_proto},
+    },
 };
 
-pub(super) async fn spawn(k: &Kernel, r: pb::SpawnProcess) -> Result<Value, KernelError> {
+pub(super) async fn spawn(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::SpawnProcess,
+) -> Result<Value, KernelError> {
+    let p = create(k, c, r).await?;
+    Ok(Value::Process(info(&p)))
+}
+
+/// Starts a managed process (the `spawn` syscall and the `CreateProcess` RPC).
+pub async fn create(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::SpawnProcess,
+) -> Result<Arc<Process>, KernelError> {
+    k.check(c, Access::Spawn)?;
     let req = ProcessRequest::try_from(
         r.spec
             .ok_or_else(|| KernelError::InvalidArgument("spawn needs a spec".into()))?,
     )?;
-    let p = k.processes.spawn(req).await?;
-    Ok(Value::Process(info(&p)))
+    k.processes.spawn(req).await
 }
 
-pub(super) fn kill(k: &Kernel, r: pb::KillProcess) -> Result<Value, KernelError> {
+pub(super) fn kill(k: &Kernel, c: &Caller, r: pb::KillProcess) -> Result<Value, KernelError> {
+    k.check(c, control(c, r.pid))?;
     let p = k.processes.get(r.pid)?;
     if r.tree {
         p.kill_tree()?;
@@ -38,24 +64,40 @@ pub(super) fn kill(k: &Kernel, r: pb::KillProcess) -> Result<Value, KernelError>
     Ok(Value::Unit(pb::Unit {}))
 }
 
-pub(super) fn get_info(k: &Kernel, r: pb::GetProcessInfo) -> Result<Value, KernelError> {
+pub(super) fn get_info(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::GetProcessInfo,
+) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     let p = k.processes.get(r.pid)?;
     Ok(Value::Process(info(&p)))
 }
 
-pub(super) fn list(k: &Kernel) -> Value {
-    Value::Processes(pb::ProcessList {
+pub(super) fn list(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
+    Ok(Value::Processes(pb::ProcessList {
         processes: k.processes.list().iter().map(|p| info(p)).collect(),
-    })
+    }))
 }
 
-pub(super) fn set_priority(k: &Kernel, r: pb::SetPriority) -> Result<Value, KernelError> {
+pub(super) fn set_priority(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::SetPriority,
+) -> Result<Value, KernelError> {
+    k.check(c, control(c, r.pid))?;
     let p = k.processes.get(r.pid)?;
     p.set_priority(r.priority)?;
     Ok(Value::Process(info(&p)))
 }
 
-pub(super) fn get_state(k: &Kernel, r: pb::GetProcessState) -> Result<Value, KernelError> {
+pub(super) fn get_state(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::GetProcessState,
+) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     let p = k.processes.get(r.pid)?;
     Ok(Value::Process(pb::ProcessInfo {
         pid: p.pid,
@@ -64,7 +106,8 @@ pub(super) fn get_state(k: &Kernel, r: pb::GetProcessState) -> Result<Value, Ker
     }))
 }
 
-pub(super) fn get_stats(k: &Kernel, pid: u32) -> Result<Value, KernelError> {
+pub(super) fn get_stats(k: &Kernel, c: &Caller, pid: u32) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     let p = k.processes.get(pid)?;
     let s = p.stats()?;
     Ok(Value::ProcessStats(pb::ProcessStats {
@@ -78,11 +121,60 @@ pub(super) fn get_stats(k: &Kernel, pid: u32) -> Result<Value, KernelError> {
     }))
 }
 
-pub(super) async fn wait(k: &Kernel, r: pb::WaitProcess) -> Result<Value, KernelError> {
+pub(super) async fn wait(k: &Kernel, c: &Caller, r: pb::WaitProcess) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     let p = k.processes.get(r.pid)?;
     let timeout = (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms)));
     p.wait(timeout).await?;
     Ok(Value::Process(info(&p)))
+}
+
+/// Changes a running process's sandbox: revokes grants, updates limits and/or adds
+/// grants to the kernel's checks (the `UpdateSandbox` RPC). Everything is checked before anything changes.
+pub async fn update_sandbox(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::UpdateSandboxRequest,
+) -> Result<Arc<Process>, KernelError> {
+    k.check(c, DESKTOP)?;
+    let p = k.processes.get(r.pid)?;
+    let revoke = r
+        .revoke
+        .iter()
+        .map(|c| c.parse::<Capability>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let grant = r
+        .grant
+        .iter()
+        .map(|c| c.parse::<Capability>())
+        .collect::<Result<Vec<_>, _>>()?;
+    if r.once && grant.is_empty() {
+        return Err(KernelError::InvalidArgument(
+            "`once` applies to `grant`, which is empty".into(),
+        ));
+    }
+    let limits = r.limits.as_ref().map(limits_from_proto).transpose()?;
+    if !revoke.is_empty() {
+        let target = Arc::clone(&p);
+        tokio::task::spawn_blocking(move || target.revoke(&revoke))
+            .await
+            .map_err(|e| KernelError::Internal(format!("revoking grants: {e}")))??;
+        k.permissions.invalidate_process(p.pid);
+    }
+    if let Some(l) = limits {
+        p.update_limits(l)?;
+    }
+    if !grant.is_empty() {
+        p.grant(grant, r.once);
+    }
+    Ok(p)
+}
+
+/// The process whose terminal the caller attaches to (the `ProcessIo` RPC): the
+/// desktop's only.
+pub fn attach(k: &Kernel, c: &Caller, pid: u32) -> Result<Arc<Process>, KernelError> {
+    k.check(c, DESKTOP)?;
+    k.processes.get(pid)
 }
 
 pub fn exit_to_proto(e: &ExitInfo) -> pb::ExitInfo {

@@ -7,8 +7,12 @@ use std::time::Duration;
 use agentos_proto::v1 as pb;
 use pb::syscall_result::Value;
 
-use super::Kernel;
+use super::{
+    Kernel,
+    access::{DESKTOP, control},
+};
 use crate::{
+    capability::Access,
     error::KernelError,
     identity::Caller,
     process::priority::{NICE_MAX, NICE_MIN},
@@ -46,8 +50,14 @@ fn entry(i: &SchedInfo) -> pb::SchedEntry {
     }
 }
 
-/// The scheduler's whole state.
-pub(super) fn state(k: &Kernel) -> Value {
+/// The scheduler's whole state (get_current, scheduler_stats, get_policy,
+/// get_quantum).
+pub(super) fn state(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
+    Ok(snapshot(k))
+}
+
+fn snapshot(k: &Kernel) -> Value {
     let s = &k.scheduler;
     Value::Scheduler(pb::SchedulerState {
         policy: policy_to_proto(s.policy()) as i32,
@@ -59,9 +69,11 @@ pub(super) fn state(k: &Kernel) -> Value {
     })
 }
 
-pub(super) fn schedule_next(k: &Kernel) -> Result<Value, KernelError> {
+// Scheduler control is the desktop's; processes may only look.
+pub(super) fn schedule_next(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    k.check(c, DESKTOP)?;
     k.scheduler.schedule_next()?;
-    Ok(state(k))
+    Ok(snapshot(k))
 }
 
 /// The pid a call is about: the given one, or the caller's own when 0.
@@ -83,13 +95,18 @@ pub(super) fn yield_cpu(
     caller: &Caller,
     r: pb::YieldCpu,
 ) -> Result<Value, KernelError> {
+    // Yielding one's own CPU concerns only oneself.
+    if r.pid != 0 {
+        k.check(caller, Access::SystemInfo)?;
+    }
     let pid = target(k, caller, r.pid)?;
     k.processes.get(pid)?;
     k.scheduler.yield_now(pid)?;
-    Ok(state(k))
+    Ok(snapshot(k))
 }
 
-pub(super) fn set_policy(k: &Kernel, r: pb::SetPolicy) -> Result<Value, KernelError> {
+pub(super) fn set_policy(k: &Kernel, c: &Caller, r: pb::SetPolicy) -> Result<Value, KernelError> {
+    k.check(c, DESKTOP)?;
     let policy = match pb::SchedPolicy::try_from(r.policy) {
         Ok(pb::SchedPolicy::Fair) => Policy::Fair,
         Ok(pb::SchedPolicy::Priority) => Policy::Priority,
@@ -103,32 +120,35 @@ pub(super) fn set_policy(k: &Kernel, r: pb::SetPolicy) -> Result<Value, KernelEr
     };
     k.scheduler.set_freeze_minimised(r.freeze_minimised)?;
     k.scheduler.set_policy(policy)?;
-    Ok(state(k))
+    Ok(snapshot(k))
 }
 
-pub(super) fn set_quantum(k: &Kernel, r: pb::SetQuantum) -> Result<Value, KernelError> {
+pub(super) fn set_quantum(k: &Kernel, c: &Caller, r: pb::SetQuantum) -> Result<Value, KernelError> {
+    k.check(c, DESKTOP)?;
     k.scheduler
         .set_quantum(Duration::from_millis(u64::from(r.quantum_ms)))?;
-    Ok(state(k))
+    Ok(snapshot(k))
 }
 
 /// Moves a process's nice level by `delta` (clamped) and re-applies weights.
-pub(super) fn nudge(k: &Kernel, pid: u32, delta: i32) -> Result<Value, KernelError> {
+fn nudge(k: &Kernel, c: &Caller, pid: u32, delta: i32) -> Result<Value, KernelError> {
+    k.check(c, control(c, pid))?;
     let p = k.processes.get(pid)?;
     p.set_priority((p.priority() + delta).clamp(NICE_MIN, NICE_MAX))?;
     k.scheduler.apply_all()?;
     Ok(Value::Process(super::process::info(&p)))
 }
 
-pub(super) fn boost(k: &Kernel, r: pb::BoostPriority) -> Result<Value, KernelError> {
-    nudge(k, r.pid, -PRIORITY_STEP)
+pub(super) fn boost(k: &Kernel, c: &Caller, r: pb::BoostPriority) -> Result<Value, KernelError> {
+    nudge(k, c, r.pid, -PRIORITY_STEP)
 }
 
-pub(super) fn lower(k: &Kernel, r: pb::LowerPriority) -> Result<Value, KernelError> {
-    nudge(k, r.pid, PRIORITY_STEP)
+pub(super) fn lower(k: &Kernel, c: &Caller, r: pb::LowerPriority) -> Result<Value, KernelError> {
+    nudge(k, c, r.pid, PRIORITY_STEP)
 }
 
-pub(super) fn set_focus(k: &Kernel, r: pb::SetFocus) -> Result<Value, KernelError> {
+pub(super) fn set_focus(k: &Kernel, c: &Caller, r: pb::SetFocus) -> Result<Value, KernelError> {
+    k.check(c, DESKTOP)?;
     let vis = match pb::Visibility::try_from(r.visibility) {
         Ok(pb::Visibility::Foreground) => Visibility::Foreground,
         Ok(pb::Visibility::Background) => Visibility::Background,
@@ -141,5 +161,5 @@ pub(super) fn set_focus(k: &Kernel, r: pb::SetFocus) -> Result<Value, KernelErro
         }
     };
     k.scheduler.set_visibility(r.pid, vis)?;
-    Ok(state(k))
+    Ok(snapshot(k))
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use agentos_proto::v1 as pb;
 use pb::syscall_result::Value;
 
-use super::Kernel;
-use crate::{error::KernelError, identity::Caller, signal::SignalState};
+use super::{Kernel, access::control};
+use crate::{capability::Access, error::KernelError, identity::Caller, signal::SignalState};
 
 /// Longest wait_for_signal.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
@@ -26,7 +26,8 @@ fn own_pid(k: &Kernel, caller: &Caller) -> Result<u32, KernelError> {
         })
 }
 
-pub(super) fn send(k: &Kernel, r: pb::SendSignal) -> Result<Value, KernelError> {
+pub(super) fn send(k: &Kernel, c: &Caller, r: pb::SendSignal) -> Result<Value, KernelError> {
+    k.check(c, control(c, r.pid))?;
     Ok(Value::Flag(k.signals.send(
         &k.processes,
         r.pid,
@@ -40,11 +41,19 @@ pub(super) fn register(
     sig: i32,
     on: bool,
 ) -> Result<Value, KernelError> {
+    // A process's own handler registrations concern only itself: no access needed.
     k.signals.register_handler(own_pid(k, caller)?, sig, on)?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
-pub(super) fn block(k: &Kernel, pid: u32, sig: i32, on: bool) -> Result<Value, KernelError> {
+pub(super) fn block(
+    k: &Kernel,
+    c: &Caller,
+    pid: u32,
+    sig: i32,
+    on: bool,
+) -> Result<Value, KernelError> {
+    k.check(c, control(c, pid))?;
     k.signals.block(&k.processes, pid, sig, on)?;
     Ok(Value::Unit(pb::Unit {}))
 }
@@ -62,7 +71,8 @@ fn to_proto(pid: u32, s: SignalState) -> pb::SignalState {
     }
 }
 
-pub(super) fn state(k: &Kernel, pid: u32) -> Result<Value, KernelError> {
+pub(super) fn state(k: &Kernel, c: &Caller, pid: u32) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     Ok(Value::SignalState(to_proto(
         pid,
         k.signals.state(&k.processes, pid)?,
@@ -74,9 +84,11 @@ pub(super) async fn wait(
     caller: &Caller,
     r: pb::WaitForSignal,
 ) -> Result<Value, KernelError> {
+    // Waiting for one's own signals concerns only oneself; another's needs a look.
     let pid = if r.pid == 0 {
         own_pid(k, caller)?
     } else {
+        k.check(caller, Access::SystemInfo)?;
         r.pid
     };
     k.processes.get(pid)?;

@@ -4,12 +4,13 @@ use agentos_proto::v1 as pb;
 use pb::syscall_result::Value;
 
 use super::Kernel;
-use crate::{error::KernelError, identity::Caller};
+use crate::{capability::Access, error::KernelError, identity::Caller};
 
 /// Longest accepted environment key or value.
 const MAX_ENV_LEN: usize = 32 << 10;
 
-pub(super) fn info(k: &Kernel) -> Value {
+pub(super) fn info(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
         uts.as_ref()
@@ -17,7 +18,7 @@ pub(super) fn info(k: &Kernel) -> Value {
             .unwrap_or_default()
     };
     let (total, available) = meminfo();
-    Value::SystemInfo(pb::SystemInfo {
+    Ok(Value::SystemInfo(pb::SystemInfo {
         os: field(|u| u.sysname()),
         kernel_release: field(|u| u.release()),
         hostname: field(|u| u.nodename()),
@@ -27,7 +28,26 @@ pub(super) fn info(k: &Kernel) -> Value {
         memory_available_bytes: available,
         agentos_version: env!("CARGO_PKG_VERSION").to_owned(),
         kernel_uptime_ms: k.uptime().as_millis() as u64,
+    }))
+}
+
+/// The doctor report (the `Doctor` RPC).
+pub fn doctor(k: &Kernel, c: &Caller) -> Result<pb::DoctorReport, KernelError> {
+    k.check(c, Access::SystemInfo)?;
+    Ok(pb::DoctorReport {
+        subsystems: k.doctor_report().into_iter().collect(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_ms: k.uptime().as_millis() as u64,
     })
+}
+
+/// A live feed of kernel events (the `WatchEvents` RPC).
+pub fn watch(
+    k: &Kernel,
+    c: &Caller,
+) -> Result<tokio::sync::broadcast::Receiver<crate::observe::ProcessEvent>, KernelError> {
+    k.check(c, Access::SystemInfo)?;
+    Ok(k.events.subscribe())
 }
 
 /// A `/proc/meminfo` field (e.g. `"MemTotal:"`) in bytes; 0 where missing.
@@ -49,6 +69,7 @@ fn meminfo() -> (u64, u64) {
 }
 
 pub(super) fn get_env(k: &Kernel, c: &Caller, r: pb::GetEnv) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     let env = k.callers.env(c);
     let vars = if r.key.is_empty() {
         env
@@ -64,6 +85,7 @@ pub(super) fn get_env(k: &Kernel, c: &Caller, r: pb::GetEnv) -> Result<Value, Ke
 }
 
 pub(super) fn set_env(k: &Kernel, c: &Caller, r: pb::SetEnv) -> Result<Value, KernelError> {
+    k.check(c, Access::SystemInfo)?;
     if r.key.is_empty() || r.key.contains('=') || r.key.contains('\0') || r.key.len() > MAX_ENV_LEN
     {
         return Err(KernelError::InvalidArgument(format!(

@@ -6,29 +6,37 @@ use agentos_proto::v1 as pb;
 use pb::syscall_result::Value;
 
 use super::{Kernel, Progress};
-use crate::error::KernelError;
+use crate::{capability::Access, error::KernelError, identity::Caller};
 
 /// Longest accepted sleep.
 const MAX_SLEEP: Duration = Duration::from_secs(24 * 3600);
 /// Sleeps update their progress this often.
 const SLEEP_STEP: Duration = Duration::from_millis(50);
 
-pub(super) fn now(k: &Kernel) -> Value {
+pub(super) fn now(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    k.check(c, Access::Time)?;
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    Value::Time(pb::TimeInfo {
+    Ok(Value::Time(pb::TimeInfo {
         unix_ns: unix.as_nanos() as i64,
         monotonic_ns: k.uptime().as_nanos() as u64,
         rfc3339: rfc3339(unix),
-    })
+    }))
 }
 
-pub(super) fn uptime(k: &Kernel) -> Value {
-    Value::Count(k.uptime().as_millis() as u64)
+pub(super) fn uptime(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
+    k.check(c, Access::Time)?;
+    Ok(Value::Count(k.uptime().as_millis() as u64))
 }
 
-pub(super) async fn sleep(r: pb::Sleep, progress: &Progress) -> Result<Value, KernelError> {
+pub(super) async fn sleep(
+    k: &Kernel,
+    c: &Caller,
+    r: pb::Sleep,
+    progress: &Progress,
+) -> Result<Value, KernelError> {
+    k.check(c, Access::Time)?;
     let total = Duration::from_millis(r.duration_ms);
     if total > MAX_SLEEP {
         return Err(KernelError::InvalidArgument(format!(

@@ -37,15 +37,13 @@ use std::{
 use agentos_proto::v1 as pb;
 use pb::stream_response::Msg as Out;
 use tokio_stream::Stream;
-use tonic::Status;
 
-use super::{Sender, read::done};
+use super::{Sender, StreamError, read::done};
 use crate::{
     error::KernelError,
     identity::Caller,
-    rpc::status::status,
+    kernel::Kernel,
     shm::{ClientAccess, Region, Ticket},
-    syscall::Kernel,
 };
 
 /// A stream's region aims at this size ...
@@ -98,7 +96,7 @@ impl Outbox {
 
 /// Why a stream stopped early: an error to report, or a client that went away.
 enum Stop {
-    Failed(Status),
+    Failed(KernelError),
     Gone,
 }
 
@@ -112,13 +110,9 @@ struct Opened {
 /// Whether `caller` can receive a memfd: only on the kernel's own Unix socket,
 /// whose fd socket lies beside it. A TCP caller may be elsewhere, and a managed
 /// process sees neither socket (its own is inside its sandbox).
-fn reachable(caller: &Caller) -> Result<(), KernelError> {
+fn reachable(caller: &Caller) -> Result<(), StreamError> {
     if caller.pid.is_none() || caller.managed.is_some() {
-        return Err(KernelError::FailedPrecondition(
-            "shared-memory streams need the kernel's own Unix socket (the memfd is handed over \
-             on kernel.fds.sock beside it); use the inline transport"
-                .into(),
-        ));
+        return Err(StreamError::NoFdSocket);
     }
     Ok(())
 }
@@ -131,11 +125,11 @@ fn open(
     chunk: usize,
     access: ClientAccess,
     tx: &Sender,
-) -> Result<Opened, Status> {
-    reachable(caller).map_err(status)?;
+) -> Result<Opened, KernelError> {
+    reachable(caller)?;
     let slots = slots_for(chunk);
-    let region = kernel.shm.region(slots * chunk, access).map_err(status)?;
-    let ticket = kernel.shm.offer(caller.uid, &region).map_err(status)?;
+    let region = kernel.shm.region(slots * chunk, access)?;
+    let ticket = kernel.shm.offer(caller.uid, &region)?;
     let announce = pb::StreamResponse {
         msg: Some(Out::Region(pb::SharedRegion {
             ticket: ticket.to_vec(),
@@ -145,7 +139,7 @@ fn open(
         })),
     };
     tx.try_send(Ok(announce))
-        .map_err(|_| Status::internal("a new stream's channel is full"))?;
+        .expect("a new stream's channel has room for its announcement");
     Ok(Opened {
         region,
         ticket,
@@ -216,18 +210,12 @@ mod tests {
             pid: None,
             ..local.clone()
         };
-        assert!(matches!(
-            reachable(&tcp),
-            Err(KernelError::FailedPrecondition(_))
-        ));
+        assert!(matches!(reachable(&tcp), Err(StreamError::NoFdSocket)));
         let managed = Caller {
             managed: Some(7),
             ..local
         };
-        assert!(matches!(
-            reachable(&managed),
-            Err(KernelError::FailedPrecondition(_))
-        ));
+        assert!(matches!(reachable(&managed), Err(StreamError::NoFdSocket)));
     }
 
     #[tokio::test]

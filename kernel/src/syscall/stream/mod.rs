@@ -8,45 +8,39 @@
 //! the file; when the client drops the stream the next send fails and the task
 //! stops.
 
+mod error;
 mod read;
 mod shared;
 mod write;
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
 
 use agentos_proto::v1 as pb;
 use pb::{stream_open::Op, stream_request::Msg as In};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Status, Streaming};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 
-use super::status::status;
-use crate::{
-    capability::Access,
-    identity::Caller,
-    syscall::Kernel,
-    vfs::{VfsError, VirtPath},
-};
+pub use self::error::StreamError;
+use crate::{error::KernelError, identity::Caller, kernel::Kernel};
 
 /// Messages buffered between the file and the network, when they carry the bytes.
 const STREAM_DEPTH: usize = 4;
 
-pub type ResponseStream = ReceiverStream<Result<pb::StreamResponse, Status>>;
-type Sender = mpsc::Sender<Result<pb::StreamResponse, Status>>;
+/// The client's messages, as the transport delivers them.
+pub type Inbound = Pin<Box<dyn Stream<Item = Result<pb::StreamRequest, KernelError>> + Send>>;
+/// The kernel's answers.
+pub type ResponseStream = ReceiverStream<Result<pb::StreamResponse, KernelError>>;
+type Sender = mpsc::Sender<Result<pb::StreamResponse, KernelError>>;
 
 /// Starts serving one stream.
 pub async fn serve(
     kernel: Arc<Kernel>,
     caller: Caller,
-    mut inbound: Streaming<pb::StreamRequest>,
-) -> Result<ResponseStream, Status> {
-    let first = inbound.message().await?.ok_or_else(|| {
-        Status::invalid_argument("empty stream: the first message must be `open`")
-    })?;
+    mut inbound: Inbound,
+) -> Result<ResponseStream, KernelError> {
+    let first = inbound.next().await.ok_or(StreamError::Empty)??;
     let Some(In::Open(pb::StreamOpen { op: Some(op) })) = first.msg else {
-        return Err(Status::invalid_argument(
-            "the first message must be `open` with a read or a write",
-        ));
+        return Err(StreamError::NotOpened.into());
     };
     let (tx, rx) = mpsc::channel(depth(&op));
     match op {
@@ -69,25 +63,4 @@ fn depth(op: &Op) -> usize {
     } else {
         STREAM_DEPTH
     }
-}
-
-/// The caller's `raw` path, resolved and authorised for `access` (made from its
-/// host path where it has one, else the virtual path).
-fn authorized(
-    kernel: &Kernel,
-    caller: &Caller,
-    raw: &str,
-    access: fn(std::path::PathBuf) -> Access,
-) -> Result<VirtPath, Status> {
-    let path = crate::syscall::fs_path(kernel, caller, raw).map_err(status)?;
-    let host = kernel
-        .vfs
-        .host_path(&path)
-        .unwrap_or_else(|| path.as_str().into());
-    kernel.authorize(caller, &[access(host)]).map_err(status)?;
-    Ok(path)
-}
-
-fn vfs_status(e: VfsError) -> Status {
-    status(e.into())
 }

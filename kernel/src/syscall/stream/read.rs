@@ -3,15 +3,12 @@
 
 use std::sync::Arc;
 
+use super::{Inbound, Sender, StreamError, shared};
+use crate::{
+    capability::Access, error::KernelError, identity::Caller, kernel::Kernel, vfs::Reader,
+};
 use agentos_proto::v1 as pb;
 use pb::stream_response::Msg as Out;
-use tonic::{Status, Streaming};
-
-use super::{Sender, authorized, shared, vfs_status};
-use crate::{
-    capability::Access, error::KernelError, identity::Caller, rpc::status::status, syscall::Kernel,
-    vfs::Reader,
-};
 
 const DEFAULT_CHUNK: u32 = 64 << 10;
 const MAX_CHUNK: u32 = 4 << 20;
@@ -27,13 +24,13 @@ pub(super) async fn start(
     kernel: &Arc<Kernel>,
     caller: &Caller,
     r: pb::StreamRead,
-    inbound: Streaming<pb::StreamRequest>,
+    inbound: Inbound,
     tx: Sender,
-) -> Result<(), Status> {
+) -> Result<(), KernelError> {
     let chunk = chunk_size(r.chunk_size)?;
     let transport = transport(r.transport)?;
-    let path = authorized(kernel, caller, &r.path, Access::Read)?;
-    let reader = kernel.vfs.open_reader(&path).await.map_err(vfs_status)?;
+    let path = kernel.path(caller, &r.path, Access::Read)?;
+    let reader = kernel.vfs.open_reader(&path).await?;
     let end = if r.length == 0 {
         reader.len()
     } else {
@@ -56,23 +53,20 @@ pub(super) async fn start(
 }
 
 /// A request's chunk size, checked; 0 means [`DEFAULT_CHUNK`].
-pub(super) fn chunk_size(n: u32) -> Result<usize, Status> {
+pub(super) fn chunk_size(n: u32) -> Result<usize, StreamError> {
     match n {
         0 => Ok(DEFAULT_CHUNK as usize),
-        n if n > MAX_CHUNK => Err(status(KernelError::InvalidArgument(format!(
-            "chunk_size {n} exceeds {MAX_CHUNK}"
-        )))),
+        n if n > MAX_CHUNK => Err(StreamError::ChunkTooLarge {
+            size: n,
+            max: MAX_CHUNK,
+        }),
         n => Ok(n as usize),
     }
 }
 
 /// A request's transport, checked.
-pub(super) fn transport(t: i32) -> Result<pb::StreamTransport, Status> {
-    pb::StreamTransport::try_from(t).map_err(|_| {
-        status(KernelError::InvalidArgument(format!(
-            "unknown stream transport {t}"
-        )))
-    })
+pub(super) fn transport(t: i32) -> Result<pb::StreamTransport, StreamError> {
+    pb::StreamTransport::try_from(t).map_err(|_| StreamError::UnknownTransport(t))
 }
 
 /// Sends the span in `DataChunk`s, then `StreamDone`.
@@ -90,7 +84,7 @@ async fn inline(reader: Reader, span: Span, tx: Sender) {
                 offset += n;
                 m
             }
-            Err(e) => Err(vfs_status(e)),
+            Err(e) => Err(e.into()),
         };
         let failed = msg.is_err();
         if tx.send(msg).await.is_err() || failed {

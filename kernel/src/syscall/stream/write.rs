@@ -4,43 +4,38 @@
 
 use std::sync::Arc;
 
-use agentos_proto::v1 as pb;
-use pb::stream_request::Msg as In;
-use tokio_stream::StreamExt;
-use tonic::{Status, Streaming};
-
 use super::{
-    Sender, authorized,
+    Inbound, Sender, StreamError,
     read::{chunk_size, done, transport},
-    shared, vfs_status,
+    shared,
 };
 use crate::{
     capability::Access,
+    error::KernelError,
     identity::Caller,
-    syscall::Kernel,
+    kernel::Kernel,
     vfs::{WriteMode, Writer},
 };
+use agentos_proto::v1 as pb;
+use pb::stream_request::Msg as In;
+use tokio_stream::StreamExt;
 
 pub(super) async fn start(
     kernel: &Arc<Kernel>,
     caller: &Caller,
     w: pb::StreamWrite,
-    inbound: Streaming<pb::StreamRequest>,
+    inbound: Inbound,
     tx: Sender,
-) -> Result<(), Status> {
+) -> Result<(), KernelError> {
     let transport = transport(w.transport)?;
     let chunk = chunk_size(w.chunk_size)?;
-    let path = authorized(kernel, caller, &w.path, Access::Write)?;
+    let path = kernel.path(caller, &w.path, Access::Write)?;
     let mode = if w.append {
         WriteMode::Append
     } else {
         WriteMode::Replace
     };
-    let writer = kernel
-        .vfs
-        .open_writer(&path, mode)
-        .await
-        .map_err(vfs_status)?;
+    let writer = kernel.vfs.open_writer(&path, mode).await?;
     if transport == pb::StreamTransport::SharedMemory {
         return shared::write::start(kernel, caller, writer, chunk, inbound, tx);
     }
@@ -52,31 +47,26 @@ pub(super) async fn start(
 }
 
 /// Writes the chunks until `finish`; the bytes written.
-async fn receive(
-    mut writer: Writer,
-    mut inbound: Streaming<pb::StreamRequest>,
-) -> Result<u64, Status> {
+async fn receive(mut writer: Writer, mut inbound: Inbound) -> Result<u64, KernelError> {
     let mut bytes = 0u64;
     loop {
         match inbound.next().await.transpose()?.map(|m| m.msg) {
             Some(Some(In::Chunk(data))) => {
                 bytes += data.len() as u64;
-                writer.write(data.into()).await.map_err(vfs_status)?;
+                writer.write(data.into()).await?;
             }
             Some(Some(In::Finish(_))) => {
-                writer.commit().await.map_err(vfs_status)?;
+                writer.commit().await?;
                 return Ok(bytes);
             }
             Some(_) => {
-                return Err(Status::invalid_argument(
-                    "only `chunk` and `finish` may follow `open`",
-                ));
+                return Err(StreamError::Unexpected {
+                    allowed: "`chunk` and `finish`",
+                    what: "a write",
+                }
+                .into());
             }
-            None => {
-                return Err(Status::cancelled(
-                    "stream ended without `finish`; nothing was written",
-                ));
-            }
+            None => return Err(StreamError::Unfinished.into()),
         }
     }
 }

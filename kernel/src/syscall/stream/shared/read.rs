@@ -7,29 +7,27 @@ use std::sync::Arc;
 use agentos_proto::v1 as pb;
 use pb::{stream_request::Msg as In, stream_response::Msg as Out};
 use tokio_stream::StreamExt;
-use tonic::{Status, Streaming};
 
-use super::{Outbox, Stop, open, ready_now, run};
+use super::{
+    super::{Inbound, Sender, StreamError, read::Span},
+    Outbox, Stop, open, ready_now, run,
+};
 use crate::{
     error::KernelError,
     identity::Caller,
-    rpc::{
-        status::status,
-        stream::{Sender, read::Span, vfs_status},
-    },
+    kernel::Kernel,
     shm::{ClientAccess, Region},
-    syscall::Kernel,
     vfs::Reader,
 };
 
-pub(in crate::rpc::stream) fn start(
+pub(in crate::syscall::stream) fn start(
     kernel: &Arc<Kernel>,
     caller: &Caller,
     reader: Reader,
     span: Span,
-    inbound: Streaming<pb::StreamRequest>,
+    inbound: Inbound,
     tx: Sender,
-) -> Result<(), Status> {
+) -> Result<(), KernelError> {
     let opened = open(kernel, caller, span.chunk, ClientAccess::Read, &tx)?;
     let (region, slots) = (Arc::clone(&opened.region), opened.slots);
     run(kernel, opened, tx.clone(), async move {
@@ -44,7 +42,7 @@ async fn fill(
     region: &Arc<Region>,
     slots: usize,
     span: &Span,
-    mut inbound: Streaming<pb::StreamRequest>,
+    mut inbound: Inbound,
     tx: &Sender,
 ) -> Result<u64, Stop> {
     let mut free: Vec<usize> = (0..slots).rev().collect();
@@ -79,7 +77,7 @@ async fn fill(
         let n = reader
             .read_into(offset, buf)
             .await
-            .map_err(|e| Stop::Failed(vfs_status(e)))?;
+            .map_err(|e| Stop::Failed(e.into()))?;
         if n == 0 {
             break; // the file shrank since it was opened
         }
@@ -96,12 +94,15 @@ async fn fill(
     Ok(offset - span.start)
 }
 
-fn ended() -> Status {
-    Status::cancelled("the request stream ended while the client held every slot")
+fn ended() -> KernelError {
+    StreamError::SlotsHeld.into()
 }
 
 /// The slot a request hands back, which must be one the client holds.
-fn take_back(item: Result<pb::StreamRequest, Status>, held: &mut [bool]) -> Result<usize, Stop> {
+fn take_back(
+    item: Result<pb::StreamRequest, KernelError>,
+    held: &mut [bool],
+) -> Result<usize, Stop> {
     let Ok(pb::StreamRequest { msg }) = item else {
         return Err(Stop::Gone);
     };
@@ -110,11 +111,13 @@ fn take_back(item: Result<pb::StreamRequest, Status>, held: &mut [bool]) -> Resu
             held[s as usize] = false;
             Ok(s as usize)
         }
-        Some(In::Release(s)) => Err(Stop::Failed(status(KernelError::InvalidArgument(format!(
-            "release of slot {s}, which the client does not hold"
-        ))))),
-        _ => Err(Stop::Failed(status(KernelError::InvalidArgument(
-            "only `release` may follow the `open` of a shared-memory read".into(),
-        )))),
+        Some(In::Release(s)) => Err(Stop::Failed(StreamError::NotHeld(s).into())),
+        _ => Err(Stop::Failed(
+            StreamError::Unexpected {
+                allowed: "`release`",
+                what: "a shared-memory read",
+            }
+            .into(),
+        )),
     }
 }

@@ -8,29 +8,27 @@ use std::sync::Arc;
 use agentos_proto::v1 as pb;
 use pb::{stream_request::Msg as In, stream_response::Msg as Out};
 use tokio_stream::StreamExt;
-use tonic::{Status, Streaming};
 
-use super::{Outbox, Stop, open, ready_now, run};
+use super::{
+    super::{Inbound, Sender, StreamError},
+    Outbox, Stop, open, ready_now, run,
+};
 use crate::{
     error::KernelError,
     identity::Caller,
-    rpc::{
-        status::status,
-        stream::{Sender, vfs_status},
-    },
+    kernel::Kernel,
     shm::{ClientAccess, Region},
-    syscall::Kernel,
     vfs::{Payload, Writer},
 };
 
-pub(in crate::rpc::stream) fn start(
+pub(in crate::syscall::stream) fn start(
     kernel: &Arc<Kernel>,
     caller: &Caller,
     writer: Writer,
     chunk: usize,
-    inbound: Streaming<pb::StreamRequest>,
+    inbound: Inbound,
     tx: Sender,
-) -> Result<(), Status> {
+) -> Result<(), KernelError> {
     let opened = open(kernel, caller, chunk, ClientAccess::ReadWrite, &tx)?;
     let (region, slots) = (Arc::clone(&opened.region), opened.slots);
     run(kernel, opened, tx.clone(), async move {
@@ -47,10 +45,10 @@ async fn drain(
     region: &Arc<Region>,
     slots: usize,
     chunk: usize,
-    mut inbound: Streaming<pb::StreamRequest>,
+    mut inbound: Inbound,
     tx: &Sender,
 ) -> Result<u64, Stop> {
-    let invalid = |m: String| Stop::Failed(status(KernelError::InvalidArgument(m)));
+    let invalid = |e: StreamError| Stop::Failed(e.into());
     let mut bytes = 0u64;
     let mut out = Outbox::new(slots);
     loop {
@@ -65,45 +63,43 @@ async fn drain(
             Some(Ok(m)) => m.msg,
             Some(Err(_)) => return Err(Stop::Gone),
             None => {
-                return Err(Stop::Failed(Status::cancelled(
-                    "stream ended without `finish`; nothing was written",
-                )));
+                return Err(invalid(StreamError::Unfinished));
             }
         };
         match msg {
             Some(In::Shared(c)) => {
                 let (slot, len) = (c.slot as usize, c.len as usize);
                 if slot >= slots || len > chunk {
-                    return Err(invalid(format!(
-                        "slot {slot} with {len} bytes is outside a region of {slots} slots of {chunk}"
-                    )));
+                    return Err(invalid(StreamError::OutsideRegion {
+                        slot,
+                        len,
+                        slots,
+                        chunk,
+                    }));
                 }
                 if c.offset != bytes {
-                    return Err(invalid(format!(
-                        "a chunk at offset {}, but {bytes} bytes were sent so far",
-                        c.offset
-                    )));
+                    return Err(invalid(StreamError::OutOfOrder {
+                        offset: c.offset,
+                        sent: bytes,
+                    }));
                 }
                 writer
                     .write(Payload::Shared(region.slice(slot * chunk, len)))
                     .await
-                    .map_err(|e| Stop::Failed(vfs_status(e)))?;
+                    .map_err(|e| Stop::Failed(e.into()))?;
                 bytes += len as u64;
                 out.push(Out::Release(c.slot), tx).await?;
             }
             Some(In::Finish(_)) => {
                 out.flush(tx).await?;
-                writer
-                    .commit()
-                    .await
-                    .map_err(|e| Stop::Failed(vfs_status(e)))?;
+                writer.commit().await.map_err(|e| Stop::Failed(e.into()))?;
                 return Ok(bytes);
             }
             _ => {
-                return Err(invalid(
-                    "only `shared` and `finish` may follow the `open` of a shared-memory write"
-                        .into(),
-                ));
+                return Err(invalid(StreamError::Unexpected {
+                    allowed: "`shared` and `finish`",
+                    what: "a shared-memory write",
+                }));
             }
         }
     }

@@ -1,0 +1,101 @@
+//! [`Kernel`]: the state every connection shares, and the operations the gRPC edge
+//! calls that are not single syscalls (doctor, process creation, sandbox updates).
+//!
+//! # The path of a syscall
+//!
+//! ```text
+//! rpc (proto in, status out)
+//!   → Kernel::execute            syscall/mod.rs: timeout, then `dispatch`, one match
+//!   → handler                    syscall/<category>.rs: its first line is its access
+//!                                rule (`Kernel::path` resolves a path once and checks
+//!                                it; `Kernel::check` for the rest), all decided in
+//!                                `Kernel::authorize` (syscall/access.rs)
+//!   → backend                    vfs, process, sched, signal, shm ...
+//!   → event                      observe
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use agentos_proto::v1 as pb;
+
+use crate::{
+    backend::Backends,
+    capability::{CacheConfig, PermissionCache},
+    observe::EventHub,
+    process::ProcessTable,
+    sched::Scheduler,
+    shm::Broker,
+    signal::Signals,
+    syscall::{callers::Callers, completion::CompletionQueues, tasks::Tasks},
+    vfs::Vfs,
+};
+
+/// The kernel's state, shared by every connection.
+pub struct Kernel {
+    pub vfs: Vfs,
+    pub backends: Backends,
+    pub callers: Callers,
+    pub tasks: Tasks,
+    pub completions: CompletionQueues,
+    pub events: EventHub,
+    pub processes: Arc<ProcessTable>,
+    pub scheduler: Arc<Scheduler>,
+    pub signals: Signals,
+    pub permissions: PermissionCache,
+    /// Shared-memory regions and the tickets that hand their fds out.
+    pub shm: Arc<Broker>,
+    started: Instant,
+}
+
+impl Kernel {
+    pub fn new(
+        vfs: Vfs,
+        backends: Backends,
+        events: EventHub,
+        processes: Arc<ProcessTable>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            vfs,
+            backends,
+            scheduler: Scheduler::new(Arc::clone(&processes)),
+            signals: Signals::default(),
+            shm: Arc::default(),
+            permissions: PermissionCache::new(CacheConfig::default()),
+            processes,
+            callers: Callers::default(),
+            tasks: Tasks::default(),
+            completions: CompletionQueues::default(),
+            events,
+            started: Instant::now(),
+        })
+    }
+
+    /// Time since the kernel started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The instant the kernel started (the zero of monotonic time).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The doctor report: the start-up probes plus the live eBPF status.
+    pub fn doctor_report(&self) -> BTreeMap<String, pb::SubsystemReport> {
+        let mut r = self.backends.to_proto();
+        r.insert(
+            "ebpf".into(),
+            crate::backend::ebpf_report(&self.events.status()).to_proto(),
+        );
+        r.insert("sched".into(), self.scheduler.report().to_proto());
+        r.insert(
+            "cleanup".into(),
+            self.processes.cleanup().report().to_proto(),
+        );
+        r
+    }
+}
