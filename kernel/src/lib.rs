@@ -42,8 +42,8 @@ pub mod sched;
 pub mod shm;
 pub mod signal;
 pub mod syscall;
-#[cfg(test)]
-mod testing;
+#[doc(hidden)]
+pub mod testing;
 pub mod vfs;
 
 pub use config::KernelConfig;

@@ -1,4 +1,5 @@
-//! Test support shared by the unit tests: skips that are never quiet.
+//! Test support shared by the unit and integration tests: skips that are never
+//! quiet. Not part of the kernel's API.
 
 /// The file `cargo xtask test` names for skips (one `test: why` line each).
 const SKIP_LOG: &str = "AGENTOS_TEST_SKIPS";
@@ -6,7 +7,7 @@ const SKIP_LOG: &str = "AGENTOS_TEST_SKIPS";
 /// Records that a test cannot run here. Under CI (root, eBPF, cgroups) that is a
 /// failure; elsewhere it is printed and appended to the file named by
 /// `AGENTOS_TEST_SKIPS`, which `cargo xtask test` counts in its closing line.
-pub(crate) fn skip(test: &str, why: &str) {
+pub fn skip(test: &str, why: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
         "{test} cannot run ({why}), and CI must run it: failing instead of skipping"

@@ -274,30 +274,7 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
-/// The file `cargo xtask test` names for skips, one `test: why` line each; it
-/// counts them in its closing line.
-pub const SKIP_LOG: &str = "AGENTOS_TEST_SKIPS";
-
-/// Records that `test` cannot run here. Under CI (which runs as root, with eBPF and
-/// cgroups) a skip is a failure; elsewhere it is printed and appended to the file
-/// named by [`SKIP_LOG`], so no skip is quiet.
-pub fn skip(test: &str, why: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test} cannot run ({why}), and CI must run it: failing instead of skipping"
-    );
-    eprintln!("SKIPPED {test}: {why}");
-    if let Some(path) = std::env::var_os(SKIP_LOG) {
-        use std::io::Write;
-        let line = format!("{test}: {}\n", why.replace('\n', " "));
-        // One write of one line with O_APPEND: lines of parallel tests do not mix.
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .unwrap_or_else(|e| panic!("recording the skip in {path:?}: {e}"));
-    }
-}
+pub use agentos_kernel::testing::skip;
 
 /// Host files below `dir` whose names start with the temp-file prefix.
 pub fn temp_files_under(dir: &Path) -> Vec<PathBuf> {
