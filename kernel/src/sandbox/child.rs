@@ -21,7 +21,9 @@
 //! At the walls-only level (`ChildPlan::walls`, no namespaces) steps 2, 3, 5 and
 //! the host name and loopback of 6 do not apply; step 4 only leaves root (a root
 //! daemon's child, without keeping capabilities), step 8 is skipped, init becomes
-//! a child subreaper and the program gets its own parent-death signal.
+//! a child subreaper that watches the kernel instead of taking a parent-death
+//! signal (so it can take what the program forked down with it, see
+//! [`super::init`]), and the program gets its own parent-death signal.
 //!
 //! Nothing here allocates, takes a lock, or panics by design: the child is a copy of
 //! a multi-threaded daemon whose other threads do not exist in it (see
@@ -200,7 +202,13 @@ pub(crate) fn run(plan: &mut ChildPlan) -> ! {
         sys::close(fd);
     }
     sys::close(plan.report_wr);
-    init::run(pid, plan.status_wr)
+    let watch = plan.walls.then(|| init::Watch {
+        kill_all: plan
+            .landlock
+            .as_ref()
+            .is_some_and(LandlockPlan::scopes_signals),
+    });
+    init::run(pid, plan.status_wr, watch)
 }
 
 /// Steps 2-7 in the sandbox's own namespaces.
@@ -268,11 +276,8 @@ fn walls_setup(plan: &mut ChildPlan) {
     {
         fail(plan, ChildStep::Ids, i, e);
     }
-    // After the id change, which clears it.
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
-        fail(plan, ChildStep::Ids, 0, sys::errno());
-    }
+    // No parent-death signal for init here: it watches the kernel itself (see
+    // `init`), so that it can take what the program forked down with it.
     // 6. Working directory, as the program's ids.
     change_dir(plan);
 }

@@ -134,6 +134,12 @@ pub(crate) struct LandlockPlan {
 }
 
 impl LandlockPlan {
+    /// Whether the domain confines signals to itself (ABI 6): then its processes can
+    /// signal only each other, and `kill(-1)` from inside reaches this domain alone.
+    pub(crate) fn scopes_signals(&self) -> bool {
+        self.scoped & SCOPE_SIGNAL != 0
+    }
+
     /// Builds the rules for `abi` from the bound system directories and the grants.
     pub(crate) fn new(abi: u32, system_dirs: &[PathBuf], grants: &[Grant], view: View) -> Self {
         let handled = handled_fs(abi);

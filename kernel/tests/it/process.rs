@@ -559,9 +559,11 @@ async fn managed_processes_die_with_a_sigkilled_kernel_in(args: &[&str]) {
         sandbox_ns.extend(ns.filter(|n| Some(*n) != mnt_ns(d.pid())));
     }
     // With a pid namespace (full, rootless), the init's death takes the whole tree
-    // at once. The walls and portable rungs have none: the program dies of its
-    // parent-death signal, but what it forked is reparented and lives until the
-    // next kernel's sweep kills the orphan cgroup (a known gap, issue 14).
+    // at once. At the walls rung init sees the kernel go (its status pipe loses its
+    // reader) and kills the program's group and, in its signal-scoped landlock
+    // domain, everything the program left. The portable rung has no init: the
+    // program dies of its parent-death signal, what it forked lives on (the known
+    // gap).
     let own_pid_ns = std::fs::read_to_string(format!("/proc/{}/status", trees[0].pid))
         .unwrap()
         .lines()
@@ -578,11 +580,11 @@ async fn managed_processes_die_with_a_sigkilled_kernel_in(args: &[&str]) {
         }
         survivors
     };
-    if own_pid_ns {
+    if own_pid_ns || args.contains(&"walls") {
         let survivors = wait_dead(trees.clone()).await;
         assert!(
             survivors.is_empty(),
-            "processes outlived their kernel: {survivors:?}"
+            "{args:?}: processes outlived their kernel: {survivors:?}"
         );
     } else {
         let first: Vec<HostPid> = trees.iter().take(1).copied().collect();
@@ -593,10 +595,10 @@ async fn managed_processes_die_with_a_sigkilled_kernel_in(args: &[&str]) {
         );
     }
     d.spawn();
-    // Without a pid namespace and without a cgroup to sweep (portable; walls for
-    // an ordinary user with no delegated cgroup), what the program forked outlives
-    // a SIGKILLed kernel: the known gap the README states. Count it, then clean up.
-    if args.contains(&"portable") || (args.contains(&"walls") && kernel_cg.is_none()) {
+    // Without a pid namespace, an init or a cgroup (portable), what the program
+    // forked outlives a SIGKILLed kernel: the known gap the README states. Count
+    // it, then clean up.
+    if args.contains(&"portable") {
         kill_known_gap_survivors(&trees, "a SIGKILLed kernel");
     }
     let mut c = d.client().await;
