@@ -402,7 +402,10 @@ props! {
 }
 
 props! {
-    /// A progress bar: `0 <= value <= max`, `max > 0` (100 when absent).
+    /// A progress bar: `0 <= value <= max`, `max > 0` (100 when absent). While
+    /// `running`, the page adds `step` (1) to its value every `interval_ms` (1000,
+    /// at least 50) and fires `tick`; at `max` it stops and fires `complete` — the
+    /// clock of a timer. `ui.set` with `prop: "running"` starts and stops it.
     pub struct ProgressProps {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub value: Option<f64>,
@@ -412,6 +415,12 @@ props! {
         pub label: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub indeterminate: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub running: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub interval_ms: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub step: Option<f64>,
     }
 }
 
@@ -506,7 +515,7 @@ components! {
     Tabs => "tabs", TabsProps, children: true, events: ["change"];
     AppShortcut => "app_shortcut", AppShortcutProps, children: false, events: ["click"];
     Iframe => "iframe", IframeProps, children: false, events: ["load"];
-    Progress => "progress", ProgressProps, children: false, events: ["complete"];
+    Progress => "progress", ProgressProps, children: false, events: ["tick", "complete"];
 }
 
 impl std::fmt::Display for ComponentType {
@@ -576,6 +585,16 @@ impl Props {
                 let max = p.max.unwrap_or(100.0);
                 if max <= 0.0 {
                     return violation("max", format!("must be greater than 0, got {max}"));
+                }
+                if let Some(ms) = p.interval_ms
+                    && ms < 50
+                {
+                    return violation("interval_ms", format!("must be at least 50, got {ms}"));
+                }
+                if let Some(step) = p.step
+                    && step <= 0.0
+                {
+                    return violation("step", format!("must be greater than 0, got {step}"));
                 }
                 match p.value {
                     Some(v) if !(0.0..=max).contains(&v) => {

@@ -74,9 +74,19 @@ impl ToolRegistry {
         // ui.*: the app's component-state map.
         r.add(
             "ui.set",
-            "Set a component's prop (its value by default).",
+            "Set a component's prop (its value by default); `format: \"duration\"` shows a \
+             number of seconds as MM:SS (H:MM:SS from an hour).",
             object(
-                &[("id", id()), ("prop", prop()), ("value", any())],
+                &[
+                    ("id", id()),
+                    ("prop", prop()),
+                    ("value", any()),
+                    (
+                        "format",
+                        json!({"type": "string", "enum": ["duration"],
+                               "description": "how to show a number: `duration` (seconds as MM:SS)"}),
+                    ),
+                ],
                 &["id", "value"],
             ),
         );

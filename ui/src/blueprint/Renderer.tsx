@@ -66,7 +66,7 @@ export function Node({ id }: { id: string }) {
   const node = tree.nodes[id];
   const { windowId } = useRender();
   const hiddenState = useAppState((s) => s.byWindow[windowId]?.[hiddenKey(id)]);
-  const disabled = useFlag(disabledKey(id));
+  const disabledState = useAppState((s) => s.byWindow[windowId]?.[disabledKey(id)]);
   if (!node) return <Placeholder id={id} />;
   // ui.hide/ui.show win over the spec's `visible`.
   if (hiddenState === true || (hiddenState === undefined && node.props.visible === false)) return null;
@@ -78,7 +78,8 @@ export function Node({ id }: { id: string }) {
     return <ErrorBox id={node.id} title={`Cannot show “${node.id}”`} reason={checked.reason} />;
   }
   const Render = renderers[checked.type];
-  const props = disabled ? { ...checked.props, disabled: true } : checked.props;
+  // ui.enable/ui.disable win over the spec's `disabled`, as ui.show/ui.hide do over `visible`.
+  const props = typeof disabledState === "boolean" ? { ...checked.props, disabled: disabledState } : checked.props;
   return (
     <NodeBoundary id={node.id} type={node.type}>
       <Render node={node} props={props as never} />

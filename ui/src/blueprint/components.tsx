@@ -6,7 +6,7 @@
  * nodes (and focus) survive updates.
  */
 import { useEffect, useId, useRef, useState, type CSSProperties, type ComponentType, type ReactNode } from "react";
-import { setValue } from "../apps/appState";
+import { getValue, setValue } from "../apps/appState";
 import { AppIcon } from "../shell/icons";
 import { Children, Node, useRender, useValue } from "./Renderer";
 import type { ComponentType as BpType, PropsOf } from "./schema";
@@ -733,9 +733,31 @@ const Iframe: R<"iframe"> = ({ node, props: p }) => (
   />
 );
 
+/** A running progress bar's clock: `step` every `interval_ms`, `tick` each time, `complete` at max. */
+function useProgressClock(node: FlatNode, initial: number, max: number, running: boolean, interval: number, step: number) {
+  const { windowId, fire } = useRender();
+  useEffect(() => {
+    if (!running) return;
+    const timer = setInterval(() => {
+      const now = Number(getValue(windowId, node.id) ?? initial);
+      const next = Math.min(max, now + step);
+      setValue(windowId, node.id, next);
+      if (node.on_event.tick) fire(node, "tick", next);
+      if (next >= max) {
+        setValue(windowId, `$running.${node.id}`, false);
+        if (node.on_event.complete) fire(node, "complete", next);
+      }
+    }, interval);
+    return () => clearInterval(timer);
+  }, [windowId, node, fire, initial, max, running, interval, step]);
+}
+
 const Progress: R<"progress"> = ({ node, props: p }) => {
   const value = useValue<number>(node.id, p.value);
-  const pct = Math.max(0, Math.min(100, (Number(value) / p.max) * 100));
+  const max = Number(useValue<number>(`$max.${node.id}`, p.max)) || p.max;
+  const running = useValue<boolean>(`$running.${node.id}`, p.running ?? false) === true;
+  useProgressClock(node, p.value, max, running, p.interval_ms ?? 1000, p.step ?? 1);
+  const pct = Math.max(0, Math.min(100, (Number(value) / max) * 100));
   return (
     <div className="bp-field" style={base(p)} data-component-id={node.id}>
       {p.label && <span className="bp-progress-label">{p.label}</span>}
@@ -744,7 +766,7 @@ const Progress: R<"progress"> = ({ node, props: p }) => {
         role="progressbar"
         aria-label={p.label ?? p.accessibility?.label ?? node.id}
         aria-valuemin={0}
-        aria-valuemax={p.max}
+        aria-valuemax={max}
         aria-valuenow={p.indeterminate ? undefined : Number(value)}
       >
         <span className={p.indeterminate ? "bp-indeterminate" : undefined} style={{ width: p.indeterminate ? "30%" : `${pct}%` }} />

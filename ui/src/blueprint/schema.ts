@@ -215,6 +215,10 @@ export const componentSchemas = {
       label: z.string().optional(),
       variant: z.enum(["default", "success", "warning", "danger"]).optional(),
       indeterminate: z.boolean().optional(),
+      /** While true the page adds `step` every `interval_ms`, firing `tick`; at max, `complete`. */
+      running: z.boolean().optional(),
+      interval_ms: z.number().int().min(50).optional(),
+      step: z.number().positive().optional(),
     })
     .strict(),
 } as const;

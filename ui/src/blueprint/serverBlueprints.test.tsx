@@ -53,4 +53,27 @@ describe("the services' prebuilt Blueprints", () => {
     fireEvent.click(screen.getByRole("button", { name: "Start" }));
     await vi.waitFor(() => expect((screen.getByRole("button", { name: "Start" }) as HTMLButtonElement).disabled).toBe(true));
   });
+
+  it("the timer counts down each second while running, stops on Pause, and Reset starts over", async () => {
+    vi.useFakeTimers();
+    try {
+      render(<BlueprintApp ctx={ctx("timer-run")} proc={proc("timer-run", timer)} />);
+      const shown = () => screen.getByRole("heading").textContent;
+      const bar = () => screen.getByRole("progressbar", { name: "Elapsed" });
+      expect(shown()).toBe("05:00");
+      fireEvent.click(screen.getByRole("button", { name: "Start" }));
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(bar().getAttribute("aria-valuenow")).toBe("3");
+      expect(shown()).toBe("04:57");
+      fireEvent.click(screen.getByRole("button", { name: "Pause" }));
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(shown()).toBe("04:57");
+      fireEvent.click(screen.getByRole("button", { name: "Reset" }));
+      await vi.advanceTimersByTimeAsync(10);
+      expect(shown()).toBe("05:00");
+      expect(bar().getAttribute("aria-valuenow")).toBe("0");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -66,3 +66,19 @@ describe("executeTool", () => {
     setApiClient(createApiClient());
   });
 });
+
+describe("ui.set's prop and format", () => {
+  it("sets a named prop under its own key and formats seconds as a duration", async () => {
+    const { getValue } = await import("../apps/appState");
+    const { formatDuration } = await import("./executor");
+    const scope = { windowId: "w-fmt", serverId: null };
+    await executeTool("ui.set", { id: "bar", prop: "max", value: 600 }, scope);
+    expect(getValue("w-fmt", "$max.bar")).toBe(600);
+    expect(getValue("w-fmt", "bar")).toBeUndefined();
+    await executeTool("ui.set", { id: "clock", value: "297", format: "duration" }, scope);
+    expect(getValue("w-fmt", "clock")).toBe("04:57");
+    expect(formatDuration("t", 3725)).toBe("1:02:05");
+    expect(formatDuration("t", -3)).toBe("00:00");
+    await expect(executeTool("ui.set", { id: "clock", value: "soon", format: "duration" }, scope)).rejects.toThrow("a duration needs a number");
+  });
+});

@@ -54,16 +54,29 @@ function list(toolId: string, p: Params): number[] {
   return arr as number[];
 }
 
+/** Seconds as MM:SS, or H:MM:SS from an hour (negative counts as zero). */
+export function formatDuration(toolId: string, v: unknown): string {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n)) throw new ToolError(toolId, `${toolId}: a duration needs a number of seconds, got ${JSON.stringify(v)}`);
+  const total = Math.max(0, Math.round(n));
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  const two = (x: number) => String(x).padStart(2, "0");
+  return h > 0 ? `${h}:${two(m)}:${two(s)}` : `${two(m)}:${two(s)}`;
+}
+
 function uiTool(toolId: string, p: Params, scope: ToolScope): unknown {
   const w = scope.windowId;
   const set = (key: string, value: unknown) => applyAppState(setValues(w, { [key]: value }));
   const op = toolId.slice(3);
   switch (op) {
     case "set": {
-      // `prop` (the services' args) names which prop; the desktop keeps one value per component.
+      // `prop` (the services' args) names which prop: the value by default, else the
+      // state key `$prop.id` that the component reads over its spec's prop.
       const t = target(toolId, p);
-      set(t, p.value ?? "");
-      return p.value ?? "";
+      const prop = typeof p.prop === "string" && p.prop && p.prop !== "value" && p.prop !== "text" ? p.prop : null;
+      const value = p.format === "duration" ? formatDuration(toolId, p.value) : (p.value ?? "");
+      set(prop ? `$${prop}.${t}` : t, value);
+      return value;
     }
     case "get":
       return getValue(w, target(toolId, p));
