@@ -57,6 +57,20 @@ impl Call {
             Self::BoostPriority(_) => "boost_priority",
             Self::LowerPriority(_) => "lower_priority",
             Self::SetFocus(_) => "set_focus",
+            Self::PipeCreate(_) => "pipe_create",
+            Self::PipeOpen(_) => "pipe_open",
+            Self::PipeWrite(_) => "pipe_write",
+            Self::PipeRead(_) => "pipe_read",
+            Self::PipeClose(_) => "pipe_close",
+            Self::PipeDestroy(_) => "pipe_destroy",
+            Self::PipeStats(_) => "pipe_stats",
+            Self::ShmCreate(_) => "shm_create",
+            Self::ShmAttach(_) => "shm_attach",
+            Self::ShmDetach(_) => "shm_detach",
+            Self::ShmWrite(_) => "shm_write",
+            Self::ShmRead(_) => "shm_read",
+            Self::ShmDestroy(_) => "shm_destroy",
+            Self::ShmStats(_) => "shm_stats",
         }
     }
 }

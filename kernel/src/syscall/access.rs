@@ -85,6 +85,20 @@ pub fn accesses(k: &Kernel, caller: &Caller, call: &Call) -> Result<Vec<Access>,
             }]
         }
         Call::Yield(c) if c.pid == 0 => vec![],
+        c @ (Call::PipeCreate(_)
+        | Call::PipeOpen(_)
+        | Call::PipeWrite(_)
+        | Call::PipeRead(_)
+        | Call::PipeClose(_)
+        | Call::PipeDestroy(_)
+        | Call::PipeStats(_)) => super::pipe::accesses(c),
+        c @ (Call::ShmCreate(_)
+        | Call::ShmAttach(_)
+        | Call::ShmDetach(_)
+        | Call::ShmWrite(_)
+        | Call::ShmRead(_)
+        | Call::ShmDestroy(_)
+        | Call::ShmStats(_)) => super::shm::accesses(c),
         Call::Yield(_)
         | Call::WaitForSignal(_)
         | Call::GetInfo(_)

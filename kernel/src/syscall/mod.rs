@@ -6,6 +6,7 @@
 //! (background tasks with progress, cancellation and TTL clean-up) and
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
+//! IPC categories ([`pipe`], [`shm`]) keep their access rules beside their handlers.
 
 pub mod access;
 pub mod batch;
@@ -13,8 +14,10 @@ pub mod callers;
 pub mod completion;
 mod fs;
 mod memory;
+mod pipe;
 pub mod process;
 mod sched;
+mod shm;
 mod signal;
 mod system;
 pub mod tasks;
@@ -61,6 +64,8 @@ pub struct Kernel {
     pub permissions: crate::capability::PermissionCache,
     /// Shared-memory regions and the tickets that hand their fds out.
     pub shm: Arc<crate::shm::Broker>,
+    /// Pipes and shared-memory segments between managed processes.
+    pub ipc: crate::ipc::Ipc,
     started: Instant,
 }
 
@@ -77,6 +82,7 @@ impl Kernel {
             scheduler: crate::sched::Scheduler::new(Arc::clone(&processes)),
             signals: crate::signal::Signals::default(),
             shm: Arc::default(),
+            ipc: crate::ipc::Ipc::default(),
             permissions: crate::capability::PermissionCache::new(
                 crate::capability::CacheConfig::default(),
             ),
@@ -184,6 +190,20 @@ impl Kernel {
             Call::BoostPriority(c) => sched::boost(self, c)?,
             Call::LowerPriority(c) => sched::lower(self, c)?,
             Call::SetFocus(c) => sched::set_focus(self, c)?,
+            c @ (Call::PipeCreate(_)
+            | Call::PipeOpen(_)
+            | Call::PipeWrite(_)
+            | Call::PipeRead(_)
+            | Call::PipeClose(_)
+            | Call::PipeDestroy(_)
+            | Call::PipeStats(_)) => Box::pin(pipe::dispatch(self, caller, c)).await?,
+            c @ (Call::ShmCreate(_)
+            | Call::ShmAttach(_)
+            | Call::ShmDetach(_)
+            | Call::ShmWrite(_)
+            | Call::ShmRead(_)
+            | Call::ShmDestroy(_)
+            | Call::ShmStats(_)) => shm::dispatch(self, caller, c)?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })
