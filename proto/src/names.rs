@@ -71,6 +71,19 @@ impl Call {
             Self::ShmRead(_) => "shm_read",
             Self::ShmDestroy(_) => "shm_destroy",
             Self::ShmStats(_) => "shm_stats",
+            Self::QueueCreate(_) => "queue_create",
+            Self::QueueSend(_) => "queue_send",
+            Self::QueueReceive(_) => "queue_receive",
+            Self::QueueSubscribe(_) => "queue_subscribe",
+            Self::QueueUnsubscribe(_) => "queue_unsubscribe",
+            Self::QueuePoll(_) => "queue_poll",
+            Self::QueueDestroy(_) => "queue_destroy",
+            Self::QueueStats(_) => "queue_stats",
+            Self::ClipboardCopy(_) => "clipboard_copy",
+            Self::ClipboardPaste(_) => "clipboard_paste",
+            Self::ClipboardHistory(_) => "clipboard_history",
+            Self::ClipboardSubscribe(_) => "clipboard_subscribe",
+            Self::ClipboardClear(_) => "clipboard_clear",
         }
     }
 }

@@ -16,6 +16,13 @@
 //! * `shm-get NAME`: attach read-only, map, wait for the length, check the pattern
 //!   (seed in the 9th byte: the pattern's byte 0 is the seed itself).
 //! * `shm-map-writable NAME`: attach read-only and try to map it writable.
+//! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
+//!   for room.
+//! * `queue-recv NAME COUNT [sub]`: (subscribe, then) receive `COUNT` messages,
+//!   waiting up to 20 s for each; print them as hex, comma-separated.
+//! * `clip-copy MIME HEX`: copy one format to the clipboard (NAME is the MIME).
+//! * `clip-next MIME AFTER`: wait for the first copy after sequence `AFTER`,
+//!   print that format as hex.
 //! * `create NAME SIZE`: create a pipe and a segment of `SIZE` bytes named `NAME`,
 //!   then exit (the kernel must release both).
 
@@ -103,7 +110,13 @@ fn map(fd: &OwnedFd, len: usize, writable: bool) -> Result<*mut u8, String> {
     }
 }
 
-async fn segment(k: &mut Client, name: &str, writable: bool) -> Result<(*mut u8, usize), String> {
+/// Attaches `name` (writable or not) and maps all of it (`map_writable` or not).
+async fn segment(
+    k: &mut Client,
+    name: &str,
+    writable: bool,
+    map_writable: bool,
+) -> Result<(*mut u8, usize), String> {
     let size = match k
         .call(Call::ShmStats(pb::ShmStats { name: name.into() }))
         .await
@@ -120,14 +133,14 @@ async fn segment(k: &mut Client, name: &str, writable: bool) -> Result<(*mut u8,
         }),
     )
     .await?;
-    Ok((map(&fd, size, writable)?, size))
+    Ok((map(&fd, size, map_writable)?, size))
 }
 
 async fn run(args: &[String]) -> Result<String, String> {
     use std::io::{Read, Write};
     let mut k = Client::connect_env()
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| format!("connect: {e}: {:?}", std::error::Error::source(&e)))?;
     let name = args.get(1).ok_or("a name")?.as_str();
     match args[0].as_str() {
         "pipe-write" => {
@@ -156,7 +169,7 @@ async fn run(args: &[String]) -> Result<String, String> {
         }
         "shm-put" => {
             let (len, seed): (usize, u64) = (num(args.get(2), "LEN")?, num(args.get(3), "SEED")?);
-            let (base, size) = segment(&mut k, name, true).await?;
+            let (base, size) = segment(&mut k, name, true, true).await?;
             if len + 8 > size {
                 return Err(format!("{len} bytes do not fit in {size}"));
             }
@@ -169,7 +182,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             Ok(format!("put {len}"))
         }
         "shm-get" => {
-            let (base, size) = segment(&mut k, name, false).await?;
+            let (base, size) = segment(&mut k, name, false, false).await?;
             let deadline = Instant::now() + Duration::from_secs(30);
             // SAFETY: the header of a live, page-aligned mapping, read atomically.
             let header = unsafe { &*base.cast::<AtomicU64>() };
@@ -191,6 +204,75 @@ async fn run(args: &[String]) -> Result<String, String> {
                 Some(i) => Err(format!("byte {i} of {len} differs")),
             }
         }
+        "queue-send" => {
+            let priority: i32 = args.get(3).map_or(Ok(0), |p| num(Some(p), "PRIO"))?;
+            let msgs = args.get(2).ok_or("HEX")?.split(',');
+            let mut n = 0;
+            for m in msgs {
+                let send = pb::QueueSend {
+                    name: name.into(),
+                    data: unhex(m)?,
+                    priority,
+                    wait_ms: 2_000,
+                };
+                k.call(Call::QueueSend(send))
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+                n += 1;
+            }
+            Ok(format!("sent {n}"))
+        }
+        "queue-recv" => {
+            let count: usize = num(args.get(2), "COUNT")?;
+            if args.get(3).is_some_and(|a| a == "sub") {
+                let sub = pb::QueueSubscribe { name: name.into() };
+                k.call(Call::QueueSubscribe(sub))
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+            }
+            let mut got = vec![];
+            for _ in 0..count {
+                let recv = pb::QueueReceive {
+                    name: name.into(),
+                    wait_ms: 20_000,
+                };
+                match k.call(Call::QueueReceive(recv)).await {
+                    Ok(Value::QueueMessage(m)) => got.push(hex(&m.data)),
+                    Ok(other) => return Err(format!("not a message: {other:?}")),
+                    Err(e) => return Err(format!("{e}")),
+                }
+            }
+            Ok(format!("received {}", got.join(",")))
+        }
+        "clip-copy" => {
+            let copy = pb::ClipboardCopy {
+                formats: vec![pb::ClipboardFormat {
+                    mime: name.into(),
+                    data: unhex(args.get(2).ok_or("HEX")?)?,
+                }],
+            };
+            match k.call(Call::ClipboardCopy(copy)).await {
+                Ok(Value::Count(seq)) => Ok(format!("copied {seq}")),
+                Ok(other) => Err(format!("not a count: {other:?}")),
+                Err(e) => Err(format!("{e}")),
+            }
+        }
+        "clip-next" => {
+            let next = pb::ClipboardSubscribe {
+                after_seq: num(args.get(2), "AFTER")?,
+                wait_ms: 20_000,
+                mime: name.into(),
+            };
+            match k.call(Call::ClipboardSubscribe(next)).await {
+                Ok(Value::ClipboardEntry(e)) => Ok(format!(
+                    "pasted {} {}",
+                    e.seq,
+                    e.formats.first().map(|f| hex(&f.data)).unwrap_or_default()
+                )),
+                Ok(other) => Err(format!("not an entry: {other:?}")),
+                Err(e) => Err(format!("{e}")),
+            }
+        }
         "create" => {
             let size: u64 = num(args.get(2), "SIZE")?;
             for c in [
@@ -207,7 +289,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             }
             Ok(format!("created {name}"))
         }
-        "shm-map-writable" => match segment(&mut k, name, false).await {
+        "shm-map-writable" => match segment(&mut k, name, false, true).await {
             Ok(_) => Err("a read-only attach was mapped writable".into()),
             Err(e) => Ok(format!("refused {e}")),
         },

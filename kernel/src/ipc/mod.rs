@@ -1,9 +1,14 @@
-//! IPC between managed processes, with the Linux facility doing the work.
+//! IPC between managed processes: the Linux facility where there is one (pipes,
+//! memfds), kernel-kept queues where the issue asks for them.
 //!
 //! * [`pipe`]: named `pipe2()` pairs the kernel holds; processes get their ends as
 //!   real fds, so bytes flow process to process without the kernel.
 //! * [`segment`]: memfd shared-memory segments sealed to their size, mapped by each
 //!   process that attaches (a read-only descriptor for read-only grants).
+//! * [`queue`]: FIFO, priority and pub/sub message queues the kernel keeps, bounded,
+//!   with blocking receive and backpressure.
+//! * [`clipboard`]: per-user clipboards of MIME-typed entries, with history and
+//!   subscribers.
 //! * [`handoff`]: how a managed process receives those fds: a one-shot ticket (from
 //!   the syscall) redeemed on its own kernel socket, answered with `SCM_RIGHTS`
 //!   through the shared-memory [`Broker`](crate::shm::Broker).
@@ -12,8 +17,10 @@
 //! What a managed process created is released when it exits ([`Ipc::release`]);
 //! everything goes when the kernel stops (the tables drop their fds).
 
+pub mod clipboard;
 pub mod handoff;
 pub mod pipe;
+pub mod queue;
 pub mod segment;
 
 use crate::error::KernelError;
@@ -26,6 +33,8 @@ pub const MAX_NAME: usize = 64;
 pub struct Ipc {
     pub pipes: pipe::Pipes,
     pub segments: segment::Segments,
+    pub queues: queue::Queues,
+    pub clipboards: clipboard::Clipboards,
 }
 
 impl Ipc {
@@ -33,6 +42,8 @@ impl Ipc {
     pub fn release(&self, pid: u32) {
         self.pipes.release(pid);
         self.segments.release(pid);
+        self.queues
+            .release(pid, &crate::identity::Caller::managed_key(pid));
     }
 }
 

@@ -99,6 +99,19 @@ pub fn accesses(k: &Kernel, caller: &Caller, call: &Call) -> Result<Vec<Access>,
         | Call::ShmRead(_)
         | Call::ShmDestroy(_)
         | Call::ShmStats(_)) => super::shm::accesses(c),
+        c @ (Call::QueueCreate(_)
+        | Call::QueueSend(_)
+        | Call::QueueReceive(_)
+        | Call::QueueSubscribe(_)
+        | Call::QueueUnsubscribe(_)
+        | Call::QueuePoll(_)
+        | Call::QueueDestroy(_)
+        | Call::QueueStats(_)) => super::queue::accesses(c),
+        c @ (Call::ClipboardCopy(_)
+        | Call::ClipboardPaste(_)
+        | Call::ClipboardHistory(_)
+        | Call::ClipboardSubscribe(_)
+        | Call::ClipboardClear(_)) => super::clipboard::accesses(c),
         Call::Yield(_)
         | Call::WaitForSignal(_)
         | Call::GetInfo(_)

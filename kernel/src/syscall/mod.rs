@@ -6,16 +6,18 @@
 //! (background tasks with progress, cancellation and TTL clean-up) and
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
-//! IPC categories ([`pipe`], [`shm`]) keep their access rules beside their handlers.
+//! IPC categories ([`pipe`], [`shm`], [`queue`], [`clipboard`]) keep their access rules beside their handlers.
 
 pub mod access;
 pub mod batch;
 pub mod callers;
+mod clipboard;
 pub mod completion;
 mod fs;
 mod memory;
 mod pipe;
 pub mod process;
+mod queue;
 mod sched;
 mod shm;
 mod signal;
@@ -204,6 +206,19 @@ impl Kernel {
             | Call::ShmRead(_)
             | Call::ShmDestroy(_)
             | Call::ShmStats(_)) => shm::dispatch(self, caller, c)?,
+            c @ (Call::QueueCreate(_)
+            | Call::QueueSend(_)
+            | Call::QueueReceive(_)
+            | Call::QueueSubscribe(_)
+            | Call::QueueUnsubscribe(_)
+            | Call::QueuePoll(_)
+            | Call::QueueDestroy(_)
+            | Call::QueueStats(_)) => Box::pin(queue::dispatch(self, caller, c)).await?,
+            c @ (Call::ClipboardCopy(_)
+            | Call::ClipboardPaste(_)
+            | Call::ClipboardHistory(_)
+            | Call::ClipboardSubscribe(_)
+            | Call::ClipboardClear(_)) => Box::pin(clipboard::dispatch(self, caller, c)).await?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })

@@ -17,9 +17,11 @@ fn peer_bin() -> std::path::PathBuf {
     crate::util::bin("agentos-ipc-peer", env!("CARGO_BIN_EXE_agentos-ipc-peer"))
 }
 
-/// The isolation rungs the tests run on: the strongest (namespaces as root) and
-/// the unconfined portable one, where the grants are all there is.
-const MODES: [&[&str]; 2] = [&[], &["--sandbox", "portable", "--allow-unconfined"]];
+/// The isolation rung the tests run on: the strongest (namespaces, as root). A
+/// root kernel's walls-only and portable programs run as nobody with no mount to
+/// carry their socket, and cannot traverse the 0700 data directory to it (as in
+/// `capabilities.rs`), so they cannot be IPC peers there.
+const FULL: &[&str] = &[];
 
 /// Starts the peer with `args` and the channel grants `caps`.
 async fn peer(user: &mut Client, args: &[&str], caps: &[&str]) -> u32 {
@@ -71,9 +73,7 @@ async fn two_processes_exchange_bytes_through_a_kernel_pipe() {
     if !require_root("two_processes_exchange_bytes_through_a_kernel_pipe") {
         return;
     }
-    for args in MODES {
-        pipes_in(&Daemon::start(args)).await;
-    }
+    pipes_in(&Daemon::start(FULL)).await;
 }
 
 async fn pipes_in(d: &Daemon) {
@@ -217,9 +217,7 @@ async fn two_processes_exchange_bytes_through_one_shared_mapping() {
     if !require_root("two_processes_exchange_bytes_through_one_shared_mapping") {
         return;
     }
-    for args in MODES {
-        shm_in(&Daemon::start(args)).await;
-    }
+    shm_in(&Daemon::start(FULL)).await;
 }
 
 async fn shm_in(d: &Daemon) {
@@ -311,7 +309,7 @@ async fn what_a_process_created_goes_when_it_exits() {
     if !require_root("what_a_process_created_goes_when_it_exits") {
         return;
     }
-    let d = Daemon::start(MODES[1]);
+    let d = Daemon::start(FULL);
     let mut user = d.client().await;
     // Warm up (the first spawn opens fds the daemon keeps).
     let warm = peer(
@@ -387,7 +385,7 @@ async fn what_a_process_created_goes_when_it_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_ipc_arguments_are_typed_errors() {
-    let d = Daemon::start(MODES[1]);
+    let d = Daemon::start(FULL);
     let mut user = d.client().await;
     for (c, code) in [
         (
@@ -437,4 +435,219 @@ async fn bad_ipc_arguments_are_typed_errors() {
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
+}
+
+fn queue_create(name: &str, kind: pb::QueueKind, capacity: u32) -> Call {
+    Call::QueueCreate(pb::QueueCreate {
+        name: name.into(),
+        kind: kind as i32,
+        capacity,
+    })
+}
+
+async fn queue_stats(c: &mut Client, name: &str) -> pb::QueueInfo {
+    match call(c, Call::QueueStats(pb::QueueStats { name: name.into() }))
+        .await
+        .unwrap()
+    {
+        Value::Queue(q) => q,
+        other => panic!("not queue stats: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_exchange_messages_through_kernel_queues() {
+    if !require_root("two_processes_exchange_messages_through_kernel_queues") {
+        return;
+    }
+    let d = Daemon::start(FULL);
+    let mut user = d.client().await;
+    let (send, recv) = (&["send:ipc.q.*"][..], &["recv:ipc.q.*"][..]);
+
+    // FIFO with a blocking receive: the receiver starts first and waits.
+    call(&mut user, queue_create("ipc.q.f", pb::QueueKind::Fifo, 4))
+        .await
+        .unwrap();
+    let r = peer(&mut user, &["queue-recv", "ipc.q.f", "3"], recv).await;
+    let s = peer(
+        &mut user,
+        &["queue-send", "ipc.q.f", "01,0202,030303"],
+        send,
+    )
+    .await;
+    assert_eq!(line_of(&mut user, s).await, "OK sent 3");
+    assert_eq!(line_of(&mut user, r).await, "OK received 01,0202,030303");
+
+    // Priority: sent low then high by two processes, received high first.
+    call(
+        &mut user,
+        queue_create("ipc.q.p", pb::QueueKind::Priority, 0),
+    )
+    .await
+    .unwrap();
+    let lo = peer(&mut user, &["queue-send", "ipc.q.p", "6c6f", "1"], send).await;
+    assert_eq!(line_of(&mut user, lo).await, "OK sent 1");
+    let hi = peer(&mut user, &["queue-send", "ipc.q.p", "6869", "9"], send).await;
+    assert_eq!(line_of(&mut user, hi).await, "OK sent 1");
+    let r = peer(&mut user, &["queue-recv", "ipc.q.p", "2"], recv).await;
+    assert_eq!(line_of(&mut user, r).await, "OK received 6869,6c6f");
+
+    // Pub/sub: two subscribers each get every message published after they joined.
+    call(
+        &mut user,
+        queue_create("ipc.q.ps", pb::QueueKind::Pubsub, 0),
+    )
+    .await
+    .unwrap();
+    let a = peer(&mut user, &["queue-recv", "ipc.q.ps", "2", "sub"], recv).await;
+    let b = peer(&mut user, &["queue-recv", "ipc.q.ps", "2", "sub"], recv).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while queue_stats(&mut user, "ipc.q.ps").await.subscribers < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscribers never came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let p = peer(&mut user, &["queue-send", "ipc.q.ps", "aa,bb"], send).await;
+    assert_eq!(line_of(&mut user, p).await, "OK sent 2");
+    assert_eq!(line_of(&mut user, a).await, "OK received aa,bb");
+    assert_eq!(line_of(&mut user, b).await, "OK received aa,bb");
+    // Their subscriptions went with them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while queue_stats(&mut user, "ipc.q.ps").await.subscribers > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscriptions outlived their processes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Backpressure on a full queue: refused at once, typed; a receiver without
+    // the grant is refused.
+    for _ in 0..4 {
+        call(
+            &mut user,
+            Call::QueueSend(pb::QueueSend {
+                name: "ipc.q.f".into(),
+                data: vec![1],
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    let full = peer(&mut user, &["queue-send", "ipc.q.f", "09"], send).await;
+    let line = line_of(&mut user, full).await;
+    assert!(
+        line.starts_with("ERR") && line.contains("is full"),
+        "{line}"
+    );
+    let st = call(
+        &mut user,
+        Call::QueueSend(pb::QueueSend {
+            name: "ipc.q.f".into(),
+            data: vec![1],
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::ResourceExhausted);
+    let denied = peer(&mut user, &["queue-recv", "ipc.q.f", "1"], send).await;
+    let line = line_of(&mut user, denied).await;
+    assert!(
+        line.starts_with("ERR") && line.contains("ReceiveMessage"),
+        "{line}"
+    );
+    assert_eq!(queue_stats(&mut user, "ipc.q.f").await.length, 4);
+    // Larger than the stated maximum: refused clearly.
+    let st = call(
+        &mut user,
+        Call::QueueSend(pb::QueueSend {
+            name: "ipc.q.f".into(),
+            data: vec![0; (64 << 10) + 1],
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert!(error_of(&st).message.contains("at most 65536"), "{st:?}");
+    // An empty queue's receive waits for the given time, then DEADLINE_EXCEEDED.
+    let st = call(
+        &mut user,
+        Call::QueueReceive(pb::QueueReceive {
+            name: "ipc.q.p".into(),
+            wait_ms: 50,
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::DeadlineExceeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_users_clipboard() {
+    if !require_root("two_processes_share_the_users_clipboard") {
+        return;
+    }
+    let d = Daemon::start(FULL);
+    let mut user = d.client().await;
+    let (copy, paste) = (&["send:clipboard"][..], &["recv:clipboard"][..]);
+    // A subscriber waits for the next copy; another process copies.
+    let waiter = peer(&mut user, &["clip-next", "text/plain", "0"], paste).await;
+    let copier = peer(&mut user, &["clip-copy", "text/plain", "6869"], copy).await;
+    assert_eq!(line_of(&mut user, copier).await, "OK copied 1");
+    assert_eq!(line_of(&mut user, waiter).await, "OK pasted 1 6869");
+    // The user sees it with its formats; a second copy pushes it into history.
+    call(
+        &mut user,
+        Call::ClipboardCopy(pb::ClipboardCopy {
+            formats: vec![
+                pb::ClipboardFormat {
+                    mime: "text/plain".into(),
+                    data: b"two".to_vec(),
+                },
+                pb::ClipboardFormat {
+                    mime: "text/html".into(),
+                    data: b"<i>two</i>".to_vec(),
+                },
+            ],
+        }),
+    )
+    .await
+    .unwrap();
+    let html = peer(&mut user, &["clip-next", "text/html", "1"], paste).await;
+    assert_eq!(
+        line_of(&mut user, html).await,
+        "OK pasted 2 3c693e74776f3c2f693e"
+    );
+    let Value::ClipboardHistory(h) = call(
+        &mut user,
+        Call::ClipboardHistory(pb::ClipboardHistory { limit: 0 }),
+    )
+    .await
+    .unwrap() else {
+        panic!("no history")
+    };
+    let seqs: Vec<_> = h.entries.iter().map(|e| (e.seq, e.source_pid)).collect();
+    assert_eq!(seqs, [(2, 0), (1, copier)]);
+    // Grants: a paste-only process may not copy.
+    let denied = peer(&mut user, &["clip-copy", "text/plain", "00"], paste).await;
+    let line = line_of(&mut user, denied).await;
+    assert!(
+        line.starts_with("ERR") && line.contains("SendMessage"),
+        "{line}"
+    );
+    let st = call(
+        &mut user,
+        Call::ClipboardPaste(pb::ClipboardPaste {
+            mime: "image/png".into(),
+            back: 0,
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::NotFound);
 }
