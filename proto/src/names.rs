@@ -84,6 +84,13 @@ impl Call {
             Self::ClipboardHistory(_) => "clipboard_history",
             Self::ClipboardSubscribe(_) => "clipboard_subscribe",
             Self::ClipboardClear(_) => "clipboard_clear",
+            Self::FdOpen(_) => "fd_open",
+            Self::FdClose(_) => "fd_close",
+            Self::FdDup(_) => "fd_dup",
+            Self::FdDup2(_) => "fd_dup2",
+            Self::FdLseek(_) => "fd_lseek",
+            Self::FdFcntl(_) => "fd_fcntl",
+            Self::FdHandOver(_) => "fd_hand_over",
         }
     }
 }

@@ -23,6 +23,9 @@
 //! * `clip-copy MIME HEX`: copy one format to the clipboard (NAME is the MIME).
 //! * `clip-next MIME AFTER`: wait for the first copy after sequence `AFTER`,
 //!   print that format as hex.
+//! * `fd-read PATH`: open PATH in its kernel descriptor table, seek the entry to
+//!   2 and dup it (both through the kernel), take the dup as a real fd, read 4
+//!   bytes from it, and ask the kernel for the first entry's offset (shared: 6).
 //! * `create NAME SIZE`: create a pipe and a segment of `SIZE` bytes named `NAME`,
 //!   then exit (the kernel must release both).
 
@@ -70,6 +73,15 @@ async fn ticket(k: &mut Client, call: Call) -> Result<OwnedFd, String> {
     match k.call(call).await.map_err(|e| format!("{e}"))? {
         Value::FdTicket(t) => k.claim_fd(&t).await.map_err(|e| format!("claim: {e}")),
         other => Err(format!("not a ticket: {other:?}")),
+    }
+}
+
+/// A call whose result is a count (an fd number, an offset).
+async fn count(k: &mut Client, call: Call) -> Result<u32, String> {
+    match k.call(call).await {
+        Ok(Value::Count(n)) => Ok(n as u32),
+        Ok(other) => Err(format!("not a count: {other:?}")),
+        Err(e) => Err(format!("{e}")),
     }
 }
 
@@ -272,6 +284,32 @@ async fn run(args: &[String]) -> Result<String, String> {
                 Ok(other) => Err(format!("not an entry: {other:?}")),
                 Err(e) => Err(format!("{e}")),
             }
+        }
+        "fd-read" => {
+            let n = count(
+                &mut k,
+                Call::FdOpen(pb::FdOpen {
+                    path: name.into(),
+                    access: pb::FdAccess::Read as i32,
+                }),
+            )
+            .await?;
+            let seek = |offset, whence| {
+                Call::FdLseek(pb::FdLseek {
+                    fd: n,
+                    offset,
+                    whence,
+                })
+            };
+            count(&mut k, seek(2, libc::SEEK_SET)).await?;
+            let m = count(&mut k, Call::FdDup(pb::FdDup { fd: n })).await?;
+            let fd = ticket(&mut k, Call::FdHandOver(pb::FdHandOver { fd: m })).await?;
+            let mut buf = [0u8; 4];
+            std::fs::File::from(fd)
+                .read_exact(&mut buf)
+                .map_err(|e| format!("read: {e}"))?;
+            let at = count(&mut k, seek(0, libc::SEEK_CUR)).await?;
+            Ok(format!("fds {n} {m} read {} offset {at}", hex(&buf)))
         }
         "create" => {
             let size: u64 = num(args.get(2), "SIZE")?;

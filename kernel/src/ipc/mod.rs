@@ -9,6 +9,8 @@
 //!   with blocking receive and backpressure.
 //! * [`clipboard`]: per-user clipboards of MIME-typed entries, with history and
 //!   subscribers.
+//! * [`fdtable`]: each caller's descriptor table of real open files (open through
+//!   the VFS's confined walk, dup, dup2, lseek, fcntl), handed over on request.
 //! * [`handoff`]: how a managed process receives those fds: a one-shot ticket (from
 //!   the syscall) redeemed on its own kernel socket, answered with `SCM_RIGHTS`
 //!   through the shared-memory [`Broker`](crate::shm::Broker).
@@ -18,6 +20,7 @@
 //! everything goes when the kernel stops (the tables drop their fds).
 
 pub mod clipboard;
+pub mod fdtable;
 pub mod handoff;
 pub mod pipe;
 pub mod queue;
@@ -35,6 +38,7 @@ pub struct Ipc {
     pub segments: segment::Segments,
     pub queues: queue::Queues,
     pub clipboards: clipboard::Clipboards,
+    pub fds: fdtable::FdTables,
 }
 
 impl Ipc {
@@ -42,8 +46,9 @@ impl Ipc {
     pub fn release(&self, pid: u32) {
         self.pipes.release(pid);
         self.segments.release(pid);
-        self.queues
-            .release(pid, &crate::identity::Caller::managed_key(pid));
+        let key = crate::identity::Caller::managed_key(pid);
+        self.queues.release(pid, &key);
+        self.fds.release(&key);
     }
 }
 

@@ -112,6 +112,13 @@ pub fn accesses(k: &Kernel, caller: &Caller, call: &Call) -> Result<Vec<Access>,
         | Call::ClipboardHistory(_)
         | Call::ClipboardSubscribe(_)
         | Call::ClipboardClear(_)) => super::clipboard::accesses(c),
+        c @ (Call::FdOpen(_)
+        | Call::FdClose(_)
+        | Call::FdDup(_)
+        | Call::FdDup2(_)
+        | Call::FdLseek(_)
+        | Call::FdFcntl(_)
+        | Call::FdHandOver(_)) => super::fd::accesses(k, caller, c)?,
         Call::Yield(_)
         | Call::WaitForSignal(_)
         | Call::GetInfo(_)

@@ -6,13 +6,14 @@
 //! (background tasks with progress, cancellation and TTL clean-up) and
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
-//! IPC categories ([`pipe`], [`shm`], [`queue`], [`clipboard`]) keep their access rules beside their handlers.
+//! IPC categories ([`pipe`], [`shm`], [`queue`], [`clipboard`], [`fd`]) keep their access rules beside their handlers.
 
 pub mod access;
 pub mod batch;
 pub mod callers;
 mod clipboard;
 pub mod completion;
+mod fd;
 mod fs;
 mod memory;
 mod pipe;
@@ -219,6 +220,13 @@ impl Kernel {
             | Call::ClipboardHistory(_)
             | Call::ClipboardSubscribe(_)
             | Call::ClipboardClear(_)) => Box::pin(clipboard::dispatch(self, caller, c)).await?,
+            c @ (Call::FdOpen(_)
+            | Call::FdClose(_)
+            | Call::FdDup(_)
+            | Call::FdDup2(_)
+            | Call::FdLseek(_)
+            | Call::FdFcntl(_)
+            | Call::FdHandOver(_)) => Box::pin(fd::dispatch(self, caller, c)).await?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })

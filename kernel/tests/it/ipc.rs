@@ -651,3 +651,93 @@ async fn two_processes_share_the_users_clipboard() {
     .unwrap_err();
     assert_eq!(st.code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processes_kernel_fds_are_real_and_share_their_offset() {
+    if !require_root("a_processes_kernel_fds_are_real_and_share_their_offset") {
+        return;
+    }
+    let d = Daemon::start(FULL);
+    let mut user = d.client().await;
+    call(
+        &mut user,
+        Call::Mkdir(pb::MakeDirectory {
+            path: "/pub".into(),
+            parents: false,
+        }),
+    )
+    .await
+    .unwrap();
+    call(&mut user, crate::util::write("/pub/note", b"0123456789"))
+        .await
+        .unwrap();
+    call(&mut user, crate::util::write("/secret", b"private"))
+        .await
+        .unwrap();
+    let bin = peer_bin().display().to_string();
+    let spec = |path: &str| pb::ProcessSpec {
+        argv: vec![bin.clone(), "fd-read".into(), path.into()],
+        read_paths: vec![bin.clone(), d.files().join("pub").display().to_string()],
+        ..Default::default()
+    };
+    let p = crate::util::spawn(&mut user, spec("/pub/note")).await.pid;
+    // Opened at 3, dup'ed to 4; the dup, sought to 2 by the kernel, reads "2345"
+    // in the process, and the kernel then finds the first entry at 6.
+    assert_eq!(
+        line_of(&mut user, p).await,
+        "OK fds 3 4 read 32333435 offset 6"
+    );
+    // Opening is checked like a read of the path.
+    let p = crate::util::spawn(&mut user, spec("/secret")).await.pid;
+    let line = line_of(&mut user, p).await;
+    assert!(
+        line.starts_with("ERR") && line.contains("ReadFile"),
+        "{line}"
+    );
+
+    // The user's own table: dup2, fcntl, close.
+    let open = call(
+        &mut user,
+        Call::FdOpen(pb::FdOpen {
+            path: "/pub/note".into(),
+            access: pb::FdAccess::Read as i32,
+        }),
+    )
+    .await
+    .unwrap();
+    let Value::Count(n) = open else {
+        panic!("{open:?}")
+    };
+    let n = n as u32;
+    let dup2 = Call::FdDup2(pb::FdDup2 { fd: n, new_fd: 10 });
+    assert_eq!(call(&mut user, dup2).await.unwrap(), Value::Count(10));
+    let set = Call::FdFcntl(pb::FdFcntl {
+        fd: 10,
+        set_flags: Some(libc::O_NONBLOCK),
+    });
+    let Value::Count(flags) = call(&mut user, set).await.unwrap() else {
+        panic!("no flags")
+    };
+    assert_ne!(flags as i32 & libc::O_NONBLOCK, 0);
+    call(&mut user, Call::FdClose(pb::FdClose { fd: 10 }))
+        .await
+        .unwrap();
+    let st = call(&mut user, Call::FdClose(pb::FdClose { fd: 10 }))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    // /tmp is in memory: no fd to give.
+    call(&mut user, crate::util::write("/tmp/m", b"m"))
+        .await
+        .unwrap();
+    let st = call(
+        &mut user,
+        Call::FdOpen(pb::FdOpen {
+            path: "/tmp/m".into(),
+            access: pb::FdAccess::Read as i32,
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::Unimplemented, "{:?}", error_of(&st));
+}
