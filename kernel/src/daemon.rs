@@ -416,17 +416,27 @@ fn serve_process_sockets(kernel: &Arc<Kernel>) {
                 let exited = async move {
                     let _ = process.wait(None).await;
                 };
+                // gRPC, and fd tickets (pipes, shared memory) on the same socket.
+                let incoming = crate::ipc::handoff::incoming(
+                    listener,
+                    pid,
+                    sandbox_uid,
+                    Arc::clone(&kernel.shm),
+                );
+                let ipc = Arc::clone(&kernel);
                 let served = Server::builder()
                     .layer(InterceptorLayer::new(identity::managed_interceptor(
                         pid,
                         sandbox_uid,
                     )))
                     .add_service(service(KernelRpc::new(kernel)))
-                    .serve_with_incoming_shutdown(UnixListenerStream::new(listener), exited)
+                    .serve_with_incoming_shutdown(incoming, exited)
                     .await;
                 if let Err(e) = served {
                     tracing::warn!(pid, "process socket: {e}");
                 }
+                // What the process created goes with it.
+                ipc.ipc.release(pid);
                 drop(socket);
             });
         }));

@@ -31,10 +31,15 @@ impl Caller {
     /// completion queue): its process, or "tcp" for token holders.
     pub fn key(&self) -> String {
         match (self.managed, self.pid) {
-            (Some(m), _) => format!("managed:{m}"),
+            (Some(m), _) => Self::managed_key(m),
             (None, Some(pid)) => format!("pid:{pid}"),
             (None, None) => format!("tcp:{}", self.uid),
         }
+    }
+
+    /// The [`Caller::key`] of managed process `pid`'s calls.
+    pub fn managed_key(pid: u32) -> String {
+        format!("managed:{pid}")
     }
 
     /// The caller used by in-process tests and benchmarks.

@@ -48,6 +48,8 @@ pub struct Kernel {
     pub permissions: PermissionCache,
     /// Shared-memory regions and the tickets that hand their fds out.
     pub shm: Arc<Broker>,
+    /// Pipes, shared-memory segments, queues, clipboards and fd tables.
+    pub ipc: crate::ipc::Ipc,
     started: Instant,
 }
 
@@ -64,6 +66,7 @@ impl Kernel {
             scheduler: Scheduler::new(Arc::clone(&processes)),
             signals: Signals::default(),
             shm: Arc::default(),
+            ipc: crate::ipc::Ipc::default(),
             permissions: PermissionCache::new(CacheConfig::default()),
             processes,
             callers: Callers::default(),

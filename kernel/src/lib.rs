@@ -17,6 +17,8 @@
 //! * [`capability`] is the grant model every syscall is checked against.
 //! * [`cgroup`] also holds the kernel's own cgroup subtree, which the eBPF probes watch.
 //! * [`shm`] makes sealed memfd regions and hands their fds to clients (SCM_RIGHTS).
+//! * [`ipc`] holds pipes and shared-memory segments between managed processes,
+//!   their fds handed over on each process's own socket.
 //! * [`observe`] runs the eBPF probes and fans their events out.
 //! * [`cleanup`] is the resource orchestrator: every host resource registers its undo.
 //! * [`daemon`] ties it together: data directory, lock, sockets, shutdown.
@@ -33,6 +35,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod error;
 pub mod identity;
+pub mod ipc;
 pub mod kernel;
 pub mod observe;
 pub mod process;

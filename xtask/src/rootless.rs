@@ -32,7 +32,7 @@ const SUITES: &[&str] = &[
 ];
 
 /// Binaries the integration tests start, found beside the test binary's `deps/`.
-const BINARIES: &[&str] = &["agentos-kernel", "agentos-probe"];
+const BINARIES: &[&str] = &["agentos-kernel", "agentos-probe", "agentos-ipc-peer"];
 
 pub fn run(tally: &mut Tally) -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.

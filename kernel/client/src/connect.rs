@@ -70,6 +70,9 @@ pub struct Client {
     raw: RawClient,
     /// The fd-handoff socket beside the kernel socket (Unix-socket connections only).
     fds: Option<PathBuf>,
+    /// Whether `fds` is a managed process's own socket, where a ticket is preceded
+    /// by [`paths::FD_MAGIC`].
+    fds_magic: bool,
 }
 
 impl Client {
@@ -126,7 +129,19 @@ impl Client {
     /// every call is checked against its capabilities), else to the default data
     /// directory's kernel.
     pub async fn connect_env() -> Result<Self, ConnectError> {
-        Self::connect_uds(&paths::socket_from_env()).await
+        match std::env::var_os(paths::SOCKET_ENV) {
+            Some(own) => Self::connect_process(Path::new(&own)).await,
+            None => Self::connect_uds(&paths::socket_from_env()).await,
+        }
+    }
+
+    /// Connects to a managed process's own kernel socket `socket`; fds (pipe ends,
+    /// shared memory) are redeemed on that same socket.
+    pub async fn connect_process(socket: &Path) -> Result<Self, ConnectError> {
+        let mut client = Self::connect_uds(socket).await?;
+        client.fds = Some(socket.to_owned());
+        client.fds_magic = true;
+        Ok(client)
     }
 
     fn new(channel: Channel, auth: Auth) -> Self {
@@ -135,12 +150,18 @@ impl Client {
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
             fds: None,
+            fds_magic: false,
         }
     }
 
     /// Where this kernel hands out shared-memory fds, when connected by Unix socket.
     pub fn fds_socket(&self) -> Option<&Path> {
         self.fds.as_deref()
+    }
+
+    /// What a ticket is preceded by on [`Client::fds_socket`].
+    pub fn fds_prefix(&self) -> &'static [u8] {
+        if self.fds_magic { paths::FD_MAGIC } else { b"" }
     }
 
     /// The generated client.

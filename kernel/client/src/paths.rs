@@ -11,6 +11,9 @@ const SOCKET_FILE: &str = "kernel.sock";
 const TOKEN_FILE: &str = "kernel.token";
 /// Where the kernel hands out shared-memory fds (SCM_RIGHTS) against a ticket.
 const FDS_FILE: &str = "kernel.fds.sock";
+/// The first bytes of a connection to a managed process's own kernel socket that
+/// redeems an fd ticket instead of speaking gRPC (the ticket follows).
+pub const FD_MAGIC: &[u8; 4] = b"AGFD";
 
 /// The Unix socket of the kernel serving `data_dir`.
 pub fn socket_path(data_dir: &Path) -> PathBuf {

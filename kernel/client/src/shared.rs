@@ -153,7 +153,7 @@ impl Client {
             .ok()
             .filter(|&s| s >= region.slots as usize * region.slot_size as usize)
             .ok_or_else(|| CallError::Handoff(format!("a region of {} bytes", region.size)))?;
-        let fd = claim(&fds, &region.ticket).await?;
+        let fd = claim(&fds, self.fds_prefix(), &region.ticket).await?;
         Ok(Opened {
             map: Mapping::new(&fd, size, writable)?,
             slot_size: region.slot_size as usize,
@@ -296,15 +296,27 @@ fn unexpected(what: &str) -> CallError {
     CallError::Handoff(format!("an unexpected message in a shared-memory {what}"))
 }
 
-/// Presents `ticket` on the fd socket; the memfd, or the kernel's refusal.
-async fn claim(fds: &Path, ticket: &[u8]) -> Result<OwnedFd, CallError> {
+impl Client {
+    /// Redeems an `FdTicket` (from `pipe_open`, `shm_attach`): the fd it was
+    /// offered for, received as `SCM_RIGHTS`, or the kernel's refusal.
+    pub async fn claim_fd(&self, ticket: &pb::FdTicket) -> Result<OwnedFd, CallError> {
+        let fds = self.fds_socket().ok_or_else(|| {
+            CallError::Handoff("fds are handed over on Unix-socket connections only".into())
+        })?;
+        claim(fds, self.fds_prefix(), &ticket.ticket).await
+    }
+}
+
+/// Presents `ticket` (after `prefix`) on the fd socket; the fd, or the kernel's
+/// refusal.
+async fn claim(fds: &Path, prefix: &[u8], ticket: &[u8]) -> Result<OwnedFd, CallError> {
     let fail =
         |what: &str, e: io::Error| CallError::Handoff(format!("{what} {}: {e}", fds.display()));
     let mut stream = UnixStream::connect(fds)
         .await
         .map_err(|e| fail("connecting to", e))?;
     stream
-        .write_all(ticket)
+        .write_all(&[prefix, ticket].concat())
         .await
         .map_err(|e| fail("sending the ticket to", e))?;
     let mut reply = [0u8; 256];

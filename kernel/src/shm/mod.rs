@@ -6,12 +6,17 @@
 //!   fd, so a stream offers its region under a one-shot ticket bound to the caller's
 //!   uid, and the client presents the ticket on `DIR/kernel.fds.sock` and receives
 //!   the memfd as `SCM_RIGHTS` (the way Wayland and PipeWire pass buffers).
+//!   Any fd can be offered the same way ([`Broker::offer_fd`]): the IPC syscalls
+//!   hand out pipe ends and segments to a managed process, bound to that process
+//!   ([`Claimant::Process`]), which redeems it on its own kernel socket
+//!   (`crate::ipc::handoff`).
 
 pub mod region;
 
 use std::{
     collections::HashMap,
     io,
+    os::fd::AsFd,
     os::fd::AsRawFd,
     sync::{Arc, Mutex, atomic::AtomicUsize},
     time::{Duration, Instant},
@@ -35,12 +40,24 @@ const TICKET_WAIT: Duration = Duration::from_secs(5);
 
 pub type Ticket = [u8; TICKET_LEN];
 
+/// Something whose fd the broker hands out: a region, a pipe end, a segment.
+pub type Handout = Arc<dyn AsFd + Send + Sync>;
+
+/// Who may redeem a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claimant {
+    /// A connection on `kernel.fds.sock` from this uid.
+    User(u32),
+    /// A connection on this managed process's own kernel socket.
+    Process(u32),
+}
+
 /// Why a ticket was refused; the client gets this text.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {
     #[error("unknown, used or expired ticket")]
     Unknown,
-    #[error("the ticket was issued to another user")]
+    #[error("the ticket was issued to another user or process")]
     WrongUser,
 }
 
@@ -62,8 +79,8 @@ pub enum ShmError {
 }
 
 struct Offer {
-    uid: u32,
-    region: Arc<Region>,
+    to: Claimant,
+    item: Handout,
     expires: Instant,
 }
 
@@ -97,6 +114,16 @@ impl Broker {
     /// A new region of `len` bytes, within the budget, that the client may map as
     /// `access` says.
     pub fn region(&self, len: usize, access: ClientAccess) -> Result<Arc<Region>, ShmError> {
+        self.region_named(c"agentos-stream", len, access)
+    }
+
+    /// As [`Broker::region`], with the memfd named `name` (`agentos-…`).
+    pub fn region_named(
+        &self,
+        name: &std::ffi::CStr,
+        len: usize,
+        access: ClientAccess,
+    ) -> Result<Arc<Region>, ShmError> {
         let charge = region::Charge::take(&self.used, len, self.limit).ok_or_else(|| {
             ShmError::Exhausted {
                 len,
@@ -104,13 +131,18 @@ impl Broker {
                 used: self.used(),
             }
         })?;
-        Region::new(c"agentos-stream", charge, access)
+        Region::new(name, charge, access)
             .map(Arc::new)
             .map_err(ShmError::Memfd)
     }
 
     /// Offers `region` to the user `uid`; the ticket is good once, for [`TICKET_TTL`].
     pub fn offer(&self, uid: u32, region: &Arc<Region>) -> Result<Ticket, ShmError> {
+        self.offer_fd(Claimant::User(uid), Arc::clone(region) as Handout)
+    }
+
+    /// Offers `item`'s fd to `to`; the ticket is good once, for [`TICKET_TTL`].
+    pub fn offer_fd(&self, to: Claimant, item: Handout) -> Result<Ticket, ShmError> {
         let ticket: Ticket = crate::identity::secret().map_err(ShmError::Ticket)?;
         let mut offers = self.offers.lock().expect("broker lock");
         let now = Instant::now();
@@ -118,8 +150,8 @@ impl Broker {
         offers.insert(
             ticket,
             Offer {
-                uid,
-                region: Arc::clone(region),
+                to,
+                item,
                 expires: now + TICKET_TTL,
             },
         );
@@ -131,9 +163,9 @@ impl Broker {
         self.offers.lock().expect("broker lock").remove(ticket);
     }
 
-    /// The region offered under `ticket`, if it was offered to `uid`. A ticket is
+    /// What was offered under `ticket`, if it was offered to `by`. A ticket is
     /// spent by any claim, even a refused one: one shown by the wrong user leaked.
-    pub fn claim(&self, ticket: &[u8], uid: u32) -> Result<Arc<Region>, ClaimError> {
+    pub fn claim(&self, ticket: &[u8], by: Claimant) -> Result<Handout, ClaimError> {
         let ticket: Ticket = ticket.try_into().map_err(|_| ClaimError::Unknown)?;
         let offer = self
             .offers
@@ -142,10 +174,10 @@ impl Broker {
             .remove(&ticket)
             .filter(|o| o.expires > Instant::now())
             .ok_or(ClaimError::Unknown)?;
-        if offer.uid != uid {
+        if offer.to != by {
             return Err(ClaimError::WrongUser);
         }
-        Ok(offer.region)
+        Ok(offer.item)
     }
 
     /// Serves the fd socket: each connection sends a ticket and gets back either one
@@ -169,23 +201,29 @@ impl Broker {
         }
     }
 
-    async fn hand_over(&self, mut stream: UnixStream) -> io::Result<()> {
+    async fn hand_over(&self, stream: UnixStream) -> io::Result<()> {
         let uid = stream.peer_cred()?.uid();
+        self.redeem(stream, Claimant::User(uid)).await
+    }
+
+    /// Reads a ticket from `stream` and answers it for `by`: byte `0` with the fd,
+    /// or byte `1` and the reason.
+    pub async fn redeem(&self, mut stream: UnixStream, by: Claimant) -> io::Result<()> {
         let mut ticket = [0u8; TICKET_LEN];
         tokio::time::timeout(TICKET_WAIT, stream.read_exact(&mut ticket))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no ticket"))??;
-        match self.claim(&ticket, uid) {
-            Ok(region) => send_fd(&stream, &region).await,
+        match self.claim(&ticket, by) {
+            Ok(item) => send_fd(&stream, item.as_fd()).await,
             Err(e) => stream.write_all(format!("\x01{e}").as_bytes()).await,
         }
     }
 }
 
-/// Sends byte `0` with the region's memfd attached.
-async fn send_fd(stream: &UnixStream, region: &Region) -> io::Result<()> {
+/// Sends byte `0` with `fd` attached.
+async fn send_fd(stream: &UnixStream, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let fds = [region.fd().as_raw_fd()];
+    let fds = [fd.as_raw_fd()];
     loop {
         stream.writable().await?;
         let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
@@ -214,17 +252,35 @@ mod tests {
     fn a_ticket_is_good_once_and_only_for_its_user() {
         let broker = Broker::new(1 << 20);
         let region = broker.region(4096, ClientAccess::Read).unwrap();
+        let (me, other) = (Claimant::User(1000), Claimant::User(1001));
         let t = broker.offer(1000, &region).unwrap();
-        assert_eq!(broker.claim(&t, 1001).err(), Some(ClaimError::WrongUser));
+        assert_eq!(broker.claim(&t, other).err(), Some(ClaimError::WrongUser));
         // the refused claim spent it
-        assert_eq!(broker.claim(&t, 1000).err(), Some(ClaimError::Unknown));
+        assert_eq!(broker.claim(&t, me).err(), Some(ClaimError::Unknown));
         let t = broker.offer(1000, &region).unwrap();
-        assert!(Arc::ptr_eq(&broker.claim(&t, 1000).unwrap(), &region));
-        assert_eq!(broker.claim(&t, 1000).err(), Some(ClaimError::Unknown));
-        assert_eq!(broker.claim(&t[..3], 1000).err(), Some(ClaimError::Unknown));
+        let got = broker.claim(&t, me).unwrap();
+        assert!(std::ptr::addr_eq(Arc::as_ptr(&got), Arc::as_ptr(&region)));
+        assert_eq!(broker.claim(&t, me).err(), Some(ClaimError::Unknown));
+        assert_eq!(broker.claim(&t[..3], me).err(), Some(ClaimError::Unknown));
         let t = broker.offer(1000, &region).unwrap();
         broker.withdraw(&t);
-        assert_eq!(broker.claim(&t, 1000).err(), Some(ClaimError::Unknown));
+        assert_eq!(broker.claim(&t, me).err(), Some(ClaimError::Unknown));
+        // A process's ticket is its own: not its uid's, not another process's.
+        let t = broker
+            .offer_fd(Claimant::Process(7), Arc::clone(&region) as Handout)
+            .unwrap();
+        assert_eq!(
+            broker.claim(&t, Claimant::Process(8)).err(),
+            Some(ClaimError::WrongUser)
+        );
+        let t = broker
+            .offer_fd(Claimant::Process(7), Arc::clone(&region) as Handout)
+            .unwrap();
+        assert_eq!(broker.claim(&t, me).err(), Some(ClaimError::WrongUser));
+        let t = broker
+            .offer_fd(Claimant::Process(7), Arc::clone(&region) as Handout)
+            .unwrap();
+        assert!(broker.claim(&t, Claimant::Process(7)).is_ok());
     }
 
     #[test]

@@ -129,6 +129,12 @@ impl Region {
     }
 }
 
+impl AsFd for Region {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `new`, unmapped once; no `SharedBuf` is left

@@ -9,15 +9,21 @@
 //! (background tasks with progress, cancellation and TTL clean-up) and
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
+//! IPC categories ([`pipe`], [`shm`], [`queue`], [`clipboard`], [`fd`]) keep their access rules beside their handlers.
 
 pub mod access;
 pub mod batch;
 pub mod callers;
+mod clipboard;
 pub mod completion;
+mod fd;
 mod fs;
 mod memory;
+mod pipe;
 pub mod process;
+mod queue;
 mod sched;
+mod shm;
 mod signal;
 pub mod stream;
 pub mod system;
@@ -130,6 +136,40 @@ impl Kernel {
             Call::BoostPriority(c) => sched::boost(self, caller, c)?,
             Call::LowerPriority(c) => sched::lower(self, caller, c)?,
             Call::SetFocus(c) => sched::set_focus(self, caller, c)?,
+            c @ (Call::PipeCreate(_)
+            | Call::PipeOpen(_)
+            | Call::PipeWrite(_)
+            | Call::PipeRead(_)
+            | Call::PipeClose(_)
+            | Call::PipeDestroy(_)
+            | Call::PipeStats(_)) => Box::pin(pipe::dispatch(self, caller, c)).await?,
+            c @ (Call::ShmCreate(_)
+            | Call::ShmAttach(_)
+            | Call::ShmDetach(_)
+            | Call::ShmWrite(_)
+            | Call::ShmRead(_)
+            | Call::ShmDestroy(_)
+            | Call::ShmStats(_)) => shm::dispatch(self, caller, c)?,
+            c @ (Call::QueueCreate(_)
+            | Call::QueueSend(_)
+            | Call::QueueReceive(_)
+            | Call::QueueSubscribe(_)
+            | Call::QueueUnsubscribe(_)
+            | Call::QueuePoll(_)
+            | Call::QueueDestroy(_)
+            | Call::QueueStats(_)) => Box::pin(queue::dispatch(self, caller, c)).await?,
+            c @ (Call::ClipboardCopy(_)
+            | Call::ClipboardPaste(_)
+            | Call::ClipboardHistory(_)
+            | Call::ClipboardSubscribe(_)
+            | Call::ClipboardClear(_)) => Box::pin(clipboard::dispatch(self, caller, c)).await?,
+            c @ (Call::FdOpen(_)
+            | Call::FdClose(_)
+            | Call::FdDup(_)
+            | Call::FdDup2(_)
+            | Call::FdLseek(_)
+            | Call::FdFcntl(_)
+            | Call::FdHandOver(_)) => Box::pin(fd::dispatch(self, caller, c)).await?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })

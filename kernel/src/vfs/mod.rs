@@ -241,6 +241,20 @@ impl Vfs {
         Ok(done)
     }
 
+    /// The file at `path` as a raw fd, opened through the confined walk; `None` on
+    /// a MemFS mount, which has no fds.
+    pub(crate) async fn open_fd(
+        &self,
+        path: &VirtPath,
+        mode: local::OpenMode,
+    ) -> Result<Option<Arc<std::os::fd::OwnedFd>>, VfsError> {
+        let (fs, loc) = self.resolve(path)?;
+        match fs {
+            MountFs::Local(m) => m.open_fd(loc, mode).await.map(Some),
+            MountFs::Mem(_) => Ok(None),
+        }
+    }
+
     /// Opens a file for chunked reading.
     pub async fn open_reader(&self, path: &VirtPath) -> Result<Reader, VfsError> {
         let (fs, loc) = self.resolve(path)?;

@@ -11,6 +11,7 @@ mod delegated;
 mod escapes;
 mod events;
 mod fs;
+mod ipc;
 mod process;
 mod sandbox;
 mod sched;

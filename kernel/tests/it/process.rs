@@ -23,7 +23,7 @@ fn spec(argv: &[&str]) -> pb::ProcessSpec {
 }
 
 /// Attaches and collects (stdout, stderr, exit).
-async fn collect(c: &mut Client, pid: u32) -> (String, String, pb::ExitInfo) {
+pub async fn collect(c: &mut Client, pid: u32) -> (String, String, pb::ExitInfo) {
     let input = tokio_stream::iter([pb::ProcessInput {
         msg: Some(In::Attach(pid)),
     }]);

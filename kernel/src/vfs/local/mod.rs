@@ -495,6 +495,18 @@ impl LocalFs {
             .map_err(err)
     }
 
+    /// The file at `loc`, opened through the confined walk, as a raw fd (the fd
+    /// syscalls; the description may be shared: reopen it before changing it).
+    pub(crate) async fn open_fd(
+        &self,
+        loc: Loc<'_>,
+        mode: OpenMode,
+    ) -> Result<Arc<OwnedFd>, VfsError> {
+        self.open(loc.rel, mode)
+            .await
+            .map_err(|e| VfsError::from_io("open", loc.vpath, e))
+    }
+
     pub async fn open_reader(self: &Arc<Self>, loc: Loc<'_>) -> Result<LocalReader, VfsError> {
         let err = |e| VfsError::from_io("open", loc.vpath, e);
         let file = self.open(loc.rel, OpenMode::Read).await.map_err(err)?;

@@ -1,0 +1,352 @@
+//! `agentos-ipc-peer`: a managed process's side of the IPC tests
+//! (`tests/it/ipc.rs`). It talks to the kernel on its own socket
+//! (`$AGENTOS_KERNEL_SOCKET`), receives pipe ends and shared-memory segments as
+//! fds there, and moves bytes through them itself.
+//!
+//! Every subcommand prints one line: `OK <detail>`, or `ERR <what failed>` (and
+//! exits 1). Payloads are either hex (`HEX`) or a pattern of `LEN` bytes from
+//! `SEED` (byte `i` is `(i * 31 + SEED) % 251`), which the reading side checks
+//! byte by byte.
+//!
+//! * `pipe-write NAME HEX` / `pipe-write NAME LEN SEED`: open the write end, write.
+//! * `pipe-read NAME LEN [SEED]`: open the read end, read `LEN` bytes (or to end of
+//!   file); print them as hex, or check them against the pattern.
+//! * `shm-put NAME LEN SEED`: attach writable, map, write the pattern at offset 8,
+//!   then publish `LEN` in the first 8 bytes.
+//! * `shm-get NAME`: attach read-only, map, wait for the length, check the pattern
+//!   (seed in the 9th byte: the pattern's byte 0 is the seed itself).
+//! * `shm-map-writable NAME`: attach read-only and try to map it writable.
+//! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
+//!   for room.
+//! * `queue-recv NAME COUNT [sub]`: (subscribe, then) receive `COUNT` messages,
+//!   waiting up to 20 s for each; print them as hex, comma-separated.
+//! * `clip-copy MIME HEX`: copy one format to the clipboard (NAME is the MIME).
+//! * `clip-next MIME AFTER`: wait for the first copy after sequence `AFTER`,
+//!   print that format as hex.
+//! * `fd-read PATH`: open PATH in its kernel descriptor table, seek the entry to
+//!   2 and dup it (both through the kernel), take the dup as a real fd, read 4
+//!   bytes from it, and ask the kernel for the first entry's offset (shared: 6).
+//! * `create NAME SIZE`: create a pipe and a segment of `SIZE` bytes named `NAME`,
+//!   then exit (the kernel must release both).
+
+use std::{
+    os::fd::{AsRawFd, OwnedFd},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use agentos_client::{Client, pb, pb::syscall::Call, pb::syscall_result::Value};
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| ((i * 31 + seed) % 251) as u8)
+        .collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad hex {s:?}"))
+        })
+        .collect()
+}
+
+/// The first byte where `got` departs from the pattern, if any.
+fn mismatch(got: &[u8], seed: u64) -> Option<usize> {
+    let want = pattern(got.len(), seed);
+    got.iter().zip(&want).position(|(a, b)| a != b)
+}
+
+fn num<T: std::str::FromStr>(s: Option<&String>, what: &str) -> Result<T, String> {
+    s.and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{what}: a number"))
+}
+
+async fn ticket(k: &mut Client, call: Call) -> Result<OwnedFd, String> {
+    match k.call(call).await.map_err(|e| format!("{e}"))? {
+        Value::FdTicket(t) => k.claim_fd(&t).await.map_err(|e| format!("claim: {e}")),
+        other => Err(format!("not a ticket: {other:?}")),
+    }
+}
+
+/// A call whose result is a count (an fd number, an offset).
+async fn count(k: &mut Client, call: Call) -> Result<u32, String> {
+    match k.call(call).await {
+        Ok(Value::Count(n)) => Ok(n as u32),
+        Ok(other) => Err(format!("not a count: {other:?}")),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+async fn pipe_end(k: &mut Client, name: &str, end: pb::PipeEnd) -> Result<std::fs::File, String> {
+    let fd = ticket(
+        k,
+        Call::PipeOpen(pb::PipeOpen {
+            name: name.into(),
+            end: end as i32,
+        }),
+    )
+    .await?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// A shared mapping of `len` bytes of `fd`.
+fn map(fd: &OwnedFd, len: usize, writable: bool) -> Result<*mut u8, String> {
+    let prot = if writable {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_READ
+    };
+    // SAFETY: a new shared mapping; checked below, never unmapped (the process exits).
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(format!("mmap: {}", std::io::Error::last_os_error()))
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// Attaches `name` (writable or not) and maps all of it (`map_writable` or not).
+async fn segment(
+    k: &mut Client,
+    name: &str,
+    writable: bool,
+    map_writable: bool,
+) -> Result<(*mut u8, usize), String> {
+    let size = match k
+        .call(Call::ShmStats(pb::ShmStats { name: name.into() }))
+        .await
+        .map_err(|e| format!("{e}"))?
+    {
+        Value::Shm(s) => s.size as usize,
+        other => return Err(format!("not shm stats: {other:?}")),
+    };
+    let fd = ticket(
+        k,
+        Call::ShmAttach(pb::ShmAttach {
+            name: name.into(),
+            writable,
+        }),
+    )
+    .await?;
+    Ok((map(&fd, size, map_writable)?, size))
+}
+
+async fn run(args: &[String]) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut k = Client::connect_env()
+        .await
+        .map_err(|e| format!("connect: {e}: {:?}", std::error::Error::source(&e)))?;
+    let name = args.get(1).ok_or("a name")?.as_str();
+    match args[0].as_str() {
+        "pipe-write" => {
+            let data = match args.get(3) {
+                Some(seed) => pattern(num(args.get(2), "LEN")?, num(Some(seed), "SEED")?),
+                None => unhex(args.get(2).ok_or("HEX")?)?,
+            };
+            let mut w = pipe_end(&mut k, name, pb::PipeEnd::Write).await?;
+            w.write_all(&data).map_err(|e| format!("write: {e}"))?;
+            Ok(format!("wrote {}", data.len()))
+        }
+        "pipe-read" => {
+            let len: usize = num(args.get(2), "LEN")?;
+            let r = pipe_end(&mut k, name, pb::PipeEnd::Read).await?;
+            let mut got = Vec::with_capacity(len);
+            r.take(len as u64)
+                .read_to_end(&mut got)
+                .map_err(|e| format!("read: {e}"))?;
+            match args.get(3) {
+                None => Ok(format!("read {} {}", got.len(), hex(&got))),
+                Some(seed) => match mismatch(&got, num(Some(seed), "SEED")?) {
+                    None => Ok(format!("read {} intact", got.len())),
+                    Some(i) => Err(format!("byte {i} of {} differs", got.len())),
+                },
+            }
+        }
+        "shm-put" => {
+            let (len, seed): (usize, u64) = (num(args.get(2), "LEN")?, num(args.get(3), "SEED")?);
+            let (base, size) = segment(&mut k, name, true, true).await?;
+            if len + 8 > size {
+                return Err(format!("{len} bytes do not fit in {size}"));
+            }
+            // SAFETY: `8 + len` bytes of a live mapping; the header is 8-aligned
+            // (mappings are page-aligned) and only touched atomically.
+            unsafe {
+                std::ptr::copy_nonoverlapping(pattern(len, seed).as_ptr(), base.add(8), len);
+                (*base.cast::<AtomicU64>()).store(len as u64, Ordering::Release);
+            }
+            Ok(format!("put {len}"))
+        }
+        "shm-get" => {
+            let (base, size) = segment(&mut k, name, false, false).await?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            // SAFETY: the header of a live, page-aligned mapping, read atomically.
+            let header = unsafe { &*base.cast::<AtomicU64>() };
+            let len = loop {
+                match header.load(Ordering::Acquire) as usize {
+                    0 if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    0 => return Err("nothing published within 30 s".into()),
+                    n if n + 8 > size => return Err(format!("a length of {n}")),
+                    n => break n,
+                }
+            };
+            // SAFETY: `8 + len <= size` bytes of the live mapping.
+            let got = unsafe { std::slice::from_raw_parts(base.add(8), len) };
+            let seed = u64::from(got.first().copied().unwrap_or(0));
+            match mismatch(got, seed) {
+                None => Ok(format!("got {len} intact")),
+                Some(i) => Err(format!("byte {i} of {len} differs")),
+            }
+        }
+        "queue-send" => {
+            let priority: i32 = args.get(3).map_or(Ok(0), |p| num(Some(p), "PRIO"))?;
+            let msgs = args.get(2).ok_or("HEX")?.split(',');
+            let mut n = 0;
+            for m in msgs {
+                let send = pb::QueueSend {
+                    name: name.into(),
+                    data: unhex(m)?,
+                    priority,
+                    wait_ms: 2_000,
+                };
+                k.call(Call::QueueSend(send))
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+                n += 1;
+            }
+            Ok(format!("sent {n}"))
+        }
+        "queue-recv" => {
+            let count: usize = num(args.get(2), "COUNT")?;
+            if args.get(3).is_some_and(|a| a == "sub") {
+                let sub = pb::QueueSubscribe { name: name.into() };
+                k.call(Call::QueueSubscribe(sub))
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+            }
+            let mut got = vec![];
+            for _ in 0..count {
+                let recv = pb::QueueReceive {
+                    name: name.into(),
+                    wait_ms: 20_000,
+                };
+                match k.call(Call::QueueReceive(recv)).await {
+                    Ok(Value::QueueMessage(m)) => got.push(hex(&m.data)),
+                    Ok(other) => return Err(format!("not a message: {other:?}")),
+                    Err(e) => return Err(format!("{e}")),
+                }
+            }
+            Ok(format!("received {}", got.join(",")))
+        }
+        "clip-copy" => {
+            let copy = pb::ClipboardCopy {
+                formats: vec![pb::ClipboardFormat {
+                    mime: name.into(),
+                    data: unhex(args.get(2).ok_or("HEX")?)?,
+                }],
+            };
+            match k.call(Call::ClipboardCopy(copy)).await {
+                Ok(Value::Count(seq)) => Ok(format!("copied {seq}")),
+                Ok(other) => Err(format!("not a count: {other:?}")),
+                Err(e) => Err(format!("{e}")),
+            }
+        }
+        "clip-next" => {
+            let next = pb::ClipboardSubscribe {
+                after_seq: num(args.get(2), "AFTER")?,
+                wait_ms: 20_000,
+                mime: name.into(),
+            };
+            match k.call(Call::ClipboardSubscribe(next)).await {
+                Ok(Value::ClipboardEntry(e)) => Ok(format!(
+                    "pasted {} {}",
+                    e.seq,
+                    e.formats.first().map(|f| hex(&f.data)).unwrap_or_default()
+                )),
+                Ok(other) => Err(format!("not an entry: {other:?}")),
+                Err(e) => Err(format!("{e}")),
+            }
+        }
+        "fd-read" => {
+            let n = count(
+                &mut k,
+                Call::FdOpen(pb::FdOpen {
+                    path: name.into(),
+                    access: pb::FdAccess::Read as i32,
+                }),
+            )
+            .await?;
+            let seek = |offset, whence| {
+                Call::FdLseek(pb::FdLseek {
+                    fd: n,
+                    offset,
+                    whence,
+                })
+            };
+            count(&mut k, seek(2, libc::SEEK_SET)).await?;
+            let m = count(&mut k, Call::FdDup(pb::FdDup { fd: n })).await?;
+            let fd = ticket(&mut k, Call::FdHandOver(pb::FdHandOver { fd: m })).await?;
+            let mut buf = [0u8; 4];
+            std::fs::File::from(fd)
+                .read_exact(&mut buf)
+                .map_err(|e| format!("read: {e}"))?;
+            let at = count(&mut k, seek(0, libc::SEEK_CUR)).await?;
+            Ok(format!("fds {n} {m} read {} offset {at}", hex(&buf)))
+        }
+        "create" => {
+            let size: u64 = num(args.get(2), "SIZE")?;
+            for c in [
+                Call::PipeCreate(pb::PipeCreate {
+                    name: name.into(),
+                    capacity: 0,
+                }),
+                Call::ShmCreate(pb::ShmCreate {
+                    name: name.into(),
+                    size,
+                }),
+            ] {
+                k.call(c).await.map_err(|e| format!("{e}"))?;
+            }
+            Ok(format!("created {name}"))
+        }
+        "shm-map-writable" => match segment(&mut k, name, false, true).await {
+            Ok(_) => Err("a read-only attach was mapped writable".into()),
+            Err(e) => Ok(format!("refused {e}")),
+        },
+        other => Err(format!("unknown subcommand {other}")),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        println!("ERR usage: agentos-ipc-peer SUBCOMMAND NAME [ARGS]");
+        std::process::exit(2);
+    }
+    match run(&args).await {
+        Ok(detail) => println!("OK {detail}"),
+        Err(e) => {
+            println!("ERR {e}");
+            std::process::exit(1);
+        }
+    }
+}
