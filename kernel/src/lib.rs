@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod error;
 pub mod identity;
+pub mod net;
 pub mod observe;
 pub mod process;
 pub mod rpc;

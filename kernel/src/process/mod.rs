@@ -147,6 +147,11 @@ pub struct Process {
     /// Its entry in the resource orchestrator (forgotten once reaped).
     cleanup: Mutex<Option<crate::cleanup::Handle>>,
     pub output: Output,
+    /// Its network mode, and its address on a bridge (private, bridged).
+    pub net_mode: crate::net::NetMode,
+    pub net_address: Option<std::net::Ipv4Addr>,
+    /// Its veth, rules and forwards; dropped (removed) once it is reaped.
+    net: Mutex<Option<crate::net::Attachment>>,
 }
 
 impl Process {
@@ -439,6 +444,8 @@ pub struct ProcessTable {
     /// The host uid and gid sandboxes run as, and whether they are the account's
     /// subordinate ids (rootless, mapped through newuidmap).
     ids: (u32, u32, bool),
+    /// Bridges and rules for private and bridged processes (none: only mode none).
+    net: Option<Arc<crate::net::Network>>,
 }
 
 /// Called with each new process and its bound kernel socket.
@@ -460,7 +467,14 @@ impl ProcessTable {
                 let (uid, gid) = spawn::host_ids();
                 (uid, gid, false)
             },
+            net: None,
         })
+    }
+
+    /// Gives processes the network modes beyond `none`, through `net`.
+    pub fn with_network(mut self, net: Arc<crate::net::Network>) -> Self {
+        self.net = Some(net);
+        self
     }
 
     /// Registers processes with `cleanup` (the daemon's orchestrator).
