@@ -132,7 +132,7 @@ fn resolve_program(name: &str) -> anyhow::Result<String> {
 }
 
 fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
-    let Some(network) = crate::apps::native::network_mode(&opts.net) else {
+    let Some(network) = agentos_services::apps::native::network_mode(&opts.net) else {
         bail!(
             "--net {}: expected none, private, shared or bridged",
             opts.net
