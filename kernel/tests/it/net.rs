@@ -188,6 +188,46 @@ fn leftovers(data_dir: &Path) -> Vec<String> {
     left
 }
 
+/// A daemon whose network is removed when the test ends, even by a panic: the
+/// daemon is SIGKILLed, then every interface and table tagged with its data
+/// directory goes.
+struct NetDaemon(Daemon);
+
+impl NetDaemon {
+    fn start() -> Self {
+        Self(Daemon::start(&[]))
+    }
+}
+
+impl std::ops::Deref for NetDaemon {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for NetDaemon {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
+    }
+}
+
+impl Drop for NetDaemon {
+    fn drop(&mut self) {
+        self.0.kill9();
+        for what in leftovers(&self.0.data_dir()) {
+            let args: Vec<&str> = match what.split_once(' ') {
+                Some(("link", name)) => vec!["ip", "link", "del", name],
+                _ => {
+                    let name = what.rsplit(' ').next().unwrap_or_default();
+                    vec!["nft", "delete", "table", "inet", name]
+                }
+            };
+            let _ = Command::new(args[0]).args(&args[1..]).status();
+        }
+    }
+}
+
 /// Waits (a veth goes with its namespace, asynchronously) until nothing of the
 /// kernel on `data_dir` is left.
 fn assert_nothing_left(data_dir: &Path) {
@@ -209,7 +249,7 @@ async fn private_egress_follows_the_grants_and_none_reaches_nothing() {
     }
     let net = TestNet::new("egress", 1);
     let (open, closed) = (net.addr(0), net.addr(1));
-    let mut d = Daemon::start(&[]);
+    let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let allow = format!("net:allow:{}:{}/tcp", net.server, open.port());
     let open_s = open.to_string();
@@ -260,7 +300,7 @@ async fn bridged_members_reach_each_other_and_outsiders_do_not() {
     if !require_root("bridged_members_reach_each_other_and_outsiders_do_not") {
         return;
     }
-    let mut d = Daemon::start(&[]);
+    let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let bridged = |group: &str, grants: &[&str], args: &[&str]| {
         let mut s = probe(pb::NetworkMode::Bridged, grants, args);
@@ -298,7 +338,7 @@ async fn a_port_forward_carries_a_request_in() {
         return;
     }
     use std::io::{BufRead, BufReader, Write};
-    let mut d = Daemon::start(&[]);
+    let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let host = crate::util::free_loopback_addr();
     let mut s = probe(pb::NetworkMode::Private, &[], &["serve", "7000"]);
@@ -339,7 +379,7 @@ async fn nothing_is_left_after_a_daemon_sigkill_and_a_restart() {
     if !require_root("nothing_is_left_after_a_daemon_sigkill_and_a_restart") {
         return;
     }
-    let mut d = Daemon::start(&[]);
+    let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let mut s = probe(pb::NetworkMode::Bridged, &[], &["sleep", "100"]);
     s.net_group = "g".into();
