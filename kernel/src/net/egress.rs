@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn port_ranges_without_a_protocol_cover_tcp_and_udp() {
-        let e = egress(&rules(&["allow:[fd00::]/8:8000-8100"]));
+        let e = egress(&rules(&["allow:[fd00::/8]:8000-8100"]));
         assert_eq!(
             e.rules[0],
             "ip6 daddr fd00::/8 meta l4proto { tcp, udp } th dport 8000-8100 accept"
