@@ -264,6 +264,15 @@ fn seg_used<'s>(st: &'s mut State, key: &Option<String>) -> &'s mut BTreeSet<u8>
         .used
 }
 
+impl Attachment {
+    /// Replaces the process's egress rules (after a revoke), in one transaction.
+    pub fn set_rules(&self, rules: &[NetworkRule]) -> Result<(), NetError> {
+        self.net
+            .table
+            .set_rules(self.n, &egress::egress(rules).rules)
+    }
+}
+
 impl Drop for Attachment {
     fn drop(&mut self) {
         self.net.detach(self);

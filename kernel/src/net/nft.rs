@@ -114,10 +114,7 @@ impl Table {
         forwards: &[Forward],
     ) -> Result<(), NetError> {
         let t = format!("inet {}", self.name);
-        let mut s = format!("add chain {t} p{n}\n");
-        for r in rules {
-            s += &format!("add rule {t} p{n} {r}\n");
-        }
+        let mut s = format!("add chain {t} p{n}\n") + &egress_lines(&t, n, rules);
         s += &format!("add element {t} senders {{ {addr} : jump p{n} }}\n");
         if !forwards.is_empty() {
             s += &format!("add chain {t} f{n}\n");
@@ -130,6 +127,12 @@ impl Table {
             }
         }
         tool::nft(&s)
+    }
+
+    /// Replaces the rules of process `n`'s egress chain.
+    pub fn set_rules(&self, n: u64, rules: &[String]) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        tool::nft(&(format!("flush chain {t} p{n}\n") + &egress_lines(&t, n, rules)))
     }
 
     /// Undoes [`Self::add_process`].
@@ -151,6 +154,14 @@ impl Table {
         }
         tool::nft(&s)
     }
+}
+
+/// `add rule` lines filling process `n`'s egress chain in table `t`.
+fn egress_lines(t: &str, n: u64, rules: &[String]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("add rule {t} p{n} {r}\n"))
+        .collect()
 }
 
 /// `nft delete table inet NAME`.

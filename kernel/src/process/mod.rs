@@ -213,6 +213,10 @@ impl Process {
                 crate::sandbox::narrow_view(pidfd.as_fd(), &changes).map_err(narrow_err)?;
             }
         }
+        // A private or bridged process's packet filter narrows with it.
+        if let Some(net) = self.net.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            net.set_rules(narrowed.network_rules())?;
+        }
         *policy = Arc::new(narrowed);
         Ok(())
     }

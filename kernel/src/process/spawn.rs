@@ -303,15 +303,7 @@ impl ProcessTable {
                 Some(Arc::clone(net))
             }
         };
-        let net_rules: Vec<_> = req
-            .policy
-            .grants()
-            .iter()
-            .filter_map(|c| match c {
-                crate::capability::Capability::NetworkAccess(r) => Some(r.clone()),
-                _ => None,
-            })
-            .collect();
+        let net_rules = req.policy.network_rules().to_vec();
         let net_req = req.net.clone();
 
         // Initializing: cgroup first, then the sandboxed child inside it.

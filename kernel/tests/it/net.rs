@@ -127,16 +127,20 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     out.trim().to_owned()
 }
 
-/// Reads a process's output until a line starts with `prefix`.
+/// Reads a process's output until a line starts with `prefix` (within 20 s).
 async fn wait_for_line(c: &mut Client, pid: u32, prefix: &str) {
     let input = tokio_stream::iter([pb::ProcessInput {
         msg: Some(In::Attach(pid)),
     }]);
     let mut out = c.process_io(input).await.expect("attach").into_inner();
     let mut seen = String::new();
-    while let Some(m) = tokio::time::timeout(Duration::from_secs(20), out.next())
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Some(m) = tokio::time::timeout_at(deadline, out.next())
         .await
-        .unwrap_or_else(|_| panic!("no {prefix:?} line within 20 s: {seen:?}"))
+        .unwrap_or_else(|_| {
+            let tail = &seen[seen.len().saturating_sub(200)..];
+            panic!("no {prefix:?} line within 20 s; the last output: {tail:?}")
+        })
     {
         match m.expect("output").msg {
             Some(Out::Output(ch)) => seen.push_str(&String::from_utf8_lossy(&ch.data)),
@@ -401,6 +405,39 @@ async fn nothing_is_left_after_a_daemon_sigkill_and_a_restart() {
     );
     d.spawn();
     assert_nothing_left(&d.data_dir());
+    d.terminate();
+    assert_nothing_left(&d.data_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_network_grant_closes_the_path() {
+    if !require_root("a_revoked_network_grant_closes_the_path") {
+        return;
+    }
+    let net = TestNet::new("revoke", 2);
+    let mut d = NetDaemon::start();
+    let mut c = d.client().await;
+    let allow = format!("net:allow:{}:{}/tcp", net.server, net.addr(0).port());
+    // Every 100 ms the program tries the granted server.
+    let script = format!(
+        "while :; do {} connect {}; /bin/sleep 0.1; done",
+        probe_bin().display(),
+        net.addr(0)
+    );
+    let mut s = probe(pb::NetworkMode::Private, &[&allow], &[]);
+    s.argv = vec!["/bin/sh".into(), "-c".into(), script];
+    let p = spawn(&mut c, s).await;
+    wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
+    c.update_sandbox(pb::UpdateSandboxRequest {
+        pid: p.pid,
+        revoke: vec![allow],
+        ..Default::default()
+    })
+    .await
+    .expect("revoke");
+    wait_for_line(&mut c, p.pid, "DENIED EHOSTUNREACH").await;
+    crate::util::kill_tree(&mut c, p.pid).await;
+
     d.terminate();
     assert_nothing_left(&d.data_dir());
 }
