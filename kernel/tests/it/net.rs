@@ -289,6 +289,24 @@ async fn private_egress_follows_the_grants_and_none_reaches_nothing() {
         .await,
         "DENIED EHOSTUNREACH"
     );
+    // The doctor says which modes this kernel gives, and why shared is not one.
+    let doctor = c
+        .doctor(pb::DoctorRequest {})
+        .await
+        .expect("doctor")
+        .into_inner();
+    let modes = &doctor.subsystems["network"].details;
+    assert_eq!(modes["private"], "available", "{modes:?}");
+    assert_eq!(modes["bridged"], "available", "{modes:?}");
+    assert!(modes["shared"].starts_with("unavailable: "), "{modes:?}");
+    // Shared is refused with that reason, not silently given as something else.
+    let st = c
+        .create_process(pb::SpawnProcess {
+            spec: Some(probe(pb::NetworkMode::Shared, &[], &["connect", &open_s])),
+        })
+        .await
+        .expect_err("shared mode is not built");
+    assert!(st.message().contains("shared"), "{st:?}");
     // Mode none: loopback only, whatever the grants.
     assert_eq!(
         run(&mut c, probe(NoNet, &[&allow], &["connect", &open_s])).await,
