@@ -173,6 +173,13 @@ pub async fn serve(
     let vfs = build_vfs(&config, &backends.ring)?;
 
     crate::cgroup::sweep_orphans_in(&backends.cgroups);
+    let network = crate::net::Network::detect(&config.data_dir);
+    if nix::unistd::geteuid().is_root()
+        && let Err(e) = crate::net::sweep_orphans(&config.data_dir)
+    {
+        tracing::warn!("sweeping the network of kernels that died: {e}");
+    }
+    backends.reports.insert("network".into(), network.report());
     // Why an ordinary user's kernel got no cgroup, for the doctor.
     let mut no_cgroup_why = None;
     let cgroup = match backends.cgroups.v2_root() {
@@ -263,6 +270,14 @@ pub async fn serve(
             Ok(())
         });
     }
+    {
+        let net = Arc::clone(&network);
+        cleanup.register(
+            ResourceKind::Network,
+            "bridges and nftables table",
+            move || net.shutdown(),
+        );
+    }
     let mut report = sandbox_report(&sandbox);
     let processes = Arc::new(
         ProcessTable::new(cgroups, sandbox)
@@ -270,7 +285,8 @@ pub async fn serve(
             .with_sockets(config.data_dir.join("run").join("proc"))
             .with_cleanup(Arc::clone(&cleanup))
             .with_unconfined_allowed(config.allow_unconfined)
-            .with_subordinate_ids_if(subordinate),
+            .with_subordinate_ids_if(subordinate)
+            .with_network(network),
     );
     report.details.insert(
         "uid".into(),

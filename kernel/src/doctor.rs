@@ -55,6 +55,10 @@ pub async fn report(data_dir: &Path) -> (BTreeMap<String, pb::SubsystemReport>, 
         "ebpf".into(),
         crate::backend::ebpf_report(&status).to_proto(),
     );
+    r.insert(
+        "network".into(),
+        crate::net::Network::detect(data_dir).report().to_proto(),
+    );
     (r, Source::Local(why))
 }
 

@@ -123,3 +123,15 @@ impl KernelError {
         }
     }
 }
+
+impl From<crate::net::NetError> for KernelError {
+    fn from(e: crate::net::NetError) -> Self {
+        use crate::net::NetError as N;
+        match e {
+            N::Invalid(m) => Self::InvalidArgument(m),
+            N::Unavailable(m) => Self::Unsupported(m),
+            N::Exhausted(m) => Self::ResourceExhausted(m),
+            e => Self::Internal(format!("network: {e}")),
+        }
+    }
+}

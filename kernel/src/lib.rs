@@ -37,6 +37,7 @@ pub mod error;
 pub mod identity;
 pub mod ipc;
 pub mod kernel;
+pub mod net;
 pub mod observe;
 pub mod process;
 pub mod rpc;

@@ -4,7 +4,8 @@
 //! * Node.js ≥ 20.19 must be present (it is on these machines; Debian's is too old);
 //! * the UI's npm packages (`npm ci`, only when `package-lock.json` changed);
 //! * Debian's `chromium` for the browser tests (Playwright's own download does not
-//!   work here), via `apt-get` as root.
+//!   work here), and `nftables`, `iproute2` and `util-linux` (`nsenter`) for the
+//!   private and bridged network modes, via `apt-get` as root.
 //!
 //! `cargo xtask run` needs only [`for_running`]: everything but the test browser, so
 //! a person runs AgentOS as themselves without root.
@@ -16,10 +17,17 @@ use anyhow::{Context as _, bail};
 use crate::{build_ebpf, exec, npm, workspace_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// The kernel's network modes drive these (`kernel/src/net/tool.rs`).
+const NETWORK_TOOLS: [(&str, &str); 3] = [
+    ("/usr/sbin/nft", "nftables"),
+    ("/usr/sbin/ip", "iproute2"),
+    ("/usr/bin/nsenter", "util-linux"),
+];
 
 pub fn run() -> anyhow::Result<()> {
     for_running()?;
     ensure_apt(&[(CHROMIUM, "chromium")])?;
+    ensure_apt(&NETWORK_TOOLS)?;
     println!("setup: everything is installed");
     Ok(())
 }

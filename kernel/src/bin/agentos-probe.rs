@@ -370,6 +370,7 @@ fn run(args: &[String]) -> String {
                 |_| "connected".into(),
             )
         }
+        "serve" => serve(arg(1)),
         "loopback" => io_verdict(
             TcpListener::bind("127.0.0.1:0").and_then(|l| {
                 let a = l.local_addr()?;
@@ -499,4 +500,41 @@ fn main() {
         usage("usage: agentos-probe SUBCOMMAND [ARGS]");
     }
     println!("{}", run(&args));
+}
+
+/// `serve PORT`: listens on `0.0.0.0:PORT`, prints `LISTENING` at once, takes one
+/// connection (within 30 s), reads a line and answers `pong <line>`; then prints
+/// the verdict.
+fn serve(port: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let port: u16 = port.parse().unwrap_or_else(|_| usage("bad port"));
+    let l = match TcpListener::bind(("0.0.0.0", port)) {
+        Ok(l) => l,
+        Err(e) => return io_verdict(Err::<(), _>(e), |_| String::new()),
+    };
+    println!("LISTENING 0.0.0.0:{port}");
+    let _ = std::io::stdout().flush();
+    let served = (|| {
+        l.set_nonblocking(true)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let (s, peer) = loop {
+            match l.accept() {
+                Ok(c) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line)?;
+        (&s).write_all(format!("pong {}\n", line.trim()).as_bytes())?;
+        Ok(format!("served {peer} {}", line.trim()))
+    })();
+    io_verdict(served, |d| d)
 }

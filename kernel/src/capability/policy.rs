@@ -111,6 +111,11 @@ impl Policy {
         ))
     }
 
+    /// The NetworkAccess rules, in manifest order (a private process's egress).
+    pub fn network_rules(&self) -> &[super::NetworkRule] {
+        &self.index.net
+    }
+
     /// The grants, in manifest order.
     pub fn grants(&self) -> &[Capability] {
         &self.grants

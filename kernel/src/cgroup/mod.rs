@@ -64,7 +64,7 @@ pub use limits::{CpuMax, Limits};
 pub use manager::{CgroupManager, KernelTree};
 pub use process_group::ProcessCgroup;
 pub use stats::CgroupStats;
-pub use sweep::{sweep_orphans, sweep_orphans_in};
+pub use sweep::{kernel_running, sweep_orphans, sweep_orphans_in};
 
 /// The resource controllers the kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

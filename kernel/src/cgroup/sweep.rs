@@ -115,6 +115,11 @@ fn owner_alive(dir: &Path, v2_twin: Option<&Path>) -> bool {
     })
 }
 
+/// Whether a kernel runs on `data_dir` (holds its `kernel.lock`).
+pub fn kernel_running(data_dir: &Path) -> bool {
+    lock_is_held(&data_dir.join(LOCK_FILE))
+}
+
 /// Whether some process holds the flock on `lock` (a running kernel does).
 fn lock_is_held(lock: &Path) -> bool {
     let Ok(file) = fs::File::open(lock) else {

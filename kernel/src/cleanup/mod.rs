@@ -19,6 +19,7 @@ pub enum ResourceKind {
     Probe,
     Task,
     File,
+    Network,
 }
 
 impl fmt::Display for ResourceKind {
@@ -30,6 +31,7 @@ impl fmt::Display for ResourceKind {
             Self::Probe => "probe",
             Self::Task => "task",
             Self::File => "file",
+            Self::Network => "network",
         })
     }
 }

@@ -160,6 +160,11 @@ pub struct Process {
     /// Its entry in the resource orchestrator (forgotten once reaped).
     cleanup: Mutex<Option<crate::cleanup::Handle>>,
     pub output: Output,
+    /// Its network mode, and its address on a bridge (private, bridged).
+    pub net_mode: crate::net::NetMode,
+    pub net_address: Option<std::net::Ipv4Addr>,
+    /// Its veth, rules and forwards; dropped (removed) once it is reaped.
+    net: Mutex<Option<crate::net::Attachment>>,
 }
 
 impl Process {
@@ -268,6 +273,10 @@ impl Process {
                 let pidfd = pidfd.ok_or(ProcessError::Exited { pid: self.pid })?;
                 crate::sandbox::narrow_view(pidfd.as_fd(), &changes).map_err(narrow_err)?;
             }
+        }
+        // A private or bridged process's packet filter narrows with it.
+        if let Some(net) = self.net.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            net.set_rules(narrowed.network_rules())?;
         }
         *policy = Arc::new(narrowed);
         Ok(())
@@ -488,6 +497,8 @@ pub struct ProcessTable {
     /// The host uid and gid sandboxes run as, and whether they are the account's
     /// subordinate ids (rootless, mapped through newuidmap).
     ids: (u32, u32, bool),
+    /// Bridges and rules for private and bridged processes (none: only mode none).
+    net: Option<Arc<crate::net::Network>>,
 }
 
 /// Called with each new process and its bound kernel socket.
@@ -509,7 +520,14 @@ impl ProcessTable {
                 let (uid, gid) = spawn::host_ids();
                 (uid, gid, false)
             },
+            net: None,
         })
+    }
+
+    /// Gives processes the network modes beyond `none`, through `net`.
+    pub fn with_network(mut self, net: Arc<crate::net::Network>) -> Self {
+        self.net = Some(net);
+        self
     }
 
     /// Registers processes with `cleanup` (the daemon's orchestrator).

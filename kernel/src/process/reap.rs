@@ -37,6 +37,9 @@ pub(super) fn start(p: Arc<Process>, table_cleanup: Arc<crate::cleanup::Orchestr
         // The rest of the tree dies with its cgroup (kill + rmdir: blocking, bounded).
         let cg = p.cgroup.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = tokio::task::spawn_blocking(move || drop(cg)).await;
+        // Its rules and forwards go (the veth went with its namespace).
+        let net = p.net.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let _ = tokio::task::spawn_blocking(move || drop(net)).await;
         let pumps = std::mem::take(&mut *p.pumps.lock().unwrap_or_else(|e| e.into_inner()));
         for h in pumps {
             let _ = tokio::time::timeout(DRAIN, h).await;

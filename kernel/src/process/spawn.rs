@@ -25,6 +25,7 @@ use crate::{
     cgroup::{CpuMax, Limits},
     cleanup::ResourceKind,
     error::KernelError,
+    net::{Attachment, NetMode, NetRequest},
     sandbox::{self, DEFAULT_TMP_SIZE, NetworkMode, SandboxSpec, StdioMode},
 };
 
@@ -53,6 +54,8 @@ pub struct ProcessRequest {
     pub tmp_size: u64,
     /// Run even on the portable backend, which puts up no wall.
     pub allow_unconfined: bool,
+    /// Its network mode and port forwards.
+    pub net: NetRequest,
 }
 
 /// The smallest `/tmp` a sandbox may ask for.
@@ -189,6 +192,13 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
         let tty = s
             .tty
             .then(|| (s.rows.clamp(1, 1000) as u16, s.cols.clamp(1, 1000) as u16));
+        let mode = pb::NetworkMode::try_from(s.network)
+            .map_err(|_| invalid(format!("unknown network mode {}", s.network)))?;
+        let mode = mode
+            .as_str_name()
+            .trim_start_matches("NETWORK_MODE_")
+            .to_ascii_lowercase();
+        let net = NetRequest::parse(&mode, &s.net_group, &s.publish).map_err(KernelError::from)?;
         let tty = tty.map(|(r, c)| {
             (
                 if s.rows == 0 { 24 } else { r },
@@ -206,6 +216,7 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             tty,
             tmp_size,
             allow_unconfined: s.allow_unconfined,
+            net,
         })
     }
 }
@@ -262,6 +273,28 @@ impl ProcessTable {
         spec.tmp_size = req.tmp_size;
         spec.subordinate = subordinate;
 
+        // A network beyond loopback needs a namespace to put it in, and the host's tools.
+        let net = match (&req.net.mode, &self.net) {
+            (NetMode::None, _) => None,
+            (m, _) if !self.backend.namespaced() => {
+                return Err(KernelError::FailedPrecondition(format!(
+                    "network mode {m} needs a network namespace, and this kernel's sandbox ({}) has none",
+                    self.backend.name()
+                )));
+            }
+            (m, None) => {
+                return Err(KernelError::Unsupported(format!(
+                    "network mode {m}: this kernel was started without networking"
+                )));
+            }
+            (m, Some(net)) => {
+                net.check(m)?;
+                Some(Arc::clone(net))
+            }
+        };
+        let net_rules = req.policy.network_rules().to_vec();
+        let net_req = req.net.clone();
+
         // Initializing: cgroup first, then the sandboxed child inside it.
         state = state
             .advance(ProcessState::Initializing)
@@ -309,16 +342,27 @@ impl ProcessTable {
         }
         let isolation = Isolation::new(&self.backend, limits_by);
         let backend = self.backend.clone();
-        let (spawned, cgroup) = self
+        let (spawned, cgroup, attached) = self
             .spawner
             .run(move || {
                 let mut spec = spec;
                 spec.cgroup_v2 = cgroup.as_ref().and_then(|c| c.v2_dir());
+                // Filled by `placed`, before the program runs; dropped (undone) if
+                // the spawn fails after it.
+                let mut attached: Result<Option<Attachment>, crate::net::NetError> = Ok(None);
                 let res = match &backend {
                     SandboxBackend::Full | SandboxBackend::Rootless => {
-                        sandbox::spawn(&spec, |pid| match &cgroup {
-                            Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
-                            None => Ok(()),
+                        sandbox::spawn(&spec, |pid| {
+                            if let Some(cg) = &cgroup {
+                                cg.add_pid(pid).map_err(std::io::Error::other)?;
+                            }
+                            if let Some(net) = &net {
+                                attached = net.attach(pid, n, &net_req, &net_rules);
+                                if let Err(e) = &attached {
+                                    return Err(std::io::Error::other(e.to_string()));
+                                }
+                            }
+                            Ok(())
                         })
                     }
                     SandboxBackend::Walls { .. } => {
@@ -344,11 +388,13 @@ impl ProcessTable {
                     }
                 };
                 drop(spec);
-                (res, cgroup)
+                (res, cgroup, attached)
             })
             .await
             .ok_or(ProcessError::SpawnerStopped)?;
         // On error `cgroup` drops here: whatever entered it is killed, then it is removed.
+        // A network that could not be made says why in its own terms.
+        let attached = attached?;
         let spawned = spawned?;
 
         // Ready: exec'd, and in the table where the scheduler can see it.
@@ -397,6 +443,9 @@ impl ProcessTable {
             pumps: Mutex::default(),
             cleanup: Mutex::default(),
             output: Output::default(),
+            net_mode: req.net.mode.clone(),
+            net_address: attached.as_ref().map(|a| a.address),
+            net: Mutex::new(attached),
         });
         self.insert(Arc::clone(&process));
         let weak = Arc::downgrade(&process);

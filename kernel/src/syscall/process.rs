@@ -206,5 +206,18 @@ pub fn info(p: &Process) -> pb::ProcessInfo {
         limits: Some(limits_to_proto(&p.limits(), p.tmp_size)),
         tty: p.tty,
         error: String::new(),
+        network: network_to_proto(&p.net_mode) as i32,
+        net_address: p.net_address.map(|a| a.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The wire form of a network mode.
+pub fn network_to_proto(m: &crate::net::NetMode) -> pb::NetworkMode {
+    use crate::net::NetMode;
+    match m {
+        NetMode::None => pb::NetworkMode::None,
+        NetMode::Private => pb::NetworkMode::Private,
+        NetMode::Shared => pb::NetworkMode::Shared,
+        NetMode::Bridged { .. } => pb::NetworkMode::Bridged,
     }
 }

@@ -8,10 +8,7 @@ use agentos_client::Client;
 use agentos_proto::v1::{self as pb, syscall::Call, syscall_result::Value};
 use tonic::Code;
 
-use crate::{
-    process::collect,
-    util::{Daemon, call, error_of, fd_count, require_root},
-};
+use crate::util::{Daemon, call, collect, error_of, fd_count, require_root};
 
 fn peer_bin() -> std::path::PathBuf {
     crate::util::bin("agentos-ipc-peer", env!("CARGO_BIN_EXE_agentos-ipc-peer"))

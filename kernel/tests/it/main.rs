@@ -12,6 +12,7 @@ mod escapes;
 mod events;
 mod fs;
 mod ipc;
+mod net;
 mod process;
 mod sandbox;
 mod sched;

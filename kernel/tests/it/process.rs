@@ -10,7 +10,7 @@ use agentos_proto::v1::{
 use tokio_stream::StreamExt;
 
 use crate::util::{
-    Client, Daemon, HostPid, THREE_LEVELS, call, cgroup_children, fd_count, kernel_cgroup_dirs,
+    Daemon, HostPid, THREE_LEVELS, call, cgroup_children, collect, fd_count, kernel_cgroup_dirs,
     kill_tree, mnt_ns, mounts_below, privileged, processes_in_mnt_ns, require_root, spawn,
     wait_for_tree,
 };
@@ -20,35 +20,6 @@ fn spec(argv: &[&str]) -> pb::ProcessSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
-}
-
-/// Attaches and collects (stdout, stderr, exit).
-pub async fn collect(c: &mut Client, pid: u32) -> (String, String, pb::ExitInfo) {
-    let input = tokio_stream::iter([pb::ProcessInput {
-        msg: Some(In::Attach(pid)),
-    }]);
-    let mut out = c.process_io(input).await.unwrap().into_inner();
-    let (mut o, mut e) = (Vec::new(), Vec::new());
-    while let Some(m) = tokio::time::timeout(Duration::from_secs(60), out.next())
-        .await
-        .expect("output within 60 s")
-    {
-        match m.unwrap().msg {
-            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stderr as i32 => {
-                e.extend(ch.data)
-            }
-            Some(Out::Output(ch)) => o.extend(ch.data),
-            Some(Out::Exit(x)) => {
-                return (
-                    String::from_utf8_lossy(&o).into(),
-                    String::from_utf8_lossy(&e).into(),
-                    x,
-                );
-            }
-            None => {}
-        }
-    }
-    panic!("the output stream ended without an exit");
 }
 
 /// Every rung of the isolation ladder this host has: the strongest (full as root,

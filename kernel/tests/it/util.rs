@@ -8,7 +8,10 @@ use std::{
 };
 
 pub use agentos_client::Client;
-use agentos_proto::v1::{self as pb, syscall::Call};
+use agentos_proto::v1::{
+    self as pb, process_input::Msg as In, process_output::Msg as Out, syscall::Call,
+};
+use tokio_stream::StreamExt;
 
 /// A loopback address with a port that was free a moment ago.
 pub fn free_loopback_addr() -> std::net::SocketAddr {
@@ -158,6 +161,35 @@ pub async fn spawn(c: &mut Client, spec: pb::ProcessSpec) -> pb::ProcessInfo {
         .await
         .expect("spawn")
         .into_inner()
+}
+
+/// Attaches and collects (stdout, stderr, exit).
+pub async fn collect(c: &mut Client, pid: u32) -> (String, String, pb::ExitInfo) {
+    let input = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(In::Attach(pid)),
+    }]);
+    let mut out = c.process_io(input).await.unwrap().into_inner();
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(60), out.next())
+        .await
+        .expect("output within 60 s")
+    {
+        match m.unwrap().msg {
+            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stderr as i32 => {
+                e.extend(ch.data)
+            }
+            Some(Out::Output(ch)) => o.extend(ch.data),
+            Some(Out::Exit(x)) => {
+                return (
+                    String::from_utf8_lossy(&o).into(),
+                    String::from_utf8_lossy(&e).into(),
+                    x,
+                );
+            }
+            None => {}
+        }
+    }
+    panic!("the output stream ended without an exit");
 }
 
 /// Kills a managed process's whole tree.

@@ -37,6 +37,29 @@ pub struct NativeManifest {
     /// Run in a pseudo-terminal.
     #[serde(default)]
     pub tty: bool,
+    /// Its network: loopback only unless it says otherwise.
+    #[serde(default)]
+    pub net: Net,
+}
+
+/// A manifest's network: `{"mode": "bridged", "group": "web", "publish": ["127.0.0.1:8080:80"]}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Net {
+    /// `none` (default), `private`, `shared` or `bridged`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The group of a bridged process (its members reach each other).
+    #[serde(default)]
+    pub group: String,
+    /// Port forwards from the host's loopback, `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]`.
+    #[serde(default)]
+    pub publish: Vec<String>,
+}
+
+/// The wire network mode named `none`, `private`, `shared` or `bridged`.
+pub fn network_mode(name: &str) -> Option<pb::NetworkMode> {
+    pb::NetworkMode::from_str_name(&format!("NETWORK_MODE_{}", name.to_ascii_uppercase()))
 }
 
 /// Resource limits; 0 means the kernel's default.
@@ -82,6 +105,13 @@ impl NativeManifest {
         if !crate::registry::valid_id(&self.id) {
             return Err(invalid(format!("id {:?} is not a valid app id", self.id)));
         }
+        if let Some(m) = &self.net.mode
+            && network_mode(m).is_none()
+        {
+            return Err(invalid(format!(
+                "net.mode {m:?} is not one of none, private, shared, bridged"
+            )));
+        }
         match self.argv.first() {
             Some(p) if p.starts_with('/') => Ok(()),
             Some(p) => Err(invalid(format!("argv[0] {p:?} must be an absolute path"))),
@@ -98,7 +128,14 @@ impl NativeManifest {
             read_paths: self.read_paths.clone(),
             write_paths: self.write_paths.clone(),
             linux_caps: Vec::new(),
-            network: pb::NetworkMode::None as i32,
+            network: self
+                .net
+                .mode
+                .as_deref()
+                .and_then(network_mode)
+                .unwrap_or(pb::NetworkMode::None) as i32,
+            net_group: self.net.group.clone(),
+            publish: self.net.publish.clone(),
             limits: Some(pb::ResourceLimits {
                 memory_max_bytes: self.limits.memory_max_bytes,
                 cpu_weight: self.limits.cpu_weight,

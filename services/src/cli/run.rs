@@ -1,6 +1,6 @@
 //! `agentos run`: run a program in a sandbox of the kernel on the data directory.
 //!
-//! Defaults: no network, no capabilities, read-only system directories, a private
+//! Defaults: no network (`--net none`: loopback only), no capabilities, read-only system directories, a private
 //! /tmp, nothing else of the host. Output streams back as it comes, stdin and Ctrl+C
 //! are forwarded, and `agentos run` exits with the program's code (128 + N when
 //! killed by signal N). An OOM kill or a hit pids limit is said plainly on stderr,
@@ -54,9 +54,17 @@ pub struct Options {
     /// Grant read-write access to a host path (repeatable).
     #[arg(long = "write", value_name = "PATH")]
     write: Vec<String>,
-    /// Network mode; only `none` (loopback only) exists yet.
+    /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants),
+    /// `bridged` (with --net-group: the group's processes reach each other) or `shared`.
     #[arg(long, default_value = "none")]
     net: String,
+    /// The group of a `--net bridged` process.
+    #[arg(long, value_name = "GROUP", default_value = "")]
+    net_group: String,
+    /// Forward a port of the host's loopback into the process (repeatable),
+    /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]`, e.g. `127.0.0.1:8080:80`.
+    #[arg(long = "publish", value_name = "FORWARD")]
+    publish: Vec<String>,
     /// Keep a Linux capability inside the sandbox (repeatable), e.g. NET_BIND_SERVICE.
     #[arg(long = "cap", value_name = "CAP")]
     caps: Vec<String>,
@@ -124,12 +132,12 @@ fn resolve_program(name: &str) -> anyhow::Result<String> {
 }
 
 fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
-    if opts.net != "none" {
+    let Some(network) = agentos_services::apps::native::network_mode(&opts.net) else {
         bail!(
-            "--net {}: only `none` (loopback only) is available",
+            "--net {}: expected none, private, shared or bridged",
             opts.net
         );
-    }
+    };
     let mut argv = opts.command.clone();
     argv[0] = resolve_program(&argv[0])?;
     let env = opts
@@ -167,7 +175,9 @@ fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
             .map(absolute)
             .collect::<anyhow::Result<_>>()?,
         linux_caps: opts.caps.clone(),
-        network: pb::NetworkMode::None as i32,
+        network: network as i32,
+        net_group: opts.net_group.clone(),
+        publish: opts.publish.clone(),
         limits: Some(pb::ResourceLimits {
             memory_max_bytes: opts.memory.unwrap_or(0),
             cpu_weight: opts.cpu_weight.unwrap_or(0),

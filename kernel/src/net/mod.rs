@@ -1,0 +1,53 @@
+//! Network modes of managed processes: `none`, `private`, `bridged` (and `shared`,
+//! refused until its cgroup BPF hooks exist), port forwards from the host's
+//! loopback, and the start-up sweep of what a dead kernel left.
+//!
+//! Every sandbox gets its own network namespace at clone time (`sandbox/net.rs`
+//! brings its loopback up). For `private` and `bridged`, the kernel then, while the
+//! child still waits for its "go":
+//!
+//! 1. creates the segment's bridge on first use (`links.rs`): `agentosb<NN>`,
+//!    `10.213.NN.1/24`, forwarding and `route_localnet` on that bridge only;
+//! 2. creates a veth pair, `agentosv<pid hex>` on the bridge and `eth0` in the
+//!    process's namespace with `10.213.NN.h/24` and a default route (`links.rs`);
+//! 3. adds the process's egress chain, built from its NetworkAccess grants
+//!    (`egress.rs`), and its port forwards (`forwards.rs`) to the kernel's
+//!    nftables table `inet agentos-k<pid hex>` (`nft.rs`), which also NATs the
+//!    bridges out.
+//!
+//! Links, addresses and routes go through iproute2 (`ip -batch`, netlink
+//! underneath) and rules through `nft -f` (one transaction each), both in
+//! `tool.rs`: the host's own tools, no netlink code of ours to get wrong.
+//!
+//! # What it leaves on the host, and who removes it
+//!
+//! A veth dies with its process's namespace. A process's rules go when its
+//! [`Attachment`] drops (the reaper drops it after exit); a bridge goes with the
+//! last process of its segment; the table and any bridge left go at shutdown
+//! ([`Network::shutdown`], registered with the clean-up orchestrator). After a
+//! crash, [`sweep_orphans`] removes every interface and table tagged with a data
+//! directory whose kernel is gone. The host's global sysctls are never changed.
+//!
+//! # Portable backend
+//!
+//! None: without root, or without iproute2/nftables, only `none` is given, and
+//! the other modes are refused with the reason (also in `agentos doctor`). No
+//! rootless user-mode networking (slirp4netns, pasta) is implemented.
+
+mod egress;
+mod error;
+mod forwards;
+mod links;
+mod manager;
+mod modes;
+mod nft;
+mod sweep;
+mod tool;
+
+pub use error::NetError;
+pub use forwards::{Forward, ForwardProto};
+pub use links::LINK_PREFIX;
+pub use manager::{Attachment, Network};
+pub use modes::{MAX_GROUP_LEN, NetMode, NetRequest};
+pub use nft::TABLE_PREFIX;
+pub use sweep::sweep_orphans;

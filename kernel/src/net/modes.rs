@@ -1,0 +1,195 @@
+//! The four network modes, what a spawn asks for, and which modes this host can
+//! give (for `agentos doctor`).
+
+use std::fmt;
+
+use super::{NetError, forwards::Forward, tool};
+
+/// Longest bridged group name.
+pub const MAX_GROUP_LEN: usize = 64;
+
+/// The network a managed process gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetMode {
+    /// Its own namespace with loopback only.
+    #[default]
+    None,
+    /// Its own namespace, a veth into the kernel's private bridge (an isolated
+    /// port), NAT, egress by its grants.
+    Private,
+    /// The host's network with grants enforced by cgroup BPF hooks (not built yet).
+    Shared,
+    /// Like private, on the bridge of its group, whose members reach each other.
+    Bridged { group: String },
+}
+
+impl NetMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Private => "private",
+            Self::Shared => "shared",
+            Self::Bridged { .. } => "bridged",
+        }
+    }
+}
+
+impl fmt::Display for NetMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bridged { group } => write!(f, "bridged ({group})"),
+            m => f.write_str(m.name()),
+        }
+    }
+}
+
+/// A checked request: the mode and the port forwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetRequest {
+    pub mode: NetMode,
+    pub forwards: Vec<Forward>,
+}
+
+impl NetRequest {
+    /// From the wire: a mode name (`none`, `private`, `shared`, `bridged`), the
+    /// group (bridged only, required there) and the `--publish` forms.
+    pub fn parse(mode: &str, group: &str, publish: &[String]) -> Result<Self, NetError> {
+        let mode = match (mode, group) {
+            ("none", "") => NetMode::None,
+            ("private", "") => NetMode::Private,
+            ("shared", "") => NetMode::Shared,
+            ("bridged", "") => {
+                return Err(NetError::Invalid(
+                    "network mode bridged needs a group (net_group, --net-group)".into(),
+                ));
+            }
+            ("bridged", g) => {
+                if g.len() > MAX_GROUP_LEN
+                    || !g
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                {
+                    return Err(NetError::Invalid(format!(
+                        "network group {g:?}: 1-{MAX_GROUP_LEN} bytes of letters, digits, '.', '_' and '-'"
+                    )));
+                }
+                NetMode::Bridged {
+                    group: g.to_owned(),
+                }
+            }
+            ("none" | "private" | "shared", g) => {
+                return Err(NetError::Invalid(format!(
+                    "network group {g:?} given for mode {mode}: only bridged processes have a group"
+                )));
+            }
+            (m, _) => {
+                return Err(NetError::Invalid(format!(
+                    "unknown network mode {m:?} (none, private, shared or bridged)"
+                )));
+            }
+        };
+        let forwards = publish
+            .iter()
+            .map(|p| p.parse::<Forward>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if !forwards.is_empty() && !matches!(mode, NetMode::Private | NetMode::Bridged { .. }) {
+            return Err(NetError::Invalid(format!(
+                "port forwards need network mode private or bridged, not {}",
+                mode.name()
+            )));
+        }
+        for (i, f) in forwards.iter().enumerate() {
+            if forwards[..i]
+                .iter()
+                .any(|o| (o.host, o.host_port, o.proto) == (f.host, f.host_port, f.proto))
+            {
+                return Err(NetError::Invalid(format!(
+                    "port forward {f} is given twice"
+                )));
+            }
+        }
+        Ok(Self { mode, forwards })
+    }
+}
+
+/// Whether private and bridged networks can work here, and why not.
+pub fn probe_bridges(root: bool) -> Result<(), String> {
+    if !root {
+        return Err(format!(
+            "private and bridged networks need root (veths, bridges and nftables rules in the host's \
+             namespace); this kernel runs as uid {}, and rootless user-namespace networking \
+             (slirp4netns or pasta) is not implemented: such spawns are refused",
+            nix::unistd::geteuid()
+        ));
+    }
+    for (t, args, pkg) in [
+        (tool::IP, &["-V"][..], "iproute2"),
+        (tool::NFT, &["list", "tables"][..], "nftables"),
+        (tool::NSENTER, &["--version"][..], "util-linux"),
+    ] {
+        tool::run(t, args, "")
+            .map_err(|e| format!("`{t}` does not work ({e}): install {pkg} (cargo xtask setup)"))?;
+    }
+    Ok(())
+}
+
+/// Why shared mode is refused.
+pub const SHARED_UNAVAILABLE: &str = "network mode shared (the host's network with grants enforced \
+     by cgroup BPF connect4/6 and bind4/6 hooks) is not built yet: use private";
+
+/// What the host's `net.ipv4.ip_forward` means for private processes.
+pub fn ip_forward_note() -> String {
+    match std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map(|s| s.trim().to_owned()) {
+        Ok(v) if v == "1" => {
+            "net.ipv4.ip_forward=1: NAT reaches every network the host reaches".into()
+        }
+        Ok(v) => format!(
+            "net.ipv4.ip_forward={v}: forwarding is on for the agentos bridges only, so private \
+             processes reach the host and networks whose interfaces forward; replies from the \
+             internet need net.ipv4.ip_forward=1 (left unchanged: a host setting)"
+        ),
+        Err(e) => format!("net.ipv4.ip_forward unreadable: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_modes_groups_and_forwards() {
+        assert_eq!(
+            NetRequest::parse("none", "", &[]).unwrap().mode,
+            NetMode::None
+        );
+        let r = NetRequest::parse("bridged", "web", &["8080:80".into()]).unwrap();
+        assert_eq!(
+            r.mode,
+            NetMode::Bridged {
+                group: "web".into()
+            }
+        );
+        assert_eq!(r.forwards.len(), 1);
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        for (m, g, p) in [
+            ("bridged", "", vec![]),
+            ("private", "web", vec![]),
+            ("bridged", "a b", vec![]),
+            ("wifi", "", vec![]),
+            ("none", "", vec!["8080:80".to_string()]),
+            (
+                "private",
+                "",
+                vec!["8080:80".to_string(), "127.0.0.1:8080:81".to_string()],
+            ),
+        ] {
+            assert!(
+                matches!(NetRequest::parse(m, g, &p), Err(NetError::Invalid(_))),
+                "{m} {g} {p:?}"
+            );
+        }
+    }
+}

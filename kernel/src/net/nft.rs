@@ -1,0 +1,202 @@
+//! The kernel's nftables table, `inet agentos-k<pid in hex>`, commented with the
+//! kernel's data directory (how the sweep finds its owner).
+//!
+//! ```text
+//! set bridges          the kernel's bridges          (iifname @bridges → egress)
+//! set peers            ifname . ifname of bridged groups (their members reach each other)
+//! set grouped          the bridges of bridged groups (nothing else forwards into them)
+//! map senders          process address → jump p<n>   (its egress chain, egress.rs)
+//! map published        proto . address . port → jump f<n> (its forwards, forwards.rs)
+//! chain egress         ip saddr vmap @senders; reject
+//! chain filter_forward hook forward: established → accept; peers → accept;
+//!                      into a group from elsewhere → reject; bridges → egress
+//! chain filter_input   hook input:   established → accept; bridges → egress
+//! chain nat_output     hook output:  l4proto . daddr . dport vmap @published
+//! chain nat_postrouting hook postrouting: from a bridge to elsewhere → masquerade;
+//!                      127/8 into a bridge (a forward) → masquerade
+//! ```
+//!
+//! Every change is one `nft -f` transaction, and segments and processes come and go
+//! as set elements and their own chains, so no rule handle is ever needed. The
+//! table is deleted at shutdown, and by the sweep after a crash.
+
+use std::{net::Ipv4Addr, path::Path};
+
+use super::{NetError, egress, forwards::Forward, tool};
+
+/// Every table the kernel makes starts with this.
+pub const TABLE_PREFIX: &str = "agentos-";
+
+/// `inet agentos-k<pid>`.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub name: String,
+}
+
+impl Table {
+    /// The table of this kernel process.
+    pub fn for_this_kernel() -> Self {
+        Self {
+            name: format!("{TABLE_PREFIX}k{:x}", std::process::id()),
+        }
+    }
+
+    /// Creates the table with its sets, maps and hooked chains.
+    pub fn create(&self, owner: &Path) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        let reject = egress::REJECT;
+        let owner = owner.to_string_lossy();
+        if owner.contains(['"', '\n', '\\']) || owner.len() > 128 {
+            return Err(NetError::Invalid(format!(
+                "the data directory {owner:?} cannot be an nftables comment (over 128 bytes, or a quote, backslash or newline)"
+            )));
+        }
+        tool::nft(&format!(
+            "add table {t} {{ comment \"{owner}\"; }}\n\
+             add set {t} bridges {{ type ifname; }}\n\
+             add set {t} peers {{ type ifname . ifname; }}\n\
+             add set {t} grouped {{ type ifname; }}\n\
+             add map {t} senders {{ type ipv4_addr : verdict; }}\n\
+             add map {t} published {{ type inet_proto . ipv4_addr . inet_service : verdict; }}\n\
+             add chain {t} egress\n\
+             add rule {t} egress ip saddr vmap @senders\n\
+             add rule {t} egress {reject}\n\
+             add chain {t} filter_forward {{ type filter hook forward priority 0; policy accept; }}\n\
+             add rule {t} filter_forward ct state established,related accept\n\
+             add rule {t} filter_forward iifname . oifname @peers accept\n\
+             add rule {t} filter_forward oifname @grouped {reject}\n\
+             add rule {t} filter_forward iifname @bridges jump egress\n\
+             add chain {t} filter_input {{ type filter hook input priority 0; policy accept; }}\n\
+             add rule {t} filter_input ct state established,related accept\n\
+             add rule {t} filter_input iifname @bridges jump egress\n\
+             add chain {t} nat_output {{ type nat hook output priority -100; policy accept; }}\n\
+             add rule {t} nat_output meta l4proto . ip daddr . th dport vmap @published\n\
+             add chain {t} nat_postrouting {{ type nat hook postrouting priority 100; policy accept; }}\n\
+             add rule {t} nat_postrouting iifname @bridges oifname != @bridges masquerade\n\
+             add rule {t} nat_postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n"
+        ))
+    }
+
+    /// Deletes the table and everything in it.
+    pub fn delete(&self) -> Result<(), NetError> {
+        delete_table(&self.name)
+    }
+
+    /// Adds a bridge; `peers`: its ports reach each other (a bridged group).
+    pub fn add_bridge(&self, bridge: &str, peers: bool) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        let mut s = format!("add element {t} bridges {{ \"{bridge}\" }}\n");
+        if peers {
+            s += &format!("add element {t} peers {{ \"{bridge}\" . \"{bridge}\" }}\n");
+            s += &format!("add element {t} grouped {{ \"{bridge}\" }}\n");
+        }
+        tool::nft(&s)
+    }
+
+    /// Removes a bridge added with [`Self::add_bridge`].
+    pub fn remove_bridge(&self, bridge: &str, peers: bool) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        let mut s = format!("delete element {t} bridges {{ \"{bridge}\" }}\n");
+        if peers {
+            s += &format!("delete element {t} peers {{ \"{bridge}\" . \"{bridge}\" }}\n");
+            s += &format!("delete element {t} grouped {{ \"{bridge}\" }}\n");
+        }
+        tool::nft(&s)
+    }
+
+    /// Process `n` at `addr`: its egress chain `p<n>` from `rules`, and its forwards
+    /// in chain `f<n>`.
+    pub fn add_process(
+        &self,
+        n: u64,
+        addr: Ipv4Addr,
+        rules: &[String],
+        forwards: &[Forward],
+    ) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        let mut s = format!("add chain {t} p{n}\n") + &egress_lines(&t, n, rules);
+        s += &format!("add element {t} senders {{ {addr} : jump p{n} }}\n");
+        if !forwards.is_empty() {
+            s += &format!("add chain {t} f{n}\n");
+            for f in forwards {
+                s += &format!("add rule {t} f{n} {}\n", f.dnat(addr));
+                s += &format!(
+                    "create element {t} published {{ {} : jump f{n} }}\n",
+                    f.key()
+                );
+            }
+        }
+        tool::nft(&s)
+    }
+
+    /// Replaces the rules of process `n`'s egress chain.
+    pub fn set_rules(&self, n: u64, rules: &[String]) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        tool::nft(&(format!("flush chain {t} p{n}\n") + &egress_lines(&t, n, rules)))
+    }
+
+    /// Undoes [`Self::add_process`].
+    pub fn remove_process(
+        &self,
+        n: u64,
+        addr: Ipv4Addr,
+        forwards: &[Forward],
+    ) -> Result<(), NetError> {
+        let t = format!("inet {}", self.name);
+        let mut s = format!(
+            "delete element {t} senders {{ {addr} }}\nflush chain {t} p{n}\ndelete chain {t} p{n}\n"
+        );
+        if !forwards.is_empty() {
+            for f in forwards {
+                s += &format!("delete element {t} published {{ {} }}\n", f.key());
+            }
+            s += &format!("flush chain {t} f{n}\ndelete chain {t} f{n}\n");
+        }
+        tool::nft(&s)
+    }
+}
+
+/// `add rule` lines filling process `n`'s egress chain in table `t`.
+fn egress_lines(t: &str, n: u64, rules: &[String]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("add rule {t} p{n} {r}\n"))
+        .collect()
+}
+
+/// `nft delete table inet NAME`.
+pub(crate) fn delete_table(name: &str) -> Result<(), NetError> {
+    tool::nft(&format!("delete table inet {name}\n"))
+}
+
+/// The host's `inet agentos-*` tables with their comments.
+pub(crate) fn tables() -> Result<Vec<(String, Option<String>)>, NetError> {
+    let v = tool::json(tool::NFT, &["-j", "list", "tables"])?;
+    let names: Vec<String> = v
+        .get("nftables")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let t = o.get("table")?;
+            (t.get("family")?.as_str()? == "inet")
+                .then(|| t.get("name")?.as_str().map(str::to_owned))
+                .flatten()
+        })
+        .filter(|n| n.starts_with(TABLE_PREFIX))
+        .collect();
+    names
+        .into_iter()
+        .map(|name| {
+            // `nft -j` (1.0.6) leaves table comments out: read the text form.
+            let text = tool::run(tool::NFT, &["list", "table", "inet", &name], "")?;
+            let comment = text.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("comment \"")
+                    .and_then(|c| c.strip_suffix('"'))
+                    .map(str::to_owned)
+            });
+            Ok((name, comment))
+        })
+        .collect()
+}
