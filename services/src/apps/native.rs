@@ -240,5 +240,29 @@ mod tests {
         assert_eq!(spec.capabilities, ["time"]);
         assert_eq!(spec.limits.unwrap().pids_max, 8);
         assert_eq!(spec.rows, 0, "no tty, no size");
+        assert_eq!(
+            spec.network,
+            pb::NetworkMode::None as i32,
+            "loopback by default"
+        );
+    }
+
+    #[test]
+    fn a_manifest_names_its_network() {
+        let m: NativeManifest = serde_json::from_str(
+            r#"{"id":"web","name":"Web","argv":["/bin/cat"],
+                "net":{"mode":"bridged","group":"shop","publish":["127.0.0.1:8080:80"]}}"#,
+        )
+        .unwrap();
+        m.validate("web").unwrap();
+        let spec = m.spec(0, 0);
+        assert_eq!(spec.network, pb::NetworkMode::Bridged as i32);
+        assert_eq!(spec.net_group, "shop");
+        assert_eq!(spec.publish, ["127.0.0.1:8080:80"]);
+        let bad: NativeManifest = serde_json::from_str(
+            r#"{"id":"web","name":"Web","argv":["/bin/cat"],"net":{"mode":"wifi"}}"#,
+        )
+        .unwrap();
+        assert!(bad.validate("web").is_err());
     }
 }
