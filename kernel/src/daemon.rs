@@ -290,6 +290,7 @@ pub async fn serve(
         });
     }
     serve_process_sockets(&kernel);
+    crate::observe::feed_collector(&kernel.events, &kernel.collector);
     let round_robin = kernel.scheduler.start();
     let reaper = {
         let k = Arc::clone(&kernel);

@@ -15,7 +15,7 @@ use crate::{
     identity::caller_of,
     kernel::Kernel,
     syscall::{
-        Progress, batch, process,
+        Progress, batch, events, process,
         stream::{self, StreamError},
         system,
     },
@@ -181,6 +181,29 @@ impl KernelService for KernelRpc {
         Ok(Response::new(
             process_io::serve(Arc::clone(&self.kernel), caller, req.into_inner()).await?,
         ))
+    }
+
+    async fn query_events(
+        &self,
+        req: Request<pb::EventQuery>,
+    ) -> Result<Response<pb::EventList>, Status> {
+        let caller = caller_of(&req)?;
+        Ok(Response::new(events::query(
+            &self.kernel,
+            &caller,
+            req.get_ref(),
+        )?))
+    }
+
+    type StreamEventsStream = BoxStream<pb::EventStreamMessage>;
+
+    async fn stream_events(
+        &self,
+        req: Request<pb::EventQuery>,
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+        let caller = caller_of(&req)?;
+        let live = events::stream(&self.kernel, &caller, req.get_ref())?;
+        Ok(Response::new(Box::pin(live.map(Ok))))
     }
 
     type WatchEventsStream = BoxStream<pb::KernelEvent>;

@@ -22,6 +22,7 @@ use crate::{
     capability::{Access, Decision},
     error::KernelError,
     identity::Caller,
+    observe::collector::{Category, Severity},
     vfs::VirtPath,
 };
 
@@ -38,6 +39,12 @@ impl Kernel {
         let process = self.processes.get(pid)?;
         for a in accesses {
             if let Decision::Deny { reason } = self.permissions.check(pid, &process.policy(), a) {
+                self.collector.emit(super::event(
+                    caller,
+                    Category::Sandbox,
+                    Severity::Warn,
+                    "denied",
+                ));
                 return Err(KernelError::PermissionDenied(reason));
             }
         }
