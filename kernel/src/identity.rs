@@ -51,8 +51,7 @@ impl Caller {
     }
 }
 
-/// The gRPC metadata key that carries a request's causality id (decimal `u64`).
-pub const CAUSALITY_HEADER: &str = "x-agentos-causality";
+pub use agentos_client::causality::CAUSALITY_HEADER;
 
 /// The caller of a request that passed an interceptor, with the request's
 /// causality id.

@@ -93,6 +93,35 @@ impl Kernel {
         self.started
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub fn prometheus(&self) -> String {
+        use crate::observe::metrics::{AppUsage, Snapshot, render};
+        let (spawned, exited) = self.collector.lifecycles();
+        let apps = self
+            .processes
+            .list()
+            .iter()
+            .filter(|p| !p.state().is_final())
+            .filter_map(|p| {
+                let s = p.stats().ok()?;
+                Some(AppUsage {
+                    app: p.name.clone(),
+                    pid: p.pid,
+                    cpu_usec: s.cpu_usage_usec,
+                    memory_bytes: s.memory_current,
+                    pids: s.pids_current,
+                })
+            })
+            .collect();
+        render(&Snapshot {
+            histograms: self.collector.histograms(),
+            stats: self.collector.stats(),
+            spawned,
+            exited,
+            apps,
+        })
+    }
+
     /// The doctor report: the start-up probes plus the live eBPF status.
     pub fn doctor_report(&self) -> BTreeMap<String, pb::SubsystemReport> {
         let mut r = self.backends.to_proto();

@@ -17,6 +17,7 @@ pub mod collector;
 pub mod ebpf;
 pub mod event;
 pub mod metrics;
+pub mod serve;
 
 use std::sync::Mutex;
 

@@ -157,9 +157,24 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::SpawnProcess>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
+        // The `spawn` syscall under its own RPC: the same path, the same event.
         let caller = caller_of(&req)?;
-        let p = process::create(&self.kernel, &caller, req.into_inner()).await?;
-        Ok(Response::new(process::info(&p)))
+        let call = pb::syscall::Call::Spawn(Box::new(req.into_inner()));
+        let req = pb::SyscallRequest {
+            syscall: Some(pb::Syscall { call: Some(call) }),
+            timeout_ms: 0,
+        };
+        match self
+            .kernel
+            .execute(&caller, req, &Progress::default())
+            .await
+        {
+            Ok(pb::SyscallResult {
+                value: Some(pb::syscall_result::Value::Process(info)),
+            }) => Ok(Response::new(info)),
+            Ok(other) => Err(Status::internal(format!("spawn answered {other:?}"))),
+            Err(e) => Err(status::syscall_status(&e.to_proto("spawn"))),
+        }
     }
 
     async fn update_sandbox(

@@ -76,7 +76,13 @@ impl Kernel {
             _ => caller.clone(),
         };
         let start = monotonic_ns();
-        let run = self.dispatch(caller, call, progress);
+        let span = tracing::info_span!(
+            "syscall",
+            name,
+            causality = caller.causality,
+            managed = caller.managed
+        );
+        let run = tracing::Instrument::instrument(self.dispatch(caller, call, progress), span);
         let outcome = if req.timeout_ms == 0 {
             run.await
         } else {

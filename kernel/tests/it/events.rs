@@ -202,3 +202,55 @@ async fn a_causality_id_follows_a_syscall_into_the_process_it_spawns() {
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
 }
+
+/// `--metrics`: Prometheus text with the syscall latency histogram of a call just
+/// made, the process counters and a running app's cgroup figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_syscall_latency_process_counts_and_app_usage() {
+    use pb::syscall::Call;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = crate::util::free_loopback_addr();
+    let d = Daemon::start(&["--metrics", &addr.to_string()]);
+    let mut c = d.client().await;
+    crate::util::call(&mut c, Call::Uptime(pb::GetUptime {}))
+        .await
+        .unwrap();
+    let p = crate::util::spawn(
+        &mut c,
+        pb::ProcessSpec {
+            name: "sleeper".into(),
+            argv: vec!["/bin/sleep".into(), "30".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    crate::util::wait_for_tcp(addr).await;
+    let get = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let text = get("/metrics").await;
+    crate::util::kill_tree(&mut c, p.pid).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix}.. in:\n{text}"))
+            .to_owned()
+    };
+    let count = line("agentos_syscall_latency_seconds_count{syscall=\"uptime\"}");
+    assert!(count.ends_with(" 1"), "{count}");
+    assert!(line("agentos_process_spawned_total").ends_with(" 1"));
+    let pids = line(&format!(
+        "agentos_app_pids{{app=\"sleeper\",pid=\"{}\"}}",
+        p.pid
+    ));
+    let n: f64 = pids.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 1.0, "the app's cgroup holds its tasks: {pids}");
+    assert!(get("/other").await.starts_with("HTTP/1.1 404"));
+}
