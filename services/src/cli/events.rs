@@ -20,7 +20,8 @@ pub struct Options {
     /// Keep printing events as they happen.
     #[arg(long, short)]
     follow: bool,
-    /// Only events about this app's processes.
+    /// Only events about this app's processes, by the name the kernel knows them by
+    /// (a desktop app's is `agentos-app-ID`).
     #[arg(long)]
     app: Option<String>,
     /// Only these categories (syscall, scheduler, process, vfs, sandbox, timeout, ebpf, anomaly).
