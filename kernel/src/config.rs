@@ -89,6 +89,8 @@ pub struct KernelConfig {
     pub subordinate_ids: bool,
     /// Load the eBPF probes when the host allows it.
     pub ebpf: bool,
+    /// Serve Prometheus text on this loopback address, path `/metrics`.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl KernelConfig {
@@ -102,6 +104,7 @@ impl KernelConfig {
             allow_unconfined: false,
             subordinate_ids: false,
             ebpf: true,
+            metrics: None,
         }
     }
 

@@ -306,6 +306,15 @@ pub async fn serve(
         });
     }
     serve_process_sockets(&kernel);
+    crate::observe::feed_collector(&kernel.events, &kernel.collector);
+    if let Some(addr) = config.metrics {
+        let listener = crate::observe::serve::bind(addr).await?;
+        tracing::info!("agentos-kernel metrics on http://{addr}/metrics");
+        tokio::spawn(crate::observe::serve::serve(
+            listener,
+            Arc::downgrade(&kernel),
+        ));
+    }
     let round_robin = kernel.scheduler.start();
     let reaper = {
         let k = Arc::clone(&kernel);

@@ -24,6 +24,8 @@ pub struct Caller {
     /// Set when the call came in on a managed process's own kernel socket: the
     /// process (by its kernel pid) whose capabilities every syscall is checked against.
     pub managed: Option<u32>,
+    /// The request chain this call belongs to (`x-agentos-causality`; 0: none).
+    pub causality: u64,
 }
 
 impl Caller {
@@ -49,16 +51,31 @@ impl Caller {
             gid: nix::unistd::getegid().as_raw(),
             pid: Some(std::process::id() as i32),
             managed: None,
+            causality: 0,
         }
     }
 }
 
-/// The caller of a request that passed an interceptor.
+pub use agentos_client::causality::CAUSALITY_HEADER;
+
+/// The caller of a request that passed an interceptor, with the request's
+/// causality id.
 pub fn caller_of<T>(req: &Request<T>) -> Result<Caller, Status> {
-    req.extensions()
+    let mut caller = req
+        .extensions()
         .get::<Caller>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("no caller identity on this connection"))
+        .ok_or_else(|| Status::unauthenticated("no caller identity on this connection"))?;
+    if let Some(v) = req.metadata().get(CAUSALITY_HEADER) {
+        caller.causality = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("{CAUSALITY_HEADER} must be a decimal u64"))
+            })?;
+    }
+    Ok(caller)
 }
 
 /// The peer's credentials, from the Unix socket connection.
@@ -85,6 +102,7 @@ pub fn uds_interceptor() -> impl Fn(Request<()>) -> Result<Request<()>, Status> 
             gid: cred.gid(),
             pid: cred.pid(),
             managed: None,
+            causality: 0,
         };
         req.extensions_mut().insert(caller);
         Ok(req)
@@ -110,6 +128,7 @@ pub fn managed_interceptor(
             gid: cred.gid(),
             pid: cred.pid(),
             managed: Some(process),
+            causality: 0,
         });
         Ok(req)
     }
@@ -139,6 +158,7 @@ pub fn tcp_interceptor(
             gid,
             pid: None,
             managed: None,
+            causality: 0,
         });
         Ok(req)
     }

@@ -11,7 +11,10 @@
 //!                                it; `Kernel::check` for the rest), all decided in
 //!                                `Kernel::authorize` (syscall/access.rs)
 //!   → backend                    vfs, process, sched, signal, shm ...
-//!   → event                      observe
+//!   → event                      `execute` records the call (name, caller, causality,
+//!                                latency, outcome) in the collector (observe/collector);
+//!                                handlers add their own (spawn, exit, vfs, sched,
+//!                                denied)
 //! ```
 
 use std::{
@@ -25,7 +28,10 @@ use agentos_proto::v1 as pb;
 use crate::{
     backend::Backends,
     capability::{CacheConfig, PermissionCache},
-    observe::EventHub,
+    observe::{
+        EventHub,
+        collector::{Collector, DEFAULT_TARGET},
+    },
     process::ProcessTable,
     sched::Scheduler,
     shm::Broker,
@@ -42,6 +48,8 @@ pub struct Kernel {
     pub tasks: Tasks,
     pub completions: CompletionQueues,
     pub events: EventHub,
+    /// Every subsystem's events, the probes' too (`observe::collector`).
+    pub collector: Arc<Collector>,
     pub processes: Arc<ProcessTable>,
     pub scheduler: Arc<Scheduler>,
     pub signals: Signals,
@@ -73,6 +81,7 @@ impl Kernel {
             tasks: Tasks::default(),
             completions: CompletionQueues::default(),
             events,
+            collector: Collector::start(DEFAULT_TARGET),
             started: Instant::now(),
         })
     }
@@ -85,6 +94,35 @@ impl Kernel {
     /// The instant the kernel started (the zero of monotonic time).
     pub fn started(&self) -> Instant {
         self.started
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn prometheus(&self) -> String {
+        use crate::observe::metrics::{AppUsage, Snapshot, render};
+        let (spawned, exited) = self.collector.lifecycles();
+        let apps = self
+            .processes
+            .list()
+            .iter()
+            .filter(|p| !p.state().is_final())
+            .filter_map(|p| {
+                let s = p.stats().ok()?;
+                Some(AppUsage {
+                    app: p.name.clone(),
+                    pid: p.pid,
+                    cpu_usec: s.cpu_usage_usec,
+                    memory_bytes: s.memory_current,
+                    pids: s.pids_current,
+                })
+            })
+            .collect();
+        render(&Snapshot {
+            histograms: self.collector.histograms(),
+            stats: self.collector.stats(),
+            spawned,
+            exited,
+            apps,
+        })
     }
 
     /// The doctor report: the start-up probes plus the live eBPF status.

@@ -37,6 +37,12 @@ struct Cli {
     /// Do not load the eBPF probes.
     #[arg(long)]
     no_ebpf: bool,
+    /// Log lines as text (human) or one JSON object per line (json).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: agentos_client::logging::LogFormat,
+    /// Serve Prometheus metrics on this loopback address (path /metrics).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,15 +58,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AGENTOS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    agentos_client::logging::init(cli.log_format);
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -92,6 +91,7 @@ fn main() -> ExitCode {
                 config.allow_unconfined = cli.allow_unconfined;
                 config.subordinate_ids = cli.subordinate_ids;
                 config.ebpf = !cli.no_ebpf;
+                config.metrics = cli.metrics;
                 daemon::run(config).await
             }
         }

@@ -578,3 +578,55 @@ fn stopping_agentos_up_ends_its_apps_processes_in_a_kernel_that_stays() {
         "the kernel keeps running"
     );
 }
+
+/// A causality id sent on an HTTP request reaches the kernel: the launch's spawn
+/// syscall and the spawned process's events carry it, as `agentos events` shows.
+#[test]
+fn a_causality_id_on_an_http_request_is_on_the_kernel_events_it_caused() {
+    let tmp = tempdir("apps-causality");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+    let r = up
+        .api("POST", "/api/registry/apps/sleeper/launch")
+        .header("x-agentos-causality", "777001")
+        .send();
+    assert_eq!(r.header("x-agentos-causality"), Some("777001"), "{r:?}");
+    let app = ok(&r, 201);
+    let pid = app["pid"].as_u64().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agentos"))
+        .args(["events", "--causality", "777001", "--json", "--data-dir"])
+        .arg(&data)
+        .env_remove("AGENTOS_KERNEL_SOCKET")
+        .output()
+        .expect("run agentos events");
+    assert!(out.status.success(), "{out:?}");
+    let events: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let has = |category: &str, name: &str| {
+        events
+            .iter()
+            .any(|e| e["category"] == category && e["name"] == name && e["causality"] == 777001)
+    };
+    assert!(has("syscall", "spawn"), "the spawn syscall: {events:#?}");
+    assert!(
+        events.iter().any(|e| e["category"] == "process"
+            && e["name"] == "spawn"
+            && e["pid"] == pid
+            && e["app"].as_str().is_some()),
+        "the spawned process: {events:#?}"
+    );
+    let other = up.api("GET", "/api/registry/apps").send();
+    let fresh = other
+        .header("x-agentos-causality")
+        .expect("every response names its id");
+    assert_ne!(fresh, "777001", "a request without an id gets a fresh one");
+    let app_id = app["id"].as_str().unwrap();
+    ok(
+        &up.api("DELETE", &format!("/api/apps/{app_id}")).send(),
+        200,
+    );
+}

@@ -446,3 +446,48 @@ fn the_agentos_cli_inside_an_app_calls_the_kernel_as_the_app() {
         "{denial}"
     );
 }
+
+/// `subscribe` with topic `events`: the kernel's events arrive live as
+/// `kernel_event`s, filtered to one app when asked; an unknown topic is an error.
+#[test]
+fn kernel_events_reach_the_socket_live() {
+    let tmp = tempdir("stream-events");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start(
+        "up",
+        tmp.path(),
+        &tmp.path().join("data"),
+        &["--apps-dir", &apps],
+    );
+    let mut ws = as_owner(&up);
+    send(&mut ws, &json!({"type": "subscribe", "topic": "nope"}));
+    let e = of_type(&mut ws, "error");
+    assert_eq!(e["code"], "invalid_argument", "{e}");
+    send(
+        &mut ws,
+        // The kernel knows a desktop app's processes by the name the services give them.
+        &json!({"type": "subscribe", "topic": "events", "app": "agentos-app-greeter"}),
+    );
+    // The forwarder subscribes from its own task: give it a moment to be live.
+    std::thread::sleep(Duration::from_millis(300));
+    let launched = up
+        .api("POST", "/api/registry/apps/greeter/launch")
+        .header("x-agentos-causality", "4711")
+        .send();
+    assert_eq!(launched.status, 201, "{}", launched.text());
+    let pid = launched.json()["pid"].as_u64().unwrap();
+    let ev = next_matching(&mut ws, |m| {
+        m["type"] == "kernel_event" && m["event"]["category"] == "process"
+    });
+    let ev = &ev["event"];
+    assert_eq!(
+        (&ev["name"], &ev["pid"], &ev["app"], &ev["causality"]),
+        (
+            &json!("spawn"),
+            &json!(pid),
+            &json!("agentos-app-greeter"),
+            &json!(4711)
+        ),
+        "{ev}"
+    );
+}

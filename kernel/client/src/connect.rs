@@ -40,6 +40,11 @@ impl Interceptor for Auth {
         if let Some(v) = &self.0 {
             req.metadata_mut().insert("authorization", v.clone());
         }
+        if let Some(id) = crate::causality::current() {
+            let v = MetadataValue::from(id);
+            req.metadata_mut()
+                .insert(crate::causality::CAUSALITY_HEADER, v);
+        }
         Ok(req)
     }
 }

@@ -27,8 +27,11 @@
 //! ```
 
 pub mod call;
+pub mod causality;
 pub mod connect;
 pub mod error;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod paths;
 #[cfg(target_os = "linux")]
 pub mod shared;

@@ -1,5 +1,7 @@
-//! Observation of managed processes: the eBPF probes and the hub their events fan
-//! out from.
+//! Observation: the [`collector`] every subsystem's events go to (with sampling,
+//! anomalies, causality, queries), the [`metrics`] it renders for Prometheus, and the
+//! eBPF probes and the hub their events fan out from (into the collector too, via
+//! [`feed_collector`]).
 //!
 //! The probes ([`ebpf`]) watch exec and exit on the `sched` tracepoints, filtered in
 //! the kernel to the AgentOS kernel's own cgroup subtree, and write records to a BPF
@@ -11,8 +13,11 @@
 //! Nothing is pinned: the programs detach when the probes are dropped.
 
 mod btf;
+pub mod collector;
 pub mod ebpf;
 pub mod event;
+pub mod metrics;
+pub mod serve;
 
 use std::sync::Mutex;
 
@@ -93,6 +98,24 @@ impl EventHub {
     pub fn publish(&self, ev: ProcessEvent) {
         let _ = self.tx.send(ev);
     }
+}
+
+/// Feeds the probes' events into the collector (its ingest point) from a task;
+/// events the hub's channel dropped before the task read them are counted as lost.
+pub fn feed_collector(hub: &EventHub, collector: &std::sync::Arc<collector::Collector>) {
+    let mut rx = hub.subscribe();
+    let collector = std::sync::Arc::downgrade(collector);
+    tokio::spawn(async move {
+        loop {
+            let ev = rx.recv().await;
+            let Some(c) = collector.upgrade() else { return };
+            match ev {
+                Ok(ev) => c.ingest(&ev),
+                Err(broadcast::error::RecvError::Lagged(n)) => c.count_lost(n),
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// The wire form of an event.

@@ -15,7 +15,7 @@ use crate::{
     identity::caller_of,
     kernel::Kernel,
     syscall::{
-        Progress, batch, process,
+        Progress, batch, events, process,
         stream::{self, StreamError},
         system,
     },
@@ -157,9 +157,24 @@ impl KernelService for KernelRpc {
         &self,
         req: Request<pb::SpawnProcess>,
     ) -> Result<Response<pb::ProcessInfo>, Status> {
+        // The `spawn` syscall under its own RPC: the same path, the same event.
         let caller = caller_of(&req)?;
-        let p = process::create(&self.kernel, &caller, req.into_inner()).await?;
-        Ok(Response::new(process::info(&p)))
+        let call = pb::syscall::Call::Spawn(Box::new(req.into_inner()));
+        let req = pb::SyscallRequest {
+            syscall: Some(pb::Syscall { call: Some(call) }),
+            timeout_ms: 0,
+        };
+        match self
+            .kernel
+            .execute(&caller, req, &Progress::default())
+            .await
+        {
+            Ok(pb::SyscallResult {
+                value: Some(pb::syscall_result::Value::Process(info)),
+            }) => Ok(Response::new(info)),
+            Ok(other) => Err(Status::internal(format!("spawn answered {other:?}"))),
+            Err(e) => Err(status::syscall_status(&e.to_proto("spawn"))),
+        }
     }
 
     async fn update_sandbox(
@@ -181,6 +196,29 @@ impl KernelService for KernelRpc {
         Ok(Response::new(
             process_io::serve(Arc::clone(&self.kernel), caller, req.into_inner()).await?,
         ))
+    }
+
+    async fn query_events(
+        &self,
+        req: Request<pb::EventQuery>,
+    ) -> Result<Response<pb::EventList>, Status> {
+        let caller = caller_of(&req)?;
+        Ok(Response::new(events::query(
+            &self.kernel,
+            &caller,
+            req.get_ref(),
+        )?))
+    }
+
+    type StreamEventsStream = BoxStream<pb::EventStreamMessage>;
+
+    async fn stream_events(
+        &self,
+        req: Request<pb::EventQuery>,
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+        let caller = caller_of(&req)?;
+        let live = events::stream(&self.kernel, &caller, req.get_ref())?;
+        Ok(Response::new(Box::pin(live.map(Ok))))
     }
 
     type WatchEventsStream = BoxStream<pb::KernelEvent>;

@@ -22,6 +22,7 @@ use crate::{
     capability::{Access, Decision},
     error::KernelError,
     identity::Caller,
+    observe::collector::{Category, Severity},
     vfs::VirtPath,
 };
 
@@ -40,6 +41,12 @@ impl Kernel {
             if let Decision::Deny { reason } = self.permissions.check(pid, &process.policy(), a)
                 && !process.granted_at_run_time(a)
             {
+                self.collector.emit(super::event(
+                    caller,
+                    Category::Sandbox,
+                    Severity::Warn,
+                    "denied",
+                ));
                 self.publish_denial(&process, a, &reason);
                 return Err(KernelError::PermissionDenied(reason));
             }

@@ -10,12 +10,15 @@ use crate::{
     capability::Access,
     error::KernelError,
     identity::Caller,
+    observe::collector::{Category, Severity, monotonic_ns},
     vfs::{DirEntry, FileKind, Metadata, VirtPath, WriteMode},
 };
 
 pub(super) async fn read(k: &Kernel, c: &Caller, r: pb::ReadFile) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Read)?;
-    Ok(Value::Data(k.vfs.read(&p, r.offset, r.length).await?))
+    Ok(Value::Data(
+        timed(k, c, "read", k.vfs.read(&p, r.offset, r.length)).await?,
+    ))
 }
 
 pub(super) async fn write(k: &Kernel, c: &Caller, r: pb::WriteFile) -> Result<Value, KernelError> {
@@ -25,7 +28,9 @@ pub(super) async fn write(k: &Kernel, c: &Caller, r: pb::WriteFile) -> Result<Va
     } else {
         WriteMode::Replace
     };
-    Ok(Value::Count(k.vfs.write(&p, r.data, mode).await?))
+    Ok(Value::Count(
+        timed(k, c, "write", k.vfs.write(&p, r.data, mode)).await?,
+    ))
 }
 
 pub(super) async fn create(
@@ -34,7 +39,7 @@ pub(super) async fn create(
     r: pb::CreateFile,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Create)?;
-    k.vfs.create(&p, r.data).await?;
+    timed(k, c, "create", k.vfs.create(&p, r.data)).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
@@ -44,7 +49,7 @@ pub(super) async fn delete(
     r: pb::DeleteFile,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Delete)?;
-    k.vfs.delete(&p).await?;
+    timed(k, c, "delete", k.vfs.delete(&p)).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
@@ -54,9 +59,7 @@ pub(super) async fn list(
     r: pb::ListDirectory,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::List)?;
-    let entries = k
-        .vfs
-        .list(&p)
+    let entries = timed(k, c, "list", k.vfs.list(&p))
         .await?
         .into_iter()
         .map(entry_to_proto)
@@ -66,14 +69,14 @@ pub(super) async fn list(
 
 pub(super) async fn stat(k: &Kernel, c: &Caller, r: pb::StatFile) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Read)?;
-    let meta = k.vfs.stat(&p).await?;
+    let meta = timed(k, c, "stat", k.vfs.stat(&p)).await?;
     Ok(Value::Stat(stat_to_proto(&p, &meta)))
 }
 
 pub(super) async fn rename(k: &Kernel, c: &Caller, r: pb::MoveFile) -> Result<Value, KernelError> {
     let from = k.path(c, &r.from, Access::Delete)?;
     let to = k.path(c, &r.to, Access::Create)?;
-    k.vfs.rename(&from, &to).await?;
+    timed(k, c, "rename", k.vfs.rename(&from, &to)).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
@@ -90,7 +93,9 @@ pub(super) async fn copy(
             progress.set(done as f64 / total as f64);
         }
     };
-    Ok(Value::Count(k.vfs.copy(&from, &to, &report).await?))
+    Ok(Value::Count(
+        timed(k, c, "copy", k.vfs.copy(&from, &to, &report)).await?,
+    ))
 }
 
 pub(super) async fn mkdir(
@@ -99,7 +104,7 @@ pub(super) async fn mkdir(
     r: pb::MakeDirectory,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Create)?;
-    k.vfs.mkdir(&p, r.parents).await?;
+    timed(k, c, "mkdir", k.vfs.mkdir(&p, r.parents)).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
@@ -109,7 +114,7 @@ pub(super) async fn rmdir(
     r: pb::RemoveDirectory,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Delete)?;
-    k.vfs.rmdir(&p, r.recursive).await?;
+    timed(k, c, "rmdir", k.vfs.rmdir(&p, r.recursive)).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
@@ -123,7 +128,7 @@ pub(super) fn getcwd(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
 
 pub(super) async fn setcwd(k: &Kernel, c: &Caller, r: pb::SetCwd) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::List)?;
-    if k.vfs.stat(&p).await?.kind != FileKind::Directory {
+    if timed(k, c, "stat", k.vfs.stat(&p)).await?.kind != FileKind::Directory {
         return Err(crate::vfs::VfsError::NotADirectory {
             path: p.to_string(),
         }
@@ -139,7 +144,7 @@ pub(super) async fn truncate(
     r: pb::TruncateFile,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Write)?;
-    k.vfs.truncate(&p, r.size).await?;
+    timed(k, c, "truncate", k.vfs.truncate(&p, r.size)).await?;
     Ok(Value::Unit(pb::Unit {}))
 }
 
@@ -149,7 +154,26 @@ pub(super) async fn exists(
     r: pb::FileExists,
 ) -> Result<Value, KernelError> {
     let p = k.path(c, &r.path, Access::Read)?;
-    Ok(Value::Flag(k.vfs.exists(&p).await?))
+    Ok(Value::Flag(timed(k, c, "exists", k.vfs.exists(&p)).await?))
+}
+
+/// Runs one VFS operation and records its latency (category `vfs`).
+async fn timed<T>(
+    k: &Kernel,
+    c: &Caller,
+    op: &'static str,
+    run: impl Future<Output = Result<T, crate::vfs::VfsError>>,
+) -> Result<T, crate::vfs::VfsError> {
+    let start = monotonic_ns();
+    let out = run.await;
+    let severity = if out.is_ok() {
+        Severity::Debug
+    } else {
+        Severity::Info
+    };
+    k.collector
+        .emit(super::event(c, Category::Vfs, severity, op).value(monotonic_ns() - start));
+    out
 }
 
 fn kind_to_proto(kind: FileKind) -> i32 {

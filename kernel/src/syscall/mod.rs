@@ -16,6 +16,7 @@ pub mod batch;
 pub mod callers;
 mod clipboard;
 pub mod completion;
+pub mod events;
 mod fd;
 mod fs;
 mod memory;
@@ -36,7 +37,11 @@ use agentos_proto::v1 as pb;
 use pb::syscall::Call;
 
 pub use crate::kernel::Kernel;
-use crate::{error::KernelError, identity::Caller};
+use crate::{
+    error::KernelError,
+    identity::Caller,
+    observe::collector::{Category, Record, Severity, monotonic_ns},
+};
 
 /// Progress of a running syscall, 0.0 ..= 1.0, readable from another task.
 #[derive(Clone, Default)]
@@ -67,14 +72,50 @@ impl Kernel {
             .syscall
             .and_then(|s| s.call)
             .ok_or_else(|| KernelError::InvalidArgument("the request names no syscall".into()))?;
-        let run = self.dispatch(caller, call, progress);
-        if req.timeout_ms == 0 {
-            return run.await;
-        }
-        let limit = Duration::from_millis(u64::from(req.timeout_ms));
-        tokio::time::timeout(limit, run)
-            .await
-            .map_err(|_| KernelError::Timeout(limit))?
+        let name = call.name();
+        // A managed process's own calls continue the chain it was spawned under.
+        let caller = &match caller.managed {
+            Some(pid) if caller.causality == 0 => Caller {
+                causality: self.collector.causality_of(pid),
+                ..caller.clone()
+            },
+            _ => caller.clone(),
+        };
+        let start = monotonic_ns();
+        let span = tracing::info_span!(
+            "syscall",
+            name,
+            causality = caller.causality,
+            managed = caller.managed
+        );
+        let run = tracing::Instrument::instrument(self.dispatch(caller, call, progress), span);
+        let outcome = if req.timeout_ms == 0 {
+            run.await
+        } else {
+            let limit = Duration::from_millis(u64::from(req.timeout_ms));
+            match tokio::time::timeout(limit, run).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    self.collector.emit(
+                        event(caller, Category::Timeout, Severity::Warn, name)
+                            .value(monotonic_ns() - start),
+                    );
+                    Err(KernelError::Timeout(limit))
+                }
+            }
+        };
+        let severity = if outcome.is_ok() {
+            Severity::Info
+        } else {
+            Severity::Warn
+        };
+        let code = outcome.as_ref().err().map_or(0, |e| e.code() as i32);
+        self.collector.emit(
+            event(caller, Category::Syscall, severity, name)
+                .value(monotonic_ns() - start)
+                .code(code),
+        );
+        outcome
     }
 
     // The heavy calls' futures are boxed: the future of `dispatch` is as large as
@@ -174,6 +215,18 @@ impl Kernel {
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })
     }
+}
+
+/// An event about `caller`'s call, stamped now.
+pub(crate) fn event(
+    caller: &Caller,
+    category: Category,
+    severity: Severity,
+    name: &'static str,
+) -> Record {
+    Record::now(category, severity, name)
+        .pid(caller.managed.unwrap_or(0))
+        .causality(caller.causality)
 }
 
 /// The syscall's name, for errors and metrics.

@@ -20,6 +20,7 @@ use crate::{
     capability::{Access, Capability},
     error::KernelError,
     identity::Caller,
+    observe::collector::{Category, Lifecycle, Record, Severity},
     process::{
         ExitInfo, Process, ProcessRequest,
         spawn::{limits_from_proto, limits_to_proto},
@@ -46,7 +47,27 @@ pub async fn create(
         r.spec
             .ok_or_else(|| KernelError::InvalidArgument("spawn needs a spec".into()))?,
     )?;
-    k.processes.spawn(req).await
+    let p = k.processes.spawn(req).await?;
+    k.collector.register_process(p.pid, &p.name, c.causality);
+    k.collector.lifecycle(Lifecycle::Spawned);
+    k.collector.emit(
+        super::event(c, Category::Process, Severity::Info, "spawn")
+            .pid(p.pid)
+            .code(c.managed.unwrap_or(0) as i32),
+    );
+    // The exit, when it comes, continues the same chain.
+    let (collector, process, causality) = (Arc::clone(&k.collector), Arc::clone(&p), c.causality);
+    tokio::spawn(async move {
+        let exit = process.wait(None).await.unwrap_or_default();
+        collector.lifecycle(Lifecycle::Exited);
+        collector.emit(
+            Record::now(Category::Process, Severity::Info, "exit")
+                .pid(process.pid)
+                .causality(causality)
+                .code(exit.shell_status()),
+        );
+    });
+    Ok(p)
 }
 
 pub(super) fn kill(k: &Kernel, c: &Caller, r: pb::KillProcess) -> Result<Value, KernelError> {

@@ -15,6 +15,7 @@ use crate::{
     capability::Access,
     error::KernelError,
     identity::Caller,
+    observe::collector::{Category, Severity},
     process::priority::{NICE_MAX, NICE_MIN},
     sched::{Policy, SchedInfo, Visibility},
 };
@@ -50,6 +51,12 @@ fn entry(i: &SchedInfo) -> pb::SchedEntry {
     }
 }
 
+/// Records a scheduling decision about `pid` (0: all).
+fn decided(k: &Kernel, c: &Caller, what: &'static str, pid: u32) {
+    k.collector
+        .emit(super::event(c, Category::Scheduler, Severity::Info, what).pid(pid));
+}
+
 /// The scheduler's whole state (get_current, scheduler_stats, get_policy,
 /// get_quantum).
 pub(super) fn state(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
@@ -73,6 +80,7 @@ fn snapshot(k: &Kernel) -> Value {
 pub(super) fn schedule_next(k: &Kernel, c: &Caller) -> Result<Value, KernelError> {
     k.check(c, DESKTOP)?;
     k.scheduler.schedule_next()?;
+    decided(k, c, "schedule_next", k.scheduler.current().unwrap_or(0));
     Ok(snapshot(k))
 }
 
@@ -102,6 +110,7 @@ pub(super) fn yield_cpu(
     let pid = target(k, caller, r.pid)?;
     k.processes.get(pid)?;
     k.scheduler.yield_now(pid)?;
+    decided(k, caller, "yield", pid);
     Ok(snapshot(k))
 }
 
@@ -120,6 +129,7 @@ pub(super) fn set_policy(k: &Kernel, c: &Caller, r: pb::SetPolicy) -> Result<Val
     };
     k.scheduler.set_freeze_minimised(r.freeze_minimised)?;
     k.scheduler.set_policy(policy)?;
+    decided(k, c, "set_policy", 0);
     Ok(snapshot(k))
 }
 
@@ -136,6 +146,7 @@ fn nudge(k: &Kernel, c: &Caller, pid: u32, delta: i32) -> Result<Value, KernelEr
     let p = k.processes.get(pid)?;
     p.set_priority((p.priority() + delta).clamp(NICE_MIN, NICE_MAX))?;
     k.scheduler.apply_all()?;
+    decided(k, c, "priority", pid);
     Ok(Value::Process(super::process::info(&p)))
 }
 
@@ -161,5 +172,6 @@ pub(super) fn set_focus(k: &Kernel, c: &Caller, r: pb::SetFocus) -> Result<Value
         }
     };
     k.scheduler.set_visibility(r.pid, vis)?;
+    decided(k, c, "set_focus", r.pid);
     Ok(snapshot(k))
 }

@@ -73,3 +73,185 @@ async fn exec_and_exit_of_a_managed_process_are_reported() {
     assert_eq!(exec.cgroup_id, exit.cgroup_id);
     assert!(exit.timestamp_ns > exec.timestamp_ns);
 }
+
+/// The collector: a syscall sent with a causality id, the process it spawns and
+/// that process's exit all carry the id, and `QueryEvents` finds the chain by it;
+/// `StreamEvents` delivers the same events live, filtered in the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causality_id_follows_a_syscall_into_the_process_it_spawns() {
+    use pb::{event_stream_message::Msg, syscall::Call};
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let mut live = c
+        .stream_events(pb::EventQuery {
+            causality: 4242,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let spec = pb::ProcessSpec {
+        name: "exit-three".into(),
+        argv: vec!["/bin/sh".into(), "-c".into(), "exit 3".into()],
+        ..Default::default()
+    };
+    let mut spawn =
+        tonic::Request::new(crate::util::req(Call::Spawn(Box::new(pb::SpawnProcess {
+            spec: Some(spec),
+        }))));
+    spawn
+        .metadata_mut()
+        .insert("x-agentos-causality", "4242".parse().unwrap());
+    let resp = c.execute_syscall(spawn).await.unwrap().into_inner();
+    let Some(pb::syscall_response::Outcome::Ok(pb::SyscallResult {
+        value: Some(pb::syscall_result::Value::Process(p)),
+    })) = resp.outcome
+    else {
+        panic!("spawn failed: {resp:?}")
+    };
+    // Another call, without the id: must not join the chain.
+    crate::util::call(&mut c, Call::Uptime(pb::GetUptime {}))
+        .await
+        .unwrap();
+    crate::util::call(
+        &mut c,
+        Call::Wait(pb::WaitProcess {
+            pid: p.pid,
+            timeout_ms: 10_000,
+        }),
+    )
+    .await
+    .unwrap();
+
+    // The exit event is emitted by a task that waits for the process: poll for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let chain = loop {
+        let list = c
+            .query_events(pb::EventQuery {
+                causality: 4242,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if list.events.iter().any(|e| e.name == "exit") || tokio::time::Instant::now() > deadline {
+            break list.events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let cat = |e: &pb::CollectedEvent| pb::EventCategory::try_from(e.category).unwrap();
+    let find = |c: pb::EventCategory, name: &str| {
+        chain
+            .iter()
+            .find(|e| cat(e) == c && e.name == name)
+            .unwrap_or_else(|| panic!("no {c:?} {name} event in the chain: {chain:#?}"))
+    };
+    let syscall = find(pb::EventCategory::Syscall, "spawn");
+    assert!(
+        syscall.value > 0,
+        "the syscall's latency is measured: {syscall:?}"
+    );
+    let spawned = find(pb::EventCategory::Process, "spawn");
+    assert_eq!((spawned.pid, spawned.app.as_str()), (p.pid, "exit-three"));
+    let exit = find(pb::EventCategory::Process, "exit");
+    assert_eq!((exit.pid, exit.code), (p.pid, 3), "{exit:?}");
+    assert!(
+        chain
+            .iter()
+            .all(|e| e.causality == 4242 && e.name != "uptime"),
+        "only the chain's events: {chain:#?}"
+    );
+    let by_app = c
+        .query_events(pb::EventQuery {
+            app: "exit-three".into(),
+            categories: vec![pb::EventCategory::Process as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_app.events.len(), 2, "{:#?}", by_app.events);
+
+    // The live stream saw the same chain, in order, and nothing else.
+    let mut names = Vec::new();
+    while names.len() < chain.len() {
+        let m = tokio::time::timeout(Duration::from_secs(5), live.next())
+            .await
+            .expect("live events within 5 s")
+            .unwrap()
+            .unwrap();
+        match m.msg {
+            Some(Msg::Event(e)) => {
+                assert_eq!(e.causality, 4242, "{e:?}");
+                names.push(e.name);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        names,
+        chain.iter().map(|e| e.name.clone()).collect::<Vec<_>>()
+    );
+
+    // A bad filter is a typed error.
+    let bad = c
+        .query_events(pb::EventQuery {
+            categories: vec![99],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+}
+
+/// `--metrics`: Prometheus text with the syscall latency histogram of a call just
+/// made, the process counters and a running app's cgroup figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_syscall_latency_process_counts_and_app_usage() {
+    use pb::syscall::Call;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = crate::util::free_loopback_addr();
+    let d = Daemon::start(&["--metrics", &addr.to_string()]);
+    let mut c = d.client().await;
+    crate::util::call(&mut c, Call::Uptime(pb::GetUptime {}))
+        .await
+        .unwrap();
+    let p = crate::util::spawn(
+        &mut c,
+        pb::ProcessSpec {
+            name: "sleeper".into(),
+            argv: vec!["/bin/sleep".into(), "30".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    crate::util::wait_for_tcp(addr).await;
+    let get = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let text = get("/metrics").await;
+    crate::util::kill_tree(&mut c, p.pid).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix}.. in:\n{text}"))
+            .to_owned()
+    };
+    let count = line("agentos_syscall_latency_seconds_count{syscall=\"uptime\"}");
+    assert!(count.ends_with(" 1"), "{count}");
+    assert!(line("agentos_process_spawned_total").ends_with(" 1"));
+    let pids = line(&format!(
+        "agentos_app_pids{{app=\"sleeper\",pid=\"{}\"}}",
+        p.pid
+    ));
+    let n: f64 = pids.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 1.0, "the app's cgroup holds its tasks: {pids}");
+    assert!(get("/other").await.starts_with("HTTP/1.1 404"));
+}

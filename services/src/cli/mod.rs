@@ -3,6 +3,7 @@
 mod apps;
 mod call;
 mod doctor;
+mod events;
 mod logs;
 mod ps;
 mod revoke;
@@ -25,6 +26,9 @@ pub struct Cli {
     /// Data directory (default: $AGENTOS_DATA_DIR, $XDG_DATA_HOME/agentos or ~/.local/share/agentos).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Log lines as text (human) or one JSON object per line (json).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_format: agentos_client::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +51,8 @@ enum Command {
     Apps(apps::Options),
     /// What a native-process app has printed, and how it ended.
     Logs(logs::Options),
+    /// The kernel's events: syscalls, processes, files, scheduling, refusals, probes.
+    Events(events::Options),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -61,5 +67,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ps(opts) => ps::run(&data_dir, opts).await,
         Command::Apps(opts) => apps::run(&data_dir, opts).await,
         Command::Logs(opts) => logs::run(&data_dir, opts).await,
+        Command::Events(opts) => events::run(&data_dir, opts).await,
     }
 }

@@ -17,6 +17,11 @@
 //!    is answered here: the session cookie is set and the browser sent on to `/`.
 //! 4. Timeout: a request that takes longer than the limit is answered 408.
 //!
+//! Around all of it: the request's causality id (`x-agentos-causality`, the
+//! caller's when it sent a decimal `u64`, else a fresh one) scopes every kernel
+//! call made while answering (`agentos_client::causality`), names the request's
+//! tracing span, and comes back in the response's `x-agentos-causality` header.
+//!
 //! The `/api` tree adds [`require_caller`] (401 without a credential) to all but
 //! its login routes. Body limits are axum's `DefaultBodyLimit`, enforced by the
 //! [`Json`](super::extract::Json) extractor (413 `payload_too_large`).
@@ -26,6 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use agentos_client::causality::{self, CAUSALITY_HEADER};
 use axum::{
     extract::{ConnectInfo, MatchedPath, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -57,10 +63,30 @@ pub async fn tag_route(req: Request, next: Next) -> Response {
 pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let started = Instant::now();
-    let resp = match state.allowed.check(req.headers()) {
-        Ok(()) => admit(&state, req, next).await,
-        Err(e) => e.into_response(),
-    };
+    // One causality id per request (the caller's, if it sent a valid one): every
+    // kernel call made while answering carries it, and the response names it.
+    let causality = req
+        .headers()
+        .get(CAUSALITY_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .filter(|id| *id != 0)
+        .unwrap_or_else(causality::new_id);
+    let span = tracing::info_span!("request", %method, causality);
+    let mut resp = causality::with_causality(
+        causality,
+        tracing::Instrument::instrument(
+            async {
+                match state.allowed.check(req.headers()) {
+                    Ok(()) => admit(&state, req, next).await,
+                    Err(e) => e.into_response(),
+                }
+            },
+            span,
+        ),
+    )
+    .await;
+    resp.headers_mut()
+        .insert(CAUSALITY_HEADER, HeaderValue::from(causality));
     // Unrouted paths (the desktop's files, 404s) share one label.
     let route = resp
         .extensions()

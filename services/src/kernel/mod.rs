@@ -6,6 +6,8 @@
 //!   running, waits until its socket answers, and stops it (SIGTERM, then SIGKILL).
 //! * `files.rs` reads and writes the services' own files (registry, sessions)
 //!   through the kernel's filesystem syscalls, whose writes are atomic.
+//! * [`events`] shows the kernel collector's events as JSON (`agentos events`, the
+//!   WebSocket's `kernel_event`).
 //! * [`syscall_json`] turns a syscall name and proto3 JSON arguments into a
 //!   `Syscall`, and results and errors back into JSON (`agentos call`), from the
 //!   descriptor set `agentos-proto` embeds.
@@ -17,6 +19,7 @@
 //! data directory, else start one and own it.
 
 mod child;
+pub mod events;
 mod files;
 mod link;
 pub mod syscall_json;

@@ -71,6 +71,7 @@ pub async fn handler(
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             let conn = Connection {
+                kernel: Arc::clone(&state.kernel),
                 apps: Arc::clone(&state.apps),
                 metrics: Arc::clone(&state.metrics),
                 generator: Arc::clone(&state.generator),
@@ -82,6 +83,7 @@ pub async fn handler(
 }
 
 struct Connection {
+    kernel: Arc<crate::kernel::KernelLink>,
     apps: Arc<Apps>,
     metrics: Arc<Metrics>,
     generator: Arc<CachedGenerator<Generator>>,
@@ -175,7 +177,36 @@ impl Connection {
         };
         match msg {
             ClientMsg::Ping { id } => Some(ServerMsg::Pong { id }),
-            ClientMsg::Subscribe { app_id } => {
+            ClientMsg::Subscribe {
+                topic: Some(topic),
+                app,
+                ..
+            } if topic == "events" => {
+                if watching.get(EVENTS_KEY).is_some_and(|t| !t.is_finished()) {
+                    return None;
+                }
+                let client = match self.kernel.client().await {
+                    Ok(c) => c,
+                    Err(e) => return Some(ServerMsg::error("kernel_unavailable", e.to_string())),
+                };
+                let task = tokio::spawn(forward_events(client, app, out.clone()));
+                watching.insert(EVENTS_KEY.into(), task);
+                None
+            }
+            ClientMsg::Subscribe {
+                topic: Some(topic), ..
+            } => Some(ServerMsg::error(
+                "invalid_argument",
+                format!("unknown topic {topic:?}: the one topic is \"events\""),
+            )),
+            ClientMsg::Subscribe { app_id: None, .. } => Some(ServerMsg::error(
+                "invalid_argument",
+                "subscribe needs an app_id, or topic \"events\"",
+            )),
+            ClientMsg::Subscribe {
+                app_id: Some(app_id),
+                ..
+            } => {
                 if watching.get(&app_id).is_some_and(|t| !t.is_finished()) {
                     return None;
                 }
@@ -291,6 +322,49 @@ fn app_error(e: AppError) -> ServerMsg {
 }
 
 /// Sends an app's output so far, then as it comes, until the process exits.
+/// The `watching` key of the kernel-events forwarder (app ids never start with `:`).
+const EVENTS_KEY: &str = ":events";
+
+/// Forwards the kernel's live events (`StreamEvents`, filtered in the kernel to
+/// `app` when given) as `kernel_event` messages, until the client or the kernel
+/// goes away.
+async fn forward_events(
+    mut client: agentos_client::Client,
+    app: Option<String>,
+    out: mpsc::Sender<ServerMsg>,
+) {
+    use agentos_proto::v1::event_stream_message::Msg;
+    use tokio_stream::StreamExt;
+    let query = pb::EventQuery {
+        app: app.unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut live = match client.stream_events(query).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            let _ = out
+                .send(ServerMsg::error(
+                    "kernel_unavailable",
+                    status.message().to_owned(),
+                ))
+                .await;
+            return;
+        }
+    };
+    while let Some(Ok(m)) = live.next().await {
+        let msg = match m.msg {
+            Some(Msg::Event(e)) => ServerMsg::KernelEvent {
+                event: crate::kernel::events::to_json(&e),
+            },
+            Some(Msg::Lagged(missed)) => ServerMsg::KernelEventsLagged { missed },
+            None => continue,
+        };
+        if out.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn forward(app_id: String, io: Arc<ProcessIo>, out: mpsc::Sender<ServerMsg>) {
     let pid = io.pid;
     let (backlog, mut rx) = io.subscribe();

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `ping` | `id`? | `pong` with the same `id` |
 //! | `subscribe` | `app_id` (a running native-process app) | its `process_output`s (what was buffered first), then `process_exit` |
+//! | `subscribe` | `topic`: `"events"`, `app`? | the kernel's events as they happen, one `kernel_event` each (only `app`'s when given); `kernel_events_lagged` when some were missed |
 //! | `stdin` | `app_id`, `data` (text) | — |
 //! | `close_stdin` | `app_id` | — (the process reads end of file) |
 //! | `resize` | `app_id`, `rows`, `cols` | — (its PTY's window size) |
@@ -13,7 +14,9 @@
 //! | `chat` | `text`, `id`? | `token`s, then `chat_complete` with the whole reply; or `error` |
 //!
 //! From the server: `pong`, `app_event` (`event`: launched, focused, window or
-//! closed; `app_id`; `data`: the app), `process_output` (`data` as text,
+//! closed; `app_id`; `data`: the app), `kernel_event` (`event`: `seq`,
+//! `timestamp_ns`, `category`, `severity`, `name`, `pid`, `app`, `causality`,
+//! `value`, `code`), `kernel_events_lagged` (`missed`), `process_output` (`data` as text,
 //! `data_base64` exact), `process_exit` (`code`, `signal` by name), `error`
 //! (`code` from the HTTP error table, `message`); for a generation or a chat
 //! reply `thought` (`text`), `token` (`text`), `ui_component` (`component` with
@@ -45,8 +48,15 @@ pub enum ClientMsg {
         #[serde(default)]
         id: Option<Value>,
     },
+    /// A native-process app's output (`app_id`), or the kernel's events
+    /// (`topic: "events"`, optionally only one `app`'s).
     Subscribe {
-        app_id: String,
+        #[serde(default)]
+        app_id: Option<String>,
+        #[serde(default)]
+        topic: Option<String>,
+        #[serde(default)]
+        app: Option<String>,
     },
     Stdin {
         app_id: String,
@@ -87,6 +97,14 @@ pub enum ServerMsg {
     /// The kernel refused an app's process something: `app_id`, `pid`, `access`,
     /// `reason`, and the `capability` that `POST /api/apps/{id}/grants` would add.
     Denial(Box<Denial>),
+    /// One of the kernel collector's events (see `kernel::events`).
+    KernelEvent {
+        event: Value,
+    },
+    /// This subscriber fell behind the kernel's ring and missed `missed` events.
+    KernelEventsLagged {
+        missed: u64,
+    },
     ProcessOutput {
         app_id: String,
         pid: u32,
@@ -224,6 +242,14 @@ mod tests {
         assert_eq!(code("{"), "malformed_json");
         assert_eq!(code(r#"{"type":"dance"}"#), "invalid_body");
         assert_eq!(code(r#"{"type":"stdin","app_id":"a1"}"#), "invalid_body");
+        assert_eq!(
+            parse(r#"{"type":"subscribe","topic":"events","app":"notes"}"#).unwrap(),
+            ClientMsg::Subscribe {
+                app_id: None,
+                topic: Some("events".into()),
+                app: Some("notes".into()),
+            }
+        );
         assert_eq!(code(r#"{"type":"ping","extra":1}"#), "invalid_body");
     }
 

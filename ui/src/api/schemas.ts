@@ -219,6 +219,22 @@ export const ServerMessageSchema = z.discriminatedUnion("type", [
     oom_killed: z.boolean().optional(),
     description: z.string().optional(),
   }),
+  z.object({
+    type: z.literal("kernel_event"),
+    event: z.object({
+      seq: z.number(),
+      timestamp_ns: z.number(),
+      category: z.string(),
+      severity: z.string(),
+      name: z.string(),
+      pid: z.number(),
+      app: z.string(),
+      causality: z.number(),
+      value: z.number(),
+      code: z.number(),
+    }),
+  }),
+  z.object({ type: z.literal("kernel_events_lagged"), missed: z.number() }),
   z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), capability: z.string().nullish() }),
   z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional(), ...withApp }),
 ]);
@@ -230,6 +246,7 @@ export type ClientMessage =
   | { type: "chat"; text: string }
   | { type: "generate_ui"; prompt: string }
   | { type: "subscribe"; app_id: string }
+  | { type: "subscribe"; topic: "events"; app?: string }
   | { type: "stdin"; app_id: string; data: string }
   | { type: "close_stdin"; app_id: string }
   | { type: "resize"; app_id: string; cols: number; rows: number };
