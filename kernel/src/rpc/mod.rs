@@ -236,6 +236,29 @@ impl KernelService for KernelRpc {
         });
         Ok(Response::new(Box::pin(stream)))
     }
+
+    async fn probe_stats(
+        &self,
+        req: Request<pb::ProbeStatsRequest>,
+    ) -> Result<Response<pb::ProbeStatsReply>, Status> {
+        self.kernel
+            .authorize(&caller_of(&req)?, &[Access::SystemInfo])?;
+        let pid = req.into_inner().pid;
+        if let crate::observe::ProbeStatus::Unavailable { reason } = self.kernel.events.status() {
+            return Err(Status::unimplemented(format!(
+                "the eBPF probes are not live: {reason}"
+            )));
+        }
+        let process = self.kernel.processes.get(pid)?;
+        let figures = process.probe_figures().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "process {pid} was not observed by the probes (it has no cgroup)"
+            ))
+        })?;
+        Ok(Response::new(crate::observe::figures_to_proto(
+            pid, &figures,
+        )))
+    }
 }
 
 use tokio_stream::StreamExt as _;

@@ -11,6 +11,7 @@ mod delegated;
 mod escapes;
 mod events;
 mod fs;
+mod probes;
 mod process;
 mod sandbox;
 mod sched;
