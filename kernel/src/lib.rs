@@ -13,7 +13,7 @@
 //!   builds the isolated child, [`cgroup`] limits and accounts for it.
 //! * [`sched`] and [`signal`] give them scheduling and signals through real controls.
 //! * [`capability`] is the grant model every syscall is checked against.
-//! * [`cgroup`] also holds the kernel's own cgroup subtree, which the eBPF probes watch.
+//! * [`cgroup`] also holds the kernel's own cgroup subtree; the eBPF probes watch the managed processes' cgroups in it.
 //! * [`shm`] makes sealed memfd regions and hands their fds to clients (SCM_RIGHTS).
 //! * [`observe`] runs the eBPF probes and fans their events out.
 //! * [`cleanup`] is the resource orchestrator: every host resource registers its undo.
