@@ -5,7 +5,7 @@
 use agentos_ebpf_common::MAX_MANAGED;
 use aya_ebpf::{helpers::generated::bpf_get_current_cgroup_id, macros::map, maps::HashMap};
 
-use crate::{TASK_OFFSETS, read_field, read_kernel_at};
+use crate::{offsets, read_field, read_kernel_at};
 
 /// Managed v2 cgroup id → 1. An empty map (the state at load) observes nothing.
 #[map(name = "AGENTOS_MANAGED")]
@@ -29,7 +29,7 @@ pub(crate) fn is_managed(id: u64) -> bool {
 /// one: `task->cgroups->dfl_cgrp->kn->id`.
 #[inline(always)]
 pub(crate) fn task_cgroup(task: u64) -> Option<u64> {
-    let offsets = TASK_OFFSETS.load();
+    let offsets = offsets();
     let css_set = read_field::<u64>(task, offsets.cgroups)?;
     let cgroup = read_field::<u64>(css_set, offsets.dfl_cgrp)?;
     let kn = read_field::<u64>(cgroup, offsets.cgroup_kn)?;

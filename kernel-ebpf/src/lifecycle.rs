@@ -27,10 +27,9 @@ use aya_ebpf::{
 };
 
 use crate::{
-    TASK_OFFSETS,
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
     filter::managed_cgroup,
-    read_field, sched, syscalls,
+    offsets, read_field, sched, syscalls,
 };
 
 #[btf_tracepoint(function = "sched_process_exec")]
@@ -69,7 +68,7 @@ fn try_agentos_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(cgroup_id) = managed_cgroup() else {
         return Ok(0);
     };
-    let offsets = TASK_OFFSETS.load();
+    let offsets = offsets();
     // Argument 1 of this tracepoint is `struct task_struct *child`.
     let child: u64 = ctx.arg(1);
     let (Some(pid), Some(tgid)) = (
@@ -102,7 +101,7 @@ fn try_agentos_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
     syscalls::forget_thread(pid_tgid as u32);
     sched::forget_thread(pid_tgid as u32);
-    let offsets = TASK_OFFSETS.load();
+    let offsets = offsets();
     let last_of_process = if offsets.exit_has_group_dead != 0 {
         // Argument 1 is `bool group_dead` (the loader checked the tracepoint's prototype),
         // widened to a u64 slot by the tracepoint glue.
@@ -129,7 +128,7 @@ fn try_agentos_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
 
 /// `current->real_parent->tgid`, or 0 if unreadable.
 fn current_ppid() -> u32 {
-    let offsets = TASK_OFFSETS.load();
+    let offsets = offsets();
     // SAFETY: no preconditions; returns `current` as an integer.
     let task = unsafe { bpf_get_current_task() };
     read_field::<u64>(task, offsets.real_parent)

@@ -19,9 +19,9 @@
 //! # Layout
 //!
 //! Rust eBPF gets no CO-RE relocations, so the programs read kernel structs at offsets the
-//! loader took from the kernel's BTF and set in the `TASK_OFFSETS` global ([`TaskOffsets`]).
-//! The globals live in `.rodata`, which aya freezes after setting them, so the verifier sees
-//! them as constants.
+//! loader took from the kernel's BTF and wrote to the one-slot `AGENTOS_CONFIG` array
+//! ([`TaskOffsets`]) before attaching anything. A map rather than a global: aya would put a
+//! global in a map named `.rodata`, and every object AgentOS loads carries its prefix.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
@@ -32,26 +32,24 @@ mod sched;
 mod syscalls;
 
 use agentos_ebpf_common::TaskOffsets;
-use aya_ebpf::{Global, helpers::bpf_probe_read_kernel};
+use aya_ebpf::{helpers::bpf_probe_read_kernel, macros::map, maps::Array};
 
-/// Layout of `task_struct`, `css_set`, `cgroup`, `kernfs_node` and `pt_regs` on the running
-/// kernel, from its BTF. All zeros (the object's default) makes every read fail, so a loader
-/// that forgets to set it gets events without parents, not garbage.
-#[unsafe(no_mangle)]
-static TASK_OFFSETS: Global<TaskOffsets> = Global::new(TaskOffsets {
-    exit_code: 0,
-    tgid: 0,
-    real_parent: 0,
-    exit_has_group_dead: 0,
-    pid: 0,
-    cgroups: 0,
-    dfl_cgrp: 0,
-    cgroup_kn: 0,
-    kn_id: 0,
-    regs_di: 0,
-    regs_si: 0,
-    regs_dx: 0,
-});
+/// Slot 0: the layout of `task_struct`, `css_set`, `cgroup`, `kernfs_node` and `pt_regs` on
+/// the running kernel, from its BTF. All zeros (the map's state at load) makes every read
+/// fail, so a loader that forgets to set it gets events without parents, not garbage.
+#[map(name = "AGENTOS_CONFIG")]
+static CONFIG: Array<TaskOffsets> = Array::with_max_entries(1, 0);
+
+/// The offsets the loader wrote to `CONFIG`.
+#[inline(always)]
+fn offsets() -> TaskOffsets {
+    match CONFIG.get_ptr(0) {
+        // SAFETY: slot 0 of an array map always exists; the loader writes it once, before
+        // any program is attached.
+        Some(ptr) => unsafe { *ptr },
+        None => TaskOffsets::default(),
+    }
+}
 
 /// Reads a `T` at `base + offset` in kernel memory; `None` for a null base, an offset the
 /// loader did not set (0 is never the offset of a field read here, except `pt_regs` members

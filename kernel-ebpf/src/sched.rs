@@ -17,9 +17,8 @@ use aya_ebpf::{
 };
 
 use crate::{
-    TASK_OFFSETS,
     filter::{is_managed, managed_cgroup, task_cgroup},
-    read_field,
+    offsets, read_field,
 };
 
 #[map(name = "AGENTOS_SCHED")]
@@ -57,7 +56,7 @@ fn try_switch(ctx: &BtfTracePointContext) {
         });
     }
     let next: u64 = ctx.arg(2);
-    let Some(tid) = read_field::<u32>(next, TASK_OFFSETS.load().pid) else {
+    let Some(tid) = read_field::<u32>(next, offsets().pid) else {
         return;
     };
     let Some(wakeup) = WAKEUPS.get_ptr(tid) else {
@@ -93,7 +92,7 @@ fn woken(ctx: &BtfTracePointContext) {
     if !is_managed(cgroup_id) {
         return;
     }
-    let Some(tid) = read_field::<u32>(task, TASK_OFFSETS.load().pid) else {
+    let Some(tid) = read_field::<u32>(task, offsets().pid) else {
         return;
     };
     // SAFETY: no preconditions.

@@ -25,10 +25,9 @@ use aya_ebpf::{
 };
 
 use crate::{
-    TASK_OFFSETS,
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
     filter::managed_cgroup,
-    read_kernel_at,
+    offsets, read_kernel_at,
 };
 
 /// x86_64 syscall numbers of the calls that become events.
@@ -160,7 +159,7 @@ fn opened(
     ret: i64,
     now: u64,
 ) -> Result<i32, i32> {
-    let offsets = TASK_OFFSETS.load();
+    let offsets = offsets();
     // open(path, flags, mode); openat(dfd, path, flags, mode); openat2(dfd, path, how, size).
     let (path_reg, flags_reg) = if nr == NR_OPEN {
         (offsets.regs_di, offsets.regs_si)
@@ -196,7 +195,7 @@ fn opened(
 
 /// Writes the [`ConnectEvent`] of a returned `connect(fd, addr, addrlen)` to an IP address.
 fn connected(cgroup_id: u64, pid_tgid: u64, regs: u64, ret: i64, now: u64) -> Result<i32, i32> {
-    let offsets = TASK_OFFSETS.load();
+    let offsets = offsets();
     let addr = read_kernel_at::<u64>(regs, offsets.regs_si).unwrap_or(0);
     if addr == 0 {
         return Ok(0);

@@ -101,8 +101,8 @@ pub mod names {
     /// The BTF tracepoint `WAKEUP_NEW_PROGRAM` attaches to.
     pub const WAKEUP_NEW_TRACEPOINT: &str = "sched_wakeup_new";
 
-    /// Global [`TaskOffsets`](super::TaskOffsets).
-    pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
+    /// `Array<TaskOffsets>` of one slot, written by the loader before it attaches anything.
+    pub const CONFIG: &str = "AGENTOS_CONFIG";
 }
 
 /// One process lifecycle event, as written to the `EVENTS` ring buffer.
@@ -230,7 +230,7 @@ pub struct Wakeup {
 /// is declared.
 ///
 /// aya-ebpf programs get no CO-RE relocations, so the loader reads these from the kernel's
-/// BTF (`/sys/kernel/btf/vmlinux`) and sets them as a global before loading.
+/// BTF (`/sys/kernel/btf/vmlinux`) and writes them to the `CONFIG` map before attaching.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskOffsets {

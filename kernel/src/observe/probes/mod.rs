@@ -53,10 +53,10 @@ mod reader;
 
 use std::{error::Error as _, io};
 
-use agentos_ebpf_common::names;
+use agentos_ebpf_common::{TaskOffsets, names};
 use aya::{
     Btf, EbpfLoader,
-    maps::{HashMap, Map, MapData, MapError, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, Map, MapData, MapError, PerCpuHashMap, RingBuf},
     programs::{
         BtfTracePoint, ProgramError, RawTracePoint, raw_trace_point::RawTracePointLinkId,
         tp_btf::BtfTracePointLinkId,
@@ -199,8 +199,8 @@ pub struct ProcessProbes {
     /// How many ids are in `managed`.
     count: usize,
     hot: Option<HotLinks>,
-    /// Owns the programs (and through them their links) and the `.rodata` map. The other
-    /// maps were taken out of it.
+    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
+    /// other maps were taken out of it.
     ebpf: aya::Ebpf,
 }
 
@@ -229,9 +229,14 @@ impl ProcessProbes {
 
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
-            .override_global(names::TASK_OFFSETS, &offsets, true)
             .load(object)
             .map_err(ProbeError::Load)?;
+        // Before any program is attached, so none runs without it.
+        let map = names::CONFIG;
+        let config = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
+        Array::<_, TaskOffsets>::try_from(config)
+            .and_then(|mut config| config.set(0, offsets, 0))
+            .map_err(|source| ProbeError::Map { map, source })?;
 
         for (program, tracepoint) in LIFECYCLE.iter().chain(&HOT_BTF).copied() {
             let prog = btf_program(&mut ebpf, program)?;
