@@ -47,9 +47,10 @@ pub const WAKEUP_BYTES: u64 = 64 * 1024;
 pub const EVENTS_BYTE_SIZE: u32 = 256 * 1024;
 
 /// Names of the objects in `agentos-ebpf`, shared so the two sides cannot drift apart.
+///
+/// Map names are the kernel's object names too (at most 15 bytes), so each starts with
+/// `AGENTOS_`, as each program's with `agentos_`, and `bpftool` shows whose they are.
 pub mod names {
-    //! Map names are the kernel's object names too (at most 15 bytes), so each starts with
-    //! `AGENTOS_` and `bpftool map` shows whose they are.
 
     /// The `RingBuf` map the programs write their event records to.
     pub const EVENTS: &str = "AGENTOS_EVENTS";

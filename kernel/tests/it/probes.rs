@@ -241,8 +241,11 @@ fn bpf_objects_of(pid: u32) -> (BTreeSet<u32>, BTreeSet<u32>) {
     (progs, maps)
 }
 
+/// BPF object ids with their names.
+type Named = Vec<(u32, String)>;
+
 /// The ids of every BPF program and map loaded on the host, with their names.
-fn loaded() -> (Vec<(u32, String)>, Vec<(u32, String)>) {
+fn loaded() -> (Named, Named) {
     let progs = aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .map(|p| (p.id(), p.name_as_str().unwrap_or("").to_owned()))
