@@ -74,14 +74,7 @@ async fn a_managed_process_is_seen_whole_and_a_host_process_not_at_all() {
     }
     let d = Daemon::start(&[]);
     let mut c = d.client().await;
-    let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
-    let ebpf = &report.subsystems["ebpf"];
-    assert!(ebpf.available, "eBPF probes are not live: {}", ebpf.reason);
-    let mut events = c
-        .watch_events(pb::WatchEventsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let mut events = crate::util::watch_live_probes(&mut c).await;
     let (_dir, file) = observed_file();
     let file_str = file.to_str().unwrap();
 

@@ -402,24 +402,29 @@ impl ProcessProbes {
     }
 }
 
-fn btf_program<'a>(
-    ebpf: &'a mut aya::Ebpf,
-    program: &'static str,
-) -> Result<&'a mut BtfTracePoint, ProbeError> {
+/// Program `program` of `ebpf` as a `P` (a `BtfTracePoint` or a `RawTracePoint`).
+fn program<'a, P>(ebpf: &'a mut aya::Ebpf, program: &'static str) -> Result<&'a mut P, ProbeError>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
     ebpf.program_mut(program)
         .ok_or(ProbeError::MissingProgram { program })?
         .try_into()
         .map_err(|source| ProbeError::LoadProgram { program, source })
 }
 
+fn btf_program<'a>(
+    ebpf: &'a mut aya::Ebpf,
+    name: &'static str,
+) -> Result<&'a mut BtfTracePoint, ProbeError> {
+    program(ebpf, name)
+}
+
 fn raw_program<'a>(
     ebpf: &'a mut aya::Ebpf,
-    program: &'static str,
+    name: &'static str,
 ) -> Result<&'a mut RawTracePoint, ProbeError> {
-    ebpf.program_mut(program)
-        .ok_or(ProbeError::MissingProgram { program })?
-        .try_into()
-        .map_err(|source| ProbeError::LoadProgram { program, source })
+    program(ebpf, name)
 }
 
 impl Drop for ProcessProbes {
