@@ -31,7 +31,13 @@ pub(crate) fn is_managed(id: u64) -> bool {
 pub(crate) fn task_cgroup(task: u64) -> Option<u64> {
     let offsets = offsets();
     let css_set = read_field::<u64>(task, offsets.cgroups)?;
-    let cgroup = read_field::<u64>(css_set, offsets.dfl_cgrp)?;
+    cgroup_id_of(read_field::<u64>(css_set, offsets.dfl_cgrp)?)
+}
+
+/// The id of `cgroup` (a `struct cgroup *`): `cgroup->kn->id`.
+#[inline(always)]
+pub(crate) fn cgroup_id_of(cgroup: u64) -> Option<u64> {
+    let offsets = offsets();
     let kn = read_field::<u64>(cgroup, offsets.cgroup_kn)?;
     read_kernel_at::<u64>(kn, offsets.kn_id)
 }

@@ -24,6 +24,9 @@ pub const EVENT_OPEN: u32 = 4;
 /// [`ConnectEvent::kind`]: a `connect` to an IPv4 or IPv6 address returned.
 pub const EVENT_CONNECT: u32 = 5;
 
+/// [`TcpStateEvent::kind`]: a TCP socket of a managed process changed state.
+pub const EVENT_TCP_STATE: u32 = 6;
+
 /// Bytes of a path kept in a [`FileEvent`], with its terminating NUL (`PATH_MAX` is 4096;
 /// longer paths are truncated).
 pub const PATH_LEN: usize = 256;
@@ -82,6 +85,8 @@ pub mod names {
     pub const SWITCH_PROGRAM: &str = "agentos_switch";
     /// The BTF tracepoint program on `sched_wakeup`.
     pub const WAKEUP_PROGRAM: &str = "agentos_wakeup";
+    /// The BTF tracepoint program on `inet_sock_set_state`.
+    pub const TCP_STATE_PROGRAM: &str = "agentos_tcp";
     /// The BTF tracepoint program on `sched_wakeup_new`.
     pub const WAKEUP_NEW_PROGRAM: &str = "agentos_wakenew";
 
@@ -99,6 +104,8 @@ pub mod names {
     pub const SWITCH_TRACEPOINT: &str = "sched_switch";
     /// The BTF tracepoint `WAKEUP_PROGRAM` attaches to.
     pub const WAKEUP_TRACEPOINT: &str = "sched_wakeup";
+    /// The BTF tracepoint `TCP_STATE_PROGRAM` attaches to.
+    pub const TCP_STATE_TRACEPOINT: &str = "inet_sock_set_state";
     /// The BTF tracepoint `WAKEUP_NEW_PROGRAM` attaches to.
     pub const WAKEUP_NEW_TRACEPOINT: &str = "sched_wakeup_new";
 
@@ -172,6 +179,32 @@ pub struct ConnectEvent {
     pub timestamp_ns: u64,
     /// Destination address in network byte order: 4 bytes for IPv4, then zeros; 16 for IPv6.
     pub addr: [u8; 16],
+}
+
+/// A state change of a TCP socket whose cgroup is managed. It may fire in softirq context
+/// (a SYN-ACK arriving), so it is attributed by the socket's cgroup, not the current task's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpStateEvent {
+    /// [`EVENT_TCP_STATE`].
+    pub kind: u32,
+    /// The current task's process id if it is in the socket's cgroup, else 0 (softirq).
+    pub pid: u32,
+    /// `TCP_*` states from `include/net/tcp_states.h` (1 ESTABLISHED, 2 SYN_SENT, ...).
+    pub old_state: u32,
+    pub new_state: u32,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+    /// Local and remote ports, host byte order.
+    pub source_port: u16,
+    pub dest_port: u16,
+    /// Always 0.
+    pub reserved: u16,
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    /// Addresses in network byte order: 4 bytes then zeros for IPv4, 16 for IPv6.
+    pub source_addr: [u8; 16],
+    pub dest_addr: [u8; 16],
 }
 
 /// Key of the `SYSCALLS` map.
@@ -254,6 +287,18 @@ pub struct TaskOffsets {
     pub cgroup_kn: u32,
     /// `kernfs_node::id` (`u64`: the cgroup id).
     pub kn_id: u32,
+    /// `sock::sk_cgrp_data` plus `sock_cgroup_data::cgroup` (`struct cgroup *`).
+    pub sk_cgroup: u32,
+    /// `sock::__sk_common` plus `sock_common::skc_family`, `skc_num` (local port, host
+    /// order), `skc_dport` (big-endian), `skc_rcv_saddr`, `skc_daddr`, `skc_v6_rcv_saddr`,
+    /// `skc_v6_daddr`.
+    pub skc_family: u32,
+    pub skc_num: u32,
+    pub skc_dport: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub skc_v6_daddr: u32,
     /// `pt_regs::di`, `si`, `dx`: the first three syscall arguments on x86_64.
     pub regs_di: u32,
     pub regs_si: u32,
@@ -266,7 +311,9 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 12 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 20 * size_of::<u32>());
+    assert!(size_of::<TcpStateEvent>() == 4 * 4 + 4 * 2 + 2 * 8 + 2 * 16);
+    assert!(align_of::<TcpStateEvent>() == 8);
     assert!(size_of::<FileEvent>() == 4 * 4 + 3 * 8 + PATH_LEN);
     assert!(align_of::<FileEvent>() == 8);
     assert!(size_of::<ConnectEvent>() == 3 * 4 + 2 * 2 + 2 * 4 + 2 * 8 + 16);
@@ -290,6 +337,8 @@ mod user {
     unsafe impl aya::Pod for super::FileEvent {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::ConnectEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::TcpStateEvent {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SyscallKey {}
     // SAFETY: as above.

@@ -6,14 +6,14 @@
 //! Pure data: no host facility, nothing left on the host.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     os::unix::process::ExitStatusExt as _,
     process::ExitStatus,
 };
 
 use agentos_ebpf_common::{
-    ConnectEvent, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, FileEvent,
-    ProcEvent,
+    ConnectEvent, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_TCP_STATE,
+    FileEvent, ProcEvent, TcpStateEvent,
 };
 
 /// What happened to the process.
@@ -29,6 +29,8 @@ pub enum ProcessEventKind {
     Open,
     /// It connected a socket to an IP address; see [`EventDetail::Connect`].
     Connect,
+    /// One of its TCP sockets changed state; see [`EventDetail::TcpState`].
+    TcpState,
 }
 
 /// What an open or connect event adds.
@@ -49,6 +51,13 @@ pub enum EventDetail {
         port: u16,
         /// 0, or `-errno` (`-EINPROGRESS` for a non-blocking socket).
         result: i64,
+    },
+    TcpState {
+        source: SocketAddr,
+        dest: SocketAddr,
+        /// `TCP_*` states (`include/net/tcp_states.h`: 1 ESTABLISHED, 2 SYN_SENT, 7 CLOSE…).
+        old_state: u32,
+        new_state: u32,
     },
 }
 /// One event of a managed process.
@@ -102,6 +111,18 @@ fn record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
 }
 
+/// An address of `family` from the 16 bytes the probes write (IPv4 in the first 4).
+fn ip(family: u16, bytes: [u8; 16]) -> Result<IpAddr, DecodeError> {
+    match i32::from(family) {
+        libc::AF_INET => {
+            let [a, b, c, d, ..] = bytes;
+            Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+        }
+        libc::AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(bytes))),
+        _ => Err(DecodeError::Family(family)),
+    }
+}
+
 /// The text before the first NUL, invalid UTF-8 replaced.
 fn c_string(bytes: &[u8]) -> String {
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -120,6 +141,7 @@ impl ProcessEvent {
         match u32::from_ne_bytes(*kind) {
             EVENT_OPEN => Ok(Self::from(record::<FileEvent>(bytes)?)),
             EVENT_CONNECT => Self::try_from(record::<ConnectEvent>(bytes)?),
+            EVENT_TCP_STATE => Self::try_from(record::<TcpStateEvent>(bytes)?),
             _ => Self::try_from(record::<ProcEvent>(bytes)?),
         }
     }
@@ -192,14 +214,7 @@ impl TryFrom<ConnectEvent> for ProcessEvent {
     type Error = DecodeError;
 
     fn try_from(raw: ConnectEvent) -> Result<Self, Self::Error> {
-        let address = match i32::from(raw.family) {
-            libc::AF_INET => {
-                let [a, b, c, d, ..] = raw.addr;
-                IpAddr::V4(Ipv4Addr::new(a, b, c, d))
-            }
-            libc::AF_INET6 => IpAddr::V6(Ipv6Addr::from(raw.addr)),
-            _ => return Err(DecodeError::Family(raw.family)),
-        };
+        let address = ip(raw.family, raw.addr)?;
         Ok(Self {
             kind: ProcessEventKind::Connect,
             pid: raw.pid,
@@ -214,6 +229,30 @@ impl TryFrom<ConnectEvent> for ProcessEvent {
                 address,
                 port: raw.port,
                 result: i64::from(raw.ret),
+            },
+        })
+    }
+}
+
+impl TryFrom<TcpStateEvent> for ProcessEvent {
+    type Error = DecodeError;
+
+    fn try_from(raw: TcpStateEvent) -> Result<Self, Self::Error> {
+        Ok(Self {
+            kind: ProcessEventKind::TcpState,
+            pid: raw.pid,
+            tid: 0,
+            ppid: 0,
+            exit_code: 0,
+            uid: 0,
+            cgroup_id: raw.cgroup_id,
+            timestamp_ns: raw.timestamp_ns,
+            comm: String::new(),
+            detail: EventDetail::TcpState {
+                source: SocketAddr::new(ip(raw.family, raw.source_addr)?, raw.source_port),
+                dest: SocketAddr::new(ip(raw.family, raw.dest_addr)?, raw.dest_port),
+                old_state: raw.old_state,
+                new_state: raw.new_state,
             },
         })
     }

@@ -105,8 +105,26 @@ impl EventHub {
 
 /// The wire form of an event.
 pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
+    let (mut source_address, mut source_port, mut old_state, mut new_state) =
+        (String::new(), 0, 0, 0);
     let (path, open_flags, result, address, port) = match &ev.detail {
         EventDetail::None => (String::new(), 0, 0, String::new(), 0),
+        EventDetail::TcpState {
+            source,
+            dest,
+            old_state: old,
+            new_state: new,
+        } => {
+            (source_address, source_port) = (source.ip().to_string(), u32::from(source.port()));
+            (old_state, new_state) = (*old, *new);
+            (
+                String::new(),
+                0,
+                0,
+                dest.ip().to_string(),
+                u32::from(dest.port()),
+            )
+        }
         EventDetail::Open {
             path,
             flags,
@@ -131,6 +149,7 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
             ProcessEventKind::Fork => pb::EventKind::Fork,
             ProcessEventKind::Open => pb::EventKind::Open,
             ProcessEventKind::Connect => pb::EventKind::Connect,
+            ProcessEventKind::TcpState => pb::EventKind::TcpState,
         } as i32,
         pid: ev.pid,
         tid: ev.tid,
@@ -145,6 +164,10 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
         address,
         port,
         uid: ev.uid,
+        source_address,
+        source_port,
+        old_state,
+        new_state,
     }
 }
 

@@ -56,7 +56,10 @@ async fn exec_and_exit_of_a_managed_process_are_reported() {
             pb::EventKind::Exec => exec = Some(ev),
             pb::EventKind::Exit => exit = Some(ev),
             // The shell's loader opening libraries, and the like.
-            pb::EventKind::Fork | pb::EventKind::Open | pb::EventKind::Connect => {}
+            pb::EventKind::Fork
+            | pb::EventKind::Open
+            | pb::EventKind::Connect
+            | pb::EventKind::TcpState => {}
             pb::EventKind::Unspecified => panic!("{ev:?}"),
         }
     }

@@ -23,6 +23,9 @@ const NR_GETPPID: u32 = 110;
 /// The port the managed process listens on and connects to, in its own network namespace.
 const SANDBOX_PORT: u16 = 47_321;
 const GETPPID_CALLS: &str = "1000";
+/// `include/net/tcp_states.h`.
+const TCP_ESTABLISHED: u32 = 1;
+const TCP_SYN_SENT: u32 = 2;
 
 fn probe_bin() -> PathBuf {
     crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))

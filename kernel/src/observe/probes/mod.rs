@@ -12,7 +12,7 @@
 //! | programs | attached |
 //! |---|---|
 //! | `agentos_exec`, `agentos_fork`, `agentos_exit` (`tp_btf`) | from start to stop |
-//! | `agentos_sys_in`, `agentos_sys_out` (`raw_tp`), `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` (`tp_btf`) | only while a cgroup is managed |
+//! | `agentos_sys_in`, `agentos_sys_out` (`raw_tp`), `agentos_tcp`, `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` (`tp_btf`) | only while a cgroup is managed |
 //!
 //! The second row fires on every syscall or context switch of the whole host, so it is
 //! attached only while AgentOS has managed processes: an idle AgentOS costs the host's
@@ -80,8 +80,10 @@ const LIFECYCLE: [(&str, &str); 3] = [
     (names::FORK_PROGRAM, names::FORK_TRACEPOINT),
     (names::EXIT_PROGRAM, names::EXIT_TRACEPOINT),
 ];
-/// The per-switch BTF tracepoint programs: attached only while a cgroup is managed.
-const HOT_BTF: [(&str, &str); 3] = [
+/// The per-switch (and per-TCP-state-change) BTF tracepoint programs: attached only while a
+/// cgroup is managed.
+const HOT_BTF: [(&str, &str); 4] = [
+    (names::TCP_STATE_PROGRAM, names::TCP_STATE_TRACEPOINT),
     (names::SWITCH_PROGRAM, names::SWITCH_TRACEPOINT),
     (names::WAKEUP_PROGRAM, names::WAKEUP_TRACEPOINT),
     (names::WAKEUP_NEW_PROGRAM, names::WAKEUP_NEW_TRACEPOINT),

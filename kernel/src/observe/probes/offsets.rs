@@ -39,6 +39,31 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
             what: "sched_process_fork(parent, child)",
         });
     }
+    // `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`.
+    if args(names::TCP_STATE_TRACEPOINT)?.first() != Some(&ptr) {
+        return Err(ProbeError::Layout {
+            what: "inet_sock_set_state(sk, oldstate, newstate)",
+        });
+    }
+    let common = btf
+        .member("sock", "__sk_common")
+        .ok_or(ProbeError::Layout {
+            what: "sock.__sk_common",
+        })?
+        .offset;
+    // Any shape: addresses are arrays or structs, read as bytes.
+    let sock_common = |member: &str, what: &'static str| {
+        btf.member("sock_common", member)
+            .map(|found| common + found.offset)
+            .ok_or(ProbeError::Layout { what })
+    };
+    let sk_cgroup = btf
+        .member("sock", "sk_cgrp_data")
+        .ok_or(ProbeError::Layout {
+            what: "sock.sk_cgrp_data",
+        })?
+        .offset
+        + field("sock_cgroup_data", "cgroup", ptr, "sock_cgroup_data.cgroup")?;
     Ok(TaskOffsets {
         exit_code: field("task_struct", "exit_code", int, "task_struct.exit_code")?,
         tgid: field("task_struct", "tgid", int, "task_struct.tgid")?,
@@ -50,6 +75,14 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         dfl_cgrp: field("css_set", "dfl_cgrp", ptr, "css_set.dfl_cgrp")?,
         cgroup_kn: field("cgroup", "kn", ptr, "cgroup.kn")?,
         kn_id: field("kernfs_node", "id", long, "kernfs_node.id")?,
+        sk_cgroup,
+        skc_family: sock_common("skc_family", "sock_common.skc_family")?,
+        skc_num: sock_common("skc_num", "sock_common.skc_num")?,
+        skc_dport: sock_common("skc_dport", "sock_common.skc_dport")?,
+        skc_rcv_saddr: sock_common("skc_rcv_saddr", "sock_common.skc_rcv_saddr")?,
+        skc_daddr: sock_common("skc_daddr", "sock_common.skc_daddr")?,
+        skc_v6_rcv_saddr: sock_common("skc_v6_rcv_saddr", "sock_common.skc_v6_rcv_saddr")?,
+        skc_v6_daddr: sock_common("skc_v6_daddr", "sock_common.skc_v6_daddr")?,
         regs_di: field("pt_regs", "di", long, "pt_regs.di")?,
         regs_si: field("pt_regs", "si", long, "pt_regs.si")?,
         regs_dx: field("pt_regs", "dx", long, "pt_regs.dx")?,
@@ -71,5 +104,7 @@ mod tests {
         assert_ne!(offsets.pid, offsets.tgid);
         assert!(offsets.real_parent > 0 && offsets.cgroups > 0);
         assert_ne!(offsets.regs_si, offsets.regs_dx);
+        assert_eq!(offsets.skc_rcv_saddr, offsets.skc_daddr + 4, "skc_addrpair");
+        assert!(offsets.sk_cgroup > offsets.skc_v6_daddr);
     }
 }
