@@ -170,6 +170,20 @@ async fn a_managed_process_is_seen_whole_and_a_host_process_not_at_all() {
         [0, -i64::from(libc::EINPROGRESS)].contains(&connect.result),
         "{connect:?}"
     );
+    // Its TCP handshake, attributed by the socket's cgroup: the client socket went
+    // SYN_SENT → ESTABLISHED towards the port.
+    let established = seen
+        .iter()
+        .find(|ev| {
+            kind(ev) == pb::EventKind::TcpState
+                && ev.port == u32::from(SANDBOX_PORT)
+                && ev.new_state == TCP_ESTABLISHED
+        })
+        .unwrap_or_else(|| panic!("no TCP state change to ESTABLISHED: {seen:#?}"));
+    assert_eq!(established.old_state, TCP_SYN_SENT, "{established:?}");
+    assert_eq!(established.address, "127.0.0.1");
+    assert_eq!(established.source_address, "127.0.0.1");
+    assert_ne!(established.source_port, 0);
     assert!(
         !seen
             .iter()
