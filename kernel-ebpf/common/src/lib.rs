@@ -81,6 +81,8 @@ pub mod names {
     pub const SYS_ENTER_PROGRAM: &str = "agentos_sys_in";
     /// The raw tracepoint program on `sys_exit`.
     pub const SYS_EXIT_PROGRAM: &str = "agentos_sys_out";
+    /// An empty raw tracepoint program on `sys_enter`: the probe-cost bench's floor.
+    pub const FLOOR_PROGRAM: &str = "agentos_floor";
     /// The BTF tracepoint program on `sched_switch`.
     pub const SWITCH_PROGRAM: &str = "agentos_switch";
     /// The BTF tracepoint program on `sched_wakeup`.

@@ -18,6 +18,9 @@
 //! namespace it can) and connects to that port, calls `getppid` COUNT times, prints
 //! `INFO open=… connect=…` and exits with CODE.
 //!
+//! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
+//! probe-cost bench's workload, `benches/probes.rs`).
+//!
 //! Usage errors print `ERROR <message>` and exit 2. The probe links only libc.
 
 use std::{
@@ -529,6 +532,19 @@ fn main() {
     }
     if args[0] == "observe" {
         observe(&args[1..]);
+    }
+    if args[0] == "getppid" {
+        let count: u64 = args
+            .get(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| usage("usage: agentos-probe getppid COUNT"));
+        let start = std::time::Instant::now();
+        for _ in 0..count {
+            // SAFETY: getppid has no arguments and cannot fail.
+            unsafe { libc::getppid() };
+        }
+        println!("{}", start.elapsed().as_nanos());
+        return;
     }
     println!("{}", run(&args));
 }

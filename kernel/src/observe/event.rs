@@ -378,6 +378,40 @@ mod tests {
     }
 
     #[test]
+    fn decodes_a_tcp_state_change() {
+        let mut raw = TcpStateEvent {
+            kind: EVENT_TCP_STATE,
+            pid: 0,
+            old_state: 2,
+            new_state: 1,
+            family: libc::AF_INET6 as u16,
+            source_port: 40000,
+            dest_port: 443,
+            reserved: 0,
+            cgroup_id: 42,
+            timestamp_ns: 9,
+            source_addr: Ipv6Addr::LOCALHOST.octets(),
+            dest_addr: Ipv6Addr::LOCALHOST.octets(),
+        };
+        let event = ProcessEvent::decode(&as_bytes(&raw)).expect("decodes");
+        assert_eq!(event.kind, ProcessEventKind::TcpState);
+        assert_eq!(
+            event.detail,
+            EventDetail::TcpState {
+                source: "[::1]:40000".parse().unwrap(),
+                dest: "[::1]:443".parse().unwrap(),
+                old_state: 2,
+                new_state: 1
+            }
+        );
+        raw.family = 0;
+        assert_eq!(
+            ProcessEvent::decode(&as_bytes(&raw)),
+            Err(DecodeError::Family(0))
+        );
+    }
+
+    #[test]
     fn rejects_bad_records() {
         let good = bytes(&raw(EVENT_EXEC, 0, b"x"));
         assert_eq!(

@@ -23,7 +23,9 @@ use tokio::sync::broadcast;
 
 pub use self::{
     event::{EventDetail, ProcessEvent, ProcessEventKind},
-    probes::{ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes, Watched},
+    probes::{
+        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes, Watched,
+    },
 };
 
 /// Events buffered per subscriber before it starts losing the oldest.

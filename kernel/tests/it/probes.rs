@@ -140,6 +140,12 @@ async fn a_managed_process_is_seen_whole_and_a_host_process_not_at_all() {
         .unwrap_or_else(|| panic!("no exec of the probe: {seen:#?}"));
     assert_eq!(exec.ppid, init, "the program is the sandbox init's child");
     let program = exec.pid;
+    // The sandbox's init forked it, inside the cgroup.
+    assert!(
+        seen.iter()
+            .any(|ev| kind(ev) == pb::EventKind::Fork && ev.pid == program && ev.ppid == init),
+        "no fork of the program by init: {seen:#?}"
+    );
     assert!(
         seen.iter().all(|ev| ev.ppid != host_parent),
         "the host run was recorded: {seen:#?}"

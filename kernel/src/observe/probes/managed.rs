@@ -80,7 +80,7 @@ impl ManagedCgroups {
     }
 
     /// Hands the live probes over, with every id managed so far.
-    pub(crate) fn set_probes(&self, mut probes: ProcessProbes) {
+    pub fn set_probes(&self, mut probes: ProcessProbes) {
         let mut shared = self.lock();
         for &id in &shared.ids {
             probes.manage(id);
@@ -89,7 +89,7 @@ impl ManagedCgroups {
     }
 
     /// Takes the probes out (dropping them detaches everything).
-    pub(crate) fn take_probes(&self) -> Option<ProcessProbes> {
+    pub fn take_probes(&self) -> Option<ProcessProbes> {
         self.lock().probes.take()
     }
 

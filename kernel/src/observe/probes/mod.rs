@@ -429,6 +429,30 @@ fn raw_program<'a>(
     program(ebpf, name)
 }
 
+/// The empty `sys_enter` program alone, attached: the floor the probe-cost bench compares
+/// the real programs with. Detached on drop.
+pub struct EmptyProgram {
+    _ebpf: aya::Ebpf,
+}
+
+impl EmptyProgram {
+    pub fn attach() -> Result<Self, ProbeError> {
+        let object = object().ok_or(ProbeError::NotBuiltIn)?;
+        let mut ebpf = EbpfLoader::new().load(object).map_err(ProbeError::Load)?;
+        let program = names::FLOOR_PROGRAM;
+        let prog = raw_program(&mut ebpf, program)?;
+        prog.load()
+            .map_err(|source| ProbeError::LoadProgram { program, source })?;
+        prog.attach(names::SYS_ENTER_TRACEPOINT)
+            .map_err(|source| ProbeError::Attach {
+                program,
+                tracepoint: names::SYS_ENTER_TRACEPOINT,
+                source,
+            })?;
+        Ok(Self { _ebpf: ebpf })
+    }
+}
+
 impl Drop for ProcessProbes {
     fn drop(&mut self) {
         // The task owns the ring buffer's fd; aborting drops it. `ebpf` is dropped right
