@@ -299,7 +299,8 @@ pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
     let r = match status {
         crate::observe::ProbeStatus::Live { programs } => Report::yes(
             "aya",
-            "exec/exit probes attached, filtered to the kernel's cgroup subtree",
+            "lifecycle, open, connect, syscall and scheduling probes, filtered in the host \
+             kernel to the managed processes' cgroups",
         )
         .detail("programs", programs.join(",")),
         crate::observe::ProbeStatus::Unavailable { reason } => {

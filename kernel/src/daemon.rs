@@ -34,7 +34,7 @@ use crate::{
     cleanup::{Orchestrator, ResourceKind},
     config::{KernelConfig, MountSource, SandboxChoice},
     identity,
-    observe::{CgroupTarget, EventHub},
+    observe::EventHub,
     process::{ProcessTable, SandboxBackend},
     rpc::KernelRpc,
     vfs::{
@@ -221,10 +221,7 @@ pub async fn serve(
         (_, false) => events.set_unavailable("disabled by --no-ebpf"),
         _ if !may_load_bpf() => events.set_unavailable(EBPF_NEEDS_PRIVILEGE),
         (None, true) => events.set_unavailable("no cgroup v2 directory to filter on"),
-        (Some(cg), true) => match CgroupTarget::from_path(cg.v2_root(), cg.path()) {
-            Ok(target) => events.start_probes(target),
-            Err(e) => events.set_unavailable(&format!("reading the kernel cgroup's id: {e}")),
-        },
+        (Some(_), true) => events.start_probes(),
     }
 
     let cgroups = match &cgroup {
@@ -284,6 +281,7 @@ pub async fn serve(
             .context("starting the spawner thread")?
             .with_sockets(config.data_dir.join("run").join("proc"))
             .with_cleanup(Arc::clone(&cleanup))
+            .with_managed_cgroups(events.managed())
             .with_unconfined_allowed(config.allow_unconfined)
             .with_subordinate_ids_if(subordinate)
             .with_network(network),
@@ -300,7 +298,7 @@ pub async fn serve(
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
     {
         let k = Arc::clone(&kernel);
-        cleanup.register(ResourceKind::Probe, "exec/exit probes", move || {
+        cleanup.register(ResourceKind::Probe, "eBPF probes", move || {
             k.events.stop();
             Ok(())
         });

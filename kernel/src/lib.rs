@@ -15,7 +15,7 @@
 //!   builds the isolated child, [`cgroup`] limits and accounts for it.
 //! * [`sched`] and [`signal`] give them scheduling and signals through real controls.
 //! * [`capability`] is the grant model every syscall is checked against.
-//! * [`cgroup`] also holds the kernel's own cgroup subtree, which the eBPF probes watch.
+//! * [`cgroup`] also holds the kernel's own cgroup subtree; the eBPF probes watch the managed processes' cgroups in it.
 //! * [`shm`] makes sealed memfd regions and hands their fds to clients (SCM_RIGHTS).
 //! * [`ipc`] holds pipes and shared-memory segments between managed processes,
 //!   their fds handed over on each process's own socket.

@@ -1,6 +1,7 @@
 //! Types shared by the eBPF programs in `kernel-ebpf/` and the kernel's loader
-//! (`kernel/src/observe/ebpf.rs`): the process event record, the layout facts the loader
-//! passes in, and the names of the maps, programs and globals both sides look up.
+//! (`kernel/src/observe/ebpf.rs`): the event records of the ring buffer, the keys and values
+//! of the per-CPU statistics maps, the layout facts the loader passes in, and the names of the
+//! maps, programs and globals both sides look up.
 //!
 //! These types cross the kernel/user boundary as raw bytes, so each is `#[repr(C)]`, `Copy`,
 //! fixed-size and padding-free, with its size asserted at compile time (as aya's
@@ -15,29 +16,103 @@ pub const TASK_COMM_LEN: usize = 16;
 pub const EVENT_EXEC: u32 = 1;
 /// [`ProcEvent::kind`] of an event sent when a whole process (thread group) exits.
 pub const EVENT_EXIT: u32 = 2;
+/// [`ProcEvent::kind`] of an event sent when a managed process forks a new process (not a
+/// thread); `pid` is the child, `ppid` the parent.
+pub const EVENT_FORK: u32 = 3;
+/// [`FileEvent::kind`]: an `open`, `openat` or `openat2` returned.
+pub const EVENT_OPEN: u32 = 4;
+/// [`ConnectEvent::kind`]: a `connect` to an IPv4 or IPv6 address returned.
+pub const EVENT_CONNECT: u32 = 5;
+
+/// [`TcpStateEvent::kind`]: a TCP socket of a managed process changed state.
+pub const EVENT_TCP_STATE: u32 = 6;
+
+/// Bytes of a path kept in a [`FileEvent`], with its terminating NUL (`PATH_MAX` is 4096;
+/// longer paths are truncated).
+pub const PATH_LEN: usize = 256;
+/// Buckets of a log2 latency histogram: bucket `i` counts latencies in `[2^i, 2^(i+1))` ns,
+/// the last one everything from 2^31 ns (about 2 s) up.
+pub const LATENCY_BUCKETS: usize = 32;
+
+/// Managed cgroups the `MANAGED` map can hold at once.
+pub const MAX_MANAGED: u32 = 4096;
+/// (cgroup, syscall) pairs the `SYSCALLS` map can hold.
+pub const MAX_SYSCALL_KEYS: u32 = 16384;
+/// Threads of managed processes that can be inside a syscall (or waiting to run) at once.
+pub const MAX_THREADS: u32 = 65536;
+
+/// Unread bytes in `EVENTS` from which a program wakes the reader up; below this it submits
+/// with `BPF_RB_NO_WAKEUP` and the reader finds the records on its next poll.
+pub const WAKEUP_BYTES: u64 = 64 * 1024;
 
 /// Size of the `EVENTS` ring buffer: a power of two and a multiple of the page size, as the
 /// kernel requires. At 64 bytes a record (56 + the 8-byte ring header) it holds 4096 events.
 pub const EVENTS_BYTE_SIZE: u32 = 256 * 1024;
 
 /// Names of the objects in `agentos-ebpf`, shared so the two sides cannot drift apart.
+///
+/// Map names are the kernel's object names too (at most 15 bytes), so each starts with
+/// `AGENTOS_`, as each program's with `agentos_`, and `bpftool` shows whose they are.
 pub mod names {
-    /// The `RingBuf` map the programs write [`ProcEvent`](super::ProcEvent)s to.
-    pub const EVENTS: &str = "EVENTS";
+
+    /// The `RingBuf` map the programs write their event records to.
+    pub const EVENTS: &str = "AGENTOS_EVENTS";
+    /// `HashMap<u64, u32>`: the v2 cgroup ids of the managed processes, kept by the daemon.
+    /// A task is observed only if its v2 cgroup id is a key here.
+    pub const MANAGED: &str = "AGENTOS_MANAGED";
+    /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
+    pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
+    /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in.
+    pub const SYSCALL_START: &str = "AGENTOS_SYS_IN";
+    /// `PerCpuHashMap<u64, SchedStats>`: per cgroup.
+    pub const SCHED: &str = "AGENTOS_SCHED";
+    /// `HashMap<u32, Wakeup>`: thread id → when it was woken, until it runs.
+    pub const WAKEUPS: &str = "AGENTOS_WAKEUP";
+    /// `PerCpuArray<u64>` of one slot: when the task now on this CPU was switched in.
+    pub const ON_CPU_SINCE: &str = "AGENTOS_ONCPU";
+
     /// The program attached to `sched_process_exec` (BPF object names are at most 15 bytes).
     pub const EXEC_PROGRAM: &str = "agentos_exec";
     /// The program attached to `sched_process_exit`.
     pub const EXIT_PROGRAM: &str = "agentos_exit";
+    /// The program attached to `sched_process_fork`.
+    pub const FORK_PROGRAM: &str = "agentos_fork";
+    /// The raw tracepoint program on `sys_enter`.
+    pub const SYS_ENTER_PROGRAM: &str = "agentos_sys_in";
+    /// The raw tracepoint program on `sys_exit`.
+    pub const SYS_EXIT_PROGRAM: &str = "agentos_sys_out";
+    /// An empty raw tracepoint program on `sys_enter`: the probe-cost bench's floor.
+    pub const FLOOR_PROGRAM: &str = "agentos_floor";
+    /// The BTF tracepoint program on `sched_switch`.
+    pub const SWITCH_PROGRAM: &str = "agentos_switch";
+    /// The BTF tracepoint program on `sched_wakeup`.
+    pub const WAKEUP_PROGRAM: &str = "agentos_wakeup";
+    /// The BTF tracepoint program on `inet_sock_set_state`.
+    pub const TCP_STATE_PROGRAM: &str = "agentos_tcp";
+    /// The BTF tracepoint program on `sched_wakeup_new`.
+    pub const WAKEUP_NEW_PROGRAM: &str = "agentos_wakenew";
+
     /// The BTF tracepoint `EXEC_PROGRAM` attaches to.
     pub const EXEC_TRACEPOINT: &str = "sched_process_exec";
     /// The BTF tracepoint `EXIT_PROGRAM` attaches to.
     pub const EXIT_TRACEPOINT: &str = "sched_process_exit";
-    /// Global `u64`: id of the v2 cgroup whose subtree is observed; 0 observes nothing.
-    pub const TARGET_CGROUP_ID: &str = "TARGET_CGROUP_ID";
-    /// Global `u32`: depth of that cgroup below the v2 root (the root is level 0).
-    pub const TARGET_CGROUP_LEVEL: &str = "TARGET_CGROUP_LEVEL";
-    /// Global [`TaskOffsets`](super::TaskOffsets).
-    pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
+    /// The BTF tracepoint `FORK_PROGRAM` attaches to.
+    pub const FORK_TRACEPOINT: &str = "sched_process_fork";
+    /// The raw tracepoint `SYS_ENTER_PROGRAM` attaches to.
+    pub const SYS_ENTER_TRACEPOINT: &str = "sys_enter";
+    /// The raw tracepoint `SYS_EXIT_PROGRAM` attaches to.
+    pub const SYS_EXIT_TRACEPOINT: &str = "sys_exit";
+    /// The BTF tracepoint `SWITCH_PROGRAM` attaches to.
+    pub const SWITCH_TRACEPOINT: &str = "sched_switch";
+    /// The BTF tracepoint `WAKEUP_PROGRAM` attaches to.
+    pub const WAKEUP_TRACEPOINT: &str = "sched_wakeup";
+    /// The BTF tracepoint `TCP_STATE_PROGRAM` attaches to.
+    pub const TCP_STATE_TRACEPOINT: &str = "inet_sock_set_state";
+    /// The BTF tracepoint `WAKEUP_NEW_PROGRAM` attaches to.
+    pub const WAKEUP_NEW_TRACEPOINT: &str = "sched_wakeup_new";
+
+    /// `Array<TaskOffsets>` of one slot, written by the loader before it attaches anything.
+    pub const CONFIG: &str = "AGENTOS_CONFIG";
 }
 
 /// One process lifecycle event, as written to the `EVENTS` ring buffer.
@@ -46,9 +121,9 @@ pub mod names {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcEvent {
-    /// [`EVENT_EXEC`] or [`EVENT_EXIT`].
+    /// [`EVENT_EXEC`], [`EVENT_EXIT`] or [`EVENT_FORK`].
     pub kind: u32,
-    /// Process id (the kernel's tgid).
+    /// Process id (the kernel's tgid); for forks, the new child's.
     pub pid: u32,
     /// Thread id (the kernel's pid) of the thread that exec'd or exited last.
     pub tid: u32,
@@ -67,11 +142,131 @@ pub struct ProcEvent {
     pub comm: [u8; TASK_COMM_LEN],
 }
 
+/// A file open by a managed process, written when the syscall returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileEvent {
+    /// [`EVENT_OPEN`].
+    pub kind: u32,
+    pub pid: u32,
+    pub tid: u32,
+    /// The `O_*` flags passed (the low 32 bits of `open_how.flags` for `openat2`).
+    pub flags: u32,
+    /// What the syscall returned: the new fd, or `-errno`.
+    pub ret: i64,
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    /// The path as passed (relative paths stay relative), NUL-terminated, truncated to
+    /// [`PATH_LEN`] - 1 bytes; empty if it could not be read.
+    pub path: [u8; PATH_LEN],
+}
+
+/// A `connect` by a managed process to an IPv4 or IPv6 address, written when it returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectEvent {
+    /// [`EVENT_CONNECT`].
+    pub kind: u32,
+    pub pid: u32,
+    pub tid: u32,
+    /// `AF_INET` (2) or `AF_INET6` (10).
+    pub family: u16,
+    /// Destination port, host byte order.
+    pub port: u16,
+    /// What the syscall returned: 0, or `-errno` (`-EINPROGRESS` for a non-blocking socket).
+    pub ret: i32,
+    /// Real uid of the task.
+    pub uid: u32,
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    /// Destination address in network byte order: 4 bytes for IPv4, then zeros; 16 for IPv6.
+    pub addr: [u8; 16],
+}
+
+/// A state change of a TCP socket whose cgroup is managed. It may fire in softirq context
+/// (a SYN-ACK arriving), so it is attributed by the socket's cgroup, not the current task's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpStateEvent {
+    /// [`EVENT_TCP_STATE`].
+    pub kind: u32,
+    /// The current task's process id if it is in the socket's cgroup, else 0 (softirq).
+    pub pid: u32,
+    /// `TCP_*` states from `include/net/tcp_states.h` (1 ESTABLISHED, 2 SYN_SENT, ...).
+    pub old_state: u32,
+    pub new_state: u32,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+    /// Local and remote ports, host byte order.
+    pub source_port: u16,
+    pub dest_port: u16,
+    /// Always 0.
+    pub reserved: u16,
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    /// Addresses in network byte order: 4 bytes then zeros for IPv4, 16 for IPv6.
+    pub source_addr: [u8; 16],
+    pub dest_addr: [u8; 16],
+}
+
+/// Key of the `SYSCALLS` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SyscallKey {
+    pub cgroup_id: u64,
+    /// The syscall number (x86_64 numbering on x86_64).
+    pub nr: u32,
+    /// Always 0 (explicit so the key has no padding the hash would see).
+    pub reserved: u32,
+}
+
+/// One CPU's figures for one (cgroup, syscall) pair.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallStats {
+    /// Calls that returned.
+    pub count: u64,
+    /// Their summed latency, entry to exit, in nanoseconds.
+    pub total_ns: u64,
+    /// Log2 histogram of the latencies (see [`LATENCY_BUCKETS`]).
+    pub latency_log2: [u64; LATENCY_BUCKETS],
+}
+
+/// Value of the `SYSCALL_START` map: the syscall a thread is in, and since when.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallStart {
+    pub start_ns: u64,
+    pub nr: u64,
+}
+
+/// One CPU's scheduling figures for one managed cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedStats {
+    /// Time its tasks ran on this CPU, in nanoseconds.
+    pub on_cpu_ns: u64,
+    /// Times one of its tasks was switched out.
+    pub switches: u64,
+    /// Summed time from wake-up to running, in nanoseconds.
+    pub runq_ns: u64,
+    /// Wake-ups that were followed by a run (the count behind `runq_ns`).
+    pub runq_count: u64,
+}
+
+/// Value of the `WAKEUPS` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wakeup {
+    pub at_ns: u64,
+    pub cgroup_id: u64,
+}
+
 /// Byte offsets into `struct task_struct` on the running kernel, and how its exit tracepoint
 /// is declared.
 ///
 /// aya-ebpf programs get no CO-RE relocations, so the loader reads these from the kernel's
-/// BTF (`/sys/kernel/btf/vmlinux`) and sets them as a global before loading.
+/// BTF (`/sys/kernel/btf/vmlinux`) and writes them to the `CONFIG` map before attaching.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskOffsets {
@@ -84,6 +279,32 @@ pub struct TaskOffsets {
     /// 1 if `sched_process_exit` has a second argument `bool group_dead` (recent kernels),
     /// 0 if not; then the exit of the thread-group leader stands for the process's exit.
     pub exit_has_group_dead: u32,
+    /// `task_struct::pid` (`pid_t`, the thread id).
+    pub pid: u32,
+    /// `task_struct::cgroups` (`struct css_set *`).
+    pub cgroups: u32,
+    /// `css_set::dfl_cgrp` (`struct cgroup *`, the task's v2 cgroup).
+    pub dfl_cgrp: u32,
+    /// `cgroup::kn` (`struct kernfs_node *`).
+    pub cgroup_kn: u32,
+    /// `kernfs_node::id` (`u64`: the cgroup id).
+    pub kn_id: u32,
+    /// `sock::sk_cgrp_data` plus `sock_cgroup_data::cgroup` (`struct cgroup *`).
+    pub sk_cgroup: u32,
+    /// `sock::__sk_common` plus `sock_common::skc_family`, `skc_num` (local port, host
+    /// order), `skc_dport` (big-endian), `skc_rcv_saddr`, `skc_daddr`, `skc_v6_rcv_saddr`,
+    /// `skc_v6_daddr`.
+    pub skc_family: u32,
+    pub skc_num: u32,
+    pub skc_dport: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub skc_v6_daddr: u32,
+    /// `pt_regs::di`, `si`, `dx`: the first three syscall arguments on x86_64.
+    pub regs_di: u32,
+    pub regs_si: u32,
+    pub regs_dx: u32,
 }
 
 const _: () = {
@@ -92,7 +313,18 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 4 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 20 * size_of::<u32>());
+    assert!(size_of::<TcpStateEvent>() == 4 * 4 + 4 * 2 + 2 * 8 + 2 * 16);
+    assert!(align_of::<TcpStateEvent>() == 8);
+    assert!(size_of::<FileEvent>() == 4 * 4 + 3 * 8 + PATH_LEN);
+    assert!(align_of::<FileEvent>() == 8);
+    assert!(size_of::<ConnectEvent>() == 3 * 4 + 2 * 2 + 2 * 4 + 2 * 8 + 16);
+    assert!(align_of::<ConnectEvent>() == 8);
+    assert!(size_of::<SyscallKey>() == 16);
+    assert!(size_of::<SyscallStats>() == (2 + LATENCY_BUCKETS) * 8);
+    assert!(size_of::<SyscallStart>() == 16);
+    assert!(size_of::<SchedStats>() == 32);
+    assert!(size_of::<Wakeup>() == 16);
 };
 
 #[cfg(feature = "user")]
@@ -100,6 +332,23 @@ mod user {
     // SAFETY: `ProcEvent` is `#[repr(C)]` and `Copy`, and made only of integers and an integer
     // array with no padding (asserted above), so every bit pattern is a valid value.
     unsafe impl aya::Pod for super::ProcEvent {}
-    // SAFETY: as above: `#[repr(C)]`, four `u32`s, no padding.
+    // SAFETY: as above: `#[repr(C)]`, `u32`s only, no padding.
     unsafe impl aya::Pod for super::TaskOffsets {}
+    // SAFETY: each of these is `#[repr(C)]`, `Copy`, made of integers and integer arrays, with
+    // no padding (sizes asserted above), so every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::FileEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ConnectEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::TcpStateEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallStart {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SchedStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Wakeup {}
 }

@@ -13,6 +13,14 @@
 //! seccomp filter lets through fails with EFAULT/EBADF/EINVAL/ESRCH and has no
 //! effect, and a filtered one fails with EPERM (ENOSYS for clone3).
 //!
+//! `observe PATH PORT COUNT CODE` is the eBPF probes' workload (`tests/it/probes.rs`): it
+//! opens PATH, listens on 127.0.0.1:PORT if it can (in a sandbox's private network
+//! namespace it can) and connects to that port, calls `getppid` COUNT times, prints
+//! `INFO open=… connect=…` and exits with CODE.
+//!
+//! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
+//! probe-cost bench's workload, `benches/probes.rs`).
+//!
 //! Usage errors print `ERROR <message>` and exit 2. The probe links only libc.
 
 use std::{
@@ -494,10 +502,50 @@ fn run(args: &[String]) -> String {
     }
 }
 
+/// `observe PATH PORT COUNT CODE`: see the module docs.
+fn observe(args: &[String]) -> ! {
+    let [path, port, count, code] = args else {
+        usage("usage: agentos-probe observe PATH PORT COUNT CODE");
+    };
+    let number = |s: &str| -> u64 { s.parse().unwrap_or_else(|_| usage("not a number")) };
+    let port = u16::try_from(number(port)).unwrap_or_else(|_| usage("not a port"));
+    let open = io_verdict(std::fs::File::open(path), |_| "opened".into());
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Kept open until exit, so the connect finds it.
+    let _listener = TcpListener::bind(addr);
+    let connect = io_verdict(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
+        |_| "connected".into(),
+    );
+    for _ in 0..number(count) {
+        // SAFETY: getppid has no arguments and cannot fail.
+        unsafe { libc::getppid() };
+    }
+    println!("INFO open={open} connect={connect}");
+    let _ = std::io::stdout().flush();
+    std::process::exit(i32::try_from(number(code)).unwrap_or_else(|_| usage("not an exit code")));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
         usage("usage: agentos-probe SUBCOMMAND [ARGS]");
+    }
+    if args[0] == "observe" {
+        observe(&args[1..]);
+    }
+    if args[0] == "getppid" {
+        let count: u64 = args
+            .get(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| usage("usage: agentos-probe getppid COUNT"));
+        let start = std::time::Instant::now();
+        for _ in 0..count {
+            // SAFETY: getppid has no arguments and cannot fail.
+            unsafe { libc::getppid() };
+        }
+        println!("{}", start.elapsed().as_nanos());
+        return;
     }
     println!("{}", run(&args));
 }

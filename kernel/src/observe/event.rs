@@ -1,12 +1,20 @@
-//! Process lifecycle events as the rest of the kernel sees them: decoded from the raw
-//! [`ProcEvent`] records the eBPF programs write (see `ebpf.rs`), owned and `Clone` so one
-//! event can fan out over a `tokio::sync::broadcast` channel.
+//! Process events as the rest of the kernel sees them: decoded from the raw records the eBPF
+//! programs write ([`ProcEvent`] for exec/fork/exit, [`FileEvent`] for opens, [`ConnectEvent`]
+//! for connects; see `probes/`), owned and `Clone` so one event can fan out over a
+//! `tokio::sync::broadcast` channel.
 //!
 //! Pure data: no host facility, nothing left on the host.
 
-use std::{os::unix::process::ExitStatusExt as _, process::ExitStatus};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    os::unix::process::ExitStatusExt as _,
+    process::ExitStatus,
+};
 
-use agentos_ebpf_common::{EVENT_EXEC, EVENT_EXIT, ProcEvent};
+use agentos_ebpf_common::{
+    ConnectEvent, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_TCP_STATE,
+    FileEvent, ProcEvent, TcpStateEvent,
+};
 
 /// What happened to the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -15,8 +23,16 @@ pub enum ProcessEventKind {
     Exec,
     /// Its last thread exited; `exit_code` says how.
     Exit,
-    /// The kernel refused it a syscall (on its own kernel socket); `denial` says
-    /// what and why. Published by the kernel, not by a probe.
+    /// It was forked by a managed process (`ppid`); a new process, not a thread.
+    Fork,
+    /// It opened a file; see [`EventDetail::Open`].
+    Open,
+    /// It connected a socket to an IP address; see [`EventDetail::Connect`].
+    Connect,
+    /// One of its TCP sockets changed state; see [`EventDetail::TcpState`].
+    TcpState,
+    /// The kernel refused it a syscall (on its own kernel socket); see
+    /// [`EventDetail::Denial`]. Published by the kernel, not by a probe.
     Denial,
 }
 
@@ -31,7 +47,35 @@ pub struct Denial {
     pub capability: Option<String>,
 }
 
-/// One exec or exit of a process in the kernel's managed cgroup subtree.
+/// What an open or connect event adds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventDetail {
+    /// Lifecycle events carry nothing more.
+    None,
+    Open {
+        /// The path as passed to the syscall (possibly relative; at most 255 bytes).
+        path: String,
+        /// The `O_*` flags.
+        flags: u32,
+        /// The fd returned, or `-errno`.
+        result: i64,
+    },
+    Connect {
+        address: IpAddr,
+        port: u16,
+        /// 0, or `-errno` (`-EINPROGRESS` for a non-blocking socket).
+        result: i64,
+    },
+    TcpState {
+        source: SocketAddr,
+        dest: SocketAddr,
+        /// `TCP_*` states (`include/net/tcp_states.h`: 1 ESTABLISHED, 2 SYN_SENT, 7 CLOSE…).
+        old_state: u32,
+        new_state: u32,
+    },
+    Denial(Box<Denial>),
+}
+/// One event of a managed process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessEvent {
     pub kind: ProcessEventKind,
@@ -51,10 +95,9 @@ pub struct ProcessEvent {
     /// `CLOCK_MONOTONIC` time of the event, in nanoseconds.
     pub timestamp_ns: u64,
     /// The kernel's short name of the program (at most 15 bytes; not UTF-8-checked by the
-    /// kernel, so invalid bytes are replaced).
+    /// kernel, so invalid bytes are replaced); empty for opens and connects.
     pub comm: String,
-    /// For [`ProcessEventKind::Denial`].
-    pub denial: Option<Box<Denial>>,
+    pub detail: EventDetail,
 }
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the probes stamp their events with
@@ -80,23 +123,58 @@ pub enum DecodeError {
     Size { actual: usize, expected: usize },
     #[error("event record has unknown kind {0}")]
     Kind(u32),
+    #[error("connect record has address family {0}, not AF_INET or AF_INET6")]
+    Family(u16),
+}
+
+/// Reads a `T` from exactly `size_of::<T>()` bytes.
+fn record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let expected = size_of::<T>();
+    if bytes.len() != expected {
+        return Err(DecodeError::Size {
+            actual: bytes.len(),
+            expected,
+        });
+    }
+    // SAFETY: the slice holds exactly `size_of::<T>()` bytes (checked above); `T: Pod` is
+    // plain data for which any bytes are a valid value; `read_unaligned` makes no alignment
+    // assumption about the ring buffer.
+    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}
+
+/// An address of `family` from the 16 bytes the probes write (IPv4 in the first 4).
+fn ip(family: u16, bytes: [u8; 16]) -> Result<IpAddr, DecodeError> {
+    match i32::from(family) {
+        libc::AF_INET => {
+            let [a, b, c, d, ..] = bytes;
+            Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+        }
+        libc::AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(bytes))),
+        _ => Err(DecodeError::Family(family)),
+    }
+}
+
+/// The text before the first NUL, invalid UTF-8 replaced.
+fn c_string(bytes: &[u8]) -> String {
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..len]).into_owned()
 }
 
 impl ProcessEvent {
-    /// Decodes one record from the `EVENTS` ring buffer.
-    pub fn decode(record: &[u8]) -> Result<Self, DecodeError> {
-        let expected = size_of::<ProcEvent>();
-        if record.len() != expected {
+    /// Decodes one record from the `EVENTS` ring buffer; its first four bytes are its kind.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let Some(kind) = bytes.first_chunk::<4>() else {
             return Err(DecodeError::Size {
-                actual: record.len(),
-                expected,
+                actual: bytes.len(),
+                expected: size_of::<ProcEvent>(),
             });
+        };
+        match u32::from_ne_bytes(*kind) {
+            EVENT_OPEN => Ok(Self::from(record::<FileEvent>(bytes)?)),
+            EVENT_CONNECT => Self::try_from(record::<ConnectEvent>(bytes)?),
+            EVENT_TCP_STATE => Self::try_from(record::<TcpStateEvent>(bytes)?),
+            _ => Self::try_from(record::<ProcEvent>(bytes)?),
         }
-        // SAFETY: the slice holds exactly `size_of::<ProcEvent>()` bytes (checked above);
-        // `ProcEvent` is `repr(C)` plain integers with no padding, so any bytes are a valid
-        // value; `read_unaligned` makes no alignment assumption about the ring buffer.
-        let raw = unsafe { record.as_ptr().cast::<ProcEvent>().read_unaligned() };
-        Self::try_from(raw)
     }
 
     /// How the process ended, for exit events: `code()` for a normal exit, `signal()` and
@@ -124,9 +202,9 @@ impl TryFrom<ProcEvent> for ProcessEvent {
         let kind = match kind {
             EVENT_EXEC => ProcessEventKind::Exec,
             EVENT_EXIT => ProcessEventKind::Exit,
+            EVENT_FORK => ProcessEventKind::Fork,
             other => return Err(DecodeError::Kind(other)),
         };
-        let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
         Ok(Self {
             kind,
             pid,
@@ -136,15 +214,84 @@ impl TryFrom<ProcEvent> for ProcessEvent {
             uid,
             cgroup_id,
             timestamp_ns,
-            comm: String::from_utf8_lossy(&comm[..len]).into_owned(),
-            denial: None,
+            comm: c_string(&comm),
+            detail: EventDetail::None,
+        })
+    }
+}
+
+impl From<FileEvent> for ProcessEvent {
+    fn from(raw: FileEvent) -> Self {
+        Self {
+            kind: ProcessEventKind::Open,
+            pid: raw.pid,
+            tid: raw.tid,
+            ppid: 0,
+            exit_code: 0,
+            uid: 0,
+            cgroup_id: raw.cgroup_id,
+            timestamp_ns: raw.timestamp_ns,
+            comm: String::new(),
+            detail: EventDetail::Open {
+                path: c_string(&raw.path),
+                flags: raw.flags,
+                result: raw.ret,
+            },
+        }
+    }
+}
+
+impl TryFrom<ConnectEvent> for ProcessEvent {
+    type Error = DecodeError;
+
+    fn try_from(raw: ConnectEvent) -> Result<Self, Self::Error> {
+        let address = ip(raw.family, raw.addr)?;
+        Ok(Self {
+            kind: ProcessEventKind::Connect,
+            pid: raw.pid,
+            tid: raw.tid,
+            ppid: 0,
+            exit_code: 0,
+            uid: raw.uid,
+            cgroup_id: raw.cgroup_id,
+            timestamp_ns: raw.timestamp_ns,
+            comm: String::new(),
+            detail: EventDetail::Connect {
+                address,
+                port: raw.port,
+                result: i64::from(raw.ret),
+            },
+        })
+    }
+}
+
+impl TryFrom<TcpStateEvent> for ProcessEvent {
+    type Error = DecodeError;
+
+    fn try_from(raw: TcpStateEvent) -> Result<Self, Self::Error> {
+        Ok(Self {
+            kind: ProcessEventKind::TcpState,
+            pid: raw.pid,
+            tid: 0,
+            ppid: 0,
+            exit_code: 0,
+            uid: 0,
+            cgroup_id: raw.cgroup_id,
+            timestamp_ns: raw.timestamp_ns,
+            comm: String::new(),
+            detail: EventDetail::TcpState {
+                source: SocketAddr::new(ip(raw.family, raw.source_addr)?, raw.source_port),
+                dest: SocketAddr::new(ip(raw.family, raw.dest_addr)?, raw.dest_port),
+                old_state: raw.old_state,
+                new_state: raw.new_state,
+            },
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use agentos_ebpf_common::TASK_COMM_LEN;
+    use agentos_ebpf_common::{PATH_LEN, TASK_COMM_LEN};
 
     use super::*;
 
@@ -165,12 +312,14 @@ mod tests {
     }
 
     fn bytes(event: &ProcEvent) -> Vec<u8> {
-        // SAFETY: `ProcEvent` is padding-free plain data, so all its bytes are initialised.
+        as_bytes(event)
+    }
+
+    fn as_bytes<T: aya::Pod>(event: &T) -> Vec<u8> {
+        // SAFETY: the shared record types are padding-free plain data, so all their bytes
+        // are initialised.
         unsafe {
-            std::slice::from_raw_parts(
-                std::ptr::from_ref(event).cast::<u8>(),
-                size_of::<ProcEvent>(),
-            )
+            std::slice::from_raw_parts(std::ptr::from_ref(event).cast::<u8>(), size_of::<T>())
         }
         .to_vec()
     }
@@ -204,6 +353,93 @@ mod tests {
         let event = ProcessEvent::decode(&bytes(&raw(EVENT_EXEC, 0, b"true"))).expect("decodes");
         assert_eq!(event.kind, ProcessEventKind::Exec);
         assert_eq!(event.exit_status(), None);
+    }
+
+    #[test]
+    fn decodes_an_open_and_a_connect() {
+        let mut path = [0; PATH_LEN];
+        path[..9].copy_from_slice(b"/tmp/file");
+        let open = FileEvent {
+            kind: EVENT_OPEN,
+            pid: 10,
+            tid: 11,
+            flags: 0o100,
+            ret: -13,
+            cgroup_id: 42,
+            timestamp_ns: 7,
+            path,
+        };
+        let event = ProcessEvent::decode(&as_bytes(&open)).expect("decodes");
+        assert_eq!(event.kind, ProcessEventKind::Open);
+        assert_eq!(
+            event.detail,
+            EventDetail::Open {
+                path: "/tmp/file".into(),
+                flags: 0o100,
+                result: -13
+            }
+        );
+        let mut connect = ConnectEvent {
+            kind: EVENT_CONNECT,
+            pid: 10,
+            tid: 10,
+            family: libc::AF_INET as u16,
+            port: 8080,
+            ret: 0,
+            uid: 1,
+            cgroup_id: 42,
+            timestamp_ns: 8,
+            addr: [0; 16],
+        };
+        connect.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let event = ProcessEvent::decode(&as_bytes(&connect)).expect("decodes");
+        assert_eq!(
+            event.detail,
+            EventDetail::Connect {
+                address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port: 8080,
+                result: 0
+            }
+        );
+        connect.family = 1;
+        assert_eq!(
+            ProcessEvent::decode(&as_bytes(&connect)),
+            Err(DecodeError::Family(1))
+        );
+    }
+
+    #[test]
+    fn decodes_a_tcp_state_change() {
+        let mut raw = TcpStateEvent {
+            kind: EVENT_TCP_STATE,
+            pid: 0,
+            old_state: 2,
+            new_state: 1,
+            family: libc::AF_INET6 as u16,
+            source_port: 40000,
+            dest_port: 443,
+            reserved: 0,
+            cgroup_id: 42,
+            timestamp_ns: 9,
+            source_addr: Ipv6Addr::LOCALHOST.octets(),
+            dest_addr: Ipv6Addr::LOCALHOST.octets(),
+        };
+        let event = ProcessEvent::decode(&as_bytes(&raw)).expect("decodes");
+        assert_eq!(event.kind, ProcessEventKind::TcpState);
+        assert_eq!(
+            event.detail,
+            EventDetail::TcpState {
+                source: "[::1]:40000".parse().unwrap(),
+                dest: "[::1]:443".parse().unwrap(),
+                old_state: 2,
+                new_state: 1
+            }
+        );
+        raw.family = 0;
+        assert_eq!(
+            ProcessEvent::decode(&as_bytes(&raw)),
+            Err(DecodeError::Family(0))
+        );
     }
 
     #[test]

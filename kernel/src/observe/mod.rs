@@ -3,10 +3,12 @@
 //! eBPF probes and the hub their events fan out from (into the collector too, via
 //! [`feed_collector`]).
 //!
-//! The probes ([`ebpf`]) watch exec and exit on the `sched` tracepoints, filtered in
-//! the kernel to the AgentOS kernel's own cgroup subtree, and write records to a BPF
-//! ring buffer. A task reads the ring buffer, decodes records ([`event`]) and sends
-//! them into a broadcast channel; `WatchEvents` subscribers each get a receiver.
+//! The probes ([`probes`]) watch exec, fork, exit, file opens and connects, and count
+//! syscalls and scheduling, filtered in the host kernel to the managed processes' cgroups
+//! ([`ManagedCgroups`], kept in step by the process table). Events go to a BPF ring buffer;
+//! a task reads it, decodes records ([`event`]) and sends them into a broadcast channel;
+//! `WatchEvents` subscribers each get a receiver. Figures stay in per-CPU maps and are read
+//! on demand (`ProbeStats`).
 //! Without the probes (object not built, no BTF, not permitted) the hub still works
 //! and carries only userspace events; doctor says which.
 //!
@@ -14,9 +16,9 @@
 
 mod btf;
 pub mod collector;
-pub mod ebpf;
 pub mod event;
 pub mod metrics;
+pub mod probes;
 pub mod serve;
 
 use std::sync::Mutex;
@@ -25,8 +27,10 @@ use agentos_proto::v1 as pb;
 use tokio::sync::broadcast;
 
 pub use self::{
-    ebpf::{CgroupTarget, ProbeError, ProbeStatus, ProcessProbes},
-    event::{Denial, ProcessEvent, ProcessEventKind},
+    event::{Denial, EventDetail, ProcessEvent, ProcessEventKind},
+    probes::{
+        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes, Watched,
+    },
 };
 
 /// Events buffered per subscriber before it starts losing the oldest.
@@ -36,7 +40,8 @@ const EVENT_BACKLOG: usize = 4096;
 pub struct EventHub {
     tx: broadcast::Sender<ProcessEvent>,
     status: Mutex<ProbeStatus>,
-    probes: Mutex<Option<ProcessProbes>>,
+    /// The managed cgroups and, while live, the probes that filter on them.
+    managed: ManagedCgroups,
 }
 
 impl Default for EventHub {
@@ -52,16 +57,16 @@ impl EventHub {
             status: Mutex::new(ProbeStatus::Unavailable {
                 reason: "not started".into(),
             }),
-            probes: Mutex::new(None),
+            managed: ManagedCgroups::default(),
         }
     }
 
-    /// Loads and attaches the probes for `target`; records why if that fails.
-    pub fn start_probes(&self, target: CgroupTarget) {
-        match ProcessProbes::start(target, self.tx.clone()) {
+    /// Loads the probes and attaches the lifecycle ones; records why if that fails.
+    pub fn start_probes(&self) {
+        match ProcessProbes::start(self.tx.clone()) {
             Ok(p) => {
                 *self.lock_status() = p.status();
-                *self.probes.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+                self.managed.set_probes(p);
             }
             Err(e) => {
                 tracing::warn!("eBPF probes not loaded: {e}");
@@ -78,8 +83,13 @@ impl EventHub {
 
     /// Detaches the probes.
     pub fn stop(&self) {
-        self.probes.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(self.managed.take_probes());
         self.set_unavailable("the kernel stopped");
+    }
+
+    /// The handle the process table keeps the probes' filter in step with.
+    pub fn managed(&self) -> ManagedCgroups {
+        self.managed.clone()
     }
 
     fn lock_status(&self) -> std::sync::MutexGuard<'_, ProbeStatus> {
@@ -120,10 +130,51 @@ pub fn feed_collector(hub: &EventHub, collector: &std::sync::Arc<collector::Coll
 
 /// The wire form of an event.
 pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
+    let (mut source_address, mut source_port, mut old_state, mut new_state) =
+        (String::new(), 0, 0, 0);
+    let (path, open_flags, result, address, port) = match &ev.detail {
+        EventDetail::None | EventDetail::Denial(_) => (String::new(), 0, 0, String::new(), 0),
+        EventDetail::TcpState {
+            source,
+            dest,
+            old_state: old,
+            new_state: new,
+        } => {
+            (source_address, source_port) = (source.ip().to_string(), u32::from(source.port()));
+            (old_state, new_state) = (*old, *new);
+            (
+                String::new(),
+                0,
+                0,
+                dest.ip().to_string(),
+                u32::from(dest.port()),
+            )
+        }
+        EventDetail::Open {
+            path,
+            flags,
+            result,
+        } => (path.clone(), *flags, *result, String::new(), 0),
+        EventDetail::Connect {
+            address,
+            port,
+            result,
+        } => (
+            String::new(),
+            0,
+            *result,
+            address.to_string(),
+            u32::from(*port),
+        ),
+    };
     pb::KernelEvent {
         kind: match ev.kind {
             ProcessEventKind::Exec => pb::EventKind::Exec,
             ProcessEventKind::Exit => pb::EventKind::Exit,
+            ProcessEventKind::Fork => pb::EventKind::Fork,
+            ProcessEventKind::Open => pb::EventKind::Open,
+            ProcessEventKind::Connect => pb::EventKind::Connect,
+            ProcessEventKind::TcpState => pb::EventKind::TcpState,
             ProcessEventKind::Denial => pb::EventKind::Denial,
         } as i32,
         pid: ev.pid,
@@ -133,10 +184,45 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
         cgroup_id: ev.cgroup_id,
         timestamp_ns: ev.timestamp_ns,
         comm: ev.comm.clone(),
-        denial: ev.denial.as_ref().map(|d| pb::Denial {
-            access: d.access.clone(),
-            reason: d.reason.clone(),
-            capability: d.capability.clone().unwrap_or_default(),
-        }),
+        path,
+        open_flags,
+        result,
+        address,
+        port,
+        uid: ev.uid,
+        source_address,
+        source_port,
+        old_state,
+        new_state,
+        denial: match &ev.detail {
+            EventDetail::Denial(d) => Some(pb::Denial {
+                access: d.access.clone(),
+                reason: d.reason.clone(),
+                capability: d.capability.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        },
+    }
+}
+
+/// The wire form of a process's probe figures.
+pub fn figures_to_proto(pid: u32, figures: &ProbeFigures) -> pb::ProbeStatsReply {
+    pb::ProbeStatsReply {
+        pid,
+        cgroup_id: figures.cgroup_id,
+        syscalls: figures
+            .syscalls
+            .iter()
+            .map(|(&nr, f)| pb::SyscallFigure {
+                nr,
+                count: f.count,
+                total_ns: f.total_ns,
+                latency_log2: f.latency_log2.to_vec(),
+            })
+            .collect(),
+        on_cpu_ns: figures.sched.on_cpu_ns,
+        context_switches: figures.sched.switches,
+        runq_ns: figures.sched.runq_ns,
+        runq_count: figures.sched.runq_count,
     }
 }

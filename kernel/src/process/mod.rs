@@ -149,6 +149,10 @@ pub struct Process {
     priority: AtomicI32,
     cgroup: Mutex<Option<ProcessCgroup>>,
     cgroup_name: String,
+    /// Keeps its cgroup in the eBPF probes' filter until the cgroup is removed.
+    watched: Mutex<Option<crate::observe::Watched>>,
+    /// What the probes counted for it, kept once its cgroup is gone.
+    final_figures: Mutex<Option<crate::observe::ProbeFigures>>,
     /// Held while the process lives; closed once it is reaped (an exited entry
     /// kept for `get_info`/`wait` holds no fds).
     pidfd: Mutex<Option<Arc<OwnedFd>>>,
@@ -345,6 +349,18 @@ impl Process {
         Ok(())
     }
 
+    /// What the eBPF probes counted for this process's cgroup: live while it runs, the final
+    /// figures once it is reaped; `None` if it was never observed (no probes, no cgroup).
+    pub fn probe_figures(&self) -> Option<crate::observe::ProbeFigures> {
+        if let Some(w) = &*self.watched.lock().unwrap_or_else(|e| e.into_inner()) {
+            return w.figures();
+        }
+        self.final_figures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Kills the whole process tree (cgroup.kill).
     /// SIGKILLs the process and everything it started: `cgroup.kill` when it has a
     /// cgroup. Without one, a namespaced sandbox's tree is its pid namespace, which
@@ -483,6 +499,8 @@ impl Process {
 pub struct ProcessTable {
     procs: Mutex<BTreeMap<u32, Arc<Process>>>,
     cgroups: CgroupManager,
+    /// The eBPF probes' filter, kept in step with the processes' cgroups.
+    managed: Option<crate::observe::ManagedCgroups>,
     backend: SandboxBackend,
     spawner: spawner::Spawner,
     next: AtomicU64,
@@ -509,6 +527,7 @@ impl ProcessTable {
         Ok(Self {
             procs: Mutex::default(),
             cgroups,
+            managed: None,
             backend,
             spawner: spawner::Spawner::start()?,
             next: AtomicU64::new(1),
@@ -527,6 +546,12 @@ impl ProcessTable {
     /// Gives processes the network modes beyond `none`, through `net`.
     pub fn with_network(mut self, net: Arc<crate::net::Network>) -> Self {
         self.net = Some(net);
+        self
+    }
+
+    /// Puts every process's cgroup in the eBPF probes' filter while it exists.
+    pub fn with_managed_cgroups(mut self, managed: crate::observe::ManagedCgroups) -> Self {
+        self.managed = Some(managed);
         self
     }
 

@@ -40,6 +40,16 @@ pub(super) fn start(p: Arc<Process>, table_cleanup: Arc<crate::cleanup::Orchestr
         // Its rules and forwards go (the veth went with its namespace).
         let net = p.net.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = tokio::task::spawn_blocking(move || drop(net)).await;
+        // Out of the probes' filter only once the cgroup is gone (the tree's exits are seen),
+        // keeping what they counted.
+        // The `watched` lock is held until the final figures are in, so a reader never
+        // finds neither (lock order: watched, then final_figures, as in `probe_figures`).
+        {
+            let mut watched = p.watched.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(figures) = watched.take().and_then(crate::observe::Watched::close) {
+                *p.final_figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(figures);
+            }
+        }
         let pumps = std::mem::take(&mut *p.pumps.lock().unwrap_or_else(|e| e.into_inner()));
         for h in pumps {
             let _ = tokio::time::timeout(DRAIN, h).await;

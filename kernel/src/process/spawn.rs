@@ -328,6 +328,11 @@ impl ProcessTable {
                 .into());
             }
         };
+        // Into the probes' filter before anything enters the cgroup, so its first exec is seen.
+        let watched = cgroup
+            .as_ref()
+            .zip(self.managed.as_ref())
+            .map(|(cg, managed)| managed.watch(cg.id()));
         let limits_by = match (&cgroup, &self.backend) {
             (Some(_), _) if fallback == Limits::default() => LimitsBy::Cgroup,
             (Some(_), _) => LimitsBy::CgroupAndRlimit,
@@ -436,6 +441,8 @@ impl ProcessTable {
             priority: AtomicI32::new(0),
             cgroup: Mutex::new(cgroup),
             cgroup_name,
+            watched: Mutex::new(watched),
+            final_figures: Mutex::default(),
             pidfd: Mutex::new(Some(Arc::new(pidfd))),
             relayed: Mutex::new(status),
             stdin: tokio::sync::Mutex::new(stdin),

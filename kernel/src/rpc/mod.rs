@@ -234,6 +234,19 @@ impl KernelService for KernelRpc {
         });
         Ok(Response::new(Box::pin(stream)))
     }
+
+    async fn probe_stats(
+        &self,
+        req: Request<pb::ProbeStatsRequest>,
+    ) -> Result<Response<pb::ProbeStatsReply>, Status> {
+        let caller = caller_of(&req)?;
+        let pid = req.into_inner().pid;
+        Ok(Response::new(system::probe_stats(
+            &self.kernel,
+            &caller,
+            pid,
+        )?))
+    }
 }
 
 use tokio_stream::StreamExt as _;

@@ -67,7 +67,7 @@ impl Kernel {
             cgroup_id: 0,
             timestamp_ns: crate::observe::event::monotonic_ns(),
             comm: process.name.clone(),
-            denial: Some(Box::new(crate::observe::Denial {
+            detail: crate::observe::EventDetail::Denial(Box::new(crate::observe::Denial {
                 access: access.to_string(),
                 reason: reason.to_owned(),
                 capability: access.grant().map(|c| c.to_string()),

@@ -50,6 +50,23 @@ pub fn watch(
     Ok(k.events.subscribe())
 }
 
+/// What the eBPF probes counted for one managed process (the `ProbeStats` RPC).
+pub fn probe_stats(k: &Kernel, c: &Caller, pid: u32) -> Result<pb::ProbeStatsReply, KernelError> {
+    k.check(c, Access::SystemInfo)?;
+    if let crate::observe::ProbeStatus::Unavailable { reason } = k.events.status() {
+        return Err(KernelError::Unsupported(format!(
+            "the eBPF probes are not live: {reason}"
+        )));
+    }
+    let process = k.processes.get(pid)?;
+    let figures = process.probe_figures().ok_or_else(|| {
+        KernelError::FailedPrecondition(format!(
+            "process {pid} was not observed by the probes (it has no cgroup)"
+        ))
+    })?;
+    Ok(crate::observe::figures_to_proto(pid, &figures))
+}
+
 /// A `/proc/meminfo` field (e.g. `"MemTotal:"`) in bytes; 0 where missing.
 pub(super) fn meminfo_field(text: &str, name: &str) -> u64 {
     text.lines()

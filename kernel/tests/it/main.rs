@@ -13,6 +13,7 @@ mod events;
 mod fs;
 mod ipc;
 mod net;
+mod probes;
 mod process;
 mod sandbox;
 mod sched;

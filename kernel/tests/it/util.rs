@@ -155,6 +155,17 @@ impl Drop for Daemon {
     }
 }
 
+/// Checks that `doctor` says the eBPF probes are live, and subscribes to their events.
+pub async fn watch_live_probes(c: &mut Client) -> tonic::Streaming<pb::KernelEvent> {
+    let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+    let ebpf = &report.subsystems["ebpf"];
+    assert!(ebpf.available, "eBPF probes are not live: {}", ebpf.reason);
+    c.watch_events(pb::WatchEventsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Starts a managed process with `CreateProcess`.
 pub async fn spawn(c: &mut Client, spec: pb::ProcessSpec) -> pb::ProcessInfo {
     c.create_process(pb::SpawnProcess { spec: Some(spec) })

@@ -201,6 +201,10 @@ impl Collector {
         let (name, severity) = match ev.kind {
             ProcessEventKind::Exec => ("exec", Severity::Info),
             ProcessEventKind::Exit => ("exit", Severity::Info),
+            ProcessEventKind::Fork => ("fork", Severity::Info),
+            ProcessEventKind::Open => ("open", Severity::Debug),
+            ProcessEventKind::Connect => ("connect", Severity::Info),
+            ProcessEventKind::TcpState => ("tcp_state", Severity::Debug),
             // Recorded where the refusal happened (`Kernel::authorize`), not twice.
             ProcessEventKind::Denial => return,
         };

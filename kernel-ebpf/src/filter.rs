@@ -1,0 +1,43 @@
+//! The managed-cgroup filter: the `MANAGED` hash map of v2 cgroup ids, written by the daemon
+//! (one key per managed process's cgroup, added before the process enters it and removed
+//! after the cgroup is gone), read by every program before it records anything.
+
+use agentos_ebpf_common::MAX_MANAGED;
+use aya_ebpf::{helpers::generated::bpf_get_current_cgroup_id, macros::map, maps::HashMap};
+
+use crate::{offsets, read_field, read_kernel_at};
+
+/// Managed v2 cgroup id → 1. An empty map (the state at load) observes nothing.
+#[map(name = "AGENTOS_MANAGED")]
+static MANAGED: HashMap<u64, u32> = HashMap::with_max_entries(MAX_MANAGED, 0);
+
+/// The current task's v2 cgroup id if that cgroup is managed.
+#[inline(always)]
+pub(crate) fn managed_cgroup() -> Option<u64> {
+    // SAFETY: the helper only reads the current task's cgroup.
+    let id = unsafe { bpf_get_current_cgroup_id() };
+    is_managed(id).then_some(id)
+}
+
+/// Whether `id` is a managed cgroup.
+#[inline(always)]
+pub(crate) fn is_managed(id: u64) -> bool {
+    MANAGED.get_ptr(id).is_some()
+}
+
+/// The v2 cgroup id of `task` (a `struct task_struct *`), for a task other than the current
+/// one: `task->cgroups->dfl_cgrp->kn->id`.
+#[inline(always)]
+pub(crate) fn task_cgroup(task: u64) -> Option<u64> {
+    let offsets = offsets();
+    let css_set = read_field::<u64>(task, offsets.cgroups)?;
+    cgroup_id_of(read_field::<u64>(css_set, offsets.dfl_cgrp)?)
+}
+
+/// The id of `cgroup` (a `struct cgroup *`): `cgroup->kn->id`.
+#[inline(always)]
+pub(crate) fn cgroup_id_of(cgroup: u64) -> Option<u64> {
+    let offsets = offsets();
+    let kn = read_field::<u64>(cgroup, offsets.cgroup_kn)?;
+    read_kernel_at::<u64>(kn, offsets.kn_id)
+}

@@ -1,0 +1,125 @@
+//! Scheduling of managed processes: on-CPU time, context switches and run-queue latency per
+//! managed cgroup, in the per-CPU `SCHED` map.
+//!
+//! `sched_switch` runs on the CPU being switched, in the outgoing task (`current == prev`):
+//! a one-slot per-CPU array remembers when the incoming task started, so the outgoing one's
+//! run is `now - since`, charged if `prev` is managed. `sched_wakeup`/`sched_wakeup_new` run
+//! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp->kn->id`)
+//! and a managed wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
+
+use agentos_ebpf_common::{MAX_MANAGED, MAX_THREADS, SchedStats, Wakeup};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::generated::bpf_ktime_get_ns,
+    macros::{btf_tracepoint, map},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    programs::BtfTracePointContext,
+};
+
+use crate::{
+    filter::{is_managed, managed_cgroup, task_cgroup},
+    offsets, read_field,
+};
+
+#[map(name = "AGENTOS_SCHED")]
+static SCHED: PerCpuHashMap<u64, SchedStats> = PerCpuHashMap::with_max_entries(MAX_MANAGED, 0);
+
+#[map(name = "AGENTOS_WAKEUP")]
+static WAKEUPS: HashMap<u32, Wakeup> = HashMap::with_max_entries(MAX_THREADS, 0);
+
+#[map(name = "AGENTOS_ONCPU")]
+static ON_CPU_SINCE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn agentos_switch(ctx: BtfTracePointContext) -> u32 {
+    try_switch(&ctx);
+    0
+}
+
+/// `sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+/// unsigned int prev_state)`.
+fn try_switch(ctx: &BtfTracePointContext) {
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let Some(slot) = ON_CPU_SINCE.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's own slot; programs on one CPU do not run concurrently.
+    let since = unsafe { core::mem::replace(&mut *slot, now) };
+    if let Some(cgroup_id) = managed_cgroup() {
+        with_stats(cgroup_id, |stats| {
+            // 0: the first switch on this CPU since the program was attached.
+            if since != 0 {
+                stats.on_cpu_ns += now.saturating_sub(since);
+            }
+            stats.switches += 1;
+        });
+    }
+    let next: u64 = ctx.arg(2);
+    let Some(tid) = read_field::<u32>(next, offsets().pid) else {
+        return;
+    };
+    let Some(wakeup) = WAKEUPS.get_ptr(tid) else {
+        return;
+    };
+    // SAFETY: a plain copy of the entry; a racing overwrite only changes which wake-up counts.
+    let wakeup = unsafe { *wakeup };
+    let _ = WAKEUPS.remove(tid);
+    with_stats(wakeup.cgroup_id, |stats| {
+        stats.runq_ns += now.saturating_sub(wakeup.at_ns);
+        stats.runq_count += 1;
+    });
+}
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn agentos_wakeup(ctx: BtfTracePointContext) -> u32 {
+    woken(&ctx);
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup_new")]
+pub fn agentos_wakenew(ctx: BtfTracePointContext) -> u32 {
+    woken(&ctx);
+    0
+}
+
+/// `sched_wakeup[_new](struct task_struct *p)`: remembers when a managed `p` became runnable.
+fn woken(ctx: &BtfTracePointContext) {
+    let task: u64 = ctx.arg(0);
+    let Some(cgroup_id) = task_cgroup(task) else {
+        return;
+    };
+    if !is_managed(cgroup_id) {
+        return;
+    }
+    let Some(tid) = read_field::<u32>(task, offsets().pid) else {
+        return;
+    };
+    // SAFETY: no preconditions.
+    let at_ns = unsafe { bpf_ktime_get_ns() };
+    let _ = WAKEUPS.insert(tid, Wakeup { at_ns, cgroup_id }, 0);
+}
+
+/// Runs `update` on this CPU's figures for `cgroup_id`, creating them at zero.
+#[inline(always)]
+fn with_stats(cgroup_id: u64, update: impl FnOnce(&mut SchedStats)) {
+    let ptr = match SCHED.get_ptr_mut(cgroup_id) {
+        Some(ptr) => ptr,
+        None => {
+            let _ = SCHED.insert(cgroup_id, SchedStats::default(), BPF_NOEXIST.into());
+            match SCHED.get_ptr_mut(cgroup_id) {
+                Some(ptr) => ptr,
+                None => return,
+            }
+        }
+    };
+    // SAFETY: a per-CPU value, written only by programs on this CPU, which do not run
+    // concurrently with each other.
+    update(unsafe { &mut *ptr });
+}
+
+/// Forgets an exiting thread's pending wake-up.
+#[inline(always)]
+pub(crate) fn forget_thread(tid: u32) {
+    let _ = WAKEUPS.remove(tid);
+}

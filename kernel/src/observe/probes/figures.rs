@@ -1,0 +1,99 @@
+//! The per-process figures the probes aggregate in the kernel, summed over CPUs: syscall
+//! counts and log2 latency histograms per syscall number, and scheduling figures, for one
+//! managed cgroup.
+
+use std::collections::BTreeMap;
+
+use agentos_ebpf_common::{LATENCY_BUCKETS, SchedStats, SyscallKey, SyscallStats};
+use aya::maps::{MapData, MapError, PerCpuHashMap};
+
+/// One syscall number's figures for one cgroup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyscallFigures {
+    pub count: u64,
+    pub total_ns: u64,
+    /// Bucket `i` counts calls that took `[2^i, 2^(i+1))` ns; the last one everything longer.
+    pub latency_log2: [u64; LATENCY_BUCKETS],
+}
+
+/// Scheduling figures for one cgroup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedFigures {
+    pub on_cpu_ns: u64,
+    pub switches: u64,
+    pub runq_ns: u64,
+    pub runq_count: u64,
+}
+
+/// Everything the probes know about one managed cgroup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeFigures {
+    pub cgroup_id: u64,
+    /// By syscall number.
+    pub syscalls: BTreeMap<u32, SyscallFigures>,
+    pub sched: SchedFigures,
+}
+
+/// The per-CPU maps figures are read from.
+pub(super) struct FigureMaps {
+    pub(super) syscalls: PerCpuHashMap<MapData, SyscallKey, SyscallStats>,
+    pub(super) sched: PerCpuHashMap<MapData, u64, SchedStats>,
+}
+
+impl std::fmt::Debug for FigureMaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FigureMaps").finish_non_exhaustive()
+    }
+}
+
+impl FigureMaps {
+    /// Sums every CPU's figures for `cgroup_id`.
+    pub(super) fn read(&self, cgroup_id: u64) -> Result<ProbeFigures, MapError> {
+        let mut figures = ProbeFigures {
+            cgroup_id,
+            ..ProbeFigures::default()
+        };
+        for entry in self.syscalls.iter() {
+            let (key, per_cpu) = entry?;
+            if key.cgroup_id != cgroup_id {
+                continue;
+            }
+            let sum = figures.syscalls.entry(key.nr).or_default();
+            for cpu in per_cpu.iter() {
+                sum.count += cpu.count;
+                sum.total_ns += cpu.total_ns;
+                for (total, n) in sum.latency_log2.iter_mut().zip(cpu.latency_log2) {
+                    *total += n;
+                }
+            }
+        }
+        match self.sched.get(&cgroup_id, 0) {
+            Ok(per_cpu) => {
+                for cpu in per_cpu.iter() {
+                    let s = &mut figures.sched;
+                    s.on_cpu_ns += cpu.on_cpu_ns;
+                    s.switches += cpu.switches;
+                    s.runq_ns += cpu.runq_ns;
+                    s.runq_count += cpu.runq_count;
+                }
+            }
+            Err(MapError::KeyNotFound) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(figures)
+    }
+
+    /// Deletes every figure of `cgroup_id` (its cgroup is gone), so the maps do not fill up.
+    pub(super) fn forget(&mut self, cgroup_id: u64) {
+        let keys: Vec<SyscallKey> = self
+            .syscalls
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|key| key.cgroup_id == cgroup_id)
+            .collect();
+        for key in keys {
+            let _ = self.syscalls.remove(&key);
+        }
+        let _ = self.sched.remove(&cgroup_id);
+    }
+}

@@ -1,0 +1,53 @@
+//! Drains the `EVENTS` ring buffer into the hub's broadcast channel.
+//!
+//! The programs submit with `BPF_RB_NO_WAKEUP` until [`WAKEUP_BYTES`] are unread, so epoll
+//! reports the ring only for big batches; a timer drains it every [`POLL_EVERY`] between
+//! them. A burst costs one wake-up, and an event waits at most one period.
+//!
+//! [`WAKEUP_BYTES`]: agentos_ebpf_common::WAKEUP_BYTES
+
+use std::time::Duration;
+
+use aya::maps::{MapData, RingBuf};
+use tokio::{io::unix::AsyncFd, sync::broadcast};
+
+use crate::observe::event::ProcessEvent;
+
+/// How often the ring is drained without a wake-up.
+pub(super) const POLL_EVERY: Duration = Duration::from_millis(25);
+
+/// Reads records until the task is aborted.
+pub(super) async fn read_events(
+    mut events: AsyncFd<RingBuf<MapData>>,
+    tx: broadcast::Sender<ProcessEvent>,
+) {
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ready = events.readable_mut() => match ready {
+                Ok(mut guard) => {
+                    drain(guard.get_inner_mut(), &tx);
+                    // Tokio keeps readiness that arrived after this guard was taken, so no
+                    // record is stranded between the last `next()` and this call.
+                    guard.clear_ready();
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "polling the eBPF ring buffer failed; no more process events");
+                    return;
+                }
+            },
+            _ = tick.tick() => drain(events.get_mut(), &tx),
+        }
+    }
+}
+
+fn drain(ring: &mut RingBuf<MapData>, tx: &broadcast::Sender<ProcessEvent>) {
+    while let Some(record) = ring.next() {
+        match ProcessEvent::decode(&record) {
+            // An error only means nobody is subscribed right now.
+            Ok(event) => drop(tx.send(event)),
+            Err(err) => tracing::warn!(error = %err, "dropped a malformed eBPF event"),
+        }
+    }
+}
