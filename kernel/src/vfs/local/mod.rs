@@ -497,7 +497,11 @@ impl LocalFs {
 
     /// The file at `loc`, opened through the confined walk, as a raw fd (the fd
     /// syscalls; the description may be shared: reopen it before changing it).
-    pub(crate) async fn open_fd(&self, loc: Loc<'_>, mode: OpenMode) -> Result<Arc<OwnedFd>, VfsError> {
+    pub(crate) async fn open_fd(
+        &self,
+        loc: Loc<'_>,
+        mode: OpenMode,
+    ) -> Result<Arc<OwnedFd>, VfsError> {
         self.open(loc.rel, mode)
             .await
             .map_err(|e| VfsError::from_io("open", loc.vpath, e))
