@@ -20,6 +20,17 @@ fn peer_bin() -> std::path::PathBuf {
 /// `capabilities.rs`), so they cannot be IPC peers there.
 const FULL: &[&str] = &[];
 
+/// A kernel on the full sandbox and a user client; `None` (a recorded skip)
+/// without root.
+async fn kernel(test: &str) -> Option<(Daemon, Client)> {
+    if !require_root(test) {
+        return None;
+    }
+    let d = Daemon::start(FULL);
+    let user = d.client().await;
+    Some((d, user))
+}
+
 /// Starts the peer with `args` and the channel grants `caps`.
 async fn peer(user: &mut Client, args: &[&str], caps: &[&str]) -> u32 {
     let bin = peer_bin().display().to_string();
@@ -67,14 +78,10 @@ async fn shm_stats(c: &mut Client, name: &str) -> Result<pb::ShmInfo, tonic::Sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_exchange_bytes_through_a_kernel_pipe() {
-    if !require_root("two_processes_exchange_bytes_through_a_kernel_pipe") {
+    let Some((d, mut user)) = kernel("two_processes_exchange_bytes_through_a_kernel_pipe").await
+    else {
         return;
-    }
-    pipes_in(&Daemon::start(FULL)).await;
-}
-
-async fn pipes_in(d: &Daemon) {
-    let mut user = d.client().await;
+    };
     let created = call(
         &mut user,
         Call::PipeCreate(pb::PipeCreate {
@@ -162,7 +169,7 @@ async fn pipes_in(d: &Daemon) {
     else {
         panic!("no ticket");
     };
-    let sock = process_socket(d).await;
+    let sock = process_socket(&d).await;
     let other = Client::connect_process(&sock).await.unwrap();
     let e = other.claim_fd(&t).await.unwrap_err();
     assert!(e.to_string().contains("another user or process"), "{e}");
@@ -211,14 +218,11 @@ async fn process_socket(d: &Daemon) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_exchange_bytes_through_one_shared_mapping() {
-    if !require_root("two_processes_exchange_bytes_through_one_shared_mapping") {
+    let Some((_d, mut user)) =
+        kernel("two_processes_exchange_bytes_through_one_shared_mapping").await
+    else {
         return;
-    }
-    shm_in(&Daemon::start(FULL)).await;
-}
-
-async fn shm_in(d: &Daemon) {
-    let mut user = d.client().await;
+    };
     let created = call(
         &mut user,
         Call::ShmCreate(pb::ShmCreate {
@@ -303,11 +307,9 @@ fn ipc_fds(daemon: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_process_created_goes_when_it_exits() {
-    if !require_root("what_a_process_created_goes_when_it_exits") {
+    let Some((d, mut user)) = kernel("what_a_process_created_goes_when_it_exits").await else {
         return;
-    }
-    let d = Daemon::start(FULL);
-    let mut user = d.client().await;
+    };
     // Warm up (the first spawn opens fds the daemon keeps).
     let warm = peer(
         &mut user,
@@ -454,11 +456,11 @@ async fn queue_stats(c: &mut Client, name: &str) -> pb::QueueInfo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_exchange_messages_through_kernel_queues() {
-    if !require_root("two_processes_exchange_messages_through_kernel_queues") {
+    let Some((_d, mut user)) =
+        kernel("two_processes_exchange_messages_through_kernel_queues").await
+    else {
         return;
-    }
-    let d = Daemon::start(FULL);
-    let mut user = d.client().await;
+    };
     let (send, recv) = (&["send:ipc.q.*"][..], &["recv:ipc.q.*"][..]);
 
     // FIFO with a blocking receive: the receiver starts first and waits.
@@ -586,11 +588,9 @@ async fn two_processes_exchange_messages_through_kernel_queues() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_the_users_clipboard() {
-    if !require_root("two_processes_share_the_users_clipboard") {
+    let Some((_d, mut user)) = kernel("two_processes_share_the_users_clipboard").await else {
         return;
-    }
-    let d = Daemon::start(FULL);
-    let mut user = d.client().await;
+    };
     let (copy, paste) = (&["send:clipboard"][..], &["recv:clipboard"][..]);
     // A subscriber waits for the next copy; another process copies.
     let waiter = peer(&mut user, &["clip-next", "text/plain", "0"], paste).await;
@@ -651,11 +651,11 @@ async fn two_processes_share_the_users_clipboard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_processes_kernel_fds_are_real_and_share_their_offset() {
-    if !require_root("a_processes_kernel_fds_are_real_and_share_their_offset") {
+    let Some((d, mut user)) =
+        kernel("a_processes_kernel_fds_are_real_and_share_their_offset").await
+    else {
         return;
-    }
-    let d = Daemon::start(FULL);
-    let mut user = d.client().await;
+    };
     call(
         &mut user,
         Call::Mkdir(pb::MakeDirectory {
