@@ -4,7 +4,8 @@
 //! * Node.js ≥ 20.19 must be present (it is on these machines; Debian's is too old);
 //! * the UI's npm packages (`npm ci`, only when `package-lock.json` changed);
 //! * Debian's `chromium` for the browser tests (Playwright's own download does not
-//!   work here), via `apt-get` as root.
+//!   work here), via `apt-get` as root;
+//! * a Python venv with `grpcio` for the interop test ([`crate::grpcio`]).
 //!
 //! `cargo xtask run` needs only [`for_running`]: everything but the test browser, so
 //! a person runs AgentOS as themselves without root.
@@ -20,6 +21,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 pub fn run() -> anyhow::Result<()> {
     for_running()?;
     ensure_apt(&[(CHROMIUM, "chromium")])?;
+    crate::grpcio::ensure()?;
     println!("setup: everything is installed");
     Ok(())
 }
