@@ -64,10 +64,25 @@ impl Echo for EchoService {
     }
 }
 
-/// The servers: the kernel and the echo baseline, on their own runtime.
+/// The servers: the kernel and the echo baseline, on their own runtime. Dropping it
+/// stops the kernel and waits for its shutdown, which removes its cgroups: a bench,
+/// like a test, leaves nothing on the host.
 struct Servers {
-    _runtime: Runtime,
+    runtime: Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    kernel: Option<tokio::task::JoinHandle<()>>,
     dir: tempfile::TempDir,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(kernel) = self.kernel.take() {
+            let _ = self.runtime.block_on(kernel);
+        }
+    }
 }
 
 impl Servers {
@@ -83,8 +98,12 @@ impl Servers {
             .unwrap();
         let mut config = KernelConfig::new(dir.path().join("data"));
         config.ebpf = false;
-        runtime.spawn(async move {
-            if let Err(e) = daemon::serve(config, std::future::pending()).await {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let kernel = runtime.spawn(async move {
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = daemon::serve(config, stopped).await {
                 panic!("kernel failed: {e:#}");
             }
         });
@@ -98,7 +117,9 @@ impl Servers {
                 .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
         );
         let s = Self {
-            _runtime: runtime,
+            runtime,
+            stop: Some(stop),
+            kernel: Some(kernel),
             dir,
         };
         for _ in 0..500 {

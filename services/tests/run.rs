@@ -291,3 +291,41 @@ fn a_sandboxed_program_calls_its_own_kernel_socket_within_its_grants() {
         text(&out.stderr)
     );
 }
+
+/// A bare program name is looked up on the sandbox's PATH inside its view, not on the
+/// caller's: a `sh` first on the caller's PATH (a shim outside the view, like a
+/// pyenv shim under /root) is not the one run.
+#[test]
+fn a_bare_name_is_found_on_the_sandboxs_path_not_the_callers() {
+    if !root_or_skip("a_bare_name_is_found_on_the_sandboxs_path") {
+        return;
+    }
+    let k = Kernel::start();
+    let shims = tempfile::Builder::new()
+        .prefix("agentos-test-shims-")
+        .tempdir()
+        .unwrap();
+    let shim = shims.path().join("sh");
+    std::fs::write(&shim, "#!/bin/false\n").unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(bin("agentos"))
+        .arg("run")
+        .arg("--data-dir")
+        .arg(k.data())
+        .args(["--", "sh", "-c", "echo in-the-view; exit 3"])
+        .env("PATH", format!("{}:/usr/bin:/bin", shims.path().display()))
+        .env_remove("AGENTOS_KERNEL_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "in-the-view\n");
+    // A name on no directory of the sandbox's PATH is a clear refusal.
+    let out = run(&k, &["--", "agentos-no-such-program"], b"");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("not an executable file in any directory of the sandbox's PATH"),
+        "{}",
+        text(&out.stderr)
+    );
+}

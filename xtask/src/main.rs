@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod build_ebpf;
+mod grpcio;
 mod rootless;
 mod run;
 mod setup;

@@ -5,7 +5,8 @@
 //! * the UI's npm packages (`npm ci`, only when `package-lock.json` changed);
 //! * Debian's `chromium` for the browser tests (Playwright's own download does not
 //!   work here), and `nftables`, `iproute2` and `util-linux` (`nsenter`) for the
-//!   private and bridged network modes, via `apt-get` as root.
+//!   private and bridged network modes, via `apt-get` as root;
+//! * a Python venv with `grpcio` for the interop test ([`crate::grpcio`]).
 //!
 //! `cargo xtask run` needs only [`for_running`]: everything but the test browser, so
 //! a person runs AgentOS as themselves without root.
@@ -28,6 +29,7 @@ pub fn run() -> anyhow::Result<()> {
     for_running()?;
     ensure_apt(&[(CHROMIUM, "chromium")])?;
     ensure_apt(&NETWORK_TOOLS)?;
+    crate::grpcio::ensure()?;
     println!("setup: everything is installed");
     Ok(())
 }

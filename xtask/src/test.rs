@@ -131,7 +131,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         cargo()
             .args(["test", "--locked", "--all-targets", "--"])
             .args(&opts.args)
-            .env(SKIP_LOG, &skips.0),
+            .env(SKIP_LOG, &skips.0)
+            .env(crate::grpcio::PYTHON_ENV, crate::grpcio::python()?),
         &mut tally,
     );
     crate::sweep::run();

@@ -116,7 +116,12 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
             .argv
             .first()
             .ok_or_else(|| invalid("argv is empty: argv[0] names the program"))?;
-        absolute(program, "the program")?;
+        // A bare name is looked up on the sandbox's PATH inside its view.
+        if program.contains('/') || program.is_empty() {
+            absolute(program, "the program")?;
+        } else if program.contains('\0') {
+            return Err(invalid(format!("program {program:?} contains a NUL byte")));
+        }
         if s.argv.len() > MAX_ARGS || s.env.len() > MAX_ARGS {
             return Err(invalid(format!(
                 "at most {MAX_ARGS} arguments and environment entries"

@@ -46,7 +46,9 @@ pub fn spawn_portable(spec: &SandboxSpec<'_>) -> Result<Spawned, SpawnError> {
             })
         }
     };
-    abs("program", &spec.program)?;
+    // No view here: a bare name is looked up on the program's PATH on the host.
+    let program = super::spec::resolve_program(&spec.program, &spec.env, |_| true)?;
+    abs("program", &program)?;
     abs("working directory", &spec.cwd)?;
     if spec.host_uid == 0 || spec.host_gid == 0 {
         return Err(SpecError::RootIds {
@@ -56,7 +58,7 @@ pub fn spawn_portable(spec: &SandboxSpec<'_>) -> Result<Spawned, SpawnError> {
         .into());
     }
 
-    let mut cmd = Command::new(&spec.program);
+    let mut cmd = Command::new(&program);
     cmd.arg0(&spec.argv[0])
         .args(&spec.argv[1..])
         .env_clear()

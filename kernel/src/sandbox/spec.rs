@@ -51,7 +51,8 @@ pub enum StdioMode {
 /// Everything needed to start one sandboxed program.
 #[derive(Debug, Clone)]
 pub struct SandboxSpec<'fd> {
-    /// Absolute path of the program inside the sandbox's view (no `PATH` search).
+    /// The program: an absolute path inside the sandbox's view, taken as given, or a
+    /// bare name, looked up on the sandbox's own `PATH` ([`resolve_program`]).
     pub program: PathBuf,
     /// argv, `argv[0]` included; see [`super::validate_argv`].
     pub argv: Vec<String>,
@@ -131,6 +132,10 @@ pub enum SpecError {
     BadPath { what: &'static str, path: PathBuf },
     #[error("{what} {path:?} is outside the sandbox's view (system directories, /tmp, grants)")]
     OutsideView { what: &'static str, path: PathBuf },
+    #[error(
+        "program {name:?} is not an executable file in any directory of the sandbox's PATH {path:?} that the sandbox sees"
+    )]
+    ProgramNotFound { name: String, path: String },
     #[error("grant {path:?}: {source}")]
     GrantUnreadable {
         path: PathBuf,
@@ -197,6 +202,43 @@ pub(crate) fn in_view(p: &Path, grants: &[Grant]) -> bool {
         || SYSTEM_DIRS.iter().any(|d| p.starts_with(d))
         || p.starts_with(TMP_DIR)
         || grants.iter().any(|g| p.starts_with(&g.path))
+}
+
+/// `PATH` inside a sandbox whose environment sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The program to exec: an absolute (or otherwise slashed) `program` as given; a bare
+/// name searched, as bubblewrap's `execvp` does, on the sandbox's `PATH` (from `env`,
+/// else [`DEFAULT_PATH`]), among the directories `visible` says the sandbox sees at
+/// the host's path. The caller's own `PATH` plays no part.
+pub(crate) fn resolve_program(
+    program: &Path,
+    env: &[(String, String)],
+    visible: impl Fn(&Path) -> bool,
+) -> Result<PathBuf, SpecError> {
+    let bytes = program.as_os_str().as_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') || program == Path::new("..") {
+        return Ok(program.to_owned());
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    path.split(':')
+        .map(Path::new)
+        // The sandbox's /tmp is its own, not the host's: nothing there to find.
+        .filter(|d| d.is_absolute() && !d.starts_with(TMP_DIR))
+        .map(|d| d.join(program))
+        .find(|p| visible(p) && executable(p))
+        .ok_or_else(|| SpecError::ProgramNotFound {
+            name: program.to_string_lossy().into_owned(),
+            path: path.to_owned(),
+        })
 }
 
 /// Resolves the read and write grants: canonical, deduplicated (write wins), sorted
@@ -288,11 +330,12 @@ pub(crate) fn check(spec: &SandboxSpec<'_>) -> Result<Checked, SpecError> {
         return Err(SpecError::ArgsTooBig { bytes });
     }
     let grants = resolve_grants(&spec.read, &spec.write)?;
-    let program = clean_abs("program", &spec.program)?;
-    if !in_view(&spec.program, &grants) {
+    let resolved = resolve_program(&spec.program, &spec.env, |p| in_view(p, &grants))?;
+    let program = clean_abs("program", &resolved)?;
+    if !in_view(&resolved, &grants) {
         return Err(SpecError::OutsideView {
             what: "program",
-            path: spec.program.clone(),
+            path: resolved,
         });
     }
     let cwd = clean_abs("working directory", &spec.cwd)?;
@@ -396,7 +439,7 @@ mod tests {
         assert!(check(&spec("/usr/bin/true")).is_ok());
         assert!(check(&spec("/bin/true")).is_ok());
         assert!(matches!(
-            check(&spec("true")),
+            check(&spec("./true")),
             Err(SpecError::BadPath {
                 what: "program",
                 ..
@@ -429,6 +472,53 @@ mod tests {
         assert!(in_view(Path::new("/srv/app/bin/tool"), &g));
         assert!(!in_view(Path::new("/srv/application"), &g));
         assert!(!in_view(Path::new("/srv"), &g));
+    }
+
+    #[test]
+    fn a_bare_name_is_found_on_the_sandboxs_path_in_its_view() {
+        let dir = tempfile::Builder::new()
+            .prefix("agentos-test-path-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let tool = dir.path().join("agentos-tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = format!("{}:/usr/bin", dir.path().display());
+        let env = [("PATH".to_owned(), path.clone())];
+        let everywhere = |_: &Path| true;
+        // The sandbox's PATH decides, not the caller's.
+        assert_eq!(
+            resolve_program(Path::new("agentos-tool"), &env, everywhere).unwrap(),
+            tool
+        );
+        assert_eq!(
+            resolve_program(Path::new("sh"), &[], everywhere).unwrap(),
+            Path::new("/usr/bin/sh")
+        );
+        // A directory the sandbox does not see is skipped.
+        assert!(matches!(
+            resolve_program(Path::new("agentos-tool"), &env, |p| p.starts_with("/usr")),
+            Err(SpecError::ProgramNotFound { .. })
+        ));
+        assert!(matches!(
+            resolve_program(Path::new("agentos-tool"), &[], everywhere),
+            Err(SpecError::ProgramNotFound { .. })
+        ));
+        // An absolute path stays as given, found or not.
+        assert_eq!(
+            resolve_program(Path::new("/root/tool"), &env, everywhere).unwrap(),
+            Path::new("/root/tool")
+        );
+        // Through check: a bare name becomes the path in the view.
+        let mut s = spec("true");
+        s.argv = vec!["true".into()];
+        let c = check(&s).unwrap();
+        assert!(
+            c.program.to_bytes().ends_with(b"/bin/true"),
+            "{:?}",
+            c.program
+        );
     }
 
     #[test]

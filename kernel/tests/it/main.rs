@@ -6,6 +6,7 @@ mod batch;
 mod cancel;
 mod capabilities;
 mod cgroups;
+mod clients;
 mod crash;
 mod delegated;
 mod escapes;
