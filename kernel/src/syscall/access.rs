@@ -66,6 +66,9 @@ pub fn accesses(k: &Kernel, caller: &Caller, call: &Call) -> Result<Vec<Access>,
         // A process's own handler registrations and waits concern only itself.
         Call::RegisterHandler(_) | Call::UnregisterHandler(_) => vec![],
         Call::WaitForSignal(c) if c.pid == 0 => vec![],
+        Call::Freeze(c) => vec![Access::Kill {
+            target_owned: owned(caller, c.pid),
+        }],
         Call::SetPriority(c) => vec![Access::Kill {
             target_owned: owned(caller, c.pid),
         }],

@@ -162,6 +162,7 @@ impl Kernel {
             Call::GetState(c) => process::get_state(self, c)?,
             Call::GetStats(c) => process::get_stats(self, c.pid)?,
             Call::Wait(c) => process::wait(self, c).await?,
+            Call::Freeze(c) => process::freeze(self, c)?,
             Call::MemoryStats(_) => memory::stats(self),
             Call::ProcessMemoryStats(c) => process::get_stats(self, c.pid)?,
             Call::TriggerGc(c) => memory::trigger_gc(self, c)?,

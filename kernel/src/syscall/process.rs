@@ -1,6 +1,7 @@
 //! Process syscalls: spawn, kill, get_info, list, set_priority, get_state, get_stats,
-//! wait. Semantics are those of the real processes behind them: kill is
-//! `pidfd_send_signal` (or `cgroup.kill` for the tree), set_priority is
+//! wait, freeze. Semantics are those of the real processes behind them: kill is
+//! `pidfd_send_signal` (or `cgroup.kill` for the tree), freeze is the cgroup's
+//! freezer (`cgroup.freeze`, waiting for `cgroup.events`), set_priority is
 //! `setpriority` plus the cgroup CPU weight, stats are the cgroup's accounting, wait
 //! returns when the pidfd reports the exit.
 
@@ -52,6 +53,12 @@ pub(super) fn list(k: &Kernel) -> Value {
 pub(super) fn set_priority(k: &Kernel, r: pb::SetPriority) -> Result<Value, KernelError> {
     let p = k.processes.get(r.pid)?;
     p.set_priority(r.priority)?;
+    Ok(Value::Process(info(&p)))
+}
+
+pub(super) fn freeze(k: &Kernel, r: pb::FreezeProcess) -> Result<Value, KernelError> {
+    let p = k.processes.get(r.pid)?;
+    p.freeze(r.frozen)?;
     Ok(Value::Process(info(&p)))
 }
 
