@@ -2,8 +2,10 @@
 //! `ui/e2e/desktop.e2e.mjs` drives Debian's Chromium through playwright-core and
 //! checks the menu bar, the dock and the io_uring status that `/health` reports,
 //! then signs in through the login URL and uses the desktop as a person would: the
-//! launcher, the calculator, snapping, Alt+Tab, and the Terminal on a real
-//! sandboxed shell.
+//! launcher, the calculator, snapping, Alt+Tab, the Terminal on a real sandboxed
+//! shell, minimise and restore from the dock, the task manager killing the shell's
+//! process, and the file manager making and renaming a folder. A screenshot of
+//! each step is kept in `<target>/tmp/desktop-e2e/`.
 
 use std::{path::Path, process::Command};
 
@@ -29,11 +31,16 @@ fn the_desktop_shows_the_kernels_io_uring_status() {
     }
     let up = Up::start(&dist);
     let shot = up.dir.path().join("desktop.png");
+    // One screenshot per step, kept after the run under the target directory.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("desktop-e2e");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("create the screenshot directory");
     let out = Command::new("node")
         .arg(root.join("ui/e2e/desktop.e2e.mjs"))
         .env("AGENTOS_URL", &up.url)
         .env("AGENTOS_LOGIN_URL", &up.login_url)
         .env("E2E_SCREENSHOT", &shot)
+        .env("E2E_SHOTS_DIR", &shots)
         .env("CHROMIUM", &chromium)
         .output()
         .expect("run node");

@@ -16,8 +16,10 @@
 //! The table lives in memory: apps run as long as `agentos up` does; sessions
 //! (`crate::sessions`) are how a workspace outlives it.
 
+pub mod access;
 pub mod native;
 pub mod process;
+pub mod web;
 
 use std::{
     collections::BTreeMap,
@@ -108,6 +110,9 @@ pub enum AppSource {
     },
     NativeWeb {
         id: String,
+        /// Its `apps/native/<id>/manifest.json` (absent for one the desktop only knows).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manifest: Option<Box<web::WebManifest>>,
     },
     NativeProcess {
         manifest: Box<NativeManifest>,
@@ -291,7 +296,12 @@ impl Apps {
                     .map_err(AppError::InvalidBlueprint)?;
                 (meta.id, meta.name)
             }
-            AppSource::NativeWeb { id } => (id.clone(), id.clone()),
+            AppSource::NativeWeb { id, manifest } => (
+                id.clone(),
+                manifest
+                    .as_ref()
+                    .map_or_else(|| id.clone(), |m| m.name.clone()),
+            ),
             AppSource::NativeProcess { manifest } => (manifest.id.clone(), manifest.name.clone()),
         };
         let io = match &source {

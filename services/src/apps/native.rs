@@ -120,6 +120,15 @@ impl NativeManifest {
 
 /// Reads every `DIR/<id>/manifest.json`; a bad one is reported, never fatal.
 pub fn load_all(dir: &Path) -> (Vec<NativeManifest>, Vec<ManifestError>) {
+    load_manifests(dir, NativeManifest::validate)
+}
+
+/// Reads every `DIR/<id>/manifest.json` as an `M`, checked by `validate`; a bad
+/// one is reported, never fatal. Shared by native processes and native web apps.
+pub fn load_manifests<M: serde::de::DeserializeOwned>(
+    dir: &Path,
+    validate: impl Fn(&M, &str) -> Result<(), ManifestError>,
+) -> (Vec<M>, Vec<ManifestError>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -139,12 +148,12 @@ pub fn load_all(dir: &Path) -> (Vec<NativeManifest>, Vec<ManifestError>) {
                 source,
             })
             .and_then(|b| {
-                serde_json::from_slice::<NativeManifest>(&b).map_err(|source| ManifestError::Json {
+                serde_json::from_slice::<M>(&b).map_err(|source| ManifestError::Json {
                     path: shown.clone(),
                     source,
                 })
             })
-            .and_then(|m| m.validate(&shown).map(|()| m));
+            .and_then(|m| validate(&m, &shown).map(|()| m));
         match m {
             Ok(m) => ok.push(m),
             Err(e) => bad.push(e),
