@@ -704,8 +704,8 @@ fn settings_are_kept_per_user_across_a_restart_and_set_the_kernels_scheduler() {
         mine
     );
     let policy = kernel_policy(&data);
-    assert!(
-        policy.to_string().contains("ROUND_ROBIN") && policy.to_string().contains("true"),
+    assert_eq!(
+        policy["scheduler"]["policy"], "SCHED_POLICY_ROUND_ROBIN",
         "the kernel's scheduler follows the saved policy: {policy}"
     );
     let on_disk = data.join("files/.agentos/users");
@@ -749,4 +749,116 @@ fn settings_are_kept_per_user_across_a_restart_and_set_the_kernels_scheduler() {
         mine,
         "the settings outlive a restart"
     );
+}
+
+#[test]
+fn the_file_manager_works_on_the_users_files_under_its_manifest_and_says_who_may_use_them() {
+    let tmp = tempdir("apps-files");
+    let data = tmp.path().join("data");
+    let apps = concat!(env!("CARGO_MANIFEST_DIR"), "/../apps");
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", apps]);
+    let list = ok(&up.api("GET", "/api/registry/apps").send(), 200);
+    let files = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "files")
+        .unwrap_or_else(|| panic!("apps/native/files is in the registry: {list}"));
+    assert_eq!(files["kind"], "native_web");
+    let fm = ok(
+        &up.api("POST", "/api/registry/apps/files/launch").send(),
+        201,
+    );
+    let fm_id = fm["id"].as_str().unwrap();
+    let run = |tool: &str, args: Value, app: Option<&str>| {
+        let mut body = json!({"tool": tool, "args": args});
+        if let Some(a) = app {
+            body["app_id"] = json!(a);
+        }
+        up.api("POST", "/api/services/execute").json(&body).send()
+    };
+    // The manifest's `filesystem` permission lets it; no app at all may not.
+    ok(
+        &run("fs.mkdir", json!({"path": "/projects"}), Some(fm_id)),
+        200,
+    );
+    let e = run("fs.mkdir", json!({"path": "/x"}), None);
+    assert_eq!((e.status, e.code()), (403, "permission_denied".into()));
+    ok(
+        &run(
+            "fs.write",
+            json!({"path": "/projects/a.txt", "content": "hi"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    ok(
+        &run(
+            "fs.rename",
+            json!({"from": "/projects", "to": "/work"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    ok(
+        &run(
+            "fs.copy",
+            json!({"from": "/work/a.txt", "to": "/work/b.txt"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    let root = data.join("files/.agentos/users");
+    let user_files = fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("files"))
+        .find(|p| p.join("work").is_dir())
+        .unwrap_or_else(|| panic!("the renamed folder is on disk under {}", root.display()));
+    assert_eq!(read(&user_files.join("work/b.txt")), "hi");
+    assert!(!user_files.join("projects").exists());
+    let listing = ok(&run("fs.list", json!({"path": "/work"}), Some(fm_id)), 200);
+    let mut entries = listing["result"].as_array().unwrap().clone();
+    entries.sort_by_key(|e| e["name"].as_str().unwrap().to_owned());
+    assert_eq!(
+        entries,
+        [
+            json!({"name": "a.txt", "is_dir": false, "size": 2}),
+            json!({"name": "b.txt", "is_dir": false, "size": 2})
+        ],
+        "{listing}"
+    );
+    let e = run(
+        "fs.copy",
+        json!({"from": "/work/a.txt", "to": "/work/b.txt"}),
+        Some(fm_id),
+    );
+    assert_eq!(e.status, 403, "a copy does not replace: {e:?}");
+
+    // Who may use /work/a.txt: the file manager (its permission), not the calculator.
+    ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    let access = ok(
+        &up.api("GET", "/api/files/access?path=/work/a.txt").send(),
+        200,
+    );
+    let who: Vec<_> = access["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["app_id"].as_str().unwrap(),
+                a["read"].as_bool(),
+                a["write"].as_bool(),
+            )
+        })
+        .collect();
+    assert_eq!(who, [("files", Some(true), Some(true))], "{access}");
+    let e = up.api("GET", "/api/files/access?path=/../etc").send();
+    assert_eq!(e.status, 400, "{e:?}");
 }

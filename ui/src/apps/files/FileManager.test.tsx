@@ -97,10 +97,11 @@ describe("<FileManager>", () => {
     files.set("/home/docs", null);
     setApiClient(createApiClient(m.fetch));
     render(<FileManager ctx={ctx} />);
-    const tree = await screen.findByRole("tree", { name: "Folders" });
+    const tree = await screen.findByRole("navigation", { name: "Folders" });
     fireEvent.click(await within(tree).findByRole("button", { name: "home" }));
     await screen.findByRole("table", { name: "Contents of /home" });
-    expect(await within(tree).findByRole("treeitem", { name: "docs" })).toBeTruthy();
+    expect(await within(tree).findByRole("button", { name: "docs" })).toBeTruthy();
+    expect(within(tree).getByRole("button", { name: "home" }).getAttribute("aria-current")).toBe("location");
 
     fireEvent.click(await screen.findByRole("row", { name: /readme\.txt/ }));
     const access = await screen.findByRole("region", { name: "Apps that may use /home/readme.txt" });

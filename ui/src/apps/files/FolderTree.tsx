@@ -7,9 +7,11 @@ import type { FsEntry } from "../../api/schemas";
  */
 export function FolderTree({ list, cwd, onOpen, version }: { list: (dir: string) => Promise<FsEntry[]>; cwd: string; onOpen: (dir: string) => void; version: number }) {
   return (
-    <ul role="tree" aria-label="Folders" className="fm-tree">
+    <nav aria-label="Folders" className="fm-tree">
+      <ul>
       <Folder path="/" name="Home" list={list} cwd={cwd} onOpen={onOpen} version={version} depth={1} />
-    </ul>
+      </ul>
+    </nav>
   );
 }
 
@@ -32,17 +34,17 @@ function Folder({ path, name, list, cwd, onOpen, version, depth }: { path: strin
     };
   }, [open, path, list, version]);
   return (
-    <li role="treeitem" aria-expanded={open} aria-selected={cwd === path} aria-level={depth} aria-label={name}>
+    <li>
       <span className={cwd === path ? "fm-tree-row selected-row" : "fm-tree-row"}>
-        <button type="button" className="fm-tree-toggle" aria-label={`${open ? "Collapse" : "Expand"} ${name}`} onClick={() => setOpen((o) => !o)}>
+        <button type="button" className="fm-tree-toggle" aria-expanded={open} aria-label={`${open ? "Collapse" : "Expand"} ${name}`} onClick={() => setOpen((o) => !o)}>
           {open ? "▾" : "▸"}
         </button>
-        <button type="button" className="fm-tree-name" onClick={() => onOpen(path)}>
+        <button type="button" className="fm-tree-name" aria-current={cwd === path ? "location" : undefined} style={{ paddingLeft: depth * 2 }} onClick={() => onOpen(path)}>
           {name}
         </button>
       </span>
       {open && children && children.length > 0 && (
-        <ul role="group">
+        <ul>
           {children.map((c) => (
             <Folder key={c.path} path={c.path} name={c.name} list={list} cwd={cwd} onOpen={onOpen} version={version} depth={depth + 1} />
           ))}
