@@ -173,15 +173,20 @@ export const GenerateUiResponseSchema = z.object({
 });
 
 /** One process of an app, as the kernel reports it (`GET /api/processes`). */
+/** A field the server may send as null or leave out: `undefined` either way. */
+const absent = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined).optional();
+
 export const ProcessInfoSchema = z.object({
   pid: z.number().int(),
   app_id: z.string().optional(),
   name: z.string().optional().default(""),
   state: z.string(),
-  cpu_percent: z.number().nonnegative().optional(),
-  memory_current: z.number().nonnegative().optional(),
-  memory_peak: z.number().nonnegative().optional(),
-  pids: z.number().int().nonnegative().optional(),
+  // The server sends null for what it cannot know (no CPU % on a first look; no
+  // cgroup figures once a process has exited): read as absent.
+  cpu_percent: absent(z.number().nonnegative()),
+  memory_current: absent(z.number().nonnegative()),
+  memory_peak: absent(z.number().nonnegative()),
+  pids: absent(z.number().int().nonnegative()),
   /** Nice value, -20 (highest) ..= 19 (lowest). */
   priority: z.number().int().optional(),
   /** Whether its cgroup is frozen (cgroup.events). */

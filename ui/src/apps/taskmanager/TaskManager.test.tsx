@@ -50,7 +50,8 @@ describe("<TaskManager>", () => {
   });
 
   it("freezes, thaws, re-prioritises and kills a process through the kernel endpoints, and shows its grants", async () => {
-    const frozen = { processes: [{ ...processes.processes[0], priority: 0, frozen: true, grants: ["time", "read:/srv"] }] };
+    // As the server sends it on a first look: no CPU % yet (null).
+    const frozen = { processes: [{ ...processes.processes[0], cpu_percent: null, priority: 0, frozen: true, grants: ["time", "read:/srv"] }] };
     const status = { pid: 101, state: "running", priority: 5, frozen: false };
     const m = createMockFetch({
       "GET /api/apps": { apps: [apps.apps[0]] },
