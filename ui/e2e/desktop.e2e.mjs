@@ -7,7 +7,7 @@
 // download). Expected values come from the server's own /health answer, never
 // from constants here. Prints "N passed, M failed" last; exits 1 on any failure.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -37,6 +37,10 @@ if (!baseUrl) {
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const screenshotPath = process.env.E2E_SCREENSHOT || "";
 const shotsDir = process.env.E2E_SHOTS_DIR || "";
+/** `restore`: the second run, after a restart of both daemons (see tests/tests/desktop.rs). */
+const phase = process.env.E2E_PHASE || "";
+/** Where the first run leaves what the second compares (the windows' boxes). */
+const statePath = process.env.E2E_STATE || "";
 
 const watchdog = setTimeout(() => {
   console.error(`desktop.e2e: gave up after ${OVERALL_TIMEOUT_MS / 1000} s`);
@@ -322,17 +326,18 @@ const checks = [
       const page = ctx.page;
       // A running shell (the first one exited with 3).
       await page.keyboard.press("Control+k");
-      await page.getByRole("combobox").fill("terminal");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("terminal");
       await page.keyboard.press("Enter");
       await page.getByRole("dialog", { name: "Terminal" }).last().getByText(/Running/).waitFor({ timeout: TIMEOUT_MS });
       await page.keyboard.press("Control+k");
-      await page.getByRole("combobox").fill("task manager");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("task manager");
       await page.keyboard.press("Enter");
       const tm = page.getByRole("dialog", { name: "Task Manager" });
       await tm.waitFor({ timeout: TIMEOUT_MS });
-      const kill = tm.getByRole("button", { name: /^Kill process: / }).first();
-      await kill.waitFor({ timeout: TIMEOUT_MS });
-      const row = tm.getByRole("row").filter({ has: kill });
+      const killButton = page.getByRole("button", { name: /^Kill process: / });
+      await tm.locator(killButton).first().waitFor({ timeout: TIMEOUT_MS });
+      const row = tm.getByRole("row").filter({ has: killButton }).first();
+      const kill = row.getByRole("button", { name: /^Kill process: / });
       const cells = await row.getByRole("cell").allTextContents();
       // App, PID, State, CPU, Memory, ...: the memory is the cgroup's, in bytes shown as B/KiB/MiB.
       const memory = cells[4] ?? "";
@@ -350,7 +355,7 @@ const checks = [
       need("signedIn", "a signed-in page");
       const page = ctx.page;
       await page.keyboard.press("Control+k");
-      await page.getByRole("combobox").fill("files");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("files");
       await page.keyboard.press("Enter");
       const fm = page.getByRole("dialog", { name: "Files" });
       await fm.waitFor({ timeout: TIMEOUT_MS });
@@ -369,12 +374,51 @@ const checks = [
       await fm.getByRole("region", { name: new RegExp(`Apps that may use .*${name}-renamed`) }).getByText(/Files reads and writes/).waitFor({ timeout: TIMEOUT_MS });
     },
   ],
+  [
+    "save the workspace before both daemons restart",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      assert(statePath, "E2E_STATE is not set");
+      const calc = need("calculator", "the calculator window");
+      const box = await calc.boundingBox();
+      await page.getByRole("button", { name: "AgentOS menu" }).click();
+      await page.getByRole("menuitem", { name: "Save workspace" }).click();
+      await page.getByRole("status").filter({ hasText: "Workspace saved" }).waitFor({ timeout: TIMEOUT_MS });
+      await writeFile(statePath, JSON.stringify({ calculator: box }));
+    },
+  ],
+];
+
+/** After `agentos up` and its kernel were stopped and started again on the same data: restore. */
+const restoreChecks = [
+  ...checks.filter(([name]) => ["Chromium launches", "desktop page loads", "the login URL signs the page in"].includes(name)),
+  [
+    "after a restart of both daemons, the restored workspace puts the windows where they were",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      const saved = JSON.parse(await readFile(statePath, "utf8"));
+      assert(saved.calculator, `no calculator box was saved: ${JSON.stringify(saved)}`);
+      assert((await page.getByRole("dialog", { name: "Calculator", exact: true }).count()) === 0, "the calculator is open before the restore");
+      await page.getByRole("button", { name: "AgentOS menu" }).click();
+      await page.getByRole("menuitem", { name: "Restore workspace" }).click();
+      const calc = page.getByRole("dialog", { name: "Calculator", exact: true });
+      await calc.waitFor({ timeout: TIMEOUT_MS });
+      await page.waitForTimeout(400);
+      const now = await calc.boundingBox();
+      const was = saved.calculator;
+      for (const k of ["x", "y", "width", "height"]) {
+        assert(Math.abs(now[k] - was[k]) <= 2, `calculator ${k}: ${now[k]} now, ${was[k]} before the restart (${JSON.stringify(was)} -> ${JSON.stringify(now)})`);
+      }
+    },
+  ],
 ];
 
 /** A screenshot after each step, `NN-name.png` in E2E_SHOTS_DIR (kept by the Rust test under the target directory). */
 async function stepShot(n, name) {
   if (!shotsDir || !ctx.page || !ctx.loaded) return;
-  const file = join(shotsDir, `${String(n).padStart(2, "0")}-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 60)}.png`);
+  const file = join(shotsDir, `${phase ? `${phase}-` : ""}${String(n).padStart(2, "0")}-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 60)}.png`);
   await ctx.page.screenshot({ path: file, timeout: TIMEOUT_MS }).catch((err) => console.error(`desktop.e2e: screenshot ${file}: ${err.message}`));
 }
 
@@ -382,7 +426,7 @@ async function main() {
   let passed = 0;
   let failed = 0;
   try {
-    for (const [name, run] of checks) {
+    for (const [name, run] of phase === "restore" ? restoreChecks : checks) {
       try {
         await withTimeout(run(), TIMEOUT_MS + 10_000, name);
         passed += 1;

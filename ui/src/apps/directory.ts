@@ -61,7 +61,7 @@ export const directory: Record<string, DirectoryEntry> = {
     category: "system",
     description: "Running apps and their processes",
     component: lazy(() => import("./taskmanager/TaskManager")),
-    size: { width: 720, height: 420 },
+    size: { width: 980, height: 440 },
     minSize: { width: 480, height: 240 },
     singleton: true,
     favourite: true,

@@ -165,7 +165,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
                   "—"
                 )}
               </td>
-              <td className="small mono">{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
+              <td className="small mono" style={{ maxWidth: 160, whiteSpace: "normal", wordBreak: "break-word" }}>{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
               <td className="actions">
                 {proc && proc.state !== "exited" && (
                   <>
