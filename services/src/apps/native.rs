@@ -75,13 +75,11 @@ pub enum ManifestError {
 impl NativeManifest {
     /// Checks what serde cannot: a usable id and an absolute program.
     pub fn validate(&self, path: &str) -> Result<(), ManifestError> {
+        check_id(&self.id, path)?;
         let invalid = |reason: String| ManifestError::Invalid {
             path: path.to_owned(),
             reason,
         };
-        if !crate::registry::valid_id(&self.id) {
-            return Err(invalid(format!("id {:?} is not a valid app id", self.id)));
-        }
         match self.argv.first() {
             Some(p) if p.starts_with('/') => Ok(()),
             Some(p) => Err(invalid(format!("argv[0] {p:?} must be an absolute path"))),
@@ -115,6 +113,18 @@ impl NativeManifest {
             // started with --allow-unconfined runs apps on the portable backend.
             allow_unconfined: false,
         }
+    }
+}
+
+/// A manifest's `id` must be usable as an app id (and a file name).
+pub fn check_id(id: &str, path: &str) -> Result<(), ManifestError> {
+    if crate::registry::valid_id(id) {
+        Ok(())
+    } else {
+        Err(ManifestError::Invalid {
+            path: path.to_owned(),
+            reason: format!("id {id:?} is not a valid app id"),
+        })
     }
 }
 

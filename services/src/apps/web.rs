@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::native::{ManifestError, load_manifests};
+use super::native::{ManifestError, check_id, load_manifests};
 use crate::blueprint::Permission;
 
 /// What a native web app declares.
@@ -39,20 +39,17 @@ pub struct WebManifest {
 impl WebManifest {
     /// Checks what serde cannot: a usable id, an entry that stays in its directory.
     pub fn validate(&self, path: &str) -> Result<(), ManifestError> {
-        let invalid = |reason: String| ManifestError::Invalid {
-            path: path.to_owned(),
-            reason,
-        };
-        if !crate::registry::valid_id(&self.id) {
-            return Err(invalid(format!("id {:?} is not a valid app id", self.id)));
-        }
+        check_id(&self.id, path)?;
         let e = self.entry.strip_prefix("builtin:").unwrap_or(&self.entry);
         let escapes = e.starts_with('/') || e.split('/').any(|c| c == ".." || c.is_empty());
         if escapes {
-            return Err(invalid(format!(
-                "entry {:?} must be a file in the app's directory or builtin:<id>",
-                self.entry
-            )));
+            return Err(ManifestError::Invalid {
+                path: path.to_owned(),
+                reason: format!(
+                    "entry {:?} must be a file in the app's directory or builtin:<id>",
+                    self.entry
+                ),
+            });
         }
         Ok(())
     }
