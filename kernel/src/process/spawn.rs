@@ -400,6 +400,7 @@ impl ProcessTable {
             policy: Mutex::new(Arc::new(req.policy)),
             isolated: self.backend.namespaced(),
             priority: AtomicI32::new(0),
+            held: std::sync::atomic::AtomicBool::new(false),
             cgroup: Mutex::new(cgroup),
             cgroup_name,
             pidfd: Mutex::new(Some(Arc::new(pidfd))),

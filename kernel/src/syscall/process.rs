@@ -58,7 +58,7 @@ pub(super) fn set_priority(k: &Kernel, r: pb::SetPriority) -> Result<Value, Kern
 
 pub(super) fn freeze(k: &Kernel, r: pb::FreezeProcess) -> Result<Value, KernelError> {
     let p = k.processes.get(r.pid)?;
-    p.freeze(r.frozen)?;
+    p.hold(r.frozen)?;
     Ok(Value::Process(info(&p)))
 }
 

@@ -390,7 +390,8 @@ async fn a_failed_weight_write_is_an_error_and_a_doctor_line() {
 }
 
 /// The `freeze` syscall (the task manager's freeze/thaw): the host's
-/// `cgroup.events` says frozen and the program gets no CPU; thawed, it runs again.
+/// `cgroup.events` says frozen and the program gets no CPU, whatever the scheduler
+/// does meanwhile; thawed, it runs again.
 /// Another caller's process may not be frozen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freeze_and_thaw_one_process_on_the_host() {
@@ -405,6 +406,13 @@ async fn freeze_and_thaw_one_process_on_the_host() {
     let freeze = |frozen| Call::Freeze(pb::FreezeProcess { pid, frozen });
     call(&mut c, freeze(true)).await.unwrap();
     assert!(host_frozen(pid), "cgroup.events says frozen after freeze");
+    // The scheduler's passes (a policy change, a focus change) keep it frozen.
+    set_policy(&mut c, pb::SchedPolicy::Fair).await;
+    focus(&mut c, pid).await.unwrap();
+    assert!(
+        host_frozen(pid),
+        "still frozen after the scheduler re-applied its policy"
+    );
     let t0 = cpu_ticks(&tree);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(cpu_ticks(&tree), t0, "a frozen hog gets no CPU");
