@@ -35,6 +35,7 @@ impl Call {
             Self::GetState(_) => "get_state",
             Self::GetStats(_) => "get_stats",
             Self::Wait(_) => "wait",
+            Self::Freeze(_) => "freeze",
             Self::MemoryStats(_) => "memory_stats",
             Self::ProcessMemoryStats(_) => "process_memory_stats",
             Self::TriggerGc(_) => "trigger_gc",

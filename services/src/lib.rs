@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod providers;
 pub mod registry;
 pub mod sessions;
+pub mod settings;
 pub mod tools;
 pub mod ws;
 

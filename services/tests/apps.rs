@@ -630,3 +630,287 @@ fn a_causality_id_on_an_http_request_is_on_the_kernel_events_it_caused() {
         200,
     );
 }
+
+/// The process's v2 cgroup `cgroup.events` says `frozen 1`, read from the host.
+fn host_frozen(pid: u64) -> bool {
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cg
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_else(|| panic!("process {pid} has no v2 cgroup: {cg}"));
+    let root = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/unified"
+    };
+    let events = read(Path::new(&format!("{root}{rel}/cgroup.events")));
+    events.lines().any(|l| l == "frozen 1")
+}
+
+/// Field `n` (1-based, as stat(5) numbers them) of the host's `/proc/PID/stat`.
+fn stat_field(pid: u64, n: usize) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(n - 3).map(str::to_owned)
+}
+
+#[test]
+fn the_task_managers_freeze_priority_and_kill_act_on_the_host_process() {
+    let tmp = tempdir("apps-control");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+    let app = ok(
+        &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
+        201,
+    );
+    let (id, pid) = (app["id"].as_str().unwrap(), app["pid"].as_u64().unwrap());
+    let act = |what: &str, body: Value| {
+        up.api("POST", &format!("/api/apps/{id}/process/{what}"))
+            .json(&body)
+            .send()
+    };
+    assert!(!host_frozen(pid), "not frozen at launch");
+
+    let st = ok(&act("freeze", json!({"frozen": true})), 200);
+    assert_eq!(
+        (st["pid"].as_u64(), &st["frozen"]),
+        (Some(pid), &json!(true))
+    );
+    assert!(host_frozen(pid), "cgroup.events says frozen");
+    let rows = ok(&up.api("GET", "/api/processes").send(), 200);
+    assert_eq!(rows[0]["frozen"], true, "{rows}");
+    let st = ok(&act("freeze", json!({"frozen": false})), 200);
+    assert_eq!(st["frozen"], false);
+    assert!(!host_frozen(pid), "cgroup.events says thawed");
+
+    let st = ok(&act("priority", json!({"priority": 7})), 200);
+    assert_eq!(st["priority"], 7);
+    assert_eq!(stat_field(pid, 19).as_deref(), Some("7"), "the host's nice");
+    let e = act("priority", json!({"priority": 40}));
+    assert_eq!((e.status, e.code()), (400, "invalid_argument".into()));
+    let e = act("priority", json!({"priority": "high"}));
+    assert!((400..500).contains(&e.status), "{e:?}");
+
+    // A Blueprint app has no process; an unknown app is not found.
+    let bp = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    let e = up
+        .api(
+            "POST",
+            &format!("/api/apps/{}/process/kill", bp["id"].as_str().unwrap()),
+        )
+        .json(&json!({}))
+        .send();
+    assert_eq!((e.status, e.code()), (409, "no_process".into()));
+    let e = up.api("POST", "/api/apps/a999/process/kill").send();
+    assert_eq!(e.status, 404, "{e:?}");
+
+    ok(&act("kill", json!({})), 200);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            stat_field(pid, 3).is_none_or(|s| s == "Z" || s == "X")
+        }),
+        "the process is gone from the host after kill"
+    );
+    let rows = ok(&up.api("GET", "/api/processes").send(), 200);
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["pid"] != pid || r["state"] != "running"),
+        "{rows}"
+    );
+}
+
+/// The kernel's scheduler policy, via `agentos call get_policy`.
+fn kernel_policy(data: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentos"))
+        .args(["call", "get_policy", "--compact", "--data-dir"])
+        .arg(data)
+        .env_remove("AGENTOS_KERNEL_SOCKET")
+        .output()
+        .expect("run agentos call");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn settings_are_kept_per_user_across_a_restart_and_set_the_kernels_scheduler() {
+    let tmp = tempdir("apps-settings");
+    let data = tmp.path().join("data");
+    let mut up = Up::start("up", tmp.path(), &data, &[]);
+    let defaults = ok(&up.api("GET", "/api/settings").send(), 200);
+    assert_eq!(defaults["scheduler"]["policy"], "fair", "{defaults}");
+    let mut mine = defaults.clone();
+    mine["appearance"]["theme"] = json!("light");
+    mine["scheduler"] = json!({"policy": "round_robin", "freeze_minimised": true});
+    mine["default_grants"] = json!(["time", "read:/srv"]);
+    mine["llm"]["url"] = json!("http://127.0.0.1:9/v1/chat/completions");
+    assert_eq!(
+        ok(&up.api("PUT", "/api/settings").json(&mine).send(), 200),
+        mine
+    );
+    let policy = kernel_policy(&data);
+    assert_eq!(
+        policy["scheduler"]["policy"], "SCHED_POLICY_ROUND_ROBIN",
+        "the kernel's scheduler follows the saved policy: {policy}"
+    );
+    let on_disk = data.join("files/.agentos/users");
+    let saved: Vec<_> = fs::read_dir(&on_disk)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().join("settings.json").is_file())
+        .collect();
+    assert_eq!(
+        saved.len(),
+        1,
+        "one user's settings file under {}",
+        on_disk.display()
+    );
+
+    for (bad, code) in [
+        (json!({"appearance": {"accent": "red"}}), "invalid_argument"),
+        (
+            json!({"llm": {"url": "file:///etc/shadow"}}),
+            "invalid_argument",
+        ),
+        (json!({"scheduler": {"policy": "fastest"}}), ""),
+        (json!({"colour": "red"}), ""),
+    ] {
+        let r = up.api("PUT", "/api/settings").json(&bad).send();
+        assert!((400..500).contains(&r.status), "{bad}: {r:?}");
+        if !code.is_empty() {
+            assert_eq!(r.code(), code, "{bad}");
+        }
+    }
+    assert_eq!(
+        ok(&up.api("GET", "/api/settings").send(), 200),
+        mine,
+        "a refused PUT changes nothing"
+    );
+
+    up.terminate();
+    let up = Up::start("up2", tmp.path(), &data, &[]);
+    assert_eq!(
+        ok(&up.api("GET", "/api/settings").send(), 200),
+        mine,
+        "the settings outlive a restart"
+    );
+}
+
+#[test]
+fn the_file_manager_works_on_the_users_files_under_its_manifest_and_says_who_may_use_them() {
+    let tmp = tempdir("apps-files");
+    let data = tmp.path().join("data");
+    let apps = concat!(env!("CARGO_MANIFEST_DIR"), "/../apps");
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", apps]);
+    let list = ok(&up.api("GET", "/api/registry/apps").send(), 200);
+    let files = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "files")
+        .unwrap_or_else(|| panic!("apps/native/files is in the registry: {list}"));
+    assert_eq!(files["kind"], "native_web");
+    let fm = ok(
+        &up.api("POST", "/api/registry/apps/files/launch").send(),
+        201,
+    );
+    let fm_id = fm["id"].as_str().unwrap();
+    let run = |tool: &str, args: Value, app: Option<&str>| {
+        let mut body = json!({"tool": tool, "args": args});
+        if let Some(a) = app {
+            body["app_id"] = json!(a);
+        }
+        up.api("POST", "/api/services/execute").json(&body).send()
+    };
+    // The manifest's `filesystem` permission lets it; no app at all may not.
+    ok(
+        &run("fs.mkdir", json!({"path": "/projects"}), Some(fm_id)),
+        200,
+    );
+    let e = run("fs.mkdir", json!({"path": "/x"}), None);
+    assert_eq!((e.status, e.code()), (403, "permission_denied".into()));
+    ok(
+        &run(
+            "fs.write",
+            json!({"path": "/projects/a.txt", "content": "hi"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    ok(
+        &run(
+            "fs.rename",
+            json!({"from": "/projects", "to": "/work"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    ok(
+        &run(
+            "fs.copy",
+            json!({"from": "/work/a.txt", "to": "/work/b.txt"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    let root = data.join("files/.agentos/users");
+    let user_files = fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("files"))
+        .find(|p| p.join("work").is_dir())
+        .unwrap_or_else(|| panic!("the renamed folder is on disk under {}", root.display()));
+    assert_eq!(read(&user_files.join("work/b.txt")), "hi");
+    assert!(!user_files.join("projects").exists());
+    let listing = ok(&run("fs.list", json!({"path": "/work"}), Some(fm_id)), 200);
+    let mut entries = listing["result"].as_array().unwrap().clone();
+    entries.sort_by_key(|e| e["name"].as_str().unwrap().to_owned());
+    assert_eq!(
+        entries,
+        [
+            json!({"name": "a.txt", "is_dir": false, "size": 2}),
+            json!({"name": "b.txt", "is_dir": false, "size": 2})
+        ],
+        "{listing}"
+    );
+    let e = run(
+        "fs.copy",
+        json!({"from": "/work/a.txt", "to": "/work/b.txt"}),
+        Some(fm_id),
+    );
+    assert_eq!(e.status, 403, "a copy does not replace: {e:?}");
+
+    // Who may use /work/a.txt: the file manager (its permission), not the calculator.
+    ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    let access = ok(
+        &up.api("GET", "/api/files/access?path=/work/a.txt").send(),
+        200,
+    );
+    let who: Vec<_> = access["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["app_id"].as_str().unwrap(),
+                a["read"].as_bool(),
+                a["write"].as_bool(),
+            )
+        })
+        .collect();
+    assert_eq!(who, [("files", Some(true), Some(true))], "{access}");
+    let e = up.api("GET", "/api/files/access?path=/../etc").send();
+    assert_eq!(e.status, 400, "{e:?}");
+}

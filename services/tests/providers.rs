@@ -67,7 +67,7 @@ async fn files_are_the_users_own_and_system_facts_come_from_the_kernel() {
         [DirEntry {
             name: "a.txt".into(),
             is_dir: false,
-            size: 0
+            size: 5
         }]
     );
     assert_eq!(p.fs_list("u1", "").await.unwrap()[0].name, "notes");
@@ -91,4 +91,53 @@ async fn files_are_the_users_own_and_system_facts_come_from_the_kernel() {
     assert!(info["cpus"].as_u64().unwrap() > 0, "{info}");
     assert!(!info["os"].as_str().unwrap().is_empty(), "{info}");
     assert!(p.now_unix_ms() > 1_700_000_000_000);
+}
+
+#[tokio::test]
+async fn folders_move_copy_stat_and_delete_through_the_kernel() {
+    let k = Kernel::start();
+    let p = providers(&k);
+    let root = k.data().join("files/.agentos/users/u1/files");
+    p.fs_mkdir("u1", "docs/drafts").await.unwrap();
+    assert!(root.join("docs/drafts").is_dir(), "mkdir made the folder");
+    p.fs_write("u1", "docs/a.txt", "alpha").await.unwrap();
+    p.fs_copy("u1", "docs/a.txt", "docs/drafts/b.txt")
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("docs/drafts/b.txt")).unwrap(),
+        "alpha"
+    );
+    p.fs_move("u1", "docs/drafts", "docs/final").await.unwrap();
+    assert!(!root.join("docs/drafts").exists() && root.join("docs/final/b.txt").is_file());
+    // Neither a move nor a copy replaces what is there.
+    for r in [
+        p.fs_move("u1", "docs/a.txt", "docs/final/b.txt").await,
+        p.fs_copy("u1", "docs/a.txt", "docs/final/b.txt").await,
+    ] {
+        assert!(matches!(r, Err(ProviderError::Denied { .. })), "{r:?}");
+    }
+    assert!(matches!(
+        p.fs_move("u1", "docs/nothing", "docs/x").await,
+        Err(ProviderError::NotFound { what }) if what == "docs/nothing"
+    ));
+    assert!(matches!(
+        p.fs_copy("u1", "docs/a.txt", "../u2/files/a.txt").await,
+        Err(ProviderError::Denied { .. })
+    ));
+    let st = p.fs_stat("u1", "docs/a.txt").await.unwrap();
+    assert_eq!(
+        (st.path.as_str(), st.is_dir, st.size),
+        ("/docs/a.txt", false, 5)
+    );
+    assert!(st.modified_unix_ms > 1_700_000_000_000, "{st:?}");
+    assert!(p.fs_stat("u1", "docs/final").await.unwrap().is_dir);
+    // A folder goes with what it holds; the root stays.
+    p.fs_delete("u1", "docs/final").await.unwrap();
+    assert!(!root.join("docs/final").exists());
+    assert!(matches!(
+        p.fs_delete("u1", "/").await,
+        Err(ProviderError::Denied { .. })
+    ));
+    assert!(root.is_dir());
 }

@@ -71,7 +71,17 @@ fn tools_are_listed_and_discovered_with_their_schemas() {
     };
     assert_eq!(
         ids(discover(json!({"namespace": "fs"}))),
-        ["fs.delete", "fs.list", "fs.read", "fs.write"]
+        [
+            "fs.copy",
+            "fs.delete",
+            "fs.list",
+            "fs.mkdir",
+            "fs.move",
+            "fs.read",
+            "fs.rename",
+            "fs.stat",
+            "fs.write"
+        ]
     );
     assert_eq!(
         ids(discover(json!({"query": "Standard DEVIATION"}))),

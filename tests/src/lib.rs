@@ -70,10 +70,31 @@ impl Up {
             .prefix("agentos-test-e2e-")
             .tempdir()
             .expect("tempdir");
+        let (child, login_url) = Self::spawn(ui_dir, dir.path());
+        Self {
+            child,
+            url: base_url(&login_url),
+            login_url,
+            dir,
+        }
+    }
+
+    /// Stops this `agentos up` (and so its kernel), then starts both again on the
+    /// same data directory, as after a reboot: a new port and login URL.
+    pub fn restart(&mut self, ui_dir: &std::path::Path) {
+        self.stop();
+        let (child, login_url) = Self::spawn(ui_dir, self.dir.path());
+        self.child = child;
+        self.url = base_url(&login_url);
+        self.login_url = login_url;
+    }
+
+    /// `agentos up --port 0` on `dir/data`; the child and its login URL.
+    fn spawn(ui_dir: &std::path::Path, dir: &std::path::Path) -> (Child, String) {
         let mut child = Command::new(binary("agentos"))
             .arg("up")
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .args(["--port", "0", "--ui-dir"])
             .arg(ui_dir)
             // The workspace's prebuilt apps: the calculator, the sandboxed shell...
@@ -92,23 +113,11 @@ impl Up {
             .strip_prefix("AgentOS is up: ")
             .unwrap_or_else(|| panic!("unexpected first line from agentos up: {line:?}"))
             .to_owned();
-        let url = login_url
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('/')
-            .to_owned();
-        Self {
-            child,
-            url,
-            login_url,
-            dir,
-        }
+        (child, login_url)
     }
-}
 
-impl Drop for Up {
-    fn drop(&mut self) {
+    /// SIGTERM, then SIGKILL after 15 s.
+    fn stop(&mut self) {
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         for _ in 0..750 {
@@ -119,5 +128,21 @@ impl Drop for Up {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `http://127.0.0.1:PORT` of a login URL.
+fn base_url(login_url: &str) -> String {
+    login_url
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -7,14 +7,14 @@
 // download). Expected values come from the server's own /health answer, never
 // from constants here. Prints "N passed, M failed" last; exits 1 on any failure.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const TIMEOUT_MS = 30_000;
 /** Hard stop for the whole run, whatever hangs. */
-const OVERALL_TIMEOUT_MS = 150_000;
+const OVERALL_TIMEOUT_MS = 240_000;
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -36,6 +36,11 @@ if (!baseUrl) {
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const screenshotPath = process.env.E2E_SCREENSHOT || "";
+const shotsDir = process.env.E2E_SHOTS_DIR || "";
+/** `restore`: the second run, after a restart of both daemons (see tests/tests/desktop.rs). */
+const phase = process.env.E2E_PHASE || "";
+/** Where the first run leaves what the second compares (the windows' boxes). */
+const statePath = process.env.E2E_STATE || "";
 
 const watchdog = setTimeout(() => {
   console.error(`desktop.e2e: gave up after ${OVERALL_TIMEOUT_MS / 1000} s`);
@@ -329,13 +334,128 @@ const checks = [
       await win.getByRole("alert").filter({ hasText: /list/ }).waitFor({ timeout: TIMEOUT_MS });
     },
   ],
+  [
+    "minimise the calculator and restore it from the dock",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      const win = need("calculator", "the calculator window");
+      await win.getByRole("button", { name: "Minimize" }).click();
+      await win.waitFor({ state: "hidden", timeout: TIMEOUT_MS });
+      await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: "Calculator, running" }).click();
+      await win.waitFor({ state: "visible", timeout: TIMEOUT_MS });
+      const box = await win.boundingBox();
+      assert(box && box.width > 100 && box.height > 100, `restored window box ${JSON.stringify(box)}`);
+    },
+  ],
+  [
+    "the task manager lists the shell's process with non-zero memory and kills it",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      // A running shell (the first one exited with 3).
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("terminal");
+      await page.keyboard.press("Enter");
+      await page.getByRole("dialog", { name: "Terminal" }).last().getByText(/Running/).waitFor({ timeout: TIMEOUT_MS });
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("task manager");
+      await page.keyboard.press("Enter");
+      const tm = page.getByRole("dialog", { name: "Task Manager" });
+      await tm.waitFor({ timeout: TIMEOUT_MS });
+      const killButton = page.getByRole("button", { name: /^Kill process: / });
+      await tm.locator(killButton).first().waitFor({ timeout: TIMEOUT_MS });
+      const row = tm.getByRole("row").filter({ has: killButton }).first();
+      const kill = row.getByRole("button", { name: /^Kill process: / });
+      const cells = await row.getByRole("cell").allTextContents();
+      // App, PID, State, CPU, Memory, ...: the memory is the cgroup's, in bytes shown as B/KiB/MiB.
+      const memory = cells[4] ?? "";
+      assert(/^[1-9][\d.]* (B|KiB|MiB|GiB)$/.test(memory.trim()), `memory cell is "${memory}" in row ${JSON.stringify(cells)}`);
+      const pid = cells[1]?.trim();
+      assert(/^\d+$/.test(pid ?? ""), `pid cell is "${pid}"`);
+      await kill.click();
+      await tm.getByRole("row").filter({ hasText: pid }).getByRole("button", { name: /^Kill process: / }).waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      ctx.taskManager = tm;
+    },
+  ],
+  [
+    "the file manager creates a folder and renames it",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("files");
+      await page.keyboard.press("Enter");
+      const fm = page.getByRole("dialog", { name: "Files" });
+      await fm.waitFor({ timeout: TIMEOUT_MS });
+      const name = `e2e-${Date.now() % 100000}`;
+      await fm.getByRole("button", { name: "New folder" }).click();
+      await fm.getByRole("textbox", { name: "Folder name" }).fill(name);
+      await page.keyboard.press("Enter");
+      await fm.getByRole("row", { name: new RegExp(name) }).click();
+      await fm.getByRole("button", { name: "Rename" }).click();
+      await fm.getByRole("textbox", { name: "New name" }).fill(`${name}-renamed`);
+      await page.keyboard.press("Enter");
+      await fm.getByRole("row", { name: new RegExp(`${name}-renamed`) }).waitFor({ timeout: TIMEOUT_MS });
+      const rows = await fm.getByRole("row").allTextContents();
+      assert(!rows.some((r) => r.includes(name) && !r.includes("renamed")), `the old name is still listed: ${rows}`);
+      // The server says who may use it: this file manager, by its manifest's permission.
+      await fm.getByRole("region", { name: new RegExp(`Apps that may use .*${name}-renamed`) }).getByText(/Files reads and writes/).waitFor({ timeout: TIMEOUT_MS });
+    },
+  ],
+  [
+    "save the workspace before both daemons restart",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      assert(statePath, "E2E_STATE is not set");
+      const calc = need("calculator", "the calculator window");
+      const box = await calc.boundingBox();
+      await page.getByRole("button", { name: "AgentOS menu" }).click();
+      await page.getByRole("menuitem", { name: "Save workspace" }).click();
+      await page.getByRole("status").filter({ hasText: "Workspace saved" }).waitFor({ timeout: TIMEOUT_MS });
+      await writeFile(statePath, JSON.stringify({ calculator: box }));
+    },
+  ],
 ];
+
+/** After `agentos up` and its kernel were stopped and started again on the same data: restore. */
+const restoreChecks = [
+  ...checks.filter(([name]) => ["Chromium launches", "desktop page loads", "the login URL signs the page in"].includes(name)),
+  [
+    "after a restart of both daemons, the restored workspace puts the windows where they were",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      const saved = JSON.parse(await readFile(statePath, "utf8"));
+      assert(saved.calculator, `no calculator box was saved: ${JSON.stringify(saved)}`);
+      assert((await page.getByRole("dialog", { name: "Calculator", exact: true }).count()) === 0, "the calculator is open before the restore");
+      await page.getByRole("button", { name: "AgentOS menu" }).click();
+      await page.getByRole("menuitem", { name: "Restore workspace" }).click();
+      const calc = page.getByRole("dialog", { name: "Calculator", exact: true });
+      await calc.waitFor({ timeout: TIMEOUT_MS });
+      await page.waitForTimeout(400);
+      const now = await calc.boundingBox();
+      const was = saved.calculator;
+      for (const k of ["x", "y", "width", "height"]) {
+        assert(Math.abs(now[k] - was[k]) <= 2, `calculator ${k}: ${now[k]} now, ${was[k]} before the restart (${JSON.stringify(was)} -> ${JSON.stringify(now)})`);
+      }
+    },
+  ],
+];
+
+/** A screenshot after each step, `NN-name.png` in E2E_SHOTS_DIR (kept by the Rust test under the target directory). */
+async function stepShot(n, name) {
+  if (!shotsDir || !ctx.page || !ctx.loaded) return;
+  const file = join(shotsDir, `${phase ? `${phase}-` : ""}${String(n).padStart(2, "0")}-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 60)}.png`);
+  await ctx.page.screenshot({ path: file, timeout: TIMEOUT_MS }).catch((err) => console.error(`desktop.e2e: screenshot ${file}: ${err.message}`));
+}
 
 async function main() {
   let passed = 0;
   let failed = 0;
   try {
-    for (const [name, run] of checks) {
+    for (const [name, run] of phase === "restore" ? restoreChecks : checks) {
       try {
         await withTimeout(run(), TIMEOUT_MS + 10_000, name);
         passed += 1;
@@ -344,6 +464,7 @@ async function main() {
         failed += 1;
         console.log(`FAIL ${name}: ${describe(err)}`);
       }
+      await stepShot(passed + failed, name);
     }
 
     if (screenshotPath && ctx.page) {

@@ -43,6 +43,13 @@ export function createMockServer({ requireAuth = true } = {}) {
 
   const state = {
     apps: new Map(), // id -> instance
+    settings: {
+      appearance: { theme: "dark", accent: "#8ab4ff", wallpaper: "aurora" },
+      restore_on_login: false,
+      scheduler: { policy: "fair", freeze_minimised: false },
+      default_grants: [],
+      llm: { url: null, model: null },
+    },
     sessions: [],
     storage: new Map(),
     fs: new Map([
@@ -175,6 +182,12 @@ export function createMockServer({ requireAuth = true } = {}) {
     }
     if (!authed(req)) return err(res, 401, "unauthenticated", "no session cookie");
     if (req.method === "GET" && url.pathname === "/api/apps") return send(res, 200, [...state.apps.values()]);
+    if (req.method === "GET" && url.pathname === "/api/settings") return send(res, 200, state.settings);
+    if (req.method === "PUT" && url.pathname === "/api/settings") {
+      state.settings = await body(req);
+      return send(res, 200, state.settings);
+    }
+    if (req.method === "GET" && url.pathname === "/api/files/access") return send(res, 200, { path: url.searchParams.get("path"), apps: [] });
     if (req.method === "GET" && url.pathname === "/api/registry/apps") {
       const q = (url.searchParams.get("search") ?? "").toLowerCase();
       const c = url.searchParams.get("category");

@@ -147,6 +147,8 @@ pub struct Process {
     /// Whether it runs in a namespace sandbox (whose view follows its policy).
     isolated: bool,
     priority: AtomicI32,
+    /// Frozen on request (the `freeze` syscall): the scheduler's passes keep it frozen.
+    pub(crate) held: std::sync::atomic::AtomicBool,
     cgroup: Mutex<Option<ProcessCgroup>>,
     cgroup_name: String,
     /// Keeps its cgroup in the eBPF probes' filter until the cgroup is removed.
@@ -434,6 +436,18 @@ impl Process {
         }
         self.priority.store(nice, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Freezes or thaws the whole process tree on request, and keeps it so: the
+    /// scheduler's own freezing never thaws a held process (see [`Self::sched_freeze`]).
+    pub fn hold(&self, frozen: bool) -> Result<(), KernelError> {
+        self.held.store(frozen, Ordering::Relaxed);
+        self.freeze(frozen)
+    }
+
+    /// The scheduler's freeze or thaw: a process held frozen stays frozen.
+    pub fn sched_freeze(&self, frozen: bool) -> Result<(), KernelError> {
+        self.freeze(frozen || self.held.load(Ordering::Relaxed))
     }
 
     /// Freezes or thaws the whole process tree.

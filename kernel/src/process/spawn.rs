@@ -444,6 +444,7 @@ impl ProcessTable {
             granted: Mutex::default(),
             isolated: self.backend.namespaced(),
             priority: AtomicI32::new(0),
+            held: std::sync::atomic::AtomicBool::new(false),
             cgroup: Mutex::new(cgroup),
             cgroup_name,
             watched: Mutex::new(watched),

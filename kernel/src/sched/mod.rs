@@ -167,7 +167,7 @@ impl Scheduler {
             self.note(p, p.update_limits(limits), &mut first);
             let frozen = freeze_min && vis == Visibility::Minimised;
             if policy != Policy::RoundRobin {
-                self.note(p, p.freeze(frozen), &mut first);
+                self.note(p, p.sched_freeze(frozen), &mut first);
             }
         }
         if policy == Policy::RoundRobin {
@@ -341,10 +341,10 @@ impl Scheduler {
             (s.queue[..n].to_vec(), s.queue[n..].to_vec())
         };
         for pid in &running {
-            self.note(&procs[pid], procs[pid].freeze(false), first);
+            self.note(&procs[pid], procs[pid].sched_freeze(false), first);
         }
         for pid in &waiting {
-            self.note(&procs[pid], procs[pid].freeze(true), first);
+            self.note(&procs[pid], procs[pid].sched_freeze(true), first);
         }
         running.first().copied()
     }
@@ -368,7 +368,7 @@ impl Scheduler {
     pub fn thaw_all(&self) {
         let mut first = None;
         for p in self.processes.schedulable() {
-            self.note(&p, p.freeze(false), &mut first);
+            self.note(&p, p.sched_freeze(false), &mut first);
         }
     }
 }

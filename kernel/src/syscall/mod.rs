@@ -155,6 +155,7 @@ impl Kernel {
             Call::GetState(c) => process::get_state(self, caller, c)?,
             Call::GetStats(c) => process::get_stats(self, caller, c.pid)?,
             Call::Wait(c) => process::wait(self, caller, c).await?,
+            Call::Freeze(c) => process::freeze(self, caller, c)?,
             Call::MemoryStats(_) => memory::stats(self, caller)?,
             Call::ProcessMemoryStats(c) => process::get_stats(self, caller, c.pid)?,
             Call::TriggerGc(c) => memory::trigger_gc(self, caller, c)?,

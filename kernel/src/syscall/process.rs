@@ -1,6 +1,7 @@
 //! Process syscalls: spawn, kill, get_info, list, set_priority, get_state, get_stats,
-//! wait. Semantics are those of the real processes behind them: kill is
-//! `pidfd_send_signal` (or `cgroup.kill` for the tree), set_priority is
+//! wait, freeze. Semantics are those of the real processes behind them: kill is
+//! `pidfd_send_signal` (or `cgroup.kill` for the tree), freeze is the cgroup's
+//! freezer (`cgroup.freeze`, waiting for `cgroup.events`), set_priority is
 //! `setpriority` plus the cgroup CPU weight, stats are the cgroup's accounting, wait
 //! returns when the pidfd reports the exit.
 
@@ -110,6 +111,13 @@ pub(super) fn set_priority(
     k.check(c, control(c, r.pid))?;
     let p = k.processes.get(r.pid)?;
     p.set_priority(r.priority)?;
+    Ok(Value::Process(info(&p)))
+}
+
+pub(super) fn freeze(k: &Kernel, c: &Caller, r: pb::FreezeProcess) -> Result<Value, KernelError> {
+    k.check(c, control(c, r.pid))?;
+    let p = k.processes.get(r.pid)?;
+    p.hold(r.frozen)?;
     Ok(Value::Process(info(&p)))
 }
 

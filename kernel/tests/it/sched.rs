@@ -388,3 +388,48 @@ async fn a_failed_weight_write_is_an_error_and_a_doctor_line() {
     .await;
     drop(test_cg);
 }
+
+/// The `freeze` syscall (the task manager's freeze/thaw): the host's
+/// `cgroup.events` says frozen and the program gets no CPU, whatever the scheduler
+/// does meanwhile; thawed, it runs again.
+/// Another caller's process may not be frozen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_and_thaw_one_process_on_the_host() {
+    if !require_root("freeze_and_thaw_one_process_on_the_host") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let pid = spawn(&mut c, hog()).await.pid;
+    let tree = program_of(pid).await;
+    assert!(!host_frozen(pid), "not frozen before the call");
+    let freeze = |frozen| Call::Freeze(pb::FreezeProcess { pid, frozen });
+    call(&mut c, freeze(true)).await.unwrap();
+    assert!(host_frozen(pid), "cgroup.events says frozen after freeze");
+    // The scheduler's passes (a policy change, a focus change) keep it frozen.
+    set_policy(&mut c, pb::SchedPolicy::Fair).await;
+    focus(&mut c, pid).await.unwrap();
+    assert!(
+        host_frozen(pid),
+        "still frozen after the scheduler re-applied its policy"
+    );
+    let t0 = cpu_ticks(&tree);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cpu_ticks(&tree), t0, "a frozen hog gets no CPU");
+    call(&mut c, freeze(false)).await.unwrap();
+    assert!(!host_frozen(pid), "cgroup.events says thawed after thaw");
+    let t1 = cpu_ticks(&tree);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(cpu_ticks(&tree) > t1, "a thawed hog runs again");
+    let st = call(
+        &mut c,
+        Call::Freeze(pb::FreezeProcess {
+            pid: 999_999_999,
+            frozen: true,
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::NotFound, "{st:?}");
+    kill_tree(&mut c, pid).await;
+}

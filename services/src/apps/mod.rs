@@ -16,9 +16,11 @@
 //! The table lives in memory: apps run as long as `agentos up` does; sessions
 //! (`crate::sessions`) are how a workspace outlives it.
 
+pub mod access;
 pub mod denials;
 pub mod native;
 pub mod process;
+pub mod web;
 
 use std::{
     collections::BTreeMap,
@@ -110,6 +112,9 @@ pub enum AppSource {
     },
     NativeWeb {
         id: String,
+        /// Its `apps/native/<id>/manifest.json` (absent for one the desktop only knows).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manifest: Option<Box<web::WebManifest>>,
     },
     NativeProcess {
         manifest: Box<NativeManifest>,
@@ -299,7 +304,12 @@ impl Apps {
                     .map_err(AppError::InvalidBlueprint)?;
                 (meta.id, meta.name)
             }
-            AppSource::NativeWeb { id } => (id.clone(), id.clone()),
+            AppSource::NativeWeb { id, manifest } => (
+                id.clone(),
+                manifest
+                    .as_ref()
+                    .map_or_else(|| id.clone(), |m| m.name.clone()),
+            ),
             AppSource::NativeProcess { manifest } => (manifest.id.clone(), manifest.name.clone()),
         };
         let io = match &source {

@@ -98,13 +98,11 @@ pub enum ManifestError {
 impl NativeManifest {
     /// Checks what serde cannot: a usable id and an absolute program.
     pub fn validate(&self, path: &str) -> Result<(), ManifestError> {
+        check_id(&self.id, path)?;
         let invalid = |reason: String| ManifestError::Invalid {
             path: path.to_owned(),
             reason,
         };
-        if !crate::registry::valid_id(&self.id) {
-            return Err(invalid(format!("id {:?} is not a valid app id", self.id)));
-        }
         if let Some(m) = &self.net.mode
             && network_mode(m).is_none()
         {
@@ -179,8 +177,29 @@ pub fn expose_cli(spec: &mut pb::ProcessSpec) {
     spec.env.insert("PATH".into(), format!("{dir}:{path}"));
 }
 
+/// A manifest's `id` must be usable as an app id (and a file name).
+pub fn check_id(id: &str, path: &str) -> Result<(), ManifestError> {
+    if crate::registry::valid_id(id) {
+        Ok(())
+    } else {
+        Err(ManifestError::Invalid {
+            path: path.to_owned(),
+            reason: format!("id {id:?} is not a valid app id"),
+        })
+    }
+}
+
 /// Reads every `DIR/<id>/manifest.json`; a bad one is reported, never fatal.
 pub fn load_all(dir: &Path) -> (Vec<NativeManifest>, Vec<ManifestError>) {
+    load_manifests(dir, NativeManifest::validate)
+}
+
+/// Reads every `DIR/<id>/manifest.json` as an `M`, checked by `validate`; a bad
+/// one is reported, never fatal. Shared by native processes and native web apps.
+pub fn load_manifests<M: serde::de::DeserializeOwned>(
+    dir: &Path,
+    validate: impl Fn(&M, &str) -> Result<(), ManifestError>,
+) -> (Vec<M>, Vec<ManifestError>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -200,12 +219,12 @@ pub fn load_all(dir: &Path) -> (Vec<NativeManifest>, Vec<ManifestError>) {
                 source,
             })
             .and_then(|b| {
-                serde_json::from_slice::<NativeManifest>(&b).map_err(|source| ManifestError::Json {
+                serde_json::from_slice::<M>(&b).map_err(|source| ManifestError::Json {
                     path: shown.clone(),
                     source,
                 })
             })
-            .and_then(|m| m.validate(&shown).map(|()| m));
+            .and_then(|m| validate(&m, &shown).map(|()| m));
         match m {
             Ok(m) => ok.push(m),
             Err(e) => bad.push(e),

@@ -6,8 +6,8 @@ use axum::{extract::OriginalUri, http::Method, middleware, routing::get};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    ApiError, AppState, apps, auth, generate, layers, openapi, processes, registry, services,
-    sessions,
+    ApiError, AppState, apps, auth, files, generate, layers, openapi, process_control, processes,
+    registry, services, sessions, settings,
 };
 
 /// The routes under `/api` (nested by [`super::documented`]).
@@ -20,6 +20,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .merge(services::router())
         .merge(generate::router())
         .merge(processes::router())
+        .merge(process_control::router())
+        .merge(files::router())
+        .merge(settings::router())
         .routes(routes!(crate::ws::handler))
         .route("/openapi.json", get(openapi::handler))
         .fallback(no_route)

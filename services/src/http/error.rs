@@ -80,6 +80,7 @@ pub const CODES: &[(&str, u16)] = &[
     ("timeout", 408),
     ("already_exists", 409),
     ("quota_exceeded", 409),
+    ("no_process", 409),
     ("payload_too_large", 413),
     ("unsupported_media_type", 415),
     ("invalid_body", 422),

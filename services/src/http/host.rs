@@ -182,6 +182,23 @@ impl ToolHost for UserHost {
         Ok(self.state.providers.fs_delete(&self.user, path).await?)
     }
 
+    async fn fs_mkdir(&self, _app: &str, path: &str) -> Result<(), HostError> {
+        Ok(self.state.providers.fs_mkdir(&self.user, path).await?)
+    }
+
+    async fn fs_move(&self, _app: &str, from: &str, to: &str) -> Result<(), HostError> {
+        Ok(self.state.providers.fs_move(&self.user, from, to).await?)
+    }
+
+    async fn fs_copy(&self, _app: &str, from: &str, to: &str) -> Result<(), HostError> {
+        Ok(self.state.providers.fs_copy(&self.user, from, to).await?)
+    }
+
+    async fn fs_stat(&self, _app: &str, path: &str) -> Result<Value, HostError> {
+        let info = self.state.providers.fs_stat(&self.user, path).await?;
+        Ok(serde_json::to_value(info).expect("a FileInfo serializes"))
+    }
+
     async fn system_info(&self) -> Result<Value, HostError> {
         Ok(self.state.providers.system_info().await?)
     }

@@ -146,6 +146,12 @@ mod tests {
             ("/api/services/execute", "post"),
             ("/api/generate-ui", "post"),
             ("/api/processes", "get"),
+            ("/api/apps/{id}/process/kill", "post"),
+            ("/api/apps/{id}/process/freeze", "post"),
+            ("/api/apps/{id}/process/priority", "post"),
+            ("/api/files/access", "get"),
+            ("/api/settings", "get"),
+            ("/api/settings", "put"),
             ("/api/blueprint/schema.json", "get"),
         ] {
             assert!(

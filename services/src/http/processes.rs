@@ -1,6 +1,7 @@
 //! `GET /api/processes`: the kernel's view of the caller's native-process apps —
 //! state, isolation, cgroup CPU (as a percentage since the previous look), memory
-//! and pids — for the task manager and the system monitor.
+//! and pids, priority, frozen, the grants it was launched with — for the task
+//! manager and the system monitor. Its actions are in `process_control`.
 //!
 //! CPU % needs two samples: the last `cpu_usage_usec` of each pid is kept in
 //! memory with its time, and the next request divides the difference by the wall
@@ -19,7 +20,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AppState, extract::Json};
-use crate::auth::Caller;
+use crate::{
+    apps::{App, AppSource},
+    auth::Caller,
+};
 
 const KERNEL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -46,6 +50,36 @@ pub struct ProcessRow {
     pub memory_current: Option<u64>,
     pub memory_peak: Option<u64>,
     pub pids: Option<u64>,
+    /// Nice value, -20 (highest) ..= 19 (lowest).
+    pub priority: i32,
+    /// Whether its cgroup is frozen (`cgroup.events`).
+    pub frozen: bool,
+    /// What it was launched with: AgentOS capabilities, then `read:`/`write:` host paths.
+    pub grants: Vec<String>,
+}
+
+/// The kernel's process state, lower case (`running`, `exited`, ...).
+pub(super) fn state_name(state: i32) -> String {
+    pb::ProcessState::try_from(state)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("PROCESS_STATE_")
+                .to_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// The grants a native-process app was launched with.
+fn grants_of(app: &App) -> Vec<String> {
+    let AppSource::NativeProcess { manifest } = &app.source else {
+        return Vec::new();
+    };
+    let paths =
+        |kind: &str, ps: &[String]| ps.iter().map(|p| format!("{kind}:{p}")).collect::<Vec<_>>();
+    let mut out = manifest.grants.clone();
+    out.extend(paths("read", &manifest.read_paths));
+    out.extend(paths("write", &manifest.write_paths));
+    out
 }
 
 /// The previous CPU sample of each pid.
@@ -91,13 +125,10 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Json<Vec<Process
             pid,
             app_id: app.id.clone(),
             name: app.name.clone(),
-            state: pb::ProcessState::try_from(info.state)
-                .map(|s| {
-                    s.as_str_name()
-                        .trim_start_matches("PROCESS_STATE_")
-                        .to_lowercase()
-                })
-                .unwrap_or_default(),
+            state: state_name(info.state),
+            priority: info.priority,
+            frozen: stats.as_ref().is_some_and(|s| s.frozen),
+            grants: grants_of(&app),
             isolation: iso.level,
             limits: iso.limits,
             cpu_percent: stats.as_ref().and_then(|s| {

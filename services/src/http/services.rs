@@ -7,7 +7,8 @@
 //! * with `app_id`, a running app of the caller: a Blueprint app gets the
 //!   permissions and `hosts` its Blueprint declares, and its own component state
 //!   ([`UiState`], kept here per running app from its first call, so `ui.*` calls
-//!   build on each other); another kind of app declares no permissions.
+//!   build on each other); a native web app gets the permissions of its
+//!   `apps/native/<id>/manifest.json`; a native process declares none.
 //! * without `app_id`: no permissions, so only `math.*` (and `ui.*` on an empty
 //!   state) run. Storage, files, the network, system and app control are always
 //!   some app's, checked against what that app declared.
@@ -172,9 +173,16 @@ async fn execute_tool(
             (result, ui.take_changes())
         }
         None => {
+            // A native web app runs under its manifest's permissions; others declare none.
+            let permissions = match caller_app.as_ref().map(|a| &a.source) {
+                Some(AppSource::NativeWeb {
+                    manifest: Some(m), ..
+                }) => m.permissions.as_slice(),
+                _ => &[],
+            };
             let ctx = CallContext {
                 app_id: caller_app.as_ref().map_or(NO_APP, |a| a.app_id.as_str()),
-                permissions: &[],
+                permissions,
                 hosts: &[],
             };
             let mut ui = UiState::default();

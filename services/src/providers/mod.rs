@@ -87,6 +87,26 @@ pub struct DirEntry {
     pub size: u64,
 }
 
+/// What `fs.stat` tells of a path.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileInfo {
+    /// The path under the user's files, with a leading `/`.
+    pub path: String,
+    pub is_dir: bool,
+    pub size: u64,
+    pub modified_unix_ms: i64,
+}
+
+/// A kernel "not found" names the user's path, not the kernel's.
+fn named(e: ProviderError, path: &str) -> ProviderError {
+    match e {
+        ProviderError::NotFound { .. } => ProviderError::NotFound {
+            what: path.to_owned(),
+        },
+        other => other,
+    }
+}
+
 /// The providers of every user.
 pub struct Providers {
     kernel: Arc<KernelLink>,
@@ -251,7 +271,7 @@ impl Providers {
     /// The entries of the user's directory `path` (empty when it does not exist).
     pub async fn fs_list(&self, user: &str, path: &str) -> Result<Vec<DirEntry>, ProviderError> {
         let p = Self::file_path(user, path)?;
-        let call = pb::syscall::Call::List(pb::ListDirectory { path: p });
+        let call = pb::syscall::Call::List(pb::ListDirectory { path: p.clone() });
         let listing = self
             .kernel
             .call(
@@ -261,15 +281,27 @@ impl Providers {
             )
             .await;
         match listing {
-            Ok(pb::syscall_result::Value::Listing(l)) => Ok(l
-                .entries
-                .into_iter()
-                .map(|e| DirEntry {
-                    is_dir: e.kind == pb::FileKind::Directory as i32,
-                    name: e.name,
-                    size: 0,
-                })
-                .collect()),
+            Ok(pb::syscall_result::Value::Listing(l)) => {
+                let mut out = Vec::with_capacity(l.entries.len());
+                for e in l.entries {
+                    let is_dir = e.kind == pb::FileKind::Directory as i32;
+                    // A file's size is its stat; one that vanished meanwhile shows 0.
+                    let size = if is_dir {
+                        0
+                    } else {
+                        match self.stat(&format!("{p}/{}", e.name)).await {
+                            Ok(st) => st.size,
+                            Err(_) => 0,
+                        }
+                    };
+                    out.push(DirEntry {
+                        name: e.name,
+                        is_dir,
+                        size,
+                    });
+                }
+                Ok(out)
+            }
             Ok(_) => Ok(Vec::new()),
             Err(e) => match ProviderError::from(e) {
                 ProviderError::NotFound { .. } => Ok(Vec::new()),
@@ -278,9 +310,25 @@ impl Providers {
         }
     }
 
-    /// Deletes the user's file `path`.
+    /// Deletes the user's file `path`, or the folder `path` with what it holds.
     pub async fn fs_delete(&self, user: &str, path: &str) -> Result<(), ProviderError> {
         let p = Self::file_path(user, path)?;
+        if p == user_dir(user, "files") {
+            return Err(ProviderError::Denied {
+                reason: "the root of your files cannot be deleted".into(),
+            });
+        }
+        let st = self.stat(&p).await.map_err(|e| named(e, path))?;
+        if st.kind == pb::FileKind::Directory as i32 {
+            let call = pb::syscall::Call::Rmdir(pb::RemoveDirectory {
+                path: p,
+                recursive: true,
+            });
+            self.fs_call("rmdir", call)
+                .await
+                .map_err(|e| named(e, path))?;
+            return Ok(());
+        }
         if self.kernel.delete_file(&p).await? {
             Ok(())
         } else {
@@ -288,6 +336,92 @@ impl Providers {
                 what: path.to_owned(),
             })
         }
+    }
+
+    /// One filesystem syscall (already confined to the user's files by its caller).
+    async fn fs_call(
+        &self,
+        name: &'static str,
+        call: pb::syscall::Call,
+    ) -> Result<pb::syscall_result::Value, ProviderError> {
+        Ok(self
+            .kernel
+            .call(
+                name,
+                SYSTEM_TIMEOUT,
+                |mut c| async move { c.call(call).await },
+            )
+            .await?)
+    }
+
+    /// The kernel's stat of a path in its filesystem.
+    async fn stat(&self, p: &str) -> Result<pb::FileStat, ProviderError> {
+        let call = pb::syscall::Call::Stat(pb::StatFile { path: p.to_owned() });
+        match self.fs_call("stat", call).await? {
+            pb::syscall_result::Value::Stat(st) => Ok(st),
+            _ => Err(ProviderError::Unavailable {
+                reason: "the kernel answered stat with something else".into(),
+            }),
+        }
+    }
+
+    /// The kernel path of the user's `to`, which must not exist yet: a move or copy
+    /// never replaces what is there.
+    async fn free_path(&self, user: &str, to: &str) -> Result<String, ProviderError> {
+        let p = Self::file_path(user, to)?;
+        match self.stat(&p).await {
+            Ok(_) => Err(ProviderError::Denied {
+                reason: format!("{to} already exists"),
+            }),
+            Err(ProviderError::NotFound { .. }) => Ok(p),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the user's folder `path` (and missing parents; an existing one is fine).
+    pub async fn fs_mkdir(&self, user: &str, path: &str) -> Result<(), ProviderError> {
+        let p = Self::file_path(user, path)?;
+        let call = pb::syscall::Call::Mkdir(pb::MakeDirectory {
+            path: p,
+            parents: true,
+        });
+        self.fs_call("mkdir", call).await.map(drop)
+    }
+
+    /// Renames or moves the user's file or folder `from` to `to` (one `rename(2)`).
+    pub async fn fs_move(&self, user: &str, from: &str, to: &str) -> Result<(), ProviderError> {
+        let call = pb::syscall::Call::Move(pb::MoveFile {
+            from: Self::file_path(user, from)?,
+            to: self.free_path(user, to).await?,
+        });
+        self.fs_call("move", call)
+            .await
+            .map(drop)
+            .map_err(|e| named(e, from))
+    }
+
+    /// Copies the user's file `from` to `to`.
+    pub async fn fs_copy(&self, user: &str, from: &str, to: &str) -> Result<(), ProviderError> {
+        let call = pb::syscall::Call::Copy(pb::CopyFile {
+            from: Self::file_path(user, from)?,
+            to: self.free_path(user, to).await?,
+        });
+        self.fs_call("copy", call)
+            .await
+            .map(drop)
+            .map_err(|e| named(e, from))
+    }
+
+    /// What the user's `path` is: file or folder, size, last change.
+    pub async fn fs_stat(&self, user: &str, path: &str) -> Result<FileInfo, ProviderError> {
+        let p = Self::file_path(user, path)?;
+        let st = self.stat(&p).await.map_err(|e| named(e, path))?;
+        Ok(FileInfo {
+            path: format!("/{}", path.trim_start_matches('/')),
+            is_dir: st.kind == pb::FileKind::Directory as i32,
+            size: st.size,
+            modified_unix_ms: st.modified_unix_ns / 1_000_000,
+        })
     }
 
     /// Host and AgentOS facts, from the kernel.

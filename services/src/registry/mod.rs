@@ -20,7 +20,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::{
-    apps::{AppSource, NativeManifest, native},
+    apps::{AppSource, NativeManifest, native, web},
     kernel::{KernelLink, LinkError},
 };
 
@@ -126,6 +126,20 @@ impl Entry {
             builtin,
             source: AppSource::Blueprint { blueprint },
         })
+    }
+
+    fn from_web_manifest(m: web::WebManifest) -> Self {
+        Self {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            category: m.category.clone().unwrap_or_else(|| "system".into()),
+            version: m.version.clone().unwrap_or_else(|| "1.0.0".into()),
+            builtin: true,
+            source: AppSource::NativeWeb {
+                id: m.id.clone(),
+                manifest: Some(Box::new(m)),
+            },
+        }
     }
 
     fn from_manifest(m: NativeManifest) -> Self {
@@ -269,7 +283,7 @@ impl Registry {
 }
 
 /// Reads the apps directory: Blueprints under `blueprint/`, native processes under
-/// `native-proc/`.
+/// `native-proc/`, native web apps under `native/`.
 fn load_builtin(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
@@ -288,6 +302,9 @@ fn load_builtin(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     }
     let (manifests, bad) = native::load_all(&dir.join("native-proc"));
     entries.extend(manifests.into_iter().map(Entry::from_manifest));
+    problems.extend(bad.iter().map(ToString::to_string));
+    let (manifests, bad) = web::load_all(&dir.join("native"));
+    entries.extend(manifests.into_iter().map(Entry::from_web_manifest));
     problems.extend(bad.iter().map(ToString::to_string));
     (entries, problems)
 }

@@ -248,6 +248,19 @@ impl<H: ToolHost> Tools<H> {
                 h.fs_delete(app, a.str("path")?).await?;
                 Value::Bool(true)
             }
+            "fs.mkdir" => {
+                h.fs_mkdir(app, a.str("path")?).await?;
+                Value::Bool(true)
+            }
+            "fs.move" | "fs.rename" => {
+                h.fs_move(app, a.str("from")?, a.str("to")?).await?;
+                Value::Bool(true)
+            }
+            "fs.copy" => {
+                h.fs_copy(app, a.str("from")?, a.str("to")?).await?;
+                Value::Bool(true)
+            }
+            "fs.stat" => h.fs_stat(app, a.str("path")?).await?,
             "system.info" => h.system_info().await?,
             "system.time" => {
                 let ms = h.now_unix_ms().await?;

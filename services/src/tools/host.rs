@@ -113,6 +113,28 @@ pub trait ToolHost: Send + Sync {
         app: &str,
         path: &str,
     ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Creates a folder and its missing parents.
+    fn fs_mkdir(&self, app: &str, path: &str)
+    -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Renames or moves a file or folder.
+    fn fs_move(
+        &self,
+        app: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    fn fs_copy(
+        &self,
+        app: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// `{path, is_dir, size, modified_unix_ms}`.
+    fn fs_stat(
+        &self,
+        app: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<Value, HostError>> + Send;
     /// Host and AgentOS facts for `system.info`.
     fn system_info(&self) -> impl Future<Output = Result<Value, HostError>> + Send;
     /// Milliseconds since the Unix epoch (a seam, so tests control the clock).
@@ -180,6 +202,24 @@ pub enum HostCall {
         path: String,
     },
     FsDelete {
+        app: String,
+        path: String,
+    },
+    FsMkdir {
+        app: String,
+        path: String,
+    },
+    FsMove {
+        app: String,
+        from: String,
+        to: String,
+    },
+    FsCopy {
+        app: String,
+        from: String,
+        to: String,
+    },
+    FsStat {
         app: String,
         path: String,
     },
@@ -380,6 +420,66 @@ impl ToolHost for RecordingHost {
             .remove(path)
             .map(drop)
             .ok_or_else(|| HostError::NotFound { what: path.into() })
+    }
+
+    async fn fs_mkdir(&self, app: &str, path: &str) -> Result<(), HostError> {
+        self.record(HostCall::FsMkdir {
+            app: app.into(),
+            path: path.into(),
+        });
+        Ok(())
+    }
+
+    async fn fs_move(&self, app: &str, from: &str, to: &str) -> Result<(), HostError> {
+        self.record(HostCall::FsMove {
+            app: app.into(),
+            from: from.into(),
+            to: to.into(),
+        });
+        let mut files = self
+            .files
+            .lock()
+            .expect("no test panics while holding the lock");
+        let content = files
+            .remove(from)
+            .ok_or_else(|| HostError::NotFound { what: from.into() })?;
+        files.insert(to.to_owned(), content);
+        Ok(())
+    }
+
+    async fn fs_copy(&self, app: &str, from: &str, to: &str) -> Result<(), HostError> {
+        self.record(HostCall::FsCopy {
+            app: app.into(),
+            from: from.into(),
+            to: to.into(),
+        });
+        let mut files = self
+            .files
+            .lock()
+            .expect("no test panics while holding the lock");
+        let content = files
+            .get(from)
+            .cloned()
+            .ok_or_else(|| HostError::NotFound { what: from.into() })?;
+        files.insert(to.to_owned(), content);
+        Ok(())
+    }
+
+    async fn fs_stat(&self, app: &str, path: &str) -> Result<Value, HostError> {
+        self.record(HostCall::FsStat {
+            app: app.into(),
+            path: path.into(),
+        });
+        let files = self
+            .files
+            .lock()
+            .expect("no test panics while holding the lock");
+        let c = files
+            .get(path)
+            .ok_or_else(|| HostError::NotFound { what: path.into() })?;
+        Ok(
+            serde_json::json!({"path": path, "is_dir": false, "size": c.len(), "modified_unix_ms": 0}),
+        )
     }
 
     async fn system_info(&self) -> Result<Value, HostError> {

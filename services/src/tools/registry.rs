@@ -242,9 +242,35 @@ impl ToolRegistry {
         );
         r.add(
             "fs.delete",
-            "Delete a file.",
+            "Delete a file, or a folder with everything in it.",
             object(&[("path", path())], &["path"]),
         );
+        r.add(
+            "fs.mkdir",
+            "Create a folder (and its missing parents).",
+            object(&[("path", path())], &["path"]),
+        );
+        r.add(
+            "fs.stat",
+            "What a path is: `{path, is_dir, size, modified_unix_ms}`.",
+            object(&[("path", path())], &["path"]),
+        );
+        let from_to = || {
+            object(
+                &[
+                    ("from", string("the path it has now")),
+                    ("to", string("the path it gets, which must not exist")),
+                ],
+                &["from", "to"],
+            )
+        };
+        r.add("fs.move", "Move a file or folder.", from_to());
+        r.add(
+            "fs.rename",
+            "Rename a file or folder (the same as fs.move).",
+            from_to(),
+        );
+        r.add("fs.copy", "Copy a file.", from_to());
         // http.*
         let url = || string("an http(s) URL whose host is in the app's `hosts`");
         r.add(
@@ -366,6 +392,11 @@ mod tests {
             "fs.write",
             "fs.list",
             "fs.delete",
+            "fs.mkdir",
+            "fs.move",
+            "fs.rename",
+            "fs.copy",
+            "fs.stat",
             "http.get",
             "http.post",
             "math.evaluate",
@@ -406,6 +437,19 @@ mod tests {
             }
         }
         let fs: Vec<_> = r.discover(Some("fs")).map(|t| t.id).collect();
-        assert_eq!(fs, ["fs.delete", "fs.list", "fs.read", "fs.write"]);
+        assert_eq!(
+            fs,
+            [
+                "fs.copy",
+                "fs.delete",
+                "fs.list",
+                "fs.mkdir",
+                "fs.move",
+                "fs.read",
+                "fs.rename",
+                "fs.stat",
+                "fs.write"
+            ]
+        );
     }
 }

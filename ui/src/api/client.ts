@@ -12,12 +12,18 @@ import {
   GenerateUiResponseSchema,
   LaunchResponseSchema,
   ProcessListSchema,
+  ProcessStatusSchema,
+  PathAccessSchema,
+  type PathAccess,
+  ServerSettingsSchema,
+  type ServerSettings,
   RegistryListSchema,
   SessionListSchema,
   SessionRestoreResponseSchema,
   SessionSaveResponseSchema,
   type AppInstance,
   type ExecuteResponse,
+  type ProcessStatus,
   type RegistryApp,
   type SessionSummary,
   type WindowGeometry,
@@ -43,6 +49,9 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 
 type Fetch = typeof fetch;
 
+/** What the task manager may do to an app's process. */
+export type ProcessAction = { kind: "kill" } | { kind: "freeze"; frozen: boolean } | { kind: "priority"; priority: number };
+
 export interface ApiClient {
   login(username: string, password: string): Promise<void>;
   listApps(): Promise<AppInstance[]>;
@@ -62,7 +71,13 @@ export interface ApiClient {
   getSession(id: string): Promise<SessionDetail>;
   restoreSession(id: string): Promise<AppInstance[]>;
   listProcesses(): Promise<z.infer<typeof ProcessListSchema>>;
+  /** Kills, freezes/thaws or re-prioritises a running app's process (the kernel's syscalls). */
+  processAction(id: string, action: ProcessAction): Promise<ProcessStatus>;
   fsList(path: string, appId?: string): Promise<z.infer<typeof FsListSchema>>;
+  /** Which running apps may read or write `path` of the user's files. */
+  fileAccess(path: string): Promise<PathAccess>;
+  getSettings(): Promise<ServerSettings>;
+  putSettings(settings: ServerSettings): Promise<ServerSettings>;
   /** Raw text of an endpoint (Prometheus `/metrics`). */
   text(path: string): Promise<string>;
 }
@@ -167,6 +182,10 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
     restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
     listProcesses: () => call("GET", "/api/processes", ProcessListSchema),
+    processAction: (id, action) => {
+      const { kind, ...body } = action;
+      return call("POST", `/api/apps/${enc(id)}/process/${kind}`, ProcessStatusSchema, body);
+    },
     fsList: async (path, appId) => {
       const res = await execute("fs.list", { path }, appId);
       if (!res.success) throw new ApiError(200, "tool_failed", `fs.list ${path}: ${res.error ?? "failed"}`);
@@ -179,6 +198,9 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       if (!parsed.success) throw new ApiError(200, "malformed", `fs.list ${path}: unexpected data: ${parsed.error.issues[0]?.message ?? ""}`);
       return parsed.data;
     },
+    getSettings: () => call("GET", "/api/settings", ServerSettingsSchema),
+    putSettings: (settings) => call("PUT", "/api/settings", ServerSettingsSchema, settings),
+    fileAccess: (path) => call("GET", `/api/files/access?path=${enc(path)}`, PathAccessSchema),
     text: async (path) => {
       let res: Response;
       try {

@@ -173,18 +173,38 @@ export const GenerateUiResponseSchema = z.object({
 });
 
 /** One process of an app, as the kernel reports it (`GET /api/processes`). */
+/** A field the server may send as null or leave out: `undefined` either way. */
+const absent = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined).optional();
+
 export const ProcessInfoSchema = z.object({
   pid: z.number().int(),
   app_id: z.string().optional(),
   name: z.string().optional().default(""),
   state: z.string(),
-  cpu_percent: z.number().nonnegative().optional(),
-  memory_current: z.number().nonnegative().optional(),
-  memory_peak: z.number().nonnegative().optional(),
-  pids: z.number().int().nonnegative().optional(),
+  // The server sends null for what it cannot know (no CPU % on a first look; no
+  // cgroup figures once a process has exited): read as absent.
+  cpu_percent: absent(z.number().nonnegative()),
+  memory_current: absent(z.number().nonnegative()),
+  memory_peak: absent(z.number().nonnegative()),
+  pids: absent(z.number().int().nonnegative()),
+  /** Nice value, -20 (highest) ..= 19 (lowest). */
+  priority: z.number().int().optional(),
+  /** Whether its cgroup is frozen (cgroup.events). */
+  frozen: z.boolean().optional(),
+  /** What it was launched with: capabilities, then read:/write: host paths. */
+  grants: z.array(z.string()).optional(),
 });
 export type ProcessInfo = z.infer<typeof ProcessInfoSchema>;
 export const ProcessListSchema = listOf(ProcessInfoSchema, "processes");
+
+/** The answer of POST /api/apps/{id}/process/{kill,freeze,priority}. */
+export const ProcessStatusSchema = z.object({
+  pid: z.number().int(),
+  state: z.string(),
+  priority: z.number().int(),
+  frozen: z.boolean(),
+});
+export type ProcessStatus = z.infer<typeof ProcessStatusSchema>;
 
 /** Entries of the `fs.list` tool's `data`. */
 export const FsEntrySchema = z.object({
@@ -196,6 +216,22 @@ export const FsEntrySchema = z.object({
 });
 export type FsEntry = z.infer<typeof FsEntrySchema>;
 export const FsListSchema = listOf(FsEntrySchema, "entries");
+
+/** GET /api/files/access: which running apps may read or write a path, and by what. */
+export const PathAccessSchema = z.object({
+  path: z.string(),
+  apps: z.array(
+    z.object({
+      id: z.string(),
+      app_id: z.string(),
+      name: z.string(),
+      read: z.boolean(),
+      write: z.boolean(),
+      via: z.array(z.string()),
+    }),
+  ),
+});
+export type PathAccess = z.infer<typeof PathAccessSchema>;
 
 // ---- WebSocket /api/stream ------------------------------------------------
 
@@ -250,3 +286,17 @@ export type ClientMessage =
   | { type: "stdin"; app_id: string; data: string }
   | { type: "close_stdin"; app_id: string }
   | { type: "resize"; app_id: string; cols: number; rows: number };
+
+/** GET/PUT /api/settings: one user's settings, kept on the server. */
+export const ServerSettingsSchema = z.object({
+  appearance: z.object({
+    theme: z.enum(["dark", "light"]),
+    accent: z.string(),
+    wallpaper: z.enum(["aurora", "dusk", "forest", "graphite"]),
+  }),
+  restore_on_login: z.boolean(),
+  scheduler: z.object({ policy: z.enum(["fair", "priority", "round_robin"]), freeze_minimised: z.boolean() }),
+  default_grants: z.array(z.string()),
+  llm: z.object({ url: z.string().nullable().optional(), model: z.string().nullable().optional() }),
+});
+export type ServerSettings = z.infer<typeof ServerSettingsSchema>;

@@ -4,6 +4,7 @@ import { setWindowTitle } from "../wm/functions";
 import { useWm } from "../wm/store";
 import { getValue, setValue } from "./appState";
 import type { AppContext, NativeApp } from "./context";
+import { bundledApp } from "./bundled";
 import { directory } from "./directory";
 import { closeApp, focusApp, minimizeApp } from "./launch";
 import { useProcs } from "./processes";
@@ -60,6 +61,14 @@ export function AppHost({ windowId }: { windowId: string }) {
   );
   if (proc.kind === "native") {
     const entry = directory[proc.appId];
+    const Bundled = entry ? null : bundledApp(proc.appId);
+    if (Bundled) {
+      return (
+        <Suspense fallback={fallback}>
+          <Bundled ctx={ctx} />
+        </Suspense>
+      );
+    }
     if (!entry && proc.entry) {
       const Remote = remoteApp(proc.entry);
       return (

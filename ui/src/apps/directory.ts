@@ -20,6 +20,12 @@ export interface DirectoryEntry {
   singleton: boolean;
   /** Pinned in the dock. */
   favourite: boolean;
+  /**
+   * Launched through the services registry (apps/native/<id>/manifest.json), so
+   * the server knows the window and runs its tools under the manifest's
+   * permissions (the file manager's fs.* calls need `filesystem`).
+   */
+  server?: boolean;
 }
 
 export const directory: Record<string, DirectoryEntry> = {
@@ -34,6 +40,7 @@ export const directory: Record<string, DirectoryEntry> = {
     minSize: { width: 420, height: 260 },
     singleton: false,
     favourite: true,
+    server: true,
   },
   terminal: {
     id: "terminal",
@@ -54,7 +61,7 @@ export const directory: Record<string, DirectoryEntry> = {
     category: "system",
     description: "Running apps and their processes",
     component: lazy(() => import("./taskmanager/TaskManager")),
-    size: { width: 720, height: 420 },
+    size: { width: 980, height: 440 },
     minSize: { width: 480, height: 240 },
     singleton: true,
     favourite: true,

@@ -3,7 +3,7 @@
  * the running-app table and the services API. UI code calls these, never the
  * stores' changes directly, so the server hears about every window.
  */
-import { api } from "../api/client";
+import { api, ApiError } from "../api/client";
 import type { AppInstance, RegistryApp } from "../api/schemas";
 import { notify } from "../shell/store";
 import {
@@ -16,7 +16,7 @@ import {
 } from "../wm/functions";
 import { useWm, viewport } from "../wm/store";
 import { applyAppState, dropWindowState, setValues } from "./appState";
-import { directory } from "./directory";
+import { directory, type DirectoryEntry } from "./directory";
 import { addProc, removeProc, serverIdOf, useProcs } from "./processes";
 
 let localSeq = 0;
@@ -35,6 +35,19 @@ export function openNative(id: string, serverId: string | null = null, windowId?
       return open.windowId;
     }
   }
+  if (entry.server && serverId === null && windowId === undefined) {
+    // The server launches it (and answers with the instance the window shows);
+    // a server without that registry entry gets the local window.
+    api.launch(id).then(openInstance, (err: unknown) => {
+      if (err instanceof ApiError && err.notFound) openLocal(id, entry, null);
+      else notify("error", `Could not launch ${entry.title}: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    return null;
+  }
+  return openLocal(id, entry, serverId, windowId);
+}
+
+function openLocal(id: string, entry: DirectoryEntry, serverId: string | null, windowId?: string): string {
   const wid = windowId ?? `${id}-${++localSeq}`;
   addProc({ windowId: wid, appId: id, kind: "native", serverId });
   useWm.getState().apply(

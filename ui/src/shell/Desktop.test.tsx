@@ -77,9 +77,9 @@ describe("the desktop shell", () => {
     act(() => {
       openNative("settings");
       openNative("appstore");
-      openNative("files");
+      openNative("taskmanager");
     });
-    await screen.findByRole("dialog", { name: "Files" });
+    await screen.findByRole("dialog", { name: "Task Manager" });
     fireEvent.keyDown(window, { key: "Tab", altKey: true });
     const overlay = screen.getByRole("dialog", { name: "Switch windows" });
     const selected = () => within(overlay).getAllByRole("option").find((o) => o.getAttribute("aria-selected") === "true")?.textContent;

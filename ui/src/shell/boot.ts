@@ -10,6 +10,7 @@ import { api, ApiError } from "../api/client";
 import { syncRunningApps } from "../apps/launch";
 import { serverIdOf } from "../apps/processes";
 import { loadRegistry } from "../apps/registry";
+import { loadServerSettings } from "../apps/settings/serverSettings";
 import { useSettings } from "../apps/settings/settingsStore";
 import { restoreLastSession } from "../sessions/sessions";
 import { useWm } from "../wm/store";
@@ -30,6 +31,8 @@ export async function bootDesktop(): Promise<void> {
     notify("error", `Running apps unavailable: ${err instanceof Error ? err.message : String(err)}`);
   }
   await loadRegistry();
+  // The user's settings from the server (theme, restore-at-login, …) before acting on them.
+  await loadServerSettings();
   // Once per page: the user asked for the last workspace back at login.
   if (!restoredAtLogin && useSettings.getState().restoreOnLogin && useWm.getState().order.length === 0) {
     restoredAtLogin = true;

@@ -10,6 +10,10 @@ function fakeFs() {
   const files = new Map<string, string | null>([["/home", null], ["/home/readme.txt", "hello"]]);
   const parentOf = (p: string) => p.replace(/\/[^/]+$/, "") || "/";
   const m = createMockFetch({
+    "GET /api/files/access": ({ url }: { url: URL }) => ({
+      path: url.searchParams.get("path"),
+      apps: url.searchParams.get("path")?.startsWith("/home") ? [{ id: "a2", app_id: "notes", name: "Notes", read: true, write: true, via: ["permission filesystem"] }] : [],
+    }),
     "POST /api/services/execute": ({ body }: { body: unknown }) => {
       // The server's contract: `{tool, args}` in, `{tool, result}` out, a refusal as a 4xx.
       const { tool, args: params } = body as { tool: string; args: Record<string, string> };
@@ -20,7 +24,11 @@ function fakeFs() {
         case "fs.mkdir":
           files.set(params.path!, null);
           return ok(true);
+        case "fs.copy":
+          files.set(params.to!, files.get(params.from!) ?? null);
+          return ok(true);
         case "fs.rename":
+        case "fs.move":
           files.set(params.to!, files.get(params.from!) ?? null);
           files.delete(params.from!);
           return ok(true);
@@ -82,5 +90,37 @@ describe("<FileManager>", () => {
     setApiClient(createApiClient(m.fetch));
     render(<FileManager ctx={ctx} />);
     expect((await screen.findByRole("alert")).textContent).toContain("permission denied: fs.list /");
+  });
+
+  it("copies and moves a file, walks the folder tree, and says which apps may use the selection", async () => {
+    const { m, files } = fakeFs();
+    files.set("/home/docs", null);
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    const tree = await screen.findByRole("navigation", { name: "Folders" });
+    fireEvent.click(await within(tree).findByRole("button", { name: "home" }));
+    await screen.findByRole("table", { name: "Contents of /home" });
+    expect(await within(tree).findByRole("button", { name: "docs" })).toBeTruthy();
+    expect(within(tree).getByRole("button", { name: "home" }).getAttribute("aria-current")).toBe("location");
+
+    fireEvent.click(await screen.findByRole("row", { name: /readme\.txt/ }));
+    const access = await screen.findByRole("region", { name: "Apps that may use /home/readme.txt" });
+    await waitFor(() => expect(access.textContent).toContain("Notes reads and writes"));
+
+    fireEvent.click(screen.getByRole("button", { name: "Copy" }));
+    const copyTo = screen.getByRole("textbox", { name: "Copy to" }) as HTMLInputElement;
+    fireEvent.change(copyTo, { target: { value: "docs/readme.txt" } });
+    fireEvent.submit(copyTo.form!);
+    await waitFor(() => expect(files.get("/home/docs/readme.txt")).toBe("hello"));
+    expect(files.get("/home/readme.txt")).toBe("hello");
+
+    fireEvent.click(await screen.findByRole("row", { name: /readme\.txt/ }));
+    fireEvent.click(screen.getByRole("button", { name: "Move" }));
+    const moveTo = screen.getByRole("textbox", { name: "Move to" }) as HTMLInputElement;
+    fireEvent.change(moveTo, { target: { value: "/home/moved.txt" } });
+    fireEvent.submit(moveTo.form!);
+    await waitFor(() => expect(files.has("/home/readme.txt")).toBe(false));
+    expect(files.get("/home/moved.txt")).toBe("hello");
+    await screen.findByRole("row", { name: /moved\.txt/ });
   });
 });

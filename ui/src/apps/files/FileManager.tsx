@@ -4,16 +4,22 @@ import { api } from "../../api/client";
 import { formatBytes } from "../../lib/format";
 import type { AppContext } from "../context";
 import "../apps.css";
+import { FolderTree } from "./FolderTree";
+import { PathAccessPanel } from "./PathAccessPanel";
 
 const join = (dir: string, name: string) => `${dir.replace(/\/+$/, "")}/${name}`;
 const parent = (p: string) => p.replace(/\/[^/]+\/?$/, "") || "/";
 
-type Edit = { kind: "mkdir" } | { kind: "rename"; entry: FsEntry } | null;
+type Edit = { kind: "mkdir" } | { kind: "rename" | "copy" | "move"; entry: FsEntry } | null;
+
+const EDIT_LABEL = { mkdir: "Folder name", rename: "New name", copy: "Copy to", move: "Move to" } as const;
+const EDIT_ACTION = { mkdir: "Create", rename: "Rename", copy: "Copy", move: "Move" } as const;
 
 /**
- * Browse the AgentOS file system through the fs.* tools
- * (POST /api/services/execute), under this app's grants: list, open folders,
- * new folder, rename, delete, filter by name.
+ * Browse the user's files through the fs.* tools (POST /api/services/execute),
+ * under this app's grants: a folder tree and a list, open, new folder, rename,
+ * copy, move, delete, upload by drag and drop, filter by name; and for the
+ * selected path (or the folder), which running apps may read or write it.
  */
 export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [cwd, setCwd] = useState(() => ctx.state.get("cwd", "/"));
@@ -25,6 +31,9 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [filter, setFilter] = useState("");
   const [dragging, setDragging] = useState(false);
   const [preview, setPreview] = useState<{ path: string; text: string } | null>(null);
+  /** Bumped after every change, so the tree and the access panel look again. */
+  const [version, setVersion] = useState(0);
+  const listDir = useCallback((dir: string) => api.fsList(dir, ctx.serverId ?? undefined), [ctx.serverId]);
 
   const load = useCallback(async (dir: string) => {
     try {
@@ -49,6 +58,7 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
+    setVersion((v) => v + 1);
     await load(cwd);
   };
 
@@ -89,10 +99,16 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const submitEdit = async () => {
     const n = name.trim();
     if (!n || !edit) return setEdit(null);
-    if (n.includes("/")) return setError("A name cannot contain “/”");
-    if (edit.kind === "mkdir") await run("fs.mkdir", { path: join(cwd, n) });
-    else await run("fs.rename", { from: edit.entry.path, to: join(cwd, n) });
-    setSelected(join(cwd, n));
+    if (edit.kind === "copy" || edit.kind === "move") {
+      // A destination is a path under the user's files: absolute, or relative to this folder.
+      const to = n.startsWith("/") ? n : join(cwd, n);
+      await run(edit.kind === "copy" ? "fs.copy" : "fs.move", { from: edit.entry.path, to });
+    } else {
+      if (n.includes("/")) return setError("A name cannot contain “/”");
+      if (edit.kind === "mkdir") await run("fs.mkdir", { path: join(cwd, n) });
+      else await run("fs.rename", { from: edit.entry.path, to: join(cwd, n) });
+      setSelected(join(cwd, n));
+    }
     setEdit(null);
     setName("");
   };
@@ -126,6 +142,12 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
         <button type="button" className="btn" disabled={!sel} onClick={() => sel && (setEdit({ kind: "rename", entry: sel }), setName(sel.name))}>
           Rename
         </button>
+        <button type="button" className="btn" disabled={!sel || sel.is_dir} onClick={() => sel && (setEdit({ kind: "copy", entry: sel }), setName(`${sel.path} copy`))}>
+          Copy
+        </button>
+        <button type="button" className="btn" disabled={!sel} onClick={() => sel && (setEdit({ kind: "move", entry: sel }), setName(sel.path))}>
+          Move
+        </button>
         <button
           type="button"
           className="btn"
@@ -154,13 +176,13 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
             autoFocus
             className="search"
             style={{ margin: 0, width: 240 }}
-            aria-label={edit.kind === "mkdir" ? "Folder name" : "New name"}
+            aria-label={EDIT_LABEL[edit.kind]}
             value={name}
             onChange={(e) => setName(e.target.value)}
             onKeyDown={(e) => e.key === "Escape" && setEdit(null)}
           />
           <button type="submit" className="btn btn-primary">
-            {edit.kind === "mkdir" ? "Create" : "Rename"}
+            {EDIT_ACTION[edit.kind]}
           </button>
           <button type="button" className="btn" onClick={() => setEdit(null)}>
             Cancel
@@ -173,6 +195,9 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
           <pre>{error}</pre>
         </div>
       )}
+      <div className="fm-split">
+      <FolderTree list={listDir} cwd={cwd} onOpen={(d) => (setCwd(d), setSelected(null))} version={version} />
+      <div className="fm-main">
       {entries === null && !error && <p role="status">Loading…</p>}
       {entries && (
         <table className="data-table" aria-label={`Contents of ${cwd}`}>
@@ -220,6 +245,9 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
           </tbody>
         </table>
       )}
+      </div>
+      </div>
+      <PathAccessPanel path={selected ?? cwd} version={version} />
       {preview && (
         <section className="fm-preview" aria-label={`Preview of ${preview.path}`}>
           <header className="toolbar">
@@ -231,7 +259,7 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
           <pre>{preview.text}</pre>
         </section>
       )}
-      <p className="muted small">Drop files here to upload them into this folder. The folder tree and per-path grants are not built yet.</p>
+      <p className="muted small">Drop files here to upload them into this folder.</p>
     </div>
   );
 }

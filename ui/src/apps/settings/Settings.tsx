@@ -2,6 +2,7 @@ import { useId } from "react";
 import type { AppContext } from "../context";
 import { defaultSettings, updateSettings, useSettings, type Settings as S } from "./settingsStore";
 import "../apps.css";
+import { useSettingsSync } from "./serverSettings";
 
 const ACCENTS = [
   ["Blue", "#8ab4ff"],
@@ -12,10 +13,14 @@ const ACCENTS = [
 ] as const;
 const WALLPAPERS: S["wallpaper"][] = ["aurora", "dusk", "forest", "graphite"];
 
-/** Settings: appearance and session preferences, applied at once and kept in this browser. */
+/**
+ * Settings: appearance, sessions, the kernel scheduler, default grants and the
+ * LLM endpoint; applied at once and saved per user on the server.
+ */
 export default function Settings(_: { ctx: AppContext }) {
   const s = useSettings();
   const id = useId();
+  const sync = useSettingsSync();
   return (
     <div className="app-pane settings">
       <fieldset>
@@ -54,9 +59,46 @@ export default function Settings(_: { ctx: AppContext }) {
           Restore the last saved workspace when the desktop opens
         </label>
       </fieldset>
-      <p className="muted small">
-        Kept in this browser. Scheduler policy, default grants and the LLM endpoint need the services layer's settings API, which is not
-        there yet.
+      <fieldset>
+        <legend>Scheduler</legend>
+        <label className="field">
+          <span>Policy</span>
+          <select aria-label="Scheduler policy" value={s.schedPolicy} onChange={(e) => updateSettings({ schedPolicy: e.target.value as S["schedPolicy"] })}>
+            <option value="fair">Fair, focused app boosted</option>
+            <option value="priority">By priority, focused app boosted</option>
+            <option value="round_robin">Round-robin</option>
+          </select>
+        </label>
+        <label className="choice">
+          <input type="checkbox" checked={s.freezeMinimised} onChange={(e) => updateSettings({ freezeMinimised: e.target.checked })} />
+          Freeze minimised apps' processes
+        </label>
+      </fieldset>
+      <fieldset>
+        <legend>New apps</legend>
+        <label className="field">
+          <span>Default grants (comma-separated)</span>
+          <input
+            aria-label="Default grants"
+            defaultValue={s.defaultGrants.join(", ")}
+            key={s.defaultGrants.join(",")}
+            onBlur={(e) => updateSettings({ defaultGrants: e.target.value.split(",").map((g) => g.trim()).filter(Boolean) })}
+          />
+        </label>
+      </fieldset>
+      <fieldset>
+        <legend>UI generation</legend>
+        <label className="field">
+          <span>LLM endpoint</span>
+          <input aria-label="LLM endpoint" type="url" placeholder="https://…/v1/chat/completions" defaultValue={s.llmUrl} key={`u${s.llmUrl}`} onBlur={(e) => updateSettings({ llmUrl: e.target.value.trim() })} />
+        </label>
+        <label className="field">
+          <span>Model</span>
+          <input aria-label="LLM model" defaultValue={s.llmModel} key={`m${s.llmModel}`} onBlur={(e) => updateSettings({ llmModel: e.target.value.trim() })} />
+        </label>
+      </fieldset>
+      <p className="muted small" role="status" aria-label="Settings saved">
+        {sync.phase === "saving" ? "Saving…" : sync.phase === "saved" ? "Saved on the server." : sync.phase === "error" ? `Not saved: ${sync.error}` : sync.phase === "loaded" ? "Your settings, from the server." : "Kept in this browser until you sign in."}
       </p>
       <button type="button" className="btn" onClick={() => updateSettings(defaultSettings)}>
         Reset to defaults

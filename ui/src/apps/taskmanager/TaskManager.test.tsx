@@ -48,4 +48,31 @@ describe("<TaskManager>", () => {
     expect((await screen.findByRole("note")).textContent).toContain("not available yet");
     expect(await screen.findByRole("cell", { name: /Shell/ })).toBeTruthy();
   });
+
+  it("freezes, thaws, re-prioritises and kills a process through the kernel endpoints, and shows its grants", async () => {
+    // As the server sends it on a first look: no CPU % yet (null).
+    const frozen = { processes: [{ ...processes.processes[0], cpu_percent: null, priority: 0, frozen: true, grants: ["time", "read:/srv"] }] };
+    const status = { pid: 101, state: "running", priority: 5, frozen: false };
+    const m = createMockFetch({
+      "GET /api/apps": { apps: [apps.apps[0]] },
+      "GET /api/processes": frozen,
+      "POST /api/apps/a1/process/freeze": status,
+      "POST /api/apps/a1/process/priority": status,
+      "POST /api/apps/a1/process/kill": { ...status, state: "exited" },
+    });
+    setApiClient(createApiClient(m.fetch));
+    render(<TaskManager ctx={ctx} />);
+    expect(await screen.findByRole("cell", { name: "time, read:/srv" })).toBeTruthy();
+    expect(screen.getByRole("cell", { name: "frozen" })).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Thaw: Shell" }));
+    fireEvent.change(screen.getByRole("combobox", { name: "Priority: Shell" }), { target: { value: "5" } });
+    fireEvent.click(screen.getByRole("button", { name: "Kill process: Shell" }));
+    await new Promise((r) => setTimeout(r, 0));
+    const posts = m.calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body]);
+    expect(posts).toEqual([
+      ["/api/apps/a1/process/freeze", { frozen: false }],
+      ["/api/apps/a1/process/priority", { priority: 5 }],
+      ["/api/apps/a1/process/kill", {}],
+    ]);
+  });
 });

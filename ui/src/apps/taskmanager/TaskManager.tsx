@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { api } from "../../api/client";
+import { api, type ProcessAction } from "../../api/client";
 import type { AppInstance, ProcessInfo } from "../../api/schemas";
 import { formatBytes, formatPercent } from "../../lib/format";
 import { usePoll } from "../../lib/usePoll";
@@ -34,14 +34,25 @@ const value = (r: Row, k: SortKey): string | number => {
   }
 };
 
+/** Nice values offered for a process: the kernel takes -20 (highest) ..= 19. */
+const PRIORITIES: { label: string; nice: number }[] = [
+  { label: "High", nice: -10 },
+  { label: "Above normal", nice: -5 },
+  { label: "Normal", nice: 0 },
+  { label: "Below normal", nice: 5 },
+  { label: "Low", nice: 10 },
+];
+
 /**
  * Every running app with its processes as the kernel reports them (cgroup
- * CPU %, memory current/peak, pids), live every 2 s, sortable; "End task"
+ * CPU %, memory current/peak, pids, priority, frozen, grants), live every
+ * 2 s, sortable. A process can be frozen/thawed (its cgroup's freezer),
+ * re-prioritised and killed (POST /api/apps/{id}/process/…); "End task"
  * closes the app and its children (DELETE /api/apps/{id}).
  */
 export default function TaskManager(_: { ctx: AppContext }) {
   const [apps, refreshApps] = usePoll(() => api.listApps(), 2000);
-  const [procs] = usePoll(() => api.listProcesses(), 2000);
+  const [procs, refreshProcs] = usePoll(() => api.listProcesses(), 2000);
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "memory", desc: true });
 
   const appList = apps.phase === "ok" ? apps.data : apps.phase === "error" ? (apps.last ?? []) : [];
@@ -67,6 +78,16 @@ export default function TaskManager(_: { ctx: AppContext }) {
     } catch (err) {
       notify("error", `Ending ${app.name} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
+  };
+
+  const act = async (app: AppInstance, action: ProcessAction, done: string) => {
+    try {
+      await api.processAction(app.id, action);
+      notify("info", `${done} ${app.name}`);
+    } catch (err) {
+      notify("error", `${app.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    refreshProcs();
   };
 
   const header = (key: SortKey, label: string, num = false) => (
@@ -108,6 +129,8 @@ export default function TaskManager(_: { ctx: AppContext }) {
             {header("memory", "Memory", true)}
             {header("peak", "Peak", true)}
             {header("pids", "Tasks", true)}
+            <th scope="col">Priority</th>
+            <th scope="col">Grants</th>
             <th scope="col">
               <span className="visually-hidden">Actions</span>
             </th>
@@ -120,12 +143,46 @@ export default function TaskManager(_: { ctx: AppContext }) {
                 {app.name} <span className="muted small">{app.type === "native_proc" ? "process" : app.type === "native_web" ? "web app" : "blueprint"}</span>
               </td>
               <td className="num">{proc?.pid ?? "—"}</td>
-              <td>{proc?.state ?? app.state ?? "—"}</td>
+              <td>{proc?.frozen ? "frozen" : (proc?.state ?? app.state ?? "—")}</td>
               <td className="num">{formatPercent(proc?.cpu_percent)}</td>
               <td className="num">{formatBytes(proc?.memory_current)}</td>
               <td className="num">{formatBytes(proc?.memory_peak)}</td>
               <td className="num">{proc?.pids ?? "—"}</td>
               <td>
+                {proc ? (
+                  <select
+                    aria-label={`Priority: ${app.name}`}
+                    value={PRIORITIES.some((p) => p.nice === proc.priority) ? proc.priority : 0}
+                    onChange={(e) => void act(app, { kind: "priority", priority: Number(e.target.value) }, "Priority set for")}
+                  >
+                    {PRIORITIES.map((p) => (
+                      <option key={p.nice} value={p.nice}>
+                        {p.label} ({p.nice})
+                      </option>
+                    ))}
+                  </select>
+                ) : (
+                  "—"
+                )}
+              </td>
+              <td className="small mono" style={{ maxWidth: 160, whiteSpace: "normal", wordBreak: "break-word" }}>{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
+              <td className="actions">
+                {proc && proc.state !== "exited" && (
+                  <>
+                    <button
+                      type="button"
+                      className="btn"
+                      aria-pressed={proc.frozen ?? false}
+                      aria-label={`${proc.frozen ? "Thaw" : "Freeze"}: ${app.name}`}
+                      onClick={() => void act(app, { kind: "freeze", frozen: !proc.frozen }, proc.frozen ? "Thawed" : "Froze")}
+                    >
+                      {proc.frozen ? "Thaw" : "Freeze"}
+                    </button>
+                    <button type="button" className="btn btn-danger" aria-label={`Kill process: ${app.name}`} onClick={() => void act(app, { kind: "kill" }, "Killed the process of")}>
+                      Kill
+                    </button>
+                  </>
+                )}
                 <button type="button" className="btn btn-danger" aria-label={`End task: ${app.name}`} onClick={() => void end(app)}>
                   End task
                 </button>
@@ -134,14 +191,13 @@ export default function TaskManager(_: { ctx: AppContext }) {
           ))}
           {apps.phase === "ok" && rows.length === 0 && (
             <tr>
-              <td colSpan={8} className="muted">
+              <td colSpan={10} className="muted">
                 No apps running on the server.
               </td>
             </tr>
           )}
         </tbody>
       </table>
-      <p className="muted small">Freeze/thaw and priority need kernel endpoints the services layer does not serve yet.</p>
     </div>
   );
 }
