@@ -358,8 +358,12 @@ pub async fn serve(
         );
     }
 
+    let stopping_kernel = Arc::clone(&kernel);
     let signal = tokio::spawn(async move {
         stop.await;
+        // Subscriptions end first, so that their clients hang up and the servers
+        // can finish without waiting out the grace period.
+        stopping_kernel.events.close_streams();
         let _ = stop_tx.send(true);
     });
     let servers = async {

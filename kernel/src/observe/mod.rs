@@ -42,6 +42,8 @@ pub struct EventHub {
     status: Mutex<ProbeStatus>,
     /// The managed cgroups and, while live, the probes that filter on them.
     managed: ManagedCgroups,
+    /// Set when the kernel stops: every open subscription ends then.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for EventHub {
@@ -51,6 +53,28 @@ impl Default for EventHub {
 }
 
 impl EventHub {
+    /// Ends every subscription made with [`EventHub::until_closed`]: a client that
+    /// keeps a stream open must not hold a stopping kernel up.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// `stream`, ended when the kernel stops ([`EventHub::close_streams`]).
+    pub fn until_closed<S>(
+        &self,
+        stream: S,
+    ) -> impl tokio_stream::Stream<Item = S::Item> + Send + use<S>
+    where
+        S: tokio_stream::Stream + Send + 'static,
+        S::Item: Send + 'static,
+    {
+        use tokio_stream::StreamExt as _;
+        let closed = tokio_stream::wrappers::WatchStream::new(self.closing.subscribe())
+            .filter(|closing| *closing)
+            .map(|_| None);
+        stream.map(Some).merge(closed).map_while(|item| item)
+    }
+
     pub fn new() -> Self {
         Self {
             tx: broadcast::channel(EVENT_BACKLOG).0,
@@ -58,6 +82,7 @@ impl EventHub {
                 reason: "not started".into(),
             }),
             managed: ManagedCgroups::default(),
+            closing: tokio::sync::watch::Sender::new(false),
         }
     }
 

@@ -218,7 +218,9 @@ impl KernelService for KernelRpc {
     ) -> Result<Response<Self::StreamEventsStream>, Status> {
         let caller = caller_of(&req)?;
         let live = events::stream(&self.kernel, &caller, req.get_ref())?;
-        Ok(Response::new(Box::pin(live.map(Ok))))
+        Ok(Response::new(Box::pin(
+            self.kernel.events.until_closed(live.map(Ok)),
+        )))
     }
 
     type WatchEventsStream = BoxStream<pb::KernelEvent>;
@@ -232,7 +234,9 @@ impl KernelService for KernelRpc {
             Ok(ev) => Some(Ok(crate::observe::event_to_proto(&ev))),
             Err(_lagged) => None,
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(
+            self.kernel.events.until_closed(stream),
+        )))
     }
 
     async fn probe_stats(

@@ -252,3 +252,40 @@ async fn metrics_show_syscall_latency_process_counts_and_app_usage() {
     assert!(n >= 1.0, "the app's cgroup holds its tasks: {pids}");
     assert!(get("/other").await.starts_with("HTTP/1.1 404"));
 }
+
+/// A stopping kernel ends its event subscriptions cleanly (the stream finishes, it is
+/// not cut), so a client that keeps one open (the services layer does, for denials)
+/// neither holds the kernel up nor sees a transport error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_kernel_ends_its_event_streams() {
+    let mut d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let mut watch = c
+        .watch_events(pb::WatchEventsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut live = c
+        .stream_events(pb::EventQuery::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let stopping = tokio::task::spawn_blocking(move || d.terminate());
+    let end = |what: &str, r: Option<Result<_, tonic::Status>>| {
+        assert!(r.is_none(), "{what} did not end cleanly: {r:?}");
+    };
+    let deadline = Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout(deadline, watch.next()).await.unwrap() {
+            Some(Ok(_)) => continue,
+            other => break end("WatchEvents", other.map(|r| r.map(drop))),
+        }
+    }
+    loop {
+        match tokio::time::timeout(deadline, live.next()).await.unwrap() {
+            Some(Ok(_)) => continue,
+            other => break end("StreamEvents", other.map(|r| r.map(drop))),
+        }
+    }
+    assert!(stopping.await.unwrap().success());
+}
