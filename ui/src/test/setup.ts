@@ -4,6 +4,7 @@ import { resetAuthStore } from "../api/auth";
 import { setApiClient, createApiClient } from "../api/client";
 import { useAppState } from "../apps/appState";
 import { resetProcs } from "../apps/processes";
+import { stopServerSettings } from "../apps/settings/serverSettings";
 import { resetRegistry } from "../apps/registry";
 import { resetShell } from "../shell/store";
 import { resetWm } from "../wm/store";
@@ -17,6 +18,7 @@ afterEach(() => {
   resetProcs();
   resetRegistry();
   resetAuthStore();
+  stopServerSettings();
   useAppState.setState({ byWindow: {} });
   setApiClient(createApiClient());
 });

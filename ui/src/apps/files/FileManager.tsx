@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { FsEntry } from "../../api/schemas";
 import { api } from "../../api/client";
 import { formatBytes } from "../../lib/format";
@@ -23,7 +23,12 @@ const EDIT_ACTION = { mkdir: "Create", rename: "Rename", copy: "Copy", move: "Mo
  */
 export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [cwd, setCwd] = useState(() => ctx.state.get("cwd", "/"));
-  const [entries, setEntries] = useState<FsEntry[] | null>(null);
+  /** The listing on screen and the folder it is of: the table is labelled by
+   *  what it shows, not by where the user is heading while it loads. */
+  const [listing, setListing] = useState<{ dir: string; entries: FsEntry[] } | null>(null);
+  const entries = listing?.entries ?? null;
+  /** The folder asked for last: an answer for an earlier one is dropped. */
+  const wanted = useRef(cwd);
   const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [edit, setEdit] = useState<Edit>(null);
@@ -36,11 +41,14 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const listDir = useCallback((dir: string) => api.fsList(dir, ctx.serverId ?? undefined), [ctx.serverId]);
 
   const load = useCallback(async (dir: string) => {
+    wanted.current = dir;
     try {
       const list = await api.fsList(dir, ctx.serverId ?? undefined);
-      setEntries([...list].sort((a, b) => Number(b.is_dir) - Number(a.is_dir) || a.name.localeCompare(b.name)));
+      if (wanted.current !== dir) return;
+      setListing({ dir, entries: [...list].sort((a, b) => Number(b.is_dir) - Number(a.is_dir) || a.name.localeCompare(b.name)) });
       setError(null);
     } catch (err) {
+      if (wanted.current !== dir) return;
       setError(err instanceof Error ? err.message : String(err));
     }
   }, [ctx.serverId]);
@@ -199,8 +207,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
       <FolderTree list={listDir} cwd={cwd} onOpen={(d) => (setCwd(d), setSelected(null))} version={version} />
       <div className="fm-main">
       {entries === null && !error && <p role="status">Loading…</p>}
-      {entries && (
-        <table className="data-table" aria-label={`Contents of ${cwd}`}>
+      {listing && (
+        <table className="data-table" aria-label={`Contents of ${listing.dir}`}>
           <thead>
             <tr>
               <th scope="col">Name</th>

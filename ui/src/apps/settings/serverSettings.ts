@@ -37,10 +37,15 @@ export function toServer(s: Settings): ServerSettings {
 
 let stop: (() => void) | null = null;
 
-/** Loads the signed-in user's settings, then saves every change (until called again). */
-export async function loadServerSettings(debounceMs = 400): Promise<void> {
+/** Stops saving changes (a pending save is dropped): at sign-out, and between tests. */
+export function stopServerSettings(): void {
   stop?.();
   stop = null;
+}
+
+/** Loads the signed-in user's settings, then saves every change (until called again). */
+export async function loadServerSettings(debounceMs = 400): Promise<void> {
+  stopServerSettings();
   try {
     useSettings.setState(fromServer(await api.getSettings()));
     useSettingsSync.setState({ phase: "loaded", error: null });
