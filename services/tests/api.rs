@@ -315,6 +315,10 @@ fn metrics_count_requests_by_route_and_kernel_calls() {
         r#"agentos_kernel_call_duration_seconds_count{call="Doctor"}"#,
         "agentos_active_apps ",
         "agentos_ws_connections ",
+        // The kernel's series, merged in.
+        "agentos_kernel_up 1",
+        "# TYPE agentos_process_spawned_total counter",
+        "# TYPE agentos_syscall_latency_seconds histogram",
     ] {
         assert!(text.contains(want), "{want} missing in:\n{text}");
     }

@@ -437,6 +437,27 @@ fn a_native_process_app_runs_in_the_kernel_and_its_focus_reaches_the_scheduler()
     );
     let second = ok(&up.api("GET", "/api/processes").send(), 200);
     assert!(second[0]["cpu_percent"].is_f64(), "{second}");
+    // One scrape for the whole system: the kernel's per-app series are merged
+    // into the services' /metrics.
+    let metrics = up.get("/metrics").text();
+    assert!(
+        metrics.lines().any(|l| l == "agentos_kernel_up 1"),
+        "{metrics}"
+    );
+    let memory = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("agentos_app_memory_bytes{") && l.contains(&format!("pid=\"{pid}\""))
+        })
+        .unwrap_or_else(|| panic!("no memory series for pid {pid} in:\n{metrics}"));
+    assert!(
+        memory
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v > 0.0),
+        "{memory}"
+    );
     let entry = sched_entry(&data, pid).expect("the process is scheduled");
     assert_eq!(entry["visibility"], "VISIBILITY_FOREGROUND", "{entry}");
 

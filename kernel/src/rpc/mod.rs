@@ -239,6 +239,16 @@ impl KernelService for KernelRpc {
         )))
     }
 
+    async fn metrics(
+        &self,
+        req: Request<pb::MetricsRequest>,
+    ) -> Result<Response<pb::MetricsText>, Status> {
+        Ok(Response::new(system::metrics(
+            &self.kernel,
+            &caller_of(&req)?,
+        )?))
+    }
+
     async fn probe_stats(
         &self,
         req: Request<pb::ProbeStatsRequest>,

@@ -41,6 +41,15 @@ pub fn doctor(k: &Kernel, c: &Caller) -> Result<pb::DoctorReport, KernelError> {
     })
 }
 
+/// The kernel's Prometheus text (the `Metrics` RPC): every app's figures, so
+/// only callers that may read the system's state get it.
+pub fn metrics(k: &Kernel, c: &Caller) -> Result<pb::MetricsText, KernelError> {
+    k.check(c, Access::SystemInfo)?;
+    Ok(pb::MetricsText {
+        text: k.prometheus(),
+    })
+}
+
 /// A live feed of kernel events (the `WatchEvents` RPC).
 pub fn watch(
     k: &Kernel,

@@ -109,6 +109,17 @@ impl KernelLink {
         .await
     }
 
+    /// Asks the kernel for its Prometheus text, giving up after `timeout`.
+    pub async fn metrics(&self, timeout: Duration) -> Result<String, LinkError> {
+        self.call("Metrics", timeout, |mut c| async move {
+            c.metrics(pb::MetricsRequest {})
+                .await
+                .map(|r| r.into_inner().text)
+                .map_err(CallError::from)
+        })
+        .await
+    }
+
     /// Runs `f` on a client, giving up after `timeout`, and records its latency.
     ///
     /// A transport failure or a timeout drops the cached client, so the next call

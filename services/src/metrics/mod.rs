@@ -11,6 +11,7 @@
 //! | `agentos_kernel_call_duration_seconds` | histogram | `call` (the RPC) |
 //! | `agentos_active_apps` | gauge | — |
 //! | `agentos_ws_connections` | gauge | — |
+//! | `agentos_kernel_up` | gauge | — (then the kernel's own series, see `append_kernel`) |
 //!
 //! Gauges whose value lives elsewhere (running apps) are read when written out.
 
@@ -63,6 +64,28 @@ impl Metrics {
             self.ws_connections.get(),
         );
         out
+    }
+}
+
+/// Appends the kernel's series (or why they are missing) under `agentos_kernel_up`,
+/// so a scrape always says whether the kernel's part is there.
+pub fn append_kernel(out: &mut String, kernel: Result<&str, String>) {
+    gauge(
+        out,
+        "agentos_kernel_up",
+        "1 when the kernel answered this scrape and its series follow.",
+        i64::from(kernel.is_ok()),
+    );
+    match kernel {
+        Ok(text) => out.push_str(text),
+        // A comment line, which scrapers skip: the reason, on one line.
+        Err(why) => {
+            let _ = writeln!(
+                out,
+                "# kernel metrics unavailable: {}",
+                why.replace('\n', " ")
+            );
+        }
     }
 }
 
@@ -211,6 +234,22 @@ mod tests {
             assert!(text.lines().any(|t| t == line), "{line} missing in\n{text}");
         }
         assert_eq!(m.http.count(&[("route", "/api/apps")]), 3);
+    }
+
+    #[test]
+    fn the_kernels_part_is_appended_or_its_absence_said() {
+        let mut out = String::new();
+        append_kernel(&mut out, Ok("agentos_process_spawned_total 3\n"));
+        assert!(out.lines().any(|l| l == "agentos_kernel_up 1"), "{out}");
+        assert!(out.ends_with("agentos_process_spawned_total 3\n"), "{out}");
+        let mut out = String::new();
+        append_kernel(&mut out, Err("connect: no such file\nor directory".into()));
+        assert!(out.lines().any(|l| l == "agentos_kernel_up 0"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l == "# kernel metrics unavailable: connect: no such file or directory"),
+            "{out}"
+        );
     }
 
     #[test]
