@@ -3,7 +3,7 @@
 //! and clones the state, and `/health` must stay close to a bare handler):
 //!
 //! 1. Metrics: the request-duration histogram, labelled by the route that matched
-//!    ([`tag_route`] copies axum's `MatchedPath` into the response), never the raw
+//!    ([`TagRoute`] copies axum's `MatchedPath` into the response), never the raw
 //!    path, so ids in paths cannot blow up the label set.
 //! 2. The guard ([`Allowed`]): DNS rebinding and CSRF. The `Host` must be this
 //!    server's loopback address and port (`127.0.0.1:PORT` or `localhost:PORT`); a
@@ -49,14 +49,74 @@ pub const SESSION_COOKIE: &str = "agentos_session";
 #[derive(Clone, Debug)]
 struct RouteLabel(MatchedPath);
 
-/// Copies the matched route into the response, for the metrics of [`edge`].
-pub async fn tag_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = next.run(req).await;
-    if let Some(route) = route {
-        resp.extensions_mut().insert(RouteLabel(route));
+/// Copies the matched route into the response, for the metrics of [`edge`]: a
+/// route layer (it runs after routing, where axum has set `MatchedPath`). A plain
+/// tower layer rather than `from_fn`, which would box a future and clone the
+/// route's service on every request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TagRoute;
+
+impl<S> tower::Layer<S> for TagRoute {
+    type Service = TagRouteService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TagRouteService(inner)
     }
-    resp
+}
+
+/// The service of [`TagRoute`].
+#[derive(Clone, Debug)]
+pub struct TagRouteService<S>(S);
+
+impl<S> tower::Service<Request> for TagRouteService<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TaggedFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        TaggedFuture {
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            inner: self.0.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The route's response, with its [`RouteLabel`] put in.
+    pub struct TaggedFuture<F> {
+        route: Option<MatchedPath>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, E> std::future::Future for TaggedFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            resp.extensions_mut().insert(RouteLabel(route));
+        }
+        std::task::Poll::Ready(Ok(resp))
+    }
 }
 
 /// Every step of the module docs, around the rest of the stack.
@@ -81,7 +141,7 @@ pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Re
                     Err(e) => e.into_response(),
                 }
             },
-            span,
+            span.clone(),
         ),
     )
     .await;
@@ -92,14 +152,23 @@ pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Re
         .extensions()
         .get::<RouteLabel>()
         .map_or("unmatched", |r| r.0.as_str());
+    let status = resp.status();
+    let took = started.elapsed();
     state.metrics.http.observe(
         &[
             ("method", method.as_str()),
             ("route", route),
-            ("status", resp.status().as_str()),
+            ("status", status.as_str()),
         ],
-        started.elapsed(),
+        took,
     );
+    // The request's log line, in its span (so with its causality id): what
+    // tower-http's TraceLayer would say, without a second span and body wrapper.
+    if status.is_server_error() {
+        tracing::error!(parent: &span, route, status = status.as_u16(), ?took, "response");
+    } else {
+        tracing::debug!(parent: &span, route, status = status.as_u16(), ?took, "response");
+    }
     resp
 }
 

@@ -54,7 +54,6 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -182,12 +181,16 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState, ui: &Ui) -> Router {
     let (routes, _) = documented().split_for_parts();
     let app = routes
-        .route_layer(middleware::from_fn(layers::tag_route))
-        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .route_layer(layers::TagRoute)
         .with_state(state.clone());
-    ui.mount(app)
-        .layer(middleware::from_fn_with_state(state, layers::edge))
-        .layer(TraceLayer::new_for_http())
+    let body_limit = DefaultBodyLimit::max(state.config.body_limit);
+    // One `layer` call: axum wraps every route in each layer given, and each
+    // wrapping costs a boxed clone of the route's service per request.
+    ui.mount(app).layer(
+        tower::ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(state, layers::edge))
+            .layer(body_limit),
+    )
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then for at most `grace`.
