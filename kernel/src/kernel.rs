@@ -68,10 +68,11 @@ impl Kernel {
         events: EventHub,
         processes: Arc<ProcessTable>,
     ) -> Arc<Self> {
+        let collector = Collector::start(DEFAULT_TARGET);
         Arc::new(Self {
             vfs,
             backends,
-            scheduler: Scheduler::new(Arc::clone(&processes)),
+            scheduler: Scheduler::new(Arc::clone(&processes), Arc::clone(&collector)),
             signals: Signals::default(),
             shm: Arc::default(),
             ipc: crate::ipc::Ipc::default(),
@@ -81,7 +82,7 @@ impl Kernel {
             tasks: Tasks::default(),
             completions: CompletionQueues::default(),
             events,
-            collector: Collector::start(DEFAULT_TARGET),
+            collector,
             started: Instant::now(),
         })
     }

@@ -29,7 +29,7 @@
 mod policy;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -37,6 +37,7 @@ use std::{
 pub use self::policy::Policy;
 use crate::{
     error::KernelError,
+    observe::collector::{Category, Collector, Record, Severity},
     process::{Process, ProcessTable, priority::weight_for_nice},
 };
 
@@ -64,6 +65,8 @@ struct State {
     visibility: HashMap<u32, Visibility>,
     /// Round-robin order; the head `cores` entries run.
     queue: Vec<u32>,
+    /// The processes round-robin holds frozen now.
+    rr_frozen: HashSet<u32>,
     current: Option<u32>,
     switches: u64,
     /// Control writes the host refused, and the last one's message.
@@ -89,15 +92,20 @@ pub struct Scheduler {
     processes: Arc<ProcessTable>,
     cores: usize,
     state: Mutex<State>,
+    /// Where the decisions the scheduler takes on its own go (round-robin's
+    /// switches, freezes and thaws, refused control writes); the ones a syscall
+    /// asks for are recorded by `syscall/sched.rs`.
+    collector: Arc<Collector>,
 }
 
 impl Scheduler {
-    pub fn new(processes: Arc<ProcessTable>) -> Arc<Self> {
+    pub fn new(processes: Arc<ProcessTable>, collector: Arc<Collector>) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Arc::new(Self {
             processes,
             cores,
             state: Mutex::default(),
+            collector,
         })
     }
 
@@ -185,6 +193,11 @@ impl Scheduler {
             return;
         }
         tracing::warn!(pid = p.pid, error = %e, "scheduler control write failed");
+        self.collector.emit(
+            Record::now(Category::Scheduler, Severity::Warn, "control_write_failed")
+                .pid(p.pid)
+                .code(e.code() as i32),
+        );
         {
             let mut s = self.lock();
             s.failures += 1;
@@ -283,6 +296,13 @@ impl Scheduler {
         let mut s = self.lock();
         if next != s.current {
             s.switches += 1;
+            if let Some(pid) = next {
+                self.collector.emit(
+                    Record::now(Category::Scheduler, Severity::Info, "switch")
+                        .pid(pid)
+                        .value(s.switches),
+                );
+            }
         }
         s.current = next;
         Ok(next)
@@ -340,12 +360,27 @@ impl Scheduler {
             let n = self.cores.min(s.queue.len());
             (s.queue[..n].to_vec(), s.queue[n..].to_vec())
         };
-        for pid in &running {
-            self.note(&procs[pid], procs[pid].sched_freeze(false), first);
+        for (pids, freeze, name) in [(&running, false, "rr_thaw"), (&waiting, true, "rr_freeze")] {
+            for pid in pids {
+                let p = &procs[pid];
+                let r = p.sched_freeze(freeze);
+                // An event when round-robin changes a process's state, not every quantum.
+                let changed = r.is_ok() && {
+                    let mut s = self.lock();
+                    if freeze {
+                        s.rr_frozen.insert(*pid)
+                    } else {
+                        s.rr_frozen.remove(pid)
+                    }
+                };
+                if changed {
+                    self.collector
+                        .emit(Record::now(Category::Scheduler, Severity::Info, name).pid(*pid));
+                }
+                self.note(p, r, first);
+            }
         }
-        for pid in &waiting {
-            self.note(&procs[pid], procs[pid].sched_freeze(true), first);
-        }
+        self.lock().rr_frozen.retain(|pid| procs.contains_key(pid));
         running.first().copied()
     }
 
@@ -370,5 +405,6 @@ impl Scheduler {
         for p in self.processes.schedulable() {
             self.note(&p, p.sched_freeze(false), &mut first);
         }
+        self.lock().rr_frozen.clear();
     }
 }

@@ -280,6 +280,33 @@ async fn round_robin_freezes_and_thaws_on_the_host() {
     let second = frozen();
     assert_eq!(second.len(), 1);
     assert_ne!(first, second, "round-robin rotates who waits");
+    // The rotation is in the collector: the one that waited thawed, the next frozen.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let seen = |events: &[pb::CollectedEvent], name: &str, pid: u32| {
+        events.iter().any(|e| e.name == name && e.pid == pid)
+    };
+    loop {
+        let events = c
+            .query_events(pb::EventQuery {
+                categories: vec![pb::EventCategory::Scheduler as i32],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        if seen(&events, "rr_freeze", first[0])
+            && seen(&events, "rr_thaw", first[0])
+            && seen(&events, "rr_freeze", second[0])
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rr_freeze/rr_thaw of {first:?} and rr_freeze of {second:?} in {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The one that waited runs now.
     let t = &trees[pids.iter().position(|p| *p == first[0]).unwrap()];
     let t0 = cpu_ticks(t);
