@@ -548,13 +548,31 @@ const EBPF_NEEDS_PRIVILEGE: &str = "the probes need root or CAP_BPF and CAP_PERF
 
 /// Whether this process may load and attach the probes: root, or CAP_BPF and
 /// CAP_PERFMON in its effective set.
+#[cfg(target_os = "linux")]
 fn may_load_bpf() -> bool {
     use caps::{CapSet, Capability};
     let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false);
     nix::unistd::geteuid().is_root() || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
+/// No eBPF privilege to lack on other hosts: the probes say themselves why they cannot run.
+#[cfg(not(target_os = "linux"))]
+fn may_load_bpf() -> bool {
+    true
+}
+
+/// The isolation ladder on a host that is not Linux: the portable rung, whatever was asked.
+#[cfg(not(target_os = "linux"))]
+fn choose_sandbox(_choice: SandboxChoice) -> SandboxBackend {
+    SandboxBackend::Portable {
+        reason: "this host is not Linux: no namespaces, landlock or seccomp, and no pidfd to \
+                 supervise even a plain child process with, so managed processes do not run here yet"
+            .into(),
+    }
+}
+
 /// The isolation ladder: the strongest rung this host allows, or the forced one.
+#[cfg(target_os = "linux")]
 fn choose_sandbox(choice: SandboxChoice) -> SandboxBackend {
     let walls = |reason: String| match crate::sandbox::walls_probe() {
         Ok(()) => SandboxBackend::Walls { reason },
