@@ -224,6 +224,30 @@ pub struct Pipes {
     by_name: Mutex<HashMap<String, Arc<Pipe>>>,
 }
 
+/// What a pipe holds on macOS, which sizes its pipes itself (up to 64 KiB).
+#[cfg(not(target_os = "linux"))]
+const PORTABLE_PIPE_SIZE: i32 = 64 << 10;
+
+/// `pipe` and `FD_CLOEXEC` on both ends (macOS has no `pipe2`); a capacity cannot be set.
+#[cfg(not(target_os = "linux"))]
+fn portable_pipe(capacity: u32) -> Result<(OwnedFd, OwnedFd), KernelError> {
+    if capacity > 0 {
+        return Err(KernelError::Unsupported(format!(
+            "pipe capacity {capacity}: only Linux pipes can be sized (F_SETPIPE_SZ)"
+        )));
+    }
+    let made = |e: nix::Error| KernelError::Internal(format!("pipe: {e}"));
+    let (r, w) = nix::unistd::pipe().map_err(made)?;
+    for end in [&r, &w] {
+        fcntl(
+            end.as_fd(),
+            FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(made)?;
+    }
+    Ok((r, w))
+}
+
 impl Pipes {
     /// A new pipe of `capacity` bytes (0: Linux's default), owned by `owner`.
     pub fn create(
@@ -249,8 +273,13 @@ impl Pipes {
                 "the kernel holds {MAX_PIPES} pipes, its limit"
             )));
         }
+        #[cfg(target_os = "linux")]
         let made = |e: nix::Error| KernelError::Internal(format!("pipe2: {e}"));
+        #[cfg(target_os = "linux")]
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(made)?;
+        #[cfg(not(target_os = "linux"))]
+        let (r, w) = portable_pipe(capacity)?;
+        #[cfg(target_os = "linux")]
         if capacity > 0 {
             fcntl(w.as_fd(), FcntlArg::F_SETPIPE_SZ(capacity as libc::c_int)).map_err(|e| {
                 KernelError::ResourceExhausted(format!(
@@ -258,7 +287,10 @@ impl Pipes {
                 ))
             })?;
         }
+        #[cfg(target_os = "linux")]
         let size = fcntl(w.as_fd(), FcntlArg::F_GETPIPE_SZ).map_err(made)?;
+        #[cfg(not(target_os = "linux"))]
+        let size = PORTABLE_PIPE_SIZE;
         let held = |fd, end| {
             Held::new(fd, end)
                 .map(|h| Mutex::new(Some(Arc::new(h))))
