@@ -222,12 +222,25 @@ pub(crate) mod xattr {
     pub(crate) fn set(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
         let (p, n) = (c(path)?, CString::new(name).expect("constant name"));
         // SAFETY: valid C strings and a live slice of the given length.
+        #[cfg(target_os = "linux")]
         let rc = unsafe {
             libc::setxattr(
                 p.as_ptr(),
                 n.as_ptr(),
                 value.as_ptr().cast(),
                 value.len(),
+                0,
+            )
+        };
+        // SAFETY: as above; macOS adds a position (0) before the options (none).
+        #[cfg(not(target_os = "linux"))]
+        let rc = unsafe {
+            libc::setxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
                 0,
             )
         };
@@ -242,8 +255,21 @@ pub(crate) mod xattr {
         let (p, n) = (c(path)?, CString::new(name).expect("constant name"));
         let mut buf = vec![0u8; 4096];
         // SAFETY: valid C strings and a live, writable buffer of the given length.
+        #[cfg(target_os = "linux")]
         let rc =
             unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: as above; macOS adds a position (0) and options (none).
+        #[cfg(not(target_os = "linux"))]
+        let rc = unsafe {
+            libc::getxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                0,
+            )
+        };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
