@@ -174,7 +174,9 @@ pub async fn serve(
 
     crate::cgroup::sweep_orphans_in(&backends.cgroups);
     let network = crate::net::Network::detect(&config.data_dir);
-    if nix::unistd::geteuid().is_root()
+    // Nothing to sweep off Linux: no interface or nftables table is ever made there.
+    if cfg!(target_os = "linux")
+        && nix::unistd::geteuid().is_root()
         && let Err(e) = crate::net::sweep_orphans(&config.data_dir)
     {
         tracing::warn!("sweeping the network of kernels that died: {e}");
@@ -543,8 +545,13 @@ async fn wait_for_signal() {
 }
 
 /// What the eBPF report says to an ordinary user.
+#[cfg(target_os = "linux")]
 const EBPF_NEEDS_PRIVILEGE: &str = "the probes need root or CAP_BPF and CAP_PERFMON, which this kernel lacks; \
      run it as root, or grant them with `sudo setcap cap_bpf,cap_perfmon+ep $(command -v agentos-kernel)`";
+
+/// What the eBPF report says off Linux.
+#[cfg(not(target_os = "linux"))]
+const EBPF_NEEDS_PRIVILEGE: &str = "eBPF is Linux's; this host has none: userspace events only";
 
 /// Whether this process may load and attach the probes: root, or CAP_BPF and
 /// CAP_PERFMON in its effective set.
@@ -555,10 +562,10 @@ fn may_load_bpf() -> bool {
     nix::unistd::geteuid().is_root() || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
-/// No eBPF privilege to lack on other hosts: the probes say themselves why they cannot run.
+/// Off Linux there are no probes to load, whatever the privilege.
 #[cfg(not(target_os = "linux"))]
 fn may_load_bpf() -> bool {
-    true
+    false
 }
 
 /// The isolation ladder on a host that is not Linux: the portable rung, whatever was asked.
