@@ -11,14 +11,19 @@
 use std::{
     collections::HashMap,
     io,
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU32, AtomicU64, Ordering},
     },
 };
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+#[cfg(target_os = "linux")]
+use std::os::fd::AsFd;
+
+use nix::fcntl::OFlag;
+#[cfg(target_os = "linux")]
+use nix::fcntl::{FcntlArg, fcntl};
 use tokio::io::unix::AsyncFd;
 
 use super::{check_name, check_owner, not_found};
@@ -224,28 +229,16 @@ pub struct Pipes {
     by_name: Mutex<HashMap<String, Arc<Pipe>>>,
 }
 
-/// What a pipe holds on macOS, which sizes its pipes itself (up to 64 KiB).
+/// Off Linux (macOS) there are no pipes: the kernel keeps its own ends by reopening
+/// them through `/proc/self/fd` (a file description of its own, non-blocking), and hands
+/// the others to managed processes, neither of which that host has.
 #[cfg(not(target_os = "linux"))]
-const PORTABLE_PIPE_SIZE: i32 = 64 << 10;
-
-/// `pipe` and `FD_CLOEXEC` on both ends (macOS has no `pipe2`); a capacity cannot be set.
-#[cfg(not(target_os = "linux"))]
-fn portable_pipe(capacity: u32) -> Result<(OwnedFd, OwnedFd), KernelError> {
-    if capacity > 0 {
-        return Err(KernelError::Unsupported(format!(
-            "pipe capacity {capacity}: only Linux pipes can be sized (F_SETPIPE_SZ)"
-        )));
-    }
-    let made = |e: nix::Error| KernelError::Internal(format!("pipe: {e}"));
-    let (r, w) = nix::unistd::pipe().map_err(made)?;
-    for end in [&r, &w] {
-        fcntl(
-            end.as_fd(),
-            FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .map_err(made)?;
-    }
-    Ok((r, w))
+fn portable_pipe(_capacity: u32) -> Result<(OwnedFd, OwnedFd), KernelError> {
+    Err(KernelError::Unsupported(
+        "pipes need Linux: /proc/self/fd to reopen the kernel's ends, and managed processes \
+         to hand the others to"
+            .into(),
+    ))
 }
 
 impl Pipes {
@@ -290,7 +283,7 @@ impl Pipes {
         #[cfg(target_os = "linux")]
         let size = fcntl(w.as_fd(), FcntlArg::F_GETPIPE_SZ).map_err(made)?;
         #[cfg(not(target_os = "linux"))]
-        let size = PORTABLE_PIPE_SIZE;
+        let size = 0;
         let held = |fd, end| {
             Held::new(fd, end)
                 .map(|h| Mutex::new(Some(Arc::new(h))))
