@@ -6,9 +6,16 @@
 //! ABI query, seccomp's action query, a sealed memfd. The result feeds `agentos-kernel doctor`,
 //! the `Doctor` RPC and, through the services layer, `/health`.
 
-use std::{collections::BTreeMap, ffi::CString, path::Path};
+#[cfg(target_os = "linux")]
+use std::ffi::CString;
+use std::{collections::BTreeMap, path::Path};
 
 use agentos_proto::v1 as pb;
+
+#[cfg(not(target_os = "linux"))]
+mod portable;
+#[cfg(not(target_os = "linux"))]
+use portable::{probe_landlock, probe_namespaces, probe_openat2, probe_seccomp};
 
 use crate::{
     cgroup::CgroupLayout,
@@ -147,6 +154,7 @@ impl Backends {
 }
 
 /// `openat2(RESOLVE_BENEATH)` on `/`: ENOSYS/EPERM mean missing or filtered.
+#[cfg(target_os = "linux")]
 fn probe_openat2() -> Result<(), String> {
     let path = CString::new(".").expect("no NUL");
     // SAFETY: open_how is plain old data; all-zero is valid.
@@ -192,6 +200,7 @@ fn probe_shared_memory() -> Report {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn probe_namespaces() -> Report {
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWPID
@@ -240,6 +249,7 @@ fn probe_namespaces() -> Report {
 }
 
 /// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)` returns the ABI.
+#[cfg(target_os = "linux")]
 fn probe_landlock() -> Report {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_long = 1;
     // SAFETY: the version query takes no pointer.
@@ -262,6 +272,7 @@ fn probe_landlock() -> Report {
 }
 
 /// `seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &SECCOMP_RET_KILL_PROCESS)`.
+#[cfg(target_os = "linux")]
 fn probe_seccomp() -> Report {
     const SECCOMP_GET_ACTION_AVAIL: libc::c_long = 2;
     const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;

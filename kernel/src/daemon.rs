@@ -174,7 +174,9 @@ pub async fn serve(
 
     crate::cgroup::sweep_orphans_in(&backends.cgroups);
     let network = crate::net::Network::detect(&config.data_dir);
-    if nix::unistd::geteuid().is_root()
+    // Nothing to sweep off Linux: no interface or nftables table is ever made there.
+    if cfg!(target_os = "linux")
+        && nix::unistd::geteuid().is_root()
         && let Err(e) = crate::net::sweep_orphans(&config.data_dir)
     {
         tracing::warn!("sweeping the network of kernels that died: {e}");
@@ -543,18 +545,41 @@ async fn wait_for_signal() {
 }
 
 /// What the eBPF report says to an ordinary user.
+#[cfg(target_os = "linux")]
 const EBPF_NEEDS_PRIVILEGE: &str = "the probes need root or CAP_BPF and CAP_PERFMON, which this kernel lacks; \
      run it as root, or grant them with `sudo setcap cap_bpf,cap_perfmon+ep $(command -v agentos-kernel)`";
 
+/// What the eBPF report says off Linux.
+#[cfg(not(target_os = "linux"))]
+const EBPF_NEEDS_PRIVILEGE: &str = "eBPF is Linux's; this host has none: userspace events only";
+
 /// Whether this process may load and attach the probes: root, or CAP_BPF and
 /// CAP_PERFMON in its effective set.
+#[cfg(target_os = "linux")]
 fn may_load_bpf() -> bool {
     use caps::{CapSet, Capability};
     let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false);
     nix::unistd::geteuid().is_root() || (has(Capability::CAP_BPF) && has(Capability::CAP_PERFMON))
 }
 
+/// Off Linux there are no probes to load, whatever the privilege.
+#[cfg(not(target_os = "linux"))]
+fn may_load_bpf() -> bool {
+    false
+}
+
+/// The isolation ladder on a host that is not Linux: the portable rung, whatever was asked.
+#[cfg(not(target_os = "linux"))]
+fn choose_sandbox(_choice: SandboxChoice) -> SandboxBackend {
+    SandboxBackend::Portable {
+        reason: "this host is not Linux: no namespaces, landlock or seccomp, and no pidfd to \
+                 supervise even a plain child process with, so managed processes do not run here yet"
+            .into(),
+    }
+}
+
 /// The isolation ladder: the strongest rung this host allows, or the forced one.
+#[cfg(target_os = "linux")]
 fn choose_sandbox(choice: SandboxChoice) -> SandboxBackend {
     let walls = |reason: String| match crate::sandbox::walls_probe() {
         Ok(()) => SandboxBackend::Walls { reason },

@@ -170,7 +170,18 @@ pub fn secret<const N: usize>() -> std::io::Result<[u8; N]> {
     let mut filled = 0;
     while filled < N {
         // SAFETY: writes at most `N - filled` bytes into the rest of `bytes`.
+        #[cfg(target_os = "linux")]
         let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), N - filled, 0) };
+        // macOS has getentropy(2) instead: at most 256 bytes a call, all or nothing.
+        #[cfg(not(target_os = "linux"))]
+        let n = {
+            let len = (N - filled).min(256);
+            // SAFETY: writes `len` bytes into the rest of `bytes`.
+            match unsafe { libc::getentropy(bytes[filled..].as_mut_ptr().cast(), len) } {
+                0 => len as isize,
+                _ => -1,
+            }
+        };
         match usize::try_from(n) {
             Ok(n) => filled += n,
             Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {

@@ -53,7 +53,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 /// Builds the eBPF object with the nightly toolchain and returns its path.
 pub fn build() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
-    let mut cmd = rustup_run(NIGHTLY, "cargo");
+    let mut cmd = nightly_cargo();
     cmd.current_dir(&root)
         .args([
             "build",
@@ -65,18 +65,6 @@ pub fn build() -> anyhow::Result<PathBuf> {
             BPF_TARGET,
         ])
         .args(["-Z", "build-std=core"]);
-    // When run as `cargo xtask`, the outer (stable) cargo's settings are in the environment;
-    // they must not leak into the nightly build (aya-build removes the same variables), and
-    // host RUSTFLAGS mean nothing to the BPF target.
-    for key in [
-        "RUSTC",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTUP_TOOLCHAIN",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        cmd.env_remove(key);
-    }
     cmd.env("CARGO_ENCODED_RUSTFLAGS", EBPF_RUSTFLAGS.join("\x1f"));
     exec(&mut cmd)?;
 
@@ -245,6 +233,25 @@ fn install_bpf_linker(nightly: &NightlyInfo) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The nightly toolchain's `cargo` in the workspace root. When run as `cargo xtask`, the
+/// outer (stable) cargo's settings are in the environment; they must not leak into the
+/// nightly build (aya-build removes the same variables), and host RUSTFLAGS mean nothing to
+/// the BPF target.
+pub(crate) fn nightly_cargo() -> Command {
+    let mut cmd = rustup_run(NIGHTLY, "cargo");
+    cmd.current_dir(workspace_root());
+    for key in [
+        "RUSTC",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(key);
+    }
+    cmd
 }
 
 /// `rustup run <toolchain> <program>`: unlike `cargo +nightly`, it works the same for

@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod build_ebpf;
 mod grpcio;
+mod macos;
 mod rootless;
 mod run;
 mod setup;
@@ -36,6 +37,8 @@ enum Cli {
     Run(run::Options),
     /// Install what is missing and run every test suite.
     Test(test::Options),
+    /// `cargo check` the workspace for x86_64- and aarch64-apple-darwin.
+    CheckMacos,
     /// Run the criterion benchmarks (each beside its raw baseline).
     Bench(bench::Options),
 }
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Cli::Build => build::run(),
         Cli::Run(o) => run::run(o),
         Cli::Test(o) => test::run(o),
+        Cli::CheckMacos => macos::check(),
         Cli::Bench(o) => bench::run(o),
     };
     match result {

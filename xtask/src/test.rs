@@ -1,6 +1,7 @@
 //! `cargo xtask test`: installs what is missing, then runs every suite:
 //!
-//! 1. formatting and clippy (`-D warnings`);
+//! 1. formatting and clippy (`-D warnings`), and `cargo check` of the workspace for both
+//!    macOS targets ([`crate::macos`]);
 //! 2. the UI: typecheck, unit tests (vitest), production build;
 //! 3. the eBPF object, then every Rust test (unit, integration, the browser
 //!    end-to-end test in `tests/`, which drives Debian's Chromium against a real
@@ -26,6 +27,9 @@ pub struct Options {
     /// Skip fmt and clippy.
     #[arg(long)]
     no_lint: bool,
+    /// Skip the macOS `cargo check`.
+    #[arg(long)]
+    no_macos: bool,
     /// Passed to `cargo test` after `--` (e.g. a test name filter).
     #[arg(trailing_var_arg = true)]
     args: Vec<String>,
@@ -112,6 +116,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             "-D",
             "warnings",
         ]))?;
+    }
+    if !opts.no_macos {
+        crate::macos::check()?;
     }
     exec(npm().args(["run", "typecheck"]))?;
     run_counted(npm().args(["test"]), &mut tally)?;

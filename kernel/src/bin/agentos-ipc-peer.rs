@@ -336,7 +336,7 @@ async fn run(args: &[String]) -> Result<String, String> {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
+pub(crate) async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
         println!("ERR usage: agentos-ipc-peer SUBCOMMAND NAME [ARGS]");

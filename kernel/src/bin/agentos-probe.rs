@@ -526,7 +526,7 @@ fn observe(args: &[String]) -> ! {
     std::process::exit(i32::try_from(number(code)).unwrap_or_else(|_| usage("not an exit code")));
 }
 
-fn main() {
+pub(crate) fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
         usage("usage: agentos-probe SUBCOMMAND [ARGS]");

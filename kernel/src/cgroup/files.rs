@@ -214,6 +214,45 @@ pub fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
 pub(crate) mod xattr {
     use std::{ffi::CString, io, os::unix::ffi::OsStrExt, path::Path};
 
+    #[cfg(target_os = "linux")]
+    use libc::{getxattr, setxattr};
+    #[cfg(not(target_os = "linux"))]
+    use macos::{getxattr, setxattr};
+
+    /// macOS's calls take Linux's arguments plus a position (0: the whole value) and
+    /// options; these take Linux's.
+    #[cfg(not(target_os = "linux"))]
+    mod macos {
+        use libc::{c_char, c_int, c_void, size_t, ssize_t};
+
+        /// # Safety
+        ///
+        /// As `setxattr(2)`.
+        pub(super) unsafe fn setxattr(
+            path: *const c_char,
+            name: *const c_char,
+            value: *const c_void,
+            size: size_t,
+            flags: c_int,
+        ) -> c_int {
+            // SAFETY: the caller's.
+            unsafe { libc::setxattr(path, name, value, size, 0, flags) }
+        }
+
+        /// # Safety
+        ///
+        /// As `getxattr(2)`.
+        pub(super) unsafe fn getxattr(
+            path: *const c_char,
+            name: *const c_char,
+            value: *mut c_void,
+            size: size_t,
+        ) -> ssize_t {
+            // SAFETY: the caller's.
+            unsafe { libc::getxattr(path, name, value, size, 0, 0) }
+        }
+    }
+
     fn c(p: &Path) -> io::Result<CString> {
         CString::new(p.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -223,7 +262,7 @@ pub(crate) mod xattr {
         let (p, n) = (c(path)?, CString::new(name).expect("constant name"));
         // SAFETY: valid C strings and a live slice of the given length.
         let rc = unsafe {
-            libc::setxattr(
+            setxattr(
                 p.as_ptr(),
                 n.as_ptr(),
                 value.as_ptr().cast(),
@@ -242,8 +281,7 @@ pub(crate) mod xattr {
         let (p, n) = (c(path)?, CString::new(name).expect("constant name"));
         let mut buf = vec![0u8; 4096];
         // SAFETY: valid C strings and a live, writable buffer of the given length.
-        let rc =
-            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let rc = unsafe { getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -29,9 +29,19 @@ pub enum CgroupLayout {
     Unavailable { reason: String },
 }
 
+#[cfg(target_os = "linux")]
 fn fs_magic(path: &Path) -> io::Result<i64> {
     let st = nix::sys::statfs::statfs(path)?;
     Ok(st.filesystem_type().0 as i64)
+}
+
+/// No cgroup filesystem on other hosts (macOS): every layout probe says so.
+#[cfg(not(target_os = "linux"))]
+fn fs_magic(_path: &Path) -> io::Result<i64> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "cgroups are Linux's; this host has none",
+    ))
 }
 
 /// Whether `dir` is the root of a v1 hierarchy.

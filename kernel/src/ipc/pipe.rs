@@ -11,14 +11,19 @@
 use std::{
     collections::HashMap,
     io,
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU32, AtomicU64, Ordering},
     },
 };
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+#[cfg(target_os = "linux")]
+use std::os::fd::AsFd;
+
+use nix::fcntl::OFlag;
+#[cfg(target_os = "linux")]
+use nix::fcntl::{FcntlArg, fcntl};
 use tokio::io::unix::AsyncFd;
 
 use super::{check_name, check_owner, not_found};
@@ -224,6 +229,18 @@ pub struct Pipes {
     by_name: Mutex<HashMap<String, Arc<Pipe>>>,
 }
 
+/// Off Linux (macOS) there are no pipes: the kernel keeps its own ends by reopening
+/// them through `/proc/self/fd` (a file description of its own, non-blocking), and hands
+/// the others to managed processes, neither of which that host has.
+#[cfg(not(target_os = "linux"))]
+fn portable_pipe(_capacity: u32) -> Result<(OwnedFd, OwnedFd), KernelError> {
+    Err(KernelError::Unsupported(
+        "pipes need Linux: /proc/self/fd to reopen the kernel's ends, and managed processes \
+         to hand the others to"
+            .into(),
+    ))
+}
+
 impl Pipes {
     /// A new pipe of `capacity` bytes (0: Linux's default), owned by `owner`.
     pub fn create(
@@ -249,8 +266,13 @@ impl Pipes {
                 "the kernel holds {MAX_PIPES} pipes, its limit"
             )));
         }
+        #[cfg(target_os = "linux")]
         let made = |e: nix::Error| KernelError::Internal(format!("pipe2: {e}"));
+        #[cfg(target_os = "linux")]
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(made)?;
+        #[cfg(not(target_os = "linux"))]
+        let (r, w) = portable_pipe(capacity)?;
+        #[cfg(target_os = "linux")]
         if capacity > 0 {
             fcntl(w.as_fd(), FcntlArg::F_SETPIPE_SZ(capacity as libc::c_int)).map_err(|e| {
                 KernelError::ResourceExhausted(format!(
@@ -258,7 +280,10 @@ impl Pipes {
                 ))
             })?;
         }
+        #[cfg(target_os = "linux")]
         let size = fcntl(w.as_fd(), FcntlArg::F_GETPIPE_SZ).map_err(made)?;
+        #[cfg(not(target_os = "linux"))]
+        let size = 0;
         let held = |fd, end| {
             Held::new(fd, end)
                 .map(|h| Mutex::new(Some(Arc::new(h))))

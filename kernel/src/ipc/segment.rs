@@ -14,7 +14,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::OFlag;
+#[cfg(target_os = "linux")]
+use nix::fcntl::{FcntlArg, fcntl};
 
 use super::{check_name, check_owner, not_found};
 use crate::{
@@ -127,7 +129,11 @@ impl Segment {
                 .keys()
                 .copied()
                 .collect(),
+            #[cfg(target_os = "linux")]
             seals: fcntl(self.region.as_fd(), FcntlArg::F_GET_SEALS).unwrap_or(-1),
+            // No seals off Linux (no segment is ever made there: no memfd).
+            #[cfg(not(target_os = "linux"))]
+            seals: -1,
         }
     }
 }

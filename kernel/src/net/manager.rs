@@ -117,6 +117,8 @@ impl Network {
             r.details
                 .insert("nft_table".into(), format!("inet {}", self.table.name));
         }
+        #[cfg(not(target_os = "linux"))]
+        let r = super::portable::report(r);
         r
     }
 

@@ -32,7 +32,8 @@
 //!
 //! None: without root, or without iproute2/nftables, only `none` is given, and
 //! the other modes are refused with the reason (also in `agentos doctor`). No
-//! rootless user-mode networking (slirp4netns, pasta) is implemented.
+//! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
+//! (`portable.rs`) no mode is given, and the pf seam for macOS is described there.
 
 mod egress;
 mod error;
@@ -41,6 +42,8 @@ mod links;
 mod manager;
 mod modes;
 mod nft;
+#[cfg(not(target_os = "linux"))]
+mod portable;
 mod sweep;
 mod tool;
 

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use super::{NetError, forwards::Forward, tool};
+#[cfg(target_os = "linux")]
+use super::tool;
+use super::{NetError, forwards::Forward};
 
 /// Longest bridged group name.
 pub const MAX_GROUP_LEN: usize = 64;
@@ -113,6 +115,7 @@ impl NetRequest {
 }
 
 /// Whether private and bridged networks can work here, and why not.
+#[cfg(target_os = "linux")]
 pub fn probe_bridges(root: bool) -> Result<(), String> {
     if !root {
         return Err(format!(
@@ -132,6 +135,9 @@ pub fn probe_bridges(root: bool) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(not(target_os = "linux"))]
+pub use super::portable::probe_bridges;
 
 /// Why shared mode is refused.
 pub const SHARED_UNAVAILABLE: &str = "network mode shared (the host's network with grants enforced \

@@ -127,8 +127,15 @@ pub enum DecodeError {
     Family(u16),
 }
 
+// What a ring-buffer record decodes into: aya's `Pod` where the probes run; plain data
+// elsewhere, where no record ever arrives.
+#[cfg(not(target_os = "linux"))]
+use Copy as Record;
+#[cfg(target_os = "linux")]
+use aya::Pod as Record;
+
 /// Reads a `T` from exactly `size_of::<T>()` bytes.
-fn record<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+fn record<T: Record>(bytes: &[u8]) -> Result<T, DecodeError> {
     let expected = size_of::<T>();
     if bytes.len() != expected {
         return Err(DecodeError::Size {

@@ -14,6 +14,7 @@
 //!
 //! Nothing is pinned: the programs detach when the probes are dropped.
 
+#[cfg(target_os = "linux")]
 mod btf;
 pub mod collector;
 pub mod event;

@@ -326,6 +326,7 @@ impl Process {
         let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let pidfd = pidfd.ok_or(exited)?;
         // SAFETY: pidfd_send_signal with a live pidfd and no siginfo.
+        #[cfg(target_os = "linux")]
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
@@ -334,6 +335,13 @@ impl Process {
                 std::ptr::null::<u8>(),
                 0,
             )
+        };
+        // Other hosts have no pidfd to signal through: kill(2), with its pid-reuse race.
+        #[cfg(not(target_os = "linux"))]
+        // SAFETY: kill takes plain integers.
+        let rc = unsafe {
+            let _ = pidfd.as_raw_fd();
+            libc::kill(self.pid as libc::pid_t, signal)
         };
         if rc < 0 {
             let e = std::io::Error::last_os_error();

@@ -43,7 +43,7 @@ pub struct ProcessRequest {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
-    pub linux_caps: Vec<caps::Capability>,
+    pub linux_caps: Vec<crate::sandbox::Capability>,
     /// The capabilities: checked on every syscall through the process's kernel
     /// socket, and the source of its mounts and landlock rules.
     pub policy: Policy,
@@ -157,7 +157,7 @@ impl TryFrom<pb::ProcessSpec> for ProcessRequest {
                 } else {
                     format!("CAP_{name}")
                 };
-                name.parse::<caps::Capability>()
+                name.parse::<crate::sandbox::Capability>()
                     .map_err(|_| invalid(format!("unknown capability {c:?}")))
             })
             .collect::<Result<_, _>>()?;

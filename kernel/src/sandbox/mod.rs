@@ -63,40 +63,77 @@
 //! ```
 
 pub mod argv;
+#[cfg(target_os = "linux")]
 mod caps;
+#[cfg(target_os = "linux")]
 mod channel;
+#[cfg(target_os = "linux")]
 mod child;
+#[cfg(target_os = "linux")]
 mod clone;
 pub mod env;
 mod error;
+#[cfg(target_os = "linux")]
 mod init;
+#[cfg(target_os = "linux")]
 mod landlock;
+#[cfg(target_os = "linux")]
 mod mounts;
 mod narrow;
+#[cfg(target_os = "linux")]
 mod net;
+#[cfg(target_os = "linux")]
 mod portable;
+#[cfg(target_os = "linux")]
 mod probe;
 mod rlimit;
+#[cfg(target_os = "linux")]
 mod seccomp;
+#[cfg(target_os = "linux")]
 mod spawn;
+mod spawned;
 mod spec;
+#[cfg(target_os = "linux")]
 mod stdio;
 mod subid;
 mod sys;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(target_os = "linux")]
 mod userns;
 
+#[cfg(target_os = "linux")]
+pub use ::caps::Capability;
 pub use argv::{ArgvError, validate_argv};
+#[cfg(target_os = "linux")]
 pub use channel::relayed_status;
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
+#[cfg(target_os = "linux")]
 pub use landlock::abi as landlock_abi;
-pub use mounts::{SECRET_DIRS, SECRET_FILES, SYSTEM_DIRS};
-pub use narrow::{NarrowError, ViewChange, narrow_view, view_changes};
+#[cfg(target_os = "linux")]
+pub use mounts::SECRET_DIRS;
+#[cfg(target_os = "linux")]
+pub use mounts::SECRET_FILES;
+#[cfg(target_os = "linux")]
+pub use narrow::narrow_view;
+pub use narrow::{NarrowError, ViewChange, view_changes};
+#[cfg(target_os = "linux")]
 pub use portable::spawn_portable;
+#[cfg(target_os = "linux")]
 pub use probe::{SandboxProbe, probe, walls_probe};
 pub use rlimit::Rlimits;
+#[cfg(target_os = "linux")]
 pub use seccomp::denied_syscalls;
-pub use spawn::{Spawned, spawn, spawn_walls, wait_pidfd};
-pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SandboxSpec, SpecError, StdioMode};
+#[cfg(target_os = "linux")]
+pub use spawn::{spawn, spawn_walls, wait_pidfd};
+pub use spawned::Spawned;
+pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SYSTEM_DIRS, SandboxSpec, SpecError, StdioMode};
+#[cfg(target_os = "linux")]
 pub use stdio::resize_pty;
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
+#[cfg(not(target_os = "linux"))]
+pub use unsupported::{
+    Capability, narrow_view, relayed_status, resize_pty, spawn, spawn_portable, spawn_walls,
+    wait_pidfd,
+};

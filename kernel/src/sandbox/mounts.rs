@@ -52,19 +52,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub(super) use super::spec::{SYSTEM_DIRS, TMP_DIR};
 use super::{
     spec::{Grant, cpath},
     sys,
 };
 
-/// Host directories bound read-only into every sandbox, when they exist.
-pub const SYSTEM_DIRS: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
-];
-/// The private tmpfs.
-pub const TMP_DIR: &str = "/tmp";
-/// Paths the sandbox builds itself; grants may not lie below them.
-pub const RESERVED_DIRS: &[&str] = &["/proc", "/dev"];
 /// Files under `/etc` covered by an empty mode-000 file.
 pub const SECRET_FILES: &[&str] = &[
     "/etc/shadow",

@@ -15,17 +15,19 @@
 //!
 //! Nothing is left on the host: the helper exits before [`narrow_view`] returns.
 
+use std::path::PathBuf;
+#[cfg(target_os = "linux")]
 use std::{
     ffi::CString,
     io::Read as _,
     os::fd::{AsRawFd, BorrowedFd},
-    path::PathBuf,
 };
 
+use super::spec::{SpecError, resolve_grants};
+#[cfg(target_os = "linux")]
 use super::{
     channel,
     mounts::{MOUNT_ATTR_RDONLY, mount_setattr},
-    spec::{SpecError, resolve_grants},
     sys,
 };
 
@@ -98,6 +100,7 @@ pub fn view_changes(
 }
 
 /// Applies `changes` inside the mount namespace of the process behind `pidfd`.
+#[cfg(target_os = "linux")]
 pub fn narrow_view(pidfd: BorrowedFd<'_>, changes: &[ViewChange]) -> Result<(), NarrowError> {
     if changes.is_empty() {
         return Ok(());
@@ -163,6 +166,7 @@ pub fn narrow_view(pidfd: BorrowedFd<'_>, changes: &[ViewChange]) -> Result<(), 
 /// # Safety
 ///
 /// Only to be called in a freshly forked child of a multithreaded process.
+#[cfg(target_os = "linux")]
 unsafe fn helper(pidfd: i32, paths: &[CString], unmount: &[bool], report: i32) -> ! {
     let fail = |step: i32| -> ! {
         let mut msg = [0u8; 8];

@@ -22,7 +22,7 @@ use std::{
 use super::{
     argv, env,
     error::SpawnError,
-    spawn::Spawned,
+    spawned::Spawned,
     spec::{SandboxSpec, SpecError, StdioMode},
     stdio::Stdio,
     sys,

@@ -35,7 +35,13 @@ impl Rlimits {
     }
 }
 
-fn set(resource: libc::__rlimit_resource_t, value: Option<u64>) -> Result<(), i32> {
+/// `setrlimit`'s resource type: glibc has its own, other libcs an int.
+#[cfg(target_os = "linux")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_os = "linux"))]
+type Resource = libc::c_int;
+
+fn set(resource: Resource, value: Option<u64>) -> Result<(), i32> {
     let Some(v) = value else {
         return Ok(());
     };

@@ -32,6 +32,7 @@ use super::{
     landlock::{self, LandlockPlan, View},
     mounts::MountPlan,
     seccomp,
+    spawned::Spawned,
     spec::{self, SandboxSpec},
     stdio::Stdio,
     subid, sys, userns,
@@ -46,32 +47,6 @@ pub(crate) const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWUSER
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWNET) as u64;
-
-/// A running sandbox.
-#[derive(Debug)]
-pub struct Spawned {
-    /// Host pid of the sandbox's init (pid 1 inside); the program is its child.
-    pub pid: i32,
-    /// pidfd of init: poll it, `waitid(P_PIDFD)` it, signal it (forwarded to the
-    /// program; SIGKILL ends the whole sandbox).
-    pub pidfd: OwnedFd,
-    /// Write end of the program's stdin (pipe mode).
-    pub stdin: Option<OwnedFd>,
-    /// Read end of the program's stdout (pipe mode).
-    pub stdout: Option<OwnedFd>,
-    /// Read end of the program's stderr (pipe mode).
-    pub stderr: Option<OwnedFd>,
-    /// The PTY master (PTY mode); see [`super::resize_pty`].
-    pub pty: Option<OwnedFd>,
-    /// Init writes the program's raw wait status here before it exits; read it
-    /// with [`super::relayed_status`]. `None` from the portable backend, where the
-    /// pid is the program itself.
-    pub status: Option<OwnedFd>,
-    /// Environment variables dropped by policy (for the caller's log).
-    pub dropped_env: Vec<String>,
-    /// Whether the sandbox was created with `clone3` (false: the `clone` fallback).
-    pub clone3: bool,
-}
 
 /// Owns init's pidfd until the spawn succeeds; kills and reaps otherwise.
 struct Reaper {

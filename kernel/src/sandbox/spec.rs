@@ -19,10 +19,17 @@ use std::{
 use super::{
     argv::{self, ArgvError, MAX_ARG_BYTES},
     env::{self, EnvError},
-    mounts::{RESERVED_DIRS, SYSTEM_DIRS, TMP_DIR},
     rlimit::Rlimits,
 };
 
+/// Host directories bound read-only into every sandbox, when they exist.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+];
+/// The private tmpfs.
+pub const TMP_DIR: &str = "/tmp";
+/// Paths the sandbox builds itself; grants may not lie below them.
+pub const RESERVED_DIRS: &[&str] = &["/proc", "/dev"];
 /// Most read and write grants together.
 pub const MAX_GRANTS: usize = 256;
 
@@ -66,7 +73,7 @@ pub struct SandboxSpec<'fd> {
     /// Host paths visible read-write, at their canonical path.
     pub write: Vec<PathBuf>,
     /// Capabilities the program keeps (in its own user namespace); default none.
-    pub keep_caps: Vec<caps::Capability>,
+    pub keep_caps: Vec<super::Capability>,
     pub network: NetworkMode,
     pub stdio: StdioMode,
     /// The sandbox's host name (its own UTS namespace).
@@ -301,7 +308,7 @@ fn check_hostname(h: &str) -> Result<CString, SpecError> {
 }
 
 /// Bit mask of the capabilities to keep.
-pub(crate) fn caps_mask(keep: &[caps::Capability]) -> u64 {
+pub(crate) fn caps_mask(keep: &[super::Capability]) -> u64 {
     keep.iter().fold(0, |m, c| m | c.bitmask())
 }
 

@@ -11,7 +11,15 @@ use std::{ffi::CStr, io, os::fd::RawFd};
 /// The calling thread's `errno`.
 pub(crate) fn errno() -> i32 {
     // SAFETY: `__errno_location` returns the calling thread's errno slot, always valid.
-    unsafe { *libc::__errno_location() }
+    #[cfg(target_os = "linux")]
+    unsafe {
+        *libc::__errno_location()
+    }
+    // SAFETY: `__error` is the same slot on macOS and the BSDs.
+    #[cfg(not(target_os = "linux"))]
+    unsafe {
+        *libc::__error()
+    }
 }
 
 /// `-1` → `Err(errno)`, anything else → `Ok(value)`; for the child, where
@@ -76,6 +84,7 @@ pub(crate) fn close(fd: RawFd) {
 }
 
 /// `open(path, flags)` with O_CLOEXEC added.
+#[cfg(target_os = "linux")]
 pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> Result<RawFd, i32> {
     // SAFETY: `path` is NUL-terminated.
     check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode) })

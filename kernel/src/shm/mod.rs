@@ -223,6 +223,12 @@ impl Broker {
 /// Sends byte `0` with `fd` attached.
 async fn send_fd(stream: &UnixStream, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    // No SIGPIPE for a client that hung up; macOS has no MSG_NOSIGNAL, and Rust programs
+    // ignore SIGPIPE anyway.
+    #[cfg(target_os = "linux")]
+    const SEND_FLAGS: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+    #[cfg(not(target_os = "linux"))]
+    const SEND_FLAGS: MsgFlags = MsgFlags::empty();
     let fds = [fd.as_raw_fd()];
     loop {
         stream.writable().await?;
@@ -231,7 +237,7 @@ async fn send_fd(stream: &UnixStream, fd: std::os::fd::BorrowedFd<'_>) -> io::Re
                 stream.as_raw_fd(),
                 &[io::IoSlice::new(&[0])],
                 &[ControlMessage::ScmRights(&fds)],
-                MsgFlags::MSG_NOSIGNAL,
+                SEND_FLAGS,
                 None,
             )
             .map_err(io::Error::from)

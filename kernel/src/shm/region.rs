@@ -5,7 +5,7 @@
 
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     ptr::NonNull,
     sync::{
         Arc,
@@ -25,6 +25,7 @@ pub enum ClientAccess {
 impl ClientAccess {
     /// The seals a region carries once the kernel's own mapping is in place: it
     /// never shrinks or grows, and a read's region can be mapped writable by no one.
+    #[cfg(target_os = "linux")]
     pub(super) fn seals(self) -> libc::c_int {
         let fixed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
         match self {
@@ -58,15 +59,9 @@ impl Region {
         access: ClientAccess,
     ) -> io::Result<Self> {
         let len = charge.len;
-        // SAFETY: a valid C string and flags; the result is checked.
-        let raw = unsafe {
-            libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = memfd(name)?;
+        #[cfg(not(target_os = "linux"))]
+        let _ = access; // no seals to add
         nix::unistd::ftruncate(&fd, len as libc::off_t)?;
         // Not MAP_POPULATE: a stream touches only the slots its round trip needs,
         // and faulting in all of a 16 MiB region cost ~10 ms per stream here.
@@ -91,6 +86,7 @@ impl Region {
             _charge: charge,
         };
         // SAFETY: a valid fd and seal set; checked.
+        #[cfg(target_os = "linux")]
         if unsafe { libc::fcntl(region.fd.as_raw_fd(), libc::F_ADD_SEALS, access.seals()) } < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -212,4 +208,28 @@ impl SharedBuf {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.as_mut_ptr(), n) };
         n
     }
+}
+
+/// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`.
+#[cfg(target_os = "linux")]
+fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a valid C string and flags; the result is checked.
+    let raw =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// No sealed memfd on other hosts (macOS): streams send their bytes inline, and the
+/// start-up report says so.
+#[cfg(not(target_os = "linux"))]
+fn memfd(_name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "sealed memfd regions are Linux's; this host has none",
+    ))
 }

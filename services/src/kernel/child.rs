@@ -162,6 +162,9 @@ impl KernelChild {
         // that died before the call would never send the signal.
         unsafe {
             cmd.pre_exec(move || {
+                // Linux only: macOS has no parent-death signal, so there a kernel whose
+                // `agentos` was SIGKILLed keeps running until stopped.
+                #[cfg(target_os = "linux")]
                 nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
                 if nix::unistd::getppid() != parent {
                     return Err(io::Error::other("agentos exited while starting the kernel"));

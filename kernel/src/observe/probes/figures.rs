@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use agentos_ebpf_common::{LATENCY_BUCKETS, SchedStats, SyscallKey, SyscallStats};
+use agentos_ebpf_common::LATENCY_BUCKETS;
+#[cfg(target_os = "linux")]
+use agentos_ebpf_common::{SchedStats, SyscallKey, SyscallStats};
+#[cfg(target_os = "linux")]
 use aya::maps::{MapData, MapError, PerCpuHashMap};
 
 /// One syscall number's figures for one cgroup.
@@ -35,17 +38,20 @@ pub struct ProbeFigures {
 }
 
 /// The per-CPU maps figures are read from.
+#[cfg(target_os = "linux")]
 pub(super) struct FigureMaps {
     pub(super) syscalls: PerCpuHashMap<MapData, SyscallKey, SyscallStats>,
     pub(super) sched: PerCpuHashMap<MapData, u64, SchedStats>,
 }
 
+#[cfg(target_os = "linux")]
 impl std::fmt::Debug for FigureMaps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FigureMaps").finish_non_exhaustive()
     }
 }
 
+#[cfg(target_os = "linux")]
 impl FigureMaps {
     /// Sums every CPU's figures for `cgroup_id`.
     pub(super) fn read(&self, cgroup_id: u64) -> Result<ProbeFigures, MapError> {

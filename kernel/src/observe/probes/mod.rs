@@ -48,12 +48,17 @@
 
 mod figures;
 mod managed;
+#[cfg(target_os = "linux")]
 mod offsets;
+#[cfg(target_os = "linux")]
 mod reader;
 
 use std::{error::Error as _, io};
 
-use agentos_ebpf_common::{TaskOffsets, names};
+#[cfg(target_os = "linux")]
+use agentos_ebpf_common::TaskOffsets;
+use agentos_ebpf_common::names;
+#[cfg(target_os = "linux")]
 use aya::{
     Btf, EbpfLoader,
     maps::{Array, HashMap, Map, MapData, MapError, PerCpuHashMap, RingBuf},
@@ -62,6 +67,7 @@ use aya::{
         tp_btf::BtfTracePointLinkId,
     },
 };
+#[cfg(target_os = "linux")]
 use tokio::{
     io::{Interest, unix::AsyncFd},
     sync::broadcast,
@@ -72,6 +78,7 @@ pub use self::{
     figures::{ProbeFigures, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, Watched},
 };
+#[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};
 
 /// The lifecycle programs and their BTF tracepoints: attached from start to stop.
@@ -95,6 +102,7 @@ const HOT_RAW: [(&str, &str); 2] = [
 ];
 
 /// The eBPF object, if this build embedded one.
+#[cfg(target_os = "linux")]
 #[cfg(agentos_ebpf_embedded)]
 fn object() -> Option<&'static [u8]> {
     Some(aya::include_bytes_aligned!(concat!(
@@ -104,6 +112,7 @@ fn object() -> Option<&'static [u8]> {
 }
 
 /// The eBPF object, if this build embedded one.
+#[cfg(target_os = "linux")]
 #[cfg(not(agentos_ebpf_embedded))]
 fn object() -> Option<&'static [u8]> {
     None
@@ -146,22 +155,27 @@ pub enum ProbeError {
     NotBuiltIn,
     #[error("the eBPF probes need a tokio runtime to read their ring buffer")]
     NoRuntime,
+    #[cfg(target_os = "linux")]
     #[error("cannot read kernel struct layouts from the kernel's BTF")]
     KernelBtf(#[source] btf::BtfError),
     #[error("the kernel's BTF has no usable {what}")]
     Layout { what: &'static str },
+    #[cfg(target_os = "linux")]
     #[error("cannot load the kernel's BTF for the loader")]
     LoaderBtf(#[source] aya::BtfError),
+    #[cfg(target_os = "linux")]
     #[error("failed to load the eBPF object")]
     Load(#[source] aya::EbpfError),
     #[error("the eBPF object has no program `{program}`")]
     MissingProgram { program: &'static str },
+    #[cfg(target_os = "linux")]
     #[error("failed to load eBPF program `{program}`")]
     LoadProgram {
         program: &'static str,
         #[source]
         source: ProgramError,
     },
+    #[cfg(target_os = "linux")]
     #[error("failed to attach eBPF program `{program}` to tracepoint `{tracepoint}`")]
     Attach {
         program: &'static str,
@@ -171,17 +185,22 @@ pub enum ProbeError {
     },
     #[error("the eBPF object has no map `{map}`")]
     MissingMap { map: &'static str },
+    #[cfg(target_os = "linux")]
     #[error("eBPF map `{map}` is not of the expected type")]
     Map {
         map: &'static str,
         #[source]
         source: MapError,
     },
+    #[cfg(not(target_os = "linux"))]
+    #[error("eBPF is Linux's; this host has none")]
+    NotLinux,
     #[error("failed to register the eBPF ring buffer with tokio")]
     Register(#[source] io::Error),
 }
 
 /// Links of the hot programs while attached.
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 struct HotLinks {
     btf: Vec<(&'static str, BtfTracePointLinkId)>,
@@ -190,6 +209,7 @@ struct HotLinks {
 
 /// The live probes. Dropping this stops the reader task, detaches every program and frees
 /// the maps.
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 pub struct ProcessProbes {
     reader: JoinHandle<()>,
@@ -207,6 +227,7 @@ pub struct ProcessProbes {
 }
 
 /// Takes map `map` out of `ebpf` as a `T`.
+#[cfg(target_os = "linux")]
 fn take<T: TryFrom<Map, Error = MapError>>(
     ebpf: &mut aya::Ebpf,
     map: &'static str,
@@ -215,6 +236,7 @@ fn take<T: TryFrom<Map, Error = MapError>>(
     T::try_from(raw).map_err(|source| ProbeError::Map { map, source })
 }
 
+#[cfg(target_os = "linux")]
 impl ProcessProbes {
     /// Loads the embedded object with the kernel's struct offsets, loads every program,
     /// attaches the lifecycle ones, and spawns a tokio task that reads the ring buffer and
@@ -405,6 +427,7 @@ impl ProcessProbes {
 }
 
 /// Program `program` of `ebpf` as a `P` (a `BtfTracePoint` or a `RawTracePoint`).
+#[cfg(target_os = "linux")]
 fn program<'a, P>(ebpf: &'a mut aya::Ebpf, program: &'static str) -> Result<&'a mut P, ProbeError>
 where
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
@@ -415,6 +438,7 @@ where
         .map_err(|source| ProbeError::LoadProgram { program, source })
 }
 
+#[cfg(target_os = "linux")]
 fn btf_program<'a>(
     ebpf: &'a mut aya::Ebpf,
     name: &'static str,
@@ -422,6 +446,7 @@ fn btf_program<'a>(
     program(ebpf, name)
 }
 
+#[cfg(target_os = "linux")]
 fn raw_program<'a>(
     ebpf: &'a mut aya::Ebpf,
     name: &'static str,
@@ -431,10 +456,12 @@ fn raw_program<'a>(
 
 /// The empty `sys_enter` program alone, attached: the floor the probe-cost bench compares
 /// the real programs with. Detached on drop.
+#[cfg(target_os = "linux")]
 pub struct EmptyProgram {
     _ebpf: aya::Ebpf,
 }
 
+#[cfg(target_os = "linux")]
 impl EmptyProgram {
     pub fn attach() -> Result<Self, ProbeError> {
         let object = object().ok_or(ProbeError::NotBuiltIn)?;
@@ -453,6 +480,7 @@ impl EmptyProgram {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for ProcessProbes {
     fn drop(&mut self) {
         // The task owns the ring buffer's fd; aborting drops it. `ebpf` is dropped right
@@ -460,6 +488,11 @@ impl Drop for ProcessProbes {
         self.reader.abort();
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+mod none;
+#[cfg(not(target_os = "linux"))]
+pub use none::{EmptyProgram, ProcessProbes};
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,15 @@
 
 mod journal;
 mod portable;
+#[cfg(target_os = "linux")]
 mod ring;
+#[cfg(not(target_os = "linux"))]
+#[path = "no_uring.rs"]
+mod ring;
+#[cfg(target_os = "linux")]
 mod uring;
+#[cfg(not(target_os = "linux"))]
+use ring as uring;
 
 use std::{
     io,
@@ -56,6 +63,8 @@ pub(crate) enum OpenMode {
 }
 
 impl OpenMode {
+    /// The `openat2` flags (io_uring only; `std::fs` has its own `OpenOptions`).
+    #[cfg(target_os = "linux")]
     fn flags(self) -> i32 {
         match self {
             Self::Read => libc::O_RDONLY,

@@ -1,0 +1,36 @@
+//! The start-up probes on a host that is not Linux (macOS): each Linux facility is
+//! reported missing, with the reason, so `doctor` and `/health` show what this build
+//! cannot do instead of a silent substitute.
+
+use super::Report;
+
+/// Said of every facility this host lacks.
+const NOT_LINUX: &str = "this host is not Linux";
+
+/// No `openat2`: LocalFS confines paths by canonicalizing them.
+pub(super) fn probe_openat2() -> Result<(), String> {
+    Err(format!(
+        "{NOT_LINUX} (openat2 and RESOLVE_BENEATH are Linux 5.6)"
+    ))
+}
+
+/// No namespaces, so no sandbox and no managed processes yet: spawning needs a pidfd too.
+pub(super) fn probe_namespaces() -> Report {
+    Report::no(
+        "none",
+        format!(
+            "{NOT_LINUX}: no user, pid, mount or network namespaces; managed processes are \
+             not supported on this host yet (supervision needs pidfd)"
+        ),
+    )
+}
+
+/// No landlock.
+pub(super) fn probe_landlock() -> Report {
+    Report::no("none", format!("{NOT_LINUX}: no landlock"))
+}
+
+/// No seccomp.
+pub(super) fn probe_seccomp() -> Report {
+    Report::no("none", format!("{NOT_LINUX}: no seccomp"))
+}

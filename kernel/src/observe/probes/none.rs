@@ -1,0 +1,50 @@
+//! The probes on a host that is not Linux (macOS): there is no eBPF, so
+//! [`ProcessProbes::start`] always fails with [`ProbeError::NotLinux`], the hub carries
+//! userspace events only, and `doctor` says so. The types keep the Linux shape so the
+//! managed-cgroup set and the process table stay the same on every host.
+
+use tokio::sync::broadcast;
+
+use super::{ProbeError, ProbeFigures, ProbeStatus};
+use crate::observe::event::ProcessEvent;
+
+/// Live probes, which cannot exist on this host.
+#[derive(Debug)]
+pub enum ProcessProbes {}
+
+impl ProcessProbes {
+    /// Always fails: eBPF is Linux's.
+    pub fn start(_tx: broadcast::Sender<ProcessEvent>) -> Result<Self, ProbeError> {
+        Err(ProbeError::NotLinux)
+    }
+
+    pub fn status(&self) -> ProbeStatus {
+        match *self {}
+    }
+
+    pub fn hot_attached(&self) -> bool {
+        match *self {}
+    }
+
+    pub fn figures(&self, _id: u64) -> Result<ProbeFigures, ProbeError> {
+        match *self {}
+    }
+
+    pub(crate) fn manage(&mut self, _id: u64) {
+        match *self {}
+    }
+
+    pub(crate) fn unmanage(&mut self, _id: u64) {
+        match *self {}
+    }
+}
+
+/// The probe-cost floor program, which cannot be attached on this host.
+pub enum EmptyProgram {}
+
+impl EmptyProgram {
+    /// Always fails: eBPF is Linux's.
+    pub fn attach() -> Result<Self, ProbeError> {
+        Err(ProbeError::NotLinux)
+    }
+}
