@@ -347,6 +347,16 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
         denial["reason"].as_str().unwrap().contains("ReadFile"),
         "{denial}"
     );
+    // People are told the path as the app named it; only the grant names the host
+    // path behind it.
+    let host = cap.trim_start_matches("read:");
+    assert_ne!(host, "/notes.txt", "the file lives under the data dir: {denial}");
+    assert_eq!(denial["path"], "/notes.txt", "{denial}");
+    assert_eq!(denial["access"], "read /notes.txt", "{denial}");
+    assert_eq!(
+        denial["reason"], "no ReadFile grant covers /notes.txt",
+        "{denial}"
+    );
     let kept = up.api("GET", &format!("/api/apps/{id}/denials")).send();
     assert_eq!(kept.json()[0]["capability"], json!(cap), "{}", kept.text());
 
