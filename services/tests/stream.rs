@@ -407,6 +407,57 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
 }
 
 #[test]
+fn a_users_default_grants_are_given_to_the_native_apps_they_launch() {
+    use agentos_client::{Client, pb::syscall::Call, pb};
+
+    let tmp = tempdir("stream-default-grants");
+    let dir = tmp.path().join("apps/native-proc/sleeper");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("manifest.json"),
+        json!({"id": "sleeper", "name": "Sleeper", "argv": ["/bin/sleep", "60"]}).to_string(),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let up = Up::start(
+        "up",
+        tmp.path(),
+        &data,
+        &["--apps-dir", tmp.path().join("apps").to_str().unwrap()],
+    );
+    let put = up
+        .api("PUT", "/api/settings")
+        .json(&json!({"default_grants": ["time"]}))
+        .send();
+    assert_eq!(put.status, 200, "{}", put.text());
+    let launched = up.api("POST", "/api/registry/apps/sleeper/launch").send();
+    assert_eq!(launched.status, 201, "{}", launched.text());
+    // The manifest it runs under (and a saved session keeps) has the grant.
+    assert_eq!(
+        launched.json()["source"]["manifest"]["grants"],
+        json!(["time"]),
+        "{}",
+        launched.text()
+    );
+
+    // And the kernel's sandbox has it: the process may read the time, and nothing
+    // else it was not granted.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sock = process_socket(&data);
+    rt.block_on(async {
+        let mut me = Client::connect_uds(&sock).await.unwrap();
+        me.call(Call::Time(pb::GetTime {}))
+            .await
+            .expect("the default grant `time` allows GetTime");
+        let refused = me
+            .call(Call::SystemInfo(pb::GetSystemInfo {}))
+            .await
+            .expect_err("no grant allows GetSystemInfo");
+        assert_eq!(refused.code(), pb::ErrorCode::PermissionDenied, "{refused}");
+    });
+}
+
+#[test]
 fn the_agentos_cli_inside_an_app_calls_the_kernel_as_the_app() {
     let tmp = tempdir("stream-inside");
     let dir = tmp.path().join("apps/native-proc/asker");

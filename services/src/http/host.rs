@@ -224,7 +224,7 @@ impl ToolHost for UserHost {
         let entry = self.state.registry.get(&self.user, target).await?;
         let opts = LaunchOptions {
             parent: self.instance.clone(),
-            window: None,
+            ..Default::default()
         };
         let app = self
             .state
