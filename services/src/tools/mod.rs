@@ -24,7 +24,8 @@ mod ui;
 
 pub use call::{CallContext, ToolError, Tools};
 pub use host::{
-    DirEntry, HostCall, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel, RecordingHost,
+    DirEntry, Found, HostCall, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel,
+    RecordingHost,
     ToolHost,
 };
 pub use math::MathError;
