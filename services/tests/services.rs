@@ -428,7 +428,9 @@ fn generate_ui_uses_the_users_llm_endpoint_and_falls_back_to_the_rules_saying_so
     let body = generate("a calculator");
     assert_eq!(body["generator"], "rules", "{body}");
     assert_eq!(body["blueprint"]["app"]["id"], "calculator", "{body}");
-    let why = body["fallback"].as_str().unwrap_or_else(|| panic!("{body}"));
+    let why = body["fallback"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
     assert!(
         why.contains(&dead) && why.contains("llm_unreachable"),
         "{why}"

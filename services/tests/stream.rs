@@ -350,7 +350,10 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
     // People are told the path as the app named it; only the grant names the host
     // path behind it.
     let host = cap.trim_start_matches("read:");
-    assert_ne!(host, "/notes.txt", "the file lives under the data dir: {denial}");
+    assert_ne!(
+        host, "/notes.txt",
+        "the file lives under the data dir: {denial}"
+    );
     assert_eq!(denial["path"], "/notes.txt", "{denial}");
     assert_eq!(denial["access"], "read /notes.txt", "{denial}");
     assert_eq!(
@@ -408,7 +411,7 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
 
 #[test]
 fn a_users_default_grants_are_given_to_the_native_apps_they_launch() {
-    use agentos_client::{Client, pb::syscall::Call, pb};
+    use agentos_client::{Client, pb, pb::syscall::Call};
 
     let tmp = tempdir("stream-default-grants");
     let dir = tmp.path().join("apps/native-proc/sleeper");

@@ -250,9 +250,9 @@ impl<H: ToolHost> Tools<H> {
                             .map_err(|e| a.invalid(format!("`content` is not base64: {e}")))?
                     }
                     Some(other) => {
-                        return Err(a.invalid(format!(
-                            "unknown encoding {other:?}; `utf8` or `base64`"
-                        )));
+                        return Err(
+                            a.invalid(format!("unknown encoding {other:?}; `utf8` or `base64`"))
+                        );
                     }
                 };
                 h.fs_write(app, a.str("path")?, &bytes).await?;

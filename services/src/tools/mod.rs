@@ -25,8 +25,7 @@ mod ui;
 pub use call::{CallContext, ToolError, Tools};
 pub use host::{
     DirEntry, Found, HostCall, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel,
-    RecordingHost,
-    ToolHost,
+    RecordingHost, ToolHost,
 };
 pub use math::MathError;
 pub use registry::{ToolRegistry, ToolSpec, namespace_permission};

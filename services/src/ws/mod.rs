@@ -250,9 +250,14 @@ impl Connection {
                     let run = |tx| async move {
                         let user_llm = crate::settings::llm_config(&kernel, &user).await;
                         let name = generator.inner().describe();
-                        let _ =
-                            crate::generate::generate_for(user_llm, &*generator, name, &prompt, &tx)
-                                .await;
+                        let _ = crate::generate::generate_for(
+                            user_llm,
+                            &*generator,
+                            name,
+                            &prompt,
+                            &tx,
+                        )
+                        .await;
                     };
                     relay(id, out, run).await;
                 });
