@@ -162,7 +162,9 @@ describe("the desktop shell", () => {
     expect(document.activeElement).toBe(signOut);
     fireEvent.keyDown(signOut, { key: "Enter" });
 
-    await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    const signIn = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    expect(signIn.textContent).toContain("You signed out.");
+    await waitFor(() => expect(document.activeElement).toBe(within(signIn).getByLabelText("User name")));
     expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/auth/logout")).toBe(true);
     expect(screen.queryByRole("dialog", { name: "Settings" })).toBeNull();
     expect(useWm.getState().order).toEqual([]);

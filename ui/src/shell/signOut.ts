@@ -5,7 +5,7 @@
  * signed-in user had on this page (windows, apps, registry, denials, settings,
  * the stream opened with the old cookie) and shows the sign-in screen.
  */
-import { markSignedOut, resetAuthStore } from "../api/auth";
+import { markSignedOutByUser, resetAuthStore } from "../api/auth";
 import { api, ApiError } from "../api/client";
 import { closeStream } from "../api/stream";
 import { useAppState } from "../apps/appState";
@@ -45,6 +45,6 @@ export async function signOut(): Promise<void> {
   closeStream();
   resetStores();
   useSettings.setState({ ...defaultSettings });
-  markSignedOut("You signed out.");
+  markSignedOutByUser();
   if (failure) notify("error", `Signing out on the server failed: ${failure}`);
 }
