@@ -118,7 +118,7 @@ describe("<FileManager>", () => {
     setApiClient(createApiClient(m.fetch));
     render(<FileManager ctx={ctx} />);
     await screen.findByRole("table", { name: "Contents of /" });
-    const box = screen.getByRole("searchbox", { name: "Search this folder and its subfolders" });
+    const box = screen.getByRole("searchbox", { name: "Search this folder and its subfolders" }) as HTMLInputElement;
     fireEvent.change(box, { target: { value: "REPORT" } });
     fireEvent.submit(box.form!);
     const results = await screen.findByRole("region", { name: "Search results for “REPORT” below /" });

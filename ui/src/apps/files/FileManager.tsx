@@ -198,7 +198,6 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
         <button type="button" className="btn" onClick={() => void load(cwd)}>
           Refresh
         </button>
-        <input className="search" style={{ width: 160, margin: 0 }} type="search" aria-label="Filter by name" placeholder="Filter…" value={filter} onChange={(e) => setFilter(e.target.value)} />
       </div>
       <form
         className="toolbar"
@@ -209,7 +208,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
           void search(query);
         }}
       >
-        <input className="search" style={{ width: 240, margin: 0 }} type="search" aria-label="Search this folder and its subfolders" placeholder="Search subfolders…" value={query} onChange={(e) => setQuery(e.target.value)} />
+        <input className="search" style={{ width: 160, margin: 0 }} type="search" aria-label="Filter by name" placeholder="Filter this folder…" value={filter} onChange={(e) => setFilter(e.target.value)} />
+        <input className="search" style={{ width: 220, margin: 0 }} type="search" aria-label="Search this folder and its subfolders" placeholder="Search subfolders…" value={query} onChange={(e) => setQuery(e.target.value)} />
         <button type="submit" className="btn">
           Search
         </button>
