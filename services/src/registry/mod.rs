@@ -101,10 +101,21 @@ pub struct Summary {
     pub version: String,
     pub builtin: bool,
     pub kind: crate::apps::AppKind,
+    /// The icon its Blueprint (`app.icon`) or web manifest names, if any.
+    pub icon: Option<String>,
 }
 
 impl Entry {
     pub fn summary(&self) -> Summary {
+        let icon = match &self.source {
+            AppSource::Blueprint { blueprint } => {
+                blueprint["app"]["icon"].as_str().map(str::to_owned)
+            }
+            AppSource::NativeWeb {
+                manifest: Some(m), ..
+            } => m.icon.clone(),
+            AppSource::NativeWeb { .. } | AppSource::NativeProcess { .. } => None,
+        };
         Summary {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -112,6 +123,7 @@ impl Entry {
             version: self.version.clone(),
             builtin: self.builtin,
             kind: self.source.kind(),
+            icon: icon.filter(|i| !i.is_empty()),
         }
     }
 
@@ -434,6 +446,7 @@ mod tests {
                 panic!("{id} is not a native web app: {:?}", e.source)
             };
             assert_eq!(e.category, "system", "{id}");
+            assert!(e.summary().icon.is_some(), "{id} lists its icon");
             assert!(
                 m.entry == format!("builtin:{id}") || m.entry == "index.tsx",
                 "{id}: {}",
