@@ -101,7 +101,8 @@ pub struct Summary {
     pub version: String,
     pub builtin: bool,
     pub kind: crate::apps::AppKind,
-    /// The icon its Blueprint (`app.icon`) or web manifest names, if any.
+    /// The icon its Blueprint (`app.icon`) or web manifest names; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
 }
 

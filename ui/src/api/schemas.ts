@@ -70,7 +70,7 @@ export const RegistryAppSchema = z.preprocess(normaliseApp, z.object({
   id: z.string().min(1),
   name: z.string(),
   description: z.string().optional().default(""),
-  icon: z.string().optional().default(""),
+  icon: z.string().nullish().transform((i) => i ?? ""),
   category: z.string().optional().default("other"),
   version: z.string().optional(),
   type: AppKindSchema.optional().default("blueprint"),

@@ -6,11 +6,11 @@ import type { AppContext } from "../context";
 import AppStore from "./AppStore";
 
 describe("<AppStore>", () => {
-  it("offers Delete only for saved apps, not for the ones AgentOS ships", async () => {
+  it("offers Delete only for saved apps, not for the ones AgentOS ships (an app without an icon is listed too)", async () => {
     const m = createMockFetch({
       "GET /api/registry/apps": [
         { id: "files", name: "Files", icon: "files", category: "system", version: "1.0.0", kind: "native_web", builtin: true },
-        { id: "tally", name: "Tally", category: "utilities", version: "1.0.0", kind: "blueprint", builtin: false },
+        { id: "tally", name: "Tally", icon: null, category: "utilities", version: "1.0.0", kind: "blueprint", builtin: false },
       ],
     });
     setApiClient(createApiClient(m.fetch));
