@@ -295,25 +295,32 @@ fn process_socket(data_dir: &Path) -> std::path::PathBuf {
     socks.remove(0)
 }
 
-#[test]
-fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
-    use agentos_client::{Client, pb};
-
-    let tmp = tempdir("stream-denial");
-    let dir = tmp.path().join("apps/native-proc/sleeper");
+/// `agentos up` under `root` whose registry has one native process, `sleeper`
+/// (no grants); its data directory and the running `up`.
+fn up_with_a_sleeper(root: &Path) -> (std::path::PathBuf, Up) {
+    let dir = root.join("apps/native-proc/sleeper");
     fs::create_dir_all(&dir).unwrap();
     fs::write(
         dir.join("manifest.json"),
         json!({"id": "sleeper", "name": "Sleeper", "argv": ["/bin/sleep", "60"]}).to_string(),
     )
     .unwrap();
-    let data = tmp.path().join("data");
+    let data = root.join("data");
     let up = Up::start(
         "up",
-        tmp.path(),
+        root,
         &data,
-        &["--apps-dir", tmp.path().join("apps").to_str().unwrap()],
+        &["--apps-dir", root.join("apps").to_str().unwrap()],
     );
+    (data, up)
+}
+
+#[test]
+fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
+    use agentos_client::{Client, pb};
+
+    let tmp = tempdir("stream-denial");
+    let (data, up) = up_with_a_sleeper(tmp.path());
     let mut ws = as_owner(&up);
     let launched = up.api("POST", "/api/registry/apps/sleeper/launch").send();
     assert_eq!(launched.status, 201, "{}", launched.text());
@@ -414,20 +421,7 @@ fn a_users_default_grants_are_given_to_the_native_apps_they_launch() {
     use agentos_client::{Client, pb, pb::syscall::Call};
 
     let tmp = tempdir("stream-default-grants");
-    let dir = tmp.path().join("apps/native-proc/sleeper");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        dir.join("manifest.json"),
-        json!({"id": "sleeper", "name": "Sleeper", "argv": ["/bin/sleep", "60"]}).to_string(),
-    )
-    .unwrap();
-    let data = tmp.path().join("data");
-    let up = Up::start(
-        "up",
-        tmp.path(),
-        &data,
-        &["--apps-dir", tmp.path().join("apps").to_str().unwrap()],
-    );
+    let (data, up) = up_with_a_sleeper(tmp.path());
     let put = up
         .api("PUT", "/api/settings")
         .json(&json!({"default_grants": ["time"]}))
