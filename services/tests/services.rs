@@ -79,6 +79,7 @@ fn tools_are_listed_and_discovered_with_their_schemas() {
             "fs.move",
             "fs.read",
             "fs.rename",
+            "fs.search",
             "fs.stat",
             "fs.write"
         ]
