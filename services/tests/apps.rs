@@ -908,6 +908,59 @@ fn the_file_manager_works_on_the_users_files_under_its_manifest_and_says_who_may
     );
     assert_eq!(e.status, 403, "a copy does not replace: {e:?}");
 
+    // An upload of binary content: the bytes on disk are the bytes sent.
+    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0, 0xff, 0xfe, b'\r', b'\n', 0x80];
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    ok(
+        &run(
+            "fs.write",
+            json!({"path": "/work/deep/er/image.png", "content": b64, "encoding": "base64"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    assert_eq!(
+        fs::read(user_files.join("work/deep/er/image.png")).unwrap(),
+        png
+    );
+    let e = run(
+        "fs.write",
+        json!({"path": "/work/x.bin", "content": "not base64!", "encoding": "base64"}),
+        Some(fm_id),
+    );
+    assert_eq!((e.status, e.code()), (400, "invalid_args".into()), "{e:?}");
+
+    // Search reaches into subfolders, within its bounds.
+    let found = ok(
+        &run(
+            "fs.search",
+            json!({"path": "/", "query": "IMAGE"}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    assert_eq!(
+        found["result"],
+        json!({"matches": [{"path": "/work/deep/er/image.png", "name": "image.png", "is_dir": false, "size": 10}], "truncated": false}),
+        "{found}"
+    );
+    let shallow = ok(
+        &run(
+            "fs.search",
+            json!({"path": "/", "query": "image", "max_depth": 2}),
+            Some(fm_id),
+        ),
+        200,
+    );
+    assert_eq!(
+        shallow["result"],
+        json!({"matches": [], "truncated": true}),
+        "{shallow}"
+    );
+    let e = run("fs.search", json!({"query": " "}), Some(fm_id));
+    assert_eq!((e.status, e.code()), (400, "invalid_args".into()), "{e:?}");
+
     // Who may use /work/a.txt: the file manager (its permission), not the calculator.
     ok(
         &up.api("POST", "/api/apps")

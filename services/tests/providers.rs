@@ -56,7 +56,7 @@ async fn storage_is_per_user_and_app_and_has_a_quota() {
 async fn files_are_the_users_own_and_system_facts_come_from_the_kernel() {
     let k = Kernel::start();
     let p = providers(&k);
-    p.fs_write("u1", "notes/a.txt", "hello").await.unwrap();
+    p.fs_write("u1", "notes/a.txt", b"hello").await.unwrap();
     assert_eq!(p.fs_read("u1", "notes/a.txt").await.unwrap(), "hello");
     assert!(matches!(
         p.fs_read("u2", "notes/a.txt").await,
@@ -100,7 +100,7 @@ async fn folders_move_copy_stat_and_delete_through_the_kernel() {
     let root = k.data().join("files/.agentos/users/u1/files");
     p.fs_mkdir("u1", "docs/drafts").await.unwrap();
     assert!(root.join("docs/drafts").is_dir(), "mkdir made the folder");
-    p.fs_write("u1", "docs/a.txt", "alpha").await.unwrap();
+    p.fs_write("u1", "docs/a.txt", b"alpha").await.unwrap();
     p.fs_copy("u1", "docs/a.txt", "docs/drafts/b.txt")
         .await
         .unwrap();

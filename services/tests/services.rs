@@ -79,6 +79,7 @@ fn tools_are_listed_and_discovered_with_their_schemas() {
             "fs.move",
             "fs.read",
             "fs.rename",
+            "fs.search",
             "fs.stat",
             "fs.write"
         ]
@@ -340,6 +341,111 @@ fn generate_ui_returns_a_blueprint_the_parser_accepts() {
             r.text()
         );
     }
+}
+
+/// A tiny OpenAI-compatible chat-completions server on 127.0.0.1: answers one
+/// request with `content` streamed as server-sent events; the thread returns the
+/// request it read.
+fn fake_llm(content: String) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = sock.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed before sending its request");
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": content}}]});
+        write!(
+            sock,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {chunk}\n\ndata: [DONE]\n\n"
+        )
+        .unwrap();
+        String::from_utf8(req).unwrap()
+    });
+    (url, server)
+}
+
+#[test]
+fn generate_ui_uses_the_users_llm_endpoint_and_falls_back_to_the_rules_saying_so() {
+    let (_tmp, up) = start("services-generate-llm");
+    let settings = |llm: Value| {
+        let r = up
+            .api("PUT", "/api/settings")
+            .json(&json!({ "llm": llm }))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let generate = |prompt: &str| {
+        let r = up
+            .api("POST", "/api/generate-ui")
+            .json(&json!({ "prompt": prompt }))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+
+    let (url, server) = fake_llm(blueprint("tally", "Tally", json!({})).to_string());
+    settings(json!({"url": url, "model": "tiny-test"}));
+    let body = generate("a tally counter");
+    assert_eq!(body["generator"], "llm (tiny-test)", "{body}");
+    assert!(body["fallback"].is_null(), "{body}");
+    assert_eq!(body["blueprint"]["app"]["id"], "tally", "{body}");
+    let req = server.join().unwrap();
+    assert!(req.starts_with("POST /v1/chat/completions "), "{req}");
+    assert!(req.contains("\"model\":\"tiny-test\""), "{req}");
+    assert!(
+        !req.to_ascii_lowercase().contains("authorization:"),
+        "no key is sent to a user's endpoint: {req}"
+    );
+
+    // An endpoint nobody answers on: the rules answer, and the response says so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{closed}/v1");
+    settings(json!({ "url": dead }));
+    let body = generate("a calculator");
+    assert_eq!(body["generator"], "rules", "{body}");
+    assert_eq!(body["blueprint"]["app"]["id"], "calculator", "{body}");
+    let why = body["fallback"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        why.contains(&dead) && why.contains("llm_unreachable"),
+        "{why}"
+    );
+    assert!(
+        body["thoughts"].to_string().contains("did not answer"),
+        "{body}"
+    );
+
+    // No endpoint in the settings: the rules, with nothing to explain.
+    settings(json!({}));
+    let body = generate("a timer");
+    assert_eq!(body["generator"], "rules", "{body}");
+    assert!(body["fallback"].is_null(), "{body}");
 }
 
 #[test]

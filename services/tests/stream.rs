@@ -295,25 +295,32 @@ fn process_socket(data_dir: &Path) -> std::path::PathBuf {
     socks.remove(0)
 }
 
-#[test]
-fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
-    use agentos_client::{Client, pb};
-
-    let tmp = tempdir("stream-denial");
-    let dir = tmp.path().join("apps/native-proc/sleeper");
+/// `agentos up` under `root` whose registry has one native process, `sleeper`
+/// (no grants); its data directory and the running `up`.
+fn up_with_a_sleeper(root: &Path) -> (std::path::PathBuf, Up) {
+    let dir = root.join("apps/native-proc/sleeper");
     fs::create_dir_all(&dir).unwrap();
     fs::write(
         dir.join("manifest.json"),
         json!({"id": "sleeper", "name": "Sleeper", "argv": ["/bin/sleep", "60"]}).to_string(),
     )
     .unwrap();
-    let data = tmp.path().join("data");
+    let data = root.join("data");
     let up = Up::start(
         "up",
-        tmp.path(),
+        root,
         &data,
-        &["--apps-dir", tmp.path().join("apps").to_str().unwrap()],
+        &["--apps-dir", root.join("apps").to_str().unwrap()],
     );
+    (data, up)
+}
+
+#[test]
+fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
+    use agentos_client::{Client, pb};
+
+    let tmp = tempdir("stream-denial");
+    let (data, up) = up_with_a_sleeper(tmp.path());
     let mut ws = as_owner(&up);
     let launched = up.api("POST", "/api/registry/apps/sleeper/launch").send();
     assert_eq!(launched.status, 201, "{}", launched.text());
@@ -345,6 +352,19 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
     );
     assert!(
         denial["reason"].as_str().unwrap().contains("ReadFile"),
+        "{denial}"
+    );
+    // People are told the path as the app named it; only the grant names the host
+    // path behind it.
+    let host = cap.trim_start_matches("read:");
+    assert_ne!(
+        host, "/notes.txt",
+        "the file lives under the data dir: {denial}"
+    );
+    assert_eq!(denial["path"], "/notes.txt", "{denial}");
+    assert_eq!(denial["access"], "read /notes.txt", "{denial}");
+    assert_eq!(
+        denial["reason"], "no ReadFile grant covers /notes.txt",
         "{denial}"
     );
     let kept = up.api("GET", &format!("/api/apps/{id}/denials")).send();
@@ -394,6 +414,44 @@ fn a_denied_read_arrives_as_a_denial_and_allow_once_lets_one_through() {
         .json(&json!({"capability": cap, "scope": "once"}))
         .send();
     assert_eq!(unknown.status, 404, "{}", unknown.text());
+}
+
+#[test]
+fn a_users_default_grants_are_given_to_the_native_apps_they_launch() {
+    use agentos_client::{Client, pb, pb::syscall::Call};
+
+    let tmp = tempdir("stream-default-grants");
+    let (data, up) = up_with_a_sleeper(tmp.path());
+    let put = up
+        .api("PUT", "/api/settings")
+        .json(&json!({"default_grants": ["time"]}))
+        .send();
+    assert_eq!(put.status, 200, "{}", put.text());
+    let launched = up.api("POST", "/api/registry/apps/sleeper/launch").send();
+    assert_eq!(launched.status, 201, "{}", launched.text());
+    // The manifest it runs under (and a saved session keeps) has the grant.
+    assert_eq!(
+        launched.json()["source"]["manifest"]["grants"],
+        json!(["time"]),
+        "{}",
+        launched.text()
+    );
+
+    // And the kernel's sandbox has it: the process may read the time, and nothing
+    // else it was not granted.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sock = process_socket(&data);
+    rt.block_on(async {
+        let mut me = Client::connect_uds(&sock).await.unwrap();
+        me.call(Call::Time(pb::GetTime {}))
+            .await
+            .expect("the default grant `time` allows GetTime");
+        let refused = me
+            .call(Call::SystemInfo(pb::GetSystemInfo {}))
+            .await
+            .expect_err("no grant allows GetSystemInfo");
+        assert_eq!(refused.code(), pb::ErrorCode::PermissionDenied, "{refused}");
+    });
 }
 
 #[test]

@@ -417,6 +417,25 @@ const checks = [
       await writeFile(statePath, JSON.stringify({ calculator: box }));
     },
   ],
+  [
+    "sign out from the system menu, by keyboard alone, returns to the sign-in screen",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      // F10 reaches the system menu from wherever the focus is (a window here).
+      await page.keyboard.press("F10");
+      await page.getByRole("menu", { name: "AgentOS menu" }).waitFor({ timeout: TIMEOUT_MS });
+      await page.keyboard.press("End");
+      const focused = await page.evaluate(() => document.activeElement?.textContent ?? "");
+      assert(focused === "Sign out", `End in the system menu focused ${JSON.stringify(focused)}, not Sign out`);
+      await page.keyboard.press("Enter");
+      await page.getByRole("alertdialog", { name: "Sign in to AgentOS" }).waitFor({ timeout: TIMEOUT_MS });
+      assert((await page.getByRole("dialog", { name: "Calculator", exact: true }).count()) === 0, "the calculator window outlived the sign-out");
+      // The session cookie is gone: the API refuses this page now.
+      const status = await page.evaluate(async () => (await fetch("/api/apps", { credentials: "same-origin" })).status);
+      assert(status === 401, `GET /api/apps after signing out answered ${status}, not 401`);
+    },
+  ],
 ];
 
 /** After `agentos up` and its kernel were stopped and started again on the same data: restore. */

@@ -68,6 +68,16 @@ impl fmt::Display for Access {
 }
 
 impl Access {
+    /// The path this access is to, if it names one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Read(p) | Self::Write(p) | Self::Create(p) | Self::Delete(p) | Self::List(p) => {
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
     /// The narrowest grant that allows this access, to offer after a denial
     /// ("allow once", "always"): the exact path, host and port asked for. `None` when
     /// no grant can allow it (a path the grammar refuses, killing another's process).

@@ -44,7 +44,10 @@ pub struct Denial {
     /// The missing grant or the rule that refused it.
     pub reason: String,
     /// The narrowest grant that would allow it, in CLI form; `None` when none can.
+    /// It names the host path (what the policy holds), not the process's view.
     pub capability: Option<String>,
+    /// The path as the process named it (its virtual view), when the access is to one.
+    pub path: Option<String>,
 }
 
 /// What an open or connect event adds.

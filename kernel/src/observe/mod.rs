@@ -225,6 +225,7 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
                 access: d.access.clone(),
                 reason: d.reason.clone(),
                 capability: d.capability.clone().unwrap_or_default(),
+                path: d.path.clone().unwrap_or_default(),
             }),
             _ => None,
         },

@@ -13,7 +13,9 @@
 //!
 //! Paths are checked as host paths when a LocalFS mount backs them (the same
 //! namespace the sandbox's mounts use, so checks and walls cannot disagree), and as
-//! virtual paths otherwise (MemFS).
+//! virtual paths otherwise (MemFS). A denial is told to people in the process's own
+//! view (the virtual path it asked for); only the grant it offers names the host path,
+//! since that is what the policy holds.
 
 use std::path::PathBuf;
 
@@ -33,6 +35,17 @@ impl Kernel {
     /// Checks `accesses` against the managed caller's capabilities (user callers
     /// pass); the first denial is the error.
     pub fn authorize(&self, caller: &Caller, accesses: &[Access]) -> Result<(), KernelError> {
+        self.authorize_at(caller, accesses, None)
+    }
+
+    /// [`Kernel::authorize`] for accesses to `path`, the virtual path the caller
+    /// named, which a denial reports instead of the host path.
+    fn authorize_at(
+        &self,
+        caller: &Caller,
+        accesses: &[Access],
+        path: Option<&VirtPath>,
+    ) -> Result<(), KernelError> {
         let Some(pid) = caller.managed else {
             return Ok(());
         };
@@ -47,8 +60,10 @@ impl Kernel {
                     Severity::Warn,
                     "denied",
                 ));
-                self.publish_denial(&process, a, &reason);
-                return Err(KernelError::PermissionDenied(reason));
+                let denial = denial(a, &reason, path);
+                let message = denial.reason.clone();
+                self.publish_denial(&process, denial);
+                return Err(KernelError::PermissionDenied(message));
             }
         }
         Ok(())
@@ -56,7 +71,7 @@ impl Kernel {
 
     /// Tells `WatchEvents` subscribers (the services layer, which tells the app's
     /// window) what `process` was refused and which grant would allow it.
-    fn publish_denial(&self, process: &crate::process::Process, access: &Access, reason: &str) {
+    fn publish_denial(&self, process: &crate::process::Process, denial: crate::observe::Denial) {
         self.events.publish(crate::observe::ProcessEvent {
             kind: crate::observe::ProcessEventKind::Denial,
             pid: process.pid,
@@ -67,11 +82,7 @@ impl Kernel {
             cgroup_id: 0,
             timestamp_ns: crate::observe::event::monotonic_ns(),
             comm: process.name.clone(),
-            detail: crate::observe::EventDetail::Denial(Box::new(crate::observe::Denial {
-                access: access.to_string(),
-                reason: reason.to_owned(),
-                capability: access.grant().map(|c| c.to_string()),
-            })),
+            detail: crate::observe::EventDetail::Denial(Box::new(denial)),
         });
     }
 
@@ -91,7 +102,7 @@ impl Kernel {
         let path = self.resolve(caller, raw)?;
         // Only a managed caller pays for working out the host path.
         if caller.managed.is_some() {
-            self.check(caller, access(self.host_path(&path)))?;
+            self.authorize_at(caller, &[access(self.host_path(&path))], Some(&path))?;
         }
         Ok(path)
     }
@@ -113,6 +124,28 @@ impl Kernel {
     }
 }
 
+/// What `access` was refused, for people: in the caller's view when it named the
+/// virtual path `path` (the host path it maps to is replaced in the text), with the
+/// grant that would allow it, which keeps the host path the policy checks.
+fn denial(access: &Access, reason: &str, path: Option<&VirtPath>) -> crate::observe::Denial {
+    let mut d = crate::observe::Denial {
+        access: access.to_string(),
+        reason: reason.to_owned(),
+        capability: access.grant().map(|c| c.to_string()),
+        path: None,
+    };
+    if let Some(path) = path {
+        if let Some(host) = access.path().map(|p| p.display().to_string())
+            && host != path.as_str()
+        {
+            d.access = d.access.replacen(&host, path.as_str(), 1);
+            d.reason = d.reason.replace(&host, path.as_str());
+        }
+        d.path = Some(path.as_str().to_owned());
+    }
+    d
+}
+
 /// The access a call about process `pid` needs: control over a process, its own
 /// or another's.
 pub(crate) fn control(caller: &Caller, pid: u32) -> Access {
@@ -125,3 +158,27 @@ pub(crate) fn control(caller: &Caller, pid: u32) -> Access {
 pub(crate) const DESKTOP: Access = Access::Kill {
     target_owned: false,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denial_names_the_path_the_process_asked_for_and_offers_the_host_grant() {
+        let host = PathBuf::from("/var/lib/agentos/vfs/home/notes.txt");
+        let virt = VirtPath::parse("/home/notes.txt", &VirtPath::root()).unwrap();
+        let reason = format!("no ReadFile grant covers {}", host.display());
+        let d = denial(&Access::Read(host.clone()), &reason, Some(&virt));
+        assert_eq!(d.access, "read /home/notes.txt");
+        assert_eq!(d.reason, "no ReadFile grant covers /home/notes.txt");
+        assert_eq!(d.path.as_deref(), Some("/home/notes.txt"));
+        assert_eq!(
+            d.capability.as_deref(),
+            Some("read:/var/lib/agentos/vfs/home/notes.txt")
+        );
+
+        // No virtual path (a check that names none): the text is left as it was.
+        let d = denial(&Access::Time, "no TimeAccess grant", None);
+        assert_eq!((d.access.as_str(), d.path), ("read the time", None));
+    }
+}

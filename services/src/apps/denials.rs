@@ -31,12 +31,16 @@ pub struct Denial {
     /// The running app's id.
     pub app_id: String,
     pub pid: u32,
-    /// What it tried, for people: `read /home/u/notes.txt`.
+    /// What it tried, for people, as the app sees it: `read /home/u/notes.txt` (the
+    /// virtual path it named, not the host path behind it).
     pub access: String,
-    /// Why: the missing grant or the rule that refused it.
+    /// Why: the missing grant or the rule that refused it (paths as the app sees them).
     pub reason: String,
-    /// The grant that would allow it (CLI form, `read:/home/u/notes.txt`), to pass to
-    /// `POST /api/apps/{id}/grants`; absent when no grant can.
+    /// The path as the app named it, when the access is to one.
+    pub path: Option<String>,
+    /// The grant that would allow it (CLI form, `read:/var/lib/…/notes.txt`), to pass
+    /// to `POST /api/apps/{id}/grants`; absent when no grant can. It names the host
+    /// path the kernel's policy holds, so it is for the request, not for people.
     pub capability: Option<String>,
     pub at_unix_ms: u64,
     #[serde(skip)]
@@ -66,6 +70,7 @@ impl Apps {
             pid,
             access: denial.access,
             reason: denial.reason,
+            path: Some(denial.path).filter(|p| !p.is_empty()),
             capability: Some(denial.capability).filter(|c| !c.is_empty()),
             at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -204,6 +204,9 @@ pub enum AppError {
 pub struct LaunchOptions {
     pub parent: Option<String>,
     pub window: Option<Window>,
+    /// A saved session's app coming back: it keeps the grants it was saved with and
+    /// gets no default grants (those are for new apps).
+    pub restored: bool,
 }
 
 #[derive(Default)]
@@ -312,6 +315,12 @@ impl Apps {
             ),
             AppSource::NativeProcess { manifest } => (manifest.id.clone(), manifest.name.clone()),
         };
+        let mut source = source;
+        if let AppSource::NativeProcess { manifest } = &mut source
+            && !opts.restored
+        {
+            self.add_default_grants(owner, manifest).await;
+        }
         let io = match &source {
             AppSource::NativeProcess { manifest } => Some(self.spawn(manifest).await.map_err(
                 |source| AppError::Spawn {
@@ -498,6 +507,25 @@ impl Apps {
         })
     }
 
+    /// Adds `owner`'s default grants (their settings) to a new app's manifest, the
+    /// sandbox request's capabilities, so the process is spawned with them and a
+    /// saved session keeps them. Unreadable settings launch it without, said in the log.
+    async fn add_default_grants(&self, owner: &str, manifest: &mut NativeManifest) {
+        match crate::settings::load(&self.kernel, owner).await {
+            Ok(settings) => {
+                for g in settings.default_grants {
+                    if !manifest.grants.contains(&g) {
+                        manifest.grants.push(g);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                "launching {} without {owner}'s default grants: {e}",
+                manifest.id
+            ),
+        }
+    }
+
     /// Spawns a manifest's process and attaches to its I/O.
     async fn spawn(&self, manifest: &NativeManifest) -> Result<Arc<ProcessIo>, LinkError> {
         let mut spec = manifest.spec(24, 80);
@@ -620,7 +648,7 @@ mod tests {
                 bp("dialog"),
                 LaunchOptions {
                     parent: Some(a.id.clone()),
-                    window: None,
+                    ..Default::default()
                 },
             )
             .await
@@ -631,7 +659,7 @@ mod tests {
                 bp("picker"),
                 LaunchOptions {
                     parent: Some(child.id.clone()),
-                    window: None,
+                    ..Default::default()
                 },
             )
             .await
@@ -695,7 +723,7 @@ mod tests {
         ));
         let orphan = LaunchOptions {
             parent: Some("a99".into()),
-            window: None,
+            ..Default::default()
         };
         assert!(matches!(
             apps.launch("u1", bp("x"), orphan).await,

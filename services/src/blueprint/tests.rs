@@ -394,7 +394,7 @@ fn the_prebuilt_blueprints_parse() {
             "app-hub",
             "calculator",
             "notes",
-            "settings",
+            "quick-settings",
             "timer",
             "todo"
         ]

@@ -76,6 +76,22 @@ impl LlmConfig {
         })
     }
 
+    /// A user's endpoint (their settings' `llm`): the URL and model they chose, and no
+    /// key, since `AGENTOS_LLM_KEY` belongs to the environment's endpoint and is never
+    /// sent to one a user typed in.
+    pub fn for_user(url: &str, model: Option<&str>) -> LlmConfig {
+        LlmConfig {
+            endpoint: Self::endpoint_of(url.trim()),
+            key: None,
+            model: model
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .unwrap_or(Self::DEFAULT_MODEL)
+                .to_owned(),
+            timeout: Duration::from_secs(120),
+        }
+    }
+
     /// `http://host/v1` → `http://host/v1/chat/completions`; a full URL is kept.
     pub fn endpoint_of(url: &str) -> String {
         let url = url.trim_end_matches('/');

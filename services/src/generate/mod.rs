@@ -12,6 +12,10 @@
 //!   reach the desktop as they arrive; its output is validated, repaired where the
 //!   repair cannot change behaviour ([`crate::blueprint::repair`]), or rejected.
 //!
+//! A user may name their own endpoint in their settings; [`generate_for`] uses it
+//! for that user, and falls back to the process's generator when it cannot be
+//! reached, saying so.
+//!
 //! Both stream [`GenEvent`]s (thought, token, component, complete, error) into a
 //! `tokio::sync::mpsc` channel, which the WebSocket layer forwards; chat replies go
 //! the same way. [`CachedGenerator`] keeps a bounded LRU cache of generated specs.
@@ -241,6 +245,62 @@ impl UiGenerator for Generator {
             Generator::Rules(g) => g.chat(messages, events).await,
             Generator::Llm(g) => g.chat(messages, events).await,
         }
+    }
+}
+
+/// What [`generate_for`] produced, and by whom.
+#[derive(Debug)]
+pub struct Produced {
+    pub blueprint: Arc<Blueprint>,
+    /// `rules`, `llm (<model>)`.
+    pub generator: String,
+    /// Why the user's LLM did not answer and the fallback did instead.
+    pub fell_back: Option<String>,
+}
+
+/// Generates `prompt` with the user's own LLM endpoint when they set one (their
+/// settings' `llm`), else with `fallback` (the process's generator, named
+/// `fallback_name`: the rules, or the environment's LLM). When the user's endpoint
+/// cannot be reached or refuses the request (a transport or HTTP error), `fallback`
+/// answers instead and the result says why; a reply that breaks the protocol or is
+/// not a valid Blueprint is an error, as it is for any generator.
+pub async fn generate_for<G: UiGenerator>(
+    user_llm: Option<LlmConfig>,
+    fallback: &G,
+    fallback_name: String,
+    prompt: &str,
+    events: &mpsc::Sender<GenEvent>,
+) -> Result<Produced, GenError> {
+    let Some(config) = user_llm else {
+        let blueprint = fallback.generate(prompt, events).await?;
+        return Ok(Produced {
+            blueprint,
+            generator: fallback_name,
+            fell_back: None,
+        });
+    };
+    let name = format!("llm ({})", config.model);
+    let endpoint = config.endpoint.clone();
+    match LlmGenerator::new(config).generate(prompt, events).await {
+        Ok(blueprint) => Ok(Produced {
+            blueprint,
+            generator: name,
+            fell_back: None,
+        }),
+        Err(e @ (GenError::Transport(_) | GenError::Http { .. })) => {
+            let why = format!(
+                "your LLM endpoint {endpoint} did not answer ({}: {e}); the {fallback_name} generator answered instead",
+                e.code()
+            );
+            emit(events, GenEvent::Thought { text: why.clone() }).await?;
+            let blueprint = fallback.generate(prompt, events).await?;
+            Ok(Produced {
+                blueprint,
+                generator: fallback_name,
+                fell_back: Some(why),
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 

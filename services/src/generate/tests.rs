@@ -48,7 +48,7 @@ async fn the_rules_build_each_advertised_app() {
         ("a unit converter", "unit-converter"),
         ("a pomodoro timer", "pomodoro"),
         ("a counter", "counter"),
-        ("settings", "settings"),
+        ("settings", "quick-settings"),
         ("an app launcher", "app-hub"),
     ] {
         let (r, events) = collect(|tx| async move { g.generate(prompt, &tx).await }).await;

@@ -95,6 +95,7 @@ async fn launch(
     let opts = LaunchOptions {
         parent: req.parent_id,
         window: req.window,
+        ..Default::default()
     };
     let app = match (req.app_id, req.blueprint) {
         (Some(id), None) => launch_entry(&state, &caller, &id, opts).await?,

@@ -19,8 +19,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState, extract::Json, openapi::ErrorBody};
 use crate::{
+    auth::Caller,
     blueprint::{self, Blueprint},
-    generate::{GenEvent, UiGenerator},
+    generate::{self, GenEvent},
+    settings,
 };
 
 /// Longest prompt, in bytes.
@@ -52,6 +54,9 @@ pub struct Generated {
     pub thoughts: Vec<String>,
     /// `rules` or `llm (<model>)`.
     pub generator: String,
+    /// Set when the user's own LLM endpoint (their settings) was not used: why, and
+    /// that the generator named in `generator` answered instead.
+    pub fallback: Option<String>,
 }
 
 /// Checks a prompt from a client: not blank, not huge.
@@ -68,7 +73,10 @@ pub fn check_prompt(prompt: &str) -> Result<&str, ApiError> {
     Ok(p)
 }
 
-/// Generates an app from a prompt (the rule generator, or the LLM when one is configured).
+/// Generates an app from a prompt: with the LLM endpoint in the caller's settings
+/// when they set one (falling back, and saying so in `fallback`, when it cannot be
+/// reached or refuses), else the process's generator (the rules, or the LLM the
+/// environment configures).
 #[utoipa::path(post, path = "/generate-ui", tag = "generate", request_body = GenerateRequest,
     responses((status = 200, body = Generated),
         (status = 400, description = "`invalid_argument`: an empty prompt", body = ErrorBody),
@@ -76,13 +84,16 @@ pub fn check_prompt(prompt: &str) -> Result<&str, ApiError> {
         (status = 502, description = "`llm_http_error`, `llm_unreachable`, `llm_protocol_error`, `invalid_blueprint`: the model failed", body = ErrorBody)))]
 async fn generate_ui(
     State(state): State<AppState>,
+    caller: Caller,
     Json(req): Json<GenerateRequest>,
 ) -> Result<Json<Generated>, ApiError> {
     let prompt = check_prompt(&req.prompt)?;
+    let user_llm = settings::llm_config(&state.kernel, &caller.user_id).await;
     let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
-    let generator = &state.generator;
+    let generator = &*state.generator;
+    let name = state.generator.inner().describe();
     let run = async move {
-        let r = generator.generate(prompt, &tx).await;
+        let r = generate::generate_for(user_llm, generator, name, prompt, &tx).await;
         drop(tx);
         r
     };
@@ -96,10 +107,12 @@ async fn generate_ui(
         thoughts
     };
     let (result, thoughts) = tokio::join!(run, collect);
+    let produced = result?;
     Ok(Json(Generated {
-        blueprint: Blueprint::clone(&*result?),
+        blueprint: Blueprint::clone(&produced.blueprint),
         thoughts,
-        generator: state.generator.inner().describe(),
+        generator: produced.generator,
+        fallback: produced.fell_back,
     }))
 }
 

@@ -158,7 +158,7 @@ impl ToolHost for UserHost {
         Ok(self.state.providers.fs_read(&self.user, path).await?)
     }
 
-    async fn fs_write(&self, _app: &str, path: &str, content: &str) -> Result<(), HostError> {
+    async fn fs_write(&self, _app: &str, path: &str, content: &[u8]) -> Result<(), HostError> {
         Ok(self
             .state
             .providers
@@ -167,15 +167,23 @@ impl ToolHost for UserHost {
     }
 
     async fn fs_list(&self, _app: &str, path: &str) -> Result<Vec<DirEntry>, HostError> {
-        let entries = self.state.providers.fs_list(&self.user, path).await?;
-        Ok(entries
-            .into_iter()
-            .map(|e| DirEntry {
-                name: e.name,
-                is_dir: e.is_dir,
-                size: e.size,
-            })
-            .collect())
+        Ok(self.state.providers.fs_list(&self.user, path).await?)
+    }
+
+    async fn fs_search(
+        &self,
+        _app: &str,
+        path: &str,
+        query: &str,
+        max_depth: usize,
+        limit: usize,
+    ) -> Result<Value, HostError> {
+        let found = self
+            .state
+            .providers
+            .fs_search(&self.user, path, query, max_depth, limit)
+            .await?;
+        Ok(serde_json::to_value(found).expect("search results serialize"))
     }
 
     async fn fs_delete(&self, _app: &str, path: &str) -> Result<(), HostError> {
@@ -224,7 +232,7 @@ impl ToolHost for UserHost {
         let entry = self.state.registry.get(&self.user, target).await?;
         let opts = LaunchOptions {
             parent: self.instance.clone(),
-            window: None,
+            ..Default::default()
         };
         let app = self
             .state

@@ -79,12 +79,24 @@ impl From<LinkError> for ProviderError {
     }
 }
 
-/// An entry of a directory listing.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DirEntry {
-    pub name: String,
-    pub is_dir: bool,
-    pub size: u64,
+pub use crate::tools::{DirEntry, Found};
+
+/// How deep `fs.search` goes below its folder, at most (and by default).
+pub const SEARCH_MAX_DEPTH: usize = 16;
+pub const SEARCH_DEFAULT_DEPTH: usize = 8;
+/// How many matches `fs.search` answers, at most (and by default).
+pub const SEARCH_MAX_RESULTS: usize = 500;
+pub const SEARCH_DEFAULT_RESULTS: usize = 100;
+/// How many folders one search lists, at most, whatever it finds.
+pub const SEARCH_MAX_FOLDERS: usize = 2000;
+
+/// What `fs.search` found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchResult {
+    /// Paths under the user's files, in breadth-first order (nearer first).
+    pub matches: Vec<Found>,
+    /// The limit on depth, results or folders cut the search short.
+    pub truncated: bool,
 }
 
 /// What `fs.stat` tells of a path.
@@ -254,18 +266,70 @@ impl Providers {
         })
     }
 
-    /// Replaces the user's file `path` atomically (creating its directory).
+    /// Replaces the user's file `path` with `content`, byte for byte, atomically
+    /// (creating its directory).
     pub async fn fs_write(
         &self,
         user: &str,
         path: &str,
-        content: &str,
+        content: &[u8],
     ) -> Result<(), ProviderError> {
         let p = Self::file_path(user, path)?;
-        Ok(self
-            .kernel
-            .write_file(&p, content.as_bytes().to_vec())
-            .await?)
+        Ok(self.kernel.write_file(&p, content.to_vec()).await?)
+    }
+
+    /// The files and folders below the user's folder `path` whose name contains
+    /// `query` (case-insensitive), breadth first through the kernel's listings, at
+    /// most `max_depth` levels down and `limit` matches (see the `SEARCH_*` bounds).
+    pub async fn fs_search(
+        &self,
+        user: &str,
+        path: &str,
+        query: &str,
+        max_depth: usize,
+        limit: usize,
+    ) -> Result<SearchResult, ProviderError> {
+        let needle = query.trim().to_lowercase();
+        if needle.is_empty() {
+            return Err(ProviderError::Denied {
+                reason: "give a name, or part of one, to search for".into(),
+            });
+        }
+        Self::file_path(user, path)?;
+        let (max_depth, limit) = (
+            max_depth.min(SEARCH_MAX_DEPTH),
+            limit.clamp(1, SEARCH_MAX_RESULTS),
+        );
+        let root = format!("/{}", path.trim_matches('/'));
+        let mut queue = std::collections::VecDeque::from([(root, 1usize)]);
+        let (mut matches, mut truncated, mut listed) = (Vec::new(), false, 0);
+        while let Some((dir, depth)) = queue.pop_front() {
+            if listed == SEARCH_MAX_FOLDERS {
+                truncated = true;
+                break;
+            }
+            listed += 1;
+            for entry in self.fs_list(user, &dir).await? {
+                let child = format!("{}/{}", dir.trim_end_matches('/'), entry.name);
+                if entry.is_dir {
+                    if depth < max_depth {
+                        queue.push_back((child.clone(), depth + 1));
+                    } else {
+                        truncated = true;
+                    }
+                }
+                if entry.name.to_lowercase().contains(&needle) {
+                    if matches.len() == limit {
+                        return Ok(SearchResult {
+                            matches,
+                            truncated: true,
+                        });
+                    }
+                    matches.push(Found { path: child, entry });
+                }
+            }
+        }
+        Ok(SearchResult { matches, truncated })
     }
 
     /// The entries of the user's directory `path` (empty when it does not exist).

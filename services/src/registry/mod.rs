@@ -101,10 +101,22 @@ pub struct Summary {
     pub version: String,
     pub builtin: bool,
     pub kind: crate::apps::AppKind,
+    /// The icon its Blueprint (`app.icon`) or web manifest names; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
 }
 
 impl Entry {
     pub fn summary(&self) -> Summary {
+        let icon = match &self.source {
+            AppSource::Blueprint { blueprint } => {
+                blueprint["app"]["icon"].as_str().map(str::to_owned)
+            }
+            AppSource::NativeWeb {
+                manifest: Some(m), ..
+            } => m.icon.clone(),
+            AppSource::NativeWeb { .. } | AppSource::NativeProcess { .. } => None,
+        };
         Summary {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -112,6 +124,7 @@ impl Entry {
             version: self.version.clone(),
             builtin: self.builtin,
             kind: self.source.kind(),
+            icon: icon.filter(|i| !i.is_empty()),
         }
     }
 
@@ -306,6 +319,20 @@ fn load_builtin(dir: &Path) -> (Vec<Entry>, Vec<String>) {
     let (manifests, bad) = web::load_all(&dir.join("native"));
     entries.extend(manifests.into_iter().map(Entry::from_web_manifest));
     problems.extend(bad.iter().map(ToString::to_string));
+    // One id, one app: a second app with a taken id would be shadowed, never launched.
+    let mut seen = std::collections::HashSet::new();
+    entries.retain(|e| {
+        let first = seen.insert(e.id.clone());
+        if !first {
+            problems.push(format!(
+                "{}: two built-in apps have the id {:?}; the second (a {:?} app) is left out",
+                dir.display(),
+                e.id,
+                e.source.kind()
+            ));
+        }
+        first
+    });
     (entries, problems)
 }
 
@@ -379,10 +406,53 @@ mod tests {
         )
         .unwrap();
         std::fs::write(sub.join("bad.bp"), "{").unwrap();
+        // A native web app that takes the Blueprint's id.
+        std::fs::create_dir_all(dir.path().join("native/calc")).unwrap();
+        std::fs::write(
+            dir.path().join("native/calc/manifest.json"),
+            r#"{"id": "calc", "name": "Calc", "entry": "builtin:calc"}"#,
+        )
+        .unwrap();
         let (entries, problems) = load_builtin(dir.path());
         assert_eq!(entries.len(), 1);
         assert!(entries[0].builtin);
-        assert_eq!(problems.len(), 1);
+        assert!(matches!(entries[0].source, AppSource::Blueprint { .. }));
+        assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("bad.bp"), "{problems:?}");
+        assert!(problems[1].contains("\"calc\""), "{problems:?}");
+    }
+
+    #[test]
+    fn the_system_apps_are_listed_from_their_manifests_in_apps_native() {
+        let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps");
+        let (entries, problems) = load_builtin(&apps);
+        assert_eq!(problems, Vec::<String>::new());
+        for id in [
+            "files",
+            "sysinfo",
+            "terminal",
+            "taskmanager",
+            "monitor",
+            "settings",
+            "appstore",
+        ] {
+            let e = entries
+                .iter()
+                .find(|e| e.id == id)
+                .unwrap_or_else(|| panic!("{id} is not in the registry"));
+            let AppSource::NativeWeb {
+                manifest: Some(m), ..
+            } = &e.source
+            else {
+                panic!("{id} is not a native web app: {:?}", e.source)
+            };
+            assert_eq!(e.category, "system", "{id}");
+            assert!(e.summary().icon.is_some(), "{id} lists its icon");
+            assert!(
+                m.entry == format!("builtin:{id}") || m.entry == "index.tsx",
+                "{id}: {}",
+                m.entry
+            );
+        }
     }
 }

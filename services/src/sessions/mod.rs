@@ -238,6 +238,7 @@ impl Sessions {
                         LaunchOptions {
                             parent,
                             window: Some(saved.window),
+                            restored: true,
                         },
                     )
                     .await?;

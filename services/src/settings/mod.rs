@@ -8,9 +8,11 @@
 //! part also sets the kernel's policy (`set_policy`), the one scheduler of the
 //! machine, so the last user to save decides it.
 //!
-//! What is stored but not yet acted on: `default_grants` (shown and edited, not
-//! yet given to launched apps) and `llm` (the generator is configured from the
-//! environment at start).
+//! Who acts on them: `default_grants` are added to the kernel grants of each native
+//! process the user launches (not to one a saved session restores, which keeps its
+//! own), in [`crate::apps::Apps::launch`]; `llm` is the generator
+//! `POST /api/generate-ui` uses for the user ([`crate::http`]'s generate route),
+//! with the rule generator as the fallback.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    generate::LlmConfig,
     kernel::{KernelLink, LinkError},
     registry::STATE_ROOT,
 };
@@ -163,6 +166,21 @@ pub async fn load(kernel: &KernelLink, user: &str) -> Result<Settings, SettingsE
             user: user.to_owned(),
             reason: e.to_string(),
         }),
+    }
+}
+
+/// The LLM endpoint in `user`'s settings, if they set one. Settings that cannot be
+/// read leave the process's generator in charge (said in the log).
+pub async fn llm_config(kernel: &KernelLink, user: &str) -> Option<LlmConfig> {
+    match load(kernel, user).await {
+        Ok(s) => s
+            .llm
+            .url
+            .map(|url| LlmConfig::for_user(&url, s.llm.model.as_deref())),
+        Err(e) => {
+            tracing::warn!("generating for {user} without their LLM settings: {e}");
+            None
+        }
     }
 }
 

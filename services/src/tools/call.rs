@@ -240,8 +240,39 @@ impl<H: ToolHost> Tools<H> {
             ),
             "fs.read" => Value::String(h.fs_read(app, a.str("path")?).await?),
             "fs.write" => {
-                h.fs_write(app, a.str("path")?, a.str("content")?).await?;
+                let content = a.str("content")?;
+                let bytes = match a.opt_str("encoding")? {
+                    None | Some("utf8") => content.as_bytes().to_vec(),
+                    Some("base64") => {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD
+                            .decode(content)
+                            .map_err(|e| a.invalid(format!("`content` is not base64: {e}")))?
+                    }
+                    Some(other) => {
+                        return Err(
+                            a.invalid(format!("unknown encoding {other:?}; `utf8` or `base64`"))
+                        );
+                    }
+                };
+                h.fs_write(app, a.str("path")?, &bytes).await?;
                 Value::Bool(true)
+            }
+            "fs.search" => {
+                let depth = a.opt_index("max_depth")?;
+                let limit = a.opt_index("limit")?;
+                let query = a.str("query")?;
+                if query.trim().is_empty() {
+                    return Err(a.invalid("`query` is empty: give a name or part of one".into()));
+                }
+                h.fs_search(
+                    app,
+                    a.opt_str("path")?.unwrap_or("/"),
+                    query,
+                    depth.unwrap_or(crate::providers::SEARCH_DEFAULT_DEPTH),
+                    limit.unwrap_or(crate::providers::SEARCH_DEFAULT_RESULTS),
+                )
+                .await?
             }
             "fs.list" => json!(h.fs_list(app, a.str("path")?).await?),
             "fs.delete" => {

@@ -27,11 +27,19 @@ pub enum HostError {
 }
 
 /// An entry of a directory listing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirEntry {
     pub name: String,
     pub is_dir: bool,
     pub size: u64,
+}
+
+/// A search match: its path under the user's files, and its entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub path: String,
+    #[serde(flatten)]
+    pub entry: DirEntry,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,13 +104,25 @@ pub trait ToolHost: Send + Sync {
         app: &str,
         path: &str,
     ) -> impl Future<Output = Result<String, HostError>> + Send;
-    /// Writes atomically (a reader sees the old or the new text, never half).
+    /// Writes `content`, byte for byte, atomically (a reader sees the old or the new
+    /// content, never half).
     fn fs_write(
         &self,
         app: &str,
         path: &str,
-        content: &str,
+        content: &[u8],
     ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Names containing `query` below the folder `path`, nearer first, at most
+    /// `max_depth` levels down and `limit` of them: `{matches: [{path, name, is_dir,
+    /// size}], truncated}`.
+    fn fs_search(
+        &self,
+        app: &str,
+        path: &str,
+        query: &str,
+        max_depth: usize,
+        limit: usize,
+    ) -> impl Future<Output = Result<Value, HostError>> + Send;
     fn fs_list(
         &self,
         app: &str,
@@ -222,6 +242,13 @@ pub enum HostCall {
     FsStat {
         app: String,
         path: String,
+    },
+    FsSearch {
+        app: String,
+        path: String,
+        query: String,
+        max_depth: usize,
+        limit: usize,
     },
     SystemInfo,
     Now,
@@ -370,18 +397,64 @@ impl ToolHost for RecordingHost {
             .ok_or_else(|| HostError::NotFound { what: path.into() })
     }
 
-    async fn fs_write(&self, app: &str, path: &str, content: &str) -> Result<(), HostError> {
+    async fn fs_write(&self, app: &str, path: &str, content: &[u8]) -> Result<(), HostError> {
+        let content = String::from_utf8_lossy(content).into_owned();
         self.record(HostCall::FsWrite {
             app: app.into(),
             path: path.into(),
-            content: content.into(),
+            content: content.clone(),
         });
         let mut files = self
             .files
             .lock()
             .expect("no test panics while holding the lock");
-        files.insert(path.to_owned(), content.to_owned());
+        files.insert(path.to_owned(), content);
         Ok(())
+    }
+
+    async fn fs_search(
+        &self,
+        app: &str,
+        path: &str,
+        query: &str,
+        max_depth: usize,
+        limit: usize,
+    ) -> Result<Value, HostError> {
+        self.record(HostCall::FsSearch {
+            app: app.into(),
+            path: path.into(),
+            query: query.into(),
+            max_depth,
+            limit,
+        });
+        let files = self
+            .files
+            .lock()
+            .expect("no test panics while holding the lock");
+        let dir = format!("{}/", path.trim_end_matches('/'));
+        let query = query.to_lowercase();
+        let matches: Vec<Found> = files
+            .iter()
+            .filter(|(p, _)| {
+                p.strip_prefix(&dir).is_some_and(|rest| {
+                    rest.split('/').count() <= max_depth
+                        && rest
+                            .rsplit('/')
+                            .next()
+                            .is_some_and(|n| n.to_lowercase().contains(&query))
+                })
+            })
+            .take(limit)
+            .map(|(p, c)| Found {
+                path: p.clone(),
+                entry: DirEntry {
+                    name: p.rsplit('/').next().unwrap_or_default().to_owned(),
+                    is_dir: false,
+                    size: c.len() as u64,
+                },
+            })
+            .collect();
+        Ok(json!({"matches": matches, "truncated": false}))
     }
 
     async fn fs_list(&self, app: &str, path: &str) -> Result<Vec<DirEntry>, HostError> {

@@ -24,8 +24,8 @@ mod ui;
 
 pub use call::{CallContext, ToolError, Tools};
 pub use host::{
-    DirEntry, HostCall, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel, RecordingHost,
-    ToolHost,
+    DirEntry, Found, HostCall, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel,
+    RecordingHost, ToolHost,
 };
 pub use math::MathError;
 pub use registry::{ToolRegistry, ToolSpec, namespace_permission};

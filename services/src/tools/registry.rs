@@ -229,10 +229,39 @@ impl ToolRegistry {
         );
         r.add(
             "fs.write",
-            "Write a text file atomically.",
+            "Write a file atomically: text, or bytes sent as base64.",
             object(
-                &[("path", path()), ("content", string("the file's new text"))],
+                &[
+                    ("path", path()),
+                    ("content", string("the file's new content")),
+                    (
+                        "encoding",
+                        json!({"type": "string", "enum": ["utf8", "base64"],
+                            "description": "how `content` is written: `utf8` text (the default), or `base64`, decoded to the bytes written"}),
+                    ),
+                ],
                 &["path", "content"],
+            ),
+        );
+        r.add(
+            "fs.search",
+            "Find files and folders by name below a folder, through its subfolders: `{matches: [{path, name, is_dir, size}], truncated}`.",
+            object(
+                &[
+                    ("path", string("the folder to search below (default `/`)")),
+                    ("query", string("a name or part of one (case-insensitive)")),
+                    (
+                        "max_depth",
+                        json!({"type": "integer", "minimum": 1, "maximum": 16,
+                            "description": "folder levels to go down (default 8, at most 16)"}),
+                    ),
+                    (
+                        "limit",
+                        json!({"type": "integer", "minimum": 1, "maximum": 500,
+                            "description": "matches to answer (default 100, at most 500)"}),
+                    ),
+                ],
+                &["query"],
             ),
         );
         r.add(
@@ -397,6 +426,7 @@ mod tests {
             "fs.rename",
             "fs.copy",
             "fs.stat",
+            "fs.search",
             "http.get",
             "http.post",
             "math.evaluate",
@@ -447,6 +477,7 @@ mod tests {
                 "fs.move",
                 "fs.read",
                 "fs.rename",
+                "fs.search",
                 "fs.stat",
                 "fs.write"
             ]

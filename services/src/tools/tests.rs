@@ -377,6 +377,32 @@ async fn host_tools_pass_the_calling_app_and_their_results() {
         .await
         .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+    // base64 content is written as the bytes it encodes; bad base64 is bad input.
+    call(
+        "fs.write",
+        json!({"path": "/home/notes/c.txt", "content": "aGkgdGhlcmU=", "encoding": "base64"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        call("fs.read", json!({"path": "/home/notes/c.txt"}))
+            .await
+            .unwrap(),
+        json!("hi there")
+    );
+    for bad in [
+        json!({"path": "/x", "content": "%%%", "encoding": "base64"}),
+        json!({"path": "/x", "content": "x", "encoding": "utf16"}),
+    ] {
+        let e = call("fs.write", bad).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_args", "{e}");
+    }
+    let found = call("fs.search", json!({"path": "/home", "query": "C.TX"}))
+        .await
+        .unwrap();
+    assert_eq!(found["matches"][0]["path"], "/home/notes/c.txt", "{found}");
+    let e = call("fs.search", json!({"query": "  "})).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_args");
     call("fs.delete", json!({"path": "/home/notes/a.txt"}))
         .await
         .unwrap();

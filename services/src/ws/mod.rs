@@ -12,7 +12,9 @@
 //! connection; several connections may watch one process.
 //!
 //! `generate_ui` and `chat` each run in a task of their own through the one
-//! generator in [`AppState`] (the one `POST /api/generate-ui` uses, with its cache),
+//! generator in [`AppState`] (the one `POST /api/generate-ui` uses, with its cache;
+//! `generate_ui` goes to the user's own LLM endpoint first when their settings name
+//! one, as `POST /api/generate-ui` does),
 //! whose events are turned into server messages as they come
 //! ([`ServerMsg::from_gen`]); the connection's loop keeps answering meanwhile. Those
 //! tasks, like the forwarders, end with the connection: a client that goes away
@@ -241,10 +243,21 @@ impl Connection {
                     Err(e) => return Some(api_error(id, e)),
                 };
                 let generator = Arc::clone(&self.generator);
+                let kernel = Arc::clone(&self.kernel);
+                let user = self.caller.user_id.clone();
                 let out = out.clone();
                 jobs.spawn(async move {
                     let run = |tx| async move {
-                        let _ = generator.generate(&prompt, &tx).await;
+                        let user_llm = crate::settings::llm_config(&kernel, &user).await;
+                        let name = generator.inner().describe();
+                        let _ = crate::generate::generate_for(
+                            user_llm,
+                            &*generator,
+                            name,
+                            &prompt,
+                            &tx,
+                        )
+                        .await;
                     };
                     relay(id, out, run).await;
                 });

@@ -24,9 +24,10 @@
 //! `ui_complete` (`blueprint`), `chat_complete` (`text`). Every message that
 //! answers a `chat` or `generate_ui` carries its `id`, when it had one, so a
 //! client can run several at once (up to [`super::MAX_JOBS`]; one more is an
-//! `error` `rate_limited`). `denial` (`app_id`, `pid`, `access`, `reason`,
-//! `capability`, `at_unix_ms`): the kernel refused one of the user's apps something;
-//! `POST /api/apps/{id}/grants` with that `capability` answers it.
+//! `error` `rate_limited`). `denial` (`app_id`, `pid`, `access`, `reason`, `path`,
+//! `capability`, `at_unix_ms`): the kernel refused one of the user's apps something,
+//! told in the app's own view of its files; `POST /api/apps/{id}/grants` with that
+//! `capability` (which names the host path) answers it.
 //!
 //! Chat history is per connection: each `chat` is answered knowing the earlier
 //! ones (the last [`super::CHAT_HISTORY`] messages).
@@ -95,7 +96,8 @@ pub enum ServerMsg {
     },
     AppEvent(Box<AppEvent>),
     /// The kernel refused an app's process something: `app_id`, `pid`, `access`,
-    /// `reason`, and the `capability` that `POST /api/apps/{id}/grants` would add.
+    /// `reason`, `path` (as the app sees them), and the `capability` that
+    /// `POST /api/apps/{id}/grants` would add.
     Denial(Box<Denial>),
     /// One of the kernel collector's events (see `kernel::events`).
     KernelEvent {

@@ -87,6 +87,9 @@ impl Up {
             .args(["--port", "0"])
             .args(args)
             .env_remove("AGENTOS_KERNEL_BIN")
+            // The rule generator, unless a test's user settings name an endpoint.
+            .env_remove("AGENTOS_LLM_URL")
+            .env_remove("AGENTOS_LLM_KEY")
             .env("AGENTOS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

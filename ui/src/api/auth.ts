@@ -11,15 +11,20 @@ interface AuthStore {
   status: AuthStatus;
   /** Last 401's message from the server, shown on the sign-in screen. */
   reason: string;
+  /** The user signed out here (not a session the server refused). */
+  byUser: boolean;
 }
 
-export const useAuthStore = create<AuthStore>()(() => ({ status: "unknown", reason: "" }));
+export const useAuthStore = create<AuthStore>()(() => ({ status: "unknown", reason: "", byUser: false }));
 
 export const markSignedIn = () => {
-  if (useAuthStore.getState().status !== "signed_in") useAuthStore.setState({ status: "signed_in", reason: "" });
+  if (useAuthStore.getState().status !== "signed_in") useAuthStore.setState({ status: "signed_in", reason: "", byUser: false });
 };
-export const markSignedOut = (reason: string) => useAuthStore.setState({ status: "signed_out", reason });
-export const resetAuthStore = () => useAuthStore.setState({ status: "unknown", reason: "" });
+/** A 401: the server refused this page's session. */
+export const markSignedOut = (reason: string) => useAuthStore.setState({ status: "signed_out", reason, byUser: false });
+/** The user signed out from the system menu. */
+export const markSignedOutByUser = () => useAuthStore.setState({ status: "signed_out", reason: "", byUser: true });
+export const resetAuthStore = () => useAuthStore.setState({ status: "unknown", reason: "", byUser: false });
 
 /**
  * The one-time login URL `agentos up` prints is `/?token=…`. The page spends

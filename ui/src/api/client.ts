@@ -54,6 +54,8 @@ export type ProcessAction = { kind: "kill" } | { kind: "freeze"; frozen: boolean
 
 export interface ApiClient {
   login(username: string, password: string): Promise<void>;
+  /** Ends this page's session (the cookie is cleared by the answer). */
+  logout(): Promise<void>;
   listApps(): Promise<AppInstance[]>;
   focusApp(id: string): Promise<void>;
   setWindow(id: string, geometry: WindowGeometry): Promise<void>;
@@ -155,6 +157,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
   const enc = encodeURIComponent;
   return {
     login: (username, password) => call("POST", "/api/auth/login", null, { username, password }).then(() => undefined),
+    logout: () => call("POST", "/api/auth/logout", null, {}).then(() => undefined),
     listApps: () => call("GET", "/api/apps", AppListSchema),
     focusApp: (id) => call("POST", `/api/apps/${enc(id)}/focus`, null, {}).then(() => undefined),
     // The server's WindowPatch: x, y, width, height, state (British spelling); z is the server's.

@@ -70,7 +70,7 @@ export const RegistryAppSchema = z.preprocess(normaliseApp, z.object({
   id: z.string().min(1),
   name: z.string(),
   description: z.string().optional().default(""),
-  icon: z.string().optional().default(""),
+  icon: z.string().nullish().transform((i) => i ?? ""),
   category: z.string().optional().default("other"),
   version: z.string().optional(),
   type: AppKindSchema.optional().default("blueprint"),
@@ -271,7 +271,7 @@ export const ServerMessageSchema = z.discriminatedUnion("type", [
     }),
   }),
   z.object({ type: z.literal("kernel_events_lagged"), missed: z.number() }),
-  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), capability: z.string().nullish() }),
+  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), path: z.string().nullish(), capability: z.string().nullish() }),
   z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional(), ...withApp }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;

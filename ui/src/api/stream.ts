@@ -106,3 +106,8 @@ export function stream(): Stream {
 export function setStream(s: Stream | null): void {
   shared = s;
 }
+/** Closes the page's stream, if one is open; the next use opens a new one. */
+export function closeStream(): void {
+  shared?.close();
+  shared = null;
+}

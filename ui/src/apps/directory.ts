@@ -1,11 +1,31 @@
 import { lazy, type LazyExoticComponent } from "react";
+import { z } from "zod";
 import type { Size } from "../wm/geometry";
 import type { NativeApp } from "./context";
 
+/** What the desktop reads of apps/native/<id>/manifest.json (the services seed the registry from the same files). */
+const ManifestSchema = z.object({ id: z.string(), name: z.string(), icon: z.string(), category: z.string(), entry: z.string() });
+type Manifest = z.infer<typeof ManifestSchema>;
+
+const manifests = new Map<string, Manifest>(
+  Object.values(import.meta.glob<unknown>("../../../apps/native/*/manifest.json", { eager: true, import: "default" })).map((m) => {
+    const parsed = ManifestSchema.parse(m);
+    return [parsed.id, parsed];
+  }),
+);
+
+/** The manifest of system app `id`, whose module the desktop ships (`entry: builtin:<id>`). */
+function manifest(id: string): Pick<DirectoryEntry, "id" | "title" | "icon" | "category"> {
+  const m = manifests.get(id);
+  if (!m || m.entry !== `builtin:${id}`) throw new Error(`apps/native/${id}/manifest.json is missing or does not name builtin:${id}`);
+  return { id, title: m.name, icon: m.icon, category: m.category };
+}
+
 /**
  * Every native web app the desktop ships, in one table (daedalOS's
- * contexts/process/directory.ts): a lazy module, title, icon, size, and whether
- * only one window of it may be open.
+ * contexts/process/directory.ts): a lazy module, size, and whether only one
+ * window of it may be open. Its name, icon and category are its manifest's, in
+ * apps/native/<id>/, which is also what the services' registry lists.
  */
 export interface DirectoryEntry {
   id: string;
@@ -30,10 +50,7 @@ export interface DirectoryEntry {
 
 export const directory: Record<string, DirectoryEntry> = {
   files: {
-    id: "files",
-    title: "Files",
-    icon: "files",
-    category: "system",
+    ...manifest("files"),
     description: "Browse the AgentOS file system",
     component: lazy(() => import("./files/FileManager")),
     size: { width: 720, height: 460 },
@@ -43,10 +60,7 @@ export const directory: Record<string, DirectoryEntry> = {
     server: true,
   },
   terminal: {
-    id: "terminal",
-    title: "Terminal",
-    icon: "terminal",
-    category: "system",
+    ...manifest("terminal"),
     description: "A sandboxed shell in a real process",
     component: lazy(() => import("./terminal/Terminal")),
     size: { width: 680, height: 420 },
@@ -55,10 +69,7 @@ export const directory: Record<string, DirectoryEntry> = {
     favourite: true,
   },
   taskmanager: {
-    id: "taskmanager",
-    title: "Task Manager",
-    icon: "tasks",
-    category: "system",
+    ...manifest("taskmanager"),
     description: "Running apps and their processes",
     component: lazy(() => import("./taskmanager/TaskManager")),
     size: { width: 980, height: 440 },
@@ -67,10 +78,7 @@ export const directory: Record<string, DirectoryEntry> = {
     favourite: true,
   },
   monitor: {
-    id: "monitor",
-    title: "System Monitor",
-    icon: "monitor",
-    category: "system",
+    ...manifest("monitor"),
     description: "Kernel report, metrics and live events",
     component: lazy(() => import("./monitor/SystemMonitor")),
     size: { width: 760, height: 520 },
@@ -79,10 +87,7 @@ export const directory: Record<string, DirectoryEntry> = {
     favourite: true,
   },
   appstore: {
-    id: "appstore",
-    title: "App Store",
-    icon: "store",
-    category: "system",
+    ...manifest("appstore"),
     description: "Browse and launch apps from the registry",
     component: lazy(() => import("./appstore/AppStore")),
     size: { width: 720, height: 480 },
@@ -91,10 +96,7 @@ export const directory: Record<string, DirectoryEntry> = {
     favourite: true,
   },
   settings: {
-    id: "settings",
-    title: "Settings",
-    icon: "settings",
-    category: "system",
+    ...manifest("settings"),
     description: "Appearance and desktop preferences",
     component: lazy(() => import("./settings/Settings")),
     size: { width: 560, height: 440 },

@@ -4,6 +4,10 @@
  * why, with "Allow once" and "Always allow", which call
  * `POST /api/apps/{id}/grants` {"capability", "scope": "once"|"always"} with the
  * grant the kernel offered (none offered: no grant can allow it, no buttons).
+ *
+ * The banner tells it as the app sees it (`access`, `reason` and `path` name the
+ * virtual path the app asked for); `capability` names the host path the kernel's
+ * policy holds and is only sent back in the grant request, never shown.
  */
 import { create } from "zustand";
 import { api } from "../api/client";
@@ -13,10 +17,12 @@ import { notify } from "../shell/store";
 export interface Denial {
   key: number;
   appId: string;
-  /** What it tried: "read /home/u/notes.txt". */
+  /** What it tried, in the app's view: "read /home/u/notes.txt". */
   access: string;
   reason: string;
-  /** The grant that would allow it ("read:/home/u/notes.txt"), if any can. */
+  /** The path as the app named it, when the access is to one. */
+  path?: string | null | undefined;
+  /** The grant that would allow it ("read:/var/lib/agentos/vfs/notes.txt"), if any can: for the request only. */
   capability?: string | null | undefined;
 }
 
@@ -39,10 +45,25 @@ export async function grant(d: Denial, mode: "once" | "always"): Promise<void> {
   }
 }
 
+/** A `denial` message from the stream, as the banner keeps it. */
+export const denialOf = (m: { app_id: string; access: string; reason: string; path?: string | null | undefined; capability?: string | null | undefined }): Omit<Denial, "key"> => ({
+  appId: m.app_id,
+  access: m.access,
+  reason: m.reason,
+  path: m.path,
+  capability: m.capability,
+});
+
 let listening: (() => void) | null = null;
+/** Stops listening and forgets every denial (at sign-out, and between tests). */
+export function resetDenials(): void {
+  listening?.();
+  listening = null;
+  useDenials.setState({ byApp: {} });
+}
 /** Starts listening for denials on the stream (once). */
 export function listenForDenials(): void {
   listening ??= stream().subscribe((m) => {
-    if (m.type === "denial") addDenial({ appId: m.app_id, access: m.access, reason: m.reason, capability: m.capability });
+    if (m.type === "denial") addDenial(denialOf(m));
   });
 }

@@ -1,7 +1,7 @@
 import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { App } from "../App";
-import { apiError } from "../api/mock";
+import { apiError, status } from "../api/mock";
 import { openNative } from "../apps/launch";
 import { mockApi } from "../test/api-fixtures";
 import { useWm } from "../wm/store";
@@ -141,6 +141,40 @@ describe("the desktop shell", () => {
     await waitFor(() => expect(screen.queryByRole("alertdialog", { name: "Sign in to AgentOS" })).toBeNull());
   });
 
+  it("signs out from the system menu by keyboard: logout, settings sync stopped, stores cleared, sign-in shown", async () => {
+    const server = { appearance: { theme: "light", accent: "#86efac", wallpaper: "forest" }, restore_on_login: false, scheduler: { policy: "fair", freeze_minimised: false }, default_grants: ["time"], llm: { url: null, model: null } };
+    const api = renderDesktop(mockApi({ "GET /api/settings": server, "PUT /api/settings": ({ body }: { body: unknown }) => body, "POST /api/auth/logout": status(204) }));
+    const { useSettings } = await import("../apps/settings/settingsStore");
+    const { useSettingsSync } = await import("../apps/settings/serverSettings");
+    await waitFor(() => expect(useSettingsSync.getState().phase).toBe("loaded"));
+    expect(useSettings.getState().theme).toBe("light");
+    act(() => {
+      openNative("settings");
+    });
+    await screen.findByRole("dialog", { name: "Settings" });
+
+    const menu = screen.getByRole("button", { name: "AgentOS menu" });
+    menu.focus();
+    fireEvent.keyDown(menu, { key: "ArrowDown" });
+    const items = await screen.findByRole("menu", { name: "AgentOS menu" });
+    const signOut = within(items).getByRole("menuitem", { name: "Sign out" });
+    fireEvent.keyDown(items, { key: "End" });
+    expect(document.activeElement).toBe(signOut);
+    fireEvent.keyDown(signOut, { key: "Enter" });
+
+    const signIn = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    expect(signIn.textContent).toContain("You signed out.");
+    await waitFor(() => expect(document.activeElement).toBe(within(signIn).getByLabelText("User name")));
+    expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/auth/logout")).toBe(true);
+    expect(screen.queryByRole("dialog", { name: "Settings" })).toBeNull();
+    expect(useWm.getState().order).toEqual([]);
+    // The next user starts from the defaults, and nothing is saved over this user's settings.
+    expect(useSettings.getState().theme).toBe("dark");
+    act(() => useSettings.setState({ theme: "light" }));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(api.calls.some((c) => c.method === "PUT" && c.path === "/api/settings")).toBe(false);
+  });
+
   it("shows a visible error when the API is unreachable", async () => {
     renderDesktop(mockApi({ "GET /api/apps": apiError(503, "kernel_down", "kernel not connected") }));
     const alert = await screen.findByText(/Running apps unavailable: GET \/api\/apps: kernel not connected/);
@@ -150,20 +184,24 @@ describe("the desktop shell", () => {
 
 describe("denials", () => {
   it("shows what was denied in the app's window; Allow once posts the grant", async () => {
-    const { addDenial } = await import("../denials/denials");
+    const { addDenial, denialOf } = await import("../denials/denials");
     const { openInstance } = await import("../apps/launch");
     const api = mockApi({ "POST /api/apps/*/grants": { ok: true } });
     renderDesktop(api);
+    // As the server sends it: the app's own view of the path, and the host path only
+    // in the grant that would allow it.
+    const host = "/var/lib/agentos/vfs/notes.txt";
     act(() => {
       openInstance({ id: "app-9", app_id: "calculator", name: "Calculator", icon: "", type: "blueprint", blueprint: { ui: { components: [] } } });
-      addDenial({ appId: "app-9", access: "read /etc/shadow", reason: "no ReadFile grant covers /etc/shadow", capability: "read:/etc/shadow" });
+      addDenial(denialOf({ app_id: "app-9", access: "read /notes.txt", reason: "no ReadFile grant covers /notes.txt", path: "/notes.txt", capability: `read:${host}` }));
     });
     const win = await screen.findByRole("dialog", { name: "Calculator" });
-    const banner = within(win).getByRole("alert");
-    expect(banner.textContent).toContain("Denied: read /etc/shadow — no ReadFile grant covers /etc/shadow");
+    const banner = await within(win).findByRole("alert");
+    expect(banner.textContent).toContain("Denied: read /notes.txt — no ReadFile grant covers /notes.txt");
+    expect(banner.textContent).not.toContain(host);
     fireEvent.click(within(banner).getByRole("button", { name: "Allow once" }));
     await waitFor(() => expect(within(win).queryByRole("alert")).toBeNull());
-    expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ capability: "read:/etc/shadow", scope: "once" });
+    expect(api.calls.find((c) => c.path === "/api/apps/app-9/grants")?.body).toEqual({ capability: `read:${host}`, scope: "once" });
   });
 });
 

@@ -5,6 +5,7 @@ import { snapWindow, toggleMaximize } from "../wm/functions";
 import type { SnapZone } from "../wm/geometry";
 import { useWm, viewport } from "../wm/store";
 import { MenuButton, type MenuEntry } from "./Menu";
+import { signOut } from "./signOut";
 import { applyShell, useShell } from "./store";
 import "./MenuBar.css";
 
@@ -43,6 +44,8 @@ export function MenuBar() {
       disabled: windowCount === 0,
       onSelect: () => useWm.getState().order.forEach((id) => closeApp(id)),
     },
+    "separator",
+    { label: "Sign out", onSelect: () => void signOut() },
   ];
 
   const win: MenuEntry[] = focused

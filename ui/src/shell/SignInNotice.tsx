@@ -37,14 +37,15 @@ export function SignInNotice() {
     <section className="signin" role="alertdialog" aria-labelledby="signin-title" aria-describedby="signin-text" data-testid="signin-required">
       <h2 id="signin-title">Sign in to AgentOS</h2>
       <p id="signin-text">
-        This page has no session, so apps cannot be listed or launched. Open the <strong>login URL printed by{" "}
-        <code>agentos up</code></strong> in its terminal — it looks like <code className="mono">{origin}/?token=…</code> — in this
-        browser, or sign in with an account below.
+        {auth.byUser ? "You signed out. " : "This page has no session, so apps cannot be listed or launched. "}
+        Open the <strong>login URL printed by <code>agentos up</code></strong> in its terminal — it looks like{" "}
+        <code className="mono">{origin}/?token=…</code> — in this browser, or sign in with an account below.
       </p>
       {auth.reason && <p className="muted small">Server said: {auth.reason}</p>}
       <form className="signin-form" onSubmit={(e) => void submit(e)}>
         <label htmlFor={`${id}-user`}>User name</label>
-        <input id={`${id}-user`} autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
+        {/* Focus starts here, so a keyboard user can sign in at once (after signing out, focus was in a menu that is gone). */}
+        <input id={`${id}-user`} autoFocus autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
         <label htmlFor={`${id}-pass`}>Password</label>
         <input id={`${id}-pass`} type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
         {error && (

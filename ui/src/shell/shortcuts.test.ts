@@ -13,6 +13,8 @@ const key = (k: string, mods: Partial<{ ctrl: boolean; meta: boolean; alt: boole
 describe("matchShortcut", () => {
   it("maps Ctrl and ⌘ alike", () => {
     expect(matchShortcut(key("k", { ctrl: true }))).toBe("launcher");
+    expect(matchShortcut(key("F10"))).toBe("menubar");
+    expect(matchShortcut(key("F10", { ctrl: true }))).toBeNull();
     expect(matchShortcut(key("k", { meta: true }))).toBe("launcher");
     expect(matchShortcut(key("K", { meta: true }))).toBe("launcher");
     expect(matchShortcut(key("w", { ctrl: true }))).toBe("close");

@@ -7,7 +7,7 @@
  * tab, Alt+Tab switches host windows); in an app window (`chromium --app=URL`)
  * or a kiosk they reach the page.
  */
-export type ShortcutAction = "launcher" | "close" | "minimize" | "switch-next" | "switch-prev";
+export type ShortcutAction = "launcher" | "close" | "minimize" | "switch-next" | "switch-prev" | "menubar";
 
 export interface KeyLike {
   key: string;
@@ -26,5 +26,7 @@ export function matchShortcut(e: KeyLike): ShortcutAction | null {
     if (key === "m") return "minimize";
   }
   if (e.altKey && !mod && key === "Tab") return e.shiftKey ? "switch-prev" : "switch-next";
+  // F10 reaches the menu bar, as in GNOME and Windows: the way back from a window by keyboard.
+  if (key === "F10" && !mod && !e.altKey && !e.shiftKey) return "menubar";
   return null;
 }

@@ -8,7 +8,8 @@ import { applyShell, closeSwitcher, stepSwitcher, useShell } from "./store";
 /**
  * The one place global shortcuts are handled (daedalOS's
  * useGlobalKeyboardShortcuts): Ctrl/⌘+K launcher, Ctrl/⌘+W close,
- * Ctrl/⌘+M minimise, Alt+Tab / Alt+Shift+Tab switch (on Alt release).
+ * Ctrl/⌘+M minimise, Alt+Tab / Alt+Shift+Tab switch (on Alt release), F10 opens
+ * the system menu (focus on its first item; Escape gives it back to the menu button).
  * Listens in the capture phase so an app's own key handling cannot swallow them.
  */
 function inTerminal(target: EventTarget | null): boolean {
@@ -28,6 +29,8 @@ export function useGlobalShortcuts(): void {
       if (!action) return;
       // In a terminal, Ctrl+W (delete word) and Ctrl+M (Enter) belong to the shell.
       if ((action === "close" || action === "minimize") && e.ctrlKey && !e.metaKey && inTerminal(e.target)) return;
+      // F10 too (mc, htop).
+      if (action === "menubar" && inTerminal(e.target)) return;
       const focused = useWm.getState().focused;
       switch (action) {
         case "launcher":
@@ -44,6 +47,14 @@ export function useGlobalShortcuts(): void {
           e.preventDefault();
           minimizeApp(focused);
           return;
+        case "menubar": {
+          const menu = document.querySelector<HTMLButtonElement>(".menubar-system");
+          if (!menu) return;
+          e.preventDefault();
+          menu.focus();
+          if (menu.getAttribute("aria-expanded") !== "true") menu.click();
+          return;
+        }
         case "switch-next":
         case "switch-prev":
           e.preventDefault();

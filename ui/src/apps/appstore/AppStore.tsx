@@ -66,9 +66,11 @@ export default function AppStore(_: { ctx: AppContext }) {
                 <button type="button" className="btn btn-primary" aria-label={`Open ${a.name}`} onClick={() => void launchRegistryApp(a)}>
                   Open
                 </button>
-                <button type="button" className="btn" aria-label={`Delete ${a.name}`} onClick={() => void remove(a.id, a.name)}>
-                  Delete
-                </button>
+                {!a.builtin && (
+                  <button type="button" className="btn" aria-label={`Delete ${a.name}`} onClick={() => void remove(a.id, a.name)}>
+                    Delete
+                  </button>
+                )}
               </div>
             </li>
           ))}

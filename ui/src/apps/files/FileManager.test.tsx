@@ -8,6 +8,7 @@ import FileManager from "./FileManager";
 
 function fakeFs() {
   const files = new Map<string, string | null>([["/home", null], ["/home/readme.txt", "hello"]]);
+  const bytes = new Map<string, Uint8Array>();
   const parentOf = (p: string) => p.replace(/\/[^/]+$/, "") || "/";
   const m = createMockFetch({
     "GET /api/files/access": ({ url }: { url: URL }) => ({
@@ -35,14 +36,25 @@ function fakeFs() {
         case "fs.read":
           return ok(files.get(params.path!));
         case "fs.write":
-          files.set(params.path!, params.content!);
+          // The server's rule: base64 is decoded to the bytes written.
+          if (params.encoding === "base64") {
+            bytes.set(params.path!, Uint8Array.from(atob(params.content!), (c) => c.charCodeAt(0)));
+            files.set(params.path!, new TextDecoder().decode(bytes.get(params.path!)));
+          } else files.set(params.path!, params.content!);
           return ok(true);
+        case "fs.search": {
+          const under = `${params.path!.replace(/\/$/, "")}/`;
+          const matches = [...files]
+            .filter(([k]) => k.startsWith(under) && k.split("/").pop()!.toLowerCase().includes(params.query!.toLowerCase()))
+            .map(([k, v]) => ({ path: k, name: k.split("/").pop(), is_dir: v === null, size: v?.length ?? 0 }));
+          return ok({ matches, truncated: false });
+        }
         default:
           return status(403, { error: { code: "permission_denied", message: `denied: ${tool}` } });
       }
     },
   });
-  return { m, files };
+  return { m, files, bytes };
 }
 
 const ctx: AppContext = {
@@ -83,6 +95,38 @@ describe("<FileManager>", () => {
     fireEvent.drop(table.closest(".fm")!, { dataTransfer: { files: [file], types: ["Files"] } });
     await waitFor(() => expect(files.get("/home/notes.md")).toBe("dropped text"));
     await screen.findByRole("row", { name: /notes\.md/ });
+  });
+
+  it("uploads a binary file as its bytes, not as text", async () => {
+    const { m, bytes } = fakeFs();
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    const table = await screen.findByRole("table", { name: "Contents of /" });
+    // Not valid UTF-8, with a NUL and every high byte a text round trip would mangle.
+    const raw = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x0d, 0x0a, 0x80]);
+    const file = new File([raw], "image.png", { type: "image/png" });
+    fireEvent.drop(table.closest(".fm")!, { dataTransfer: { files: [file], types: ["Files"] } });
+    await waitFor(() => expect(bytes.get("/image.png")).toEqual(raw));
+    const write = m.calls.find((c) => (c.body as { tool?: string } | undefined)?.tool === "fs.write");
+    expect((write?.body as { args: Record<string, string> }).args.encoding).toBe("base64");
+  });
+
+  it("searches through subfolders and opens a result in its folder", async () => {
+    const { m, files } = fakeFs();
+    files.set("/home/docs", null);
+    files.set("/home/docs/report-2026.txt", "q4");
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    await screen.findByRole("table", { name: "Contents of /" });
+    const box = screen.getByRole("searchbox", { name: "Search this folder and its subfolders" }) as HTMLInputElement;
+    fireEvent.change(box, { target: { value: "REPORT" } });
+    fireEvent.submit(box.form!);
+    const results = await screen.findByRole("region", { name: "Search results for “REPORT” below /" });
+    expect(within(results).getByRole("status").textContent).toBe("1 found");
+    fireEvent.click(within(results).getByRole("button", { name: "/home/docs/report-2026.txt" }));
+    const table = await screen.findByRole("table", { name: "Contents of /home/docs" });
+    await waitFor(() => expect(within(table).getByRole("row", { name: /report-2026\.txt/ }).getAttribute("aria-selected")).toBe("true"));
+    expect(screen.queryByRole("region", { name: /Search results/ })).toBeNull();
   });
 
   it("shows a failed operation instead of hiding it", async () => {

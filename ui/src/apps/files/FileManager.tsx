@@ -1,11 +1,27 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import type { FsEntry } from "../../api/schemas";
+import { z } from "zod";
+import { FsEntrySchema, type FsEntry } from "../../api/schemas";
 import { api } from "../../api/client";
 import { formatBytes } from "../../lib/format";
 import type { AppContext } from "../context";
 import "../apps.css";
 import { FolderTree } from "./FolderTree";
 import { PathAccessPanel } from "./PathAccessPanel";
+
+/** What fs.search answers. */
+const SearchResultSchema = z.object({
+  matches: z.array(FsEntrySchema),
+  truncated: z.boolean(),
+});
+type SearchResult = z.infer<typeof SearchResultSchema>;
+
+/** A file's bytes as base64, for fs.write's `encoding: "base64"`. */
+export async function base64Of(file: Blob): Promise<string> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
 
 const join = (dir: string, name: string) => `${dir.replace(/\/+$/, "")}/${name}`;
 const parent = (p: string) => p.replace(/\/[^/]+\/?$/, "") || "/";
@@ -18,7 +34,8 @@ const EDIT_ACTION = { mkdir: "Create", rename: "Rename", copy: "Copy", move: "Mo
 /**
  * Browse the user's files through the fs.* tools (POST /api/services/execute),
  * under this app's grants: a folder tree and a list, open, new folder, rename,
- * copy, move, delete, upload by drag and drop, filter by name; and for the
+ * copy, move, delete, upload by drag and drop (the bytes as they are), filter
+ * the folder by name, search its subfolders (fs.search); and for the
  * selected path (or the folder), which running apps may read or write it.
  */
 export default function FileManager({ ctx }: { ctx: AppContext }) {
@@ -36,6 +53,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [filter, setFilter] = useState("");
   const [dragging, setDragging] = useState(false);
   const [preview, setPreview] = useState<{ path: string; text: string } | null>(null);
+  const [query, setQuery] = useState("");
+  const [found, setFound] = useState<({ query: string; dir: string } & SearchResult) | null>(null);
   /** Bumped after every change, so the tree and the access panel look again. */
   const [version, setVersion] = useState(0);
   const listDir = useCallback((dir: string) => api.fsList(dir, ctx.serverId ?? undefined), [ctx.serverId]);
@@ -87,21 +106,33 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
     }
   };
 
-  /** Drag and drop from the host: each file is written with fs.write (text as utf8, the rest as base64). */
+  /** Drag and drop from the host: each file's bytes, as they are (fs.write decodes the base64 to them). */
   const upload = async (files: FileList) => {
     for (const file of Array.from(files)) {
-      const isText = file.type.startsWith("text/") || /\.(txt|md|json|csv|log|py|js|ts|sh|toml|ya?ml)$/i.test(file.name);
-      let content: string;
-      if (isText) content = await file.text();
-      else {
-        const bytes = new Uint8Array(await file.arrayBuffer());
-        let bin = "";
-        for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-        content = btoa(bin);
-      }
-      // The server's fs.write takes text; a binary file goes as base64 with its encoding named.
-      await run("fs.write", isText ? { path: join(cwd, file.name), content } : { path: join(cwd, file.name), content, encoding: "base64" });
+      await run("fs.write", { path: join(cwd, file.name), content: await base64Of(file), encoding: "base64" });
     }
+  };
+
+  /** Searches below this folder, through its subfolders (fs.search, bounded by the server). */
+  const search = async (query: string) => {
+    const q = query.trim();
+    if (!q) return setFound(null);
+    const at = cwd;
+    try {
+      const res = SearchResultSchema.parse(await ctx.execute("fs.search", { path: at, query: q }));
+      setFound({ query: q, dir: at, ...res });
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  /** A search result opened: a folder is entered, a file shown selected in its folder. */
+  const reveal = (f: FsEntry) => {
+    setFound(null);
+    if (f.is_dir) return void open(f);
+    setCwd(parent(f.path));
+    setSelected(f.path);
   };
 
   const submitEdit = async () => {
@@ -167,8 +198,45 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
         <button type="button" className="btn" onClick={() => void load(cwd)}>
           Refresh
         </button>
-        <input className="search" style={{ width: 160, margin: 0 }} type="search" aria-label="Filter by name" placeholder="Filter…" value={filter} onChange={(e) => setFilter(e.target.value)} />
       </div>
+      <form
+        className="toolbar"
+        role="search"
+        aria-label="Search subfolders"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void search(query);
+        }}
+      >
+        <input className="search" style={{ width: 160, margin: 0 }} type="search" aria-label="Filter by name" placeholder="Filter this folder…" value={filter} onChange={(e) => setFilter(e.target.value)} />
+        <input className="search" style={{ width: 220, margin: 0 }} type="search" aria-label="Search this folder and its subfolders" placeholder="Search subfolders…" value={query} onChange={(e) => setQuery(e.target.value)} />
+        <button type="submit" className="btn">
+          Search
+        </button>
+      </form>
+      {found && (
+        <section className="fm-results" aria-label={`Search results for “${found.query}” below ${found.dir}`}>
+          <header className="toolbar">
+            <span className="small" role="status">
+              {found.matches.length === 0 ? "Nothing found" : `${found.matches.length} found`}
+              {found.truncated ? " (the search stopped at its limit; search a smaller folder for more)" : ""}
+            </span>
+            <button type="button" className="btn" onClick={() => setFound(null)}>
+              Close search
+            </button>
+          </header>
+          <ul className="fm-results-list">
+            {found.matches.map((f) => (
+              <li key={f.path}>
+                <button type="button" className="mono small" onClick={() => reveal(f)}>
+                  {f.path}
+                  {f.is_dir ? "/" : ""}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       <p className="mono small muted" aria-label="Current folder">
         {cwd}
       </p>

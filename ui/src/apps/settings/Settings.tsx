@@ -85,6 +85,7 @@ export default function Settings(_: { ctx: AppContext }) {
             onBlur={(e) => updateSettings({ defaultGrants: e.target.value.split(",").map((g) => g.trim()).filter(Boolean) })}
           />
         </label>
+        <p className="muted small">Given to every native process you launch from now on (e.g. <code>time</code>, <code>read:/srv/*</code>); a restored workspace keeps the grants it was saved with.</p>
       </fieldset>
       <fieldset>
         <legend>UI generation</legend>
@@ -96,6 +97,7 @@ export default function Settings(_: { ctx: AppContext }) {
           <span>Model</span>
           <input aria-label="LLM model" defaultValue={s.llmModel} key={`m${s.llmModel}`} onBlur={(e) => updateSettings({ llmModel: e.target.value.trim() })} />
         </label>
+        <p className="muted small">Apps you generate use this endpoint (no key is sent to it). Empty, or unreachable: the built-in rule generator answers, and says so.</p>
       </fieldset>
       <p className="muted small" role="status" aria-label="Settings saved">
         {sync.phase === "saving" ? "Saving…" : sync.phase === "saved" ? "Saved on the server." : sync.phase === "error" ? `Not saved: ${sync.error}` : sync.phase === "loaded" ? "Your settings, from the server." : "Kept in this browser until you sign in."}
