@@ -29,7 +29,8 @@ use tokio::sync::broadcast;
 pub use self::{
     event::{Denial, EventDetail, ProcessEvent, ProcessEventKind},
     probes::{
-        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes, Watched,
+        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes,
+        WallRules, WallStatus, Watched, bpf_lsm_active,
     },
 };
 
@@ -87,8 +88,8 @@ impl EventHub {
     }
 
     /// Loads the probes and attaches the lifecycle ones; records why if that fails.
-    pub fn start_probes(&self) {
-        match ProcessProbes::start(self.tx.clone()) {
+    pub fn start_probes(&self, kernel_cgroup: &std::path::Path) {
+        match ProcessProbes::start(self.tx.clone(), kernel_cgroup) {
             Ok(p) => {
                 *self.lock_status() = p.status();
                 self.managed.set_probes(p);
@@ -224,6 +225,7 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
                 access: d.access.clone(),
                 reason: d.reason.clone(),
                 capability: d.capability.clone().unwrap_or_default(),
+                wall: d.wall.to_owned(),
             }),
             _ => None,
         },

@@ -71,6 +71,7 @@ impl Kernel {
                 access: access.to_string(),
                 reason: reason.to_owned(),
                 capability: access.grant().map(|c| c.to_string()),
+                wall: crate::observe::event::WALL_CAPABILITY,
             })),
         });
     }

@@ -38,6 +38,10 @@ pub struct Denial {
     /// The grant that would allow it (CLI form, `read:/home/u/notes.txt`), to pass to
     /// `POST /api/apps/{id}/grants`; absent when no grant can.
     pub capability: Option<String>,
+    /// Which wall refused it: `capability` (the kernel's check of a call on its socket),
+    /// `lsm` or `cgroup_connect` (the kernel wall in the host kernel); empty from older
+    /// kernels.
+    pub wall: String,
     pub at_unix_ms: u64,
     #[serde(skip)]
     pub owner: String,
@@ -67,6 +71,7 @@ impl Apps {
             access: denial.access,
             reason: denial.reason,
             capability: Some(denial.capability).filter(|c| !c.is_empty()),
+            wall: denial.wall,
             at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),

@@ -271,7 +271,7 @@ export const ServerMessageSchema = z.discriminatedUnion("type", [
     }),
   }),
   z.object({ type: z.literal("kernel_events_lagged"), missed: z.number() }),
-  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), capability: z.string().nullish() }),
+  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), capability: z.string().nullish(), wall: z.string().optional() }),
   z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional(), ...withApp }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;

@@ -18,6 +18,8 @@ export interface Denial {
   reason: string;
   /** The grant that would allow it ("read:/home/u/notes.txt"), if any can. */
   capability?: string | null | undefined;
+  /** Which wall refused it: "capability", "lsm" or "cgroup_connect" (absent from older servers). */
+  wall?: string | undefined;
 }
 
 export const useDenials = create<{ byApp: Record<string, Denial[]> }>()(() => ({ byApp: {} }));
@@ -43,6 +45,6 @@ let listening: (() => void) | null = null;
 /** Starts listening for denials on the stream (once). */
 export function listenForDenials(): void {
   listening ??= stream().subscribe((m) => {
-    if (m.type === "denial") addDenial({ appId: m.app_id, access: m.access, reason: m.reason, capability: m.capability });
+    if (m.type === "denial") addDenial({ appId: m.app_id, access: m.access, reason: m.reason, capability: m.capability, wall: m.wall });
   });
 }

@@ -50,6 +50,7 @@ mod figures;
 mod managed;
 mod offsets;
 mod reader;
+mod wall;
 
 use std::{error::Error as _, io};
 
@@ -71,6 +72,7 @@ use tokio::{
 pub use self::{
     figures::{ProbeFigures, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, Watched},
+    wall::{WallRules, WallStatus, bpf_lsm_active},
 };
 use super::{btf, event::ProcessEvent};
 
@@ -122,8 +124,14 @@ pub fn program_names() -> Vec<&'static str> {
 /// Why the probes are or aren't live, for `doctor`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeStatus {
-    Live { programs: Vec<&'static str> },
-    Unavailable { reason: String },
+    Live {
+        programs: Vec<&'static str>,
+        /// Whether the LSM wall is live too, and why not.
+        wall: WallStatus,
+    },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl From<&ProbeError> for ProbeStatus {
@@ -179,6 +187,12 @@ pub enum ProbeError {
     },
     #[error("failed to register the eBPF ring buffer with tokio")]
     Register(#[source] io::Error),
+    #[error("cannot open cgroup directory {path}")]
+    OpenCgroup {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Links of the hot programs while attached.
@@ -201,6 +215,8 @@ pub struct ProcessProbes {
     /// How many ids are in `managed`.
     count: usize,
     hot: Option<HotLinks>,
+    /// The kernel wall's maps, and whether its programs are attached (or why not).
+    wall: wall::Wall,
     /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
     /// other maps were taken out of it.
     ebpf: aya::Ebpf,
@@ -223,7 +239,13 @@ impl ProcessProbes {
     ///
     /// Must be called inside a tokio runtime. Sending never blocks: a receiver that lags loses
     /// the oldest events (`broadcast` semantics), and events with no receiver are dropped.
-    pub fn start(tx: broadcast::Sender<ProcessEvent>) -> Result<Self, ProbeError> {
+    ///
+    /// `kernel_cgroup` is the daemon's v2 cgroup, above every managed one: the wall's connect
+    /// programs attach there.
+    pub fn start(
+        tx: broadcast::Sender<ProcessEvent>,
+        kernel_cgroup: &std::path::Path,
+    ) -> Result<Self, ProbeError> {
         let object = object().ok_or(ProbeError::NotBuiltIn)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProbeError::NoRuntime)?;
         let offsets = offsets::task_offsets()?;
@@ -261,6 +283,7 @@ impl ProcessProbes {
                 })?;
         }
 
+        let wall = wall::Wall::start(&mut ebpf, &btf, kernel_cgroup)?;
         let managed = take(&mut ebpf, names::MANAGED)?;
         let figures = figures::FigureMaps {
             syscalls: take::<PerCpuHashMap<_, _, _>>(&mut ebpf, names::SYSCALLS)?,
@@ -285,6 +308,7 @@ impl ProcessProbes {
             wakeups,
             count: 0,
             hot: None,
+            wall,
             ebpf,
         })
     }
@@ -293,6 +317,17 @@ impl ProcessProbes {
     pub fn status(&self) -> ProbeStatus {
         ProbeStatus::Live {
             programs: program_names(),
+            wall: self.wall.status(),
+        }
+    }
+
+    /// Walls managed cgroup `id` with `rules` (when the wall is live): from now on its opens
+    /// and connects outside them are refused in the host kernel.
+    pub(crate) fn guard(&mut self, id: u64, rules: &WallRules) {
+        if let Err(err) = self.wall.guard(id, rules) {
+            // Half-written: take it all out again rather than wall with part of the grants.
+            self.wall.forget(id);
+            tracing::warn!(cgroup_id = id, error = %err, "cannot wall a cgroup; only its other walls hold");
         }
     }
 
@@ -337,6 +372,7 @@ impl ProcessProbes {
             self.count = self.count.saturating_sub(1);
         }
         self.figures.forget(id);
+        self.wall.forget(id);
         if self.count == 0
             && let Some(links) = self.hot.take()
         {
@@ -587,7 +623,7 @@ mod tests {
         let id = fs::metadata(&cgroup.0).expect("stat cgroup").ino();
         let (tx, mut rx) = broadcast::channel(1024);
         let managed = ManagedCgroups::default();
-        managed.set_probes(ProcessProbes::start(tx).expect("probes start"));
+        managed.set_probes(ProcessProbes::start(tx, &v2_root).expect("probes start"));
         assert!(
             !managed.hot_attached(),
             "hot programs attached with nothing managed"
@@ -666,7 +702,7 @@ mod tests {
             return;
         }
         let (tx, _rx) = broadcast::channel(1);
-        let err = ProcessProbes::start(tx).expect_err("no object");
+        let err = ProcessProbes::start(tx, Path::new("/sys/fs/cgroup")).expect_err("no object");
         assert!(matches!(err, ProbeError::NotBuiltIn));
         assert_eq!(
             ProbeStatus::from(&err),
