@@ -251,5 +251,7 @@ pub fn figures_to_proto(pid: u32, figures: &ProbeFigures) -> pb::ProbeStatsReply
         context_switches: figures.sched.switches,
         runq_ns: figures.sched.runq_ns,
         runq_count: figures.sched.runq_count,
+        observe_cpu_ns: figures.observe.cpu_ns,
+        observe_runs: figures.observe.runs,
     }
 }

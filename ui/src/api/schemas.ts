@@ -187,6 +187,8 @@ export const ProcessInfoSchema = z.object({
   memory_current: absent(z.number().nonnegative()),
   memory_peak: absent(z.number().nonnegative()),
   pids: absent(z.number().int().nonnegative()),
+  /** CPU time AgentOS's eBPF probes spent observing it (ns), charged to it. */
+  observe_cpu_ns: absent(z.number().nonnegative()),
   /** Nice value, -20 (highest) ..= 19 (lowest). */
   priority: z.number().int().optional(),
   /** Whether its cgroup is frozen (cgroup.events). */

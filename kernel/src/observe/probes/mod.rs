@@ -46,6 +46,7 @@
 //! [`ProcessProbes::start`] returns a [`ProbeError`], and `ProbeStatus::from(&err)` says why for
 //! `agentos doctor`; the observe subsystem then runs on userspace events only.
 
+mod cost;
 mod figures;
 mod managed;
 mod offsets;
@@ -70,6 +71,7 @@ use tokio::{
 };
 
 pub use self::{
+    cost::ObserveCost,
     figures::{ProbeFigures, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, Watched},
     wall::{WallRules, WallStatus, bpf_lsm_active},
@@ -217,6 +219,10 @@ pub struct ProcessProbes {
     hot: Option<HotLinks>,
     /// The kernel wall's maps, and whether its programs are attached (or why not).
     wall: wall::Wall,
+    /// Per managed cgroup, the runs each program made for it.
+    cost: cost::CostMap,
+    /// The host's BPF run-time statistics, on while the hot programs are attached.
+    stats: Option<cost::StatsSwitch>,
     /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
     /// other maps were taken out of it.
     ebpf: aya::Ebpf,
@@ -284,6 +290,7 @@ impl ProcessProbes {
         }
 
         let wall = wall::Wall::start(&mut ebpf, &btf, kernel_cgroup)?;
+        let cost = cost::CostMap(take(&mut ebpf, names::COST)?);
         let managed = take(&mut ebpf, names::MANAGED)?;
         let figures = figures::FigureMaps {
             syscalls: take::<PerCpuHashMap<_, _, _>>(&mut ebpf, names::SYSCALLS)?,
@@ -309,6 +316,8 @@ impl ProcessProbes {
             count: 0,
             hot: None,
             wall,
+            cost,
+            stats: None,
             ebpf,
         })
     }
@@ -336,12 +345,33 @@ impl ProcessProbes {
         self.hot.is_some()
     }
 
-    /// The figures of managed cgroup `id`, summed over CPUs.
+    /// The figures of managed cgroup `id`, summed over CPUs, with what observing it cost.
     pub fn figures(&self, id: u64) -> Result<ProbeFigures, ProbeError> {
-        self.figures.read(id).map_err(|source| ProbeError::Map {
+        let mut figures = self.figures.read(id).map_err(|source| ProbeError::Map {
             map: names::SYSCALLS,
             source,
-        })
+        })?;
+        let counts = self.cost.runs(id).map_err(|source| ProbeError::Map {
+            map: names::COST,
+            source,
+        })?;
+        figures.observe = cost::apportion(&counts, &self.program_runs());
+        Ok(figures)
+    }
+
+    /// Each counted program's run time and runs as the kernel timed them (zero for one that is
+    /// not loaded, or while statistics were never on).
+    fn program_runs(&self) -> [cost::ProgramRuns; agentos_ebpf_common::cost::PROGRAMS] {
+        let mut out = [cost::ProgramRuns::default(); agentos_ebpf_common::cost::PROGRAMS];
+        for (index, name) in cost::COUNTED {
+            if let Some(info) = self.ebpf.program(name).and_then(|p| p.info().ok()) {
+                out[index] = cost::ProgramRuns {
+                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                    runs: info.run_count(),
+                };
+            }
+        }
+        out
     }
 
     /// Adds `id` to the filter; the first id attaches the hot programs.
@@ -349,6 +379,9 @@ impl ProcessProbes {
         if let Err(err) = self.managed.insert(id, 1, 0) {
             tracing::warn!(cgroup_id = id, error = %err, "cannot add a cgroup to the eBPF filter; its processes go unobserved");
             return;
+        }
+        if let Err(err) = self.cost.open(id) {
+            tracing::warn!(cgroup_id = id, error = %err, "cannot count the probes' runs for a cgroup; its observation cost reads 0");
         }
         self.count += 1;
         if self.hot.is_none() {
@@ -373,6 +406,7 @@ impl ProcessProbes {
         }
         self.figures.forget(id);
         self.wall.forget(id);
+        self.cost.close(id);
         if self.count == 0
             && let Some(links) = self.hot.take()
         {
@@ -409,7 +443,15 @@ impl ProcessProbes {
             Ok(())
         };
         match attached() {
-            Ok(()) => Ok(links),
+            Ok(()) => {
+                match cost::StatsSwitch::on() {
+                    Ok(on) => self.stats = Some(on),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot turn on BPF run-time statistics; observation costs read 0")
+                    }
+                }
+                Ok(links)
+            }
             Err(err) => {
                 self.detach_hot(links);
                 Err(err)
@@ -418,6 +460,8 @@ impl ProcessProbes {
     }
 
     fn detach_hot(&mut self, links: HotLinks) {
+        // Nothing is managed: the host's programs stop paying for the statistics.
+        self.stats = None;
         for (program, link) in links.btf {
             if let Err(err) = btf_program(&mut self.ebpf, program).map(|p| p.detach(link)) {
                 tracing::warn!(program, error = %err, "cannot detach an eBPF program");
