@@ -295,6 +295,12 @@ pub async fn serve(
             (None, false) => format!("{} (the kernel's own)", processes.sandbox_uid()),
         },
     );
+    if config.test_skip_landlock {
+        report.details.insert(
+            "landlock".into(),
+            "SKIPPED: --test-skip-landlock (tests only): sandboxes get no landlock ruleset".into(),
+        );
+    }
     backends.reports.insert("sandbox".into(), report);
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
     {

@@ -23,6 +23,15 @@ async fn walled_daemon(half: &str) -> (Daemon, Client, tonic::Streaming<pb::Kern
     let mut c = d.client().await;
     let events = crate::util::watch_live_probes(&mut c).await;
     let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+    // The knob is said out loud.
+    let sandbox = &report.subsystems["sandbox"];
+    assert!(
+        sandbox
+            .details
+            .get("landlock")
+            .is_some_and(|l| l.starts_with("SKIPPED")),
+        "{sandbox:?}"
+    );
     let wall = &report.subsystems["lsm_wall"];
     let said = wall.details.get(half).cloned().unwrap_or_default();
     assert!(
