@@ -344,9 +344,11 @@ impl ProcessTable {
         if let Some(w) = &watched {
             let extra: Vec<PathBuf> = socket.iter().map(|s| s.path.clone()).collect();
             let own_netns = self.backend.namespaced();
-            w.wall(&crate::observe::WallRules::from_grants(
-                &walls, &extra, own_netns,
-            ));
+            let mut rules = crate::observe::WallRules::from_grants(&walls, &extra, own_netns);
+            if !matches!(req.net.mode, NetMode::None) {
+                rules.open_network();
+            }
+            w.wall(&rules);
         }
         let limits_by = match (&cgroup, &self.backend) {
             (Some(_), _) if fallback == Limits::default() => LimitsBy::Cgroup,

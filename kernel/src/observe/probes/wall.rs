@@ -123,6 +123,18 @@ impl WallRules {
         rules
     }
 
+    /// Lets every connect through this wall: for network modes beyond `none` (a private or
+    /// bridged network), whose reach (grants, and a bridged group's members, which no rule
+    /// names) the namespace's nftables filter decides; this wall does not restate it yet.
+    pub fn open_network(&mut self) {
+        self.net = vec![NetRuleEntry {
+            allow: 1,
+            port_lo: 0,
+            port_hi: u16::MAX,
+            ..NetRuleEntry::default()
+        }];
+    }
+
     /// `path` and the roots of the filesystems mounted below it.
     fn subtree(&mut self, path: &Path, bits: u32, mounts: &[PathBuf]) {
         self.add(path, bits);
