@@ -2,14 +2,36 @@
 //! (one key per managed process's cgroup, added before the process enters it and removed
 //! after the cgroup is gone), read by every program before it records anything.
 
-use agentos_ebpf_common::MAX_MANAGED;
-use aya_ebpf::{helpers::generated::bpf_get_current_cgroup_id, macros::map, maps::HashMap};
+use agentos_ebpf_common::{CostCounts, MAX_MANAGED};
+use aya_ebpf::{
+    helpers::generated::bpf_get_current_cgroup_id,
+    macros::map,
+    maps::{HashMap, PerCpuHashMap},
+};
 
 use crate::{offsets, read_field, read_kernel_at};
 
 /// Managed v2 cgroup id → 1. An empty map (the state at load) observes nothing.
 #[map(name = "AGENTOS_MANAGED")]
 static MANAGED: HashMap<u64, u32> = HashMap::with_max_entries(MAX_MANAGED, 0);
+
+/// Per managed cgroup, this CPU's runs of each program on its behalf (see
+/// `agentos_ebpf_common::cost`). The daemon creates the entry; a missing one counts nothing.
+#[map(name = "AGENTOS_COST")]
+static COST: PerCpuHashMap<u64, CostCounts> = PerCpuHashMap::with_max_entries(MAX_MANAGED, 0);
+
+/// Counts one run of `program` (an index of `agentos_ebpf_common::cost`) for `cgroup_id`.
+#[inline(always)]
+pub(crate) fn charge(cgroup_id: u64, program: usize) {
+    let Some(counts) = COST.get_ptr_mut(cgroup_id) else {
+        return;
+    };
+    // SAFETY: a per-CPU value, written only by programs on this CPU, which do not run
+    // concurrently with each other.
+    if let Some(runs) = unsafe { &mut *counts }.runs.get_mut(program) {
+        *runs += 1;
+    }
+}
 
 /// The current task's v2 cgroup id if that cgroup is managed.
 #[inline(always)]

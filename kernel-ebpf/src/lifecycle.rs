@@ -16,7 +16,7 @@
 //! before it runs; the child inherits the parent's cgroup. New threads (child `pid` ≠ child
 //! `tgid`) are not processes and are skipped.
 
-use agentos_ebpf_common::{EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ProcEvent, TASK_COMM_LEN};
+use agentos_ebpf_common::{EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ProcEvent, TASK_COMM_LEN, cost};
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
@@ -28,7 +28,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::managed_cgroup,
+    filter::{charge, managed_cgroup},
     offsets, read_field, sched, syscalls,
 };
 
@@ -45,6 +45,7 @@ fn try_agentos_exec(_ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(cgroup_id) = managed_cgroup() else {
         return Ok(0);
     };
+    charge(cgroup_id, cost::EXEC);
     let pid_tgid = bpf_get_current_pid_tgid();
     emit(
         EVENT_EXEC,
@@ -68,6 +69,7 @@ fn try_agentos_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(cgroup_id) = managed_cgroup() else {
         return Ok(0);
     };
+    charge(cgroup_id, cost::FORK);
     let offsets = offsets();
     // Argument 1 of this tracepoint is `struct task_struct *child`.
     let child: u64 = ctx.arg(1);
@@ -98,6 +100,7 @@ fn try_agentos_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(cgroup_id) = managed_cgroup() else {
         return Ok(0);
     };
+    charge(cgroup_id, cost::EXIT);
     let pid_tgid = bpf_get_current_pid_tgid();
     syscalls::forget_thread(pid_tgid as u32);
     sched::forget_thread(pid_tgid as u32);

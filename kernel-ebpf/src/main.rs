@@ -10,6 +10,8 @@
 //! | `agentos_sys_in`, `agentos_sys_out` | `raw_tp/sys_enter`, `raw_tp/sys_exit` | per-CPU counts and log2 latency histograms per (cgroup, syscall); open and connect events ([`syscalls`]) |
 //! | `agentos_tcp` | `tp_btf/inet_sock_set_state` | TCP state changes with addresses and ports, by the socket's cgroup ([`net`]) |
 //! | `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` | `tp_btf/sched_switch`, `tp_btf/sched_wakeup{,_new}` | per-CPU on-CPU time, switches and run-queue latency per cgroup ([`sched`]) |
+//! | `agentos_lsmopen` | `lsm/file_open` | the wall: refuses walled cgroups' opens their grants do not allow ([`wall`]) |
+//! | `agentos_conn4`, `agentos_conn6` | `cgroup/connect4`, `cgroup/connect6` on the daemon's cgroup | the wall: refuses connects no network rule allows ([`wall`]) |
 //!
 //! All are BTF or raw tracepoints, attached through `BPF_RAW_TRACEPOINT_OPEN`: no tracefs
 //! (which this host does not mount), no ftrace record (TOOLCHAIN.md measured the classic path
@@ -32,6 +34,7 @@ mod lifecycle;
 mod net;
 mod sched;
 mod syscalls;
+mod wall;
 
 use agentos_ebpf_common::TaskOffsets;
 use aya_ebpf::{helpers::bpf_probe_read_kernel, macros::map, maps::Array};

@@ -6,7 +6,7 @@
 //! (`sk->sk_cgrp_data.cgroup->kn->id`, set when the socket was created, and copied to the
 //! sockets a listener accepts), read at offsets from the kernel's BTF.
 
-use agentos_ebpf_common::{EVENT_TCP_STATE, TcpStateEvent};
+use agentos_ebpf_common::{EVENT_TCP_STATE, TcpStateEvent, cost};
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated::bpf_ktime_get_ns},
     macros::btf_tracepoint,
@@ -15,7 +15,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{cgroup_id_of, is_managed, managed_cgroup},
+    filter::{cgroup_id_of, charge, is_managed, managed_cgroup},
     offsets, read_field, read_kernel_at,
 };
 
@@ -40,6 +40,7 @@ fn try_tcp(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     if !is_managed(cgroup_id) {
         return Ok(0);
     }
+    charge(cgroup_id, cost::TCP);
     let family = read_field::<u16>(sk, o.skc_family).unwrap_or(0);
     let mut source_addr = [0u8; 16];
     let mut dest_addr = [0u8; 16];

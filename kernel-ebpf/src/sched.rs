@@ -7,7 +7,7 @@
 //! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp->kn->id`)
 //! and a managed wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
 
-use agentos_ebpf_common::{MAX_MANAGED, MAX_THREADS, SchedStats, Wakeup};
+use agentos_ebpf_common::{MAX_MANAGED, MAX_THREADS, SchedStats, Wakeup, cost};
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::generated::bpf_ktime_get_ns,
@@ -17,7 +17,7 @@ use aya_ebpf::{
 };
 
 use crate::{
-    filter::{is_managed, managed_cgroup, task_cgroup},
+    filter::{charge, is_managed, managed_cgroup, task_cgroup},
     offsets, read_field,
 };
 
@@ -47,6 +47,7 @@ fn try_switch(ctx: &BtfTracePointContext) {
     // SAFETY: this CPU's own slot; programs on one CPU do not run concurrently.
     let since = unsafe { core::mem::replace(&mut *slot, now) };
     if let Some(cgroup_id) = managed_cgroup() {
+        charge(cgroup_id, cost::SWITCH);
         with_stats(cgroup_id, |stats| {
             // 0: the first switch on this CPU since the program was attached.
             if since != 0 {
@@ -73,18 +74,18 @@ fn try_switch(ctx: &BtfTracePointContext) {
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn agentos_wakeup(ctx: BtfTracePointContext) -> u32 {
-    woken(&ctx);
+    woken(&ctx, cost::WAKEUP);
     0
 }
 
 #[btf_tracepoint(function = "sched_wakeup_new")]
 pub fn agentos_wakenew(ctx: BtfTracePointContext) -> u32 {
-    woken(&ctx);
+    woken(&ctx, cost::WAKEUP_NEW);
     0
 }
 
 /// `sched_wakeup[_new](struct task_struct *p)`: remembers when a managed `p` became runnable.
-fn woken(ctx: &BtfTracePointContext) {
+fn woken(ctx: &BtfTracePointContext, program: usize) {
     let task: u64 = ctx.arg(0);
     let Some(cgroup_id) = task_cgroup(task) else {
         return;
@@ -92,6 +93,7 @@ fn woken(ctx: &BtfTracePointContext) {
     if !is_managed(cgroup_id) {
         return;
     }
+    charge(cgroup_id, program);
     let Some(tid) = read_field::<u32>(task, offsets().pid) else {
         return;
     };

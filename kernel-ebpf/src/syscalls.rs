@@ -11,7 +11,7 @@
 
 use agentos_ebpf_common::{
     ConnectEvent, EVENT_CONNECT, EVENT_OPEN, FileEvent, LATENCY_BUCKETS, MAX_SYSCALL_KEYS,
-    MAX_THREADS, PATH_LEN, SyscallKey, SyscallStart, SyscallStats,
+    MAX_THREADS, PATH_LEN, SyscallKey, SyscallStart, SyscallStats, cost,
 };
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
@@ -26,7 +26,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::managed_cgroup,
+    filter::{charge, managed_cgroup},
     offsets, read_kernel_at,
 };
 
@@ -55,9 +55,10 @@ pub fn agentos_sys_in(ctx: RawTracePointContext) -> i32 {
 
 /// `sys_enter(struct pt_regs *regs, long id)`.
 fn try_sys_in(ctx: &RawTracePointContext) -> Result<i32, i32> {
-    if managed_cgroup().is_none() {
+    let Some(cgroup_id) = managed_cgroup() else {
         return Ok(0);
-    }
+    };
+    charge(cgroup_id, cost::SYS_IN);
     let nr: u64 = ctx.arg(1);
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: no preconditions.
@@ -80,6 +81,7 @@ fn try_sys_out(ctx: &RawTracePointContext) -> Result<i32, i32> {
     let Some(cgroup_id) = managed_cgroup() else {
         return Ok(0);
     };
+    charge(cgroup_id, cost::SYS_OUT);
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     // A thread already in a syscall when its cgroup became managed has no start: skipped.

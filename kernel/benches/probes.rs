@@ -121,7 +121,8 @@ fn bench(c: &mut Criterion) {
     }
     let probes = {
         let _entered = runtime.enter();
-        ProcessProbes::start(tokio::sync::broadcast::channel(16).0)
+        // The wall's connect programs go on the bench's own cgroup.
+        ProcessProbes::start(tokio::sync::broadcast::channel(16).0, &cgroup.0)
     };
     let probes = match probes {
         Ok(p) => p,

@@ -302,13 +302,12 @@ fn probe_seccomp() -> Report {
 /// The eBPF report, from the probes' start-up outcome.
 pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
     let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
-    // Read only: the kernel does not mount securityfs on the host to find out.
-    let lsm = match std::fs::read_to_string("/sys/kernel/security/lsm") {
-        Ok(l) => l.split(',').any(|m| m.trim() == "bpf").to_string(),
-        Err(_) => "unknown (securityfs is not mounted at /sys/kernel/security)".to_owned(),
+    let lsm = match crate::observe::bpf_lsm_active() {
+        Ok(()) => "true".to_owned(),
+        Err(why) => format!("false: {why}"),
     };
     let r = match status {
-        crate::observe::ProbeStatus::Live { programs } => Report::yes(
+        crate::observe::ProbeStatus::Live { programs, .. } => Report::yes(
             "aya",
             "lifecycle, open, connect, syscall and scheduling probes, filtered in the host \
              kernel to the managed processes' cgroups",
@@ -319,4 +318,63 @@ pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
         }
     };
     r.detail("btf", btf.to_string()).detail("bpf_lsm", lsm)
+}
+
+/// The kernel wall's report: each half live, or why not. Available only when both are.
+pub fn lsm_wall_report(status: &crate::observe::ProbeStatus) -> Report {
+    use agentos_ebpf_common::names;
+
+    use crate::observe::ProbeStatus;
+    let wall = match status {
+        ProbeStatus::Live { wall, .. } => wall,
+        ProbeStatus::Unavailable { reason } => {
+            return Report::no(
+                "none",
+                format!(
+                    "the kernel wall is not live: it is part of the eBPF probes, which are not \
+                     loaded ({reason})"
+                ),
+            );
+        }
+    };
+    let half = |r: &Result<(), String>, live: String| match r {
+        Ok(()) => live,
+        Err(why) => format!("not live: {why}"),
+    };
+    let open = half(
+        &wall.open,
+        format!(
+            "live: {} on lsm/{}",
+            names::OPEN_WALL_PROGRAM,
+            names::OPEN_WALL_HOOK
+        ),
+    );
+    let connect = half(
+        &wall.connect,
+        format!(
+            "live: {} and {} on the kernel's cgroup",
+            names::CONNECT4_WALL_PROGRAM,
+            names::CONNECT6_WALL_PROGRAM
+        ),
+    );
+    let r = match (&wall.open, &wall.connect) {
+        (Ok(()), Ok(())) => Report::yes(
+            "bpf-lsm+cgroup",
+            "file opens and connects of managed processes that their grants do not allow are \
+             refused in the host kernel, behind the mount namespace, landlock and seccomp",
+        ),
+        (Err(_), Ok(())) => Report::no(
+            "cgroup",
+            format!("only connects are walled in the host kernel; file opens are not ({open})"),
+        ),
+        (Ok(()), Err(_)) => Report::no(
+            "bpf-lsm",
+            format!("only file opens are walled in the host kernel; connects are not ({connect})"),
+        ),
+        (Err(_), Err(_)) => Report::no(
+            "none",
+            format!("the kernel wall is not live: opens {open}; connects {connect}"),
+        ),
+    };
+    r.detail("open", open).detail("connect", connect)
 }

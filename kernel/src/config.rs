@@ -91,6 +91,9 @@ pub struct KernelConfig {
     pub ebpf: bool,
     /// Serve Prometheus text on this loopback address, path `/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// TESTS ONLY: spawn sandboxes without their landlock ruleset, so a test can show the
+    /// walls behind it (the LSM wall) hold on their own. Said out loud by `doctor`.
+    pub test_skip_landlock: bool,
 }
 
 impl KernelConfig {
@@ -105,6 +108,7 @@ impl KernelConfig {
             subordinate_ids: false,
             ebpf: true,
             metrics: None,
+            test_skip_landlock: false,
         }
     }
 

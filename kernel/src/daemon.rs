@@ -223,7 +223,7 @@ pub async fn serve(
         (_, false) => events.set_unavailable("disabled by --no-ebpf"),
         _ if !may_load_bpf() => events.set_unavailable(EBPF_NEEDS_PRIVILEGE),
         (None, true) => events.set_unavailable("no cgroup v2 directory to filter on"),
-        (Some(_), true) => events.start_probes(),
+        (Some(cg), true) => events.start_probes(cg.path()),
     }
 
     let cgroups = match &cgroup {
@@ -285,6 +285,7 @@ pub async fn serve(
             .with_cleanup(Arc::clone(&cleanup))
             .with_managed_cgroups(events.managed())
             .with_unconfined_allowed(config.allow_unconfined)
+            .with_landlock_skipped_for_tests(config.test_skip_landlock)
             .with_subordinate_ids_if(subordinate)
             .with_network(network),
     );
@@ -296,6 +297,12 @@ pub async fn serve(
             (None, false) => format!("{} (the kernel's own)", processes.sandbox_uid()),
         },
     );
+    if config.test_skip_landlock {
+        report.details.insert(
+            "landlock".into(),
+            "SKIPPED: --test-skip-landlock (tests only): sandboxes get no landlock ruleset".into(),
+        );
+    }
     backends.reports.insert("sandbox".into(), report);
     let kernel = Kernel::new(vfs, backends, events, Arc::clone(&processes));
     {

@@ -56,6 +56,10 @@ pub async fn report(data_dir: &Path) -> (BTreeMap<String, pb::SubsystemReport>, 
         crate::backend::ebpf_report(&status).to_proto(),
     );
     r.insert(
+        "lsm_wall".into(),
+        crate::backend::lsm_wall_report(&status).to_proto(),
+    );
+    r.insert(
         "network".into(),
         crate::net::Network::detect(data_dir).report().to_proto(),
     );

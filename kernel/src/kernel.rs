@@ -133,6 +133,10 @@ impl Kernel {
             "ebpf".into(),
             crate::backend::ebpf_report(&self.events.status()).to_proto(),
         );
+        r.insert(
+            "lsm_wall".into(),
+            crate::backend::lsm_wall_report(&self.events.status()).to_proto(),
+        );
         r.insert("sched".into(), self.scheduler.report().to_proto());
         r.insert(
             "cleanup".into(),

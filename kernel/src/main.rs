@@ -37,6 +37,10 @@ struct Cli {
     /// Do not load the eBPF probes.
     #[arg(long)]
     no_ebpf: bool,
+    /// TESTS ONLY: sandboxes get no landlock ruleset (their other walls stay), so a test
+    /// can show the LSM wall holding on its own. Never use it otherwise.
+    #[arg(long, hide = true)]
+    test_skip_landlock: bool,
     /// Log lines as text (human) or one JSON object per line (json).
     #[arg(long, global = true, value_enum, default_value_t)]
     log_format: agentos_client::logging::LogFormat,
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
                 config.subordinate_ids = cli.subordinate_ids;
                 config.ebpf = !cli.no_ebpf;
                 config.metrics = cli.metrics;
+                config.test_skip_landlock = cli.test_skip_landlock;
                 daemon::run(config).await
             }
         }

@@ -26,6 +26,30 @@ pub const EVENT_CONNECT: u32 = 5;
 
 /// [`TcpStateEvent::kind`]: a TCP socket of a managed process changed state.
 pub const EVENT_TCP_STATE: u32 = 6;
+/// [`WallDenialEvent::kind`]: the BPF LSM wall refused a managed process an open or a connect.
+pub const EVENT_WALL_DENIAL: u32 = 7;
+
+/// [`WallDenialEvent::op`] of a refused file open.
+pub const WALL_OP_OPEN: u32 = 1;
+/// [`WallDenialEvent::op`] of a refused connect.
+pub const WALL_OP_CONNECT: u32 = 2;
+/// Bit of an [`InodeKey`]'s value (and of [`WallDenialEvent::access`] for opens): read.
+pub const WALL_READ: u32 = 1;
+/// Bit of an [`InodeKey`]'s value (and of [`WallDenialEvent::access`] for opens): write.
+pub const WALL_WRITE: u32 = 2;
+/// [`WallPolicy::flags`]: connects to loopback addresses pass (the sandbox has a network
+/// namespace of its own, so its loopback is its own).
+pub const WALL_LOOPBACK: u32 = 1;
+/// Network rules one walled cgroup can have (`NetRuleKey::index` runs below this).
+pub const MAX_NET_RULES: u32 = 32;
+/// Ancestors the open check walks up from the opened dentry before it gives up (and refuses).
+pub const MAX_WALL_DEPTH: u32 = 48;
+/// Path components kept in a [`WallDenialEvent`], leaf first.
+pub const WALL_NAMES: usize = 8;
+/// Bytes of one kept component, with its NUL.
+pub const WALL_NAME_LEN: usize = 32;
+/// (cgroup, inode) entries the `WALL_FS` map can hold.
+pub const MAX_WALL_INODES: u32 = 65536;
 
 /// Bytes of a path kept in a [`FileEvent`], with its terminating NUL (`PATH_MAX` is 4096;
 /// longer paths are truncated).
@@ -33,6 +57,33 @@ pub const PATH_LEN: usize = 256;
 /// Buckets of a log2 latency histogram: bucket `i` counts latencies in `[2^i, 2^(i+1))` ns,
 /// the last one everything from 2^31 ns (about 2 s) up.
 pub const LATENCY_BUCKETS: usize = 32;
+
+/// Programs whose runs are counted per managed cgroup in the `COST` map, by index
+/// ([`CostCounts::runs`]): the daemon splits each program's run time (`BPF_ENABLE_STATS`)
+/// between the cgroups in proportion to these counts.
+pub mod cost {
+    pub const EXEC: usize = 0;
+    pub const FORK: usize = 1;
+    pub const EXIT: usize = 2;
+    pub const SYS_IN: usize = 3;
+    pub const SYS_OUT: usize = 4;
+    pub const TCP: usize = 5;
+    pub const SWITCH: usize = 6;
+    pub const WAKEUP: usize = 7;
+    pub const WAKEUP_NEW: usize = 8;
+    pub const OPEN_WALL: usize = 9;
+    pub const CONNECT4_WALL: usize = 10;
+    pub const CONNECT6_WALL: usize = 11;
+    /// How many programs are counted.
+    pub const PROGRAMS: usize = 12;
+}
+
+/// Value of the `COST` map: one CPU's runs of each counted program on behalf of one cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CostCounts {
+    pub runs: [u64; cost::PROGRAMS],
+}
 
 /// Managed cgroups the `MANAGED` map can hold at once.
 pub const MAX_MANAGED: u32 = 4096;
@@ -71,6 +122,10 @@ pub mod names {
     /// `PerCpuArray<u64>` of one slot: when the task now on this CPU was switched in.
     pub const ON_CPU_SINCE: &str = "AGENTOS_ONCPU";
 
+    /// `PerCpuHashMap<u64, CostCounts>`: per managed cgroup, the runs of each program made on
+    /// its behalf. The daemon creates each cgroup's entry when it manages it.
+    pub const COST: &str = "AGENTOS_COST";
+
     /// The program attached to `sched_process_exec` (BPF object names are at most 15 bytes).
     pub const EXEC_PROGRAM: &str = "agentos_exec";
     /// The program attached to `sched_process_exit`.
@@ -108,6 +163,23 @@ pub mod names {
     pub const WAKEUP_TRACEPOINT: &str = "sched_wakeup";
     /// The BTF tracepoint `TCP_STATE_PROGRAM` attaches to.
     pub const TCP_STATE_TRACEPOINT: &str = "inet_sock_set_state";
+    /// `HashMap<u64, WallPolicy>`: the managed cgroups the LSM wall guards. A cgroup that is
+    /// not a key here is not walled (its opens and connects pass this wall).
+    pub const WALLED: &str = "AGENTOS_WALLED";
+    /// `HashMap<InodeKey, u32>`: per walled cgroup, the inodes whose subtrees it may read
+    /// and/or write ([`super::WALL_READ`], [`super::WALL_WRITE`]).
+    pub const WALL_FS: &str = "AGENTOS_WALL_FS";
+    /// `HashMap<NetRuleKey, NetRuleEntry>`: per walled cgroup, its network rules in order.
+    pub const WALL_NET: &str = "AGENTOS_WALLNET";
+    /// The LSM program on `file_open`.
+    pub const OPEN_WALL_PROGRAM: &str = "agentos_lsmopen";
+    /// The LSM hook `OPEN_WALL_PROGRAM` attaches to.
+    pub const OPEN_WALL_HOOK: &str = "file_open";
+    /// The `cgroup/connect4` program, attached to the daemon's own cgroup.
+    pub const CONNECT4_WALL_PROGRAM: &str = "agentos_conn4";
+    /// The `cgroup/connect6` program, attached to the daemon's own cgroup.
+    pub const CONNECT6_WALL_PROGRAM: &str = "agentos_conn6";
+
     /// The BTF tracepoint `WAKEUP_NEW_PROGRAM` attaches to.
     pub const WAKEUP_NEW_TRACEPOINT: &str = "sched_wakeup_new";
 
@@ -209,6 +281,87 @@ pub struct TcpStateEvent {
     pub dest_addr: [u8; 16],
 }
 
+/// What the LSM wall knows about one walled cgroup (value of the `WALLED` map).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WallPolicy {
+    /// How many `WALL_NET` entries it has (indices `0..net_rules`).
+    pub net_rules: u32,
+    /// [`WALL_LOOPBACK`] or 0.
+    pub flags: u32,
+}
+
+/// Key of the `WALL_FS` map: an inode a walled cgroup was granted, as the kernel names it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    pub cgroup_id: u64,
+    /// `inode::i_ino`.
+    pub ino: u64,
+    /// `super_block::s_dev` in the kernel's encoding, `(major << 20) | minor`.
+    pub dev: u32,
+    /// Always 0.
+    pub reserved: u32,
+}
+
+/// Key of the `WALL_NET` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NetRuleKey {
+    pub cgroup_id: u64,
+    pub index: u32,
+    /// Always 0.
+    pub reserved: u32,
+}
+
+/// One network rule of a walled cgroup, as the connect check reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetRuleEntry {
+    /// 1 allow, 0 deny (deny wins).
+    pub allow: u8,
+    /// 0 any address, 4 IPv4, 6 IPv6.
+    pub family: u8,
+    /// Prefix length of `addr` (ignored when `family` is 0).
+    pub prefix: u8,
+    /// 0 any, 1 TCP (`SOCK_STREAM`), 2 UDP (`SOCK_DGRAM`).
+    pub proto: u8,
+    /// Inclusive port range, host byte order.
+    pub port_lo: u16,
+    pub port_hi: u16,
+    /// Network byte order: 4 bytes then zeros for IPv4, 16 for IPv6.
+    pub addr: [u8; 16],
+}
+
+/// A refusal by the LSM wall, written before the hook returns `-EPERM`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallDenialEvent {
+    /// [`EVENT_WALL_DENIAL`].
+    pub kind: u32,
+    pub pid: u32,
+    pub tid: u32,
+    /// [`WALL_OP_OPEN`] or [`WALL_OP_CONNECT`].
+    pub op: u32,
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    /// Opens: the file's inode and device (kernel encoding).
+    pub ino: u64,
+    pub dev: u32,
+    /// Opens: [`WALL_READ`] | [`WALL_WRITE`] wanted; connects: 1 TCP, 2 UDP, 0 other.
+    pub access: u32,
+    /// Connects: `AF_INET` or `AF_INET6`, and the port (host byte order).
+    pub family: u16,
+    pub port: u16,
+    /// Opens: how many of `names` are filled, and 1 if the path had more components.
+    pub names_len: u16,
+    pub truncated: u16,
+    /// Connects: the address, network byte order (IPv4 in the first 4 bytes).
+    pub addr: [u8; 16],
+    /// Opens: the path's components within its filesystem, leaf first, NUL-terminated.
+    pub names: [[u8; WALL_NAME_LEN]; WALL_NAMES],
+}
+
 /// Key of the `SYSCALLS` map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -305,6 +458,25 @@ pub struct TaskOffsets {
     pub regs_di: u32,
     pub regs_si: u32,
     pub regs_dx: u32,
+    /// `file::f_path` plus `path::dentry`, and `file::f_mode`.
+    pub file_dentry: u32,
+    pub file_mode: u32,
+    /// `dentry::d_parent`, `d_name` plus `qstr::name`, `d_inode`, `d_sb`.
+    pub dentry_parent: u32,
+    pub dentry_name: u32,
+    pub dentry_inode: u32,
+    pub dentry_sb: u32,
+    /// `inode::i_ino`.
+    pub inode_ino: u32,
+    /// `super_block::s_dev`, `super_block::s_user_ns`.
+    pub sb_dev: u32,
+    pub sb_user_ns: u32,
+    /// `user_namespace::level` (0 for the host's).
+    pub userns_level: u32,
+    /// `socket::type`.
+    pub socket_type: u32,
+    /// Always 0 (keeps the size a multiple of 8).
+    pub reserved: u32,
 }
 
 const _: () = {
@@ -313,7 +485,17 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 20 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 32 * size_of::<u32>());
+    assert!(size_of::<WallPolicy>() == 8);
+    assert!(size_of::<CostCounts>() == cost::PROGRAMS * 8);
+    assert!(size_of::<InodeKey>() == 24);
+    assert!(size_of::<NetRuleKey>() == 16);
+    assert!(size_of::<NetRuleEntry>() == 4 + 2 * 2 + 16);
+    assert!(
+        size_of::<WallDenialEvent>()
+            == 4 * 4 + 3 * 8 + 2 * 4 + 4 * 2 + 16 + WALL_NAMES * WALL_NAME_LEN
+    );
+    assert!(align_of::<WallDenialEvent>() == 8);
     assert!(size_of::<TcpStateEvent>() == 4 * 4 + 4 * 2 + 2 * 8 + 2 * 16);
     assert!(align_of::<TcpStateEvent>() == 8);
     assert!(size_of::<FileEvent>() == 4 * 4 + 3 * 8 + PATH_LEN);
@@ -351,4 +533,16 @@ mod user {
     unsafe impl aya::Pod for super::SchedStats {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Wakeup {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::WallPolicy {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::CostCounts {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::InodeKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::NetRuleKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::NetRuleEntry {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::WallDenialEvent {}
 }

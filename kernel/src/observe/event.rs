@@ -13,7 +13,8 @@ use std::{
 
 use agentos_ebpf_common::{
     ConnectEvent, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_TCP_STATE,
-    FileEvent, ProcEvent, TcpStateEvent,
+    EVENT_WALL_DENIAL, FileEvent, ProcEvent, TcpStateEvent, WALL_OP_OPEN, WALL_READ, WALL_WRITE,
+    WallDenialEvent,
 };
 
 /// What happened to the process.
@@ -48,7 +49,18 @@ pub struct Denial {
     pub capability: Option<String>,
     /// The path as the process named it (its virtual view), when the access is to one.
     pub path: Option<String>,
+    /// Which wall refused it: [`WALL_CAPABILITY`] (the kernel's own check of a syscall on
+    /// its socket), [`WALL_LSM`] (the BPF LSM program on file opens) or
+    /// [`WALL_CGROUP_CONNECT`] (the cgroup connect programs), both in the host kernel.
+    pub wall: &'static str,
 }
+
+/// [`Denial::wall`]: the kernel's capability check of a call on its own socket.
+pub const WALL_CAPABILITY: &str = "capability";
+/// [`Denial::wall`]: the BPF LSM program on `file_open` in the host kernel (`probes/wall.rs`).
+pub const WALL_LSM: &str = "lsm";
+/// [`Denial::wall`]: the `cgroup/connect4`/`connect6` programs in the host kernel.
+pub const WALL_CGROUP_CONNECT: &str = "cgroup_connect";
 
 /// What an open or connect event adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,6 +195,7 @@ impl ProcessEvent {
             EVENT_OPEN => Ok(Self::from(record::<FileEvent>(bytes)?)),
             EVENT_CONNECT => Self::try_from(record::<ConnectEvent>(bytes)?),
             EVENT_TCP_STATE => Self::try_from(record::<TcpStateEvent>(bytes)?),
+            EVENT_WALL_DENIAL => Self::try_from(record::<WallDenialEvent>(bytes)?),
             _ => Self::try_from(record::<ProcEvent>(bytes)?),
         }
     }
@@ -296,6 +309,86 @@ impl TryFrom<TcpStateEvent> for ProcessEvent {
                 new_state: raw.new_state,
             },
         })
+    }
+}
+
+impl TryFrom<WallDenialEvent> for ProcessEvent {
+    type Error = DecodeError;
+
+    /// A refusal by the LSM wall, as the same [`Denial`] the kernel's own checks publish.
+    fn try_from(raw: WallDenialEvent) -> Result<Self, Self::Error> {
+        let denial = if raw.op == WALL_OP_OPEN {
+            wall_open_denial(&raw)
+        } else {
+            let address = ip(raw.family, raw.addr)?;
+            let proto = match raw.access {
+                1 => "/tcp",
+                2 => "/udp",
+                _ => "",
+            };
+            let target = SocketAddr::new(address, raw.port);
+            Denial {
+                access: format!("connect {target}{proto}"),
+                reason: "no network rule allows it (refused in the host kernel by the cgroup \
+                         connect wall)"
+                    .to_owned(),
+                capability: Some(format!(
+                    "net:allow:{}:{}{proto}",
+                    crate::capability::Host::Ip(address),
+                    raw.port
+                )),
+                path: None,
+                wall: WALL_CGROUP_CONNECT,
+            }
+        };
+        Ok(Self {
+            kind: ProcessEventKind::Denial,
+            pid: raw.pid,
+            tid: raw.tid,
+            ppid: 0,
+            exit_code: 0,
+            uid: 0,
+            cgroup_id: raw.cgroup_id,
+            timestamp_ns: raw.timestamp_ns,
+            comm: String::new(),
+            detail: EventDetail::Denial(Box::new(denial)),
+        })
+    }
+}
+
+/// The denial of an open: its path within its filesystem (the host path when that is the
+/// root filesystem), rebuilt from the components the program kept, leaf first.
+fn wall_open_denial(raw: &WallDenialEvent) -> Denial {
+    let kept = usize::from(raw.names_len).min(raw.names.len());
+    let mut path = if raw.truncated != 0 {
+        String::from("…")
+    } else {
+        String::new()
+    };
+    for name in raw.names[..kept].iter().rev() {
+        path.push('/');
+        path.push_str(&c_string(name));
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    let mode = match (raw.access & WALL_READ != 0, raw.access & WALL_WRITE != 0) {
+        (true, true) => "read and write",
+        (false, true) => "write",
+        _ => "read",
+    };
+    let major = raw.dev >> 20;
+    let minor = raw.dev & 0xf_ffff;
+    Denial {
+        access: format!(
+            "open {path} for {mode} (inode {} on device {major}:{minor})",
+            raw.ino
+        ),
+        reason: "no grant covers it (refused in the host kernel by the LSM wall)".to_owned(),
+        capability: None,
+        // The program sees the host side of the open, not the name the process used.
+        path: None,
+        wall: WALL_LSM,
     }
 }
 
@@ -466,5 +559,59 @@ mod tests {
             ProcessEvent::decode(&bytes(&raw(99, 0, b"x"))),
             Err(DecodeError::Kind(99))
         );
+    }
+
+    #[test]
+    fn decodes_the_walls_refusals() {
+        let mut names =
+            [[0u8; agentos_ebpf_common::WALL_NAME_LEN]; agentos_ebpf_common::WALL_NAMES];
+        for (slot, name) in names.iter_mut().zip([&b"secret.txt"[..], b"out", b"srv"]) {
+            slot[..name.len()].copy_from_slice(name);
+        }
+        let open = WallDenialEvent {
+            kind: EVENT_WALL_DENIAL,
+            pid: 7,
+            tid: 7,
+            op: WALL_OP_OPEN,
+            cgroup_id: 9,
+            timestamp_ns: 1,
+            ino: 42,
+            dev: (254 << 20) | 1,
+            access: WALL_READ,
+            family: 0,
+            port: 0,
+            names_len: 3,
+            truncated: 0,
+            addr: [0; 16],
+            names,
+        };
+        let ev = ProcessEvent::decode(&as_bytes(&open)).expect("decodes");
+        assert_eq!(ev.kind, ProcessEventKind::Denial);
+        let EventDetail::Denial(d) = ev.detail else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            d.access,
+            "open /srv/out/secret.txt for read (inode 42 on device 254:1)"
+        );
+        assert_eq!(d.wall, WALL_LSM);
+        let mut addr = [0; 16];
+        addr[..4].copy_from_slice(&[192, 0, 2, 1]);
+        let connect = WallDenialEvent {
+            op: agentos_ebpf_common::WALL_OP_CONNECT,
+            access: 1,
+            family: libc::AF_INET as u16,
+            port: 80,
+            names_len: 0,
+            addr,
+            ..open
+        };
+        let ev = ProcessEvent::decode(&as_bytes(&connect)).expect("decodes");
+        let EventDetail::Denial(d) = ev.detail else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(d.access, "connect 192.0.2.1:80/tcp");
+        assert_eq!(d.capability.as_deref(), Some("net:allow:192.0.2.1:80/tcp"));
+        assert_eq!(d.wall, WALL_CGROUP_CONNECT);
     }
 }

@@ -30,7 +30,8 @@ use tokio::sync::broadcast;
 pub use self::{
     event::{Denial, EventDetail, ProcessEvent, ProcessEventKind},
     probes::{
-        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes, Watched,
+        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes,
+        WallRules, WallStatus, Watched, bpf_lsm_active,
     },
 };
 
@@ -88,8 +89,8 @@ impl EventHub {
     }
 
     /// Loads the probes and attaches the lifecycle ones; records why if that fails.
-    pub fn start_probes(&self) {
-        match ProcessProbes::start(self.tx.clone()) {
+    pub fn start_probes(&self, kernel_cgroup: &std::path::Path) {
+        match ProcessProbes::start(self.tx.clone(), kernel_cgroup) {
             Ok(p) => {
                 *self.lock_status() = p.status();
                 self.managed.set_probes(p);
@@ -226,6 +227,7 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
                 reason: d.reason.clone(),
                 capability: d.capability.clone().unwrap_or_default(),
                 path: d.path.clone().unwrap_or_default(),
+                wall: d.wall.to_owned(),
             }),
             _ => None,
         },
@@ -251,5 +253,7 @@ pub fn figures_to_proto(pid: u32, figures: &ProbeFigures) -> pb::ProbeStatsReply
         context_switches: figures.sched.switches,
         runq_ns: figures.sched.runq_ns,
         runq_count: figures.sched.runq_count,
+        observe_cpu_ns: figures.observe.cpu_ns,
+        observe_runs: figures.observe.runs,
     }
 }

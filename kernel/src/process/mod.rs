@@ -534,6 +534,8 @@ pub struct ProcessTable {
     cleanup: Arc<crate::cleanup::Orchestrator>,
     /// Whether the portable backend may run programs without any wall.
     allow_unconfined: bool,
+    /// TESTS ONLY: sandboxes get no landlock ruleset (`--test-skip-landlock`).
+    skip_landlock_for_tests: bool,
     /// The host uid and gid sandboxes run as, and whether they are the account's
     /// subordinate ids (rootless, mapped through newuidmap).
     ids: (u32, u32, bool),
@@ -557,6 +559,7 @@ impl ProcessTable {
             socket_hook: std::sync::OnceLock::new(),
             cleanup: Arc::default(),
             allow_unconfined: false,
+            skip_landlock_for_tests: false,
             ids: {
                 let (uid, gid) = spawn::host_ids();
                 (uid, gid, false)
@@ -606,6 +609,21 @@ impl ProcessTable {
     pub fn with_unconfined_allowed(mut self, allowed: bool) -> Self {
         self.allow_unconfined = allowed;
         self
+    }
+
+    /// TESTS ONLY: spawns sandboxes without landlock, so a test can show the LSM wall
+    /// holds on its own (`agentos-kernel --test-skip-landlock`).
+    pub fn with_landlock_skipped_for_tests(mut self, skip: bool) -> Self {
+        if skip {
+            tracing::warn!("--test-skip-landlock: sandboxes get NO landlock ruleset (tests only)");
+        }
+        self.skip_landlock_for_tests = skip;
+        self
+    }
+
+    /// Whether sandboxes are spawned without landlock (`--test-skip-landlock`).
+    pub fn landlock_skipped_for_tests(&self) -> bool {
+        self.skip_landlock_for_tests
     }
 
     pub fn cleanup(&self) -> &Arc<crate::cleanup::Orchestrator> {

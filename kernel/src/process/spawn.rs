@@ -277,6 +277,7 @@ impl ProcessTable {
         spec.stdio = stdio;
         spec.tmp_size = req.tmp_size;
         spec.subordinate = subordinate;
+        spec.skip_landlock_for_tests = self.skip_landlock_for_tests;
 
         // A network beyond loopback needs a namespace to put it in, and the host's tools.
         let net = match (&req.net.mode, &self.net) {
@@ -338,6 +339,17 @@ impl ProcessTable {
             .as_ref()
             .zip(self.managed.as_ref())
             .map(|(cg, managed)| managed.watch(cg.id()));
+        // The LSM wall, from the same grants as the view and landlock (plus the process's
+        // own kernel socket), before anything enters the cgroup.
+        if let Some(w) = &watched {
+            let extra: Vec<PathBuf> = socket.iter().map(|s| s.path.clone()).collect();
+            let own_netns = self.backend.namespaced();
+            let mut rules = crate::observe::WallRules::from_grants(&walls, &extra, own_netns);
+            if !matches!(req.net.mode, NetMode::None) {
+                rules.open_network();
+            }
+            w.wall(&rules);
+        }
         let limits_by = match (&cgroup, &self.backend) {
             (Some(_), _) if fallback == Limits::default() => LimitsBy::Cgroup,
             (Some(_), _) => LimitsBy::CgroupAndRlimit,

@@ -91,6 +91,8 @@ pub struct SandboxSpec<'fd> {
     /// Rootless: the host ids are the account's subordinate ones, mapped through
     /// `newuidmap`/`newgidmap` (see `subid.rs`) rather than the user's own.
     pub subordinate: bool,
+    /// TESTS ONLY: no landlock ruleset, so a test can show the walls behind it hold.
+    pub skip_landlock_for_tests: bool,
 }
 
 /// The default cap of the sandbox's `/tmp` (and `/dev/shm`).
@@ -122,6 +124,7 @@ impl<'fd> SandboxSpec<'fd> {
             tmp_size: DEFAULT_TMP_SIZE,
             rlimits: Rlimits::default(),
             subordinate: false,
+            skip_landlock_for_tests: false,
         }
     }
 }

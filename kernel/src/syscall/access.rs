@@ -133,6 +133,7 @@ fn denial(access: &Access, reason: &str, path: Option<&VirtPath>) -> crate::obse
         reason: reason.to_owned(),
         capability: access.grant().map(|c| c.to_string()),
         path: None,
+        wall: crate::observe::event::WALL_CAPABILITY,
     };
     if let Some(path) = path {
         if let Some(host) = access.path().map(|p| p.display().to_string())

@@ -139,8 +139,11 @@ pub(super) fn get_stats(k: &Kernel, c: &Caller, pid: u32) -> Result<Value, Kerne
     k.check(c, Access::SystemInfo)?;
     let p = k.processes.get(pid)?;
     let s = p.stats()?;
+    let observe = p.probe_figures().map(|f| f.observe).unwrap_or_default();
     Ok(Value::ProcessStats(pb::ProcessStats {
         pid,
+        observe_cpu_ns: observe.cpu_ns,
+        observe_runs: observe.runs,
         memory_current_bytes: s.memory_current,
         memory_peak_bytes: s.memory_peak,
         cpu_usage_usec: s.cpu_usage_usec,

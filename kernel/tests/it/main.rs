@@ -21,3 +21,4 @@ mod sched;
 mod shared;
 mod stream;
 mod util;
+mod wall;

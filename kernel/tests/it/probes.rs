@@ -219,6 +219,19 @@ async fn a_managed_process_is_seen_whole_and_a_host_process_not_at_all() {
         stats.on_cpu_ns > 0 && stats.context_switches > 0,
         "{stats:?}"
     );
+    // What watching it cost, charged to it: at least an entry and an exit run per getppid,
+    // timed by the host's BPF run-time statistics.
+    assert!(
+        stats.observe_runs >= 2 * getppid.count,
+        "observe_runs {} for {} getppid calls",
+        stats.observe_runs,
+        getppid.count
+    );
+    assert!(stats.observe_cpu_ns > 0, "{stats:?}");
+    eprintln!(
+        "observation cost: {} runs, {} ns for {} getppid calls ({} ns on CPU)",
+        stats.observe_runs, stats.observe_cpu_ns, getppid.count, stats.on_cpu_ns
+    );
 
     // A host process is no managed process: nothing to ask about.
     let st = c
@@ -291,6 +304,16 @@ async fn objects_while_busy(d: &Daemon) -> (BTreeSet<u32>, BTreeSet<u32>) {
             name.starts_with("agentos"),
             "program {id} is named {name:?}"
         );
+    }
+    // The kernel wall's connect programs, attached to the daemon's cgroup, are among them
+    // (and so are covered by the checks below that everything goes with the daemon).
+    let names: Vec<&str> = all_progs
+        .iter()
+        .filter(|(id, _)| progs.contains(id))
+        .map(|(_, name)| name.as_str())
+        .collect();
+    for wall in ["agentos_conn4", "agentos_conn6"] {
+        assert!(names.contains(&wall), "no {wall} among {names:?}");
     }
     for (id, name) in all_maps.iter().filter(|(id, _)| maps.contains(id)) {
         assert!(name.starts_with("AGENTOS_"), "map {id} is named {name:?}");

@@ -42,6 +42,10 @@ pub struct Denial {
     /// to `POST /api/apps/{id}/grants`; absent when no grant can. It names the host
     /// path the kernel's policy holds, so it is for the request, not for people.
     pub capability: Option<String>,
+    /// Which wall refused it: `capability` (the kernel's check of a call on its socket),
+    /// `lsm` or `cgroup_connect` (the kernel wall in the host kernel); empty from older
+    /// kernels.
+    pub wall: String,
     pub at_unix_ms: u64,
     #[serde(skip)]
     pub owner: String,
@@ -72,6 +76,7 @@ impl Apps {
             reason: denial.reason,
             path: Some(denial.path).filter(|p| !p.is_empty()),
             capability: Some(denial.capability).filter(|c| !c.is_empty()),
+            wall: denial.wall,
             at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),

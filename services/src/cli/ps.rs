@@ -1,6 +1,7 @@
 //! `agentos ps`: the running apps and their processes, like `docker ps`: for a
-//! native-process app, its pid, state and the CPU time and memory its cgroup
-//! accounts (from the kernel's `get_stats`); `--json` adds them to the API's list.
+//! native-process app, its pid, state, the CPU time and memory its cgroup accounts,
+//! and `WATCH`, the CPU time AgentOS's eBPF probes spent observing it (charged to it;
+//! all from the kernel's `get_stats`); `--json` adds them to the API's list.
 
 use std::path::Path;
 
@@ -63,6 +64,9 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
                 p["cpu_usage_usec"]
                     .as_u64()
                     .map_or("-".into(), |us| format!("{:.2}s", us as f64 / 1e6)),
+                p["observe_cpu_ns"]
+                    .as_u64()
+                    .map_or("-".into(), |ns| format!("{:.3}ms", ns as f64 / 1e6)),
                 p["memory_current_bytes"]
                     .as_u64()
                     .map_or("-".into(), |b| format!("{:.1}MiB", b as f64 / 1048576.0)),
@@ -82,6 +86,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
                 "STATE",
                 "ISOLATION",
                 "CPU",
+                "WATCH",
                 "MEM",
                 "FOCUS",
                 "NAME"
@@ -117,6 +122,8 @@ async fn process(k: &mut Client, pid: u32) -> Value {
         "state": state,
         "isolation": isolation,
         "cpu_usage_usec": stats.as_ref().map(|s| s.cpu_usage_usec),
+        "observe_cpu_ns": stats.as_ref().map(|s| s.observe_cpu_ns),
+        "observe_runs": stats.as_ref().map(|s| s.observe_runs),
         "memory_current_bytes": stats.as_ref().map(|s| s.memory_current_bytes),
         "memory_peak_bytes": stats.as_ref().map(|s| s.memory_peak_bytes),
         "pids_current": stats.as_ref().map(|s| s.pids_current),

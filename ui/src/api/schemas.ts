@@ -187,6 +187,8 @@ export const ProcessInfoSchema = z.object({
   memory_current: absent(z.number().nonnegative()),
   memory_peak: absent(z.number().nonnegative()),
   pids: absent(z.number().int().nonnegative()),
+  /** CPU time AgentOS's eBPF probes spent observing it (ns), charged to it. */
+  observe_cpu_ns: absent(z.number().nonnegative()),
   /** Nice value, -20 (highest) ..= 19 (lowest). */
   priority: z.number().int().optional(),
   /** Whether its cgroup is frozen (cgroup.events). */
@@ -271,7 +273,7 @@ export const ServerMessageSchema = z.discriminatedUnion("type", [
     }),
   }),
   z.object({ type: z.literal("kernel_events_lagged"), missed: z.number() }),
-  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), path: z.string().nullish(), capability: z.string().nullish() }),
+  z.object({ type: z.literal("denial"), app_id: z.string(), pid: z.number().optional(), access: z.string(), reason: z.string(), path: z.string().nullish(), capability: z.string().nullish(), wall: z.string().optional() }),
   z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional(), ...withApp }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;

@@ -24,6 +24,8 @@ export interface Denial {
   path?: string | null | undefined;
   /** The grant that would allow it ("read:/var/lib/agentos/vfs/notes.txt"), if any can: for the request only. */
   capability?: string | null | undefined;
+  /** Which wall refused it: "capability", "lsm" or "cgroup_connect" (absent from older servers). */
+  wall?: string | undefined;
 }
 
 export const useDenials = create<{ byApp: Record<string, Denial[]> }>()(() => ({ byApp: {} }));
@@ -46,12 +48,13 @@ export async function grant(d: Denial, mode: "once" | "always"): Promise<void> {
 }
 
 /** A `denial` message from the stream, as the banner keeps it. */
-export const denialOf = (m: { app_id: string; access: string; reason: string; path?: string | null | undefined; capability?: string | null | undefined }): Omit<Denial, "key"> => ({
+export const denialOf = (m: { app_id: string; access: string; reason: string; path?: string | null | undefined; capability?: string | null | undefined; wall?: string | undefined }): Omit<Denial, "key"> => ({
   appId: m.app_id,
   access: m.access,
   reason: m.reason,
   path: m.path,
   capability: m.capability,
+  wall: m.wall,
 });
 
 let listening: (() => void) | null = null;

@@ -35,6 +35,8 @@ pub struct ProbeFigures {
     /// By syscall number.
     pub syscalls: BTreeMap<u32, SyscallFigures>,
     pub sched: SchedFigures,
+    /// What observing it cost (the probes' own run time, charged to it).
+    pub observe: super::ObserveCost,
 }
 
 /// The per-CPU maps figures are read from.

@@ -45,6 +45,13 @@ impl Watched {
         self.set.figures(self.id).and_then(Result::ok)
     }
 
+    /// Walls the cgroup with `rules` (the LSM wall), if the probes and the wall are live.
+    pub fn wall(&self, rules: &super::WallRules) {
+        if let Some(probes) = &mut self.set.lock().probes {
+            probes.guard(self.id, rules);
+        }
+    }
+
     /// The watched cgroup id.
     pub fn id(&self) -> u64 {
         self.id

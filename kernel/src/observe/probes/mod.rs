@@ -46,12 +46,14 @@
 //! [`ProcessProbes::start`] returns a [`ProbeError`], and `ProbeStatus::from(&err)` says why for
 //! `agentos doctor`; the observe subsystem then runs on userspace events only.
 
+mod cost;
 mod figures;
 mod managed;
 #[cfg(target_os = "linux")]
 mod offsets;
 #[cfg(target_os = "linux")]
 mod reader;
+mod wall;
 
 use std::{error::Error as _, io};
 
@@ -75,8 +77,10 @@ use tokio::{
 };
 
 pub use self::{
+    cost::ObserveCost,
     figures::{ProbeFigures, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, Watched},
+    wall::{WallRules, WallStatus, bpf_lsm_active},
 };
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};
@@ -131,8 +135,14 @@ pub fn program_names() -> Vec<&'static str> {
 /// Why the probes are or aren't live, for `doctor`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeStatus {
-    Live { programs: Vec<&'static str> },
-    Unavailable { reason: String },
+    Live {
+        programs: Vec<&'static str>,
+        /// Whether the LSM wall is live too, and why not.
+        wall: WallStatus,
+    },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl From<&ProbeError> for ProbeStatus {
@@ -197,6 +207,12 @@ pub enum ProbeError {
     NotLinux,
     #[error("failed to register the eBPF ring buffer with tokio")]
     Register(#[source] io::Error),
+    #[error("cannot open cgroup directory {path}")]
+    OpenCgroup {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Links of the hot programs while attached.
@@ -221,6 +237,12 @@ pub struct ProcessProbes {
     /// How many ids are in `managed`.
     count: usize,
     hot: Option<HotLinks>,
+    /// The kernel wall's maps, and whether its programs are attached (or why not).
+    wall: wall::Wall,
+    /// Per managed cgroup, the runs each program made for it.
+    cost: cost::CostMap,
+    /// The host's BPF run-time statistics, on while the hot programs are attached.
+    stats: Option<cost::StatsSwitch>,
     /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
     /// other maps were taken out of it.
     ebpf: aya::Ebpf,
@@ -245,7 +267,13 @@ impl ProcessProbes {
     ///
     /// Must be called inside a tokio runtime. Sending never blocks: a receiver that lags loses
     /// the oldest events (`broadcast` semantics), and events with no receiver are dropped.
-    pub fn start(tx: broadcast::Sender<ProcessEvent>) -> Result<Self, ProbeError> {
+    ///
+    /// `kernel_cgroup` is the daemon's v2 cgroup, above every managed one: the wall's connect
+    /// programs attach there.
+    pub fn start(
+        tx: broadcast::Sender<ProcessEvent>,
+        kernel_cgroup: &std::path::Path,
+    ) -> Result<Self, ProbeError> {
         let object = object().ok_or(ProbeError::NotBuiltIn)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProbeError::NoRuntime)?;
         let offsets = offsets::task_offsets()?;
@@ -283,6 +311,8 @@ impl ProcessProbes {
                 })?;
         }
 
+        let wall = wall::Wall::start(&mut ebpf, &btf, kernel_cgroup)?;
+        let cost = cost::CostMap(take(&mut ebpf, names::COST)?);
         let managed = take(&mut ebpf, names::MANAGED)?;
         let figures = figures::FigureMaps {
             syscalls: take::<PerCpuHashMap<_, _, _>>(&mut ebpf, names::SYSCALLS)?,
@@ -307,6 +337,9 @@ impl ProcessProbes {
             wakeups,
             count: 0,
             hot: None,
+            wall,
+            cost,
+            stats: None,
             ebpf,
         })
     }
@@ -315,6 +348,17 @@ impl ProcessProbes {
     pub fn status(&self) -> ProbeStatus {
         ProbeStatus::Live {
             programs: program_names(),
+            wall: self.wall.status(),
+        }
+    }
+
+    /// Walls managed cgroup `id` with `rules` (when the wall is live): from now on its opens
+    /// and connects outside them are refused in the host kernel.
+    pub(crate) fn guard(&mut self, id: u64, rules: &WallRules) {
+        if let Err(err) = self.wall.guard(id, rules) {
+            // Half-written: take it all out again rather than wall with part of the grants.
+            self.wall.forget(id);
+            tracing::warn!(cgroup_id = id, error = %err, "cannot wall a cgroup; only its other walls hold");
         }
     }
 
@@ -323,12 +367,33 @@ impl ProcessProbes {
         self.hot.is_some()
     }
 
-    /// The figures of managed cgroup `id`, summed over CPUs.
+    /// The figures of managed cgroup `id`, summed over CPUs, with what observing it cost.
     pub fn figures(&self, id: u64) -> Result<ProbeFigures, ProbeError> {
-        self.figures.read(id).map_err(|source| ProbeError::Map {
+        let mut figures = self.figures.read(id).map_err(|source| ProbeError::Map {
             map: names::SYSCALLS,
             source,
-        })
+        })?;
+        let counts = self.cost.runs(id).map_err(|source| ProbeError::Map {
+            map: names::COST,
+            source,
+        })?;
+        figures.observe = cost::apportion(&counts, &self.program_runs());
+        Ok(figures)
+    }
+
+    /// Each counted program's run time and runs as the kernel timed them (zero for one that is
+    /// not loaded, or while statistics were never on).
+    fn program_runs(&self) -> [cost::ProgramRuns; agentos_ebpf_common::cost::PROGRAMS] {
+        let mut out = [cost::ProgramRuns::default(); agentos_ebpf_common::cost::PROGRAMS];
+        for (index, name) in cost::COUNTED {
+            if let Some(info) = self.ebpf.program(name).and_then(|p| p.info().ok()) {
+                out[index] = cost::ProgramRuns {
+                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                    runs: info.run_count(),
+                };
+            }
+        }
+        out
     }
 
     /// Adds `id` to the filter; the first id attaches the hot programs.
@@ -336,6 +401,9 @@ impl ProcessProbes {
         if let Err(err) = self.managed.insert(id, 1, 0) {
             tracing::warn!(cgroup_id = id, error = %err, "cannot add a cgroup to the eBPF filter; its processes go unobserved");
             return;
+        }
+        if let Err(err) = self.cost.open(id) {
+            tracing::warn!(cgroup_id = id, error = %err, "cannot count the probes' runs for a cgroup; its observation cost reads 0");
         }
         self.count += 1;
         if self.hot.is_none() {
@@ -359,6 +427,8 @@ impl ProcessProbes {
             self.count = self.count.saturating_sub(1);
         }
         self.figures.forget(id);
+        self.wall.forget(id);
+        self.cost.close(id);
         if self.count == 0
             && let Some(links) = self.hot.take()
         {
@@ -395,7 +465,15 @@ impl ProcessProbes {
             Ok(())
         };
         match attached() {
-            Ok(()) => Ok(links),
+            Ok(()) => {
+                match cost::StatsSwitch::on() {
+                    Ok(on) => self.stats = Some(on),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot turn on BPF run-time statistics; observation costs read 0")
+                    }
+                }
+                Ok(links)
+            }
             Err(err) => {
                 self.detach_hot(links);
                 Err(err)
@@ -404,6 +482,8 @@ impl ProcessProbes {
     }
 
     fn detach_hot(&mut self, links: HotLinks) {
+        // Nothing is managed: the host's programs stop paying for the statistics.
+        self.stats = None;
         for (program, link) in links.btf {
             if let Err(err) = btf_program(&mut self.ebpf, program).map(|p| p.detach(link)) {
                 tracing::warn!(program, error = %err, "cannot detach an eBPF program");
@@ -620,7 +700,7 @@ mod tests {
         let id = fs::metadata(&cgroup.0).expect("stat cgroup").ino();
         let (tx, mut rx) = broadcast::channel(1024);
         let managed = ManagedCgroups::default();
-        managed.set_probes(ProcessProbes::start(tx).expect("probes start"));
+        managed.set_probes(ProcessProbes::start(tx, &v2_root).expect("probes start"));
         assert!(
             !managed.hot_attached(),
             "hot programs attached with nothing managed"
@@ -699,7 +779,7 @@ mod tests {
             return;
         }
         let (tx, _rx) = broadcast::channel(1);
-        let err = ProcessProbes::start(tx).expect_err("no object");
+        let err = ProcessProbes::start(tx, Path::new("/sys/fs/cgroup")).expect_err("no object");
         assert!(matches!(err, ProbeError::NotBuiltIn));
         assert_eq!(
             ProbeStatus::from(&err),

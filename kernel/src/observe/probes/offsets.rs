@@ -64,6 +64,13 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         })?
         .offset
         + field("sock_cgroup_data", "cgroup", ptr, "sock_cgroup_data.cgroup")?;
+    // Offsets of members read whole, whatever their shape (`fmode_t`, `dev_t`, `short`, a
+    // nested struct's first member).
+    let at = |ty: &str, member: &str, what: &'static str| {
+        btf.member(ty, member)
+            .map(|found| found.offset)
+            .ok_or(ProbeError::Layout { what })
+    };
     Ok(TaskOffsets {
         exit_code: field("task_struct", "exit_code", int, "task_struct.exit_code")?,
         tgid: field("task_struct", "tgid", int, "task_struct.tgid")?,
@@ -86,6 +93,20 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         regs_di: field("pt_regs", "di", long, "pt_regs.di")?,
         regs_si: field("pt_regs", "si", long, "pt_regs.si")?,
         regs_dx: field("pt_regs", "dx", long, "pt_regs.dx")?,
+        file_dentry: at("file", "f_path", "file.f_path")?
+            + field("path", "dentry", ptr, "path.dentry")?,
+        file_mode: at("file", "f_mode", "file.f_mode")?,
+        dentry_parent: field("dentry", "d_parent", ptr, "dentry.d_parent")?,
+        dentry_name: at("dentry", "d_name", "dentry.d_name")?
+            + field("qstr", "name", ptr, "qstr.name")?,
+        dentry_inode: field("dentry", "d_inode", ptr, "dentry.d_inode")?,
+        dentry_sb: field("dentry", "d_sb", ptr, "dentry.d_sb")?,
+        inode_ino: field("inode", "i_ino", long, "inode.i_ino")?,
+        sb_dev: at("super_block", "s_dev", "super_block.s_dev")?,
+        sb_user_ns: field("super_block", "s_user_ns", ptr, "super_block.s_user_ns")?,
+        userns_level: at("user_namespace", "level", "user_namespace.level")?,
+        socket_type: at("socket", "type", "socket.type")?,
+        reserved: 0,
     })
 }
 
@@ -106,5 +127,18 @@ mod tests {
         assert_ne!(offsets.regs_si, offsets.regs_dx);
         assert_eq!(offsets.skc_rcv_saddr, offsets.skc_daddr + 4, "skc_addrpair");
         assert!(offsets.sk_cgroup > offsets.skc_v6_daddr);
+        // The wall's reads: none of these is a struct's first member.
+        for (what, offset) in [
+            ("file_dentry", offsets.file_dentry),
+            ("file_mode", offsets.file_mode),
+            ("dentry_parent", offsets.dentry_parent),
+            ("dentry_name", offsets.dentry_name),
+            ("inode_ino", offsets.inode_ino),
+            ("sb_user_ns", offsets.sb_user_ns),
+            ("userns_level", offsets.userns_level),
+            ("socket_type", offsets.socket_type),
+        ] {
+            assert!(offset > 0, "{what} at 0");
+        }
     }
 }

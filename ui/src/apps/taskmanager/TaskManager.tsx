@@ -129,6 +129,9 @@ export default function TaskManager(_: { ctx: AppContext }) {
             {header("memory", "Memory", true)}
             {header("peak", "Peak", true)}
             {header("pids", "Tasks", true)}
+            <th scope="col" title="CPU time AgentOS's eBPF probes spent observing it">
+              Watch
+            </th>
             <th scope="col">Priority</th>
             <th scope="col">Grants</th>
             <th scope="col">
@@ -148,6 +151,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
               <td className="num">{formatBytes(proc?.memory_current)}</td>
               <td className="num">{formatBytes(proc?.memory_peak)}</td>
               <td className="num">{proc?.pids ?? "—"}</td>
+              <td className="num">{proc?.observe_cpu_ns === undefined ? "—" : `${(proc.observe_cpu_ns / 1e6).toFixed(2)} ms`}</td>
               <td>
                 {proc ? (
                   <select
@@ -191,7 +195,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
           ))}
           {apps.phase === "ok" && rows.length === 0 && (
             <tr>
-              <td colSpan={10} className="muted">
+              <td colSpan={11} className="muted">
                 No apps running on the server.
               </td>
             </tr>
