@@ -92,6 +92,7 @@ impl Call {
             Self::FdLseek(_) => "fd_lseek",
             Self::FdFcntl(_) => "fd_fcntl",
             Self::FdHandOver(_) => "fd_hand_over",
+            Self::MmapOpen(_) => "mmap_open",
         }
     }
 }

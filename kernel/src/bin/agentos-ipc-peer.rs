@@ -16,6 +16,11 @@
 //! * `shm-get NAME`: attach read-only, map, wait for the length, check the pattern
 //!   (seed in the 9th byte: the pattern's byte 0 is the seed itself).
 //! * `shm-map-writable NAME`: attach read-only and try to map it writable.
+//! * `mmap-put PATH OFFSET HEX`: map the VFS file writable, store the bytes at
+//!   `OFFSET`, msync, munmap.
+//! * `mmap-get PATH OFFSET LEN`: map it read-only, print `LEN` bytes at `OFFSET`.
+//! * `mmap-map-writable PATH`: take a read-only descriptor of it and try to map
+//!   it writable and shared.
 //! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
 //!   for room.
 //! * `queue-recv NAME COUNT [sub]`: (subscribe, then) receive `COUNT` messages,
@@ -30,12 +35,12 @@
 //!   then exit (the kernel must release both).
 
 use std::{
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::OwnedFd,
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
-use agentos_client::{Client, pb, pb::syscall::Call, pb::syscall_result::Value};
+use agentos_client::{Client, mapping::Mapping, pb, pb::syscall::Call, pb::syscall_result::Value};
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len as u64)
@@ -97,38 +102,13 @@ async fn pipe_end(k: &mut Client, name: &str, end: pb::PipeEnd) -> Result<std::f
     Ok(std::fs::File::from(fd))
 }
 
-/// A shared mapping of `len` bytes of `fd`.
-fn map(fd: &OwnedFd, len: usize, writable: bool) -> Result<*mut u8, String> {
-    let prot = if writable {
-        libc::PROT_READ | libc::PROT_WRITE
-    } else {
-        libc::PROT_READ
-    };
-    // SAFETY: a new shared mapping; checked below, never unmapped (the process exits).
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            prot,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        Err(format!("mmap: {}", std::io::Error::last_os_error()))
-    } else {
-        Ok(p.cast())
-    }
-}
-
 /// Attaches `name` (writable or not) and maps all of it (`map_writable` or not).
 async fn segment(
     k: &mut Client,
     name: &str,
     writable: bool,
     map_writable: bool,
-) -> Result<(*mut u8, usize), String> {
+) -> Result<Mapping, String> {
     let size = match k
         .call(Call::ShmStats(pb::ShmStats { name: name.into() }))
         .await
@@ -145,7 +125,7 @@ async fn segment(
         }),
     )
     .await?;
-    Ok((map(&fd, size, map_writable)?, size))
+    Mapping::new(&fd, size, map_writable).map_err(|e| format!("mmap: {e}"))
 }
 
 async fn run(args: &[String]) -> Result<String, String> {
@@ -181,23 +161,21 @@ async fn run(args: &[String]) -> Result<String, String> {
         }
         "shm-put" => {
             let (len, seed): (usize, u64) = (num(args.get(2), "LEN")?, num(args.get(3), "SEED")?);
-            let (base, size) = segment(&mut k, name, true, true).await?;
-            if len + 8 > size {
-                return Err(format!("{len} bytes do not fit in {size}"));
-            }
-            // SAFETY: `8 + len` bytes of a live mapping; the header is 8-aligned
-            // (mappings are page-aligned) and only touched atomically.
-            unsafe {
-                std::ptr::copy_nonoverlapping(pattern(len, seed).as_ptr(), base.add(8), len);
-                (*base.cast::<AtomicU64>()).store(len as u64, Ordering::Release);
-            }
+            let map = segment(&mut k, name, true, true).await?;
+            map.write(8, &pattern(len, seed))
+                .map_err(|e| format!("{len} bytes: {e}"))?;
+            // SAFETY: the first 8 bytes of a live, page-aligned mapping, only
+            // touched atomically.
+            let header = unsafe { &*map.as_ptr().as_ptr().cast::<AtomicU64>() };
+            header.store(len as u64, Ordering::Release);
             Ok(format!("put {len}"))
         }
         "shm-get" => {
-            let (base, size) = segment(&mut k, name, false, false).await?;
+            let map = segment(&mut k, name, false, false).await?;
+            let size = map.len();
             let deadline = Instant::now() + Duration::from_secs(30);
             // SAFETY: the header of a live, page-aligned mapping, read atomically.
-            let header = unsafe { &*base.cast::<AtomicU64>() };
+            let header = unsafe { &*map.as_ptr().as_ptr().cast::<AtomicU64>() };
             let len = loop {
                 match header.load(Ordering::Acquire) as usize {
                     0 if Instant::now() < deadline => {
@@ -208,10 +186,10 @@ async fn run(args: &[String]) -> Result<String, String> {
                     n => break n,
                 }
             };
-            // SAFETY: `8 + len <= size` bytes of the live mapping.
-            let got = unsafe { std::slice::from_raw_parts(base.add(8), len) };
+            let mut got = vec![0; len];
+            map.read_into(8, &mut got).map_err(|e| format!("{e}"))?;
             let seed = u64::from(got.first().copied().unwrap_or(0));
-            match mismatch(got, seed) {
+            match mismatch(&got, seed) {
                 None => Ok(format!("got {len} intact")),
                 Some(i) => Err(format!("byte {i} of {len} differs")),
             }
@@ -326,6 +304,35 @@ async fn run(args: &[String]) -> Result<String, String> {
                 k.call(c).await.map_err(|e| format!("{e}"))?;
             }
             Ok(format!("created {name}"))
+        }
+        "mmap-put" => {
+            let (at, data): (usize, _) = (
+                num(args.get(2), "OFFSET")?,
+                unhex(args.get(3).ok_or("HEX")?)?,
+            );
+            let map = k.map_file(name, true).await.map_err(|e| format!("{e}"))?;
+            map.write(at, &data).map_err(|e| format!("write: {e}"))?;
+            map.sync().map_err(|e| format!("msync: {e}"))?;
+            drop(map);
+            Ok(format!("mapped {name} wrote {} at {at}", data.len()))
+        }
+        "mmap-get" => {
+            let (at, len): (usize, usize) = (num(args.get(2), "OFFSET")?, num(args.get(3), "LEN")?);
+            let map = k.map_file(name, false).await.map_err(|e| format!("{e}"))?;
+            let mut got = vec![0; len];
+            map.read_into(at, &mut got)
+                .map_err(|e| format!("read: {e}"))?;
+            Ok(format!("mapped {name} of {} read {}", map.len(), hex(&got)))
+        }
+        "mmap-map-writable" => {
+            let fd = k
+                .open_mappable(name, false)
+                .await
+                .map_err(|e| format!("{e}"))?;
+            match Mapping::new(&fd, 4096, true) {
+                Ok(_) => Err("a read-only descriptor was mapped writable".into()),
+                Err(e) => Ok(format!("refused mmap: {e}")),
+            }
         }
         "shm-map-writable" => match segment(&mut k, name, false, true).await {
             Ok(_) => Err("a read-only attach was mapped writable".into()),

@@ -13,6 +13,7 @@ mod escapes;
 mod events;
 mod fs;
 mod ipc;
+mod ipc_mmap;
 mod net;
 mod probes;
 mod process;
