@@ -21,6 +21,14 @@
 //! * `mmap-get PATH OFFSET LEN`: map it read-only, print `LEN` bytes at `OFFSET`.
 //! * `mmap-map-writable PATH`: take a read-only descriptor of it and try to map
 //!   it writable and shared.
+//! * `ring-send NAME COUNT SIZE`: attach writable, take the producer's side of
+//!   the ring in the segment (`agentos_client::ring`), send `COUNT` messages of
+//!   `SIZE` pattern bytes (each stamped with its number in its first 8 bytes).
+//! * `ring-recv NAME COUNT SIZE`: the consumer's side: receive and check them. If
+//!   the ring fails, say how and prove the process is still up (a kernel call).
+//! * `ring-scribble NAME GOOD head|len`: send `GOOD` messages, wait until they
+//!   are received, then corrupt the ring as a hostile producer: a head sixteen
+//!   rings ahead, or a record longer than the ring.
 //! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
 //!   for room.
 //! * `queue-recv NAME COUNT [sub]`: (subscribe, then) receive `COUNT` messages,
@@ -40,7 +48,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agentos_client::{Client, mapping::Mapping, pb, pb::syscall::Call, pb::syscall_result::Value};
+use agentos_client::{
+    Client, mapping::Mapping, pb, pb::syscall::Call, pb::syscall_result::Value, ring,
+};
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len as u64)
@@ -72,6 +82,16 @@ fn mismatch(got: &[u8], seed: u64) -> Option<usize> {
 fn num<T: std::str::FromStr>(s: Option<&String>, what: &str) -> Result<T, String> {
     s.and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("{what}: a number"))
+}
+
+/// How long a ring side waits for its peer per message.
+const RING_WAIT: Duration = Duration::from_secs(30);
+
+/// Puts message number `i` in the first 8 bytes of `msg` (if it has them).
+fn stamp(msg: &mut [u8], i: u64) {
+    if let Some(head) = msg.get_mut(..8) {
+        head.copy_from_slice(&i.to_le_bytes());
+    }
 }
 
 async fn ticket(k: &mut Client, call: Call) -> Result<OwnedFd, String> {
@@ -333,6 +353,80 @@ async fn run(args: &[String]) -> Result<String, String> {
                 Ok(_) => Err("a read-only descriptor was mapped writable".into()),
                 Err(e) => Ok(format!("refused mmap: {e}")),
             }
+        }
+        "ring-send" => {
+            let (count, size): (u64, usize) =
+                (num(args.get(2), "COUNT")?, num(args.get(3), "SIZE")?);
+            let mut tx = ring::Producer::attach(segment(&mut k, name, true, true).await?)
+                .map_err(|e| format!("{e}"))?;
+            let mut msg = pattern(size, 0);
+            for i in 0..count {
+                stamp(&mut msg, i);
+                tx.send(&msg, RING_WAIT)
+                    .map_err(|e| format!("message {i}: {e}"))?;
+            }
+            Ok(format!("sent {count} wakes {}", tx.wakes()))
+        }
+        "ring-recv" => {
+            let (count, size): (u64, usize) =
+                (num(args.get(2), "COUNT")?, num(args.get(3), "SIZE")?);
+            let mut rx = ring::Consumer::attach(segment(&mut k, name, true, true).await?)
+                .map_err(|e| format!("{e}"))?;
+            let (mut want, mut got) = (pattern(size, 0), Vec::new());
+            for i in 0..count {
+                if let Err(e) = rx.recv(&mut got, RING_WAIT) {
+                    // The ring is lost, this process is not: it still talks to
+                    // its kernel.
+                    let stats = Call::ShmStats(pb::ShmStats { name: name.into() });
+                    let alive = k
+                        .call(stats)
+                        .await
+                        .map_err(|e| format!("after the ring: {e}"))?;
+                    let Value::Shm(s) = alive else {
+                        return Err("not shm stats".into());
+                    };
+                    return Err(format!(
+                        "ring after {i} messages: {e}; still up (segment of {})",
+                        s.size
+                    ));
+                }
+                stamp(&mut want, i);
+                if got != want {
+                    return Err(format!("message {i} differs"));
+                }
+            }
+            Ok(format!("received {count} intact wakes {}", rx.wakes()))
+        }
+        "ring-scribble" => {
+            let (good, how): (u64, _) = (num(args.get(2), "GOOD")?, args.get(3).ok_or("head|len")?);
+            let mut tx = ring::Producer::attach(segment(&mut k, name, true, true).await?)
+                .map_err(|e| format!("{e}"))?;
+            let mut msg = pattern(64, 0);
+            for i in 0..good {
+                stamp(&mut msg, i);
+                tx.send(&msg, RING_WAIT)
+                    .map_err(|e| format!("message {i}: {e}"))?;
+            }
+            // Once the consumer has them all, so that it is the corruption it meets.
+            tx.drain(RING_WAIT).map_err(|e| format!("drain: {e}"))?;
+            let (at, capacity) = (tx.position(), tx.capacity() as u64);
+            let map = tx.into_mapping();
+            let put =
+                |offset: usize, bytes: &[u8]| map.write(offset, bytes).map_err(|e| format!("{e}"));
+            match how.as_str() {
+                // A head sixteen rings ahead.
+                "head" => put(ring::HEAD_AT, &(at + 16 * capacity).to_le_bytes())?,
+                // A record longer than the ring, published with a sound head.
+                "len" => {
+                    put(
+                        ring::HEADER + (at % capacity) as usize,
+                        &0x7fff_fff0u32.to_le_bytes(),
+                    )?;
+                    put(ring::HEAD_AT, &(at + 8).to_le_bytes())?;
+                }
+                other => return Err(format!("scribble {other}: head or len")),
+            }
+            Ok(format!("scribbled {how} after {good}"))
         }
         "shm-map-writable" => match segment(&mut k, name, false, true).await {
             Ok(_) => Err("a read-only attach was mapped writable".into()),

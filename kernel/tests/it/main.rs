@@ -14,6 +14,7 @@ mod events;
 mod fs;
 mod ipc;
 mod ipc_mmap;
+mod ipc_ring;
 mod net;
 mod probes;
 mod process;
