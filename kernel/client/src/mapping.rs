@@ -49,7 +49,7 @@ impl Mapping {
     /// Maps `len` bytes of `fd` from offset 0, `PROT_READ` (and `PROT_WRITE`
     /// when `writable`), `MAP_SHARED`. Fails as `mmap` does: `EACCES` for a
     /// writable mapping of a read-only descriptor, `EINVAL` for `len` 0.
-    pub fn new(fd: &impl AsFd, len: usize, writable: bool) -> io::Result<Self> {
+    pub fn new<F: AsFd + ?Sized>(fd: &F, len: usize, writable: bool) -> io::Result<Self> {
         let prot = if writable {
             libc::PROT_READ | libc::PROT_WRITE
         } else {

@@ -29,6 +29,12 @@
 //! * `ring-scribble NAME GOOD head|len`: send `GOOD` messages, wait until they
 //!   are received, then corrupt the ring as a hostile producer: a head sixteen
 //!   rings ahead, or a record longer than the ring.
+//! * `sock-serve PORT`: a TCP socket through the kernel (made in this process's
+//!   network namespace), bound to `0.0.0.0:PORT`, listening (prints `LISTENING`);
+//!   accept one connection, receive, answer `pong ` and what came.
+//! * `sock-connect ADDR HEX`: connect to `ADDR` through the kernel, send the
+//!   bytes, print the reply.
+//! * `sock-bind PORT`: bind a TCP socket to `127.0.0.1:PORT` through the kernel.
 //! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
 //!   for room.
 //! * `queue-recv NAME COUNT [sub]`: (subscribe, then) receive `COUNT` messages,
@@ -91,6 +97,25 @@ const RING_WAIT: Duration = Duration::from_secs(30);
 fn stamp(msg: &mut [u8], i: u64) {
     if let Some(head) = msg.get_mut(..8) {
         head.copy_from_slice(&i.to_le_bytes());
+    }
+}
+
+/// A socket call; a failure names the kernel's error code.
+async fn sock(k: &mut Client, call: Call) -> Result<Value, String> {
+    k.call(call)
+        .await
+        .map_err(|e| format!("{e} ({:?})", e.code()))
+}
+
+/// A new TCP socket in this process's network namespace (its table's number).
+async fn socket(k: &mut Client) -> Result<u32, String> {
+    let create = Call::Socket(pb::SocketCreate {
+        r#type: pb::SocketType::Stream as i32,
+        ipv6: false,
+    });
+    match sock(k, create).await? {
+        Value::Count(n) => Ok(n as u32),
+        other => Err(format!("not a descriptor: {other:?}")),
     }
 }
 
@@ -427,6 +452,76 @@ async fn run(args: &[String]) -> Result<String, String> {
                 other => return Err(format!("scribble {other}: head or len")),
             }
             Ok(format!("scribbled {how} after {good}"))
+        }
+        "sock-serve" => {
+            // NAME is the port.
+            let fd = socket(&mut k).await?;
+            let bind = Call::Bind(pb::SocketBind {
+                fd,
+                addr: format!("0.0.0.0:{name}"),
+            });
+            sock(&mut k, bind).await?;
+            sock(&mut k, Call::Listen(pb::SocketListen { fd, backlog: 0 })).await?;
+            println!("LISTENING");
+            let accept = Call::Accept(pb::SocketAccept {
+                fd,
+                wait_ms: 30_000,
+            });
+            let Value::SocketPeer(peer) = sock(&mut k, accept).await? else {
+                return Err("not a peer".into());
+            };
+            let recv = Call::Recv(pb::SocketRecv {
+                fd: peer.fd,
+                max: 0,
+                wait_ms: 10_000,
+            });
+            let Value::Data(got) = sock(&mut k, recv).await? else {
+                return Err("not data".into());
+            };
+            let send = Call::Send(pb::SocketSend {
+                fd: peer.fd,
+                data: [b"pong ", &got[..]].concat(),
+                wait_ms: 10_000,
+            });
+            sock(&mut k, send).await?;
+            Ok(format!("served {} {}", peer.addr, hex(&got)))
+        }
+        "sock-connect" => {
+            // NAME is the address.
+            let fd = socket(&mut k).await?;
+            let connect = Call::Connect(pb::SocketConnect {
+                fd,
+                addr: name.into(),
+                wait_ms: 10_000,
+            });
+            sock(&mut k, connect).await?;
+            let data = unhex(args.get(2).ok_or("HEX")?)?;
+            let send = Call::Send(pb::SocketSend {
+                fd,
+                data,
+                wait_ms: 10_000,
+            });
+            sock(&mut k, send).await?;
+            let recv = Call::Recv(pb::SocketRecv {
+                fd,
+                max: 0,
+                wait_ms: 10_000,
+            });
+            let Value::Data(got) = sock(&mut k, recv).await? else {
+                return Err("not data".into());
+            };
+            Ok(format!("reply {}", String::from_utf8_lossy(&got)))
+        }
+        "sock-bind" => {
+            let fd = socket(&mut k).await?;
+            let bind = Call::Bind(pb::SocketBind {
+                fd,
+                addr: format!("127.0.0.1:{name}"),
+            });
+            match sock(&mut k, bind).await? {
+                Value::Count(port) => Ok(format!("bound {port}")),
+                other => Err(format!("not a port: {other:?}")),
+            }
         }
         "shm-map-writable" => match segment(&mut k, name, false, true).await {
             Ok(_) => Err("a read-only attach was mapped writable".into()),

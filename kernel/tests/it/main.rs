@@ -15,6 +15,7 @@ mod fs;
 mod ipc;
 mod ipc_mmap;
 mod ipc_ring;
+mod ipc_socket;
 mod net;
 mod probes;
 mod process;
