@@ -31,9 +31,10 @@
 //!   rings ahead, or a record longer than the ring.
 //! * `sock-serve PORT`: a TCP socket through the kernel (made in this process's
 //!   network namespace), bound to `0.0.0.0:PORT`, listening (prints `LISTENING`);
-//!   accept one connection, receive, answer `pong ` and what came.
+//!   accept one connection, receive, answer `pong ` and what came, wait for the
+//!   client to close.
 //! * `sock-connect ADDR HEX`: connect to `ADDR` through the kernel, send the
-//!   bytes, print the reply.
+//!   bytes, print the reply, close.
 //! * `sock-bind PORT`: bind a TCP socket to `127.0.0.1:PORT` through the kernel.
 //! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
 //!   for room.
@@ -484,6 +485,15 @@ async fn run(args: &[String]) -> Result<String, String> {
                 wait_ms: 10_000,
             });
             sock(&mut k, send).await?;
+            // Close after the client does (its end of stream), so neither side's
+            // connection outlives its process half-closed (which would keep
+            // that network namespace, and its veth, alive a while).
+            let eof = Call::Recv(pb::SocketRecv {
+                fd: peer.fd,
+                max: 0,
+                wait_ms: 10_000,
+            });
+            sock(&mut k, eof).await?;
             Ok(format!("served {} {}", peer.addr, hex(&got)))
         }
         "sock-connect" => {
@@ -510,6 +520,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             let Value::Data(got) = sock(&mut k, recv).await? else {
                 return Err("not data".into());
             };
+            sock(&mut k, Call::FdClose(pb::FdClose { fd })).await?;
             Ok(format!("reply {}", String::from_utf8_lossy(&got)))
         }
         "sock-bind" => {
