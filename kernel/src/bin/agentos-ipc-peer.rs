@@ -108,6 +108,16 @@ async fn sock(k: &mut Client, call: Call) -> Result<Value, String> {
         .map_err(|e| format!("{e} ({:?})", e.code()))
 }
 
+/// Closes kernel descriptors at once: the kernel releases a process's table
+/// only some time after it exits, and a socket keeps its network namespace (and
+/// veth) alive until then.
+async fn close(k: &mut Client, fds: &[u32]) {
+    for &fd in fds {
+        // A failure leaves it to the kernel's release at exit.
+        let _ = k.call(Call::FdClose(pb::FdClose { fd })).await;
+    }
+}
+
 /// A new TCP socket in this process's network namespace (its table's number).
 async fn socket(k: &mut Client) -> Result<u32, String> {
     let create = Call::Socket(pb::SocketCreate {
@@ -494,6 +504,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 wait_ms: 10_000,
             });
             sock(&mut k, eof).await?;
+            close(&mut k, &[peer.fd, fd]).await;
             Ok(format!("served {} {}", peer.addr, hex(&got)))
         }
         "sock-connect" => {
@@ -504,7 +515,10 @@ async fn run(args: &[String]) -> Result<String, String> {
                 addr: name.into(),
                 wait_ms: 10_000,
             });
-            sock(&mut k, connect).await?;
+            if let Err(e) = sock(&mut k, connect).await {
+                close(&mut k, &[fd]).await;
+                return Err(e);
+            }
             let data = unhex(args.get(2).ok_or("HEX")?)?;
             let send = Call::Send(pb::SocketSend {
                 fd,
@@ -520,7 +534,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             let Value::Data(got) = sock(&mut k, recv).await? else {
                 return Err("not data".into());
             };
-            sock(&mut k, Call::FdClose(pb::FdClose { fd })).await?;
+            close(&mut k, &[fd]).await;
             Ok(format!("reply {}", String::from_utf8_lossy(&got)))
         }
         "sock-bind" => {
@@ -529,7 +543,9 @@ async fn run(args: &[String]) -> Result<String, String> {
                 fd,
                 addr: format!("127.0.0.1:{name}"),
             });
-            match sock(&mut k, bind).await? {
+            let bound = sock(&mut k, bind).await;
+            close(&mut k, &[fd]).await;
+            match bound? {
                 Value::Count(port) => Ok(format!("bound {port}")),
                 other => Err(format!("not a port: {other:?}")),
             }
