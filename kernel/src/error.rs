@@ -35,6 +35,8 @@ pub enum KernelError {
     Capability(#[from] CapabilityError),
     #[error(transparent)]
     Stream(#[from] StreamError),
+    #[error(transparent)]
+    Socket(#[from] crate::net::socket::SocketError),
     /// A request that is malformed on its face (checked once, at the edge).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -96,6 +98,7 @@ impl KernelError {
             Self::Stream(StreamError::NoFdSocket) => C::FailedPrecondition,
             Self::Stream(e) if e.is_invalid_input() => C::InvalidArgument,
             Self::Stream(_) => C::Cancelled,
+            Self::Socket(e) => socket_code(e),
             Self::Capability(_) | Self::InvalidArgument(_) => C::InvalidArgument,
             Self::NotFound(_) => C::NotFound,
             Self::PermissionDenied(_) => C::PermissionDenied,
@@ -112,6 +115,7 @@ impl KernelError {
     pub fn to_proto(&self, syscall: &str) -> pb::SyscallError {
         let (path, errno) = match self {
             Self::Vfs(e) => (e.path().to_owned(), e.errno().unwrap_or(0)),
+            Self::Socket(e) => (String::new(), e.errno()),
             _ => (String::new(), 0),
         };
         pb::SyscallError {
@@ -121,6 +125,28 @@ impl KernelError {
             path,
             errno,
         }
+    }
+}
+
+/// A host socket error's code: the caller's bad descriptor or address is an
+/// invalid argument; the peer's or the network's state a failed precondition.
+fn socket_code(e: &crate::net::socket::SocketError) -> pb::ErrorCode {
+    use nix::errno::Errno as E;
+    use pb::ErrorCode as C;
+    match e {
+        crate::net::socket::SocketError::Timeout { .. } => C::DeadlineExceeded,
+        crate::net::socket::SocketError::Host { errno, .. } => match errno {
+            E::EBADF
+            | E::ENOTSOCK
+            | E::EINVAL
+            | E::EAFNOSUPPORT
+            | E::EOPNOTSUPP
+            | E::EDESTADDRREQ
+            | E::EMSGSIZE => C::InvalidArgument,
+            E::EACCES | E::EPERM => C::PermissionDenied,
+            E::EMFILE | E::ENFILE | E::ENOBUFS | E::ENOMEM => C::ResourceExhausted,
+            _ => C::FailedPrecondition,
+        },
     }
 }
 

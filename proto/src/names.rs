@@ -92,6 +92,17 @@ impl Call {
             Self::FdLseek(_) => "fd_lseek",
             Self::FdFcntl(_) => "fd_fcntl",
             Self::FdHandOver(_) => "fd_hand_over",
+            Self::MmapOpen(_) => "mmap_open",
+            Self::Socket(_) => "socket",
+            Self::Bind(_) => "bind",
+            Self::Listen(_) => "listen",
+            Self::Accept(_) => "accept",
+            Self::Connect(_) => "connect",
+            Self::Send(_) => "send",
+            Self::Recv(_) => "recv",
+            Self::Sendto(_) => "sendto",
+            Self::Recvfrom(_) => "recvfrom",
+            Self::Setsockopt(_) => "setsockopt",
         }
     }
 }

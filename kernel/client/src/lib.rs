@@ -12,6 +12,11 @@
 //!   Every other RPC is on the generated client, which [`Client`] derefs to.
 //! * `shared` (Linux): [`Client::read_shared`], stream reads whose bytes arrive in
 //!   a memfd both sides map instead of through the socket.
+//! * `mapping` (Linux): [`mapping::Mapping`], a shared mapping of an fd the kernel
+//!   handed over, and [`Client::map_file`], a VFS file mapped into this process.
+//! * `ring` (Linux): a single-producer/single-consumer message ring in a shared
+//!   segment, with futex wake-ups only when the peer sleeps, safe against a
+//!   hostile peer ([`ring::Producer`], [`ring::Consumer`]).
 //!
 //! # Example
 //!
@@ -32,7 +37,11 @@ pub mod connect;
 pub mod error;
 #[cfg(feature = "logging")]
 pub mod logging;
+#[cfg(target_os = "linux")]
+pub mod mapping;
 pub mod paths;
+#[cfg(target_os = "linux")]
+pub mod ring;
 #[cfg(target_os = "linux")]
 pub mod shared;
 

@@ -19,7 +19,6 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::Path,
     pin::Pin,
-    ptr::NonNull,
     sync::Mutex,
     task::{Context, Poll, Waker},
 };
@@ -34,7 +33,7 @@ use tokio::{
 };
 use tokio_stream::{Stream, StreamExt, wrappers::UnboundedReceiverStream};
 
-use crate::{CallError, Client};
+use crate::{CallError, Client, mapping::Mapping};
 
 /// A stream whose region is claimed and mapped.
 struct Opened {
@@ -155,7 +154,8 @@ impl Client {
             .ok_or_else(|| CallError::Handoff(format!("a region of {} bytes", region.size)))?;
         let fd = claim(&fds, self.fds_prefix(), &region.ticket).await?;
         Ok(Opened {
-            map: Mapping::new(&fd, size, writable)?,
+            map: Mapping::new(&fd, size, writable)
+                .map_err(|e| CallError::Handoff(format!("mapping the region: {e}")))?,
             slot_size: region.slot_size as usize,
             slots: region.slots,
             inbound,
@@ -257,7 +257,10 @@ impl SharedWrite {
             };
             let n = data.len().min(self.stream.slot_size);
             let start = self.stream.slot_range(slot, n)?;
-            self.stream.map.write(start, &data[..n]);
+            self.stream
+                .map
+                .write(start, &data[..n])
+                .map_err(|e| CallError::Handoff(format!("filling slot {slot}: {e}")))?;
             self.stream.hold(In::Shared(pb::SharedChunk {
                 slot,
                 offset: self.offset,
@@ -359,72 +362,4 @@ fn recv_fd(stream: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Option<Own
         }
     }
     Ok((msg.bytes, fd))
-}
-
-/// A shared mapping of a whole memfd, read-only unless asked.
-struct Mapping {
-    base: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: a plain shared mapping, valid until drop.
-unsafe impl Send for Mapping {}
-// SAFETY: as above; `write` takes `&self`, but only `SharedWrite`, which holds the
-// mapping alone and needs `&mut self` to write, calls it.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    fn new(fd: &OwnedFd, len: usize, writable: bool) -> Result<Self, CallError> {
-        let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_READ
-        };
-        // SAFETY: a new shared mapping of `fd`; checked below.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(CallError::Handoff(format!(
-                "mapping the region: {}",
-                io::Error::last_os_error()
-            )));
-        }
-        Ok(Self {
-            base: NonNull::new(base.cast()).expect("mmap does not return NULL on success"),
-            len,
-        })
-    }
-
-    /// Bytes `start..start + len`, which the caller has checked are inside.
-    fn range(&self, start: usize, len: usize) -> &[u8] {
-        assert!(start + len <= self.len, "range outside the mapping");
-        // SAFETY: inside the mapping; the kernel leaves a slot alone while the
-        // client holds it, and the memfd's seals keep it from shrinking.
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(start), len) }
-    }
-
-    /// Copies `data` to `start` (a writable mapping, range checked by the caller).
-    fn write(&self, start: usize, data: &[u8]) {
-        assert!(start + data.len() <= self.len, "range outside the mapping");
-        // SAFETY: inside the mapping, which is writable for a write's region; the
-        // kernel reads a slot only between its announcement and its release.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(start), data.len())
-        };
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-    }
 }

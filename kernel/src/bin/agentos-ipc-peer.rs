@@ -16,6 +16,26 @@
 //! * `shm-get NAME`: attach read-only, map, wait for the length, check the pattern
 //!   (seed in the 9th byte: the pattern's byte 0 is the seed itself).
 //! * `shm-map-writable NAME`: attach read-only and try to map it writable.
+//! * `mmap-put PATH OFFSET HEX`: map the VFS file writable, store the bytes at
+//!   `OFFSET`, msync, munmap.
+//! * `mmap-get PATH OFFSET LEN`: map it read-only, print `LEN` bytes at `OFFSET`.
+//! * `mmap-map-writable PATH`: take a read-only descriptor of it and try to map
+//!   it writable and shared.
+//! * `ring-send NAME COUNT SIZE`: attach writable, take the producer's side of
+//!   the ring in the segment (`agentos_client::ring`), send `COUNT` messages of
+//!   `SIZE` pattern bytes (each stamped with its number in its first 8 bytes).
+//! * `ring-recv NAME COUNT SIZE`: the consumer's side: receive and check them. If
+//!   the ring fails, say how and prove the process is still up (a kernel call).
+//! * `ring-scribble NAME GOOD head|len`: send `GOOD` messages, wait until they
+//!   are received, then corrupt the ring as a hostile producer: a head sixteen
+//!   rings ahead, or a record longer than the ring.
+//! * `sock-serve PORT`: a TCP socket through the kernel (made in this process's
+//!   network namespace), bound to `0.0.0.0:PORT`, listening (prints `LISTENING`);
+//!   accept one connection, receive, answer `pong ` and what came, wait for the
+//!   client to close.
+//! * `sock-connect ADDR HEX`: connect to `ADDR` through the kernel, send the
+//!   bytes, print the reply, close.
+//! * `sock-bind PORT`: bind a TCP socket to `127.0.0.1:PORT` through the kernel.
 //! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
 //!   for room.
 //! * `queue-recv NAME COUNT [sub]`: (subscribe, then) receive `COUNT` messages,
@@ -30,12 +50,14 @@
 //!   then exit (the kernel must release both).
 
 use std::{
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::OwnedFd,
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
 };
 
-use agentos_client::{Client, pb, pb::syscall::Call, pb::syscall_result::Value};
+use agentos_client::{
+    Client, mapping::Mapping, pb, pb::syscall::Call, pb::syscall_result::Value, ring,
+};
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len as u64)
@@ -69,6 +91,45 @@ fn num<T: std::str::FromStr>(s: Option<&String>, what: &str) -> Result<T, String
         .ok_or_else(|| format!("{what}: a number"))
 }
 
+/// How long a ring side waits for its peer per message.
+const RING_WAIT: Duration = Duration::from_secs(30);
+
+/// Puts message number `i` in the first 8 bytes of `msg` (if it has them).
+fn stamp(msg: &mut [u8], i: u64) {
+    if let Some(head) = msg.get_mut(..8) {
+        head.copy_from_slice(&i.to_le_bytes());
+    }
+}
+
+/// A socket call; a failure names the kernel's error code.
+async fn sock(k: &mut Client, call: Call) -> Result<Value, String> {
+    k.call(call)
+        .await
+        .map_err(|e| format!("{e} ({:?})", e.code()))
+}
+
+/// Closes kernel descriptors at once: the kernel releases a process's table
+/// only some time after it exits, and a socket keeps its network namespace (and
+/// veth) alive until then.
+async fn close(k: &mut Client, fds: &[u32]) {
+    for &fd in fds {
+        // A failure leaves it to the kernel's release at exit.
+        let _ = k.call(Call::FdClose(pb::FdClose { fd })).await;
+    }
+}
+
+/// A new TCP socket in this process's network namespace (its table's number).
+async fn socket(k: &mut Client) -> Result<u32, String> {
+    let create = Call::Socket(pb::SocketCreate {
+        r#type: pb::SocketType::Stream as i32,
+        ipv6: false,
+    });
+    match sock(k, create).await? {
+        Value::Count(n) => Ok(n as u32),
+        other => Err(format!("not a descriptor: {other:?}")),
+    }
+}
+
 async fn ticket(k: &mut Client, call: Call) -> Result<OwnedFd, String> {
     match k.call(call).await.map_err(|e| format!("{e}"))? {
         Value::FdTicket(t) => k.claim_fd(&t).await.map_err(|e| format!("claim: {e}")),
@@ -97,38 +158,13 @@ async fn pipe_end(k: &mut Client, name: &str, end: pb::PipeEnd) -> Result<std::f
     Ok(std::fs::File::from(fd))
 }
 
-/// A shared mapping of `len` bytes of `fd`.
-fn map(fd: &OwnedFd, len: usize, writable: bool) -> Result<*mut u8, String> {
-    let prot = if writable {
-        libc::PROT_READ | libc::PROT_WRITE
-    } else {
-        libc::PROT_READ
-    };
-    // SAFETY: a new shared mapping; checked below, never unmapped (the process exits).
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            prot,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        Err(format!("mmap: {}", std::io::Error::last_os_error()))
-    } else {
-        Ok(p.cast())
-    }
-}
-
 /// Attaches `name` (writable or not) and maps all of it (`map_writable` or not).
 async fn segment(
     k: &mut Client,
     name: &str,
     writable: bool,
     map_writable: bool,
-) -> Result<(*mut u8, usize), String> {
+) -> Result<Mapping, String> {
     let size = match k
         .call(Call::ShmStats(pb::ShmStats { name: name.into() }))
         .await
@@ -145,7 +181,7 @@ async fn segment(
         }),
     )
     .await?;
-    Ok((map(&fd, size, map_writable)?, size))
+    Mapping::new(&fd, size, map_writable).map_err(|e| format!("mmap: {e}"))
 }
 
 async fn run(args: &[String]) -> Result<String, String> {
@@ -181,23 +217,21 @@ async fn run(args: &[String]) -> Result<String, String> {
         }
         "shm-put" => {
             let (len, seed): (usize, u64) = (num(args.get(2), "LEN")?, num(args.get(3), "SEED")?);
-            let (base, size) = segment(&mut k, name, true, true).await?;
-            if len + 8 > size {
-                return Err(format!("{len} bytes do not fit in {size}"));
-            }
-            // SAFETY: `8 + len` bytes of a live mapping; the header is 8-aligned
-            // (mappings are page-aligned) and only touched atomically.
-            unsafe {
-                std::ptr::copy_nonoverlapping(pattern(len, seed).as_ptr(), base.add(8), len);
-                (*base.cast::<AtomicU64>()).store(len as u64, Ordering::Release);
-            }
+            let map = segment(&mut k, name, true, true).await?;
+            map.write(8, &pattern(len, seed))
+                .map_err(|e| format!("{len} bytes: {e}"))?;
+            // SAFETY: the first 8 bytes of a live, page-aligned mapping, only
+            // touched atomically.
+            let header = unsafe { &*map.as_ptr().as_ptr().cast::<AtomicU64>() };
+            header.store(len as u64, Ordering::Release);
             Ok(format!("put {len}"))
         }
         "shm-get" => {
-            let (base, size) = segment(&mut k, name, false, false).await?;
+            let map = segment(&mut k, name, false, false).await?;
+            let size = map.len();
             let deadline = Instant::now() + Duration::from_secs(30);
             // SAFETY: the header of a live, page-aligned mapping, read atomically.
-            let header = unsafe { &*base.cast::<AtomicU64>() };
+            let header = unsafe { &*map.as_ptr().as_ptr().cast::<AtomicU64>() };
             let len = loop {
                 match header.load(Ordering::Acquire) as usize {
                     0 if Instant::now() < deadline => {
@@ -208,10 +242,10 @@ async fn run(args: &[String]) -> Result<String, String> {
                     n => break n,
                 }
             };
-            // SAFETY: `8 + len <= size` bytes of the live mapping.
-            let got = unsafe { std::slice::from_raw_parts(base.add(8), len) };
+            let mut got = vec![0; len];
+            map.read_into(8, &mut got).map_err(|e| format!("{e}"))?;
             let seed = u64::from(got.first().copied().unwrap_or(0));
-            match mismatch(got, seed) {
+            match mismatch(&got, seed) {
                 None => Ok(format!("got {len} intact")),
                 Some(i) => Err(format!("byte {i} of {len} differs")),
             }
@@ -326,6 +360,195 @@ async fn run(args: &[String]) -> Result<String, String> {
                 k.call(c).await.map_err(|e| format!("{e}"))?;
             }
             Ok(format!("created {name}"))
+        }
+        "mmap-put" => {
+            let (at, data): (usize, _) = (
+                num(args.get(2), "OFFSET")?,
+                unhex(args.get(3).ok_or("HEX")?)?,
+            );
+            let map = k.map_file(name, true).await.map_err(|e| format!("{e}"))?;
+            map.write(at, &data).map_err(|e| format!("write: {e}"))?;
+            map.sync().map_err(|e| format!("msync: {e}"))?;
+            drop(map);
+            Ok(format!("mapped {name} wrote {} at {at}", data.len()))
+        }
+        "mmap-get" => {
+            let (at, len): (usize, usize) = (num(args.get(2), "OFFSET")?, num(args.get(3), "LEN")?);
+            let map = k.map_file(name, false).await.map_err(|e| format!("{e}"))?;
+            let mut got = vec![0; len];
+            map.read_into(at, &mut got)
+                .map_err(|e| format!("read: {e}"))?;
+            Ok(format!("mapped {name} of {} read {}", map.len(), hex(&got)))
+        }
+        "mmap-map-writable" => {
+            let fd = k
+                .open_mappable(name, false)
+                .await
+                .map_err(|e| format!("{e}"))?;
+            match Mapping::new(&fd, 4096, true) {
+                Ok(_) => Err("a read-only descriptor was mapped writable".into()),
+                Err(e) => Ok(format!("refused mmap: {e}")),
+            }
+        }
+        "ring-send" => {
+            let (count, size): (u64, usize) =
+                (num(args.get(2), "COUNT")?, num(args.get(3), "SIZE")?);
+            let mut tx = ring::Producer::attach(segment(&mut k, name, true, true).await?)
+                .map_err(|e| format!("{e}"))?;
+            let mut msg = pattern(size, 0);
+            for i in 0..count {
+                stamp(&mut msg, i);
+                tx.send(&msg, RING_WAIT)
+                    .map_err(|e| format!("message {i}: {e}"))?;
+            }
+            Ok(format!("sent {count} wakes {}", tx.wakes()))
+        }
+        "ring-recv" => {
+            let (count, size): (u64, usize) =
+                (num(args.get(2), "COUNT")?, num(args.get(3), "SIZE")?);
+            let mut rx = ring::Consumer::attach(segment(&mut k, name, true, true).await?)
+                .map_err(|e| format!("{e}"))?;
+            let (mut want, mut got) = (pattern(size, 0), Vec::new());
+            for i in 0..count {
+                if let Err(e) = rx.recv(&mut got, RING_WAIT) {
+                    // The ring is lost, this process is not: it still talks to
+                    // its kernel.
+                    let stats = Call::ShmStats(pb::ShmStats { name: name.into() });
+                    let alive = k
+                        .call(stats)
+                        .await
+                        .map_err(|e| format!("after the ring: {e}"))?;
+                    let Value::Shm(s) = alive else {
+                        return Err("not shm stats".into());
+                    };
+                    return Err(format!(
+                        "ring after {i} messages: {e}; still up (segment of {})",
+                        s.size
+                    ));
+                }
+                stamp(&mut want, i);
+                if got != want {
+                    return Err(format!("message {i} differs"));
+                }
+            }
+            Ok(format!("received {count} intact wakes {}", rx.wakes()))
+        }
+        "ring-scribble" => {
+            let (good, how): (u64, _) = (num(args.get(2), "GOOD")?, args.get(3).ok_or("head|len")?);
+            let mut tx = ring::Producer::attach(segment(&mut k, name, true, true).await?)
+                .map_err(|e| format!("{e}"))?;
+            let mut msg = pattern(64, 0);
+            for i in 0..good {
+                stamp(&mut msg, i);
+                tx.send(&msg, RING_WAIT)
+                    .map_err(|e| format!("message {i}: {e}"))?;
+            }
+            // Once the consumer has them all, so that it is the corruption it meets.
+            tx.drain(RING_WAIT).map_err(|e| format!("drain: {e}"))?;
+            let (at, capacity) = (tx.position(), tx.capacity() as u64);
+            let map = tx.into_mapping();
+            let put =
+                |offset: usize, bytes: &[u8]| map.write(offset, bytes).map_err(|e| format!("{e}"));
+            match how.as_str() {
+                // A head sixteen rings ahead.
+                "head" => put(ring::HEAD_AT, &(at + 16 * capacity).to_le_bytes())?,
+                // A record longer than the ring, published with a sound head.
+                "len" => {
+                    put(
+                        ring::HEADER + (at % capacity) as usize,
+                        &0x7fff_fff0u32.to_le_bytes(),
+                    )?;
+                    put(ring::HEAD_AT, &(at + 8).to_le_bytes())?;
+                }
+                other => return Err(format!("scribble {other}: head or len")),
+            }
+            Ok(format!("scribbled {how} after {good}"))
+        }
+        "sock-serve" => {
+            // NAME is the port.
+            let fd = socket(&mut k).await?;
+            let bind = Call::Bind(pb::SocketBind {
+                fd,
+                addr: format!("0.0.0.0:{name}"),
+            });
+            sock(&mut k, bind).await?;
+            sock(&mut k, Call::Listen(pb::SocketListen { fd, backlog: 0 })).await?;
+            println!("LISTENING");
+            let accept = Call::Accept(pb::SocketAccept {
+                fd,
+                wait_ms: 30_000,
+            });
+            let Value::SocketPeer(peer) = sock(&mut k, accept).await? else {
+                return Err("not a peer".into());
+            };
+            let recv = Call::Recv(pb::SocketRecv {
+                fd: peer.fd,
+                max: 0,
+                wait_ms: 10_000,
+            });
+            let Value::Data(got) = sock(&mut k, recv).await? else {
+                return Err("not data".into());
+            };
+            let send = Call::Send(pb::SocketSend {
+                fd: peer.fd,
+                data: [b"pong ", &got[..]].concat(),
+                wait_ms: 10_000,
+            });
+            sock(&mut k, send).await?;
+            // Close after the client does (its end of stream), so neither side's
+            // connection outlives its process half-closed (which would keep
+            // that network namespace, and its veth, alive a while).
+            let eof = Call::Recv(pb::SocketRecv {
+                fd: peer.fd,
+                max: 0,
+                wait_ms: 10_000,
+            });
+            sock(&mut k, eof).await?;
+            close(&mut k, &[peer.fd, fd]).await;
+            Ok(format!("served {} {}", peer.addr, hex(&got)))
+        }
+        "sock-connect" => {
+            // NAME is the address.
+            let fd = socket(&mut k).await?;
+            let connect = Call::Connect(pb::SocketConnect {
+                fd,
+                addr: name.into(),
+                wait_ms: 10_000,
+            });
+            if let Err(e) = sock(&mut k, connect).await {
+                close(&mut k, &[fd]).await;
+                return Err(e);
+            }
+            let data = unhex(args.get(2).ok_or("HEX")?)?;
+            let send = Call::Send(pb::SocketSend {
+                fd,
+                data,
+                wait_ms: 10_000,
+            });
+            sock(&mut k, send).await?;
+            let recv = Call::Recv(pb::SocketRecv {
+                fd,
+                max: 0,
+                wait_ms: 10_000,
+            });
+            let Value::Data(got) = sock(&mut k, recv).await? else {
+                return Err("not data".into());
+            };
+            close(&mut k, &[fd]).await;
+            Ok(format!("reply {}", String::from_utf8_lossy(&got)))
+        }
+        "sock-bind" => {
+            let fd = socket(&mut k).await?;
+            let bind = Call::Bind(pb::SocketBind {
+                fd,
+                addr: format!("127.0.0.1:{name}"),
+            });
+            let bound = sock(&mut k, bind).await;
+            close(&mut k, &[fd]).await;
+            match bound? {
+                Value::Count(port) => Ok(format!("bound {port}")),
+                other => Err(format!("not a port: {other:?}")),
+            }
         }
         "shm-map-writable" => match segment(&mut k, name, false, true).await {
             Ok(_) => Err("a read-only attach was mapped writable".into()),

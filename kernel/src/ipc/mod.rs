@@ -11,6 +11,8 @@
 //!   subscribers.
 //! * [`fdtable`]: each caller's descriptor table of real open files (open through
 //!   the VFS's confined walk, dup, dup2, lseek, fcntl), handed over on request.
+//! * [`mmap`]: the descriptor a process maps a VFS file through (`O_RDONLY` for a
+//!   read-only grant, so the mapping is read-only too); it maps it itself.
 //! * [`handoff`]: how a managed process receives those fds: a one-shot ticket (from
 //!   the syscall) redeemed on its own kernel socket, answered with `SCM_RIGHTS`
 //!   through the shared-memory [`Broker`](crate::shm::Broker).
@@ -22,6 +24,7 @@
 pub mod clipboard;
 pub mod fdtable;
 pub mod handoff;
+pub mod mmap;
 pub mod pipe;
 pub mod queue;
 pub mod segment;

@@ -19,6 +19,9 @@
 //! underneath) and rules through `nft -f` (one transaction each), both in
 //! `tool.rs`: the host's own tools, no netlink code of ours to get wrong.
 //!
+//! Sockets a caller asks the kernel for are made in its namespace and driven
+//! for it by [`socket`].
+//!
 //! # What it leaves on the host, and who removes it
 //!
 //! A veth dies with its process's namespace. A process's rules go when its
@@ -44,6 +47,7 @@ mod modes;
 mod nft;
 #[cfg(not(target_os = "linux"))]
 mod portable;
+pub mod socket;
 mod sweep;
 mod tool;
 

@@ -174,6 +174,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// Its pidfd while it lives (to enter its namespaces: `setns(pidfd, ..)`).
+    pub(crate) fn pidfd(&self) -> Option<Arc<OwnedFd>> {
+        self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn state(&self) -> ProcessState {
         *self.state.borrow()
     }

@@ -9,7 +9,7 @@
 //! (background tasks with progress, cancellation and TTL clean-up) and
 //! [`completion`] (io_uring-style submit now, reap later, per caller).
 //! Per-caller state (working directory, environment) lives in [`callers`].
-//! IPC categories ([`pipe`], [`shm`], [`queue`], [`clipboard`], [`fd`]) keep their access rules beside their handlers.
+//! IPC categories ([`pipe`], [`shm`], [`mmap`], [`socket`], [`queue`], [`clipboard`], [`fd`]) keep their access rules beside their handlers.
 
 pub mod access;
 pub mod batch;
@@ -20,12 +20,14 @@ pub mod events;
 mod fd;
 mod fs;
 mod memory;
+mod mmap;
 mod pipe;
 pub mod process;
 mod queue;
 mod sched;
 mod shm;
 mod signal;
+mod socket;
 pub mod stream;
 pub mod system;
 pub mod tasks;
@@ -212,6 +214,17 @@ impl Kernel {
             | Call::FdLseek(_)
             | Call::FdFcntl(_)
             | Call::FdHandOver(_)) => Box::pin(fd::dispatch(self, caller, c)).await?,
+            c @ Call::MmapOpen(_) => Box::pin(mmap::dispatch(self, caller, c)).await?,
+            c @ (Call::Socket(_)
+            | Call::Bind(_)
+            | Call::Listen(_)
+            | Call::Accept(_)
+            | Call::Connect(_)
+            | Call::Send(_)
+            | Call::Recv(_)
+            | Call::Sendto(_)
+            | Call::Recvfrom(_)
+            | Call::Setsockopt(_)) => Box::pin(socket::dispatch(self, caller, c)).await?,
         };
         progress.set(1.0);
         Ok(pb::SyscallResult { value: Some(value) })

@@ -10,7 +10,7 @@ use tonic::Code;
 
 use crate::util::{Daemon, call, collect, error_of, fd_count, require_root};
 
-fn peer_bin() -> std::path::PathBuf {
+pub(crate) fn peer_bin() -> std::path::PathBuf {
     crate::util::bin("agentos-ipc-peer", env!("CARGO_BIN_EXE_agentos-ipc-peer"))
 }
 
@@ -22,7 +22,7 @@ const FULL: &[&str] = &[];
 
 /// A kernel on the full sandbox and a user client; `None` (a recorded skip)
 /// without root.
-async fn kernel(test: &str) -> Option<(Daemon, Client)> {
+pub(crate) async fn kernel(test: &str) -> Option<(Daemon, Client)> {
     if !require_root(test) {
         return None;
     }
@@ -32,7 +32,7 @@ async fn kernel(test: &str) -> Option<(Daemon, Client)> {
 }
 
 /// Starts the peer with `args` and the channel grants `caps`.
-async fn peer(user: &mut Client, args: &[&str], caps: &[&str]) -> u32 {
+pub(crate) async fn peer(user: &mut Client, args: &[&str], caps: &[&str]) -> u32 {
     let bin = peer_bin().display().to_string();
     let spec = pb::ProcessSpec {
         argv: [&[bin.as_str()][..], args]
@@ -48,7 +48,7 @@ async fn peer(user: &mut Client, args: &[&str], caps: &[&str]) -> u32 {
 }
 
 /// The peer's one line of output, once it exited.
-async fn line_of(user: &mut Client, pid: u32) -> String {
+pub(crate) async fn line_of(user: &mut Client, pid: u32) -> String {
     let (out, err, _) = collect(user, pid).await;
     let line = out.trim().to_owned();
     assert!(!line.is_empty(), "no output; stderr: {err}");

@@ -128,7 +128,7 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
 }
 
 /// Reads a process's output until a line starts with `prefix` (within 20 s).
-async fn wait_for_line(c: &mut Client, pid: u32, prefix: &str) {
+pub(crate) async fn wait_for_line(c: &mut Client, pid: u32, prefix: &str) {
     let input = tokio_stream::iter([pb::ProcessInput {
         msg: Some(In::Attach(pid)),
     }]);
@@ -195,10 +195,10 @@ fn leftovers(data_dir: &Path) -> Vec<String> {
 /// A daemon whose network is removed when the test ends, even by a panic: the
 /// daemon is SIGKILLed, then every interface and table tagged with its data
 /// directory goes.
-struct NetDaemon(Daemon);
+pub(crate) struct NetDaemon(Daemon);
 
 impl NetDaemon {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self(Daemon::start(&[]))
     }
 }
@@ -234,7 +234,7 @@ impl Drop for NetDaemon {
 
 /// Waits (a veth goes with its namespace, asynchronously) until nothing of the
 /// kernel on `data_dir` is left.
-fn assert_nothing_left(data_dir: &Path) {
+pub(crate) fn assert_nothing_left(data_dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = leftovers(data_dir);

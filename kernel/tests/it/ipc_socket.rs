@@ -1,0 +1,91 @@
+//! Sockets through the kernel: `agentos-ipc-peer` asks its kernel for a TCP
+//! socket, which is made in the process's own network namespace; one bridged
+//! process listens and accepts, another of its group connects, and the bytes
+//! cross. `bind` and `connect` are checked against the `bind:` and `net:` grants.
+
+use agentos_proto::v1 as pb;
+
+use crate::{
+    ipc::peer_bin,
+    net::{NetDaemon, assert_nothing_left, wait_for_line},
+    util::{collect, require_root, spawn},
+};
+
+fn peer(group: &str, grants: &[&str], args: &[&str]) -> pb::ProcessSpec {
+    let bin = peer_bin().display().to_string();
+    let mut argv = vec![bin.clone()];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    pb::ProcessSpec {
+        argv,
+        read_paths: vec![bin],
+        capabilities: grants.iter().map(|s| s.to_string()).collect(),
+        network: if group.is_empty() {
+            pb::NetworkMode::None
+        } else {
+            pb::NetworkMode::Bridged
+        } as i32,
+        net_group: group.into(),
+        ..Default::default()
+    }
+}
+
+/// The last line a process printed, once it exited.
+async fn last_line(c: &mut agentos_client::Client, pid: u32) -> String {
+    let (out, err, _) = collect(c, pid).await;
+    let line = out.trim().lines().last().unwrap_or_default().to_owned();
+    assert!(!line.is_empty(), "no output; stderr: {err}");
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_talk_through_kernel_sockets_in_their_own_namespaces_within_their_grants() {
+    if !require_root(
+        "processes_talk_through_kernel_sockets_in_their_own_namespaces_within_their_grants",
+    ) {
+        return;
+    }
+    let mut d = NetDaemon::start();
+    let mut c = d.client().await;
+    let server = spawn(&mut c, peer("sk", &["bind:7100"], &["sock-serve", "7100"])).await;
+    wait_for_line(&mut c, server.pid, "LISTENING").await;
+    let target = format!("{}:7100", server.net_address);
+
+    // Without a `net:` grant the kernel refuses the connection.
+    let p = spawn(&mut c, peer("sk", &[], &["sock-connect", &target, "6869"])).await;
+    let line = last_line(&mut c, p.pid).await;
+    assert!(
+        line.starts_with("ERR connect: permission denied") && line.ends_with("(PermissionDenied)"),
+        "{line}"
+    );
+    // With one, it connects from the client's namespace into the server's: the
+    // listening socket is in the server's namespace (on the host, nothing listens
+    // at its address), and the server sees the client's own address, not the
+    // bridge's (which a socket made in the kernel's namespace would have).
+    let grant = "net:allow:10.213.0.0/16:7100/tcp";
+    let client = spawn(
+        &mut c,
+        peer("sk", &[grant], &["sock-connect", &target, "6869"]),
+    )
+    .await;
+    assert_eq!(last_line(&mut c, client.pid).await, "OK reply pong hi");
+    let served = last_line(&mut c, server.pid).await;
+    assert!(
+        served.starts_with(&format!("OK served {}:", client.net_address))
+            && served.ends_with(" 6869"),
+        "{served} (client {})",
+        client.net_address
+    );
+
+    // A port without a `bind:` grant is refused; a granted one binds.
+    let p = spawn(&mut c, peer("", &["bind:7200"], &["sock-bind", "7201"])).await;
+    let line = last_line(&mut c, p.pid).await;
+    assert!(
+        line.starts_with("ERR bind: permission denied") && line.ends_with("(PermissionDenied)"),
+        "{line}"
+    );
+    let p = spawn(&mut c, peer("", &["bind:7200"], &["sock-bind", "7200"])).await;
+    assert_eq!(last_line(&mut c, p.pid).await, "OK bound 7200");
+
+    d.terminate();
+    assert_nothing_left(&d.data_dir());
+}
