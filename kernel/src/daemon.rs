@@ -5,8 +5,10 @@
 //! (sweeping temp files of interrupted writes) → the kernel's cgroup (removing one a
 //! crash left) → eBPF probes → the Unix socket and the fd socket of shared-memory
 //! streams (both 0600) and, if asked, loopback TCP.
-//! SIGINT or SIGTERM stops the listeners; on the way out the socket is removed, the
-//! probes detach and the cgroup is removed.
+//! SIGINT or SIGTERM (blocked from the first line of `main`, see
+//! [`catch_stop_signals`]) stops the listeners, also when it comes during
+//! start-up; on the way out the socket is removed, the probes detach and the
+//! cgroup is removed.
 
 use std::{
     fs,
@@ -156,9 +158,12 @@ pub fn build_vfs(config: &KernelConfig, ring: &RingChoice) -> anyhow::Result<Vfs
     Ok(vfs)
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
-pub async fn run(config: KernelConfig) -> anyhow::Result<()> {
-    serve(config, wait_for_signal()).await
+/// Runs the daemon until `stop` completes: [`catch_stop_signals`]'s future.
+pub async fn run(
+    config: KernelConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve(config, stop).await
 }
 
 /// Runs the daemon until `stop` completes (benchmarks embed it this way).
@@ -527,19 +532,42 @@ async fn serve_tcp(
         .with_context(|| format!("serving tcp://{addr}"))
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop the kernel with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
+/// Blocks SIGINT and SIGTERM in the calling thread and hands them to a thread of
+/// their own, which waits for one with `sigwait`; returns the future that completes
+/// when one arrives.
+///
+/// Call it first in `main`, before the async runtime or anything on the host exists:
+/// every thread started afterwards inherits the blocked mask, so from then on a
+/// signal can only stay pending until the waiting thread takes it, and never kills
+/// the process with the default action half-way through start-up (which left the
+/// kernel's cgroups behind). A signal during start-up completes the future at once,
+/// and [`serve`] stops as soon as it is up, removing what it made. Children do not
+/// inherit the mask: `std::process::Command` and the sandbox's child (step
+/// "unblock" before `execve`) reset it.
+pub fn catch_stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static>
+{
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().context("blocking SIGINT and SIGTERM")?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("agentos-signals".into())
+        .spawn(move || match set.wait() {
+            Ok(sig) => {
+                tracing::info!("{sig}: shutting down");
+                let _ = tx.send(());
+            }
+            Err(e) => tracing::error!("sigwait: {e}; stop the kernel with SIGKILL"),
+        })
+        .context("starting the signal thread")?;
+    Ok(async move {
+        if rx.await.is_err() {
+            // The thread failed: no signal will ever stop this kernel gracefully.
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 /// What the eBPF report says to an ordinary user.
