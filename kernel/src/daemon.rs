@@ -284,7 +284,7 @@ pub async fn serve(
     let processes = Arc::new(
         ProcessTable::new(cgroups, sandbox)
             .context("starting the spawner thread")?
-            .with_sockets(config.data_dir.join("run").join("proc"))
+            .with_data_dir(&config.data_dir)
             .with_cleanup(Arc::clone(&cleanup))
             .with_managed_cgroups(events.managed())
             .with_unconfined_allowed(config.allow_unconfined)
