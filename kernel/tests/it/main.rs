@@ -9,6 +9,7 @@ mod cgroups;
 mod clients;
 mod crash;
 mod delegated;
+mod edge;
 mod escapes;
 mod events;
 mod fs;
