@@ -12,6 +12,7 @@ mod grpcio;
 mod rootless;
 mod run;
 mod setup;
+mod soak;
 mod sweep;
 mod test;
 
@@ -38,6 +39,8 @@ enum Cli {
     Test(test::Options),
     /// Run the criterion benchmarks (each beside its raw baseline).
     Bench(bench::Options),
+    /// Load a real daemon for N minutes and fail if its resources grow.
+    Soak(soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Cli::Run(o) => run::run(o),
         Cli::Test(o) => test::run(o),
         Cli::Bench(o) => bench::run(o),
+        Cli::Soak(o) => soak::run(o),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,5 +20,6 @@ mod process;
 mod sandbox;
 mod sched;
 mod shared;
+mod soak;
 mod stream;
 mod util;
