@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod build_ebpf;
+mod fuzz;
 mod grpcio;
 mod rootless;
 mod run;
@@ -39,6 +40,8 @@ enum Cli {
     Test(test::Options),
     /// Run the criterion benchmarks (each beside its raw baseline).
     Bench(bench::Options),
+    /// Run each cargo-fuzz target for a set time (installs cargo-fuzz if missing).
+    Fuzz(fuzz::Options),
     /// Load a real daemon for N minutes and fail if its resources grow.
     Soak(soak::Options),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Cli::Run(o) => run::run(o),
         Cli::Test(o) => test::run(o),
         Cli::Bench(o) => bench::run(o),
+        Cli::Fuzz(o) => fuzz::run(o),
         Cli::Soak(o) => soak::run(o),
     };
     match result {

@@ -10,6 +10,11 @@
 //!    `agentos-test`, so both isolation modes are proven on every run;
 //! 5. a one-minute soak of a real daemon ([`crate::soak`]).
 //!
+//! The fuzz targets' properties run in step 3: the proptest suites of
+//! `agentos_kernel::fuzz` and `agentos_services::fuzz` replay the committed corpus
+//! (`fuzz/corpus/`) and a few hundred generated cases each; `cargo xtask fuzz`
+//! runs the cargo-fuzz targets for longer.
+//!
 //! Counts from every runner are added up into one closing line.
 
 use std::{
