@@ -659,11 +659,16 @@ impl ProcessTable {
     fn insert(&self, p: Arc<Process>) {
         let mut procs = self.lock();
         procs.insert(p.pid, p);
-        let exited: Vec<u32> = procs
+        // Oldest first by start time, not by pid: host pids wrap (at 32768 by
+        // default), and after a wrap the lowest pids are the newest processes,
+        // whose exits a caller may be about to `wait` for.
+        let mut exited: Vec<(SystemTime, u32)> = procs
             .values()
             .filter(|p| p.state().is_final())
-            .map(|p| p.pid)
+            .map(|p| (p.started, p.pid))
             .collect();
+        exited.sort_unstable();
+        let exited: Vec<u32> = exited.into_iter().map(|(_, pid)| pid).collect();
         if exited.len() > KEEP_EXITED {
             for pid in &exited[..exited.len() - KEEP_EXITED] {
                 procs.remove(pid);
