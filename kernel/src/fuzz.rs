@@ -303,19 +303,7 @@ mod tests {
 
     use super::*;
 
-    /// The committed corpus of `target` (`fuzz/corpus/<target>/`), replayed first.
-    fn replay(target: &str, f: fn(&[u8])) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/corpus")
-            .join(target);
-        let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = e.unwrap().path();
-            f(&std::fs::read(&path).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "no corpus in {}", dir.display());
-    }
+    include!("../../fuzz/replay.rs");
 
     #[test]
     fn vfs_path_corpus() {

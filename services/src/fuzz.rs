@@ -88,24 +88,11 @@ pub fn blueprint(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use proptest::prelude::*;
 
     use super::*;
 
-    /// The committed corpus of `target` (`fuzz/corpus/<target>/`).
-    fn replay(target: &str, f: fn(&[u8])) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/corpus")
-            .join(target);
-        let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            f(&std::fs::read(e.unwrap().path()).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "no corpus in {}", dir.display());
-    }
+    include!("../../fuzz/replay.rs");
 
     #[test]
     fn syscall_json_corpus() {

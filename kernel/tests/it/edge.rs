@@ -11,23 +11,6 @@ use tonic::Code;
 
 use crate::util::{Daemon, call, open_read, req, write};
 
-/// A field of `/proc/PID/status` in bytes (`VmRSS:  1234 kB`).
-fn status_bytes(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
-    kb * 1024
-}
-
-/// The daemon's resident set now.
-fn rss(d: &Daemon) -> u64 {
-    status_bytes(d.pid(), "VmRSS")
-}
-
 /// Memory the daemon may take beyond its streams' budget for the connections,
 /// tasks and allocator slack of a test (a leak or an unbounded buffer per stream
 /// goes far past it: a thousand streams of a few 64 KiB chunks are 320 MiB).
@@ -36,12 +19,12 @@ const SLACK: u64 = 128 << 20;
 /// Asserts that the daemon's peak resident set grew by at most `limit` over
 /// `before`, and that it still answers.
 async fn assert_bounded(d: &Daemon, before: u64, limit: u64, what: &str) {
-    let peak = status_bytes(d.pid(), "VmHWM");
+    let peak = d.peak_rss();
     eprintln!(
         "{what}: VmRSS before {} MiB, peak {} MiB, now {} MiB",
         before >> 20,
         peak >> 20,
-        rss(d) >> 20
+        d.rss() >> 20
     );
     assert!(
         peak.saturating_sub(before) <= limit,
@@ -58,7 +41,7 @@ async fn assert_bounded(d: &Daemon, before: u64, limit: u64, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_get_typed_statuses() {
     let d = Daemon::start(&[]);
-    let before = rss(&d);
+    let before = d.rss();
     let limit = agentos_client::connect::MAX_MESSAGE;
     // A client that does not hold itself to the limit (ours does).
     let mut c = d.client().await;
@@ -100,7 +83,7 @@ async fn oversized_messages_get_typed_statuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_100000_calls_is_refused() {
     let d = Daemon::start(&[]);
-    let before = rss(&d);
+    let before = d.rss();
     let mut c = d.client().await;
     let err = c
         .execute_syscall_batch(pb::BatchRequest {
@@ -268,7 +251,7 @@ async fn a_thousand_concurrent_streams_each_end_in_done_or_a_typed_status() {
     call(&mut c, write("/one-mib", &vec![1; 1 << 20]))
         .await
         .unwrap();
-    let before = rss(&d);
+    let before = d.rss();
     let streams = (0..1000).map(|_| {
         let mut c = c.clone();
         tokio::spawn(async move {
@@ -323,7 +306,7 @@ async fn a_client_that_opens_streams_and_never_reads_holds_bounded_memory() {
     // 64 MiB, in the largest chunks a stream may ask for (4 MiB).
     let file = d.files().join("large");
     std::fs::write(&file, vec![3; 64 << 20]).unwrap();
-    let before = rss(&d);
+    let before = d.rss();
     let mut held = Vec::new();
     let mut refused = 0;
     for _ in 0..200 {

@@ -31,8 +31,8 @@ use agentos_proto::v1::{self as pb, syscall::Call};
 use tokio_stream::StreamExt;
 
 use crate::util::{
-    Client, Daemon, call, cgroup_children, collect, fd_count, kernel_cgroup_dirs, open_read, req,
-    spawn, write,
+    Client, Daemon, call, cgroup_children, collect, fd_count, kernel_cgroup_dirs, open_read,
+    proc_status, req, spawn, write,
 };
 
 /// Minutes the soak runs (default 1).
@@ -66,17 +66,6 @@ impl std::fmt::Display for Sample {
     }
 }
 
-/// A field of `/proc/PID/status` (its first number).
-fn status_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
 /// Every cgroup below the kernel's, in every hierarchy.
 fn cgroups_below(kernel_cg: Option<&Path>) -> usize {
     let mut n = 0;
@@ -94,9 +83,9 @@ fn sample(d: &Daemon, kernel_cg: Option<&Path>, start: Instant) -> Sample {
     let pid = d.pid();
     Sample {
         secs: start.elapsed().as_secs(),
-        rss: status_field(pid, "VmRSS") * 1024,
+        rss: d.rss(),
         fds: fd_count(pid),
-        threads: status_field(pid, "Threads"),
+        threads: proc_status(pid, "Threads"),
         cgroups: cgroups_below(kernel_cg),
     }
 }
