@@ -13,8 +13,9 @@
 //!   ...). A capability that parses prints back to a string that parses to it.
 //! * [`grpc_request`]: request bytes as gRPC hands them over, decoded by prost
 //!   into a `SyscallRequest` and executed by the kernel's dispatch as the
-//!   kernel's owner. Every call ends within its timeout with a value or a typed
-//!   error, and nothing outside the mounts changes.
+//!   kernel's owner (this process, [`Caller::local`]). Every call ends within
+//!   its timeout with a value or a typed error, and nothing outside the mounts
+//!   changes.
 //!
 //! No hang: each call runs under a deadline, and missing it panics.
 //!
@@ -190,17 +191,6 @@ fn sweep_fixtures(remove: impl Fn(u32) -> bool) {
     }
 }
 
-/// The caller every fuzzed request comes from: this process, as the kernel's owner.
-fn owner() -> Caller {
-    Caller {
-        uid: nix::unistd::geteuid().as_raw(),
-        gid: nix::unistd::getegid().as_raw(),
-        pid: Some(std::process::id() as i32),
-        managed: None,
-        causality: 0,
-    }
-}
-
 /// Path parsing and resolution; the input is `cwd\npath` (no newline: the path,
 /// from `/`).
 pub fn vfs_path(data: &[u8]) {
@@ -285,7 +275,9 @@ pub fn grpc_request(data: &[u8]) {
     }
     req.timeout_ms = SYSCALL_TIMEOUT_MS;
     let outcome = fx.run(name, async {
-        fx.kernel.execute(&owner(), req, &Progress::default()).await
+        fx.kernel
+            .execute(&Caller::local(), req, &Progress::default())
+            .await
     });
     if let Err(e) = outcome {
         let wire = e.to_proto(name);
