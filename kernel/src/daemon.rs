@@ -5,7 +5,7 @@
 //! (sweeping temp files of interrupted writes) → the kernel's cgroup (removing one a
 //! crash left) → eBPF probes → the Unix socket and the fd socket of shared-memory
 //! streams (both 0600) and, if asked, loopback TCP.
-//! SIGINT or SIGTERM (blocked from the first line of `main`, see
+//! SIGINT or SIGTERM (caught before anything is made, see
 //! [`catch_stop_signals`]) stops the listeners, also when it comes during
 //! start-up; on the way out the socket is removed, the probes detach and the
 //! cgroup is removed.
@@ -532,40 +532,26 @@ async fn serve_tcp(
         .with_context(|| format!("serving tcp://{addr}"))
 }
 
-/// Blocks SIGINT and SIGTERM in the calling thread and hands them to a thread of
-/// their own, which waits for one with `sigwait`; returns the future that completes
-/// when one arrives.
+/// Installs the SIGINT and SIGTERM handlers and returns the future that
+/// completes when one arrives.
 ///
-/// Call it first in `main`, before the async runtime or anything on the host exists:
-/// every thread started afterwards inherits the blocked mask, so from then on a
-/// signal can only stay pending until the waiting thread takes it, and never kills
-/// the process with the default action half-way through start-up (which left the
-/// kernel's cgroups behind). A signal during start-up completes the future at once,
-/// and [`serve`] stops as soon as it is up, removing what it made. Children do not
-/// inherit the mask: `std::process::Command` and the sandbox's child (step
-/// "unblock" before `execve`) reset it.
+/// Call it first thing inside the runtime, before anything is made on the host:
+/// from then on a signal is only recorded, never the default action that killed
+/// the kernel half-way through start-up (leaving its cgroups behind). A signal
+/// during start-up completes the future at once, and [`serve`] stops as soon as
+/// it is up, removing what it made. Before this call nothing of the kernel's
+/// exists on the host. (Blocking the signals instead, from the first line of
+/// `main`, was tried: every thread, and so every sandbox the spawner clones,
+/// inherits the mask, and a SIGTERM sent to a managed program no longer arrived.)
 pub fn catch_stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static>
 {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.thread_block().context("blocking SIGINT and SIGTERM")?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("agentos-signals".into())
-        .spawn(move || match set.wait() {
-            Ok(sig) => {
-                tracing::info!("{sig}: shutting down");
-                let _ = tx.send(());
-            }
-            Err(e) => tracing::error!("sigwait: {e}; stop the kernel with SIGKILL"),
-        })
-        .context("starting the signal thread")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     Ok(async move {
-        if rx.await.is_err() {
-            // The thread failed: no signal will ever stop this kernel gracefully.
-            std::future::pending::<()>().await;
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         }
     })
 }

@@ -61,18 +61,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     agentos_client::logging::init(cli.log_format);
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
-    // Before the runtime's threads exist (they inherit the blocked mask) and before
-    // anything is made on the host: a SIGTERM from here on stops the kernel cleanly.
-    let stop = match &cli.command {
-        Some(_) => None,
-        None => match daemon::catch_stop_signals() {
-            Ok(stop) => Some(stop),
-            Err(e) => {
-                eprintln!("agentos-kernel: {e:#}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -81,8 +69,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match (cli.command, stop) {
-            (Some(Command::Doctor { json }), _) => {
+        match cli.command {
+            Some(Command::Doctor { json }) => {
                 let (report, source) = doctor::report(&data_dir).await;
                 if json {
                     println!(
@@ -94,8 +82,10 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            (None, stop) => {
-                let stop = stop.expect("caught before the runtime started");
+            None => {
+                // First, before anything is made on the host: a SIGTERM from here on
+                // stops the kernel cleanly.
+                let stop = daemon::catch_stop_signals()?;
                 let mut config = KernelConfig::new(data_dir);
                 config.tcp = cli.tcp;
                 config.mounts = cli.mounts;
