@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // The process spec is large; boxing it keeps every other syscall small.
         .boxed(".agentos.kernel.v1.Syscall.call.spawn")
+        // A request that does not decode is the caller's fault (INVALID_ARGUMENT).
+        .codec_path("crate::codec::Codec")
         .compile_fds(kernel)?;
     tonic_prost_build::configure().compile_fds(protox::compile(BENCH, ["proto"])?)?;
     Ok(())

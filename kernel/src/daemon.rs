@@ -5,8 +5,10 @@
 //! (sweeping temp files of interrupted writes) → the kernel's cgroup (removing one a
 //! crash left) → eBPF probes → the Unix socket and the fd socket of shared-memory
 //! streams (both 0600) and, if asked, loopback TCP.
-//! SIGINT or SIGTERM stops the listeners; on the way out the socket is removed, the
-//! probes detach and the cgroup is removed.
+//! SIGINT or SIGTERM (caught before anything is made, see
+//! [`catch_stop_signals`]) stops the listeners, also when it comes during
+//! start-up; on the way out the socket is removed, the probes detach and the
+//! cgroup is removed.
 
 use std::{
     fs,
@@ -156,9 +158,12 @@ pub fn build_vfs(config: &KernelConfig, ring: &RingChoice) -> anyhow::Result<Vfs
     Ok(vfs)
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
-pub async fn run(config: KernelConfig) -> anyhow::Result<()> {
-    serve(config, wait_for_signal()).await
+/// Runs the daemon until `stop` completes: [`catch_stop_signals`]'s future.
+pub async fn run(
+    config: KernelConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve(config, stop).await
 }
 
 /// Runs the daemon until `stop` completes (benchmarks embed it this way).
@@ -281,7 +286,7 @@ pub async fn serve(
     let processes = Arc::new(
         ProcessTable::new(cgroups, sandbox)
             .context("starting the spawner thread")?
-            .with_sockets(config.data_dir.join("run").join("proc"))
+            .with_data_dir(&config.data_dir)
             .with_cleanup(Arc::clone(&cleanup))
             .with_managed_cgroups(events.managed())
             .with_unconfined_allowed(config.allow_unconfined)
@@ -536,19 +541,28 @@ async fn serve_tcp(
         .with_context(|| format!("serving tcp://{addr}"))
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGINT and SIGTERM handlers and returns the future that
+/// completes when one arrives.
+///
+/// Call it first thing inside the runtime, before anything is made on the host:
+/// from then on a signal is only recorded, never the default action that killed
+/// the kernel half-way through start-up (leaving its cgroups behind). A signal
+/// during start-up completes the future at once, and [`serve`] stops as soon as
+/// it is up, removing what it made. Before this call nothing of the kernel's
+/// exists on the host. (Blocking the signals instead, from the first line of
+/// `main`, was tried: every thread, and so every sandbox the spawner clones,
+/// inherits the mask, and a SIGTERM sent to a managed program no longer arrived.)
+pub fn catch_stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static>
+{
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop the kernel with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+    })
 }
 
 /// What the eBPF report says to an ordinary user.

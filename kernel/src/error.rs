@@ -96,6 +96,7 @@ impl KernelError {
             Self::Spawn(e) if e.is_unsupported() => C::Unsupported,
             Self::Spawn(_) => C::FailedPrecondition,
             Self::Stream(StreamError::NoFdSocket) => C::FailedPrecondition,
+            Self::Stream(StreamError::Busy { .. }) => C::ResourceExhausted,
             Self::Stream(e) if e.is_invalid_input() => C::InvalidArgument,
             Self::Stream(_) => C::Cancelled,
             Self::Socket(e) => socket_code(e),

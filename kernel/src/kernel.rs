@@ -58,6 +58,8 @@ pub struct Kernel {
     pub shm: Arc<Broker>,
     /// Pipes, shared-memory segments, queues, clipboards and fd tables.
     pub ipc: crate::ipc::Ipc,
+    /// What open `StreamSyscall` streams may buffer, together.
+    pub streams: crate::syscall::stream::Budget,
     started: Instant,
 }
 
@@ -76,6 +78,7 @@ impl Kernel {
             signals: Signals::default(),
             shm: Arc::default(),
             ipc: crate::ipc::Ipc::default(),
+            streams: crate::syscall::stream::Budget::default(),
             permissions: PermissionCache::new(CacheConfig::default()),
             processes,
             callers: Callers::default(),

@@ -34,6 +34,8 @@ pub mod config;
 pub mod daemon;
 pub mod doctor;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod identity;
 pub mod ipc;
 pub mod kernel;

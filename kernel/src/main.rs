@@ -87,6 +87,9 @@ fn main() -> ExitCode {
                 Ok(())
             }
             None => {
+                // First, before anything is made on the host: a SIGTERM from here on
+                // stops the kernel cleanly.
+                let stop = daemon::catch_stop_signals()?;
                 let mut config = KernelConfig::new(data_dir);
                 config.tcp = cli.tcp;
                 config.mounts = cli.mounts;
@@ -97,7 +100,7 @@ fn main() -> ExitCode {
                 config.ebpf = !cli.no_ebpf;
                 config.metrics = cli.metrics;
                 config.test_skip_landlock = cli.test_skip_landlock;
-                daemon::run(config).await
+                daemon::run(config, stop).await
             }
         }
     });

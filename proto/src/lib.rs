@@ -29,6 +29,7 @@ pub mod bench {
     }
 }
 
+pub mod codec;
 mod names;
 
 /// The encoded `FileDescriptorSet` of every `.proto`, for gRPC server reflection.

@@ -46,6 +46,8 @@
 pub mod apps;
 pub mod auth;
 pub mod blueprint;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod generate;
 pub mod http;
 pub mod kernel;

@@ -8,11 +8,13 @@
 mod bench;
 mod build;
 mod build_ebpf;
+mod fuzz;
 mod grpcio;
 mod macos;
 mod rootless;
 mod run;
 mod setup;
+mod soak;
 mod sweep;
 mod test;
 
@@ -41,6 +43,10 @@ enum Cli {
     CheckMacos,
     /// Run the criterion benchmarks (each beside its raw baseline).
     Bench(bench::Options),
+    /// Run each cargo-fuzz target for a set time (installs cargo-fuzz if missing).
+    Fuzz(fuzz::Options),
+    /// Load a real daemon for N minutes and fail if its resources grow.
+    Soak(soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
         Cli::Test(o) => test::run(o),
         Cli::CheckMacos => macos::check(),
         Cli::Bench(o) => bench::run(o),
+        Cli::Fuzz(o) => fuzz::run(o),
+        Cli::Soak(o) => soak::run(o),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,13 @@
 //!    `agentos up`), with `CI` semantics: a privileged test that cannot run fails;
 //! 4. as root, the rootless pass ([`crate::rootless`]): the sandbox, escape,
 //!    capability, process and crash suites again as the ordinary user
-//!    `agentos-test`, so both isolation modes are proven on every run.
+//!    `agentos-test`, so both isolation modes are proven on every run;
+//! 5. a one-minute soak of a real daemon ([`crate::soak`]).
+//!
+//! The fuzz targets' properties run in step 3: the proptest suites of
+//! `agentos_kernel::fuzz` and `agentos_services::fuzz` replay the committed corpus
+//! (`fuzz/corpus/`) and a few hundred generated cases each; `cargo xtask fuzz`
+//! runs the cargo-fuzz targets for longer.
 //!
 //! Counts from every runner are added up into one closing line.
 
@@ -143,9 +149,14 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         &mut tally,
     );
     crate::sweep::run();
-    // The rootless pass runs whole suites: not when a filter picked some tests.
+    // The rootless pass and the one-minute soak run whole suites: not when a
+    // filter picked some tests.
     let result = match (result, opts.args.is_empty()) {
         (Ok(()), true) => crate::rootless::run(&mut tally),
+        (r, _) => r,
+    };
+    let result = match (result, opts.args.is_empty()) {
+        (Ok(()), true) => crate::soak::soak(1.0),
         (r, _) => r,
     };
     crate::sweep::run();

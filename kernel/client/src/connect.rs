@@ -83,22 +83,7 @@ pub struct Client {
 impl Client {
     /// Connects to the kernel listening on the Unix socket `socket`.
     pub async fn connect_uds(socket: &Path) -> Result<Self, ConnectError> {
-        let path = socket.to_owned();
-        // The URI is required by the API but unused: the connector dials the socket.
-        let channel = endpoint("http://agentos.kernel")
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    tokio::net::UnixStream::connect(path)
-                        .await
-                        .map(TokioIo::new)
-                }
-            }))
-            .await
-            .map_err(|source| ConnectError::Transport {
-                target: socket.display().to_string(),
-                source,
-            })?;
+        let channel = uds_channel(socket).await?;
         let mut client = Self::new(channel, Auth::default());
         client.fds = Some(paths::fds_socket_beside(socket));
         Ok(client)
@@ -187,6 +172,27 @@ impl DerefMut for Client {
     fn deref_mut(&mut self) -> &mut RawClient {
         &mut self.raw
     }
+}
+
+/// A channel to the kernel listening on the Unix socket `socket`, with no client
+/// on it (tests use it to send what the generated client never would).
+pub async fn uds_channel(socket: &Path) -> Result<Channel, ConnectError> {
+    let path = socket.to_owned();
+    // The URI is required by the API but unused: the connector dials the socket.
+    endpoint("http://agentos.kernel")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                tokio::net::UnixStream::connect(path)
+                    .await
+                    .map(TokioIo::new)
+            }
+        }))
+        .await
+        .map_err(|source| ConnectError::Transport {
+            target: socket.display().to_string(),
+            source,
+        })
 }
 
 fn endpoint(uri: &str) -> Endpoint {

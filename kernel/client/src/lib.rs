@@ -46,7 +46,7 @@ pub mod ring;
 pub mod shared;
 
 pub use self::{
-    connect::{Auth, Client, ConnectError, RawClient},
+    connect::{Auth, Client, ConnectError, RawClient, uds_channel},
     error::{CallError, syscall_error},
     paths::{SOCKET_ENV, default_data_dir, socket_path, token_path},
 };

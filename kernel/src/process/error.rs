@@ -65,6 +65,11 @@ pub enum ProcessError {
     Transition(#[from] BadTransition),
     #[error("the spawner thread has stopped")]
     SpawnerStopped,
+    #[error(
+        "grant {grant:?} contains the kernel's data directory {data_dir:?} (its sockets and \
+         token), which no sandbox may see; grant a directory beside it instead"
+    )]
+    GrantHoldsDataDir { grant: PathBuf, data_dir: PathBuf },
     #[error("wiring stdio: {0}")]
     Stdio(#[source] io::Error),
     #[error("process socket in {dir}: {source}")]
@@ -79,7 +84,10 @@ impl ProcessError {
     /// Whether the caller's input is at fault.
     pub fn is_invalid_input(&self) -> bool {
         match self {
-            Self::NotHeld { .. } | Self::BadSignal { .. } | Self::BadPriority { .. } => true,
+            Self::NotHeld { .. }
+            | Self::BadSignal { .. }
+            | Self::BadPriority { .. }
+            | Self::GrantHoldsDataDir { .. } => true,
             Self::Cgroup { source, .. } => source.is_invalid_input(),
             _ => false,
         }

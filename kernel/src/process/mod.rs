@@ -531,8 +531,9 @@ pub struct ProcessTable {
     backend: SandboxBackend,
     spawner: spawner::Spawner,
     next: AtomicU64,
-    /// Where per-process kernel sockets live (none: processes get no socket).
-    run_dir: Option<std::path::PathBuf>,
+    /// The kernel's data directory, canonical (none: processes get no socket).
+    /// Per-process kernel sockets live in its `run/proc`; no grant may contain it.
+    data_dir: Option<std::path::PathBuf>,
     /// Serves a new process's kernel socket (set by the daemon, which owns the
     /// gRPC service).
     socket_hook: std::sync::OnceLock<SocketHook>,
@@ -560,7 +561,7 @@ impl ProcessTable {
             backend,
             spawner: spawner::Spawner::start()?,
             next: AtomicU64::new(1),
-            run_dir: None,
+            data_dir: None,
             socket_hook: std::sync::OnceLock::new(),
             cleanup: Arc::default(),
             allow_unconfined: false,
@@ -635,10 +636,18 @@ impl ProcessTable {
         &self.cleanup
     }
 
-    /// Gives every process spawned from now on a kernel socket in `dir`.
-    pub fn with_sockets(mut self, dir: std::path::PathBuf) -> Self {
-        self.run_dir = Some(dir);
+    /// Gives every process spawned from now on a kernel socket in
+    /// `data_dir/run/proc`, and refuses grants that contain `data_dir` (it holds
+    /// the kernel's sockets and token).
+    pub fn with_data_dir(mut self, data_dir: &std::path::Path) -> Self {
+        self.data_dir =
+            Some(std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned()));
         self
+    }
+
+    /// Where per-process kernel sockets live.
+    fn run_dir(&self) -> Option<std::path::PathBuf> {
+        self.data_dir.as_ref().map(|d| d.join("run").join("proc"))
     }
 
     /// Sets the function that serves each process's kernel socket (once).
@@ -681,11 +690,16 @@ impl ProcessTable {
     fn insert(&self, p: Arc<Process>) {
         let mut procs = self.lock();
         procs.insert(p.pid, p);
-        let exited: Vec<u32> = procs
+        // Oldest first by start time, not by pid: host pids wrap (at 32768 by
+        // default), and after a wrap the lowest pids are the newest processes,
+        // whose exits a caller may be about to `wait` for.
+        let mut exited: Vec<(SystemTime, u32)> = procs
             .values()
             .filter(|p| p.state().is_final())
-            .map(|p| p.pid)
+            .map(|p| (p.started, p.pid))
             .collect();
+        exited.sort_unstable();
+        let exited: Vec<u32> = exited.into_iter().map(|(_, pid)| pid).collect();
         if exited.len() > KEEP_EXITED {
             for pid in &exited[..exited.len() - KEEP_EXITED] {
                 procs.remove(pid);

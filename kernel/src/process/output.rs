@@ -40,6 +40,8 @@ pub type Buffered = (Stream, Vec<u8>, u64);
 struct Buffers {
     bytes: [VecDeque<u8>; 2],
     dropped: [u64; 2],
+    /// Whether [`Output::close`] ran: the buffers hold all there will be.
+    closed: bool,
 }
 
 /// One process's output.
@@ -87,14 +89,19 @@ impl Output {
 
     /// Marks the end of all output.
     pub fn close(&self) {
-        let _b = self.lock();
+        let mut b = self.lock();
+        b.closed = true;
         let _ = self.live.send(OutputEvent::Closed);
     }
 
-    /// The buffered bytes (with drop counts) and a receiver for what comes next.
-    pub fn attach(&self) -> (Vec<Buffered>, broadcast::Receiver<OutputEvent>) {
+    /// The buffered bytes (with drop counts) and a receiver for what comes next,
+    /// which ends with [`OutputEvent::Closed`]; no receiver when the output has
+    /// closed already (the snapshot is all of it). Deciding this under the lock
+    /// `close` takes is what makes it exact: a reader that asked instead whether
+    /// the process had exited lost what it wrote between the snapshot and its exit.
+    pub fn attach(&self) -> (Vec<Buffered>, Option<broadcast::Receiver<OutputEvent>>) {
         let b = self.lock();
-        let rx = self.live.subscribe();
+        let rx = (!b.closed).then(|| self.live.subscribe());
         let snapshot = [Stream::Stdout, Stream::Stderr]
             .into_iter()
             .map(|s| {
@@ -131,7 +138,8 @@ mod tests {
     fn attached_readers_get_live_chunks_after_the_snapshot() {
         let o = Output::default();
         o.push(Stream::Stdout, b"before");
-        let (snap, mut rx) = o.attach();
+        let (snap, rx) = o.attach();
+        let mut rx = rx.expect("open output has a live receiver");
         assert_eq!(snap[0].1, b"before");
         o.push(Stream::Stdout, b"after");
         o.close();
@@ -139,5 +147,15 @@ mod tests {
             matches!(rx.try_recv().unwrap(), OutputEvent::Chunk { data, .. } if data == b"after")
         );
         assert!(matches!(rx.try_recv().unwrap(), OutputEvent::Closed));
+    }
+
+    #[test]
+    fn a_reader_after_close_gets_everything_in_the_snapshot() {
+        let o = Output::default();
+        o.push(Stream::Stdout, b"all");
+        o.close();
+        let (snap, rx) = o.attach();
+        assert_eq!(snap[0].1, b"all");
+        assert!(rx.is_none(), "nothing more will come");
     }
 }

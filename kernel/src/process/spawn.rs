@@ -272,6 +272,7 @@ impl ProcessTable {
         let walls = req.policy.sandbox_grants();
         spec.read = walls.read.clone();
         spec.write = walls.write.clone();
+        self.refuse_grants_over_data_dir(&spec)?;
         spec.keep_caps = req.linux_caps.clone();
         spec.network = NetworkMode::None;
         spec.stdio = stdio;
@@ -307,9 +308,9 @@ impl ProcessTable {
             .map_err(ProcessError::from)?;
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cgroup_name = format!("p{n}");
-        let socket = match &self.run_dir {
+        let socket = match self.run_dir() {
             Some(dir) => {
-                let s = KernelSocket::bind(dir, &cgroup_name)?;
+                let s = KernelSocket::bind(&dir, &cgroup_name)?;
                 spec.read.push(s.path.clone());
                 spec.env
                     .push((SOCKET_ENV.to_owned(), s.path.display().to_string()));
@@ -498,6 +499,30 @@ impl ProcessTable {
 }
 
 pub use agentos_client::SOCKET_ENV;
+
+impl ProcessTable {
+    /// Refuses a read or write grant that contains the kernel's data directory:
+    /// the view would show the kernel's token and sockets, and the process's own
+    /// socket could not be mounted inside a read-only grant. Refusing up front
+    /// (rather than masking the directory inside the view) keeps the view exactly
+    /// what was granted, and the caller can grant a directory beside it.
+    fn refuse_grants_over_data_dir(&self, spec: &SandboxSpec<'_>) -> Result<(), ProcessError> {
+        let Some(data_dir) = &self.data_dir else {
+            return Ok(());
+        };
+        for grant in spec.read.iter().chain(&spec.write) {
+            // An unresolvable grant is refused by the spec's own validation.
+            let resolved = std::fs::canonicalize(grant).unwrap_or_else(|_| grant.clone());
+            if data_dir.starts_with(&resolved) {
+                return Err(ProcessError::GrantHoldsDataDir {
+                    grant: grant.clone(),
+                    data_dir: data_dir.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A managed process's own kernel socket: `<data>/run/proc/<name>.sock`, bound
 /// before the spawn (connections wait in the backlog until it is served) and

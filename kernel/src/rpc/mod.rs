@@ -9,7 +9,7 @@ use std::{pin::Pin, sync::Arc};
 
 use agentos_proto::v1::{self as pb, kernel_service_server::KernelService};
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::{
     identity::caller_of,
@@ -74,9 +74,15 @@ impl KernelService for KernelRpc {
         req: Request<Streaming<pb::StreamRequest>>,
     ) -> Result<Response<Self::StreamSyscallStream>, Status> {
         let caller = caller_of(&req)?;
-        let inbound = req
-            .into_inner()
-            .map(|m| m.map_err(|st| StreamError::Broken(st.message().to_owned()).into()));
+        let inbound = req.into_inner().map(|m| {
+            m.map_err(|st| match st.code() {
+                // A message past the size limit, or one that does not decode.
+                Code::OutOfRange | Code::InvalidArgument => {
+                    StreamError::BadMessage(st.message().to_owned()).into()
+                }
+                _ => StreamError::Broken(st.message().to_owned()).into(),
+            })
+        });
         let out = stream::serve(Arc::clone(&self.kernel), caller, Box::pin(inbound)).await?;
         Ok(Response::new(Box::pin(
             out.map(|m| m.map_err(Status::from)),

@@ -59,7 +59,7 @@ pub async fn serve(
     let p = crate::syscall::process::attach(&kernel, &caller, pid).map_err(status)?;
     let (tx, rx) = mpsc::channel(64);
 
-    let (snapshot, mut live) = p.output.attach();
+    let (snapshot, live) = p.output.attach();
     let out = Arc::clone(&p);
     tokio::spawn(async move {
         for (stream, data, dropped) in snapshot {
@@ -69,7 +69,7 @@ pub async fn serve(
                 return;
             }
         }
-        if out.exit().is_none() {
+        if let Some(mut live) = live {
             loop {
                 match live.recv().await {
                     Ok(OutputEvent::Chunk { stream, data }) => {

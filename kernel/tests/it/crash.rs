@@ -143,3 +143,77 @@ async fn cgroups_of_dead_kernels_are_swept_and_live_ones_kept() {
         "a live kernel's cgroup is kept"
     );
 }
+
+/// A point of the kernel's start-up, seen from outside: the first thing of the
+/// data directory's that exists once the kernel got that far.
+#[derive(Debug, Clone, Copy)]
+enum StartupPoint {
+    /// The lock file: signals are blocked by then, nothing else exists yet.
+    Lock,
+    /// The kernel's cgroup in the v2 tree (root only): start-up is half-way.
+    Cgroup,
+    /// The socket: start-up is over.
+    Socket,
+}
+
+/// SIGTERM at each of several points of start-up stops the kernel cleanly: it
+/// exits with success, and none of its `agentos-k-*` cgroups is left in any
+/// hierarchy (the default action of SIGTERM before the handlers were installed
+/// used to leave them until the next start swept them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_at_any_point_of_start_up_leaves_no_cgroup() {
+    use agentos_kernel::cgroup::{CgroupLayout, KernelCgroup};
+    let layout = CgroupLayout::detect(std::path::Path::new("/sys/fs/cgroup"));
+    let mut points = vec![StartupPoint::Lock, StartupPoint::Socket];
+    if crate::util::privileged() {
+        points.push(StartupPoint::Cgroup);
+    }
+    for point in points {
+        let dir = tempfile::Builder::new()
+            .prefix("agentos-test-")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        let cgroup = layout
+            .v2_root()
+            .map(|root| root.join(KernelCgroup::name_for(&data)));
+        let mut child = Command::new(crate::util::kernel_bin())
+            .arg("--data-dir")
+            .arg(&data)
+            .env("AGENTOS_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let marker = match point {
+            StartupPoint::Lock => data.join("kernel.lock"),
+            StartupPoint::Socket => data.join("kernel.sock"),
+            StartupPoint::Cgroup => cgroup.clone().expect("a cgroup v2 tree as root"),
+        };
+        // Polls without sleeping, so that the signal lands as close to the point
+        // as possible; the kernel exiting first is a failure.
+        while !marker.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{point:?}: the kernel exited before {marker:?} appeared: {status}");
+            }
+            std::thread::yield_now();
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{point:?}: SIGTERM during start-up: {status}"
+        );
+        if let Some(cg) = &cgroup {
+            let left: Vec<_> = crate::util::kernel_cgroup_dirs(cg)
+                .into_iter()
+                .filter(|d| d.exists())
+                .collect();
+            assert!(left.is_empty(), "{point:?}: cgroups left behind: {left:?}");
+        }
+        assert!(!data.join("kernel.sock").exists(), "{point:?}: socket left");
+    }
+}

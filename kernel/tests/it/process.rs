@@ -941,3 +941,54 @@ async fn update_sandbox_stats_and_trigger_gc_act_on_the_cgroup() {
     assert!(m.total_bytes > 0 && m.managed_current_bytes > 0, "{m:?}");
     kill_tree(&mut c, p.pid).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_containing_the_data_directory_is_refused_up_front() {
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    // The directory above the data directory (as `--read /var/tmp` for a kernel
+    // whose data directory lies under /var/tmp), as a read and as a write grant.
+    let above = d.dir.path().to_str().unwrap().to_owned();
+    for (read, write) in [(vec![above.clone()], vec![]), (vec![], vec![above.clone()])] {
+        let err = c
+            .create_process(pb::SpawnProcess {
+                spec: Some(pb::ProcessSpec {
+                    read_paths: read,
+                    write_paths: write,
+                    ..spec(&["/bin/true"])
+                }),
+            })
+            .await
+            .expect_err("a grant over the data directory must be refused");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(
+            err.message()
+                .contains("contains the kernel's data directory"),
+            "{err:?}"
+        );
+    }
+    // The capability form of the same grant is refused the same way.
+    let err = c
+        .create_process(pb::SpawnProcess {
+            spec: Some(pb::ProcessSpec {
+                capabilities: vec![format!("read:{above}")],
+                ..spec(&["/bin/true"])
+            }),
+        })
+        .await
+        .expect_err("a read: capability over the data directory must be refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    // Control: a directory beside the data directory is granted and the program runs.
+    let beside = d.dir.path().join("beside");
+    std::fs::create_dir(&beside).unwrap();
+    let p = spawn(
+        &mut c,
+        pb::ProcessSpec {
+            read_paths: vec![beside.to_str().unwrap().to_owned()],
+            ..spec(&["/bin/true"])
+        },
+    )
+    .await;
+    let (_, err, exit) = collect(&mut c, p.pid).await;
+    assert_eq!(exit.code, Some(0), "{err}");
+}

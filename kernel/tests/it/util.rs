@@ -122,14 +122,12 @@ impl Daemon {
 
     /// Peak resident set size of the daemon, in bytes.
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmHWM in /proc/pid/status");
-        kb * 1024
+        proc_status(self.pid(), "VmHWM") * 1024
+    }
+
+    /// Resident set size of the daemon now, in bytes.
+    pub fn rss(&self) -> u64 {
+        proc_status(self.pid(), "VmRSS") * 1024
     }
 }
 
@@ -153,6 +151,18 @@ impl Drop for Daemon {
         let _ = c.kill();
         let _ = c.wait();
     }
+}
+
+/// The number a field of `/proc/PID/status` starts with (`VmRSS:  1234 kB` is
+/// 1234, `Threads:  7` is 7).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 /// Checks that `doctor` says the eBPF probes are live, and subscribes to their events.

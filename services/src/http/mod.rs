@@ -45,7 +45,7 @@ mod process_control;
 mod processes;
 pub mod rate_limit;
 mod registry;
-mod services;
+pub(crate) mod services;
 mod sessions;
 mod settings;
 pub mod ui;

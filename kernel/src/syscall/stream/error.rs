@@ -38,6 +38,13 @@ pub enum StreamError {
     NoFdSocket,
     #[error("the request stream failed: {0}")]
     Broken(String),
+    #[error("a request message was refused: {0}")]
+    BadMessage(String),
+    #[error(
+        "open streams hold their whole budget of {budget} bytes of buffers; this one needs \
+         {wanted}: retry when some have finished (or use smaller chunks)"
+    )]
+    Busy { wanted: usize, budget: usize },
 }
 
 impl StreamError {
@@ -45,7 +52,11 @@ impl StreamError {
     pub fn is_invalid_input(&self) -> bool {
         !matches!(
             self,
-            Self::Unfinished | Self::SlotsHeld | Self::Broken(_) | Self::NoFdSocket
+            Self::Unfinished
+                | Self::SlotsHeld
+                | Self::Broken(_)
+                | Self::NoFdSocket
+                | Self::Busy { .. }
         )
     }
 }

@@ -11,7 +11,7 @@ use agentos_proto::v1 as pb;
 use pb::stream_response::Msg as Out;
 
 const DEFAULT_CHUNK: u32 = 64 << 10;
-const MAX_CHUNK: u32 = 4 << 20;
+pub(super) const MAX_CHUNK: u32 = 4 << 20;
 
 /// What a read sends: the file's bytes from `start` to `end`, `chunk` at a time.
 pub(super) struct Span {

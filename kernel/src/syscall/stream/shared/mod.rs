@@ -47,7 +47,7 @@ use crate::{
 };
 
 /// A stream's region aims at this size ...
-const REGION_TARGET: usize = 16 << 20;
+pub(super) const REGION_TARGET: usize = 16 << 20;
 /// ... within these slot counts.
 const MIN_SLOTS: usize = 4;
 const MAX_SLOTS: usize = 64;
