@@ -21,20 +21,39 @@ use crate::{build_ebpf, cargo, exec};
 /// The two macOS targets.
 pub const TARGETS: [&str; 2] = ["x86_64-apple-darwin", "aarch64-apple-darwin"];
 
-/// Checks the workspace for each macOS target.
+/// Checks the workspace for each macOS target: one `cargo check` per toolchain with
+/// every target that uses it, so the host's build scripts and proc macros are built
+/// once, not once per target.
 pub fn check() -> anyhow::Result<()> {
+    let (mut prebuilt, mut from_source) = (vec![], vec![]);
     for target in TARGETS {
-        let mut cmd = if std_installed(target)? {
-            cargo()
+        if std_installed(target)? {
+            prebuilt.push(target);
         } else {
-            println!("{target}: no prebuilt standard library; building it from nightly's rust-src");
-            let mut cmd = build_ebpf::nightly_cargo();
-            cmd.args(["-Z", "build-std=std,panic_abort"]);
-            cmd
-        };
-        exec(cmd.args(["check", "--locked", "--target", target]))?;
+            from_source.push(target);
+        }
+    }
+    if !prebuilt.is_empty() {
+        exec(with_targets(cargo().args(["check", "--locked"]), &prebuilt))?;
+    }
+    if !from_source.is_empty() {
+        println!(
+            "{}: no prebuilt standard library; building it from nightly's rust-src",
+            from_source.join(", ")
+        );
+        let mut cmd = build_ebpf::nightly_cargo();
+        cmd.args(["-Z", "build-std=std,panic_abort", "check", "--locked"]);
+        exec(with_targets(&mut cmd, &from_source))?;
     }
     Ok(())
+}
+
+/// Adds `--target T` for each of `targets`.
+fn with_targets<'a>(cmd: &'a mut Command, targets: &[&str]) -> &'a mut Command {
+    for t in targets {
+        cmd.args(["--target", t]);
+    }
+    cmd
 }
 
 /// Whether the stable toolchain has `target`'s standard library (`rustup target add`).
