@@ -24,11 +24,13 @@ use std::{
     time::Duration,
 };
 
+#[cfg(target_os = "linux")]
+use nix::sys::socket::SockFlag;
 use nix::{
     errno::Errno,
     sys::socket::{
-        self as sock, AddressFamily, Backlog, MsgFlags, SockFlag, SockProtocol, SockType,
-        SockaddrStorage, sockopt,
+        self as sock, AddressFamily, Backlog, MsgFlags, SockProtocol, SockType, SockaddrStorage,
+        sockopt,
     },
 };
 use tokio::io::{Interest, unix::AsyncFd};
@@ -60,6 +62,13 @@ fn host(call: &'static str) -> impl Fn(Errno) -> SocketError {
     move |errno| SocketError::Host { call, errno }
 }
 
+/// No SIGPIPE for a peer that hung up (Rust programs ignore it anyway; macOS has no
+/// `MSG_NOSIGNAL`).
+#[cfg(target_os = "linux")]
+const NO_SIGPIPE: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+#[cfg(not(target_os = "linux"))]
+const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
+
 /// Stream (TCP) or datagram (UDP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -79,6 +88,17 @@ pub fn create(kind: Kind, ipv6: bool, pidfd: Option<&OwnedFd>) -> Result<OwnedFd
         Kind::Stream => (SockType::Stream, SockProtocol::Tcp),
         Kind::Datagram => (SockType::Datagram, SockProtocol::Udp),
     };
+    // Sockets made inside a process's network namespace, non-blocking from birth:
+    // Linux's. The portable backend has no such namespaces and says so.
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (family, ty, proto, pidfd);
+        return Err(SocketError::Host {
+            call: "socket",
+            errno: Errno::ENOSYS,
+        });
+    }
+    #[cfg(target_os = "linux")]
     let make = || {
         sock::socket(
             family,
@@ -88,11 +108,13 @@ pub fn create(kind: Kind, ipv6: bool, pidfd: Option<&OwnedFd>) -> Result<OwnedFd
         )
         .map_err(host("socket"))
     };
+    #[cfg(target_os = "linux")]
     let Some(pidfd) = pidfd else {
         return make();
     };
     // setns changes only the calling thread's namespace: a thread of its own,
     // which ends here, so no other task ever runs in the process's namespace.
+    #[cfg(target_os = "linux")]
     std::thread::scope(|s| {
         s.spawn(|| {
             nix::sched::setns(pidfd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
@@ -178,10 +200,14 @@ pub fn listen(fd: &OwnedFd, backlog: u32) -> Result<(), SocketError> {
 /// `accept4`: the connection (non-blocking too) and the peer's address.
 pub async fn accept(fd: &OwnedFd, wait: Duration) -> Result<(OwnedFd, String), SocketError> {
     let raw = retry(fd, "accept", Interest::READABLE, wait, || {
-        sock::accept4(
+        #[cfg(target_os = "linux")]
+        return sock::accept4(
             fd.as_raw_fd(),
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        )
+        );
+        // No socket reaches here off Linux (`create` refuses).
+        #[cfg(not(target_os = "linux"))]
+        Err(Errno::ENOSYS)
     })
     .await?;
     // SAFETY: accept4 returned a new descriptor that nothing else owns.
@@ -213,7 +239,7 @@ pub async fn connect(fd: &OwnedFd, addr: SocketAddr, wait: Duration) -> Result<(
 
 pub async fn send(fd: &OwnedFd, data: &[u8], wait: Duration) -> Result<usize, SocketError> {
     retry(fd, "send", Interest::WRITABLE, wait, || {
-        sock::send(fd.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL)
+        sock::send(fd.as_raw_fd(), data, NO_SIGPIPE)
     })
     .await
 }
@@ -233,7 +259,7 @@ pub fn send_to(fd: &OwnedFd, data: &[u8], to: SocketAddr) -> Result<usize, Socke
         fd.as_raw_fd(),
         data,
         &SockaddrStorage::from(to),
-        MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
     )
     .map_err(host("sendto"))
 }

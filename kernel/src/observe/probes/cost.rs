@@ -26,14 +26,7 @@ use std::os::fd::OwnedFd;
 use agentos_ebpf_common::{CostCounts, cost, names};
 use aya::maps::{MapData, MapError, PerCpuHashMap, PerCpuValues};
 
-/// What observing one cgroup has cost so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ObserveCost {
-    /// Runs of AgentOS's programs on its behalf.
-    pub runs: u64,
-    /// Their CPU time, estimated from each program's mean run time, in nanoseconds.
-    pub cpu_ns: u64,
-}
+use super::ObserveCost;
 
 /// The counted programs by their index in [`cost`].
 pub(super) const COUNTED: [(usize, &str); cost::PROGRAMS] = [

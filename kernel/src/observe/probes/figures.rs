@@ -36,7 +36,7 @@ pub struct ProbeFigures {
     pub syscalls: BTreeMap<u32, SyscallFigures>,
     pub sched: SchedFigures,
     /// What observing it cost (the probes' own run time, charged to it).
-    pub observe: super::ObserveCost,
+    pub observe: ObserveCost,
 }
 
 /// The per-CPU maps figures are read from.
@@ -104,4 +104,13 @@ impl FigureMaps {
         }
         let _ = self.sched.remove(&cgroup_id);
     }
+}
+
+/// What observing one cgroup has cost so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObserveCost {
+    /// Runs of AgentOS's programs on its behalf.
+    pub runs: u64,
+    /// Their CPU time, estimated from each program's mean run time, in nanoseconds.
+    pub cpu_ns: u64,
 }

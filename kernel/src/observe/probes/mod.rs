@@ -46,6 +46,7 @@
 //! [`ProcessProbes::start`] returns a [`ProbeError`], and `ProbeStatus::from(&err)` says why for
 //! `agentos doctor`; the observe subsystem then runs on userspace events only.
 
+#[cfg(target_os = "linux")]
 mod cost;
 mod figures;
 mod managed;
@@ -53,6 +54,7 @@ mod managed;
 mod offsets;
 #[cfg(target_os = "linux")]
 mod reader;
+#[cfg(target_os = "linux")]
 mod wall;
 
 use std::{error::Error as _, io};
@@ -76,11 +78,13 @@ use tokio::{
     task::JoinHandle,
 };
 
+#[cfg(not(target_os = "linux"))]
+pub use self::none::{WallRules, WallStatus, bpf_lsm_active};
+#[cfg(target_os = "linux")]
+pub use self::wall::{WallRules, WallStatus, bpf_lsm_active};
 pub use self::{
-    cost::ObserveCost,
-    figures::{ProbeFigures, SchedFigures, SyscallFigures},
+    figures::{ObserveCost, ProbeFigures, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, Watched},
-    wall::{WallRules, WallStatus, bpf_lsm_active},
 };
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};

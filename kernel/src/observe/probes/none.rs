@@ -14,7 +14,10 @@ pub enum ProcessProbes {}
 
 impl ProcessProbes {
     /// Always fails: eBPF is Linux's.
-    pub fn start(_tx: broadcast::Sender<ProcessEvent>) -> Result<Self, ProbeError> {
+    pub fn start(
+        _tx: broadcast::Sender<ProcessEvent>,
+        _kernel_cgroup: &std::path::Path,
+    ) -> Result<Self, ProbeError> {
         Err(ProbeError::NotLinux)
     }
 
@@ -37,6 +40,38 @@ impl ProcessProbes {
     pub(crate) fn unmanage(&mut self, _id: u64) {
         match *self {}
     }
+
+    pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) {
+        match *self {}
+    }
+}
+
+/// The kernel wall's rules: nothing to hold without eBPF.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WallRules;
+
+impl WallRules {
+    pub fn from_grants(
+        _grants: &crate::capability::SandboxGrants,
+        _extra_read: &[std::path::PathBuf],
+        _own_netns: bool,
+    ) -> Self {
+        Self
+    }
+
+    pub fn open_network(&mut self) {}
+}
+
+/// Whether each half of the wall is live: neither, here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WallStatus {
+    pub open: Result<(), String>,
+    pub connect: Result<(), String>,
+}
+
+/// BPF LSM is Linux's.
+pub fn bpf_lsm_active() -> Result<(), String> {
+    Err("BPF LSM is Linux's; this host has none".to_owned())
 }
 
 /// The probe-cost floor program, which cannot be attached on this host.
