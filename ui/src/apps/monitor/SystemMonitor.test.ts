@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addSample, parseMetrics } from "./SystemMonitor";
+import { addSample, parseMetrics, summarize } from "./SystemMonitor";
 
 describe("system monitor data", () => {
   it("parses Prometheus text", () => {
@@ -7,6 +7,25 @@ describe("system monitor data", () => {
     expect(parseMetrics(text)).toEqual([
       { name: "agentos_active_apps", labels: "", value: 3 },
       { name: "http_requests_total", labels: '{route="/api/apps",status="200"}', value: 12 },
+    ]);
+  });
+
+  it("sums histograms over their labels into counts and mean latencies", () => {
+    const text = [
+      'agentos_http_request_duration_seconds_sum{route="/a",status="200"} 0.5',
+      'agentos_http_request_duration_seconds_count{route="/a",status="200"} 200',
+      'agentos_http_request_duration_seconds_bucket{route="/a",status="200",le="0.005"} 150',
+      'agentos_http_request_duration_seconds_sum{route="/b",status="404"} 0.5',
+      'agentos_http_request_duration_seconds_count{route="/b",status="404"} 50',
+      "agentos_kernel_up 0",
+      "agentos_active_apps 2",
+      "agentos_process_spawned_total 1500",
+    ].join("\n");
+    expect(summarize(parseMetrics(text))).toEqual([
+      { label: "Kernel", value: "not answering" },
+      { label: "Apps running", value: "2" },
+      { label: "HTTP requests", value: "250, mean 4.00 ms" },
+      { label: "Processes started", value: "1,500" },
     ]);
   });
 

@@ -29,6 +29,49 @@ export function parseMetrics(text: string): Sample[] {
   return out;
 }
 
+/** One line of the monitor's figures: what it is, and its value for people. */
+export interface Figure {
+  label: string;
+  value: string;
+}
+
+/**
+ * The scrape as a person reads it: totals and mean latencies summed over the
+ * histograms' labels, instead of one raw line per bucket. A figure whose series
+ * is absent (an older server, a kernel that did not answer) is left out.
+ */
+export function summarize(samples: Sample[]): Figure[] {
+  const sum = (name: string) => {
+    const xs = samples.filter((s) => s.name === name);
+    return xs.length ? xs.reduce((a, s) => a + s.value, 0) : null;
+  };
+  const count = (n: number) => Math.round(n).toLocaleString("en-US");
+  const latency = (histogram: string) => {
+    const n = sum(`${histogram}_count`);
+    const total = sum(`${histogram}_sum`);
+    if (n === null || total === null) return null;
+    return n === 0 ? "0" : `${count(n)}, mean ${((total / n) * 1000).toFixed(2)} ms`;
+  };
+  const total = (name: string) => ((v) => (v === null ? null : count(v)))(sum(name));
+  const up = sum("agentos_kernel_up");
+  const overhead = sum("agentos_collector_overhead_ratio");
+  const rows: [string, string | null][] = [
+    ["Kernel", up === null ? null : up > 0 ? "answering" : "not answering"],
+    ["Apps running", total("agentos_active_apps")],
+    ["WebSocket connections", total("agentos_ws_connections")],
+    ["HTTP requests", latency("agentos_http_request_duration_seconds")],
+    ["Calls to the kernel", latency("agentos_kernel_call_duration_seconds")],
+    ["Syscalls", latency("agentos_syscall_latency_seconds")],
+    ["Filesystem operations", latency("agentos_vfs_latency_seconds")],
+    ["Processes started", total("agentos_process_spawned_total")],
+    ["Processes exited", total("agentos_process_exited_total")],
+    ["Events lost", total("agentos_events_lost_total")],
+    ["Anomalies flagged", total("agentos_anomalies_total")],
+    ["Collector's own CPU", overhead === null ? null : `${(overhead * 100).toFixed(2)} %`],
+  ];
+  return rows.filter((r): r is [string, string] => r[1] !== null).map(([label, value]) => ({ label, value }));
+}
+
 const HISTORY = 60;
 
 interface History {
@@ -103,7 +146,7 @@ export default function SystemMonitor(_: { ctx: AppContext }) {
         {health.phase === "ok" ? <HealthReport health={health.health} /> : <p className="muted">{health.phase === "loading" ? "Loading /health…" : `Unavailable: ${health.error}`}</p>}
       </section>
       <section aria-labelledby="mon-metrics">
-        <h3 id="mon-metrics">Services</h3>
+        <h3 id="mon-metrics">System</h3>
         {metrics.phase === "unavailable" && <p className="unavailable">Metrics are not available yet (GET /metrics answered 404).</p>}
         {metrics.phase === "error" && (
           <div className="error-box" role="alert">
@@ -113,13 +156,10 @@ export default function SystemMonitor(_: { ctx: AppContext }) {
         {metrics.phase === "ok" && (
           <table className="data-table" aria-label="Metrics">
             <tbody>
-              {metrics.data.slice(0, 30).map((s, i) => (
-                <tr key={i}>
-                  <td className="mono small">
-                    {s.name}
-                    <span className="muted">{s.labels}</span>
-                  </td>
-                  <td className="num">{s.value}</td>
+              {summarize(metrics.data).map((f) => (
+                <tr key={f.label}>
+                  <th scope="row">{f.label}</th>
+                  <td className="num">{f.value}</td>
                 </tr>
               ))}
             </tbody>
