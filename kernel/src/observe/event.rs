@@ -200,6 +200,30 @@ impl ProcessEvent {
         }
     }
 
+    /// An event that says what it says in `detail`: the lifecycle fields (parent, exit
+    /// code, uid, name) are left empty.
+    pub fn detailed(
+        kind: ProcessEventKind,
+        pid: u32,
+        tid: u32,
+        cgroup_id: u64,
+        timestamp_ns: u64,
+        detail: EventDetail,
+    ) -> Self {
+        Self {
+            kind,
+            pid,
+            tid,
+            ppid: 0,
+            exit_code: 0,
+            uid: 0,
+            cgroup_id,
+            timestamp_ns,
+            comm: String::new(),
+            detail,
+        }
+    }
+
     /// How the process ended, for exit events: `code()` for a normal exit, `signal()` and
     /// `core_dumped()` for a fatal signal (via `std::os::unix::process::ExitStatusExt`).
     pub fn exit_status(&self) -> Option<ExitStatus> {
@@ -245,22 +269,18 @@ impl TryFrom<ProcEvent> for ProcessEvent {
 
 impl From<FileEvent> for ProcessEvent {
     fn from(raw: FileEvent) -> Self {
-        Self {
-            kind: ProcessEventKind::Open,
-            pid: raw.pid,
-            tid: raw.tid,
-            ppid: 0,
-            exit_code: 0,
-            uid: 0,
-            cgroup_id: raw.cgroup_id,
-            timestamp_ns: raw.timestamp_ns,
-            comm: String::new(),
-            detail: EventDetail::Open {
+        Self::detailed(
+            ProcessEventKind::Open,
+            raw.pid,
+            raw.tid,
+            raw.cgroup_id,
+            raw.timestamp_ns,
+            EventDetail::Open {
                 path: c_string(&raw.path),
                 flags: raw.flags,
                 result: raw.ret,
             },
-        }
+        )
     }
 }
 
@@ -270,20 +290,19 @@ impl TryFrom<ConnectEvent> for ProcessEvent {
     fn try_from(raw: ConnectEvent) -> Result<Self, Self::Error> {
         let address = ip(raw.family, raw.addr)?;
         Ok(Self {
-            kind: ProcessEventKind::Connect,
-            pid: raw.pid,
-            tid: raw.tid,
-            ppid: 0,
-            exit_code: 0,
             uid: raw.uid,
-            cgroup_id: raw.cgroup_id,
-            timestamp_ns: raw.timestamp_ns,
-            comm: String::new(),
-            detail: EventDetail::Connect {
-                address,
-                port: raw.port,
-                result: i64::from(raw.ret),
-            },
+            ..Self::detailed(
+                ProcessEventKind::Connect,
+                raw.pid,
+                raw.tid,
+                raw.cgroup_id,
+                raw.timestamp_ns,
+                EventDetail::Connect {
+                    address,
+                    port: raw.port,
+                    result: i64::from(raw.ret),
+                },
+            )
         })
     }
 }
@@ -292,23 +311,19 @@ impl TryFrom<TcpStateEvent> for ProcessEvent {
     type Error = DecodeError;
 
     fn try_from(raw: TcpStateEvent) -> Result<Self, Self::Error> {
-        Ok(Self {
-            kind: ProcessEventKind::TcpState,
-            pid: raw.pid,
-            tid: 0,
-            ppid: 0,
-            exit_code: 0,
-            uid: 0,
-            cgroup_id: raw.cgroup_id,
-            timestamp_ns: raw.timestamp_ns,
-            comm: String::new(),
-            detail: EventDetail::TcpState {
+        Ok(Self::detailed(
+            ProcessEventKind::TcpState,
+            raw.pid,
+            0,
+            raw.cgroup_id,
+            raw.timestamp_ns,
+            EventDetail::TcpState {
                 source: SocketAddr::new(ip(raw.family, raw.source_addr)?, raw.source_port),
                 dest: SocketAddr::new(ip(raw.family, raw.dest_addr)?, raw.dest_port),
                 old_state: raw.old_state,
                 new_state: raw.new_state,
             },
-        })
+        ))
     }
 }
 
@@ -341,18 +356,14 @@ impl TryFrom<WallDenialEvent> for ProcessEvent {
                 wall: WALL_CGROUP_CONNECT,
             }
         };
-        Ok(Self {
-            kind: ProcessEventKind::Denial,
-            pid: raw.pid,
-            tid: raw.tid,
-            ppid: 0,
-            exit_code: 0,
-            uid: 0,
-            cgroup_id: raw.cgroup_id,
-            timestamp_ns: raw.timestamp_ns,
-            comm: String::new(),
-            detail: EventDetail::Denial(Box::new(denial)),
-        })
+        Ok(Self::detailed(
+            ProcessEventKind::Denial,
+            raw.pid,
+            raw.tid,
+            raw.cgroup_id,
+            raw.timestamp_ns,
+            EventDetail::Denial(Box::new(denial)),
+        ))
     }
 }
 

@@ -72,17 +72,17 @@ impl Kernel {
     /// Tells `WatchEvents` subscribers (the services layer, which tells the app's
     /// window) what `process` was refused and which grant would allow it.
     fn publish_denial(&self, process: &crate::process::Process, denial: crate::observe::Denial) {
-        self.events.publish(crate::observe::ProcessEvent {
-            kind: crate::observe::ProcessEventKind::Denial,
-            pid: process.pid,
-            tid: process.pid,
-            ppid: 0,
-            exit_code: 0,
-            uid: 0,
-            cgroup_id: 0,
-            timestamp_ns: crate::observe::event::monotonic_ns(),
+        use crate::observe::{EventDetail, ProcessEvent, ProcessEventKind};
+        self.events.publish(ProcessEvent {
             comm: process.name.clone(),
-            detail: crate::observe::EventDetail::Denial(Box::new(denial)),
+            ..ProcessEvent::detailed(
+                ProcessEventKind::Denial,
+                process.pid,
+                process.pid,
+                0,
+                crate::observe::event::monotonic_ns(),
+                EventDetail::Denial(Box::new(denial)),
+            )
         });
     }
 
