@@ -333,9 +333,18 @@ fn trim_dot(name: &str) -> &str {
 }
 
 /// A host name of 1-63-byte labels of letters, digits, `-` and `_`, at most 253
-/// bytes, lower-cased, trailing dot dropped.
+/// bytes, lower-cased, trailing dot dropped. The last label may not be all digits
+/// (RFC 3696 §2, as URL parsers hold): `10.0.0.1.` or `10.1` would otherwise be a
+/// *name* that no connect to that address ever matches, so a deny rule written
+/// that way would deny nothing (found by the `capability` fuzz target).
 fn host_name(s: &str) -> Option<String> {
     let s = trim_dot(s);
+    if s.rsplit('.')
+        .next()
+        .is_some_and(|top| top.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())
             && !l.starts_with('-')
@@ -681,6 +690,28 @@ mod tests {
         assert_eq!(mapped, net);
         let h: HostPattern = "::ffff:127.0.0.1".parse().unwrap();
         assert!(h.matches(&ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn a_name_that_looks_like_an_address_is_refused_not_taken_as_a_name() {
+        for s in ["10.0.0.1.", "0.0.0.9.", "10.1", "1.2.3", "127.1."] {
+            assert!(
+                s.parse::<HostPattern>().is_err(),
+                "{s:?} must not become a name that no address matches"
+            );
+        }
+        assert_eq!(
+            "10.0.0.1".parse::<HostPattern>(),
+            Ok(HostPattern::Cidr(Cidr::host("10.0.0.1".parse().unwrap())))
+        );
+        assert_eq!(
+            "example.com.".parse::<HostPattern>(),
+            Ok(HostPattern::Name("example.com".into()))
+        );
+        assert_eq!(
+            "s3.eu-1.example".parse::<HostPattern>(),
+            Ok(HostPattern::Name("s3.eu-1.example".into()))
+        );
     }
 
     #[test]
