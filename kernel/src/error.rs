@@ -77,7 +77,7 @@ impl KernelError {
                 VfsError::EscapesMount { .. }
                 | VfsError::SymlinkRefused { .. }
                 | VfsError::PermissionDenied { .. } => C::PermissionDenied,
-                VfsError::NoSpace { .. } => C::ResourceExhausted,
+                VfsError::NoSpace { .. } | VfsError::MountFull { .. } => C::ResourceExhausted,
                 VfsError::Io { .. } => C::Internal,
             },
             Self::Shm(e) => match e {

@@ -27,8 +27,10 @@ pub enum VfsError {
     PermissionDenied { path: String },
     #[error("{path}: larger than the {limit}-byte limit of a single call (use StreamSyscall)")]
     TooLarge { path: String, limit: u64 },
-    #[error("{path}: the filesystem is full (memory mounts are bounded)")]
+    #[error("{path}: no space left on the host filesystem")]
     NoSpace { path: String },
+    #[error("{path}: the memory mount is full (its limit is {capacity} bytes)")]
+    MountFull { path: String, capacity: u64 },
     #[error("cannot move directory {from} to {to} across mounts")]
     CrossMount { from: String, to: String },
     #[error("`{op}` on {path} failed: {source}")]
@@ -85,6 +87,7 @@ impl VfsError {
             | Self::PermissionDenied { path }
             | Self::TooLarge { path, .. }
             | Self::NoSpace { path }
+            | Self::MountFull { path, .. }
             | Self::Io { path, .. } => path,
             Self::CrossMount { from, .. } => from,
         }

@@ -163,8 +163,9 @@ impl MemFs {
         };
         let used = st.used - old_len + new.len() as u64;
         if used > self.capacity {
-            return Err(VfsError::NoSpace {
+            return Err(VfsError::MountFull {
                 path: loc.vpath.to_string(),
+                capacity: self.capacity,
             });
         }
         let inode = if inode == 0 {
@@ -384,8 +385,9 @@ impl MemFs {
         let mut st = self.write_state();
         let used = st.used - data.len() as u64 + size;
         if used > self.capacity {
-            return Err(VfsError::NoSpace {
+            return Err(VfsError::MountFull {
                 path: loc.vpath.to_string(),
+                capacity: self.capacity,
             });
         }
         if let Some(Node::File {
@@ -519,8 +521,9 @@ pub struct MemWriter {
 impl MemWriter {
     pub fn write(&mut self, data: super::Payload) -> Result<(), VfsError> {
         if self.buf.len() as u64 + data.len() as u64 > self.fs.capacity {
-            return Err(VfsError::NoSpace {
+            return Err(VfsError::MountFull {
                 path: self.vpath.to_string(),
+                capacity: self.fs.capacity,
             });
         }
         self.buf.extend_from_slice(data.as_slice());
@@ -533,5 +536,42 @@ impl MemWriter {
             rel: &self.rel,
         };
         self.fs.put(loc, self.buf, self.mode, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::path::VirtPath;
+
+    #[tokio::test]
+    async fn a_full_memory_mount_says_so_and_a_full_disk_does_not_blame_memory() {
+        let fs = MemFs::new(8);
+        let vpath = VirtPath::parse("/tmp/f", &VirtPath::root()).unwrap();
+        let loc = Loc {
+            vpath: &vpath,
+            rel: "f",
+        };
+        fs.create(loc, b"12345678".to_vec()).await.unwrap();
+        let err = fs
+            .write(loc, b"123456789".to_vec(), WriteMode::Replace)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, VfsError::MountFull { capacity: 8, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "/tmp/f: the memory mount is full (its limit is 8 bytes)"
+        );
+
+        let disk = VfsError::from_io(
+            "write",
+            "/f",
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        assert!(matches!(disk, VfsError::NoSpace { .. }), "{disk:?}");
+        assert!(!disk.to_string().contains("memory"), "{disk}");
     }
 }
