@@ -97,8 +97,14 @@ pub fn show(cmd: &Command) -> String {
 }
 
 /// The workspace root (the parent of this crate's manifest directory).
+///
+/// `cargo run` tells the running binary where its manifest is; that is read
+/// first, because cargo reuses a built xtask for a second checkout of the same
+/// sources sharing one target directory, and the path compiled into it would
+/// then name the other checkout.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .expect("xtask/ sits in the workspace root")
         .to_owned()
