@@ -217,8 +217,9 @@ impl Auth {
     /// Who presents `credential` (the API token or a session token), if anyone.
     pub fn identify(&self, credential: &str) -> Option<Caller> {
         if ct_eq(credential.as_bytes(), self.api_token.as_bytes()) {
-            let owner = self.read().iter().find(|u| u.owner).cloned()?;
-            return Some(caller(&owner, Via::ApiToken));
+            let users = self.read();
+            let owner = users.iter().find(|u| u.owner)?;
+            return Some(caller(owner, Via::ApiToken));
         }
         let claims = token::verify(&self.key, credential, now_unix())?;
         let users = self.read();
