@@ -198,9 +198,22 @@ pub fn vfs_path(data: &[u8]) {
     let (cwd, raw) = text.split_once('\n').unwrap_or(("/", &text));
     let cwd = VirtPath::parse(cwd, &VirtPath::root()).unwrap_or_else(|_| VirtPath::root());
     let Ok(path) = VirtPath::parse(raw, &cwd) else {
+        // A relative path is joined to the working directory first; "" and "." drop out.
+        let base = if raw.starts_with('/') {
+            ""
+        } else {
+            cwd.as_str().trim_end_matches('/')
+        };
+        let joined: usize = base.len()
+            + raw
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(|c| c.len() + 1)
+                .sum::<usize>();
         assert!(
             raw.is_empty()
                 || raw.len() > MAX_PATH
+                || joined > MAX_PATH
                 || raw.contains('\0')
                 || raw.split('/').any(|c| c == ".." || c.len() > MAX_NAME),
             "{raw:?} was refused, but it is a valid path"
