@@ -224,3 +224,70 @@ describe("desktop icons", () => {
     expect(await screen.findByRole("dialog", { name: "Settings" })).toBeTruthy();
   });
 });
+
+describe("keyboard alone", () => {
+  it("F6 moves window → dock → menu bar → desktop; Tab stays inside the window; the dock's Enter puts the focus back into it", async () => {
+    renderDesktop();
+    act(() => {
+      openNative("settings");
+    });
+    const win = await screen.findByRole("dialog", { name: "Settings" });
+    await waitFor(() => expect(win.contains(document.activeElement) && document.activeElement !== win).toBe(true));
+    // Tab from the window's last stop wraps to its first: the focus never leaves it.
+    const visited = new Set<Element | null>();
+    for (let i = 0; i < 40; i++) {
+      fireEvent.keyDown(document.activeElement!, { key: "Tab", shiftKey: i % 3 === 0 });
+      expect(win.contains(document.activeElement)).toBe(true);
+      visited.add(document.activeElement);
+    }
+    // It went round: the title bar's buttons and the content's controls both had it.
+    expect(visited.has(within(win).getByRole("button", { name: "Close" }))).toBe(true);
+    expect(visited.size).toBeGreaterThan(5);
+    const inside = document.activeElement as HTMLElement;
+
+    const dock = screen.getByRole("navigation", { name: "Dock" });
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(dock.contains(document.activeElement)).toBe(true);
+    // One tab stop, the arrows move along it.
+    const first = document.activeElement as HTMLElement;
+    fireEvent.keyDown(first, { key: "ArrowRight" });
+    expect(document.activeElement).not.toBe(first);
+    expect(dock.contains(document.activeElement)).toBe(true);
+    expect((document.activeElement as HTMLElement).tabIndex).toBe(0);
+    expect(first.tabIndex).toBe(-1);
+
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(screen.getByTestId("menubar").contains(document.activeElement)).toBe(true);
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(screen.getByRole("list", { name: "Desktop icons" }).contains(document.activeElement)).toBe(true);
+    fireEvent.keyDown(window, { key: "F6" });
+    // Back in the window, where the focus was.
+    expect(document.activeElement).toBe(inside);
+    fireEvent.keyDown(window, { key: "F6", shiftKey: true });
+    expect(screen.getByRole("list", { name: "Desktop icons" }).contains(document.activeElement)).toBe(true);
+
+    // Minimised, then restored from the dock by keyboard: the focus goes into the window.
+    fireEvent.keyDown(window, { key: "m", ctrlKey: true });
+    expect(win.hidden).toBe(true);
+    const settings = within(dock).getByRole("button", { name: "Settings, running" });
+    settings.focus();
+    fireEvent.click(settings, { detail: 0 });
+    await waitFor(() => expect(document.activeElement).toBe(inside));
+  });
+
+  it("Escape closes the launcher and gives the focus back where it was", async () => {
+    renderDesktop();
+    const icons = screen.getByRole("list", { name: "Desktop icons" });
+    const files = await within(icons).findByRole("button", { name: "Files" });
+    files.focus();
+    fireEvent.keyDown(window, { key: "k", ctrlKey: true });
+    const box = await screen.findByRole("combobox", { name: "Search apps" });
+    expect(document.activeElement).toBe(box);
+    // F6 does not leave a modal launcher.
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(document.activeElement).toBe(box);
+    fireEvent.keyDown(box, { key: "Escape" });
+    expect(screen.queryByRole("dialog", { name: "Launcher" })).toBeNull();
+    expect(document.activeElement).toBe(files);
+  });
+});
