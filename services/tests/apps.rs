@@ -600,6 +600,90 @@ fn stopping_agentos_up_ends_its_apps_processes_in_a_kernel_that_stays() {
     );
 }
 
+/// Whether `/proc/<pid>` shows a live (not zombie) process on the host.
+fn alive_on_host(pid: u64) -> bool {
+    stat_field(pid, 3).is_some_and(|state| state != "Z")
+}
+
+#[test]
+fn closing_all_apps_at_sign_out_ends_the_users_processes_and_no_one_elses() {
+    let tmp = tempdir("apps-close-all");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+    ok(
+        &up.api("POST", "/api/auth/register")
+            .json(&json!({"username": "bob", "password": "correct horse"}))
+            .send(),
+        201,
+    );
+    let login = up
+        .req("POST", "/api/auth/login")
+        .json(&json!({"username": "bob", "password": "correct horse"}))
+        .send();
+    let bob_token = ok(&login, 200)["token"].as_str().unwrap().to_owned();
+
+    // The owner: two processes (one a child of a Blueprint app) and a Blueprint app.
+    let first = ok(
+        &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
+        201,
+    );
+    let parent = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    let child = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"app_id": "sleeper", "parent_id": parent["id"]}))
+            .send(),
+        201,
+    );
+    // Bob's process, which the owner's sign-out must leave alone.
+    let bobs = ok(
+        &up.req("POST", "/api/registry/apps/sleeper/launch")
+            .bearer(&bob_token)
+            .send(),
+        201,
+    );
+    let pids: Vec<u64> = [&first, &child]
+        .iter()
+        .map(|a| a["pid"].as_u64().expect("a pid"))
+        .collect();
+    let bob_pid = bobs["pid"].as_u64().unwrap();
+    for pid in pids.iter().chain([&bob_pid]) {
+        assert!(alive_on_host(*pid), "pid {pid} is not running on the host");
+    }
+
+    let closed = ok(&up.api("DELETE", "/api/apps").send(), 200);
+    let mut closed: Vec<String> = serde_json::from_value(closed["closed"].clone())
+        .unwrap_or_else(|e| panic!("no list of closed ids in {closed}: {e}"));
+    closed.sort();
+    let mut want = ids(&json!([first, parent, child]));
+    want.sort();
+    assert_eq!(closed, want);
+    assert_eq!(ok(&up.api("GET", "/api/apps").send(), 200), json!([]));
+    // From outside: the kernel no longer schedules them and the host has no such process.
+    for pid in &pids {
+        assert!(
+            eventually(Duration::from_secs(10), || sched_entry(&data, *pid)
+                .is_none()
+                && !alive_on_host(*pid)),
+            "pid {pid} outlived the sign-out"
+        );
+    }
+    assert!(alive_on_host(bob_pid), "another user's process was killed");
+    assert!(sched_entry(&data, bob_pid).is_some());
+    let bob_apps = ok(&up.req("GET", "/api/apps").bearer(&bob_token).send(), 200);
+    assert_eq!(ids(&bob_apps), ids(&json!([bobs])));
+    // Nothing left: closing all again closes nothing, and is no error.
+    assert_eq!(
+        ok(&up.api("DELETE", "/api/apps").send(), 200),
+        json!({"closed": []})
+    );
+}
+
 /// A causality id sent on an HTTP request reaches the kernel: the launch's spawn
 /// syscall and the spawned process's events carry it, as `agentos events` shows.
 #[test]
