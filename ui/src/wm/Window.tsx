@@ -105,11 +105,9 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
       onPointerDownCapture={() => {
         if (!focused) focusApp(id);
       }}
-      onFocus={(e) => {
-        rememberFocus(e.currentTarget, e.target);
-        // Focus arriving by keyboard (Tab into a window behind) focuses that window too.
-        if (!focused) focusApp(id);
-      }}
+      // No focusApp here: an app that grabs the focus late (a terminal attaching) must not
+      // raise its window over the one the user went to; Tab cannot leave a window anyway.
+      onFocus={(e) => rememberFocus(e.currentTarget, e.target)}
       onKeyDown={(e) => {
         // A focus scope: Tab and Shift+Tab cycle inside the window, never out of it
         // (a terminal keeps Tab for the shell: xterm has already taken it).

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { api } from "../../api/client";
 import { stream } from "../../api/stream";
 import type { AppContext } from "../context";
+import { useWm } from "../../wm/store";
 import { patchProc, useProcs } from "../processes";
 import "./Terminal.css";
 
@@ -93,7 +94,9 @@ export default function Terminal({ ctx }: { ctx: AppContext }) {
       s.send({ type: "subscribe", app_id: id });
       fit();
       s.send({ type: "resize", app_id: id, cols: term.cols, rows: term.rows });
-      term.focus();
+      // Only if this window is still the focused one: the shell starts a moment after the
+      // window opens, and the user may have gone on to another window meanwhile.
+      if (useWm.getState().focused === ctx.windowId) term.focus();
     };
 
     if (appId) attach(appId);
