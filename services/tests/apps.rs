@@ -30,6 +30,19 @@ fn ok(r: &Response, status: u16) -> Value {
     }
 }
 
+/// Registers a user (as the owner) and logs them in: their bearer token.
+fn another_user(up: &Up, name: &str) -> String {
+    let credentials = json!({"username": name, "password": "correct horse"});
+    ok(
+        &up.api("POST", "/api/auth/register")
+            .json(&credentials)
+            .send(),
+        201,
+    );
+    let login = up.req("POST", "/api/auth/login").json(&credentials).send();
+    ok(&login, 200)["token"].as_str().unwrap().to_owned()
+}
+
 fn ids(apps: &Value) -> Vec<String> {
     apps.as_array()
         .unwrap_or_else(|| panic!("not a list: {apps}"))
@@ -156,17 +169,7 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
 fn one_user_cannot_see_another_users_apps_registry_or_sessions() {
     let tmp = tempdir("apps-isolation");
     let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
-    ok(
-        &up.api("POST", "/api/auth/register")
-            .json(&json!({"username": "alice", "password": "correct horse"}))
-            .send(),
-        201,
-    );
-    let login = up
-        .req("POST", "/api/auth/login")
-        .json(&json!({"username": "alice", "password": "correct horse"}))
-        .send();
-    let alice_token = ok(&login, 200)["token"].as_str().unwrap().to_owned();
+    let alice_token = another_user(&up, "alice");
     let alice = |method: &str, path: &str| up.req(method, path).bearer(&alice_token);
 
     // The owner saves an app, runs it and saves a session.
@@ -611,17 +614,7 @@ fn closing_all_apps_at_sign_out_ends_the_users_processes_and_no_one_elses() {
     let data = tmp.path().join("data");
     let apps = apps_dir(tmp.path());
     let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
-    ok(
-        &up.api("POST", "/api/auth/register")
-            .json(&json!({"username": "bob", "password": "correct horse"}))
-            .send(),
-        201,
-    );
-    let login = up
-        .req("POST", "/api/auth/login")
-        .json(&json!({"username": "bob", "password": "correct horse"}))
-        .send();
-    let bob_token = ok(&login, 200)["token"].as_str().unwrap().to_owned();
+    let bob_token = another_user(&up, "bob");
 
     // The owner: two processes (one a child of a Blueprint app) and a Blueprint app.
     let first = ok(
