@@ -30,6 +30,19 @@ fn ok(r: &Response, status: u16) -> Value {
     }
 }
 
+/// Registers a user (as the owner) and logs them in: their bearer token.
+fn another_user(up: &Up, name: &str) -> String {
+    let credentials = json!({"username": name, "password": "correct horse"});
+    ok(
+        &up.api("POST", "/api/auth/register")
+            .json(&credentials)
+            .send(),
+        201,
+    );
+    let login = up.req("POST", "/api/auth/login").json(&credentials).send();
+    ok(&login, 200)["token"].as_str().unwrap().to_owned()
+}
+
 fn ids(apps: &Value) -> Vec<String> {
     apps.as_array()
         .unwrap_or_else(|| panic!("not a list: {apps}"))
@@ -156,17 +169,7 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
 fn one_user_cannot_see_another_users_apps_registry_or_sessions() {
     let tmp = tempdir("apps-isolation");
     let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
-    ok(
-        &up.api("POST", "/api/auth/register")
-            .json(&json!({"username": "alice", "password": "correct horse"}))
-            .send(),
-        201,
-    );
-    let login = up
-        .req("POST", "/api/auth/login")
-        .json(&json!({"username": "alice", "password": "correct horse"}))
-        .send();
-    let alice_token = ok(&login, 200)["token"].as_str().unwrap().to_owned();
+    let alice_token = another_user(&up, "alice");
     let alice = |method: &str, path: &str| up.req(method, path).bearer(&alice_token);
 
     // The owner saves an app, runs it and saves a session.
@@ -597,6 +600,80 @@ fn stopping_agentos_up_ends_its_apps_processes_in_a_kernel_that_stays() {
     assert!(
         data.join("kernel.sock").exists(),
         "the kernel keeps running"
+    );
+}
+
+/// Whether `/proc/<pid>` shows a live (not zombie) process on the host.
+fn alive_on_host(pid: u64) -> bool {
+    stat_field(pid, 3).is_some_and(|state| state != "Z")
+}
+
+#[test]
+fn closing_all_apps_at_sign_out_ends_the_users_processes_and_no_one_elses() {
+    let tmp = tempdir("apps-close-all");
+    let data = tmp.path().join("data");
+    let apps = apps_dir(tmp.path());
+    let up = Up::start("up", tmp.path(), &data, &["--apps-dir", &apps]);
+    let bob_token = another_user(&up, "bob");
+
+    // The owner: two processes (one a child of a Blueprint app) and a Blueprint app.
+    let first = ok(
+        &up.api("POST", "/api/registry/apps/sleeper/launch").send(),
+        201,
+    );
+    let parent = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    let child = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"app_id": "sleeper", "parent_id": parent["id"]}))
+            .send(),
+        201,
+    );
+    // Bob's process, which the owner's sign-out must leave alone.
+    let bobs = ok(
+        &up.req("POST", "/api/registry/apps/sleeper/launch")
+            .bearer(&bob_token)
+            .send(),
+        201,
+    );
+    let pids: Vec<u64> = [&first, &child]
+        .iter()
+        .map(|a| a["pid"].as_u64().expect("a pid"))
+        .collect();
+    let bob_pid = bobs["pid"].as_u64().unwrap();
+    for pid in pids.iter().chain([&bob_pid]) {
+        assert!(alive_on_host(*pid), "pid {pid} is not running on the host");
+    }
+
+    let closed = ok(&up.api("DELETE", "/api/apps").send(), 200);
+    let mut closed: Vec<String> = serde_json::from_value(closed["closed"].clone())
+        .unwrap_or_else(|e| panic!("no list of closed ids in {closed}: {e}"));
+    closed.sort();
+    let mut want = ids(&json!([first, parent, child]));
+    want.sort();
+    assert_eq!(closed, want);
+    assert_eq!(ok(&up.api("GET", "/api/apps").send(), 200), json!([]));
+    // From outside: the kernel no longer schedules them and the host has no such process.
+    for pid in &pids {
+        assert!(
+            eventually(Duration::from_secs(10), || sched_entry(&data, *pid)
+                .is_none()
+                && !alive_on_host(*pid)),
+            "pid {pid} outlived the sign-out"
+        );
+    }
+    assert!(alive_on_host(bob_pid), "another user's process was killed");
+    assert!(sched_entry(&data, bob_pid).is_some());
+    let bob_apps = ok(&up.req("GET", "/api/apps").bearer(&bob_token).send(), 200);
+    assert_eq!(ids(&bob_apps), ids(&json!([bobs])));
+    // Nothing left: closing all again closes nothing, and is no error.
+    assert_eq!(
+        ok(&up.api("DELETE", "/api/apps").send(), 200),
+        json!({"closed": []})
     );
 }
 

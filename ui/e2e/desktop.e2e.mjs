@@ -7,6 +7,7 @@
 // download). Expected values come from the server's own /health answer, never
 // from constants here. Prints "N passed, M failed" last; exits 1 on any failure.
 
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +65,71 @@ function need(key, what) {
 function loadedPage() {
   need("loaded", "the desktop page loaded");
   return ctx.page;
+}
+
+/** Whether the host has a live (not zombie) process `pid`: read from /proc, outside AgentOS. */
+function aliveOnHost(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `cond()` holds, polling; false after `ms`. */
+async function eventually(cond, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+/** The signed-in user's running apps, as the API lists them (the page's cookie). */
+function runningApps(page) {
+  return page.evaluate(async () => (await fetch("/api/apps", { credentials: "same-origin" })).json());
+}
+
+/** Where the keyboard focus is: its window's title (or the region), its role and name. */
+function focusInfo(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    const win = el?.closest(".app-window");
+    const title = win && document.getElementById(win.getAttribute("aria-labelledby") ?? "")?.textContent?.trim();
+    return {
+      window: title ?? null,
+      dock: !!el?.closest("[data-testid=dock]"),
+      menubar: !!el?.closest("[data-testid=menubar]"),
+      desktop: !!el?.closest(".desktop-icons"),
+      tag: el?.tagName.toLowerCase() ?? "",
+      label: el?.getAttribute("aria-label") ?? el?.labels?.[0]?.textContent?.trim() ?? el?.textContent?.trim().slice(0, 40) ?? "",
+      value: el && "value" in el ? String(el.value) : null,
+      marked: el?.hasAttribute("data-e2e-mark") ?? false,
+      ring: el ? getComputedStyle(el).outlineStyle !== "none" && parseFloat(getComputedStyle(el).outlineWidth) > 0 : false,
+    };
+  });
+}
+
+/** Presses `key` until `cond(focus)` holds, at most `max` times; the focus info each time to `each`. */
+async function pressUntil(page, key, cond, max, each = () => {}) {
+  for (let i = 0; i < max; i++) {
+    const f = await focusInfo(page);
+    if (cond(f)) return f;
+    await page.keyboard.press(key);
+    each(await focusInfo(page));
+  }
+  const f = await focusInfo(page);
+  assert(cond(f), `after ${max} × ${key} the focus is at ${JSON.stringify(f)}`);
+  return f;
+}
+
+/** The box of the one window whose app id is `appId`. */
+async function windowBox(page, appId) {
+  const win = page.locator(`.app-window[data-app-id="${appId}"]`);
+  assert((await win.count()) === 1, `${await win.count()} windows of ${appId}`);
+  return win.boundingBox();
 }
 
 /** One line: Playwright appends a multi-line call log; fetch hides the cause. */
@@ -399,22 +465,144 @@ const checks = [
       await fm.getByRole("row", { name: new RegExp(`${name}-renamed`) }).waitFor({ timeout: TIMEOUT_MS });
       const rows = await fm.getByRole("row").allTextContents();
       assert(!rows.some((r) => r.includes(name) && !r.includes("renamed")), `the old name is still listed: ${rows}`);
+      ctx.folder = `${name}-renamed`;
       // The server says who may use it: this file manager, by its manifest's permission.
       await fm.getByRole("region", { name: new RegExp(`Apps that may use .*${name}-renamed`) }).getByText(/Files reads and writes/).waitFor({ timeout: TIMEOUT_MS });
     },
   ],
   [
-    "save the workspace before both daemons restart",
+    "the whole desktop by keyboard alone: launcher, typing, Tab kept in the window, Alt+Tab, F6, minimise, restore from the dock, close",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      // Escape closes the launcher and gives the focus back where it was (a field in Files).
+      await page.getByRole("dialog", { name: "Files" }).getByRole("searchbox", { name: "Filter by name" }).focus();
+      await page.evaluate(() => document.activeElement?.setAttribute("data-e2e-mark", ""));
+      const before = await focusInfo(page);
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).waitFor({ timeout: TIMEOUT_MS });
+      assert((await focusInfo(page)).tag === "input", "the launcher's field does not have the focus");
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog", { name: "Launcher" }).waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      const back = await focusInfo(page);
+      assert(back.marked, `Escape left the focus at ${JSON.stringify(back)}, not back at ${JSON.stringify(before)}`);
+      await page.evaluate(() => document.querySelector("[data-e2e-mark]")?.removeAttribute("data-e2e-mark"));
+
+      // Launch Notes by typing; the focus goes into its window.
+      await page.keyboard.press("Control+k");
+      await page.keyboard.type("notes");
+      await page.keyboard.press("Enter");
+      const notes = page.getByRole("dialog", { name: "Notes", exact: true });
+      await notes.waitFor({ timeout: TIMEOUT_MS });
+      assert(await eventually(async () => (await focusInfo(page)).window === "Notes"), `the focus did not move into Notes: ${JSON.stringify(await focusInfo(page))}`);
+      // Tab to the title field and type; every Tab stays in the window and shows a ring.
+      const inNotes = (f) => assert(f.window === "Notes", `Tab left the Notes window: ${JSON.stringify(f)}`);
+      await pressUntil(page, "Tab", (f) => f.tag === "input" && /Title/.test(f.label), 20, inNotes);
+      await page.keyboard.type("typed by keyboard");
+      const typed = await focusInfo(page);
+      assert(typed.value === "typed by keyboard", `the title field holds ${JSON.stringify(typed.value)}`);
+      const seen = new Set();
+      for (let i = 0; i < 24; i++) {
+        await page.keyboard.press(i % 5 === 4 ? "Shift+Tab" : "Tab");
+        const f = await focusInfo(page);
+        inNotes(f);
+        assert(f.ring, `no visible focus ring on ${JSON.stringify(f)}`);
+        seen.add(`${f.tag}:${f.label}`);
+      }
+      assert(seen.has("button:Close"), `Tab never reached the title bar's Close: ${[...seen]}`);
+      // Back to the field typed in (the window remembers it when the focus comes back).
+      await pressUntil(page, "Tab", (f) => f.tag === "input" && /Title/.test(f.label), 30, inNotes);
+
+      // Alt+Tab moves the focus into the window it brings forward, and back.
+      await page.keyboard.down("Alt");
+      await page.keyboard.press("Tab");
+      await page.keyboard.up("Alt");
+      assert(await eventually(async () => { const w = (await focusInfo(page)).window; return w && w !== "Notes"; }), `Alt+Tab left the focus at ${JSON.stringify(await focusInfo(page))}`);
+      await page.keyboard.down("Alt");
+      await page.keyboard.press("Tab");
+      await page.keyboard.up("Alt");
+      assert(await eventually(async () => (await focusInfo(page)).window === "Notes"), "Alt+Tab did not bring the focus back to Notes");
+      assert((await focusInfo(page)).value === "typed by keyboard", `back in Notes the focus is at ${JSON.stringify(await focusInfo(page))}`);
+
+      // F6 walks the regions: dock, menu bar, desktop icons, back to the window.
+      await page.keyboard.press("F6");
+      assert((await focusInfo(page)).dock, `F6 from a window went to ${JSON.stringify(await focusInfo(page))}, not the dock`);
+      await page.keyboard.press("F6");
+      assert((await focusInfo(page)).menubar, "the second F6 did not reach the menu bar");
+      // Escape closes a menu and gives the focus back to its button.
+      await page.keyboard.press("ArrowDown");
+      await page.getByRole("menu").waitFor({ timeout: TIMEOUT_MS });
+      await page.keyboard.press("Escape");
+      await page.getByRole("menu").waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      assert((await focusInfo(page)).menubar, "Escape did not give the focus back to the menu bar");
+      await page.keyboard.press("F6");
+      assert((await focusInfo(page)).desktop, "the third F6 did not reach the desktop icons");
+      await page.keyboard.press("F6");
+      assert((await focusInfo(page)).window === "Notes", `the fourth F6 went to ${JSON.stringify(await focusInfo(page))}, not back to Notes`);
+
+      // Minimise, then restore from the dock: F6 to it, arrows along it, Enter.
+      await page.keyboard.press("Control+m");
+      await notes.waitFor({ state: "hidden", timeout: TIMEOUT_MS });
+      await pressUntil(page, "F6", (f) => f.dock, 4);
+      const dockNotes = await pressUntil(page, "ArrowRight", (f) => f.label === "Notes, running", 30);
+      assert(dockNotes.ring, "the dock button has no visible focus ring");
+      await page.keyboard.press("Enter");
+      await notes.waitFor({ state: "visible", timeout: TIMEOUT_MS });
+      assert(await eventually(async () => (await focusInfo(page)).window === "Notes"), `restored from the dock, the focus is at ${JSON.stringify(await focusInfo(page))}`);
+      assert((await focusInfo(page)).value === "typed by keyboard", "the restored window did not give the focus back to the field typed in");
+
+      // Close with Ctrl+W: the window goes and the focus lands in the next one.
+      await page.keyboard.press("Control+w");
+      await notes.waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      assert(await eventually(async () => { const w = (await focusInfo(page)).window; return w && w !== "Notes"; }), `after closing, the focus is at ${JSON.stringify(await focusInfo(page))}`);
+    },
+  ],
+  [
+    "save the workspace with a Blueprint app, a native web app at a folder and a native-process terminal",
     async () => {
       need("signedIn", "a signed-in page");
       const page = ctx.page;
       assert(statePath, "E2E_STATE is not set");
-      const calc = need("calculator", "the calculator window");
-      const box = await calc.boundingBox();
+      need("calculator", "the calculator window");
+      // Exactly one terminal, running: close the others (exited or killed shells).
+      const terms = page.locator(".app-window[data-app-id=terminal]");
+      while ((await terms.count()) > 0) {
+        // Behind other windows: the button is pressed where it is, not where the pointer is.
+        await terms.first().getByRole("button", { name: "Close" }).dispatchEvent("click");
+        await page.waitForTimeout(150);
+      }
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("terminal");
+      await page.keyboard.press("Enter");
+      const term = page.locator(".app-window[data-app-id=terminal]");
+      await term.getByText(/Running/).waitFor({ timeout: TIMEOUT_MS });
+      // Its own place: the bottom-right quarter, from the Window menu.
+      await page.getByRole("button", { name: "Window menu" }).click();
+      await page.getByRole("menuitem", { name: "Snap to bottom-right quarter" }).click();
+      // The file manager inside the folder the earlier step made.
+      const fm = page.getByRole("dialog", { name: "Files" });
+      const folder = need("folder", "the file manager's folder");
+      await fm.getByRole("row", { name: new RegExp(folder) }).dblclick();
+      await fm.getByLabel("Current folder").filter({ hasText: folder }).waitFor({ timeout: TIMEOUT_MS });
+      const calcDisplay = await page.getByRole("dialog", { name: "Calculator", exact: true }).locator("input").first().inputValue();
+      assert(calcDisplay.trim() === "42", `the calculator shows ${JSON.stringify(calcDisplay)}`);
+      const apps = await runningApps(page);
+      const shell = apps.filter((a) => a.pid != null);
+      assert(shell.length === 1, `${shell.length} native processes running: ${JSON.stringify(apps.map((a) => [a.app_id, a.pid]))}`);
+      await page.waitForTimeout(600);
       await page.getByRole("button", { name: "AgentOS menu" }).click();
       await page.getByRole("menuitem", { name: "Save workspace" }).click();
       await page.getByRole("status").filter({ hasText: "Workspace saved" }).waitFor({ timeout: TIMEOUT_MS });
-      await writeFile(statePath, JSON.stringify({ calculator: box }));
+      const saved = {
+        calculator: await windowBox(page, "calculator"),
+        files: await windowBox(page, "files"),
+        terminal: await windowBox(page, "terminal"),
+        folder: `/${folder}`,
+        calcDisplay: calcDisplay.trim(),
+        shellPid: shell[0].pid,
+      };
+      await writeFile(statePath, JSON.stringify(saved));
+      ctx.saved = saved;
     },
   ],
   [
@@ -422,6 +610,8 @@ const checks = [
     async () => {
       need("signedIn", "a signed-in page");
       const page = ctx.page;
+      const pids = (await runningApps(page)).map((a) => a.pid).filter((p) => p != null && aliveOnHost(p));
+      assert(pids.length > 0, "no live native process before signing out");
       // F10 reaches the system menu from wherever the focus is (a window here).
       await page.keyboard.press("F10");
       await page.getByRole("menu", { name: "AgentOS menu" }).waitFor({ timeout: TIMEOUT_MS });
@@ -434,6 +624,8 @@ const checks = [
       // The session cookie is gone: the API refuses this page now.
       const status = await page.evaluate(async () => (await fetch("/api/apps", { credentials: "same-origin" })).status);
       assert(status === 401, `GET /api/apps after signing out answered ${status}, not 401`);
+      // Nothing the user started outlives the sign-out: the host has no such process.
+      assert(await eventually(() => pids.every((p) => !aliveOnHost(p))), `still running on the host after signing out: ${pids.filter(aliveOnHost)}`);
     },
   ],
 ];
@@ -442,23 +634,45 @@ const checks = [
 const restoreChecks = [
   ...checks.filter(([name]) => ["Chromium launches", "desktop page loads", "the login URL signs the page in"].includes(name)),
   [
-    "after a restart of both daemons, the restored workspace puts the windows where they were",
+    "after a restart of both daemons, the restored workspace brings back each app type with its geometry and state",
     async () => {
       need("signedIn", "a signed-in page");
       const page = ctx.page;
       const saved = JSON.parse(await readFile(statePath, "utf8"));
-      assert(saved.calculator, `no calculator box was saved: ${JSON.stringify(saved)}`);
-      assert((await page.getByRole("dialog", { name: "Calculator", exact: true }).count()) === 0, "the calculator is open before the restore");
+      assert(saved.calculator && saved.files && saved.terminal, `not every window was saved: ${JSON.stringify(saved)}`);
+      assert((await page.locator(".app-window").count()) === 0, "windows are open before the restore");
       await page.getByRole("button", { name: "AgentOS menu" }).click();
       await page.getByRole("menuitem", { name: "Restore workspace" }).click();
-      const calc = page.getByRole("dialog", { name: "Calculator", exact: true });
-      await calc.waitFor({ timeout: TIMEOUT_MS });
+      for (const app of ["calculator", "files", "terminal"]) await page.locator(`.app-window[data-app-id=${app}]`).waitFor({ timeout: TIMEOUT_MS });
       await page.waitForTimeout(400);
-      const now = await calc.boundingBox();
-      const was = saved.calculator;
-      for (const k of ["x", "y", "width", "height"]) {
-        assert(Math.abs(now[k] - was[k]) <= 2, `calculator ${k}: ${now[k]} now, ${was[k]} before the restart (${JSON.stringify(was)} -> ${JSON.stringify(now)})`);
+      for (const app of ["calculator", "files", "terminal"]) {
+        const now = await windowBox(page, app);
+        const was = saved[app];
+        for (const k of ["x", "y", "width", "height"]) {
+          assert(Math.abs(now[k] - was[k]) <= 2, `${app} ${k}: ${now[k]} now, ${was[k]} before the restart (${JSON.stringify(was)} -> ${JSON.stringify(now)})`);
+        }
       }
+      // State: the calculator's display, the file manager's folder.
+      const calc = page.getByRole("dialog", { name: "Calculator", exact: true });
+      const display = (await calc.locator("input").first().inputValue()).trim();
+      assert(display === saved.calcDisplay, `the calculator shows ${JSON.stringify(display)}, saved ${JSON.stringify(saved.calcDisplay)}`);
+      const fm = page.getByRole("dialog", { name: "Files" });
+      await fm.getByLabel("Current folder").filter({ hasText: saved.folder }).waitFor({ timeout: TIMEOUT_MS });
+      await fm.getByRole("table", { name: `Contents of ${saved.folder}` }).waitFor({ timeout: TIMEOUT_MS });
+      // The terminal: a new shell process (the old one cannot be resumed), and it says so.
+      const term = page.locator(".app-window[data-app-id=terminal]");
+      await term.getByRole("note").filter({ hasText: /new shell/ }).waitFor({ timeout: TIMEOUT_MS });
+      await term.getByText(/Running/).waitFor({ timeout: TIMEOUT_MS });
+      const shells = (await runningApps(page)).filter((a) => a.pid != null);
+      assert(shells.length === 1, `${shells.length} native processes after the restore`);
+      const pid = shells[0].pid;
+      assert(pid !== saved.shellPid, `the restored shell has the old pid ${pid}`);
+      assert(aliveOnHost(pid), `the restored shell's pid ${pid} is not running on the host`);
+      assert(!aliveOnHost(saved.shellPid), `the old shell ${saved.shellPid} is still running`);
+      await term.locator(".xterm-helper-textarea").focus();
+      await page.waitForTimeout(300);
+      await page.keyboard.type("echo restored-$((2+3))\n");
+      await term.getByText("restored-5").first().waitFor({ timeout: TIMEOUT_MS });
     },
   ],
 ];

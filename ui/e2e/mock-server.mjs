@@ -225,6 +225,12 @@ export function createMockServer({ requireAuth = true } = {}) {
       (inst.grants ??= []).push(b);
       return send(res, 200, { app_id: inst.id, pid: 4242, capability: b.capability, scope: b.scope });
     }
+    if (req.method === "DELETE" && url.pathname === "/api/apps") {
+      // Sign-out: every app closed.
+      const closed = [...state.apps.keys()];
+      state.apps.clear();
+      return send(res, 200, { closed });
+    }
     if (req.method === "DELETE" && (g = m(/^\/api\/apps\/([^/]+)$/))) {
       const id = decodeURIComponent(g[1]);
       const ok = state.apps.delete(id);
@@ -247,15 +253,17 @@ export function createMockServer({ requireAuth = true } = {}) {
     }
     const summary = ({ apps, chat: _chat, ...s }) => ({ ...s, apps: apps.length });
     if (req.method === "GET" && url.pathname === "/api/sessions") return send(res, 200, state.sessions.map(summary));
-    if (req.method === "POST" && url.pathname === "/api/sessions/save") {
+    if (req.method === "POST" && (url.pathname === "/api/sessions/save" || url.pathname === "/api/sessions/save-default")) {
       const b = await body(req);
       const extra = Object.keys(b).filter((k) => !["name", "state", "chat"].includes(k));
       if (extra.length) return err(res, 422, "invalid_body", `unknown field(s) ${extra.join(", ")}`);
-      const id = `s-${state.sessions.length + 1}`;
+      // save-default replaces the session `default` (the last session, saved at sign-out).
+      const isDefault = url.pathname.endsWith("save-default");
+      const id = isDefault ? "default" : `s-${state.sessions.length + 1}`;
       const apps = [...state.apps.values()].map((a) => ({ id: a.id, app_id: a.app_id, name: a.name, parent_id: null, window: a.window, focused: false, source: a.source, state: b.state?.[a.id] ?? null }));
       const session = { id, name: b.name ?? id, saved_unix_ms: Date.now(), apps, chat: b.chat ?? [] };
-      state.sessions.push(session);
-      return send(res, 201, summary(session));
+      state.sessions = [...state.sessions.filter((x) => x.id !== id), session];
+      return send(res, isDefault ? 200 : 201, summary(session));
     }
     if (req.method === "GET" && (g = m(/^\/api\/sessions\/([^/]+)$/))) {
       const s = state.sessions.find((x) => x.id === g[1]);

@@ -481,17 +481,23 @@ impl Apps {
         }
     }
 
-    /// Closes every app of `owner`.
-    pub async fn close_all(&self, owner: &str) {
+    /// Closes every app of `owner` (their processes are killed, as at sign-out);
+    /// the ids closed, each tree children first.
+    pub async fn close_all(&self, owner: &str) -> Vec<String> {
         let roots: Vec<String> = self
             .list(owner)
             .into_iter()
             .filter(|a| a.parent.is_none())
             .map(|a| a.id)
             .collect();
+        let mut closed = Vec::new();
         for id in roots {
-            let _ = self.close(owner, &id).await;
+            // Gone already (closed at the same moment by another request): nothing to do.
+            if let Ok(ids) = self.close(owner, &id).await {
+                closed.extend(ids);
+            }
         }
+        closed
     }
 
     /// The I/O of one of `owner`'s native-process apps.

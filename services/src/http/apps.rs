@@ -1,5 +1,5 @@
 //! `/api/apps`: running apps. Launch (by registry id or inline Blueprint), list,
-//! focus, move/resize/minimise, close (children too).
+//! focus, move/resize/minimise, close (children too), close all (sign-out).
 
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::{
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list, launch))
+        .routes(routes!(list, launch, close_all))
         .routes(routes!(focus))
         .routes(routes!(window))
         .routes(routes!(close))
@@ -155,6 +155,15 @@ async fn close(
 ) -> Result<Json<Closed>, ApiError> {
     let closed = state.apps.close(&caller.user_id, &id).await?;
     Ok(Json(Closed { closed }))
+}
+
+/// Closes all of the caller's apps and kills their processes: what signing out
+/// does, so nothing the user started outlives their session.
+#[utoipa::path(delete, path = "/apps", tag = "apps", responses((status = 200, body = Closed)))]
+async fn close_all(State(state): State<AppState>, caller: Caller) -> Json<Closed> {
+    Json(Closed {
+        closed: state.apps.close_all(&caller.user_id).await,
+    })
 }
 
 /// The output of a native-process app so far (the newest 256 KiB), and its exit.

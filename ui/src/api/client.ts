@@ -61,6 +61,8 @@ export interface ApiClient {
   setWindow(id: string, geometry: WindowGeometry): Promise<void>;
   /** Closes an app and its children; answers the ids closed. */
   closeApp(id: string): Promise<string[]>;
+  /** Closes all of this user's apps and kills their processes (sign-out); answers the ids closed. */
+  closeAllApps(): Promise<string[]>;
   grant(id: string, body: { capability: string; scope: "once" | "always" }): Promise<void>;
   listRegistry(query?: { category?: string; search?: string }): Promise<RegistryApp[]>;
   launch(registryId: string): Promise<AppInstance>;
@@ -70,6 +72,8 @@ export interface ApiClient {
   listSessions(): Promise<SessionSummary[]>;
   /** Saves the running apps (the server knows them) with each one's component state, by app id. */
   saveSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string>;
+  /** The same, as the session `default` (the last session), replacing it. */
+  saveDefaultSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string>;
   getSession(id: string): Promise<SessionDetail>;
   restoreSession(id: string): Promise<AppInstance[]>;
   listProcesses(): Promise<z.infer<typeof ProcessListSchema>>;
@@ -169,6 +173,10 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       const parsed = ClosedSchema.safeParse(res);
       return parsed.success ? parsed.data.closed : [id];
     },
+    closeAllApps: async () => {
+      const res = await call("DELETE", "/api/apps", null);
+      return ClosedSchema.parse(res).closed;
+    },
     listRegistry: (query = {}) => {
       const params = new URLSearchParams();
       if (query.category) params.set("category", query.category);
@@ -182,6 +190,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { prompt: message }),
     listSessions: () => call("GET", "/api/sessions", SessionListSchema),
     saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, state })).id,
+    saveDefaultSession: async (name, state = {}) => (await call("POST", "/api/sessions/save-default", SessionSaveResponseSchema, { name, state })).id,
     getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
     restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
     listProcesses: () => call("GET", "/api/processes", ProcessListSchema),

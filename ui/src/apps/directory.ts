@@ -72,7 +72,8 @@ export const directory: Record<string, DirectoryEntry> = {
     ...manifest("taskmanager"),
     description: "Running apps and their processes",
     component: lazy(() => import("./taskmanager/TaskManager")),
-    size: { width: 980, height: 440 },
+    // Wide enough for every column and the row actions on a 1280 px screen and up.
+    size: { width: 1180, height: 460 },
     minSize: { width: 480, height: 240 },
     singleton: true,
     favourite: true,

@@ -57,7 +57,7 @@ function openLocal(id: string, entry: DirectoryEntry, serverId: string | null, w
 }
 
 /** Opens a window for an app instance the server reported (a launch, a restored session, a reload). */
-export function openInstance(inst: AppInstance): string {
+export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}): string {
   const existing = useProcs.getState().procs[inst.id];
   if (existing) {
     focusApp(inst.id);
@@ -70,7 +70,7 @@ export function openInstance(inst: AppInstance): string {
     : {};
   if (inst.type === "native_proc") {
     // A native process is shown by the terminal, attached to the server's instance.
-    addProc({ windowId: inst.id, appId: "terminal", kind: "native", serverId: inst.id });
+    addProc({ windowId: inst.id, appId: "terminal", kind: "native", serverId: inst.id, ...(how.restored ? { restored: true } : {}) });
     useWm.getState().apply(openWindow({ id: inst.id, appId: "terminal", title: inst.name, icon: "terminal", size: directory.terminal!.size, viewport: viewport(), ...geometry }));
     return inst.id;
   }

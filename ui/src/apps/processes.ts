@@ -19,6 +19,8 @@ export interface Proc {
   entry?: string;
   /** Generated apps: the request id whose `ui_component` messages build it. */
   requestId?: string;
+  /** Brought back by a session restore (a native process is then a new one, and says so). */
+  restored?: boolean;
 }
 
 interface ProcStore {

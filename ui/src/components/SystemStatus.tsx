@@ -46,11 +46,6 @@ export function SystemStatus() {
       aria-labelledby="system-status-title"
     >
       <header className="window-titlebar">
-        <span className="window-dots" aria-hidden="true">
-          <i />
-          <i />
-          <i />
-        </span>
         <h2 id="system-status-title" className="window-title">
           System status
         </h2>

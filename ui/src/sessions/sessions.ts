@@ -34,6 +34,15 @@ async function flushGeometry(): Promise<void> {
   );
 }
 
+/**
+ * Saves the workspace as the last session (`default`, replaced each time), as
+ * sign-out does before it closes the apps; throws what went wrong.
+ */
+export async function saveLastSession(): Promise<void> {
+  await flushGeometry();
+  await api.saveDefaultSession(`Last session, signed out ${new Date().toLocaleString()}`, componentStates());
+}
+
 export async function saveWorkspace(name = `Workspace ${new Date().toLocaleString()}`): Promise<void> {
   try {
     await flushGeometry();
@@ -89,7 +98,7 @@ export async function restoreLastSession(): Promise<void> {
     const fresh = apps.filter((a) => !open[a.id]);
     for (const inst of fresh) {
       const state = states.get(inst.id);
-      openInstance(state ? { ...inst, component_state: state } : inst);
+      openInstance(state ? { ...inst, component_state: state } : inst, { restored: true });
     }
     notify("info", `Restored “${last.name || last.id}” (${fresh.length} app${fresh.length === 1 ? "" : "s"})`);
   } catch (err) {

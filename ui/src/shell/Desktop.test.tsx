@@ -141,9 +141,17 @@ describe("the desktop shell", () => {
     await waitFor(() => expect(screen.queryByRole("alertdialog", { name: "Sign in to AgentOS" })).toBeNull());
   });
 
-  it("signs out from the system menu by keyboard: logout, settings sync stopped, stores cleared, sign-in shown", async () => {
+  it("signs out from the system menu by keyboard: last session saved, apps closed, logout, settings sync stopped, stores cleared, sign-in shown", async () => {
     const server = { appearance: { theme: "light", accent: "#86efac", wallpaper: "forest" }, restore_on_login: false, scheduler: { policy: "fair", freeze_minimised: false }, default_grants: ["time"], llm: { url: null, model: null } };
-    const api = renderDesktop(mockApi({ "GET /api/settings": server, "PUT /api/settings": ({ body }: { body: unknown }) => body, "POST /api/auth/logout": status(204) }));
+    const api = renderDesktop(
+      mockApi({
+        "GET /api/settings": server,
+        "PUT /api/settings": ({ body }: { body: unknown }) => body,
+        "POST /api/auth/logout": status(204),
+        "POST /api/sessions/save-default": { id: "default", name: "Last session", saved_unix_ms: 1, apps: 1 },
+        "DELETE /api/apps": { closed: ["app-1"] },
+      }),
+    );
     const { useSettings } = await import("../apps/settings/settingsStore");
     const { useSettingsSync } = await import("../apps/settings/serverSettings");
     await waitFor(() => expect(useSettingsSync.getState().phase).toBe("loaded"));
@@ -165,7 +173,15 @@ describe("the desktop shell", () => {
     const signIn = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
     expect(signIn.textContent).toContain("You signed out.");
     await waitFor(() => expect(document.activeElement).toBe(within(signIn).getByLabelText("User name")));
-    expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/auth/logout")).toBe(true);
+    // In this order: the workspace saved as the last session, every app closed (their
+    // processes killed by the server), then the session ended.
+    const at = (method: string, path: string) => api.calls.findIndex((c) => c.method === method && c.path === path);
+    const saved = at("POST", "/api/sessions/save-default");
+    const closed = at("DELETE", "/api/apps");
+    const loggedOut = at("POST", "/api/auth/logout");
+    expect(saved).toBeGreaterThanOrEqual(0);
+    expect(closed).toBeGreaterThan(saved);
+    expect(loggedOut).toBeGreaterThan(closed);
     expect(screen.queryByRole("dialog", { name: "Settings" })).toBeNull();
     expect(useWm.getState().order).toEqual([]);
     // The next user starts from the defaults, and nothing is saved over this user's settings.
@@ -173,6 +189,22 @@ describe("the desktop shell", () => {
     act(() => useSettings.setState({ theme: "light" }));
     await new Promise((r) => setTimeout(r, 500));
     expect(api.calls.some((c) => c.method === "PUT" && c.path === "/api/settings")).toBe(false);
+  });
+
+  it("signs out even when the last session cannot be saved, and says so", async () => {
+    const api = renderDesktop(
+      mockApi({
+        "POST /api/auth/logout": status(204),
+        "POST /api/sessions/save-default": apiError(503, "kernel_down", "kernel not connected"),
+        "DELETE /api/apps": { closed: [] },
+      }),
+    );
+    const { signOut } = await import("./signOut");
+    await act(() => signOut());
+    await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    expect((await screen.findByText(/Saving the last session failed: .*kernel not connected/)).closest("[role=alert]")).toBeTruthy();
+    expect(api.calls.some((c) => c.method === "DELETE" && c.path === "/api/apps")).toBe(true);
+    expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/auth/logout")).toBe(true);
   });
 
   it("shows a visible error when the API is unreachable", async () => {
@@ -222,5 +254,72 @@ describe("desktop icons", () => {
     expect(document.activeElement).toBe(files);
     fireEvent.click(within(icons).getByRole("button", { name: "Settings" }), { detail: 0 });
     expect(await screen.findByRole("dialog", { name: "Settings" })).toBeTruthy();
+  });
+});
+
+describe("keyboard alone", () => {
+  it("F6 moves window → dock → menu bar → desktop; Tab stays inside the window; the dock's Enter puts the focus back into it", async () => {
+    renderDesktop();
+    act(() => {
+      openNative("settings");
+    });
+    const win = await screen.findByRole("dialog", { name: "Settings" });
+    await waitFor(() => expect(win.contains(document.activeElement) && document.activeElement !== win).toBe(true));
+    // Tab from the window's last stop wraps to its first: the focus never leaves it.
+    const visited = new Set<Element | null>();
+    for (let i = 0; i < 40; i++) {
+      fireEvent.keyDown(document.activeElement!, { key: "Tab", shiftKey: i % 3 === 0 });
+      expect(win.contains(document.activeElement)).toBe(true);
+      visited.add(document.activeElement);
+    }
+    // It went round: the title bar's buttons and the content's controls both had it.
+    expect(visited.has(within(win).getByRole("button", { name: "Close" }))).toBe(true);
+    expect(visited.size).toBeGreaterThan(5);
+    const inside = document.activeElement as HTMLElement;
+
+    const dock = screen.getByRole("navigation", { name: "Dock" });
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(dock.contains(document.activeElement)).toBe(true);
+    // One tab stop, the arrows move along it.
+    const first = document.activeElement as HTMLElement;
+    fireEvent.keyDown(first, { key: "ArrowRight" });
+    expect(document.activeElement).not.toBe(first);
+    expect(dock.contains(document.activeElement)).toBe(true);
+    expect((document.activeElement as HTMLElement).tabIndex).toBe(0);
+    expect(first.tabIndex).toBe(-1);
+
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(screen.getByTestId("menubar").contains(document.activeElement)).toBe(true);
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(screen.getByRole("list", { name: "Desktop icons" }).contains(document.activeElement)).toBe(true);
+    fireEvent.keyDown(window, { key: "F6" });
+    // Back in the window, where the focus was.
+    expect(document.activeElement).toBe(inside);
+    fireEvent.keyDown(window, { key: "F6", shiftKey: true });
+    expect(screen.getByRole("list", { name: "Desktop icons" }).contains(document.activeElement)).toBe(true);
+
+    // Minimised, then restored from the dock by keyboard: the focus goes into the window.
+    fireEvent.keyDown(window, { key: "m", ctrlKey: true });
+    expect(win.hidden).toBe(true);
+    const settings = within(dock).getByRole("button", { name: "Settings, running" });
+    settings.focus();
+    fireEvent.click(settings, { detail: 0 });
+    await waitFor(() => expect(document.activeElement).toBe(inside));
+  });
+
+  it("Escape closes the launcher and gives the focus back where it was", async () => {
+    renderDesktop();
+    const icons = screen.getByRole("list", { name: "Desktop icons" });
+    const files = await within(icons).findByRole("button", { name: "Files" });
+    files.focus();
+    fireEvent.keyDown(window, { key: "k", ctrlKey: true });
+    const box = await screen.findByRole("combobox", { name: "Search apps" });
+    expect(document.activeElement).toBe(box);
+    // F6 does not leave a modal launcher.
+    fireEvent.keyDown(window, { key: "F6" });
+    expect(document.activeElement).toBe(box);
+    fireEvent.keyDown(box, { key: "Escape" });
+    expect(screen.queryByRole("dialog", { name: "Launcher" })).toBeNull();
+    expect(document.activeElement).toBe(files);
   });
 });

@@ -1,8 +1,10 @@
+import { useRef, useState } from "react";
 import { useShallow } from "zustand/react/shallow";
 import { directoryList } from "../apps/directory";
 import { activateApp } from "../apps/launch";
 import { useProcs } from "../apps/processes";
 import { useWm } from "../wm/store";
+import { roveIndex } from "./focus";
 import { AppIcon } from "./icons";
 import "./Dock.css";
 
@@ -13,7 +15,11 @@ interface DockItem {
   running: boolean;
 }
 
-/** Favourites, then running apps that are not favourites; a dot under running ones. */
+/**
+ * Favourites, then running apps that are not favourites; a dot under running ones.
+ * One tab stop for the whole dock (F6 reaches it); the arrow keys, Home and End move
+ * along it, Enter or Space opens or restores.
+ */
 export function Dock() {
   const running = useProcs(
     useShallow((s) => {
@@ -34,11 +40,14 @@ export function Dock() {
     const [name, icon] = (titles[windowId] ?? `${appId}\u0000`).split("\u0000") as [string, string];
     items.push({ appId, name, icon: icon || appId, running: true });
   }
+  const [active, setActive] = useState(0);
+  const nav = useRef<HTMLElement>(null);
+  const current = Math.min(active, Math.max(0, items.length - 1));
   const favourites = items.filter((i) => directoryList.some((d) => d.id === i.appId && d.favourite)).length;
 
   return (
     <div className="dock-area">
-      <nav className="dock" data-testid="dock" aria-label="Dock">
+      <nav ref={nav} className="dock" data-testid="dock" aria-label="Dock">
         {items.map((item, i) => (
           <span key={item.appId} className="dock-slot">
             {i === favourites && i > 0 && <span className="dock-divider" aria-hidden="true" />}
@@ -49,6 +58,15 @@ export function Dock() {
               title={item.name}
               data-app-id={item.appId}
               data-running={item.running}
+              tabIndex={i === current ? 0 : -1}
+              onFocus={() => setActive(i)}
+              onKeyDown={(e) => {
+                const to = roveIndex(items.length, i, e.key);
+                if (to === null) return;
+                e.preventDefault();
+                setActive(to);
+                nav.current?.querySelectorAll<HTMLButtonElement>("button.dock-item")[to]?.focus();
+              }}
               onClick={() => activateApp(item.appId, item.name)}
             >
               <AppIcon icon={item.icon} name={item.name} id={item.appId} size={44} />

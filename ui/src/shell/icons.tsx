@@ -44,6 +44,7 @@ const glyphs: Record<string, ReactNode> = {
   hub: <path d="M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z" />,
   shell: <path d="M5 8l4 4-4 4M11 17h8" />,
   sparkles: <path d="M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8z" />,
+  info: <path d="M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM12 11v6M12 7.5v.5" />,
 };
 
 const tints: Record<string, [string, string]> = {
@@ -60,6 +61,7 @@ const tints: Record<string, [string, string]> = {
   timer: ["#f87171", "#dc2626"],
   hub: ["#a78bfa", "#7c3aed"],
   sparkles: ["#c084fc", "#6366f1"],
+  info: ["#94a3b8", "#475569"],
 };
 
 let emojiSupport: boolean | null = null;

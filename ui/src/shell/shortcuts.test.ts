@@ -24,6 +24,12 @@ describe("matchShortcut", () => {
     expect(matchShortcut(key("Tab", { alt: true }))).toBe("switch-next");
     expect(matchShortcut(key("Tab", { alt: true, shift: true }))).toBe("switch-prev");
   });
+  it("maps F6, Ctrl+F6 and Shift+F6 to the regions", () => {
+    expect(matchShortcut(key("F6"))).toBe("region-next");
+    expect(matchShortcut(key("F6", { ctrl: true }))).toBe("region-next");
+    expect(matchShortcut(key("F6", { shift: true }))).toBe("region-prev");
+    expect(matchShortcut(key("F6", { alt: true }))).toBeNull();
+  });
   it("ignores plain keys and other combinations", () => {
     expect(matchShortcut(key("k"))).toBeNull();
     expect(matchShortcut(key("Tab"))).toBeNull();

@@ -7,7 +7,7 @@
  * tab, Alt+Tab switches host windows); in an app window (`chromium --app=URL`)
  * or a kiosk they reach the page.
  */
-export type ShortcutAction = "launcher" | "close" | "minimize" | "switch-next" | "switch-prev" | "menubar";
+export type ShortcutAction = "launcher" | "close" | "minimize" | "switch-next" | "switch-prev" | "menubar" | "region-next" | "region-prev";
 
 export interface KeyLike {
   key: string;
@@ -28,5 +28,7 @@ export function matchShortcut(e: KeyLike): ShortcutAction | null {
   if (e.altKey && !mod && key === "Tab") return e.shiftKey ? "switch-prev" : "switch-next";
   // F10 reaches the menu bar, as in GNOME and Windows: the way back from a window by keyboard.
   if (key === "F10" && !mod && !e.altKey && !e.shiftKey) return "menubar";
+  // F6 (or Ctrl+F6) moves between the regions: window, dock, menu bar, desktop; Shift goes back.
+  if (key === "F6" && !e.altKey && !e.metaKey) return e.shiftKey ? "region-prev" : "region-next";
   return null;
 }

@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { closeApp, focusApp, minimizeApp } from "../apps/launch";
 import { mruOrder } from "../wm/functions";
 import { useWm } from "../wm/store";
+import { cycleRegion } from "./focus";
 import { matchShortcut } from "./shortcuts";
 import { applyShell, closeSwitcher, stepSwitcher, useShell } from "./store";
 
@@ -9,7 +10,8 @@ import { applyShell, closeSwitcher, stepSwitcher, useShell } from "./store";
  * The one place global shortcuts are handled (daedalOS's
  * useGlobalKeyboardShortcuts): Ctrl/⌘+K launcher, Ctrl/⌘+W close,
  * Ctrl/⌘+M minimise, Alt+Tab / Alt+Shift+Tab switch (on Alt release), F10 opens
- * the system menu (focus on its first item; Escape gives it back to the menu button).
+ * the system menu (focus on its first item; Escape gives it back to the menu button),
+ * F6 / Shift+F6 move between the window, the dock, the menu bar and the desktop.
  * Listens in the capture phase so an app's own key handling cannot swallow them.
  */
 function inTerminal(target: EventTarget | null): boolean {
@@ -31,6 +33,8 @@ export function useGlobalShortcuts(): void {
       if ((action === "close" || action === "minimize") && e.ctrlKey && !e.metaKey && inTerminal(e.target)) return;
       // F10 too (mc, htop).
       if (action === "menubar" && inTerminal(e.target)) return;
+      // F6 too (mc's move); Ctrl+F6 is the way out of a terminal.
+      if ((action === "region-next" || action === "region-prev") && !e.ctrlKey && inTerminal(e.target)) return;
       const focused = useWm.getState().focused;
       switch (action) {
         case "launcher":
@@ -55,6 +59,13 @@ export function useGlobalShortcuts(): void {
           if (menu.getAttribute("aria-expanded") !== "true") menu.click();
           return;
         }
+        case "region-next":
+        case "region-prev":
+          // Not while the launcher (a modal dialog) is open: it keeps the focus.
+          if (useShell.getState().launcherOpen) return;
+          e.preventDefault();
+          cycleRegion(action === "region-prev");
+          return;
         case "switch-next":
         case "switch-prev":
           e.preventDefault();

@@ -6,6 +6,7 @@ import { DenialBanner } from "../denials/DenialBanner";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { setWindowRect, toggleMaximize, snapWindow, unsnapForDrag } from "./functions";
 import { EDGES, moveRect, resizeRect, snapZoneAt, type Edge, type Rect, type SnapZone } from "./geometry";
+import { cycleFocus, focusInto, rememberFocus } from "../shell/focus";
 import { useWm, viewport } from "./store";
 import "./Window.css";
 
@@ -13,7 +14,8 @@ import "./Window.css";
  * A window: a `section` with role `dialog` named by its title, a `header`
  * title bar to drag (double-click maximises), three buttons, and eight
  * resize handles. Drag and resize use pointer capture, so they keep working
- * when the pointer leaves the window.
+ * when the pointer leaves the window. It is a focus scope (shell/focus.ts): Tab
+ * cycles inside it, and it remembers which control had the focus.
  */
 export function Window({ id, children }: { id: string; children: ReactNode }) {
   const win = useWm((s) => s.windows[id]);
@@ -22,20 +24,17 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
   const ref = useRef<HTMLElement>(null);
   const drag = useRef<{ kind: "move" | Edge; start: Rect; px: number; py: number; zone: SnapZone | null } | null>(null);
 
-  // Keyboard focus follows window focus: a window that becomes focused takes focus unless it already holds it.
-  // An app loads lazily, so its first control may appear a moment later: keep looking for
-  // up to a second while the window itself (not a control in it) holds the focus.
+  // Keyboard focus follows window focus: a window that becomes focused (a click, Alt+Tab,
+  // the dock, a restore) takes the focus unless it already holds it, at the control it
+  // last had focused. An app loads lazily, so its first control may appear a moment
+  // later: keep looking for up to a second while the window itself holds the focus.
   useEffect(() => {
     const el = ref.current;
-    if (!focused || !el || (el.contains(document.activeElement) && document.activeElement !== el)) return;
-    const selector =
-      ".window-content input:not([disabled]), .window-content textarea, .window-content select, .window-content button:not([disabled]), .window-content [tabindex='0']";
+    if (!focused || !el || win?.mode === "minimized" || (el.contains(document.activeElement) && document.activeElement !== el)) return;
     let frame = 0;
     let tries = 0;
     const attempt = () => {
-      const first = el.querySelector<HTMLElement>(selector);
-      if (first) return first.focus({ preventScroll: true });
-      if (document.activeElement !== el) el.focus({ preventScroll: true });
+      if (focusInto(el)) return;
       if (++tries < 60) frame = requestAnimationFrame(() => {
         const active = document.activeElement;
         if (active === el || active === document.body) attempt();
@@ -105,6 +104,15 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
       style={{ left: x, top: y, width, height, zIndex: 100 + z }}
       onPointerDownCapture={() => {
         if (!focused) focusApp(id);
+      }}
+      // No focusApp here: an app that grabs the focus late (a terminal attaching) must not
+      // raise its window over the one the user went to; Tab cannot leave a window anyway.
+      onFocus={(e) => rememberFocus(e.currentTarget, e.target)}
+      onKeyDown={(e) => {
+        // A focus scope: Tab and Shift+Tab cycle inside the window, never out of it
+        // (a terminal keeps Tab for the shell: xterm has already taken it).
+        if (e.key !== "Tab" || e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+        if (cycleFocus(e.currentTarget, e.shiftKey)) e.preventDefault();
       }}
     >
       {/* role none: a window's title bar is not a page banner landmark (the menu bar is). */}

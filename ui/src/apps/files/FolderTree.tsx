@@ -39,7 +39,7 @@ function Folder({ path, name, list, cwd, onOpen, version, depth }: { path: strin
         <button type="button" className="fm-tree-toggle" aria-expanded={open} aria-label={`${open ? "Collapse" : "Expand"} ${name}`} onClick={() => setOpen((o) => !o)}>
           {open ? "▾" : "▸"}
         </button>
-        <button type="button" className="fm-tree-name" aria-current={cwd === path ? "location" : undefined} style={{ paddingLeft: depth * 2 }} onClick={() => onOpen(path)}>
+        <button type="button" className="fm-tree-name" title={name} aria-current={cwd === path ? "location" : undefined} style={{ paddingLeft: depth * 2 }} onClick={() => onOpen(path)}>
           {name}
         </button>
       </span>

@@ -119,6 +119,8 @@ export default function TaskManager(_: { ctx: AppContext }) {
           <pre>{procs.error}</pre>
         </div>
       )}
+      {/* Wider than a small window: it scrolls sideways rather than cutting off the actions. */}
+      <div className="table-scroll">
       <table className="data-table" aria-label="Running apps and processes">
         <thead>
           <tr>
@@ -169,7 +171,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
                   "—"
                 )}
               </td>
-              <td className="small mono" style={{ maxWidth: 160, whiteSpace: "normal", wordBreak: "break-word" }}>{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
+              <td className="small mono grants-cell">{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
               <td className="actions">
                 {proc && proc.state !== "exited" && (
                   <>
@@ -202,6 +204,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
           )}
         </tbody>
       </table>
+      </div>
     </div>
   );
 }

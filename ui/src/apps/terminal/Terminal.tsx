@@ -4,7 +4,8 @@ import { useEffect, useRef, useState } from "react";
 import { api } from "../../api/client";
 import { stream } from "../../api/stream";
 import type { AppContext } from "../context";
-import { patchProc } from "../processes";
+import { useWm } from "../../wm/store";
+import { patchProc, useProcs } from "../processes";
 import "./Terminal.css";
 
 type Phase = { kind: "starting" } | { kind: "running"; appId: string } | { kind: "exited"; code: number | null; signal?: string | null | undefined } | { kind: "failed"; error: string };
@@ -23,6 +24,7 @@ export default function Terminal({ ctx }: { ctx: AppContext }) {
   const host = useRef<HTMLDivElement>(null);
   const [phase, setPhase] = useState<Phase>({ kind: "starting" });
   const [size, setSize] = useState("");
+  const restored = useProcs((st) => st.procs[ctx.windowId]?.restored === true);
 
   useEffect(() => {
     let disposed = false;
@@ -92,7 +94,9 @@ export default function Terminal({ ctx }: { ctx: AppContext }) {
       s.send({ type: "subscribe", app_id: id });
       fit();
       s.send({ type: "resize", app_id: id, cols: term.cols, rows: term.rows });
-      term.focus();
+      // Only if this window is still the focused one: the shell starts a moment after the
+      // window opens, and the user may have gone on to another window meanwhile.
+      if (useWm.getState().focused === ctx.windowId) term.focus();
     };
 
     if (appId) attach(appId);
@@ -127,6 +131,12 @@ export default function Terminal({ ctx }: { ctx: AppContext }) {
           <strong>The shell could not start</strong>
           <pre>{phase.error}</pre>
         </div>
+      )}
+      {restored && (
+        <p className="terminal-note" role="note">
+          Restored from a saved session. A process cannot be resumed once it has ended, so this is a new shell, started with the saved
+          grants and limits; the old one's output and state are gone.
+        </p>
       )}
       <div ref={host} className="terminal-host" aria-label="Terminal output" />
       <div className="terminal-status" role="status">

@@ -1,0 +1,177 @@
+/**
+ * Keyboard focus as a native desktop keeps it: each window is a focus scope
+ * (Tab and Shift+Tab cycle inside the focused window and never fall out into
+ * the dock or the menu bar), and F6 / Shift+F6 (Ctrl+F6 too) move between the
+ * desktop's regions: the focused window, the dock, the menu bar and the
+ * desktop icons, as F6 does in GNOME and Windows. Each window remembers the
+ * control that last had the focus, so coming back to it (F6, Alt+Tab, the dock)
+ * lands where the user left off.
+ *
+ * Plain DOM functions, no React: the window and the global shortcut hook call them.
+ */
+
+/** What Tab can reach: the browser's tab order, minus what is disabled, hidden or inert. */
+const TABBABLE = [
+  "a[href]",
+  "button",
+  "input",
+  "select",
+  "textarea",
+  "iframe",
+  "audio[controls]",
+  "video[controls]",
+  "[contenteditable='']",
+  "[contenteditable='true']",
+  "[tabindex]",
+].join(",");
+
+function visible(el: HTMLElement): boolean {
+  if (el.closest("[hidden], [inert], [aria-hidden='true']")) return false;
+  // Chromium knows what is rendered (display: none, visibility: hidden); a DOM without
+  // layout (the unit tests) does not, and the attribute checks above must do.
+  const check = (el as HTMLElement & { checkVisibility?: (o?: object) => boolean }).checkVisibility;
+  return typeof check === "function" ? check.call(el, { visibilityProperty: true }) : true;
+}
+
+/** The elements Tab visits inside `scope`, in document order (positive tabindex is not used here). */
+export function tabbables(scope: ParentNode): HTMLElement[] {
+  return [...scope.querySelectorAll<HTMLElement>(TABBABLE)].filter((el) => {
+    if ((el as HTMLButtonElement).disabled) return false;
+    if (el.tabIndex < 0) return false;
+    if (el instanceof HTMLInputElement && el.type === "hidden") return false;
+    // Of a radio group only the checked one (or the first) is a tab stop, as in the browser.
+    if (el instanceof HTMLInputElement && el.type === "radio" && el.name && !el.checked) {
+      const group = [...scope.querySelectorAll<HTMLInputElement>(`input[type=radio][name="${CSS.escape(el.name)}"]`)];
+      if (group.some((r) => r.checked) || group[0] !== el) return false;
+    }
+    return visible(el);
+  });
+}
+
+/**
+ * Where Tab (or Shift+Tab) goes from `current` inside a scope whose tab stops are
+ * `stops`: the next one, wrapping at either end. From outside the list, the first
+ * (or the last, backwards).
+ */
+export function nextStop<T>(stops: T[], current: T | null, backwards: boolean): T | null {
+  if (stops.length === 0) return null;
+  const i = current === null ? -1 : stops.indexOf(current);
+  if (i < 0) return backwards ? stops[stops.length - 1]! : stops[0]!;
+  const n = stops.length;
+  return stops[(i + (backwards ? -1 : 1) + n) % n]!;
+}
+
+/** Keeps Tab inside `scope`: moves the focus and says so (the caller prevents the default). */
+export function cycleFocus(scope: HTMLElement, backwards: boolean): boolean {
+  const stops = tabbables(scope);
+  const active = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  let next: HTMLElement | null | undefined;
+  if (active && !stops.includes(active) && scope.contains(active)) {
+    // Focus on something that is not a stop (the window itself, a composite's inner
+    // node): the nearest stop after it (or before it, backwards), in document order.
+    const after = stops.find((s) => active.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_FOLLOWING);
+    const before = stops.filter((s) => active.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_PRECEDING).at(-1);
+    next = backwards ? (before ?? stops.at(-1)) : (after ?? stops[0]);
+  } else {
+    next = nextStop(stops, active, backwards);
+  }
+  if (!next) return false;
+  next.focus();
+  return true;
+}
+
+/** The control each window last had focused, by window element (weak: closed windows go). */
+const lastFocus = new WeakMap<HTMLElement, HTMLElement>();
+
+/** Records where the focus is inside a window (its `focusin`). */
+export function rememberFocus(scope: HTMLElement, target: EventTarget | null): void {
+  if (target instanceof HTMLElement && target !== scope && scope.contains(target)) lastFocus.set(scope, target);
+}
+
+/**
+ * Puts the focus into a window: where it was last, else its first control inside
+ * the content, else its first tab stop, else the window itself. Says whether a
+ * control (not just the window) got it.
+ */
+export function focusInto(scope: HTMLElement): boolean {
+  const last = lastFocus.get(scope);
+  if (last && scope.contains(last) && visible(last) && !(last as HTMLButtonElement).disabled) {
+    last.focus({ preventScroll: true });
+    return true;
+  }
+  const content = scope.querySelector<HTMLElement>(".window-content");
+  const first = (content ? tabbables(content).find((el) => el !== content) : undefined) ?? null;
+  if (first) {
+    first.focus({ preventScroll: true });
+    return true;
+  }
+  if (document.activeElement !== scope) scope.focus({ preventScroll: true });
+  return false;
+}
+
+/** The desktop's regions, in F6 order; each finds its element and how to enter it. */
+export type Region = "window" | "dock" | "menubar" | "desktop";
+export const REGIONS: Region[] = ["window", "dock", "menubar", "desktop"];
+
+function regionElement(region: Region, root: ParentNode): HTMLElement | null {
+  switch (region) {
+    case "window":
+      return root.querySelector<HTMLElement>(".app-window.focused:not([hidden])");
+    case "dock":
+      return root.querySelector<HTMLElement>("[data-testid=dock]");
+    case "menubar":
+      return root.querySelector<HTMLElement>("[data-testid=menubar]");
+    case "desktop":
+      return root.querySelector<HTMLElement>(".desktop-icons");
+  }
+}
+
+/** The region holding the focus now, if any. */
+export function currentRegion(root: ParentNode = document): Region | null {
+  const active = document.activeElement;
+  if (!active) return null;
+  for (const r of REGIONS) {
+    const el = r === "window" ? (active.closest(".app-window") as HTMLElement | null) : regionElement(r, root);
+    if (el?.contains(active)) return r;
+  }
+  return null;
+}
+
+/**
+ * F6: focus the next region that exists (skipping an empty one, e.g. no window
+ * open); Shift+F6 the previous. Returns the region entered.
+ */
+export function cycleRegion(backwards: boolean, root: ParentNode = document): Region | null {
+  const here = currentRegion(root);
+  const start = here ? REGIONS.indexOf(here) : backwards ? 0 : -1;
+  const n = REGIONS.length;
+  for (let step = 1; step <= n; step++) {
+    const region = REGIONS[(start + (backwards ? -step : step) + n * 2) % n]!;
+    if (region === here) continue;
+    const el = regionElement(region, root);
+    if (!el) continue;
+    if (region === "window") {
+      focusInto(el);
+      return region;
+    }
+    // The dock roves (one tab stop, the one last used): enter there.
+    const entry = tabbables(el)[0];
+    if (!entry) continue;
+    entry.focus();
+    return region;
+  }
+  return null;
+}
+
+/**
+ * Arrow keys in a row of buttons (the dock): the index the focus moves to from
+ * `i` of `n`, wrapping; Home and End go to the ends; null for any other key.
+ */
+export function roveIndex(n: number, i: number, key: string): number | null {
+  if (n === 0) return null;
+  if (key === "ArrowRight" || key === "ArrowDown") return (i + 1) % n;
+  if (key === "ArrowLeft" || key === "ArrowUp") return (i - 1 + n) % n;
+  if (key === "Home") return 0;
+  if (key === "End") return n - 1;
+  return null;
+}
