@@ -96,15 +96,23 @@ describe("<SystemStatus>", () => {
   });
 
   it("polls again and keeps the last good report, marked stale, after a failure", async () => {
+    // The failures wait for `release`, so a loaded machine's next poll cannot fail before
+    // the first good report has been looked at.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
     const fetchMock = vi
       .fn<typeof fetch>()
       .mockResolvedValueOnce(jsonResponse(sampleHealth()))
-      .mockResolvedValue(new Response("upstream down", { status: 502, statusText: "Bad Gateway" }));
+      .mockImplementation(async () => {
+        await gate;
+        return new Response("upstream down", { status: 502, statusText: "Bad Gateway" });
+      });
     vi.stubGlobal("fetch", fetchMock);
 
     render(<PolledStatus intervalMs={20} />);
     await screen.findByTestId("doctor-io_uring");
     expect(screen.queryByRole("alert")).toBeNull();
+    release();
 
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toContain("HTTP 502 Bad Gateway");
@@ -113,7 +121,7 @@ describe("<SystemStatus>", () => {
     expect(within(stale).getByTestId("doctor-io_uring")).toBeTruthy();
 
     // And it recovers on a later poll.
-    fetchMock.mockResolvedValue(jsonResponse({ ...sampleHealth(), version: "0.1.1" }));
+    fetchMock.mockImplementation(async () => jsonResponse({ ...sampleHealth(), version: "0.1.1" }));
     await waitFor(() => expect(screen.getByTestId("health-version").textContent).toBe("0.1.1"));
     expect(screen.queryByRole("alert")).toBeNull();
   });
