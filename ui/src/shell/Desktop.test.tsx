@@ -245,6 +245,8 @@ describe("desktop icons", () => {
     const files = within(icons).getByRole("button", { name: "Files" });
     expect(files.tabIndex).toBe(0);
     expect(within(icons).getByRole("button", { name: "Terminal" }).tabIndex).toBe(-1);
+    // The registry's shell is what Terminal runs: one icon for it, not two.
+    expect(within(icons).queryByRole("button", { name: "Shell" })).toBeNull();
     files.focus();
     fireEvent.keyDown(files, { key: "ArrowDown" });
     expect(document.activeElement).toBe(within(icons).getByRole("button", { name: "Terminal" }));

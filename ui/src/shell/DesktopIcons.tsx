@@ -5,7 +5,10 @@ import { useRegistry } from "../apps/registry";
 import { AppIcon } from "./icons";
 
 /**
- * Icons on the desktop: the system apps, then the registry's. Double-click
+ * Icons on the desktop: the system apps, then the registry's own apps. The
+ * registry's system entries (the shell the Terminal runs, Quick Settings, the App
+ * Hub) stay in the launcher and the App Store: on the desktop they would stand
+ * beside the system apps that front them. Double-click
  * (or Enter/Space) opens. One tab stop for the whole grid; arrow keys move
  * (the grid fills column by column, so Up/Down step and Left/Right jump a
  * column), Home/End go to the ends.
@@ -17,7 +20,9 @@ export function DesktopIcons() {
   const list = useRef<HTMLUListElement>(null);
   const icons = [
     ...directoryList.map((d) => ({ id: d.id, name: d.title, icon: d.icon })),
-    ...registry.filter((r) => !directoryList.some((d) => d.id === r.id)).map((r) => ({ id: r.id, name: r.name, icon: r.icon || r.id })),
+    ...registry
+      .filter((r) => r.category !== "system" && !directoryList.some((d) => d.id === r.id))
+      .map((r) => ({ id: r.id, name: r.name, icon: r.icon || r.id })),
   ];
   const current = Math.min(active, Math.max(0, icons.length - 1));
 
