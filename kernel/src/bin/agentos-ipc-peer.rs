@@ -52,6 +52,9 @@
 //!   and a TCP socket in its kernel descriptor table (made in its network
 //!   namespace), then exit without closing anything (the kernel must release all
 //!   three when it reaps the exit).
+//! * `pump-write NAME BYTES` / `pump-read NAME BYTES`: the pipe benchmark's
+//!   writer and reader (see [`pump`]); `-` for stdout/stdin instead of a kernel
+//!   pipe.
 
 use std::{
     os::fd::OwnedFd,
@@ -62,6 +65,9 @@ use std::{
 use agentos_client::{
     Client, mapping::Mapping, pb, pb::syscall::Call, pb::syscall_result::Value, ring,
 };
+
+#[path = "ipc-peer/pump.rs"]
+mod pump;
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len as u64)
@@ -545,7 +551,11 @@ pub(crate) async fn main() {
         println!("ERR usage: agentos-ipc-peer SUBCOMMAND NAME [ARGS]");
         std::process::exit(2);
     }
-    match run(&args).await {
+    let done = match pump::command(&args).await {
+        Some(done) => done,
+        None => run(&args).await,
+    };
+    match done {
         Ok(detail) => println!("OK {detail}"),
         Err(e) => {
             println!("ERR {e}");
