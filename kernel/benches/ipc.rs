@@ -5,6 +5,16 @@
 //! * `pipe_16MiB_in_64KiB/kernel_pipe`: the same through the two ends a kernel
 //!   pipe hands out (what two managed processes receive): the target is
 //!   ≥ 90 % of the raw figure;
+//! * `pipe_processes_64KiB/raw_host_processes`: `agentos-ipc-peer pump-write` and
+//!   `pump-read`, two plain host processes, through a `pipe2` pair they inherit
+//!   as fd 3 (the baseline);
+//! * `pipe_processes_64KiB/managed_processes`: the same two programs as managed
+//!   processes of a kernel embedded in the bench (full sandbox, as root), each
+//!   taking its end of one kernel pipe over its own kernel socket: the issue's
+//!   target is ≥ 90 % of the raw figure. Each sample is one pair of processes
+//!   moving `iters` × 16 MiB; the reader times from its first read's return to
+//!   its last (start-up excluded, see `kernel/src/bin/ipc-peer/pump.rs`), and the
+//!   time is scaled to all the bytes;
 //! * `queue_1000_msgs/std_sync_channel`: 1000 64-byte messages through a bounded
 //!   `std::sync::mpsc::sync_channel` (the baseline);
 //! * `queue_1000_msgs/kernel_fifo`: the same through a kernel FIFO queue's
@@ -21,13 +31,17 @@
 use std::{
     hint::black_box,
     io::{Read, Write},
-    os::fd::AsFd,
+    os::{
+        fd::{AsFd, AsRawFd, OwnedFd, RawFd},
+        unix::process::CommandExt,
+    },
+    process::{Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     thread,
     time::{Duration, Instant},
 };
 
-use agentos_client::{mapping::Mapping, ring};
+use agentos_client::{Client, mapping::Mapping, pb, ring};
 use agentos_kernel::{
     ipc::{
         pipe::{End, Pipes},
@@ -37,6 +51,11 @@ use agentos_kernel::{
     shm::{Broker, Handout},
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokio_stream::StreamExt;
+
+mod support;
+
+use support::EmbeddedKernel;
 
 const TOTAL: usize = 16 << 20;
 const CHUNK: usize = 64 << 10;
@@ -89,6 +108,151 @@ fn pipes(c: &mut Criterion) {
     g.bench_function("kernel_pipe", |b| {
         let (mut r, mut w) = (file_of(&r), file_of(&w));
         b.iter(|| transfer(&mut r, &mut w));
+    });
+    g.finish();
+}
+
+/// Bytes one iteration of `pipe_processes_64KiB` moves.
+const PUMPED: u64 = 16 << 20;
+/// The writer and reader of `pipe_processes_64KiB`.
+const PEER: &str = env!("CARGO_BIN_EXE_agentos-ipc-peer");
+/// The kernel pipe the managed pair shares.
+const PUMP_PIPE: &str = "bench.pump";
+
+/// The time `pump-read`'s line (`OK pumped N bytes in T ns`) reports, scaled
+/// from its N bytes to `total`.
+fn pumped(line: &str, total: u64) -> Duration {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (bytes, nanos) = match words[..] {
+        ["OK", "pumped", n, "bytes", "in", t, "ns"] => (
+            n.parse::<u64>().expect("bytes"),
+            t.parse::<u64>().expect("ns"),
+        ),
+        _ => panic!("pump-read said {line:?}"),
+    };
+    assert!(bytes > 0 && bytes <= total, "{line}");
+    Duration::from_nanos((nanos as f64 * total as f64 / bytes as f64) as u64)
+}
+
+/// The descriptor number a host pump process finds its pipe end at.
+const PUMP_FD: RawFd = 3;
+
+/// The peer running `pump-{what}` on `end`, which it inherits as [`PUMP_FD`].
+fn host_pump(what: &str, end: OwnedFd, total: &str) -> std::process::Child {
+    let mut cmd = Command::new(PEER);
+    cmd.args([&format!("pump-{what}"), &format!("fd:{PUMP_FD}"), total])
+        .stdout(Stdio::piped());
+    let raw = end.as_raw_fd();
+    // SAFETY: between fork and exec only dup2 or fcntl runs, both
+    // async-signal-safe. A dup2 leaves the new descriptor without close-on-exec;
+    // an end that already is PUMP_FD (a dup2 onto itself changes nothing) has
+    // the flag cleared instead. Either way the program keeps it.
+    unsafe {
+        cmd.pre_exec(move || {
+            let done = match raw {
+                PUMP_FD => libc::fcntl(raw, libc::F_SETFD, 0),
+                _ => libc::dup2(raw, PUMP_FD),
+            };
+            match done {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            }
+        })
+    };
+    let child = cmd.spawn().expect("a host pump");
+    drop(end); // the child holds the only copy now
+    child
+}
+
+/// `total` bytes between two host processes through a plain pipe.
+fn raw_pump(total: u64) -> Duration {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2");
+    let n = total.to_string();
+    let writer = host_pump("write", w, &n);
+    let reader = host_pump("read", r, &n);
+    let out = reader.wait_with_output().expect("reader's output");
+    let writer = writer.wait_with_output().expect("writer");
+    assert!(writer.status.success(), "writer {writer:?}, reader {out:?}");
+    pumped(String::from_utf8_lossy(&out.stdout).trim(), total)
+}
+
+/// Spawns the peer with `args` as a managed process that may use the pump pipe.
+async fn managed_peer(user: &mut Client, args: &[&str]) -> u32 {
+    let spec = pb::ProcessSpec {
+        argv: [PEER].iter().chain(args).map(|s| s.to_string()).collect(),
+        read_paths: vec![PEER.into()],
+        capabilities: vec![format!("send:{PUMP_PIPE}"), format!("recv:{PUMP_PIPE}")],
+        ..Default::default()
+    };
+    user.create_process(pb::SpawnProcess { spec: Some(spec) })
+        .await
+        .expect("spawn")
+        .into_inner()
+        .pid
+}
+
+/// The stdout of managed process `pid`, once it exited successfully.
+async fn managed_output(user: &mut Client, pid: u32) -> String {
+    use pb::{process_input::Msg as In, process_output::Msg as Out};
+    let attach = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(In::Attach(pid)),
+    }]);
+    let mut stream = user.process_io(attach).await.expect("attach").into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = stream.next().await {
+        match m.expect("output").msg {
+            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stdout as i32 => {
+                out.extend(ch.data)
+            }
+            Some(Out::Exit(x)) => {
+                let out = String::from_utf8_lossy(&out).trim().to_owned();
+                assert_eq!(x.code, Some(0), "process {pid}: {x:?}; {out}");
+                return out;
+            }
+            _ => {}
+        }
+    }
+    panic!("process {pid}'s output ended without an exit")
+}
+
+/// `total` bytes between two managed processes through the kernel pipe.
+async fn managed_pump(user: &mut Client, total: u64) -> Duration {
+    let n = total.to_string();
+    let writer = managed_peer(user, &["pump-write", PUMP_PIPE, &n]).await;
+    let reader = managed_peer(user, &["pump-read", PUMP_PIPE, &n]).await;
+    let line = managed_output(user, reader).await;
+    managed_output(user, writer).await;
+    pumped(&line, total)
+}
+
+fn pipe_processes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipe_processes_64KiB");
+    g.throughput(Throughput::Bytes(PUMPED));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("raw_host_processes", |b| {
+        b.iter_custom(|iters| raw_pump(iters * PUMPED))
+    });
+    if !nix::unistd::geteuid().is_root() {
+        println!("pipe_processes_64KiB/managed_processes: skipped: the full sandbox needs root");
+        g.finish();
+        return;
+    }
+    let kernel = EmbeddedKernel::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut user = rt
+        .block_on(Client::connect_uds(&kernel.socket()))
+        .expect("connect");
+    let create = pb::syscall::Call::PipeCreate(pb::PipeCreate {
+        name: PUMP_PIPE.into(),
+        capacity: 0,
+    });
+    rt.block_on(user.call(create)).expect("pipe");
+    g.bench_function("managed_processes", |b| {
+        b.iter_custom(|iters| rt.block_on(managed_pump(&mut user, iters * PUMPED)))
     });
     g.finish();
 }
@@ -228,5 +392,5 @@ fn pingpong(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pipes, queues, pingpong);
+criterion_group!(benches, pipes, pipe_processes, queues, pingpong);
 criterion_main!(benches);

@@ -27,12 +27,9 @@ use std::{
     time::Duration,
 };
 
-use agentos_kernel::{
-    KernelConfig, daemon,
-    vfs::{
-        MountFs, Vfs, VirtPath,
-        local::{LocalFs, RingChoice, RingHandle},
-    },
+use agentos_kernel::vfs::{
+    MountFs, Vfs, VirtPath,
+    local::{LocalFs, RingChoice, RingHandle},
 };
 use agentos_proto::{
     bench::v1::{
@@ -51,6 +48,10 @@ use tokio::runtime::Runtime;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, transport::Endpoint};
 
+mod support;
+
+use support::EmbeddedKernel;
+
 const GIB: u64 = 1 << 30;
 const STREAM_CHUNK: usize = 1 << 20;
 const WRITE_TOTAL: usize = 256 << 20;
@@ -64,79 +65,32 @@ impl Echo for EchoService {
     }
 }
 
-/// The servers: the kernel and the echo baseline, on their own runtime. Dropping it
-/// stops the kernel and waits for its shutdown, which removes its cgroups: a bench,
-/// like a test, leaves nothing on the host.
-struct Servers {
-    runtime: Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    kernel: Option<tokio::task::JoinHandle<()>>,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(kernel) = self.kernel.take() {
-            let _ = self.runtime.block_on(kernel);
-        }
-    }
-}
+/// The servers: the kernel and the echo baseline, on the kernel's runtime.
+/// Dropping it stops both (see [`EmbeddedKernel`]).
+struct Servers(EmbeddedKernel);
 
 impl Servers {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::Builder::new()
-            .prefix("agentos-bench-")
-            .tempdir()
-            .unwrap();
-        let mut config = KernelConfig::new(dir.path().join("data"));
-        config.ebpf = false;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let kernel = runtime.spawn(async move {
-            let stopped = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) = daemon::serve(config, stopped).await {
-                panic!("kernel failed: {e:#}");
-            }
-        });
-        let echo_socket = dir.path().join("echo.sock");
-        let listener = runtime
+        let kernel = EmbeddedKernel::start();
+        let echo_socket = kernel.path().join("echo.sock");
+        let listener = kernel
+            .runtime
             .block_on(async { tokio::net::UnixListener::bind(&echo_socket) })
             .unwrap();
-        runtime.spawn(
+        kernel.runtime.spawn(
             tonic::transport::Server::builder()
                 .add_service(EchoServer::new(EchoService))
                 .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
         );
-        let s = Self {
-            runtime,
-            stop: Some(stop),
-            kernel: Some(kernel),
-            dir,
-        };
-        for _ in 0..500 {
-            if s.kernel_socket().exists() {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the kernel did not start");
+        Self(kernel)
     }
 
     fn kernel_socket(&self) -> PathBuf {
-        self.dir.path().join("data/kernel.sock")
+        self.0.socket()
     }
 
     fn files(&self) -> PathBuf {
-        self.dir.path().join("data/files")
+        self.0.files()
     }
 }
 
@@ -175,7 +129,7 @@ fn rpc(c: &mut Criterion) {
             &servers.kernel_socket(),
         ))
         .unwrap();
-    let mut echo = rt.block_on(echo_client(servers.dir.path().join("echo.sock")));
+    let mut echo = rt.block_on(echo_client(servers.0.path().join("echo.sock")));
     fs::write(servers.files().join("present"), b"x").unwrap();
     interleaved_p50(&rt, &mut kernel, &mut echo);
 

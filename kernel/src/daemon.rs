@@ -435,8 +435,17 @@ fn bind(path: &Path, cleanup: &Orchestrator) -> anyhow::Result<UnixListener> {
 
 /// Serves each managed process's own kernel socket: every call on it is that
 /// process's and is checked against its capabilities. The server stops when the
-/// process exits, and the socket file goes with it.
+/// process exits, and the socket file goes with it. What the process created in
+/// the IPC tables is released as soon as its exit is reaped.
 fn serve_process_sockets(kernel: &Arc<Kernel>) {
+    // What a process created goes when its exit is reaped, not when its socket's
+    // server has finished shutting down (which may be later).
+    let ipc = Arc::downgrade(kernel);
+    kernel.processes.set_exit_hook(Arc::new(move |pid| {
+        if let Some(kernel) = ipc.upgrade() {
+            kernel.ipc.release(pid);
+        }
+    }));
     let weak = Arc::downgrade(kernel);
     let sandbox_uid = kernel.processes.sandbox_uid();
     kernel
@@ -476,7 +485,8 @@ fn serve_process_sockets(kernel: &Arc<Kernel>) {
                 if let Err(e) = served {
                     tracing::warn!(pid, "process socket: {e}");
                 }
-                // What the process created goes with it.
+                // Released at the reap already; this catches what a call still in
+                // flight when the process died created after that.
                 ipc.ipc.release(pid);
                 drop(socket);
             });

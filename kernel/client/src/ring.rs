@@ -4,6 +4,17 @@
 //! only when it said it sleeps (io_uring's `NEED_WAKEUP` idea): a busy peer costs
 //! no syscall.
 //!
+//! # Spin, then sleep
+//!
+//! A side that finds nothing to do spins on the peer's position for a while
+//! before it sleeps: at most about what a futex sleep and wake-up cost
+//! ([`SPIN_MAX`]), so it never pays more than twice the better choice. The
+//! time adapts per side: it doubles after a wait that spinning ended and halves
+//! after one that ended asleep, so a peer that answers at once is caught
+//! without any syscall, and a machine too busy to run both sides at once
+//! (where spinning only burns the peer's CPU) soon brings it down to
+//! [`SPIN_MIN`].
+//!
 //! # Layout
 //!
 //! ```text
@@ -73,8 +84,17 @@ pub const TAIL_AT: usize = 128;
 const CONSUMER_SLEEPS_AT: usize = 136;
 const WRAP: u32 = u32::MAX;
 const LEN_WORD: usize = 4;
-/// Polls of the peer's position before a side goes to sleep.
-const SPINS: u32 = 200;
+/// The longest a side spins on the peer's position before it sleeps: about
+/// what one futex sleep and wake-up cost on this project's machines (a 16-byte
+/// ping-pong between two threads on a futex takes ~15 µs a round trip, two of
+/// them). Spinning no longer than a sleep would cost keeps a side within twice
+/// the best choice whatever the peer does (the classic spin-then-block bound).
+pub const SPIN_MAX: Duration = Duration::from_micros(8);
+/// The least a side spins, so that spinning can prove itself again after a
+/// spell of sleeps (a peer on a busy machine, then a quiet one).
+pub const SPIN_MIN: Duration = Duration::from_nanos(500);
+/// Polls between two looks at the clock while spinning (a look costs ~30 ns).
+const POLLS_PER_CLOCK: u32 = 16;
 
 /// Why a ring operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,6 +154,10 @@ struct Side {
     theirs: u64,
     poisoned: Option<String>,
     wakes: u64,
+    /// How long this side spins before it sleeps, adapted to what paid: doubled
+    /// after a wait spinning ended, halved after one that ended asleep, within
+    /// [`SPIN_MIN`]..=[`SPIN_MAX`].
+    spin: Duration,
 }
 
 impl Side {
@@ -162,6 +186,7 @@ impl Side {
             theirs: 0,
             poisoned: None,
             wakes: 0,
+            spin: SPIN_MAX,
         })
     }
 
@@ -225,20 +250,33 @@ impl Side {
         }
     }
 
-    /// Waits until `ready` holds (it reads the peer's position), spinning a
-    /// little, then sleeping on `my_flag` in naps; `Timeout` after `deadline`.
+    /// Waits until `ready` holds (it reads the peer's position): at once if it
+    /// does, else spinning for this side's [`Side::spin`], then sleeping on
+    /// `my_flag` in naps; `Timeout` after `timeout`.
     fn wait(
         &mut self,
         my_flag: usize,
         timeout: Duration,
         mut ready: impl FnMut(&mut Self) -> Result<bool, RingError>,
     ) -> Result<(), RingError> {
-        for _ in 0..SPINS {
-            if ready(self)? {
-                return Ok(());
-            }
-            std::hint::spin_loop();
+        if ready(self)? {
+            return Ok(());
         }
+        let start = Instant::now();
+        loop {
+            for _ in 0..POLLS_PER_CLOCK {
+                std::hint::spin_loop();
+                if ready(self)? {
+                    self.spin = (self.spin * 2).min(SPIN_MAX);
+                    return Ok(());
+                }
+            }
+            if start.elapsed() >= self.spin {
+                break;
+            }
+        }
+        // Spinning did not pay this time: less of it next time.
+        self.spin = (self.spin / 2).max(SPIN_MIN);
         let deadline = Instant::now() + timeout;
         loop {
             self.u32_at(my_flag).store(1, Ordering::Relaxed);

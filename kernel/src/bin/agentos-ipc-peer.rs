@@ -31,10 +31,12 @@
 //!   rings ahead, or a record longer than the ring.
 //! * `sock-serve PORT`: a TCP socket through the kernel (made in this process's
 //!   network namespace), bound to `0.0.0.0:PORT`, listening (prints `LISTENING`);
-//!   accept one connection, receive, answer `pong ` and what came, wait for the
-//!   client to close.
+//!   accept one connection, receive, answer `pong ` and what came, exit.
 //! * `sock-connect ADDR HEX`: connect to `ADDR` through the kernel, send the
-//!   bytes, print the reply, close.
+//!   bytes, print the reply, exit.
+//!
+//! The socket subcommands close nothing: the kernel releases a process's
+//! descriptor table (and so its network namespace) when it reaps the exit.
 //! * `sock-bind PORT`: bind a TCP socket to `127.0.0.1:PORT` through the kernel.
 //! * `queue-send NAME HEX[,HEX…] [PRIO]`: send each message, waiting up to 2 s
 //!   for room.
@@ -46,8 +48,13 @@
 //! * `fd-read PATH`: open PATH in its kernel descriptor table, seek the entry to
 //!   2 and dup it (both through the kernel), take the dup as a real fd, read 4
 //!   bytes from it, and ask the kernel for the first entry's offset (shared: 6).
-//! * `create NAME SIZE`: create a pipe and a segment of `SIZE` bytes named `NAME`,
-//!   then exit (the kernel must release both).
+//! * `create NAME SIZE`: create a pipe and a segment of `SIZE` bytes named `NAME`
+//!   and a TCP socket in its kernel descriptor table (made in its network
+//!   namespace), then exit without closing anything (the kernel must release all
+//!   three when it reaps the exit).
+//! * `pump-write NAME BYTES` / `pump-read NAME BYTES`: the pipe benchmark's
+//!   writer and reader (see [`pump`]); `-` for stdout/stdin instead of a kernel
+//!   pipe.
 
 use std::{
     os::fd::OwnedFd,
@@ -58,6 +65,9 @@ use std::{
 use agentos_client::{
     Client, mapping::Mapping, pb, pb::syscall::Call, pb::syscall_result::Value, ring,
 };
+
+#[path = "ipc-peer/pump.rs"]
+mod pump;
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len as u64)
@@ -106,16 +116,6 @@ async fn sock(k: &mut Client, call: Call) -> Result<Value, String> {
     k.call(call)
         .await
         .map_err(|e| format!("{e} ({:?})", e.code()))
-}
-
-/// Closes kernel descriptors at once: the kernel releases a process's table
-/// only some time after it exits, and a socket keeps its network namespace (and
-/// veth) alive until then.
-async fn close(k: &mut Client, fds: &[u32]) {
-    for &fd in fds {
-        // A failure leaves it to the kernel's release at exit.
-        let _ = k.call(Call::FdClose(pb::FdClose { fd })).await;
-    }
 }
 
 /// A new TCP socket in this process's network namespace (its table's number).
@@ -359,6 +359,7 @@ async fn run(args: &[String]) -> Result<String, String> {
             ] {
                 k.call(c).await.map_err(|e| format!("{e}"))?;
             }
+            socket(&mut k).await?;
             Ok(format!("created {name}"))
         }
         "mmap-put" => {
@@ -495,16 +496,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 wait_ms: 10_000,
             });
             sock(&mut k, send).await?;
-            // Close after the client does (its end of stream), so neither side's
-            // connection outlives its process half-closed (which would keep
-            // that network namespace, and its veth, alive a while).
-            let eof = Call::Recv(pb::SocketRecv {
-                fd: peer.fd,
-                max: 0,
-                wait_ms: 10_000,
-            });
-            sock(&mut k, eof).await?;
-            close(&mut k, &[peer.fd, fd]).await;
+            // Both descriptors go when the kernel reaps this process.
             Ok(format!("served {} {}", peer.addr, hex(&got)))
         }
         "sock-connect" => {
@@ -515,10 +507,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 addr: name.into(),
                 wait_ms: 10_000,
             });
-            if let Err(e) = sock(&mut k, connect).await {
-                close(&mut k, &[fd]).await;
-                return Err(e);
-            }
+            sock(&mut k, connect).await?;
             let data = unhex(args.get(2).ok_or("HEX")?)?;
             let send = Call::Send(pb::SocketSend {
                 fd,
@@ -534,7 +523,6 @@ async fn run(args: &[String]) -> Result<String, String> {
             let Value::Data(got) = sock(&mut k, recv).await? else {
                 return Err("not data".into());
             };
-            close(&mut k, &[fd]).await;
             Ok(format!("reply {}", String::from_utf8_lossy(&got)))
         }
         "sock-bind" => {
@@ -543,9 +531,7 @@ async fn run(args: &[String]) -> Result<String, String> {
                 fd,
                 addr: format!("127.0.0.1:{name}"),
             });
-            let bound = sock(&mut k, bind).await;
-            close(&mut k, &[fd]).await;
-            match bound? {
+            match sock(&mut k, bind).await? {
                 Value::Count(port) => Ok(format!("bound {port}")),
                 other => Err(format!("not a port: {other:?}")),
             }
@@ -565,7 +551,11 @@ pub(crate) async fn main() {
         println!("ERR usage: agentos-ipc-peer SUBCOMMAND NAME [ARGS]");
         std::process::exit(2);
     }
-    match run(&args).await {
+    let done = match pump::command(&args).await {
+        Some(done) => done,
+        None => run(&args).await,
+    };
+    match done {
         Ok(detail) => println!("OK {detail}"),
         Err(e) => {
             println!("ERR {e}");

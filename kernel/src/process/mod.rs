@@ -537,6 +537,9 @@ pub struct ProcessTable {
     /// Serves a new process's kernel socket (set by the daemon, which owns the
     /// gRPC service).
     socket_hook: std::sync::OnceLock<SocketHook>,
+    /// Releases what a process held in the kernel once its exit is reaped (set
+    /// by the daemon, which owns the IPC tables).
+    exit_hook: std::sync::OnceLock<ExitHook>,
     cleanup: Arc<crate::cleanup::Orchestrator>,
     /// Whether the portable backend may run programs without any wall.
     allow_unconfined: bool,
@@ -552,6 +555,12 @@ pub struct ProcessTable {
 /// Called with each new process and its bound kernel socket.
 pub type SocketHook = Box<dyn Fn(Arc<Process>, spawn::KernelSocket) + Send + Sync>;
 
+/// Called with the pid of each reaped process, once its tree is dead and before
+/// its network goes and its state turns `Exited`: so a `wait` that returns finds
+/// the kernel-held objects of that process (pipes, segments, queues, descriptor
+/// table, the sockets in its namespace) already released.
+pub type ExitHook = Arc<dyn Fn(u32) + Send + Sync>;
+
 impl ProcessTable {
     pub fn new(cgroups: CgroupManager, backend: SandboxBackend) -> std::io::Result<Self> {
         Ok(Self {
@@ -563,6 +572,7 @@ impl ProcessTable {
             next: AtomicU64::new(1),
             data_dir: None,
             socket_hook: std::sync::OnceLock::new(),
+            exit_hook: std::sync::OnceLock::new(),
             cleanup: Arc::default(),
             allow_unconfined: false,
             skip_landlock_for_tests: false,
@@ -653,6 +663,11 @@ impl ProcessTable {
     /// Sets the function that serves each process's kernel socket (once).
     pub fn set_socket_hook(&self, hook: SocketHook) {
         let _ = self.socket_hook.set(hook);
+    }
+
+    /// Sets the function that releases a reaped process's kernel objects (once).
+    pub fn set_exit_hook(&self, hook: ExitHook) {
+        let _ = self.exit_hook.set(hook);
     }
 
     pub fn backend(&self) -> &SandboxBackend {

@@ -1,7 +1,10 @@
 //! Reaping through the pidfd: when it turns readable the process has exited;
 //! `waitid(P_PIDFD, WEXITED)` collects the status, so there is never a zombie nor a
 //! reused pid. Then the rest of the tree is killed and the cgroup removed (its Drop),
-//! the output pumps drain, and the state becomes Exited.
+//! the kernel objects the process held are released (the table's
+//! [`ExitHook`](super::ExitHook): its pipes, segments, queues and descriptor
+//! table, whose sockets would keep its network namespace and veth alive), its
+//! network rules go, the output pumps drain, and the state becomes Exited.
 
 use std::{
     os::fd::{AsFd, AsRawFd, RawFd},
@@ -24,7 +27,11 @@ impl AsRawFd for PidFd {
     }
 }
 
-pub(super) fn start(p: Arc<Process>, table_cleanup: Arc<crate::cleanup::Orchestrator>) {
+pub(super) fn start(
+    p: Arc<Process>,
+    table_cleanup: Arc<crate::cleanup::Orchestrator>,
+    on_exit: Option<super::ExitHook>,
+) {
     tokio::spawn(async move {
         let status = wait_exit(&p).await;
         let (oom, pids_hit, limits) = {
@@ -37,6 +44,12 @@ pub(super) fn start(p: Arc<Process>, table_cleanup: Arc<crate::cleanup::Orchestr
         // The rest of the tree dies with its cgroup (kill + rmdir: blocking, bounded).
         let cg = p.cgroup.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = tokio::task::spawn_blocking(move || drop(cg)).await;
+        // Nothing of the tree is left to use them: release what it held before its
+        // network goes (a kernel-held socket pins the namespace) and before
+        // `wait` returns.
+        if let Some(release) = on_exit {
+            release(p.pid);
+        }
         // Its rules and forwards go (the veth went with its namespace).
         let net = p.net.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = tokio::task::spawn_blocking(move || drop(net)).await;

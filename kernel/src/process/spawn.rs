@@ -493,7 +493,11 @@ impl ProcessTable {
         io::start_pumps(&process, pumps);
         // Running: wired and reaped by its own task.
         process.set_state(ProcessState::Running);
-        reap::start(Arc::clone(&process), Arc::clone(&self.cleanup));
+        reap::start(
+            Arc::clone(&process),
+            Arc::clone(&self.cleanup),
+            self.exit_hook.get().cloned(),
+        );
         Ok(process)
     }
 }

@@ -2,13 +2,19 @@
 //! socket, which is made in the process's own network namespace; one bridged
 //! process listens and accepts, another of its group connects, and the bytes
 //! cross. `bind` and `connect` are checked against the `bind:` and `net:` grants.
+//! The peers close none of their kernel sockets: the kernel releases each
+//! process's descriptor table when it reaps the exit, so right after the last
+//! `wait` no veth or bridge of theirs is left (a socket held on would keep its
+//! namespace, and so its veth, alive).
 
-use agentos_proto::v1 as pb;
+use std::time::Duration;
+
+use agentos_proto::v1::{self as pb, syscall::Call};
 
 use crate::{
     ipc::peer_bin,
-    net::{NetDaemon, assert_nothing_left, wait_for_line},
-    util::{collect, require_root, spawn},
+    net::{NetDaemon, assert_no_links_within, assert_nothing_left, wait_for_line},
+    util::{call, collect, require_root, spawn},
 };
 
 fn peer(group: &str, grants: &[&str], args: &[&str]) -> pb::ProcessSpec {
@@ -28,6 +34,10 @@ fn peer(group: &str, grants: &[&str], args: &[&str]) -> pb::ProcessSpec {
         ..Default::default()
     }
 }
+
+/// How long after the last `wait` the namespaces may take to go: the host
+/// kernel frees a namespace (and its veth) asynchronously once nothing holds it.
+const NAMESPACES_GO: Duration = Duration::from_secs(2);
 
 /// The last line a process printed, once it exited.
 async fn last_line(c: &mut agentos_client::Client, pid: u32) -> String {
@@ -85,6 +95,17 @@ async fn processes_talk_through_kernel_sockets_in_their_own_namespaces_within_th
     );
     let p = spawn(&mut c, peer("", &["bind:7200"], &["sock-bind", "7200"])).await;
     assert_eq!(last_line(&mut c, p.pid).await, "OK bound 7200");
+
+    // Every process has exited with its sockets open; once `wait` says so, the
+    // kernel holds none of them and their namespaces, veths and bridge go.
+    for pid in [server.pid, client.pid, p.pid] {
+        let wait = Call::Wait(pb::WaitProcess {
+            pid,
+            timeout_ms: 5000,
+        });
+        call(&mut c, wait).await.unwrap();
+    }
+    assert_no_links_within(&d.data_dir(), NAMESPACES_GO);
 
     d.terminate();
     assert_nothing_left(&d.data_dir());

@@ -235,14 +235,30 @@ impl Drop for NetDaemon {
 /// Waits (a veth goes with its namespace, asynchronously) until nothing of the
 /// kernel on `data_dir` is left.
 pub(crate) fn assert_nothing_left(data_dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_none_left_within(data_dir, Duration::from_secs(10), |_| true);
+}
+
+/// Waits at most `within` until no interface of the kernel on `data_dir` is
+/// left (its nftables table stays while it runs).
+pub(crate) fn assert_no_links_within(data_dir: &Path, within: Duration) {
+    assert_none_left_within(data_dir, within, |what| what.starts_with("link "));
+}
+
+fn assert_none_left_within(data_dir: &Path, within: Duration, counts: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + within;
     loop {
-        let left = leftovers(data_dir);
+        let left: Vec<String> = leftovers(data_dir)
+            .into_iter()
+            .filter(|w| counts(w))
+            .collect();
         if left.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "left on the host: {left:?}");
-        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            Instant::now() < deadline,
+            "left on the host after {within:?}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
