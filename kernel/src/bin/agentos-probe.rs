@@ -18,6 +18,9 @@
 //! namespace it can) and connects to that port, calls `getppid` COUNT times, prints
 //! `INFO open=… connect=…` and exits with CODE.
 //!
+//! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
+//! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
+//!
 //! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
 //! probe-cost bench's workload, `benches/probes.rs`).
 //!
@@ -376,6 +379,27 @@ fn run(args: &[String]) -> String {
             io_verdict(
                 TcpStream::connect_timeout(&addr, Duration::from_secs(3)),
                 |_| "connected".into(),
+            )
+        }
+        "bind" => {
+            let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
+            io_verdict(TcpListener::bind(addr), |l| match l.local_addr() {
+                Ok(a) => format!("bound {a}"),
+                Err(_) => "bound".into(),
+            })
+        }
+        "sendto" => {
+            let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
+            let any: SocketAddr = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            }
+            .parse()
+            .expect("a literal address");
+            io_verdict(
+                std::net::UdpSocket::bind(any).and_then(|s| s.send_to(b"agentos", addr)),
+                |n| format!("sent {n} bytes"),
             )
         }
         "serve" => serve(arg(1)),

@@ -20,6 +20,8 @@ use tokio_stream::StreamExt;
 
 use crate::util::{Client, Daemon, collect, require_root, spawn};
 
+mod shared_mode;
+
 fn probe_bin() -> PathBuf {
     crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
 }
@@ -363,7 +365,7 @@ async fn a_port_forward_carries_a_request_in() {
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let host = crate::util::free_loopback_addr();
-    let mut s = probe(pb::NetworkMode::Private, &[], &["serve", "7000"]);
+    let mut s = probe(pb::NetworkMode::Private, &["bind:7000"], &["serve", "7000"]);
     s.publish = vec![format!("{}:{}:7000", host.ip(), host.port())];
     let p = spawn(&mut c, s).await;
     wait_for_line(&mut c, p.pid, "LISTENING").await;
@@ -403,7 +405,7 @@ async fn nothing_is_left_after_a_daemon_sigkill_and_a_restart() {
     }
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
-    let mut s = probe(pb::NetworkMode::Bridged, &[], &["sleep", "100"]);
+    let mut s = probe(pb::NetworkMode::Bridged, &["bind:7000"], &["sleep", "100"]);
     s.net_group = "g".into();
     s.publish = vec![format!("{}:7000", crate::util::free_loopback_addr().port())];
     spawn(&mut c, s).await;

@@ -358,12 +358,13 @@ impl ProcessProbes {
 
     /// Walls managed cgroup `id` with `rules` (when the wall is live): from now on its opens
     /// and connects outside them are refused in the host kernel.
-    pub(crate) fn guard(&mut self, id: u64, rules: &WallRules) {
-        if let Err(err) = self.wall.guard(id, rules) {
+    pub(crate) fn guard(&mut self, id: u64, rules: &WallRules) -> Result<(), String> {
+        self.wall.guard(id, rules).map_err(|err| {
             // Half-written: take it all out again rather than wall with part of the grants.
             self.wall.forget(id);
             tracing::warn!(cgroup_id = id, error = %err, "cannot wall a cgroup; only its other walls hold");
-        }
+            format!("writing its rules into the wall's maps: {err}")
+        })
     }
 
     /// Whether the per-syscall and per-switch programs are attached.

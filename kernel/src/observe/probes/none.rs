@@ -41,7 +41,7 @@ impl ProcessProbes {
         match *self {}
     }
 
-    pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) {
+    pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) -> Result<(), String> {
         match *self {}
     }
 }
@@ -67,6 +67,7 @@ impl WallRules {
 pub struct WallStatus {
     pub open: Result<(), String>,
     pub connect: Result<(), String>,
+    pub bind: Result<(), String>,
 }
 
 /// BPF LSM is Linux's.
