@@ -115,15 +115,21 @@ impl Network {
                 "netns + veth + bridge (iproute2) + nftables + cgroup BPF",
                 "none, private, bridged and shared available",
             ),
-            (Ok(()), Err(_)) => Report::yes(
+            (Ok(()), Err(no)) => Report::yes(
                 "netns + veth + bridge (iproute2) + nftables",
-                "none, private and bridged available; shared is not (see shared)",
+                format!(
+                    "none, private and bridged available; shared is not: {}",
+                    modes::shared_unavailable(no)
+                ),
             ),
             (Err(why), Ok(())) => Report::no(
                 "netns (loopback only) + cgroup BPF",
                 format!("only none and shared: {why}"),
             ),
-            (Err(why), Err(_)) => Report::no("netns (loopback only)", format!("only none: {why}")),
+            (Err(why), Err(no)) => Report::no(
+                "netns (loopback only)",
+                format!("only none: {why}; and {}", modes::shared_unavailable(no)),
+            ),
         };
         r.details.insert(
             "none".into(),

@@ -214,6 +214,36 @@ mod tests {
     }
 
     #[test]
+    fn shared_needs_the_connect_and_the_bind_halves_of_the_wall() {
+        use crate::observe::{ProbeStatus, WallStatus};
+        let live = |connect: Result<(), String>, bind: Result<(), String>| ProbeStatus::Live {
+            programs: Vec::new(),
+            wall: WallStatus {
+                open: Err("no BPF LSM".into()),
+                connect,
+                bind,
+            },
+        };
+        assert_eq!(
+            shared_wall(&live(Ok(()), Ok(()))),
+            Ok(()),
+            "the open half is not needed"
+        );
+        let no_bind = shared_wall(&live(Ok(()), Err("EPERM".into()))).unwrap_err();
+        assert!(no_bind.contains("bind programs: EPERM"), "{no_bind}");
+        let no_connect = shared_wall(&live(Err("EPERM".into()), Ok(()))).unwrap_err();
+        assert!(no_connect.contains("connect programs"), "{no_connect}");
+        let rootless = ProbeStatus::Unavailable {
+            reason: "needs CAP_BPF".into(),
+        };
+        let why = shared_unavailable(&shared_wall(&rootless).unwrap_err());
+        assert!(
+            why.starts_with("network mode shared") && why.contains("needs CAP_BPF"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn refuses_what_does_not_fit() {
         for (m, g, p) in [
             ("bridged", "", vec![]),
