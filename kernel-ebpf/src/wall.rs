@@ -331,7 +331,7 @@ fn allowed(
         if index >= policy.net_rules {
             break;
         }
-        let Some(rule) = rule(cgroup_id, index) else {
+        let Some(rule) = rule(cgroup_id, policy.base.wrapping_add(index)) else {
             break;
         };
         if matches(&rule, v4, addr, port, proto) {
@@ -352,7 +352,8 @@ fn may_bind(cgroup_id: u64, policy: &WallPolicy, port: u16) -> bool {
         if i >= policy.bind_rules {
             break;
         }
-        let Some(range) = rule(cgroup_id, policy.net_rules.wrapping_add(i)) else {
+        let at = policy.base.wrapping_add(policy.net_rules).wrapping_add(i);
+        let Some(range) = rule(cgroup_id, at) else {
             break;
         };
         if port >= range.port_lo && port <= range.port_hi {

@@ -312,9 +312,15 @@ pub struct WallPolicy {
     /// How many `WALL_NET` entries after the connect rules are its bind ranges (indices
     /// `net_rules..net_rules + bind_rules`; only the ports of each entry count).
     pub bind_rules: u32,
-    /// Always 0.
-    pub reserved: u32,
+    /// Where its entries start: 0 or [`WALL_BANK`]. A narrowed set is written to the bank
+    /// not in use, then this switches in one map update, so no check ever reads a mix of
+    /// the old and the new rules.
+    pub base: u32,
 }
+
+/// Index of the second bank of a cgroup's `WALL_NET` entries ([`WallPolicy::base`]): room for
+/// [`MAX_NET_RULES`] connect rules and as many bind ranges before it.
+pub const WALL_BANK: u32 = 2 * MAX_NET_RULES;
 
 /// Key of the `WALL_FS` map: an inode a walled cgroup was granted, as the kernel names it.
 #[repr(C)]

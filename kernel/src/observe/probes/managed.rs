@@ -54,6 +54,14 @@ impl Watched {
         }
     }
 
+    /// Replaces the walled cgroup's network rules with those of `rules` (after a revoke).
+    pub fn rewall_network(&self, rules: &super::WallRules) -> Result<(), String> {
+        match &mut self.set.lock().probes {
+            Some(probes) => probes.renetwork(self.id, rules),
+            None => Err("the eBPF probes are not live".to_owned()),
+        }
+    }
+
     /// The watched cgroup id.
     pub fn id(&self) -> u64 {
         self.id

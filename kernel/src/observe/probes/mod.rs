@@ -367,6 +367,13 @@ impl ProcessProbes {
         })
     }
 
+    /// Replaces walled cgroup `id`'s network rules (after a revoke), never mixing old and new.
+    pub(crate) fn renetwork(&mut self, id: u64, rules: &WallRules) -> Result<(), String> {
+        self.wall
+            .renetwork(id, rules)
+            .map_err(|err| format!("rewriting its network rules in the wall's maps: {err}"))
+    }
+
     /// Whether the per-syscall and per-switch programs are attached.
     pub fn hot_attached(&self) -> bool {
         self.hot.is_some()

@@ -44,6 +44,10 @@ impl ProcessProbes {
     pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) -> Result<(), String> {
         match *self {}
     }
+
+    pub(crate) fn renetwork(&mut self, _id: u64, _rules: &WallRules) -> Result<(), String> {
+        match *self {}
+    }
 }
 
 /// The kernel wall's rules: nothing to hold without eBPF.
@@ -56,6 +60,10 @@ impl WallRules {
         _extra_read: &[std::path::PathBuf],
         _own_netns: bool,
     ) -> Self {
+        Self
+    }
+
+    pub fn network(_grants: &crate::capability::SandboxGrants, _own_netns: bool) -> Self {
         Self
     }
 

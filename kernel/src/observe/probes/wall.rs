@@ -44,8 +44,8 @@ use std::{
 };
 
 use agentos_ebpf_common::{
-    InodeKey, MAX_NET_RULES, NetRuleEntry, NetRuleKey, WALL_BIND, WALL_LOOPBACK, WALL_READ,
-    WALL_WRITE, WallPolicy, names,
+    InodeKey, MAX_NET_RULES, NetRuleEntry, NetRuleKey, WALL_BANK, WALL_BIND, WALL_LOOPBACK,
+    WALL_READ, WALL_WRITE, WallPolicy, names,
 };
 use aya::{
     Btf,
@@ -98,10 +98,7 @@ impl WallRules {
     /// its binds are checked against its `bind:` grants. Paths that do not exist are skipped,
     /// as the view skips them.
     pub fn from_grants(grants: &SandboxGrants, extra_read: &[PathBuf], own_netns: bool) -> Self {
-        let mut rules = Self {
-            flags: if own_netns { WALL_LOOPBACK } else { WALL_BIND },
-            ..Self::default()
-        };
+        let mut rules = Self::network(grants, own_netns);
         let mounts = mount_points();
         let system = crate::sandbox::SYSTEM_DIRS.iter().map(PathBuf::from);
         for path in system
@@ -126,18 +123,30 @@ impl WallRules {
         for node in DEV_NODES {
             rules.add(Path::new(node), WALL_READ | WALL_WRITE);
         }
+        rules
+    }
+
+    /// Only the network half of [`Self::from_grants`] (connect rules, bind ranges, flags), for
+    /// narrowing a walled cgroup's network after a revoke ([`Wall::renetwork`]).
+    pub fn network(grants: &SandboxGrants, own_netns: bool) -> Self {
         let granted = match &grants.network {
             NetworkWall::Filtered { rules } => rules.as_slice(),
             NetworkWall::None => &[],
         };
         // Cut short, the list stays fail-closed: what the dropped tail allowed is refused.
-        rules.net = decisions(granted).list.iter().flat_map(entries).collect();
-        rules.net.truncate(MAX_NET_RULES as usize);
+        let mut net: Vec<NetRuleEntry> = decisions(granted).list.iter().flat_map(entries).collect();
+        net.truncate(MAX_NET_RULES as usize);
+        let mut bind: Vec<NetRuleEntry> = Vec::new();
         if !own_netns {
-            rules.bind = grants.bind_ports.iter().map(port_entry).collect();
-            rules.bind.truncate(MAX_NET_RULES as usize);
+            bind = grants.bind_ports.iter().map(port_entry).collect();
+            bind.truncate(MAX_NET_RULES as usize);
         }
-        rules
+        Self {
+            inodes: Vec::new(),
+            net,
+            bind,
+            flags: if own_netns { WALL_LOOPBACK } else { WALL_BIND },
+        }
     }
 
     /// Lets every connect through this wall: for network modes beyond `none` (a private or
@@ -323,7 +332,18 @@ impl Wall {
             };
             self.fs.insert(key, bits, 0)?;
         }
-        for (index, rule) in (0u32..).zip(rules.net.iter().chain(&rules.bind)) {
+        self.write_network(id, 0, rules)
+    }
+
+    /// Writes the connect rules and bind ranges of `rules` for cgroup `id` at index `base`,
+    /// then points its policy at them.
+    fn write_network(
+        &mut self,
+        id: u64,
+        base: u32,
+        rules: &WallRules,
+    ) -> Result<(), aya::maps::MapError> {
+        for (index, rule) in (base..).zip(rules.net.iter().chain(&rules.bind)) {
             let key = NetRuleKey {
                 cgroup_id: id,
                 index,
@@ -335,9 +355,34 @@ impl Wall {
             net_rules: rules.net.len() as u32,
             flags: rules.flags,
             bind_rules: rules.bind.len() as u32,
-            reserved: 0,
+            base,
         };
         self.walled.insert(id, policy, 0)
+    }
+
+    /// Replaces walled cgroup `id`'s network rules with those of `rules` (its inodes stay):
+    /// written to the bank not in use, switched in by one update of its policy, then the old
+    /// bank deleted. Nothing if `id` is not walled.
+    pub(super) fn renetwork(
+        &mut self,
+        id: u64,
+        rules: &WallRules,
+    ) -> Result<(), aya::maps::MapError> {
+        let old = match self.walled.get(&id, 0) {
+            Ok(policy) => policy,
+            Err(aya::maps::MapError::KeyNotFound) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        let base = if old.base == 0 { WALL_BANK } else { 0 };
+        self.write_network(id, base, rules)?;
+        for index in old.base..old.base + old.net_rules + old.bind_rules {
+            let _ = self.net.remove(&NetRuleKey {
+                cgroup_id: id,
+                index,
+                reserved: 0,
+            });
+        }
+        Ok(())
     }
 
     /// Unwalls cgroup `id` and deletes its entries.

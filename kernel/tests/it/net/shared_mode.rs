@@ -217,3 +217,35 @@ async fn a_publish_without_a_bind_grant_is_refused_at_spawn() {
         "{host} held by a refused spawn"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_closes_the_path_of_a_shared_process() {
+    if !require_root("a_revoked_grant_closes_the_path_of_a_shared_process") {
+        return;
+    }
+    let (_d, mut c, _events) = shared_daemon().await;
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = server.local_addr().unwrap();
+    // Accepted and dropped, so the backlog never fills (a full one times connects out).
+    std::thread::spawn(move || server.incoming().for_each(drop));
+    let allow = format!("net:allow:127.0.0.1:{}/tcp", at.port());
+    // Every 100 ms the program tries the granted server.
+    let script = format!(
+        "while :; do {} connect {at}; /bin/sleep 0.1; done",
+        probe_bin().display()
+    );
+    let mut s = shared(&[&allow], &[]);
+    s.argv = vec!["/bin/sh".into(), "-c".into(), script];
+    let p = crate::util::spawn(&mut c, s).await;
+    super::wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
+    c.update_sandbox(pb::UpdateSandboxRequest {
+        pid: p.pid,
+        revoke: vec![allow],
+        ..Default::default()
+    })
+    .await
+    .expect("revoke");
+    // The wall's rules narrowed in the host kernel: the running process is refused now.
+    super::wait_for_line(&mut c, p.pid, "DENIED EPERM").await;
+    crate::util::kill_tree(&mut c, p.pid).await;
+}
