@@ -130,6 +130,17 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     out.trim().to_owned()
 }
 
+/// Revokes `grant` from running process `pid`.
+pub(crate) async fn revoke(c: &mut Client, pid: u32, grant: String) {
+    c.update_sandbox(pb::UpdateSandboxRequest {
+        pid,
+        revoke: vec![grant],
+        ..Default::default()
+    })
+    .await
+    .expect("revoke");
+}
+
 /// Reads a process's output until a line starts with `prefix` (within 20 s).
 pub(crate) async fn wait_for_line(c: &mut Client, pid: u32, prefix: &str) {
     let input = tokio_stream::iter([pb::ProcessInput {
@@ -453,13 +464,7 @@ async fn a_revoked_network_grant_closes_the_path() {
     s.argv = vec!["/bin/sh".into(), "-c".into(), script];
     let p = spawn(&mut c, s).await;
     wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
-    c.update_sandbox(pb::UpdateSandboxRequest {
-        pid: p.pid,
-        revoke: vec![allow],
-        ..Default::default()
-    })
-    .await
-    .expect("revoke");
+    revoke(&mut c, p.pid, allow).await;
     wait_for_line(&mut c, p.pid, "DENIED EHOSTUNREACH").await;
     crate::util::kill_tree(&mut c, p.pid).await;
 

@@ -238,13 +238,7 @@ async fn a_revoked_grant_closes_the_path_of_a_shared_process() {
     s.argv = vec!["/bin/sh".into(), "-c".into(), script];
     let p = crate::util::spawn(&mut c, s).await;
     super::wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
-    c.update_sandbox(pb::UpdateSandboxRequest {
-        pid: p.pid,
-        revoke: vec![allow],
-        ..Default::default()
-    })
-    .await
-    .expect("revoke");
+    super::revoke(&mut c, p.pid, allow).await;
     // The wall's rules narrowed in the host kernel: the running process is refused now.
     super::wait_for_line(&mut c, p.pid, "DENIED EPERM").await;
     crate::util::kill_tree(&mut c, p.pid).await;
