@@ -1,6 +1,7 @@
-//! The second wall in the host kernel: a BPF LSM program on `file_open`, and `cgroup/connect4`
-//! and `cgroup/connect6` programs, that refuse (`EPERM`) what a walled managed process's
-//! grants do not allow, behind the mount namespace, landlock and seccomp.
+//! The second wall in the host kernel: a BPF LSM program on `file_open`, and cgroup
+//! socket-address programs on `connect4/6`, `sendmsg4/6` and `bind4/6`, that refuse (`EPERM`)
+//! what a walled managed process's grants do not allow, behind the mount namespace, landlock
+//! and seccomp (and, in network mode `shared`, in place of a network namespace).
 //!
 //! Scope: a task is judged only if its v2 cgroup id is a key of `WALLED`, which the daemon
 //! fills (after the cgroup's grants) for every managed cgroup; everything else returns at
