@@ -368,6 +368,14 @@ impl ProcessTable {
                 if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) {
                     rules.open_network();
                 }
+                if shared && rules.dropped > 0 {
+                    return Err(KernelError::InvalidArgument(format!(
+                        "network mode shared: the grants make {} more network rules than the \
+                         kernel wall holds for one process; use fewer or wider net: and bind: \
+                         grants",
+                        rules.dropped
+                    )));
+                }
                 w.wall(&rules)
             }
             None => Err("the process has no cgroup the eBPF probes watch".to_owned()),

@@ -85,6 +85,8 @@ pub struct WallRules {
     pub bind: Vec<NetRuleEntry>,
     /// [`WALL_LOOPBACK`], [`WALL_BIND`], or 0.
     pub flags: u32,
+    /// Connect rules or bind ranges left out for want of room ([`MAX_NET_RULES`] each).
+    pub dropped: usize,
 }
 
 /// `st_dev` as the kernel's `super_block::s_dev` holds it: `(major << 20) | minor`.
@@ -135,16 +137,19 @@ impl WallRules {
         };
         // Cut short, the list stays fail-closed: what the dropped tail allowed is refused.
         let mut net: Vec<NetRuleEntry> = decisions(granted).list.iter().flat_map(entries).collect();
-        net.truncate(MAX_NET_RULES as usize);
         let mut bind: Vec<NetRuleEntry> = Vec::new();
         if !own_netns {
             bind = grants.bind_ports.iter().map(port_entry).collect();
-            bind.truncate(MAX_NET_RULES as usize);
         }
+        let max = MAX_NET_RULES as usize;
+        let dropped = net.len().saturating_sub(max) + bind.len().saturating_sub(max);
+        net.truncate(max);
+        bind.truncate(max);
         Self {
             inodes: Vec::new(),
             net,
             bind,
+            dropped,
             flags: if own_netns { WALL_LOOPBACK } else { WALL_BIND },
         }
     }
@@ -618,6 +623,20 @@ mod tests {
                 ..NetRuleEntry::default()
             }]
         );
+    }
+
+    #[test]
+    fn rules_beyond_the_maps_room_are_counted_not_hidden() {
+        let forms: Vec<String> = (0..MAX_NET_RULES)
+            .map(|i| format!("net:allow:192.0.2.1:{}/tcp", 1000 + i))
+            .collect();
+        let rules = WallRules::network(
+            &policy(&forms.iter().map(String::as_str).collect::<Vec<_>>()).sandbox_grants(),
+            false,
+        );
+        assert_eq!(rules.net.len(), MAX_NET_RULES as usize);
+        // The guarded ranges (10 entries) came after the named allows and were cut.
+        assert_eq!(rules.dropped, 10);
     }
 
     #[test]
