@@ -1,6 +1,7 @@
-//! The second wall in the host kernel: a BPF LSM program on `file_open`, and `cgroup/connect4`
-//! and `cgroup/connect6` programs, that refuse (`EPERM`) what a walled managed process's
-//! grants do not allow, behind the mount namespace, landlock and seccomp.
+//! The second wall in the host kernel: a BPF LSM program on `file_open`, and cgroup
+//! socket-address programs on `connect4/6`, `sendmsg4/6` and `bind4/6`, that refuse (`EPERM`)
+//! what a walled managed process's grants do not allow, behind the mount namespace, landlock
+//! and seccomp (and, in network mode `shared`, in place of a network namespace).
 //!
 //! Scope: a task is judged only if its v2 cgroup id is a key of `WALLED`, which the daemon
 //! fills (after the cgroup's grants) for every managed cgroup; everything else returns at
@@ -19,23 +20,28 @@
 //! `devpts`, `/dev/shm`, all mounted inside its user namespace) hold nothing of the host and
 //! are left to the mount namespace; everything the host owns is judged.
 //!
-//! # Connects
+//! # Connects, sends and binds
 //!
 //! Cgroup socket-address programs rather than the LSM `socket_connect` hook: they run on
 //! hosts whose kernel refuses trampoline-based programs (LSM, fentry), and the daemon attaches
 //! them to its own cgroup, so they run for AgentOS's processes only, by construction. IPv4 and
-//! IPv6 connects (TCP, and UDP `connect`) are checked against the cgroup's rules in `WALL_NET`
-//! (deny wins, then any allow); loopback passes when the sandbox has a network namespace of
-//! its own ([`WALL_LOOPBACK`]). Unix sockets (the process's own kernel socket) never reach
-//! these programs.
+//! IPv6 connects (TCP, and UDP `connect`) and UDP sends with an address (`sendmsg4/6`) are
+//! checked against the cgroup's rules in `WALL_NET`, a decision list the daemon builds with
+//! the nftables egress chain's order (`net/egress.rs`: denies, allows by address, the guarded
+//! private ranges, allows for any host; the first match decides, none refuses); loopback
+//! passes first when the sandbox has a network namespace of its own ([`WALL_LOOPBACK`]).
+//! Binds (`bind4/6`) are judged only for cgroups flagged [`WALL_BIND`] (network mode
+//! `shared`): port 0 passes, any other port needs one of the cgroup's bind ranges, stored in
+//! `WALL_NET` after its connect rules. Unix sockets (the process's own kernel socket) never
+//! reach these programs.
 //!
 //! Each refusal writes a [`WallDenialEvent`] to the ring buffer (best effort: a full ring
 //! still refuses).
 
 use agentos_ebpf_common::{
     EVENT_WALL_DENIAL, InodeKey, MAX_NET_RULES, MAX_WALL_DEPTH, MAX_WALL_INODES, NetRuleEntry,
-    NetRuleKey, WALL_LOOPBACK, WALL_NAME_LEN, WALL_NAMES, WALL_OP_CONNECT, WALL_OP_OPEN, WALL_READ,
-    WALL_WRITE, WallDenialEvent, WallPolicy, cost,
+    NetRuleKey, WALL_BIND, WALL_LOOPBACK, WALL_NAME_LEN, WALL_NAMES, WALL_OP_BIND, WALL_OP_CONNECT,
+    WALL_OP_OPEN, WALL_OP_SEND, WALL_READ, WALL_WRITE, WallDenialEvent, WallPolicy, cost,
 };
 use aya_ebpf::{
     helpers::{
@@ -71,7 +77,7 @@ static WALL_FS: HashMap<InodeKey, u32> = HashMap::with_max_entries(MAX_WALL_INOD
 
 #[map(name = "AGENTOS_WALLNET")]
 static WALL_NET: HashMap<NetRuleKey, NetRuleEntry> =
-    HashMap::with_max_entries(agentos_ebpf_common::MAX_MANAGED * 4, 0);
+    HashMap::with_max_entries(agentos_ebpf_common::MAX_MANAGED * 8, 0);
 
 /// The current task's walled cgroup and its policy, if it is walled.
 #[inline(always)]
@@ -218,27 +224,46 @@ fn header(op: u32, cgroup_id: u64) -> WallDenialEvent {
 
 #[cgroup_sock_addr(connect4)]
 pub fn agentos_conn4(ctx: SockAddrContext) -> i32 {
-    connect_verdict(&ctx, true)
+    verdict(&ctx, true, WALL_OP_CONNECT, cost::CONNECT4_WALL)
 }
 
 #[cgroup_sock_addr(connect6)]
 pub fn agentos_conn6(ctx: SockAddrContext) -> i32 {
-    connect_verdict(&ctx, false)
+    verdict(&ctx, false, WALL_OP_CONNECT, cost::CONNECT6_WALL)
 }
 
-/// 1 lets the connect through, 0 refuses it (the caller gets `EPERM`).
+#[cgroup_sock_addr(sendmsg4)]
+pub fn agentos_send4(ctx: SockAddrContext) -> i32 {
+    verdict(&ctx, true, WALL_OP_SEND, cost::SEND4_WALL)
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn agentos_send6(ctx: SockAddrContext) -> i32 {
+    verdict(&ctx, false, WALL_OP_SEND, cost::SEND6_WALL)
+}
+
+#[cgroup_sock_addr(bind4)]
+pub fn agentos_bind4(ctx: SockAddrContext) -> i32 {
+    verdict(&ctx, true, WALL_OP_BIND, cost::BIND4_WALL)
+}
+
+#[cgroup_sock_addr(bind6)]
+pub fn agentos_bind6(ctx: SockAddrContext) -> i32 {
+    verdict(&ctx, false, WALL_OP_BIND, cost::BIND6_WALL)
+}
+
+/// 1 lets the connect, send or bind through, 0 refuses it (the caller gets `EPERM`).
 #[inline(always)]
-fn connect_verdict(ctx: &SockAddrContext, inet4: bool) -> i32 {
-    let program = if inet4 {
-        cost::CONNECT4_WALL
-    } else {
-        cost::CONNECT6_WALL
-    };
+fn verdict(ctx: &SockAddrContext, inet4: bool, op: u32, program: usize) -> i32 {
     // SAFETY: the kernel passes a valid `bpf_sock_addr` for the program's run.
     let sa = unsafe { &*ctx.sock_addr };
     let Some((cgroup_id, policy)) = walled() else {
         return 1;
     };
+    // Binds are judged only where the process binds in the host's namespace.
+    if op == WALL_OP_BIND && policy.flags & WALL_BIND == 0 {
+        return 1;
+    }
     charge(cgroup_id, program);
     // `user_ip4`/`user_ip6` and `user_port` hold network byte order.
     let mut addr = [0u8; 16];
@@ -264,11 +289,16 @@ fn connect_verdict(ctx: &SockAddrContext, inet4: bool) -> i32 {
         SOCK_DGRAM => 2,
         _ => 0,
     };
-    if allowed(cgroup_id, &policy, v4, &addr, port, proto) {
+    let pass = if op == WALL_OP_BIND {
+        may_bind(cgroup_id, &policy, port)
+    } else {
+        allowed(cgroup_id, &policy, v4, &addr, port, proto)
+    };
+    if pass {
         return 1;
     }
     if let Some(mut entry) = EVENTS.reserve::<WallDenialEvent>(0) {
-        let event = entry.write(header(WALL_OP_CONNECT, cgroup_id));
+        let event = entry.write(header(op, cgroup_id));
         event.access = proto;
         event.family = if v4 { AF_INET } else { AF_INET6 };
         event.port = port;
@@ -279,7 +309,8 @@ fn connect_verdict(ctx: &SockAddrContext, inet4: bool) -> i32 {
 }
 
 /// Whether the walled cgroup's policy lets a connect to `addr`:`port` over `proto` through:
-/// its own loopback, then its rules (a matching deny wins over any allow).
+/// its own loopback, then its rules as a decision list (the first that matches decides; none
+/// matching refuses).
 #[inline(always)]
 fn allowed(
     cgroup_id: u64,
@@ -297,29 +328,52 @@ fn allowed(
     if loopback && policy.flags & WALL_LOOPBACK != 0 {
         return true;
     }
-    let mut allowed = false;
     for index in 0..MAX_NET_RULES {
         if index >= policy.net_rules {
             break;
         }
-        let key = NetRuleKey {
-            cgroup_id,
-            index,
-            reserved: 0,
-        };
-        let Some(rule) = WALL_NET.get_ptr(&key) else {
+        let Some(rule) = rule(cgroup_id, policy.base.wrapping_add(index)) else {
             break;
         };
-        // SAFETY: a map value pointer is valid for this program run; copied out at once.
-        let rule = unsafe { *rule };
         if matches(&rule, v4, addr, port, proto) {
-            if rule.allow == 0 {
-                return false;
-            }
-            allowed = true;
+            return rule.allow != 0;
         }
     }
-    allowed
+    false
+}
+
+/// Whether a bind to `port` is allowed: port 0 (the kernel picks an ephemeral one) always,
+/// any other when one of the cgroup's bind ranges holds it.
+#[inline(always)]
+fn may_bind(cgroup_id: u64, policy: &WallPolicy, port: u16) -> bool {
+    if port == 0 {
+        return true;
+    }
+    for i in 0..MAX_NET_RULES {
+        if i >= policy.bind_rules {
+            break;
+        }
+        let at = policy.base.wrapping_add(policy.net_rules).wrapping_add(i);
+        let Some(range) = rule(cgroup_id, at) else {
+            break;
+        };
+        if port >= range.port_lo && port <= range.port_hi {
+            return true;
+        }
+    }
+    false
+}
+
+/// Entry `index` of the cgroup's `WALL_NET` rules, copied out.
+#[inline(always)]
+fn rule(cgroup_id: u64, index: u32) -> Option<NetRuleEntry> {
+    let key = NetRuleKey {
+        cgroup_id,
+        index,
+        reserved: 0,
+    };
+    // SAFETY: a map value pointer is valid for this program run; copied out at once.
+    WALL_NET.get_ptr(&key).map(|rule| unsafe { *rule })
 }
 
 /// Whether `rule` covers a connect to `addr`:`port` over `proto`.

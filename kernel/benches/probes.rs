@@ -10,6 +10,12 @@
 //!   (target: ≤ 1.3× `empty_raw_tp`);
 //! * `probes_managed`: the loop inside the managed cgroup: counted, timed and histogrammed.
 //!
+//! And what the kernel wall's connect check costs a connect (`wall_cost/udp_connect`: one UDP
+//! socket `connect`ed over and over, no packet sent): `no_bpf`, nothing attached; `managed`,
+//! in the managed cgroup with the probes but not walled; `walled_shared`, walled with the
+//! rules of a `shared` process whose grant is the last of three (the decision list walked
+//! to its end).
+//!
 //! Then a realistic workload, `probe_cost/unpack_10k_files`: a child in the bench's cgroup
 //! unpacks a 10,000-file tar archive and checksums every file (`tar`, `find`, `sha256sum`),
 //! with every probe watching that cgroup (`probes_managed`) and with nothing attached
@@ -27,11 +33,22 @@ use std::{
     time::Duration,
 };
 
-use agentos_kernel::observe::{EmptyProgram, ManagedCgroups, ProcessProbes};
+use agentos_kernel::{
+    capability::Policy,
+    observe::{EmptyProgram, ManagedCgroups, ProcessProbes, WallRules},
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_agentos-probe");
+/// What the connect wall bench connects to (UDP: no packet leaves, nothing need listen).
+const WALL_TARGET: &str = "127.0.0.1:9";
+/// The grant that lets it through the wall, last in a list the check walks in order.
+const WALL_GRANTS: &[&str] = &[
+    "net:deny:10.0.0.0/8",
+    "net:allow:192.0.2.0/24:443/tcp",
+    "net:allow:127.0.0.1:9/udp",
+];
 /// Where the v2 hierarchy is mounted on hybrid and on v2-only hosts.
 const V2_MOUNTS: [&str; 2] = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
 
@@ -95,10 +112,20 @@ fn place_in(cmd: &mut Command, cgroup: Option<&Path>) -> Option<fs::File> {
 
 /// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own timing.
 fn child_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
+    timed_child(&["getppid", &iters.to_string()], cgroup)
+}
+
+/// Connects a UDP socket to [`WALL_TARGET`] `iters` times in a child (in `cgroup` if given).
+fn connect_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
+    timed_child(&["udpconnect", WALL_TARGET, &iters.to_string()], cgroup)
+}
+
+/// Runs the probe with `args` (in `cgroup` if given); the nanoseconds it printed.
+fn timed_child(args: &[&str], cgroup: Option<&Path>) -> Duration {
     let mut cmd = Command::new(PROBE);
-    cmd.args(["getppid", &iters.to_string()]);
+    cmd.args(args);
     let _procs = place_in(&mut cmd, cgroup);
-    let out = cmd.output().expect("run agentos-probe getppid");
+    let out = cmd.output().expect("run agentos-probe");
     assert!(out.status.success(), "{out:?}");
     let ns: u64 = String::from_utf8_lossy(&out.stdout)
         .trim()
@@ -171,6 +198,14 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // The raw baseline first, with nothing attached.
+    let mut wall_group = c.benchmark_group("wall_cost/udp_connect");
+    wall_group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    wall_group.bench_function("no_bpf", |b| b.iter_custom(|n| connect_loop(n, None)));
+    wall_group.finish();
     let mut group = c.benchmark_group("probe_cost/getppid");
     group
         .sample_size(20)
@@ -209,9 +244,29 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| child_loop(n, Some(&cgroup.0)))
     });
     group.finish();
+    let mut wall_group = c.benchmark_group("wall_cost/udp_connect");
+    wall_group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    wall_group.bench_function("managed", |b| {
+        b.iter_custom(|n| connect_loop(n, Some(&cgroup.0)))
+    });
+    let grants = Policy::parse_cli(WALL_GRANTS).expect("the bench's grants");
+    let rules = WallRules::from_grants(&grants.sandbox_grants(), &[], false);
+    match watched.wall(&rules) {
+        Ok(()) => wall_group.bench_function("walled_shared", |b| {
+            b.iter_custom(|n| connect_loop(n, Some(&cgroup.0)))
+        }),
+        Err(e) => {
+            eprintln!("walled_shared skipped: {e}");
+            &mut wall_group
+        }
+    };
+    wall_group.finish();
 
-    // The realistic workload, managed both times: the probes detached (the baseline), then
-    // every probe attached and watching its cgroup (target: at most 2 % slower).
+    // The realistic workload, in the managed cgroup both times: every probe attached and
+    // watching it, then nothing attached (the baseline; target: at most 2 % slower).
     let archive = Archive::make();
     let mut work = c.benchmark_group("probe_cost/unpack_10k_files");
     work.sample_size(10)

@@ -352,9 +352,19 @@ pub fn lsm_wall_report(status: &crate::observe::ProbeStatus) -> Report {
     let connect = half(
         &wall.connect,
         format!(
-            "live: {} and {} on the kernel's cgroup",
+            "live: {}, {}, {} and {} on the kernel's cgroup",
             names::CONNECT4_WALL_PROGRAM,
-            names::CONNECT6_WALL_PROGRAM
+            names::CONNECT6_WALL_PROGRAM,
+            names::SEND4_WALL_PROGRAM,
+            names::SEND6_WALL_PROGRAM
+        ),
+    );
+    let bind = half(
+        &wall.bind,
+        format!(
+            "live: {} and {} on the kernel's cgroup (checked for network mode shared)",
+            names::BIND4_WALL_PROGRAM,
+            names::BIND6_WALL_PROGRAM
         ),
     );
     let r = match (&wall.open, &wall.connect) {
@@ -376,5 +386,7 @@ pub fn lsm_wall_report(status: &crate::observe::ProbeStatus) -> Report {
             format!("the kernel wall is not live: opens {open}; connects {connect}"),
         ),
     };
-    r.detail("open", open).detail("connect", connect)
+    r.detail("open", open)
+        .detail("connect", connect)
+        .detail("bind", bind)
 }

@@ -186,7 +186,6 @@ pub async fn serve(
     {
         tracing::warn!("sweeping the network of kernels that died: {e}");
     }
-    backends.reports.insert("network".into(), network.report());
     // Why an ordinary user's kernel got no cgroup, for the doctor.
     let mut no_cgroup_why = None;
     let cgroup = match backends.cgroups.v2_root() {
@@ -230,6 +229,8 @@ pub async fn serve(
         (None, true) => events.set_unavailable("no cgroup v2 directory to filter on"),
         (Some(cg), true) => events.start_probes(cg.path()),
     }
+    network.set_shared(crate::net::shared_wall(&events.status()));
+    backends.reports.insert("network".into(), network.report());
 
     let cgroups = match &cgroup {
         Some(kg) => CgroupManager::new(&backends.cgroups, kg),

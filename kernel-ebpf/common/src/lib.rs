@@ -33,6 +33,10 @@ pub const EVENT_WALL_DENIAL: u32 = 7;
 pub const WALL_OP_OPEN: u32 = 1;
 /// [`WallDenialEvent::op`] of a refused connect.
 pub const WALL_OP_CONNECT: u32 = 2;
+/// [`WallDenialEvent::op`] of a refused bind (`port` the port asked for, `addr` the address).
+pub const WALL_OP_BIND: u32 = 3;
+/// [`WallDenialEvent::op`] of a refused `sendto`/`sendmsg` with an address (UDP).
+pub const WALL_OP_SEND: u32 = 4;
 /// Bit of an [`InodeKey`]'s value (and of [`WallDenialEvent::access`] for opens): read.
 pub const WALL_READ: u32 = 1;
 /// Bit of an [`InodeKey`]'s value (and of [`WallDenialEvent::access`] for opens): write.
@@ -40,8 +44,12 @@ pub const WALL_WRITE: u32 = 2;
 /// [`WallPolicy::flags`]: connects to loopback addresses pass (the sandbox has a network
 /// namespace of its own, so its loopback is its own).
 pub const WALL_LOOPBACK: u32 = 1;
-/// Network rules one walled cgroup can have (`NetRuleKey::index` runs below this).
-pub const MAX_NET_RULES: u32 = 32;
+/// [`WallPolicy::flags`]: binds are checked against the cgroup's bind ranges (network mode
+/// `shared`, where the process binds in the host's network namespace).
+pub const WALL_BIND: u32 = 2;
+/// Network rules one walled cgroup can have (`NetRuleKey::index` runs below this), its bind
+/// ranges included.
+pub const MAX_NET_RULES: u32 = 64;
 /// Ancestors the open check walks up from the opened dentry before it gives up (and refuses).
 pub const MAX_WALL_DEPTH: u32 = 48;
 /// Path components kept in a [`WallDenialEvent`], leaf first.
@@ -74,8 +82,12 @@ pub mod cost {
     pub const OPEN_WALL: usize = 9;
     pub const CONNECT4_WALL: usize = 10;
     pub const CONNECT6_WALL: usize = 11;
+    pub const SEND4_WALL: usize = 12;
+    pub const SEND6_WALL: usize = 13;
+    pub const BIND4_WALL: usize = 14;
+    pub const BIND6_WALL: usize = 15;
     /// How many programs are counted.
-    pub const PROGRAMS: usize = 12;
+    pub const PROGRAMS: usize = 16;
 }
 
 /// Value of the `COST` map: one CPU's runs of each counted program on behalf of one cgroup.
@@ -179,6 +191,14 @@ pub mod names {
     pub const CONNECT4_WALL_PROGRAM: &str = "agentos_conn4";
     /// The `cgroup/connect6` program, attached to the daemon's own cgroup.
     pub const CONNECT6_WALL_PROGRAM: &str = "agentos_conn6";
+    /// The `cgroup/sendmsg4` program (UDP sends with an address), on the daemon's cgroup.
+    pub const SEND4_WALL_PROGRAM: &str = "agentos_send4";
+    /// The `cgroup/sendmsg6` program, attached to the daemon's own cgroup.
+    pub const SEND6_WALL_PROGRAM: &str = "agentos_send6";
+    /// The `cgroup/bind4` program, attached to the daemon's own cgroup.
+    pub const BIND4_WALL_PROGRAM: &str = "agentos_bind4";
+    /// The `cgroup/bind6` program, attached to the daemon's own cgroup.
+    pub const BIND6_WALL_PROGRAM: &str = "agentos_bind6";
 
     /// The BTF tracepoint `WAKEUP_NEW_PROGRAM` attaches to.
     pub const WAKEUP_NEW_TRACEPOINT: &str = "sched_wakeup_new";
@@ -285,11 +305,22 @@ pub struct TcpStateEvent {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WallPolicy {
-    /// How many `WALL_NET` entries it has (indices `0..net_rules`).
+    /// How many `WALL_NET` entries are its connect rules (indices `0..net_rules`).
     pub net_rules: u32,
-    /// [`WALL_LOOPBACK`] or 0.
+    /// [`WALL_LOOPBACK`] and/or [`WALL_BIND`], or 0.
     pub flags: u32,
+    /// How many `WALL_NET` entries after the connect rules are its bind ranges (indices
+    /// `net_rules..net_rules + bind_rules`; only the ports of each entry count).
+    pub bind_rules: u32,
+    /// Where its entries start: 0 or [`WALL_BANK`]. A narrowed set is written to the bank
+    /// not in use, then this switches in one map update, so no check ever reads a mix of
+    /// the old and the new rules.
+    pub base: u32,
 }
+
+/// Index of the second bank of a cgroup's `WALL_NET` entries ([`WallPolicy::base`]): room for
+/// [`MAX_NET_RULES`] connect rules and as many bind ranges before it.
+pub const WALL_BANK: u32 = 2 * MAX_NET_RULES;
 
 /// Key of the `WALL_FS` map: an inode a walled cgroup was granted, as the kernel names it.
 #[repr(C)]
@@ -314,11 +345,12 @@ pub struct NetRuleKey {
     pub reserved: u32,
 }
 
-/// One network rule of a walled cgroup, as the connect check reads it.
+/// One network rule of a walled cgroup, as the connect check reads it. The rules are a
+/// decision list: the first that matches decides, and a connect none matches is refused.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NetRuleEntry {
-    /// 1 allow, 0 deny (deny wins).
+    /// 1 allow, 0 refuse.
     pub allow: u8,
     /// 0 any address, 4 IPv4, 6 IPv6.
     pub family: u8,
@@ -486,7 +518,7 @@ const _: () = {
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
     assert!(size_of::<TaskOffsets>() == 32 * size_of::<u32>());
-    assert!(size_of::<WallPolicy>() == 8);
+    assert!(size_of::<WallPolicy>() == 16);
     assert!(size_of::<CostCounts>() == cost::PROGRAMS * 8);
     assert!(size_of::<InodeKey>() == 24);
     assert!(size_of::<NetRuleKey>() == 16);

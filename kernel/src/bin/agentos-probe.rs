@@ -18,8 +18,13 @@
 //! namespace it can) and connects to that port, calls `getppid` COUNT times, prints
 //! `INFO open=… connect=…` and exits with CODE.
 //!
+//! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
+//! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
+//!
 //! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
-//! probe-cost bench's workload, `benches/probes.rs`).
+//! probe-cost bench's workload, `benches/probes.rs`); `udpconnect ADDR COUNT` connects one
+//! UDP socket to ADDR COUNT times (no packet is sent) and prints the nanoseconds it took (the
+//! connect wall's workload there).
 //!
 //! Usage errors print `ERROR <message>` and exit 2. The probe links only libc.
 
@@ -378,6 +383,27 @@ fn run(args: &[String]) -> String {
                 |_| "connected".into(),
             )
         }
+        "bind" => {
+            let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
+            io_verdict(TcpListener::bind(addr), |l| match l.local_addr() {
+                Ok(a) => format!("bound {a}"),
+                Err(_) => "bound".into(),
+            })
+        }
+        "sendto" => {
+            let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
+            let any: SocketAddr = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            }
+            .parse()
+            .expect("a literal address");
+            io_verdict(
+                std::net::UdpSocket::bind(any).and_then(|s| s.send_to(b"agentos", addr)),
+                |n| format!("sent {n} bytes"),
+            )
+        }
         "serve" => serve(arg(1)),
         "loopback" => io_verdict(
             TcpListener::bind("127.0.0.1:0").and_then(|l| {
@@ -543,6 +569,24 @@ pub(crate) fn main() {
         for _ in 0..count {
             // SAFETY: getppid has no arguments and cannot fail.
             unsafe { libc::getppid() };
+        }
+        println!("{}", start.elapsed().as_nanos());
+        return;
+    }
+    if args[0] == "udpconnect" {
+        let (Some(addr), Some(count)) = (
+            args.get(1).and_then(|a| a.parse::<SocketAddr>().ok()),
+            args.get(2).and_then(|n| n.parse::<u64>().ok()),
+        ) else {
+            usage("usage: agentos-probe udpconnect ADDR COUNT");
+        };
+        let socket =
+            std::net::UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| usage(&e.to_string()));
+        let start = std::time::Instant::now();
+        for _ in 0..count {
+            if let Err(e) = socket.connect(addr) {
+                usage(&format!("connect {addr}: {e}"));
+            }
         }
         println!("{}", start.elapsed().as_nanos());
         return;

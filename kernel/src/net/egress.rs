@@ -1,34 +1,73 @@
-//! A process's NetworkAccess grants as the nftables rules of its egress chain.
+//! A process's NetworkAccess grants as one decision list, the single statement of what its
+//! egress may reach, rendered twice: as the nftables rules of its egress chain (`private`,
+//! `bridged`) and as the entries of the kernel wall's `AGENTOS_WALLNET` map, which the cgroup
+//! `connect4/6` and `sendmsg4/6` programs read (`none`, `shared`;
+//! `observe/probes/wall.rs`).
 //!
 //! Order, first match wins: every deny rule; allow rules that name an address or a
 //! network; then the ranges refused unless named (private, shared, link-local with
 //! the cloud metadata address 169.254.169.254, loopback, unique-local IPv6); allow
 //! rules for any host; finally refuse. So deny beats allow, and `net:allow:*`
-//! reaches the internet but not the host's neighbours or the metadata service.
+//! reaches the internet but not the host's neighbours, the host itself or the metadata
+//! service.
 //!
-//! A refusal is `reject with icmpx admin-prohibited`: the program's `connect` fails
-//! at once with `EHOSTUNREACH`, unlike a port where nothing listens
-//! (`ECONNREFUSED`). Rules by host name (`example.com`) cannot be enforced on
-//! packets and are returned as not enforced; a connection to such a host by
-//! address is decided by the address rules alone, as the capability check does.
+//! In nftables a refusal is `reject with icmpx admin-prohibited`: the program's `connect`
+//! fails at once with `EHOSTUNREACH`, unlike a port where nothing listens
+//! (`ECONNREFUSED`); the wall's refusal is `EPERM`. Rules by host name (`example.com`)
+//! cannot be enforced on addresses and are returned as not enforced by either; a
+//! connection to such a host by address is decided by the address rules alone, as the
+//! capability check does.
 
-use crate::capability::{HostPattern, NetworkRule, PortRange, ProtocolMatch, RuleAction};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::capability::{Cidr, HostPattern, NetworkRule, PortRange, ProtocolMatch, RuleAction};
 
 /// The refusal at the end of each decision.
 pub(crate) const REJECT: &str = "reject with icmpx admin-prohibited";
 
 /// IPv4 ranges refused unless a grant names them.
-pub(crate) const GUARDED_V4: &[&str] = &[
-    "0.0.0.0/8",
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
+const GUARDED_V4: &[(Ipv4Addr, u8)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8),
+    (Ipv4Addr::new(10, 0, 0, 0), 8),
+    (Ipv4Addr::new(100, 64, 0, 0), 10),
+    (Ipv4Addr::new(127, 0, 0, 0), 8),
+    (Ipv4Addr::new(169, 254, 0, 0), 16),
+    (Ipv4Addr::new(172, 16, 0, 0), 12),
+    (Ipv4Addr::new(192, 168, 0, 0), 16),
 ];
 /// IPv6 ranges refused unless a grant names them.
-pub(crate) const GUARDED_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10"];
+const GUARDED_V6: &[(Ipv6Addr, u8)] = &[
+    (Ipv6Addr::LOCALHOST, 128),
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),
+];
+
+/// The destinations one decision covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Dest {
+    /// Every address of both families.
+    Any,
+    /// Every address of one family (a `0.0.0.0/0` or `::/0` grant).
+    Family { v4: bool },
+    /// Networks of one family.
+    Nets(Vec<Cidr>),
+}
+
+/// One step of the list: destinations, protocol and ports, and the verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub accept: bool,
+    pub dest: Dest,
+    pub protocol: ProtocolMatch,
+    pub ports: PortRange,
+}
+
+/// The decision list of a process's grants, and the grants no address rule can enforce.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Decisions {
+    pub list: Vec<Decision>,
+    pub unenforced: Vec<String>,
+}
 
 /// The rule bodies of one egress chain, and the rules that could not be enforced.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -42,76 +81,122 @@ fn names_addresses(host: &HostPattern) -> bool {
     matches!(host, HostPattern::Cidr(c) if c.prefix() > 0)
 }
 
-/// `[ip|ip6 daddr NET] [meta l4proto P] [th dport PORTS]`, or `None` for a name.
-fn matcher(rule: &NetworkRule) -> Option<String> {
-    let mut parts = Vec::new();
-    match &rule.host {
-        HostPattern::Any => {}
-        HostPattern::Cidr(c) if c.prefix() == 0 => {
-            parts.push(
-                if c.addr().is_ipv4() {
-                    "meta nfproto ipv4"
-                } else {
-                    "meta nfproto ipv6"
-                }
-                .to_owned(),
-            );
-        }
-        HostPattern::Cidr(c) => {
-            let family = if c.addr().is_ipv4() { "ip" } else { "ip6" };
-            parts.push(format!("{family} daddr {}/{}", c.addr(), c.prefix()));
-        }
-        HostPattern::Name(_) | HostPattern::Subdomains(_) => return None,
+fn guarded(ranges: impl Iterator<Item = (IpAddr, u8)>) -> Decision {
+    Decision {
+        accept: false,
+        dest: Dest::Nets(
+            ranges
+                .map(|(a, p)| Cidr::new(a, p).expect("a valid guarded range"))
+                .collect(),
+        ),
+        protocol: ProtocolMatch::Any,
+        ports: PortRange::ALL,
     }
-    let ports = rule.ports != PortRange::ALL;
-    match (rule.protocol, ports) {
+}
+
+/// The decision list for `rules` (NetworkAccess grants); a connect none matches is refused.
+pub(crate) fn decisions(rules: &[NetworkRule]) -> Decisions {
+    let mut out = Decisions::default();
+    let push = |rule: &NetworkRule, out: &mut Decisions| {
+        let dest = match &rule.host {
+            HostPattern::Any => Dest::Any,
+            HostPattern::Cidr(c) if c.prefix() == 0 => Dest::Family {
+                v4: c.addr().is_ipv4(),
+            },
+            HostPattern::Cidr(c) => Dest::Nets(vec![*c]),
+            HostPattern::Name(_) | HostPattern::Subdomains(_) => {
+                out.unenforced.push(format!("net:{rule}"));
+                return;
+            }
+        };
+        out.list.push(Decision {
+            accept: rule.action == RuleAction::Allow,
+            dest,
+            protocol: rule.protocol,
+            ports: rule.ports,
+        });
+    };
+    for r in rules.iter().filter(|r| r.action == RuleAction::Deny) {
+        push(r, &mut out);
+    }
+    for r in rules
+        .iter()
+        .filter(|r| r.action == RuleAction::Allow && names_addresses(&r.host))
+    {
+        push(r, &mut out);
+    }
+    out.list
+        .push(guarded(GUARDED_V4.iter().map(|&(a, p)| (a.into(), p))));
+    out.list
+        .push(guarded(GUARDED_V6.iter().map(|&(a, p)| (a.into(), p))));
+    for r in rules
+        .iter()
+        .filter(|r| r.action == RuleAction::Allow && !names_addresses(&r.host))
+    {
+        push(r, &mut out);
+    }
+    out
+}
+
+/// `[ip|ip6 daddr NET] [meta l4proto P] [th dport PORTS]`.
+fn matcher(d: &Decision) -> String {
+    let mut parts = Vec::new();
+    match &d.dest {
+        Dest::Any => {}
+        Dest::Family { v4 } => parts.push(
+            if *v4 {
+                "meta nfproto ipv4"
+            } else {
+                "meta nfproto ipv6"
+            }
+            .to_owned(),
+        ),
+        Dest::Nets(nets) => {
+            let family = if nets.first().is_none_or(|c| c.addr().is_ipv4()) {
+                "ip"
+            } else {
+                "ip6"
+            };
+            let list: Vec<String> = nets
+                .iter()
+                .map(|c| format!("{}/{}", c.addr(), c.prefix()))
+                .collect();
+            match list.as_slice() {
+                [one] => parts.push(format!("{family} daddr {one}")),
+                many => parts.push(format!("{family} daddr {{ {} }}", many.join(", "))),
+            }
+        }
+    }
+    let ports = d.ports != PortRange::ALL;
+    match (d.protocol, ports) {
         (ProtocolMatch::Tcp, _) => parts.push("meta l4proto tcp".into()),
         (ProtocolMatch::Udp, _) => parts.push("meta l4proto udp".into()),
         (ProtocolMatch::Any, true) => parts.push("meta l4proto { tcp, udp }".into()),
         (ProtocolMatch::Any, false) => {}
     }
     if ports {
-        if rule.ports.start() == rule.ports.end() {
-            parts.push(format!("th dport {}", rule.ports.start()));
+        if d.ports.start() == d.ports.end() {
+            parts.push(format!("th dport {}", d.ports.start()));
         } else {
-            parts.push(format!(
-                "th dport {}-{}",
-                rule.ports.start(),
-                rule.ports.end()
-            ));
+            parts.push(format!("th dport {}-{}", d.ports.start(), d.ports.end()));
         }
     }
-    Some(parts.join(" "))
+    parts.join(" ")
 }
 
-/// The egress chain for `rules` (NetworkAccess grants).
+/// The egress chain for `rules` (NetworkAccess grants): [`decisions`] as nftables rules.
 pub(crate) fn egress(rules: &[NetworkRule]) -> Egress {
-    let mut out = Egress::default();
-    let push = |rule: &NetworkRule, verdict: &str, out: &mut Egress| match matcher(rule) {
-        Some(m) if m.is_empty() => out.rules.push(verdict.to_owned()),
-        Some(m) => out.rules.push(format!("{m} {verdict}")),
-        None => out.unenforced.push(format!("net:{rule}")),
+    let Decisions { list, unenforced } = decisions(rules);
+    let mut out = Egress {
+        rules: Vec::new(),
+        unenforced,
     };
-    for r in rules.iter().filter(|r| r.action == RuleAction::Deny) {
-        push(r, REJECT, &mut out);
-    }
-    for r in rules
-        .iter()
-        .filter(|r| r.action == RuleAction::Allow && names_addresses(&r.host))
-    {
-        push(r, "accept", &mut out);
-    }
-    out.rules
-        .push(format!("ip daddr {{ {} }} {REJECT}", GUARDED_V4.join(", ")));
-    out.rules.push(format!(
-        "ip6 daddr {{ {} }} {REJECT}",
-        GUARDED_V6.join(", ")
-    ));
-    for r in rules
-        .iter()
-        .filter(|r| r.action == RuleAction::Allow && !names_addresses(&r.host))
-    {
-        push(r, "accept", &mut out);
+    for d in &list {
+        let verdict = if d.accept { "accept" } else { REJECT };
+        out.rules.push(match matcher(d) {
+            m if m.is_empty() => verdict.to_owned(),
+            m => format!("{m} {verdict}"),
+        });
     }
     out.rules.push(REJECT.to_owned());
     out
@@ -145,8 +230,11 @@ mod tests {
             vec![
                 format!("ip daddr 10.1.0.0/16 {REJECT}"),
                 "ip daddr 10.1.2.3/32 meta l4proto tcp th dport 8080 accept".to_owned(),
-                format!("ip daddr {{ {} }} {REJECT}", GUARDED_V4.join(", ")),
-                format!("ip6 daddr {{ {} }} {REJECT}", GUARDED_V6.join(", ")),
+                format!(
+                    "ip daddr {{ 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, \
+                     169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16 }} {REJECT}"
+                ),
+                format!("ip6 daddr {{ ::1/128, fc00::/7, fe80::/10 }} {REJECT}"),
                 "meta l4proto tcp th dport 443 accept".to_owned(),
                 REJECT.to_owned(),
             ]

@@ -1,5 +1,6 @@
-//! [`Network`]: the kernel's segments (bridges), its nftables table, and the
-//! attachment of each private or bridged process.
+//! [`Network`]: the kernel's segments (bridges), its nftables table, the
+//! attachment of each private or bridged process, and whether `shared` (whose
+//! grants the kernel wall's cgroup programs hold) can be given.
 //!
 //! The table is made on the first attachment; a segment's bridge when its first
 //! process joins and removed when its last one leaves. [`Attachment`] undoes one
@@ -42,6 +43,8 @@ struct State {
 pub struct Network {
     owner: PathBuf,
     bridges: Result<(), String>,
+    /// Whether the kernel wall that `shared` relies on is live, and why not.
+    shared: Mutex<Result<(), String>>,
     table: Table,
     state: Mutex<State>,
 }
@@ -68,6 +71,7 @@ impl Network {
         Arc::new(Self {
             owner: owner.to_owned(),
             bridges: modes::probe_bridges(root),
+            shared: Mutex::new(Err(modes::SHARED_NOT_LOADED.into())),
             table: Table::for_this_kernel(),
             state: Mutex::default(),
         })
@@ -77,11 +81,26 @@ impl Network {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records whether the kernel wall's connect and bind programs are live (the eBPF probes
+    /// load after the network is detected): `shared` is given only if they are.
+    pub fn set_shared(&self, wall: Result<(), String>) {
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = wall;
+    }
+
+    fn shared(&self) -> Result<(), String> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Whether `mode` can be given here (before any spawn work).
     pub fn check(&self, mode: &NetMode) -> Result<(), NetError> {
         match mode {
             NetMode::None => Ok(()),
-            NetMode::Shared => Err(NetError::Unavailable(modes::SHARED_UNAVAILABLE.into())),
+            NetMode::Shared => self
+                .shared()
+                .map_err(|why| NetError::Unavailable(modes::shared_unavailable(&why))),
             NetMode::Private | NetMode::Bridged { .. } => {
                 self.bridges.clone().map_err(NetError::Unavailable)
             }
@@ -90,12 +109,27 @@ impl Network {
 
     /// The doctor's view: which modes work and why not.
     pub fn report(&self) -> Report {
-        let mut r = match &self.bridges {
-            Ok(()) => Report::yes(
-                "netns + veth + bridge (iproute2) + nftables",
-                "none, private and bridged available; shared is not built yet",
+        let shared = self.shared();
+        let mut r = match (&self.bridges, &shared) {
+            (Ok(()), Ok(())) => Report::yes(
+                "netns + veth + bridge (iproute2) + nftables + cgroup BPF",
+                "none, private, bridged and shared available",
             ),
-            Err(why) => Report::no("netns (loopback only)", format!("only none: {why}")),
+            (Ok(()), Err(no)) => Report::yes(
+                "netns + veth + bridge (iproute2) + nftables",
+                format!(
+                    "none, private and bridged available; shared is not: {}",
+                    modes::shared_unavailable(no)
+                ),
+            ),
+            (Err(why), Ok(())) => Report::no(
+                "netns (loopback only) + cgroup BPF",
+                format!("only none and shared: {why}"),
+            ),
+            (Err(why), Err(no)) => Report::no(
+                "netns (loopback only)",
+                format!("only none: {why}; and {}", modes::shared_unavailable(no)),
+            ),
         };
         r.details.insert(
             "none".into(),
@@ -109,7 +143,10 @@ impl Network {
         r.details.insert("bridged".into(), bridges);
         r.details.insert(
             "shared".into(),
-            format!("unavailable: {}", modes::SHARED_UNAVAILABLE),
+            match &shared {
+                Ok(()) => modes::SHARED_AVAILABLE.to_owned(),
+                Err(why) => format!("unavailable: {}", modes::shared_unavailable(why)),
+            },
         );
         if self.bridges.is_ok() {
             r.details
@@ -134,8 +171,8 @@ impl Network {
     ) -> Result<Option<Attachment>, NetError> {
         self.check(&req.mode)?;
         let key = match &req.mode {
-            NetMode::None => return Ok(None),
-            NetMode::Shared => unreachable!("refused by check"),
+            // Shared stays in the host's namespace: nothing to make; the wall holds its grants.
+            NetMode::None | NetMode::Shared => return Ok(None),
             NetMode::Private => None,
             NetMode::Bridged { group } => Some(group.clone()),
         };

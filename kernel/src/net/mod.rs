@@ -1,6 +1,8 @@
-//! Network modes of managed processes: `none`, `private`, `bridged` (and `shared`,
-//! refused until its cgroup BPF hooks exist), port forwards from the host's
-//! loopback, and the start-up sweep of what a dead kernel left.
+//! Network modes of managed processes: `none`, `private`, `bridged` and `shared`
+//! (the host's namespace, its grants held by the kernel wall's cgroup BPF programs,
+//! `observe/probes/wall.rs`, from the same decision list as `private`'s nftables
+//! chain, `egress.rs`), port forwards from the host's loopback, and the start-up
+//! sweep of what a dead kernel left.
 //!
 //! Every sandbox gets its own network namespace at clone time (`sandbox/net.rs`
 //! brings its loopback up). For `private` and `bridged`, the kernel then, while the
@@ -38,7 +40,7 @@
 //! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
 //! (`portable.rs`) no mode is given, and the pf seam for macOS is described there.
 
-mod egress;
+pub(crate) mod egress;
 mod error;
 mod forwards;
 mod links;
@@ -55,6 +57,6 @@ pub use error::NetError;
 pub use forwards::{Forward, ForwardProto};
 pub use links::LINK_PREFIX;
 pub use manager::{Attachment, Network};
-pub use modes::{MAX_GROUP_LEN, NetMode, NetRequest};
+pub use modes::{MAX_GROUP_LEN, NetMode, NetRequest, shared_wall};
 pub use nft::TABLE_PREFIX;
 pub use sweep::sweep_orphans;

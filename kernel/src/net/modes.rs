@@ -1,5 +1,9 @@
 //! The four network modes, what a spawn asks for, and which modes this host can
 //! give (for `agentos doctor`).
+//!
+//! `shared` keeps the process in the host's network namespace: it makes nothing on
+//! the host, and is given only while the kernel wall's cgroup connect/sendmsg/bind
+//! programs are live ([`shared_wall`]), never silently unenforced.
 
 use std::fmt;
 
@@ -19,7 +23,8 @@ pub enum NetMode {
     /// Its own namespace, a veth into the kernel's private bridge (an isolated
     /// port), NAT, egress by its grants.
     Private,
-    /// The host's network with grants enforced by cgroup BPF hooks (not built yet).
+    /// The host's network namespace, with its grants (connects, UDP sends, binds) enforced
+    /// by the kernel wall's cgroup BPF programs.
     Shared,
     /// Like private, on the bridge of its group, whose members reach each other.
     Bridged { group: String },
@@ -139,9 +144,39 @@ pub fn probe_bridges(root: bool) -> Result<(), String> {
 #[cfg(not(target_os = "linux"))]
 pub use super::portable::probe_bridges;
 
-/// Why shared mode is refused.
-pub const SHARED_UNAVAILABLE: &str = "network mode shared (the host's network with grants enforced \
-     by cgroup BPF connect4/6 and bind4/6 hooks) is not built yet: use private";
+/// What `shared` is, when it can be given.
+pub const SHARED_AVAILABLE: &str = "available: the host's network namespace; connects, UDP sends \
+     and binds are checked against the process's grants in the host kernel by the wall's cgroup \
+     BPF programs (agentos_conn4/6, agentos_send4/6, agentos_bind4/6)";
+/// Why `shared` is refused before the probes have loaded.
+pub const SHARED_NOT_LOADED: &str = "the kernel wall's cgroup programs load with the eBPF probes \
+     when the kernel starts";
+
+/// Why `shared` is refused: never given without the wall that holds its grants.
+pub fn shared_unavailable(why: &str) -> String {
+    format!(
+        "network mode shared (the host's network, grants enforced by the cgroup BPF connect4/6, \
+         sendmsg4/6 and bind4/6 programs) needs the kernel wall, which is not live: {why}; use \
+         private or none"
+    )
+}
+
+/// Whether the wall `shared` relies on is live: its connect and bind halves.
+pub fn shared_wall(status: &crate::observe::ProbeStatus) -> Result<(), String> {
+    match status {
+        crate::observe::ProbeStatus::Live { wall, .. } => {
+            wall.connect
+                .clone()
+                .map_err(|why| format!("connect programs: {why}"))?;
+            wall.bind
+                .clone()
+                .map_err(|why| format!("bind programs: {why}"))
+        }
+        crate::observe::ProbeStatus::Unavailable { reason } => {
+            Err(format!("the eBPF probes are not loaded ({reason})"))
+        }
+    }
+}
 
 /// What the host's `net.ipv4.ip_forward` means for private processes.
 pub fn ip_forward_note() -> String {
@@ -176,6 +211,36 @@ mod tests {
             }
         );
         assert_eq!(r.forwards.len(), 1);
+    }
+
+    #[test]
+    fn shared_needs_the_connect_and_the_bind_halves_of_the_wall() {
+        use crate::observe::{ProbeStatus, WallStatus};
+        let live = |connect: Result<(), String>, bind: Result<(), String>| ProbeStatus::Live {
+            programs: Vec::new(),
+            wall: WallStatus {
+                open: Err("no BPF LSM".into()),
+                connect,
+                bind,
+            },
+        };
+        assert_eq!(
+            shared_wall(&live(Ok(()), Ok(()))),
+            Ok(()),
+            "the open half is not needed"
+        );
+        let no_bind = shared_wall(&live(Ok(()), Err("EPERM".into()))).unwrap_err();
+        assert!(no_bind.contains("bind programs: EPERM"), "{no_bind}");
+        let no_connect = shared_wall(&live(Err("EPERM".into()), Ok(()))).unwrap_err();
+        assert!(no_connect.contains("connect programs"), "{no_connect}");
+        let rootless = ProbeStatus::Unavailable {
+            reason: "needs CAP_BPF".into(),
+        };
+        let why = shared_unavailable(&shared_wall(&rootless).unwrap_err());
+        assert!(
+            why.starts_with("network mode shared") && why.contains("needs CAP_BPF"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::{
 
 use agentos_ebpf_common::{
     ConnectEvent, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_TCP_STATE,
-    EVENT_WALL_DENIAL, FileEvent, ProcEvent, TcpStateEvent, WALL_OP_OPEN, WALL_READ, WALL_WRITE,
-    WallDenialEvent,
+    EVENT_WALL_DENIAL, FileEvent, ProcEvent, TcpStateEvent, WALL_OP_BIND, WALL_OP_OPEN,
+    WALL_OP_SEND, WALL_READ, WALL_WRITE, WallDenialEvent,
 };
 
 /// What happened to the process.
@@ -59,8 +59,12 @@ pub struct Denial {
 pub const WALL_CAPABILITY: &str = "capability";
 /// [`Denial::wall`]: the BPF LSM program on `file_open` in the host kernel (`probes/wall.rs`).
 pub const WALL_LSM: &str = "lsm";
-/// [`Denial::wall`]: the `cgroup/connect4`/`connect6` programs in the host kernel.
+/// [`Denial::wall`]: the `cgroup/connect4`/`connect6` (and `sendmsg4`/`sendmsg6`) programs in
+/// the host kernel.
 pub const WALL_CGROUP_CONNECT: &str = "cgroup_connect";
+/// [`Denial::wall`]: the `cgroup/bind4`/`bind6` programs in the host kernel (network mode
+/// `shared`).
+pub const WALL_CGROUP_BIND: &str = "cgroup_bind";
 
 /// What an open or connect event adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -332,28 +336,43 @@ impl TryFrom<WallDenialEvent> for ProcessEvent {
 
     /// A refusal by the LSM wall, as the same [`Denial`] the kernel's own checks publish.
     fn try_from(raw: WallDenialEvent) -> Result<Self, Self::Error> {
-        let denial = if raw.op == WALL_OP_OPEN {
-            wall_open_denial(&raw)
-        } else {
-            let address = ip(raw.family, raw.addr)?;
-            let proto = match raw.access {
-                1 => "/tcp",
-                2 => "/udp",
-                _ => "",
-            };
-            let target = SocketAddr::new(address, raw.port);
-            Denial {
-                access: format!("connect {target}{proto}"),
-                reason: "no network rule allows it (refused in the host kernel by the cgroup \
-                         connect wall)"
+        let denial = match raw.op {
+            WALL_OP_OPEN => wall_open_denial(&raw),
+            WALL_OP_BIND => Denial {
+                access: format!("bind port {}", raw.port),
+                reason: "no BindPort grant covers it (refused in the host kernel by the cgroup \
+                         bind wall)"
                     .to_owned(),
-                capability: Some(format!(
-                    "net:allow:{}:{}{proto}",
-                    crate::capability::Host::Ip(address),
-                    raw.port
-                )),
+                capability: Some(format!("bind:{}", raw.port)),
                 path: None,
-                wall: WALL_CGROUP_CONNECT,
+                wall: WALL_CGROUP_BIND,
+            },
+            op => {
+                let address = ip(raw.family, raw.addr)?;
+                let proto = match raw.access {
+                    1 => "/tcp",
+                    2 => "/udp",
+                    _ => "",
+                };
+                let target = SocketAddr::new(address, raw.port);
+                let verb = if op == WALL_OP_SEND {
+                    "send to"
+                } else {
+                    "connect"
+                };
+                Denial {
+                    access: format!("{verb} {target}{proto}"),
+                    reason: "no network rule allows it (refused in the host kernel by the \
+                             cgroup connect wall)"
+                        .to_owned(),
+                    capability: Some(format!(
+                        "net:allow:{}:{}{proto}",
+                        crate::capability::Host::Ip(address),
+                        raw.port
+                    )),
+                    path: None,
+                    wall: WALL_CGROUP_CONNECT,
+                }
             }
         };
         Ok(Self::detailed(
@@ -624,5 +643,27 @@ mod tests {
         assert_eq!(d.access, "connect 192.0.2.1:80/tcp");
         assert_eq!(d.capability.as_deref(), Some("net:allow:192.0.2.1:80/tcp"));
         assert_eq!(d.wall, WALL_CGROUP_CONNECT);
+        let send = WallDenialEvent {
+            op: WALL_OP_SEND,
+            access: 2,
+            port: 53,
+            ..connect
+        };
+        let EventDetail::Denial(d) = ProcessEvent::decode(&as_bytes(&send)).unwrap().detail else {
+            panic!("not a denial")
+        };
+        assert_eq!(d.access, "send to 192.0.2.1:53/udp");
+        assert_eq!(d.wall, WALL_CGROUP_CONNECT);
+        let bind = WallDenialEvent {
+            op: WALL_OP_BIND,
+            port: 8080,
+            ..connect
+        };
+        let EventDetail::Denial(d) = ProcessEvent::decode(&as_bytes(&bind)).unwrap().detail else {
+            panic!("not a denial")
+        };
+        assert_eq!(d.access, "bind port 8080");
+        assert_eq!(d.capability.as_deref(), Some("bind:8080"));
+        assert_eq!(d.wall, WALL_CGROUP_BIND);
     }
 }

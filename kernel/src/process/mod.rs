@@ -285,9 +285,26 @@ impl Process {
                 crate::sandbox::narrow_view(pidfd.as_fd(), &changes).map_err(narrow_err)?;
             }
         }
-        // A private or bridged process's packet filter narrows with it.
+        // A private or bridged process's packet filter narrows with it...
         if let Some(net) = self.net.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             net.set_rules(narrowed.network_rules())?;
+        }
+        // ...and so does the kernel wall of the others (in shared mode, all that holds them).
+        let shared = matches!(self.net_mode, crate::net::NetMode::Shared);
+        if matches!(self.net_mode, crate::net::NetMode::None) || shared {
+            let watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+            let own_netns = self.isolated && !shared;
+            let rules = crate::observe::WallRules::network(&narrowed.sandbox_grants(), own_netns);
+            let rewalled = match &*watched {
+                Some(w) => w.rewall_network(&rules),
+                None => Ok(()),
+            };
+            if let (true, Err(why)) = (shared, rewalled) {
+                return Err(KernelError::Internal(format!(
+                    "narrowing the network of process {} in the kernel wall: {why}",
+                    self.pid
+                )));
+            }
         }
         *policy = Arc::new(narrowed);
         Ok(())

@@ -274,7 +274,11 @@ impl ProcessTable {
         spec.write = walls.write.clone();
         self.refuse_grants_over_data_dir(&spec)?;
         spec.keep_caps = req.linux_caps.clone();
-        spec.network = NetworkMode::None;
+        // Shared stays in the host's namespace; every other mode starts in one of its own.
+        spec.network = match req.net.mode {
+            NetMode::Shared => NetworkMode::Host,
+            _ => NetworkMode::None,
+        };
         spec.stdio = stdio;
         spec.tmp_size = req.tmp_size;
         spec.subordinate = subordinate;
@@ -299,6 +303,18 @@ impl ProcessTable {
                 Some(Arc::clone(net))
             }
         };
+        // A published port is bound by the program inside: its BindPort grant must cover it.
+        for f in &req.net.forwards {
+            req.policy
+                .check(&crate::capability::Access::Bind(f.port))
+                .into_result()
+                .map_err(|why| {
+                    KernelError::PermissionDenied(format!(
+                        "port forward {f} publishes port {} of the process: {why} (grant bind:{})",
+                        f.port, f.port
+                    ))
+                })?;
+        }
         let net_rules = req.policy.network_rules().to_vec();
         let net_req = req.net.clone();
 
@@ -340,16 +356,34 @@ impl ProcessTable {
             .as_ref()
             .zip(self.managed.as_ref())
             .map(|(cg, managed)| managed.watch(cg.id()));
-        // The LSM wall, from the same grants as the view and landlock (plus the process's
-        // own kernel socket), before anything enters the cgroup.
-        if let Some(w) = &watched {
-            let extra: Vec<PathBuf> = socket.iter().map(|s| s.path.clone()).collect();
-            let own_netns = self.backend.namespaced();
-            let mut rules = crate::observe::WallRules::from_grants(&walls, &extra, own_netns);
-            if !matches!(req.net.mode, NetMode::None) {
-                rules.open_network();
+        // The kernel wall, from the same grants as the view and landlock (plus the process's
+        // own kernel socket), before anything enters the cgroup. In shared mode it is the only
+        // thing between the process and the host's network: no wall, no spawn.
+        let shared = matches!(req.net.mode, NetMode::Shared);
+        let walled = match &watched {
+            Some(w) => {
+                let extra: Vec<PathBuf> = socket.iter().map(|s| s.path.clone()).collect();
+                let own_netns = self.backend.namespaced() && !shared;
+                let mut rules = crate::observe::WallRules::from_grants(&walls, &extra, own_netns);
+                if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) {
+                    rules.open_network();
+                }
+                if shared && rules.dropped > 0 {
+                    return Err(KernelError::InvalidArgument(format!(
+                        "network mode shared: the grants make {} more network rules than the \
+                         kernel wall holds for one process; use fewer or wider net: and bind: \
+                         grants",
+                        rules.dropped
+                    )));
+                }
+                w.wall(&rules)
             }
-            w.wall(&rules);
+            None => Err("the process has no cgroup the eBPF probes watch".to_owned()),
+        };
+        if let (true, Err(why)) = (shared, walled) {
+            return Err(KernelError::from(crate::net::NetError::Unavailable(
+                format!("network mode shared: cannot wall the process's cgroup: {why}"),
+            )));
         }
         let limits_by = match (&cgroup, &self.backend) {
             (Some(_), _) if fallback == Limits::default() => LimitsBy::Cgroup,

@@ -69,6 +69,8 @@ pub(crate) struct ChildPlan {
     /// Walls only: no namespaces, so no maps, mounts, host name or loopback; the
     /// landlock rules describe the host's tree ([`super::landlock::View::Host`]).
     pub walls: bool,
+    /// The host's network namespace (network mode `shared`): no loopback to bring up.
+    pub host_net: bool,
     /// Limits of the rlimit fallback (none when a cgroup holds the limits).
     pub rlimits: Rlimits,
     pub mounts: MountPlan,
@@ -254,7 +256,9 @@ fn namespaced_setup(plan: &mut ChildPlan) {
     if let Err(e) = sys::check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }) {
         fail(plan, ChildStep::Hostname, 0, e);
     }
-    if let Err(e) = net::loopback_up() {
+    if !plan.host_net
+        && let Err(e) = net::loopback_up()
+    {
         fail(plan, ChildStep::Loopback, 0, e);
     }
 

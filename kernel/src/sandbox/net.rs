@@ -4,8 +4,10 @@
 //! init holds `CAP_NET_ADMIN` there); bringing `lo` up is one `SIOCSIFFLAGS`
 //! ioctl, no netlink needed. The host's interfaces, including its loopback and
 //! whatever listens on 127.0.0.1, are unreachable. The namespace dies with the
-//! sandbox's last process: nothing is left on the host. The other modes (private
-//! NAT, shared, bridged) belong to the networking issue.
+//! sandbox's last process: nothing is left on the host. `private` and `bridged`
+//! add a veth to this namespace (`net/`); `shared` ([`super::NetworkMode::Host`])
+//! makes no namespace at all, so nothing here runs, and the kernel wall's cgroup
+//! programs hold its grants.
 
 use super::sys;
 

@@ -214,6 +214,7 @@ fn spawn_in(
         // newgidmap (which leaves setgroups allowed); a plain rootless one may not.
         drop_groups: userns::is_root() || (spec.subordinate && !walls),
         walls,
+        host_net: spec.network == spec::NetworkMode::Host,
         rlimits: spec.rlimits,
         tree_fds: vec![-1; mounts.sources.len()],
         mounts,
@@ -233,7 +234,11 @@ fn spawn_in(
     // 2. Clone. The child never returns from the closure.
     let forked = clone::with_signals_blocked(|| {
         // SAFETY: the child runs only child::run, which is async-signal-safe.
-        let flags = if walls { 0 } else { NAMESPACE_FLAGS };
+        let flags = match (walls, spec.network) {
+            (true, _) => 0,
+            (false, spec::NetworkMode::Host) => NAMESPACE_FLAGS & !(libc::CLONE_NEWNET as u64),
+            (false, spec::NetworkMode::None) => NAMESPACE_FLAGS,
+        };
         match unsafe { clone::clone_pidfd(flags, cgroup) } {
             Ok(Forked::Child) => child::run(&mut plan),
             other => other,

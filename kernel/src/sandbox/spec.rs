@@ -41,6 +41,10 @@ pub enum NetworkMode {
     /// its loopback listeners are unreachable.
     #[default]
     None,
+    /// The host's network namespace (network mode `shared`): no namespace is made, and what
+    /// its grants allow is enforced by the kernel wall's cgroup connect, sendmsg and bind
+    /// programs (`observe/probes/wall.rs`), never by the namespace.
+    Host,
 }
 
 /// How the program's stdin, stdout and stderr are connected.

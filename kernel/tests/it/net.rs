@@ -1,5 +1,6 @@
 //! Network modes from the outside: a `private` process reaches a server in a
-//! namespace the test made only as its grants say, a `none` process reaches
+//! namespace the test made only as its grants say, and so does a `shared` one
+//! (`shared_mode.rs` has the rest of `shared`), a `none` process reaches
 //! nothing, members of one `bridged` group reach each other and outsiders do not,
 //! a port forward carries a request in; and after every test, and after a SIGKILL
 //! of the daemon and a restart, no interface or nftables table of the kernel is left.
@@ -19,6 +20,8 @@ use agentos_proto::v1::{self as pb, process_input::Msg as In, process_output::Ms
 use tokio_stream::StreamExt;
 
 use crate::util::{Client, Daemon, collect, require_root, spawn};
+
+mod shared_mode;
 
 fn probe_bin() -> PathBuf {
     crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
@@ -125,6 +128,17 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     let (out, err, exit) = collect(c, p.pid).await;
     assert_eq!(exit.code, Some(0), "stdout {out:?} stderr {err:?}");
     out.trim().to_owned()
+}
+
+/// Revokes `grant` from running process `pid`.
+pub(crate) async fn revoke(c: &mut Client, pid: u32, grant: String) {
+    c.update_sandbox(pb::UpdateSandboxRequest {
+        pid,
+        revoke: vec![grant],
+        ..Default::default()
+    })
+    .await
+    .expect("revoke");
 }
 
 /// Reads a process's output until a line starts with `prefix` (within 20 s).
@@ -305,7 +319,7 @@ async fn private_egress_follows_the_grants_and_none_reaches_nothing() {
         .await,
         "DENIED EHOSTUNREACH"
     );
-    // The doctor says which modes this kernel gives, and why shared is not one.
+    // The doctor says which modes this kernel gives.
     let doctor = c
         .doctor(pb::DoctorRequest {})
         .await
@@ -314,15 +328,19 @@ async fn private_egress_follows_the_grants_and_none_reaches_nothing() {
     let modes = &doctor.subsystems["network"].details;
     assert_eq!(modes["private"], "available", "{modes:?}");
     assert_eq!(modes["bridged"], "available", "{modes:?}");
-    assert!(modes["shared"].starts_with("unavailable: "), "{modes:?}");
-    // Shared is refused with that reason, not silently given as something else.
-    let st = c
-        .create_process(pb::SpawnProcess {
-            spec: Some(probe(pb::NetworkMode::Shared, &[], &["connect", &open_s])),
-        })
-        .await
-        .expect_err("shared mode is not built");
-    assert!(st.message().contains("shared"), "{st:?}");
+    assert!(modes["shared"].starts_with("available: "), "{modes:?}");
+    // The same grants in shared mode: the host's own route to the server, the port the
+    // grant names reached, the other refused by the kernel wall (EPERM) rather than by
+    // the nftables chain (EHOSTUNREACH).
+    use pb::NetworkMode::Shared;
+    assert_eq!(
+        run(&mut c, probe(Shared, &[&allow], &["connect", &open_s])).await,
+        "ALLOWED connected"
+    );
+    assert_eq!(
+        run(&mut c, probe(Shared, &[&allow], &["connect", &closed_s])).await,
+        "DENIED EPERM"
+    );
     // Mode none: loopback only, whatever the grants.
     assert_eq!(
         run(&mut c, probe(NoNet, &[&allow], &["connect", &open_s])).await,
@@ -379,7 +397,7 @@ async fn a_port_forward_carries_a_request_in() {
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let host = crate::util::free_loopback_addr();
-    let mut s = probe(pb::NetworkMode::Private, &[], &["serve", "7000"]);
+    let mut s = probe(pb::NetworkMode::Private, &["bind:7000"], &["serve", "7000"]);
     s.publish = vec![format!("{}:{}:7000", host.ip(), host.port())];
     let p = spawn(&mut c, s).await;
     wait_for_line(&mut c, p.pid, "LISTENING").await;
@@ -419,7 +437,7 @@ async fn nothing_is_left_after_a_daemon_sigkill_and_a_restart() {
     }
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
-    let mut s = probe(pb::NetworkMode::Bridged, &[], &["sleep", "100"]);
+    let mut s = probe(pb::NetworkMode::Bridged, &["bind:7000"], &["sleep", "100"]);
     s.net_group = "g".into();
     s.publish = vec![format!("{}:7000", crate::util::free_loopback_addr().port())];
     spawn(&mut c, s).await;
@@ -462,13 +480,7 @@ async fn a_revoked_network_grant_closes_the_path() {
     s.argv = vec!["/bin/sh".into(), "-c".into(), script];
     let p = spawn(&mut c, s).await;
     wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
-    c.update_sandbox(pb::UpdateSandboxRequest {
-        pid: p.pid,
-        revoke: vec![allow],
-        ..Default::default()
-    })
-    .await
-    .expect("revoke");
+    revoke(&mut c, p.pid, allow).await;
     wait_for_line(&mut c, p.pid, "DENIED EHOSTUNREACH").await;
     crate::util::kill_tree(&mut c, p.pid).await;
 

@@ -305,14 +305,22 @@ async fn objects_while_busy(d: &Daemon) -> (BTreeSet<u32>, BTreeSet<u32>) {
             "program {id} is named {name:?}"
         );
     }
-    // The kernel wall's connect programs, attached to the daemon's cgroup, are among them
-    // (and so are covered by the checks below that everything goes with the daemon).
+    // The kernel wall's connect, sendmsg and bind programs, attached to the daemon's cgroup,
+    // are among them (and so are covered by the checks below that everything goes with the
+    // daemon).
     let names: Vec<&str> = all_progs
         .iter()
         .filter(|(id, _)| progs.contains(id))
         .map(|(_, name)| name.as_str())
         .collect();
-    for wall in ["agentos_conn4", "agentos_conn6"] {
+    for wall in [
+        "agentos_conn4",
+        "agentos_conn6",
+        "agentos_send4",
+        "agentos_send6",
+        "agentos_bind4",
+        "agentos_bind6",
+    ] {
         assert!(names.contains(&wall), "no {wall} among {names:?}");
     }
     for (id, name) in all_maps.iter().filter(|(id, _)| maps.contains(id)) {

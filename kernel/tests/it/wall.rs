@@ -60,7 +60,10 @@ async fn run_probe(c: &mut Client, args: &[&str], spec: pb::ProcessSpec) -> Stri
 }
 
 /// The next denial event from `wall`.
-async fn next_denial(events: &mut tonic::Streaming<pb::KernelEvent>, wall: &str) -> pb::Denial {
+pub(crate) async fn next_denial(
+    events: &mut tonic::Streaming<pb::KernelEvent>,
+    wall: &str,
+) -> pb::Denial {
     loop {
         let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await

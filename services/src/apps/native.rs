@@ -278,6 +278,12 @@ mod tests {
         assert_eq!(spec.network, pb::NetworkMode::Bridged as i32);
         assert_eq!(spec.net_group, "shop");
         assert_eq!(spec.publish, ["127.0.0.1:8080:80"]);
+        let shared: NativeManifest = serde_json::from_str(
+            r#"{"id":"web","name":"Web","argv":["/bin/cat"],"net":{"mode":"shared"}}"#,
+        )
+        .unwrap();
+        shared.validate("web").unwrap();
+        assert_eq!(shared.spec(0, 0).network, pb::NetworkMode::Shared as i32);
         let bad: NativeManifest = serde_json::from_str(
             r#"{"id":"web","name":"Web","argv":["/bin/cat"],"net":{"mode":"wifi"}}"#,
         )

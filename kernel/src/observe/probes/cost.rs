@@ -42,6 +42,10 @@ pub(super) const COUNTED: [(usize, &str); cost::PROGRAMS] = [
     (cost::OPEN_WALL, names::OPEN_WALL_PROGRAM),
     (cost::CONNECT4_WALL, names::CONNECT4_WALL_PROGRAM),
     (cost::CONNECT6_WALL, names::CONNECT6_WALL_PROGRAM),
+    (cost::SEND4_WALL, names::SEND4_WALL_PROGRAM),
+    (cost::SEND6_WALL, names::SEND6_WALL_PROGRAM),
+    (cost::BIND4_WALL, names::BIND4_WALL_PROGRAM),
+    (cost::BIND6_WALL, names::BIND6_WALL_PROGRAM),
 ];
 
 /// Keeps the host's BPF run-time statistics on while it lives.

@@ -45,10 +45,20 @@ impl Watched {
         self.set.figures(self.id).and_then(Result::ok)
     }
 
-    /// Walls the cgroup with `rules` (the LSM wall), if the probes and the wall are live.
-    pub fn wall(&self, rules: &super::WallRules) {
-        if let Some(probes) = &mut self.set.lock().probes {
-            probes.guard(self.id, rules);
+    /// Walls the cgroup with `rules` (the kernel wall), if the probes and the wall are live;
+    /// `Err` says why it is not walled.
+    pub fn wall(&self, rules: &super::WallRules) -> Result<(), String> {
+        match &mut self.set.lock().probes {
+            Some(probes) => probes.guard(self.id, rules),
+            None => Err("the eBPF probes are not live".to_owned()),
+        }
+    }
+
+    /// Replaces the walled cgroup's network rules with those of `rules` (after a revoke).
+    pub fn rewall_network(&self, rules: &super::WallRules) -> Result<(), String> {
+        match &mut self.set.lock().probes {
+            Some(probes) => probes.renetwork(self.id, rules),
+            None => Err("the eBPF probes are not live".to_owned()),
         }
     }
 

@@ -358,12 +358,20 @@ impl ProcessProbes {
 
     /// Walls managed cgroup `id` with `rules` (when the wall is live): from now on its opens
     /// and connects outside them are refused in the host kernel.
-    pub(crate) fn guard(&mut self, id: u64, rules: &WallRules) {
-        if let Err(err) = self.wall.guard(id, rules) {
+    pub(crate) fn guard(&mut self, id: u64, rules: &WallRules) -> Result<(), String> {
+        self.wall.guard(id, rules).map_err(|err| {
             // Half-written: take it all out again rather than wall with part of the grants.
             self.wall.forget(id);
             tracing::warn!(cgroup_id = id, error = %err, "cannot wall a cgroup; only its other walls hold");
-        }
+            format!("writing its rules into the wall's maps: {err}")
+        })
+    }
+
+    /// Replaces walled cgroup `id`'s network rules (after a revoke), never mixing old and new.
+    pub(crate) fn renetwork(&mut self, id: u64, rules: &WallRules) -> Result<(), String> {
+        self.wall
+            .renetwork(id, rules)
+            .map_err(|err| format!("rewriting its network rules in the wall's maps: {err}"))
     }
 
     /// Whether the per-syscall and per-switch programs are attached.

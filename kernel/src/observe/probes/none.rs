@@ -41,14 +41,21 @@ impl ProcessProbes {
         match *self {}
     }
 
-    pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) {
+    pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) -> Result<(), String> {
+        match *self {}
+    }
+
+    pub(crate) fn renetwork(&mut self, _id: u64, _rules: &WallRules) -> Result<(), String> {
         match *self {}
     }
 }
 
 /// The kernel wall's rules: nothing to hold without eBPF.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WallRules;
+pub struct WallRules {
+    /// Rules left out for want of room: none, as nothing is held.
+    pub dropped: usize,
+}
 
 impl WallRules {
     pub fn from_grants(
@@ -56,7 +63,11 @@ impl WallRules {
         _extra_read: &[std::path::PathBuf],
         _own_netns: bool,
     ) -> Self {
-        Self
+        Self::default()
+    }
+
+    pub fn network(_grants: &crate::capability::SandboxGrants, _own_netns: bool) -> Self {
+        Self::default()
     }
 
     pub fn open_network(&mut self) {}
@@ -67,6 +78,7 @@ impl WallRules {
 pub struct WallStatus {
     pub open: Result<(), String>,
     pub connect: Result<(), String>,
+    pub bind: Result<(), String>,
 }
 
 /// BPF LSM is Linux's.

@@ -1,6 +1,8 @@
-//! The LSM wall's daemon half: loads and attaches the BPF LSM programs `agentos_lsmopen`
-//! (`file_open`) and `agentos_lsmconn` (`socket_connect`) from the probes' object, and
-//! writes each walled cgroup's allowed set into their maps from the process's grants.
+//! The kernel wall's daemon half: loads and attaches the BPF LSM program `agentos_lsmopen`
+//! (`file_open`) and the cgroup socket-address programs `agentos_conn4/6` (connect),
+//! `agentos_send4/6` (UDP sends with an address) and `agentos_bind4/6` (bind) from the
+//! probes' object, and writes each walled cgroup's allowed set into their maps from the
+//! process's grants.
 //!
 //! # The allowed set ([`WallRules`])
 //!
@@ -13,15 +15,18 @@
 //! a different root: an inode is the same object under every name, so the wall agrees with the
 //! host about what a grant covers, however the process spells the path. A `/dir/*` grant adds
 //! the children that exist at spawn time, as the landlock rules do. Network rules become
-//! (family, prefix, ports, protocol) entries; a rule naming a host by DNS name cannot be
-//! checked by address in the kernel, so an allow-by-name keeps its ports and protocol and
-//! allows any address, and a deny-by-name is left out (the daemon's own check, which sees the
-//! name, still applies it).
+//! (family, prefix, ports, protocol, verdict) entries of the decision list that also makes
+//! the nftables egress chain of `private` processes (`net/egress.rs`: one order, one
+//! place); a rule naming a host by DNS name cannot be checked by address in the kernel and is
+//! left out (the daemon's own check, which sees the name, still applies it). A process
+//! without a network namespace of its own (`shared`) also gets its `bind:` ranges, and its
+//! binds are checked ([`WALL_BIND`]).
 //!
 //! # Host facility
 //!
 //! BPF LSM (`CONFIG_BPF_LSM=y`, `bpf` in the host's LSM list, `/sys/kernel/security/lsm`, and a
-//! kernel that accepts the program) for opens; cgroup v2 socket-address hooks for connects.
+//! kernel that accepts the program) for opens; cgroup v2 socket-address hooks for connects,
+//! sends and binds.
 //! When securityfs is not mounted, the list is read in a short-lived child that mounts it in
 //! a private mount namespace of its own, so the host's mounts are untouched. A kernel built
 //! with BPF LSM but booted without `bpf` in the list attaches the programs and never runs
@@ -39,8 +44,8 @@ use std::{
 };
 
 use agentos_ebpf_common::{
-    InodeKey, MAX_NET_RULES, NetRuleEntry, NetRuleKey, WALL_LOOPBACK, WALL_READ, WALL_WRITE,
-    WallPolicy, names,
+    InodeKey, MAX_NET_RULES, NetRuleEntry, NetRuleKey, WALL_BANK, WALL_BIND, WALL_LOOPBACK,
+    WALL_READ, WALL_WRITE, WallPolicy, names,
 };
 use aya::{
     Btf,
@@ -49,8 +54,9 @@ use aya::{
 };
 
 use super::{ProbeError, program, take};
-use crate::capability::{
-    Cidr, HostPattern, NetworkRule, NetworkWall, ProtocolMatch, RuleAction, SandboxGrants,
+use crate::{
+    capability::{Cidr, NetworkWall, PortRange, ProtocolMatch, SandboxGrants},
+    net::egress::{Decision, Dest, decisions},
 };
 
 /// Where securityfs lists the active LSMs.
@@ -73,9 +79,14 @@ const MOUNTINFO: &str = "/proc/self/mountinfo";
 pub struct WallRules {
     /// (device in the kernel's encoding, inode, [`WALL_READ`] | [`WALL_WRITE`]).
     pub inodes: Vec<(u32, u64, u32)>,
+    /// The connect rules, a decision list (the first match decides; none refuses).
     pub net: Vec<NetRuleEntry>,
-    /// [`WALL_LOOPBACK`] or 0.
+    /// The ports it may bind (only `port_lo..=port_hi` counts), when [`WALL_BIND`] is set.
+    pub bind: Vec<NetRuleEntry>,
+    /// [`WALL_LOOPBACK`], [`WALL_BIND`], or 0.
     pub flags: u32,
+    /// Connect rules or bind ranges left out for want of room ([`MAX_NET_RULES`] each).
+    pub dropped: usize,
 }
 
 /// `st_dev` as the kernel's `super_block::s_dev` holds it: `(major << 20) | minor`.
@@ -85,13 +96,11 @@ fn kernel_dev(st_dev: u64) -> u32 {
 
 impl WallRules {
     /// The allowed set of a process with these walls. `own_netns`: it has a network namespace
-    /// of its own (so its loopback is its own). Paths that do not exist are skipped, as the
-    /// view skips them.
+    /// of its own (so its loopback is its own, and what it binds is bound there); without one
+    /// its binds are checked against its `bind:` grants. Paths that do not exist are skipped,
+    /// as the view skips them.
     pub fn from_grants(grants: &SandboxGrants, extra_read: &[PathBuf], own_netns: bool) -> Self {
-        let mut rules = Self {
-            flags: if own_netns { WALL_LOOPBACK } else { 0 },
-            ..Self::default()
-        };
+        let mut rules = Self::network(grants, own_netns);
         let mounts = mount_points();
         let system = crate::sandbox::SYSTEM_DIRS.iter().map(PathBuf::from);
         for path in system
@@ -116,11 +125,33 @@ impl WallRules {
         for node in DEV_NODES {
             rules.add(Path::new(node), WALL_READ | WALL_WRITE);
         }
-        if let NetworkWall::Filtered { rules: net } = &grants.network {
-            rules.net = net.iter().filter_map(net_entry).collect();
-            rules.net.truncate(MAX_NET_RULES as usize);
-        }
         rules
+    }
+
+    /// Only the network half of [`Self::from_grants`] (connect rules, bind ranges, flags), for
+    /// narrowing a walled cgroup's network after a revoke ([`Wall::renetwork`]).
+    pub fn network(grants: &SandboxGrants, own_netns: bool) -> Self {
+        let granted = match &grants.network {
+            NetworkWall::Filtered { rules } => rules.as_slice(),
+            NetworkWall::None => &[],
+        };
+        // Cut short, the list stays fail-closed: what the dropped tail allowed is refused.
+        let mut net: Vec<NetRuleEntry> = decisions(granted).list.iter().flat_map(entries).collect();
+        let mut bind: Vec<NetRuleEntry> = Vec::new();
+        if !own_netns {
+            bind = grants.bind_ports.iter().map(port_entry).collect();
+        }
+        let max = MAX_NET_RULES as usize;
+        let dropped = net.len().saturating_sub(max) + bind.len().saturating_sub(max);
+        net.truncate(max);
+        bind.truncate(max);
+        Self {
+            inodes: Vec::new(),
+            net,
+            bind,
+            dropped,
+            flags: if own_netns { WALL_LOOPBACK } else { WALL_BIND },
+        }
     }
 
     /// Lets every connect through this wall: for network modes beyond `none` (a private or
@@ -166,28 +197,32 @@ fn mount_points() -> Vec<PathBuf> {
         .collect()
 }
 
-/// A rule as the connect check reads it; `None` for a deny by host name.
-fn net_entry(rule: &NetworkRule) -> Option<NetRuleEntry> {
-    let allow = rule.action == RuleAction::Allow;
-    let (family, prefix, addr) = match &rule.host {
-        HostPattern::Any => (0, 0, [0; 16]),
-        HostPattern::Cidr(c) => cidr(c),
-        HostPattern::Name(_) | HostPattern::Subdomains(_) if allow => (0, 0, [0; 16]),
-        HostPattern::Name(_) | HostPattern::Subdomains(_) => return None,
-    };
-    Some(NetRuleEntry {
-        allow: u8::from(allow),
+/// A decision as the connect check reads it: one entry per network it names.
+fn entries(d: &Decision) -> Vec<NetRuleEntry> {
+    let entry = |family, prefix, addr| NetRuleEntry {
+        allow: u8::from(d.accept),
         family,
         prefix,
-        proto: match rule.protocol {
+        proto: match d.protocol {
             ProtocolMatch::Any => 0,
             ProtocolMatch::Tcp => 1,
             ProtocolMatch::Udp => 2,
         },
-        port_lo: rule.ports.start(),
-        port_hi: rule.ports.end(),
+        port_lo: d.ports.start(),
+        port_hi: d.ports.end(),
         addr,
-    })
+    };
+    match &d.dest {
+        Dest::Any => vec![entry(0, 0, [0; 16])],
+        Dest::Family { v4 } => vec![entry(if *v4 { 4 } else { 6 }, 0, [0; 16])],
+        Dest::Nets(nets) => nets
+            .iter()
+            .map(|c| {
+                let (family, prefix, addr) = cidr(c);
+                entry(family, prefix, addr)
+            })
+            .collect(),
+    }
 }
 
 fn cidr(c: &Cidr) -> (u8, u8, [u8; 16]) {
@@ -201,13 +236,25 @@ fn cidr(c: &Cidr) -> (u8, u8, [u8; 16]) {
     }
 }
 
+/// A `bind:` range as the bind check reads it.
+fn port_entry(ports: &PortRange) -> NetRuleEntry {
+    NetRuleEntry {
+        allow: 1,
+        port_lo: ports.start(),
+        port_hi: ports.end(),
+        ..NetRuleEntry::default()
+    }
+}
+
 /// Whether each half of the wall is live (`Err` says why not), for `doctor`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WallStatus {
     /// The `file_open` LSM program.
     pub open: Result<(), String>,
-    /// The `cgroup/connect4` and `cgroup/connect6` programs.
+    /// The `cgroup/connect4`, `connect6`, `sendmsg4` and `sendmsg6` programs.
     pub connect: Result<(), String>,
+    /// The `cgroup/bind4` and `bind6` programs.
+    pub bind: Result<(), String>,
 }
 
 /// The loaded wall: its maps (its programs and their links are owned by `Ebpf`).
@@ -244,6 +291,7 @@ impl Wall {
             status: WallStatus {
                 open: Ok(()),
                 connect: Ok(()),
+                bind: Ok(()),
             },
         };
         wall.status.open = bpf_lsm_active().and_then(|()| {
@@ -254,10 +302,14 @@ impl Wall {
                 )
             })
         });
-        wall.status.connect = attach_connect(ebpf, kernel_cgroup).map_err(|err| reason(&err));
+        wall.status.connect =
+            attach_sock_addr(ebpf, kernel_cgroup, CONNECT_PROGRAMS).map_err(|err| reason(&err));
+        wall.status.bind =
+            attach_sock_addr(ebpf, kernel_cgroup, BIND_PROGRAMS).map_err(|err| reason(&err));
         for (half, status) in [
             ("open", &wall.status.open),
             ("connect", &wall.status.connect),
+            ("bind", &wall.status.bind),
         ] {
             if let Err(why) = status {
                 tracing::warn!("the {half} half of the kernel wall is not live: {why}");
@@ -271,9 +323,9 @@ impl Wall {
     }
 
     /// Writes `rules` for cgroup `id`, then walls it (in that order, so it is never walled
-    /// with half its grants). Nothing when neither half is live.
+    /// with half its grants). Nothing when no half is live.
     pub(super) fn guard(&mut self, id: u64, rules: &WallRules) -> Result<(), aya::maps::MapError> {
-        if self.status.open.is_err() && self.status.connect.is_err() {
+        if self.status.open.is_err() && self.status.connect.is_err() && self.status.bind.is_err() {
             return Ok(());
         }
         for &(dev, ino, bits) in &rules.inodes {
@@ -285,7 +337,18 @@ impl Wall {
             };
             self.fs.insert(key, bits, 0)?;
         }
-        for (index, rule) in (0u32..).zip(&rules.net) {
+        self.write_network(id, 0, rules)
+    }
+
+    /// Writes the connect rules and bind ranges of `rules` for cgroup `id` at index `base`,
+    /// then points its policy at them.
+    fn write_network(
+        &mut self,
+        id: u64,
+        base: u32,
+        rules: &WallRules,
+    ) -> Result<(), aya::maps::MapError> {
+        for (index, rule) in (base..).zip(rules.net.iter().chain(&rules.bind)) {
             let key = NetRuleKey {
                 cgroup_id: id,
                 index,
@@ -296,8 +359,35 @@ impl Wall {
         let policy = WallPolicy {
             net_rules: rules.net.len() as u32,
             flags: rules.flags,
+            bind_rules: rules.bind.len() as u32,
+            base,
         };
         self.walled.insert(id, policy, 0)
+    }
+
+    /// Replaces walled cgroup `id`'s network rules with those of `rules` (its inodes stay):
+    /// written to the bank not in use, switched in by one update of its policy, then the old
+    /// bank deleted. Nothing if `id` is not walled.
+    pub(super) fn renetwork(
+        &mut self,
+        id: u64,
+        rules: &WallRules,
+    ) -> Result<(), aya::maps::MapError> {
+        let old = match self.walled.get(&id, 0) {
+            Ok(policy) => policy,
+            Err(aya::maps::MapError::KeyNotFound) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        let base = if old.base == 0 { WALL_BANK } else { 0 };
+        self.write_network(id, base, rules)?;
+        for index in old.base..old.base + old.net_rules + old.bind_rules {
+            let _ = self.net.remove(&NetRuleKey {
+                cgroup_id: id,
+                index,
+                reserved: 0,
+            });
+        }
+        Ok(())
     }
 
     /// Unwalls cgroup `id` and deletes its entries.
@@ -342,16 +432,30 @@ fn attach_lsm(ebpf: &mut aya::Ebpf, btf: &Btf) -> Result<(), ProbeError> {
         })
 }
 
-/// Attaches the connect programs to the daemon's cgroup as BPF links (which the kernel
+/// The connect half: connects, and UDP sends with an address.
+const CONNECT_PROGRAMS: &[&str] = &[
+    names::CONNECT4_WALL_PROGRAM,
+    names::CONNECT6_WALL_PROGRAM,
+    names::SEND4_WALL_PROGRAM,
+    names::SEND6_WALL_PROGRAM,
+];
+/// The bind half.
+const BIND_PROGRAMS: &[&str] = &[names::BIND4_WALL_PROGRAM, names::BIND6_WALL_PROGRAM];
+
+/// Attaches socket-address programs to the daemon's cgroup as BPF links (which the kernel
 /// always stacks beside others, and which take no flags: `Single` passes none, where
 /// `AllowMultiple` would make `BPF_LINK_CREATE` fail `EINVAL`); they see its descendants, the
 /// managed cgroups, and nothing else.
-fn attach_connect(ebpf: &mut aya::Ebpf, kernel_cgroup: &Path) -> Result<(), ProbeError> {
+fn attach_sock_addr(
+    ebpf: &mut aya::Ebpf,
+    kernel_cgroup: &Path,
+    programs: &[&'static str],
+) -> Result<(), ProbeError> {
     let dir = fs::File::open(kernel_cgroup).map_err(|source| ProbeError::OpenCgroup {
         path: kernel_cgroup.to_owned(),
         source,
     })?;
-    for name in [names::CONNECT4_WALL_PROGRAM, names::CONNECT6_WALL_PROGRAM] {
+    for &name in programs {
         let prog: &mut CgroupSockAddr = program(ebpf, name)?;
         prog.load().map_err(|source| ProbeError::LoadProgram {
             program: name,
@@ -473,8 +577,8 @@ mod tests {
         );
         assert_eq!(rules.flags, WALL_LOOPBACK);
         assert_eq!(
-            rules.net,
-            [NetRuleEntry {
+            rules.net[0],
+            NetRuleEntry {
                 allow: 1,
                 family: 4,
                 prefix: 8,
@@ -482,9 +586,57 @@ mod tests {
                 port_lo: 443,
                 port_hi: 443,
                 addr: [10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            }],
+            },
             "the deny by name is left to the daemon's check"
         );
+        // Then the guarded ranges (7 IPv4, 3 IPv6), each refused.
+        assert_eq!(rules.net.len(), 1 + 7 + 3, "{:?}", rules.net);
+        assert!(rules.net[1..].iter().all(|e| e.allow == 0));
+        assert!(
+            rules.bind.is_empty(),
+            "binds in its own namespace are its own"
+        );
+    }
+
+    #[test]
+    fn shared_rules_keep_the_egress_order_and_check_binds() {
+        let p = policy(&[
+            "net:allow:*:443/tcp",
+            "net:allow:127.0.0.1:8080/tcp",
+            "net:deny:127.0.0.0/8",
+            "bind:9000-9001",
+        ]);
+        let rules = WallRules::from_grants(&p.sandbox_grants(), &[], false);
+        assert_eq!(rules.flags, WALL_BIND, "no free loopback, binds checked");
+        let first = |pred: &dyn Fn(&NetRuleEntry) -> bool| rules.net.iter().position(pred);
+        let deny = first(&|e| e.allow == 0 && e.prefix == 8 && e.addr[0] == 127).unwrap();
+        let named = first(&|e| e.allow == 1 && e.prefix == 32).unwrap();
+        let guard = first(&|e| e.allow == 0 && e.prefix == 16 && e.addr[..2] == [169, 254]);
+        let any = first(&|e| e.allow == 1 && e.family == 0).unwrap();
+        assert!(deny < named && named < guard.unwrap() && guard.unwrap() < any);
+        assert_eq!(
+            rules.bind,
+            [NetRuleEntry {
+                allow: 1,
+                port_lo: 9000,
+                port_hi: 9001,
+                ..NetRuleEntry::default()
+            }]
+        );
+    }
+
+    #[test]
+    fn rules_beyond_the_maps_room_are_counted_not_hidden() {
+        let forms: Vec<String> = (0..MAX_NET_RULES)
+            .map(|i| format!("net:allow:192.0.2.1:{}/tcp", 1000 + i))
+            .collect();
+        let rules = WallRules::network(
+            &policy(&forms.iter().map(String::as_str).collect::<Vec<_>>()).sandbox_grants(),
+            false,
+        );
+        assert_eq!(rules.net.len(), MAX_NET_RULES as usize);
+        // The guarded ranges (10 entries) came after the named allows and were cut.
+        assert_eq!(rules.dropped, 10);
     }
 
     #[test]
