@@ -262,6 +262,10 @@ impl Side {
         if ready(self)? {
             return Ok(());
         }
+        if timeout.is_zero() {
+            // A poll: the caller asked not to wait, so no spinning either.
+            return Err(RingError::Timeout(timeout));
+        }
         let start = Instant::now();
         loop {
             for _ in 0..POLLS_PER_CLOCK {
@@ -560,6 +564,22 @@ mod tests {
         let sender = std::thread::spawn(move || tx.send(&vec![7; big], LONG));
         assert_eq!(rx.recv(&mut buf, LONG).unwrap(), big);
         sender.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_zero_timeout_polls_without_spinning_or_sleeping() {
+        let (a, b) = pair(HEADER + 256);
+        let _tx = Producer::attach(a).unwrap();
+        let mut rx = Consumer::attach(b).unwrap();
+        let spin = rx.0.spin;
+        let mut buf = Vec::new();
+        assert_eq!(
+            rx.recv(&mut buf, Duration::ZERO),
+            Err(RingError::Timeout(Duration::ZERO))
+        );
+        // A spin that ran and failed would have halved the budget.
+        assert_eq!(rx.0.spin, spin);
+        assert_eq!(rx.wakes(), 0);
     }
 
     #[test]
