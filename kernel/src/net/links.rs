@@ -190,3 +190,16 @@ pub(crate) fn links() -> Result<Vec<Link>, NetError> {
 pub(crate) fn delete_link(name: &str) -> Result<(), NetError> {
     tool::ip_batch(&format!("link delete dev {name}\n"))
 }
+
+/// Deletes `name` if the host still has it: a process's veth normally goes with its
+/// namespace, but anything that pins the namespace (a socket in TIME_WAIT, an open
+/// `/proc/PID/ns/net`) keeps it, and a later process with the same pid would then find
+/// its veth's name taken.
+pub(crate) fn delete_link_if_present(name: &str) -> Result<(), NetError> {
+    let present = || std::path::Path::new("/sys/class/net").join(name).exists();
+    if !present() {
+        return Ok(());
+    }
+    // It may go with its namespace between the look and the delete.
+    delete_link(name).or_else(|e| if present() { Err(e) } else { Ok(()) })
+}

@@ -4,8 +4,9 @@
 //!
 //! The table is made on the first attachment; a segment's bridge when its first
 //! process joins and removed when its last one leaves. [`Attachment`] undoes one
-//! process's part on drop (its egress chain, forwards and port reservations; its
-//! veth goes with its namespace). [`Network::shutdown`] removes the rest.
+//! process's part on drop (its egress chain, forwards and port reservations, and its
+//! veth, which would otherwise live as long as anything pins its namespace).
+//! [`Network::shutdown`] removes the rest.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -259,6 +260,9 @@ impl Network {
     }
 
     fn detach(&self, a: &Attachment) {
+        if let Err(e) = links::delete_link_if_present(&a.veth) {
+            tracing::warn!("removing {} of process {}: {e}", a.veth, a.n);
+        }
         let mut st = self.state();
         if st.shut {
             return;

@@ -19,7 +19,7 @@ use std::{
 use agentos_proto::v1::{self as pb, process_input::Msg as In, process_output::Msg as Out};
 use tokio_stream::StreamExt;
 
-use crate::util::{Client, Daemon, collect, require_root, spawn};
+use crate::util::{Client, Daemon, collect, kill_tree, require_root, spawn};
 
 mod shared_mode;
 
@@ -384,6 +384,37 @@ async fn bridged_members_reach_each_other_and_outsiders_do_not() {
     let (out, _, _) = collect(&mut c, a.pid).await;
     assert!(out.contains("ALLOWED served 10.213."), "{out}");
 
+    d.terminate();
+    assert_nothing_left(&d.data_dir());
+}
+
+/// A namespace outlives its last process whenever something pins it (a TCP socket in
+/// TIME_WAIT does for a minute): the kernel removes the process's veth itself at exit
+/// rather than leave it, and its name, to the namespace's lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_namespace_does_not_keep_the_veth() {
+    if !require_root("a_pinned_namespace_does_not_keep_the_veth") {
+        return;
+    }
+    let mut d = NetDaemon::start();
+    let mut c = d.client().await;
+    let p = spawn(
+        &mut c,
+        probe(pb::NetworkMode::Private, &["bind:7000"], &["serve", "7000"]),
+    )
+    .await;
+    wait_for_line(&mut c, p.pid, "LISTENING").await;
+    let ns = format!("/proc/{}/ns/net", p.pid);
+    assert_ne!(
+        std::fs::read_link(&ns).unwrap(),
+        std::fs::read_link("/proc/self/ns/net").unwrap(),
+        "the process has a namespace of its own"
+    );
+    let pin = std::fs::File::open(&ns).expect("pin the process's namespace");
+    kill_tree(&mut c, p.pid).await;
+    collect(&mut c, p.pid).await;
+    assert_no_links_within(&d.data_dir(), Duration::from_secs(2));
+    drop(pin);
     d.terminate();
     assert_nothing_left(&d.data_dir());
 }
