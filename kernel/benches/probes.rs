@@ -119,10 +119,15 @@ fn bench(c: &mut Criterion) {
         }
         Err(e) => eprintln!("empty_raw_tp skipped: {e}"),
     }
+    let managed = ManagedCgroups::default();
     let probes = {
         let _entered = runtime.enter();
         // The wall's connect programs go on the bench's own cgroup.
-        ProcessProbes::start(tokio::sync::broadcast::channel(16).0, &cgroup.0)
+        ProcessProbes::start(
+            tokio::sync::broadcast::channel(16).0,
+            managed.owners(),
+            &cgroup.0,
+        )
     };
     let probes = match probes {
         Ok(p) => p,
@@ -131,7 +136,6 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
-    let managed = ManagedCgroups::default();
     managed.set_probes(probes);
     group.bench_function("probes_idle", |b| b.iter_custom(|n| child_loop(n, None)));
     let watched = managed.watch(cgroup.id());

@@ -350,6 +350,15 @@ impl ProcessTable {
                 rules.open_network();
             }
             w.wall(&rules);
+            // The walls that raise nothing themselves, so the probes report their refusals.
+            let mut fences = 0;
+            if !matches!(self.backend, SandboxBackend::Portable { .. }) {
+                fences |= agentos_ebpf_common::refusal::FENCE_SECCOMP;
+                if sandbox::landlock_abi().is_ok() && !self.skip_landlock_for_tests {
+                    fences |= agentos_ebpf_common::refusal::FENCE_LANDLOCK;
+                }
+            }
+            w.fence(fences);
         }
         let limits_by = match (&cgroup, &self.backend) {
             (Some(_), _) if fallback == Limits::default() => LimitsBy::Cgroup,
@@ -436,6 +445,11 @@ impl ProcessTable {
         } = spawned;
         let (stdin, pty, pumps) =
             io::wire(stdin, stdout, stderr, pty).map_err(ProcessError::Stdio)?;
+        // Its cgroup's events (a child's too) name it from now on.
+        if let Some(w) = &watched {
+            w.own(pid as u32, &req.name);
+        }
+        let cgroup_id = watched.as_ref().map(crate::observe::Watched::id);
         let process = Arc::new(Process {
             pid: pid as u32,
             name: req.name,
@@ -459,6 +473,7 @@ impl ProcessTable {
             priority: AtomicI32::new(0),
             held: std::sync::atomic::AtomicBool::new(false),
             cgroup: Mutex::new(cgroup),
+            cgroup_id,
             cgroup_name,
             watched: Mutex::new(watched),
             final_figures: Mutex::default(),

@@ -5,7 +5,7 @@
 
 use tokio::sync::broadcast;
 
-use super::{ProbeError, ProbeFigures, ProbeStatus};
+use super::{Owners, ProbeError, ProbeFigures, ProbeStatus};
 use crate::observe::event::ProcessEvent;
 
 /// Live probes, which cannot exist on this host.
@@ -16,6 +16,7 @@ impl ProcessProbes {
     /// Always fails: eBPF is Linux's.
     pub fn start(
         _tx: broadcast::Sender<ProcessEvent>,
+        _owners: Owners,
         _kernel_cgroup: &std::path::Path,
     ) -> Result<Self, ProbeError> {
         Err(ProbeError::NotLinux)
@@ -42,6 +43,10 @@ impl ProcessProbes {
     }
 
     pub(crate) fn guard(&mut self, _id: u64, _rules: &WallRules) {
+        match *self {}
+    }
+
+    pub(crate) fn fence(&mut self, _id: u64, _walls: u32) {
         match *self {}
     }
 }
