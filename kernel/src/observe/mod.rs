@@ -31,7 +31,7 @@ pub use self::{
     event::{Denial, EventDetail, Owner, ProcessEvent, ProcessEventKind},
     probes::{
         EmptyProgram, ManagedCgroups, Owners, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes,
-        WallRules, WallStatus, Watched, bpf_lsm_active,
+        ProgramRunTime, WallRules, WallStatus, Watched, bpf_lsm_active,
     },
 };
 

@@ -185,6 +185,15 @@ impl ManagedCgroups {
         self.lock().probes.as_ref().map(|probes| probes.figures(id))
     }
 
+    /// Each loaded program's run time and runs; empty while no probes are live.
+    pub fn run_times(&self) -> Vec<super::ProgramRunTime> {
+        self.lock()
+            .probes
+            .as_ref()
+            .map(ProcessProbes::run_times)
+            .unwrap_or_default()
+    }
+
     /// Whether the high-frequency programs are attached now.
     pub fn hot_attached(&self) -> bool {
         self.lock()

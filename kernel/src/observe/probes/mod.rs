@@ -85,7 +85,7 @@ pub use self::none::{WallRules, WallStatus, bpf_lsm_active};
 #[cfg(target_os = "linux")]
 pub use self::wall::{WallRules, WallStatus, bpf_lsm_active};
 pub use self::{
-    figures::{ObserveCost, ProbeFigures, SchedFigures, SyscallFigures},
+    figures::{ObserveCost, ProbeFigures, ProgramRunTime, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, OWNER_GRACE, Owners, Watched},
 };
 #[cfg(target_os = "linux")]
@@ -404,15 +404,30 @@ impl ProcessProbes {
     /// not loaded, or while statistics were never on).
     fn program_runs(&self) -> [cost::ProgramRuns; agentos_ebpf_common::cost::PROGRAMS] {
         let mut out = [cost::ProgramRuns::default(); agentos_ebpf_common::cost::PROGRAMS];
-        for (index, name) in cost::COUNTED {
-            if let Some(info) = self.ebpf.program(name).and_then(|p| p.info().ok()) {
+        for t in self.run_times() {
+            if let Some(&(index, _)) = cost::COUNTED.iter().find(|(_, n)| *n == t.program) {
                 out[index] = cost::ProgramRuns {
-                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
-                    runs: info.run_count(),
+                    run_time_ns: t.run_time_ns,
+                    runs: t.runs,
                 };
             }
         }
         out
+    }
+
+    /// The run time and runs of every counted program that is loaded, for `/metrics`.
+    pub fn run_times(&self) -> Vec<ProgramRunTime> {
+        cost::COUNTED
+            .iter()
+            .filter_map(|&(_, program)| {
+                let info = self.ebpf.program(program)?.info().ok()?;
+                Some(ProgramRunTime {
+                    program,
+                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                    runs: info.run_count(),
+                })
+            })
+            .collect()
     }
 
     /// Adds `id` to the filter; the first id attaches the hot programs.

@@ -5,7 +5,7 @@
 
 use tokio::sync::broadcast;
 
-use super::{Owners, ProbeError, ProbeFigures, ProbeStatus};
+use super::{Owners, ProbeError, ProbeFigures, ProbeStatus, ProgramRunTime};
 use crate::observe::event::ProcessEvent;
 
 /// Live probes, which cannot exist on this host.
@@ -31,6 +31,10 @@ impl ProcessProbes {
     }
 
     pub fn figures(&self, _id: u64) -> Result<ProbeFigures, ProbeError> {
+        match *self {}
+    }
+
+    pub fn run_times(&self) -> Vec<ProgramRunTime> {
         match *self {}
     }
 
