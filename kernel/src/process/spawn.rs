@@ -374,6 +374,13 @@ impl ProcessTable {
         }
         let isolation = Isolation::new(&self.backend, limits_by);
         let backend = self.backend.clone();
+        // The probes attribute the cgroup's events to the process from before it runs.
+        let owner = watched.as_ref().map(|w| (w.owner_slot(), req.name.clone()));
+        let own = move |pid: i32| {
+            if let Some((slot, name)) = &owner {
+                slot.own(pid as u32, name);
+            }
+        };
         let (spawned, cgroup, attached) = self
             .spawner
             .run(move || {
@@ -385,6 +392,7 @@ impl ProcessTable {
                 let res = match &backend {
                     SandboxBackend::Full | SandboxBackend::Rootless => {
                         sandbox::spawn(&spec, |pid| {
+                            own(pid);
                             if let Some(cg) = &cgroup {
                                 cg.add_pid(pid).map_err(std::io::Error::other)?;
                             }
@@ -397,12 +405,13 @@ impl ProcessTable {
                             Ok(())
                         })
                     }
-                    SandboxBackend::Walls { .. } => {
-                        sandbox::spawn_walls(&spec, |pid| match &cgroup {
+                    SandboxBackend::Walls { .. } => sandbox::spawn_walls(&spec, |pid| {
+                        own(pid);
+                        match &cgroup {
                             Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
                             None => Ok(()),
-                        })
-                    }
+                        }
+                    }),
                     // No isolation here, but limits and accounting still apply when the
                     // host has cgroups: the child joins right after it starts (a child
                     // forked in that instant would escape: documented as weaker).
@@ -445,7 +454,8 @@ impl ProcessTable {
         } = spawned;
         let (stdin, pty, pumps) =
             io::wire(stdin, stdout, stderr, pty).map_err(ProcessError::Stdio)?;
-        // Its cgroup's events (a child's too) name it from now on.
+        // Its cgroup's events (a child's too) name it (again: the portable backend has no
+        // moment before the program runs).
         if let Some(w) = &watched {
             w.own(pid as u32, &req.name);
         }

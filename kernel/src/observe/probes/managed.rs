@@ -78,6 +78,26 @@ pub struct ManagedCgroups {
     owners: Owners,
 }
 
+/// Sets the owner of one watched cgroup ([`Watched::owner_slot`]).
+#[derive(Clone, Debug)]
+pub struct OwnerSlot {
+    owners: Owners,
+    id: u64,
+}
+
+impl OwnerSlot {
+    /// Names the managed process `pid` of `app` the owner of the cgroup's events.
+    pub fn own(&self, pid: u32, app: &str) {
+        self.owners.set(
+            self.id,
+            Owner {
+                pid,
+                app: app.into(),
+            },
+        );
+    }
+}
+
 /// Keeps one cgroup id managed while it lives.
 #[derive(Debug)]
 pub struct Watched {
@@ -113,13 +133,16 @@ impl Watched {
 
     /// Names the managed process `pid` of `app` the owner of the cgroup's events.
     pub fn own(&self, pid: u32, app: &str) {
-        self.set.owners.set(
-            self.id,
-            Owner {
-                pid,
-                app: app.into(),
-            },
-        );
+        self.owner_slot().own(pid, app);
+    }
+
+    /// A handle that sets the owner from elsewhere (the spawner, between fork and exec, so
+    /// the program's first events already name it).
+    pub fn owner_slot(&self) -> OwnerSlot {
+        OwnerSlot {
+            owners: self.set.owners.clone(),
+            id: self.id,
+        }
     }
 
     /// Tells the probes which walls that raise nothing themselves (seccomp, landlock:

@@ -86,7 +86,7 @@ pub use self::none::{WallRules, WallStatus, bpf_lsm_active};
 pub use self::wall::{WallRules, WallStatus, bpf_lsm_active};
 pub use self::{
     figures::{ObserveCost, ProbeFigures, ProgramRunTime, SchedFigures, SyscallFigures},
-    managed::{ManagedCgroups, OWNER_GRACE, Owners, Watched},
+    managed::{ManagedCgroups, OWNER_GRACE, OwnerSlot, Owners, Watched},
 };
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};
