@@ -764,4 +764,62 @@ mod tests {
         assert_eq!(d.capability.as_deref(), Some("net:allow:192.0.2.1:80/tcp"));
         assert_eq!(d.wall, WALL_CGROUP_CONNECT);
     }
+
+    #[test]
+    fn decodes_inferred_refusals_naming_their_wall() {
+        use agentos_ebpf_common::refusal::{EVENT_REFUSAL, REFUSED_BY_LANDLOCK};
+        let mut raw = RefusalEvent {
+            kind: EVENT_REFUSAL,
+            pid: 20,
+            tid: 21,
+            wall: REFUSED_BY_SECCOMP,
+            cgroup_id: 9,
+            timestamp_ns: 3,
+            nr: libc::SYS_bpf as u32,
+            errno: libc::EPERM as u32,
+            held: 0,
+            every_call: 1,
+            path: [0; PATH_LEN],
+        };
+        let denial = |raw: &RefusalEvent| {
+            let ev = ProcessEvent::decode(&as_bytes(raw)).expect("decodes");
+            assert_eq!(
+                (ev.kind, ev.pid, ev.cgroup_id),
+                (ProcessEventKind::Denial, 20, 9)
+            );
+            let EventDetail::Denial(d) = ev.detail else {
+                panic!("{ev:?}")
+            };
+            *d
+        };
+        let d = denial(&raw);
+        assert_eq!((d.wall, d.access.as_str()), (WALL_SECCOMP, "syscall bpf"));
+        assert_eq!(
+            d.reason,
+            "the seccomp filter refuses every bpf call (EPERM)"
+        );
+        raw.nr = libc::SYS_clone as u32;
+        raw.every_call = 0;
+        raw.held = 5;
+        let d = denial(&raw);
+        assert!(d.reason.contains("with these arguments"), "{d:?}");
+        assert!(d.reason.contains("inferred"), "{d:?}");
+        assert!(
+            d.reason
+                .ends_with("; 5 earlier refusals were not reported (at most 64 a second)"),
+            "{d:?}"
+        );
+        raw.wall = REFUSED_BY_LANDLOCK;
+        raw.nr = libc::SYS_openat as u32;
+        raw.errno = libc::EACCES as u32;
+        raw.held = 0;
+        raw.path[..11].copy_from_slice(b"/etc/secret");
+        let d = denial(&raw);
+        assert_eq!(
+            (d.wall, d.access.as_str()),
+            (WALL_LANDLOCK, "openat /etc/secret")
+        );
+        assert_eq!(d.path.as_deref(), Some("/etc/secret"));
+        assert!(d.reason.contains("inferred from EACCES"), "{d:?}");
+    }
 }
