@@ -251,6 +251,18 @@ impl ProcessEvent {
         }
     }
 
+    /// A denial event: what `denial` says the task `pid`/`tid` in `cgroup_id` was refused.
+    pub fn denied(pid: u32, tid: u32, cgroup_id: u64, timestamp_ns: u64, denial: Denial) -> Self {
+        Self::detailed(
+            ProcessEventKind::Denial,
+            pid,
+            tid,
+            cgroup_id,
+            timestamp_ns,
+            EventDetail::Denial(Box::new(denial)),
+        )
+    }
+
     /// How the process ended, for exit events: `code()` for a normal exit, `signal()` and
     /// `core_dumped()` for a fatal signal (via `std::os::unix::process::ExitStatusExt`).
     pub fn exit_status(&self) -> Option<ExitStatus> {
@@ -384,13 +396,12 @@ impl TryFrom<WallDenialEvent> for ProcessEvent {
                 wall: WALL_CGROUP_CONNECT,
             }
         };
-        Ok(Self::detailed(
-            ProcessEventKind::Denial,
+        Ok(Self::denied(
             raw.pid,
             raw.tid,
             raw.cgroup_id,
             raw.timestamp_ns,
-            EventDetail::Denial(Box::new(denial)),
+            denial,
         ))
     }
 }
@@ -445,14 +456,7 @@ impl From<RefusalEvent> for ProcessEvent {
         } else {
             denial
         };
-        Self::detailed(
-            ProcessEventKind::Denial,
-            raw.pid,
-            raw.tid,
-            raw.cgroup_id,
-            raw.timestamp_ns,
-            EventDetail::Denial(Box::new(denial)),
-        )
+        Self::denied(raw.pid, raw.tid, raw.cgroup_id, raw.timestamp_ns, denial)
     }
 }
 
