@@ -7,7 +7,7 @@
 //! | program | hook | what it records |
 //! |---|---|---|
 //! | `agentos_exec`, `agentos_fork`, `agentos_exit` | `tp_btf/sched_process_{exec,fork,exit}` | [`ProcEvent`]s in the ring buffer ([`lifecycle`]) |
-//! | `agentos_sys_in`, `agentos_sys_out` | `raw_tp/sys_enter`, `raw_tp/sys_exit` | per-CPU counts and log2 latency histograms per (cgroup, syscall); open and connect events ([`syscalls`]) |
+//! | `agentos_sys_in`, `agentos_sys_out` | `raw_tp/sys_enter`, `raw_tp/sys_exit` | per-CPU counts and log2 latency histograms per (cgroup, syscall); open and connect events ([`syscalls`]); refusals by seccomp and landlock, inferred from the result ([`refusals`]) |
 //! | `agentos_tcp` | `tp_btf/inet_sock_set_state` | TCP state changes with addresses and ports, by the socket's cgroup ([`net`]) |
 //! | `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` | `tp_btf/sched_switch`, `tp_btf/sched_wakeup{,_new}` | per-CPU on-CPU time, switches and run-queue latency per cgroup ([`sched`]) |
 //! | `agentos_lsmopen` | `lsm/file_open` | the wall: refuses walled cgroups' opens their grants do not allow ([`wall`]) |
@@ -32,6 +32,7 @@ mod emit;
 mod filter;
 mod lifecycle;
 mod net;
+mod refusals;
 mod sched;
 mod syscalls;
 mod wall;

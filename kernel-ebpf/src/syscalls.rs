@@ -7,7 +7,8 @@
 //! (`open`, `openat`, `openat2`: path, flags, fd or error) and `connect` to an IPv4/IPv6
 //! address (family, address, port, result). Their arguments are read at exit from the
 //! syscall's saved user registers (`pt_regs`, whose `di`/`si`/`dx` hold arguments 1-3 on
-//! x86_64 and are not changed by the syscall), at offsets from the kernel's BTF.
+//! x86_64 and are not changed by the syscall), at offsets from the kernel's BTF. A failed call
+//! is also checked for a refusal by seccomp or landlock ([`crate::refusals`]).
 
 use agentos_ebpf_common::{
     ConnectEvent, EVENT_CONNECT, EVENT_OPEN, FileEvent, LATENCY_BUCKETS, MAX_SYSCALL_KEYS,
@@ -27,7 +28,7 @@ use aya_ebpf::{
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
     filter::{charge, managed_cgroup},
-    offsets, read_kernel_at,
+    offsets, read_kernel_at, refusals,
 };
 
 /// x86_64 syscall numbers of the calls that become events.
@@ -84,19 +85,29 @@ fn try_sys_out(ctx: &RawTracePointContext) -> Result<i32, i32> {
     charge(cgroup_id, cost::SYS_OUT);
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
+    let regs: u64 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
     // A thread already in a syscall when its cgroup became managed has no start: skipped.
+    // So has a call seccomp refused: the filter runs before `sys_enter` fires, and only
+    // `sys_exit` sees it, with its number in `orig_ax`.
     let start = match SYSCALL_START.get_ptr(tid) {
         // SAFETY: the pointer is to this thread's own entry, which only this thread writes.
         Some(ptr) => unsafe { *ptr },
-        None => return Ok(0),
+        None => {
+            if let Some(nr) = read_kernel_at::<u64>(regs, offsets().regs_orig_ax) {
+                // SAFETY: no preconditions.
+                let now = unsafe { bpf_ktime_get_ns() };
+                refusals::check(cgroup_id, pid_tgid, nr, ret, regs, now);
+            }
+            return Ok(0);
+        }
     };
     let _ = SYSCALL_START.remove(tid);
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     count(cgroup_id, start.nr, now.saturating_sub(start.start_ns));
 
-    let regs: u64 = ctx.arg(0);
-    let ret: i64 = ctx.arg(1);
+    refusals::check(cgroup_id, pid_tgid, start.nr, ret, regs, now);
     match start.nr {
         NR_OPEN | NR_OPENAT | NR_OPENAT2 => opened(cgroup_id, pid_tgid, start.nr, regs, ret, now),
         NR_CONNECT => connected(cgroup_id, pid_tgid, regs, ret, now),

@@ -10,6 +10,19 @@
 //!   (target: ≤ 1.3× `empty_raw_tp`);
 //! * `probes_managed`: the loop inside the managed cgroup: counted, timed and histogrammed.
 //!
+//! Then the ring buffer (`ring_buffer/open_events`): events per second delivered to user space
+//! (decoded, on the hub's channel) before the first drop. The producer is `agentos-probe opens
+//! N PATH` (an `openat` of a missing file N times: one open event each):
+//!
+//! * `crossbeam_array_queue`: a push and a pop of a record the size of an open event
+//!   (`FileEvent`) through a `crossbeam` `ArrayQueue`, the raw in-process floor;
+//! * `opens_unmanaged`: the producer outside the managed cgroup, no events: its own ceiling;
+//! * `opens_delivered`: the producer inside it, timed from its start until the last of its N
+//!   events arrived on the channel (so it includes the reader's up-to-25 ms poll);
+//! * then, outside criterion, bursts of 2^k events from one and from two producers at once,
+//!   up to the first burst that loses any (ring full: `reserve` failed), each printed with
+//!   its delivered rate and losses (`first_drop` lines).
+//!
 //! And what the kernel wall's connect check costs a connect (`wall_cost/udp_connect`: one UDP
 //! socket `connect`ed over and over, no packet sent): `no_bpf`, nothing attached; `managed`,
 //! in the managed cgroup with the probes but not walled; `walled_shared`, walled with the
@@ -35,12 +48,21 @@ use std::{
 
 use agentos_kernel::{
     capability::Policy,
-    observe::{EmptyProgram, ManagedCgroups, ProcessProbes, WallRules},
+    observe::{EmptyProgram, EventDetail, ManagedCgroups, ProcessEvent, ProcessProbes, WallRules},
 };
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
+use tokio::sync::broadcast;
 
 const PROBE: &str = env!("CARGO_BIN_EXE_agentos-probe");
+/// The ring-buffer producer's path: never there, so each open fails fast (ENOENT) and leaves
+/// nothing open; its events are told from others' by it.
+const MISSING: &str = "/agentos-bench-ring-missing";
+/// Events the hub's channel holds for the bench before it lags (a lag is counted apart from
+/// ring-buffer losses).
+const CHANNEL: usize = 1 << 18;
+/// The largest burst the first-drop search tries.
+const MAX_BURST: u64 = 1 << 21;
 /// What the connect wall bench connects to (UDP: no packet leaves, nothing need listen).
 const WALL_TARGET: &str = "127.0.0.1:9";
 /// The grant that lets it through the wall, last in a list the check walks in order.
@@ -83,6 +105,20 @@ impl Drop for BenchCgroup {
     }
 }
 
+/// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own timing.
+fn child_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
+    child_output(cgroup, &["getppid", &iters.to_string()])
+        .join()
+        .expect("the probe's thread")
+}
+
+/// Connects a UDP socket to [`WALL_TARGET`] `iters` times in a child (in `cgroup` if given).
+fn connect_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
+    child_output(cgroup, &["udpconnect", WALL_TARGET, &iters.to_string()])
+        .join()
+        .expect("the probe's thread")
+}
+
 /// Puts the child `cmd` will start into `cgroup` (if given) between fork and exec; the
 /// returned `cgroup.procs` handle must outlive the spawn.
 fn place_in(cmd: &mut Command, cgroup: Option<&Path>) -> Option<fs::File> {
@@ -110,28 +146,24 @@ fn place_in(cmd: &mut Command, cgroup: Option<&Path>) -> Option<fs::File> {
     procs
 }
 
-/// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own timing.
-fn child_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
-    timed_child(&["getppid", &iters.to_string()], cgroup)
-}
-
-/// Connects a UDP socket to [`WALL_TARGET`] `iters` times in a child (in `cgroup` if given).
-fn connect_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
-    timed_child(&["udpconnect", WALL_TARGET, &iters.to_string()], cgroup)
-}
-
-/// Runs the probe with `args` (in `cgroup` if given); the nanoseconds it printed.
-fn timed_child(args: &[&str], cgroup: Option<&Path>) -> Duration {
+/// Starts `agentos-probe args` (a timed loop) in a child, in `cgroup` if given; its own
+/// timing once it ends.
+fn child_output(cgroup: Option<&Path>, args: &[&str]) -> std::thread::JoinHandle<Duration> {
     let mut cmd = Command::new(PROBE);
     cmd.args(args);
-    let _procs = place_in(&mut cmd, cgroup);
-    let out = cmd.output().expect("run agentos-probe");
-    assert!(out.status.success(), "{out:?}");
-    let ns: u64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("nanoseconds");
-    Duration::from_nanos(ns)
+    let procs = place_in(&mut cmd, cgroup);
+    cmd.stdout(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("run agentos-probe");
+    drop(procs);
+    std::thread::spawn(move || {
+        let out = child.wait_with_output().expect("wait for agentos-probe");
+        assert!(out.status.success(), "{out:?}");
+        let ns: u64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("nanoseconds");
+        Duration::from_nanos(ns)
+    })
 }
 
 /// How many files the realistic workload's archive holds.
@@ -220,10 +252,12 @@ fn bench(c: &mut Criterion) {
         }
         Err(e) => eprintln!("empty_raw_tp skipped: {e}"),
     }
+    let managed = ManagedCgroups::default();
+    let (tx, rx) = broadcast::channel(CHANNEL);
     let probes = {
         let _entered = runtime.enter();
         // The wall's connect programs go on the bench's own cgroup.
-        ProcessProbes::start(tokio::sync::broadcast::channel(16).0, &cgroup.0)
+        ProcessProbes::start(tx, managed.owners(), &cgroup.0)
     };
     let probes = match probes {
         Ok(p) => p,
@@ -232,7 +266,6 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
-    let managed = ManagedCgroups::default();
     managed.set_probes(probes);
     group.bench_function("probes_idle", |b| b.iter_custom(|n| child_loop(n, None)));
     let watched = managed.watch(cgroup.id());
@@ -244,6 +277,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| child_loop(n, Some(&cgroup.0)))
     });
     group.finish();
+    ring_buffer(c, &runtime, &cgroup, rx);
     let mut wall_group = c.benchmark_group("wall_cost/udp_connect");
     wall_group
         .sample_size(20)
@@ -283,6 +317,126 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| archive.unpack_and_checksum(n, Some(&cgroup.0)))
     });
     work.finish();
+}
+
+/// What one burst of the producer(s) delivered.
+struct Burst {
+    delivered: u64,
+    /// Events the channel dropped because the bench read too slowly (not the ring's).
+    lagged: u64,
+    /// From the producers' start to the last event's arrival.
+    elapsed: Duration,
+    /// The slowest producer's own loop time.
+    produced_in: Duration,
+}
+
+/// Runs `producers` children of `agentos-probe opens per_producer MISSING` in the managed
+/// `cgroup` at once and counts their open events as the hub delivers them.
+fn burst(
+    runtime: &tokio::runtime::Runtime,
+    rx: &mut broadcast::Receiver<ProcessEvent>,
+    cgroup: &BenchCgroup,
+    producers: u64,
+    per_producer: u64,
+) -> Burst {
+    let (id, want) = (cgroup.id(), producers * per_producer);
+    let count = per_producer.to_string();
+    let start = std::time::Instant::now();
+    let children: Vec<_> = (0..producers)
+        .map(|_| child_output(Some(&cgroup.0), &["opens", &count, MISSING]))
+        .collect();
+    let (mut delivered, mut lagged, mut last) = (0, 0, start);
+    runtime.block_on(async {
+        // Nothing for a second after the producers ended: the rest was lost.
+        while delivered + lagged < want {
+            match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+                Ok(Ok(ev)) => {
+                    if ev.cgroup_id == id
+                        && matches!(&ev.detail, EventDetail::Open { path, .. } if path == MISSING)
+                    {
+                        delivered += 1;
+                        last = std::time::Instant::now();
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(n))) => lagged += n,
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
+            }
+        }
+    });
+    let produced_in = children
+        .into_iter()
+        .map(|c| c.join().expect("the probe's thread"))
+        .max()
+        .unwrap_or_default();
+    Burst {
+        delivered,
+        lagged,
+        elapsed: last - start,
+        produced_in,
+    }
+}
+
+/// The ring buffer's delivery rate, beside a crossbeam queue and the bare producer.
+fn ring_buffer(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    cgroup: &BenchCgroup,
+    rx: broadcast::Receiver<ProcessEvent>,
+) {
+    // From here on: the getppid benches' events are not this bench's.
+    let mut rx = rx.resubscribe();
+    let mut group = c.benchmark_group("ring_buffer/open_events");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Elements(1));
+    let queue = crossbeam_queue::ArrayQueue::new(4096);
+    let record = [0u8; size_of::<agentos_ebpf_common::FileEvent>()];
+    group.bench_function("crossbeam_array_queue", |b| {
+        b.iter(|| {
+            let _ = queue.push(std::hint::black_box(record));
+            std::hint::black_box(queue.pop())
+        })
+    });
+    group.bench_function("opens_unmanaged", |b| {
+        b.iter_custom(|n| {
+            child_output(None, &["opens", &n.to_string(), MISSING])
+                .join()
+                .expect("the probe's thread")
+        })
+    });
+    let mut lost = 0;
+    group.bench_function("opens_delivered", |b| {
+        b.iter_custom(|n| {
+            let got = burst(runtime, &mut rx, cgroup, 1, n);
+            lost += n.saturating_sub(got.delivered);
+            got.elapsed
+        })
+    });
+    group.finish();
+    eprintln!("ring_buffer/open_events/opens_delivered: {lost} events lost over the samples");
+    for producers in [1, 2] {
+        let mut size = 1024;
+        while size <= MAX_BURST {
+            let got = burst(runtime, &mut rx, cgroup, producers, size / producers);
+            let sent = size / producers * producers;
+            let lost = sent.saturating_sub(got.delivered + got.lagged);
+            let rate = |d: Duration| got.delivered as f64 / d.as_secs_f64().max(1e-9);
+            eprintln!(
+                "ring_buffer/first_drop producers={producers} burst={sent}: delivered {} \
+                 ({:.0} events/s; produced at {:.0}/s), lost in the ring {lost}, lagged {}",
+                got.delivered,
+                rate(got.elapsed),
+                sent as f64 / got.produced_in.as_secs_f64().max(1e-9),
+                got.lagged,
+            );
+            if lost > 0 {
+                break;
+            }
+            size *= 4;
+        }
+    }
 }
 
 criterion_group!(benches, bench);

@@ -117,6 +117,7 @@ impl Kernel {
                     cpu_usec: s.cpu_usage_usec,
                     memory_bytes: s.memory_current,
                     pids: s.pids_current,
+                    observe_cpu_ns: p.probe_figures().map_or(0, |f| f.observe.cpu_ns),
                 })
             })
             .collect();
@@ -126,6 +127,7 @@ impl Kernel {
             spawned,
             exited,
             apps,
+            probes: self.events.managed().run_times(),
         })
     }
 

@@ -319,6 +319,10 @@ fn metrics_count_requests_by_route_and_kernel_calls() {
         "agentos_kernel_up 1",
         "# TYPE agentos_process_spawned_total counter",
         "# TYPE agentos_syscall_latency_seconds histogram",
+        // What watching costs: per eBPF program, and per app.
+        "# TYPE agentos_probe_run_seconds_total counter",
+        "# TYPE agentos_probe_runs_total counter",
+        "# TYPE agentos_app_observe_cpu_seconds_total counter",
     ] {
         assert!(text.contains(want), "{want} missing in:\n{text}");
     }

@@ -9,6 +9,8 @@
 //! can pass them to `EbpfLoader::override_global` and read them out of maps.
 #![no_std]
 
+pub mod refusal;
+
 /// Length of `task_struct::comm`, `TASK_COMM_LEN` in the kernel.
 pub const TASK_COMM_LEN: usize = 16;
 
@@ -507,8 +509,9 @@ pub struct TaskOffsets {
     pub userns_level: u32,
     /// `socket::type`.
     pub socket_type: u32,
-    /// Always 0 (keeps the size a multiple of 8).
-    pub reserved: u32,
+    /// `pt_regs::orig_ax`: the syscall number, also of a call seccomp refused before
+    /// `sys_enter` fired.
+    pub regs_orig_ax: u32,
 }
 
 const _: () = {

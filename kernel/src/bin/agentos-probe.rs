@@ -24,7 +24,8 @@
 //! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
 //! probe-cost bench's workload, `benches/probes.rs`); `udpconnect ADDR COUNT` connects one
 //! UDP socket to ADDR COUNT times (no packet is sent) and prints the nanoseconds it took (the
-//! connect wall's workload there).
+//! connect wall's workload there); `opens COUNT PATH` opens PATH COUNT times the same way
+//! (closing what opens: one open event each, the ring-buffer bench's producer).
 //!
 //! Usage errors print `ERROR <message>` and exit 2. The probe links only libc.
 
@@ -561,17 +562,21 @@ pub(crate) fn main() {
         observe(&args[1..]);
     }
     if args[0] == "getppid" {
-        let count: u64 = args
-            .get(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| usage("usage: agentos-probe getppid COUNT"));
-        let start = std::time::Instant::now();
-        for _ in 0..count {
-            // SAFETY: getppid has no arguments and cannot fail.
-            unsafe { libc::getppid() };
-        }
-        println!("{}", start.elapsed().as_nanos());
-        return;
+        // SAFETY: getppid has no arguments and cannot fail.
+        timed_loop(&args, "usage: agentos-probe getppid COUNT", || unsafe {
+            libc::getppid();
+        });
+    }
+    if args[0] == "opens" {
+        let path = cstr(args.get(2).map_or("", String::as_str));
+        timed_loop(&args, "usage: agentos-probe opens COUNT PATH", || {
+            // SAFETY: a valid NUL-terminated path; an fd that opened is closed at once.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+            if fd >= 0 {
+                // SAFETY: the fd was just opened by this call and is not used elsewhere.
+                unsafe { libc::close(fd) };
+            }
+        });
     }
     if args[0] == "udpconnect" {
         let (Some(addr), Some(count)) = (
@@ -592,6 +597,21 @@ pub(crate) fn main() {
         return;
     }
     println!("{}", run(&args));
+}
+
+/// Calls `once` COUNT (`args[1]`) times, prints the nanoseconds it took and exits.
+fn timed_loop(args: &[String], usage_text: &str, mut once: impl FnMut()) -> ! {
+    let count: u64 = args
+        .get(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| usage(usage_text));
+    let start = std::time::Instant::now();
+    for _ in 0..count {
+        once();
+    }
+    println!("{}", start.elapsed().as_nanos());
+    let _ = std::io::stdout().flush();
+    std::process::exit(0);
 }
 
 /// `serve PORT`: listens on `0.0.0.0:PORT`, prints `LISTENING` at once, takes one

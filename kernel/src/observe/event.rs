@@ -9,12 +9,14 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     os::unix::process::ExitStatusExt as _,
     process::ExitStatus,
+    sync::Arc,
 };
 
 use agentos_ebpf_common::{
     ConnectEvent, EVENT_CONNECT, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_TCP_STATE,
     EVENT_WALL_DENIAL, FileEvent, ProcEvent, TcpStateEvent, WALL_OP_BIND, WALL_OP_OPEN,
     WALL_OP_SEND, WALL_READ, WALL_WRITE, WallDenialEvent,
+    refusal::{EVENT_REFUSAL, REFUSED_BY_SECCOMP, RefusalEvent},
 };
 
 /// What happened to the process.
@@ -51,7 +53,9 @@ pub struct Denial {
     pub path: Option<String>,
     /// Which wall refused it: [`WALL_CAPABILITY`] (the kernel's own check of a syscall on
     /// its socket), [`WALL_LSM`] (the BPF LSM program on file opens) or
-    /// [`WALL_CGROUP_CONNECT`] (the cgroup connect programs), both in the host kernel.
+    /// [`WALL_CGROUP_CONNECT`] (the cgroup connect programs), both in the host kernel, or
+    /// [`WALL_SECCOMP`] / [`WALL_LANDLOCK`], inferred in the host kernel from the call's
+    /// result.
     pub wall: &'static str,
 }
 
@@ -65,6 +69,24 @@ pub const WALL_CGROUP_CONNECT: &str = "cgroup_connect";
 /// [`Denial::wall`]: the `cgroup/bind4`/`bind6` programs in the host kernel (network mode
 /// `shared`).
 pub const WALL_CGROUP_BIND: &str = "cgroup_bind";
+/// [`Denial::wall`]: the seccomp filter, inferred by the `sys_exit` probe: the syscall's
+/// number is one the filter refuses and it returned the filter's errno (certain for numbers
+/// refused whatever their arguments, since seccomp runs before the call; the reason says
+/// when it is not).
+pub const WALL_SECCOMP: &str = "seccomp";
+/// [`Denial::wall`]: landlock, inferred by the `sys_exit` probe: a path or TCP call of a
+/// landlocked process returned `EACCES`, landlock's errno (which file permission bits share,
+/// as the reason says).
+pub const WALL_LANDLOCK: &str = "landlock";
+
+/// The managed process an event is attributed to: the one the kernel started (its pid as
+/// the kernel handed it out) whose cgroup the task that acted is in, and its app. A child it
+/// forked acts in the same cgroup, so its events name the same owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    pub app: Arc<str>,
+}
 
 /// What an open or connect event adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +139,9 @@ pub struct ProcessEvent {
     /// kernel, so invalid bytes are replaced); empty for opens and connects.
     pub comm: String,
     pub detail: EventDetail,
+    /// The managed process (and app) whose cgroup the task is in; `None` until the hub's
+    /// reader resolves `cgroup_id`, or for a cgroup no managed process owns (any more).
+    pub owner: Option<Owner>,
 }
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds: the clock the probes stamp their events with
@@ -200,6 +225,7 @@ impl ProcessEvent {
             EVENT_CONNECT => Self::try_from(record::<ConnectEvent>(bytes)?),
             EVENT_TCP_STATE => Self::try_from(record::<TcpStateEvent>(bytes)?),
             EVENT_WALL_DENIAL => Self::try_from(record::<WallDenialEvent>(bytes)?),
+            EVENT_REFUSAL => Ok(Self::from(record::<RefusalEvent>(bytes)?)),
             _ => Self::try_from(record::<ProcEvent>(bytes)?),
         }
     }
@@ -225,7 +251,20 @@ impl ProcessEvent {
             timestamp_ns,
             comm: String::new(),
             detail,
+            owner: None,
         }
+    }
+
+    /// A denial event: what `denial` says the task `pid`/`tid` in `cgroup_id` was refused.
+    pub fn denied(pid: u32, tid: u32, cgroup_id: u64, timestamp_ns: u64, denial: Denial) -> Self {
+        Self::detailed(
+            ProcessEventKind::Denial,
+            pid,
+            tid,
+            cgroup_id,
+            timestamp_ns,
+            EventDetail::Denial(Box::new(denial)),
+        )
     }
 
     /// How the process ended, for exit events: `code()` for a normal exit, `signal()` and
@@ -267,6 +306,7 @@ impl TryFrom<ProcEvent> for ProcessEvent {
             timestamp_ns,
             comm: c_string(&comm),
             detail: EventDetail::None,
+            owner: None,
         })
     }
 }
@@ -375,14 +415,117 @@ impl TryFrom<WallDenialEvent> for ProcessEvent {
                 }
             }
         };
-        Ok(Self::detailed(
-            ProcessEventKind::Denial,
+        Ok(Self::denied(
             raw.pid,
             raw.tid,
             raw.cgroup_id,
             raw.timestamp_ns,
-            EventDetail::Denial(Box::new(denial)),
+            denial,
         ))
+    }
+}
+
+impl From<RefusalEvent> for ProcessEvent {
+    /// A refusal by seccomp or landlock, inferred from a call's result, as a [`Denial`].
+    fn from(raw: RefusalEvent) -> Self {
+        let call = syscall_name(raw.nr);
+        let errno = errno_name(raw.errno);
+        let path = c_string(&raw.path);
+        let denial = if raw.wall == REFUSED_BY_SECCOMP {
+            Denial {
+                access: format!("syscall {call}"),
+                reason: if raw.every_call != 0 {
+                    format!("the seccomp filter refuses every {call} call ({errno})")
+                } else {
+                    format!(
+                        "the seccomp filter refuses {call} with these arguments ({errno}; \
+                         inferred from the errno, which the call itself can return too)"
+                    )
+                },
+                capability: None,
+                path: None,
+                wall: WALL_SECCOMP,
+            }
+        } else {
+            Denial {
+                access: if path.is_empty() {
+                    call.into_owned()
+                } else {
+                    format!("{call} {path}")
+                },
+                reason: format!(
+                    "no landlock rule allows it (inferred from {errno}, landlock's errno, \
+                     which file permission bits return too)"
+                ),
+                capability: None,
+                path: Some(path).filter(|p| !p.is_empty()),
+                wall: WALL_LANDLOCK,
+            }
+        };
+        let denial = if raw.held > 0 {
+            Denial {
+                reason: format!(
+                    "{}; {} earlier refusals were not reported (at most {} a second)",
+                    denial.reason,
+                    raw.held,
+                    agentos_ebpf_common::refusal::REFUSALS_PER_SECOND
+                ),
+                ..denial
+            }
+        } else {
+            denial
+        };
+        Self::denied(raw.pid, raw.tid, raw.cgroup_id, raw.timestamp_ns, denial)
+    }
+}
+
+/// The name of x86_64 syscall `nr` where the refusal probes report it, else `#nr`.
+fn syscall_name(nr: u32) -> std::borrow::Cow<'static, str> {
+    #[cfg(target_os = "linux")]
+    let refused = crate::sandbox::seccomp_refusals()
+        .find(|r| r.1 == i64::from(nr))
+        .map(|r| r.0);
+    #[cfg(not(target_os = "linux"))]
+    let refused = None;
+    // The calls landlock judges (`kernel-ebpf/src/refusals.rs`).
+    let judged = match nr {
+        2 => Some("open"),
+        42 => Some("connect"),
+        49 => Some("bind"),
+        59 => Some("execve"),
+        76 => Some("truncate"),
+        82 => Some("rename"),
+        83 => Some("mkdir"),
+        84 => Some("rmdir"),
+        85 => Some("creat"),
+        86 => Some("link"),
+        87 => Some("unlink"),
+        88 => Some("symlink"),
+        133 => Some("mknod"),
+        257 => Some("openat"),
+        258 => Some("mkdirat"),
+        259 => Some("mknodat"),
+        263 => Some("unlinkat"),
+        264 => Some("renameat"),
+        265 => Some("linkat"),
+        316 => Some("renameat2"),
+        322 => Some("execveat"),
+        437 => Some("openat2"),
+        _ => None,
+    };
+    match refused.or(judged) {
+        Some(name) => name.into(),
+        None => format!("#{nr}").into(),
+    }
+}
+
+/// `EPERM`, `EACCES`, … for an errno the refusal probes report.
+fn errno_name(errno: u32) -> String {
+    match i32::try_from(errno).unwrap_or(0) {
+        libc::EPERM => "EPERM".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::ENOSYS => "ENOSYS".into(),
+        other => format!("errno {other}"),
     }
 }
 
@@ -665,5 +808,63 @@ mod tests {
         assert_eq!(d.access, "bind port 8080");
         assert_eq!(d.capability.as_deref(), Some("bind:8080"));
         assert_eq!(d.wall, WALL_CGROUP_BIND);
+    }
+
+    #[test]
+    fn decodes_inferred_refusals_naming_their_wall() {
+        use agentos_ebpf_common::refusal::{EVENT_REFUSAL, REFUSED_BY_LANDLOCK};
+        let mut raw = RefusalEvent {
+            kind: EVENT_REFUSAL,
+            pid: 20,
+            tid: 21,
+            wall: REFUSED_BY_SECCOMP,
+            cgroup_id: 9,
+            timestamp_ns: 3,
+            nr: libc::SYS_bpf as u32,
+            errno: libc::EPERM as u32,
+            held: 0,
+            every_call: 1,
+            path: [0; PATH_LEN],
+        };
+        let denial = |raw: &RefusalEvent| {
+            let ev = ProcessEvent::decode(&as_bytes(raw)).expect("decodes");
+            assert_eq!(
+                (ev.kind, ev.pid, ev.cgroup_id),
+                (ProcessEventKind::Denial, 20, 9)
+            );
+            let EventDetail::Denial(d) = ev.detail else {
+                panic!("{ev:?}")
+            };
+            *d
+        };
+        let d = denial(&raw);
+        assert_eq!((d.wall, d.access.as_str()), (WALL_SECCOMP, "syscall bpf"));
+        assert_eq!(
+            d.reason,
+            "the seccomp filter refuses every bpf call (EPERM)"
+        );
+        raw.nr = libc::SYS_clone as u32;
+        raw.every_call = 0;
+        raw.held = 5;
+        let d = denial(&raw);
+        assert!(d.reason.contains("with these arguments"), "{d:?}");
+        assert!(d.reason.contains("inferred"), "{d:?}");
+        assert!(
+            d.reason
+                .ends_with("; 5 earlier refusals were not reported (at most 64 a second)"),
+            "{d:?}"
+        );
+        raw.wall = REFUSED_BY_LANDLOCK;
+        raw.nr = libc::SYS_openat as u32;
+        raw.errno = libc::EACCES as u32;
+        raw.held = 0;
+        raw.path[..11].copy_from_slice(b"/etc/secret");
+        let d = denial(&raw);
+        assert_eq!(
+            (d.wall, d.access.as_str()),
+            (WALL_LANDLOCK, "openat /etc/secret")
+        );
+        assert_eq!(d.path.as_deref(), Some("/etc/secret"));
+        assert!(d.reason.contains("inferred from EACCES"), "{d:?}");
     }
 }

@@ -1,7 +1,8 @@
 //! Prometheus text for the kernel's `/metrics`: latency histograms per syscall and
 //! per VFS operation (from the collector), process creations and exits, the
-//! collector's drops and sampling rates, and each managed process's CPU, memory and
-//! pids read from its cgroup.
+//! collector's drops and sampling rates, each managed process's CPU, memory and
+//! pids read from its cgroup, and what watching costs: each eBPF program's run time and
+//! runs as the host kernel counts them, and each app's share of it.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -66,6 +67,9 @@ pub struct AppUsage {
     pub cpu_usec: u64,
     pub memory_bytes: u64,
     pub pids: u64,
+    /// The probes' CPU time charged to its cgroup, in nanoseconds (`ProcessStats`'s
+    /// `observe_cpu_ns`); 0 without probes.
+    pub observe_cpu_ns: u64,
 }
 
 /// Everything `/metrics` shows.
@@ -75,6 +79,8 @@ pub struct Snapshot {
     pub spawned: u64,
     pub exited: u64,
     pub apps: Vec<AppUsage>,
+    /// Each loaded eBPF program's run time and runs; empty without probes.
+    pub probes: Vec<super::ProgramRunTime>,
 }
 
 /// A label value, escaped as the text format wants.
@@ -208,6 +214,11 @@ pub fn render(s: &Snapshot) -> String {
         ("agentos_app_pids", "Tasks in the app's cgroup.", |a| {
             a.pids as f64
         }),
+        (
+            "agentos_app_observe_cpu_seconds_total",
+            "CPU time the eBPF probes spent on the app's behalf (their run time, apportioned by runs).",
+            |a| a.observe_cpu_ns as f64 / 1e9,
+        ),
     ] {
         let kind = if name.ends_with("_total") {
             "counter"
@@ -223,6 +234,24 @@ pub fn render(s: &Snapshot) -> String {
                 a.pid,
                 f(a)
             );
+        }
+    }
+    for (name, help, f) in [
+        (
+            "agentos_probe_run_seconds_total",
+            "Run time of AgentOS's eBPF program, as the host kernel counts it while run-time statistics are on.",
+            (|p: &super::ProgramRunTime| p.run_time_ns as f64 / 1e9)
+                as fn(&super::ProgramRunTime) -> f64,
+        ),
+        (
+            "agentos_probe_runs_total",
+            "Runs of AgentOS's eBPF program, counted while run-time statistics are on.",
+            |p| p.runs as f64,
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+        for p in &s.probes {
+            let _ = writeln!(o, "{name}{{program=\"{}\"}} {}", label(p.program), f(p));
         }
     }
     o
@@ -249,6 +278,12 @@ mod tests {
                 cpu_usec: 1_500_000,
                 memory_bytes: 4096,
                 pids: 3,
+                observe_cpu_ns: 2_500_000,
+            }],
+            probes: vec![super::super::ProgramRunTime {
+                program: "agentos_sys_out",
+                run_time_ns: 3_000_000_000,
+                runs: 42,
             }],
         });
         assert!(
@@ -270,6 +305,18 @@ mod tests {
         assert!(text.contains("agentos_process_spawned_total 2"));
         assert!(
             text.contains("agentos_app_cpu_seconds_total{app=\"a\\\"b\",pid=\"7\"} 1.5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentos_app_observe_cpu_seconds_total{app=\"a\\\"b\",pid=\"7\"} 0.0025"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentos_probe_run_seconds_total{program=\"agentos_sys_out\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentos_probe_runs_total{program=\"agentos_sys_out\"} 42\n"),
             "{text}"
         );
     }

@@ -28,10 +28,10 @@ use agentos_proto::v1 as pb;
 use tokio::sync::broadcast;
 
 pub use self::{
-    event::{Denial, EventDetail, ProcessEvent, ProcessEventKind},
+    event::{Denial, EventDetail, Owner, ProcessEvent, ProcessEventKind},
     probes::{
-        EmptyProgram, ManagedCgroups, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes,
-        WallRules, WallStatus, Watched, bpf_lsm_active,
+        EmptyProgram, ManagedCgroups, Owners, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes,
+        ProgramRunTime, WallRules, WallStatus, Watched, bpf_lsm_active,
     },
 };
 
@@ -90,7 +90,7 @@ impl EventHub {
 
     /// Loads the probes and attaches the lifecycle ones; records why if that fails.
     pub fn start_probes(&self, kernel_cgroup: &std::path::Path) {
-        match ProcessProbes::start(self.tx.clone(), kernel_cgroup) {
+        match ProcessProbes::start(self.tx.clone(), self.managed.owners(), kernel_cgroup) {
             Ok(p) => {
                 *self.lock_status() = p.status();
                 self.managed.set_probes(p);
@@ -231,6 +231,12 @@ pub fn event_to_proto(ev: &ProcessEvent) -> pb::KernelEvent {
             }),
             _ => None,
         },
+        managed_pid: ev.owner.as_ref().map_or(0, |o| o.pid),
+        app: ev
+            .owner
+            .as_ref()
+            .map(|o| o.app.to_string())
+            .unwrap_or_default(),
     }
 }
 

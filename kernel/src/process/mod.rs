@@ -150,6 +150,9 @@ pub struct Process {
     /// Frozen on request (the `freeze` syscall): the scheduler's passes keep it frozen.
     pub(crate) held: std::sync::atomic::AtomicBool,
     cgroup: Mutex<Option<ProcessCgroup>>,
+    /// Its v2 cgroup's id while the probes watched it, kept for its whole life (the cgroup
+    /// goes at reap): the key its eBPF events and denials carry.
+    pub cgroup_id: Option<u64>,
     cgroup_name: String,
     /// Keeps its cgroup in the eBPF probes' filter until the cgroup is removed.
     watched: Mutex<Option<crate::observe::Watched>>,

@@ -376,6 +376,15 @@ impl ProcessTable {
                         rules.dropped
                     )));
                 }
+                // The walls that raise nothing themselves, so the probes report their refusals.
+                let mut fences = 0;
+                if !matches!(self.backend, SandboxBackend::Portable { .. }) {
+                    fences |= agentos_ebpf_common::refusal::FENCE_SECCOMP;
+                    if sandbox::landlock_abi().is_ok() && !self.skip_landlock_for_tests {
+                        fences |= agentos_ebpf_common::refusal::FENCE_LANDLOCK;
+                    }
+                }
+                w.fence(fences);
                 w.wall(&rules)
             }
             None => Err("the process has no cgroup the eBPF probes watch".to_owned()),
@@ -399,6 +408,13 @@ impl ProcessTable {
         }
         let isolation = Isolation::new(&self.backend, limits_by);
         let backend = self.backend.clone();
+        // The probes attribute the cgroup's events to the process from before it runs.
+        let owner = watched.as_ref().map(|w| (w.owner_slot(), req.name.clone()));
+        let own = move |pid: i32| {
+            if let Some((slot, name)) = &owner {
+                slot.own(pid as u32, name);
+            }
+        };
         let (spawned, cgroup, attached) = self
             .spawner
             .run(move || {
@@ -410,6 +426,7 @@ impl ProcessTable {
                 let res = match &backend {
                     SandboxBackend::Full | SandboxBackend::Rootless => {
                         sandbox::spawn(&spec, |pid| {
+                            own(pid);
                             if let Some(cg) = &cgroup {
                                 cg.add_pid(pid).map_err(std::io::Error::other)?;
                             }
@@ -422,12 +439,13 @@ impl ProcessTable {
                             Ok(())
                         })
                     }
-                    SandboxBackend::Walls { .. } => {
-                        sandbox::spawn_walls(&spec, |pid| match &cgroup {
+                    SandboxBackend::Walls { .. } => sandbox::spawn_walls(&spec, |pid| {
+                        own(pid);
+                        match &cgroup {
                             Some(cg) => cg.add_pid(pid).map_err(std::io::Error::other),
                             None => Ok(()),
-                        })
-                    }
+                        }
+                    }),
                     // No isolation here, but limits and accounting still apply when the
                     // host has cgroups: the child joins right after it starts (a child
                     // forked in that instant would escape: documented as weaker).
@@ -470,6 +488,12 @@ impl ProcessTable {
         } = spawned;
         let (stdin, pty, pumps) =
             io::wire(stdin, stdout, stderr, pty).map_err(ProcessError::Stdio)?;
+        // Its cgroup's events (a child's too) name it (again: the portable backend has no
+        // moment before the program runs).
+        if let Some(w) = &watched {
+            w.own(pid as u32, &req.name);
+        }
+        let cgroup_id = watched.as_ref().map(crate::observe::Watched::id);
         let process = Arc::new(Process {
             pid: pid as u32,
             name: req.name,
@@ -493,6 +517,7 @@ impl ProcessTable {
             priority: AtomicI32::new(0),
             held: std::sync::atomic::AtomicBool::new(false),
             cgroup: Mutex::new(cgroup),
+            cgroup_id,
             cgroup_name,
             watched: Mutex::new(watched),
             final_figures: Mutex::default(),

@@ -126,6 +126,8 @@ pub use rlimit::Rlimits;
 #[cfg(target_os = "linux")]
 pub use seccomp::denied_syscalls;
 #[cfg(target_os = "linux")]
+pub use seccomp::refusals as seccomp_refusals;
+#[cfg(target_os = "linux")]
 pub use spawn::{spawn, spawn_walls, wait_pidfd};
 pub use spawned::Spawned;
 pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SYSTEM_DIRS, SandboxSpec, SpecError, StdioMode};
@@ -134,6 +136,6 @@ pub use stdio::resize_pty;
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{
-    Capability, narrow_view, relayed_status, resize_pty, spawn, spawn_portable, spawn_walls,
-    wait_pidfd,
+    Capability, landlock_abi, narrow_view, relayed_status, resize_pty, spawn, spawn_portable,
+    spawn_walls, wait_pidfd,
 };

@@ -218,6 +218,23 @@ pub fn denied_syscalls() -> impl Iterator<Item = (&'static str, &'static str)> {
     DENIED.iter().map(|(n, _, why)| (*n, *why))
 }
 
+/// How the installed filters refuse calls by number, for the probes that report refusals
+/// (`observe::probes`): (name, syscall number, errno, whether every call of that number is
+/// refused rather than some arguments only). `clone3` is left out: its ENOSYS is the
+/// designed way to make glibc fall back to `clone` (tried on every fork), not a refused
+/// attempt.
+pub fn refusals() -> impl Iterator<Item = (&'static str, i64, i32, bool)> {
+    let by_argument = [
+        ("clone", libc::SYS_clone),
+        ("socket", libc::SYS_socket),
+        ("ioctl", libc::SYS_ioctl),
+    ];
+    DENIED
+        .iter()
+        .map(|(name, nr, _)| (*name, *nr, libc::EPERM, true))
+        .chain(by_argument.map(|(name, nr)| (name, nr, libc::EPERM, false)))
+}
+
 /// The two compiled programs, in installation order.
 #[derive(Debug)]
 pub(crate) struct Filters {

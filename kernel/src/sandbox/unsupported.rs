@@ -59,6 +59,11 @@ pub fn spawn_walls(
     Err(SpawnError::sys("landlock_create_ruleset")(unsupported()))
 }
 
+/// Landlock is Linux's: no ABI here.
+pub fn landlock_abi() -> Result<u32, i32> {
+    Err(libc::ENOSYS)
+}
+
 /// A plain child process needs a pidfd to be supervised.
 pub fn spawn_portable(_spec: &SandboxSpec<'_>) -> Result<Spawned, SpawnError> {
     Err(SpawnError::sys("pidfd_open")(unsupported()))

@@ -72,16 +72,19 @@ impl Kernel {
     /// Tells `WatchEvents` subscribers (the services layer, which tells the app's
     /// window) what `process` was refused and which grant would allow it.
     fn publish_denial(&self, process: &crate::process::Process, denial: crate::observe::Denial) {
-        use crate::observe::{EventDetail, ProcessEvent, ProcessEventKind};
+        use crate::observe::{Owner, ProcessEvent};
         self.events.publish(ProcessEvent {
             comm: process.name.clone(),
-            ..ProcessEvent::detailed(
-                ProcessEventKind::Denial,
+            owner: Some(Owner {
+                pid: process.pid,
+                app: process.name.as_str().into(),
+            }),
+            ..ProcessEvent::denied(
                 process.pid,
                 process.pid,
-                0,
+                process.cgroup_id.unwrap_or(0),
                 crate::observe::event::monotonic_ns(),
-                EventDetail::Denial(Box::new(denial)),
+                denial,
             )
         });
     }

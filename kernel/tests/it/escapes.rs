@@ -212,3 +212,225 @@ async fn non_utf8_names_are_listed_lossily_and_flagged() {
         .unwrap_err();
     assert_eq!(st.code(), Code::NotFound);
 }
+
+// Escapes from the sandbox, with the host kernel's evidence: each attempt a managed process
+// makes is refused, and an event says which wall refused it and names the managed process
+// (the one the kernel started, `managed_pid`), whichever of its descendants tried.
+
+mod evidence {
+    use std::{collections::BTreeSet, time::Duration};
+
+    use agentos_proto::v1 as pb;
+    use tokio_stream::StreamExt as _;
+
+    use crate::util::{Client, Daemon, collect, require_root, spawn, watch_live_probes};
+
+    fn probe_bin() -> String {
+        crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
+            .to_str()
+            .expect("a UTF-8 path")
+            .to_owned()
+    }
+
+    /// Runs `sh -c script` (which may run the probe) as a managed process named `name`, to
+    /// its end; its pid and stdout.
+    async fn run_sh(c: &mut Client, name: &str, script: &str, read: &[&str]) -> (u32, String) {
+        let mut read_paths = vec![probe_bin()];
+        read_paths.extend(read.iter().map(|p| (*p).to_owned()));
+        let spec = pb::ProcessSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            read_paths,
+            name: name.into(),
+            ..Default::default()
+        };
+        let pid = spawn(c, spec).await.pid;
+        let (stdout, stderr, exit) = collect(c, pid).await;
+        assert_eq!(exit.code, Some(0), "{stdout} {stderr} {exit:?}");
+        (pid, stdout)
+    }
+
+    /// The host kernel walls' denials attributed to managed process `pid`, until its exit
+    /// event (the ring keeps order: its refusals come before it).
+    async fn denials_of(
+        events: &mut tonic::Streaming<pb::KernelEvent>,
+        pid: u32,
+    ) -> Vec<pb::KernelEvent> {
+        let mut out = Vec::new();
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+                .await
+                .expect("the managed process's exit within 10 s")
+                .expect("the stream stays open")
+                .expect("an event");
+            if ev.kind == pb::EventKind::Exit as i32 && ev.pid == pid {
+                return out;
+            }
+            if ev.kind == pb::EventKind::Denial as i32 && ev.managed_pid == pid {
+                out.push(ev);
+            }
+        }
+    }
+
+    fn wall(ev: &pb::KernelEvent) -> &str {
+        ev.denial.as_ref().map_or("", |d| d.wall.as_str())
+    }
+
+    fn access(ev: &pb::KernelEvent) -> &str {
+        ev.denial.as_ref().map_or("", |d| d.access.as_str())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_childs_refused_connect_names_the_managed_process() {
+        if !require_root("a_childs_refused_connect_names_the_managed_process") {
+            return;
+        }
+        let d = Daemon::start(&[]);
+        let mut c = d.client().await;
+        let mut events = watch_live_probes(&mut c).await;
+        // The shell forks the probe (a command list is not exec'd in place), so the connect
+        // is made by a grandchild of the managed process (the sandbox's init).
+        let script = format!("{} connect 192.0.2.1:80; true", probe_bin());
+        let (pid, out) = run_sh(&mut c, "evidence-connect", &script, &[]).await;
+        assert_eq!(out.trim(), "DENIED EPERM");
+        let denials = denials_of(&mut events, pid).await;
+        let ev = denials
+            .iter()
+            .find(|ev| wall(ev) == "cgroup_connect")
+            .unwrap_or_else(|| panic!("no cgroup_connect denial for {pid}: {denials:?}"));
+        assert_eq!(access(ev), "connect 192.0.2.1:80/tcp");
+        assert_eq!(ev.app, "evidence-connect");
+        assert_ne!(
+            ev.pid, pid,
+            "the connect was the managed process's descendant's"
+        );
+        assert_ne!(ev.cgroup_id, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_syscall_seccomp_refuses_is_reported_as_seccomps() {
+        if !require_root("each_syscall_seccomp_refuses_is_reported_as_seccomps") {
+            return;
+        }
+        let d = Daemon::start(&[]);
+        let mut c = d.client().await;
+        let mut events = watch_live_probes(&mut c).await;
+        // Refused whatever the arguments, refused for these arguments, and one the filter
+        // lets through (it fails on its bad fd with EBADF: no refusal).
+        let refused = ["mount", "bpf", "ptrace", "keyctl", "setns", "unshare"];
+        let by_argument = [("clone-newuser", "clone"), ("socket-packet", "socket")];
+        let mut names: Vec<&str> = refused.to_vec();
+        names.extend(by_argument.iter().map(|(n, _)| *n));
+        names.push("read");
+        let script = format!("{} syscall {}", probe_bin(), names.join(" "));
+        let (pid, out) = run_sh(&mut c, "evidence-seccomp", &script, &[]).await;
+        for n in refused.iter().chain(by_argument.iter().map(|(n, _)| n)) {
+            assert!(out.contains(&format!("{n} DENIED EPERM")), "{n}: {out}");
+        }
+        assert!(out.contains("read DENIED EBADF"), "{out}");
+
+        let denials = denials_of(&mut events, pid).await;
+        let seen: BTreeSet<&str> = denials
+            .iter()
+            .filter(|ev| wall(ev) == "seccomp")
+            .map(access)
+            .collect();
+        let want: BTreeSet<String> = refused
+            .iter()
+            .copied()
+            .chain(by_argument.iter().map(|(_, call)| *call))
+            .map(|call| format!("syscall {call}"))
+            .collect();
+        assert_eq!(
+            seen,
+            want.iter().map(String::as_str).collect(),
+            "{denials:#?}"
+        );
+        for ev in &denials {
+            assert_eq!(ev.app, "evidence-seccomp");
+            let d = ev.denial.as_ref().expect("a denial");
+            // A call refused for some arguments only is said to be inferred.
+            let inferred = d.access == "syscall clone" || d.access == "syscall socket";
+            assert_eq!(d.reason.contains("inferred"), inferred, "{d:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_loop_of_refused_calls_is_rate_limited_and_counted() {
+        if !require_root("a_loop_of_refused_calls_is_rate_limited_and_counted") {
+            return;
+        }
+        let d = Daemon::start(&[]);
+        let mut c = d.client().await;
+        let mut events = watch_live_probes(&mut c).await;
+        let flood = vec!["bpf"; 200].join(" ");
+        // 200 refusals in well under a second, then one more in the next second.
+        let script = format!(
+            "{p} syscall {flood} >/dev/null; sleep 1.2; {p} syscall bpf",
+            p = probe_bin()
+        );
+        let (pid, out) = run_sh(&mut c, "evidence-flood", &script, &[]).await;
+        assert_eq!(out.trim(), "bpf DENIED EPERM");
+        let all = denials_of(&mut events, pid).await;
+        let seccomp = all.iter().filter(|ev| wall(ev) == "seccomp").count();
+        // "…; N earlier refusals were not reported (at most 64 a second)".
+        let held_of = |ev: &pb::KernelEvent| -> usize {
+            let reason = ev.denial.as_ref().map_or("", |d| d.reason.as_str());
+            reason
+                .split_once("; ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let limit = agentos_ebpf_common::refusal::REFUSALS_PER_SECOND as usize;
+        let at = all
+            .iter()
+            .position(|ev| held_of(ev) > 0)
+            .unwrap_or_else(|| panic!("no event says what was held back: {all:#?}"));
+        assert!(
+            at <= limit,
+            "{at} events in the flood's second, more than the limit {limit}"
+        );
+        let held: usize = all.iter().map(held_of).sum();
+        assert_eq!(
+            seccomp + held,
+            201,
+            "every refusal is either reported or counted: {seccomp} reported, {held} held"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_landlock_refuses_is_reported_as_landlocks() {
+        if !require_root("a_read_landlock_refuses_is_reported_as_landlocks") {
+            return;
+        }
+        // Walls only: no mount namespace hides the file, so landlock is what refuses it.
+        let d = Daemon::start(&["--sandbox", "walls"]);
+        let mut c = d.client().await;
+        let mut events = watch_live_probes(&mut c).await;
+        let dir = tempfile::Builder::new()
+            .prefix("agentos-test-evidence-")
+            .tempdir()
+            .unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "world-readable").unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let secret = secret.to_str().unwrap();
+        let script = format!("{} read {secret}", probe_bin());
+        let (pid, out) = run_sh(&mut c, "evidence-landlock", &script, &[]).await;
+        assert_eq!(out.trim(), "DENIED EACCES");
+        let denials = denials_of(&mut events, pid).await;
+        let ev = denials
+            .iter()
+            .find(|ev| wall(ev) == "landlock")
+            .unwrap_or_else(|| panic!("no landlock denial: {denials:#?}"));
+        let d = ev.denial.as_ref().expect("a denial");
+        assert_eq!(d.access, format!("openat {secret}"));
+        assert_eq!(d.path, secret);
+        assert!(d.reason.contains("inferred"), "{d:?}");
+        assert_eq!(ev.app, "evidence-landlock");
+        // The same read by the host succeeds: the file was readable, only the wall said no.
+        assert_eq!(std::fs::read_to_string(secret).unwrap(), "world-readable");
+    }
+}

@@ -206,7 +206,6 @@ async fn a_causality_id_follows_a_syscall_into_the_process_it_spawns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_syscall_latency_process_counts_and_app_usage() {
     use pb::syscall::Call;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = crate::util::free_loopback_addr();
     let d = Daemon::start(&["--metrics", &addr.to_string()]);
     let mut c = d.client().await;
@@ -223,15 +222,7 @@ async fn metrics_show_syscall_latency_process_counts_and_app_usage() {
     )
     .await;
     crate::util::wait_for_tcp(addr).await;
-    let get = |path: &'static str| async move {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
-    };
+    let get = |path: &'static str| crate::util::http_get(addr, path);
     let text = get("/metrics").await;
     crate::util::kill_tree(&mut c, p.pid).await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");

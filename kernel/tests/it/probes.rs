@@ -371,3 +371,86 @@ async fn nothing_the_probes_load_outlives_the_daemon() {
         report.subsystems["ebpf"]
     );
 }
+
+/// The value of the series line starting with `prefix` in Prometheus text, 0 if absent.
+fn series(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `/metrics` shows the probes' run time and runs per program and each app's share, and all
+/// three grow while a managed workload makes syscalls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_run_time_is_exported_and_grows_with_a_managed_workload() {
+    if !require_root("probe_run_time_is_exported_and_grows_with_a_managed_workload") {
+        return;
+    }
+    let addr = crate::util::free_loopback_addr();
+    let d = Daemon::start(&["--metrics", &addr.to_string()]);
+    let mut c = d.client().await;
+    drop(crate::util::watch_live_probes(&mut c).await);
+    crate::util::wait_for_tcp(addr).await;
+    let probe = probe_bin();
+    let spawn = |name: &str, script: String| pb::ProcessSpec {
+        name: name.into(),
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        read_paths: vec![probe.to_str().unwrap().to_owned()],
+        ..Default::default()
+    };
+    // An idle app keeps the high-frequency programs (and run-time statistics) on.
+    let idle = crate::util::spawn(&mut c, spawn("idle", "exec sleep 60".into())).await;
+    let sys_out = "agentos_probe_runs_total{program=\"agentos_sys_out\"}";
+    let sys_out_time = "agentos_probe_run_seconds_total{program=\"agentos_sys_out\"}";
+    let before = crate::util::http_get(addr, "/metrics").await;
+    assert!(
+        before.contains("# TYPE agentos_probe_run_seconds_total counter")
+            && before.contains("# TYPE agentos_app_observe_cpu_seconds_total counter"),
+        "{before}"
+    );
+    let calls = 200_000u32;
+    let worker = crate::util::spawn(
+        &mut c,
+        spawn(
+            "worker",
+            format!("{} getppid {calls}; exec sleep 60", probe.display()),
+        ),
+    )
+    .await;
+    let worker_cost = format!(
+        "agentos_app_observe_cpu_seconds_total{{app=\"worker\",pid=\"{}\"}}",
+        worker.pid
+    );
+    // The workload's syscalls each ran the exit program once: wait until they are counted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let text = crate::util::http_get(addr, "/metrics").await;
+        if series(&text, sys_out) - series(&before, sys_out) >= f64::from(calls)
+            && series(&text, &worker_cost) > 0.0
+        {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the figures did not grow by the workload's {calls} calls:\nbefore:\n{before}\nafter:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        series(&after, sys_out_time) > series(&before, sys_out_time),
+        "run time did not grow"
+    );
+    // The idle app's share stays below the worker's: charged by runs, not spread evenly.
+    let idle_cost = format!(
+        "agentos_app_observe_cpu_seconds_total{{app=\"idle\",pid=\"{}\"}}",
+        idle.pid
+    );
+    assert!(
+        series(&after, &idle_cost) < series(&after, &worker_cost),
+        "{after}"
+    );
+    crate::util::kill_tree(&mut c, worker.pid).await;
+    crate::util::kill_tree(&mut c, idle.pid).await;
+}

@@ -30,6 +30,18 @@ pub async fn wait_for_tcp(addr: std::net::SocketAddr) {
     }
 }
 
+/// The whole HTTP/1.1 response to `GET path` from `addr` (the daemon's `--metrics`).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 /// A running `agentos-kernel`; killed and reaped on drop.
 pub struct Daemon {
     child: Option<Child>,

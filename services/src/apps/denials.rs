@@ -160,11 +160,19 @@ pub async fn watch(apps: Arc<Apps>, kernel: Arc<KernelLink>) {
                 Ok(stream) => {
                     let mut events = stream.into_inner();
                     while let Some(Ok(ev)) = events.next().await {
+                        // The managed process the denial is attributed to (a child of an
+                        // app's process acts in its cgroup); the task's own pid from a
+                        // kernel that does not say.
+                        let pid = if ev.managed_pid != 0 {
+                            ev.managed_pid
+                        } else {
+                            ev.pid
+                        };
                         if ev.kind == pb::EventKind::Denial as i32
                             && let Some(denial) = ev.denial
-                            && apps.report_denial(ev.pid, denial).is_none()
+                            && apps.report_denial(pid, denial).is_none()
                         {
-                            tracing::debug!(pid = ev.pid, "a denial of a process no app owns");
+                            tracing::debug!(pid, "a denial of a process no app owns");
                         }
                     }
                     tracing::debug!("the kernel's event stream ended; watching again");

@@ -54,7 +54,7 @@ pub use self::{
     sampling::{MAX_EVERY, Sampler},
     welford::{WARM_UP, Welford, Z_THRESHOLD},
 };
-use super::event::{ProcessEvent, ProcessEventKind};
+use super::event::{EventDetail, ProcessEvent, ProcessEventKind, WALL_CAPABILITY};
 
 /// The overhead the collector aims to stay under, as a fraction of one core.
 pub const DEFAULT_TARGET: f64 = 0.02;
@@ -193,22 +193,31 @@ impl Collector {
     pub fn ingest(&self, ev: &ProcessEvent) {
         let (pid, causality) = {
             let known = self.lock_known();
-            [ev.pid, ev.ppid]
+            // The owner of the event's cgroup first: it names the managed process whatever
+            // descendant acted.
+            ev.owner
+                .as_ref()
+                .map(|o| o.pid)
                 .into_iter()
+                .chain([ev.pid, ev.ppid])
                 .find_map(|p| known.get(&p).map(|k| (p, k.causality)))
                 .unwrap_or((ev.pid, 0))
         };
-        let (name, severity) = match ev.kind {
-            ProcessEventKind::Exec => ("exec", Severity::Info),
-            ProcessEventKind::Exit => ("exit", Severity::Info),
-            ProcessEventKind::Fork => ("fork", Severity::Info),
-            ProcessEventKind::Open => ("open", Severity::Debug),
-            ProcessEventKind::Connect => ("connect", Severity::Info),
-            ProcessEventKind::TcpState => ("tcp_state", Severity::Debug),
-            // Recorded where the refusal happened (`Kernel::authorize`), not twice.
-            ProcessEventKind::Denial => return,
+        let (category, name, severity) = match (&ev.kind, &ev.detail) {
+            (ProcessEventKind::Exec, _) => (Category::Ebpf, "exec", Severity::Info),
+            (ProcessEventKind::Exit, _) => (Category::Ebpf, "exit", Severity::Info),
+            (ProcessEventKind::Fork, _) => (Category::Ebpf, "fork", Severity::Info),
+            (ProcessEventKind::Open, _) => (Category::Ebpf, "open", Severity::Debug),
+            (ProcessEventKind::Connect, _) => (Category::Ebpf, "connect", Severity::Info),
+            (ProcessEventKind::TcpState, _) => (Category::Ebpf, "tcp_state", Severity::Debug),
+            // The kernel's own check is recorded where it refused (`Kernel::authorize`), not
+            // twice; the host kernel's walls only reach the collector here.
+            (ProcessEventKind::Denial, EventDetail::Denial(d)) if d.wall != WALL_CAPABILITY => {
+                (Category::Sandbox, d.wall, Severity::Warn)
+            }
+            (ProcessEventKind::Denial, _) => return,
         };
-        let mut r = Record::now(Category::Ebpf, severity, name)
+        let mut r = Record::now(category, severity, name)
             .pid(pid)
             .causality(causality)
             .code(ev.exit_code)

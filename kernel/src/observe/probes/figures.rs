@@ -114,3 +114,13 @@ pub struct ObserveCost {
     /// Their CPU time, estimated from each program's mean run time, in nanoseconds.
     pub cpu_ns: u64,
 }
+
+/// One program's run time and runs as the host kernel counted them (`bpf_prog_info`'s
+/// `run_time_ns`, `run_cnt`): cumulative over the program's life, counted only while
+/// run-time statistics were on (while AgentOS has managed processes; see `cost`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProgramRunTime {
+    pub program: &'static str,
+    pub run_time_ns: u64,
+    pub runs: u64,
+}

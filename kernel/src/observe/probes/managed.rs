@@ -6,13 +6,64 @@
 //! keeps the guard with the cgroup; dropping the guard (after the cgroup is killed and
 //! removed) takes the id out again and frees that cgroup's figures. The first id in attaches
 //! the high-frequency programs and the last id out detaches them ([`super::ProcessProbes`]).
+//!
+//! Each watched cgroup also gets its owner ([`Watched::own`]: the managed process and its
+//! app) in [`Owners`], which the ring-buffer reader reads to attribute every event by its
+//! cgroup id, so what a child of a managed process does (a refused connect, an open) names
+//! the managed process, not only the child's own pid. An owner outlives its cgroup by
+//! [`OWNER_GRACE`], so the events still in the ring when the cgroup goes are attributed too.
 
 use std::{
-    collections::BTreeSet,
-    sync::{Arc, Mutex, MutexGuard},
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex, MutexGuard, RwLock},
+    time::{Duration, Instant},
 };
 
 use super::{ProbeFigures, ProcessProbes};
+use crate::observe::event::{Owner, ProcessEvent};
+
+/// How long an owner is kept after its cgroup left the filter: many times the reader's poll
+/// period, so nothing it reads late goes unattributed.
+pub const OWNER_GRACE: Duration = Duration::from_secs(2);
+
+/// Managed cgroup id → its owner; shared by the process table (writer) and the ring-buffer
+/// reader.
+#[derive(Clone, Debug, Default)]
+pub struct Owners(Arc<RwLock<HashMap<u64, Owned>>>);
+
+/// An owner, and when its cgroup left the filter (`None` while it is managed).
+type Owned = (Owner, Option<Instant>);
+
+impl Owners {
+    /// Sets `event.owner` from its cgroup id, if a managed process owns that cgroup.
+    pub fn attribute(&self, event: &mut ProcessEvent) {
+        if event.owner.is_some() || event.cgroup_id == 0 {
+            return;
+        }
+        let owners = self.0.read().unwrap_or_else(|p| p.into_inner());
+        event.owner = owners.get(&event.cgroup_id).map(|(o, _)| o.clone());
+    }
+
+    /// The owner of cgroup `id`.
+    pub fn get(&self, id: u64) -> Option<Owner> {
+        let owners = self.0.read().unwrap_or_else(|p| p.into_inner());
+        owners.get(&id).map(|(o, _)| o.clone())
+    }
+
+    fn set(&self, id: u64, owner: Owner) {
+        let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
+        // Owners retired more than the grace ago go now; each spawn sweeps them.
+        owners.retain(|_, (_, gone)| gone.is_none_or(|at| at.elapsed() < OWNER_GRACE));
+        owners.insert(id, (owner, None));
+    }
+
+    fn retire(&self, id: u64) {
+        let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, gone)) = owners.get_mut(&id) {
+            *gone = Some(Instant::now());
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
@@ -20,9 +71,32 @@ pub(crate) struct Shared {
     probes: Option<ProcessProbes>,
 }
 
-/// A cheap, cloneable handle on the managed set and the live probes.
+/// A cheap, cloneable handle on the managed set, their owners and the live probes.
 #[derive(Clone, Debug, Default)]
-pub struct ManagedCgroups(Arc<Mutex<Shared>>);
+pub struct ManagedCgroups {
+    shared: Arc<Mutex<Shared>>,
+    owners: Owners,
+}
+
+/// Sets the owner of one watched cgroup ([`Watched::owner_slot`]).
+#[derive(Clone, Debug)]
+pub struct OwnerSlot {
+    owners: Owners,
+    id: u64,
+}
+
+impl OwnerSlot {
+    /// Names the managed process `pid` of `app` the owner of the cgroup's events.
+    pub fn own(&self, pid: u32, app: &str) {
+        self.owners.set(
+            self.id,
+            Owner {
+                pid,
+                app: app.into(),
+            },
+        );
+    }
+}
 
 /// Keeps one cgroup id managed while it lives.
 #[derive(Debug)]
@@ -66,10 +140,34 @@ impl Watched {
     pub fn id(&self) -> u64 {
         self.id
     }
+
+    /// Names the managed process `pid` of `app` the owner of the cgroup's events.
+    pub fn own(&self, pid: u32, app: &str) {
+        self.owner_slot().own(pid, app);
+    }
+
+    /// A handle that sets the owner from elsewhere (the spawner, between fork and exec, so
+    /// the program's first events already name it).
+    pub fn owner_slot(&self) -> OwnerSlot {
+        OwnerSlot {
+            owners: self.set.owners.clone(),
+            id: self.id,
+        }
+    }
+
+    /// Tells the probes which walls that raise nothing themselves (seccomp, landlock:
+    /// `agentos_ebpf_common::refusal::FENCE_*` bits) the cgroup's processes run behind, so
+    /// their refusals become denial events.
+    pub fn fence(&self, walls: u32) {
+        if let Some(probes) = &mut self.set.lock().probes {
+            probes.fence(self.id, walls);
+        }
+    }
 }
 
 impl Drop for Watched {
     fn drop(&mut self) {
+        self.set.owners.retire(self.id);
         let mut shared = self.set.lock();
         shared.ids.remove(&self.id);
         if let Some(probes) = &mut shared.probes {
@@ -80,7 +178,12 @@ impl Drop for Watched {
 
 impl ManagedCgroups {
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The owners of the managed cgroups, for the ring-buffer reader.
+    pub fn owners(&self) -> Owners {
+        self.owners.clone()
     }
 
     /// Marks the v2 cgroup `id` managed until the guard drops.
@@ -113,6 +216,15 @@ impl ManagedCgroups {
     /// The probes' figures for the managed cgroup `id`; `None` if no probes are live.
     pub fn figures(&self, id: u64) -> Option<Result<ProbeFigures, super::ProbeError>> {
         self.lock().probes.as_ref().map(|probes| probes.figures(id))
+    }
+
+    /// Each loaded program's run time and runs; empty while no probes are live.
+    pub fn run_times(&self) -> Vec<super::ProgramRunTime> {
+        self.lock()
+            .probes
+            .as_ref()
+            .map(ProcessProbes::run_times)
+            .unwrap_or_default()
     }
 
     /// Whether the high-frequency programs are attached now.

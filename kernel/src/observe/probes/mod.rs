@@ -55,6 +55,8 @@ mod offsets;
 #[cfg(target_os = "linux")]
 mod reader;
 #[cfg(target_os = "linux")]
+mod refusals;
+#[cfg(target_os = "linux")]
 mod wall;
 
 use std::{error::Error as _, io};
@@ -83,8 +85,8 @@ pub use self::none::{WallRules, WallStatus, bpf_lsm_active};
 #[cfg(target_os = "linux")]
 pub use self::wall::{WallRules, WallStatus, bpf_lsm_active};
 pub use self::{
-    figures::{ObserveCost, ProbeFigures, SchedFigures, SyscallFigures},
-    managed::{ManagedCgroups, Watched},
+    figures::{ObserveCost, ProbeFigures, ProgramRunTime, SchedFigures, SyscallFigures},
+    managed::{ManagedCgroups, OWNER_GRACE, OwnerSlot, Owners, Watched},
 };
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};
@@ -243,6 +245,8 @@ pub struct ProcessProbes {
     hot: Option<HotLinks>,
     /// The kernel wall's maps, and whether its programs are attached (or why not).
     wall: wall::Wall,
+    /// Per managed cgroup, the walls whose refusals the `sys_exit` program infers.
+    refusals: refusals::Refusals,
     /// Per managed cgroup, the runs each program made for it.
     cost: cost::CostMap,
     /// The host's BPF run-time statistics, on while the hot programs are attached.
@@ -271,11 +275,13 @@ impl ProcessProbes {
     ///
     /// Must be called inside a tokio runtime. Sending never blocks: a receiver that lags loses
     /// the oldest events (`broadcast` semantics), and events with no receiver are dropped.
+    /// Each event is attributed to its cgroup's owner in `owners` before it is sent.
     ///
     /// `kernel_cgroup` is the daemon's v2 cgroup, above every managed one: the wall's connect
     /// programs attach there.
     pub fn start(
         tx: broadcast::Sender<ProcessEvent>,
+        owners: Owners,
         kernel_cgroup: &std::path::Path,
     ) -> Result<Self, ProbeError> {
         let object = object().ok_or(ProbeError::NotBuiltIn)?;
@@ -316,6 +322,7 @@ impl ProcessProbes {
         }
 
         let wall = wall::Wall::start(&mut ebpf, &btf, kernel_cgroup)?;
+        let refusals = refusals::Refusals::start(&mut ebpf)?;
         let cost = cost::CostMap(take(&mut ebpf, names::COST)?);
         let managed = take(&mut ebpf, names::MANAGED)?;
         let figures = figures::FigureMaps {
@@ -332,7 +339,7 @@ impl ProcessProbes {
             unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
                 .map_err(|err| ProbeError::Register(err.into()))?
         };
-        let reader = runtime.spawn(reader::read_events(events, tx));
+        let reader = runtime.spawn(reader::read_events(events, tx, owners));
         Ok(Self {
             reader,
             managed,
@@ -342,6 +349,7 @@ impl ProcessProbes {
             count: 0,
             hot: None,
             wall,
+            refusals,
             cost,
             stats: None,
             ebpf,
@@ -374,6 +382,13 @@ impl ProcessProbes {
             .map_err(|err| format!("rewriting its network rules in the wall's maps: {err}"))
     }
 
+    /// Reports the refusals of the walls `walls` (`FENCE_*` bits) of managed cgroup `id`.
+    pub(crate) fn fence(&mut self, id: u64, walls: u32) {
+        if let Err(err) = self.refusals.fence(id, walls) {
+            tracing::warn!(cgroup_id = id, error = %err, "cannot report a cgroup's seccomp and landlock refusals");
+        }
+    }
+
     /// Whether the per-syscall and per-switch programs are attached.
     pub fn hot_attached(&self) -> bool {
         self.hot.is_some()
@@ -397,15 +412,30 @@ impl ProcessProbes {
     /// not loaded, or while statistics were never on).
     fn program_runs(&self) -> [cost::ProgramRuns; agentos_ebpf_common::cost::PROGRAMS] {
         let mut out = [cost::ProgramRuns::default(); agentos_ebpf_common::cost::PROGRAMS];
-        for (index, name) in cost::COUNTED {
-            if let Some(info) = self.ebpf.program(name).and_then(|p| p.info().ok()) {
+        for t in self.run_times() {
+            if let Some(&(index, _)) = cost::COUNTED.iter().find(|(_, n)| *n == t.program) {
                 out[index] = cost::ProgramRuns {
-                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
-                    runs: info.run_count(),
+                    run_time_ns: t.run_time_ns,
+                    runs: t.runs,
                 };
             }
         }
         out
+    }
+
+    /// The run time and runs of every counted program that is loaded, for `/metrics`.
+    pub fn run_times(&self) -> Vec<ProgramRunTime> {
+        cost::COUNTED
+            .iter()
+            .filter_map(|&(_, program)| {
+                let info = self.ebpf.program(program)?.info().ok()?;
+                Some(ProgramRunTime {
+                    program,
+                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                    runs: info.run_count(),
+                })
+            })
+            .collect()
     }
 
     /// Adds `id` to the filter; the first id attaches the hot programs.
@@ -440,6 +470,7 @@ impl ProcessProbes {
         }
         self.figures.forget(id);
         self.wall.forget(id);
+        self.refusals.forget(id);
         self.cost.close(id);
         if self.count == 0
             && let Some(links) = self.hot.take()
@@ -712,7 +743,9 @@ mod tests {
         let id = fs::metadata(&cgroup.0).expect("stat cgroup").ino();
         let (tx, mut rx) = broadcast::channel(1024);
         let managed = ManagedCgroups::default();
-        managed.set_probes(ProcessProbes::start(tx, &v2_root).expect("probes start"));
+        managed.set_probes(
+            ProcessProbes::start(tx, managed.owners(), &v2_root).expect("probes start"),
+        );
         assert!(
             !managed.hot_attached(),
             "hot programs attached with nothing managed"
@@ -791,7 +824,8 @@ mod tests {
             return;
         }
         let (tx, _rx) = broadcast::channel(1);
-        let err = ProcessProbes::start(tx, Path::new("/sys/fs/cgroup")).expect_err("no object");
+        let err = ProcessProbes::start(tx, Owners::default(), Path::new("/sys/fs/cgroup"))
+            .expect_err("no object");
         assert!(matches!(err, ProbeError::NotBuiltIn));
         assert_eq!(
             ProbeStatus::from(&err),

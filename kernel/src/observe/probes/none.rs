@@ -5,7 +5,7 @@
 
 use tokio::sync::broadcast;
 
-use super::{ProbeError, ProbeFigures, ProbeStatus};
+use super::{Owners, ProbeError, ProbeFigures, ProbeStatus, ProgramRunTime};
 use crate::observe::event::ProcessEvent;
 
 /// Live probes, which cannot exist on this host.
@@ -16,6 +16,7 @@ impl ProcessProbes {
     /// Always fails: eBPF is Linux's.
     pub fn start(
         _tx: broadcast::Sender<ProcessEvent>,
+        _owners: Owners,
         _kernel_cgroup: &std::path::Path,
     ) -> Result<Self, ProbeError> {
         Err(ProbeError::NotLinux)
@@ -33,6 +34,10 @@ impl ProcessProbes {
         match *self {}
     }
 
+    pub fn run_times(&self) -> Vec<ProgramRunTime> {
+        match *self {}
+    }
+
     pub(crate) fn manage(&mut self, _id: u64) {
         match *self {}
     }
@@ -46,6 +51,10 @@ impl ProcessProbes {
     }
 
     pub(crate) fn renetwork(&mut self, _id: u64, _rules: &WallRules) -> Result<(), String> {
+        match *self {}
+    }
+
+    pub(crate) fn fence(&mut self, _id: u64, _walls: u32) {
         match *self {}
     }
 }

@@ -106,7 +106,7 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         sb_user_ns: field("super_block", "s_user_ns", ptr, "super_block.s_user_ns")?,
         userns_level: at("user_namespace", "level", "user_namespace.level")?,
         socket_type: at("socket", "type", "socket.type")?,
-        reserved: 0,
+        regs_orig_ax: field("pt_regs", "orig_ax", long, "pt_regs.orig_ax")?,
     })
 }
 

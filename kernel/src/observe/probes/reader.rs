@@ -1,4 +1,5 @@
-//! Drains the `EVENTS` ring buffer into the hub's broadcast channel.
+//! Drains the `EVENTS` ring buffer into the hub's broadcast channel, each event attributed
+//! to the managed process that owns its cgroup ([`Owners`]).
 //!
 //! The programs submit with `BPF_RB_NO_WAKEUP` until [`WAKEUP_BYTES`] are unread, so epoll
 //! reports the ring only for big batches; a timer drains it every [`POLL_EVERY`] between
@@ -11,6 +12,7 @@ use std::time::Duration;
 use aya::maps::{MapData, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::broadcast};
 
+use super::Owners;
 use crate::observe::event::ProcessEvent;
 
 /// How often the ring is drained without a wake-up.
@@ -20,6 +22,7 @@ pub(super) const POLL_EVERY: Duration = Duration::from_millis(25);
 pub(super) async fn read_events(
     mut events: AsyncFd<RingBuf<MapData>>,
     tx: broadcast::Sender<ProcessEvent>,
+    owners: Owners,
 ) {
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,7 +30,7 @@ pub(super) async fn read_events(
         tokio::select! {
             ready = events.readable_mut() => match ready {
                 Ok(mut guard) => {
-                    drain(guard.get_inner_mut(), &tx);
+                    drain(guard.get_inner_mut(), &tx, &owners);
                     // Tokio keeps readiness that arrived after this guard was taken, so no
                     // record is stranded between the last `next()` and this call.
                     guard.clear_ready();
@@ -37,16 +40,19 @@ pub(super) async fn read_events(
                     return;
                 }
             },
-            _ = tick.tick() => drain(events.get_mut(), &tx),
+            _ = tick.tick() => drain(events.get_mut(), &tx, &owners),
         }
     }
 }
 
-fn drain(ring: &mut RingBuf<MapData>, tx: &broadcast::Sender<ProcessEvent>) {
+fn drain(ring: &mut RingBuf<MapData>, tx: &broadcast::Sender<ProcessEvent>, owners: &Owners) {
     while let Some(record) = ring.next() {
         match ProcessEvent::decode(&record) {
-            // An error only means nobody is subscribed right now.
-            Ok(event) => drop(tx.send(event)),
+            Ok(mut event) => {
+                owners.attribute(&mut event);
+                // An error only means nobody is subscribed right now.
+                drop(tx.send(event));
+            }
             Err(err) => tracing::warn!(error = %err, "dropped a malformed eBPF event"),
         }
     }
