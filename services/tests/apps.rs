@@ -846,7 +846,8 @@ fn settings_are_kept_per_user_across_a_restart_and_set_the_kernels_scheduler() {
     assert_eq!(defaults["scheduler"]["policy"], "fair", "{defaults}");
     let mut mine = defaults.clone();
     mine["appearance"]["theme"] = json!("light");
-    mine["scheduler"] = json!({"policy": "round_robin", "freeze_minimised": true});
+    mine["scheduler"] =
+        json!({"policy": "round_robin", "freeze_minimised": true, "focus_boost": 9});
     mine["default_grants"] = json!(["time", "read:/srv"]);
     mine["llm"]["url"] = json!("http://127.0.0.1:9/v1/chat/completions");
     assert_eq!(
@@ -857,6 +858,10 @@ fn settings_are_kept_per_user_across_a_restart_and_set_the_kernels_scheduler() {
     assert_eq!(
         policy["scheduler"]["policy"], "SCHED_POLICY_ROUND_ROBIN",
         "the kernel's scheduler follows the saved policy: {policy}"
+    );
+    assert_eq!(
+        policy["scheduler"]["focusBoost"], 9,
+        "and the saved focus boost: {policy}"
     );
     let on_disk = data.join("files/.agentos/users");
     let saved: Vec<_> = fs::read_dir(&on_disk)
@@ -878,6 +883,7 @@ fn settings_are_kept_per_user_across_a_restart_and_set_the_kernels_scheduler() {
             "invalid_argument",
         ),
         (json!({"scheduler": {"policy": "fastest"}}), ""),
+        (json!({"scheduler": {"focus_boost": 0}}), "invalid_argument"),
         (json!({"colour": "red"}), ""),
     ] {
         let r = up.api("PUT", "/api/settings").json(&bad).send();

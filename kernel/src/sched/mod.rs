@@ -10,7 +10,8 @@
 //! | fair | the same weights; vruntime = CPU time from the cgroup's accounting ÷ weight, so `schedule_next` names the process furthest behind its share |
 //! | round-robin | when more processes contend than there are cores, all but `cores` are frozen (cgroup freezer) and the set rotates every quantum |
 //!
-//! Focus: the foreground process's weight is multiplied by [`FOCUS_BOOST`],
+//! Focus: the foreground process's weight is multiplied by the focus boost
+//! ([`FOCUS_BOOST`] unless the desktop set another),
 //! background ones keep their own, minimised ones are frozen when the
 //! `freeze_minimised` setting is on. The syscalls are in `syscall/sched.rs`.
 //!
@@ -41,8 +42,10 @@ use crate::{
     process::{Process, ProcessTable, priority::weight_for_nice},
 };
 
-/// Weight multiplier of the focused process.
+/// Weight multiplier of the focused process, until the desktop sets another.
 pub const FOCUS_BOOST: u32 = 4;
+/// The focus boosts the desktop may set (1 = none).
+pub const FOCUS_BOOST_RANGE: std::ops::RangeInclusive<u32> = 1..=16;
 /// Default quantum.
 pub const DEFAULT_QUANTUM: Duration = Duration::from_millis(100);
 /// Shortest and longest quantum accepted.
@@ -62,6 +65,8 @@ struct State {
     policy: Policy,
     quantum: Option<Duration>,
     freeze_minimised: bool,
+    /// `None`: [`FOCUS_BOOST`].
+    focus_boost: Option<u32>,
     visibility: HashMap<u32, Visibility>,
     /// Round-robin order; the head `cores` entries run.
     queue: Vec<u32>,
@@ -136,6 +141,24 @@ impl Scheduler {
         self.apply_all()
     }
 
+    /// The focused process's weight multiplier.
+    pub fn focus_boost(&self) -> u32 {
+        self.lock().focus_boost.unwrap_or(FOCUS_BOOST)
+    }
+
+    /// Sets the focused process's weight multiplier; weights are re-applied at once.
+    pub fn set_focus_boost(&self, boost: u32) -> Result<(), KernelError> {
+        if !FOCUS_BOOST_RANGE.contains(&boost) {
+            return Err(KernelError::InvalidArgument(format!(
+                "focus boost {boost} is outside {}..={}",
+                FOCUS_BOOST_RANGE.start(),
+                FOCUS_BOOST_RANGE.end()
+            )));
+        }
+        self.lock().focus_boost = Some(boost);
+        self.apply_all()
+    }
+
     /// Switches policy; weights and freezing are re-applied at once.
     pub fn set_policy(&self, policy: Policy) -> Result<(), KernelError> {
         self.lock().policy = policy;
@@ -146,7 +169,7 @@ impl Scheduler {
     fn effective_weight(&self, p: &Process, vis: Visibility) -> u32 {
         let base = weight_for_nice(p.priority());
         match vis {
-            Visibility::Foreground => (base * FOCUS_BOOST).min(10_000),
+            Visibility::Foreground => (base * self.focus_boost()).min(10_000),
             Visibility::Background | Visibility::Minimised => base,
         }
     }
@@ -228,7 +251,7 @@ impl Scheduler {
         r
     }
 
-    /// Focus: the foreground process gets [`FOCUS_BOOST`]× its weight; a minimised
+    /// Focus: the foreground process gets the focus boost × its weight; a minimised
     /// one may be frozen.
     pub fn set_visibility(&self, pid: u32, vis: Visibility) -> Result<(), KernelError> {
         self.processes.get(pid)?;

@@ -73,6 +73,7 @@ fn snapshot(k: &Kernel) -> Value {
         switches: s.switches(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         entries: s.infos().iter().map(entry).collect(),
+        focus_boost: s.focus_boost(),
     })
 }
 
@@ -127,6 +128,9 @@ pub(super) fn set_policy(k: &Kernel, c: &Caller, r: pb::SetPolicy) -> Result<Val
             )));
         }
     };
+    if r.focus_boost != 0 {
+        k.scheduler.set_focus_boost(r.focus_boost)?;
+    }
     k.scheduler.set_freeze_minimised(r.freeze_minimised)?;
     k.scheduler.set_policy(policy)?;
     decided(k, c, "set_policy", 0);

@@ -797,6 +797,7 @@ async fn scheduler_policies_act_through_weights_and_the_freezer() {
             Call::SetPolicy(pb::SetPolicy {
                 policy: pb::SchedPolicy::RoundRobin as i32,
                 freeze_minimised: false,
+                focus_boost: 0,
             }),
         )
         .await
@@ -837,6 +838,7 @@ async fn scheduler_policies_act_through_weights_and_the_freezer() {
             Call::SetPolicy(pb::SetPolicy {
                 policy: pb::SchedPolicy::Fair as i32,
                 freeze_minimised: false,
+                focus_boost: 0,
             }),
         )
         .await

@@ -115,6 +115,7 @@ async fn set_policy(c: &mut Client, policy: pb::SchedPolicy) {
         Call::SetPolicy(pb::SetPolicy {
             policy: policy as i32,
             freeze_minimised: false,
+            focus_boost: 0,
         }),
     )
     .await
@@ -458,5 +459,59 @@ async fn freeze_and_thaw_one_process_on_the_host() {
     .await
     .unwrap_err();
     assert_eq!(st.code(), tonic::Code::NotFound, "{st:?}");
+    kill_tree(&mut c, pid).await;
+}
+
+/// The host's CPU weight of a process: v2 `cpu.weight`, or v1 `cpu.shares` on a hybrid
+/// host (which the kernel writes as `weight * 1024 / 100`, so ratios carry over).
+fn host_weight(pid: u32) -> u64 {
+    let (_, dir) = weight_dir(pid);
+    let file = ["cpu.weight", "cpu.shares"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|f| f.exists())
+        .unwrap_or_else(|| panic!("{} has no CPU weight file", dir.display()));
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// The focus boost is the desktop's to set: the focused process's weight on the host
+/// moves with the boost set through `SetPolicy`, a boost out of range is refused and
+/// changes nothing, and 0 keeps the boost as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_focus_boost_set_through_the_daemon_is_the_hosts_weight() {
+    if !require_root("the_focus_boost_set_through_the_daemon_is_the_hosts_weight") {
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let pid = spawn(&mut c, hog()).await.pid;
+    let boost = |focus_boost| {
+        Call::SetPolicy(pb::SetPolicy {
+            policy: pb::SchedPolicy::Fair as i32,
+            freeze_minimised: false,
+            focus_boost,
+        })
+    };
+    call(&mut c, boost(1)).await.unwrap();
+    focus(&mut c, pid).await.unwrap();
+    let unboosted = host_weight(pid);
+    call(&mut c, boost(8)).await.unwrap();
+    assert_eq!(host_weight(pid), unboosted * 8, "boost 8 on the host");
+    let st = call(&mut c, boost(17)).await.unwrap_err();
+    assert_eq!(st.code(), tonic::Code::InvalidArgument, "{st:?}");
+    assert_eq!(
+        host_weight(pid),
+        unboosted * 8,
+        "a refused boost changes nothing"
+    );
+    let Ok(pb::syscall_result::Value::Scheduler(state)) = call(&mut c, boost(0)).await else {
+        panic!("set_policy answers with the scheduler's state")
+    };
+    assert_eq!(state.focus_boost, 8, "0 keeps the boost");
+    assert_eq!(host_weight(pid), unboosted * 8);
     kill_tree(&mut c, pid).await;
 }

@@ -229,6 +229,7 @@ mod tests {
             Call::SetPolicy(pb::SetPolicy {
                 policy: pb::SchedPolicy::RoundRobin as i32,
                 freeze_minimised: true,
+                focus_boost: 0,
             })
         );
     }

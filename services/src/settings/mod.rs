@@ -80,12 +80,29 @@ pub enum Policy {
     RoundRobin,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Scheduler {
     pub policy: Policy,
     /// Freeze a minimised app's process (cgroup freezer) until it is shown again.
     pub freeze_minimised: bool,
+    /// The focused app's CPU weight multiplier, 1 (none) ..= 16 (the kernel's range).
+    #[schema(minimum = 1, maximum = 16)]
+    pub focus_boost: u32,
+}
+
+/// The focus boosts the kernel takes (`SetPolicy.focus_boost`).
+pub const FOCUS_BOOST_RANGE: std::ops::RangeInclusive<u32> = 1..=16;
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            freeze_minimised: false,
+            // The kernel's own default.
+            focus_boost: 4,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -127,6 +144,14 @@ impl Settings {
         let a = &self.appearance.accent;
         if !(a.len() == 7 && a.starts_with('#') && a[1..].chars().all(|c| c.is_ascii_hexdigit())) {
             return bad(format!("appearance.accent {a:?} is not #rrggbb"));
+        }
+        let boost = self.scheduler.focus_boost;
+        if !FOCUS_BOOST_RANGE.contains(&boost) {
+            return bad(format!(
+                "scheduler.focus_boost {boost} is outside {}..={}",
+                FOCUS_BOOST_RANGE.start(),
+                FOCUS_BOOST_RANGE.end()
+            ));
         }
         if self.default_grants.len() > MAX_GRANTS {
             return bad(format!("at most {MAX_GRANTS} default grants"));
@@ -201,6 +226,7 @@ pub async fn save(
     let call = pb::syscall::Call::SetPolicy(pb::SetPolicy {
         policy: policy as i32,
         freeze_minimised: settings.scheduler.freeze_minimised,
+        focus_boost: settings.scheduler.focus_boost,
     });
     kernel
         .call("set_policy", KERNEL_TIMEOUT, |mut c| async move {
@@ -222,6 +248,7 @@ mod tests {
             serde_json::from_value(json!({"appearance": {"theme": "light"}})).unwrap();
         assert_eq!(s.appearance.theme, Theme::Light);
         assert_eq!(s.appearance.accent, "#8ab4ff");
+        assert_eq!(s.scheduler.focus_boost, 4, "the kernel's default boost");
         assert!(s.validate().is_ok());
         assert!(serde_json::from_value::<Settings>(json!({"colour": 1})).is_err());
         for (bad, what) in [
@@ -229,6 +256,8 @@ mod tests {
             (json!({"default_grants": ["read: /x"]}), "default grant"),
             (json!({"default_grants": [":x"]}), "default grant"),
             (json!({"llm": {"url": "file:///etc/passwd"}}), "llm.url"),
+            (json!({"scheduler": {"focus_boost": 0}}), "focus_boost"),
+            (json!({"scheduler": {"focus_boost": 17}}), "focus_boost"),
         ] {
             let s: Settings = serde_json::from_value(bad).unwrap();
             let e = s.validate().unwrap_err().to_string();

@@ -297,7 +297,7 @@ export const ServerSettingsSchema = z.object({
     wallpaper: z.enum(["aurora", "dusk", "forest", "graphite"]),
   }),
   restore_on_login: z.boolean(),
-  scheduler: z.object({ policy: z.enum(["fair", "priority", "round_robin"]), freeze_minimised: z.boolean() }),
+  scheduler: z.object({ policy: z.enum(["fair", "priority", "round_robin"]), freeze_minimised: z.boolean(), focus_boost: z.number().int().min(1).max(16).default(4) }),
   default_grants: z.array(z.string()),
   llm: z.object({ url: z.string().nullable().optional(), model: z.string().nullable().optional() }),
 });

@@ -69,6 +69,19 @@ export default function Settings(_: { ctx: AppContext }) {
             <option value="round_robin">Round-robin</option>
           </select>
         </label>
+        <label className="field">
+          <span>Focus boost: the focused app gets {s.focusBoost}× the CPU share</span>
+          <input
+            type="range"
+            aria-label="Focus boost"
+            min={1}
+            max={16}
+            step={1}
+            value={s.focusBoost}
+            disabled={s.schedPolicy === "round_robin"}
+            onChange={(e) => updateSettings({ focusBoost: Number(e.target.value) })}
+          />
+        </label>
         <label className="choice">
           <input type="checkbox" checked={s.freezeMinimised} onChange={(e) => updateSettings({ freezeMinimised: e.target.checked })} />
           Freeze minimised apps' processes

@@ -7,7 +7,7 @@ import { defaultSettings, updateSettings, useSettings } from "./settingsStore";
 const server = {
   appearance: { theme: "light", accent: "#86efac", wallpaper: "forest" },
   restore_on_login: true,
-  scheduler: { policy: "round_robin", freeze_minimised: true },
+  scheduler: { policy: "round_robin", freeze_minimised: true, focus_boost: 8 },
   default_grants: ["time"],
   llm: { url: "http://127.0.0.1:9/v1/chat/completions", model: null },
 };
@@ -23,7 +23,7 @@ describe("server settings", () => {
     updateSettings({ schedPolicy: "priority" });
     await new Promise((r) => setTimeout(r, 20));
     const put = m.calls.find((c) => c.method === "PUT");
-    expect(put?.body).toMatchObject({ scheduler: { policy: "priority", freeze_minimised: true }, appearance: { theme: "light" } });
+    expect(put?.body).toMatchObject({ scheduler: { policy: "priority", freeze_minimised: true, focus_boost: 8 }, appearance: { theme: "light" } });
     expect(useSettingsSync.getState().phase).toBe("saved");
   });
 

@@ -19,6 +19,7 @@ export function fromServer(s: ServerSettings): Settings {
     restoreOnLogin: s.restore_on_login,
     schedPolicy: s.scheduler.policy,
     freezeMinimised: s.scheduler.freeze_minimised,
+    focusBoost: s.scheduler.focus_boost,
     defaultGrants: s.default_grants,
     llmUrl: s.llm.url ?? "",
     llmModel: s.llm.model ?? "",
@@ -29,7 +30,7 @@ export function toServer(s: Settings): ServerSettings {
   return {
     appearance: { theme: s.theme, accent: s.accent, wallpaper: s.wallpaper },
     restore_on_login: s.restoreOnLogin,
-    scheduler: { policy: s.schedPolicy, freeze_minimised: s.freezeMinimised },
+    scheduler: { policy: s.schedPolicy, freeze_minimised: s.freezeMinimised, focus_boost: s.focusBoost },
     default_grants: s.defaultGrants,
     llm: { url: s.llmUrl.trim() || null, model: s.llmModel.trim() || null },
   };

@@ -16,6 +16,8 @@ export interface Settings {
   schedPolicy: "fair" | "priority" | "round_robin";
   /** Freeze a minimised app's process until it is shown again. */
   freezeMinimised: boolean;
+  /** The focused app's CPU weight multiplier under fair and priority, 1 (none) to 16. */
+  focusBoost: number;
   /** Grants given to new apps (`time`, `read:/srv`…). */
   defaultGrants: string[];
   /** An OpenAI-compatible chat-completions URL; empty = the rule generator. */
@@ -30,6 +32,7 @@ export const defaultSettings: Settings = {
   restoreOnLogin: false,
   schedPolicy: "fair",
   freezeMinimised: false,
+  focusBoost: 4,
   defaultGrants: [],
   llmUrl: "",
   llmModel: "",
