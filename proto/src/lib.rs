@@ -32,6 +32,15 @@ pub mod bench {
 pub mod codec;
 mod names;
 
+/// The contract of `SetPolicy.focus_boost`, shared by the kernel that applies it and the
+/// services that save it as a setting.
+pub mod focus_boost {
+    /// The focused app's CPU weight multiplier until the desktop sets another.
+    pub const DEFAULT: u32 = 4;
+    /// The multipliers the kernel takes (1 = no boost).
+    pub const RANGE: std::ops::RangeInclusive<u32> = 1..=16;
+}
+
 /// The encoded `FileDescriptorSet` of every `.proto`, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/agentos_descriptor.bin"));

@@ -103,7 +103,7 @@ impl Bridge {
         Ok(b)
     }
 
-    /// Removes the bridge (its ports go with their namespaces).
+    /// Removes the bridge (each port, a process's veth, is removed at that process's exit).
     pub fn delete(&self) -> Result<(), NetError> {
         delete_link(&self.name)
     }

@@ -42,10 +42,7 @@ use crate::{
     process::{Process, ProcessTable, priority::weight_for_nice},
 };
 
-/// Weight multiplier of the focused process, until the desktop sets another.
-pub const FOCUS_BOOST: u32 = 4;
-/// The focus boosts the desktop may set (1 = none).
-pub const FOCUS_BOOST_RANGE: std::ops::RangeInclusive<u32> = 1..=16;
+pub use agentos_proto::focus_boost::{DEFAULT as FOCUS_BOOST, RANGE as FOCUS_BOOST_RANGE};
 /// Default quantum.
 pub const DEFAULT_QUANTUM: Duration = Duration::from_millis(100);
 /// Shortest and longest quantum accepted.
@@ -136,32 +133,35 @@ impl Scheduler {
         Ok(())
     }
 
-    pub fn set_freeze_minimised(&self, on: bool) -> Result<(), KernelError> {
-        self.lock().freeze_minimised = on;
-        self.apply_all()
-    }
-
     /// The focused process's weight multiplier.
     pub fn focus_boost(&self) -> u32 {
         self.lock().focus_boost.unwrap_or(FOCUS_BOOST)
     }
 
-    /// Sets the focused process's weight multiplier; weights are re-applied at once.
-    pub fn set_focus_boost(&self, boost: u32) -> Result<(), KernelError> {
-        if !FOCUS_BOOST_RANGE.contains(&boost) {
+    /// Sets the policy, whether minimised processes freeze, and (if given) the focus
+    /// boost, then re-applies weights and freezing once. A boost out of range changes
+    /// nothing.
+    pub fn configure(
+        &self,
+        policy: Policy,
+        freeze_minimised: bool,
+        focus_boost: Option<u32>,
+    ) -> Result<(), KernelError> {
+        if let Some(boost) = focus_boost.filter(|b| !FOCUS_BOOST_RANGE.contains(b)) {
             return Err(KernelError::InvalidArgument(format!(
                 "focus boost {boost} is outside {}..={}",
                 FOCUS_BOOST_RANGE.start(),
                 FOCUS_BOOST_RANGE.end()
             )));
         }
-        self.lock().focus_boost = Some(boost);
-        self.apply_all()
-    }
-
-    /// Switches policy; weights and freezing are re-applied at once.
-    pub fn set_policy(&self, policy: Policy) -> Result<(), KernelError> {
-        self.lock().policy = policy;
+        {
+            let mut s = self.lock();
+            s.policy = policy;
+            s.freeze_minimised = freeze_minimised;
+            if focus_boost.is_some() {
+                s.focus_boost = focus_boost;
+            }
+        }
         self.apply_all()
     }
 

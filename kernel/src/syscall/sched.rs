@@ -128,11 +128,9 @@ pub(super) fn set_policy(k: &Kernel, c: &Caller, r: pb::SetPolicy) -> Result<Val
             )));
         }
     };
-    if r.focus_boost != 0 {
-        k.scheduler.set_focus_boost(r.focus_boost)?;
-    }
-    k.scheduler.set_freeze_minimised(r.freeze_minimised)?;
-    k.scheduler.set_policy(policy)?;
+    // 0: the boost stays as it is.
+    let boost = (r.focus_boost != 0).then_some(r.focus_boost);
+    k.scheduler.configure(policy, r.freeze_minimised, boost)?;
     decided(k, c, "set_policy", 0);
     Ok(snapshot(k))
 }

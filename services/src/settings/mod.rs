@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use agentos_client::pb;
+use agentos_proto::focus_boost::{DEFAULT as FOCUS_BOOST, RANGE as FOCUS_BOOST_RANGE};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -91,16 +92,12 @@ pub struct Scheduler {
     pub focus_boost: u32,
 }
 
-/// The focus boosts the kernel takes (`SetPolicy.focus_boost`).
-pub const FOCUS_BOOST_RANGE: std::ops::RangeInclusive<u32> = 1..=16;
-
 impl Default for Scheduler {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
             freeze_minimised: false,
-            // The kernel's own default.
-            focus_boost: 4,
+            focus_boost: FOCUS_BOOST,
         }
     }
 }
