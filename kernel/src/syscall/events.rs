@@ -93,13 +93,18 @@ pub fn stream(
     c: &Caller,
     q: &pb::EventQuery,
 ) -> Result<ReceiverStream<pb::EventStreamMessage>, KernelError> {
-    use pb::event_stream_message::Msg;
     k.check(c, Access::SystemInfo)?;
-    let filter = Filter::try_from(q)?;
-    let collector: Arc<Collector> = Arc::clone(&k.collector);
+    Ok(follow(Arc::clone(&k.collector), Filter::try_from(q)?))
+}
+
+/// Follows the ring from where it is now. The cursor is taken here, before the task
+/// is spawned, not when the task first runs: an event recorded in between belongs
+/// to the caller, who has already been answered.
+fn follow(collector: Arc<Collector>, filter: Filter) -> ReceiverStream<pb::EventStreamMessage> {
+    use pb::event_stream_message::Msg;
+    let mut cursor = collector.cursor();
     let (tx, rx) = mpsc::channel(STREAM_DEPTH);
     tokio::spawn(async move {
-        let mut cursor = collector.cursor();
         let mut tick = tokio::time::interval(POLL);
         loop {
             tick.tick().await;
@@ -123,7 +128,7 @@ pub fn stream(
             }
         }
     });
-    Ok(ReceiverStream::new(rx))
+    ReceiverStream::new(rx)
 }
 
 fn msg(m: pb::event_stream_message::Msg) -> pb::EventStreamMessage {
@@ -164,5 +169,31 @@ fn stats_to_proto(s: &Stats) -> pb::CollectorStats {
                 sampled_out: *out,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+    use crate::observe::collector::{DEFAULT_TARGET, Record};
+
+    /// On one thread the follower's task cannot run before the caller records an
+    /// event, so a cursor taken inside the task would start after it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stream_sees_an_event_recorded_before_its_task_first_runs() {
+        let collector = Arc::new(Collector::new(1 << 8, DEFAULT_TARGET));
+        collector.emit(Record::now(Category::Syscall, Severity::Info, "before"));
+        let mut live = follow(Arc::clone(&collector), Filter::default());
+        collector.emit(Record::now(Category::Syscall, Severity::Info, "after"));
+        let first = tokio::time::timeout(Duration::from_secs(5), live.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("the stream is open");
+        let Some(pb::event_stream_message::Msg::Event(e)) = first.msg else {
+            panic!("not an event: {first:?}")
+        };
+        assert_eq!(e.name, "after");
     }
 }
