@@ -19,15 +19,16 @@
 mod call;
 mod host;
 pub mod math;
+mod recording;
 mod registry;
 mod ui;
 
 pub use call::{CallContext, ToolError, Tools};
 pub use host::{
-    DirEntry, Found, HostCall, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel,
-    RecordingHost, ToolHost,
+    DirEntry, Found, HostError, HttpMethod, HttpRequest, HttpResponse, LogLevel, ToolHost,
 };
 pub use math::MathError;
+pub use recording::{HostCall, RecordingHost};
 pub use registry::{ToolRegistry, ToolSpec, namespace_permission};
 pub use ui::{ComponentState, UiChange, UiState, primary_prop};
 
