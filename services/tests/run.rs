@@ -238,6 +238,36 @@ fn without_a_kernel_it_says_how_to_start_one_and_exits_2() {
     );
 }
 
+/// Wrong arguments are usage errors (exit 2) that name the argument and what it
+/// takes, before any kernel is asked: a network mode outside the four, an `--env`
+/// without a key or an `=`, a size with an unknown suffix.
+#[test]
+fn wrong_arguments_are_usage_errors_that_say_what_is_expected() {
+    let dir = common::scratch_dir();
+    for (args, says) in [
+        (
+            &["--net", "weird"][..],
+            "possible values: none, private, shared, bridged",
+        ),
+        (&["--env", "FOO"][..], "\"FOO\" is not KEY=VALUE"),
+        (&["--env", "=x"][..], "is not KEY=VALUE"),
+        (&["--memory", "12Q"][..], "unknown size suffix"),
+    ] {
+        let out = Command::new(bin("agentos"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .args(["--", "/bin/true"])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("no kernel is running"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn a_sandboxed_program_calls_its_own_kernel_socket_within_its_grants() {
     if !root_or_skip("a_sandboxed_program_calls_its_own_kernel_socket_within_its_grants") {

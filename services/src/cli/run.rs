@@ -56,7 +56,7 @@ pub struct Options {
     write: Vec<String>,
     /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants),
     /// `bridged` (with --net-group: the group's processes reach each other) or `shared`.
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
     net: String,
     /// The group of a `--net bridged` process.
     #[arg(long, value_name = "GROUP", default_value = "")]
@@ -73,8 +73,8 @@ pub struct Options {
     #[arg(long = "grant", value_name = "CAPABILITY")]
     grants: Vec<String>,
     /// Environment for the program, KEY=VALUE (repeatable). Nothing else is passed.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
     /// Working directory inside the sandbox (default /tmp).
     #[arg(long)]
     cwd: Option<String>,
@@ -113,6 +113,14 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
+/// Parses `KEY=VALUE` (the value may hold `=`; the key may not be empty).
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
 /// A relative path with a slash is made absolute against the caller's directory; an
 /// absolute path stays as given; a bare name goes to the kernel as it is, which looks
 /// it up on the sandbox's own PATH inside the sandbox's view (as bubblewrap's
@@ -127,22 +135,11 @@ fn resolve_program(name: &str) -> anyhow::Result<String> {
 
 fn spec(opts: &Options) -> anyhow::Result<pb::ProcessSpec> {
     let Some(network) = agentos_services::apps::native::network_mode(&opts.net) else {
-        bail!(
-            "--net {}: expected none, private, shared or bridged",
-            opts.net
-        );
+        bail!("--net {}: not a network mode", opts.net); // clap allows only the four
     };
     let mut argv = opts.command.clone();
     argv[0] = resolve_program(&argv[0])?;
-    let env = opts
-        .env
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .with_context(|| format!("--env {kv:?}: expected KEY=VALUE"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let env = opts.env.iter().cloned().collect();
     let absolute = |p: &String| -> anyhow::Result<String> {
         Ok(std::fs::canonicalize(p)
             .with_context(|| format!("grant {p}"))?
