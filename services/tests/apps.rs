@@ -1071,3 +1071,41 @@ fn the_file_manager_works_on_the_users_files_under_its_manifest_and_says_who_may
     let e = up.api("GET", "/api/files/access?path=/../etc").send();
     assert_eq!(e.status, 400, "{e:?}");
 }
+
+#[test]
+fn signing_out_with_nothing_open_keeps_the_last_session() {
+    let tmp = tempdir("apps-empty-last-session");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+    let save_last = || {
+        up.api("POST", "/api/sessions/save-default")
+            .json(&json!({"name": "last"}))
+            .send()
+    };
+    // Nothing saved yet and nothing open: nothing is saved.
+    assert_eq!(ok(&save_last(), 204), Value::Null);
+    assert_eq!(ok(&up.api("GET", "/api/sessions").send(), 200), json!([]));
+
+    let app = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    assert_eq!(ok(&save_last(), 200)["apps"], 1);
+    let first = ok(&up.api("GET", "/api/sessions/default").send(), 200);
+
+    // Everything closed, then signed out again: the last session is still the one with the app.
+    ok(
+        &up.api(
+            "DELETE",
+            &format!("/api/apps/{}", app["id"].as_str().unwrap()),
+        )
+        .send(),
+        200,
+    );
+    assert_eq!(ok(&up.api("GET", "/api/apps").send(), 200), json!([]));
+    assert_eq!(ok(&save_last(), 204), Value::Null);
+    let kept = ok(&up.api("GET", "/api/sessions/default").send(), 200);
+    assert_eq!(kept, first, "the empty workspace replaced the last session");
+    assert_eq!(kept["apps"][0]["app_id"], "calc");
+}
