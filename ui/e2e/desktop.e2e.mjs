@@ -469,6 +469,20 @@ const checks = [
       await tm.waitFor({ timeout: TIMEOUT_MS });
       const killButton = page.getByRole("button", { name: /^Kill process: / });
       await tm.locator(killButton).first().waitFor({ timeout: TIMEOUT_MS });
+      // Every column header looks the same (sortable or not), aligned as its column's figures.
+      const looks = await tm.getByRole("table").evaluate((table) => {
+        const firstRow = table.querySelector("tbody tr");
+        return [...table.querySelectorAll("thead th")]
+          .filter((th) => th.textContent.trim() && !th.querySelector(".visually-hidden"))
+          .map((th, i) => {
+            const text = getComputedStyle(th.querySelector("button") ?? th);
+            const cell = firstRow?.children[[...th.parentElement.children].indexOf(th)];
+            return { label: th.textContent.trim(), look: `${text.color} ${text.fontWeight} ${text.fontSize} ${text.fontFamily}`, align: getComputedStyle(th).textAlign, cellAlign: cell ? getComputedStyle(cell).textAlign : null, i };
+          });
+      });
+      assert(looks.length >= 8, `only ${looks.length} headers: ${JSON.stringify(looks)}`);
+      const odd = looks.filter((h) => h.look !== looks[0].look || (h.cellAlign && h.align !== h.cellAlign));
+      assert(odd.length === 0, `headers styled unlike the others or their column: ${JSON.stringify(odd)} (first: ${JSON.stringify(looks[0])})`);
       const row = tm.getByRole("row").filter({ has: killButton }).first();
       const kill = row.getByRole("button", { name: /^Kill process: / });
       const cells = await row.getByRole("cell").allTextContents();
