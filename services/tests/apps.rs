@@ -17,7 +17,7 @@ fn calc() -> Value {
     blueprint(
         "calc",
         "Calculator",
-        json!({"category": "utilities", "version": "1.2.0"}),
+        json!({"category": "utilities", "version": "1.2.0", "description": "Adds up"}),
     )
 }
 
@@ -83,6 +83,9 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
         );
         assert_eq!(ids(&list), want, "{query}: {list}");
     }
+    // The listing says what an app does: the App Store shows it, the launcher searches it.
+    let list = ok(&up.api("GET", "/api/registry/apps").send(), 200);
+    assert_eq!(list[0]["description"], "Adds up", "{list}");
     let entry = ok(&up.api("GET", "/api/registry/apps/calc").send(), 200);
     assert_eq!(entry["source"]["blueprint"], calc());
 
