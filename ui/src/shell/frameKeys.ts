@@ -13,6 +13,10 @@
  *   if (e.key === "F6" || e.key === "F10" || (e.altKey && e.key === "Tab")) { e.preventDefault(); send("keydown", e); }
  * });
  * addEventListener("keyup", (e) => { if (e.key === "Alt") send("keyup", e); });
+ * // Coming back (F6, Alt+Tab) the desktop can only focus the frame: put the control back.
+ * let last = null;
+ * addEventListener("focusin", (e) => { last = e.target; });
+ * addEventListener("focus", () => { if (last && document.activeElement === document.body) last.focus(); });
  * ```
  *
  * What a page may ask for is what its user could do with those keys, and only while
