@@ -17,7 +17,7 @@ fn calc() -> Value {
     blueprint(
         "calc",
         "Calculator",
-        json!({"category": "utilities", "version": "1.2.0"}),
+        json!({"category": "utilities", "version": "1.2.0", "description": "Adds up"}),
     )
 }
 
@@ -83,6 +83,9 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
         );
         assert_eq!(ids(&list), want, "{query}: {list}");
     }
+    // The listing says what an app does: the App Store shows it, the launcher searches it.
+    let list = ok(&up.api("GET", "/api/registry/apps").send(), 200);
+    assert_eq!(list[0]["description"], "Adds up", "{list}");
     let entry = ok(&up.api("GET", "/api/registry/apps/calc").send(), 200);
     assert_eq!(entry["source"]["blueprint"], calc());
 
@@ -1070,4 +1073,42 @@ fn the_file_manager_works_on_the_users_files_under_its_manifest_and_says_who_may
     assert_eq!(who, [("files", Some(true), Some(true))], "{access}");
     let e = up.api("GET", "/api/files/access?path=/../etc").send();
     assert_eq!(e.status, 400, "{e:?}");
+}
+
+#[test]
+fn signing_out_with_nothing_open_keeps_the_last_session() {
+    let tmp = tempdir("apps-empty-last-session");
+    let up = Up::start("up", tmp.path(), &tmp.path().join("data"), &[]);
+    let save_last = || {
+        up.api("POST", "/api/sessions/save-default")
+            .json(&json!({"name": "last"}))
+            .send()
+    };
+    // Nothing saved yet and nothing open: nothing is saved.
+    assert_eq!(ok(&save_last(), 204), Value::Null);
+    assert_eq!(ok(&up.api("GET", "/api/sessions").send(), 200), json!([]));
+
+    let app = ok(
+        &up.api("POST", "/api/apps")
+            .json(&json!({"blueprint": calc()}))
+            .send(),
+        201,
+    );
+    assert_eq!(ok(&save_last(), 200)["apps"], 1);
+    let first = ok(&up.api("GET", "/api/sessions/default").send(), 200);
+
+    // Everything closed, then signed out again: the last session is still the one with the app.
+    ok(
+        &up.api(
+            "DELETE",
+            &format!("/api/apps/{}", app["id"].as_str().unwrap()),
+        )
+        .send(),
+        200,
+    );
+    assert_eq!(ok(&up.api("GET", "/api/apps").send(), 200), json!([]));
+    assert_eq!(ok(&save_last(), 204), Value::Null);
+    let kept = ok(&up.api("GET", "/api/sessions/default").send(), 200);
+    assert_eq!(kept, first, "the empty workspace replaced the last session");
+    assert_eq!(kept["apps"][0]["app_id"], "calc");
 }

@@ -4,8 +4,9 @@
 //! then signs in through the login URL and uses the desktop as a person would: the
 //! launcher, the calculator, snapping, Alt+Tab, the Terminal on a real sandboxed
 //! shell, minimise and restore from the dock, the task manager killing the shell's
-//! process, the file manager making and renaming a folder, and signing out from the
-//! system menu by keyboard. A screenshot of
+//! process, the file manager making and renaming a folder, the keyboard alone (Tab
+//! through a Blueprint that frames a page of another origin, F6 and Alt+Tab from
+//! inside it), and signing out from the system menu by keyboard. A screenshot of
 //! each step is kept in `<target>/tmp/desktop-e2e/`. Then both daemons restart on
 //! the same data, and a second run restores the saved workspace and finds the
 //! windows where they were.

@@ -8,6 +8,7 @@
 // from constants here. Prints "N passed, M failed" last; exits 1 on any failure.
 
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,7 +98,9 @@ function focusInfo(page) {
   return page.evaluate(() => {
     const el = document.activeElement;
     const win = el?.closest(".app-window");
-    const title = win && document.getElementById(win.getAttribute("aria-labelledby") ?? "")?.textContent?.trim();
+    const heading = win && document.getElementById(win.getAttribute("aria-labelledby") ?? "");
+    // Its text as read out: without the icon (aria-hidden; a letter when the app has none).
+    const title = heading && [...heading.childNodes].filter((n) => !(n instanceof Element && n.getAttribute("aria-hidden") === "true")).map((n) => n.textContent).join("").trim();
     return {
       window: title ?? null,
       dock: !!el?.closest("[data-testid=dock]"),
@@ -123,6 +126,44 @@ async function pressUntil(page, key, cond, max, each = () => {}) {
   const f = await focusInfo(page);
   assert(cond(f), `after ${max} × ${key} the focus is at ${JSON.stringify(f)}`);
   return f;
+}
+
+/**
+ * A page of another origin for a Blueprint `iframe` (this server's port, not the
+ * desktop's), on loopback. It forwards the desktop's window and region keys to its
+ * parent as `ui/src/shell/frameKeys.ts` documents; Tab it leaves to the browser.
+ */
+async function startFramedPage() {
+  const html = `<!doctype html><meta charset=utf-8><title>Framed form</title>
+<main><button>Framed one</button> <input aria-label="Framed field"> <button>Framed two</button></main>
+<script>
+const send = (phase, e) => parent.postMessage({ type: "agentos:key", phase, key: e.key,
+  altKey: e.altKey, ctrlKey: e.ctrlKey, metaKey: e.metaKey, shiftKey: e.shiftKey }, "*");
+addEventListener("keydown", (e) => {
+  if (e.key === "F6" || e.key === "F10" || (e.altKey && e.key === "Tab")) { e.preventDefault(); send("keydown", e); }
+});
+addEventListener("keyup", (e) => { if (e.key === "Alt") send("keyup", e); });
+let last = null;
+addEventListener("focusin", (e) => { last = e.target; });
+addEventListener("focus", () => { if (last && document.activeElement === document.body) last.focus(); });
+</script>`;
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, url: `http://127.0.0.1:${server.address().port}/` };
+}
+
+/** The control focused inside the framed page at `url`, or null when the frame does not have the focus. */
+async function frameFocus(page, url) {
+  const frame = page.frames().find((f) => f.url() === url);
+  if (!frame) return null;
+  return frame.evaluate(() => {
+    const el = document.activeElement;
+    if (!document.hasFocus() || !el || el === document.body) return null;
+    return el.getAttribute("aria-label") ?? el.textContent?.trim() ?? el.tagName;
+  });
 }
 
 /** The box of the one window whose app id is `appId`. */
@@ -431,6 +472,20 @@ const checks = [
       await tm.waitFor({ timeout: TIMEOUT_MS });
       const killButton = page.getByRole("button", { name: /^Kill process: / });
       await tm.locator(killButton).first().waitFor({ timeout: TIMEOUT_MS });
+      // Every column header looks the same (sortable or not), aligned as its column's figures.
+      const looks = await tm.getByRole("table").evaluate((table) => {
+        const firstRow = table.querySelector("tbody tr");
+        return [...table.querySelectorAll("thead th")]
+          .filter((th) => th.textContent.trim() && !th.querySelector(".visually-hidden"))
+          .map((th, i) => {
+            const text = getComputedStyle(th.querySelector("button") ?? th);
+            const cell = firstRow?.children[[...th.parentElement.children].indexOf(th)];
+            return { label: th.textContent.trim(), look: `${text.color} ${text.fontWeight} ${text.fontSize} ${text.fontFamily}`, align: getComputedStyle(th).textAlign, cellAlign: cell ? getComputedStyle(cell).textAlign : null, i };
+          });
+      });
+      assert(looks.length >= 8, `only ${looks.length} headers: ${JSON.stringify(looks)}`);
+      const odd = looks.filter((h) => h.look !== looks[0].look || (h.cellAlign && h.align !== h.cellAlign));
+      assert(odd.length === 0, `headers styled unlike the others or their column: ${JSON.stringify(odd)} (first: ${JSON.stringify(looks[0])})`);
       const row = tm.getByRole("row").filter({ has: killButton }).first();
       const kill = row.getByRole("button", { name: /^Kill process: / });
       const cells = await row.getByRole("cell").allTextContents();
@@ -555,6 +610,101 @@ const checks = [
       await page.keyboard.press("Control+w");
       await notes.waitFor({ state: "detached", timeout: TIMEOUT_MS });
       assert(await eventually(async () => { const w = (await focusInfo(page)).window; return w && w !== "Notes"; }), `after closing, the focus is at ${JSON.stringify(await focusInfo(page))}`);
+    },
+  ],
+  [
+    "a Blueprint that frames a page of another origin: Tab goes through the frame and stays in the window; F6 and Alt+Tab work from inside the frame",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      const framed = await startFramedPage();
+      try {
+        // The frame is the window's last control: Tab out of it must not fall into the dock.
+        const blueprint = {
+          spec: "1.0",
+          app: { id: "e2e-framed", name: "Framed page", version: "1.0.0", category: "utilities" },
+          ui: {
+            title: "Framed page",
+            layout: "vertical",
+            components: [
+              { type: "button", id: "before", props: { text: "Before the frame" } },
+              { type: "iframe", id: "page", props: { src: framed.url, title: "A framed form", height: 120 } },
+            ],
+          },
+        };
+        const saved = await page.evaluate(async (bp) => {
+          const r = await fetch("/api/registry/save", { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ blueprint: bp }) });
+          return `${r.status} ${await r.text()}`;
+        }, blueprint);
+        assert(saved.startsWith("201"), `saving the framed Blueprint: ${saved}`);
+        await page.keyboard.press("Control+k");
+        await page.getByRole("combobox", { name: "Search apps" }).fill("framed page");
+        await page.getByRole("option", { name: /Framed page/ }).waitFor({ timeout: TIMEOUT_MS });
+        await page.keyboard.press("Enter");
+        const win = page.getByRole("dialog", { name: "Framed page", exact: true });
+        await win.waitFor({ timeout: TIMEOUT_MS });
+        await win.getByTitle("A framed form").waitFor({ timeout: TIMEOUT_MS });
+        assert(await eventually(async () => page.frames().some((f) => f.url() === framed.url)), "the framed page did not load");
+        assert(await eventually(async () => (await focusInfo(page)).window === "Framed page"), `the focus did not move into the window: ${JSON.stringify(await focusInfo(page))}`);
+
+        // Where the focus is: a control of the window, or one inside the frame.
+        const where = async () => {
+          const f = await focusInfo(page);
+          assert(f.window === "Framed page", `the focus left the window: ${JSON.stringify(f)}`);
+          if (f.tag !== "iframe") return `${f.tag}:${f.label}`;
+          return `frame:${(await frameFocus(page, framed.url)) ?? "(nothing)"}`;
+        };
+        await pressUntil(page, "Tab", (f) => f.tag === "button" && f.label === "Before the frame", 12);
+        // Forwards: straight into the frame's first control, through it, out to the title bar.
+        const forwards = [];
+        for (let i = 0; i < 6; i++) {
+          await page.keyboard.press("Tab");
+          forwards.push(await where());
+        }
+        const want = ["frame:Framed one", "frame:Framed field", "frame:Framed two", "button:Close", "button:Minimize", "button:Maximize"];
+        assert(JSON.stringify(forwards) === JSON.stringify(want), `Tab went ${JSON.stringify(forwards)}, not ${JSON.stringify(want)}`);
+        // Backwards: from the title bar round into the frame's last control, through it, out.
+        await pressUntil(page, "Shift+Tab", (f) => f.tag === "button" && f.label === "Close", 6);
+        const backwards = [];
+        for (let i = 0; i < 4; i++) {
+          await page.keyboard.press("Shift+Tab");
+          backwards.push(await where());
+        }
+        const back = ["frame:Framed two", "frame:Framed field", "frame:Framed one", "button:Before the frame"];
+        assert(JSON.stringify(backwards) === JSON.stringify(back), `Shift+Tab went ${JSON.stringify(backwards)}, not ${JSON.stringify(back)}`);
+
+        // Inside the frame, F6 goes to the dock and Shift+F6 back into the frame.
+        await page.keyboard.press("Tab");
+        assert((await where()) === "frame:Framed one", `not in the frame: ${await where()}`);
+        await page.keyboard.press("F6");
+        assert(await eventually(async () => (await focusInfo(page)).dock, 3_000), `F6 in the frame left the focus at ${JSON.stringify(await focusInfo(page))}`);
+        await page.keyboard.press("Shift+F6");
+        assert(await eventually(async () => (await focusInfo(page)).window === "Framed page", 3_000), `Shift+F6 went to ${JSON.stringify(await focusInfo(page))}`);
+        // Back on the frame, at the control it had: the page puts it back when its window
+        // gets the focus (the desktop cannot focus a control inside another origin).
+        assert(await eventually(async () => (await where()) === "frame:Framed one", 3_000), `back in the window the focus is at ${await where()}`);
+        // Alt+Tab from inside the frame brings another window forward with the focus, and back.
+        await page.keyboard.down("Alt");
+        await page.keyboard.press("Tab");
+        await page.keyboard.up("Alt");
+        assert(await eventually(async () => { const w = (await focusInfo(page)).window; return w && w !== "Framed page"; }, 3_000), `Alt+Tab in the frame left the focus at ${JSON.stringify(await focusInfo(page))}`);
+        await page.keyboard.down("Alt");
+        await page.keyboard.press("Tab");
+        await page.keyboard.up("Alt");
+        assert(await eventually(async () => (await focusInfo(page)).window === "Framed page", 3_000), "Alt+Tab did not bring the framed window back");
+        assert(await eventually(async () => (await where()) === "frame:Framed one", 3_000), `after Alt+Tab back the focus is at ${await where()}`);
+
+        // Out of the frame by Shift+Tab, and closed by keyboard.
+        await pressUntil(page, "Shift+Tab", (f) => f.tag === "button" && f.label === "Before the frame", 6);
+        await page.keyboard.press("Control+w");
+        await win.waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      } finally {
+        // A failed step must not leave the window over the next check's.
+        const left = page.locator(".app-window[data-app-id=e2e-framed]");
+        if ((await left.count()) > 0) await left.first().getByRole("button", { name: "Close" }).dispatchEvent("click").catch(() => {});
+        framed.server.close();
+        await page.evaluate(() => fetch("/api/registry/apps/e2e-framed", { method: "DELETE", credentials: "same-origin" })).catch(() => {});
+      }
     },
   ],
   [

@@ -259,6 +259,8 @@ export function createMockServer({ requireAuth = true } = {}) {
       if (extra.length) return err(res, 422, "invalid_body", `unknown field(s) ${extra.join(", ")}`);
       // save-default replaces the session `default` (the last session, saved at sign-out).
       const isDefault = url.pathname.endsWith("save-default");
+      // As the services do: nothing open keeps the last session as it was.
+      if (isDefault && state.apps.size === 0) return send(res, 204);
       const id = isDefault ? "default" : `s-${state.sessions.length + 1}`;
       const apps = [...state.apps.values()].map((a) => ({ id: a.id, app_id: a.app_id, name: a.name, parent_id: null, window: a.window, focused: false, source: a.source, state: b.state?.[a.id] ?? null }));
       const session = { id, name: b.name ?? id, saved_unix_ms: Date.now(), apps, chat: b.chat ?? [] };

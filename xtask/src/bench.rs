@@ -3,12 +3,15 @@
 //! as the ordinary user `agentos-test` (the rootless rung, beside bubblewrap run by
 //! that user), then the services' HTTP edge beside a bare axum handler
 //! (`services/benches/http.rs`, which starts the release `agentos-kernel` the kernel
-//! benchmarks built). Installs Debian's bubblewrap first, the baseline of `spawn`.
+//! benchmarks built), and last the desktop in Chromium (`ui/e2e/bench.mjs` on the
+//! production build: first paint, interactive desktop, launcher open, launcher to a
+//! rendered calculator, a 10,000-item list's longest scroll frame, each beside its
+//! baseline page). Installs Debian's bubblewrap first, the baseline of `spawn`.
 //! Extra arguments go to criterion (e.g. a filter).
 
 use clap::Parser;
 
-use crate::{cargo, exec};
+use crate::{cargo, exec, npm};
 
 /// The `bwrap --unshare-all` baseline of `kernel/benches/spawn.rs`.
 const BWRAP: (&str, &str) = ("/usr/bin/bwrap", "bubblewrap");
@@ -48,5 +51,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         "agentos-services",
         "--bench",
         "http",
-    ]))
+    ]))?;
+    exec(npm().args(["run", "build"]))?;
+    exec(npm().args(["run", "bench"]))
 }

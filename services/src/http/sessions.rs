@@ -1,6 +1,10 @@
 //! `/api/sessions`: save the caller's workspace, list, get, restore and delete.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +17,7 @@ use super::{
 use crate::{
     apps::App,
     auth::Caller,
-    sessions::{DEFAULT_ID, SaveRequest, Session, SessionError, SessionSummary},
+    sessions::{SaveRequest, Session, SessionError, SessionSummary},
 };
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -59,20 +63,28 @@ async fn save(
     Ok((StatusCode::CREATED, Json(s.summary())))
 }
 
-/// Saves the caller's running apps as the session `default`, replacing it.
+/// Saves the caller's running apps as the session `default` (the last session),
+/// replacing it; with nothing running, keeps it as it was and answers 204.
 #[utoipa::path(post, path = "/sessions/save-default", tag = "sessions", request_body = SaveRequest,
-    responses((status = 200, body = SessionSummary), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SessionSummary),
+        (status = 204, description = "nothing is running: the last session is kept as it was"),
+        (status = 422, body = ErrorBody)))]
 async fn save_default(
     State(state): State<AppState>,
     caller: Caller,
     Json(req): Json<SaveRequest>,
-) -> Result<Json<SessionSummary>, ApiError> {
+) -> Result<Response, ApiError> {
     let running = state.apps.list(&caller.user_id);
-    let s = state
-        .sessions
-        .save(&caller.user_id, Some(DEFAULT_ID), running, req)
-        .await?;
-    Ok(Json(s.summary()))
+    Ok(
+        match state
+            .sessions
+            .save_last(&caller.user_id, running, req)
+            .await?
+        {
+            Some(s) => Json(s.summary()).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
 }
 
 /// The caller's sessions, newest first.

@@ -104,10 +104,21 @@ pub struct Summary {
     /// The icon its Blueprint (`app.icon`) or web manifest names; absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// What its Blueprint says it does (`app.description`), which the App Store shows
+    /// and the launcher searches; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl Entry {
     pub fn summary(&self) -> Summary {
+        let description = match &self.source {
+            AppSource::Blueprint { blueprint } => blueprint["app"]["description"]
+                .as_str()
+                .filter(|d| !d.trim().is_empty())
+                .map(str::to_owned),
+            _ => None,
+        };
         let icon = match &self.source {
             AppSource::Blueprint { blueprint } => {
                 blueprint["app"]["icon"].as_str().map(str::to_owned)
@@ -125,6 +136,7 @@ impl Entry {
             builtin: self.builtin,
             kind: self.source.kind(),
             icon: icon.filter(|i| !i.is_empty()),
+            description,
         }
     }
 

@@ -162,6 +162,25 @@ impl Sessions {
         Ok(session)
     }
 
+    /// Saves `user`'s running apps as the last session ([`DEFAULT_ID`], what sign-out
+    /// saves and "Restore workspace" brings back), unless nothing is running: then the
+    /// last session is kept as it was and `None` comes back. A user who signs out with
+    /// every window closed expects the workspace they last worked in to come back, not
+    /// an empty desk that restoring would then pick as the newest save.
+    pub async fn save_last(
+        &self,
+        user: &str,
+        running: Vec<App>,
+        req: SaveRequest,
+    ) -> Result<Option<Session>, SessionError> {
+        if running.is_empty() {
+            return Ok(None);
+        }
+        self.save(user, Some(DEFAULT_ID), running, req)
+            .await
+            .map(Some)
+    }
+
     /// One session.
     pub async fn get(&self, user: &str, id: &str) -> Result<Session, SessionError> {
         if !valid_id(id) {

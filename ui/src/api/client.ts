@@ -72,8 +72,8 @@ export interface ApiClient {
   listSessions(): Promise<SessionSummary[]>;
   /** Saves the running apps (the server knows them) with each one's component state, by app id. */
   saveSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string>;
-  /** The same, as the session `default` (the last session), replacing it. */
-  saveDefaultSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string>;
+  /** The same, as the session `default` (the last session), replacing it; null when nothing was running (the server keeps the last one: 204). */
+  saveDefaultSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string | null>;
   getSession(id: string): Promise<SessionDetail>;
   restoreSession(id: string): Promise<AppInstance[]>;
   listProcesses(): Promise<z.infer<typeof ProcessListSchema>>;
@@ -133,7 +133,8 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     }
     markSignedIn();
     if (schema === null) return json as z.infer<S>;
-    if (json === undefined) throw new ApiError(res.status, "not_json", `${what}: the answer is not JSON`);
+    // 204 No Content has no body: the schema says whether that is an answer here.
+    if (json === undefined && res.status !== 204) throw new ApiError(res.status, "not_json", `${what}: the answer is not JSON`);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       throw new ApiError(res.status, "malformed", `${what}: unexpected answer: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
@@ -190,7 +191,10 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { prompt: message }),
     listSessions: () => call("GET", "/api/sessions", SessionListSchema),
     saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, state })).id,
-    saveDefaultSession: async (name, state = {}) => (await call("POST", "/api/sessions/save-default", SessionSaveResponseSchema, { name, state })).id,
+    saveDefaultSession: async (name, state = {}) => {
+      const saved = await call("POST", "/api/sessions/save-default", SessionSaveResponseSchema.optional(), { name, state });
+      return saved?.id ?? null;
+    },
     getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
     restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
     listProcesses: () => call("GET", "/api/processes", ProcessListSchema),

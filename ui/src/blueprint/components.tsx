@@ -7,6 +7,7 @@
  */
 import { useEffect, useId, useRef, useState, type CSSProperties, type ComponentType, type ReactNode } from "react";
 import { getValue, setValue } from "../apps/appState";
+import { FOCUS_GUARD, leaveFrame } from "../shell/focus";
 import { AppIcon } from "../shell/icons";
 import { Children, Node, useRender, useValue } from "./Renderer";
 import type { ComponentType as BpType, PropsOf } from "./schema";
@@ -718,19 +719,28 @@ const AppShortcut: R<"app_shortcut"> = ({ node, props: p }) => {
   );
 };
 
+/** An empty tab stop beside a frame that hands the focus on as it leaves the frame (shell/focus.ts). */
+const FrameGuard = ({ side }: { side: "before" | "after" }) => (
+  <span className="focus-guard" tabIndex={0} {...{ [FOCUS_GUARD]: side }} onFocus={(e) => leaveFrame(e.currentTarget, e.relatedTarget)} />
+);
+
 const Iframe: R<"iframe"> = ({ node, props: p }) => (
-  <iframe
-    className="bp-iframe"
-    src={p.src}
-    title={p.title}
-    width={p.width ?? "100%"}
-    height={p.height ?? 320}
-    // No allow-same-origin: framed content can never reach the desktop's cookie or API.
-    sandbox="allow-scripts allow-forms allow-popups"
-    referrerPolicy="no-referrer"
-    style={base(p)}
-    data-component-id={node.id}
-  />
+  <>
+    <FrameGuard side="before" />
+    <iframe
+      className="bp-iframe"
+      src={p.src}
+      title={p.title}
+      width={p.width ?? "100%"}
+      height={p.height ?? 320}
+      // No allow-same-origin: framed content can never reach the desktop's cookie or API.
+      sandbox="allow-scripts allow-forms allow-popups"
+      referrerPolicy="no-referrer"
+      style={base(p)}
+      data-component-id={node.id}
+    />
+    <FrameGuard side="after" />
+  </>
 );
 
 /** A running progress bar's clock: `step` every `interval_ms`, `tick` each time, `complete` at max. */

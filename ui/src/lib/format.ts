@@ -14,3 +14,8 @@ export function formatBytes(n: number | undefined): string {
 export function formatPercent(n: number | undefined): string {
   return n === undefined ? "—" : `${n.toFixed(1)} %`;
 }
+
+/** "utilities" → "Utilities": a category or a name as a heading shows it. */
+export function capitalize(s: string): string {
+  return s ? s[0]!.toUpperCase() + s.slice(1) : s;
+}

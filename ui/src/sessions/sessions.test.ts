@@ -4,7 +4,7 @@ import { createMockFetch } from "../api/mock";
 import { useAppState } from "../apps/appState";
 import { useProcs } from "../apps/processes";
 import { useWm } from "../wm/store";
-import { restoreLastSession } from "./sessions";
+import { newestWorkspace, restoreLastSession } from "./sessions";
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -47,5 +47,41 @@ describe("restoring a saved workspace", () => {
     const procs = useProcs.getState().procs;
     expect(procs.a9).toMatchObject({ appId: "terminal", serverId: "a9", restored: true });
     expect(procs.a7!.restored).toBeUndefined();
+  });
+});
+
+describe("which save Restore workspace brings back", () => {
+  it("is the newest one with apps in it, not a newer empty one", async () => {
+    expect(
+      newestWorkspace([
+        { id: "work", name: "Work", saved_unix_ms: 3, apps: 2 },
+        { id: "default", name: "Last session", saved_unix_ms: 9, apps: 0 },
+        { id: "old", name: "Old", saved_unix_ms: 1, apps: 4 },
+      ])?.id,
+    ).toBe("work");
+    expect(newestWorkspace([{ id: "default", name: "", saved_unix_ms: 9, apps: 0 }])).toBeUndefined();
+
+    const api = createMockFetch({
+      "GET /api/sessions": [
+        { id: "default", name: "Last session", saved_unix_ms: 9, apps: 0 },
+        { id: "work", name: "Work", saved_unix_ms: 3, apps: 1 },
+      ],
+      "POST /api/sessions/work/restore": [{ id: "a1", app_id: "files", name: "Files", kind: "native_web", window: win(30) }],
+      "GET /api/sessions/work": { id: "work", apps: [{ id: "a0", app_id: "files", window: win(30), state: null }] },
+    });
+    vi.stubGlobal("fetch", api.fetch);
+    setApiClient(createApiClient());
+    await restoreLastSession();
+    const restored = api.calls.filter((c) => c.path.endsWith("/restore")).map((c) => c.path);
+    expect(restored).toEqual(["/api/sessions/work/restore"]);
+    expect(useWm.getState().windows.a1!.rect.x).toBe(30);
+  });
+
+  it("says there is none when every save is empty, and restores nothing", async () => {
+    const api = createMockFetch({ "GET /api/sessions": [{ id: "default", name: "Last session", saved_unix_ms: 9, apps: 0 }] });
+    vi.stubGlobal("fetch", api.fetch);
+    setApiClient(createApiClient());
+    await restoreLastSession();
+    expect(api.calls.some((c) => c.path.endsWith("/restore"))).toBe(false);
   });
 });

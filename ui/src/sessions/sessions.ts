@@ -4,7 +4,7 @@
  * changes); the page adds what only it knows, each app's component state.
  */
 import { api } from "../api/client";
-import type { AppInstance, SessionDetail } from "../api/schemas";
+import type { AppInstance, SessionDetail, SessionSummary } from "../api/schemas";
 import { useAppState } from "../apps/appState";
 import { openInstance } from "../apps/launch";
 import { useProcs } from "../apps/processes";
@@ -36,11 +36,24 @@ async function flushGeometry(): Promise<void> {
 
 /**
  * Saves the workspace as the last session (`default`, replaced each time), as
- * sign-out does before it closes the apps; throws what went wrong.
+ * sign-out does before it closes the apps; throws what went wrong. With nothing
+ * open the server keeps the last session as it was (and answers 204).
  */
 export async function saveLastSession(): Promise<void> {
   await flushGeometry();
   await api.saveDefaultSession(`Last session, signed out ${new Date().toLocaleString()}`, componentStates());
+}
+
+/**
+ * The save "Restore workspace" brings back: the newest one with apps in it. An
+ * empty save (made by an older server at a sign-out with nothing open, or saved
+ * by hand) would only close what is open, which no one asks "restore" for.
+ */
+export function newestWorkspace(sessions: SessionSummary[]): SessionSummary | undefined {
+  return [...sessions]
+    .filter((s) => s.apps === undefined || s.apps > 0)
+    .sort((a, b) => Number(a.saved_unix_ms ?? 0) - Number(b.saved_unix_ms ?? 0))
+    .at(-1);
 }
 
 export async function saveWorkspace(name = `Workspace ${new Date().toLocaleString()}`): Promise<void> {
@@ -86,7 +99,7 @@ export function matchStates(restored: AppInstance[], saved: SessionDetail["apps"
 export async function restoreLastSession(): Promise<void> {
   try {
     const sessions = await api.listSessions();
-    const last = [...sessions].sort((a, b) => Number(a.saved_unix_ms ?? 0) - Number(b.saved_unix_ms ?? 0)).at(-1);
+    const last = newestWorkspace(sessions);
     if (!last) {
       notify("info", "No saved workspace yet: choose “Save workspace” first");
       return;

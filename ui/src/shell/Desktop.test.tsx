@@ -207,6 +207,22 @@ describe("the desktop shell", () => {
     expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/auth/logout")).toBe(true);
   });
 
+  it("signing out with nothing open keeps the last session: the server's 204 is no failure", async () => {
+    const api = renderDesktop(
+      mockApi({
+        "POST /api/auth/logout": status(204),
+        "POST /api/sessions/save-default": status(204),
+        "DELETE /api/apps": { closed: [] },
+      }),
+    );
+    const { signOut } = await import("./signOut");
+    await act(() => signOut());
+    await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
+    expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/sessions/save-default")).toBe(true);
+    expect(api.calls.some((c) => c.method === "POST" && c.path === "/api/auth/logout")).toBe(true);
+    expect(screen.queryByText(/failed/)).toBeNull();
+  });
+
   it("shows a visible error when the API is unreachable", async () => {
     renderDesktop(mockApi({ "GET /api/apps": apiError(503, "kernel_down", "kernel not connected") }));
     const alert = await screen.findByText(/Running apps unavailable: GET \/api\/apps: kernel not connected/);

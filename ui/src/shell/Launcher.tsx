@@ -59,7 +59,9 @@ function LauncherDialog() {
 
   useEffect(() => {
     input.current?.focus();
-    if (registry.phase !== "ok") void loadRegistry();
+    // Every time: an app saved elsewhere (the App Store, another tab, a script) shows up;
+    // what was loaded before stays listed meanwhile.
+    void loadRegistry();
     const back = returnFocus.current;
     return () => {
       if (back instanceof HTMLElement && document.contains(back) && !document.querySelector(".app-window.focused")?.contains(document.activeElement)) back.focus();

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { cycleFocus, focusInto, nextStop, rememberFocus, roveIndex, tabbables } from "./focus";
+import { cycleFocus, focusInto, leaveFrame, nextStop, noteFocus, rememberFocus, roveIndex, tabbables } from "./focus";
+import { FRAME_ACTIONS, frameKey } from "./frameKeys";
 
 function mount(html: string): HTMLElement {
   const root = document.createElement("div");
@@ -82,6 +83,101 @@ describe("a window as a focus scope", () => {
     root.querySelector<HTMLElement>("#dock")!.focus();
     focusInto(win);
     expect(document.activeElement?.id).toBe("ok");
+  });
+});
+
+describe("a framed page between its focus guards", () => {
+  const html = `
+    <section id="win" class="app-window" tabindex="-1"><button id="close">x</button>
+      <div class="window-content" tabindex="0"><button id="before">before</button>
+        <span id="g1" tabindex="0" data-focus-guard="before"></span><iframe id="frame" title="page"></iframe><span id="g2" tabindex="0" data-focus-guard="after"></span>
+      </div>
+    </section>
+    <nav><button id="dock">dock</button></nav>`;
+  const parts = () => {
+    const root = mount(html);
+    const $ = (id: string) => root.querySelector<HTMLElement>(`#${id}`)!;
+    return { win: $("win"), $ };
+  };
+
+  it("the guards are no stops of the window's own cycle; the frame is", () => {
+    const { win } = parts();
+    expect(tabbables(win).map((el) => el.id || el.className)).toEqual(["close", "window-content", "before", "frame"]);
+  });
+
+  it("Tab into the frame focuses the guard on the near side and leaves the key to the browser", () => {
+    const { win, $ } = parts();
+    $("before").focus();
+    expect(cycleFocus(win, false)).toBe(false);
+    expect(document.activeElement?.id).toBe("g1");
+    $("close").focus();
+    expect(cycleFocus(win, true)).toBe(false);
+    expect(document.activeElement?.id).toBe("g2");
+  });
+
+  it("a guard the window focused from its own control stays put (the browser's Tab goes on into the frame)", () => {
+    const { $ } = parts();
+    $("g1").focus();
+    leaveFrame($("g1"), $("before"));
+    expect(document.activeElement?.id).toBe("g1");
+  });
+
+  it("out of the frame, the focus goes on to the window's next stop (wrapping), or back to the previous one", () => {
+    const { $ } = parts();
+    for (const from of [$("frame"), null]) {
+      $("g2").focus();
+      leaveFrame($("g2"), from);
+      expect(document.activeElement?.id).toBe("close");
+      $("g1").focus();
+      leaveFrame($("g1"), from);
+      expect(document.activeElement?.id).toBe("before");
+    }
+    // Through a frame with nothing to focus: from one guard to the other.
+    $("g2").focus();
+    leaveFrame($("g2"), $("g1"));
+    expect(document.activeElement?.id).toBe("close");
+  });
+
+  it("a guard is never remembered as where the window's focus was; the frame is, by noteFocus", () => {
+    const { win, $ } = parts();
+    rememberFocus(win, $("before"));
+    rememberFocus(win, $("g1"));
+    $("dock").focus();
+    focusInto(win);
+    expect(document.activeElement?.id).toBe("before");
+    $("frame").focus();
+    noteFocus();
+    $("dock").focus();
+    focusInto(win);
+    expect(document.activeElement?.id).toBe("frame");
+  });
+});
+
+describe("keys a framed page forwards", () => {
+  const key = { type: "agentos:key", phase: "keydown", key: "F6", altKey: false, ctrlKey: false, metaKey: false, shiftKey: false };
+
+  it("are taken only from the frame that has the focus, inside a window, and only well-formed", () => {
+    const root = mount(`<section class="app-window"><iframe id="a" title="a"></iframe><iframe id="b" title="b"></iframe></section><iframe id="out" title="out"></iframe>`);
+    const frame = (id: string) => root.querySelector<HTMLIFrameElement>(`#${id}`)!;
+    // The DOM of the tests loads no frames: each gets a window of its own to be told apart by.
+    for (const id of ["a", "b", "out"]) Object.defineProperty(frame(id), "contentWindow", { value: { id } as unknown as Window });
+    const a = frame("a");
+    a.focus();
+    expect(document.activeElement).toBe(a);
+    expect(frameKey({ source: a.contentWindow, data: key })).toEqual(key);
+    // Another frame (not focused), no source, a foreign shape or an extra field: nothing.
+    expect(frameKey({ source: frame("b").contentWindow, data: key })).toBeNull();
+    expect(frameKey({ source: null, data: key })).toBeNull();
+    expect(frameKey({ source: a.contentWindow, data: { ...key, phase: "press" } })).toBeNull();
+    expect(frameKey({ source: a.contentWindow, data: { ...key, run: "rm -rf /" } })).toBeNull();
+    expect(frameKey({ source: a.contentWindow, data: "F6" })).toBeNull();
+    // A frame outside any window, even focused.
+    frame("out").focus();
+    expect(frameKey({ source: frame("out").contentWindow, data: key })).toBeNull();
+  });
+
+  it("may move between windows and regions, nothing else", () => {
+    expect([...FRAME_ACTIONS].sort()).toEqual(["menubar", "region-next", "region-prev", "switch-next", "switch-prev"]);
   });
 });
 

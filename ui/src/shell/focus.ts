@@ -7,6 +7,18 @@
  * control that last had the focus, so coming back to it (F6, Alt+Tab, the dock)
  * lands where the user left off.
  *
+ * A framed page (the Blueprint `iframe` component: another origin, sandboxed
+ * without allow-same-origin) is a document of its own: the window never sees the
+ * keys pressed in it, and its Tab order runs on past the frame's last control into
+ * whatever follows in the desktop. So each frame stands between two focus guards
+ * (`data-focus-guard`, empty tab stops the window's own cycle skips, as Radix's
+ * FocusScope and react-focus-lock do): Tab out of the frame's last control lands on
+ * the guard after it, Shift+Tab out of the first on the guard before it, and the
+ * guard passes the focus on to the window's next (or previous) stop. Going in, the
+ * window focuses the guard on the near side and leaves the Tab to the browser, which
+ * carries it to the frame's first (or last) control. Nothing reaches into the frame,
+ * so its sandbox is untouched. (Shortcuts from inside a frame: see `frameKeys.ts`.)
+ *
  * Plain DOM functions, no React: the window and the global shortcut hook call them.
  */
 
@@ -33,10 +45,16 @@ function visible(el: HTMLElement): boolean {
   return typeof check === "function" ? check.call(el, { visibilityProperty: true }) : true;
 }
 
+/** Marks a frame's focus guard; its value is the side it stands on, `before` or `after`. */
+export const FOCUS_GUARD = "data-focus-guard";
+
+const isGuard = (el: Element): boolean => el.hasAttribute(FOCUS_GUARD);
+
 /** The elements Tab visits inside `scope`, in document order (positive tabindex is not used here). */
 export function tabbables(scope: ParentNode): HTMLElement[] {
   return [...scope.querySelectorAll<HTMLElement>(TABBABLE)].filter((el) => {
     if ((el as HTMLButtonElement).disabled) return false;
+    if (isGuard(el)) return false;
     if (el.tabIndex < 0) return false;
     if (el instanceof HTMLInputElement && el.type === "hidden") return false;
     // Of a radio group only the checked one (or the first) is a tab stop, as in the browser.
@@ -61,7 +79,21 @@ export function nextStop<T>(stops: T[], current: T | null, backwards: boolean): 
   return stops[(i + (backwards ? -1 : 1) + n) % n]!;
 }
 
-/** Keeps Tab inside `scope`: moves the focus and says so (the caller prevents the default). */
+/**
+ * The guard on the side a Tab enters `frame` from (before it going forwards, after
+ * it going backwards), if the frame has guards.
+ */
+function entryGuard(frame: HTMLElement, backwards: boolean): HTMLElement | null {
+  const el = backwards ? frame.nextElementSibling : frame.previousElementSibling;
+  return el instanceof HTMLElement && el.getAttribute(FOCUS_GUARD) === (backwards ? "after" : "before") ? el : null;
+}
+
+/**
+ * Keeps Tab inside `scope`. Says whether the caller must prevent the key's default:
+ * true when the focus was moved here; false when there is nowhere to go, or when the
+ * focus was put on a frame's entry guard and the browser's own Tab is to carry it
+ * into the frame (a page of another origin, which nothing here can focus inside).
+ */
 export function cycleFocus(scope: HTMLElement, backwards: boolean): boolean {
   const stops = tabbables(scope);
   const active = document.activeElement instanceof HTMLElement ? document.activeElement : null;
@@ -76,8 +108,33 @@ export function cycleFocus(scope: HTMLElement, backwards: boolean): boolean {
     next = nextStop(stops, active, backwards);
   }
   if (!next) return false;
+  const guard = next instanceof HTMLIFrameElement ? entryGuard(next, backwards) : null;
+  if (guard) {
+    guard.focus({ preventScroll: true });
+    return false;
+  }
   next.focus();
   return true;
+}
+
+/**
+ * A frame's guard got the focus (`from` is where it came from). A guard the window
+ * focused itself, from one of its controls, to let Tab into the frame is left
+ * alone. Otherwise the focus came out of the frame (the browser names the frame,
+ * or nothing when the framed page runs in this process) or through it (from the
+ * other guard, when the frame has nothing to focus), and goes on to the window's
+ * next stop after the frame, or the previous one before it.
+ */
+export function leaveFrame(guard: HTMLElement, from: EventTarget | null): void {
+  const side = guard.getAttribute(FOCUS_GUARD);
+  const frame = side === "before" ? guard.nextElementSibling : guard.previousElementSibling;
+  if (!(frame instanceof HTMLIFrameElement)) return;
+  const other = side === "before" ? frame.nextElementSibling : frame.previousElementSibling;
+  const scope = guard.closest<HTMLElement>(".app-window") ?? document.body;
+  if (from instanceof Node && from !== frame && from !== other && scope.contains(from)) return;
+  const next = nextStop(tabbables(scope), frame, side === "before");
+  // The only stop is the frame itself: back into it.
+  (next ?? frame).focus({ preventScroll: true });
 }
 
 /** The control each window last had focused, by window element (weak: closed windows go). */
@@ -85,7 +142,18 @@ const lastFocus = new WeakMap<HTMLElement, HTMLElement>();
 
 /** Records where the focus is inside a window (its `focusin`). */
 export function rememberFocus(scope: HTMLElement, target: EventTarget | null): void {
-  if (target instanceof HTMLElement && target !== scope && scope.contains(target)) lastFocus.set(scope, target);
+  if (target instanceof HTMLElement && target !== scope && !isGuard(target) && scope.contains(target)) lastFocus.set(scope, target);
+}
+
+/**
+ * Records where the focus is now in its window, before a shortcut moves it away: a
+ * framed page gets and loses the focus without a focus event in this document, so
+ * the window's own `focusin` never saw the frame take it.
+ */
+export function noteFocus(): void {
+  const active = document.activeElement;
+  const win = active instanceof HTMLElement ? active.closest<HTMLElement>(".app-window") : null;
+  if (win) rememberFocus(win, active);
 }
 
 /**

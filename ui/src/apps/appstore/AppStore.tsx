@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { api } from "../../api/client";
+import { capitalize } from "../../lib/format";
 import { notify } from "../../shell/store";
 import { AppIcon } from "../../shell/icons";
 import type { AppContext } from "../context";
@@ -37,7 +38,7 @@ export default function AppStore(_: { ctx: AppContext }) {
       <nav className="sidebar" aria-label="Categories">
         {categories.map((c) => (
           <button key={c} type="button" className={`sidebar-item${c === category ? " active" : ""}`} aria-pressed={c === category} onClick={() => setCategory(c)}>
-            {c === "all" ? "All apps" : c[0]!.toUpperCase() + c.slice(1)}
+            {c === "all" ? "All apps" : capitalize(c)}
           </button>
         ))}
       </nav>
@@ -57,7 +58,7 @@ export default function AppStore(_: { ctx: AppContext }) {
               <div className="store-card-text">
                 <strong>{a.name}</strong>
                 <span className="muted small">
-                  {a.category}
+                  {capitalize(a.category)}
                   {a.version ? ` · v${a.version}` : ""}
                 </span>
                 {a.description && <span className="small">{a.description}</span>}

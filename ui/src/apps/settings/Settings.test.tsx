@@ -14,6 +14,7 @@ describe("Settings: the scheduler", () => {
     fireEvent.change(boost, { target: { value: "9" } });
     expect(useSettings.getState().focusBoost).toBe(9);
     expect(screen.getByText(/gets 9× the CPU share/)).toBeTruthy();
+    expect(boost.getAttribute("aria-valuetext")).toBe("9×");
     expect(boost.disabled).toBe(false);
     fireEvent.change(screen.getByRole("combobox", { name: "Scheduler policy" }), { target: { value: "round_robin" } });
     expect(boost.disabled).toBe(true);

@@ -1,4 +1,5 @@
 import { useId } from "react";
+import { capitalize } from "../../lib/format";
 import type { AppContext } from "../context";
 import { defaultSettings, updateSettings, useSettings, type Settings as S } from "./settingsStore";
 import "../apps.css";
@@ -20,6 +21,7 @@ const WALLPAPERS: S["wallpaper"][] = ["aurora", "dusk", "forest", "graphite"];
 export default function Settings(_: { ctx: AppContext }) {
   const s = useSettings();
   const id = useId();
+  const boostHint = `${id}-boost`;
   const sync = useSettingsSync();
   return (
     <div className="app-pane settings">
@@ -46,7 +48,7 @@ export default function Settings(_: { ctx: AppContext }) {
           <select value={s.wallpaper} onChange={(e) => updateSettings({ wallpaper: e.target.value as S["wallpaper"] })}>
             {WALLPAPERS.map((w) => (
               <option key={w} value={w}>
-                {w[0]!.toUpperCase() + w.slice(1)}
+                {capitalize(w)}
               </option>
             ))}
           </select>
@@ -69,11 +71,14 @@ export default function Settings(_: { ctx: AppContext }) {
             <option value="round_robin">Round-robin</option>
           </select>
         </label>
+        {/* A short label beside the slider, its value after it, what it means below (it wrapped beside the slider). */}
         <label className="field">
-          <span>Focus boost: the focused app gets {s.focusBoost}× the CPU share</span>
+          <span>Focus boost</span>
           <input
             type="range"
             aria-label="Focus boost"
+            aria-describedby={boostHint}
+            aria-valuetext={`${s.focusBoost}×`}
             min={1}
             max={16}
             step={1}
@@ -81,7 +86,11 @@ export default function Settings(_: { ctx: AppContext }) {
             disabled={s.schedPolicy === "round_robin"}
             onChange={(e) => updateSettings({ focusBoost: Number(e.target.value) })}
           />
+          <output>{s.focusBoost}×</output>
         </label>
+        <p id={boostHint} className="muted small field-hint">
+          {s.schedPolicy === "round_robin" ? "No boost under round-robin: every app gets the same CPU share." : `The focused app gets ${s.focusBoost}× the CPU share of the others.`}
+        </p>
         <label className="choice">
           <input type="checkbox" checked={s.freezeMinimised} onChange={(e) => updateSettings({ freezeMinimised: e.target.checked })} />
           Freeze minimised apps' processes

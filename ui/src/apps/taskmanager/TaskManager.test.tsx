@@ -42,6 +42,23 @@ describe("<TaskManager>", () => {
     expect(m.calls.some((c) => c.method === "DELETE" && c.path === "/api/apps/a1")).toBe(true);
   });
 
+  it("every column of figures sorts from its header, the eBPF watch cost too, and is a numeric column", async () => {
+    const watched = { processes: processes.processes.map((p, i) => ({ ...p, observe_cpu_ns: [9e6, 2e6][i] })) };
+    setApiClient(createApiClient(createMockFetch({ "GET /api/apps": apps, "GET /api/processes": watched }).fetch));
+    render(<TaskManager ctx={ctx} />);
+    expect(await screen.findByRole("cell", { name: "9.00 ms" })).toBeTruthy();
+    const watch = screen.getByRole("columnheader", { name: /Watch/ });
+    expect(watch.className).toBe("num");
+    fireEvent.click(within(watch).getByRole("button", { name: /Watch/ }));
+    expect(watch.getAttribute("aria-sort")).toBe("descending");
+    expect(names()).toEqual(["Shell", "Python", "Calculator"]);
+    for (const h of ["PID", "CPU", "Memory", "Peak", "Tasks", "Watch"]) {
+      const th = screen.getByRole("columnheader", { name: new RegExp(h) });
+      expect(within(th).getByRole("button")).toBeTruthy();
+      expect(th.className).toBe("num");
+    }
+  });
+
   it("says kernel data is not available yet when /api/processes is a 404, and still lists apps", async () => {
     setApiClient(createApiClient(createMockFetch({ "GET /api/apps": apps, "GET /api/processes": apiError(404, "not_found", "no route") }).fetch));
     render(<TaskManager ctx={ctx} />);

@@ -9,7 +9,7 @@ import { closeApp } from "../launch";
 import { useProcs } from "../processes";
 import "../apps.css";
 
-type SortKey = "name" | "pid" | "state" | "cpu" | "memory" | "peak" | "pids";
+type SortKey = "name" | "pid" | "state" | "cpu" | "memory" | "peak" | "pids" | "watch";
 interface Row {
   app: AppInstance;
   proc: ProcessInfo | null;
@@ -31,6 +31,8 @@ const value = (r: Row, k: SortKey): string | number => {
       return r.proc?.memory_peak ?? -1;
     case "pids":
       return r.proc?.pids ?? -1;
+    case "watch":
+      return r.proc?.observe_cpu_ns ?? -1;
   }
 };
 
@@ -90,8 +92,8 @@ export default function TaskManager(_: { ctx: AppContext }) {
     refreshProcs();
   };
 
-  const header = (key: SortKey, label: string, num = false) => (
-    <th className={num ? "num" : undefined} aria-sort={sort.key === key ? (sort.desc ? "descending" : "ascending") : "none"} scope="col">
+  const header = (key: SortKey, label: string, num = false, title?: string) => (
+    <th className={num ? "num" : undefined} aria-sort={sort.key === key ? (sort.desc ? "descending" : "ascending") : "none"} scope="col" title={title}>
       <button type="button" onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : num }))}>
         {label}
         {sort.key === key ? (sort.desc ? " ↓" : " ↑") : ""}
@@ -131,9 +133,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
             {header("memory", "Memory", true)}
             {header("peak", "Peak", true)}
             {header("pids", "Tasks", true)}
-            <th scope="col" title="CPU time AgentOS's eBPF probes spent observing it">
-              Watch
-            </th>
+            {header("watch", "Watch", true, "CPU time AgentOS's eBPF probes spent observing it")}
             <th scope="col">Priority</th>
             <th scope="col">Grants</th>
             <th scope="col">
