@@ -20,8 +20,8 @@
 use agentos_ebpf_common::{
     PATH_LEN,
     refusal::{
-        FENCE_LANDLOCK, FENCE_SECCOMP, REFUSALS_PER_SECOND, REFUSED_BY_LANDLOCK,
-        REFUSED_BY_SECCOMP, RefusalEvent, RefusalRate, SeccompRule,
+        FENCE_LANDLOCK, FENCE_SECCOMP, REFUSED_BY_LANDLOCK, REFUSED_BY_SECCOMP, RefusalEvent,
+        RefusalRate, SeccompRule,
     },
 };
 use aya_ebpf::{
@@ -34,7 +34,6 @@ use crate::{
 };
 
 const EACCES: u32 = 13;
-const SECOND_NS: u64 = 1_000_000_000;
 
 #[map(name = "AGENTOS_FENCES")]
 static FENCES: HashMap<u64, u32> = HashMap::with_max_entries(agentos_ebpf_common::MAX_MANAGED, 0);
@@ -132,17 +131,5 @@ fn admit(cgroup_id: u64, now: u64) -> Option<u32> {
     };
     // SAFETY: a map value pointer is valid for this program run; see the module docs for
     // concurrent writers.
-    let rate = unsafe { &mut *rate };
-    if now.saturating_sub(rate.window_ns) >= SECOND_NS {
-        rate.window_ns = now;
-        rate.sent = 0;
-    }
-    if rate.sent >= REFUSALS_PER_SECOND {
-        rate.held = rate.held.saturating_add(1);
-        return None;
-    }
-    rate.sent += 1;
-    let held = rate.held;
-    rate.held = 0;
-    Some(held)
+    unsafe { &mut *rate }.admit(now)
 }

@@ -257,7 +257,7 @@ pub(crate) fn forget_thread(tid: u32) {
 }
 
 /// An empty program on `sys_enter`, never attached by the daemon: the floor the probe-cost
-/// bench (`kernel/benches/probes.rs`) sets the real programs beside.
+/// bench (`kernel/benches/probes_syscall.rs`) sets the real programs beside.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn agentos_floor(_ctx: RawTracePointContext) -> i32 {
     0

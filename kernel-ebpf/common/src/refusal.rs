@@ -55,7 +55,8 @@ pub struct SeccompRule {
     pub every_call: u32,
 }
 
-/// Value of the `REFUSAL_RATE` map.
+/// Value of the `REFUSAL_RATE` map; the daemon keeps one per cgroup too, for the refusals it
+/// infers itself (the mount namespace's).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RefusalRate {
@@ -65,6 +66,28 @@ pub struct RefusalRate {
     pub sent: u32,
     /// Refusals held back since the last event sent.
     pub held: u32,
+}
+
+impl RefusalRate {
+    /// Whether one more refusal may be reported at `now_ns` (`CLOCK_MONOTONIC`); if so, how
+    /// many were held back since the last one reported. At most [`REFUSALS_PER_SECOND`] in
+    /// a one-second window.
+    #[inline(always)]
+    pub fn admit(&mut self, now_ns: u64) -> Option<u32> {
+        const SECOND_NS: u64 = 1_000_000_000;
+        if now_ns.saturating_sub(self.window_ns) >= SECOND_NS {
+            self.window_ns = now_ns;
+            self.sent = 0;
+        }
+        if self.sent >= REFUSALS_PER_SECOND {
+            self.held = self.held.saturating_add(1);
+            return None;
+        }
+        self.sent += 1;
+        let held = self.held;
+        self.held = 0;
+        Some(held)
+    }
 }
 
 /// One refusal, written by the `sys_exit` program when the syscall returns.

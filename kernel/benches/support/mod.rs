@@ -1,6 +1,11 @@
 //! What more than one bench needs: a kernel daemon embedded in the bench
 //! process ([`EmbeddedKernel`]), as `agentos-kernel` runs it, on a temporary data
-//! directory.
+//! directory; and what the eBPF probe benches share ([`probes`]).
+
+// Each bench compiles this module on its own and uses part of it.
+#![allow(dead_code, reason = "each bench uses only some of these")]
+
+pub mod probes;
 
 use std::{
     path::{Path, PathBuf},
@@ -32,8 +37,6 @@ impl Drop for EmbeddedKernel {
     }
 }
 
-// Each bench compiles this module on its own and uses part of it.
-#[allow(dead_code, reason = "each bench uses only some of these")]
 impl EmbeddedKernel {
     /// Starts the kernel (no eBPF probes: they are not what is measured) and
     /// waits for its socket.

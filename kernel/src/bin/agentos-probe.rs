@@ -22,10 +22,11 @@
 //! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
 //!
 //! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
-//! probe-cost bench's workload, `benches/probes.rs`); `udpconnect ADDR COUNT` connects one
-//! UDP socket to ADDR COUNT times (no packet is sent) and prints the nanoseconds it took (the
-//! connect wall's workload there); `opens COUNT PATH` opens PATH COUNT times the same way
-//! (closing what opens: one open event each, the ring-buffer bench's producer).
+//! probe-cost bench's workload, `benches/probes_syscall.rs`); `udpconnect ADDR COUNT`
+//! connects one UDP socket to ADDR COUNT times (no packet is sent) and prints the nanoseconds
+//! it took (the connect wall's workload, `benches/probes_wall.rs`); `opens COUNT PATH` opens
+//! PATH COUNT times the same way (closing what opens: one open event each, the ring-buffer
+//! bench's producer, `benches/probes_ring.rs`).
 //!
 //! Usage errors print `ERROR <message>` and exit 2. The probe links only libc.
 

@@ -55,8 +55,26 @@ pub struct Denial {
     /// its socket), [`WALL_LSM`] (the BPF LSM program on file opens) or
     /// [`WALL_CGROUP_CONNECT`] (the cgroup connect programs), both in the host kernel, or
     /// [`WALL_SECCOMP`] / [`WALL_LANDLOCK`], inferred in the host kernel from the call's
-    /// result.
+    /// result, or [`WALL_MOUNT_NAMESPACE`], inferred by the daemon from a failed open.
     pub wall: &'static str,
+}
+
+impl Denial {
+    /// This denial, its reason saying that `held` earlier refusals of the same kind were
+    /// held back by the rate limit of inferred refusals (none: unchanged).
+    pub fn with_held(self, held: u32) -> Self {
+        if held == 0 {
+            return self;
+        }
+        Self {
+            reason: format!(
+                "{}; {held} earlier refusals were not reported (at most {} a second)",
+                self.reason,
+                agentos_ebpf_common::refusal::REFUSALS_PER_SECOND
+            ),
+            ..self
+        }
+    }
 }
 
 /// [`Denial::wall`]: the kernel's capability check of a call on its own socket.
@@ -78,6 +96,10 @@ pub const WALL_SECCOMP: &str = "seccomp";
 /// landlocked process returned `EACCES`, landlock's errno (which file permission bits share,
 /// as the reason says).
 pub const WALL_LANDLOCK: &str = "landlock";
+/// [`Denial::wall`]: the sandbox's mount namespace, inferred by the daemon
+/// (`probes/mountns.rs`): an absolute path a managed process failed to open with `ENOENT` or
+/// `ENOTDIR` exists on the host but not under the process's root.
+pub const WALL_MOUNT_NAMESPACE: &str = "mount_namespace";
 
 /// The managed process an event is attributed to: the one the kernel started (its pid as
 /// the kernel handed it out) whose cgroup the task that acted is in, and its app. A child it
@@ -462,20 +484,13 @@ impl From<RefusalEvent> for ProcessEvent {
                 wall: WALL_LANDLOCK,
             }
         };
-        let denial = if raw.held > 0 {
-            Denial {
-                reason: format!(
-                    "{}; {} earlier refusals were not reported (at most {} a second)",
-                    denial.reason,
-                    raw.held,
-                    agentos_ebpf_common::refusal::REFUSALS_PER_SECOND
-                ),
-                ..denial
-            }
-        } else {
-            denial
-        };
-        Self::denied(raw.pid, raw.tid, raw.cgroup_id, raw.timestamp_ns, denial)
+        Self::denied(
+            raw.pid,
+            raw.tid,
+            raw.cgroup_id,
+            raw.timestamp_ns,
+            denial.with_held(raw.held),
+        )
     }
 }
 

@@ -492,6 +492,11 @@ impl ProcessTable {
         // moment before the program runs).
         if let Some(w) = &watched {
             w.own(pid as u32, &req.name);
+            // Its view is built now (the program was exec'd in it): hold it, so a host path
+            // the view hides can be told from one that exists nowhere.
+            if self.backend.namespaced() {
+                w.hold_root(pid as u32);
+            }
         }
         let cgroup_id = watched.as_ref().map(crate::observe::Watched::id);
         let process = Arc::new(Process {

@@ -89,6 +89,24 @@ pub struct SchedInfo {
     pub visibility: Visibility,
 }
 
+/// The state one pass over the processes reads ([`Scheduler::pass`]).
+struct Pass {
+    policy: Policy,
+    freeze_minimised: bool,
+    focus_boost: u32,
+    /// Per process of the pass, in its order.
+    visibility: Vec<Visibility>,
+}
+
+/// The weight `p` should have under focus rules, with `focus_boost` for the foreground.
+fn effective_weight(p: &Process, vis: Visibility, focus_boost: u32) -> u32 {
+    let base = weight_for_nice(p.priority());
+    match vis {
+        Visibility::Foreground => (base * focus_boost).min(10_000),
+        Visibility::Background | Visibility::Minimised => base,
+    }
+}
+
 /// The scheduler.
 pub struct Scheduler {
     processes: Arc<ProcessTable>,
@@ -165,43 +183,42 @@ impl Scheduler {
         self.apply_all()
     }
 
-    /// The weight a process should have under focus rules.
-    fn effective_weight(&self, p: &Process, vis: Visibility) -> u32 {
-        let base = weight_for_nice(p.priority());
-        match vis {
-            Visibility::Foreground => (base * self.focus_boost()).min(10_000),
-            Visibility::Background | Visibility::Minimised => base,
+    /// What a pass over `procs` reads of the state, taken under one lock (not once per
+    /// process): the settings, and each process's visibility, in `procs`' order.
+    fn pass(&self, procs: &[Arc<Process>]) -> Pass {
+        let s = self.lock();
+        Pass {
+            policy: s.policy,
+            freeze_minimised: s.freeze_minimised,
+            focus_boost: s.focus_boost.unwrap_or(FOCUS_BOOST),
+            visibility: procs
+                .iter()
+                .map(|p| {
+                    s.visibility
+                        .get(&p.pid)
+                        .copied()
+                        .unwrap_or(Visibility::Background)
+                })
+                .collect(),
         }
-    }
-
-    fn visibility(&self, pid: u32) -> Visibility {
-        self.lock()
-            .visibility
-            .get(&pid)
-            .copied()
-            .unwrap_or(Visibility::Background)
     }
 
     /// Applies weights and freezing to every schedulable process. Every process is
     /// tried; the first refused write is the error (all are counted for doctor).
     pub fn apply_all(&self) -> Result<(), KernelError> {
         let procs = self.processes.schedulable();
-        let (policy, freeze_min) = {
-            let s = self.lock();
-            (s.policy, s.freeze_minimised)
-        };
+        let pass = self.pass(&procs);
         let mut first = None;
-        for p in &procs {
-            let vis = self.visibility(p.pid);
+        for (p, &vis) in procs.iter().zip(&pass.visibility) {
             let mut limits = p.limits();
-            limits.cpu_weight = Some(self.effective_weight(p, vis));
+            limits.cpu_weight = Some(effective_weight(p, vis, pass.focus_boost));
             self.note(p, p.update_limits(limits), &mut first);
-            let frozen = freeze_min && vis == Visibility::Minimised;
-            if policy != Policy::RoundRobin {
+            let frozen = pass.freeze_minimised && vis == Visibility::Minimised;
+            if pass.policy != Policy::RoundRobin {
                 self.note(p, p.sched_freeze(frozen), &mut first);
             }
         }
-        if policy == Policy::RoundRobin {
+        if pass.policy == Policy::RoundRobin {
             self.rotate(false, &mut first);
         }
         first.map_or(Ok(()), Err)
@@ -271,13 +288,13 @@ impl Scheduler {
 
     /// Per-process facts, sorted by vruntime (the fair policy's order).
     pub fn infos(&self) -> Vec<SchedInfo> {
-        let mut out: Vec<SchedInfo> = self
-            .processes
-            .schedulable()
+        let procs = self.processes.schedulable();
+        let pass = self.pass(&procs);
+        let mut out: Vec<SchedInfo> = procs
             .iter()
-            .map(|p| {
-                let vis = self.visibility(p.pid);
-                let weight = self.effective_weight(p, vis);
+            .zip(pass.visibility)
+            .map(|(p, vis)| {
+                let weight = effective_weight(p, vis, pass.focus_boost);
                 let stats = p.stats().ok();
                 let cpu = stats.as_ref().map_or(0, |s| s.cpu_usage_usec);
                 SchedInfo {
@@ -383,27 +400,39 @@ impl Scheduler {
             let n = self.cores.min(s.queue.len());
             (s.queue[..n].to_vec(), s.queue[n..].to_vec())
         };
-        for (pids, freeze, name) in [(&running, false, "rr_thaw"), (&waiting, true, "rr_freeze")] {
-            for pid in pids {
-                let p = &procs[pid];
-                let r = p.sched_freeze(freeze);
-                // An event when round-robin changes a process's state, not every quantum.
-                let changed = r.is_ok() && {
-                    let mut s = self.lock();
+        let writes: Vec<(u32, bool, Result<(), KernelError>)> = running
+            .iter()
+            .map(|pid| (*pid, false))
+            .chain(waiting.iter().map(|pid| (*pid, true)))
+            .map(|(pid, freeze)| (pid, freeze, procs[&pid].sched_freeze(freeze)))
+            .collect();
+        // What the writes changed, under one lock for the whole pass.
+        let changed: Vec<(u32, bool)> = {
+            let mut s = self.lock();
+            let changed = writes
+                .iter()
+                .filter(|(.., r)| r.is_ok())
+                .filter(|&&(pid, freeze, _)| {
                     if freeze {
-                        s.rr_frozen.insert(*pid)
+                        s.rr_frozen.insert(pid)
                     } else {
-                        s.rr_frozen.remove(pid)
+                        s.rr_frozen.remove(&pid)
                     }
-                };
-                if changed {
-                    self.collector
-                        .emit(Record::now(Category::Scheduler, Severity::Info, name).pid(*pid));
-                }
-                self.note(p, r, first);
-            }
+                })
+                .map(|&(pid, freeze, _)| (pid, freeze))
+                .collect();
+            s.rr_frozen.retain(|pid| procs.contains_key(pid));
+            changed
+        };
+        // An event when round-robin changes a process's state, not every quantum.
+        for (pid, freeze) in changed {
+            let name = if freeze { "rr_freeze" } else { "rr_thaw" };
+            self.collector
+                .emit(Record::now(Category::Scheduler, Severity::Info, name).pid(pid));
         }
-        self.lock().rr_frozen.retain(|pid| procs.contains_key(pid));
+        for (pid, _, r) in writes {
+            self.note(&procs[&pid], r, first);
+        }
         running.first().copied()
     }
 

@@ -249,6 +249,27 @@ mod evidence {
         (pid, stdout)
     }
 
+    /// A daemon started with `args`, a client of it, and its live events (the probes live).
+    async fn watching(args: &[&str]) -> (Daemon, Client, tonic::Streaming<pb::KernelEvent>) {
+        let d = Daemon::start(args);
+        let mut c = d.client().await;
+        let events = watch_live_probes(&mut c).await;
+        (d, c, events)
+    }
+
+    /// A host directory (`agentos-test-evidence-*` in the temporary directory) holding a
+    /// file `secret` that says `text`; the directory, and the file's path.
+    fn host_secret(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::Builder::new()
+            .prefix("agentos-test-evidence-")
+            .tempdir()
+            .unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, text).unwrap();
+        let secret = secret.to_str().expect("a UTF-8 path").to_owned();
+        (dir, secret)
+    }
+
     /// The host kernel walls' denials attributed to managed process `pid`, until its exit
     /// event (the ring keeps order: its refusals come before it).
     async fn denials_of(
@@ -284,9 +305,7 @@ mod evidence {
         if !require_root("a_childs_refused_connect_names_the_managed_process") {
             return;
         }
-        let d = Daemon::start(&[]);
-        let mut c = d.client().await;
-        let mut events = watch_live_probes(&mut c).await;
+        let (_d, mut c, mut events) = watching(&[]).await;
         // The shell forks the probe (a command list is not exec'd in place), so the connect
         // is made by a grandchild of the managed process (the sandbox's init).
         let script = format!("{} connect 192.0.2.1:80; true", probe_bin());
@@ -311,9 +330,7 @@ mod evidence {
         if !require_root("each_syscall_seccomp_refuses_is_reported_as_seccomps") {
             return;
         }
-        let d = Daemon::start(&[]);
-        let mut c = d.client().await;
-        let mut events = watch_live_probes(&mut c).await;
+        let (_d, mut c, mut events) = watching(&[]).await;
         // Refused whatever the arguments, refused for these arguments, and one the filter
         // lets through (it fails on its bad fd with EBADF: no refusal).
         let refused = ["mount", "bpf", "ptrace", "keyctl", "setns", "unshare"];
@@ -359,9 +376,7 @@ mod evidence {
         if !require_root("a_loop_of_refused_calls_is_rate_limited_and_counted") {
             return;
         }
-        let d = Daemon::start(&[]);
-        let mut c = d.client().await;
-        let mut events = watch_live_probes(&mut c).await;
+        let (_d, mut c, mut events) = watching(&[]).await;
         let flood = vec!["bpf"; 200].join(" ");
         // 200 refusals in well under a second, then one more in the next second.
         let script = format!(
@@ -404,19 +419,12 @@ mod evidence {
             return;
         }
         // Walls only: no mount namespace hides the file, so landlock is what refuses it.
-        let d = Daemon::start(&["--sandbox", "walls"]);
-        let mut c = d.client().await;
-        let mut events = watch_live_probes(&mut c).await;
-        let dir = tempfile::Builder::new()
-            .prefix("agentos-test-evidence-")
-            .tempdir()
-            .unwrap();
-        let secret = dir.path().join("secret");
-        std::fs::write(&secret, "world-readable").unwrap();
+        let (_d, mut c, mut events) = watching(&["--sandbox", "walls"]).await;
+        let (dir, secret) = host_secret("world-readable");
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let secret = secret.to_str().unwrap();
+        let secret = secret.as_str();
         let script = format!("{} read {secret}", probe_bin());
         let (pid, out) = run_sh(&mut c, "evidence-landlock", &script, &[]).await;
         assert_eq!(out.trim(), "DENIED EACCES");
@@ -432,5 +440,52 @@ mod evidence {
         assert_eq!(ev.app, "evidence-landlock");
         // The same read by the host succeeds: the file was readable, only the wall said no.
         assert_eq!(std::fs::read_to_string(secret).unwrap(), "world-readable");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_host_file_outside_the_view_is_reported_as_the_mount_namespaces() {
+        if !require_root("a_host_file_outside_the_view_is_reported_as_the_mount_namespaces") {
+            return;
+        }
+        // The full sandbox: its own mount namespace, whose view (a private /tmp among it)
+        // holds nothing of the host's temporary directory.
+        let (_d, mut c, mut events) = watching(&[]).await;
+        let (dir, secret) = host_secret("on the host");
+        let secret = secret.as_str();
+        // The control: a path missing on the host as well fails the same way inside.
+        let absent = dir.path().join("absent");
+        let absent = absent.to_str().unwrap();
+        let script = format!("{p} read {secret}; {p} read {absent}", p = probe_bin());
+        let (pid, out) = run_sh(&mut c, "evidence-mountns", &script, &[]).await;
+        assert_eq!(out, "DENIED ENOENT\nDENIED ENOENT\n");
+        let denials = denials_of(&mut events, pid).await;
+        let by_namespace: Vec<_> = denials
+            .iter()
+            .filter(|ev| wall(ev) == "mount_namespace")
+            .collect();
+        let ev = by_namespace
+            .iter()
+            .find(|ev| ev.denial.as_ref().is_some_and(|d| d.path == secret))
+            .unwrap_or_else(|| panic!("no mount_namespace denial of {secret}: {denials:#?}"));
+        let d = ev.denial.as_ref().expect("a denial");
+        assert_eq!(d.access, format!("open {secret}"));
+        assert!(d.reason.contains("inferred from ENOENT"), "{d:?}");
+        assert_eq!(
+            d.capability, "",
+            "no grant changes a running sandbox's view"
+        );
+        assert_eq!(ev.app, "evidence-mountns");
+        assert_ne!(
+            ev.pid, pid,
+            "the probe, a child of the managed process, opened it"
+        );
+        assert!(
+            by_namespace
+                .iter()
+                .all(|ev| ev.denial.as_ref().is_some_and(|d| d.path != absent)),
+            "a path that exists nowhere was reported: {by_namespace:#?}"
+        );
+        // The file is there on the host: only the view hid it.
+        assert_eq!(std::fs::read_to_string(secret).unwrap(), "on the host");
     }
 }

@@ -12,6 +12,9 @@
 //! cgroup id, so what a child of a managed process does (a refused connect, an open) names
 //! the managed process, not only the child's own pid. An owner outlives its cgroup by
 //! [`OWNER_GRACE`], so the events still in the ring when the cgroup goes are attributed too.
+//! With it is kept, for a sandbox with its own mount namespace, the sandbox's root
+//! ([`Watched::hold_root`]), against which the reader tells a host path the namespace hides
+//! from one that exists nowhere (`mountns.rs`).
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -19,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{ProbeFigures, ProcessProbes};
+use super::{ProbeFigures, ProcessProbes, SandboxRoot};
 use crate::observe::event::{Owner, ProcessEvent};
 
 /// How long an owner is kept after its cgroup left the filter: many times the reader's poll
@@ -31,8 +34,15 @@ pub const OWNER_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug, Default)]
 pub struct Owners(Arc<RwLock<HashMap<u64, Owned>>>);
 
-/// An owner, and when its cgroup left the filter (`None` while it is managed).
-type Owned = (Owner, Option<Instant>);
+/// An owner, with what the reader needs to know of its cgroup.
+#[derive(Debug)]
+struct Owned {
+    owner: Owner,
+    /// When its cgroup left the filter (`None` while it is managed).
+    gone: Option<Instant>,
+    /// The sandbox's root, for a sandbox with a mount namespace of its own.
+    root: Option<Arc<SandboxRoot>>,
+}
 
 impl Owners {
     /// Sets `event.owner` from its cgroup id, if a managed process owns that cgroup.
@@ -41,26 +51,53 @@ impl Owners {
             return;
         }
         let owners = self.0.read().unwrap_or_else(|p| p.into_inner());
-        event.owner = owners.get(&event.cgroup_id).map(|(o, _)| o.clone());
+        event.owner = owners.get(&event.cgroup_id).map(|o| o.owner.clone());
     }
 
     /// The owner of cgroup `id`.
     pub fn get(&self, id: u64) -> Option<Owner> {
         let owners = self.0.read().unwrap_or_else(|p| p.into_inner());
-        owners.get(&id).map(|(o, _)| o.clone())
+        owners.get(&id).map(|o| o.owner.clone())
     }
 
-    fn set(&self, id: u64, owner: Owner) {
+    /// The sandbox root held for cgroup `id`'s owner, if any.
+    #[cfg_attr(
+        not(target_os = "linux"),
+        expect(dead_code, reason = "only the Linux ring-buffer reader asks")
+    )]
+    pub(super) fn root(&self, id: u64) -> Option<Arc<SandboxRoot>> {
+        let owners = self.0.read().unwrap_or_else(|p| p.into_inner());
+        owners.get(&id).and_then(|o| o.root.clone())
+    }
+
+    /// Names `owner` the owner of cgroup `id`, with no root held (yet).
+    pub(super) fn set(&self, id: u64, owner: Owner) {
         let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
-        // Owners retired more than the grace ago go now; each spawn sweeps them.
-        owners.retain(|_, (_, gone)| gone.is_none_or(|at| at.elapsed() < OWNER_GRACE));
-        owners.insert(id, (owner, None));
+        // Owners retired more than the grace ago go now (with their roots); each spawn
+        // sweeps them.
+        owners.retain(|_, o| o.gone.is_none_or(|at| at.elapsed() < OWNER_GRACE));
+        owners.insert(
+            id,
+            Owned {
+                owner,
+                gone: None,
+                root: None,
+            },
+        );
+    }
+
+    /// Holds `root` with cgroup `id`'s owner (set before), for as long as the owner is kept.
+    pub(super) fn hold_root(&self, id: u64, root: SandboxRoot) {
+        let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = owners.get_mut(&id) {
+            o.root = Some(Arc::new(root));
+        }
     }
 
     fn retire(&self, id: u64) {
         let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, gone)) = owners.get_mut(&id) {
-            *gone = Some(Instant::now());
+        if let Some(o) = owners.get_mut(&id) {
+            o.gone = Some(Instant::now());
         }
     }
 }
@@ -152,6 +189,21 @@ impl Watched {
         OwnerSlot {
             owners: self.set.owners.clone(),
             id: self.id,
+        }
+    }
+
+    /// Holds the root of the sandbox managed process `pid` (its init) runs in, now that it is
+    /// built (after the program's `execve`), with the cgroup's owner (set before), so the
+    /// reader can tell the paths its mount namespace hides (`mountns.rs`). A failure (the
+    /// process is already gone) only means no such inference for it.
+    pub fn hold_root(&self, pid: u32) {
+        match SandboxRoot::of(pid) {
+            Ok(root) => self.set.owners.hold_root(self.id, root),
+            Err(err) => tracing::debug!(
+                pid,
+                error = %err,
+                "cannot hold a sandbox's root; its mount namespace's refusals go unreported"
+            ),
         }
     }
 

@@ -7,7 +7,8 @@
 //! The `agentos-ebpf` object (`kernel-ebpf/`), embedded at build time by `build.rs` when
 //! `cargo xtask build-ebpf` has built it, and, while a [`ProcessProbes`] lives: its programs
 //! and links, its maps, and a tokio task that decodes ring-buffer records into
-//! [`ProcessEvent`]s and broadcasts them ([`reader`]).
+//! [`ProcessEvent`]s and broadcasts them ([`reader`]), adding the refusals of the mount
+//! namespace it infers from failed opens ([`mountns`]).
 //!
 //! | programs | attached |
 //! |---|---|
@@ -51,6 +52,8 @@ mod cost;
 mod figures;
 mod managed;
 #[cfg(target_os = "linux")]
+mod mountns;
+#[cfg(target_os = "linux")]
 mod offsets;
 #[cfg(target_os = "linux")]
 mod reader;
@@ -81,12 +84,15 @@ use tokio::{
 };
 
 #[cfg(not(target_os = "linux"))]
-pub use self::none::{WallRules, WallStatus, bpf_lsm_active};
-#[cfg(target_os = "linux")]
-pub use self::wall::{WallRules, WallStatus, bpf_lsm_active};
+pub use self::none::{SandboxRoot, WallRules, WallStatus, bpf_lsm_active};
 pub use self::{
     figures::{ObserveCost, ProbeFigures, ProgramRunTime, SchedFigures, SyscallFigures},
     managed::{ManagedCgroups, OWNER_GRACE, OwnerSlot, Owners, Watched},
+};
+#[cfg(target_os = "linux")]
+pub use self::{
+    mountns::SandboxRoot,
+    wall::{WallRules, WallStatus, bpf_lsm_active},
 };
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};

@@ -104,3 +104,14 @@ impl EmptyProgram {
         Err(ProbeError::NotLinux)
     }
 }
+
+/// A sandbox's root held open: there are no mount namespaces to hold here.
+#[derive(Debug)]
+pub enum SandboxRoot {}
+
+impl SandboxRoot {
+    /// Always fails: mount namespaces are Linux's.
+    pub fn of(_pid: u32) -> std::io::Result<Self> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}

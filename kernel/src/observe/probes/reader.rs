@@ -5,6 +5,9 @@
 //! reports the ring only for big batches; a timer drains it every [`POLL_EVERY`] between
 //! them. A burst costs one wake-up, and an event waits at most one period.
 //!
+//! A failed open of a host path that the process's mount namespace hides is followed by the
+//! denial [`MountWall`] infers for it.
+//!
 //! [`WAKEUP_BYTES`]: agentos_ebpf_common::WAKEUP_BYTES
 
 use std::time::Duration;
@@ -12,7 +15,7 @@ use std::time::Duration;
 use aya::maps::{MapData, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::broadcast};
 
-use super::Owners;
+use super::{Owners, mountns::MountWall};
 use crate::observe::event::ProcessEvent;
 
 /// How often the ring is drained without a wake-up.
@@ -24,13 +27,14 @@ pub(super) async fn read_events(
     tx: broadcast::Sender<ProcessEvent>,
     owners: Owners,
 ) {
+    let mut mount = MountWall::default();
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ready = events.readable_mut() => match ready {
                 Ok(mut guard) => {
-                    drain(guard.get_inner_mut(), &tx, &owners);
+                    drain(guard.get_inner_mut(), &tx, &owners, &mut mount);
                     // Tokio keeps readiness that arrived after this guard was taken, so no
                     // record is stranded between the last `next()` and this call.
                     guard.clear_ready();
@@ -40,18 +44,27 @@ pub(super) async fn read_events(
                     return;
                 }
             },
-            _ = tick.tick() => drain(events.get_mut(), &tx, &owners),
+            _ = tick.tick() => drain(events.get_mut(), &tx, &owners, &mut mount),
         }
     }
 }
 
-fn drain(ring: &mut RingBuf<MapData>, tx: &broadcast::Sender<ProcessEvent>, owners: &Owners) {
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    tx: &broadcast::Sender<ProcessEvent>,
+    owners: &Owners,
+    mount: &mut MountWall,
+) {
     while let Some(record) = ring.next() {
         match ProcessEvent::decode(&record) {
             Ok(mut event) => {
                 owners.attribute(&mut event);
+                let hidden = mount.check(&event, owners);
                 // An error only means nobody is subscribed right now.
                 drop(tx.send(event));
+                if let Some(denial) = hidden {
+                    drop(tx.send(denial));
+                }
             }
             Err(err) => tracing::warn!(error = %err, "dropped a malformed eBPF event"),
         }
