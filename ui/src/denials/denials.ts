@@ -24,15 +24,25 @@ export interface Denial {
   path?: string | null | undefined;
   /** The grant that would allow it ("read:/var/lib/agentos/vfs/notes.txt"), if any can: for the request only. */
   capability?: string | null | undefined;
-  /** Which wall refused it: "capability", "lsm" or "cgroup_connect" (absent from older servers). */
+  /** Which wall refused it: "capability", "lsm", "cgroup_connect", "cgroup_bind", "seccomp",
+   * "landlock" or "mount_namespace" (absent from older servers). */
   wall?: string | undefined;
 }
 
 export const useDenials = create<{ byApp: Record<string, Denial[]> }>()(() => ({ byApp: {} }));
 
+/** Banners kept per app: the newest. */
+export const KEPT_PER_APP = 5;
+
 let seq = 0;
+/** Keeps `d` as the app's newest banner. The same refusal again (same access, same wall)
+ * replaces its older banner instead of stacking a copy: a program retrying a call, or
+ * probing a path its view hides, shows one banner, not five of the same. */
 export const addDenial = (d: Omit<Denial, "key">) =>
-  useDenials.setState((s) => ({ byApp: { ...s.byApp, [d.appId]: [...(s.byApp[d.appId] ?? []).slice(-4), { ...d, key: ++seq }] } }));
+  useDenials.setState((s) => {
+    const others = (s.byApp[d.appId] ?? []).filter((o) => o.access !== d.access || o.wall !== d.wall);
+    return { byApp: { ...s.byApp, [d.appId]: [...others.slice(-(KEPT_PER_APP - 1)), { ...d, key: ++seq }] } };
+  });
 export const dropDenial = (appId: string, key: number) =>
   useDenials.setState((s) => ({ byApp: { ...s.byApp, [appId]: (s.byApp[appId] ?? []).filter((d) => d.key !== key) } }));
 
