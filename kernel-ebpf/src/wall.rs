@@ -85,7 +85,7 @@ fn walled() -> Option<(u64, WallPolicy)> {
     // SAFETY: the helper only reads the current task's cgroup.
     let id = unsafe { bpf_get_current_cgroup_id() };
     // SAFETY: the value is plain data, copied out at once.
-    let policy = unsafe { WALLED.get(&id) }.copied()?;
+    let policy = unsafe { WALLED.get(id) }.copied()?;
     Some((id, policy))
 }
 
@@ -147,7 +147,7 @@ fn try_open(ctx: &LsmContext) -> Result<i32, i32> {
             dev,
             reserved: 0,
         };
-        if let Some(bits) = WALL_FS.get_ptr(&key) {
+        if let Some(bits) = WALL_FS.get_ptr(key) {
             // SAFETY: a map value pointer is valid for this program run.
             granted |= unsafe { *bits };
             if granted & want == want {
@@ -373,7 +373,7 @@ fn rule(cgroup_id: u64, index: u32) -> Option<NetRuleEntry> {
         reserved: 0,
     };
     // SAFETY: a map value pointer is valid for this program run; copied out at once.
-    WALL_NET.get_ptr(&key).map(|rule| unsafe { *rule })
+    WALL_NET.get_ptr(key).map(|rule| unsafe { *rule })
 }
 
 /// Whether `rule` covers a connect to `addr`:`port` over `proto`.

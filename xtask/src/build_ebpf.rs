@@ -50,13 +50,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the eBPF object with the nightly toolchain and returns its path.
-pub fn build() -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
+/// `cargo +nightly SUBCOMMAND` of the eBPF package for the BPF target, with the
+/// flags the object is built with (so `build` and `lint` share one build of `core`).
+fn ebpf_cargo(root: &std::path::Path, subcommand: &str) -> Command {
     let mut cmd = nightly_cargo();
-    cmd.current_dir(&root)
+    cmd.current_dir(root)
         .args([
-            "build",
+            subcommand,
             "--locked",
             "--package",
             EBPF_PACKAGE,
@@ -66,7 +66,19 @@ pub fn build() -> anyhow::Result<PathBuf> {
         ])
         .args(["-Z", "build-std=core"]);
     cmd.env("CARGO_ENCODED_RUSTFLAGS", EBPF_RUSTFLAGS.join("\x1f"));
-    exec(&mut cmd)?;
+    cmd
+}
+
+/// Clippy (`-D warnings`) over the eBPF programs, which the workspace's clippy run
+/// leaves out (they build only for the BPF target, with nightly).
+pub fn lint() -> anyhow::Result<()> {
+    exec(ebpf_cargo(&workspace_root(), "clippy").args(["--", "-D", "warnings"]))
+}
+
+/// Builds the eBPF object with the nightly toolchain and returns its path.
+pub fn build() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    exec(&mut ebpf_cargo(&root, "build"))?;
 
     let object = target_dir(&root)
         .join(BPF_TARGET)

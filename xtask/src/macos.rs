@@ -1,4 +1,5 @@
-//! `cargo xtask check-macos`, and a pass of `cargo xtask test`: `cargo check` of the
+//! `cargo xtask check-macos`, and a pass of `cargo xtask test`: `cargo clippy -D warnings`
+//! (a `cargo check` held to the Linux build's lints) of the
 //! workspace (its default members: every crate but the eBPF programs) for
 //! `x86_64-apple-darwin` and `aarch64-apple-darwin`, proving that the portable backends
 //! compile and that every Linux-only crate is gated.
@@ -8,7 +9,7 @@
 //! source: nightly's `rust-src` (already installed for the eBPF build) with
 //! `-Z build-std=std,panic_abort`. That downloads nothing from static.rust-lang.org, which
 //! some machines cannot reach; the standard library's own dependencies come from the crates.io
-//! registry like any other crate. `cargo check` links nothing, so no Apple SDK or linker
+//! registry like any other crate. Checking links nothing, so no Apple SDK or linker
 //! is needed, and no crate in the macOS build compiles C for the target (ring's build script
 //! would: the services use native-tls there, see services/Cargo.toml).
 
@@ -21,7 +22,7 @@ use crate::{build_ebpf, cargo, exec};
 /// The two macOS targets.
 pub const TARGETS: [&str; 2] = ["x86_64-apple-darwin", "aarch64-apple-darwin"];
 
-/// Checks the workspace for each macOS target: one `cargo check` per toolchain with
+/// Checks the workspace for each macOS target: one `cargo clippy` per toolchain with
 /// every target that uses it, so the host's build scripts and proc macros are built
 /// once, not once per target.
 pub fn check() -> anyhow::Result<()> {
@@ -34,7 +35,10 @@ pub fn check() -> anyhow::Result<()> {
         }
     }
     if !prebuilt.is_empty() {
-        exec(with_targets(cargo().args(["check", "--locked"]), &prebuilt))?;
+        exec(lint(with_targets(
+            cargo().args(["clippy", "--locked"]),
+            &prebuilt,
+        )))?;
     }
     if !from_source.is_empty() {
         println!(
@@ -42,10 +46,15 @@ pub fn check() -> anyhow::Result<()> {
             from_source.join(", ")
         );
         let mut cmd = build_ebpf::nightly_cargo();
-        cmd.args(["-Z", "build-std=std,panic_abort", "check", "--locked"]);
-        exec(with_targets(&mut cmd, &from_source))?;
+        cmd.args(["clippy", "-Z", "build-std=std,panic_abort", "--locked"]);
+        exec(lint(with_targets(&mut cmd, &from_source)))?;
     }
     Ok(())
+}
+
+/// Clippy's verdict as errors: the macOS build is held to the Linux build's lints.
+fn lint(cmd: &mut Command) -> &mut Command {
+    cmd.args(["--", "-D", "warnings"])
 }
 
 /// Adds `--target T` for each of `targets`.

@@ -3,7 +3,7 @@
 //! 1. formatting and clippy (`-D warnings`), and `cargo check` of the workspace for both
 //!    macOS targets ([`crate::macos`]);
 //! 2. the UI: typecheck, unit tests (vitest), production build;
-//! 3. the eBPF object, then every Rust test (unit, integration, the browser
+//! 3. the eBPF object and its clippy (nightly, BPF target), then every Rust test (unit, integration, the browser
 //!    end-to-end test in `tests/`, which drives Debian's Chromium against a real
 //!    `agentos up`), with `CI` semantics: a privileged test that cannot run fails;
 //! 4. as root, the rootless pass ([`crate::rootless`]): the sandbox, escape,
@@ -130,6 +130,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     run_counted(npm().args(["test"]), &mut tally)?;
     exec(npm().args(["run", "build"]))?;
     build_ebpf::build()?;
+    if !opts.no_lint {
+        build_ebpf::lint()?;
+    }
     exec(cargo().args(["build", "--locked", "--bins"]))?;
     // The ordinary user of the rootless pass; the root pass's delegation test
     // hands it a cgroup.

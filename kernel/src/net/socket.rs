@@ -88,17 +88,18 @@ pub fn create(kind: Kind, ipv6: bool, pidfd: Option<&OwnedFd>) -> Result<OwnedFd
         Kind::Stream => (SockType::Stream, SockProtocol::Tcp),
         Kind::Datagram => (SockType::Datagram, SockProtocol::Udp),
     };
-    // Sockets made inside a process's network namespace, non-blocking from birth:
-    // Linux's. The portable backend has no such namespaces and says so.
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (family, ty, proto, pidfd);
-        return Err(SocketError::Host {
-            call: "socket",
-            errno: Errno::ENOSYS,
-        });
-    }
-    #[cfg(target_os = "linux")]
+    in_namespace(family, ty, proto, pidfd)
+}
+
+/// Sockets made inside a process's network namespace, non-blocking from birth:
+/// Linux's.
+#[cfg(target_os = "linux")]
+fn in_namespace(
+    family: AddressFamily,
+    ty: SockType,
+    proto: SockProtocol,
+    pidfd: Option<&OwnedFd>,
+) -> Result<OwnedFd, SocketError> {
     let make = || {
         sock::socket(
             family,
@@ -108,13 +109,11 @@ pub fn create(kind: Kind, ipv6: bool, pidfd: Option<&OwnedFd>) -> Result<OwnedFd
         )
         .map_err(host("socket"))
     };
-    #[cfg(target_os = "linux")]
     let Some(pidfd) = pidfd else {
         return make();
     };
     // setns changes only the calling thread's namespace: a thread of its own,
     // which ends here, so no other task ever runs in the process's namespace.
-    #[cfg(target_os = "linux")]
     std::thread::scope(|s| {
         s.spawn(|| {
             nix::sched::setns(pidfd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
@@ -126,6 +125,20 @@ pub fn create(kind: Kind, ipv6: bool, pidfd: Option<&OwnedFd>) -> Result<OwnedFd
             call: "setns",
             errno: Errno::EINVAL,
         }))
+    })
+}
+
+/// The portable backend has no network namespaces, and says so.
+#[cfg(not(target_os = "linux"))]
+fn in_namespace(
+    _family: AddressFamily,
+    _ty: SockType,
+    _proto: SockProtocol,
+    _pidfd: Option<&OwnedFd>,
+) -> Result<OwnedFd, SocketError> {
+    Err(SocketError::Host {
+        call: "socket",
+        errno: Errno::ENOSYS,
     })
 }
 
