@@ -1,6 +1,8 @@
 //! What more than one bench needs: a kernel daemon embedded in the bench
 //! process ([`EmbeddedKernel`]), as `agentos-kernel` runs it, on a temporary data
-//! directory.
+//! directory; and the raw io_uring baselines ([`uring`]).
+
+pub mod uring;
 
 use std::{
     path::{Path, PathBuf},
