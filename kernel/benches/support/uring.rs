@@ -5,13 +5,15 @@
 
 use std::{fs, io::Write, os::fd::AsRawFd, path::Path};
 
-/// Writes `total` bytes of a repeating `block`-byte pattern to `path`.
+/// Writes `total` bytes of a repeating `block`-byte pattern to `path`, synced.
 pub fn write_file(path: &Path, total: u64, block: usize) {
     let mut f = fs::File::create(path).expect("creating the bench's file");
     let pattern: Vec<u8> = (0..block).map(|i| i as u8).collect();
     for _ in 0..total / block as u64 {
         f.write_all(&pattern).expect("writing the bench's file");
     }
+    // Written back now, not by a flusher thread competing with what is timed.
+    f.sync_all().expect("syncing the bench's file");
 }
 
 /// Sequential reads of `block` bytes at queue depth 1 on a plain io_uring; the

@@ -152,6 +152,19 @@ impl Control {
         self.tx.send(msg.encode(&mut bytes), timeout)
     }
 
+    /// Sends `msg` as [`Control::send`] does, without waking a sleeping peer:
+    /// for a burst that [`Control::wake`] announces with one wake-up (see
+    /// [`Producer::send_quiet`]).
+    pub fn send_quiet(&mut self, msg: Msg, timeout: Duration) -> Result<(), RingError> {
+        let mut bytes = [0u8; MAX_MSG];
+        self.tx.send_quiet(msg.encode(&mut bytes), timeout)
+    }
+
+    /// Wakes the peer if it sleeps on this side's messages.
+    pub fn wake(&mut self) {
+        self.tx.wake();
+    }
+
     /// The next message, waiting up to `timeout` (zero: a poll).
     pub fn recv(&mut self, timeout: Duration) -> Result<Msg, RingError> {
         if self.rx.recv(&mut self.buf, timeout)? > MAX_MSG {

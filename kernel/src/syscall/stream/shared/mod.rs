@@ -233,6 +233,12 @@ impl Shared {
         self.wait(|c, t| c.send(msg, t))
     }
 
+    /// Sends `msg` without waking a sleeping client, for a burst that
+    /// `control.wake()` then announces.
+    fn send_quiet(&mut self, msg: Msg) -> Result<(), Stop> {
+        self.wait(|c, t| c.send_quiet(msg, t))
+    }
+
     /// `Gone` once the client cancelled the call; a message on its request
     /// stream after the `open` is a protocol error; its end is not (the client
     /// goes on through the rings).

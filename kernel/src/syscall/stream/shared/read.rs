@@ -2,6 +2,12 @@
 //! free slot (on LocalFS, with the io_uring read itself) and names it on the
 //! control ring (`FULL`); the client reads it in place and hands the slot back
 //! (`FREE`).
+//!
+//! A client that keeps up sleeps between chunks, and waking it for each one
+//! made it a thread hop or three per chunk (its wait runs on its blocking pool).
+//! So a sleeping client is woken once per burst of half the slots, and before
+//! the kernel itself waits for a slot: it then takes the burst in one go and
+//! hands the slots back while the kernel fills the other half.
 
 use std::sync::Arc;
 
@@ -32,6 +38,8 @@ pub(in crate::syscall::stream) fn start(
 fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64, Stop> {
     let mut free: Vec<usize> = (0..s.slots).rev().collect();
     let mut held = vec![false; s.slots];
+    let burst = (s.slots / 2).max(1);
+    let mut unannounced = 0;
     let mut offset = span.start;
     while offset < span.end {
         // Take back every slot already released, so that the next read reuses the
@@ -43,6 +51,9 @@ fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64
         let slot = match free.pop() {
             Some(slot) => slot,
             None => {
+                // The client may be asleep on chunks it was not woken for.
+                s.control.wake();
+                unannounced = 0;
                 let msg = s.recv()?;
                 take_back(msg, &mut held)?
             }
@@ -56,13 +67,19 @@ fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64
             break; // the file shrank since it was opened
         }
         held[slot] = true;
-        s.send(Msg::Full {
+        s.send_quiet(Msg::Full {
             slot: slot as u32,
             offset,
             len: n as u32,
         })?;
+        unannounced += 1;
+        if unannounced >= burst {
+            s.control.wake();
+            unannounced = 0;
+        }
         offset += n as u64;
     }
+    // `run` sends `END` with a wake-up, which announces the rest.
     Ok(offset - span.start)
 }
 
