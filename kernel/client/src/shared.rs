@@ -17,7 +17,10 @@
 //! A message already on the ring is taken at once. Otherwise the wait runs on
 //! tokio's blocking pool (the ring spins briefly, then sleeps on its futex until
 //! the kernel wakes it), in naps of [`ring::NAP`], between which the gRPC stream
-//! is looked at: the kernel's error, or the connection's end, ends the wait.
+//! is looked at: the kernel's error, or the connection's end, ends the wait. The
+//! kernel wakes a sleeping reader once per burst of half the slots (and before
+//! it waits for a slot itself), so a reader that keeps up takes chunks in bursts
+//! rather than paying a wake-up per chunk.
 
 use std::{
     io::{self, IoSliceMut},
