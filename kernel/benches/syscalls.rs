@@ -4,9 +4,9 @@
 //!   same transport (target: kernel p50 ≤ 1.5× echo);
 //! * `batch_100`: one batch of 100 `exists` vs 100 single calls (target: the batch
 //!   ≤ 3× one single call);
-//! * `stream_1gib`: a 1 GiB `StreamSyscall` read, inline and through shared memory,
-//!   vs a raw io_uring read of the same file with the same block size (target: ≥ 70 %
-//!   of the raw throughput);
+//! * `stream_1gib`: a 1 GiB inline `StreamSyscall` read vs a raw io_uring read of
+//!   the same file with the same block size (target: ≥ 70 % of the raw
+//!   throughput); the shared-memory read is the ipc bench's `shm_stream_read_1GiB`;
 //! * `stream_write_256mib`: a 256 MiB `StreamSyscall` replace, inline and through
 //!   shared memory, vs a raw io_uring write of the same bytes (each ends in fsync);
 //! * `read_4k`: a 4 KiB file through LocalFS's io_uring path vs `std::fs::read`.
@@ -19,13 +19,7 @@
 //! contenders call by call, alternating them so that drift hits both alike, and
 //! prints their medians and ratios.
 
-use std::{
-    fs,
-    os::fd::AsRawFd,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{fs, path::PathBuf, sync::Arc, time::Duration};
 
 use agentos_kernel::vfs::{
     MountFs, Vfs, VirtPath,
@@ -50,7 +44,7 @@ use tonic::{Request, Response, Status, transport::Endpoint};
 
 mod support;
 
-use support::EmbeddedKernel;
+use support::{EmbeddedKernel, uring};
 
 const GIB: u64 = 1 << 30;
 const STREAM_CHUNK: usize = 1 << 20;
@@ -186,13 +180,13 @@ fn rpc(c: &mut Criterion) {
 
     // 1 GiB file, written once; reads come from the page cache for both contenders.
     let big = servers.files().join("big.bin");
-    write_big(&big);
+    uring::write_file(&big, GIB, STREAM_CHUNK);
     let mut g = c.benchmark_group("stream_1gib");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(20))
         .throughput(Throughput::Bytes(GIB));
     g.bench_function("baseline_raw_io_uring_read_1mib_blocks", |b| {
-        b.iter(|| raw_uring_read(&big, STREAM_CHUNK))
+        b.iter(|| uring::read(&big, STREAM_CHUNK))
     });
     g.bench_function("kernel_stream_read_1mib_chunks", |b| {
         b.iter(|| {
@@ -223,21 +217,6 @@ fn rpc(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("kernel_stream_read_shared_memory_1mib_chunks", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let mut r = kernel
-                    .read_shared("/big.bin", 0, 0, STREAM_CHUNK as u32)
-                    .await
-                    .unwrap();
-                let mut n = 0u64;
-                while let Some(chunk) = r.next_chunk().await.unwrap() {
-                    n += std::hint::black_box(&*chunk).len() as u64;
-                }
-                assert_eq!(n, GIB);
-            })
-        })
-    });
     g.finish();
     let _ = fs::remove_file(&big);
 
@@ -248,7 +227,7 @@ fn rpc(c: &mut Criterion) {
     let block: Vec<u8> = (0..STREAM_CHUNK).map(|i| i as u8).collect();
     let raw_target = servers.files().join("raw.bin");
     g.bench_function("baseline_raw_io_uring_write_1mib_blocks_fsync", |b| {
-        b.iter(|| raw_uring_write(&raw_target, &block, WRITE_TOTAL))
+        b.iter(|| uring::write(&raw_target, &block, WRITE_TOTAL))
     });
     g.bench_function("kernel_stream_write_1mib_chunks", |b| {
         b.iter(|| {
@@ -353,63 +332,6 @@ fn interleaved_p50(
         ratio(s, e),
         ratio(b, s)
     );
-}
-
-fn write_big(path: &Path) {
-    use std::io::Write;
-    let mut f = fs::File::create(path).unwrap();
-    let block: Vec<u8> = (0..STREAM_CHUNK).map(|i| i as u8).collect();
-    for _ in 0..GIB / STREAM_CHUNK as u64 {
-        f.write_all(&block).unwrap();
-    }
-}
-
-/// Sequential reads of `block` bytes at queue depth 1 on a plain io_uring.
-fn raw_uring_read(path: &Path, block: usize) -> u64 {
-    let f = fs::File::open(path).unwrap();
-    let mut ring = io_uring::IoUring::new(8).unwrap();
-    let mut buf = vec![0u8; block];
-    let mut off = 0u64;
-    loop {
-        let e = io_uring::opcode::Read::new(
-            io_uring::types::Fd(f.as_raw_fd()),
-            buf.as_mut_ptr(),
-            block as u32,
-        )
-        .offset(off)
-        .build();
-        let n = uring_once(&mut ring, &e);
-        if n == 0 {
-            return off;
-        }
-        off += u64::from(n);
-    }
-}
-
-/// Writes `total` bytes of `block`s at queue depth 1 on a plain io_uring, then fsyncs.
-fn raw_uring_write(path: &Path, block: &[u8], total: usize) {
-    let f = fs::File::create(path).unwrap();
-    let mut ring = io_uring::IoUring::new(8).unwrap();
-    let fd = io_uring::types::Fd(f.as_raw_fd());
-    let mut off = 0u64;
-    while off < total as u64 {
-        let e = io_uring::opcode::Write::new(fd, block.as_ptr(), block.len() as u32)
-            .offset(off)
-            .build();
-        off += uring_once(&mut ring, &e) as u64;
-    }
-    uring_once(&mut ring, &io_uring::opcode::Fsync::new(fd).build());
-}
-
-/// Runs one entry to completion; its non-negative result.
-fn uring_once(ring: &mut io_uring::IoUring, e: &io_uring::squeue::Entry) -> u32 {
-    // SAFETY: every buffer the entry points to outlives this call, which waits
-    // for the entry's completion.
-    unsafe { ring.submission().push(e).unwrap() };
-    ring.submit_and_wait(1).unwrap();
-    let n = ring.completion().next().unwrap().result();
-    assert!(n >= 0, "io_uring: errno {}", -n);
-    n as u32
 }
 
 fn read_4k(c: &mut Criterion) {

@@ -1,11 +1,13 @@
 //! What more than one bench needs: a kernel daemon embedded in the bench
 //! process ([`EmbeddedKernel`]), as `agentos-kernel` runs it, on a temporary data
-//! directory; and what the eBPF probe benches share ([`probes`]).
+//! directory; what the eBPF probe benches share ([`probes`]); and the raw io_uring
+//! baselines ([`uring`]).
 
 // Each bench compiles this module on its own and uses part of it.
 #![allow(dead_code, reason = "each bench uses only some of these")]
 
 pub mod probes;
+pub mod uring;
 
 use std::{
     path::{Path, PathBuf},

@@ -10,8 +10,9 @@
 //!   in, with the kernel's `SyscallError` (code, syscall, path, errno) when there is one.
 //! * [`call`]: [`Client::call`] and [`Client::batch`], plus a few typed helpers.
 //!   Every other RPC is on the generated client, which [`Client`] derefs to.
-//! * `shared` (Linux): [`Client::read_shared`], stream reads whose bytes arrive in
-//!   a memfd both sides map instead of through the socket.
+//! * `shared` (Linux): [`Client::read_shared`] and [`Client::write_shared`], streams
+//!   whose bytes travel in a memfd both sides map instead of through the socket,
+//!   and `control`, the rings that carry their slot numbers.
 //! * `mapping` (Linux): [`mapping::Mapping`], a shared mapping of an fd the kernel
 //!   handed over, and [`Client::map_file`], a VFS file mapped into this process.
 //! * `ring` (Linux): a single-producer/single-consumer message ring in a shared
@@ -34,6 +35,8 @@
 pub mod call;
 pub mod causality;
 pub mod connect;
+#[cfg(target_os = "linux")]
+pub mod control;
 pub mod error;
 #[cfg(feature = "logging")]
 pub mod logging;

@@ -50,6 +50,19 @@ impl Mapping {
     /// when `writable`), `MAP_SHARED`. Fails as `mmap` does: `EACCES` for a
     /// writable mapping of a read-only descriptor, `EINVAL` for `len` 0.
     pub fn new<F: AsFd + ?Sized>(fd: &F, len: usize, writable: bool) -> io::Result<Self> {
+        Self::at(fd, 0, len, writable)
+    }
+
+    /// As [`Mapping::new`], of `len` bytes from `offset` (a multiple of the page
+    /// size, else `EINVAL`).
+    pub fn at<F: AsFd + ?Sized>(
+        fd: &F,
+        offset: u64,
+        len: usize,
+        writable: bool,
+    ) -> io::Result<Self> {
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let prot = if writable {
             libc::PROT_READ | libc::PROT_WRITE
         } else {
@@ -63,7 +76,7 @@ impl Mapping {
                 prot,
                 libc::MAP_SHARED,
                 fd.as_fd().as_raw_fd(),
-                0,
+                offset,
             )
         };
         if base == libc::MAP_FAILED {

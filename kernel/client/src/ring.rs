@@ -239,6 +239,11 @@ impl Side {
     /// on `peer_flag`.
     fn publish(&mut self, at: usize, peer_flag: usize) {
         self.u64_at(at).store(self.mine, Ordering::Release);
+        self.wake_if_sleeping(peer_flag);
+    }
+
+    /// Wakes the peer if it said it sleeps on `peer_flag`.
+    fn wake_if_sleeping(&mut self, peer_flag: usize) {
         // Pairs with the fence in `wait`: either the peer sees our position, or
         // we see its flag.
         fence(Ordering::SeqCst);
@@ -344,6 +349,24 @@ impl Producer {
 
     /// Sends one message, waiting up to `timeout` for room.
     pub fn send(&mut self, msg: &[u8], timeout: Duration) -> Result<(), RingError> {
+        self.send_inner(msg, timeout, true)
+    }
+
+    /// Sends one message as [`Producer::send`] does, but leaves a sleeping
+    /// consumer asleep: for a burst, which [`Producer::wake`] announces with one
+    /// wake-up instead of one per message. The consumer is woken anyway before
+    /// this side waits for room; left asleep, it finds the messages at the end
+    /// of its nap ([`NAP`]) at the latest.
+    pub fn send_quiet(&mut self, msg: &[u8], timeout: Duration) -> Result<(), RingError> {
+        self.send_inner(msg, timeout, false)
+    }
+
+    /// Wakes the consumer if it sleeps (after [`Producer::send_quiet`]).
+    pub fn wake(&mut self) {
+        self.0.wake_if_sleeping(CONSUMER_SLEEPS_AT);
+    }
+
+    fn send_inner(&mut self, msg: &[u8], timeout: Duration, wake: bool) -> Result<(), RingError> {
         let s = &mut self.0;
         s.check()?;
         let capacity = s.capacity as usize;
@@ -356,19 +379,30 @@ impl Producer {
             });
         }
         let to_end = capacity - (s.mine % s.capacity) as usize;
-        if need > to_end {
+        let wrap = if need > to_end { to_end } else { 0 };
+        if !wake && s.wait_room(wrap + need, Duration::ZERO).is_err() {
+            // About to wait for the consumer: it must not be asleep on what it
+            // was not told of.
+            s.check()?;
+            s.wake_if_sleeping(CONSUMER_SLEEPS_AT);
+        }
+        if wrap > 0 {
             // Too little before the end: a wrap word, published alone, skips it.
             s.wait_room(to_end, timeout)?;
             s.put((s.mine % s.capacity) as usize, &WRAP.to_le_bytes());
             s.mine += to_end as u64;
-            s.publish(HEAD_AT, CONSUMER_SLEEPS_AT);
+            s.u64_at(HEAD_AT).store(s.mine, Ordering::Release);
         }
         s.wait_room(need, timeout)?;
         let at = (s.mine % s.capacity) as usize;
         s.put(at, &(msg.len() as u32).to_le_bytes());
         s.put(at + LEN_WORD, msg);
         s.mine += need as u64;
-        s.publish(HEAD_AT, CONSUMER_SLEEPS_AT);
+        if wake {
+            s.publish(HEAD_AT, CONSUMER_SLEEPS_AT);
+        } else {
+            s.u64_at(HEAD_AT).store(s.mine, Ordering::Release);
+        }
         Ok(())
     }
 }
@@ -564,6 +598,93 @@ mod tests {
         let sender = std::thread::spawn(move || tx.send(&vec![7; big], LONG));
         assert_eq!(rx.recv(&mut buf, LONG).unwrap(), big);
         sender.join().unwrap().unwrap();
+    }
+
+    /// A ring of `len` bytes whose consumer (on a thread, receiving `n`
+    /// messages) has gone to sleep on it; its sleep flag; and the messages'
+    /// first bytes, when the thread is joined.
+    fn asleep(
+        len: usize,
+        n: usize,
+    ) -> (
+        Producer,
+        &'static AtomicU32,
+        std::thread::JoinHandle<Vec<Result<u8, RingError>>>,
+    ) {
+        let (a, b) = pair(len);
+        let tx = Producer::attach(a).unwrap();
+        let mut rx = Consumer::attach(b).unwrap();
+        let receiver = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            (0..n)
+                .map(|_| rx.recv(&mut buf, LONG).map(|_| buf[0]))
+                .collect()
+        });
+        // SAFETY: the header word, read atomically, in a mapping the producer
+        // keeps for as long as the test uses the reference.
+        let flag = unsafe {
+            &*tx.0
+                .map
+                .as_ptr()
+                .as_ptr()
+                .add(CONSUMER_SLEEPS_AT)
+                .cast::<AtomicU32>()
+        };
+        while flag.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        (tx, flag, receiver)
+    }
+
+    /// Runs `scenario` until a run in which the consumer was not woken by the
+    /// end of a nap ([`NAP`], on a loaded machine) instead of by the producer:
+    /// such a run cannot tell whether the producer woke it.
+    fn without_nap_ends(mut scenario: impl FnMut() -> bool) {
+        assert!(
+            (0..5).any(|_| scenario()),
+            "every run was disturbed by a nap's end"
+        );
+    }
+
+    #[test]
+    fn quiet_sends_wake_a_sleeping_consumer_once_for_the_burst() {
+        without_nap_ends(|| {
+            let (mut tx, flag, receiver) = asleep(HEADER + 256, 3);
+            for i in 0..3 {
+                tx.send_quiet(&[i], LONG).unwrap();
+            }
+            assert_eq!(tx.wakes(), 0, "quiet sends wake nobody");
+            let undisturbed = flag.load(Ordering::SeqCst) == 1;
+            tx.wake();
+            assert_eq!(receiver.join().unwrap(), [Ok(0), Ok(1), Ok(2)]);
+            if undisturbed {
+                assert_eq!(tx.wakes(), 1, "one wake for the burst");
+            }
+            undisturbed
+        });
+    }
+
+    #[test]
+    fn a_quiet_send_wakes_the_consumer_before_it_waits_for_room() {
+        without_nap_ends(|| {
+            let (mut tx, flag, receiver) = asleep(HEADER + 64, 5);
+            // Four records of 16 bytes fill the 64-byte ring without a wake; the
+            // fifth must wake the sleeping consumer to get room (left alone, it
+            // would find them only at the end of a nap, with no wake counted).
+            for i in 0..4 {
+                tx.send_quiet(&[i; 12], Duration::ZERO).unwrap();
+            }
+            assert_eq!(tx.wakes(), 0);
+            let undisturbed = flag.load(Ordering::SeqCst) == 1;
+            tx.send_quiet(&[4; 12], LONG).unwrap();
+            if undisturbed {
+                assert_eq!(tx.wakes(), 1, "woken before the wait for room");
+            }
+            tx.wake();
+            let got = receiver.join().unwrap();
+            assert_eq!(got, (0..5).map(Ok).collect::<Vec<_>>());
+            undisturbed
+        });
     }
 
     #[test]

@@ -1,18 +1,26 @@
 //! Shared-memory streams (Linux): the bytes travel through a sealed memfd that both
-//! sides map, and only slot numbers cross the socket.
+//! sides map, and the slot numbers through the stream's control rings
+//! ([`crate::control`]), so the gRPC stream carries only the region's
+//! announcement and the final status, however many chunks go by.
 //!
 //! [`Client::read_shared`] and [`Client::write_shared`] open the stream, claim the
-//! memfd on `kernel.fds.sock` with the stream's one-shot ticket (it arrives as
-//! `SCM_RIGHTS`) and map it: read-only for a read, writable for a write.
-//! [`SharedRead::next_chunk`] yields each chunk in place, and dropping the chunk
-//! hands its slot back to the kernel, which refills it. [`SharedWrite::write`]
-//! copies into free slots (the kernel hands each back once written out), and
-//! [`SharedWrite::finish`] commits.
+//! region's memfd and the control segment's on `kernel.fds.sock` with the
+//! stream's one-shot tickets (they arrive as `SCM_RIGHTS`) and map them: the
+//! region read-only for a read, writable for a write; the control segment
+//! writable. [`SharedRead::next_chunk`] yields each chunk in place, and dropping
+//! the chunk hands its slot back to the kernel, which refills it.
+//! [`SharedWrite::write`] copies into free slots (the kernel hands each back once
+//! written out), and [`SharedWrite::finish`] commits.
 //!
-//! Releases and announcements go out in bursts: each message handed to the
-//! connection's task may wake it, and on a VM that wake costs the caller tens of
-//! µs. They are held until half the region's slots are named, or until the client
-//! would otherwise wait for the kernel (which may be waiting for them).
+//! # Waiting
+//!
+//! A message already on the ring is taken at once. Otherwise the wait runs on
+//! tokio's blocking pool (the ring spins briefly, then sleeps on its futex until
+//! the kernel wakes it), in naps of [`ring::NAP`], between which the gRPC stream
+//! is looked at: the kernel's error, or the connection's end, ends the wait. The
+//! kernel wakes a sleeping reader once per burst of half the slots (and before
+//! it waits for a slot itself), so a reader that keeps up takes chunks in bursts
+//! rather than paying a wake-up per chunk.
 
 use std::{
     io::{self, IoSliceMut},
@@ -21,6 +29,7 @@ use std::{
     pin::Pin,
     sync::Mutex,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use agentos_proto::v1::{
@@ -29,21 +38,34 @@ use agentos_proto::v1::{
 use tokio::{
     io::{AsyncWriteExt, Interest},
     net::UnixStream,
-    sync::mpsc,
 };
-use tokio_stream::{Stream, StreamExt, wrappers::UnboundedReceiverStream};
+use tokio_stream::{Stream, StreamExt};
 
-use crate::{CallError, Client, mapping::Mapping};
+use crate::{
+    CallError, Client,
+    control::{Control, Msg, Side},
+    mapping::Mapping,
+    ring::{self, RingError},
+};
 
-/// A stream whose region is claimed and mapped.
+/// A stream whose region and control rings are claimed and mapped.
 struct Opened {
     map: Mapping,
     slot_size: usize,
     slots: u32,
     inbound: tonic::Streaming<pb::StreamResponse>,
-    requests: mpsc::UnboundedSender<pb::StreamRequest>,
-    /// Messages not sent yet, to go out in one burst.
-    held: Mutex<Vec<pb::StreamRequest>>,
+    /// This side's rings; out of the mutex while a wait holds them.
+    control: Mutex<Rings>,
+    /// gRPC messages received (the region's announcement included).
+    messages: u64,
+    /// The kernel's `done`, when it came while the rings were being waited on.
+    done: Option<u64>,
+}
+
+/// This side's control rings, and the error a send from a `Drop` met.
+struct Rings {
+    control: Option<Control>,
+    broken: Option<RingError>,
 }
 
 /// A shared-memory read in progress.
@@ -57,6 +79,8 @@ pub struct SharedWrite {
     stream: Opened,
     /// Slots the kernel has handed back (or never had).
     free: Vec<u32>,
+    /// Whether each slot is in `free`.
+    is_free: Vec<bool>,
     /// Bytes sent so far.
     offset: u64,
 }
@@ -79,7 +103,7 @@ impl std::ops::Deref for SharedChunk<'_> {
 
 impl Drop for SharedChunk<'_> {
     fn drop(&mut self) {
-        self.stream.hold(In::Release(self.slot));
+        self.stream.send_now(Msg::Free { slot: self.slot });
     }
 }
 
@@ -125,23 +149,23 @@ impl Client {
         let stream = self.open_shared(write, true).await?;
         Ok(SharedWrite {
             free: (0..stream.slots).rev().collect(),
+            is_free: vec![true; stream.slots as usize],
             stream,
             offset: 0,
         })
     }
 
-    /// Opens the stream, then claims and maps its region.
+    /// Opens the stream, then claims and maps its region and control rings.
     async fn open_shared(&mut self, op: Op, writable: bool) -> Result<Opened, CallError> {
         let fds = self.fds_socket().map(Path::to_owned).ok_or_else(|| {
             CallError::Handoff("shared-memory streams need a Unix-socket connection".into())
         })?;
-        let (requests, rx) = mpsc::unbounded_channel();
         let open = pb::StreamRequest {
             msg: Some(In::Open(pb::StreamOpen { op: Some(op) })),
         };
-        requests.send(open).expect("the receiver is alive");
+        // Nothing but the open goes on the request stream.
         let mut inbound = self
-            .stream_syscall(UnboundedReceiverStream::new(rx))
+            .stream_syscall(tokio_stream::iter([open]))
             .await?
             .into_inner();
         let region = match inbound.next().await.transpose()?.and_then(|m| m.msg) {
@@ -152,35 +176,141 @@ impl Client {
             .ok()
             .filter(|&s| s >= region.slots as usize * region.slot_size as usize)
             .ok_or_else(|| CallError::Handoff(format!("a region of {} bytes", region.size)))?;
-        let fd = claim(&fds, self.fds_prefix(), &region.ticket).await?;
+        let prefix = self.fds_prefix();
+        let (fd, control_fd) = tokio::try_join!(
+            claim(&fds, prefix, &region.ticket),
+            claim(&fds, prefix, &region.control_ticket)
+        )?;
+        let control = Control::attach(&control_fd, Side::Client).map_err(ring_error)?;
         Ok(Opened {
             map: Mapping::new(&fd, size, writable)
                 .map_err(|e| CallError::Handoff(format!("mapping the region: {e}")))?,
             slot_size: region.slot_size as usize,
             slots: region.slots,
             inbound,
-            requests,
-            held: Mutex::default(),
+            control: Mutex::new(Rings {
+                control: Some(control),
+                broken: None,
+            }),
+            messages: 1,
+            done: None,
         })
     }
 }
 
+fn ring_error(e: RingError) -> CallError {
+    CallError::Handoff(format!("the shared-memory stream's control ring: {e}"))
+}
+
 impl Opened {
-    /// The next message's payload; `what` names what was expected, for errors.
-    /// Sends what is held first unless a message is already there.
-    async fn next(&mut self, what: &'static str) -> Result<Out, CallError> {
-        let ready =
-            match Pin::new(&mut self.inbound).poll_next(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(item) => item,
-                Poll::Pending => {
-                    self.flush();
-                    self.inbound.next().await
-                }
+    fn rings(&self) -> std::sync::MutexGuard<'_, Rings> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rings, unless a wait that held them was cancelled or a send broke them.
+    fn take_control(&self) -> Result<Control, CallError> {
+        let mut rings = self.rings();
+        if let Some(e) = rings.broken.clone() {
+            return Err(ring_error(e));
+        }
+        rings.control.take().ok_or_else(|| {
+            CallError::Handoff("the control rings were lost to a cancelled wait".into())
+        })
+    }
+
+    fn put_control(&self, control: Control) {
+        self.rings().control = Some(control);
+    }
+
+    /// Sends `msg` without waiting: the ring always has room for what the
+    /// protocol lets this side send. A failure is kept for the next call.
+    fn send_now(&self, msg: Msg) {
+        let mut rings = self.rings();
+        if rings.broken.is_some() {
+            return;
+        }
+        let sent = match rings.control.as_mut() {
+            Some(c) => c.send(msg, Duration::ZERO),
+            None => return, // lost to a cancelled wait; the next call says so
+        };
+        if let Err(e) = sent {
+            rings.broken = Some(e);
+        }
+    }
+
+    /// As [`Self::send_now`], reporting the failure at once.
+    fn send(&self, msg: Msg) -> Result<(), CallError> {
+        self.send_now(msg);
+        match self.rings().broken.clone() {
+            Some(e) => Err(ring_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The kernel's next control message (see the module's "Waiting").
+    async fn recv(&mut self) -> Result<Msg, CallError> {
+        let mut timeout = Duration::ZERO;
+        loop {
+            let mut control = self.take_control()?;
+            let (control, got) = if timeout.is_zero() {
+                let got = control.recv(timeout);
+                (control, got)
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    let got = control.recv(timeout);
+                    (control, got)
+                })
+                .await
+                .map_err(|e| CallError::Handoff(format!("waiting on the control ring: {e}")))?
             };
-        ready
-            .transpose()?
-            .and_then(|m| m.msg)
-            .ok_or(CallError::Empty(what))
+            self.put_control(control);
+            match got {
+                Ok(msg) => return Ok(msg),
+                Err(RingError::Timeout(_)) => self.peek_status()?,
+                Err(e) => return Err(ring_error(e)),
+            }
+            timeout = ring::NAP;
+        }
+    }
+
+    /// Takes the gRPC stream's next message if one is there: the kernel's error
+    /// ends the wait, its `done` is kept for when its `End` is taken off the ring.
+    fn peek_status(&mut self) -> Result<(), CallError> {
+        if self.done.is_some() {
+            return Ok(());
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut self.inbound).poll_next(&mut cx) {
+            Poll::Pending => Ok(()),
+            Poll::Ready(item) => {
+                self.done = Some(self.status_of(item)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// The stream's final status, once the kernel has sent its `End`.
+    async fn status(&mut self) -> Result<u64, CallError> {
+        match self.done.take() {
+            Some(bytes) => Ok(bytes),
+            None => {
+                let item = self.inbound.next().await;
+                self.status_of(item)
+            }
+        }
+    }
+
+    /// The bytes a final message reports, or its error.
+    fn status_of(
+        &mut self,
+        item: Option<Result<pb::StreamResponse, tonic::Status>>,
+    ) -> Result<u64, CallError> {
+        self.messages += u64::from(item.is_some());
+        match item.transpose()?.and_then(|m| m.msg) {
+            Some(Out::Done(d)) => Ok(d.bytes),
+            None => Err(CallError::Empty("a shared-memory stream's status")),
+            Some(_) => Err(unexpected("stream's status")),
+        }
     }
 
     /// Checks that `len` bytes at `slot` lie inside the region; their offset.
@@ -192,27 +322,6 @@ impl Opened {
         }
         Ok(slot as usize * self.slot_size)
     }
-
-    /// Holds `msg` for the next burst; sends the burst once it names half the slots.
-    fn hold(&self, msg: In) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.push(pb::StreamRequest { msg: Some(msg) });
-        if held.len() >= (self.slots as usize / 2).max(1) {
-            self.send_all(&mut held);
-        }
-    }
-
-    /// Sends what is held.
-    fn flush(&self) {
-        self.send_all(&mut self.held.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    fn send_all(&self, held: &mut Vec<pb::StreamRequest>) {
-        for msg in held.drain(..) {
-            // Fails only once the stream is gone, when the next receive reports why.
-            let _ = self.requests.send(msg);
-        }
-    }
 }
 
 impl SharedRead {
@@ -222,19 +331,19 @@ impl SharedRead {
         if self.bytes.is_some() {
             return Ok(None);
         }
-        let c = match self.stream.next("a shared-memory read's end").await? {
-            Out::Shared(c) => c,
-            Out::Done(d) => {
-                self.bytes = Some(d.bytes);
+        let (slot, offset, len) = match self.stream.recv().await? {
+            Msg::Full { slot, offset, len } => (slot, offset, len as usize),
+            Msg::End => {
+                self.bytes = Some(self.stream.status().await?);
                 return Ok(None);
             }
-            _ => return Err(unexpected("read")),
+            Msg::Free { .. } => return Err(unexpected("read")),
         };
-        let start = self.stream.slot_range(c.slot, c.len as usize)?;
+        let start = self.stream.slot_range(slot, len)?;
         Ok(Some(SharedChunk {
-            data: self.stream.map.range(start, c.len as usize),
-            offset: c.offset,
-            slot: c.slot,
+            data: self.stream.map.range(start, len),
+            offset,
+            slot,
             stream: &self.stream,
         }))
     }
@@ -243,29 +352,35 @@ impl SharedRead {
     pub fn bytes(&self) -> Option<u64> {
         self.bytes
     }
+
+    /// gRPC messages this stream has received: the region's announcement and
+    /// the final status, however many chunks (the slot numbers take the rings).
+    pub fn messages(&self) -> u64 {
+        self.stream.messages
+    }
 }
 
 impl SharedWrite {
-    /// Copies `data` into free slots and sends them (in bursts: the last ones may
-    /// go out with the next call or with [`Self::finish`]), waiting for the kernel
-    /// to hand slots back when none is free.
+    /// Copies `data` into free slots and names each on the control ring,
+    /// waiting for the kernel to hand slots back when none is free.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<(), CallError> {
         while !data.is_empty() {
             let slot = match self.free.pop() {
                 Some(s) => s,
                 None => self.released().await?,
             };
+            self.is_free[slot as usize] = false;
             let n = data.len().min(self.stream.slot_size);
             let start = self.stream.slot_range(slot, n)?;
             self.stream
                 .map
                 .write(start, &data[..n])
                 .map_err(|e| CallError::Handoff(format!("filling slot {slot}: {e}")))?;
-            self.stream.hold(In::Shared(pb::SharedChunk {
+            self.stream.send(Msg::Full {
                 slot,
                 offset: self.offset,
                 len: n as u32,
-            }));
+            })?;
             self.offset += n as u64;
             data = &data[n..];
         }
@@ -275,21 +390,26 @@ impl SharedWrite {
     /// Commits the write (for a replace, the new content appears now); the bytes
     /// the kernel wrote.
     pub async fn finish(mut self) -> Result<u64, CallError> {
-        self.stream.hold(In::Finish(pb::StreamFinish {}));
-        self.stream.flush();
-        loop {
-            match self.stream.next("a shared-memory write's end").await? {
-                Out::Release(_) => {}
-                Out::Done(d) => return Ok(d.bytes),
-                _ => return Err(unexpected("write")),
-            }
-        }
+        self.stream.send(Msg::End)?;
+        self.stream.status().await
     }
 
-    /// Waits for the kernel to hand a slot back.
+    /// gRPC messages this stream has received so far (see [`SharedRead::messages`]).
+    pub fn messages(&self) -> u64 {
+        self.stream.messages
+    }
+
+    /// Waits for the kernel to hand a slot back: one it holds.
     async fn released(&mut self) -> Result<u32, CallError> {
-        match self.stream.next("a slot released").await? {
-            Out::Release(s) if s < self.stream.slots => Ok(s),
+        match self.stream.recv().await? {
+            Msg::Free { slot } if self.is_free.get(slot as usize) == Some(&false) => Ok(slot),
+            // The kernel stopped early: its status says why.
+            Msg::End => Err(self
+                .stream
+                .status()
+                .await
+                .err()
+                .unwrap_or_else(|| unexpected("write"))),
             _ => Err(unexpected("write")),
         }
     }

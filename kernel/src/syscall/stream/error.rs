@@ -18,10 +18,20 @@ pub enum StreamError {
     },
     #[error("stream ended without `finish`; nothing was written")]
     Unfinished,
-    #[error("the request stream ended while the client held every slot")]
-    SlotsHeld,
     #[error("release of slot {0}, which the client does not hold")]
     NotHeld(u32),
+    #[error("only {allowed} may come from the client on the control ring of {what}")]
+    UnexpectedControl {
+        allowed: &'static str,
+        what: &'static str,
+    },
+    #[error(
+        "a shared-memory stream takes no message after `open`: its slots travel on its \
+         control rings"
+    )]
+    AfterOpen,
+    #[error("the client broke the stream's control ring: {0}")]
+    Control(String),
     #[error("slot {slot} with {len} bytes is outside a region of {slots} slots of {chunk}")]
     OutsideRegion {
         slot: usize,
@@ -52,11 +62,7 @@ impl StreamError {
     pub fn is_invalid_input(&self) -> bool {
         !matches!(
             self,
-            Self::Unfinished
-                | Self::SlotsHeld
-                | Self::Broken(_)
-                | Self::NoFdSocket
-                | Self::Busy { .. }
+            Self::Unfinished | Self::Broken(_) | Self::NoFdSocket | Self::Busy { .. }
         )
     }
 }

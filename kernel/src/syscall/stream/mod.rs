@@ -4,7 +4,7 @@
 //! with their bytes inline or through [`shared`] memory.
 //! Every direction is bounded: a read sends through a channel of [`STREAM_DEPTH`]
 //! messages (or, over shared memory, through a region's slots that the other side
-//! hands back, each message naming one), so memory stays constant however large
+//! hands back on the stream's control rings), so memory stays constant however large
 //! the file; when the client drops the stream the next send fails and the task
 //! stops.
 //!
@@ -17,6 +17,8 @@
 
 mod error;
 mod read;
+// The rings that carry a shared stream's slot numbers wait on futexes: Linux's.
+#[cfg_attr(not(target_os = "linux"), path = "shared_unsupported.rs")]
 mod shared;
 mod write;
 
@@ -130,8 +132,7 @@ fn footprint(op: &Op) -> usize {
 }
 
 /// How many messages may wait for the network: a few chunks of bytes, or, over
-/// shared memory, as many as the region has slots (each names one), so that the
-/// stream's task can send a burst without waiting.
+/// shared memory, the region's announcement and the end.
 fn depth(op: &Op) -> usize {
     let transport = match op {
         Op::Read(r) => r.transport,

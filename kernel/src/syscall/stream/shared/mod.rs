@@ -1,44 +1,56 @@
-//! Streams whose bytes travel through shared memory instead of the socket.
+//! Streams whose bytes travel through shared memory instead of the socket (Linux).
 //!
-//! Whoever has the bytes puts them in a slot of a sealed memfd region and sends
-//! only the slot's number; the other side takes them from there and hands the slot
-//! back with `release`. Only free slots are filled, so memory is bounded by the
-//! region. [`read`] fills slots from a file, [`write`] drains them into one.
+//! Whoever has the bytes puts them in a slot of a sealed memfd region and names
+//! the slot on the stream's control rings ([`agentos_client::control`], in a
+//! second sealed memfd both sides map); the other side takes them from there and
+//! hands the slot back on the rings. Only free slots are filled, so memory is
+//! bounded by the region. The gRPC stream carries the region's announcement and
+//! the final status, nothing per chunk. [`read`] fills slots from a file,
+//! [`write`] drains them into one.
 //!
-//! The region is offered under a one-shot ticket ([`crate::shm::Broker`]), which
-//! the client exchanges for the memfd on the fd socket beside the kernel's.
+//! The region and the control segment are offered under one-shot tickets
+//! ([`crate::shm::Broker`]), which the client exchanges for the memfds on the fd
+//! socket beside the kernel's.
 //!
-//! The streams run on their own thread ([`bulk`]), not on the runtime's workers:
-//! a task woken from a worker waits in that worker's unstealable LIFO slot, so the
-//! response encoder woken by each message would run only when the copying task
-//! paused, one after the other on one core. Woken from a foreign thread, it goes
-//! to the shared queue, and an idle worker encodes while the copy goes on.
+//! # Threads
 //!
-//! The region holds enough slots to cover a release's round trip (a chunk's
-//! announcement reaching the other side and its `release` coming back, ~100 µs on
-//! a loaded VM) several times over: with only a few slots, the kernel sat idle
-//! waiting for slots even though the client handed each back at once.
+//! Each stream runs on a thread of tokio's blocking pool ([`run`]): it waits on
+//! the rings' futexes (only when the client holds every slot, or holds back the
+//! next chunk of a write), and a LocalFS read or write of cached data completes
+//! inside its own `io_uring_enter`, so the copy runs on that thread too. The
+//! number of such threads is bounded by the streams' budget (a region each).
 //!
-//! Announcements and releases go out in bursts ([`Outbox`]): a send into the
-//! response channel wakes the runtime worker that encodes it, and on a VM that
-//! wake (an inter-processor interrupt) cost the sending thread ~35 µs, a quarter
-//! of a 1 MiB copy. In a burst only the first message wakes anyone.
+//! # A hostile client
+//!
+//! The client can write anything into the control segment at any time. The
+//! rings validate every position and length they read from it; every slot
+//! number, length and offset a message names is checked against what the
+//! protocol lets the client name ([`StreamError::NotHeld`],
+//! [`StreamError::OutsideRegion`], [`StreamError::OutOfOrder`]); any of it
+//! ends that one stream with `INVALID_ARGUMENT` ([`StreamError::Control`] for a
+//! broken ring). The segments are sealed against shrinking, so the kernel's
+//! own mappings never fault. Waits are naps of [`ring::NAP`], between which the
+//! kernel looks whether the client cancelled the call.
 
 pub(super) mod read;
 pub(super) mod write;
 
 use std::{
-    future::Future,
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
+use agentos_client::{
+    control::{self, Control, Msg, Side},
+    ring::{self, RingError},
+};
 use agentos_proto::v1 as pb;
 use pb::stream_response::Msg as Out;
 use tokio_stream::Stream;
 
-use super::{Sender, StreamError, read::done};
+use super::{Inbound, Sender, StreamError, read::done};
 use crate::{
     error::KernelError,
     identity::Caller,
@@ -48,50 +60,20 @@ use crate::{
 
 /// A stream's region aims at this size ...
 pub(super) const REGION_TARGET: usize = 16 << 20;
-/// ... within these slot counts.
+/// ... within these slot counts (the control rings hold a message per slot).
 const MIN_SLOTS: usize = 4;
 const MAX_SLOTS: usize = 64;
-/// Messages a shared-memory stream may queue toward the network: one per slot,
-/// the region's announcement and the end.
-pub(super) const DEPTH: usize = MAX_SLOTS + 2;
+/// Messages a shared-memory stream sends on the gRPC stream: the region's
+/// announcement and the end.
+pub(super) const DEPTH: usize = 2;
 
 /// Slots in the region of a stream of `chunk`-byte chunks.
+///
+/// Enough slots to cover the client's round trip several times over: with only
+/// a few, the kernel sat idle waiting for slots even though the client handed
+/// each back at once.
 fn slots_for(chunk: usize) -> usize {
     (REGION_TARGET / chunk.max(1)).clamp(MIN_SLOTS, MAX_SLOTS)
-}
-
-/// Messages held back to go out in one burst: at most half the region's slots,
-/// so the other side gets slots back to work on while the kernel fills the rest.
-struct Outbox {
-    held: Vec<pb::StreamResponse>,
-    burst: usize,
-}
-
-impl Outbox {
-    fn new(slots: usize) -> Self {
-        let burst = (slots / 2).max(1);
-        Self {
-            held: Vec::with_capacity(burst),
-            burst,
-        }
-    }
-
-    /// Holds `msg`; sends the burst once it is full.
-    async fn push(&mut self, msg: Out, tx: &Sender) -> Result<(), Stop> {
-        self.held.push(pb::StreamResponse { msg: Some(msg) });
-        if self.held.len() >= self.burst {
-            self.flush(tx).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends what is held (the channel has room for a region's worth).
-    async fn flush(&mut self, tx: &Sender) -> Result<(), Stop> {
-        for msg in self.held.drain(..) {
-            tx.send(Ok(msg)).await.map_err(|_| Stop::Gone)?;
-        }
-        Ok(())
-    }
 }
 
 /// Why a stream stopped early: an error to report, or a client that went away.
@@ -100,11 +82,31 @@ enum Stop {
     Gone,
 }
 
-/// A region offered to the caller and announced on the stream.
-struct Opened {
+impl From<KernelError> for Stop {
+    fn from(e: KernelError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<StreamError> for Stop {
+    fn from(e: StreamError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// A stream's state, on its thread.
+struct Shared {
     region: Arc<Region>,
-    ticket: Ticket,
     slots: usize,
+    control: Control,
+    /// Holds the control segment's share of the broker's budget while the
+    /// kernel maps it.
+    _segment: Arc<Region>,
+    inbound: Inbound,
+    /// The client closed its request side (it goes on through the rings).
+    closed: bool,
+    tx: Sender,
+    tickets: [Ticket; 2],
 }
 
 /// Whether `caller` can receive a memfd: only on the kernel's own Unix socket,
@@ -117,77 +119,146 @@ fn reachable(caller: &Caller) -> Result<(), StreamError> {
     Ok(())
 }
 
-/// Makes the stream's region, offers it to the caller and announces it (the
-/// stream's first message).
+/// Makes the stream's region and control segment, offers both to the caller and
+/// announces them (the stream's first message).
 fn open(
     kernel: &Kernel,
     caller: &Caller,
     chunk: usize,
     access: ClientAccess,
-    tx: &Sender,
-) -> Result<Opened, KernelError> {
+    inbound: Inbound,
+    tx: Sender,
+) -> Result<Shared, KernelError> {
     reachable(caller)?;
     let slots = slots_for(chunk);
     let region = kernel.shm.region(slots * chunk, access)?;
+    let segment = kernel.shm.region_named(
+        c"agentos-stream-control",
+        control::SEGMENT_BYTES,
+        ClientAccess::ReadWrite,
+    )?;
+    let control = Control::init(&*segment)
+        .and_then(|()| Control::attach(&*segment, Side::Kernel))
+        .map_err(|e| KernelError::Internal(format!("a stream's control rings: {e}")))?;
     let ticket = kernel.shm.offer(caller.uid, &region)?;
+    let control_ticket = kernel.shm.offer(caller.uid, &segment).inspect_err(|_| {
+        kernel.shm.withdraw(&ticket);
+    })?;
     let announce = pb::StreamResponse {
         msg: Some(Out::Region(pb::SharedRegion {
             ticket: ticket.to_vec(),
             size: region.len() as u64,
             slots: slots as u32,
             slot_size: chunk as u32,
+            control_ticket: control_ticket.to_vec(),
         })),
     };
     tx.try_send(Ok(announce))
         .expect("a new stream's channel has room for its announcement");
-    Ok(Opened {
+    Ok(Shared {
         region,
-        ticket,
         slots,
+        control,
+        _segment: segment,
+        inbound,
+        closed: false,
+        tx,
+        tickets: [ticket, control_ticket],
     })
 }
 
-/// Runs a stream on the bulk thread and ends it: `done` with the bytes moved, or
-/// the error. A stream that stopped early withdraws its offer; one that finished
-/// leaves it, since its client may claim the memfd after the last chunk.
+/// Runs a stream on a blocking-pool thread and ends it: `END` on the rings (the
+/// client may be waiting there), then `done` with the bytes moved, or the
+/// error. A stream that stopped early withdraws its offers; one that finished
+/// leaves them, since its client may claim the memfds after the last chunk.
 fn run(
     kernel: &Kernel,
-    opened: Opened,
-    tx: Sender,
-    stream: impl Future<Output = Result<u64, Stop>> + Send + 'static,
+    mut shared: Shared,
+    stream: impl FnOnce(&mut Shared) -> Result<u64, Stop> + Send + 'static,
 ) {
     let broker = Arc::clone(&kernel.shm);
-    let ticket = opened.ticket;
-    bulk().spawn(async move {
-        match stream.await {
-            Ok(bytes) => {
-                let _ = tx.send(Ok(done(bytes))).await;
-            }
+    tokio::task::spawn_blocking(move || {
+        let outcome = stream(&mut shared);
+        let _ = shared.control.send(Msg::End, Duration::ZERO);
+        let end = match outcome {
+            Ok(bytes) => Ok(done(bytes)),
             Err(stop) => {
-                broker.withdraw(&ticket);
-                if let Stop::Failed(e) = stop {
-                    let _ = tx.send(Err(e)).await;
+                for ticket in &shared.tickets {
+                    broker.withdraw(ticket);
+                }
+                match stop {
+                    Stop::Failed(e) => Err(e),
+                    Stop::Gone => return,
                 }
             }
-        }
+        };
+        let _ = shared.tx.blocking_send(end);
     });
 }
 
-/// The runtime that runs shared-memory streams: one thread, started on first use.
-fn bulk() -> &'static tokio::runtime::Handle {
-    static BULK: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-    BULK.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("building the bulk-copy runtime");
-        let handle = rt.handle().clone();
-        std::thread::Builder::new()
-            .name("agentos-bulk".into())
-            .spawn(move || rt.block_on(std::future::pending::<()>()))
-            .expect("starting the bulk-copy thread");
-        handle
-    })
+impl Shared {
+    /// Runs `op` on the rings: at once if it can, else in naps of [`ring::NAP`],
+    /// between which it looks whether the client is still there.
+    fn wait<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Control, Duration) -> Result<T, RingError>,
+    ) -> Result<T, Stop> {
+        let mut timeout = Duration::ZERO;
+        loop {
+            match op(&mut self.control, timeout) {
+                Ok(v) => return Ok(v),
+                Err(RingError::Timeout(_)) => self.client_there()?,
+                Err(e) => return Err(StreamError::Control(e.to_string()).into()),
+            }
+            timeout = ring::NAP;
+        }
+    }
+
+    /// The client's next message, waiting for it.
+    fn recv(&mut self) -> Result<Msg, Stop> {
+        self.wait(|c, t| c.recv(t))
+    }
+
+    /// The client's next message if one is there.
+    fn poll(&mut self) -> Result<Option<Msg>, Stop> {
+        match self.control.recv(Duration::ZERO) {
+            Ok(m) => Ok(Some(m)),
+            Err(RingError::Timeout(_)) => Ok(None),
+            Err(e) => Err(StreamError::Control(e.to_string()).into()),
+        }
+    }
+
+    /// Sends `msg` (there is room unless the client broke the protocol).
+    fn send(&mut self, msg: Msg) -> Result<(), Stop> {
+        self.wait(|c, t| c.send(msg, t))
+    }
+
+    /// Sends `msg` without waking a sleeping client, for a burst that
+    /// `control.wake()` then announces.
+    fn send_quiet(&mut self, msg: Msg) -> Result<(), Stop> {
+        self.wait(|c, t| c.send_quiet(msg, t))
+    }
+
+    /// `Gone` once the client cancelled the call; a message on its request
+    /// stream after the `open` is a protocol error; its end is not (the client
+    /// goes on through the rings).
+    fn client_there(&mut self) -> Result<(), Stop> {
+        if self.tx.is_closed() {
+            return Err(Stop::Gone);
+        }
+        if self.closed {
+            return Ok(());
+        }
+        match ready_now(&mut self.inbound) {
+            None => Ok(()),
+            Some(None) => {
+                self.closed = true;
+                Ok(())
+            }
+            Some(Some(Err(_))) => Err(Stop::Gone),
+            Some(Some(Ok(_))) => Err(StreamError::AfterOpen.into()),
+        }
+    }
 }
 
 /// The next request if one has already arrived, without waiting.
@@ -216,23 +287,6 @@ mod tests {
             ..local
         };
         assert!(matches!(reachable(&managed), Err(StreamError::NoFdSocket)));
-    }
-
-    #[tokio::test]
-    async fn an_outbox_sends_in_bursts_of_half_the_slots() {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(DEPTH);
-        let mut out = Outbox::new(4);
-        let release = |s| Out::Release(s);
-        out.push(release(0), &tx).await.ok().unwrap();
-        assert!(rx.try_recv().is_err(), "one message is held back");
-        out.push(release(1), &tx).await.ok().unwrap();
-        out.push(release(2), &tx).await.ok().unwrap();
-        let sent: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
-        assert_eq!(sent.len(), 2, "the burst of two went out, the third waits");
-        out.flush(&tx).await.ok().unwrap();
-        let last = rx.try_recv().unwrap().unwrap();
-        assert!(matches!(last.msg, Some(Out::Release(2))));
-        assert_eq!(Outbox::new(1).burst, 1);
     }
 
     #[test]

@@ -1,24 +1,24 @@
 //! Stream reads through shared memory: the kernel reads each chunk straight into a
-//! free slot (on LocalFS, with the io_uring read itself) and sends only the slot's
-//! number; the client reads it in place and hands the slot back with `release`.
+//! free slot (on LocalFS, with the io_uring read itself) and names it on the
+//! control ring (`FULL`); the client reads it in place and hands the slot back
+//! (`FREE`).
+//!
+//! A client that keeps up sleeps between chunks, and waking it for each one
+//! made it a thread hop or three per chunk (its wait runs on its blocking pool).
+//! So a sleeping client is woken once per burst of half the slots, and before
+//! the kernel itself waits for a slot: it then takes the burst in one go and
+//! hands the slots back while the kernel fills the other half.
 
 use std::sync::Arc;
 
-use agentos_proto::v1 as pb;
-use pb::{stream_request::Msg as In, stream_response::Msg as Out};
-use tokio_stream::StreamExt;
+use agentos_client::control::Msg;
+use tokio::runtime::Handle;
 
 use super::{
     super::{Inbound, Sender, StreamError, read::Span},
-    Outbox, Stop, open, ready_now, run,
+    Shared, Stop, open, run,
 };
-use crate::{
-    error::KernelError,
-    identity::Caller,
-    kernel::Kernel,
-    shm::{ClientAccess, Region},
-    vfs::Reader,
-};
+use crate::{error::KernelError, identity::Caller, kernel::Kernel, shm::ClientAccess, vfs::Reader};
 
 pub(in crate::syscall::stream) fn start(
     kernel: &Arc<Kernel>,
@@ -28,96 +28,73 @@ pub(in crate::syscall::stream) fn start(
     inbound: Inbound,
     tx: Sender,
 ) -> Result<(), KernelError> {
-    let opened = open(kernel, caller, span.chunk, ClientAccess::Read, &tx)?;
-    let (region, slots) = (Arc::clone(&opened.region), opened.slots);
-    run(kernel, opened, tx.clone(), async move {
-        fill(&reader, &region, slots, &span, inbound, &tx).await
-    });
+    let shared = open(kernel, caller, span.chunk, ClientAccess::Read, inbound, tx)?;
+    let rt = Handle::current();
+    run(kernel, shared, move |s| fill(s, &reader, &span, &rt));
     Ok(())
 }
 
-/// Reads the span into free slots, announcing them in bursts; the bytes sent.
-async fn fill(
-    reader: &Reader,
-    region: &Arc<Region>,
-    slots: usize,
-    span: &Span,
-    mut inbound: Inbound,
-    tx: &Sender,
-) -> Result<u64, Stop> {
-    let mut free: Vec<usize> = (0..slots).rev().collect();
-    let mut held = vec![false; slots];
-    let mut closed = false;
-    let mut out = Outbox::new(slots);
+/// Reads the span into free slots and names each on the ring; the bytes sent.
+fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64, Stop> {
+    let mut free: Vec<usize> = (0..s.slots).rev().collect();
+    let mut held = vec![false; s.slots];
+    let burst = (s.slots / 2).max(1);
+    let mut unannounced = 0;
     let mut offset = span.start;
     while offset < span.end {
         // Take back every slot already released, so that the next read reuses the
         // one handed back last (still in the CPU's cache) rather than a cold one:
         // the slots in use stay as few as the round trip needs.
-        // A client that closed its side may still read what the free slots hold.
-        while !closed && let Some(item) = ready_now(&mut inbound) {
-            match item {
-                Some(item) => free.push(take_back(item, &mut held)?),
-                None => closed = true,
-            }
-        }
-        if free.is_empty() {
-            out.flush(tx).await?; // the client can hand back only what it has seen
+        while let Some(msg) = s.poll()? {
+            free.push(take_back(msg, &mut held)?);
         }
         let slot = match free.pop() {
-            Some(s) => s,
-            None if closed => return Err(Stop::Failed(ended())),
-            None => match inbound.next().await {
-                Some(item) => take_back(item, &mut held)?,
-                None => return Err(Stop::Failed(ended())),
-            },
+            Some(slot) => slot,
+            None => {
+                // The client may be asleep on chunks it was not woken for.
+                s.control.wake();
+                unannounced = 0;
+                let msg = s.recv()?;
+                take_back(msg, &mut held)?
+            }
         };
         let want = span.chunk.min((span.end - offset) as usize);
-        let buf = region.slice(slot * span.chunk, want);
-        let n = reader
-            .read_into(offset, buf)
-            .await
-            .map_err(|e| Stop::Failed(e.into()))?;
+        let buf = s.region.slice(slot * span.chunk, want);
+        let n = rt
+            .block_on(reader.read_into(offset, buf))
+            .map_err(KernelError::from)?;
         if n == 0 {
             break; // the file shrank since it was opened
         }
         held[slot] = true;
-        let chunk = pb::SharedChunk {
+        s.send_quiet(Msg::Full {
             slot: slot as u32,
             offset,
             len: n as u32,
-        };
-        out.push(Out::Shared(chunk), tx).await?;
+        })?;
+        unannounced += 1;
+        if unannounced >= burst {
+            s.control.wake();
+            unannounced = 0;
+        }
         offset += n as u64;
     }
-    out.flush(tx).await?;
+    // `run` sends `END` with a wake-up, which announces the rest.
     Ok(offset - span.start)
 }
 
-fn ended() -> KernelError {
-    StreamError::SlotsHeld.into()
-}
-
-/// The slot a request hands back, which must be one the client holds.
-fn take_back(
-    item: Result<pb::StreamRequest, KernelError>,
-    held: &mut [bool],
-) -> Result<usize, Stop> {
-    let Ok(pb::StreamRequest { msg }) = item else {
-        return Err(Stop::Gone);
-    };
+/// The slot a `FREE` hands back, which must be one the client holds.
+fn take_back(msg: Msg, held: &mut [bool]) -> Result<usize, Stop> {
     match msg {
-        Some(In::Release(s)) if held.get(s as usize).copied().unwrap_or(false) => {
-            held[s as usize] = false;
-            Ok(s as usize)
+        Msg::Free { slot } if held.get(slot as usize) == Some(&true) => {
+            held[slot as usize] = false;
+            Ok(slot as usize)
         }
-        Some(In::Release(s)) => Err(Stop::Failed(StreamError::NotHeld(s).into())),
-        _ => Err(Stop::Failed(
-            StreamError::Unexpected {
-                allowed: "`release`",
-                what: "a shared-memory read",
-            }
-            .into(),
-        )),
+        Msg::Free { slot } => Err(StreamError::NotHeld(slot).into()),
+        _ => Err(StreamError::UnexpectedControl {
+            allowed: "`FREE`",
+            what: "a shared-memory read",
+        }
+        .into()),
     }
 }

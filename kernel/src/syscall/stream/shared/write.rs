@@ -1,23 +1,22 @@
 //! Stream writes through shared memory: the client puts each chunk in a slot and
-//! names it in a `shared` message; the kernel writes the slot out (on LocalFS, with
-//! the io_uring write itself) and hands it back with `release`. As with inline
-//! writes, a replace becomes visible only at `finish`.
+//! names it on the control ring (`FULL`); the kernel writes the slot out (on
+//! LocalFS, with the io_uring write itself) and hands it back (`FREE`). As with
+//! inline writes, a replace becomes visible only at the client's `END`.
 
 use std::sync::Arc;
 
-use agentos_proto::v1 as pb;
-use pb::{stream_request::Msg as In, stream_response::Msg as Out};
-use tokio_stream::StreamExt;
+use agentos_client::control::Msg;
+use tokio::runtime::Handle;
 
 use super::{
     super::{Inbound, Sender, StreamError},
-    Outbox, Stop, open, ready_now, run,
+    Shared, Stop, open, run,
 };
 use crate::{
     error::KernelError,
     identity::Caller,
     kernel::Kernel,
-    shm::{ClientAccess, Region},
+    shm::ClientAccess,
     vfs::{Payload, Writer},
 };
 
@@ -29,77 +28,51 @@ pub(in crate::syscall::stream) fn start(
     inbound: Inbound,
     tx: Sender,
 ) -> Result<(), KernelError> {
-    let opened = open(kernel, caller, chunk, ClientAccess::ReadWrite, &tx)?;
-    let (region, slots) = (Arc::clone(&opened.region), opened.slots);
-    run(kernel, opened, tx.clone(), async move {
-        drain(writer, &region, slots, chunk, inbound, &tx).await
-    });
+    let shared = open(kernel, caller, chunk, ClientAccess::ReadWrite, inbound, tx)?;
+    let rt = Handle::current();
+    run(kernel, shared, move |s| drain(s, writer, chunk, &rt));
     Ok(())
 }
 
-/// Writes each announced slot out and releases it, until `finish`; the bytes
-/// written. Releases go out in bursts, and whenever the client has sent nothing
-/// more yet (it may be waiting for them).
-async fn drain(
-    mut writer: Writer,
-    region: &Arc<Region>,
-    slots: usize,
-    chunk: usize,
-    mut inbound: Inbound,
-    tx: &Sender,
-) -> Result<u64, Stop> {
-    let invalid = |e: StreamError| Stop::Failed(e.into());
+/// Writes each slot the client names out and hands it back, until its `END`;
+/// the bytes written.
+fn drain(s: &mut Shared, mut writer: Writer, chunk: usize, rt: &Handle) -> Result<u64, Stop> {
     let mut bytes = 0u64;
-    let mut out = Outbox::new(slots);
     loop {
-        let next = match ready_now(&mut inbound) {
-            Some(next) => next,
-            None => {
-                out.flush(tx).await?;
-                inbound.next().await
-            }
-        };
-        let msg = match next {
-            Some(Ok(m)) => m.msg,
-            Some(Err(_)) => return Err(Stop::Gone),
-            None => {
-                return Err(invalid(StreamError::Unfinished));
-            }
-        };
-        match msg {
-            Some(In::Shared(c)) => {
-                let (slot, len) = (c.slot as usize, c.len as usize);
-                if slot >= slots || len > chunk {
-                    return Err(invalid(StreamError::OutsideRegion {
-                        slot,
-                        len,
-                        slots,
+        match s.recv()? {
+            Msg::Full { slot, offset, len } => {
+                let (at, n) = (slot as usize, len as usize);
+                if at >= s.slots || n > chunk {
+                    return Err(StreamError::OutsideRegion {
+                        slot: at,
+                        len: n,
+                        slots: s.slots,
                         chunk,
-                    }));
+                    }
+                    .into());
                 }
-                if c.offset != bytes {
-                    return Err(invalid(StreamError::OutOfOrder {
-                        offset: c.offset,
+                if offset != bytes {
+                    return Err(StreamError::OutOfOrder {
+                        offset,
                         sent: bytes,
-                    }));
+                    }
+                    .into());
                 }
-                writer
-                    .write(Payload::Shared(region.slice(slot * chunk, len)))
-                    .await
-                    .map_err(|e| Stop::Failed(e.into()))?;
-                bytes += len as u64;
-                out.push(Out::Release(c.slot), tx).await?;
+                let data = Payload::Shared(s.region.slice(at * chunk, n));
+                rt.block_on(writer.write(data)).map_err(KernelError::from)?;
+                bytes += u64::from(len);
+                s.send(Msg::Free { slot })?;
             }
-            Some(In::Finish(_)) => {
-                out.flush(tx).await?;
-                writer.commit().await.map_err(|e| Stop::Failed(e.into()))?;
+            Msg::End => {
+                rt.block_on(writer.commit()).map_err(KernelError::from)?;
                 return Ok(bytes);
             }
-            _ => {
-                return Err(invalid(StreamError::Unexpected {
-                    allowed: "`shared` and `finish`",
+            Msg::Free { .. } => {
+                return Err(StreamError::UnexpectedControl {
+                    allowed: "`FULL` and `END`",
                     what: "a shared-memory write",
-                }));
+                }
+                .into());
             }
         }
     }

@@ -1,0 +1,259 @@
+//! The control rings of a shared-memory stream (Linux): slot numbers travel
+//! between the kernel and its client through two [`ring`]s in a small memfd
+//! segment both map, not over the gRPC stream, which carries only the stream's
+//! setup (the region's announcement) and its final status.
+//!
+//! # Layout
+//!
+//! ```text
+//! 0             the ring to the client (the kernel produces): RING_BYTES
+//! RING_BYTES    the ring to the kernel (the client produces): RING_BYTES
+//! ```
+//!
+//! Each holds a [`ring`] of a 4 KiB data area: every message is a record of at
+//! most 24 bytes, and at most one message per slot (64 at most) and an [`Msg::End`]
+//! are ever unread on either ring, so a sender never waits for room unless its peer
+//! broke the protocol.
+//!
+//! # Messages
+//!
+//! * a read: the kernel sends [`Msg::Full`] for each chunk it put in a slot, the
+//!   client hands the slot back with [`Msg::Free`], and the kernel ends with
+//!   [`Msg::End`] (the status follows on the gRPC stream);
+//! * a write: the client sends [`Msg::Full`] for each slot it filled, the kernel
+//!   hands it back with [`Msg::Free`] once written out, and the client's
+//!   [`Msg::End`] commits; the kernel sends [`Msg::End`] if it stops early.
+//!
+//! A peer may write anything into the segment: the rings validate positions and
+//! lengths ([`ring`]'s "A hostile peer hurts only itself"), [`Msg::decode`] the
+//! message's shape, and the receiver of a slot number checks that the slot is
+//! one the protocol lets the peer name.
+
+use std::{os::fd::AsFd, time::Duration};
+
+use crate::{
+    mapping::Mapping,
+    ring::{self, Consumer, Producer, RingError},
+};
+
+/// Bytes of one ring's mapping: its header and a data area of 4 KiB.
+pub const RING_BYTES: usize = 8192;
+/// Bytes of the control segment: the ring to the client, then the one to the kernel.
+pub const SEGMENT_BYTES: usize = 2 * RING_BYTES;
+/// Longest message: [`Msg::Full`]'s tag and fields.
+const MAX_MSG: usize = 1 + 4 + 8 + 4;
+
+const FULL: u8 = 1;
+const FREE: u8 = 2;
+const END: u8 = 3;
+
+/// Which end of the stream a [`Control`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Kernel,
+    Client,
+}
+
+/// One control message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// `len` bytes of the file at `offset` are in `slot`, which is the
+    /// receiver's until it sends it back as [`Msg::Free`].
+    Full { slot: u32, offset: u64, len: u32 },
+    /// The sender is done with `slot`: it is the other side's again.
+    Free { slot: u32 },
+    /// No more messages from this side: from the kernel, the stream's status is
+    /// on the gRPC stream; from a writing client, commit.
+    End,
+}
+
+impl Msg {
+    /// The message's bytes: a tag, then its fields, little-endian.
+    fn encode(self, out: &mut [u8; MAX_MSG]) -> &[u8] {
+        match self {
+            Msg::Full { slot, offset, len } => {
+                out[0] = FULL;
+                out[1..5].copy_from_slice(&slot.to_le_bytes());
+                out[5..13].copy_from_slice(&offset.to_le_bytes());
+                out[13..17].copy_from_slice(&len.to_le_bytes());
+                &out[..17]
+            }
+            Msg::Free { slot } => {
+                out[0] = FREE;
+                out[1..5].copy_from_slice(&slot.to_le_bytes());
+                &out[..5]
+            }
+            Msg::End => {
+                out[0] = END;
+                &out[..1]
+            }
+        }
+    }
+
+    /// A message from its bytes; anything but one of the three shapes is the
+    /// peer's corruption.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RingError> {
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        match (bytes.first(), bytes.len()) {
+            (Some(&FULL), 17) => Ok(Msg::Full {
+                slot: u32_at(1),
+                offset: u64::from_le_bytes(bytes[5..13].try_into().expect("8 bytes")),
+                len: u32_at(13),
+            }),
+            (Some(&FREE), 5) => Ok(Msg::Free { slot: u32_at(1) }),
+            (Some(&END), 1) => Ok(Msg::End),
+            (tag, len) => Err(RingError::Corrupt(format!(
+                "a control message of {len} bytes with tag {tag:?}"
+            ))),
+        }
+    }
+}
+
+/// One side's two rings: what it sends and what it receives.
+pub struct Control {
+    tx: Producer,
+    rx: Consumer,
+    buf: Vec<u8>,
+}
+
+/// Maps ring `index` of the segment `fd`.
+fn map_ring<F: AsFd + ?Sized>(fd: &F, index: usize) -> Result<Mapping, RingError> {
+    Mapping::at(fd, (index * RING_BYTES) as u64, RING_BYTES, true)
+        .map_err(|e| RingError::BadHeader(format!("mapping control ring {index}: {e}")))
+}
+
+impl Control {
+    /// Writes both rings' headers into a fresh segment of [`SEGMENT_BYTES`]
+    /// (whoever made it, once).
+    pub fn init<F: AsFd + ?Sized>(fd: &F) -> Result<(), RingError> {
+        for index in 0..2 {
+            ring::init(&map_ring(fd, index)?)?;
+        }
+        Ok(())
+    }
+
+    /// Takes `side`'s ends of the rings in the segment `fd` (mapped writable).
+    pub fn attach<F: AsFd + ?Sized>(fd: &F, side: Side) -> Result<Self, RingError> {
+        let (out, inn) = match side {
+            Side::Kernel => (0, 1),
+            Side::Client => (1, 0),
+        };
+        Ok(Self {
+            tx: Producer::attach(map_ring(fd, out)?)?,
+            rx: Consumer::attach(map_ring(fd, inn)?)?,
+            buf: Vec::with_capacity(MAX_MSG),
+        })
+    }
+
+    /// Sends `msg`, waiting up to `timeout` for room (there always is, unless
+    /// the peer broke the protocol).
+    pub fn send(&mut self, msg: Msg, timeout: Duration) -> Result<(), RingError> {
+        let mut bytes = [0u8; MAX_MSG];
+        self.tx.send(msg.encode(&mut bytes), timeout)
+    }
+
+    /// Sends `msg` as [`Control::send`] does, without waking a sleeping peer:
+    /// for a burst that [`Control::wake`] announces with one wake-up (see
+    /// [`Producer::send_quiet`]).
+    pub fn send_quiet(&mut self, msg: Msg, timeout: Duration) -> Result<(), RingError> {
+        let mut bytes = [0u8; MAX_MSG];
+        self.tx.send_quiet(msg.encode(&mut bytes), timeout)
+    }
+
+    /// Wakes the peer if it sleeps on this side's messages.
+    pub fn wake(&mut self) {
+        self.tx.wake();
+    }
+
+    /// The next message, waiting up to `timeout` (zero: a poll).
+    pub fn recv(&mut self, timeout: Duration) -> Result<Msg, RingError> {
+        if self.rx.recv(&mut self.buf, timeout)? > MAX_MSG {
+            return Err(RingError::Corrupt(format!(
+                "a control message of {} bytes",
+                self.buf.len()
+            )));
+        }
+        Msg::decode(&self.buf)
+    }
+
+    /// Futex wakes this side has made (the peer slept): for tests and benches.
+    pub fn wakes(&self) -> u64 {
+        self.tx.wakes() + self.rx.wakes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    use super::*;
+
+    fn segment() -> OwnedFd {
+        // SAFETY: a new fd, owned below.
+        let raw =
+            unsafe { libc::memfd_create(c"agentos-test-control".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(raw >= 0);
+        // SAFETY: just created, owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        nix::unistd::ftruncate(&fd, SEGMENT_BYTES as i64).unwrap();
+        Control::init(&fd).unwrap();
+        fd
+    }
+
+    #[test]
+    fn messages_cross_both_ways_and_every_shape_round_trips() {
+        let fd = segment();
+        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
+        let mut client = Control::attach(&fd, Side::Client).unwrap();
+        let msgs = [
+            Msg::Full {
+                slot: 63,
+                offset: u64::MAX - 1,
+                len: 4 << 20,
+            },
+            Msg::Free { slot: 7 },
+            Msg::End,
+        ];
+        for m in msgs {
+            kernel.send(m, Duration::ZERO).unwrap();
+            client.send(m, Duration::ZERO).unwrap();
+        }
+        for m in msgs {
+            assert_eq!(client.recv(Duration::ZERO), Ok(m));
+            assert_eq!(kernel.recv(Duration::ZERO), Ok(m));
+        }
+        assert!(matches!(
+            client.recv(Duration::ZERO),
+            Err(RingError::Timeout(_))
+        ));
+    }
+
+    #[test]
+    fn a_ring_holds_a_message_per_slot_and_an_end_without_waiting() {
+        let fd = segment();
+        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
+        for slot in 0..64 {
+            let full = Msg::Full {
+                slot,
+                offset: 0,
+                len: 1,
+            };
+            kernel.send(full, Duration::ZERO).unwrap();
+        }
+        kernel.send(Msg::End, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_message_is_the_peers_corruption() {
+        for bad in [
+            &[][..],
+            &[FULL, 1, 2],
+            &[FREE; 9],
+            &[END, 0],
+            &[9, 0, 0, 0, 0],
+        ] {
+            let e = Msg::decode(bad).unwrap_err();
+            assert!(matches!(e, RingError::Corrupt(_)), "{bad:?}: {e}");
+        }
+    }
+}
