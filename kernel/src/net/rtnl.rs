@@ -7,8 +7,9 @@
 //! current-thread tokio runtime: on the host as it is, or after `setns` into a
 //! process's namespace (`/proc/<pid>/ns/net`), which changes that thread alone and
 //! ends with it. The callers are synchronous (the spawner thread, a drop, the
-//! start-up sweep, some inside the daemon's runtime), and a thread of its own never
-//! blocks a runtime worker or nests one runtime in another.
+//! start-up sweep, some on a worker of the daemon's runtime) and wait for it, as
+//! they waited for `ip`; the thread of its own keeps its runtime from nesting in
+//! theirs.
 //!
 //! Kernel errors come back as the errno the kernel sent (`EEXIST`, `ENODEV`, …) in a
 //! [`NetError::Netlink`] naming the step and the link. Off Linux, `rtnl_portable.rs`
