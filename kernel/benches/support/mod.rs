@@ -1,14 +1,16 @@
 //! What more than one bench needs: a kernel daemon embedded in the bench
 //! process ([`EmbeddedKernel`]), as `agentos-kernel` runs it, on a temporary data
-//! directory.
+//! directory, and the output of a managed process ([`managed_output`]).
 
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 
+use agentos_client::{Client, pb};
 use agentos_kernel::{KernelConfig, daemon};
 use tokio::runtime::Runtime;
+use tokio_stream::StreamExt;
 
 /// A kernel serving on `DIR/data/kernel.sock` from its own multi-thread runtime.
 /// Dropping it stops the kernel and waits for its shutdown, which kills its
@@ -87,4 +89,29 @@ impl EmbeddedKernel {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+#[allow(dead_code, reason = "each bench uses only some of these")]
+/// The stdout of managed process `pid`, once it exited successfully.
+pub async fn managed_output(user: &mut Client, pid: u32) -> String {
+    use pb::{process_input::Msg as In, process_output::Msg as Out};
+    let attach = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(In::Attach(pid)),
+    }]);
+    let mut stream = user.process_io(attach).await.expect("attach").into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = stream.next().await {
+        match m.expect("output").msg {
+            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stdout as i32 => {
+                out.extend(ch.data)
+            }
+            Some(Out::Exit(x)) => {
+                let out = String::from_utf8_lossy(&out).trim().to_owned();
+                assert_eq!(x.code, Some(0), "process {pid}: {x:?}; {out}");
+                return out;
+            }
+            _ => {}
+        }
+    }
+    panic!("process {pid}'s output ended without an exit")
 }
