@@ -214,13 +214,7 @@ fn pipe_processes(c: &mut Criterion) {
         return;
     }
     let kernel = EmbeddedKernel::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut user = rt
-        .block_on(Client::connect_uds(&kernel.socket()))
-        .expect("connect");
+    let (rt, mut user) = kernel.client();
     let create = pb::syscall::Call::PipeCreate(pb::PipeCreate {
         name: PUMP_PIPE.into(),
         capacity: 0,

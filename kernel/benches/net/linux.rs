@@ -213,13 +213,7 @@ fn round_trip(c: &mut Criterion) {
     }
     let net = ServerNet::new();
     let kernel = EmbeddedKernel::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut user = rt
-        .block_on(Client::connect_uds(&kernel.socket()))
-        .expect("connect");
+    let (rt, mut user) = kernel.client();
     g.bench_function("private_nat", |b| {
         b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, net.addr, iters)))
     });

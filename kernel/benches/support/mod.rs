@@ -75,6 +75,18 @@ impl EmbeddedKernel {
         panic!("the kernel did not start");
     }
 
+    /// A current-thread runtime for the bench's side, and a client of this kernel on it.
+    pub fn client(&self) -> (Runtime, Client) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let user = rt
+            .block_on(Client::connect_uds(&self.socket()))
+            .expect("connect");
+        (rt, user)
+    }
+
     /// The kernel's Unix socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("data/kernel.sock")

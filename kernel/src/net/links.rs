@@ -116,7 +116,7 @@ impl Bridge {
         owner: &Path,
     ) -> Result<String, NetError> {
         let veth = format!("{VETH_PREFIX}{pid:x}");
-        rtnl::create_veth(&rtnl::VethPair {
+        rtnl::create_veth(&VethPair {
             host: &veth,
             peer: PEER,
             pid,
@@ -129,6 +129,21 @@ impl Bridge {
         })?;
         Ok(veth)
     }
+}
+
+/// A veth pair: `host` on the host, tagged `alias`, a port of `bridge` (isolated or
+/// not), up; and `peer` made directly in the network namespace of `pid`.
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "read by rtnl.rs; off Linux nothing makes links")
+)]
+pub(crate) struct VethPair<'a> {
+    pub host: &'a str,
+    pub peer: &'a str,
+    pub pid: i32,
+    pub alias: &'a str,
+    pub bridge: &'a str,
+    pub isolated: bool,
 }
 
 /// Host numbers of a segment, `2..=254`.

@@ -23,7 +23,7 @@ use rtnetlink::{
 };
 use tokio_stream::StreamExt;
 
-use super::NetError;
+use super::{NetError, links::VethPair};
 
 /// The name of the threads that talk netlink.
 const THREAD: &str = "agentos-rtnl";
@@ -55,17 +55,6 @@ pub(crate) fn create_bridge(
         };
         undo_on_error(&h, name, made.await).await
     })
-}
-
-/// A veth pair: `host` on the host, tagged `alias`, a port of `bridge` (isolated or
-/// not), up; and `peer` made directly in the network namespace of `pid`.
-pub(crate) struct VethPair<'a> {
-    pub host: &'a str,
-    pub peer: &'a str,
-    pub pid: i32,
-    pub alias: &'a str,
-    pub bridge: &'a str,
-    pub isolated: bool,
 }
 
 /// Makes `v` (its host end is removed again if a later step fails).

@@ -4,20 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::NetError;
+use super::{NetError, links::VethPair};
 
 fn unavailable() -> NetError {
     NetError::Unavailable("links, addresses and routes need Linux's rtnetlink".into())
-}
-
-/// See `rtnl.rs`.
-pub(crate) struct VethPair<'a> {
-    pub host: &'a str,
-    pub peer: &'a str,
-    pub pid: i32,
-    pub alias: &'a str,
-    pub bridge: &'a str,
-    pub isolated: bool,
 }
 
 pub(crate) fn create_bridge(_: &str, _: &str, _: Ipv4Addr, _: u8) -> Result<(), NetError> {
