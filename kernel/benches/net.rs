@@ -10,9 +10,11 @@
 //!   namespace the bench made (`10.214.254.2`, behind a veth `agentostfe<pid hex>` whose
 //!   host end is `10.214.254.1/30`).
 //!
-//! Each sample is one client process making `iters` round trips after a first one that
-//! warms the path (ARP, conntrack, the NAT binding); it times them itself, so process
-//! start-up and the connect are not counted (`kernel/src/bin/ipc-peer/tcp_ping.rs`).
+//! An iteration is 500 round trips (criterion's time is per 500; its throughput is
+//! round trips per second). Each sample is one client process making its iterations'
+//! round trips after a first one that warms the path (ARP, conntrack, the NAT binding);
+//! it times them itself, so process start-up and the connect are not counted
+//! (`kernel/src/bin/ipc-peer/tcp_ping.rs`).
 //!
 //! The bench's namespace is anonymous (a thread `unshare`s into it), so it and the veth
 //! pair go with the bench process whatever happens; the guard also deletes the veth when

@@ -12,13 +12,16 @@ use std::{
 };
 
 use agentos_client::{Client, pb};
-use criterion::{Criterion, criterion_group};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, packet_route::link::InfoData};
 
 use crate::support::{EmbeddedKernel, managed_output};
 
 /// The round-trip client.
 const PEER: &str = env!("CARGO_BIN_EXE_agentos-ipc-peer");
+/// Round trips per criterion iteration: the time shown is per batch, the
+/// throughput round trips per second.
+const BATCH: u64 = 500;
 /// Bytes each way (`tcp_ping::MSG`).
 const MSG: usize = 16;
 /// The bench's subnet, `10.214.254.0/30`, in the network tests' `10.214.<k>` range.
@@ -153,34 +156,34 @@ impl Drop for ServerNet {
 }
 
 /// The time `tcp-ping`'s line (`OK pinged N round trips in T ns`) reports.
-fn pinged(line: &str, iters: u64) -> Duration {
+fn pinged(line: &str, n: u64) -> Duration {
     match line.split_whitespace().collect::<Vec<_>>()[..] {
-        ["OK", "pinged", n, "round", "trips", "in", t, "ns"] => {
-            assert_eq!(n.parse::<u64>().ok(), Some(iters), "{line}");
+        ["OK", "pinged", count, "round", "trips", "in", t, "ns"] => {
+            assert_eq!(count.parse::<u64>().ok(), Some(n), "{line}");
             Duration::from_nanos(t.parse().expect("ns"))
         }
         _ => panic!("tcp-ping said {line:?}"),
     }
 }
 
-/// `iters` round trips from a plain host process.
-fn host_ping(addr: SocketAddr, iters: u64) -> Duration {
+/// `n` round trips from a plain host process.
+fn host_ping(addr: SocketAddr, n: u64) -> Duration {
     let out = Command::new(PEER)
-        .args(["tcp-ping", &addr.to_string(), &iters.to_string()])
+        .args(["tcp-ping", &addr.to_string(), &n.to_string()])
         .output()
         .expect("tcp-ping");
     assert!(out.status.success(), "{out:?}");
-    pinged(String::from_utf8_lossy(&out.stdout).trim(), iters)
+    pinged(String::from_utf8_lossy(&out.stdout).trim(), n)
 }
 
-/// `iters` round trips from a `private` managed process granted `addr`.
-async fn managed_ping(user: &mut Client, addr: SocketAddr, iters: u64) -> Duration {
+/// `n` round trips from a `private` managed process granted `addr`.
+async fn managed_ping(user: &mut Client, addr: SocketAddr, n: u64) -> Duration {
     let spec = pb::ProcessSpec {
         argv: vec![
             PEER.into(),
             "tcp-ping".into(),
             addr.to_string(),
-            iters.to_string(),
+            n.to_string(),
         ],
         read_paths: vec![PEER.into()],
         network: pb::NetworkMode::Private as i32,
@@ -193,18 +196,22 @@ async fn managed_ping(user: &mut Client, addr: SocketAddr, iters: u64) -> Durati
         .expect("spawn")
         .into_inner()
         .pid;
-    pinged(&managed_output(user, pid).await, iters)
+    pinged(&managed_output(user, pid).await, n)
 }
 
 fn round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_round_trip_16B");
+    // An iteration is a batch of round trips and each sample one client process:
+    // criterion sizes samples by wall time, which includes that process's start.
+    g.throughput(Throughput::Elements(BATCH));
+    g.sampling_mode(SamplingMode::Flat);
     g.sample_size(20);
-    g.measurement_time(Duration::from_secs(5));
+    g.measurement_time(Duration::from_secs(8));
     let loopback = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen on loopback");
     let local = loopback.local_addr().expect("address");
     thread::spawn(move || echo(loopback));
     g.bench_function("host_loopback", |b| {
-        b.iter_custom(|iters| host_ping(local, iters))
+        b.iter_custom(|iters| host_ping(local, iters * BATCH))
     });
     if !nix::unistd::geteuid().is_root() {
         println!("tcp_round_trip_16B/private_nat: skipped: veths, bridges and NAT need root");
@@ -215,7 +222,7 @@ fn round_trip(c: &mut Criterion) {
     let kernel = EmbeddedKernel::start();
     let (rt, mut user) = kernel.client();
     g.bench_function("private_nat", |b| {
-        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, net.addr, iters)))
+        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, net.addr, iters * BATCH)))
     });
     g.finish();
     drop(kernel);
