@@ -22,10 +22,8 @@ use crate::{build_ebpf, exec, npm, workspace_root};
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The kernel's network modes drive `nft` (`kernel/src/net/tool.rs`); the network
 /// tests' own namespaces and veths are made and swept with `ip`.
-const NETWORK_TOOLS: [(&str, &str); 2] = [
-    ("/usr/sbin/nft", "nftables"),
-    ("/usr/sbin/ip", "iproute2"),
-];
+const NETWORK_TOOLS: [(&str, &str); 2] =
+    [("/usr/sbin/nft", "nftables"), ("/usr/sbin/ip", "iproute2")];
 
 pub fn run() -> anyhow::Result<()> {
     for_running()?;
