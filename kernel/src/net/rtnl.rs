@@ -283,3 +283,55 @@ async fn undo_on_error(h: &Handle, name: &str, made: Result<(), NetError>) -> Re
     }
     made
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroI32;
+
+    use super::*;
+
+    fn refusal(errno: i32) -> rtnetlink::Error {
+        let mut m = rtnetlink::packet_core::ErrorMessage::default();
+        m.code = NonZeroI32::new(-errno);
+        rtnetlink::Error::NetlinkError(m)
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_kernel_errno_and_names_the_step_and_the_link() {
+        let gone = failed("deleting", "agentosv1f")(refusal(libc::ENODEV));
+        assert!(no_such_link(&gone), "{gone:?}");
+        assert_eq!(
+            gone.to_string(),
+            format!(
+                "deleting link agentosv1f over rtnetlink: {}",
+                io::Error::from_raw_os_error(libc::ENODEV)
+            )
+        );
+        let taken = failed("creating veth", "agentosv20")(refusal(libc::EEXIST));
+        assert!(!no_such_link(&taken), "{taken:?}");
+        let NetError::Netlink { source, link, .. } = &taken else {
+            panic!("{taken:?}")
+        };
+        assert_eq!(
+            (source.raw_os_error(), link.as_str()),
+            (Some(libc::EEXIST), "agentosv20")
+        );
+    }
+
+    #[test]
+    fn deleting_a_link_the_host_lacks_is_enodev_from_the_kernel() {
+        let test = "deleting_a_link_the_host_lacks_is_enodev_from_the_kernel";
+        if !nix::unistd::geteuid().is_root() {
+            return crate::testing::skip(test, "RTM_DELLINK needs CAP_NET_ADMIN");
+        }
+        // A name no kernel of ours makes (bridges and veths end in hex digits).
+        let name = "agentos-absent";
+        let e = delete_link(name).expect_err("no such link");
+        assert!(no_such_link(&e), "{e:?}");
+        assert!(e.to_string().contains(name), "{e}");
+        assert!(
+            links().expect("a link dump").iter().any(|(n, _)| n == "lo"),
+            "the dump lists the host's loopback"
+        );
+    }
+}
