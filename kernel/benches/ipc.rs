@@ -62,11 +62,10 @@ use agentos_kernel::{
     shm::{Broker, Handout},
 };
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use tokio_stream::StreamExt;
 
 mod support;
 
-use support::{EmbeddedKernel, uring};
+use support::{EmbeddedKernel, managed_output, uring};
 
 const TOTAL: usize = 16 << 20;
 const CHUNK: usize = 64 << 10;
@@ -202,30 +201,6 @@ async fn managed_peer(user: &mut Client, args: &[&str]) -> u32 {
         .pid
 }
 
-/// The stdout of managed process `pid`, once it exited successfully.
-async fn managed_output(user: &mut Client, pid: u32) -> String {
-    use pb::{process_input::Msg as In, process_output::Msg as Out};
-    let attach = tokio_stream::iter([pb::ProcessInput {
-        msg: Some(In::Attach(pid)),
-    }]);
-    let mut stream = user.process_io(attach).await.expect("attach").into_inner();
-    let mut out = Vec::new();
-    while let Some(m) = stream.next().await {
-        match m.expect("output").msg {
-            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stdout as i32 => {
-                out.extend(ch.data)
-            }
-            Some(Out::Exit(x)) => {
-                let out = String::from_utf8_lossy(&out).trim().to_owned();
-                assert_eq!(x.code, Some(0), "process {pid}: {x:?}; {out}");
-                return out;
-            }
-            _ => {}
-        }
-    }
-    panic!("process {pid}'s output ended without an exit")
-}
-
 /// `total` bytes between two managed processes through the kernel pipe.
 async fn managed_pump(user: &mut Client, total: u64) -> Duration {
     let n = total.to_string();
@@ -250,13 +225,7 @@ fn pipe_processes(c: &mut Criterion) {
         return;
     }
     let kernel = EmbeddedKernel::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut user = rt
-        .block_on(Client::connect_uds(&kernel.socket()))
-        .expect("connect");
+    let (rt, mut user) = kernel.client();
     let create = pb::syscall::Call::PipeCreate(pb::PipeCreate {
         name: PUMP_PIPE.into(),
         capacity: 0,

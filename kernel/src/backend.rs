@@ -320,7 +320,10 @@ pub fn ebpf_report(status: &crate::observe::ProbeStatus) -> Report {
     r.detail("btf", btf.to_string()).detail("bpf_lsm", lsm)
 }
 
-/// The kernel wall's report: each half live, or why not. Available only when both are.
+/// The kernel wall's report: each of its three parts (the `file_open` LSM program, the
+/// cgroup connect/sendmsg programs, the cgroup bind programs) live, or why not, in the
+/// details; the verdict names the parts that are live and those that are not, and is
+/// "available" only when all three are.
 pub fn lsm_wall_report(status: &crate::observe::ProbeStatus) -> Report {
     use agentos_ebpf_common::names;
 
@@ -337,56 +340,183 @@ pub fn lsm_wall_report(status: &crate::observe::ProbeStatus) -> Report {
             );
         }
     };
-    let half = |r: &Result<(), String>, live: String| match r {
-        Ok(()) => live,
-        Err(why) => format!("not live: {why}"),
+    let parts = [
+        WallPart {
+            key: "open",
+            walls: "file opens",
+            mechanism: "bpf-lsm",
+            state: &wall.open,
+            programs: format!(
+                "{} on lsm/{}",
+                names::OPEN_WALL_PROGRAM,
+                names::OPEN_WALL_HOOK
+            ),
+        },
+        WallPart {
+            key: "connect",
+            walls: "connects/UDP sends",
+            mechanism: "cgroup",
+            state: &wall.connect,
+            programs: format!(
+                "{}, {}, {} and {} on the kernel's cgroup",
+                names::CONNECT4_WALL_PROGRAM,
+                names::CONNECT6_WALL_PROGRAM,
+                names::SEND4_WALL_PROGRAM,
+                names::SEND6_WALL_PROGRAM
+            ),
+        },
+        WallPart {
+            key: "bind",
+            walls: "binds",
+            mechanism: "cgroup",
+            state: &wall.bind,
+            programs: format!(
+                "{} and {} on the kernel's cgroup (checked for network mode shared)",
+                names::BIND4_WALL_PROGRAM,
+                names::BIND6_WALL_PROGRAM
+            ),
+        },
+    ];
+    let (live, dead): (Vec<&WallPart>, Vec<&WallPart>) =
+        parts.iter().partition(|p| p.state.is_ok());
+    let mut mechanisms: Vec<&str> = live.iter().map(|p| p.mechanism).collect();
+    mechanisms.dedup();
+    let backend = match mechanisms.join("+") {
+        m if m.is_empty() => "none".to_owned(),
+        m => m,
     };
-    let open = half(
-        &wall.open,
-        format!(
-            "live: {} on lsm/{}",
-            names::OPEN_WALL_PROGRAM,
-            names::OPEN_WALL_HOOK
-        ),
-    );
-    let connect = half(
-        &wall.connect,
-        format!(
-            "live: {}, {}, {} and {} on the kernel's cgroup",
-            names::CONNECT4_WALL_PROGRAM,
-            names::CONNECT6_WALL_PROGRAM,
-            names::SEND4_WALL_PROGRAM,
-            names::SEND6_WALL_PROGRAM
-        ),
-    );
-    let bind = half(
-        &wall.bind,
-        format!(
-            "live: {} and {} on the kernel's cgroup (checked for network mode shared)",
-            names::BIND4_WALL_PROGRAM,
-            names::BIND6_WALL_PROGRAM
-        ),
-    );
-    let r = match (&wall.open, &wall.connect) {
-        (Ok(()), Ok(())) => Report::yes(
-            "bpf-lsm+cgroup",
-            "file opens and connects of managed processes that their grants do not allow are \
-             refused in the host kernel, behind the mount namespace, landlock and seccomp",
-        ),
-        (Err(_), Ok(())) => Report::no(
-            "cgroup",
-            format!("only connects are walled in the host kernel; file opens are not ({open})"),
-        ),
-        (Ok(()), Err(_)) => Report::no(
-            "bpf-lsm",
-            format!("only file opens are walled in the host kernel; connects are not ({connect})"),
-        ),
-        (Err(_), Err(_)) => Report::no(
-            "none",
-            format!("the kernel wall is not live: opens {open}; connects {connect}"),
-        ),
+    // "x", "x and y", "x, y and z".
+    let walls = |ps: &[&WallPart]| match ps {
+        [rest @ .., last] if !rest.is_empty() => {
+            let rest: Vec<_> = rest.iter().map(|p| p.walls).collect();
+            format!("{} and {}", rest.join(", "), last.walls)
+        }
+        _ => ps.iter().map(|p| p.walls).collect(),
     };
-    r.detail("open", open)
-        .detail("connect", connect)
-        .detail("bind", bind)
+    let r = if dead.is_empty() {
+        Report::yes(
+            &backend,
+            "file opens, connects, UDP sends and binds of managed processes that their grants \
+             do not allow are refused in the host kernel, behind the mount namespace, landlock \
+             and seccomp",
+        )
+    } else {
+        let why = dead
+            .iter()
+            .map(|p| format!("{} {}", p.walls, p.said()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Report::no(
+            &backend,
+            if live.is_empty() {
+                format!("the kernel wall is not live: {why}")
+            } else {
+                format!(
+                    "only {} are walled in the host kernel; {} are not ({why})",
+                    walls(&live),
+                    walls(&dead)
+                )
+            },
+        )
+    };
+    parts.iter().fold(r, |r, p| r.detail(p.key, p.said()))
+}
+
+/// One part of the kernel wall, for its report.
+struct WallPart<'a> {
+    /// Its key in the report's details.
+    key: &'static str,
+    /// What it refuses.
+    walls: &'static str,
+    /// The facility it uses (the report's backend names the live ones).
+    mechanism: &'static str,
+    state: &'a Result<(), String>,
+    /// Its programs and where they are attached.
+    programs: String,
+}
+
+impl WallPart<'_> {
+    /// "live: <programs>" or "not live: <why>".
+    fn said(&self) -> String {
+        match self.state {
+            Ok(()) => format!("live: {}", self.programs),
+            Err(why) => format!("not live: {why}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{ProbeStatus, WallStatus};
+
+    fn wall(open: Result<(), &str>, connect: Result<(), &str>, bind: Result<(), &str>) -> Report {
+        let own = |r: Result<(), &str>| r.map_err(str::to_owned);
+        lsm_wall_report(&ProbeStatus::Live {
+            programs: Vec::new(),
+            wall: WallStatus {
+                open: own(open),
+                connect: own(connect),
+                bind: own(bind),
+            },
+        })
+    }
+
+    #[test]
+    fn the_wall_report_says_each_part_and_is_available_only_with_all_three() {
+        let all = wall(Ok(()), Ok(()), Ok(()));
+        assert!(all.available, "{all:?}");
+        assert_eq!(all.backend, "bpf-lsm+cgroup");
+        assert!(all.reason.contains("binds"), "{all:?}");
+
+        // The bind half alone missing: not a whole wall, and the verdict says which part.
+        let no_bind = wall(Ok(()), Ok(()), Err("EPERM"));
+        assert!(!no_bind.available, "{no_bind:?}");
+        assert_eq!(no_bind.backend, "bpf-lsm+cgroup");
+        assert_eq!(
+            no_bind.reason,
+            "only file opens and connects/UDP sends are walled in the host kernel; binds \
+             are not (binds not live: EPERM)"
+        );
+        assert_eq!(no_bind.details["bind"], "not live: EPERM");
+        assert!(no_bind.details["open"].starts_with("live: "), "{no_bind:?}");
+        assert!(
+            no_bind.details["connect"].starts_with("live: "),
+            "{no_bind:?}"
+        );
+
+        // No BPF LSM (this VM): the cgroup halves alone.
+        let no_lsm = wall(Err("no BPF LSM"), Ok(()), Ok(()));
+        assert!(!no_lsm.available);
+        assert_eq!(no_lsm.backend, "cgroup");
+        assert!(
+            no_lsm
+                .reason
+                .starts_with("only connects/UDP sends and binds are walled"),
+            "{no_lsm:?}"
+        );
+        assert!(
+            no_lsm.reason.contains("file opens not live: no BPF LSM"),
+            "{no_lsm:?}"
+        );
+
+        let only_open = wall(Ok(()), Err("EPERM"), Err("EBUSY"));
+        assert_eq!(only_open.backend, "bpf-lsm");
+        assert!(
+            only_open
+                .reason
+                .contains("connects/UDP sends not live: EPERM")
+                && only_open.reason.contains("binds not live: EBUSY"),
+            "{only_open:?}"
+        );
+
+        let none = wall(Err("a"), Err("b"), Err("c"));
+        assert!(!none.available);
+        assert_eq!(none.backend, "none");
+        assert!(
+            none.reason
+                .starts_with("the kernel wall is not live: file opens not live: a"),
+            "{none:?}"
+        );
+    }
 }

@@ -4,8 +4,10 @@
 //! * Node.js ≥ 20.19 must be present (it is on these machines; Debian's is too old);
 //! * the UI's npm packages (`npm ci`, only when `package-lock.json` changed);
 //! * Debian's `chromium` for the browser tests (Playwright's own download does not
-//!   work here), and `nftables`, `iproute2` and `util-linux` (`nsenter`) for the
-//!   private and bridged network modes, via `apt-get` as root;
+//!   work here), `nftables` for the private and bridged network modes (their links go
+//!   over rtnetlink, no tool), and `iproute2`, whose `ip` the network tests and
+//!   `xtask`'s sweep use to build and remove their own namespaces, via `apt-get` as
+//!   root;
 //! * a Python venv with `grpcio` for the interop test ([`crate::grpcio`]).
 //!
 //! `cargo xtask run` needs only [`for_running`]: everything but the test browser, so
@@ -18,12 +20,10 @@ use anyhow::{Context as _, bail};
 use crate::{build_ebpf, exec, npm, workspace_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// The kernel's network modes drive these (`kernel/src/net/tool.rs`).
-const NETWORK_TOOLS: [(&str, &str); 3] = [
-    ("/usr/sbin/nft", "nftables"),
-    ("/usr/sbin/ip", "iproute2"),
-    ("/usr/bin/nsenter", "util-linux"),
-];
+/// The kernel's network modes drive `nft` (`kernel/src/net/tool.rs`); the network
+/// tests' own namespaces and veths are made and swept with `ip`.
+const NETWORK_TOOLS: [(&str, &str); 2] =
+    [("/usr/sbin/nft", "nftables"), ("/usr/sbin/ip", "iproute2")];
 
 pub fn run() -> anyhow::Result<()> {
     for_running()?;

@@ -1,7 +1,7 @@
 //! What more than one bench needs: a kernel daemon embedded in the bench
 //! process ([`EmbeddedKernel`]), as `agentos-kernel` runs it, on a temporary data
-//! directory; what the eBPF probe benches share ([`probes`]); and the raw io_uring
-//! baselines ([`uring`]).
+//! directory; the output of a managed process ([`managed_output`]); what the eBPF
+//! probe benches share ([`probes`]); and the raw io_uring baselines ([`uring`]).
 
 // Each bench compiles this module on its own and uses part of it.
 #![allow(dead_code, reason = "each bench uses only some of these")]
@@ -14,8 +14,10 @@ use std::{
     time::Duration,
 };
 
+use agentos_client::{Client, pb};
 use agentos_kernel::{KernelConfig, daemon};
 use tokio::runtime::Runtime;
+use tokio_stream::StreamExt;
 
 /// A kernel serving on `DIR/data/kernel.sock` from its own multi-thread runtime.
 /// Dropping it stops the kernel and waits for its shutdown, which kills its
@@ -78,6 +80,18 @@ impl EmbeddedKernel {
         panic!("the kernel did not start");
     }
 
+    /// A current-thread runtime for the bench's side, and a client of this kernel on it.
+    pub fn client(&self) -> (Runtime, Client) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let user = rt
+            .block_on(Client::connect_uds(&self.socket()))
+            .expect("connect");
+        (rt, user)
+    }
+
     /// The kernel's Unix socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("data/kernel.sock")
@@ -92,4 +106,28 @@ impl EmbeddedKernel {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// The stdout of managed process `pid`, once it exited successfully.
+pub async fn managed_output(user: &mut Client, pid: u32) -> String {
+    use pb::{process_input::Msg as In, process_output::Msg as Out};
+    let attach = tokio_stream::iter([pb::ProcessInput {
+        msg: Some(In::Attach(pid)),
+    }]);
+    let mut stream = user.process_io(attach).await.expect("attach").into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = stream.next().await {
+        match m.expect("output").msg {
+            Some(Out::Output(ch)) if ch.stream == pb::OutputStream::Stdout as i32 => {
+                out.extend(ch.data)
+            }
+            Some(Out::Exit(x)) => {
+                let out = String::from_utf8_lossy(&out).trim().to_owned();
+                assert_eq!(x.code, Some(0), "process {pid}: {x:?}; {out}");
+                return out;
+            }
+            _ => {}
+        }
+    }
+    panic!("process {pid}'s output ended without an exit")
 }

@@ -55,6 +55,7 @@
 //! * `pump-write NAME BYTES` / `pump-read NAME BYTES`: the pipe benchmark's
 //!   writer and reader (see [`pump`]); `-` for stdout/stdin instead of a kernel
 //!   pipe.
+//! * `tcp-ping ADDR COUNT`: the NAT benchmark's client (see [`tcp_ping`]).
 
 use std::{
     os::fd::OwnedFd,
@@ -68,6 +69,8 @@ use agentos_client::{
 
 #[path = "ipc-peer/pump.rs"]
 mod pump;
+#[path = "ipc-peer/tcp_ping.rs"]
+mod tcp_ping;
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len as u64)
@@ -553,7 +556,10 @@ pub(crate) async fn main() {
     }
     let done = match pump::command(&args).await {
         Some(done) => done,
-        None => run(&args).await,
+        None => match tcp_ping::command(&args) {
+            Some(done) => done,
+            None => run(&args).await,
+        },
     };
     match done {
         Ok(detail) => println!("OK {detail}"),

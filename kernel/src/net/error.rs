@@ -28,6 +28,14 @@ pub enum NetError {
         status: String,
         stderr: String,
     },
+    /// A netlink (rtnetlink) step on a link failed; `source` carries the kernel's errno.
+    #[error("{step} link {link} over rtnetlink: {source}")]
+    Netlink {
+        step: &'static str,
+        link: String,
+        #[source]
+        source: io::Error,
+    },
     /// Any other host call.
     #[error("{what}: {source}")]
     Io {

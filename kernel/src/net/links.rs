@@ -9,8 +9,12 @@
 //! * A **veth pair** per process: `agentosv<pid in hex>` on the host, enslaved to
 //!   the bridge (as an *isolated* port in the private segment, so private processes
 //!   cannot reach each other), and `eth0` in the process's network namespace with
-//!   its address and a default route through the bridge. It dies with the
-//!   namespace: nothing to remove when the process exits.
+//!   its address and a default route through the bridge, both set from inside
+//!   that namespace. It is removed at the process's exit (it would otherwise live
+//!   as long as anything pins the namespace).
+//!
+//! All of it goes over rtnetlink (`rtnl.rs`); a step that fails removes the link it
+//! was making and names it in the error.
 //!
 //! Segment numbers are chosen under a host-wide flock (`/run/agentos-net.lock`),
 //! held while a bridge is created and tagged and while the sweep looks, so two
@@ -20,7 +24,7 @@ use std::{fs, net::Ipv4Addr, path::Path};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::{NetError, tool};
+use super::{NetError, rtnl};
 
 /// Every interface the kernel makes starts with this.
 pub const LINK_PREFIX: &str = "agentos";
@@ -34,6 +38,12 @@ const NET_LOCK: &str = "/run/agentos-net.lock";
 const SUBNET_BASE: [u8; 2] = [10, 213];
 /// Highest host number in a /24 (the bridge is .1, processes .2..=254).
 const LAST_HOST: u8 = 254;
+/// The segments' prefix length.
+const SUBNET_PREFIX: u8 = 24;
+/// The process's end of its veth pair, inside its namespace.
+const PEER: &str = "eth0";
+/// Longest alias a link can carry (`IFALIASZ` less the NUL).
+const MAX_ALIAS: usize = 255;
 
 /// The host-wide lock over segment numbers and the sweep.
 pub(crate) fn host_lock() -> Result<Flock<fs::File>, NetError> {
@@ -81,18 +91,7 @@ impl Bridge {
                 NetError::Exhausted("all 256 agentos bridge subnets are in use".into())
             })?;
         let b = Self::new(number);
-        let alias = quoted_alias(owner)?;
-        tool::ip_batch(&format!(
-            "link add name {n} type bridge\n\
-             link set dev {n} alias {alias}\n\
-             address add {gw}/24 dev {n}\n\
-             link set dev {n} up\n",
-            n = b.name,
-            gw = b.gateway(),
-        ))
-        .inspect_err(|_| {
-            let _ = delete_link(&b.name);
-        })?;
+        rtnl::create_bridge(&b.name, &alias(owner)?, b.gateway(), SUBNET_PREFIX)?;
         for (knob, what) in [("forwarding", "1"), ("route_localnet", "1")] {
             let path = format!("/proc/sys/net/ipv4/conf/{}/{knob}", b.name);
             if let Err(e) = fs::write(&path, what) {
@@ -117,33 +116,34 @@ impl Bridge {
         owner: &Path,
     ) -> Result<String, NetError> {
         let veth = format!("{VETH_PREFIX}{pid:x}");
-        let alias = quoted_alias(owner)?;
-        let isolated = if isolated { "on" } else { "off" };
-        tool::ip_batch(&format!(
-            "link add name {veth} type veth peer name eth0 netns {pid}\n\
-             link set dev {veth} alias {alias}\n\
-             link set dev {veth} master {br}\n\
-             link set dev {veth} type bridge_slave isolated {isolated}\n\
-             link set dev {veth} up\n",
-            br = self.name,
-        ))
-        .inspect_err(|_| {
-            let _ = delete_link(&veth);
-        })?;
-        tool::ip_batch_in(
+        rtnl::create_veth(&VethPair {
+            host: &veth,
+            peer: PEER,
             pid,
-            &format!(
-                "address add {addr}/24 dev eth0\n\
-                 link set dev eth0 up\n\
-                 route add default via {gw}\n",
-                gw = self.gateway(),
-            ),
-        )
-        .inspect_err(|_| {
+            alias: &alias(owner)?,
+            bridge: &self.name,
+            isolated,
+        })?;
+        rtnl::configure_peer(pid, PEER, addr, SUBNET_PREFIX, self.gateway()).inspect_err(|_| {
             let _ = delete_link(&veth);
         })?;
         Ok(veth)
     }
+}
+
+/// A veth pair: `host` on the host, tagged `alias`, a port of `bridge` (isolated or
+/// not), up; and `peer` made directly in the network namespace of `pid`.
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "read by rtnl.rs; off Linux nothing makes links")
+)]
+pub(crate) struct VethPair<'a> {
+    pub host: &'a str,
+    pub peer: &'a str,
+    pub pid: i32,
+    pub alias: &'a str,
+    pub bridge: &'a str,
+    pub isolated: bool,
 }
 
 /// Host numbers of a segment, `2..=254`.
@@ -151,15 +151,15 @@ pub(crate) fn hosts() -> impl Iterator<Item = u8> {
     2..=LAST_HOST
 }
 
-/// `"<path>"` for `ip`'s alias (at most 255 bytes; no quote or newline).
-fn quoted_alias(owner: &Path) -> Result<String, NetError> {
-    let s = owner.to_string_lossy();
-    if s.len() > 250 || s.contains(['"', '\n', '\\']) {
-        return Err(NetError::Invalid(format!(
-            "the data directory {s:?} cannot tag a network interface (over 250 bytes, or a quote, backslash or newline)"
-        )));
+/// `owner` as a link's alias (`IFLA_IFALIAS`: at most 255 bytes), which the sweep
+/// compares with data directories.
+fn alias(owner: &Path) -> Result<String, NetError> {
+    match owner.to_str() {
+        Some(s) if s.len() <= MAX_ALIAS => Ok(s.to_owned()),
+        _ => Err(NetError::Invalid(format!(
+            "the data directory {owner:?} cannot tag a network interface (over {MAX_ALIAS} bytes, or not UTF-8)"
+        ))),
     }
-    Ok(format!("\"{s}\""))
 }
 
 /// An `agentos*` interface on the host.
@@ -172,34 +172,29 @@ pub(crate) struct Link {
 
 /// The host's `agentos*` interfaces.
 pub(crate) fn links() -> Result<Vec<Link>, NetError> {
-    let v = tool::json(tool::IP, &["-j", "link", "show"])?;
-    Ok(v.as_array()
+    Ok(rtnl::links()?
         .into_iter()
-        .flatten()
-        .filter_map(|l| {
-            let name = l.get("ifname")?.as_str()?;
-            name.starts_with(LINK_PREFIX).then(|| Link {
-                name: name.to_owned(),
-                alias: l.get("ifalias").and_then(|a| a.as_str()).map(str::to_owned),
-            })
-        })
+        .filter(|(name, _)| name.starts_with(LINK_PREFIX))
+        .map(|(name, alias)| Link { name, alias })
         .collect())
 }
 
-/// `ip link delete NAME`.
+/// Deletes link `name` from the host.
 pub(crate) fn delete_link(name: &str) -> Result<(), NetError> {
-    tool::ip_batch(&format!("link delete dev {name}\n"))
+    rtnl::delete_link(name)
 }
 
 /// Deletes `name` if the host still has it: a process's veth normally goes with its
 /// namespace, but anything that pins the namespace (a socket in TIME_WAIT, an open
 /// `/proc/PID/ns/net`) keeps it, and a later process with the same pid would then find
-/// its veth's name taken.
+/// its veth's name taken. The kernel's `ENODEV` says it is gone already (also when it
+/// went with its namespace between a look and the delete).
 pub(crate) fn delete_link_if_present(name: &str) -> Result<(), NetError> {
-    let present = || std::path::Path::new("/sys/class/net").join(name).exists();
-    if !present() {
-        return Ok(());
-    }
-    // It may go with its namespace between the look and the delete.
-    delete_link(name).or_else(|e| if present() { Err(e) } else { Ok(()) })
+    delete_link(name).or_else(|e| {
+        if rtnl::no_such_link(&e) {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
 }

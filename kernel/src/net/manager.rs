@@ -113,11 +113,11 @@ impl Network {
         let shared = self.shared();
         let mut r = match (&self.bridges, &shared) {
             (Ok(()), Ok(())) => Report::yes(
-                "netns + veth + bridge (iproute2) + nftables + cgroup BPF",
+                "netns + veth + bridge (rtnetlink) + nftables + cgroup BPF",
                 "none, private, bridged and shared available",
             ),
             (Ok(()), Err(no)) => Report::yes(
-                "netns + veth + bridge (iproute2) + nftables",
+                "netns + veth + bridge (rtnetlink) + nftables",
                 format!(
                     "none, private and bridged available; shared is not: {}",
                     modes::shared_unavailable(no)

@@ -17,17 +17,18 @@
 //!    nftables table `inet agentos-k<pid hex>` (`nft.rs`), which also NATs the
 //!    bridges out.
 //!
-//! Links, addresses and routes go through iproute2 (`ip -batch`, netlink
-//! underneath) and rules through `nft -f` (one transaction each), both in
-//! `tool.rs`: the host's own tools, no netlink code of ours to get wrong.
+//! Links, addresses and routes go over rtnetlink (the `rtnetlink` crate, `rtnl.rs`;
+//! inside a process's namespace from a thread that `setns`es into it), and rules
+//! through `nft -f` (`tool.rs`): one nftables transaction per change, so a table,
+//! its chains and rules appear together or not at all, which rtnetlink's link-by-link
+//! requests could not give the rules.
 //!
 //! Sockets a caller asks the kernel for are made in its namespace and driven
 //! for it by [`socket`].
 //!
 //! # What it leaves on the host, and who removes it
 //!
-//! A veth dies with its process's namespace. A process's rules go when its
-//! [`Attachment`] drops (the reaper drops it after exit); a bridge goes with the
+//! A process's veth and rules go when its [`Attachment`] drops (the reaper drops it after exit); a bridge goes with the
 //! last process of its segment; the table and any bridge left go at shutdown
 //! ([`Network::shutdown`], registered with the clean-up orchestrator). After a
 //! crash, [`sweep_orphans`] removes every interface and table tagged with a data
@@ -35,7 +36,7 @@
 //!
 //! # Portable backend
 //!
-//! None: without root, or without iproute2/nftables, only `none` is given, and
+//! None: without root, rtnetlink or nftables, only `none` is given, and
 //! the other modes are refused with the reason (also in `agentos doctor`). No
 //! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
 //! (`portable.rs`) no mode is given, and the pf seam for macOS is described there.
@@ -49,6 +50,8 @@ mod modes;
 mod nft;
 #[cfg(not(target_os = "linux"))]
 mod portable;
+#[cfg_attr(not(target_os = "linux"), path = "rtnl_portable.rs")]
+mod rtnl;
 pub mod socket;
 mod sweep;
 mod tool;

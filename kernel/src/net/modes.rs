@@ -130,14 +130,13 @@ pub fn probe_bridges(root: bool) -> Result<(), String> {
             nix::unistd::geteuid()
         ));
     }
-    for (t, args, pkg) in [
-        (tool::IP, &["-V"][..], "iproute2"),
-        (tool::NFT, &["list", "tables"][..], "nftables"),
-        (tool::NSENTER, &["--version"][..], "util-linux"),
-    ] {
-        tool::run(t, args, "")
-            .map_err(|e| format!("`{t}` does not work ({e}): install {pkg} (cargo xtask setup)"))?;
-    }
+    super::links::links().map_err(|e| format!("rtnetlink does not answer: {e}"))?;
+    tool::run(tool::NFT, &["list", "tables"], "").map_err(|e| {
+        format!(
+            "`{}` does not work ({e}): install nftables (cargo xtask setup)",
+            tool::NFT
+        )
+    })?;
     Ok(())
 }
 

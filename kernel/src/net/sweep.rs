@@ -15,8 +15,8 @@ fn orphaned(owner: &str, own: &Path) -> bool {
     Path::new(owner) == own || !kernel_running(Path::new(owner))
 }
 
-/// Removes orphaned interfaces and tables; returns what went. A host without `ip`
-/// or `nft` has nothing of ours to remove.
+/// Removes orphaned interfaces (listed and deleted over rtnetlink) and tables;
+/// returns what went. A host without `nft` has no table of ours to remove.
 pub fn sweep_orphans(own: &Path) -> Result<Vec<String>, NetError> {
     let _lock = links::host_lock()?;
     let mut removed = Vec::new();

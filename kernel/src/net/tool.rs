@@ -1,8 +1,8 @@
-//! The one seam to the host's network tools: `ip` (iproute2, netlink underneath)
-//! and `nft` (nftables), each fed a whole script on stdin.
+//! The one seam to the host's `nft` (nftables), fed a whole script on stdin. Links,
+//! addresses and routes go over rtnetlink instead (`rtnl.rs`).
 //!
-//! A script is one `ip -batch` or one `nft -f` run, and `nft -f` applies its file as
-//! one transaction: a table, its chains and rules appear together or not at all.
+//! A script is one `nft -f` run, applied as one transaction: a table, its chains and
+//! rules appear together or not at all.
 //! Everything passed in is built from typed values (addresses, ports, names this
 //! module generated), never from caller strings.
 
@@ -13,12 +13,8 @@ use std::{
 
 use super::NetError;
 
-/// `ip` from iproute2.
-pub(crate) const IP: &str = "ip";
 /// `nft` from nftables.
 pub(crate) const NFT: &str = "nft";
-/// `nsenter` from util-linux, to run `ip` inside a process's network namespace.
-pub(crate) const NSENTER: &str = "nsenter";
 
 /// Runs `tool args…` with `script` on stdin; returns stdout.
 pub(crate) fn run(tool: &'static str, args: &[&str], script: &str) -> Result<String, NetError> {
@@ -52,18 +48,7 @@ pub(crate) fn nft(script: &str) -> Result<(), NetError> {
     run(NFT, &["-f", "-"], script).map(drop)
 }
 
-/// `ip -batch -` with `script`, on the host.
-pub(crate) fn ip_batch(script: &str) -> Result<(), NetError> {
-    run(IP, &["-batch", "-"], script).map(drop)
-}
-
-/// `ip -batch -` with `script`, inside the network namespace of `pid`.
-pub(crate) fn ip_batch_in(pid: i32, script: &str) -> Result<(), NetError> {
-    let pid = pid.to_string();
-    run(NSENTER, &["-t", &pid, "-n", IP, "-batch", "-"], script).map(drop)
-}
-
-/// JSON from `ip -j …` or `nft -j …`.
+/// JSON from `nft -j …`.
 pub(crate) fn json(tool: &'static str, args: &[&str]) -> Result<serde_json::Value, NetError> {
     let out = run(tool, args, "")?;
     serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out }).map_err(|e| {

@@ -1,0 +1,37 @@
+//! A TCP request/response round trip (16 bytes each way, one persistent connection),
+//! beside its raw baseline in the same run:
+//!
+//! * `tcp_round_trip_16B/host_loopback`: `agentos-ipc-peer tcp-ping` as a plain host
+//!   process, to an echo server on `127.0.0.1` (the baseline);
+//! * `tcp_round_trip_16B/private_nat`: the same program as a `private` managed process
+//!   of a kernel embedded in the bench (root), granted the server's address and port:
+//!   out of its namespace through its veth and the kernel's bridge, the egress chain and
+//!   NAT (masquerade) of the kernel's nftables table, to the same echo code in a network
+//!   namespace the bench made (`10.214.254.2`, behind a veth `agentostfe<pid hex>` whose
+//!   host end is `10.214.254.1/30`).
+//!
+//! An iteration is 500 round trips (criterion's time is per 500; its throughput is
+//! round trips per second). Each sample is one client process making its iterations'
+//! round trips after a first one that warms the path (ARP, conntrack, the NAT binding);
+//! it times them itself, so process start-up and the connect are not counted
+//! (`kernel/src/bin/ipc-peer/tcp_ping.rs`).
+//!
+//! The bench's namespace is anonymous (a thread `unshare`s into it), so it and the veth
+//! pair go with the bench process whatever happens; the guard also deletes the veth when
+//! the group ends. `cargo xtask test`'s sweep removes `agentost*` veths too.
+//!
+//! Run: `cargo bench -p agentos-kernel --bench net`.
+
+#[cfg(target_os = "linux")]
+#[path = "net/linux.rs"]
+mod linux;
+#[cfg(target_os = "linux")]
+mod support;
+
+#[cfg(target_os = "linux")]
+criterion::criterion_main!(linux::benches);
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    println!("net bench: network namespaces, veths and NAT are Linux's; nothing to measure here");
+}

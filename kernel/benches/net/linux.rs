@@ -1,0 +1,232 @@
+//! The NAT round-trip bench on Linux (see `benches/net.rs`).
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    os::fd::{AsFd, AsRawFd},
+    process::Command,
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use agentos_client::{Client, pb};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, packet_route::link::InfoData};
+
+use crate::support::{EmbeddedKernel, managed_output};
+
+/// The round-trip client.
+const PEER: &str = env!("CARGO_BIN_EXE_agentos-ipc-peer");
+/// Round trips per criterion iteration: the time shown is per batch, the
+/// throughput round trips per second.
+const BATCH: u64 = 500;
+/// Bytes each way (`tcp_ping::MSG`).
+const MSG: usize = 16;
+/// The bench's subnet, `10.214.254.0/30`, in the network tests' `10.214.<k>` range.
+const HOST_END: Ipv4Addr = Ipv4Addr::new(10, 214, 254, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 214, 254, 2);
+const PREFIX: u8 = 30;
+
+/// Echoes [`MSG`]-byte messages on each connection of `l`, one connection at a time
+/// (each sample's client makes one), until `l` is shut down.
+fn echo(l: TcpListener) {
+    for conn in l.incoming() {
+        let Ok(mut c) = conn else { return };
+        let _ = c.set_nodelay(true);
+        let mut buf = [0u8; MSG];
+        while c.read_exact(&mut buf).is_ok() && c.write_all(&buf).is_ok() {}
+    }
+}
+
+/// Runs `f` with an rtnetlink handle on the calling thread (in its network namespace).
+fn netlink<T>(f: impl AsyncFnOnce(Handle) -> Result<T, rtnetlink::Error>) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection().expect("netlink socket");
+        tokio::spawn(conn);
+        f(handle).await.expect("netlink")
+    })
+}
+
+async fn index(h: &Handle, name: &str) -> Result<u32, rtnetlink::Error> {
+    use tokio_stream::StreamExt;
+    let mut l = h.link().get().match_name(name.to_owned()).execute();
+    Ok(l.next().await.expect("the link")?.header.index)
+}
+
+/// Gives link `name` of the calling thread's namespace `addr/PREFIX` and brings it up.
+async fn address_up(h: &Handle, name: &str, addr: Ipv4Addr) -> Result<(), rtnetlink::Error> {
+    let i = index(h, name).await?;
+    h.address().add(i, addr.into(), PREFIX).execute().await?;
+    h.link()
+        .set(LinkUnspec::new_with_index(i).up().build())
+        .execute()
+        .await
+}
+
+/// An anonymous network namespace with an echo server at `SERVER`, joined to the host
+/// by a veth; dropping it deletes the veth and ends the server and the namespace.
+struct ServerNet {
+    veth: String,
+    addr: SocketAddr,
+    /// The server's listener, to shut down (which ends its `accept`).
+    listener: Option<TcpListener>,
+    server: Option<thread::JoinHandle<()>>,
+}
+
+impl ServerNet {
+    fn new() -> Self {
+        let veth = format!("agentostfe{:05x}", std::process::id() & 0xfffff);
+        let (ns_tx, ns_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let server = thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare net");
+            let ns = File::open("/proc/thread-self/ns/net").expect("this thread's namespace");
+            ns_tx.send(ns).expect("send the namespace");
+            // The host made the veth and moved its peer here.
+            if go_rx.recv().is_err() {
+                return;
+            }
+            netlink(async |h| address_up(&h, "eth0", SERVER).await);
+            let l = TcpListener::bind((SERVER, 0)).expect("listen in the bench namespace");
+            let shut = l.try_clone().expect("the listener's handle");
+            addr_tx.send(shut).expect("send");
+            echo(l);
+        });
+        let ns = ns_rx.recv().expect("the bench namespace");
+        let mut net = Self {
+            veth,
+            addr: SocketAddr::from((SERVER, 0)),
+            listener: None,
+            server: Some(server),
+        };
+        let (name, fd) = (net.veth.clone(), ns.as_fd().as_raw_fd());
+        netlink(async |h| {
+            let peer = LinkUnspec::new_with_name("eth0").setns_by_fd(fd).build();
+            let pair = LinkVeth::new(&name, "eth0")
+                .set_info_data(InfoData::Veth(
+                    rtnetlink::packet_route::link::InfoVeth::Peer(peer),
+                ))
+                .build();
+            h.link().add(pair).execute().await?;
+            address_up(&h, &name, HOST_END).await
+        });
+        // Replies from the namespace are forwarded back to the kernel's bridge.
+        std::fs::write(
+            format!("/proc/sys/net/ipv4/conf/{}/forwarding", net.veth),
+            "1",
+        )
+        .expect("forwarding on the bench veth");
+        drop(ns);
+        go_tx.send(()).expect("start the server");
+        let listener = addr_rx.recv().expect("the server's listener");
+        net.addr = listener.local_addr().expect("the server's address");
+        net.listener = Some(listener);
+        net
+    }
+}
+
+impl Drop for ServerNet {
+    fn drop(&mut self) {
+        // Shutting the listener down wakes its `accept`: the server thread ends, and
+        // with it the namespace, which takes the veth pair along.
+        if let Some(l) = self.listener.take() {
+            let _ = nix::sys::socket::shutdown(l.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        }
+        if let Some(t) = self.server.take() {
+            let _ = t.join();
+        }
+        // Should the pair still be there, it goes now (ENODEV otherwise: nothing to do).
+        let veth = self.veth.clone();
+        netlink(async |h| {
+            let gone = h
+                .link()
+                .del_with_message(LinkUnspec::new_with_name(&veth).build())
+                .execute()
+                .await;
+            Ok(gone.is_ok())
+        });
+    }
+}
+
+/// The time `tcp-ping`'s line (`OK pinged N round trips in T ns`) reports.
+fn pinged(line: &str, n: u64) -> Duration {
+    match line.split_whitespace().collect::<Vec<_>>()[..] {
+        ["OK", "pinged", count, "round", "trips", "in", t, "ns"] => {
+            assert_eq!(count.parse::<u64>().ok(), Some(n), "{line}");
+            Duration::from_nanos(t.parse().expect("ns"))
+        }
+        _ => panic!("tcp-ping said {line:?}"),
+    }
+}
+
+/// `n` round trips from a plain host process.
+fn host_ping(addr: SocketAddr, n: u64) -> Duration {
+    let out = Command::new(PEER)
+        .args(["tcp-ping", &addr.to_string(), &n.to_string()])
+        .output()
+        .expect("tcp-ping");
+    assert!(out.status.success(), "{out:?}");
+    pinged(String::from_utf8_lossy(&out.stdout).trim(), n)
+}
+
+/// `n` round trips from a `private` managed process granted `addr`.
+async fn managed_ping(user: &mut Client, addr: SocketAddr, n: u64) -> Duration {
+    let spec = pb::ProcessSpec {
+        argv: vec![
+            PEER.into(),
+            "tcp-ping".into(),
+            addr.to_string(),
+            n.to_string(),
+        ],
+        read_paths: vec![PEER.into()],
+        network: pb::NetworkMode::Private as i32,
+        capabilities: vec![format!("net:allow:{}:{}/tcp", addr.ip(), addr.port())],
+        ..Default::default()
+    };
+    let pid = user
+        .create_process(pb::SpawnProcess { spec: Some(spec) })
+        .await
+        .expect("spawn")
+        .into_inner()
+        .pid;
+    pinged(&managed_output(user, pid).await, n)
+}
+
+fn round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tcp_round_trip_16B");
+    // An iteration is a batch of round trips and each sample one client process:
+    // criterion sizes samples by wall time, which includes that process's start.
+    g.throughput(Throughput::Elements(BATCH));
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+    let loopback = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen on loopback");
+    let local = loopback.local_addr().expect("address");
+    thread::spawn(move || echo(loopback));
+    g.bench_function("host_loopback", |b| {
+        b.iter_custom(|iters| host_ping(local, iters * BATCH))
+    });
+    if !nix::unistd::geteuid().is_root() {
+        println!("tcp_round_trip_16B/private_nat: skipped: veths, bridges and NAT need root");
+        g.finish();
+        return;
+    }
+    let net = ServerNet::new();
+    let kernel = EmbeddedKernel::start();
+    let (rt, mut user) = kernel.client();
+    g.bench_function("private_nat", |b| {
+        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, net.addr, iters * BATCH)))
+    });
+    g.finish();
+    drop(kernel);
+    drop(net);
+}
+
+criterion_group!(benches, round_trip);

@@ -1,0 +1,57 @@
+//! TCP round trips on one connection, for the NAT benchmark (`kernel/benches/net.rs`):
+//! the same loop runs as a `private` managed process, through its veth, bridge and
+//! the kernel's NAT to a server in a namespace the bench made, and as a plain host
+//! process over the host's loopback.
+//!
+//! * `tcp-ping ADDR COUNT`: connect to `ADDR` (`TCP_NODELAY`), make one round trip
+//!   to warm the path (ARP, conntrack, NAT binding), then `COUNT` round trips of
+//!   [`MSG`] bytes, each echo checked, and print `pinged N round trips in T ns`:
+//!   start-up and the connect are not counted.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    time::{Duration, Instant},
+};
+
+/// Bytes per request and per reply.
+pub const MSG: usize = 16;
+
+/// Runs `tcp-ping` (`args[0]`), or `None` for any other subcommand.
+pub fn command(args: &[String]) -> Option<Result<String, String>> {
+    (args.first().map(String::as_str) == Some("tcp-ping")).then(|| run(args))
+}
+
+fn run(args: &[String]) -> Result<String, String> {
+    let addr: SocketAddr = super::num(args.get(1), "ADDR (ip:port)")?;
+    let count: u64 = super::num(args.get(2), "COUNT")?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    round_trip(&mut s, 0)?;
+    let start = Instant::now();
+    for i in 1..=count {
+        round_trip(&mut s, i)?;
+    }
+    Ok(format!(
+        "pinged {count} round trips in {} ns",
+        start.elapsed().as_nanos()
+    ))
+}
+
+/// Sends message `i` and checks that the same bytes come back.
+fn round_trip(s: &mut TcpStream, i: u64) -> Result<(), String> {
+    let mut msg = [0u8; MSG];
+    msg[..8].copy_from_slice(&i.to_le_bytes());
+    s.write_all(&msg).map_err(|e| format!("send {i}: {e}"))?;
+    let mut back = [0u8; MSG];
+    s.read_exact(&mut back)
+        .map_err(|e| format!("receive {i}: {e}"))?;
+    if back != msg {
+        return Err(format!("round trip {i}: sent {msg:?}, got {back:?}"));
+    }
+    Ok(())
+}
