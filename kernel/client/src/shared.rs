@@ -266,7 +266,21 @@ impl Opened {
             self.put_control(control);
             match got {
                 Ok(msg) => return Ok(msg),
-                Err(RingError::Timeout(_)) => self.peek_status()?,
+                Err(RingError::Timeout(_)) if self.done.is_some() => {
+                    // The kernel's final status came before this look at an empty
+                    // ring, and it sends that status after everything it puts on
+                    // the ring: nothing more will come, so the stream has ended
+                    // even if its `End` did not reach the ring.
+                    return Ok(Msg::End);
+                }
+                Err(RingError::Timeout(_)) => {
+                    self.peek_status()?;
+                    if self.done.is_some() {
+                        // One more look without waiting, then the arm above.
+                        timeout = Duration::ZERO;
+                        continue;
+                    }
+                }
                 Err(e) => return Err(ring_error(e)),
             }
             timeout = ring::NAP;

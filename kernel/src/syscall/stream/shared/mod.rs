@@ -179,7 +179,11 @@ fn run(
     let broker = Arc::clone(&kernel.shm);
     tokio::task::spawn_blocking(move || {
         let outcome = stream(&mut shared);
-        let _ = shared.control.send(Msg::End, Duration::ZERO);
+        // The client also ends the stream on the status below when this `End` cannot
+        // be put on the ring; say so, it should not happen.
+        if let Err(e) = shared.control.send(Msg::End, Duration::ZERO) {
+            tracing::warn!("a shared-memory stream's End did not reach its ring: {e}");
+        }
         let end = match outcome {
             Ok(bytes) => Ok(done(bytes)),
             Err(stop) => {
