@@ -14,7 +14,8 @@
 //! [`OWNER_GRACE`], so the events still in the ring when the cgroup goes are attributed too.
 //! With it is kept, for a sandbox with its own mount namespace, the sandbox's root
 //! ([`Watched::hold_root`]), against which the reader tells a host path the namespace hides
-//! from one that exists nowhere (`mountns.rs`).
+//! from one that exists nowhere (`mountns.rs`); the root goes as soon as the reader has read
+//! everything from before the cgroup retired ([`Owners::release_roots`]), not with the owner.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -94,7 +95,28 @@ impl Owners {
         }
     }
 
-    fn retire(&self, id: u64) {
+    /// Lets go of the sandbox roots of owners retired before `before` (the ring-buffer
+    /// reader, after a pass that began then: every event of theirs has been read). A root
+    /// holds the sandbox's root directory and mount namespace open; kept for the owner's
+    /// whole grace, it held both, and the namespace's mounts, seconds after the exit.
+    pub(super) fn release_roots(&self, before: Instant) {
+        let retired = |o: &Owned| o.root.is_some() && o.gone.is_some_and(|at| at < before);
+        if !self
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(retired)
+        {
+            return;
+        }
+        let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
+        for o in owners.values_mut().filter(|o| retired(o)) {
+            o.root = None;
+        }
+    }
+
+    pub(super) fn retire(&self, id: u64) {
         let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
         if let Some(o) = owners.get_mut(&id) {
             o.gone = Some(Instant::now());

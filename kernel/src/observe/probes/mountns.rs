@@ -222,6 +222,26 @@ mod tests {
         (host, root, owners)
     }
 
+    /// A retired cgroup's root is let go after a reader pass that began after it retired,
+    /// and not before: its fds (and the sandbox's mount namespace) do not outlive its events.
+    #[test]
+    fn a_retired_cgroups_root_goes_after_the_next_pass_not_with_its_owner() {
+        let (_host, _root, owners) = setup();
+        let before_retire = std::time::Instant::now();
+        owners.retire(42);
+        owners.release_roots(before_retire);
+        assert!(
+            owners.root(42).is_some(),
+            "a pass from before it retired keeps it"
+        );
+        owners.release_roots(std::time::Instant::now());
+        assert!(owners.root(42).is_none(), "the root outlived its events");
+        assert!(
+            owners.get(42).is_some(),
+            "the owner itself stays for its grace"
+        );
+    }
+
     #[test]
     fn a_host_path_missing_from_the_view_is_the_namespaces_refusal() {
         let (host, _root, owners) = setup();

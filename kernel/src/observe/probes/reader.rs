@@ -6,7 +6,9 @@
 //! them. A burst costs one wake-up, and an event waits at most one period.
 //!
 //! A failed open of a host path that the process's mount namespace hides is followed by the
-//! denial [`MountWall`] infers for it.
+//! denial [`MountWall`] infers for it. After each pass, the sandbox roots of cgroups retired
+//! before the pass began are let go ([`Owners::release_roots`]): their events have all been
+//! read, and a held root keeps two fds and the sandbox's mount namespace alive.
 //!
 //! [`WAKEUP_BYTES`]: agentos_ebpf_common::WAKEUP_BYTES
 
@@ -55,6 +57,9 @@ fn drain(
     owners: &Owners,
     mount: &mut MountWall,
 ) {
+    // Every event a retired cgroup's processes made was in the ring before it retired, so
+    // a pass that began after that has read them: its sandbox root can go after this pass.
+    let began = std::time::Instant::now();
     while let Some(record) = ring.next() {
         match ProcessEvent::decode(&record) {
             Ok(mut event) => {
@@ -69,4 +74,5 @@ fn drain(
             Err(err) => tracing::warn!(error = %err, "dropped a malformed eBPF event"),
         }
     }
+    owners.release_roots(began);
 }
