@@ -91,12 +91,61 @@ pub fn to_text(report: &BTreeMap<String, pb::SubsystemReport>, source: &Source) 
         Source::Live => "agentos doctor: from the running kernel\n".to_owned(),
         Source::Local(why) => format!("agentos doctor: probed here ({why})\n"),
     };
+    // Columns as wide as their longest entry, so a long name cannot push its row out of line.
+    let name_w = report.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+    let backend_w = report
+        .values()
+        .map(|r| r.backend.chars().count())
+        .max()
+        .unwrap_or(0);
+    let indent = " ".repeat(4 + name_w + 1);
     for (k, r) in report {
         let mark = if r.available { "ok " } else { "-- " };
-        out.push_str(&format!("{mark} {k:<11} {:<12} {}\n", r.backend, r.reason));
+        let backend = &r.backend;
+        out.push_str(&format!(
+            "{mark} {k:<name_w$} {backend:<backend_w$} {}\n",
+            r.reason
+        ));
         for (dk, dv) in &r.details {
-            out.push_str(&format!("               {dk}: {dv}\n"));
+            out.push_str(&format!("{indent}{dk}: {dv}\n"));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, backend: &str) -> (String, pb::SubsystemReport) {
+        let r = pb::SubsystemReport {
+            backend: backend.into(),
+            available: true,
+            reason: "why".into(),
+            details: [("k".to_owned(), "v".to_owned())].into(),
+        };
+        (name.into(), r)
+    }
+
+    #[test]
+    fn text_columns_fit_the_longest_name_and_backend() {
+        let all = [
+            report("io", "uring"),
+            report("shared_memory", "memfd-sealed"),
+        ];
+        let text = to_text(&all.into_iter().collect(), &Source::Live);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("ok")).collect();
+        let reason_at: Vec<usize> = rows.iter().map(|l| l.find("why").unwrap()).collect();
+        assert_eq!(reason_at[0], reason_at[1], "reasons out of line:\n{text}");
+        let detail = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("k: v"))
+            .unwrap();
+        let backend_at = rows[0].find("uring").unwrap();
+        assert_eq!(
+            detail.len() - detail.trim_start().len(),
+            backend_at,
+            "{text}"
+        );
+    }
 }
