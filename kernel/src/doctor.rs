@@ -106,7 +106,7 @@ pub fn to_text(report: &BTreeMap<String, pb::SubsystemReport>, source: &Source) 
             "{mark} {k:<name_w$} {backend:<backend_w$} {}\n",
             r.reason
         ));
-        for (dk, dv) in &r.details {
+        for (dk, dv) in r.details.iter().collect::<BTreeMap<_, _>>() {
             out.push_str(&format!("{indent}{dk}: {dv}\n"));
         }
     }
@@ -122,7 +122,9 @@ mod tests {
             backend: backend.into(),
             available: true,
             reason: "why".into(),
-            details: [("k".to_owned(), "v".to_owned())].into(),
+            details: ["k", "h", "g", "f", "e", "d", "c", "b"]
+                .map(|k| (k.to_owned(), "v".to_owned()))
+                .into(),
         };
         (name.into(), r)
     }
@@ -139,13 +141,28 @@ mod tests {
         assert_eq!(reason_at[0], reason_at[1], "reasons out of line:\n{text}");
         let detail = text
             .lines()
-            .find(|l| l.trim_start().starts_with("k: v"))
+            .find(|l| l.trim_start().starts_with("b: v"))
             .unwrap();
         let backend_at = rows[0].find("uring").unwrap();
         assert_eq!(
             detail.len() - detail.trim_start().len(),
             backend_at,
             "{text}"
+        );
+    }
+
+    #[test]
+    fn details_print_in_order_so_two_runs_read_the_same() {
+        let text = to_text(
+            &[report("io", "uring")].into_iter().collect(),
+            &Source::Live,
+        );
+        let keys: Vec<&str> = text.lines().skip(2).map(|l| l.trim_start()).collect();
+        assert_eq!(
+            keys,
+            [
+                "b: v", "c: v", "d: v", "e: v", "f: v", "g: v", "h: v", "k: v"
+            ]
         );
     }
 }
