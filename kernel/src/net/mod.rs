@@ -41,6 +41,7 @@
 //! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
 //! (`portable.rs`) no mode is given, and the pf seam for macOS is described there.
 
+mod dns;
 pub(crate) mod egress;
 mod error;
 mod forwards;
@@ -56,6 +57,7 @@ pub mod socket;
 mod sweep;
 mod tool;
 
+pub use dns::parse_resolver;
 pub use error::NetError;
 pub use forwards::{Forward, ForwardProto};
 pub use links::LINK_PREFIX;
