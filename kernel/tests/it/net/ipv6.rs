@@ -41,7 +41,8 @@ async fn private_reaches_a_v6_server_by_its_grants_and_none_has_no_v6_route() {
         REFUSED6
     );
     // A denied network beats the allow.
-    let deny = format!("net:deny:[{}/64]", net.server6);
+    let [s0, s1, s2, s3, ..] = net.server6.segments();
+    let deny = format!("net:deny:[{s0:x}:{s1:x}:{s2:x}:{s3:x}::/64]");
     assert_eq!(
         run(
             &mut c,
