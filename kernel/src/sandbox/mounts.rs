@@ -738,6 +738,45 @@ mod tests {
     }
 
     #[test]
+    fn the_kernels_resolv_conf_is_bound_where_the_hosts_leads() {
+        let own = Path::new("/data/run/resolv.conf");
+        // A plain file: bound over it, read-only.
+        let host = fake_host();
+        std::fs::write(
+            host.path().join("etc/resolv.conf"),
+            b"nameserver 10.0.0.1\n",
+        )
+        .unwrap();
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, Some(own));
+        let d = descriptions(&plan);
+        assert!(
+            d.contains(&"bind /data/run/resolv.conf at /etc/resolv.conf, read-only".to_string()),
+            "{d:#?}"
+        );
+        assert_eq!(plan.resolv_conf_at, Some(PathBuf::from("/etc/resolv.conf")));
+        // systemd-resolved's symlink out of /etc: bound at its end, made in the root tmpfs.
+        let host = fake_host();
+        std::os::unix::fs::symlink(
+            "../run/systemd/resolve/stub-resolv.conf",
+            host.path().join("etc/resolv.conf"),
+        )
+        .unwrap();
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, Some(own));
+        let d = descriptions(&plan);
+        let at = "/run/systemd/resolve/stub-resolv.conf";
+        let bind = d
+            .iter()
+            .position(|s| *s == format!("bind /data/run/resolv.conf at {at}, read-only"))
+            .unwrap_or_else(|| panic!("{d:#?}"));
+        assert!(d[..bind].contains(&"mkdir /run/systemd/resolve".to_string()));
+        assert_eq!(plan.resolv_conf_at, Some(PathBuf::from(at)));
+        // Not asked for: the host's stays.
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, None);
+        assert!(!descriptions(&plan).iter().any(|s| s.contains("resolv")));
+        assert_eq!(plan.resolv_conf_at, None);
+    }
+
+    #[test]
     fn grants_get_a_skeleton_and_the_right_mode() {
         let host = fake_host();
         let grants = [
