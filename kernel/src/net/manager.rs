@@ -111,6 +111,9 @@ impl Network {
     /// relay on first use; `None` (the sandbox keeps the host's file) when there is no
     /// relay, for the reason in the doctor's report.
     pub fn resolv_conf(&self) -> Option<PathBuf> {
+        if self.state().shut {
+            return None;
+        }
         let mut dns = self.dns();
         let started = dns.get_or_insert_with(|| self.start_dns());
         match started {

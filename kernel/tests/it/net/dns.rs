@@ -132,6 +132,15 @@ async fn private_resolves_through_the_relay_and_none_does_not() {
         run(&mut c, probe(Private, &[], &["connect", &other])).await,
         "DENIED EHOSTUNREACH"
     );
+    // DNS over TCP reaches the relay too (it accepts before asking upstream)…
+    assert_eq!(
+        run(
+            &mut c,
+            probe(Private, &[], &["connect", "10.213.255.53:53"])
+        )
+        .await,
+        "ALLOWED connected"
+    );
     // …and the relay's address carries DNS only.
     assert_eq!(
         run(
