@@ -170,6 +170,20 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     out.trim().to_owned()
 }
 
+/// The doctor's details of the network subsystem.
+pub(crate) async fn network_details(c: &mut Client) -> std::collections::HashMap<String, String> {
+    let mut doctor = c
+        .doctor(pb::DoctorRequest {})
+        .await
+        .expect("doctor")
+        .into_inner();
+    doctor
+        .subsystems
+        .remove("network")
+        .expect("a network subsystem")
+        .details
+}
+
 /// Revokes `grant` from running process `pid`.
 pub(crate) async fn revoke(c: &mut Client, pid: u32, grant: String) {
     c.update_sandbox(pb::UpdateSandboxRequest {
@@ -365,12 +379,7 @@ async fn private_egress_follows_the_grants_and_none_reaches_nothing() {
         "DENIED EHOSTUNREACH"
     );
     // The doctor says which modes this kernel gives.
-    let doctor = c
-        .doctor(pb::DoctorRequest {})
-        .await
-        .expect("doctor")
-        .into_inner();
-    let modes = &doctor.subsystems["network"].details;
+    let modes = &network_details(&mut c).await;
     assert_eq!(modes["private"], "available", "{modes:?}");
     assert_eq!(modes["bridged"], "available", "{modes:?}");
     assert!(modes["shared"].starts_with("available: "), "{modes:?}");

@@ -15,7 +15,7 @@ use std::{
 
 use agentos_proto::v1 as pb;
 
-use super::{NetDaemon, TestNet, assert_nothing_left, probe, run};
+use super::{NetDaemon, TestNet, assert_nothing_left, network_details, probe, run};
 use crate::util::require_root;
 
 /// The one name the responder knows, and its answers.
@@ -126,40 +126,23 @@ async fn private_resolves_through_the_relay_and_none_does_not() {
     let text = hex_text(conf.strip_prefix("ALLOWED ").expect("read resolv.conf"));
     assert!(text.contains("nameserver 10.213.255.53\n"), "{text}");
     assert!(!text.contains(&format!("nameserver {upstream}")), "{text}");
-    // The upstream itself stays in a refused range: its other port is not reachable…
+    // The upstream itself stays in a refused range (its other port is not reachable);
+    // DNS over TCP reaches the relay too (it accepts before asking upstream); the
+    // relay's address carries DNS only.
     let other = net.addr(0).to_string();
-    assert_eq!(
-        run(&mut c, probe(Private, &[], &["connect", &other])).await,
-        "DENIED EHOSTUNREACH"
-    );
-    // DNS over TCP reaches the relay too (it accepts before asking upstream)…
-    assert_eq!(
-        run(
-            &mut c,
-            probe(Private, &[], &["connect", "10.213.255.53:53"])
-        )
-        .await,
-        "ALLOWED connected"
-    );
-    // …and the relay's address carries DNS only.
-    assert_eq!(
-        run(
-            &mut c,
-            probe(Private, &[], &["connect", "10.213.255.53:80"])
-        )
-        .await,
-        "DENIED EHOSTUNREACH"
-    );
+    for (target, expected) in [
+        (other.as_str(), "DENIED EHOSTUNREACH"),
+        ("10.213.255.53:53", "ALLOWED connected"),
+        ("10.213.255.53:80", "DENIED EHOSTUNREACH"),
+    ] {
+        let got = run(&mut c, probe(Private, &[], &["connect", target])).await;
+        assert_eq!(got, expected, "connect {target}");
+    }
     // Mode none: the host's resolv.conf, whose resolvers it cannot reach.
     let none = run(&mut c, probe(NoNet, &[], &["resolve", NAME])).await;
     assert!(none.starts_with("DENIED "), "{none}");
     // The doctor says where names go.
-    let doctor = c
-        .doctor(pb::DoctorRequest {})
-        .await
-        .expect("doctor")
-        .into_inner();
-    let dns = &doctor.subsystems["network"].details["dns"];
+    let dns = &network_details(&mut c).await["dns"];
     assert!(
         dns.contains("10.213.255.53") && dns.contains(&format!("asking {upstream}:53")),
         "{dns}"

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use agentos_proto::v1 as pb;
 
-use super::{NetDaemon, TestNet, assert_nothing_left, probe, run};
+use super::{NetDaemon, TestNet, assert_nothing_left, network_details, probe, run};
 use crate::util::{require_root, spawn};
 
 /// What `connect` prints when the egress chain refuses an IPv6 destination: its
@@ -66,12 +66,7 @@ async fn private_reaches_a_v6_server_by_its_grants_and_none_has_no_v6_route() {
         "DENIED ENETUNREACH"
     );
     // The doctor names the IPv6 subnets.
-    let doctor = c
-        .doctor(pb::DoctorRequest {})
-        .await
-        .expect("doctor")
-        .into_inner();
-    let details = &doctor.subsystems["network"].details;
+    let details = network_details(&mut c).await;
     assert!(
         details["ipv6"].starts_with("fd61:6765:6e74:NN::/64"),
         "{details:?}"
