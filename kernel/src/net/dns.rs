@@ -175,14 +175,14 @@ pub(crate) fn resolv_conf_path(data_dir: &Path) -> PathBuf {
 
 /// The relay's ports on `127.0.0.1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RelayPorts {
+pub struct RelayPorts {
     pub udp: u16,
     pub tcp: u16,
 }
 
-/// The running relay; dropping it stops it.
+/// The running relay; dropping it stops it. Public for the bench (`benches/net/dns.rs`).
 #[derive(Debug)]
-pub(crate) struct Relay {
+pub struct Relay {
     pub ports: RelayPorts,
     tasks: Vec<JoinHandle<()>>,
 }

@@ -65,7 +65,7 @@ pub mod socket;
 mod sweep;
 mod tool;
 
-pub use dns::parse_resolver;
+pub use dns::{Relay as DnsRelay, RelayPorts, parse_resolver};
 pub use error::NetError;
 pub use forwards::{Forward, ForwardProto};
 pub use links::LINK_PREFIX;
