@@ -9,15 +9,17 @@
 //!   `/proc/sys/net/ipv6/conf/<bridge>/force_forwarding` are set on the bridge alone:
 //!   the host's global `ip_forward` and `net.ipv6.conf.all.forwarding` are left as they
 //!   are (IPv6 forwarding is decided on the interface a packet came in by, like IPv4's,
-//!   only since Linux 6.17's `force_forwarding`; before it, the global switch alone).
+//!   only since Linux 6.17's `force_forwarding`; before it, the global switch alone;
+//!   writing `all.forwarding=0` later clears it on every interface, ours too).
 //! * Segment 255 is never a bridge: its addresses are the kernel's services as every
 //!   sandbox sees them (the DNS relay, `dns.rs`).
 //! * A **veth pair** per process: `agentosv<pid in hex>` on the host, enslaved to
 //!   the bridge (as an *isolated* port in the private segment, so private processes
 //!   cannot reach each other), and `eth0` in the process's network namespace with
 //!   its addresses (`10.213.NN.h`, `fd61:6765:6e74:NN::h`) and a default route of each
-//!   family through the bridge, all set from inside that namespace. It is removed at the process's exit (it would otherwise live
-//!   as long as anything pins the namespace).
+//!   family through the bridge, all set from inside that namespace. It is removed at
+//!   the process's exit (it would otherwise live as long as anything pins the
+//!   namespace).
 //!
 //! All of it goes over rtnetlink (`rtnl.rs`); a step that fails removes the link it
 //! was making and names it in the error.
@@ -193,7 +195,7 @@ impl Bridge {
 const FORCE_FORWARDING: &str = "force_forwarding";
 
 /// `/proc/sys/net/ipv6/conf/<link>/<knob>`.
-pub(crate) fn ipv6_knob(link: &str, knob: &str) -> String {
+fn ipv6_knob(link: &str, knob: &str) -> String {
     format!("/proc/sys/net/ipv6/conf/{link}/{knob}")
 }
 
