@@ -26,9 +26,11 @@
 //! a process that must not talk to the world at all belongs in mode `none`.
 //!
 //! The relay carries bytes and parses nothing but a reply's ID (it must match the
-//! query's). It holds at most [`MAX_IN_FLIGHT`] queries and connections at once
-//! (others wait or, over UDP, are dropped: the client retries), gives each upstream
-//! [`UPSTREAM_TIMEOUT`] and each TCP connection [`TCP_LIFETIME`].
+//! query's). It holds at most [`MAX_IN_FLIGHT`] UDP queries and as many TCP connections
+//! at once (further connections wait; further UDP queries are dropped: the client
+//! retries), gives each upstream [`UPSTREAM_TIMEOUT`] and each TCP connection
+//! [`TCP_LIFETIME`]. Its sockets on `127.0.0.1` are open to the host's own processes
+//! too, which gain nothing by them: they ask the host's resolvers already.
 //!
 //! The upstreams are the kernel's `--dns` list when given (a test points it at a
 //! responder of its own), else the `nameserver`s of the host's `/etc/resolv.conf`
@@ -56,7 +58,7 @@ use super::links::{SERVICE_SEGMENT, address4};
 pub(crate) const RESOLVER: Ipv4Addr = address4(SERVICE_SEGMENT, 53);
 /// The host's resolver configuration.
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
-/// Queries and TCP connections the relay carries at once.
+/// UDP queries, and TCP connections, the relay carries at once (each).
 pub(crate) const MAX_IN_FLIGHT: usize = 256;
 /// How long one upstream gets to answer.
 pub(crate) const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
@@ -203,10 +205,11 @@ impl Relay {
         let udp = Arc::new(UdpSocket::from_std(udp)?);
         let tcp = TcpListener::from_std(tcp)?;
         let upstreams: Arc<[SocketAddr]> = upstreams.into();
-        let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        // One limit each, so connections held open over TCP cannot starve UDP queries.
+        let limit = || Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let tasks = vec![
-            rt.spawn(serve_udp(udp, Arc::clone(&upstreams), Arc::clone(&limit))),
-            rt.spawn(serve_tcp(tcp, upstreams, limit)),
+            rt.spawn(serve_udp(udp, Arc::clone(&upstreams), limit())),
+            rt.spawn(serve_tcp(tcp, upstreams, limit())),
         ];
         Ok(Self { ports, tasks })
     }
