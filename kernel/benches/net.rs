@@ -20,8 +20,14 @@
 //! pair go with the bench process whatever happens; the guard also deletes the veth when
 //! the group ends. `cargo xtask test`'s sweep removes `agentost*` veths too.
 //!
+//! `dns_query_udp/{direct,relay}` (`net/dns.rs`): the kernel's DNS relay beside a query
+//! sent straight to the same responder.
+//!
 //! Run: `cargo bench -p agentos-kernel --bench net`.
 
+#[cfg(target_os = "linux")]
+#[path = "net/dns.rs"]
+mod dns;
 #[cfg(target_os = "linux")]
 #[path = "net/linux.rs"]
 mod linux;

@@ -7,6 +7,7 @@
 //!   kernel.lock            flock held while a daemon runs on DIR
 //!   files/                 the default LocalFS mount at /
 //!   run/journal/           in-flight atomic replaces (see vfs::local::journal)
+//!   run/resolv.conf        the /etc/resolv.conf of private and bridged sandboxes (net::dns)
 //! ```
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr};
@@ -94,6 +95,9 @@ pub struct KernelConfig {
     /// TESTS ONLY: spawn sandboxes without their landlock ruleset, so a test can show the
     /// walls behind it (the LSM wall) hold on their own. Said out loud by `doctor`.
     pub test_skip_landlock: bool,
+    /// Upstream resolvers of the DNS relay of private and bridged sandboxes (empty: the
+    /// host's `/etc/resolv.conf`).
+    pub dns: Vec<SocketAddr>,
 }
 
 impl KernelConfig {
@@ -109,6 +113,7 @@ impl KernelConfig {
             ebpf: true,
             metrics: None,
             test_skip_landlock: false,
+            dns: Vec::new(),
         }
     }
 

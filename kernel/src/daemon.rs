@@ -178,7 +178,7 @@ pub async fn serve(
     let vfs = build_vfs(&config, &backends.ring)?;
 
     crate::cgroup::sweep_orphans_in(&backends.cgroups);
-    let network = crate::net::Network::detect(&config.data_dir);
+    let network = crate::net::Network::detect(&config.data_dir, &config.dns);
     // Nothing to sweep off Linux: no interface or nftables table is ever made there.
     if cfg!(target_os = "linux")
         && nix::unistd::geteuid().is_root()

@@ -61,7 +61,9 @@ pub async fn report(data_dir: &Path) -> (BTreeMap<String, pb::SubsystemReport>, 
     );
     r.insert(
         "network".into(),
-        crate::net::Network::detect(data_dir).report().to_proto(),
+        crate::net::Network::detect(data_dir, &[])
+            .report()
+            .to_proto(),
     );
     (r, Source::Local(why))
 }

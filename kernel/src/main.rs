@@ -47,6 +47,10 @@ struct Cli {
     /// Serve Prometheus metrics on this loopback address (path /metrics).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Upstream resolver of the DNS relay that private and bridged processes resolve
+    /// through: IP or IP:PORT (repeatable; default: the host's /etc/resolv.conf).
+    #[arg(long = "dns", value_name = "ADDR", value_parser = agentos_kernel::net::parse_resolver)]
+    dns: Vec<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
                 config.ebpf = !cli.no_ebpf;
                 config.metrics = cli.metrics;
                 config.test_skip_landlock = cli.test_skip_landlock;
+                config.dns = cli.dns;
                 daemon::run(config, stop).await
             }
         }

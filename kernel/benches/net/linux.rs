@@ -229,4 +229,4 @@ fn round_trip(c: &mut Criterion) {
     drop(net);
 }
 
-criterion_group!(benches, round_trip);
+criterion_group!(benches, round_trip, crate::dns::relay);

@@ -18,6 +18,10 @@
 //! namespace it can) and connects to that port, calls `getppid` COUNT times, prints
 //! `INFO open=… connect=…` and exits with CODE.
 //!
+//! `resolve NAME` looks NAME up through the C library (`getaddrinfo`: `/etc/hosts`,
+//! then the resolvers of `/etc/resolv.conf`) and prints `ALLOWED resolved ADDR…`, sorted
+//! (`tests/it/net/dns.rs`).
+//!
 //! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
 //! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
 //!
@@ -406,6 +410,15 @@ fn run(args: &[String]) -> String {
                 |n| format!("sent {n} bytes"),
             )
         }
+        "resolve" => io_verdict(
+            std::net::ToSocketAddrs::to_socket_addrs(&(arg(1), 0)),
+            |addrs| {
+                let mut ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+                ips.sort();
+                ips.dedup();
+                format!("resolved {}", ips.join(" "))
+            },
+        ),
         "serve" => serve(arg(1)),
         "loopback" => io_verdict(
             TcpListener::bind("127.0.0.1:0").and_then(|l| {

@@ -6,7 +6,8 @@
 //!
 //! Order, first match wins: every deny rule; allow rules that name an address or a
 //! network; then the ranges refused unless named (private, shared, link-local with
-//! the cloud metadata address 169.254.169.254, loopback, unique-local IPv6); allow
+//! the cloud metadata address 169.254.169.254, loopback, unique-local IPv6 `fc00::/7`
+//! with the IPv6 metadata address `fd00:ec2::254`, link-local `fe80::/10`); allow
 //! rules for any host; finally refuse. So deny beats allow, and `net:allow:*`
 //! reaches the internet but not the host's neighbours, the host itself or the metadata
 //! service.
@@ -257,6 +258,30 @@ mod tests {
         assert!(guard < allow_any);
         let named = egress(&rules(&["allow:169.254.169.254:80/tcp"]));
         assert!(named.rules[0].starts_with("ip daddr 169.254.169.254/32"));
+    }
+
+    /// The verdict of the first decision covering `ip` (any port and protocol).
+    fn first_verdict(d: &Decisions, ip: &str) -> bool {
+        let ip: IpAddr = ip.parse().unwrap();
+        d.list
+            .iter()
+            .find(|d| match &d.dest {
+                Dest::Any => true,
+                Dest::Family { v4 } => *v4 == ip.is_ipv4(),
+                Dest::Nets(nets) => nets.iter().any(|c| c.contains(ip)),
+            })
+            .is_some_and(|d| d.accept)
+    }
+
+    #[test]
+    fn v6_loopback_ula_link_local_and_the_metadata_address_are_guarded_unless_named() {
+        let any = decisions(&rules(&["allow:*"]));
+        for ip in ["::1", "fd00:ec2::254", "fd61:6765:6e74::1", "fe80::1"] {
+            assert!(!first_verdict(&any, ip), "{ip} open to allow:*");
+        }
+        assert!(first_verdict(&any, "2001:db8::1"), "a global address");
+        let named = decisions(&rules(&["allow:[fd00:ec2::254/128]:80/tcp"]));
+        assert!(first_verdict(&named, "fd00:ec2::254"));
     }
 
     #[test]

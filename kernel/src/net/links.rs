@@ -2,16 +2,24 @@
 //! processes.
 //!
 //! * A **bridge** `agentosb<NN>` per segment (the kernel's private segment, or one
-//!   bridged group) holds `10.213.NN.1/24`. Its alias is the owning kernel's data
+//!   bridged group) holds `10.213.NN.1/24` and, when the host has IPv6,
+//!   `fd61:6765:6e74:NN::1/64` ([`ULA_PREFIX`]). Its alias is the owning kernel's data
 //!   directory, which is how the start-up sweep finds its owner.
-//!   `/proc/sys/net/ipv4/conf/<bridge>/{forwarding,route_localnet}` are set on the
-//!   bridge alone: the host's global `ip_forward` is left as it is.
+//!   `/proc/sys/net/ipv4/conf/<bridge>/{forwarding,route_localnet}` and
+//!   `/proc/sys/net/ipv6/conf/<bridge>/force_forwarding` are set on the bridge alone:
+//!   the host's global `ip_forward` and `net.ipv6.conf.all.forwarding` are left as they
+//!   are (IPv6 forwarding is decided on the interface a packet came in by, like IPv4's,
+//!   only since Linux 6.17's `force_forwarding`; before it, the global switch alone;
+//!   writing `all.forwarding=0` later clears it on every interface, ours too).
+//! * Segment 255 is never a bridge: its addresses are the kernel's services as every
+//!   sandbox sees them (the DNS relay, `dns.rs`).
 //! * A **veth pair** per process: `agentosv<pid in hex>` on the host, enslaved to
 //!   the bridge (as an *isolated* port in the private segment, so private processes
 //!   cannot reach each other), and `eth0` in the process's network namespace with
-//!   its address and a default route through the bridge, both set from inside
-//!   that namespace. It is removed at the process's exit (it would otherwise live
-//!   as long as anything pins the namespace).
+//!   its addresses (`10.213.NN.h`, `fd61:6765:6e74:NN::h`) and a default route of each
+//!   family through the bridge, all set from inside that namespace. It is removed at
+//!   the process's exit (it would otherwise live as long as anything pins the
+//!   namespace).
 //!
 //! All of it goes over rtnetlink (`rtnl.rs`); a step that fails removes the link it
 //! was making and names it in the error.
@@ -20,7 +28,11 @@
 //! held while a bridge is created and tagged and while the sweep looks, so two
 //! kernels never pick the same subnet and a sweep never sees an untagged bridge.
 
-use std::{fs, net::Ipv4Addr, path::Path};
+use std::{
+    fs,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -40,6 +52,16 @@ const SUBNET_BASE: [u8; 2] = [10, 213];
 const LAST_HOST: u8 = 254;
 /// The segments' prefix length.
 const SUBNET_PREFIX: u8 = 24;
+/// The IPv6 segments: `fd61:6765:6e74:<segment>::/64`, a unique-local (RFC 4193) /48
+/// whose 40-bit global ID is the ASCII of "agent": stable across restarts and the same
+/// on every host, so anyone reading a route or a rule can tell it is AgentOS's. RFC 4193
+/// asks for a random global ID so that merged networks do not collide; these never
+/// leave the host (everything out is masqueraded), so recognisable wins.
+pub(crate) const ULA_PREFIX: [u16; 3] = [0xfd61, 0x6765, 0x6e74];
+/// The IPv6 segments' prefix length.
+const SUBNET6_PREFIX: u8 = 64;
+/// The segment number no bridge gets: its addresses are the kernel's services.
+pub(crate) const SERVICE_SEGMENT: u8 = u8::MAX;
 /// The process's end of its veth pair, inside its namespace.
 const PEER: &str = "eth0";
 /// Longest alias a link can carry (`IFALIASZ` less the NUL).
@@ -57,43 +79,80 @@ pub(crate) fn host_lock() -> Result<Flock<fs::File>, NetError> {
         .map_err(|(_, e)| NetError::io(format!("locking {NET_LOCK}"))(e.into()))
 }
 
-/// One bridge and its subnet.
+/// `10.213.<segment>.<host>`.
+pub(crate) const fn address4(segment: u8, host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(SUBNET_BASE[0], SUBNET_BASE[1], segment, host)
+}
+
+/// `fd61:6765:6e74:<segment>::<host>`.
+pub(crate) fn address6(segment: u8, host: u16) -> Ipv6Addr {
+    let [a, b, c] = ULA_PREFIX;
+    Ipv6Addr::new(a, b, c, segment.into(), 0, 0, 0, host)
+}
+
+/// One bridge and its subnets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Bridge {
     pub number: u8,
     pub name: String,
+    /// Whether it has an IPv6 subnet too.
+    pub v6: bool,
 }
 
 impl Bridge {
-    fn new(number: u8) -> Self {
+    fn new(number: u8, v6: bool) -> Self {
         Self {
             number,
             name: format!("{BRIDGE_PREFIX}{number:02x}"),
+            v6,
         }
     }
 
     /// `10.213.NN.host`.
     pub fn address(&self, host: u8) -> Ipv4Addr {
-        Ipv4Addr::new(SUBNET_BASE[0], SUBNET_BASE[1], self.number, host)
+        address4(self.number, host)
     }
 
-    pub fn gateway(&self) -> Ipv4Addr {
-        self.address(1)
+    /// `fd61:6765:6e74:NN::host`, when the bridge has IPv6.
+    pub fn address6(&self, host: u8) -> Option<Ipv6Addr> {
+        self.v6.then(|| address6(self.number, host.into()))
     }
 
-    /// Creates a bridge on a free segment, tagged with `owner`, up, forwarding.
-    pub fn create(owner: &Path) -> Result<Self, NetError> {
+    /// Host `host`'s addresses with their prefixes, IPv4 first.
+    fn nets(&self, host: u8) -> Vec<rtnl::Net> {
+        let mut nets = vec![(self.address(host).into(), SUBNET_PREFIX)];
+        nets.extend(self.address6(host).map(|a| (a.into(), SUBNET6_PREFIX)));
+        nets
+    }
+
+    /// Creates a bridge on a free segment, tagged with `owner`, up, forwarding; with an
+    /// IPv6 subnet too if `v6`.
+    pub fn create(owner: &Path, v6: bool) -> Result<Self, NetError> {
         let _lock = host_lock()?;
         let taken: Vec<String> = links()?.into_iter().map(|l| l.name).collect();
-        let number = (0..=u8::MAX)
-            .find(|n| !taken.contains(&Self::new(*n).name))
+        let number = (0..SERVICE_SEGMENT)
+            .find(|n| !taken.contains(&Self::new(*n, v6).name))
             .ok_or_else(|| {
-                NetError::Exhausted("all 256 agentos bridge subnets are in use".into())
+                NetError::Exhausted(format!(
+                    "all {SERVICE_SEGMENT} agentos bridge subnets are in use"
+                ))
             })?;
-        let b = Self::new(number);
-        rtnl::create_bridge(&b.name, &alias(owner)?, b.gateway(), SUBNET_PREFIX)?;
-        for (knob, what) in [("forwarding", "1"), ("route_localnet", "1")] {
-            let path = format!("/proc/sys/net/ipv4/conf/{}/{knob}", b.name);
+        let b = Self::new(number, v6);
+        rtnl::create_bridge(&b.name, &alias(owner)?, &b.nets(1))?;
+        let mut knobs = vec![
+            (
+                format!("/proc/sys/net/ipv4/conf/{}/forwarding", b.name),
+                "1",
+            ),
+            (
+                format!("/proc/sys/net/ipv4/conf/{}/route_localnet", b.name),
+                "1",
+            ),
+        ];
+        if v6 && forwarding6_per_interface() {
+            knobs.push((ipv6_knob(&b.name, FORCE_FORWARDING), "1"));
+        }
+        for (path, what) in knobs {
             if let Err(e) = fs::write(&path, what) {
                 let _ = delete_link(&b.name);
                 return Err(NetError::io(format!("writing {path}"))(e));
@@ -107,11 +166,11 @@ impl Bridge {
         delete_link(&self.name)
     }
 
-    /// Gives `pid`'s network namespace `eth0` at `addr`, joined to this bridge.
+    /// Gives `pid`'s network namespace `eth0` as host `host` of this bridge, joined to it.
     pub fn attach(
         &self,
         pid: i32,
-        addr: Ipv4Addr,
+        host: u8,
         isolated: bool,
         owner: &Path,
     ) -> Result<String, NetError> {
@@ -124,11 +183,26 @@ impl Bridge {
             bridge: &self.name,
             isolated,
         })?;
-        rtnl::configure_peer(pid, PEER, addr, SUBNET_PREFIX, self.gateway()).inspect_err(|_| {
+        let gateways: Vec<IpAddr> = self.nets(1).into_iter().map(|(a, _)| a).collect();
+        rtnl::configure_peer(pid, PEER, &self.nets(host), &gateways).inspect_err(|_| {
             let _ = delete_link(&veth);
         })?;
         Ok(veth)
     }
+}
+
+/// The per-interface IPv6 forwarding switch (Linux 6.17).
+const FORCE_FORWARDING: &str = "force_forwarding";
+
+/// `/proc/sys/net/ipv6/conf/<link>/<knob>`.
+fn ipv6_knob(link: &str, knob: &str) -> String {
+    format!("/proc/sys/net/ipv6/conf/{link}/{knob}")
+}
+
+/// Whether this Linux forwards IPv6 by the interface a packet came in on
+/// (`force_forwarding`), not only by `net.ipv6.conf.all.forwarding`.
+pub(crate) fn forwarding6_per_interface() -> bool {
+    Path::new(&ipv6_knob("default", FORCE_FORWARDING)).exists()
 }
 
 /// A veth pair: `host` on the host, tagged `alias`, a port of `bridge` (isolated or

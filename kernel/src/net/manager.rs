@@ -6,17 +6,20 @@
 //! process joins and removed when its last one leaves. [`Attachment`] undoes one
 //! process's part on drop (its egress chain, forwards and port reservations, and its
 //! veth, which would otherwise live as long as anything pins its namespace).
-//! [`Network::shutdown`] removes the rest.
+//! [`Network::shutdown`] removes the rest. The DNS relay (`dns.rs`) starts with the
+//! first private or bridged spawn and stops at shutdown.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
 use super::{
-    NetError, NetMode, NetRequest, egress,
+    NetError, NetMode, NetRequest,
+    dns::{self, Relay, RelayPorts, Upstreams},
+    egress,
     forwards::{Forward, Reservation},
     links::{self, Bridge},
     modes,
@@ -40,12 +43,27 @@ struct State {
     shut: bool,
 }
 
+/// The DNS relay and the sandboxes' `resolv.conf`, once started.
+struct Dns {
+    relay: Relay,
+    upstreams: Upstreams,
+    resolv_conf: PathBuf,
+}
+
 /// The network of one kernel.
 pub struct Network {
     owner: PathBuf,
     bridges: Result<(), String>,
     /// Whether the kernel wall that `shared` relies on is live, and why not.
     shared: Mutex<Result<(), String>>,
+    /// Whether private and bridged processes get IPv6 too, and why not.
+    v6: Result<(), String>,
+    /// The upstream resolvers the kernel was configured with (else the host's).
+    resolvers: Vec<SocketAddr>,
+    /// Where the DNS relay's tasks run (none: a doctor's look, which starts nothing).
+    rt: Option<tokio::runtime::Handle>,
+    /// `None` until the first private or bridged spawn; then the relay, or why none.
+    dns: Mutex<Option<Result<Dns, String>>>,
     table: Table,
     state: Mutex<State>,
 }
@@ -57,6 +75,8 @@ pub struct Attachment {
     segment: Option<String>,
     host: u8,
     pub address: Ipv4Addr,
+    /// Its IPv6 address, when the host has IPv6.
+    pub address6: Option<Ipv6Addr>,
     pub veth: String,
     forwards: Vec<Forward>,
     _reserved: Vec<Reservation>,
@@ -66,16 +86,71 @@ pub struct Attachment {
 
 impl Network {
     /// Checks what this host can do; creates nothing yet. `owner` is the data
-    /// directory (the tag on everything made).
-    pub fn detect(owner: &Path) -> Arc<Self> {
+    /// directory (the tag on everything made); `resolvers` the relay's upstreams (empty:
+    /// the host's).
+    pub fn detect(owner: &Path, resolvers: &[SocketAddr]) -> Arc<Self> {
         let root = nix::unistd::geteuid().is_root();
         Arc::new(Self {
             owner: owner.to_owned(),
             bridges: modes::probe_bridges(root),
             shared: Mutex::new(Err(modes::SHARED_NOT_LOADED.into())),
+            v6: modes::probe_ipv6(),
+            resolvers: resolvers.to_vec(),
+            rt: tokio::runtime::Handle::try_current().ok(),
+            dns: Mutex::default(),
             table: Table::for_this_kernel(),
             state: Mutex::default(),
         })
+    }
+
+    fn dns(&self) -> std::sync::MutexGuard<'_, Option<Result<Dns, String>>> {
+        self.dns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `resolv.conf` to bind over a private or bridged sandbox's, starting the DNS
+    /// relay on first use; `None` (the sandbox keeps the host's file) when there is no
+    /// relay, for the reason in the doctor's report.
+    pub fn resolv_conf(&self) -> Option<PathBuf> {
+        if self.state().shut {
+            return None;
+        }
+        let mut dns = self.dns();
+        let started = dns.get_or_insert_with(|| self.start_dns());
+        match started {
+            Ok(d) => Some(d.resolv_conf.clone()),
+            Err(why) => {
+                tracing::debug!("no DNS relay: {why}");
+                None
+            }
+        }
+    }
+
+    fn start_dns(&self) -> Result<Dns, String> {
+        let rt = self
+            .rt
+            .as_ref()
+            .ok_or("the network was not set up by a running kernel")?;
+        let upstreams = Upstreams::detect(&self.resolvers)?;
+        let relay = Relay::start(rt, upstreams.addrs.clone())
+            .map_err(|e| format!("binding the relay's sockets on 127.0.0.1: {e}"))?;
+        let resolv_conf = dns::resolv_conf_path(&self.owner);
+        let written = resolv_conf
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| dns::write_atomic(&resolv_conf, &upstreams.sandbox_resolv_conf()));
+        written.map_err(|e| format!("writing {}: {e}", resolv_conf.display()))?;
+        Ok(Dns {
+            relay,
+            upstreams,
+            resolv_conf,
+        })
+    }
+
+    fn relay_ports(&self) -> Option<RelayPorts> {
+        match &*self.dns() {
+            Some(Ok(d)) => Some(d.relay.ports),
+            _ => None,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -152,6 +227,8 @@ impl Network {
         if self.bridges.is_ok() {
             r.details
                 .insert("ip_forward".into(), modes::ip_forward_note());
+            r.details.insert("ipv6".into(), modes::ipv6_note(&self.v6));
+            r.details.insert("dns".into(), self.dns_note());
             r.details
                 .insert("nft_table".into(), format!("inet {}", self.table.name));
         }
@@ -188,11 +265,11 @@ impl Network {
             return Err(NetError::Unavailable("the kernel is shutting down".into()));
         }
         if !st.table_made {
-            self.table.create(&self.owner)?;
+            self.table.create(&self.owner, self.relay_ports())?;
             st.table_made = true;
         }
         if !st.segments.contains_key(&key) {
-            let bridge = Bridge::create(&self.owner)?;
+            let bridge = Bridge::create(&self.owner, self.v6.is_ok())?;
             let peers = key.is_some();
             if let Err(e) = self.table.add_bridge(&bridge.name, peers) {
                 let _ = bridge.delete();
@@ -215,13 +292,14 @@ impl Network {
             )));
         };
         let address = seg.bridge.address(host);
+        let address6 = seg.bridge.address6(host);
         let isolated = !seg.peers;
         let made = seg
             .bridge
-            .attach(pid, address, isolated, &self.owner)
+            .attach(pid, host, isolated, &self.owner)
             .and_then(|veth| {
                 self.table
-                    .add_process(n, address, &egress.rules, &req.forwards)
+                    .add_process(n, (address, address6), &egress.rules, &req.forwards)
                     .map(|()| veth)
             });
         let veth = match made {
@@ -238,6 +316,7 @@ impl Network {
             segment: key,
             host,
             address,
+            address6,
             veth,
             forwards: req.forwards.clone(),
             _reserved: reserved,
@@ -267,7 +346,10 @@ impl Network {
         if st.shut {
             return;
         }
-        if let Err(e) = self.table.remove_process(a.n, a.address, &a.forwards) {
+        if let Err(e) = self
+            .table
+            .remove_process(a.n, (a.address, a.address6), &a.forwards)
+        {
             tracing::warn!("removing the rules of process {} ({}): {e}", a.n, a.address);
         }
         if let Some(seg) = st.segments.get_mut(&a.segment) {
@@ -280,6 +362,8 @@ impl Network {
     pub fn shutdown(&self) -> Result<(), String> {
         let mut st = self.state();
         st.shut = true;
+        // The relay's tasks end here; its sockets close with them.
+        self.dns().take();
         let mut errors = Vec::new();
         if std::mem::take(&mut st.table_made)
             && let Err(e) = self.table.delete()
@@ -297,6 +381,44 @@ impl Network {
             Err(errors.join("; "))
         }
     }
+}
+
+impl Network {
+    /// The doctor's line on name resolution in private and bridged sandboxes.
+    fn dns_note(&self) -> String {
+        let relay = format!(
+            "sandboxes resolve through the kernel's relay at {} (their own /etc/resolv.conf, \
+             bound over the host's)",
+            dns::RESOLVER
+        );
+        match &*self.dns() {
+            Some(Ok(d)) => format!(
+                "{relay}, listening on 127.0.0.1 udp {} tcp {}, asking {} (from {})",
+                d.relay.ports.udp,
+                d.relay.ports.tcp,
+                list(&d.upstreams.addrs),
+                d.upstreams.source
+            ),
+            Some(Err(why)) => format!("unavailable: {why}; sandboxes keep the host's resolv.conf"),
+            None => match Upstreams::detect(&self.resolvers) {
+                Ok(u) => format!(
+                    "{relay}, started with the first private or bridged process, asking {} \
+                     (from {})",
+                    list(&u.addrs),
+                    u.source
+                ),
+                Err(why) => format!("unavailable: {why}; sandboxes keep the host's resolv.conf"),
+            },
+        }
+    }
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn seg_used<'s>(st: &'s mut State, key: &Option<String>) -> &'s mut BTreeSet<u8> {

@@ -9,13 +9,19 @@
 //! child still waits for its "go":
 //!
 //! 1. creates the segment's bridge on first use (`links.rs`): `agentosb<NN>`,
-//!    `10.213.NN.1/24`, forwarding and `route_localnet` on that bridge only;
+//!    `10.213.NN.1/24` and `fd61:6765:6e74:NN::1/64`, forwarding (IPv6's
+//!    `force_forwarding`) and `route_localnet` on that bridge only;
 //! 2. creates a veth pair, `agentosv<pid hex>` on the bridge and `eth0` in the
-//!    process's namespace with `10.213.NN.h/24` and a default route (`links.rs`);
+//!    process's namespace with `10.213.NN.h/24`, `fd61:6765:6e74:NN::h/64` and a
+//!    default route of each family (`links.rs`);
 //! 3. adds the process's egress chain, built from its NetworkAccess grants
-//!    (`egress.rs`), and its port forwards (`forwards.rs`) to the kernel's
-//!    nftables table `inet agentos-k<pid hex>` (`nft.rs`), which also NATs the
-//!    bridges out.
+//!    (`egress.rs`; the same chain for both families), and its port forwards
+//!    (`forwards.rs`) to the kernel's nftables table `inet agentos-k<pid hex>`
+//!    (`nft.rs`), which also NATs the bridges out (both families).
+//!
+//! Before that, while the spawn is planned, the sandbox is given a `/etc/resolv.conf`
+//! of the kernel's naming its DNS relay (`dns.rs`), bound over the host's in its mount
+//! namespace.
 //!
 //! Links, addresses and routes go over rtnetlink (the `rtnetlink` crate, `rtnl.rs`;
 //! inside a process's namespace from a thread that `setns`es into it), and rules
@@ -32,7 +38,9 @@
 //! last process of its segment; the table and any bridge left go at shutdown
 //! ([`Network::shutdown`], registered with the clean-up orchestrator). After a
 //! crash, [`sweep_orphans`] removes every interface and table tagged with a data
-//! directory whose kernel is gone. The host's global sysctls are never changed.
+//! directory whose kernel is gone. The host's global sysctls are never changed; the
+//! per-interface ones go with their bridge. The DNS relay is two sockets of the
+//! kernel's, closed with it.
 //!
 //! # Portable backend
 //!
@@ -41,6 +49,7 @@
 //! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
 //! (`portable.rs`) no mode is given, and the pf seam for macOS is described there.
 
+mod dns;
 pub(crate) mod egress;
 mod error;
 mod forwards;
@@ -56,6 +65,7 @@ pub mod socket;
 mod sweep;
 mod tool;
 
+pub use dns::{Relay as DnsRelay, RelayPorts, parse_resolver};
 pub use error::NetError;
 pub use forwards::{Forward, ForwardProto};
 pub use links::LINK_PREFIX;

@@ -177,9 +177,14 @@ pub fn shared_wall(status: &crate::observe::ProbeStatus) -> Result<(), String> {
     }
 }
 
+/// A sysctl's value, trimmed.
+fn sysctl(path: &str) -> std::io::Result<String> {
+    std::fs::read_to_string(path).map(|s| s.trim().to_owned())
+}
+
 /// What the host's `net.ipv4.ip_forward` means for private processes.
 pub fn ip_forward_note() -> String {
-    match std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map(|s| s.trim().to_owned()) {
+    match sysctl("/proc/sys/net/ipv4/ip_forward") {
         Ok(v) if v == "1" => {
             "net.ipv4.ip_forward=1: NAT reaches every network the host reaches".into()
         }
@@ -189,6 +194,53 @@ pub fn ip_forward_note() -> String {
              internet need net.ipv4.ip_forward=1 (left unchanged: a host setting)"
         ),
         Err(e) => format!("net.ipv4.ip_forward unreadable: {e}"),
+    }
+}
+
+/// Whether private and bridged processes can get IPv6 here.
+pub fn probe_ipv6() -> Result<(), String> {
+    let knob = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+    match sysctl(knob) {
+        Ok(v) if v == "0" => Ok(()),
+        Ok(v) => Err(format!(
+            "IPv6 is disabled on this host ({knob} = {v}): private and bridged processes get \
+             IPv4 only"
+        )),
+        Err(e) => Err(format!(
+            "this host has no IPv6 ({knob}: {e}): private and bridged processes get IPv4 only"
+        )),
+    }
+}
+
+/// What IPv6 means for private processes here: their subnets, and what the host's
+/// `net.ipv6.conf.all.forwarding` lets them reach.
+pub fn ipv6_note(v6: &Result<(), String>) -> String {
+    if let Err(why) = v6 {
+        return why.clone();
+    }
+    let [a, b, c] = super::links::ULA_PREFIX;
+    let subnets = format!(
+        "{a:x}:{b:x}:{c:x}:NN::/64 on bridge agentosbNN, masqueraded out; egress by the same \
+         grants (loopback, unique-local incl. the metadata address fd00:ec2::254, and \
+         link-local refused unless granted)"
+    );
+    match sysctl("/proc/sys/net/ipv6/conf/all/forwarding") {
+        Ok(v) if v == "1" => format!(
+            "{subnets}; net.ipv6.conf.all.forwarding=1: NAT reaches every network the host reaches"
+        ),
+        Ok(v) if super::links::forwarding6_per_interface() => format!(
+            "{subnets}; net.ipv6.conf.all.forwarding={v}: force_forwarding is on for the \
+             agentos bridges only, so private processes reach the host and networks whose \
+             interfaces forward; replies from the internet need \
+             net.ipv6.conf.all.forwarding=1 (left unchanged: a host setting)"
+        ),
+        Ok(v) => format!(
+            "{subnets}; net.ipv6.conf.all.forwarding={v} and this Linux has no per-interface \
+             force_forwarding (6.17+): private processes reach the host itself over IPv6, \
+             nothing beyond it (net.ipv6.conf.all.forwarding=1 would; left unchanged: a host \
+             setting)"
+        ),
+        Err(e) => format!("{subnets}; net.ipv6.conf.all.forwarding unreadable: {e}"),
     }
 }
 

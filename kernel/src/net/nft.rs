@@ -6,23 +6,36 @@
 //! set peers            ifname . ifname of bridged groups (their members reach each other)
 //! set grouped          the bridges of bridged groups (nothing else forwards into them)
 //! map senders          process address → jump p<n>   (its egress chain, egress.rs)
+//! map senders6         process IPv6 address → jump p<n> (the same chain)
 //! map published        proto . address . port → jump f<n> (its forwards, forwards.rs)
-//! chain egress         ip saddr vmap @senders; reject
+//! chain egress         ip saddr vmap @senders; ip6 saddr vmap @senders6; reject
 //! chain filter_forward hook forward: established → accept; peers → accept;
 //!                      into a group from elsewhere → reject; bridges → egress
-//! chain filter_input   hook input:   established → accept; bridges → egress
+//! chain filter_input   hook input:   established → accept; neighbour discovery from
+//!                      a bridge → accept; DNS to the relay → accept; bridges → egress
+//! chain nat_prerouting hook prerouting: DNS from a bridge to 10.213.255.53 → dnat
+//!                      to the relay on 127.0.0.1 (dns.rs)
 //! chain nat_output     hook output:  l4proto . daddr . dport vmap @published
-//! chain nat_postrouting hook postrouting: from a bridge to elsewhere → masquerade;
+//! chain nat_postrouting hook postrouting: from a bridge to elsewhere → masquerade
+//!                      (both families: an `inet` NAT chain);
 //!                      127/8 into a bridge (a forward) → masquerade
 //! ```
+//!
+//! IPv6 neighbour discovery is ICMPv6, so unlike ARP it meets the input hook: the
+//! solicitations and advertisements a process exchanges with its gateway are accepted
+//! before its egress chain, which would refuse them (the first come from `::`, no
+//! sender's address).
 //!
 //! Every change is one `nft -f` transaction, and segments and processes come and go
 //! as set elements and their own chains, so no rule handle is ever needed. The
 //! table is deleted at shutdown, and by the sweep after a crash.
 
-use std::{net::Ipv4Addr, path::Path};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
 
-use super::{NetError, egress, forwards::Forward, tool};
+use super::{NetError, dns::RelayPorts, egress, forwards::Forward, tool};
 
 /// Every table the kernel makes starts with this.
 pub const TABLE_PREFIX: &str = "agentos-";
@@ -41,8 +54,9 @@ impl Table {
         }
     }
 
-    /// Creates the table with its sets, maps and hooked chains.
-    pub fn create(&self, owner: &Path) -> Result<(), NetError> {
+    /// Creates the table with its sets, maps and hooked chains; with the DNS relay's
+    /// redirection when `relay` is listening.
+    pub fn create(&self, owner: &Path, relay: Option<RelayPorts>) -> Result<(), NetError> {
         let t = format!("inet {}", self.name);
         let reject = egress::REJECT;
         let owner = owner.to_string_lossy();
@@ -57,9 +71,11 @@ impl Table {
              add set {t} peers {{ type ifname . ifname; }}\n\
              add set {t} grouped {{ type ifname; }}\n\
              add map {t} senders {{ type ipv4_addr : verdict; }}\n\
+             add map {t} senders6 {{ type ipv6_addr : verdict; }}\n\
              add map {t} published {{ type inet_proto . ipv4_addr . inet_service : verdict; }}\n\
              add chain {t} egress\n\
              add rule {t} egress ip saddr vmap @senders\n\
+             add rule {t} egress ip6 saddr vmap @senders6\n\
              add rule {t} egress {reject}\n\
              add chain {t} filter_forward {{ type filter hook forward priority 0; policy accept; }}\n\
              add rule {t} filter_forward ct state established,related accept\n\
@@ -68,12 +84,15 @@ impl Table {
              add rule {t} filter_forward iifname @bridges jump egress\n\
              add chain {t} filter_input {{ type filter hook input priority 0; policy accept; }}\n\
              add rule {t} filter_input ct state established,related accept\n\
+             add rule {t} filter_input iifname @bridges icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert }} accept\n\
+             {dns}\
              add rule {t} filter_input iifname @bridges jump egress\n\
              add chain {t} nat_output {{ type nat hook output priority -100; policy accept; }}\n\
              add rule {t} nat_output meta l4proto . ip daddr . th dport vmap @published\n\
              add chain {t} nat_postrouting {{ type nat hook postrouting priority 100; policy accept; }}\n\
              add rule {t} nat_postrouting iifname @bridges oifname != @bridges masquerade\n\
-             add rule {t} nat_postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n"
+             add rule {t} nat_postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n",
+            dns = relay.map(|r| dns_lines(&t, r)).unwrap_or_default(),
         ))
     }
 
@@ -104,18 +123,21 @@ impl Table {
         tool::nft(&s)
     }
 
-    /// Process `n` at `addr`: its egress chain `p<n>` from `rules`, and its forwards
-    /// in chain `f<n>`.
+    /// Process `n` at `addr` (and `addr6`): its egress chain `p<n>` from `rules`, and
+    /// its forwards in chain `f<n>`.
     pub fn add_process(
         &self,
         n: u64,
-        addr: Ipv4Addr,
+        (addr, addr6): (Ipv4Addr, Option<Ipv6Addr>),
         rules: &[String],
         forwards: &[Forward],
     ) -> Result<(), NetError> {
         let t = format!("inet {}", self.name);
         let mut s = format!("add chain {t} p{n}\n") + &egress_lines(&t, n, rules);
         s += &format!("add element {t} senders {{ {addr} : jump p{n} }}\n");
+        if let Some(a6) = addr6 {
+            s += &format!("add element {t} senders6 {{ {a6} : jump p{n} }}\n");
+        }
         if !forwards.is_empty() {
             s += &format!("add chain {t} f{n}\n");
             for f in forwards {
@@ -139,13 +161,15 @@ impl Table {
     pub fn remove_process(
         &self,
         n: u64,
-        addr: Ipv4Addr,
+        (addr, addr6): (Ipv4Addr, Option<Ipv6Addr>),
         forwards: &[Forward],
     ) -> Result<(), NetError> {
         let t = format!("inet {}", self.name);
-        let mut s = format!(
-            "delete element {t} senders {{ {addr} }}\nflush chain {t} p{n}\ndelete chain {t} p{n}\n"
-        );
+        let mut s = format!("delete element {t} senders {{ {addr} }}\n");
+        if let Some(a6) = addr6 {
+            s += &format!("delete element {t} senders6 {{ {a6} }}\n");
+        }
+        s += &format!("flush chain {t} p{n}\ndelete chain {t} p{n}\n");
         if !forwards.is_empty() {
             for f in forwards {
                 s += &format!("delete element {t} published {{ {} }}\n", f.key());
@@ -154,6 +178,25 @@ impl Table {
         }
         tool::nft(&s)
     }
+}
+
+/// The DNS relay's lines in table `t`: queries from a bridge to the resolver address
+/// every sandbox is given go to the relay's sockets on the host's loopback (reachable
+/// from a bridge: `route_localnet` is set on each), and only those are let in.
+fn dns_lines(t: &str, r: RelayPorts) -> String {
+    use super::dns::RESOLVER;
+    let mut s = format!(
+        "add chain {t} nat_prerouting {{ type nat hook prerouting priority -100; policy accept; }}\n"
+    );
+    for (proto, port) in [("udp", r.udp), ("tcp", r.tcp)] {
+        s += &format!(
+            "add rule {t} nat_prerouting iifname @bridges ip daddr {RESOLVER} {proto} dport 53 \
+             dnat ip to 127.0.0.1:{port}\n\
+             add rule {t} filter_input iifname @bridges ip daddr 127.0.0.1 {proto} dport {port} \
+             ct original ip daddr {RESOLVER} accept\n"
+        );
+    }
+    s
 }
 
 /// `add rule` lines filling process `n`'s egress chain in table `t`.

@@ -15,11 +15,19 @@
 //! [`NetError::Netlink`] naming the step and the link. Off Linux, `rtnl_portable.rs`
 //! stands in with the same functions, each refusing.
 
-use std::{future::Future, io, net::Ipv4Addr, os::fd::AsFd};
+use std::{
+    future::Future,
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::AsFd,
+};
 
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder,
-    packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage},
+    packet_route::{
+        address::{AddressAttribute, AddressFlags},
+        link::{InfoData, InfoVeth, LinkAttribute, LinkMessage},
+    },
 };
 use tokio_stream::StreamExt;
 
@@ -28,14 +36,12 @@ use super::{NetError, links::VethPair};
 /// The name of the threads that talk netlink.
 const THREAD: &str = "agentos-rtnl";
 
-/// A bridge `name` tagged `alias`, holding `gateway/prefix`, up; removed again if a
-/// step after its creation fails.
-pub(crate) fn create_bridge(
-    name: &str,
-    alias: &str,
-    gateway: Ipv4Addr,
-    prefix: u8,
-) -> Result<(), NetError> {
+/// An address and its prefix length on a link.
+pub(crate) type Net = (IpAddr, u8);
+
+/// A bridge `name` tagged `alias`, holding `gateways` (one per family), up; removed
+/// again if a step after its creation fails.
+pub(crate) fn create_bridge(name: &str, alias: &str, gateways: &[Net]) -> Result<(), NetError> {
     on_host(|h| async move {
         h.link()
             .add(LinkBridge::new(name).build())
@@ -46,11 +52,9 @@ pub(crate) fn create_bridge(
             let i = index(&h, name).await?;
             let tag = LinkUnspec::new_with_index(i).alias(alias).build();
             set(&h, "tagging", name, tag).await?;
-            h.address()
-                .add(i, gateway.into(), prefix)
-                .execute()
-                .await
-                .map_err(failed("addressing", name))?;
+            for &net in gateways {
+                add_address(&h, i, net, name).await?;
+            }
             set(&h, "bringing up", name, up(i)).await
         };
         undo_on_error(&h, name, made.await).await
@@ -93,35 +97,49 @@ pub(crate) fn create_veth(v: &VethPair<'_>) -> Result<(), NetError> {
     })
 }
 
-/// Inside the namespace of `pid`: `peer` gets `addr/prefix`, comes up, and the default
-/// route goes through `gateway`.
+/// Inside the namespace of `pid`: `peer` gets each of `addrs`, comes up, and each
+/// family's default route goes through its address in `gateways`.
 pub(crate) fn configure_peer(
     pid: i32,
     peer: &str,
-    addr: Ipv4Addr,
-    prefix: u8,
-    gateway: Ipv4Addr,
+    addrs: &[Net],
+    gateways: &[IpAddr],
 ) -> Result<(), NetError> {
     let link = format!("{peer} of process {pid}");
     let link = link.as_str();
     in_netns_of(pid, |h| async move {
         let i = index(&h, peer).await?;
-        h.address()
-            .add(i, addr.into(), prefix)
-            .execute()
-            .await
-            .map_err(failed("addressing", link))?;
+        for &net in addrs {
+            add_address(&h, i, net, link).await?;
+        }
         set(&h, "bringing up", link, up(i)).await?;
-        h.route()
-            .add(
-                RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(gateway)
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(failed("adding the default route of", link))
+        for gw in gateways {
+            let route = match *gw {
+                IpAddr::V4(gw) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build(),
+                IpAddr::V6(gw) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build(),
+            };
+            h.route()
+                .add(route)
+                .execute()
+                .await
+                .map_err(failed("adding the default route of", link))?;
+        }
+        Ok(())
     })
+}
+
+/// Adds `addr/prefix` to link `i`. An IPv6 address skips duplicate address detection
+/// (`IFA_F_NODAD`, as `ip address add … nodad`): the kernel chose it alone on its own
+/// segment, and a tentative address would fail the program's first `connect` with
+/// `EADDRNOTAVAIL` for the second DAD takes.
+async fn add_address(h: &Handle, i: u32, (addr, prefix): Net, link: &str) -> Result<(), NetError> {
+    let mut req = h.address().add(i, addr, prefix);
+    if addr.is_ipv6() {
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    req.execute().await.map_err(failed("addressing", link))
 }
 
 /// Deletes link `name` from the host (`RTM_DELLINK` by name; a veth takes its peer).

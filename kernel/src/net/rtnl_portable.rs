@@ -2,7 +2,7 @@
 //! Nothing calls them there, since no mode that needs a link is ever given
 //! (`portable.rs`), but the bridge and veth logic above them stays one piece of code.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::{NetError, links::VethPair};
 
@@ -10,7 +10,10 @@ fn unavailable() -> NetError {
     NetError::Unavailable("links, addresses and routes need Linux's rtnetlink".into())
 }
 
-pub(crate) fn create_bridge(_: &str, _: &str, _: Ipv4Addr, _: u8) -> Result<(), NetError> {
+/// An address and its prefix length on a link.
+pub(crate) type Net = (IpAddr, u8);
+
+pub(crate) fn create_bridge(_: &str, _: &str, _: &[Net]) -> Result<(), NetError> {
     Err(unavailable())
 }
 
@@ -18,13 +21,7 @@ pub(crate) fn create_veth(_: &VethPair<'_>) -> Result<(), NetError> {
     Err(unavailable())
 }
 
-pub(crate) fn configure_peer(
-    _: i32,
-    _: &str,
-    _: Ipv4Addr,
-    _: u8,
-    _: Ipv4Addr,
-) -> Result<(), NetError> {
+pub(crate) fn configure_peer(_: i32, _: &str, _: &[Net], _: &[IpAddr]) -> Result<(), NetError> {
     Err(unavailable())
 }
 

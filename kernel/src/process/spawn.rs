@@ -303,6 +303,10 @@ impl ProcessTable {
                 Some(Arc::clone(net))
             }
         };
+        // Private and bridged sandboxes resolve names through the kernel's DNS relay.
+        if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) {
+            spec.resolv_conf = net.as_ref().and_then(|n| n.resolv_conf());
+        }
         // A published port is bound by the program inside: its BindPort grant must cover it.
         for f in &req.net.forwards {
             req.policy

@@ -22,6 +22,10 @@
 //! * each grant bound at its canonical host path, read-only or read-write
 //!   (`nosuid,nodev`), parents before children, on top of an empty skeleton of
 //!   directories in the root tmpfs;
+//! * in network modes private and bridged, the kernel's `resolv.conf` (`net/dns.rs`)
+//!   bound read-only where the host's `/etc/resolv.conf` leads (the file itself, or the
+//!   end of its symlinks, e.g. systemd-resolved's `/run/systemd/resolve/stub-resolv.conf`,
+//!   made in the root tmpfs when no bound directory holds it);
 //!
 //! and nothing else: after `pivot_root` the host's tree is detached, and the root
 //! tmpfs is made read-only.
@@ -78,6 +82,10 @@ const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"]
 /// directory would do: every host path the view needs was opened before.
 const STAGING: &str = "/tmp";
 const MASK_FILE: &str = "/.agentos-mask-file";
+/// The resolver configuration a network mode may replace.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// Most symlinks followed from [`RESOLV_CONF`] (the kernel's own limit is 40).
+const MAX_LINKS: usize = 8;
 const MASK_DIR: &str = "/.agentos-mask-dir";
 
 // From <linux/mount.h>.
@@ -164,6 +172,8 @@ pub(crate) struct MountPlan {
     pub ops: Vec<Op>,
     /// System directories bound as directories (for landlock rules).
     pub system_dirs: Vec<PathBuf>,
+    /// Where the kernel's `resolv.conf` is bound, when it is (for landlock rules).
+    pub resolv_conf_at: Option<PathBuf>,
 }
 
 fn staged(p: &Path) -> CString {
@@ -200,29 +210,50 @@ impl MountPlan {
 
     /// Binds host `path` at the same path, with `attrs`.
     fn bind(&mut self, path: &Path, is_dir: bool, attrs: u64, recursive: bool) {
-        let source = self.source(path, recursive);
-        self.parents(path);
+        self.bind_at(path, path, is_dir, attrs, recursive);
+    }
+
+    /// Binds host `src` at `dst` in the view, with `attrs`.
+    fn bind_at(&mut self, src: &Path, dst: &Path, is_dir: bool, attrs: u64, recursive: bool) {
+        let source = self.source(src, recursive);
+        self.parents(dst);
         self.ops.push(if is_dir {
             Op::Mkdir {
-                path: staged(path),
+                path: staged(dst),
                 mode: 0o755,
             }
         } else {
             Op::Touch {
-                path: staged(path),
+                path: staged(dst),
                 mode: 0o644,
             }
         });
         self.ops.push(Op::Attach {
             source,
-            dst: staged(path),
+            dst: staged(dst),
             attrs,
         });
     }
 
+    /// Binds `src` read-only where the host's `/etc/resolv.conf` leads.
+    fn replace_resolv_conf(&mut self, src: &Path, host: &dyn Fn(&str) -> PathBuf) {
+        if !self.system_dirs.iter().any(|d| d == Path::new("/etc")) {
+            return;
+        }
+        let at = follow_links(RESOLV_CONF, host);
+        let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        self.bind_at(src, &at, false, ro, false);
+        self.resolv_conf_at = Some(at);
+    }
+
     /// Plans the view for `grants` against the host as it is now (`root` is `/`
-    /// except in tests).
-    pub(crate) fn new(grants: &[Grant], root: &Path, tmp_size: u64) -> Self {
+    /// except in tests), with `resolv_conf` over the host's when given.
+    pub(crate) fn new(
+        grants: &[Grant],
+        root: &Path,
+        tmp_size: u64,
+        resolv_conf: Option<&Path>,
+    ) -> Self {
         let host = |p: &str| root.join(p.trim_start_matches('/'));
         let mut plan = Self::default();
         plan.ops.push(Op::Tmpfs {
@@ -248,6 +279,9 @@ impl MountPlan {
             }
         }
         plan.cover_secrets(&host);
+        if let Some(src) = resolv_conf {
+            plan.replace_resolv_conf(src, &host);
+        }
         plan.proc_and_dev(tmp_size);
         plan.ops.push(Op::Mkdir {
             path: staged_str(TMP_DIR),
@@ -442,6 +476,30 @@ impl MountPlan {
             Op::Rmdir { path } => format!("rmdir {}", p(path)),
         }
     }
+}
+
+/// Where `path` leads on the host (`host` maps it there), following symlinks in its
+/// last component, `..` taken lexically: the view's path for the same file.
+fn follow_links(path: &str, host: &dyn Fn(&str) -> PathBuf) -> PathBuf {
+    let mut p = PathBuf::from(path);
+    for _ in 0..MAX_LINKS {
+        let Ok(target) = std::fs::read_link(host(&p.to_string_lossy())) else {
+            break;
+        };
+        let joined = p.parent().unwrap_or(Path::new("/")).join(target);
+        let mut clean = PathBuf::from("/");
+        for c in joined.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                std::path::Component::Normal(n) => clean.push(n),
+                _ => {}
+            }
+        }
+        p = clean;
+    }
+    p
 }
 
 // ---- child side: async-signal-safe, no allocation ----
@@ -651,7 +709,7 @@ mod tests {
     #[test]
     fn system_dirs_bind_or_mirror_symlinks_and_secrets_are_covered() {
         let host = fake_host();
-        let plan = MountPlan::new(&[], host.path(), 1 << 20);
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, None);
         let d = descriptions(&plan);
         assert_eq!(d[0], "tmpfs on /");
         assert!(
@@ -680,6 +738,45 @@ mod tests {
     }
 
     #[test]
+    fn the_kernels_resolv_conf_is_bound_where_the_hosts_leads() {
+        let own = Path::new("/data/run/resolv.conf");
+        // A plain file: bound over it, read-only.
+        let host = fake_host();
+        std::fs::write(
+            host.path().join("etc/resolv.conf"),
+            b"nameserver 10.0.0.1\n",
+        )
+        .unwrap();
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, Some(own));
+        let d = descriptions(&plan);
+        assert!(
+            d.contains(&"bind /data/run/resolv.conf at /etc/resolv.conf, read-only".to_string()),
+            "{d:#?}"
+        );
+        assert_eq!(plan.resolv_conf_at, Some(PathBuf::from("/etc/resolv.conf")));
+        // systemd-resolved's symlink out of /etc: bound at its end, made in the root tmpfs.
+        let host = fake_host();
+        std::os::unix::fs::symlink(
+            "../run/systemd/resolve/stub-resolv.conf",
+            host.path().join("etc/resolv.conf"),
+        )
+        .unwrap();
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, Some(own));
+        let d = descriptions(&plan);
+        let at = "/run/systemd/resolve/stub-resolv.conf";
+        let bind = d
+            .iter()
+            .position(|s| *s == format!("bind /data/run/resolv.conf at {at}, read-only"))
+            .unwrap_or_else(|| panic!("{d:#?}"));
+        assert!(d[..bind].contains(&"mkdir /run/systemd/resolve".to_string()));
+        assert_eq!(plan.resolv_conf_at, Some(PathBuf::from(at)));
+        // Not asked for: the host's stays.
+        let plan = MountPlan::new(&[], host.path(), 1 << 20, None);
+        assert!(!descriptions(&plan).iter().any(|s| s.contains("resolv")));
+        assert_eq!(plan.resolv_conf_at, None);
+    }
+
+    #[test]
     fn grants_get_a_skeleton_and_the_right_mode() {
         let host = fake_host();
         let grants = [
@@ -699,7 +796,7 @@ mod tests {
                 is_dir: false,
             },
         ];
-        let plan = MountPlan::new(&grants, host.path(), 1 << 20);
+        let plan = MountPlan::new(&grants, host.path(), 1 << 20, None);
         let d = descriptions(&plan);
         let tail: Vec<&str> = d
             .iter()

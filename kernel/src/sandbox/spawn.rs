@@ -174,13 +174,25 @@ fn spawn_in(
     // 1. Everything the child needs, allocated now.
     let checked = spec::check(spec)?;
     let filters = seccomp::filters().map_err(SpawnError::Seccomp)?;
-    let mounts = MountPlan::new(&checked.grants, Path::new("/"), spec.tmp_size);
+    let mounts = MountPlan::new(
+        &checked.grants,
+        Path::new("/"),
+        spec.tmp_size,
+        spec.resolv_conf.as_deref(),
+    );
     let abi = landlock::abi()
         .ok()
         .filter(|_| !spec.skip_landlock_for_tests);
     let landlock = abi.map(|abi| {
         let view = if walls { View::Host } else { View::Namespaced };
-        LandlockPlan::new(abi, &mounts.system_dirs, &checked.grants, view)
+        // The replaced resolv.conf may sit outside the bound directories (a symlink's end).
+        let mut readable = checked.grants.clone();
+        readable.extend(mounts.resolv_conf_at.iter().map(|p| spec::Grant {
+            path: p.clone(),
+            write: false,
+            is_dir: false,
+        }));
+        LandlockPlan::new(abi, &mounts.system_dirs, &readable, view)
     });
     let (sync_rd, sync_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let (report_rd, report_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;

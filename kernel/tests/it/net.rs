@@ -10,7 +10,7 @@
 //! removed by a guard's `Drop`, also on failure.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -21,6 +21,8 @@ use tokio_stream::StreamExt;
 
 use crate::util::{Client, Daemon, collect, kill_tree, require_root, spawn};
 
+mod dns;
+mod ipv6;
 mod shared_mode;
 
 fn probe_bin() -> PathBuf {
@@ -50,11 +52,14 @@ fn ip(args: &[&str]) {
 }
 
 /// A namespace with a veth to the host and two TCP listeners inside (one port a
-/// grant will allow, one it will not): `10.214.<k>.1` on the host, `.2` inside.
+/// grant will allow, one it will not): `10.214.<k>.1` on the host, `.2` inside; and
+/// `fd74:6573:7400:<k>::1` and `::2` ("test" in ASCII, outside the kernel's
+/// `fd61:6765:6e74::/48`), the veth forwarding IPv6 on its own (`force_forwarding`).
 struct TestNet {
     ns: String,
     veth: String,
     server: Ipv4Addr,
+    server6: Ipv6Addr,
     /// Listening (the kernel completes handshakes into the backlog: no accept needed).
     listeners: Vec<TcpListener>,
 }
@@ -66,10 +71,13 @@ impl TestNet {
         let veth = format!("agentost{k:02x}{:05x}", pid & 0xfffff);
         let host = Ipv4Addr::new(10, 214, k, 1);
         let server = Ipv4Addr::new(10, 214, k, 2);
+        let host6 = Ipv6Addr::new(0xfd74, 0x6573, 0x7400, k.into(), 0, 0, 0, 1);
+        let server6 = Ipv6Addr::new(0xfd74, 0x6573, 0x7400, k.into(), 0, 0, 0, 2);
         let mut t = Self {
             ns,
             veth,
             server,
+            server6,
             listeners: Vec::new(),
         };
         ip(&["netns", "add", &t.ns]);
@@ -77,13 +85,23 @@ impl TestNet {
             "link", "add", &t.veth, "type", "veth", "peer", "name", "eth0", "netns", &t.ns,
         ]);
         ip(&["address", "add", &format!("{host}/30"), "dev", &t.veth]);
+        ip(&[
+            "-6",
+            "address",
+            "add",
+            &format!("{host6}/64"),
+            "dev",
+            &t.veth,
+            "nodad",
+        ]);
         ip(&["link", "set", &t.veth, "up"]);
         // Replies from the namespace are forwarded back to the kernel's bridge.
-        std::fs::write(
+        for knob in [
             format!("/proc/sys/net/ipv4/conf/{}/forwarding", t.veth),
-            "1",
-        )
-        .expect("forwarding on the test veth");
+            format!("/proc/sys/net/ipv6/conf/{}/force_forwarding", t.veth),
+        ] {
+            std::fs::write(&knob, "1").unwrap_or_else(|e| panic!("{knob}: {e}"));
+        }
         let inside = |args: &[&str]| {
             let mut a = vec!["-n", t.ns.as_str()];
             a.extend_from_slice(args);
@@ -93,18 +111,40 @@ impl TestNet {
         inside(&["link", "set", "eth0", "up"]);
         inside(&["link", "set", "lo", "up"]);
         inside(&["route", "add", "default", "via", &host.to_string()]);
-        // Listeners made inside the namespace keep it: bind from a thread that entered it.
-        let path = format!("/run/netns/{}", t.ns);
-        t.listeners = std::thread::spawn(move || {
-            let f = std::fs::File::open(&path).expect("open the test namespace");
-            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            (0..2)
-                .map(|_| TcpListener::bind((server, 0)).expect("listen in the test namespace"))
-                .collect()
+        inside(&[
+            "-6",
+            "address",
+            "add",
+            &format!("{server6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        inside(&["-6", "route", "add", "default", "via", &host6.to_string()]);
+        t.listeners = t.listen(server.into(), 2);
+        t
+    }
+
+    /// Runs `f` on a thread inside the namespace: sockets it makes live there.
+    fn inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.ns);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).expect("open the test namespace");
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
         })
         .join()
-        .expect("listener thread");
-        t
+        .expect("a thread in the test namespace")
+    }
+
+    /// `count` TCP listeners on `ip` inside the namespace (the kernel completes
+    /// handshakes into the backlog: no accept needed).
+    fn listen(&self, ip: std::net::IpAddr, count: usize) -> Vec<TcpListener> {
+        self.inside(move || {
+            (0..count)
+                .map(|_| TcpListener::bind((ip, 0)).expect("listen in the test namespace"))
+                .collect()
+        })
     }
 
     /// `server:port` of listener `i`.
@@ -128,6 +168,20 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     let (out, err, exit) = collect(c, p.pid).await;
     assert_eq!(exit.code, Some(0), "stdout {out:?} stderr {err:?}");
     out.trim().to_owned()
+}
+
+/// The doctor's details of the network subsystem.
+pub(crate) async fn network_details(c: &mut Client) -> std::collections::HashMap<String, String> {
+    let mut doctor = c
+        .doctor(pb::DoctorRequest {})
+        .await
+        .expect("doctor")
+        .into_inner();
+    doctor
+        .subsystems
+        .remove("network")
+        .expect("a network subsystem")
+        .details
 }
 
 /// Revokes `grant` from running process `pid`.
@@ -213,7 +267,12 @@ pub(crate) struct NetDaemon(Daemon);
 
 impl NetDaemon {
     pub(crate) fn start() -> Self {
-        Self(Daemon::start(&[]))
+        Self::start_with(&[])
+    }
+
+    /// With extra kernel arguments.
+    pub(crate) fn start_with(args: &[&str]) -> Self {
+        Self(Daemon::start(args))
     }
 }
 
@@ -320,12 +379,7 @@ async fn private_egress_follows_the_grants_and_none_reaches_nothing() {
         "DENIED EHOSTUNREACH"
     );
     // The doctor says which modes this kernel gives.
-    let doctor = c
-        .doctor(pb::DoctorRequest {})
-        .await
-        .expect("doctor")
-        .into_inner();
-    let modes = &doctor.subsystems["network"].details;
+    let modes = &network_details(&mut c).await;
     assert_eq!(modes["private"], "available", "{modes:?}");
     assert_eq!(modes["bridged"], "available", "{modes:?}");
     assert!(modes["shared"].starts_with("available: "), "{modes:?}");

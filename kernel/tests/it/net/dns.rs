@@ -1,0 +1,167 @@
+//! DNS in `private`, from the outside: a tiny responder in a namespace the test made is
+//! the kernel's upstream (`--dns`); a private process with no grant resolves a name
+//! through the kernel's relay, while the responder's address stays refused to it and
+//! the relay's address carries nothing but DNS; a `none` process resolves nothing; the
+//! host's `/etc/resolv.conf` is untouched.
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use agentos_proto::v1 as pb;
+
+use super::{NetDaemon, TestNet, assert_nothing_left, network_details, probe, run};
+use crate::util::require_root;
+
+/// The one name the responder knows, and its answers.
+const NAME: &str = "agentos-test.example";
+const A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+const AAAA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
+
+/// A DNS responder answering `A` and `AAAA` of [`NAME`] and NXDOMAIN for the rest,
+/// serving on its own thread until dropped; counts the queries it answered.
+struct Responder {
+    stop: Arc<AtomicBool>,
+    pub answered: Arc<AtomicUsize>,
+}
+
+impl Responder {
+    fn start(sock: UdpSocket) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        let (s, n) = (Arc::clone(&stop), Arc::clone(&answered));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((len, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(reply) = answer(&buf[..len]) {
+                    let _ = sock.send_to(&reply, from);
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Self { stop, answered }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The reply to one query (RFC 1035 §4.1): its ID and question, and one answer record
+/// for the known name and type.
+fn answer(q: &[u8]) -> Option<Vec<u8>> {
+    // The header, then the question's name (labels), type and class.
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*q.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = q.get(12..i + 4)?;
+    let rdata: Option<Vec<u8>> = match (labels.join(".") == NAME, qtype) {
+        (true, 1) => Some(A.octets().to_vec()),
+        (true, 28) => Some(AAAA.octets().to_vec()),
+        _ => None,
+    };
+    let known = labels.join(".") == NAME;
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[..2]);
+    // QR, RD, RA; NXDOMAIN for an unknown name.
+    r.extend_from_slice(&[0x81, if known { 0x80 } else { 0x83 }]);
+    r.extend_from_slice(&[0, 1, 0, u8::from(rdata.is_some()), 0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    if let Some(data) = rdata {
+        // The name as a pointer to the question's, type, class IN, TTL 60, data.
+        r.extend_from_slice(&[0xc0, 12]);
+        r.extend_from_slice(&qtype.to_be_bytes());
+        r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
+    }
+    Some(r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_resolves_through_the_relay_and_none_does_not() {
+    if !require_root("private_resolves_through_the_relay_and_none_does_not") {
+        return;
+    }
+    let host_resolv = std::fs::read("/etc/resolv.conf").ok();
+    let net = TestNet::new("dns", 3);
+    let server = net.server;
+    let responder = Responder::start(
+        net.inside(move || UdpSocket::bind((server, 53)).expect("port 53 in the test namespace")),
+    );
+    let upstream = server.to_string();
+    let mut d = NetDaemon::start_with(&["--dns", &upstream]);
+    let mut c = d.client().await;
+    use pb::NetworkMode::{None as NoNet, Private};
+
+    // No grant at all: names resolve through the relay, both families' records.
+    assert_eq!(
+        run(&mut c, probe(Private, &[], &["resolve", NAME])).await,
+        format!("ALLOWED resolved {AAAA} {A}")
+    );
+    assert!(responder.answered.load(Ordering::Relaxed) >= 1);
+    // The sandbox's resolv.conf names the relay, not the upstream.
+    let conf = run(&mut c, probe(Private, &[], &["cat", "/etc/resolv.conf"])).await;
+    let text = hex_text(conf.strip_prefix("ALLOWED ").expect("read resolv.conf"));
+    assert!(text.contains("nameserver 10.213.255.53\n"), "{text}");
+    assert!(!text.contains(&format!("nameserver {upstream}")), "{text}");
+    // The upstream itself stays in a refused range (its other port is not reachable);
+    // DNS over TCP reaches the relay too (it accepts before asking upstream); the
+    // relay's address carries DNS only.
+    let other = net.addr(0).to_string();
+    for (target, expected) in [
+        (other.as_str(), "DENIED EHOSTUNREACH"),
+        ("10.213.255.53:53", "ALLOWED connected"),
+        ("10.213.255.53:80", "DENIED EHOSTUNREACH"),
+    ] {
+        let got = run(&mut c, probe(Private, &[], &["connect", target])).await;
+        assert_eq!(got, expected, "connect {target}");
+    }
+    // Mode none: the host's resolv.conf, whose resolvers it cannot reach.
+    let none = run(&mut c, probe(NoNet, &[], &["resolve", NAME])).await;
+    assert!(none.starts_with("DENIED "), "{none}");
+    // The doctor says where names go.
+    let dns = &network_details(&mut c).await["dns"];
+    assert!(
+        dns.contains("10.213.255.53") && dns.contains(&format!("asking {upstream}:53")),
+        "{dns}"
+    );
+
+    d.terminate();
+    assert_nothing_left(&d.data_dir());
+    assert_eq!(
+        std::fs::read("/etc/resolv.conf").ok(),
+        host_resolv,
+        "the host's resolv.conf changed"
+    );
+}
+
+/// The probe's `cat` prints hex.
+fn hex_text(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
