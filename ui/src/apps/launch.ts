@@ -12,6 +12,7 @@ import {
   minimizeWindow,
   openWindow,
   topVisible,
+  type OpenArgs,
   type WindowMode,
 } from "../wm/functions";
 import { useWm, viewport } from "../wm/store";
@@ -50,10 +51,13 @@ export function openNative(id: string, serverId: string | null = null, windowId?
 function openLocal(id: string, entry: DirectoryEntry, serverId: string | null, windowId?: string): string {
   const wid = windowId ?? `${id}-${++localSeq}`;
   addProc({ windowId: wid, appId: id, kind: "native", serverId });
-  useWm.getState().apply(
-    openWindow({ id: wid, appId: id, title: entry.title, icon: entry.icon, size: entry.size, ...(entry.minSize ? { minSize: entry.minSize } : {}), viewport: viewport() }),
-  );
+  useWm.getState().apply(openWindow({ id: wid, appId: id, ...windowOf(entry), viewport: viewport() }));
   return wid;
+}
+
+/** What a directory app's window opens with: its title, icon, preferred and minimum size. */
+function windowOf(entry: DirectoryEntry): Pick<OpenArgs, "title" | "icon" | "size" | "minSize"> {
+  return { title: entry.title, icon: entry.icon, size: entry.size, ...(entry.minSize ? { minSize: entry.minSize } : {}) };
 }
 
 /** Opens a window for an app instance the server reported (a launch, a restored session, a reload). */
@@ -71,13 +75,13 @@ export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}
   if (inst.type === "native_proc") {
     // A native process is shown by the terminal, attached to the server's instance.
     addProc({ windowId: inst.id, appId: "terminal", kind: "native", serverId: inst.id, ...(how.restored ? { restored: true } : {}) });
-    useWm.getState().apply(openWindow({ id: inst.id, appId: "terminal", title: inst.name, icon: "terminal", size: directory.terminal!.size, viewport: viewport(), ...geometry }));
+    useWm.getState().apply(openWindow({ id: inst.id, appId: "terminal", ...windowOf(directory.terminal!), title: inst.name, viewport: viewport(), ...geometry }));
     return inst.id;
   }
   if (inst.type === "native_web" && directory[registryId]) {
     const entry = directory[registryId]!;
     addProc({ windowId: inst.id, appId: registryId, kind: "native", serverId: inst.id });
-    useWm.getState().apply(openWindow({ id: inst.id, appId: registryId, title: entry.title, icon: entry.icon, size: entry.size, viewport: viewport(), ...geometry }));
+    useWm.getState().apply(openWindow({ id: inst.id, appId: registryId, ...windowOf(entry), viewport: viewport(), ...geometry }));
     return inst.id;
   }
   if (inst.type === "native_web") {
@@ -88,7 +92,7 @@ export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}
   }
   addProc({ windowId: inst.id, appId: registryId, kind: "blueprint", serverId: inst.id, blueprint: inst.blueprint });
   useWm.getState().apply(
-    openWindow({ id: inst.id, appId: registryId, title: inst.name, icon: inst.icon || registryId, size: blueprintSize(inst.blueprint), viewport: viewport(), ...geometry }),
+    openWindow({ id: inst.id, appId: registryId, title: inst.name, icon: inst.icon || registryId, ...blueprintSize(inst.blueprint), viewport: viewport(), ...geometry }),
   );
   return inst.id;
 }
@@ -159,12 +163,15 @@ export function activateApp(appId: string, name = appId): void {
   else void openById(appId, name);
 }
 
-/** Window size a Blueprint asks for (`ui.size` / `ui.width`/`ui.height`), else a default. */
-function blueprintSize(bp: unknown): { width: number; height: number } {
+/**
+ * Window size a Blueprint asks for (`ui.width`/`ui.height`: sized to its
+ * content, so kept as is), else a default that grows with the screen.
+ */
+export function blueprintSize(bp: unknown): Pick<OpenArgs, "size" | "fixedSize"> {
   const ui = (bp as { ui?: { width?: unknown; height?: unknown } } | undefined)?.ui;
-  const width = typeof ui?.width === "number" ? ui.width : 420;
-  const height = typeof ui?.height === "number" ? ui.height : 520;
-  return { width, height };
+  const width = typeof ui?.width === "number" ? ui.width : null;
+  const height = typeof ui?.height === "number" ? ui.height : null;
+  return { size: { width: width ?? 420, height: height ?? 520 }, fixedSize: width !== null && height !== null };
 }
 
 /** Brings back the server's running apps (after a reload or a restore) into windows. */
