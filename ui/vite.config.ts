@@ -1,7 +1,28 @@
 /// <reference types="vitest/config" />
-import { defineConfig } from "vite";
+import { defineConfig, type Plugin } from "vite";
 import react from "@vitejs/plugin-react";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+
+/**
+ * Inlines src/shell/boot-shell.css into index.html where it says
+ * `<!-- boot-shell.css -->`: the static shell (wallpaper, menu bar) paints with
+ * the HTML, before the bundle loads. Comments and indentation are dropped.
+ */
+function bootShellCss(): Plugin {
+  const file = fileURLToPath(new URL("./src/shell/boot-shell.css", import.meta.url));
+  return {
+    name: "agentos-boot-shell-css",
+    transformIndexHtml(html) {
+      const css = readFileSync(file, "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .replace(/\s*\n\s*/g, " ")
+        .trim();
+      if (!html.includes("<!-- boot-shell.css -->")) throw new Error("index.html lacks the <!-- boot-shell.css --> marker");
+      return html.replace("<!-- boot-shell.css -->", `<style>${css}</style>`);
+    },
+  };
+}
 
 // The Rust services layer (`agentos`) serves the API on :8000 and, in
 // production, these built files from ui/dist. In dev, Vite serves the UI and
@@ -9,7 +30,7 @@ import { fileURLToPath } from "node:url";
 const backend = process.env.AGENTOS_BACKEND ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), bootShellCss()],
   // Native web apps in ../apps/native/<id>/ import React: the desktop's own copy.
   resolve: {
     alias: {
