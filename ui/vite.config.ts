@@ -29,8 +29,25 @@ function bootShellCss(): Plugin {
 // forwards the API to it.
 const backend = process.env.AGENTOS_BACKEND ?? "http://127.0.0.1:8000";
 
+/**
+ * The built page's stylesheets stop blocking its first paint: the static shell
+ * needs only the inlined boot-shell.css. Each loads as `media="print"` and
+ * switches to `all` once loaded; main.tsx waits for that before React's first
+ * render, so nothing is ever drawn unstyled.
+ */
+function lateStylesheets(): Plugin {
+  return {
+    name: "agentos-late-stylesheets",
+    apply: "build",
+    transformIndexHtml: {
+      order: "post",
+      handler: (html) => html.replace(/<link rel="stylesheet"([^>]*)>/g, `<link rel="stylesheet"$1 media="print" onload="this.media='all'">`),
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react(), bootShellCss()],
+  plugins: [react(), bootShellCss(), lateStylesheets()],
   // Native web apps in ../apps/native/<id>/ import React: the desktop's own copy.
   resolve: {
     alias: {
