@@ -1,5 +1,4 @@
 import { Suspense, lazy, useMemo, type LazyExoticComponent } from "react";
-import { executeTool } from "../tools/executor";
 import { setWindowTitle } from "../wm/functions";
 import { useWm } from "../wm/store";
 import { getValue, setValue } from "./appState";
@@ -43,7 +42,8 @@ export function AppHost({ windowId }: { windowId: string }) {
         get: <T,>(key: string, fallback: T) => (getValue(windowId, key) as T | undefined) ?? fallback,
         set: (key, value) => setValue(windowId, key, value),
       },
-      execute: (toolId, params = {}) => executeTool(toolId, params, { windowId, serverId: proc.serverId }),
+      // The executor (and its math) loads with the first tool call, not with the desktop.
+      execute: async (toolId, params = {}) => (await import("../tools/executor")).executeTool(toolId, params, { windowId, serverId: proc.serverId }),
       window: {
         setTitle: (title) => useWm.getState().apply(setWindowTitle(windowId, title)),
         close: () => closeApp(windowId),

@@ -6,7 +6,6 @@
  */
 import { consumeLoginToken } from "../api/auth";
 import { listenForDenials } from "../denials/denials";
-import { checkServerSchema } from "../blueprint/serverSchema";
 import { api, ApiError } from "../api/client";
 import { syncRunningApps } from "../apps/launch";
 import { serverIdOf } from "../apps/processes";
@@ -28,7 +27,8 @@ export async function bootDesktop(): Promise<void> {
     syncRunningApps().then(
       () => {
         listenForDenials();
-        void checkServerSchema();
+        // Loaded when needed: the Blueprint schemas are not on the first screen.
+        void import("../blueprint/serverSchema").then((m) => m.checkServerSchema());
         return true;
       },
       (err: unknown) => {
