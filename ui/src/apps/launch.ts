@@ -39,7 +39,7 @@ export function openNative(id: string, serverId: string | null = null, windowId?
   if (entry.server && serverId === null && windowId === undefined) {
     // The server launches it (and answers with the instance the window shows);
     // a server without that registry entry gets the local window.
-    api.launch(id).then(openInstance, (err: unknown) => {
+    api.launch(id).then((inst) => openInstance(inst, { launched: true }), (err: unknown) => {
       if (err instanceof ApiError && err.notFound) openLocal(id, entry, null);
       else notify("error", `Could not launch ${entry.title}: ${err instanceof Error ? err.message : String(err)}`);
     });
@@ -60,8 +60,14 @@ function windowOf(entry: DirectoryEntry): Pick<OpenArgs, "title" | "icon" | "siz
   return { title: entry.title, icon: entry.icon, size: entry.size, ...(entry.minSize ? { minSize: entry.minSize } : {}) };
 }
 
-/** Opens a window for an app instance the server reported (a launch, a restored session, a reload). */
-export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}): string {
+/**
+ * Opens a window for an app instance the server reported: a restored session
+ * or a reload brings its window back where the server has it; a fresh launch
+ * (`launched`) is placed by the desktop, since the server only gives a new app
+ * its one default rect (80, 60, 640×480 whatever the screen), and the desktop
+ * then reports where it put it.
+ */
+export function openInstance(inst: AppInstance, how: { restored?: boolean; launched?: boolean } = {}): string {
   const existing = useProcs.getState().procs[inst.id];
   if (existing) {
     focusApp(inst.id);
@@ -69,7 +75,7 @@ export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}
   }
   const registryId = inst.app_id ?? inst.id;
   if (inst.component_state) applyAppState(setValues(inst.id, inst.component_state));
-  const geometry = inst.window
+  const geometry = inst.window && !how.launched
     ? { rect: { x: inst.window.x, y: inst.window.y, width: inst.window.width, height: inst.window.height }, mode: inst.window.state as WindowMode }
     : {};
   if (inst.type === "native_proc") {
@@ -102,7 +108,7 @@ export async function launchRegistryApp(app: Pick<RegistryApp, "id" | "name" | "
   if (directory[app.id] && app.type !== "native_proc") return openNative(app.id);
   try {
     const inst = await api.launch(app.id);
-    return openInstance(inst);
+    return openInstance(inst, { launched: true });
   } catch (err) {
     notify("error", `Could not launch ${app.name}: ${err instanceof Error ? err.message : String(err)}`);
     return null;
