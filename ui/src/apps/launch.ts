@@ -170,14 +170,16 @@ export function activateApp(appId: string, name = appId): void {
 }
 
 /**
- * Window size a Blueprint asks for (`ui.width`/`ui.height`: sized to its
- * content, so kept as is), else a default that grows with the screen.
+ * Window size of a Blueprint app: the one it asks for (`ui.width`/`ui.height`),
+ * else a default. Kept as is on every screen: a Blueprint lays its components
+ * out at their natural size, so a larger window would only add empty space
+ * (the calculator's keys in the top third of a tall window).
  */
 export function blueprintSize(bp: unknown): Pick<OpenArgs, "size" | "fixedSize"> {
   const ui = (bp as { ui?: { width?: unknown; height?: unknown } } | undefined)?.ui;
-  const width = typeof ui?.width === "number" ? ui.width : null;
-  const height = typeof ui?.height === "number" ? ui.height : null;
-  return { size: { width: width ?? 420, height: height ?? 520 }, fixedSize: width !== null && height !== null };
+  const width = typeof ui?.width === "number" ? ui.width : 420;
+  const height = typeof ui?.height === "number" ? ui.height : 520;
+  return { size: { width, height }, fixedSize: true };
 }
 
 /** Brings back the server's running apps (after a reload or a restore) into windows. */

@@ -58,7 +58,7 @@ export interface OpenArgs {
   icon?: string;
   /** The app's preferred size on a 1280×720 screen; it grows on a larger one (defaultWindowSize). */
   size?: Size;
-  /** The app sized itself to its content (a Blueprint's `ui.width`/`ui.height`): opened at exactly `size`. */
+  /** The app's content has a natural size (a Blueprint): opened at exactly `size`, on any screen. */
   fixedSize?: boolean;
   minSize?: Size;
   /** Geometry to restore (a saved session); otherwise cascade placement. */
