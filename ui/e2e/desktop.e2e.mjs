@@ -758,6 +758,8 @@ const checks = [
       // The file manager inside the folder the earlier step made.
       const fm = page.getByRole("dialog", { name: "Files" });
       const folder = need("folder", "the file manager's folder");
+      // In front first: the windows opened since (the terminal's quarter among them) may cover its rows.
+      await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: "Files, running" }).click();
       await fm.getByRole("row", { name: new RegExp(folder) }).dblclick();
       await fm.getByLabel("Current folder").filter({ hasText: folder }).waitFor({ timeout: TIMEOUT_MS });
       const calcDisplay = await page.getByRole("dialog", { name: "Calculator", exact: true }).locator("input").first().inputValue();

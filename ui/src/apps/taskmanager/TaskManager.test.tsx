@@ -118,7 +118,13 @@ describe("<TaskManager>", () => {
       expect(cells).toEqual([expect.stringContaining(name), IN_PAGE, "End task"]);
     }
     expect(within(row("Shell")).getAllByRole("cell").some((c) => c.textContent === IN_PAGE)).toBe(false);
-    fireEvent.click(screen.getByRole("button", { name: "End task: Settings" }));
+    const endSettings = screen.getByRole("button", { name: "End task: Settings" });
+    endSettings.focus();
+    // happy-dom's focus() sends no focusin, which React's onFocus listens to.
+    fireEvent.focusIn(endSettings);
+    fireEvent.click(endSettings);
+    // The focus stays in the table, on the End task of the row that took its place.
+    expect(document.activeElement?.getAttribute("aria-label") ?? "").toMatch(/^End task: /);
     expect(useWm.getState().windows["settings-2"]).toBeUndefined();
     expect(useProcs.getState().procs["settings-2"]).toBeUndefined();
     expect(m.calls.some((c) => c.method === "DELETE")).toBe(false);

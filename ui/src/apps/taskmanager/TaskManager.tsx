@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { useLayoutEffect, useMemo, useRef, useState } from "react";
 import { useShallow } from "zustand/react/shallow";
 import { api, type ProcessAction } from "../../api/client";
 import type { AppInstance } from "../../api/schemas";
@@ -76,6 +76,29 @@ export default function TaskManager(_: { ctx: AppContext }) {
     [appList, procList, windows, titles, sort],
   );
 
+  // Ending a task removes its row, and the button with the focus: the focus goes
+  // on to the same place in the table (the next row's End task), not to the page.
+  const tbody = useRef<HTMLTableSectionElement>(null);
+  const focusedRow = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const at = focusedRow.current;
+    const body = tbody.current;
+    const active = document.activeElement;
+    if (at === null || !body || (active && active !== document.body && active.isConnected)) return;
+    const ends = body.querySelectorAll<HTMLButtonElement>("button[aria-label^='End task: ']");
+    const next = ends[Math.min(at, ends.length - 1)];
+    if (next) next.focus();
+    else body.closest<HTMLElement>(".table-scroll")?.focus();
+  }, [rows]);
+  const noteFocus = (e: React.FocusEvent) => {
+    const tr = (e.target as Element).closest("tr");
+    const at = tr && tbody.current ? [...tbody.current.querySelectorAll("tr")].indexOf(tr) : -1;
+    focusedRow.current = at >= 0 ? at : null;
+  };
+  const forgetFocus = (e: React.FocusEvent) => {
+    if (e.relatedTarget && !tbody.current?.contains(e.relatedTarget as Node)) focusedRow.current = null;
+  };
+
   const end = async (row: Row) => {
     try {
       // Closing a window of a server app closes the app on the server too (launch.ts).
@@ -128,7 +151,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
         </div>
       )}
       {/* Wider than a small window: it scrolls sideways rather than cutting off the actions. */}
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={-1}>
       <table className="data-table" aria-label="Running apps and processes">
         <thead>
           <tr>
@@ -147,7 +170,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
             </th>
           </tr>
         </thead>
-        <tbody>
+        <tbody ref={tbody} onFocus={noteFocus} onBlur={forgetFocus}>
           {rows.map((row) => {
             const { app, proc } = row;
             return (
