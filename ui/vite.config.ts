@@ -31,8 +31,8 @@ const backend = process.env.AGENTOS_BACKEND ?? "http://127.0.0.1:8000";
 
 /**
  * The built page's stylesheets stop blocking its first paint: the static shell
- * needs only the inlined boot-shell.css. Each loads as `media="print"` and
- * switches to `all` once loaded; main.tsx waits for that before React's first
+ * needs only the inlined boot-shell.css. Each loads as `media="print"` (with a
+ * preload, so it is still fetched first) and switches to `all` once loaded; main.tsx waits for that before React's first
  * render, so nothing is ever drawn unstyled.
  */
 function lateStylesheets(): Plugin {
@@ -41,7 +41,9 @@ function lateStylesheets(): Plugin {
     apply: "build",
     transformIndexHtml: {
       order: "post",
-      handler: (html) => html.replace(/<link rel="stylesheet"([^>]*)>/g, `<link rel="stylesheet"$1 media="print" onload="this.media='all'">`),
+      // The preload keeps the sheet's fetch at high priority (a print sheet alone is fetched last).
+      handler: (html) =>
+        html.replace(/<link rel="stylesheet"([^>]*)href="([^"]+)"([^>]*)>/g, `<link rel="preload" as="style"$1href="$2"$3><link rel="stylesheet"$1href="$2"$3 media="print" onload="this.media='all'">`),
     },
   };
 }
