@@ -8,7 +8,18 @@ import { directory } from "./directory";
 import { closeApp, focusApp, minimizeApp } from "./launch";
 import { useProcs } from "./processes";
 
-const BlueprintApp = lazy(() => import("../blueprint/BlueprintApp"));
+const loadBlueprintApp = () => import("../blueprint/BlueprintApp");
+const BlueprintApp = lazy(loadBlueprintApp);
+
+/**
+ * Loads the Blueprint renderer (its schemas, the tool executor) right after
+ * the desktop's first render: not on the way to the first screen, but ready
+ * before the first Blueprint app is launched.
+ */
+export function warmBlueprintRenderer(): void {
+  // A failure here shows later, where the app is opened (its error boundary).
+  setTimeout(() => void loadBlueprintApp().catch(() => {}), 0);
+}
 
 const remote = new Map<string, LazyExoticComponent<NativeApp>>();
 /**
