@@ -474,7 +474,8 @@ const checks = [
       await tm.locator(killButton).first().waitFor({ timeout: TIMEOUT_MS });
       // Every column header looks the same (sortable or not), aligned as its column's figures.
       const looks = await tm.getByRole("table").evaluate((table) => {
-        const firstRow = table.querySelector("tbody tr");
+        // A process's row: one cell per column (a row of an app in the page spans its figures).
+        const firstRow = [...table.querySelectorAll("tbody tr")].find((tr) => tr.querySelector("button[aria-label^='Kill process: ']"));
         return [...table.querySelectorAll("thead th")]
           .filter((th) => th.textContent.trim() && !th.querySelector(".visually-hidden"))
           .map((th, i) => {
@@ -523,6 +524,31 @@ const checks = [
       ctx.folder = `${name}-renamed`;
       // The server says who may use it: this file manager, by its manifest's permission.
       await fm.getByRole("region", { name: new RegExp(`Apps that may use .*${name}-renamed`) }).getByText(/Files reads and writes/).waitFor({ timeout: TIMEOUT_MS });
+    },
+  ],
+  [
+    "the task manager lists the desktop's own apps, each running in the page with no process, and End task closes such an app's window",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      const tm = need("taskManager", "the task manager window");
+      // Settings runs only in the page: the server never hears of it.
+      await page.keyboard.press("Control+k");
+      await page.getByRole("combobox", { name: "Search apps" }).fill("settings");
+      await page.keyboard.press("Enter");
+      const settings = page.getByRole("dialog", { name: "Settings" });
+      await settings.waitFor({ timeout: TIMEOUT_MS });
+      // The task manager itself and Settings (page only), Files and the calculator (the server's, no process).
+      for (const name of ["Task Manager", "Settings", "Files", "Calculator"]) {
+        const row = tm.getByRole("row").filter({ has: page.getByRole("button", { name: `End task: ${name}`, exact: true }) });
+        await row.waitFor({ timeout: TIMEOUT_MS });
+        const cells = (await row.getByRole("cell").allTextContents()).map((c) => c.trim());
+        assert(cells.includes("Runs in the page — no process"), `the ${name} row says ${JSON.stringify(cells)}`);
+        assert(!cells.some((c) => /\d (B|KiB|MiB|GiB)$|^\d+(\.\d+)? %$/.test(c)), `the ${name} row shows figures: ${JSON.stringify(cells)}`);
+      }
+      await tm.getByRole("button", { name: "End task: Settings", exact: true }).click();
+      await settings.waitFor({ state: "detached", timeout: TIMEOUT_MS });
+      await tm.getByRole("button", { name: "End task: Settings", exact: true }).waitFor({ state: "detached", timeout: TIMEOUT_MS });
     },
   ],
   [
@@ -732,6 +758,8 @@ const checks = [
       // The file manager inside the folder the earlier step made.
       const fm = page.getByRole("dialog", { name: "Files" });
       const folder = need("folder", "the file manager's folder");
+      // In front first: the windows opened since (the terminal's quarter among them) may cover its rows.
+      await page.getByRole("navigation", { name: "Dock" }).getByRole("button", { name: "Files, running" }).click();
       await fm.getByRole("row", { name: new RegExp(folder) }).dblclick();
       await fm.getByLabel("Current folder").filter({ hasText: folder }).waitFor({ timeout: TIMEOUT_MS });
       const calcDisplay = await page.getByRole("dialog", { name: "Calculator", exact: true }).locator("input").first().inputValue();

@@ -54,13 +54,13 @@ try {
     const shot = (name) => page.screenshot({ path: join(out, `${width}x${height}-${name}.png`) });
     await shot("desktop");
     await page.keyboard.press("Control+k");
-    await page.getByRole("combobox").waitFor();
+    await page.getByRole("combobox", { name: "Search apps" }).waitFor();
     await page.waitForTimeout(500);
     await shot("launcher");
     await page.keyboard.press("Escape");
     for (const [query, title] of APPS) {
       await page.keyboard.press("Control+k");
-      await page.getByRole("combobox").fill(query);
+      await page.getByRole("combobox", { name: "Search apps" }).fill(query);
       await page.keyboard.press("Enter");
       const win = page.getByRole("dialog", { name: title, exact: true }).last();
       try {
@@ -70,19 +70,23 @@ try {
         continue;
       }
       await page.waitForTimeout(2500);
-      // Alone on the screen: maximised windows hide the others' clutter in the picture.
+      // Alone on the screen, at the size and place it opens with.
       await shot(query.replace(/\s+/g, "-"));
       await win.getByRole("button", { name: "Close" }).dispatchEvent("click");
     }
-    // The task manager with a process to show: a shell left running.
-    for (const query of ["terminal", "task manager"]) {
+    // Several windows at once, as the cascade places them; the task manager with a
+    // process to show (a shell left running) and the page's own apps.
+    for (const query of ["files", "settings", "terminal", "task manager"]) {
       await page.keyboard.press("Control+k");
-      await page.getByRole("combobox").fill(query);
+      await page.getByRole("combobox", { name: "Search apps" }).fill(query);
       await page.keyboard.press("Enter");
     }
     await page.getByRole("button", { name: /^Kill process: / }).first().waitFor();
     await page.waitForTimeout(2500);
     await shot("task-manager-running");
+    await page.getByRole("dialog", { name: "Task Manager", exact: true }).getByRole("button", { name: "Minimize" }).click();
+    await page.waitForTimeout(500);
+    await shot("cascade");
     await page.close();
   }
 } finally {

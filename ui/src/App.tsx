@@ -11,6 +11,7 @@ import { SignInNotice } from "./shell/SignInNotice";
 import { useShell } from "./shell/store";
 import { Switcher } from "./shell/Switcher";
 import { useGlobalShortcuts } from "./shell/useGlobalShortcuts";
+import { warmBlueprintRenderer } from "./apps/AppHost";
 import { useSettings } from "./apps/settings/settingsStore";
 import { fitToViewport } from "./wm/functions";
 import { useWm, viewport } from "./wm/store";
@@ -27,6 +28,7 @@ export function App() {
 
   useEffect(() => {
     void bootDesktop();
+    warmBlueprintRenderer();
     const stop = startGeometrySync();
     const onResize = () => useWm.getState().apply(fitToViewport(viewport()));
     window.addEventListener("resize", onResize);

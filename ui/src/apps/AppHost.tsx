@@ -1,5 +1,4 @@
 import { Suspense, lazy, useMemo, type LazyExoticComponent } from "react";
-import { executeTool } from "../tools/executor";
 import { setWindowTitle } from "../wm/functions";
 import { useWm } from "../wm/store";
 import { getValue, setValue } from "./appState";
@@ -9,7 +8,18 @@ import { directory } from "./directory";
 import { closeApp, focusApp, minimizeApp } from "./launch";
 import { useProcs } from "./processes";
 
-const BlueprintApp = lazy(() => import("../blueprint/BlueprintApp"));
+const loadBlueprintApp = () => import("../blueprint/BlueprintApp");
+const BlueprintApp = lazy(loadBlueprintApp);
+
+/**
+ * Loads the Blueprint renderer (its schemas, the tool executor) right after
+ * the desktop's first render: not on the way to the first screen, but ready
+ * before the first Blueprint app is launched.
+ */
+export function warmBlueprintRenderer(): void {
+  // A failure here shows later, where the app is opened (its error boundary).
+  setTimeout(() => void loadBlueprintApp().catch(() => {}), 0);
+}
 
 const remote = new Map<string, LazyExoticComponent<NativeApp>>();
 /**
@@ -43,7 +53,8 @@ export function AppHost({ windowId }: { windowId: string }) {
         get: <T,>(key: string, fallback: T) => (getValue(windowId, key) as T | undefined) ?? fallback,
         set: (key, value) => setValue(windowId, key, value),
       },
-      execute: (toolId, params = {}) => executeTool(toolId, params, { windowId, serverId: proc.serverId }),
+      // The executor (and its math) loads with the first tool call, not with the desktop.
+      execute: async (toolId, params = {}) => (await import("../tools/executor")).executeTool(toolId, params, { windowId, serverId: proc.serverId }),
       window: {
         setTitle: (title) => useWm.getState().apply(setWindowTitle(windowId, title)),
         close: () => closeApp(windowId),

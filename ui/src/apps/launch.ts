@@ -12,6 +12,7 @@ import {
   minimizeWindow,
   openWindow,
   topVisible,
+  type OpenArgs,
   type WindowMode,
 } from "../wm/functions";
 import { useWm, viewport } from "../wm/store";
@@ -38,7 +39,7 @@ export function openNative(id: string, serverId: string | null = null, windowId?
   if (entry.server && serverId === null && windowId === undefined) {
     // The server launches it (and answers with the instance the window shows);
     // a server without that registry entry gets the local window.
-    api.launch(id).then(openInstance, (err: unknown) => {
+    api.launch(id).then((inst) => openInstance(inst, { launched: true }), (err: unknown) => {
       if (err instanceof ApiError && err.notFound) openLocal(id, entry, null);
       else notify("error", `Could not launch ${entry.title}: ${err instanceof Error ? err.message : String(err)}`);
     });
@@ -50,14 +51,23 @@ export function openNative(id: string, serverId: string | null = null, windowId?
 function openLocal(id: string, entry: DirectoryEntry, serverId: string | null, windowId?: string): string {
   const wid = windowId ?? `${id}-${++localSeq}`;
   addProc({ windowId: wid, appId: id, kind: "native", serverId });
-  useWm.getState().apply(
-    openWindow({ id: wid, appId: id, title: entry.title, icon: entry.icon, size: entry.size, ...(entry.minSize ? { minSize: entry.minSize } : {}), viewport: viewport() }),
-  );
+  useWm.getState().apply(openWindow({ id: wid, appId: id, ...windowOf(entry), viewport: viewport() }));
   return wid;
 }
 
-/** Opens a window for an app instance the server reported (a launch, a restored session, a reload). */
-export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}): string {
+/** What a directory app's window opens with: its title, icon, preferred and minimum size. */
+function windowOf(entry: DirectoryEntry): Pick<OpenArgs, "title" | "icon" | "size" | "minSize"> {
+  return { title: entry.title, icon: entry.icon, size: entry.size, ...(entry.minSize ? { minSize: entry.minSize } : {}) };
+}
+
+/**
+ * Opens a window for an app instance the server reported: a restored session
+ * or a reload brings its window back where the server has it; a fresh launch
+ * (`launched`) is placed by the desktop, since the server only gives a new app
+ * its one default rect (80, 60, 640×480 whatever the screen), and the desktop
+ * then reports where it put it.
+ */
+export function openInstance(inst: AppInstance, how: { restored?: boolean; launched?: boolean } = {}): string {
   const existing = useProcs.getState().procs[inst.id];
   if (existing) {
     focusApp(inst.id);
@@ -65,19 +75,19 @@ export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}
   }
   const registryId = inst.app_id ?? inst.id;
   if (inst.component_state) applyAppState(setValues(inst.id, inst.component_state));
-  const geometry = inst.window
+  const geometry = inst.window && !how.launched
     ? { rect: { x: inst.window.x, y: inst.window.y, width: inst.window.width, height: inst.window.height }, mode: inst.window.state as WindowMode }
     : {};
   if (inst.type === "native_proc") {
     // A native process is shown by the terminal, attached to the server's instance.
     addProc({ windowId: inst.id, appId: "terminal", kind: "native", serverId: inst.id, ...(how.restored ? { restored: true } : {}) });
-    useWm.getState().apply(openWindow({ id: inst.id, appId: "terminal", title: inst.name, icon: "terminal", size: directory.terminal!.size, viewport: viewport(), ...geometry }));
+    useWm.getState().apply(openWindow({ id: inst.id, appId: "terminal", ...windowOf(directory.terminal!), title: inst.name, viewport: viewport(), ...geometry }));
     return inst.id;
   }
   if (inst.type === "native_web" && directory[registryId]) {
     const entry = directory[registryId]!;
     addProc({ windowId: inst.id, appId: registryId, kind: "native", serverId: inst.id });
-    useWm.getState().apply(openWindow({ id: inst.id, appId: registryId, title: entry.title, icon: entry.icon, size: entry.size, viewport: viewport(), ...geometry }));
+    useWm.getState().apply(openWindow({ id: inst.id, appId: registryId, ...windowOf(entry), viewport: viewport(), ...geometry }));
     return inst.id;
   }
   if (inst.type === "native_web") {
@@ -88,7 +98,7 @@ export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}
   }
   addProc({ windowId: inst.id, appId: registryId, kind: "blueprint", serverId: inst.id, blueprint: inst.blueprint });
   useWm.getState().apply(
-    openWindow({ id: inst.id, appId: registryId, title: inst.name, icon: inst.icon || registryId, size: blueprintSize(inst.blueprint), viewport: viewport(), ...geometry }),
+    openWindow({ id: inst.id, appId: registryId, title: inst.name, icon: inst.icon || registryId, ...blueprintSize(inst.blueprint), viewport: viewport(), ...geometry }),
   );
   return inst.id;
 }
@@ -98,7 +108,7 @@ export async function launchRegistryApp(app: Pick<RegistryApp, "id" | "name" | "
   if (directory[app.id] && app.type !== "native_proc") return openNative(app.id);
   try {
     const inst = await api.launch(app.id);
-    return openInstance(inst);
+    return openInstance(inst, { launched: true });
   } catch (err) {
     notify("error", `Could not launch ${app.name}: ${err instanceof Error ? err.message : String(err)}`);
     return null;
@@ -159,12 +169,17 @@ export function activateApp(appId: string, name = appId): void {
   else void openById(appId, name);
 }
 
-/** Window size a Blueprint asks for (`ui.size` / `ui.width`/`ui.height`), else a default. */
-function blueprintSize(bp: unknown): { width: number; height: number } {
+/**
+ * Window size of a Blueprint app: the one it asks for (`ui.width`/`ui.height`),
+ * else a default. Kept as is on every screen: a Blueprint lays its components
+ * out at their natural size, so a larger window would only add empty space
+ * (the calculator's keys in the top third of a tall window).
+ */
+export function blueprintSize(bp: unknown): Pick<OpenArgs, "size" | "fixedSize"> {
   const ui = (bp as { ui?: { width?: unknown; height?: unknown } } | undefined)?.ui;
   const width = typeof ui?.width === "number" ? ui.width : 420;
   const height = typeof ui?.height === "number" ? ui.height : 520;
-  return { width, height };
+  return { size: { width, height }, fixedSize: true };
 }
 
 /** Brings back the server's running apps (after a reload or a restore) into windows. */

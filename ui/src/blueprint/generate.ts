@@ -35,7 +35,7 @@ export async function generateApp(description: string): Promise<string> {
   const windowId = rid;
   update(rid, (g) => g);
   addProc({ windowId, appId: "generated", kind: "generated", serverId: null, requestId: rid });
-  useWm.getState().apply(openWindow({ id: windowId, appId: "generated", title: description, icon: "sparkles", size: { width: 420, height: 520 }, viewport: viewport() }));
+  useWm.getState().apply(openWindow({ id: windowId, appId: "generated", title: description, icon: "sparkles", size: { width: 420, height: 520 }, fixedSize: true, viewport: viewport() }));
 
   const s = stream();
   const unsubscribe = s.subscribe((msg) => {

@@ -107,7 +107,9 @@ describe("the desktop shell", () => {
   });
 
   it("says how to sign in when the API answers 401", async () => {
-    renderDesktop(mockApi({ "GET /api/apps": apiError(401, "unauthenticated", "no session cookie"), "GET /api/registry/apps": apiError(401, "unauthenticated", "no session cookie") }));
+    const unauth = apiError(401, "unauthenticated", "no session cookie");
+    // Every API route refuses a page without a session, as the server does.
+    renderDesktop(mockApi({ "GET /api/apps": unauth, "GET /api/registry/apps": unauth, "GET /api/settings": unauth }));
     const notice = await screen.findByRole("alertdialog", { name: "Sign in to AgentOS" });
     expect(notice.textContent).toContain("login URL printed by agentos up");
     expect(notice.textContent).toContain("no session cookie");
@@ -123,6 +125,9 @@ describe("the desktop shell", () => {
     renderDesktop(
       mockApi({
         "GET /api/apps": () => (signedIn ? { apps: [] } : unauth),
+        // The start-up reads go out together: the server refuses each without a session.
+        "GET /api/registry/apps": () => (signedIn ? { apps: [] } : unauth),
+        "GET /api/settings": () => (signedIn ? apiError(404, "not_found", "no settings yet") : unauth),
         "POST /api/auth/login": ({ body }: { body: unknown }) => {
           const b = body as { username: string; password: string };
           if (b.password !== "right") return apiError(401, "bad_credentials", "wrong user name or password");

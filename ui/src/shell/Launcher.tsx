@@ -2,7 +2,6 @@ import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { directoryList } from "../apps/directory";
 import { launchRegistryApp, openNative } from "../apps/launch";
 import { loadRegistry, useRegistry } from "../apps/registry";
-import { generateApp } from "../blueprint/generate";
 import { AppIcon } from "./icons";
 import { applyShell, useShell } from "./store";
 import "./Launcher.css";
@@ -87,7 +86,8 @@ function LauncherDialog() {
     const o = options[i];
     if (!o) return;
     close();
-    if (o.kind === "generate") void generateApp(trimmed);
+    // The generator (and the Blueprint schemas it builds with) loads on first use.
+    if (o.kind === "generate") void import("../blueprint/generate").then((m) => m.generateApp(trimmed));
     else if (o.c.type === "native_web" && directoryList.some((d) => d.id === o.c.id)) openNative(o.c.id);
     else void launchRegistryApp(o.c);
   };

@@ -22,6 +22,16 @@ const open = (id: string) => openWindow({ id, appId: id, title: id.toUpperCase()
 const pipe = (s: WmState, ...changes: ((s: WmState) => WmState)[]) => changes.reduce((acc, c) => c(acc), s);
 
 describe("window functions", () => {
+  it("opens a window larger on a 1920×1080 screen, but a content-sized one as it asked", () => {
+    const full = { width: 1920, height: 1080 };
+    const size = { width: 500, height: 300 };
+    const grown = openWindow({ id: "a", appId: "a", title: "A", viewport: full, size })(initialWm).windows.a!.rect;
+    expect(grown.width).toBeGreaterThan(size.width);
+    expect(grown.height).toBeGreaterThan(size.height);
+    const fixed = openWindow({ id: "b", appId: "b", title: "B", viewport: full, size, fixedSize: true })(initialWm).windows.b!.rect;
+    expect({ width: fixed.width, height: fixed.height }).toEqual(size);
+  });
+
   it("opens on top, focused, with cascade placement", () => {
     const s = pipe(initialWm, open("a"), open("b"));
     expect(s.order).toEqual(["a", "b"]);

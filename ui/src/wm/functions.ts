@@ -6,6 +6,7 @@
 import {
   cascadePosition,
   DEFAULT_MIN_SIZE,
+  defaultWindowSize,
   fitRect,
   zoneRect,
   type Point,
@@ -47,12 +48,18 @@ export const initialWm: WmState = { windows: {}, order: [], focused: null, opene
 
 type Change = (s: WmState) => WmState;
 
+/** Preferred size of a window whose app names none. */
+export const DEFAULT_SIZE: Size = { width: 640, height: 440 };
+
 export interface OpenArgs {
   id: string;
   appId: string;
   title: string;
   icon?: string;
+  /** The app's preferred size on a 1280×720 screen; it grows on a larger one (defaultWindowSize). */
   size?: Size;
+  /** The app's content has a natural size (a Blueprint): opened at exactly `size`, on any screen. */
+  fixedSize?: boolean;
   minSize?: Size;
   /** Geometry to restore (a saved session); otherwise cascade placement. */
   rect?: Rect;
@@ -85,7 +92,7 @@ export const openWindow =
   (s) => {
     if (s.windows[a.id]) return focusWindow(a.id)(s);
     const minSize = a.minSize ?? DEFAULT_MIN_SIZE;
-    const size = a.size ?? { width: 640, height: 440 };
+    const size = defaultWindowSize(a.size ?? DEFAULT_SIZE, minSize, a.viewport, a.fixedSize);
     const rect = a.rect
       ? fitRect(a.rect, a.viewport, minSize)
       : fitRect({ ...cascadePosition(s.opened, size, a.viewport), ...size }, a.viewport, minSize);

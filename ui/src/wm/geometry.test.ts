@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   cascadePosition,
+  defaultWindowSize,
+  MAX_SHARE,
   DOCK_RESERVE,
   EDGES,
   MENUBAR_HEIGHT,
@@ -113,5 +115,71 @@ describe("cascadePosition", () => {
       expect(p.y + size.height).toBeLessThanOrEqual(workArea(vp).y + workArea(vp).height);
       expect(p.x + size.width).toBeLessThanOrEqual(vp.width);
     }
+  });
+});
+
+const HD = { width: 1280, height: 720 };
+const FULL_HD = { width: 1920, height: 1080 };
+
+describe("defaultWindowSize", () => {
+  const min = { width: 360, height: 200 };
+
+  it("opens at the preferred size on a 1280×720 screen and grows with a 1920×1080 one", () => {
+    const terminal = { width: 680, height: 420 };
+    expect(defaultWindowSize(terminal, min, HD)).toEqual(terminal);
+    const big = defaultWindowSize(terminal, min, FULL_HD);
+    expect(big.width).toBeGreaterThanOrEqual(terminal.width * 1.3);
+    expect(big.height).toBeGreaterThanOrEqual(terminal.height * 1.3);
+    // The same share of the work area on both screens, give or take the scale cap.
+    const share = (s: { width: number }, vp: typeof HD) => s.width / workArea(vp).width;
+    expect(Math.abs(share(big, FULL_HD) - share(terminal, HD))).toBeLessThan(0.05);
+  });
+
+  it("grows no further than a share of the work area, unless the app prefers more", () => {
+    const area = workArea(FULL_HD);
+    const wide = defaultWindowSize({ width: 1180, height: 460 }, min, FULL_HD);
+    expect(wide.width).toBe(Math.round(area.width * MAX_SHARE));
+    // At 1280 the preferred width is over the share: kept, it still fits.
+    expect(defaultWindowSize({ width: 1180, height: 460 }, min, HD).width).toBe(1180);
+  });
+
+  it("keeps a fixed (content-sized) size, and never goes under the minimum or over the work area", () => {
+    expect(defaultWindowSize({ width: 300, height: 400 }, min, FULL_HD, true)).toEqual({ width: 360, height: 400 });
+    const tiny = { width: 800, height: 500 };
+    const s = defaultWindowSize({ width: 2000, height: 1500 }, min, tiny);
+    expect(s).toEqual({ width: workArea(tiny).width, height: workArea(tiny).height });
+  });
+});
+
+describe("cascade placement at 1280×720 and 1920×1080", () => {
+  for (const vp of [HD, FULL_HD]) {
+    it(`centres the first window across the ${vp.width}×${vp.height} work area and keeps every later one on screen`, () => {
+      const area = workArea(vp);
+      const size = defaultWindowSize({ width: 680, height: 420 }, { width: 360, height: 200 }, vp);
+      const first = cascadePosition(0, size, vp);
+      expect(Math.abs(first.x + size.width / 2 - (area.x + area.width / 2))).toBeLessThanOrEqual(1);
+      expect(first.y).toBeGreaterThan(area.y);
+      const second = cascadePosition(1, size, vp);
+      expect(second.x).toBeGreaterThan(first.x);
+      expect(second.y).toBeGreaterThan(first.y);
+      for (let i = 0; i < 60; i++) {
+        const p = cascadePosition(i, size, vp);
+        expect(p.x).toBeGreaterThanOrEqual(area.x);
+        expect(p.y).toBeGreaterThanOrEqual(area.y);
+        expect(p.x + size.width).toBeLessThanOrEqual(area.x + area.width);
+        expect(p.y + size.height).toBeLessThanOrEqual(area.y + area.height);
+      }
+    });
+  }
+
+  it("steps further on the larger screen", () => {
+    const size = { width: 600, height: 400 };
+    const step = (vp: typeof HD) => cascadePosition(1, size, vp).x - cascadePosition(0, size, vp).x;
+    expect(step(FULL_HD)).toBeGreaterThan(step(HD));
+  });
+
+  it("keeps a window wider than the work area at its left edge", () => {
+    const p = cascadePosition(3, { width: 1500, height: 400 }, HD);
+    expect(p.x).toBe(0);
   });
 });

@@ -27,9 +27,19 @@ export const DEFAULT_MIN_SIZE: Size = { width: 240, height: 160 };
 export const KEEP_VISIBLE = 80;
 /** Distance to a screen edge that arms a snap zone while dragging. */
 export const SNAP_THRESHOLD = 12;
-/** Cascade: each new window is offset by this from the last. */
+/**
+ * The work area apps declare their preferred window size for: a 1280×720
+ * screen's. On a larger screen a window grows with the work area (as macOS and
+ * daedalOS open windows at a share of the screen, not at a fixed pixel size),
+ * up to MAX_SCALE times its preferred size and MAX_SHARE of the work area.
+ */
+export const REFERENCE_VIEWPORT: Size = { width: 1280, height: 720 };
+export const MAX_SCALE = 1.4;
+export const MAX_SHARE = 0.75;
+/** Cascade: each new window is offset by this from the last, at the reference size (it scales too). */
 export const CASCADE_STEP = 32;
-export const CASCADE_ORIGIN: Point = { x: 140, y: MENUBAR_HEIGHT + 30 };
+/** Cascade: the first window's top edge sits this far under the menu bar at least. */
+export const CASCADE_TOP = 30;
 
 export function workArea(viewport: Size): Rect {
   return {
@@ -83,21 +93,51 @@ export function fitRect(rect: Rect, viewport: Size, min: Size = DEFAULT_MIN_SIZE
   return { x, y, width, height };
 }
 
+/** How much bigger than at the reference screen a window opens on this one: 1 ..= MAX_SCALE. */
+export function viewportScale(viewport: Size): number {
+  const area = workArea(viewport);
+  const ref = workArea(REFERENCE_VIEWPORT);
+  return clamp(Math.min(area.width / ref.width, area.height / ref.height), 1, MAX_SCALE);
+}
+
 /**
- * Cascade placement: the n-th open window goes CASCADE_STEP further right and
- * down than the (n-1)-th, starting over at the origin (shifted one step right
- * per round) when it would leave the work area.
+ * The size a new window opens at. A `fixed` size (an app that sized itself to
+ * its content) is kept; otherwise the preferred size grows with the screen
+ * (viewportScale), never past MAX_SHARE of the work area unless the preferred
+ * size itself is larger. Either way it is at least `min` and fits the work area.
+ */
+export function defaultWindowSize(preferred: Size, min: Size, viewport: Size, fixed = false): Size {
+  const area = workArea(viewport);
+  const scale = fixed ? 1 : viewportScale(viewport);
+  const axis = (pref: number, least: number, avail: number) => {
+    const grown = Math.max(pref, Math.min(Math.round(pref * scale), Math.round(avail * MAX_SHARE)));
+    return Math.max(Math.min(least, avail), Math.min(grown, avail));
+  };
+  return { width: axis(preferred.width, min.width, area.width), height: axis(preferred.height, min.height, area.height) };
+}
+
+/**
+ * Cascade placement. The first window is centred across the work area and a
+ * third of the way down (macOS's placement of a new document window); the n-th
+ * goes one step (CASCADE_STEP, scaled with the screen) further right and down
+ * than the (n-1)-th, starting over at the origin, shifted half a step right per
+ * round, when it would leave the work area. Never off screen.
  */
 export function cascadePosition(index: number, size: Size, viewport: Size): Point {
   const area = workArea(viewport);
-  const fitsX = Math.max(1, Math.floor((area.width - size.width - CASCADE_ORIGIN.x) / CASCADE_STEP) + 1);
-  const fitsY = Math.max(1, Math.floor((area.y + area.height - size.height - CASCADE_ORIGIN.y) / CASCADE_STEP) + 1);
+  const step = Math.round(CASCADE_STEP * viewportScale(viewport));
+  const origin = {
+    x: area.x + Math.max(0, Math.round((area.width - size.width) / 2)),
+    y: area.y + Math.min(Math.max(CASCADE_TOP, Math.round((area.height - size.height) / 3)), Math.max(0, area.height - size.height)),
+  };
+  const fitsX = Math.max(1, Math.floor((area.x + area.width - size.width - origin.x) / step) + 1);
+  const fitsY = Math.max(1, Math.floor((area.y + area.height - size.height - origin.y) / step) + 1);
   const perRound = Math.max(1, Math.min(fitsX, fitsY));
   const round = Math.floor(index / perRound);
-  const step = index % perRound;
-  const x = CASCADE_ORIGIN.x + step * CASCADE_STEP + (round * CASCADE_STEP) / 2;
-  const y = CASCADE_ORIGIN.y + step * CASCADE_STEP;
-  return { x: Math.max(area.x, Math.min(x, area.x + Math.max(0, area.width - size.width))), y };
+  const n = index % perRound;
+  const x = origin.x + n * step + Math.round((round * step) / 2);
+  const y = origin.y + n * step;
+  return { x: clamp(x, area.x, area.x + area.width - size.width), y: clamp(y, area.y, area.y + area.height - size.height) };
 }
 
 /**

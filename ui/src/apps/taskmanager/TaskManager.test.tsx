@@ -2,8 +2,11 @@ import { fireEvent, render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { createApiClient, setApiClient } from "../../api/client";
 import { apiError, createMockFetch } from "../../api/mock";
+import { openWindow } from "../../wm/functions";
+import { useWm } from "../../wm/store";
 import type { AppContext } from "../context";
-import TaskManager from "./TaskManager";
+import { addProc, useProcs } from "../processes";
+import TaskManager, { IN_PAGE } from "./TaskManager";
 
 const ctx = {} as AppContext;
 const apps = {
@@ -91,5 +94,40 @@ describe("<TaskManager>", () => {
       ["/api/apps/a1/process/priority", { priority: 5 }],
       ["/api/apps/a1/process/kill", {}],
     ]);
+  });
+
+  it("lists the page's own apps and server apps without a process as running in the page; End task closes such a window", async () => {
+    const m = createMockFetch({ "GET /api/apps": { apps: [apps.apps[0], apps.apps[2]] }, "GET /api/processes": { processes: [processes.processes[0]] } });
+    setApiClient(createApiClient(m.fetch));
+    const vp = { width: 1280, height: 720 };
+    for (const [id, appId, title, serverId] of [
+      ["taskmanager-1", "taskmanager", "Task Manager", null],
+      ["settings-2", "settings", "Settings", null],
+      ["a3", "calculator", "Calculator", "a3"],
+    ] as const) {
+      addProc({ windowId: id, appId, kind: appId === "calculator" ? "blueprint" : "native", serverId });
+      useWm.getState().apply(openWindow({ id, appId, title, viewport: vp }));
+    }
+    render(<TaskManager ctx={ctx} />);
+    await screen.findByRole("cell", { name: "3.0 MiB" });
+    expect(names()).toEqual(["Shell", "Calculator", "Task Manager", "Settings"]);
+    const row = (name: string) => screen.getAllByRole("row").find((r) => r.querySelector("td")?.firstChild?.textContent?.trim() === name)!;
+    for (const name of ["Calculator", "Task Manager", "Settings"]) {
+      const cells = within(row(name)).getAllByRole("cell").map((c) => c.textContent);
+      // The name, the note in place of every figure, the actions: no made-up numbers.
+      expect(cells).toEqual([expect.stringContaining(name), IN_PAGE, "End task"]);
+    }
+    expect(within(row("Shell")).getAllByRole("cell").some((c) => c.textContent === IN_PAGE)).toBe(false);
+    const endSettings = screen.getByRole("button", { name: "End task: Settings" });
+    endSettings.focus();
+    // happy-dom's focus() sends no focusin, which React's onFocus listens to.
+    fireEvent.focusIn(endSettings);
+    fireEvent.click(endSettings);
+    // The focus stays in the table, on the End task of the row that took its place.
+    expect(document.activeElement?.getAttribute("aria-label") ?? "").toMatch(/^End task: /);
+    expect(useWm.getState().windows["settings-2"]).toBeUndefined();
+    expect(useProcs.getState().procs["settings-2"]).toBeUndefined();
+    expect(m.calls.some((c) => c.method === "DELETE")).toBe(false);
+    expect(names()).toEqual(["Shell", "Calculator", "Task Manager"]);
   });
 });

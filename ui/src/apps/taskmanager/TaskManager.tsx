@@ -1,28 +1,30 @@
-import { useState } from "react";
+import { useLayoutEffect, useMemo, useRef, useState } from "react";
+import { useShallow } from "zustand/react/shallow";
 import { api, type ProcessAction } from "../../api/client";
-import type { AppInstance, ProcessInfo } from "../../api/schemas";
+import type { AppInstance } from "../../api/schemas";
 import { formatBytes, formatPercent } from "../../lib/format";
 import { usePoll } from "../../lib/usePoll";
 import { notify } from "../../shell/store";
+import { useWm } from "../../wm/store";
 import type { AppContext } from "../context";
 import { closeApp } from "../launch";
 import { useProcs } from "../processes";
+import { taskRows, type Row } from "./rows";
 import "../apps.css";
 
 type SortKey = "name" | "pid" | "state" | "cpu" | "memory" | "peak" | "pids" | "watch";
-interface Row {
-  app: AppInstance;
-  proc: ProcessInfo | null;
-}
+
+/** What a row without a kernel process shows in place of the figures. */
+export const IN_PAGE = "Runs in the page — no process";
 
 const value = (r: Row, k: SortKey): string | number => {
   switch (k) {
     case "name":
-      return r.app.name.toLowerCase();
+      return r.name.toLowerCase();
     case "pid":
       return r.proc?.pid ?? -1;
     case "state":
-      return r.proc?.state ?? r.app.state ?? "";
+      return r.proc?.state ?? (r.inPage ? IN_PAGE : (r.state ?? ""));
     case "cpu":
       return r.proc?.cpu_percent ?? -1;
     case "memory":
@@ -46,11 +48,13 @@ const PRIORITIES: { label: string; nice: number }[] = [
 ];
 
 /**
- * Every running app with its processes as the kernel reports them (cgroup
- * CPU %, memory current/peak, pids, priority, frozen, grants), live every
- * 2 s, sortable. A process can be frozen/thawed (its cgroup's freezer),
- * re-prioritised and killed (POST /api/apps/{id}/process/…); "End task"
- * closes the app and its children (DELETE /api/apps/{id}).
+ * Every app with its processes as the kernel reports them (cgroup CPU %,
+ * memory current/peak, pids, priority, frozen, grants), live every 2 s,
+ * sortable: the server's apps and every window of this page (rows.ts). An app
+ * that runs in the page says it has no process instead of showing figures. A
+ * process can be frozen/thawed (its cgroup's freezer), re-prioritised and
+ * killed (POST /api/apps/{id}/process/…); "End task" closes the app's windows
+ * and, on the server, the app and its children (DELETE /api/apps/{id}).
  */
 export default function TaskManager(_: { ctx: AppContext }) {
   const [apps, refreshApps] = usePoll(() => api.listApps(), 2000);
@@ -59,26 +63,51 @@ export default function TaskManager(_: { ctx: AppContext }) {
 
   const appList = apps.phase === "ok" ? apps.data : apps.phase === "error" ? (apps.last ?? []) : [];
   const procList = procs.phase === "ok" ? procs.data : procs.phase === "error" ? (procs.last ?? []) : [];
-  const rows: Row[] = appList.flatMap((app): Row[] => {
-    const mine = procList.filter((p) => p.app_id === app.id);
-    return mine.length ? mine.map((proc) => ({ app, proc })) : [{ app, proc: null }];
-  });
-  rows.sort((a, b) => {
-    const x = value(a, sort.key);
-    const y = value(b, sort.key);
-    const c = x < y ? -1 : x > y ? 1 : 0;
-    return sort.desc ? -c : c;
-  });
+  const windows = useProcs(useShallow((s) => Object.values(s.procs)));
+  const titles = useWm(useShallow((s) => Object.fromEntries(Object.values(s.windows).map((w) => [w.id, w.title]))));
+  const rows = useMemo(
+    () =>
+      taskRows(appList, procList, windows, titles).sort((a, b) => {
+        const x = value(a, sort.key);
+        const y = value(b, sort.key);
+        const c = x < y ? -1 : x > y ? 1 : 0;
+        return sort.desc ? -c : c;
+      }),
+    [appList, procList, windows, titles, sort],
+  );
 
-  const end = async (app: AppInstance) => {
-    const windowId = Object.values(useProcs.getState().procs).find((p) => p.serverId === app.id)?.windowId;
+  // Ending a task removes its row, and the button with the focus: the focus goes
+  // on to the same place in the table (the next row's End task), not to the page.
+  const tbody = useRef<HTMLTableSectionElement>(null);
+  const focusedRow = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const at = focusedRow.current;
+    const body = tbody.current;
+    const active = document.activeElement;
+    if (at === null || !body || (active && active !== document.body && active.isConnected)) return;
+    const ends = body.querySelectorAll<HTMLButtonElement>("button[aria-label^='End task: ']");
+    const next = ends[Math.min(at, ends.length - 1)];
+    if (next) next.focus();
+    else body.closest<HTMLElement>(".table-scroll")?.focus();
+  }, [rows]);
+  const noteFocus = (e: React.FocusEvent) => {
+    const tr = (e.target as Element).closest("tr");
+    const at = tr && tbody.current ? [...tbody.current.querySelectorAll("tr")].indexOf(tr) : -1;
+    focusedRow.current = at >= 0 ? at : null;
+  };
+  const forgetFocus = (e: React.FocusEvent) => {
+    if (e.relatedTarget && !tbody.current?.contains(e.relatedTarget as Node)) focusedRow.current = null;
+  };
+
+  const end = async (row: Row) => {
     try {
-      if (windowId) closeApp(windowId);
-      else await api.closeApp(app.id);
-      notify("info", `Ended ${app.name}`);
+      // Closing a window of a server app closes the app on the server too (launch.ts).
+      for (const id of row.windowIds) closeApp(id);
+      if (!row.windowIds.length && row.app) await api.closeApp(row.app.id);
+      notify("info", `Ended ${row.name}`);
       refreshApps();
     } catch (err) {
-      notify("error", `Ending ${app.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      notify("error", `Ending ${row.name} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
 
@@ -122,7 +151,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
         </div>
       )}
       {/* Wider than a small window: it scrolls sideways rather than cutting off the actions. */}
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={-1}>
       <table className="data-table" aria-label="Running apps and processes">
         <thead>
           <tr>
@@ -141,64 +170,76 @@ export default function TaskManager(_: { ctx: AppContext }) {
             </th>
           </tr>
         </thead>
-        <tbody>
-          {rows.map(({ app, proc }) => (
-            <tr key={`${app.id}-${proc?.pid ?? "app"}`}>
-              <td>
-                {app.name} <span className="muted small">{app.type === "native_proc" ? "process" : app.type === "native_web" ? "web app" : "blueprint"}</span>
-              </td>
-              <td className="num">{proc?.pid ?? "—"}</td>
-              <td>{proc?.frozen ? "frozen" : (proc?.state ?? app.state ?? "—")}</td>
-              <td className="num">{formatPercent(proc?.cpu_percent)}</td>
-              <td className="num">{formatBytes(proc?.memory_current)}</td>
-              <td className="num">{formatBytes(proc?.memory_peak)}</td>
-              <td className="num">{proc?.pids ?? "—"}</td>
-              <td className="num">{proc?.observe_cpu_ns === undefined ? "—" : `${(proc.observe_cpu_ns / 1e6).toFixed(2)} ms`}</td>
-              <td>
-                {proc ? (
-                  <select
-                    aria-label={`Priority: ${app.name}`}
-                    value={PRIORITIES.some((p) => p.nice === proc.priority) ? proc.priority : 0}
-                    onChange={(e) => void act(app, { kind: "priority", priority: Number(e.target.value) }, "Priority set for")}
-                  >
-                    {PRIORITIES.map((p) => (
-                      <option key={p.nice} value={p.nice}>
-                        {p.label} ({p.nice})
-                      </option>
-                    ))}
-                  </select>
+        <tbody ref={tbody} onFocus={noteFocus} onBlur={forgetFocus}>
+          {rows.map((row) => {
+            const { app, proc } = row;
+            return (
+              <tr key={row.key}>
+                <td>
+                  {row.name} <span className="muted small">{row.kind}</span>
+                </td>
+                {row.inPage ? (
+                  // No kernel process to measure: said, not shown as empty figures.
+                  <td colSpan={9} className="muted in-page">
+                    {IN_PAGE}
+                  </td>
                 ) : (
-                  "—"
-                )}
-              </td>
-              <td className="small mono grants-cell">{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
-              <td className="actions">
-                {proc && proc.state !== "exited" && (
                   <>
-                    <button
-                      type="button"
-                      className="btn"
-                      aria-pressed={proc.frozen ?? false}
-                      aria-label={`${proc.frozen ? "Thaw" : "Freeze"}: ${app.name}`}
-                      onClick={() => void act(app, { kind: "freeze", frozen: !proc.frozen }, proc.frozen ? "Thawed" : "Froze")}
-                    >
-                      {proc.frozen ? "Thaw" : "Freeze"}
-                    </button>
-                    <button type="button" className="btn btn-danger" aria-label={`Kill process: ${app.name}`} onClick={() => void act(app, { kind: "kill" }, "Killed the process of")}>
-                      Kill
-                    </button>
+                    <td className="num">{proc?.pid ?? "—"}</td>
+                    <td>{proc?.frozen ? "frozen" : (proc?.state ?? row.state ?? "—")}</td>
+                    <td className="num">{formatPercent(proc?.cpu_percent)}</td>
+                    <td className="num">{formatBytes(proc?.memory_current)}</td>
+                    <td className="num">{formatBytes(proc?.memory_peak)}</td>
+                    <td className="num">{proc?.pids ?? "—"}</td>
+                    <td className="num">{proc?.observe_cpu_ns === undefined ? "—" : `${(proc.observe_cpu_ns / 1e6).toFixed(2)} ms`}</td>
+                    <td>
+                      {proc && app ? (
+                        <select
+                          aria-label={`Priority: ${row.name}`}
+                          value={PRIORITIES.some((p) => p.nice === proc.priority) ? proc.priority : 0}
+                          onChange={(e) => void act(app, { kind: "priority", priority: Number(e.target.value) }, "Priority set for")}
+                        >
+                          {PRIORITIES.map((p) => (
+                            <option key={p.nice} value={p.nice}>
+                              {p.label} ({p.nice})
+                            </option>
+                          ))}
+                        </select>
+                      ) : (
+                        "—"
+                      )}
+                    </td>
+                    <td className="small mono grants-cell">{proc?.grants?.length ? proc.grants.join(", ") : proc ? "none" : "—"}</td>
                   </>
                 )}
-                <button type="button" className="btn btn-danger" aria-label={`End task: ${app.name}`} onClick={() => void end(app)}>
-                  End task
-                </button>
-              </td>
-            </tr>
-          ))}
+                <td className="actions">
+                  {proc && app && proc.state !== "exited" && (
+                    <>
+                      <button
+                        type="button"
+                        className="btn"
+                        aria-pressed={proc.frozen ?? false}
+                        aria-label={`${proc.frozen ? "Thaw" : "Freeze"}: ${row.name}`}
+                        onClick={() => void act(app, { kind: "freeze", frozen: !proc.frozen }, proc.frozen ? "Thawed" : "Froze")}
+                      >
+                        {proc.frozen ? "Thaw" : "Freeze"}
+                      </button>
+                      <button type="button" className="btn btn-danger" aria-label={`Kill process: ${row.name}`} onClick={() => void act(app, { kind: "kill" }, "Killed the process of")}>
+                        Kill
+                      </button>
+                    </>
+                  )}
+                  <button type="button" className="btn btn-danger" aria-label={`End task: ${row.name}`} onClick={() => void end(row)}>
+                    End task
+                  </button>
+                </td>
+              </tr>
+            );
+          })}
           {apps.phase === "ok" && rows.length === 0 && (
             <tr>
               <td colSpan={11} className="muted">
-                No apps running on the server.
+                No apps running.
               </td>
             </tr>
           )}
