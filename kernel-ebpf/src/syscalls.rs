@@ -255,10 +255,3 @@ fn connected(cgroup_id: u64, pid_tgid: u64, regs: u64, ret: i64, now: u64) -> Re
 pub(crate) fn forget_thread(tid: u32) {
     let _ = SYSCALL_START.remove(tid);
 }
-
-/// An empty program on `sys_enter`, never attached by the daemon: the floor the probe-cost
-/// bench (`kernel/benches/probes_syscall.rs`) sets the real programs beside.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn agentos_floor(_ctx: RawTracePointContext) -> i32 {
-    0
-}
