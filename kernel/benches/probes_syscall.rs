@@ -1,5 +1,7 @@
 //! What the eBPF probes cost a syscall: `getppid` in a loop (in a child, `agentos-probe
-//! getppid N`, which times itself), in this order, all in one run:
+//! getppid-cpu N`, which times itself by its thread's CPU time: on an idle machine the same
+//! as its wall time, since the loop never blocks, and on a machine shared with other work
+//! free of the time they ran while the loop waited for a CPU), in this order, all in one run:
 //!
 //! * `no_bpf`: nothing attached, the raw baseline;
 //! * `empty_raw_tp`: an empty raw tracepoint program on `sys_enter`, the floor any
@@ -34,9 +36,9 @@ use criterion::{
 };
 use support::probes::{LiveProbes, child_time, group, privileged};
 
-/// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own timing.
+/// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own CPU time.
 fn getppid_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
-    child_time(cgroup, &["getppid", &iters.to_string()])
+    child_time(cgroup, &["getppid-cpu", &iters.to_string()])
 }
 
 /// Benches the loop outside `cgroup` as `name` with `step` attached to `hooks`.
