@@ -794,10 +794,19 @@ mod tests {
             !managed.hot_attached(),
             "hot programs attached with nothing managed"
         );
+        assert!(
+            !managed.run_time_stats(),
+            "statistics on with nothing managed"
+        );
         let watched = managed.watch(id);
         assert!(
             managed.hot_attached(),
             "hot programs not attached while managed"
+        );
+        // A first sample of the run-time statistics, on a lease (`cost.rs`).
+        assert!(
+            managed.run_time_stats(),
+            "no first sample of the statistics"
         );
 
         // Outside the cgroup: must not be reported.
@@ -850,6 +859,10 @@ mod tests {
         );
         drop(watched);
         assert!(!managed.hot_attached(), "hot programs still attached");
+        assert!(
+            !managed.run_time_stats(),
+            "statistics still on with nothing managed"
+        );
         assert_eq!(
             managed
                 .figures(id)
