@@ -51,6 +51,13 @@ pub(crate) fn managed_cgroup() -> Option<u64> {
     if !under_subtree() {
         return None;
     }
+    managed_in_subtree()
+}
+
+/// The current task's v2 cgroup id if that cgroup is managed, for a task [`under_subtree`]
+/// already said may be.
+#[inline(always)]
+pub(crate) fn managed_in_subtree() -> Option<u64> {
     // SAFETY: the helper only reads the current task's cgroup.
     let id = unsafe { bpf_get_current_cgroup_id() };
     is_managed(id).then_some(id)
