@@ -396,7 +396,6 @@ impl ProcessProbes {
                 .map_err(|err| ProbeError::Register(err.into()))?
         };
         let reader = runtime.spawn(reader::read_events(events, tx, owners));
-        let runtime = runtime.clone();
         Ok(Self {
             reader,
             managed,
