@@ -48,21 +48,26 @@ static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> =
 static SYSCALL_START: HashMap<u32, SyscallStart> = HashMap::with_max_entries(MAX_THREADS, 0);
 
 // Each program's entry is only the subtree check, which turns away every task of the host's;
-// the rest is a subprogram (`inline(never)`), so a run turned away does not pay for setting up
-// the big frame the rest needs.
+// the rest is a subprogram (`inline(never)`, taking the context and returning its verdict in
+// registers, so the entry needs no stack at all), so a run turned away does not pay for setting up the big frame the rest needs.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn agentos_sys_in(ctx: RawTracePointContext) -> i32 {
     if !under_subtree() {
         return 0;
     }
-    match try_sys_in(&ctx) {
+    sys_in_under_subtree(ctx)
+}
+
+#[inline(never)]
+fn sys_in_under_subtree(ctx: RawTracePointContext) -> i32 {
+    match try_sys_in(ctx) {
         Ok(ret) | Err(ret) => ret,
     }
 }
 
 /// `sys_enter(struct pt_regs *regs, long id)`, for a task under the subtree.
-#[inline(never)]
-fn try_sys_in(ctx: &RawTracePointContext) -> Result<i32, i32> {
+#[inline(always)]
+fn try_sys_in(ctx: RawTracePointContext) -> Result<i32, i32> {
     let Some(cgroup_id) = managed_in_subtree() else {
         return Ok(0);
     };
@@ -82,14 +87,19 @@ pub fn agentos_sys_out(ctx: RawTracePointContext) -> i32 {
     if !under_subtree() {
         return 0;
     }
-    match try_sys_out(&ctx) {
+    sys_out_under_subtree(ctx)
+}
+
+#[inline(never)]
+fn sys_out_under_subtree(ctx: RawTracePointContext) -> i32 {
+    match try_sys_out(ctx) {
         Ok(ret) | Err(ret) => ret,
     }
 }
 
 /// `sys_exit(struct pt_regs *regs, long ret)`, for a task under the subtree.
-#[inline(never)]
-fn try_sys_out(ctx: &RawTracePointContext) -> Result<i32, i32> {
+#[inline(always)]
+fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
     let Some(cgroup_id) = managed_in_subtree() else {
         return Ok(0);
     };
