@@ -1,6 +1,7 @@
 //! AgentOS's eBPF programs. They observe the managed processes only: every program first asks
-//! [`filter::managed_cgroup`] whether the current task's v2 cgroup is in the `MANAGED` map the
-//! daemon keeps in step with its cgroups, and returns at once if not.
+//! [`filter::managed_cgroup`] whether the current task is under the AgentOS subtree and its v2
+//! cgroup in the `MANAGED` map the daemon keeps in step with its cgroups, and returns at once
+//! if not.
 //!
 //! # Programs
 //!
@@ -12,6 +13,7 @@
 //! | `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` | `tp_btf/sched_switch`, `tp_btf/sched_wakeup{,_new}` | per-CPU on-CPU time, switches and run-queue latency per cgroup ([`sched`]) |
 //! | `agentos_lsmopen` | `lsm/file_open` | the wall: refuses walled cgroups' opens their grants do not allow ([`wall`]) |
 //! | `agentos_conn4`, `agentos_conn6` | `cgroup/connect4`, `cgroup/connect6` on the daemon's cgroup | the wall: refuses connects no network rule allows ([`wall`]) |
+//! | `agentos_floor`, `agentos_cgid`, `agentos_lookup`, `agentos_subtree` | `raw_tp/sys_enter` (and `sys_exit`), by the probe-cost bench only | nothing: the floor and each step of the reject path ([`floor`]) |
 //!
 //! All are BTF or raw tracepoints, attached through `BPF_RAW_TRACEPOINT_OPEN`: no tracefs
 //! (which this host does not mount), no ftrace record (TOOLCHAIN.md measured the classic path
@@ -30,6 +32,7 @@
 
 mod emit;
 mod filter;
+mod floor;
 mod lifecycle;
 mod net;
 mod refusals;

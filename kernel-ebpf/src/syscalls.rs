@@ -27,7 +27,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{charge, managed_cgroup},
+    filter::{charge, managed_in_subtree, under_subtree},
     offsets, read_kernel_at, refusals,
 };
 
@@ -47,16 +47,28 @@ static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> =
 #[map(name = "AGENTOS_SYS_IN")]
 static SYSCALL_START: HashMap<u32, SyscallStart> = HashMap::with_max_entries(MAX_THREADS, 0);
 
+// Each program's entry is only the subtree check, which turns away every task of the host's;
+// the rest is a subprogram (`inline(never)`, taking the context and returning its verdict in
+// registers, so the entry needs no stack at all), so a run turned away does not pay for setting up the big frame the rest needs.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn agentos_sys_in(ctx: RawTracePointContext) -> i32 {
-    match try_sys_in(&ctx) {
+    if !under_subtree() {
+        return 0;
+    }
+    sys_in_under_subtree(ctx)
+}
+
+#[inline(never)]
+fn sys_in_under_subtree(ctx: RawTracePointContext) -> i32 {
+    match try_sys_in(ctx) {
         Ok(ret) | Err(ret) => ret,
     }
 }
 
-/// `sys_enter(struct pt_regs *regs, long id)`.
-fn try_sys_in(ctx: &RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_cgroup() else {
+/// `sys_enter(struct pt_regs *regs, long id)`, for a task under the subtree.
+#[inline(always)]
+fn try_sys_in(ctx: RawTracePointContext) -> Result<i32, i32> {
+    let Some(cgroup_id) = managed_in_subtree() else {
         return Ok(0);
     };
     charge(cgroup_id, cost::SYS_IN);
@@ -72,14 +84,23 @@ fn try_sys_in(ctx: &RawTracePointContext) -> Result<i32, i32> {
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn agentos_sys_out(ctx: RawTracePointContext) -> i32 {
-    match try_sys_out(&ctx) {
+    if !under_subtree() {
+        return 0;
+    }
+    sys_out_under_subtree(ctx)
+}
+
+#[inline(never)]
+fn sys_out_under_subtree(ctx: RawTracePointContext) -> i32 {
+    match try_sys_out(ctx) {
         Ok(ret) | Err(ret) => ret,
     }
 }
 
-/// `sys_exit(struct pt_regs *regs, long ret)`.
-fn try_sys_out(ctx: &RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_cgroup() else {
+/// `sys_exit(struct pt_regs *regs, long ret)`, for a task under the subtree.
+#[inline(always)]
+fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
+    let Some(cgroup_id) = managed_in_subtree() else {
         return Ok(0);
     };
     charge(cgroup_id, cost::SYS_OUT);
@@ -254,11 +275,4 @@ fn connected(cgroup_id: u64, pid_tgid: u64, regs: u64, ret: i64, now: u64) -> Re
 #[inline(always)]
 pub(crate) fn forget_thread(tid: u32) {
     let _ = SYSCALL_START.remove(tid);
-}
-
-/// An empty program on `sys_enter`, never attached by the daemon: the floor the probe-cost
-/// bench (`kernel/benches/probes_syscall.rs`) sets the real programs beside.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn agentos_floor(_ctx: RawTracePointContext) -> i32 {
-    0
 }

@@ -1,28 +1,60 @@
 //! What the eBPF probes cost a syscall: `getppid` in a loop (in a child, `agentos-probe
-//! getppid N`, which times itself), in this order, all in one run:
+//! getppid-cpu N`, which times itself by its thread's CPU time: on an idle machine the same
+//! as its wall time, since the loop never blocks, and on a machine shared with other work
+//! free of the time they ran while the loop waited for a CPU), in this order, all in one run:
 //!
 //! * `no_bpf`: nothing attached, the raw baseline;
 //! * `empty_raw_tp`: an empty raw tracepoint program on `sys_enter`, the floor any
 //!   per-syscall probe pays (TOOLCHAIN.md measured ~+100 ns);
+//! * `empty_pair`: the empty program on `sys_enter` and `sys_exit`, the floor of a pair, as
+//!   the real per-syscall programs are;
+//! * `empty_pair_stats`: the same with the host's BPF run-time statistics on, which time every
+//!   BPF program's every run;
+//! * `cgroup_id_pair`, `lookup_pair`, `subtree_pair`: each step of a reject path on both
+//!   tracepoints: reading the cgroup id; the cgroup id and the `MANAGED` lookup (the reject
+//!   path before the subtree check); the subtree check (the reject path now);
 //! * `probes_idle`: the probes loaded with no managed cgroup, so the per-syscall programs are
 //!   detached (target: no measurable cost);
-//! * `probes_unmanaged`: one managed cgroup, the loop outside it: the cgroup filter only
-//!   (target: ≤ 1.3× `empty_raw_tp`);
+//! * `probes_unmanaged_stats`: one managed cgroup, the loop outside it, while someone reads
+//!   what watching costs (the statistics on, for their lease);
+//! * `probes_unmanaged`: the same once the lease ran out: the cgroup filter only (target:
+//!   ≤ 1.3× `empty_raw_tp`);
 //! * `probes_managed`: the loop inside the managed cgroup: counted, timed and histogrammed.
 //!
 //! Needs root, a cgroup v2 hierarchy and the eBPF object; see `support/probes.rs`.
 
 mod support;
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
-use agentos_kernel::observe::EmptyProgram;
-use criterion::{Criterion, criterion_group, criterion_main};
+use agentos_kernel::observe::{FloorPrograms, Hooks, RunTimeStats, STATS_LEASE, Step};
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
 use support::probes::{LiveProbes, child_time, group, privileged};
 
-/// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own timing.
+/// Runs `getppid` `iters` times in a child (in `cgroup` if given); the child's own CPU time.
 fn getppid_loop(iters: u64, cgroup: Option<&Path>) -> Duration {
-    child_time(cgroup, &["getppid", &iters.to_string()])
+    child_time(cgroup, &["getppid-cpu", &iters.to_string()])
+}
+
+/// Benches the loop outside `cgroup` as `name` with `step` attached to `hooks`.
+fn with_step(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    (step, hooks): (Step, Hooks),
+    cgroup: &Path,
+) {
+    match FloorPrograms::attach(step, hooks, cgroup) {
+        Ok(programs) => {
+            group.bench_function(name, |b| b.iter_custom(|n| getppid_loop(n, None)));
+            drop(programs);
+        }
+        Err(e) => eprintln!("{name} skipped: {e}"),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -31,19 +63,74 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = group(c, "probe_cost/getppid");
     group.bench_function("no_bpf", |b| b.iter_custom(|n| getppid_loop(n, None)));
-    match EmptyProgram::attach() {
-        Ok(empty) => {
-            group.bench_function("empty_raw_tp", |b| b.iter_custom(|n| getppid_loop(n, None)));
-            drop(empty);
+    let path = cgroup.path();
+    with_step(
+        &mut group,
+        "empty_raw_tp",
+        (Step::Empty, Hooks::Enter),
+        path,
+    );
+    with_step(
+        &mut group,
+        "empty_pair",
+        (Step::Empty, Hooks::EnterExit),
+        path,
+    );
+    match RunTimeStats::on() {
+        Ok(stats) => {
+            with_step(
+                &mut group,
+                "empty_pair_stats",
+                (Step::Empty, Hooks::EnterExit),
+                path,
+            );
+            drop(stats);
         }
-        Err(e) => eprintln!("empty_raw_tp skipped: {e}"),
+        Err(e) => eprintln!("empty_pair_stats skipped: {e}"),
     }
+    with_step(
+        &mut group,
+        "cgroup_id_pair",
+        (Step::CgroupId, Hooks::EnterExit),
+        path,
+    );
+    with_step(
+        &mut group,
+        "lookup_pair",
+        (Step::Lookup, Hooks::EnterExit),
+        path,
+    );
+    with_step(
+        &mut group,
+        "subtree_pair",
+        (Step::Subtree, Hooks::EnterExit),
+        path,
+    );
+
     let Some(probes) = LiveProbes::start(&cgroup) else {
         return;
     };
     group.bench_function("probes_idle", |b| b.iter_custom(|n| getppid_loop(n, None)));
     let _watched = probes.managed.watch(cgroup.id());
     assert!(probes.managed.hot_attached());
+    // Someone reads what watching costs: the statistics go on for a lease.
+    drop(probes.managed.run_times());
+    assert!(
+        probes.managed.run_time_stats(),
+        "no lease on the statistics"
+    );
+    group.bench_function("probes_unmanaged_stats", |b| {
+        b.iter_custom(|n| getppid_loop(n, None))
+    });
+    // Nobody asks any more: the lease runs out and the statistics go off.
+    let deadline = Instant::now() + STATS_LEASE + Duration::from_secs(5);
+    while probes.managed.run_time_stats() {
+        assert!(
+            Instant::now() < deadline,
+            "the statistics' lease never ran out"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     group.bench_function("probes_unmanaged", |b| {
         b.iter_custom(|n| getppid_loop(n, None))
     });

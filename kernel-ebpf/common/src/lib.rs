@@ -125,6 +125,9 @@ pub mod names {
     /// `HashMap<u64, u32>`: the v2 cgroup ids of the managed processes, kept by the daemon.
     /// A task is observed only if its v2 cgroup id is a key here.
     pub const MANAGED: &str = "AGENTOS_MANAGED";
+    /// `CgroupArray` of one slot: the daemon's v2 cgroup, which every managed cgroup is
+    /// under; the programs turn away a current task outside it before the `MANAGED` lookup.
+    pub const SUBTREE: &str = "AGENTOS_SUBTREE";
     /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
     pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
     /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in.
@@ -150,8 +153,15 @@ pub mod names {
     pub const SYS_ENTER_PROGRAM: &str = "agentos_sys_in";
     /// The raw tracepoint program on `sys_exit`.
     pub const SYS_EXIT_PROGRAM: &str = "agentos_sys_out";
-    /// An empty raw tracepoint program on `sys_enter`: the probe-cost bench's floor.
+    /// An empty raw tracepoint program: the probe-cost bench's floor, on `sys_enter` alone or
+    /// on `sys_enter` and `sys_exit`. This and the next three are never attached by the daemon.
     pub const FLOOR_PROGRAM: &str = "agentos_floor";
+    /// A raw tracepoint program that reads the current cgroup id only (the bench's step 1).
+    pub const CGROUP_ID_STEP: &str = "agentos_cgid";
+    /// A raw tracepoint program that reads the cgroup id and looks it up in `MANAGED`.
+    pub const LOOKUP_STEP: &str = "agentos_lookup";
+    /// A raw tracepoint program that asks whether the task is under `SUBTREE` only.
+    pub const SUBTREE_STEP: &str = "agentos_subtree";
     /// The BTF tracepoint program on `sched_switch`.
     pub const SWITCH_PROGRAM: &str = "agentos_switch";
     /// The BTF tracepoint program on `sched_wakeup`.

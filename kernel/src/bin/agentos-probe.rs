@@ -26,7 +26,10 @@
 //! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
 //!
 //! `getppid COUNT` calls `getppid` COUNT times and prints the nanoseconds it took (the
-//! probe-cost bench's workload, `benches/probes_syscall.rs`); `udpconnect ADDR COUNT`
+//! probe-cost bench's workload, `benches/probes_syscall.rs`); `getppid-cpu COUNT` does the
+//! same and prints the CPU time its thread spent on it (`CLOCK_THREAD_CPUTIME_ID`: on an idle
+//! machine its wall time, as the loop never blocks; on a shared one without the time other
+//! processes ran while it waited for a CPU); `udpconnect ADDR COUNT`
 //! connects one UDP socket to ADDR COUNT times (no packet is sent) and prints the nanoseconds
 //! it took (the connect wall's workload, `benches/probes_wall.rs`); `opens COUNT PATH` opens
 //! PATH COUNT times the same way (closing what opens: one open event each, the ring-buffer
@@ -575,10 +578,16 @@ pub(crate) fn main() {
     if args[0] == "observe" {
         observe(&args[1..]);
     }
-    if args[0] == "getppid" {
-        // SAFETY: getppid has no arguments and cannot fail.
-        timed_loop(&args, "usage: agentos-probe getppid COUNT", || unsafe {
-            libc::getppid();
+    if args[0] == "getppid" || args[0] == "getppid-cpu" {
+        let clock = if args[0] == "getppid" {
+            libc::CLOCK_MONOTONIC
+        } else {
+            libc::CLOCK_THREAD_CPUTIME_ID
+        };
+        let usage_text = "usage: agentos-probe getppid[-cpu] COUNT";
+        timed_loop_on(clock, &args, usage_text, || {
+            // SAFETY: getppid has no arguments and cannot fail.
+            unsafe { libc::getppid() };
         });
     }
     if args[0] == "opens" {
@@ -614,16 +623,35 @@ pub(crate) fn main() {
 }
 
 /// Calls `once` COUNT (`args[1]`) times, prints the nanoseconds it took and exits.
-fn timed_loop(args: &[String], usage_text: &str, mut once: impl FnMut()) -> ! {
+fn timed_loop(args: &[String], usage_text: &str, once: impl FnMut()) -> ! {
+    timed_loop_on(libc::CLOCK_MONOTONIC, args, usage_text, once)
+}
+
+/// [`timed_loop`], timed on `clock` (a `clock_gettime` clock id).
+fn timed_loop_on(
+    clock: libc::clockid_t,
+    args: &[String],
+    usage_text: &str,
+    mut once: impl FnMut(),
+) -> ! {
     let count: u64 = args
         .get(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| usage(usage_text));
-    let start = std::time::Instant::now();
+    let now = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write; both clocks used here always exist.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    };
+    let start = now();
     for _ in 0..count {
         once();
     }
-    println!("{}", start.elapsed().as_nanos());
+    println!("{}", now() - start);
     let _ = std::io::stdout().flush();
     std::process::exit(0);
 }

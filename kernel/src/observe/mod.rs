@@ -30,8 +30,9 @@ use tokio::sync::broadcast;
 pub use self::{
     event::{Denial, EventDetail, Owner, ProcessEvent, ProcessEventKind},
     probes::{
-        EmptyProgram, ManagedCgroups, Owners, ProbeError, ProbeFigures, ProbeStatus, ProcessProbes,
-        ProgramRunTime, WallRules, WallStatus, Watched, bpf_lsm_active,
+        FloorPrograms, Hooks, ManagedCgroups, Owners, ProbeError, ProbeFigures, ProbeStatus,
+        ProcessProbes, ProgramRunTime, RunTimeStats, STATS_LEASE, Step, WallRules, WallStatus,
+        Watched, bpf_lsm_active,
     },
 };
 

@@ -5,28 +5,38 @@
 //!
 //! The host kernel counts each BPF program's run time and runs (`run_time_ns`, `run_cnt` in
 //! its `bpf_prog_info`) only while run-time statistics are on (`BPF_ENABLE_STATS`, the
-//! `kernel.bpf_stats_enabled` switch): [`StatsSwitch`] holds them on while the high-frequency
-//! programs are attached, that is while AgentOS has managed processes, and its drop turns them
-//! off again. The switch is the host's, not ours: while it is on, every BPF program on the host
-//! pays two clock reads a run, which is why it is on only while there is something to charge.
+//! `kernel.bpf_stats_enabled` switch). The switch is the host's, not ours: while it is on,
+//! every BPF program on the host pays two clock reads a run, and the probe-cost bench
+//! (`kernel/benches/probes_syscall.rs`) measured that as the largest part of what the
+//! probes cost a syscall of a process AgentOS does not manage. So the statistics are
+//! sampled, not kept on: [`StatsLease`] turns them on for [`STATS_LEASE`] when the
+//! high-frequency programs are attached (a first sample) and again each time someone reads
+//! the cost (`agentos ps`, `ProbeStats`, `/metrics`), and off when the lease runs out
+//! unrenewed, or when nothing is managed any more.
 //!
-//! Each program counts, per managed cgroup and per CPU, the runs it made on that cgroup's
-//! behalf (the `AGENTOS_COST` map, one slot per program of [`cost`]). A cgroup's cost is,
-//! summed over the programs, the program's mean run time times the cgroup's runs of it. The
-//! mean includes the runs that the cgroup filter turned away (a task outside AgentOS), which
-//! are cheaper than a run that records, so the figure is a slight under-estimate; what is not
-//! charged to any cgroup is the filter's cost on the rest of the host.
+//! Each program counts, per managed cgroup and per CPU, every run it made on that cgroup's
+//! behalf (the `AGENTOS_COST` map, one slot per program of [`cost`]), statistics on or off. A
+//! cgroup's cost is, summed over the programs, the program's mean run time over the sampled
+//! periods times the cgroup's runs of it: an estimate, as any sample is. The mean includes the
+//! runs that the cgroup filter turned away (a task outside AgentOS), which are cheaper than a
+//! run that records, so the figure leans low; what is not charged to any cgroup is the
+//! filter's cost on the rest of the host.
 //!
 //! # What it leaves on the host
 //!
-//! Nothing: the statistics switch is an fd, closed with the probes or the daemon.
+//! Nothing: the statistics switch is an fd, closed when the lease runs out, with the probes,
+//! or with the daemon.
 
-use std::os::fd::OwnedFd;
+use std::{
+    os::fd::OwnedFd,
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    time::{Duration, Instant},
+};
 
 use agentos_ebpf_common::{CostCounts, cost, names};
 use aya::maps::{MapData, MapError, PerCpuHashMap, PerCpuValues};
 
-use super::ObserveCost;
+use super::{ObserveCost, ProbeError, STATS_LEASE};
 
 /// The counted programs by their index in [`cost`].
 pub(super) const COUNTED: [(usize, &str); cost::PROGRAMS] = [
@@ -50,13 +60,98 @@ pub(super) const COUNTED: [(usize, &str); cost::PROGRAMS] = [
 
 /// Keeps the host's BPF run-time statistics on while it lives.
 #[derive(Debug)]
-pub(super) struct StatsSwitch {
+pub struct RunTimeStats {
     _fd: OwnedFd,
 }
 
-impl StatsSwitch {
-    pub(super) fn on() -> Result<Self, aya::sys::SyscallError> {
-        aya::sys::enable_stats(aya::sys::Stats::RunTime).map(|fd| Self { _fd: fd })
+impl RunTimeStats {
+    /// Turns them on (the kernel counts the holders: they go off when the last fd closes).
+    pub fn on() -> Result<Self, ProbeError> {
+        aya::sys::enable_stats(aya::sys::Stats::RunTime)
+            .map(|fd| Self { _fd: fd })
+            .map_err(ProbeError::Stats)
+    }
+}
+
+/// The run-time statistics, on for a lease that each read of the cost renews.
+#[derive(Clone, Debug)]
+pub(super) struct StatsLease {
+    lease: Arc<Mutex<Lease>>,
+    /// How long each renewal keeps them on ([`STATS_LEASE`] but in tests).
+    term: Duration,
+}
+
+impl Default for StatsLease {
+    fn default() -> Self {
+        Self::new(STATS_LEASE)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Lease {
+    /// On while this is held.
+    on: Option<RunTimeStats>,
+    /// When the lease runs out.
+    until: Option<Instant>,
+}
+
+impl StatsLease {
+    /// Leases of `term` each.
+    pub(super) fn new(term: Duration) -> Self {
+        Self {
+            lease: Arc::default(),
+            term,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Turns the statistics on, if they are off, until the term from now; a task on
+    /// `runtime` turns them off when the lease runs out unrenewed.
+    pub(super) fn renew(&self, runtime: &tokio::runtime::Handle) -> Result<(), ProbeError> {
+        let mut lease = self.lock();
+        lease.until = Some(Instant::now() + self.term);
+        if lease.on.is_some() {
+            return Ok(());
+        }
+        lease.on = Some(RunTimeStats::on()?);
+        runtime.spawn(expire(Arc::downgrade(&self.lease)));
+        Ok(())
+    }
+
+    /// Turns the statistics off now.
+    pub(super) fn end(&self) {
+        let mut lease = self.lock();
+        lease.on = None;
+        lease.until = None;
+    }
+
+    /// Whether the statistics are on (held by this lease).
+    pub(super) fn is_on(&self) -> bool {
+        self.lock().on.is_some()
+    }
+}
+
+/// Waits out the lease (however often it is renewed meanwhile), then turns the statistics
+/// off; returns early if they went off otherwise or the probes are gone.
+async fn expire(lease: Weak<Mutex<Lease>>) {
+    loop {
+        let until = {
+            let Some(lease) = lease.upgrade() else {
+                return;
+            };
+            let mut lease = lease.lock().unwrap_or_else(|p| p.into_inner());
+            match (lease.until, &lease.on) {
+                (Some(until), Some(_)) if until > Instant::now() => until,
+                _ => {
+                    lease.on = None;
+                    return;
+                }
+            }
+        };
+        tokio::time::sleep_until(until.into()).await;
     }
 }
 
@@ -106,8 +201,10 @@ impl CostMap {
     }
 }
 
-/// A cgroup's share of the programs' run time: per program, its mean run time times the
-/// cgroup's runs of it. `programs[i]` is program `i`'s totals (zero when it is not loaded).
+/// A cgroup's share of the programs' run time: per program, its mean run time over the
+/// sampled periods times the cgroup's runs of it (all of them: the runs are counted whether
+/// the statistics are on or not). `programs[i]` is program `i`'s sampled totals (zero when it
+/// is not loaded or was never sampled: then nothing is charged for it).
 pub(super) fn apportion(
     counts: &CostCounts,
     programs: &[ProgramRuns; cost::PROGRAMS],
@@ -116,11 +213,10 @@ pub(super) fn apportion(
     for (&runs, p) in counts.runs.iter().zip(programs) {
         out.runs += runs;
         if p.runs > 0 {
-            // The cgroup's runs can exceed the kernel's count only by runs made before the
-            // statistics went on; never charge more than the program's whole time.
-            let share =
-                u128::from(p.run_time_ns) * u128::from(runs.min(p.runs)) / u128::from(p.runs);
-            out.cpu_ns += share as u64;
+            let share = u128::from(p.run_time_ns) * u128::from(runs) / u128::from(p.runs);
+            out.cpu_ns = out
+                .cpu_ns
+                .saturating_add(u64::try_from(share).unwrap_or(u64::MAX));
         }
     }
     out
@@ -156,7 +252,8 @@ mod tests {
     }
 
     #[test]
-    fn never_more_than_the_programs_whole_time() {
+    fn runs_outside_the_sampled_periods_are_charged_at_the_sampled_mean() {
+        // Sampled: 5 runs in 50 ns. The cgroup ran it 9 times, most with statistics off.
         let mut programs = [ProgramRuns::default(); cost::PROGRAMS];
         programs[cost::SWITCH] = ProgramRuns {
             run_time_ns: 50,
@@ -164,6 +261,29 @@ mod tests {
         };
         let mut counts = CostCounts::default();
         counts.runs[cost::SWITCH] = 9;
-        assert_eq!(apportion(&counts, &programs).cpu_ns, 50);
+        assert_eq!(apportion(&counts, &programs).cpu_ns, 90);
+    }
+
+    #[tokio::test]
+    async fn the_lease_runs_out_unless_renewed() {
+        if !nix::unistd::geteuid().is_root() {
+            // BPF_ENABLE_STATS needs CAP_SYS_ADMIN.
+            crate::testing::skip("cost::the_lease_runs_out_unless_renewed", "needs root");
+            return;
+        }
+        const TERM: Duration = Duration::from_millis(400);
+        let lease = StatsLease::new(TERM);
+        let runtime = tokio::runtime::Handle::current();
+        lease.renew(&runtime).expect("BPF_ENABLE_STATS");
+        assert!(lease.is_on());
+        tokio::time::sleep(TERM / 2).await;
+        lease.renew(&runtime).expect("renew");
+        tokio::time::sleep(TERM * 3 / 4).await;
+        assert!(lease.is_on(), "off before the renewed lease ran out");
+        tokio::time::sleep(TERM).await;
+        assert!(!lease.is_on(), "still on after the lease ran out");
+        lease.renew(&runtime).expect("renew");
+        lease.end();
+        assert!(!lease.is_on());
     }
 }

@@ -305,6 +305,15 @@ impl ManagedCgroups {
             .unwrap_or_default()
     }
 
+    /// Whether the host's BPF run-time statistics are on for the probes now (a lease that
+    /// [`Self::run_times`] and [`Self::figures`] renew).
+    pub fn run_time_stats(&self) -> bool {
+        self.lock()
+            .probes
+            .as_ref()
+            .is_some_and(ProcessProbes::run_time_stats)
+    }
+
     /// Whether the high-frequency programs are attached now.
     pub fn hot_attached(&self) -> bool {
         self.lock()

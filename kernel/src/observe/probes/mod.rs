@@ -31,7 +31,19 @@
 //! A task is observed only if its v2 cgroup id is a key of the `AGENTOS_MANAGED` hash map,
 //! which [`ManagedCgroups`] keeps in step with the process table's cgroups (on a hybrid host
 //! the v2 node each managed process gets in the `unified` tree). Nothing else on the host is
-//! recorded; an empty map records nothing.
+//! recorded; an empty map records nothing. Before that lookup, a program running for the
+//! current task asks whether it is under the daemon's v2 cgroup at all (the `AGENTOS_SUBTREE`
+//! cgroup array, set before anything is attached): every managed cgroup is, no host process
+//! is, and that answer takes one comparison where the lookup hashes, so the rest of the host
+//! pays as little as the kernel allows for AgentOS's per-syscall programs.
+//!
+//! # What it costs the host
+//!
+//! `cargo bench -p agentos-kernel --bench probes_syscall` sets each part beside the same run's
+//! baselines. While a cgroup is managed, every syscall on the host runs two programs
+//! (`sys_enter`, `sys_exit`), which the kernel charges about the same as two empty ones, plus
+//! the subtree check. The host's BPF run-time statistics, which time every BPF program on the
+//! host, are on only for a lease while someone reads what watching costs (`cost.rs`).
 //!
 //! # What it leaves on the host
 //!
@@ -50,6 +62,7 @@
 #[cfg(target_os = "linux")]
 mod cost;
 mod figures;
+mod floor;
 mod managed;
 #[cfg(target_os = "linux")]
 mod mountns;
@@ -70,7 +83,7 @@ use agentos_ebpf_common::names;
 #[cfg(target_os = "linux")]
 use aya::{
     Btf, EbpfLoader,
-    maps::{Array, HashMap, Map, MapData, MapError, PerCpuHashMap, RingBuf},
+    maps::{Array, CgroupArray, HashMap, Map, MapData, MapError, PerCpuHashMap, RingBuf},
     programs::{
         BtfTracePoint, ProgramError, RawTracePoint, raw_trace_point::RawTracePointLinkId,
         tp_btf::BtfTracePointLinkId,
@@ -85,17 +98,24 @@ use tokio::{
 
 #[cfg(not(target_os = "linux"))]
 pub use self::none::{SandboxRoot, WallRules, WallStatus, bpf_lsm_active};
-pub use self::{
-    figures::{ObserveCost, ProbeFigures, ProgramRunTime, SchedFigures, SyscallFigures},
-    managed::{ManagedCgroups, OWNER_GRACE, OwnerSlot, Owners, Watched},
-};
 #[cfg(target_os = "linux")]
 pub use self::{
+    cost::RunTimeStats,
+    floor::FloorPrograms,
     mountns::SandboxRoot,
     wall::{WallRules, WallStatus, bpf_lsm_active},
 };
+pub use self::{
+    figures::{ObserveCost, ProbeFigures, ProgramRunTime, SchedFigures, SyscallFigures},
+    floor::{Hooks, Step},
+    managed::{ManagedCgroups, OWNER_GRACE, OwnerSlot, Owners, Watched},
+};
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};
+
+/// How long the host's BPF run-time statistics stay on after the last read of what watching
+/// costs (`cost.rs`).
+pub const STATS_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The lifecycle programs and their BTF tracepoints: attached from start to stop.
 const LIFECYCLE: [(&str, &str); 3] = [
@@ -217,6 +237,9 @@ pub enum ProbeError {
     #[cfg(not(target_os = "linux"))]
     #[error("eBPF is Linux's; this host has none")]
     NotLinux,
+    #[cfg(target_os = "linux")]
+    #[error("cannot turn on the host's BPF run-time statistics")]
+    Stats(#[source] aya::sys::SyscallError),
     #[error("failed to register the eBPF ring buffer with tokio")]
     Register(#[source] io::Error),
     #[error("cannot open cgroup directory {path}")]
@@ -255,8 +278,11 @@ pub struct ProcessProbes {
     refusals: refusals::Refusals,
     /// Per managed cgroup, the runs each program made for it.
     cost: cost::CostMap,
-    /// The host's BPF run-time statistics, on while the hot programs are attached.
-    stats: Option<cost::StatsSwitch>,
+    /// The host's BPF run-time statistics: sampled, on for a lease while the hot programs are
+    /// attached and someone reads the cost.
+    stats: cost::StatsLease,
+    /// Where the lease's timer runs.
+    runtime: tokio::runtime::Handle,
     /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
     /// other maps were taken out of it.
     ebpf: aya::Ebpf,
@@ -270,6 +296,28 @@ fn take<T: TryFrom<Map, Error = MapError>>(
 ) -> Result<T, ProbeError> {
     let raw = ebpf.take_map(map).ok_or(ProbeError::MissingMap { map })?;
     T::try_from(raw).map_err(|source| ProbeError::Map { map, source })
+}
+
+/// Opens the v2 cgroup directory `path` (its fd names the cgroup to the kernel).
+#[cfg(target_os = "linux")]
+fn open_cgroup(path: &std::path::Path) -> Result<std::fs::File, ProbeError> {
+    std::fs::File::open(path).map_err(|source| ProbeError::OpenCgroup {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Puts the cgroup `dir` in slot 0 of `ebpf`'s `SUBTREE` map: the programs then turn away
+/// every current task outside it before they look it up in `MANAGED`. Set before any program
+/// is attached.
+#[cfg(target_os = "linux")]
+fn set_subtree(ebpf: &mut aya::Ebpf, dir: &std::fs::File) -> Result<(), ProbeError> {
+    use std::os::fd::AsRawFd as _;
+    let map = names::SUBTREE;
+    let subtree = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
+    CgroupArray::try_from(subtree)
+        .and_then(|mut subtree| subtree.set(0, dir.as_raw_fd(), 0))
+        .map_err(|source| ProbeError::Map { map, source })
 }
 
 #[cfg(target_os = "linux")]
@@ -305,6 +353,8 @@ impl ProcessProbes {
         Array::<_, TaskOffsets>::try_from(config)
             .and_then(|mut config| config.set(0, offsets, 0))
             .map_err(|source| ProbeError::Map { map, source })?;
+        // Likewise: a program that ran before it would look every task up in `MANAGED`.
+        set_subtree(&mut ebpf, &open_cgroup(kernel_cgroup)?)?;
 
         for (program, tracepoint) in LIFECYCLE.iter().chain(&HOT_BTF).copied() {
             let prog = btf_program(&mut ebpf, program)?;
@@ -357,7 +407,8 @@ impl ProcessProbes {
             wall,
             refusals,
             cost,
-            stats: None,
+            stats: cost::StatsLease::default(),
+            runtime,
             ebpf,
         })
     }
@@ -400,6 +451,17 @@ impl ProcessProbes {
         self.hot.is_some()
     }
 
+    /// Whether the host's BPF run-time statistics are on for the probes now (a lease).
+    pub fn run_time_stats(&self) -> bool {
+        self.stats.is_on()
+    }
+
+    fn renew_stats(&self) {
+        if let Err(err) = self.stats.renew(&self.runtime) {
+            tracing::warn!(error = %err, "cannot turn on BPF run-time statistics; observation costs go unsampled");
+        }
+    }
+
     /// The figures of managed cgroup `id`, summed over CPUs, with what observing it cost.
     pub fn figures(&self, id: u64) -> Result<ProbeFigures, ProbeError> {
         let mut figures = self.figures.read(id).map_err(|source| ProbeError::Map {
@@ -415,7 +477,7 @@ impl ProcessProbes {
     }
 
     /// Each counted program's run time and runs as the kernel timed them (zero for one that is
-    /// not loaded, or while statistics were never on).
+    /// not loaded, or never sampled).
     fn program_runs(&self) -> [cost::ProgramRuns; agentos_ebpf_common::cost::PROGRAMS] {
         let mut out = [cost::ProgramRuns::default(); agentos_ebpf_common::cost::PROGRAMS];
         for t in self.run_times() {
@@ -429,8 +491,13 @@ impl ProcessProbes {
         out
     }
 
-    /// The run time and runs of every counted program that is loaded, for `/metrics`.
+    /// The run time and runs of every counted program that is loaded, for `/metrics`, as the
+    /// kernel timed them while the statistics were on. Someone is asking what watching costs:
+    /// the statistics are (kept) on for another lease while anything is managed.
     pub fn run_times(&self) -> Vec<ProgramRunTime> {
+        if self.hot.is_some() {
+            self.renew_stats();
+        }
         cost::COUNTED
             .iter()
             .filter_map(|&(_, program)| {
@@ -515,12 +582,8 @@ impl ProcessProbes {
         };
         match attached() {
             Ok(()) => {
-                match cost::StatsSwitch::on() {
-                    Ok(on) => self.stats = Some(on),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot turn on BPF run-time statistics; observation costs read 0")
-                    }
-                }
+                // A first sample, so the first read of the cost has a mean to go on.
+                self.renew_stats();
                 Ok(links)
             }
             Err(err) => {
@@ -532,7 +595,7 @@ impl ProcessProbes {
 
     fn detach_hot(&mut self, links: HotLinks) {
         // Nothing is managed: the host's programs stop paying for the statistics.
-        self.stats = None;
+        self.stats.end();
         for (program, link) in links.btf {
             if let Err(err) = btf_program(&mut self.ebpf, program).map(|p| p.detach(link)) {
                 tracing::warn!(program, error = %err, "cannot detach an eBPF program");
@@ -583,32 +646,6 @@ fn raw_program<'a>(
     program(ebpf, name)
 }
 
-/// The empty `sys_enter` program alone, attached: the floor the probe-cost bench compares
-/// the real programs with. Detached on drop.
-#[cfg(target_os = "linux")]
-pub struct EmptyProgram {
-    _ebpf: aya::Ebpf,
-}
-
-#[cfg(target_os = "linux")]
-impl EmptyProgram {
-    pub fn attach() -> Result<Self, ProbeError> {
-        let object = object().ok_or(ProbeError::NotBuiltIn)?;
-        let mut ebpf = EbpfLoader::new().load(object).map_err(ProbeError::Load)?;
-        let program = names::FLOOR_PROGRAM;
-        let prog = raw_program(&mut ebpf, program)?;
-        prog.load()
-            .map_err(|source| ProbeError::LoadProgram { program, source })?;
-        prog.attach(names::SYS_ENTER_TRACEPOINT)
-            .map_err(|source| ProbeError::Attach {
-                program,
-                tracepoint: names::SYS_ENTER_TRACEPOINT,
-                source,
-            })?;
-        Ok(Self { _ebpf: ebpf })
-    }
-}
-
 #[cfg(target_os = "linux")]
 impl Drop for ProcessProbes {
     fn drop(&mut self) {
@@ -621,7 +658,7 @@ impl Drop for ProcessProbes {
 #[cfg(not(target_os = "linux"))]
 mod none;
 #[cfg(not(target_os = "linux"))]
-pub use none::{EmptyProgram, ProcessProbes};
+pub use none::{FloorPrograms, ProcessProbes, RunTimeStats};
 
 #[cfg(test)]
 mod tests {
@@ -756,10 +793,19 @@ mod tests {
             !managed.hot_attached(),
             "hot programs attached with nothing managed"
         );
+        assert!(
+            !managed.run_time_stats(),
+            "statistics on with nothing managed"
+        );
         let watched = managed.watch(id);
         assert!(
             managed.hot_attached(),
             "hot programs not attached while managed"
+        );
+        // A first sample of the run-time statistics, on a lease (`cost.rs`).
+        assert!(
+            managed.run_time_stats(),
+            "no first sample of the statistics"
         );
 
         // Outside the cgroup: must not be reported.
@@ -812,6 +858,10 @@ mod tests {
         );
         drop(watched);
         assert!(!managed.hot_attached(), "hot programs still attached");
+        assert!(
+            !managed.run_time_stats(),
+            "statistics still on with nothing managed"
+        );
         assert_eq!(
             managed
                 .figures(id)
@@ -821,6 +871,56 @@ mod tests {
                 .len(),
             0
         );
+        drop(managed.take_probes());
+    }
+
+    /// The subtree check turns away a task outside the daemon's cgroup before the `MANAGED`
+    /// lookup: a cgroup in `MANAGED` but outside the subtree is not observed (no daemon makes
+    /// one; this shows the check is live), one inside it is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_managed_cgroup_outside_the_subtree_is_not_seen() {
+        let Some(v2_root) = privileged_setup() else {
+            return;
+        };
+        let subtree = TestCgroup::create(&v2_root, "subtree");
+        let inside = TestCgroup::create(&subtree.0, "inside");
+        let outside = TestCgroup::create(&v2_root, "outside");
+        let id = |cg: &TestCgroup| fs::metadata(&cg.0).expect("stat cgroup").ino();
+        let (tx, mut rx) = broadcast::channel(1024);
+        let managed = ManagedCgroups::default();
+        managed.set_probes(
+            ProcessProbes::start(tx, managed.owners(), &subtree.0).expect("probes start"),
+        );
+        let _outside = managed.watch(id(&outside));
+        let _inside = managed.watch(id(&inside));
+
+        let run = |cg: &TestCgroup, code: &str| {
+            let (mut cmd, procs) = cg.command("sh", &["-c", &format!("exit {code}")]);
+            let mut child = cmd.spawn().expect("spawn sh in a cgroup");
+            let pid = child.id();
+            child.wait().expect("wait");
+            drop(procs);
+            pid
+        };
+        let outside_pid = run(&outside, "5");
+        let inside_pid = run(&inside, "6");
+        // In ring order: had the outside shell been seen, its events would come first.
+        let exec = next_lifecycle(&mut rx).await;
+        let exit = next_lifecycle(&mut rx).await;
+        assert_eq!(
+            [(exec.kind, exec.pid), (exit.kind, exit.pid)],
+            [
+                (ProcessEventKind::Exec, inside_pid),
+                (ProcessEventKind::Exit, inside_pid)
+            ],
+            "outside the subtree: {outside_pid}"
+        );
+        let calls = |cg: &TestCgroup| {
+            let figures = managed.figures(id(cg)).expect("live").expect("figures");
+            figures.syscalls.values().map(|f| f.count).sum::<u64>()
+        };
+        assert!(calls(&inside) > 0, "no syscalls counted inside the subtree");
+        assert_eq!(calls(&outside), 0, "syscalls counted outside the subtree");
         drop(managed.take_probes());
     }
 

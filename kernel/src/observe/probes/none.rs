@@ -30,6 +30,10 @@ impl ProcessProbes {
         match *self {}
     }
 
+    pub fn run_time_stats(&self) -> bool {
+        match *self {}
+    }
+
     pub fn figures(&self, _id: u64) -> Result<ProbeFigures, ProbeError> {
         match *self {}
     }
@@ -95,12 +99,26 @@ pub fn bpf_lsm_active() -> Result<(), String> {
     Err("BPF LSM is Linux's; this host has none".to_owned())
 }
 
-/// The probe-cost floor program, which cannot be attached on this host.
-pub enum EmptyProgram {}
+/// The probe-cost bench's programs, which cannot be attached on this host.
+pub enum FloorPrograms {}
 
-impl EmptyProgram {
+impl FloorPrograms {
     /// Always fails: eBPF is Linux's.
-    pub fn attach() -> Result<Self, ProbeError> {
+    pub fn attach(
+        _step: super::Step,
+        _hooks: super::Hooks,
+        _cgroup: &std::path::Path,
+    ) -> Result<Self, ProbeError> {
+        Err(ProbeError::NotLinux)
+    }
+}
+
+/// The host's BPF run-time statistics, which this host does not have.
+pub enum RunTimeStats {}
+
+impl RunTimeStats {
+    /// Always fails: eBPF is Linux's.
+    pub fn on() -> Result<Self, ProbeError> {
         Err(ProbeError::NotLinux)
     }
 }

@@ -53,7 +53,7 @@ use aya::{
     programs::{CgroupAttachMode, CgroupSockAddr, Lsm, ProgramError},
 };
 
-use super::{ProbeError, program, take};
+use super::{ProbeError, open_cgroup, program, take};
 use crate::{
     capability::{Cidr, NetworkWall, PortRange, ProtocolMatch, SandboxGrants},
     net::egress::{Decision, Dest, decisions},
@@ -451,10 +451,7 @@ fn attach_sock_addr(
     kernel_cgroup: &Path,
     programs: &[&'static str],
 ) -> Result<(), ProbeError> {
-    let dir = fs::File::open(kernel_cgroup).map_err(|source| ProbeError::OpenCgroup {
-        path: kernel_cgroup.to_owned(),
-        source,
-    })?;
+    let dir = open_cgroup(kernel_cgroup)?;
     for &name in programs {
         let prog: &mut CgroupSockAddr = program(ebpf, name)?;
         prog.load().map_err(|source| ProbeError::LoadProgram {
