@@ -12,23 +12,15 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{ExitInfo, ProcessError, ProcessState, isolation, output::Output};
+use super::{
+    ExitInfo, ProcessError, ProcessState, isolation,
+    output::Output,
+    procfs::{self, children_of},
+};
 use crate::{
     cgroup::{CgroupStats, Limits, ProcessCgroup},
     error::KernelError,
 };
-
-/// The direct children of `pid`, from `/proc/PID/task/PID/children` (empty when
-/// it is gone).
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Grants added to a running process.
 #[derive(Default)]
@@ -338,8 +330,16 @@ impl Process {
         Ok(())
     }
 
+    /// Its cgroup's accounting; for a process the kernel could give no cgroup (rootless,
+    /// nothing delegated), its process tree's from `/proc` ([`procfs`]).
     pub fn stats(&self) -> Result<CgroupStats, KernelError> {
-        self.with_cgroup(|cg| cg.stats().map_err(|e| self.cgroup_error(e)))
+        match self.with_cgroup(|cg| cg.stats().map_err(|e| self.cgroup_error(e))) {
+            Err(KernelError::Process(ProcessError::NoCgroup)) if cfg!(target_os = "linux") => {
+                procfs::tree_stats(self.pid)
+                    .ok_or_else(|| ProcessError::Exited { pid: self.pid }.into())
+            }
+            other => other,
+        }
     }
 
     /// Applies new limits to the running process.

@@ -19,6 +19,7 @@ pub mod isolation;
 mod managed;
 pub mod output;
 pub mod priority;
+mod procfs;
 mod reap;
 pub mod spawn;
 mod spawner;

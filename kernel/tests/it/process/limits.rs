@@ -60,6 +60,48 @@ async fn a_memory_limit_really_oom_kills_and_says_so() {
     }
 }
 
+/// Stats have real figures however the process is limited: its cgroup's charge, or,
+/// with no cgroup (rootless, nothing delegated), its process tree's from `/proc`. The
+/// shell spins before it forks two sleeps, so CPU, memory and three tasks all show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_have_figures_with_a_cgroup_or_without_one() {
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let p = spawn(
+        &mut c,
+        spec(&[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; /bin/sleep 30 & /bin/sleep 30 & wait",
+        ]),
+    )
+    .await;
+    let mut last = None;
+    for _ in 0..200 {
+        let Value::ProcessStats(st) =
+            call(&mut c, Call::GetStats(pb::GetProcessStats { pid: p.pid }))
+                .await
+                .unwrap()
+        else {
+            panic!()
+        };
+        let done = st.pids_current >= 3 && st.cpu_usage_usec > 0 && st.memory_current_bytes > 0;
+        last = Some(st);
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let st = last.unwrap();
+    assert!(
+        st.pids_current >= 3 && st.cpu_usage_usec > 0 && st.memory_current_bytes > 0,
+        "limits by {}: {st:?}",
+        limits_by(&p)
+    );
+    assert!(st.memory_peak_bytes >= st.memory_current_bytes, "{st:?}");
+    kill_tree(&mut c, p.pid).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_private_tmp_is_capped_at_its_size() {
     let d = Daemon::start(&[]);
