@@ -16,6 +16,23 @@ describe("<SystemStatus>", () => {
     resetHealthStore();
   });
 
+  it("keeps each subsystem to one line until its row is opened, by click or keyboard", async () => {
+    vi.stubGlobal("fetch", vi.fn(async () => jsonResponse(sampleHealth())));
+    render(<PolledStatus intervalMs={60_000} />);
+    const ebpf = await screen.findByTestId("doctor-ebpf");
+    const toggle = within(ebpf).getByRole("button", { name: /ebpf\s*userspace\s*unavailable/ });
+    expect(toggle.getAttribute("aria-expanded")).toBe("false");
+    expect(ebpf.dataset.open).toBe("false");
+    const reason = ebpf.querySelector("[data-field=reason]") as HTMLElement;
+    expect(toggle.getAttribute("aria-controls")).toBe(reason.id);
+    // Cut to one line, the whole reason in its title and in the page.
+    expect(reason.title).toContain("kernel built without eBPF programs");
+    toggle.click();
+    await waitFor(() => expect(toggle.getAttribute("aria-expanded")).toBe("true"));
+    expect(ebpf.dataset.open).toBe("true");
+    expect(reason.title).toBe("");
+  });
+
   it("renders the overall status, kernel and one row per subsystem in order", async () => {
     const fetchMock = vi.fn(async () => jsonResponse(sampleHealth()));
     vi.stubGlobal("fetch", fetchMock);

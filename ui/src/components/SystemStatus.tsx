@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { type ReactNode, useId, useState } from "react";
 import type { Health } from "../health/schema";
 import { useHealthStore } from "../health/store";
 import { formatTimeOfDay, formatUptime } from "../lib/time";
@@ -87,32 +87,47 @@ export function HealthReport({ health }: { health: Health }) {
       ) : (
         <ul className="doctor" aria-label="Subsystems">
           {subsystems.map(([name, report]) => (
-            <li
-              key={name}
-              className="doctor-row"
-              data-testid={`doctor-${name}`}
-              data-available={report.available}
-            >
-              <span className={`dot ${report.available ? "dot-on" : "dot-off"}`} aria-hidden="true" />
-              <span className="doctor-name mono" data-field="name">
-                {name}
-              </span>
-              <span className="doctor-backend mono" data-field="backend">
-                {report.backend}
-              </span>
-              <span
-                className={`doctor-available ${report.available ? "yes" : "no"}`}
-                data-field="available"
-              >
-                {report.available ? "available" : "unavailable"}
-              </span>
-              <span className="doctor-reason" data-field="reason">
-                {report.reason}
-              </span>
-            </li>
+            <DoctorRow key={name} name={name} report={report} />
           ))}
         </ul>
       )}
     </>
+  );
+}
+
+type SubsystemReport = Health["doctor"][string];
+
+/**
+ * One subsystem: its name, backend and verdict on one line, the reason below it cut to
+ * one line until the row is opened (a reason can run to a paragraph: the panel stays a
+ * list you can scan). The whole reason is always in the page for screen readers.
+ */
+function DoctorRow({ name, report }: { name: string; report: SubsystemReport }) {
+  const [open, setOpen] = useState(false);
+  const reasonId = useId();
+  return (
+    <li className="doctor-row" data-testid={`doctor-${name}`} data-available={report.available} data-open={open}>
+      <button
+        type="button"
+        className="doctor-toggle"
+        aria-expanded={open}
+        aria-controls={reasonId}
+        onClick={() => setOpen((o) => !o)}
+      >
+        <span className={`dot ${report.available ? "dot-on" : "dot-off"}`} aria-hidden="true" />
+        <span className="doctor-name mono" data-field="name">
+          {name}
+        </span>
+        <span className="doctor-backend mono" data-field="backend">
+          {report.backend}
+        </span>
+        <span className={`doctor-available ${report.available ? "yes" : "no"}`} data-field="available">
+          {report.available ? "available" : "unavailable"}
+        </span>
+      </button>
+      <p id={reasonId} className="doctor-reason" data-field="reason" title={open ? undefined : report.reason}>
+        {report.reason}
+      </p>
+    </li>
   );
 }
