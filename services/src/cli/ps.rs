@@ -122,7 +122,7 @@ async fn process(k: &mut Client, pid: u32) -> Value {
         "state": state,
         "isolation": isolation,
         "cpu_usage_usec": stats.as_ref().map(|s| s.cpu_usage_usec),
-        "observe_cpu_ns": stats.as_ref().map(|s| s.observe_cpu_ns),
+        "observe_cpu_ns": stats.as_ref().and_then(agentos_services::kernel::watch_cost),
         "observe_runs": stats.as_ref().map(|s| s.observe_runs),
         "memory_current_bytes": stats.as_ref().map(|s| s.memory_current_bytes),
         "memory_peak_bytes": stats.as_ref().map(|s| s.memory_peak_bytes),

@@ -47,7 +47,8 @@ pub struct ProcessRow {
     /// CPU since the previous look, 100 = one core; absent on the first look.
     pub cpu_percent: Option<f64>,
     pub cpu_usage_usec: Option<u64>,
-    /// CPU time AgentOS's eBPF probes spent observing it, in nanoseconds (charged to it).
+    /// CPU time AgentOS's eBPF probes spent observing it, in nanoseconds (charged to it);
+    /// absent when it is not watched (no probe has run for it).
     pub observe_cpu_ns: Option<u64>,
     pub memory_current: Option<u64>,
     pub memory_peak: Option<u64>,
@@ -139,7 +140,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Json<Vec<Process
                     .percent(pid, s.cpu_usage_usec, Instant::now())
             }),
             cpu_usage_usec: stats.as_ref().map(|s| s.cpu_usage_usec),
-            observe_cpu_ns: stats.as_ref().map(|s| s.observe_cpu_ns),
+            observe_cpu_ns: stats.as_ref().and_then(crate::kernel::watch_cost),
             memory_current: stats.as_ref().map(|s| s.memory_current_bytes),
             memory_peak: stats.as_ref().map(|s| s.memory_peak_bytes),
             pids: stats.as_ref().map(|s| s.pids_current),

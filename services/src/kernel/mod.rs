@@ -35,6 +35,14 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a kernel we started gets to open its socket.
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// What watching a process has cost (ns of probe CPU charged to it), or `None` when no
+/// probe has run for it: the probes are not loaded (a rootless kernel without
+/// CAP_BPF), so "0 ms" would claim a measurement that was never made. A watched
+/// process always has runs: its own exec fires the probes.
+pub fn watch_cost(stats: &agentos_proto::v1::ProcessStats) -> Option<u64> {
+    (stats.observe_runs > 0).then_some(stats.observe_cpu_ns)
+}
+
 /// The kernel `agentos up` talks to, and whether it is ours to stop.
 pub struct Attached {
     pub link: KernelLink,
@@ -71,4 +79,21 @@ pub async fn attach(data_dir: &Path, kernel_bin: Option<&Path>) -> Result<Attach
         link,
         child: Some(child),
     })
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use agentos_proto::v1::ProcessStats;
+
+    #[test]
+    fn an_unwatched_process_has_no_watch_cost_not_a_zero_one() {
+        let unwatched = ProcessStats::default();
+        assert_eq!(super::watch_cost(&unwatched), None);
+        let watched = ProcessStats {
+            observe_runs: 3,
+            observe_cpu_ns: 1_500,
+            ..Default::default()
+        };
+        assert_eq!(super::watch_cost(&watched), Some(1_500));
+    }
 }
