@@ -256,4 +256,86 @@ mod tests {
             assert!(matches!(e, RingError::Corrupt(_)), "{bad:?}: {e}");
         }
     }
+    /// Runs `op` at once, then in naps of [`ring::NAP`] while it times out.
+    fn patiently<T>(mut op: impl FnMut(Duration) -> Result<T, RingError>) -> T {
+        let mut t = Duration::ZERO;
+        loop {
+            match op(t) {
+                Err(RingError::Timeout(_)) => t = ring::NAP,
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    /// The kernel's side of a shared read, as `fill` and `run` do it: quiet
+    /// `FULL`s with a wake-up per burst of half the slots and before it waits
+    /// for a slot, then an `END` that must fit at once.
+    fn serve_read(mut kernel: Control, chunks: u32, slots: u32) {
+        let freed = |msg| match msg {
+            Msg::Free { slot } => slot,
+            other => panic!("{other:?} from the client"),
+        };
+        let mut free: Vec<u32> = (0..slots).rev().collect();
+        let mut unannounced = 0;
+        for offset in 0..chunks {
+            while let Ok(msg) = kernel.recv(Duration::ZERO) {
+                free.push(freed(msg));
+            }
+            let slot = free.pop().unwrap_or_else(|| {
+                kernel.wake();
+                unannounced = 0;
+                freed(patiently(|t| kernel.recv(t)))
+            });
+            let full = Msg::Full {
+                slot,
+                offset: offset.into(),
+                len: 1,
+            };
+            patiently(|t| kernel.send_quiet(full, t));
+            unannounced += 1;
+            if unannounced >= slots / 2 {
+                kernel.wake();
+                unannounced = 0;
+            }
+        }
+        kernel
+            .send(Msg::End, Duration::ZERO)
+            .expect("an End fits at once after every slot's FULL");
+    }
+
+    #[test]
+    fn a_read_shaped_exchange_always_ends_on_the_ring() {
+        // Three times as many chunks as slots, as the integration test; each
+        // stream's End must come off the ring (a missing one is the CI hang).
+        for round in 0..200 {
+            let fd = segment();
+            let kernel = Control::attach(&fd, Side::Kernel).unwrap();
+            let mut client = Control::attach(&fd, Side::Client).unwrap();
+            let server = std::thread::spawn(move || serve_read(kernel, 193, 64));
+            let (mut got, mut naps) = (0, 0);
+            loop {
+                let msg = loop {
+                    let t = if naps == 0 { Duration::ZERO } else { ring::NAP };
+                    match client.recv(t) {
+                        Ok(m) => break m,
+                        Err(RingError::Timeout(_)) => naps += 1,
+                        Err(e) => panic!("round {round}: {e}"),
+                    }
+                    assert!(naps < 100, "round {round}: no End after {got} chunks");
+                };
+                naps = 0;
+                match msg {
+                    Msg::Full { slot, offset, .. } => {
+                        assert_eq!(offset, got, "round {round}");
+                        got += 1;
+                        client.send(Msg::Free { slot }, Duration::ZERO).unwrap();
+                    }
+                    Msg::End => break,
+                    Msg::Free { .. } => panic!("round {round}: a FREE from the kernel"),
+                }
+            }
+            assert_eq!(got, 193, "round {round}");
+            server.join().unwrap();
+        }
+    }
 }
