@@ -402,35 +402,21 @@ async fn read_shared(client: &mut Client, path: &str) -> u64 {
 
 fn shm_stream(c: &mut Criterion) {
     let kernel = EmbeddedKernel::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut client = rt
-        .block_on(Client::connect_uds(&kernel.socket()))
-        .expect("connect");
+    let (rt, mut client) = kernel.client();
     // In the kernel's temporary directory, which goes when `kernel` drops.
     let big = kernel.files().join("big.bin");
     uring::write_file(&big, GIB, STREAM_CHUNK);
     let mut raw = || assert_eq!(uring::read(&big, STREAM_CHUNK), GIB);
     let mut shared = || assert_eq!(rt.block_on(read_shared(&mut client, "/big.bin")), GIB);
 
-    let medians = alternate([&mut raw, &mut shared]);
-    println!(
-        "shm_stream_read_1GiB, {medians}: raw io_uring {}, shared memory + control ring {} \
-         (target >= 85 %)",
-        medians.show(0, GIB),
-        medians.show(1, GIB),
+    compare(
+        c,
+        "shm_stream_read_1GiB",
+        ["raw_io_uring_read_1MiB", "shared_memory_control_ring_1MiB"],
+        GIB,
+        " (target >= 85 %)",
+        [&mut raw, &mut shared],
     );
-
-    let mut g = c.benchmark_group("shm_stream_read_1GiB");
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Bytes(GIB));
-    g.bench_function("raw_io_uring_read_1MiB", |b| b.iter(raw));
-    g.bench_function("shared_memory_control_ring_1MiB", |b| b.iter(&mut shared));
-    g.finish();
     let _ = std::fs::remove_file(&big);
 }
 
@@ -501,6 +487,35 @@ fn alternate(mut contenders: [&mut dyn FnMut(); 2]) -> Medians {
     }
 }
 
+/// Prints the [`alternate`] medians of a baseline and a shared-memory stream
+/// moving `bytes` each (with `note`), then benches both as criterion's `group`
+/// under `names` (flat sampling: each iteration is long).
+fn compare(
+    c: &mut Criterion,
+    group: &str,
+    names: [&str; 2],
+    bytes: u64,
+    note: &str,
+    [raw, shared]: [&mut dyn FnMut(); 2],
+) {
+    let medians = alternate([&mut *raw, &mut *shared]);
+    println!(
+        "{group}, {medians}: {} {}, {} {}{note}",
+        names[0],
+        medians.show(0, bytes),
+        names[1],
+        medians.show(1, bytes),
+    );
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Bytes(bytes));
+    g.bench_function(names[0], |b| b.iter(&mut *raw));
+    g.bench_function(names[1], |b| b.iter(&mut *shared));
+    g.finish();
+}
+
 /// The write bench's total, in [`STREAM_CHUNK`] pieces.
 const WRITE_TOTAL: usize = 256 << 20;
 
@@ -520,13 +535,7 @@ async fn write_shared(client: &mut Client, path: &str, block: &[u8], total: usiz
 
 fn shm_stream_write(c: &mut Criterion) {
     let kernel = EmbeddedKernel::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut client = rt
-        .block_on(Client::connect_uds(&kernel.socket()))
-        .expect("connect");
+    let (rt, mut client) = kernel.client();
     let block: Vec<u8> = (0..STREAM_CHUNK).map(|i| i as u8).collect();
     let target = kernel.files().join("raw.bin");
     let total = WRITE_TOTAL as u64;
@@ -535,22 +544,17 @@ fn shm_stream_write(c: &mut Criterion) {
         let n = rt.block_on(write_shared(&mut client, "/w.bin", &block, WRITE_TOTAL));
         assert_eq!(n, total);
     };
-    let medians = alternate([&mut raw, &mut shared]);
-    println!(
-        "shm_stream_write_256MiB, {medians}: raw io_uring write + fsync {}, shared memory + \
-         control ring {}",
-        medians.show(0, total),
-        medians.show(1, total),
+    compare(
+        c,
+        "shm_stream_write_256MiB",
+        [
+            "raw_io_uring_write_1MiB_fsync",
+            "shared_memory_control_ring_1MiB",
+        ],
+        total,
+        "",
+        [&mut raw, &mut shared],
     );
-
-    let mut g = c.benchmark_group("shm_stream_write_256MiB");
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Bytes(total));
-    g.bench_function("raw_io_uring_write_1MiB_fsync", |b| b.iter(&mut raw));
-    g.bench_function("shared_memory_control_ring_1MiB", |b| b.iter(&mut shared));
-    g.finish();
 }
 
 criterion_group!(
