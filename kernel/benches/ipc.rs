@@ -35,7 +35,15 @@
 //!   target is ≥ 85 % of the baseline. Each sample is one 1 GiB read (flat
 //!   sampling), and before the group the two are timed alternately and their
 //!   medians printed in MiB/s with the ratio, since criterion's means move with
-//!   one VM hiccup.
+//!   one VM hiccup;
+//! * `shm_stream_write_256MiB/raw_io_uring_write_1MiB_fsync`: 256 MiB written in
+//!   1 MiB blocks at queue depth 1 on a plain io_uring, then fsynced (the
+//!   baseline);
+//! * `shm_stream_write_256MiB/shared_memory_control_ring_1MiB`: the same bytes
+//!   replacing a VFS file through a shared-memory stream (`write_shared`: the
+//!   client fills slots, the kernel's io_uring writes take them; the commit
+//!   fsyncs). Printed first as alternating medians, as the read, with the
+//!   process's context switches a round (both sides run in this process).
 //!
 //! Run: `cargo bench -p agentos-kernel --bench ipc`.
 
@@ -394,52 +402,168 @@ async fn read_shared(client: &mut Client, path: &str) -> u64 {
 
 fn shm_stream(c: &mut Criterion) {
     let kernel = EmbeddedKernel::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut client = rt
-        .block_on(Client::connect_uds(&kernel.socket()))
-        .expect("connect");
+    let (rt, mut client) = kernel.client();
     // In the kernel's temporary directory, which goes when `kernel` drops.
     let big = kernel.files().join("big.bin");
     uring::write_file(&big, GIB, STREAM_CHUNK);
-    let raw = || assert_eq!(uring::read(&big, STREAM_CHUNK), GIB);
+    let mut raw = || assert_eq!(uring::read(&big, STREAM_CHUNK), GIB);
     let mut shared = || assert_eq!(rt.block_on(read_shared(&mut client, "/big.bin")), GIB);
 
-    // One untimed round each: the kernel's blocking pool, the first region's pages.
-    raw();
-    shared();
-    let mut times: [Vec<Duration>; 2] = Default::default();
-    for _ in 0..STREAM_ROUNDS {
-        let start = Instant::now();
-        raw();
-        times[0].push(start.elapsed());
-        let start = Instant::now();
-        shared();
-        times[1].push(start.elapsed());
-    }
-    let mib_s = |v: &mut Vec<Duration>| {
-        v.sort_unstable();
-        (GIB >> 20) as f64 / v[v.len() / 2].as_secs_f64()
-    };
-    let (r, s) = (mib_s(&mut times[0]), mib_s(&mut times[1]));
-    println!(
-        "shm_stream_read_1GiB, medians of {STREAM_ROUNDS} alternating rounds: raw io_uring \
-         {r:.0} MiB/s, shared memory + control ring {s:.0} MiB/s: {:.1} % (target >= 85 %)",
-        100.0 * s / r
+    compare(
+        c,
+        "shm_stream_read_1GiB",
+        ["raw_io_uring_read_1MiB", "shared_memory_control_ring_1MiB"],
+        GIB,
+        " (target >= 85 %)",
+        [&mut raw, &mut shared],
     );
-
-    let mut g = c.benchmark_group("shm_stream_read_1GiB");
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Bytes(GIB));
-    g.bench_function("raw_io_uring_read_1MiB", |b| b.iter(raw));
-    g.bench_function("shared_memory_control_ring_1MiB", |b| b.iter(&mut shared));
-    g.finish();
     let _ = std::fs::remove_file(&big);
 }
 
-criterion_group!(benches, pipes, pipe_processes, queues, pingpong, shm_stream);
+/// Context switches (voluntary and not) of this whole process so far: the
+/// client's threads and the embedded kernel's alike.
+fn context_switches() -> u64 {
+    // SAFETY: an all-zero `rusage` is valid; the kernel fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a live `rusage`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    (usage.ru_nvcsw + usage.ru_nivcsw) as u64
+}
+
+/// Medians of two contenders timed in alternating rounds: wall time and the
+/// process's context switches per round.
+struct Medians {
+    time: [Duration; 2],
+    switches: [u64; 2],
+}
+
+impl std::fmt::Display for Medians {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ratio = self.time[0].as_secs_f64() / self.time[1].as_secs_f64();
+        write!(
+            f,
+            "medians of {STREAM_ROUNDS} alternating rounds ({:.1} % of the baseline's throughput)",
+            100.0 * ratio
+        )
+    }
+}
+
+impl Medians {
+    /// Contender `i`'s throughput over `bytes` and its context switches a round.
+    fn show(&self, i: usize, bytes: u64) -> String {
+        format!(
+            "{:.0} MiB/s ({} context switches)",
+            (bytes >> 20) as f64 / self.time[i].as_secs_f64(),
+            self.switches[i]
+        )
+    }
+}
+
+/// One untimed round of each contender (the kernel's blocking pool, the first
+/// region's pages), then [`STREAM_ROUNDS`] alternating timed ones, since
+/// criterion's means move with one VM hiccup.
+fn alternate(mut contenders: [&mut dyn FnMut(); 2]) -> Medians {
+    for run in contenders.iter_mut() {
+        run();
+    }
+    let mut times: [Vec<Duration>; 2] = Default::default();
+    let mut switches: [Vec<u64>; 2] = Default::default();
+    for _ in 0..STREAM_ROUNDS {
+        for (i, run) in contenders.iter_mut().enumerate() {
+            let (start, before) = (Instant::now(), context_switches());
+            run();
+            times[i].push(start.elapsed());
+            switches[i].push(context_switches() - before);
+        }
+    }
+    fn median<T: Ord + Copy>(v: &mut [T]) -> T {
+        v.sort_unstable();
+        v[v.len() / 2]
+    }
+    Medians {
+        time: times.each_mut().map(|v| median(v)),
+        switches: switches.each_mut().map(|v| median(v)),
+    }
+}
+
+/// Prints the [`alternate`] medians of a baseline and a shared-memory stream
+/// moving `bytes` each (with `note`), then benches both as criterion's `group`
+/// under `names` (flat sampling: each iteration is long).
+fn compare(
+    c: &mut Criterion,
+    group: &str,
+    names: [&str; 2],
+    bytes: u64,
+    note: &str,
+    [raw, shared]: [&mut dyn FnMut(); 2],
+) {
+    let medians = alternate([&mut *raw, &mut *shared]);
+    println!(
+        "{group}, {medians}: {} {}, {} {}{note}",
+        names[0],
+        medians.show(0, bytes),
+        names[1],
+        medians.show(1, bytes),
+    );
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Bytes(bytes));
+    g.bench_function(names[0], |b| b.iter(&mut *raw));
+    g.bench_function(names[1], |b| b.iter(&mut *shared));
+    g.finish();
+}
+
+/// The write bench's total, in [`STREAM_CHUNK`] pieces.
+const WRITE_TOTAL: usize = 256 << 20;
+
+/// Replaces `path` with `total` bytes of `block`s through a shared-memory
+/// stream; the bytes the kernel reports written.
+async fn write_shared(client: &mut Client, path: &str, block: &[u8], total: usize) -> u64 {
+    let mut w = client
+        .write_shared(path, false, block.len() as u32)
+        .await
+        .expect("shared write");
+    for _ in 0..total / block.len() {
+        w.write(block).await.expect("write");
+    }
+    assert_eq!(w.messages(), 1, "the region, nothing per chunk");
+    w.finish().await.expect("finish")
+}
+
+fn shm_stream_write(c: &mut Criterion) {
+    let kernel = EmbeddedKernel::start();
+    let (rt, mut client) = kernel.client();
+    let block: Vec<u8> = (0..STREAM_CHUNK).map(|i| i as u8).collect();
+    let target = kernel.files().join("raw.bin");
+    let total = WRITE_TOTAL as u64;
+    let mut raw = || uring::write(&target, &block, WRITE_TOTAL);
+    let mut shared = || {
+        let n = rt.block_on(write_shared(&mut client, "/w.bin", &block, WRITE_TOTAL));
+        assert_eq!(n, total);
+    };
+    compare(
+        c,
+        "shm_stream_write_256MiB",
+        [
+            "raw_io_uring_write_1MiB_fsync",
+            "shared_memory_control_ring_1MiB",
+        ],
+        total,
+        "",
+        [&mut raw, &mut shared],
+    );
+}
+
+criterion_group!(
+    benches,
+    pipes,
+    pipe_processes,
+    queues,
+    pingpong,
+    shm_stream,
+    shm_stream_write
+);
 criterion_main!(benches);

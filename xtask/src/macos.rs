@@ -1,8 +1,9 @@
 //! `cargo xtask check-macos`, and a pass of `cargo xtask test`: `cargo clippy -D warnings`
 //! (a `cargo check` held to the Linux build's lints) of the
 //! workspace (its default members: every crate but the eBPF programs) for
-//! `x86_64-apple-darwin` and `aarch64-apple-darwin`, proving that the portable backends
-//! compile and that every Linux-only crate is gated.
+//! `x86_64-apple-darwin` and `aarch64-apple-darwin`, with the kernel's `macos-pf`
+//! feature, proving that the portable backends and the pf backend compile and that every
+//! Linux-only crate is gated.
 //!
 //! A target whose standard library rustup has installed (`rustup target add`, TOOLCHAIN.md)
 //! is checked with the stable toolchain. Without it the standard library is built from
@@ -52,9 +53,12 @@ pub fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Features only the macOS build has: the kernel's pf backend (`kernel/src/net/pfctl.rs`).
+const FEATURES: &str = "agentos-kernel/macos-pf";
+
 /// Clippy's verdict as errors: the macOS build is held to the Linux build's lints.
 fn lint(cmd: &mut Command) -> &mut Command {
-    cmd.args(["--", "-D", "warnings"])
+    cmd.args(["--features", FEATURES, "--", "-D", "warnings"])
 }
 
 /// Adds `--target T` for each of `targets`.

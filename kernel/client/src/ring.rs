@@ -81,7 +81,8 @@ pub const HEAD_AT: usize = 64;
 const PRODUCER_SLEEPS_AT: usize = 72;
 /// Where the consumer's position is.
 pub const TAIL_AT: usize = 128;
-const CONSUMER_SLEEPS_AT: usize = 136;
+/// Where the consumer says it sleeps (non-zero) or not.
+pub const CONSUMER_SLEEPS_AT: usize = 136;
 const WRAP: u32 = u32::MAX;
 const LEN_WORD: usize = 4;
 /// The longest a side spins on the peer's position before it sleeps: about
@@ -600,15 +601,26 @@ mod tests {
         sender.join().unwrap().unwrap();
     }
 
+    /// Whether the consumer says it sleeps, as the producer sees its flag.
+    fn consumer_sleeps(tx: &Producer) -> bool {
+        tx.0.u32_at(CONSUMER_SLEEPS_AT).load(Ordering::SeqCst) != 0
+    }
+
+    /// Waits until the consumer of `tx`'s ring has gone to sleep on it.
+    fn until_asleep(tx: &Producer) {
+        while !consumer_sleeps(tx) {
+            std::thread::yield_now();
+        }
+    }
+
     /// A ring of `len` bytes whose consumer (on a thread, receiving `n`
-    /// messages) has gone to sleep on it; its sleep flag; and the messages'
-    /// first bytes, when the thread is joined.
+    /// messages) has gone to sleep on it; and the messages' first bytes, when
+    /// the thread is joined.
     fn asleep(
         len: usize,
         n: usize,
     ) -> (
         Producer,
-        &'static AtomicU32,
         std::thread::JoinHandle<Vec<Result<u8, RingError>>>,
     ) {
         let (a, b) = pair(len);
@@ -620,20 +632,8 @@ mod tests {
                 .map(|_| rx.recv(&mut buf, LONG).map(|_| buf[0]))
                 .collect()
         });
-        // SAFETY: the header word, read atomically, in a mapping the producer
-        // keeps for as long as the test uses the reference.
-        let flag = unsafe {
-            &*tx.0
-                .map
-                .as_ptr()
-                .as_ptr()
-                .add(CONSUMER_SLEEPS_AT)
-                .cast::<AtomicU32>()
-        };
-        while flag.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
-        (tx, flag, receiver)
+        until_asleep(&tx);
+        (tx, receiver)
     }
 
     /// Runs `scenario` until a run in which the consumer was not woken by the
@@ -649,12 +649,12 @@ mod tests {
     #[test]
     fn quiet_sends_wake_a_sleeping_consumer_once_for_the_burst() {
         without_nap_ends(|| {
-            let (mut tx, flag, receiver) = asleep(HEADER + 256, 3);
+            let (mut tx, receiver) = asleep(HEADER + 256, 3);
             for i in 0..3 {
                 tx.send_quiet(&[i], LONG).unwrap();
             }
             assert_eq!(tx.wakes(), 0, "quiet sends wake nobody");
-            let undisturbed = flag.load(Ordering::SeqCst) == 1;
+            let undisturbed = consumer_sleeps(&tx);
             tx.wake();
             assert_eq!(receiver.join().unwrap(), [Ok(0), Ok(1), Ok(2)]);
             if undisturbed {
@@ -667,7 +667,7 @@ mod tests {
     #[test]
     fn a_quiet_send_wakes_the_consumer_before_it_waits_for_room() {
         without_nap_ends(|| {
-            let (mut tx, flag, receiver) = asleep(HEADER + 64, 5);
+            let (mut tx, receiver) = asleep(HEADER + 64, 5);
             // Four records of 16 bytes fill the 64-byte ring without a wake; the
             // fifth must wake the sleeping consumer to get room (left alone, it
             // would find them only at the end of a nap, with no wake counted).
@@ -675,7 +675,7 @@ mod tests {
                 tx.send_quiet(&[i; 12], Duration::ZERO).unwrap();
             }
             assert_eq!(tx.wakes(), 0);
-            let undisturbed = flag.load(Ordering::SeqCst) == 1;
+            let undisturbed = consumer_sleeps(&tx);
             tx.send_quiet(&[4; 12], LONG).unwrap();
             if undisturbed {
                 assert_eq!(tx.wakes(), 1, "woken before the wait for room");
@@ -713,18 +713,7 @@ mod tests {
             rx.recv(&mut buf, LONG).map(|_| buf)
         });
         // Wait until it sleeps (its flag is up), then send.
-        // SAFETY: the header word, read atomically.
-        let flag = unsafe {
-            &*tx.0
-                .map
-                .as_ptr()
-                .as_ptr()
-                .add(CONSUMER_SLEEPS_AT)
-                .cast::<AtomicU32>()
-        };
-        while flag.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
+        until_asleep(&tx);
         tx.send(b"wake", LONG).unwrap();
         assert_eq!(receiver.join().unwrap().unwrap(), b"wake");
         assert_eq!(tx.wakes(), 1);

@@ -20,7 +20,10 @@
 //! is looked at: the kernel's error, or the connection's end, ends the wait. The
 //! kernel wakes a sleeping reader once per burst of half the slots (and before
 //! it waits for a slot itself), so a reader that keeps up takes chunks in bursts
-//! rather than paying a wake-up per chunk.
+//! rather than paying a wake-up per chunk. A write is the same both ways: the
+//! client wakes a sleeping kernel once per burst of half the slots it fills,
+//! the kernel a sleeping client once per burst of slots it hands back, and
+//! each side wakes the other before it waits itself, and at its `End`.
 
 use std::{
     io::{self, IoSliceMut},
@@ -181,7 +184,8 @@ impl Client {
             claim(&fds, prefix, &region.ticket),
             claim(&fds, prefix, &region.control_ticket)
         )?;
-        let control = Control::attach(&control_fd, Side::Client).map_err(ring_error)?;
+        let mut control = Control::attach(&control_fd, Side::Client).map_err(ring_error)?;
+        control.set_burst(region.slots as usize / 2);
         Ok(Opened {
             map: Mapping::new(&fd, size, writable)
                 .map_err(|e| CallError::Handoff(format!("mapping the region: {e}")))?,
@@ -222,25 +226,34 @@ impl Opened {
         self.rings().control = Some(control);
     }
 
-    /// Sends `msg` without waiting: the ring always has room for what the
-    /// protocol lets this side send. A failure is kept for the next call.
-    fn send_now(&self, msg: Msg) {
+    /// Runs `op` on the rings without waiting: the ring always has room for
+    /// what the protocol lets this side send. A failure is kept for the next call.
+    fn on_rings(&self, op: impl FnOnce(&mut Control) -> Result<(), RingError>) {
         let mut rings = self.rings();
         if rings.broken.is_some() {
             return;
         }
-        let sent = match rings.control.as_mut() {
-            Some(c) => c.send(msg, Duration::ZERO),
-            None => return, // lost to a cancelled wait; the next call says so
+        // Lost to a cancelled wait if absent; the next call says so.
+        let Some(control) = rings.control.as_mut() else {
+            return;
         };
-        if let Err(e) = sent {
+        if let Err(e) = op(control) {
             rings.broken = Some(e);
         }
     }
 
-    /// As [`Self::send_now`], reporting the failure at once.
-    fn send(&self, msg: Msg) -> Result<(), CallError> {
-        self.send_now(msg);
+    /// Sends `msg` without waiting, waking a sleeping kernel.
+    fn send_now(&self, msg: Msg) {
+        self.on_rings(|c| c.send(msg, Duration::ZERO));
+    }
+
+    /// Sends `msg` without waiting, reporting a failure at once: waking a
+    /// sleeping kernel for it, or (`in_burst`) once per burst of half the slots.
+    fn send(&self, msg: Msg, in_burst: bool) -> Result<(), CallError> {
+        self.on_rings(|c| match in_burst {
+            true => c.send_in_burst(msg, Duration::ZERO),
+            false => c.send(msg, Duration::ZERO),
+        });
         match self.rings().broken.clone() {
             Some(e) => Err(ring_error(e)),
             None => Ok(()),
@@ -256,6 +269,9 @@ impl Opened {
                 let got = control.recv(timeout);
                 (control, got)
             } else {
+                // Before this side sleeps: the kernel may be asleep on messages of
+                // a burst it was not woken for.
+                control.wake();
                 tokio::task::spawn_blocking(move || {
                     let got = control.recv(timeout);
                     (control, got)
@@ -390,11 +406,12 @@ impl SharedWrite {
                 .map
                 .write(start, &data[..n])
                 .map_err(|e| CallError::Handoff(format!("filling slot {slot}: {e}")))?;
-            self.stream.send(Msg::Full {
+            let full = Msg::Full {
                 slot,
                 offset: self.offset,
                 len: n as u32,
-            })?;
+            };
+            self.stream.send(full, true)?;
             self.offset += n as u64;
             data = &data[n..];
         }
@@ -404,7 +421,7 @@ impl SharedWrite {
     /// Commits the write (for a replace, the new content appears now); the bytes
     /// the kernel wrote.
     pub async fn finish(mut self) -> Result<u64, CallError> {
-        self.stream.send(Msg::End)?;
+        self.stream.send(Msg::End, false)?;
         self.stream.status().await
     }
 

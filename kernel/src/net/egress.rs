@@ -204,10 +204,11 @@ pub(crate) fn egress(rules: &[NetworkRule]) -> Egress {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn rules(forms: &[&str]) -> Vec<NetworkRule> {
+    /// Grants from their `net:` forms (without the prefix).
+    pub(in crate::net) fn rules(forms: &[&str]) -> Vec<NetworkRule> {
         forms.iter().map(|f| f.parse().unwrap()).collect()
     }
 

@@ -47,7 +47,9 @@
 //! None: without root, rtnetlink or nftables, only `none` is given, and
 //! the other modes are refused with the reason (also in `agentos doctor`). No
 //! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
-//! (`portable.rs`) no mode is given, and the pf seam for macOS is described there.
+//! (`portable.rs`) no mode is given; on macOS with the `macos-pf` feature a process's
+//! grants become pf rules in an anchor of its own (`pf.rs` renders the same decision
+//! list as `egress.rs`, `pfctl.rs` loads and flushes it).
 
 mod dns;
 pub(crate) mod egress;
@@ -57,6 +59,11 @@ mod links;
 mod manager;
 mod modes;
 mod nft;
+// pf's rule text is plain text, tested everywhere; only macOS loads it.
+#[cfg(any(test, all(target_os = "macos", feature = "macos-pf")))]
+mod pf;
+#[cfg(all(target_os = "macos", feature = "macos-pf"))]
+mod pfctl;
 #[cfg(not(target_os = "linux"))]
 mod portable;
 #[cfg_attr(not(target_os = "linux"), path = "rtnl_portable.rs")]
@@ -72,4 +79,6 @@ pub use links::LINK_PREFIX;
 pub use manager::{Attachment, Network};
 pub use modes::{MAX_GROUP_LEN, NetMode, NetRequest, shared_wall};
 pub use nft::TABLE_PREFIX;
+#[cfg(all(target_os = "macos", feature = "macos-pf"))]
+pub use pfctl::PfAnchor;
 pub use sweep::sweep_orphans;

@@ -3,17 +3,27 @@
 //! gives none of them: every network mode is refused with this module's reason, and
 //! `doctor` reports it.
 //!
-//! The macOS mechanism for per-process rules would be pf: an anchor of the kernel's own
-//! (`agentos/k<pid>`) loaded with `pfctl -a`, egress rules keyed on each sandbox's uid
-//! (pf's `user` match on sockets), removed at shutdown and by the start-up sweep. It is
-//! not built (a `macos-pf` feature is reserved for it); managed processes do not run on
-//! this host yet either (see `sandbox::unsupported`).
+//! The macOS mechanism for per-process rules is pf, built with the `macos-pf` feature:
+//! a process's NetworkAccess grants become `quick` rules keyed on its sockets' uid (pf's
+//! `user` match) in an anchor of its own, `agentos/k<kernel pid>-<process>` (`pf.rs`
+//! renders them, `pfctl.rs` loads them with `pfctl -a … -f -` and flushes them on drop),
+//! and the start-up sweep flushes the anchors of kernels that died. No managed process
+//! starts on this host yet (see `sandbox::unsupported`), so no anchor is loaded, and
+//! the report says so: the pf path is built, its rule text unit tested on Linux, and
+//! it has not run on a macOS host.
 
 use crate::backend::Report;
 
 /// Why no network mode is available here.
-const WHY: &str = "this host is not Linux: no network namespaces, veths, bridges or nftables; \
-     per-process rules through pf (feature macos-pf) are not built";
+const WHY: &str = "this host is not Linux: no network namespaces, veths, bridges or nftables";
+
+/// What the report says of pf.
+#[cfg(all(target_os = "macos", feature = "macos-pf"))]
+const PF: &str = "built, not run on this host: no managed process starts here yet, so no \
+     anchor (agentos/k<pid>-<n>, evaluated if the main ruleset holds anchor \"agentos/*\") is \
+     loaded; tested only as rule text, on Linux";
+#[cfg(not(all(target_os = "macos", feature = "macos-pf")))]
+const PF: &str = "not built (feature macos-pf, macOS only)";
 
 /// The bridges' verdict off Linux: never.
 pub fn probe_bridges(_root: bool) -> Result<(), String> {
@@ -29,7 +39,6 @@ pub(super) fn report(mut r: Report) -> Report {
         "none".into(),
         "unavailable: no network namespace on this host".into(),
     );
-    r.details
-        .insert("pf".into(), "not built (feature macos-pf)".into());
+    r.details.insert("pf".into(), PF.into());
     r
 }

@@ -47,6 +47,11 @@ pub fn sweep_orphans(own: &Path) -> Result<Vec<String>, NetError> {
             }
         }
     }
+    // A host where pfctl cannot list anchors (not root, pf absent) has none of ours.
+    #[cfg(all(target_os = "macos", feature = "macos-pf"))]
+    if let Ok(anchors) = super::pfctl::sweep() {
+        removed.extend(anchors);
+    }
     if !removed.is_empty() {
         tracing::info!(?removed, "removed the network of kernels that died");
     }

@@ -137,9 +137,12 @@ fn open(
         control::SEGMENT_BYTES,
         ClientAccess::ReadWrite,
     )?;
-    let control = Control::init(&*segment)
+    let mut control = Control::init(&*segment)
         .and_then(|()| Control::attach(&*segment, Side::Kernel))
         .map_err(|e| KernelError::Internal(format!("a stream's control rings: {e}")))?;
+    // A sleeping client is woken once per burst of half the slots (and before the
+    // kernel waits for it), not per message: see `read` and `write`.
+    control.set_burst(slots / 2);
     let ticket = kernel.shm.offer(caller.uid, &region)?;
     let control_ticket = kernel.shm.offer(caller.uid, &segment).inspect_err(|_| {
         kernel.shm.withdraw(&ticket);
@@ -232,15 +235,22 @@ impl Shared {
         }
     }
 
-    /// Sends `msg` (there is room unless the client broke the protocol).
-    fn send(&mut self, msg: Msg) -> Result<(), Stop> {
-        self.wait(|c, t| c.send(msg, t))
+    /// Sends `msg` (there is room unless the client broke the protocol), waking
+    /// a sleeping client once per burst (and at `control.wake()`).
+    fn send_in_burst(&mut self, msg: Msg) -> Result<(), Stop> {
+        self.wait(|c, t| c.send_in_burst(msg, t))
     }
 
-    /// Sends `msg` without waking a sleeping client, for a burst that
-    /// `control.wake()` then announces.
-    fn send_quiet(&mut self, msg: Msg) -> Result<(), Stop> {
-        self.wait(|c, t| c.send_quiet(msg, t))
+    /// The client's next message: at once if it is there, else after waking
+    /// the client (it may sleep on messages of a burst) and waiting.
+    fn next(&mut self) -> Result<Msg, Stop> {
+        match self.poll()? {
+            Some(msg) => Ok(msg),
+            None => {
+                self.control.wake();
+                self.recv()
+            }
+        }
     }
 
     /// `Gone` once the client cancelled the call; a message on its request

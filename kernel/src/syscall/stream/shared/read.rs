@@ -38,8 +38,6 @@ pub(in crate::syscall::stream) fn start(
 fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64, Stop> {
     let mut free: Vec<usize> = (0..s.slots).rev().collect();
     let mut held = vec![false; s.slots];
-    let burst = (s.slots / 2).max(1);
-    let mut unannounced = 0;
     let mut offset = span.start;
     while offset < span.end {
         // Take back every slot already released, so that the next read reuses the
@@ -50,13 +48,8 @@ fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64
         }
         let slot = match free.pop() {
             Some(slot) => slot,
-            None => {
-                // The client may be asleep on chunks it was not woken for.
-                s.control.wake();
-                unannounced = 0;
-                let msg = s.recv()?;
-                take_back(msg, &mut held)?
-            }
+            // The client may be asleep on chunks it was not woken for: `next` wakes it.
+            None => take_back(s.next()?, &mut held)?,
         };
         let want = span.chunk.min((span.end - offset) as usize);
         let buf = s.region.slice(slot * span.chunk, want);
@@ -67,16 +60,11 @@ fn fill(s: &mut Shared, reader: &Reader, span: &Span, rt: &Handle) -> Result<u64
             break; // the file shrank since it was opened
         }
         held[slot] = true;
-        s.send_quiet(Msg::Full {
+        s.send_in_burst(Msg::Full {
             slot: slot as u32,
             offset,
             len: n as u32,
         })?;
-        unannounced += 1;
-        if unannounced >= burst {
-            s.control.wake();
-            unannounced = 0;
-        }
         offset += n as u64;
     }
     // `run` sends `END` with a wake-up, which announces the rest.
