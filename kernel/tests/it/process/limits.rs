@@ -78,13 +78,7 @@ async fn stats_have_figures_with_a_cgroup_or_without_one() {
     .await;
     let mut last = None;
     for _ in 0..200 {
-        let Value::ProcessStats(st) =
-            call(&mut c, Call::GetStats(pb::GetProcessStats { pid: p.pid }))
-                .await
-                .unwrap()
-        else {
-            panic!()
-        };
+        let st = stats_of(&mut c, p.pid).await;
         let done = st.pids_current >= 3 && st.cpu_usage_usec > 0 && st.memory_current_bytes > 0;
         last = Some(st);
         if done {
@@ -232,13 +226,7 @@ async fn update_sandbox_stats_and_trigger_gc_act_on_the_cgroup() {
     // The private /tmp is memory charged to the process: stats see it, reclaim runs.
     let mut charged = 0;
     for _ in 0..100 {
-        let Value::ProcessStats(st) =
-            call(&mut c, Call::GetStats(pb::GetProcessStats { pid: p.pid }))
-                .await
-                .unwrap()
-        else {
-            panic!()
-        };
+        let st = stats_of(&mut c, p.pid).await;
         charged = st.memory_current_bytes;
         if charged > 20 << 20 {
             break;

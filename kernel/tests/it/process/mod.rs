@@ -144,6 +144,14 @@ async fn a_kernel_with_no_wall_refuses_to_run_programs_unconfined_unless_asked()
 }
 
 /// How a spawned process's limits are enforced, as it reports.
+/// The kernel's accounting of `pid` (`GetStats`).
+async fn stats_of(c: &mut agentos_client::Client, pid: u32) -> pb::ProcessStats {
+    match call(c, Call::GetStats(pb::GetProcessStats { pid })).await {
+        Ok(Value::ProcessStats(st)) => st,
+        other => panic!("GetStats({pid}): {other:?}"),
+    }
+}
+
 fn limits_by(p: &pb::ProcessInfo) -> String {
     p.isolation
         .as_ref()
