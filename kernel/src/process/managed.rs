@@ -387,9 +387,23 @@ impl Process {
 
     /// Freezes or thaws the whole process tree on request, and keeps it so: the
     /// scheduler's own freezing never thaws a held process (see [`Self::sched_freeze`]).
+    /// A process with no cgroup (rootless, nothing delegated) is stopped and continued
+    /// with signals instead ([`procfs::stop_tree`]); the scheduler does not do that.
     pub fn hold(&self, frozen: bool) -> Result<(), KernelError> {
         self.held.store(frozen, Ordering::Relaxed);
-        self.freeze(frozen)
+        match self.freeze(frozen) {
+            Err(KernelError::Process(ProcessError::NoCgroup)) if cfg!(target_os = "linux") => {
+                procfs::stop_tree(self.pid, frozen).map_err(|source| {
+                    ProcessError::Sys {
+                        call: "kill",
+                        pid: self.pid,
+                        source,
+                    }
+                    .into()
+                })
+            }
+            other => other,
+        }
     }
 
     /// The scheduler's freeze or thaw: a process held frozen stays frozen.

@@ -59,6 +59,8 @@ struct Own {
     threads: u64,
     /// Its CPU time and its reaped children's, in clock ticks.
     ticks: u64,
+    /// Stopped by a signal (state `T`).
+    stopped: bool,
 }
 
 /// Reads `/proc/PID/status` and `/proc/PID/stat`; `None` once the process is gone.
@@ -67,6 +69,7 @@ fn own(pid: u32) -> Option<Own> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let mut own = parse_status(&status);
     own.ticks = parse_stat_ticks(&stat)?;
+    own.stopped = stat_state(&stat) == Some('T');
     Some(own)
 }
 
@@ -106,18 +109,58 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     u64::try_from(total).ok()
 }
 
+/// The state letter of `/proc/PID/stat` (`R`, `S`, `T`, ...).
+fn stat_state(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Rounds [`stop_tree`] walks the tree for processes forked while it was stopping it.
+const STOP_ROUNDS: usize = 50;
+
+/// Stops (SIGSTOP) or continues (SIGCONT) every process of the tree `pid` heads: the
+/// freeze and thaw of a process the kernel could give no cgroup. Unlike the cgroup
+/// freezer a stop is seen (its parent may be told; a process outside the tree with the
+/// same uid could continue it), and a process that leaves the tree is not followed.
+/// Stopping walks the tree again until every member is stopped, so a child forked
+/// during the walk is caught. Fails when the tree does not stop.
+pub(super) fn stop_tree(pid: u32, stop: bool) -> std::io::Result<()> {
+    let signal = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+    let mut signalled = BTreeSet::new();
+    for _ in 0..STOP_ROUNDS {
+        let members = tree(pid);
+        let mut fresh = false;
+        for &p in &members {
+            if signalled.insert(p) {
+                fresh = true;
+                // SAFETY: kill with integer arguments; ESRCH (gone meanwhile) is fine.
+                unsafe { libc::kill(p as i32, signal) };
+            }
+        }
+        let settled = !stop || members.iter().filter_map(|&p| own(p)).all(|o| o.stopped);
+        if !fresh && settled {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(std::io::Error::other(format!(
+        "the process tree of {pid} did not stop"
+    )))
+}
+
 /// The tree's accounting as a [`CgroupStats`]: memory is the sum of resident sets
 /// (`VmRSS`, anonymous and file-backed as `RssAnon` and `RssFile` + `RssShmem`), the
 /// peak the sum of each process's own high-water mark (`VmHWM`, so at least the
-/// tree's true peak), CPU the processes' time and their reaped children's, and pids
-/// the threads. Nothing here is frozen or OOM-killed by a cgroup. `None` once the head
-/// process is gone.
+/// tree's true peak), CPU the processes' time and their reaped children's, pids the
+/// threads, and frozen when every process is stopped ([`stop_tree`]). Nothing here is
+/// OOM-killed by a cgroup. `None` once the head process is gone.
 pub(super) fn tree_stats(pid: u32) -> Option<CgroupStats> {
     let head = own(pid)?;
     let rest = tree(pid).into_iter().skip(1).filter_map(own);
     let mut sum = CgroupStats::default();
     let mut ticks = 0u64;
+    sum.frozen = true;
     for p in std::iter::once(head).chain(rest) {
+        sum.frozen &= p.stopped;
         sum.memory_current += p.rss;
         sum.memory_peak += p.hwm.max(p.rss);
         sum.memory_anon += p.anon;
@@ -154,6 +197,7 @@ mod tests {
                 file: 384 * 1024,
                 threads: 3,
                 ticks: 0,
+                stopped: false,
             }
         );
     }
@@ -163,6 +207,7 @@ mod tests {
         let stat = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 3 2 20 0 1 0 100 0 0";
         assert_eq!(parse_stat_ticks(stat), Some(7 + 5 + 3 + 2));
         assert_eq!(parse_stat_ticks("42 (truncated"), None);
+        assert_eq!(stat_state(stat), Some('S'));
     }
 
     #[test]

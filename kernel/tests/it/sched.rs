@@ -19,7 +19,7 @@ use crate::util::{Client, Daemon, call, kill_tree, require_root, spawn};
 
 const HOG: &[&str] = &["/bin/sh", "-c", "while :; do :; done"];
 
-fn hog() -> pb::ProcessSpec {
+pub(crate) fn hog() -> pb::ProcessSpec {
     pb::ProcessSpec {
         argv: HOG.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
@@ -48,7 +48,7 @@ fn tree(pid: u32) -> Vec<u32> {
 }
 
 /// The managed program under the sandbox's init: waits until the init has a child.
-async fn program_of(pid: u32) -> Vec<u32> {
+pub(crate) async fn program_of(pid: u32) -> Vec<u32> {
     for _ in 0..250 {
         let t = tree(pid);
         if t.len() > 1 {
@@ -63,7 +63,7 @@ async fn program_of(pid: u32) -> Vec<u32> {
 }
 
 /// utime + stime of `pids`, in clock ticks, from the host's `/proc/PID/stat`.
-fn cpu_ticks(pids: &[u32]) -> u64 {
+pub(crate) fn cpu_ticks(pids: &[u32]) -> u64 {
     pids.iter()
         .map(|p| {
             let stat = std::fs::read_to_string(format!("/proc/{p}/stat"))

@@ -173,3 +173,39 @@ async fn signals_block_hold_release_and_wait_in(args: &[&str]) {
     );
     kill_tree(&mut c, p.pid).await;
 }
+
+/// The task manager's Freeze, measured from outside however the process is held: its
+/// cgroup's freezer, or, with no cgroup (rootless, nothing delegated), a stop signal to
+/// every process of its tree. Frozen, the hog gets no CPU and stats say frozen;
+/// thawed, it runs again. (`sched::freeze_and_thaw_one_process_on_the_host` checks the
+/// cgroup's own `cgroup.events` as root.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeze_stops_the_tree_with_a_cgroup_or_without_one() {
+    use crate::sched::{cpu_ticks, hog, program_of};
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let p = spawn(&mut c, hog()).await;
+    let tree = program_of(p.pid).await;
+    let freeze = |frozen| Call::Freeze(pb::FreezeProcess { pid: p.pid, frozen });
+    call(&mut c, freeze(true)).await.unwrap();
+    let frozen = stats_of(&mut c, p.pid).await;
+    let t0 = cpu_ticks(&tree);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t1 = cpu_ticks(&tree);
+    call(&mut c, freeze(false)).await.unwrap();
+    let thawed = stats_of(&mut c, p.pid).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t2 = cpu_ticks(&tree);
+    kill_tree(&mut c, p.pid).await;
+    let how = limits_by(&p);
+    assert!(
+        frozen.frozen,
+        "limits by {how}: stats after freeze {frozen:?}"
+    );
+    assert_eq!(t1, t0, "limits by {how}: a frozen hog got CPU");
+    assert!(
+        !thawed.frozen,
+        "limits by {how}: stats after thaw {thawed:?}"
+    );
+    assert!(t2 > t1, "limits by {how}: a thawed hog does not run");
+}
