@@ -248,6 +248,22 @@ impl Process {
         }
     }
 
+    /// [`Self::with_cgroup`], with `without` standing in for a live process the kernel
+    /// could give no cgroup (rootless, nothing delegated): what Linux's `/proc` and
+    /// signals can do instead ([`procfs`]). Elsewhere the missing cgroup stays an error.
+    fn with_cgroup_or<T>(
+        &self,
+        f: impl FnOnce(&ProcessCgroup) -> Result<T, KernelError>,
+        without: impl FnOnce() -> Result<T, KernelError>,
+    ) -> Result<T, KernelError> {
+        match self.with_cgroup(f) {
+            Err(KernelError::Process(ProcessError::NoCgroup)) if cfg!(target_os = "linux") => {
+                without()
+            }
+            other => other,
+        }
+    }
+
     /// Sends `signal` through the pidfd (no pid-reuse race).
     pub fn signal(&self, signal: i32) -> Result<(), KernelError> {
         let exited = ProcessError::Exited { pid: self.pid };
@@ -333,13 +349,13 @@ impl Process {
     /// Its cgroup's accounting; for a process the kernel could give no cgroup (rootless,
     /// nothing delegated), its process tree's from `/proc` ([`procfs`]).
     pub fn stats(&self) -> Result<CgroupStats, KernelError> {
-        match self.with_cgroup(|cg| cg.stats().map_err(|e| self.cgroup_error(e))) {
-            Err(KernelError::Process(ProcessError::NoCgroup)) if cfg!(target_os = "linux") => {
+        self.with_cgroup_or(
+            |cg| cg.stats().map_err(|e| self.cgroup_error(e)),
+            || {
                 procfs::tree_stats(self.pid)
                     .ok_or_else(|| ProcessError::Exited { pid: self.pid }.into())
-            }
-            other => other,
-        }
+            },
+        )
     }
 
     /// Applies new limits to the running process.
@@ -391,8 +407,9 @@ impl Process {
     /// with signals instead ([`procfs::stop_tree`]); the scheduler does not do that.
     pub fn hold(&self, frozen: bool) -> Result<(), KernelError> {
         self.held.store(frozen, Ordering::Relaxed);
-        match self.freeze(frozen) {
-            Err(KernelError::Process(ProcessError::NoCgroup)) if cfg!(target_os = "linux") => {
+        self.with_cgroup_or(
+            |cg| cg.freeze(frozen).map_err(|e| self.cgroup_error(e)),
+            || {
                 procfs::stop_tree(self.pid, frozen).map_err(|source| {
                     ProcessError::Sys {
                         call: "kill",
@@ -401,9 +418,8 @@ impl Process {
                     }
                     .into()
                 })
-            }
-            other => other,
-        }
+            },
+        )
     }
 
     /// The scheduler's freeze or thaw: a process held frozen stays frozen.
