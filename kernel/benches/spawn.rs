@@ -9,7 +9,7 @@
 //! * `agentos_sandbox`: [`sandbox::spawn`] of `/bin/true` with the default spec
 //!   (every namespace, the tmpfs root with the system directories, `/proc`, `/dev`
 //!   and `/tmp`, landlock, no capabilities, `no_new_privs`, seccomp; uid/gid 65534),
-//!   then [`sandbox::wait_pidfd`] on init and the relayed status read.
+//!   then [`sandbox::ProcessHandle::wait`] (`waitid(P_PIDFD)`) on init and the relayed status read.
 //!
 //! Target: `agentos_sandbox` no slower than `baseline_bwrap_unshare_all`'s median.
 //! As root the sandbox runs as `nobody` (the full rung); as an ordinary user it is
@@ -61,7 +61,7 @@ fn bwrap() -> Command {
 /// One sandboxed `/bin/true`, from the spec to the reaped init.
 fn sandboxed(spec: &SandboxSpec<'_>) {
     let spawned = sandbox::spawn(spec, |_| Ok(())).unwrap_or_else(|e| panic!("spawn: {e}"));
-    let init = sandbox::wait_pidfd(spawned.pidfd.as_fd()).expect("waitid on init");
+    let init = spawned.handle.wait().expect("waitid on init");
     let status = spawned
         .status
         .as_ref()

@@ -482,7 +482,7 @@ impl ProcessTable {
             .map_err(ProcessError::from)?;
         let sandbox::Spawned {
             pid,
-            pidfd,
+            handle,
             stdin,
             stdout,
             stderr,
@@ -530,7 +530,7 @@ impl ProcessTable {
             cgroup_name,
             watched: Mutex::new(watched),
             final_figures: Mutex::default(),
-            pidfd: Mutex::new(Some(Arc::new(pidfd))),
+            handle: Mutex::new(Some(Arc::new(handle))),
             relayed: Mutex::new(status),
             stdin: tokio::sync::Mutex::new(stdin),
             pty: Mutex::new(pty),
