@@ -283,6 +283,7 @@ impl ProcessTable {
         spec.tmp_size = req.tmp_size;
         spec.subordinate = subordinate;
         spec.skip_landlock_for_tests = self.skip_landlock_for_tests;
+        spec.plain_child_for_tests = self.plain_children_for_tests;
 
         // A network beyond loopback needs a namespace to put it in, and the host's tools.
         let net = match (&req.net.mode, &self.net) {

@@ -110,7 +110,7 @@ pub use argv::{ArgvError, validate_argv};
 pub use channel::relayed_status;
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
-pub use handle::ProcessHandle;
+pub use handle::{ProcessHandle, supervision};
 #[cfg(target_os = "linux")]
 pub use landlock::abi as landlock_abi;
 #[cfg(target_os = "linux")]

@@ -38,11 +38,14 @@ use super::{
 
 /// Starts `spec.program` as a plain child process.
 pub fn spawn_portable(spec: &SandboxSpec<'_>) -> Result<Spawned, SpawnError> {
-    spawn_with(spec, ProcessHandle::adopt)
+    if spec.plain_child_for_tests {
+        spawn_with(spec, ProcessHandle::plain)
+    } else {
+        spawn_with(spec, ProcessHandle::adopt)
+    }
 }
 
-/// [`spawn_portable`], the child handed to `supervise` (Linux's tests pass the
-/// macOS supervision, [`ProcessHandle::plain`]).
+/// [`spawn_portable`], the child handed to `supervise`.
 fn spawn_with(
     spec: &SandboxSpec<'_>,
     supervise: impl FnOnce(Child) -> Result<ProcessHandle, SpawnError>,

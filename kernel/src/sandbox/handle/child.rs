@@ -1,7 +1,7 @@
 //! A plain child of this process, supervised without a pidfd: the macOS handle.
 //!
 //! * **Exit**: a watch fd that turns readable when the child exits — a kqueue with
-//!   `EVFILT_PROC`/`NOTE_EXIT` on macOS ([`super::kqueue`]); in Linux's tests, which
+//!   `EVFILT_PROC`/`NOTE_EXIT` on macOS (`kqueue.rs`); on Linux, where only tests
 //!   run this file, a pidfd stands in for it.
 //! * **Reap**: [`ChildHandle::wait`] polls the watch (so it holds no lock while it
 //!   blocks), then takes the lock and `waitpid`s the child, which is a zombie by

@@ -18,11 +18,13 @@
 //!   taken (a zombie holds it), and the signal and the reap exclude each other under
 //!   one lock, so `kill` is only ever sent before `waitpid` has collected the child.
 //!
-//! On Linux the plain child is built for the library's own tests too, watched
-//! through a pidfd instead of a kqueue (the only part it swaps), so the supervision
-//! logic macOS runs — the reap guard, `waitid(WNOWAIT)` then `waitpid`, the refused
-//! signal after the reap — is exercised by this suite; only the kqueue file is
-//! compiled and never run here.
+//! On Linux the plain child is built too, watched through a pidfd instead of a
+//! kqueue (the only part it swaps), for the tests: the library's own, and the
+//! process suite's portable pass under `agentos-kernel --test-plain-children`
+//! (hidden, tests only, said by `doctor`). So the supervision macOS runs — the exit
+//! watch polled by the reaper, the reap guard, `waitpid`, the refused signal after
+//! the reap — is exercised on Linux; only the kqueue file is compiled and never run
+//! here.
 //!
 //! # What it leaves on the host
 //!
@@ -30,7 +32,6 @@
 //! without [`ProcessHandle::wait`] leaves the child un-reaped until the daemon exits
 //! (the process subsystem always reaps).
 
-#[cfg(any(not(target_os = "linux"), test))]
 mod child;
 #[cfg(not(target_os = "linux"))]
 mod kqueue;
@@ -44,6 +45,20 @@ use std::{
 
 use super::error::SpawnError;
 
+/// How this build supervises the processes it spawns, for `doctor`: with
+/// `plain_for_tests` (`--test-plain-children`), how the portable ones are.
+pub fn supervision(plain_for_tests: bool) -> &'static str {
+    if cfg!(not(target_os = "linux")) {
+        "a plain child: kqueue EVFILT_PROC/NOTE_EXIT for the exit, waitpid to reap, kill \
+         only before the reap (an un-reaped pid is never reused)"
+    } else if plain_for_tests {
+        "pidfd; portable processes as on macOS (--test-plain-children, tests only): waitpid \
+         to reap, kill only before the reap, a pidfd as the exit watch in kqueue's place"
+    } else {
+        "pidfd: poll for the exit, waitid(P_PIDFD) to reap, pidfd_send_signal"
+    }
+}
+
 /// A process this daemon spawned: wait for it, signal it, reap it.
 #[derive(Debug)]
 pub struct ProcessHandle {
@@ -56,8 +71,7 @@ enum Inner {
     /// Linux: the pidfd.
     #[cfg(target_os = "linux")]
     Pidfd(std::os::fd::OwnedFd),
-    /// A plain child of this process (macOS; Linux's own tests).
-    #[cfg(any(not(target_os = "linux"), test))]
+    /// A plain child of this process (macOS; Linux's tests).
     Child(child::ChildHandle),
 }
 
@@ -86,7 +100,6 @@ impl ProcessHandle {
 
     /// Supervises `child` as a plain child: watched (kqueue; a pidfd in Linux's
     /// tests), reaped by `waitpid`, signalled by `kill`.
-    #[cfg(any(not(target_os = "linux"), test))]
     pub(crate) fn plain(child: std::process::Child) -> Result<Self, SpawnError> {
         let pid = child.id() as i32;
         // Dropping a `Child` neither kills nor reaps it: the handle does both.
@@ -109,7 +122,6 @@ impl ProcessHandle {
         match &self.inner {
             #[cfg(target_os = "linux")]
             Inner::Pidfd(fd) => super::wait_pidfd(fd.as_fd()),
-            #[cfg(any(not(target_os = "linux"), test))]
             Inner::Child(c) => c.wait(),
         }
     }
@@ -120,7 +132,6 @@ impl ProcessHandle {
         match &self.inner {
             #[cfg(target_os = "linux")]
             Inner::Pidfd(fd) => pidfd::send_signal(fd.as_fd(), signal),
-            #[cfg(any(not(target_os = "linux"), test))]
             Inner::Child(c) => c.signal(signal),
         }
     }
@@ -130,7 +141,6 @@ impl ProcessHandle {
         match &self.inner {
             #[cfg(target_os = "linux")]
             Inner::Pidfd(_) => "pidfd_send_signal",
-            #[cfg(any(not(target_os = "linux"), test))]
             Inner::Child(_) => "kill",
         }
     }
@@ -141,7 +151,6 @@ impl ProcessHandle {
         match &self.inner {
             #[cfg(target_os = "linux")]
             Inner::Pidfd(fd) => Some(fd.as_fd()),
-            #[cfg(any(not(target_os = "linux"), test))]
             Inner::Child(_) => None,
         }
     }
@@ -155,7 +164,6 @@ impl AsFd for ProcessHandle {
         match &self.inner {
             #[cfg(target_os = "linux")]
             Inner::Pidfd(fd) => fd.as_fd(),
-            #[cfg(any(not(target_os = "linux"), test))]
             Inner::Child(c) => c.as_fd(),
         }
     }
