@@ -197,9 +197,12 @@ impl Process {
                     .handle()
                     .ok_or(ProcessError::Exited { pid: self.pid })?;
                 // Only a namespaced sandbox (Linux, a pidfd) gets here.
-                let pidfd = handle
-                    .pidfd()
-                    .ok_or(ProcessError::Exited { pid: self.pid })?;
+                let pidfd = handle.pidfd().ok_or_else(|| {
+                    narrow_err(crate::sandbox::NarrowError::Helper(std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        "narrowing a view enters it through a pidfd (Linux)",
+                    )))
+                })?;
                 crate::sandbox::narrow_view(pidfd, &changes).map_err(narrow_err)?;
             }
         }

@@ -2,10 +2,11 @@
 //! filesystem view built from their grants, landlock, dropped capabilities,
 //! `no_new_privs` and a seccomp filter.
 //!
-//! [`spawn`] starts one program and returns its pid, a pidfd and its stdio; it is
-//! the whole API the process subsystem needs, beside [`resize_pty`] and
-//! [`relayed_status`]. [`spawn_portable`] is the same call without isolation, for
-//! hosts where [`probe`] says the real thing cannot work; the caller picks one at
+//! [`spawn`] starts one program and returns its pid, a [`ProcessHandle`] (its pidfd)
+//! and its stdio; it is the whole API the process subsystem needs, beside
+//! [`resize_pty`] and [`relayed_status`]. [`spawn_portable`] is the same call without
+//! isolation, for hosts where [`probe`] says the real thing cannot work and for
+//! macOS, where the handle is a kqueue-watched plain child; the caller picks one at
 //! start-up and `doctor` reports which.
 //!
 //! # What a sandboxed program gets

@@ -152,3 +152,51 @@ fn spawn_with(
         clone3: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{fs::File, io::Read};
+
+    use super::*;
+
+    /// The macOS spawn, run here: the shared spawn with the plain-child supervision
+    /// (only the kqueue is a pidfd here), in PTY mode.
+    #[test]
+    fn a_plain_child_gets_its_own_session_and_terminal_and_is_reaped() {
+        // SAFETY: geteuid and getegid have no preconditions.
+        let (uid, gid) = match unsafe { (libc::geteuid(), libc::getegid()) } {
+            (0, _) => (65534, 65534),
+            ids => ids,
+        };
+        let script = "stty size; cut -d' ' -f5,6 /proc/$$/stat; echo pid $$; exit 5";
+        let mut spec = SandboxSpec::new(
+            "/bin/sh",
+            vec!["sh".into(), "-c".into(), script.into()],
+            uid,
+            gid,
+        );
+        spec.stdio = StdioMode::Pty { rows: 24, cols: 80 };
+        let s = spawn_with(&spec, ProcessHandle::plain).expect("spawn");
+        assert!(s.stdin.is_none() && s.stdout.is_none() && s.status.is_none());
+        assert_eq!(s.handle.signal_call(), "kill", "not the plain supervision");
+        let status = s.handle.wait().expect("wait");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 5,
+            "{status:#x}"
+        );
+        // What it wrote is still in the terminal; EIO once it is drained.
+        let mut master = File::from(s.pty.expect("a PTY master"));
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            out.extend_from_slice(&buf[..n]);
+        }
+        let out = String::from_utf8_lossy(&out);
+        // `stty` found a terminal of the asked size on its stdin...
+        assert!(out.contains("24 80"), "{out}");
+        // ...and the program leads its own process group and session (setsid).
+        let pid = s.pid;
+        assert!(out.contains(&format!("{pid} {pid}")), "{out}");
+        assert!(out.contains(&format!("pid {pid}")), "{out}");
+    }
+}
