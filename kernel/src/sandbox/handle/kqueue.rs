@@ -4,8 +4,10 @@
 //! The kqueue's own fd turns readable once the event fires, and stays so (nobody
 //! collects the event), so the async reactor polls it as it would a pidfd and
 //! `poll(2)` waits on it. A child that exited before the registration is already a
-//! zombie, which `EVFILT_PROC` may not find (`ESRCH`): an `EVFILT_USER` event,
-//! triggered at once, makes the queue readable all the same. The pid cannot have
+//! zombie, which `EVFILT_PROC` may not find (`ESRCH`; libuv met it too:
+//! libuv/libuv#3451, "The kernel may return ESRCH if the child has already exited
+//! here"): an `EVFILT_USER` event, triggered at once, makes the queue readable all
+//! the same. The pid cannot have
 //! been reused in between: an un-reaped child keeps it. Compiled for the darwin
 //! targets only; never run on this project's Linux machines (Linux tests the plain
 //! child with a pidfd in its place).

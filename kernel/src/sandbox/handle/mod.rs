@@ -11,9 +11,9 @@
 //!   kernel used before this seam: readable on exit, reaped by
 //!   `waitid(P_PIDFD, WEXITED)`, signalled by `pidfd_send_signal`. A pidfd names one
 //!   process for good, so there is no pid race at all.
-//! * **Elsewhere (macOS): a plain child** ([`child`]) of this process, in its own
+//! * **Elsewhere (macOS): a plain child** (`child.rs`) of this process, in its own
 //!   session and process group, its exit watched by a kqueue with `EVFILT_PROC` /
-//!   `NOTE_EXIT` ([`kqueue`](self)), reaped by `waitpid`, signalled by `kill(2)`.
+//!   `NOTE_EXIT` (`kqueue.rs`), reaped by `waitpid`, signalled by `kill(2)`.
 //!   Pid reuse is ruled out by the reap itself: the pid of an un-reaped child stays
 //!   taken (a zombie holds it), and the signal and the reap exclude each other under
 //!   one lock, so `kill` is only ever sent before `waitpid` has collected the child.
