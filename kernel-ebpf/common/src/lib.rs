@@ -138,6 +138,10 @@ pub mod names {
     pub const WAKEUPS: &str = "AGENTOS_WAKEUP";
     /// `PerCpuArray<u64>` of one slot: when the task now on this CPU was switched in.
     pub const ON_CPU_SINCE: &str = "AGENTOS_ONCPU";
+    /// `Array<u64>` of one slot: how many entries `WAKEUPS` holds; `sched_switch` skips the
+    /// incoming task's lookup while it is zero. Zeroed by the daemon when it clears
+    /// `WAKEUPS`.
+    pub const PENDING: &str = "AGENTOS_PENDING";
 
     /// `PerCpuHashMap<u64, CostCounts>`: per managed cgroup, the runs of each program made on
     /// its behalf. The daemon creates each cgroup's entry when it manages it.
@@ -162,6 +166,13 @@ pub mod names {
     pub const LOOKUP_STEP: &str = "agentos_lookup";
     /// A raw tracepoint program that asks whether the task is under `SUBTREE` only.
     pub const SUBTREE_STEP: &str = "agentos_subtree";
+    /// Empty BTF tracepoint programs on `sched_switch`, `sched_wakeup` and
+    /// `sched_wakeup_new`: the floor of the scheduling probes, for their bench only.
+    pub const SWITCH_FLOOR: [(&str, &str); 3] = [
+        ("agentos_flsw", SWITCH_TRACEPOINT),
+        ("agentos_flwake", WAKEUP_TRACEPOINT),
+        ("agentos_flwnew", WAKEUP_NEW_TRACEPOINT),
+    ];
     /// The BTF tracepoint program on `sched_switch`.
     pub const SWITCH_PROGRAM: &str = "agentos_switch";
     /// The BTF tracepoint program on `sched_wakeup`.

@@ -283,8 +283,8 @@ pub struct ProcessProbes {
     stats: cost::StatsLease,
     /// Where the lease's timer runs.
     runtime: tokio::runtime::Handle,
-    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
-    /// other maps were taken out of it.
+    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` and
+    /// `AGENTOS_PENDING` maps. The other maps were taken out of it.
     ebpf: aya::Ebpf,
 }
 
@@ -500,14 +500,7 @@ impl ProcessProbes {
         }
         cost::COUNTED
             .iter()
-            .filter_map(|&(_, program)| {
-                let info = self.ebpf.program(program)?.info().ok()?;
-                Some(ProgramRunTime {
-                    program,
-                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
-                    runs: info.run_count(),
-                })
-            })
+            .filter_map(|&(_, program)| run_time(&self.ebpf, program))
             .collect()
     }
 
@@ -615,7 +608,35 @@ impl ProcessProbes {
         for tid in stale {
             let _ = self.wakeups.remove(&tid);
         }
+        // The programs count the entries they make and remove (`PENDING`, which stays in
+        // `ebpf`); these went behind their back.
+        let left = self.wakeups.keys().count() as u64;
+        let map = names::PENDING;
+        let counted = self
+            .ebpf
+            .map_mut(map)
+            .ok_or(ProbeError::MissingMap { map })
+            .and_then(|pending| {
+                Array::<_, u64>::try_from(pending)
+                    .and_then(|mut pending| pending.set(0, left, 0))
+                    .map_err(|source| ProbeError::Map { map, source })
+            });
+        if let Err(err) = counted {
+            tracing::warn!(error = %err, "cannot reset the count of pending wake-ups");
+        }
     }
+}
+
+/// Program `program` of `ebpf`'s run time and runs so far (counted while the host's BPF
+/// run-time statistics are on); `None` if it has none or the kernel will not say.
+#[cfg(target_os = "linux")]
+fn run_time(ebpf: &aya::Ebpf, program: &'static str) -> Option<ProgramRunTime> {
+    let info = ebpf.program(program)?.info().ok()?;
+    Some(ProgramRunTime {
+        program,
+        run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+        runs: info.run_count(),
+    })
 }
 
 /// Program `program` of `ebpf` as a `P` (a `BtfTracePoint` or a `RawTracePoint`).
