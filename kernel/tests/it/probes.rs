@@ -455,3 +455,52 @@ async fn probe_run_time_is_exported_and_grows_with_a_managed_workload() {
     crate::util::kill_tree(&mut c, worker.pid).await;
     crate::util::kill_tree(&mut c, idle.pid).await;
 }
+
+/// Two managed processes handing a byte back and forth (`agentos-probe pingpong-cpu`) are
+/// counted switch by switch: each round trip switches both out once and nearly always wakes
+/// one of them (the bench counts 1.25 wake-ups a round trip: a woken end that preempts the
+/// sender answers before the sender sleeps), and every wake-up recorded is closed when its
+/// task runs (the incoming task's check in `sched_switch`, skipped only while no managed
+/// wake-up is pending: with that check gone, no wait would be counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_ping_pong_is_counted_switch_by_switch() {
+    if !require_root("a_managed_ping_pong_is_counted_switch_by_switch") {
+        return;
+    }
+    const ROUND_TRIPS: u64 = 20_000;
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    drop(crate::util::watch_live_probes(&mut c).await);
+    let bin = probe_bin();
+    let spec = pb::ProcessSpec {
+        argv: vec![
+            bin.to_str().unwrap().into(),
+            "pingpong-cpu".into(),
+            ROUND_TRIPS.to_string(),
+        ],
+        read_paths: vec![bin.to_str().unwrap().into()],
+        ..Default::default()
+    };
+    let pid = crate::util::spawn(&mut c, spec).await.pid;
+    let (stdout, exit) = finish(&mut c, pid).await;
+    assert_eq!(exit.code, Some(0), "{stdout} {exit:?}");
+    assert!(
+        stdout.trim().parse::<u64>().is_ok_and(|ns| ns > 0),
+        "no CPU time: {stdout}"
+    );
+    let stats = c
+        .probe_stats(pb::ProbeStatsRequest { pid })
+        .await
+        .expect("probe stats")
+        .into_inner();
+    assert!(
+        stats.context_switches >= 2 * ROUND_TRIPS,
+        "{} switches for {ROUND_TRIPS} round trips: {stats:?}",
+        stats.context_switches
+    );
+    assert!(
+        stats.runq_count >= ROUND_TRIPS / 2 && stats.runq_ns > 0,
+        "{} run-queue waits for {ROUND_TRIPS} round trips: {stats:?}",
+        stats.runq_count
+    );
+}
