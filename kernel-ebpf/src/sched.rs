@@ -4,8 +4,9 @@
 //! `sched_switch` runs on the CPU being switched, in the outgoing task (`current == prev`):
 //! a one-slot per-CPU array remembers when the incoming task started, so the outgoing one's
 //! run is `now - since`, charged if `prev` is managed. `sched_wakeup`/`sched_wakeup_new` run
-//! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp->kn->id`)
-//! and a managed wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
+//! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp`, its
+//! subtree ancestor, then `kn->id`: [`crate::filter::managed_task_cgroup`]) and a managed
+//! wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
 //!
 //! # What an unmanaged switch pays
 //!
@@ -33,7 +34,7 @@ use aya_ebpf::{
 };
 
 use crate::{
-    filter::{charge, is_managed, managed_cgroup, task_cgroup},
+    filter::{charge, managed_cgroup, managed_task_cgroup},
     offsets, read_field,
 };
 
@@ -167,12 +168,9 @@ pub fn agentos_wakenew(ctx: BtfTracePointContext) -> u32 {
 /// `sched_wakeup[_new](struct task_struct *p)`: remembers when a managed `p` became runnable.
 fn woken(ctx: &BtfTracePointContext, program: usize) {
     let task: u64 = ctx.arg(0);
-    let Some(cgroup_id) = task_cgroup(task) else {
+    let Some(cgroup_id) = managed_task_cgroup(task) else {
         return;
     };
-    if !is_managed(cgroup_id) {
-        return;
-    }
     charge(cgroup_id, program);
     let Some(tid) = read_field::<u32>(task, offsets().pid) else {
         return;

@@ -99,6 +99,20 @@ pub struct CostCounts {
     pub runs: [u64; cost::PROGRAMS],
 }
 
+/// The slots of the `SUBTREE_CGROUP` array.
+pub mod subtree_cgroup {
+    /// The subtree's v2 cgroup id (its directory's inode number), from the loader.
+    pub const ID: u32 = 0;
+    /// Its level (0 for the root of the v2 hierarchy), from the loader.
+    pub const LEVEL: u32 = 1;
+    /// The address of its `struct cgroup`, learnt by the programs from a managed task (0
+    /// until then). The `SUBTREE` cgroup array holds a reference on that cgroup, so the
+    /// address stays its own while the programs live.
+    pub const ADDRESS: u32 = 2;
+    /// Slots in all.
+    pub const SLOTS: u32 = 3;
+}
+
 /// Managed cgroups the `MANAGED` map can hold at once.
 pub const MAX_MANAGED: u32 = 4096;
 /// (cgroup, syscall) pairs the `SYSCALLS` map can hold.
@@ -128,6 +142,10 @@ pub mod names {
     /// `CgroupArray` of one slot: the daemon's v2 cgroup, which every managed cgroup is
     /// under; the programs turn away a current task outside it before the `MANAGED` lookup.
     pub const SUBTREE: &str = "AGENTOS_SUBTREE";
+    /// `Array<u64>` of [`super::subtree_cgroup`]'s slots: the subtree's v2 cgroup id and level
+    /// (written by the loader with `SUBTREE`), and the address of its `struct cgroup`
+    /// (learnt by the programs), for the subtree check on a task that is not the current one.
+    pub const SUBTREE_CGROUP: &str = "AGENTOS_SUBCG";
     /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
     pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
     /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in.
@@ -533,6 +551,9 @@ pub struct TaskOffsets {
     /// `pt_regs::orig_ax`: the syscall number, also of a call seccomp refused before
     /// `sys_enter` fired.
     pub regs_orig_ax: u32,
+    /// `cgroup::ancestors` (`struct cgroup *[]`, indexed by level; `ancestors[level]` is the
+    /// cgroup itself).
+    pub cgroup_ancestors: u32,
 }
 
 const _: () = {
@@ -541,7 +562,7 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 32 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 33 * size_of::<u32>());
     assert!(size_of::<WallPolicy>() == 16);
     assert!(size_of::<CostCounts>() == cost::PROGRAMS * 8);
     assert!(size_of::<InodeKey>() == 24);

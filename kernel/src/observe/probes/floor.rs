@@ -101,7 +101,7 @@ impl FloorPrograms {
                 source,
             })?
             .ino();
-        set_subtree(&mut ebpf, &dir)?;
+        set_subtree(&mut ebpf, cgroup)?;
         let map = names::MANAGED;
         let managed = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
         HashMap::<_, u64, u32>::try_from(managed)
