@@ -107,7 +107,9 @@ pub(crate) fn managed_task_cgroup(task: u64) -> Option<u64> {
     let css_set = read_field::<u64>(task, offsets.cgroups)?;
     let cgroup = read_field::<u64>(css_set, offsets.dfl_cgrp)?;
     let level = u32::try_from(subtree_slot(subtree_cgroup::LEVEL)).ok()?;
-    let ancestor_at = offsets.cgroup_ancestors.checked_add(level.checked_mul(8)?)?;
+    let ancestor_at = offsets
+        .cgroup_ancestors
+        .checked_add(level.checked_mul(8)?)?;
     let subtree = subtree_slot(subtree_cgroup::ADDRESS);
     if subtree != 0 && read_field::<u64>(cgroup, ancestor_at) != Some(subtree) {
         return None;

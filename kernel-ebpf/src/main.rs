@@ -31,9 +31,16 @@
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 // The BPF target has no compare-and-swap, so `core`'s atomics lack `fetch_add`; the
-// intrinsic still compiles to BPF's atomic add (`sched.rs`).
-#![feature(core_intrinsics)]
-#![expect(internal_features, reason = "core_intrinsics, for the atomic add `sched.rs` needs")]
+// intrinsic still compiles to BPF's atomic add (`sched.rs`). Host builds (the workspace's
+// clippy, on stable) use `core`'s atomics instead.
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(
+    target_arch = "bpf",
+    expect(
+        internal_features,
+        reason = "core_intrinsics, for the atomic add `sched.rs` needs"
+    )
+)]
 
 mod emit;
 mod filter;

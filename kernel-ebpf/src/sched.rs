@@ -22,8 +22,6 @@
 //! under the wakee's run-queue lock, which the CPU that switches the wakee in must take, so
 //! that CPU sees the count the wake-up left. `probes_sched.rs` measures what each part costs.
 
-use core::intrinsics::{AtomicOrdering, atomic_xadd, atomic_xsub};
-
 use agentos_ebpf_common::{MAX_MANAGED, MAX_THREADS, SchedStats, Wakeup, cost};
 use aya_ebpf::{
     bindings::{BPF_EXIST, BPF_NOEXIST},
@@ -51,25 +49,44 @@ static ON_CPU_SINCE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "AGENTOS_PENDING")]
 static PENDING: Array<u64> = Array::with_max_entries(1, 0);
 
-/// Adds `delta` (+1 or -1) to the count of `WAKEUPS` entries.
-///
-/// The BPF target has no compare-and-swap, so `core`'s atomic types have no `fetch_add`;
-/// the intrinsic compiles to the BPF atomic add (`lock *(u64 *)(r + 0) += r`) all the same.
+/// Adds `delta` (1, or `u64::MAX` for -1) to the count of `WAKEUPS` entries.
 #[inline(always)]
-fn count_pending(delta: i8) {
+fn count_pending(delta: u64) {
     let Some(slot) = PENDING.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: slot 0 of an array map lives as long as the program and is 8-byte aligned;
     // every CPU changes it with atomic adds only (the daemon writes it with the programs
     // detached).
-    unsafe {
-        if delta > 0 {
-            atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(slot, 1);
-        } else {
-            atomic_xsub::<u64, u64, { AtomicOrdering::Relaxed }>(slot, 1);
-        }
-    }
+    unsafe { atomic_add(slot, delta) };
+}
+
+/// `*slot += delta`, wrapping, as one atomic add. The BPF target has no compare-and-swap,
+/// so `core`'s atomic types have no `fetch_add` there; the intrinsic compiles to BPF's
+/// atomic add (`lock *(u64 *)(r + 0) += r`) all the same.
+///
+/// # Safety
+///
+/// `slot` is valid, aligned, and only ever changed atomically.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+unsafe fn atomic_add(slot: *mut u64, delta: u64) {
+    use core::intrinsics::{AtomicOrdering, atomic_xadd};
+    // SAFETY: the caller's.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(slot, delta) };
+}
+
+/// `*slot += delta`, wrapping, as one atomic add (a host build: `core`'s atomics).
+///
+/// # Safety
+///
+/// `slot` is valid, aligned, and only ever changed atomically.
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+unsafe fn atomic_add(slot: *mut u64, delta: u64) {
+    // SAFETY: the caller's.
+    unsafe { core::sync::atomic::AtomicU64::from_ptr(slot) }
+        .fetch_add(delta, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Whether `WAKEUPS` holds anything (see the module docs).
@@ -87,7 +104,7 @@ fn wakeups_pending() -> bool {
 #[inline(always)]
 fn remove_wakeup(tid: u32) {
     if WAKEUPS.remove(tid).is_ok() {
-        count_pending(-1);
+        count_pending(u64::MAX);
     }
 }
 

@@ -31,6 +31,23 @@ fn probe_bin() -> PathBuf {
     crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
 }
 
+/// A managed `agentos-probe ARGS`, which may read its own binary (and `readable`).
+fn probe_spec(args: &[&str], readable: Option<&str>) -> pb::ProcessSpec {
+    let bin = probe_bin();
+    let bin = bin.to_str().unwrap();
+    pb::ProcessSpec {
+        argv: std::iter::once(bin)
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect(),
+        read_paths: std::iter::once(bin)
+            .chain(readable)
+            .map(Into::into)
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// Waits for a managed process to exit; its stdout and exit.
 async fn finish(c: &mut Client, pid: u32) -> (String, pb::ExitInfo) {
     let input = tokio_stream::iter([pb::ProcessInput {
@@ -94,22 +111,16 @@ async fn a_managed_process_is_seen_whole_and_a_host_process_not_at_all() {
     let host_parent = std::process::id();
 
     // The managed process: in its own network namespace, loopback only.
-    let bin = probe_bin();
-    let spec = pb::ProcessSpec {
-        argv: vec![
-            bin.to_str().unwrap().into(),
-            "observe".into(),
-            file_str.into(),
-            SANDBOX_PORT.to_string(),
-            GETPPID_CALLS.into(),
-            "3".into(),
+    let spec = probe_spec(
+        &[
+            "observe",
+            file_str,
+            &SANDBOX_PORT.to_string(),
+            GETPPID_CALLS,
+            "3",
         ],
-        read_paths: vec![
-            bin.to_str().unwrap().into(),
-            file.parent().unwrap().to_str().unwrap().into(),
-        ],
-        ..Default::default()
-    };
+        file.parent().unwrap().to_str(),
+    );
     let init = crate::util::spawn(&mut c, spec).await.pid;
     let (stdout, exit) = finish(&mut c, init).await;
     assert_eq!(exit.code, Some(3), "{stdout} {exit:?}");
@@ -471,16 +482,7 @@ async fn a_managed_ping_pong_is_counted_switch_by_switch() {
     let d = Daemon::start(&[]);
     let mut c = d.client().await;
     drop(crate::util::watch_live_probes(&mut c).await);
-    let bin = probe_bin();
-    let spec = pb::ProcessSpec {
-        argv: vec![
-            bin.to_str().unwrap().into(),
-            "pingpong-cpu".into(),
-            ROUND_TRIPS.to_string(),
-        ],
-        read_paths: vec![bin.to_str().unwrap().into()],
-        ..Default::default()
-    };
+    let spec = probe_spec(&["pingpong-cpu", &ROUND_TRIPS.to_string()], None);
     let pid = crate::util::spawn(&mut c, spec).await.pid;
     let (stdout, exit) = finish(&mut c, pid).await;
     assert_eq!(exit.code, Some(0), "{stdout} {exit:?}");

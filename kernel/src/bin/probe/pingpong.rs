@@ -84,7 +84,8 @@ pub fn run(args: &[String]) -> Result<u64, String> {
         child => {
             drop((down_rx, up_tx));
             let mut up_rx = up_rx;
-            let ours = rally(count, &mut up_rx, down_tx, true).map_err(|e| format!("rally: {e}"))?;
+            let ours =
+                rally(count, &mut up_rx, down_tx, true).map_err(|e| format!("rally: {e}"))?;
             let mut theirs = [0u8; 8];
             let read = up_rx.read_exact(&mut theirs);
             let mut status = 0;

@@ -42,8 +42,13 @@
 //! `cargo bench -p agentos-kernel --bench probes_syscall` sets each part beside the same run's
 //! baselines. While a cgroup is managed, every syscall on the host runs two programs
 //! (`sys_enter`, `sys_exit`), which the kernel charges about the same as two empty ones, plus
-//! the subtree check. The host's BPF run-time statistics, which time every BPF program on the
-//! host, are on only for a lease while someone reads what watching costs (`cost.rs`).
+//! the subtree check. `cargo bench -p agentos-kernel --bench probes_sched` does the same for
+//! a context switch: `sched_switch` reads the clock and checks the outgoing (current) task
+//! against the subtree, and looks at the incoming one only while a managed wake-up is
+//! pending; `sched_wakeup` checks the wakee against the subtree by its cgroup's ancestor
+//! before any hashing (`kernel-ebpf/src/sched.rs`, `filter.rs`). The host's BPF run-time
+//! statistics, which time every BPF program on the host, are on only for a lease while
+//! someone reads what watching costs (`cost.rs`).
 //!
 //! # What it leaves on the host
 //!
