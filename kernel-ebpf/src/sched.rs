@@ -4,20 +4,35 @@
 //! `sched_switch` runs on the CPU being switched, in the outgoing task (`current == prev`):
 //! a one-slot per-CPU array remembers when the incoming task started, so the outgoing one's
 //! run is `now - since`, charged if `prev` is managed. `sched_wakeup`/`sched_wakeup_new` run
-//! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp->kn->id`)
-//! and a managed wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
+//! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp`, its
+//! subtree ancestor, then `kn->id`: [`crate::filter::managed_task_cgroup`]) and a managed
+//! wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
+//!
+//! # What an unmanaged switch pays
+//!
+//! Every context switch of the host runs `agentos_switch`, so its reject path is kept to
+//! what no filter can skip: the clock read and this CPU's slot (the incoming task may be
+//! managed, and its run is timed from now), and the subtree check on `prev` (the current
+//! task, one comparison, [`crate::filter`]). `next` is looked up in `WAKEUPS` only while
+//! that map holds anything: `PENDING` counts its entries (one atomic add per managed
+//! wake-up and per closed one), and while it is zero no managed task waits for a CPU, so no
+//! `next` has a wake-up to close; the switch then ends without reading `next` or hashing.
+//! The count is exact: it moves only when an entry was really created or removed, and the
+//! daemon zeroes it when it clears the map with the programs detached. A wake-up is recorded
+//! under the wakee's run-queue lock, which the CPU that switches the wakee in must take, so
+//! that CPU sees the count the wake-up left. `probes_sched.rs` measures what each part costs.
 
 use agentos_ebpf_common::{MAX_MANAGED, MAX_THREADS, SchedStats, Wakeup, cost};
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
+    bindings::{BPF_EXIST, BPF_NOEXIST},
     helpers::generated::bpf_ktime_get_ns,
     macros::{btf_tracepoint, map},
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::BtfTracePointContext,
 };
 
 use crate::{
-    filter::{charge, is_managed, managed_cgroup, task_cgroup},
+    filter::{charge, managed_cgroup, managed_task_cgroup},
     offsets, read_field,
 };
 
@@ -29,6 +44,85 @@ static WAKEUPS: HashMap<u32, Wakeup> = HashMap::with_max_entries(MAX_THREADS, 0)
 
 #[map(name = "AGENTOS_ONCPU")]
 static ON_CPU_SINCE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Slot 0: how many entries `WAKEUPS` holds (see the module docs).
+#[map(name = "AGENTOS_PENDING")]
+static PENDING: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Adds `delta` (1, or `u64::MAX` for -1) to the count of `WAKEUPS` entries.
+#[inline(always)]
+fn count_pending(delta: u64) {
+    let Some(slot) = PENDING.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: slot 0 of an array map lives as long as the program and is 8-byte aligned;
+    // every CPU changes it with atomic adds only (the daemon writes it with the programs
+    // detached).
+    unsafe { atomic_add(slot, delta) };
+}
+
+/// `*slot += delta`, wrapping, as one atomic add. The BPF target has no compare-and-swap,
+/// so `core`'s atomic types have no `fetch_add` there; the intrinsic compiles to BPF's
+/// atomic add (`lock *(u64 *)(r + 0) += r`) all the same.
+///
+/// # Safety
+///
+/// `slot` is valid, aligned, and only ever changed atomically.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+unsafe fn atomic_add(slot: *mut u64, delta: u64) {
+    use core::intrinsics::{AtomicOrdering, atomic_xadd};
+    // SAFETY: the caller's.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(slot, delta) };
+}
+
+/// `*slot += delta`, wrapping, as one atomic add (a host build: `core`'s atomics).
+///
+/// # Safety
+///
+/// `slot` is valid, aligned, and only ever changed atomically.
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+unsafe fn atomic_add(slot: *mut u64, delta: u64) {
+    // SAFETY: the caller's.
+    unsafe { core::sync::atomic::AtomicU64::from_ptr(slot) }
+        .fetch_add(delta, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `WAKEUPS` holds anything (see the module docs).
+#[inline(always)]
+fn wakeups_pending() -> bool {
+    let Some(slot) = PENDING.get_ptr(0) else {
+        return true;
+    };
+    // SAFETY: as in `count_pending`. A volatile load: LLVM cannot select an atomic one for
+    // BPF's generic CPU, and an aligned 8-byte load is single-copy atomic all the same.
+    unsafe { core::ptr::read_volatile(slot) != 0 }
+}
+
+/// Removes `tid`'s wake-up, and counts it out if there was one.
+#[inline(always)]
+fn remove_wakeup(tid: u32) {
+    if WAKEUPS.remove(tid).is_ok() {
+        count_pending(u64::MAX);
+    }
+}
+
+/// Records `tid`'s wake-up (a later one replaces an earlier one the task has not run
+/// since), counting the entry in if it is new.
+#[inline(always)]
+fn record_wakeup(tid: u32, wakeup: &Wakeup) {
+    // Twice: an entry that was there for `BPF_EXIST` may be gone by the time it runs.
+    for _ in 0..2 {
+        if WAKEUPS.insert(tid, wakeup, BPF_NOEXIST.into()).is_ok() {
+            count_pending(1);
+            return;
+        }
+        if WAKEUPS.insert(tid, wakeup, BPF_EXIST.into()).is_ok() {
+            return;
+        }
+    }
+}
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn agentos_switch(ctx: BtfTracePointContext) -> u32 {
@@ -56,6 +150,10 @@ fn try_switch(ctx: &BtfTracePointContext) {
             stats.switches += 1;
         });
     }
+    // No managed task waits for a CPU: `next` has no wake-up to close.
+    if !wakeups_pending() {
+        return;
+    }
     let next: u64 = ctx.arg(2);
     let Some(tid) = read_field::<u32>(next, offsets().pid) else {
         return;
@@ -65,7 +163,7 @@ fn try_switch(ctx: &BtfTracePointContext) {
     };
     // SAFETY: a plain copy of the entry; a racing overwrite only changes which wake-up counts.
     let wakeup = unsafe { *wakeup };
-    let _ = WAKEUPS.remove(tid);
+    remove_wakeup(tid);
     with_stats(wakeup.cgroup_id, |stats| {
         stats.runq_ns += now.saturating_sub(wakeup.at_ns);
         stats.runq_count += 1;
@@ -87,19 +185,16 @@ pub fn agentos_wakenew(ctx: BtfTracePointContext) -> u32 {
 /// `sched_wakeup[_new](struct task_struct *p)`: remembers when a managed `p` became runnable.
 fn woken(ctx: &BtfTracePointContext, program: usize) {
     let task: u64 = ctx.arg(0);
-    let Some(cgroup_id) = task_cgroup(task) else {
+    let Some(cgroup_id) = managed_task_cgroup(task) else {
         return;
     };
-    if !is_managed(cgroup_id) {
-        return;
-    }
     charge(cgroup_id, program);
     let Some(tid) = read_field::<u32>(task, offsets().pid) else {
         return;
     };
     // SAFETY: no preconditions.
     let at_ns = unsafe { bpf_ktime_get_ns() };
-    let _ = WAKEUPS.insert(tid, Wakeup { at_ns, cgroup_id }, 0);
+    record_wakeup(tid, &Wakeup { at_ns, cgroup_id });
 }
 
 /// Runs `update` on this CPU's figures for `cgroup_id`, creating them at zero.
@@ -123,5 +218,5 @@ fn with_stats(cgroup_id: u64, update: impl FnOnce(&mut SchedStats)) {
 /// Forgets an exiting thread's pending wake-up.
 #[inline(always)]
 pub(crate) fn forget_thread(tid: u32) {
-    let _ = WAKEUPS.remove(tid);
+    remove_wakeup(tid);
 }

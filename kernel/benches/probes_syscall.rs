@@ -25,12 +25,9 @@
 
 mod support;
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Duration};
 
-use agentos_kernel::observe::{FloorPrograms, Hooks, RunTimeStats, STATS_LEASE, Step};
+use agentos_kernel::observe::{FloorPrograms, Hooks, RunTimeStats, Step};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
@@ -123,14 +120,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| getppid_loop(n, None))
     });
     // Nobody asks any more: the lease runs out and the statistics go off.
-    let deadline = Instant::now() + STATS_LEASE + Duration::from_secs(5);
-    while probes.managed.run_time_stats() {
-        assert!(
-            Instant::now() < deadline,
-            "the statistics' lease never ran out"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    probes.wait_stats_off();
     group.bench_function("probes_unmanaged", |b| {
         b.iter_custom(|n| getppid_loop(n, None))
     });

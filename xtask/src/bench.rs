@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: every criterion benchmark of the kernel, each beside its raw
 //! baseline in the same run (every `[[bench]]` of `kernel/Cargo.toml`, by `--bench '*'`: the
-//! eBPF probes' four are `probes_syscall`, `probes_wall`, `probes_ring` and
+//! eBPF probes' five are `probes_syscall`, `probes_sched`, `probes_wall`, `probes_ring` and
 //! `probes_unpack`), the `spawn` bench a second time
 //! as the ordinary user `agentos-test` (the rootless rung, beside bubblewrap run by
 //! that user), then the services' HTTP edge beside a bare axum handler

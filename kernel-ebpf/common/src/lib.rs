@@ -99,6 +99,20 @@ pub struct CostCounts {
     pub runs: [u64; cost::PROGRAMS],
 }
 
+/// The slots of the `SUBTREE_CGROUP` array.
+pub mod subtree_cgroup {
+    /// The subtree's v2 cgroup id (its directory's inode number), from the loader.
+    pub const ID: u32 = 0;
+    /// Its level (0 for the root of the v2 hierarchy), from the loader.
+    pub const LEVEL: u32 = 1;
+    /// The address of its `struct cgroup`, learnt by the programs from a managed task (0
+    /// until then). The `SUBTREE` cgroup array holds a reference on that cgroup, so the
+    /// address stays its own while the programs live.
+    pub const ADDRESS: u32 = 2;
+    /// Slots in all.
+    pub const SLOTS: u32 = 3;
+}
+
 /// Managed cgroups the `MANAGED` map can hold at once.
 pub const MAX_MANAGED: u32 = 4096;
 /// (cgroup, syscall) pairs the `SYSCALLS` map can hold.
@@ -128,6 +142,10 @@ pub mod names {
     /// `CgroupArray` of one slot: the daemon's v2 cgroup, which every managed cgroup is
     /// under; the programs turn away a current task outside it before the `MANAGED` lookup.
     pub const SUBTREE: &str = "AGENTOS_SUBTREE";
+    /// `Array<u64>` of [`super::subtree_cgroup`]'s slots: the subtree's v2 cgroup id and level
+    /// (written by the loader with `SUBTREE`), and the address of its `struct cgroup`
+    /// (learnt by the programs), for the subtree check on a task that is not the current one.
+    pub const SUBTREE_CGROUP: &str = "AGENTOS_SUBCG";
     /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
     pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
     /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in.
@@ -138,6 +156,10 @@ pub mod names {
     pub const WAKEUPS: &str = "AGENTOS_WAKEUP";
     /// `PerCpuArray<u64>` of one slot: when the task now on this CPU was switched in.
     pub const ON_CPU_SINCE: &str = "AGENTOS_ONCPU";
+    /// `Array<u64>` of one slot: how many entries `WAKEUPS` holds; `sched_switch` skips the
+    /// incoming task's lookup while it is zero. Zeroed by the daemon when it clears
+    /// `WAKEUPS`.
+    pub const PENDING: &str = "AGENTOS_PENDING";
 
     /// `PerCpuHashMap<u64, CostCounts>`: per managed cgroup, the runs of each program made on
     /// its behalf. The daemon creates each cgroup's entry when it manages it.
@@ -162,6 +184,13 @@ pub mod names {
     pub const LOOKUP_STEP: &str = "agentos_lookup";
     /// A raw tracepoint program that asks whether the task is under `SUBTREE` only.
     pub const SUBTREE_STEP: &str = "agentos_subtree";
+    /// Empty BTF tracepoint programs on `sched_switch`, `sched_wakeup` and
+    /// `sched_wakeup_new`: the floor of the scheduling probes, for their bench only.
+    pub const SWITCH_FLOOR: [(&str, &str); 3] = [
+        ("agentos_flsw", SWITCH_TRACEPOINT),
+        ("agentos_flwake", WAKEUP_TRACEPOINT),
+        ("agentos_flwnew", WAKEUP_NEW_TRACEPOINT),
+    ];
     /// The BTF tracepoint program on `sched_switch`.
     pub const SWITCH_PROGRAM: &str = "agentos_switch";
     /// The BTF tracepoint program on `sched_wakeup`.
@@ -522,6 +551,9 @@ pub struct TaskOffsets {
     /// `pt_regs::orig_ax`: the syscall number, also of a call seccomp refused before
     /// `sys_enter` fired.
     pub regs_orig_ax: u32,
+    /// `cgroup::ancestors` (`struct cgroup *[]`, indexed by level; `ancestors[level]` is the
+    /// cgroup itself).
+    pub cgroup_ancestors: u32,
 }
 
 const _: () = {
@@ -530,7 +562,7 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 32 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 33 * size_of::<u32>());
     assert!(size_of::<WallPolicy>() == 16);
     assert!(size_of::<CostCounts>() == cost::PROGRAMS * 8);
     assert!(size_of::<InodeKey>() == 24);

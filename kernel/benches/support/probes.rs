@@ -12,10 +12,10 @@ use std::{
     os::{fd::AsRawFd as _, unix::fs::MetadataExt as _, unix::process::CommandExt as _},
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use agentos_kernel::observe::{ManagedCgroups, ProcessEvent, ProcessProbes};
+use agentos_kernel::observe::{ManagedCgroups, ProcessEvent, ProcessProbes, STATS_LEASE};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
 use tokio::sync::broadcast;
@@ -177,4 +177,26 @@ impl LiveProbes {
             }
         }
     }
+
+    /// Waits until the host's BPF run-time statistics are off again: managing a cgroup
+    /// takes a first sample of them, and they stay on for a lease (`STATS_LEASE`) that
+    /// nobody renews here, while they time every BPF program's every run.
+    pub fn wait_stats_off(&self) {
+        let deadline = Instant::now() + STATS_LEASE + Duration::from_secs(5);
+        while self.managed.run_time_stats() {
+            assert!(
+                Instant::now() < deadline,
+                "the statistics' lease never ran out"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The host's load averages (`/proc/loadavg`'s first three fields), to print beside a
+/// bench's figures: on a shared machine they say how busy it was.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|avg| avg.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }

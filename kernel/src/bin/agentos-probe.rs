@@ -33,7 +33,9 @@
 //! connects one UDP socket to ADDR COUNT times (no packet is sent) and prints the nanoseconds
 //! it took (the connect wall's workload, `benches/probes_wall.rs`); `opens COUNT PATH` opens
 //! PATH COUNT times the same way (closing what opens: one open event each, the ring-buffer
-//! bench's producer, `benches/probes_ring.rs`).
+//! bench's producer, `benches/probes_ring.rs`); `pingpong-cpu COUNT` hands a byte back and
+//! forth between this process and a child on one CPU COUNT times and prints the CPU time the
+//! two spent (the scheduling probes' workload, `benches/probes_sched.rs`, see [`pingpong`]).
 //!
 //! Usage errors print `ERROR <message>` and exit 2. The probe links only libc.
 
@@ -43,6 +45,9 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     time::Duration,
 };
+
+#[path = "probe/pingpong.rs"]
+mod pingpong;
 
 unsafe extern "C" {
     /// glibc ≥ 2.32: "EPERM" for EPERM.
@@ -589,6 +594,13 @@ pub(crate) fn main() {
             // SAFETY: getppid has no arguments and cannot fail.
             unsafe { libc::getppid() };
         });
+    }
+    if args[0] == "pingpong-cpu" {
+        match pingpong::run(&args) {
+            Ok(ns) => println!("{ns}"),
+            Err(e) => usage(&e),
+        }
+        return;
     }
     if args[0] == "opens" {
         let path = cstr(args.get(2).map_or("", String::as_str));

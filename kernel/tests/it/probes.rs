@@ -31,6 +31,23 @@ fn probe_bin() -> PathBuf {
     crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
 }
 
+/// A managed `agentos-probe ARGS`, which may read its own binary (and `readable`).
+fn probe_spec(args: &[&str], readable: Option<&str>) -> pb::ProcessSpec {
+    let bin = probe_bin();
+    let bin = bin.to_str().unwrap();
+    pb::ProcessSpec {
+        argv: std::iter::once(bin)
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect(),
+        read_paths: std::iter::once(bin)
+            .chain(readable)
+            .map(Into::into)
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// Waits for a managed process to exit; its stdout and exit.
 async fn finish(c: &mut Client, pid: u32) -> (String, pb::ExitInfo) {
     let input = tokio_stream::iter([pb::ProcessInput {
@@ -94,22 +111,16 @@ async fn a_managed_process_is_seen_whole_and_a_host_process_not_at_all() {
     let host_parent = std::process::id();
 
     // The managed process: in its own network namespace, loopback only.
-    let bin = probe_bin();
-    let spec = pb::ProcessSpec {
-        argv: vec![
-            bin.to_str().unwrap().into(),
-            "observe".into(),
-            file_str.into(),
-            SANDBOX_PORT.to_string(),
-            GETPPID_CALLS.into(),
-            "3".into(),
+    let spec = probe_spec(
+        &[
+            "observe",
+            file_str,
+            &SANDBOX_PORT.to_string(),
+            GETPPID_CALLS,
+            "3",
         ],
-        read_paths: vec![
-            bin.to_str().unwrap().into(),
-            file.parent().unwrap().to_str().unwrap().into(),
-        ],
-        ..Default::default()
-    };
+        file.parent().unwrap().to_str(),
+    );
     let init = crate::util::spawn(&mut c, spec).await.pid;
     let (stdout, exit) = finish(&mut c, init).await;
     assert_eq!(exit.code, Some(3), "{stdout} {exit:?}");
@@ -454,4 +465,44 @@ async fn probe_run_time_is_exported_and_grows_with_a_managed_workload() {
     );
     crate::util::kill_tree(&mut c, worker.pid).await;
     crate::util::kill_tree(&mut c, idle.pid).await;
+}
+
+/// Two managed processes handing a byte back and forth (`agentos-probe pingpong-cpu`) are
+/// counted switch by switch: each round trip switches both out once and nearly always wakes
+/// one of them (the bench counts 1.25 wake-ups a round trip: a woken end that preempts the
+/// sender answers before the sender sleeps), and every wake-up recorded is closed when its
+/// task runs (the incoming task's check in `sched_switch`, skipped only while no managed
+/// wake-up is pending: with that check gone, no wait would be counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_ping_pong_is_counted_switch_by_switch() {
+    if !require_root("a_managed_ping_pong_is_counted_switch_by_switch") {
+        return;
+    }
+    const ROUND_TRIPS: u64 = 20_000;
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    drop(crate::util::watch_live_probes(&mut c).await);
+    let spec = probe_spec(&["pingpong-cpu", &ROUND_TRIPS.to_string()], None);
+    let pid = crate::util::spawn(&mut c, spec).await.pid;
+    let (stdout, exit) = finish(&mut c, pid).await;
+    assert_eq!(exit.code, Some(0), "{stdout} {exit:?}");
+    assert!(
+        stdout.trim().parse::<u64>().is_ok_and(|ns| ns > 0),
+        "no CPU time: {stdout}"
+    );
+    let stats = c
+        .probe_stats(pb::ProbeStatsRequest { pid })
+        .await
+        .expect("probe stats")
+        .into_inner();
+    assert!(
+        stats.context_switches >= 2 * ROUND_TRIPS,
+        "{} switches for {ROUND_TRIPS} round trips: {stats:?}",
+        stats.context_switches
+    );
+    assert!(
+        stats.runq_count >= ROUND_TRIPS / 2 && stats.runq_ns > 0,
+        "{} run-queue waits for {ROUND_TRIPS} round trips: {stats:?}",
+        stats.runq_count
+    );
 }

@@ -3,7 +3,10 @@
 //! of the per-syscall programs' reject path beside the same run's baselines: an empty
 //! program ([`Step::Empty`], the floor), then reading the cgroup id, the `MANAGED` lookup,
 //! and the subtree check that replaced it, each on `sys_enter` alone or on `sys_enter` and
-//! `sys_exit` ([`Hooks`]), as the real programs are.
+//! `sys_exit` ([`Hooks`]), as the real programs are. For the scheduling probes' bench
+//! (`kernel/benches/probes_sched.rs`), [`Hooks::Sched`] attaches the floor of the
+//! per-switch programs instead: empty programs on `sched_switch`, `sched_wakeup` and
+//! `sched_wakeup_new` ([`Step::Empty`] only).
 //!
 //! The daemon never attaches these. [`FloorPrograms`] loads its own copy of the object, so its
 //! maps are its own: `MANAGED` holds the one cgroup it is given and `SUBTREE` that cgroup too,
@@ -15,10 +18,13 @@ use std::{os::unix::fs::MetadataExt as _, path::Path};
 
 use agentos_ebpf_common::names;
 #[cfg(target_os = "linux")]
-use aya::{EbpfLoader, maps::HashMap};
+use aya::{Btf, EbpfLoader, maps::HashMap};
 
 #[cfg(target_os = "linux")]
-use super::{ProbeError, object, open_cgroup, raw_program, set_subtree};
+use super::{
+    ProbeError, ProgramRunTime, btf_program, object, open_cgroup, raw_program, run_time,
+    set_subtree,
+};
 
 /// One step of the reject path, as a bench-only program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,21 +51,25 @@ impl Step {
     }
 }
 
-/// The syscall tracepoints a step is attached to.
+/// The tracepoints a step is attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hooks {
     /// `sys_enter` only.
     Enter,
     /// `sys_enter` and `sys_exit`, as the real per-syscall programs are.
     EnterExit,
+    /// `sched_switch`, `sched_wakeup` and `sched_wakeup_new` (BTF tracepoints, one program
+    /// each), as the real scheduling programs are.
+    Sched,
 }
 
 impl Hooks {
-    /// The raw tracepoints' names.
+    /// The raw tracepoints' names (none for [`Hooks::Sched`]).
     pub fn tracepoints(self) -> &'static [&'static str] {
         match self {
             Self::Enter => &[names::SYS_ENTER_TRACEPOINT],
             Self::EnterExit => &[names::SYS_ENTER_TRACEPOINT, names::SYS_EXIT_TRACEPOINT],
+            Self::Sched => &[],
         }
     }
 }
@@ -67,7 +77,9 @@ impl Hooks {
 /// A bench-only program, attached; detached with its maps on drop.
 #[cfg(target_os = "linux")]
 pub struct FloorPrograms {
-    _ebpf: aya::Ebpf,
+    ebpf: aya::Ebpf,
+    /// The attached programs' names.
+    programs: Vec<&'static str>,
 }
 
 #[cfg(target_os = "linux")]
@@ -76,7 +88,11 @@ impl FloorPrograms {
     /// cgroup and the subtree.
     pub fn attach(step: Step, hooks: Hooks, cgroup: &Path) -> Result<Self, ProbeError> {
         let object = object().ok_or(ProbeError::NotBuiltIn)?;
-        let mut ebpf = EbpfLoader::new().load(object).map_err(ProbeError::Load)?;
+        let btf = Btf::from_sys_fs().map_err(ProbeError::LoaderBtf)?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(object)
+            .map_err(ProbeError::Load)?;
         let dir = open_cgroup(cgroup)?;
         let id = dir
             .metadata()
@@ -85,12 +101,31 @@ impl FloorPrograms {
                 source,
             })?
             .ino();
-        set_subtree(&mut ebpf, &dir)?;
+        set_subtree(&mut ebpf, cgroup)?;
         let map = names::MANAGED;
         let managed = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
         HashMap::<_, u64, u32>::try_from(managed)
             .and_then(|mut managed| managed.insert(id, 1, 0))
             .map_err(|source| ProbeError::Map { map, source })?;
+        if hooks == Hooks::Sched {
+            if step != Step::Empty {
+                return Err(ProbeError::MissingProgram {
+                    program: step.program(),
+                });
+            }
+            for (program, tracepoint) in names::SWITCH_FLOOR {
+                let prog = btf_program(&mut ebpf, program)?;
+                prog.load(tracepoint, &btf)
+                    .map_err(|source| ProbeError::LoadProgram { program, source })?;
+                prog.attach().map_err(|source| ProbeError::Attach {
+                    program,
+                    tracepoint,
+                    source,
+                })?;
+            }
+            let programs = names::SWITCH_FLOOR.map(|(program, _)| program).to_vec();
+            return Ok(Self { ebpf, programs });
+        }
         let program = step.program();
         let prog = raw_program(&mut ebpf, program)?;
         prog.load()
@@ -103,6 +138,18 @@ impl FloorPrograms {
                     source,
                 })?;
         }
-        Ok(Self { _ebpf: ebpf })
+        Ok(Self {
+            ebpf,
+            programs: vec![program],
+        })
+    }
+
+    /// Each attached program's run time and runs so far (counted while the host's BPF
+    /// run-time statistics are on, [`super::RunTimeStats`]).
+    pub fn run_times(&self) -> Vec<ProgramRunTime> {
+        self.programs
+            .iter()
+            .filter_map(|&program| run_time(&self.ebpf, program))
+            .collect()
     }
 }

@@ -42,8 +42,13 @@
 //! `cargo bench -p agentos-kernel --bench probes_syscall` sets each part beside the same run's
 //! baselines. While a cgroup is managed, every syscall on the host runs two programs
 //! (`sys_enter`, `sys_exit`), which the kernel charges about the same as two empty ones, plus
-//! the subtree check. The host's BPF run-time statistics, which time every BPF program on the
-//! host, are on only for a lease while someone reads what watching costs (`cost.rs`).
+//! the subtree check. `cargo bench -p agentos-kernel --bench probes_sched` does the same for
+//! a context switch: `sched_switch` reads the clock and checks the outgoing (current) task
+//! against the subtree, and looks at the incoming one only while a managed wake-up is
+//! pending; `sched_wakeup` checks the wakee against the subtree by its cgroup's ancestor
+//! before any hashing (`kernel-ebpf/src/sched.rs`, `filter.rs`). The host's BPF run-time
+//! statistics, which time every BPF program on the host, are on only for a lease while
+//! someone reads what watching costs (`cost.rs`).
 //!
 //! # What it leaves on the host
 //!
@@ -283,8 +288,8 @@ pub struct ProcessProbes {
     stats: cost::StatsLease,
     /// Where the lease's timer runs.
     runtime: tokio::runtime::Handle,
-    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
-    /// other maps were taken out of it.
+    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` and
+    /// `AGENTOS_PENDING` maps. The other maps were taken out of it.
     ebpf: aya::Ebpf,
 }
 
@@ -307,17 +312,51 @@ fn open_cgroup(path: &std::path::Path) -> Result<std::fs::File, ProbeError> {
     })
 }
 
-/// Puts the cgroup `dir` in slot 0 of `ebpf`'s `SUBTREE` map: the programs then turn away
-/// every current task outside it before they look it up in `MANAGED`. Set before any program
-/// is attached.
+/// Puts the v2 cgroup at `path` in slot 0 of `ebpf`'s `SUBTREE` map, and its id and level
+/// in `SUBTREE_CGROUP`: the programs then turn away every task outside it before they look
+/// it up in `MANAGED`. Set before any program is attached.
 #[cfg(target_os = "linux")]
-fn set_subtree(ebpf: &mut aya::Ebpf, dir: &std::fs::File) -> Result<(), ProbeError> {
-    use std::os::fd::AsRawFd as _;
+fn set_subtree(ebpf: &mut aya::Ebpf, path: &std::path::Path) -> Result<(), ProbeError> {
+    use std::os::{fd::AsRawFd as _, unix::fs::MetadataExt as _};
+
+    use agentos_ebpf_common::subtree_cgroup;
+    let dir = open_cgroup(path)?;
+    let unreadable = |source| ProbeError::OpenCgroup {
+        path: path.to_owned(),
+        source,
+    };
+    let id = dir.metadata().map_err(unreadable)?.ino();
+    let level = cgroup_level(path).map_err(unreadable)?;
     let map = names::SUBTREE;
     let subtree = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
     CgroupArray::try_from(subtree)
         .and_then(|mut subtree| subtree.set(0, dir.as_raw_fd(), 0))
+        .map_err(|source| ProbeError::Map { map, source })?;
+    let map = names::SUBTREE_CGROUP;
+    let slots = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
+    Array::<_, u64>::try_from(slots)
+        .and_then(|mut slots| {
+            slots.set(subtree_cgroup::ID, id, 0)?;
+            slots.set(subtree_cgroup::LEVEL, level, 0)
+        })
         .map_err(|source| ProbeError::Map { map, source })
+}
+
+/// The level of the v2 cgroup directory `path` (0 for its hierarchy's root), as the kernel
+/// counts it in `cgroup::level`: the directories above it on the same mount.
+#[cfg(target_os = "linux")]
+fn cgroup_level(path: &std::path::Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = path.canonicalize()?;
+    let device = std::fs::metadata(&path)?.dev();
+    let mut level = 0;
+    for parent in path.ancestors().skip(1) {
+        if std::fs::metadata(parent)?.dev() != device {
+            break;
+        }
+        level += 1;
+    }
+    Ok(level)
 }
 
 #[cfg(target_os = "linux")]
@@ -354,7 +393,7 @@ impl ProcessProbes {
             .and_then(|mut config| config.set(0, offsets, 0))
             .map_err(|source| ProbeError::Map { map, source })?;
         // Likewise: a program that ran before it would look every task up in `MANAGED`.
-        set_subtree(&mut ebpf, &open_cgroup(kernel_cgroup)?)?;
+        set_subtree(&mut ebpf, kernel_cgroup)?;
 
         for (program, tracepoint) in LIFECYCLE.iter().chain(&HOT_BTF).copied() {
             let prog = btf_program(&mut ebpf, program)?;
@@ -500,14 +539,7 @@ impl ProcessProbes {
         }
         cost::COUNTED
             .iter()
-            .filter_map(|&(_, program)| {
-                let info = self.ebpf.program(program)?.info().ok()?;
-                Some(ProgramRunTime {
-                    program,
-                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
-                    runs: info.run_count(),
-                })
-            })
+            .filter_map(|&(_, program)| run_time(&self.ebpf, program))
             .collect()
     }
 
@@ -615,7 +647,35 @@ impl ProcessProbes {
         for tid in stale {
             let _ = self.wakeups.remove(&tid);
         }
+        // The programs count the entries they make and remove (`PENDING`, which stays in
+        // `ebpf`); these went behind their back.
+        let left = self.wakeups.keys().count() as u64;
+        let map = names::PENDING;
+        let counted = self
+            .ebpf
+            .map_mut(map)
+            .ok_or(ProbeError::MissingMap { map })
+            .and_then(|pending| {
+                Array::<_, u64>::try_from(pending)
+                    .and_then(|mut pending| pending.set(0, left, 0))
+                    .map_err(|source| ProbeError::Map { map, source })
+            });
+        if let Err(err) = counted {
+            tracing::warn!(error = %err, "cannot reset the count of pending wake-ups");
+        }
     }
+}
+
+/// Program `program` of `ebpf`'s run time and runs so far (counted while the host's BPF
+/// run-time statistics are on); `None` if it has none or the kernel will not say.
+#[cfg(target_os = "linux")]
+fn run_time(ebpf: &aya::Ebpf, program: &'static str) -> Option<ProgramRunTime> {
+    let info = ebpf.program(program)?.info().ok()?;
+    Some(ProgramRunTime {
+        program,
+        run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+        runs: info.run_count(),
+    })
 }
 
 /// Program `program` of `ebpf` as a `P` (a `BtfTracePoint` or a `RawTracePoint`).
@@ -922,6 +982,19 @@ mod tests {
         assert!(calls(&inside) > 0, "no syscalls counted inside the subtree");
         assert_eq!(calls(&outside), 0, "syscalls counted outside the subtree");
         drop(managed.take_probes());
+    }
+
+    /// The subtree check on a wakee compares its cgroup's ancestor at the subtree's level,
+    /// so that level must be the kernel's `cgroup::level`: 0 at the hierarchy's root.
+    #[test]
+    fn a_cgroup_level_counts_the_directories_above_it_on_its_mount() {
+        let Some(v2_root) = privileged_setup() else {
+            return;
+        };
+        let outer = TestCgroup::create(&v2_root, "level");
+        let inner = TestCgroup::create(&outer.0, "level");
+        let levels = [&v2_root, &outer.0, &inner.0].map(|path| cgroup_level(path).expect("level"));
+        assert_eq!(levels, [0, 1, 2]);
     }
 
     #[test]

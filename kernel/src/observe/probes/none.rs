@@ -111,6 +111,11 @@ impl FloorPrograms {
     ) -> Result<Self, ProbeError> {
         Err(ProbeError::NotLinux)
     }
+
+    /// Never called: no value of this type exists.
+    pub fn run_times(&self) -> Vec<super::ProgramRunTime> {
+        match *self {}
+    }
 }
 
 /// The host's BPF run-time statistics, which this host does not have.

@@ -107,6 +107,7 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         userns_level: at("user_namespace", "level", "user_namespace.level")?,
         socket_type: at("socket", "type", "socket.type")?,
         regs_orig_ax: field("pt_regs", "orig_ax", long, "pt_regs.orig_ax")?,
+        cgroup_ancestors: at("cgroup", "ancestors", "cgroup.ancestors")?,
     })
 }
 
