@@ -114,7 +114,7 @@ class FakeSocket {
 }
 
 describe("stream", () => {
-  it("queues until open, validates messages, and reports bad ones as errors", () => {
+  it("queues until open, validates messages in order, and reports bad ones as errors", async () => {
     const s = createStream(() => new FakeSocket() as unknown as WebSocket);
     const got: unknown[] = [];
     s.subscribe((m) => got.push(m));
@@ -126,6 +126,8 @@ describe("stream", () => {
     sock.onmessage!({ data: '{"type":"process_exit","app_id":"a1","code":3}' });
     sock.onmessage!({ data: '{"type":"process_exit","app_id":"a1"}' });
     sock.onmessage!({ data: "not json" });
+    // Validated once the schemas are in (lazySchemas.ts), in the order they came.
+    await vi.waitFor(() => expect(got).toHaveLength(3));
     expect(got[0]).toEqual({ type: "process_exit", app_id: "a1", code: 3 });
     expect(got[1]).toMatchObject({ type: "error", message: expect.stringContaining('unexpected stream message "process_exit"') });
     expect(got[2]).toMatchObject({ type: "error", message: expect.stringContaining("not JSON") });

@@ -40,10 +40,6 @@ export const WindowModeSchema = z.enum(["normal", "minimized", "maximized"]);
 const ServerWindowModeSchema = z
   .enum(["normal", "minimized", "maximized", "minimised", "maximised"])
   .transform((m) => (m === "minimised" ? "minimized" : m === "maximised" ? "maximized" : m));
-/** Our mode as the server's WindowState enum. */
-export function serverWindowState(m: z.infer<typeof WindowModeSchema>): "normal" | "minimised" | "maximised" {
-  return m === "minimized" ? "minimised" : m === "maximized" ? "maximised" : "normal";
-}
 
 /** Body of `POST /api/apps/{id}/window`, and `window` of an app instance. */
 export const WindowGeometrySchema = z.object({

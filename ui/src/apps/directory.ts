@@ -1,24 +1,31 @@
 import { lazy, type LazyExoticComponent } from "react";
-import { z } from "zod";
 import type { Size } from "../wm/geometry";
 import type { NativeApp } from "./context";
 
-/** What the desktop reads of apps/native/<id>/manifest.json (the services seed the registry from the same files). */
-const ManifestSchema = z.object({ id: z.string(), name: z.string(), icon: z.string(), category: z.string(), entry: z.string() });
-type Manifest = z.infer<typeof ManifestSchema>;
+/**
+ * What the desktop reads of apps/native/<id>/manifest.json (the services seed the
+ * registry from the same files). They are bundled at build time, so their shape is
+ * checked by `directory.test.ts` (zod) and, loudly, when a system app is named here.
+ */
+interface Manifest {
+  id: string;
+  name: string;
+  icon: string;
+  category: string;
+  entry: string;
+}
 
-const manifests = new Map<string, Manifest>(
-  Object.values(import.meta.glob<unknown>("../../../apps/native/*/manifest.json", { eager: true, import: "default" })).map((m) => {
-    const parsed = ManifestSchema.parse(m);
-    return [parsed.id, parsed];
-  }),
+const manifests = new Map<unknown, Partial<Manifest>>(
+  Object.values(import.meta.glob<Partial<Manifest>>("../../../apps/native/*/manifest.json", { eager: true, import: "default" })).map((m) => [m.id, m]),
 );
 
 /** The manifest of system app `id`, whose module the desktop ships (`entry: builtin:<id>`). */
 function manifest(id: string): Pick<DirectoryEntry, "id" | "title" | "icon" | "category"> {
   const m = manifests.get(id);
   if (!m || m.entry !== `builtin:${id}`) throw new Error(`apps/native/${id}/manifest.json is missing or does not name builtin:${id}`);
-  return { id, title: m.name, icon: m.icon, category: m.category };
+  const { name, icon, category } = m;
+  if (typeof name !== "string" || typeof icon !== "string" || typeof category !== "string") throw new Error(`apps/native/${id}/manifest.json needs a name, an icon and a category`);
+  return { id, title: name, icon, category };
 }
 
 /**

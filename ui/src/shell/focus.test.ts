@@ -156,7 +156,7 @@ describe("a framed page between its focus guards", () => {
 describe("keys a framed page forwards", () => {
   const key = { type: "agentos:key", phase: "keydown", key: "F6", altKey: false, ctrlKey: false, metaKey: false, shiftKey: false };
 
-  it("are taken only from the frame that has the focus, inside a window, and only well-formed", () => {
+  it("are taken only from the frame that has the focus, inside a window, and only well-formed", async () => {
     const root = mount(`<section class="app-window"><iframe id="a" title="a"></iframe><iframe id="b" title="b"></iframe></section><iframe id="out" title="out"></iframe>`);
     const frame = (id: string) => root.querySelector<HTMLIFrameElement>(`#${id}`)!;
     // The DOM of the tests loads no frames: each gets a window of its own to be told apart by.
@@ -164,16 +164,16 @@ describe("keys a framed page forwards", () => {
     const a = frame("a");
     a.focus();
     expect(document.activeElement).toBe(a);
-    expect(frameKey({ source: a.contentWindow, data: key })).toEqual(key);
+    expect(await frameKey({ source: a.contentWindow, data: key })).toEqual(key);
     // Another frame (not focused), no source, a foreign shape or an extra field: nothing.
-    expect(frameKey({ source: frame("b").contentWindow, data: key })).toBeNull();
-    expect(frameKey({ source: null, data: key })).toBeNull();
-    expect(frameKey({ source: a.contentWindow, data: { ...key, phase: "press" } })).toBeNull();
-    expect(frameKey({ source: a.contentWindow, data: { ...key, run: "rm -rf /" } })).toBeNull();
-    expect(frameKey({ source: a.contentWindow, data: "F6" })).toBeNull();
+    expect(await frameKey({ source: frame("b").contentWindow, data: key })).toBeNull();
+    expect(await frameKey({ source: null, data: key })).toBeNull();
+    expect(await frameKey({ source: a.contentWindow, data: { ...key, phase: "press" } })).toBeNull();
+    expect(await frameKey({ source: a.contentWindow, data: { ...key, run: "rm -rf /" } })).toBeNull();
+    expect(await frameKey({ source: a.contentWindow, data: "F6" })).toBeNull();
     // A frame outside any window, even focused.
     frame("out").focus();
-    expect(frameKey({ source: frame("out").contentWindow, data: key })).toBeNull();
+    expect(await frameKey({ source: frame("out").contentWindow, data: key })).toBeNull();
   });
 
   it("may move between windows and regions, nothing else", () => {
