@@ -13,7 +13,14 @@ function fakeFs() {
   const m = createMockFetch({
     "GET /api/files/access": ({ url }: { url: URL }) => ({
       path: url.searchParams.get("path"),
-      apps: url.searchParams.get("path")?.startsWith("/home") ? [{ id: "a2", app_id: "notes", name: "Notes", read: true, write: true, via: ["permission filesystem"] }] : [],
+      // Per instance, as the server answers: two Files windows hold the same grant.
+      apps: url.searchParams.get("path")?.startsWith("/home")
+        ? [
+            { id: "a2", app_id: "notes", name: "Notes", read: true, write: true, via: ["permission filesystem"] },
+            { id: "a4", app_id: "files", name: "Files", read: true, write: true, via: ["permission filesystem"] },
+            { id: "a5", app_id: "files", name: "Files", read: true, write: true, via: ["permission filesystem"] },
+          ]
+        : [],
     }),
     "POST /api/services/execute": ({ body }: { body: unknown }) => {
       // The server's contract: `{tool, args}` in, `{tool, result}` out, a refusal as a 4xx.
@@ -150,6 +157,11 @@ describe("<FileManager>", () => {
     fireEvent.click(await screen.findByRole("row", { name: /readme\.txt/ }));
     const access = await screen.findByRole("region", { name: "Apps that may use /home/readme.txt" });
     await waitFor(() => expect(access.textContent).toContain("Notes reads and writes"));
+    // One row per app, not per window.
+    expect(within(access).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "Notes reads and writes (permission filesystem)",
+      "Files (2 windows) reads and writes (permission filesystem)",
+    ]);
 
     fireEvent.click(screen.getByRole("button", { name: "Copy" }));
     const copyTo = screen.getByRole("textbox", { name: "Copy to" }) as HTMLInputElement;
