@@ -1,5 +1,5 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApiClient, setApiClient } from "../../api/client";
 import { createMockFetch, status } from "../../api/mock";
 import { executeTool } from "../../tools/executor";
@@ -32,6 +32,9 @@ function fakeFs() {
         case "fs.mkdir":
           files.set(params.path!, null);
           return ok(true);
+        case "fs.delete":
+          files.delete(params.path!);
+          return ok(null);
         case "fs.copy":
           files.set(params.to!, files.get(params.from!) ?? null);
           return ok(true);
@@ -102,6 +105,38 @@ describe("<FileManager>", () => {
     fireEvent.drop(table.closest(".fm")!, { dataTransfer: { files: [file], types: ["Files"] } });
     await waitFor(() => expect(files.get("/home/notes.md")).toBe("dropped text"));
     await screen.findByRole("row", { name: /notes\.md/ });
+  });
+
+  it("keeps the keyboard on what it did: the new folder's row, a renamed row, an opened folder's first row, the next row after a delete; F2 and Delete on a row", async () => {
+    const { m, files } = fakeFs();
+    files.set("/home/docs", null);
+    setApiClient(createApiClient(m.fetch));
+    const confirm = vi.fn(() => true);
+    Object.defineProperty(window, "confirm", { value: confirm, configurable: true, writable: true });
+    render(<FileManager ctx={ctx} />);
+    const home = await screen.findByRole("row", { name: /home/ });
+    home.focus();
+    fireEvent.keyDown(home, { key: "Enter" });
+    await screen.findByRole("table", { name: "Contents of /home" });
+    await waitFor(() => expect(document.activeElement?.textContent).toContain("docs/"));
+
+    fireEvent.click(screen.getByRole("button", { name: "New folder" }));
+    fireEvent.change(screen.getByRole("textbox", { name: "Folder name" }), { target: { value: "projects" } });
+    fireEvent.submit(screen.getByRole("textbox", { name: "Folder name" }));
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/projects"));
+
+    fireEvent.keyDown(document.activeElement!, { key: "F2" });
+    const rename = screen.getByRole("textbox", { name: "New name" });
+    expect((rename as HTMLInputElement).value).toBe("projects");
+    fireEvent.change(rename, { target: { value: "work" } });
+    fireEvent.submit(rename);
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/work"));
+
+    fireEvent.keyDown(document.activeElement!, { key: "Delete" });
+    await waitFor(() => expect(files.has("/home/work")).toBe(false));
+    expect(confirm).toHaveBeenCalledWith("Delete /home/work?");
+    // On to the row that took its place.
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/readme.txt"));
   });
 
   it("uploads a binary file as its bytes, not as text", async () => {
