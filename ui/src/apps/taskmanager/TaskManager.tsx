@@ -127,7 +127,8 @@ export default function TaskManager(_: { ctx: AppContext }) {
     <th className={num ? "num" : undefined} aria-sort={sort.key === key ? (sort.desc ? "descending" : "ascending") : "none"} scope="col" title={title}>
       <button type="button" onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : num }))}>
         {label}
-        {sort.key === key ? (sort.desc ? " ↓" : " ↑") : ""}
+        {/* The order is the header's aria-sort; the arrow is for the eye, not read out as "down arrow". */}
+        {sort.key === key && <span aria-hidden="true">{sort.desc ? " ↓" : " ↑"}</span>}
       </button>
     </th>
   );
