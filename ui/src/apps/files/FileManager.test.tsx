@@ -139,6 +139,24 @@ describe("<FileManager>", () => {
     await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/readme.txt"));
   });
 
+  it("has a toolbar of one tab stop, walked with the arrow keys past what is disabled", async () => {
+    const { m } = fakeFs();
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    const toolbar = await screen.findByRole("toolbar", { name: "File actions" });
+    const stops = () => within(toolbar).getAllByRole("button").filter((b) => b.tabIndex === 0).map((b) => b.textContent);
+    // At the top nothing is selected: Up, Rename, Copy, Move and Delete are disabled.
+    expect(stops()).toEqual(["New folder"]);
+    within(toolbar).getByRole("button", { name: "New folder" }).focus();
+    fireEvent.keyDown(document.activeElement!, { key: "ArrowRight" });
+    expect(document.activeElement?.textContent).toBe("Refresh");
+    expect(stops()).toEqual(["Refresh"]);
+    fireEvent.keyDown(document.activeElement!, { key: "ArrowRight" });
+    expect(document.activeElement?.textContent).toBe("New folder");
+    fireEvent.keyDown(document.activeElement!, { key: "End" });
+    expect(document.activeElement?.textContent).toBe("Refresh");
+  });
+
   it("uploads a binary file as its bytes, not as text", async () => {
     const { m, bytes } = fakeFs();
     setApiClient(createApiClient(m.fetch));

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { FsEntrySchema, type FsEntry } from "../../api/schemas";
 import { api } from "../../api/client";
 import { formatBytes } from "../../lib/format";
+import { roveIndex } from "../../shell/focus";
 import type { AppContext } from "../context";
 import "../apps.css";
 import { FolderTree } from "./FolderTree";
@@ -57,6 +58,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [found, setFound] = useState<({ query: string; dir: string } & SearchResult) | null>(null);
   /** Bumped after every change, so the tree and the access panel look again. */
   const [version, setVersion] = useState(0);
+  /** The toolbar button that last had the focus (the toolbar roves). */
+  const [toolIndex, setToolIndex] = useState(1);
   const listDir = useCallback((dir: string) => api.fsList(dir, ctx.serverId ?? undefined), [ctx.serverId]);
 
   const load = useCallback(async (dir: string) => {
@@ -194,6 +197,24 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   };
 
   const sel = entries?.find((e) => e.path === selected) ?? null;
+  const tools: { text: string; label?: string; disabled: boolean; run: () => void; ref?: React.Ref<HTMLButtonElement> }[] = [
+    { text: "↑", label: "Up one folder", disabled: cwd === "/", run: () => setCwd(parent(cwd)), ref: upButton },
+    { text: "New folder", disabled: false, run: () => (setEdit({ kind: "mkdir" }), setName("")), ref: newButton },
+    { text: "Rename", disabled: !sel, run: () => sel && rename(sel) },
+    { text: "Copy", disabled: !sel || sel.is_dir, run: () => sel && (setEdit({ kind: "copy", entry: sel }), setName(`${sel.path} copy`)) },
+    { text: "Move", disabled: !sel, run: () => sel && (setEdit({ kind: "move", entry: sel }), setName(sel.path)) },
+    { text: "Delete", disabled: !sel, run: () => sel && remove(sel) },
+    { text: "Refresh", disabled: false, run: () => void load(cwd) },
+  ];
+  // The toolbar's one tab stop: the tool used last, or the first one enabled.
+  const toolStop = tools[toolIndex]?.disabled === false ? toolIndex : tools.findIndex((t) => !t.disabled);
+  const roveTools = (e: React.KeyboardEvent) => {
+    const enabled = tools.flatMap((t, i) => (t.disabled ? [] : [i]));
+    const to = roveIndex(enabled.length, Math.max(0, enabled.indexOf(toolIndex)), e.key);
+    if (to === null) return;
+    e.preventDefault();
+    e.currentTarget.querySelectorAll<HTMLButtonElement>("button")[enabled[to]!]?.focus();
+  };
   const shown = (entries ?? []).filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()));
 
   return (
@@ -212,28 +233,23 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
         if (e.dataTransfer.files.length) void upload(e.dataTransfer.files);
       }}
     >
-      <div className="toolbar" role="toolbar" aria-label="File actions">
-        <button type="button" ref={upButton} className="btn" aria-label="Up one folder" disabled={cwd === "/"} onClick={() => setCwd(parent(cwd))}>
-          ↑
-        </button>
-        <button type="button" ref={newButton} className="btn" onClick={() => (setEdit({ kind: "mkdir" }), setName(""))}>
-          New folder
-        </button>
-        <button type="button" className="btn" disabled={!sel} onClick={() => sel && rename(sel)}>
-          Rename
-        </button>
-        <button type="button" className="btn" disabled={!sel || sel.is_dir} onClick={() => sel && (setEdit({ kind: "copy", entry: sel }), setName(`${sel.path} copy`))}>
-          Copy
-        </button>
-        <button type="button" className="btn" disabled={!sel} onClick={() => sel && (setEdit({ kind: "move", entry: sel }), setName(sel.path))}>
-          Move
-        </button>
-        <button type="button" className="btn" disabled={!sel} onClick={() => sel && remove(sel)}>
-          Delete
-        </button>
-        <button type="button" className="btn" onClick={() => void load(cwd)}>
-          Refresh
-        </button>
+      {/* One tab stop, walked with the arrow keys (Home/End too), as a toolbar is (WAI-ARIA APG). */}
+      <div className="toolbar" role="toolbar" aria-label="File actions" onKeyDown={roveTools}>
+        {tools.map((t, i) => (
+          <button
+            key={t.text}
+            type="button"
+            ref={t.ref}
+            className="btn"
+            aria-label={t.label}
+            disabled={t.disabled}
+            tabIndex={i === toolStop ? 0 : -1}
+            onFocus={() => setToolIndex(i)}
+            onClick={t.run}
+          >
+            {t.text}
+          </button>
+        ))}
       </div>
       <form
         className="toolbar"
