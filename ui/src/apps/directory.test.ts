@@ -4,7 +4,7 @@ import { directory, directoryList } from "./directory";
 
 const manifests = import.meta.glob<{ id: string; name: string; icon: string; entry: string }>("../../../apps/native/*/manifest.json", { eager: true, import: "default" });
 /** What the desktop reads of a manifest (directory.ts). */
-const ManifestSchema = z.object({ id: z.string().min(1), name: z.string().min(1), icon: z.string(), category: z.string(), entry: z.string() });
+const ManifestSchema = z.object({ id: z.string().min(1), name: z.string().min(1), description: z.string().min(1), icon: z.string(), category: z.string(), entry: z.string() });
 
 describe("the system apps' directory", () => {
   it("bundles only well-formed manifests", () => {
@@ -17,7 +17,7 @@ describe("the system apps' directory", () => {
     expect(builtin.map((m) => m.id).sort()).toEqual(directoryList.map((d) => d.id).sort());
     for (const m of builtin) {
       expect(m.entry).toBe(`builtin:${m.id}`);
-      expect(directory[m.id]).toMatchObject({ title: m.name, icon: m.icon });
+      expect(directory[m.id]).toMatchObject({ title: m.name, icon: m.icon, description: (m as { description?: string }).description });
     }
     expect(directory.taskmanager?.title).toBe("Task Manager");
   });
