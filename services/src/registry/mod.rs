@@ -117,7 +117,8 @@ impl Entry {
             AppSource::NativeWeb {
                 manifest: Some(m), ..
             } => m.description.as_deref(),
-            AppSource::NativeWeb { .. } | AppSource::NativeProcess { .. } => None,
+            AppSource::NativeProcess { manifest } => manifest.description.as_deref(),
+            AppSource::NativeWeb { .. } => None,
         }
         .filter(|d| !d.trim().is_empty())
         .map(str::to_owned);
@@ -470,6 +471,18 @@ mod tests {
                 m.entry == format!("builtin:{id}") || m.entry == "index.tsx",
                 "{id}: {}",
                 m.entry
+            );
+        }
+        // The native-process apps say what they do too.
+        for id in ["shell", "python"] {
+            let e = entries
+                .iter()
+                .find(|e| e.id == id)
+                .unwrap_or_else(|| panic!("{id} is not in the registry"));
+            assert!(matches!(e.source, AppSource::NativeProcess { .. }), "{id}");
+            assert!(
+                e.summary().description.is_some_and(|d| !d.is_empty()),
+                "{id} says what it does"
             );
         }
     }
