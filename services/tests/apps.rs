@@ -96,6 +96,11 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
     assert_eq!(main["app_id"], "calc");
     assert_eq!(main["kind"], "blueprint");
     assert_eq!(main["focused"], true);
+    // The server invents no geometry: the desktop places a new window and reports it.
+    assert_eq!(
+        main["window"],
+        json!({"state": "normal", "z": main["window"]["z"]})
+    );
     let main_id = main["id"].as_str().unwrap().to_owned();
     let child = ok(
         &up.api("POST", "/api/apps")
@@ -131,13 +136,28 @@ fn a_blueprint_round_trip_save_list_launch_focus_window_close() {
     assert_eq!(apps[0]["children"], json!([child_id]));
     assert_eq!(apps[1]["focused"], false);
 
+    let window = |body: Value| {
+        up.api("POST", &format!("/api/apps/{main_id}/window"))
+            .json(&body)
+            .send()
+    };
+    // A window not placed yet takes its first rect whole.
+    let part = window(json!({"x": 30, "height": 333, "state": "maximised"}));
+    assert_eq!((part.status, part.code()), (400, "invalid_argument".into()));
+    let placed = ok(
+        &window(json!({"x": 8, "y": 9, "width": 500, "height": 300})),
+        200,
+    );
+    assert_eq!(
+        placed["window"],
+        json!({"x": 8, "y": 9, "width": 500, "height": 300, "state": "normal", "z": placed["window"]["z"]})
+    );
     let moved = ok(
-        &up.api("POST", &format!("/api/apps/{main_id}/window"))
-            .json(&json!({"x": 30, "height": 333, "state": "maximised"}))
-            .send(),
+        &window(json!({"x": 30, "height": 333, "state": "maximised"})),
         200,
     );
     assert_eq!(moved["window"]["x"], 30);
+    assert_eq!(moved["window"]["y"], 9);
     assert_eq!(moved["window"]["height"], 333);
     assert_eq!(moved["window"]["state"], "maximised");
     let wrong = up

@@ -639,6 +639,28 @@ const checks = [
     },
   ],
   [
+    "a control that goes away with the focus hands it on inside its window: the Timer's Start (it disables itself) to Pause, not to the page",
+    async () => {
+      need("signedIn", "a signed-in page");
+      const page = ctx.page;
+      await page.keyboard.press("Control+k");
+      await page.keyboard.type("timer");
+      await page.keyboard.press("Enter");
+      const timer = page.getByRole("dialog", { name: "Timer", exact: true });
+      await timer.waitFor({ timeout: TIMEOUT_MS });
+      await timer.getByRole("button", { name: "Start" }).waitFor({ timeout: TIMEOUT_MS });
+      await pressUntil(page, "Tab", (f) => f.window === "Timer" && f.label === "Start", 12);
+      await page.keyboard.press("Enter");
+      await timer.getByRole("button", { name: "Start" }).and(timer.locator(":disabled")).waitFor({ timeout: TIMEOUT_MS });
+      // The browser drops the focus of a button that disables itself on the page's body.
+      assert(await eventually(async () => { const f = await focusInfo(page); return f.window === "Timer" && f.label === "Pause"; }), `after Start the focus is at ${JSON.stringify(await focusInfo(page))}`);
+      await page.keyboard.press("Enter");
+      assert(await eventually(async () => { const f = await focusInfo(page); return f.window === "Timer" && f.label === "Start"; }), `after Pause the focus is at ${JSON.stringify(await focusInfo(page))}`);
+      await page.keyboard.press("Control+w");
+      await timer.waitFor({ state: "detached", timeout: TIMEOUT_MS });
+    },
+  ],
+  [
     "a Blueprint that frames a page of another origin: Tab goes through the frame and stays in the window; F6 and Alt+Tab work from inside the frame",
     async () => {
       need("signedIn", "a signed-in page");

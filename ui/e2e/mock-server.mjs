@@ -109,7 +109,8 @@ export function createMockServer({ requireAuth = true } = {}) {
       focused: true,
       started_unix_ms: Date.now(),
       source,
-      window: { x: 100 + 32 * n, y: 60 + 32 * n, width: 640, height: 440, state: "normal", z: n },
+      // As the server: no geometry until the desktop reports where it placed the window.
+      window: { state: "normal", z: n },
       ...(reg.kind === "native_process" ? { pid: 4000 + n } : {}),
       ...(reg.kind === "native_web" ? { entry: `/apps/native/${id}/index.js` } : {}),
     };
@@ -212,6 +213,8 @@ export function createMockServer({ requireAuth = true } = {}) {
         const extra = Object.keys(b).filter((k) => !["x", "y", "width", "height", "state"].includes(k));
         if (extra.length) return err(res, 422, "invalid_body", `unknown field(s) ${extra.join(", ")}`);
         if (b.state !== undefined && !["normal", "minimised", "maximised"].includes(b.state)) return err(res, 422, "invalid_body", `unknown window state ${b.state}`);
+        const rect = ["x", "y", "width", "height"].filter((k) => b[k] !== undefined).length;
+        if (inst.window.x === undefined && rect !== 0 && rect !== 4) return err(res, 400, "invalid_argument", "a window's x, y, width and height come together");
         inst.window = { ...inst.window, ...b };
       }
       return send(res, 200, inst);

@@ -12,6 +12,9 @@
 //!   process becomes foreground, the one that lost focus background, and a
 //!   minimised window's process minimised.
 //! * **Closing** an app closes its children first (depth first).
+//! * **Windows** are placed by the desktop, which knows the screen: a new app's window
+//!   has no rect until the desktop reports one (`update_window`), a restored one keeps
+//!   its saved rect. The server only keeps what it is told, and the z-order.
 //!
 //! The table lives in memory: apps run as long as `agentos up` does; sessions
 //! (`crate::sessions`) are how a workspace outlives it.
@@ -65,33 +68,120 @@ pub enum WindowState {
     Maximised,
 }
 
-/// Where a window is, how big, and in what state; `z` orders windows (higher is in front).
+/// Where a window is and how big, in CSS pixels of the desktop's viewport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Window {
+pub struct Rect {
     pub x: i32,
     pub y: i32,
     pub width: u32,
     pub height: u32,
-    #[serde(default)]
+}
+
+/// A window: where it is (once the desktop has placed it), its state, and `z`, which
+/// orders windows (higher is in front).
+///
+/// The server invents no geometry: a new app's window has no `rect` until the desktop,
+/// which knows the screen and cascades its windows, reports one. A saved session keeps
+/// the rect it had, and a restored app gets it back as it was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WindowWire", into = "WindowWire")]
+pub struct Window {
+    pub rect: Option<Rect>,
     pub state: WindowState,
-    #[serde(default)]
     pub z: u64,
 }
 
-impl Default for Window {
-    fn default() -> Self {
+/// A window on the wire: the rect's four fields flat beside `state` and `z` (the shape
+/// saved sessions have always had), all four or none (a window not placed yet).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(
+    description = "A window: `x`, `y`, `width` and `height` (CSS px) once the desktop has \
+                   placed it, all four or none (a new app's window has none until the \
+                   desktop reports where it put it); `state`; `z` orders windows (higher \
+                   is in front)."
+)]
+struct WindowWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    y: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    #[serde(default)]
+    state: WindowState,
+    #[serde(default)]
+    z: u64,
+}
+
+/// Why a window's rect was refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a window's x, y, width and height come together: give all four, or none for a window \
+     the desktop has not placed yet"
+)]
+pub struct PartialRect;
+
+impl TryFrom<WindowWire> for Window {
+    type Error = PartialRect;
+
+    fn try_from(w: WindowWire) -> Result<Self, PartialRect> {
+        let rect = match (w.x, w.y, w.width, w.height) {
+            (Some(x), Some(y), Some(width), Some(height)) => Some(Rect {
+                x,
+                y,
+                width,
+                height,
+            }),
+            (None, None, None, None) => None,
+            _ => return Err(PartialRect),
+        };
+        Ok(Self {
+            rect,
+            state: w.state,
+            z: w.z,
+        })
+    }
+}
+
+impl From<Window> for WindowWire {
+    fn from(w: Window) -> Self {
         Self {
-            x: 80,
-            y: 60,
-            width: 640,
-            height: 480,
-            state: WindowState::Normal,
-            z: 0,
+            x: w.rect.map(|r| r.x),
+            y: w.rect.map(|r| r.y),
+            width: w.rect.map(|r| r.width),
+            height: w.rect.map(|r| r.height),
+            state: w.state,
+            z: w.z,
         }
     }
 }
 
-/// A change to a window: only the fields given change.
+// The published schema of `Window` is its wire form's.
+impl utoipa::PartialSchema for Window {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        WindowWire::schema()
+    }
+}
+
+impl ToSchema for Window {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Window".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        WindowWire::schemas(schemas);
+    }
+}
+
+/// A change to a window: only the fields given change. A window not placed yet takes
+/// its first rect whole (`x`, `y`, `width` and `height` together).
 #[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowPatch {
@@ -100,6 +190,29 @@ pub struct WindowPatch {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub state: Option<WindowState>,
+}
+
+impl WindowPatch {
+    /// `rect` with this patch's fields: a placed window moves or resizes field by
+    /// field; one not placed yet needs all four, or none.
+    fn apply_to(&self, rect: Option<Rect>) -> Result<Option<Rect>, PartialRect> {
+        match (rect, self.x, self.y, self.width, self.height) {
+            (Some(r), x, y, width, height) => Ok(Some(Rect {
+                x: x.unwrap_or(r.x),
+                y: y.unwrap_or(r.y),
+                width: width.unwrap_or(r.width),
+                height: height.unwrap_or(r.height),
+            })),
+            (None, Some(x), Some(y), Some(width), Some(height)) => Ok(Some(Rect {
+                x,
+                y,
+                width,
+                height,
+            })),
+            (None, None, None, None, None) => Ok(None),
+            (None, ..) => Err(PartialRect),
+        }
+    }
 }
 
 /// What to run: the definition of an app, resolved from the registry or given inline.
@@ -414,10 +527,9 @@ impl Apps {
                 .filter(|a| a.owner == owner)
                 .ok_or_else(|| AppError::NotFound(id.to_owned()))?;
             let w = &mut a.window;
-            w.x = patch.x.unwrap_or(w.x);
-            w.y = patch.y.unwrap_or(w.y);
-            w.width = patch.width.unwrap_or(w.width);
-            w.height = patch.height.unwrap_or(w.height);
+            w.rect = patch
+                .apply_to(w.rect)
+                .map_err(|e| AppError::Invalid(e.to_string()))?;
             w.state = patch.state.unwrap_or(w.state);
             if w.state == WindowState::Minimised {
                 a.focused = false;
@@ -637,6 +749,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_window_is_flat_on_the_wire_with_all_of_its_rect_or_none() {
+        // The shape saved sessions have: read and written back exactly.
+        let saved =
+            json!({"x": -3, "y": 20, "width": 640, "height": 480, "state": "minimised", "z": 7});
+        let w: Window = serde_json::from_value(saved.clone()).unwrap();
+        assert_eq!(
+            w.rect,
+            Some(Rect {
+                x: -3,
+                y: 20,
+                width: 640,
+                height: 480
+            })
+        );
+        assert_eq!(serde_json::to_value(w).unwrap(), saved);
+        // Not placed yet: no geometry at all, not a made-up one.
+        assert_eq!(
+            serde_json::to_value(Window::default()).unwrap(),
+            json!({"state": "normal", "z": 0})
+        );
+        let unplaced: Window = serde_json::from_value(json!({"state": "normal"})).unwrap();
+        assert_eq!(unplaced.rect, None);
+        let err = serde_json::from_value::<Window>(json!({"x": 1, "y": 2})).unwrap_err();
+        assert!(err.to_string().contains("come together"), "{err}");
+    }
+
     #[tokio::test]
     async fn launch_focus_window_and_close_with_children() {
         let apps = apps();
@@ -675,22 +814,55 @@ mod tests {
         assert!(refocused.focused);
         assert!(refocused.window.z > grandchild.window.z);
 
-        let w = apps
+        // A new app has no geometry until the desktop places it, and then all of it.
+        assert_eq!(a.window.rect, None);
+        let part = WindowPatch {
+            x: Some(5),
+            width: Some(300),
+            state: Some(WindowState::Maximised),
+            ..Default::default()
+        };
+        assert!(matches!(
+            apps.update_window("u1", &a.id, part).await,
+            Err(AppError::Invalid(_))
+        ));
+        assert_eq!(apps.get("u1", &a.id).unwrap().window.rect, None);
+        let placed = apps
             .update_window(
                 "u1",
                 &a.id,
                 WindowPatch {
-                    x: Some(5),
-                    width: Some(300),
-                    state: Some(WindowState::Maximised),
-                    ..Default::default()
+                    x: Some(40),
+                    y: Some(50),
+                    width: Some(600),
+                    height: Some(400),
+                    state: None,
                 },
             )
             .await
             .unwrap();
         assert_eq!(
-            (w.window.x, w.window.width, w.window.state),
-            (5, 300, WindowState::Maximised)
+            placed.window.rect,
+            Some(Rect {
+                x: 40,
+                y: 50,
+                width: 600,
+                height: 400
+            })
+        );
+        // Once placed, a window moves or resizes field by field.
+        let w = apps.update_window("u1", &a.id, part).await.unwrap();
+        assert_eq!(
+            (w.window.rect, w.window.state),
+            (
+                Some(Rect {
+                    x: 5,
+                    y: 50,
+                    width: 300,
+                    height: 400
+                }),
+                WindowState::Maximised
+            )
         );
         assert!(matches!(
             apps.update_window(

@@ -16,6 +16,9 @@ pub const MANIFEST: &str = "manifest.json";
 pub struct NativeManifest {
     pub id: String,
     pub name: String,
+    /// What it does, one line: the App Store shows it, the launcher searches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]

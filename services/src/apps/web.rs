@@ -21,6 +21,9 @@ use crate::blueprint::Permission;
 pub struct WebManifest {
     pub id: String,
     pub name: String,
+    /// What it does, one line: the App Store shows it, the launcher searches it.
+    #[serde(default)]
+    pub description: Option<String>,
     #[serde(default)]
     pub icon: Option<String>,
     #[serde(default)]

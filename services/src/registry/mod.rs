@@ -104,7 +104,7 @@ pub struct Summary {
     /// The icon its Blueprint (`app.icon`) or web manifest names; absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
-    /// What its Blueprint says it does (`app.description`), which the App Store shows
+    /// What its Blueprint (`app.description`) or web manifest says it does, which the App Store shows
     /// and the launcher searches; absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -113,12 +113,15 @@ pub struct Summary {
 impl Entry {
     pub fn summary(&self) -> Summary {
         let description = match &self.source {
-            AppSource::Blueprint { blueprint } => blueprint["app"]["description"]
-                .as_str()
-                .filter(|d| !d.trim().is_empty())
-                .map(str::to_owned),
-            _ => None,
-        };
+            AppSource::Blueprint { blueprint } => blueprint["app"]["description"].as_str(),
+            AppSource::NativeWeb {
+                manifest: Some(m), ..
+            } => m.description.as_deref(),
+            AppSource::NativeProcess { manifest } => manifest.description.as_deref(),
+            AppSource::NativeWeb { .. } => None,
+        }
+        .filter(|d| !d.trim().is_empty())
+        .map(str::to_owned);
         let icon = match &self.source {
             AppSource::Blueprint { blueprint } => {
                 blueprint["app"]["icon"].as_str().map(str::to_owned)
@@ -461,9 +464,25 @@ mod tests {
             assert_eq!(e.category, "system", "{id}");
             assert!(e.summary().icon.is_some(), "{id} lists its icon");
             assert!(
+                e.summary().description.is_some_and(|d| !d.is_empty()),
+                "{id} says what it does"
+            );
+            assert!(
                 m.entry == format!("builtin:{id}") || m.entry == "index.tsx",
                 "{id}: {}",
                 m.entry
+            );
+        }
+        // The native-process apps say what they do too.
+        for id in ["shell", "python"] {
+            let e = entries
+                .iter()
+                .find(|e| e.id == id)
+                .unwrap_or_else(|| panic!("{id} is not in the registry"));
+            assert!(matches!(e.source, AppSource::NativeProcess { .. }), "{id}");
+            assert!(
+                e.summary().description.is_some_and(|d| !d.is_empty()),
+                "{id} says what it does"
             );
         }
     }

@@ -66,8 +66,21 @@ describe("server shapes (services/openapi.json)", () => {
     const shell = { ...app, id: "a2", app_id: "shell", name: "Shell", kind: "native_process", pid: 4242, source: { kind: "native_process", manifest: {} }, window: { x: 0, y: 0, width: 1, height: 1 } };
     const api = createApiClient(createMockFetch({ "GET /api/apps": [app, shell], "GET /api/registry/apps": [{ id: "shell", name: "Shell", category: "system", version: "1", builtin: true, kind: "native_process" }] }).fetch);
     const [a, b] = await api.listApps();
-    expect(a).toMatchObject({ id: "a1", type: "blueprint", blueprint: { ui: { components: [] } }, window: { x: 10, y: 20, width: 300, height: 400, state: "minimized", z: 2 } });
-    expect(b).toMatchObject({ type: "native_proc", pid: 4242, window: { state: "normal" } });
+    expect(a).toMatchObject({ id: "a1", type: "blueprint", blueprint: { ui: { components: [] } }, window: { rect: { x: 10, y: 20, width: 300, height: 400 }, state: "minimized", z: 2 } });
+    expect(b).toMatchObject({ type: "native_proc", pid: 4242, window: { rect: { x: 0, y: 0, width: 1, height: 1 }, state: "normal" } });
+    expect((await api.listRegistry())[0]).toMatchObject({ id: "shell", type: "native_proc", builtin: true });
+  });
+
+  it("reads a new app's window without geometry (the desktop places it), and refuses half a rect", async () => {
+    const app = { id: "a1", app_id: "notes", name: "Notes", kind: "blueprint", source: { kind: "blueprint", blueprint: {} }, window: { state: "normal", z: 4 } };
+    const fresh = await createApiClient(createMockFetch({ "POST /api/registry/apps/*/launch": app }).fetch).launch("notes");
+    expect(fresh.window).toEqual({ state: "normal", z: 4 });
+    const half = createApiClient(createMockFetch({ "GET /api/apps": [{ ...app, window: { x: 1, y: 2, state: "normal" } }] }).fetch);
+    await expect(half.listApps()).rejects.toThrow(/unexpected answer: apps\.0\.window: a window's x, y, width and height come together/);
+  });
+
+  it("lists the registry's kinds", async () => {
+    const api = createApiClient(createMockFetch({ "GET /api/registry/apps": [{ id: "shell", name: "Shell", category: "system", version: "1", builtin: true, kind: "native_process" }] }).fetch);
     expect((await api.listRegistry())[0]).toMatchObject({ id: "shell", type: "native_proc", builtin: true });
   });
 
@@ -114,7 +127,7 @@ class FakeSocket {
 }
 
 describe("stream", () => {
-  it("queues until open, validates messages, and reports bad ones as errors", () => {
+  it("queues until open, validates messages in order, and reports bad ones as errors", async () => {
     const s = createStream(() => new FakeSocket() as unknown as WebSocket);
     const got: unknown[] = [];
     s.subscribe((m) => got.push(m));
@@ -126,6 +139,8 @@ describe("stream", () => {
     sock.onmessage!({ data: '{"type":"process_exit","app_id":"a1","code":3}' });
     sock.onmessage!({ data: '{"type":"process_exit","app_id":"a1"}' });
     sock.onmessage!({ data: "not json" });
+    // Validated once the schemas are in (lazySchemas.ts), in the order they came.
+    await vi.waitFor(() => expect(got).toHaveLength(3));
     expect(got[0]).toEqual({ type: "process_exit", app_id: "a1", code: 3 });
     expect(got[1]).toMatchObject({ type: "error", message: expect.stringContaining('unexpected stream message "process_exit"') });
     expect(got[2]).toMatchObject({ type: "error", message: expect.stringContaining("not JSON") });

@@ -1,32 +1,18 @@
 import type { z } from "zod";
 import { markSignedIn, markSignedOut } from "./auth";
-import {
-  AppListSchema,
-  ClosedSchema,
-  SessionDetailSchema,
-  serverWindowState,
-  type SessionDetail,
-  ErrorBodySchema,
-  ExecuteResultSchema,
-  FsListSchema,
-  GenerateUiResponseSchema,
-  LaunchResponseSchema,
-  ProcessListSchema,
-  ProcessStatusSchema,
-  PathAccessSchema,
-  type PathAccess,
-  ServerSettingsSchema,
-  type ServerSettings,
-  RegistryListSchema,
-  SessionListSchema,
-  SessionRestoreResponseSchema,
-  SessionSaveResponseSchema,
-  type AppInstance,
-  type ExecuteResponse,
-  type ProcessStatus,
-  type RegistryApp,
-  type SessionSummary,
-  type WindowGeometry,
+import { loadSchemas, type Schemas } from "./lazySchemas";
+import type {
+  AppInstance,
+  ExecuteResponse,
+  FsEntry,
+  PathAccess,
+  ProcessInfo,
+  ProcessStatus,
+  RegistryApp,
+  ServerSettings,
+  SessionDetail,
+  SessionSummary,
+  WindowGeometry,
 } from "./schemas";
 
 /** A failed API call: HTTP status (0 = no answer), the server's error code and message. */
@@ -76,10 +62,10 @@ export interface ApiClient {
   saveDefaultSession(name: string, state?: Record<string, Record<string, unknown>>): Promise<string | null>;
   getSession(id: string): Promise<SessionDetail>;
   restoreSession(id: string): Promise<AppInstance[]>;
-  listProcesses(): Promise<z.infer<typeof ProcessListSchema>>;
+  listProcesses(): Promise<ProcessInfo[]>;
   /** Kills, freezes/thaws or re-prioritises a running app's process (the kernel's syscalls). */
   processAction(id: string, action: ProcessAction): Promise<ProcessStatus>;
-  fsList(path: string, appId?: string): Promise<z.infer<typeof FsListSchema>>;
+  fsList(path: string, appId?: string): Promise<FsEntry[]>;
   /** Which running apps may read or write `path` of the user's files. */
   fileAccess(path: string): Promise<PathAccess>;
   getSettings(): Promise<ServerSettings>;
@@ -98,10 +84,12 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
   async function call<S extends z.ZodType>(
     method: string,
     path: string,
-    schema: S | null,
+    schema: ((s: Schemas) => S) | null,
     body?: unknown,
   ): Promise<z.infer<S>> {
     const what = `${method} ${path}`;
+    // The schemas load beside the request, not before it (lazySchemas.ts).
+    const schemas = loadSchemas();
     let res: Response;
     try {
       res = await fetchImpl(path, {
@@ -125,7 +113,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       }
     }
     if (!res.ok) {
-      const parsed = ErrorBodySchema.safeParse(json);
+      const parsed = (await schemas.catch(() => null))?.ErrorBodySchema.safeParse(json) ?? { success: false };
       const code = parsed.success ? parsed.data.error.code : `http_${res.status}`;
       const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
       if (res.status === 401) markSignedOut(message);
@@ -135,7 +123,13 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     if (schema === null) return json as z.infer<S>;
     // 204 No Content has no body: the schema says whether that is an answer here.
     if (json === undefined && res.status !== 204) throw new ApiError(res.status, "not_json", `${what}: the answer is not JSON`);
-    const parsed = schema.safeParse(json);
+    let loaded: Schemas;
+    try {
+      loaded = await schemas;
+    } catch (err) {
+      throw new ApiError(0, "network", `${what}: the desktop's schemas did not load: ${describe(err)}`);
+    }
+    const parsed = schema(loaded).safeParse(json);
     if (!parsed.success) {
       throw new ApiError(res.status, "malformed", `${what}: unexpected answer: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
     }
@@ -149,7 +143,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
    */
   async function execute(toolId: string, params: unknown, appId?: string): Promise<ExecuteResponse> {
     try {
-      const res = await call("POST", "/api/services/execute", ExecuteResultSchema, { tool: toolId, args: params ?? {}, ...(appId ? { app_id: appId } : {}) });
+      const res = await call("POST", "/api/services/execute", (s) => s.ExecuteResultSchema, { tool: toolId, args: params ?? {}, ...(appId ? { app_id: appId } : {}) });
       return { success: true, data: res.result };
     } catch (err) {
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 401) {
@@ -163,7 +157,7 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
   return {
     login: (username, password) => call("POST", "/api/auth/login", null, { username, password }).then(() => undefined),
     logout: () => call("POST", "/api/auth/logout", null, {}).then(() => undefined),
-    listApps: () => call("GET", "/api/apps", AppListSchema),
+    listApps: () => call("GET", "/api/apps", (s) => s.AppListSchema),
     focusApp: (id) => call("POST", `/api/apps/${enc(id)}/focus`, null, {}).then(() => undefined),
     // The server's WindowPatch: x, y, width, height, state (British spelling); z is the server's.
     setWindow: (id, g) =>
@@ -171,36 +165,35 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
     grant: (id, body) => call("POST", `/api/apps/${enc(id)}/grants`, null, body).then(() => undefined),
     closeApp: async (id) => {
       const res = await call("DELETE", `/api/apps/${enc(id)}`, null);
-      const parsed = ClosedSchema.safeParse(res);
-      return parsed.success ? parsed.data.closed : [id];
+      const parsed = (await loadSchemas().catch(() => null))?.ClosedSchema.safeParse(res);
+      return parsed?.success ? parsed.data.closed : [id];
     },
     closeAllApps: async () => {
-      const res = await call("DELETE", "/api/apps", null);
-      return ClosedSchema.parse(res).closed;
+      return (await call("DELETE", "/api/apps", (s) => s.ClosedSchema)).closed;
     },
     listRegistry: (query = {}) => {
       const params = new URLSearchParams();
       if (query.category) params.set("category", query.category);
       if (query.search) params.set("search", query.search);
       const qs = params.toString();
-      return call("GET", `/api/registry/apps${qs ? `?${qs}` : ""}`, RegistryListSchema);
+      return call("GET", `/api/registry/apps${qs ? `?${qs}` : ""}`, (s) => s.RegistryListSchema);
     },
-    launch: (registryId) => call("POST", `/api/registry/apps/${enc(registryId)}/launch`, LaunchResponseSchema, {}),
+    launch: (registryId) => call("POST", `/api/registry/apps/${enc(registryId)}/launch`, (s) => s.LaunchResponseSchema, {}),
     deleteRegistryApp: (id) => call("DELETE", `/api/registry/apps/${enc(id)}`, null).then(() => undefined),
     execute: (toolId, params, appId) => execute(toolId, params, appId),
-    generateUi: (message) => call("POST", "/api/generate-ui", GenerateUiResponseSchema, { prompt: message }),
-    listSessions: () => call("GET", "/api/sessions", SessionListSchema),
-    saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", SessionSaveResponseSchema, { name, state })).id,
+    generateUi: (message) => call("POST", "/api/generate-ui", (s) => s.GenerateUiResponseSchema, { prompt: message }),
+    listSessions: () => call("GET", "/api/sessions", (s) => s.SessionListSchema),
+    saveSession: async (name, state = {}) => (await call("POST", "/api/sessions/save", (s) => s.SessionSaveResponseSchema, { name, state })).id,
     saveDefaultSession: async (name, state = {}) => {
-      const saved = await call("POST", "/api/sessions/save-default", SessionSaveResponseSchema.optional(), { name, state });
+      const saved = await call("POST", "/api/sessions/save-default", (s) => s.SessionSaveResponseSchema.optional(), { name, state });
       return saved?.id ?? null;
     },
-    getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, SessionDetailSchema),
-    restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, SessionRestoreResponseSchema, {}),
-    listProcesses: () => call("GET", "/api/processes", ProcessListSchema),
+    getSession: (id) => call("GET", `/api/sessions/${enc(id)}`, (s) => s.SessionDetailSchema),
+    restoreSession: (id) => call("POST", `/api/sessions/${enc(id)}/restore`, (s) => s.SessionRestoreResponseSchema, {}),
+    listProcesses: () => call("GET", "/api/processes", (s) => s.ProcessListSchema),
     processAction: (id, action) => {
       const { kind, ...body } = action;
-      return call("POST", `/api/apps/${enc(id)}/process/${kind}`, ProcessStatusSchema, body);
+      return call("POST", `/api/apps/${enc(id)}/process/${kind}`, (s) => s.ProcessStatusSchema, body);
     },
     fsList: async (path, appId) => {
       const res = await execute("fs.list", { path }, appId);
@@ -210,13 +203,13 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       const entries = Array.isArray(raw)
         ? raw.map((e) => (e && typeof e === "object" && !("path" in e) && "name" in e ? { ...e, path: `${path.replace(/\/$/, "")}/${String((e as { name: unknown }).name)}` } : e))
         : res.data;
-      const parsed = FsListSchema.safeParse(entries);
+      const parsed = (await loadSchemas()).FsListSchema.safeParse(entries);
       if (!parsed.success) throw new ApiError(200, "malformed", `fs.list ${path}: unexpected data: ${parsed.error.issues[0]?.message ?? ""}`);
       return parsed.data;
     },
-    getSettings: () => call("GET", "/api/settings", ServerSettingsSchema),
-    putSettings: (settings) => call("PUT", "/api/settings", ServerSettingsSchema, settings),
-    fileAccess: (path) => call("GET", `/api/files/access?path=${enc(path)}`, PathAccessSchema),
+    getSettings: () => call("GET", "/api/settings", (s) => s.ServerSettingsSchema),
+    putSettings: (settings) => call("PUT", "/api/settings", (s) => s.ServerSettingsSchema, settings),
+    fileAccess: (path) => call("GET", `/api/files/access?path=${enc(path)}`, (s) => s.PathAccessSchema),
     text: async (path) => {
       let res: Response;
       try {
@@ -229,6 +222,11 @@ export function createApiClient(fetchImpl: Fetch = (...args) => fetch(...args)):
       return res.text();
     },
   };
+}
+
+/** Our window mode as the server's WindowState enum (British spelling). */
+export function serverWindowState(m: WindowGeometry["state"]): "normal" | "minimised" | "maximised" {
+  return m === "minimized" ? "minimised" : m === "maximized" ? "maximised" : "normal";
 }
 
 function describe(err: unknown): string {

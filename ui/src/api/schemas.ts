@@ -40,10 +40,6 @@ export const WindowModeSchema = z.enum(["normal", "minimized", "maximized"]);
 const ServerWindowModeSchema = z
   .enum(["normal", "minimized", "maximized", "minimised", "maximised"])
   .transform((m) => (m === "minimised" ? "minimized" : m === "maximised" ? "maximized" : m));
-/** Our mode as the server's WindowState enum. */
-export function serverWindowState(m: z.infer<typeof WindowModeSchema>): "normal" | "minimised" | "maximised" {
-  return m === "minimized" ? "minimised" : m === "maximized" ? "maximised" : "normal";
-}
 
 /** Body of `POST /api/apps/{id}/window`, and `window` of an app instance. */
 export const WindowGeometrySchema = z.object({
@@ -54,15 +50,30 @@ export const WindowGeometrySchema = z.object({
   state: WindowModeSchema,
   z: z.number().int().nonnegative().optional(),
 });
-/** A window as the server reports it (`state` may be missing or British). */
-const ServerWindowSchema = z.object({
-  x: z.number(),
-  y: z.number(),
-  width: z.number().nonnegative(),
-  height: z.number().nonnegative(),
-  state: ServerWindowModeSchema.optional().default("normal"),
-  z: z.number().int().nonnegative().optional(),
-});
+/**
+ * A window as the server reports it (`state` may be missing or British): its rect
+ * once the desktop has placed it (the four fields together), none for a new app —
+ * the server invents no geometry, the desktop places new windows.
+ */
+const ServerWindowSchema = z
+  .object({
+    x: z.number().optional(),
+    y: z.number().optional(),
+    width: z.number().nonnegative().optional(),
+    height: z.number().nonnegative().optional(),
+    state: ServerWindowModeSchema.optional().default("normal"),
+    z: z.number().int().nonnegative().optional(),
+  })
+  .transform(({ x, y, width, height, state, z: order }, ctx) => {
+    const given = [x, y, width, height].filter((v) => v !== undefined).length;
+    if (given !== 0 && given !== 4) {
+      ctx.addIssue({ code: "custom", message: "a window's x, y, width and height come together" });
+      return z.NEVER;
+    }
+    const rect = x !== undefined && y !== undefined && width !== undefined && height !== undefined ? { x, y, width, height } : undefined;
+    return { ...(rect ? { rect } : {}), state, ...(order !== undefined ? { z: order } : {}) };
+  });
+export type ServerWindow = z.output<typeof ServerWindowSchema>;
 export type WindowGeometry = z.infer<typeof WindowGeometrySchema>;
 
 /** One entry of the registry: `GET /api/registry/apps`. */

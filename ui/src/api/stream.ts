@@ -3,10 +3,12 @@
  * Connects on first use, queues what is sent while connecting, reconnects
  * with backoff (1 s doubling to 15 s), and validates every message it gets.
  * A message that fails validation reaches listeners as an `error` message,
- * so it is seen, not dropped.
+ * so it is seen, not dropped. The schemas load with the first message
+ * (`lazySchemas.ts`); messages are delivered in the order they came.
  */
 import { create } from "zustand";
-import { ServerMessageSchema, type ClientMessage, type ServerMessage } from "./schemas";
+import { loadSchemas, type Schemas } from "./lazySchemas";
+import type { ClientMessage, ServerMessage } from "./schemas";
 
 export type StreamStatus = "idle" | "connecting" | "open" | "closed";
 export const useStreamStatus = create<{ status: StreamStatus; error: string }>()(() => ({ status: "idle", error: "" }));
@@ -21,6 +23,20 @@ export interface Stream {
 
 export function streamUrl(loc: Location = window.location): string {
   return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/api/stream`;
+}
+
+/** A message of the stream, validated; anything else as an `error` message that says what was wrong. */
+function decode({ ServerMessageSchema }: Schemas, text: string): ServerMessage {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return { type: "error", message: "the stream sent a message that is not JSON" };
+  }
+  const parsed = ServerMessageSchema.safeParse(data);
+  if (parsed.success) return parsed.data;
+  const type = (data as { type?: unknown })?.type;
+  return { type: "error", message: `unexpected stream message${typeof type === "string" ? ` "${type}"` : ""}: ${parsed.error.issues[0]?.message ?? ""}` };
 }
 
 export function createStream(makeSocket: () => WebSocket = () => new WebSocket(streamUrl())): Stream {
@@ -50,19 +66,12 @@ export function createStream(makeSocket: () => WebSocket = () => new WebSocket(s
       while (queue.length) sock.send(queue.shift()!);
     };
     sock.onmessage = (ev) => {
-      let data: unknown;
-      try {
-        data = JSON.parse(String(ev.data));
-      } catch {
-        emit({ type: "error", message: "the stream sent a message that is not JSON" });
-        return;
-      }
-      const parsed = ServerMessageSchema.safeParse(data);
-      if (parsed.success) emit(parsed.data);
-      else {
-        const type = (data as { type?: unknown })?.type;
-        emit({ type: "error", message: `unexpected stream message${typeof type === "string" ? ` "${type}"` : ""}: ${parsed.error.issues[0]?.message ?? ""}` });
-      }
+      const text = String(ev.data);
+      // One shared promise: its callbacks run in the order they were added, so messages stay in order.
+      void loadSchemas().then(
+        (schemas) => emit(decode(schemas, text)),
+        (err: unknown) => emit({ type: "error", message: `the desktop's schemas did not load: ${err instanceof Error ? err.message : String(err)}` }),
+      );
     };
     sock.onclose = () => {
       ws = null;

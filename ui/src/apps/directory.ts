@@ -1,30 +1,40 @@
 import { lazy, type LazyExoticComponent } from "react";
-import { z } from "zod";
 import type { Size } from "../wm/geometry";
 import type { NativeApp } from "./context";
 
-/** What the desktop reads of apps/native/<id>/manifest.json (the services seed the registry from the same files). */
-const ManifestSchema = z.object({ id: z.string(), name: z.string(), icon: z.string(), category: z.string(), entry: z.string() });
-type Manifest = z.infer<typeof ManifestSchema>;
+/**
+ * What the desktop reads of apps/native/<id>/manifest.json (the services seed the
+ * registry from the same files). They are bundled at build time, so their shape is
+ * checked by `directory.test.ts` (zod) and, loudly, when a system app is named here.
+ */
+interface Manifest {
+  id: string;
+  name: string;
+  description: string;
+  icon: string;
+  category: string;
+  entry: string;
+}
 
-const manifests = new Map<string, Manifest>(
-  Object.values(import.meta.glob<unknown>("../../../apps/native/*/manifest.json", { eager: true, import: "default" })).map((m) => {
-    const parsed = ManifestSchema.parse(m);
-    return [parsed.id, parsed];
-  }),
+const manifests = new Map<unknown, Partial<Manifest>>(
+  Object.values(import.meta.glob<Partial<Manifest>>("../../../apps/native/*/manifest.json", { eager: true, import: "default" })).map((m) => [m.id, m]),
 );
 
 /** The manifest of system app `id`, whose module the desktop ships (`entry: builtin:<id>`). */
-function manifest(id: string): Pick<DirectoryEntry, "id" | "title" | "icon" | "category"> {
+function manifest(id: string): Pick<DirectoryEntry, "id" | "title" | "icon" | "category" | "description"> {
   const m = manifests.get(id);
   if (!m || m.entry !== `builtin:${id}`) throw new Error(`apps/native/${id}/manifest.json is missing or does not name builtin:${id}`);
-  return { id, title: m.name, icon: m.icon, category: m.category };
+  const { name, icon, category, description } = m;
+  if (typeof name !== "string" || typeof icon !== "string" || typeof category !== "string" || typeof description !== "string") {
+    throw new Error(`apps/native/${id}/manifest.json needs a name, a description, an icon and a category`);
+  }
+  return { id, title: name, icon, category, description };
 }
 
 /**
  * Every native web app the desktop ships, in one table (daedalOS's
  * contexts/process/directory.ts): a lazy module, size, and whether only one
- * window of it may be open. Its name, icon and category are its manifest's, in
+ * window of it may be open. Its name, description, icon and category are its manifest's, in
  * apps/native/<id>/, which is also what the services' registry lists.
  */
 export interface DirectoryEntry {
@@ -51,7 +61,6 @@ export interface DirectoryEntry {
 export const directory: Record<string, DirectoryEntry> = {
   files: {
     ...manifest("files"),
-    description: "Browse the AgentOS file system",
     component: lazy(() => import("./files/FileManager")),
     size: { width: 720, height: 460 },
     minSize: { width: 420, height: 260 },
@@ -61,7 +70,6 @@ export const directory: Record<string, DirectoryEntry> = {
   },
   terminal: {
     ...manifest("terminal"),
-    description: "A sandboxed shell in a real process",
     component: lazy(() => import("./terminal/Terminal")),
     size: { width: 680, height: 420 },
     minSize: { width: 360, height: 200 },
@@ -70,7 +78,6 @@ export const directory: Record<string, DirectoryEntry> = {
   },
   taskmanager: {
     ...manifest("taskmanager"),
-    description: "Running apps and their processes",
     component: lazy(() => import("./taskmanager/TaskManager")),
     // Wide enough for every column and the row actions on a 1280 px screen and up.
     size: { width: 1180, height: 460 },
@@ -80,7 +87,6 @@ export const directory: Record<string, DirectoryEntry> = {
   },
   monitor: {
     ...manifest("monitor"),
-    description: "Kernel report, metrics and live events",
     component: lazy(() => import("./monitor/SystemMonitor")),
     size: { width: 760, height: 520 },
     minSize: { width: 420, height: 300 },
@@ -89,7 +95,6 @@ export const directory: Record<string, DirectoryEntry> = {
   },
   appstore: {
     ...manifest("appstore"),
-    description: "Browse and launch apps from the registry",
     component: lazy(() => import("./appstore/AppStore")),
     size: { width: 720, height: 480 },
     minSize: { width: 420, height: 300 },
@@ -98,7 +103,6 @@ export const directory: Record<string, DirectoryEntry> = {
   },
   settings: {
     ...manifest("settings"),
-    description: "Appearance and desktop preferences",
     component: lazy(() => import("./settings/Settings")),
     size: { width: 560, height: 440 },
     minSize: { width: 380, height: 300 },

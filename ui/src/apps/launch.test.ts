@@ -1,13 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createApiClient, setApiClient } from "../api/client";
+import { api, createApiClient, setApiClient } from "../api/client";
 import { createMockFetch } from "../api/mock";
 import { workArea } from "../wm/geometry";
 import { useWm } from "../wm/store";
 import { launchRegistryApp, openInstance } from "./launch";
 
-// What the server gives every new app: one default rect, whatever the screen.
-const SERVER_DEFAULT = { x: 80, y: 60, width: 640, height: 480, state: "normal" };
-const calculator = { id: "a1", app_id: "calculator", name: "Calculator", type: "blueprint", blueprint: { ui: { components: [] } }, window: SERVER_DEFAULT };
+// What the server answers a launch with: a window with no geometry (the desktop places it).
+const calculator = { id: "a1", app_id: "calculator", name: "Calculator", kind: "blueprint", source: { kind: "blueprint", blueprint: { ui: { components: [] } } }, window: { state: "normal", z: 3 } };
 
 function screenOf(width: number, height: number) {
   Object.defineProperty(window, "innerWidth", { value: width, configurable: true });
@@ -17,12 +16,12 @@ function screenOf(width: number, height: number) {
 describe("where a server app's window opens", () => {
   afterEach(() => screenOf(1024, 768));
 
-  it("a fresh launch is placed by the desktop for the screen, not at the server's default rect", async () => {
+  it("a fresh launch, which has no geometry on the server, is placed by the desktop for the screen", async () => {
     screenOf(1920, 1080);
-    setApiClient(createApiClient(createMockFetch({ "POST /api/registry/apps/calculator/launch": calculator }).fetch));
+    const m = createMockFetch({ "POST /api/registry/apps/calculator/launch": calculator });
+    setApiClient(createApiClient(m.fetch));
     const id = await launchRegistryApp({ id: "calculator", name: "Calculator", type: "blueprint" });
     const rect = useWm.getState().windows[id!]!.rect;
-    expect(rect).not.toMatchObject({ x: 80, y: 60 });
     // A Blueprint keeps its own size on a large screen: more room would only be empty.
     expect({ width: rect.width, height: rect.height }).toEqual({ width: 420, height: 520 });
     // Centred across the work area (the cascade's first place).
@@ -30,9 +29,11 @@ describe("where a server app's window opens", () => {
     expect(Math.abs(rect.x + rect.width / 2 - area.width / 2)).toBeLessThanOrEqual(1);
   });
 
-  it("a window the server already has (a reload, a restore) comes back where it was", () => {
+  it("a window the server already has (a reload, a restore) comes back where it was", async () => {
     screenOf(1920, 1080);
-    const id = openInstance({ ...calculator, window: { ...SERVER_DEFAULT, x: 300, y: 200 } } as Parameters<typeof openInstance>[0]);
-    expect(useWm.getState().windows[id]!.rect).toEqual({ x: 300, y: 200, width: 640, height: 480 });
+    setApiClient(createApiClient(createMockFetch({ "GET /api/apps": [{ ...calculator, id: "a2", window: { x: 300, y: 200, width: 640, height: 480, state: "normal", z: 1 } }] }).fetch));
+    const [inst] = await api.listApps();
+    const id = openInstance(inst!);
+    expect(useWm.getState().windows[id]!).toMatchObject({ rect: { x: 300, y: 200, width: 640, height: 480 }, mode: "normal" });
   });
 });

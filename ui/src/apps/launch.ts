@@ -39,7 +39,7 @@ export function openNative(id: string, serverId: string | null = null, windowId?
   if (entry.server && serverId === null && windowId === undefined) {
     // The server launches it (and answers with the instance the window shows);
     // a server without that registry entry gets the local window.
-    api.launch(id).then((inst) => openInstance(inst, { launched: true }), (err: unknown) => {
+    api.launch(id).then((inst) => openInstance(inst), (err: unknown) => {
       if (err instanceof ApiError && err.notFound) openLocal(id, entry, null);
       else notify("error", `Could not launch ${entry.title}: ${err instanceof Error ? err.message : String(err)}`);
     });
@@ -62,12 +62,11 @@ function windowOf(entry: DirectoryEntry): Pick<OpenArgs, "title" | "icon" | "siz
 
 /**
  * Opens a window for an app instance the server reported: a restored session
- * or a reload brings its window back where the server has it; a fresh launch
- * (`launched`) is placed by the desktop, since the server only gives a new app
- * its one default rect (80, 60, 640×480 whatever the screen), and the desktop
- * then reports where it put it.
+ * or a reload brings its window back where the server has it; a new app has
+ * no geometry on the server yet, so the desktop places it (cascade, scaled to
+ * the screen) and reports where.
  */
-export function openInstance(inst: AppInstance, how: { restored?: boolean; launched?: boolean } = {}): string {
+export function openInstance(inst: AppInstance, how: { restored?: boolean } = {}): string {
   const existing = useProcs.getState().procs[inst.id];
   if (existing) {
     focusApp(inst.id);
@@ -75,9 +74,7 @@ export function openInstance(inst: AppInstance, how: { restored?: boolean; launc
   }
   const registryId = inst.app_id ?? inst.id;
   if (inst.component_state) applyAppState(setValues(inst.id, inst.component_state));
-  const geometry = inst.window && !how.launched
-    ? { rect: { x: inst.window.x, y: inst.window.y, width: inst.window.width, height: inst.window.height }, mode: inst.window.state as WindowMode }
-    : {};
+  const geometry = inst.window?.rect ? { rect: inst.window.rect, mode: inst.window.state as WindowMode } : {};
   if (inst.type === "native_proc") {
     // A native process is shown by the terminal, attached to the server's instance.
     addProc({ windowId: inst.id, appId: "terminal", kind: "native", serverId: inst.id, ...(how.restored ? { restored: true } : {}) });
@@ -108,7 +105,7 @@ export async function launchRegistryApp(app: Pick<RegistryApp, "id" | "name" | "
   if (directory[app.id] && app.type !== "native_proc") return openNative(app.id);
   try {
     const inst = await api.launch(app.id);
-    return openInstance(inst, { launched: true });
+    return openInstance(inst);
   } catch (err) {
     notify("error", `Could not launch ${app.name}: ${err instanceof Error ? err.message : String(err)}`);
     return null;

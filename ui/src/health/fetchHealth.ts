@@ -1,4 +1,4 @@
-import { parseHealth, type Health } from "./schema";
+import type { Health } from "./schema";
 
 export const HEALTH_URL = "/health";
 export const HEALTH_TIMEOUT_MS = 4_000;
@@ -13,11 +13,16 @@ export class HealthError extends Error {
  *
  * A non-2xx answer whose body is still a valid report (a server that says
  * 503 while degraded) is accepted: the body is what matters.
+ *
+ * The report's zod schema loads beside the request, off the first screen's
+ * critical path (see `api/lazySchemas.ts`).
  */
 export async function fetchHealth(
   fetchImpl: typeof fetch = fetch,
   timeoutMs: number = HEALTH_TIMEOUT_MS,
 ): Promise<Health> {
+  const schema = import("./schema");
+  schema.catch(() => {});
   let response: Response;
   try {
     response = await fetchImpl(HEALTH_URL, {
@@ -44,6 +49,12 @@ export async function fetchHealth(
     );
   }
 
+  let parseHealth: typeof import("./schema").parseHealth;
+  try {
+    ({ parseHealth } = await schema);
+  } catch (err) {
+    throw new HealthError(`GET ${HEALTH_URL}: the desktop's schema did not load: ${describe(err)}`);
+  }
   const parsed = parseHealth(body);
   if (parsed.ok) return parsed.health;
   throw new HealthError(

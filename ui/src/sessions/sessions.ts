@@ -77,16 +77,17 @@ export function matchStates(restored: AppInstance[], saved: SessionDetail["apps"
   const used = new Set<string>();
   for (const s of saved) {
     if (!s.state) continue;
-    const w = s.window;
+    const w = s.window.rect;
+    const r = (a: AppInstance) => a.window?.rect;
     const hit = restored.find(
       (a) =>
         !used.has(a.id) &&
         (a.app_id ?? a.id) === s.app_id &&
         a.window !== undefined &&
-        a.window.x === w.x &&
-        a.window.y === w.y &&
-        a.window.width === w.width &&
-        a.window.height === w.height,
+        r(a)?.x === w?.x &&
+        r(a)?.y === w?.y &&
+        r(a)?.width === w?.width &&
+        r(a)?.height === w?.height,
     );
     if (hit) {
       used.add(hit.id);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { cycleFocus, focusInto, leaveFrame, nextStop, noteFocus, rememberFocus, roveIndex, tabbables } from "./focus";
+import { cycleFocus, focusInto, leaveFrame, nextStop, noteFocus, recoverFocus, rememberFocus, roveIndex, tabbables } from "./focus";
 import { FRAME_ACTIONS, frameKey } from "./frameKeys";
 
 function mount(html: string): HTMLElement {
@@ -153,10 +153,56 @@ describe("a framed page between its focus guards", () => {
   });
 });
 
+describe("a control that goes away with the focus", () => {
+  const win = (cls = "app-window focused") =>
+    mount(`<section class="${cls}" tabindex="-1"><button id="a">a</button><button id="start">Start</button><button id="reset">Reset</button></section>`).querySelector<HTMLElement>("section")!;
+
+  it("hands the focus to the stop now at its place in the window, not to the page", () => {
+    const w = win();
+    const start = w.querySelector<HTMLElement>("#start")!;
+    start.focus();
+    rememberFocus(w, start);
+    // Start turns into Pause: the focused button is replaced.
+    const pause = document.createElement("button");
+    pause.id = "pause";
+    start.replaceWith(pause);
+    if (document.activeElement === start) start.blur();
+    expect(recoverFocus(w)).toBe(true);
+    expect(document.activeElement?.id).toBe("pause");
+  });
+
+  it("and to the last stop when it was the last, or disabled in place", () => {
+    const w = win();
+    const reset = w.querySelector<HTMLButtonElement>("#reset")!;
+    reset.focus();
+    rememberFocus(w, reset);
+    reset.disabled = true;
+    expect(recoverFocus(w)).toBe(true);
+    expect(document.activeElement?.id).toBe("start");
+  });
+
+  it("leaves the focus alone when it is somewhere, the control is still there, or the window is not the focused one", () => {
+    const w = win();
+    const a = w.querySelector<HTMLElement>("#a")!;
+    a.focus();
+    rememberFocus(w, a);
+    (document.activeElement as HTMLElement).blur();
+    // The user clicked the wallpaper: the control is still there.
+    expect(recoverFocus(w)).toBe(false);
+    const back = win("app-window");
+    const b = back.querySelector<HTMLElement>("#start")!;
+    b.focus();
+    rememberFocus(back, b);
+    b.remove();
+    (document.activeElement as HTMLElement | null)?.blur?.();
+    expect(recoverFocus(back)).toBe(false);
+  });
+});
+
 describe("keys a framed page forwards", () => {
   const key = { type: "agentos:key", phase: "keydown", key: "F6", altKey: false, ctrlKey: false, metaKey: false, shiftKey: false };
 
-  it("are taken only from the frame that has the focus, inside a window, and only well-formed", () => {
+  it("are taken only from the frame that has the focus, inside a window, and only well-formed", async () => {
     const root = mount(`<section class="app-window"><iframe id="a" title="a"></iframe><iframe id="b" title="b"></iframe></section><iframe id="out" title="out"></iframe>`);
     const frame = (id: string) => root.querySelector<HTMLIFrameElement>(`#${id}`)!;
     // The DOM of the tests loads no frames: each gets a window of its own to be told apart by.
@@ -164,16 +210,16 @@ describe("keys a framed page forwards", () => {
     const a = frame("a");
     a.focus();
     expect(document.activeElement).toBe(a);
-    expect(frameKey({ source: a.contentWindow, data: key })).toEqual(key);
+    expect(await frameKey({ source: a.contentWindow, data: key })).toEqual(key);
     // Another frame (not focused), no source, a foreign shape or an extra field: nothing.
-    expect(frameKey({ source: frame("b").contentWindow, data: key })).toBeNull();
-    expect(frameKey({ source: null, data: key })).toBeNull();
-    expect(frameKey({ source: a.contentWindow, data: { ...key, phase: "press" } })).toBeNull();
-    expect(frameKey({ source: a.contentWindow, data: { ...key, run: "rm -rf /" } })).toBeNull();
-    expect(frameKey({ source: a.contentWindow, data: "F6" })).toBeNull();
+    expect(await frameKey({ source: frame("b").contentWindow, data: key })).toBeNull();
+    expect(await frameKey({ source: null, data: key })).toBeNull();
+    expect(await frameKey({ source: a.contentWindow, data: { ...key, phase: "press" } })).toBeNull();
+    expect(await frameKey({ source: a.contentWindow, data: { ...key, run: "rm -rf /" } })).toBeNull();
+    expect(await frameKey({ source: a.contentWindow, data: "F6" })).toBeNull();
     // A frame outside any window, even focused.
     frame("out").focus();
-    expect(frameKey({ source: frame("out").contentWindow, data: key })).toBeNull();
+    expect(await frameKey({ source: frame("out").contentWindow, data: key })).toBeNull();
   });
 
   it("may move between windows and regions, nothing else", () => {

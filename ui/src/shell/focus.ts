@@ -139,10 +139,38 @@ export function leaveFrame(guard: HTMLElement, from: EventTarget | null): void {
 
 /** The control each window last had focused, by window element (weak: closed windows go). */
 const lastFocus = new WeakMap<HTMLElement, HTMLElement>();
+/** Where that control stood in the window's tab order. */
+const lastStop = new WeakMap<HTMLElement, number>();
 
 /** Records where the focus is inside a window (its `focusin`). */
 export function rememberFocus(scope: HTMLElement, target: EventTarget | null): void {
-  if (target instanceof HTMLElement && target !== scope && !isGuard(target) && scope.contains(target)) lastFocus.set(scope, target);
+  if (target instanceof HTMLElement && target !== scope && !isGuard(target) && scope.contains(target)) {
+    lastFocus.set(scope, target);
+    lastStop.set(scope, tabbables(scope).indexOf(target));
+  }
+}
+
+/**
+ * The focused control went away under the user: what it did removed it, disabled it
+ * or hid it (a form that closes on submit, Start that turns into Pause, a row that
+ * is gone). The browser then drops the focus on the page's body, where the next Tab
+ * starts over outside the window. Put it back at the same place in the focused
+ * window's tab order: the stop now at the lost one's index (or the last). An app
+ * that moves the focus somewhere better itself, in its render or layout effect,
+ * comes first: this runs only while the focus is still nowhere. Says whether it did.
+ */
+export function recoverFocus(scope: HTMLElement): boolean {
+  if (!scope.classList.contains("focused") || scope.hidden) return false;
+  const last = lastFocus.get(scope);
+  if (!last) return false;
+  const active = document.activeElement;
+  const gone = !last.isConnected || !scope.contains(last) || (last as HTMLButtonElement).disabled || !visible(last);
+  if (!gone || (active && active !== document.body && active !== last)) return false;
+  const stops = tabbables(scope);
+  const next = stops[Math.min(lastStop.get(scope) ?? 0, stops.length - 1)];
+  if (!next) return false;
+  next.focus({ preventScroll: true });
+  return document.activeElement === next;
 }
 
 /**

@@ -25,33 +25,31 @@
  * ([`FRAME_ACTIONS`]); nothing else a shortcut does (close, minimise, the launcher)
  * and no data pass this way. Tab needs no message (see `focus.ts`).
  */
-import { z } from "zod";
+import type { FrameKey } from "./frameKeySchema";
 import type { ShortcutAction } from "./shortcuts";
 
-const FrameKeySchema = z
-  .object({
-    type: z.literal("agentos:key"),
-    phase: z.enum(["keydown", "keyup"]),
-    key: z.string().min(1).max(32),
-    altKey: z.boolean(),
-    ctrlKey: z.boolean(),
-    metaKey: z.boolean(),
-    shiftKey: z.boolean(),
-  })
-  .strict();
-export type FrameKey = z.infer<typeof FrameKeySchema>;
+export type { FrameKey };
 
 /** The shortcuts a framed page may forward: moving between windows and regions. */
 export const FRAME_ACTIONS: ReadonlySet<ShortcutAction> = new Set<ShortcutAction>(["region-next", "region-prev", "switch-next", "switch-prev", "menubar"]);
 
+/** Whether the message comes from the frame, inside a window, that has the focus. */
+function fromFocusedFrame(e: Pick<MessageEvent, "source">, doc: Document): boolean {
+  const active = doc.activeElement;
+  if (!(active instanceof HTMLIFrameElement) || !active.closest(".app-window") || !doc.hasFocus()) return false;
+  return e.source !== null && e.source === active.contentWindow;
+}
+
 /**
  * The key a framed page forwarded, if it may forward one now: the message is
  * well-formed and comes from the frame, inside a window, that has the focus.
+ * The message's zod schema loads on the first one (not on the first screen's path).
  */
-export function frameKey(e: Pick<MessageEvent, "source" | "data">, doc: Document = document): FrameKey | null {
-  const active = doc.activeElement;
-  if (!(active instanceof HTMLIFrameElement) || !active.closest(".app-window") || !doc.hasFocus()) return null;
-  if (e.source === null || e.source !== active.contentWindow) return null;
+export async function frameKey(e: Pick<MessageEvent, "source" | "data">, doc: Document = document): Promise<FrameKey | null> {
+  if (!fromFocusedFrame(e, doc)) return null;
+  const { FrameKeySchema } = await import("./frameKeySchema");
+  // The focus may have moved on while the schema loaded.
+  if (!fromFocusedFrame(e, doc)) return null;
   const parsed = FrameKeySchema.safeParse(e.data);
   return parsed.success ? parsed.data : null;
 }

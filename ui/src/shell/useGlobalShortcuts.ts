@@ -89,12 +89,12 @@ export function useGlobalShortcuts(): void {
       if (id) focusApp(id);
     };
     // Keys a framed page forwarded while the keyboard is in it.
-    const onMessage = (m: MessageEvent) => {
-      const key = frameKey(m);
-      if (!key) return;
-      if (key.phase === "keyup") onKeyUp(key);
-      else onKeyDown({ ...key, target: document.activeElement, preventDefault: () => {} }, true);
-    };
+    const onMessage = (m: MessageEvent) =>
+      void frameKey(m).then((key) => {
+        if (!key) return;
+        if (key.phase === "keyup") onKeyUp(key);
+        else onKeyDown({ ...key, target: document.activeElement, preventDefault: () => {} }, true);
+      });
     const onPageKeyDown = (e: KeyboardEvent) => onKeyDown(e);
     const onBlur = () => applyShell(closeSwitcher);
     window.addEventListener("keydown", onPageKeyDown, true);

@@ -6,7 +6,7 @@ import { DenialBanner } from "../denials/DenialBanner";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { setWindowRect, toggleMaximize, snapWindow, unsnapForDrag } from "./functions";
 import { EDGES, moveRect, resizeRect, snapZoneAt, type Edge, type Rect, type SnapZone } from "./geometry";
-import { cycleFocus, focusInto, rememberFocus } from "../shell/focus";
+import { cycleFocus, focusInto, recoverFocus, rememberFocus } from "../shell/focus";
 import { useWm, viewport } from "./store";
 import "./Window.css";
 
@@ -43,6 +43,29 @@ export function Window({ id, children }: { id: string; children: ReactNode }) {
     attempt();
     return () => cancelAnimationFrame(frame);
   }, [focused, win?.mode]);
+
+  // A control that removes, disables or hides itself drops the focus on the page's
+  // body: put it back in this window, where it was in the tab order (focus.ts). A
+  // frame later, so what the click set off settles first (a Blueprint's Start disables
+  // itself, then enables Pause, one tool at a time: the focus goes to Pause).
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    let frame = 0;
+    const observer = new MutationObserver(() => {
+      const active = document.activeElement;
+      if (frame || !(active === document.body || (active as HTMLButtonElement | null)?.disabled)) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        recoverFocus(el);
+      });
+    });
+    observer.observe(el, { subtree: true, childList: true, attributes: true, attributeFilter: ["disabled", "hidden", "inert"] });
+    return () => {
+      observer.disconnect();
+      cancelAnimationFrame(frame);
+    };
+  }, [win === undefined]);
 
   if (!win) return null;
   const maximized = win.mode === "maximized";

@@ -1,5 +1,5 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createApiClient, setApiClient } from "../../api/client";
 import { createMockFetch, status } from "../../api/mock";
 import { executeTool } from "../../tools/executor";
@@ -13,7 +13,14 @@ function fakeFs() {
   const m = createMockFetch({
     "GET /api/files/access": ({ url }: { url: URL }) => ({
       path: url.searchParams.get("path"),
-      apps: url.searchParams.get("path")?.startsWith("/home") ? [{ id: "a2", app_id: "notes", name: "Notes", read: true, write: true, via: ["permission filesystem"] }] : [],
+      // Per instance, as the server answers: two Files windows hold the same grant.
+      apps: url.searchParams.get("path")?.startsWith("/home")
+        ? [
+            { id: "a2", app_id: "notes", name: "Notes", read: true, write: true, via: ["permission filesystem"] },
+            { id: "a4", app_id: "files", name: "Files", read: true, write: true, via: ["permission filesystem"] },
+            { id: "a5", app_id: "files", name: "Files", read: true, write: true, via: ["permission filesystem"] },
+          ]
+        : [],
     }),
     "POST /api/services/execute": ({ body }: { body: unknown }) => {
       // The server's contract: `{tool, args}` in, `{tool, result}` out, a refusal as a 4xx.
@@ -25,6 +32,9 @@ function fakeFs() {
         case "fs.mkdir":
           files.set(params.path!, null);
           return ok(true);
+        case "fs.delete":
+          files.delete(params.path!);
+          return ok(null);
         case "fs.copy":
           files.set(params.to!, files.get(params.from!) ?? null);
           return ok(true);
@@ -97,6 +107,56 @@ describe("<FileManager>", () => {
     await screen.findByRole("row", { name: /notes\.md/ });
   });
 
+  it("keeps the keyboard on what it did: the new folder's row, a renamed row, an opened folder's first row, the next row after a delete; F2 and Delete on a row", async () => {
+    const { m, files } = fakeFs();
+    files.set("/home/docs", null);
+    setApiClient(createApiClient(m.fetch));
+    const confirm = vi.fn(() => true);
+    Object.defineProperty(window, "confirm", { value: confirm, configurable: true, writable: true });
+    render(<FileManager ctx={ctx} />);
+    const home = await screen.findByRole("row", { name: /home/ });
+    home.focus();
+    fireEvent.keyDown(home, { key: "Enter" });
+    await screen.findByRole("table", { name: "Contents of /home" });
+    await waitFor(() => expect(document.activeElement?.textContent).toContain("docs/"));
+
+    fireEvent.click(screen.getByRole("button", { name: "New folder" }));
+    fireEvent.change(screen.getByRole("textbox", { name: "Folder name" }), { target: { value: "projects" } });
+    fireEvent.submit(screen.getByRole("textbox", { name: "Folder name" }));
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/projects"));
+
+    fireEvent.keyDown(document.activeElement!, { key: "F2" });
+    const rename = screen.getByRole("textbox", { name: "New name" });
+    expect((rename as HTMLInputElement).value).toBe("projects");
+    fireEvent.change(rename, { target: { value: "work" } });
+    fireEvent.submit(rename);
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/work"));
+
+    fireEvent.keyDown(document.activeElement!, { key: "Delete" });
+    await waitFor(() => expect(files.has("/home/work")).toBe(false));
+    expect(confirm).toHaveBeenCalledWith("Delete /home/work?");
+    // On to the row that took its place.
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-path")).toBe("/home/readme.txt"));
+  });
+
+  it("has a toolbar of one tab stop, walked with the arrow keys past what is disabled", async () => {
+    const { m } = fakeFs();
+    setApiClient(createApiClient(m.fetch));
+    render(<FileManager ctx={ctx} />);
+    const toolbar = await screen.findByRole("toolbar", { name: "File actions" });
+    const stops = () => within(toolbar).getAllByRole("button").filter((b) => b.tabIndex === 0).map((b) => b.textContent);
+    // At the top nothing is selected: Up, Rename, Copy, Move and Delete are disabled.
+    expect(stops()).toEqual(["New folder"]);
+    within(toolbar).getByRole("button", { name: "New folder" }).focus();
+    fireEvent.keyDown(document.activeElement!, { key: "ArrowRight" });
+    expect(document.activeElement?.textContent).toBe("Refresh");
+    expect(stops()).toEqual(["Refresh"]);
+    fireEvent.keyDown(document.activeElement!, { key: "ArrowRight" });
+    expect(document.activeElement?.textContent).toBe("New folder");
+    fireEvent.keyDown(document.activeElement!, { key: "End" });
+    expect(document.activeElement?.textContent).toBe("Refresh");
+  });
+
   it("uploads a binary file as its bytes, not as text", async () => {
     const { m, bytes } = fakeFs();
     setApiClient(createApiClient(m.fetch));
@@ -150,6 +210,11 @@ describe("<FileManager>", () => {
     fireEvent.click(await screen.findByRole("row", { name: /readme\.txt/ }));
     const access = await screen.findByRole("region", { name: "Apps that may use /home/readme.txt" });
     await waitFor(() => expect(access.textContent).toContain("Notes reads and writes"));
+    // One row per app, not per window.
+    expect(within(access).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "Notes reads and writes (permission filesystem)",
+      "Files (2 windows) reads and writes (permission filesystem)",
+    ]);
 
     fireEvent.click(screen.getByRole("button", { name: "Copy" }));
     const copyTo = screen.getByRole("textbox", { name: "Copy to" }) as HTMLInputElement;

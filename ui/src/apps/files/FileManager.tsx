@@ -1,8 +1,9 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { z } from "zod";
 import { FsEntrySchema, type FsEntry } from "../../api/schemas";
 import { api } from "../../api/client";
 import { formatBytes } from "../../lib/format";
+import { roveIndex } from "../../shell/focus";
 import type { AppContext } from "../context";
 import "../apps.css";
 import { FolderTree } from "./FolderTree";
@@ -57,6 +58,8 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
   const [found, setFound] = useState<({ query: string; dir: string } & SearchResult) | null>(null);
   /** Bumped after every change, so the tree and the access panel look again. */
   const [version, setVersion] = useState(0);
+  /** The toolbar button that last had the focus (the toolbar roves). */
+  const [toolIndex, setToolIndex] = useState(1);
   const listDir = useCallback((dir: string) => api.fsList(dir, ctx.serverId ?? undefined), [ctx.serverId]);
 
   const load = useCallback(async (dir: string) => {
@@ -78,6 +81,30 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [cwd, load]);
 
+  // The keyboard follows what the user did: a folder made, renamed, copied or moved
+  // here gets the focus on its row once it is listed, a folder opened its first row
+  // (or, empty, "Up one folder", at the top "New folder"); otherwise the form that did it would vanish with
+  // the focus and leave it on the page.
+  const tbody = useRef<HTMLTableSectionElement>(null);
+  const upButton = useRef<HTMLButtonElement>(null);
+  const newButton = useRef<HTMLButtonElement>(null);
+  const focusNext = useRef<{ path: string } | { first: string } | null>(null);
+  useLayoutEffect(() => {
+    const want = focusNext.current;
+    if (!want || !listing || !tbody.current) return;
+    const rows = [...tbody.current.querySelectorAll<HTMLElement>("tr[data-path]")];
+    if ("first" in want) {
+      if (listing.dir !== want.first) return;
+      focusNext.current = null;
+      (rows[0] ?? (upButton.current?.disabled ? newButton.current : upButton.current))?.focus();
+      return;
+    }
+    const row = rows.find((r) => r.dataset.path === want.path);
+    if (!row) return;
+    focusNext.current = null;
+    row.focus();
+  }, [listing]);
+
   const run = async (tool: string, params: Record<string, unknown>) => {
     try {
       await ctx.execute(tool, params);
@@ -91,6 +118,7 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
 
   const open = async (e: FsEntry) => {
     if (e.is_dir) {
+      focusNext.current = { first: e.path };
       setCwd(e.path);
       setSelected(null);
       setPreview(null);
@@ -141,9 +169,11 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
     if (edit.kind === "copy" || edit.kind === "move") {
       // A destination is a path under the user's files: absolute, or relative to this folder.
       const to = n.startsWith("/") ? n : join(cwd, n);
+      focusNext.current = { path: to };
       await run(edit.kind === "copy" ? "fs.copy" : "fs.move", { from: edit.entry.path, to });
     } else {
       if (n.includes("/")) return setError("A name cannot contain “/”");
+      focusNext.current = { path: join(cwd, n) };
       if (edit.kind === "mkdir") await run("fs.mkdir", { path: join(cwd, n) });
       else await run("fs.rename", { from: edit.entry.path, to: join(cwd, n) });
       setSelected(join(cwd, n));
@@ -152,7 +182,39 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
     setName("");
   };
 
+  const rename = (e: FsEntry) => {
+    setSelected(e.path);
+    setEdit({ kind: "rename", entry: e });
+    setName(e.name);
+  };
+  const remove = (e: FsEntry) => {
+    if (!window.confirm(`Delete ${e.path}?`)) return;
+    // The keyboard goes on to the row that takes its place (the next, else the one before).
+    const at = shown.findIndex((s) => s.path === e.path);
+    const neighbour = shown[at + 1] ?? shown[at - 1];
+    focusNext.current = neighbour ? { path: neighbour.path } : { first: cwd };
+    void run("fs.delete", { path: e.path }).then(() => setSelected(null));
+  };
+
   const sel = entries?.find((e) => e.path === selected) ?? null;
+  const tools: { text: string; label?: string; disabled: boolean; run: () => void; ref?: React.Ref<HTMLButtonElement> }[] = [
+    { text: "↑", label: "Up one folder", disabled: cwd === "/", run: () => setCwd(parent(cwd)), ref: upButton },
+    { text: "New folder", disabled: false, run: () => (setEdit({ kind: "mkdir" }), setName("")), ref: newButton },
+    { text: "Rename", disabled: !sel, run: () => sel && rename(sel) },
+    { text: "Copy", disabled: !sel || sel.is_dir, run: () => sel && (setEdit({ kind: "copy", entry: sel }), setName(`${sel.path} copy`)) },
+    { text: "Move", disabled: !sel, run: () => sel && (setEdit({ kind: "move", entry: sel }), setName(sel.path)) },
+    { text: "Delete", disabled: !sel, run: () => sel && remove(sel) },
+    { text: "Refresh", disabled: false, run: () => void load(cwd) },
+  ];
+  // The toolbar's one tab stop: the tool used last, or the first one enabled.
+  const toolStop = tools[toolIndex]?.disabled === false ? toolIndex : tools.findIndex((t) => !t.disabled);
+  const roveTools = (e: React.KeyboardEvent) => {
+    const enabled = tools.flatMap((t, i) => (t.disabled ? [] : [i]));
+    const to = roveIndex(enabled.length, Math.max(0, enabled.indexOf(toolIndex)), e.key);
+    if (to === null) return;
+    e.preventDefault();
+    e.currentTarget.querySelectorAll<HTMLButtonElement>("button")[enabled[to]!]?.focus();
+  };
   const shown = (entries ?? []).filter((e) => !filter || e.name.toLowerCase().includes(filter.toLowerCase()));
 
   return (
@@ -171,33 +233,23 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
         if (e.dataTransfer.files.length) void upload(e.dataTransfer.files);
       }}
     >
-      <div className="toolbar" role="toolbar" aria-label="File actions">
-        <button type="button" className="btn" aria-label="Up one folder" disabled={cwd === "/"} onClick={() => setCwd(parent(cwd))}>
-          ↑
-        </button>
-        <button type="button" className="btn" onClick={() => (setEdit({ kind: "mkdir" }), setName(""))}>
-          New folder
-        </button>
-        <button type="button" className="btn" disabled={!sel} onClick={() => sel && (setEdit({ kind: "rename", entry: sel }), setName(sel.name))}>
-          Rename
-        </button>
-        <button type="button" className="btn" disabled={!sel || sel.is_dir} onClick={() => sel && (setEdit({ kind: "copy", entry: sel }), setName(`${sel.path} copy`))}>
-          Copy
-        </button>
-        <button type="button" className="btn" disabled={!sel} onClick={() => sel && (setEdit({ kind: "move", entry: sel }), setName(sel.path))}>
-          Move
-        </button>
-        <button
-          type="button"
-          className="btn"
-          disabled={!sel}
-          onClick={() => sel && window.confirm(`Delete ${sel.path}?`) && void run("fs.delete", { path: sel.path }).then(() => setSelected(null))}
-        >
-          Delete
-        </button>
-        <button type="button" className="btn" onClick={() => void load(cwd)}>
-          Refresh
-        </button>
+      {/* One tab stop, walked with the arrow keys (Home/End too), as a toolbar is (WAI-ARIA APG). */}
+      <div className="toolbar" role="toolbar" aria-label="File actions" onKeyDown={roveTools}>
+        {tools.map((t, i) => (
+          <button
+            key={t.text}
+            type="button"
+            ref={t.ref}
+            className="btn"
+            aria-label={t.label}
+            disabled={t.disabled}
+            tabIndex={i === toolStop ? 0 : -1}
+            onFocus={() => setToolIndex(i)}
+            onClick={t.run}
+          >
+            {t.text}
+          </button>
+        ))}
       </div>
       <form
         className="toolbar"
@@ -285,18 +337,22 @@ export default function FileManager({ ctx }: { ctx: AppContext }) {
               </th>
             </tr>
           </thead>
-          <tbody>
+          <tbody ref={tbody}>
             {shown.map((e) => (
               <tr
                 key={e.path}
+                data-path={e.path}
                 tabIndex={0}
                 aria-selected={selected === e.path}
                 className={selected === e.path ? "selected-row" : undefined}
                 onClick={() => setSelected(e.path)}
                 onDoubleClick={() => void open(e)}
+                // As in a desktop file manager: Enter opens, Space selects, F2 renames, Delete deletes.
                 onKeyDown={(ev) => {
                   if (ev.key === "Enter") void open(e);
                   else if (ev.key === " ") setSelected(e.path);
+                  else if (ev.key === "F2") rename(e);
+                  else if (ev.key === "Delete") remove(e);
                   else return;
                   ev.preventDefault();
                 }}

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { api } from "../../api/client";
 import type { PathAccess } from "../../api/schemas";
+import { groupAccessByApp } from "./groupAccess";
 
 /** Which running apps may read or write `path` (GET /api/files/access), and by what grant. */
 export function PathAccessPanel({ path, version }: { path: string; version: number }) {
@@ -27,9 +28,11 @@ export function PathAccessPanel({ path, version }: { path: string; version: numb
       {access && access.apps.length === 0 && <p className="muted small">No running app may read or write it.</p>}
       {access && access.apps.length > 0 && (
         <ul className="small">
-          {access.apps.map((a) => (
-            <li key={a.id}>
-              <strong>{a.name}</strong> {a.read && a.write ? "reads and writes" : a.read ? "reads" : "writes"} <span className="muted mono">({a.via.join(", ")})</span>
+          {groupAccessByApp(access.apps).map((a) => (
+            <li key={a.appId}>
+              <strong>{a.name}</strong>
+              {a.instances > 1 && <span className="muted"> ({a.instances} windows)</span>} {a.read && a.write ? "reads and writes" : a.read ? "reads" : "writes"}{" "}
+              <span className="muted mono">({a.via.join(", ")})</span>
             </li>
           ))}
         </ul>

@@ -40,6 +40,8 @@ describe("<TaskManager>", () => {
     fireEvent.click(screen.getByRole("button", { name: /^App/ }));
     expect(names()).toEqual(["Calculator", "Python", "Shell"]);
     expect(screen.getByRole("columnheader", { name: /App/ }).getAttribute("aria-sort")).toBe("ascending");
+    // The order is read from aria-sort: the arrow drawn beside the name is not part of it.
+    expect(screen.getByRole("button", { name: "App" }).textContent).toBe("App ↑");
     fireEvent.click(screen.getByRole("button", { name: "End task: Shell" }));
     await screen.findByText("Ended Shell", { exact: false }).catch(() => undefined);
     expect(m.calls.some((c) => c.method === "DELETE" && c.path === "/api/apps/a1")).toBe(true);

@@ -9,7 +9,7 @@ import { useWm } from "../../wm/store";
 import type { AppContext } from "../context";
 import { closeApp } from "../launch";
 import { useProcs } from "../processes";
-import { taskRows, type Row } from "./rows";
+import { rowLabels, taskRows, type Row } from "./rows";
 import "../apps.css";
 
 type SortKey = "name" | "pid" | "state" | "cpu" | "memory" | "peak" | "pids" | "watch";
@@ -76,6 +76,8 @@ export default function TaskManager(_: { ctx: AppContext }) {
     [appList, procList, windows, titles, sort],
   );
 
+  const labels = useMemo(() => rowLabels(rows), [rows]);
+
   // Ending a task removes its row, and the button with the focus: the focus goes
   // on to the same place in the table (the next row's End task), not to the page.
   const tbody = useRef<HTMLTableSectionElement>(null);
@@ -125,7 +127,8 @@ export default function TaskManager(_: { ctx: AppContext }) {
     <th className={num ? "num" : undefined} aria-sort={sort.key === key ? (sort.desc ? "descending" : "ascending") : "none"} scope="col" title={title}>
       <button type="button" onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : num }))}>
         {label}
-        {sort.key === key ? (sort.desc ? " ↓" : " ↑") : ""}
+        {/* The order is the header's aria-sort; the arrow is for the eye, not read out as "down arrow". */}
+        {sort.key === key && <span aria-hidden="true">{sort.desc ? " ↓" : " ↑"}</span>}
       </button>
     </th>
   );
@@ -173,6 +176,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
         <tbody ref={tbody} onFocus={noteFocus} onBlur={forgetFocus}>
           {rows.map((row) => {
             const { app, proc } = row;
+            const who = labels.get(row.key) ?? row.name;
             return (
               <tr key={row.key}>
                 <td>
@@ -195,7 +199,7 @@ export default function TaskManager(_: { ctx: AppContext }) {
                     <td>
                       {proc && app ? (
                         <select
-                          aria-label={`Priority: ${row.name}`}
+                          aria-label={`Priority: ${who}`}
                           value={PRIORITIES.some((p) => p.nice === proc.priority) ? proc.priority : 0}
                           onChange={(e) => void act(app, { kind: "priority", priority: Number(e.target.value) }, "Priority set for")}
                         >
@@ -219,17 +223,17 @@ export default function TaskManager(_: { ctx: AppContext }) {
                         type="button"
                         className="btn"
                         aria-pressed={proc.frozen ?? false}
-                        aria-label={`${proc.frozen ? "Thaw" : "Freeze"}: ${row.name}`}
+                        aria-label={`${proc.frozen ? "Thaw" : "Freeze"}: ${who}`}
                         onClick={() => void act(app, { kind: "freeze", frozen: !proc.frozen }, proc.frozen ? "Thawed" : "Froze")}
                       >
                         {proc.frozen ? "Thaw" : "Freeze"}
                       </button>
-                      <button type="button" className="btn btn-danger" aria-label={`Kill process: ${row.name}`} onClick={() => void act(app, { kind: "kill" }, "Killed the process of")}>
+                      <button type="button" className="btn btn-danger" aria-label={`Kill process: ${who}`} onClick={() => void act(app, { kind: "kill" }, "Killed the process of")}>
                         Kill
                       </button>
                     </>
                   )}
-                  <button type="button" className="btn btn-danger" aria-label={`End task: ${row.name}`} onClick={() => void end(row)}>
+                  <button type="button" className="btn btn-danger" aria-label={`End task: ${who}`} onClick={() => void end(row)}>
                     End task
                   </button>
                 </td>

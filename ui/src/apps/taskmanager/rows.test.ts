@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AppInstance, ProcessInfo } from "../../api/schemas";
 import type { Proc } from "../processes";
-import { taskRows } from "./rows";
+import { rowLabels, taskRows } from "./rows";
 
 const app = (id: string, name: string, type: AppInstance["type"]): AppInstance => ({ id, name, type, icon: "" });
 const proc = (pid: number, app_id: string): ProcessInfo => ({ pid, app_id, name: "sh", state: "running", memory_current: 1 << 20 });
@@ -34,5 +34,20 @@ describe("taskRows", () => {
 
   it("leaves out a window the server launched but has not listed yet, until it does", () => {
     expect(taskRows([], [], [win("x1", "files", "x1")], {})).toEqual([]);
+  });
+});
+
+describe("rowLabels", () => {
+  it("names a row's buttons by its app, and tells apart rows that share a name by pid or a fixed number", () => {
+    const rows = taskRows(
+      [app("a1", "Shell", "native_proc"), app("a2", "Shell", "native_proc"), app("a3", "Files", "native_web"), app("a10", "Files", "native_web")],
+      [proc(101, "a1"), proc(102, "a2")],
+      [win("calc-1", "calculator", null)],
+      { "calc-1": "Calculator" },
+    );
+    const labels = rowLabels(rows);
+    expect(rows.map((r) => labels.get(r.key))).toEqual(["Shell (pid 101)", "Shell (pid 102)", "Files (1)", "Files (2)", "Calculator"]);
+    // The numbers do not follow the table's sort.
+    expect(rowLabels([...rows].reverse())).toEqual(labels);
   });
 });

@@ -67,3 +67,20 @@ export function taskRows(apps: AppInstance[], procs: ProcessInfo[], windows: Pro
   }
   return rows;
 }
+
+/**
+ * What a row's buttons call it, by row key: its name, and where rows share one (two
+ * Shells, two Files windows) also which: its pid, or, with no process, its number
+ * among them in a fixed order (by key, not by the table's sort). Otherwise a screen
+ * reader hears "Kill process: Shell" twice and cannot tell the buttons apart.
+ */
+export function rowLabels(rows: Row[]): Map<string, string> {
+  const byName = new Map<string, Row[]>();
+  for (const r of rows) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
+  const labels = new Map<string, string>();
+  for (const [name, same] of byName) {
+    const ordered = [...same].sort((a, b) => a.key.localeCompare(b.key, undefined, { numeric: true }));
+    ordered.forEach((r, i) => labels.set(r.key, same.length === 1 ? name : r.proc ? `${name} (pid ${r.proc.pid})` : `${name} (${i + 1})`));
+  }
+  return labels;
+}
