@@ -40,7 +40,7 @@
 use std::{
     fs,
     io::{self, Write},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -52,10 +52,12 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::links::{SERVICE_SEGMENT, address4};
+use super::links::{SERVICE_SEGMENT, address4, address6};
 
 /// The resolver every private and bridged sandbox is given: `10.213.255.53`.
 pub(crate) const RESOLVER: Ipv4Addr = address4(SERVICE_SEGMENT, 53);
+/// Its IPv6 twin, given too where the host has IPv6: `fd61:6765:6e74:ff::53`.
+pub(crate) const RESOLVER6: Ipv6Addr = address6(SERVICE_SEGMENT, 0x53);
 /// The host's resolver configuration.
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// UDP queries, and TCP connections, the relay carries at once (each).
@@ -142,8 +144,9 @@ impl Upstreams {
         })
     }
 
-    /// The sandbox's `resolv.conf`: the relay's address and the host's kept lines.
-    pub fn sandbox_resolv_conf(&self) -> String {
+    /// The sandbox's `resolv.conf`: the relay's addresses (its IPv6 one if `v6`) and
+    /// the host's kept lines.
+    pub fn sandbox_resolv_conf(&self, v6: bool) -> String {
         let mut s = format!(
             "# Written by agentos-kernel: the kernel's DNS relay, which asks {}.\n\
              nameserver {RESOLVER}\n",
@@ -153,6 +156,9 @@ impl Upstreams {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if v6 {
+            s += &format!("nameserver {RESOLVER6}\n");
+        }
         for l in &self.kept {
             s += l;
             s.push('\n');
@@ -175,11 +181,18 @@ pub(crate) fn resolv_conf_path(data_dir: &Path) -> PathBuf {
     data_dir.join("run").join("resolv.conf")
 }
 
-/// The relay's ports on `127.0.0.1`.
+/// The relay's ports on one loopback address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelayPorts {
+pub struct Ports {
     pub udp: u16,
     pub tcp: u16,
+}
+
+/// The relay's ports on `127.0.0.1`, and on `::1` when it listens there too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayPorts {
+    pub v4: Ports,
+    pub v6: Option<Ports>,
 }
 
 /// The running relay; dropping it stops it. Public for the bench (`benches/net/dns.rs`).
@@ -190,28 +203,56 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Binds the relay's sockets on `127.0.0.1` and serves them on `rt`.
-    pub fn start(rt: &tokio::runtime::Handle, upstreams: Vec<SocketAddr>) -> io::Result<Self> {
-        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let udp = std::net::UdpSocket::bind(loopback)?;
-        let tcp = std::net::TcpListener::bind(loopback)?;
-        let ports = RelayPorts {
-            udp: udp.local_addr()?.port(),
-            tcp: tcp.local_addr()?.port(),
-        };
-        udp.set_nonblocking(true)?;
-        tcp.set_nonblocking(true)?;
-        let _guard = rt.enter();
-        let udp = Arc::new(UdpSocket::from_std(udp)?);
-        let tcp = TcpListener::from_std(tcp)?;
+    /// Binds the relay's sockets on `127.0.0.1` (and `::1` if `v6`) and serves them on
+    /// `rt`.
+    pub fn start(
+        rt: &tokio::runtime::Handle,
+        upstreams: Vec<SocketAddr>,
+        v6: bool,
+    ) -> io::Result<Self> {
         let upstreams: Arc<[SocketAddr]> = upstreams.into();
-        // One limit each, so connections held open over TCP cannot starve UDP queries.
-        let limit = || Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        let tasks = vec![
-            rt.spawn(serve_udp(udp, Arc::clone(&upstreams), limit())),
-            rt.spawn(serve_tcp(tcp, upstreams, limit())),
-        ];
-        Ok(Self { ports, tasks })
+        // One limit each, shared by both families, so connections held open over TCP
+        // cannot starve UDP queries.
+        let (udp_limit, tcp_limit) = (
+            Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        );
+        let mut tasks = Vec::new();
+        let mut listen = |ip: IpAddr| -> io::Result<Ports> {
+            let loopback = SocketAddr::new(ip, 0);
+            let udp = std::net::UdpSocket::bind(loopback)?;
+            let tcp = std::net::TcpListener::bind(loopback)?;
+            let ports = Ports {
+                udp: udp.local_addr()?.port(),
+                tcp: tcp.local_addr()?.port(),
+            };
+            udp.set_nonblocking(true)?;
+            tcp.set_nonblocking(true)?;
+            let _guard = rt.enter();
+            let udp = Arc::new(UdpSocket::from_std(udp)?);
+            let tcp = TcpListener::from_std(tcp)?;
+            tasks.push(rt.spawn(serve_udp(
+                udp,
+                Arc::clone(&upstreams),
+                Arc::clone(&udp_limit),
+            )));
+            tasks.push(rt.spawn(serve_tcp(
+                tcp,
+                Arc::clone(&upstreams),
+                Arc::clone(&tcp_limit),
+            )));
+            Ok(ports)
+        };
+        let v4 = listen(Ipv4Addr::LOCALHOST.into())?;
+        let v6 = if v6 {
+            Some(listen(Ipv6Addr::LOCALHOST.into())?)
+        } else {
+            None
+        };
+        Ok(Self {
+            ports: RelayPorts { v4, v6 },
+            tasks,
+        })
     }
 }
 
@@ -376,11 +417,20 @@ mod tests {
             kept: vec!["search lan".into()],
             source: "test".into(),
         };
-        let text = u.sandbox_resolv_conf();
+        let text = u.sandbox_resolv_conf(false);
         let conf = ResolvConf::parse(&text);
         assert_eq!(conf.nameservers, vec![SocketAddr::from((RESOLVER, 53))]);
         assert_eq!(conf.kept, ["search lan"]);
         assert_eq!(RESOLVER, Ipv4Addr::new(10, 213, 255, 53));
+        let conf = ResolvConf::parse(&u.sandbox_resolv_conf(true));
+        assert_eq!(
+            conf.nameservers,
+            vec![
+                SocketAddr::from((RESOLVER, 53)),
+                SocketAddr::from((RESOLVER6, 53))
+            ]
+        );
+        assert_eq!(RESOLVER6.to_string(), "fd61:6765:6e74:ff::53");
     }
 
     /// A query goes to the first upstream that answers with its ID, over UDP and TCP;
@@ -415,10 +465,15 @@ mod tests {
                 .await
                 .unwrap();
         });
-        let relay = Relay::start(&tokio::runtime::Handle::current(), vec![dead, up_addr]).unwrap();
+        let relay = Relay::start(
+            &tokio::runtime::Handle::current(),
+            vec![dead, up_addr],
+            true,
+        )
+        .unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         client
-            .send_to(b"q1-query", ("127.0.0.1", relay.ports.udp))
+            .send_to(b"q1-query", ("127.0.0.1", relay.ports.v4.udp))
             .await
             .unwrap();
         let mut b = [0u8; 64];
@@ -429,7 +484,7 @@ mod tests {
         assert_eq!(&b[..n], b"q1-query-answered");
 
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(("127.0.0.1", relay.ports.tcp))
+        let mut s = TcpStream::connect(("::1", relay.ports.v6.expect("listening on ::1").tcp))
             .await
             .unwrap();
         s.write_all(b"q2").await.unwrap();

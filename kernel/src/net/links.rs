@@ -85,9 +85,9 @@ pub(crate) const fn address4(segment: u8, host: u8) -> Ipv4Addr {
 }
 
 /// `fd61:6765:6e74:<segment>::<host>`.
-pub(crate) fn address6(segment: u8, host: u16) -> Ipv6Addr {
+pub(crate) const fn address6(segment: u8, host: u16) -> Ipv6Addr {
     let [a, b, c] = ULA_PREFIX;
-    Ipv6Addr::new(a, b, c, segment.into(), 0, 0, 0, host)
+    Ipv6Addr::new(a, b, c, segment as u16, 0, 0, 0, host)
 }
 
 /// One bridge and its subnets.
@@ -158,11 +158,27 @@ impl Bridge {
                 return Err(NetError::io(format!("writing {path}"))(e));
             }
         }
+        if v6 && let Err(e) = rtnl::add_loopback6(&b.name, b.loopback6_table()) {
+            let _ = delete_link(&b.name);
+            return Err(e);
+        }
         Ok(b)
     }
 
-    /// Removes the bridge (each port, a process's veth, is removed at that process's exit).
+    /// The routing table holding this bridge's `local ::1` route.
+    fn loopback6_table(&self) -> u32 {
+        LOOPBACK6_TABLES + u32::from(self.number)
+    }
+
+    /// Removes the bridge (each port, a process's veth, is removed at that process's
+    /// exit) and, first, its `::1` rule: a rule without its bridge is always left over.
     pub fn delete(&self) -> Result<(), NetError> {
+        if self.v6
+            && let Err(e) = rtnl::delete_loopback6(&self.name, self.loopback6_table())
+            && !no_such_rule(&e)
+        {
+            return Err(e);
+        }
         delete_link(&self.name)
     }
 
@@ -189,6 +205,33 @@ impl Bridge {
         })?;
         Ok(veth)
     }
+}
+
+/// The routing tables (and rule priorities) of the bridges' `::1` routes: this plus the
+/// segment number (`rtnl::add_loopback6`).
+const LOOPBACK6_TABLES: u32 = 21300;
+
+/// Whether `e` says the rule to delete is gone already (the sweep took it).
+fn no_such_rule(e: &NetError) -> bool {
+    matches!(e, NetError::Netlink { source, .. } if source.raw_os_error() == Some(libc::ENOENT))
+}
+
+/// Removes the `::1` rules whose bridge the host no longer has (left by a kernel that
+/// died, or whose bridge the sweep just removed); returns what went. A bridge is made
+/// before its rule and loses its rule first, so a rule without its bridge is left over.
+pub(crate) fn sweep_loopback6() -> Result<Vec<String>, NetError> {
+    let names: Vec<String> = links()?.into_iter().map(|l| l.name).collect();
+    let mut removed = Vec::new();
+    for (iif, table) in rtnl::loopback6_rules()? {
+        if iif.starts_with(BRIDGE_PREFIX) && !names.contains(&iif) {
+            match rtnl::delete_loopback6(&iif, table) {
+                Ok(()) => removed.push(format!("ipv6 rule iif {iif} to ::1 lookup {table}")),
+                Err(e) if no_such_rule(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The per-interface IPv6 forwarding switch (Linux 6.17).
