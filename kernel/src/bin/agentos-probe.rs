@@ -22,6 +22,9 @@
 //! then the resolvers of `/etc/resolv.conf`) and prints `ALLOWED resolved ADDR…`, sorted
 //! (`tests/it/net/dns.rs`).
 //!
+//! `serve PORT [ADDR]` answers one TCP connection on `ADDR:PORT` (`0.0.0.0` when left
+//! out) with `pong LINE`; `serve-udp`, `dns` and `addrs6` are in `probe/net.rs`.
+//!
 //! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
 //! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
 //!
@@ -43,6 +46,9 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     time::Duration,
 };
+
+#[path = "probe/net.rs"]
+mod net;
 
 unsafe extern "C" {
     /// glibc ≥ 2.32: "EPERM" for EPERM.
@@ -422,7 +428,10 @@ fn run(args: &[String]) -> String {
                 format!("resolved {}", ips.join(" "))
             },
         ),
-        "serve" => serve(arg(1)),
+        "serve" => serve(arg(1), args.get(2).map_or("0.0.0.0", String::as_str)),
+        "serve-udp" => net::serve_udp(arg(1), arg(2)),
+        "dns" => net::dns(arg(1), arg(2)),
+        "addrs6" => net::addrs6(arg(1)),
         "loopback" => io_verdict(
             TcpListener::bind("127.0.0.1:0").and_then(|l| {
                 let a = l.local_addr()?;
@@ -659,14 +668,15 @@ fn timed_loop_on(
 /// `serve PORT`: listens on `0.0.0.0:PORT`, prints `LISTENING` at once, takes one
 /// connection (within 30 s), reads a line and answers `pong <line>`; then prints
 /// the verdict.
-fn serve(port: &str) -> String {
+fn serve(port: &str, addr: &str) -> String {
     use std::io::{BufRead, BufReader};
     let port: u16 = port.parse().unwrap_or_else(|_| usage("bad port"));
-    let l = match TcpListener::bind(("0.0.0.0", port)) {
+    let ip: std::net::IpAddr = addr.parse().unwrap_or_else(|_| usage("bad address"));
+    let l = match TcpListener::bind((ip, port)) {
         Ok(l) => l,
         Err(e) => return io_verdict(Err::<(), _>(e), |_| String::new()),
     };
-    println!("LISTENING 0.0.0.0:{port}");
+    println!("LISTENING {}", SocketAddr::new(ip, port));
     let _ = std::io::stdout().flush();
     let served = (|| {
         l.set_nonblocking(true)?;

@@ -20,6 +20,19 @@
 //! sandbox reaches one port of one address that is not the resolver's, the resolver
 //! sees the host asking, loopback resolvers work, and no forwarding is involved.
 //!
+//! # IPv6
+//!
+//! Where the host has IPv6 the sandbox's file also names [`RESOLVER6`]
+//! (`fd61:6765:6e74:ff::53`, segment 255 again), and the relay listens there too. Not
+//! on `::1` behind a DNAT, as IPv4 does with `127.0.0.1`: IPv6 drops loopback
+//! addresses arriving on any interface but `lo` (the answer, un-NATed to `::1` in the
+//! bridge's prerouting hook, would be), and has no `route_localnet`. So every bridge
+//! with IPv6 holds that address (`links.rs`), the relay's sockets are bound to it with
+//! `IP_FREEBIND` (before any bridge holds it, and across bridges coming and going), and
+//! the table sends queries to its port 53 on to the relay's ports and refuses the
+//! address from any interface but the loopback and the agentos bridges (`nft.rs`).
+//! Queries to any other IPv6 resolver meet the process's grants like any traffic.
+//!
 //! What it does give: every private and bridged process can ask the upstream
 //! resolvers any question, whatever its grants (as any process on the host can). A
 //! query is also a channel out (DNS tunnelling through a name server someone controls);
@@ -188,7 +201,7 @@ pub struct Ports {
     pub tcp: u16,
 }
 
-/// The relay's ports on `127.0.0.1`, and on `::1` when it listens there too.
+/// The relay's ports on `127.0.0.1`, and on [`RESOLVER6`] when it listens there too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RelayPorts {
     pub v4: Ports,
@@ -203,8 +216,8 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Binds the relay's sockets on `127.0.0.1` (and `::1` if `v6`) and serves them on
-    /// `rt`.
+    /// Binds the relay's sockets on `127.0.0.1` (and [`RESOLVER6`] if `v6`) and serves
+    /// them on `rt`.
     pub fn start(
         rt: &tokio::runtime::Handle,
         upstreams: Vec<SocketAddr>,
@@ -218,10 +231,7 @@ impl Relay {
             Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         );
         let mut tasks = Vec::new();
-        let mut listen = |ip: IpAddr| -> io::Result<Ports> {
-            let loopback = SocketAddr::new(ip, 0);
-            let udp = std::net::UdpSocket::bind(loopback)?;
-            let tcp = std::net::TcpListener::bind(loopback)?;
+        let mut serve = |(udp, tcp): (std::net::UdpSocket, std::net::TcpListener)| {
             let ports = Ports {
                 udp: udp.local_addr()?.port(),
                 tcp: tcp.local_addr()?.port(),
@@ -241,11 +251,15 @@ impl Relay {
                 Arc::clone(&upstreams),
                 Arc::clone(&tcp_limit),
             )));
-            Ok(ports)
+            Ok::<_, io::Error>(ports)
         };
-        let v4 = listen(Ipv4Addr::LOCALHOST.into())?;
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let v4 = serve((
+            std::net::UdpSocket::bind(loopback)?,
+            std::net::TcpListener::bind(loopback)?,
+        ))?;
         let v6 = if v6 {
-            Some(listen(Ipv6Addr::LOCALHOST.into())?)
+            Some(serve(bind_nonlocal(RESOLVER6)?)?)
         } else {
             None
         };
@@ -254,6 +268,31 @@ impl Relay {
             tasks,
         })
     }
+}
+
+/// A UDP socket and a TCP listener on `addr` (ports chosen by the kernel), bound with
+/// `IP_FREEBIND`: no bridge need hold the address yet (the relay starts before the
+/// first one is made, and outlives each).
+fn bind_nonlocal(addr: Ipv6Addr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn6, bind, listen, socket,
+    };
+    #[cfg(target_os = "linux")]
+    use nix::sys::socket::{setsockopt, sockopt::IpFreebind};
+    use std::os::fd::{AsRawFd, OwnedFd};
+    let make = |ty: SockType| -> io::Result<OwnedFd> {
+        let fd = socket(AddressFamily::Inet6, ty, SockFlag::SOCK_CLOEXEC, None)?;
+        // Linux's; elsewhere (no private mode is given there) the bind fails instead.
+        #[cfg(target_os = "linux")]
+        setsockopt(&fd, IpFreebind, &true)?;
+        let at = std::net::SocketAddrV6::new(addr, 0, 0, 0);
+        bind(fd.as_raw_fd(), &SockaddrIn6::from(at))?;
+        Ok(fd)
+    };
+    let udp = std::net::UdpSocket::from(make(SockType::Datagram)?);
+    let tcp = make(SockType::Stream)?;
+    listen(&tcp, Backlog::new(128).map_err(io::Error::from)?)?;
+    Ok((udp, std::net::TcpListener::from(tcp)))
 }
 
 impl Drop for Relay {
@@ -484,7 +523,14 @@ mod tests {
         assert_eq!(&b[..n], b"q1-query-answered");
 
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(("::1", relay.ports.v6.expect("listening on ::1").tcp))
+        let v6 = relay
+            .ports
+            .v6
+            .expect("listening on the IPv6 resolver address");
+        // No bridge holds the address here: it is bound all the same (IP_FREEBIND); the
+        // host's loopback reaches the v4 side over TCP too.
+        assert_ne!(v6.tcp, 0);
+        let mut s = TcpStream::connect(("127.0.0.1", relay.ports.v4.tcp))
             .await
             .unwrap();
         s.write_all(b"q2").await.unwrap();

@@ -1,22 +1,19 @@
 //! Port forwards from the host's loopback into a process (`--publish
 //! 127.0.0.1:8080:80`, `--publish [::1]:8080:80`).
 //!
-//! A forward is a DNAT in the kernel's nftables table (hook `output`: traffic the
-//! host itself sends to `127.0.0.1:8080` or `[::1]:8080` goes to the process's
-//! address of that family, port 80), plus a masquerade on the way into the bridge,
-//! since a loopback source may not leave the loopback device.
+//! An IPv4 forward is a DNAT in the kernel's nftables table (hook `output`: traffic
+//! the host itself sends to `127.0.0.1:8080` goes to the process's address, port 80),
+//! plus a masquerade on the way into the bridge, since a `127.0.0.0/8` source may not
+//! leave the loopback device (`route_localnet` is set on the bridge alone, so the
+//! answer un-NATed to `127.0.0.1` is taken there).
 //!
-//! The answers come back un-NATed to the loopback address, arriving on the bridge.
-//! IPv4 takes them there because `route_localnet` is set on the bridge alone. IPv6 has
-//! no such switch: Linux looks a loopback destination up strictly by the interface it
-//! came in on, and `::1`'s only route is on `lo`, so each bridge with IPv6 gets a
-//! `local ::1` route of its own in a table its rule sends `::1`-bound packets from that
-//! bridge to (`links.rs`, `rtnl::add_loopback6`). Without them the handshake's answer
-//! is dropped as "no route"; with them the whole forward stays in the host kernel, no
-//! userspace relay in the path.
+//! An IPv6 forward cannot be one: IPv6 drops `::1` arriving on any interface but `lo`,
+//! and has no `route_localnet`. The kernel relays it instead (`forward_relay.rs` says
+//! why at length): the socket that reserves `[::1]:8080` is served by the kernel and
+//! carried to the process's IPv6 address.
 //!
-//! The kernel also binds the host port while the forward lives, so no host program can
-//! take it and no second forward can claim it.
+//! Either way the kernel binds the host port while the forward lives, so no host
+//! program can take it and no second forward can claim it.
 
 use std::{
     fmt,
@@ -24,7 +21,7 @@ use std::{
     str::FromStr,
 };
 
-use super::NetError;
+use super::{NetError, forward_relay};
 
 /// The protocol of a forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +123,13 @@ impl FromStr for Forward {
 /// The host port, bound by the kernel while the forward lives.
 #[derive(Debug)]
 pub(crate) enum Reservation {
-    Tcp(#[expect(dead_code, reason = "held, never read: its fd is the reservation")] TcpListener),
-    Udp(#[expect(dead_code, reason = "held, never read: its fd is the reservation")] UdpSocket),
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+    /// An IPv6 forward's socket, served by the kernel's relay.
+    Relayed(
+        #[expect(dead_code, reason = "held, never read: dropping it stops the relay")]
+        forward_relay::Relay,
+    ),
 }
 
 impl Forward {
@@ -143,51 +145,61 @@ impl Forward {
         }
     }
 
-    /// The map its key goes in: `published` (IPv4) or `published6`.
-    pub(crate) fn map(&self) -> &'static str {
-        if self.host.is_ipv4() {
-            "published"
-        } else {
-            "published6"
-        }
-    }
-
-    /// The key in [`Self::map`]: `tcp . 127.0.0.1 . 8080`.
+    /// The `published` map key: `tcp . 127.0.0.1 . 8080` (IPv4 forwards).
     pub(crate) fn key(&self) -> String {
         format!("{} . {} . {}", self.proto.nft(), self.host, self.host_port)
     }
 
-    /// The DNAT rule body for a process at `to` (an address of the forward's family), or
-    /// why there is none (an IPv6 forward to a process without IPv6).
-    pub(crate) fn dnat(&self, (to, to6): (Ipv4Addr, Option<Ipv6Addr>)) -> Result<String, NetError> {
-        let (family, to) = match (self.host, to6) {
-            (IpAddr::V4(_), _) => ("ip", to.to_string()),
-            (IpAddr::V6(_), Some(to6)) => ("ip6", format!("[{to6}]")),
-            (IpAddr::V6(_), None) => {
-                return Err(NetError::Unavailable(format!(
-                    "port forward {self}: the process has no IPv6 address (IPv6 is off on \
-                     this host; see agentos doctor)"
-                )));
-            }
-        };
-        Ok(format!(
-            "meta l4proto {} {family} daddr {} th dport {} dnat {family} to {to}:{}",
+    /// The DNAT rule body of an IPv4 forward to a process at `to`.
+    pub(crate) fn dnat(&self, to: Ipv4Addr) -> String {
+        format!(
+            "meta l4proto {} ip daddr {} th dport {} dnat ip to {to}:{}",
             self.proto.nft(),
             self.host,
             self.host_port,
             self.port
-        ))
+        )
+    }
+}
+
+impl Reservation {
+    /// For an IPv6 forward `f`: the reserved socket, served by the kernel on `rt` and
+    /// carried to the process at `to6`. An IPv4 forward's reservation stays as it is
+    /// (its DNAT carries the traffic).
+    pub(crate) fn carry(
+        self,
+        f: &Forward,
+        to6: Option<Ipv6Addr>,
+        rt: Option<&tokio::runtime::Handle>,
+    ) -> Result<Self, NetError> {
+        if f.host.is_ipv4() {
+            return Ok(self);
+        }
+        let to6 = to6.ok_or_else(|| {
+            NetError::Unavailable(format!(
+                "port forward {f}: the process has no IPv6 address (see agentos doctor)"
+            ))
+        })?;
+        let rt = rt.ok_or_else(|| {
+            NetError::Unavailable(format!(
+                "port forward {f}: the kernel has no runtime to relay it"
+            ))
+        })?;
+        let to = SocketAddr::new(to6.into(), f.port);
+        let relayed = match self {
+            Self::Tcp(l) => forward_relay::tcp(rt, l, to),
+            Self::Udp(s) => forward_relay::udp(rt, s, to),
+            relayed @ Self::Relayed(_) => return Ok(relayed),
+        };
+        relayed
+            .map(Self::Relayed)
+            .map_err(NetError::io(format!("relaying port forward {f}")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const PROCESS: (Ipv4Addr, Option<Ipv6Addr>) = (
-        Ipv4Addr::new(10, 213, 0, 2),
-        Some(Ipv6Addr::new(0xfd61, 0x6765, 0x6e74, 0, 0, 0, 0, 2)),
-    );
 
     #[test]
     fn parses_the_publish_forms() {
@@ -202,12 +214,9 @@ mod tests {
             (IpAddr::from(Ipv4Addr::LOCALHOST), ForwardProto::Udp)
         );
         assert_eq!(f.to_string(), "127.0.0.1:9000:90/udp");
+        assert_eq!(f.key(), "udp . 127.0.0.1 . 9000");
         assert_eq!(
-            (f.map(), f.key().as_str()),
-            ("published", "udp . 127.0.0.1 . 9000")
-        );
-        assert_eq!(
-            f.dnat(PROCESS).unwrap(),
+            f.dnat(Ipv4Addr::new(10, 213, 0, 2)),
             "meta l4proto udp ip daddr 127.0.0.1 th dport 9000 dnat ip to 10.213.0.2:90"
         );
     }
@@ -223,21 +232,21 @@ mod tests {
                 (f.host, f.host_port, f.port, f.proto),
                 (IpAddr::from(Ipv6Addr::LOCALHOST), 8080, 80, proto)
             );
-            assert_eq!(f.map(), "published6");
             assert_eq!(f.to_string(), format!("[::1]:8080:80/{}", proto.nft()));
-            assert_eq!(
-                f.dnat(PROCESS).unwrap(),
-                format!(
-                    "meta l4proto {} ip6 daddr ::1 th dport 8080 dnat ip6 to [fd61:6765:6e74::2]:80",
-                    proto.nft()
-                )
-            );
-            // A process without IPv6 cannot take it.
-            assert!(matches!(
-                f.dnat((PROCESS.0, None)),
-                Err(NetError::Unavailable(_))
-            ));
         }
+    }
+
+    /// An IPv6 forward is relayed, so its process needs an IPv6 address.
+    #[tokio::test]
+    async fn an_ipv6_forward_needs_an_ipv6_address() {
+        let f: Forward = "[::1]:8080:80".parse().unwrap();
+        let free = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let r = Reservation::Tcp(free);
+        let rt = tokio::runtime::Handle::current();
+        assert!(matches!(
+            r.carry(&f, None, Some(&rt)),
+            Err(NetError::Unavailable(_))
+        ));
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //!   only since Linux 6.17's `force_forwarding`; before it, the global switch alone;
 //!   writing `all.forwarding=0` later clears it on every interface, ours too).
 //! * Segment 255 is never a bridge: its addresses are the kernel's services as every
-//!   sandbox sees them (the DNS relay, `dns.rs`).
+//!   sandbox sees them (the DNS relay, `dns.rs`). A bridge with IPv6 also holds
+//!   `fd61:6765:6e74:ff::53/128`, the relay's IPv6 address, a local address of the host
+//!   for as long as any bridge holds it (the same address on several bridges, also of
+//!   several kernels, is allowed; it goes with them).
 //! * A **veth pair** per process: `agentosv<pid in hex>` on the host, enslaved to
 //!   the bridge (as an *isolated* port in the private segment, so private processes
 //!   cannot reach each other), and `eth0` in the process's network namespace with
@@ -36,7 +39,7 @@ use std::{
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::{NetError, rtnl};
+use super::{NetError, dns::RESOLVER6, rtnl};
 
 /// Every interface the kernel makes starts with this.
 pub const LINK_PREFIX: &str = "agentos";
@@ -138,7 +141,12 @@ impl Bridge {
                 ))
             })?;
         let b = Self::new(number, v6);
-        rtnl::create_bridge(&b.name, &alias(owner)?, &b.nets(1))?;
+        let mut addrs = b.nets(1);
+        if v6 {
+            // Where the DNS relay listens for IPv6 queries (dns.rs).
+            addrs.push((RESOLVER6.into(), 128));
+        }
+        rtnl::create_bridge(&b.name, &alias(owner)?, &addrs)?;
         let mut knobs = vec![
             (
                 format!("/proc/sys/net/ipv4/conf/{}/forwarding", b.name),
@@ -158,27 +166,11 @@ impl Bridge {
                 return Err(NetError::io(format!("writing {path}"))(e));
             }
         }
-        if v6 && let Err(e) = rtnl::add_loopback6(&b.name, b.loopback6_table()) {
-            let _ = delete_link(&b.name);
-            return Err(e);
-        }
         Ok(b)
     }
 
-    /// The routing table holding this bridge's `local ::1` route.
-    fn loopback6_table(&self) -> u32 {
-        LOOPBACK6_TABLES + u32::from(self.number)
-    }
-
-    /// Removes the bridge (each port, a process's veth, is removed at that process's
-    /// exit) and, first, its `::1` rule: a rule without its bridge is always left over.
+    /// Removes the bridge (each port, a process's veth, is removed at that process's exit).
     pub fn delete(&self) -> Result<(), NetError> {
-        if self.v6
-            && let Err(e) = rtnl::delete_loopback6(&self.name, self.loopback6_table())
-            && !no_such_rule(&e)
-        {
-            return Err(e);
-        }
         delete_link(&self.name)
     }
 
@@ -205,33 +197,6 @@ impl Bridge {
         })?;
         Ok(veth)
     }
-}
-
-/// The routing tables (and rule priorities) of the bridges' `::1` routes: this plus the
-/// segment number (`rtnl::add_loopback6`).
-const LOOPBACK6_TABLES: u32 = 21300;
-
-/// Whether `e` says the rule to delete is gone already (the sweep took it).
-fn no_such_rule(e: &NetError) -> bool {
-    matches!(e, NetError::Netlink { source, .. } if source.raw_os_error() == Some(libc::ENOENT))
-}
-
-/// Removes the `::1` rules whose bridge the host no longer has (left by a kernel that
-/// died, or whose bridge the sweep just removed); returns what went. A bridge is made
-/// before its rule and loses its rule first, so a rule without its bridge is left over.
-pub(crate) fn sweep_loopback6() -> Result<Vec<String>, NetError> {
-    let names: Vec<String> = links()?.into_iter().map(|l| l.name).collect();
-    let mut removed = Vec::new();
-    for (iif, table) in rtnl::loopback6_rules()? {
-        if iif.starts_with(BRIDGE_PREFIX) && !names.contains(&iif) {
-            match rtnl::delete_loopback6(&iif, table) {
-                Ok(()) => removed.push(format!("ipv6 rule iif {iif} to ::1 lookup {table}")),
-                Err(e) if no_such_rule(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(removed)
 }
 
 /// The per-interface IPv6 forwarding switch (Linux 6.17).

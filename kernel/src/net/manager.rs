@@ -301,6 +301,21 @@ impl Network {
         };
         let address = seg.bridge.address(host);
         let address6 = seg.bridge.address6(host);
+        // IPv6 forwards are relayed by the kernel (forwards.rs): their sockets start
+        // serving now, and stop with the attachment.
+        let reserved = reserved
+            .into_iter()
+            .zip(&req.forwards)
+            .map(|(r, f)| r.carry(f, address6, self.rt.as_ref()))
+            .collect::<Result<Vec<_>, _>>();
+        let reserved = match reserved {
+            Ok(r) => r,
+            Err(e) => {
+                self.release_segment(&mut st, &key);
+                return Err(e);
+            }
+        };
+        let seg = st.segments.get_mut(&key).expect("inserted above");
         let isolated = !seg.peers;
         let made = seg
             .bridge
@@ -407,7 +422,7 @@ impl Network {
                 let p = d.relay.ports;
                 let mut on = format!("127.0.0.1 udp {} tcp {}", p.v4.udp, p.v4.tcp);
                 if let Some(p6) = p.v6 {
-                    on += &format!(" and ::1 udp {} tcp {}", p6.udp, p6.tcp);
+                    on += &format!(" and {} udp {} tcp {}", dns::RESOLVER6, p6.udp, p6.tcp);
                 }
                 format!(
                     "{relay}, listening on {on}, asking {} (from {})",

@@ -54,6 +54,7 @@
 mod dns;
 pub(crate) mod egress;
 mod error;
+mod forward_relay;
 mod forwards;
 mod links;
 mod manager;

@@ -8,19 +8,19 @@
 //! map senders          process address → jump p<n>   (its egress chain, egress.rs)
 //! map senders6         process IPv6 address → jump p<n> (the same chain)
 //! map published        proto . address . port → jump f<n> (its forwards, forwards.rs)
-//! map published6       the same for `[::1]` forwards
 //! chain egress         ip saddr vmap @senders; ip6 saddr vmap @senders6; reject
 //! chain filter_forward hook forward: established → accept; peers → accept;
 //!                      into a group from elsewhere → reject; bridges → egress
 //! chain filter_input   hook input:   established → accept; neighbour discovery from
 //!                      a bridge → accept; DNS to the relay → accept; bridges → egress
 //! chain nat_prerouting hook prerouting: DNS from a bridge to 10.213.255.53 → dnat
-//!                      to the relay on 127.0.0.1, to fd61:6765:6e74:ff::53 → dnat
-//!                      to the relay on ::1 (dns.rs)
-//! chain nat_output     hook output:  l4proto . daddr . dport vmap @published(6)
+//!                      to the relay on 127.0.0.1; to fd61:6765:6e74:ff::53 port 53
+//!                      → the relay's port there (dns.rs)
+//! chain nat_output     hook output:  l4proto . daddr . dport vmap @published
+//!                      (IPv4 forwards; `[::1]` ones are relayed, forwards.rs)
 //! chain nat_postrouting hook postrouting: from a bridge to elsewhere → masquerade
 //!                      (both families: an `inet` NAT chain);
-//!                      127/8 or ::1 into a bridge (a forward) → masquerade
+//!                      127/8 into a bridge (a forward) → masquerade
 //! ```
 //!
 //! IPv6 neighbour discovery is ICMPv6, so unlike ARP it meets the input hook: the
@@ -75,7 +75,6 @@ impl Table {
              add map {t} senders {{ type ipv4_addr : verdict; }}\n\
              add map {t} senders6 {{ type ipv6_addr : verdict; }}\n\
              add map {t} published {{ type inet_proto . ipv4_addr . inet_service : verdict; }}\n\
-             add map {t} published6 {{ type inet_proto . ipv6_addr . inet_service : verdict; }}\n\
              add chain {t} egress\n\
              add rule {t} egress ip saddr vmap @senders\n\
              add rule {t} egress ip6 saddr vmap @senders6\n\
@@ -92,11 +91,9 @@ impl Table {
              add rule {t} filter_input iifname @bridges jump egress\n\
              add chain {t} nat_output {{ type nat hook output priority -100; policy accept; }}\n\
              add rule {t} nat_output meta l4proto . ip daddr . th dport vmap @published\n\
-             add rule {t} nat_output meta l4proto . ip6 daddr . th dport vmap @published6\n\
              add chain {t} nat_postrouting {{ type nat hook postrouting priority 100; policy accept; }}\n\
              add rule {t} nat_postrouting iifname @bridges oifname != @bridges masquerade\n\
-             add rule {t} nat_postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n\
-             add rule {t} nat_postrouting oifname @bridges ip6 saddr ::1 masquerade\n",
+             add rule {t} nat_postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade\n",
             dns = relay.map(|r| dns_lines(&t, r)).unwrap_or_default(),
         ))
     }
@@ -143,13 +140,13 @@ impl Table {
         if let Some(a6) = addr6 {
             s += &format!("add element {t} senders6 {{ {a6} : jump p{n} }}\n");
         }
+        let forwards = nat_forwards(forwards);
         if !forwards.is_empty() {
             s += &format!("add chain {t} f{n}\n");
             for f in forwards {
-                s += &format!("add rule {t} f{n} {}\n", f.dnat((addr, addr6))?);
+                s += &format!("add rule {t} f{n} {}\n", f.dnat(addr));
                 s += &format!(
-                    "create element {t} {} {{ {} : jump f{n} }}\n",
-                    f.map(),
+                    "create element {t} published {{ {} : jump f{n} }}\n",
                     f.key()
                 );
             }
@@ -176,9 +173,10 @@ impl Table {
             s += &format!("delete element {t} senders6 {{ {a6} }}\n");
         }
         s += &format!("flush chain {t} p{n}\ndelete chain {t} p{n}\n");
+        let forwards = nat_forwards(forwards);
         if !forwards.is_empty() {
             for f in forwards {
-                s += &format!("delete element {t} {} {{ {} }}\n", f.map(), f.key());
+                s += &format!("delete element {t} published {{ {} }}\n", f.key());
             }
             s += &format!("flush chain {t} f{n}\ndelete chain {t} f{n}\n");
         }
@@ -186,28 +184,46 @@ impl Table {
     }
 }
 
-/// The DNS relay's lines in table `t`: queries from a bridge to the resolver addresses
-/// every sandbox is given go to the relay's sockets on the host's loopback of the same
-/// family (reachable from a bridge: `route_localnet` and the `::1` route are set on
-/// each, `links.rs`), and only those are let in.
+/// The forwards that are a DNAT here: IPv4's (`[::1]` ones are relayed, forwards.rs).
+fn nat_forwards(forwards: &[Forward]) -> Vec<&Forward> {
+    forwards.iter().filter(|f| f.host.is_ipv4()).collect()
+}
+
+/// The DNS relay's lines in table `t`. IPv4: queries from a bridge to the resolver
+/// address every sandbox is given go to the relay's sockets on the host's loopback
+/// (reachable from a bridge: `route_localnet` is set on each), and only those are let
+/// in. IPv6: `::1` cannot be reached that way (a bridge hands the un-NATed answer's
+/// `::1` to IPv6's input, which drops loopback addresses arriving on any interface but
+/// `lo`), so the relay listens on the IPv6 resolver address itself, held by every
+/// bridge with IPv6; queries to its port 53 go to the relay's ports, and that address
+/// is refused from any other interface but the loopback and the agentos bridges.
 fn dns_lines(t: &str, r: RelayPorts) -> String {
     use super::dns::{RESOLVER, RESOLVER6};
     let mut s = format!(
         "add chain {t} nat_prerouting {{ type nat hook prerouting priority -100; policy accept; }}\n"
     );
-    let families = [
-        Some(("ip", RESOLVER.to_string(), "127.0.0.1", "127.0.0.1", r.v4)),
-        r.v6.map(|p| ("ip6", RESOLVER6.to_string(), "::1", "[::1]", p)),
-    ];
-    for (family, resolver, lo, lo_to, ports) in families.into_iter().flatten() {
-        for (proto, port) in [("udp", ports.udp), ("tcp", ports.tcp)] {
+    for (proto, port) in [("udp", r.v4.udp), ("tcp", r.v4.tcp)] {
+        s += &format!(
+            "add rule {t} nat_prerouting iifname @bridges ip daddr {RESOLVER} {proto} dport 53 \
+             dnat ip to 127.0.0.1:{port}\n\
+             add rule {t} filter_input iifname @bridges ip daddr 127.0.0.1 {proto} dport {port} \
+             ct original ip daddr {RESOLVER} accept\n"
+        );
+    }
+    if let Some(p6) = r.v6 {
+        for (proto, port) in [("udp", p6.udp), ("tcp", p6.tcp)] {
             s += &format!(
-                "add rule {t} nat_prerouting iifname @bridges {family} daddr {resolver} {proto} \
-                 dport 53 dnat {family} to {lo_to}:{port}\n\
-                 add rule {t} filter_input iifname @bridges {family} daddr {lo} {proto} dport \
-                 {port} ct original {family} daddr {resolver} accept\n"
+                "add rule {t} nat_prerouting iifname @bridges ip6 daddr {RESOLVER6} {proto} \
+                 dport 53 dnat ip6 to [{RESOLVER6}]:{port}\n\
+                 add rule {t} filter_input iifname @bridges ip6 daddr {RESOLVER6} {proto} dport \
+                 {port} ct original proto-dst 53 accept\n"
             );
         }
+        s += &format!(
+            "add rule {t} filter_input ip6 daddr {RESOLVER6} iifname != \"lo\" \
+             iifname != \"{}*\" drop\n",
+            super::links::BRIDGE_PREFIX
+        );
     }
     s
 }

@@ -23,13 +23,10 @@ use std::{
 };
 
 use rtnetlink::{
-    Handle, IpVersion, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder,
     packet_route::{
-        AddressFamily,
         address::{AddressAttribute, AddressFlags},
         link::{InfoData, InfoVeth, LinkAttribute, LinkMessage},
-        route::{RouteProtocol, RouteScope, RouteType},
-        rule::{RuleAction, RuleAttribute, RuleMessage},
     },
 };
 use tokio_stream::StreamExt;
@@ -143,92 +140,6 @@ async fn add_address(h: &Handle, i: u32, (addr, prefix): Net, link: &str) -> Res
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     req.execute().await.map_err(failed("addressing", link))
-}
-
-/// What tags the kernel's routes and rules (`proto 213` in `ip route` and `ip rule`).
-const PROTOCOL: RouteProtocol = RouteProtocol::Other(213);
-
-/// Makes `::1` reachable from `bridge`, as IPv4's `route_localnet` makes `127.0.0.1`:
-/// `local ::1 dev BRIDGE table TABLE`, and the rule `iif BRIDGE to ::1 lookup TABLE`.
-///
-/// Linux looks a loopback destination up strictly by the interface a packet came in on
-/// (`rt6_need_strict` in `net/ipv6/route.c`), and `::1`'s only route is `dev lo`: an
-/// answer un-NATed to `::1` on a bridge is dropped as "no route" (`Ip6InNoRoutes`)
-/// without a route for `::1` on that bridge. The route goes with the bridge; the rule
-/// does not and is removed by [`delete_loopback6`] (or the sweep).
-pub(crate) fn add_loopback6(bridge: &str, table: u32) -> Result<(), NetError> {
-    on_host(|h| async move {
-        let i = index(&h, bridge).await?;
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .destination_prefix(Ipv6Addr::LOCALHOST, 128)
-            .output_interface(i)
-            .table_id(table)
-            .kind(RouteType::Local)
-            .scope(RouteScope::Host)
-            .protocol(PROTOCOL)
-            .build();
-        h.route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(failed("adding the ::1 route of", bridge))?;
-        let mut add = h.rule().add().v6();
-        *add.message_mut() = loopback6_rule(bridge, table);
-        add.execute()
-            .await
-            .map_err(failed("adding the ::1 rule of", bridge))
-    })
-}
-
-/// Removes the rule [`add_loopback6`] made for `bridge` (its route goes with the bridge).
-pub(crate) fn delete_loopback6(bridge: &str, table: u32) -> Result<(), NetError> {
-    on_host(|h| async move {
-        h.rule()
-            .del(loopback6_rule(bridge, table))
-            .execute()
-            .await
-            .map_err(failed("removing the ::1 rule of", bridge))
-    })
-}
-
-/// The host's IPv6 rules of the kernel's protocol: the input interface and table of each.
-pub(crate) fn loopback6_rules() -> Result<Vec<(String, u32)>, NetError> {
-    on_host(|h| async move {
-        let mut all = h.rule().get(IpVersion::V6).execute();
-        let mut out = Vec::new();
-        while let Some(r) = all.next().await {
-            let r = r.map_err(failed("listing the rules of", "all links"))?;
-            let (mut iif, mut table, mut ours) = (None, u32::from(r.header.table), false);
-            for a in r.attributes {
-                match a {
-                    RuleAttribute::Iifname(n) => iif = Some(n),
-                    RuleAttribute::Table(t) => table = t,
-                    RuleAttribute::Protocol(p) => ours = p == PROTOCOL,
-                    _ => {}
-                }
-            }
-            if let (true, Some(iif)) = (ours, iif) {
-                out.push((iif, table));
-            }
-        }
-        Ok(out)
-    })
-}
-
-/// `iif BRIDGE to ::1/128 lookup TABLE pref TABLE proto 213`.
-fn loopback6_rule(bridge: &str, table: u32) -> RuleMessage {
-    let mut m = RuleMessage::default();
-    m.header.family = AddressFamily::Inet6;
-    m.header.dst_len = 128;
-    m.header.action = RuleAction::ToTable;
-    m.attributes = vec![
-        RuleAttribute::Destination(Ipv6Addr::LOCALHOST.into()),
-        RuleAttribute::Iifname(bridge.to_owned()),
-        RuleAttribute::Table(table),
-        RuleAttribute::Priority(table),
-        RuleAttribute::Protocol(PROTOCOL),
-    ];
-    m
 }
 
 /// Deletes link `name` from the host (`RTM_DELLINK` by name; a veth takes its peer).

@@ -36,15 +36,3 @@ pub(crate) fn links() -> Result<Vec<(String, Option<String>)>, NetError> {
 pub(crate) fn no_such_link(_: &NetError) -> bool {
     false
 }
-
-pub(crate) fn add_loopback6(_: &str, _: u32) -> Result<(), NetError> {
-    Err(unavailable())
-}
-
-pub(crate) fn delete_loopback6(_: &str, _: u32) -> Result<(), NetError> {
-    Err(unavailable())
-}
-
-pub(crate) fn loopback6_rules() -> Result<Vec<(String, u32)>, NetError> {
-    Err(unavailable())
-}

@@ -1,8 +1,7 @@
 //! Removing what a kernel that died left on the host: `agentos*` interfaces tagged
 //! (alias) and `inet agentos-*` tables commented with a data directory whose kernel
 //! no longer runs (its `kernel.lock` is free), or with the starting kernel's own
-//! directory (left by its previous run); then the IPv6 rules (`proto 213`) of bridges
-//! no longer there (`links.rs`). Untagged ones are not ours to judge (a
+//! directory (left by its previous run). Untagged ones are not ours to judge (a
 //! test's, or a veth being made) and are left alone; a process's veth also goes by
 //! itself when its namespace dies.
 
@@ -47,11 +46,6 @@ pub fn sweep_orphans(own: &Path) -> Result<Vec<String>, NetError> {
                 }
             }
         }
-    }
-    // After the bridges: the `::1` rules of bridges now gone.
-    match links::sweep_loopback6() {
-        Ok(rules) => removed.extend(rules),
-        Err(e) => tracing::warn!("sweeping the ::1 rules of agentos bridges: {e}"),
     }
     // A host where pfctl cannot list anchors (not root, pf absent) has none of ours.
     #[cfg(all(target_os = "macos", feature = "macos-pf"))]

@@ -22,6 +22,7 @@ use tokio_stream::StreamExt;
 use crate::util::{Client, Daemon, collect, kill_tree, require_root, spawn};
 
 mod dns;
+mod forwards6;
 mod ipv6;
 mod shared_mode;
 
@@ -222,17 +223,24 @@ pub(crate) async fn wait_for_line(c: &mut Client, pid: u32, prefix: &str) {
     panic!("output ended before {prefix:?}: {seen:?}");
 }
 
+/// `ip -j ARGS`, parsed.
+fn ip_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .output()
+        .expect("ip");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+    v.as_array().cloned().unwrap_or_default()
+}
+
 /// The host's `agentos*` interfaces tagged with `data_dir`, and `agentos-*` nft
 /// tables commented with it.
 fn leftovers(data_dir: &Path) -> Vec<String> {
     let dir = data_dir.display().to_string();
     let mut left = Vec::new();
-    let out = Command::new("ip")
-        .args(["-j", "link", "show"])
-        .output()
-        .expect("ip link");
-    let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
-    for l in links.as_array().into_iter().flatten() {
+    let links = ip_json(&["link", "show"]);
+    for l in &links {
         let name = l["ifname"].as_str().unwrap_or_default();
         if name.starts_with("agentos") && l["ifalias"].as_str() == Some(dir.as_str()) {
             left.push(format!("link {name}"));

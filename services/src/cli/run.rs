@@ -254,6 +254,10 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
     {
         eprintln!("isolation: {}", iso.summary);
     }
+    // Where it is on the network, when it has an address there (private, bridged).
+    if let Some(net) = agentos_services::kernel::network_summary(&info) {
+        eprintln!("network: {net}");
+    }
 
     let (tx, rx) = mpsc::channel(16);
     tx.send(pb::ProcessInput {
