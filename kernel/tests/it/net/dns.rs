@@ -8,6 +8,7 @@
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr, UdpSocket},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -212,6 +213,32 @@ async fn private_resolves_over_ipv6_through_the_relay() {
         .await,
         "DENIED EACCES"
     );
+    // The relay's own port on that address answers the host (over its loopback) but
+    // nothing arriving on another interface: a query from the test's namespace, routed
+    // to the host over its veth, is dropped. (The address is the host's while a bridge
+    // holds it: a private process keeps one.)
+    let holder = crate::util::spawn(&mut c, probe(Private, &[], &["sleep", "30"])).await;
+    let relay_port = relay6_udp_port();
+    let at = format!("[fd61:6765:6e74:ff::53]:{relay_port}");
+    let probe_dns = |netns: Option<&str>| {
+        let probe = super::probe_bin();
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(probe);
+                c
+            }
+            None => Command::new(probe),
+        };
+        let out = cmd
+            .args(["dns", &at, NAME])
+            .output()
+            .expect("run the probe");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(probe_dns(None), format!("ALLOWED resolved {AAAA}"));
+    assert_eq!(probe_dns(Some(&net.ns)), "DENIED EAGAIN");
+    crate::util::kill_tree(&mut c, holder.pid).await;
     // The doctor says where names go, in both families.
     let dns = &network_details(&mut c).await["dns"];
     assert!(
@@ -222,6 +249,19 @@ async fn private_resolves_over_ipv6_through_the_relay() {
 
     d.terminate();
     assert_nothing_left(&d.data_dir());
+}
+
+/// The UDP port the kernel's relay listens on at `fd61:6765:6e74:ff::53` (`ss`).
+fn relay6_udp_port() -> u16 {
+    let out = Command::new("ss")
+        .args(["-Hnlu", "src", "[fd61:6765:6e74:ff::53]"])
+        .output()
+        .expect("ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("[fd61:6765:6e74:ff::53]:"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no relay socket on fd61:6765:6e74:ff::53: {text:?}"))
 }
 
 /// The probe's `cat` prints hex.

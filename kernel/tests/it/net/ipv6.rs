@@ -68,9 +68,12 @@ async fn private_reaches_a_v6_server_by_its_grants_and_none_has_no_v6_route() {
     );
     // The doctor names the IPv6 subnets.
     let details = network_details(&mut c).await;
+    let v6 = &details["ipv6"];
+    assert!(v6.starts_with("fd61:6765:6e74:NN::/64"), "{details:?}");
     assert!(
-        details["ipv6"].starts_with("fd61:6765:6e74:NN::/64"),
-        "{details:?}"
+        v6.contains("port forwards from [::1]")
+            && v6.contains("DNS over IPv6 at fd61:6765:6e74:ff::53"),
+        "{v6}"
     );
 
     d.terminate();
