@@ -91,6 +91,16 @@ fn io_verdict<T>(r: std::io::Result<T>, ok: impl FnOnce(T) -> String) -> String 
     }
 }
 
+/// The unspecified address (port 0) of `addr`'s family, to bind a socket that talks to it.
+fn unspecified(addr: &SocketAddr) -> SocketAddr {
+    let ip: std::net::IpAddr = if addr.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    SocketAddr::new(ip, 0)
+}
+
 fn cstr(s: &str) -> CString {
     CString::new(s).unwrap_or_else(|_| usage("NUL in argument"))
 }
@@ -407,15 +417,9 @@ fn run(args: &[String]) -> String {
         }
         "sendto" => {
             let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
-            let any: SocketAddr = if addr.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            }
-            .parse()
-            .expect("a literal address");
             io_verdict(
-                std::net::UdpSocket::bind(any).and_then(|s| s.send_to(b"agentos", addr)),
+                std::net::UdpSocket::bind(unspecified(&addr))
+                    .and_then(|s| s.send_to(b"agentos", addr)),
                 |n| format!("sent {n} bytes"),
             )
         }

@@ -337,17 +337,8 @@ async fn ask_udp(upstreams: &[SocketAddr], query: &[u8]) -> Option<Vec<u8>> {
     }
     let mut buf = vec![0u8; MAX_MESSAGE];
     for up in upstreams {
-        let any = SocketAddr::new(
-            if up.is_ipv4() {
-                Ipv4Addr::UNSPECIFIED.into()
-            } else {
-                std::net::Ipv6Addr::UNSPECIFIED.into()
-            },
-            0,
-        );
         let asked = async {
-            let s = UdpSocket::bind(any).await?;
-            s.connect(up).await?;
+            let s = super::forward_relay::connect_udp(*up).await?;
             s.send(query).await?;
             loop {
                 let n = s.recv(&mut buf).await?;

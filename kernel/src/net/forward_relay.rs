@@ -139,8 +139,8 @@ async fn serve_udp(sock: Arc<UdpSocket>, to: SocketAddr) {
     }
 }
 
-/// A UDP socket of the host's connected to `to`.
-async fn connect_udp(to: SocketAddr) -> io::Result<UdpSocket> {
+/// A UDP socket of the host's connected to `to` (also how the DNS relay asks upstream).
+pub(crate) async fn connect_udp(to: SocketAddr) -> io::Result<UdpSocket> {
     let any = SocketAddr::new(
         match to {
             SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),

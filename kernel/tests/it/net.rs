@@ -163,6 +163,54 @@ impl Drop for TestNet {
     }
 }
 
+/// Sends `line` over a TCP connection to `to` (from the host) and reads one line
+/// back, trimmed.
+pub(crate) async fn ask_over_tcp(to: SocketAddr, line: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let line = format!("{line}\n");
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {to}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        BufReader::new(&s)
+            .read_line(&mut reply)
+            .unwrap_or_else(|e| panic!("a reply from {to}: {e}"));
+        reply.trim().to_owned()
+    })
+    .await
+    .expect("the exchange")
+}
+
+/// A TCP forward from `host` (free, on the host's loopback) to a private process
+/// serving port 7000 on `serve_ip`: the kernel holds the host port while the forward
+/// lives, a line sent to it is answered by the process, and the port is free again
+/// after the process's exit. Returns the process's output (`ALLOWED served PEER …`).
+pub(crate) async fn tcp_forward_round_trip(
+    c: &mut Client,
+    host: SocketAddr,
+    serve_ip: &str,
+) -> String {
+    let mut s = probe(
+        pb::NetworkMode::Private,
+        &["bind:7000"],
+        &["serve", "7000", serve_ip],
+    );
+    s.publish = vec![format!("{host}:7000")];
+    let p = spawn(c, s).await;
+    wait_for_line(c, p.pid, "LISTENING").await;
+    assert!(TcpListener::bind(host).is_err(), "{host} is not reserved");
+    assert_eq!(ask_over_tcp(host, "hello").await, "pong hello");
+    let (out, _, _) = collect(c, p.pid).await;
+    assert!(out.contains("hello"), "{out}");
+    assert!(
+        TcpListener::bind(host).is_ok(),
+        "{host} still held after the exit"
+    );
+    out
+}
+
 /// Runs a spec to its end; its stdout, trimmed.
 async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     let p = spawn(c, spec).await;
@@ -486,38 +534,11 @@ async fn a_port_forward_carries_a_request_in() {
     if !require_root("a_port_forward_carries_a_request_in") {
         return;
     }
-    use std::io::{BufRead, BufReader, Write};
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let host = crate::util::free_loopback_addr();
-    let mut s = probe(pb::NetworkMode::Private, &["bind:7000"], &["serve", "7000"]);
-    s.publish = vec![format!("{}:{}:7000", host.ip(), host.port())];
-    let p = spawn(&mut c, s).await;
-    wait_for_line(&mut c, p.pid, "LISTENING").await;
-    // The kernel holds the host port while the forward lives.
-    assert!(TcpListener::bind(host).is_err(), "{host} is not reserved");
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut s =
-            std::net::TcpStream::connect_timeout(&host, Duration::from_secs(5)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"hello\n").unwrap();
-        let mut line = String::new();
-        BufReader::new(&s).read_line(&mut line).expect("reply");
-        line
-    })
-    .await
-    .unwrap();
-    assert_eq!(reply.trim(), "pong hello");
-    let (out, _, _) = collect(&mut c, p.pid).await;
-    assert!(
-        out.contains("ALLOWED served") && out.contains("hello"),
-        "{out}"
-    );
-    // After the process exits the port is free again.
-    assert!(
-        TcpListener::bind(host).is_ok(),
-        "{host} still held after the exit"
-    );
+    let out = tcp_forward_round_trip(&mut c, host, "0.0.0.0").await;
+    assert!(out.contains("ALLOWED served 10.213."), "{out}");
 
     d.terminate();
     assert_nothing_left(&d.data_dir());

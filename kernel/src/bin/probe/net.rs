@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use super::{io_verdict, usage};
+use super::{io_verdict, unspecified, usage};
 
 pub(super) fn serve_udp(port: &str, addr: &str) -> String {
     let port: u16 = port.parse().unwrap_or_else(|_| usage("bad port"));
@@ -41,15 +41,8 @@ const AAAA: u16 = 28;
 
 pub(super) fn dns(server: &str, name: &str) -> String {
     let server: SocketAddr = server.parse().unwrap_or_else(|_| usage("bad address"));
-    let any: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .expect("a literal address");
     let asked = (|| {
-        let s = UdpSocket::bind(any)?;
+        let s = UdpSocket::bind(unspecified(&server))?;
         s.connect(server)?;
         s.set_read_timeout(Some(Duration::from_secs(3)))?;
         s.send(&query(name))?;

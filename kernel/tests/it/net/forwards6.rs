@@ -4,14 +4,13 @@
 //! port is held while the forward lives and free after.
 
 use std::{
-    io::{BufRead, BufReader, Write},
-    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{Ipv6Addr, SocketAddr, TcpListener, UdpSocket},
     time::Duration,
 };
 
 use agentos_proto::v1 as pb;
 
-use super::{NetDaemon, assert_nothing_left, probe, wait_for_line};
+use super::{NetDaemon, assert_nothing_left, probe, tcp_forward_round_trip, wait_for_line};
 use crate::util::{collect, require_root, spawn};
 
 /// A port on `[::1]` nothing holds now (of `proto`).
@@ -34,35 +33,10 @@ async fn a_v6_port_forward_carries_tcp_and_udp_from_the_host_loopback() {
     let mut c = d.client().await;
     use pb::NetworkMode::Private;
 
-    // TCP: a server on the process's every address, port 7000.
-    let host = free_v6(false);
-    let mut s = probe(Private, &["bind:7000"], &["serve", "7000", "::"]);
-    s.publish = vec![format!("[::1]:{}:7000", host.port())];
-    let p = spawn(&mut c, s).await;
-    wait_for_line(&mut c, p.pid, "LISTENING").await;
-    // The kernel holds the host port while the forward lives.
-    assert!(TcpListener::bind(host).is_err(), "{host} is not reserved");
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect_timeout(&host, Duration::from_secs(5)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"hello6\n").unwrap();
-        let mut line = String::new();
-        BufReader::new(&s).read_line(&mut line).expect("reply");
-        line
-    })
-    .await
-    .unwrap();
-    assert_eq!(reply.trim(), "pong hello6");
-    let (out, _, _) = collect(&mut c, p.pid).await;
-    // The process sees the bridge's IPv6 address (the relay's side), never ::1.
-    assert!(
-        out.contains("ALLOWED served [fd61:6765:6e74:") && out.contains("hello6"),
-        "{out}"
-    );
-    assert!(
-        TcpListener::bind(host).is_ok(),
-        "{host} still held after the exit"
-    );
+    // TCP: a server on the process's every address. It sees the bridge's IPv6
+    // address (the relay's side), never ::1.
+    let out = tcp_forward_round_trip(&mut c, free_v6(false), "::").await;
+    assert!(out.contains("ALLOWED served [fd61:6765:6e74:"), "{out}");
 
     // UDP: one datagram in, its answer back.
     let host = free_v6(true);
