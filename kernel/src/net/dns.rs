@@ -273,17 +273,16 @@ impl Relay {
 /// A UDP socket and a TCP listener on `addr` (ports chosen by the kernel), bound with
 /// `IP_FREEBIND`: no bridge need hold the address yet (the relay starts before the
 /// first one is made, and outlives each).
+#[cfg(target_os = "linux")]
 fn bind_nonlocal(addr: Ipv6Addr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
-    use nix::sys::socket::{
-        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn6, bind, listen, socket,
-    };
-    #[cfg(target_os = "linux")]
-    use nix::sys::socket::{setsockopt, sockopt::IpFreebind};
     use std::os::fd::{AsRawFd, OwnedFd};
+
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn6, bind, listen, setsockopt, socket,
+        sockopt::IpFreebind,
+    };
     let make = |ty: SockType| -> io::Result<OwnedFd> {
         let fd = socket(AddressFamily::Inet6, ty, SockFlag::SOCK_CLOEXEC, None)?;
-        // Linux's; elsewhere (no private mode is given there) the bind fails instead.
-        #[cfg(target_os = "linux")]
         setsockopt(&fd, IpFreebind, &true)?;
         let at = std::net::SocketAddrV6::new(addr, 0, 0, 0);
         bind(fd.as_raw_fd(), &SockaddrIn6::from(at))?;
@@ -293,6 +292,15 @@ fn bind_nonlocal(addr: Ipv6Addr) -> io::Result<(std::net::UdpSocket, std::net::T
     let tcp = make(SockType::Stream)?;
     listen(&tcp, Backlog::new(128).map_err(io::Error::from)?)?;
     Ok((udp, std::net::TcpListener::from(tcp)))
+}
+
+/// Off Linux no private mode is given, so nothing asks for the relay's IPv6 side.
+#[cfg(not(target_os = "linux"))]
+fn bind_nonlocal(addr: Ipv6Addr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("binding {addr}, which no interface holds, needs Linux's IP_FREEBIND"),
+    ))
 }
 
 impl Drop for Relay {
