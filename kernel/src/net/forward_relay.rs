@@ -83,6 +83,10 @@ async fn serve_tcp(listener: TcpListener, to: SocketAddr) {
                     flows.spawn(async move {
                         let carried = async {
                             let mut up = TcpStream::connect(to).await?;
+                            // Each side's writes go on as they come: the relay adds no
+                            // Nagle delay of its own to what its peers send.
+                            client.set_nodelay(true)?;
+                            up.set_nodelay(true)?;
                             tokio::io::copy_bidirectional(&mut client, &mut up).await
                         };
                         if let Err(e) = carried.await {

@@ -12,7 +12,9 @@
 //! chain filter_forward hook forward: established → accept; peers → accept;
 //!                      into a group from elsewhere → reject; bridges → egress
 //! chain filter_input   hook input:   established → accept; neighbour discovery from
-//!                      a bridge → accept; DNS to the relay → accept; bridges → egress
+//!                      a bridge → accept; DNS to the relay → accept; the relay's
+//!                      IPv6 address from other than lo and agentos bridges → drop;
+//!                      bridges → egress
 //! chain nat_prerouting hook prerouting: DNS from a bridge to 10.213.255.53 → dnat
 //!                      to the relay on 127.0.0.1; to fd61:6765:6e74:ff::53 port 53
 //!                      → the relay's port there (dns.rs)
