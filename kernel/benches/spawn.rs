@@ -9,7 +9,13 @@
 //! * `agentos_sandbox`: [`sandbox::spawn`] of `/bin/true` with the default spec
 //!   (every namespace, the tmpfs root with the system directories, `/proc`, `/dev`
 //!   and `/tmp`, landlock, no capabilities, `no_new_privs`, seccomp; uid/gid 65534),
-//!   then [`sandbox::wait_pidfd`] on init and the relayed status read.
+//!   then [`sandbox::ProcessHandle::wait`] (`waitid(P_PIDFD)`) on init and the relayed status read.
+//!
+//! * `portable_pidfd`: [`sandbox::spawn_portable`] of `/bin/true` (a plain child,
+//!   pipes, a new session; no isolation), supervised by its pidfd as Linux does, then
+//!   [`sandbox::ProcessHandle::wait`];
+//! * `portable_plain`: the same with the supervision macOS uses (`waitpid`, the reap
+//!   guard; a pidfd stands in for the kqueue watch), against `baseline_fork_exec`.
 //!
 //! Target: `agentos_sandbox` no slower than `baseline_bwrap_unshare_all`'s median.
 //! As root the sandbox runs as `nobody` (the full rung); as an ordinary user it is
@@ -61,12 +67,19 @@ fn bwrap() -> Command {
 /// One sandboxed `/bin/true`, from the spec to the reaped init.
 fn sandboxed(spec: &SandboxSpec<'_>) {
     let spawned = sandbox::spawn(spec, |_| Ok(())).unwrap_or_else(|e| panic!("spawn: {e}"));
-    let init = sandbox::wait_pidfd(spawned.pidfd.as_fd()).expect("waitid on init");
+    let init = spawned.handle.wait().expect("waitid on init");
     let status = spawned
         .status
         .as_ref()
         .map(|fd| sandbox::relayed_status(fd.as_fd()).expect("status pipe"));
     assert_eq!((init, status), (0, Some(Some(0))), "/bin/true failed");
+}
+
+/// One `/bin/true` as a plain child, from the spec to the reaped child.
+fn portable(spec: &SandboxSpec<'_>) {
+    let spawned = sandbox::spawn_portable(spec).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let status = spawned.handle.wait().expect("reap");
+    assert_eq!(status, 0, "/bin/true failed");
 }
 
 fn spawn_to_exit(c: &mut Criterion) {
@@ -106,6 +119,12 @@ fn spawn_to_exit(c: &mut Criterion) {
     g.bench_function(format!("agentos_sandbox{rung}"), |b| {
         b.iter(|| sandboxed(&spec))
     });
+    for (name, plain) in [("portable_pidfd", false), ("portable_plain", true)] {
+        let mut spec = spec.clone();
+        spec.plain_child_for_tests = plain;
+        portable(&spec);
+        g.bench_function(format!("{name}{rung}"), |b| b.iter(|| portable(&spec)));
+    }
     g.finish();
 }
 

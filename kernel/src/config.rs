@@ -95,6 +95,9 @@ pub struct KernelConfig {
     /// TESTS ONLY: spawn sandboxes without their landlock ruleset, so a test can show the
     /// walls behind it (the LSM wall) hold on their own. Said out loud by `doctor`.
     pub test_skip_landlock: bool,
+    /// TESTS ONLY: portable processes are supervised as on macOS (`waitpid`, `kill`
+    /// before the reap), a pidfd only watching for the exit. Said by `doctor`.
+    pub test_plain_children: bool,
     /// Upstream resolvers of the DNS relay of private and bridged sandboxes (empty: the
     /// host's `/etc/resolv.conf`).
     pub dns: Vec<SocketAddr>,
@@ -113,6 +116,7 @@ impl KernelConfig {
             ebpf: true,
             metrics: None,
             test_skip_landlock: false,
+            test_plain_children: false,
             dns: Vec::new(),
         }
     }

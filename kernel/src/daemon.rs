@@ -292,6 +292,7 @@ pub async fn serve(
             .with_managed_cgroups(events.managed())
             .with_unconfined_allowed(config.allow_unconfined)
             .with_landlock_skipped_for_tests(config.test_skip_landlock)
+            .with_plain_children_for_tests(config.test_plain_children)
             .with_subordinate_ids_if(subordinate)
             .with_network(network),
     );
@@ -302,6 +303,10 @@ pub async fn serve(
             (None, true) => format!("{} (nobody)", processes.sandbox_uid()),
             (None, false) => format!("{} (the kernel's own)", processes.sandbox_uid()),
         },
+    );
+    report.details.insert(
+        "supervision".into(),
+        crate::sandbox::supervision(config.test_plain_children).into(),
     );
     if config.test_skip_landlock {
         report.details.insert(
@@ -604,8 +609,10 @@ fn may_load_bpf() -> bool {
 #[cfg(not(target_os = "linux"))]
 fn choose_sandbox(_choice: SandboxChoice) -> SandboxBackend {
     SandboxBackend::Portable {
-        reason: "this host is not Linux: no namespaces, landlock or seccomp, and no pidfd to \
-                 supervise even a plain child process with, so managed processes do not run here yet"
+        reason: "this host is not Linux: no namespaces, landlock, seccomp or cgroups, so no \
+                 isolation and no limits; programs run as plain child processes in a session \
+                 and process group of their own, supervised by kqueue and waitpid, killed when \
+                 the kernel stops but not if it is SIGKILLed (no PR_SET_PDEATHSIG here)"
             .into(),
     }
 }

@@ -41,6 +41,10 @@ struct Cli {
     /// can show the LSM wall holding on its own. Never use it otherwise.
     #[arg(long, hide = true)]
     test_skip_landlock: bool,
+    /// TESTS ONLY: portable processes are supervised as on macOS (waitpid, kill before
+    /// the reap), so Linux's suite runs that code. Never use it otherwise.
+    #[arg(long, hide = true)]
+    test_plain_children: bool,
     /// Log lines as text (human) or one JSON object per line (json).
     #[arg(long, global = true, value_enum, default_value_t)]
     log_format: agentos_client::logging::LogFormat,
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
                 config.ebpf = !cli.no_ebpf;
                 config.metrics = cli.metrics;
                 config.test_skip_landlock = cli.test_skip_landlock;
+                config.test_plain_children = cli.test_plain_children;
                 config.dns = cli.dns;
                 daemon::run(config, stop).await
             }

@@ -14,13 +14,13 @@ pub(super) fn probe_openat2() -> Result<(), String> {
     ))
 }
 
-/// No namespaces, so no sandbox and no managed processes yet: spawning needs a pidfd too.
+/// No namespaces, so no sandbox: managed processes run as plain children.
 pub(super) fn probe_namespaces() -> Report {
     Report::no(
         "none",
         format!(
-            "{NOT_LINUX}: no user, pid, mount or network namespaces; managed processes are \
-             not supported on this host yet (supervision needs pidfd)"
+            "{NOT_LINUX}: no user, pid, mount or network namespaces; managed processes run \
+             as plain child processes with no isolation (see the sandbox report)"
         ),
     )
 }

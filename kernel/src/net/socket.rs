@@ -20,7 +20,7 @@
 
 use std::{
     net::SocketAddr,
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
     time::Duration,
 };
 
@@ -78,7 +78,11 @@ pub enum Kind {
 
 /// A new non-blocking socket of `kind`, in the network namespace of the process
 /// `pidfd` names (the kernel's own for `None`).
-pub fn create(kind: Kind, ipv6: bool, pidfd: Option<&OwnedFd>) -> Result<OwnedFd, SocketError> {
+pub fn create(
+    kind: Kind,
+    ipv6: bool,
+    pidfd: Option<BorrowedFd<'_>>,
+) -> Result<OwnedFd, SocketError> {
     let family = if ipv6 {
         AddressFamily::Inet6
     } else {
@@ -98,7 +102,7 @@ fn in_namespace(
     family: AddressFamily,
     ty: SockType,
     proto: SockProtocol,
-    pidfd: Option<&OwnedFd>,
+    pidfd: Option<BorrowedFd<'_>>,
 ) -> Result<OwnedFd, SocketError> {
     let make = || {
         sock::socket(
@@ -116,7 +120,7 @@ fn in_namespace(
     // which ends here, so no other task ever runs in the process's namespace.
     std::thread::scope(|s| {
         s.spawn(|| {
-            nix::sched::setns(pidfd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            nix::sched::setns(pidfd, nix::sched::CloneFlags::CLONE_NEWNET)
                 .map_err(host("setns"))?;
             make()
         })
@@ -134,7 +138,7 @@ fn in_namespace(
     _family: AddressFamily,
     _ty: SockType,
     _proto: SockProtocol,
-    _pidfd: Option<&OwnedFd>,
+    _pidfd: Option<BorrowedFd<'_>>,
 ) -> Result<OwnedFd, SocketError> {
     Err(SocketError::Host {
         call: "socket",

@@ -2,7 +2,7 @@
 //! the controls on it (signals, freezing, priority, stdin, resize, wait).
 
 use std::{
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::OwnedFd,
     sync::{
         Arc, Mutex,
         atomic::{AtomicI32, Ordering},
@@ -20,6 +20,7 @@ use super::{
 use crate::{
     cgroup::{CgroupStats, Limits, ProcessCgroup},
     error::KernelError,
+    sandbox::ProcessHandle,
 };
 
 /// Grants added to a running process.
@@ -64,9 +65,9 @@ pub struct Process {
     pub(super) watched: Mutex<Option<crate::observe::Watched>>,
     /// What the probes counted for it, kept once its cgroup is gone.
     pub(super) final_figures: Mutex<Option<crate::observe::ProbeFigures>>,
-    /// Held while the process lives; closed once it is reaped (an exited entry
-    /// kept for `get_info`/`wait` holds no fds).
-    pub(super) pidfd: Mutex<Option<Arc<OwnedFd>>>,
+    /// Its handle (a pidfd on Linux) while it lives; closed once it is reaped (an
+    /// exited entry kept for `get_info`/`wait` holds no fds).
+    pub(super) handle: Mutex<Option<Arc<ProcessHandle>>>,
     /// Where the sandbox's init relays the program's own wait status.
     pub(super) relayed: Mutex<Option<OwnedFd>>,
     pub(super) stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
@@ -85,9 +86,12 @@ pub struct Process {
 }
 
 impl Process {
-    /// Its pidfd while it lives (to enter its namespaces: `setns(pidfd, ..)`).
-    pub(crate) fn pidfd(&self) -> Option<Arc<OwnedFd>> {
-        self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Its handle while it lives (its pidfd enters its namespaces: `setns(pidfd, ..)`).
+    pub(crate) fn handle(&self) -> Option<Arc<ProcessHandle>> {
+        self.handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn state(&self) -> ProcessState {
@@ -191,9 +195,17 @@ impl Process {
                 crate::sandbox::view_changes((&old.read, &old.write), (&new.read, &new.write))
                     .map_err(narrow_err)?;
             if !changes.is_empty() {
-                let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let pidfd = pidfd.ok_or(ProcessError::Exited { pid: self.pid })?;
-                crate::sandbox::narrow_view(pidfd.as_fd(), &changes).map_err(narrow_err)?;
+                let handle = self
+                    .handle()
+                    .ok_or(ProcessError::Exited { pid: self.pid })?;
+                // Only a namespaced sandbox (Linux, a pidfd) gets here.
+                let pidfd = handle.pidfd().ok_or_else(|| {
+                    narrow_err(crate::sandbox::NarrowError::Helper(std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        "narrowing a view enters it through a pidfd (Linux)",
+                    )))
+                })?;
+                crate::sandbox::narrow_view(pidfd, &changes).map_err(narrow_err)?;
             }
         }
         // A private or bridged process's packet filter narrows with it...
@@ -266,46 +278,26 @@ impl Process {
         }
     }
 
-    /// Sends `signal` through the pidfd (no pid-reuse race).
+    /// Sends `signal` through its handle: the pidfd on Linux, `kill` of the un-reaped
+    /// child elsewhere; never to a reused pid ([`ProcessHandle`]).
     pub fn signal(&self, signal: i32) -> Result<(), KernelError> {
         let exited = ProcessError::Exited { pid: self.pid };
         if self.state().is_final() {
             return Err(exited.into());
         }
-        let pidfd = self.pidfd.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let pidfd = pidfd.ok_or(exited)?;
-        // SAFETY: pidfd_send_signal with a live pidfd and no siginfo.
-        #[cfg(target_os = "linux")]
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                pidfd.as_raw_fd(),
-                signal,
-                std::ptr::null::<u8>(),
-                0,
-            )
-        };
-        // Other hosts have no pidfd to signal through: kill(2), with its pid-reuse race.
-        #[cfg(not(target_os = "linux"))]
-        // SAFETY: kill takes plain integers.
-        let rc = unsafe {
-            let _ = pidfd.as_raw_fd();
-            libc::kill(self.pid as libc::pid_t, signal)
-        };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
+        let handle = self.handle().ok_or(exited)?;
+        handle.signal(signal).map_err(|e| {
+            match e.raw_os_error() {
                 Some(libc::EINVAL) => ProcessError::BadSignal { signal },
                 Some(libc::ESRCH) => ProcessError::Exited { pid: self.pid },
                 _ => ProcessError::Sys {
-                    call: "pidfd_send_signal",
+                    call: handle.signal_call(),
                     pid: self.pid,
                     source: e,
                 },
             }
-            .into());
-        }
-        Ok(())
+            .into()
+        })
     }
 
     /// What the eBPF probes counted for this process's cgroup: live while it runs, the final

@@ -5,13 +5,16 @@
 //! exec) and [`crate::cgroup`] holds its limits and accounting. This module walks the
 //! [`state`] machine around them, undoing everything if initialisation fails, wires
 //! stdin/stdout/stderr (or a PTY) to the bounded [`output`] buffers, and reaps the
-//! process through its pidfd (`waitid(P_PIDFD)`: never a zombie, never a pid race).
+//! process through its [`ProcessHandle`](crate::sandbox::ProcessHandle): its pidfd
+//! on Linux (`waitid(P_PIDFD)`), a kqueue-watched plain child reaped by `waitpid` on
+//! macOS; never a zombie, never a signal to a reused pid.
 //!
 //! # Host resources
 //!
 //! Per process: a cgroup (removed when the process is reaped, its whole tree killed
-//! first), a pidfd and the stdio fds (closed when the entry is dropped). The portable
-//! backend spawns plain child processes without isolation, and says so.
+//! first), its handle (a pidfd, or a kqueue) and the stdio fds (closed when the
+//! entry is dropped). The portable backend spawns plain child processes without
+//! isolation, and says so; on macOS it is the only backend, with no cgroups either.
 
 mod error;
 mod io;

@@ -1,6 +1,7 @@
-//! Reaping through the pidfd: when it turns readable the process has exited;
-//! `waitid(P_PIDFD, WEXITED)` collects the status, so there is never a zombie nor a
-//! reused pid. Then the rest of the tree is killed and the cgroup removed (its Drop),
+//! Reaping through the process's [`ProcessHandle`](crate::sandbox::ProcessHandle):
+//! when its fd turns readable the process has exited (a pidfd on Linux, a kqueue's
+//! `NOTE_EXIT` on macOS); its `wait` collects the status (`waitid(P_PIDFD, WEXITED)`,
+//! or `waitpid`), so there is never a zombie nor a reused pid. Then the rest of the tree is killed and the cgroup removed (its Drop),
 //! the kernel objects the process held are released (the table's
 //! [`ExitHook`](super::ExitHook): its pipes, segments, queues and descriptor
 //! table, whose sockets would keep its network namespace and veth alive), its
@@ -70,7 +71,7 @@ pub(super) fn start(
         *p.exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
         p.stdin.lock().await.take();
         // An exited entry keeps no fds.
-        p.pidfd.lock().unwrap_or_else(|e| e.into_inner()).take();
+        p.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
         p.relayed.lock().unwrap_or_else(|e| e.into_inner()).take();
         p.pty.lock().unwrap_or_else(|e| e.into_inner()).take();
         p.set_state(ProcessState::Exited);
@@ -85,23 +86,26 @@ pub(super) fn start(
 /// or init's own when it was killed first (or with the portable backend, where
 /// the pid is the program itself).
 async fn wait_exit(p: &Process) -> (Option<i32>, Option<i32>) {
-    let Some(pidfd) = p.pidfd.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+    let Some(handle) = p.handle() else {
         return (None, None);
     };
-    // SAFETY: `PidFd` names the pidfd that `pidfd` keeps open for longer than this
+    // SAFETY: `PidFd` names the fd that `handle` keeps open for longer than this
     // registration lives (it is dropped at the end of this block).
     match unsafe {
-        AsyncFd::register_with_interest(PidFd(pidfd.as_raw_fd()), tokio::io::Interest::READABLE)
+        AsyncFd::register_with_interest(
+            PidFd(handle.as_fd().as_raw_fd()),
+            tokio::io::Interest::READABLE,
+        )
     } {
         Ok(afd) => {
             let _ = afd.readable().await;
         }
         Err(e) => tracing::warn!(
             pid = p.pid,
-            "pidfd not pollable ({e}); waiting in a blocking task"
+            "exit fd not pollable ({e}); waiting in a blocking task"
         ),
     }
-    let own = tokio::task::spawn_blocking(move || crate::sandbox::wait_pidfd(pidfd.as_fd()))
+    let own = tokio::task::spawn_blocking(move || handle.wait())
         .await
         .ok()
         .and_then(Result::ok);

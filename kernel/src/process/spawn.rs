@@ -283,6 +283,7 @@ impl ProcessTable {
         spec.tmp_size = req.tmp_size;
         spec.subordinate = subordinate;
         spec.skip_landlock_for_tests = self.skip_landlock_for_tests;
+        spec.plain_child_for_tests = self.plain_children_for_tests;
 
         // A network beyond loopback needs a namespace to put it in, and the host's tools.
         let net = match (&req.net.mode, &self.net) {
@@ -482,7 +483,7 @@ impl ProcessTable {
             .map_err(ProcessError::from)?;
         let sandbox::Spawned {
             pid,
-            pidfd,
+            handle,
             stdin,
             stdout,
             stderr,
@@ -530,7 +531,7 @@ impl ProcessTable {
             cgroup_name,
             watched: Mutex::new(watched),
             final_figures: Mutex::default(),
-            pidfd: Mutex::new(Some(Arc::new(pidfd))),
+            handle: Mutex::new(Some(Arc::new(handle))),
             relayed: Mutex::new(status),
             stdin: tokio::sync::Mutex::new(stdin),
             pty: Mutex::new(pty),

@@ -37,6 +37,7 @@ pub struct ProcessTable {
     pub(super) allow_unconfined: bool,
     /// TESTS ONLY: sandboxes get no landlock ruleset (`--test-skip-landlock`).
     pub(super) skip_landlock_for_tests: bool,
+    pub(super) plain_children_for_tests: bool,
     /// The host uid and gid sandboxes run as, and whether they are the account's
     /// subordinate ids (rootless, mapped through newuidmap).
     pub(super) ids: (u32, u32, bool),
@@ -68,6 +69,7 @@ impl ProcessTable {
             cleanup: Arc::default(),
             allow_unconfined: false,
             skip_landlock_for_tests: false,
+            plain_children_for_tests: false,
             ids: {
                 let (uid, gid) = spawn::host_ids();
                 (uid, gid, false)
@@ -126,6 +128,13 @@ impl ProcessTable {
             tracing::warn!("--test-skip-landlock: sandboxes get NO landlock ruleset (tests only)");
         }
         self.skip_landlock_for_tests = skip;
+        self
+    }
+
+    /// TESTS ONLY: portable processes are supervised as on macOS, by `waitpid` and
+    /// `kill` (`agentos-kernel --test-plain-children`); see [`crate::sandbox::ProcessHandle`].
+    pub fn with_plain_children_for_tests(mut self, plain: bool) -> Self {
+        self.plain_children_for_tests = plain;
         self
     }
 

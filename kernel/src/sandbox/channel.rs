@@ -28,7 +28,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{error::ChildStep, sys};
+use super::{
+    error::ChildStep,
+    sys::{self, above_stdio},
+};
 
 /// A failure report from the child: which step, which item of it, which errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,18 +178,6 @@ pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
         Ok(Some(above_stdio(OwnedFd::from_raw_fd(fd))?))
     }
-}
-
-/// Moves `fd` to a number ≥ 3 if it is one of 0, 1, 2 (when the daemon runs with
-/// closed stdio).
-pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new descriptor we own.
-    let n = sys::cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: `n` is a fresh descriptor from fcntl.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 /// What the parent learnt from the report pipe.

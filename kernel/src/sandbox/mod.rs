@@ -2,10 +2,11 @@
 //! filesystem view built from their grants, landlock, dropped capabilities,
 //! `no_new_privs` and a seccomp filter.
 //!
-//! [`spawn`] starts one program and returns its pid, a pidfd and its stdio; it is
-//! the whole API the process subsystem needs, beside [`resize_pty`] and
-//! [`relayed_status`]. [`spawn_portable`] is the same call without isolation, for
-//! hosts where [`probe`] says the real thing cannot work; the caller picks one at
+//! [`spawn`] starts one program and returns its pid, a [`ProcessHandle`] (its pidfd)
+//! and its stdio; it is the whole API the process subsystem needs, beside
+//! [`resize_pty`] and [`relayed_status`]. [`spawn_portable`] is the same call without
+//! isolation, for hosts where [`probe`] says the real thing cannot work and for
+//! macOS, where the handle is a kqueue-watched plain child; the caller picks one at
 //! start-up and `doctor` reports which.
 //!
 //! # What a sandboxed program gets
@@ -73,6 +74,7 @@ mod child;
 mod clone;
 pub mod env;
 mod error;
+mod handle;
 #[cfg(target_os = "linux")]
 mod init;
 #[cfg(target_os = "linux")]
@@ -82,10 +84,10 @@ mod mounts;
 mod narrow;
 #[cfg(target_os = "linux")]
 mod net;
-#[cfg(target_os = "linux")]
 mod portable;
 #[cfg(target_os = "linux")]
 mod probe;
+mod pty;
 mod rlimit;
 #[cfg(target_os = "linux")]
 mod seccomp;
@@ -109,6 +111,7 @@ pub use argv::{ArgvError, validate_argv};
 pub use channel::relayed_status;
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
+pub use handle::{ProcessHandle, supervision};
 #[cfg(target_os = "linux")]
 pub use landlock::abi as landlock_abi;
 #[cfg(target_os = "linux")]
@@ -118,10 +121,10 @@ pub use mounts::SECRET_FILES;
 #[cfg(target_os = "linux")]
 pub use narrow::narrow_view;
 pub use narrow::{NarrowError, ViewChange, view_changes};
-#[cfg(target_os = "linux")]
 pub use portable::spawn_portable;
 #[cfg(target_os = "linux")]
 pub use probe::{SandboxProbe, probe, walls_probe};
+pub use pty::resize_pty;
 pub use rlimit::Rlimits;
 #[cfg(target_os = "linux")]
 pub use seccomp::denied_syscalls;
@@ -131,11 +134,6 @@ pub use seccomp::refusals as seccomp_refusals;
 pub use spawn::{spawn, spawn_walls, wait_pidfd};
 pub use spawned::Spawned;
 pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SYSTEM_DIRS, SandboxSpec, SpecError, StdioMode};
-#[cfg(target_os = "linux")]
-pub use stdio::resize_pty;
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{
-    Capability, landlock_abi, narrow_view, relayed_status, resize_pty, spawn, spawn_portable,
-    spawn_walls, wait_pidfd,
-};
+pub use unsupported::{Capability, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls};

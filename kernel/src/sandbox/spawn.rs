@@ -29,6 +29,7 @@ use super::{
     child::{self, ChildPlan},
     clone::{self, Forked},
     error::{ChildStep, SpawnError},
+    handle::ProcessHandle,
     landlock::{self, LandlockPlan, View},
     mounts::MountPlan,
     seccomp,
@@ -337,7 +338,7 @@ fn spawn_in(
     };
     Ok(Spawned {
         pid,
-        pidfd: reaper.defuse(),
+        handle: ProcessHandle::from_pidfd(pid, reaper.defuse()),
         stdin: stdio.parent.stdin,
         stdout: stdio.parent.stdout,
         stderr: stdio.parent.stderr,

@@ -2,14 +2,18 @@
 
 use std::os::fd::OwnedFd;
 
+use super::handle::ProcessHandle;
+
 /// A running sandbox.
 #[derive(Debug)]
 pub struct Spawned {
-    /// Host pid of the sandbox's init (pid 1 inside); the program is its child.
+    /// Host pid of the sandbox's init (pid 1 inside; the program is its child), or
+    /// of the program itself (portable backend).
     pub pid: i32,
-    /// pidfd of init: poll it, `waitid(P_PIDFD)` it, signal it (forwarded to the
-    /// program; SIGKILL ends the whole sandbox).
-    pub pidfd: OwnedFd,
+    /// The handle on that pid: poll it (its fd is readable once it exits), wait for
+    /// it, signal it (init forwards signals to the program; SIGKILL ends the whole
+    /// sandbox). A pidfd on Linux; see [`ProcessHandle`].
+    pub handle: ProcessHandle,
     /// Write end of the program's stdin (pipe mode).
     pub stdin: Option<OwnedFd>,
     /// Read end of the program's stdout (pipe mode).

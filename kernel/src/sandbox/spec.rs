@@ -97,6 +97,9 @@ pub struct SandboxSpec<'fd> {
     pub subordinate: bool,
     /// TESTS ONLY: no landlock ruleset, so a test can show the walls behind it hold.
     pub skip_landlock_for_tests: bool,
+    /// TESTS ONLY: the portable spawn supervises the child as macOS does (waitpid,
+    /// kill before the reap) rather than by its pidfd; see [`super::ProcessHandle`].
+    pub plain_child_for_tests: bool,
     /// A host file bound read-only over the view's `/etc/resolv.conf` (network modes
     /// private and bridged: the resolver their NAT reaches); `None` keeps the host's.
     pub resolv_conf: Option<PathBuf>,
@@ -132,6 +135,7 @@ impl<'fd> SandboxSpec<'fd> {
             rlimits: Rlimits::default(),
             subordinate: false,
             skip_landlock_for_tests: false,
+            plain_child_for_tests: false,
             resolv_conf: None,
         }
     }

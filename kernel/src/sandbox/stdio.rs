@@ -6,7 +6,7 @@
 //! `setsid()` (it never shares the daemon's session or terminal). In PTY mode the
 //! slave comes from the master by `TIOCGPTPEER` (no path lookup, no race on
 //! `ptsname`) and becomes the program's controlling terminal (`TIOCSCTTY`); the
-//! caller keeps the master and resizes it with [`resize_pty`], which makes the
+//! caller keeps the master and resizes it with [`resize_pty`](super::resize_pty), which makes the
 //! kernel send `SIGWINCH` to the terminal's foreground process group.
 //!
 //! In a namespace sandbox the terminal is made inside it ([`Stdio::console`]): init
@@ -14,14 +14,19 @@
 //! the master to the parent over the console socket ([`super::channel`]), so the
 //! program's terminal is `/dev/pts/0` of its own view and `ttyname(0)` works. The
 //! portable backend has no view of its own and uses a pair from the host's devpts
-//! ([`Stdio::new`]).
+//! ([`Stdio::new`], by `pty.rs`, which macOS shares).
 
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
+    os::fd::{AsRawFd, OwnedFd, RawFd},
 };
 
-use super::{channel, spec::StdioMode, sys};
+use super::{
+    channel,
+    pty::{self, winsize},
+    spec::StdioMode,
+    sys,
+};
 
 /// The caller's ends.
 #[derive(Debug, Default)]
@@ -47,15 +52,6 @@ pub(crate) struct Stdio {
     pub size: (u16, u16),
 }
 
-fn winsize(rows: u16, cols: u16) -> libc::winsize {
-    libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    }
-}
-
 impl Stdio {
     pub(crate) fn new(mode: StdioMode) -> io::Result<Self> {
         match mode {
@@ -79,7 +75,7 @@ impl Stdio {
                 })
             }
             StdioMode::Pty { rows, cols } => {
-                let (master, slave) = open_pty(rows, cols)?;
+                let (master, slave) = pty::open_pair(rows, cols)?;
                 let s = slave.as_raw_fd();
                 Ok(Self {
                     parent: ParentEnds {
@@ -172,37 +168,6 @@ pub(crate) fn describe_console(i: u32) -> &'static str {
     }
 }
 
-/// A new pty pair of the given size: (master, slave), both close-on-exec.
-fn open_pty(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd)> {
-    // SAFETY: posix_openpt returns a new fd or -1.
-    let m =
-        sys::cvt(unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })?;
-    // SAFETY: `m` is a fresh fd we own.
-    let master = channel::above_stdio(unsafe { OwnedFd::from_raw_fd(m) })?;
-    // SAFETY: unlockpt on a pty master.
-    sys::cvt(unsafe { libc::unlockpt(master.as_raw_fd()) })?;
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd for the slave.
-    let s = sys::cvt(unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    })?;
-    // SAFETY: `s` is a fresh fd we own.
-    let slave = channel::above_stdio(unsafe { OwnedFd::from_raw_fd(s) })?;
-    resize_pty(master.as_fd(), rows, cols)?;
-    Ok((master, slave))
-}
-
-/// Sets the terminal size of a sandbox's PTY (the master from
-/// [`super::Spawned::pty`]); the program's foreground process group gets `SIGWINCH`.
-pub fn resize_pty(pty: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = winsize(rows, cols);
-    // SAFETY: TIOCSWINSZ reads one winsize.
-    sys::cvt(unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
-}
-
 /// Child (the program): new session, controlling terminal in PTY mode, and the
 /// three fds in place. On failure returns which call failed.
 pub(crate) fn install(targets: [RawFd; 3], pty: bool) -> Result<(), (u32, i32)> {
@@ -231,22 +196,6 @@ pub(crate) fn describe(i: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pty_pair_has_the_size_and_resizes() {
-        let s = Stdio::new(StdioMode::Pty { rows: 24, cols: 80 }).unwrap();
-        let master = s.parent.pty.as_ref().unwrap();
-        let get = |fd: RawFd| {
-            let mut ws = winsize(0, 0);
-            // SAFETY: TIOCGWINSZ writes one winsize.
-            assert_eq!(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) }, 0);
-            (ws.ws_row, ws.ws_col)
-        };
-        assert_eq!(get(s.targets[0]), (24, 80));
-        resize_pty(master.as_fd(), 50, 132).unwrap();
-        assert_eq!(get(s.targets[0]), (50, 132));
-        assert!(s.targets.iter().all(|fd| *fd > 2));
-    }
 
     #[test]
     fn pipes_give_three_distinct_pairs() {

@@ -6,7 +6,11 @@
 //! thread that no longer exists in its copy of the address space, so the child side
 //! of the sandbox calls only these and raw `libc` functions.
 
-use std::{ffi::CStr, io, os::fd::RawFd};
+use std::{
+    ffi::CStr,
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+};
 
 /// The calling thread's `errno`.
 pub(crate) fn errno() -> i32 {
@@ -88,6 +92,18 @@ pub(crate) fn close(fd: RawFd) {
 pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> Result<RawFd, i32> {
     // SAFETY: `path` is NUL-terminated.
     check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode) })
+}
+
+/// Moves `fd` to a number ≥ 3 if it is one of 0, 1, 2 (when the daemon runs with
+/// closed stdio).
+pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new descriptor we own.
+    let n = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: `n` is a fresh descriptor from fcntl.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 /// `_exit(code)`: leaves without running atexit handlers or destructors, which belong

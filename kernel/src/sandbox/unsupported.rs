@@ -1,12 +1,14 @@
-//! The sandbox on a host that is not Linux (macOS): nothing to isolate with, and no
-//! process to supervise yet.
+//! The sandbox on a host that is not Linux (macOS): nothing to isolate with.
 //!
-//! Namespaces, landlock, seccomp, capabilities and the PTY calls are Linux's. The
-//! portable spawn (a plain child process) needs a pidfd too: the process subsystem
-//! waits, signals and reaps through it. Until a kqueue (`EVFILT_PROC`) reaper stands in
-//! for it, every spawn here fails with an `Unsupported` error naming the call, and the
-//! kernel's start-up report (`agentos doctor`, `/health`) says the sandbox is
-//! unavailable. Capability names parse to nothing: there are none to keep.
+//! Namespaces, landlock, seccomp, capabilities, the init that relays a status and
+//! narrowing a running view are Linux's: each call here fails with an `Unsupported`
+//! error naming the call it would need. Programs still run, without isolation: the
+//! portable spawn ([`super::spawn_portable`], shared with Linux) starts a plain
+//! child in its own session and process group, and [`super::ProcessHandle`]
+//! supervises it with a kqueue (`EVFILT_PROC`), `waitpid` and `kill`. The kernel's
+//! start-up report (`agentos doctor`, `/health`) says exactly that: plain child
+//! processes, no isolation. Capability names parse to nothing: there are none to
+//! keep.
 
 use std::{io, os::fd::BorrowedFd, str::FromStr};
 
@@ -18,7 +20,8 @@ use super::{
 };
 
 /// Why each call fails, for its error.
-const NOT_HERE: &str = "needs Linux (pidfd, namespaces); this build runs on another host";
+const NOT_HERE: &str =
+    "needs Linux (namespaces, landlock, seccomp, pidfd); this host runs plain child processes only";
 
 fn unsupported() -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, NOT_HERE)
@@ -64,23 +67,8 @@ pub fn landlock_abi() -> Result<u32, i32> {
     Err(libc::ENOSYS)
 }
 
-/// A plain child process needs a pidfd to be supervised.
-pub fn spawn_portable(_spec: &SandboxSpec<'_>) -> Result<Spawned, SpawnError> {
-    Err(SpawnError::sys("pidfd_open")(unsupported()))
-}
-
-/// There is never a pidfd to wait on here.
-pub fn wait_pidfd(_pidfd: BorrowedFd<'_>) -> io::Result<i32> {
-    Err(unsupported())
-}
-
 /// There is never a relayed status here.
 pub fn relayed_status(_status: BorrowedFd<'_>) -> io::Result<Option<i32>> {
-    Err(unsupported())
-}
-
-/// There is never a sandbox PTY here.
-pub fn resize_pty(_pty: BorrowedFd<'_>, _rows: u16, _cols: u16) -> io::Result<()> {
     Err(unsupported())
 }
 

@@ -71,11 +71,12 @@ pub(super) async fn dispatch(
                     )));
                 }
             };
-            let pidfd = match caller.managed {
-                Some(pid) => k.processes.get(pid)?.pidfd(),
+            let handle = match caller.managed {
+                Some(pid) => k.processes.get(pid)?.handle(),
                 None => None,
             };
-            let fd = socket::create(kind, c.ipv6, pidfd.as_deref())?;
+            let pidfd = handle.as_deref().and_then(|h| h.pidfd());
+            let fd = socket::create(kind, c.ipv6, pidfd)?;
             Value::Count(u64::from(fds.insert(&who, fd)?))
         }
         Call::Bind(c) => {

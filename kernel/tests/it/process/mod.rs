@@ -28,14 +28,25 @@ fn spec(argv: &[&str]) -> pb::ProcessSpec {
 }
 
 /// Every rung of the isolation ladder this host has: the strongest (full as root,
-/// rootless otherwise), walls only, and the unconfined portable backend.
+/// rootless otherwise), walls only, and the unconfined portable backend — twice: with
+/// its pidfd, and supervised as on macOS (`waitpid`, `kill` before the reap; a pidfd
+/// only watching in kqueue's place), so this suite runs the macOS code path.
 fn modes() -> Vec<&'static [&'static str]> {
     vec![
         &[],
         &["--sandbox", "walls"],
         &["--sandbox", "portable", "--allow-unconfined"],
+        PLAIN,
     ]
 }
+
+/// The portable rung supervised as on macOS.
+const PLAIN: &[&str] = &[
+    "--sandbox",
+    "portable",
+    "--allow-unconfined",
+    "--test-plain-children",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_exit_code_and_state_in_both_backends() {
@@ -61,6 +72,15 @@ async fn output_exit_code_and_state_in_both_backends() {
         let iso = p.isolation.clone().expect("isolation reported");
         assert_eq!((iso.level.as_str(), p.sandbox.as_str()), (want, want));
         assert_eq!(iso.summary == "full", want == "full", "{iso:?}");
+        // The doctor says how the kernel supervises what it spawns.
+        let report = c.doctor(pb::DoctorRequest {}).await.unwrap().into_inner();
+        let supervision = &report.subsystems["sandbox"].details["supervision"];
+        assert!(supervision.starts_with("pidfd"), "{supervision}");
+        assert_eq!(
+            supervision.contains("waitpid"),
+            args == PLAIN,
+            "{args:?}: {supervision}"
+        );
         let Value::Process(info) = call(&mut c, Call::GetInfo(pb::GetProcessInfo { pid: p.pid }))
             .await
             .unwrap()

@@ -275,7 +275,7 @@ fn portable_backend_runs_the_same_checks_without_isolation() {
     assert_eq!(p.dropped_env, ["LD_PRELOAD"]);
     assert!(p.status.is_none());
     let out = read_all(p.stdout.take());
-    let status = sandbox::wait_pidfd(p.pidfd.as_fd()).unwrap();
+    let status = p.handle.wait().unwrap();
     drop(p);
     assert_eq!(status, 0);
     assert_id_line(out.join().unwrap().trim());

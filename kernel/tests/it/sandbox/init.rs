@@ -28,7 +28,7 @@ fn init_forwards_signals_and_relays_the_status() {
     let mut sb = start(&spec(&["sleep", "30"]));
     let s = sb.0.take().unwrap();
     signal(&s, libc::SIGKILL);
-    let init = sandbox::wait_pidfd(s.pidfd.as_fd()).unwrap();
+    let init = s.handle.wait().unwrap();
     assert!(libc::WIFSIGNALED(init) && libc::WTERMSIG(init) == libc::SIGKILL);
     assert_eq!(
         sandbox::relayed_status(s.status.as_ref().unwrap().as_fd()).unwrap(),

@@ -8,7 +8,7 @@ use std::{
     collections::BTreeSet,
     io::{BufRead, BufReader, Read},
     os::{
-        fd::{AsFd, AsRawFd, OwnedFd},
+        fd::{AsFd, OwnedFd},
         unix::{fs::MetadataExt, process::CommandExt},
     },
     path::{Path, PathBuf},
@@ -79,22 +79,14 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(s) = self.0.take() {
             signal(&s, libc::SIGKILL);
-            let _ = sandbox::wait_pidfd(s.pidfd.as_fd());
+            let _ = s.handle.wait();
         }
     }
 }
 
 fn signal(s: &Spawned, sig: i32) {
-    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            s.pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0u32,
-        )
-    };
+    // Through the pidfd: ESRCH (already dead) is fine.
+    let _ = s.handle.signal(sig);
 }
 
 /// What a finished sandbox said.
@@ -123,7 +115,7 @@ fn wait(mut sb: Sandbox) -> Output {
     drop(s.stdin.take());
     let out = read_all(s.stdout.take());
     let err = read_all(s.stderr.take());
-    let init = sandbox::wait_pidfd(s.pidfd.as_fd()).expect("waitid");
+    let init = s.handle.wait().expect("waitid");
     let status = sandbox::relayed_status(s.status.as_ref().expect("status pipe").as_fd())
         .expect("status pipe")
         .expect("init relayed the status");
