@@ -62,7 +62,8 @@ pub struct Options {
     #[arg(long, value_name = "GROUP", default_value = "")]
     net_group: String,
     /// Forward a port of the host's loopback into the process (repeatable),
-    /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]`, e.g. `127.0.0.1:8080:80`.
+    /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]` or `[::1]:HOST_PORT:PORT[/tcp|/udp]`,
+    /// e.g. `127.0.0.1:8080:80`, `[::1]:8080:80`.
     #[arg(long = "publish", value_name = "FORWARD")]
     publish: Vec<String>,
     /// Keep a Linux capability inside the sandbox (repeatable), e.g. NET_BIND_SERVICE.

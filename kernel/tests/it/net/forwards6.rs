@@ -1,7 +1,8 @@
 //! Port forwards from the host's IPv6 loopback, from the outside: a request sent to
 //! `[::1]:PORT` on the host reaches a server in a private process and its answer comes
 //! back, over TCP and UDP (the kernel relays them, `net/forward_relay.rs`); the host
-//! port is held while the forward lives and free after.
+//! port is held while the forward lives and free after; malformed forms are refused as
+//! invalid arguments.
 
 use std::{
     net::{Ipv6Addr, SocketAddr, TcpListener, UdpSocket},
@@ -32,6 +33,23 @@ async fn a_v6_port_forward_carries_tcp_and_udp_from_the_host_loopback() {
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
     use pb::NetworkMode::Private;
+
+    // Malformed forms and other hosts are typed refusals at spawn.
+    for bad in [
+        "[::1]8080:80",
+        "[fd00::1]:8080:80",
+        "[::1]:0:80",
+        "::1:8080:80",
+    ] {
+        let mut s = probe(Private, &["bind:80"], &["sleep", "1"]);
+        s.publish = vec![bad.into()];
+        let err = c
+            .create_process(pb::SpawnProcess { spec: Some(s) })
+            .await
+            .expect_err(bad);
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{bad}: {err:?}");
+        assert!(err.message().contains(bad), "{bad}: {err:?}");
+    }
 
     // TCP: a server on the process's every address. It sees the bridge's IPv6
     // address (the relay's side), never ::1.
