@@ -216,8 +216,8 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Binds the relay's sockets on `127.0.0.1` (and [`RESOLVER6`] if `v6`) and serves
-    /// them on `rt`.
+    /// Binds the relay's sockets on `127.0.0.1` (and [`RESOLVER6`] if `v6`, when it
+    /// can: [`RelayPorts::v6`] says) and serves them on `rt`.
     pub fn start(
         rt: &tokio::runtime::Handle,
         upstreams: Vec<SocketAddr>,
@@ -258,11 +258,17 @@ impl Relay {
             std::net::UdpSocket::bind(loopback)?,
             std::net::TcpListener::bind(loopback)?,
         ))?;
-        let v6 = if v6 {
-            Some(serve(bind_nonlocal(RESOLVER6)?)?)
-        } else {
-            None
-        };
+        // IPv6 is an addition: without it sandboxes still resolve over IPv4, and their
+        // resolv.conf then names the IPv4 address alone.
+        let v6 = v6
+            .then(|| bind_nonlocal(RESOLVER6).and_then(&mut serve))
+            .and_then(|bound| {
+                bound
+                    .inspect_err(|e| {
+                        tracing::warn!("the DNS relay does not listen on {RESOLVER6}: {e}")
+                    })
+                    .ok()
+            });
         Ok(Self {
             ports: RelayPorts { v4, v6 },
             tasks,
