@@ -20,6 +20,10 @@
 //! pair go with the bench process whatever happens; the guard also deletes the veth when
 //! the group ends. `cargo xtask test`'s sweep removes `agentost*` veths too.
 //!
+//! `tcp_forward_16B/{host_loopback,v4_dnat,v6_relay}` (`net/linux.rs`): the same round
+//! trips from the host into a `private` process through its port forwards, the IPv4
+//! one a DNAT, the `[::1]` one the kernel's relay.
+//!
 //! `dns_query_udp/{direct,relay}` (`net/dns.rs`): the kernel's DNS relay beside a query
 //! sent straight to the same responder.
 //!

@@ -1,6 +1,8 @@
 //! `agentos ps`, `agentos apps` and `agentos logs` against a real `agentos up`.
 
 #[allow(dead_code, reason = "each test crate uses a part of the helpers")]
+mod common;
+#[allow(dead_code, reason = "each test crate uses a part of the helpers")]
 mod support;
 
 use std::{fs, path::Path, process::Command, time::Duration};
@@ -44,11 +46,12 @@ fn apps_dir(root: &Path) -> String {
     ] {
         let dir = root.join("apps/native-proc").join(id);
         fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join("manifest.json"),
-            json!({"id": id, "name": id, "argv": argv}).to_string(),
-        )
-        .unwrap();
+        let mut manifest = json!({"id": id, "name": id, "argv": argv});
+        if id == "sleeper" {
+            // On a bridge, so ps has addresses to show.
+            manifest["net"] = json!({"mode": "private"});
+        }
+        fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
     }
     root.join("apps").to_str().unwrap().to_owned()
 }
@@ -105,6 +108,21 @@ fn ps_apps_and_logs_show_what_runs() {
     // The rung it got: these tests run as root, so every namespace and a cgroup.
     assert_eq!(row["process"]["isolation"]["level"], "full", "{row}");
     assert_eq!(row["process"]["isolation"]["limits"], "cgroup", "{row}");
+    // Its network: both addresses, the IPv6 one being what its eth0 holds (its
+    // namespace's /proc/PID/net/if_inet6).
+    let net = &row["process"]["network"];
+    let (v4, v6) = (net["address"].as_str(), net["address6"].as_str());
+    let (Some(v4), Some(v6)) = (v4, v6) else {
+        panic!("{row}")
+    };
+    assert!(v4.starts_with("10.213."), "{row}");
+    let inside = fs::read_to_string(format!("/proc/{}/net/if_inet6", sleeper["pid"])).unwrap();
+    assert_eq!(
+        common::if_inet6(&inside, "eth0"),
+        vec![v6.parse::<std::net::Ipv6Addr>().unwrap()],
+        "{inside}"
+    );
+    assert_eq!(net["summary"], format!("private {v4} {v6}"), "{row}");
     let table = agentos(&data, &["ps"]);
     assert_eq!(table.code, Some(0), "{}", table.stderr);
     assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
@@ -112,6 +130,11 @@ fn ps_apps_and_logs_show_what_runs() {
         table
             .stdout
             .contains(&sleeper["pid"].as_u64().unwrap().to_string()),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains(&format!("private {v4} {v6}")),
         "{}",
         table.stdout
     );

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Kernel, bin, text};
+use common::{Kernel, bin, if_inet6, text};
 
 /// True when running as root; otherwise says the test is skipped (and fails in CI,
 /// which runs as root).
@@ -355,6 +355,47 @@ fn a_bare_name_is_found_on_the_sandboxs_path_not_the_callers() {
     assert_ne!(out.status.code(), Some(0));
     assert!(
         text(&out.stderr).contains("not an executable file in any directory of the sandbox's PATH"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A private process's network is said on stderr: its mode and both addresses, the
+/// IPv6 one being what its eth0 holds, read from inside (`/proc/net/if_inet6` is its
+/// own namespace's).
+#[test]
+fn the_network_a_process_got_is_said() {
+    if !root_or_skip("the_network_a_process_got_is_said") {
+        return;
+    }
+    let k = Kernel::start();
+    let out = run(
+        &k,
+        &["--net", "private", "--", "/bin/cat", "/proc/net/if_inet6"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let said = err
+        .lines()
+        .find_map(|l| l.strip_prefix("network: "))
+        .unwrap_or_else(|| panic!("no network line: {err}"));
+    let [mode, v4, v6] = said.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("{said}")
+    };
+    assert_eq!(mode, "private");
+    assert!(v4.starts_with("10.213."), "{said}");
+    let v6: std::net::Ipv6Addr = v6.parse().unwrap_or_else(|_| panic!("{said}"));
+    assert_eq!(
+        if_inet6(&text(&out.stdout), "eth0"),
+        vec![v6],
+        "{}",
+        text(&out.stdout)
+    );
+    // Mode none has no address to say.
+    let out = run(&k, &["--", "/bin/true"], b"");
+    assert!(
+        !text(&out.stderr).contains("network:"),
         "{}",
         text(&out.stderr)
     );

@@ -43,8 +43,8 @@ pub fn relay(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let relay = DnsRelay::start(rt.handle(), vec![upstream]).expect("start the relay");
-    let via_relay = SocketAddr::from((Ipv4Addr::LOCALHOST, relay.ports.udp));
+    let relay = DnsRelay::start(rt.handle(), vec![upstream], false).expect("start the relay");
+    let via_relay = SocketAddr::from((Ipv4Addr::LOCALHOST, relay.ports.v4.udp));
     let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the client");
     client
         .set_read_timeout(Some(Duration::from_secs(5)))

@@ -3,7 +3,7 @@
 use std::{
     fs::File,
     io::{Read, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener},
     os::fd::{AsFd, AsRawFd},
     process::Command,
     sync::mpsc,
@@ -229,4 +229,79 @@ fn round_trip(c: &mut Criterion) {
     drop(net);
 }
 
-criterion_group!(benches, round_trip, crate::dns::relay);
+/// A port on the host's loopback of `ip`'s family that nothing holds now.
+fn free_port(ip: IpAddr) -> SocketAddr {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// Waits (10 s at most) until one [`MSG`]-byte round trip through `addr` works.
+fn wait_for_echo(addr: SocketAddr) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let echoed = || -> std::io::Result<()> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut buf = [7u8; MSG];
+        s.write_all(&buf)?;
+        s.read_exact(&mut buf)
+    };
+    while let Err(e) = echoed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no echo through {addr}: {e}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Port forwards into a `private` process (`tcp-echo` as a managed process, published
+/// on both loopbacks), beside a host loopback echo in the same run:
+///
+/// * `tcp_forward_16B/host_loopback`: `tcp-ping` to an echo thread on `127.0.0.1`;
+/// * `tcp_forward_16B/v4_dnat`: to `127.0.0.1:P`, the nftables DNAT and masquerade
+///   into the process's bridge (`net/forwards.rs`);
+/// * `tcp_forward_16B/v6_relay`: to `[::1]:P`, the kernel's relay
+///   (`net/forward_relay.rs`), which carries each byte through two sockets of its own.
+fn forwards(c: &mut Criterion) {
+    if !nix::unistd::geteuid().is_root() {
+        println!("tcp_forward_16B: skipped: veths, bridges and NAT need root");
+        return;
+    }
+    let mut g = c.benchmark_group("tcp_forward_16B");
+    g.throughput(Throughput::Elements(BATCH));
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+    let loopback = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen on loopback");
+    let local = loopback.local_addr().expect("address");
+    thread::spawn(move || echo(loopback));
+    let kernel = EmbeddedKernel::start();
+    let (rt, mut user) = kernel.client();
+    let (v4, v6) = (
+        free_port(Ipv4Addr::LOCALHOST.into()),
+        free_port(Ipv6Addr::LOCALHOST.into()),
+    );
+    let spec = pb::ProcessSpec {
+        argv: vec![PEER.into(), "tcp-echo".into(), "7000".into()],
+        read_paths: vec![PEER.into()],
+        network: pb::NetworkMode::Private as i32,
+        capabilities: vec!["bind:7000".into()],
+        publish: vec![format!("{v4}:7000"), format!("{v6}:7000")],
+        ..Default::default()
+    };
+    rt.block_on(user.create_process(pb::SpawnProcess { spec: Some(spec) }))
+        .expect("spawn the echo server");
+    wait_for_echo(v4);
+    wait_for_echo(v6);
+    for (name, addr) in [("host_loopback", local), ("v4_dnat", v4), ("v6_relay", v6)] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| host_ping(addr, iters * BATCH))
+        });
+    }
+    g.finish();
+    // The server goes with the kernel.
+    drop(kernel);
+}
+
+criterion_group!(benches, round_trip, forwards, crate::dns::relay);

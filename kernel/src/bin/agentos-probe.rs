@@ -22,6 +22,9 @@
 //! then the resolvers of `/etc/resolv.conf`) and prints `ALLOWED resolved ADDR…`, sorted
 //! (`tests/it/net/dns.rs`).
 //!
+//! `serve PORT [ADDR]` answers one TCP connection on `ADDR:PORT` (`0.0.0.0` when left
+//! out) with `pong LINE`; `serve-udp`, `dns` and `addrs6` are in `probe/net.rs`.
+//!
 //! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
 //! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
 //!
@@ -46,6 +49,8 @@ use std::{
     time::Duration,
 };
 
+#[path = "probe/net.rs"]
+mod net;
 #[path = "probe/pingpong.rs"]
 mod pingpong;
 
@@ -88,6 +93,16 @@ fn io_verdict<T>(r: std::io::Result<T>, ok: impl FnOnce(T) -> String) -> String 
             None => format!("DENIED {e}"),
         },
     }
+}
+
+/// The unspecified address (port 0) of `addr`'s family, to bind a socket that talks to it.
+fn unspecified(addr: &SocketAddr) -> SocketAddr {
+    let ip: std::net::IpAddr = if addr.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    SocketAddr::new(ip, 0)
 }
 
 fn cstr(s: &str) -> CString {
@@ -406,15 +421,9 @@ fn run(args: &[String]) -> String {
         }
         "sendto" => {
             let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
-            let any: SocketAddr = if addr.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            }
-            .parse()
-            .expect("a literal address");
             io_verdict(
-                std::net::UdpSocket::bind(any).and_then(|s| s.send_to(b"agentos", addr)),
+                std::net::UdpSocket::bind(unspecified(&addr))
+                    .and_then(|s| s.send_to(b"agentos", addr)),
                 |n| format!("sent {n} bytes"),
             )
         }
@@ -427,7 +436,10 @@ fn run(args: &[String]) -> String {
                 format!("resolved {}", ips.join(" "))
             },
         ),
-        "serve" => serve(arg(1)),
+        "serve" => serve(arg(1), args.get(2).map_or("0.0.0.0", String::as_str)),
+        "serve-udp" => net::serve_udp(arg(1), arg(2)),
+        "dns" => net::dns(arg(1), arg(2)),
+        "addrs6" => net::addrs6(arg(1)),
         "loopback" => io_verdict(
             TcpListener::bind("127.0.0.1:0").and_then(|l| {
                 let a = l.local_addr()?;
@@ -671,14 +683,15 @@ fn timed_loop_on(
 /// `serve PORT`: listens on `0.0.0.0:PORT`, prints `LISTENING` at once, takes one
 /// connection (within 30 s), reads a line and answers `pong <line>`; then prints
 /// the verdict.
-fn serve(port: &str) -> String {
+fn serve(port: &str, addr: &str) -> String {
     use std::io::{BufRead, BufReader};
     let port: u16 = port.parse().unwrap_or_else(|_| usage("bad port"));
-    let l = match TcpListener::bind(("0.0.0.0", port)) {
+    let ip: std::net::IpAddr = addr.parse().unwrap_or_else(|_| usage("bad address"));
+    let l = match TcpListener::bind((ip, port)) {
         Ok(l) => l,
         Err(e) => return io_verdict(Err::<(), _>(e), |_| String::new()),
     };
-    println!("LISTENING 0.0.0.0:{port}");
+    println!("LISTENING {}", SocketAddr::new(ip, port));
     let _ = std::io::stdout().flush();
     let served = (|| {
         l.set_nonblocking(true)?;

@@ -20,6 +20,19 @@
 //! sandbox reaches one port of one address that is not the resolver's, the resolver
 //! sees the host asking, loopback resolvers work, and no forwarding is involved.
 //!
+//! # IPv6
+//!
+//! Where the host has IPv6 the sandbox's file also names [`RESOLVER6`]
+//! (`fd61:6765:6e74:ff::53`, segment 255 again), and the relay listens there too. Not
+//! on `::1` behind a DNAT, as IPv4 does with `127.0.0.1`: IPv6 drops loopback
+//! addresses arriving on any interface but `lo` (the answer, un-NATed to `::1` in the
+//! bridge's prerouting hook, would be), and has no `route_localnet`. So every bridge
+//! with IPv6 holds that address (`links.rs`), the relay's sockets are bound to it with
+//! `IP_FREEBIND` (before any bridge holds it, and across bridges coming and going), and
+//! the table sends queries to its port 53 on to the relay's ports and refuses the
+//! address from any interface but the loopback and the agentos bridges (`nft.rs`).
+//! Queries to any other IPv6 resolver meet the process's grants like any traffic.
+//!
 //! What it does give: every private and bridged process can ask the upstream
 //! resolvers any question, whatever its grants (as any process on the host can). A
 //! query is also a channel out (DNS tunnelling through a name server someone controls);
@@ -40,7 +53,7 @@
 use std::{
     fs,
     io::{self, Write},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -52,10 +65,12 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::links::{SERVICE_SEGMENT, address4};
+use super::links::{SERVICE_SEGMENT, address4, address6};
 
 /// The resolver every private and bridged sandbox is given: `10.213.255.53`.
 pub(crate) const RESOLVER: Ipv4Addr = address4(SERVICE_SEGMENT, 53);
+/// Its IPv6 twin, given too where the host has IPv6: `fd61:6765:6e74:ff::53`.
+pub(crate) const RESOLVER6: Ipv6Addr = address6(SERVICE_SEGMENT, 0x53);
 /// The host's resolver configuration.
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// UDP queries, and TCP connections, the relay carries at once (each).
@@ -142,8 +157,9 @@ impl Upstreams {
         })
     }
 
-    /// The sandbox's `resolv.conf`: the relay's address and the host's kept lines.
-    pub fn sandbox_resolv_conf(&self) -> String {
+    /// The sandbox's `resolv.conf`: the relay's addresses (its IPv6 one if `v6`) and
+    /// the host's kept lines.
+    pub fn sandbox_resolv_conf(&self, v6: bool) -> String {
         let mut s = format!(
             "# Written by agentos-kernel: the kernel's DNS relay, which asks {}.\n\
              nameserver {RESOLVER}\n",
@@ -153,6 +169,9 @@ impl Upstreams {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if v6 {
+            s += &format!("nameserver {RESOLVER6}\n");
+        }
         for l in &self.kept {
             s += l;
             s.push('\n');
@@ -175,11 +194,18 @@ pub(crate) fn resolv_conf_path(data_dir: &Path) -> PathBuf {
     data_dir.join("run").join("resolv.conf")
 }
 
-/// The relay's ports on `127.0.0.1`.
+/// The relay's ports on one loopback address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelayPorts {
+pub struct Ports {
     pub udp: u16,
     pub tcp: u16,
+}
+
+/// The relay's ports on `127.0.0.1`, and on [`RESOLVER6`] when it listens there too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayPorts {
+    pub v4: Ports,
+    pub v6: Option<Ports>,
 }
 
 /// The running relay; dropping it stops it. Public for the bench (`benches/net/dns.rs`).
@@ -190,29 +216,97 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Binds the relay's sockets on `127.0.0.1` and serves them on `rt`.
-    pub fn start(rt: &tokio::runtime::Handle, upstreams: Vec<SocketAddr>) -> io::Result<Self> {
-        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let udp = std::net::UdpSocket::bind(loopback)?;
-        let tcp = std::net::TcpListener::bind(loopback)?;
-        let ports = RelayPorts {
-            udp: udp.local_addr()?.port(),
-            tcp: tcp.local_addr()?.port(),
-        };
-        udp.set_nonblocking(true)?;
-        tcp.set_nonblocking(true)?;
-        let _guard = rt.enter();
-        let udp = Arc::new(UdpSocket::from_std(udp)?);
-        let tcp = TcpListener::from_std(tcp)?;
+    /// Binds the relay's sockets on `127.0.0.1` (and [`RESOLVER6`] if `v6`, when it
+    /// can: [`RelayPorts::v6`] says) and serves them on `rt`.
+    pub fn start(
+        rt: &tokio::runtime::Handle,
+        upstreams: Vec<SocketAddr>,
+        v6: bool,
+    ) -> io::Result<Self> {
         let upstreams: Arc<[SocketAddr]> = upstreams.into();
-        // One limit each, so connections held open over TCP cannot starve UDP queries.
-        let limit = || Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        let tasks = vec![
-            rt.spawn(serve_udp(udp, Arc::clone(&upstreams), limit())),
-            rt.spawn(serve_tcp(tcp, upstreams, limit())),
-        ];
-        Ok(Self { ports, tasks })
+        // One limit each, shared by both families, so connections held open over TCP
+        // cannot starve UDP queries.
+        let (udp_limit, tcp_limit) = (
+            Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        );
+        let mut tasks = Vec::new();
+        let mut serve = |(udp, tcp): (std::net::UdpSocket, std::net::TcpListener)| {
+            let ports = Ports {
+                udp: udp.local_addr()?.port(),
+                tcp: tcp.local_addr()?.port(),
+            };
+            udp.set_nonblocking(true)?;
+            tcp.set_nonblocking(true)?;
+            let _guard = rt.enter();
+            let udp = Arc::new(UdpSocket::from_std(udp)?);
+            let tcp = TcpListener::from_std(tcp)?;
+            tasks.push(rt.spawn(serve_udp(
+                udp,
+                Arc::clone(&upstreams),
+                Arc::clone(&udp_limit),
+            )));
+            tasks.push(rt.spawn(serve_tcp(
+                tcp,
+                Arc::clone(&upstreams),
+                Arc::clone(&tcp_limit),
+            )));
+            Ok::<_, io::Error>(ports)
+        };
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let v4 = serve((
+            std::net::UdpSocket::bind(loopback)?,
+            std::net::TcpListener::bind(loopback)?,
+        ))?;
+        // IPv6 is an addition: without it sandboxes still resolve over IPv4, and their
+        // resolv.conf then names the IPv4 address alone.
+        let v6 = v6
+            .then(|| bind_nonlocal(RESOLVER6).and_then(&mut serve))
+            .and_then(|bound| {
+                bound
+                    .inspect_err(|e| {
+                        tracing::warn!("the DNS relay does not listen on {RESOLVER6}: {e}")
+                    })
+                    .ok()
+            });
+        Ok(Self {
+            ports: RelayPorts { v4, v6 },
+            tasks,
+        })
     }
+}
+
+/// A UDP socket and a TCP listener on `addr` (ports chosen by the kernel), bound with
+/// `IP_FREEBIND`: no bridge need hold the address yet (the relay starts before the
+/// first one is made, and outlives each).
+#[cfg(target_os = "linux")]
+fn bind_nonlocal(addr: Ipv6Addr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn6, bind, listen, setsockopt, socket,
+        sockopt::IpFreebind,
+    };
+    let make = |ty: SockType| -> io::Result<OwnedFd> {
+        let fd = socket(AddressFamily::Inet6, ty, SockFlag::SOCK_CLOEXEC, None)?;
+        setsockopt(&fd, IpFreebind, &true)?;
+        let at = std::net::SocketAddrV6::new(addr, 0, 0, 0);
+        bind(fd.as_raw_fd(), &SockaddrIn6::from(at))?;
+        Ok(fd)
+    };
+    let udp = std::net::UdpSocket::from(make(SockType::Datagram)?);
+    let tcp = make(SockType::Stream)?;
+    listen(&tcp, Backlog::new(128).map_err(io::Error::from)?)?;
+    Ok((udp, std::net::TcpListener::from(tcp)))
+}
+
+/// Off Linux no private mode is given, so nothing asks for the relay's IPv6 side.
+#[cfg(not(target_os = "linux"))]
+fn bind_nonlocal(addr: Ipv6Addr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("binding {addr}, which no interface holds, needs Linux's IP_FREEBIND"),
+    ))
 }
 
 impl Drop for Relay {
@@ -257,17 +351,8 @@ async fn ask_udp(upstreams: &[SocketAddr], query: &[u8]) -> Option<Vec<u8>> {
     }
     let mut buf = vec![0u8; MAX_MESSAGE];
     for up in upstreams {
-        let any = SocketAddr::new(
-            if up.is_ipv4() {
-                Ipv4Addr::UNSPECIFIED.into()
-            } else {
-                std::net::Ipv6Addr::UNSPECIFIED.into()
-            },
-            0,
-        );
         let asked = async {
-            let s = UdpSocket::bind(any).await?;
-            s.connect(up).await?;
+            let s = super::forward_relay::connect_udp(*up).await?;
             s.send(query).await?;
             loop {
                 let n = s.recv(&mut buf).await?;
@@ -376,11 +461,20 @@ mod tests {
             kept: vec!["search lan".into()],
             source: "test".into(),
         };
-        let text = u.sandbox_resolv_conf();
+        let text = u.sandbox_resolv_conf(false);
         let conf = ResolvConf::parse(&text);
         assert_eq!(conf.nameservers, vec![SocketAddr::from((RESOLVER, 53))]);
         assert_eq!(conf.kept, ["search lan"]);
         assert_eq!(RESOLVER, Ipv4Addr::new(10, 213, 255, 53));
+        let conf = ResolvConf::parse(&u.sandbox_resolv_conf(true));
+        assert_eq!(
+            conf.nameservers,
+            vec![
+                SocketAddr::from((RESOLVER, 53)),
+                SocketAddr::from((RESOLVER6, 53))
+            ]
+        );
+        assert_eq!(RESOLVER6.to_string(), "fd61:6765:6e74:ff::53");
     }
 
     /// A query goes to the first upstream that answers with its ID, over UDP and TCP;
@@ -415,10 +509,15 @@ mod tests {
                 .await
                 .unwrap();
         });
-        let relay = Relay::start(&tokio::runtime::Handle::current(), vec![dead, up_addr]).unwrap();
+        let relay = Relay::start(
+            &tokio::runtime::Handle::current(),
+            vec![dead, up_addr],
+            true,
+        )
+        .unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         client
-            .send_to(b"q1-query", ("127.0.0.1", relay.ports.udp))
+            .send_to(b"q1-query", ("127.0.0.1", relay.ports.v4.udp))
             .await
             .unwrap();
         let mut b = [0u8; 64];
@@ -429,7 +528,14 @@ mod tests {
         assert_eq!(&b[..n], b"q1-query-answered");
 
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(("127.0.0.1", relay.ports.tcp))
+        let v6 = relay
+            .ports
+            .v6
+            .expect("listening on the IPv6 resolver address");
+        // No bridge holds the address here: it is bound all the same (IP_FREEBIND); the
+        // host's loopback reaches the v4 side over TCP too.
+        assert_ne!(v6.tcp, 0);
+        let mut s = TcpStream::connect(("127.0.0.1", relay.ports.v4.tcp))
             .await
             .unwrap();
         s.write_all(b"q2").await.unwrap();

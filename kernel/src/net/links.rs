@@ -12,7 +12,10 @@
 //!   only since Linux 6.17's `force_forwarding`; before it, the global switch alone;
 //!   writing `all.forwarding=0` later clears it on every interface, ours too).
 //! * Segment 255 is never a bridge: its addresses are the kernel's services as every
-//!   sandbox sees them (the DNS relay, `dns.rs`).
+//!   sandbox sees them (the DNS relay, `dns.rs`). A bridge with IPv6 also holds
+//!   `fd61:6765:6e74:ff::53/128`, the relay's IPv6 address, a local address of the host
+//!   for as long as any bridge holds it (the same address on several bridges, also of
+//!   several kernels, is allowed; it goes with them).
 //! * A **veth pair** per process: `agentosv<pid in hex>` on the host, enslaved to
 //!   the bridge (as an *isolated* port in the private segment, so private processes
 //!   cannot reach each other), and `eth0` in the process's network namespace with
@@ -36,7 +39,7 @@ use std::{
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::{NetError, rtnl};
+use super::{NetError, dns::RESOLVER6, rtnl};
 
 /// Every interface the kernel makes starts with this.
 pub const LINK_PREFIX: &str = "agentos";
@@ -85,9 +88,9 @@ pub(crate) const fn address4(segment: u8, host: u8) -> Ipv4Addr {
 }
 
 /// `fd61:6765:6e74:<segment>::<host>`.
-pub(crate) fn address6(segment: u8, host: u16) -> Ipv6Addr {
+pub(crate) const fn address6(segment: u8, host: u16) -> Ipv6Addr {
     let [a, b, c] = ULA_PREFIX;
-    Ipv6Addr::new(a, b, c, segment.into(), 0, 0, 0, host)
+    Ipv6Addr::new(a, b, c, segment as u16, 0, 0, 0, host)
 }
 
 /// One bridge and its subnets.
@@ -138,7 +141,12 @@ impl Bridge {
                 ))
             })?;
         let b = Self::new(number, v6);
-        rtnl::create_bridge(&b.name, &alias(owner)?, &b.nets(1))?;
+        let mut addrs = b.nets(1);
+        if v6 {
+            // Where the DNS relay listens for IPv6 queries (dns.rs).
+            addrs.push((RESOLVER6.into(), 128));
+        }
+        rtnl::create_bridge(&b.name, &alias(owner)?, &addrs)?;
         let mut knobs = vec![
             (
                 format!("/proc/sys/net/ipv4/conf/{}/forwarding", b.name),

@@ -131,13 +131,18 @@ impl Network {
             .as_ref()
             .ok_or("the network was not set up by a running kernel")?;
         let upstreams = Upstreams::detect(&self.resolvers)?;
-        let relay = Relay::start(rt, upstreams.addrs.clone())
-            .map_err(|e| format!("binding the relay's sockets on 127.0.0.1: {e}"))?;
+        let relay = Relay::start(rt, upstreams.addrs.clone(), self.v6.is_ok())
+            .map_err(|e| format!("binding the relay's sockets on the host's loopback: {e}"))?;
         let resolv_conf = dns::resolv_conf_path(&self.owner);
         let written = resolv_conf
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| dns::write_atomic(&resolv_conf, &upstreams.sandbox_resolv_conf()));
+            .and_then(|()| {
+                dns::write_atomic(
+                    &resolv_conf,
+                    &upstreams.sandbox_resolv_conf(relay.ports.v6.is_some()),
+                )
+            });
         written.map_err(|e| format!("writing {}: {e}", resolv_conf.display()))?;
         Ok(Dns {
             relay,
@@ -254,6 +259,9 @@ impl Network {
             NetMode::Private => None,
             NetMode::Bridged { group } => Some(group.clone()),
         };
+        if let (Err(why), Some(f)) = (&self.v6, req.forwards.iter().find(|f| f.host.is_ipv6())) {
+            return Err(NetError::Unavailable(format!("port forward {f}: {why}")));
+        }
         let reserved = req
             .forwards
             .iter()
@@ -293,6 +301,21 @@ impl Network {
         };
         let address = seg.bridge.address(host);
         let address6 = seg.bridge.address6(host);
+        // IPv6 forwards are relayed by the kernel (forwards.rs): their sockets start
+        // serving now, and stop with the attachment.
+        let reserved = reserved
+            .into_iter()
+            .zip(&req.forwards)
+            .map(|(r, f)| r.carry(f, address6, self.rt.as_ref()))
+            .collect::<Result<Vec<_>, _>>();
+        let reserved = match reserved {
+            Ok(r) => r,
+            Err(e) => {
+                self.release_segment(&mut st, &key);
+                return Err(e);
+            }
+        };
+        let seg = st.segments.get_mut(&key).expect("inserted above");
         let isolated = !seg.peers;
         let made = seg
             .bridge
@@ -386,19 +409,27 @@ impl Network {
 impl Network {
     /// The doctor's line on name resolution in private and bridged sandboxes.
     fn dns_note(&self) -> String {
+        let at = match &self.v6 {
+            Ok(()) => format!("{} and {}", dns::RESOLVER, dns::RESOLVER6),
+            Err(_) => dns::RESOLVER.to_string(),
+        };
         let relay = format!(
-            "sandboxes resolve through the kernel's relay at {} (their own /etc/resolv.conf, \
-             bound over the host's)",
-            dns::RESOLVER
+            "sandboxes resolve through the kernel's relay at {at} (their own /etc/resolv.conf, \
+             bound over the host's)"
         );
         match &*self.dns() {
-            Some(Ok(d)) => format!(
-                "{relay}, listening on 127.0.0.1 udp {} tcp {}, asking {} (from {})",
-                d.relay.ports.udp,
-                d.relay.ports.tcp,
-                list(&d.upstreams.addrs),
-                d.upstreams.source
-            ),
+            Some(Ok(d)) => {
+                let p = d.relay.ports;
+                let mut on = format!("127.0.0.1 udp {} tcp {}", p.v4.udp, p.v4.tcp);
+                if let Some(p6) = p.v6 {
+                    on += &format!(" and {} udp {} tcp {}", dns::RESOLVER6, p6.udp, p6.tcp);
+                }
+                format!(
+                    "{relay}, listening on {on}, asking {} (from {})",
+                    list(&d.upstreams.addrs),
+                    d.upstreams.source
+                )
+            }
             Some(Err(why)) => format!("unavailable: {why}; sandboxes keep the host's resolv.conf"),
             None => match Upstreams::detect(&self.resolvers) {
                 Ok(u) => format!(

@@ -9,15 +9,18 @@
 //! child still waits for its "go":
 //!
 //! 1. creates the segment's bridge on first use (`links.rs`): `agentosb<NN>`,
-//!    `10.213.NN.1/24` and `fd61:6765:6e74:NN::1/64`, forwarding (IPv6's
-//!    `force_forwarding`) and `route_localnet` on that bridge only;
+//!    `10.213.NN.1/24`, `fd61:6765:6e74:NN::1/64` and the DNS relay's IPv6 address
+//!    `fd61:6765:6e74:ff::53/128`, forwarding (IPv6's `force_forwarding`) and
+//!    `route_localnet` on that bridge only;
 //! 2. creates a veth pair, `agentosv<pid hex>` on the bridge and `eth0` in the
 //!    process's namespace with `10.213.NN.h/24`, `fd61:6765:6e74:NN::h/64` and a
 //!    default route of each family (`links.rs`);
 //! 3. adds the process's egress chain, built from its NetworkAccess grants
 //!    (`egress.rs`; the same chain for both families), and its port forwards
 //!    (`forwards.rs`) to the kernel's nftables table `inet agentos-k<pid hex>`
-//!    (`nft.rs`), which also NATs the bridges out (both families).
+//!    (`nft.rs`), which also NATs the bridges out (both families). A forward from
+//!    `[::1]` is not a rule but a relay of the kernel's (`forward_relay.rs`): IPv6
+//!    never lets `::1` off the loopback device, so a DNAT's answer could not return.
 //!
 //! Before that, while the spawn is planned, the sandbox is given a `/etc/resolv.conf`
 //! of the kernel's naming its DNS relay (`dns.rs`), bound over the host's in its mount
@@ -39,8 +42,9 @@
 //! ([`Network::shutdown`], registered with the clean-up orchestrator). After a
 //! crash, [`sweep_orphans`] removes every interface and table tagged with a data
 //! directory whose kernel is gone. The host's global sysctls are never changed; the
-//! per-interface ones go with their bridge. The DNS relay is two sockets of the
-//! kernel's, closed with it.
+//! per-interface ones, and the addresses, go with their bridge. The DNS relay is two
+//! sockets of the kernel's per family, and an IPv6 forward's relay the forward's
+//! reserved socket: all closed with the kernel (a relay also with its process).
 //!
 //! # Portable backend
 //!
@@ -54,6 +58,7 @@
 mod dns;
 pub(crate) mod egress;
 mod error;
+mod forward_relay;
 mod forwards;
 mod links;
 mod manager;

@@ -222,7 +222,10 @@ pub fn ipv6_note(v6: &Result<(), String>) -> String {
     let subnets = format!(
         "{a:x}:{b:x}:{c:x}:NN::/64 on bridge agentosbNN, masqueraded out; egress by the same \
          grants (loopback, unique-local incl. the metadata address fd00:ec2::254, and \
-         link-local refused unless granted)"
+         link-local refused unless granted); port forwards from [::1] (--publish \
+         [::1]:8080:80) relayed by the kernel to the process's IPv6 address (IPv6 has no \
+         route_localnet: ::1 never leaves lo); DNS over IPv6 at {} (the kernel's relay)",
+        super::dns::RESOLVER6
     );
     match sysctl("/proc/sys/net/ipv6/conf/all/forwarding") {
         Ok(v) if v == "1" => format!(

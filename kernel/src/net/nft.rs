@@ -12,10 +12,14 @@
 //! chain filter_forward hook forward: established → accept; peers → accept;
 //!                      into a group from elsewhere → reject; bridges → egress
 //! chain filter_input   hook input:   established → accept; neighbour discovery from
-//!                      a bridge → accept; DNS to the relay → accept; bridges → egress
+//!                      a bridge → accept; DNS to the relay → accept; the relay's
+//!                      IPv6 address from other than lo and agentos bridges → drop;
+//!                      bridges → egress
 //! chain nat_prerouting hook prerouting: DNS from a bridge to 10.213.255.53 → dnat
-//!                      to the relay on 127.0.0.1 (dns.rs)
+//!                      to the relay on 127.0.0.1; to fd61:6765:6e74:ff::53 port 53
+//!                      → the relay's port there (dns.rs)
 //! chain nat_output     hook output:  l4proto . daddr . dport vmap @published
+//!                      (IPv4 forwards; `[::1]` ones are relayed, forwards.rs)
 //! chain nat_postrouting hook postrouting: from a bridge to elsewhere → masquerade
 //!                      (both families: an `inet` NAT chain);
 //!                      127/8 into a bridge (a forward) → masquerade
@@ -138,6 +142,7 @@ impl Table {
         if let Some(a6) = addr6 {
             s += &format!("add element {t} senders6 {{ {a6} : jump p{n} }}\n");
         }
+        let forwards = nat_forwards(forwards);
         if !forwards.is_empty() {
             s += &format!("add chain {t} f{n}\n");
             for f in forwards {
@@ -170,6 +175,7 @@ impl Table {
             s += &format!("delete element {t} senders6 {{ {a6} }}\n");
         }
         s += &format!("flush chain {t} p{n}\ndelete chain {t} p{n}\n");
+        let forwards = nat_forwards(forwards);
         if !forwards.is_empty() {
             for f in forwards {
                 s += &format!("delete element {t} published {{ {} }}\n", f.key());
@@ -180,20 +186,45 @@ impl Table {
     }
 }
 
-/// The DNS relay's lines in table `t`: queries from a bridge to the resolver address
-/// every sandbox is given go to the relay's sockets on the host's loopback (reachable
-/// from a bridge: `route_localnet` is set on each), and only those are let in.
+/// The forwards that are a DNAT here: IPv4's (`[::1]` ones are relayed, forwards.rs).
+fn nat_forwards(forwards: &[Forward]) -> Vec<&Forward> {
+    forwards.iter().filter(|f| f.host.is_ipv4()).collect()
+}
+
+/// The DNS relay's lines in table `t`. IPv4: queries from a bridge to the resolver
+/// address every sandbox is given go to the relay's sockets on the host's loopback
+/// (reachable from a bridge: `route_localnet` is set on each), and only those are let
+/// in. IPv6: `::1` cannot be reached that way (a bridge hands the un-NATed answer's
+/// `::1` to IPv6's input, which drops loopback addresses arriving on any interface but
+/// `lo`), so the relay listens on the IPv6 resolver address itself, held by every
+/// bridge with IPv6; queries to its port 53 go to the relay's ports, and that address
+/// is refused from any other interface but the loopback and the agentos bridges.
 fn dns_lines(t: &str, r: RelayPorts) -> String {
-    use super::dns::RESOLVER;
+    use super::dns::{RESOLVER, RESOLVER6};
     let mut s = format!(
         "add chain {t} nat_prerouting {{ type nat hook prerouting priority -100; policy accept; }}\n"
     );
-    for (proto, port) in [("udp", r.udp), ("tcp", r.tcp)] {
+    for (proto, port) in [("udp", r.v4.udp), ("tcp", r.v4.tcp)] {
         s += &format!(
             "add rule {t} nat_prerouting iifname @bridges ip daddr {RESOLVER} {proto} dport 53 \
              dnat ip to 127.0.0.1:{port}\n\
              add rule {t} filter_input iifname @bridges ip daddr 127.0.0.1 {proto} dport {port} \
              ct original ip daddr {RESOLVER} accept\n"
+        );
+    }
+    if let Some(p6) = r.v6 {
+        for (proto, port) in [("udp", p6.udp), ("tcp", p6.tcp)] {
+            s += &format!(
+                "add rule {t} nat_prerouting iifname @bridges ip6 daddr {RESOLVER6} {proto} \
+                 dport 53 dnat ip6 to [{RESOLVER6}]:{port}\n\
+                 add rule {t} filter_input iifname @bridges ip6 daddr {RESOLVER6} {proto} dport \
+                 {port} ct original proto-dst 53 accept\n"
+            );
+        }
+        s += &format!(
+            "add rule {t} filter_input ip6 daddr {RESOLVER6} iifname != \"lo\" \
+             iifname != \"{}*\" drop\n",
+            super::links::BRIDGE_PREFIX
         );
     }
     s

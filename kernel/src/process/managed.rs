@@ -76,9 +76,11 @@ pub struct Process {
     /// Its entry in the resource orchestrator (forgotten once reaped).
     pub(super) cleanup: Mutex<Option<crate::cleanup::Handle>>,
     pub output: Output,
-    /// Its network mode, and its address on a bridge (private, bridged).
+    /// Its network mode, and its addresses on a bridge (private, bridged; IPv6 where
+    /// the host has it).
     pub net_mode: crate::net::NetMode,
     pub net_address: Option<std::net::Ipv4Addr>,
+    pub net_address6: Option<std::net::Ipv6Addr>,
     /// Its veth, rules and forwards; dropped (removed) once it is reaped.
     pub(super) net: Mutex<Option<crate::net::Attachment>>,
 }

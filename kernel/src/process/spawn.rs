@@ -540,6 +540,7 @@ impl ProcessTable {
             output: Output::default(),
             net_mode: req.net.mode.clone(),
             net_address: attached.as_ref().map(|a| a.address),
+            net_address6: attached.as_ref().and_then(|a| a.address6),
             net: Mutex::new(attached),
         });
         self.insert(Arc::clone(&process));

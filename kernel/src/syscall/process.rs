@@ -240,6 +240,7 @@ pub fn info(p: &Process) -> pb::ProcessInfo {
         error: String::new(),
         network: network_to_proto(&p.net_mode) as i32,
         net_address: p.net_address.map(|a| a.to_string()).unwrap_or_default(),
+        net_address6: p.net_address6.map(|a| a.to_string()).unwrap_or_default(),
     }
 }
 

@@ -22,6 +22,7 @@ use tokio_stream::StreamExt;
 use crate::util::{Client, Daemon, collect, kill_tree, require_root, spawn};
 
 mod dns;
+mod forwards6;
 mod ipv6;
 mod shared_mode;
 
@@ -162,6 +163,54 @@ impl Drop for TestNet {
     }
 }
 
+/// Sends `line` over a TCP connection to `to` (from the host) and reads one line
+/// back, trimmed.
+pub(crate) async fn ask_over_tcp(to: SocketAddr, line: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let line = format!("{line}\n");
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {to}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        BufReader::new(&s)
+            .read_line(&mut reply)
+            .unwrap_or_else(|e| panic!("a reply from {to}: {e}"));
+        reply.trim().to_owned()
+    })
+    .await
+    .expect("the exchange")
+}
+
+/// A TCP forward from `host` (free, on the host's loopback) to a private process
+/// serving port 7000 on `serve_ip`: the kernel holds the host port while the forward
+/// lives, a line sent to it is answered by the process, and the port is free again
+/// after the process's exit. Returns the process's output (`ALLOWED served PEER …`).
+pub(crate) async fn tcp_forward_round_trip(
+    c: &mut Client,
+    host: SocketAddr,
+    serve_ip: &str,
+) -> String {
+    let mut s = probe(
+        pb::NetworkMode::Private,
+        &["bind:7000"],
+        &["serve", "7000", serve_ip],
+    );
+    s.publish = vec![format!("{host}:7000")];
+    let p = spawn(c, s).await;
+    wait_for_line(c, p.pid, "LISTENING").await;
+    assert!(TcpListener::bind(host).is_err(), "{host} is not reserved");
+    assert_eq!(ask_over_tcp(host, "hello").await, "pong hello");
+    let (out, _, _) = collect(c, p.pid).await;
+    assert!(out.contains("hello"), "{out}");
+    assert!(
+        TcpListener::bind(host).is_ok(),
+        "{host} still held after the exit"
+    );
+    out
+}
+
 /// Runs a spec to its end; its stdout, trimmed.
 async fn run(c: &mut Client, spec: pb::ProcessSpec) -> String {
     let p = spawn(c, spec).await;
@@ -222,17 +271,24 @@ pub(crate) async fn wait_for_line(c: &mut Client, pid: u32, prefix: &str) {
     panic!("output ended before {prefix:?}: {seen:?}");
 }
 
+/// `ip -j ARGS`, parsed.
+fn ip_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .output()
+        .expect("ip");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+    v.as_array().cloned().unwrap_or_default()
+}
+
 /// The host's `agentos*` interfaces tagged with `data_dir`, and `agentos-*` nft
 /// tables commented with it.
 fn leftovers(data_dir: &Path) -> Vec<String> {
     let dir = data_dir.display().to_string();
     let mut left = Vec::new();
-    let out = Command::new("ip")
-        .args(["-j", "link", "show"])
-        .output()
-        .expect("ip link");
-    let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
-    for l in links.as_array().into_iter().flatten() {
+    let links = ip_json(&["link", "show"]);
+    for l in &links {
         let name = l["ifname"].as_str().unwrap_or_default();
         if name.starts_with("agentos") && l["ifalias"].as_str() == Some(dir.as_str()) {
             left.push(format!("link {name}"));
@@ -478,38 +534,11 @@ async fn a_port_forward_carries_a_request_in() {
     if !require_root("a_port_forward_carries_a_request_in") {
         return;
     }
-    use std::io::{BufRead, BufReader, Write};
     let mut d = NetDaemon::start();
     let mut c = d.client().await;
     let host = crate::util::free_loopback_addr();
-    let mut s = probe(pb::NetworkMode::Private, &["bind:7000"], &["serve", "7000"]);
-    s.publish = vec![format!("{}:{}:7000", host.ip(), host.port())];
-    let p = spawn(&mut c, s).await;
-    wait_for_line(&mut c, p.pid, "LISTENING").await;
-    // The kernel holds the host port while the forward lives.
-    assert!(TcpListener::bind(host).is_err(), "{host} is not reserved");
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut s =
-            std::net::TcpStream::connect_timeout(&host, Duration::from_secs(5)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"hello\n").unwrap();
-        let mut line = String::new();
-        BufReader::new(&s).read_line(&mut line).expect("reply");
-        line
-    })
-    .await
-    .unwrap();
-    assert_eq!(reply.trim(), "pong hello");
-    let (out, _, _) = collect(&mut c, p.pid).await;
-    assert!(
-        out.contains("ALLOWED served") && out.contains("hello"),
-        "{out}"
-    );
-    // After the process exits the port is free again.
-    assert!(
-        TcpListener::bind(host).is_ok(),
-        "{host} still held after the exit"
-    );
+    let out = tcp_forward_round_trip(&mut c, host, "0.0.0.0").await;
+    assert!(out.contains("ALLOWED served 10.213."), "{out}");
 
     d.terminate();
     assert_nothing_left(&d.data_dir());

@@ -1,7 +1,8 @@
 //! `agentos ps`: the running apps and their processes, like `docker ps`: for a
 //! native-process app, its pid, state, the CPU time and memory its cgroup accounts,
 //! and `WATCH`, the CPU time AgentOS's eBPF probes spent observing it (charged to it;
-//! all from the kernel's `get_stats`); `--json` adds them to the API's list.
+//! all from the kernel's `get_stats`), and `NET`, its network mode and its addresses
+//! on its bridge (IPv4 and IPv6, `get_info`); `--json` adds them to the API's list.
 
 use std::path::Path;
 
@@ -61,6 +62,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
                 s(&a["pid"]),
                 s(&p["state"]),
                 s(&p["isolation"]["level"]),
+                s(&p["network"]["summary"]),
                 p["cpu_usage_usec"]
                     .as_u64()
                     .map_or("-".into(), |us| format!("{:.2}s", us as f64 / 1e6)),
@@ -85,6 +87,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
                 "PID",
                 "STATE",
                 "ISOLATION",
+                "NET",
                 "CPU",
                 "WATCH",
                 "MEM",
@@ -100,8 +103,15 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
 /// A process's state and cgroup accounting, or `null` where the kernel has none.
 async fn process(k: &mut Client, pid: u32) -> Value {
     use pb::{syscall::Call, syscall_result::Value as V};
-    let (state, isolation) = match k.call(Call::GetInfo(pb::GetProcessInfo { pid })).await {
+    let (network, state, isolation) = match k.call(Call::GetInfo(pb::GetProcessInfo { pid })).await
+    {
         Ok(V::Process(info)) => (
+            // Before the fields below are moved out of `info`.
+            json!({
+                "summary": agentos_services::kernel::network_summary(&info),
+                "address": Some(&info.net_address).filter(|a| !a.is_empty()),
+                "address6": Some(&info.net_address6).filter(|a| !a.is_empty()),
+            }),
             pb::ProcessState::try_from(info.state)
                 .map(|s| {
                     s.as_str_name()
@@ -112,7 +122,7 @@ async fn process(k: &mut Client, pid: u32) -> Value {
             info.isolation
                 .map(|i| json!({"level": i.level, "limits": i.limits, "summary": i.summary})),
         ),
-        _ => (None, None),
+        _ => (Value::Null, None, None),
     };
     let stats = match k.call(Call::GetStats(pb::GetProcessStats { pid })).await {
         Ok(V::ProcessStats(s)) => Some(s),
@@ -121,6 +131,7 @@ async fn process(k: &mut Client, pid: u32) -> Value {
     json!({
         "state": state,
         "isolation": isolation,
+        "network": network,
         "cpu_usage_usec": stats.as_ref().map(|s| s.cpu_usage_usec),
         "observe_cpu_ns": stats.as_ref().and_then(agentos_services::kernel::watch_cost),
         "observe_runs": stats.as_ref().map(|s| s.observe_runs),

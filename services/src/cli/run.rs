@@ -62,7 +62,8 @@ pub struct Options {
     #[arg(long, value_name = "GROUP", default_value = "")]
     net_group: String,
     /// Forward a port of the host's loopback into the process (repeatable),
-    /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]`, e.g. `127.0.0.1:8080:80`.
+    /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]` or `[::1]:HOST_PORT:PORT[/tcp|/udp]`,
+    /// e.g. `127.0.0.1:8080:80`, `[::1]:8080:80`.
     #[arg(long = "publish", value_name = "FORWARD")]
     publish: Vec<String>,
     /// Keep a Linux capability inside the sandbox (repeatable), e.g. NET_BIND_SERVICE.
@@ -253,6 +254,10 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
         && iso.summary != "full"
     {
         eprintln!("isolation: {}", iso.summary);
+    }
+    // Where it is on the network, when it has an address there (private, bridged).
+    if let Some(net) = agentos_services::kernel::network_summary(&info) {
+        eprintln!("network: {net}");
     }
 
     let (tx, rx) = mpsc::channel(16);

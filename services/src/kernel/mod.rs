@@ -43,6 +43,28 @@ pub fn watch_cost(stats: &agentos_proto::v1::ProcessStats) -> Option<u64> {
     (stats.observe_runs > 0).then_some(stats.observe_cpu_ns)
 }
 
+/// A process's network for people: its mode and its addresses on its bridge, IPv4
+/// then IPv6 (`private 10.213.0.2 fd61:6765:6e74::2`); `None` when it has no address
+/// (modes none and shared).
+pub fn network_summary(info: &agentos_proto::v1::ProcessInfo) -> Option<String> {
+    if info.net_address.is_empty() {
+        return None;
+    }
+    let mode = agentos_proto::v1::NetworkMode::try_from(info.network)
+        .map(|m| {
+            m.as_str_name()
+                .trim_start_matches("NETWORK_MODE_")
+                .to_lowercase()
+        })
+        .unwrap_or_else(|_| "unknown".into());
+    let mut s = format!("{mode} {}", info.net_address);
+    if !info.net_address6.is_empty() {
+        s += " ";
+        s += &info.net_address6;
+    }
+    Some(s)
+}
+
 /// The kernel `agentos up` talks to, and whether it is ours to stop.
 pub struct Attached {
     pub link: KernelLink,

@@ -106,3 +106,22 @@ impl Drop for Kernel {
         let _ = self.child.wait();
     }
 }
+
+/// The global and unique-local IPv6 addresses `iface` holds, from the text of a
+/// `/proc/net/if_inet6` (`fd616765… 03 40 00 80 eth0`: the address in 32 hex digits,
+/// then the index, prefix length, scope and flags); link-local ones left out.
+#[allow(
+    dead_code,
+    reason = "used by the run and ps tests; the other crates sharing this module do not"
+)]
+pub fn if_inet6(text: &str, iface: &str) -> Vec<std::net::Ipv6Addr> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 6 && f[5] == iface).then_some(f[0])
+        })
+        .filter_map(|hex| u128::from_str_radix(hex, 16).ok())
+        .map(std::net::Ipv6Addr::from)
+        .filter(|a| !a.is_unicast_link_local())
+        .collect()
+}

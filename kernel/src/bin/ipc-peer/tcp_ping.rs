@@ -7,10 +7,13 @@
 //!   to warm the path (ARP, conntrack, NAT binding), then `COUNT` round trips of
 //!   [`MSG`] bytes, each echo checked, and print `pinged N round trips in T ns`:
 //!   start-up and the connect are not counted.
+//! * `tcp-echo PORT`: the other end as a managed process (the port-forward bench):
+//!   listens on `[::]:PORT` (both families) and sends every [`MSG`]-byte message
+//!   back, one connection at a time, until killed.
 
 use std::{
     io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
     time::{Duration, Instant},
 };
 
@@ -19,7 +22,24 @@ pub const MSG: usize = 16;
 
 /// Runs `tcp-ping` (`args[0]`), or `None` for any other subcommand.
 pub fn command(args: &[String]) -> Option<Result<String, String>> {
-    (args.first().map(String::as_str) == Some("tcp-ping")).then(|| run(args))
+    match args.first().map(String::as_str) {
+        Some("tcp-ping") => Some(run(args)),
+        Some("tcp-echo") => Some(echo(args)),
+        _ => None,
+    }
+}
+
+fn echo(args: &[String]) -> Result<String, String> {
+    let port: u16 = super::num(args.get(1), "PORT")?;
+    let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
+        .map_err(|e| format!("listen on [::]:{port}: {e}"))?;
+    for conn in l.incoming() {
+        let mut c = conn.map_err(|e| format!("accept: {e}"))?;
+        let _ = c.set_nodelay(true);
+        let mut msg = [0u8; MSG];
+        while c.read_exact(&mut msg).is_ok() && c.write_all(&msg).is_ok() {}
+    }
+    Ok("listener closed".into())
 }
 
 fn run(args: &[String]) -> Result<String, String> {

@@ -2,10 +2,13 @@
 //! the kernel's upstream (`--dns`); a private process with no grant resolves a name
 //! through the kernel's relay, while the responder's address stays refused to it and
 //! the relay's address carries nothing but DNS; a `none` process resolves nothing; the
-//! host's `/etc/resolv.conf` is untouched.
+//! host's `/etc/resolv.conf` is untouched. The same over IPv6: the responder on the test
+//! namespace's IPv6 address is the upstream, a private process asks the relay at
+//! `fd61:6765:6e74:ff::53`, and the responder itself answers it only with a grant.
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr, UdpSocket},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -155,6 +158,110 @@ async fn private_resolves_through_the_relay_and_none_does_not() {
         host_resolv,
         "the host's resolv.conf changed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_resolves_over_ipv6_through_the_relay() {
+    if !require_root("private_resolves_over_ipv6_through_the_relay") {
+        return;
+    }
+    let net = TestNet::new("dns6", 5);
+    let server6 = net.server6;
+    let responder =
+        Responder::start(net.inside(move || {
+            UdpSocket::bind((server6, 53)).expect("[::]:53 in the test namespace")
+        }));
+    let upstream = server6.to_string();
+    let mut d = NetDaemon::start_with(&["--dns", &upstream]);
+    let mut c = d.client().await;
+    use pb::NetworkMode::Private;
+    let relay6 = "[fd61:6765:6e74:ff::53]:53";
+    let direct = format!("[{server6}]:53");
+
+    // The sandbox's resolv.conf names the relay's IPv6 address too.
+    let conf = run(&mut c, probe(Private, &[], &["cat", "/etc/resolv.conf"])).await;
+    let text = hex_text(conf.strip_prefix("ALLOWED ").expect("read resolv.conf"));
+    assert!(
+        text.contains("nameserver fd61:6765:6e74:ff::53\n"),
+        "{text}"
+    );
+    // No grant: a query over IPv6 to the relay's address is answered (the relay asks
+    // the responder over IPv6 from the host).
+    let before = responder.answered.load(Ordering::Relaxed);
+    assert_eq!(
+        run(&mut c, probe(Private, &[], &["dns", relay6, NAME])).await,
+        format!("ALLOWED resolved {AAAA}")
+    );
+    assert!(responder.answered.load(Ordering::Relaxed) > before);
+    // The responder itself, another :53 over IPv6, is refused without a grant and
+    // answers with one.
+    assert_eq!(
+        run(&mut c, probe(Private, &[], &["dns", &direct, NAME])).await,
+        "DENIED EACCES"
+    );
+    let grant = format!("net:allow:[{server6}/128]:53/udp");
+    assert_eq!(
+        run(&mut c, probe(Private, &[&grant], &["dns", &direct, NAME])).await,
+        format!("ALLOWED resolved {AAAA}")
+    );
+    // The relay's IPv6 address carries DNS only.
+    assert_eq!(
+        run(
+            &mut c,
+            probe(Private, &[], &["connect", "[fd61:6765:6e74:ff::53]:80"])
+        )
+        .await,
+        "DENIED EACCES"
+    );
+    // The relay's own port on that address answers the host (over its loopback) but
+    // nothing arriving on another interface: a query from the test's namespace, routed
+    // to the host over its veth, is dropped. (The address is the host's while a bridge
+    // holds it: a private process keeps one.)
+    let holder = crate::util::spawn(&mut c, probe(Private, &[], &["sleep", "30"])).await;
+    let relay_port = relay6_udp_port();
+    let at = format!("[fd61:6765:6e74:ff::53]:{relay_port}");
+    let probe_dns = |netns: Option<&str>| {
+        let probe = super::probe_bin();
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(probe);
+                c
+            }
+            None => Command::new(probe),
+        };
+        let out = cmd
+            .args(["dns", &at, NAME])
+            .output()
+            .expect("run the probe");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(probe_dns(None), format!("ALLOWED resolved {AAAA}"));
+    assert_eq!(probe_dns(Some(&net.ns)), "DENIED EAGAIN");
+    crate::util::kill_tree(&mut c, holder.pid).await;
+    // The doctor says where names go, in both families.
+    let dns = &network_details(&mut c).await["dns"];
+    assert!(
+        dns.contains("10.213.255.53 and fd61:6765:6e74:ff::53")
+            && dns.contains(&format!("asking [{upstream}]:53")),
+        "{dns}"
+    );
+
+    d.terminate();
+    assert_nothing_left(&d.data_dir());
+}
+
+/// The UDP port the kernel's relay listens on at `fd61:6765:6e74:ff::53` (`ss`).
+fn relay6_udp_port() -> u16 {
+    let out = Command::new("ss")
+        .args(["-Hnlu", "src", "[fd61:6765:6e74:ff::53]"])
+        .output()
+        .expect("ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("[fd61:6765:6e74:ff::53]:"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no relay socket on fd61:6765:6e74:ff::53: {text:?}"))
 }
 
 /// The probe's `cat` prints hex.

@@ -1,14 +1,15 @@
 //! IPv6 in `private`, from the outside: a process reaches a server in a namespace the
 //! test made over IPv6 as its grants say (a granted port answers, another port of the
 //! same server and a denied network are refused, `allow:*` does not open the
-//! unique-local range), and a `none` process has no IPv6 route at all.
+//! unique-local range), and a `none` process has no IPv6 route at all; the spawn reply
+//! names the IPv6 address the process's `eth0` really has.
 
 use std::net::SocketAddr;
 
 use agentos_proto::v1 as pb;
 
 use super::{NetDaemon, TestNet, assert_nothing_left, network_details, probe, run};
-use crate::util::{require_root, spawn};
+use crate::util::{collect, require_root, spawn};
 
 /// What `connect` prints when the egress chain refuses an IPv6 destination: its
 /// `reject with icmpx admin-prohibited` is ICMPv6 "administratively prohibited", which
@@ -67,10 +68,42 @@ async fn private_reaches_a_v6_server_by_its_grants_and_none_has_no_v6_route() {
     );
     // The doctor names the IPv6 subnets.
     let details = network_details(&mut c).await;
+    let v6 = &details["ipv6"];
+    assert!(v6.starts_with("fd61:6765:6e74:NN::/64"), "{details:?}");
     assert!(
-        details["ipv6"].starts_with("fd61:6765:6e74:NN::/64"),
-        "{details:?}"
+        v6.contains("port forwards from [::1]")
+            && v6.contains("DNS over IPv6 at fd61:6765:6e74:ff::53"),
+        "{v6}"
     );
+
+    d.terminate();
+    assert_nothing_left(&d.data_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spawn_reply_names_the_v6_address_eth0_has() {
+    if !require_root("the_spawn_reply_names_the_v6_address_eth0_has") {
+        return;
+    }
+    let mut d = NetDaemon::start();
+    let mut c = d.client().await;
+    use pb::NetworkMode::{None as NoNet, Private};
+    // Two at once, so the second's address is not the first host number by chance.
+    let first = spawn(&mut c, probe(Private, &[], &["sleep", "30"])).await;
+    let p = spawn(&mut c, probe(Private, &[], &["addrs6", "eth0"])).await;
+    let inside = collect(&mut c, p.pid).await.0;
+    assert!(p.net_address6.starts_with("fd61:6765:6e74:"), "{p:?}");
+    assert_ne!(p.net_address6, first.net_address6);
+    // What eth0 holds, read from inside (getifaddrs), is what the reply said.
+    assert_eq!(inside.trim(), format!("INFO {}", p.net_address6));
+    // Mode none has neither address.
+    let none = spawn(&mut c, probe(NoNet, &[], &["addrs6", "lo"])).await;
+    assert_eq!(
+        (none.net_address.as_str(), none.net_address6.as_str()),
+        ("", "")
+    );
+    assert_eq!(collect(&mut c, none.pid).await.0.trim(), "INFO ::1");
+    crate::util::kill_tree(&mut c, first.pid).await;
 
     d.terminate();
     assert_nothing_left(&d.data_dir());
