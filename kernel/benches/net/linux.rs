@@ -12,7 +12,9 @@ use std::{
 };
 
 use agentos_client::{Client, pb};
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, measurement::WallTime,
+};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, packet_route::link::InfoData};
 
 use crate::support::{EmbeddedKernel, managed_output};
@@ -199,10 +201,15 @@ async fn managed_ping(user: &mut Client, addr: SocketAddr, n: u64) -> Duration {
     pinged(&managed_output(user, pid).await, n)
 }
 
-fn round_trip(c: &mut Criterion) {
-    let mut g = c.benchmark_group("tcp_round_trip_16B");
-    // An iteration is a batch of round trips and each sample one client process:
-    // criterion sizes samples by wall time, which includes that process's start.
+/// A group of 16-byte round-trip batches, and the host-loopback echo server its
+/// `host_loopback` baseline pings. An iteration is a batch of round trips and each
+/// sample one client process: criterion sizes samples by wall time, which includes
+/// that process's start.
+fn round_trip_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> (BenchmarkGroup<'a, WallTime>, SocketAddr) {
+    let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(BATCH));
     g.sampling_mode(SamplingMode::Flat);
     g.sample_size(20);
@@ -210,6 +217,11 @@ fn round_trip(c: &mut Criterion) {
     let loopback = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen on loopback");
     let local = loopback.local_addr().expect("address");
     thread::spawn(move || echo(loopback));
+    (g, local)
+}
+
+fn round_trip(c: &mut Criterion) {
+    let (mut g, local) = round_trip_group(c, "tcp_round_trip_16B");
     g.bench_function("host_loopback", |b| {
         b.iter_custom(|iters| host_ping(local, iters * BATCH))
     });
@@ -268,14 +280,7 @@ fn forwards(c: &mut Criterion) {
         println!("tcp_forward_16B: skipped: veths, bridges and NAT need root");
         return;
     }
-    let mut g = c.benchmark_group("tcp_forward_16B");
-    g.throughput(Throughput::Elements(BATCH));
-    g.sampling_mode(SamplingMode::Flat);
-    g.sample_size(20);
-    g.measurement_time(Duration::from_secs(8));
-    let loopback = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen on loopback");
-    let local = loopback.local_addr().expect("address");
-    thread::spawn(move || echo(loopback));
+    let (mut g, local) = round_trip_group(c, "tcp_forward_16B");
     let kernel = EmbeddedKernel::start();
     let (rt, mut user) = kernel.client();
     let (v4, v6) = (
