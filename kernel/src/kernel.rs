@@ -131,9 +131,13 @@ impl Kernel {
         })
     }
 
-    /// The doctor report: the start-up probes plus the live eBPF status.
+    /// The doctor report: the start-up probes plus the live eBPF status and network (whose
+    /// DNS relay starts with the first private or bridged process).
     pub fn doctor_report(&self) -> BTreeMap<String, pb::SubsystemReport> {
         let mut r = self.backends.to_proto();
+        if let Some(net) = self.processes.network() {
+            r.insert("network".into(), net.report().to_proto());
+        }
         r.insert(
             "ebpf".into(),
             crate::backend::ebpf_report(&self.events.status()).to_proto(),

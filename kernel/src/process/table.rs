@@ -84,6 +84,11 @@ impl ProcessTable {
         self
     }
 
+    /// The network manager, if processes have modes beyond `none`.
+    pub fn network(&self) -> Option<&Arc<crate::net::Network>> {
+        self.net.as_ref()
+    }
+
     /// Puts every process's cgroup in the eBPF probes' filter while it exists.
     pub fn with_managed_cgroups(mut self, managed: crate::observe::ManagedCgroups) -> Self {
         self.managed = Some(managed);

@@ -117,6 +117,12 @@ async fn private_resolves_through_the_relay_and_none_does_not() {
     let mut d = NetDaemon::start_with(&["--dns", &upstream]);
     let mut c = d.client().await;
     use pb::NetworkMode::{None as NoNet, Private};
+    // Before any private process, the live doctor says when the relay will start.
+    let dns = &network_details(&mut c).await["dns"];
+    assert!(
+        dns.contains("started with the first private or bridged process"),
+        "{dns}"
+    );
 
     // No grant at all: names resolve through the relay, both families' records.
     assert_eq!(
@@ -239,11 +245,13 @@ async fn private_resolves_over_ipv6_through_the_relay() {
     assert_eq!(probe_dns(None), format!("ALLOWED resolved {AAAA}"));
     assert_eq!(probe_dns(Some(&net.ns)), "DENIED EAGAIN");
     crate::util::kill_tree(&mut c, holder.pid).await;
-    // The doctor says where names go, in both families.
+    // The doctor says where names go, in both families, and the ports the live relay
+    // listens on (the kernel's doctor, not the start-up report).
     let dns = &network_details(&mut c).await["dns"];
     assert!(
         dns.contains("10.213.255.53 and fd61:6765:6e74:ff::53")
-            && dns.contains(&format!("asking [{upstream}]:53")),
+            && dns.contains(&format!("asking [{upstream}]:53"))
+            && dns.contains(&format!("fd61:6765:6e74:ff::53 udp {relay_port} tcp ")),
         "{dns}"
     );
 
