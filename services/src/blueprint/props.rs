@@ -20,23 +20,36 @@ pub enum StyleValue {
     Text(String),
 }
 
-/// Declares a props struct with the fields every component shares.
+/// Declares a props struct with the fields every component shares. An `Option` field
+/// may be left out of the JSON, and is left out of it when `None`.
 macro_rules! props {
     ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        props!(@field [$(#[$m])* $name] [] $($body)*
+            /// Read by screen readers; defaults to the visible text.
+            pub aria_label: Option<String>,
+            /// Hidden components keep their state (`ui.show` brings them back).
+            pub visible: Option<bool>,
+            /// Inline style overrides, e.g. `{"width": 120, "color": "#333"}`.
+            pub style: Option<BTreeMap<String, StyleValue>>,
+        );
+    };
+    (@field $head:tt [$($done:tt)*]
+        $(#[$fm:meta])* pub $field:ident: Option<$t:ty>, $($rest:tt)*) => {
+        props!(@field $head [$($done)*
+            $(#[$fm])*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $field: Option<$t>,
+        ] $($rest)*);
+    };
+    (@field $head:tt [$($done:tt)*] $(#[$fm:meta])* pub $field:ident: $t:ty, $($rest:tt)*) => {
+        props!(@field $head [$($done)* $(#[$fm])* pub $field: $t,] $($rest)*);
+    };
+    (@field [$(#[$m:meta])* $name:ident] [$($done:tt)*]) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            $($body)*
-            /// Read by screen readers; defaults to the visible text.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub aria_label: Option<String>,
-            /// Hidden components keep their state (`ui.show` brings them back).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub visible: Option<bool>,
-            /// Inline style overrides, e.g. `{"width": 120, "color": "#333"}`.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub style: Option<BTreeMap<String, StyleValue>>,
+            $($done)*
         }
     };
 }
@@ -111,11 +124,8 @@ props! {
     /// A push button; its `click` event is the usual binding.
     pub struct ButtonProps {
         pub text: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub variant: Option<ButtonVariant>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub icon: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -123,19 +133,12 @@ props! {
 props! {
     /// A one-line text field; `change` fires on edit, `submit` on Enter.
     pub struct InputProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub value: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub placeholder: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub label: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub input_type: Option<InputKind>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_length: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub readonly: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -144,9 +147,7 @@ props! {
     /// Static or tool-updated text (`ui.set` changes `text`).
     pub struct TextProps {
         pub text: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub variant: Option<TextVariant>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub align: Option<Align>,
     }
 }
@@ -154,11 +155,8 @@ props! {
 props! {
     /// A labelled check box; `change` fires with the new `checked`.
     pub struct CheckboxProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub label: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub checked: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -169,9 +167,7 @@ props! {
         pub label: String,
         pub group: String,
         pub value: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub checked: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -179,17 +175,11 @@ props! {
 props! {
     /// A range input: `min < max`, `step > 0`, `min <= value <= max`.
     pub struct SliderProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub min: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub step: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub value: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub label: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -197,17 +187,11 @@ props! {
 props! {
     /// A flex box for its children.
     pub struct ContainerProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub direction: Option<Direction>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub gap: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub padding: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub align: Option<Align>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub justify: Option<Align>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub wrap: Option<bool>,
     }
 }
@@ -216,7 +200,6 @@ props! {
     /// A grid of `columns` (1 to 24) columns for its children.
     pub struct GridProps {
         pub columns: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub gap: Option<f64>,
     }
 }
@@ -224,13 +207,9 @@ props! {
 props! {
     /// A list of text items (`ui.add_item` / `ui.remove_item` change them).
     pub struct ListProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub items: Option<Vec<String>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub ordered: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub empty_text: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub checkable: Option<bool>,
     }
 }
@@ -247,13 +226,9 @@ props! {
     /// A drop-down: at least one option, values unique, `value` among them.
     pub struct SelectProps {
         pub options: Vec<SelectOption>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub value: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub label: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub placeholder: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -261,17 +236,11 @@ props! {
 props! {
     /// A multi-line text field.
     pub struct TextareaProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub value: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub placeholder: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub label: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub rows: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub readonly: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disabled: Option<bool>,
     }
 }
@@ -281,11 +250,8 @@ props! {
     pub struct ImageProps {
         pub src: String,
         pub alt: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub width: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub height: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub fit: Option<ImageFit>,
     }
 }
@@ -294,15 +260,11 @@ props! {
     /// A video player.
     pub struct VideoProps {
         pub src: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub poster: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub controls: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub autoplay: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub muted: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none", rename = "loop")]
+        #[serde(rename = "loop")]
         pub looped: Option<bool>,
     }
 }
@@ -311,11 +273,9 @@ props! {
     /// An audio player.
     pub struct AudioProps {
         pub src: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub controls: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub autoplay: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none", rename = "loop")]
+        #[serde(rename = "loop")]
         pub looped: Option<bool>,
     }
 }
@@ -325,7 +285,6 @@ props! {
     pub struct CanvasProps {
         pub width: u32,
         pub height: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub background: Option<String>,
     }
 }
@@ -334,7 +293,6 @@ props! {
     /// A short status label.
     pub struct BadgeProps {
         pub text: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub tone: Option<Tone>,
     }
 }
@@ -342,11 +300,8 @@ props! {
 props! {
     /// A titled panel for its children.
     pub struct CardProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub title: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub subtitle: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub elevation: Option<u8>,
     }
 }
@@ -354,7 +309,6 @@ props! {
 props! {
     /// A rule between components.
     pub struct DividerProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub direction: Option<Direction>,
     }
 }
@@ -363,9 +317,7 @@ props! {
     /// A dialog over the app's window, shown by `ui.show` or `open`.
     pub struct ModalProps {
         pub title: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub open: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub dismissible: Option<bool>,
     }
 }
@@ -374,7 +326,6 @@ props! {
     /// Tabs: one label per child, in order; `active` is an index.
     pub struct TabsProps {
         pub labels: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub active: Option<u32>,
     }
 }
@@ -384,9 +335,7 @@ props! {
     pub struct AppShortcutProps {
         pub app_id: String,
         pub label: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub icon: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub description: Option<String>,
     }
 }
@@ -396,7 +345,6 @@ props! {
     pub struct IframeProps {
         pub src: String,
         pub title: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub height: Option<f64>,
     }
 }
@@ -407,19 +355,12 @@ props! {
     /// at least 50) and fires `tick`; at `max` it stops and fires `complete` — the
     /// clock of a timer. `ui.set` with `prop: "running"` starts and stops it.
     pub struct ProgressProps {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub value: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub label: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub indeterminate: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub running: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub interval_ms: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub step: Option<f64>,
     }
 }

@@ -56,6 +56,18 @@ fn a_blueprint_survives_a_round_trip_through_json() {
 }
 
 #[test]
+fn optional_props_left_out_stay_out_of_the_json() {
+    let mut v = base();
+    v["ui"]["components"][0] = json!({"type": "list", "id": "label", "props": {"ordered": true}});
+    let bp = parse_value(&v).unwrap();
+    let out = serde_json::to_value(&bp).unwrap();
+    let list = &out["ui"]["components"][0]["props"];
+    assert_eq!(list, &json!({"ordered": true}));
+    let slider = &out["ui"]["components"][2]["children"][0]["props"];
+    assert_eq!(slider, &json!({"min": 0.0, "max": 10.0, "value": 3.0}));
+}
+
+#[test]
 fn props_before_type_still_parse() {
     let mut v = base();
     v["ui"]["components"][0] = json!({"props": {"text": "late"}, "id": "label", "type": "text"});
