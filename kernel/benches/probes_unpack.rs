@@ -9,8 +9,9 @@ mod support;
 
 use std::{fs, path::Path, process::Command, time::Duration};
 
+use agentos_kernel::observe::{ProgramRunTime, RunTimeStats, Watched};
 use criterion::{Criterion, criterion_group, criterion_main};
-use support::probes::{LiveProbes, place_in, privileged};
+use support::probes::{LiveProbes, load_average, place_in, privileged};
 
 /// How many files the archive holds.
 const ARCHIVE_FILES: usize = 10_000;
@@ -89,6 +90,101 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| archive.unpack_and_checksum(n, Some(cgroup.path())))
     });
     group.finish();
+    kernel_counts(&archive, &probes, &_watched, cgroup.path());
+}
+
+/// Unpacks this many times for [`kernel_counts`].
+const COUNTED_RUNS: u64 = 3;
+
+/// What the kernel counted while the workload ran under the probes, per unpack: each
+/// program's runs and run time (BPF run-time statistics on for the whole pass), the syscalls
+/// the probes counted, and the CPU time of this process (the ring-buffer reader; the
+/// workload runs in children), beside the load average. Steadier than wall time on a
+/// shared machine.
+fn kernel_counts(archive: &Archive, probes: &LiveProbes, watched: &Watched, cgroup: &Path) {
+    let stats = match RunTimeStats::on() {
+        Ok(stats) => stats,
+        Err(e) => {
+            eprintln!("kernel counts skipped: {e}");
+            return;
+        }
+    };
+    let syscalls = || {
+        watched
+            .figures()
+            .map(|f| f.syscalls.values().map(|s| s.count).sum::<u64>())
+            .unwrap_or(0)
+    };
+    let before = (probes.managed.run_times(), syscalls(), reader_cpu());
+    let wall = archive.unpack_and_checksum(COUNTED_RUNS, Some(cgroup));
+    let after = (probes.managed.run_times(), syscalls(), reader_cpu());
+    drop(stats);
+    let per_run = |n: u64| n / COUNTED_RUNS;
+    println!(
+        "probe_cost/unpack_10k_files kernel counts, per unpack ({COUNTED_RUNS} runs, load {}):",
+        load_average()
+    );
+    let mut total_ns = 0;
+    for now in &after.0 {
+        let was = before
+            .0
+            .iter()
+            .find(|p| p.program == now.program)
+            .copied()
+            .unwrap_or(ProgramRunTime {
+                program: now.program,
+                run_time_ns: 0,
+                runs: 0,
+            });
+        let (ns, runs) = (now.run_time_ns - was.run_time_ns, now.runs - was.runs);
+        if runs == 0 {
+            continue;
+        }
+        total_ns += ns;
+        println!(
+            "  {:<18} {:>9} runs {:>6} ns/run {:>8.1} ms",
+            now.program,
+            per_run(runs),
+            ns / runs,
+            per_run(ns) as f64 / 1e6
+        );
+    }
+    println!(
+        "  programs {:.1} ms; reader (tokio threads) {:.1} ms CPU; {} syscalls counted; wall {:.2} s",
+        per_run(total_ns) as f64 / 1e6,
+        per_run((after.2 - before.2).as_nanos() as u64) as f64 / 1e6,
+        per_run(after.1 - before.1),
+        wall.as_secs_f64() / COUNTED_RUNS as f64
+    );
+}
+
+/// The CPU time (user + system) of this process's tokio threads, where the ring-buffer
+/// reader runs (the workload runs in children, and the main thread only waits for them).
+fn reader_cpu() -> Duration {
+    // SAFETY: no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let mut total = 0;
+    for task in fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .flatten()
+    {
+        let Ok(stat) = fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ...`: utime and stime are fields 14 and 15, the 12th and 13th
+        // after the `)` that closes the name.
+        let Some((name, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !name.contains("tokio") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        for field in fields.get(11..13).unwrap_or_default() {
+            total += field.parse::<u64>().unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total * 1_000_000_000 / ticks)
 }
 
 criterion_group!(benches, bench);

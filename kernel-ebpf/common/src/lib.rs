@@ -117,7 +117,8 @@ pub mod subtree_cgroup {
 pub const MAX_MANAGED: u32 = 4096;
 /// (cgroup, syscall) pairs the `SYSCALLS` map can hold.
 pub const MAX_SYSCALL_KEYS: u32 = 16384;
-/// Threads of managed processes that can be inside a syscall (or waiting to run) at once.
+/// Threads of managed processes the per-thread maps can hold at once: every live thread
+/// that made a syscall (`SYSCALL_START`), every thread waiting to run (`WAKEUPS`).
 pub const MAX_THREADS: u32 = 65536;
 
 /// Unread bytes in `EVENTS` from which a program wakes the reader up; below this it submits
@@ -148,7 +149,8 @@ pub mod names {
     pub const SUBTREE_CGROUP: &str = "AGENTOS_SUBCG";
     /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
     pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
-    /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in.
+    /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in (one entry per live
+    /// thread, rewritten in place).
     pub const SYSCALL_START: &str = "AGENTOS_SYS_IN";
     /// `PerCpuHashMap<u64, SchedStats>`: per cgroup.
     pub const SCHED: &str = "AGENTOS_SCHED";
@@ -458,7 +460,8 @@ pub struct SyscallStats {
     pub latency_log2: [u64; LATENCY_BUCKETS],
 }
 
-/// Value of the `SYSCALL_START` map: the syscall a thread is in, and since when.
+/// Value of the `SYSCALL_START` map: the syscall a thread is in, and since when (`start_ns` 0:
+/// none).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallStart {

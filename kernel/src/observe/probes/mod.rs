@@ -271,7 +271,7 @@ pub struct ProcessProbes {
     reader: JoinHandle<()>,
     managed: HashMap<MapData, u64, u32>,
     figures: figures::FigureMaps,
-    /// Per-thread scratch of the hot programs, cleared when they are detached.
+    /// Per-thread entries of the hot programs, cleared when they are detached.
     syscall_start: HashMap<MapData, u32, agentos_ebpf_common::SyscallStart>,
     wakeups: HashMap<MapData, u32, agentos_ebpf_common::Wakeup>,
     /// How many ids are in `managed`.
@@ -638,7 +638,8 @@ impl ProcessProbes {
                 tracing::warn!(program, error = %err, "cannot detach an eBPF program");
             }
         }
-        // Threads caught inside a syscall or between wake-up and run left entries behind.
+        // Every live thread that made a syscall while managed has its entry (rewritten in
+        // place, removed at its exit), and threads caught between wake-up and run left theirs.
         let stale: Vec<u32> = self.syscall_start.keys().filter_map(Result::ok).collect();
         for tid in stale {
             let _ = self.syscall_start.remove(&tid);
