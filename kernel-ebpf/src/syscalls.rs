@@ -38,7 +38,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{charge, managed_in_subtree, under_subtree},
+    filter::{managed_in_subtree, under_subtree},
     offsets, read_kernel_at, refusals,
 };
 
@@ -82,10 +82,9 @@ fn sys_in_under_subtree(ctx: RawTracePointContext) -> i32 {
 /// `sys_enter(struct pt_regs *regs, long id)`, for a task under the subtree.
 #[inline(always)]
 fn try_sys_in(ctx: RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_in_subtree() else {
+    if managed_in_subtree(cost::SYS_IN).is_none() {
         return Ok(0);
-    };
-    charge(cgroup_id, cost::SYS_IN);
+    }
     let nr: u64 = ctx.arg(1);
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: no preconditions.
@@ -119,10 +118,9 @@ fn sys_out_under_subtree(ctx: RawTracePointContext) -> i32 {
 /// `sys_exit(struct pt_regs *regs, long ret)`, for a task under the subtree.
 #[inline(always)]
 fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_in_subtree() else {
+    let Some(cgroup_id) = managed_in_subtree(cost::SYS_OUT) else {
         return Ok(0);
     };
-    charge(cgroup_id, cost::SYS_OUT);
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let regs: u64 = ctx.arg(0);

@@ -68,7 +68,7 @@ pub const PATH_LEN: usize = 256;
 /// the last one everything from 2^31 ns (about 2 s) up.
 pub const LATENCY_BUCKETS: usize = 32;
 
-/// Programs whose runs are counted per managed cgroup in the `COST` map, by index
+/// Programs whose runs are counted per managed cgroup in the `MANAGED` map, by index
 /// ([`CostCounts::runs`]): the daemon splits each program's run time (`BPF_ENABLE_STATS`)
 /// between the cgroups in proportion to these counts.
 pub mod cost {
@@ -92,7 +92,8 @@ pub mod cost {
     pub const PROGRAMS: usize = 16;
 }
 
-/// Value of the `COST` map: one CPU's runs of each counted program on behalf of one cgroup.
+/// Value of the `MANAGED` map: one CPU's runs of each counted program on behalf of one
+/// managed cgroup.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CostCounts {
@@ -137,8 +138,10 @@ pub mod names {
 
     /// The `RingBuf` map the programs write their event records to.
     pub const EVENTS: &str = "AGENTOS_EVENTS";
-    /// `HashMap<u64, u32>`: the v2 cgroup ids of the managed processes, kept by the daemon.
-    /// A task is observed only if its v2 cgroup id is a key here.
+    /// `PerCpuHashMap<u64, CostCounts>`: the v2 cgroup ids of the managed processes, kept by
+    /// the daemon. A task is observed only if its v2 cgroup id is a key here; the value
+    /// counts, per CPU, the runs of each program made on that cgroup's behalf (created at
+    /// zero when the daemon manages the cgroup).
     pub const MANAGED: &str = "AGENTOS_MANAGED";
     /// `CgroupArray` of one slot: the daemon's v2 cgroup, which every managed cgroup is
     /// under; the programs turn away a current task outside it before the `MANAGED` lookup.
@@ -162,10 +165,6 @@ pub mod names {
     /// incoming task's lookup while it is zero. Zeroed by the daemon when it clears
     /// `WAKEUPS`.
     pub const PENDING: &str = "AGENTOS_PENDING";
-
-    /// `PerCpuHashMap<u64, CostCounts>`: per managed cgroup, the runs of each program made on
-    /// its behalf. The daemon creates each cgroup's entry when it manages it.
-    pub const COST: &str = "AGENTOS_COST";
 
     /// The program attached to `sched_process_exec` (BPF object names are at most 15 bytes).
     pub const EXEC_PROGRAM: &str = "agentos_exec";
