@@ -55,9 +55,6 @@ const AF_INET6: u16 = 10;
 static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> =
     PerCpuHashMap::with_max_entries(MAX_SYSCALL_KEYS, 0);
 
-/// A thread's entry while it is in no syscall the programs saw begin.
-const CLOSED: SyscallStart = SyscallStart { start_ns: 0, nr: 0 };
-
 #[map(name = "AGENTOS_SYS_IN")]
 static SYSCALL_START: HashMap<u32, SyscallStart> = HashMap::with_max_entries(MAX_THREADS, 0);
 
@@ -128,12 +125,14 @@ fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
     // A thread already in a syscall when its cgroup became managed has no start: skipped.
     // So has a call seccomp refused: the filter runs before `sys_enter` fires, and only
     // `sys_exit` sees it, with its number in `orig_ax`.
-    // SAFETY: the pointer is to this thread's own entry, which only this thread writes; the
-    // call is closed (`start_ns` 0) as it is read.
-    let open = SYSCALL_START
-        .get_ptr_mut(tid)
-        .map(|entry| unsafe { core::mem::replace(&mut *entry, CLOSED) })
-        .filter(|start| start.start_ns != 0);
+    // The call is closed (`start_ns` 0) as it is read: one store, where writing a whole
+    // closed entry compiled to a call of a `memset` subprogram.
+    // SAFETY: the pointer is to this thread's own entry, which only this thread writes.
+    let open = SYSCALL_START.get_ptr_mut(tid).and_then(|entry| unsafe {
+        let start = *entry;
+        (*entry).start_ns = 0;
+        (start.start_ns != 0).then_some(start)
+    });
     let start = match open {
         Some(start) => start,
         None => {
