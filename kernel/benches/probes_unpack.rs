@@ -36,9 +36,11 @@
 //!
 //! (After: load average 4.3-4.9, two other engineers compiling on the 2 cores; the kernel's
 //! run times counted with the statistics on, which add their own clock reads.) The 2 %
-//! target is **not met**, and on this workload it cannot be by any probe on `sys_enter` and
-//! `sys_exit`: the empty pair alone adds about 160 ns a syscall (`probes_syscall.rs`), 165,000
-//! times an unpack, some 26 ms, about 5 % of a 0.5 s unpack on a quiet machine. What is left
+//! target is **not met**, and on this workload it leaves next to nothing above the floor of
+//! any probe on `sys_enter` and `sys_exit`: the empty pair adds about 140-160 ns a syscall
+//! (`probes_syscall.rs`), 165,000 times an unpack, some 25 ms, about 5 % of a 0.5 s unpack on
+//! a quiet machine (computed; the alternating medians, taken under load, put it at −0.8 %
+//! and, in an earlier run, +2.0 %: within their noise). What is left
 //! above that floor, per managed syscall: five hash lookups (`MANAGED` on entry and exit,
 //! `AGENTOS_SYS_IN` on entry and exit, `SYSCALLS` on exit), two clock reads and two cgroup-id
 //! reads; `perf` puts the lookups (`htab_map_hash`, `lookup_nulls_elem_raw`) at a quarter of
