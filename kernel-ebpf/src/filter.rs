@@ -1,6 +1,11 @@
-//! The managed-cgroup filter: the `MANAGED` hash map of v2 cgroup ids, written by the daemon
-//! (one key per managed process's cgroup, added before the process enters it and removed
-//! after the cgroup is gone), read by every program before it records anything.
+//! The managed-cgroup filter: the `MANAGED` per-CPU hash map keyed by v2 cgroup id, written
+//! by the daemon (one key per managed process's cgroup, added before the process enters it
+//! and removed after the cgroup is gone), read by every program before it records anything.
+//!
+//! Its value is what watching that cgroup costs: this CPU's runs of each program on its
+//! behalf ([`CostCounts`], `agentos_ebpf_common::cost`). So one lookup answers both "is this
+//! task managed?" and "where do I count this run?" ([`charge_if_managed`]); a separate
+//! `COST` map cost every run a second lookup (`probes_unpack.rs` gives the figures).
 //!
 //! For the current task, a cheaper question comes first: is it under the AgentOS subtree (the
 //! daemon's v2 cgroup, in slot 0 of `SUBTREE`), which holds every managed cgroup and no
@@ -20,14 +25,15 @@ use agentos_ebpf_common::{CostCounts, MAX_MANAGED, subtree_cgroup};
 use aya_ebpf::{
     helpers::generated::bpf_get_current_cgroup_id,
     macros::map,
-    maps::{Array, CgroupArray, HashMap, PerCpuHashMap},
+    maps::{Array, CgroupArray, PerCpuHashMap},
 };
 
 use crate::{offsets, read_field, read_kernel_at};
 
-/// Managed v2 cgroup id → 1. An empty map (the state at load) observes nothing.
+/// Managed v2 cgroup id → this CPU's runs of each program on its behalf. An empty map (the
+/// state at load) observes nothing. The daemon creates each key with zeroed counts.
 #[map(name = "AGENTOS_MANAGED")]
-static MANAGED: HashMap<u64, u32> = HashMap::with_max_entries(MAX_MANAGED, 0);
+static MANAGED: PerCpuHashMap<u64, CostCounts> = PerCpuHashMap::with_max_entries(MAX_MANAGED, 0);
 
 /// Slot 0: the AgentOS subtree, the v2 cgroup every managed cgroup is under, set by the
 /// loader before any program is attached.
@@ -44,40 +50,50 @@ fn subtree_slot(slot: u32) -> u64 {
     SUBTREE_CGROUP.get(slot).copied().unwrap_or(0)
 }
 
-/// Per managed cgroup, this CPU's runs of each program on its behalf (see
-/// `agentos_ebpf_common::cost`). The daemon creates the entry; a missing one counts nothing.
-#[map(name = "AGENTOS_COST")]
-static COST: PerCpuHashMap<u64, CostCounts> = PerCpuHashMap::with_max_entries(MAX_MANAGED, 0);
-
-/// Counts one run of `program` (an index of `agentos_ebpf_common::cost`) for `cgroup_id`.
+/// Whether `cgroup_id` is managed; if so, counts one run of `program` (an index of
+/// `agentos_ebpf_common::cost`) for it. One lookup for both.
 #[inline(always)]
-pub(crate) fn charge(cgroup_id: u64, program: usize) {
-    let Some(counts) = COST.get_ptr_mut(cgroup_id) else {
-        return;
+pub(crate) fn charge_if_managed(cgroup_id: u64, program: usize) -> bool {
+    let Some(counts) = MANAGED.get_ptr_mut(cgroup_id) else {
+        return false;
     };
     // SAFETY: a per-CPU value, written only by programs on this CPU, which do not run
     // concurrently with each other.
     if let Some(runs) = unsafe { &mut *counts }.runs.get_mut(program) {
         *runs += 1;
     }
+    true
 }
 
-/// The current task's v2 cgroup id if that cgroup is managed.
+/// Counts one run of `program` for `cgroup_id`, for a program that asked whether it is
+/// managed elsewhere (the wall's, by `WALLED`); nothing if it is not managed.
 #[inline(always)]
-pub(crate) fn managed_cgroup() -> Option<u64> {
+pub(crate) fn charge(cgroup_id: u64, program: usize) {
+    charge_if_managed(cgroup_id, program);
+}
+
+/// The current task's v2 cgroup id if that cgroup is managed, counting one run of `program`
+/// for it.
+#[inline(always)]
+pub(crate) fn managed_cgroup(program: usize) -> Option<u64> {
     if !under_subtree() {
         return None;
     }
-    managed_in_subtree()
+    managed_in_subtree(program)
 }
 
-/// The current task's v2 cgroup id if that cgroup is managed, for a task [`under_subtree`]
-/// already said may be.
+/// [`managed_cgroup`], for a task [`under_subtree`] already said may be managed.
 #[inline(always)]
-pub(crate) fn managed_in_subtree() -> Option<u64> {
+pub(crate) fn managed_in_subtree(program: usize) -> Option<u64> {
+    let id = current_cgroup_id();
+    charge_if_managed(id, program).then_some(id)
+}
+
+/// The current task's v2 cgroup id.
+#[inline(always)]
+pub(crate) fn current_cgroup_id() -> u64 {
     // SAFETY: the helper only reads the current task's cgroup.
-    let id = unsafe { bpf_get_current_cgroup_id() };
-    is_managed(id).then_some(id)
+    unsafe { bpf_get_current_cgroup_id() }
 }
 
 /// Whether the current task may be managed: it is under the AgentOS subtree, or the subtree
@@ -87,14 +103,14 @@ pub(crate) fn under_subtree() -> bool {
     SUBTREE.current_task_under_cgroup(0).unwrap_or(true)
 }
 
-/// Whether `id` is a managed cgroup.
+/// Whether `id` is a managed cgroup (no run counted).
 #[inline(always)]
 pub(crate) fn is_managed(id: u64) -> bool {
     MANAGED.get_ptr(id).is_some()
 }
 
 /// The v2 cgroup id of `task` (a `struct task_struct *`, not the current task) if that
-/// cgroup is managed: `task->cgroups->dfl_cgrp`, then (once the subtree's address is known)
+/// cgroup is managed, counting one run of `program` for it: `task->cgroups->dfl_cgrp`, then (once the subtree's address is known)
 /// whether that cgroup's `ancestors[subtree level]` is the subtree, then its id
 /// (`kn->id`) in `MANAGED`.
 ///
@@ -102,7 +118,7 @@ pub(crate) fn is_managed(id: u64) -> bool {
 /// past it: whatever it finds is not the subtree's address but by chance, and then the
 /// `MANAGED` lookup still decides, as it does for every task until the address is learnt.
 #[inline(always)]
-pub(crate) fn managed_task_cgroup(task: u64) -> Option<u64> {
+pub(crate) fn managed_task_cgroup(task: u64, program: usize) -> Option<u64> {
     let offsets = offsets();
     let css_set = read_field::<u64>(task, offsets.cgroups)?;
     let cgroup = read_field::<u64>(css_set, offsets.dfl_cgrp)?;
@@ -115,7 +131,7 @@ pub(crate) fn managed_task_cgroup(task: u64) -> Option<u64> {
         return None;
     }
     let id = cgroup_id_of(cgroup)?;
-    if !is_managed(id) {
+    if !charge_if_managed(id, program) {
         return None;
     }
     if subtree == 0 {

@@ -28,7 +28,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{charge, managed_cgroup},
+    filter::managed_cgroup,
     offsets, read_field, sched, syscalls,
 };
 
@@ -42,10 +42,9 @@ pub fn agentos_exec(ctx: BtfTracePointContext) -> u32 {
 /// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`,
 /// fired after a successful exec, so `comm` is already the new program's.
 fn try_agentos_exec(_ctx: &BtfTracePointContext) -> Result<u32, u32> {
-    let Some(cgroup_id) = managed_cgroup() else {
+    let Some(cgroup_id) = managed_cgroup(cost::EXEC) else {
         return Ok(0);
     };
-    charge(cgroup_id, cost::EXEC);
     let pid_tgid = bpf_get_current_pid_tgid();
     emit(
         EVENT_EXEC,
@@ -66,10 +65,9 @@ pub fn agentos_fork(ctx: BtfTracePointContext) -> u32 {
 
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`.
 fn try_agentos_fork(ctx: &BtfTracePointContext) -> Result<u32, u32> {
-    let Some(cgroup_id) = managed_cgroup() else {
+    let Some(cgroup_id) = managed_cgroup(cost::FORK) else {
         return Ok(0);
     };
-    charge(cgroup_id, cost::FORK);
     let offsets = offsets();
     // Argument 1 of this tracepoint is `struct task_struct *child`.
     let child: u64 = ctx.arg(1);
@@ -97,10 +95,9 @@ pub fn agentos_exit(ctx: BtfTracePointContext) -> u32 {
 /// the exiting thread (`p == current`) after `p->exit_code` is set and before `cgroup_exit`,
 /// so the filter still sees the task's cgroup.
 fn try_agentos_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
-    let Some(cgroup_id) = managed_cgroup() else {
+    let Some(cgroup_id) = managed_cgroup(cost::EXIT) else {
         return Ok(0);
     };
-    charge(cgroup_id, cost::EXIT);
     let pid_tgid = bpf_get_current_pid_tgid();
     syscalls::forget_thread(pid_tgid as u32);
     sched::forget_thread(pid_tgid as u32);

@@ -15,7 +15,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{cgroup_id_of, charge, is_managed, managed_cgroup},
+    filter::{cgroup_id_of, charge_if_managed, current_cgroup_id, under_subtree},
     offsets, read_field, read_kernel_at,
 };
 
@@ -37,10 +37,9 @@ fn try_tcp(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     let Some(cgroup_id) = read_field::<u64>(sk, o.sk_cgroup).and_then(cgroup_id_of) else {
         return Ok(0);
     };
-    if !is_managed(cgroup_id) {
+    if !charge_if_managed(cgroup_id, cost::TCP) {
         return Ok(0);
     }
-    charge(cgroup_id, cost::TCP);
     let family = read_field::<u16>(sk, o.skc_family).unwrap_or(0);
     let mut source_addr = [0u8; 16];
     let mut dest_addr = [0u8; 16];
@@ -58,7 +57,9 @@ fn try_tcp(ctx: &BtfTracePointContext) -> Result<u32, u32> {
         }
         _ => return Ok(0),
     }
-    let pid = if managed_cgroup() == Some(cgroup_id) {
+    // The current task is the socket's owner if it is in the socket's (managed) cgroup, and
+    // under the subtree as every observed task is.
+    let pid = if under_subtree() && current_cgroup_id() == cgroup_id {
         (bpf_get_current_pid_tgid() >> 32) as u32
     } else {
         0

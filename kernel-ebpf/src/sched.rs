@@ -32,7 +32,7 @@ use aya_ebpf::{
 };
 
 use crate::{
-    filter::{charge, managed_cgroup, managed_task_cgroup},
+    filter::{managed_cgroup, managed_task_cgroup},
     offsets, read_field,
 };
 
@@ -140,8 +140,7 @@ fn try_switch(ctx: &BtfTracePointContext) {
     };
     // SAFETY: this CPU's own slot; programs on one CPU do not run concurrently.
     let since = unsafe { core::mem::replace(&mut *slot, now) };
-    if let Some(cgroup_id) = managed_cgroup() {
-        charge(cgroup_id, cost::SWITCH);
+    if let Some(cgroup_id) = managed_cgroup(cost::SWITCH) {
         with_stats(cgroup_id, |stats| {
             // 0: the first switch on this CPU since the program was attached.
             if since != 0 {
@@ -185,10 +184,9 @@ pub fn agentos_wakenew(ctx: BtfTracePointContext) -> u32 {
 /// `sched_wakeup[_new](struct task_struct *p)`: remembers when a managed `p` became runnable.
 fn woken(ctx: &BtfTracePointContext, program: usize) {
     let task: u64 = ctx.arg(0);
-    let Some(cgroup_id) = managed_task_cgroup(task) else {
+    let Some(cgroup_id) = managed_task_cgroup(task, program) else {
         return;
     };
-    charge(cgroup_id, program);
     let Some(tid) = read_field::<u32>(task, offsets().pid) else {
         return;
     };

@@ -3,7 +3,18 @@
 //! Entry stores when and which syscall a managed thread entered (`SYSCALL_START`, keyed by
 //! thread id); exit adds one call and its latency to that (cgroup, syscall number)'s per-CPU
 //! [`SyscallStats`]: a count, a sum and a log2 histogram, aggregated here, never one event per
-//! call. Two syscalls also become events, written at exit with their result: file opens
+//! call.
+//!
+//! # One entry per thread, written in place
+//!
+//! A thread's `SYSCALL_START` entry is made at its first syscall and then rewritten in place:
+//! entry looks it up and stores the start, exit looks it up, reads it and marks it closed
+//! (`start_ns` 0). It is removed when the thread exits ([`forget_thread`], from
+//! `agentos_exit`), and the daemon clears what is left when it detaches the programs. An
+//! insert and a delete on every call took the map's bucket lock twice and its free list
+//! twice, and were the largest part of what a managed syscall cost (`probes_unpack.rs`
+//! gives the figures); a lookup takes neither. A closed entry is what exit finds for a call
+//! seccomp refused (`sys_enter` never fired), as a missing one was before. Two syscalls also become events, written at exit with their result: file opens
 //! (`open`, `openat`, `openat2`: path, flags, fd or error) and `connect` to an IPv4/IPv6
 //! address (family, address, port, result). Their arguments are read at exit from the
 //! syscall's saved user registers (`pt_regs`, whose `di`/`si`/`dx` hold arguments 1-3 on
@@ -27,7 +38,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{charge, managed_in_subtree, under_subtree},
+    filter::{managed_in_subtree, under_subtree},
     offsets, read_kernel_at, refusals,
 };
 
@@ -68,17 +79,21 @@ fn sys_in_under_subtree(ctx: RawTracePointContext) -> i32 {
 /// `sys_enter(struct pt_regs *regs, long id)`, for a task under the subtree.
 #[inline(always)]
 fn try_sys_in(ctx: RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_in_subtree() else {
+    if managed_in_subtree(cost::SYS_IN).is_none() {
         return Ok(0);
-    };
-    charge(cgroup_id, cost::SYS_IN);
+    }
     let nr: u64 = ctx.arg(1);
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: no preconditions.
     let start_ns = unsafe { bpf_ktime_get_ns() };
-    SYSCALL_START
-        .insert(tid, SyscallStart { start_ns, nr }, 0)
-        .map_err(|_| 1)?;
+    let start = SyscallStart { start_ns, nr };
+    match SYSCALL_START.get_ptr_mut(tid) {
+        // SAFETY: this thread's own entry, which only programs running in this thread write
+        // (and the daemon removes only with the programs detached).
+        Some(entry) => unsafe { *entry = start },
+        // The thread's first syscall since its cgroup became managed.
+        None => SYSCALL_START.insert(tid, start, 0).map_err(|_| 1)?,
+    }
     Ok(0)
 }
 
@@ -100,10 +115,9 @@ fn sys_out_under_subtree(ctx: RawTracePointContext) -> i32 {
 /// `sys_exit(struct pt_regs *regs, long ret)`, for a task under the subtree.
 #[inline(always)]
 fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_in_subtree() else {
+    let Some(cgroup_id) = managed_in_subtree(cost::SYS_OUT) else {
         return Ok(0);
     };
-    charge(cgroup_id, cost::SYS_OUT);
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let regs: u64 = ctx.arg(0);
@@ -111,9 +125,16 @@ fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
     // A thread already in a syscall when its cgroup became managed has no start: skipped.
     // So has a call seccomp refused: the filter runs before `sys_enter` fires, and only
     // `sys_exit` sees it, with its number in `orig_ax`.
-    let start = match SYSCALL_START.get_ptr(tid) {
-        // SAFETY: the pointer is to this thread's own entry, which only this thread writes.
-        Some(ptr) => unsafe { *ptr },
+    // The call is closed (`start_ns` 0) as it is read: one store, where writing a whole
+    // closed entry compiled to a call of a `memset` subprogram.
+    // SAFETY: the pointer is to this thread's own entry, which only this thread writes.
+    let open = SYSCALL_START.get_ptr_mut(tid).and_then(|entry| unsafe {
+        let start = *entry;
+        (*entry).start_ns = 0;
+        (start.start_ns != 0).then_some(start)
+    });
+    let start = match open {
+        Some(start) => start,
         None => {
             if let Some(nr) = read_kernel_at::<u64>(regs, offsets().regs_orig_ax) {
                 // SAFETY: no preconditions.
@@ -123,7 +144,6 @@ fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
             return Ok(0);
         }
     };
-    let _ = SYSCALL_START.remove(tid);
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     count(cgroup_id, start.nr, now.saturating_sub(start.start_ns));
@@ -270,8 +290,7 @@ fn connected(cgroup_id: u64, pid_tgid: u64, regs: u64, ret: i64, now: u64) -> Re
     Ok(0)
 }
 
-/// Forgets an exiting thread's open syscall (it dies in `exit`/`exit_group`, which never
-/// returns).
+/// Removes an exiting thread's entry (it dies in `exit`/`exit_group`, which never returns).
 #[inline(always)]
 pub(crate) fn forget_thread(tid: u32) {
     let _ = SYSCALL_START.remove(tid);

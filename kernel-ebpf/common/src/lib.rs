@@ -68,7 +68,7 @@ pub const PATH_LEN: usize = 256;
 /// the last one everything from 2^31 ns (about 2 s) up.
 pub const LATENCY_BUCKETS: usize = 32;
 
-/// Programs whose runs are counted per managed cgroup in the `COST` map, by index
+/// Programs whose runs are counted per managed cgroup in the `MANAGED` map, by index
 /// ([`CostCounts::runs`]): the daemon splits each program's run time (`BPF_ENABLE_STATS`)
 /// between the cgroups in proportion to these counts.
 pub mod cost {
@@ -92,7 +92,8 @@ pub mod cost {
     pub const PROGRAMS: usize = 16;
 }
 
-/// Value of the `COST` map: one CPU's runs of each counted program on behalf of one cgroup.
+/// Value of the `MANAGED` map: one CPU's runs of each counted program on behalf of one
+/// managed cgroup.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CostCounts {
@@ -117,7 +118,8 @@ pub mod subtree_cgroup {
 pub const MAX_MANAGED: u32 = 4096;
 /// (cgroup, syscall) pairs the `SYSCALLS` map can hold.
 pub const MAX_SYSCALL_KEYS: u32 = 16384;
-/// Threads of managed processes that can be inside a syscall (or waiting to run) at once.
+/// Threads of managed processes the per-thread maps can hold at once: every live thread
+/// that made a syscall (`SYSCALL_START`), every thread waiting to run (`WAKEUPS`).
 pub const MAX_THREADS: u32 = 65536;
 
 /// Unread bytes in `EVENTS` from which a program wakes the reader up; below this it submits
@@ -136,8 +138,10 @@ pub mod names {
 
     /// The `RingBuf` map the programs write their event records to.
     pub const EVENTS: &str = "AGENTOS_EVENTS";
-    /// `HashMap<u64, u32>`: the v2 cgroup ids of the managed processes, kept by the daemon.
-    /// A task is observed only if its v2 cgroup id is a key here.
+    /// `PerCpuHashMap<u64, CostCounts>`: the v2 cgroup ids of the managed processes, kept by
+    /// the daemon. A task is observed only if its v2 cgroup id is a key here; the value
+    /// counts, per CPU, the runs of each program made on that cgroup's behalf (created at
+    /// zero when the daemon manages the cgroup).
     pub const MANAGED: &str = "AGENTOS_MANAGED";
     /// `CgroupArray` of one slot: the daemon's v2 cgroup, which every managed cgroup is
     /// under; the programs turn away a current task outside it before the `MANAGED` lookup.
@@ -148,7 +152,8 @@ pub mod names {
     pub const SUBTREE_CGROUP: &str = "AGENTOS_SUBCG";
     /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
     pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
-    /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in.
+    /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in (one entry per live
+    /// thread, rewritten in place).
     pub const SYSCALL_START: &str = "AGENTOS_SYS_IN";
     /// `PerCpuHashMap<u64, SchedStats>`: per cgroup.
     pub const SCHED: &str = "AGENTOS_SCHED";
@@ -160,10 +165,6 @@ pub mod names {
     /// incoming task's lookup while it is zero. Zeroed by the daemon when it clears
     /// `WAKEUPS`.
     pub const PENDING: &str = "AGENTOS_PENDING";
-
-    /// `PerCpuHashMap<u64, CostCounts>`: per managed cgroup, the runs of each program made on
-    /// its behalf. The daemon creates each cgroup's entry when it manages it.
-    pub const COST: &str = "AGENTOS_COST";
 
     /// The program attached to `sched_process_exec` (BPF object names are at most 15 bytes).
     pub const EXEC_PROGRAM: &str = "agentos_exec";
@@ -458,7 +459,8 @@ pub struct SyscallStats {
     pub latency_log2: [u64; LATENCY_BUCKETS],
 }
 
-/// Value of the `SYSCALL_START` map: the syscall a thread is in, and since when.
+/// Value of the `SYSCALL_START` map: the syscall a thread is in, and since when (`start_ns` 0:
+/// none).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallStart {

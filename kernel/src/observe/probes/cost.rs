@@ -15,7 +15,8 @@
 //! unrenewed, or when nothing is managed any more.
 //!
 //! Each program counts, per managed cgroup and per CPU, every run it made on that cgroup's
-//! behalf (the `AGENTOS_COST` map, one slot per program of [`cost`]), statistics on or off. A
+//! behalf (the value of the cgroup's key in the `AGENTOS_MANAGED` map, one slot per program
+//! of [`cost`]), statistics on or off. A
 //! cgroup's cost is, summed over the programs, the program's mean run time over the sampled
 //! periods times the cgroup's runs of it: an estimate, as any sample is. The mean includes the
 //! runs that the cgroup filter turned away (a task outside AgentOS), which are cheaper than a
@@ -162,7 +163,8 @@ pub(super) struct ProgramRuns {
     pub(super) runs: u64,
 }
 
-/// The `AGENTOS_COST` map.
+/// The `AGENTOS_MANAGED` map: its keys are the managed cgroups, its values their runs of
+/// each program.
 pub(super) struct CostMap(pub(super) PerCpuHashMap<MapData, u64, CostCounts>);
 
 impl std::fmt::Debug for CostMap {
@@ -171,16 +173,21 @@ impl std::fmt::Debug for CostMap {
     }
 }
 
+/// Zeroed counts for every CPU: the value a cgroup is managed with.
+pub(super) fn zero_counts() -> Result<PerCpuValues<CostCounts>, MapError> {
+    let cpus = aya::util::nr_cpus().map_err(|(_, error)| MapError::IoError(error))?;
+    Ok(PerCpuValues::try_from(vec![CostCounts::default(); cpus])?)
+}
+
 impl CostMap {
-    /// Creates `cgroup_id`'s counters at zero, so the programs count its runs.
+    /// Manages `cgroup_id`: its key, with its counters at zero.
     pub(super) fn open(&mut self, cgroup_id: u64) -> Result<(), MapError> {
-        let cpus = aya::util::nr_cpus().map_err(|(_, error)| MapError::IoError(error))?;
-        let zeros = PerCpuValues::try_from(vec![CostCounts::default(); cpus])?;
-        self.0.insert(cgroup_id, zeros, 0)
+        self.0.insert(cgroup_id, zero_counts()?, 0)
     }
 
-    pub(super) fn close(&mut self, cgroup_id: u64) {
-        let _ = self.0.remove(&cgroup_id);
+    /// Takes `cgroup_id` out; whether it was in.
+    pub(super) fn close(&mut self, cgroup_id: u64) -> bool {
+        self.0.remove(&cgroup_id).is_ok()
     }
 
     /// `cgroup_id`'s runs of each program, summed over CPUs.

@@ -16,14 +16,16 @@
 #[cfg(target_os = "linux")]
 use std::{os::unix::fs::MetadataExt as _, path::Path};
 
+#[cfg(target_os = "linux")]
+use agentos_ebpf_common::CostCounts;
 use agentos_ebpf_common::names;
 #[cfg(target_os = "linux")]
-use aya::{Btf, EbpfLoader, maps::HashMap};
+use aya::{Btf, EbpfLoader, maps::PerCpuHashMap};
 
 #[cfg(target_os = "linux")]
 use super::{
-    ProbeError, ProgramRunTime, btf_program, object, open_cgroup, raw_program, run_time,
-    set_subtree,
+    ProbeError, ProgramRunTime, btf_program, cost::zero_counts, object, open_cgroup, raw_program,
+    run_time, set_subtree,
 };
 
 /// One step of the reject path, as a bench-only program.
@@ -104,8 +106,8 @@ impl FloorPrograms {
         set_subtree(&mut ebpf, cgroup)?;
         let map = names::MANAGED;
         let managed = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
-        HashMap::<_, u64, u32>::try_from(managed)
-            .and_then(|mut managed| managed.insert(id, 1, 0))
+        PerCpuHashMap::<_, u64, CostCounts>::try_from(managed)
+            .and_then(|mut managed| managed.insert(id, zero_counts()?, 0))
             .map_err(|source| ProbeError::Map { map, source })?;
         if hooks == Hooks::Sched {
             if step != Step::Empty {

@@ -28,7 +28,7 @@
 //!
 //! # Filter
 //!
-//! A task is observed only if its v2 cgroup id is a key of the `AGENTOS_MANAGED` hash map,
+//! A task is observed only if its v2 cgroup id is a key of the `AGENTOS_MANAGED` map,
 //! which [`ManagedCgroups`] keeps in step with the process table's cgroups (on a hybrid host
 //! the v2 node each managed process gets in the `unified` tree). Nothing else on the host is
 //! recorded; an empty map records nothing. Before that lookup, a program running for the
@@ -269,9 +269,8 @@ struct HotLinks {
 #[derive(Debug)]
 pub struct ProcessProbes {
     reader: JoinHandle<()>,
-    managed: HashMap<MapData, u64, u32>,
     figures: figures::FigureMaps,
-    /// Per-thread scratch of the hot programs, cleared when they are detached.
+    /// Per-thread entries of the hot programs, cleared when they are detached.
     syscall_start: HashMap<MapData, u32, agentos_ebpf_common::SyscallStart>,
     wakeups: HashMap<MapData, u32, agentos_ebpf_common::Wakeup>,
     /// How many ids are in `managed`.
@@ -281,8 +280,8 @@ pub struct ProcessProbes {
     wall: wall::Wall,
     /// Per managed cgroup, the walls whose refusals the `sys_exit` program infers.
     refusals: refusals::Refusals,
-    /// Per managed cgroup, the runs each program made for it.
-    cost: cost::CostMap,
+    /// The managed cgroups (the filter), with the runs each program made for each.
+    managed: cost::CostMap,
     /// The host's BPF run-time statistics: sampled, on for a lease while the hot programs are
     /// attached and someone reads the cost.
     stats: cost::StatsLease,
@@ -418,8 +417,7 @@ impl ProcessProbes {
 
         let wall = wall::Wall::start(&mut ebpf, &btf, kernel_cgroup)?;
         let refusals = refusals::Refusals::start(&mut ebpf)?;
-        let cost = cost::CostMap(take(&mut ebpf, names::COST)?);
-        let managed = take(&mut ebpf, names::MANAGED)?;
+        let managed = cost::CostMap(take(&mut ebpf, names::MANAGED)?);
         let figures = figures::FigureMaps {
             syscalls: take::<PerCpuHashMap<_, _, _>>(&mut ebpf, names::SYSCALLS)?,
             sched: take::<PerCpuHashMap<_, _, _>>(&mut ebpf, names::SCHED)?,
@@ -445,7 +443,6 @@ impl ProcessProbes {
             hot: None,
             wall,
             refusals,
-            cost,
             stats: cost::StatsLease::default(),
             runtime,
             ebpf,
@@ -507,8 +504,8 @@ impl ProcessProbes {
             map: names::SYSCALLS,
             source,
         })?;
-        let counts = self.cost.runs(id).map_err(|source| ProbeError::Map {
-            map: names::COST,
+        let counts = self.managed.runs(id).map_err(|source| ProbeError::Map {
+            map: names::MANAGED,
             source,
         })?;
         figures.observe = cost::apportion(&counts, &self.program_runs());
@@ -545,12 +542,9 @@ impl ProcessProbes {
 
     /// Adds `id` to the filter; the first id attaches the hot programs.
     pub(crate) fn manage(&mut self, id: u64) {
-        if let Err(err) = self.managed.insert(id, 1, 0) {
+        if let Err(err) = self.managed.open(id) {
             tracing::warn!(cgroup_id = id, error = %err, "cannot add a cgroup to the eBPF filter; its processes go unobserved");
             return;
-        }
-        if let Err(err) = self.cost.open(id) {
-            tracing::warn!(cgroup_id = id, error = %err, "cannot count the probes' runs for a cgroup; its observation cost reads 0");
         }
         self.count += 1;
         if self.hot.is_none() {
@@ -570,13 +564,12 @@ impl ProcessProbes {
     /// Takes `id` out of the filter and forgets its figures; the last id out detaches the
     /// hot programs.
     pub(crate) fn unmanage(&mut self, id: u64) {
-        if self.managed.remove(&id).is_ok() {
+        if self.managed.close(id) {
             self.count = self.count.saturating_sub(1);
         }
         self.figures.forget(id);
         self.wall.forget(id);
         self.refusals.forget(id);
-        self.cost.close(id);
         if self.count == 0
             && let Some(links) = self.hot.take()
         {
@@ -638,7 +631,8 @@ impl ProcessProbes {
                 tracing::warn!(program, error = %err, "cannot detach an eBPF program");
             }
         }
-        // Threads caught inside a syscall or between wake-up and run left entries behind.
+        // Every live thread that made a syscall while managed has its entry (rewritten in
+        // place, removed at its exit), and threads caught between wake-up and run left theirs.
         let stale: Vec<u32> = self.syscall_start.keys().filter_map(Result::ok).collect();
         for tid in stale {
             let _ = self.syscall_start.remove(&tid);
