@@ -62,10 +62,42 @@ impl Ring {
     }
 
     /// Appends `r`; its position.
+    ///
+    /// Two writers meet in a slot only when one was stalled for a whole lap; then the
+    /// slot goes to the later lap: the earlier writer gives up if the later one has begun
+    /// (its record is overwritten anyway: a reader gets [`Read::Lost`]), and the later
+    /// waits for an earlier one still writing. So a slot's words have one writer at a
+    /// time, and its stamp never goes backwards.
     pub fn push(&self, r: &Record) -> u64 {
         let pos = self.head.fetch_add(1, Ordering::AcqRel);
         let slot = &self.slots[(pos & self.mask) as usize];
-        slot.stamp.store(2 * pos + 1, Ordering::Relaxed);
+        let mine = 2 * pos + 1;
+        let mut spins = 0u32;
+        let mut seen = slot.stamp.load(Ordering::Relaxed);
+        loop {
+            if seen > mine {
+                return pos;
+            }
+            if seen % 2 == 1 {
+                // An earlier lap's writer is mid-write: it finishes in a few stores unless
+                // it was preempted, so spin briefly, then let it run.
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                seen = slot.stamp.load(Ordering::Relaxed);
+                continue;
+            }
+            match slot
+                .stamp
+                .compare_exchange_weak(seen, mine, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
         fence(Ordering::Release);
         for (w, v) in slot.words.iter().zip(pack(r)) {
             w.store(v, Ordering::Relaxed);
@@ -163,6 +195,54 @@ mod tests {
             Read::Event(r) => r,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Writers a whole lap apart share a slot: with a ring of 2 slots and more writers
+    /// than cores, one is often preempted mid-write while another laps it.
+    #[test]
+    fn writers_lapping_each_other_never_produce_a_torn_record() {
+        let ring = std::sync::Arc::new(Ring::new(2));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..3)
+            .map(|t| {
+                let ring = std::sync::Arc::clone(&ring);
+                std::thread::spawn(move || {
+                    for i in 0..200_000u64 {
+                        let v = t << 32 | i;
+                        ring.push(
+                            &Record::now(Category::Vfs, Severity::Debug, "w")
+                                .value(v)
+                                .pid(v as u32)
+                                .causality(v),
+                        );
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let (ring, stop) = (std::sync::Arc::clone(&ring), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (mut seen, mut torn) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let head = ring.head();
+                    for pos in head.saturating_sub(2)..head {
+                        if let Read::Event(r) = ring.get(pos) {
+                            seen += 1;
+                            if r.value != r.causality || r.pid != r.value as u32 {
+                                torn += 1;
+                            }
+                        }
+                    }
+                }
+                (seen, torn)
+            })
+        };
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        stop.store(true, Ordering::Relaxed);
+        let (seen, torn) = reader.join().unwrap();
+        assert_eq!(torn, 0, "{torn} torn records of {seen} read");
+        assert!(seen > 0);
+        assert_eq!(ring.head(), 600_000);
     }
 
     #[test]
