@@ -16,8 +16,8 @@
 //! * `probes_idle`: the probes loaded with no managed cgroup, so the per-syscall programs are
 //!   detached (target: no measurable cost);
 //! * `probes_unmanaged_stats`: one managed cgroup, the loop outside it, while someone reads
-//!   what watching costs (the statistics on, for their lease);
-//! * `probes_unmanaged`: the same once the lease ran out: the cgroup filter only (target:
+//!   what watching costs (the statistics on, for their sample);
+//! * `probes_unmanaged`: the same once the sample ended: the cgroup filter only (target:
 //!   ≤ 1.3× `empty_raw_tp`);
 //! * `probes_managed`: the loop inside the managed cgroup: counted, timed and histogrammed.
 //!
@@ -133,16 +133,17 @@ fn bench(c: &mut Criterion) {
     group.bench_function("probes_idle", |b| b.iter_custom(|n| getppid_loop(n, None)));
     let _watched = probes.managed.watch(cgroup.id());
     assert!(probes.managed.hot_attached());
-    // Someone reads what watching costs: the statistics go on for a lease.
+    // Someone reads what watching costs: the statistics are on (the first sample, begun
+    // when the cgroup became managed).
     drop(probes.managed.run_times());
     assert!(
         probes.managed.run_time_stats(),
-        "no lease on the statistics"
+        "no sample of the statistics"
     );
     group.bench_function("probes_unmanaged_stats", |b| {
         b.iter_custom(|n| getppid_loop(n, None))
     });
-    // Nobody asks any more: the lease runs out and the statistics go off.
+    // The sample ends and the statistics go off.
     probes.wait_stats_off();
     group.bench_function("probes_unmanaged", |b| {
         b.iter_custom(|n| getppid_loop(n, None))

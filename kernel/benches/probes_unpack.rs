@@ -2,7 +2,7 @@
 //! bench's cgroup unpacks a 10,000-file tar archive and checksums every file (`tar`, `find`,
 //! `sha256sum`), with nothing attached (`no_bpf`, the baseline), with an empty program on
 //! `sys_enter` and `sys_exit` (`empty_pair`, the floor of any per-syscall probe), and with
-//! every probe watching that cgroup (`probes_managed`, the statistics' lease run out as in a
+//! every probe watching that cgroup (`probes_managed`, the statistics' first sample ended as in a
 //! daemon nobody asks what watching costs; target: at most 2 % over `no_bpf`).
 //!
 //! Three reports: criterion's (the contenders one after the other); the medians of
@@ -188,7 +188,7 @@ struct Watching {
     probes: LiveProbes,
 }
 
-/// Every probe loaded and watching `cgroup`, the statistics' first lease run out.
+/// Every probe loaded and watching `cgroup`, the statistics' first sample ended.
 fn watching(cgroup: &BenchCgroup) -> Option<Watching> {
     let probes = LiveProbes::start(cgroup)?;
     let watched = probes.managed.watch(cgroup.id());
@@ -206,7 +206,7 @@ fn alternating(archive: &Archive, cgroup: &BenchCgroup) {
     for round in 0..ROUNDS {
         for k in 0..NAMES.len() {
             let contender = (round + k) % NAMES.len();
-            // Set up (and, for the probes, wait out the statistics' lease) untimed.
+            // Set up (and, for the probes, wait out the statistics' first sample) untimed.
             let floor = (contender == 1).then(|| empty_pair(cgroup));
             let probes = (contender == 2).then(|| watching(cgroup));
             if matches!(floor, Some(None)) || matches!(probes, Some(None)) {

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agentos_kernel::observe::{ManagedCgroups, ProcessEvent, ProcessProbes, STATS_LEASE};
+use agentos_kernel::observe::{ManagedCgroups, ProcessEvent, ProcessProbes, STATS_SAMPLE};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
 use tokio::sync::broadcast;
@@ -179,14 +179,14 @@ impl LiveProbes {
     }
 
     /// Waits until the host's BPF run-time statistics are off again: managing a cgroup
-    /// takes a first sample of them, and they stay on for a lease (`STATS_LEASE`) that
-    /// nobody renews here, while they time every BPF program's every run.
+    /// takes a first sample of them, on for `STATS_SAMPLE`, while they time every BPF
+    /// program's every run.
     pub fn wait_stats_off(&self) {
-        let deadline = Instant::now() + STATS_LEASE + Duration::from_secs(5);
+        let deadline = Instant::now() + STATS_SAMPLE + Duration::from_secs(5);
         while self.managed.run_time_stats() {
             assert!(
                 Instant::now() < deadline,
-                "the statistics' lease never ran out"
+                "the statistics' sample never ended"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

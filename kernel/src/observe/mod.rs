@@ -31,8 +31,8 @@ pub use self::{
     event::{Denial, EventDetail, Owner, ProcessEvent, ProcessEventKind},
     probes::{
         FloorPrograms, Hooks, ManagedCgroups, Owners, ProbeError, ProbeFigures, ProbeStatus,
-        ProcessProbes, ProgramRunTime, RunTimeStats, STATS_LEASE, Step, WallRules, WallStatus,
-        Watched, bpf_lsm_active,
+        ProcessProbes, ProgramRunTime, RunTimeStats, STATS_REST, STATS_SAMPLE, Step, WallRules,
+        WallStatus, Watched, bpf_lsm_active,
     },
 };
 

@@ -411,8 +411,8 @@ async fn probe_run_time_is_exported_and_grows_with_a_managed_workload() {
         read_paths: vec![probe.to_str().unwrap().to_owned()],
         ..Default::default()
     };
-    // An idle app keeps the high-frequency programs on; each read of /metrics below renews
-    // the run-time statistics' lease (`observe/probes/cost.rs`), so the workload is timed.
+    // An idle app keeps the high-frequency programs on; attaching them began a sample of the
+    // run-time statistics (`observe/probes/cost.rs`, 10 s), so the workload is timed.
     let idle = crate::util::spawn(&mut c, spawn("idle", "exec sleep 60".into())).await;
     let sys_out = "agentos_probe_runs_total{program=\"agentos_sys_out\"}";
     let sys_out_time = "agentos_probe_run_seconds_total{program=\"agentos_sys_out\"}";

@@ -8,11 +8,13 @@
 //! `kernel.bpf_stats_enabled` switch). The switch is the host's, not ours: while it is on,
 //! every BPF program on the host pays two clock reads a run, and the probe-cost bench
 //! (`kernel/benches/probes_syscall.rs`) measured that as the largest part of what the
-//! probes cost a syscall of a process AgentOS does not manage. So the statistics are
-//! sampled, not kept on: [`StatsLease`] turns them on for [`STATS_LEASE`] when the
-//! high-frequency programs are attached (a first sample) and again each time someone reads
-//! the cost (`agentos ps`, `ProbeStats`, `/metrics`), and off when the lease runs out
-//! unrenewed, or when nothing is managed any more.
+//! probes cost a syscall of a process AgentOS does not manage (about 180 ns a hooked
+//! syscall here). So the statistics are sampled, not kept on: [`StatsSampler`] turns them
+//! on for [`STATS_SAMPLE`] when the high-frequency programs are attached (a first sample)
+//! and when someone reads the cost (`agentos ps`, `ProbeStats`, `/metrics`), at most once
+//! per [`STATS_REST`] after the last sample began, and off when the sample ends or nothing
+//! is managed any more. A task manager polling every second thus keeps them on for 10 s in
+//! every 5 min and 10 s, not all the time.
 //!
 //! Each program counts, per managed cgroup and per CPU, every run it made on that cgroup's
 //! behalf (the value of the cgroup's key in the `AGENTOS_MANAGED` map, one slot per program
@@ -25,7 +27,7 @@
 //!
 //! # What it leaves on the host
 //!
-//! Nothing: the statistics switch is an fd, closed when the lease runs out, with the probes,
+//! Nothing: the statistics switch is an fd, closed when a sample ends, with the probes,
 //! or with the daemon.
 
 use std::{
@@ -37,7 +39,7 @@ use std::{
 use agentos_ebpf_common::{CostCounts, cost, names};
 use aya::maps::{MapData, MapError, PerCpuHashMap, PerCpuValues};
 
-use super::{ObserveCost, ProbeError, STATS_LEASE};
+use super::{ObserveCost, ProbeError, STATS_REST, STATS_SAMPLE};
 
 /// The counted programs by their index in [`cost`].
 pub(super) const COUNTED: [(usize, &str); cost::PROGRAMS] = [
@@ -74,17 +76,19 @@ impl RunTimeStats {
     }
 }
 
-/// The run-time statistics, on for a lease that each read of the cost renews.
+/// The run-time statistics, on for samples of a term, one per rest at most.
 #[derive(Clone, Debug)]
-pub(super) struct StatsLease {
+pub(super) struct StatsSampler {
     lease: Arc<Mutex<Lease>>,
-    /// How long each renewal keeps them on ([`STATS_LEASE`] but in tests).
+    /// How long a sample keeps them on ([`STATS_SAMPLE`] but in tests).
     term: Duration,
+    /// How long after a sample began the next may begin ([`STATS_REST`] but in tests).
+    rest: Duration,
 }
 
-impl Default for StatsLease {
+impl Default for StatsSampler {
     fn default() -> Self {
-        Self::new(STATS_LEASE)
+        Self::new(STATS_SAMPLE, STATS_REST)
     }
 }
 
@@ -92,16 +96,19 @@ impl Default for StatsLease {
 struct Lease {
     /// On while this is held.
     on: Option<RunTimeStats>,
-    /// When the lease runs out.
+    /// When the sample ends.
     until: Option<Instant>,
+    /// When the last sample began.
+    began: Option<Instant>,
 }
 
-impl StatsLease {
-    /// Leases of `term` each.
-    pub(super) fn new(term: Duration) -> Self {
+impl StatsSampler {
+    /// Samples of `term`, each beginning at least `rest` after the one before.
+    pub(super) fn new(term: Duration, rest: Duration) -> Self {
         Self {
             lease: Arc::default(),
             term,
+            rest,
         }
     }
 
@@ -109,15 +116,17 @@ impl StatsLease {
         self.lease.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Turns the statistics on, if they are off, until the term from now; a task on
-    /// `runtime` turns them off when the lease runs out unrenewed.
-    pub(super) fn renew(&self, runtime: &tokio::runtime::Handle) -> Result<(), ProbeError> {
+    /// Begins a sample unless one is on or the last began less than the rest ago; a task
+    /// on `runtime` turns the statistics off when it ends. A sample on is not lengthened.
+    pub(super) fn sample(&self, runtime: &tokio::runtime::Handle) -> Result<(), ProbeError> {
         let mut lease = self.lock();
-        lease.until = Some(Instant::now() + self.term);
-        if lease.on.is_some() {
+        let now = Instant::now();
+        if lease.on.is_some() || lease.began.is_some_and(|began| now < began + self.rest) {
             return Ok(());
         }
         lease.on = Some(RunTimeStats::on()?);
+        lease.until = Some(now + self.term);
+        lease.began = Some(now);
         runtime.spawn(expire(Arc::downgrade(&self.lease)));
         Ok(())
     }
@@ -129,14 +138,14 @@ impl StatsLease {
         lease.until = None;
     }
 
-    /// Whether the statistics are on (held by this lease).
+    /// Whether the statistics are on (held by this sampler).
     pub(super) fn is_on(&self) -> bool {
         self.lock().on.is_some()
     }
 }
 
-/// Waits out the lease (however often it is renewed meanwhile), then turns the statistics
-/// off; returns early if they went off otherwise or the probes are gone.
+/// Waits out the sample, then turns the statistics off; returns early if they went off
+/// otherwise or the probes are gone.
 async fn expire(lease: Weak<Mutex<Lease>>) {
     loop {
         let until = {
@@ -272,25 +281,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_lease_runs_out_unless_renewed() {
+    async fn a_sample_runs_its_term_however_often_asked_and_the_next_waits_out_the_rest() {
         if !nix::unistd::geteuid().is_root() {
             // BPF_ENABLE_STATS needs CAP_SYS_ADMIN.
-            crate::testing::skip("cost::the_lease_runs_out_unless_renewed", "needs root");
+            crate::testing::skip("cost::a_sample_runs_its_term…", "needs root");
             return;
         }
-        const TERM: Duration = Duration::from_millis(400);
-        let lease = StatsLease::new(TERM);
+        const TERM: Duration = Duration::from_millis(300);
+        const REST: Duration = Duration::from_millis(1200);
+        let stats = StatsSampler::new(TERM, REST);
         let runtime = tokio::runtime::Handle::current();
-        lease.renew(&runtime).expect("BPF_ENABLE_STATS");
-        assert!(lease.is_on());
+        let began = Instant::now();
+        stats.sample(&runtime).expect("BPF_ENABLE_STATS");
+        assert!(stats.is_on());
         tokio::time::sleep(TERM / 2).await;
-        lease.renew(&runtime).expect("renew");
-        tokio::time::sleep(TERM * 3 / 4).await;
-        assert!(lease.is_on(), "off before the renewed lease ran out");
+        stats.sample(&runtime).expect("asked again");
         tokio::time::sleep(TERM).await;
-        assert!(!lease.is_on(), "still on after the lease ran out");
-        lease.renew(&runtime).expect("renew");
-        lease.end();
-        assert!(!lease.is_on());
+        assert!(!stats.is_on(), "a sample lengthened by asking again");
+        stats.sample(&runtime).expect("asked during the rest");
+        assert!(
+            !stats.is_on() || began.elapsed() >= REST,
+            "a sample began during the rest"
+        );
+        tokio::time::sleep_until((began + REST).into()).await;
+        stats.sample(&runtime).expect("asked after the rest");
+        assert!(stats.is_on(), "no sample after the rest");
+        stats.end();
+        assert!(!stats.is_on());
     }
 }

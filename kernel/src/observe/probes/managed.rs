@@ -305,8 +305,8 @@ impl ManagedCgroups {
             .unwrap_or_default()
     }
 
-    /// Whether the host's BPF run-time statistics are on for the probes now (a lease that
-    /// [`Self::run_times`] and [`Self::figures`] renew).
+    /// Whether the host's BPF run-time statistics are on for the probes now (a sample, which
+    /// [`Self::run_times`] and [`Self::figures`] may begin).
     pub fn run_time_stats(&self) -> bool {
         self.lock()
             .probes

@@ -47,8 +47,8 @@
 //! against the subtree, and looks at the incoming one only while a managed wake-up is
 //! pending; `sched_wakeup` checks the wakee against the subtree by its cgroup's ancestor
 //! before any hashing (`kernel-ebpf/src/sched.rs`, `filter.rs`). The host's BPF run-time
-//! statistics, which time every BPF program on the host, are on only for a lease while
-//! someone reads what watching costs (`cost.rs`).
+//! statistics, which time every BPF program on the host, are on only for short samples, at
+//! most one each few minutes, while someone reads what watching costs (`cost.rs`).
 //!
 //! # What it leaves on the host
 //!
@@ -118,9 +118,11 @@ pub use self::{
 #[cfg(target_os = "linux")]
 use super::{btf, event::ProcessEvent};
 
-/// How long the host's BPF run-time statistics stay on after the last read of what watching
-/// costs (`cost.rs`).
-pub const STATS_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a sample of the host's BPF run-time statistics keeps them on (`cost.rs`).
+pub const STATS_SAMPLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long after a sample of the statistics began the next may begin (`cost.rs`).
+pub const STATS_REST: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The lifecycle programs and their BTF tracepoints: attached from start to stop.
 const LIFECYCLE: [(&str, &str); 3] = [
@@ -282,10 +284,10 @@ pub struct ProcessProbes {
     refusals: refusals::Refusals,
     /// The managed cgroups (the filter), with the runs each program made for each.
     managed: cost::CostMap,
-    /// The host's BPF run-time statistics: sampled, on for a lease while the hot programs are
-    /// attached and someone reads the cost.
-    stats: cost::StatsLease,
-    /// Where the lease's timer runs.
+    /// The host's BPF run-time statistics: on for a sample when the hot programs are attached
+    /// and when someone reads the cost, one sample per rest at most.
+    stats: cost::StatsSampler,
+    /// Where the sample's timer runs.
     runtime: tokio::runtime::Handle,
     /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` and
     /// `AGENTOS_PENDING` maps. The other maps were taken out of it.
@@ -443,7 +445,7 @@ impl ProcessProbes {
             hot: None,
             wall,
             refusals,
-            stats: cost::StatsLease::default(),
+            stats: cost::StatsSampler::default(),
             runtime,
             ebpf,
         })
@@ -487,13 +489,13 @@ impl ProcessProbes {
         self.hot.is_some()
     }
 
-    /// Whether the host's BPF run-time statistics are on for the probes now (a lease).
+    /// Whether the host's BPF run-time statistics are on for the probes now (a sample).
     pub fn run_time_stats(&self) -> bool {
         self.stats.is_on()
     }
 
-    fn renew_stats(&self) {
-        if let Err(err) = self.stats.renew(&self.runtime) {
+    fn sample_stats(&self) {
+        if let Err(err) = self.stats.sample(&self.runtime) {
             tracing::warn!(error = %err, "cannot turn on BPF run-time statistics; observation costs go unsampled");
         }
     }
@@ -529,10 +531,11 @@ impl ProcessProbes {
 
     /// The run time and runs of every counted program that is loaded, for `/metrics`, as the
     /// kernel timed them while the statistics were on. Someone is asking what watching costs:
-    /// the statistics are (kept) on for another lease while anything is managed.
+    /// a sample of the statistics begins if anything is managed and the last one began
+    /// long enough ago.
     pub fn run_times(&self) -> Vec<ProgramRunTime> {
         if self.hot.is_some() {
-            self.renew_stats();
+            self.sample_stats();
         }
         cost::COUNTED
             .iter()
@@ -608,7 +611,7 @@ impl ProcessProbes {
         match attached() {
             Ok(()) => {
                 // A first sample, so the first read of the cost has a mean to go on.
-                self.renew_stats();
+                self.sample_stats();
                 Ok(links)
             }
             Err(err) => {
@@ -856,7 +859,7 @@ mod tests {
             managed.hot_attached(),
             "hot programs not attached while managed"
         );
-        // A first sample of the run-time statistics, on a lease (`cost.rs`).
+        // A first sample of the run-time statistics (`cost.rs`).
         assert!(
             managed.run_time_stats(),
             "no first sample of the statistics"
