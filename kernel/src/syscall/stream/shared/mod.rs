@@ -10,7 +10,9 @@
 //!
 //! The region and the control segment are offered under one-shot tickets
 //! ([`crate::shm::Broker`]), which the client exchanges for the memfds on the fd
-//! socket beside the kernel's.
+//! socket beside the kernel's; a third ticket carries a non-blocking eventfd
+//! the kernel writes to wake a sleeping client ([`Control::notify_by`]), so the
+//! client waits in its event loop rather than on a thread of its blocking pool.
 //!
 //! # Threads
 //!
@@ -36,6 +38,7 @@ pub(super) mod read;
 pub(super) mod write;
 
 use std::{
+    os::fd::{FromRawFd, OwnedFd},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, Waker},
@@ -55,7 +58,7 @@ use crate::{
     error::KernelError,
     identity::Caller,
     kernel::Kernel,
-    shm::{ClientAccess, Region, Ticket},
+    shm::{Claimant, ClientAccess, Handout, Region, Ticket},
 };
 
 /// A stream's region aims at this size ...
@@ -106,7 +109,7 @@ struct Shared {
     /// The client closed its request side (it goes on through the rings).
     closed: bool,
     tx: Sender,
-    tickets: [Ticket; 2],
+    tickets: [Ticket; 3],
 }
 
 /// Whether `caller` can receive a memfd: only on the kernel's own Unix socket,
@@ -143,10 +146,22 @@ fn open(
     // A sleeping client is woken once per burst of half the slots (and before the
     // kernel waits for it), not per message: see `read` and `write`.
     control.set_burst(slots / 2);
+    let wake = wake_fd()?;
     let ticket = kernel.shm.offer(caller.uid, &region)?;
     let control_ticket = kernel.shm.offer(caller.uid, &segment).inspect_err(|_| {
         kernel.shm.withdraw(&ticket);
     })?;
+    let handout = wake
+        .try_clone()
+        .map_err(|e| KernelError::Internal(format!("a stream's eventfd: dup: {e}")))?;
+    let wake_ticket = kernel
+        .shm
+        .offer_fd(Claimant::User(caller.uid), Arc::new(handout) as Handout)
+        .inspect_err(|_| {
+            kernel.shm.withdraw(&ticket);
+            kernel.shm.withdraw(&control_ticket);
+        })?;
+    control.notify_by(wake);
     let announce = pb::StreamResponse {
         msg: Some(Out::Region(pb::SharedRegion {
             ticket: ticket.to_vec(),
@@ -154,6 +169,7 @@ fn open(
             slots: slots as u32,
             slot_size: chunk as u32,
             control_ticket: control_ticket.to_vec(),
+            wake_ticket: wake_ticket.to_vec(),
         })),
     };
     tx.try_send(Ok(announce))
@@ -166,8 +182,22 @@ fn open(
         inbound,
         closed: false,
         tx,
-        tickets: [ticket, control_ticket],
+        tickets: [ticket, control_ticket, wake_ticket],
     })
+}
+
+/// The eventfd the kernel writes to wake a sleeping client (see
+/// [`Control::notify_by`]): non-blocking, so a client that fills its counter
+/// never holds the stream's thread.
+fn wake_fd() -> Result<OwnedFd, KernelError> {
+    // SAFETY: plain syscall; a non-negative result is a new fd we own.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if raw < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(KernelError::Internal(format!("a stream's eventfd: {e}")));
+    }
+    // SAFETY: just made, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// Runs a stream on a blocking-pool thread and ends it: `END` on the rings (the
