@@ -183,7 +183,7 @@ impl Control {
     }
 
     /// Makes [`Control::send_in_burst`] wake a sleeping peer once every `every`
-    /// messages (a stream: half its slots).
+    /// messages (a stream: most of its slots).
     pub fn set_burst(&mut self, every: usize) {
         self.burst = every.max(1);
     }
@@ -431,15 +431,15 @@ mod tests {
     }
 
     /// The kernel's side of a shared read, as `fill` and `run` do it: `FULL`s
-    /// with a wake-up per burst of half the slots and before it waits for a
-    /// slot, then an `END` that must fit at once.
+    /// with a wake-up per burst of all but a quarter of the slots and before it
+    /// waits for a slot, then an `END` that must fit at once.
     fn serve_read(mut kernel: Control, chunks: u32, slots: u32) {
         let freed = |msg| match msg {
             Msg::Free { slot } => slot,
             other => panic!("{other:?} from the client"),
         };
         let mut free: Vec<u32> = (0..slots).rev().collect();
-        kernel.set_burst(slots as usize / 2);
+        kernel.set_burst(slots as usize - (slots as usize / 4).max(1));
         for offset in 0..chunks {
             while let Ok(msg) = kernel.recv(Duration::ZERO) {
                 free.push(freed(msg));

@@ -24,8 +24,8 @@
 //! futex wait is still the fallback for a kernel that offers no eventfd).
 //! Waits are naps of [`ring::NAP`], between which the gRPC stream is looked
 //! at: the kernel's error, or the connection's end, ends the wait. The
-//! kernel wakes a sleeping reader once per burst of half the slots (and before
-//! it waits for a slot itself), so a reader that keeps up takes chunks in bursts
+//! kernel wakes a sleeping reader once per burst of most of the slots (and
+//! before it waits for a slot itself), so a reader that keeps up takes chunks in bursts
 //! rather than paying a wake-up per chunk. A write is the same both ways: the
 //! client wakes a sleeping kernel once per burst of half the slots it fills,
 //! the kernel a sleeping client once per burst of slots it hands back, and
