@@ -407,6 +407,23 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_fills_its_eventfd_goes_unwoken_and_the_waker_never_waits() {
+        let fd = segment();
+        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
+        let mut client = Control::attach(&fd, Side::Client).unwrap();
+        let wake = eventfd();
+        kernel.notify_by(wake.try_clone().unwrap());
+        // The counter's largest value: one more write would block (EAGAIN here).
+        nix::unistd::write(&wake, &(u64::MAX - 1).to_ne_bytes()).unwrap();
+        assert_eq!(client.arm(), Ok(false));
+        kernel.send(Msg::End, Duration::ZERO).unwrap();
+        assert_eq!(kernel.wakes(), 1, "the flag was up: a wake-up was due");
+        assert_eq!(drained(&wake), u64::MAX - 1, "only the peer's own writes");
+        client.disarm();
+        assert_eq!(client.recv(Duration::ZERO), Ok(Msg::End));
+    }
+
+    #[test]
     fn a_malformed_message_is_the_peers_corruption() {
         for bad in [
             &[][..],

@@ -354,6 +354,13 @@ mod tests {
     }
 
     #[test]
+    fn the_wake_eventfd_never_blocks_the_streams_thread() {
+        let fd = wake_fd().unwrap();
+        let flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_ne!(flags & libc::O_NONBLOCK, 0, "flags {flags:#o}");
+    }
+
+    #[test]
     fn regions_cover_the_round_trip_within_bounds() {
         assert_eq!(slots_for(1 << 20), 4);
         assert_eq!(slots_for(64 << 10), MAX_SLOTS);
