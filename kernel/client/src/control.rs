@@ -29,7 +29,10 @@
 //! message's shape, and the receiver of a slot number checks that the slot is
 //! one the protocol lets the peer name.
 
-use std::{os::fd::AsFd, time::Duration};
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    time::Duration,
+};
 
 use crate::{
     mapping::Mapping,
@@ -118,6 +121,8 @@ pub struct Control {
     burst: usize,
     /// ... and how many it has sent since the last.
     unannounced: usize,
+    /// An eventfd the peer sleeps on instead of the ring's futex ([`Control::notify_by`]).
+    notifier: Option<OwnedFd>,
 }
 
 /// Maps ring `index` of the segment `fd`.
@@ -148,18 +153,37 @@ impl Control {
             buf: Vec::with_capacity(MAX_MSG),
             burst: 1,
             unannounced: 0,
+            notifier: None,
         })
     }
 
     /// Sends `msg`, waiting up to `timeout` for room (there always is, unless
-    /// the peer broke the protocol).
+    /// the peer broke the protocol), and wakes a sleeping peer.
     pub fn send(&mut self, msg: Msg, timeout: Duration) -> Result<(), RingError> {
         let mut bytes = [0u8; MAX_MSG];
-        self.tx.send(msg.encode(&mut bytes), timeout)
+        match self.notifier {
+            None => self.tx.send(msg.encode(&mut bytes), timeout),
+            Some(_) => {
+                self.tx.send_quiet(msg.encode(&mut bytes), timeout)?;
+                self.wake();
+                Ok(())
+            }
+        }
+    }
+
+    /// Wakes a sleeping peer by writing the eventfd `fd` rather than with a
+    /// futex wake-up: for a peer that waits in its event loop
+    /// ([`Control::arm`], then `fd` readable) instead of on a blocking thread,
+    /// so that a wake-up is one thread woken, not a hop through a thread pool
+    /// and back. `fd` should be non-blocking: a peer that fills the counter
+    /// then goes unwoken (it finds the messages at its nap's end), and the
+    /// writer never waits.
+    pub fn notify_by(&mut self, fd: OwnedFd) {
+        self.notifier = Some(fd);
     }
 
     /// Makes [`Control::send_in_burst`] wake a sleeping peer once every `every`
-    /// messages (a stream: half its slots).
+    /// messages (a stream: most of its slots).
     pub fn set_burst(&mut self, every: usize) {
         self.burst = every.max(1);
     }
@@ -182,8 +206,27 @@ impl Control {
 
     /// Wakes the peer if it sleeps on this side's messages; a new burst begins.
     pub fn wake(&mut self) {
-        self.tx.wake();
         self.unannounced = 0;
+        let Some(fd) = &self.notifier else {
+            self.tx.wake();
+            return;
+        };
+        if self.tx.take_sleeper() {
+            // EAGAIN (the peer filled the counter) is the peer's own doing.
+            let _ = nix::unistd::write(fd, &1u64.to_ne_bytes());
+        }
+    }
+
+    /// Says this side is about to sleep on its eventfd rather than in
+    /// [`Control::recv`]: true if a message is already there (do not sleep);
+    /// see [`Consumer::arm`]. [`Control::disarm`] once awake.
+    pub fn arm(&mut self) -> Result<bool, RingError> {
+        self.rx.arm()
+    }
+
+    /// This side is awake again after [`Control::arm`].
+    pub fn disarm(&mut self) {
+        self.rx.disarm();
     }
 
     /// The next message, waiting up to `timeout` (zero: a poll).
@@ -197,7 +240,7 @@ impl Control {
         Msg::decode(&self.buf)
     }
 
-    /// Futex wakes this side has made (the peer slept): for tests and benches.
+    /// Wake-ups this side has made (the peer slept): for tests and benches.
     pub fn wakes(&self) -> u64 {
         self.tx.wakes() + self.rx.wakes()
     }
@@ -302,6 +345,84 @@ mod tests {
         assert_eq!(kernel.wakes(), 3);
     }
 
+    /// A new non-blocking eventfd.
+    fn eventfd() -> OwnedFd {
+        // SAFETY: a new fd, owned below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        assert!(raw >= 0);
+        // SAFETY: just created, owned by nothing else.
+        unsafe { OwnedFd::from_raw_fd(raw) }
+    }
+
+    /// The eventfd's counter, drained (0: nobody wrote it).
+    fn drained(fd: &OwnedFd) -> u64 {
+        let mut word = [0u8; 8];
+        match nix::unistd::read(fd, &mut word) {
+            Ok(8) => u64::from_ne_bytes(word),
+            Err(nix::errno::Errno::EAGAIN) => 0,
+            other => panic!("reading the eventfd: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_peer_asleep_on_an_eventfd_is_woken_there_once_per_burst() {
+        let fd = segment();
+        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
+        let mut client = Control::attach(&fd, Side::Client).unwrap();
+        let wake = eventfd();
+        kernel.notify_by(wake.try_clone().unwrap());
+        kernel.set_burst(3);
+        let full = |slot| Msg::Full {
+            slot,
+            offset: 0,
+            len: 1,
+        };
+        assert_eq!(client.arm(), Ok(false), "nothing there: sleep");
+        for slot in 0..2 {
+            kernel.send_in_burst(full(slot), Duration::ZERO).unwrap();
+        }
+        assert_eq!((drained(&wake), kernel.wakes()), (0, 0), "inside a burst");
+        kernel.send_in_burst(full(2), Duration::ZERO).unwrap();
+        assert_eq!(
+            (drained(&wake), kernel.wakes()),
+            (1, 1),
+            "at the burst's end"
+        );
+        // The write lowered the flag: an awake client is not written to again.
+        kernel.send(Msg::End, Duration::ZERO).unwrap();
+        assert_eq!(drained(&wake), 0, "woken already");
+        client.disarm();
+        for m in [full(0), full(1), full(2), Msg::End] {
+            assert_eq!(client.recv(Duration::ZERO), Ok(m));
+        }
+        // Armed again: a plain send writes the eventfd at once ...
+        assert_eq!(client.arm(), Ok(false));
+        kernel.send(full(3), Duration::ZERO).unwrap();
+        assert_eq!(drained(&wake), 1);
+        client.disarm();
+        // ... and arming with a message waiting says so instead of sleeping.
+        assert_eq!(client.arm(), Ok(true));
+        kernel.wake();
+        assert_eq!(drained(&wake), 0, "the flag was lowered again");
+    }
+
+    #[test]
+    fn a_peer_that_fills_its_eventfd_goes_unwoken_and_the_waker_never_waits() {
+        let fd = segment();
+        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
+        let mut client = Control::attach(&fd, Side::Client).unwrap();
+        let wake = eventfd();
+        kernel.notify_by(wake.try_clone().unwrap());
+        // The counter's largest value: one more write would block (EAGAIN here).
+        nix::unistd::write(&wake, &(u64::MAX - 1).to_ne_bytes()).unwrap();
+        assert_eq!(client.arm(), Ok(false));
+        kernel.send(Msg::End, Duration::ZERO).unwrap();
+        assert_eq!(kernel.wakes(), 1, "the flag was up: a wake-up was due");
+        assert_eq!(drained(&wake), u64::MAX - 1, "only the peer's own writes");
+        client.disarm();
+        assert_eq!(client.recv(Duration::ZERO), Ok(Msg::End));
+    }
+
     #[test]
     fn a_malformed_message_is_the_peers_corruption() {
         for bad in [
@@ -327,15 +448,15 @@ mod tests {
     }
 
     /// The kernel's side of a shared read, as `fill` and `run` do it: `FULL`s
-    /// with a wake-up per burst of half the slots and before it waits for a
-    /// slot, then an `END` that must fit at once.
+    /// with a wake-up per burst of all but a quarter of the slots and before it
+    /// waits for a slot, then an `END` that must fit at once.
     fn serve_read(mut kernel: Control, chunks: u32, slots: u32) {
         let freed = |msg| match msg {
             Msg::Free { slot } => slot,
             other => panic!("{other:?} from the client"),
         };
         let mut free: Vec<u32> = (0..slots).rev().collect();
-        kernel.set_burst(slots as usize / 2);
+        kernel.set_burst(slots as usize - (slots as usize / 4).max(1));
         for offset in 0..chunks {
             while let Ok(msg) = kernel.recv(Duration::ZERO) {
                 free.push(freed(msg));

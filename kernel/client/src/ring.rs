@@ -202,6 +202,12 @@ impl Side {
         unsafe { &*self.map.as_ptr().as_ptr().add(at).cast::<AtomicU32>() }
     }
 
+    /// Lowers this side's own sleep flag (the consumer's: only it arms one
+    /// outside `wait`).
+    fn disarm(&self) {
+        self.u32_at(CONSUMER_SLEEPS_AT).store(0, Ordering::Relaxed);
+    }
+
     fn check(&self) -> Result<(), RingError> {
         match &self.poisoned {
             Some(why) => Err(RingError::Corrupt(why.clone())),
@@ -245,15 +251,24 @@ impl Side {
 
     /// Wakes the peer if it said it sleeps on `peer_flag`.
     fn wake_if_sleeping(&mut self, peer_flag: usize) {
-        // Pairs with the fence in `wait`: either the peer sees our position, or
-        // we see its flag.
+        if self.take_sleeper(peer_flag) {
+            futex_wake(self.u32_at(peer_flag));
+        }
+    }
+
+    /// Lowers the peer's sleep flag `peer_flag`; whether it was up (the peer
+    /// sleeps, or is about to, and must be woken).
+    fn take_sleeper(&mut self, peer_flag: usize) -> bool {
+        // Pairs with the fence in `wait` and `arm`: either the peer sees our
+        // position, or we see its flag.
         fence(Ordering::SeqCst);
         let flag = self.u32_at(peer_flag);
-        if flag.load(Ordering::Relaxed) != 0 {
-            flag.store(0, Ordering::Relaxed);
-            futex_wake(flag);
-            self.wakes += 1;
+        if flag.load(Ordering::Relaxed) == 0 {
+            return false;
         }
+        flag.store(0, Ordering::Relaxed);
+        self.wakes += 1;
+        true
     }
 
     /// Waits until `ready` holds (it reads the peer's position): at once if it
@@ -367,6 +382,13 @@ impl Producer {
         self.0.wake_if_sleeping(CONSUMER_SLEEPS_AT);
     }
 
+    /// Lowers the consumer's sleep flag without a futex wake-up; whether it was
+    /// up. For a consumer that sleeps elsewhere ([`Consumer::arm`]): the caller
+    /// wakes it there (an eventfd), and counts as having woken it.
+    pub fn take_sleeper(&mut self) -> bool {
+        self.0.take_sleeper(CONSUMER_SLEEPS_AT)
+    }
+
     fn send_inner(&mut self, msg: &[u8], timeout: Duration, wake: bool) -> Result<(), RingError> {
         let s = &mut self.0;
         s.check()?;
@@ -436,6 +458,30 @@ impl Consumer {
     /// Futex wakes this side has made (the producer was asleep).
     pub fn wakes(&self) -> u64 {
         self.0.wakes
+    }
+
+    /// Says this side is going to sleep somewhere of its own (an eventfd the
+    /// producer writes when it finds the flag up, see [`Producer::take_sleeper`]),
+    /// instead of in [`Consumer::recv`]'s futex wait: raises the sleep flag, then
+    /// looks once more. True if a message is already there, with the flag
+    /// lowered again: do not sleep. Else sleep, then [`Consumer::disarm`].
+    pub fn arm(&mut self) -> Result<bool, RingError> {
+        let s = &mut self.0;
+        s.check()?;
+        s.u32_at(CONSUMER_SLEEPS_AT).store(1, Ordering::Relaxed);
+        // Pairs with the producer's fence in `take_sleeper`.
+        fence(Ordering::SeqCst);
+        let mine = s.mine;
+        let ready = s.peer_position(HEAD_AT, true)? != mine;
+        if ready {
+            s.disarm();
+        }
+        Ok(ready)
+    }
+
+    /// Lowers the sleep flag [`Consumer::arm`] raised (this side is awake).
+    pub fn disarm(&mut self) {
+        self.0.disarm();
     }
 
     /// Receives one message into `buf` (replacing its contents), waiting up to

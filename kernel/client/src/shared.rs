@@ -14,12 +14,18 @@
 //!
 //! # Waiting
 //!
-//! A message already on the ring is taken at once. Otherwise the wait runs on
-//! tokio's blocking pool (the ring spins briefly, then sleeps on its futex until
-//! the kernel wakes it), in naps of [`ring::NAP`], between which the gRPC stream
-//! is looked at: the kernel's error, or the connection's end, ends the wait. The
-//! kernel wakes a sleeping reader once per burst of half the slots (and before
-//! it waits for a slot itself), so a reader that keeps up takes chunks in bursts
+//! A message already on the ring is taken at once. Otherwise this side raises
+//! its sleep flag on the ring and waits in its own event loop for the stream's
+//! eventfd, which the kernel writes when it finds the flag up (claimed with the
+//! region, a third ticket): a wake-up is then one thread woken. Waking a
+//! futex waiter on tokio's blocking pool instead, which then woke the task's
+//! thread, cost the 1 GiB read three times the context switches, and the
+//! kernel's stream thread was preempted by that chain once per wake-up (the
+//! futex wait is still the fallback for a kernel that offers no eventfd).
+//! Waits are naps of [`ring::NAP`], between which the gRPC stream is looked
+//! at: the kernel's error, or the connection's end, ends the wait. The
+//! kernel wakes a sleeping reader once per burst of most of the slots (and
+//! before it waits for a slot itself), so a reader that keeps up takes chunks in bursts
 //! rather than paying a wake-up per chunk. A write is the same both ways: the
 //! client wakes a sleeping kernel once per burst of half the slots it fills,
 //! the kernel a sleeping client once per burst of slots it hands back, and
@@ -39,7 +45,7 @@ use agentos_proto::v1::{
     self as pb, stream_open::Op, stream_request::Msg as In, stream_response::Msg as Out,
 };
 use tokio::{
-    io::{AsyncWriteExt, Interest},
+    io::{AsyncWriteExt, Interest, unix::AsyncFd},
     net::UnixStream,
 };
 use tokio_stream::{Stream, StreamExt};
@@ -63,6 +69,9 @@ struct Opened {
     messages: u64,
     /// The kernel's `done`, when it came while the rings were being waited on.
     done: Option<u64>,
+    /// The eventfd the kernel writes to wake this side, watched by the event
+    /// loop; without one (an older kernel), waits run on the blocking pool.
+    wake: Option<AsyncFd<OwnedFd>>,
 }
 
 /// This side's control rings, and the error a send from a `Drop` met.
@@ -180,10 +189,23 @@ impl Client {
             .filter(|&s| s >= region.slots as usize * region.slot_size as usize)
             .ok_or_else(|| CallError::Handoff(format!("a region of {} bytes", region.size)))?;
         let prefix = self.fds_prefix();
-        let (fd, control_fd) = tokio::try_join!(
+        let wake = async {
+            match region.wake_ticket.is_empty() {
+                true => Ok(None),
+                false => claim(&fds, prefix, &region.wake_ticket).await.map(Some),
+            }
+        };
+        let (fd, control_fd, wake) = tokio::try_join!(
             claim(&fds, prefix, &region.ticket),
-            claim(&fds, prefix, &region.control_ticket)
+            claim(&fds, prefix, &region.control_ticket),
+            wake
         )?;
+        let wake = wake
+            // SAFETY: the `AsyncFd` owns the fd, so it stays open for as long as
+            // it is registered.
+            .map(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) })
+            .transpose()
+            .map_err(|e| CallError::Handoff(format!("watching the stream's eventfd: {e}")))?;
         let mut control = Control::attach(&control_fd, Side::Client).map_err(ring_error)?;
         control.set_burst(region.slots as usize / 2);
         Ok(Opened {
@@ -198,8 +220,25 @@ impl Client {
             }),
             messages: 1,
             done: None,
+            wake,
         })
     }
+}
+
+/// Sleeps until the kernel writes `wake` (it does when it finds this side's
+/// sleep flag up) or a nap ([`ring::NAP`]) ends, unless a message came in the
+/// meantime; then the next message, or `Timeout`.
+async fn sleep_on(wake: &AsyncFd<OwnedFd>, control: &mut Control) -> Result<Msg, RingError> {
+    if !control.arm()? {
+        if let Ok(Ok(mut ready)) = tokio::time::timeout(ring::NAP, wake.readable()).await {
+            // Drain the counter (EAGAIN: the kernel's write was consumed
+            // already), and wait for the next write again.
+            let _ = nix::unistd::read(wake.get_ref(), &mut [0u8; 8]);
+            ready.clear_ready();
+        }
+        control.disarm();
+    }
+    control.recv(Duration::ZERO)
 }
 
 fn ring_error(e: RingError) -> CallError {
@@ -267,6 +306,10 @@ impl Opened {
             let mut control = self.take_control()?;
             let (control, got) = if timeout.is_zero() {
                 let got = control.recv(timeout);
+                (control, got)
+            } else if let Some(wake) = &self.wake {
+                control.wake();
+                let got = sleep_on(wake, &mut control).await;
                 (control, got)
             } else {
                 // Before this side sleeps: the kernel may be asleep on messages of

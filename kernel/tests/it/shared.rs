@@ -272,7 +272,7 @@ async fn tickets_are_one_shot_and_slots_are_the_clients_until_released() {
 async fn a_dropped_shared_read_gives_its_region_back() {
     let d = Daemon::start(&[]);
     let mut c = d.client().await;
-    // larger than the region (16 slots of 1 MiB), so the kernel must wait for slots
+    // larger than the region (4 slots of 1 MiB), so the kernel must wait for slots
     std::fs::write(d.files().join("f.bin"), pattern(0, 32 << 20)).unwrap();
     let mut r = c.read_shared("/f.bin", 0, 0, 1 << 20).await.unwrap();
     let first = r.next_chunk().await.unwrap().unwrap();

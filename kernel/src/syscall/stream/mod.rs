@@ -120,10 +120,10 @@ const READ_EXTRA: usize = 4;
 fn footprint(op: &Op) -> usize {
     match op {
         Op::Read(r) if r.transport == pb::StreamTransport::SharedMemory as i32 => {
-            shared::REGION_TARGET
+            shared::REGION_MAX
         }
         Op::Write(w) if w.transport == pb::StreamTransport::SharedMemory as i32 => {
-            shared::REGION_TARGET
+            shared::REGION_MAX
         }
         // An oversized chunk is refused by `read::start`; count it at most.
         Op::Read(r) => read::chunk_size(r.chunk_size).unwrap_or(0) * (STREAM_DEPTH + READ_EXTRA),

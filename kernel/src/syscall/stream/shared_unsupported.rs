@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A refused stream holds nothing.
-pub(super) const REGION_TARGET: usize = 0;
+pub(super) const REGION_MAX: usize = 0;
 pub(super) const DEPTH: usize = 2;
 
 fn unsupported() -> KernelError {

@@ -5,9 +5,11 @@
 //!
 //! A client that keeps up sleeps between chunks, and waking it for each one
 //! made it a thread hop or three per chunk (its wait runs on its blocking pool).
-//! So a sleeping client is woken once per burst of half the slots, and before
-//! the kernel itself waits for a slot: it then takes the burst in one go and
-//! hands the slots back while the kernel fills the other half.
+//! So a sleeping client is woken once per burst of three quarters of the slots
+//! (`burst_for`), and before the kernel itself waits for a slot: it then takes
+//! the burst in one go and hands the slots back while the kernel fills the
+//! rest. The slots are few (`slots_for`), and the kernel refills the one handed
+//! back last, so its copies land in memory still in the cache.
 
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 //!
 //! As for reads, wake-ups come in bursts both ways: the client wakes a sleeping
 //! kernel once per half the slots it fills (and before it waits for a slot, and
-//! at its `END`), and the kernel wakes a sleeping client once per half the slots
-//! it hands back, and before it waits for the next `FULL`. Waking for every
+//! at its `END`), and the kernel wakes a sleeping client once per burst of
+//! slots it hands back (`burst_for`), and before it waits for the next `FULL`. Waking for every
 //! chunk cost the 256 MiB write a wake-up, and thread hops, per MiB.
 
 use std::sync::Arc;
