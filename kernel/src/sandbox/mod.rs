@@ -108,6 +108,8 @@ mod userns;
 pub use ::caps::Capability;
 pub use argv::{ArgvError, validate_argv};
 #[cfg(target_os = "linux")]
+pub(crate) use caps::{CAP_NET_ADMIN, keep_through_exec};
+#[cfg(target_os = "linux")]
 pub use channel::relayed_status;
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
@@ -133,7 +135,10 @@ pub use seccomp::refusals as seccomp_refusals;
 #[cfg(target_os = "linux")]
 pub use spawn::{spawn, spawn_walls, wait_pidfd};
 pub use spawned::Spawned;
-pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SYSTEM_DIRS, SandboxSpec, SpecError, StdioMode};
+pub use spec::{
+    DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_PORT, SYSTEM_DIRS, SandboxSpec, SpecError,
+    StdioMode,
+};
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{Capability, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls};

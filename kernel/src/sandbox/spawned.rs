@@ -30,4 +30,7 @@ pub struct Spawned {
     pub dropped_env: Vec<String>,
     /// Whether the sandbox was created with `clone3` (false: the `clone` fallback).
     pub clone3: bool,
+    /// Rootless `private` ([`super::NetworkMode::Proxied`]): the listener init made in
+    /// the sandbox's namespace, to which its rules redirect the program's outgoing TCP.
+    pub proxy: Option<OwnedFd>,
 }
