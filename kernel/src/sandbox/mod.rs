@@ -21,7 +21,9 @@
 //! * **No capabilities** unless kept (`caps.rs`), **`no_new_privs`**, and a **seccomp
 //!   filter** (`seccomp.rs`) refusing mount, ptrace, bpf, perf, kexec, modules,
 //!   keyrings, namespaces, raw sockets and more.
-//! * **Network mode `none`** (`net.rs`): loopback only.
+//! * **Network mode `none`** (`net.rs`): loopback only; rootless `private`
+//!   ([`NetworkMode::Proxied`]) adds a route out over `lo` and hands the kernel a
+//!   listener its outgoing TCP is redirected to.
 //! * **A sanitised environment** ([`env`](mod@env)) and a **validated argv** ([`argv`](mod@argv)),
 //!   exec'd directly (no shell).
 //! * **stdio** as pipes or a PTY (`stdio.rs`).

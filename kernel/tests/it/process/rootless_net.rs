@@ -1,9 +1,9 @@
 //! Rootless `private` from the outside, run as an ordinary user (the rootless pass
 //! of `cargo xtask test`): a process reaches a test server on one of the host's own
 //! non-loopback addresses only as its grants say, and its bytes arrive and come back
-//! through the kernel's relay; a refused connect fails at once; a `none` process
-//! reaches nothing; the program cannot flush the rules of its namespace; what rootless
-//! private does not carry is refused with the reason.
+//! through the kernel's relay; a refused connect fails at once, also after a revoke;
+//! a `none` process reaches nothing; the program cannot flush the rules of its
+//! namespace; what rootless private does not carry is refused with the reason.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -164,6 +164,22 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     assert_eq!(out, "nft=1\nDENIED ECONNREFUSED", "stderr {err:?}");
     assert!(err.contains("Operation not permitted"), "{err}");
     assert_eq!(reached.load(Ordering::SeqCst), 0);
+
+    // A revoked grant closes the path (the namespace's chain and the kernel's list
+    // narrow): every 100 ms the program tries the granted server.
+    let script = format!(
+        "while :; do {} connect {open_s}; /bin/sleep 0.1; done",
+        probe_bin().display()
+    );
+    let p = spawn(
+        &mut c,
+        in_mode(Private, &[&allow], &["/bin/sh", "-c", &script]),
+    )
+    .await;
+    crate::net::wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
+    crate::net::revoke(&mut c, p.pid, allow.clone()).await;
+    crate::net::wait_for_line(&mut c, p.pid, "DENIED ECONNREFUSED").await;
+    kill_tree(&mut c, p.pid).await;
 
     // What rootless private does not carry is refused, saying why.
     let mut bridged = probe(Bridged, &[], &["status"]);
