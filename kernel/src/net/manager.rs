@@ -234,18 +234,19 @@ impl Network {
         Proxied::load(pid, rules)
     }
 
-    /// Starts carrying the connections of `proxied`'s `listener` (sent by its init).
+    /// Starts carrying the connections and DNS queries of `proxied`'s `sockets` (sent
+    /// by its init).
     pub fn serve(
         &self,
         proxied: &mut Proxied,
-        listener: std::os::fd::OwnedFd,
+        sockets: crate::sandbox::ProxySockets,
     ) -> Result<(), NetError> {
         let rt = self.rt.as_ref().ok_or_else(|| {
             NetError::Unavailable("the network was not set up by a running kernel".into())
         })?;
         proxied
-            .serve(rt, listener)
-            .map_err(NetError::io("serving the rootless network's listener"))
+            .serve(rt, sockets, self.relay_ports())
+            .map_err(NetError::io("serving the rootless network's sockets"))
     }
 
     /// The doctor's view: which modes work and why not.
@@ -504,12 +505,7 @@ impl Network {
                 Err(no) => format!("unavailable: {}", modes::shared_unavailable(no)),
             },
         );
-        r.details.insert(
-            "dns".into(),
-            "unavailable to rootless private processes: no UDP leaves their namespace, and \
-             they keep the host's resolv.conf"
-                .into(),
-        );
+        r.details.insert("dns".into(), self.dns_note());
         r
     }
 

@@ -18,11 +18,19 @@
 //! ```text
 //! table inet agentos
 //! chain egress  hook output priority -150 (before the NAT): local destinations →
-//!               accept; not TCP → drop (sendmsg fails with EPERM); the process's
-//!               decision list (egress.rs), refusals as TCP resets; reset
+//!               accept; DNS (UDP, TCP) to 10.213.255.53:53 → accept; not TCP → drop
+//!               (sendmsg fails with EPERM); the process's decision list (egress.rs),
+//!               refusals as TCP resets; reset
 //! chain proxy   hook output priority -100 (NAT): TCP to a non-local address →
-//!               redirect to :1023
+//!               redirect to :1023; UDP to 10.213.255.53:53 → redirect to :1023
 //! ```
+//!
+//! Name resolution goes through the kernel's DNS relay (`dns.rs`), as in rootful
+//! `private`: the sandbox's `resolv.conf` names `10.213.255.53`; a query over TCP
+//! reaches the proxy, which sends it to the relay's TCP port; one over UDP reaches
+//! init's UDP socket on port 1023, whose datagrams the kernel carries to the relay's
+//! UDP port and back (`forward_relay::udp`; conntrack gives the answer the resolver's
+//! address again).
 //!
 //! So a refused connect fails at once, in the sandbox, with `ECONNREFUSED`: a
 //! locally made connection never sees the ICMP error rootful `private`'s
@@ -33,9 +41,8 @@
 //!
 //! # What it does not carry
 //!
-//! TCP over IPv4 only: no UDP (DNS included: the sandbox keeps the host's
-//! `resolv.conf`, whose servers it cannot reach), no ICMP, no IPv6 (no route), no
-//! inbound connections or port forwards, no `bridged` groups. The kernel says so in
+//! TCP over IPv4, and DNS through the relay, only: no other UDP, no ICMP, no IPv6 (no
+//! route), no inbound connections or port forwards, no `bridged` groups. The kernel says so in
 //! `agentos doctor` and refuses what asks for more.
 
 use std::{
@@ -49,13 +56,14 @@ use tokio::{net::TcpStream, runtime::Handle};
 
 use super::{
     NetError,
+    dns::{RESOLVER, RelayPorts},
     egress::{self, Decisions},
     forward_relay::{self, Relay},
     tool::{self, Within},
 };
 use crate::{
     capability::NetworkRule,
-    sandbox::{PROXY_ADDR, PROXY_PORT},
+    sandbox::{PROXY_ADDR, PROXY_PORT, ProxySockets},
 };
 
 /// The table in each sandbox's namespace.
@@ -66,8 +74,9 @@ const REFUSE: &str = "reject with tcp reset";
 /// What rootless `private` carries, for `agentos doctor`.
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
      TCP over IPv4 its nftables rules there redirect to the kernel, which carries what its \
-     grants allow from the host's network (refused connects fail with ECONNREFUSED); no UDP \
-     (DNS included), ICMP, IPv6, inbound connections or port forwards";
+     grants allow from the host's network (refused connects fail with ECONNREFUSED), and DNS \
+     through the kernel's relay; no other UDP, no ICMP, IPv6, inbound connections or port \
+     forwards";
 
 /// A rootless `private` process's network; dropping it stops the kernel's relay and
 /// every connection it carries (the namespace, and its rules, go with the process).
@@ -76,6 +85,7 @@ pub struct Proxied {
     net: OwnedFd,
     decisions: Arc<RwLock<Decisions>>,
     relay: Option<Relay>,
+    dns: Option<Relay>,
     /// Grants the rules cannot enforce (host names).
     pub unenforced: Vec<String>,
 }
@@ -95,7 +105,8 @@ impl Proxied {
         let proxy = format!(
             "add chain {TABLE} proxy {{ type nat hook output priority -100; policy accept; }}\n\
              add rule {TABLE} proxy meta l4proto tcp fib daddr type != local redirect to \
-             :{PROXY_PORT}\n"
+             :{PROXY_PORT}\n\
+             add rule {TABLE} proxy ip daddr {RESOLVER} udp dport 53 redirect to :{PROXY_PORT}\n"
         );
         let script = format!(
             "add table {TABLE}\n\
@@ -115,19 +126,34 @@ impl Proxied {
             net,
             decisions: Arc::new(RwLock::new(egress::decisions(rules))),
             relay: None,
+            dns: None,
             unenforced: egress.unenforced,
         })
     }
 
-    /// Starts carrying the connections `listener` (init's, in the sandbox's
-    /// namespace) accepts, on `rt`.
-    pub(crate) fn serve(&mut self, rt: &Handle, listener: OwnedFd) -> io::Result<()> {
+    /// Starts carrying, on `rt`, the connections `sockets.tcp` (init's listener, in
+    /// the sandbox's namespace) accepts, and the DNS queries `sockets.dns` receives to
+    /// the kernel's DNS relay at `relay` (when it runs).
+    pub(crate) fn serve(
+        &mut self,
+        rt: &Handle,
+        sockets: ProxySockets,
+        relay: Option<RelayPorts>,
+    ) -> io::Result<()> {
         let decisions = Arc::clone(&self.decisions);
+        let dns_tcp = relay.map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.tcp)));
         self.relay = Some(forward_relay::tcp_routed(
             rt,
-            std::net::TcpListener::from(listener),
-            move |c| route(c, &decisions),
+            std::net::TcpListener::from(sockets.tcp),
+            move |c| route(c, &decisions, dns_tcp),
         )?);
+        if let Some(p) = relay {
+            self.dns = Some(forward_relay::udp(
+                rt,
+                std::net::UdpSocket::from(sockets.dns),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.udp)),
+            )?);
+        }
         Ok(())
     }
 
@@ -155,20 +181,34 @@ impl std::fmt::Debug for Proxied {
 }
 
 /// The `add rule` lines of the egress chain: the sandbox's own addresses first, then
-/// TCP only, then the decision list.
+/// DNS to the relay's address (whatever the grants, as in rootful `private`), then TCP
+/// only, then the decision list.
 fn egress_lines(rules: &[String]) -> String {
-    ["fib daddr type local accept", "meta l4proto != tcp drop"]
-        .into_iter()
-        .chain(rules.iter().map(String::as_str))
-        .map(|r| format!("add rule {TABLE} egress {r}\n"))
-        .collect()
+    let dns = format!("ip daddr {RESOLVER} meta l4proto {{ tcp, udp }} th dport 53 accept");
+    [
+        "fib daddr type local accept",
+        &dns,
+        "meta l4proto != tcp drop",
+    ]
+    .into_iter()
+    .chain(rules.iter().map(String::as_str))
+    .map(|r| format!("add rule {TABLE} egress {r}\n"))
+    .collect()
 }
 
-/// Where the proxy carries connection `c`: its original destination, if the grants
-/// allow it. A connection that was not redirected (made to the listener itself) has
-/// the sandbox's own address as its destination and is refused.
-fn route(c: &TcpStream, decisions: &RwLock<Decisions>) -> Result<SocketAddr, String> {
+/// Where the proxy carries connection `c`: DNS to the relay's address to the relay's
+/// TCP port `dns` (when the relay runs), anything else to its original destination, if
+/// the grants allow it. A connection that was not redirected (made to the listener
+/// itself) has the sandbox's own address as its destination and is refused.
+fn route(
+    c: &TcpStream,
+    decisions: &RwLock<Decisions>,
+    dns: Option<SocketAddr>,
+) -> Result<SocketAddr, String> {
     let to = original_dst(c).map_err(|e| format!("SO_ORIGINAL_DST: {e}"))?;
+    if to == SocketAddrV4::new(RESOLVER, 53) {
+        return dns.ok_or_else(|| format!("{to}: the kernel's DNS relay does not run"));
+    }
     if to.ip().is_loopback() || to.ip().octets() == PROXY_ADDR {
         return Err(format!("{to} is the sandbox's own address"));
     }
@@ -219,10 +259,15 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "add rule inet agentos egress meta l4proto != tcp drop"
+            "add rule inet agentos egress ip daddr 10.213.255.53 meta l4proto { tcp, udp } th \
+             dport 53 accept"
         );
         assert_eq!(
             lines[2],
+            "add rule inet agentos egress meta l4proto != tcp drop"
+        );
+        assert_eq!(
+            lines[3],
             "add rule inet agentos egress ip daddr 10.1.2.3/32 meta l4proto tcp th dport 8080 \
              accept"
         );
@@ -230,9 +275,10 @@ mod tests {
             *lines.last().unwrap(),
             "add rule inet agentos egress reject with tcp reset"
         );
-        // UDP decisions go (nothing but TCP passes the second rule); the rest are TCP's.
+        // UDP decisions go (nothing but TCP and DNS passes the third rule); the rest are
+        // TCP's.
         assert!(
-            !lines
+            !lines[2..]
                 .iter()
                 .any(|l| l.contains("icmpx") || l.contains("udp"))
         );

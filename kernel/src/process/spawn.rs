@@ -309,9 +309,8 @@ impl ProcessTable {
         if proxied {
             spec.network = NetworkMode::Proxied;
         }
-        // Private and bridged sandboxes resolve names through the kernel's DNS relay
-        // (which a rootless private one cannot reach: no UDP leaves it).
-        if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) && !proxied {
+        // Private and bridged sandboxes resolve names through the kernel's DNS relay.
+        if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) {
             spec.resolv_conf = net.as_ref().and_then(|n| n.resolv_conf());
         }
         // A published port is bound by the program inside: its BindPort grant must cover it.
@@ -493,12 +492,12 @@ impl ProcessTable {
         let attached = attached?;
         let mut proxy = proxy?;
         let mut spawned = spawned?;
-        // Rootless private: the listener init made in its namespace, served from now on.
+        // Rootless private: the sockets init made in its namespace, served from now on.
         if let (Some(p), Some(net)) = (&mut proxy, &self.net) {
-            let listener = spawned.proxy.take().ok_or_else(|| {
-                KernelError::Internal("a rootless private sandbox sent no listener".into())
+            let sockets = spawned.proxy.take().ok_or_else(|| {
+                KernelError::Internal("a rootless private sandbox sent no sockets".into())
             })?;
-            net.serve(p, listener)?;
+            net.serve(p, sockets)?;
         }
 
         // Ready: exec'd, and in the table where the scheduler can see it.

@@ -136,7 +136,7 @@ pub use seccomp::denied_syscalls;
 pub use seccomp::refusals as seccomp_refusals;
 #[cfg(target_os = "linux")]
 pub use spawn::{spawn, spawn_walls, wait_pidfd};
-pub use spawned::Spawned;
+pub use spawned::{ProxySockets, Spawned};
 pub use spec::{
     DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_PORT, SYSTEM_DIRS, SandboxSpec, SpecError,
     StdioMode,

@@ -18,9 +18,10 @@
 //! as far as the output hook; the kernel's nftables rules there (`net/proxied.rs`,
 //! loaded before the parent's "go") refuse what the grants refuse and redirect the
 //! rest of the non-local TCP to [`PROXY_PORT`] on the namespace's loopback, where
-//! init listens. Init sends that listener to the kernel over the net socket (as the
-//! console master, `SCM_RIGHTS`), and the kernel, in the host's namespace, accepts,
-//! reads `SO_ORIGINAL_DST` and carries each connection out. All of it is ioctls and
+//! init listens, and DNS over UDP to the relay's address to a UDP socket on the same
+//! port. Init sends both to the kernel over the net socket (as the console master,
+//! `SCM_RIGHTS`), and the kernel, in the host's namespace, accepts, reads
+//! `SO_ORIGINAL_DST` and carries each connection out, and relays the queries. All of it is ioctls and
 //! plain sockets in the child (no netlink, no host tools), done while init still holds
 //! `CAP_NET_ADMIN` in its user namespace; the program holds none.
 
@@ -72,6 +73,9 @@ const STEPS: &[&str] = &[
     "bind 127.0.0.1:1023",
     "listen",
     "sending the listener to the kernel",
+    "socket(AF_INET, SOCK_DGRAM) for DNS",
+    "bind udp 127.0.0.1:1023",
+    "sending the DNS socket to the kernel",
 ];
 
 /// What step `index` of [`proxy_setup`] was.
@@ -80,8 +84,9 @@ pub(crate) fn describe(index: u32) -> &'static str {
 }
 
 /// Child, after [`loopback_up`]: `lo:0` with [`PROXY_ADDR`]/32, a default route over
-/// `lo`, and a listener on `127.0.0.1:`[`PROXY_PORT`] sent over `sock`. Errors name
-/// the step ([`describe`]) and the errno.
+/// `lo`, a listener on `127.0.0.1:`[`PROXY_PORT`] and a UDP socket on the same port
+/// (where the kernel's rules send DNS queries), each sent over `sock`, in that order.
+/// Errors name the step ([`describe`]) and the errno.
 pub(crate) fn proxy_setup(sock: RawFd) -> Result<(), (u32, i32)> {
     // SAFETY: plain socket(2).
     let ctl = sys::check(unsafe {
@@ -98,7 +103,31 @@ pub(crate) fn proxy_setup(sock: RawFd) -> Result<(), (u32, i32)> {
     .map_err(|e| (4, e))?;
     let r = listen_and_send(l, sock);
     sys::close(l);
+    r?;
+    // SAFETY: plain socket(2).
+    let u = sys::check(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })
+    .map_err(|e| (8, e))?;
+    let r = bind_loopback(u)
+        .map_err(|e| (9, e))
+        .and_then(|()| channel::send_fd(sock, u).map_err(|e| (10, e)));
+    sys::close(u);
     r
+}
+
+/// Binds `fd` to `127.0.0.1:`[`PROXY_PORT`].
+fn bind_loopback(fd: RawFd) -> Result<(), i32> {
+    let at = sockaddr([127, 0, 0, 1], PROXY_PORT);
+    // SAFETY: `at` is a sockaddr_in of the size given.
+    sys::check(unsafe {
+        libc::bind(
+            fd,
+            std::ptr::from_ref(&at).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
 
 /// The address on `lo:0` and the default route (steps 1-3).
@@ -135,16 +164,7 @@ fn route_out(ctl: RawFd) -> Result<(), (u32, i32)> {
 
 /// The listener (steps 5-7).
 fn listen_and_send(l: RawFd, sock: RawFd) -> Result<(), (u32, i32)> {
-    let at = sockaddr([127, 0, 0, 1], PROXY_PORT);
-    // SAFETY: `at` is a sockaddr_in of the size given.
-    sys::check(unsafe {
-        libc::bind(
-            l,
-            std::ptr::from_ref(&at).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    })
-    .map_err(|e| (5, e))?;
+    bind_loopback(l).map_err(|e| (5, e))?;
     // SAFETY: listen on a bound socket.
     sys::check(unsafe { libc::listen(l, PROXY_BACKLOG) }).map_err(|e| (6, e))?;
     channel::send_fd(sock, l).map_err(|e| (7, e))

@@ -347,9 +347,14 @@ fn spawn_in(
         Some(Ok(master)) => Some(master),
         Some(Err(e)) => return Err(reaper.fail(e)),
     };
-    let proxy = match proxy.as_ref().map(received) {
+    let proxy = match proxy.as_ref().map(|s| {
+        Ok::<_, SpawnError>(super::spawned::ProxySockets {
+            tcp: received(s)?,
+            dns: received(s)?,
+        })
+    }) {
         None => None,
-        Some(Ok(listener)) => Some(listener),
+        Some(Ok(sockets)) => Some(sockets),
         Some(Err(e)) => return Err(reaper.fail(e)),
     };
     Ok(Spawned {

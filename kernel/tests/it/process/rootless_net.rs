@@ -1,7 +1,8 @@
 //! Rootless `private` from the outside, run as an ordinary user (the rootless pass
 //! of `cargo xtask test`): a process reaches a test server on one of the host's own
 //! non-loopback addresses only as its grants say, and its bytes arrive and come back
-//! through the kernel's relay; a refused connect fails at once, also after a revoke;
+//! through the kernel's relay; names resolve through the kernel's DNS relay; a refused
+//! connect fails at once, also after a revoke;
 //! a `none` process reaches nothing; the program cannot flush the rules of its
 //! namespace; what rootless private does not carry is refused with the reason.
 
@@ -89,7 +90,12 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     };
     let (open, answered) = echo_server(ip);
     let (closed, reached) = echo_server(ip);
-    let mut d = Daemon::start(&[]);
+    // The kernel's DNS upstream: a responder of the test's on the host's loopback.
+    use crate::net::dns::{A, AAAA, NAME, Responder};
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").expect("a responder's socket");
+    let upstream_at = upstream.local_addr().unwrap().to_string();
+    let responder = Responder::start(upstream);
+    let mut d = Daemon::start(&["--dns", &upstream_at]);
     let mut c = d.client().await;
     use pb::NetworkMode::{Bridged, None as NoNet, Private};
     let allow = format!("net:allow:{ip}:{}/tcp", open.port());
@@ -139,6 +145,22 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         1,
         "a refused connect got out"
     );
+
+    // Names resolve through the kernel's relay (UDP port 53 redirected in the
+    // namespace to init's socket, carried by the kernel), without any grant; the
+    // responder itself, on the host's loopback, stays out of reach.
+    assert_eq!(
+        run(&mut c, probe(Private, &[], &["resolve", NAME])).await.0,
+        format!("ALLOWED resolved {AAAA} {A}")
+    );
+    let asked = responder.answered.load(Ordering::SeqCst);
+    assert!(asked >= 2, "{asked} queries answered");
+    // 127.0.0.1 inside is the sandbox's own loopback, where nothing answers.
+    let direct = run(&mut c, probe(Private, &[], &["dns", &upstream_at, NAME]))
+        .await
+        .0;
+    assert!(direct.starts_with("DENIED "), "{direct}");
+    assert_eq!(responder.answered.load(Ordering::SeqCst), asked);
 
     // Mode none: loopback only, whatever the grants.
     assert_eq!(
