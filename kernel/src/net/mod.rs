@@ -51,8 +51,8 @@
 //! Without root, `private` is the rootless kind (`proxied.rs`): the process's own
 //! namespace, whose outgoing TCP its own nftables rules redirect to a listener the
 //! kernel serves from the host's network, by the same grants; nothing is made on the
-//! host. It carries TCP over IPv4 alone (no UDP, DNS, ICMP, IPv6, inbound or port
-//! forwards); `bridged` is refused, and so is everything but `none` without
+//! host. It carries TCP over IPv4 and DNS through the kernel's relay alone (no other
+//! UDP, no ICMP, IPv6, inbound connections or port forwards); `bridged` is refused, and so is everything but `none` without
 //! nftables, each with the reason (also in `agentos doctor`). slirp4netns and pasta
 //! need `/dev/net/tun`, which is root's. Off Linux
 //! (`portable.rs`) no mode is given; on macOS with the `macos-pf` feature a process's

@@ -119,6 +119,9 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     let (out, err, _) = collect(&mut c, p.pid).await;
     assert_eq!(out.trim(), "ALLOWED reply pong hello", "stderr {err:?}");
     assert_eq!(answered.load(Ordering::SeqCst), 1);
+    // The kernel's fds once that process is gone (the DNS relay's sockets included, as
+    // it started with the first private process): each later one's go with it.
+    let fds = settled_fd_count(d.pid(), usize::MAX).await;
 
     // Refused at connect time by the namespace's rules (a TCP reset): another port of
     // the same address, which listens; the same port without the grant; and with a
@@ -222,5 +225,22 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         assert!(e.message().contains(why), "{e:?}");
     }
 
+    // Every process's sockets and namespace handles went with it: the relay tasks
+    // that held them ended.
+    let now = settled_fd_count(d.pid(), fds).await;
+    assert!(now <= fds, "the kernel holds {now} fds, {fds} before");
+
     d.terminate();
+}
+
+/// The kernel's fd count once it is at most `want` (within 5 s), or the last count.
+async fn settled_fd_count(pid: u32, want: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let n = fd_count(pid);
+        if n <= want || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
