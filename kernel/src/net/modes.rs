@@ -21,7 +21,8 @@ pub enum NetMode {
     #[default]
     None,
     /// Its own namespace, a veth into the kernel's private bridge (an isolated
-    /// port), NAT, egress by its grants.
+    /// port), NAT, egress by its grants; under a rootless kernel, its outgoing TCP and
+    /// DNS carried by the kernel instead (`proxied.rs`).
     Private,
     /// The host's network namespace, with its grants (connects, UDP sends, binds) enforced
     /// by the kernel wall's cgroup BPF programs.

@@ -25,6 +25,10 @@ pub(crate) const NFT: &str = "nft";
 
 /// Where a tool runs.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "only Linux has namespaces to enter")
+)]
 pub(crate) enum Within<'a> {
     /// The kernel's own namespaces.
     Host,
