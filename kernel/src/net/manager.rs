@@ -139,7 +139,7 @@ impl Network {
             .as_ref()
             .ok_or("the network was not set up by a running kernel")?;
         let upstreams = Upstreams::detect(&self.resolvers)?;
-        let relay = Relay::start(rt, upstreams.addrs.clone(), self.v6.is_ok())
+        let relay = Relay::start(rt, upstreams.addrs.clone(), self.relay_v6())
             .map_err(|e| format!("binding the relay's sockets on the host's loopback: {e}"))?;
         let resolv_conf = dns::resolv_conf_path(&self.owner);
         let written = resolv_conf
@@ -475,6 +475,12 @@ impl Network {
 }
 
 impl Network {
+    /// Whether the DNS relay serves IPv6 too: only bridges reach its IPv6 address (a
+    /// rootless private sandbox has no IPv6 route, and its resolv.conf names IPv4 alone).
+    fn relay_v6(&self) -> bool {
+        self.v6.is_ok() && self.bridges.is_ok()
+    }
+
     /// The doctor's view of a rootless kernel whose `private` is the proxied kind.
     fn rootless_report(&self, why: &str, shared: &Result<(), String>) -> Report {
         let (backend, modes) = match shared {
@@ -511,9 +517,9 @@ impl Network {
 
     /// The doctor's line on name resolution in private and bridged sandboxes.
     fn dns_note(&self) -> String {
-        let at = match &self.v6 {
-            Ok(()) => format!("{} and {}", dns::RESOLVER, dns::RESOLVER6),
-            Err(_) => dns::RESOLVER.to_string(),
+        let at = match self.relay_v6() {
+            true => format!("{} and {}", dns::RESOLVER, dns::RESOLVER6),
+            false => dns::RESOLVER.to_string(),
         };
         let relay = format!(
             "sandboxes resolve through the kernel's relay at {at} (their own /etc/resolv.conf, \

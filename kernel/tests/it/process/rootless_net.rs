@@ -108,6 +108,12 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         "{modes:?}"
     );
     assert!(modes["bridged"].starts_with("unavailable"), "{modes:?}");
+    // Names resolve through the relay's IPv4 address alone (the sandbox has no IPv6).
+    let dns = &modes["dns"];
+    assert!(
+        dns.contains("10.213.255.53") && !dns.contains("fd61:"),
+        "{dns}"
+    );
 
     // The granted port: the bytes go out, are answered, and come back.
     let p = spawn(
