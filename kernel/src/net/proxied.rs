@@ -7,7 +7,7 @@
 //! 1. while the sandbox's init waits for its "go", the kernel loads the table
 //!    `inet agentos` into the sandbox's namespace: `nft -f -` run [`Within`] its user
 //!    and network namespaces (`tool.rs`), which the kernel's uid owns;
-//! 2. init then gives `lo` the address `10.213.0.2` (`lo:0`) and a default route over
+//! 2. init then gives `lo` the address `10.213.0.2` (`lo:agentos`) and a default route over
 //!    `lo`, listens on `127.0.0.1:1023`, and sends the listener to the kernel
 //!    (`sandbox/net.rs`), before it drops its capabilities;
 //! 3. the kernel, in the host's namespace, accepts each connection, reads its original

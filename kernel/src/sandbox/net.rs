@@ -14,7 +14,7 @@
 //! A rootless kernel can make no veth into the host's namespace, and `/dev/net/tun`
 //! (slirp4netns, pasta) is root's. So the sandbox's namespace gets a way out that
 //! ends inside it: [`proxy_setup`] gives `lo` a second address, [`PROXY_ADDR`]
-//! (label `lo:0`), and a default route over `lo`, so a connect to any address gets
+//! (label `lo:agentos`), and a default route over `lo`, so a connect to any address gets
 //! as far as the output hook; the kernel's nftables rules there (`net/proxied.rs`,
 //! loaded before the parent's "go") refuse what the grants refuse and redirect the
 //! rest of the non-local TCP to [`PROXY_PORT`] on the namespace's loopback, where
@@ -66,8 +66,8 @@ fn sockaddr(ip: [u8; 4], port: u16) -> libc::sockaddr_in {
 /// The steps of [`proxy_setup`], the index of a failure report.
 const STEPS: &[&str] = &[
     "socket(AF_INET, SOCK_DGRAM) for the ioctls",
-    "SIOCSIFADDR lo:0 10.213.0.2",
-    "SIOCSIFNETMASK lo:0 255.255.255.255",
+    "SIOCSIFADDR lo:agentos 10.213.0.2",
+    "SIOCSIFNETMASK lo:agentos 255.255.255.255",
     "SIOCADDRT default dev lo",
     "socket(AF_INET, SOCK_STREAM) for the listener",
     "bind 127.0.0.1:1023",
@@ -83,7 +83,7 @@ pub(crate) fn describe(index: u32) -> &'static str {
     STEPS.get(index as usize).copied().unwrap_or("")
 }
 
-/// Child, after [`loopback_up`]: `lo:0` with [`PROXY_ADDR`]/32, a default route over
+/// Child, after [`loopback_up`]: `lo:agentos` with [`PROXY_ADDR`]/32, a default route over
 /// `lo`, a listener on `127.0.0.1:`[`PROXY_PORT`] and a UDP socket on the same port
 /// (where the kernel's rules send DNS queries), each sent over `sock`, in that order.
 /// Errors name the step ([`describe`]) and the errno.
@@ -130,10 +130,10 @@ fn bind_loopback(fd: RawFd) -> Result<(), i32> {
     .map(drop)
 }
 
-/// The address on `lo:0` and the default route (steps 1-3).
+/// The address on `lo:agentos` and the default route (steps 1-3).
 fn route_out(ctl: RawFd) -> Result<(), (u32, i32)> {
     let mut name = [0u8; libc::IFNAMSIZ];
-    name[..4].copy_from_slice(b"lo:0");
+    name[..10].copy_from_slice(b"lo:agentos");
     for (step, req, ip) in [
         (1, libc::SIOCSIFADDR, PROXY_ADDR),
         (2, libc::SIOCSIFNETMASK, [255; 4]),

@@ -52,7 +52,7 @@ pub enum NetworkMode {
 }
 
 /// Rootless `private` ([`NetworkMode::Proxied`]): the sandbox's address for traffic
-/// that leaves it (`lo:0`, /32), the source of the program's outgoing connections.
+/// that leaves it (`lo:agentos`, /32), the source of the program's outgoing connections.
 pub const PROXY_ADDR: [u8; 4] = [10, 213, 0, 2];
 /// Rootless `private`: the port on the sandbox's `127.0.0.1` where init listens for
 /// the kernel; below 1024, so the program (no `CAP_NET_BIND_SERVICE`) never takes it.
