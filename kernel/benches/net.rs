@@ -10,6 +10,12 @@
 //!   namespace the bench made (`10.214.254.2`, behind a veth `agentostfe<pid hex>` whose
 //!   host end is `10.214.254.1/30`).
 //!
+//! Run as an ordinary user, `private_nat` is skipped and the rootless kind measured
+//! instead (`net/linux.rs`): `tcp_round_trip_16B/host_address`, a plain host process to an
+//! echo server on one of the host's own non-loopback addresses, beside
+//! `tcp_round_trip_16B/rootless_proxy`, the same as a rootless `private` process whose
+//! connection the kernel's relay carries (`net/proxied.rs`).
+//!
 //! An iteration is 500 round trips (criterion's time is per 500; its throughput is
 //! round trips per second). Each sample is one client process making its iterations'
 //! round trips after a first one that warms the path (ARP, conntrack, the NAT binding);

@@ -227,6 +227,7 @@ fn round_trip(c: &mut Criterion) {
     });
     if !nix::unistd::geteuid().is_root() {
         println!("tcp_round_trip_16B/private_nat: skipped: veths, bridges and NAT need root");
+        rootless_round_trip(&mut g);
         g.finish();
         return;
     }
@@ -239,6 +240,37 @@ fn round_trip(c: &mut Criterion) {
     g.finish();
     drop(kernel);
     drop(net);
+}
+
+/// Rootless (the bench run as an ordinary user), to an echo server on one of the host's
+/// own non-loopback addresses:
+///
+/// * `tcp_round_trip_16B/host_address`: `tcp-ping` as a plain host process;
+/// * `tcp_round_trip_16B/rootless_proxy`: the same as a rootless `private` managed
+///   process granted the server: redirected in its namespace to init's listener, and
+///   carried by the kernel's relay (`net/proxied.rs`) through two sockets of its own.
+fn rootless_round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
+    let own = nix::ifaddrs::getifaddrs().ok().and_then(|mut a| {
+        a.find_map(|i| {
+            let ip = i.address?.as_sockaddr_in()?.ip();
+            (!ip.is_loopback()).then_some(ip)
+        })
+    });
+    let Some(ip) = own else {
+        println!("tcp_round_trip_16B/rootless_proxy: skipped: no non-loopback IPv4 address");
+        return;
+    };
+    let l = TcpListener::bind((ip, 0)).expect("listen on the host's address");
+    let addr = l.local_addr().expect("address");
+    thread::spawn(move || echo(l));
+    g.bench_function("host_address", |b| {
+        b.iter_custom(|iters| host_ping(addr, iters * BATCH))
+    });
+    let kernel = EmbeddedKernel::start();
+    let (rt, mut user) = kernel.client();
+    g.bench_function("rootless_proxy", |b| {
+        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, addr, iters * BATCH)))
+    });
 }
 
 /// A port on the host's loopback of `ip`'s family that nothing holds now.

@@ -25,6 +25,9 @@
 //! `serve PORT [ADDR]` answers one TCP connection on `ADDR:PORT` (`0.0.0.0` when left
 //! out) with `pong LINE`; `serve-udp`, `dns` and `addrs6` are in `probe/net.rs`.
 //!
+//! `ask ADDR LINE` sends LINE over TCP to ADDR and prints the answer's first line
+//! (`tests/it/process/rootless_net.rs`).
+//!
 //! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
 //! from an unconnected socket (network mode `shared`, `tests/it/net/shared_mode.rs`).
 //!
@@ -412,6 +415,7 @@ fn run(args: &[String]) -> String {
                 |_| "connected".into(),
             )
         }
+        "ask" => ask(arg(1), arg(2)),
         "bind" => {
             let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
             io_verdict(TcpListener::bind(addr), |l| match l.local_addr() {
@@ -683,6 +687,22 @@ fn timed_loop_on(
 /// `serve PORT`: listens on `0.0.0.0:PORT`, prints `LISTENING` at once, takes one
 /// connection (within 30 s), reads a line and answers `pong <line>`; then prints
 /// the verdict.
+/// `ask ADDR LINE`: sends LINE over a TCP connection to ADDR and prints the line that
+/// comes back (`ALLOWED reply …`, `ALLOWED reply ` when the peer closed without one).
+fn ask(addr: &str, line: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let addr: SocketAddr = addr.parse().unwrap_or_else(|_| usage("bad address"));
+    let asked = (|| {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(format!("{line}\n").as_bytes())?;
+        let mut reply = String::new();
+        BufReader::new(&s).read_line(&mut reply)?;
+        Ok(reply.trim().to_owned())
+    })();
+    io_verdict(asked, |r| format!("reply {r}"))
+}
+
 fn serve(port: &str, addr: &str) -> String {
     use std::io::{BufRead, BufReader};
     let port: u16 = port.parse().unwrap_or_else(|_| usage("bad port"));

@@ -185,21 +185,69 @@ fn matcher(d: &Decision) -> String {
     parts.join(" ")
 }
 
+impl Decision {
+    /// Whether this decision covers a connection to `ip`, port `port`, over TCP (`tcp`)
+    /// or UDP.
+    fn covers(&self, ip: IpAddr, port: u16, tcp: bool) -> bool {
+        let dest = match &self.dest {
+            Dest::Any => true,
+            Dest::Family { v4 } => *v4 == ip.is_ipv4(),
+            Dest::Nets(nets) => nets.iter().any(|c| c.contains(ip)),
+        };
+        let protocol = match self.protocol {
+            ProtocolMatch::Any => true,
+            ProtocolMatch::Tcp => tcp,
+            ProtocolMatch::Udp => !tcp,
+        };
+        dest && protocol && self.ports.contains(port)
+    }
+}
+
+impl Decisions {
+    /// The list's verdict on a connection to `ip`, port `port` (TCP when `tcp`): the
+    /// first decision covering it, refused when none does. What the kernel's own relays
+    /// check, with the same list the packet filter holds (rootless `private`'s proxy,
+    /// `proxied.rs`).
+    pub(crate) fn allows(&self, ip: IpAddr, port: u16, tcp: bool) -> bool {
+        self.list
+            .iter()
+            .find(|d| d.covers(ip, port, tcp))
+            .is_some_and(|d| d.accept)
+    }
+}
+
 /// The egress chain for `rules` (NetworkAccess grants): [`decisions`] as nftables rules.
 pub(crate) fn egress(rules: &[NetworkRule]) -> Egress {
-    let Decisions { list, unenforced } = decisions(rules);
+    render(decisions(rules), REJECT)
+}
+
+/// The egress chain of TCP alone for `rules`, with `refuse` as the verdict of every
+/// refusal: rootless `private` carries nothing else, and refuses locally made
+/// connections, which an ICMP error never reaches, with a TCP reset (`proxied.rs`).
+pub(crate) fn tcp_egress(rules: &[NetworkRule], refuse: &str) -> Egress {
+    let mut d = decisions(rules);
+    d.list.retain(|d| d.protocol != ProtocolMatch::Udp);
+    for d in &mut d.list {
+        d.protocol = ProtocolMatch::Tcp;
+    }
+    render(d, refuse)
+}
+
+/// `decisions` as nftables rules, `refuse` the verdict of a refusal and the last rule.
+fn render(decisions: Decisions, refuse: &str) -> Egress {
+    let Decisions { list, unenforced } = decisions;
     let mut out = Egress {
         rules: Vec::new(),
         unenforced,
     };
     for d in &list {
-        let verdict = if d.accept { "accept" } else { REJECT };
+        let verdict = if d.accept { "accept" } else { refuse };
         out.rules.push(match matcher(d) {
             m if m.is_empty() => verdict.to_owned(),
             m => format!("{m} {verdict}"),
         });
     }
-    out.rules.push(REJECT.to_owned());
+    out.rules.push(refuse.to_owned());
     out
 }
 
@@ -283,6 +331,28 @@ pub(super) mod tests {
         assert!(first_verdict(&any, "2001:db8::1"), "a global address");
         let named = decisions(&rules(&["allow:[fd00:ec2::254/128]:80/tcp"]));
         assert!(first_verdict(&named, "fd00:ec2::254"));
+    }
+
+    #[test]
+    fn allows_gives_the_first_covering_decisions_verdict() {
+        let d = decisions(&rules(&[
+            "allow:10.1.2.3:8080/tcp",
+            "deny:10.1.0.0/16",
+            "allow:*:443/tcp",
+        ]));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Deny first: the named allow inside the denied network loses.
+        assert!(!d.allows(ip("10.1.2.3"), 8080, true));
+        // Any host on 443/tcp, but not over UDP, nor another port, nor a guarded range.
+        assert!(d.allows(ip("93.184.216.34"), 443, true));
+        assert!(!d.allows(ip("93.184.216.34"), 443, false));
+        assert!(!d.allows(ip("93.184.216.34"), 80, true));
+        assert!(!d.allows(ip("192.168.1.1"), 443, true));
+        assert!(!d.allows(ip("169.254.169.254"), 443, true));
+        let named = decisions(&rules(&["allow:192.168.1.1:22/tcp"]));
+        assert!(named.allows(ip("192.168.1.1"), 22, true));
+        assert!(!named.allows(ip("192.168.1.1"), 23, true));
+        assert!(!decisions(&[]).allows(ip("93.184.216.34"), 443, true));
     }
 
     #[test]

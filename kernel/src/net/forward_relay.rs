@@ -55,10 +55,22 @@ pub(crate) fn tcp(
     listener: std::net::TcpListener,
     to: SocketAddr,
 ) -> io::Result<Relay> {
+    tcp_routed(rt, listener, move |_| Ok(to))
+}
+
+/// Serves `listener` on `rt`, carrying each connection to where `route` says, or
+/// closing it at once when `route` refuses it (why, for the log): rootless
+/// `private`'s proxy (`proxied.rs`), which routes by the connection's original
+/// destination.
+pub(crate) fn tcp_routed(
+    rt: &Handle,
+    listener: std::net::TcpListener,
+    route: impl Fn(&TcpStream) -> Result<SocketAddr, String> + Send + 'static,
+) -> io::Result<Relay> {
     listener.set_nonblocking(true)?;
     let _guard = rt.enter();
     let listener = TcpListener::from_std(listener)?;
-    Ok(Relay(rt.spawn(serve_tcp(listener, to))))
+    Ok(Relay(rt.spawn(serve_tcp(listener, route))))
 }
 
 /// Serves `sock` on `rt`, carrying each peer's datagrams to `to` and the answers back.
@@ -69,7 +81,10 @@ pub(crate) fn udp(rt: &Handle, sock: std::net::UdpSocket, to: SocketAddr) -> io:
     Ok(Relay(rt.spawn(serve_udp(sock, to))))
 }
 
-async fn serve_tcp(listener: TcpListener, to: SocketAddr) {
+async fn serve_tcp(
+    listener: TcpListener,
+    route: impl Fn(&TcpStream) -> Result<SocketAddr, String>,
+) {
     // Aborted with this task: dropping the set aborts every connection it carries.
     let mut flows = JoinSet::new();
     loop {
@@ -80,6 +95,13 @@ async fn serve_tcp(listener: TcpListener, to: SocketAddr) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((mut client, from)) => {
+                    let to = match route(&client) {
+                        Ok(to) => to,
+                        Err(why) => {
+                            tracing::debug!("relay: {from} refused: {why}");
+                            continue;
+                        }
+                    };
                     flows.spawn(async move {
                         let carried = async {
                             let mut up = TcpStream::connect(to).await?;
@@ -94,7 +116,7 @@ async fn serve_tcp(listener: TcpListener, to: SocketAddr) {
                         }
                     });
                 }
-                Err(e) => tracing::debug!("forward to {to}: accepting: {e}"),
+                Err(e) => tracing::debug!("relay: accepting: {e}"),
             },
             Some(_) = flows.join_next(), if !flows.is_empty() => {}
         }

@@ -24,6 +24,7 @@ use super::{
     links::{self, Bridge},
     modes,
     nft::Table,
+    proxied::{self, Proxied},
 };
 use crate::{backend::Report, capability::NetworkRule};
 
@@ -54,6 +55,8 @@ struct Dns {
 pub struct Network {
     owner: PathBuf,
     bridges: Result<(), String>,
+    /// Whether rootless `private` works (a kernel without root), and why not.
+    rootless: Result<(), String>,
     /// Whether the kernel wall that `shared` relies on is live, and why not.
     shared: Mutex<Result<(), String>>,
     /// Whether private and bridged processes get IPv6 too, and why not.
@@ -93,6 +96,11 @@ impl Network {
         Arc::new(Self {
             owner: owner.to_owned(),
             bridges: modes::probe_bridges(root),
+            rootless: if root {
+                Err("the kernel runs as root: private processes get a veth and NAT".into())
+            } else {
+                modes::probe_rootless()
+            },
             shared: Mutex::new(Err(modes::SHARED_NOT_LOADED.into())),
             v6: modes::probe_ipv6(),
             resolvers: resolvers.to_vec(),
@@ -131,7 +139,7 @@ impl Network {
             .as_ref()
             .ok_or("the network was not set up by a running kernel")?;
         let upstreams = Upstreams::detect(&self.resolvers)?;
-        let relay = Relay::start(rt, upstreams.addrs.clone(), self.v6.is_ok())
+        let relay = Relay::start(rt, upstreams.addrs.clone(), self.relay_v6())
             .map_err(|e| format!("binding the relay's sockets on the host's loopback: {e}"))?;
         let resolv_conf = dns::resolv_conf_path(&self.owner);
         let written = resolv_conf
@@ -182,15 +190,71 @@ impl Network {
             NetMode::Shared => self
                 .shared()
                 .map_err(|why| NetError::Unavailable(modes::shared_unavailable(&why))),
-            NetMode::Private | NetMode::Bridged { .. } => {
-                self.bridges.clone().map_err(NetError::Unavailable)
-            }
+            NetMode::Private if self.proxies(mode) => Ok(()),
+            NetMode::Private | NetMode::Bridged { .. } => self.bridges.clone().map_err(|why| {
+                NetError::Unavailable(match &self.rootless {
+                    Ok(()) => format!(
+                        "network mode {}: {why}; rootless private (TCP over IPv4 alone) is \
+                             available",
+                        mode.name()
+                    ),
+                    Err(no) if !nix::unistd::geteuid().is_root() => format!("{why}; {no}"),
+                    Err(_) => why,
+                })
+            }),
         }
+    }
+
+    /// Whether `req` can be given here: [`Self::check`] of its mode, and no port
+    /// forward into a rootless private process, which takes no inbound connection.
+    pub fn check_request(&self, req: &NetRequest) -> Result<(), NetError> {
+        self.check(&req.mode)?;
+        match req.forwards.first() {
+            Some(f) if self.proxies(&req.mode) => Err(NetError::Unavailable(format!(
+                "port forward {f}: a rootless private process takes no inbound connection \
+                 (forwards need a kernel run as root)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `mode` is given as rootless `private` here ([`Self::proxy`] rather
+    /// than [`Self::attach`]).
+    pub fn proxies(&self, mode: &NetMode) -> bool {
+        matches!(mode, NetMode::Private) && self.bridges.is_err() && self.rootless.is_ok()
+    }
+
+    /// Rootless `private`: loads the egress rules of `rules` into the namespace of
+    /// sandbox init `pid` (not yet running the program); [`Self::serve`] then carries
+    /// its connections.
+    pub fn proxy(&self, pid: i32, rules: &[NetworkRule]) -> Result<Proxied, NetError> {
+        if self.state().shut {
+            return Err(NetError::Unavailable("the kernel is shutting down".into()));
+        }
+        Proxied::load(pid, rules)
+    }
+
+    /// Starts carrying the connections and DNS queries of `proxied`'s `sockets` (sent
+    /// by its init).
+    pub fn serve(
+        &self,
+        proxied: &mut Proxied,
+        sockets: crate::sandbox::ProxySockets,
+    ) -> Result<(), NetError> {
+        let rt = self.rt.as_ref().ok_or_else(|| {
+            NetError::Unavailable("the network was not set up by a running kernel".into())
+        })?;
+        proxied
+            .serve(rt, sockets, self.relay_ports())
+            .map_err(NetError::io("serving the rootless network's sockets"))
     }
 
     /// The doctor's view: which modes work and why not.
     pub fn report(&self) -> Report {
         let shared = self.shared();
+        if let (Err(why), Ok(())) = (&self.bridges, &self.rootless) {
+            return self.rootless_report(why, &shared);
+        }
         let mut r = match (&self.bridges, &shared) {
             (Ok(()), Ok(())) => Report::yes(
                 "netns + veth + bridge (rtnetlink) + nftables + cgroup BPF",
@@ -220,7 +284,11 @@ impl Network {
             Ok(()) => "available".to_owned(),
             Err(why) => format!("unavailable: {why}"),
         };
-        r.details.insert("private".into(), bridges.clone());
+        let private = match self.check(&NetMode::Private) {
+            Ok(()) => "available".to_owned(),
+            Err(why) => format!("unavailable: {why}"),
+        };
+        r.details.insert("private".into(), private);
         r.details.insert("bridged".into(), bridges);
         r.details.insert(
             "shared".into(),
@@ -407,11 +475,51 @@ impl Network {
 }
 
 impl Network {
+    /// Whether the DNS relay serves IPv6 too: only bridges reach its IPv6 address (a
+    /// rootless private sandbox has no IPv6 route, and its resolv.conf names IPv4 alone).
+    fn relay_v6(&self) -> bool {
+        self.v6.is_ok() && self.bridges.is_ok()
+    }
+
+    /// The doctor's view of a rootless kernel whose `private` is the proxied kind.
+    fn rootless_report(&self, why: &str, shared: &Result<(), String>) -> Report {
+        let (backend, modes) = match shared {
+            Ok(()) => (
+                "netns + nftables in each process's namespace + the kernel's TCP relay + cgroup BPF",
+                "none, private (rootless: TCP over IPv4 alone) and shared available",
+            ),
+            Err(_) => (
+                "netns + nftables in each process's namespace + the kernel's TCP relay",
+                "none and private (rootless: TCP over IPv4 alone) available",
+            ),
+        };
+        let mut r = Report::yes(backend, format!("{modes}; bridged is not: {why}"));
+        r.details.insert(
+            "none".into(),
+            "available: a network namespace with loopback only".into(),
+        );
+        r.details.insert(
+            "private".into(),
+            format!("available ({})", proxied::CARRIES),
+        );
+        r.details
+            .insert("bridged".into(), format!("unavailable: {why}"));
+        r.details.insert(
+            "shared".into(),
+            match shared {
+                Ok(()) => modes::SHARED_AVAILABLE.to_owned(),
+                Err(no) => format!("unavailable: {}", modes::shared_unavailable(no)),
+            },
+        );
+        r.details.insert("dns".into(), self.dns_note());
+        r
+    }
+
     /// The doctor's line on name resolution in private and bridged sandboxes.
     fn dns_note(&self) -> String {
-        let at = match &self.v6 {
-            Ok(()) => format!("{} and {}", dns::RESOLVER, dns::RESOLVER6),
-            Err(_) => dns::RESOLVER.to_string(),
+        let at = match self.relay_v6() {
+            true => format!("{} and {}", dns::RESOLVER, dns::RESOLVER6),
+            false => dns::RESOLVER.to_string(),
         };
         let relay = format!(
             "sandboxes resolve through the kernel's relay at {at} (their own /etc/resolv.conf, \

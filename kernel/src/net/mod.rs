@@ -48,9 +48,13 @@
 //!
 //! # Portable backend
 //!
-//! None: without root, rtnetlink or nftables, only `none` is given, and
-//! the other modes are refused with the reason (also in `agentos doctor`). No
-//! rootless user-mode networking (slirp4netns, pasta) is implemented. Off Linux
+//! Without root, `private` is the rootless kind (`proxied.rs`): the process's own
+//! namespace, whose outgoing TCP its own nftables rules redirect to a listener the
+//! kernel serves from the host's network, by the same grants; nothing is made on the
+//! host. It carries TCP over IPv4 and DNS through the kernel's relay alone (no other
+//! UDP, no ICMP, IPv6, inbound connections or port forwards); `bridged` is refused, and so is everything but `none` without
+//! nftables, each with the reason (also in `agentos doctor`). slirp4netns and pasta
+//! need `/dev/net/tun`, which is root's. Off Linux
 //! (`portable.rs`) no mode is given; on macOS with the `macos-pf` feature a process's
 //! grants become pf rules in an anchor of its own (`pf.rs` renders the same decision
 //! list as `egress.rs`, `pfctl.rs` loads and flushes it).
@@ -64,6 +68,7 @@ mod links;
 mod manager;
 mod modes;
 mod nft;
+mod proxied;
 // pf's rule text is plain text, tested everywhere; only macOS loads it.
 #[cfg(any(test, all(target_os = "macos", feature = "macos-pf")))]
 mod pf;
@@ -86,4 +91,5 @@ pub use modes::{MAX_GROUP_LEN, NetMode, NetRequest, shared_wall};
 pub use nft::TABLE_PREFIX;
 #[cfg(all(target_os = "macos", feature = "macos-pf"))]
 pub use pfctl::PfAnchor;
+pub use proxied::Proxied;
 pub use sweep::sweep_orphans;

@@ -21,7 +21,8 @@ pub enum NetMode {
     #[default]
     None,
     /// Its own namespace, a veth into the kernel's private bridge (an isolated
-    /// port), NAT, egress by its grants.
+    /// port), NAT, egress by its grants; under a rootless kernel, its outgoing TCP and
+    /// DNS carried by the kernel instead (`proxied.rs`).
     Private,
     /// The host's network namespace, with its grants (connects, UDP sends, binds) enforced
     /// by the kernel wall's cgroup BPF programs.
@@ -124,9 +125,9 @@ impl NetRequest {
 pub fn probe_bridges(root: bool) -> Result<(), String> {
     if !root {
         return Err(format!(
-            "private and bridged networks need root (veths, bridges and nftables rules in the host's \
-             namespace); this kernel runs as uid {}, and rootless user-namespace networking \
-             (slirp4netns or pasta) is not implemented: such spawns are refused",
+            "bridged networks, and private ones beyond TCP over IPv4, need root (veths, \
+             bridges and nftables rules in the host's namespace); this kernel runs as uid {}, \
+             and slirp4netns or pasta would need /dev/net/tun, which is root's",
             nix::unistd::geteuid()
         ));
     }
@@ -140,8 +141,23 @@ pub fn probe_bridges(root: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether rootless `private` can work here (`proxied.rs`): `nft` run in a user and
+/// network namespace of its own, as it will run in each sandbox's.
+#[cfg(target_os = "linux")]
+pub fn probe_rootless() -> Result<(), String> {
+    tool::run_within(tool::Within::Fresh, tool::NFT, &["list", "tables"], "")
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "rootless private needs nftables in a user and network namespace of the \
+                 kernel's own, and `{}` does not work there ({e})",
+                tool::NFT
+            )
+        })
+}
+
 #[cfg(not(target_os = "linux"))]
-pub use super::portable::probe_bridges;
+pub use super::portable::{probe_bridges, probe_rootless};
 
 /// What `shared` is, when it can be given.
 pub const SHARED_AVAILABLE: &str = "available: the host's network namespace; connects, UDP sends \

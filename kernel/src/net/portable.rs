@@ -30,6 +30,11 @@ pub fn probe_bridges(_root: bool) -> Result<(), String> {
     Err(WHY.into())
 }
 
+/// Rootless `private`'s verdict off Linux: never.
+pub fn probe_rootless() -> Result<(), String> {
+    Err(WHY.into())
+}
+
 /// Rewrites the Linux-shaped report for this host: no mode, not even `none`'s
 /// namespace, is available.
 pub(super) fn report(mut r: Report) -> Report {

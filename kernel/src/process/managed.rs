@@ -83,6 +83,9 @@ pub struct Process {
     pub net_address6: Option<std::net::Ipv6Addr>,
     /// Its veth, rules and forwards; dropped (removed) once it is reaped.
     pub(super) net: Mutex<Option<crate::net::Attachment>>,
+    /// Rootless private: the kernel's relay of its connections (its rules live in its
+    /// namespace); dropped (stopped) once it is reaped.
+    pub(super) proxy: Mutex<Option<crate::net::Proxied>>,
 }
 
 impl Process {
@@ -211,6 +214,14 @@ impl Process {
         // A private or bridged process's packet filter narrows with it...
         if let Some(net) = self.net.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             net.set_rules(narrowed.network_rules())?;
+        }
+        if let Some(proxy) = self
+            .proxy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            proxy.set_rules(narrowed.network_rules())?;
         }
         // ...and so does the kernel wall of the others (in shared mode, all that holds them).
         let shared = matches!(self.net_mode, crate::net::NetMode::Shared);

@@ -299,11 +299,16 @@ impl ProcessTable {
                     "network mode {m}: this kernel was started without networking"
                 )));
             }
-            (m, Some(net)) => {
-                net.check(m)?;
+            (_, Some(net)) => {
+                net.check_request(&req.net)?;
                 Some(Arc::clone(net))
             }
         };
+        // Rootless private: a namespace whose TCP the kernel carries (`net/proxied.rs`).
+        let proxied = net.as_ref().is_some_and(|n| n.proxies(&req.net.mode));
+        if proxied {
+            spec.network = NetworkMode::Proxied;
+        }
         // Private and bridged sandboxes resolve names through the kernel's DNS relay.
         if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) {
             spec.resolv_conf = net.as_ref().and_then(|n| n.resolv_conf());
@@ -420,7 +425,7 @@ impl ProcessTable {
                 slot.own(pid as u32, name);
             }
         };
-        let (spawned, cgroup, attached) = self
+        let (spawned, cgroup, attached, proxy) = self
             .spawner
             .run(move || {
                 let mut spec = spec;
@@ -428,6 +433,7 @@ impl ProcessTable {
                 // Filled by `placed`, before the program runs; dropped (undone) if
                 // the spawn fails after it.
                 let mut attached: Result<Option<Attachment>, crate::net::NetError> = Ok(None);
+                let mut proxy: Result<Option<crate::net::Proxied>, crate::net::NetError> = Ok(None);
                 let res = match &backend {
                     SandboxBackend::Full | SandboxBackend::Rootless => {
                         sandbox::spawn(&spec, |pid| {
@@ -435,11 +441,20 @@ impl ProcessTable {
                             if let Some(cg) = &cgroup {
                                 cg.add_pid(pid).map_err(std::io::Error::other)?;
                             }
-                            if let Some(net) = &net {
-                                attached = net.attach(pid, n, &net_req, &net_rules);
-                                if let Err(e) = &attached {
-                                    return Err(std::io::Error::other(e.to_string()));
+                            match &net {
+                                Some(net) if proxied => {
+                                    proxy = net.proxy(pid, &net_rules).map(Some);
+                                    if let Err(e) = &proxy {
+                                        return Err(std::io::Error::other(e.to_string()));
+                                    }
                                 }
+                                Some(net) => {
+                                    attached = net.attach(pid, n, &net_req, &net_rules);
+                                    if let Err(e) = &attached {
+                                        return Err(std::io::Error::other(e.to_string()));
+                                    }
+                                }
+                                None => {}
                             }
                             Ok(())
                         })
@@ -468,14 +483,22 @@ impl ProcessTable {
                     }
                 };
                 drop(spec);
-                (res, cgroup, attached)
+                (res, cgroup, attached, proxy)
             })
             .await
             .ok_or(ProcessError::SpawnerStopped)?;
         // On error `cgroup` drops here: whatever entered it is killed, then it is removed.
         // A network that could not be made says why in its own terms.
         let attached = attached?;
-        let spawned = spawned?;
+        let mut proxy = proxy?;
+        let mut spawned = spawned?;
+        // Rootless private: the sockets init made in its namespace, served from now on.
+        if let (Some(p), Some(net)) = (&mut proxy, &self.net) {
+            let sockets = spawned.proxy.take().ok_or_else(|| {
+                KernelError::Internal("a rootless private sandbox sent no sockets".into())
+            })?;
+            net.serve(p, sockets)?;
+        }
 
         // Ready: exec'd, and in the table where the scheduler can see it.
         state = state
@@ -539,9 +562,13 @@ impl ProcessTable {
             cleanup: Mutex::default(),
             output: Output::default(),
             net_mode: req.net.mode.clone(),
-            net_address: attached.as_ref().map(|a| a.address),
+            net_address: match &proxy {
+                Some(_) => Some(std::net::Ipv4Addr::from(sandbox::PROXY_ADDR)),
+                None => attached.as_ref().map(|a| a.address),
+            },
             net_address6: attached.as_ref().and_then(|a| a.address6),
             net: Mutex::new(attached),
+            proxy: Mutex::new(proxy),
         });
         self.insert(Arc::clone(&process));
         let weak = Arc::downgrade(&process);

@@ -100,6 +100,30 @@ fn permitted() -> Result<u64, i32> {
     Ok(u64::from(d[0].permitted) | (u64::from(d[1].permitted) << 32))
 }
 
+/// `CAP_NET_ADMIN`'s number.
+pub(crate) const CAP_NET_ADMIN: u32 = 12;
+
+/// Keeps permitted capability `cap` through the next `execve` as an ambient one
+/// (inheritable, then `PR_CAP_AMBIENT_RAISE`): what a process that joined a user
+/// namespace as a uid other than its root needs for the program it runs to hold the
+/// capability there (the kernel's `nft` in a rootless sandbox, `net/tool.rs`).
+/// Async-signal-safe.
+pub(crate) fn keep_through_exec(cap: u32) -> Result<(), i32> {
+    let p = permitted()?;
+    set(p, p, 1 << cap)?;
+    // SAFETY: prctl with integer arguments.
+    sys::check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })
+    .map(drop)
+}
+
 impl CapsPlan {
     pub(crate) fn new(keep: u64) -> Self {
         let last_cap = last_cap().min(63);

@@ -15,6 +15,8 @@
 //! In PTY mode a fourth channel, the console, is a `SOCK_SEQPACKET` socket pair:
 //! init opens the terminal inside the sandbox's own devpts and sends its master
 //! over it (one message, the fd as `SCM_RIGHTS`), as runc's console socket does.
+//! In rootless `private` mode a fifth, the net socket, is another such pair: init
+//! sends the listener of the kernel's proxy over it (`net.rs`).
 //!
 //! The parent closes its copies of the child's ends right after the clone, so EOF on
 //! the report pipe arrives exactly when init has forked the program (init closes its
@@ -87,7 +89,8 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
-/// A `SOCK_SEQPACKET` socket pair for the console, both ends close-on-exec and ≥ 3.
+/// A `SOCK_SEQPACKET` socket pair for the console (and the rootless network's
+/// listener), both ends close-on-exec and ≥ 3.
 pub(crate) fn console_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors socketpair writes.

@@ -12,6 +12,7 @@
 //! | 5 | build the new root, `pivot_root`, detach the host's tree | | [`super::mounts`] |
 //! | 5b | (PTY mode) open a terminal on the view's own `/dev/ptmx`, send the master to the parent | | the program's terminal is then one of its own devpts ([`super::stdio`]) |
 //! | 6 | `chdir`, `sethostname`, `lo` up | | |
+//! | 6b | (rootless private) `lo:agentos`, a default route over `lo`, the proxy's listener sent to the parent | caps still held in the namespace | [`super::net`]: the kernel's rules were loaded before the go |
 //! | 7 | `no_new_privs`, then landlock | | landlock needs `CAP_SYS_ADMIN` or no_new_privs |
 //! | 8 | capabilities down to the kept set | | [`super::caps`] |
 //! | 9 | seccomp | | the filter is last, so setup needs none of the calls it denies |
@@ -71,6 +72,9 @@ pub(crate) struct ChildPlan {
     pub walls: bool,
     /// The host's network namespace (network mode `shared`): no loopback to bring up.
     pub host_net: bool,
+    /// Rootless `private`: the socket the proxy's listener is sent over (-1 otherwise;
+    /// [`super::net::proxy_setup`]).
+    pub proxy: RawFd,
     /// Limits of the rlimit fallback (none when a cgroup holds the limits).
     pub rlimits: Rlimits,
     pub mounts: MountPlan,
@@ -260,6 +264,13 @@ fn namespaced_setup(plan: &mut ChildPlan) {
         && let Err(e) = net::loopback_up()
     {
         fail(plan, ChildStep::Loopback, 0, e);
+    }
+    // 6b. (rootless private) the way out, and the listener sent to the kernel.
+    if plan.proxy >= 0 {
+        if let Err((i, e)) = net::proxy_setup(plan.proxy) {
+            fail(plan, ChildStep::Proxy, i, e);
+        }
+        sys::close(plan.proxy);
     }
 
     // 7. no_new_privs, then landlock.

@@ -47,6 +47,9 @@ pub enum ChildStep {
     Exec,
     /// `setrlimit` of the rlimit fallback; the index names the resource.
     Rlimit,
+    /// Rootless private: the address, route and listener of the kernel's proxy; the
+    /// index names the step.
+    Proxy,
 }
 
 impl ChildStep {
@@ -71,6 +74,7 @@ impl ChildStep {
             Stdio,
             Exec,
             Rlimit,
+            Proxy,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -98,6 +102,7 @@ impl fmt::Display for ChildStep {
             Self::Stdio => "stdio and terminal setup",
             Self::Exec => "execve",
             Self::Rlimit => "setrlimit",
+            Self::Proxy => "the rootless network's address, route and listener",
         })
     }
 }

@@ -21,7 +21,9 @@
 //! * **No capabilities** unless kept (`caps.rs`), **`no_new_privs`**, and a **seccomp
 //!   filter** (`seccomp.rs`) refusing mount, ptrace, bpf, perf, kexec, modules,
 //!   keyrings, namespaces, raw sockets and more.
-//! * **Network mode `none`** (`net.rs`): loopback only.
+//! * **Network mode `none`** (`net.rs`): loopback only; rootless `private`
+//!   ([`NetworkMode::Proxied`]) adds a route out over `lo` and hands the kernel a
+//!   listener its outgoing TCP is redirected to.
 //! * **A sanitised environment** ([`env`](mod@env)) and a **validated argv** ([`argv`](mod@argv)),
 //!   exec'd directly (no shell).
 //! * **stdio** as pipes or a PTY (`stdio.rs`).
@@ -108,6 +110,8 @@ mod userns;
 pub use ::caps::Capability;
 pub use argv::{ArgvError, validate_argv};
 #[cfg(target_os = "linux")]
+pub(crate) use caps::{CAP_NET_ADMIN, keep_through_exec};
+#[cfg(target_os = "linux")]
 pub use channel::relayed_status;
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
@@ -132,8 +136,11 @@ pub use seccomp::denied_syscalls;
 pub use seccomp::refusals as seccomp_refusals;
 #[cfg(target_os = "linux")]
 pub use spawn::{spawn, spawn_walls, wait_pidfd};
-pub use spawned::Spawned;
-pub use spec::{DEFAULT_TMP_SIZE, NetworkMode, SYSTEM_DIRS, SandboxSpec, SpecError, StdioMode};
+pub use spawned::{ProxySockets, Spawned};
+pub use spec::{
+    DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_PORT, SYSTEM_DIRS, SandboxSpec, SpecError,
+    StdioMode,
+};
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{Capability, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls};

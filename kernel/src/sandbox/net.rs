@@ -8,8 +8,32 @@
 //! add a veth to this namespace (`net/`); `shared` ([`super::NetworkMode::Host`])
 //! makes no namespace at all, so nothing here runs, and the kernel wall's cgroup
 //! programs hold its grants.
+//!
+//! # Rootless `private` ([`super::NetworkMode::Proxied`])
+//!
+//! A rootless kernel can make no veth into the host's namespace, and `/dev/net/tun`
+//! (slirp4netns, pasta) is root's. So the sandbox's namespace gets a way out that
+//! ends inside it: [`proxy_setup`] gives `lo` a second address, [`PROXY_ADDR`]
+//! (label `lo:agentos`), and a default route over `lo`, so a connect to any address gets
+//! as far as the output hook; the kernel's nftables rules there (`net/proxied.rs`,
+//! loaded before the parent's "go") refuse what the grants refuse and redirect the
+//! rest of the non-local TCP to [`PROXY_PORT`] on the namespace's loopback, where
+//! init listens, and DNS over UDP to the relay's address to a UDP socket on the same
+//! port. Init sends both to the kernel over the net socket (as the console master,
+//! `SCM_RIGHTS`), and the kernel, in the host's namespace, accepts, reads
+//! `SO_ORIGINAL_DST` and carries each connection out, and relays the queries. All of it is ioctls and
+//! plain sockets in the child (no netlink, no host tools), done while init still holds
+//! `CAP_NET_ADMIN` in its user namespace; the program holds none.
 
-use super::sys;
+use std::os::fd::RawFd;
+
+use super::{
+    channel,
+    spec::{PROXY_ADDR, PROXY_PORT},
+    sys,
+};
+/// Connections waiting for the kernel to accept them.
+const PROXY_BACKLOG: i32 = 128;
 
 /// `struct ifreq` with the flags member of its union (40 bytes on 64-bit Linux).
 #[repr(C)]
@@ -17,6 +41,133 @@ struct IfReqFlags {
     name: [u8; libc::IFNAMSIZ],
     flags: libc::c_short,
     _pad: [u8; 22],
+}
+
+/// `struct ifreq` with the address member of its union.
+#[repr(C)]
+struct IfReqAddr {
+    name: [u8; libc::IFNAMSIZ],
+    addr: libc::sockaddr_in,
+    _pad: [u8; 8],
+}
+
+/// An IPv4 socket address for ioctls and `bind`.
+fn sockaddr(ip: [u8; 4], port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(ip),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// The steps of [`proxy_setup`], the index of a failure report.
+const STEPS: &[&str] = &[
+    "socket(AF_INET, SOCK_DGRAM) for the ioctls",
+    "SIOCSIFADDR lo:agentos 10.213.0.2",
+    "SIOCSIFNETMASK lo:agentos 255.255.255.255",
+    "SIOCADDRT default dev lo",
+    "socket(AF_INET, SOCK_STREAM) for the listener",
+    "bind 127.0.0.1:1023",
+    "listen",
+    "sending the listener to the kernel",
+    "socket(AF_INET, SOCK_DGRAM) for DNS",
+    "bind udp 127.0.0.1:1023",
+    "sending the DNS socket to the kernel",
+];
+
+/// What step `index` of [`proxy_setup`] was.
+pub(crate) fn describe(index: u32) -> &'static str {
+    STEPS.get(index as usize).copied().unwrap_or("")
+}
+
+/// Child, after [`loopback_up`]: `lo:agentos` with [`PROXY_ADDR`]/32, a default route over
+/// `lo`, a listener on `127.0.0.1:`[`PROXY_PORT`] and a UDP socket on the same port
+/// (where the kernel's rules send DNS queries), each sent over `sock`, in that order.
+/// Errors name the step ([`describe`]) and the errno.
+pub(crate) fn proxy_setup(sock: RawFd) -> Result<(), (u32, i32)> {
+    // SAFETY: plain socket(2).
+    let ctl = sys::check(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })
+    .map_err(|e| (0, e))?;
+    let r = route_out(ctl);
+    sys::close(ctl);
+    r?;
+    // SAFETY: plain socket(2).
+    let l = sys::check(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
+    })
+    .map_err(|e| (4, e))?;
+    let r = listen_and_send(l, sock);
+    sys::close(l);
+    r?;
+    // SAFETY: plain socket(2).
+    let u = sys::check(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })
+    .map_err(|e| (8, e))?;
+    let r = bind_loopback(u)
+        .map_err(|e| (9, e))
+        .and_then(|()| channel::send_fd(sock, u).map_err(|e| (10, e)));
+    sys::close(u);
+    r
+}
+
+/// Binds `fd` to `127.0.0.1:`[`PROXY_PORT`].
+fn bind_loopback(fd: RawFd) -> Result<(), i32> {
+    let at = sockaddr([127, 0, 0, 1], PROXY_PORT);
+    // SAFETY: `at` is a sockaddr_in of the size given.
+    sys::check(unsafe {
+        libc::bind(
+            fd,
+            std::ptr::from_ref(&at).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// The address on `lo:agentos` and the default route (steps 1-3).
+fn route_out(ctl: RawFd) -> Result<(), (u32, i32)> {
+    let mut name = [0u8; libc::IFNAMSIZ];
+    name[..10].copy_from_slice(b"lo:agentos");
+    for (step, req, ip) in [
+        (1, libc::SIOCSIFADDR, PROXY_ADDR),
+        (2, libc::SIOCSIFNETMASK, [255; 4]),
+    ] {
+        let r = IfReqAddr {
+            name,
+            addr: sockaddr(ip, 0),
+            _pad: [0; 8],
+        };
+        // SAFETY: `r` is a valid ifreq for both ioctls.
+        sys::check(unsafe { libc::ioctl(ctl, req, &r) }).map_err(|e| (step, e))?;
+    }
+    // SAFETY: rtentry is plain data, valid when zeroed (a default route: destination
+    // and mask 0.0.0.0).
+    let mut rt: libc::rtentry = unsafe { std::mem::zeroed() };
+    let any = sockaddr([0; 4], 0);
+    // SAFETY: sockaddr_in fits in a sockaddr (both 16 bytes).
+    unsafe {
+        rt.rt_dst = std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(any);
+        rt.rt_genmask = std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(any);
+    }
+    rt.rt_flags = libc::RTF_UP;
+    rt.rt_dev = c"lo".as_ptr().cast_mut();
+    // SAFETY: `rt` is a valid rtentry whose device name outlives the call.
+    sys::check(unsafe { libc::ioctl(ctl, libc::SIOCADDRT, &rt) }).map_err(|e| (3, e))?;
+    Ok(())
+}
+
+/// The listener (steps 5-7).
+fn listen_and_send(l: RawFd, sock: RawFd) -> Result<(), (u32, i32)> {
+    bind_loopback(l).map_err(|e| (5, e))?;
+    // SAFETY: listen on a bound socket.
+    sys::check(unsafe { libc::listen(l, PROXY_BACKLOG) }).map_err(|e| (6, e))?;
+    channel::send_fd(sock, l).map_err(|e| (7, e))
 }
 
 /// Child: sets `IFF_UP` on `lo`.

@@ -150,6 +150,7 @@ fn spawn_with(
         status: None,
         dropped_env: env.dropped,
         clone3: false,
+        proxy: None,
     })
 }
 

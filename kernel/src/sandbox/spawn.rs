@@ -199,6 +199,13 @@ fn spawn_in(
     let (report_rd, report_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let (status_rd, status_wr) = channel::pipe().map_err(SpawnError::sys("pipe2"))?;
     let stdio = Stdio::console(spec.stdio).map_err(SpawnError::sys("stdio"))?;
+    // Rootless private: init sends the proxy's listener over this pair (`net.rs`).
+    let proxy = match spec.network {
+        spec::NetworkMode::Proxied if !walls => {
+            Some(channel::console_pair().map_err(SpawnError::sys("socketpair"))?)
+        }
+        _ => None,
+    };
     let mut keep_fds: Vec<RawFd> = [
         sync_rd.as_raw_fd(),
         report_wr.as_raw_fd(),
@@ -207,6 +214,7 @@ fn spawn_in(
     .into_iter()
     .chain(stdio.targets.into_iter().filter(|fd| *fd >= 0))
     .chain(stdio.console.as_ref().map(|(_, child)| *child))
+    .chain(proxy.as_ref().map(|(_, child)| child.as_raw_fd()))
     .collect();
     keep_fds.sort_unstable();
     keep_fds.dedup();
@@ -228,6 +236,7 @@ fn spawn_in(
         drop_groups: userns::is_root() || (spec.subordinate && !walls),
         walls,
         host_net: spec.network == spec::NetworkMode::Host,
+        proxy: proxy.as_ref().map_or(-1, |(_, child)| child.as_raw_fd()),
         rlimits: spec.rlimits,
         tree_fds: vec![-1; mounts.sources.len()],
         mounts,
@@ -250,7 +259,7 @@ fn spawn_in(
         let flags = match (walls, spec.network) {
             (true, _) => 0,
             (false, spec::NetworkMode::Host) => NAMESPACE_FLAGS & !(libc::CLONE_NEWNET as u64),
-            (false, spec::NetworkMode::None) => NAMESPACE_FLAGS,
+            (false, spec::NetworkMode::None | spec::NetworkMode::Proxied) => NAMESPACE_FLAGS,
         };
         match unsafe { clone::clone_pidfd(flags, cgroup) } {
             Ok(Forked::Child) => child::run(&mut plan),
@@ -278,6 +287,7 @@ fn spawn_in(
     };
 
     // 3. The child's ends are its own now; maps, placement, go.
+    let proxy = proxy.map(|(parent, _child)| parent);
     drop((sync_rd, report_wr, status_wr, stdio.child));
     if let (Some(fd), false) = (spec.cgroup_v2, into_cgroup)
         && let Err(source) = join_cgroup(fd, pid)
@@ -322,19 +332,30 @@ fn spawn_in(
             }));
         }
     }
-    // 5. In PTY mode, the terminal's master, sent by init before the program ran.
-    let pty = match &stdio.console {
+    // 5. In PTY mode, the terminal's master, and in rootless private mode the proxy's
+    // listener, both sent by init before the program ran.
+    let received = |sock: &OwnedFd| match channel::recv_fd(sock.as_fd()) {
+        Ok(Some(fd)) => Ok(fd),
+        Ok(None) => Err(SpawnError::Protocol { pid }),
+        Err(source) => Err(SpawnError::Sys {
+            call: "recvmsg",
+            source,
+        }),
+    };
+    let pty = match stdio.console.as_ref().map(|(console, _)| received(console)) {
         None => stdio.parent.pty,
-        Some((console, _)) => match channel::recv_fd(console.as_fd()) {
-            Ok(Some(master)) => Some(master),
-            Ok(None) => return Err(reaper.fail(SpawnError::Protocol { pid })),
-            Err(source) => {
-                return Err(reaper.fail(SpawnError::Sys {
-                    call: "recvmsg",
-                    source,
-                }));
-            }
-        },
+        Some(Ok(master)) => Some(master),
+        Some(Err(e)) => return Err(reaper.fail(e)),
+    };
+    let proxy = match proxy.as_ref().map(|s| {
+        Ok::<_, SpawnError>(super::spawned::ProxySockets {
+            tcp: received(s)?,
+            dns: received(s)?,
+        })
+    }) {
+        None => None,
+        Some(Ok(sockets)) => Some(sockets),
+        Some(Err(e)) => return Err(reaper.fail(e)),
     };
     Ok(Spawned {
         pid,
@@ -346,6 +367,7 @@ fn spawn_in(
         status: Some(status_rd),
         dropped_env: checked.dropped_env,
         clone3,
+        proxy,
     })
 }
 
@@ -389,6 +411,7 @@ fn describe(plan: &ChildPlan, pid: i32, r: channel::Report) -> SpawnError {
         ChildStep::Console => super::stdio::describe_console(r.index).to_string(),
         ChildStep::Exec => plan.program.to_string_lossy().into_owned(),
         ChildStep::Rlimit => super::rlimit::describe(r.index).to_string(),
+        ChildStep::Proxy => super::net::describe(r.index).to_string(),
         _ => String::new(),
     };
     SpawnError::Setup {

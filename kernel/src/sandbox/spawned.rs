@@ -4,6 +4,16 @@ use std::os::fd::OwnedFd;
 
 use super::handle::ProcessHandle;
 
+/// The sockets of a rootless `private` sandbox's way out, made by its init in its
+/// namespace, on `127.0.0.1:`[`super::PROXY_PORT`].
+#[derive(Debug)]
+pub struct ProxySockets {
+    /// The listener the program's outgoing TCP is redirected to.
+    pub tcp: OwnedFd,
+    /// The UDP socket its DNS queries to the relay's address are redirected to.
+    pub dns: OwnedFd,
+}
+
 /// A running sandbox.
 #[derive(Debug)]
 pub struct Spawned {
@@ -30,4 +40,7 @@ pub struct Spawned {
     pub dropped_env: Vec<String>,
     /// Whether the sandbox was created with `clone3` (false: the `clone` fallback).
     pub clone3: bool,
+    /// Rootless `private` ([`super::NetworkMode::Proxied`]): the sockets init made in
+    /// the sandbox's namespace, to which its rules redirect the program's traffic.
+    pub proxy: Option<ProxySockets>,
 }

@@ -45,7 +45,18 @@ pub enum NetworkMode {
     /// its grants allow is enforced by the kernel wall's cgroup connect, sendmsg and bind
     /// programs (`observe/probes/wall.rs`), never by the namespace.
     Host,
+    /// Rootless `private`: a namespace of its own whose non-local TCP init's nftables
+    /// rules redirect to a listener it hands the kernel, which carries what the grants
+    /// allow ([`super::net`]).
+    Proxied,
 }
+
+/// Rootless `private` ([`NetworkMode::Proxied`]): the sandbox's address for traffic
+/// that leaves it (`lo:agentos`, /32), the source of the program's outgoing connections.
+pub const PROXY_ADDR: [u8; 4] = [10, 213, 0, 2];
+/// Rootless `private`: the port on the sandbox's `127.0.0.1` where init listens for
+/// the kernel; below 1024, so the program (no `CAP_NET_BIND_SERVICE`) never takes it.
+pub const PROXY_PORT: u16 = 1023;
 
 /// How the program's stdin, stdout and stderr are connected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

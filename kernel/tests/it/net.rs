@@ -21,7 +21,7 @@ use tokio_stream::StreamExt;
 
 use crate::util::{Client, Daemon, collect, kill_tree, require_root, spawn};
 
-mod dns;
+pub(crate) mod dns;
 mod forwards6;
 mod ipv6;
 mod shared_mode;

@@ -54,8 +54,10 @@ pub struct Options {
     /// Grant read-write access to a host path (repeatable).
     #[arg(long = "write", value_name = "PATH")]
     write: Vec<String>,
-    /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants),
-    /// `bridged` (with --net-group: the group's processes reach each other) or `shared`.
+    /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants;
+    /// under a kernel run as an ordinary user, outgoing TCP over IPv4 and DNS alone,
+    /// carried by the kernel), `bridged` (with --net-group: the group's processes reach
+    /// each other; root only) or `shared`.
     #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
     net: String,
     /// The group of a `--net bridged` process.

@@ -22,19 +22,19 @@ use super::{NetDaemon, TestNet, assert_nothing_left, network_details, probe, run
 use crate::util::require_root;
 
 /// The one name the responder knows, and its answers.
-const NAME: &str = "agentos-test.example";
-const A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
-const AAAA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
+pub(crate) const NAME: &str = "agentos-test.example";
+pub(crate) const A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+pub(crate) const AAAA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
 
 /// A DNS responder answering `A` and `AAAA` of [`NAME`] and NXDOMAIN for the rest,
 /// serving on its own thread until dropped; counts the queries it answered.
-struct Responder {
+pub(crate) struct Responder {
     stop: Arc<AtomicBool>,
     pub answered: Arc<AtomicUsize>,
 }
 
 impl Responder {
-    fn start(sock: UdpSocket) -> Self {
+    pub(crate) fn start(sock: UdpSocket) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicUsize::new(0));
         sock.set_read_timeout(Some(Duration::from_millis(100)))

@@ -17,6 +17,7 @@ use crate::util::{
 
 mod cleanup;
 mod limits;
+mod rootless_net;
 mod scheduler;
 mod signals;
 

@@ -1,0 +1,289 @@
+//! Rootless `private`: a sandbox's egress carried by the kernel, for a kernel that
+//! cannot make a veth into the host's namespace and has no `/dev/net/tun` (which
+//! slirp4netns and pasta need).
+//!
+//! Everything lives in the sandbox's own network namespace and goes with it:
+//!
+//! 1. while the sandbox's init waits for its "go", the kernel loads the table
+//!    `inet agentos` into the sandbox's namespace: `nft -f -` run [`Within`] its user
+//!    and network namespaces (`tool.rs`), which the kernel's uid owns;
+//! 2. init then gives `lo` the address `10.213.0.2` (`lo:agentos`) and a default route over
+//!    `lo`, listens on `127.0.0.1:1023`, and sends the listener to the kernel
+//!    (`sandbox/net.rs`), before it drops its capabilities;
+//! 3. the kernel, in the host's namespace, accepts each connection, reads its original
+//!    destination (`SO_ORIGINAL_DST`), checks it against the same decision list as the
+//!    packet filter ([`Decisions::allows`]), connects out and relays
+//!    (`forward_relay.rs`), or closes a refused one at once.
+//!
+//! ```text
+//! table inet agentos
+//! chain egress  hook output priority -150 (before the NAT): local destinations →
+//!               accept; DNS (UDP, TCP) to 10.213.255.53:53 → accept; not TCP → drop
+//!               (sendmsg fails with EPERM); the process's decision list (egress.rs),
+//!               refusals as TCP resets; reset
+//! chain proxy   hook output priority -100 (NAT): TCP to a non-local address →
+//!               redirect to :1023; UDP to 10.213.255.53:53 → redirect to :1023
+//! ```
+//!
+//! Name resolution goes through the kernel's DNS relay (`dns.rs`), as in rootful
+//! `private`: the sandbox's `resolv.conf` names `10.213.255.53`; a query over TCP
+//! reaches the proxy, which sends it to the relay's TCP port; one over UDP reaches
+//! init's UDP socket on port 1023, whose datagrams the kernel carries to the relay's
+//! UDP port and back (`forward_relay::udp`; conntrack gives the answer the resolver's
+//! address again).
+//!
+//! So a refused connect fails at once, in the sandbox, with `ECONNREFUSED`: a
+//! locally made connection never sees the ICMP error rootful `private`'s
+//! `admin-prohibited` gives (EHOSTUNREACH there; tried here: the connect only times
+//! out), while a TCP reset does reach it. The proxy's own check is the second guard.
+//! The program cannot change the table: it holds no capability, and its seccomp
+//! filter refuses the raw netlink sockets `nft` needs.
+//!
+//! # What it does not carry
+//!
+//! TCP over IPv4, and DNS through the relay, only: no other UDP, no ICMP, no IPv6 (no
+//! route), no inbound connections or port forwards, no `bridged` groups. The kernel says so in
+//! `agentos doctor` and refuses what asks for more.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    os::fd::OwnedFd,
+    sync::{Arc, RwLock},
+};
+
+use tokio::{net::TcpStream, runtime::Handle};
+
+use super::{
+    NetError,
+    dns::{RESOLVER, RelayPorts},
+    egress::{self, Decisions},
+    forward_relay::{self, Relay},
+    tool::{self, Within},
+};
+use crate::{
+    capability::NetworkRule,
+    sandbox::{PROXY_ADDR, PROXY_PORT, ProxySockets},
+};
+
+/// The table in each sandbox's namespace.
+const TABLE: &str = "inet agentos";
+/// A refusal a locally made connection sees at once (`ECONNREFUSED`).
+const REFUSE: &str = "reject with tcp reset";
+
+/// What rootless `private` carries, for `agentos doctor`.
+pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
+     TCP over IPv4 its nftables rules there redirect to the kernel, which carries what its \
+     grants allow from the host's network (refused connects fail with ECONNREFUSED), and DNS \
+     through the kernel's relay; no other UDP, no ICMP, IPv6, inbound connections or port \
+     forwards";
+
+/// A rootless `private` process's network; dropping it stops the kernel's relay and
+/// every connection it carries (the namespace, and its rules, go with the process).
+pub struct Proxied {
+    user: OwnedFd,
+    net: OwnedFd,
+    decisions: Arc<RwLock<Decisions>>,
+    relay: Option<Relay>,
+    dns: Option<Relay>,
+    /// Grants the rules cannot enforce (host names).
+    pub unenforced: Vec<String>,
+}
+
+impl Proxied {
+    /// Loads the egress rules for `rules` (NetworkAccess grants) into the namespaces
+    /// of sandbox init `pid`, which has not yet been told to go on.
+    pub(crate) fn load(pid: i32, rules: &[NetworkRule]) -> Result<Self, NetError> {
+        let open = |kind: &str| {
+            let path = format!("/proc/{pid}/ns/{kind}");
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .map_err(NetError::io(path))
+        };
+        let (user, net) = (open("user")?, open("net")?);
+        let egress = egress::tcp_egress(rules, REFUSE);
+        let proxy = format!(
+            "add chain {TABLE} proxy {{ type nat hook output priority -100; policy accept; }}\n\
+             add rule {TABLE} proxy meta l4proto tcp fib daddr type != local redirect to \
+             :{PROXY_PORT}\n\
+             add rule {TABLE} proxy ip daddr {RESOLVER} udp dport 53 redirect to :{PROXY_PORT}\n"
+        );
+        let script = format!(
+            "add table {TABLE}\n\
+             add chain {TABLE} egress {{ type filter hook output priority -150; policy accept; }}\n\
+             {}{proxy}",
+            egress_lines(&egress.rules)
+        );
+        tool::nft_within(
+            Within::Sandbox {
+                user: &user,
+                net: &net,
+            },
+            &script,
+        )?;
+        Ok(Self {
+            user,
+            net,
+            decisions: Arc::new(RwLock::new(egress::decisions(rules))),
+            relay: None,
+            dns: None,
+            unenforced: egress.unenforced,
+        })
+    }
+
+    /// Starts carrying, on `rt`, the connections `sockets.tcp` (init's listener, in
+    /// the sandbox's namespace) accepts, and the DNS queries `sockets.dns` receives to
+    /// the kernel's DNS relay at `relay` (when it runs).
+    pub(crate) fn serve(
+        &mut self,
+        rt: &Handle,
+        sockets: ProxySockets,
+        relay: Option<RelayPorts>,
+    ) -> io::Result<()> {
+        let decisions = Arc::clone(&self.decisions);
+        let dns_tcp = relay.map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.tcp)));
+        self.relay = Some(forward_relay::tcp_routed(
+            rt,
+            std::net::TcpListener::from(sockets.tcp),
+            move |c| route(c, &decisions, dns_tcp),
+        )?);
+        if let Some(p) = relay {
+            self.dns = Some(forward_relay::udp(
+                rt,
+                std::net::UdpSocket::from(sockets.dns),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.udp)),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Replaces the process's egress rules (after a revoke): the proxy's list, then
+    /// the namespace's chain, in one transaction.
+    pub fn set_rules(&self, rules: &[NetworkRule]) -> Result<(), NetError> {
+        *self.decisions.write().unwrap_or_else(|e| e.into_inner()) = egress::decisions(rules);
+        let egress = egress::tcp_egress(rules, REFUSE);
+        tool::nft_within(
+            Within::Sandbox {
+                user: &self.user,
+                net: &self.net,
+            },
+            &(format!("flush chain {TABLE} egress\n") + &egress_lines(&egress.rules)),
+        )
+    }
+}
+
+impl std::fmt::Debug for Proxied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxied")
+            .field("serving", &self.relay.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `add rule` lines of the egress chain: the sandbox's own addresses first, then
+/// DNS to the relay's address (whatever the grants, as in rootful `private`), then TCP
+/// only, then the decision list.
+fn egress_lines(rules: &[String]) -> String {
+    let dns = format!("ip daddr {RESOLVER} meta l4proto {{ tcp, udp }} th dport 53 accept");
+    [
+        "fib daddr type local accept",
+        &dns,
+        "meta l4proto != tcp drop",
+    ]
+    .into_iter()
+    .chain(rules.iter().map(String::as_str))
+    .map(|r| format!("add rule {TABLE} egress {r}\n"))
+    .collect()
+}
+
+/// Where the proxy carries connection `c`: DNS to the relay's address to the relay's
+/// TCP port `dns` (when the relay runs), anything else to its original destination, if
+/// the grants allow it. A connection that was not redirected (made to the listener
+/// itself) has the sandbox's own address as its destination and is refused.
+fn route(
+    c: &TcpStream,
+    decisions: &RwLock<Decisions>,
+    dns: Option<SocketAddr>,
+) -> Result<SocketAddr, String> {
+    let to = original_dst(c).map_err(|e| format!("SO_ORIGINAL_DST: {e}"))?;
+    if to == SocketAddrV4::new(RESOLVER, 53) {
+        return dns.ok_or_else(|| format!("{to}: the kernel's DNS relay does not run"));
+    }
+    if to.ip().is_loopback() || to.ip().octets() == PROXY_ADDR {
+        return Err(format!("{to} is the sandbox's own address"));
+    }
+    let allowed = decisions.read().unwrap_or_else(|e| e.into_inner()).allows(
+        IpAddr::V4(*to.ip()),
+        to.port(),
+        true,
+    );
+    if allowed {
+        Ok(to.into())
+    } else {
+        Err(format!("{to} is not granted"))
+    }
+}
+
+/// The destination a connection had before the namespace's NAT redirected it.
+#[cfg(target_os = "linux")]
+fn original_dst(c: &TcpStream) -> io::Result<SocketAddrV4> {
+    use nix::sys::socket::{getsockopt, sockopt::OriginalDst};
+    let sa = getsockopt(c, OriginalDst)?;
+    Ok(SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+        u16::from_be(sa.sin_port),
+    ))
+}
+
+/// Off Linux no sandbox has a namespace whose NAT this could ask.
+#[cfg(not(target_os = "linux"))]
+fn original_dst(_c: &TcpStream) -> io::Result<SocketAddrV4> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_keeps_local_traffic_and_refuses_with_resets() {
+        let e = egress::tcp_egress(
+            &egress::tests::rules(&["allow:10.1.2.3:8080/tcp", "deny:*:53/udp", "allow:*:443"]),
+            REFUSE,
+        );
+        let lines = egress_lines(&e.rules);
+        let lines: Vec<&str> = lines.lines().collect();
+        assert_eq!(
+            lines[0],
+            "add rule inet agentos egress fib daddr type local accept"
+        );
+        assert_eq!(
+            lines[1],
+            "add rule inet agentos egress ip daddr 10.213.255.53 meta l4proto { tcp, udp } th \
+             dport 53 accept"
+        );
+        assert_eq!(
+            lines[2],
+            "add rule inet agentos egress meta l4proto != tcp drop"
+        );
+        assert_eq!(
+            lines[3],
+            "add rule inet agentos egress ip daddr 10.1.2.3/32 meta l4proto tcp th dport 8080 \
+             accept"
+        );
+        assert_eq!(
+            *lines.last().unwrap(),
+            "add rule inet agentos egress reject with tcp reset"
+        );
+        // UDP decisions go (nothing but TCP and DNS passes the third rule); the rest are
+        // TCP's.
+        assert!(
+            !lines[2..]
+                .iter()
+                .any(|l| l.contains("icmpx") || l.contains("udp"))
+        );
+        assert!(
+            lines.contains(&"add rule inet agentos egress meta l4proto tcp th dport 443 accept")
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Rootless `private` from the outside, run as an ordinary user (the rootless pass
+//! of `cargo xtask test`): a process reaches a test server on one of the host's own
+//! non-loopback addresses only as its grants say, and its bytes arrive and come back
+//! through the kernel's relay; names resolve through the kernel's DNS relay; a refused
+//! connect fails at once, also after a revoke;
+//! a `none` process reaches nothing; the program cannot flush the rules of its
+//! namespace; what rootless private does not carry is refused with the reason.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use super::*;
+use crate::util::Client;
+
+fn probe_bin() -> PathBuf {
+    crate::util::bin("agentos-probe", env!("CARGO_BIN_EXE_agentos-probe"))
+}
+
+/// `argv` in network mode `mode`, holding `grants`, the probe readable.
+fn in_mode(mode: pb::NetworkMode, grants: &[&str], argv: &[&str]) -> pb::ProcessSpec {
+    pb::ProcessSpec {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        read_paths: vec![probe_bin().display().to_string()],
+        network: mode as i32,
+        capabilities: grants.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The probe with `args`.
+fn probe(mode: pb::NetworkMode, grants: &[&str], args: &[&str]) -> pb::ProcessSpec {
+    let bin = probe_bin().display().to_string();
+    let argv: Vec<&str> = std::iter::once(bin.as_str())
+        .chain(args.iter().copied())
+        .collect();
+    in_mode(mode, grants, &argv)
+}
+
+/// One of the host's own IPv4 addresses that is not a loopback one.
+fn host_address() -> Option<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|i| {
+        let a = i.address?.as_sockaddr_in()?.ip();
+        (!a.is_loopback()).then_some(a)
+    })
+}
+
+/// A TCP server on `ip` answering each line with `pong LINE`, counting connections.
+fn echo_server(ip: Ipv4Addr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind((ip, 0)).expect("a listener on the host's address");
+    let at = l.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut line = String::new();
+            if BufReader::new(&s).read_line(&mut line).is_ok() {
+                let _ = (&s).write_all(format!("pong {line}").as_bytes());
+            }
+        }
+    });
+    (at, seen)
+}
+
+/// Runs a spec to its end: (stdout, stderr), trimmed.
+async fn run(c: &mut Client, spec: pb::ProcessSpec) -> (String, String) {
+    let p = spawn(c, spec).await;
+    let (out, err, exit) = collect(c, p.pid).await;
+    assert_eq!(exit.code, Some(0), "stdout {out:?} stderr {err:?}");
+    (out.trim().to_owned(), err.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
+    const TEST: &str = "rootless_private_carries_granted_tcp_and_refuses_the_rest";
+    if privileged() {
+        eprintln!("{TEST}: rootless only (as root, private is the veth and NAT of net::)");
+        return;
+    }
+    let Some(ip) = host_address() else {
+        crate::util::skip(TEST, "the host has no non-loopback IPv4 address");
+        return;
+    };
+    let (open, answered) = echo_server(ip);
+    let (closed, reached) = echo_server(ip);
+    // The kernel's DNS upstream: a responder of the test's on the host's loopback.
+    use crate::net::dns::{A, AAAA, NAME, Responder};
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").expect("a responder's socket");
+    let upstream_at = upstream.local_addr().unwrap().to_string();
+    let responder = Responder::start(upstream);
+    let mut d = Daemon::start(&["--dns", &upstream_at]);
+    let mut c = d.client().await;
+    use pb::NetworkMode::{Bridged, None as NoNet, Private};
+    let allow = format!("net:allow:{ip}:{}/tcp", open.port());
+    let (open_s, closed_s) = (open.to_string(), closed.to_string());
+
+    // The doctor says what rootless private is.
+    let modes = crate::net::network_details(&mut c).await;
+    assert!(
+        modes["private"].starts_with("available (rootless"),
+        "{modes:?}"
+    );
+    assert!(modes["bridged"].starts_with("unavailable"), "{modes:?}");
+    // Names resolve through the relay's IPv4 address alone (the sandbox has no IPv6).
+    let dns = &modes["dns"];
+    assert!(
+        dns.contains("10.213.255.53") && !dns.contains("fd61:"),
+        "{dns}"
+    );
+
+    // The granted port: the bytes go out, are answered, and come back.
+    let p = spawn(
+        &mut c,
+        probe(Private, &[&allow], &["ask", &open_s, "hello"]),
+    )
+    .await;
+    assert_eq!(p.net_address, "10.213.0.2", "{p:?}");
+    let (out, err, _) = collect(&mut c, p.pid).await;
+    assert_eq!(out.trim(), "ALLOWED reply pong hello", "stderr {err:?}");
+    assert_eq!(answered.load(Ordering::SeqCst), 1);
+    // The kernel's fds once that process is gone (the DNS relay's sockets included, as
+    // it started with the first private process): each later one's go with it.
+    let fds = settled_fd_count(d.pid(), usize::MAX).await;
+
+    // Refused at connect time by the namespace's rules (a TCP reset): another port of
+    // the same address, which listens; the same port without the grant; and with a
+    // deny of the address beside the allow (deny first).
+    let refused = [
+        probe(Private, &[&allow], &["connect", &closed_s]),
+        probe(Private, &[], &["connect", &open_s]),
+        probe(
+            Private,
+            &[&allow, &format!("net:deny:{ip}")],
+            &["connect", &open_s],
+        ),
+    ];
+    for spec in refused {
+        assert_eq!(run(&mut c, spec).await.0, "DENIED ECONNREFUSED");
+    }
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "a refused connect got out"
+    );
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        1,
+        "a refused connect got out"
+    );
+
+    // Names resolve through the kernel's relay (UDP port 53 redirected in the
+    // namespace to init's socket, carried by the kernel), without any grant; the
+    // responder itself, on the host's loopback, stays out of reach.
+    assert_eq!(
+        run(&mut c, probe(Private, &[], &["resolve", NAME])).await.0,
+        format!("ALLOWED resolved {AAAA} {A}")
+    );
+    let asked = responder.answered.load(Ordering::SeqCst);
+    assert!(asked >= 2, "{asked} queries answered");
+    // 127.0.0.1 inside is the sandbox's own loopback, where nothing answers.
+    let direct = run(&mut c, probe(Private, &[], &["dns", &upstream_at, NAME]))
+        .await
+        .0;
+    assert!(direct.starts_with("DENIED "), "{direct}");
+    assert_eq!(responder.answered.load(Ordering::SeqCst), asked);
+
+    // Mode none: loopback only, whatever the grants.
+    assert_eq!(
+        run(&mut c, probe(NoNet, &[&allow], &["connect", &open_s]))
+            .await
+            .0,
+        "DENIED ENETUNREACH"
+    );
+
+    // The program holds no capability, cannot flush its namespace's rules, and the
+    // refusal stands after it tried.
+    let caps = run(&mut c, probe(Private, &[&allow], &["status"])).await.0;
+    assert!(caps.contains("CapEff=0000000000000000"), "{caps}");
+    let flush = format!(
+        "/usr/sbin/nft flush ruleset; echo nft=$?; exec {} connect {closed_s}",
+        probe_bin().display()
+    );
+    let (out, err) = run(
+        &mut c,
+        in_mode(Private, &[&allow], &["/bin/sh", "-c", &flush]),
+    )
+    .await;
+    assert_eq!(out, "nft=1\nDENIED ECONNREFUSED", "stderr {err:?}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert_eq!(reached.load(Ordering::SeqCst), 0);
+
+    // A revoked grant closes the path (the namespace's chain and the kernel's list
+    // narrow): every 100 ms the program tries the granted server.
+    let script = format!(
+        "while :; do {} connect {open_s}; /bin/sleep 0.1; done",
+        probe_bin().display()
+    );
+    let p = spawn(
+        &mut c,
+        in_mode(Private, &[&allow], &["/bin/sh", "-c", &script]),
+    )
+    .await;
+    crate::net::wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
+    crate::net::revoke(&mut c, p.pid, allow.clone()).await;
+    crate::net::wait_for_line(&mut c, p.pid, "DENIED ECONNREFUSED").await;
+    kill_tree(&mut c, p.pid).await;
+
+    // What rootless private does not carry is refused, saying why.
+    let mut bridged = probe(Bridged, &[], &["status"]);
+    bridged.net_group = "g".into();
+    let mut published = probe(Private, &["bind:7000"], &["status"]);
+    published.publish = vec![format!("{}:7000", crate::util::free_loopback_addr())];
+    for (spec, why) in [
+        (
+            bridged,
+            "rootless private (TCP over IPv4 alone) is available",
+        ),
+        (published, "takes no inbound connection"),
+    ] {
+        let e = c
+            .create_process(pb::SpawnProcess { spec: Some(spec) })
+            .await
+            .expect_err("refused");
+        assert!(e.message().contains(why), "{e:?}");
+    }
+
+    // Every process's sockets and namespace handles went with it: the relay tasks
+    // that held them ended.
+    let now = settled_fd_count(d.pid(), fds).await;
+    assert!(now <= fds, "the kernel holds {now} fds, {fds} before");
+
+    d.terminate();
+}
+
+/// The kernel's fd count once it is at most `want` (within 5 s), or the last count.
+async fn settled_fd_count(pid: u32, want: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let n = fd_count(pid);
+        if n <= want || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
