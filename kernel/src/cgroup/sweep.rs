@@ -48,6 +48,12 @@ pub fn sweep_orphans_in(layout: &CgroupLayout) -> Vec<String> {
     }
     let mut removed = Vec::new();
     for h in &hierarchies {
+        // Removing a directory takes write permission on its parent: a kernel run by an
+        // ordinary user leaves root's hierarchies to root's kernels.
+        if nix::unistd::access(h, nix::unistd::AccessFlags::W_OK).is_err() {
+            tracing::debug!("not sweeping {}: not writable by this kernel", h.display());
+            continue;
+        }
         let Ok(entries) = fs::read_dir(h) else {
             continue;
         };
