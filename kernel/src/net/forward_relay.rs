@@ -39,13 +39,26 @@ pub(crate) const UDP_IDLE: Duration = Duration::from_secs(60);
 /// The largest datagram carried.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// A running relay; dropping it stops it and every flow it carries.
+/// A running relay; dropping it stops it and every flow it carries, and its sockets
+/// close once the runtime drops the stopped task; [`Relay::stop`] waits for that.
 #[derive(Debug)]
-pub(crate) struct Relay(JoinHandle<()>);
+pub(crate) struct Relay(Option<JoinHandle<()>>);
+
+impl Relay {
+    /// Stops it and waits until its task, and with it every socket it served, is gone.
+    pub(crate) async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -70,7 +83,7 @@ pub(crate) fn tcp_routed(
     listener.set_nonblocking(true)?;
     let _guard = rt.enter();
     let listener = TcpListener::from_std(listener)?;
-    Ok(Relay(rt.spawn(serve_tcp(listener, route))))
+    Ok(Relay(Some(rt.spawn(serve_tcp(listener, route)))))
 }
 
 /// Serves `sock` on `rt`, carrying each peer's datagrams to `to` and the answers back.
@@ -78,7 +91,7 @@ pub(crate) fn udp(rt: &Handle, sock: std::net::UdpSocket, to: SocketAddr) -> io:
     sock.set_nonblocking(true)?;
     let _guard = rt.enter();
     let sock = Arc::new(UdpSocket::from_std(sock)?);
-    Ok(Relay(rt.spawn(serve_udp(sock, to))))
+    Ok(Relay(Some(rt.spawn(serve_udp(sock, to)))))
 }
 
 async fn serve_tcp(

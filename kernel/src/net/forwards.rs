@@ -126,10 +126,7 @@ pub(crate) enum Reservation {
     Tcp(TcpListener),
     Udp(UdpSocket),
     /// An IPv6 forward's socket, served by the kernel's relay.
-    Relayed(
-        #[expect(dead_code, reason = "held, never read: dropping it stops the relay")]
-        forward_relay::Relay,
-    ),
+    Relayed(forward_relay::Relay),
 }
 
 impl Forward {

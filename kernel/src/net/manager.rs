@@ -82,7 +82,7 @@ pub struct Attachment {
     pub address6: Option<Ipv6Addr>,
     pub veth: String,
     forwards: Vec<Forward>,
-    _reserved: Vec<Reservation>,
+    reserved: Vec<Reservation>,
     /// Grants the packet filter cannot enforce (host names).
     pub unenforced: Vec<String>,
 }
@@ -410,7 +410,7 @@ impl Network {
             address6,
             veth,
             forwards: req.forwards.clone(),
-            _reserved: reserved,
+            reserved,
             unenforced: egress.unenforced,
         }))
     }
@@ -574,6 +574,21 @@ impl Attachment {
         self.net
             .table
             .set_rules(self.n, &egress::egress(rules).rules)
+    }
+
+    /// Stops its IPv6 forwards' relays and waits until their sockets are closed, so the
+    /// host ports are free when the process is reported gone (dropping a relay only
+    /// stops it; its sockets close once the runtime drops its task).
+    pub async fn stop_relays(&mut self) {
+        let (relays, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reserved)
+            .into_iter()
+            .partition(|r| matches!(r, Reservation::Relayed(_)));
+        self.reserved = rest;
+        for r in relays {
+            if let Reservation::Relayed(relay) = r {
+                relay.stop().await;
+            }
+        }
     }
 }
 

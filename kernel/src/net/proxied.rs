@@ -91,6 +91,14 @@ pub struct Proxied {
 }
 
 impl Proxied {
+    /// Stops its relays and waits until their sockets (init's, which pin the sandbox's
+    /// namespace) are closed.
+    pub async fn stop(mut self) {
+        for relay in [self.relay.take(), self.dns.take()].into_iter().flatten() {
+            relay.stop().await;
+        }
+    }
+
     /// Loads the egress rules for `rules` (NetworkAccess grants) into the namespaces
     /// of sandbox init `pid`, which has not yet been told to go on.
     pub(crate) fn load(pid: i32, rules: &[NetworkRule]) -> Result<Self, NetError> {

@@ -52,10 +52,16 @@ pub(super) fn start(
             release(p.pid);
         }
         // Its rules and forwards go (the veth went with its namespace).
-        let net = p.net.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut net = p.net.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(a) = net.as_mut() {
+            a.stop_relays().await;
+        }
         let _ = tokio::task::spawn_blocking(move || drop(net)).await;
         // A rootless private process's relay stops (its rules went with its namespace).
-        drop(p.proxy.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let proxy = p.proxy.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(proxy) = proxy {
+            proxy.stop().await;
+        }
         // Out of the probes' filter only once the cgroup is gone (the tree's exits are seen),
         // keeping what they counted.
         // The `watched` lock is held until the final figures are in, so a reader never
