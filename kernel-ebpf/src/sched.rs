@@ -1,33 +1,38 @@
 //! Scheduling of managed processes: on-CPU time, context switches and run-queue latency per
 //! managed cgroup, in the per-CPU `SCHED` map.
 //!
-//! `sched_switch` runs on the CPU being switched, in the outgoing task (`current == prev`):
-//! a one-slot per-CPU array remembers when the incoming task started, so the outgoing one's
-//! run is `now - since`, charged if `prev` is managed. `sched_wakeup`/`sched_wakeup_new` run
-//! in the waker, so the wakee's cgroup is read from the task (`p->cgroups->dfl_cgrp`, its
-//! subtree ancestor, then `kn->id`: [`crate::filter::managed_task_cgroup`]) and a managed
-//! wakee's wake-up time is kept until `sched_switch` brings it on a CPU.
+//! `sched_switch` runs on the CPU being switched, in the outgoing task (`current == prev`).
+//! A managed `prev` is charged the run it is ending as the fair scheduler counted it:
+//! `se.sum_exec_runtime - se.prev_sum_exec_runtime`, its run time now less what it was when
+//! `set_next_entity` last put it on a CPU (which skips the reset when the same task is picked
+//! again, as `sched_switch` does not fire then). No clock read and no per-CPU "switched in
+//! at" slot, so a switch between host tasks pays neither. Managed tasks are in the fair
+//! class: the kernel gives them no real-time policy and their capabilities do not allow one
+//! (another class does not reset `prev_sum_exec_runtime`, so its runs would be overcounted).
+//! `sched_wakeup`/`sched_wakeup_new` run in the waker, so the wakee's cgroup is read from the
+//! task (`p->cgroups->dfl_cgrp`, its subtree ancestor, then `kn->id`:
+//! [`crate::filter::managed_task_cgroup`]) and a managed wakee's wake-up time is kept until
+//! `sched_switch` brings it on a CPU.
 //!
 //! # What an unmanaged switch pays
 //!
 //! Every context switch of the host runs `agentos_switch`, so its reject path is kept to
-//! what no filter can skip: the clock read and this CPU's slot (the incoming task may be
-//! managed, and its run is timed from now), and the subtree check on `prev` (the current
-//! task, one comparison, [`crate::filter`]). `next` is looked up in `WAKEUPS` only while
-//! that map holds anything: `PENDING` counts its entries (one atomic add per managed
-//! wake-up and per closed one), and while it is zero no managed task waits for a CPU, so no
-//! `next` has a wake-up to close; the switch then ends without reading `next` or hashing.
-//! The count is exact: it moves only when an entry was really created or removed, and the
-//! daemon zeroes it when it clears the map with the programs detached. A wake-up is recorded
-//! under the wakee's run-queue lock, which the CPU that switches the wakee in must take, so
-//! that CPU sees the count the wake-up left. `probes_sched.rs` measures what each part costs.
+//! the subtree check on `prev` (the current task, one comparison, [`crate::filter`]) and one
+//! load. `next` is looked up in `WAKEUPS` only while that map holds anything: `PENDING`
+//! counts its entries (one atomic add per managed wake-up and per closed one), and while it
+//! is zero no managed task waits for a CPU, so no `next` has a wake-up to close; the switch
+//! then ends without reading the clock or `next`, or hashing. The count is exact: it moves
+//! only when an entry was really created or removed, and the daemon zeroes it when it clears
+//! the map with the programs detached. A wake-up is recorded under the wakee's run-queue
+//! lock, which the CPU that switches the wakee in must take, so that CPU sees the count the
+//! wake-up left. `probes_sched.rs` measures what each part costs.
 
 use agentos_ebpf_common::{MAX_MANAGED, MAX_THREADS, SchedStats, Wakeup, cost};
 use aya_ebpf::{
     bindings::{BPF_EXIST, BPF_NOEXIST},
     helpers::generated::bpf_ktime_get_ns,
     macros::{btf_tracepoint, map},
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuHashMap},
     programs::BtfTracePointContext,
 };
 
@@ -41,9 +46,6 @@ static SCHED: PerCpuHashMap<u64, SchedStats> = PerCpuHashMap::with_max_entries(M
 
 #[map(name = "AGENTOS_WAKEUP")]
 static WAKEUPS: HashMap<u32, Wakeup> = HashMap::with_max_entries(MAX_THREADS, 0);
-
-#[map(name = "AGENTOS_ONCPU")]
-static ON_CPU_SINCE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Slot 0: how many entries `WAKEUPS` holds (see the module docs).
 #[map(name = "AGENTOS_PENDING")]
@@ -133,19 +135,10 @@ pub fn agentos_switch(ctx: BtfTracePointContext) -> u32 {
 /// `sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
 /// unsigned int prev_state)`.
 fn try_switch(ctx: &BtfTracePointContext) {
-    // SAFETY: no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let Some(slot) = ON_CPU_SINCE.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: this CPU's own slot; programs on one CPU do not run concurrently.
-    let since = unsafe { core::mem::replace(&mut *slot, now) };
     if let Some(cgroup_id) = managed_cgroup(cost::SWITCH) {
+        let ran = slice_ns(ctx.arg(1));
         with_stats(cgroup_id, |stats| {
-            // 0: the first switch on this CPU since the program was attached.
-            if since != 0 {
-                stats.on_cpu_ns += now.saturating_sub(since);
-            }
+            stats.on_cpu_ns += ran;
             stats.switches += 1;
         });
     }
@@ -163,10 +156,25 @@ fn try_switch(ctx: &BtfTracePointContext) {
     // SAFETY: a plain copy of the entry; a racing overwrite only changes which wake-up counts.
     let wakeup = unsafe { *wakeup };
     remove_wakeup(tid);
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
     with_stats(wakeup.cgroup_id, |stats| {
         stats.runq_ns += now.saturating_sub(wakeup.at_ns);
         stats.runq_count += 1;
     });
+}
+
+/// How long `task` (a `struct task_struct *` the fair scheduler is switching out) ran since
+/// it was put on the CPU: `se.sum_exec_runtime - se.prev_sum_exec_runtime`; 0 if unreadable.
+#[inline(always)]
+fn slice_ns(task: u64) -> u64 {
+    let offsets = offsets();
+    let total = read_field::<u64>(task, offsets.se_sum_exec_runtime);
+    let start = read_field::<u64>(task, offsets.se_prev_sum_exec_runtime);
+    match (total, start) {
+        (Some(total), Some(start)) => total.saturating_sub(start),
+        _ => 0,
+    }
 }
 
 #[btf_tracepoint(function = "sched_wakeup")]

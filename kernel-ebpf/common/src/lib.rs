@@ -159,8 +159,6 @@ pub mod names {
     pub const SCHED: &str = "AGENTOS_SCHED";
     /// `HashMap<u32, Wakeup>`: thread id → when it was woken, until it runs.
     pub const WAKEUPS: &str = "AGENTOS_WAKEUP";
-    /// `PerCpuArray<u64>` of one slot: when the task now on this CPU was switched in.
-    pub const ON_CPU_SINCE: &str = "AGENTOS_ONCPU";
     /// `Array<u64>` of one slot: how many entries `WAKEUPS` holds; `sched_switch` skips the
     /// incoming task's lookup while it is zero. Zeroed by the daemon when it clears
     /// `WAKEUPS`.
@@ -556,6 +554,11 @@ pub struct TaskOffsets {
     /// `cgroup::ancestors` (`struct cgroup *[]`, indexed by level; `ancestors[level]` is the
     /// cgroup itself).
     pub cgroup_ancestors: u32,
+    /// `task_struct::se` plus `sched_entity::sum_exec_runtime` and `prev_sum_exec_runtime`
+    /// (`u64`s: the task's run time, and what it was when the fair scheduler last put it on
+    /// a CPU).
+    pub se_sum_exec_runtime: u32,
+    pub se_prev_sum_exec_runtime: u32,
 }
 
 const _: () = {
@@ -564,7 +567,7 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 33 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 35 * size_of::<u32>());
     assert!(size_of::<WallPolicy>() == 16);
     assert!(size_of::<CostCounts>() == cost::PROGRAMS * 8);
     assert!(size_of::<InodeKey>() == 24);

@@ -468,7 +468,7 @@ async fn probe_run_time_is_exported_and_grows_with_a_managed_workload() {
 }
 
 /// Two managed processes handing a byte back and forth (`agentos-probe pingpong-cpu`) are
-/// counted switch by switch: each round trip switches both out once and nearly always wakes
+/// counted switch by switch, their on-CPU time matching their own count of it: each round trip switches both out once and nearly always wakes
 /// one of them (the bench counts 1.25 wake-ups a round trip: a woken end that preempts the
 /// sender answers before the sender sleeps), and every wake-up recorded is closed when its
 /// task runs (the incoming task's check in `sched_switch`, skipped only while no managed
@@ -486,10 +486,12 @@ async fn a_managed_ping_pong_is_counted_switch_by_switch() {
     let pid = crate::util::spawn(&mut c, spec).await.pid;
     let (stdout, exit) = finish(&mut c, pid).await;
     assert_eq!(exit.code, Some(0), "{stdout} {exit:?}");
-    assert!(
-        stdout.trim().parse::<u64>().is_ok_and(|ns| ns > 0),
-        "no CPU time: {stdout}"
-    );
+    let rally_ns = stdout
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&ns| ns > 0)
+        .unwrap_or_else(|| panic!("no CPU time: {stdout}"));
     let stats = c
         .probe_stats(pb::ProbeStatsRequest { pid })
         .await
@@ -499,6 +501,14 @@ async fn a_managed_ping_pong_is_counted_switch_by_switch() {
         stats.context_switches >= 2 * ROUND_TRIPS,
         "{} switches for {ROUND_TRIPS} round trips: {stats:?}",
         stats.context_switches
+    );
+    eprintln!("on CPU {} ns for a rally of {rally_ns} ns", stats.on_cpu_ns);
+    // The on-CPU time covers both ends' own count of their rally (their threads' CPU time)
+    // and not much more: the rest is the process's start and the sandbox's init.
+    assert!(
+        stats.on_cpu_ns >= rally_ns * 9 / 10 && stats.on_cpu_ns <= 2 * rally_ns + 500_000_000,
+        "{} ns on CPU for a rally of {rally_ns} ns: {stats:?}",
+        stats.on_cpu_ns
     );
     assert!(
         stats.runq_count >= ROUND_TRIPS / 2 && stats.runq_ns > 0,

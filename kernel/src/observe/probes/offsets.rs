@@ -71,6 +71,7 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
             .map(|found| found.offset)
             .ok_or(ProbeError::Layout { what })
     };
+    let sched_entity = at("task_struct", "se", "task_struct.se")?;
     Ok(TaskOffsets {
         exit_code: field("task_struct", "exit_code", int, "task_struct.exit_code")?,
         tgid: field("task_struct", "tgid", int, "task_struct.tgid")?,
@@ -108,6 +109,20 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         socket_type: at("socket", "type", "socket.type")?,
         regs_orig_ax: field("pt_regs", "orig_ax", long, "pt_regs.orig_ax")?,
         cgroup_ancestors: at("cgroup", "ancestors", "cgroup.ancestors")?,
+        se_sum_exec_runtime: sched_entity
+            + field(
+                "sched_entity",
+                "sum_exec_runtime",
+                long,
+                "sched_entity.sum_exec_runtime",
+            )?,
+        se_prev_sum_exec_runtime: sched_entity
+            + field(
+                "sched_entity",
+                "prev_sum_exec_runtime",
+                long,
+                "sched_entity.prev_sum_exec_runtime",
+            )?,
     })
 }
 
@@ -128,6 +143,11 @@ mod tests {
         assert_ne!(offsets.regs_si, offsets.regs_dx);
         assert_eq!(offsets.skc_rcv_saddr, offsets.skc_daddr + 4, "skc_addrpair");
         assert!(offsets.sk_cgroup > offsets.skc_v6_daddr);
+        // Two `u64`s of one `sched_entity`.
+        assert_ne!(
+            offsets.se_sum_exec_runtime,
+            offsets.se_prev_sum_exec_runtime
+        );
         // The wall's reads: none of these is a struct's first member.
         for (what, offset) in [
             ("file_dentry", offsets.file_dentry),
@@ -138,6 +158,7 @@ mod tests {
             ("sb_user_ns", offsets.sb_user_ns),
             ("userns_level", offsets.userns_level),
             ("socket_type", offsets.socket_type),
+            ("se_sum_exec_runtime", offsets.se_sum_exec_runtime),
         ] {
             assert!(offset > 0, "{what} at 0");
         }
