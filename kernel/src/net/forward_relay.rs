@@ -26,8 +26,10 @@
 
 use std::{collections::HashMap, io, net::SocketAddr, sync::Arc, time::Duration};
 
+use crate::sandbox::Dialer;
+
 use tokio::{
-    net::{TcpListener, TcpStream, UdpSocket},
+    net::{TcpListener, TcpSocket, TcpStream, UdpSocket},
     runtime::Handle,
     task::{JoinHandle, JoinSet},
 };
@@ -62,13 +64,41 @@ impl Drop for Relay {
     }
 }
 
-/// Serves `listener` on `rt`, carrying each connection to `to`.
+/// Where the relay's onward connections are made.
+#[derive(Clone, Debug)]
+pub(crate) enum Dial {
+    /// In the kernel's own network namespace.
+    Host,
+    /// In a sandbox's, on sockets its [`Dialer`] makes there (port forwards into
+    /// rootless `private`, `proxied.rs`).
+    Within(Arc<Dialer>),
+}
+
+impl Dial {
+    async fn connect(&self, to: SocketAddr) -> io::Result<TcpStream> {
+        match self {
+            Self::Host => TcpStream::connect(to).await,
+            Self::Within(dialer) => {
+                let dialer = Arc::clone(dialer);
+                let fd = tokio::task::spawn_blocking(move || dialer.socket())
+                    .await
+                    .map_err(io::Error::other)??;
+                let sock = std::net::TcpStream::from(fd);
+                sock.set_nonblocking(true)?;
+                TcpSocket::from_std_stream(sock).connect(to).await
+            }
+        }
+    }
+}
+
+/// Serves `listener` on `rt`, carrying each connection to `to`, dialled as `dial` says.
 pub(crate) fn tcp(
     rt: &Handle,
     listener: std::net::TcpListener,
+    dial: Dial,
     to: SocketAddr,
 ) -> io::Result<Relay> {
-    tcp_routed(rt, listener, move |_| Ok(to))
+    serve_tcp_on(rt, listener, dial, move |_| Ok(to))
 }
 
 /// Serves `listener` on `rt`, carrying each connection to where `route` says, or
@@ -80,10 +110,19 @@ pub(crate) fn tcp_routed(
     listener: std::net::TcpListener,
     route: impl Fn(&TcpStream) -> Result<SocketAddr, String> + Send + 'static,
 ) -> io::Result<Relay> {
+    serve_tcp_on(rt, listener, Dial::Host, route)
+}
+
+fn serve_tcp_on(
+    rt: &Handle,
+    listener: std::net::TcpListener,
+    dial: Dial,
+    route: impl Fn(&TcpStream) -> Result<SocketAddr, String> + Send + 'static,
+) -> io::Result<Relay> {
     listener.set_nonblocking(true)?;
     let _guard = rt.enter();
     let listener = TcpListener::from_std(listener)?;
-    Ok(Relay(Some(rt.spawn(serve_tcp(listener, route)))))
+    Ok(Relay(Some(rt.spawn(serve_tcp(listener, dial, route)))))
 }
 
 /// Serves `sock` on `rt`, carrying each peer's datagrams to `to` and the answers back.
@@ -96,6 +135,7 @@ pub(crate) fn udp(rt: &Handle, sock: std::net::UdpSocket, to: SocketAddr) -> io:
 
 async fn serve_tcp(
     listener: TcpListener,
+    dial: Dial,
     route: impl Fn(&TcpStream) -> Result<SocketAddr, String>,
 ) {
     // Aborted with this task: dropping the set aborts every connection it carries.
@@ -115,9 +155,10 @@ async fn serve_tcp(
                             continue;
                         }
                     };
+                    let dial = dial.clone();
                     flows.spawn(async move {
                         let carried = async {
-                            let mut up = TcpStream::connect(to).await?;
+                            let mut up = dial.connect(to).await?;
                             // Each side's writes go on as they come: the relay adds no
                             // Nagle delay of its own to what its peers send.
                             client.set_nodelay(true)?;
@@ -225,7 +266,7 @@ mod tests {
         });
         let front = std::net::TcpListener::bind("[::1]:0").unwrap();
         let at = front.local_addr().unwrap();
-        let relay = tcp(&rt, front, to).unwrap();
+        let relay = tcp(&rt, front, Dial::Host, to).unwrap();
         let mut c = TcpStream::connect(at).await.unwrap();
         c.write_all(b"tcp").await.unwrap();
         let mut got = Vec::new();

@@ -184,7 +184,7 @@ impl Reservation {
         })?;
         let to = SocketAddr::new(to6.into(), f.port);
         let relayed = match self {
-            Self::Tcp(l) => forward_relay::tcp(rt, l, to),
+            Self::Tcp(l) => forward_relay::tcp(rt, l, forward_relay::Dial::Host, to),
             Self::Udp(s) => forward_relay::udp(rt, s, to),
             relayed @ Self::Relayed(_) => return Ok(relayed),
         };

@@ -20,7 +20,7 @@ use super::{
     NetError, NetMode, NetRequest,
     dns::{self, Relay, RelayPorts, Upstreams},
     egress,
-    forwards::{Forward, Reservation},
+    forwards::{Forward, ForwardProto, Reservation},
     links::{self, Bridge},
     modes,
     nft::Table,
@@ -205,15 +205,13 @@ impl Network {
         }
     }
 
-    /// Whether `req` can be given here: [`Self::check`] of its mode, and no port
-    /// forward into a rootless private process, which takes no inbound connection.
+    /// Whether `req` can be given here: [`Self::check`] of its mode, and no UDP port
+    /// forward into a rootless private process, which takes TCP forwards alone.
     pub fn check_request(&self, req: &NetRequest) -> Result<(), NetError> {
         self.check(&req.mode)?;
-        match req.forwards.first() {
-            Some(f) if self.proxies(&req.mode) => Err(NetError::Unavailable(format!(
-                "port forward {f}: a rootless private process takes no inbound connection \
-                 (forwards need a kernel run as root)"
-            ))),
+        let udp = req.forwards.iter().find(|f| f.proto != ForwardProto::Tcp);
+        match udp {
+            Some(f) if self.proxies(&req.mode) => Err(super::proxied::unforwardable(f)),
             _ => Ok(()),
         }
     }
@@ -225,13 +223,18 @@ impl Network {
     }
 
     /// Rootless `private`: loads the egress rules of `rules` into the namespace of
-    /// sandbox init `pid` (not yet running the program); [`Self::serve`] then carries
-    /// its connections.
-    pub fn proxy(&self, pid: i32, rules: &[NetworkRule]) -> Result<Proxied, NetError> {
+    /// sandbox init `pid` (not yet running the program) and binds the host ports of
+    /// `forwards`; [`Self::serve`] then carries its connections.
+    pub fn proxy(
+        &self,
+        pid: i32,
+        rules: &[NetworkRule],
+        forwards: &[Forward],
+    ) -> Result<Proxied, NetError> {
         if self.state().shut {
             return Err(NetError::Unavailable("the kernel is shutting down".into()));
         }
-        Proxied::load(pid, rules)
+        Proxied::load(pid, rules, forwards)
     }
 
     /// Starts carrying the connections and DNS queries of `proxied`'s `sockets` (sent

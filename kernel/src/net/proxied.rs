@@ -39,16 +39,26 @@
 //! The program cannot change the table: it holds no capability, and its seccomp
 //! filter refuses the raw netlink sockets `nft` needs.
 //!
+//! # Port forwards
+//!
+//! A TCP forward (`--publish 127.0.0.1:8080:80`, or `[::1]:8080:80`) is the kernel's: it
+//! binds the host port when the process is made, and carries each connection to the
+//! sandbox's `10.213.0.2:80` (where rootful `private` forwards go too: a program bound to
+//! `0.0.0.0` or its address is reached). The kernel cannot enter the sandbox's namespace
+//! to connect there (`setns` wants a single-threaded caller), so a helper of its own that
+//! did ([`Dialer`], `sandbox/dialer.rs`) makes each connection's socket inside, and the
+//! kernel connects it: the program sees a connection from its own address.
+//!
 //! # What it does not carry
 //!
-//! TCP over IPv4, and DNS through the relay, only: no other UDP, no ICMP, no IPv6 (no
-//! route), no inbound connections or port forwards, no `bridged` groups. The kernel says so in
+//! TCP over IPv4, DNS through the relay, and TCP port forwards in, only: no other UDP, no
+//! ICMP, no IPv6 (no route), no UDP forwards, no `bridged` groups. The kernel says so in
 //! `agentos doctor` and refuses what asks for more.
 
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
-    os::fd::OwnedFd,
+    os::fd::{AsFd, OwnedFd},
     sync::{Arc, RwLock},
 };
 
@@ -58,12 +68,13 @@ use super::{
     NetError,
     dns::{RESOLVER, RelayPorts},
     egress::{self, Decisions},
-    forward_relay::{self, Relay},
+    forward_relay::{self, Dial, Relay},
+    forwards::{Forward, ForwardProto, Reservation},
     tool::{self, Within},
 };
 use crate::{
     capability::NetworkRule,
-    sandbox::{PROXY_ADDR, PROXY_PORT, ProxySockets},
+    sandbox::{Dialer, PROXY_ADDR, PROXY_PORT, ProxySockets},
 };
 
 /// The table in each sandbox's namespace.
@@ -75,8 +86,8 @@ const REFUSE: &str = "reject with tcp reset";
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
      TCP over IPv4 its nftables rules there redirect to the kernel, which carries what its \
      grants allow from the host's network (refused connects fail with ECONNREFUSED), and DNS \
-     through the kernel's relay; no other UDP, no ICMP, IPv6, inbound connections or port \
-     forwards";
+     through the kernel's relay, and TCP port forwards in, carried by the kernel; no other \
+     UDP, no ICMP, IPv6 or UDP forwards";
 
 /// A rootless `private` process's network; dropping it stops the kernel's relay and
 /// every connection it carries (the namespace, and its rules, go with the process).
@@ -86,6 +97,11 @@ pub struct Proxied {
     decisions: Arc<RwLock<Decisions>>,
     relay: Option<Relay>,
     dns: Option<Relay>,
+    /// Its TCP forwards' host ports, bound at [`Self::load`], served from [`Self::serve`].
+    published: Vec<(Forward, std::net::TcpListener)>,
+    /// Its forwards' relays, and the helper that makes their sockets inside.
+    inbound: Vec<Relay>,
+    dialer: Option<Arc<Dialer>>,
     /// Grants the rules cannot enforce (host names).
     pub unenforced: Vec<String>,
 }
@@ -94,14 +110,20 @@ impl Proxied {
     /// Stops its relays and waits until their sockets (init's, which pin the sandbox's
     /// namespace) are closed.
     pub async fn stop(mut self) {
-        for relay in [self.relay.take(), self.dns.take()].into_iter().flatten() {
+        let relays = [self.relay.take(), self.dns.take()].into_iter().flatten();
+        for relay in relays.chain(std::mem::take(&mut self.inbound)) {
             relay.stop().await;
         }
     }
 
     /// Loads the egress rules for `rules` (NetworkAccess grants) into the namespaces
-    /// of sandbox init `pid`, which has not yet been told to go on.
-    pub(crate) fn load(pid: i32, rules: &[NetworkRule]) -> Result<Self, NetError> {
+    /// of sandbox init `pid`, which has not yet been told to go on, and binds the host
+    /// ports of `forwards` (TCP only), with a [`Dialer`] in the namespaces to carry them.
+    pub(crate) fn load(
+        pid: i32,
+        rules: &[NetworkRule],
+        forwards: &[Forward],
+    ) -> Result<Self, NetError> {
         let open = |kind: &str| {
             let path = format!("/proc/{pid}/ns/{kind}");
             std::fs::File::open(&path)
@@ -109,6 +131,20 @@ impl Proxied {
                 .map_err(NetError::io(path))
         };
         let (user, net) = (open("user")?, open("net")?);
+        let published = forwards
+            .iter()
+            .map(|f| match (f.proto, f.reserve()?) {
+                (ForwardProto::Tcp, Reservation::Tcp(listener)) => Ok((*f, listener)),
+                _ => Err(unforwardable(f)),
+            })
+            .collect::<Result<Vec<_>, NetError>>()?;
+        let dialer = match published.is_empty() {
+            true => None,
+            false => Some(Arc::new(
+                Dialer::start(user.as_fd(), net.as_fd())
+                    .map_err(NetError::io("starting the sandbox's dialer"))?,
+            )),
+        };
         let egress = egress::tcp_egress(rules, REFUSE);
         let proxy = format!(
             "add chain {TABLE} proxy {{ type nat hook output priority -100; policy accept; }}\n\
@@ -135,13 +171,17 @@ impl Proxied {
             decisions: Arc::new(RwLock::new(egress::decisions(rules))),
             relay: None,
             dns: None,
+            published,
+            inbound: Vec::new(),
+            dialer,
             unenforced: egress.unenforced,
         })
     }
 
     /// Starts carrying, on `rt`, the connections `sockets.tcp` (init's listener, in
-    /// the sandbox's namespace) accepts, and the DNS queries `sockets.dns` receives to
-    /// the kernel's DNS relay at `relay` (when it runs).
+    /// the sandbox's namespace) accepts, the DNS queries `sockets.dns` receives to the
+    /// kernel's DNS relay at `relay` (when it runs), and the connections to its
+    /// forwards' host ports into the sandbox.
     pub(crate) fn serve(
         &mut self,
         rt: &Handle,
@@ -161,6 +201,14 @@ impl Proxied {
                 std::net::UdpSocket::from(sockets.dns),
                 SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.udp)),
             )?);
+        }
+        if let Some(dialer) = &self.dialer {
+            for (f, listener) in std::mem::take(&mut self.published) {
+                let inside = SocketAddr::from((PROXY_ADDR, f.port));
+                let dial = Dial::Within(Arc::clone(dialer));
+                self.inbound
+                    .push(forward_relay::tcp(rt, listener, dial, inside)?);
+            }
         }
         Ok(())
     }
@@ -186,6 +234,14 @@ impl std::fmt::Debug for Proxied {
             .field("serving", &self.relay.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// Why forward `f` cannot be carried into a rootless `private` sandbox.
+pub(crate) fn unforwardable(f: &Forward) -> NetError {
+    NetError::Unavailable(format!(
+        "port forward {f}: a rootless private process takes TCP forwards alone \
+         (UDP forwards need a kernel run as root)"
+    ))
 }
 
 /// The `add rule` lines of the egress chain: the sandbox's own addresses first, then

@@ -443,7 +443,7 @@ impl ProcessTable {
                             }
                             match &net {
                                 Some(net) if proxied => {
-                                    proxy = net.proxy(pid, &net_rules).map(Some);
+                                    proxy = net.proxy(pid, &net_rules, &net_req.forwards).map(Some);
                                     if let Err(e) = &proxy {
                                         return Err(std::io::Error::other(e.to_string()));
                                     }

@@ -74,6 +74,8 @@ mod channel;
 mod child;
 #[cfg(target_os = "linux")]
 mod clone;
+#[cfg(target_os = "linux")]
+mod dialer;
 pub mod env;
 mod error;
 mod handle;
@@ -113,6 +115,8 @@ pub use argv::{ArgvError, validate_argv};
 pub(crate) use caps::{CAP_NET_ADMIN, keep_through_exec};
 #[cfg(target_os = "linux")]
 pub use channel::relayed_status;
+#[cfg(target_os = "linux")]
+pub use dialer::Dialer;
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
 pub use handle::{ProcessHandle, supervision};
@@ -143,4 +147,6 @@ pub use spec::{
 };
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{Capability, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls};
+pub use unsupported::{
+    Capability, Dialer, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls,
+};

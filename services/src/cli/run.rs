@@ -55,8 +55,8 @@ pub struct Options {
     #[arg(long = "write", value_name = "PATH")]
     write: Vec<String>,
     /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants;
-    /// under a kernel run as an ordinary user, outgoing TCP over IPv4 and DNS alone,
-    /// carried by the kernel), `bridged` (with --net-group: the group's processes reach
+    /// under a kernel run as an ordinary user, outgoing TCP over IPv4, DNS and TCP
+    /// forwards in alone, carried by the kernel), `bridged` (with --net-group: the group's processes reach
     /// each other; root only) or `shared`.
     #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
     net: String,
@@ -65,7 +65,8 @@ pub struct Options {
     net_group: String,
     /// Forward a port of the host's loopback into the process (repeatable),
     /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]` or `[::1]:HOST_PORT:PORT[/tcp|/udp]`,
-    /// e.g. `127.0.0.1:8080:80`, `[::1]:8080:80`.
+    /// e.g. `127.0.0.1:8080:80`, `[::1]:8080:80` (a kernel run as an ordinary user
+    /// carries TCP forwards alone).
     #[arg(long = "publish", value_name = "FORWARD")]
     publish: Vec<String>,
     /// Keep a Linux capability inside the sandbox (repeatable), e.g. NET_BIND_SERVICE.

@@ -4,7 +4,8 @@
 //! through the kernel's relay; names resolve through the kernel's DNS relay; a refused
 //! connect fails at once, also after a revoke;
 //! a `none` process reaches nothing; the program cannot flush the rules of its
-//! namespace; what rootless private does not carry is refused with the reason.
+//! namespace; a TCP port forward carries a request in; what rootless private does not
+//! carry is refused with the reason.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -212,17 +213,26 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     crate::net::wait_for_line(&mut c, p.pid, "DENIED ECONNREFUSED").await;
     kill_tree(&mut c, p.pid).await;
 
+    // A TCP forward from either loopback is carried in by the kernel, through its
+    // helper in the sandbox's namespace: the program sees a connection from its own
+    // address, and the host port is held while the process lives, free after.
+    let v6 = std::net::TcpListener::bind("[::1]:0").and_then(|l| l.local_addr());
+    for host in std::iter::once(crate::util::free_loopback_addr()).chain(v6.ok()) {
+        let out = crate::net::tcp_forward_round_trip(&mut c, host, "0.0.0.0").await;
+        assert!(out.contains("served 10.213.0.2:"), "{host}: {out}");
+    }
+
     // What rootless private does not carry is refused, saying why.
     let mut bridged = probe(Bridged, &[], &["status"]);
     bridged.net_group = "g".into();
     let mut published = probe(Private, &["bind:7000"], &["status"]);
-    published.publish = vec![format!("{}:7000", crate::util::free_loopback_addr())];
+    published.publish = vec![format!("{}:7000/udp", crate::util::free_loopback_addr())];
     for (spec, why) in [
         (
             bridged,
             "rootless private (TCP over IPv4 alone) is available",
         ),
-        (published, "takes no inbound connection"),
+        (published, "takes TCP forwards alone"),
     ] {
         let e = c
             .create_process(pb::SpawnProcess { spec: Some(spec) })
@@ -232,9 +242,15 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     }
 
     // Every process's sockets and namespace handles went with it: the relay tasks
-    // that held them ended.
+    // that held them ended, and the forwards' helpers were reaped.
     let now = settled_fd_count(d.pid(), fds).await;
     assert!(now <= fds, "the kernel holds {now} fds, {fds} before");
+    let tree = crate::util::host_tree(d.pid());
+    assert_eq!(
+        tree.len(),
+        1,
+        "the kernel and what is left below it: {tree:?}"
+    );
 
     d.terminate();
 }

@@ -1,0 +1,134 @@
+//! A helper process in a sandbox's user and network namespaces that makes TCP sockets
+//! there for the kernel: how a rootless kernel, which cannot enter those namespaces
+//! itself (`setns` wants a single-threaded caller), connects into a sandbox's network
+//! (port forwards into rootless `private`, `net/proxied.rs`).
+//!
+//! A socket belongs to the network namespace it was made in, whoever holds it after:
+//! the helper makes an unconnected `AF_INET` stream socket per request and sends it
+//! back over a `SOCK_SEQPACKET` pair (`SCM_RIGHTS`); the kernel connects it, so the
+//! connection is made inside the sandbox, to its own loopback.
+//!
+//! The helper is a fork of the kernel that runs only async-signal-safe system calls
+//! (other threads' locks stay held in a fork) and never `execve`s: it enters the
+//! namespaces (allowed to their owner, the kernel's uid, and to a single-threaded
+//! process, which a fork is), keeps only its end of the pair (`close_range`), and
+//! then answers one byte with one socket until the kernel's end closes. It is not in
+//! the sandbox's pid namespace, so the program cannot see or signal it. Dropping the
+//! [`Dialer`] closes the pair, kills the helper and reaps it.
+
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
+    sync::Mutex,
+    time::Duration,
+};
+
+use super::{channel, clone, spawn::kill_and_reap, sys};
+
+/// How long the kernel waits for a socket (the helper answers in microseconds).
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// The helper's end of the pair, after it closed every other fd.
+const CHANNEL_FD: RawFd = 0;
+
+/// A running helper; makes sockets in its sandbox's network namespace.
+#[derive(Debug)]
+pub struct Dialer {
+    /// The kernel's end of the pair; one request at a time.
+    channel: Mutex<OwnedFd>,
+    pidfd: OwnedFd,
+}
+
+impl Dialer {
+    /// Starts the helper in the user namespace `user` and the network namespace `net`
+    /// (`/proc/PID/ns/{user,net}` of a sandbox the kernel's uid made).
+    pub fn start(user: BorrowedFd<'_>, net: BorrowedFd<'_>) -> io::Result<Self> {
+        let (ours, theirs) = channel::console_pair()?;
+        let (user, net, theirs_raw) = (user.as_raw_fd(), net.as_raw_fd(), theirs.as_raw_fd());
+        // SAFETY: the child runs only `serve`, which makes async-signal-safe system calls
+        // and never returns; signals stay blocked in it, as none of the daemon's
+        // handlers may run there.
+        let forked = clone::with_signals_blocked(|| unsafe { clone::clone_pidfd(0, None) })?;
+        match forked {
+            clone::Forked::Child => serve(user, net, theirs_raw),
+            clone::Forked::Parent { pidfd, .. } => {
+                drop(theirs);
+                Ok(Self {
+                    channel: Mutex::new(ours),
+                    pidfd,
+                })
+            }
+        }
+    }
+
+    /// A fresh, unconnected TCP/IPv4 socket of the sandbox's network namespace
+    /// (close-on-exec, blocking). Blocks for at most a couple of seconds.
+    pub fn socket(&self) -> io::Result<OwnedFd> {
+        let channel = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        sys::write_all(channel.as_raw_fd(), b"s").map_err(io::Error::from_raw_os_error)?;
+        let mut poll = libc::pollfd {
+            fd: channel.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let wait = ANSWER_WITHIN.as_millis() as libc::c_int;
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut poll, 1, wait) } {
+            r if r < 0 => return Err(io::Error::last_os_error()),
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the dialer is stuck",
+                ));
+            }
+            _ => {}
+        }
+        channel::recv_fd(channel.as_fd())?.ok_or_else(|| {
+            io::Error::other("the dialer made no socket (it has exited, or socket() failed)")
+        })
+    }
+}
+
+impl Drop for Dialer {
+    fn drop(&mut self) {
+        if let Err(e) = kill_and_reap(self.pidfd.as_fd()) {
+            tracing::warn!("the dialer helper could not be reaped: {e}");
+        }
+    }
+}
+
+/// The helper: enters the namespaces, keeps only the channel, and answers each byte
+/// with a socket (or with a byte and no socket when `socket()` fails). Exits when the
+/// kernel's end closes; on any failure before that, at once (the kernel's `socket`
+/// then says it made none).
+fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
+    // SAFETY: setns, dup2, close_range, read, socket, sendmsg, close and _exit are
+    // async-signal-safe system calls on fds this process holds.
+    unsafe {
+        for (fd, kind) in [(user, libc::CLONE_NEWUSER), (net, libc::CLONE_NEWNET)] {
+            if libc::setns(fd, kind) != 0 {
+                libc::_exit(1);
+            }
+        }
+        if libc::dup2(channel, CHANNEL_FD) < 0
+            || libc::syscall(libc::SYS_close_range, CHANNEL_FD + 1, u32::MAX, 0) != 0
+        {
+            libc::_exit(1);
+        }
+        let mut byte = [0u8; 1];
+        while libc::read(CHANNEL_FD, byte.as_mut_ptr().cast(), 1) == 1 {
+            let sock = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            let sent = if sock < 0 {
+                sys::write_all(CHANNEL_FD, b"e")
+            } else {
+                let sent = channel::send_fd(CHANNEL_FD, sock);
+                libc::close(sock);
+                sent
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        libc::_exit(0)
+    }
+}
