@@ -100,6 +100,12 @@ fn permitted() -> Result<u64, i32> {
     Ok(u64::from(d[0].permitted) | (u64::from(d[1].permitted) << 32))
 }
 
+/// Empties the effective, permitted and inheritable sets (a helper that needs none,
+/// `dialer.rs`). Async-signal-safe.
+pub(crate) fn drop_all() -> Result<(), i32> {
+    set(0, 0, 0)
+}
+
 /// `CAP_NET_ADMIN`'s number.
 pub(crate) const CAP_NET_ADMIN: u32 = 12;
 

@@ -11,8 +11,8 @@
 //! The helper is a fork of the kernel that runs only async-signal-safe system calls
 //! (other threads' locks stay held in a fork) and never `execve`s: it enters the
 //! namespaces (allowed to their owner, the kernel's uid, and to a single-threaded
-//! process, which a fork is), keeps only its end of the pair (`close_range`), and
-//! then answers one byte with one socket until the kernel's end closes. It is not in
+//! process, which a fork is), drops the capabilities that gave it, makes itself
+//! undumpable, keeps only its end of the pair (`close_range`), and then answers one byte with one socket until the kernel's end closes. It is not in
 //! the sandbox's pid namespace, so the program cannot see or signal it. Dropping the
 //! [`Dialer`] closes the pair, kills the helper and reaps it.
 
@@ -23,7 +23,7 @@ use std::{
     time::Duration,
 };
 
-use super::{channel, clone, spawn::kill_and_reap, sys};
+use super::{caps, channel, clone, spawn::kill_and_reap, sys};
 
 /// How long the kernel waits for a socket (the helper answers in microseconds).
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -102,13 +102,19 @@ impl Drop for Dialer {
 /// kernel's end closes; on any failure before that, at once (the kernel's `socket`
 /// then says it made none).
 fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
-    // SAFETY: setns, dup2, close_range, read, socket, sendmsg, close and _exit are
+    // SAFETY: setns, capset, prctl, dup2, close_range, read, socket, sendmsg, close and _exit are
     // async-signal-safe system calls on fds this process holds.
     unsafe {
         for (fd, kind) in [(user, libc::CLONE_NEWUSER), (net, libc::CLONE_NEWNET)] {
             if libc::setns(fd, kind) != 0 {
                 libc::_exit(1);
             }
+        }
+        // Making a socket needs no capability: it keeps none of those joining the user
+        // namespace gave it, and (a copy of the kernel's memory) cannot be dumped or
+        // traced by the sandbox's uid.
+        if caps::drop_all().is_err() || libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            libc::_exit(1);
         }
         if libc::dup2(channel, CHANNEL_FD) < 0
             || libc::syscall(libc::SYS_close_range, CHANNEL_FD + 1, u32::MAX, 0) != 0

@@ -222,6 +222,40 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         assert!(out.contains("served 10.213.0.2:"), "{host}: {out}");
     }
 
+    // The helper that makes those connections' sockets, seen from the host while a
+    // forward lives: the one process below the kernel outside the sandbox's pid
+    // namespace (its `NSpid` has one level), holding no capability, and not dumpable
+    // (its namespaces cannot be read, as init's cannot).
+    let host = crate::util::free_loopback_addr();
+    let mut s = probe(Private, &["bind:7000"], &["serve", "7000"]);
+    s.publish = vec![format!("{host}:7000")];
+    let p = spawn(&mut c, s).await;
+    crate::net::wait_for_line(&mut c, p.pid, "LISTENING").await;
+    let status =
+        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let levels = |status: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .map_or(0, |ids| ids.split_whitespace().count())
+    };
+    let helpers: Vec<u32> = crate::util::host_tree(d.pid())
+        .into_iter()
+        .map(|h| h.pid)
+        .filter(|&h| h != d.pid() && levels(&status(h)) == 1)
+        .collect();
+    let [helper] = helpers[..] else {
+        panic!("not one helper below the kernel: {helpers:?}");
+    };
+    assert!(
+        status(helper).contains("CapEff:\t0000000000000000"),
+        "{}",
+        status(helper)
+    );
+    assert!(std::fs::read_link(format!("/proc/{helper}/ns/net")).is_err());
+    assert_eq!(crate::net::ask_over_tcp(host, "hi").await, "pong hi");
+    collect(&mut c, p.pid).await;
+
     // What rootless private does not carry is refused, saying why.
     let mut bridged = probe(Bridged, &[], &["status"]);
     bridged.net_group = "g".into();
