@@ -259,7 +259,7 @@ pub async fn run(data_dir: &Path, opts: Options) -> anyhow::Result<u8> {
         eprintln!("isolation: {}", iso.summary);
     }
     // Where it is on the network, when it has an address there (private, bridged).
-    if let Some(net) = agentos_services::kernel::network_summary(&info) {
+    if let Some(net) = network_line(&info) {
         eprintln!("network: {net}");
     }
 
@@ -360,9 +360,57 @@ fn forward_input(tx: mpsc::Sender<pb::ProcessInput>, tty: bool) {
     });
 }
 
+/// What `agentos run` says of the process's network: its addresses, and for rootless
+/// `private` (a kernel run as an ordinary user) what the kernel carries for it.
+fn network_line(info: &pb::ProcessInfo) -> Option<String> {
+    let summary = agentos_services::kernel::network_summary(info)?;
+    let rootless = info
+        .isolation
+        .as_ref()
+        .is_some_and(|i| i.level == "rootless");
+    Some(
+        if rootless && info.network == pb::NetworkMode::Private as i32 {
+            format!(
+                "{summary} (rootless: the kernel carries its outgoing TCP over IPv4, DNS and TCP forwards in)"
+            )
+        } else {
+            summary
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn says_what_rootless_private_carries() {
+        let info = |level: &str| pb::ProcessInfo {
+            network: pb::NetworkMode::Private as i32,
+            net_address: "10.213.0.2".into(),
+            isolation: Some(pb::Isolation {
+                level: level.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            network_line(&info("rootless")).as_deref(),
+            Some(
+                "private 10.213.0.2 (rootless: the kernel carries its outgoing TCP over IPv4, \
+                 DNS and TCP forwards in)"
+            )
+        );
+        assert_eq!(
+            network_line(&info("full")).as_deref(),
+            Some("private 10.213.0.2")
+        );
+        let none = pb::ProcessInfo {
+            isolation: info("rootless").isolation,
+            ..Default::default()
+        };
+        assert_eq!(network_line(&none), None);
+    }
 
     #[test]
     fn parses_sizes() {
