@@ -479,7 +479,8 @@ fn the_agentos_cli_inside_an_app_calls_the_kernel_as_the_app() {
     let id = launched.json()["id"].as_str().unwrap().to_owned();
     send(&mut ws, &json!({"type": "subscribe", "app_id": id}));
     // Granted `time`: answered. No read grant: refused, and the refusal is a denial
-    // of this app.
+    // of this app. The refusal is on stderr, which may arrive after stdout's `rc=`
+    // (two pipes, read apart): the wait is for all three.
     let mut out = String::new();
     let mut denial = None;
     next_matching(&mut ws, |m| {
@@ -489,7 +490,7 @@ fn the_agentos_cli_inside_an_app_calls_the_kernel_as_the_app() {
         if m["type"] == "denial" {
             denial = Some(m.clone());
         }
-        out.contains("rc=") && denial.is_some()
+        out.contains("rc=") && out.contains("PERMISSION_DENIED") && denial.is_some()
     });
     assert!(out.starts_with("{\"time\":{\"unixNs\":"), "{out}");
     assert!(out.contains("rc=1"), "{out}");
