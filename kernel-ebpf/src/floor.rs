@@ -11,11 +11,9 @@
 //! | `agentos_lookup` | reads the cgroup id and looks it up in `MANAGED` (the old reject path) |
 //! | `agentos_subtree` | asks whether the task is under the AgentOS subtree (the new reject path) |
 //!
-//! And for the scheduling probes' bench (`kernel/benches/probes_sched.rs`), the floor of the
-//! per-switch programs: `agentos_flsw`, `agentos_flwake` and `agentos_flwnew`, empty BTF
-//! tracepoint programs on `sched_switch`, `sched_wakeup` and `sched_wakeup_new`, the hooks of
-//! `agentos_switch`, `agentos_wakeup` and `agentos_wakenew` (one program each: a BTF
-//! tracepoint program is loaded for one tracepoint).
+//! And for the scheduling probe's bench (`kernel/benches/probes_sched.rs`), the floor of the
+//! per-switch program: `agentos_flsw`, an empty BTF tracepoint program on `sched_switch`,
+//! the hook of `agentos_switch`.
 
 use aya_ebpf::{
     helpers::generated::bpf_get_current_cgroup_id,
@@ -56,17 +54,5 @@ pub fn agentos_subtree(_ctx: RawTracePointContext) -> i32 {
 /// An empty program on `sched_switch`: the floor any per-switch probe pays.
 #[btf_tracepoint(function = "sched_switch")]
 pub fn agentos_flsw(_ctx: BtfTracePointContext) -> u32 {
-    0
-}
-
-/// An empty program on `sched_wakeup`.
-#[btf_tracepoint(function = "sched_wakeup")]
-pub fn agentos_flwake(_ctx: BtfTracePointContext) -> u32 {
-    0
-}
-
-/// An empty program on `sched_wakeup_new`.
-#[btf_tracepoint(function = "sched_wakeup_new")]
-pub fn agentos_flwnew(_ctx: BtfTracePointContext) -> u32 {
     0
 }

@@ -29,7 +29,7 @@ use aya_ebpf::{
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
     filter::managed_cgroup,
-    offsets, read_field, sched, syscalls,
+    offsets, read_field, syscalls,
 };
 
 #[btf_tracepoint(function = "sched_process_exec")]
@@ -100,7 +100,6 @@ fn try_agentos_exit(ctx: &BtfTracePointContext) -> Result<u32, u32> {
     };
     let pid_tgid = bpf_get_current_pid_tgid();
     syscalls::forget_thread(pid_tgid as u32);
-    sched::forget_thread(pid_tgid as u32);
     let offsets = offsets();
     let last_of_process = if offsets.exit_has_group_dead != 0 {
         // Argument 1 is `bool group_dead` (the loader checked the tracepoint's prototype),

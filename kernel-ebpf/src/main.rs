@@ -10,11 +10,11 @@
 //! | `agentos_exec`, `agentos_fork`, `agentos_exit` | `tp_btf/sched_process_{exec,fork,exit}` | [`ProcEvent`]s in the ring buffer ([`lifecycle`]) |
 //! | `agentos_sys_in`, `agentos_sys_out` | `raw_tp/sys_enter`, `raw_tp/sys_exit` | per-CPU counts and log2 latency histograms per (cgroup, syscall); open and connect events ([`syscalls`]); refusals by seccomp and landlock, inferred from the result ([`refusals`]) |
 //! | `agentos_tcp` | `tp_btf/inet_sock_set_state` | TCP state changes with addresses and ports, by the socket's cgroup ([`net`]) |
-//! | `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` | `tp_btf/sched_switch`, `tp_btf/sched_wakeup{,_new}` | per-CPU on-CPU time, switches and run-queue latency per cgroup ([`sched`]) |
+//! | `agentos_switch` | `tp_btf/sched_switch` | per-CPU on-CPU time, switches and run-queue latency per cgroup, from the scheduler's own accounts of the outgoing task ([`sched`]) |
 //! | `agentos_lsmopen` | `lsm/file_open` | the wall: refuses walled cgroups' opens their grants do not allow ([`wall`]) |
 //! | `agentos_conn4`, `agentos_conn6` | `cgroup/connect4`, `cgroup/connect6` on the daemon's cgroup | the wall: refuses connects no network rule allows ([`wall`]) |
 //! | `agentos_floor`, `agentos_cgid`, `agentos_lookup`, `agentos_subtree` | `raw_tp/sys_enter` (and `sys_exit`), by the probe-cost bench only | nothing: the floor and each step of the reject path ([`floor`]) |
-//! | `agentos_flsw`, `agentos_flwake`, `agentos_flwnew` | `tp_btf/sched_switch`, `tp_btf/sched_wakeup{,_new}`, by the scheduling probes' bench only | nothing: the floor of the per-switch programs ([`floor`]) |
+//! | `agentos_flsw` | `tp_btf/sched_switch`, by the scheduling probe's bench only | nothing: the floor of the per-switch program ([`floor`]) |
 //!
 //! All are BTF or raw tracepoints, attached through `BPF_RAW_TRACEPOINT_OPEN`: no tracefs
 //! (which this host does not mount), no ftrace record (TOOLCHAIN.md measured the classic path
@@ -30,17 +30,6 @@
 //! global in a map named `.rodata`, and every object AgentOS loads carries its prefix.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
-// The BPF target has no compare-and-swap, so `core`'s atomics lack `fetch_add`; the
-// intrinsic still compiles to BPF's atomic add (`sched.rs`). Host builds (the workspace's
-// clippy, on stable) use `core`'s atomics instead.
-#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
-#![cfg_attr(
-    target_arch = "bpf",
-    expect(
-        internal_features,
-        reason = "core_intrinsics, for the atomic add `sched.rs` needs"
-    )
-)]
 
 mod emit;
 mod filter;

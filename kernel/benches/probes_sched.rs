@@ -1,20 +1,20 @@
-//! What the scheduling probes cost a context switch: two processes pinned to one CPU hand a
+//! What the scheduling probe costs a context switch: two processes pinned to one CPU hand a
 //! byte back and forth over a pipe pair (`agentos-probe pingpong-cpu N`, timed by the CPU
 //! time both spent: free of what other work on a shared machine ran meanwhile, and, both
 //! being on one CPU, including the `sched_switch` programs, which the kernel charges to the
-//! incoming task). One iteration is one round trip: two context switches (`sched_switch`)
-//! and one or two wake-ups (`sched_wakeup`), as the managed run's own figures count them
-//! (it prints the switches and run-queue waits per round trip). In this order, in one run:
+//! incoming task). One iteration is one round trip: two context switches (`sched_switch`),
+//! each after a wait on the run queue, as the managed run's own figures count them (it
+//! prints the switches and run-queue waits per round trip). In this order, in one run:
 //!
 //! * `no_bpf`: nothing attached, the raw baseline;
-//! * `empty_sched`: empty BTF tracepoint programs on `sched_switch`, `sched_wakeup` and
-//!   `sched_wakeup_new`, the floor any per-switch probe pays;
+//! * `empty_sched`: an empty BTF tracepoint program on `sched_switch`, the floor any
+//!   per-switch probe pays;
 //! * `empty_hot`: the same and the empty raw tracepoint program on `sys_enter` and
 //!   `sys_exit`: the floor of everything the probes attach while a cgroup is managed, which
 //!   is what `probes_unmanaged` runs (each round trip makes four syscalls, a `write` and a
 //!   `read` at each end);
-//! * `probes_idle`: the probes loaded with no managed cgroup, so the per-switch programs
-//!   are detached (target: no measurable cost);
+//! * `probes_idle`: the probes loaded with no managed cgroup, so the per-switch program is
+//!   detached (target: no measurable cost);
 //! * `probes_unmanaged`: one managed cgroup, the loop outside it (target: the filter only,
 //!   ≤ 1.3× `empty_hot`'s added cost);
 //! * `probes_managed`: the loop inside the managed cgroup: on-CPU time, switches and
@@ -28,48 +28,39 @@
 //!
 //! Needs root, a cgroup v2 hierarchy and the eBPF object; see `support/probes.rs`.
 //!
-//! # Measured (2 vCPUs shared with three other builds)
+//! # Measured
 //!
-//! `cargo bench -p agentos-kernel --bench probes_sched`, five runs, 04:00–04:04 UTC on
-//! 2026-12-05, load average 5.9–8.4, with 15–32 `agentos_*` programs of other sessions'
-//! daemons attached host-wide all the while (on every switch, in every row; in the fifth
-//! run twice as many during its first three rows). Each round trip was 2.00 switches and
-//! 1.27 wake-ups (the managed run's own count: a woken end that preempts the sender
-//! answers before the sender sleeps, so not every hand-over wakes).
+//! `cargo bench -p agentos-kernel --bench probes_sched`, 2 vCPUs, 2026-12-05.
 //!
-//! | row | round trip, median (range) of the runs' estimates | added |
-//! |---|---|---|
-//! | `no_bpf` | 8.70 µs (8.28–13.53) | — |
-//! | `empty_sched` | 9.26 µs (8.65–13.37) | +0.56 µs |
-//! | `empty_hot` | 9.44 µs (9.27–13.83) | +0.74 µs |
-//! | `probes_idle` | 8.40 µs (8.25–8.93) | none (below `no_bpf`: see below) |
-//! | `probes_unmanaged` | 10.23 µs (10.16–10.69) | +1.53 µs: 2.1× `empty_hot`'s, over the 1.3× target |
-//! | `probes_managed` | 14.62 µs (14.31–15.48) | +5.92 µs, ~3 µs a switch |
+//! | row | 04:00, three programs (5 runs, load 5.9–8.4) | 08:36, `sched_switch` alone (2 runs, load 1.5–1.6) | added, now |
+//! |---|---|---|---|
+//! | `no_bpf` | 8.70 µs | 5.13 / 5.07 µs | — |
+//! | `empty_sched` | 9.26 µs | 5.33 / 5.27 µs | +0.20 / +0.20 µs |
+//! | `empty_hot` | 9.44 µs | 5.84 / 5.93 µs | +0.71 / +0.86 µs |
+//! | `probes_idle` | 8.40 µs | 5.12 / 5.07 µs | none |
+//! | `probes_unmanaged` | 10.23 µs (+1.53 µs: 2.1× `empty_hot`'s) | 6.00 / 6.03 µs | +0.87 / +0.96 µs: 1.24× / 1.12× `empty_hot`'s, within the 1.3× target |
+//! | `probes_managed` | 14.62 µs (~3 µs a switch) | 8.12 / 8.14 µs | +2.99 / +3.07 µs, ~1.5 µs a switch |
 //!
-//! The first row ran slower than `probes_idle`, which attaches nothing per switch either,
-//! in every run: the rows carry an order effect of a few hundred nanoseconds, the size of
-//! the differences. Measured from `probes_idle` instead, `probes_unmanaged` adds 1.83 µs
-//! against `empty_hot`'s 1.04 µs (1.8×). So the programs' own run times, counted by the
-//! kernel (statistics on, which adds two clock reads to each run, floor included; medians
-//! of the same five runs), are the figures to go by:
+//! The programs' own run times, counted by the kernel (statistics on, which adds two clock
+//! reads to each run, floor included):
 //!
-//! | program, per run | floor | before (sampled by `bpftool`, 03:19) | now: loop outside | inside |
-//! |---|---|---|---|---|
-//! | `sched_switch` | 60 ns (58–68) | 250–260 ns | 130 ns (125–147) | 408 ns |
-//! | `sched_wakeup` | 63 ns (62–84) | 260–270 ns | 179 ns (175–213) | 549 ns |
-//! | `sys_enter`, `sys_exit` | — | — | 69, 70 ns | 430, 423 ns |
+//! | program, per run | floor | 04:00: loop outside, inside | 08:36: loop outside, inside |
+//! |---|---|---|---|
+//! | `sched_switch` | 49 ns (60 at 04:00) | 130 ns, 408 ns | 62 ns, 307–308 ns |
+//! | `sched_wakeup` | 63 ns | 179 ns, 549 ns | not attached |
+//! | `sys_enter`, `sys_exit` | — | 69, 70 ns; 430, 423 ns | 67–68, 54 ns; 234, 210–211 ns |
 //!
-//! Step by step, on the unmanaged path: the subtree check on the current task costs ~10 ns
-//! (the per-syscall programs, which do only that, ran 69–70 ns beside the same floor);
-//! `sched_switch`'s clock read, per-CPU slot and pending count ~60 ns more; the read of
-//! `next` and its `WAKEUPS` lookup that the pending count now skips cost ~120 ns (250 →
-//! 124 ns in the run that changed only that). `sched_wakeup` read `p`'s cgroup id (four
-//! `bpf_probe_read_kernel` calls, ~30–35 ns each here) and hashed it into `MANAGED`; the
-//! subtree check on `p` stops after three reads (224 → 179 ns). What is left over the
-//! floor is the clock read, which the switch needs while it cannot tell whether `next` is
-//! managed, and the wakee's three dependent reads: below that only CO-RE field access (which
-//! Rust eBPF lacks) or a kfunc with a trusted cgroup pointer (`bpf_task_under_cgroup`)
-//! would go.
+//! What changed: the 04:00 programs timed each run themselves (a clock read and a per-CPU
+//! "switched in at" slot on every switch of the host) and each wait from `sched_wakeup`,
+//! whose check of the wakee's cgroup cost every wake-up on the host three dependent
+//! `bpf_probe_read_kernel` calls (~30–35 ns each here). `sched_switch` now reads the
+//! scheduler's own accounts of a managed outgoing task (`se.sum_exec_runtime -
+//! se.prev_sum_exec_runtime` for the run, `sched_info.run_delay` and `pcount` for the
+//! waits: `kernel-ebpf/src/sched.rs`), so a host task's switch pays the subtree check
+//! alone, 13 ns over the empty program, and nothing runs on a wake-up. The waits are now
+//! every wait on the run queue, after a preemption too, as `/proc/PID/schedstat` counts
+//! them: 2.00 a round trip, where the wake-ups counted 1.25 (a woken end that preempts the
+//! sender answers before the sender sleeps, so not every hand-over woke one).
 
 mod support;
 

@@ -79,17 +79,15 @@ pub mod cost {
     pub const SYS_OUT: usize = 4;
     pub const TCP: usize = 5;
     pub const SWITCH: usize = 6;
-    pub const WAKEUP: usize = 7;
-    pub const WAKEUP_NEW: usize = 8;
-    pub const OPEN_WALL: usize = 9;
-    pub const CONNECT4_WALL: usize = 10;
-    pub const CONNECT6_WALL: usize = 11;
-    pub const SEND4_WALL: usize = 12;
-    pub const SEND6_WALL: usize = 13;
-    pub const BIND4_WALL: usize = 14;
-    pub const BIND6_WALL: usize = 15;
+    pub const OPEN_WALL: usize = 7;
+    pub const CONNECT4_WALL: usize = 8;
+    pub const CONNECT6_WALL: usize = 9;
+    pub const SEND4_WALL: usize = 10;
+    pub const SEND6_WALL: usize = 11;
+    pub const BIND4_WALL: usize = 12;
+    pub const BIND6_WALL: usize = 13;
     /// How many programs are counted.
-    pub const PROGRAMS: usize = 16;
+    pub const PROGRAMS: usize = 14;
 }
 
 /// Value of the `MANAGED` map: one CPU's runs of each counted program on behalf of one
@@ -100,26 +98,12 @@ pub struct CostCounts {
     pub runs: [u64; cost::PROGRAMS],
 }
 
-/// The slots of the `SUBTREE_CGROUP` array.
-pub mod subtree_cgroup {
-    /// The subtree's v2 cgroup id (its directory's inode number), from the loader.
-    pub const ID: u32 = 0;
-    /// Its level (0 for the root of the v2 hierarchy), from the loader.
-    pub const LEVEL: u32 = 1;
-    /// The address of its `struct cgroup`, learnt by the programs from a managed task (0
-    /// until then). The `SUBTREE` cgroup array holds a reference on that cgroup, so the
-    /// address stays its own while the programs live.
-    pub const ADDRESS: u32 = 2;
-    /// Slots in all.
-    pub const SLOTS: u32 = 3;
-}
-
 /// Managed cgroups the `MANAGED` map can hold at once.
 pub const MAX_MANAGED: u32 = 4096;
 /// (cgroup, syscall) pairs the `SYSCALLS` map can hold.
 pub const MAX_SYSCALL_KEYS: u32 = 16384;
 /// Threads of managed processes the per-thread maps can hold at once: every live thread
-/// that made a syscall (`SYSCALL_START`), every thread waiting to run (`WAKEUPS`).
+/// that made a syscall (`SYSCALL_START`), every thread switched out (`RUNQ`).
 pub const MAX_THREADS: u32 = 65536;
 
 /// Unread bytes in `EVENTS` from which a program wakes the reader up; below this it submits
@@ -146,10 +130,6 @@ pub mod names {
     /// `CgroupArray` of one slot: the daemon's v2 cgroup, which every managed cgroup is
     /// under; the programs turn away a current task outside it before the `MANAGED` lookup.
     pub const SUBTREE: &str = "AGENTOS_SUBTREE";
-    /// `Array<u64>` of [`super::subtree_cgroup`]'s slots: the subtree's v2 cgroup id and level
-    /// (written by the loader with `SUBTREE`), and the address of its `struct cgroup`
-    /// (learnt by the programs), for the subtree check on a task that is not the current one.
-    pub const SUBTREE_CGROUP: &str = "AGENTOS_SUBCG";
     /// `PerCpuHashMap<SyscallKey, SyscallStats>`: per cgroup and syscall number.
     pub const SYSCALLS: &str = "AGENTOS_SYSCALL";
     /// `HashMap<u32, SyscallStart>`: thread id → the syscall it is in (one entry per live
@@ -157,12 +137,8 @@ pub mod names {
     pub const SYSCALL_START: &str = "AGENTOS_SYS_IN";
     /// `PerCpuHashMap<u64, SchedStats>`: per cgroup.
     pub const SCHED: &str = "AGENTOS_SCHED";
-    /// `HashMap<u32, Wakeup>`: thread id → when it was woken, until it runs.
-    pub const WAKEUPS: &str = "AGENTOS_WAKEUP";
-    /// `Array<u64>` of one slot: how many entries `WAKEUPS` holds; `sched_switch` skips the
-    /// incoming task's lookup while it is zero. Zeroed by the daemon when it clears
-    /// `WAKEUPS`.
-    pub const PENDING: &str = "AGENTOS_PENDING";
+    /// `LruHashMap<u32, RunqSeen>`: thread id → the run-queue figures already charged.
+    pub const RUNQ: &str = "AGENTOS_RUNQ";
 
     /// The program attached to `sched_process_exec` (BPF object names are at most 15 bytes).
     pub const EXEC_PROGRAM: &str = "agentos_exec";
@@ -183,21 +159,13 @@ pub mod names {
     pub const LOOKUP_STEP: &str = "agentos_lookup";
     /// A raw tracepoint program that asks whether the task is under `SUBTREE` only.
     pub const SUBTREE_STEP: &str = "agentos_subtree";
-    /// Empty BTF tracepoint programs on `sched_switch`, `sched_wakeup` and
-    /// `sched_wakeup_new`: the floor of the scheduling probes, for their bench only.
-    pub const SWITCH_FLOOR: [(&str, &str); 3] = [
-        ("agentos_flsw", SWITCH_TRACEPOINT),
-        ("agentos_flwake", WAKEUP_TRACEPOINT),
-        ("agentos_flwnew", WAKEUP_NEW_TRACEPOINT),
-    ];
+    /// An empty BTF tracepoint program on `sched_switch`: the floor of the scheduling
+    /// probe, for its bench only.
+    pub const SWITCH_FLOOR: [(&str, &str); 1] = [("agentos_flsw", SWITCH_TRACEPOINT)];
     /// The BTF tracepoint program on `sched_switch`.
     pub const SWITCH_PROGRAM: &str = "agentos_switch";
-    /// The BTF tracepoint program on `sched_wakeup`.
-    pub const WAKEUP_PROGRAM: &str = "agentos_wakeup";
     /// The BTF tracepoint program on `inet_sock_set_state`.
     pub const TCP_STATE_PROGRAM: &str = "agentos_tcp";
-    /// The BTF tracepoint program on `sched_wakeup_new`.
-    pub const WAKEUP_NEW_PROGRAM: &str = "agentos_wakenew";
 
     /// The BTF tracepoint `EXEC_PROGRAM` attaches to.
     pub const EXEC_TRACEPOINT: &str = "sched_process_exec";
@@ -211,8 +179,6 @@ pub mod names {
     pub const SYS_EXIT_TRACEPOINT: &str = "sys_exit";
     /// The BTF tracepoint `SWITCH_PROGRAM` attaches to.
     pub const SWITCH_TRACEPOINT: &str = "sched_switch";
-    /// The BTF tracepoint `WAKEUP_PROGRAM` attaches to.
-    pub const WAKEUP_TRACEPOINT: &str = "sched_wakeup";
     /// The BTF tracepoint `TCP_STATE_PROGRAM` attaches to.
     pub const TCP_STATE_TRACEPOINT: &str = "inet_sock_set_state";
     /// `HashMap<u64, WallPolicy>`: the managed cgroups the LSM wall guards. A cgroup that is
@@ -239,9 +205,6 @@ pub mod names {
     pub const BIND4_WALL_PROGRAM: &str = "agentos_bind4";
     /// The `cgroup/bind6` program, attached to the daemon's own cgroup.
     pub const BIND6_WALL_PROGRAM: &str = "agentos_bind6";
-
-    /// The BTF tracepoint `WAKEUP_NEW_PROGRAM` attaches to.
-    pub const WAKEUP_NEW_TRACEPOINT: &str = "sched_wakeup_new";
 
     /// `Array<TaskOffsets>` of one slot, written by the loader before it attaches anything.
     pub const CONFIG: &str = "AGENTOS_CONFIG";
@@ -474,18 +437,21 @@ pub struct SchedStats {
     pub on_cpu_ns: u64,
     /// Times one of its tasks was switched out.
     pub switches: u64,
-    /// Summed time from wake-up to running, in nanoseconds.
+    /// Summed time its tasks waited on a run queue (after a wake-up or a preemption), in
+    /// nanoseconds: the scheduler's `sched_info.run_delay`.
     pub runq_ns: u64,
-    /// Wake-ups that were followed by a run (the count behind `runq_ns`).
+    /// Times its tasks arrived on a CPU (`sched_info.pcount`, the count behind `runq_ns`).
     pub runq_count: u64,
 }
 
-/// Value of the `WAKEUPS` map.
+/// Value of the `RUNQ` map: a thread's `sched_info` totals already charged to its cgroup.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Wakeup {
-    pub at_ns: u64,
-    pub cgroup_id: u64,
+pub struct RunqSeen {
+    /// `sched_info.pcount`: times it arrived on a CPU.
+    pub count: u64,
+    /// `sched_info.run_delay`: nanoseconds it waited on a run queue.
+    pub ns: u64,
 }
 
 /// Byte offsets into `struct task_struct` on the running kernel, and how its exit tracepoint
@@ -551,14 +517,18 @@ pub struct TaskOffsets {
     /// `pt_regs::orig_ax`: the syscall number, also of a call seccomp refused before
     /// `sys_enter` fired.
     pub regs_orig_ax: u32,
-    /// `cgroup::ancestors` (`struct cgroup *[]`, indexed by level; `ancestors[level]` is the
-    /// cgroup itself).
-    pub cgroup_ancestors: u32,
     /// `task_struct::se` plus `sched_entity::sum_exec_runtime` and `prev_sum_exec_runtime`
     /// (`u64`s: the task's run time, and what it was when the fair scheduler last put it on
     /// a CPU).
     pub se_sum_exec_runtime: u32,
     pub se_prev_sum_exec_runtime: u32,
+    /// `task_struct::sched_info` plus `sched_info::pcount` and `run_delay` (`u64`s: times
+    /// the task arrived on a CPU, and nanoseconds it waited on a run queue); 0 for a kernel
+    /// without `CONFIG_SCHED_INFO`, which then reports no run-queue figures.
+    pub sched_info_pcount: u32,
+    pub sched_info_run_delay: u32,
+    /// 1 if `sched_switch` has a fourth argument `unsigned int prev_state` (Linux 5.18+).
+    pub switch_has_prev_state: u32,
 }
 
 const _: () = {
@@ -567,7 +537,7 @@ const _: () = {
     assert!(size_of::<ProcEvent>() == 56);
     // `RingBuf::reserve` needs an alignment that divides 8.
     assert!(align_of::<ProcEvent>() == 8);
-    assert!(size_of::<TaskOffsets>() == 35 * size_of::<u32>());
+    assert!(size_of::<TaskOffsets>() == 37 * size_of::<u32>());
     assert!(size_of::<WallPolicy>() == 16);
     assert!(size_of::<CostCounts>() == cost::PROGRAMS * 8);
     assert!(size_of::<InodeKey>() == 24);
@@ -588,7 +558,7 @@ const _: () = {
     assert!(size_of::<SyscallStats>() == (2 + LATENCY_BUCKETS) * 8);
     assert!(size_of::<SyscallStart>() == 16);
     assert!(size_of::<SchedStats>() == 32);
-    assert!(size_of::<Wakeup>() == 16);
+    assert!(size_of::<RunqSeen>() == 16);
 };
 
 #[cfg(feature = "user")]
@@ -614,7 +584,7 @@ mod user {
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SchedStats {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::Wakeup {}
+    unsafe impl aya::Pod for super::RunqSeen {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::WallPolicy {}
     // SAFETY: as above.

@@ -50,8 +50,6 @@ pub(super) const COUNTED: [(usize, &str); cost::PROGRAMS] = [
     (cost::SYS_OUT, names::SYS_EXIT_PROGRAM),
     (cost::TCP, names::TCP_STATE_PROGRAM),
     (cost::SWITCH, names::SWITCH_PROGRAM),
-    (cost::WAKEUP, names::WAKEUP_PROGRAM),
-    (cost::WAKEUP_NEW, names::WAKEUP_NEW_PROGRAM),
     (cost::OPEN_WALL, names::OPEN_WALL_PROGRAM),
     (cost::CONNECT4_WALL, names::CONNECT4_WALL_PROGRAM),
     (cost::CONNECT6_WALL, names::CONNECT6_WALL_PROGRAM),

@@ -3,10 +3,9 @@
 //! of the per-syscall programs' reject path beside the same run's baselines: an empty
 //! program ([`Step::Empty`], the floor), then reading the cgroup id, the `MANAGED` lookup,
 //! and the subtree check that replaced it, each on `sys_enter` alone or on `sys_enter` and
-//! `sys_exit` ([`Hooks`]), as the real programs are. For the scheduling probes' bench
+//! `sys_exit` ([`Hooks`]), as the real programs are. For the scheduling probe's bench
 //! (`kernel/benches/probes_sched.rs`), [`Hooks::Sched`] attaches the floor of the
-//! per-switch programs instead: empty programs on `sched_switch`, `sched_wakeup` and
-//! `sched_wakeup_new` ([`Step::Empty`] only).
+//! per-switch program instead: an empty program on `sched_switch` ([`Step::Empty`] only).
 //!
 //! The daemon never attaches these. [`FloorPrograms`] loads its own copy of the object, so its
 //! maps are its own: `MANAGED` holds the one cgroup it is given and `SUBTREE` that cgroup too,
@@ -60,8 +59,7 @@ pub enum Hooks {
     Enter,
     /// `sys_enter` and `sys_exit`, as the real per-syscall programs are.
     EnterExit,
-    /// `sched_switch`, `sched_wakeup` and `sched_wakeup_new` (BTF tracepoints, one program
-    /// each), as the real scheduling programs are.
+    /// `sched_switch` (a BTF tracepoint), as the real scheduling program is.
     Sched,
 }
 

@@ -13,7 +13,7 @@
 //! | programs | attached |
 //! |---|---|
 //! | `agentos_exec`, `agentos_fork`, `agentos_exit` (`tp_btf`) | from start to stop |
-//! | `agentos_sys_in`, `agentos_sys_out` (`raw_tp`), `agentos_tcp`, `agentos_switch`, `agentos_wakeup`, `agentos_wakenew` (`tp_btf`) | only while a cgroup is managed |
+//! | `agentos_sys_in`, `agentos_sys_out` (`raw_tp`), `agentos_tcp`, `agentos_switch` (`tp_btf`) | only while a cgroup is managed |
 //!
 //! The second row fires on every syscall or context switch of the whole host, so it is
 //! attached only while AgentOS has managed processes: an idle AgentOS costs the host's
@@ -43,10 +43,9 @@
 //! baselines. While a cgroup is managed, every syscall on the host runs two programs
 //! (`sys_enter`, `sys_exit`), which the kernel charges about the same as two empty ones, plus
 //! the subtree check. `cargo bench -p agentos-kernel --bench probes_sched` does the same for
-//! a context switch: `sched_switch` reads the clock and checks the outgoing (current) task
-//! against the subtree, and looks at the incoming one only while a managed wake-up is
-//! pending; `sched_wakeup` checks the wakee against the subtree by its cgroup's ancestor
-//! before any hashing (`kernel-ebpf/src/sched.rs`, `filter.rs`). The host's BPF run-time
+//! a context switch: `sched_switch` checks the outgoing (current) task against the subtree
+//! and, for a host task, does nothing more; a managed one is charged from the scheduler's
+//! own accounts of it, so nothing runs on the host's wake-ups (`kernel-ebpf/src/sched.rs`). The host's BPF run-time
 //! statistics, which time every BPF program on the host, are on only for short samples, at
 //! most one each few minutes, while someone reads what watching costs (`cost.rs`).
 //!
@@ -132,11 +131,9 @@ const LIFECYCLE: [(&str, &str); 3] = [
 ];
 /// The per-switch (and per-TCP-state-change) BTF tracepoint programs: attached only while a
 /// cgroup is managed.
-const HOT_BTF: [(&str, &str); 4] = [
+const HOT_BTF: [(&str, &str); 2] = [
     (names::TCP_STATE_PROGRAM, names::TCP_STATE_TRACEPOINT),
     (names::SWITCH_PROGRAM, names::SWITCH_TRACEPOINT),
-    (names::WAKEUP_PROGRAM, names::WAKEUP_TRACEPOINT),
-    (names::WAKEUP_NEW_PROGRAM, names::WAKEUP_NEW_TRACEPOINT),
 ];
 /// The per-syscall raw tracepoint programs: attached only while a cgroup is managed.
 const HOT_RAW: [(&str, &str); 2] = [
@@ -274,7 +271,7 @@ pub struct ProcessProbes {
     figures: figures::FigureMaps,
     /// Per-thread entries of the hot programs, cleared when they are detached.
     syscall_start: HashMap<MapData, u32, agentos_ebpf_common::SyscallStart>,
-    wakeups: HashMap<MapData, u32, agentos_ebpf_common::Wakeup>,
+    runq: HashMap<MapData, u32, agentos_ebpf_common::RunqSeen>,
     /// How many ids are in `managed`.
     count: usize,
     hot: Option<HotLinks>,
@@ -289,8 +286,8 @@ pub struct ProcessProbes {
     stats: cost::StatsSampler,
     /// Where the sample's timer runs.
     runtime: tokio::runtime::Handle,
-    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` and
-    /// `AGENTOS_PENDING` maps. The other maps were taken out of it.
+    /// Owns the programs (and through them their links) and the `AGENTOS_CONFIG` map. The
+    /// other maps were taken out of it.
     ebpf: aya::Ebpf,
 }
 
@@ -313,51 +310,19 @@ fn open_cgroup(path: &std::path::Path) -> Result<std::fs::File, ProbeError> {
     })
 }
 
-/// Puts the v2 cgroup at `path` in slot 0 of `ebpf`'s `SUBTREE` map, and its id and level
-/// in `SUBTREE_CGROUP`: the programs then turn away every task outside it before they look
-/// it up in `MANAGED`. Set before any program is attached.
+/// Puts the v2 cgroup at `path` in slot 0 of `ebpf`'s `SUBTREE` map: the programs then turn
+/// away every task outside it before they look it up in `MANAGED`. Set before any program
+/// is attached.
 #[cfg(target_os = "linux")]
 fn set_subtree(ebpf: &mut aya::Ebpf, path: &std::path::Path) -> Result<(), ProbeError> {
-    use std::os::{fd::AsRawFd as _, unix::fs::MetadataExt as _};
+    use std::os::fd::AsRawFd as _;
 
-    use agentos_ebpf_common::subtree_cgroup;
     let dir = open_cgroup(path)?;
-    let unreadable = |source| ProbeError::OpenCgroup {
-        path: path.to_owned(),
-        source,
-    };
-    let id = dir.metadata().map_err(unreadable)?.ino();
-    let level = cgroup_level(path).map_err(unreadable)?;
     let map = names::SUBTREE;
     let subtree = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
     CgroupArray::try_from(subtree)
         .and_then(|mut subtree| subtree.set(0, dir.as_raw_fd(), 0))
-        .map_err(|source| ProbeError::Map { map, source })?;
-    let map = names::SUBTREE_CGROUP;
-    let slots = ebpf.map_mut(map).ok_or(ProbeError::MissingMap { map })?;
-    Array::<_, u64>::try_from(slots)
-        .and_then(|mut slots| {
-            slots.set(subtree_cgroup::ID, id, 0)?;
-            slots.set(subtree_cgroup::LEVEL, level, 0)
-        })
         .map_err(|source| ProbeError::Map { map, source })
-}
-
-/// The level of the v2 cgroup directory `path` (0 for its hierarchy's root), as the kernel
-/// counts it in `cgroup::level`: the directories above it on the same mount.
-#[cfg(target_os = "linux")]
-fn cgroup_level(path: &std::path::Path) -> io::Result<u64> {
-    use std::os::unix::fs::MetadataExt as _;
-    let path = path.canonicalize()?;
-    let device = std::fs::metadata(&path)?.dev();
-    let mut level = 0;
-    for parent in path.ancestors().skip(1) {
-        if std::fs::metadata(parent)?.dev() != device {
-            break;
-        }
-        level += 1;
-    }
-    Ok(level)
 }
 
 #[cfg(target_os = "linux")]
@@ -425,7 +390,7 @@ impl ProcessProbes {
             sched: take::<PerCpuHashMap<_, _, _>>(&mut ebpf, names::SCHED)?,
         };
         let syscall_start = take(&mut ebpf, names::SYSCALL_START)?;
-        let wakeups = take(&mut ebpf, names::WAKEUPS)?;
+        let runq = take(&mut ebpf, names::RUNQ)?;
         let events: RingBuf<MapData> = take(&mut ebpf, names::EVENTS)?;
         let events = {
             let _entered = runtime.enter();
@@ -440,7 +405,7 @@ impl ProcessProbes {
             managed,
             figures,
             syscall_start,
-            wakeups,
+            runq,
             count: 0,
             hot: None,
             wall,
@@ -634,31 +599,16 @@ impl ProcessProbes {
                 tracing::warn!(program, error = %err, "cannot detach an eBPF program");
             }
         }
-        // Every live thread that made a syscall while managed has its entry (rewritten in
-        // place, removed at its exit), and threads caught between wake-up and run left theirs.
+        // Every live thread that made a syscall or was switched out while managed has its
+        // entries (rewritten in place, removed when it exits): figures of a past life that
+        // a thread reusing the id must not inherit.
         let stale: Vec<u32> = self.syscall_start.keys().filter_map(Result::ok).collect();
         for tid in stale {
             let _ = self.syscall_start.remove(&tid);
         }
-        let stale: Vec<u32> = self.wakeups.keys().filter_map(Result::ok).collect();
+        let stale: Vec<u32> = self.runq.keys().filter_map(Result::ok).collect();
         for tid in stale {
-            let _ = self.wakeups.remove(&tid);
-        }
-        // The programs count the entries they make and remove (`PENDING`, which stays in
-        // `ebpf`); these went behind their back.
-        let left = self.wakeups.keys().count() as u64;
-        let map = names::PENDING;
-        let counted = self
-            .ebpf
-            .map_mut(map)
-            .ok_or(ProbeError::MissingMap { map })
-            .and_then(|pending| {
-                Array::<_, u64>::try_from(pending)
-                    .and_then(|mut pending| pending.set(0, left, 0))
-                    .map_err(|source| ProbeError::Map { map, source })
-            });
-        if let Err(err) = counted {
-            tracing::warn!(error = %err, "cannot reset the count of pending wake-ups");
+            let _ = self.runq.remove(&tid);
         }
     }
 }
@@ -979,19 +929,6 @@ mod tests {
         assert!(calls(&inside) > 0, "no syscalls counted inside the subtree");
         assert_eq!(calls(&outside), 0, "syscalls counted outside the subtree");
         drop(managed.take_probes());
-    }
-
-    /// The subtree check on a wakee compares its cgroup's ancestor at the subtree's level,
-    /// so that level must be the kernel's `cgroup::level`: 0 at the hierarchy's root.
-    #[test]
-    fn a_cgroup_level_counts_the_directories_above_it_on_its_mount() {
-        let Some(v2_root) = privileged_setup() else {
-            return;
-        };
-        let outer = TestCgroup::create(&v2_root, "level");
-        let inner = TestCgroup::create(&outer.0, "level");
-        let levels = [&v2_root, &outer.0, &inner.0].map(|path| cgroup_level(path).expect("level"));
-        assert_eq!(levels, [0, 1, 2]);
     }
 
     #[test]

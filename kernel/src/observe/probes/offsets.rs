@@ -72,6 +72,13 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
             .ok_or(ProbeError::Layout { what })
     };
     let sched_entity = at("task_struct", "se", "task_struct.se")?;
+    // `CONFIG_SCHED_INFO`'s figures, absent (0: no run-queue figures) without it.
+    let sched_info = |member: &str| {
+        let base = btf.member("task_struct", "sched_info")?.offset;
+        btf.member("sched_info", member)
+            .filter(|found| found.shape == long)
+            .map(|found| base + found.offset)
+    };
     Ok(TaskOffsets {
         exit_code: field("task_struct", "exit_code", int, "task_struct.exit_code")?,
         tgid: field("task_struct", "tgid", int, "task_struct.tgid")?,
@@ -108,7 +115,6 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
         userns_level: at("user_namespace", "level", "user_namespace.level")?,
         socket_type: at("socket", "type", "socket.type")?,
         regs_orig_ax: field("pt_regs", "orig_ax", long, "pt_regs.orig_ax")?,
-        cgroup_ancestors: at("cgroup", "ancestors", "cgroup.ancestors")?,
         se_sum_exec_runtime: sched_entity
             + field(
                 "sched_entity",
@@ -123,6 +129,9 @@ pub(super) fn task_offsets() -> Result<TaskOffsets, ProbeError> {
                 long,
                 "sched_entity.prev_sum_exec_runtime",
             )?,
+        sched_info_pcount: sched_info("pcount").unwrap_or(0),
+        sched_info_run_delay: sched_info("run_delay").unwrap_or(0),
+        switch_has_prev_state: u32::from(switch_args.get(3) == Some(&int)),
     })
 }
 
@@ -143,11 +152,15 @@ mod tests {
         assert_ne!(offsets.regs_si, offsets.regs_dx);
         assert_eq!(offsets.skc_rcv_saddr, offsets.skc_daddr + 4, "skc_addrpair");
         assert!(offsets.sk_cgroup > offsets.skc_v6_daddr);
-        // Two `u64`s of one `sched_entity`.
+        // Two `u64`s of one `sched_entity`, two of one `sched_info` (this host has
+        // `CONFIG_SCHED_INFO`, and a `sched_switch` with `prev_state`).
         assert_ne!(
             offsets.se_sum_exec_runtime,
             offsets.se_prev_sum_exec_runtime
         );
+        assert_ne!(offsets.sched_info_pcount, offsets.sched_info_run_delay);
+        assert!(offsets.sched_info_pcount > 0 && offsets.sched_info_run_delay > 0);
+        assert_eq!(offsets.switch_has_prev_state, 1);
         // The wall's reads: none of these is a struct's first member.
         for (what, offset) in [
             ("file_dentry", offsets.file_dentry),
