@@ -194,7 +194,7 @@ impl Network {
             NetMode::Private | NetMode::Bridged { .. } => self.bridges.clone().map_err(|why| {
                 NetError::Unavailable(match &self.rootless {
                     Ok(()) => format!(
-                        "network mode {}: {why}; rootless private (TCP over IPv4 alone) is \
+                        "network mode {}: {why}; rootless private (TCP and DNS alone) is \
                              available",
                         mode.name()
                     ),
@@ -479,7 +479,8 @@ impl Network {
 
 impl Network {
     /// Whether the DNS relay serves IPv6 too: only bridges reach its IPv6 address (a
-    /// rootless private sandbox has no IPv6 route, and its resolv.conf names IPv4 alone).
+    /// rootless private sandbox's IPv6 route ends in its own namespace, where TCP alone is
+    /// carried, and its resolv.conf names IPv4 alone).
     fn relay_v6(&self) -> bool {
         self.v6.is_ok() && self.bridges.is_ok()
     }
@@ -489,11 +490,11 @@ impl Network {
         let (backend, modes) = match shared {
             Ok(()) => (
                 "netns + nftables in each process's namespace + the kernel's TCP relay + cgroup BPF",
-                "none, private (rootless: TCP over IPv4 alone) and shared available",
+                "none, private (rootless: TCP and DNS alone) and shared available",
             ),
             Err(_) => (
                 "netns + nftables in each process's namespace + the kernel's TCP relay",
-                "none and private (rootless: TCP over IPv4 alone) available",
+                "none and private (rootless: TCP and DNS alone) available",
             ),
         };
         let mut r = Report::yes(backend, format!("{modes}; bridged is not: {why}"));

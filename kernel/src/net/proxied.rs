@@ -51,13 +51,14 @@
 //!
 //! # What it does not carry
 //!
-//! TCP over IPv4, DNS through the relay, and TCP port forwards in, only: no other UDP, no
-//! ICMP, no IPv6 (no route), no UDP forwards, no `bridged` groups. The kernel says so in
+//! TCP (over IPv4, and over IPv6 where the host has it), DNS through the relay, and TCP
+//! port forwards in, only: no other UDP, no ICMP, no UDP forwards, no `bridged` groups.
+//! The kernel says so in
 //! `agentos doctor` and refuses what asks for more.
 
 use std::{
     io,
-    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     os::fd::{AsFd, OwnedFd},
     sync::{Arc, RwLock},
 };
@@ -74,7 +75,7 @@ use super::{
 };
 use crate::{
     capability::NetworkRule,
-    sandbox::{Dialer, PROXY_ADDR, PROXY_PORT, ProxySockets},
+    sandbox::{Dialer, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, ProxySockets},
 };
 
 /// The table in each sandbox's namespace.
@@ -84,10 +85,11 @@ const REFUSE: &str = "reject with tcp reset";
 
 /// What rootless `private` carries, for `agentos doctor`.
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
-     TCP over IPv4 its nftables rules there redirect to the kernel, which carries what its \
+     TCP (IPv4, and IPv6 where the host has it) its nftables rules there redirect to the \
+     kernel, which carries what its \
      grants allow from the host's network (refused connects fail with ECONNREFUSED), and DNS \
      through the kernel's relay, and TCP port forwards in, carried by the kernel; no other \
-     UDP, no ICMP, IPv6 or UDP forwards";
+     UDP, no ICMP or UDP forwards";
 
 /// A rootless `private` process's network; dropping it stops the kernel's relay and
 /// every connection it carries (the namespace, and its rules, go with the process).
@@ -95,7 +97,10 @@ pub struct Proxied {
     user: OwnedFd,
     net: OwnedFd,
     decisions: Arc<RwLock<Decisions>>,
-    relay: Option<Relay>,
+    /// The relays of its outgoing TCP, over IPv4 and (where it has it) IPv6.
+    relays: Vec<Relay>,
+    /// Whether its init made the IPv6 way out (the host has IPv6).
+    ipv6: bool,
     dns: Option<Relay>,
     /// Its TCP forwards' host ports, bound at [`Self::load`], served from [`Self::serve`].
     published: Vec<(Forward, std::net::TcpListener)>,
@@ -110,7 +115,9 @@ impl Proxied {
     /// Stops its relays and waits until their sockets (init's, which pin the sandbox's
     /// namespace) are closed.
     pub async fn stop(mut self) {
-        let relays = [self.relay.take(), self.dns.take()].into_iter().flatten();
+        let relays = std::mem::take(&mut self.relays)
+            .into_iter()
+            .chain(self.dns.take());
         for relay in relays.chain(std::mem::take(&mut self.inbound)) {
             relay.stop().await;
         }
@@ -169,7 +176,8 @@ impl Proxied {
             user,
             net,
             decisions: Arc::new(RwLock::new(egress::decisions(rules))),
-            relay: None,
+            relays: Vec::new(),
+            ipv6: false,
             dns: None,
             published,
             inbound: Vec::new(),
@@ -190,11 +198,15 @@ impl Proxied {
     ) -> io::Result<()> {
         let decisions = Arc::clone(&self.decisions);
         let dns_tcp = relay.map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.tcp)));
-        self.relay = Some(forward_relay::tcp_routed(
-            rt,
-            std::net::TcpListener::from(sockets.tcp),
-            move |c| route(c, &decisions, dns_tcp),
-        )?);
+        self.ipv6 = sockets.tcp6.is_some();
+        for listener in std::iter::once(sockets.tcp).chain(sockets.tcp6) {
+            let decisions = Arc::clone(&decisions);
+            self.relays.push(forward_relay::tcp_routed(
+                rt,
+                std::net::TcpListener::from(listener),
+                move |c| route(c, &decisions, dns_tcp),
+            )?);
+        }
         if let Some(p) = relay {
             self.dns = Some(forward_relay::udp(
                 rt,
@@ -211,6 +223,12 @@ impl Proxied {
             }
         }
         Ok(())
+    }
+
+    /// The sandbox's IPv6 address, once its outgoing TCP over IPv6 is served (where the
+    /// host has IPv6).
+    pub fn address6(&self) -> Option<Ipv6Addr> {
+        self.ipv6.then(|| Ipv6Addr::from(PROXY_ADDR6))
     }
 
     /// Replaces the process's egress rules (after a revoke): the proxy's list, then
@@ -231,7 +249,7 @@ impl Proxied {
 impl std::fmt::Debug for Proxied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxied")
-            .field("serving", &self.relay.is_some())
+            .field("serving", &!self.relays.is_empty())
             .finish_non_exhaustive()
     }
 }
@@ -270,38 +288,53 @@ fn route(
     dns: Option<SocketAddr>,
 ) -> Result<SocketAddr, String> {
     let to = original_dst(c).map_err(|e| format!("SO_ORIGINAL_DST: {e}"))?;
-    if to == SocketAddrV4::new(RESOLVER, 53) {
+    if to == SocketAddr::from((RESOLVER, 53)) {
         return dns.ok_or_else(|| format!("{to}: the kernel's DNS relay does not run"));
     }
-    if to.ip().is_loopback() || to.ip().octets() == PROXY_ADDR {
+    let own = match to.ip() {
+        IpAddr::V4(ip) => ip.octets() == PROXY_ADDR,
+        IpAddr::V6(ip) => ip.octets() == PROXY_ADDR6,
+    };
+    if to.ip().is_loopback() || own {
         return Err(format!("{to} is the sandbox's own address"));
     }
-    let allowed = decisions.read().unwrap_or_else(|e| e.into_inner()).allows(
-        IpAddr::V4(*to.ip()),
-        to.port(),
-        true,
-    );
+    let allowed =
+        decisions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .allows(to.ip(), to.port(), true);
     if allowed {
-        Ok(to.into())
+        Ok(to)
     } else {
         Err(format!("{to} is not granted"))
     }
 }
 
-/// The destination a connection had before the namespace's NAT redirected it.
+/// The destination a connection had before the namespace's NAT redirected it
+/// (`SO_ORIGINAL_DST`, or its IPv6 twin for a connection to the IPv6 listener).
 #[cfg(target_os = "linux")]
-fn original_dst(c: &TcpStream) -> io::Result<SocketAddrV4> {
-    use nix::sys::socket::{getsockopt, sockopt::OriginalDst};
+fn original_dst(c: &TcpStream) -> io::Result<SocketAddr> {
+    use nix::sys::socket::{
+        getsockopt,
+        sockopt::{Ip6tOriginalDst, OriginalDst},
+    };
+    if c.local_addr()?.is_ipv6() {
+        let sa = getsockopt(c, Ip6tOriginalDst)?;
+        return Ok(SocketAddr::new(
+            Ipv6Addr::from(sa.sin6_addr.s6_addr).into(),
+            u16::from_be(sa.sin6_port),
+        ));
+    }
     let sa = getsockopt(c, OriginalDst)?;
-    Ok(SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+    Ok(SocketAddr::new(
+        Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)).into(),
         u16::from_be(sa.sin_port),
     ))
 }
 
 /// Off Linux no sandbox has a namespace whose NAT this could ask.
 #[cfg(not(target_os = "linux"))]
-fn original_dst(_c: &TcpStream) -> io::Result<SocketAddrV4> {
+fn original_dst(_c: &TcpStream) -> io::Result<SocketAddr> {
     Err(io::ErrorKind::Unsupported.into())
 }
 

@@ -566,7 +566,10 @@ impl ProcessTable {
                 Some(_) => Some(std::net::Ipv4Addr::from(sandbox::PROXY_ADDR)),
                 None => attached.as_ref().map(|a| a.address),
             },
-            net_address6: attached.as_ref().and_then(|a| a.address6),
+            net_address6: match &proxy {
+                Some(p) => p.address6(),
+                None => attached.as_ref().and_then(|a| a.address6),
+            },
             net: Mutex::new(attached),
             proxy: Mutex::new(proxy),
         });

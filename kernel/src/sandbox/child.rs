@@ -12,7 +12,7 @@
 //! | 5 | build the new root, `pivot_root`, detach the host's tree | | [`super::mounts`] |
 //! | 5b | (PTY mode) open a terminal on the view's own `/dev/ptmx`, send the master to the parent | | the program's terminal is then one of its own devpts ([`super::stdio`]) |
 //! | 6 | `chdir`, `sethostname`, `lo` up | | |
-//! | 6b | (rootless private) `lo:agentos`, a default route over `lo`, the proxy's listener sent to the parent | caps still held in the namespace | [`super::net`]: the kernel's rules were loaded before the go |
+//! | 6b | (rootless private) `lo:agentos`, a default route over `lo`, the proxy's listener sent to the parent; the same for IPv6 where the host has it | caps still held in the namespace | [`super::net`]: the kernel's rules were loaded before the go |
 //! | 7 | `no_new_privs`, then landlock | | landlock needs `CAP_SYS_ADMIN` or no_new_privs |
 //! | 8 | capabilities down to the kept set | | [`super::caps`] |
 //! | 9 | seccomp | | the filter is last, so setup needs none of the calls it denies |
@@ -270,6 +270,7 @@ fn namespaced_setup(plan: &mut ChildPlan) {
         if let Err((i, e)) = net::proxy_setup(plan.proxy) {
             fail(plan, ChildStep::Proxy, i, e);
         }
+        net::proxy_setup6(plan.proxy);
         sys::close(plan.proxy);
     }
 

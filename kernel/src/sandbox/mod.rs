@@ -142,8 +142,8 @@ pub use seccomp::refusals as seccomp_refusals;
 pub use spawn::{spawn, spawn_walls, wait_pidfd};
 pub use spawned::{ProxySockets, Spawned};
 pub use spec::{
-    DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_PORT, SYSTEM_DIRS, SandboxSpec, SpecError,
-    StdioMode,
+    DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, SYSTEM_DIRS, SandboxSpec,
+    SpecError, StdioMode,
 };
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]

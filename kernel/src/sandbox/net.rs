@@ -21,15 +21,19 @@
 //! init listens, and DNS over UDP to the relay's address to a UDP socket on the same
 //! port. Init sends both to the kernel over the net socket (as the console master,
 //! `SCM_RIGHTS`), and the kernel, in the host's namespace, accepts, reads
-//! `SO_ORIGINAL_DST` and carries each connection out, and relays the queries. All of it is ioctls and
-//! plain sockets in the child (no netlink, no host tools), done while init still holds
-//! `CAP_NET_ADMIN` in its user namespace; the program holds none.
+//! `SO_ORIGINAL_DST` and carries each connection out, and relays the queries. Where the
+//! host has IPv6, [`proxy_setup6`] does the same for TCP over IPv6: `lo` gets
+//! [`PROXY_ADDR6`]/128 and a default IPv6 route, and init listens on `[::1]:`[`PROXY_PORT`]
+//! too (sent last; without IPv6 nothing is sent and the program's IPv6 connects find no
+//! route). All of it is ioctls and plain sockets in the child (no netlink, no host
+//! tools), done while init still holds `CAP_NET_ADMIN` in its user namespace; the
+//! program holds none.
 
 use std::os::fd::RawFd;
 
 use super::{
     channel,
-    spec::{PROXY_ADDR, PROXY_PORT},
+    spec::{PROXY_ADDR, PROXY_ADDR6, PROXY_PORT},
     sys,
 };
 /// Connections waiting for the kernel to accept them.
@@ -114,6 +118,100 @@ pub(crate) fn proxy_setup(sock: RawFd) -> Result<(), (u32, i32)> {
         .and_then(|()| channel::send_fd(sock, u).map_err(|e| (10, e)));
     sys::close(u);
     r
+}
+
+/// `lo`'s interface index in every network namespace (`LOOPBACK_IFINDEX`).
+const LOOPBACK_IFINDEX: i32 = 1;
+
+/// `struct in6_rtmsg` of `<linux/ipv6_route.h>` (the `libc` crate's has private fields).
+#[repr(C)]
+struct In6RtMsg {
+    dst: libc::in6_addr,
+    src: libc::in6_addr,
+    gateway: libc::in6_addr,
+    kind: u32,
+    dst_len: u16,
+    src_len: u16,
+    metric: u32,
+    info: libc::c_ulong,
+    flags: u32,
+    ifindex: libc::c_int,
+}
+
+/// Child, after [`proxy_setup`], where the host has IPv6: [`PROXY_ADDR6`]/128 on `lo`, a
+/// default IPv6 route over `lo`, and a listener on `[::1]:`[`PROXY_PORT`] sent over `sock`.
+/// Best effort: a namespace without IPv6 (the host disabled it) sends nothing.
+pub(crate) fn proxy_setup6(sock: RawFd) {
+    // SAFETY: plain socket(2).
+    let Ok(ctl) = sys::check(unsafe {
+        libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    }) else {
+        return;
+    };
+    let routed = route_out6(ctl);
+    sys::close(ctl);
+    if routed.is_err() {
+        return;
+    }
+    // SAFETY: plain socket(2).
+    let Ok(l) = sys::check(unsafe {
+        libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
+    }) else {
+        return;
+    };
+    let at = sockaddr6(std::net::Ipv6Addr::LOCALHOST.octets(), PROXY_PORT);
+    // SAFETY: `at` is a sockaddr_in6 of the size given; listen on the bound socket.
+    let listening = unsafe {
+        sys::check(libc::bind(
+            l,
+            std::ptr::from_ref(&at).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        ))
+        .and_then(|_| sys::check(libc::listen(l, PROXY_BACKLOG)))
+    };
+    if listening.is_ok() {
+        let _ = channel::send_fd(sock, l);
+    }
+    sys::close(l);
+}
+
+/// An IPv6 socket address for `bind`.
+fn sockaddr6(ip: [u8; 16], port: u16) -> libc::sockaddr_in6 {
+    libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: port.to_be(),
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr { s6_addr: ip },
+        sin6_scope_id: 0,
+    }
+}
+
+/// [`PROXY_ADDR6`]/128 on `lo` and a default IPv6 route over it.
+fn route_out6(ctl: RawFd) -> Result<(), i32> {
+    let addr = libc::in6_ifreq {
+        ifr6_addr: libc::in6_addr {
+            s6_addr: PROXY_ADDR6,
+        },
+        ifr6_prefixlen: 128,
+        ifr6_ifindex: LOOPBACK_IFINDEX,
+    };
+    // SAFETY: `addr` is a valid in6_ifreq for the ioctl.
+    sys::check(unsafe { libc::ioctl(ctl, libc::SIOCSIFADDR, &addr) })?;
+    let any = libc::in6_addr { s6_addr: [0; 16] };
+    let rt = In6RtMsg {
+        dst: any,
+        src: any,
+        gateway: any,
+        kind: 0,
+        dst_len: 0,
+        src_len: 0,
+        metric: 1,
+        info: 0,
+        flags: libc::RTF_UP as u32,
+        ifindex: LOOPBACK_IFINDEX,
+    };
+    // SAFETY: `rt` is a valid in6_rtmsg for the ioctl.
+    sys::check(unsafe { libc::ioctl(ctl, libc::SIOCADDRT, &rt) }).map(drop)
 }
 
 /// Binds `fd` to `127.0.0.1:`[`PROXY_PORT`].

@@ -351,6 +351,8 @@ fn spawn_in(
         Ok::<_, SpawnError>(super::spawned::ProxySockets {
             tcp: received(s)?,
             dns: received(s)?,
+            // Sent only where the namespace got its IPv6 address (`net.rs`).
+            tcp6: channel::recv_fd(s.as_fd()).ok().flatten(),
         })
     }) {
         None => None,

@@ -12,6 +12,10 @@ pub struct ProxySockets {
     pub tcp: OwnedFd,
     /// The UDP socket its DNS queries to the relay's address are redirected to.
     pub dns: OwnedFd,
+    /// The listener on `[::1]:`[`super::PROXY_PORT`] its outgoing TCP over IPv6 is
+    /// redirected to; `None` where the namespace could get no IPv6 address (a host
+    /// without IPv6).
+    pub tcp6: Option<OwnedFd>,
 }
 
 /// A running sandbox.

@@ -54,6 +54,11 @@ pub enum NetworkMode {
 /// Rootless `private` ([`NetworkMode::Proxied`]): the sandbox's address for traffic
 /// that leaves it (`lo:agentos`, /32), the source of the program's outgoing connections.
 pub const PROXY_ADDR: [u8; 4] = [10, 213, 0, 2];
+/// Rootless `private`: the sandbox's IPv6 address for traffic that leaves it (on `lo`,
+/// /128), when the host has IPv6: `fd61:6765:6e74::2`.
+pub const PROXY_ADDR6: [u8; 16] = [
+    0xfd, 0x61, 0x67, 0x65, 0x6e, 0x74, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+];
 /// Rootless `private`: the port on the sandbox's `127.0.0.1` where init listens for
 /// the kernel; below 1024, so the program (no `CAP_NET_BIND_SERVICE`) never takes it.
 pub const PROXY_PORT: u16 = 1023;

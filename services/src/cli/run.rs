@@ -55,7 +55,7 @@ pub struct Options {
     #[arg(long = "write", value_name = "PATH")]
     write: Vec<String>,
     /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants;
-    /// under a kernel run as an ordinary user, outgoing TCP over IPv4, DNS and TCP
+    /// under a kernel run as an ordinary user, outgoing TCP, DNS and TCP
     /// forwards in alone, carried by the kernel), `bridged` (with --net-group: the group's processes reach
     /// each other; root only) or `shared`.
     #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
@@ -371,7 +371,7 @@ fn network_line(info: &pb::ProcessInfo) -> Option<String> {
     Some(
         if rootless && info.network == pb::NetworkMode::Private as i32 {
             format!(
-                "{summary} (rootless: the kernel carries its outgoing TCP over IPv4, DNS and TCP forwards in)"
+                "{summary} (rootless: the kernel carries its outgoing TCP, DNS and TCP forwards in)"
             )
         } else {
             summary
@@ -397,8 +397,8 @@ mod tests {
         assert_eq!(
             network_line(&info("rootless")).as_deref(),
             Some(
-                "private 10.213.0.2 (rootless: the kernel carries its outgoing TCP over IPv4, \
-                 DNS and TCP forwards in)"
+                "private 10.213.0.2 (rootless: the kernel carries its outgoing TCP, DNS and \
+                 TCP forwards in)"
             )
         );
         assert_eq!(
