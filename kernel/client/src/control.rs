@@ -354,6 +354,17 @@ mod tests {
         unsafe { OwnedFd::from_raw_fd(raw) }
     }
 
+    /// Both sides of a fresh segment's rings, the kernel's set to wake the client through
+    /// the returned (non-blocking) eventfd.
+    fn sides_with_eventfd() -> (Control, Control, OwnedFd) {
+        let fd = segment();
+        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
+        let client = Control::attach(&fd, Side::Client).unwrap();
+        let wake = eventfd();
+        kernel.notify_by(wake.try_clone().unwrap());
+        (kernel, client, wake)
+    }
+
     /// The eventfd's counter, drained (0: nobody wrote it).
     fn drained(fd: &OwnedFd) -> u64 {
         let mut word = [0u8; 8];
@@ -366,11 +377,7 @@ mod tests {
 
     #[test]
     fn a_peer_asleep_on_an_eventfd_is_woken_there_once_per_burst() {
-        let fd = segment();
-        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
-        let mut client = Control::attach(&fd, Side::Client).unwrap();
-        let wake = eventfd();
-        kernel.notify_by(wake.try_clone().unwrap());
+        let (mut kernel, mut client, wake) = sides_with_eventfd();
         kernel.set_burst(3);
         let full = |slot| Msg::Full {
             slot,
@@ -408,11 +415,7 @@ mod tests {
 
     #[test]
     fn a_peer_that_fills_its_eventfd_goes_unwoken_and_the_waker_never_waits() {
-        let fd = segment();
-        let mut kernel = Control::attach(&fd, Side::Kernel).unwrap();
-        let mut client = Control::attach(&fd, Side::Client).unwrap();
-        let wake = eventfd();
-        kernel.notify_by(wake.try_clone().unwrap());
+        let (mut kernel, mut client, wake) = sides_with_eventfd();
         // The counter's largest value: one more write would block (EAGAIN here).
         nix::unistd::write(&wake, &(u64::MAX - 1).to_ne_bytes()).unwrap();
         assert_eq!(client.arm(), Ok(false));
