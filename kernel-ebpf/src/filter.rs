@@ -72,6 +72,23 @@ pub(crate) fn managed_in_subtree(program: usize) -> Option<u64> {
     charge_if_managed(id, program).then_some(id)
 }
 
+/// [`managed_in_subtree`] for `sys_enter`, counting a run of `sys_exit` with it: the exit
+/// of a call whose entry was recorded takes the cgroup from the entry instead of asking
+/// again (`syscalls.rs`).
+#[inline(always)]
+pub(crate) fn managed_in_subtree_both(entry: usize, exit: usize) -> Option<u64> {
+    let id = current_cgroup_id();
+    let counts = MANAGED.get_ptr_mut(id)?;
+    // SAFETY: as in `charge_if_managed`.
+    let runs = &mut unsafe { &mut *counts }.runs;
+    for program in [entry, exit] {
+        if let Some(runs) = runs.get_mut(program) {
+            *runs += 1;
+        }
+    }
+    Some(id)
+}
+
 /// The current task's v2 cgroup id.
 #[inline(always)]
 pub(crate) fn current_cgroup_id() -> u64 {

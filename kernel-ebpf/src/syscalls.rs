@@ -13,7 +13,9 @@
 //! `agentos_exit`), and the daemon clears what is left when it detaches the programs. An
 //! insert and a delete on every call took the map's bucket lock twice and its free list
 //! twice, and were the largest part of what a managed syscall cost (`probes_unpack.rs`
-//! gives the figures); a lookup takes neither. A closed entry is what exit finds for a call
+//! gives the figures); a lookup takes neither. The entry also holds the thread's cgroup,
+//! found (and the exit's run counted) at entry, so an exit with an open entry neither reads
+//! the cgroup id nor looks it up in `MANAGED` again. A closed entry is what exit finds for a call
 //! seccomp refused (`sys_enter` never fired), as a missing one was before. Two syscalls also become events, written at exit with their result: file opens
 //! (`open`, `openat`, `openat2`: path, flags, fd or error) and `connect` to an IPv4/IPv6
 //! address (family, address, port, result). Their arguments are read at exit from the
@@ -38,7 +40,7 @@ use aya_ebpf::{
 
 use crate::{
     emit::{ERR_RING_FULL, EVENTS, submit_flags},
-    filter::{managed_in_subtree, under_subtree},
+    filter::{managed_in_subtree, managed_in_subtree_both, under_subtree},
     offsets, read_kernel_at, refusals,
 };
 
@@ -79,14 +81,18 @@ fn sys_in_under_subtree(ctx: RawTracePointContext) -> i32 {
 /// `sys_enter(struct pt_regs *regs, long id)`, for a task under the subtree.
 #[inline(always)]
 fn try_sys_in(ctx: RawTracePointContext) -> Result<i32, i32> {
-    if managed_in_subtree(cost::SYS_IN).is_none() {
+    let Some(cgroup_id) = managed_in_subtree_both(cost::SYS_IN, cost::SYS_OUT) else {
         return Ok(0);
-    }
+    };
     let nr: u64 = ctx.arg(1);
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: no preconditions.
     let start_ns = unsafe { bpf_ktime_get_ns() };
-    let start = SyscallStart { start_ns, nr };
+    let start = SyscallStart {
+        start_ns,
+        nr,
+        cgroup_id,
+    };
     match SYSCALL_START.get_ptr_mut(tid) {
         // SAFETY: this thread's own entry, which only programs running in this thread write
         // (and the daemon removes only with the programs detached).
@@ -115,9 +121,6 @@ fn sys_out_under_subtree(ctx: RawTracePointContext) -> i32 {
 /// `sys_exit(struct pt_regs *regs, long ret)`, for a task under the subtree.
 #[inline(always)]
 fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
-    let Some(cgroup_id) = managed_in_subtree(cost::SYS_OUT) else {
-        return Ok(0);
-    };
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let regs: u64 = ctx.arg(0);
@@ -136,6 +139,11 @@ fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
     let start = match open {
         Some(start) => start,
         None => {
+            // No entry to take the cgroup from: the filter decides, and counts this run
+            // (an entry counted its exit's run with its own).
+            let Some(cgroup_id) = managed_in_subtree(cost::SYS_OUT) else {
+                return Ok(0);
+            };
             if let Some(nr) = read_kernel_at::<u64>(regs, offsets().regs_orig_ax) {
                 // SAFETY: no preconditions.
                 let now = unsafe { bpf_ktime_get_ns() };
@@ -144,6 +152,7 @@ fn try_sys_out(ctx: RawTracePointContext) -> Result<i32, i32> {
             return Ok(0);
         }
     };
+    let cgroup_id = start.cgroup_id;
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     count(cgroup_id, start.nr, now.saturating_sub(start.start_ns));

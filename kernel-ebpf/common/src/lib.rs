@@ -420,13 +420,14 @@ pub struct SyscallStats {
     pub latency_log2: [u64; LATENCY_BUCKETS],
 }
 
-/// Value of the `SYSCALL_START` map: the syscall a thread is in, and since when (`start_ns` 0:
-/// none).
+/// Value of the `SYSCALL_START` map: the syscall a thread is in, since when (`start_ns` 0:
+/// none), and the managed cgroup it was in at entry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallStart {
     pub start_ns: u64,
     pub nr: u64,
+    pub cgroup_id: u64,
 }
 
 /// One CPU's scheduling figures for one managed cgroup.
@@ -556,7 +557,7 @@ const _: () = {
     assert!(align_of::<ConnectEvent>() == 8);
     assert!(size_of::<SyscallKey>() == 16);
     assert!(size_of::<SyscallStats>() == (2 + LATENCY_BUCKETS) * 8);
-    assert!(size_of::<SyscallStart>() == 16);
+    assert!(size_of::<SyscallStart>() == 24);
     assert!(size_of::<SchedStats>() == 32);
     assert!(size_of::<RunqSeen>() == 16);
 };
