@@ -46,6 +46,30 @@
 //! reads; `perf` puts the lookups (`htab_map_hash`, `lookup_nulls_elem_raw`) at a quarter of
 //! a managed `getppid`.
 //!
+//! ## On a quiet machine (2026-12-05, 09:25-09:35, load 0.5-1.8)
+//!
+//! The figures above were taken under load, where the unpack itself took 0.7-0.8 s; alone on
+//! the machine it takes 0.38 s, and the same probes cost a larger share of it. Four runs,
+//! alternating two builds: `c13db60` (before) and the one where `sys_exit` takes the call's
+//! cgroup from its entry instead of reading the cgroup id and looking it up in `MANAGED`
+//! again (after; `kernel-ebpf/src/syscalls.rs`):
+//!
+//! | measure | before (two runs) | after (two runs) |
+//! |---|---|---|
+//! | `agentos_sys_out`, kernel's run time | 302, 296 ns a run | 268, 247 ns |
+//! | `agentos_sys_in`, kernel's run time | 243, 237 ns | 249, 240 ns |
+//! | all programs, per unpack (statistics on) | 96.7, 95.1 ms | 92.0, 87.1 ms |
+//! | alternating medians: `no_bpf` | 387.5, 377.3 ms | 378.4, 375.6 ms |
+//! | `empty_pair` | +5.2, +6.9 % | +7.5, +3.7 % |
+//! | `probes_managed` | **+26.0, +31.3 %** | **+30.8, +28.5 %** |
+//!
+//! The programs' own time fell by about 6 ms an unpack (1.5 % of it), inside the wall-clock
+//! medians' noise. On a quiet machine the probes cost this workload about 28 %, the empty
+//! pair alone 4-7 %: the 2 % target stays out of reach of any program on `sys_enter` and
+//! `sys_exit` here. Per managed syscall what is left is four hash lookups (`MANAGED` and
+//! `AGENTOS_SYS_IN` on entry, `AGENTOS_SYS_IN` and `SYSCALLS` on exit), two clock reads, the
+//! cgroup id on entry, and the open events' path reads (20,000 an unpack).
+//!
 //! Needs root, a cgroup v2 hierarchy and the eBPF object; see `support/probes.rs`.
 
 mod support;
