@@ -9,11 +9,12 @@
 //!    and network namespaces (`tool.rs`), which the kernel's uid owns;
 //! 2. init then gives `lo` the address `10.213.0.2` (`lo:agentos`) and a default route over
 //!    `lo`, listens on `127.0.0.1:1023`, and sends the listener to the kernel
-//!    (`sandbox/net.rs`), before it drops its capabilities;
+//!    (`sandbox/net.rs`), before it drops its capabilities; where the host has IPv6, the
+//!    same with `fd61:6765:6e74::2` and `[::1]:1023`;
 //! 3. the kernel, in the host's namespace, accepts each connection, reads its original
-//!    destination (`SO_ORIGINAL_DST`), checks it against the same decision list as the
-//!    packet filter ([`Decisions::allows`]), connects out and relays
-//!    (`forward_relay.rs`), or closes a refused one at once.
+//!    destination (`SO_ORIGINAL_DST`, or `IP6T_SO_ORIGINAL_DST`), checks it against the
+//!    same decision list as the packet filter ([`Decisions::allows`]), connects out and
+//!    relays (`forward_relay.rs`), or closes a refused one at once.
 //!
 //! ```text
 //! table inet agentos
@@ -53,8 +54,7 @@
 //!
 //! TCP (over IPv4, and over IPv6 where the host has it), DNS through the relay, and TCP
 //! port forwards in, only: no other UDP, no ICMP, no UDP forwards, no `bridged` groups.
-//! The kernel says so in
-//! `agentos doctor` and refuses what asks for more.
+//! The kernel says so in `agentos doctor` and refuses what asks for more.
 
 use std::{
     io,
@@ -86,10 +86,9 @@ const REFUSE: &str = "reject with tcp reset";
 /// What rootless `private` carries, for `agentos doctor`.
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
      TCP (IPv4, and IPv6 where the host has it) its nftables rules there redirect to the \
-     kernel, which carries what its \
-     grants allow from the host's network (refused connects fail with ECONNREFUSED), and DNS \
-     through the kernel's relay, and TCP port forwards in, carried by the kernel; no other \
-     UDP, no ICMP or UDP forwards";
+     kernel, which carries what its grants allow from the host's network (refused connects \
+     fail with ECONNREFUSED); DNS through the kernel's relay; TCP port forwards in, carried \
+     by the kernel; no other UDP, no ICMP, no UDP forwards";
 
 /// A rootless `private` process's network; dropping it stops the kernel's relay and
 /// every connection it carries (the namespace, and its rules, go with the process).
@@ -145,12 +144,12 @@ impl Proxied {
                 _ => Err(unforwardable(f)),
             })
             .collect::<Result<Vec<_>, NetError>>()?;
-        let dialer = match published.is_empty() {
-            true => None,
-            false => Some(Arc::new(
-                Dialer::start(user.as_fd(), net.as_fd())
-                    .map_err(NetError::io("starting the sandbox's dialer"))?,
-            )),
+        let dialer = if published.is_empty() {
+            None
+        } else {
+            let dialer = Dialer::start(user.as_fd(), net.as_fd())
+                .map_err(NetError::io("starting the sandbox's dialer"))?;
+            Some(Arc::new(dialer))
         };
         let egress = egress::tcp_egress(rules, REFUSE);
         let proxy = format!(
