@@ -6,15 +6,16 @@
 //! A socket belongs to the network namespace it was made in, whoever holds it after:
 //! the helper makes an unconnected `AF_INET` stream socket per request and sends it
 //! back over a `SOCK_SEQPACKET` pair (`SCM_RIGHTS`); the kernel connects it, so the
-//! connection is made inside the sandbox, to its own loopback.
+//! connection is made inside the sandbox, to the sandbox's own address.
 //!
 //! The helper is a fork of the kernel that runs only async-signal-safe system calls
 //! (other threads' locks stay held in a fork) and never `execve`s: it enters the
 //! namespaces (allowed to their owner, the kernel's uid, and to a single-threaded
 //! process, which a fork is), drops the capabilities that gave it, makes itself
-//! undumpable, keeps only its end of the pair (`close_range`), and then answers one byte with one socket until the kernel's end closes. It is not in
-//! the sandbox's pid namespace, so the program cannot see or signal it. Dropping the
-//! [`Dialer`] closes the pair, kills the helper and reaps it.
+//! undumpable, keeps only its end of the pair (`close_range`), and then answers one byte
+//! with one socket until the kernel's end closes. It is not in the sandbox's pid
+//! namespace, so the program cannot see or signal it. Dropping the [`Dialer`] closes the
+//! pair, kills the helper and reaps it.
 
 use std::{
     io,
