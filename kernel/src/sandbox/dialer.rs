@@ -66,7 +66,19 @@ impl Dialer {
     /// (close-on-exec, blocking). Blocks for at most a couple of seconds.
     pub fn socket(&self) -> io::Result<OwnedFd> {
         let channel = self.channel.lock().unwrap_or_else(|e| e.into_inner());
-        sys::write_all(channel.as_raw_fd(), b"s").map_err(io::Error::from_raw_os_error)?;
+        // A helper that is gone makes this EPIPE, never a SIGPIPE.
+        // SAFETY: a one-byte buffer on a socket this holds.
+        let sent = unsafe {
+            libc::send(
+                channel.as_raw_fd(),
+                b"s".as_ptr().cast(),
+                1,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if sent != 1 {
+            return Err(io::Error::last_os_error());
+        }
         let mut poll = libc::pollfd {
             fd: channel.as_raw_fd(),
             events: libc::POLLIN,
@@ -137,5 +149,86 @@ fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
             }
         }
         libc::_exit(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        os::{fd::FromRawFd, unix::fs::MetadataExt},
+        process::{Child, Command},
+        time::Instant,
+    };
+
+    use super::*;
+
+    /// `SIOCGSKNS` (`<linux/sockios.h>`): a socket's network namespace, as a new fd.
+    const SIOCGSKNS: libc::c_ulong = 0x894C;
+
+    /// A sleeper of the test's own in a new user and network namespace, once it is there.
+    fn in_new_namespaces() -> Option<Child> {
+        let child = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--net", "sleep", "30"])
+            .spawn()
+            .ok()?;
+        let ours = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let theirs = std::fs::metadata(format!("/proc/{}/ns/net", child.id()));
+            if theirs.is_ok_and(|m| m.ino() != ours) {
+                return Some(child);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    #[test]
+    fn its_sockets_are_the_namespaces_and_a_gone_helper_is_an_error_not_a_wait() {
+        let Some(mut child) = in_new_namespaces() else {
+            crate::testing::skip(
+                "its_sockets_are_the_namespaces_and_a_gone_helper_is_an_error_not_a_wait",
+                "unshare could not make a user and network namespace",
+            );
+            return;
+        };
+        let ns = |kind: &str| format!("/proc/{}/ns/{kind}", child.id());
+        let user = std::fs::File::open(ns("user")).unwrap();
+        let net = std::fs::File::open(ns("net")).unwrap();
+        let dialer = Dialer::start(user.as_fd(), net.as_fd()).expect("the helper starts");
+
+        // Each socket is one of the namespace's, not the kernel's.
+        for _ in 0..3 {
+            let sock = dialer.socket().expect("a socket");
+            // SAFETY: an ioctl on a socket this test owns; it returns a new fd.
+            let raw = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS) };
+            assert!(raw >= 0, "SIOCGSKNS: {}", io::Error::last_os_error());
+            // SAFETY: just returned to us, owned by nothing else.
+            let of_socket = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+            assert_eq!(
+                of_socket.metadata().unwrap().ino(),
+                std::fs::metadata(ns("net")).unwrap().ino()
+            );
+        }
+
+        // The helper killed behind its back: the next request fails, at once.
+        // SAFETY: pidfd_send_signal with a pidfd this holds and no siginfo.
+        let killed = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                dialer.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0u32,
+            )
+        };
+        assert_eq!(killed, 0);
+        std::thread::sleep(Duration::from_millis(50));
+        let asked = Instant::now();
+        assert!(dialer.socket().is_err(), "a socket from a killed helper");
+        assert!(asked.elapsed() < ANSWER_WITHIN, "{:?}", asked.elapsed());
+        drop(dialer);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
