@@ -26,7 +26,7 @@
 
 use std::{collections::HashMap, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use crate::sandbox::Dialer;
+use crate::sandbox::{Dialer, SocketKind};
 
 use tokio::{
     net::{TcpListener, TcpSocket, TcpStream, UdpSocket},
@@ -79,16 +79,33 @@ impl Dial {
         match self {
             Self::Host => TcpStream::connect(to).await,
             Self::Within(dialer) => {
-                let dialer = Arc::clone(dialer);
-                let fd = tokio::task::spawn_blocking(move || dialer.socket())
-                    .await
-                    .map_err(io::Error::other)??;
-                let sock = std::net::TcpStream::from(fd);
+                let sock = std::net::TcpStream::from(made(dialer, SocketKind::Tcp).await?);
                 sock.set_nonblocking(true)?;
                 TcpSocket::from_std_stream(sock).connect(to).await
             }
         }
     }
+
+    async fn connect_udp(&self, to: SocketAddr) -> io::Result<UdpSocket> {
+        match self {
+            Self::Host => connect_udp(to).await,
+            Self::Within(dialer) => {
+                let sock = std::net::UdpSocket::from(made(dialer, SocketKind::Udp).await?);
+                sock.set_nonblocking(true)?;
+                let sock = UdpSocket::from_std(sock)?;
+                sock.connect(to).await?;
+                Ok(sock)
+            }
+        }
+    }
+}
+
+/// A socket of `kind` from `dialer`, asked off the runtime's threads.
+async fn made(dialer: &Arc<Dialer>, kind: SocketKind) -> io::Result<std::os::fd::OwnedFd> {
+    let dialer = Arc::clone(dialer);
+    tokio::task::spawn_blocking(move || dialer.socket(kind))
+        .await
+        .map_err(io::Error::other)?
 }
 
 /// Serves `listener` on `rt`, carrying each connection to `to`, dialled as `dial` says.
@@ -125,12 +142,18 @@ fn serve_tcp_on(
     Ok(Relay(Some(rt.spawn(serve_tcp(listener, dial, route)))))
 }
 
-/// Serves `sock` on `rt`, carrying each peer's datagrams to `to` and the answers back.
-pub(crate) fn udp(rt: &Handle, sock: std::net::UdpSocket, to: SocketAddr) -> io::Result<Relay> {
+/// Serves `sock` on `rt`, carrying each peer's datagrams to `to`, from a socket made as
+/// `dial` says, and the answers back.
+pub(crate) fn udp(
+    rt: &Handle,
+    sock: std::net::UdpSocket,
+    dial: Dial,
+    to: SocketAddr,
+) -> io::Result<Relay> {
     sock.set_nonblocking(true)?;
     let _guard = rt.enter();
     let sock = Arc::new(UdpSocket::from_std(sock)?);
-    Ok(Relay(Some(rt.spawn(serve_udp(sock, to)))))
+    Ok(Relay(Some(rt.spawn(serve_udp(sock, dial, to)))))
 }
 
 async fn serve_tcp(
@@ -177,7 +200,7 @@ async fn serve_tcp(
     }
 }
 
-async fn serve_udp(sock: Arc<UdpSocket>, to: SocketAddr) {
+async fn serve_udp(sock: Arc<UdpSocket>, dial: Dial, to: SocketAddr) {
     let mut peers: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     // Each peer's answers; a task ends (and its peer is forgotten) after UDP_IDLE.
     let mut answers = JoinSet::new();
@@ -195,7 +218,7 @@ async fn serve_udp(sock: Arc<UdpSocket>, to: SocketAddr) {
                 let up = match peers.get(&peer) {
                     Some(up) => Arc::clone(up),
                     None if peers.len() >= MAX_FLOWS => continue,
-                    None => match connect_udp(to).await {
+                    None => match dial.connect_udp(to).await {
                         Ok(up) => {
                             let up = Arc::new(up);
                             peers.insert(peer, Arc::clone(&up));
@@ -297,7 +320,7 @@ mod tests {
         });
         let front = std::net::UdpSocket::bind("[::1]:0").unwrap();
         let at = front.local_addr().unwrap();
-        let _relay = udp(&rt, front, to).unwrap();
+        let _relay = udp(&rt, front, Dial::Host, to).unwrap();
         let c = UdpSocket::bind("[::1]:0").await.unwrap();
         c.send_to(b"udp", at).await.unwrap();
         let mut b = [0u8; 16];

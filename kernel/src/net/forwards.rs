@@ -185,7 +185,7 @@ impl Reservation {
         let to = SocketAddr::new(to6.into(), f.port);
         let relayed = match self {
             Self::Tcp(l) => forward_relay::tcp(rt, l, forward_relay::Dial::Host, to),
-            Self::Udp(s) => forward_relay::udp(rt, s, to),
+            Self::Udp(s) => forward_relay::udp(rt, s, forward_relay::Dial::Host, to),
             relayed @ Self::Relayed(_) => return Ok(relayed),
         };
         relayed

@@ -20,7 +20,7 @@ use super::{
     NetError, NetMode, NetRequest,
     dns::{self, Relay, RelayPorts, Upstreams},
     egress,
-    forwards::{Forward, ForwardProto, Reservation},
+    forwards::{Forward, Reservation},
     links::{self, Bridge},
     modes,
     nft::Table,
@@ -202,17 +202,6 @@ impl Network {
                     Err(_) => why,
                 })
             }),
-        }
-    }
-
-    /// Whether `req` can be given here: [`Self::check`] of its mode, and no UDP port
-    /// forward into a rootless private process, which takes TCP forwards alone.
-    pub fn check_request(&self, req: &NetRequest) -> Result<(), NetError> {
-        self.check(&req.mode)?;
-        let udp = req.forwards.iter().find(|f| f.proto != ForwardProto::Tcp);
-        match udp {
-            Some(f) if self.proxies(&req.mode) => Err(super::proxied::unforwardable(f)),
-            _ => Ok(()),
         }
     }
 

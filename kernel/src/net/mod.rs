@@ -52,10 +52,9 @@
 //! namespace, whose outgoing TCP its own nftables rules redirect to a listener the
 //! kernel serves from the host's network, by the same grants; nothing is made on the
 //! host. It carries TCP (IPv4, and IPv6 where the host has it), DNS through the kernel's
-//! relay, and TCP port forwards
-//! in (the kernel's relay, connecting inside through a helper in the namespace) alone (no
-//! other UDP, no ICMP or UDP forwards); `bridged` is refused, and so is everything
-//! but `none` without nftables, each with the reason (also in `agentos doctor`). slirp4netns and pasta
+//! relay, and port forwards in (the kernel's relay, connecting inside through a helper in
+//! the namespace) alone (no other UDP out, no ICMP); `bridged` is refused, and so is
+//! everything but `none` without nftables, each with the reason (also in `agentos doctor`). slirp4netns and pasta
 //! need `/dev/net/tun`, which is root's. Off Linux
 //! (`portable.rs`) no mode is given; on macOS with the `macos-pf` feature a process's
 //! grants become pf rules in an anchor of its own (`pf.rs` renders the same decision

@@ -42,18 +42,19 @@
 //!
 //! # Port forwards
 //!
-//! A TCP forward (`--publish 127.0.0.1:8080:80`, or `[::1]:8080:80`) is the kernel's: it
-//! binds the host port when the process is made, and carries each connection to the
-//! sandbox's `10.213.0.2:80` (where rootful `private` forwards go too: a program bound to
-//! `0.0.0.0` or its address is reached). The kernel cannot enter the sandbox's namespace
-//! to connect there (`setns` wants a single-threaded caller), so a helper of its own that
-//! did ([`Dialer`], `sandbox/dialer.rs`) makes each connection's socket inside, and the
-//! kernel connects it: the program sees a connection from its own address.
+//! A forward (`--publish 127.0.0.1:8080:80`, `[::1]:8080:80`, `…/udp`) is the kernel's:
+//! it binds the host port when the process is made, and carries each connection, or each
+//! UDP peer's datagrams, to the sandbox's `10.213.0.2:80` (where rootful `private`
+//! forwards go too: a program bound to `0.0.0.0` or its address is reached). The kernel
+//! cannot enter the sandbox's namespace to connect there (`setns` wants a single-threaded
+//! caller), so a helper of its own that did ([`Dialer`], `sandbox/dialer.rs`) makes each
+//! flow's socket inside, and the kernel connects it: the program sees a peer at its own
+//! address.
 //!
 //! # What it does not carry
 //!
-//! TCP (over IPv4, and over IPv6 where the host has it), DNS through the relay, and TCP
-//! port forwards in, only: no other UDP, no ICMP, no UDP forwards, no `bridged` groups.
+//! TCP (over IPv4, and over IPv6 where the host has it), DNS through the relay, and port
+//! forwards in, only: no other UDP out, no ICMP, no `bridged` groups.
 //! The kernel says so in `agentos doctor` and refuses what asks for more.
 
 use std::{
@@ -70,7 +71,7 @@ use super::{
     dns::{RESOLVER, RelayPorts},
     egress::{self, Decisions},
     forward_relay::{self, Dial, Relay},
-    forwards::{Forward, ForwardProto, Reservation},
+    forwards::{Forward, Reservation},
     tool::{self, Within},
 };
 use crate::{
@@ -87,8 +88,8 @@ const REFUSE: &str = "reject with tcp reset";
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
      TCP (IPv4, and IPv6 where the host has it) its nftables rules there redirect to the \
      kernel, which carries what its grants allow from the host's network (refused connects \
-     fail with ECONNREFUSED); DNS through the kernel's relay; TCP port forwards in, carried \
-     by the kernel; no other UDP, no ICMP, no UDP forwards";
+     fail with ECONNREFUSED); DNS through the kernel's relay; TCP and UDP port forwards in, \
+     carried by the kernel; no other UDP out, no ICMP";
 
 /// A rootless `private` process's network; dropping it stops the kernel's relay and
 /// every connection it carries (the namespace, and its rules, go with the process).
@@ -101,8 +102,8 @@ pub struct Proxied {
     /// Whether its init made the IPv6 way out (the host has IPv6).
     ipv6: bool,
     dns: Option<Relay>,
-    /// Its TCP forwards' host ports, bound at [`Self::load`], served from [`Self::serve`].
-    published: Vec<(Forward, std::net::TcpListener)>,
+    /// Its forwards' host ports, bound at [`Self::load`], served from [`Self::serve`].
+    published: Vec<(Forward, Published)>,
     /// Its forwards' relays, and the helper that makes their sockets inside.
     inbound: Vec<Relay>,
     dialer: Option<Arc<Dialer>>,
@@ -124,7 +125,7 @@ impl Proxied {
 
     /// Loads the egress rules for `rules` (NetworkAccess grants) into the namespaces
     /// of sandbox init `pid`, which has not yet been told to go on, and binds the host
-    /// ports of `forwards` (TCP only), with a [`Dialer`] in the namespaces to carry them.
+    /// ports of `forwards`, with a [`Dialer`] in the namespaces to carry them.
     pub(crate) fn load(
         pid: i32,
         rules: &[NetworkRule],
@@ -139,9 +140,13 @@ impl Proxied {
         let (user, net) = (open("user")?, open("net")?);
         let published = forwards
             .iter()
-            .map(|f| match (f.proto, f.reserve()?) {
-                (ForwardProto::Tcp, Reservation::Tcp(listener)) => Ok((*f, listener)),
-                _ => Err(unforwardable(f)),
+            .map(|f| {
+                let reserved = match f.reserve()? {
+                    Reservation::Tcp(listener) => Published::Tcp(listener),
+                    Reservation::Udp(sock) => Published::Udp(sock),
+                    Reservation::Relayed(_) => unreachable!("a fresh reservation is unserved"),
+                };
+                Ok((*f, reserved))
             })
             .collect::<Result<Vec<_>, NetError>>()?;
         let dialer = if published.is_empty() {
@@ -210,15 +215,18 @@ impl Proxied {
             self.dns = Some(forward_relay::udp(
                 rt,
                 std::net::UdpSocket::from(sockets.dns),
+                Dial::Host,
                 SocketAddr::from((Ipv4Addr::LOCALHOST, p.v4.udp)),
             )?);
         }
         if let Some(dialer) = &self.dialer {
-            for (f, listener) in std::mem::take(&mut self.published) {
+            for (f, reserved) in std::mem::take(&mut self.published) {
                 let inside = SocketAddr::from((PROXY_ADDR, f.port));
                 let dial = Dial::Within(Arc::clone(dialer));
-                self.inbound
-                    .push(forward_relay::tcp(rt, listener, dial, inside)?);
+                self.inbound.push(match reserved {
+                    Published::Tcp(l) => forward_relay::tcp(rt, l, dial, inside)?,
+                    Published::Udp(s) => forward_relay::udp(rt, s, dial, inside)?,
+                });
             }
         }
         Ok(())
@@ -253,12 +261,11 @@ impl std::fmt::Debug for Proxied {
     }
 }
 
-/// Why forward `f` cannot be carried into a rootless `private` sandbox.
-pub(crate) fn unforwardable(f: &Forward) -> NetError {
-    NetError::Unavailable(format!(
-        "port forward {f}: a rootless private process takes TCP forwards alone \
-         (UDP forwards need a kernel run as root)"
-    ))
+/// A forward's host port, bound while the process is made.
+#[derive(Debug)]
+enum Published {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
 }
 
 /// The `add rule` lines of the egress chain: the sandbox's own addresses first, then

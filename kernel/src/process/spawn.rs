@@ -300,7 +300,7 @@ impl ProcessTable {
                 )));
             }
             (_, Some(net)) => {
-                net.check_request(&req.net)?;
+                net.check(&req.net.mode)?;
                 Some(Arc::clone(net))
             }
         };

@@ -4,7 +4,7 @@
 //! (port forwards into rootless `private`, `net/proxied.rs`).
 //!
 //! A socket belongs to the network namespace it was made in, whoever holds it after:
-//! the helper makes an unconnected `AF_INET` stream socket per request and sends it
+//! the helper makes an unconnected `AF_INET` socket (TCP or UDP) per request and sends it
 //! back over a `SOCK_SEQPACKET` pair (`SCM_RIGHTS`); the kernel connects it, so the
 //! connection is made inside the sandbox, to the sandbox's own address.
 //!
@@ -31,6 +31,16 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// The helper's end of the pair, after it closed every other fd.
 const CHANNEL_FD: RawFd = 0;
+
+/// What a [`Dialer`] makes, as the request byte it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SocketKind {
+    /// `SOCK_STREAM`: TCP.
+    Tcp = b's',
+    /// `SOCK_DGRAM`: UDP.
+    Udp = b'd',
+}
 
 /// A running helper; makes sockets in its sandbox's network namespace.
 #[derive(Debug)]
@@ -62,16 +72,17 @@ impl Dialer {
         }
     }
 
-    /// A fresh, unconnected TCP/IPv4 socket of the sandbox's network namespace
+    /// A fresh, unconnected IPv4 socket of the sandbox's network namespace, of `kind`
     /// (close-on-exec, blocking). Blocks for at most a couple of seconds.
-    pub fn socket(&self) -> io::Result<OwnedFd> {
+    pub fn socket(&self, kind: SocketKind) -> io::Result<OwnedFd> {
         let channel = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        let request = [kind as u8];
         // A helper that is gone makes this EPIPE, never a SIGPIPE.
         // SAFETY: a one-byte buffer on a socket this holds.
         let sent = unsafe {
             libc::send(
                 channel.as_raw_fd(),
-                b"s".as_ptr().cast(),
+                request.as_ptr().cast(),
                 1,
                 libc::MSG_NOSIGNAL,
             )
@@ -111,9 +122,9 @@ impl Drop for Dialer {
 }
 
 /// The helper: enters the namespaces, keeps only the channel, and answers each byte
-/// with a socket (or with a byte and no socket when `socket()` fails). Exits when the
-/// kernel's end closes; on any failure before that, at once (the kernel's `socket`
-/// then says it made none).
+/// ([`SocketKind`]) with a socket (or with a byte and no socket when `socket()` fails).
+/// Exits when the kernel's end closes; on any failure before that, at once (the kernel's
+/// `socket` then says it made none).
 fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
     // SAFETY: setns, capset, prctl, dup2, close_range, read, socket, sendmsg, close and _exit are
     // async-signal-safe system calls on fds this process holds.
@@ -136,7 +147,11 @@ fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
         }
         let mut byte = [0u8; 1];
         while libc::read(CHANNEL_FD, byte.as_mut_ptr().cast(), 1) == 1 {
-            let sock = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            let kind = match byte[0] {
+                b'd' => libc::SOCK_DGRAM,
+                _ => libc::SOCK_STREAM,
+            };
+            let sock = libc::socket(libc::AF_INET, kind | libc::SOCK_CLOEXEC, 0);
             let sent = if sock < 0 {
                 sys::write_all(CHANNEL_FD, b"e")
             } else {
@@ -198,8 +213,8 @@ mod tests {
         let dialer = Dialer::start(user.as_fd(), net.as_fd()).expect("the helper starts");
 
         // Each socket is one of the namespace's, not the kernel's.
-        for _ in 0..3 {
-            let sock = dialer.socket().expect("a socket");
+        for kind in [SocketKind::Tcp, SocketKind::Udp, SocketKind::Tcp] {
+            let sock = dialer.socket(kind).expect("a socket");
             // SAFETY: an ioctl on a socket this test owns; it returns a new fd.
             let raw = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS) };
             assert!(raw >= 0, "SIOCGSKNS: {}", io::Error::last_os_error());
@@ -225,7 +240,10 @@ mod tests {
         assert_eq!(killed, 0);
         std::thread::sleep(Duration::from_millis(50));
         let asked = Instant::now();
-        assert!(dialer.socket().is_err(), "a socket from a killed helper");
+        assert!(
+            dialer.socket(SocketKind::Tcp).is_err(),
+            "a socket from a killed helper"
+        );
         assert!(asked.elapsed() < ANSWER_WITHIN, "{:?}", asked.elapsed());
         drop(dialer);
         let _ = child.kill();

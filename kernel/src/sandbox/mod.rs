@@ -116,7 +116,7 @@ pub(crate) use caps::{CAP_NET_ADMIN, keep_through_exec};
 #[cfg(target_os = "linux")]
 pub use channel::relayed_status;
 #[cfg(target_os = "linux")]
-pub use dialer::Dialer;
+pub use dialer::{Dialer, SocketKind};
 pub use env::{EnvError, SanitizedEnv, sanitize_env};
 pub use error::{ChildStep, SpawnError};
 pub use handle::{ProcessHandle, supervision};
@@ -148,5 +148,5 @@ pub use spec::{
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{
-    Capability, Dialer, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls,
+    Capability, Dialer, SocketKind, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls,
 };

@@ -31,6 +31,13 @@ fn unsupported() -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, NOT_HERE)
 }
 
+/// What a [`Dialer`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketKind {
+    Tcp,
+    Udp,
+}
+
 /// A helper making sockets in a sandbox's network namespace; no sandbox has one here.
 #[derive(Debug)]
 pub enum Dialer {}
@@ -40,7 +47,7 @@ impl Dialer {
         Err(unsupported())
     }
 
-    pub fn socket(&self) -> io::Result<OwnedFd> {
+    pub fn socket(&self, _kind: SocketKind) -> io::Result<OwnedFd> {
         match *self {}
     }
 }

@@ -55,8 +55,8 @@ pub struct Options {
     #[arg(long = "write", value_name = "PATH")]
     write: Vec<String>,
     /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants;
-    /// under a kernel run as an ordinary user, outgoing TCP, DNS and TCP
-    /// forwards in alone, carried by the kernel), `bridged` (with --net-group: the group's processes reach
+    /// under a kernel run as an ordinary user, outgoing TCP, DNS and forwards in alone,
+    /// carried by the kernel), `bridged` (with --net-group: the group's processes reach
     /// each other; root only) or `shared`.
     #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
     net: String,
@@ -65,8 +65,7 @@ pub struct Options {
     net_group: String,
     /// Forward a port of the host's loopback into the process (repeatable),
     /// `[127.0.0.1:]HOST_PORT:PORT[/tcp|/udp]` or `[::1]:HOST_PORT:PORT[/tcp|/udp]`,
-    /// e.g. `127.0.0.1:8080:80`, `[::1]:8080:80` (a kernel run as an ordinary user
-    /// carries TCP forwards alone).
+    /// e.g. `127.0.0.1:8080:80`, `[::1]:8080:80`.
     #[arg(long = "publish", value_name = "FORWARD")]
     publish: Vec<String>,
     /// Keep a Linux capability inside the sandbox (repeatable), e.g. NET_BIND_SERVICE.
@@ -371,7 +370,7 @@ fn network_line(info: &pb::ProcessInfo) -> Option<String> {
     Some(
         if rootless && info.network == pb::NetworkMode::Private as i32 {
             format!(
-                "{summary} (rootless: the kernel carries its outgoing TCP, DNS and TCP forwards in)"
+                "{summary} (rootless: the kernel carries its outgoing TCP, DNS and forwards in)"
             )
         } else {
             summary
@@ -398,7 +397,7 @@ mod tests {
             network_line(&info("rootless")).as_deref(),
             Some(
                 "private 10.213.0.2 (rootless: the kernel carries its outgoing TCP, DNS and \
-                 TCP forwards in)"
+                 forwards in)"
             )
         );
         assert_eq!(
