@@ -115,31 +115,30 @@ pub(crate) fn tcp(
     dial: Dial,
     to: SocketAddr,
 ) -> io::Result<Relay> {
-    serve_tcp_on(rt, listener, dial, move |_| Ok(to))
+    serve_tcp_on(rt, listener, move |_| Ok((dial.clone(), to)))
 }
 
-/// Serves `listener` on `rt`, carrying each connection to where `route` says, or
-/// closing it at once when `route` refuses it (why, for the log): rootless
+/// Serves `listener` on `rt`, carrying each connection to where `route` says, dialled
+/// as it says, or closing it at once when `route` refuses it (why, for the log): rootless
 /// `private`'s proxy (`proxied.rs`), which routes by the connection's original
 /// destination.
 pub(crate) fn tcp_routed(
     rt: &Handle,
     listener: std::net::TcpListener,
-    route: impl Fn(&TcpStream) -> Result<SocketAddr, String> + Send + 'static,
+    route: impl Fn(&TcpStream) -> Result<(Dial, SocketAddr), String> + Send + 'static,
 ) -> io::Result<Relay> {
-    serve_tcp_on(rt, listener, Dial::Host, route)
+    serve_tcp_on(rt, listener, route)
 }
 
 fn serve_tcp_on(
     rt: &Handle,
     listener: std::net::TcpListener,
-    dial: Dial,
-    route: impl Fn(&TcpStream) -> Result<SocketAddr, String> + Send + 'static,
+    route: impl Fn(&TcpStream) -> Result<(Dial, SocketAddr), String> + Send + 'static,
 ) -> io::Result<Relay> {
     listener.set_nonblocking(true)?;
     let _guard = rt.enter();
     let listener = TcpListener::from_std(listener)?;
-    Ok(Relay(Some(rt.spawn(serve_tcp(listener, dial, route)))))
+    Ok(Relay(Some(rt.spawn(serve_tcp(listener, route)))))
 }
 
 /// Serves `sock` on `rt`, carrying each peer's datagrams to `to`, from a socket made as
@@ -158,8 +157,7 @@ pub(crate) fn udp(
 
 async fn serve_tcp(
     listener: TcpListener,
-    dial: Dial,
-    route: impl Fn(&TcpStream) -> Result<SocketAddr, String>,
+    route: impl Fn(&TcpStream) -> Result<(Dial, SocketAddr), String>,
 ) {
     // Aborted with this task: dropping the set aborts every connection it carries.
     let mut flows = JoinSet::new();
@@ -171,14 +169,13 @@ async fn serve_tcp(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((mut client, from)) => {
-                    let to = match route(&client) {
-                        Ok(to) => to,
+                    let (dial, to) = match route(&client) {
+                        Ok(routed) => routed,
                         Err(why) => {
                             tracing::debug!("relay: {from} refused: {why}");
                             continue;
                         }
                     };
-                    let dial = dial.clone();
                     flows.spawn(async move {
                         let carried = async {
                             let mut up = dial.connect(to).await?;

@@ -21,6 +21,7 @@ use super::{
     dns::{self, Relay, RelayPorts, Upstreams},
     egress,
     forwards::{Forward, Reservation},
+    groups::{self, Groups, Membership},
     links::{self, Bridge},
     modes,
     nft::Table,
@@ -69,6 +70,8 @@ pub struct Network {
     dns: Mutex<Option<Result<Dns, String>>>,
     table: Table,
     state: Mutex<State>,
+    /// Rootless `bridged` groups (`groups.rs`).
+    groups: Arc<Groups>,
 }
 
 /// One process's place on a bridge; dropping it removes its rules.
@@ -108,6 +111,7 @@ impl Network {
             dns: Mutex::default(),
             table: Table::for_this_kernel(),
             state: Mutex::default(),
+            groups: Arc::default(),
         })
     }
 
@@ -190,40 +194,46 @@ impl Network {
             NetMode::Shared => self
                 .shared()
                 .map_err(|why| NetError::Unavailable(modes::shared_unavailable(&why))),
-            NetMode::Private if self.proxies(mode) => Ok(()),
+            NetMode::Private | NetMode::Bridged { .. } if self.proxies(mode) => Ok(()),
+            // Not the rootless kind (`proxies` said no): the bridges, or why neither.
             NetMode::Private | NetMode::Bridged { .. } => self.bridges.clone().map_err(|why| {
                 NetError::Unavailable(match &self.rootless {
-                    Ok(()) => format!(
-                        "network mode {}: {why}; rootless private (TCP and DNS alone) is \
-                             available",
-                        mode.name()
-                    ),
                     Err(no) if !nix::unistd::geteuid().is_root() => format!("{why}; {no}"),
-                    Err(_) => why,
+                    _ => why,
                 })
             }),
         }
     }
 
-    /// Whether `mode` is given as rootless `private` here ([`Self::proxy`] rather
-    /// than [`Self::attach`]).
+    /// Whether `mode` is given the rootless way here, `private` or `bridged`
+    /// ([`Self::proxy`] rather than [`Self::attach`]).
     pub fn proxies(&self, mode: &NetMode) -> bool {
-        matches!(mode, NetMode::Private) && self.bridges.is_err() && self.rootless.is_ok()
+        matches!(mode, NetMode::Private | NetMode::Bridged { .. })
+            && self.bridges.is_err()
+            && self.rootless.is_ok()
     }
 
-    /// Rootless `private`: loads the egress rules of `rules` into the namespace of
-    /// sandbox init `pid` (not yet running the program) and binds the host ports of
-    /// `forwards`; [`Self::serve`] then carries its connections.
+    /// Rootless `bridged`: a place in `group` for a new process (its address), held
+    /// until the membership drops.
+    pub fn join(&self, group: &str) -> Result<Membership, NetError> {
+        self.groups.join(group)
+    }
+
+    /// Rootless `private` (or `bridged`, as `member` of its group): loads the egress rules
+    /// of `rules` into the namespace of sandbox init `pid` (not yet running the program)
+    /// and binds the host ports of `forwards`; [`Self::serve`] then carries its
+    /// connections.
     pub fn proxy(
         &self,
         pid: i32,
         rules: &[NetworkRule],
         forwards: &[Forward],
+        member: Option<Membership>,
     ) -> Result<Proxied, NetError> {
         if self.state().shut {
             return Err(NetError::Unavailable("the kernel is shutting down".into()));
         }
-        Proxied::load(pid, rules, forwards)
+        Proxied::load(pid, rules, forwards, member)
     }
 
     /// Starts carrying the connections and DNS queries of `proxied`'s `sockets` (sent
@@ -479,14 +489,16 @@ impl Network {
         let (backend, modes) = match shared {
             Ok(()) => (
                 "netns + nftables in each process's namespace + the kernel's TCP relay + cgroup BPF",
-                "none, private (rootless: TCP and DNS alone) and shared available",
+                "none, private and bridged (rootless: TCP and DNS, carried by the kernel) and \
+                 shared available",
             ),
             Err(_) => (
                 "netns + nftables in each process's namespace + the kernel's TCP relay",
-                "none and private (rootless: TCP and DNS alone) available",
+                "none, private and bridged (rootless: TCP and DNS, carried by the kernel) \
+                 available",
             ),
         };
-        let mut r = Report::yes(backend, format!("{modes}; bridged is not: {why}"));
+        let mut r = Report::yes(backend, format!("{modes}; no veths or bridges: {why}"));
         r.details.insert(
             "none".into(),
             "available: a network namespace with loopback only".into(),
@@ -496,7 +508,7 @@ impl Network {
             format!("available ({})", proxied::CARRIES),
         );
         r.details
-            .insert("bridged".into(), format!("unavailable: {why}"));
+            .insert("bridged".into(), format!("available ({})", groups::CARRIES));
         r.details.insert(
             "shared".into(),
             match shared {

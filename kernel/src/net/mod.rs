@@ -53,9 +53,11 @@
 //! kernel serves from the host's network, by the same grants; nothing is made on the
 //! host. It carries TCP (IPv4, and IPv6 where the host has it), DNS through the kernel's
 //! relay, and port forwards in (the kernel's relay, connecting inside through a helper in
-//! the namespace) alone (no other UDP out, no ICMP); `bridged` is refused, and so is
-//! everything but `none` without nftables, each with the reason (also in `agentos doctor`). slirp4netns and pasta
-//! need `/dev/net/tun`, which is root's. Off Linux
+//! the namespace) alone (no other UDP out, no ICMP); `bridged` groups are such sandboxes
+//! at addresses of their group's own, whose TCP to each other the kernel carries through
+//! the same helpers (`groups.rs`). Everything but `none` is refused without nftables,
+//! with the reason (also in `agentos doctor`). slirp4netns and pasta need
+//! `/dev/net/tun`, which is root's. Off Linux
 //! (`portable.rs`) no mode is given; on macOS with the `macos-pf` feature a process's
 //! grants become pf rules in an anchor of its own (`pf.rs` renders the same decision
 //! list as `egress.rs`, `pfctl.rs` loads and flushes it).
@@ -65,6 +67,7 @@ pub(crate) mod egress;
 mod error;
 mod forward_relay;
 mod forwards;
+pub(crate) mod groups;
 mod links;
 mod manager;
 mod modes;
@@ -86,6 +89,7 @@ mod tool;
 pub use dns::{Relay as DnsRelay, RelayPorts, parse_resolver};
 pub use error::NetError;
 pub use forwards::{Forward, ForwardProto};
+pub use groups::Membership;
 pub use links::LINK_PREFIX;
 pub use manager::{Attachment, Network};
 pub use modes::{MAX_GROUP_LEN, NetMode, NetRequest, shared_wall};

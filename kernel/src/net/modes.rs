@@ -125,9 +125,9 @@ impl NetRequest {
 pub fn probe_bridges(root: bool) -> Result<(), String> {
     if !root {
         return Err(format!(
-            "bridged networks, and private ones beyond TCP and DNS, need root (veths, \
-             bridges and nftables rules in the host's namespace); this kernel runs as uid {}, \
-             and slirp4netns or pasta would need /dev/net/tun, which is root's",
+            "veths, bridges and NAT (private and bridged networks beyond TCP and DNS) need \
+             root (links and nftables rules in the host's namespace); this kernel runs as uid \
+             {}, and slirp4netns or pasta would need /dev/net/tun, which is root's",
             nix::unistd::geteuid()
         ));
     }

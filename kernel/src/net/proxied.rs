@@ -54,7 +54,9 @@
 //! # What it does not carry
 //!
 //! TCP (over IPv4, and over IPv6 where the host has it), DNS through the relay, and port
-//! forwards in, only: no other UDP out, no ICMP, no `bridged` groups.
+//! forwards in, only: no other UDP out, no ICMP. `bridged` groups are made of such
+//! sandboxes (`groups.rs`): a member's connect to another member's address goes through
+//! that member's [`Dialer`], so the other sees it come from its own address.
 //! The kernel says so in `agentos doctor` and refuses what asks for more.
 
 use std::{
@@ -76,6 +78,7 @@ use super::{
 };
 use crate::{
     capability::NetworkRule,
+    net::{Membership, groups},
     sandbox::{Dialer, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, ProxySockets},
 };
 
@@ -107,6 +110,8 @@ pub struct Proxied {
     /// Its forwards' relays, and the helper that makes their sockets inside.
     inbound: Vec<Relay>,
     dialer: Option<Arc<Dialer>>,
+    /// Its place in a rootless bridged group (`groups.rs`).
+    member: Option<Arc<Membership>>,
     /// Grants the rules cannot enforce (host names).
     pub unenforced: Vec<String>,
 }
@@ -130,6 +135,7 @@ impl Proxied {
         pid: i32,
         rules: &[NetworkRule],
         forwards: &[Forward],
+        member: Option<Membership>,
     ) -> Result<Self, NetError> {
         let open = |kind: &str| {
             let path = format!("/proc/{pid}/ns/{kind}");
@@ -149,13 +155,18 @@ impl Proxied {
                 Ok((*f, reserved))
             })
             .collect::<Result<Vec<_>, NetError>>()?;
-        let dialer = if published.is_empty() {
+        // Forwards come in through the helper, and so do a bridged group's members.
+        let dialer = if published.is_empty() && member.is_none() {
             None
         } else {
             let dialer = Dialer::start(user.as_fd(), net.as_fd())
                 .map_err(NetError::io("starting the sandbox's dialer"))?;
             Some(Arc::new(dialer))
         };
+        if let (Some(member), Some(dialer)) = (&member, &dialer) {
+            member.reach_through(dialer);
+        }
+        let group = member.as_ref().map(Membership::subnet);
         let egress = egress::tcp_egress(rules, REFUSE);
         let proxy = format!(
             "add chain {TABLE} proxy {{ type nat hook output priority -100; policy accept; }}\n\
@@ -167,7 +178,7 @@ impl Proxied {
             "add table {TABLE}\n\
              add chain {TABLE} egress {{ type filter hook output priority -150; policy accept; }}\n\
              {}{proxy}",
-            egress_lines(&egress.rules)
+            egress_lines(&egress.rules, group.as_deref())
         );
         tool::nft_within(
             Within::Sandbox {
@@ -186,6 +197,7 @@ impl Proxied {
             published,
             inbound: Vec::new(),
             dialer,
+            member: member.map(Arc::new),
             unenforced: egress.unenforced,
         })
     }
@@ -205,10 +217,11 @@ impl Proxied {
         self.ipv6 = sockets.tcp6.is_some();
         for listener in std::iter::once(sockets.tcp).chain(sockets.tcp6) {
             let decisions = Arc::clone(&decisions);
+            let member = self.member.clone();
             self.relays.push(forward_relay::tcp_routed(
                 rt,
                 std::net::TcpListener::from(listener),
-                move |c| route(c, &decisions, dns_tcp),
+                move |c| route(c, &decisions, dns_tcp, member.as_deref()),
             )?);
         }
         if let Some(p) = relay {
@@ -221,7 +234,7 @@ impl Proxied {
         }
         if let Some(dialer) = &self.dialer {
             for (f, reserved) in std::mem::take(&mut self.published) {
-                let inside = SocketAddr::from((PROXY_ADDR, f.port));
+                let inside = SocketAddr::from((self.address(), f.port));
                 let dial = Dial::Within(Arc::clone(dialer));
                 self.inbound.push(match reserved {
                     Published::Tcp(l) => forward_relay::tcp(rt, l, dial, inside)?,
@@ -230,6 +243,13 @@ impl Proxied {
             }
         }
         Ok(())
+    }
+
+    /// The sandbox's own address: its bridged group's member's, else `10.213.0.2`.
+    pub fn address(&self) -> Ipv4Addr {
+        self.member
+            .as_ref()
+            .map_or(Ipv4Addr::from(PROXY_ADDR), |m| m.address())
     }
 
     /// The sandbox's IPv6 address, once its outgoing TCP over IPv6 is served (where the
@@ -248,7 +268,11 @@ impl Proxied {
                 user: &self.user,
                 net: &self.net,
             },
-            &(format!("flush chain {TABLE} egress\n") + &egress_lines(&egress.rules)),
+            &(format!("flush chain {TABLE} egress\n")
+                + &egress_lines(
+                    &egress.rules,
+                    self.member.as_ref().map(|m| m.subnet()).as_deref(),
+                )),
         )
     }
 }
@@ -270,15 +294,20 @@ enum Published {
 
 /// The `add rule` lines of the egress chain: the sandbox's own addresses first, then
 /// DNS to the relay's address (whatever the grants, as in rootful `private`), then TCP
-/// only, then the decision list.
-fn egress_lines(rules: &[String]) -> String {
+/// only, then its bridged group's /24 (`group`), then no other group's, then the decision
+/// list.
+fn egress_lines(rules: &[String], group: Option<&str>) -> String {
     let dns = format!("ip daddr {RESOLVER} meta l4proto {{ tcp, udp }} th dport 53 accept");
+    let peers = group.map(|subnet| format!("ip daddr {subnet} accept"));
+    let groups = format!("ip daddr {} {REFUSE}", groups::RANGE);
     [
         "fib daddr type local accept",
         &dns,
         "meta l4proto != tcp drop",
     ]
     .into_iter()
+    .chain(peers.as_deref())
+    .chain([groups.as_str()])
     .chain(rules.iter().map(String::as_str))
     .map(|r| format!("add rule {TABLE} egress {r}\n"))
     .collect()
@@ -292,17 +321,30 @@ fn route(
     c: &TcpStream,
     decisions: &RwLock<Decisions>,
     dns: Option<SocketAddr>,
-) -> Result<SocketAddr, String> {
+    member: Option<&Membership>,
+) -> Result<(Dial, SocketAddr), String> {
     let to = original_dst(c).map_err(|e| format!("SO_ORIGINAL_DST: {e}"))?;
     if to == SocketAddr::from((RESOLVER, 53)) {
-        return dns.ok_or_else(|| format!("{to}: the kernel's DNS relay does not run"));
+        let relay = dns.ok_or_else(|| format!("{to}: the kernel's DNS relay does not run"))?;
+        return Ok((Dial::Host, relay));
     }
     let own = match to.ip() {
-        IpAddr::V4(ip) => ip.octets() == PROXY_ADDR,
+        IpAddr::V4(ip) => Some(ip) == member.map(Membership::address) || ip.octets() == PROXY_ADDR,
         IpAddr::V6(ip) => ip.octets() == PROXY_ADDR6,
     };
     if to.ip().is_loopback() || own {
         return Err(format!("{to} is the sandbox's own address"));
+    }
+    // A member of its bridged group: into that member's namespace, through its helper;
+    // no other group's address is anyone's to reach.
+    if let IpAddr::V4(ip) = to.ip()
+        && groups::in_range(ip)
+    {
+        let peer = member
+            .filter(|m| m.covers(ip))
+            .and_then(|m| m.peer(ip))
+            .ok_or_else(|| format!("{to}: no member of its group there"))?;
+        return Ok((Dial::Within(peer), to));
     }
     let allowed =
         decisions
@@ -310,7 +352,7 @@ fn route(
             .unwrap_or_else(|e| e.into_inner())
             .allows(to.ip(), to.port(), true);
     if allowed {
-        Ok(to)
+        Ok((Dial::Host, to))
     } else {
         Err(format!("{to} is not granted"))
     }
@@ -354,7 +396,7 @@ mod tests {
             &egress::tests::rules(&["allow:10.1.2.3:8080/tcp", "deny:*:53/udp", "allow:*:443"]),
             REFUSE,
         );
-        let lines = egress_lines(&e.rules);
+        let lines = egress_lines(&e.rules, None);
         let lines: Vec<&str> = lines.lines().collect();
         assert_eq!(
             lines[0],
@@ -369,14 +411,29 @@ mod tests {
             lines[2],
             "add rule inet agentos egress meta l4proto != tcp drop"
         );
+        // No bridged group's address, whatever the grants (10.0.0.0/8 would cover them).
         assert_eq!(
             lines[3],
+            "add rule inet agentos egress ip daddr 10.214.0.0/16 reject with tcp reset"
+        );
+        assert_eq!(
+            lines[4],
             "add rule inet agentos egress ip daddr 10.1.2.3/32 meta l4proto tcp th dport 8080 \
              accept"
         );
         assert_eq!(
             *lines.last().unwrap(),
             "add rule inet agentos egress reject with tcp reset"
+        );
+        // A member of a group reaches its group's /24 first.
+        let member = egress_lines(&e.rules, Some("10.214.1.0/24"));
+        let member: Vec<&str> = member.lines().collect();
+        assert_eq!(
+            member[3..5],
+            [
+                "add rule inet agentos egress ip daddr 10.214.1.0/24 accept",
+                "add rule inet agentos egress ip daddr 10.214.0.0/16 reject with tcp reset",
+            ]
         );
         // UDP decisions go (nothing but TCP and DNS passes the third rule); the rest are
         // TCP's.

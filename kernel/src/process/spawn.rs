@@ -304,10 +304,18 @@ impl ProcessTable {
                 Some(Arc::clone(net))
             }
         };
-        // Rootless private: a namespace whose TCP the kernel carries (`net/proxied.rs`).
+        // Rootless private and bridged: a namespace whose TCP the kernel carries
+        // (`net/proxied.rs`), at the address of the process's place in its group if bridged.
         let proxied = net.as_ref().is_some_and(|n| n.proxies(&req.net.mode));
+        let mut member = match (&net, &req.net.mode) {
+            (Some(net), NetMode::Bridged { group }) if proxied => Some(net.join(group)?),
+            _ => None,
+        };
         if proxied {
-            spec.network = NetworkMode::Proxied;
+            let address = member
+                .as_ref()
+                .map_or(sandbox::PROXY_ADDR, |m| m.address().octets());
+            spec.network = NetworkMode::Proxied { address };
         }
         // Private and bridged sandboxes resolve names through the kernel's DNS relay.
         if matches!(req.net.mode, NetMode::Private | NetMode::Bridged { .. }) {
@@ -443,7 +451,9 @@ impl ProcessTable {
                             }
                             match &net {
                                 Some(net) if proxied => {
-                                    proxy = net.proxy(pid, &net_rules, &net_req.forwards).map(Some);
+                                    proxy = net
+                                        .proxy(pid, &net_rules, &net_req.forwards, member.take())
+                                        .map(Some);
                                     if let Err(e) = &proxy {
                                         return Err(std::io::Error::other(e.to_string()));
                                     }
@@ -563,7 +573,7 @@ impl ProcessTable {
             output: Output::default(),
             net_mode: req.net.mode.clone(),
             net_address: match &proxy {
-                Some(_) => Some(std::net::Ipv4Addr::from(sandbox::PROXY_ADDR)),
+                Some(p) => Some(p.address()),
                 None => attached.as_ref().map(|a| a.address),
             },
             net_address6: match &proxy {

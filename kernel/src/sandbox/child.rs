@@ -75,6 +75,8 @@ pub(crate) struct ChildPlan {
     /// Rootless `private`: the socket the proxy's listener is sent over (-1 otherwise;
     /// [`super::net::proxy_setup`]).
     pub proxy: RawFd,
+    /// Rootless `private`: the sandbox's own address on `lo:agentos`.
+    pub proxy_address: [u8; 4],
     /// Limits of the rlimit fallback (none when a cgroup holds the limits).
     pub rlimits: Rlimits,
     pub mounts: MountPlan,
@@ -267,7 +269,7 @@ fn namespaced_setup(plan: &mut ChildPlan) {
     }
     // 6b. (rootless private) the way out, and the listener sent to the kernel.
     if plan.proxy >= 0 {
-        if let Err((i, e)) = net::proxy_setup(plan.proxy) {
+        if let Err((i, e)) = net::proxy_setup(plan.proxy, plan.proxy_address) {
             fail(plan, ChildStep::Proxy, i, e);
         }
         net::proxy_setup6(plan.proxy);

@@ -13,7 +13,7 @@
 //!
 //! A rootless kernel can make no veth into the host's namespace, and `/dev/net/tun`
 //! (slirp4netns, pasta) is root's. So the sandbox's namespace gets a way out that
-//! ends inside it: [`proxy_setup`] gives `lo` a second address, [`PROXY_ADDR`]
+//! ends inside it: [`proxy_setup`] gives `lo` a second address, [`super::PROXY_ADDR`]
 //! (label `lo:agentos`), and a default route over `lo`, so a connect to any address gets
 //! as far as the output hook; the kernel's nftables rules there (`net/proxied.rs`,
 //! loaded before the parent's "go") refuse what the grants refuse and redirect the
@@ -33,7 +33,7 @@ use std::os::fd::RawFd;
 
 use super::{
     channel,
-    spec::{PROXY_ADDR, PROXY_ADDR6, PROXY_PORT},
+    spec::{PROXY_ADDR6, PROXY_PORT},
     sys,
 };
 /// Connections waiting for the kernel to accept them.
@@ -70,7 +70,7 @@ fn sockaddr(ip: [u8; 4], port: u16) -> libc::sockaddr_in {
 /// The steps of [`proxy_setup`], the index of a failure report.
 const STEPS: &[&str] = &[
     "socket(AF_INET, SOCK_DGRAM) for the ioctls",
-    "SIOCSIFADDR lo:agentos 10.213.0.2",
+    "SIOCSIFADDR lo:agentos (the sandbox's address)",
     "SIOCSIFNETMASK lo:agentos 255.255.255.255",
     "SIOCADDRT default dev lo",
     "socket(AF_INET, SOCK_STREAM) for the listener",
@@ -87,17 +87,18 @@ pub(crate) fn describe(index: u32) -> &'static str {
     STEPS.get(index as usize).copied().unwrap_or("")
 }
 
-/// Child, after [`loopback_up`]: `lo:agentos` with [`PROXY_ADDR`]/32, a default route over
+/// Child, after [`loopback_up`]: `lo:agentos` with `address`/32 ([`super::PROXY_ADDR`] for
+/// `private`, the member's for `bridged`), a default route over
 /// `lo`, a listener on `127.0.0.1:`[`PROXY_PORT`] and a UDP socket on the same port
 /// (where the kernel's rules send DNS queries), each sent over `sock`, in that order.
 /// Errors name the step ([`describe`]) and the errno.
-pub(crate) fn proxy_setup(sock: RawFd) -> Result<(), (u32, i32)> {
+pub(crate) fn proxy_setup(sock: RawFd, address: [u8; 4]) -> Result<(), (u32, i32)> {
     // SAFETY: plain socket(2).
     let ctl = sys::check(unsafe {
         libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
     })
     .map_err(|e| (0, e))?;
-    let r = route_out(ctl);
+    let r = route_out(ctl, address);
     sys::close(ctl);
     r?;
     // SAFETY: plain socket(2).
@@ -228,12 +229,12 @@ fn bind_loopback(fd: RawFd) -> Result<(), i32> {
     .map(drop)
 }
 
-/// The address on `lo:agentos` and the default route (steps 1-3).
-fn route_out(ctl: RawFd) -> Result<(), (u32, i32)> {
+/// `address` on `lo:agentos` and the default route (steps 1-3).
+fn route_out(ctl: RawFd, address: [u8; 4]) -> Result<(), (u32, i32)> {
     let mut name = [0u8; libc::IFNAMSIZ];
     name[..10].copy_from_slice(b"lo:agentos");
     for (step, req, ip) in [
-        (1, libc::SIOCSIFADDR, PROXY_ADDR),
+        (1, libc::SIOCSIFADDR, address),
         (2, libc::SIOCSIFNETMASK, [255; 4]),
     ] {
         let r = IfReqAddr {

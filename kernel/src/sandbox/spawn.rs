@@ -201,7 +201,7 @@ fn spawn_in(
     let stdio = Stdio::console(spec.stdio).map_err(SpawnError::sys("stdio"))?;
     // Rootless private: init sends the proxy's listener over this pair (`net.rs`).
     let proxy = match spec.network {
-        spec::NetworkMode::Proxied if !walls => {
+        spec::NetworkMode::Proxied { .. } if !walls => {
             Some(channel::console_pair().map_err(SpawnError::sys("socketpair"))?)
         }
         _ => None,
@@ -237,6 +237,10 @@ fn spawn_in(
         walls,
         host_net: spec.network == spec::NetworkMode::Host,
         proxy: proxy.as_ref().map_or(-1, |(_, child)| child.as_raw_fd()),
+        proxy_address: match spec.network {
+            spec::NetworkMode::Proxied { address } => address,
+            _ => spec::PROXY_ADDR,
+        },
         rlimits: spec.rlimits,
         tree_fds: vec![-1; mounts.sources.len()],
         mounts,
@@ -259,7 +263,7 @@ fn spawn_in(
         let flags = match (walls, spec.network) {
             (true, _) => 0,
             (false, spec::NetworkMode::Host) => NAMESPACE_FLAGS & !(libc::CLONE_NEWNET as u64),
-            (false, spec::NetworkMode::None | spec::NetworkMode::Proxied) => NAMESPACE_FLAGS,
+            (false, spec::NetworkMode::None | spec::NetworkMode::Proxied { .. }) => NAMESPACE_FLAGS,
         };
         match unsafe { clone::clone_pidfd(flags, cgroup) } {
             Ok(Forked::Child) => child::run(&mut plan),

@@ -45,10 +45,11 @@ pub enum NetworkMode {
     /// its grants allow is enforced by the kernel wall's cgroup connect, sendmsg and bind
     /// programs (`observe/probes/wall.rs`), never by the namespace.
     Host,
-    /// Rootless `private`: a namespace of its own whose non-local TCP init's nftables
-    /// rules redirect to a listener it hands the kernel, which carries what the grants
-    /// allow ([`super::net`]).
-    Proxied,
+    /// Rootless `private` (and `bridged`): a namespace of its own whose non-local TCP
+    /// init's nftables rules redirect to a listener it hands the kernel, which carries
+    /// what the grants allow ([`super::net`]); `address` is the sandbox's own
+    /// (`lo:agentos`), [`PROXY_ADDR`] for `private`, the member's for `bridged`.
+    Proxied { address: [u8; 4] },
 }
 
 /// Rootless `private` ([`NetworkMode::Proxied`]): the sandbox's address for traffic

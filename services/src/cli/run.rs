@@ -57,7 +57,7 @@ pub struct Options {
     /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants;
     /// under a kernel run as an ordinary user, outgoing TCP, DNS and forwards in alone,
     /// carried by the kernel), `bridged` (with --net-group: the group's processes reach
-    /// each other; root only) or `shared`.
+    /// each other) or `shared`.
     #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
     net: String,
     /// The group of a `--net bridged` process.
@@ -367,15 +367,15 @@ fn network_line(info: &pb::ProcessInfo) -> Option<String> {
         .isolation
         .as_ref()
         .is_some_and(|i| i.level == "rootless");
-    Some(
-        if rootless && info.network == pb::NetworkMode::Private as i32 {
-            format!(
-                "{summary} (rootless: the kernel carries its outgoing TCP, DNS and forwards in)"
-            )
-        } else {
-            summary
-        },
-    )
+    let carried = [
+        pb::NetworkMode::Private as i32,
+        pb::NetworkMode::Bridged as i32,
+    ];
+    Some(if rootless && carried.contains(&info.network) {
+        format!("{summary} (rootless: the kernel carries its outgoing TCP, DNS and forwards in)")
+    } else {
+        summary
+    })
 }
 
 #[cfg(test)]

@@ -117,7 +117,10 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         modes["private"].starts_with("available (rootless"),
         "{modes:?}"
     );
-    assert!(modes["bridged"].starts_with("unavailable"), "{modes:?}");
+    assert!(
+        modes["bridged"].starts_with("available (rootless"),
+        "{modes:?}"
+    );
     // Names resolve through the relay's IPv4 address alone (the sandbox has no IPv6).
     let dns = &modes["dns"];
     assert!(
@@ -326,19 +329,40 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         "{host} held after the exit"
     );
 
-    // What rootless private does not carry is refused, saying why.
-    let mut bridged = probe(Bridged, &[], &["status"]);
-    bridged.net_group = "g".into();
-    let e = c
-        .create_process(pb::SpawnProcess {
-            spec: Some(bridged),
-        })
-        .await
-        .expect_err("refused");
+    // Bridged: two members of one group reach each other through the kernel (each at
+    // an address of the group's /24), without any grant; a private process, a member of
+    // another group, and one granted the whole range do not.
+    let member = |group: &str, args: &[&str], grants: &[&str]| {
+        let mut s = probe(Bridged, grants, args);
+        s.net_group = group.into();
+        s
+    };
+    let server = spawn(&mut c, member("g", &["serve", "7000"], &["bind:7000"])).await;
+    assert!(server.net_address.starts_with("10.214."), "{server:?}");
+    crate::net::wait_for_line(&mut c, server.pid, "LISTENING").await;
+    let at = format!("{}:7000", server.net_address);
+    let outsiders = [
+        probe(Private, &[], &["connect", &at]),
+        member("h", &["connect", &at], &[]),
+        probe(Private, &["net:allow:10.0.0.0/8"], &["connect", &at]),
+    ];
+    for spec in outsiders {
+        let out = run(&mut c, spec).await.0;
+        assert!(
+            out.starts_with("DENIED "),
+            "an outsider reached {at}: {out}"
+        );
+    }
+    let asker = spawn(&mut c, member("g", &["ask", &at, "peer"], &[])).await;
+    assert_ne!(asker.net_address, server.net_address);
+    let (out, err, _) = collect(&mut c, asker.pid).await;
+    assert_eq!(out.trim(), "ALLOWED reply pong peer", "stderr {err:?}");
+    // The kernel's relay makes the connection inside the server's namespace: the server
+    // sees it come from its own address, not the asker's.
+    let (out, _, _) = collect(&mut c, server.pid).await;
     assert!(
-        e.message()
-            .contains("rootless private (TCP and DNS alone) is available"),
-        "{e:?}"
+        out.contains(&format!("ALLOWED served {}:", server.net_address)) && out.ends_with("peer\n"),
+        "{out:?}"
     );
 
     // Every process's sockets and namespace handles went with it: the relay tasks
