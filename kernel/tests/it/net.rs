@@ -163,6 +163,27 @@ impl Drop for TestNet {
     }
 }
 
+/// Sends `data` in one datagram to `to` (from the host's loopback of its family) and
+/// waits (5 s at most) for one back: its text and where it came from.
+pub(crate) async fn ask_over_udp(to: SocketAddr, data: &'static [u8]) -> (String, SocketAddr) {
+    tokio::task::spawn_blocking(move || {
+        let loopback: std::net::IpAddr = match to {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        let s = std::net::UdpSocket::bind((loopback, 0)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.send_to(data, to).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = s
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("an answer from {to}: {e}"));
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
+    })
+    .await
+    .expect("the exchange")
+}
+
 /// Sends `line` over a TCP connection to `to` (from the host) and reads one line
 /// back, trimmed.
 pub(crate) async fn ask_over_tcp(to: SocketAddr, line: &str) -> String {

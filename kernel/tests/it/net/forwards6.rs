@@ -4,10 +4,7 @@
 //! port is held while the forward lives and free after; malformed forms are refused as
 //! invalid arguments.
 
-use std::{
-    net::{Ipv6Addr, SocketAddr, TcpListener, UdpSocket},
-    time::Duration,
-};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 
 use agentos_proto::v1 as pb;
 
@@ -63,16 +60,7 @@ async fn a_v6_port_forward_carries_tcp_and_udp_from_the_host_loopback() {
     let p = spawn(&mut c, s).await;
     wait_for_line(&mut c, p.pid, "LISTENING").await;
     assert!(UdpSocket::bind(host).is_err(), "{host} is not reserved");
-    let reply = tokio::task::spawn_blocking(move || {
-        let s = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.send_to(b"ping6", host).unwrap();
-        let mut buf = [0u8; 64];
-        let (n, from) = s.recv_from(&mut buf).expect("an answer over the forward");
-        (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
-    })
-    .await
-    .unwrap();
+    let reply = crate::net::ask_over_udp(host, b"ping6").await;
     assert_eq!(reply, ("pong ping6\n".to_owned(), host));
     let (out, _, _) = collect(&mut c, p.pid).await;
     assert!(out.contains("ALLOWED served-udp [fd61:6765:6e74:"), "{out}");

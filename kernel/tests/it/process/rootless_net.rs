@@ -310,17 +310,7 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         std::net::UdpSocket::bind(host).is_err(),
         "{host} is not held"
     );
-    let reply = tokio::task::spawn_blocking(move || {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        s.send_to(b"ping", host).unwrap();
-        let mut buf = [0u8; 64];
-        let (n, from) = s.recv_from(&mut buf).expect("an answer over the forward");
-        (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
-    })
-    .await
-    .unwrap();
+    let reply = crate::net::ask_over_udp(host, b"ping").await;
     assert_eq!(reply, ("pong ping\n".to_owned(), host));
     let (out, _, _) = collect(&mut c, p.pid).await;
     assert!(out.contains("ALLOWED served-udp 10.213.0.2:"), "{out}");
