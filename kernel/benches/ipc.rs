@@ -40,7 +40,11 @@
 //!   before and after the client's eventfd wake-ups and the 4 MiB region): before
 //!   68.9, 78.2, 82.9 and 84.6 % of the baseline (12.7–13.4 GB/s raw, one run
 //!   9.9); after 87.1, 84.4, 82.5 and 83.6 % (11.0–11.6 GB/s through the
-//!   stream). Not yet ≥ 85 % steadily. Where the rest goes, measured on the
+//!   stream). Then (this session's quiet machine, 2026-12-05 09:50-09:57, raw
+//!   18.8-20.7 GB/s), the client looking at the ring for up to 250 µs before it
+//!   sleeps (`SPIN`, `kernel/client/src/shared.rs`): without it 79.9, 83.8 and
+//!   80.3 % (384-390 context switches a read), with it 90.8, 86.6 and 89.3 %
+//!   (60-66), ≥ 85 % in every run. Where the rest went before, measured on the
 //!   kernel's stream thread with timers around its steps: the copies themselves
 //!   (~95 % of its time, a little slower than the baseline's because the
 //!   region's pages are fresh and there are four slots, not one reused buffer:
