@@ -29,7 +29,7 @@
 //! tools), done while init still holds `CAP_NET_ADMIN` in its user namespace; the
 //! program holds none.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{
     channel,
@@ -93,32 +93,21 @@ pub(crate) fn describe(index: u32) -> &'static str {
 /// (where the kernel's rules send DNS queries), each sent over `sock`, in that order.
 /// Errors name the step ([`describe`]) and the errno.
 pub(crate) fn proxy_setup(sock: RawFd, address: [u8; 4]) -> Result<(), (u32, i32)> {
+    let ctl = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(|e| (0, e))?;
+    route_out(ctl.as_raw_fd(), address)?;
+    let l = socket(libc::AF_INET, libc::SOCK_STREAM).map_err(|e| (4, e))?;
+    listen_and_send(l.as_raw_fd(), sock)?;
+    let u = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(|e| (8, e))?;
+    bind_loopback(u.as_raw_fd()).map_err(|e| (9, e))?;
+    channel::send_fd(sock, u.as_raw_fd()).map_err(|e| (10, e))
+}
+
+/// A new socket of `family` and `kind` (close-on-exec), closed when dropped.
+fn socket(family: libc::c_int, kind: libc::c_int) -> Result<OwnedFd, i32> {
     // SAFETY: plain socket(2).
-    let ctl = sys::check(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    })
-    .map_err(|e| (0, e))?;
-    let r = route_out(ctl, address);
-    sys::close(ctl);
-    r?;
-    // SAFETY: plain socket(2).
-    let l = sys::check(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
-    })
-    .map_err(|e| (4, e))?;
-    let r = listen_and_send(l, sock);
-    sys::close(l);
-    r?;
-    // SAFETY: plain socket(2).
-    let u = sys::check(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    })
-    .map_err(|e| (8, e))?;
-    let r = bind_loopback(u)
-        .map_err(|e| (9, e))
-        .and_then(|()| channel::send_fd(sock, u).map_err(|e| (10, e)));
-    sys::close(u);
-    r
+    let fd = sys::check(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: just made, owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `lo`'s interface index in every network namespace (`LOOPBACK_IFINDEX`).
@@ -143,37 +132,28 @@ struct In6RtMsg {
 /// default IPv6 route over `lo`, and a listener on `[::1]:`[`PROXY_PORT`] sent over `sock`.
 /// Best effort: a namespace without IPv6 (the host disabled it) sends nothing.
 pub(crate) fn proxy_setup6(sock: RawFd) {
-    // SAFETY: plain socket(2).
-    let Ok(ctl) = sys::check(unsafe {
-        libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    }) else {
+    let Ok(ctl) = socket(libc::AF_INET6, libc::SOCK_DGRAM) else {
         return;
     };
-    let routed = route_out6(ctl);
-    sys::close(ctl);
-    if routed.is_err() {
+    if route_out6(ctl.as_raw_fd()).is_err() {
         return;
     }
-    // SAFETY: plain socket(2).
-    let Ok(l) = sys::check(unsafe {
-        libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
-    }) else {
+    let Ok(l) = socket(libc::AF_INET6, libc::SOCK_STREAM) else {
         return;
     };
     let at = sockaddr6(std::net::Ipv6Addr::LOCALHOST.octets(), PROXY_PORT);
     // SAFETY: `at` is a sockaddr_in6 of the size given; listen on the bound socket.
     let listening = unsafe {
         sys::check(libc::bind(
-            l,
+            l.as_raw_fd(),
             std::ptr::from_ref(&at).cast(),
             std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
         ))
-        .and_then(|_| sys::check(libc::listen(l, PROXY_BACKLOG)))
+        .and_then(|_| sys::check(libc::listen(l.as_raw_fd(), PROXY_BACKLOG)))
     };
     if listening.is_ok() {
-        let _ = channel::send_fd(sock, l);
+        let _ = channel::send_fd(sock, l.as_raw_fd());
     }
-    sys::close(l);
 }
 
 /// An IPv6 socket address for `bind`.
@@ -271,10 +251,8 @@ fn listen_and_send(l: RawFd, sock: RawFd) -> Result<(), (u32, i32)> {
 
 /// Child: sets `IFF_UP` on `lo`.
 pub(crate) fn loopback_up() -> Result<(), i32> {
-    // SAFETY: plain socket(2).
-    let fd = sys::check(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    })?;
+    let sock = socket(libc::AF_INET, libc::SOCK_DGRAM)?;
+    let fd = sock.as_raw_fd();
     let mut req = IfReqFlags {
         name: [0; libc::IFNAMSIZ],
         flags: 0,
@@ -288,6 +266,5 @@ pub(crate) fn loopback_up() -> Result<(), i32> {
             sys::check(libc::ioctl(fd, libc::SIOCSIFFLAGS, &req))
         })
     };
-    sys::close(fd);
     r.map(drop)
 }
