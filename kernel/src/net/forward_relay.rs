@@ -115,7 +115,7 @@ pub(crate) fn tcp(
     dial: Dial,
     to: SocketAddr,
 ) -> io::Result<Relay> {
-    serve_tcp_on(rt, listener, move |_| Ok((dial.clone(), to)))
+    tcp_routed(rt, listener, move |_| Ok((dial.clone(), to)))
 }
 
 /// Serves `listener` on `rt`, carrying each connection to where `route` says, dialled
@@ -123,14 +123,6 @@ pub(crate) fn tcp(
 /// `private`'s proxy (`proxied.rs`), which routes by the connection's original
 /// destination.
 pub(crate) fn tcp_routed(
-    rt: &Handle,
-    listener: std::net::TcpListener,
-    route: impl Fn(&TcpStream) -> Result<(Dial, SocketAddr), String> + Send + 'static,
-) -> io::Result<Relay> {
-    serve_tcp_on(rt, listener, route)
-}
-
-fn serve_tcp_on(
     rt: &Handle,
     listener: std::net::TcpListener,
     route: impl Fn(&TcpStream) -> Result<(Dial, SocketAddr), String> + Send + 'static,
