@@ -94,9 +94,7 @@ impl Default for StatsSampler {
 struct Lease {
     /// On while this is held.
     on: Option<RunTimeStats>,
-    /// When the sample ends.
-    until: Option<Instant>,
-    /// When the last sample began.
+    /// When the last sample began (it ends a term later).
     began: Option<Instant>,
 }
 
@@ -123,17 +121,14 @@ impl StatsSampler {
             return Ok(());
         }
         lease.on = Some(RunTimeStats::on()?);
-        lease.until = Some(now + self.term);
         lease.began = Some(now);
-        runtime.spawn(expire(Arc::downgrade(&self.lease)));
+        runtime.spawn(expire(Arc::downgrade(&self.lease), now, now + self.term));
         Ok(())
     }
 
     /// Turns the statistics off now.
     pub(super) fn end(&self) {
-        let mut lease = self.lock();
-        lease.on = None;
-        lease.until = None;
+        self.lock().on = None;
     }
 
     /// Whether the statistics are on (held by this sampler).
@@ -142,24 +137,16 @@ impl StatsSampler {
     }
 }
 
-/// Waits out the sample, then turns the statistics off; returns early if they went off
-/// otherwise or the probes are gone.
-async fn expire(lease: Weak<Mutex<Lease>>) {
-    loop {
-        let until = {
-            let Some(lease) = lease.upgrade() else {
-                return;
-            };
-            let mut lease = lease.lock().unwrap_or_else(|p| p.into_inner());
-            match (lease.until, &lease.on) {
-                (Some(until), Some(_)) if until > Instant::now() => until,
-                _ => {
-                    lease.on = None;
-                    return;
-                }
-            }
-        };
-        tokio::time::sleep_until(until.into()).await;
+/// Waits until the sample that `began` is to end, then turns the statistics off, unless
+/// the probes are gone or a later sample is on (it has a task of its own).
+async fn expire(lease: Weak<Mutex<Lease>>, began: Instant, until: Instant) {
+    tokio::time::sleep_until(until.into()).await;
+    let Some(lease) = lease.upgrade() else {
+        return;
+    };
+    let mut lease = lease.lock().unwrap_or_else(|p| p.into_inner());
+    if lease.began == Some(began) {
+        lease.on = None;
     }
 }
 
