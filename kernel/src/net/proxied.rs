@@ -94,21 +94,21 @@ pub const CARRIES: &str = "rootless: the process's own network namespace, whose 
      fail with ECONNREFUSED); DNS through the kernel's relay; TCP and UDP port forwards in, \
      carried by the kernel; no other UDP out, no ICMP";
 
-/// A rootless `private` process's network; dropping it stops the kernel's relay and
-/// every connection it carries (the namespace, and its rules, go with the process).
+/// A rootless `private` (or `bridged`) process's network; dropping it stops the kernel's
+/// relays and every connection they carry (the namespace, and its rules, go with the
+/// process).
 pub struct Proxied {
     user: OwnedFd,
     net: OwnedFd,
     decisions: Arc<RwLock<Decisions>>,
-    /// The relays of its outgoing TCP, over IPv4 and (where it has it) IPv6.
+    /// Everything the kernel carries for it: its outgoing TCP (over IPv4 and, where it
+    /// has it, IPv6), its DNS queries, its forwards.
     relays: Vec<Relay>,
     /// Whether its init made the IPv6 way out (the host has IPv6).
     ipv6: bool,
-    dns: Option<Relay>,
     /// Its forwards' host ports, bound at [`Self::load`], served from [`Self::serve`].
     published: Vec<(Forward, Published)>,
-    /// Its forwards' relays, and the helper that makes their sockets inside.
-    inbound: Vec<Relay>,
+    /// The helper that makes sockets inside, for its forwards and its group's members.
     dialer: Option<Arc<Dialer>>,
     /// Its place in a rootless bridged group (`groups.rs`).
     member: Option<Arc<Membership>>,
@@ -120,10 +120,7 @@ impl Proxied {
     /// Stops its relays and waits until their sockets (init's, which pin the sandbox's
     /// namespace) are closed.
     pub async fn stop(mut self) {
-        let relays = std::mem::take(&mut self.relays)
-            .into_iter()
-            .chain(self.dns.take());
-        for relay in relays.chain(std::mem::take(&mut self.inbound)) {
+        for relay in std::mem::take(&mut self.relays) {
             relay.stop().await;
         }
     }
@@ -193,9 +190,7 @@ impl Proxied {
             decisions: Arc::new(RwLock::new(egress::decisions(rules))),
             relays: Vec::new(),
             ipv6: false,
-            dns: None,
             published,
-            inbound: Vec::new(),
             dialer,
             member: member.map(Arc::new),
             unenforced: egress.unenforced,
@@ -225,7 +220,7 @@ impl Proxied {
             )?);
         }
         if let Some(p) = relay {
-            self.dns = Some(forward_relay::udp(
+            self.relays.push(forward_relay::udp(
                 rt,
                 std::net::UdpSocket::from(sockets.dns),
                 Dial::Host,
@@ -236,7 +231,7 @@ impl Proxied {
             for (f, reserved) in std::mem::take(&mut self.published) {
                 let inside = SocketAddr::from((self.address(), f.port));
                 let dial = Dial::Within(Arc::clone(dialer));
-                self.inbound.push(match reserved {
+                self.relays.push(match reserved {
                     Published::Tcp(l) => forward_relay::tcp(rt, l, dial, inside)?,
                     Published::Udp(s) => forward_relay::udp(rt, s, dial, inside)?,
                 });
