@@ -8,8 +8,9 @@
 //!   se.prev_sum_exec_runtime`, its run time now less what it was when `set_next_entity`
 //!   last put it on a CPU (which skips the reset when the same task is picked again, as
 //!   `sched_switch` does not fire then). Managed tasks are in the fair class: the kernel
-//!   gives them no real-time policy and their capabilities allow none (another class does
-//!   not reset `prev_sum_exec_runtime`, so its runs would be overcounted);
+//!   gives them no real-time policy, and neither their capabilities (no `CAP_SYS_NICE`)
+//!   nor their `RLIMIT_RTPRIO` (0, set by the sandbox's init) let them take one (another
+//!   class does not reset `prev_sum_exec_runtime`, so its runs would be overcounted);
 //! * the time it waited on a run queue, and how many times it waited, since the last switch
 //!   charged it: `sched_info.run_delay` and `pcount`, which the scheduler adds to each time
 //!   the task arrives on a CPU (`sched_info_arrive`, the figures of `/proc/PID/schedstat`),

@@ -53,10 +53,13 @@ fn set(resource: Resource, value: Option<u64>) -> Result<(), i32> {
     sys::check(unsafe { libc::setrlimit(resource, &lim) } as libc::c_long).map(drop)
 }
 
-/// Child (init, before it forks the program): the process count (0) and the nice
-/// value (3), both inherited by the program.
+/// Child (init, before it forks the program): the process count (0), no real-time
+/// priority (4: whatever the host allowed the kernel's user, so no sandboxed task leaves
+/// the fair scheduler, whose accounts the scheduling probe reads), and the nice value
+/// (3), all inherited by the program.
 pub(crate) fn apply_to_init(l: &Rlimits) -> Result<(), (u32, i32)> {
     set(libc::RLIMIT_NPROC, l.processes).map_err(|e| (0, e))?;
+    set(libc::RLIMIT_RTPRIO, Some(0)).map_err(|e| (4, e))?;
     if let Some(n) = l.nice {
         // SAFETY: getpriority/setpriority on the calling process.
         unsafe {
@@ -81,6 +84,7 @@ pub(crate) fn describe(i: u32) -> &'static str {
         0 => "RLIMIT_NPROC",
         1 => "RLIMIT_AS",
         2 => "RLIMIT_CPU",
+        4 => "RLIMIT_RTPRIO",
         _ => "setpriority",
     }
 }

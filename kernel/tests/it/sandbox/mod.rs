@@ -192,3 +192,27 @@ fn assert_id_line(line: &str) {
         assert!(line.starts_with(&want), "{line}");
     }
 }
+
+/// No sandboxed program may take a real-time scheduling policy, whatever the host let
+/// the kernel's user: its `RLIMIT_RTPRIO` is 0. The test first raises its own to 50 where
+/// it may (root with `CAP_SYS_RESOURCE`; this project's VMs withhold that capability even
+/// from root, so there the host's 0 is all it sees, and it says so).
+#[test]
+fn a_sandboxed_program_has_no_real_time_priority() {
+    let raised = libc::rlimit {
+        rlim_cur: 50,
+        rlim_max: 50,
+    };
+    // SAFETY: setrlimit reads one rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_RTPRIO, &raised) } != 0 {
+        eprintln!(
+            "a_sandboxed_program_has_no_real_time_priority: cannot raise RLIMIT_RTPRIO here \
+             ({}): the sandbox's 0 is also the host's",
+            std::io::Error::last_os_error()
+        );
+    }
+    let (uid, gid) = ids();
+    let argv = ["sh", "-c", "ulimit -r"].map(String::from).to_vec();
+    let spec = SandboxSpec::new("/bin/sh", argv, uid, gid);
+    assert_eq!(run(&spec), "0");
+}
