@@ -59,6 +59,8 @@ fn set(resource: Resource, value: Option<u64>) -> Result<(), i32> {
 /// (3), all inherited by the program.
 pub(crate) fn apply_to_init(l: &Rlimits) -> Result<(), (u32, i32)> {
     set(libc::RLIMIT_NPROC, l.processes).map_err(|e| (0, e))?;
+    // macOS has no real-time rlimit (and no sandbox to hold one).
+    #[cfg(target_os = "linux")]
     set(libc::RLIMIT_RTPRIO, Some(0)).map_err(|e| (4, e))?;
     if let Some(n) = l.nice {
         // SAFETY: getpriority/setpriority on the calling process.
