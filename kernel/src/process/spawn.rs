@@ -428,14 +428,24 @@ impl ProcessTable {
         let backend = self.backend.clone();
         // The probes attribute the cgroup's events to the process from before it runs.
         let owner = watched.as_ref().map(|w| (w.owner_slot(), req.name.clone()));
-        let own = move |pid: i32| {
-            if let Some((slot, name)) = &owner {
-                slot.own(pid as u32, name);
-            }
-        };
+        // The view is held for the probes' reader only: the round trip it takes (a wake-up
+        // each way, ~0.2 ms here: `benches/spawn.rs`) is not paid when nothing reads.
+        let view = watched.as_ref().is_some_and(|w| w.observed());
         let (spawned, cgroup, attached, proxy) = self
             .spawner
             .run(move || {
+                let own = |pid: i32| {
+                    if let Some((slot, name)) = &owner {
+                        slot.own(pid as u32, name);
+                    }
+                };
+                // Its view, held before the program runs, so a host path the view hides can
+                // be told from one that exists nowhere from the program's first open on.
+                let hold_root = |pid: i32| {
+                    if let Some((slot, _)) = &owner {
+                        slot.hold_root(pid as u32);
+                    }
+                };
                 let mut spec = spec;
                 spec.cgroup_v2 = cgroup.as_ref().and_then(|c| c.v2_dir());
                 // Filled by `placed`, before the program runs; dropped (undone) if
@@ -444,7 +454,7 @@ impl ProcessTable {
                 let mut proxy: Result<Option<crate::net::Proxied>, crate::net::NetError> = Ok(None);
                 let res = match &backend {
                     SandboxBackend::Full | SandboxBackend::Rootless => {
-                        sandbox::spawn(&spec, |pid| {
+                        let placed = |pid| {
                             own(pid);
                             if let Some(cg) = &cgroup {
                                 cg.add_pid(pid).map_err(std::io::Error::other)?;
@@ -467,7 +477,12 @@ impl ProcessTable {
                                 None => {}
                             }
                             Ok(())
-                        })
+                        };
+                        if view {
+                            sandbox::spawn_viewed(&spec, placed, hold_root)
+                        } else {
+                            sandbox::spawn(&spec, placed)
+                        }
                     }
                     SandboxBackend::Walls { .. } => sandbox::spawn_walls(&spec, |pid| {
                         own(pid);
@@ -530,11 +545,6 @@ impl ProcessTable {
         // moment before the program runs).
         if let Some(w) = &watched {
             w.own(pid as u32, &req.name);
-            // Its view is built now (the program was exec'd in it): hold it, so a host path
-            // the view hides can be told from one that exists nowhere.
-            if self.backend.namespaced() {
-                w.hold_root(pid as u32);
-            }
         }
         let cgroup_id = watched.as_ref().map(crate::observe::Watched::id);
         let process = Arc::new(Process {

@@ -78,6 +78,23 @@ pub(crate) fn send_report(fd: RawFd, step: ChildStep, index: u32, errno: i32) {
     );
 }
 
+/// The `step` of the one report that is no failure: init's "the view is built" (no
+/// [`ChildStep`] is 0).
+const VIEWED: u32 = 0;
+
+/// Child side: says the view is built (asked for by [`super::spawn_viewed`]).
+pub(crate) fn send_viewed(fd: RawFd) -> Result<(), i32> {
+    sys::write_all(
+        fd,
+        &Report {
+            step: VIEWED,
+            index: 0,
+            errno: 0,
+        }
+        .encode(),
+    )
+}
+
 /// A pipe, both ends close-on-exec and numbered 3 or higher (so that `dup2` onto 0,
 /// 1 and 2 in the child can never clobber one of them).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -188,6 +205,8 @@ pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
 pub(crate) enum Outcome {
     /// EOF without a report: the program was exec'd.
     Ready,
+    /// Init built the view and waits for a second byte on the sync pipe.
+    Viewed,
     Failed(Report),
     Malformed,
     TimedOut,
@@ -223,7 +242,10 @@ pub(crate) fn await_report(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<
         let got = sys::read_full(fd.as_raw_fd(), &mut buf).map_err(io::Error::from_raw_os_error)?;
         return Ok(match got {
             0 => Outcome::Ready,
-            REPORT_LEN => Outcome::Failed(Report::decode(&buf)),
+            REPORT_LEN => match Report::decode(&buf) {
+                Report { step: VIEWED, .. } => Outcome::Viewed,
+                report => Outcome::Failed(report),
+            },
             _ => Outcome::Malformed,
         });
     }
@@ -276,6 +298,21 @@ mod tests {
                 index: 7,
                 errno: libc::EPERM
             })
+        );
+    }
+
+    #[test]
+    fn the_view_report_is_no_failure() {
+        let (r, w) = pipe().unwrap();
+        send_viewed(w.as_raw_fd()).unwrap();
+        drop(w);
+        assert_eq!(
+            await_report(r.as_fd(), Duration::from_secs(1)).unwrap(),
+            Outcome::Viewed
+        );
+        assert_eq!(
+            await_report(r.as_fd(), Duration::from_secs(1)).unwrap(),
+            Outcome::Ready
         );
     }
 

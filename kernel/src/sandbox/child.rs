@@ -70,6 +70,8 @@ pub(crate) struct ChildPlan {
     /// Walls only: no namespaces, so no maps, mounts, host name or loopback; the
     /// landlock rules describe the host's tree ([`super::landlock::View::Host`]).
     pub walls: bool,
+    /// Say when the view is built and wait for the parent's second byte (`spawn_viewed`).
+    pub announce_view: bool,
     /// The host's network namespace (network mode `shared`): no loopback to bring up.
     pub host_net: bool,
     /// Rootless `private`: the socket the proxy's listener is sent over (-1 otherwise;
@@ -165,13 +167,23 @@ pub(crate) fn run(plan: &mut ChildPlan) -> ! {
         // The parent gave up (and will kill us): leave quietly.
         _ => sys::exit(1),
     }
-    sys::close(plan.sync_rd);
 
     if plan.walls {
         walls_setup(plan);
     } else {
         namespaced_setup(plan);
+        // 7b. (if asked) the view is built: the parent looks at it before we go on.
+        if plan.announce_view {
+            if let Err(e) = channel::send_viewed(plan.report_wr) {
+                fail(plan, ChildStep::WaitParent, 1, e);
+            }
+            match sys::read_full(plan.sync_rd, &mut go) {
+                Ok(1) => {}
+                _ => sys::exit(1),
+            }
+        }
     }
+    sys::close(plan.sync_rd);
 
     // 8. Capabilities (walls only: none were gained, and the bounding set cannot be
     // cut without CAP_SETPCAP; no_new_privs keeps it from mattering).

@@ -139,7 +139,7 @@ pub use seccomp::denied_syscalls;
 #[cfg(target_os = "linux")]
 pub use seccomp::refusals as seccomp_refusals;
 #[cfg(target_os = "linux")]
-pub use spawn::{spawn, spawn_walls, wait_pidfd};
+pub use spawn::{spawn, spawn_viewed, spawn_walls, wait_pidfd};
 pub use spawned::{ProxySockets, Spawned};
 pub use spec::{
     DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, SYSTEM_DIRS, SandboxSpec,
@@ -148,5 +148,6 @@ pub use spec::{
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{
-    Capability, Dialer, SocketKind, landlock_abi, narrow_view, relayed_status, spawn, spawn_walls,
+    Capability, Dialer, SocketKind, landlock_abi, narrow_view, relayed_status, spawn, spawn_viewed,
+    spawn_walls,
 };

@@ -153,7 +153,19 @@ pub fn spawn(
     spec: &SandboxSpec<'_>,
     placed: impl FnOnce(i32) -> Result<(), io::Error>,
 ) -> Result<Spawned, SpawnError> {
-    spawn_in(spec, placed, false)
+    spawn_in(spec, placed, None, false)
+}
+
+/// [`spawn`], and `viewed(pid)` in the parent once init has built the sandbox's view
+/// (mounts, `pivot_root`, working directory) and before it goes on towards the program,
+/// which waits meanwhile: what reads `/proc/PID/root` there reads the view the program
+/// will run in, and has it before the program's first syscall.
+pub fn spawn_viewed(
+    spec: &SandboxSpec<'_>,
+    placed: impl FnOnce(i32) -> Result<(), io::Error>,
+    viewed: impl FnOnce(i32),
+) -> Result<Spawned, SpawnError> {
+    spawn_in(spec, placed, Some(Box::new(viewed)), false)
 }
 
 /// Starts `spec.program` behind the walls only: no namespaces, but landlock on the
@@ -164,12 +176,13 @@ pub fn spawn_walls(
     spec: &SandboxSpec<'_>,
     placed: impl FnOnce(i32) -> Result<(), io::Error>,
 ) -> Result<Spawned, SpawnError> {
-    spawn_in(spec, placed, true)
+    spawn_in(spec, placed, None, true)
 }
 
-fn spawn_in(
+fn spawn_in<'v>(
     spec: &SandboxSpec<'_>,
     placed: impl FnOnce(i32) -> Result<(), io::Error>,
+    viewed: Option<Box<dyn FnOnce(i32) + 'v>>,
     walls: bool,
 ) -> Result<Spawned, SpawnError> {
     // 1. Everything the child needs, allocated now.
@@ -235,6 +248,8 @@ fn spawn_in(
         // newgidmap (which leaves setgroups allowed); a plain rootless one may not.
         drop_groups: userns::is_root() || (spec.subordinate && !walls),
         walls,
+        // Walls only, there is no view of its own to announce.
+        announce_view: viewed.is_some() && !walls,
         host_net: spec.network == spec::NetworkMode::Host,
         proxy: proxy.as_ref().map_or(-1, |(_, child)| child.as_raw_fd()),
         proxy_address: match spec.network {
@@ -309,33 +324,51 @@ fn spawn_in(
     if let Err(source) = placed(pid) {
         return Err(reaper.fail(SpawnError::Placement { pid, source }));
     }
-    if let Err(e) = sys::write_all(sync_wr.as_raw_fd(), b"g") {
-        let source = io::Error::from_raw_os_error(e);
-        return Err(reaper.fail(SpawnError::Sys {
+    let go = |what: &[u8]| {
+        sys::write_all(sync_wr.as_raw_fd(), what).map_err(|e| SpawnError::Sys {
             call: "write",
-            source,
-        }));
+            source: io::Error::from_raw_os_error(e),
+        })
+    };
+    if let Err(e) = go(b"g") {
+        return Err(reaper.fail(e));
+    }
+
+    // 4. The report: first (if asked for) that the view is built, then the program's exec.
+    let mut viewed = viewed.filter(|_| plan.announce_view);
+    loop {
+        match channel::await_report(report_rd.as_fd(), SETUP_TIMEOUT) {
+            Ok(Outcome::Viewed) => match viewed.take() {
+                Some(viewed) => {
+                    viewed(pid);
+                    if let Err(e) = go(b"v") {
+                        return Err(reaper.fail(e));
+                    }
+                    continue;
+                }
+                None => return Err(reaper.fail(SpawnError::Protocol { pid })),
+            },
+            Ok(Outcome::Ready) if viewed.is_none() => {}
+            // Init said nothing of the view it was asked to announce.
+            Ok(Outcome::Ready) => return Err(reaper.fail(SpawnError::Protocol { pid })),
+            Ok(Outcome::Failed(r)) => return Err(reaper.fail(describe(&plan, pid, r))),
+            Ok(Outcome::Malformed) => return Err(reaper.fail(SpawnError::Protocol { pid })),
+            Ok(Outcome::TimedOut) => {
+                return Err(reaper.fail(SpawnError::Timeout {
+                    pid,
+                    secs: SETUP_TIMEOUT.as_secs(),
+                }));
+            }
+            Err(source) => {
+                return Err(reaper.fail(SpawnError::Sys {
+                    call: "poll",
+                    source,
+                }));
+            }
+        }
+        break;
     }
     drop(sync_wr);
-
-    // 4. The report.
-    match channel::await_report(report_rd.as_fd(), SETUP_TIMEOUT) {
-        Ok(Outcome::Ready) => {}
-        Ok(Outcome::Failed(r)) => return Err(reaper.fail(describe(&plan, pid, r))),
-        Ok(Outcome::Malformed) => return Err(reaper.fail(SpawnError::Protocol { pid })),
-        Ok(Outcome::TimedOut) => {
-            return Err(reaper.fail(SpawnError::Timeout {
-                pid,
-                secs: SETUP_TIMEOUT.as_secs(),
-            }));
-        }
-        Err(source) => {
-            return Err(reaper.fail(SpawnError::Sys {
-                call: "poll",
-                source,
-            }));
-        }
-    }
     // 5. In PTY mode, the terminal's master, and in rootless private mode the proxy's
     // listener, both sent by init before the program ran.
     let received = |sock: &OwnedFd| match channel::recv_fd(sock.as_fd()) {

@@ -79,6 +79,15 @@ pub fn spawn(
     Err(SpawnError::sys("clone3")(unsupported()))
 }
 
+/// No namespace sandbox here, so no view to announce.
+pub fn spawn_viewed(
+    _spec: &SandboxSpec<'_>,
+    _placed: impl FnOnce(i32) -> Result<(), io::Error>,
+    _viewed: impl FnOnce(i32),
+) -> Result<Spawned, SpawnError> {
+    Err(SpawnError::sys("clone3")(unsupported()))
+}
+
 /// No walls here (landlock, seccomp).
 pub fn spawn_walls(
     _spec: &SandboxSpec<'_>,

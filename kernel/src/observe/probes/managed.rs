@@ -13,7 +13,7 @@
 //! the managed process, not only the child's own pid. An owner outlives its cgroup by
 //! [`OWNER_GRACE`], so the events still in the ring when the cgroup goes are attributed too.
 //! With it is kept, for a sandbox with its own mount namespace, the sandbox's root
-//! ([`Watched::hold_root`]), against which the reader tells a host path the namespace hides
+//! ([`OwnerSlot::hold_root`]), against which the reader tells a host path the namespace hides
 //! from one that exists nowhere (`mountns.rs`); the root goes as soon as the reader has read
 //! everything from before the cgroup retired ([`Owners::release_roots`]), not with the owner.
 
@@ -71,18 +71,23 @@ impl Owners {
         owners.get(&id).and_then(|o| o.root.clone())
     }
 
-    /// Names `owner` the owner of cgroup `id`, with no root held (yet).
+    /// Names `owner` the owner of cgroup `id`; a root is kept only if it was held for the
+    /// same process (named twice: by the spawner, then by the process table).
     pub(super) fn set(&self, id: u64, owner: Owner) {
         let mut owners = self.0.write().unwrap_or_else(|p| p.into_inner());
         // Owners retired more than the grace ago go now (with their roots); each spawn
         // sweeps them.
         owners.retain(|_, o| o.gone.is_none_or(|at| at.elapsed() < OWNER_GRACE));
+        let root = owners
+            .remove(&id)
+            .filter(|o| o.owner.pid == owner.pid && o.gone.is_none())
+            .and_then(|o| o.root);
         owners.insert(
             id,
             Owned {
                 owner,
                 gone: None,
-                root: None,
+                root,
             },
         );
     }
@@ -159,6 +164,22 @@ impl OwnerSlot {
             },
         );
     }
+
+    /// Holds the root of the sandbox whose init is `pid`, with the cgroup's owner (set
+    /// before), so the reader can tell the paths its mount namespace hides (`mountns.rs`).
+    /// Called by the spawner once init has built the view and before the program runs
+    /// (`sandbox::spawn_viewed`), so the program's first open already has it. A failure
+    /// only means no such inference for this process.
+    pub fn hold_root(&self, pid: u32) {
+        match SandboxRoot::of(pid) {
+            Ok(root) => self.owners.hold_root(self.id, root),
+            Err(err) => tracing::debug!(
+                pid,
+                error = %err,
+                "cannot hold a sandbox's root; its mount namespace's refusals go unreported"
+            ),
+        }
+    }
 }
 
 /// Keeps one cgroup id managed while it lives.
@@ -204,6 +225,12 @@ impl Watched {
         self.id
     }
 
+    /// Whether the probes are loaded, so that its events are read at all (what is worth
+    /// holding for the reader, like a sandbox's root, is not otherwise).
+    pub fn observed(&self) -> bool {
+        self.set.lock().probes.is_some()
+    }
+
     /// Names the managed process `pid` of `app` the owner of the cgroup's events.
     pub fn own(&self, pid: u32, app: &str) {
         self.owner_slot().own(pid, app);
@@ -215,21 +242,6 @@ impl Watched {
         OwnerSlot {
             owners: self.set.owners.clone(),
             id: self.id,
-        }
-    }
-
-    /// Holds the root of the sandbox managed process `pid` (its init) runs in, now that it is
-    /// built (after the program's `execve`), with the cgroup's owner (set before), so the
-    /// reader can tell the paths its mount namespace hides (`mountns.rs`). A failure (the
-    /// process is already gone) only means no such inference for it.
-    pub fn hold_root(&self, pid: u32) {
-        match SandboxRoot::of(pid) {
-            Ok(root) => self.set.owners.hold_root(self.id, root),
-            Err(err) => tracing::debug!(
-                pid,
-                error = %err,
-                "cannot hold a sandbox's root; its mount namespace's refusals go unreported"
-            ),
         }
     }
 

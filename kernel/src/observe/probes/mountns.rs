@@ -12,7 +12,7 @@
 //! few milliseconds, one reader period at most), as the event's reason says.
 //!
 //! The root is the one managed process's init had once the sandbox was built
-//! ([`SandboxRoot`], taken by the process table right after the program's `execve`), held as
+//! ([`SandboxRoot`], taken by the spawner while init waits before starting the program), held as
 //! an `O_PATH` fd together with an fd on its mount namespace, so the view stays whole until
 //! the reader has seen the process's last events (its owner's grace) even after every process
 //! in it has gone. Paths resolve under it with `openat2(RESOLVE_IN_ROOT |
@@ -240,6 +240,24 @@ mod tests {
             owners.get(42).is_some(),
             "the owner itself stays for its grace"
         );
+    }
+
+    /// The spawner holds the root before the program runs and the process table names the
+    /// owner again after: the root stays. A new process in the cgroup starts with none.
+    #[test]
+    fn naming_the_same_owner_again_keeps_its_root_another_does_not() {
+        let (_host, _root, owners) = setup();
+        let again = owners.get(42).unwrap();
+        owners.set(42, again.clone());
+        assert!(owners.root(42).is_some(), "naming it again lost its root");
+        owners.set(
+            42,
+            Owner {
+                pid: again.pid + 1,
+                ..again
+            },
+        );
+        assert!(owners.root(42).is_none(), "another process got its root");
     }
 
     #[test]

@@ -165,6 +165,37 @@ fn clone_fallback_child() {
     );
 }
 
+/// `spawn_viewed` shows the parent init's finished view while the program has not started:
+/// what the parent reads at `/proc/PID/root` then is the view, and init has no child yet.
+#[test]
+fn the_view_is_shown_to_the_parent_before_the_program_runs() {
+    use std::os::unix::fs::MetadataExt;
+    let host = std::fs::metadata("/").unwrap();
+    let mut seen = None;
+    let sb = Sandbox(Some(
+        sandbox::spawn_viewed(
+            &spec(&["id"]),
+            |_| Ok(()),
+            |pid| {
+                let root = std::fs::metadata(format!("/proc/{pid}/root/")).unwrap();
+                let children =
+                    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+                seen = Some(((root.dev(), root.ino()), children));
+            },
+        )
+        .unwrap(),
+    ));
+    let o = wait(sb);
+    assert_id_line(o.stdout.trim());
+    let (root, children) = seen.expect("the view was never announced");
+    assert_ne!(
+        root,
+        (host.dev(), host.ino()),
+        "the parent saw the host's root"
+    );
+    assert_eq!(children.trim(), "", "the program was already forked");
+}
+
 #[test]
 fn setup_failures_are_typed_and_leave_nothing() {
     let d = test_dir("fail");
