@@ -221,14 +221,20 @@ pub(crate) fn egress(rules: &[NetworkRule]) -> Egress {
     render(decisions(rules), REJECT)
 }
 
-/// The egress chain of TCP alone for `rules`, with `refuse` as the verdict of every
-/// refusal: rootless `private` carries nothing else, and refuses locally made
-/// connections, which an ICMP error never reaches, with a TCP reset (`proxied.rs`).
-pub(crate) fn tcp_egress(rules: &[NetworkRule], refuse: &str) -> Egress {
+/// The egress chain of one protocol (`Tcp` or `Udp`) alone for `rules`, with `refuse`
+/// as the verdict of every refusal: rootless `private` decides its TCP and its UDP in
+/// chains of their own, as locally made connections, which an ICMP error never reaches,
+/// are refused with a TCP reset and datagrams by a drop (`proxied.rs`).
+pub(crate) fn protocol_egress(
+    rules: &[NetworkRule],
+    protocol: ProtocolMatch,
+    refuse: &str,
+) -> Egress {
     let mut d = decisions(rules);
-    d.list.retain(|d| d.protocol != ProtocolMatch::Udp);
+    d.list
+        .retain(|d| d.protocol == ProtocolMatch::Any || d.protocol == protocol);
     for d in &mut d.list {
-        d.protocol = ProtocolMatch::Tcp;
+        d.protocol = protocol;
     }
     render(d, refuse)
 }

@@ -39,7 +39,7 @@ pub(crate) const MAX_FLOWS: usize = 256;
 /// How long a UDP peer is remembered without an answer from the process.
 pub(crate) const UDP_IDLE: Duration = Duration::from_secs(60);
 /// The largest datagram carried.
-const MAX_DATAGRAM: usize = 65_535;
+pub(crate) const MAX_DATAGRAM: usize = 65_535;
 
 /// A running relay; dropping it stops it and every flow it carries, and its sockets
 /// close once the runtime drops the stopped task; [`Relay::stop`] waits for that.
@@ -47,6 +47,11 @@ const MAX_DATAGRAM: usize = 65_535;
 pub(crate) struct Relay(Option<JoinHandle<()>>);
 
 impl Relay {
+    /// Runs `task` on `rt` as a relay.
+    pub(crate) fn spawn(rt: &Handle, task: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(Some(rt.spawn(task)))
+    }
+
     /// Stops it and waits until its task, and with it every socket it served, is gone.
     pub(crate) async fn stop(mut self) {
         if let Some(task) = self.0.take() {
@@ -101,7 +106,10 @@ impl Dial {
 }
 
 /// A socket of `kind` from `dialer`, asked off the runtime's threads.
-async fn made(dialer: &Arc<Dialer>, kind: SocketKind) -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) async fn made(
+    dialer: &Arc<Dialer>,
+    kind: SocketKind,
+) -> io::Result<std::os::fd::OwnedFd> {
     let dialer = Arc::clone(dialer);
     tokio::task::spawn_blocking(move || dialer.socket(kind))
         .await
@@ -130,7 +138,7 @@ pub(crate) fn tcp_routed(
     listener.set_nonblocking(true)?;
     let _guard = rt.enter();
     let listener = TcpListener::from_std(listener)?;
-    Ok(Relay(Some(rt.spawn(serve_tcp(listener, route)))))
+    Ok(Relay::spawn(rt, serve_tcp(listener, route)))
 }
 
 /// Serves `sock` on `rt`, carrying each peer's datagrams to `to`, from a socket made as
@@ -144,7 +152,7 @@ pub(crate) fn udp(
     sock.set_nonblocking(true)?;
     let _guard = rt.enter();
     let sock = Arc::new(UdpSocket::from_std(sock)?);
-    Ok(Relay(Some(rt.spawn(serve_udp(sock, dial, to)))))
+    Ok(Relay::spawn(rt, serve_udp(sock, dial, to)))
 }
 
 async fn serve_tcp(

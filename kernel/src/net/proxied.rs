@@ -18,13 +18,23 @@
 //!
 //! ```text
 //! table inet agentos
-//! chain egress  hook output priority -150 (before the NAT): local destinations →
-//!               accept; DNS (UDP, TCP) to 10.213.255.53:53 → accept; not TCP → drop
-//!               (sendmsg fails with EPERM); the process's decision list (egress.rs),
-//!               refusals as TCP resets; reset
-//! chain proxy   hook output priority -100 (NAT): TCP to a non-local address →
-//!               redirect to :1023; UDP to 10.213.255.53:53 → redirect to :1023
+//! chain egress      hook output priority -150 (before the NAT): local destinations →
+//!                   accept; DNS (UDP, TCP) to 10.213.255.53:53 → accept; UDP → egress_udp;
+//!                   neither TCP nor UDP → drop (sendmsg fails with EPERM); the process's
+//!                   decision list (egress.rs) for TCP, refusals as TCP resets; reset
+//! chain egress_udp  IPv6 → drop; the decision list for UDP, refusals as drops (EPERM);
+//!                   drop
+//! chain udp_mark    hook output priority -140 (route): UDP to a non-local address but
+//!                   the relay's → mark 0xa9d5
+//! chain proxy       hook output priority -100 (NAT): TCP to a non-local address →
+//!                   redirect to :1023; UDP to 10.213.255.53:53 → redirect to :1023
+//! chain udp_in      hook prerouting priority -150: marked UDP → tproxy to
+//!                   127.0.0.1:1022 (init's transparent socket, or the flow's own)
 //! ```
+//!
+//! Other outgoing UDP over IPv4 goes to the kernel too, by way of a policy route and
+//! `tproxy` (`sandbox/udp_out.rs` says why it takes both), and the kernel carries each
+//! flow the grants allow (`udp_egress.rs`).
 //!
 //! Name resolution goes through the kernel's DNS relay (`dns.rs`), as in rootful
 //! `private`: the sandbox's `resolv.conf` names `10.213.255.53`; a query over TCP
@@ -53,8 +63,8 @@
 //!
 //! # What it does not carry
 //!
-//! TCP (over IPv4, and over IPv6 where the host has it), DNS through the relay, and port
-//! forwards in, only: no other UDP out, no ICMP. `bridged` groups are made of such
+//! TCP (over IPv4, and over IPv6 where the host has it), UDP over IPv4, DNS through the
+//! relay, and port forwards in, only: no UDP over IPv6, no ICMP. `bridged` groups are made of such
 //! sandboxes (`groups.rs`): a member's connect to another member's address goes through
 //! that member's [`Dialer`], so the other sees it come from its own address.
 //! The kernel says so in `agentos doctor` and refuses what asks for more.
@@ -77,22 +87,27 @@ use super::{
     tool::{self, Within},
 };
 use crate::{
-    capability::NetworkRule,
+    capability::{NetworkRule, ProtocolMatch},
     net::{Membership, groups},
-    sandbox::{Dialer, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, ProxySockets},
+    sandbox::{
+        Dialer, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, PROXY_UDP_MARK, PROXY_UDP_PORT, ProxySockets,
+    },
 };
 
 /// The table in each sandbox's namespace.
 const TABLE: &str = "inet agentos";
 /// A refusal a locally made connection sees at once (`ECONNREFUSED`).
 const REFUSE: &str = "reject with tcp reset";
+/// A refusal a datagram's sender sees at once (`EPERM` from `sendmsg`).
+const DROP: &str = "drop";
 
 /// What rootless `private` carries, for `agentos doctor`.
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
      TCP (IPv4, and IPv6 where the host has it) its nftables rules there redirect to the \
      kernel, which carries what its grants allow from the host's network (refused connects \
-     fail with ECONNREFUSED); DNS through the kernel's relay; TCP and UDP port forwards in, \
-     carried by the kernel; no other UDP out, no ICMP";
+     fail with ECONNREFUSED), and its outgoing UDP over IPv4 (tproxy), carried the same way \
+     (refused datagrams fail with EPERM); DNS through the kernel's relay; TCP and UDP port \
+     forwards in, carried by the kernel; no UDP over IPv6, no ICMP";
 
 /// A rootless `private` (or `bridged`) process's network; dropping it stops the kernel's
 /// relays and every connection they carry (the namespace, and its rules, go with the
@@ -164,18 +179,24 @@ impl Proxied {
             member.reach_through(dialer);
         }
         let group = member.as_ref().map(Membership::subnet);
-        let egress = egress::tcp_egress(rules, REFUSE);
+        let (egress, unenforced) = egress_script(rules, group.as_deref());
         let proxy = format!(
             "add chain {TABLE} proxy {{ type nat hook output priority -100; policy accept; }}\n\
              add rule {TABLE} proxy meta l4proto tcp fib daddr type != local redirect to \
              :{PROXY_PORT}\n\
-             add rule {TABLE} proxy ip daddr {RESOLVER} udp dport 53 redirect to :{PROXY_PORT}\n"
+             add rule {TABLE} proxy ip daddr {RESOLVER} udp dport 53 redirect to :{PROXY_PORT}\n\
+             add chain {TABLE} udp_mark {{ type route hook output priority -140; policy accept; }}\n\
+             add rule {TABLE} udp_mark meta l4proto udp ip daddr != {RESOLVER} fib daddr type != \
+             local meta mark set {PROXY_UDP_MARK:#x}\n\
+             add chain {TABLE} udp_in {{ type filter hook prerouting priority -150; policy accept; }}\n\
+             add rule {TABLE} udp_in meta mark {PROXY_UDP_MARK:#x} meta l4proto udp tproxy ip to \
+             127.0.0.1:{PROXY_UDP_PORT} accept\n"
         );
         let script = format!(
             "add table {TABLE}\n\
              add chain {TABLE} egress {{ type filter hook output priority -150; policy accept; }}\n\
-             {}{proxy}",
-            egress_lines(&egress.rules, group.as_deref())
+             add chain {TABLE} egress_udp\n\
+             {egress}{proxy}"
         );
         tool::nft_within(
             Within::Sandbox {
@@ -193,7 +214,7 @@ impl Proxied {
             published,
             dialer,
             member: member.map(Arc::new),
-            unenforced: egress.unenforced,
+            unenforced,
         })
     }
 
@@ -219,6 +240,18 @@ impl Proxied {
                 move |c| route(c, &decisions, dns_tcp, member.as_deref()),
             )?);
         }
+        #[cfg(target_os = "linux")]
+        self.relays.push(super::udp_egress::serve(
+            rt,
+            sockets.udp,
+            super::udp_egress::Inside::new(
+                self.user.try_clone()?,
+                self.net.try_clone()?,
+                self.dialer.clone(),
+            ),
+            Arc::clone(&decisions),
+            self.address(),
+        )?);
         if let Some(p) = relay {
             self.relays.push(forward_relay::udp(
                 rt,
@@ -257,17 +290,14 @@ impl Proxied {
     /// the namespace's chain, in one transaction.
     pub fn set_rules(&self, rules: &[NetworkRule]) -> Result<(), NetError> {
         *self.decisions.write().unwrap_or_else(|e| e.into_inner()) = egress::decisions(rules);
-        let egress = egress::tcp_egress(rules, REFUSE);
+        let group = self.member.as_ref().map(|m| m.subnet());
+        let (egress, _) = egress_script(rules, group.as_deref());
         tool::nft_within(
             Within::Sandbox {
                 user: &self.user,
                 net: &self.net,
             },
-            &(format!("flush chain {TABLE} egress\n")
-                + &egress_lines(
-                    &egress.rules,
-                    self.member.as_ref().map(|m| m.subnet()).as_deref(),
-                )),
+            &format!("flush chain {TABLE} egress\nflush chain {TABLE} egress_udp\n{egress}"),
         )
     }
 }
@@ -287,10 +317,19 @@ enum Published {
     Udp(std::net::UdpSocket),
 }
 
+/// The `add rule` lines of the two egress chains for `rules` (with `group`, a bridged
+/// group's /24), and the grants they cannot enforce.
+fn egress_script(rules: &[NetworkRule], group: Option<&str>) -> (String, Vec<String>) {
+    let tcp = egress::protocol_egress(rules, ProtocolMatch::Tcp, REFUSE);
+    let udp = egress::protocol_egress(rules, ProtocolMatch::Udp, DROP);
+    let script = egress_lines(&tcp.rules, group) + &udp_egress_lines(&udp.rules);
+    (script, tcp.unenforced)
+}
+
 /// The `add rule` lines of the egress chain: the sandbox's own addresses first, then
-/// DNS to the relay's address (whatever the grants, as in rootful `private`), then TCP
-/// only, then its bridged group's /24 (`group`), then no other group's, then the decision
-/// list.
+/// DNS to the relay's address (whatever the grants, as in rootful `private`), then UDP to
+/// its own chain, then TCP only, then its bridged group's /24 (`group`), then no other
+/// group's, then the decision list.
 fn egress_lines(rules: &[String], group: Option<&str>) -> String {
     let dns = format!("ip daddr {RESOLVER} meta l4proto {{ tcp, udp }} th dport 53 accept");
     let peers = group.map(|subnet| format!("ip daddr {subnet} accept"));
@@ -298,6 +337,7 @@ fn egress_lines(rules: &[String], group: Option<&str>) -> String {
     [
         "fib daddr type local accept",
         &dns,
+        "meta l4proto udp jump egress_udp",
         "meta l4proto != tcp drop",
     ]
     .into_iter()
@@ -306,6 +346,18 @@ fn egress_lines(rules: &[String], group: Option<&str>) -> String {
     .chain(rules.iter().map(String::as_str))
     .map(|r| format!("add rule {TABLE} egress {r}\n"))
     .collect()
+}
+
+/// The `add rule` lines of the UDP chain, for datagrams to outside the namespace: none
+/// over IPv6 (not carried) or to a bridged group (no UDP between members), then the
+/// decision list, whose refusals drop.
+fn udp_egress_lines(rules: &[String]) -> String {
+    let groups = format!("ip daddr {} {DROP}", groups::RANGE);
+    ["meta nfproto ipv6 drop", groups.as_str()]
+        .into_iter()
+        .chain(rules.iter().map(String::as_str))
+        .map(|r| format!("add rule {TABLE} egress_udp {r}\n"))
+        .collect()
 }
 
 /// Where the proxy carries connection `c`: DNS to the relay's address to the relay's
@@ -386,59 +438,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_chain_keeps_local_traffic_and_refuses_with_resets() {
-        let e = egress::tcp_egress(
-            &egress::tests::rules(&["allow:10.1.2.3:8080/tcp", "deny:*:53/udp", "allow:*:443"]),
-            REFUSE,
-        );
-        let lines = egress_lines(&e.rules, None);
-        let lines: Vec<&str> = lines.lines().collect();
+    fn the_chains_keep_local_traffic_and_refuse_tcp_with_resets_and_udp_with_drops() {
+        let rules =
+            egress::tests::rules(&["allow:10.1.2.3:8080/tcp", "deny:*:53/udp", "allow:*:443"]);
+        let (script, _) = egress_script(&rules, None);
+        let tcp: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("add rule inet agentos egress "))
+            .collect();
         assert_eq!(
-            lines[0],
-            "add rule inet agentos egress fib daddr type local accept"
-        );
-        assert_eq!(
-            lines[1],
-            "add rule inet agentos egress ip daddr 10.213.255.53 meta l4proto { tcp, udp } th \
-             dport 53 accept"
-        );
-        assert_eq!(
-            lines[2],
-            "add rule inet agentos egress meta l4proto != tcp drop"
+            tcp[..4],
+            [
+                "add rule inet agentos egress fib daddr type local accept",
+                "add rule inet agentos egress ip daddr 10.213.255.53 meta l4proto { tcp, udp } \
+                 th dport 53 accept",
+                "add rule inet agentos egress meta l4proto udp jump egress_udp",
+                "add rule inet agentos egress meta l4proto != tcp drop",
+            ]
         );
         // No bridged group's address, whatever the grants (10.0.0.0/8 would cover them).
         assert_eq!(
-            lines[3],
+            tcp[4],
             "add rule inet agentos egress ip daddr 10.214.0.0/16 reject with tcp reset"
         );
         assert_eq!(
-            lines[4],
+            tcp[5],
             "add rule inet agentos egress ip daddr 10.1.2.3/32 meta l4proto tcp th dport 8080 \
              accept"
         );
         assert_eq!(
-            *lines.last().unwrap(),
+            *tcp.last().unwrap(),
             "add rule inet agentos egress reject with tcp reset"
         );
-        // A member of a group reaches its group's /24 first.
-        let member = egress_lines(&e.rules, Some("10.214.1.0/24"));
+        // The TCP chain holds no UDP decision; every one of it is TCP's.
+        assert!(!tcp[4..].iter().any(|l| l.contains("udp")));
+        assert!(tcp.contains(&"add rule inet agentos egress meta l4proto tcp th dport 443 accept"));
+
+        // The UDP chain: no IPv6, no group, the UDP decisions (a `/udp` deny and the
+        // protocol-less allow), refusals dropped; no TCP decision.
+        let udp: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.strip_prefix("add rule inet agentos egress_udp "))
+            .collect();
+        assert_eq!(
+            udp[..2],
+            ["meta nfproto ipv6 drop", "ip daddr 10.214.0.0/16 drop"]
+        );
+        assert!(
+            udp.contains(&"meta l4proto udp th dport 53 drop"),
+            "{udp:?}"
+        );
+        assert!(
+            udp.contains(&"meta l4proto udp th dport 443 accept"),
+            "{udp:?}"
+        );
+        assert!(
+            !udp.iter().any(|l| l.contains("8080") || l.contains("tcp")),
+            "{udp:?}"
+        );
+        assert_eq!(*udp.last().unwrap(), "drop");
+
+        // A member of a group reaches its group's /24 first, over TCP.
+        let (member, _) = egress_script(&rules, Some("10.214.1.0/24"));
         let member: Vec<&str> = member.lines().collect();
         assert_eq!(
-            member[3..5],
+            member[4..6],
             [
                 "add rule inet agentos egress ip daddr 10.214.1.0/24 accept",
                 "add rule inet agentos egress ip daddr 10.214.0.0/16 reject with tcp reset",
             ]
-        );
-        // UDP decisions go (nothing but TCP and DNS passes the third rule); the rest are
-        // TCP's.
-        assert!(
-            !lines[2..]
-                .iter()
-                .any(|l| l.contains("icmpx") || l.contains("udp"))
-        );
-        assert!(
-            lines.contains(&"add rule inet agentos egress meta l4proto tcp th dport 443 accept")
         );
     }
 }

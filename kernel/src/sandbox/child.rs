@@ -79,6 +79,8 @@ pub(crate) struct ChildPlan {
     pub proxy: RawFd,
     /// Rootless `private`: the sandbox's own address on `lo:agentos`.
     pub proxy_address: [u8; 4],
+    /// Rootless private: the rtnetlink requests of its UDP way out (`udp_out.rs`).
+    pub proxy_routing: [Vec<u8>; 2],
     /// Limits of the rlimit fallback (none when a cgroup holds the limits).
     pub rlimits: Rlimits,
     pub mounts: MountPlan,
@@ -281,7 +283,7 @@ fn namespaced_setup(plan: &mut ChildPlan) {
     }
     // 6b. (rootless private) the way out, and the listener sent to the kernel.
     if plan.proxy >= 0 {
-        if let Err((i, e)) = net::proxy_setup(plan.proxy, plan.proxy_address) {
+        if let Err((i, e)) = net::proxy_setup(plan.proxy, plan.proxy_address, &plan.proxy_routing) {
             fail(plan, ChildStep::Proxy, i, e);
         }
         net::proxy_setup6(plan.proxy);

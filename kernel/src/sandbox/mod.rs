@@ -103,6 +103,8 @@ mod spec;
 mod stdio;
 mod subid;
 mod sys;
+#[cfg(target_os = "linux")]
+mod udp_out;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(target_os = "linux")]
@@ -142,8 +144,8 @@ pub use seccomp::refusals as seccomp_refusals;
 pub use spawn::{spawn, spawn_viewed, spawn_walls, wait_pidfd};
 pub use spawned::{ProxySockets, Spawned};
 pub use spec::{
-    DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, SYSTEM_DIRS, SandboxSpec,
-    SpecError, StdioMode,
+    DEFAULT_TMP_SIZE, NetworkMode, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, PROXY_UDP_MARK,
+    PROXY_UDP_PORT, PROXY_UDP_TABLE, SYSTEM_DIRS, SandboxSpec, SpecError, StdioMode,
 };
 pub use subid::{SubordinateIds, find as find_subordinate_ids};
 #[cfg(not(target_os = "linux"))]

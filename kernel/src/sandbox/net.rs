@@ -34,7 +34,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::{
     channel,
     spec::{PROXY_ADDR6, PROXY_PORT},
-    sys,
+    sys, udp_out,
 };
 /// Connections waiting for the kernel to accept them.
 const PROXY_BACKLOG: i32 = 128;
@@ -84,26 +84,37 @@ const STEPS: &[&str] = &[
 
 /// What step `index` of [`proxy_setup`] was.
 pub(crate) fn describe(index: u32) -> &'static str {
-    STEPS.get(index as usize).copied().unwrap_or("")
+    match index.checked_sub(udp_out::FIRST_STEP) {
+        Some(i) => udp_out::STEPS.get(i as usize),
+        None => STEPS.get(index as usize),
+    }
+    .copied()
+    .unwrap_or("")
 }
 
 /// Child, after [`loopback_up`]: `lo:agentos` with `address`/32 ([`super::PROXY_ADDR`] for
 /// `private`, the member's for `bridged`), a default route over
-/// `lo`, a listener on `127.0.0.1:`[`PROXY_PORT`] and a UDP socket on the same port
-/// (where the kernel's rules send DNS queries), each sent over `sock`, in that order.
-/// Errors name the step ([`describe`]) and the errno.
-pub(crate) fn proxy_setup(sock: RawFd, address: [u8; 4]) -> Result<(), (u32, i32)> {
+/// `lo`, a listener on `127.0.0.1:`[`PROXY_PORT`], a UDP socket on the same port
+/// (where the kernel's rules send DNS queries) and the way out for other UDP
+/// (`udp_out.rs`, with `routing`'s requests), each socket sent over `sock`, in that
+/// order. Errors name the step ([`describe`]) and the errno.
+pub(crate) fn proxy_setup(
+    sock: RawFd,
+    address: [u8; 4],
+    routing: &[Vec<u8>; 2],
+) -> Result<(), (u32, i32)> {
     let ctl = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(|e| (0, e))?;
     route_out(ctl.as_raw_fd(), address)?;
     let l = socket(libc::AF_INET, libc::SOCK_STREAM).map_err(|e| (4, e))?;
     listen_and_send(l.as_raw_fd(), sock)?;
     let u = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(|e| (8, e))?;
-    bind_loopback(u.as_raw_fd()).map_err(|e| (9, e))?;
-    channel::send_fd(sock, u.as_raw_fd()).map_err(|e| (10, e))
+    bind_loopback(u.as_raw_fd(), PROXY_PORT).map_err(|e| (9, e))?;
+    channel::send_fd(sock, u.as_raw_fd()).map_err(|e| (10, e))?;
+    udp_out::setup(sock, routing)
 }
 
 /// A new socket of `family` and `kind` (close-on-exec), closed when dropped.
-fn socket(family: libc::c_int, kind: libc::c_int) -> Result<OwnedFd, i32> {
+pub(super) fn socket(family: libc::c_int, kind: libc::c_int) -> Result<OwnedFd, i32> {
     // SAFETY: plain socket(2).
     let fd = sys::check(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: just made, owned by nothing else.
@@ -195,9 +206,9 @@ fn route_out6(ctl: RawFd) -> Result<(), i32> {
     sys::check(unsafe { libc::ioctl(ctl, libc::SIOCADDRT, &rt) }).map(drop)
 }
 
-/// Binds `fd` to `127.0.0.1:`[`PROXY_PORT`].
-fn bind_loopback(fd: RawFd) -> Result<(), i32> {
-    let at = sockaddr([127, 0, 0, 1], PROXY_PORT);
+/// Binds `fd` to `127.0.0.1:port`.
+pub(super) fn bind_loopback(fd: RawFd, port: u16) -> Result<(), i32> {
+    let at = sockaddr([127, 0, 0, 1], port);
     // SAFETY: `at` is a sockaddr_in of the size given.
     sys::check(unsafe {
         libc::bind(
@@ -243,7 +254,7 @@ fn route_out(ctl: RawFd, address: [u8; 4]) -> Result<(), (u32, i32)> {
 
 /// The listener (steps 5-7).
 fn listen_and_send(l: RawFd, sock: RawFd) -> Result<(), (u32, i32)> {
-    bind_loopback(l).map_err(|e| (5, e))?;
+    bind_loopback(l, PROXY_PORT).map_err(|e| (5, e))?;
     // SAFETY: listen on a bound socket.
     sys::check(unsafe { libc::listen(l, PROXY_BACKLOG) }).map_err(|e| (6, e))?;
     channel::send_fd(sock, l).map_err(|e| (7, e))

@@ -256,6 +256,10 @@ fn spawn_in<'v>(
             spec::NetworkMode::Proxied { address } => address,
             _ => spec::PROXY_ADDR,
         },
+        proxy_routing: match proxy {
+            Some(_) => super::udp_out::routing(),
+            None => Default::default(),
+        },
         rlimits: spec.rlimits,
         tree_fds: vec![-1; mounts.sources.len()],
         mounts,
@@ -388,6 +392,7 @@ fn spawn_in<'v>(
         Ok::<_, SpawnError>(super::spawned::ProxySockets {
             tcp: received(s)?,
             dns: received(s)?,
+            udp: received(s)?,
             // Sent only where the namespace got its IPv6 address (`net.rs`).
             tcp6: channel::recv_fd(s.as_fd()).ok().flatten(),
         })

@@ -63,6 +63,14 @@ pub const PROXY_ADDR6: [u8; 16] = [
 /// Rootless `private`: the port on the sandbox's `127.0.0.1` where init listens for
 /// the kernel; below 1024, so the program (no `CAP_NET_BIND_SERVICE`) never takes it.
 pub const PROXY_PORT: u16 = 1023;
+/// Rootless `private`: the port of init's transparent UDP socket on `127.0.0.1`, where the
+/// namespace's rules hand the program's outgoing UDP (`net/udp_egress.rs`); below 1024 too.
+pub const PROXY_UDP_PORT: u16 = 1022;
+/// Rootless `private`: the packet mark its outgoing UDP is given, and the routing table
+/// that mark selects (one `local` route over `lo`, so marked datagrams come back in
+/// through `lo` to the transparent socket).
+pub const PROXY_UDP_MARK: u32 = 0xa9d5;
+pub const PROXY_UDP_TABLE: u32 = 213;
 
 /// How the program's stdin, stdout and stderr are connected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

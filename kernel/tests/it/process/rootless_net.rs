@@ -79,6 +79,24 @@ fn echo_server(ip: impl Into<IpAddr>) -> (SocketAddr, Arc<AtomicUsize>) {
     (at, seen)
 }
 
+/// A UDP server on `ip` answering each datagram with `pong DATAGRAM`, counting them.
+fn udp_echo_server(ip: impl Into<IpAddr>) -> (SocketAddr, Arc<AtomicUsize>) {
+    let s = std::net::UdpSocket::bind((ip.into(), 0)).expect("a UDP socket on the host's address");
+    let at = s.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut answer = b"pong ".to_vec();
+            answer.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&answer, from);
+        }
+    });
+    (at, seen)
+}
+
 /// Runs a spec to its end: (stdout, stderr), trimmed.
 async fn run(c: &mut Client, spec: pb::ProcessSpec) -> (String, String) {
     let p = spawn(c, spec).await;
@@ -379,4 +397,98 @@ async fn settled_fd_count(pid: u32, want: usize) -> usize {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Outgoing UDP over IPv4 from rootless `private`: a granted flow's datagrams reach a
+/// server on the host's address and its answers come back from that address and port
+/// (the kernel answers from a transparent socket bound there), the flow's second datagram
+/// too (it takes the flow's own socket); a port not granted for UDP, even one granted for
+/// TCP, fails at once with `EPERM` and nothing arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rootless_private_carries_granted_udp_and_drops_the_rest() {
+    const TEST: &str = "rootless_private_carries_granted_udp_and_drops_the_rest";
+    if privileged() {
+        eprintln!("{TEST}: rootless only (as root, private is the veth and NAT of net::)");
+        return;
+    }
+    let Some(ip) = host_address() else {
+        crate::util::skip(TEST, "the host has no non-loopback IPv4 address");
+        return;
+    };
+    let (open, answered) = udp_echo_server(ip);
+    let (closed, reached) = udp_echo_server(ip);
+    let d = Daemon::start(&[]);
+    let mut c = d.client().await;
+    let allow = format!("net:allow:{ip}:{}/udp", open.port());
+    let (open_s, closed_s) = (open.to_string(), closed.to_string());
+
+    let (out, err) = run(
+        &mut c,
+        probe(
+            pb::NetworkMode::Private,
+            &[&allow],
+            &["ask-udp", &open_s, "hello"],
+        ),
+    )
+    .await;
+    assert_eq!(
+        out,
+        format!("ALLOWED reply pong hello / pong hello from {open}"),
+        "stderr {err:?}"
+    );
+    assert_eq!(answered.load(Ordering::SeqCst), 2);
+
+    let tcp_only = format!("net:allow:{ip}:{}/tcp", open.port());
+    for (grant, to) in [(&allow, &closed_s), (&tcp_only, &open_s)] {
+        let (out, _) = run(
+            &mut c,
+            probe(pb::NetworkMode::Private, &[grant], &["ask-udp", to, "x"]),
+        )
+        .await;
+        assert_eq!(out, "DENIED EPERM", "{grant} → {to}");
+    }
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "a refused datagram got out"
+    );
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        2,
+        "a refused datagram got out"
+    );
+    // The kernel's fds with the first flow's process gone (the DNS relay's included).
+    let fds = settled_fd_count(d.pid(), usize::MAX).await;
+
+    // A revoked grant closes the way (the namespace's UDP chain and the kernel's list
+    // narrow): every 100 ms the program asks the granted server again.
+    let script = format!(
+        "while :; do {} ask-udp {open_s} again; /bin/sleep 0.1; done",
+        probe_bin().display()
+    );
+    let p = spawn(
+        &mut c,
+        in_mode(
+            pb::NetworkMode::Private,
+            &[&allow],
+            &["/bin/sh", "-c", &script],
+        ),
+    )
+    .await;
+    crate::net::wait_for_line(&mut c, p.pid, "ALLOWED reply pong again").await;
+    crate::net::revoke(&mut c, p.pid, allow.clone()).await;
+    crate::net::wait_for_line(&mut c, p.pid, "DENIED EPERM").await;
+    kill_tree(&mut c, p.pid).await;
+
+    // Its flows' sockets, and the helper the kernel started in its namespace to make
+    // them, went with it.
+    let now = settled_fd_count(d.pid(), fds).await;
+    assert!(now <= fds, "the kernel holds {now} fds, {fds} before");
+    let tree = crate::util::host_tree(d.pid());
+    assert_eq!(
+        tree.len(),
+        1,
+        "the kernel and what is left below it: {tree:?}"
+    );
+    drop(d);
 }

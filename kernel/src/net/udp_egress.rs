@@ -1,0 +1,241 @@
+//! Rootless `private`'s outgoing UDP, carried by the kernel (init's half, the way the
+//! datagrams reach it, is `sandbox/udp_out.rs`).
+//!
+//! Init's transparent socket on the namespace's `127.0.0.1:1022` receives each datagram
+//! the program sends over IPv4 to an address outside the namespace (other than the DNS
+//! relay's, which has its own way), with its original destination (`IP_ORIGDSTADDR`).
+//! The kernel checks the destination against the process's decision list, the one the
+//! namespace's rules hold too ([`Decisions::allows`], the second guard), and carries the
+//! flow (program's address and port → destination) with two sockets:
+//!
+//! - one of the host's, connected to the destination;
+//! - one in the sandbox's namespace, made there by its [`Dialer`] and made transparent by
+//!   the kernel (which owns the namespace's user namespace, so it holds `CAP_NET_ADMIN`
+//!   over it), bound to the destination's address and port and connected to the
+//!   program's. The answers leave it with the destination's address and port as their
+//!   source, as the program expects; and `tproxy` looks for a connected socket before
+//!   the listening one, so the flow's later datagrams come straight to it.
+//!
+//! A flow is forgotten after [`UDP_IDLE`] without a datagram either way; at most
+//! [`MAX_FLOWS`] are carried at once (a new flow's datagrams beyond that are dropped, as
+//! are those of a refused flow: the namespace's rules already refused it with `EPERM`).
+//! Nothing is left on the host: the sockets close with the flows, and the flows with the
+//! relay, when the process is reaped.
+
+use std::{
+    collections::HashMap,
+    io::{self, IoSliceMut},
+    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    sync::{Arc, RwLock},
+};
+
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrIn, bind, recvmsg, setsockopt,
+    sockopt::{IpTransparent, ReuseAddr},
+};
+use tokio::{
+    io::Interest, net::UdpSocket, runtime::Handle, sync::OnceCell, task::JoinSet, time::Instant,
+};
+
+use super::{
+    dns::RESOLVER,
+    egress::Decisions,
+    forward_relay::{self, MAX_DATAGRAM, MAX_FLOWS, Relay, UDP_IDLE},
+    groups,
+};
+use crate::sandbox::{Dialer, SocketKind};
+
+/// A flow: the program's address and port, and where it sent to.
+type FlowKey = (SocketAddrV4, SocketAddrV4);
+
+/// The sandbox's namespace, where a flow's inner socket is made: through the process's
+/// own dialer if it has one, else through one started at its first flow.
+pub(crate) struct Inside {
+    dialer: OnceCell<Arc<Dialer>>,
+    user: OwnedFd,
+    net: OwnedFd,
+}
+
+impl Inside {
+    /// The namespaces `user` and `net` (dups of the process's), with `dialer` if it has
+    /// one already.
+    pub(crate) fn new(user: OwnedFd, net: OwnedFd, dialer: Option<Arc<Dialer>>) -> Self {
+        Self {
+            dialer: OnceCell::new_with(dialer),
+            user,
+            net,
+        }
+    }
+
+    async fn dialer(&self) -> io::Result<&Arc<Dialer>> {
+        self.dialer
+            .get_or_try_init(|| async {
+                let (user, net) = (self.user.try_clone()?, self.net.try_clone()?);
+                tokio::task::spawn_blocking(move || Dialer::start(user.as_fd(), net.as_fd()))
+                    .await
+                    .map_err(io::Error::other)?
+                    .map(Arc::new)
+            })
+            .await
+    }
+}
+
+/// Serves init's transparent socket `sock` on `rt`: each flow the process's `decisions`
+/// allow is carried out and its answers back in (`own` is the sandbox's address, which
+/// is no destination).
+pub(crate) fn serve(
+    rt: &Handle,
+    sock: OwnedFd,
+    inside: Inside,
+    decisions: Arc<RwLock<Decisions>>,
+    own: Ipv4Addr,
+) -> io::Result<Relay> {
+    let sock = std::net::UdpSocket::from(sock);
+    sock.set_nonblocking(true)?;
+    let _guard = rt.enter();
+    let sock = UdpSocket::from_std(sock)?;
+    Ok(Relay::spawn(rt, carry_all(sock, inside, decisions, own)))
+}
+
+async fn carry_all(
+    sock: UdpSocket,
+    inside: Inside,
+    decisions: Arc<RwLock<Decisions>>,
+    own: Ipv4Addr,
+) {
+    let mut flows: HashMap<FlowKey, Arc<UdpSocket>> = HashMap::new();
+    let mut carried = JoinSet::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        tokio::select! {
+            got = sock.async_io(Interest::READABLE, || recv_with_destination(&sock, &mut buf)) => {
+                let (n, key) = match got {
+                    Ok((n, Some(key))) => (n, key),
+                    Ok((_, None)) => continue,
+                    Err(e) => {
+                        tracing::debug!("udp egress: {e}");
+                        continue;
+                    }
+                };
+                let out = match flows.get(&key) {
+                    Some(out) => Arc::clone(out),
+                    None if flows.len() >= MAX_FLOWS => continue,
+                    None => {
+                        if let Err(why) = allowed(key.1, own, &decisions) {
+                            tracing::debug!("udp egress {} → {}: {why}", key.0, key.1);
+                            continue;
+                        }
+                        match open(&inside, key).await {
+                            Ok((inn, out)) => {
+                                let out = Arc::new(out);
+                                flows.insert(key, Arc::clone(&out));
+                                carried.spawn(carry(inn, Arc::clone(&out), key));
+                                out
+                            }
+                            Err(e) => {
+                                tracing::debug!("udp egress {} → {}: {e}", key.0, key.1);
+                                continue;
+                            }
+                        }
+                    }
+                };
+                if let Err(e) = out.send(&buf[..n]).await {
+                    tracing::debug!("udp egress {} → {}: {e}", key.0, key.1);
+                }
+            }
+            Some(Ok(key)) = carried.join_next(), if !carried.is_empty() => {
+                flows.remove(&key);
+            }
+        }
+    }
+}
+
+/// Whether the kernel carries a flow to `to`: not to the sandbox's own address, a
+/// loopback one, the DNS relay's (which has its own way) or a bridged group's, and only
+/// where the decision list allows UDP.
+fn allowed(
+    to: SocketAddrV4,
+    own: Ipv4Addr,
+    decisions: &RwLock<Decisions>,
+) -> Result<(), &'static str> {
+    let ip = *to.ip();
+    if ip == own || ip.is_loopback() || ip == RESOLVER {
+        return Err("a local address");
+    }
+    if groups::in_range(ip) {
+        return Err("a bridged group's address (no UDP between members)");
+    }
+    let decisions = decisions.read().unwrap_or_else(|e| e.into_inner());
+    if decisions.allows(IpAddr::V4(ip), to.port(), false) {
+        Ok(())
+    } else {
+        Err("not granted")
+    }
+}
+
+/// One datagram from init's socket, with the flow it belongs to (`None` for one whose
+/// destination was not handed over: sent to the socket itself).
+fn recv_with_destination(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<FlowKey>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!(libc::sockaddr_in);
+    let msg = recvmsg::<SockaddrIn>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT,
+    )?;
+    let to = msg.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::Ipv4OrigDstAddr(sa) => Some(SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
+            u16::from_be(sa.sin_port),
+        )),
+        _ => None,
+    });
+    let from = msg.address.map(|a| SocketAddrV4::new(a.ip(), a.port()));
+    let key = from
+        .zip(to)
+        .filter(|(_, to)| to.port() != crate::sandbox::PROXY_UDP_PORT);
+    Ok((msg.bytes, key))
+}
+
+/// A flow's two sockets: inside (bound to the destination, connected to the program's
+/// address) and out (the host's, connected to the destination).
+async fn open(inside: &Inside, (from, to): FlowKey) -> io::Result<(UdpSocket, UdpSocket)> {
+    let out = forward_relay::connect_udp(SocketAddr::V4(to)).await?;
+    let fd = forward_relay::made(inside.dialer().await?, SocketKind::Udp).await?;
+    setsockopt(&fd, IpTransparent, &true)?;
+    // Flows of several program sockets to one destination each bind it.
+    setsockopt(&fd, ReuseAddr, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrIn::from(to))?;
+    let inn = std::net::UdpSocket::from(fd);
+    inn.connect(from)?;
+    inn.set_nonblocking(true)?;
+    Ok((UdpSocket::from_std(inn)?, out))
+}
+
+/// Carries a flow both ways until [`UDP_IDLE`] passes with nothing either way; returns
+/// its key.
+async fn carry(inn: UdpSocket, out: Arc<UdpSocket>, key: FlowKey) -> FlowKey {
+    let (mut up, mut down) = (vec![0u8; MAX_DATAGRAM], vec![0u8; MAX_DATAGRAM]);
+    let idle = tokio::time::sleep(UDP_IDLE);
+    tokio::pin!(idle);
+    loop {
+        let sent = tokio::select! {
+            got = inn.recv(&mut up) => match got {
+                Ok(n) => out.send(&up[..n]).await,
+                Err(e) => Err(e),
+            },
+            got = out.recv(&mut down) => match got {
+                Ok(n) => inn.send(&down[..n]).await,
+                Err(e) => Err(e),
+            },
+            () = &mut idle => return key,
+        };
+        if let Err(e) = sent {
+            // An ICMP error from either end (ECONNREFUSED) is the flow's, not the relay's.
+            tracing::debug!("udp egress {} → {}: {e}", key.0, key.1);
+        }
+        idle.as_mut().reset(Instant::now() + UDP_IDLE);
+    }
+}
