@@ -26,8 +26,8 @@
 //! out) with `pong LINE`; `serve-udp`, `dns` and `addrs6` are in `probe/net.rs`.
 //!
 //! `ask ADDR LINE` sends LINE over TCP to ADDR and prints the answer's first line;
-//! `ask-udp ADDR TEXT` sends TEXT twice, a datagram at a time, from a socket connected to
-//! ADDR and prints the datagrams that come back and their source
+//! `ask-udp ADDR TEXT [N]` sends TEXT N times (2), a datagram at a time, from a socket
+//! connected to ADDR and prints the datagrams that come back and their source
 //! (`tests/it/process/rootless_net.rs`).
 //!
 //! `bind ADDR` binds a TCP listener to ADDR; `sendto ADDR` sends one UDP datagram to ADDR
@@ -418,7 +418,7 @@ fn run(args: &[String]) -> String {
             )
         }
         "ask" => ask(arg(1), arg(2)),
-        "ask-udp" => ask_udp(arg(1), arg(2)),
+        "ask-udp" => ask_udp(arg(1), arg(2), args.get(3).map_or("2", String::as_str)),
         "bind" => {
             let addr: SocketAddr = arg(1).parse().unwrap_or_else(|_| usage("bad address"));
             io_verdict(TcpListener::bind(addr), |l| match l.local_addr() {
@@ -706,18 +706,19 @@ fn ask(addr: &str, line: &str) -> String {
     io_verdict(asked, |r| format!("reply {r}"))
 }
 
-/// Sends `text`, then `text` again, each in a datagram from one socket connected to
-/// `addr`, reading one back after each (within 5 s): says what came back, and from where
-/// the last one came.
-fn ask_udp(addr: &str, text: &str) -> String {
+/// Sends `text` `rounds` times, each in a datagram from one socket connected to `addr`,
+/// reading one back after each (within 5 s): says what came back, and from where the
+/// last one came.
+fn ask_udp(addr: &str, text: &str, rounds: &str) -> String {
     let addr: SocketAddr = addr.parse().unwrap_or_else(|_| usage("bad address"));
+    let rounds: u32 = rounds.parse().unwrap_or_else(|_| usage("bad count"));
     let asked = (|| {
         let s = std::net::UdpSocket::bind(unspecified(&addr))?;
         s.connect(addr)?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         let mut replies = Vec::new();
         let mut from = addr;
-        for _ in 0..2 {
+        for _ in 0..rounds {
             s.send(text.as_bytes())?;
             let mut buf = [0u8; 512];
             let (n, at) = s.recv_from(&mut buf)?;

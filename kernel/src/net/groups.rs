@@ -7,7 +7,9 @@
 //! the kernel like any other, and the kernel carries it into the other member's namespace
 //! through that member's [`Dialer`]: so the group's members reach each other over TCP, and
 //! nobody else does (no other sandbox's rules let a connect to the group's /24 out, and
-//! the kernel carries one only between members of one group).
+//! the kernel carries one only between members of one group). A member's UDP to another
+//! is carried the same way (`udp_egress.rs`), the datagrams arriving from the sender's
+//! own address.
 
 use std::{
     collections::HashMap,
@@ -20,8 +22,8 @@ use crate::sandbox::Dialer;
 
 /// What rootless `bridged` is, for `agentos doctor`.
 pub const CARRIES: &str = "rootless: each process a rootless private one, at an address of \
-     its group's /24 in 10.214.0.0/16; a member's TCP to another member's address is carried \
-     by the kernel into that member's namespace, and nobody else's";
+     its group's /24 in 10.214.0.0/16; a member's TCP and UDP to another member's address \
+     are carried by the kernel into that member's namespace, and nobody else's";
 
 /// The first two octets of every group's /24.
 const GROUPS_BASE: [u8; 2] = [10, 214];

@@ -249,8 +249,11 @@ impl Proxied {
                 self.net.try_clone()?,
                 self.dialer.clone(),
             ),
-            Arc::clone(&decisions),
-            self.address(),
+            super::udp_egress::Reach {
+                decisions: Arc::clone(&decisions),
+                own: self.address(),
+                member: self.member.clone(),
+            },
         )?);
         if let Some(p) = relay {
             self.relays.push(forward_relay::udp(
@@ -322,7 +325,7 @@ enum Published {
 fn egress_script(rules: &[NetworkRule], group: Option<&str>) -> (String, Vec<String>) {
     let tcp = egress::protocol_egress(rules, ProtocolMatch::Tcp, REFUSE);
     let udp = egress::protocol_egress(rules, ProtocolMatch::Udp, DROP);
-    let script = egress_lines(&tcp.rules, group) + &udp_egress_lines(&udp.rules);
+    let script = egress_lines(&tcp.rules, group) + &udp_egress_lines(&udp.rules, group);
     (script, tcp.unenforced)
 }
 
@@ -349,12 +352,14 @@ fn egress_lines(rules: &[String], group: Option<&str>) -> String {
 }
 
 /// The `add rule` lines of the UDP chain, for datagrams to outside the namespace: none
-/// over IPv6 (not carried) or to a bridged group (no UDP between members), then the
-/// decision list, whose refusals drop.
-fn udp_egress_lines(rules: &[String]) -> String {
+/// over IPv6 (not carried), its bridged group's /24 (`group`) but no other group's, then
+/// the decision list, whose refusals drop.
+fn udp_egress_lines(rules: &[String], group: Option<&str>) -> String {
+    let peers = group.map(|subnet| format!("ip daddr {subnet} accept"));
     let groups = format!("ip daddr {} {DROP}", groups::RANGE);
-    ["meta nfproto ipv6 drop", groups.as_str()]
-        .into_iter()
+    std::iter::once("meta nfproto ipv6 drop")
+        .chain(peers.as_deref())
+        .chain([groups.as_str()])
         .chain(rules.iter().map(String::as_str))
         .map(|r| format!("add rule {TABLE} egress_udp {r}\n"))
         .collect()
@@ -498,7 +503,7 @@ mod tests {
         );
         assert_eq!(*udp.last().unwrap(), "drop");
 
-        // A member of a group reaches its group's /24 first, over TCP.
+        // A member of a group reaches its group's /24 first, over TCP and UDP.
         let (member, _) = egress_script(&rules, Some("10.214.1.0/24"));
         let member: Vec<&str> = member.lines().collect();
         assert_eq!(
@@ -506,6 +511,17 @@ mod tests {
             [
                 "add rule inet agentos egress ip daddr 10.214.1.0/24 accept",
                 "add rule inet agentos egress ip daddr 10.214.0.0/16 reject with tcp reset",
+            ]
+        );
+        let udp_at = member
+            .iter()
+            .position(|l| l.contains("egress_udp meta nfproto ipv6 drop"))
+            .unwrap();
+        assert_eq!(
+            member[udp_at + 1..udp_at + 3],
+            [
+                "add rule inet agentos egress_udp ip daddr 10.214.1.0/24 accept",
+                "add rule inet agentos egress_udp ip daddr 10.214.0.0/16 drop",
             ]
         );
     }

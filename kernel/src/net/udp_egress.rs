@@ -16,6 +16,12 @@
 //!   source, as the program expects; and `tproxy` looks for a connected socket before
 //!   the listening one, so the flow's later datagrams come straight to it.
 //!
+//! A flow to another member of the process's rootless `bridged` group (`groups.rs`) is
+//! carried the same way into that member's namespace: its outer socket is made there by
+//! the member's own [`Dialer`], made transparent, bound to the sender's address and port
+//! and connected to the member's, so the member sees the datagrams come from the sender,
+//! and its answers, handed to the kernel by its own namespace's rules, find that socket.
+//!
 //! A flow is forgotten after [`UDP_IDLE`] without a datagram either way; at most
 //! [`MAX_FLOWS`] are carried at once (a new flow's datagrams beyond that are dropped, as
 //! are those of a refused flow: the namespace's rules already refused it with `EPERM`).
@@ -39,6 +45,7 @@ use tokio::{
 };
 
 use super::{
+    Membership,
     dns::RESOLVER,
     egress::Decisions,
     forward_relay::{self, MAX_DATAGRAM, MAX_FLOWS, Relay, UDP_IDLE},
@@ -81,29 +88,26 @@ impl Inside {
     }
 }
 
-/// Serves init's transparent socket `sock` on `rt`: each flow the process's `decisions`
-/// allow is carried out and its answers back in (`own` is the sandbox's address, which
-/// is no destination).
-pub(crate) fn serve(
-    rt: &Handle,
-    sock: OwnedFd,
-    inside: Inside,
-    decisions: Arc<RwLock<Decisions>>,
-    own: Ipv4Addr,
-) -> io::Result<Relay> {
+/// Whom a process's flows may go to: what its decision list allows, and its bridged
+/// group's other members.
+pub(crate) struct Reach {
+    pub decisions: Arc<RwLock<Decisions>>,
+    /// The sandbox's own address, which is no destination.
+    pub own: Ipv4Addr,
+    pub member: Option<Arc<Membership>>,
+}
+
+/// Serves init's transparent socket `sock` on `rt`: each flow `reach` allows is carried
+/// out and its answers back in.
+pub(crate) fn serve(rt: &Handle, sock: OwnedFd, inside: Inside, reach: Reach) -> io::Result<Relay> {
     let sock = std::net::UdpSocket::from(sock);
     sock.set_nonblocking(true)?;
     let _guard = rt.enter();
     let sock = UdpSocket::from_std(sock)?;
-    Ok(Relay::spawn(rt, carry_all(sock, inside, decisions, own)))
+    Ok(Relay::spawn(rt, carry_all(sock, inside, reach)))
 }
 
-async fn carry_all(
-    sock: UdpSocket,
-    inside: Inside,
-    decisions: Arc<RwLock<Decisions>>,
-    own: Ipv4Addr,
-) {
+async fn carry_all(sock: UdpSocket, inside: Inside, reach: Reach) {
     let mut flows: HashMap<FlowKey, Arc<UdpSocket>> = HashMap::new();
     let mut carried = JoinSet::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -122,11 +126,14 @@ async fn carry_all(
                     Some(out) => Arc::clone(out),
                     None if flows.len() >= MAX_FLOWS => continue,
                     None => {
-                        if let Err(why) = allowed(key.1, own, &decisions) {
-                            tracing::debug!("udp egress {} → {}: {why}", key.0, key.1);
-                            continue;
-                        }
-                        match open(&inside, key).await {
+                        let to = match route(key.1, &reach) {
+                            Ok(to) => to,
+                            Err(why) => {
+                                tracing::debug!("udp egress {} → {}: {why}", key.0, key.1);
+                                continue;
+                            }
+                        };
+                        match open(&inside, key, to).await {
                             Ok((inn, out)) => {
                                 let out = Arc::new(out);
                                 flows.insert(key, Arc::clone(&out));
@@ -151,24 +158,35 @@ async fn carry_all(
     }
 }
 
-/// Whether the kernel carries a flow to `to`: not to the sandbox's own address, a
-/// loopback one, the DNS relay's (which has its own way) or a bridged group's, and only
-/// where the decision list allows UDP.
-fn allowed(
-    to: SocketAddrV4,
-    own: Ipv4Addr,
-    decisions: &RwLock<Decisions>,
-) -> Result<(), &'static str> {
+/// Where a flow's outer socket is made.
+enum Out {
+    /// In the host's network.
+    Host,
+    /// In the namespace of a member of the sender's group, by that member's helper.
+    Member(Arc<Dialer>),
+}
+
+/// Where the kernel carries a flow to `to`, if anywhere: not to the sandbox's own
+/// address, a loopback one or the DNS relay's (which has its own way); to a bridged
+/// group's address only between members of that group; elsewhere where the decision
+/// list allows UDP.
+fn route(to: SocketAddrV4, reach: &Reach) -> Result<Out, &'static str> {
     let ip = *to.ip();
-    if ip == own || ip.is_loopback() || ip == RESOLVER {
+    if ip == reach.own || ip.is_loopback() || ip == RESOLVER {
         return Err("a local address");
     }
     if groups::in_range(ip) {
-        return Err("a bridged group's address (no UDP between members)");
+        return reach
+            .member
+            .as_deref()
+            .filter(|m| m.covers(ip))
+            .and_then(|m| m.peer(ip))
+            .map(Out::Member)
+            .ok_or("no member of its group there");
     }
-    let decisions = decisions.read().unwrap_or_else(|e| e.into_inner());
+    let decisions = reach.decisions.read().unwrap_or_else(|e| e.into_inner());
     if decisions.allows(IpAddr::V4(ip), to.port(), false) {
-        Ok(())
+        Ok(Out::Host)
     } else {
         Err("not granted")
     }
@@ -199,19 +217,39 @@ fn recv_with_destination(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize,
     Ok((msg.bytes, key))
 }
 
-/// A flow's two sockets: inside (bound to the destination, connected to the program's
-/// address) and out (the host's, connected to the destination).
-async fn open(inside: &Inside, (from, to): FlowKey) -> io::Result<(UdpSocket, UdpSocket)> {
-    let out = forward_relay::connect_udp(SocketAddr::V4(to)).await?;
-    let fd = forward_relay::made(inside.dialer().await?, SocketKind::Udp).await?;
+/// A flow's two sockets: inside (in the sender's namespace, bound to the destination,
+/// connected to the sender) and out (the host's, connected to the destination; or, to a
+/// member of its group, in that member's namespace, bound to the sender and connected to
+/// the member).
+async fn open(
+    inside: &Inside,
+    (from, to): FlowKey,
+    out: Out,
+) -> io::Result<(UdpSocket, UdpSocket)> {
+    let out = match out {
+        Out::Host => forward_relay::connect_udp(SocketAddr::V4(to)).await?,
+        Out::Member(dialer) => posing(&dialer, from, to).await?,
+    };
+    let inn = posing(inside.dialer().await?, to, from).await?;
+    Ok((inn, out))
+}
+
+/// A UDP socket made by `dialer` in its namespace, posing as `at` there (transparent,
+/// bound to `at`, whatever the namespace's addresses) and connected to `peer`.
+async fn posing(
+    dialer: &Arc<Dialer>,
+    at: SocketAddrV4,
+    peer: SocketAddrV4,
+) -> io::Result<UdpSocket> {
+    let fd = forward_relay::made(dialer, SocketKind::Udp).await?;
     setsockopt(&fd, IpTransparent, &true)?;
-    // Flows of several program sockets to one destination each bind it.
+    // Flows of several sockets to one destination each bind it.
     setsockopt(&fd, ReuseAddr, &true)?;
-    bind(fd.as_raw_fd(), &SockaddrIn::from(to))?;
-    let inn = std::net::UdpSocket::from(fd);
-    inn.connect(from)?;
-    inn.set_nonblocking(true)?;
-    Ok((UdpSocket::from_std(inn)?, out))
+    bind(fd.as_raw_fd(), &SockaddrIn::from(at))?;
+    let sock = std::net::UdpSocket::from(fd);
+    sock.connect(peer)?;
+    sock.set_nonblocking(true)?;
+    UdpSocket::from_std(sock)
 }
 
 /// Carries a flow both ways until [`UDP_IDLE`] passes with nothing either way; returns

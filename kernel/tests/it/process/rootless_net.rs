@@ -4,7 +4,8 @@
 //! through the kernel's relay; names resolve through the kernel's DNS relay; a refused
 //! connect fails at once, also after a revoke;
 //! a `none` process reaches nothing; the program cannot flush the rules of its
-//! namespace; TCP and UDP port forwards carry a request in; what rootless private does
+//! namespace; TCP and UDP port forwards carry a request in; outgoing UDP is carried as
+//! granted; bridged members reach each other over TCP and UDP; what rootless private does
 //! not carry is refused with the reason.
 
 use std::{
@@ -370,6 +371,43 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     let (out, _, _) = collect(&mut c, server.pid).await;
     assert!(
         out.contains(&format!("ALLOWED served {}:", server.net_address)) && out.ends_with("peer\n"),
+        "{out:?}"
+    );
+
+    // The same over UDP: the kernel carries a member's datagrams into the other's
+    // namespace, where they come from the sender's own address, and the answer back from
+    // the address asked; nobody else's get out.
+    let server = spawn(
+        &mut c,
+        member("g", &["serve-udp", "7001", "0.0.0.0"], &["bind:7001"]),
+    )
+    .await;
+    crate::net::wait_for_line(&mut c, server.pid, "LISTENING").await;
+    let at = format!("{}:7001", server.net_address);
+    let outsiders = [
+        probe(Private, &[], &["ask-udp", &at, "x", "1"]),
+        member("h", &["ask-udp", &at, "x", "1"], &[]),
+        probe(
+            Private,
+            &["net:allow:10.0.0.0/8"],
+            &["ask-udp", &at, "x", "1"],
+        ),
+    ];
+    for spec in outsiders {
+        let out = run(&mut c, spec).await.0;
+        assert_eq!(out, "DENIED EPERM", "an outsider reached {at}");
+    }
+    let asker = spawn(&mut c, member("g", &["ask-udp", &at, "peer", "1"], &[])).await;
+    let (out, err, _) = collect(&mut c, asker.pid).await;
+    assert_eq!(
+        out.trim(),
+        format!("ALLOWED reply pong peer from {at}"),
+        "stderr {err:?}"
+    );
+    let (out, _, _) = collect(&mut c, server.pid).await;
+    assert!(
+        out.contains(&format!("ALLOWED served-udp {}:", asker.net_address))
+            && out.trim_end().ends_with(" peer"),
         "{out:?}"
     );
 
