@@ -51,10 +51,10 @@
 //! Without root, `private` is the rootless kind (`proxied.rs`): the process's own
 //! namespace, whose outgoing TCP its own nftables rules redirect to a listener the
 //! kernel serves from the host's network, by the same grants; nothing is made on the
-//! host. It carries TCP (IPv4, and IPv6 where the host has it), UDP over IPv4 (handed to
+//! host. It carries TCP (IPv4, and IPv6 where the host has it), UDP the same (handed to
 //! the kernel by `tproxy`: `udp_egress.rs`), DNS through the kernel's relay, and port
 //! forwards in (the kernel's relay, connecting inside through a helper in the namespace)
-//! alone (no UDP over IPv6, no ICMP); `bridged` groups are such sandboxes
+//! alone (no ICMP); `bridged` groups are such sandboxes
 //! at addresses of their group's own, whose TCP to each other the kernel carries through
 //! the same helpers (`groups.rs`). Everything but `none` is refused without nftables,
 //! with the reason (also in `agentos doctor`). slirp4netns and pasta need

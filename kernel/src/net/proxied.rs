@@ -22,17 +22,18 @@
 //!                   accept; DNS (UDP, TCP) to 10.213.255.53:53 → accept; UDP → egress_udp;
 //!                   neither TCP nor UDP → drop (sendmsg fails with EPERM); the process's
 //!                   decision list (egress.rs) for TCP, refusals as TCP resets; reset
-//! chain egress_udp  IPv6 → drop; the decision list for UDP, refusals as drops (EPERM);
-//!                   drop
+//! chain egress_udp  a bridged group's /24 (its own group's → accept) → drop; the
+//!                   decision list for UDP, refusals as drops (EPERM); drop
 //! chain udp_mark    hook output priority -140 (route): UDP to a non-local address but
 //!                   the relay's → mark 0xa9d5
 //! chain proxy       hook output priority -100 (NAT): TCP to a non-local address →
 //!                   redirect to :1023; UDP to 10.213.255.53:53 → redirect to :1023
 //! chain udp_in      hook prerouting priority -150: marked UDP → tproxy to
-//!                   127.0.0.1:1022 (init's transparent socket, or the flow's own)
+//!                   127.0.0.1:1022 or [::1]:1022 (init's transparent sockets, or the
+//!                   flow's own)
 //! ```
 //!
-//! Other outgoing UDP over IPv4 goes to the kernel too, by way of a policy route and
+//! Other outgoing UDP (IPv4, and IPv6 where the namespace has it) goes to the kernel too, by way of a policy route and
 //! `tproxy` (`sandbox/udp_out.rs` says why it takes both), and the kernel carries each
 //! flow the grants allow (`udp_egress.rs`).
 //!
@@ -63,8 +64,8 @@
 //!
 //! # What it does not carry
 //!
-//! TCP (over IPv4, and over IPv6 where the host has it), UDP over IPv4, DNS through the
-//! relay, and port forwards in, only: no UDP over IPv6, no ICMP. `bridged` groups are made of such
+//! TCP and UDP (over IPv4, and over IPv6 where the host has it), DNS through the relay
+//! (over IPv4), and port forwards in, only: no ICMP. `bridged` groups are made of such
 //! sandboxes (`groups.rs`): a member's connect to another member's address goes through
 //! that member's [`Dialer`], so the other sees it come from its own address.
 //! The kernel says so in `agentos doctor` and refuses what asks for more.
@@ -105,9 +106,9 @@ const DROP: &str = "drop";
 pub const CARRIES: &str = "rootless: the process's own network namespace, whose outgoing \
      TCP (IPv4, and IPv6 where the host has it) its nftables rules there redirect to the \
      kernel, which carries what its grants allow from the host's network (refused connects \
-     fail with ECONNREFUSED), and its outgoing UDP over IPv4 (tproxy), carried the same way \
+     fail with ECONNREFUSED), and its outgoing UDP (tproxy), carried the same way \
      (refused datagrams fail with EPERM); DNS through the kernel's relay; TCP and UDP port \
-     forwards in, carried by the kernel; no UDP over IPv6, no ICMP";
+     forwards in, carried by the kernel; no ICMP";
 
 /// A rootless `private` (or `bridged`) process's network; dropping it stops the kernel's
 /// relays and every connection they carry (the namespace, and its rules, go with the
@@ -188,9 +189,13 @@ impl Proxied {
              add chain {TABLE} udp_mark {{ type route hook output priority -140; policy accept; }}\n\
              add rule {TABLE} udp_mark meta l4proto udp ip daddr != {RESOLVER} fib daddr type != \
              local meta mark set {PROXY_UDP_MARK:#x}\n\
+             add rule {TABLE} udp_mark meta nfproto ipv6 meta l4proto udp fib daddr type != \
+             local meta mark set {PROXY_UDP_MARK:#x}\n\
              add chain {TABLE} udp_in {{ type filter hook prerouting priority -150; policy accept; }}\n\
              add rule {TABLE} udp_in meta mark {PROXY_UDP_MARK:#x} meta l4proto udp tproxy ip to \
-             127.0.0.1:{PROXY_UDP_PORT} accept\n"
+             127.0.0.1:{PROXY_UDP_PORT} accept\n\
+             add rule {TABLE} udp_in meta mark {PROXY_UDP_MARK:#x} meta l4proto udp tproxy ip6 to \
+             [::1]:{PROXY_UDP_PORT} accept\n"
         );
         let script = format!(
             "add table {TABLE}\n\
@@ -241,20 +246,23 @@ impl Proxied {
             )?);
         }
         #[cfg(target_os = "linux")]
-        self.relays.push(super::udp_egress::serve(
-            rt,
-            sockets.udp,
-            super::udp_egress::Inside::new(
+        {
+            use super::udp_egress::{Inside, Reach, serve};
+            let inside = Arc::new(Inside::new(
                 self.user.try_clone()?,
                 self.net.try_clone()?,
                 self.dialer.clone(),
-            ),
-            super::udp_egress::Reach {
+            ));
+            let reach = Reach {
                 decisions: Arc::clone(&decisions),
                 own: self.address(),
                 member: self.member.clone(),
-            },
-        )?);
+            };
+            for sock in std::iter::once(sockets.udp).chain(sockets.udp6) {
+                let relay = serve(rt, sock, Arc::clone(&inside), reach.clone())?;
+                self.relays.push(relay);
+            }
+        }
         if let Some(p) = relay {
             self.relays.push(forward_relay::udp(
                 rt,
@@ -351,14 +359,15 @@ fn egress_lines(rules: &[String], group: Option<&str>) -> String {
     .collect()
 }
 
-/// The `add rule` lines of the UDP chain, for datagrams to outside the namespace: none
-/// over IPv6 (not carried), its bridged group's /24 (`group`) but no other group's, then
-/// the decision list, whose refusals drop.
+/// The `add rule` lines of the UDP chain, for datagrams to outside the namespace: its
+/// bridged group's /24 (`group`) but no other group's, then the decision list, whose
+/// refusals drop.
 fn udp_egress_lines(rules: &[String], group: Option<&str>) -> String {
     let peers = group.map(|subnet| format!("ip daddr {subnet} accept"));
     let groups = format!("ip daddr {} {DROP}", groups::RANGE);
-    std::iter::once("meta nfproto ipv6 drop")
-        .chain(peers.as_deref())
+    peers
+        .as_deref()
+        .into_iter()
         .chain([groups.as_str()])
         .chain(rules.iter().map(String::as_str))
         .map(|r| format!("add rule {TABLE} egress_udp {r}\n"))
@@ -479,15 +488,18 @@ mod tests {
         assert!(!tcp[4..].iter().any(|l| l.contains("udp")));
         assert!(tcp.contains(&"add rule inet agentos egress meta l4proto tcp th dport 443 accept"));
 
-        // The UDP chain: no IPv6, no group, the UDP decisions (a `/udp` deny and the
-        // protocol-less allow), refusals dropped; no TCP decision.
+        // The UDP chain: no group, the UDP decisions (a `/udp` deny and the protocol-less
+        // allow, with the guarded ranges of both families), refusals dropped; no TCP
+        // decision.
         let udp: Vec<&str> = script
             .lines()
             .filter_map(|l| l.strip_prefix("add rule inet agentos egress_udp "))
             .collect();
-        assert_eq!(
-            udp[..2],
-            ["meta nfproto ipv6 drop", "ip daddr 10.214.0.0/16 drop"]
+        assert_eq!(udp[0], "ip daddr 10.214.0.0/16 drop");
+        assert!(
+            udp.iter()
+                .any(|l| l.starts_with("ip6 daddr {") && l.ends_with(" drop")),
+            "{udp:?}"
         );
         assert!(
             udp.contains(&"meta l4proto udp th dport 53 drop"),
@@ -515,10 +527,10 @@ mod tests {
         );
         let udp_at = member
             .iter()
-            .position(|l| l.contains("egress_udp meta nfproto ipv6 drop"))
+            .position(|l| l.contains("egress_udp "))
             .unwrap();
         assert_eq!(
-            member[udp_at + 1..udp_at + 3],
+            member[udp_at..udp_at + 2],
             [
                 "add rule inet agentos egress_udp ip daddr 10.214.1.0/24 accept",
                 "add rule inet agentos egress_udp ip daddr 10.214.0.0/16 drop",

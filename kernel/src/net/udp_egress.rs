@@ -1,9 +1,11 @@
 //! Rootless `private`'s outgoing UDP, carried by the kernel (init's half, the way the
 //! datagrams reach it, is `sandbox/udp_out.rs`).
 //!
-//! Init's transparent socket on the namespace's `127.0.0.1:1022` receives each datagram
-//! the program sends over IPv4 to an address outside the namespace (other than the DNS
-//! relay's, which has its own way), with its original destination (`IP_ORIGDSTADDR`).
+//! Init's transparent socket on the namespace's `127.0.0.1:1022` (and, where the namespace
+//! has IPv6, its twin on `[::1]:1022`) receives each datagram the program sends to an
+//! address outside the namespace (other than the DNS relay's, which has its own way),
+//! with its original destination (`IP_ORIGDSTADDR`, `IPV6_ORIGDSTADDR`); each socket is
+//! served by a relay of its own.
 //! The kernel checks the destination against the process's decision list, the one the
 //! namespace's rules hold too ([`Decisions::allows`], the second guard), and carries the
 //! flow (program's address and port → destination) with two sockets:
@@ -31,13 +33,13 @@
 use std::{
     collections::HashMap,
     io::{self, IoSliceMut},
-    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     os::fd::{AsFd, AsRawFd, OwnedFd},
     sync::{Arc, RwLock},
 };
 
 use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrIn, bind, recvmsg, setsockopt,
+    ControlMessageOwned, MsgFlags, SockaddrStorage, bind, recvmsg, setsockopt,
     sockopt::{IpTransparent, ReuseAddr},
 };
 use tokio::{
@@ -51,10 +53,10 @@ use super::{
     forward_relay::{self, MAX_DATAGRAM, MAX_FLOWS, Relay, UDP_IDLE},
     groups,
 };
-use crate::sandbox::{Dialer, SocketKind};
+use crate::sandbox::{Dialer, PROXY_ADDR6, PROXY_UDP_PORT, SocketKind};
 
 /// A flow: the program's address and port, and where it sent to.
-type FlowKey = (SocketAddrV4, SocketAddrV4);
+type FlowKey = (SocketAddr, SocketAddr);
 
 /// The sandbox's namespace, where a flow's inner socket is made: through the process's
 /// own dialer if it has one, else through one started at its first flow.
@@ -90,6 +92,7 @@ impl Inside {
 
 /// Whom a process's flows may go to: what its decision list allows, and its bridged
 /// group's other members.
+#[derive(Clone)]
 pub(crate) struct Reach {
     pub decisions: Arc<RwLock<Decisions>>,
     /// The sandbox's own address, which is no destination.
@@ -97,9 +100,14 @@ pub(crate) struct Reach {
     pub member: Option<Arc<Membership>>,
 }
 
-/// Serves init's transparent socket `sock` on `rt`: each flow `reach` allows is carried
-/// out and its answers back in.
-pub(crate) fn serve(rt: &Handle, sock: OwnedFd, inside: Inside, reach: Reach) -> io::Result<Relay> {
+/// Serves init's transparent socket `sock` (of either family) on `rt`: each flow `reach`
+/// allows is carried out and its answers back in.
+pub(crate) fn serve(
+    rt: &Handle,
+    sock: OwnedFd,
+    inside: Arc<Inside>,
+    reach: Reach,
+) -> io::Result<Relay> {
     let sock = std::net::UdpSocket::from(sock);
     sock.set_nonblocking(true)?;
     let _guard = rt.enter();
@@ -107,7 +115,7 @@ pub(crate) fn serve(rt: &Handle, sock: OwnedFd, inside: Inside, reach: Reach) ->
     Ok(Relay::spawn(rt, carry_all(sock, inside, reach)))
 }
 
-async fn carry_all(sock: UdpSocket, inside: Inside, reach: Reach) {
+async fn carry_all(sock: UdpSocket, inside: Arc<Inside>, reach: Reach) {
     let mut flows: HashMap<FlowKey, Arc<UdpSocket>> = HashMap::new();
     let mut carried = JoinSet::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -170,12 +178,17 @@ enum Out {
 /// address, a loopback one or the DNS relay's (which has its own way); to a bridged
 /// group's address only between members of that group; elsewhere where the decision
 /// list allows UDP.
-fn route(to: SocketAddrV4, reach: &Reach) -> Result<Out, &'static str> {
-    let ip = *to.ip();
-    if ip == reach.own || ip.is_loopback() || ip == RESOLVER {
+fn route(to: SocketAddr, reach: &Reach) -> Result<Out, &'static str> {
+    let local = match to.ip() {
+        IpAddr::V4(ip) => ip == reach.own || ip == RESOLVER,
+        IpAddr::V6(ip) => ip == Ipv6Addr::from(PROXY_ADDR6),
+    };
+    if local || to.ip().is_loopback() {
         return Err("a local address");
     }
-    if groups::in_range(ip) {
+    if let IpAddr::V4(ip) = to.ip()
+        && groups::in_range(ip)
+    {
         return reach
             .member
             .as_deref()
@@ -185,7 +198,7 @@ fn route(to: SocketAddrV4, reach: &Reach) -> Result<Out, &'static str> {
             .ok_or("no member of its group there");
     }
     let decisions = reach.decisions.read().unwrap_or_else(|e| e.into_inner());
-    if decisions.allows(IpAddr::V4(ip), to.port(), false) {
+    if decisions.allows(to.ip(), to.port(), false) {
         Ok(Out::Host)
     } else {
         Err("not granted")
@@ -196,25 +209,36 @@ fn route(to: SocketAddrV4, reach: &Reach) -> Result<Out, &'static str> {
 /// destination was not handed over: sent to the socket itself).
 fn recv_with_destination(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<FlowKey>)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!(libc::sockaddr_in);
-    let msg = recvmsg::<SockaddrIn>(
+    let mut space = nix::cmsg_space!(libc::sockaddr_in6);
+    let msg = recvmsg::<SockaddrStorage>(
         sock.as_raw_fd(),
         &mut iov,
         Some(&mut space),
         MsgFlags::MSG_DONTWAIT,
     )?;
     let to = msg.cmsgs()?.find_map(|c| match c {
-        ControlMessageOwned::Ipv4OrigDstAddr(sa) => Some(SocketAddrV4::new(
+        ControlMessageOwned::Ipv4OrigDstAddr(sa) => Some(SocketAddr::from((
             Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
             u16::from_be(sa.sin_port),
-        )),
+        ))),
+        ControlMessageOwned::Ipv6OrigDstAddr(sa) => Some(SocketAddr::from((
+            Ipv6Addr::from(sa.sin6_addr.s6_addr),
+            u16::from_be(sa.sin6_port),
+        ))),
         _ => None,
     });
-    let from = msg.address.map(|a| SocketAddrV4::new(a.ip(), a.port()));
-    let key = from
-        .zip(to)
-        .filter(|(_, to)| to.port() != crate::sandbox::PROXY_UDP_PORT);
+    let from = msg.address.and_then(|a| socket_addr(&a));
+    let key = from.zip(to).filter(|(_, to)| to.port() != PROXY_UDP_PORT);
     Ok((msg.bytes, key))
+}
+
+/// `a` as a standard address, if it is an IP one.
+fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    a.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
 }
 
 /// A flow's two sockets: inside (in the sender's namespace, bound to the destination,
@@ -227,7 +251,7 @@ async fn open(
     out: Out,
 ) -> io::Result<(UdpSocket, UdpSocket)> {
     let out = match out {
-        Out::Host => forward_relay::connect_udp(SocketAddr::V4(to)).await?,
+        Out::Host => forward_relay::connect_udp(to).await?,
         Out::Member(dialer) => posing(&dialer, from, to).await?,
     };
     let inn = posing(inside.dialer().await?, to, from).await?;
@@ -236,20 +260,45 @@ async fn open(
 
 /// A UDP socket made by `dialer` in its namespace, posing as `at` there (transparent,
 /// bound to `at`, whatever the namespace's addresses) and connected to `peer`.
-async fn posing(
-    dialer: &Arc<Dialer>,
-    at: SocketAddrV4,
-    peer: SocketAddrV4,
-) -> io::Result<UdpSocket> {
-    let fd = forward_relay::made(dialer, SocketKind::Udp).await?;
-    setsockopt(&fd, IpTransparent, &true)?;
+async fn posing(dialer: &Arc<Dialer>, at: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
+    let kind = if at.is_ipv6() {
+        SocketKind::Udp6
+    } else {
+        SocketKind::Udp
+    };
+    let fd = forward_relay::made(dialer, kind).await?;
+    if at.is_ipv6() {
+        transparent6(&fd)?;
+    } else {
+        setsockopt(&fd, IpTransparent, &true)?;
+    }
     // Flows of several sockets to one destination each bind it.
     setsockopt(&fd, ReuseAddr, &true)?;
-    bind(fd.as_raw_fd(), &SockaddrIn::from(at))?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(at))?;
     let sock = std::net::UdpSocket::from(fd);
     sock.connect(peer)?;
     sock.set_nonblocking(true)?;
     UdpSocket::from_std(sock)
+}
+
+/// `IPV6_TRANSPARENT` on `fd` (nix has no such option).
+fn transparent6(fd: &OwnedFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is an int of the size given, `fd` an open socket.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_IPV6,
+            libc::IPV6_TRANSPARENT,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Carries a flow both ways until [`UDP_IDLE`] passes with nothing either way; returns

@@ -80,7 +80,7 @@ pub(crate) struct ChildPlan {
     /// Rootless `private`: the sandbox's own address on `lo:agentos`.
     pub proxy_address: [u8; 4],
     /// Rootless private: the rtnetlink requests of its UDP way out (`udp_out.rs`).
-    pub proxy_routing: [Vec<u8>; 2],
+    pub proxy_routing: super::udp_out::Routing,
     /// Limits of the rlimit fallback (none when a cgroup holds the limits).
     pub rlimits: Rlimits,
     pub mounts: MountPlan,
@@ -286,7 +286,7 @@ fn namespaced_setup(plan: &mut ChildPlan) {
         if let Err((i, e)) = net::proxy_setup(plan.proxy, plan.proxy_address, &plan.proxy_routing) {
             fail(plan, ChildStep::Proxy, i, e);
         }
-        net::proxy_setup6(plan.proxy);
+        net::proxy_setup6(plan.proxy, &plan.proxy_routing);
         sys::close(plan.proxy);
     }
 

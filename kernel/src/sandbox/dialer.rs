@@ -4,7 +4,7 @@
 //! (port forwards into rootless `private`, `net/proxied.rs`).
 //!
 //! A socket belongs to the network namespace it was made in, whoever holds it after:
-//! the helper makes an unconnected `AF_INET` socket (TCP or UDP) per request and sends it
+//! the helper makes an unconnected socket (TCP or UDP over IPv4, UDP over IPv6) per request and sends it
 //! back over a `SOCK_SEQPACKET` pair (`SCM_RIGHTS`); the kernel connects it, so the
 //! connection is made inside the sandbox, to the sandbox's own address.
 //!
@@ -40,6 +40,8 @@ pub enum SocketKind {
     Tcp = b's',
     /// `SOCK_DGRAM`: UDP.
     Udp = b'd',
+    /// `SOCK_DGRAM` of `AF_INET6`: UDP over IPv6.
+    Udp6 = b'D',
 }
 
 /// A running helper; makes sockets in its sandbox's network namespace.
@@ -72,7 +74,7 @@ impl Dialer {
         }
     }
 
-    /// A fresh, unconnected IPv4 socket of the sandbox's network namespace, of `kind`
+    /// A fresh, unconnected socket of the sandbox's network namespace, of `kind`
     /// (close-on-exec, blocking). Blocks for at most a couple of seconds.
     pub fn socket(&self, kind: SocketKind) -> io::Result<OwnedFd> {
         let channel = self.channel.lock().unwrap_or_else(|e| e.into_inner());
@@ -147,11 +149,12 @@ fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
         }
         let mut byte = [0u8; 1];
         while libc::read(CHANNEL_FD, byte.as_mut_ptr().cast(), 1) == 1 {
-            let kind = match byte[0] {
-                b'd' => libc::SOCK_DGRAM,
-                _ => libc::SOCK_STREAM,
+            let (family, kind) = match byte[0] {
+                b'd' => (libc::AF_INET, libc::SOCK_DGRAM),
+                b'D' => (libc::AF_INET6, libc::SOCK_DGRAM),
+                _ => (libc::AF_INET, libc::SOCK_STREAM),
             };
-            let sock = libc::socket(libc::AF_INET, kind | libc::SOCK_CLOEXEC, 0);
+            let sock = libc::socket(family, kind | libc::SOCK_CLOEXEC, 0);
             let sent = if sock < 0 {
                 sys::write_all(CHANNEL_FD, b"e")
             } else {

@@ -101,7 +101,7 @@ pub(crate) fn describe(index: u32) -> &'static str {
 pub(crate) fn proxy_setup(
     sock: RawFd,
     address: [u8; 4],
-    routing: &[Vec<u8>; 2],
+    routing: &udp_out::Routing,
 ) -> Result<(), (u32, i32)> {
     let ctl = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(|e| (0, e))?;
     route_out(ctl.as_raw_fd(), address)?;
@@ -110,7 +110,7 @@ pub(crate) fn proxy_setup(
     let u = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(|e| (8, e))?;
     bind_loopback(u.as_raw_fd(), PROXY_PORT).map_err(|e| (9, e))?;
     channel::send_fd(sock, u.as_raw_fd()).map_err(|e| (10, e))?;
-    udp_out::setup(sock, routing)
+    udp_out::setup(sock, &routing.v4)
 }
 
 /// A new socket of `family` and `kind` (close-on-exec), closed when dropped.
@@ -140,9 +140,10 @@ struct In6RtMsg {
 }
 
 /// Child, after [`proxy_setup`], where the host has IPv6: [`PROXY_ADDR6`]/128 on `lo`, a
-/// default IPv6 route over `lo`, and a listener on `[::1]:`[`PROXY_PORT`] sent over `sock`.
+/// default IPv6 route over `lo`, and a listener on `[::1]:`[`PROXY_PORT`] sent over `sock`,
+/// then the way out for UDP over IPv6 (`udp_out.rs`, with `routing`'s requests).
 /// Best effort: a namespace without IPv6 (the host disabled it) sends nothing.
-pub(crate) fn proxy_setup6(sock: RawFd) {
+pub(crate) fn proxy_setup6(sock: RawFd, routing: &udp_out::Routing) {
     let Ok(ctl) = socket(libc::AF_INET6, libc::SOCK_DGRAM) else {
         return;
     };
@@ -152,19 +153,26 @@ pub(crate) fn proxy_setup6(sock: RawFd) {
     let Ok(l) = socket(libc::AF_INET6, libc::SOCK_STREAM) else {
         return;
     };
-    let at = sockaddr6(std::net::Ipv6Addr::LOCALHOST.octets(), PROXY_PORT);
-    // SAFETY: `at` is a sockaddr_in6 of the size given; listen on the bound socket.
-    let listening = unsafe {
-        sys::check(libc::bind(
-            l.as_raw_fd(),
+    // SAFETY: listen on the bound socket.
+    let listening = bind_loopback6(l.as_raw_fd(), PROXY_PORT)
+        .and_then(|()| sys::check(unsafe { libc::listen(l.as_raw_fd(), PROXY_BACKLOG) }));
+    if listening.is_ok() && channel::send_fd(sock, l.as_raw_fd()).is_ok() {
+        udp_out::setup6(sock, &routing.v6);
+    }
+}
+
+/// Binds `fd` to `[::1]:port`.
+pub(super) fn bind_loopback6(fd: RawFd, port: u16) -> Result<(), i32> {
+    let at = sockaddr6(std::net::Ipv6Addr::LOCALHOST.octets(), port);
+    // SAFETY: `at` is a sockaddr_in6 of the size given.
+    sys::check(unsafe {
+        libc::bind(
+            fd,
             std::ptr::from_ref(&at).cast(),
             std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-        ))
-        .and_then(|_| sys::check(libc::listen(l.as_raw_fd(), PROXY_BACKLOG)))
-    };
-    if listening.is_ok() {
-        let _ = channel::send_fd(sock, l.as_raw_fd());
-    }
+        )
+    })
+    .map(drop)
 }
 
 /// An IPv6 socket address for `bind`.

@@ -395,6 +395,7 @@ fn spawn_in<'v>(
             udp: received(s)?,
             // Sent only where the namespace got its IPv6 address (`net.rs`).
             tcp6: channel::recv_fd(s.as_fd()).ok().flatten(),
+            udp6: channel::recv_fd(s.as_fd()).ok().flatten(),
         })
     }) {
         None => None,

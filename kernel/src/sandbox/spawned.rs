@@ -13,12 +13,16 @@ pub struct ProxySockets {
     /// The UDP socket its DNS queries to the relay's address are redirected to.
     pub dns: OwnedFd,
     /// The transparent UDP socket on `127.0.0.1:`[`super::PROXY_UDP_PORT`] its other
-    /// outgoing UDP over IPv4 is handed to (each datagram with its original destination).
+    /// other outgoing UDP over IPv4 is handed to (each datagram with its original
+    /// destination).
     pub udp: OwnedFd,
     /// The listener on `[::1]:`[`super::PROXY_PORT`] its outgoing TCP over IPv6 is
     /// redirected to; `None` where the namespace could get no IPv6 address (a host
     /// without IPv6).
     pub tcp6: Option<OwnedFd>,
+    /// The transparent UDP socket on `[::1]:`[`super::PROXY_UDP_PORT`] its outgoing UDP
+    /// over IPv6 is handed to; `None` as `tcp6` is, or where that way out could not be made.
+    pub udp6: Option<OwnedFd>,
 }
 
 /// A running sandbox.

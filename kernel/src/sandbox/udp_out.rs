@@ -8,7 +8,9 @@
 //! table [`PROXY_UDP_TABLE`], whose one route, `local default dev lo`, loops them back in
 //! through `lo`; and there the prerouting rule hands them to init's transparent socket on
 //! `127.0.0.1:`[`PROXY_UDP_PORT`], which the kernel reads each datagram from with its
-//! original destination (`IP_RECVORIGDSTADDR`).
+//! original destination (`IP_RECVORIGDSTADDR`). Where the namespace has IPv6 (the host
+//! does), the same again for IPv6: a rule and a `local ::/0` route, and a socket on
+//! `[::1]:`[`PROXY_UDP_PORT`] ([`setup6`]).
 //!
 //! The rule and the route are two rtnetlink messages, built before the clone by
 //! netlink-packet-route ([`routing`]: the child may not allocate) and sent by init
@@ -31,7 +33,7 @@ use rtnetlink::{
 
 use super::{
     channel,
-    net::{bind_loopback, socket},
+    net::{bind_loopback, bind_loopback6, socket},
     spec::{PROXY_UDP_MARK, PROXY_UDP_PORT, PROXY_UDP_TABLE},
     sys,
 };
@@ -53,12 +55,27 @@ pub(crate) const STEPS: &[&str] = &[
     "sending the UDP socket to the kernel",
 ];
 
-/// Parent, before the clone: the rule (`fwmark PROXY_UDP_MARK lookup PROXY_UDP_TABLE`)
-/// and the route (`local 0.0.0.0/0 dev lo table PROXY_UDP_TABLE`), each a whole
-/// netlink request asking for an acknowledgement.
-pub(crate) fn routing() -> [Vec<u8>; 2] {
+/// The requests of both families' ways out, each a rule and a route.
+#[derive(Debug, Default)]
+pub(crate) struct Routing {
+    pub v4: [Vec<u8>; 2],
+    pub v6: [Vec<u8>; 2],
+}
+
+/// Parent, before the clone: for each family, the rule (`fwmark PROXY_UDP_MARK lookup
+/// PROXY_UDP_TABLE`) and the route (`local 0.0.0.0/0`, or `::/0`, `dev lo table
+/// PROXY_UDP_TABLE`), each a whole netlink request asking for an acknowledgement.
+pub(crate) fn routing() -> Routing {
+    Routing {
+        v4: requests(AddressFamily::Inet),
+        v6: requests(AddressFamily::Inet6),
+    }
+}
+
+/// The rule and the route of `family`.
+fn requests(family: AddressFamily) -> [Vec<u8>; 2] {
     let mut rule = RuleMessage::default();
-    rule.header.family = AddressFamily::Inet;
+    rule.header.family = family;
     rule.header.table = PROXY_UDP_TABLE as u8;
     rule.header.action = RuleAction::ToTable;
     rule.attributes = vec![
@@ -66,7 +83,7 @@ pub(crate) fn routing() -> [Vec<u8>; 2] {
         RuleAttribute::Table(PROXY_UDP_TABLE),
     ];
     let mut route = RouteMessage::default();
-    route.header.address_family = AddressFamily::Inet;
+    route.header.address_family = family;
     route.header.table = PROXY_UDP_TABLE as u8;
     route.header.scope = RouteScope::Host;
     route.header.kind = RouteType::Local;
@@ -93,16 +110,46 @@ pub(crate) fn routing() -> [Vec<u8>; 2] {
 /// transparent socket on `127.0.0.1:`[`PROXY_UDP_PORT`] and sends it over `sock`. Errors
 /// name the step (from [`FIRST_STEP`]) and the errno.
 pub(crate) fn setup(sock: RawFd, routing: &[Vec<u8>; 2]) -> Result<(), (u32, i32)> {
-    let step = |i: u32| move |e| (FIRST_STEP + i, e);
+    way_out(sock, routing, false).map_err(|(i, e)| (FIRST_STEP + i, e))
+}
+
+/// Child, after the IPv6 listener went (the namespace has IPv6): the same for IPv6, the
+/// socket on `[::1]:`[`PROXY_UDP_PORT`]. Best effort, as the rest of IPv6 is: on a failure
+/// nothing is sent, and the kernel carries no UDP over IPv6 for the process.
+pub(crate) fn setup6(sock: RawFd, routing: &[Vec<u8>; 2]) {
+    let _ = way_out(sock, routing, true);
+}
+
+/// The rule, the route and the socket of one family; a failure says which step, from 0.
+fn way_out(sock: RawFd, routing: &[Vec<u8>; 2], v6: bool) -> Result<(), (u32, i32)> {
+    let step = |i: u32| move |e| (i, e);
     let nl = socket(libc::AF_NETLINK, libc::SOCK_RAW).map_err(step(0))?;
     for (i, request) in (1..).zip(routing) {
         ask(nl.as_raw_fd(), request).map_err(step(i))?;
     }
-    let u = socket(libc::AF_INET, libc::SOCK_DGRAM).map_err(step(3))?;
-    for opt in [libc::IP_TRANSPARENT, libc::IP_RECVORIGDSTADDR] {
-        set_int(u.as_raw_fd(), libc::SOL_IP, opt, 1).map_err(step(4))?;
+    let (family, level, options) = if v6 {
+        (
+            libc::AF_INET6,
+            libc::SOL_IPV6,
+            [libc::IPV6_TRANSPARENT, libc::IPV6_RECVORIGDSTADDR],
+        )
+    } else {
+        (
+            libc::AF_INET,
+            libc::SOL_IP,
+            [libc::IP_TRANSPARENT, libc::IP_RECVORIGDSTADDR],
+        )
+    };
+    let u = socket(family, libc::SOCK_DGRAM).map_err(step(3))?;
+    for opt in options {
+        set_int(u.as_raw_fd(), level, opt, 1).map_err(step(4))?;
     }
-    bind_loopback(u.as_raw_fd(), PROXY_UDP_PORT).map_err(step(5))?;
+    let bound = if v6 {
+        bind_loopback6(u.as_raw_fd(), PROXY_UDP_PORT)
+    } else {
+        bind_loopback(u.as_raw_fd(), PROXY_UDP_PORT)
+    };
+    bound.map_err(step(5))?;
     channel::send_fd(sock, u.as_raw_fd()).map_err(step(6))
 }
 
@@ -151,8 +198,15 @@ mod tests {
     /// local default dev lo table 213` send: checked by parsing them back.
     #[test]
     fn the_requests_parse_back_to_the_rule_and_the_route() {
-        let [rule, route] = routing();
-        for (bytes, want) in [(&rule, "NewRule"), (&route, "NewRoute")] {
+        let Routing { v4, v6 } = routing();
+        let [rule, route] = v4;
+        let [rule6, route6] = v6;
+        for (bytes, want) in [
+            (&rule, "NewRule"),
+            (&route, "NewRoute"),
+            (&rule6, "NewRule"),
+            (&route6, "NewRoute"),
+        ] {
             let parsed = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).unwrap();
             assert_eq!(parsed.header.length as usize, bytes.len());
             assert_eq!(

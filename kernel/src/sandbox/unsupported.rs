@@ -36,6 +36,7 @@ fn unsupported() -> io::Error {
 pub enum SocketKind {
     Tcp,
     Udp,
+    Udp6,
 }
 
 /// A helper making sockets in a sandbox's network namespace; no sandbox has one here.

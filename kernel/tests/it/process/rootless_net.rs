@@ -437,8 +437,8 @@ async fn settled_fd_count(pid: u32, want: usize) -> usize {
     }
 }
 
-/// Outgoing UDP over IPv4 from rootless `private`: a granted flow's datagrams reach a
-/// server on the host's address and its answers come back from that address and port
+/// Outgoing UDP from rootless `private` (over IPv4, and IPv6 where the host has it): a
+/// granted flow's datagrams reach a server on the host's address and its answers come back from that address and port
 /// (the kernel answers from a transparent socket bound there), the flow's second datagram
 /// too (it takes the flow's own socket); a port not granted for UDP, even one granted for
 /// TCP, fails at once with `EPERM` and nothing arrives.
@@ -475,6 +475,43 @@ async fn rootless_private_carries_granted_udp_and_drops_the_rest() {
         "stderr {err:?}"
     );
     assert_eq!(answered.load(Ordering::SeqCst), 2);
+
+    // The same over IPv6, where the host has an address of its own (said, not failed,
+    // where it has none).
+    match host_address6() {
+        None => eprintln!("{TEST}: the host has no global IPv6 address; IPv6 part not run"),
+        Some(ip6) => {
+            let (open6, answered6) = udp_echo_server(ip6);
+            let (closed6, reached6) = udp_echo_server(ip6);
+            let allow6 = format!("net:allow:[{ip6}/128]:{}/udp", open6.port());
+            let asks = [
+                (
+                    open6.to_string(),
+                    "hello6",
+                    format!("ALLOWED reply pong hello6 / pong hello6 from {open6}"),
+                ),
+                (closed6.to_string(), "x", "DENIED EPERM".to_owned()),
+            ];
+            for (to, text, want) in asks {
+                let (out, err) = run(
+                    &mut c,
+                    probe(
+                        pb::NetworkMode::Private,
+                        &[&allow6],
+                        &["ask-udp", &to, text],
+                    ),
+                )
+                .await;
+                assert_eq!(out, want, "stderr {err:?}");
+            }
+            assert_eq!(answered6.load(Ordering::SeqCst), 2);
+            assert_eq!(
+                reached6.load(Ordering::SeqCst),
+                0,
+                "a refused datagram got out"
+            );
+        }
+    }
 
     let tcp_only = format!("net:allow:{ip}:{}/tcp", open.port());
     for (grant, to) in [(&allow, &closed_s), (&tcp_only, &open_s)] {
