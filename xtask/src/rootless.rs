@@ -5,8 +5,8 @@
 //! integration-test binary and the binaries it starts in a fresh directory that
 //! user can reach (the clone may sit under a home only root may enter), and runs
 //! the sandbox, escape, capability, process (limits, 200 cycles, daemon SIGKILL)
-//! and crash suites under it with `setpriv`. There the kernel takes the rootless
-//! rung (a user namespace of that user's own ids, limits by rlimit on hosts that
+//! and crash suites, and the kernel's datagram sockets, under it with `setpriv`.
+//! There the kernel takes the rootless rung (a user namespace of that user's own ids, limits by rlimit on hosts that
 //! delegate no cgroup), and tests that need root say so and skip: they ran in the
 //! root pass. Run as an ordinary user, the main pass is already this one.
 
@@ -29,6 +29,9 @@ const SUITES: &[&str] = &[
     "capabilities::",
     "process::",
     "crash::",
+    // Sockets a process asks its kernel for, made in its namespaces (by a helper there
+    // when the kernel is rootless).
+    "ipc_socket::datagrams_",
 ];
 
 /// Binaries the integration tests start, found beside the test binary's `deps/`.

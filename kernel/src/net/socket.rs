@@ -358,4 +358,25 @@ mod tests {
         assert_eq!(e.errno(), Errno::EADDRINUSE as i32, "{e}");
         assert_eq!(kind_of(&again).unwrap(), Kind::Stream);
     }
+
+    #[tokio::test]
+    async fn datagrams_carry_their_sender_and_a_wait_runs_out() {
+        let a = create(Kind::Datagram, false, None).unwrap();
+        let port = bind(&a, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = create(Kind::Datagram, false, None).unwrap();
+        let from = bind(&b, "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(kind_of(&a).unwrap(), Kind::Datagram);
+        let to = SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(send_to(&b, b"ping", to).unwrap(), 4);
+        let (data, sender) = recv_from(&a, 2, Duration::from_secs(5)).await.unwrap();
+        // At most `max` bytes: the rest of the datagram is dropped, as recvfrom does.
+        assert_eq!(
+            (data.as_slice(), sender),
+            (&b"pi"[..], format!("127.0.0.1:{from}"))
+        );
+        assert!(matches!(
+            recv_from(&a, 16, Duration::from_millis(10)).await,
+            Err(SocketError::Timeout { .. })
+        ));
+    }
 }

@@ -86,6 +86,9 @@ pub struct Process {
     /// Rootless private: the kernel's relay of its connections (its rules live in its
     /// namespace); dropped (stopped) once it is reaped.
     pub(super) proxy: Mutex<Option<crate::net::Proxied>>,
+    /// Rootless: the helper that makes the sockets it asks the kernel for in its
+    /// namespaces (`sockets.rs`), once it asked; reaped with it.
+    pub(super) sockets: Mutex<super::sockets::SocketHelper>,
 }
 
 impl Process {

@@ -24,6 +24,7 @@ pub mod output;
 pub mod priority;
 mod procfs;
 mod reap;
+mod sockets;
 pub mod spawn;
 mod spawner;
 pub mod state;

@@ -62,6 +62,9 @@ pub(super) fn start(
         if let Some(proxy) = proxy {
             proxy.stop().await;
         }
+        // So does the helper that made its sockets (killed and reaped: blocking, brief).
+        let helper = std::mem::take(&mut *p.sockets.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::task::spawn_blocking(move || drop(helper)).await;
         // Out of the probes' filter only once the cgroup is gone (the tree's exits are seen),
         // keeping what they counted.
         // The `watched` lock is held until the final figures are in, so a reader never

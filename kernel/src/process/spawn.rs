@@ -431,7 +431,8 @@ impl ProcessTable {
         // The view is held for the probes' reader only: the round trip it takes (a wake-up
         // each way, ~0.2 ms here: `benches/spawn.rs`) is not paid when nothing reads.
         let view = watched.as_ref().is_some_and(|w| w.observed());
-        let (spawned, cgroup, attached, proxy) = self
+        let own_netns = req.net.mode != crate::net::NetMode::Shared;
+        let (spawned, cgroup, attached, proxy, namespaces) = self
             .spawner
             .run(move || {
                 let own = |pid: i32| {
@@ -452,10 +453,15 @@ impl ProcessTable {
                 // the spawn fails after it.
                 let mut attached: Result<Option<Attachment>, crate::net::NetError> = Ok(None);
                 let mut proxy: Result<Option<crate::net::Proxied>, crate::net::NetError> = Ok(None);
+                // Rootless, with a network namespace of its own: where its sockets are made.
+                let mut namespaces = None;
                 let res = match &backend {
                     SandboxBackend::Full | SandboxBackend::Rootless => {
                         let placed = |pid| {
                             own(pid);
+                            if matches!(backend, SandboxBackend::Rootless) && own_netns {
+                                namespaces = Some(super::sockets::Namespaces::of(pid)?);
+                            }
                             if let Some(cg) = &cgroup {
                                 cg.add_pid(pid).map_err(std::io::Error::other)?;
                             }
@@ -508,7 +514,7 @@ impl ProcessTable {
                     }
                 };
                 drop(spec);
-                (res, cgroup, attached, proxy)
+                (res, cgroup, attached, proxy, namespaces)
             })
             .await
             .ok_or(ProcessError::SpawnerStopped)?;
@@ -592,6 +598,10 @@ impl ProcessTable {
             },
             net: Mutex::new(attached),
             proxy: Mutex::new(proxy),
+            sockets: Mutex::new(match namespaces {
+                Some(ns) => super::sockets::SocketHelper::Waiting(ns),
+                None => super::sockets::SocketHelper::None,
+            }),
         });
         self.insert(Arc::clone(&process));
         let weak = Arc::downgrade(&process);

@@ -1,10 +1,11 @@
 //! A helper process in a sandbox's user and network namespaces that makes TCP sockets
 //! there for the kernel: how a rootless kernel, which cannot enter those namespaces
 //! itself (`setns` wants a single-threaded caller), connects into a sandbox's network
-//! (port forwards into rootless `private`, `net/proxied.rs`).
+//! (port forwards into rootless `private`, `net/proxied.rs`; its outgoing UDP,
+//! `net/udp_egress.rs`; the sockets a process asks the kernel for, `process/sockets.rs`).
 //!
 //! A socket belongs to the network namespace it was made in, whoever holds it after:
-//! the helper makes an unconnected socket (TCP or UDP over IPv4, UDP over IPv6) per request and sends it
+//! the helper makes an unconnected socket (TCP or UDP, over IPv4 or IPv6) per request and sends it
 //! back over a `SOCK_SEQPACKET` pair (`SCM_RIGHTS`); the kernel connects it, so the
 //! connection is made inside the sandbox, to the sandbox's own address.
 //!
@@ -38,6 +39,8 @@ const CHANNEL_FD: RawFd = 0;
 pub enum SocketKind {
     /// `SOCK_STREAM`: TCP.
     Tcp = b's',
+    /// `SOCK_STREAM` of `AF_INET6`: TCP over IPv6.
+    Tcp6 = b'S',
     /// `SOCK_DGRAM`: UDP.
     Udp = b'd',
     /// `SOCK_DGRAM` of `AF_INET6`: UDP over IPv6.
@@ -152,6 +155,7 @@ fn serve(user: RawFd, net: RawFd, channel: RawFd) -> ! {
             let (family, kind) = match byte[0] {
                 b'd' => (libc::AF_INET, libc::SOCK_DGRAM),
                 b'D' => (libc::AF_INET6, libc::SOCK_DGRAM),
+                b'S' => (libc::AF_INET6, libc::SOCK_STREAM),
                 _ => (libc::AF_INET, libc::SOCK_STREAM),
             };
             let sock = libc::socket(family, kind | libc::SOCK_CLOEXEC, 0);

@@ -35,6 +35,7 @@ fn unsupported() -> io::Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SocketKind {
     Tcp,
+    Tcp6,
     Udp,
     Udp6,
 }

@@ -71,12 +71,10 @@ pub(super) async fn dispatch(
                     )));
                 }
             };
-            let handle = match caller.managed {
-                Some(pid) => k.processes.get(pid)?.handle(),
-                None => None,
+            let fd = match caller.managed {
+                Some(pid) => k.processes.get(pid)?.socket(kind, c.ipv6)?,
+                None => socket::create(kind, c.ipv6, None)?,
             };
-            let pidfd = handle.as_deref().and_then(|h| h.pidfd());
-            let fd = socket::create(kind, c.ipv6, pidfd)?;
             Value::Count(u64::from(fds.insert(&who, fd)?))
         }
         Call::Bind(c) => {

@@ -7,19 +7,9 @@ use std::time::Duration;
 use agentos_proto::v1::{self as pb, syscall::Call, syscall_result::Value};
 use tonic::Code;
 
-use crate::util::{Daemon, call, error_of, kill_tree, read, require_root, spawn, write};
-
-/// The one process socket under the data dir.
-fn process_socket(d: &Daemon) -> std::path::PathBuf {
-    let dir = d.data_dir().join("run/proc");
-    let socks: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(socks.len(), 1, "{socks:?}");
-    socks[0].clone()
-}
+use crate::util::{
+    Daemon, call, error_of, kill_tree, process_socket, read, require_root, spawn, write,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_on_a_process_socket_are_checked_against_its_capabilities() {
@@ -65,7 +55,7 @@ async fn checked_against_capabilities(d: &Daemon) {
         ..Default::default()
     };
     let p = spawn(&mut user, spec).await;
-    let socket = process_socket(d);
+    let socket = process_socket(d).await;
     let mut me = agentos_client::Client::connect_uds(&socket).await.unwrap();
 
     // Granted.
@@ -233,7 +223,7 @@ async fn revoke_in(args: &[&str], isolated: bool) {
     }]);
     let mut out = user.process_io(attach).await.unwrap().into_inner();
     wait_for_line(&mut out, "RW").await;
-    let mut me = agentos_client::Client::connect_uds(&process_socket(d))
+    let mut me = agentos_client::Client::connect_uds(&process_socket(d).await)
         .await
         .unwrap();
     let note = "/shared/ro/note";
@@ -314,7 +304,7 @@ async fn a_denial_is_an_event_and_a_grant_lets_calls_through() {
         .await
         .unwrap()
         .into_inner();
-    let mut me = agentos_client::Client::connect_uds(&process_socket(&d))
+    let mut me = agentos_client::Client::connect_uds(&process_socket(&d).await)
         .await
         .unwrap();
     let denied = |r: Result<Value, tonic::Status>| match r {

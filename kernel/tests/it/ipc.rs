@@ -8,7 +8,7 @@ use agentos_client::Client;
 use agentos_proto::v1::{self as pb, syscall::Call, syscall_result::Value};
 use tonic::Code;
 
-use crate::util::{Daemon, call, collect, error_of, fd_count, require_root};
+use crate::util::{Daemon, call, collect, error_of, fd_count, process_socket, require_root};
 
 pub(crate) fn peer_bin() -> std::path::PathBuf {
     crate::util::bin("agentos-ipc-peer", env!("CARGO_BIN_EXE_agentos-ipc-peer"))
@@ -196,24 +196,6 @@ async fn two_processes_exchange_bytes_through_a_kernel_pipe() {
     .unwrap();
     let st = pipe_stats(&mut user, "ipc.p").await.unwrap_err();
     assert_eq!(st.code(), Code::NotFound, "{st:?}");
-}
-
-/// The one live process's kernel socket (those of exited ones go shortly after).
-async fn process_socket(d: &Daemon) -> std::path::PathBuf {
-    let dir = d.data_dir().join("run/proc");
-    for _ in 0..200 {
-        let socks: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-            .collect();
-        if let [one] = &socks[..] {
-            return one.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no single process socket in {}", dir.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use agentos_proto::v1::{self as pb, syscall::Call};
+use agentos_proto::v1::{self as pb, syscall::Call, syscall_result::Value};
 
 use crate::{
     ipc::peer_bin,
@@ -109,4 +109,107 @@ async fn processes_talk_through_kernel_sockets_in_their_own_namespaces_within_th
 
     d.terminate();
     assert_nothing_left(&d.data_dir());
+}
+
+/// Datagram sockets through the kernel, made in a process's own namespace (mode `none`:
+/// its loopback alone) and driven over its kernel socket: one bound with its `bind:` grant
+/// receives what another sends it with a `net:` grant for that port over UDP, with the
+/// sender's address; a `sendto` the grants do not cover (a port granted over TCP alone,
+/// or one not granted) is refused before anything is sent. Under a rootless kernel the
+/// sockets are made by a helper in the process's namespaces, which goes at its reap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datagrams_cross_and_sendto_is_checked_against_the_net_grants() {
+    let d = crate::util::Daemon::start(&[]);
+    let mut user = d.client().await;
+    let grants = [
+        "bind:7100",
+        "bind:7101",
+        "net:allow:127.0.0.1:7100/udp",
+        "net:allow:127.0.0.1:7101/tcp",
+    ];
+    let spec = pb::ProcessSpec {
+        argv: vec!["/bin/sleep".into(), "30".into()],
+        capabilities: grants.iter().map(|g| g.to_string()).collect(),
+        ..Default::default()
+    };
+    let p = spawn(&mut user, spec).await;
+    let socket = crate::util::process_socket(&d).await;
+    let mut me = agentos_client::Client::connect_uds(&socket).await.unwrap();
+    let mut dgram = async || {
+        let made = call(
+            &mut me,
+            Call::Socket(pb::SocketCreate {
+                r#type: pb::SocketType::Dgram as i32,
+                ipv6: false,
+            }),
+        )
+        .await;
+        match made.unwrap() {
+            Value::Count(fd) => fd as u32,
+            other => panic!("socket: {other:?}"),
+        }
+    };
+    let (a, b, c) = (dgram().await, dgram().await, dgram().await);
+    for (fd, at) in [(a, "127.0.0.1:7100"), (c, "127.0.0.1:7101")] {
+        let bound = call(
+            &mut me,
+            Call::Bind(pb::SocketBind {
+                fd,
+                addr: at.into(),
+            }),
+        )
+        .await;
+        assert!(matches!(bound, Ok(Value::Count(_))), "{at}: {bound:?}");
+    }
+    let sendto = |to: &str| {
+        Call::Sendto(pb::SocketSendTo {
+            fd: b,
+            data: b"hello".to_vec(),
+            addr: to.into(),
+        })
+    };
+    let recvfrom = |fd: u32, wait_ms: u32| {
+        Call::Recvfrom(pb::SocketRecvFrom {
+            fd,
+            max: 0,
+            wait_ms,
+        })
+    };
+
+    let sent = call(&mut me, sendto("127.0.0.1:7100")).await.unwrap();
+    assert!(matches!(sent, Value::Count(5)), "{sent:?}");
+    let Value::Datagram(got) = call(&mut me, recvfrom(a, 5_000)).await.unwrap() else {
+        panic!("no datagram");
+    };
+    assert_eq!(got.data, b"hello");
+    assert!(got.from.starts_with("127.0.0.1:"), "{}", got.from);
+
+    for to in ["127.0.0.1:7101", "127.0.0.1:7102"] {
+        let st = call(&mut me, sendto(to)).await.unwrap_err();
+        assert_eq!(st.code(), tonic::Code::PermissionDenied, "{to}: {st:?}");
+    }
+    let st = call(&mut me, recvfrom(c, 200)).await.unwrap_err();
+    assert_eq!(
+        st.code(),
+        tonic::Code::DeadlineExceeded,
+        "a refused datagram arrived: {st:?}"
+    );
+    // Reaped, the process leaves nothing below the kernel (under a rootless kernel, the
+    // helper that made its sockets in its namespaces goes with it).
+    crate::util::kill_tree(&mut user, p.pid).await;
+    call(
+        &mut user,
+        Call::Wait(pb::WaitProcess {
+            pid: p.pid,
+            timeout_ms: 10_000,
+        }),
+    )
+    .await
+    .unwrap();
+    let tree = crate::util::host_tree(d.pid());
+    assert_eq!(
+        tree.len(),
+        1,
+        "the kernel and what is left below it: {tree:?}"
+    );
 }

@@ -554,3 +554,21 @@ pub fn kernel_cgroup_dirs(kernel_cg: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The one live process's kernel socket (those of exited ones go shortly after).
+pub async fn process_socket(d: &Daemon) -> std::path::PathBuf {
+    let dir = d.data_dir().join("run/proc");
+    for _ in 0..200 {
+        let socks: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+            .collect();
+        if let [one] = &socks[..] {
+            return one.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no single process socket in {}", dir.display());
+}

@@ -1,0 +1,116 @@
+//! The sockets the kernel makes for a managed process (the socket syscalls,
+//! `syscall/socket.rs`): each in the process's own network namespace, made the way
+//! the kernel may enter it.
+//!
+//! - A root kernel enters it from a thread of its own (`setns` on the process's pidfd,
+//!   `net/socket.rs`).
+//! - A rootless kernel may not: the namespace belongs to the sandbox's user namespace,
+//!   and `setns` into that wants `CAP_SYS_ADMIN` in the kernel's own, or a
+//!   single-threaded caller to enter the user namespace first. So the process's
+//!   [`Dialer`] makes it, a helper forked into both namespaces (`sandbox/dialer.rs`),
+//!   started at the first socket and reaped with the process. The namespaces are taken
+//!   at spawn ([`Namespaces::of`], while init waits for its "go"): once init has made
+//!   itself undumpable, a rootless kernel may no longer open them.
+//! - A process with no network namespace of its own (`shared`, or the walls and
+//!   portable rungs) gets one made in the kernel's, which is its.
+
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    sync::Arc,
+};
+
+use nix::{
+    errno::Errno,
+    fcntl::{FcntlArg, OFlag, fcntl},
+};
+
+use super::Process;
+use crate::{
+    error::KernelError,
+    net::{
+        NetMode,
+        socket::{self, Kind, SocketError},
+    },
+    sandbox::{Dialer, SocketKind},
+};
+
+/// A rootless sandbox's user and network namespaces, held from its spawn until its
+/// helper has entered them.
+#[derive(Debug)]
+pub(crate) struct Namespaces {
+    user: OwnedFd,
+    net: OwnedFd,
+}
+
+impl Namespaces {
+    /// Those of sandbox init `pid`, before it runs on.
+    pub(crate) fn of(pid: i32) -> std::io::Result<Self> {
+        let open =
+            |kind: &str| std::fs::File::open(format!("/proc/{pid}/ns/{kind}")).map(OwnedFd::from);
+        Ok(Self {
+            user: open("user")?,
+            net: open("net")?,
+        })
+    }
+}
+
+/// How a rootless process's sockets are made: not yet asked for (its namespaces held),
+/// or by its running helper; nothing once it is reaped.
+#[derive(Debug, Default)]
+pub(crate) enum SocketHelper {
+    #[default]
+    None,
+    Waiting(Namespaces),
+    Running(Arc<Dialer>),
+}
+
+impl Process {
+    /// A new non-blocking socket of `kind` (IPv6 if `ipv6`) in its network namespace.
+    pub(crate) fn socket(&self, kind: Kind, ipv6: bool) -> Result<OwnedFd, KernelError> {
+        let own_namespace = self.isolated && self.net_mode != NetMode::Shared;
+        if !own_namespace {
+            return Ok(socket::create(kind, ipv6, None)?);
+        }
+        if self.sandbox != super::SandboxBackend::Rootless.name() {
+            let handle = self
+                .handle()
+                .ok_or(super::ProcessError::Exited { pid: self.pid })?;
+            return Ok(socket::create(kind, ipv6, handle.pidfd())?);
+        }
+        let kind = match (kind, ipv6) {
+            (Kind::Stream, false) => SocketKind::Tcp,
+            (Kind::Stream, true) => SocketKind::Tcp6,
+            (Kind::Datagram, false) => SocketKind::Udp,
+            (Kind::Datagram, true) => SocketKind::Udp6,
+        };
+        let made = self.dialer()?.socket(kind).map_err(host("socket"))?;
+        fcntl(&made, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|errno| SocketError::Host {
+            call: "fcntl",
+            errno,
+        })?;
+        Ok(made)
+    }
+
+    /// Its helper in its namespaces, started now if it has none yet.
+    fn dialer(&self) -> Result<Arc<Dialer>, KernelError> {
+        let mut helper = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let started = match &*helper {
+            SocketHelper::Running(d) => return Ok(Arc::clone(d)),
+            SocketHelper::None => return Err(super::ProcessError::Exited { pid: self.pid }.into()),
+            SocketHelper::Waiting(ns) => {
+                Dialer::start(ns.user.as_fd(), ns.net.as_fd()).map_err(host("fork"))?
+            }
+        };
+        let started = Arc::new(started);
+        *helper = SocketHelper::Running(Arc::clone(&started));
+        Ok(started)
+    }
+}
+
+/// An I/O failure of `call` as the socket error of its errno.
+fn host(call: &'static str) -> impl Fn(std::io::Error) -> SocketError {
+    move |e| SocketError::Host {
+        call,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
