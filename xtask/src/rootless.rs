@@ -6,9 +6,9 @@
 //! user can reach (the clone may sit under a home only root may enter), and runs
 //! the sandbox, escape, capability, process (limits, 200 cycles, daemon SIGKILL)
 //! and crash suites, and the kernel's datagram sockets, under it with `setpriv`.
-//! There the kernel takes the rootless rung (a user namespace of that user's own ids, limits by rlimit on hosts that
-//! delegate no cgroup), and tests that need root say so and skip: they ran in the
-//! root pass. Run as an ordinary user, the main pass is already this one.
+//! There the kernel takes the rootless rung (a user namespace of that user's own
+//! ids, limits by rlimit on hosts that delegate no cgroup), and tests that need
+//! root say so and skip: they ran in the root pass. Run as an ordinary user, the main pass is already this one.
 
 use std::{
     path::{Path, PathBuf},
