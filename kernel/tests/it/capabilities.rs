@@ -116,16 +116,7 @@ async fn checked_against_capabilities(d: &Daemon) {
     );
 
     // The socket goes away with the process.
-    kill_tree(&mut user, p.pid).await;
-    call(
-        &mut user,
-        Call::Wait(pb::WaitProcess {
-            pid: p.pid,
-            timeout_ms: 10_000,
-        }),
-    )
-    .await
-    .unwrap();
+    crate::util::kill_and_reap(&mut user, p.pid).await;
     let mut gone = false;
     for _ in 0..100 {
         if !socket.exists() {

@@ -196,16 +196,7 @@ async fn datagrams_cross_and_sendto_is_checked_against_the_net_grants() {
     );
     // Reaped, the process leaves nothing below the kernel (under a rootless kernel, the
     // helper that made its sockets in its namespaces goes with it).
-    crate::util::kill_tree(&mut user, p.pid).await;
-    call(
-        &mut user,
-        Call::Wait(pb::WaitProcess {
-            pid: p.pid,
-            timeout_ms: 10_000,
-        }),
-    )
-    .await
-    .unwrap();
+    crate::util::kill_and_reap(&mut user, p.pid).await;
     let tree = crate::util::host_tree(d.pid());
     assert_eq!(
         tree.len(),

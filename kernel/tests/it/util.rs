@@ -239,6 +239,16 @@ pub async fn kill_tree(c: &mut Client, pid: u32) {
     .expect("kill the process tree");
 }
 
+/// Kills `pid`'s tree and waits (10 s at most) until the kernel has reaped it.
+pub async fn kill_and_reap(c: &mut Client, pid: u32) {
+    kill_tree(c, pid).await;
+    let wait = Call::Wait(pb::WaitProcess {
+        pid,
+        timeout_ms: 10_000,
+    });
+    call(c, wait).await.expect("wait for the killed process");
+}
+
 /// The `open` of a stream read of all of `path`.
 pub fn open_read(path: &str, chunk_size: u32, transport: pb::StreamTransport) -> pb::StreamRequest {
     use pb::{stream_open::Op, stream_request::Msg};

@@ -129,16 +129,7 @@ async fn two_hundred_spawn_kill_cycles_leave_nothing_behind_in(args: &[&str]) {
             );
             sandbox_ns.extend(ns.filter(|n| Some(*n) != mnt_ns(d.pid())));
         }
-        kill_tree(&mut c, p.pid).await;
-        call(
-            &mut c,
-            Call::Wait(pb::WaitProcess {
-                pid: p.pid,
-                timeout_ms: 10_000,
-            }),
-        )
-        .await
-        .unwrap();
+        crate::util::kill_and_reap(&mut c, p.pid).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(trees.len() >= 20 * 5, "{}", trees.len());

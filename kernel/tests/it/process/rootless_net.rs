@@ -109,12 +109,7 @@ async fn run(c: &mut Client, spec: pb::ProcessSpec) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
     const TEST: &str = "rootless_private_carries_granted_tcp_and_refuses_the_rest";
-    if privileged() {
-        eprintln!("{TEST}: rootless only (as root, private is the veth and NAT of net::)");
-        return;
-    }
-    let Some(ip) = host_address() else {
-        crate::util::skip(TEST, "the host has no non-loopback IPv4 address");
+    let Some(ip) = rootless_with_address(TEST) else {
         return;
     };
     let (open, answered) = echo_server(ip);
@@ -259,19 +254,13 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
 
     // A revoked grant closes the path (the namespace's chain and the kernel's list
     // narrow): every 100 ms the program tries the granted server.
-    let script = format!(
-        "while :; do {} connect {open_s}; /bin/sleep 0.1; done",
-        probe_bin().display()
-    );
-    let p = spawn(
+    revoke_closes(
         &mut c,
-        in_mode(Private, &[&allow], &["/bin/sh", "-c", &script]),
+        &allow,
+        &format!("connect {open_s}"),
+        ["ALLOWED connected", "DENIED ECONNREFUSED"],
     )
     .await;
-    crate::net::wait_for_line(&mut c, p.pid, "ALLOWED connected").await;
-    crate::net::revoke(&mut c, p.pid, allow.clone()).await;
-    crate::net::wait_for_line(&mut c, p.pid, "DENIED ECONNREFUSED").await;
-    kill_tree(&mut c, p.pid).await;
 
     // A TCP forward from either loopback is carried in by the kernel, through its
     // helper in the sandbox's namespace: the program sees a connection from its own
@@ -413,6 +402,48 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
 
     // Every process's sockets and namespace handles went with it: the relay tasks
     // that held them ended, and the forwards' helpers were reaped.
+    let_go(&d, fds).await;
+
+    d.terminate();
+}
+
+/// Under a rootless kernel, one of the host's own non-loopback IPv4 addresses for `test`'s
+/// servers; `None` (said) as root or on a host with none.
+fn rootless_with_address(test: &str) -> Option<Ipv4Addr> {
+    if privileged() {
+        eprintln!("{test}: rootless only (as root, private is the veth and NAT of net::)");
+        return None;
+    }
+    let ip = host_address();
+    if ip.is_none() {
+        crate::util::skip(test, "the host has no non-loopback IPv4 address");
+    }
+    ip
+}
+
+/// A revoked grant closes the way (the namespace's chains and the kernel's list narrow):
+/// a private process holding `allow` runs the probe's `probe_args` every 100 ms, which
+/// says `lines[0]` until `allow` is revoked and `lines[1]` after.
+async fn revoke_closes(c: &mut Client, allow: &str, probe_args: &str, lines: [&str; 2]) {
+    let script = format!(
+        "while :; do {} {probe_args}; /bin/sleep 0.1; done",
+        probe_bin().display()
+    );
+    let spec = in_mode(
+        pb::NetworkMode::Private,
+        &[allow],
+        &["/bin/sh", "-c", &script],
+    );
+    let p = spawn(c, spec).await;
+    crate::net::wait_for_line(c, p.pid, lines[0]).await;
+    crate::net::revoke(c, p.pid, allow.to_owned()).await;
+    crate::net::wait_for_line(c, p.pid, lines[1]).await;
+    kill_tree(c, p.pid).await;
+}
+
+/// The kernel holds at most the `fds` it held before (within 5 s) and has nothing left
+/// below it: every process's sockets, namespace handles and helpers went with it.
+async fn let_go(d: &Daemon, fds: usize) {
     let now = settled_fd_count(d.pid(), fds).await;
     assert!(now <= fds, "the kernel holds {now} fds, {fds} before");
     let tree = crate::util::host_tree(d.pid());
@@ -421,8 +452,6 @@ async fn rootless_private_carries_granted_tcp_and_refuses_the_rest() {
         1,
         "the kernel and what is left below it: {tree:?}"
     );
-
-    d.terminate();
 }
 
 /// The kernel's fd count once it is at most `want` (within 5 s), or the last count.
@@ -438,19 +467,15 @@ async fn settled_fd_count(pid: u32, want: usize) -> usize {
 }
 
 /// Outgoing UDP from rootless `private` (over IPv4, and IPv6 where the host has it): a
-/// granted flow's datagrams reach a server on the host's address and its answers come back from that address and port
-/// (the kernel answers from a transparent socket bound there), the flow's second datagram
-/// too (it takes the flow's own socket); a port not granted for UDP, even one granted for
-/// TCP, fails at once with `EPERM` and nothing arrives.
+/// granted flow's datagrams reach a server on the host's address and its answers come
+/// back from that address and port (the kernel answers from a transparent socket bound
+/// there), the flow's second datagram too (it takes the flow's own socket); a port not
+/// granted for UDP, even one granted for TCP, fails at once with `EPERM` and nothing
+/// arrives; a revoke closes the way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rootless_private_carries_granted_udp_and_drops_the_rest() {
     const TEST: &str = "rootless_private_carries_granted_udp_and_drops_the_rest";
-    if privileged() {
-        eprintln!("{TEST}: rootless only (as root, private is the veth and NAT of net::)");
-        return;
-    }
-    let Some(ip) = host_address() else {
-        crate::util::skip(TEST, "the host has no non-loopback IPv4 address");
+    let Some(ip) = rootless_with_address(TEST) else {
         return;
     };
     let (open, answered) = udp_echo_server(ip);
@@ -537,33 +562,16 @@ async fn rootless_private_carries_granted_udp_and_drops_the_rest() {
 
     // A revoked grant closes the way (the namespace's UDP chain and the kernel's list
     // narrow): every 100 ms the program asks the granted server again.
-    let script = format!(
-        "while :; do {} ask-udp {open_s} again; /bin/sleep 0.1; done",
-        probe_bin().display()
-    );
-    let p = spawn(
+    revoke_closes(
         &mut c,
-        in_mode(
-            pb::NetworkMode::Private,
-            &[&allow],
-            &["/bin/sh", "-c", &script],
-        ),
+        &allow,
+        &format!("ask-udp {open_s} again"),
+        ["ALLOWED reply pong again", "DENIED EPERM"],
     )
     .await;
-    crate::net::wait_for_line(&mut c, p.pid, "ALLOWED reply pong again").await;
-    crate::net::revoke(&mut c, p.pid, allow.clone()).await;
-    crate::net::wait_for_line(&mut c, p.pid, "DENIED EPERM").await;
-    kill_tree(&mut c, p.pid).await;
 
     // Its flows' sockets, and the helper the kernel started in its namespace to make
     // them, went with it.
-    let now = settled_fd_count(d.pid(), fds).await;
-    assert!(now <= fds, "the kernel holds {now} fds, {fds} before");
-    let tree = crate::util::host_tree(d.pid());
-    assert_eq!(
-        tree.len(),
-        1,
-        "the kernel and what is left below it: {tree:?}"
-    );
+    let_go(&d, fds).await;
     drop(d);
 }
