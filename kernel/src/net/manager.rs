@@ -488,13 +488,13 @@ impl Network {
     fn rootless_report(&self, why: &str, shared: &Result<(), String>) -> Report {
         let (backend, modes) = match shared {
             Ok(()) => (
-                "netns + nftables in each process's namespace + the kernel's TCP relay + cgroup BPF",
-                "none, private and bridged (rootless: TCP and DNS, carried by the kernel) and \
-                 shared available",
+                "netns + nftables in each process's namespace + the kernel's relays + cgroup BPF",
+                "none, private and bridged (rootless: TCP, UDP and DNS, carried by the kernel) \
+                 and shared available",
             ),
             Err(_) => (
-                "netns + nftables in each process's namespace + the kernel's TCP relay",
-                "none, private and bridged (rootless: TCP and DNS, carried by the kernel) \
+                "netns + nftables in each process's namespace + the kernel's relays",
+                "none, private and bridged (rootless: TCP, UDP and DNS, carried by the kernel) \
                  available",
             ),
         };

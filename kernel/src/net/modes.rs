@@ -125,7 +125,7 @@ impl NetRequest {
 pub fn probe_bridges(root: bool) -> Result<(), String> {
     if !root {
         return Err(format!(
-            "veths, bridges and NAT (private and bridged networks beyond TCP and DNS) need \
+            "veths, bridges and NAT (private and bridged networks beyond what the kernel carries) need \
              root (links and nftables rules in the host's namespace); this kernel runs as uid \
              {}, and slirp4netns or pasta would need /dev/net/tun, which is root's",
             nix::unistd::geteuid()

@@ -55,7 +55,7 @@ pub struct Options {
     #[arg(long = "write", value_name = "PATH")]
     write: Vec<String>,
     /// Network mode: `none` (loopback only), `private` (NAT, egress by `net:` grants;
-    /// under a kernel run as an ordinary user, outgoing TCP, DNS and forwards in alone,
+    /// under a kernel run as an ordinary user, outgoing TCP, UDP and DNS, and forwards in,
     /// carried by the kernel), `bridged` (with --net-group: the group's processes reach
     /// each other) or `shared`.
     #[arg(long, default_value = "none", value_parser = ["none", "private", "shared", "bridged"])]
@@ -372,7 +372,9 @@ fn network_line(info: &pb::ProcessInfo) -> Option<String> {
         pb::NetworkMode::Bridged as i32,
     ];
     Some(if rootless && carried.contains(&info.network) {
-        format!("{summary} (rootless: the kernel carries its outgoing TCP, DNS and forwards in)")
+        format!(
+            "{summary} (rootless: the kernel carries its outgoing TCP, UDP and DNS, and forwards in)"
+        )
     } else {
         summary
     })
@@ -396,8 +398,8 @@ mod tests {
         assert_eq!(
             network_line(&info("rootless")).as_deref(),
             Some(
-                "private 10.213.0.2 (rootless: the kernel carries its outgoing TCP, DNS and \
-                 forwards in)"
+                "private 10.213.0.2 (rootless: the kernel carries its outgoing TCP, UDP and \
+                 DNS, and forwards in)"
             )
         );
         assert_eq!(
