@@ -14,7 +14,11 @@
 //! instead (`net/linux.rs`): `tcp_round_trip_16B/host_address`, a plain host process to an
 //! echo server on one of the host's own non-loopback addresses, beside
 //! `tcp_round_trip_16B/rootless_proxy`, the same as a rootless `private` process whose
-//! connection the kernel's relay carries (`net/proxied.rs`).
+//! connection the kernel's relay carries (`net/proxied.rs`); and the same pair for UDP,
+//! `udp_round_trip_16B/{host_address,rootless_proxy}` (`udp-ping`, a datagram each way;
+//! the kernel's UDP relay, `net/udp_egress.rs`). Measured here (2 vCPUs, 2026-12-05,
+//! as `agentos-test`), per round trip: TCP 53 µs to the host's address, 81 µs through
+//! the relay (1.52×); UDP 43 µs and 70 µs (1.64×).
 //!
 //! An iteration is 500 round trips (criterion's time is per 500; its throughput is
 //! round trips per second). Each sample is one client process making its iterations'

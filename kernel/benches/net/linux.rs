@@ -3,7 +3,7 @@
 use std::{
     fs::File,
     io::{Read, Write},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket},
     os::fd::{AsFd, AsRawFd},
     process::Command,
     sync::mpsc,
@@ -157,6 +157,14 @@ impl Drop for ServerNet {
     }
 }
 
+/// Echoes each datagram on `s` back to its sender, for as long as the bench runs.
+fn echo_udp(s: UdpSocket) {
+    let mut buf = [0u8; 64];
+    while let Ok((n, from)) = s.recv_from(&mut buf) {
+        let _ = s.send_to(&buf[..n], from);
+    }
+}
+
 /// The time `tcp-ping`'s line (`OK pinged N round trips in T ns`) reports.
 fn pinged(line: &str, n: u64) -> Duration {
     match line.split_whitespace().collect::<Vec<_>>()[..] {
@@ -168,28 +176,28 @@ fn pinged(line: &str, n: u64) -> Duration {
     }
 }
 
-/// `n` round trips from a plain host process.
-fn host_ping(addr: SocketAddr, n: u64) -> Duration {
+/// `n` round trips over `proto` (`tcp` or `udp`) from a plain host process.
+fn host_ping(proto: &str, addr: SocketAddr, n: u64) -> Duration {
     let out = Command::new(PEER)
-        .args(["tcp-ping", &addr.to_string(), &n.to_string()])
+        .args([&format!("{proto}-ping"), &addr.to_string(), &n.to_string()])
         .output()
         .expect("tcp-ping");
     assert!(out.status.success(), "{out:?}");
     pinged(String::from_utf8_lossy(&out.stdout).trim(), n)
 }
 
-/// `n` round trips from a `private` managed process granted `addr`.
-async fn managed_ping(user: &mut Client, addr: SocketAddr, n: u64) -> Duration {
+/// `n` round trips over `proto` from a `private` managed process granted `addr`.
+async fn managed_ping(user: &mut Client, proto: &str, addr: SocketAddr, n: u64) -> Duration {
     let spec = pb::ProcessSpec {
         argv: vec![
             PEER.into(),
-            "tcp-ping".into(),
+            format!("{proto}-ping"),
             addr.to_string(),
             n.to_string(),
         ],
         read_paths: vec![PEER.into()],
         network: pb::NetworkMode::Private as i32,
-        capabilities: vec![format!("net:allow:{}:{}/tcp", addr.ip(), addr.port())],
+        capabilities: vec![format!("net:allow:{}:{}/{proto}", addr.ip(), addr.port())],
         ..Default::default()
     };
     let pid = user
@@ -210,24 +218,33 @@ fn round_trip_group<'a>(
     name: &str,
 ) -> (BenchmarkGroup<'a, WallTime>, SocketAddr) {
     let mut g = c.benchmark_group(name);
-    g.throughput(Throughput::Elements(BATCH));
-    g.sampling_mode(SamplingMode::Flat);
-    g.sample_size(20);
-    g.measurement_time(Duration::from_secs(8));
+    batches(&mut g);
     let loopback = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen on loopback");
     let local = loopback.local_addr().expect("address");
     thread::spawn(move || echo(loopback));
     (g, local)
 }
 
+/// Sets `g` to time batches of round trips, one client process a sample.
+fn batches(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.throughput(Throughput::Elements(BATCH));
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+}
+
 fn round_trip(c: &mut Criterion) {
     let (mut g, local) = round_trip_group(c, "tcp_round_trip_16B");
     g.bench_function("host_loopback", |b| {
-        b.iter_custom(|iters| host_ping(local, iters * BATCH))
+        b.iter_custom(|iters| host_ping("tcp", local, iters * BATCH))
     });
     if !nix::unistd::geteuid().is_root() {
         println!("tcp_round_trip_16B/private_nat: skipped: veths, bridges and NAT need root");
-        rootless_round_trip(&mut g);
+        rootless_round_trip(&mut g, "tcp");
+        g.finish();
+        let mut g = c.benchmark_group("udp_round_trip_16B");
+        batches(&mut g);
+        rootless_round_trip(&mut g, "udp");
         g.finish();
         return;
     }
@@ -235,7 +252,7 @@ fn round_trip(c: &mut Criterion) {
     let kernel = EmbeddedKernel::start();
     let (rt, mut user) = kernel.client();
     g.bench_function("private_nat", |b| {
-        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, net.addr, iters * BATCH)))
+        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, "tcp", net.addr, iters * BATCH)))
     });
     g.finish();
     drop(kernel);
@@ -243,13 +260,14 @@ fn round_trip(c: &mut Criterion) {
 }
 
 /// Rootless (the bench run as an ordinary user), to an echo server on one of the host's
-/// own non-loopback addresses:
+/// own non-loopback addresses, over `proto` (`tcp` or `udp`, group `{proto}_round_trip_16B`):
 ///
-/// * `tcp_round_trip_16B/host_address`: `tcp-ping` as a plain host process;
-/// * `tcp_round_trip_16B/rootless_proxy`: the same as a rootless `private` managed
-///   process granted the server: redirected in its namespace to init's listener, and
-///   carried by the kernel's relay (`net/proxied.rs`) through two sockets of its own.
-fn rootless_round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
+/// * `host_address`: `{proto}-ping` as a plain host process;
+/// * `rootless_proxy`: the same as a rootless `private` managed process granted the
+///   server: redirected (TCP) or handed by `tproxy` (UDP) in its namespace to init's
+///   socket, and carried by the kernel's relay (`net/proxied.rs`, `net/udp_egress.rs`)
+///   through two sockets of its own.
+fn rootless_round_trip(g: &mut BenchmarkGroup<'_, WallTime>, proto: &'static str) {
     let own = nix::ifaddrs::getifaddrs().ok().and_then(|mut a| {
         a.find_map(|i| {
             let ip = i.address?.as_sockaddr_in()?.ip();
@@ -257,19 +275,27 @@ fn rootless_round_trip(g: &mut BenchmarkGroup<'_, WallTime>) {
         })
     });
     let Some(ip) = own else {
-        println!("tcp_round_trip_16B/rootless_proxy: skipped: no non-loopback IPv4 address");
+        println!("{proto}_round_trip_16B/rootless_proxy: skipped: no non-loopback IPv4 address");
         return;
     };
-    let l = TcpListener::bind((ip, 0)).expect("listen on the host's address");
-    let addr = l.local_addr().expect("address");
-    thread::spawn(move || echo(l));
+    let addr = if proto == "udp" {
+        let s = UdpSocket::bind((ip, 0)).expect("a UDP socket on the host's address");
+        let addr = s.local_addr().expect("address");
+        thread::spawn(move || echo_udp(s));
+        addr
+    } else {
+        let l = TcpListener::bind((ip, 0)).expect("listen on the host's address");
+        let addr = l.local_addr().expect("address");
+        thread::spawn(move || echo(l));
+        addr
+    };
     g.bench_function("host_address", |b| {
-        b.iter_custom(|iters| host_ping(addr, iters * BATCH))
+        b.iter_custom(|iters| host_ping(proto, addr, iters * BATCH))
     });
     let kernel = EmbeddedKernel::start();
     let (rt, mut user) = kernel.client();
     g.bench_function("rootless_proxy", |b| {
-        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, addr, iters * BATCH)))
+        b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, proto, addr, iters * BATCH)))
     });
 }
 
@@ -333,7 +359,7 @@ fn forwards(c: &mut Criterion) {
     wait_for_echo(v6);
     for (name, addr) in [("host_loopback", local), ("v4_dnat", v4), ("v6_relay", v6)] {
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| host_ping(addr, iters * BATCH))
+            b.iter_custom(|iters| host_ping("tcp", addr, iters * BATCH))
         });
     }
     g.finish();

@@ -55,8 +55,9 @@
 //! * `pump-write NAME BYTES` / `pump-read NAME BYTES`: the pipe benchmark's
 //!   writer and reader (see [`pump`]); `-` for stdout/stdin instead of a kernel
 //!   pipe.
-//! * `tcp-ping ADDR COUNT`: the NAT benchmark's client, and `tcp-echo PORT` the
-//!   port-forward benchmark's server (see [`tcp_ping`]).
+//! * `tcp-ping ADDR COUNT`: the NAT benchmark's client, `udp-ping ADDR COUNT` the
+//!   UDP relay benchmark's, and `tcp-echo PORT` the port-forward benchmark's server
+//!   (see [`tcp_ping`]).
 
 use std::{
     os::fd::OwnedFd,

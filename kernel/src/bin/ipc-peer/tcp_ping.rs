@@ -10,20 +10,25 @@
 //! * `tcp-echo PORT`: the other end as a managed process (the port-forward bench):
 //!   listens on `[::]:PORT` (both families) and sends every [`MSG`]-byte message
 //!   back, one connection at a time, until killed.
+//! * `udp-ping ADDR COUNT`: the same round trips as `tcp-ping`, each a datagram each
+//!   way from a socket connected to `ADDR` (rootless `private`'s UDP relay,
+//!   `net/udp_egress.rs`); a datagram lost (5 s without an answer) fails the run.
 
 use std::{
     io::{Read, Write},
-    net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
     time::{Duration, Instant},
 };
 
 /// Bytes per request and per reply.
 pub const MSG: usize = 16;
 
-/// Runs `tcp-ping` (`args[0]`), or `None` for any other subcommand.
+/// Runs `tcp-ping`, `tcp-echo` or `udp-ping` (`args[0]`), or `None` for any other
+/// subcommand.
 pub fn command(args: &[String]) -> Option<Result<String, String>> {
     match args.first().map(String::as_str) {
         Some("tcp-ping") => Some(run(args)),
+        Some("udp-ping") => Some(run_udp(args)),
         Some("tcp-echo") => Some(echo(args)),
         _ => None,
     }
@@ -51,27 +56,59 @@ fn run(args: &[String]) -> Result<String, String> {
         .map_err(|e| format!("TCP_NODELAY: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
-    round_trip(&mut s, 0)?;
+    pings(count, |msg, back| {
+        s.write_all(msg)?;
+        s.read_exact(back)
+    })
+}
+
+fn run_udp(args: &[String]) -> Result<String, String> {
+    let addr: SocketAddr = super::num(args.get(1), "ADDR (ip:port)")?;
+    let count: u64 = super::num(args.get(2), "COUNT")?;
+    let any: SocketAddr = if addr.is_ipv6() {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let s = UdpSocket::bind(any).map_err(|e| format!("bind {any}: {e}"))?;
+    s.connect(addr)
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    pings(count, |msg, back| {
+        s.send(msg)?;
+        let n = s.recv(back)?;
+        if n == MSG {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("{n} bytes back")))
+        }
+    })
+}
+
+/// One round trip to warm the path (ARP, conntrack, NAT binding, a relay's flow), then
+/// `count` timed ones, each by `exchange(message, answer)`, each answer checked.
+fn pings(
+    count: u64,
+    mut exchange: impl FnMut(&[u8; MSG], &mut [u8; MSG]) -> std::io::Result<()>,
+) -> Result<String, String> {
+    let mut round_trip = |i: u64| {
+        let mut msg = [0u8; MSG];
+        msg[..8].copy_from_slice(&i.to_le_bytes());
+        let mut back = [0u8; MSG];
+        exchange(&msg, &mut back).map_err(|e| format!("round trip {i}: {e}"))?;
+        if back != msg {
+            return Err(format!("round trip {i}: sent {msg:?}, got {back:?}"));
+        }
+        Ok(())
+    };
+    round_trip(0)?;
     let start = Instant::now();
     for i in 1..=count {
-        round_trip(&mut s, i)?;
+        round_trip(i)?;
     }
     Ok(format!(
         "pinged {count} round trips in {} ns",
         start.elapsed().as_nanos()
     ))
-}
-
-/// Sends message `i` and checks that the same bytes come back.
-fn round_trip(s: &mut TcpStream, i: u64) -> Result<(), String> {
-    let mut msg = [0u8; MSG];
-    msg[..8].copy_from_slice(&i.to_le_bytes());
-    s.write_all(&msg).map_err(|e| format!("send {i}: {e}"))?;
-    let mut back = [0u8; MSG];
-    s.read_exact(&mut back)
-        .map_err(|e| format!("receive {i}: {e}"))?;
-    if back != msg {
-        return Err(format!("round trip {i}: sent {msg:?}, got {back:?}"));
-    }
-    Ok(())
 }
