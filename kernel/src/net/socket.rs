@@ -146,10 +146,11 @@ fn in_namespace(
     })
 }
 
-fn io_errno(call: &'static str) -> impl Fn(std::io::Error) -> SocketError {
+/// An I/O failure of `call` as the socket error of its errno (`EIO` for one with none).
+pub(crate) fn io_errno(call: &'static str) -> impl Fn(std::io::Error) -> SocketError {
     move |e| SocketError::Host {
         call,
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     }
 }
 

@@ -19,17 +19,14 @@ use std::{
     sync::Arc,
 };
 
-use nix::{
-    errno::Errno,
-    fcntl::{FcntlArg, OFlag, fcntl},
-};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 use super::Process;
 use crate::{
     error::KernelError,
     net::{
         NetMode,
-        socket::{self, Kind, SocketError},
+        socket::{self, Kind, SocketError, io_errno},
     },
     sandbox::{Dialer, SocketKind},
 };
@@ -83,7 +80,7 @@ impl Process {
             (Kind::Datagram, false) => SocketKind::Udp,
             (Kind::Datagram, true) => SocketKind::Udp6,
         };
-        let made = self.dialer()?.socket(kind).map_err(host("socket"))?;
+        let made = self.dialer()?.socket(kind).map_err(io_errno("socket"))?;
         fcntl(&made, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|errno| SocketError::Host {
             call: "fcntl",
             errno,
@@ -98,19 +95,11 @@ impl Process {
             SocketHelper::Running(d) => return Ok(Arc::clone(d)),
             SocketHelper::None => return Err(super::ProcessError::Exited { pid: self.pid }.into()),
             SocketHelper::Waiting(ns) => {
-                Dialer::start(ns.user.as_fd(), ns.net.as_fd()).map_err(host("fork"))?
+                Dialer::start(ns.user.as_fd(), ns.net.as_fd()).map_err(io_errno("fork"))?
             }
         };
         let started = Arc::new(started);
         *helper = SocketHelper::Running(Arc::clone(&started));
         Ok(started)
-    }
-}
-
-/// An I/O failure of `call` as the socket error of its errno.
-fn host(call: &'static str) -> impl Fn(std::io::Error) -> SocketError {
-    move |e| SocketError::Host {
-        call,
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     }
 }
