@@ -225,7 +225,7 @@ impl Network {
     /// connections.
     pub fn proxy(
         &self,
-        pid: i32,
+        ns: crate::sandbox::Namespaces,
         rules: &[NetworkRule],
         forwards: &[Forward],
         member: Option<Membership>,
@@ -233,7 +233,7 @@ impl Network {
         if self.state().shut {
             return Err(NetError::Unavailable("the kernel is shutting down".into()));
         }
-        Proxied::load(pid, rules, forwards, member)
+        Proxied::load(ns, rules, forwards, member)
     }
 
     /// Starts carrying the connections and DNS queries of `proxied`'s `sockets` (sent

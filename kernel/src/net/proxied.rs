@@ -73,7 +73,6 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    os::fd::{AsFd, OwnedFd},
     sync::{Arc, RwLock},
 };
 
@@ -91,7 +90,8 @@ use crate::{
     capability::{NetworkRule, ProtocolMatch},
     net::{Membership, groups},
     sandbox::{
-        Dialer, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, PROXY_UDP_MARK, PROXY_UDP_PORT, ProxySockets,
+        Dialer, Namespaces, PROXY_ADDR, PROXY_ADDR6, PROXY_PORT, PROXY_UDP_MARK, PROXY_UDP_PORT,
+        ProxySockets,
     },
 };
 
@@ -114,8 +114,8 @@ pub const CARRIES: &str = "rootless: the process's own network namespace, whose 
 /// relays and every connection they carry (the namespace, and its rules, go with the
 /// process).
 pub struct Proxied {
-    user: OwnedFd,
-    net: OwnedFd,
+    /// Its sandbox's user and network namespaces, where its rules are loaded.
+    ns: Namespaces,
     decisions: Arc<RwLock<Decisions>>,
     /// Everything the kernel carries for it: its outgoing TCP (over IPv4 and, where it
     /// has it, IPv6), its DNS queries, its forwards.
@@ -142,21 +142,14 @@ impl Proxied {
     }
 
     /// Loads the egress rules for `rules` (NetworkAccess grants) into the namespaces
-    /// of sandbox init `pid`, which has not yet been told to go on, and binds the host
+    /// `ns` of a sandbox whose init has not yet been told to go on, and binds the host
     /// ports of `forwards`, with a [`Dialer`] in the namespaces to carry them.
     pub(crate) fn load(
-        pid: i32,
+        ns: Namespaces,
         rules: &[NetworkRule],
         forwards: &[Forward],
         member: Option<Membership>,
     ) -> Result<Self, NetError> {
-        let open = |kind: &str| {
-            let path = format!("/proc/{pid}/ns/{kind}");
-            std::fs::File::open(&path)
-                .map(OwnedFd::from)
-                .map_err(NetError::io(path))
-        };
-        let (user, net) = (open("user")?, open("net")?);
         let published = forwards
             .iter()
             .map(|f| {
@@ -172,8 +165,8 @@ impl Proxied {
         let dialer = if published.is_empty() && member.is_none() {
             None
         } else {
-            let dialer = Dialer::start(user.as_fd(), net.as_fd())
-                .map_err(NetError::io("starting the sandbox's dialer"))?;
+            let dialer =
+                Dialer::start(&ns).map_err(NetError::io("starting the sandbox's dialer"))?;
             Some(Arc::new(dialer))
         };
         if let (Some(member), Some(dialer)) = (&member, &dialer) {
@@ -203,16 +196,9 @@ impl Proxied {
              add chain {TABLE} egress_udp\n\
              {egress}{proxy}"
         );
-        tool::nft_within(
-            Within::Sandbox {
-                user: &user,
-                net: &net,
-            },
-            &script,
-        )?;
+        tool::nft_within(Within::Sandbox(&ns), &script)?;
         Ok(Self {
-            user,
-            net,
+            ns,
             decisions: Arc::new(RwLock::new(egress::decisions(rules))),
             relays: Vec::new(),
             ipv6: false,
@@ -248,11 +234,7 @@ impl Proxied {
         #[cfg(target_os = "linux")]
         {
             use super::udp_egress::{Inside, Reach, serve};
-            let inside = Arc::new(Inside::new(
-                self.user.try_clone()?,
-                self.net.try_clone()?,
-                self.dialer.clone(),
-            ));
+            let inside = Arc::new(Inside::new(self.ns.try_clone()?, self.dialer.clone()));
             let reach = Reach {
                 decisions: Arc::clone(&decisions),
                 own: self.address(),
@@ -304,10 +286,7 @@ impl Proxied {
         let group = self.member.as_ref().map(|m| m.subnet());
         let (egress, _) = egress_script(rules, group.as_deref());
         tool::nft_within(
-            Within::Sandbox {
-                user: &self.user,
-                net: &self.net,
-            },
+            Within::Sandbox(&self.ns),
             &format!("flush chain {TABLE} egress\nflush chain {TABLE} egress_udp\n{egress}"),
         )
     }

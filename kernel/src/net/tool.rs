@@ -14,7 +14,6 @@
 
 use std::{
     io::Write,
-    os::fd::OwnedFd,
     process::{Command, Stdio},
 };
 
@@ -34,8 +33,8 @@ pub(crate) enum Within<'a> {
     Host,
     /// A new user and network namespace of its own (a probe of what a sandbox gets).
     Fresh,
-    /// A sandbox's user and network namespaces (`/proc/PID/ns/{user,net}`).
-    Sandbox { user: &'a OwnedFd, net: &'a OwnedFd },
+    /// A sandbox's user and network namespaces.
+    Sandbox(&'a crate::sandbox::Namespaces),
 }
 
 /// Runs `tool args…` with `script` on stdin; returns stdout.
@@ -111,8 +110,8 @@ fn enter(cmd: &mut Command, ns: Within<'_>) -> Result<(), NetError> {
                 })
             };
         }
-        Within::Sandbox { user, net } => {
-            let (user, net) = (user.as_raw_fd(), net.as_raw_fd());
+        Within::Sandbox(ns) => {
+            let (user, net) = (ns.user().as_raw_fd(), ns.net().as_raw_fd());
             // SAFETY: the closure runs between fork and exec and calls only setns,
             // capget, capset and prctl, which are async-signal-safe; the fds stay open
             // until the exec (close-on-exec).

@@ -34,7 +34,7 @@ use std::{
     collections::HashMap,
     io::{self, IoSliceMut},
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd},
     sync::{Arc, RwLock},
 };
 
@@ -53,7 +53,7 @@ use super::{
     forward_relay::{self, MAX_DATAGRAM, MAX_FLOWS, Relay, UDP_IDLE},
     groups,
 };
-use crate::sandbox::{Dialer, PROXY_ADDR6, PROXY_UDP_PORT, SocketKind};
+use crate::sandbox::{Dialer, Namespaces, PROXY_ADDR6, PROXY_UDP_PORT, SocketKind};
 
 /// A flow: the program's address and port, and where it sent to.
 type FlowKey = (SocketAddr, SocketAddr);
@@ -62,26 +62,23 @@ type FlowKey = (SocketAddr, SocketAddr);
 /// own dialer if it has one, else through one started at its first flow.
 pub(crate) struct Inside {
     dialer: OnceCell<Arc<Dialer>>,
-    user: OwnedFd,
-    net: OwnedFd,
+    ns: Namespaces,
 }
 
 impl Inside {
-    /// The namespaces `user` and `net` (dups of the process's), with `dialer` if it has
-    /// one already.
-    pub(crate) fn new(user: OwnedFd, net: OwnedFd, dialer: Option<Arc<Dialer>>) -> Self {
+    /// The sandbox's namespaces `ns`, with `dialer` if it has one already.
+    pub(crate) fn new(ns: Namespaces, dialer: Option<Arc<Dialer>>) -> Self {
         Self {
             dialer: OnceCell::new_with(dialer),
-            user,
-            net,
+            ns,
         }
     }
 
     async fn dialer(&self) -> io::Result<&Arc<Dialer>> {
         self.dialer
             .get_or_try_init(|| async {
-                let (user, net) = (self.user.try_clone()?, self.net.try_clone()?);
-                tokio::task::spawn_blocking(move || Dialer::start(user.as_fd(), net.as_fd()))
+                let ns = self.ns.try_clone()?;
+                tokio::task::spawn_blocking(move || Dialer::start(&ns))
                     .await
                     .map_err(io::Error::other)?
                     .map(Arc::new)

@@ -8,16 +8,12 @@
 //!   and `setns` into that wants `CAP_SYS_ADMIN` in the kernel's own, or a
 //!   single-threaded caller to enter the user namespace first. So the process's
 //!   [`Dialer`] makes it, a helper forked into both namespaces (`sandbox/dialer.rs`),
-//!   started at the first socket and reaped with the process. The namespaces are taken
-//!   at spawn ([`Namespaces::of`], while init waits for its "go"): once init has made
-//!   itself undumpable, a rootless kernel may no longer open them.
+//!   started at the first socket and reaped with the process, from the namespaces
+//!   taken at spawn ([`Namespaces`]).
 //! - A process with no network namespace of its own (`shared`, or the walls and
 //!   portable rungs) gets one made in the kernel's, which is its.
 
-use std::{
-    os::fd::{AsFd, OwnedFd},
-    sync::Arc,
-};
+use std::{os::fd::OwnedFd, sync::Arc};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
@@ -28,31 +24,12 @@ use crate::{
         NetMode,
         socket::{self, Kind, SocketError, io_errno},
     },
-    sandbox::{Dialer, SocketKind},
+    sandbox::{Dialer, Namespaces, SocketKind},
 };
 
-/// A rootless sandbox's user and network namespaces, held from its spawn until its
-/// helper has entered them.
-#[derive(Debug)]
-pub(crate) struct Namespaces {
-    user: OwnedFd,
-    net: OwnedFd,
-}
-
-impl Namespaces {
-    /// Those of sandbox init `pid`, before it runs on.
-    pub(crate) fn of(pid: i32) -> std::io::Result<Self> {
-        let open =
-            |kind: &str| std::fs::File::open(format!("/proc/{pid}/ns/{kind}")).map(OwnedFd::from);
-        Ok(Self {
-            user: open("user")?,
-            net: open("net")?,
-        })
-    }
-}
-
-/// How a rootless process's sockets are made: not yet asked for (its namespaces held),
-/// or by its running helper; nothing once it is reaped.
+/// How a process's sockets are made: by a rootless kernel, through a helper not yet
+/// started (its namespaces held) or running; by any other, with no helper (`None`, also
+/// once it is reaped).
 #[derive(Debug, Default)]
 pub(crate) enum SocketHelper {
     #[default]
@@ -68,19 +45,19 @@ impl Process {
         if !own_namespace {
             return Ok(socket::create(kind, ipv6, None)?);
         }
-        if self.sandbox != super::SandboxBackend::Rootless.name() {
+        let Some(dialer) = self.dialer()? else {
             let handle = self
                 .handle()
                 .ok_or(super::ProcessError::Exited { pid: self.pid })?;
             return Ok(socket::create(kind, ipv6, handle.pidfd())?);
-        }
+        };
         let kind = match (kind, ipv6) {
             (Kind::Stream, false) => SocketKind::Tcp,
             (Kind::Stream, true) => SocketKind::Tcp6,
             (Kind::Datagram, false) => SocketKind::Udp,
             (Kind::Datagram, true) => SocketKind::Udp6,
         };
-        let made = self.dialer()?.socket(kind).map_err(io_errno("socket"))?;
+        let made = dialer.socket(kind).map_err(io_errno("socket"))?;
         fcntl(&made, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|errno| SocketError::Host {
             call: "fcntl",
             errno,
@@ -88,18 +65,16 @@ impl Process {
         Ok(made)
     }
 
-    /// Its helper in its namespaces, started now if it has none yet.
-    fn dialer(&self) -> Result<Arc<Dialer>, KernelError> {
+    /// Its helper in its namespaces (started now if it has none yet), or `None` where
+    /// the kernel needs none.
+    fn dialer(&self) -> Result<Option<Arc<Dialer>>, KernelError> {
         let mut helper = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         let started = match &*helper {
-            SocketHelper::Running(d) => return Ok(Arc::clone(d)),
-            SocketHelper::None => return Err(super::ProcessError::Exited { pid: self.pid }.into()),
-            SocketHelper::Waiting(ns) => {
-                Dialer::start(ns.user.as_fd(), ns.net.as_fd()).map_err(io_errno("fork"))?
-            }
+            SocketHelper::None => return Ok(None),
+            SocketHelper::Running(d) => return Ok(Some(Arc::clone(d))),
+            SocketHelper::Waiting(ns) => Arc::new(Dialer::start(ns).map_err(io_errno("fork"))?),
         };
-        let started = Arc::new(started);
         *helper = SocketHelper::Running(Arc::clone(&started));
-        Ok(started)
+        Ok(Some(started))
     }
 }

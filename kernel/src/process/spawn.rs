@@ -460,15 +460,20 @@ impl ProcessTable {
                         let placed = |pid| {
                             own(pid);
                             if matches!(backend, SandboxBackend::Rootless) && own_netns {
-                                namespaces = Some(super::sockets::Namespaces::of(pid)?);
+                                namespaces = Some(sandbox::Namespaces::of(pid)?);
                             }
                             if let Some(cg) = &cgroup {
                                 cg.add_pid(pid).map_err(std::io::Error::other)?;
                             }
                             match &net {
                                 Some(net) if proxied => {
+                                    // Proxied is rootless: its namespaces were just taken.
+                                    let ns = namespaces
+                                        .as_ref()
+                                        .ok_or_else(|| std::io::Error::other("no namespaces"))?
+                                        .try_clone()?;
                                     proxy = net
-                                        .proxy(pid, &net_rules, &net_req.forwards, member.take())
+                                        .proxy(ns, &net_rules, &net_req.forwards, member.take())
                                         .map(Some);
                                     if let Err(e) = &proxy {
                                         return Err(std::io::Error::other(e.to_string()));

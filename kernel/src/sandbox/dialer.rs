@@ -20,12 +20,12 @@
 
 use std::{
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
     sync::Mutex,
     time::Duration,
 };
 
-use super::{caps, channel, clone, spawn::kill_and_reap, sys};
+use super::{Namespaces, caps, channel, clone, spawn::kill_and_reap, sys};
 
 /// How long the kernel waits for a socket (the helper answers in microseconds).
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -56,11 +56,11 @@ pub struct Dialer {
 }
 
 impl Dialer {
-    /// Starts the helper in the user namespace `user` and the network namespace `net`
-    /// (`/proc/PID/ns/{user,net}` of a sandbox the kernel's uid made).
-    pub fn start(user: BorrowedFd<'_>, net: BorrowedFd<'_>) -> io::Result<Self> {
+    /// Starts the helper in the namespaces `ns` of a sandbox the kernel's uid made.
+    pub fn start(ns: &Namespaces) -> io::Result<Self> {
         let (ours, theirs) = channel::console_pair()?;
-        let (user, net, theirs_raw) = (user.as_raw_fd(), net.as_raw_fd(), theirs.as_raw_fd());
+        let (user, net) = (ns.user().as_raw_fd(), ns.net().as_raw_fd());
+        let theirs_raw = theirs.as_raw_fd();
         // SAFETY: the child runs only `serve`, which makes async-signal-safe system calls
         // and never returns; signals stay blocked in it, as none of the daemon's
         // handlers may run there.
@@ -215,9 +215,8 @@ mod tests {
             return;
         };
         let ns = |kind: &str| format!("/proc/{}/ns/{kind}", child.id());
-        let user = std::fs::File::open(ns("user")).unwrap();
-        let net = std::fs::File::open(ns("net")).unwrap();
-        let dialer = Dialer::start(user.as_fd(), net.as_fd()).expect("the helper starts");
+        let namespaces = Namespaces::of(child.id() as i32).unwrap();
+        let dialer = Dialer::start(&namespaces).expect("the helper starts");
 
         // Each socket is one of the namespace's, not the kernel's.
         for kind in [SocketKind::Tcp, SocketKind::Udp, SocketKind::Tcp] {

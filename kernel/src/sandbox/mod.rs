@@ -85,6 +85,7 @@ mod init;
 mod landlock;
 #[cfg(target_os = "linux")]
 mod mounts;
+mod namespaces;
 mod narrow;
 #[cfg(target_os = "linux")]
 mod net;
@@ -128,6 +129,7 @@ pub use landlock::abi as landlock_abi;
 pub use mounts::SECRET_DIRS;
 #[cfg(target_os = "linux")]
 pub use mounts::SECRET_FILES;
+pub use namespaces::Namespaces;
 #[cfg(target_os = "linux")]
 pub use narrow::narrow_view;
 pub use narrow::{NarrowError, ViewChange, view_changes};

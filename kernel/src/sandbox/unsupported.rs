@@ -45,7 +45,7 @@ pub enum SocketKind {
 pub enum Dialer {}
 
 impl Dialer {
-    pub fn start(_user: BorrowedFd<'_>, _net: BorrowedFd<'_>) -> io::Result<Self> {
+    pub fn start(_ns: &super::Namespaces) -> io::Result<Self> {
         Err(unsupported())
     }
 
