@@ -116,9 +116,11 @@ async fn carry_all(sock: UdpSocket, inside: Arc<Inside>, reach: Reach) {
     let mut flows: HashMap<FlowKey, Arc<UdpSocket>> = HashMap::new();
     let mut carried = JoinSet::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    // Room for one original destination, allocated once for every datagram.
+    let mut space = nix::cmsg_space!(libc::sockaddr_in6);
     loop {
         tokio::select! {
-            got = sock.async_io(Interest::READABLE, || recv_with_destination(&sock, &mut buf)) => {
+            got = sock.async_io(Interest::READABLE, || recv_with_destination(&sock, &mut buf, &mut space)) => {
                 let (n, key) = match got {
                     Ok((n, Some(key))) => (n, key),
                     Ok((_, None)) => continue,
@@ -203,14 +205,18 @@ fn route(to: SocketAddr, reach: &Reach) -> Result<Out, &'static str> {
 }
 
 /// One datagram from init's socket, with the flow it belongs to (`None` for one whose
-/// destination was not handed over: sent to the socket itself).
-fn recv_with_destination(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Option<FlowKey>)> {
+/// destination was not handed over: sent to the socket itself); `space` is the room for
+/// the control message ([`nix::cmsg_space`] of a `sockaddr_in6`).
+fn recv_with_destination(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    space: &mut [u8],
+) -> io::Result<(usize, Option<FlowKey>)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!(libc::sockaddr_in6);
     let msg = recvmsg::<SockaddrStorage>(
         sock.as_raw_fd(),
         &mut iov,
-        Some(&mut space),
+        Some(space),
         MsgFlags::MSG_DONTWAIT,
     )?;
     let to = msg.cmsgs()?.find_map(|c| match c {

@@ -552,9 +552,11 @@ impl ProcessTable {
         } = spawned;
         let (stdin, pty, pumps) =
             io::wire(stdin, stdout, stderr, pty).map_err(ProcessError::Stdio)?;
-        // Its cgroup's events (a child's too) name it (again: the portable backend has no
-        // moment before the program runs).
-        if let Some(w) = &watched {
+        // On the portable backend, which has no moment before the program runs, its
+        // cgroup's events (a child's too) name it from now (the others did in `placed`).
+        if let Some(w) = &watched
+            && matches!(self.backend, SandboxBackend::Portable { .. })
+        {
             w.own(pid as u32, &req.name);
         }
         let cgroup_id = watched.as_ref().map(crate::observe::Watched::id);
