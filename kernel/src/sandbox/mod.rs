@@ -23,7 +23,10 @@
 //!   keyrings, namespaces, raw sockets and more.
 //! * **Network mode `none`** (`net.rs`): loopback only; rootless `private`
 //!   ([`NetworkMode::Proxied`]) adds a route out over `lo` and hands the kernel a
-//!   listener its outgoing TCP is redirected to.
+//!   listener its outgoing TCP is redirected to, a socket for its DNS, and transparent
+//!   sockets its other outgoing UDP is handed to (`udp_out.rs`). The kernel reaches into
+//!   such a sandbox's network through its [`Namespaces`], taken at spawn, and a
+//!   [`Dialer`] forked into them (`dialer.rs`).
 //! * **A sanitised environment** ([`env`](mod@env)) and a **validated argv** ([`argv`](mod@argv)),
 //!   exec'd directly (no shell).
 //! * **stdio** as pipes or a PTY (`stdio.rs`).
@@ -33,7 +36,9 @@
 //! # Organization
 //!
 //! The parent side is [`spawn`](spawn()) (`spawn.rs`): validation (`spec.rs`),
-//! planning, `clone3` (`clone.rs`), the hand-shake (`channel.rs`). The child side is
+//! planning, `clone3` (`clone.rs`), the hand-shake (`channel.rs`); [`spawn_viewed`]
+//! adds a stop once the view is built, for the caller to look at it before the program
+//! runs. The child side is
 //! one function in `child.rs`, in a documented order, allocation-free. Each
 //! facility's file holds both its plan (built in the parent) and its child-side
 //! calls.
