@@ -72,7 +72,15 @@ pub(super) async fn dispatch(
                 }
             };
             let fd = match caller.managed {
-                Some(pid) => k.processes.get(pid)?.socket(kind, c.ipv6)?,
+                // Made on the blocking pool: it enters the namespace from a thread of
+                // its own, or asks the process's helper (forked at the first socket).
+                Some(pid) => {
+                    let p = k.processes.get(pid)?;
+                    let ipv6 = c.ipv6;
+                    tokio::task::spawn_blocking(move || p.socket(kind, ipv6))
+                        .await
+                        .map_err(|e| KernelError::Internal(format!("making a socket: {e}")))??
+                }
                 None => socket::create(kind, c.ipv6, None)?,
             };
             Value::Count(u64::from(fds.insert(&who, fd)?))
