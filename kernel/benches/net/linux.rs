@@ -176,25 +176,38 @@ fn pinged(line: &str, n: u64) -> Duration {
     }
 }
 
-/// `n` round trips over `proto` (`tcp` or `udp`) from a plain host process.
-fn host_ping(proto: &str, addr: SocketAddr, n: u64) -> Duration {
-    let out = Command::new(PEER)
-        .args([&format!("{proto}-ping"), &addr.to_string(), &n.to_string()])
-        .output()
-        .expect("tcp-ping");
-    assert!(out.status.success(), "{out:?}");
-    pinged(String::from_utf8_lossy(&out.stdout).trim(), n)
+/// The time `tcp-pull`'s line (`OK pulled N bytes in T ns`) reports.
+fn pulled(line: &str, n: u64) -> Duration {
+    match line.split_whitespace().collect::<Vec<_>>()[..] {
+        ["OK", "pulled", count, "bytes", "in", t, "ns"] => {
+            assert_eq!(count.parse::<u64>().ok(), Some(n), "{line}");
+            Duration::from_nanos(t.parse().expect("ns"))
+        }
+        _ => panic!("tcp-pull said {line:?}"),
+    }
 }
 
-/// `n` round trips over `proto` from a `private` managed process granted `addr`.
-async fn managed_ping(user: &mut Client, proto: &str, addr: SocketAddr, n: u64) -> Duration {
+/// What the peer's `command` (`tcp-ping`, `udp-ping`, `tcp-pull`) to `addr` with `n`
+/// says as a plain host process.
+fn on_host(command: &str, addr: SocketAddr, n: u64) -> String {
+    let out = Command::new(PEER)
+        .args([command, &addr.to_string(), &n.to_string()])
+        .output()
+        .expect(command);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The same from a `private` managed process granted `addr` over `proto`.
+async fn managed(
+    user: &mut Client,
+    command: &str,
+    proto: &str,
+    addr: SocketAddr,
+    n: u64,
+) -> String {
     let spec = pb::ProcessSpec {
-        argv: vec![
-            PEER.into(),
-            format!("{proto}-ping"),
-            addr.to_string(),
-            n.to_string(),
-        ],
+        argv: vec![PEER.into(), command.into(), addr.to_string(), n.to_string()],
         read_paths: vec![PEER.into()],
         network: pb::NetworkMode::Private as i32,
         capabilities: vec![format!("net:allow:{}:{}/{proto}", addr.ip(), addr.port())],
@@ -206,7 +219,20 @@ async fn managed_ping(user: &mut Client, proto: &str, addr: SocketAddr, n: u64) 
         .expect("spawn")
         .into_inner()
         .pid;
-    pinged(&managed_output(user, pid).await, n)
+    managed_output(user, pid).await
+}
+
+/// `n` round trips over `proto` (`tcp` or `udp`) from a plain host process.
+fn host_ping(proto: &str, addr: SocketAddr, n: u64) -> Duration {
+    pinged(&on_host(&format!("{proto}-ping"), addr, n), n)
+}
+
+/// `n` round trips over `proto` from a `private` managed process granted `addr`.
+async fn managed_ping(user: &mut Client, proto: &str, addr: SocketAddr, n: u64) -> Duration {
+    pinged(
+        &managed(user, &format!("{proto}-ping"), proto, addr, n).await,
+        n,
+    )
 }
 
 /// A group of 16-byte round-trip batches, and the host-loopback echo server its
@@ -246,6 +272,7 @@ fn round_trip(c: &mut Criterion) {
         batches(&mut g);
         rootless_round_trip(&mut g, "udp");
         g.finish();
+        rootless_pull(c);
         return;
     }
     let net = ServerNet::new();
@@ -268,13 +295,7 @@ fn round_trip(c: &mut Criterion) {
 ///   socket, and carried by the kernel's relay (`net/proxied.rs`, `net/udp_egress.rs`)
 ///   through two sockets of its own.
 fn rootless_round_trip(g: &mut BenchmarkGroup<'_, WallTime>, proto: &'static str) {
-    let own = nix::ifaddrs::getifaddrs().ok().and_then(|mut a| {
-        a.find_map(|i| {
-            let ip = i.address?.as_sockaddr_in()?.ip();
-            (!ip.is_loopback()).then_some(ip)
-        })
-    });
-    let Some(ip) = own else {
+    let Some(ip) = own_address() else {
         println!("{proto}_round_trip_16B/rootless_proxy: skipped: no non-loopback IPv4 address");
         return;
     };
@@ -297,6 +318,70 @@ fn rootless_round_trip(g: &mut BenchmarkGroup<'_, WallTime>, proto: &'static str
     g.bench_function("rootless_proxy", |b| {
         b.iter_custom(|iters| rt.block_on(managed_ping(&mut user, proto, addr, iters * BATCH)))
     });
+}
+
+/// Bytes one `tcp-pull` reads: an iteration.
+const PULL: u64 = 64 << 20;
+
+/// Sends each connection to `l` a stream of 1 MiB writes until it closes, one
+/// connection at a time (each sample's client makes one).
+fn flood(l: TcpListener) {
+    let chunk = vec![0x5a_u8; 1 << 20];
+    for mut conn in l.incoming().flatten() {
+        while conn.write_all(&chunk).is_ok() {}
+    }
+}
+
+/// Rootless, the throughput of one TCP stream (group `tcp_pull_64MiB`, an iteration one
+/// client process reading [`PULL`] bytes, timed by itself after the first byte) from a
+/// server on one of the host's own addresses:
+///
+/// * `host_address`: `tcp-pull` as a plain host process;
+/// * `rootless_proxy`: the same as a rootless `private` managed process, the stream
+///   carried by the kernel's relay (`net/forward_relay.rs`) between two sockets.
+fn rootless_pull(c: &mut Criterion) {
+    let Some(ip) = own_address() else {
+        println!("tcp_pull_64MiB: skipped: no non-loopback IPv4 address");
+        return;
+    };
+    let l = TcpListener::bind((ip, 0)).expect("listen on the host's address");
+    let addr = l.local_addr().expect("address");
+    thread::spawn(move || flood(l));
+    let mut g = c.benchmark_group("tcp_pull_64MiB");
+    g.throughput(Throughput::Bytes(PULL));
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("host_address", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| pulled(&on_host("tcp-pull", addr, PULL), PULL))
+                .sum()
+        })
+    });
+    let kernel = EmbeddedKernel::start();
+    let (rt, mut user) = kernel.client();
+    g.bench_function("rootless_proxy", |b| {
+        b.iter_custom(|iters| {
+            let mut took = Duration::ZERO;
+            for _ in 0..iters {
+                let said = rt.block_on(managed(&mut user, "tcp-pull", "tcp", addr, PULL));
+                took += pulled(&said, PULL);
+            }
+            took
+        })
+    });
+    g.finish();
+}
+
+/// One of the host's own non-loopback IPv4 addresses.
+fn own_address() -> Option<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs().ok().and_then(|mut a| {
+        a.find_map(|i| {
+            let ip = i.address?.as_sockaddr_in()?.ip();
+            (!ip.is_loopback()).then_some(ip)
+        })
+    })
 }
 
 /// A port on the host's loopback of `ip`'s family that nothing holds now.

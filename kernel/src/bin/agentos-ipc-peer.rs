@@ -56,8 +56,8 @@
 //!   writer and reader (see [`pump`]); `-` for stdout/stdin instead of a kernel
 //!   pipe.
 //! * `tcp-ping ADDR COUNT`: the NAT benchmark's client, `udp-ping ADDR COUNT` the
-//!   UDP relay benchmark's, and `tcp-echo PORT` the port-forward benchmark's server
-//!   (see [`tcp_ping`]).
+//!   UDP relay benchmark's, `tcp-pull ADDR BYTES` the relay's throughput benchmark's,
+//!   and `tcp-echo PORT` the port-forward benchmark's server (see [`tcp_ping`]).
 
 use std::{
     os::fd::OwnedFd,

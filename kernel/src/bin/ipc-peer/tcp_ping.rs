@@ -13,6 +13,9 @@
 //! * `udp-ping ADDR COUNT`: the same round trips as `tcp-ping`, each a datagram each
 //!   way from a socket connected to `ADDR` (rootless `private`'s UDP relay,
 //!   `net/udp_egress.rs`); a datagram lost (5 s without an answer) fails the run.
+//! * `tcp-pull ADDR BYTES`: connect to `ADDR`, read its first byte (the path is warm),
+//!   then `BYTES` more in reads of up to 1 MiB, close, and print `pulled N bytes in T
+//!   ns`: the throughput of one stream, as a download through the relay would see it.
 
 use std::{
     io::{Read, Write},
@@ -30,6 +33,7 @@ pub fn command(args: &[String]) -> Option<Result<String, String>> {
         Some("tcp-ping") => Some(run(args)),
         Some("udp-ping") => Some(run_udp(args)),
         Some("tcp-echo") => Some(echo(args)),
+        Some("tcp-pull") => Some(pull(args)),
         _ => None,
     }
 }
@@ -84,6 +88,32 @@ fn run_udp(args: &[String]) -> Result<String, String> {
             Err(std::io::Error::other(format!("{n} bytes back")))
         }
     })
+}
+
+fn pull(args: &[String]) -> Result<String, String> {
+    let addr: SocketAddr = super::num(args.get(1), "ADDR (ip:port)")?;
+    let bytes: u64 = super::num(args.get(2), "BYTES")?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    let mut buf = vec![0u8; 1 << 20];
+    s.read_exact(&mut buf[..1])
+        .map_err(|e| format!("the first byte: {e}"))?;
+    let start = Instant::now();
+    let mut left = bytes;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match s.read(&mut buf[..want]) {
+            Ok(0) => return Err(format!("closed with {left} bytes to come")),
+            Ok(n) => left -= n as u64,
+            Err(e) => return Err(format!("read with {left} bytes to come: {e}")),
+        }
+    }
+    Ok(format!(
+        "pulled {bytes} bytes in {} ns",
+        start.elapsed().as_nanos()
+    ))
 }
 
 /// One round trip to warm the path (ARP, conntrack, NAT binding, a relay's flow), then
