@@ -24,7 +24,7 @@ fn big_source(d: &Daemon, name: &str, mib: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_copy_cancelled_half_way_leaves_the_old_file_and_no_temp() {
-    let d = Daemon::start(&[]);
+    let d = Daemon::start_in_memory(&[]);
     let mut c = d.client().await;
     big_source(&d, "big.bin", 512);
     call(&mut c, write("/dst.bin", OLD)).await.unwrap();
@@ -101,7 +101,7 @@ async fn a_large_copy_cancelled_half_way_leaves_the_old_file_and_no_temp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_write_abandoned_half_way_leaves_the_old_file_and_no_temp() {
-    let d = Daemon::start(&[]);
+    let d = Daemon::start_in_memory(&[]);
     let mut c = d.client().await;
     call(&mut c, write("/dst.bin", OLD)).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
